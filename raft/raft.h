@@ -1,0 +1,362 @@
+/*
+ * raft.h - the pure Raft core: a deterministic state machine with no I/O.
+ *
+ * The core never touches a socket, a thread, a clock or a file.  It is
+ * driven by four inputs and hands back one kind of output (the shape of
+ * etcd-io/raft's Ready, adapted so that persistence may be asynchronous):
+ *
+ *   raft_tick(r)              one unit of logical time has passed
+ *   raft_step(r, msg)         a message from a peer arrived
+ *   raft_propose(r, data)     the application wants an entry replicated
+ *   raft_read_index(r, ctx)   the application wants a linearizable read point
+ *
+ *   raft_ready(r, &rd)        what to persist, what to send, what to apply
+ *   raft_advance(r, &rd)      the driver is done with the borrowed batch
+ *   raft_persisted(r, ...)    a write handed out earlier is now durable
+ *
+ * The driver loop (see raft/node.c once it exists, and tests/sim/):
+ *
+ *   1. raft_ready(): if nothing is ready, wait for input.
+ *   2. Send rd.msgs at once: they never depend on local durability (a
+ *      leader may replicate entries before its own write is durable; it
+ *      only counts itself towards a quorum once raft_persisted() says so).
+ *   3. Persist, in this order: rd.snapshot (if any), then rd.entries (which
+ *      replace any stored suffix starting at rd.entries[0].index), then
+ *      rd.hs.  This may happen on another thread, but batches must become
+ *      durable in the order they were handed out.
+ *   4. When that persistence is durable: send rd.msgs_after_persist (vote
+ *      grants and append/snapshot acknowledgements: promises that depend on
+ *      the disk), then call raft_persisted(r, rd.persist_token).
+ *   5. Apply rd.committed in order (rd.snapshot first if rd.snapshot_install).
+ *   6. raft_advance(r, &rd) once everything borrowed from rd has been
+ *      copied or encoded.  The next raft_ready() may be taken right after,
+ *      before step 4 of the previous batch completes.
+ *
+ * Committed entries are handed out only up to what is locally durable, so a
+ * member never applies an entry that a crash could take from its own log.
+ *
+ * Time is counted in ticks; randomness (the election timeout) comes from a
+ * seed given at creation, so a run is a pure function of its inputs.
+ *
+ * Errors: negative errno values (-ENOMEM, -EINVAL) or the RAFT_E* codes
+ * below.  Every function that can fail says which codes it returns.
+ */
+#ifndef RAFTKV_RAFT_H
+#define RAFTKV_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t raft_term;
+typedef uint64_t raft_index;
+typedef uint64_t raft_id; /* 0 means "none"; members are 1..UINT64_MAX */
+
+#define RAFT_MAX_MEMBERS 15
+
+/* raftkv-specific error codes (below -1000, never clash with -errno). */
+enum raft_err {
+	RAFT_ENOTLEADER = -1001,  /* only the leader can do this */
+	RAFT_EBUSY = -1002,       /* uncommitted-bytes bound reached: retry later */
+	RAFT_ETRANSFER = -1003,   /* a leadership transfer is under way */
+	RAFT_ESTALE = -1004,      /* index already compacted / older than the snapshot */
+	RAFT_EMALFORMED = -1005,  /* bytes that do not decode */
+	RAFT_ETOOBIG = -1006,     /* an entry or message over the configured limit */
+};
+
+/* A printable name for a raft_err or a -errno code (never NULL). */
+const char *raft_strerror(int err);
+
+enum raft_role {
+	RAFT_FOLLOWER = 0,
+	RAFT_PRECANDIDATE = 1,
+	RAFT_CANDIDATE = 2,
+	RAFT_LEADER = 3,
+};
+const char *raft_role_name(enum raft_role role);
+
+enum raft_entry_type {
+	RAFT_ENTRY_NORMAL = 1, /* application data */
+	RAFT_ENTRY_NOOP = 2,   /* appended by each new leader (Raft paper 8): commits the term */
+};
+
+struct raft_entry {
+	raft_term term;
+	raft_index index;
+	uint8_t type;      /* enum raft_entry_type */
+	uint32_t len;
+	uint8_t *data;     /* len bytes, NULL when len == 0 */
+};
+
+/* The state that must be durable before a vote or term change is acted on. */
+struct raft_hard_state {
+	raft_term term;
+	raft_id vote; /* 0: no vote in @term */
+};
+
+/* What identifies a snapshot: the last entry it covers and the membership. */
+struct raft_snapshot_meta {
+	raft_index index;
+	raft_term term;
+	uint32_t n_voters;
+	raft_id voters[RAFT_MAX_MEMBERS];
+};
+
+/* Message types.  Messages are one-way: a "response" is a message too. */
+enum raft_msg_type {
+	RAFT_MSG_PREVOTE = 1,        /* term = the term it would campaign in */
+	RAFT_MSG_PREVOTE_RESP = 2,   /* reject = vote refused */
+	RAFT_MSG_VOTE = 3,           /* index/log_term = candidate's last entry */
+	RAFT_MSG_VOTE_RESP = 4,
+	RAFT_MSG_APPEND = 5,         /* index/log_term = previous entry; entries; commit */
+	RAFT_MSG_APPEND_RESP = 6,    /* !reject: index = last matched index;
+	                                reject: index = the rejected prev index,
+	                                hint_index/hint_term = where to retry */
+	RAFT_MSG_HEARTBEAT = 7,      /* commit; ctx = read-index round (0: none) */
+	RAFT_MSG_HEARTBEAT_RESP = 8, /* ctx echoed */
+	RAFT_MSG_SNAPSHOT = 9,       /* snap meta; chunk at offset of total bytes; done */
+	RAFT_MSG_SNAPSHOT_RESP = 10, /* index = snapshot index; offset = bytes held;
+	                                reject = restart transfer from offset */
+	RAFT_MSG_TIMEOUT_NOW = 11,   /* leadership transfer: campaign now */
+	RAFT_MSG_READ_INDEX = 12,    /* follower -> leader: ctx wants a read index */
+	RAFT_MSG_READ_INDEX_RESP = 13, /* index = read index for ctx; reject = no leader */
+};
+#define RAFT_MSG_TYPE_MAX 13
+const char *raft_msg_type_name(int type);
+
+/*
+ * One message.  Which fields mean something depends on @type (see above);
+ * the rest are zero.  In a raft_ready batch, @entries and @chunk are
+ * borrowed from the core until raft_advance().  When a message is given to
+ * raft_step(), they are borrowed from the caller for the duration of the
+ * call only (the core copies what it keeps).
+ */
+struct raft_msg {
+	uint8_t type;
+	raft_id from;
+	raft_id to;
+	raft_term term;
+	raft_index index;
+	raft_term log_term;
+	raft_index commit;
+	bool reject;
+	raft_index hint_index;
+	raft_term hint_term;
+	uint64_t ctx;
+	uint32_t n_entries;
+	struct raft_entry *entries;
+	/* RAFT_MSG_SNAPSHOT / _RESP */
+	struct raft_snapshot_meta snap;
+	uint64_t offset;
+	uint64_t total;
+	uint32_t chunk_len;
+	const uint8_t *chunk;
+	bool done;
+};
+
+/* A linearizable read point: reads issued with @ctx may be served once the
+ * local state machine has applied @index. */
+struct raft_read_state {
+	uint64_t ctx;
+	raft_index index;
+};
+
+/* Token naming what a raft_ready batch asked to persist; handed back to
+ * raft_persisted() once durable.  Opaque to the driver. */
+struct raft_persist_token {
+	raft_term hs_term;
+	raft_index last_index; /* last entry written by the batch (0: none) */
+	raft_term last_term;
+	raft_index snap_index; /* snapshot written by the batch (0: none) */
+	raft_term snap_term;
+	uint64_t seq;
+};
+
+struct raft_ready {
+	/* --- soft state, for logging and for the driver's routing --- */
+	enum raft_role role;
+	raft_id leader;            /* 0: unknown */
+	bool role_changed;         /* role, term or leader differ from the last batch */
+
+	/* --- to persist (steps 3/4 above) --- */
+	bool hs_changed;
+	struct raft_hard_state hs;
+	struct raft_entry *entries;  /* borrowed; replace the stored suffix */
+	uint32_t n_entries;
+	bool has_snapshot;           /* write snap_meta + snap_data first */
+	bool snapshot_install;       /* ... and restore the application from it */
+	struct raft_snapshot_meta snap_meta;
+	const uint8_t *snap_data;    /* borrowed */
+	uint64_t snap_len;
+	struct raft_persist_token persist_token;
+	bool must_persist;           /* anything at all to write this batch */
+
+	/* --- to send --- */
+	struct raft_msg *msgs;               /* now */
+	uint32_t n_msgs;
+	struct raft_msg *msgs_after_persist; /* only once this batch is durable */
+	uint32_t n_msgs_after_persist;
+
+	/* --- to apply, in order, after the snapshot if snapshot_install --- */
+	struct raft_entry *committed;        /* borrowed */
+	uint32_t n_committed;
+
+	/* --- read points for raft_read_index() calls --- */
+	struct raft_read_state *read_states;
+	uint32_t n_read_states;
+	uint64_t *read_failed;               /* ctxs that cannot be served here: retry */
+	uint32_t n_read_failed;
+};
+
+/* Trace callback: the core's only way to talk about itself (never stderr). */
+typedef void (*raft_trace_fn)(void *arg, raft_id id, const char *msg);
+
+struct raft_config {
+	raft_id id;
+	uint32_t n_voters;
+	raft_id voters[RAFT_MAX_MEMBERS];   /* must contain @id */
+	unsigned election_tick;   /* election timeout drawn from [et, 2et) ticks; default 10 */
+	unsigned heartbeat_tick;  /* leader heartbeat period in ticks; default 1 */
+	uint64_t seed;            /* randomness for election timeouts */
+	bool disable_prevote;     /* default off: pre-vote on */
+	bool disable_check_quorum;/* default off: check-quorum on */
+	uint32_t max_msg_entries;     /* entries per AppendEntries; default 256 */
+	uint64_t max_msg_bytes;       /* payload bytes per AppendEntries; default 1 MiB */
+	uint32_t max_inflight_msgs;   /* pipelined appends per follower; default 64 */
+	uint64_t max_inflight_bytes;  /* pipelined payload bytes per follower; default 8 MiB */
+	uint64_t max_uncommitted_bytes; /* proposals refused beyond; default 64 MiB */
+	uint32_t max_entry_bytes;     /* one entry's payload; default 16 MiB */
+	uint32_t snapshot_chunk_bytes;/* InstallSnapshot chunk size; default 256 KiB */
+	raft_trace_fn trace;
+	void *trace_arg;
+};
+
+/* Fill @c with defaults for member @id of @voters. */
+void raft_config_defaults(struct raft_config *c, raft_id id,
+    const raft_id *voters, uint32_t n_voters);
+
+/*
+ * The durable state a member restarts from.  @entries follow the snapshot
+ * (entries[0].index == snap.index + 1 when both exist).  All borrowed for
+ * the duration of raft_new() only.
+ */
+struct raft_boot {
+	struct raft_hard_state hs;
+	bool has_snapshot;
+	struct raft_snapshot_meta snap;
+	const uint8_t *snap_data;
+	uint64_t snap_len;
+	const struct raft_entry *entries;
+	uint64_t n_entries;
+};
+
+struct raft;
+
+/*
+ * Create a member from @cfg and its durable state @boot (NULL: empty).
+ * On restart from a snapshot, the first raft_ready() carries it with
+ * snapshot_install set (and has_snapshot set but must_persist clear,
+ * since it is already on disk) so the application restores from it.
+ * Returns 0 and sets *@out, or -EINVAL (bad config, boot state that is
+ * not self-consistent), -ENOMEM.
+ */
+int raft_new(const struct raft_config *cfg, const struct raft_boot *boot,
+    struct raft **out);
+void raft_free(struct raft *r); /* accepts NULL */
+
+/* One unit of time.  Returns 0 or -ENOMEM. */
+int raft_tick(struct raft *r);
+
+/*
+ * Handle one message.  Messages for another member, from a non-member, or
+ * of an unknown type are dropped and counted (0 is still returned: the
+ * network may deliver anything).  Returns 0, -ENOMEM.
+ */
+int raft_step(struct raft *r, const struct raft_msg *m);
+
+/*
+ * Append @len bytes of application data as a new entry (copied).
+ * Returns the entry's index in *@index (may be NULL) and its term in
+ * *@term (may be NULL), or RAFT_ENOTLEADER, RAFT_ETRANSFER, RAFT_EBUSY
+ * (uncommitted bound), RAFT_ETOOBIG, -ENOMEM.  Success means "appended",
+ * not "committed": watch the committed entries for that index and term.
+ */
+int raft_propose(struct raft *r, const void *data, uint32_t len,
+    raft_index *index, raft_term *term);
+
+/*
+ * Ask for a linearizable read point tagged @ctx (non-zero, chosen by the
+ * caller, unique among outstanding requests).  The answer comes later in
+ * rd.read_states, or rd.read_failed if there is no leader or leadership
+ * was lost (retry).  On a follower the request is forwarded to the leader.
+ * Returns 0, -EINVAL (ctx 0), -ENOMEM.
+ */
+int raft_read_index(struct raft *r, uint64_t ctx);
+
+/* Leader only: hand leadership to @to (caught up first if needed).
+ * Returns 0, RAFT_ENOTLEADER, -EINVAL (not a voter, or self). */
+int raft_transfer_leadership(struct raft *r, raft_id to);
+
+/* Start an election now (tests, administrative use).  Returns 0. */
+int raft_campaign(struct raft *r);
+
+/*
+ * Take the next batch of work.  Returns true and fills @rd when there is
+ * something to do; false when idle (rd zeroed).  Everything borrowed stays
+ * valid until raft_advance().  Only one batch may be outstanding.
+ */
+bool raft_ready(struct raft *r, struct raft_ready *rd);
+void raft_advance(struct raft *r, struct raft_ready *rd);
+
+/*
+ * The write named by @t is durable.  Tokens must be reported in the order
+ * their batches were taken.  Entries are counted as durable only if the log
+ * still holds @t->last_term at @t->last_index, so a late report after a
+ * truncation is harmless.  Returns 0.
+ */
+int raft_persisted(struct raft *r, const struct raft_persist_token *t);
+
+/*
+ * The application has applied up to @index and offers a snapshot of its
+ * state there: @data (@len bytes, copied).  The core compacts its log up to
+ * @index, keeps the snapshot to send to lagging followers and hands it
+ * out in the next raft_ready() for persisting (snapshot_install clear).
+ * Returns 0, RAFT_ESTALE (@index not newer than the current snapshot),
+ * -EINVAL (@index not yet handed out for apply), -ENOMEM.
+ */
+int raft_compact(struct raft *r, raft_index index, const void *data,
+    uint64_t len);
+
+/* Introspection, for the driver, tests and `raftkv status`. */
+struct raft_status {
+	raft_id id;
+	enum raft_role role;
+	raft_term term;
+	raft_id vote;
+	raft_id leader;
+	raft_index commit;
+	raft_index applied;      /* handed out for apply */
+	raft_index stable;       /* durable locally */
+	raft_index first_index;  /* first entry held in memory */
+	raft_index last_index;
+	raft_index snap_index;
+	raft_term snap_term;
+	uint64_t uncommitted_bytes;
+	uint64_t dropped_msgs;   /* stale, foreign or malformed messages ignored */
+	raft_id transferee;      /* leadership transfer target, 0: none */
+};
+void raft_status(const struct raft *r, struct raft_status *st);
+
+/* Term of the entry at @index, from the log or the snapshot boundary.
+ * Returns 0 and sets *@term, or RAFT_ESTALE (compacted), -ERANGE (beyond). */
+int raft_term_at(const struct raft *r, raft_index index, raft_term *term);
+
+/* The entry at @index if held in memory (borrowed until the next call
+ * that changes the log), else NULL. */
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+
+/* Current snapshot data held by the core (borrowed), for tests. */
+const uint8_t *raft_snapshot_data(const struct raft *r, uint64_t *len,
+    struct raft_snapshot_meta *meta);
+
+#endif
