@@ -184,7 +184,10 @@ struct raft_ready {
 	struct raft_entry *entries;  /* borrowed; replace the stored suffix */
 	uint32_t n_entries;
 	bool has_snapshot;           /* write snap_meta + snap_data first */
-	bool snapshot_install;       /* ... and restore the application from it */
+	bool snapshot_install;       /* restore the application from snap_meta +
+	                                snap_data (also set alone, without
+	                                has_snapshot, for the snapshot a member
+	                                restarted from: already on disk) */
 	struct raft_snapshot_meta snap_meta;
 	const uint8_t *snap_data;    /* borrowed */
 	uint64_t snap_len;
@@ -255,8 +258,8 @@ struct raft;
 /*
  * Create a member from @cfg and its durable state @boot (NULL: empty).
  * On restart from a snapshot, the first raft_ready() carries it with
- * snapshot_install set (and has_snapshot set but must_persist clear,
- * since it is already on disk) so the application restores from it.
+ * snapshot_install set and has_snapshot clear (it is already on disk), so
+ * the application restores from it.
  * Returns 0 and sets *@out, or -EINVAL (bad config, boot state that is
  * not self-consistent), -ENOMEM.
  */
@@ -303,7 +306,11 @@ int raft_campaign(struct raft *r);
 /*
  * Take the next batch of work.  Returns true and fills @rd when there is
  * something to do; false when idle (rd zeroed).  Everything borrowed stays
- * valid until raft_advance().  Only one batch may be outstanding.
+ * valid until raft_advance().  Only one batch may be outstanding, and no
+ * other call (tick, step, propose, persisted, compact...) may be made
+ * between raft_ready() and raft_advance(): copy or encode what you keep.
+ * Messages in msgs_after_persist of a batch with nothing to persist must
+ * still wait until every earlier batch is durable (keep one FIFO).
  */
 bool raft_ready(struct raft *r, struct raft_ready *rd);
 void raft_advance(struct raft *r, struct raft_ready *rd);
