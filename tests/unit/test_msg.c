@@ -804,6 +804,8 @@ static void test_msg_mutations_reject_or_round_trip(void **state)
 	uint8_t buf[2048], out[2048];
 	struct raft_msg m;
 	unsigned accepted = 0;
+	/* RAFTKV_LONG (make check-long): twenty times as many. */
+	unsigned iters = getenv("RAFTKV_LONG") ? 2000000 : 100000;
 
 	(void)state;
 	for (unsigned i = 0; i < N_SAMPLES; i++) {
@@ -811,7 +813,7 @@ static void test_msg_mutations_reject_or_round_trip(void **state)
 		enc[i] = encode(&m, &enc_len[i]);
 	}
 	rng_state = 0x5EEDF00DCAFEull;
-	for (unsigned iter = 0; iter < 100000; iter++) {
+	for (unsigned iter = 0; iter < iters; iter++) {
 		unsigned s = (unsigned)(rng_next() % N_SAMPLES);
 		size_t len = enc_len[s];
 		unsigned flips = 1 + (unsigned)(rng_next() % 4);
