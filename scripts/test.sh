@@ -42,8 +42,8 @@ run_suite() {
 		fail=$((fail + 1))
 	fi
 	# Show the end of each failing test's log.
-	grep -lE '^:test-result: (FAIL|ERROR|XPASS)' \
-		$(find "$dir" -name '*.trs') 2>/dev/null |
+	find "$dir" -name '*.trs' -exec \
+		grep -lE '^:test-result: (FAIL|ERROR|XPASS)' {} + |
 	while read -r trs; do
 		echo "---- ${trs%.trs}.log (tail) ----"
 		tail -n 40 "${trs%.trs}.log"
