@@ -8,7 +8,7 @@
  * The same input is also fed to msg_decode_entry(), the WAL record layout.
  *
  * Build and run (see `make fuzz-msg`):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iraft \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. \
  *       raft/msg.c tests/fuzz/fuzz_msg.c -o fuzz_msg
  *   ./fuzz_msg -max_total_time=60 tests/fuzz/corpus/msg
  */
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msg.h"
+#include "raft/msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

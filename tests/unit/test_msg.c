@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "msg.h"
+#include "raft/msg.h"
 
 /* ------------------------------------------------------------------------
  * Fixture: an allocation watch on calloc (active with --wrap=calloc)
