@@ -1,0 +1,770 @@
+/*
+ * raft.c - life cycle, role changes, the step dispatcher and the
+ * ready/advance hand-off of the pure Raft core.
+ *
+ * Roles and the functions performing each transition (Raft paper, 5.2;
+ * pre-vote and check-quorum from the thesis, 9.6 and 6.2):
+ *
+ *   FOLLOWER --(election timeout)--------> PRECANDIDATE  election_campaign
+ *   PRECANDIDATE --(pre-vote quorum)-----> CANDIDATE     election_campaign
+ *   CANDIDATE --(vote quorum)------------> LEADER        raft_become_leader
+ *   any --(higher term / lost quorum)----> FOLLOWER      raft_become_follower
+ *   LEADER --(check-quorum fails)--------> FOLLOWER      election_tick
+ *
+ * Every incoming message first passes the term checks of Figure 2 here
+ * (step_term), then goes to the handler of its type.  Messages from a
+ * stale term are mostly ignored; the exceptions answer so that a member
+ * stuck in a higher term, or a deposed leader, learns the truth.
+ *
+ * Outputs are queued (raft_send) and handed out by raft_ready(), which is
+ * also where new entries are broadcast: every proposal made since the last
+ * batch travels in one AppendEntries per follower (batching).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+void raft_trace(struct raft *r, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	if (r->cfg.trace == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r->cfg.trace(r->cfg.trace_arg, r->id, buf);
+}
+
+void raft_config_defaults(struct raft_config *c, raft_id id,
+    const raft_id *voters, uint32_t n_voters)
+{
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	c->n_voters = n_voters > RAFT_MAX_MEMBERS ? RAFT_MAX_MEMBERS : n_voters;
+	memcpy(c->voters, voters, c->n_voters * sizeof(*voters));
+	c->election_tick = 10;
+	c->heartbeat_tick = 1;
+	c->seed = id;
+	c->max_msg_entries = 256;
+	c->max_msg_bytes = 1u << 20;
+	c->max_inflight_msgs = 64;
+	c->max_inflight_bytes = 8u << 20;
+	c->max_uncommitted_bytes = 64u << 20;
+	c->max_entry_bytes = 16u << 20;
+	c->snapshot_chunk_bytes = 256u << 10;
+}
+
+int raft_voter_index(const struct raft *r, raft_id id)
+{
+	for (uint32_t i = 0; i < r->n_voters; i++)
+		if (r->cfg.voters[i] == id)
+			return (int)i;
+	return -1;
+}
+
+uint32_t raft_quorum(const struct raft *r)
+{
+	return r->n_voters / 2 + 1;
+}
+
+static uint64_t next_random(struct raft *r)
+{
+	/* splitmix64: small, good enough, deterministic from the seed. */
+	uint64_t z = (r->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void raft_reset_timers(struct raft *r)
+{
+	unsigned et = r->cfg.election_tick;
+
+	r->election_elapsed = 0;
+	r->heartbeat_elapsed = 0;
+	r->randomized_timeout = et + (unsigned)(next_random(r) % et);
+}
+
+/* The leader's own durable index, which is all it may count for itself. */
+raft_index raft_stable_match(const struct raft *r)
+{
+	return r->stable;
+}
+
+static int check_config(const struct raft_config *c)
+{
+	bool self = false;
+
+	if (c->id == 0 || c->n_voters == 0 || c->n_voters > RAFT_MAX_MEMBERS)
+		return -EINVAL;
+	if (c->election_tick < 2 || c->heartbeat_tick == 0 ||
+	    c->heartbeat_tick >= c->election_tick)
+		return -EINVAL;
+	if (c->max_msg_entries == 0 || c->max_msg_bytes == 0 ||
+	    c->max_inflight_msgs == 0 || c->snapshot_chunk_bytes == 0 ||
+	    c->max_entry_bytes == 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < c->n_voters; i++) {
+		if (c->voters[i] == 0)
+			return -EINVAL;
+		for (uint32_t j = 0; j < i; j++)
+			if (c->voters[j] == c->voters[i])
+				return -EINVAL;
+		self |= c->voters[i] == c->id;
+	}
+	return self ? 0 : -EINVAL;
+}
+
+static int boot_log(struct raft *r, const struct raft_boot *b)
+{
+	int rv;
+
+	if (b->has_snapshot) {
+		if (b->snap.index == 0 || b->snap.term == 0 ||
+		    b->snap.n_voters > RAFT_MAX_MEMBERS ||
+		    (b->snap_len > 0 && b->snap_data == NULL))
+			return -EINVAL;
+		r->snap_meta = b->snap;
+		if (b->snap_len > 0) {
+			r->snap_data = malloc(b->snap_len);
+			if (r->snap_data == NULL)
+				return -ENOMEM;
+			memcpy(r->snap_data, b->snap_data, b->snap_len);
+		}
+		r->snap_len = b->snap_len;
+		r->snap_install_pending = true;
+		rlog_reset(&r->log, b->snap.index, b->snap.term);
+	}
+	for (uint64_t i = 0; i < b->n_entries; i++) {
+		const struct raft_entry *e = &b->entries[i];
+
+		if (e->index != rlog_last_index(&r->log) + 1 ||
+		    e->term < rlog_last_term(&r->log) || e->term > b->hs.term ||
+		    (e->len > 0 && e->data == NULL))
+			return -EINVAL;
+		rv = rlog_append_copy(&r->log, e);
+		if (rv != 0)
+			return rv;
+	}
+	r->term = b->hs.term;
+	r->vote = b->hs.vote;
+	if (r->vote != 0 && raft_voter_index(r, r->vote) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int raft_new(const struct raft_config *cfg, const struct raft_boot *boot,
+    struct raft **out)
+{
+	struct raft *r;
+	uint32_t i;
+	int rv;
+
+	rv = check_config(cfg);
+	if (rv != 0)
+		return rv;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->cfg = *cfg;
+	r->id = cfg->id;
+	r->n_voters = cfg->n_voters;
+	r->rng = cfg->seed ^ (cfg->id * 0x2545f4914f6cdd1dull);
+	rlog_init(&r->log);
+	for (i = 0; i < r->n_voters; i++) {
+		rv = progress_init(&r->prs[i], cfg->voters[i],
+		    cfg->max_inflight_msgs, cfg->max_inflight_bytes);
+		if (rv != 0)
+			goto err_after_progress;
+		if (cfg->voters[i] == cfg->id)
+			r->self_idx = i;
+	}
+	if (boot != NULL) {
+		rv = boot_log(r, boot);
+		if (rv != 0)
+			goto err_after_progress;
+	}
+	r->commit = r->log.snap_index;
+	r->applying = r->log.snap_index;
+	r->stable = rlog_last_index(&r->log);
+	r->persist_next = r->stable + 1;
+	r->hs_term_out = r->term;
+	r->hs_vote_out = r->vote;
+	r->role = RAFT_FOLLOWER;
+	r->ss_role = RAFT_FOLLOWER;
+	r->ss_term = r->term;
+	raft_reset_timers(r);
+	raft_trace(r, "start term %llu vote %llu log (%llu..%llu] snapshot %llu",
+	    (unsigned long long)r->term, (unsigned long long)r->vote,
+	    (unsigned long long)r->log.snap_index,
+	    (unsigned long long)rlog_last_index(&r->log),
+	    (unsigned long long)r->log.snap_index);
+	*out = r;
+	return 0;
+
+err_after_progress:
+	raft_free(r);
+	return rv;
+}
+
+void raft_free(struct raft *r)
+{
+	if (r == NULL)
+		return;
+	for (uint32_t i = 0; i < r->n_voters; i++)
+		progress_close(&r->prs[i]);
+	rlog_close(&r->log);
+	free(r->snap_data);
+	free(r->rx_buf);
+	free(r->reads);
+	free(r->fwd);
+	free(r->out);
+	free(r->rd_msgs);
+	free(r->rs);
+	free(r->rf);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- output */
+
+int raft_send(struct raft *r, const struct raft_msg *m, raft_term last_term)
+{
+	struct out_msg *o;
+
+	if (r->n_out == r->cap_out) {
+		uint32_t cap = r->cap_out ? r->cap_out * 2 : 16;
+		struct out_msg *p = realloc(r->out, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		r->out = p;
+		r->cap_out = cap;
+	}
+	o = &r->out[r->n_out++];
+	o->m = *m;
+	o->m.from = r->id;
+	if (o->m.term == 0)
+		o->m.term = r->term;
+	o->last_term = last_term;
+	/* Only a leader's replication traffic may leave before the disk:
+	 * votes, grants and acknowledgements are promises about it. */
+	switch (m->type) {
+	case RAFT_MSG_APPEND:
+	case RAFT_MSG_HEARTBEAT:
+	case RAFT_MSG_SNAPSHOT:
+	case RAFT_MSG_TIMEOUT_NOW:
+	case RAFT_MSG_READ_INDEX_RESP:
+	case RAFT_MSG_READ_INDEX:
+	case RAFT_MSG_HEARTBEAT_RESP:
+	case RAFT_MSG_PREVOTE:
+		o->after_persist = false;
+		break;
+	default:
+		o->after_persist = true;
+		break;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- roles */
+
+static void abort_leader_state(struct raft *r)
+{
+	r->transferee = 0;
+	r->transfer_elapsed = 0;
+	r->bcast_pending = false;
+	r->uncommitted_bytes = 0;
+}
+
+void raft_become_follower(struct raft *r, raft_term term, raft_id leader)
+{
+	bool was_leader = r->role == RAFT_LEADER;
+
+	if (term > r->term) {
+		r->term = term;
+		r->vote = 0;
+	}
+	if (was_leader || leader != r->leader)
+		readindex_fail_all(r);
+	r->role = RAFT_FOLLOWER;
+	r->leader = leader;
+	abort_leader_state(r);
+	raft_reset_timers(r);
+}
+
+void raft_become_candidate(struct raft *r, bool pre)
+{
+	if (r->role == RAFT_LEADER)
+		abort_leader_state(r);
+	readindex_fail_all(r);
+	memset(r->votes, 0, sizeof(r->votes));
+	r->leader = 0;
+	if (pre) {
+		r->role = RAFT_PRECANDIDATE;
+	} else {
+		r->role = RAFT_CANDIDATE;
+		r->term++;
+		r->vote = r->id;
+	}
+	raft_reset_timers(r);
+}
+
+int raft_become_leader(struct raft *r)
+{
+	raft_index last = rlog_last_index(&r->log);
+
+	r->role = RAFT_LEADER;
+	r->leader = r->id;
+	abort_leader_state(r);
+	raft_reset_timers(r);
+	for (uint32_t i = 0; i < r->n_voters; i++) {
+		progress_reset(&r->prs[i], last);
+		r->read_acks[i] = 0;
+	}
+	r->prs[r->self_idx].match = r->stable;
+	r->prs[r->self_idx].recent_active = true;
+	raft_trace(r, "leader in term %llu (log last %llu commit %llu)",
+	    (unsigned long long)r->term, (unsigned long long)last,
+	    (unsigned long long)r->commit);
+	/* Raft paper 8: a no-op entry commits everything before it. */
+	return replication_append_local(r, RAFT_ENTRY_NOOP, NULL, 0, NULL);
+}
+
+/* ---------------------------------------------------------------- input */
+
+int raft_tick(struct raft *r)
+{
+	int rv = election_tick(r);
+
+	if (rv == 0)
+		rv = readindex_tick(r);
+	return rv;
+}
+
+static bool from_leader(uint8_t type)
+{
+	return type == RAFT_MSG_APPEND || type == RAFT_MSG_HEARTBEAT ||
+	    type == RAFT_MSG_SNAPSHOT;
+}
+
+/*
+ * Figure 2, "all servers": a higher term makes us a follower; a lower
+ * term is stale.  Returns 1 if the message should be handled further,
+ * 0 if it was consumed, or a negative error.
+ */
+static int step_term(struct raft *r, const struct raft_msg *m)
+{
+	if (m->term > r->term) {
+		bool vote_req = m->type == RAFT_MSG_VOTE ||
+		    m->type == RAFT_MSG_PREVOTE;
+
+		/* Leader stickiness: while we hear from a live leader, a
+		 * disruptive candidate is ignored (thesis 9.6), unless it
+		 * campaigns because the leader hands over (ctx 1). */
+		if (vote_req && m->ctx != 1 && election_in_lease(r))
+			return 0;
+		if (m->type == RAFT_MSG_PREVOTE ||
+		    (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject))
+			return 1; /* pre-vote never changes the term */
+		raft_trace(r, "term %llu -> %llu (message %s from %llu)",
+		    (unsigned long long)r->term, (unsigned long long)m->term,
+		    raft_msg_type_name(m->type), (unsigned long long)m->from);
+		raft_become_follower(r, m->term,
+		    from_leader(m->type) ? m->from : 0);
+		return 1;
+	}
+	if (m->term < r->term) {
+		struct raft_msg resp = { 0 };
+
+		if (from_leader(m->type)) {
+			/* A stale leader (or a member that was partitioned
+			 * with a higher term before pre-vote kicked in) must
+			 * learn the current term. */
+			resp.type = RAFT_MSG_APPEND_RESP;
+			resp.to = m->from;
+			resp.reject = true;
+			return raft_send(r, &resp, 0);
+		}
+		if (m->type == RAFT_MSG_PREVOTE) {
+			resp.type = RAFT_MSG_PREVOTE_RESP;
+			resp.to = m->from;
+			resp.reject = true;
+			return raft_send(r, &resp, 0);
+		}
+		r->dropped++;
+		return 0;
+	}
+	return 1;
+}
+
+static int step_dispatch(struct raft *r, const struct raft_msg *m)
+{
+	switch (m->type) {
+	case RAFT_MSG_PREVOTE:
+	case RAFT_MSG_VOTE:
+		return election_handle_vote(r, m);
+	case RAFT_MSG_PREVOTE_RESP:
+	case RAFT_MSG_VOTE_RESP:
+		return election_handle_vote_resp(r, m);
+	case RAFT_MSG_APPEND:
+		return replication_handle_append(r, m);
+	case RAFT_MSG_APPEND_RESP:
+		return replication_handle_append_resp(r, m);
+	case RAFT_MSG_HEARTBEAT:
+		return replication_handle_heartbeat(r, m);
+	case RAFT_MSG_HEARTBEAT_RESP:
+		return replication_handle_heartbeat_resp(r, m);
+	case RAFT_MSG_SNAPSHOT:
+		return snapshot_handle_chunk(r, m);
+	case RAFT_MSG_SNAPSHOT_RESP:
+		return snapshot_handle_resp(r, m);
+	case RAFT_MSG_TIMEOUT_NOW:
+		return election_handle_timeout_now(r, m);
+	case RAFT_MSG_READ_INDEX:
+		return readindex_handle_forward(r, m);
+	case RAFT_MSG_READ_INDEX_RESP:
+		return readindex_handle_forward_resp(r, m);
+	}
+	r->dropped++;
+	return 0;
+}
+
+/* Structural checks a well-behaved peer always satisfies. */
+static bool msg_sane(const struct raft *r, const struct raft_msg *m)
+{
+	if (m->to != r->id || m->from == r->id || m->term == 0 ||
+	    raft_voter_index(r, m->from) < 0)
+		return false;
+	if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX)
+		return false;
+	if (m->type == RAFT_MSG_APPEND) {
+		raft_term prev = m->log_term;
+
+		if (m->n_entries > 0 && m->entries == NULL)
+			return false;
+		for (uint32_t i = 0; i < m->n_entries; i++) {
+			const struct raft_entry *e = &m->entries[i];
+
+			if (e->index != m->index + 1 + i || e->term < prev ||
+			    e->term > m->term || (e->len && e->data == NULL) ||
+			    (e->type != RAFT_ENTRY_NORMAL &&
+			    e->type != RAFT_ENTRY_NOOP))
+				return false;
+			prev = e->term;
+		}
+		if (m->log_term > m->term)
+			return false;
+	}
+	if (m->type == RAFT_MSG_SNAPSHOT &&
+	    (m->snap.index == 0 || m->snap.term == 0 ||
+	    m->snap.term > m->term || m->snap.n_voters > RAFT_MAX_MEMBERS ||
+	    m->offset > m->total || m->chunk_len > m->total - m->offset ||
+	    (m->chunk_len > 0 && m->chunk == NULL)))
+		return false;
+	return true;
+}
+
+int raft_step(struct raft *r, const struct raft_msg *m)
+{
+	int rv;
+
+	if (!msg_sane(r, m)) {
+		r->dropped++;
+		return 0;
+	}
+	rv = step_term(r, m);
+	if (rv <= 0)
+		return rv;
+	if (r->role == RAFT_LEADER) {
+		int i = raft_voter_index(r, m->from);
+
+		r->prs[i].recent_active = true;
+	}
+	return step_dispatch(r, m);
+}
+
+int raft_propose(struct raft *r, const void *data, uint32_t len,
+    raft_index *index, raft_term *term)
+{
+	raft_index idx;
+	void *copy = NULL;
+	int rv;
+
+	if (r->role != RAFT_LEADER)
+		return RAFT_ENOTLEADER;
+	if (r->transferee != 0)
+		return RAFT_ETRANSFER;
+	if (len > r->cfg.max_entry_bytes)
+		return RAFT_ETOOBIG;
+	if (r->uncommitted_bytes > 0 &&
+	    r->uncommitted_bytes + len > r->cfg.max_uncommitted_bytes)
+		return RAFT_EBUSY;
+	if (len > 0) {
+		copy = malloc(len);
+		if (copy == NULL)
+			return -ENOMEM;
+		memcpy(copy, data, len);
+	}
+	rv = replication_append_local(r, RAFT_ENTRY_NORMAL, copy, len, &idx);
+	if (rv != 0) {
+		free(copy);
+		return rv;
+	}
+	if (index != NULL)
+		*index = idx;
+	if (term != NULL)
+		*term = r->term;
+	return 0;
+}
+
+int raft_campaign(struct raft *r)
+{
+	if (r->role == RAFT_LEADER)
+		return 0;
+	return election_campaign(r, !r->cfg.disable_prevote, false);
+}
+
+int raft_persisted(struct raft *r, const struct raft_persist_token *t)
+{
+	raft_index before = r->stable;
+	raft_term term;
+
+	if (t->snap_index > r->stable &&
+	    (t->snap_index <= r->log.snap_index ||
+	    (rlog_term(&r->log, t->snap_index, &term) == 0 &&
+	    term == t->snap_term)))
+		r->stable = t->snap_index;
+	if (t->last_index > r->stable &&
+	    rlog_term(&r->log, t->last_index, &term) == 0 &&
+	    term == t->last_term)
+		r->stable = t->last_index;
+	if (r->stable > before && r->role == RAFT_LEADER) {
+		r->prs[r->self_idx].match = r->stable;
+		if (replication_maybe_commit(r))
+			r->bcast_pending = true;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- ready */
+
+static bool materialise(struct raft *r, const struct out_msg *o,
+    struct raft_msg *m)
+{
+	*m = o->m;
+	if (m->type == RAFT_MSG_APPEND && m->n_entries > 0) {
+		struct raft_entry *first = rlog_get(&r->log, m->index + 1);
+		struct raft_entry *last = rlog_get(&r->log, m->index + m->n_entries);
+
+		/* Truncated or compacted since it was queued: drop it, Raft
+		 * retries lost messages anyway. */
+		if (first == NULL || last == NULL || last->term != o->last_term)
+			return false;
+		m->entries = first;
+	}
+	if (m->type == RAFT_MSG_SNAPSHOT) {
+		if (m->snap.index != r->snap_meta.index ||
+		    m->snap.term != r->snap_meta.term ||
+		    m->total != r->snap_len ||
+		    m->offset + m->chunk_len > r->snap_len)
+			return false;
+		m->chunk = m->chunk_len ? r->snap_data + m->offset : NULL;
+	}
+	return true;
+}
+
+static int flush_outputs(struct raft *r)
+{
+	int rv = 0;
+	uint64_t round;
+
+	if (r->role == RAFT_LEADER) {
+		if (readindex_round_wanted(r, &round))
+			rv = replication_bcast_heartbeat(r, round);
+		if (rv == 0 && r->bcast_pending) {
+			r->bcast_pending = false;
+			rv = replication_bcast_append(r);
+		}
+	}
+	return rv;
+}
+
+static int fill_msgs(struct raft *r, struct raft_ready *rd)
+{
+	uint32_t now = 0, later = 0, n = 0;
+
+	if (r->n_out > r->cap_rd_msgs) {
+		struct raft_msg *p = realloc(r->rd_msgs, r->n_out * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		r->rd_msgs = p;
+		r->cap_rd_msgs = r->n_out;
+	}
+	/* Two passes: immediate messages first, then the rest, in one array. */
+	for (uint32_t pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < r->n_out; i++) {
+			if (r->out[i].after_persist != (pass == 1))
+				continue;
+			if (!materialise(r, &r->out[i], &r->rd_msgs[n]))
+				continue;
+			n++;
+			if (pass == 0)
+				now++;
+			else
+				later++;
+		}
+	}
+	rd->msgs = now ? r->rd_msgs : NULL;
+	rd->n_msgs = now;
+	rd->msgs_after_persist = later ? r->rd_msgs + now : NULL;
+	rd->n_msgs_after_persist = later;
+	return 0;
+}
+
+static void fill_persist(struct raft *r, struct raft_ready *rd)
+{
+	raft_index last = rlog_last_index(&r->log);
+	struct raft_persist_token *t = &rd->persist_token;
+
+	if (r->term != r->hs_term_out || r->vote != r->hs_vote_out) {
+		rd->hs_changed = true;
+		r->hs_term_out = r->term;
+		r->hs_vote_out = r->vote;
+	}
+	rd->hs.term = r->term;
+	rd->hs.vote = r->vote;
+	if (r->snap_persist_pending || r->snap_install_pending) {
+		rd->has_snapshot = r->snap_persist_pending;
+		rd->snapshot_install = r->snap_install_pending;
+		rd->snap_meta = r->snap_meta;
+		rd->snap_data = r->snap_data;
+		rd->snap_len = r->snap_len;
+		if (r->snap_persist_pending) {
+			t->snap_index = r->snap_meta.index;
+			t->snap_term = r->snap_meta.term;
+		}
+		r->snap_persist_pending = false;
+		r->snap_install_pending = false;
+	}
+	if (r->persist_next <= r->log.snap_index)
+		r->persist_next = r->log.snap_index + 1;
+	if (r->persist_next <= last) {
+		rd->entries = rlog_get(&r->log, r->persist_next);
+		rd->n_entries = (uint32_t)(last - r->persist_next + 1);
+		t->last_index = last;
+		t->last_term = rlog_last_term(&r->log);
+		r->persist_next = last + 1;
+	}
+	rd->must_persist = rd->hs_changed || rd->has_snapshot || rd->n_entries;
+	if (rd->must_persist) {
+		t->hs_term = r->term;
+		t->seq = ++r->persist_seq;
+	}
+}
+
+static void fill_committed(struct raft *r, struct raft_ready *rd)
+{
+	raft_index hi = r->commit < r->stable ? r->commit : r->stable;
+
+	if (hi > r->applying + 4096)
+		hi = r->applying + 4096; /* bound one batch's apply work */
+	if (hi <= r->applying || r->applying < r->log.snap_index)
+		return;
+	rd->committed = rlog_get(&r->log, r->applying + 1);
+	rd->n_committed = (uint32_t)(hi - r->applying);
+	r->applying = hi;
+}
+
+bool raft_ready(struct raft *r, struct raft_ready *rd)
+{
+	memset(rd, 0, sizeof(*rd));
+	if (flush_outputs(r) != 0 || fill_msgs(r, rd) != 0) {
+		/* Out of memory: hand out nothing now; queued messages
+		 * stay queued and the caller retries later. */
+		memset(rd, 0, sizeof(*rd));
+		return false;
+	}
+	rd->role = r->role;
+	rd->leader = r->leader;
+	if (r->role != r->ss_role || r->term != r->ss_term ||
+	    r->leader != r->ss_leader) {
+		rd->role_changed = true;
+		r->ss_role = r->role;
+		r->ss_term = r->term;
+		r->ss_leader = r->leader;
+	}
+	fill_persist(r, rd);
+	fill_committed(r, rd);
+	rd->read_states = r->n_rs ? r->rs : NULL;
+	rd->n_read_states = r->n_rs;
+	rd->read_failed = r->n_rf ? r->rf : NULL;
+	rd->n_read_failed = r->n_rf;
+	r->ready_out = true;
+	if (!rd->role_changed && !rd->must_persist && !rd->snapshot_install &&
+	    rd->n_msgs == 0 && rd->n_msgs_after_persist == 0 &&
+	    rd->n_committed == 0 && rd->n_read_states == 0 &&
+	    rd->n_read_failed == 0) {
+		raft_advance(r, rd);
+		return false;
+	}
+	return true;
+}
+
+void raft_advance(struct raft *r, struct raft_ready *rd)
+{
+	r->n_out = 0;
+	r->n_rs = 0;
+	r->n_rf = 0;
+	r->ready_out = false;
+	memset(rd, 0, sizeof(*rd));
+}
+
+/* ---------------------------------------------------------------- status */
+
+void raft_status(const struct raft *r, struct raft_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->id = r->id;
+	st->role = r->role;
+	st->term = r->term;
+	st->vote = r->vote;
+	st->leader = r->leader;
+	st->commit = r->commit;
+	st->applied = r->applying;
+	st->stable = r->stable;
+	st->first_index = rlog_first_index(&r->log);
+	st->last_index = rlog_last_index(&r->log);
+	st->snap_index = r->log.snap_index;
+	st->snap_term = r->log.snap_term;
+	st->uncommitted_bytes = r->uncommitted_bytes;
+	st->dropped_msgs = r->dropped;
+	st->transferee = r->transferee;
+}
+
+int raft_term_at(const struct raft *r, raft_index index, raft_term *term)
+{
+	return rlog_term(&r->log, index, term);
+}
+
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
+{
+	return rlog_get(&r->log, index);
+}
+
+const uint8_t *raft_snapshot_data(const struct raft *r, uint64_t *len,
+    struct raft_snapshot_meta *meta)
+{
+	if (len != NULL)
+		*len = r->snap_len;
+	if (meta != NULL)
+		*meta = r->snap_meta;
+	return r->snap_data;
+}

@@ -1,0 +1,245 @@
+/*
+ * readindex.c - linearizable read points without writing the log
+ * (thesis 6.4, "ReadIndex").
+ *
+ * On the leader, a read request is answered with read index = commit once
+ *   1. the leader has committed an entry of its own term (before that its
+ *      commit index may lag behind what an earlier leader committed), and
+ *   2. a heartbeat round started after the request was acknowledged by a
+ *      majority, proving no newer leader existed when the read arrived.
+ * Requests that arrive together share one heartbeat round (batching):
+ * rounds are numbered, heartbeats carry the latest round in ctx, followers
+ * echo it, and an echo of round n confirms every round <= n.
+ *
+ * On a follower, a request is forwarded to the leader (READ_INDEX); the
+ * leader runs the same protocol and answers READ_INDEX_RESP with the index;
+ * the follower may then serve the read locally once it has applied that
+ * index.  Anything that cannot be answered (no leader, leadership lost,
+ * no answer within two election timeouts) is reported in read_failed so
+ * the caller retries.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+static int grow(void **p, uint32_t *cap, uint32_t n, size_t size)
+{
+	void *q;
+	uint32_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 8;
+	q = realloc(*p, c * size);
+	if (q == NULL)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+int readindex_push_state(struct raft *r, uint64_t ctx, raft_index index)
+{
+	int rv = grow((void **)&r->rs, &r->cap_rs, r->n_rs, sizeof(*r->rs));
+
+	if (rv != 0)
+		return rv;
+	r->rs[r->n_rs].ctx = ctx;
+	r->rs[r->n_rs].index = index;
+	r->n_rs++;
+	return 0;
+}
+
+int readindex_push_failed(struct raft *r, uint64_t ctx)
+{
+	int rv = grow((void **)&r->rf, &r->cap_rf, r->n_rf, sizeof(*r->rf));
+
+	if (rv != 0)
+		return rv;
+	r->rf[r->n_rf++] = ctx;
+	return 0;
+}
+
+static int answer(struct raft *r, const struct pending_read *p, bool ok)
+{
+	struct raft_msg m = { 0 };
+
+	if (p->from == 0)
+		return ok ? readindex_push_state(r, p->ctx, p->index) :
+		    readindex_push_failed(r, p->ctx);
+	m.type = RAFT_MSG_READ_INDEX_RESP;
+	m.to = p->from;
+	m.ctx = p->ctx;
+	m.index = p->index;
+	m.reject = !ok;
+	return raft_send(r, &m, 0);
+}
+
+static bool committed_in_term(const struct raft *r)
+{
+	return rlog_term_or_zero(&r->log, r->commit) == r->term;
+}
+
+/* The round new requests join: the one not yet broadcast, or a new one. */
+static uint64_t current_round(struct raft *r)
+{
+	if (!r->read_round_unsent) {
+		r->read_round++;
+		r->read_round_unsent = true;
+	}
+	return r->read_round;
+}
+
+static bool confirmed(const struct raft *r, uint64_t round)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < r->n_voters; i++)
+		n += i == r->self_idx || r->read_acks[i] >= round;
+	return n >= raft_quorum(r);
+}
+
+static int release_confirmed(struct raft *r)
+{
+	uint32_t done = 0;
+	int rv = 0;
+
+	while (done < r->n_reads && r->reads[done].round != 0 &&
+	    confirmed(r, r->reads[done].round)) {
+		rv = answer(r, &r->reads[done], true);
+		if (rv != 0)
+			break;
+		done++;
+	}
+	memmove(r->reads, r->reads + done, (r->n_reads - done) * sizeof(*r->reads));
+	r->n_reads -= done;
+	return rv;
+}
+
+int readindex_request(struct raft *r, uint64_t ctx, raft_id from)
+{
+	struct pending_read *p;
+	int rv;
+
+	rv = grow((void **)&r->reads, &r->cap_reads, r->n_reads,
+	    sizeof(*r->reads));
+	if (rv != 0)
+		return rv;
+	p = &r->reads[r->n_reads++];
+	p->ctx = ctx;
+	p->from = from;
+	p->index = 0;
+	p->round = 0;
+	if (!committed_in_term(r))
+		return 0; /* waits for readindex_on_commit_in_term */
+	p->index = r->commit;
+	p->round = current_round(r);
+	return r->n_voters == 1 ? release_confirmed(r) : 0;
+}
+
+void readindex_on_commit_in_term(struct raft *r)
+{
+	for (uint32_t i = 0; i < r->n_reads; i++) {
+		if (r->reads[i].round != 0)
+			continue;
+		r->reads[i].index = r->commit;
+		r->reads[i].round = current_round(r);
+	}
+	if (r->n_voters == 1)
+		(void)release_confirmed(r);
+}
+
+bool readindex_round_wanted(struct raft *r, uint64_t *round)
+{
+	if (!r->read_round_unsent)
+		return false;
+	*round = r->read_round;
+	return r->n_voters > 1;
+}
+
+int readindex_handle_heartbeat_ack(struct raft *r, raft_id from, uint64_t ctx)
+{
+	int i = raft_voter_index(r, from);
+
+	if (ctx > r->read_round)
+		return 0; /* never issued: ignore */
+	if (ctx > r->read_acks[i])
+		r->read_acks[i] = ctx;
+	return release_confirmed(r);
+}
+
+int readindex_handle_forward(struct raft *r, const struct raft_msg *m)
+{
+	struct pending_read p = { .ctx = m->ctx, .from = m->from };
+
+	if (r->role != RAFT_LEADER || m->ctx == 0)
+		return answer(r, &p, false);
+	return readindex_request(r, m->ctx, m->from);
+}
+
+int readindex_handle_forward_resp(struct raft *r, const struct raft_msg *m)
+{
+	for (uint32_t i = 0; i < r->n_fwd; i++) {
+		if (r->fwd[i].ctx != m->ctx)
+			continue;
+		r->fwd[i] = r->fwd[--r->n_fwd];
+		return m->reject ? readindex_push_failed(r, m->ctx) :
+		    readindex_push_state(r, m->ctx, m->index);
+	}
+	return 0; /* not ours, or already given up */
+}
+
+void readindex_fail_all(struct raft *r)
+{
+	for (uint32_t i = 0; i < r->n_reads; i++)
+		(void)answer(r, &r->reads[i], false);
+	r->n_reads = 0;
+	r->read_round_unsent = false;
+	for (uint32_t i = 0; i < r->n_fwd; i++)
+		(void)readindex_push_failed(r, r->fwd[i].ctx);
+	r->n_fwd = 0;
+}
+
+int readindex_tick(struct raft *r)
+{
+	uint32_t i = 0;
+	int rv = 0;
+
+	while (i < r->n_fwd) {
+		if (++r->fwd[i].age <= 2 * r->cfg.election_tick) {
+			i++;
+			continue;
+		}
+		rv = readindex_push_failed(r, r->fwd[i].ctx);
+		r->fwd[i] = r->fwd[--r->n_fwd];
+	}
+	return rv;
+}
+
+int raft_read_index(struct raft *r, uint64_t ctx)
+{
+	struct raft_msg m = { 0 };
+	int rv;
+
+	if (ctx == 0)
+		return -EINVAL;
+	if (r->role == RAFT_LEADER)
+		return readindex_request(r, ctx, 0);
+	if (r->leader == 0)
+		return readindex_push_failed(r, ctx);
+	rv = grow((void **)&r->fwd, &r->cap_fwd, r->n_fwd, sizeof(*r->fwd));
+	if (rv != 0)
+		return rv;
+	m.type = RAFT_MSG_READ_INDEX;
+	m.to = r->leader;
+	m.ctx = ctx;
+	rv = raft_send(r, &m, 0);
+	if (rv != 0)
+		return rv;
+	r->fwd[r->n_fwd].ctx = ctx;
+	r->fwd[r->n_fwd].age = 0;
+	r->n_fwd++;
+	return 0;
+}

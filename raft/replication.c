@@ -1,0 +1,415 @@
+/*
+ * replication.c - leader-side log replication, follower-side append
+ * handling, heartbeats and commit advancement.
+ *
+ * The leader keeps, per follower, next (next entry to send) and match
+ * (highest entry known replicated) in struct progress.  An entry is
+ * committed once it is durable on a majority AND belongs to the leader's
+ * current term (Raft paper 5.4.2): counting replicas of older-term entries
+ * is what lets a committed entry be overwritten (Figure 8).  The leader
+ * counts itself only up to its own durable index (raft->stable), so it may
+ * send entries before its write completes.
+ *
+ * Backtracking (thesis 5.3 optimisation, etcd's findConflictByTerm): a
+ * follower that rejects an append names the last index at or before the
+ * probe whose term is <= the probe's term, and that entry's term; the
+ * leader then skips every entry of a conflicting term at once.  Backing
+ * over a long divergent suffix costs one round trip per term, not per
+ * entry.
+ *
+ * Heartbeats carry min(commit, match) (never a commit index beyond what the
+ * follower is known to share with us) and the current read-index round.
+ *
+ * Pure: outgoing messages are queued with raft_send; entries are named by
+ * index and only turned into pointers when raft_ready() hands them out.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "raft_int.h"
+
+/* --------------------------------------------------------------- leader */
+
+int replication_append_local(struct raft *r, uint8_t type, void *data,
+    uint32_t len, raft_index *index)
+{
+	struct raft_entry e = {
+		.term = r->term,
+		.type = type,
+		.len = len,
+		.data = data,
+	};
+	int rv = rlog_append_owned(&r->log, &e);
+
+	if (rv != 0)
+		return rv;
+	r->uncommitted_bytes += len;
+	r->bcast_pending = true;
+	if (index != NULL)
+		*index = rlog_last_index(&r->log);
+	/* A cluster of one commits as soon as its own write is durable
+	 * (raft_persisted calls maybe_commit). */
+	return 0;
+}
+
+/* How many entries starting at @from fit in one append. */
+static uint32_t batch_size(const struct raft *r, raft_index from,
+    uint64_t *bytes)
+{
+	raft_index last = rlog_last_index(&r->log);
+	uint32_t n = 0;
+
+	*bytes = 0;
+	while (from + n <= last && n < r->cfg.max_msg_entries) {
+		const struct raft_entry *e = rlog_get(&r->log, from + n);
+
+		if (n > 0 && *bytes + e->len > r->cfg.max_msg_bytes)
+			break;
+		*bytes += e->len;
+		n++;
+	}
+	return n;
+}
+
+int replication_send_append(struct raft *r, struct progress *pr,
+    bool allow_empty)
+{
+	struct raft_msg m = { 0 };
+	raft_index prev = pr->next - 1;
+	raft_term prev_term;
+	uint64_t bytes;
+	uint32_t n;
+	int rv;
+
+	if (progress_paused(pr))
+		return 0;
+	if (rlog_term(&r->log, prev, &prev_term) != 0)
+		return snapshot_send(r, pr);
+	n = batch_size(r, pr->next, &bytes);
+	if (n == 0 && !allow_empty)
+		return 0;
+	m.type = RAFT_MSG_APPEND;
+	m.to = pr->id;
+	m.index = prev;
+	m.log_term = prev_term;
+	m.n_entries = n;
+	m.commit = r->commit;
+	rv = raft_send(r, &m, n ? rlog_term_or_zero(&r->log, prev + n) : 0);
+	if (rv != 0)
+		return rv;
+	pr->commit_sent = r->commit;
+	progress_sent(pr, prev + n, bytes);
+	return 0;
+}
+
+int replication_bcast_append(struct raft *r)
+{
+	int rv;
+
+	for (uint32_t i = 0; i < r->n_voters; i++) {
+		struct progress *pr = &r->prs[i];
+
+		if (i == r->self_idx)
+			continue;
+		/* Keep filling the pipeline while the window allows. */
+		do {
+			raft_index next = pr->next;
+
+			rv = replication_send_append(r, pr, false);
+			if (rv != 0)
+				return rv;
+			if (pr->state != PROGRESS_REPLICATE || pr->next == next)
+				break;
+		} while (pr->next <= rlog_last_index(&r->log));
+		/* Commit news for a follower that got no entries. */
+		if (pr->commit_sent < r->commit && pr->match >= pr->commit_sent &&
+		    pr->state != PROGRESS_SNAPSHOT) {
+			struct raft_msg hb = { 0 };
+
+			hb.type = RAFT_MSG_HEARTBEAT;
+			hb.to = pr->id;
+			hb.commit = pr->match < r->commit ? pr->match : r->commit;
+			hb.ctx = r->read_round;
+			if (hb.commit <= pr->commit_sent)
+				continue;
+			if (r->read_round_unsent)
+				hb.ctx = r->read_round - 1; /* not this round yet */
+			pr->commit_sent = hb.commit;
+			rv = raft_send(r, &hb, 0);
+			if (rv != 0)
+				return rv;
+		}
+	}
+	return 0;
+}
+
+int replication_bcast_heartbeat(struct raft *r, uint64_t ctx)
+{
+	struct raft_msg m = { 0 };
+	int rv;
+
+	m.type = RAFT_MSG_HEARTBEAT;
+	m.ctx = ctx;
+	/* Read requests join a round only until its heartbeats leave. */
+	if (ctx == r->read_round)
+		r->read_round_unsent = false;
+	for (uint32_t i = 0; i < r->n_voters; i++) {
+		struct progress *pr = &r->prs[i];
+
+		if (i == r->self_idx)
+			continue;
+		m.to = pr->id;
+		m.commit = pr->match < r->commit ? pr->match : r->commit;
+		if (m.commit > pr->commit_sent)
+			pr->commit_sent = m.commit;
+		rv = raft_send(r, &m, 0);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+static int cmp_index(const void *a, const void *b)
+{
+	raft_index x = *(const raft_index *)a, y = *(const raft_index *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0; /* descending */
+}
+
+void replication_commit_to(struct raft *r, raft_index index)
+{
+	if (index <= r->commit)
+		return;
+	if (r->role == RAFT_LEADER) {
+		uint64_t done = rlog_payload_bytes(&r->log, r->commit, index);
+
+		r->uncommitted_bytes = done > r->uncommitted_bytes ? 0 :
+		    r->uncommitted_bytes - done;
+	}
+	r->commit = index;
+}
+
+bool replication_maybe_commit(struct raft *r)
+{
+	raft_index matches[RAFT_MAX_MEMBERS];
+	raft_index n;
+	raft_term t;
+	bool first_in_term;
+
+	for (uint32_t i = 0; i < r->n_voters; i++)
+		matches[i] = i == r->self_idx ? r->stable : r->prs[i].match;
+	qsort(matches, r->n_voters, sizeof(matches[0]), cmp_index);
+	n = matches[raft_quorum(r) - 1];
+	if (n <= r->commit || rlog_term(&r->log, n, &t) != 0 || t != r->term)
+		return false;
+	first_in_term = rlog_term_or_zero(&r->log, r->commit) != r->term;
+	replication_commit_to(r, n);
+	if (first_in_term)
+		readindex_on_commit_in_term(r);
+	return true;
+}
+
+static int handle_reject(struct raft *r, struct progress *pr,
+    const struct raft_msg *m)
+{
+	raft_index probe;
+
+	switch (pr->state) {
+	case PROGRESS_REPLICATE:
+		if (m->index <= pr->match)
+			return 0; /* stale */
+		progress_become_probe(pr); /* next = match + 1 */
+		break;
+	case PROGRESS_PROBE:
+		if (m->index != pr->next - 1)
+			return 0; /* an answer to an older probe */
+		probe = m->hint_index;
+		if (m->hint_term > 0)
+			probe = rlog_find_conflict_by_term(&r->log,
+			    m->hint_index, m->hint_term);
+		pr->next = probe + 1 < m->index ? probe + 1 : m->index;
+		if (pr->next <= pr->match)
+			pr->next = pr->match + 1;
+		if (pr->next == 0)
+			pr->next = 1;
+		pr->probe_sent = false;
+		break;
+	case PROGRESS_SNAPSHOT:
+		return 0;
+	}
+	return replication_send_append(r, pr, true);
+}
+
+int replication_handle_append_resp(struct raft *r, const struct raft_msg *m)
+{
+	struct progress *pr;
+
+	if (r->role != RAFT_LEADER)
+		return 0;
+	pr = &r->prs[raft_voter_index(r, m->from)];
+	if (m->reject)
+		return handle_reject(r, pr, m);
+	if (m->index > rlog_last_index(&r->log)) {
+		r->dropped++; /* acknowledges entries we never had */
+		return 0;
+	}
+	if (m->index <= pr->match) {
+		pr->probe_sent = false;
+		return 0;
+	}
+	pr->match = m->index;
+	if (pr->next <= pr->match)
+		pr->next = pr->match + 1;
+	switch (pr->state) {
+	case PROGRESS_PROBE:
+		progress_become_replicate(pr);
+		break;
+	case PROGRESS_SNAPSHOT:
+		if (pr->match >= pr->snap_index)
+			progress_become_probe(pr);
+		break;
+	case PROGRESS_REPLICATE:
+		progress_free_to(pr, pr->match);
+		break;
+	}
+	if (replication_maybe_commit(r))
+		r->bcast_pending = true; /* followers learn the new commit */
+	election_check_transfer(r, pr);
+	/* More to send, or room freed in the window. */
+	if (pr->next <= rlog_last_index(&r->log))
+		r->bcast_pending = true;
+	return 0;
+}
+
+int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
+{
+	struct progress *pr;
+	int rv;
+
+	if (r->role != RAFT_LEADER)
+		return 0;
+	pr = &r->prs[raft_voter_index(r, m->from)];
+	pr->probe_sent = false;
+	if (pr->state == PROGRESS_REPLICATE &&
+	    pr->infl_count >= pr->infl_cap)
+		progress_free_first(pr);
+	if (pr->match < rlog_last_index(&r->log)) {
+		rv = replication_send_append(r, pr, false);
+		if (rv != 0)
+			return rv;
+	}
+	return readindex_handle_heartbeat_ack(r, m->from, m->ctx);
+}
+
+/* ------------------------------------------------------------- follower */
+
+void replication_truncate(struct raft *r, raft_index from)
+{
+	rlog_truncate_from(&r->log, from);
+	if (r->stable >= from)
+		r->stable = from - 1;
+	if (r->persist_next > from)
+		r->persist_next = from;
+}
+
+static void leader_contact(struct raft *r, raft_id from)
+{
+	if (r->role != RAFT_FOLLOWER || r->leader != from)
+		raft_become_follower(r, r->term, from);
+	r->election_elapsed = 0;
+}
+
+/* Append what we do not have yet; returns 0 or -ENOMEM. */
+static int append_new(struct raft *r, const struct raft_msg *m)
+{
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct raft_entry *e = &m->entries[i];
+		raft_term t;
+
+		if (rlog_term(&r->log, e->index, &t) == 0 && t == e->term)
+			continue;
+		if (e->index <= rlog_last_index(&r->log)) {
+			/* Figure 2: a conflict deletes the entry and all
+			 * that follow.  Committed entries never conflict. */
+			if (e->index <= r->commit) {
+				raft_trace(r, "refusing to truncate committed "
+				    "index %llu", (unsigned long long)e->index);
+				r->dropped++;
+				return 1;
+			}
+			replication_truncate(r, e->index);
+		}
+		for (; i < m->n_entries; i++) {
+			int rv = rlog_append_copy(&r->log, &m->entries[i]);
+
+			if (rv != 0)
+				return rv;
+		}
+		break;
+	}
+	return 0;
+}
+
+int replication_handle_append(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_msg resp = { 0 };
+	raft_index last_new = m->index + m->n_entries;
+	raft_term t;
+	int rv;
+
+	leader_contact(r, m->from);
+	resp.type = RAFT_MSG_APPEND_RESP;
+	resp.to = m->from;
+	if (m->index < r->commit) {
+		/* Everything up to commit matches already; tell the leader
+		 * where we are (an entry-less success at our commit). */
+		if (last_new <= r->commit) {
+			resp.index = r->commit;
+			return raft_send(r, &resp, 0);
+		}
+	}
+	if (m->index < r->log.snap_index) {
+		resp.index = r->commit;
+		return raft_send(r, &resp, 0);
+	}
+	if (rlog_term(&r->log, m->index, &t) == 0 && t == m->log_term) {
+		rv = append_new(r, m);
+		if (rv < 0)
+			return rv;
+		if (rv > 0)
+			return 0;
+		if (m->commit > r->commit)
+			replication_commit_to(r, m->commit < last_new ?
+			    m->commit : last_new);
+		resp.index = last_new;
+		return raft_send(r, &resp, 0);
+	}
+	/* Mismatch: say where to look instead. */
+	resp.reject = true;
+	resp.index = m->index;
+	if (m->index > rlog_last_index(&r->log)) {
+		resp.hint_index = rlog_last_index(&r->log);
+		resp.hint_term = rlog_last_term(&r->log);
+	} else {
+		resp.hint_index = rlog_find_conflict_by_term(&r->log, m->index,
+		    m->log_term);
+		resp.hint_term = rlog_term_or_zero(&r->log, resp.hint_index);
+	}
+	return raft_send(r, &resp, 0);
+}
+
+int replication_handle_heartbeat(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_msg resp = { 0 };
+	raft_index c = m->commit;
+
+	leader_contact(r, m->from);
+	if (c > rlog_last_index(&r->log))
+		c = rlog_last_index(&r->log);
+	if (c > r->commit)
+		replication_commit_to(r, c);
+	resp.type = RAFT_MSG_HEARTBEAT_RESP;
+	resp.to = m->from;
+	resp.ctx = m->ctx;
+	return raft_send(r, &resp, 0);
+}

@@ -1,0 +1,238 @@
+/*
+ * snapshot.c - log compaction and chunked InstallSnapshot (Raft paper 7).
+ *
+ * The application offers a snapshot of its state at an applied index
+ * (raft_compact); the core keeps the bytes, drops the log prefix and hands
+ * the snapshot out once for persisting.  A leader whose follower needs an
+ * entry that was compacted away sends that snapshot in chunks of
+ * cfg.snapshot_chunk_bytes, stop-and-wait: each chunk is acknowledged with
+ * the number of contiguous bytes the follower holds (SNAPSHOT_RESP.offset).
+ *
+ * Follower side, the transfer states:
+ *
+ *   idle --(chunk at offset 0)------------> receiving   (rx_active)
+ *   receiving --(chunk at rx_len)---------> receiving / complete
+ *   receiving --(gap or other snapshot)---> reject, leader resumes at rx_len
+ *                                           or restarts at 0
+ *   complete --> installed: log reset, snapshot handed out for persisting
+ *                and restoring; the APPEND_RESP that tells the leader
+ *                leaves only after it is durable.
+ *
+ * A transfer broken by a lost chunk resumes where the follower stopped:
+ * the leader resends the chunk at the acknowledged offset after two
+ * heartbeat periods without progress.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+int raft_compact(struct raft *r, raft_index index, const void *data,
+    uint64_t len)
+{
+	raft_term term;
+	uint8_t *copy = NULL;
+
+	if (index <= r->log.snap_index)
+		return RAFT_ESTALE;
+	if (index > r->applying || rlog_term(&r->log, index, &term) != 0)
+		return -EINVAL;
+	if (len > 0) {
+		copy = malloc(len);
+		if (copy == NULL)
+			return -ENOMEM;
+		memcpy(copy, data, len);
+	}
+	free(r->snap_data);
+	r->snap_data = copy;
+	r->snap_len = len;
+	memset(&r->snap_meta, 0, sizeof(r->snap_meta));
+	r->snap_meta.index = index;
+	r->snap_meta.term = term;
+	r->snap_meta.n_voters = r->n_voters;
+	memcpy(r->snap_meta.voters, r->cfg.voters,
+	    r->n_voters * sizeof(raft_id));
+	rlog_compact(&r->log, index, term);
+	r->snap_persist_pending = true;
+	return 0;
+}
+
+static int send_chunk(struct raft *r, struct progress *pr)
+{
+	struct raft_msg m = { 0 };
+	uint64_t left = r->snap_len - pr->snap_offset;
+
+	m.type = RAFT_MSG_SNAPSHOT;
+	m.to = pr->id;
+	m.snap = r->snap_meta;
+	m.offset = pr->snap_offset;
+	m.total = r->snap_len;
+	m.chunk_len = (uint32_t)(left < r->cfg.snapshot_chunk_bytes ? left :
+	    r->cfg.snapshot_chunk_bytes);
+	m.done = m.offset + m.chunk_len == m.total;
+	pr->snap_idle_ticks = 0;
+	return raft_send(r, &m, 0);
+}
+
+int snapshot_send(struct raft *r, struct progress *pr)
+{
+	if (r->snap_meta.index == 0)
+		return 0; /* nothing compacted: cannot happen, be quiet */
+	raft_trace(r, "sending snapshot %llu (%llu bytes) to %llu",
+	    (unsigned long long)r->snap_meta.index,
+	    (unsigned long long)r->snap_len, (unsigned long long)pr->id);
+	progress_become_snapshot(pr, r->snap_meta.index, r->snap_meta.term);
+	return send_chunk(r, pr);
+}
+
+int snapshot_tick(struct raft *r, struct progress *pr)
+{
+	uint64_t chunk = r->cfg.snapshot_chunk_bytes;
+
+	if (pr->state != PROGRESS_SNAPSHOT)
+		return 0;
+	if (pr->snap_index != r->snap_meta.index) /* compacted again */
+		return snapshot_send(r, pr);
+	if (++pr->snap_idle_ticks < 2 * r->cfg.heartbeat_tick + 1)
+		return 0;
+	if (pr->snap_offset >= r->snap_len && r->snap_len > 0)
+		pr->snap_offset = ((r->snap_len - 1) / chunk) * chunk;
+	return send_chunk(r, pr);
+}
+
+int snapshot_handle_resp(struct raft *r, const struct raft_msg *m)
+{
+	struct progress *pr;
+
+	if (r->role != RAFT_LEADER)
+		return 0;
+	pr = &r->prs[raft_voter_index(r, m->from)];
+	if (pr->state != PROGRESS_SNAPSHOT || m->index != pr->snap_index ||
+	    m->offset > r->snap_len)
+		return 0;
+	if (m->reject) {
+		pr->snap_offset = m->offset;
+		return send_chunk(r, pr);
+	}
+	if (m->offset <= pr->snap_offset)
+		return 0; /* duplicate acknowledgement */
+	pr->snap_offset = m->offset;
+	if (pr->snap_offset < r->snap_len)
+		return send_chunk(r, pr);
+	return 0; /* complete: the follower's APPEND_RESP moves us on */
+}
+
+void snapshot_rx_reset(struct raft *r)
+{
+	free(r->rx_buf);
+	r->rx_buf = NULL;
+	r->rx_active = false;
+	r->rx_len = 0;
+	r->rx_cap = 0;
+	r->rx_total = 0;
+}
+
+static int rx_append(struct raft *r, const uint8_t *p, uint32_t n)
+{
+	if (r->rx_len + n > r->rx_cap) {
+		uint64_t cap = r->rx_cap ? r->rx_cap : 4096;
+		uint8_t *b;
+
+		while (cap < r->rx_len + n)
+			cap *= 2;
+		if (cap > r->rx_total && r->rx_total >= r->rx_len + n)
+			cap = r->rx_total;
+		b = realloc(r->rx_buf, cap ? cap : 1);
+		if (b == NULL)
+			return -ENOMEM;
+		r->rx_buf = b;
+		r->rx_cap = cap;
+	}
+	if (n > 0)
+		memcpy(r->rx_buf + r->rx_len, p, n);
+	r->rx_len += n;
+	return 0;
+}
+
+static int reply(struct raft *r, const struct raft_msg *m, uint8_t type,
+    raft_index index, uint64_t offset, bool reject)
+{
+	struct raft_msg resp = { 0 };
+
+	resp.type = type;
+	resp.to = m->from;
+	resp.index = index;
+	resp.offset = offset;
+	resp.reject = reject;
+	return raft_send(r, &resp, 0);
+}
+
+static int install(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_snapshot_meta meta = r->rx_meta;
+	raft_term t;
+
+	if (rlog_term(&r->log, meta.index, &t) == 0 && t == meta.term) {
+		/* We hold that entry already: the snapshot only tells us it
+		 * is committed. */
+		snapshot_rx_reset(r);
+		replication_commit_to(r, meta.index);
+		return reply(r, m, RAFT_MSG_APPEND_RESP, r->commit, 0, false);
+	}
+	raft_trace(r, "installing snapshot %llu term %llu (%llu bytes) from %llu",
+	    (unsigned long long)meta.index, (unsigned long long)meta.term,
+	    (unsigned long long)r->rx_len, (unsigned long long)m->from);
+	rlog_reset(&r->log, meta.index, meta.term);
+	if (r->stable > meta.index)
+		r->stable = meta.index;
+	r->persist_next = meta.index + 1;
+	free(r->snap_data);
+	r->snap_data = r->rx_buf;
+	r->snap_len = r->rx_len;
+	r->snap_meta = meta;
+	r->rx_buf = NULL;
+	snapshot_rx_reset(r);
+	r->snap_persist_pending = true;
+	r->snap_install_pending = true;
+	r->commit = meta.index;
+	r->applying = meta.index;
+	return reply(r, m, RAFT_MSG_APPEND_RESP, meta.index, 0, false);
+}
+
+int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m)
+{
+	bool same;
+	int rv;
+
+	if (r->role != RAFT_FOLLOWER || r->leader != m->from)
+		raft_become_follower(r, r->term, m->from);
+	r->election_elapsed = 0;
+	if (m->snap.index <= r->commit) {
+		snapshot_rx_reset(r);
+		return reply(r, m, RAFT_MSG_APPEND_RESP, r->commit, 0, false);
+	}
+	same = r->rx_active && r->rx_meta.index == m->snap.index &&
+	    r->rx_meta.term == m->snap.term && r->rx_total == m->total;
+	if (!same) {
+		if (m->offset != 0)
+			return reply(r, m, RAFT_MSG_SNAPSHOT_RESP,
+			    m->snap.index, 0, true);
+		snapshot_rx_reset(r);
+		r->rx_active = true;
+		r->rx_meta = m->snap;
+		r->rx_total = m->total;
+	} else if (m->offset != r->rx_len) {
+		/* A duplicate (behind) or a gap (ahead): tell the leader
+		 * where we are; only a gap is a reject. */
+		return reply(r, m, RAFT_MSG_SNAPSHOT_RESP, m->snap.index,
+		    r->rx_len, m->offset > r->rx_len);
+	}
+	rv = rx_append(r, m->chunk, m->chunk_len);
+	if (rv != 0)
+		return rv;
+	if (r->rx_len == r->rx_total)
+		return install(r, m);
+	return reply(r, m, RAFT_MSG_SNAPSHOT_RESP, m->snap.index, r->rx_len,
+	    false);
+}
