@@ -113,8 +113,11 @@ static int release_confirmed(struct raft *r)
 			break;
 		done++;
 	}
-	memmove(r->reads, r->reads + done, (r->n_reads - done) * sizeof(*r->reads));
-	r->n_reads -= done;
+	if (done > 0) {
+		memmove(r->reads, r->reads + done,
+		    (r->n_reads - done) * sizeof(*r->reads));
+		r->n_reads -= done;
+	}
 	return rv;
 }
 

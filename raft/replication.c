@@ -293,8 +293,10 @@ int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 	if (pr->state == PROGRESS_REPLICATE &&
 	    pr->infl_count >= pr->infl_cap)
 		progress_free_first(pr);
+	/* Behind: send even an empty append, so that a follower that lost
+	 * the tail of a pipelined window rejects it and we back up. */
 	if (pr->match < rlog_last_index(&r->log)) {
-		rv = replication_send_append(r, pr, false);
+		rv = replication_send_append(r, pr, true);
 		if (rv != 0)
 			return rv;
 	}

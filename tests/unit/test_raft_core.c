@@ -1,0 +1,483 @@
+/*
+ * test_raft_core.c - unit tests of the pure Raft core, driven directly.
+ *
+ * A minimal in-process driver: N cores, a message queue delivered in FIFO
+ * order (optionally dropping messages to/from "cut" members), persistence
+ * acknowledged at once.  The simulator (tests/sim/) does the harsh,
+ * randomized work; these tests pin down individual behaviours with exact
+ * expectations: one election, replication and commit, the durability gate
+ * on apply, ReadIndex, leadership transfer, snapshot catch-up, the
+ * uncommitted bound and rejection of malformed input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "raft/raft.h"
+
+/* ------------------------------------------------------------- fixture */
+
+#define N_MAX 5
+#define Q_MAX 100000
+
+struct qmsg {
+	struct raft_msg m;
+	struct raft_entry *ents;
+	uint8_t *chunk;
+};
+
+struct cluster {
+	int n;
+	struct raft *r[N_MAX];
+	bool cut[N_MAX];
+	bool hold_persist[N_MAX]; /* do not report durability */
+	struct qmsg *q;
+	int qhead, qtail;
+	raft_index applied[N_MAX];
+	uint64_t applied_sum[N_MAX];
+	struct raft_read_state rs[N_MAX][16];
+	int n_rs[N_MAX];
+	int n_rf[N_MAX];
+	bool installed[N_MAX];
+};
+
+static void push(struct cluster *c, const struct raft_msg *m)
+{
+	struct qmsg *q = &c->q[c->qtail++ % Q_MAX];
+
+	q->m = *m;
+	q->ents = NULL;
+	q->chunk = NULL;
+	if (m->n_entries) {
+		q->ents = calloc(m->n_entries, sizeof(*q->ents));
+		for (uint32_t i = 0; i < m->n_entries; i++) {
+			q->ents[i] = m->entries[i];
+			q->ents[i].data = NULL;
+			if (m->entries[i].len) {
+				q->ents[i].data = malloc(m->entries[i].len);
+				memcpy(q->ents[i].data, m->entries[i].data,
+				    m->entries[i].len);
+			}
+		}
+	}
+	if (m->chunk_len) {
+		q->chunk = malloc(m->chunk_len);
+		memcpy(q->chunk, m->chunk, m->chunk_len);
+	}
+	q->m.entries = q->ents;
+	q->m.chunk = q->chunk;
+}
+
+static void drive(struct cluster *c, int i)
+{
+	struct raft_ready rd;
+
+	while (c->r[i] && raft_ready(c->r[i], &rd)) {
+		struct raft_persist_token t = rd.persist_token;
+		bool persist = rd.must_persist;
+
+		for (uint32_t k = 0; k < rd.n_msgs; k++)
+			push(c, &rd.msgs[k]);
+		if (rd.snapshot_install) {
+			c->installed[i] = true;
+			c->applied[i] = rd.snap_meta.index;
+			memcpy(&c->applied_sum[i], rd.snap_data,
+			    sizeof(uint64_t));
+		}
+		for (uint32_t k = 0; k < rd.n_msgs_after_persist; k++)
+			push(c, &rd.msgs_after_persist[k]);
+		for (uint32_t k = 0; k < rd.n_committed; k++) {
+			const struct raft_entry *e = &rd.committed[k];
+
+			assert_int_equal(e->index, c->applied[i] + 1);
+			c->applied[i] = e->index;
+			if (e->type == RAFT_ENTRY_NORMAL && e->len >= 8) {
+				uint64_t v;
+
+				memcpy(&v, e->data, 8);
+				c->applied_sum[i] += v;
+			}
+		}
+		for (uint32_t k = 0; k < rd.n_read_states; k++)
+			c->rs[i][c->n_rs[i]++ % 16] = rd.read_states[k];
+		c->n_rf[i] += (int)rd.n_read_failed;
+		raft_advance(c->r[i], &rd);
+		if (persist && !c->hold_persist[i])
+			raft_persisted(c->r[i], &t);
+	}
+}
+
+static void deliver_all(struct cluster *c)
+{
+	for (int i = 0; i < c->n; i++)
+		drive(c, i);
+	while (c->qhead != c->qtail) {
+		struct qmsg *q = &c->q[c->qhead++ % Q_MAX];
+		int to = (int)q->m.to - 1, from = (int)q->m.from - 1;
+
+		if (!c->cut[to] && !c->cut[from] && c->r[to]) {
+			assert_int_equal(raft_step(c->r[to], &q->m), 0);
+			drive(c, to);
+		}
+		for (uint32_t k = 0; k < q->m.n_entries; k++)
+			free(q->ents[k].data);
+		free(q->ents);
+		free(q->chunk);
+	}
+}
+
+static void tick_all(struct cluster *c, int ticks)
+{
+	for (int t = 0; t < ticks; t++) {
+		for (int i = 0; i < c->n; i++)
+			if (c->r[i])
+				assert_int_equal(raft_tick(c->r[i]), 0);
+		deliver_all(c);
+	}
+}
+
+static struct raft_config config(int n, int id)
+{
+	raft_id voters[N_MAX] = { 1, 2, 3, 4, 5 };
+	struct raft_config cfg;
+
+	raft_config_defaults(&cfg, (raft_id)id, voters, (uint32_t)n);
+	cfg.seed = 42;
+	cfg.snapshot_chunk_bytes = 16;
+	return cfg;
+}
+
+static struct cluster *cluster_new(int n)
+{
+	struct cluster *c = calloc(1, sizeof(*c));
+
+	c->n = n;
+	c->q = calloc(Q_MAX, sizeof(*c->q));
+	for (int i = 0; i < n; i++) {
+		struct raft_config cfg = config(n, i + 1);
+
+		assert_int_equal(raft_new(&cfg, NULL, &c->r[i]), 0);
+	}
+	return c;
+}
+
+static void cluster_free(struct cluster *c)
+{
+	deliver_all(c);
+	for (int i = 0; i < c->n; i++)
+		raft_free(c->r[i]);
+	free(c->q);
+	free(c);
+}
+
+static int leader_of(struct cluster *c)
+{
+	int leader = -1;
+
+	for (int i = 0; i < c->n; i++) {
+		struct raft_status st;
+
+		if (c->r[i] == NULL || c->cut[i])
+			continue;
+		raft_status(c->r[i], &st);
+		if (st.role == RAFT_LEADER) {
+			assert_int_equal(leader, -1);
+			leader = i;
+		}
+	}
+	return leader;
+}
+
+static int elect(struct cluster *c)
+{
+	for (int t = 0; t < 100; t++) {
+		int l;
+
+		tick_all(c, 1);
+		l = leader_of(c);
+		if (l >= 0)
+			return l;
+	}
+	fail_msg("no leader after 100 ticks");
+	return -1;
+}
+
+static void propose_u64(struct cluster *c, int l, uint64_t v)
+{
+	assert_int_equal(raft_propose(c->r[l], &v, sizeof(v), NULL, NULL), 0);
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void test_raft_elects_one_leader_and_replicates(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	int l;
+
+	(void)state;
+	l = elect(c);
+	for (uint64_t v = 1; v <= 100; v++)
+		propose_u64(c, l, v);
+	tick_all(c, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(c->applied_sum[i], 5050);
+		/* 100 entries + the leader's no-op */
+		assert_int_equal(c->applied[i], 101);
+	}
+	cluster_free(c);
+}
+
+static void test_raft_single_member_commits_alone(void **state)
+{
+	struct cluster *c = cluster_new(1);
+	int l;
+
+	(void)state;
+	l = elect(c);
+	propose_u64(c, l, 7);
+	deliver_all(c);
+	assert_int_equal(c->applied_sum[0], 7);
+	cluster_free(c);
+}
+
+static void test_raft_no_apply_before_durable(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	int l;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	for (int i = 0; i < 3; i++)
+		c->hold_persist[i] = true;
+	propose_u64(c, l, 9);
+	tick_all(c, 5);
+	/* Nobody's write is durable: nothing may commit or apply. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(c->applied_sum[i], 0);
+	cluster_free(c);
+}
+
+static void test_raft_minority_cannot_commit(void **state)
+{
+	struct cluster *c = cluster_new(5);
+	struct raft_status st;
+	int l;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	for (int i = 0; i < 5; i++)
+		if (i != l && i != (l + 1) % 5)
+			c->cut[i] = true;
+	propose_u64(c, l, 5);
+	tick_all(c, 5);
+	raft_status(c->r[l], &st);
+	assert_int_equal(c->applied_sum[l], 0);
+	/* Check-quorum: within two election timeouts the leader steps down. */
+	tick_all(c, 25);
+	raft_status(c->r[l], &st);
+	assert_int_not_equal(st.role, RAFT_LEADER);
+	cluster_free(c);
+}
+
+static void test_raft_read_index_needs_heartbeat_round(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	int l, f;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	assert_int_equal(raft_read_index(c->r[l], 77), 0);
+	/* Cut the followers: the round cannot complete. */
+	for (int i = 0; i < 3; i++)
+		c->cut[i] = i != l;
+	deliver_all(c);
+	assert_int_equal(c->n_rs[l], 0);
+	for (int i = 0; i < 3; i++)
+		c->cut[i] = false;
+	tick_all(c, 2);
+	assert_int_equal(c->n_rs[l], 1);
+	assert_int_equal(c->rs[l][0].ctx, 77);
+	/* A follower's read is forwarded and answered. */
+	f = (l + 1) % 3;
+	assert_int_equal(raft_read_index(c->r[f], 78), 0);
+	tick_all(c, 2);
+	assert_int_equal(c->n_rs[f], 1);
+	assert_int_equal(c->rs[f][0].ctx, 78);
+	assert_true(c->rs[f][0].index >= 1);
+	cluster_free(c);
+}
+
+static void test_raft_leadership_transfer(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	int l, to;
+
+	(void)state;
+	l = elect(c);
+	propose_u64(c, l, 1);
+	tick_all(c, 2);
+	to = (l + 2) % 3;
+	assert_int_equal(raft_transfer_leadership(c->r[l], (raft_id)to + 1), 0);
+	tick_all(c, 3);
+	assert_int_equal(leader_of(c), to);
+	cluster_free(c);
+}
+
+static void test_raft_snapshot_catches_up_lagging_member(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft_status st;
+	int l, lag;
+	uint64_t sum = 0;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	lag = (l + 1) % 3;
+	c->cut[lag] = true;
+	for (uint64_t v = 1; v <= 50; v++) {
+		propose_u64(c, l, v);
+		sum += v;
+	}
+	tick_all(c, 3);
+	/* Both live members compact; the snapshot blob is the running sum
+	 * padded to more than one chunk. */
+	for (int i = 0; i < 3; i++) {
+		uint8_t blob[100] = { 0 };
+
+		if (i == lag)
+			continue;
+		memcpy(blob, &c->applied_sum[i], 8);
+		assert_int_equal(raft_compact(c->r[i], c->applied[i], blob,
+		    sizeof(blob)), 0);
+	}
+	deliver_all(c);
+	c->cut[lag] = false;
+	tick_all(c, 30);
+	assert_true(c->installed[lag]);
+	assert_int_equal(c->applied_sum[lag], sum);
+	propose_u64(c, leader_of(c), 1000);
+	tick_all(c, 3);
+	assert_int_equal(c->applied_sum[lag], sum + 1000);
+	raft_status(c->r[lag], &st);
+	assert_int_equal(st.commit, c->applied[lag]);
+	cluster_free(c);
+}
+
+static void test_raft_uncommitted_bound(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft *r;
+	struct raft_config cfg = config(3, 1);
+	uint8_t big[600] = { 0 };
+
+	(void)state;
+	cfg.max_uncommitted_bytes = 1000;
+	assert_int_equal(raft_new(&cfg, NULL, &r), 0);
+	raft_free(c->r[0]);
+	c->r[0] = r;
+	c->cut[1] = c->cut[2] = false;
+	assert_int_equal(raft_campaign(r), 0);
+	deliver_all(c);
+	if (leader_of(c) != 0) {
+		cluster_free(c);
+		fail_msg("member 1 did not win its campaign");
+	}
+	c->cut[1] = c->cut[2] = true;
+	assert_int_equal(raft_propose(r, big, sizeof(big), NULL, NULL), 0);
+	assert_int_equal(raft_propose(r, big, sizeof(big), NULL, NULL),
+	    RAFT_EBUSY);
+	c->cut[1] = c->cut[2] = false;
+	tick_all(c, 3);
+	assert_int_equal(raft_propose(r, big, sizeof(big), NULL, NULL), 0);
+	cluster_free(c);
+}
+
+static void test_raft_rejects_malformed_messages(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft_status st;
+	struct raft_entry e = { .term = 9, .index = 5, .type = 1 };
+	struct raft_msg m = { 0 };
+
+	(void)state;
+	/* Entries whose indices do not follow the previous index. */
+	m.type = RAFT_MSG_APPEND;
+	m.from = 2;
+	m.to = 1;
+	m.term = 3;
+	m.index = 1;
+	m.n_entries = 1;
+	m.entries = &e;
+	assert_int_equal(raft_step(c->r[0], &m), 0);
+	/* From a stranger, to someone else, with term 0, unknown type. */
+	m.n_entries = 0;
+	m.from = 9;
+	assert_int_equal(raft_step(c->r[0], &m), 0);
+	m.from = 2;
+	m.to = 3;
+	assert_int_equal(raft_step(c->r[0], &m), 0);
+	m.to = 1;
+	m.term = 0;
+	assert_int_equal(raft_step(c->r[0], &m), 0);
+	m.term = 3;
+	m.type = 99;
+	assert_int_equal(raft_step(c->r[0], &m), 0);
+	raft_status(c->r[0], &st);
+	assert_int_equal(st.dropped_msgs, 5);
+	assert_int_equal(st.term, 0);
+	cluster_free(c);
+}
+
+static void test_raft_restart_from_boot_state(void **state)
+{
+	struct raft_config cfg = config(3, 1);
+	struct raft_entry ents[2] = {
+		{ .term = 1, .index = 1, .type = RAFT_ENTRY_NOOP },
+		{ .term = 2, .index = 2, .type = RAFT_ENTRY_NORMAL },
+	};
+	struct raft_boot boot = { .hs = { .term = 2, .vote = 1 },
+		.entries = ents, .n_entries = 2 };
+	struct raft_status st;
+	struct raft *r;
+
+	(void)state;
+	assert_int_equal(raft_new(&cfg, &boot, &r), 0);
+	raft_status(r, &st);
+	assert_int_equal(st.term, 2);
+	assert_int_equal(st.vote, 1);
+	assert_int_equal(st.last_index, 2);
+	assert_int_equal(st.stable, 2);
+	assert_int_equal(st.commit, 0);
+	raft_free(r);
+	/* Entries newer than the durable term are inconsistent. */
+	boot.hs.term = 1;
+	assert_int_equal(raft_new(&cfg, &boot, &r), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_raft_elects_one_leader_and_replicates),
+		cmocka_unit_test(test_raft_single_member_commits_alone),
+		cmocka_unit_test(test_raft_no_apply_before_durable),
+		cmocka_unit_test(test_raft_minority_cannot_commit),
+		cmocka_unit_test(test_raft_read_index_needs_heartbeat_round),
+		cmocka_unit_test(test_raft_leadership_transfer),
+		cmocka_unit_test(test_raft_snapshot_catches_up_lagging_member),
+		cmocka_unit_test(test_raft_uncommitted_bound),
+		cmocka_unit_test(test_raft_rejects_malformed_messages),
+		cmocka_unit_test(test_raft_restart_from_boot_state),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
