@@ -24,13 +24,20 @@
 #define MSG_MAX_ENTRIES 65536u
 #define MSG_MAX_BYTES (64u * 1024 * 1024)
 
-/* Exact number of bytes msg_encode() will produce for @m. */
+/*
+ * Exact number of bytes msg_encode() will produce for @m, or 0 if @m is not
+ * encodable (msg_encode() would return -EINVAL).  Only fields that are not
+ * zero take space: an idle heartbeat is 37 bytes.
+ */
 size_t msg_encoded_size(const struct raft_msg *m);
 
 /*
- * Encode @m into @buf of @cap bytes.  Returns the number of bytes written
- * (> 0), or -ENOBUFS if @cap is too small, -EINVAL if @m is not encodable
- * (unknown type, counts over the limits above).
+ * Encode @m into @buf of @cap bytes.  Every field of struct raft_msg is
+ * carried, whatever the type.  Returns the number of bytes written (> 0),
+ * or -EINVAL if @m is not encodable (checked first: unknown type, counts
+ * over the limits above, an entry of unknown type, a NULL pointer with a
+ * non-zero length, a chunk not inside [0, total), more than MSG_MAX_BYTES
+ * in all), or -ENOBUFS if @cap is too small.
  */
 long msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap);
 
@@ -39,18 +46,23 @@ long msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap);
  * allocated array (caller releases it with msg_release(); NULL when there
  * are none) whose entries' data, and @m->chunk, point INTO @buf: @buf must
  * outlive @m.  Returns 0, RAFT_EMALFORMED (any inconsistency: bad version,
- * unknown type, truncated field, trailing bytes, count over limit), -ENOMEM.
- * On error @m holds nothing to release.
+ * unknown type, truncated field, trailing bytes, count over limit, an encoding
+ * that is not the canonical one), -ENOMEM.  On error @m is zeroed and holds
+ * nothing to release.  Whatever it accepts re-encodes to the same bytes.
  */
 int msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m);
 
 /* Release what msg_decode() allocated in @m (not the borrowed bytes). */
 void msg_release(struct raft_msg *m);
 
-/* Entries on their own (WAL records reuse this layout). */
+/* Entries on their own (WAL records reuse this layout): 21 bytes + len. */
 size_t msg_entry_encoded_size(const struct raft_entry *e);
+/* Returns bytes written (> 0), -EINVAL (unknown type, NULL data with a
+ * non-zero len), -ENOBUFS. */
 long msg_encode_entry(const struct raft_entry *e, uint8_t *buf, size_t cap);
-/* @e->data points into @buf.  Returns bytes consumed (> 0) or RAFT_EMALFORMED. */
+/* @e->data points into @buf (NULL when len is 0).  Bytes after the entry
+ * are left alone (the next record).  Returns bytes consumed (> 0) or
+ * RAFT_EMALFORMED (truncated, unknown type; @e zeroed). */
 long msg_decode_entry(const uint8_t *buf, size_t len, struct raft_entry *e);
 
 #endif
