@@ -490,8 +490,8 @@ void sim_fail(struct sim *s, const char *fmt, ...)
 		trace_fmt(&s->trace[i % TRACE_RING], buf, sizeof buf);
 		fprintf(stderr, "    %s\n", buf);
 	}
-	fprintf(stderr, "=== replay: SIM_SEED=%" PRIu64 " SIM_TRACE=1 <this test "
-	    "binary>%s%s\n\n", s->cfg.seed, s->name ? " " : "",
+	fprintf(stderr, "=== replay: SIM_SEED=%" PRIu64 "%s%s SIM_TRACE=1 "
+	    "<this binary>\n\n", s->cfg.seed, s->name ? " SIM_TEST=" : "",
 	    s->name ? s->name : "");
 	if (s->fail_fn)
 		s->fail_fn(s, what, s->fail_arg);
