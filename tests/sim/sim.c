@@ -309,6 +309,9 @@ struct sim {
 
 	struct member m[SIM_MAX_MEMBERS];
 	bool link[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
+	/* appends carrying entries sent a->b and not yet answered */
+	int inflight[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
+	int inflight_max[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 
 	/* global invariant state */
 	raft_id *leader_of;       /* term -> leader id (1-based), 0 none */
@@ -769,6 +772,11 @@ static void send_msg(struct sim *s, int from, const struct raft_msg *m)
 		    raft_msg_type_name(m->type), m->from);
 	if (m->type == RAFT_MSG_APPEND_RESP && m->reject)
 		s->m[from].append_rejects++;
+	if (m->type == RAFT_MSG_APPEND && m->n_entries && member_of(s, m->to) >= 0) {
+		int to = member_of(s, m->to);
+		if (++s->inflight[from][to] > s->inflight_max[from][to])
+			s->inflight_max[from][to] = s->inflight[from][to];
+	}
 	buf = encode_msg(s, m, &len);
 	net_send(s, from, member_of(s, m->to), buf, len, m->type);
 }
@@ -1479,6 +1487,8 @@ static void on_deliver(struct sim *s, struct event *e)
 		s->st.rpcs++;
 		to->rpcs_in++;
 	}
+	if (msg.type == RAFT_MSG_APPEND_RESP && s->inflight[e->to][e->from] > 0)
+		s->inflight[e->to][e->from]--;
 	rc = raft_step(to->r, &msg);
 	msg_release(&msg);
 	if (rc)
@@ -2122,6 +2132,17 @@ raft_index sim_max_applied(const struct sim *s)
 raft_index sim_applied(const struct sim *s, int i)
 {
 	return s->m[i].applied;
+}
+
+int sim_max_inflight(const struct sim *s, int from, int to)
+{
+	return s->inflight_max[from][to];
+}
+
+void sim_reset_inflight(struct sim *s)
+{
+	memset(s->inflight, 0, sizeof s->inflight);
+	memset(s->inflight_max, 0, sizeof s->inflight_max);
 }
 
 uint64_t sim_append_rejects(const struct sim *s, int i)

@@ -302,8 +302,13 @@ const struct sim_stats *sim_stats(const struct sim *s);
 /* Highest index any member applied; its term. */
 raft_index sim_max_applied(const struct sim *s);
 raft_index sim_applied(const struct sim *s, int i);
-/* Snapshot-resistant count of AppendEntries rejections sent by member @i. */
+/* AppendEntries rejections sent by member @i (all incarnations). */
 uint64_t sim_append_rejects(const struct sim *s, int i);
+/* Highest number of entry-carrying appends from @from to @to that were in
+ * flight at once (sent, not yet answered); reset with sim_reset_inflight().
+ * Exact only on a loss-free network. */
+int sim_max_inflight(const struct sim *s, int from, int to);
+void sim_reset_inflight(struct sim *s);
 
 /* --- end-of-run checks ------------------------------------------------ */
 
