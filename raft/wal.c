@@ -1,0 +1,1017 @@
+/*
+ * wal.c - the Raft log on disk: segment files of CRC32C-checked records.
+ *
+ * Segment file wal-<first index, 20 digits>.seg, preallocated to
+ * segment_size (storage.h: zero-filled by default, so that an append's
+ * fdatasync is an overwrite of written blocks, about half the cost of an
+ * append that grows the file or converts fallocate()d extents):
+ *
+ *   offset 0   header, 64 bytes, little-endian:
+ *              magic "RAFTKVWL" | u32 version (1) | u32 header size (64)
+ *              | u64 cluster id | u64 member id | u64 first index
+ *              | u64 capacity | 12 zero bytes | u32 CRC32C of bytes 0..59
+ *   offset 64  records, back to back:
+ *              u32 len | u32 crc | u8 type | body (len bytes)
+ *              crc = CRC32C(len bytes || type || body); type 1 = entry,
+ *              body = u64 index | u64 term | u8 entry type | data
+ *   then       zeros: a record header of nine zero bytes ends the data.
+ *
+ * Invariants:
+ *   W1. Records in a segment hold consecutive indexes from its first index.
+ *   W2. Segments are created complete (header written, space reserved,
+ *       fdatasync, then renamed from .tmp and the directory fsynced), so a
+ *       segment that has its name has a good header.
+ *   W3. Only the newest segment (largest first index) can hold unsynced
+ *       records: the open segment is fdatasynced before a newer one is
+ *       created (roll-over, truncation).
+ *   W4. A process never appends to a segment it did not create: after a
+ *       restart the first append creates a new segment.  So stale bytes
+ *       after the end of a recovered segment can never be mistaken for
+ *       records that follow new ones.
+ *   W5. Segment k+1 starts at most one past the end of segment k's log; a
+ *       segment starting *inside* the log so far supersedes everything
+ *       from its first index on.  That is how a conflicting suffix is
+ *       replaced crash-safely: delete the segments that start at or after
+ *       the cut (newest first, directory fsynced after each, so every
+ *       crash state is a prefix of the old log), then create a segment
+ *       starting at the cut.  The older segment keeps its stale tail
+ *       until the snapshot covers it.
+ *   W6. Snapshot at (I, T): if the log holds I with a term other than T,
+ *       the whole log is discarded (Raft Figure 13, step 7): all segments
+ *       are deleted, newest first, directory fsynced after each.  Else
+ *       the segments whose records are all <= I are deleted, oldest first.
+ *       Recovery applies the same rule, so a crash in between is finished
+ *       at the next start.
+ *
+ * Recovery reads every segment.  Ends of data: the zero header, or, in the
+ * newest segment only (W3), a torn record - one that runs past the end of
+ * the file, or that overlaps a 512-byte-aligned all-zero block (a sector
+ * that was never written), or after which no valid record follows.  A torn
+ * record is neutralised (nine zero bytes written over its header, fdatasync)
+ * and logged.  Any other bad record, a bad header, a record out of sequence
+ * and a gap between segments are corruption: wal_open() fails naming the
+ * file and offset.  (A limit shared with etcd's WAL: a bit flip in the last
+ * records of the newest segment, or in a record whose data holds an aligned
+ * 512-byte run of zeros, looks torn.)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "wal.h"
+
+#define SEG_MAGIC "RAFTKVWL"
+#define SEG_VERSION 1
+#define SEG_HDR 64
+#define REC_HDR 9
+#define REC_ENTRY 1
+#define ENTRY_FIXED 17              /* index, term, entry type */
+#define REC_MAX_LEN (1u << 30)
+#define SECTOR 512
+#define READ_CHUNK (256u * 1024)
+#define FLUSH_BYTES (1u << 20)
+
+struct seg {
+	raft_index first;
+	raft_index last_rec;  /* index of its last record (first - 1: none) */
+	uint64_t end;         /* offset after its last record */
+	uint64_t cap;         /* capacity, header included */
+};
+
+struct ent {
+	raft_term term;
+	uint32_t bytes;       /* record size on disk */
+};
+
+/* One segment's contents while recovering. */
+struct segread {
+	const char *name;
+	int fd;
+	uint64_t fsize;
+	uint8_t *buf;         /* file bytes [0, have) */
+	size_t have;
+};
+
+struct wal {
+	struct diskio *io;
+	struct wal_config cfg;
+	struct seg *segs;     /* sorted by first index */
+	size_t n_segs, cap_segs;
+	int fd;               /* the open segment (segs[n_segs - 1]), or -1 */
+	bool dirty;           /* written since the last fdatasync */
+	raft_index snap_index;
+	raft_term snap_term;
+	raft_index first, last;   /* live log; empty when last < first */
+	struct ent *ents;     /* ents[head + i - first] for live index i */
+	size_t head, cap_ents;
+	uint64_t live_bytes;
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	/* recovered entries, until wal_release_boot() */
+	struct raft_entry *boot;
+	uint64_t n_boot;
+	uint8_t **bufs;
+	size_t n_bufs;
+};
+
+/* ------------------------------------------------------------------ names */
+
+static void
+seg_name(raft_index first, char *buf, size_t len, bool tmp)
+{
+	snprintf(buf, len, "wal-%020" PRIu64 ".seg%s", first, tmp ? ".tmp" : "");
+}
+
+/* Parse "wal-<20 digits>.seg" (tmp: with ".tmp"); strict. */
+static bool
+parse_name(const char *name, bool tmp, raft_index *first)
+{
+	size_t want = tmp ? 32 : 28;
+	raft_index v = 0;
+
+	if (strlen(name) != want || strncmp(name, "wal-", 4) != 0 ||
+	    strcmp(name + 24, tmp ? ".seg.tmp" : ".seg") != 0)
+		return false;
+	for (int i = 4; i < 24; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		v = v * 10 + (raft_index)(name[i] - '0');
+	}
+	*first = v;
+	return v > 0;
+}
+
+/* --------------------------------------------------------- live entries */
+
+static struct ent *
+ent_at(const struct wal *w, raft_index i)
+{
+	return &w->ents[w->head + (i - w->first)];
+}
+
+static int
+push_ent(struct wal *w, raft_term term, uint32_t bytes)
+{
+	size_t n = (size_t)(w->last + 1 - w->first);
+
+	if (w->head + n == w->cap_ents) {
+		if (w->head > 0 && w->head >= w->cap_ents / 2) {
+			memmove(w->ents, w->ents + w->head, n * sizeof *w->ents);
+			w->head = 0;
+		} else {
+			size_t cap = w->cap_ents ? 2 * w->cap_ents : 1024;
+			struct ent *e = realloc(w->ents, cap * sizeof *e);
+
+			if (e == NULL)
+				return -ENOMEM;
+			w->ents = e;
+			w->cap_ents = cap;
+		}
+	}
+	w->ents[w->head + n] = (struct ent){ term, bytes };
+	w->last++;
+	w->live_bytes += bytes;
+	return 0;
+}
+
+/* Drop live entries >= @index. */
+static void
+trim_after(struct wal *w, raft_index index)
+{
+	while (w->last >= index && w->last >= w->first) {
+		w->live_bytes -= ent_at(w, w->last)->bytes;
+		w->last--;
+	}
+}
+
+/* Drop live entries <= @index; the log then starts at @index + 1 at least. */
+static void
+trim_before(struct wal *w, raft_index index)
+{
+	while (w->first <= index && w->first <= w->last) {
+		w->live_bytes -= ent_at(w, w->first)->bytes;
+		w->first++;
+		w->head++;
+	}
+	if (w->first <= index) {       /* log now empty */
+		w->first = index + 1;
+		w->last = index;
+		w->head = 0;
+	}
+}
+
+/* ------------------------------------------------------------- segments */
+
+static int
+push_seg(struct wal *w, const struct seg *sg)
+{
+	if (w->n_segs == w->cap_segs) {
+		size_t cap = w->cap_segs ? 2 * w->cap_segs : 64;
+		struct seg *s = realloc(w->segs, cap * sizeof *s);
+
+		if (s == NULL)
+			return -ENOMEM;
+		w->segs = s;
+		w->cap_segs = cap;
+	}
+	w->segs[w->n_segs++] = *sg;
+	return 0;
+}
+
+static void
+encode_header(const struct wal *w, raft_index first, uint64_t cap,
+    uint8_t *h)
+{
+	memset(h, 0, SEG_HDR);
+	memcpy(h, SEG_MAGIC, 8);
+	diskio_put32(h + 8, SEG_VERSION);
+	diskio_put32(h + 12, SEG_HDR);
+	diskio_put64(h + 16, w->cfg.cluster_id);
+	diskio_put64(h + 24, w->cfg.member_id);
+	diskio_put64(h + 32, first);
+	diskio_put64(h + 40, cap);
+	diskio_put32(h + 60, crc32c(0, h, 60));
+}
+
+/* Delete segs[k] (closing it if open) and forget it. */
+static int
+delete_seg(struct wal *w, size_t k)
+{
+	char name[40];
+	int rc;
+
+	if (k == w->n_segs - 1 && w->fd >= 0) {
+		close(w->fd);
+		w->fd = -1;
+		w->dirty = false;
+	}
+	seg_name(w->segs[k].first, name, sizeof name, false);
+	if ((rc = diskio_unlink(w->io, name)) != 0)
+		return rc;
+	memmove(&w->segs[k], &w->segs[k + 1],
+	    (w->n_segs - k - 1) * sizeof *w->segs);
+	w->n_segs--;
+	return 0;
+}
+
+/* Close the open segment, fdatasyncing it first if it was written (W3). */
+static int
+close_open_seg(struct wal *w)
+{
+	char name[40];
+	int rc = 0;
+
+	if (w->fd < 0)
+		return 0;
+	if (w->dirty) {
+		seg_name(w->segs[w->n_segs - 1].first, name, sizeof name, false);
+		rc = diskio_fdatasync(w->io, w->fd, name);
+	}
+	close(w->fd);
+	w->fd = -1;
+	w->dirty = false;
+	return rc;
+}
+
+/*
+ * Create segment @first with room for at least one @need-byte record and
+ * make it the open segment (W2).  Replaces an empty newest segment of the
+ * same name (rename is atomic).
+ */
+static int
+create_seg(struct wal *w, raft_index first, uint64_t need)
+{
+	char name[40], tmp[40];
+	uint8_t h[SEG_HDR];
+	struct seg sg = { first, first - 1, SEG_HDR, w->cfg.segment_size };
+	int fd, rc;
+
+	if (sg.cap < SEG_HDR + need + REC_HDR)
+		sg.cap = SEG_HDR + need + REC_HDR;
+	seg_name(first, name, sizeof name, false);
+	seg_name(first, tmp, sizeof tmp, true);
+	if ((rc = diskio_open(w->io, tmp, O_RDWR | O_CREAT | O_TRUNC, &fd)) != 0)
+		return rc;
+	encode_header(w, first, sg.cap, h);
+	if ((rc = diskio_prealloc(w->io, fd, tmp, w->cfg.prealloc, sg.cap)) != 0 ||
+	    (rc = diskio_pwrite(w->io, fd, tmp, h, SEG_HDR, 0)) != 0 ||
+	    (rc = diskio_fdatasync(w->io, fd, tmp)) != 0 ||
+	    (rc = diskio_rename(w->io, tmp, name)) != 0 ||
+	    (rc = diskio_syncdir(w->io)) != 0) {
+		close(fd);
+		return rc;
+	}
+	if (w->n_segs > 0 && w->segs[w->n_segs - 1].first == first)
+		w->n_segs--;    /* the empty segment we just replaced */
+	if ((rc = push_seg(w, &sg)) != 0) {
+		close(fd);
+		return diskio_fail(w->io, rc, "%s: out of memory", name);
+	}
+	w->fd = fd;
+	return 0;
+}
+
+/* ------------------------------------------------------------- records */
+
+enum rec_status { REC_OK, REC_END, REC_BAD, REC_CORRUPT };
+
+/* Reasons a record is bad; the first two can only be torn writes. */
+static const char WHY_SHORT_HDR[] = "record header cut short";
+static const char WHY_PAST_EOF[] = "record runs past the end of the file";
+
+struct rec {
+	raft_index index;
+	raft_term term;
+	uint8_t etype;
+	uint32_t dlen;
+	size_t data_off;      /* offset of the data in the segment buffer */
+	const uint8_t *data;  /* the same once the buffer is final */
+	uint32_t bytes;
+	raft_index seg;       /* first index of its segment, for messages */
+};
+
+static size_t
+encode_rec(const struct raft_entry *e, uint8_t *p)
+{
+	uint32_t len = ENTRY_FIXED + e->len;
+
+	diskio_put32(p, len);
+	p[8] = REC_ENTRY;
+	diskio_put64(p + 9, e->index);
+	diskio_put64(p + 17, e->term);
+	p[25] = e->type;
+	if (e->len > 0)
+		memcpy(p + REC_HDR + ENTRY_FIXED, e->data, e->len);
+	diskio_put32(p + 4, crc32c(crc32c(0, p, 4), p + 8, 1 + (size_t)len));
+	return REC_HDR + len;
+}
+
+/*
+ * Parse the record at @p with @avail bytes to the end of the file.
+ * REC_BAD: may be a torn write; REC_CORRUPT: checks out but is wrong.
+ */
+static enum rec_status
+parse_rec(const uint8_t *p, size_t avail, raft_index expect, struct rec *r,
+    const char **why)
+{
+	uint32_t len;
+
+	if (avail < REC_HDR) {
+		for (size_t i = 0; i < avail; i++)
+			if (p[i] != 0)
+				return *why = WHY_SHORT_HDR, REC_BAD;
+		return REC_END;
+	}
+	len = diskio_get32(p);
+	if (len == 0) {
+		if (diskio_get32(p + 4) == 0 && p[8] == 0)
+			return REC_END;
+		return *why = "zero length", REC_BAD;
+	}
+	if (len < ENTRY_FIXED || len > REC_MAX_LEN)
+		return *why = "impossible length", REC_BAD;
+	if ((size_t)len > avail - REC_HDR)
+		return *why = WHY_PAST_EOF, REC_BAD;
+	if (crc32c(crc32c(0, p, 4), p + 8, 1 + (size_t)len) != diskio_get32(p + 4))
+		return *why = "checksum mismatch", REC_BAD;
+	if (p[8] != REC_ENTRY)
+		return *why = "unknown record type", REC_CORRUPT;
+	r->index = diskio_get64(p + 9);
+	r->term = diskio_get64(p + 17);
+	r->etype = p[25];
+	r->dlen = len - ENTRY_FIXED;
+	r->bytes = REC_HDR + len;
+	if (r->index != expect)
+		return *why = "record index out of sequence", REC_CORRUPT;
+	if (r->term == 0)
+		return *why = "record with term 0", REC_CORRUPT;
+	return REC_OK;
+}
+
+/* Make at least @need bytes of the file (or all of it) available. */
+static int
+read_upto(struct wal *w, struct segread *sr, uint64_t need)
+{
+	size_t got;
+	uint64_t want;
+	int rc;
+
+	if (need > sr->fsize)
+		need = sr->fsize;
+	if (need <= sr->have)
+		return 0;
+	want = need - sr->have < READ_CHUNK ? sr->have + READ_CHUNK : need;
+	if (want > sr->fsize)
+		want = sr->fsize;
+	uint8_t *b = realloc(sr->buf, (size_t)want);
+	if (b == NULL)
+		return diskio_fail(w->io, -ENOMEM, "%s/%s: out of memory",
+		    w->io->dir, sr->name);
+	sr->buf = b;
+	rc = diskio_pread(w->io, sr->fd, sr->name, b + sr->have,
+	    (size_t)(want - sr->have), sr->have, &got);
+	if (rc != 0)
+		return rc;
+	sr->have += got;
+	if (sr->have < want)      /* the file shrank under us */
+		sr->fsize = sr->have;
+	return 0;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+/*
+ * The record at @off is bad and this is the newest segment: is it a torn
+ * write?  Sets *@valid_after to a later record offset if one proves it is
+ * not.  Needs the whole file in sr->buf.
+ */
+static bool
+is_torn(const struct segread *sr, uint64_t off, const char *why,
+    uint64_t *valid_after)
+{
+	uint32_t len = diskio_get32(sr->buf + off);
+	const uint8_t *b = sr->buf;
+	uint64_t end, c, p;
+	struct rec r;
+	const char *w2;
+
+	if (why == WHY_PAST_EOF || why == WHY_SHORT_HDR)
+		return true;
+	if (len >= ENTRY_FIXED && len <= REC_MAX_LEN) {
+		/* A never-written sector inside the record: torn. */
+		end = off + REC_HDR + len;
+		for (c = off / SECTOR * SECTOR; c < end && c < sr->fsize;
+		    c += SECTOR) {
+			uint64_t ce = c + SECTOR < sr->fsize ? c + SECTOR : sr->fsize;
+
+			if (all_zero(b + c, (size_t)(ce - c)))
+				return true;
+		}
+	}
+	/* Otherwise torn only if no valid record follows. */
+	for (p = off + 1; p + REC_HDR + ENTRY_FIXED <= sr->fsize; p++) {
+		if (b[p] == 0 && b[p + 1] == 0 && b[p + 2] == 0 && b[p + 3] == 0)
+			continue;
+		if (parse_rec(b + p, (size_t)(sr->fsize - p),
+		    diskio_get64(b + p + 9), &r, &w2) == REC_OK) {
+			*valid_after = p;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* --------------------------------------------------------------- recovery */
+
+struct loaded {
+	struct rec *recs;
+	size_t n, cap;
+};
+
+static int
+check_header(struct wal *w, struct segread *sr, raft_index first)
+{
+	const uint8_t *h = sr->buf;
+	const char *dir = w->io->dir, *name = sr->name;
+
+	if (sr->fsize < SEG_HDR)
+		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: bad segment header at offset 0: file is only %" PRIu64
+		    " bytes", dir, name, sr->fsize);
+	if (memcmp(h, SEG_MAGIC, 8) != 0 || crc32c(0, h, 60) != diskio_get32(h + 60))
+		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: bad segment header at offset 0: %s", dir, name,
+		    memcmp(h, SEG_MAGIC, 8) ? "wrong magic" : "checksum mismatch");
+	if (diskio_get32(h + 8) != SEG_VERSION || diskio_get32(h + 12) != SEG_HDR)
+		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: bad segment header at offset 8: unknown format version %u",
+		    dir, name, diskio_get32(h + 8));
+	if (diskio_get64(h + 16) != w->cfg.cluster_id ||
+	    diskio_get64(h + 24) != w->cfg.member_id)
+		return diskio_fail(w->io, STORAGE_EFOREIGN,
+		    "%s/%s: segment belongs to cluster %" PRIu64 " member %" PRIu64
+		    ", not cluster %" PRIu64 " member %" PRIu64, dir, name,
+		    diskio_get64(h + 16), diskio_get64(h + 24),
+		    w->cfg.cluster_id, w->cfg.member_id);
+	if (diskio_get64(h + 32) != first)
+		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: bad segment header at offset 32: first index %" PRIu64
+		    " does not match the file name", dir, name, diskio_get64(h + 32));
+	return 0;
+}
+
+/* A torn record at @off of the newest segment: cut the log there. */
+static int
+cut_torn(struct wal *w, struct segread *sr, uint64_t off, const char *why,
+    raft_index last)
+{
+	static const uint8_t zero[REC_HDR];
+	int fd, rc;
+
+	diskio_log(w->io, STORAGE_LOG_WARN,
+	    "%s/%s: torn record at offset %" PRIu64 " (%s), left by a crash "
+	    "during a write that was never acknowledged: truncating the log "
+	    "after index %" PRIu64, w->io->dir, sr->name, off, why, last);
+	if ((rc = diskio_open(w->io, sr->name, O_RDWR, &fd)) != 0)
+		return rc;
+	rc = diskio_pwrite(w->io, fd, sr->name, zero, REC_HDR, off);
+	if (rc == 0)
+		rc = diskio_fdatasync(w->io, fd, sr->name);
+	close(fd);
+	return rc;
+}
+
+/* Read segment @first, appending its records to @ld; keeps the buffer. */
+static int
+load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
+    struct seg *sg)
+{
+	char name[40];
+	struct segread sr = { name, -1, 0, NULL, 0 };
+	uint64_t off = SEG_HDR, after = 0;
+	raft_index expect = first;
+	const char *why = NULL;
+	enum rec_status st;
+	size_t n0 = ld->n;
+	struct rec r;
+	int rc;
+
+	seg_name(first, name, sizeof name, false);
+	if ((rc = diskio_open(w->io, name, O_RDONLY, &sr.fd)) != 0 ||
+	    (rc = diskio_size(w->io, sr.fd, name, &sr.fsize)) != 0 ||
+	    (rc = read_upto(w, &sr, SEG_HDR + READ_CHUNK)) != 0 ||
+	    (rc = check_header(w, &sr, first)) != 0)
+		goto out;
+	*sg = (struct seg){ first, first - 1, SEG_HDR, diskio_get64(sr.buf + 40) };
+	for (;;) {
+		if ((rc = read_upto(w, &sr, off + REC_HDR)) != 0 ||
+		    (sr.have >= off + REC_HDR && (rc = read_upto(w, &sr,
+		    off + REC_HDR + diskio_get32(sr.buf + off))) != 0))
+			goto out;
+		st = parse_rec(sr.buf + off, (size_t)(sr.have - off), expect, &r, &why);
+		if (st != REC_OK)
+			break;
+		if (ld->n == ld->cap) {
+			size_t cap = ld->cap ? 2 * ld->cap : 1024;
+			struct rec *g = realloc(ld->recs, cap * sizeof *g);
+
+			if (g == NULL) {
+				rc = diskio_fail(w->io, -ENOMEM, "%s: out of memory", name);
+				goto out;
+			}
+			ld->recs = g;
+			ld->cap = cap;
+		}
+		r.data_off = (size_t)off + REC_HDR + ENTRY_FIXED;
+		r.seg = first;
+		ld->recs[ld->n++] = r;
+		off += r.bytes;
+		expect++;
+	}
+	sg->end = off;
+	sg->last_rec = expect - 1;
+	if (st == REC_BAD && newest) {
+		if ((rc = read_upto(w, &sr, sr.fsize)) != 0)
+			goto out;
+		if (is_torn(&sr, off, why, &after))
+			rc = cut_torn(w, &sr, off, why, expect - 1);
+		else
+			rc = diskio_fail(w->io, STORAGE_ECORRUPT,
+			    "%s/%s: corrupt record at offset %" PRIu64 " (%s), "
+			    "followed by a valid record at offset %" PRIu64,
+			    w->io->dir, name, off, why, after);
+	} else if (st != REC_END) {
+		rc = diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: corrupt record at offset %" PRIu64 " (%s)",
+		    w->io->dir, name, off, why);
+	}
+out:
+	if (sr.fd >= 0)
+		close(sr.fd);
+	if (rc == 0 && sr.buf != NULL) {
+		uint8_t **bufs = realloc(w->bufs, (w->n_bufs + 1) * sizeof *bufs);
+
+		if (bufs == NULL) {
+			free(sr.buf);
+			return diskio_fail(w->io, -ENOMEM, "%s: out of memory", name);
+		}
+		w->bufs = bufs;
+		w->bufs[w->n_bufs++] = sr.buf;
+		/* The buffer has stopped moving: offsets become pointers. */
+		for (size_t i = n0; i < ld->n; i++)
+			ld->recs[i].data = sr.buf + ld->recs[i].data_off;
+		return 0;
+	}
+	free(sr.buf);
+	return rc;
+}
+
+/* W5: fit segment @first after the log so far (@ld, ending at *@last). */
+static int
+chain_seg(struct wal *w, raft_index first, struct loaded *ld,
+    raft_index *last)
+{
+	char name[40];
+
+	if (first <= *last + 1) {
+		while (ld->n > 0 && ld->recs[ld->n - 1].index >= first)
+			ld->n--;     /* superseded by this segment */
+	} else if (first <= w->snap_index + 1) {
+		ld->n = 0;       /* the gap is covered by the snapshot */
+	} else {
+		seg_name(first, name, sizeof name, false);
+		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: bad segment header at offset 32: log starts at index "
+		    "%" PRIu64 " but the log before it ends at %" PRIu64
+		    " and the snapshot at %" PRIu64 ": entries are missing",
+		    w->io->dir, name, first, *last, w->snap_index);
+	}
+	*last = first - 1;
+	return 0;
+}
+
+/* Terms never decrease along the log, nor fall below the snapshot's. */
+static int
+check_terms(struct wal *w, const struct loaded *ld)
+{
+	raft_term prev = w->snap_term;
+	char name[40];
+
+	for (size_t i = 0; i < ld->n; i++) {
+		if (ld->recs[i].term < prev) {
+			seg_name(ld->recs[i].seg, name, sizeof name, false);
+			return diskio_fail(w->io, STORAGE_ECORRUPT,
+			    "%s/%s: entry %" PRIu64 " has term %" PRIu64
+			    ", older than term %" PRIu64 " before it",
+			    w->io->dir, name, ld->recs[i].index,
+			    ld->recs[i].term, prev);
+		}
+		prev = ld->recs[i].term;
+	}
+	return 0;
+}
+
+/* A segment whose records are all covered by the snapshot (W6). */
+static bool
+covered(const struct wal *w, const struct seg *sg)
+{
+	if (sg->last_rec >= sg->first)
+		return sg->last_rec <= w->snap_index;
+	return sg->first <= w->snap_index;
+}
+
+/* W6: delete every segment, newest first, each deletion made durable. */
+static int
+delete_all(struct wal *w)
+{
+	int rc;
+
+	while (w->n_segs > 0)
+		if ((rc = delete_seg(w, w->n_segs - 1)) != 0 ||
+		    (rc = diskio_syncdir(w->io)) != 0)
+			return rc;
+	return 0;
+}
+
+/* W6: delete the covered segments, oldest first. */
+static int
+delete_covered(struct wal *w)
+{
+	bool any = false;
+	int rc;
+
+	while (w->n_segs > 0 && covered(w, &w->segs[0])) {
+		if ((rc = delete_seg(w, 0)) != 0)
+			return rc;
+		any = true;
+	}
+	return any ? diskio_syncdir(w->io) : 0;
+}
+
+/* Apply the snapshot to the recovered records; sets *@discard. */
+static void
+apply_snapshot(struct wal *w, struct loaded *ld, bool *discard)
+{
+	raft_index first = ld->n ? ld->recs[0].index : 0, skip;
+
+	*discard = false;
+	if (w->snap_index == 0 || ld->n == 0 || first > w->snap_index)
+		return;
+	skip = w->snap_index - first + 1;     /* records <= snap_index */
+	if (skip <= ld->n &&
+	    ld->recs[skip - 1].term != w->snap_term) {
+		*discard = true;
+		skip = ld->n;
+	}
+	if (skip > ld->n)
+		skip = ld->n;
+	memmove(ld->recs, ld->recs + skip, (ld->n - skip) * sizeof *ld->recs);
+	ld->n -= skip;
+}
+
+static int
+list_segs(struct wal *w, raft_index **firsts, size_t *n)
+{
+	char **names;
+	size_t n_names, k = 0;
+	raft_index f;
+	int rc;
+
+	if ((rc = diskio_list(w->io, &names, &n_names)) != 0)
+		return rc;
+	*firsts = calloc(n_names + 1, sizeof **firsts);
+	if (*firsts == NULL) {
+		diskio_free_names(names, n_names);
+		return diskio_fail(w->io, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n_names && rc == 0; i++) {
+		if (parse_name(names[i], false, &f)) {
+			(*firsts)[k++] = f;
+		} else if (parse_name(names[i], true, &f)) {
+			diskio_log(w->io, STORAGE_LOG_INFO, "%s/%s: removing an "
+			    "interrupted segment creation", w->io->dir, names[i]);
+			rc = diskio_unlink(w->io, names[i]);
+		}
+	}
+	diskio_free_names(names, n_names);
+	*n = k;       /* names are sorted and zero-padded: numeric order */
+	return rc;
+}
+
+/* Take the live records as the log and as the boot entries. */
+static int
+adopt(struct wal *w, const struct loaded *ld)
+{
+	w->first = ld->n ? ld->recs[0].index : w->snap_index + 1;
+	w->last = w->first - 1;
+	w->boot = calloc(ld->n + 1, sizeof *w->boot);
+	if (w->boot == NULL)
+		return diskio_fail(w->io, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ld->n; i++) {
+		const struct rec *r = &ld->recs[i];
+
+		if (push_ent(w, r->term, r->bytes) != 0)
+			return diskio_fail(w->io, -ENOMEM, "out of memory");
+		w->boot[i] = (struct raft_entry){ r->term, r->index, r->etype,
+		    r->dlen, r->dlen ? (uint8_t *)r->data : NULL };
+	}
+	w->n_boot = ld->n;
+	return 0;
+}
+
+int
+wal_open(struct diskio *io, const struct wal_config *cfg,
+    raft_index snap_index, raft_term snap_term, struct wal **out)
+{
+	struct loaded ld = { NULL, 0, 0 };
+	raft_index *firsts = NULL, last = 0;
+	size_t n = 0;
+	struct seg sg;
+	bool discard;
+	struct wal *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return diskio_fail(io, -ENOMEM, "out of memory");
+	w->io = io;
+	w->cfg = *cfg;
+	w->fd = -1;
+	w->snap_index = snap_index;
+	w->snap_term = snap_term;
+	if ((rc = list_segs(w, &firsts, &n)) != 0)
+		goto err;
+	for (size_t k = 0; k < n; k++) {
+		if ((rc = chain_seg(w, firsts[k], &ld, &last)) != 0 ||
+		    (rc = load_seg(w, firsts[k], k == n - 1, &ld, &sg)) != 0)
+			goto err;
+		if ((rc = push_seg(w, &sg)) != 0) {
+			rc = diskio_fail(io, rc, "out of memory");
+			goto err;
+		}
+		last = sg.last_rec;
+	}
+	apply_snapshot(w, &ld, &discard);
+	if ((rc = check_terms(w, &ld)) != 0)
+		goto err;
+	if (discard)
+		diskio_log(io, STORAGE_LOG_INFO, "%s: the log disagrees with the "
+		    "snapshot at index %" PRIu64 ": finishing its removal",
+		    io->dir, snap_index);
+	rc = discard ? delete_all(w) : delete_covered(w);
+	if (rc == 0)
+		rc = adopt(w, &ld);
+	if (rc != 0)
+		goto err;
+	free(firsts);
+	free(ld.recs);
+	*out = w;
+	return 0;
+err:
+	free(firsts);
+	free(ld.recs);
+	wal_close(w);
+	return rc;
+}
+
+void
+wal_boot_entries(const struct wal *w, const struct raft_entry **entries,
+    uint64_t *n)
+{
+	*entries = w->boot;
+	*n = w->n_boot;
+}
+
+void
+wal_release_boot(struct wal *w)
+{
+	for (size_t i = 0; i < w->n_bufs; i++)
+		free(w->bufs[i]);
+	free(w->bufs);
+	free(w->boot);
+	w->bufs = NULL;
+	w->n_bufs = 0;
+	w->boot = NULL;
+	w->n_boot = 0;
+}
+
+/* ---------------------------------------------------------------- append */
+
+static int
+flush(struct wal *w)
+{
+	struct seg *sg = &w->segs[w->n_segs - 1];
+	char name[40];
+	int rc;
+
+	if (w->wlen == 0)
+		return 0;
+	seg_name(sg->first, name, sizeof name, false);
+	if ((rc = diskio_pwrite(w->io, w->fd, name, w->wbuf, w->wlen, sg->end)) != 0)
+		return rc;
+	sg->end += w->wlen;
+	w->wlen = 0;
+	w->dirty = true;
+	return 0;
+}
+
+/* W5: replace the log from @index on. */
+static int
+truncate_from(struct wal *w, raft_index index)
+{
+	int rc;
+
+	if ((rc = close_open_seg(w)) != 0)
+		return rc;
+	while (w->n_segs > 0 && w->segs[w->n_segs - 1].first >= index)
+		if ((rc = delete_seg(w, w->n_segs - 1)) != 0 ||
+		    (rc = diskio_syncdir(w->io)) != 0)
+			return rc;
+	trim_after(w, index);
+	return 0;
+}
+
+int
+wal_check_append(const struct wal *w, const struct raft_entry *e, uint32_t n)
+{
+	if (n == 0 || e[0].index <= w->snap_index || e[0].index > w->last + 1)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (e[i].index != e[0].index + i || e[i].term == 0 ||
+		    e[i].len > REC_MAX_LEN - ENTRY_FIXED ||
+		    (e[i].len > 0 && e[i].data == NULL))
+			return -EINVAL;
+	return 0;
+}
+
+/* Room for @need more bytes in the write buffer. */
+static int
+reserve(struct wal *w, size_t need)
+{
+	if (w->wlen + need > w->wcap) {
+		size_t cap = w->wcap ? w->wcap : 64 * 1024;
+		uint8_t *b;
+
+		while (cap < w->wlen + need)
+			cap *= 2;
+		if ((b = realloc(w->wbuf, cap)) == NULL)
+			return diskio_fail(w->io, -ENOMEM, "out of memory");
+		w->wbuf = b;
+		w->wcap = cap;
+	}
+	return 0;
+}
+
+int
+wal_append(struct wal *w, const struct raft_entry *e, uint32_t n)
+{
+	int rc;
+
+	if ((rc = wal_check_append(w, e, n)) != 0)
+		return rc;
+	if (e[0].index <= w->last && (rc = truncate_from(w, e[0].index)) != 0)
+		return rc;
+	/* W1: the open segment takes only its next index (a snapshot may
+	 * have moved the log past it). */
+	if (w->fd >= 0 && w->segs[w->n_segs - 1].last_rec + 1 != e[0].index &&
+	    (rc = close_open_seg(w)) != 0)
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t need = REC_HDR + ENTRY_FIXED + (size_t)e[i].len;
+		struct seg *sg = w->n_segs ? &w->segs[w->n_segs - 1] : NULL;
+
+		if (w->fd >= 0 && sg->end + w->wlen + need + REC_HDR > sg->cap) {
+			/* Full (a zero header must still fit): roll over (W3). */
+			if ((rc = flush(w)) != 0 || (rc = close_open_seg(w)) != 0)
+				return rc;
+		}
+		if (w->fd < 0 && (rc = create_seg(w, e[i].index, need)) != 0)
+			return rc;
+		if ((rc = reserve(w, need)) != 0)
+			return rc;
+		w->wlen += encode_rec(&e[i], w->wbuf + w->wlen);
+		w->segs[w->n_segs - 1].last_rec = e[i].index;
+		if ((rc = push_ent(w, e[i].term, (uint32_t)need)) != 0)
+			return diskio_fail(w->io, rc, "out of memory");
+		if (w->wlen >= FLUSH_BYTES && (rc = flush(w)) != 0)
+			return rc;
+	}
+	return flush(w);
+}
+
+int
+wal_sync(struct wal *w, bool *synced)
+{
+	char name[40];
+	int rc;
+
+	*synced = false;
+	if (w->fd < 0 || !w->dirty)
+		return 0;
+	seg_name(w->segs[w->n_segs - 1].first, name, sizeof name, false);
+	if ((rc = diskio_fdatasync(w->io, w->fd, name)) != 0)
+		return rc;
+	w->dirty = false;
+	*synced = true;
+	return 0;
+}
+
+int
+wal_compact(struct wal *w, raft_index index, raft_term term)
+{
+	bool discard = index >= w->first && index <= w->last &&
+	    ent_at(w, index)->term != term;
+
+	w->snap_index = index;
+	w->snap_term = term;
+	if (discard) {
+		trim_after(w, w->first);
+		w->first = index + 1;
+		w->last = index;
+		w->head = 0;
+		return delete_all(w);
+	}
+	trim_before(w, index);
+	return delete_covered(w);
+}
+
+void
+wal_stats(const struct wal *w, struct storage_stats *st)
+{
+	st->log_bytes = w->live_bytes;
+	st->n_segments = w->n_segs;
+	st->disk_bytes = 0;
+	for (size_t k = 0; k < w->n_segs; k++)
+		st->disk_bytes += w->cfg.prealloc == STORAGE_PREALLOC_NONE ?
+		    w->segs[k].end : w->segs[k].cap;
+	st->first_index = w->first;
+	st->last_index = w->last;
+	st->last_term = w->last >= w->first ? ent_at(w, w->last)->term :
+	    w->snap_term;
+}
+
+void
+wal_close(struct wal *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	wal_release_boot(w);
+	free(w->segs);
+	free(w->ents);
+	free(w->wbuf);
+	free(w);
+}
