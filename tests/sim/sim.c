@@ -2010,6 +2010,16 @@ void sim_free(struct sim *s)
 
 	if (s == NULL)
 		return;
+	if (env_int("SIM_VERBOSE", 0))
+		fprintf(stderr, "[sim %" PRIu64 "] %s: %.1f s virtual, %" PRIu64
+		    " events, %" PRIu64 " msgs (%" PRIu64 " bytes, %" PRIu64
+		    " dropped), %" PRIu64 " elections, %" PRIu64 " applied, %"
+		    PRIu64 " crashes, %" PRIu64 " snapshots, %" PRIu64
+		    " checks\n", s->cfg.seed, s->name ? s->name : "sim",
+		    s->now / 1e6, s->st.events, s->st.msgs_sent,
+		    s->st.bytes_sent, s->st.msgs_dropped, s->st.elections,
+		    s->g_max, s->st.crashes, s->st.snapshots_taken,
+		    s->st.checks);
 	for (i = 0; i < s->n; i++)
 		member_free(&s->m[i]);
 	while ((e = ev_pop(s)) != NULL) {
