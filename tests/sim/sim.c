@@ -459,9 +459,8 @@ static void trace(struct sim *s, uint8_t kind, int a, int b, uint8_t mtype,
 	}
 }
 
-static void slog(struct sim *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void slog(struct sim *s, const char *fmt, ...)
+#define slog sim_logf
+void sim_logf(struct sim *s, const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
@@ -1704,6 +1703,11 @@ void sim_crash(struct sim *s, int i)
 	}
 	m->wq_head = m->wq_tail = m->wq_batch = NULL;
 	s->st.writes_lost += lost;
+	if (s->cfg.lying_disk) {
+		m->hs.vote = 0;
+		if (m->log_n)
+			dentry_free(&m->log[--m->log_n]);
+	}
 	s->st.crashes++;
 	m->inc++; /* in-flight messages and disk events are now stale */
 	trace(s, TR_CRASH, i, 0, 0, lost, 0);

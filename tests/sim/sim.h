@@ -108,6 +108,11 @@ struct sim_config {
 
 	/* Trace: 0 none, 1 every event, 2 also the core's trace. */
 	int trace;
+
+	/* Checker self-test: a disk that lies.  On every crash the member
+	 * loses its vote and its last durable entry, as if fsync had been a
+	 * no-op.  The invariants must then catch violations. */
+	bool lying_disk;
 };
 
 /* Defaults of the raft1 tester: @n members, reliable or not, 3D apply
@@ -164,6 +169,9 @@ _Noreturn void sim_fail(struct sim *s, const char *fmt, ...)
 /* Notable-event log (elections, crashes, partitions...), for the demo. */
 typedef void (*sim_log_fn)(struct sim *s, const char *line, void *arg);
 void sim_set_log(struct sim *s, sim_log_fn fn, void *arg);
+/* Emit a line to the log callback (if any). */
+void sim_logf(struct sim *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* --- time ------------------------------------------------------------ */
 

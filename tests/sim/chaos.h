@@ -1,0 +1,62 @@
+/*
+ * chaos.h - random fault schedules for the simulator (the sweep and the
+ * demo share them).
+ *
+ * chaos_config() derives a whole cluster configuration from a seed: 3 or
+ * 5 members, disk and network latencies, snapshot thresholds (small, so
+ * compaction and InstallSnapshot happen all the time), snapshot chunk
+ * size, pipelining window, batching, and now and then pre-vote or
+ * check-quorum off.  chaos_run() then drives that cluster for a virtual
+ * duration with a client proposing entries and asking for read indexes,
+ * and a fault injector acting every 0.2-2 s: partitions of every shape
+ * (one member isolated, minority/majority split, bridge, random
+ * asymmetric links), heals, crashes (losing unsynced writes), restarts,
+ * network quality changes (drop, duplicate, delay, long reordering),
+ * leadership transfers and forced campaigns.  Finally it heals everything
+ * and checks liveness and that no applied entry was lost
+ * (sim_heal_and_check).  All invariants of sim.h are checked after every
+ * event.  Everything is a function of the seed.
+ */
+#ifndef RAFTKV_CHAOS_H
+#define RAFTKV_CHAOS_H
+
+#include <stdint.h>
+
+#include "tests/sim/sim.h"
+
+enum chaos_fault {
+	CHAOS_ISOLATE,     /* one member cut off both ways */
+	CHAOS_SPLIT,       /* minority | majority */
+	CHAOS_BRIDGE,      /* two sides plus one member that sees both */
+	CHAOS_ASYMMETRIC,  /* random directed links down */
+	CHAOS_HEAL,        /* every link up */
+	CHAOS_CRASH,
+	CHAOS_RESTART,
+	CHAOS_NET,         /* drop / duplicate / delay / reorder change */
+	CHAOS_TRANSFER,    /* leadership transfer */
+	CHAOS_CAMPAIGN,    /* raft_campaign() on a random member */
+	CHAOS_NKINDS
+};
+
+struct chaos_stats {
+	uint64_t faults[CHAOS_NKINDS];
+	uint64_t proposals_tried;
+	uint64_t reads_tried;
+};
+
+const char *chaos_fault_name(enum chaos_fault f);
+
+/* Fill @c with a random cluster configuration derived from @seed. */
+void chaos_config(struct sim_config *c, uint64_t seed);
+
+/* A random virtual duration for @seed: 30-60 s. */
+uint64_t chaos_duration(uint64_t seed);
+
+/*
+ * Run faults and client load for @duration_us of virtual time, then heal
+ * and check liveness and durability (limit 10 s each).  Adds to @st.
+ * Failures go through the sim's failure hook.
+ */
+void chaos_run(struct sim *s, uint64_t duration_us, struct chaos_stats *st);
+
+#endif
