@@ -65,8 +65,8 @@
 #include "raft/raft.h"
 
 #define SIM_MAX_MEMBERS 9
-#define SIM_MS 1000ull           /* virtual microseconds per millisecond */
-#define SIM_SEC 1000000ull       /* virtual microseconds per second */
+#define SIM_MS ((uint64_t)1000)        /* virtual microseconds per ms */
+#define SIM_SEC ((uint64_t)1000000)    /* virtual microseconds per second */
 
 struct sim;
 
