@@ -1,0 +1,104 @@
+/*
+ * disk.c - the member's persistence thread: group commit of raft_ready
+ * batches.
+ *
+ * The loop queues one struct disk_job per batch that has something to
+ * write or messages that must wait for the disk.  This thread takes every
+ * queued job at once, writes them in order (snapshot, entries, hard state),
+ * then makes them durable with ONE storage_sync() — under load many
+ * batches, from many submitters, share one fdatasync.  It then hands the
+ * whole chain back to the loop, which sends their msgs_after_persist and
+ * calls raft_persisted() for each, oldest first.
+ *
+ * A failed write or sync poisons the storage; the member must never
+ * acknowledge again, so this thread stops the process with the storage's
+ * one-line message (naming file, offset and cause).
+ */
+#include <stdlib.h>
+
+#include "logging.h"
+#include "node_int.h"
+
+void disk_job_free(struct disk_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->entries);
+	free(j->blob);
+	free(j->snap_data);
+	free(j->after);
+	free(j);
+}
+
+static void write_job(struct node *n, struct disk_job *j)
+{
+	int rv = 0;
+
+	if (j->has_snapshot) {
+		rv = storage_save_snapshot(n->st, &j->snap, j->snap_data,
+		    j->snap_len);
+		if (rv == RAFT_ESTALE)
+			rv = 0; /* an older one than we hold: nothing to do */
+		if (rv == 0) {
+			pthread_mutex_lock(&n->mu);
+			n->compact_pending = false;
+			pthread_mutex_unlock(&n->mu);
+		}
+	}
+	if (rv == 0 && j->n_entries > 0) {
+		rv = storage_append(n->st, j->entries, j->n_entries);
+		atomic_fetch_add(&n->entries_persisted, j->n_entries);
+	}
+	if (rv == 0 && j->hs_changed)
+		rv = storage_save_hard_state(n->st, &j->hs);
+	if (rv != 0)
+		fatalx("storage failed, stopping: %s", storage_errmsg(n->st)[0] ?
+		    storage_errmsg(n->st) : raft_strerror(rv));
+}
+
+void *disk_main(void *arg)
+{
+	struct node *n = arg;
+	struct mbox_item *chain;
+
+	while ((chain = mbox_wait_all(&n->disk_box)) != NULL) {
+		struct disk_job *first = NULL, **tail = &first;
+		struct loop_req *req;
+		struct storage_stats st;
+		int rv;
+
+		while (chain) {
+			struct disk_job *j = (struct disk_job *)chain;
+
+			chain = chain->next;
+			write_job(n, j);
+			j->next = NULL;
+			*tail = j;
+			tail = &j->next;
+		}
+		rv = storage_sync(n->st);
+		if (rv != 0)
+			fatalx("storage sync failed, stopping: %s",
+			    storage_errmsg(n->st));
+		storage_stats(n->st, &st);
+		atomic_store(&n->log_bytes, st.log_bytes);
+		atomic_store(&n->syncs, st.syncs);
+		atomic_store(&n->fsyncs, st.fsyncs);
+		req = calloc(1, sizeof(*req));
+		if (req == NULL)
+			fatalx("out of memory handing back a disk batch");
+		req->kind = LOOP_DISK_DONE;
+		req->jobs = first;
+		if (node_post(n, req) != 0) {
+			/* Stopping: nobody will send or count these. */
+			while (first) {
+				struct disk_job *next = first->next;
+
+				disk_job_free(first);
+				first = next;
+			}
+			free(req);
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,150 @@
+/*
+ * node.h - a running Raft member: the core driven by real time, a real
+ * disk and a real network, plus the replicated state machine (RSM) on top.
+ *
+ * Threads (each owns what it touches; they talk through queues):
+ *
+ *   loop     owns struct raft and the transport: zmq_poll over the peer
+ *            socket and a wake-up eventfd, ticks, raft_step/raft_propose/
+ *            raft_read_index, and the raft_ready hand-off.  Sends
+ *            rd.msgs at once (a leader replicates while its own write is
+ *            still in flight), queues the persistence to the disk thread,
+ *            committed entries to the applier.
+ *   disk     owns struct storage: takes every queued batch, writes them,
+ *            syncs ONCE (group commit), then hands the batches back so
+ *            the loop sends their msgs_after_persist and calls
+ *            raft_persisted().  A failed write or sync is fatal: the
+ *            member exits with the storage's message, never acknowledging.
+ *   applier  feeds committed entries, in order, to the application; wakes
+ *            the submitters waiting for them; asks the application for a
+ *            snapshot when the log on disk exceeds max_raft_state.
+ *
+ * RSM contract (the seeds' 6.5840 4A):
+ *   node_submit()  returns the application's reply once the command is
+ *                  applied, or NODE_ENOTLEADER (with a leader hint),
+ *                  NODE_ELOST (the entry was overwritten: leadership was
+ *                  lost before it committed), NODE_ETIMEDOUT (unknown
+ *                  outcome), NODE_ESHUTDOWN.
+ *   node_read_barrier()  returns once the local application has applied
+ *                  a linearizable read point (ReadIndex; on a follower the
+ *                  leader supplies it); the caller then reads local state.
+ */
+#ifndef RAFTKV_NODE_H
+#define RAFTKV_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+#include "storage.h"
+
+enum node_err {
+	NODE_ENOTLEADER = RAFT_ENOTLEADER,
+	NODE_ELOST = -1201,      /* the entry was replaced by another leader's */
+	NODE_ETIMEDOUT = -1202,  /* no outcome within the deadline */
+	NODE_ESHUTDOWN = -1203,  /* the member is stopping */
+	NODE_ENOLEADER = -1204,  /* no leader known: retry later */
+};
+
+const char *node_strerror(int err);
+
+/*
+ * The application.  Every callback runs on the applier thread, one at a
+ * time.  apply() must be deterministic: the same commands in the same
+ * order give the same state and replies on every member.
+ */
+struct node_app {
+	void *arg;
+	/* Apply the command at @index; put the reply in *@reply (malloc'd,
+	 * may be NULL with *@reply_len 0).  Returns 0 or -ENOMEM (fatal). */
+	int (*apply)(void *arg, raft_index index, const void *cmd, size_t len,
+	    void **reply, size_t *reply_len);
+	/* Serialise the whole state (malloc'd into *@data).  0 or -errno. */
+	int (*snapshot)(void *arg, void **data, size_t *len);
+	/* Replace the whole state.  0, or a negative code (fatal: a
+	 * snapshot that was durable and checked must restore). */
+	int (*restore)(void *arg, const void *data, size_t len);
+};
+
+struct node_member {
+	raft_id id;
+	char peer_endpoint[128];   /* "tcp://127.0.0.1:7001" */
+	char curve_public[41];     /* Z85 public key, "" when CURVE is off */
+};
+
+struct node_config {
+	uint64_t cluster_id;
+	raft_id id;
+	uint32_t n_members;
+	struct node_member members[RAFT_MAX_MEMBERS];
+	char curve_secret[41];     /* own Z85 secret key, "" when CURVE is off */
+	char data_dir[4096];
+	unsigned tick_ms;          /* default 10 */
+	unsigned election_tick;    /* default 30 (300-600 ms) */
+	unsigned heartbeat_tick;   /* default 5 (50 ms) */
+	int64_t max_raft_state;    /* bytes of log before a snapshot; <= 0: never */
+	int fault_injection;       /* allow node_set_fault(); tests only */
+	struct storage_options storage;
+	struct node_app app;
+};
+
+/* Fill @c with the defaults above (members, ids and the app left empty). */
+void node_config_defaults(struct node_config *c);
+
+struct node;
+
+/*
+ * Open the data directory, recover, restore the application from the
+ * latest snapshot, replay nothing yet (the log's committed entries are
+ * re-applied as the cluster confirms them), bind the peer socket and start
+ * the threads.  On failure writes one clear message into @err and returns
+ * a negative code (storage codes, -EADDRINUSE, -EINVAL, -ENOMEM).
+ */
+int node_start(const struct node_config *cfg, struct node **out, char *err,
+    size_t errlen);
+
+/* Stop the threads (waiters get NODE_ESHUTDOWN), close everything, free.
+ * What was acknowledged is durable already; nothing more is synced. */
+void node_stop(struct node *n);
+
+/* Make every waiting and every later node_submit()/node_read_barrier()
+ * return NODE_ESHUTDOWN at once (the first step of shutting down). */
+void node_cancel_waiters(struct node *n);
+
+/*
+ * Replicate @cmd (@len bytes, copied) and wait up to @timeout_ms for it to
+ * be applied here.  On 0, *@reply (malloc'd, caller frees) holds the
+ * application's reply.  *@leader_hint (may be NULL) is set to the leader
+ * known when the call returns (0: none).
+ */
+int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
+    void **reply, size_t *reply_len, raft_id *leader_hint);
+
+/* Wait until a linearizable read may be served from local state.
+ * Returns 0, NODE_ENOLEADER, NODE_ETIMEDOUT, NODE_ESHUTDOWN. */
+int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint);
+
+struct node_status {
+	struct raft_status raft;
+	raft_index applied;        /* applied by the application */
+	uint64_t log_bytes;        /* raft state size on disk */
+	uint64_t snap_index;
+	uint64_t syncs;
+	uint64_t fsyncs;
+	uint64_t entries_persisted;
+	uint64_t msgs_sent;
+	uint64_t msgs_received;
+	uint64_t msgs_dropped;
+};
+void node_status(struct node *n, struct node_status *st);
+
+/* Ask the leader to hand over to @to.  0, NODE_ENOTLEADER, -EINVAL. */
+int node_transfer_leadership(struct node *n, raft_id to);
+
+/* Fault injection (only if cfg.fault_injection): messages to @peer are
+ * dropped with probability @drop_pct %, delayed by @delay_ms, or all
+ * dropped while @blocked.  -EPERM when not enabled, -EINVAL bad peer. */
+int node_set_fault(struct node *n, raft_id peer, unsigned drop_pct,
+    unsigned delay_ms, int blocked);
+
+#endif

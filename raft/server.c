@@ -1,0 +1,399 @@
+/*
+ * server.c - the client endpoint of a member (see server.h).
+ *
+ * Socket thread: zmq_poll over the ROUTER and the reply mailbox's eventfd.
+ * A request is [routing id][body]; the body is decoded at once (a request
+ * that does not decode is dropped and counted; one for another cluster is
+ * answered CPROTO_EFOREIGN) and becomes a job for the worker pool.  A
+ * worker runs it against the node and puts the reply in the mailbox; the
+ * socket thread sends it back under the same routing id.  The ROUTER's
+ * high-water mark bounds what a flood of clients can queue; replies to
+ * clients that went away are dropped by ZeroMQ (ZMQ_ROUTER_MANDATORY off).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "cproto.h"
+#include "logging.h"
+#include "mbox.h"
+#include "server.h"
+
+#define SERVER_MAX_ID 256
+#define SERVER_DEFAULT_TIMEOUT_MS 5000
+#define SERVER_MAX_TIMEOUT_MS 60000
+
+struct job {
+	struct mbox_item item;
+	uint8_t id[SERVER_MAX_ID];
+	size_t id_len;
+	struct cproto_req req;
+	uint8_t *body;            /* owns the bytes req.payload points into */
+	uint8_t *reply;           /* encoded reply */
+	size_t reply_len;
+};
+
+struct server {
+	struct node *node;
+	uint64_t cluster_id;
+	struct server_app app;
+	void *zctx;
+	void *sock;
+	struct mbox jobs;
+	struct mbox replies;      /* with eventfd */
+	pthread_t sock_thread;
+	pthread_t *workers;
+	unsigned n_workers;
+	unsigned started;
+	atomic_bool stop;
+	uint64_t malformed;
+};
+
+static void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->body);
+	free(j->reply);
+	free(j);
+}
+
+static void set_reply(struct job *j, int status, uint64_t leader,
+    const void *payload, size_t len)
+{
+	struct cproto_rep rep = {
+		.op = j->req.op,
+		.req_id = j->req.req_id,
+		.status = status,
+		.leader = leader,
+		.len = (uint32_t)len,
+		.payload = payload,
+	};
+
+	j->reply = malloc(CPROTO_REP_HDR + len);
+	if (j->reply == NULL) {
+		rep.len = 0;
+		rep.status = -ENOMEM;
+		j->reply = malloc(CPROTO_REP_HDR);
+		if (j->reply == NULL)
+			return; /* dropped: the client times out and retries */
+	}
+	j->reply_len = cproto_encode_rep(&rep, j->reply);
+}
+
+static void run_status(struct server *s, struct job *j)
+{
+	struct node_status st;
+	struct cproto_status cs;
+	uint8_t buf[CPROTO_STATUS_LEN];
+
+	node_status(s->node, &st);
+	cs.id = st.raft.id;
+	cs.term = st.raft.term;
+	cs.vote = st.raft.vote;
+	cs.leader = st.raft.leader;
+	cs.commit = st.raft.commit;
+	cs.applied = st.applied;
+	cs.last_index = st.raft.last_index;
+	cs.snap_index = st.raft.snap_index;
+	cs.log_bytes = st.log_bytes;
+	cs.syncs = st.syncs;
+	cs.entries_persisted = st.entries_persisted;
+	cs.role = (uint8_t)st.raft.role;
+	cproto_encode_status(&cs, buf);
+	set_reply(j, 0, st.raft.leader, buf, sizeof(buf));
+}
+
+static void run_query(struct server *s, struct job *j, bool barrier, int tmo)
+{
+	raft_id leader = 0;
+	void *out = NULL;
+	size_t out_len = 0;
+	int rv = 0;
+
+	if (barrier)
+		rv = node_read_barrier(s->node, tmo, &leader);
+	if (rv == 0 && s->app.query == NULL)
+		rv = CPROTO_EBADOP;
+	if (rv == 0)
+		rv = s->app.query(s->app.arg, j->req.payload, j->req.len, &out,
+		    &out_len);
+	set_reply(j, rv, leader, out, rv == 0 ? out_len : 0);
+	free(out);
+}
+
+static void run_job(struct server *s, struct job *j)
+{
+	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
+	    SERVER_DEFAULT_TIMEOUT_MS;
+	struct cproto_fault f;
+	raft_id leader = 0;
+	void *out = NULL;
+	size_t out_len = 0;
+	int rv;
+
+	if (tmo > SERVER_MAX_TIMEOUT_MS)
+		tmo = SERVER_MAX_TIMEOUT_MS;
+	switch (j->req.op) {
+	case CPROTO_SUBMIT:
+		rv = node_submit(s->node, j->req.payload, j->req.len, tmo, &out,
+		    &out_len, &leader);
+		set_reply(j, rv, leader, out, rv == 0 ? out_len : 0);
+		free(out);
+		return;
+	case CPROTO_READ:
+	case CPROTO_READ_STALE:
+		run_query(s, j, j->req.op == CPROTO_READ, tmo);
+		return;
+	case CPROTO_STATUS:
+		run_status(s, j);
+		return;
+	case CPROTO_FAULT:
+		rv = cproto_decode_fault(j->req.payload, j->req.len, &f);
+		if (rv == 0)
+			rv = node_set_fault(s->node, f.peer, f.drop_pct,
+			    f.delay_ms, f.blocked);
+		set_reply(j, rv, 0, NULL, 0);
+		return;
+	case CPROTO_TRANSFER:
+		rv = j->req.len == 8 ? 0 : CPROTO_EMALFORMED;
+		if (rv == 0) {
+			uint64_t to = 0;
+
+			for (int i = 7; i >= 0; i--)
+				to = to << 8 | j->req.payload[i];
+			rv = node_transfer_leadership(s->node, to);
+		}
+		set_reply(j, rv, 0, NULL, 0);
+		return;
+	}
+	set_reply(j, CPROTO_EBADOP, 0, NULL, 0);
+}
+
+static void *worker_main(void *arg)
+{
+	struct server *s = arg;
+	struct mbox_item *it;
+
+	while ((it = mbox_wait_one(&s->jobs)) != NULL) {
+		struct job *j = (struct job *)it;
+
+		run_job(s, j);
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+	}
+	return NULL;
+}
+
+static void send_replies(struct server *s)
+{
+	struct mbox_item *chain = mbox_take_all(&s->replies);
+
+	while (chain) {
+		struct job *j = (struct job *)chain;
+
+		chain = chain->next;
+		if (j->reply != NULL &&
+		    zmq_send(s->sock, j->id, j->id_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+			(void)zmq_send(s->sock, j->reply, j->reply_len,
+			    ZMQ_DONTWAIT);
+		job_free(j);
+	}
+}
+
+/* Read one [id][body] request; returns a job, or NULL (nothing / bad). */
+static struct job *recv_request(struct server *s)
+{
+	struct job *j;
+	zmq_msg_t body;
+	int idn, more = 0, rv;
+	size_t more_len = sizeof(more);
+
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return NULL;
+	idn = zmq_recv(s->sock, j->id, sizeof(j->id), ZMQ_DONTWAIT);
+	if (idn < 0) {
+		free(j);
+		return NULL;
+	}
+	j->id_len = (size_t)idn > sizeof(j->id) ? sizeof(j->id) : (size_t)idn;
+	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
+	if (!more) {
+		s->malformed++;
+		free(j);
+		return NULL;
+	}
+	zmq_msg_init(&body);
+	if (zmq_msg_recv(&body, s->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&body);
+		free(j);
+		return NULL;
+	}
+	/* Swallow any further frames: a request is exactly one body. */
+	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
+	j->body = malloc(zmq_msg_size(&body) ? zmq_msg_size(&body) : 1);
+	if (j->body != NULL)
+		memcpy(j->body, zmq_msg_data(&body), zmq_msg_size(&body));
+	rv = j->body == NULL || more ? CPROTO_EMALFORMED :
+	    cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
+	while (more) {
+		zmq_msg_t extra;
+
+		zmq_msg_init(&extra);
+		zmq_msg_recv(&extra, s->sock, ZMQ_DONTWAIT);
+		zmq_msg_close(&extra);
+		zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
+	}
+	zmq_msg_close(&body);
+	if (rv == CPROTO_EMALFORMED) {
+		if (s->malformed++ % 1000 == 0)
+			log_warnx("client endpoint: malformed request dropped "
+			    "(%llu so far)", (unsigned long long)s->malformed);
+		job_free(j);
+		return NULL;
+	}
+	if (rv == 0 && j->req.cluster_id != s->cluster_id)
+		rv = CPROTO_EFOREIGN;
+	if (rv != 0) {
+		set_reply(j, rv, 0, NULL, 0);
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void *sock_main(void *arg)
+{
+	struct server *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		zmq_pollitem_t items[2] = {
+			{ .socket = s->sock, .events = ZMQ_POLLIN },
+			{ .fd = mbox_fd(&s->replies), .events = ZMQ_POLLIN },
+		};
+
+		if (zmq_poll(items, 2, 100) < 0 && zmq_errno() != EINTR)
+			break;
+		send_replies(s);
+		for (int i = 0; i < 256; i++) {
+			int events = 0;
+			size_t len = sizeof(events);
+			struct job *j;
+
+			zmq_getsockopt(s->sock, ZMQ_EVENTS, &events, &len);
+			if (!(events & ZMQ_POLLIN))
+				break;
+			j = recv_request(s);
+			if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
+				job_free(j);
+		}
+	}
+	send_replies(s);
+	return NULL;
+}
+
+int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
+    const struct server_app *app, unsigned workers, struct server **out,
+    char *err, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int zero = 0, hwm = 10000;
+	int rv;
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->node = n;
+	s->cluster_id = cluster_id;
+	if (app)
+		s->app = *app;
+	s->n_workers = workers ? workers : 32;
+	s->workers = calloc(s->n_workers, sizeof(*s->workers));
+	s->zctx = zmq_ctx_new();
+	if (s->workers == NULL || s->zctx == NULL) {
+		rv = -ENOMEM;
+		snprintf(err, errlen, "cannot set up the client endpoint");
+		goto err;
+	}
+	mbox_init(&s->jobs, false);
+	rv = mbox_init(&s->replies, true);
+	if (rv != 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(-rv));
+		goto err;
+	}
+	s->sock = zmq_socket(s->zctx, ZMQ_ROUTER);
+	zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (zmq_bind(s->sock, endpoint) != 0) {
+		rv = -zmq_errno();
+		snprintf(err, errlen, "cannot bind client endpoint %s: %s",
+		    endpoint, zmq_strerror(zmq_errno()));
+		goto err;
+	}
+	for (; s->started < s->n_workers; s->started++)
+		if (pthread_create(&s->workers[s->started], NULL, worker_main,
+		    s) != 0)
+			break;
+	if (s->started == 0 ||
+	    pthread_create(&s->sock_thread, NULL, sock_main, s) != 0) {
+		rv = -EAGAIN;
+		snprintf(err, errlen, "cannot start client endpoint threads");
+		goto err;
+	}
+	*out = s;
+	return 0;
+
+err:
+	atomic_store(&s->stop, true);
+	mbox_shut(&s->jobs);
+	for (unsigned i = 0; i < s->started; i++)
+		pthread_join(s->workers[i], NULL);
+	if (s->sock)
+		zmq_close(s->sock);
+	if (s->zctx)
+		zmq_ctx_term(s->zctx);
+	free(s->workers);
+	free(s);
+	return rv;
+}
+
+void server_stop(struct server *s)
+{
+	struct mbox_item *it;
+
+	if (s == NULL)
+		return;
+	atomic_store(&s->stop, true);
+	pthread_join(s->sock_thread, NULL);
+	mbox_shut(&s->jobs);
+	/* Workers may be blocked in node_submit(): release them. */
+	node_cancel_waiters(s->node);
+	for (unsigned i = 0; i < s->started; i++)
+		pthread_join(s->workers[i], NULL);
+	while ((it = mbox_take_all(&s->jobs)) != NULL)
+		while (it) {
+			struct mbox_item *next = it->next;
+
+			job_free((struct job *)it);
+			it = next;
+		}
+	while ((it = mbox_take_all(&s->replies)) != NULL)
+		while (it) {
+			struct mbox_item *next = it->next;
+
+			job_free((struct job *)it);
+			it = next;
+		}
+	zmq_close(s->sock);
+	zmq_ctx_term(s->zctx);
+	mbox_close(&s->jobs);
+	mbox_close(&s->replies);
+	free(s->workers);
+	free(s);
+}

@@ -1,0 +1,38 @@
+/*
+ * server.h - a member's client endpoint: the client protocol (cproto.h)
+ * served over a ZeroMQ ROUTER socket on the member's client address.
+ *
+ * One thread owns the socket; a pool of workers runs the requests, which
+ * may block (a SUBMIT waits until its command is applied, a READ until the
+ * read barrier passes), and hands the replies back to the socket thread.
+ * Every request carries its own timeout (capped at 60 s).  Requests for
+ * another cluster id, or that do not decode, are answered with an error
+ * when they can be and counted either way.
+ */
+#ifndef RAFTKV_SERVER_H
+#define RAFTKV_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node.h"
+
+/* How queries (READ, READ_STALE) are answered from local state.  Runs on
+ * worker threads, concurrently with the applier: the application locks. */
+struct server_app {
+	void *arg;
+	int (*query)(void *arg, const void *q, size_t len, void **reply,
+	    size_t *reply_len);
+};
+
+struct server;
+
+/* Bind @endpoint and start.  0, or a negative code with a message in @err. */
+int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
+    const struct server_app *app, unsigned workers, struct server **out,
+    char *err, size_t errlen);
+
+/* Stop the threads and close the socket (call before node_stop()). */
+void server_stop(struct server *s);
+
+#endif
