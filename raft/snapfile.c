@@ -7,16 +7,20 @@
  *            8  u32 format version (1)      12  u32 header size (192)
  *           16  u64 cluster id              24  u64 member id (the writer)
  *           32  u64 last included index     40  u64 its term
- *           48  u32 number of voters        52  u32 zero
+ *           48  u32 number of voters        52  u32 CRC32C of the zstd frame
  *           56  u64 voters[15] (unused slots zero)
  *          176  u64 uncompressed size      184  u32 CRC32C of the uncompressed data
  *          188  u32 CRC32C of bytes 0..187
  *   offset 192  one zstd frame, content size and frame checksum (XXH64) on,
  *               ending exactly at the end of the file.
  *
- * Two checksums on the data on purpose: zstd's covers the frame it
- * decodes, ours covers what the application handed us, so a bug in the
- * compression path would be caught too.  Both the compressor and the
+ * Three checksums on purpose: zstd's (XXH64 of the content) is checked by
+ * the decoder; ours of the uncompressed data covers what the application
+ * handed us, so a bug in the compression path is caught too; and ours of
+ * the compressed frame catches the bit flips that decode to the same
+ * bytes (a flip in an unused code length or in padding bits), so that a
+ * damaged file is always reported rather than trusted because it happened
+ * to decode.  The header is written last, once the frame's CRC is known.  Both the compressor and the
  * decompressor stream through bounded buffers (ZSTD_compressStream2,
  * ZSTD_decompressStream); only the uncompressed state itself is in memory
  * in one piece, since that is how the application hands it over.
@@ -65,7 +69,8 @@ snapfile_parse_name(const char *name, bool tmp, raft_index *index)
 
 static void
 encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
-    const struct raft_snapshot_meta *meta, uint64_t len, uint32_t crc)
+    const struct raft_snapshot_meta *meta, uint64_t len, uint32_t crc,
+    uint32_t frame_crc)
 {
 	memset(h, 0, SNAP_HDR);
 	memcpy(h, SNAP_MAGIC, 8);
@@ -76,6 +81,7 @@ encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
 	diskio_put64(h + 32, meta->index);
 	diskio_put64(h + 40, meta->term);
 	diskio_put32(h + 48, meta->n_voters);
+	diskio_put32(h + 52, frame_crc);
 	for (uint32_t i = 0; i < meta->n_voters && i < RAFT_MAX_MEMBERS; i++)
 		diskio_put64(h + 56 + 8 * i, meta->voters[i]);
 	diskio_put64(h + 176, len);
@@ -83,10 +89,11 @@ encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
 	diskio_put32(h + 188, crc32c(0, h, 188));
 }
 
-/* Compress @data into @fd after the header; sets *@end to the file size. */
+/* Compress @data into @fd after the header; sets *@end to the file size
+ * and *@frame_crc to the CRC32C of the frame. */
 static int
 compress_to(struct diskio *io, int fd, const char *name, const void *data,
-    uint64_t len, int level, uint64_t *end)
+    uint64_t len, int level, uint64_t *end, uint32_t *frame_crc)
 {
 	ZSTD_inBuffer in = { data, (size_t)len, 0 };
 	size_t outcap = ZSTD_CStreamOutSize(), left;
@@ -117,6 +124,7 @@ compress_to(struct diskio *io, int fd, const char *name, const void *data,
 		}
 		if ((rc = diskio_pwrite(io, fd, name, out, ob.pos, off)) != 0)
 			goto out;
+		*frame_crc = crc32c(*frame_crc, out, ob.pos);
 		off += ob.pos;
 	} while (left != 0);
 	*end = off;
@@ -132,14 +140,18 @@ snapfile_write(struct diskio *io, const char *name, uint64_t cluster_id,
     const void *data, uint64_t len, int level, uint64_t *file_bytes)
 {
 	uint8_t h[SNAP_HDR];
+	uint32_t frame_crc = 0;
 	int fd, rc;
 
-	encode_header(h, cluster_id, member_id, meta, len,
-	    crc32c(0, data, (size_t)len));
 	if ((rc = diskio_open(io, name, O_WRONLY | O_CREAT | O_TRUNC, &fd)) != 0)
 		return rc;
-	if ((rc = diskio_pwrite(io, fd, name, h, SNAP_HDR, 0)) == 0 &&
-	    (rc = compress_to(io, fd, name, data, len, level, file_bytes)) == 0)
+	rc = compress_to(io, fd, name, data, len, level, file_bytes, &frame_crc);
+	if (rc == 0) {
+		encode_header(h, cluster_id, member_id, meta, len,
+		    crc32c(0, data, (size_t)len), frame_crc);
+		rc = diskio_pwrite(io, fd, name, h, SNAP_HDR, 0);
+	}
+	if (rc == 0)
 		rc = diskio_fdatasync(io, fd, name);
 	close(fd);
 	return rc;
@@ -174,11 +186,13 @@ check_header(struct diskio *io, const char *name, const uint8_t *h,
 	return 0;
 }
 
-/* Decompress the frame at offset SNAP_HDR of @fd into @data (@len bytes). */
+/* Decompress the frame at offset SNAP_HDR of @fd into @data (@len bytes),
+ * checking it against @frame_crc. */
 static int
 decompress_from(struct diskio *io, int fd, const char *name, uint64_t fsize,
-    uint8_t *data, uint64_t len)
+    uint8_t *data, uint64_t len, uint32_t frame_crc)
 {
+	uint32_t crc = 0;
 	size_t incap = ZSTD_DStreamInSize(), got, ret = 1;
 	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	uint8_t *in = malloc(incap);
@@ -207,6 +221,7 @@ decompress_from(struct diskio *io, int fd, const char *name, uint64_t fsize,
 				goto out;
 			}
 		}
+		crc = crc32c(crc, in, ib.pos);
 		off += ib.pos;
 		if (got == 0)
 			break;
@@ -217,6 +232,10 @@ decompress_from(struct diskio *io, int fd, const char *name, uint64_t fsize,
 		    ret != 0 ? "the zstd frame is cut short" : off != fsize ?
 		    "bytes after the end of the zstd frame" :
 		    "less data than the header says");
+	else if (crc != frame_crc)
+		rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: the zstd frame at "
+		    "offsets %d..%" PRIu64 " does not match its checksum (header "
+		    "offset 52)", io->dir, name, SNAP_HDR, fsize);
 out:
 	free(in);
 	ZSTD_freeDCtx(dctx);
@@ -249,7 +268,8 @@ snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
 		    "out of memory");
 		goto out;
 	}
-	if ((rc = decompress_from(io, fd, name, fsize, buf, n)) != 0)
+	if ((rc = decompress_from(io, fd, name, fsize, buf, n,
+	    diskio_get32(h + 52))) != 0)
 		goto out;
 	if (crc32c(0, buf, (size_t)n) != diskio_get32(h + 184)) {
 		rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: the uncompressed data "

@@ -129,7 +129,7 @@ read_small(struct diskio *io, const char *name, const char *magic,
 	if (rc != 0)
 		return rc;
 	if (got != SMALL_FILE || memcmp(b, magic, 8) != 0 ||
-	    crc32c(0, b, 32) != diskio_get32(b + 32))
+	    crc32c(0, b, 32) != diskio_get32(b + 32) || diskio_get32(b + 36) != 0)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
 		    "0: %s", io->dir, name, got != SMALL_FILE ? "wrong size" :
 		    memcmp(b, magic, 8) ? "wrong magic" : "checksum mismatch");

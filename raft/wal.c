@@ -44,11 +44,13 @@
  *       at the next start.
  *
  * Recovery reads every segment.  Ends of data: the zero header, or, in the
- * newest segment only (W3), a torn record - one that runs past the end of
- * the file, or that overlaps a 512-byte-aligned all-zero block (a sector
- * that was never written), or after which no valid record follows.  A torn
- * record is neutralised (nine zero bytes written over its header, fdatasync)
- * and logged.  Any other bad record, a bad header, a record out of sequence
+ * newest segment only (W3), a torn record: a bad record after which no
+ * valid record follows, or one that holds a never-written 512-byte-aligned
+ * (all-zero) block and ends, by its own length, before the next valid
+ * record (a batch whose middle pages were lost).  A torn record is
+ * neutralised (nine zero bytes written over its header, fdatasync) and
+ * logged; the valid records after it belong to the same unacknowledged
+ * batch.  Any other bad record, a bad header, a record out of sequence
  * and a gap between segments are corruption: wal_open() fails naming the
  * file and offset.  (A limit shared with etcd's WAL: a bit flip in the last
  * records of the newest segment, or in a record whose data holds an aligned
@@ -321,7 +323,6 @@ create_seg(struct wal *w, raft_index first, uint64_t need)
 
 enum rec_status { REC_OK, REC_END, REC_BAD, REC_CORRUPT };
 
-/* Reasons a record is bad; the first two can only be torn writes. */
 static const char WHY_SHORT_HDR[] = "record header cut short";
 static const char WHY_PAST_EOF[] = "record runs past the end of the file";
 
@@ -433,45 +434,51 @@ all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-/*
- * The record at @off is bad and this is the newest segment: is it a torn
- * write?  Sets *@valid_after to a later record offset if one proves it is
- * not.  Needs the whole file in sr->buf.
- */
-static bool
-is_torn(const struct segread *sr, uint64_t off, const char *why,
-    uint64_t *valid_after)
+/* Offset of the first valid record after @off, or 0 if there is none. */
+static uint64_t
+next_valid(const struct segread *sr, uint64_t off)
 {
-	uint32_t len = diskio_get32(sr->buf + off);
 	const uint8_t *b = sr->buf;
-	uint64_t end, c, p;
+	const char *why;
 	struct rec r;
-	const char *w2;
 
-	if (why == WHY_PAST_EOF || why == WHY_SHORT_HDR)
-		return true;
-	if (len >= ENTRY_FIXED && len <= REC_MAX_LEN) {
-		/* A never-written sector inside the record: torn. */
-		end = off + REC_HDR + len;
-		for (c = off / SECTOR * SECTOR; c < end && c < sr->fsize;
-		    c += SECTOR) {
-			uint64_t ce = c + SECTOR < sr->fsize ? c + SECTOR : sr->fsize;
-
-			if (all_zero(b + c, (size_t)(ce - c)))
-				return true;
-		}
-	}
-	/* Otherwise torn only if no valid record follows. */
-	for (p = off + 1; p + REC_HDR + ENTRY_FIXED <= sr->fsize; p++) {
+	for (uint64_t p = off + 1; p + REC_HDR + ENTRY_FIXED <= sr->fsize; p++) {
 		if (b[p] == 0 && b[p + 1] == 0 && b[p + 2] == 0 && b[p + 3] == 0)
 			continue;
 		if (parse_rec(b + p, (size_t)(sr->fsize - p),
-		    diskio_get64(b + p + 9), &r, &w2) == REC_OK) {
-			*valid_after = p;
-			return false;
-		}
+		    diskio_get64(b + p + 9), &r, &why) == REC_OK)
+			return p;
 	}
-	return true;
+	return 0;
+}
+
+/*
+ * The record at @off is bad and this is the newest segment: is it a torn
+ * write?  A torn write is the last thing in the file, except that a batch
+ * whose middle pages never reached the disk leaves a record with a
+ * never-written (all-zero, sector-aligned) block, followed by records of
+ * the same batch.  Needs the whole file in sr->buf.  Sets *@valid_after to
+ * the valid record that proves corruption.
+ */
+static bool
+is_torn(const struct segread *sr, uint64_t off, uint64_t *valid_after)
+{
+	uint32_t len = off + 4 <= sr->fsize ? diskio_get32(sr->buf + off) : 0;
+	uint64_t next = next_valid(sr, off), end = off + REC_HDR + len;
+
+	*valid_after = next;
+	if (next == 0)
+		return true;
+	/* The length is not checksummed yet: trust it only that far. */
+	if (len < ENTRY_FIXED || end > next)
+		return false;
+	for (uint64_t c = off / SECTOR * SECTOR; c < end; c += SECTOR) {
+		uint64_t ce = c + SECTOR < sr->fsize ? c + SECTOR : sr->fsize;
+
+		if (all_zero(sr->buf + c, (size_t)(ce - c)))
+			return true;
+	}
+	return false;
 }
 
 /* --------------------------------------------------------------- recovery */
@@ -586,7 +593,7 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	if (st == REC_BAD && newest) {
 		if ((rc = read_upto(w, &sr, sr.fsize)) != 0)
 			goto out;
-		if (is_torn(&sr, off, why, &after))
+		if (is_torn(&sr, off, &after))
 			rc = cut_torn(w, &sr, off, why, expect - 1);
 		else
 			rc = diskio_fail(w->io, STORAGE_ECORRUPT,
