@@ -146,7 +146,7 @@ static int boot_log(struct raft *r, const struct raft_boot *b)
 		const struct raft_entry *e = &b->entries[i];
 
 		if (e->index != rlog_last_index(&r->log) + 1 ||
-		    e->term < rlog_last_term(&r->log) || e->term > b->hs.term ||
+		    e->term < rlog_last_term(&r->log) ||
 		    (e->len > 0 && e->data == NULL))
 			return -EINVAL;
 		rv = rlog_append_copy(&r->log, e);
@@ -155,6 +155,15 @@ static int boot_log(struct raft *r, const struct raft_boot *b)
 	}
 	r->term = b->hs.term;
 	r->vote = b->hs.vote;
+	/* The log is synced before the hard state is replaced, so a crash in
+	 * between leaves entries of a term newer than the recorded one.
+	 * Their term was ours, and any vote in it was never sent (votes
+	 * leave only after the whole batch is durable): adopt the term with
+	 * no vote. */
+	if (rlog_last_term(&r->log) > r->term) {
+		r->term = rlog_last_term(&r->log);
+		r->vote = 0;
+	}
 	if (r->vote != 0 && raft_voter_index(r, r->vote) < 0)
 		return -EINVAL;
 	return 0;
