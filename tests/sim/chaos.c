@@ -22,6 +22,7 @@ static const char *const fault_names[CHAOS_NKINDS] = {
 	[CHAOS_NET] = "net",
 	[CHAOS_TRANSFER] = "transfer",
 	[CHAOS_CAMPAIGN] = "campaign",
+	[CHAOS_PAUSE] = "pause",
 };
 
 const char *chaos_fault_name(enum chaos_fault f)
@@ -60,6 +61,8 @@ void chaos_config(struct sim_config *c, uint64_t seed)
 	c->max_msg_entries = (uint32_t)pick(&x, 1, 64);
 	c->disable_prevote = pick(&x, 0, 9) == 0;
 	c->disable_check_quorum = pick(&x, 0, 9) == 0;
+	c->keep_inflight_on_crash = pick(&x, 0, 1);
+	c->tick_jitter_pct = (unsigned)pick(&x, 0, 20);
 }
 
 uint64_t chaos_duration(uint64_t seed)
@@ -105,8 +108,20 @@ static void client_step(struct sim *s, void *arg)
 	if (c->stopped || sim_now(s) >= c->end)
 		return;
 	i = find_leader(s);
-	if (i < 0)
+	if (i >= 0) {
+		/* A closed-loop client: at most 64 entries outstanding, as
+		 * real clients waiting for their answers (an open loop only
+		 * measures how long a backlog takes to drain). */
+		struct raft_status rs;
+		raft_status(sim_raft(s, i), &rs);
+		if (rs.last_index - rs.commit >= 64) {
+			sim_after(s, 1 + sim_randn(s, 2 * c->client_period),
+			    client_step, c);
+			return;
+		}
+	} else {
 		i = (int)sim_randn(s, sim_n(s));
+	}
 	len = 8 + (uint32_t)sim_randn(s, c->big_values ? 2040 : 56);
 	memset(buf, 0, len);
 	memcpy(buf, &c->next_value, 8);
@@ -274,6 +289,11 @@ static void do_fault(struct chaos *c, enum chaos_fault f)
 			sim_logf(s, "n%d campaigns", i + 1);
 		}
 		break;
+	case CHAOS_PAUSE:
+		i = (int)sim_randn(s, n);
+		if (sim_alive(s, i))
+			sim_pause(s, i, 200 * SIM_MS + sim_randn(s, 4800 * SIM_MS));
+		break;
 	case CHAOS_NKINDS:
 		break;
 	}
@@ -290,7 +310,7 @@ static void fault_step(struct sim *s, void *arg)
 		{ CHAOS_ISOLATE, 10 }, { CHAOS_SPLIT, 10 }, { CHAOS_BRIDGE, 5 },
 		{ CHAOS_ASYMMETRIC, 6 }, { CHAOS_HEAL, 22 }, { CHAOS_CRASH, 10 },
 		{ CHAOS_RESTART, 14 }, { CHAOS_NET, 10 }, { CHAOS_TRANSFER, 8 },
-		{ CHAOS_CAMPAIGN, 5 },
+		{ CHAOS_CAMPAIGN, 5 }, { CHAOS_PAUSE, 6 },
 	};
 	struct chaos *c = arg;
 	unsigned total = 0, r, k;
@@ -324,7 +344,7 @@ void chaos_run(struct sim *s, uint64_t duration_us, struct chaos_stats *st)
 	sim_sleep(s, duration_us);
 	c->stopped = true;
 	sim_logf(s, "--- healing: all members up, all links up, clean network");
-	sim_heal_and_check(s, 10 * SIM_SEC);
+	sim_heal_and_check(s, 10 * SIM_SEC, 120 * SIM_SEC);
 	/* Let the goroutines' last scheduled steps see c->stopped. */
 	sim_sleep(s, 2500 * SIM_MS);
 	free(c);

@@ -12,7 +12,10 @@
  * (one member isolated, minority/majority split, bridge, random
  * asymmetric links), heals, crashes (losing unsynced writes), restarts,
  * network quality changes (drop, duplicate, delay, long reordering),
- * leadership transfers and forced campaigns.  Finally it heals everything
+ * leadership transfers, forced campaigns and stalls (a member stops for
+ * seconds, then resumes with everything that queued up).  Half the seeds
+ * let messages in flight survive a crash into the next incarnation, and
+ * members' clocks run at slightly different rates.  Finally it heals everything
  * and checks liveness and that no applied entry was lost
  * (sim_heal_and_check).  All invariants of sim.h are checked after every
  * event.  Everything is a function of the seed.
@@ -35,6 +38,7 @@ enum chaos_fault {
 	CHAOS_NET,         /* drop / duplicate / delay / reorder change */
 	CHAOS_TRANSFER,    /* leadership transfer */
 	CHAOS_CAMPAIGN,    /* raft_campaign() on a random member */
+	CHAOS_PAUSE,       /* a member stalls (SIGSTOP) for 0.2-5 s */
 	CHAOS_NKINDS
 };
 

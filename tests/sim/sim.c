@@ -239,6 +239,9 @@ struct gent {
 	uint64_t vh;     /* value hash */
 	uint64_t state;  /* chained hash of values 1..index */
 	uint64_t cum;    /* commands up to here */
+	raft_term cterm; /* upper bound of the term it was committed in (0:
+	                    unknown): a member whose commit index covers it
+	                    learned that in its current term or earlier */
 	uint8_t type;
 	bool set;
 };
@@ -260,7 +263,8 @@ struct member {
 	struct raft *r;           /* NULL when crashed */
 	uint32_t inc;             /* incarnation */
 	bool connected;           /* lab group flag */
-	uint64_t tick_phase;
+	uint64_t tick_us;         /* this member's clock period */
+	uint64_t paused_until;
 
 	/* durable state */
 	struct raft_hard_state hs;
@@ -287,6 +291,7 @@ struct member {
 	raft_index pending_compact;
 
 	/* invariant bookkeeping for this incarnation */
+	raft_index cterm_upto;    /* g[].cterm updated up to this index */
 	raft_index last_commit;
 	raft_term last_term;
 	enum raft_role last_role;
@@ -1390,6 +1395,11 @@ static void post_batch_checks(struct sim *s, int i, bool snap_dropped_suffix)
 		sim_fail(s, "n%d's commit index %" PRIu64 " is beyond its log "
 		    "(%" PRIu64 ")", i + 1, st.commit, st.last_index);
 	m->last_commit = st.commit;
+	for (; m->cterm_upto < st.commit; ) {
+		struct gent *g = gent_at(s, ++m->cterm_upto);
+		if (g->cterm == 0 || st.term < g->cterm)
+			g->cterm = st.term;
+	}
 	if (st.role == RAFT_LEADER &&
 	    (m->last_role != RAFT_LEADER || m->last_term != st.term)) {
 		raft_index j;
@@ -1398,8 +1408,13 @@ static void post_batch_checks(struct sim *s, int i, bool snap_dropped_suffix)
 		trace(s, TR_LEADER, i, 0, 0, st.term, st.last_index);
 		slog(s, "n%d elected leader of term %" PRIu64 " (log ends at %"
 		    PRIu64 ")", i + 1, st.term, st.last_index);
-		/* Leader completeness. */
+		/* Leader completeness: every entry committed in an earlier
+		 * term (a late winner of an old term, e.g. a candidate that
+		 * stalled, owes nothing to later terms). */
 		for (j = st.snap_index + 1; j <= s->g_max; j++) {
+			if (!s->g[j].set || s->g[j].cterm == 0 ||
+			    s->g[j].cterm >= st.term)
+				continue;
 			s->st.checks++;
 			rc = raft_term_at(m->r, j, &t);
 			if (rc != 0 || t != s->g[j].term)
@@ -1462,7 +1477,7 @@ static void on_tick(struct sim *s, struct event *e)
 	if (rc)
 		sim_fail(s, "raft_tick(n%d) = %s", e->to + 1, raft_strerror(rc));
 	drive(s, e->to);
-	schedule_tick(s, e->to, s->now + s->cfg.tick_us);
+	schedule_tick(s, e->to, s->now + m->tick_us);
 }
 
 static void on_deliver(struct sim *s, struct event *e)
@@ -1471,8 +1486,9 @@ static void on_deliver(struct sim *s, struct event *e)
 	struct raft_msg msg;
 	int rc;
 
-	if (to->r == NULL || to->inc != e->to_inc ||
-	    s->m[e->from].inc != e->from_inc || !link_up(s, e->from, e->to)) {
+	if (to->r == NULL || !link_up(s, e->from, e->to) ||
+	    (!s->cfg.keep_inflight_on_crash && (to->inc != e->to_inc ||
+	    s->m[e->from].inc != e->from_inc))) {
 		s->st.msgs_dropped++;
 		return;
 	}
@@ -1532,6 +1548,11 @@ static void step_event(struct sim *s)
 
 	if (e->t > s->now)
 		s->now = e->t;
+	if (e->kind != EV_CALL && s->m[e->to].paused_until > s->now) {
+		/* Stalled member: the event waits (FIFO among waiters). */
+		ev_push(s, e, s->m[e->to].paused_until);
+		return;
+	}
 	s->st.events++;
 	switch (e->kind) {
 	case EV_TICK:
@@ -1660,8 +1681,10 @@ void sim_start(struct sim *s, int i)
 		sim_fail(s, "raft_new(n%d) from durable state = %s", i + 1,
 		    raft_strerror(rc));
 	m->inc++;
+	m->paused_until = 0;
 	s->st.restarts += m->inc > 1;
 	m->last_commit = 0;
+	m->cterm_upto = 0;
 	m->last_term = 0;
 	m->last_role = RAFT_FOLLOWER;
 	m->last_done_at = 0;
@@ -1682,7 +1705,12 @@ void sim_start(struct sim *s, int i)
 		    PRIu64 ", snapshot %" PRIu64 ")", i + 1, m->hs.term,
 		    disk_last(m), m->snap.index);
 	drive(s, i);
-	schedule_tick(s, i, s->now + 1 + sim_randn(s, s->cfg.tick_us));
+	m->tick_us = s->cfg.tick_us;
+	if (s->cfg.tick_jitter_pct) {
+		uint64_t j = s->cfg.tick_us * s->cfg.tick_jitter_pct / 100;
+		m->tick_us = s->cfg.tick_us - j + sim_randn(s, 2 * j + 1);
+	}
+	schedule_tick(s, i, s->now + 1 + sim_randn(s, m->tick_us));
 }
 
 void sim_crash(struct sim *s, int i)
@@ -1712,6 +1740,13 @@ void sim_crash(struct sim *s, int i)
 	m->inc++; /* in-flight messages and disk events are now stale */
 	trace(s, TR_CRASH, i, 0, 0, lost, 0);
 	slog(s, "n%d crashes (%" PRIu64 " unsynced writes lost)", i + 1, lost);
+}
+
+void sim_pause(struct sim *s, int i, uint64_t us)
+{
+	s->m[i].paused_until = s->now + us;
+	s->st.pauses++;
+	slog(s, "n%d stalls for %.1f s", i + 1, us / 1e6);
 }
 
 void sim_restart(struct sim *s, int i)
@@ -1773,6 +1808,8 @@ int sim_propose(struct sim *s, int i, const void *data, uint32_t len,
 
 	if (s->m[i].r == NULL)
 		return RAFT_ENOTLEADER;
+	if (s->m[i].paused_until > s->now)
+		return -EAGAIN; /* a stalled process answers nobody */
 	rc = raft_propose(s->m[i].r, data, len, &idx, &t);
 	if (rc == 0) {
 		s->st.proposals++;
@@ -1793,6 +1830,8 @@ int sim_read_index(struct sim *s, int i)
 
 	if (s->m[i].r == NULL)
 		return RAFT_ENOTLEADER;
+	if (s->m[i].paused_until > s->now)
+		return -EAGAIN; /* a stalled process answers nobody */
 	grow((void **)&s->reads, &s->reads_cap, s->reads_n + 1,
 	    sizeof *s->reads);
 	r = &s->reads[s->reads_n];
@@ -1812,6 +1851,8 @@ int sim_transfer(struct sim *s, int i, int to)
 
 	if (s->m[i].r == NULL)
 		return RAFT_ENOTLEADER;
+	if (s->m[i].paused_until > s->now)
+		return -EAGAIN; /* a stalled process answers nobody */
 	rc = raft_transfer_leadership(s->m[i].r, (raft_id)to + 1);
 	if (rc == 0)
 		s->st.transfers++;
@@ -1825,6 +1866,8 @@ int sim_campaign(struct sim *s, int i)
 
 	if (s->m[i].r == NULL)
 		return RAFT_ENOTLEADER;
+	if (s->m[i].paused_until > s->now)
+		return -EAGAIN; /* a stalled process answers nobody */
 	rc = raft_campaign(s->m[i].r);
 	drive(s, i);
 	return rc;
@@ -2442,16 +2485,19 @@ bool sim_wait(struct sim *s, raft_index index, int n, raft_term start_term,
 /* end-of-run checks                                                     */
 /* ===================================================================== */
 
-void sim_heal_and_check(struct sim *s, uint64_t limit_us)
+void sim_heal_and_check(struct sim *s, uint64_t limit_us,
+    uint64_t catchup_us)
 {
 	uint64_t start, deadline, want;
 	uint8_t cmd[16];
 	bool committed = false;
 	int i, majority = s->n / 2 + 1;
 
-	for (i = 0; i < s->n; i++)
+	for (i = 0; i < s->n; i++) {
+		s->m[i].paused_until = 0;
 		if (s->m[i].r == NULL)
 			sim_start(s, i);
+	}
 	sim_connect_all(s);
 	sim_set_reliable(s, true);
 	sim_set_long_reordering(s, false);
@@ -2496,7 +2542,7 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us)
 	}
 	/* Durability: every member catches up with everything applied. */
 	want = s->g_max;
-	deadline = s->now + limit_us;
+	deadline = s->now + catchup_us;
 	for (;;) {
 		bool all = true;
 		for (i = 0; i < s->n; i++)
@@ -2511,7 +2557,7 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us)
 					    "only up to %" PRIu64 " of %" PRIu64
 					    " within %.1f s of healing", i + 1,
 					    s->m[i].applied, want,
-					    limit_us / 1e6);
+					    catchup_us / 1e6);
 		}
 		sim_sleep(s, 10 * SIM_MS);
 	}

@@ -106,6 +106,13 @@ struct sim_config {
 	uint64_t max_uncommitted_bytes;
 	uint32_t snapshot_chunk_bytes;
 
+	/* Harsher than the lab (the sweep): messages in flight survive a
+	 * crash and reach the next incarnation (a quick restart on the same
+	 * address); each member's clock runs up to tick_jitter_pct percent
+	 * slower or faster than tick_us. */
+	bool keep_inflight_on_crash;
+	unsigned tick_jitter_pct;
+
 	/* Trace: 0 none, 1 every event, 2 also the core's trace. */
 	int trace;
 
@@ -142,6 +149,7 @@ struct sim_stats {
 	uint64_t snapshots_installed;/* snapshot_install batches applied */
 	uint64_t reads_ok, reads_failed;
 	uint64_t transfers;
+	uint64_t pauses;
 	uint64_t checks;             /* invariant checks performed */
 };
 
@@ -221,6 +229,9 @@ void sim_crash(struct sim *s, int i);
 void sim_start(struct sim *s, int i);
 void sim_restart(struct sim *s, int i);
 void sim_crash_all(struct sim *s);    /* lab Shutdown() */
+/* Stall member @i (a SIGSTOP) for @us: its ticks, deliveries and disk
+ * completions wait until then, in their original order. */
+void sim_pause(struct sim *s, int i, uint64_t us);
 void sim_start_all(struct sim *s);    /* lab StartServers(): start + ConnectAll */
 
 /* --- network ---------------------------------------------------------- */
@@ -322,11 +333,13 @@ void sim_reset_inflight(struct sim *s);
 
 /*
  * Liveness (8) and durability (7): restart every crashed member, connect
- * everything, make the network reliable, then within @limit_us a leader
+ * everything, make the network reliable, then within @live_us a leader
  * must exist and a fresh proposal must be applied by a majority; then,
- * within another @limit_us, every member must have applied at least every
- * index any member ever applied.  Fails otherwise.
+ * within another @catchup_us, every member must have applied at least
+ * every index any member ever applied (a member that was down for long
+ * may have a long way to go on a slow configuration).  Fails otherwise.
  */
-void sim_heal_and_check(struct sim *s, uint64_t limit_us);
+void sim_heal_and_check(struct sim *s, uint64_t live_us,
+    uint64_t catchup_us);
 
 #endif
