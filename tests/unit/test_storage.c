@@ -90,6 +90,12 @@ setup(void **state)
 	assert_non_null(mkdtemp(f->root));
 	snprintf(f->dir, sizeof f->dir, "%s/data", f->root);
 	storage_options_defaults(&f->opt);
+	/* RAFTKV_STORAGE_PREALLOC=none|fallocate runs the suite in that mode. */
+	const char *mode = getenv("RAFTKV_STORAGE_PREALLOC");
+	if (mode != NULL && strcmp(mode, "none") == 0)
+		f->opt.prealloc = STORAGE_PREALLOC_NONE;
+	else if (mode != NULL && strcmp(mode, "fallocate") == 0)
+		f->opt.prealloc = STORAGE_PREALLOC_FALLOCATE;
 	f->opt.segment_size = 4096;
 	f->opt.log = log_sink;
 	f->opt.log_arg = f;
@@ -1296,7 +1302,6 @@ test_storage_many_segments_open_fast(void **state)
 	raft_index i = 1;
 
 	f->opt.segment_size = 4096;
-	f->opt.prealloc = STORAGE_PREALLOC_FALLOCATE;
 	s = open_dir(f, f->dir, &b);
 	t0 = now_ms();
 	for (st.n_segments = 0; st.n_segments < 3000; i += per) {
