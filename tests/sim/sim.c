@@ -119,7 +119,8 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 		n -= 8;
 	}
 	v = 0;
-	memcpy(&v, b, n);
+	if (n)
+		memcpy(&v, b, n);
 	return mix64(h ^ v ^ 0xa5a5a5a5a5a5a5a5ull);
 }
 
@@ -840,7 +841,9 @@ static void disk_apply(struct sim *s, int i, struct pwrite *w)
 		drop = keep ? si - m->snap.index : m->log_n;
 		for (k = 0; k < drop; k++)
 			dentry_free(&m->log[k]);
-		memmove(m->log, m->log + drop, (m->log_n - drop) * sizeof *m->log);
+		if (m->log_n > drop)
+			memmove(m->log, m->log + drop,
+			    (m->log_n - drop) * sizeof *m->log);
 		m->log_n -= drop;
 		m->snap = w->snap;
 		m->has_snap = true;
@@ -1029,7 +1032,9 @@ static bool mirror_snapshot(struct sim *s, int i, raft_index index,
 	if (keep) {
 		size_t drop = index - m->mbase;
 		uint64_t h = mhash(m, index), cum = mcum(m, index);
-		memmove(m->mlog, m->mlog + drop, (m->mn - drop) * sizeof *m->mlog);
+		if (m->mn > drop)
+			memmove(m->mlog, m->mlog + drop,
+			    (m->mn - drop) * sizeof *m->mlog);
 		m->mn -= drop;
 		m->mbase = index;
 		m->mbase_term = term;

@@ -189,5 +189,7 @@ int main(void)
 		cmocka_unit_test(test_sim_checker_catches_lying_disk),
 	};
 
+	if (getenv("SIM_TEST"))
+		cmocka_set_test_filter(getenv("SIM_TEST"));
 	return cmocka_run_group_tests_name("sim_random", tests, NULL, NULL);
 }
