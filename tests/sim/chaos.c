@@ -63,6 +63,7 @@ void chaos_config(struct sim_config *c, uint64_t seed)
 	c->disable_check_quorum = pick(&x, 0, 9) == 0;
 	c->keep_inflight_on_crash = pick(&x, 0, 1);
 	c->tick_jitter_pct = (unsigned)pick(&x, 0, 20);
+	c->shuffle_links = pick(&x, 0, 1);
 }
 
 uint64_t chaos_duration(uint64_t seed)

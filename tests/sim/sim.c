@@ -23,8 +23,10 @@
  *
  * labrpc fault model mapped onto one-way messages (6.5840-tests.md 1.4):
  * a request/response pair of labrpc is a request message plus a response
- * message here.  Unreliable: every message is dropped with probability
- * 10 %; requests get an extra 0-26 ms delay.  Long reordering: a response
+ * message here.  Reliable: a small base delay, FIFO per directed link
+ * (labrpc dispatches at once; our transport is ZeroMQ over TCP).
+ * Unreliable: every message is dropped with probability 10 %; requests
+ * get an extra 0-26 ms delay, which reorders them.  Long reordering: a response
  * is delayed by 200 + rand[0, rand[0, 2000]] ms with probability 2/3.  A
  * message over a disabled link, or to/from a member that crashed while it
  * was in flight, is lost (labrpc's caller would get "false" eventually;
@@ -317,6 +319,7 @@ struct sim {
 	bool link[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 	/* appends carrying entries sent a->b and not yet answered */
 	int inflight[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
+	uint64_t link_last[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS]; /* FIFO */
 	int inflight_max[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 
 	/* global invariant state */
@@ -723,14 +726,26 @@ static void net_send(struct sim *s, int from, int to, uint8_t *buf,
 		s->st.msgs_duplicated++;
 	}
 	for (k = 0; k < copies; k++) {
+		uint64_t at;
+		bool extra = false;
+
 		delay = rand_range(s, s->cfg.delay_min_us, s->cfg.delay_max_us);
-		if (!s->cfg.reliable && is_request(mtype))
+		if (!s->cfg.reliable && is_request(mtype)) {
 			delay += sim_randn(s, 27) * SIM_MS;
+			extra = true;
+		}
 		if ((s->cfg.long_reordering && !is_request(mtype) &&
 		    sim_randn(s, 900) < 600) || sim_chance(s, s->cfg.reorder_ppm)) {
 			delay += 200 * SIM_MS +
 			    sim_randn(s, sim_randn(s, 2000) + 1) * SIM_MS;
 			s->st.msgs_reordered++;
+			extra = true;
+		}
+		at = s->now + delay;
+		if (!extra && !s->cfg.shuffle_links) {
+			if (at < s->link_last[from][to])
+				at = s->link_last[from][to];
+			s->link_last[from][to] = at;
 		}
 		e = ev_alloc(s);
 		e->kind = EV_DELIVER;
@@ -741,7 +756,7 @@ static void net_send(struct sim *s, int from, int to, uint8_t *buf,
 		e->to_inc = s->m[to].inc;
 		e->buf = k == 0 ? buf : xmemdup(buf, len);
 		e->len = len;
-		ev_push(s, e, s->now + delay);
+		ev_push(s, e, at);
 	}
 }
 

@@ -90,6 +90,12 @@ struct sim_config {
 	uint32_t drop_ppm;           /* extra drop probability, per million */
 	uint32_t dup_ppm;            /* duplicate probability, per million */
 	uint32_t reorder_ppm;        /* long delay on any message, per million */
+	bool shuffle_links;          /* base delays drawn per message, so a
+	                                burst on one link arrives in random
+	                                order; default: each directed link is
+	                                FIFO for messages with only the base
+	                                delay (TCP/ZeroMQ, labrpc's reliable
+	                                immediate dispatch) */
 
 	/* Apply model / snapshots. */
 	unsigned snap_every;         /* compact after index i when (i+1) % k == 0;

@@ -86,6 +86,11 @@ static void run_rpc_bytes(uint64_t seed)
 		sent += sizeof cmd;
 	}
 	got = sim_bytes_total(s) - bytes0;
+	if (getenv("SIM_VERBOSE"))
+		fprintf(stderr, "rpc_bytes: %llu bytes for %llu bytes of commands "
+		    "(limit %llu)\n", (unsigned long long)got,
+		    (unsigned long long)sent,
+		    (unsigned long long)(3 * sent + 50000));
 	if (got > 3 * sent + 50000)
 		sim_fail(s, "too many RPC bytes; got %llu, expected %llu",
 		    (unsigned long long)got, (unsigned long long)(3 * sent));
@@ -341,11 +346,12 @@ static void run_count(uint64_t seed)
 {
 	struct sim *s = lab_new(3, true, false, seed, "test_count_3b");
 	int servers = 3, try, leader, i, j;
-	uint64_t total1, total2 = 0, total3;
+	uint64_t total1, total2 = 0, total3, election_rpcs, agree_rpcs = 0;
 	bool success = false;
 
 	leader = sim_check_one_leader(s);
 	total1 = sim_rpc_total(s);
+	election_rpcs = total1;
 	if (total1 > 30 || total1 < 1)
 		sim_fail(s, "too many or few RPCs (%llu) to elect initial leader",
 		    (unsigned long long)total1);
@@ -402,6 +408,7 @@ static void run_count(uint64_t seed)
 		}
 		if (again)
 			continue;
+		agree_rpcs = total2 - total1;
 		if (total2 - total1 > (uint64_t)(iters + 1 + 3) * 3)
 			sim_fail(s, "too many RPCs (%llu) for %d entries",
 			    (unsigned long long)(total2 - total1), iters);
@@ -411,6 +418,12 @@ static void run_count(uint64_t seed)
 		sim_fail(s, "term changed too often");
 	sim_sleep(s, ELECTION_TIMEOUT);
 	total3 = sim_rpc_total(s);
+	if (getenv("SIM_VERBOSE"))
+		fprintf(stderr, "count: election %llu RPCs (limit 30), 10 "
+		    "agreements %llu (limit 42), idle second %llu (limit 60)\n",
+		    (unsigned long long)election_rpcs,
+		    (unsigned long long)agree_rpcs,
+		    (unsigned long long)(total3 - total2));
 	if (total3 - total2 > 3 * 20)
 		sim_fail(s, "too many RPCs (%llu) for 1 second of idleness",
 		    (unsigned long long)(total3 - total2));
