@@ -320,6 +320,7 @@ struct sim {
 	/* appends carrying entries sent a->b and not yet answered */
 	int inflight[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 	uint64_t link_last[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS]; /* FIFO */
+	uint8_t drop_next[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];  /* msg type */
 	int inflight_max[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 
 	/* global invariant state */
@@ -710,6 +711,13 @@ static void net_send(struct sim *s, int from, int to, uint8_t *buf,
 	if (mtype <= RAFT_MSG_TYPE_MAX) {
 		s->st.sent_by_type[mtype]++;
 		s->st.bytes_by_type[mtype] += len;
+	}
+	if (to >= 0 && to < s->n && s->drop_next[from][to] == mtype) {
+		s->drop_next[from][to] = 0;
+		s->st.msgs_dropped++;
+		trace(s, TR_DROP, from, to, mtype, 0, 0);
+		free(buf);
+		return;
 	}
 	if (to < 0 || to >= s->n || to == from || !link_up(s, from, to) ||
 	    s->m[to].r == NULL ||
@@ -1961,6 +1969,11 @@ void sim_set_link(struct sim *s, int from, int to, bool up)
 {
 	s->st.link_changes++;
 	set_link(s, from, to, up);
+}
+
+void sim_drop_next(struct sim *s, int from, int to, uint8_t type)
+{
+	s->drop_next[from][to] = type;
 }
 
 bool sim_link(const struct sim *s, int from, int to)

@@ -249,6 +249,8 @@ void sim_connect(struct sim *s, int i);          /* ConnectOne(i) */
 void sim_connect_all(struct sim *s);             /* ConnectAll() */
 /* Members with equal side[i] can talk; others cannot (lab Partition). */
 void sim_partition(struct sim *s, const int *side);
+/* Drop the next message of @type sent from @from to @to (once). */
+void sim_drop_next(struct sim *s, int from, int to, uint8_t type);
 /* One directed link (asymmetric faults). */
 void sim_set_link(struct sim *s, int from, int to, bool up);
 bool sim_link(const struct sim *s, int from, int to);

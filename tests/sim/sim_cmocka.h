@@ -74,6 +74,16 @@ static inline struct sim *sim_new_cmocka(const struct sim_config *c,
 	return s;
 }
 
+/* End of a lab test: the tester's 120 s cap per test (Config.CheckTimeout),
+ * in virtual time, then free. */
+static inline void lab_end(struct sim *s)
+{
+	if (sim_now(s) > 120 * SIM_SEC)
+		sim_fail(s, "test took too long (%.1f s > 120 s)",
+		    sim_now(s) / 1e6);
+	sim_free(s);
+}
+
 #define SIM_TEST(name, runner)                                          \
 	static void name(void **state)                                  \
 	{                                                               \

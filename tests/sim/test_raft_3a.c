@@ -52,7 +52,7 @@ static void run_initial_election(uint64_t seed)
 		fprintf(stderr, "warning: term changed even though there were "
 		    "no failures (seed %llu)\n", (unsigned long long)seed);
 	sim_check_one_leader(s);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestReElection3A */
@@ -74,7 +74,7 @@ static void run_re_election(uint64_t seed)
 	sim_check_one_leader(s);
 	sim_connect(s, leader2);
 	sim_check_one_leader(s);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestManyElections3A */
@@ -97,7 +97,7 @@ static void run_many_elections(uint64_t seed)
 		sim_connect(s, i3);
 	}
 	sim_check_one_leader(s);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* --- beyond the lab --------------------------------------------------- */
@@ -137,7 +137,7 @@ static void run_prevote_rejoin(uint64_t seed)
 	if (!l)
 		sim_fail(s, "pre-vote: leader n%d lost leadership after a "
 		    "rejoin", leader + 1);
-	sim_free(s);
+	lab_end(s);
 }
 
 /*
@@ -161,7 +161,7 @@ static void run_check_quorum(uint64_t seed)
 	if (l)
 		sim_fail(s, "check-quorum: isolated leader n%d still leads "
 		    "after 2 election timeouts", leader + 1);
-	sim_free(s);
+	lab_end(s);
 }
 
 /*
@@ -204,7 +204,7 @@ static void run_leader_sticky(uint64_t seed)
 	sim_get_state(s, leader, &l);
 	if (!l)
 		sim_fail(s, "stickiness: leader n%d was deposed", leader + 1);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* Leadership transfer: the target becomes leader within one election
@@ -233,7 +233,7 @@ static void run_transfer(uint64_t seed)
 		sim_fail(s, "transfer to self was not refused with -EINVAL");
 	if (sim_transfer(s, leader, target) != RAFT_ENOTLEADER)
 		sim_fail(s, "transfer from a follower was not refused");
-	sim_free(s);
+	lab_end(s);
 }
 
 SIM_TEST(test_initial_election_3a, run_initial_election)

@@ -80,7 +80,7 @@ static void run_persist1(uint64_t seed)
 	sim_one_int(s, 15, servers - 1, true);
 	sim_restart(s, i3);
 	sim_one_int(s, 16, servers, true);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestPersist23C */
@@ -107,7 +107,7 @@ static void run_persist2(uint64_t seed)
 		sim_restart(s, (leader1 + 0) % servers);
 	}
 	sim_one_int(s, 1000, servers, true);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestPersist33C */
@@ -127,7 +127,7 @@ static void run_persist3(uint64_t seed)
 	sim_one_int(s, 103, 2, true);
 	sim_restart(s, (leader + 1) % servers);
 	sim_one_int(s, 104, servers, true);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestFigure83C */
@@ -161,7 +161,7 @@ static void run_figure8(uint64_t seed)
 		if (!sim_alive(s, i))
 			sim_restart(s, i);
 	sim_one_int(s, rand_int(s), servers, true);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestUnreliableAgree3C */
@@ -183,7 +183,7 @@ static void run_unreliable_agree(uint64_t seed)
 	for (j = 0; j < n_ops; j++)
 		sim_one_finish(s, ops[j]);
 	sim_one_int(s, 100, 5, true);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* TestFigure8Unreliable3C */
@@ -221,7 +221,7 @@ static void run_figure8_unreliable(uint64_t seed)
 		if (!sim_connected(s, i))
 			sim_connect(s, i);
 	sim_one_int(s, sim_randn(s, 10000), servers, true);
-	sim_free(s);
+	lab_end(s);
 }
 
 /* internalChurn's client goroutine (cfn). */
@@ -354,7 +354,7 @@ static void internal_churn(uint64_t seed, bool reliable, const char *name)
 		free(cli[k]);
 	}
 	free(really);
-	sim_free(s);
+	lab_end(s);
 }
 
 static void run_reliable_churn(uint64_t seed)
