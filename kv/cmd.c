@@ -1,0 +1,700 @@
+/*
+ * cmd.c - encoding and decoding of KV commands and results.
+ *
+ * One table (field_layout) says which fields each op type carries; the
+ * encoder, the decoder and the size computation all walk it, so the three
+ * cannot disagree.  The encoder validates its input with the same checks
+ * the decoder applies (check_op), which is what makes decode(encode(x))
+ * succeed for every encodable x and encode(decode(b)) == b for every
+ * accepted b.
+ *
+ * A decoded TXN is validated in full before kv_cmd_decode() returns; its
+ * compares and ops are then walked again lazily by the iterators, which can
+ * skip every check because the bytes are known to be good.  That keeps the
+ * decoder free of allocations (a txn may hold KV_TXN_MAX ops).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/cmd.h"
+
+#define HEADER_BYTES 28u
+#define RESULT_FIXED_BYTES 77u
+#define META_BYTES 13u
+
+/* Fields of an op body, in encoding order. */
+enum {
+	F_FLAGS = 1u << 0,
+	F_VERSION = 1u << 1,
+	F_ARG = 1u << 2,
+	F_MASK = 1u << 3,
+	F_META = 1u << 4,
+	F_MTIME = 1u << 5,
+	F_KEY = 1u << 6,
+	F_KEY2 = 1u << 7,
+	F_DATA = 1u << 8,
+};
+
+static const uint16_t field_layout[KV_OP_TYPE_MAX + 1] = {
+	[KV_OP_GET] = F_KEY,
+	[KV_OP_PUT] = F_FLAGS | F_VERSION | F_META | F_KEY | F_DATA,
+	[KV_OP_DELETE] = F_FLAGS | F_VERSION | F_KEY,
+	[KV_OP_WRITE] = F_FLAGS | F_VERSION | F_ARG | F_KEY | F_DATA,
+	[KV_OP_TRUNCATE] = F_FLAGS | F_VERSION | F_ARG | F_KEY,
+	[KV_OP_SETMETA] = F_FLAGS | F_VERSION | F_MASK | F_META | F_MTIME |
+	    F_KEY,
+	[KV_OP_RENAME] = F_FLAGS | F_VERSION | F_KEY | F_KEY2,
+};
+
+static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
+	[KV_OP_PUT] = KV_F_ANYVER | KV_F_SETMETA,
+	[KV_OP_DELETE] = KV_F_ANYVER,
+	[KV_OP_WRITE] = KV_F_ANYVER,
+	[KV_OP_TRUNCATE] = KV_F_ANYVER,
+	[KV_OP_SETMETA] = KV_F_ANYVER,
+	[KV_OP_RENAME] = KV_F_ANYVER,
+};
+
+static const char *const status_names[KV_STATUS_COUNT] = {
+	[KV_OK] = "OK",
+	[KV_ENOKEY] = "ErrNoKey",
+	[KV_EVERSION] = "ErrVersion",
+	[KV_ESTALE] = "ErrStale",
+	[KV_ESESSION] = "ErrSession",
+	[KV_EMALFORMED] = "ErrMalformed",
+	[KV_ETOOBIG] = "ErrTooBig",
+};
+
+const char *kv_status_name(int status)
+{
+	if (status < 0 || status >= KV_STATUS_COUNT)
+		return "unknown";
+	return status_names[status];
+}
+
+void kv_result_init(struct kv_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fail_cmp = KV_NO_INDEX;
+	r->fail_op = KV_NO_INDEX;
+}
+
+void kv_result_release(struct kv_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->value);
+	kv_result_init(r);
+}
+
+/* ------------------------------------------------------------------------
+ * Validation (shared by the encoder and the decoder)
+ * ------------------------------------------------------------------------ */
+
+static bool is_mutation(uint8_t type)
+{
+	return type >= KV_OP_PUT && type <= KV_OP_RENAME;
+}
+
+static bool kind_valid(uint8_t kind)
+{
+	return kind >= KV_KIND_FILE && kind <= KV_KIND_SYMLINK;
+}
+
+static bool key_valid(const void *key, uint32_t len)
+{
+	return len >= 1 && len <= KV_KEY_MAX && key != NULL;
+}
+
+/* Everything about @op that does not depend on the state. */
+static bool check_op(const struct kv_op *op, bool in_txn)
+{
+	uint16_t f;
+
+	if (op->type < KV_OP_GET || op->type > KV_OP_RENAME)
+		return false;
+	if (in_txn && !is_mutation(op->type))
+		return false;
+	f = field_layout[op->type];
+	if ((f & F_FLAGS) && (op->flags & ~allowed_flags[op->type]))
+		return false;
+	if (!key_valid(op->key, op->keylen))
+		return false;
+	if ((f & F_KEY2) && !key_valid(op->key2, op->key2len))
+		return false;
+	if ((f & F_DATA) && (op->datalen > KV_VALUE_MAX ||
+	    (op->data == NULL && op->datalen != 0)))
+		return false;
+	if ((f & F_MASK) && (op->mask & ~KV_META_ALL))
+		return false;
+	if (f & F_META) {
+		if (op->meta.mode & ~KV_MODE_MASK)
+			return false;
+		if (op->type == KV_OP_SETMETA && !(op->mask & KV_META_KIND)) {
+			if (op->meta.kind != 0)
+				return false;
+		} else if (!kind_valid(op->meta.kind)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static uint64_t op_body_size(const struct kv_op *op)
+{
+	uint16_t f = field_layout[op->type];
+	uint64_t n = 0;
+
+	n += (f & F_FLAGS) ? 4 : 0;
+	n += (f & F_VERSION) ? 8 : 0;
+	n += (f & F_ARG) ? 8 : 0;
+	n += (f & F_MASK) ? 4 : 0;
+	n += (f & F_META) ? META_BYTES : 0;
+	n += (f & F_MTIME) ? 8 : 0;
+	n += (f & F_KEY) ? 4 + (uint64_t)op->keylen : 0;
+	n += (f & F_KEY2) ? 4 + (uint64_t)op->key2len : 0;
+	n += (f & F_DATA) ? 4 + (uint64_t)op->datalen : 0;
+	return n;
+}
+
+/* Size of a TXN body; 0 if invalid (a valid body is at least 8 bytes). */
+static uint64_t txn_body_size(const struct kv_cmd *c)
+{
+	uint64_t n = 8;
+
+	if (c->ncmp > KV_TXN_MAX || c->nops > KV_TXN_MAX)
+		return 0;
+	if (c->cmps == NULL && c->ncmp > 0) {
+		if (c->raw_cmps == NULL)
+			return 0;
+		n += c->raw_cmps_len; /* validated by kv_cmd_decode() */
+	}
+	for (uint32_t i = 0; c->cmps != NULL && i < c->ncmp; i++) {
+		if (!key_valid(c->cmps[i].key, c->cmps[i].keylen))
+			return 0;
+		n += 12 + (uint64_t)c->cmps[i].keylen;
+	}
+	if (c->ops == NULL && c->nops > 0) {
+		if (c->raw_ops == NULL)
+			return 0;
+		n += c->raw_ops_len;
+	}
+	for (uint32_t i = 0; c->ops != NULL && i < c->nops; i++) {
+		if (!check_op(&c->ops[i], true))
+			return 0;
+		n += 1 + op_body_size(&c->ops[i]);
+		if (n > KV_CMD_MAX)
+			return 0;
+	}
+	return n;
+}
+
+size_t kv_cmd_size(const struct kv_cmd *c)
+{
+	uint64_t body;
+
+	if (c->time_ns < 0)
+		return 0;
+	switch (c->type) {
+	case KV_OP_GET:
+	case KV_OP_PUT:
+	case KV_OP_DELETE:
+	case KV_OP_WRITE:
+	case KV_OP_TRUNCATE:
+	case KV_OP_SETMETA:
+	case KV_OP_RENAME:
+		if (c->op.type != c->type || !check_op(&c->op, false))
+			return 0;
+		body = op_body_size(&c->op);
+		break;
+	case KV_OP_TXN:
+		body = txn_body_size(c);
+		if (body == 0)
+			return 0;
+		break;
+	case KV_OP_REGISTER:
+		if (c->client_id != 0 || c->seq != 0)
+			return 0;
+		body = 0;
+		break;
+	case KV_OP_TICK:
+		body = 0;
+		break;
+	default:
+		return 0;
+	}
+	if (HEADER_BYTES + body > KV_CMD_MAX)
+		return 0;
+	return (size_t)(HEADER_BYTES + body);
+}
+
+/* ------------------------------------------------------------------------
+ * Encoding
+ * ------------------------------------------------------------------------ */
+
+static uint8_t *put_u8(uint8_t *p, uint8_t v)
+{
+	*p = v;
+	return p + 1;
+}
+
+static uint8_t *put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	return p + 2;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return p + 4;
+}
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return p + 8;
+}
+
+static uint8_t *put_bytes(uint8_t *p, const void *b, uint32_t len)
+{
+	p = put_u32(p, len);
+	if (len > 0)
+		memcpy(p, b, len);
+	return p + len;
+}
+
+static uint8_t *put_op_body(uint8_t *p, const struct kv_op *op)
+{
+	uint16_t f = field_layout[op->type];
+
+	if (f & F_FLAGS)
+		p = put_u32(p, op->flags);
+	if (f & F_VERSION)
+		p = put_u64(p, op->version);
+	if (f & F_ARG)
+		p = put_u64(p, op->arg);
+	if (f & F_MASK)
+		p = put_u32(p, op->mask);
+	if (f & F_META) {
+		p = put_u8(p, op->meta.kind);
+		p = put_u32(p, op->meta.mode);
+		p = put_u32(p, op->meta.uid);
+		p = put_u32(p, op->meta.gid);
+	}
+	if (f & F_MTIME)
+		p = put_u64(p, (uint64_t)op->mtime_ns);
+	if (f & F_KEY)
+		p = put_bytes(p, op->key, op->keylen);
+	if (f & F_KEY2)
+		p = put_bytes(p, op->key2, op->key2len);
+	if (f & F_DATA)
+		p = put_bytes(p, op->data, op->datalen);
+	return p;
+}
+
+static uint8_t *put_txn_body(uint8_t *p, const struct kv_cmd *c)
+{
+	p = put_u32(p, c->ncmp);
+	if (c->cmps == NULL) {
+		if (c->ncmp > 0)
+			memcpy(p, c->raw_cmps, c->raw_cmps_len);
+		p += c->ncmp > 0 ? c->raw_cmps_len : 0;
+	}
+	for (uint32_t i = 0; c->cmps != NULL && i < c->ncmp; i++) {
+		p = put_u64(p, c->cmps[i].version);
+		p = put_bytes(p, c->cmps[i].key, c->cmps[i].keylen);
+	}
+	p = put_u32(p, c->nops);
+	if (c->ops == NULL) {
+		if (c->nops > 0)
+			memcpy(p, c->raw_ops, c->raw_ops_len);
+		p += c->nops > 0 ? c->raw_ops_len : 0;
+	}
+	for (uint32_t i = 0; c->ops != NULL && i < c->nops; i++) {
+		p = put_u8(p, c->ops[i].type);
+		p = put_op_body(p, &c->ops[i]);
+	}
+	return p;
+}
+
+long kv_cmd_encode(const struct kv_cmd *c, void *buf, size_t cap)
+{
+	size_t n = kv_cmd_size(c);
+	uint8_t *p = buf;
+
+	if (n == 0)
+		return -EINVAL;
+	if (cap < n)
+		return -ENOBUFS;
+	p = put_u8(p, KV_CMD_VERSION);
+	p = put_u8(p, c->type);
+	p = put_u16(p, 0);
+	p = put_u64(p, c->client_id);
+	p = put_u64(p, c->seq);
+	p = put_u64(p, (uint64_t)c->time_ns);
+	if (c->type == KV_OP_TXN)
+		p = put_txn_body(p, c);
+	else if (c->type != KV_OP_REGISTER && c->type != KV_OP_TICK)
+		p = put_op_body(p, &c->op);
+	return (long)(p - (uint8_t *)buf);
+}
+
+int kv_cmd_encode_alloc(const struct kv_cmd *c, void **buf, size_t *len)
+{
+	size_t n = kv_cmd_size(c);
+	void *b;
+
+	if (n == 0)
+		return -EINVAL;
+	b = malloc(n);
+	if (b == NULL)
+		return -ENOMEM;
+	kv_cmd_encode(c, b, n);
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Decoding
+ * ------------------------------------------------------------------------ */
+
+struct reader {
+	const uint8_t *p;
+	size_t left;
+	bool bad; /* sticky: once set, every read yields zero */
+};
+
+static bool need(struct reader *r, size_t n)
+{
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return false;
+	}
+	return true;
+}
+
+static uint8_t get_u8(struct reader *r)
+{
+	uint8_t v;
+
+	if (!need(r, 1))
+		return 0;
+	v = r->p[0];
+	r->p++;
+	r->left--;
+	return v;
+}
+
+static uint16_t get_u16(struct reader *r)
+{
+	uint16_t v;
+
+	if (!need(r, 2))
+		return 0;
+	v = (uint16_t)(r->p[0] | (r->p[1] << 8));
+	r->p += 2;
+	r->left -= 2;
+	return v;
+}
+
+static uint32_t get_u32(struct reader *r)
+{
+	uint32_t v = 0;
+
+	if (!need(r, 4))
+		return 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | r->p[i];
+	r->p += 4;
+	r->left -= 4;
+	return v;
+}
+
+static uint64_t get_u64(struct reader *r)
+{
+	uint64_t v = 0;
+
+	if (!need(r, 8))
+		return 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | r->p[i];
+	r->p += 8;
+	r->left -= 8;
+	return v;
+}
+
+/* A length-prefixed byte string of at most @max bytes. */
+static const void *get_bytes(struct reader *r, uint32_t max, uint32_t *len)
+{
+	const void *b;
+	uint32_t n = get_u32(r);
+
+	*len = 0;
+	if (r->bad || n > max || !need(r, n)) {
+		r->bad = true;
+		return NULL;
+	}
+	b = n > 0 ? r->p : NULL;
+	r->p += n;
+	r->left -= n;
+	*len = n;
+	return b;
+}
+
+/* Read the body of an op of type @op->type (unchecked). */
+static void get_op_body(struct reader *r, struct kv_op *op)
+{
+	uint16_t f = field_layout[op->type];
+
+	if (f & F_FLAGS)
+		op->flags = get_u32(r);
+	if (f & F_VERSION)
+		op->version = get_u64(r);
+	if (f & F_ARG)
+		op->arg = get_u64(r);
+	if (f & F_MASK)
+		op->mask = get_u32(r);
+	if (f & F_META) {
+		op->meta.kind = get_u8(r);
+		op->meta.mode = get_u32(r);
+		op->meta.uid = get_u32(r);
+		op->meta.gid = get_u32(r);
+	}
+	if (f & F_MTIME)
+		op->mtime_ns = (int64_t)get_u64(r);
+	if (f & F_KEY)
+		op->key = get_bytes(r, KV_KEY_MAX, &op->keylen);
+	if (f & F_KEY2)
+		op->key2 = get_bytes(r, KV_KEY_MAX, &op->key2len);
+	if (f & F_DATA)
+		op->data = get_bytes(r, KV_VALUE_MAX, &op->datalen);
+}
+
+/* Read and check one op; false if malformed. */
+static bool decode_op(struct reader *r, uint8_t type, bool in_txn,
+    struct kv_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	if (type < KV_OP_GET || type > KV_OP_RENAME)
+		return false;
+	op->type = type;
+	get_op_body(r, op);
+	return !r->bad && check_op(op, in_txn);
+}
+
+static bool decode_txn(struct reader *r, struct kv_cmd *c)
+{
+	struct kv_op op;
+	uint32_t keylen;
+
+	c->ncmp = get_u32(r);
+	if (r->bad || c->ncmp > KV_TXN_MAX)
+		return false;
+	c->raw_cmps = r->p;
+	for (uint32_t i = 0; i < c->ncmp; i++) {
+		get_u64(r);
+		if (get_bytes(r, KV_KEY_MAX, &keylen) == NULL)
+			return false; /* NULL also for an empty key: invalid */
+	}
+	c->raw_cmps_len = (size_t)(r->p - c->raw_cmps);
+	c->nops = get_u32(r);
+	if (r->bad || c->nops > KV_TXN_MAX)
+		return false;
+	c->raw_ops = r->p;
+	for (uint32_t i = 0; i < c->nops; i++) {
+		uint8_t type = get_u8(r);
+
+		if (r->bad || !decode_op(r, type, true, &op))
+			return false;
+	}
+	c->raw_ops_len = (size_t)(r->p - c->raw_ops);
+	if (c->ncmp == 0)
+		c->raw_cmps = NULL, c->raw_cmps_len = 0;
+	if (c->nops == 0)
+		c->raw_ops = NULL, c->raw_ops_len = 0;
+	return true;
+}
+
+int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
+{
+	struct reader r = { .p = buf, .left = len, .bad = false };
+	bool ok;
+
+	memset(c, 0, sizeof(*c));
+	if (buf == NULL || len > KV_CMD_MAX)
+		return -EBADMSG;
+	if (get_u8(&r) != KV_CMD_VERSION)
+		goto bad;
+	c->type = get_u8(&r);
+	if (get_u16(&r) != 0)
+		goto bad;
+	c->client_id = get_u64(&r);
+	c->seq = get_u64(&r);
+	c->time_ns = (int64_t)get_u64(&r);
+	if (r.bad || c->time_ns < 0)
+		goto bad;
+	switch (c->type) {
+	case KV_OP_GET:
+	case KV_OP_PUT:
+	case KV_OP_DELETE:
+	case KV_OP_WRITE:
+	case KV_OP_TRUNCATE:
+	case KV_OP_SETMETA:
+	case KV_OP_RENAME:
+		ok = decode_op(&r, c->type, false, &c->op);
+		break;
+	case KV_OP_TXN:
+		ok = decode_txn(&r, c);
+		break;
+	case KV_OP_REGISTER:
+		ok = c->client_id == 0 && c->seq == 0;
+		break;
+	case KV_OP_TICK:
+		ok = true;
+		break;
+	default:
+		ok = false;
+	}
+	if (!ok || r.bad || r.left != 0)
+		goto bad;
+	return 0;
+bad:
+	memset(c, 0, sizeof(*c));
+	return -EBADMSG;
+}
+
+/* ------------------------------------------------------------------------
+ * Txn iteration
+ * ------------------------------------------------------------------------ */
+
+void kv_cmd_cmp_iter(const struct kv_cmd *c, struct kv_cmd_iter *it)
+{
+	it->cmd = c;
+	it->next = 0;
+	it->p = c->raw_cmps;
+}
+
+bool kv_cmd_next_cmp(struct kv_cmd_iter *it, struct kv_cmp *cmp)
+{
+	const struct kv_cmd *c = it->cmd;
+	struct reader r;
+
+	if (it->next >= c->ncmp)
+		return false;
+	if (c->cmps != NULL) {
+		*cmp = c->cmps[it->next++];
+		return true;
+	}
+	r = (struct reader){ .p = it->p, .left = SIZE_MAX, .bad = false };
+	cmp->version = get_u64(&r);
+	cmp->key = get_bytes(&r, KV_KEY_MAX, &cmp->keylen);
+	it->p = r.p;
+	it->next++;
+	return true;
+}
+
+void kv_cmd_op_iter(const struct kv_cmd *c, struct kv_cmd_iter *it)
+{
+	it->cmd = c;
+	it->next = 0;
+	it->p = c->raw_ops;
+}
+
+bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op)
+{
+	const struct kv_cmd *c = it->cmd;
+	struct reader r;
+
+	if (it->next >= c->nops)
+		return false;
+	if (c->ops != NULL) {
+		*op = c->ops[it->next++];
+		return true;
+	}
+	r = (struct reader){ .p = it->p, .left = SIZE_MAX, .bad = false };
+	memset(op, 0, sizeof(*op));
+	op->type = get_u8(&r);
+	get_op_body(&r, op);
+	it->p = r.p;
+	it->next++;
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Results
+ * ------------------------------------------------------------------------ */
+
+size_t kv_result_size(const struct kv_result *r)
+{
+	return RESULT_FIXED_BYTES + r->value_len;
+}
+
+long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)
+{
+	const struct kv_attr *a = &r->attr;
+	uint8_t *p = buf;
+
+	if (r->status < 0 || r->status >= KV_STATUS_COUNT ||
+	    (r->flags & ~KV_RES_DUP) || r->value_len > KV_VALUE_MAX ||
+	    (r->value == NULL && r->value_len != 0))
+		return -EINVAL;
+	if (cap < kv_result_size(r))
+		return -ENOBUFS;
+	p = put_u8(p, KV_CMD_VERSION);
+	p = put_u8(p, (uint8_t)r->status);
+	p = put_u16(p, (uint16_t)r->flags);
+	p = put_u32(p, r->fail_cmp);
+	p = put_u32(p, r->fail_op);
+	p = put_u64(p, r->client_id);
+	p = put_u64(p, a->version);
+	p = put_u64(p, a->inode);
+	p = put_u64(p, a->size);
+	p = put_u64(p, (uint64_t)a->mtime_ns);
+	p = put_u64(p, (uint64_t)a->ctime_ns);
+	p = put_u32(p, a->mode);
+	p = put_u32(p, a->uid);
+	p = put_u32(p, a->gid);
+	p = put_u8(p, a->kind);
+	p = put_bytes(p, r->value, (uint32_t)r->value_len);
+	return (long)(p - (uint8_t *)buf);
+}
+
+int kv_result_decode(const void *buf, size_t len, struct kv_result *res)
+{
+	struct reader r = { .p = buf, .left = len, .bad = false };
+	struct kv_attr *a = &res->attr;
+	uint32_t vlen;
+
+	kv_result_init(res);
+	if (buf == NULL || get_u8(&r) != KV_CMD_VERSION)
+		goto bad;
+	res->status = get_u8(&r);
+	res->flags = get_u16(&r);
+	res->fail_cmp = get_u32(&r);
+	res->fail_op = get_u32(&r);
+	res->client_id = get_u64(&r);
+	a->version = get_u64(&r);
+	a->inode = get_u64(&r);
+	a->size = get_u64(&r);
+	a->mtime_ns = (int64_t)get_u64(&r);
+	a->ctime_ns = (int64_t)get_u64(&r);
+	a->mode = get_u32(&r);
+	a->uid = get_u32(&r);
+	a->gid = get_u32(&r);
+	a->kind = get_u8(&r);
+	res->value = (void *)get_bytes(&r, KV_VALUE_MAX, &vlen);
+	res->value_len = vlen;
+	if (r.bad || r.left != 0 || res->status >= KV_STATUS_COUNT ||
+	    (res->flags & ~KV_RES_DUP))
+		goto bad;
+	return 0;
+bad:
+	kv_result_init(res);
+	return -EBADMSG;
+}

@@ -1,0 +1,705 @@
+/*
+ * keyspace.c - the ordered key space: an in-memory B+tree of records.
+ *
+ * Leaves hold up to LEAF_MAX record pointers in key order and are chained
+ * left to right; inner nodes hold up to INNER_MAX children and n-1
+ * separators.  Invariants (keyspace_check() verifies all of them):
+ *
+ *   1. Keys are strictly increasing along the leaf chain.
+ *   2. sep[i] of an inner node IS the record with the smallest key in the
+ *      subtree child[i+1] (a pointer to it, not a copy: separators cost no
+ *      allocation, and removing a record never allocates).
+ *   3. Every leaf is at depth height-1; every non-root node holds at least
+ *      LEAF_MIN items / INNER_MIN children; a root inner node has >= 2.
+ *
+ * Invariant 2 is what makes removal allocation-free but also what removal
+ * must maintain: when the smallest record of a leaf goes, the one separator
+ * that pointed to it (at the lowest ancestor reached through a child index
+ * > 0) is re-pointed to the leaf's new smallest record, before rebalancing.
+ * Borrowing and merging then move separators exactly as a textbook B+tree
+ * moves copies of keys.
+ *
+ * Splits are all-or-nothing: an insert first allocates every node the
+ * split will need (one per full node on the path, plus a new root), so
+ * -ENOMEM leaves the tree untouched.  An insert past the last key of the
+ * last leaf splits it 3/4 : 1/4 instead of halving it, so that loading keys
+ * in order (snapshot restore, sequential names) leaves leaves 3/4 full.
+ *
+ * Minimum occupancy is a quarter, not a half: fewer merges and borrows
+ * when keys are deleted and re-created, at a small cost in memory.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/keyspace.h"
+
+#define LEAF_MAX 64
+#define LEAF_MIN (LEAF_MAX / 4)
+#define INNER_MAX 64 /* children */
+#define INNER_MIN (INNER_MAX / 4)
+#define DEPTH_MAX 24 /* far beyond any reachable height */
+
+struct node {
+	uint16_t n; /* items (leaf) or children (inner) */
+	uint8_t leaf;
+};
+
+struct leaf {
+	struct node h;
+	struct leaf *next;
+	struct kv_rec *items[LEAF_MAX];
+};
+
+struct inner {
+	struct node h;
+	struct kv_rec *sep[INNER_MAX - 1];
+	struct node *child[INNER_MAX];
+};
+
+struct keyspace {
+	struct node *root;   /* NULL when empty */
+	struct leaf *first;  /* leftmost leaf */
+	size_t count;
+	unsigned height;     /* 0 when empty; 1: the root is a leaf */
+	size_t nleaves;
+	size_t ninners;
+};
+
+struct step {
+	struct inner *node;
+	unsigned c; /* index of the child taken */
+};
+
+/* ------------------------------------------------------------------------
+ * Records and keys
+ * ------------------------------------------------------------------------ */
+
+struct kv_rec *keyspace_rec_new(const void *key, size_t keylen)
+{
+	struct kv_rec *rec;
+
+	assert(keylen >= 1 && keylen <= KV_KEY_MAX);
+	rec = calloc(1, sizeof(*rec) + keylen);
+	if (rec == NULL)
+		return NULL;
+	rec->keylen = (uint16_t)keylen;
+	memcpy(rec->key, key, keylen);
+	return rec;
+}
+
+void keyspace_rec_free(struct kv_rec *rec)
+{
+	if (rec == NULL)
+		return;
+	free(rec->value);
+	free(rec);
+}
+
+int keyspace_keycmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int rec_cmp(const struct kv_rec *r, const void *key, size_t keylen)
+{
+	return keyspace_keycmp(r->key, r->keylen, key, keylen);
+}
+
+/* ------------------------------------------------------------------------
+ * Searching
+ * ------------------------------------------------------------------------ */
+
+/* Index of the child of @in whose subtree would hold @key. */
+static unsigned child_index(const struct inner *in, const void *key,
+    size_t keylen)
+{
+	unsigned lo = 0, hi = in->h.n - 1u; /* number of separators */
+
+	while (lo < hi) { /* first separator > key */
+		unsigned mid = (lo + hi) / 2;
+
+		if (rec_cmp(in->sep[mid], key, keylen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* First index in @lf whose key is >= @key; *@found if equal. */
+static unsigned leaf_lower_bound(const struct leaf *lf, const void *key,
+    size_t keylen, bool *found)
+{
+	unsigned lo = 0, hi = lf->h.n;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (rec_cmp(lf->items[mid], key, keylen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < lf->h.n && rec_cmp(lf->items[lo], key, keylen) == 0;
+	return lo;
+}
+
+/* Walk from the root to the leaf for @key, recording the path. */
+static struct leaf *descend(const struct keyspace *ks, const void *key,
+    size_t keylen, struct step *path, unsigned *depth)
+{
+	struct node *node = ks->root;
+	unsigned d = 0;
+
+	while (!node->leaf) {
+		struct inner *in = (struct inner *)node;
+		unsigned c = child_index(in, key, keylen);
+
+		if (path != NULL)
+			path[d] = (struct step){ in, c };
+		d++;
+		node = in->child[c];
+	}
+	if (depth != NULL)
+		*depth = d;
+	return (struct leaf *)node;
+}
+
+struct kv_rec *keyspace_get(const struct keyspace *ks, const void *key,
+    size_t keylen)
+{
+	struct leaf *lf;
+	unsigned pos;
+	bool found;
+
+	if (ks->root == NULL)
+		return NULL;
+	lf = descend(ks, key, keylen, NULL, NULL);
+	pos = leaf_lower_bound(lf, key, keylen, &found);
+	return found ? lf->items[pos] : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+struct keyspace *keyspace_new(void)
+{
+	return calloc(1, sizeof(struct keyspace));
+}
+
+static void free_subtree(struct node *node)
+{
+	if (node->leaf) {
+		struct leaf *lf = (struct leaf *)node;
+
+		for (unsigned i = 0; i < lf->h.n; i++)
+			keyspace_rec_free(lf->items[i]);
+	} else {
+		struct inner *in = (struct inner *)node;
+
+		for (unsigned i = 0; i < in->h.n; i++)
+			free_subtree(in->child[i]);
+	}
+	free(node);
+}
+
+void keyspace_free(struct keyspace *ks)
+{
+	if (ks == NULL)
+		return;
+	if (ks->root != NULL)
+		free_subtree(ks->root);
+	free(ks);
+}
+
+size_t keyspace_count(const struct keyspace *ks)
+{
+	return ks->count;
+}
+
+size_t keyspace_node_bytes(const struct keyspace *ks)
+{
+	return ks->nleaves * sizeof(struct leaf) +
+	    ks->ninners * sizeof(struct inner);
+}
+
+/* ------------------------------------------------------------------------
+ * Insertion
+ * ------------------------------------------------------------------------ */
+
+static void leaf_insert_at(struct leaf *lf, unsigned pos, struct kv_rec *rec)
+{
+	memmove(&lf->items[pos + 1], &lf->items[pos],
+	    (lf->h.n - pos) * sizeof(lf->items[0]));
+	lf->items[pos] = rec;
+	lf->h.n++;
+}
+
+/* Put @sep and, right of it, @child into non-full @in after child @c. */
+static void inner_insert_at(struct inner *in, unsigned c, struct kv_rec *sep,
+    struct node *child)
+{
+	unsigned nsep = in->h.n - 1u;
+
+	memmove(&in->sep[c + 1], &in->sep[c], (nsep - c) * sizeof(in->sep[0]));
+	memmove(&in->child[c + 2], &in->child[c + 1],
+	    (in->h.n - c - 1) * sizeof(in->child[0]));
+	in->sep[c] = sep;
+	in->child[c + 1] = child;
+	in->h.n++;
+}
+
+/*
+ * Split full @lf to make room for @rec at @pos; the new right leaf is
+ * @right.  Returns the separator for the parent (the right leaf's first).
+ */
+static struct kv_rec *split_leaf(struct leaf *lf, struct leaf *right,
+    unsigned pos, struct kv_rec *rec)
+{
+	unsigned keep = LEAF_MAX / 2;
+
+	/* Appending past the last key: keep the left leaf 3/4 full (the
+	 * right one must still hold LEAF_MIN, invariant 3). */
+	if (pos == LEAF_MAX && lf->next == NULL)
+		keep = LEAF_MAX - LEAF_MIN;
+	right->h.leaf = 1;
+	memcpy(right->items, &lf->items[keep],
+	    (LEAF_MAX - keep) * sizeof(lf->items[0]));
+	right->h.n = (uint16_t)(LEAF_MAX - keep);
+	lf->h.n = (uint16_t)keep;
+	if (pos <= keep)
+		leaf_insert_at(lf, pos, rec);
+	else
+		leaf_insert_at(right, pos - keep, rec);
+	right->next = lf->next;
+	lf->next = right;
+	return right->items[0];
+}
+
+/*
+ * Split full @in while inserting @sep/@child after child @c; @right
+ * receives the upper half.  Returns the separator that moves up.
+ */
+static struct kv_rec *split_inner(struct inner *in, struct inner *right,
+    unsigned c, struct kv_rec *sep, struct node *child)
+{
+	struct kv_rec *seps[INNER_MAX];
+	struct node *kids[INNER_MAX + 1];
+	unsigned total = INNER_MAX + 1, left = total / 2;
+
+	memcpy(seps, in->sep, c * sizeof(seps[0]));
+	seps[c] = sep;
+	memcpy(&seps[c + 1], &in->sep[c],
+	    (INNER_MAX - 1 - c) * sizeof(seps[0]));
+	memcpy(kids, in->child, (c + 1) * sizeof(kids[0]));
+	kids[c + 1] = child;
+	memcpy(&kids[c + 2], &in->child[c + 1],
+	    (INNER_MAX - c - 1) * sizeof(kids[0]));
+
+	memcpy(in->child, kids, left * sizeof(kids[0]));
+	memcpy(in->sep, seps, (left - 1) * sizeof(seps[0]));
+	in->h.n = (uint16_t)left;
+	right->h.leaf = 0;
+	memcpy(right->child, &kids[left], (total - left) * sizeof(kids[0]));
+	memcpy(right->sep, &seps[left], (total - left - 1) * sizeof(seps[0]));
+	right->h.n = (uint16_t)(total - left);
+	return seps[left - 1];
+}
+
+static int insert_first(struct keyspace *ks, struct kv_rec *rec)
+{
+	struct leaf *lf = calloc(1, sizeof(*lf));
+
+	if (lf == NULL)
+		return -ENOMEM;
+	lf->h.leaf = 1;
+	lf->h.n = 1;
+	lf->items[0] = rec;
+	ks->root = &lf->h;
+	ks->first = lf;
+	ks->height = 1;
+	ks->nleaves = 1;
+	ks->count = 1;
+	return 0;
+}
+
+int keyspace_insert(struct keyspace *ks, struct kv_rec *rec)
+{
+	struct step path[DEPTH_MAX];
+	struct inner *spare[DEPTH_MAX + 1];
+	struct leaf *lf, *right;
+	struct kv_rec *sep;
+	struct node *child;
+	unsigned depth, pos, d, nspare = 0, used = 0;
+	bool found;
+
+	if (ks->root == NULL)
+		return insert_first(ks, rec);
+	lf = descend(ks, rec->key, rec->keylen, path, &depth);
+	pos = leaf_lower_bound(lf, rec->key, rec->keylen, &found);
+	if (found)
+		return -EEXIST;
+	if (lf->h.n < LEAF_MAX) {
+		leaf_insert_at(lf, pos, rec);
+		ks->count++;
+		return 0;
+	}
+
+	/* Allocate everything the split needs before touching the tree. */
+	for (d = depth; d > 0 && path[d - 1].node->h.n == INNER_MAX; d--)
+		nspare++;
+	if (d == 0)
+		nspare++; /* a new root */
+	right = calloc(1, sizeof(*right));
+	for (unsigned i = 0; right != NULL && i < nspare; i++) {
+		spare[i] = calloc(1, sizeof(struct inner));
+		if (spare[i] == NULL) {
+			while (i > 0)
+				free(spare[--i]);
+			free(right);
+			right = NULL;
+		}
+	}
+	if (right == NULL)
+		return -ENOMEM;
+
+	sep = split_leaf(lf, right, pos, rec);
+	child = &right->h;
+	ks->nleaves++;
+	for (d = depth; d > 0; d--) {
+		struct inner *in = path[d - 1].node;
+
+		if (in->h.n < INNER_MAX) {
+			inner_insert_at(in, path[d - 1].c, sep, child);
+			break;
+		}
+		sep = split_inner(in, spare[used], path[d - 1].c, sep, child);
+		child = &spare[used++]->h;
+		ks->ninners++;
+	}
+	if (d == 0) {
+		struct inner *root = spare[used++];
+
+		root->h.leaf = 0;
+		root->h.n = 2;
+		root->child[0] = ks->root;
+		root->child[1] = child;
+		root->sep[0] = sep;
+		ks->root = &root->h;
+		ks->height++;
+		ks->ninners++;
+	}
+	assert(used == nspare);
+	ks->count++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Removal
+ * ------------------------------------------------------------------------ */
+
+/* Remove separator @i and child @i+1 of @p. */
+static void inner_remove_right(struct inner *p, unsigned i)
+{
+	unsigned nsep = p->h.n - 1u;
+
+	memmove(&p->sep[i], &p->sep[i + 1], (nsep - i - 1) * sizeof(p->sep[0]));
+	memmove(&p->child[i + 1], &p->child[i + 2],
+	    (p->h.n - i - 2) * sizeof(p->child[0]));
+	p->h.n--;
+}
+
+static void merge_leaves(struct keyspace *ks, struct inner *p, unsigned i)
+{
+	struct leaf *l = (struct leaf *)p->child[i];
+	struct leaf *r = (struct leaf *)p->child[i + 1];
+
+	memcpy(&l->items[l->h.n], r->items, r->h.n * sizeof(r->items[0]));
+	l->h.n += r->h.n;
+	l->next = r->next;
+	free(r);
+	ks->nleaves--;
+	inner_remove_right(p, i);
+}
+
+/* Child @c of @p, a leaf, is under-full: borrow from a sibling or merge. */
+static void fix_leaf(struct keyspace *ks, struct inner *p, unsigned c)
+{
+	struct leaf *n = (struct leaf *)p->child[c];
+
+	if (c > 0) {
+		struct leaf *l = (struct leaf *)p->child[c - 1];
+
+		if (l->h.n <= LEAF_MIN) {
+			merge_leaves(ks, p, c - 1);
+			return;
+		}
+		leaf_insert_at(n, 0, l->items[--l->h.n]);
+		p->sep[c - 1] = n->items[0];
+	} else {
+		struct leaf *r = (struct leaf *)p->child[1];
+
+		if (r->h.n <= LEAF_MIN) {
+			merge_leaves(ks, p, 0);
+			return;
+		}
+		n->items[n->h.n++] = r->items[0];
+		memmove(&r->items[0], &r->items[1],
+		    (r->h.n - 1u) * sizeof(r->items[0]));
+		r->h.n--;
+		p->sep[0] = r->items[0];
+	}
+}
+
+static void merge_inners(struct keyspace *ks, struct inner *p, unsigned i)
+{
+	struct inner *l = (struct inner *)p->child[i];
+	struct inner *r = (struct inner *)p->child[i + 1];
+
+	l->sep[l->h.n - 1] = p->sep[i]; /* the smallest record under r */
+	memcpy(&l->sep[l->h.n], r->sep, (r->h.n - 1u) * sizeof(r->sep[0]));
+	memcpy(&l->child[l->h.n], r->child, r->h.n * sizeof(r->child[0]));
+	l->h.n += r->h.n;
+	free(r);
+	ks->ninners--;
+	inner_remove_right(p, i);
+}
+
+/* Child @c of @p, an inner node, is under-full. */
+static void fix_inner(struct keyspace *ks, struct inner *p, unsigned c)
+{
+	struct inner *n = (struct inner *)p->child[c];
+
+	if (c > 0) {
+		struct inner *l = (struct inner *)p->child[c - 1];
+
+		if (l->h.n <= INNER_MIN) {
+			merge_inners(ks, p, c - 1);
+			return;
+		}
+		memmove(&n->sep[1], &n->sep[0], (n->h.n - 1u) * sizeof(n->sep[0]));
+		memmove(&n->child[1], &n->child[0], n->h.n * sizeof(n->child[0]));
+		n->child[0] = l->child[l->h.n - 1];
+		n->sep[0] = p->sep[c - 1];
+		n->h.n++;
+		p->sep[c - 1] = l->sep[l->h.n - 2];
+		l->h.n--;
+	} else {
+		struct inner *r = (struct inner *)p->child[1];
+
+		if (r->h.n <= INNER_MIN) {
+			merge_inners(ks, p, 0);
+			return;
+		}
+		n->child[n->h.n] = r->child[0];
+		n->sep[n->h.n - 1] = p->sep[0];
+		n->h.n++;
+		p->sep[0] = r->sep[0];
+		memmove(&r->sep[0], &r->sep[1], (r->h.n - 2u) * sizeof(r->sep[0]));
+		memmove(&r->child[0], &r->child[1],
+		    (r->h.n - 1u) * sizeof(r->child[0]));
+		r->h.n--;
+	}
+}
+
+struct kv_rec *keyspace_remove(struct keyspace *ks, const void *key,
+    size_t keylen)
+{
+	struct step path[DEPTH_MAX];
+	struct kv_rec *rec;
+	struct leaf *lf;
+	struct node *node;
+	unsigned depth, pos, d;
+	bool found;
+
+	if (ks->root == NULL)
+		return NULL;
+	lf = descend(ks, key, keylen, path, &depth);
+	pos = leaf_lower_bound(lf, key, keylen, &found);
+	if (!found)
+		return NULL;
+	rec = lf->items[pos];
+	memmove(&lf->items[pos], &lf->items[pos + 1],
+	    (lf->h.n - pos - 1u) * sizeof(lf->items[0]));
+	lf->h.n--;
+	ks->count--;
+	if (depth == 0) {
+		if (lf->h.n == 0) {
+			free(lf);
+			ks->root = NULL;
+			ks->first = NULL;
+			ks->height = 0;
+			ks->nleaves = 0;
+		}
+		return rec;
+	}
+
+	/* The record may be a separator: re-point it (invariant 2). */
+	if (pos == 0) {
+		for (d = depth; d > 0; d--) {
+			if (path[d - 1].c > 0) {
+				struct inner *in = path[d - 1].node;
+
+				assert(in->sep[path[d - 1].c - 1] == rec);
+				in->sep[path[d - 1].c - 1] = lf->items[0];
+				break;
+			}
+		}
+	}
+
+	node = &lf->h;
+	for (d = depth; d > 0; d--) {
+		struct inner *p = path[d - 1].node;
+
+		if (node->n >= (node->leaf ? LEAF_MIN : INNER_MIN))
+			break;
+		if (node->leaf)
+			fix_leaf(ks, p, path[d - 1].c);
+		else
+			fix_inner(ks, p, path[d - 1].c);
+		node = &p->h;
+	}
+	if (!ks->root->leaf && ks->root->n == 1) {
+		struct inner *old = (struct inner *)ks->root;
+
+		ks->root = old->child[0];
+		free(old);
+		ks->ninners--;
+		ks->height--;
+	}
+	return rec;
+}
+
+/* ------------------------------------------------------------------------
+ * Iteration
+ * ------------------------------------------------------------------------ */
+
+void keyspace_first(const struct keyspace *ks, struct keyspace_iter *it)
+{
+	it->leaf = ks->first;
+	it->idx = 0;
+}
+
+void keyspace_seek(const struct keyspace *ks, const void *key, size_t keylen,
+    struct keyspace_iter *it)
+{
+	const struct leaf *lf;
+	bool found;
+
+	it->leaf = NULL;
+	it->idx = 0;
+	if (ks->root == NULL)
+		return;
+	lf = descend(ks, key, keylen, NULL, NULL);
+	it->leaf = lf;
+	it->idx = leaf_lower_bound(lf, key, keylen, &found);
+	if (it->idx == lf->h.n) {
+		it->leaf = lf->next;
+		it->idx = 0;
+	}
+}
+
+struct kv_rec *keyspace_iter_rec(const struct keyspace_iter *it)
+{
+	const struct leaf *lf = it->leaf;
+
+	if (lf == NULL || it->idx >= lf->h.n)
+		return NULL;
+	return lf->items[it->idx];
+}
+
+void keyspace_iter_next(struct keyspace_iter *it)
+{
+	const struct leaf *lf = it->leaf;
+
+	if (lf == NULL)
+		return;
+	if (++it->idx >= lf->h.n) {
+		it->leaf = lf->next;
+		it->idx = 0;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Consistency check (tests)
+ * ------------------------------------------------------------------------ */
+
+struct check {
+	const struct keyspace *ks;
+	const struct leaf *prev_leaf;
+	const struct kv_rec *prev_rec;
+	size_t count, leaves, inners;
+	bool bad;
+};
+
+/* Returns the smallest record of the subtree (NULL if bad). */
+static const struct kv_rec *check_node(struct check *ck, const struct node *node,
+    unsigned depth, bool is_root)
+{
+	const struct kv_rec *min = NULL;
+
+	if (node->leaf) {
+		const struct leaf *lf = (const struct leaf *)node;
+
+		ck->leaves++;
+		if (depth != ck->ks->height - 1 || lf->h.n > LEAF_MAX ||
+		    lf->h.n == 0 || (!is_root && lf->h.n < LEAF_MIN))
+			ck->bad = true;
+		if ((ck->prev_leaf == NULL && ck->ks->first != lf) ||
+		    (ck->prev_leaf != NULL && ck->prev_leaf->next != lf))
+			ck->bad = true;
+		ck->prev_leaf = lf;
+		for (unsigned i = 0; i < lf->h.n && !ck->bad; i++) {
+			const struct kv_rec *r = lf->items[i];
+
+			if (ck->prev_rec != NULL && keyspace_keycmp(
+			    ck->prev_rec->key, ck->prev_rec->keylen,
+			    r->key, r->keylen) >= 0)
+				ck->bad = true;
+			ck->prev_rec = r;
+			ck->count++;
+		}
+		return ck->bad ? NULL : lf->items[0];
+	}
+
+	const struct inner *in = (const struct inner *)node;
+
+	ck->inners++;
+	if (in->h.n > INNER_MAX || in->h.n < 2 ||
+	    (!is_root && in->h.n < INNER_MIN)) {
+		ck->bad = true;
+		return NULL;
+	}
+	for (unsigned i = 0; i < in->h.n && !ck->bad; i++) {
+		const struct kv_rec *m = check_node(ck, in->child[i], depth + 1,
+		    false);
+
+		if (i == 0)
+			min = m;
+		else if (m != in->sep[i - 1])
+			ck->bad = true;
+	}
+	return ck->bad ? NULL : min;
+}
+
+int keyspace_check(const struct keyspace *ks)
+{
+	struct check ck = { .ks = ks };
+
+	if (ks->root == NULL)
+		return ks->count == 0 && ks->height == 0 && ks->first == NULL &&
+		    ks->nleaves == 0 && ks->ninners == 0 ? 0 : -EFAULT;
+	check_node(&ck, ks->root, 0, true);
+	if (ck.bad || ck.prev_leaf->next != NULL || ck.count != ks->count ||
+	    ck.leaves != ks->nleaves || ck.inners != ks->ninners)
+		return -EFAULT;
+	return 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * kv.h - the KV state machine: the application the replicated state
+ * machine (RSM) applies, in log order, on every replica.
+ *
+ * It knows nothing of Raft.  The RSM hands it committed commands
+ * (kv_apply), asks it for snapshots (kv_snapshot) and installs them
+ * (kv_restore); the server answers reads locally after a ReadIndex round
+ * (kv_get, kv_read, kv_list).  Commands and results are encoded by cmd.h.
+ *
+ * STATE.  An ordered key space (keys: 1..KV_KEY_MAX bytes, compared as
+ * unsigned bytes).  Each key holds a value (0..KV_VALUE_MAX bytes), a
+ * version, and metadata: kind (file/dir/symlink, opaque to the KV layer),
+ * mode (permission bits), uid, gid, mtime, ctime, and an inode number.
+ * Plus: the next inode number, the committed clock, the session table and
+ * the index of the last applied entry.
+ *
+ * DETERMINISM.  kv_apply() reads no clock and no randomness: times come
+ * from the command (time_ns, decided by the proposer), inode numbers from
+ * a counter in the state, client ids from a counter in the session table.
+ * Replicas that apply the same commands hold identical states and produce
+ * byte-identical snapshots (given the same build and options).
+ *
+ * THE CONTRACT OF EACH COMMAND (status in the result; "now" is the
+ * command's time_ns; every successful change sets ctime = now and
+ * increments the version by exactly 1; the pair (inode, version) never
+ * repeats, so caches should be keyed by it: a key's version alone restarts
+ * at 1 when the key is deleted and created again, or renamed over):
+ *
+ *   GET key                   OK + value + attr, or ErrNoKey.  No session.
+ *   PUT key value version meta [flags]
+ *       absent, version 0      create: version 1, inode = next inode,
+ *                              kind/mode/uid/gid = meta, mtime = now
+ *       absent, version != 0   ErrNoKey          (KV_F_ANYVER: create)
+ *       present, version == v  value replaced, version v+1, mtime = now;
+ *                              meta kept unless KV_F_SETMETA
+ *       present, otherwise     ErrVersion        (KV_F_ANYVER: replace)
+ *   DELETE key version        absent: ErrNoKey; version mismatch:
+ *                              ErrVersion (unless KV_F_ANYVER); else the
+ *                              key is removed.  attr = the key's last
+ *                              attributes with version 0.
+ *   WRITE key offset bytes version
+ *                             absent: ErrNoKey; mismatch: ErrVersion
+ *                              (unless KV_F_ANYVER); offset + len >
+ *                              KV_VALUE_MAX: ErrTooBig; else the bytes
+ *                              replace value[offset, offset+len), the value
+ *                              grows as needed and a gap between the old
+ *                              end and offset reads as zeros; mtime = now.
+ *                              Zero bytes: OK and nothing changes (no
+ *                              version bump, not even past the end).
+ *   TRUNCATE key size version absent/mismatch as WRITE; size >
+ *                              KV_VALUE_MAX: ErrTooBig; else the value is
+ *                              cut or extended with zeros to size;
+ *                              mtime = now (even if the size is the same).
+ *   SETMETA key mask meta mtime version
+ *                             absent/mismatch as WRITE; sets the fields
+ *                              named by mask (mode, uid, gid, kind, mtime
+ *                              = the given mtime); version+1 even if the
+ *                              values are unchanged (the filesystem uses
+ *                              the version for cache invalidation).
+ *   RENAME src dst version    src absent: ErrNoKey; mismatch with src's
+ *                              version: ErrVersion (unless KV_F_ANYVER);
+ *                              src == dst: OK, nothing changes.  Else the
+ *                              record moves: dst gets src's value, inode
+ *                              and metadata, version = src's + 1, ctime =
+ *                              now, mtime unchanged; an existing dst is
+ *                              replaced (its inode is gone); src is removed.
+ *                              Only that key moves: keys below it (a
+ *                              directory's children) are not renamed.
+ *                              attr = dst's attributes.
+ *   TXN compares ops          Every compare is checked against the state
+ *                              before the txn: version 0 = must not exist,
+ *                              KV_VERSION_ANY = must exist, else equal.
+ *                              The first failing compare: ErrVersion,
+ *                              fail_cmp = its index, nothing changes.  Then
+ *                              the ops (PUT, DELETE, WRITE, TRUNCATE,
+ *                              SETMETA, RENAME, each with its own version
+ *                              check and semantics above) run in order,
+ *                              each seeing the effects of the previous
+ *                              ones; if one fails, everything is undone and
+ *                              the result is that op's status with fail_op
+ *                              = its index.  All or nothing.  attr = the
+ *                              attributes, after the txn, of the key op 0
+ *                              targets (dst for a rename).
+ *   REGISTER                  creates a session; client_id = its id.
+ *   TICK                      only advances the committed clock (lets a
+ *                              leader expire idle sessions when idle).
+ *
+ * SESSIONS (at-most-once).  A mutation (PUT..TXN) with client_id 0 has no
+ * session: it is simply applied (a retry may apply it twice; the clerk
+ * then reports ErrMaybe, as in the seeds).  A mutation with client_id != 0
+ * must belong to a session obtained with REGISTER (ids come from the state
+ * machine and are never reused, so a late packet can never be taken for a
+ * new client), and carries seq >= 1, increasing per client (the clerk has
+ * one outstanding mutation at a time):
+ *   seq >  last    applied; the compact result (status, fail index,
+ *                  version, inode) is stored as the session's last
+ *   seq == last    not applied again: the stored result, flag KV_RES_DUP
+ *                  (other attributes and values are not stored: zero)
+ *   seq <  last    ErrStale (a late retry of an op already superseded)
+ *   no session     ErrSession: never registered, or evicted; the client
+ *                  must REGISTER again and cannot know whether its pending
+ *                  op applied (ErrMaybe at the clerk) - never a double apply
+ * The committed clock is the largest time_ns applied so far.  A session
+ * idle (no mutation, no duplicate) for more than session_ttl_ns of
+ * committed time is evicted; registering when session_max sessions exist
+ * evicts the least recently used one.  Reads do not use sessions (a
+ * duplicated read is simply read again).  Cost: at most 72 bytes per
+ * session (session.h).
+ *
+ * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
+ * ErrMalformed and changes nothing but the applied index.  Every
+ * well-formed command, whatever its status, advances the committed clock
+ * and may expire sessions.
+ *
+ * THREADS.  All functions may be called from any thread: kv_apply() and
+ * kv_restore() exclude everything else; reads and kv_snapshot() run
+ * concurrently with each other (a reader/writer lock).
+ */
+#ifndef RAFTKV_KV_KV_H
+#define RAFTKV_KV_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/cmd.h"
+
+/* Inode numbers start here; 1 is left for the filesystem's root. */
+#define KV_INODE_FIRST 2u
+
+/* Defaults of struct kv_options. */
+#define KV_SESSION_TTL_NS (10ll * 60 * 1000 * 1000 * 1000) /* 10 minutes */
+#define KV_SESSION_MAX 100000u
+#define KV_ZSTD_LEVEL 3
+
+/*
+ * Options.  Every replica of a cluster must use the same session_ttl_ns and
+ * session_max (they decide evictions, hence the state).  Zero fields take
+ * the defaults above.
+ */
+struct kv_options {
+	int64_t session_ttl_ns;
+	uint32_t session_max;
+	int zstd_level;       /* snapshot compression level */
+};
+
+struct kv;
+
+/* A new, empty state machine; @opt may be NULL.  NULL on ENOMEM. */
+struct kv *kv_new(const struct kv_options *opt);
+
+/* NULL-safe. */
+void kv_free(struct kv *kv);
+
+/*
+ * Apply the committed command at @log_index (@len bytes at @cmd) and
+ * describe the outcome in @out (initialised here; release a GET's value
+ * with kv_result_release()).  Deterministic: see the contract above.
+ *
+ * Returns 0 when the command was applied, whatever its status (including
+ * ErrMalformed).  Returns -EINVAL if @log_index is not above the last
+ * applied index (nothing changes), or -ENOMEM: nothing changed, not even
+ * the applied index, and the same entry may be applied again later; the
+ * RSM must not skip it (apply it again or stop the member).
+ */
+int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
+    struct kv_result *out);
+
+/*
+ * Serialise the whole state (kvsnap.h: header, then one zstd frame with
+ * the counters, the session table and every key in order).  On success
+ * *@data (caller frees it with free()) holds *@len bytes.  Returns 0 or
+ * -ENOMEM, or -EIO if zstd fails.
+ */
+int kv_snapshot(struct kv *kv, void **data, size_t *len);
+
+/*
+ * Replace the whole state with the snapshot at @data.  The snapshot is
+ * decoded and validated in full (checksum, every field, key order, inode
+ * uniqueness, session table) before anything is replaced: on error the
+ * current state is intact.  Returns 0, -EBADMSG (corrupt or inconsistent),
+ * -ENOTSUP (unknown format version) or -ENOMEM.
+ */
+int kv_restore(struct kv *kv, const void *data, size_t len);
+
+/*
+ * Read @key.  If @attr is not NULL, stores its attributes.  If @value is
+ * not NULL, stores a malloc'd copy of the value in *@value (caller frees;
+ * NULL when empty) and its length in *@len.  Returns 0, -ENOENT, -ENOMEM.
+ */
+int kv_get(struct kv *kv, const void *key, size_t keylen,
+    struct kv_attr *attr, void **value, size_t *len);
+
+/*
+ * Copy up to @cap bytes of @key's value from @offset into @buf (a FUSE
+ * read without copying the whole value).  If @attr is not NULL, stores the
+ * attributes.  Returns the number of bytes copied (0 at or past the end),
+ * or -ENOENT.
+ */
+long kv_read(struct kv *kv, const void *key, size_t keylen, uint64_t offset,
+    void *buf, size_t cap, struct kv_attr *attr);
+
+/*
+ * Called by kv_list() once per key, in order.  @value (attr->size bytes)
+ * and @key are borrowed for the duration of the call.  Return 0 to go on,
+ * anything else to stop.  Must not call back into @kv's mutating functions.
+ */
+typedef int (*kv_list_cb)(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value);
+
+/*
+ * List the keys that start with @prefix (@prefixlen may be 0: every key)
+ * and sort strictly after @after (NULL: from the start), in key order, at
+ * most @limit of them (0: no limit).  With @delim >= 0 (a byte, e.g. '/'),
+ * only keys whose remainder after the prefix does not contain @delim are
+ * listed, and whole subtrees are skipped in O(log n): the children of a
+ * directory without its descendants.  Pagination: pass the last key
+ * returned as @after.  Returns the number of keys passed to @cb (the one
+ * that stopped the walk included), or -EINVAL (@delim > 255) before any
+ * call.
+ */
+long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
+    const void *after, size_t afterlen, size_t limit, int delim,
+    kv_list_cb cb, void *arg);
+
+/* Index of the last applied entry (0 initially; from the snapshot after
+ * kv_restore()). */
+uint64_t kv_applied_index(struct kv *kv);
+
+/* Number of keys, and of sessions. */
+size_t kv_key_count(struct kv *kv);
+uint32_t kv_session_count(struct kv *kv);
+
+/*
+ * A 64-bit digest of the replicated state (keys, values, metadata,
+ * counters, committed clock, sessions) excluding the applied index: equal
+ * on replicas that applied the same commands.  For tests and divergence
+ * checks; O(size of the state).
+ */
+uint64_t kv_digest(struct kv *kv);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * kvapp.c - glue between the member runtime and the KV state machine
+ * (see kvapp.h).  Reads run on the client endpoint's workers while the
+ * applier applies: kv.c's reader/writer lock makes that safe.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv/kv.h"
+#include "kv/kvapp.h"
+#include "kv/query.h"
+#include "raft/logging.h"
+
+/* Offset of time_ns in an encoded command's header (cmd.h). */
+#define CMD_TIME_OFFSET 20
+
+static int encode_result(const struct kv_result *r, void **out, size_t *len)
+{
+	size_t n = kv_result_size(r);
+	void *b = malloc(n);
+	long w;
+
+	if (b == NULL)
+		return -ENOMEM;
+	w = kv_result_encode(r, b, n);
+	if (w < 0) {
+		free(b);
+		return (int)w;
+	}
+	*out = b;
+	*len = (size_t)w;
+	return 0;
+}
+
+static int app_apply(void *arg, raft_index index, const void *cmd, size_t len,
+    void **reply, size_t *reply_len)
+{
+	struct kv_result res;
+	int rv = kv_apply(arg, index, cmd, len, &res);
+
+	if (rv != 0)
+		return rv;
+	rv = encode_result(&res, reply, reply_len);
+	kv_result_release(&res);
+	return rv;
+}
+
+static int app_snapshot(void *arg, void **data, size_t *len)
+{
+	return kv_snapshot(arg, data, len);
+}
+
+static int app_restore(void *arg, const void *data, size_t len)
+{
+	return kv_restore(arg, data, len);
+}
+
+static int app_prepare(void *arg, uint8_t *cmd, size_t len)
+{
+	struct timespec ts;
+	uint64_t ns;
+
+	(void)arg;
+	if (len < CMD_TIME_OFFSET + 8)
+		return 0; /* malformed: the state machine will say so */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	for (int i = 0; i < 8; i++)
+		cmd[CMD_TIME_OFFSET + i] = (uint8_t)(ns >> (8 * i));
+	return 0;
+}
+
+static int query_get(struct kv *kv, const struct query *q, void **out,
+    size_t *len)
+{
+	struct kv_result r;
+	int rv;
+
+	kv_result_init(&r);
+	rv = kv_get(kv, q->key, q->keylen, &r.attr, &r.value, &r.value_len);
+	if (rv == -ENOENT) {
+		r.status = KV_ENOKEY;
+		rv = 0;
+	}
+	if (rv == 0)
+		rv = encode_result(&r, out, len);
+	free(r.value);
+	return rv;
+}
+
+struct list_buf {
+	uint8_t *b;
+	size_t len;
+	size_t cap;
+	uint32_t n;
+	int err;
+};
+
+static int list_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct list_buf *lb = arg;
+	size_t need = 4 + keylen + QUERY_ATTR_LEN;
+
+	(void)value;
+	if (lb->len + need > QUERY_LIST_BYTES_MAX && lb->n > 0)
+		return 1; /* page full: the client continues after the last */
+	if (lb->len + need > lb->cap) {
+		size_t cap = lb->cap * 2 + need;
+		uint8_t *p = realloc(lb->b, cap);
+
+		if (p == NULL) {
+			lb->err = -ENOMEM;
+			return 1;
+		}
+		lb->b = p;
+		lb->cap = cap;
+	}
+	for (int i = 0; i < 4; i++)
+		lb->b[lb->len + i] = (uint8_t)(keylen >> (8 * i));
+	memcpy(lb->b + lb->len + 4, key, keylen);
+	query_put_attr(lb->b + lb->len + 4 + keylen, attr);
+	lb->len += need;
+	lb->n++;
+	return 0;
+}
+
+static int query_list(struct kv *kv, const struct query *q, void **out,
+    size_t *len)
+{
+	struct list_buf lb = { 0 };
+	uint32_t limit = q->limit == 0 || q->limit > QUERY_LIST_PAGE_MAX ?
+	    QUERY_LIST_PAGE_MAX : q->limit;
+	long rv;
+
+	lb.cap = 4096;
+	lb.b = malloc(lb.cap);
+	if (lb.b == NULL)
+		return -ENOMEM;
+	lb.len = 6; /* version, status, count */
+	rv = kv_list(kv, q->key, q->keylen, q->afterlen ? q->after : NULL,
+	    q->afterlen, limit, q->delim, list_cb, &lb);
+	if (rv < 0 || lb.err) {
+		free(lb.b);
+		return lb.err ? lb.err : (int)rv;
+	}
+	lb.b[0] = QUERY_VERSION;
+	lb.b[1] = KV_OK;
+	for (int i = 0; i < 4; i++)
+		lb.b[2 + i] = (uint8_t)(lb.n >> (8 * i));
+	*out = lb.b;
+	*len = lb.len;
+	return 0;
+}
+
+static int app_query(void *arg, const void *buf, size_t len, void **out,
+    size_t *out_len)
+{
+	struct query q;
+
+	if (query_decode(buf, len, &q) != 0)
+		return -EBADMSG;
+	if (q.kind == QUERY_GET)
+		return query_get(arg, &q, out, out_len);
+	return query_list(arg, &q, out, out_len);
+}
+
+static int app_create(void **arg, struct node_app *napp,
+    struct server_app *sapp)
+{
+	struct kv *kv = kv_new(NULL);
+
+	if (kv == NULL)
+		return -ENOMEM;
+	napp->arg = kv;
+	napp->apply = app_apply;
+	napp->snapshot = app_snapshot;
+	napp->restore = app_restore;
+	sapp->arg = kv;
+	sapp->query = app_query;
+	sapp->prepare = app_prepare;
+	*arg = kv;
+	return 0;
+}
+
+static void app_destroy(void *arg)
+{
+	kv_free(arg);
+}
+
+const struct member_app kvapp = {
+	.name = "kv",
+	.create = app_create,
+	.destroy = app_destroy,
+};

@@ -1,0 +1,17 @@
+/*
+ * kvapp.h - the KV state machine (kv.h) as a member's application: the
+ * callbacks the member runtime (raft/node.h, raft/server.h) calls.
+ *
+ *   apply     kv_apply(), the result encoded (cmd.h) as the reply
+ *   snapshot  kv_snapshot();  restore  kv_restore()
+ *   prepare   stamps the proposer's clock into a command's time_ns
+ *   query     GET and LIST (query.h) from the local state
+ */
+#ifndef RAFTKV_KV_KVAPP_H
+#define RAFTKV_KV_KVAPP_H
+
+#include "raft/member.h"
+
+extern const struct member_app kvapp;
+
+#endif

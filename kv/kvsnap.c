@@ -1,0 +1,622 @@
+/*
+ * kvsnap.c - snapshot encoding (streaming zstd) and validating decoding.
+ *
+ * Writing goes through a sink: small fields are staged in a 64 KiB buffer,
+ * large values are passed to the compressor directly.  The same sink in
+ * "hash" mode computes kvsnap_digest() over exactly the bytes that would
+ * be compressed, so the digest and the snapshot cannot disagree.
+ *
+ * Reading goes through a source that pulls decompressed bytes on demand:
+ * small fields come from a 64 KiB window, large values are decompressed
+ * straight into their final buffer.  The source refuses to deliver more
+ * than the header's payload length, and at the end insists that the zstd
+ * frame is complete (which is when zstd verifies the checksum) and that no
+ * input is left over.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "kv/kv.h"
+#include "kv/kvsnap.h"
+
+#define STAGE_BYTES (64u * 1024)
+#define SESSION_BYTES 49u
+#define KEY_FIXED_BYTES 55u
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+/* ------------------------------------------------------------------------
+ * Little-endian helpers
+ * ------------------------------------------------------------------------ */
+
+static void le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ------------------------------------------------------------------------
+ * Sink: compressor or hash
+ * ------------------------------------------------------------------------ */
+
+struct sink {
+	ZSTD_CCtx *cctx;    /* NULL: hash mode */
+	uint8_t *out;
+	size_t outcap, outpos;
+	uint64_t hash;
+	int err;
+	size_t staged;
+	uint8_t stage[STAGE_BYTES];
+};
+
+static void feed(struct sink *s, const void *p, size_t n, ZSTD_EndDirective end)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+
+	if (s->err)
+		return;
+	if (s->cctx == NULL) {
+		const uint8_t *b = p;
+
+		for (size_t i = 0; i < n; i++)
+			s->hash = (s->hash ^ b[i]) * FNV_PRIME;
+		return;
+	}
+	for (;;) {
+		ZSTD_outBuffer out;
+		size_t rc;
+
+		if (s->outpos == s->outcap) {
+			size_t ncap = s->outcap * 2;
+			uint8_t *o = realloc(s->out, ncap);
+
+			if (o == NULL) {
+				s->err = -ENOMEM;
+				return;
+			}
+			s->out = o;
+			s->outcap = ncap;
+		}
+		out = (ZSTD_outBuffer){ s->out, s->outcap, s->outpos };
+		rc = ZSTD_compressStream2(s->cctx, &out, &in, end);
+		s->outpos = out.pos;
+		if (ZSTD_isError(rc)) {
+			s->err = -EIO;
+			return;
+		}
+		if (end == ZSTD_e_end ? rc == 0 : in.pos == in.size)
+			return;
+	}
+}
+
+static void flush_stage(struct sink *s)
+{
+	if (s->staged > 0)
+		feed(s, s->stage, s->staged, ZSTD_e_continue);
+	s->staged = 0;
+}
+
+static void sink_write(struct sink *s, const void *p, size_t n)
+{
+	if (n >= STAGE_BYTES / 2) {
+		flush_stage(s);
+		feed(s, p, n, ZSTD_e_continue);
+		return;
+	}
+	if (s->staged + n > STAGE_BYTES)
+		flush_stage(s);
+	memcpy(s->stage + s->staged, p, n);
+	s->staged += n;
+}
+
+static void sink_u64(struct sink *s, uint64_t v)
+{
+	uint8_t b[8];
+
+	le64(b, v);
+	sink_write(s, b, 8);
+}
+
+static void sink_u32(struct sink *s, uint32_t v)
+{
+	uint8_t b[4];
+
+	le32(b, v);
+	sink_write(s, b, 4);
+}
+
+/* ------------------------------------------------------------------------
+ * Encoding
+ * ------------------------------------------------------------------------ */
+
+static uint64_t payload_size(const struct kvsnap_state *st)
+{
+	uint64_t n = 8 + 8 + 8 + 4 + 8 + 4;
+	struct keyspace_iter it;
+	struct kv_rec *r;
+
+	n += (uint64_t)session_count(st->sessions) * SESSION_BYTES;
+	keyspace_first(st->ks, &it);
+	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it))
+		n += KEY_FIXED_BYTES + r->keylen + r->attr.size;
+	return n;
+}
+
+static void write_session(struct sink *s, const struct session_info *si)
+{
+	uint8_t b[SESSION_BYTES];
+
+	le64(b, si->client);
+	le64(b + 8, si->seq);
+	le64(b + 16, (uint64_t)si->time_ns);
+	b[24] = si->status;
+	le32(b + 25, si->fail_cmp);
+	le32(b + 29, si->fail_op);
+	le64(b + 33, si->version);
+	le64(b + 41, si->inode);
+	sink_write(s, b, sizeof(b));
+}
+
+static void write_rec(struct sink *s, const struct kv_rec *r)
+{
+	uint8_t b[KEY_FIXED_BYTES - 2];
+	const struct kv_attr *a = &r->attr;
+
+	b[0] = (uint8_t)r->keylen;
+	b[1] = (uint8_t)(r->keylen >> 8);
+	sink_write(s, b, 2);
+	sink_write(s, r->key, r->keylen);
+	le64(b, a->version);
+	le64(b + 8, a->inode);
+	le64(b + 16, a->size);
+	le64(b + 24, (uint64_t)a->mtime_ns);
+	le64(b + 32, (uint64_t)a->ctime_ns);
+	le32(b + 40, a->mode);
+	le32(b + 44, a->uid);
+	le32(b + 48, a->gid);
+	b[52] = a->kind;
+	sink_write(s, b, sizeof(b));
+	if (a->size > 0)
+		sink_write(s, r->value, a->size);
+}
+
+static void write_payload(struct sink *s, const struct kvsnap_state *st)
+{
+	struct keyspace_iter it;
+	struct session_info si;
+	struct kv_rec *r;
+
+	sink_u64(s, st->next_inode);
+	sink_u64(s, (uint64_t)st->clock_ns);
+	sink_u64(s, session_next_id(st->sessions));
+	sink_u32(s, session_count(st->sessions));
+	for (uint32_t i = session_oldest(st->sessions); i != SESSION_END;
+	    i = session_newer(st->sessions, i)) {
+		session_get(st->sessions, i, &si);
+		write_session(s, &si);
+	}
+	sink_u64(s, keyspace_count(st->ks));
+	keyspace_first(st->ks, &it);
+	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it))
+		write_rec(s, r);
+	sink_u32(s, KVSNAP_END);
+	flush_stage(s);
+}
+
+int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
+    size_t *len)
+{
+	uint64_t plen = payload_size(st);
+	size_t bound = ZSTD_compressBound(plen);
+	struct sink *s;
+	int rc = -ENOMEM;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->outcap = KVSNAP_HEADER_BYTES + (bound < (1u << 20) ? bound : 1u << 20);
+	s->out = malloc(s->outcap);
+	s->cctx = ZSTD_createCCtx();
+	if (s->out == NULL || s->cctx == NULL)
+		goto out;
+	rc = -EIO;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx,
+	    ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx,
+	    ZSTD_c_checksumFlag, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->cctx, plen)))
+		goto out;
+
+	memcpy(s->out, KVSNAP_MAGIC, 8);
+	le32(s->out + 8, KVSNAP_FORMAT);
+	le32(s->out + 12, 0);
+	le64(s->out + 16, st->applied_index);
+	le64(s->out + 24, plen);
+	s->outpos = KVSNAP_HEADER_BYTES;
+
+	write_payload(s, st);
+	feed(s, NULL, 0, ZSTD_e_end);
+	rc = s->err;
+	if (rc == 0) {
+		*data = s->out;
+		*len = s->outpos;
+		s->out = NULL;
+	}
+out:
+	ZSTD_freeCCtx(s->cctx);
+	free(s->out);
+	free(s);
+	return rc;
+}
+
+uint64_t kvsnap_digest(const struct kvsnap_state *st)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+	uint64_t h;
+
+	if (s == NULL)
+		return 0;
+	s->hash = FNV_OFFSET;
+	write_payload(s, st);
+	h = s->hash;
+	free(s);
+	return h;
+}
+
+/* ------------------------------------------------------------------------
+ * Source: decompressor with a bounded window
+ * ------------------------------------------------------------------------ */
+
+struct source {
+	ZSTD_DCtx *dctx;
+	ZSTD_inBuffer in;
+	size_t zret;        /* last ZSTD_decompressStream(): 0 = frame done */
+	uint64_t left;      /* payload bytes not yet delivered */
+	bool bad;
+	size_t pos, end;    /* window */
+	uint8_t win[STAGE_BYTES];
+	uint8_t key[KV_KEY_MAX];   /* the key being read */
+	uint8_t prev[KV_KEY_MAX];  /* the one before it */
+};
+
+/* Decompress into @out until it is full; false on error or truncation. */
+static bool pull(struct source *s, ZSTD_outBuffer *out)
+{
+	while (out->pos < out->size) {
+		size_t before = out->pos, inbefore = s->in.pos;
+
+		s->zret = ZSTD_decompressStream(s->dctx, out, &s->in);
+		if (ZSTD_isError(s->zret))
+			return false;
+		if (out->pos == before && s->in.pos == inbefore)
+			return false; /* no progress: input truncated */
+		if (s->zret == 0 && out->pos < out->size)
+			return false; /* the frame ended early */
+	}
+	return true;
+}
+
+static void src_read(struct source *s, void *dst, size_t n)
+{
+	uint8_t *d = dst;
+
+	if (s->bad || n > s->left) {
+		s->bad = true;
+		return;
+	}
+	s->left -= n;
+	while (n > 0) {
+		size_t k = s->end - s->pos;
+
+		if (k > 0) {
+			k = k < n ? k : n;
+			memcpy(d, s->win + s->pos, k);
+			s->pos += k;
+			d += k;
+			n -= k;
+			continue;
+		}
+		if (n >= sizeof(s->win)) {
+			ZSTD_outBuffer out = { d, n, 0 };
+
+			s->bad = !pull(s, &out);
+			return;
+		}
+		/* Refill the window with at most what the payload still owes. */
+		size_t want = n + (s->left < sizeof(s->win) - n ?
+		    s->left : sizeof(s->win) - n);
+		ZSTD_outBuffer out = { s->win, want, 0 };
+
+		if (!pull(s, &out)) {
+			s->bad = true;
+			return;
+		}
+		s->pos = 0;
+		s->end = out.pos;
+	}
+}
+
+static uint64_t src_u64(struct source *s)
+{
+	uint8_t b[8] = { 0 };
+
+	src_read(s, b, 8);
+	return rd64(b);
+}
+
+static uint32_t src_u32(struct source *s)
+{
+	uint8_t b[4] = { 0 };
+
+	src_read(s, b, 4);
+	return rd32(b);
+}
+
+/* Everything delivered: the frame must be complete and the input used up. */
+static bool src_finish(struct source *s)
+{
+	uint8_t extra;
+
+	if (s->bad || s->left != 0 || s->pos != s->end)
+		return false;
+	while (s->zret != 0) {
+		ZSTD_outBuffer out = { &extra, 1, 0 };
+		size_t inbefore = s->in.pos;
+
+		s->zret = ZSTD_decompressStream(s->dctx, &out, &s->in);
+		if (ZSTD_isError(s->zret) || out.pos != 0)
+			return false;
+		if (s->zret != 0 && s->in.pos == inbefore)
+			return false;
+	}
+	return s->in.pos == s->in.size;
+}
+
+/* ------------------------------------------------------------------------
+ * Decoding
+ * ------------------------------------------------------------------------ */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int read_sessions(struct source *s, struct kvsnap_state *st)
+{
+	uint8_t b[SESSION_BYTES];
+	uint64_t next_id = src_u64(s);
+	uint32_t n = src_u32(s);
+
+	if (s->bad || next_id == 0)
+		return -EBADMSG;
+	session_set_next_id(st->sessions, next_id);
+	for (uint32_t i = 0; i < n; i++) {
+		struct session_info si;
+		int rc;
+
+		src_read(s, b, sizeof(b));
+		if (s->bad)
+			return -EBADMSG;
+		si.client = rd64(b);
+		si.seq = rd64(b + 8);
+		si.time_ns = (int64_t)rd64(b + 16);
+		si.status = b[24];
+		si.fail_cmp = rd32(b + 25);
+		si.fail_op = rd32(b + 29);
+		si.version = rd64(b + 33);
+		si.inode = rd64(b + 41);
+		if (si.time_ns > st->clock_ns)
+			return -EBADMSG;
+		rc = session_restore(st->sessions, &si);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+struct inodes {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int push_inode(struct inodes *in, uint64_t ino)
+{
+	if (in->n == in->cap) {
+		size_t ncap = in->cap == 0 ? 1024 : in->cap * 2;
+		uint64_t *v = realloc(in->v, ncap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		in->v = v;
+		in->cap = ncap;
+	}
+	in->v[in->n++] = ino;
+	return 0;
+}
+
+/* Read one key's attributes (after its key bytes) and check them. */
+static bool read_attr(struct source *s, const struct kvsnap_state *st,
+    struct kv_attr *a)
+{
+	uint8_t b[KEY_FIXED_BYTES - 2];
+
+	src_read(s, b, sizeof(b));
+	if (s->bad)
+		return false;
+	a->version = rd64(b);
+	a->inode = rd64(b + 8);
+	a->size = rd64(b + 16);
+	a->mtime_ns = (int64_t)rd64(b + 24);
+	a->ctime_ns = (int64_t)rd64(b + 32);
+	a->mode = rd32(b + 40);
+	a->uid = rd32(b + 44);
+	a->gid = rd32(b + 48);
+	a->kind = b[52];
+	return a->version >= 1 && a->inode >= KV_INODE_FIRST &&
+	    a->inode < st->next_inode && a->size <= KV_VALUE_MAX &&
+	    a->ctime_ns >= 0 && (a->mode & ~KV_MODE_MASK) == 0 &&
+	    a->kind >= KV_KIND_FILE && a->kind <= KV_KIND_SYMLINK;
+}
+
+static int read_keys(struct source *s, struct kvsnap_state *st,
+    struct inodes *inodes)
+{
+	uint8_t *key = s->key, *prev = s->prev;
+	uint64_t n = src_u64(s);
+	size_t prevlen = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t lb[2];
+		size_t keylen;
+		struct kv_attr a;
+		struct kv_rec *r;
+
+		src_read(s, lb, 2);
+		keylen = (size_t)lb[0] | (size_t)lb[1] << 8;
+		if (s->bad || keylen == 0 || keylen > KV_KEY_MAX)
+			return -EBADMSG;
+		src_read(s, key, keylen);
+		if (s->bad || (i > 0 &&
+		    keyspace_keycmp(prev, prevlen, key, keylen) >= 0))
+			return -EBADMSG;
+		if (!read_attr(s, st, &a) || a.size > s->left)
+			return -EBADMSG;
+		r = keyspace_rec_new(key, keylen);
+		if (r == NULL)
+			return -ENOMEM;
+		r->attr = a;
+		if (a.size > 0) {
+			r->value = malloc(a.size);
+			if (r->value == NULL) {
+				keyspace_rec_free(r);
+				return -ENOMEM;
+			}
+			r->cap = a.size;
+			src_read(s, r->value, a.size);
+		}
+		if (s->bad) {
+			keyspace_rec_free(r);
+			return -EBADMSG;
+		}
+		if (push_inode(inodes, a.inode) != 0 ||
+		    keyspace_insert(st->ks, r) != 0) {
+			keyspace_rec_free(r);
+			return -ENOMEM; /* -EEXIST impossible: keys ascend */
+		}
+		memcpy(prev, key, keylen);
+		prevlen = keylen;
+	}
+	return s->bad ? -EBADMSG : 0;
+}
+
+static int read_payload(struct source *s, struct kvsnap_state *st)
+{
+	struct inodes inodes = { 0 };
+	int rc;
+
+	st->next_inode = src_u64(s);
+	st->clock_ns = (int64_t)src_u64(s);
+	if (s->bad || st->next_inode < KV_INODE_FIRST || st->clock_ns < 0)
+		return -EBADMSG;
+	rc = read_sessions(s, st);
+	if (rc == 0)
+		rc = read_keys(s, st, &inodes);
+	if (rc == 0 && src_u32(s) != KVSNAP_END)
+		rc = -EBADMSG;
+	if (rc == 0 && !src_finish(s))
+		rc = -EBADMSG;
+	if (rc == 0) {
+		qsort(inodes.v, inodes.n, sizeof(inodes.v[0]), cmp_u64);
+		for (size_t i = 1; i < inodes.n; i++)
+			if (inodes.v[i] == inodes.v[i - 1])
+				rc = -EBADMSG;
+	}
+	free(inodes.v);
+	return rc;
+}
+
+int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
+    int64_t ttl_ns, struct kvsnap_state *out)
+{
+	const uint8_t *p = data;
+	struct source *s = NULL;
+	unsigned long long fcs;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (data == NULL || len < KVSNAP_HEADER_BYTES ||
+	    memcmp(p, KVSNAP_MAGIC, 8) != 0)
+		return -EBADMSG;
+	if (rd32(p + 8) != KVSNAP_FORMAT)
+		return -ENOTSUP;
+	if (rd32(p + 12) != 0)
+		return -EBADMSG;
+	out->applied_index = rd64(p + 16);
+	fcs = ZSTD_getFrameContentSize(p + KVSNAP_HEADER_BYTES,
+	    len - KVSNAP_HEADER_BYTES);
+	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR ||
+	    fcs != rd64(p + 24))
+		return -EBADMSG;
+
+	rc = -ENOMEM;
+	s = calloc(1, sizeof(*s));
+	out->ks = keyspace_new();
+	out->sessions = session_table_new(session_max, ttl_ns);
+	if (s == NULL || out->ks == NULL || out->sessions == NULL)
+		goto fail;
+	s->dctx = ZSTD_createDCtx();
+	if (s->dctx == NULL)
+		goto fail;
+	s->in = (ZSTD_inBuffer){ p + KVSNAP_HEADER_BYTES,
+	    len - KVSNAP_HEADER_BYTES, 0 };
+	s->zret = 1;
+	s->left = fcs;
+	s->bad = false;
+	s->pos = s->end = 0;
+
+	rc = read_payload(s, out);
+	if (rc != 0)
+		goto fail;
+	session_trim(out->sessions);
+	ZSTD_freeDCtx(s->dctx);
+	free(s);
+	return 0;
+fail:
+	if (s != NULL)
+		ZSTD_freeDCtx(s->dctx);
+	free(s);
+	keyspace_free(out->ks);
+	session_table_free(out->sessions);
+	memset(out, 0, sizeof(*out));
+	return rc;
+}

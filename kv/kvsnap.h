@@ -1,0 +1,74 @@
+/*
+ * kvsnap.h - serialisation of the KV state for snapshots.
+ *
+ * Format (all integers little-endian):
+ *
+ *   header, uncompressed (32 bytes):
+ *     u8[8] magic "RKVSNAP\0", u32 format (KVSNAP_FORMAT), u32 flags (0),
+ *     u64 applied index, u64 payload length (uncompressed)
+ *   one zstd frame (content size and XXH64 content checksum included)
+ *   holding the payload:
+ *     u64 next inode, i64 committed clock, u64 next client id,
+ *     u32 session count, then per session, least recently used first:
+ *       u64 client, u64 seq, i64 time, u8 status, u32 fail_cmp,
+ *       u32 fail_op, u64 version, u64 inode                      (49 bytes)
+ *     u64 key count, then per key, in key order:
+ *       u16 keylen, key, u64 version, u64 inode, u64 size, i64 mtime,
+ *       i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, value (size bytes)
+ *     u32 end marker KVSNAP_END
+ *
+ * Compression is streaming both ways: values are fed to zstd without being
+ * copied, and decompressed straight into the buffers that will hold them,
+ * so restoring needs no second copy of the state.  The decoder validates
+ * everything (see kvsnap_decode()) and builds a complete new state before
+ * its caller swaps it in.
+ */
+#ifndef RAFTKV_KV_KVSNAP_H
+#define RAFTKV_KV_KVSNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/keyspace.h"
+#include "kv/session.h"
+
+#define KVSNAP_MAGIC "RKVSNAP"  /* + its terminating NUL: 8 bytes */
+#define KVSNAP_FORMAT 1
+#define KVSNAP_HEADER_BYTES 32
+#define KVSNAP_END 0x21444e45u  /* "END!" */
+
+/* The parts of the state a snapshot holds (borrowed when encoding). */
+struct kvsnap_state {
+	uint64_t applied_index;
+	uint64_t next_inode;
+	int64_t clock_ns;
+	struct keyspace *ks;
+	struct session_table *sessions;
+};
+
+/*
+ * Serialise @s, compressing at zstd @level.  On success *@data (caller
+ * frees it) holds *@len bytes.  Returns 0, -ENOMEM, -EIO (zstd error).
+ */
+int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
+    size_t *len);
+
+/*
+ * Decode the snapshot at @data into @out, building a new key space and a
+ * new session table (capacity @session_max, TTL @ttl_ns; trimmed to the
+ * capacity).  Checks: magic, format, flags, the frame's content size
+ * against the header, the zstd checksum, no byte before or after the
+ * frame unaccounted for, every length, keys strictly increasing and
+ * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_VALUE_MAX,
+ * inodes distinct and in [KV_INODE_FIRST, next inode), ctimes >= 0, the
+ * session table (session_restore()), times <= the committed clock, the end
+ * marker.  Returns 0 (the caller owns out->ks and out->sessions), -EBADMSG,
+ * -ENOTSUP (other format), -ENOMEM; on error @out holds nothing.
+ */
+int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
+    int64_t ttl_ns, struct kvsnap_state *out);
+
+/* FNV-1a 64 of the payload kvsnap_encode() would compress. */
+uint64_t kvsnap_digest(const struct kvsnap_state *s);
+
+#endif
