@@ -139,8 +139,12 @@ static void run_job(struct server *s, struct job *j)
 		tmo = SERVER_MAX_TIMEOUT_MS;
 	switch (j->req.op) {
 	case CPROTO_SUBMIT:
-		rv = node_submit(s->node, j->req.payload, j->req.len, tmo, &out,
-		    &out_len, &leader);
+		/* The payload points into j->body, which this job owns. */
+		rv = s->app.prepare ? s->app.prepare(s->app.arg,
+		    (uint8_t *)j->req.payload, j->req.len) : 0;
+		if (rv == 0)
+			rv = node_submit(s->node, j->req.payload, j->req.len,
+			    tmo, &out, &out_len, &leader);
 		set_reply(j, rv, leader, out, rv == 0 ? out_len : 0);
 		free(out);
 		return;

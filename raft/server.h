@@ -23,6 +23,11 @@ struct server_app {
 	void *arg;
 	int (*query)(void *arg, const void *q, size_t len, void **reply,
 	    size_t *reply_len);
+	/* Optional: called on a SUBMIT's command before it is proposed, on
+	 * this (the proposing) member: the place to stamp what the proposer
+	 * decides, e.g. the time.  Returns 0, or a negative code answered
+	 * to the client instead of proposing. */
+	int (*prepare)(void *arg, uint8_t *cmd, size_t len);
 };
 
 struct server;

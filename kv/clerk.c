@@ -1,0 +1,522 @@
+/*
+ * clerk.c - the KV client library (contract in clerk.h).
+ *
+ * One attempt = one request to one member (raft/client.c).  What an
+ * attempt's outcome means for the retry loop:
+ *
+ *   reply, status 0            done: decode the application's answer
+ *   NOT_LEADER / NO_LEADER     try the hinted leader, else the next member
+ *   ETIMEDOUT / ELOST / BUSY   the member could not say; retry (for a
+ *                              mutation the request may have applied:
+ *                              remember that it was sent)
+ *   SHUTDOWN, unreachable      next member
+ *   no reply before try time   next member; a mutation "may have applied"
+ *
+ * "May have applied" matters only when the deadline passes (KV_EMAYBE
+ * instead of CLERK_EUNAVAILABLE) and in the seeds' mode, where a re-sent
+ * Put answered ErrVersion becomes ErrMaybe.  With sessions the state
+ * machine recognises the retry (same client id and seq) and answers with
+ * the first result, so the answer is exact.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv/clerk.h"
+#include "kv/query.h"
+#include "raft/client.h"
+#include "raft/cproto.h"
+#include "raft/node.h"
+
+struct clerk {
+	struct cluster cl;
+	struct clerk_options o;
+	struct client *cli;
+	int leader;               /* member index, -1 unknown */
+	uint32_t next_try;
+	uint64_t client_id;       /* 0: no session yet */
+	uint64_t seq;
+};
+
+struct attempt {
+	bool maybe_sent;          /* some attempt may have reached the log */
+	int tries;
+};
+
+void clerk_options_defaults(struct clerk_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->deadline_ms = 10000;
+	o->try_timeout_ms = 1000;
+	o->backoff_min_ms = 5;
+	o->backoff_max_ms = 200;
+	o->prefer_member = -1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int clerk_new(const struct cluster *cl, const struct clerk_options *opt,
+    struct clerk **out)
+{
+	struct clerk *ck = calloc(1, sizeof(*ck));
+	int rv;
+
+	if (ck == NULL)
+		return -ENOMEM;
+	ck->cl = *cl;
+	if (opt)
+		ck->o = *opt;
+	else
+		clerk_options_defaults(&ck->o);
+	if (ck->o.deadline_ms <= 0 || ck->o.try_timeout_ms <= 0 ||
+	    ck->o.backoff_min_ms <= 0 || ck->o.backoff_max_ms <
+	    ck->o.backoff_min_ms) {
+		free(ck);
+		return -EINVAL;
+	}
+	ck->leader = ck->o.prefer_member >= 0 &&
+	    (uint32_t)ck->o.prefer_member < cl->n ? ck->o.prefer_member : -1;
+	ck->next_try = (uint32_t)rand() % cl->n;
+	rv = client_new(cl, ck->o.zctx, &ck->cli);
+	if (rv != 0) {
+		free(ck);
+		return rv;
+	}
+	*out = ck;
+	return 0;
+}
+
+void clerk_free(struct clerk *ck)
+{
+	if (ck == NULL)
+		return;
+	client_free(ck->cli);
+	free(ck);
+}
+
+const char *clerk_strerror(int rv)
+{
+	if (rv == KV_EMAYBE)
+		return "ErrMaybe (the operation may or may not have applied)";
+	if (rv == CLERK_EUNAVAILABLE)
+		return "cluster unavailable (no member answered in time)";
+	if (rv >= 0 && rv < KV_STATUS_COUNT)
+		return kv_status_name(rv);
+	if (rv < 0 && rv > -1000)
+		return strerror(-rv);
+	return node_strerror(rv);
+}
+
+static int pick(struct clerk *ck)
+{
+	if (ck->leader >= 0)
+		return ck->leader;
+	return (int)(ck->next_try++ % ck->cl.n);
+}
+
+static void follow_hint(struct clerk *ck, int tried, uint64_t hint)
+{
+	int idx = hint ? client_index_of(ck->cli, hint) : -1;
+
+	ck->leader = idx >= 0 && idx != tried ? idx : -1;
+	if (ck->leader < 0)
+		ck->next_try = (uint32_t)tried + 1;
+}
+
+/*
+ * Send @op until a member gives a definite answer (status 0 in *@rep) or
+ * the deadline passes.  Returns 0, CLERK_EUNAVAILABLE, or a definite
+ * error status from a member.
+ */
+static int call(struct clerk *ck, uint8_t op, const void *payload,
+    uint32_t len, struct attempt *at, struct client_reply *rep)
+{
+	uint64_t deadline = now_ms() + (uint64_t)ck->o.deadline_ms;
+	int backoff = ck->o.backoff_min_ms;
+
+	for (;;) {
+		uint64_t now = now_ms();
+		int idx, tmo, rv;
+
+		if (now >= deadline)
+			return CLERK_EUNAVAILABLE;
+		tmo = ck->o.try_timeout_ms;
+		if ((uint64_t)tmo > deadline - now)
+			tmo = (int)(deadline - now);
+		idx = pick(ck);
+		at->tries++;
+		rv = client_call(ck->cli, (uint32_t)idx, op, payload, len, tmo,
+		    rep);
+		if (rv == 0 && rep->status == 0) {
+			ck->leader = idx;
+			return 0;
+		}
+		if (rv == 0) {
+			switch (rep->status) {
+			case RAFT_ENOTLEADER:
+			case NODE_ENOLEADER:
+				follow_hint(ck, idx, rep->leader);
+				break;
+			case NODE_ETIMEDOUT:
+			case NODE_ELOST:
+			case RAFT_EBUSY:
+			case RAFT_ETRANSFER:
+				at->maybe_sent |= rep->status == NODE_ETIMEDOUT;
+				ck->leader = -1;
+				ck->next_try = (uint32_t)idx + 1;
+				break;
+			case NODE_ESHUTDOWN:
+				ck->leader = -1;
+				ck->next_try = (uint32_t)idx + 1;
+				break;
+			default:
+				return rep->status; /* definite: bad request */
+			}
+			free(rep->data);
+			memset(rep, 0, sizeof(*rep));
+			if (ck->leader >= 0)
+				continue; /* a fresh hint: no need to wait */
+		} else if (rv == CLIENT_ETIMEDOUT) {
+			at->maybe_sent = true;
+			ck->leader = -1;
+			ck->next_try = (uint32_t)idx + 1;
+		} else if (rv == CLIENT_EUNREACHABLE) {
+			ck->leader = -1;
+			ck->next_try = (uint32_t)idx + 1;
+		} else {
+			return rv;
+		}
+		sleep_ms(backoff);
+		backoff = backoff * 2 > ck->o.backoff_max_ms ?
+		    ck->o.backoff_max_ms : backoff * 2;
+	}
+}
+
+static int submit(struct clerk *ck, struct kv_cmd *c, struct attempt *at,
+    struct kv_result *res)
+{
+	struct client_reply rep;
+	void *buf;
+	size_t len;
+	int rv;
+
+	rv = kv_cmd_encode_alloc(c, &buf, &len);
+	if (rv != 0)
+		return rv;
+	rv = call(ck, CPROTO_SUBMIT, buf, (uint32_t)len, at, &rep);
+	free(buf);
+	if (rv != 0)
+		return rv;
+	rv = kv_result_decode(rep.data, rep.len, res);
+	res->value = NULL; /* points into rep.data, freed below */
+	res->value_len = 0;
+	free(rep.data);
+	return rv == 0 ? 0 : -EBADMSG;
+}
+
+static int ensure_session(struct clerk *ck)
+{
+	struct kv_cmd c = { .type = KV_OP_REGISTER };
+	struct attempt at = { 0 };
+	struct kv_result res;
+	int rv;
+
+	if (ck->o.no_sessions || ck->client_id != 0)
+		return 0;
+	rv = submit(ck, &c, &at, &res);
+	if (rv != 0)
+		return rv;
+	if (res.status != KV_OK || res.client_id == 0)
+		return -EPROTO;
+	ck->client_id = res.client_id;
+	ck->seq = 0;
+	return 0;
+}
+
+int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res)
+{
+	struct attempt at = { 0 };
+	int rv;
+
+	kv_result_init(res);
+	for (int round = 0; round < 3; round++) {
+		rv = ensure_session(ck);
+		if (rv != 0)
+			return rv == CLERK_EUNAVAILABLE && at.maybe_sent ?
+			    KV_EMAYBE : rv;
+		c->client_id = ck->client_id;
+		c->seq = ck->o.no_sessions ? 0 : ++ck->seq;
+		c->time_ns = 0; /* the proposing member stamps its clock */
+		rv = submit(ck, c, &at, res);
+		if (rv == CLERK_EUNAVAILABLE)
+			return at.maybe_sent ? KV_EMAYBE : rv;
+		if (rv != 0)
+			return rv;
+		if (res->status == KV_ESESSION) {
+			/* Evicted: a new session cannot tell whether the
+			 * pending op applied. */
+			ck->client_id = 0;
+			if (at.maybe_sent || at.tries > 1)
+				return KV_EMAYBE;
+			continue;
+		}
+		if (res->status == KV_ESTALE)
+			return KV_EMAYBE;
+		if (ck->o.no_sessions && at.tries > 1 && at.maybe_sent &&
+		    res->status == KV_EVERSION)
+			return KV_EMAYBE; /* the seeds' rule */
+		return res->status;
+	}
+	return KV_EMAYBE;
+}
+
+int clerk_put(struct clerk *ck, const void *key, size_t keylen,
+    const void *value, size_t len, uint64_t version, uint32_t flags,
+    const struct kv_meta *meta, struct kv_attr *attr)
+{
+	struct kv_cmd c = { .type = KV_OP_PUT };
+	struct kv_result res;
+	int rv;
+
+	if (keylen == 0 || keylen > KV_KEY_MAX || len > KV_VALUE_MAX)
+		return -EINVAL;
+	c.op.type = KV_OP_PUT;
+	c.op.flags = flags;
+	c.op.version = version;
+	c.op.key = key;
+	c.op.keylen = (uint32_t)keylen;
+	c.op.data = value;
+	c.op.datalen = (uint32_t)len;
+	if (meta)
+		c.op.meta = *meta;
+	else
+		c.op.meta = (struct kv_meta){ .kind = KV_KIND_FILE, .mode = 0644 };
+	rv = clerk_mutate(ck, &c, &res);
+	if (rv == KV_OK && attr)
+		*attr = res.attr;
+	return rv;
+}
+
+int clerk_delete(struct clerk *ck, const void *key, size_t keylen,
+    uint64_t version, uint32_t flags, struct kv_attr *attr)
+{
+	struct kv_cmd c = { .type = KV_OP_DELETE };
+	struct kv_result res;
+	int rv;
+
+	if (keylen == 0 || keylen > KV_KEY_MAX)
+		return -EINVAL;
+	c.op.type = KV_OP_DELETE;
+	c.op.flags = flags;
+	c.op.version = version;
+	c.op.key = key;
+	c.op.keylen = (uint32_t)keylen;
+	rv = clerk_mutate(ck, &c, &res);
+	if (rv == KV_OK && attr)
+		*attr = res.attr;
+	return rv;
+}
+
+static int read_query(struct clerk *ck, int idx, const struct query *q,
+    struct client_reply *rep)
+{
+	struct attempt at = { 0 };
+	uint8_t *buf;
+	size_t len;
+	int rv = query_encode(q, &buf, &len);
+
+	if (rv != 0)
+		return rv;
+	if (idx < 0) {
+		rv = call(ck, CPROTO_READ, buf, (uint32_t)len, &at, rep);
+	} else {
+		rv = client_call(ck->cli, (uint32_t)idx, CPROTO_READ_STALE,
+		    buf, (uint32_t)len, ck->o.try_timeout_ms, rep);
+		if (rv == 0 && rep->status != 0) {
+			rv = rep->status;
+			free(rep->data);
+		}
+		if (rv == CLIENT_ETIMEDOUT || rv == CLIENT_EUNREACHABLE)
+			rv = CLERK_EUNAVAILABLE;
+	}
+	free(buf);
+	return rv;
+}
+
+static int get_common(struct clerk *ck, int idx, const void *key,
+    size_t keylen, struct kv_attr *attr, void **value, size_t *len)
+{
+	struct query q = { .kind = QUERY_GET, .key = key,
+		.keylen = (uint32_t)keylen };
+	struct client_reply rep;
+	struct kv_result res;
+	int rv;
+
+	if (value)
+		*value = NULL;
+	if (len)
+		*len = 0;
+	if (keylen == 0 || keylen > KV_KEY_MAX)
+		return -EINVAL;
+	rv = read_query(ck, idx, &q, &rep);
+	if (rv != 0)
+		return rv;
+	if (kv_result_decode(rep.data, rep.len, &res) != 0) {
+		free(rep.data);
+		return -EBADMSG;
+	}
+	if (res.status == KV_OK) {
+		if (attr)
+			*attr = res.attr;
+		if (value && res.value_len) {
+			*value = malloc(res.value_len);
+			if (*value == NULL) {
+				free(rep.data);
+				return -ENOMEM;
+			}
+			memcpy(*value, res.value, res.value_len);
+		}
+		if (len)
+			*len = res.value_len;
+	}
+	free(rep.data);
+	return res.status;
+}
+
+int clerk_get(struct clerk *ck, const void *key, size_t keylen,
+    struct kv_attr *attr, void **value, size_t *len)
+{
+	return get_common(ck, -1, key, keylen, attr, value, len);
+}
+
+int clerk_get_stale(struct clerk *ck, uint32_t idx, const void *key,
+    size_t keylen, struct kv_attr *attr, void **value, size_t *len)
+{
+	if (idx >= ck->cl.n)
+		return -EINVAL;
+	return get_common(ck, (int)idx, key, keylen, attr, value, len);
+}
+
+void clerk_entries_free(struct clerk_entry *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++)
+		free(e[i].key);
+	free(e);
+}
+
+static int parse_list(const uint8_t *b, size_t len, struct clerk_entry **out,
+    size_t *n)
+{
+	struct clerk_entry *e;
+	size_t off = 6;
+	uint32_t count;
+
+	if (len < 6 || b[0] != QUERY_VERSION)
+		return -EBADMSG;
+	if (b[1] != KV_OK)
+		return b[1];
+	count = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
+	    (uint32_t)b[5] << 24;
+	if (count > QUERY_LIST_PAGE_MAX)
+		return -EBADMSG;
+	e = calloc(count ? count : 1, sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t kl;
+
+		if (len - off < 4)
+			goto bad;
+		kl = (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 |
+		    (uint32_t)b[off + 2] << 16 | (uint32_t)b[off + 3] << 24;
+		off += 4;
+		if (kl == 0 || kl > KV_KEY_MAX ||
+		    len - off < (size_t)kl + QUERY_ATTR_LEN)
+			goto bad;
+		e[i].key = malloc(kl + 1);
+		if (e[i].key == NULL) {
+			clerk_entries_free(e, count);
+			return -ENOMEM;
+		}
+		memcpy(e[i].key, b + off, kl);
+		e[i].key[kl] = '\0';
+		e[i].keylen = kl;
+		off += kl;
+		query_get_attr(b + off, &e[i].attr);
+		off += QUERY_ATTR_LEN;
+	}
+	if (off != len)
+		goto bad;
+	*out = e;
+	*n = count;
+	return KV_OK;
+bad:
+	clerk_entries_free(e, count);
+	return -EBADMSG;
+}
+
+int clerk_list(struct clerk *ck, const void *prefix, size_t prefixlen,
+    const void *after, size_t afterlen, uint32_t limit, int delim,
+    struct clerk_entry **out, size_t *n)
+{
+	struct query q = { .kind = QUERY_LIST, .key = prefix,
+		.keylen = (uint32_t)prefixlen, .after = after,
+		.afterlen = (uint32_t)afterlen, .limit = limit,
+		.delim = delim };
+	struct client_reply rep;
+	int rv;
+
+	*out = NULL;
+	*n = 0;
+	if (delim < -1 || delim > 255)
+		return -EINVAL;
+	rv = read_query(ck, -1, &q, &rep);
+	if (rv != 0)
+		return rv;
+	rv = parse_list(rep.data, rep.len, out, n);
+	free(rep.data);
+	return rv;
+}
+
+int clerk_member_status(struct clerk *ck, uint32_t idx,
+    struct cproto_status *st)
+{
+	struct client_reply rep;
+	int rv;
+
+	if (idx >= ck->cl.n)
+		return -EINVAL;
+	rv = client_call(ck->cli, idx, CPROTO_STATUS, NULL, 0,
+	    ck->o.try_timeout_ms, &rep);
+	if (rv != 0)
+		return rv;
+	rv = rep.status ? rep.status :
+	    cproto_decode_status(rep.data, rep.len, st);
+	free(rep.data);
+	return rv;
+}
+
+uint32_t clerk_members(const struct clerk *ck)
+{
+	return ck->cl.n;
+}
+
+int clerk_leader(const struct clerk *ck)
+{
+	return ck->leader;
+}

@@ -1,0 +1,473 @@
+/*
+ * cli.c - raftkv(1): the command-line client.
+ *
+ * One subcommand per invocation, table-driven; output is plain and easy
+ * to script (values raw on stdout, listings tab-separated, one per line).
+ * Exit status tells the outcome apart (see enum below and raftkv(1)).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kv/clerk.h"
+#include "kv/lock.h"
+#include "raft/cproto.h"
+#include "raft/raft.h"
+
+enum exit_code {
+	EXIT_OKAY = 0,
+	EXIT_NOTFOUND = 1,
+	EXIT_CONFLICT = 2,
+	EXIT_MAYBE = 3,
+	EXIT_UNAVAILABLE = 4,
+	EXIT_ERROR = 5,
+	EXIT_USAGE = 64,
+};
+
+#define DEFAULT_CLUSTER "/etc/raftkv/cluster.conf"
+
+struct ctx {
+	struct clerk *ck;
+	int argc;
+	char **argv;
+	int64_t version;          /* --version, -1 unset */
+	uint32_t lease_ms;
+	int timeout_ms;
+	int recursive;
+};
+
+static const char *prog = "raftkv";
+
+static int outcome(int rv, const char *what)
+{
+	switch (rv) {
+	case KV_OK:
+		return EXIT_OKAY;
+	case KV_ENOKEY:
+		fprintf(stderr, "%s: %s: no such key\n", prog, what);
+		return EXIT_NOTFOUND;
+	case KV_EVERSION:
+		fprintf(stderr, "%s: %s: version conflict\n", prog, what);
+		return EXIT_CONFLICT;
+	case KV_EMAYBE:
+		fprintf(stderr, "%s: %s: outcome unknown (may have applied)\n",
+		    prog, what);
+		return EXIT_MAYBE;
+	case CLERK_EUNAVAILABLE:
+		fprintf(stderr, "%s: %s: cluster unavailable\n", prog, what);
+		return EXIT_UNAVAILABLE;
+	}
+	fprintf(stderr, "%s: %s: %s\n", prog, what, clerk_strerror(rv));
+	return EXIT_ERROR;
+}
+
+static int read_stdin(char **buf, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *b = malloc(cap);
+
+	if (b == NULL)
+		return -ENOMEM;
+	for (;;) {
+		size_t r;
+
+		if (n == cap) {
+			char *p;
+
+			if (cap >= KV_VALUE_MAX) {
+				free(b);
+				return -EFBIG;
+			}
+			p = realloc(b, cap * 2);
+			if (p == NULL) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = p;
+			cap *= 2;
+		}
+		r = fread(b + n, 1, cap - n, stdin);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		free(b);
+		return -EIO;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static int cmd_get(struct ctx *c)
+{
+	void *v;
+	size_t len;
+	int rv;
+
+	rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), NULL, &v, &len);
+	if (rv == KV_OK) {
+		if (len && fwrite(v, 1, len, stdout) != len)
+			rv = -EIO;
+		free(v);
+	}
+	return outcome(rv, c->argv[0]);
+}
+
+static int cmd_stat(struct ctx *c)
+{
+	struct kv_attr a;
+	int rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), &a, NULL,
+	    NULL);
+
+	if (rv == KV_OK)
+		printf("key\t%s\nversion\t%" PRIu64 "\ninode\t%" PRIu64
+		    "\nsize\t%" PRIu64 "\nmode\t%04o\nuid\t%u\ngid\t%u\n"
+		    "mtime_ns\t%" PRId64 "\nctime_ns\t%" PRId64 "\n",
+		    c->argv[0], a.version, a.inode, a.size, a.mode, a.uid,
+		    a.gid, a.mtime_ns, a.ctime_ns);
+	return outcome(rv, c->argv[0]);
+}
+
+static int do_put(struct ctx *c, const char *key, const char *val,
+    int64_t version)
+{
+	struct kv_attr a;
+	char *buf = NULL;
+	size_t len;
+	int rv;
+
+	if (val == NULL) {
+		rv = read_stdin(&buf, &len);
+		if (rv != 0)
+			return outcome(rv, "standard input");
+		val = buf;
+	} else {
+		len = strlen(val);
+	}
+	rv = clerk_put(c->ck, key, strlen(key), val, len,
+	    version < 0 ? 0 : (uint64_t)version,
+	    version < 0 ? KV_F_ANYVER : 0, NULL, &a);
+	free(buf);
+	if (rv == KV_OK)
+		printf("%" PRIu64 "\n", a.version);
+	return outcome(rv, key);
+}
+
+static int cmd_put(struct ctx *c)
+{
+	return do_put(c, c->argv[0], c->argc > 1 ? c->argv[1] : NULL,
+	    c->version);
+}
+
+static int cmd_cas(struct ctx *c)
+{
+	char *end;
+	long long v = strtoll(c->argv[1], &end, 10);
+
+	if (*end || v < 0) {
+		fprintf(stderr, "%s: cas: bad version '%s'\n", prog, c->argv[1]);
+		return EXIT_USAGE;
+	}
+	return do_put(c, c->argv[0], c->argc > 2 ? c->argv[2] : NULL, v);
+}
+
+static int cmd_del(struct ctx *c)
+{
+	int rv = clerk_delete(c->ck, c->argv[0], strlen(c->argv[0]),
+	    c->version < 0 ? 0 : (uint64_t)c->version,
+	    c->version < 0 ? KV_F_ANYVER : 0, NULL);
+
+	return outcome(rv, c->argv[0]);
+}
+
+static int cmd_ls(struct ctx *c)
+{
+	const char *prefix = c->argc > 0 ? c->argv[0] : "";
+	char *after = NULL;
+	size_t afterlen = 0;
+	int rv;
+
+	for (;;) {
+		struct clerk_entry *e;
+		size_t n;
+
+		rv = clerk_list(c->ck, prefix, strlen(prefix), after, afterlen,
+		    0, c->recursive ? -1 : '/', &e, &n);
+		if (rv != KV_OK)
+			break;
+		for (size_t i = 0; i < n; i++)
+			printf("%s\t%" PRIu64 "\t%" PRIu64 "\n", e[i].key,
+			    e[i].attr.version, e[i].attr.size);
+		if (n == 0) {
+			clerk_entries_free(e, n);
+			break;
+		}
+		free(after);
+		after = e[n - 1].key;
+		afterlen = e[n - 1].keylen;
+		e[n - 1].key = NULL;
+		clerk_entries_free(e, n);
+	}
+	free(after);
+	return outcome(rv, prefix[0] ? prefix : "(all keys)");
+}
+
+static int cmd_lock(struct ctx *c)
+{
+	struct kvlock *l;
+	uint64_t token;
+	int rv, status = EXIT_OKAY;
+
+	if (c->argc > 1 && strcmp(c->argv[1], "--") == 0) {
+		/* "lock KEY -- cmd": drop the separator, keep the key. */
+		c->argv[1] = c->argv[0];
+		c->argv++;
+		c->argc--;
+	}
+	rv = kvlock_new(c->ck, c->argv[0], c->lease_ms, &l);
+	if (rv != 0)
+		return outcome(rv, c->argv[0]);
+	rv = kvlock_acquire(l, c->timeout_ms, &token);
+	if (rv == KVLOCK_ETIMEDOUT) {
+		fprintf(stderr, "%s: lock %s: held by someone else\n", prog,
+		    c->argv[0]);
+		kvlock_free(l);
+		return EXIT_CONFLICT;
+	}
+	if (rv != 0) {
+		kvlock_free(l);
+		return outcome(rv, c->argv[0]);
+	}
+	if (c->argc == 1) {
+		/* No command: leave it held; print what unlock needs. */
+		char *owner;
+		uint64_t t;
+
+		if (kvlock_holder(c->ck, c->argv[0], &owner, &t) == 0 && owner)
+			printf("%" PRIu64 "\t%s\n", token, owner);
+		free(owner);
+		kvlock_free(l);
+		return EXIT_OKAY;
+	}
+	/* Run the command holding the lock; its token in the environment. */
+	{
+		char tok[32];
+		pid_t pid;
+		int ws;
+
+		snprintf(tok, sizeof(tok), "%" PRIu64, token);
+		setenv("RAFTKV_FENCING_TOKEN", tok, 1);
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			execvp(c->argv[1], c->argv + 1);
+			fprintf(stderr, "%s: %s: %s\n", prog, c->argv[1],
+			    strerror(errno));
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &ws, 0) < 0)
+			status = EXIT_ERROR;
+		else
+			status = WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_ERROR;
+	}
+	rv = kvlock_release(l);
+	kvlock_free(l);
+	if (rv != 0)
+		fprintf(stderr, "%s: unlock %s: %s\n", prog, c->argv[0],
+		    rv == KVLOCK_ENOTHELD ? "lock was lost (lease expired?)" :
+		    clerk_strerror(rv));
+	return status;
+}
+
+static int cmd_unlock(struct ctx *c)
+{
+	struct kv_attr a;
+	void *v;
+	size_t len;
+	int rv;
+
+	rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), &a, &v, &len);
+	if (rv != KV_OK)
+		return outcome(rv, c->argv[0]);
+	if (len != strlen(c->argv[1]) || memcmp(v, c->argv[1], len) != 0) {
+		free(v);
+		fprintf(stderr, "%s: unlock %s: not held by %s\n", prog,
+		    c->argv[0], c->argv[1]);
+		return EXIT_CONFLICT;
+	}
+	free(v);
+	rv = clerk_put(c->ck, c->argv[0], strlen(c->argv[0]), "", 0, a.version,
+	    0, NULL, NULL);
+	return outcome(rv, c->argv[0]);
+}
+
+static int cmd_status(struct ctx *c)
+{
+	int worst = EXIT_OKAY;
+
+	printf("member\trole\tterm\tleader\tcommit\tapplied\tlast\tsnapshot\n");
+	for (uint32_t i = 0; i < clerk_members(c->ck); i++) {
+		struct cproto_status st;
+		int rv = clerk_member_status(c->ck, i, &st);
+
+		if (rv != 0) {
+			printf("#%u\tunreachable\n", i + 1);
+			worst = EXIT_UNAVAILABLE;
+			continue;
+		}
+		printf("%" PRIu64 "\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+		    "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n", st.id,
+		    raft_role_name((enum raft_role)st.role), st.term, st.leader,
+		    st.commit, st.applied, st.last_index, st.snap_index);
+	}
+	return worst;
+}
+
+struct command {
+	const char *name;
+	int min_args;
+	int max_args;             /* -1: any */
+	int (*run)(struct ctx *);
+	const char *usage;
+};
+
+static const struct command commands[] = {
+	{ "get", 1, 1, cmd_get, "get KEY" },
+	{ "stat", 1, 1, cmd_stat, "stat KEY" },
+	{ "put", 1, 2, cmd_put, "put [--version N] KEY [VALUE]" },
+	{ "cas", 2, 3, cmd_cas, "cas KEY VERSION [VALUE]" },
+	{ "del", 1, 1, cmd_del, "del [--version N] KEY" },
+	{ "ls", 0, 1, cmd_ls, "ls [-r] [PREFIX]" },
+	{ "lock", 1, -1, cmd_lock, "lock [--lease MS] [--timeout MS] KEY "
+	    "[COMMAND...]" },
+	{ "unlock", 2, 2, cmd_unlock, "unlock KEY OWNER" },
+	{ "status", 0, 0, cmd_status, "status" },
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [--timeout MS] COMMAND\n",
+	    prog);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(stderr, "       %s %s\n", prog, commands[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "cluster", required_argument, NULL, 'c' },
+		{ "version", required_argument, NULL, 'V' },
+		{ "lease", required_argument, NULL, 'L' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = getenv("RAFTKV_CLUSTER");
+	struct clerk_options o;
+	struct ctx c = { .version = -1, .timeout_ms = -1 };
+	struct cluster cl;
+	const struct command *cmd = NULL;
+	char err[512], *end;
+	int opt, rv;
+
+	while ((opt = getopt_long(argc, argv, "+c:rh", longs, NULL)) != -1) {
+		switch (opt) {
+		case 'c': file = optarg; break;
+		case 'r': c.recursive = 1; break;
+		case 'V':
+			c.version = strtoll(optarg, &end, 10);
+			if (*end || c.version < 0)
+				goto bad;
+			break;
+		case 'L':
+			c.lease_ms = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end)
+				goto bad;
+			break;
+		case 't':
+			c.timeout_ms = (int)strtol(optarg, &end, 10);
+			if (*end || c.timeout_ms < 0)
+				goto bad;
+			break;
+		case 'h':
+			usage();
+			return EXIT_OKAY;
+		default:
+			usage();
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage();
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[optind]);
+		usage();
+		return EXIT_USAGE;
+	}
+	/* Options after the subcommand name. */
+	optind++;
+	while ((opt = getopt_long(argc, argv, "+rh", longs, NULL)) != -1) {
+		switch (opt) {
+		case 'r': c.recursive = 1; break;
+		case 'V':
+			c.version = strtoll(optarg, &end, 10);
+			if (*end || c.version < 0)
+				goto bad;
+			break;
+		case 'L':
+			c.lease_ms = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end)
+				goto bad;
+			break;
+		case 't':
+			c.timeout_ms = (int)strtol(optarg, &end, 10);
+			if (*end || c.timeout_ms < 0)
+				goto bad;
+			break;
+		default:
+			usage();
+			return EXIT_USAGE;
+		}
+	}
+	c.argc = argc - optind;
+	c.argv = argv + optind;
+	if (c.argc < cmd->min_args ||
+	    (cmd->max_args >= 0 && c.argc > cmd->max_args)) {
+		fprintf(stderr, "usage: %s %s\n", prog, cmd->usage);
+		return EXIT_USAGE;
+	}
+	if (file == NULL)
+		file = DEFAULT_CLUSTER;
+	if (cluster_load(file, &cl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return EXIT_USAGE;
+	}
+	clerk_options_defaults(&o);
+	if (c.timeout_ms > 0 && cmd->run != cmd_lock)
+		o.deadline_ms = c.timeout_ms;
+	rv = clerk_new(&cl, &o, &c.ck);
+	if (rv != 0) {
+		fprintf(stderr, "%s: cannot create a client: %s\n", prog,
+		    strerror(-rv));
+		return EXIT_ERROR;
+	}
+	rv = cmd->run(&c);
+	clerk_free(c.ck);
+	return rv;
+bad:
+	fprintf(stderr, "%s: bad option value '%s'\n", prog, optarg);
+	return EXIT_USAGE;
+}
