@@ -97,6 +97,8 @@ int clerk_new(const struct cluster *cl, const struct clerk_options *opt,
 		free(ck);
 		return rv;
 	}
+	if (ck->o.loss_pct)
+		client_set_loss(ck->cli, ck->o.loss_pct, ck->o.loss_seed);
 	*out = ck;
 	return 0;
 }

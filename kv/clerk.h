@@ -52,6 +52,8 @@ struct clerk_options {
 	int backoff_max_ms;    /* default 200 */
 	int prefer_member;     /* member index to ask first (-1: any) */
 	void *zctx;            /* ZeroMQ context to share (NULL: own) */
+	unsigned loss_pct;     /* tests: lose requests/replies (client.h) */
+	uint64_t loss_seed;
 };
 
 void clerk_options_defaults(struct clerk_options *o);

@@ -18,6 +18,8 @@ struct client {
 	uint64_t next_id;
 	uint8_t *buf;
 	size_t cap;
+	unsigned loss_pct;        /* test-only loss injection */
+	uint64_t rng;
 };
 
 static uint64_t now_ms(void)
@@ -84,6 +86,26 @@ void client_free(struct client *c)
 	free(c);
 }
 
+void client_set_loss(struct client *c, unsigned pct, uint64_t seed)
+{
+	c->loss_pct = pct > 100 ? 100 : pct;
+	c->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+/* True with probability loss_pct %. */
+static bool lose(struct client *c)
+{
+	uint64_t z;
+
+	if (c->loss_pct == 0)
+		return false;
+	z = (c->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z % 100 < c->loss_pct;
+}
+
 int client_index_of(const struct client *c, uint64_t id)
 {
 	for (uint32_t i = 0; i < c->cl.n; i++)
@@ -141,6 +163,10 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
 	if (idx >= c->cl.n || timeout_ms <= 0)
 		return -EINVAL;
 	s = c->socks[idx];
+	if (lose(c)) {
+		zmq_poll(NULL, 0, (long)(id % 27)); /* labrpc's short delay */
+		return CLIENT_ETIMEDOUT;
+	}
 	rv = send_req(c, s, op, payload, len, timeout_ms, id,
 	    now_ms() + (timeout_ms < 200 ? (uint64_t)timeout_ms : 200));
 	if (rv != 0)
@@ -164,6 +190,10 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
 		    &r) != 0 || r.req_id != id) {
 			zmq_msg_close(&m); /* stale or garbage */
 			continue;
+		}
+		if (lose(c)) {
+			zmq_msg_close(&m); /* the member acted; we never hear */
+			return CLIENT_ETIMEDOUT;
 		}
 		rep->status = r.status;
 		rep->leader = r.leader;

@@ -43,6 +43,15 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
     const void *payload, uint32_t len, int timeout_ms,
     struct client_reply *rep);
 
+/*
+ * Test only: lose requests and replies like labrpc's unreliable network.
+ * With @pct percent probability a request is not sent, and independently
+ * a reply that arrived is thrown away; either way the call returns
+ * CLIENT_ETIMEDOUT at once (a lost request after the labs' short delay),
+ * so the caller cannot tell whether the member acted.  0 turns it off.
+ */
+void client_set_loss(struct client *c, unsigned pct, uint64_t seed);
+
 /* Index of member @id in the cluster, or -1. */
 int client_index_of(const struct client *c, uint64_t id);
 uint32_t client_members(const struct client *c);
