@@ -43,6 +43,7 @@
 #include <zmq.h>
 
 #include "raft/node.h"
+#include "raft/storage.h"
 #include "tests/integration/harness.h"
 
 #define DEFAULT_MEMBER "tests/integration/counter-member"
@@ -86,7 +87,7 @@ struct harness {
 	struct harness_options o;
 	char name[64];
 	char member_path[PATH_MAX];
-	char dir[PATH_MAX];
+	char dir[PATH_MAX - 256]; /* room for the names inside it */
 	char cluster_path[PATH_MAX];
 	int n;
 	struct cluster cl;
@@ -315,7 +316,7 @@ static void print_tail(const char *path, const char *label, int lines)
 
 void harness_print_logs(const struct harness *h, int i, int lines)
 {
-	char label[96];
+	char label[160];
 
 	for (int k = 0; k < h->n; k++) {
 		if (i >= 0 && k != i)
@@ -1068,6 +1069,51 @@ int harness_leader(struct harness *h, int timeout_ms)
 	}
 }
 
+int harness_wait_converged(struct harness *h, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	struct cproto_status st[HARNESS_MAX];
+	int errs[HARNESS_MAX];
+
+	for (;;) {
+		bool same = true, any = false;
+		uint64_t last = 0;
+
+		for (int i = 0; i < h->n; i++) {
+			errs[i] = harness_running(h, i) ?
+			    harness_status(h, i, &st[i]) : HARNESS_ENOTRUNNING;
+			if (errs[i] == HARNESS_ENOTRUNNING)
+				continue;
+			if (errs[i] != 0) {
+				same = false;
+				continue;
+			}
+			if (!any)
+				last = st[i].last_index;
+			any = true;
+			if (st[i].last_index != last ||
+			    st[i].commit != last || st[i].applied != last)
+				same = false;
+		}
+		if (same)
+			return 0;
+		if (harness_now_ms() >= deadline)
+			break;
+		harness_sleep_ms(20);
+	}
+	fprintf(stderr, "harness[%s]: members did not converge:\n", h->name);
+	for (int i = 0; i < h->n; i++) {
+		if (errs[i] != 0)
+			fprintf(stderr, "  [%d] error %d\n", i, errs[i]);
+		else
+			fprintf(stderr, "  [%d] role %u term %" PRIu64 " last %"
+			    PRIu64 " commit %" PRIu64 " applied %" PRIu64 "\n",
+			    i, st[i].role, st[i].term, st[i].last_index,
+			    st[i].commit, st[i].applied);
+	}
+	return HARNESS_EDEADLINE;
+}
+
 /* Outcomes that prove the command was not (and will never be) applied. */
 static bool definitely_not_applied(int rv)
 {
@@ -1255,11 +1301,36 @@ int harness_partition(struct harness *h, const int *group)
 {
 	int rv = 0;
 
-	for (int i = 0; i < h->n; i++)
-		for (int j = 0; j < h->n; j++)
+	for (int i = 0; i < h->n; i++) {
+		for (int j = 0; j < h->n; j++) {
+			bool cut = group[i] != group[j] &&
+			    group[i] != HARNESS_BRIDGE &&
+			    group[j] != HARNESS_BRIDGE;
+
 			if (i != j)
-				rv = first_error(rv, set_blocked(h, i, j,
-				    group[i] != group[j]));
+				rv = first_error(rv, set_blocked(h, i, j, cut));
+		}
+	}
+	return rv;
+}
+
+int harness_deafen(struct harness *h, int i, bool deaf)
+{
+	int rv = 0;
+
+	for (int j = 0; j < h->n; j++)
+		if (j != i)
+			rv = first_error(rv, set_blocked(h, j, i, deaf));
+	return rv;
+}
+
+int harness_mute(struct harness *h, int i, bool mute)
+{
+	int rv = 0;
+
+	for (int j = 0; j < h->n; j++)
+		if (j != i)
+			rv = first_error(rv, set_blocked(h, i, j, mute));
 	return rv;
 }
 
@@ -1306,6 +1377,130 @@ int harness_set_drop(struct harness *h, unsigned pct)
 int harness_set_delay(struct harness *h, unsigned ms)
 {
 	return set_all(h, false, ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* Durable logs                                                         */
+/* ------------------------------------------------------------------ */
+
+static void quiet_log(void *arg, int level, const char *msg)
+{
+	const struct harness *h = arg;
+
+	if (level >= STORAGE_LOG_WARN)
+		fprintf(stderr, "harness[%s]: storage: %s\n", h->name, msg);
+}
+
+void harness_log_free(struct harness_log *log)
+{
+	if (log == NULL)
+		return;
+	for (uint64_t k = 0; k < log->n; k++)
+		free(log->entries[k].data);
+	free(log->entries);
+	memset(log, 0, sizeof(*log));
+}
+
+int harness_read_log(struct harness *h, int i, struct harness_log *log)
+{
+	struct storage_options so;
+	struct storage *s;
+	struct raft_boot boot;
+	char err[512];
+	int rv;
+
+	memset(log, 0, sizeof(*log));
+	if (harness_running(h, i))
+		return -EBUSY;
+	storage_options_defaults(&so);
+	so.log = quiet_log;
+	so.log_arg = h;
+	rv = storage_open(h->m[i].data_dir, h->cl.id, harness_id(h, i), &so,
+	    &s, &boot, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "harness[%s]: member %d: %s\n", h->name, i,
+		    err);
+		return rv;
+	}
+	if (boot.has_snapshot) {
+		log->snap_index = boot.snap.index;
+		log->snap_term = boot.snap.term;
+	}
+	log->entries = calloc(boot.n_entries ? boot.n_entries : 1,
+	    sizeof(*log->entries));
+	if (log->entries == NULL) {
+		storage_close(s);
+		return -ENOMEM;
+	}
+	for (uint64_t k = 0; k < boot.n_entries; k++) {
+		struct raft_entry *e = &log->entries[k];
+
+		*e = boot.entries[k];
+		e->data = NULL;
+		if (e->len) {
+			e->data = malloc(e->len);
+			if (e->data == NULL) {
+				storage_close(s);
+				harness_log_free(log);
+				return -ENOMEM;
+			}
+			memcpy(e->data, boot.entries[k].data, e->len);
+		}
+		log->n++;
+	}
+	log->first_index = log->n ? log->entries[0].index :
+	    log->snap_index + 1;
+	storage_close(s);
+	return 0;
+}
+
+static const struct raft_entry *log_at(const struct harness_log *l,
+    raft_index idx)
+{
+	if (idx < l->first_index || idx >= l->first_index + l->n)
+		return NULL;
+	return &l->entries[idx - l->first_index];
+}
+
+int harness_check_logs(struct harness *h)
+{
+	struct harness_log logs[HARNESS_MAX];
+	int rv = 0;
+
+	memset(logs, 0, sizeof(logs));
+	for (int i = 0; i < h->n && rv == 0; i++)
+		rv = harness_read_log(h, i, &logs[i]);
+	for (int i = 1; i < h->n && rv == 0; i++) {
+		const struct harness_log *a = &logs[0], *b = &logs[i];
+		raft_index a_last = a->first_index + a->n - 1;
+		raft_index b_last = b->first_index + b->n - 1;
+
+		if (a_last != b_last) {
+			fprintf(stderr, "harness[%s]: log of member 0 ends at %"
+			    PRIu64 ", of member %d at %" PRIu64 "\n", h->name,
+			    a_last, i, b_last);
+			rv = -1;
+		}
+		for (raft_index x = 1; x <= a_last && rv == 0; x++) {
+			const struct raft_entry *ea = log_at(a, x);
+			const struct raft_entry *eb = log_at(b, x);
+
+			if (ea == NULL || eb == NULL)
+				continue;
+			if (ea->term != eb->term || ea->type != eb->type ||
+			    ea->len != eb->len ||
+			    (ea->len && memcmp(ea->data, eb->data, ea->len))) {
+				fprintf(stderr, "harness[%s]: logs of members "
+				    "0 and %d differ at index %" PRIu64
+				    " (terms %" PRIu64 "/%" PRIu64 ")\n",
+				    h->name, i, x, ea->term, eb->term);
+				rv = -1;
+			}
+		}
+	}
+	for (int i = 0; i < h->n; i++)
+		harness_log_free(&logs[i]);
+	return rv;
 }
 
 /* ------------------------------------------------------------------ */

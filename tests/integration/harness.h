@@ -163,10 +163,18 @@ int harness_isolate(struct harness *h, int i, bool isolated);
 
 /*
  * Symmetric partition: @group[i] names member i's group (any int); links
- * inside a group are connected, links between groups cut.  Other faults
- * (drop, delay) are kept.
+ * inside a group are connected, links between groups cut.  A member in
+ * group HARNESS_BRIDGE is connected to everyone: {0,0,HARNESS_BRIDGE,1,1}
+ * is the bridge shape (two groups that only member 2 joins).  Other
+ * faults (drop, delay) are kept.
  */
+#define HARNESS_BRIDGE (-1000000)
 int harness_partition(struct harness *h, const int *group);
+
+/* Asymmetric faults: member @i hears nobody (deafen: every j->i blocked)
+ * or nobody hears it (mute: every i->j blocked); false undoes it. */
+int harness_deafen(struct harness *h, int i, bool deaf);
+int harness_mute(struct harness *h, int i, bool mute);
 
 /* Unblock every link (drop and delay are kept). */
 int harness_heal(struct harness *h);
@@ -231,6 +239,42 @@ struct harness_submit_info {
 int harness_submit_any(struct harness *h, uint32_t mask, const void *cmd,
     size_t len, int deadline_ms, struct client_reply *rep,
     struct harness_submit_info *info);
+
+/*
+ * Wait until every running member reports the same last index, with
+ * commit and applied equal to it (nothing in flight).  0, or
+ * HARNESS_EDEADLINE after printing the statuses.
+ */
+int harness_wait_converged(struct harness *h, int timeout_ms);
+
+/* --- durable logs (members stopped) ---------------------------------- */
+
+/* A copy of a member's durable log, read from its data directory. */
+struct harness_log {
+	raft_index snap_index;       /* 0: no snapshot */
+	raft_term snap_term;
+	raft_index first_index;      /* index of entries[0] */
+	uint64_t n;
+	struct raft_entry *entries;  /* entries[k].index == first_index + k */
+};
+
+/*
+ * Read member @i's log with storage_open() (recovery as at a restart: a
+ * torn tail is cut).  The member must not be running (the data directory
+ * is locked while it is).  0, -EBUSY, or a storage error (printed).
+ * Free with harness_log_free().
+ */
+int harness_read_log(struct harness *h, int i, struct harness_log *log);
+void harness_log_free(struct harness_log *log);
+
+/*
+ * Read every member's log and check Log Matching: wherever two logs hold
+ * the same index, the entries are identical (term, type, bytes), and
+ * every log ends at the same index (the cluster converged before it was
+ * stopped).  Prints the first difference.  0 or -1 (-EBUSY when a member
+ * still runs).
+ */
+int harness_check_logs(struct harness *h);
 
 /* --- the counter application (tests/integration/counter_member.c) ----- */
 
