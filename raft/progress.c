@@ -38,8 +38,10 @@ void progress_reset(struct progress *p, raft_index last_index)
 	p->match = 0;
 	p->next = last_index + 1;
 	p->probe_sent = false;
+	p->probe_last = 0;
 	p->recent_active = false;
 	p->commit_sent = 0;
+	p->match_at_hb = 0;
 	p->snap_index = 0;
 	p->snap_offset = 0;
 	infl_clear(p);
@@ -62,10 +64,18 @@ void progress_become_probe(struct progress *p)
 
 void progress_become_replicate(struct progress *p)
 {
+	raft_index probed = p->probe_last;
+
 	p->state = PROGRESS_REPLICATE;
 	p->next = p->match + 1;
 	p->probe_sent = false;
 	infl_clear(p);
+	/* The latest probe may still be on its way with entries past match:
+	 * continue after them instead of sending them again (if it was lost,
+	 * the follower rejects the next append and we back up). */
+	if (probed > p->match)
+		progress_sent(p, probed, 0);
+	p->probe_last = 0;
 }
 
 void progress_become_snapshot(struct progress *p, raft_index index,
@@ -100,6 +110,7 @@ void progress_sent(struct progress *p, raft_index last, uint64_t bytes)
 
 	if (p->state == PROGRESS_PROBE) {
 		p->probe_sent = true;
+		p->probe_last = last;
 		return;
 	}
 	if (p->state != PROGRESS_REPLICATE)

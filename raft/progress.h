@@ -39,8 +39,10 @@ struct progress {
 	raft_index match;
 	raft_index next;
 	bool probe_sent;
+	raft_index probe_last;   /* last index carried by the latest probe */
 	bool recent_active;      /* heard from since the last check-quorum round */
 	raft_index commit_sent;  /* highest commit index told to this follower */
+	raft_index match_at_hb;  /* match when the last heartbeat was answered */
 	/* REPLICATE window: a ring of max_inflight slots. */
 	struct inflight *infl;
 	uint32_t infl_cap;

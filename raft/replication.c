@@ -121,9 +121,11 @@ int replication_bcast_append(struct raft *r)
 			if (pr->state != PROGRESS_REPLICATE || pr->next == next)
 				break;
 		} while (pr->next <= rlog_last_index(&r->log));
-		/* Commit news for a follower that got no entries. */
+		/* Commit news for a follower that got no entries, once nothing
+		 * is in flight to it (an append in flight will carry it, and
+		 * its answer brings us back here). */
 		if (pr->commit_sent < r->commit && pr->match >= pr->commit_sent &&
-		    pr->state != PROGRESS_SNAPSHOT) {
+		    pr->state == PROGRESS_REPLICATE && pr->infl_count == 0) {
 			struct raft_msg hb = { 0 };
 
 			hb.type = RAFT_MSG_HEARTBEAT;
@@ -216,8 +218,13 @@ static int handle_reject(struct raft *r, struct progress *pr,
 
 	switch (pr->state) {
 	case PROGRESS_REPLICATE:
-		if (m->index <= pr->match)
-			return 0; /* stale */
+		/* Stale: about an index we know matches, or its hint is below
+		 * match.  A current rejection's hint is never below match: the
+		 * follower's log agrees with ours up to match, and those
+		 * entries' terms are <= the probe's term, so its search stops
+		 * at or above match. */
+		if (m->index <= pr->match || m->hint_index < pr->match)
+			return 0;
 		progress_become_probe(pr); /* next = match + 1 */
 		break;
 	case PROGRESS_PROBE:
@@ -293,12 +300,22 @@ int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 	if (pr->state == PROGRESS_REPLICATE &&
 	    pr->infl_count >= pr->infl_cap)
 		progress_free_first(pr);
-	/* Behind: send even an empty append, so that a follower that lost
-	 * the tail of a pipelined window rejects it and we back up. */
+	/* Behind, and no progress since the previous heartbeat answer: the
+	 * follower may have lost the tail of a pipelined window.  Send even
+	 * an empty append, so it rejects it and we back up.  While acks keep
+	 * coming, the pipeline needs no help (and gets no extra message). */
 	if (pr->match < rlog_last_index(&r->log)) {
-		rv = replication_send_append(r, pr, true);
-		if (rv != 0)
-			return rv;
+		bool stuck = pr->state != PROGRESS_REPLICATE ||
+		    pr->match == pr->match_at_hb;
+
+		pr->match_at_hb = pr->match;
+		if (stuck) {
+			rv = replication_send_append(r, pr, true);
+			if (rv != 0)
+				return rv;
+		}
+	} else {
+		pr->match_at_hb = pr->match;
 	}
 	return readindex_handle_heartbeat_ack(r, m->from, m->ctx);
 }
