@@ -249,7 +249,9 @@ static void do_propose(struct node *n, struct loop_req *req)
 	if (req->len > UINT32_MAX)
 		rv = RAFT_ETOOBIG;
 	pthread_mutex_lock(&n->mu);
-	if (rv == 0) {
+	if (n->stopping)
+		rsm_complete_locked(n, req->w, NODE_ESHUTDOWN);
+	else if (rv == 0) {
 		req->w->index = index;
 		req->w->term = term;
 		rsm_register_locked(n, req->w);
@@ -376,6 +378,8 @@ static void *loop_main(void *arg)
 		now = node_now_ms();
 		transport_run_timers(n->tr, now);
 		while (now >= n->tick_deadline_ms) {
+			if (++n->ticks % 10 == 0)
+				rsm_expire(n, now);
 			(void)raft_tick(n->raft);
 			n->tick_deadline_ms += n->cfg.tick_ms;
 			if (now > n->tick_deadline_ms + 10 * n->cfg.tick_ms)

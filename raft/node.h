@@ -120,6 +120,25 @@ void node_cancel_waiters(struct node *n);
 int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
     void **reply, size_t *reply_len, raft_id *leader_hint);
 
+/*
+ * Called exactly once when an asynchronous submit ends, from one of the
+ * member's threads (loop or applier): @status as node_submit() returns it,
+ * @reply (malloc'd, ownership passes to the callee) and the leader hint.
+ * It runs with the member's lock held: it must only hand the result on
+ * (e.g. to a mailbox), never call back into the node.
+ */
+typedef void (*node_done_fn)(void *arg, int status, void *reply,
+    size_t reply_len, raft_id leader);
+
+/*
+ * node_submit() without blocking: @done is called when the command has
+ * been applied, has failed, or @timeout_ms passed (checked every tick).
+ * Returns 0 (then @done will be called), or -ENOMEM / NODE_ESHUTDOWN
+ * (then it will not).
+ */
+int node_submit_async(struct node *n, const void *cmd, size_t len,
+    int timeout_ms, node_done_fn done, void *arg);
+
 /* Wait until a linearizable read may be served from local state.
  * Returns 0, NODE_ENOLEADER, NODE_ETIMEDOUT, NODE_ESHUTDOWN. */
 int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint);

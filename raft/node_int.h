@@ -34,6 +34,9 @@ struct waiter {
 	int status;
 	void *reply;
 	size_t reply_len;
+	node_done_fn done_fn;     /* asynchronous submit: called instead of cv */
+	void *done_arg;
+	uint64_t deadline_ms;     /* asynchronous: expire after (monotonic) */
 };
 
 enum loop_kind {
@@ -107,6 +110,7 @@ struct node {
 	unsigned disk_inflight;   /* loop only: batches at the disk thread */
 	uint64_t next_ctx;        /* loop only: read-index contexts */
 	uint64_t tick_deadline_ms;/* loop only */
+	uint64_t ticks;           /* loop only */
 
 	pthread_mutex_t mu;
 	struct waiter *table[NODE_WAIT_BUCKETS];
@@ -133,6 +137,7 @@ void rsm_register_locked(struct node *n, struct waiter *w);
 void rsm_complete_locked(struct node *n, struct waiter *w, int status);
 void rsm_read_state(struct node *n, uint64_t ctx, raft_index index, int status);
 void rsm_fail_all(struct node *n, int status);
+void rsm_expire(struct node *n, uint64_t now_ms);
 
 /* disk.c */
 void *disk_main(void *arg);

@@ -90,8 +90,31 @@ void rsm_complete_locked(struct node *n, struct waiter *w, int status)
 		return;
 	w->done = true;
 	w->status = status;
-	pthread_cond_signal(&w->cv);
+	if (w->done_fn != NULL) {
+		w->done_fn(w->done_arg, status, status == 0 ? w->reply : NULL,
+		    status == 0 ? w->reply_len : 0, n->leader_hint);
+		if (status == 0)
+			w->reply = NULL; /* handed over */
+	} else {
+		pthread_cond_signal(&w->cv);
+	}
 	leave_lists_locked(n, w);
+}
+
+void rsm_expire(struct node *n, uint64_t now_ms)
+{
+	pthread_mutex_lock(&n->mu);
+	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++) {
+		struct waiter **p = &n->table[b];
+
+		while (*p) {
+			if ((*p)->done_fn && (*p)->deadline_ms <= now_ms)
+				rsm_complete_locked(n, *p, NODE_ETIMEDOUT);
+			else
+				p = &(*p)->next;
+		}
+	}
+	pthread_mutex_unlock(&n->mu);
 }
 
 void rsm_fail_all(struct node *n, int status)
@@ -390,6 +413,49 @@ int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
 		*leader_hint = n->leader_hint;
 	leave_call(n, w);
 	return rv;
+}
+
+int node_submit_async(struct node *n, const void *cmd, size_t len,
+    int timeout_ms, node_done_fn done, void *arg)
+{
+	struct waiter *w = waiter_new(false);
+	struct loop_req *req = calloc(1, sizeof(*req));
+
+	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
+	    NULL) {
+		if (w)
+			pthread_cond_destroy(&w->cv);
+		free(w);
+		free(req);
+		return -ENOMEM;
+	}
+	memcpy(req->data, cmd, len);
+	req->len = len;
+	req->kind = LOOP_PROPOSE;
+	req->w = w;
+	w->refs = 1; /* the loop request only: nobody waits on it */
+	w->done_fn = done;
+	w->done_arg = arg;
+	w->deadline_ms = node_now_ms() + (uint64_t)(timeout_ms > 0 ?
+	    timeout_ms : 1);
+	pthread_mutex_lock(&n->mu);
+	if (n->stopping) {
+		pthread_mutex_unlock(&n->mu);
+		pthread_cond_destroy(&w->cv);
+		free(w);
+		free(req->data);
+		free(req);
+		return NODE_ESHUTDOWN;
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (node_post(n, req) != 0) {
+		pthread_cond_destroy(&w->cv);
+		free(w);
+		free(req->data);
+		free(req);
+		return NODE_ESHUTDOWN;
+	}
+	return 0;
 }
 
 int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "cproto.h"
@@ -34,6 +35,7 @@ struct job {
 	uint8_t *body;            /* owns the bytes req.payload points into */
 	uint8_t *reply;           /* encoded reply */
 	size_t reply_len;
+	struct server *srv;       /* asynchronous submits: whose job */
 };
 
 struct server {
@@ -49,6 +51,7 @@ struct server {
 	unsigned n_workers;
 	unsigned started;
 	atomic_bool stop;
+	atomic_uint pending;      /* asynchronous submits not yet answered */
 	uint64_t malformed;
 };
 
@@ -177,6 +180,48 @@ static void run_job(struct server *s, struct job *j)
 	set_reply(j, CPROTO_EBADOP, 0, NULL, 0);
 }
 
+/* node_done_fn of an asynchronous SUBMIT (runs on a member thread). */
+static void submit_done(void *arg, int status, void *reply, size_t len,
+    raft_id leader)
+{
+	struct job *j = arg;
+	struct server *s = j->srv;
+
+	set_reply(j, status, leader, reply, len);
+	free(reply);
+	if (mbox_put(&s->replies, &j->item) != 0)
+		job_free(j);
+	atomic_fetch_sub(&s->pending, 1);
+}
+
+/*
+ * SUBMIT on the socket thread itself: stamp, hand to the node, and let
+ * the applier's completion post the reply.  No worker thread in the way.
+ */
+static void submit_async(struct server *s, struct job *j)
+{
+	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
+	    SERVER_DEFAULT_TIMEOUT_MS;
+	int rv;
+
+	if (tmo > SERVER_MAX_TIMEOUT_MS)
+		tmo = SERVER_MAX_TIMEOUT_MS;
+	rv = s->app.prepare ? s->app.prepare(s->app.arg,
+	    (uint8_t *)j->req.payload, j->req.len) : 0;
+	if (rv == 0) {
+		j->srv = s;
+		atomic_fetch_add(&s->pending, 1);
+		rv = node_submit_async(s->node, j->req.payload, j->req.len,
+		    tmo, submit_done, j);
+		if (rv == 0)
+			return;
+		atomic_fetch_sub(&s->pending, 1);
+	}
+	set_reply(j, rv, 0, NULL, 0);
+	if (mbox_put(&s->replies, &j->item) != 0)
+		job_free(j);
+}
+
 static void *worker_main(void *arg)
 {
 	struct server *s = arg;
@@ -294,7 +339,9 @@ static void *sock_main(void *arg)
 			if (!(events & ZMQ_POLLIN))
 				break;
 			j = recv_request(s);
-			if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
+			if (j != NULL && j->req.op == CPROTO_SUBMIT)
+				submit_async(s, j);
+			else if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
 				job_free(j);
 		}
 	}
@@ -376,10 +423,17 @@ void server_stop(struct server *s)
 	atomic_store(&s->stop, true);
 	pthread_join(s->sock_thread, NULL);
 	mbox_shut(&s->jobs);
-	/* Workers may be blocked in node_submit(): release them. */
+	/* Workers may be blocked in node_submit(): release them; and wait
+	 * for every asynchronous submit's callback, which names this server. */
 	node_cancel_waiters(s->node);
 	for (unsigned i = 0; i < s->started; i++)
 		pthread_join(s->workers[i], NULL);
+	while (atomic_load(&s->pending) > 0) {
+		struct timespec ts = { 0, 1000000 };
+
+		node_cancel_waiters(s->node);
+		nanosleep(&ts, NULL);
+	}
 	while ((it = mbox_take_all(&s->jobs)) != NULL)
 		while (it) {
 			struct mbox_item *next = it->next;
