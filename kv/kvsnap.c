@@ -159,7 +159,7 @@ static void sink_u32(struct sink *s, uint32_t v)
 
 static uint64_t payload_size(const struct kvsnap_state *st)
 {
-	uint64_t n = 8 + 8 + 8 + 4 + 8 + 4;
+	uint64_t n = 8 + 8 + 8 + 8 + 4 + 8 + 4;
 	struct keyspace_iter it;
 	struct kv_rec *r;
 
@@ -208,12 +208,15 @@ static void write_rec(struct sink *s, const struct kv_rec *r)
 		sink_write(s, r->value, a->size);
 }
 
-static void write_payload(struct sink *s, const struct kvsnap_state *st)
+static void write_payload(struct sink *s, const struct kvsnap_state *st,
+    bool with_index)
 {
 	struct keyspace_iter it;
 	struct session_info si;
 	struct kv_rec *r;
 
+	if (with_index)
+		sink_u64(s, st->applied_index);
 	sink_u64(s, st->next_inode);
 	sink_u64(s, (uint64_t)st->clock_ns);
 	sink_u64(s, session_next_id(st->sessions));
@@ -258,11 +261,10 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 	memcpy(s->out, KVSNAP_MAGIC, 8);
 	le32(s->out + 8, KVSNAP_FORMAT);
 	le32(s->out + 12, 0);
-	le64(s->out + 16, st->applied_index);
-	le64(s->out + 24, plen);
+	le64(s->out + 16, plen);
 	s->outpos = KVSNAP_HEADER_BYTES;
 
-	write_payload(s, st);
+	write_payload(s, st, true);
 	feed(s, NULL, 0, ZSTD_e_end);
 	rc = s->err;
 	if (rc == 0) {
@@ -285,7 +287,7 @@ uint64_t kvsnap_digest(const struct kvsnap_state *st)
 	if (s == NULL)
 		return 0;
 	s->hash = FNV_OFFSET;
-	write_payload(s, st);
+	write_payload(s, st, false);
 	h = s->hash;
 	free(s);
 	return h;
@@ -544,6 +546,7 @@ static int read_payload(struct source *s, struct kvsnap_state *st)
 	struct inodes inodes = { 0 };
 	int rc;
 
+	st->applied_index = src_u64(s);
 	st->next_inode = src_u64(s);
 	st->clock_ns = (int64_t)src_u64(s);
 	if (s->bad || st->next_inode < KV_INODE_FIRST || st->clock_ns < 0)
@@ -555,7 +558,7 @@ static int read_payload(struct source *s, struct kvsnap_state *st)
 		rc = -EBADMSG;
 	if (rc == 0 && !src_finish(s))
 		rc = -EBADMSG;
-	if (rc == 0) {
+	if (rc == 0 && inodes.n > 1) {
 		qsort(inodes.v, inodes.n, sizeof(inodes.v[0]), cmp_u64);
 		for (size_t i = 1; i < inodes.n; i++)
 			if (inodes.v[i] == inodes.v[i - 1])
@@ -581,11 +584,10 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 		return -ENOTSUP;
 	if (rd32(p + 12) != 0)
 		return -EBADMSG;
-	out->applied_index = rd64(p + 16);
 	fcs = ZSTD_getFrameContentSize(p + KVSNAP_HEADER_BYTES,
 	    len - KVSNAP_HEADER_BYTES);
 	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR ||
-	    fcs != rd64(p + 24))
+	    fcs != rd64(p + 16))
 		return -EBADMSG;
 
 	rc = -ENOMEM;

@@ -3,11 +3,12 @@
  *
  * Format (all integers little-endian):
  *
- *   header, uncompressed (32 bytes):
+ *   header, uncompressed (24 bytes):
  *     u8[8] magic "RKVSNAP\0", u32 format (KVSNAP_FORMAT), u32 flags (0),
- *     u64 applied index, u64 payload length (uncompressed)
+ *     u64 payload length (uncompressed; must equal the frame's content size)
  *   one zstd frame (content size and XXH64 content checksum included)
  *   holding the payload:
+ *     u64 applied index,
  *     u64 next inode, i64 committed clock, u64 next client id,
  *     u32 session count, then per session, least recently used first:
  *       u64 client, u64 seq, i64 time, u8 status, u32 fail_cmp,
@@ -17,7 +18,8 @@
  *       i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, value (size bytes)
  *     u32 end marker KVSNAP_END
  *
- * Compression is streaming both ways: values are fed to zstd without being
+ * Every byte is checked: the header field by field, the payload by the
+ * zstd checksum and then field by field.  Compression is streaming both ways: values are fed to zstd without being
  * copied, and decompressed straight into the buffers that will hold them,
  * so restoring needs no second copy of the state.  The decoder validates
  * everything (see kvsnap_decode()) and builds a complete new state before
@@ -34,7 +36,7 @@
 
 #define KVSNAP_MAGIC "RKVSNAP"  /* + its terminating NUL: 8 bytes */
 #define KVSNAP_FORMAT 1
-#define KVSNAP_HEADER_BYTES 32
+#define KVSNAP_HEADER_BYTES 24
 #define KVSNAP_END 0x21444e45u  /* "END!" */
 
 /* The parts of the state a snapshot holds (borrowed when encoding). */
@@ -68,7 +70,8 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
     int64_t ttl_ns, struct kvsnap_state *out);
 
-/* FNV-1a 64 of the payload kvsnap_encode() would compress. */
+/* FNV-1a 64 of the payload kvsnap_encode() would compress, without the
+ * applied index (the digest is of the replicated state only). */
 uint64_t kvsnap_digest(const struct kvsnap_state *s);
 
 #endif

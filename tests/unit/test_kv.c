@@ -1,0 +1,1885 @@
+/*
+ * test_kv.c - unit tests for the KV state machine (kv/kv.c, kv/kvsnap.c).
+ *
+ * Every rule of the contract in kv/kv.h: the seeds' versioned Put, delete,
+ * partial writes and truncation, metadata, rename, transactions (all or
+ * nothing, checked against applying the same ops one by one), listings,
+ * at-most-once sessions (duplicates, stale retries, eviction by committed
+ * time and by capacity, across snapshots), the 100,000-client memory bound,
+ * determinism (two replicas end byte-identical), malformed commands
+ * (never a crash, never a change), snapshots (round trip, corruption
+ * refused with the state kept) and allocation failures at every point of
+ * an apply or a restore (nothing changes).
+ *
+ * Link with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: the failure
+ * tests make the Nth allocation fail (they are skipped otherwise).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#ifdef HAVE_ASAN
+/* From the ASan runtime (its header is not always installed). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#else
+#include <malloc.h>
+#endif
+
+#include "kv/kv.h"
+#include "kv/kvsnap.h"
+
+/* ------------------------------------------------------------------------
+ * Fixture: allocation failure injection (active with --wrap)
+ * ------------------------------------------------------------------------ */
+
+void *__real_malloc(size_t size) __attribute__((weak));
+void *__real_calloc(size_t n, size_t size) __attribute__((weak));
+void *__real_realloc(void *p, size_t size) __attribute__((weak));
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+static long fail_in = -1; /* allocations until one fails; -1: never */
+static unsigned failed;
+
+static bool fail_now(void)
+{
+	if (fail_in == 0) {
+		fail_in = -1;
+		failed++;
+		return true;
+	}
+	if (fail_in > 0)
+		fail_in--;
+	return false;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	return fail_now() ? NULL : __real_malloc(size);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return fail_now() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t size)
+{
+	return fail_now() ? NULL : __real_realloc(p, size);
+}
+
+static bool can_inject(void)
+{
+	return __real_malloc != NULL && __real_calloc != NULL &&
+	    __real_realloc != NULL;
+}
+
+static size_t heap_in_use(void)
+{
+#ifdef HAVE_ASAN
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+#endif
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers: building and applying commands
+ * ------------------------------------------------------------------------ */
+
+#define SEC 1000000000ll
+
+static int64_t now_ns = 1700000000 * SEC; /* the proposer's clock */
+static const struct kv_meta file_meta = { KV_KIND_FILE, 0644, 1000, 100 };
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static struct kv *new_kv(void)
+{
+	struct kv *kv = kv_new(NULL);
+
+	assert_non_null(kv);
+	return kv;
+}
+
+/* Apply @len bytes as the next entry; asserts the apply itself succeeded. */
+static struct kv_result apply_raw(struct kv *kv, const void *buf, size_t len)
+{
+	struct kv_result r;
+
+	assert_int_equal(kv_apply(kv, kv_applied_index(kv) + 1, buf, len, &r),
+	    0);
+	return r;
+}
+
+static struct kv_result run(struct kv *kv, const struct kv_cmd *c)
+{
+	struct kv_result r;
+	void *buf;
+	size_t len;
+
+	assert_int_equal(kv_cmd_encode_alloc(c, &buf, &len), 0);
+	r = apply_raw(kv, buf, len);
+	free(buf);
+	return r;
+}
+
+static struct kv_op o_put(const char *k, const char *v, uint64_t ver,
+    uint32_t flags)
+{
+	return (struct kv_op){ .type = KV_OP_PUT, .key = k,
+		.keylen = (uint32_t)strlen(k), .data = v,
+		.datalen = v ? (uint32_t)strlen(v) : 0, .version = ver,
+		.flags = flags, .meta = file_meta };
+}
+
+static struct kv_op o_del(const char *k, uint64_t ver, uint32_t flags)
+{
+	return (struct kv_op){ .type = KV_OP_DELETE, .key = k,
+		.keylen = (uint32_t)strlen(k), .version = ver, .flags = flags };
+}
+
+static struct kv_op o_write(const char *k, uint64_t off, const void *d,
+    size_t len, uint64_t ver, uint32_t flags)
+{
+	return (struct kv_op){ .type = KV_OP_WRITE, .key = k,
+		.keylen = (uint32_t)strlen(k), .arg = off, .data = d,
+		.datalen = (uint32_t)len, .version = ver, .flags = flags };
+}
+
+static struct kv_op o_trunc(const char *k, uint64_t size, uint64_t ver,
+    uint32_t flags)
+{
+	return (struct kv_op){ .type = KV_OP_TRUNCATE, .key = k,
+		.keylen = (uint32_t)strlen(k), .arg = size, .version = ver,
+		.flags = flags };
+}
+
+static struct kv_op o_meta(const char *k, uint32_t mask, struct kv_meta m,
+    int64_t mtime, uint64_t ver, uint32_t flags)
+{
+	if (!(mask & KV_META_KIND))
+		m.kind = 0;
+	return (struct kv_op){ .type = KV_OP_SETMETA, .key = k,
+		.keylen = (uint32_t)strlen(k), .mask = mask, .meta = m,
+		.mtime_ns = mtime, .version = ver, .flags = flags };
+}
+
+static struct kv_op o_rename(const char *src, const char *dst, uint64_t ver,
+    uint32_t flags)
+{
+	return (struct kv_op){ .type = KV_OP_RENAME, .key = src,
+		.keylen = (uint32_t)strlen(src), .key2 = dst,
+		.key2len = (uint32_t)strlen(dst), .version = ver,
+		.flags = flags };
+}
+
+static struct kv_cmp cmp(const char *k, uint64_t ver)
+{
+	return (struct kv_cmp){ .version = ver, .key = k,
+		.keylen = (uint32_t)strlen(k) };
+}
+
+static struct kv_cmd cmd_op(struct kv_op op, uint64_t client, uint64_t seq)
+{
+	return (struct kv_cmd){ .type = op.type, .op = op,
+		.client_id = client, .seq = seq, .time_ns = now_ns };
+}
+
+/* One sessionless op. */
+static struct kv_result op1(struct kv *kv, struct kv_op op)
+{
+	struct kv_cmd c = cmd_op(op, 0, 0);
+
+	return run(kv, &c);
+}
+
+/* One op in @client's session. */
+static struct kv_result op1s(struct kv *kv, uint64_t client, uint64_t seq,
+    struct kv_op op)
+{
+	struct kv_cmd c = cmd_op(op, client, seq);
+
+	return run(kv, &c);
+}
+
+static struct kv_cmd cmd_txn(const struct kv_cmp *cmps, uint32_t ncmp,
+    const struct kv_op *ops, uint32_t nops)
+{
+	return (struct kv_cmd){ .type = KV_OP_TXN, .cmps = cmps, .ncmp = ncmp,
+		.ops = ops, .nops = nops, .time_ns = now_ns };
+}
+
+static struct kv_result txn(struct kv *kv, const struct kv_cmp *cmps,
+    uint32_t ncmp, const struct kv_op *ops, uint32_t nops)
+{
+	struct kv_cmd c = cmd_txn(cmps, ncmp, ops, nops);
+
+	return run(kv, &c);
+}
+
+static uint64_t reg(struct kv *kv)
+{
+	struct kv_cmd c = { .type = KV_OP_REGISTER, .time_ns = now_ns };
+	struct kv_result r = run(kv, &c);
+
+	assert_int_equal(r.status, KV_OK);
+	assert_true(r.client_id > 0);
+	return r.client_id;
+}
+
+static void tick(struct kv *kv)
+{
+	struct kv_cmd c = { .type = KV_OP_TICK, .time_ns = now_ns };
+
+	assert_int_equal(run(kv, &c).status, KV_OK);
+}
+
+/* The value of @key equals @len bytes at @want (or the key is absent). */
+static void assert_value(struct kv *kv, const char *key, const void *want,
+    size_t len)
+{
+	void *v = NULL;
+	size_t vlen = 0;
+	int rc = kv_get(kv, key, strlen(key), NULL, &v, &vlen);
+
+	if (want == NULL) {
+		assert_int_equal(rc, -ENOENT);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(vlen, len);
+	if (len > 0)
+		assert_memory_equal(v, want, len);
+	else
+		assert_null(v);
+	free(v);
+}
+
+static struct kv_attr attr_of(struct kv *kv, const char *key)
+{
+	struct kv_attr a;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(kv_get(kv, key, strlen(key), &a, NULL, NULL), 0);
+	return a;
+}
+
+static bool exists(struct kv *kv, const char *key)
+{
+	return kv_get(kv, key, strlen(key), NULL, NULL, NULL) == 0;
+}
+
+static void snapshot(struct kv *kv, void **data, size_t *len)
+{
+	assert_int_equal(kv_snapshot(kv, data, len), 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: the seeds' Put and Get
+ * ------------------------------------------------------------------------ */
+
+static void test_kv_put_get_follow_the_seeds(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_result r;
+
+	(void)state;
+	/* TestReliablePut */
+	r = op1(kv, o_put("k", "6.5840", 0, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 1);
+	assert_value(kv, "k", "6.5840", 6);
+	assert_int_equal(attr_of(kv, "k").version, 1);
+	assert_int_equal(op1(kv, o_put("k", "x", 0, 0)).status, KV_EVERSION);
+	assert_int_equal(op1(kv, o_put("y", "x", 1, 0)).status, KV_ENOKEY);
+	assert_value(kv, "y", NULL, 0);
+	/* Matching version replaces and increments. */
+	r = op1(kv, o_put("k", "7", 1, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 2);
+	assert_value(kv, "k", "7", 1);
+	assert_int_equal(op1(kv, o_put("k", "8", 1, 0)).status, KV_EVERSION);
+	assert_int_equal(op1(kv, o_put("k", "8", 3, 0)).status, KV_EVERSION);
+	assert_value(kv, "k", "7", 1);
+	assert_int_equal(kv_key_count(kv), 1);
+	kv_free(kv);
+	kv_free(NULL);
+}
+
+static void test_kv_get_through_the_log(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_cmd c = cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "k",
+		.keylen = 1 }, 0, 0);
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(run(kv, &c).status, KV_ENOKEY);
+	op1(kv, o_put("k", "value", 0, 0));
+	r = run(kv, &c);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.value_len, 5);
+	assert_memory_equal(r.value, "value", 5);
+	assert_int_equal(r.attr.version, 1);
+	kv_result_release(&r);
+	kv_result_release(NULL);
+	kv_free(kv);
+}
+
+static void test_kv_put_keeps_inode_and_meta_unless_setmeta(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_op op = o_put("f", "a", 0, 0);
+	struct kv_result r;
+	int64_t t0 = now_ns;
+
+	(void)state;
+	r = op1(kv, op);
+	assert_int_equal(r.attr.inode, KV_INODE_FIRST);
+	assert_int_equal(r.attr.kind, KV_KIND_FILE);
+	assert_int_equal(r.attr.mode, 0644);
+	assert_int_equal(r.attr.uid, 1000);
+	assert_int_equal(r.attr.gid, 100);
+	assert_int_equal(r.attr.mtime_ns, t0);
+	assert_int_equal(r.attr.ctime_ns, t0);
+	assert_int_equal(r.attr.size, 1);
+
+	now_ns += SEC;
+	op = o_put("f", "bb", 1, 0);
+	op.meta = (struct kv_meta){ KV_KIND_DIR, 0700, 1, 2 };
+	r = op1(kv, op);
+	assert_int_equal(r.attr.inode, KV_INODE_FIRST);
+	assert_int_equal(r.attr.kind, KV_KIND_FILE); /* kept */
+	assert_int_equal(r.attr.mode, 0644);
+	assert_int_equal(r.attr.mtime_ns, now_ns);
+	assert_int_equal(r.attr.size, 2);
+
+	op.version = 2;
+	op.flags = KV_F_SETMETA;
+	r = op1(kv, op);
+	assert_int_equal(r.attr.version, 3);
+	assert_int_equal(r.attr.kind, KV_KIND_DIR);
+	assert_int_equal(r.attr.mode, 0700);
+	assert_int_equal(r.attr.uid, 1);
+	assert_int_equal(r.attr.gid, 2);
+	assert_int_equal(r.attr.inode, KV_INODE_FIRST);
+	kv_free(kv);
+}
+
+static void test_kv_put_anyver_creates_or_replaces(void **state)
+{
+	struct kv *kv = new_kv();
+
+	(void)state;
+	assert_int_equal(op1(kv, o_put("k", "1", 77, KV_F_ANYVER)).attr.version,
+	    1);
+	assert_int_equal(op1(kv, o_put("k", "2", 77, KV_F_ANYVER)).attr.version,
+	    2);
+	assert_value(kv, "k", "2", 1);
+	assert_int_equal(op1(kv, o_put("e", NULL, 0, 0)).status, KV_OK);
+	assert_value(kv, "e", "", 0);
+	kv_free(kv);
+}
+
+static void test_kv_inodes_are_never_reused(void **state)
+{
+	struct kv *kv = new_kv();
+
+	(void)state;
+	assert_int_equal(op1(kv, o_put("a", "", 0, 0)).attr.inode, 2);
+	assert_int_equal(op1(kv, o_put("b", "", 0, 0)).attr.inode, 3);
+	assert_int_equal(op1(kv, o_del("a", 1, 0)).status, KV_OK);
+	/* Re-created: version restarts at 1, the inode does not repeat. */
+	assert_int_equal(op1(kv, o_put("a", "", 0, 0)).attr.inode, 4);
+	assert_int_equal(attr_of(kv, "a").version, 1);
+	kv_free(kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: delete, write, truncate, setmeta, rename
+ * ------------------------------------------------------------------------ */
+
+static void test_kv_delete_checks_the_version(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(op1(kv, o_del("k", 0, 0)).status, KV_ENOKEY);
+	assert_int_equal(op1(kv, o_del("k", 0, KV_F_ANYVER)).status, KV_ENOKEY);
+	op1(kv, o_put("k", "v", 0, 0));
+	op1(kv, o_put("k", "w", 1, 0));
+	assert_int_equal(op1(kv, o_del("k", 1, 0)).status, KV_EVERSION);
+	r = op1(kv, o_del("k", 2, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 0);
+	assert_int_equal(r.attr.inode, KV_INODE_FIRST);
+	assert_false(exists(kv, "k"));
+	op1(kv, o_put("k", "v", 0, 0));
+	assert_int_equal(op1(kv, o_del("k", 9, KV_F_ANYVER)).status, KV_OK);
+	assert_int_equal(kv_key_count(kv), 0);
+	kv_free(kv);
+}
+
+static void test_kv_write_at_offset(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(op1(kv, o_write("f", 0, "x", 1, 0, KV_F_ANYVER)).status,
+	    KV_ENOKEY);
+	op1(kv, o_put("f", "hello world", 0, 0));
+	/* Overwrite inside. */
+	now_ns += SEC;
+	r = op1(kv, o_write("f", 6, "WORLD", 5, 1, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 2);
+	assert_int_equal(r.attr.mtime_ns, now_ns);
+	assert_int_equal(r.attr.size, 11);
+	assert_value(kv, "f", "hello WORLD", 11);
+	/* Straddling the end extends. */
+	r = op1(kv, o_write("f", 9, "LDS!", 4, 2, 0));
+	assert_int_equal(r.attr.size, 13);
+	assert_value(kv, "f", "hello WORLDS!", 13);
+	/* Past the end: the gap reads as zeros. */
+	r = op1(kv, o_write("f", 16, "end", 3, 0, KV_F_ANYVER));
+	assert_int_equal(r.attr.size, 19);
+	assert_value(kv, "f", "hello WORLDS!\0\0\0end", 19);
+	/* Version mismatch, zero bytes, too big. */
+	assert_int_equal(op1(kv, o_write("f", 0, "z", 1, 1, 0)).status,
+	    KV_EVERSION);
+	r = op1(kv, o_write("f", 1000, "", 0, 4, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 4); /* nothing changed */
+	assert_int_equal(r.attr.size, 19);
+	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX, "z", 1, 4, 0)).status,
+	    KV_ETOOBIG);
+	assert_int_equal(op1(kv, o_write("f", UINT64_MAX, "z", 1, 4, 0)).status,
+	    KV_ETOOBIG);
+	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX - 1, "z", 1, 4,
+	    0)).status, KV_OK);
+	assert_int_equal(attr_of(kv, "f").size, KV_VALUE_MAX);
+	kv_free(kv);
+}
+
+static void test_kv_write_appends_and_reads_ranges(void **state)
+{
+	struct kv *kv = new_kv();
+	static unsigned char want[1 << 20];
+	unsigned char chunk[4096], buf[10000];
+	struct kv_attr a;
+
+	(void)state;
+	op1(kv, o_put("big", NULL, 0, 0));
+	for (size_t off = 0; off < sizeof(want); off += sizeof(chunk)) {
+		for (size_t i = 0; i < sizeof(chunk); i++)
+			chunk[i] = want[off + i] = (unsigned char)(off / 4096 + i);
+		assert_int_equal(op1(kv, o_write("big", off, chunk,
+		    sizeof(chunk), 0, KV_F_ANYVER)).status, KV_OK);
+	}
+	assert_value(kv, "big", want, sizeof(want));
+	assert_int_equal(kv_read(kv, "big", 3, 5000, buf, sizeof(buf), &a),
+	    sizeof(buf));
+	assert_memory_equal(buf, want + 5000, sizeof(buf));
+	assert_int_equal(a.size, sizeof(want));
+	assert_int_equal(kv_read(kv, "big", 3, sizeof(want) - 10, buf,
+	    sizeof(buf), NULL), 10);
+	assert_int_equal(kv_read(kv, "big", 3, sizeof(want), buf, sizeof(buf),
+	    NULL), 0);
+	assert_int_equal(kv_read(kv, "big", 3, UINT64_MAX, buf, sizeof(buf),
+	    NULL), 0);
+	assert_int_equal(kv_read(kv, "nope", 4, 0, buf, sizeof(buf), NULL),
+	    -ENOENT);
+	assert_int_equal(attr_of(kv, "big").version, 1 + 256);
+	kv_free(kv);
+}
+
+static void test_kv_truncate_shrinks_and_extends_with_zeros(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(op1(kv, o_trunc("f", 0, 0, KV_F_ANYVER)).status,
+	    KV_ENOKEY);
+	op1(kv, o_put("f", "abcdefgh", 0, 0));
+	now_ns += SEC;
+	r = op1(kv, o_trunc("f", 3, 1, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 2);
+	assert_int_equal(r.attr.size, 3);
+	assert_int_equal(r.attr.mtime_ns, now_ns);
+	assert_value(kv, "f", "abc", 3);
+	/* Extending shows zeros, never the old bytes. */
+	op1(kv, o_trunc("f", 6, 2, 0));
+	assert_value(kv, "f", "abc\0\0\0", 6);
+	/* A write past the end after a shrink: zeros in the gap too. */
+	op1(kv, o_trunc("f", 1, 3, 0));
+	op1(kv, o_write("f", 4, "Z", 1, 4, 0));
+	assert_value(kv, "f", "a\0\0\0Z", 5);
+	/* Same size still counts as a change; to zero; mismatch; too big. */
+	assert_int_equal(op1(kv, o_trunc("f", 5, 5, 0)).attr.version, 6);
+	assert_int_equal(op1(kv, o_trunc("f", 0, 6, 0)).attr.size, 0);
+	assert_value(kv, "f", "", 0);
+	assert_int_equal(op1(kv, o_trunc("f", 1, 1, 0)).status, KV_EVERSION);
+	assert_int_equal(op1(kv, o_trunc("f", KV_VALUE_MAX + 1ull, 7,
+	    0)).status, KV_ETOOBIG);
+	/* Shrinking a large value gives memory back and keeps the prefix. */
+	op1(kv, o_trunc("f", 1 << 20, 7, 0));
+	op1(kv, o_write("f", 0, "xyz", 3, 8, 0));
+	op1(kv, o_trunc("f", 2, 9, 0));
+	assert_value(kv, "f", "xy", 2);
+	kv_free(kv);
+}
+
+static void test_kv_setmeta_bumps_version_and_ctime(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_meta m = { KV_KIND_SYMLINK, 0600, 5, 6 };
+	struct kv_result r;
+	int64_t t0 = now_ns;
+
+	(void)state;
+	assert_int_equal(op1(kv, o_meta("f", KV_META_MODE, m, 0, 0,
+	    KV_F_ANYVER)).status, KV_ENOKEY);
+	op1(kv, o_put("f", "x", 0, 0));
+	now_ns += SEC;
+	r = op1(kv, o_meta("f", KV_META_MODE | KV_META_UID, m, 0, 1, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 2);
+	assert_int_equal(r.attr.mode, 0600);
+	assert_int_equal(r.attr.uid, 5);
+	assert_int_equal(r.attr.gid, 100);            /* not in the mask */
+	assert_int_equal(r.attr.kind, KV_KIND_FILE);
+	assert_int_equal(r.attr.mtime_ns, t0);        /* content unchanged */
+	assert_int_equal(r.attr.ctime_ns, now_ns);
+	r = op1(kv, o_meta("f", KV_META_GID | KV_META_KIND | KV_META_MTIME, m,
+	    -42, 2, 0));
+	assert_int_equal(r.attr.gid, 6);
+	assert_int_equal(r.attr.kind, KV_KIND_SYMLINK);
+	assert_int_equal(r.attr.mtime_ns, -42);
+	/* Even a no-op mask bumps the version (cache invalidation). */
+	assert_int_equal(op1(kv, o_meta("f", 0, m, 0, 3, 0)).attr.version, 4);
+	assert_int_equal(op1(kv, o_meta("f", 0, m, 0, 3, 0)).status,
+	    KV_EVERSION);
+	assert_value(kv, "f", "x", 1);
+	kv_free(kv);
+}
+
+static void test_kv_rename_moves_the_record(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_result r;
+	int64_t t0 = now_ns;
+
+	(void)state;
+	assert_int_equal(op1(kv, o_rename("a", "b", 0, KV_F_ANYVER)).status,
+	    KV_ENOKEY);
+	op1(kv, o_put("a", "contents", 0, 0));         /* inode 2 */
+	op1(kv, o_put("c", "other", 0, 0));            /* inode 3 */
+	now_ns += SEC;
+	assert_int_equal(op1(kv, o_rename("a", "b", 2, 0)).status, KV_EVERSION);
+	r = op1(kv, o_rename("a", "b", 1, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, 2);
+	assert_int_equal(r.attr.version, 2);
+	assert_int_equal(r.attr.mtime_ns, t0);
+	assert_int_equal(r.attr.ctime_ns, now_ns);
+	assert_false(exists(kv, "a"));
+	assert_value(kv, "b", "contents", 8);
+	/* Over an existing key: replaced, its inode is gone. */
+	r = op1(kv, o_rename("b", "c", 0, KV_F_ANYVER));
+	assert_int_equal(r.attr.inode, 2);
+	assert_int_equal(r.attr.version, 3);
+	assert_value(kv, "c", "contents", 8);
+	assert_int_equal(kv_key_count(kv), 1);
+	/* Onto itself: nothing changes. */
+	r = op1(kv, o_rename("c", "c", 3, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 3);
+	kv_free(kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: transactions
+ * ------------------------------------------------------------------------ */
+
+static void test_kv_txn_failed_compare_changes_nothing(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_cmp cmps[3];
+	struct kv_op ops[2] = { o_put("a", "new", 1, 0), o_del("b", 1, 0) };
+	struct kv_result r;
+	uint64_t before;
+
+	(void)state;
+	op1(kv, o_put("a", "old", 0, 0));
+	op1(kv, o_put("b", "old", 0, 0));
+	before = kv_digest(kv);
+	cmps[0] = cmp("a", 1);
+	cmps[1] = cmp("b", KV_VERSION_ANY);
+	cmps[2] = cmp("c", 1); /* absent */
+	r = txn(kv, cmps, 3, ops, 2);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_cmp, 2);
+	assert_int_equal(r.fail_op, KV_NO_INDEX);
+	assert_int_equal(kv_digest(kv), before);
+	cmps[2] = cmp("c", 0); /* must not exist: true */
+	cmps[0] = cmp("a", 2);
+	r = txn(kv, cmps, 3, ops, 2);
+	assert_int_equal(r.fail_cmp, 0);
+	cmps[0] = cmp("a", 1);
+	cmps[1] = cmp("zz", KV_VERSION_ANY);
+	assert_int_equal(txn(kv, cmps, 3, ops, 2).fail_cmp, 1);
+	assert_int_equal(kv_digest(kv), before);
+	cmps[1] = cmp("b", 1);
+	r = txn(kv, cmps, 3, ops, 2);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 2); /* op 0's key, after the txn */
+	assert_value(kv, "a", "new", 3);
+	assert_false(exists(kv, "b"));
+	kv_free(kv);
+}
+
+static void test_kv_txn_exclusive_create(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_cmp c = cmp("lock", 0);
+	struct kv_op op = o_put("lock", "me", 0, 0);
+	struct kv_result r;
+
+	(void)state;
+	r = txn(kv, &c, 1, &op, 1);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, KV_INODE_FIRST);
+	assert_int_equal(r.attr.version, 1);
+	op.data = "you";
+	r = txn(kv, &c, 1, &op, 1);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_cmp, 0);
+	assert_value(kv, "lock", "me", 2);
+	kv_free(kv);
+}
+
+static void test_kv_txn_failed_op_undoes_everything(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_meta m = { KV_KIND_DIR, 0700, 1, 1 };
+	struct kv_op ops[8];
+	struct kv_result r;
+	uint64_t before;
+
+	(void)state;
+	op1(kv, o_put("b", "bbbb", 0, 0));
+	op1(kv, o_put("c", "cccc", 0, 0));
+	op1(kv, o_put("d", "dddd", 0, 0));
+	op1(kv, o_put("e", "eeee", 0, 0));
+	op1(kv, o_put("f", "ffff", 0, 0));
+	before = kv_digest(kv);
+	ops[0] = o_put("a", "new", 0, 0);              /* create */
+	ops[1] = o_write("b", 2, "XYZ", 3, 1, 0);      /* in-place? no: COW */
+	ops[2] = o_del("c", 1, 0);
+	ops[3] = o_rename("d", "e", 1, 0);             /* over e */
+	ops[4] = o_meta("f", KV_META_ALL, m, 5, 1, 0);
+	ops[5] = o_trunc("e", 100, 2, 0);              /* the moved record */
+	ops[6] = o_put("c", "again", 0, 0);            /* re-create c */
+	ops[7] = o_del("nope", 0, KV_F_ANYVER);        /* fails */
+	r = txn(kv, NULL, 0, ops, 8);
+	assert_int_equal(r.status, KV_ENOKEY);
+	assert_int_equal(r.fail_op, 7);
+	assert_int_equal(r.fail_cmp, KV_NO_INDEX);
+	assert_int_equal(kv_digest(kv), before);
+	/* The inode counter was rolled back too. */
+	assert_int_equal(op1(kv, o_put("z", "", 0, 0)).attr.inode, 7);
+	/* Without the failing op everything applies. */
+	op1(kv, o_del("z", 1, 0));
+	r = txn(kv, NULL, 0, ops, 7);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, 8); /* op 0 created "a" */
+	assert_value(kv, "a", "new", 3);
+	assert_value(kv, "b", "bbXYZ", 5);
+	assert_value(kv, "c", "again", 5);
+	assert_int_equal(attr_of(kv, "c").inode, 9);
+	assert_false(exists(kv, "d"));
+	assert_int_equal(attr_of(kv, "e").inode, 4); /* d's */
+	assert_int_equal(attr_of(kv, "e").size, 100);
+	assert_int_equal(attr_of(kv, "e").version, 3);
+	assert_int_equal(attr_of(kv, "f").kind, KV_KIND_DIR);
+	kv_free(kv);
+}
+
+static void test_kv_txn_ops_see_earlier_ops(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_op ops[6];
+	struct kv_result r;
+
+	(void)state;
+	op1(kv, o_put("k", "old", 0, 0)); /* inode 2 */
+	ops[0] = o_del("k", 1, 0);
+	ops[1] = o_put("k", "fresh", 0, 0);        /* absent now: create */
+	ops[2] = o_write("k", 5, "!", 1, 1, 0);    /* version 1 of the new k */
+	ops[3] = o_put("tmp", "t", 0, 0);
+	ops[4] = o_rename("tmp", "tmp2", 1, 0);
+	ops[5] = o_del("tmp2", 2, 0);              /* created and gone */
+	r = txn(kv, NULL, 0, ops, 6);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 2);       /* k, after the txn */
+	assert_int_equal(r.attr.inode, 3);
+	assert_value(kv, "k", "fresh!", 6);
+	assert_false(exists(kv, "tmp"));
+	assert_false(exists(kv, "tmp2"));
+	assert_int_equal(kv_key_count(kv), 1);
+	/* A rename there and back. */
+	ops[0] = o_rename("k", "j", 2, 0);
+	ops[1] = o_rename("j", "k", 3, 0);
+	r = txn(kv, NULL, 0, ops, 2);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 0); /* op 0 targets j: gone again */
+	assert_int_equal(attr_of(kv, "k").version, 4);
+	assert_int_equal(attr_of(kv, "k").inode, 3);
+	kv_free(kv);
+}
+
+/* A random op on a few keys, mostly with ANYVER so that many succeed. */
+static struct kv_op random_op(char keys[][4], unsigned nkeys, char *data)
+{
+	const char *k = keys[rnd() % nkeys], *k2 = keys[rnd() % nkeys];
+	uint64_t ver = rnd() % 8 == 0 ? rnd() % 4 : 0;
+	uint32_t flags = ver == 0 && rnd() % 8 != 0 ? KV_F_ANYVER : 0;
+	size_t len = rnd() % 40;
+	struct kv_meta m = { KV_KIND_FILE + (uint8_t)(rnd() % 3),
+		(uint32_t)(rnd() % 01000), (uint32_t)rnd() % 5, 7 };
+
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)('a' + rnd() % 26);
+	data[len] = 0;
+	switch (rnd() % 9) { /* puts weigh three, writes two */
+	case 0:
+	case 6:
+	case 7: {
+		struct kv_op op = o_put(k, data, ver, flags);
+
+		if (rnd() % 2)
+			op.flags |= KV_F_SETMETA;
+		op.meta = m;
+		return op;
+	}
+	case 1:
+		return o_del(k, ver, flags);
+	case 2:
+	case 8:
+		return o_write(k, rnd() % 60, data, len, ver, flags);
+	case 3:
+		return o_trunc(k, rnd() % 60, ver, flags);
+	case 4:
+		return o_meta(k, (uint32_t)rnd() & KV_META_ALL, m,
+		    (int64_t)(rnd() % 1000), ver, flags);
+	default:
+		return o_rename(k, k2, ver, flags);
+	}
+}
+
+/* A txn succeeds iff applying its ops one by one would, with the same end
+ * state; it fails at the same op and then leaves no trace. */
+static void test_kv_txn_equals_ops_applied_one_by_one(void **state)
+{
+	char keys[5][4] = { "a", "b", "c", "d/e", "d" };
+	static char data[8][64];
+	struct kv *t = new_kv(), *ref = new_kv();
+	int rounds = getenv("RAFTKV_LONG") ? 20000 : 2000, ok = 0, fail = 0;
+
+	(void)state;
+	rng_state = 0x7a7a7a;
+	for (int round = 0; round < rounds; round++) {
+		struct kv_op ops[8];
+		uint32_t nops = 1 + (uint32_t)(rnd() % 6), bad = KV_NO_INDEX;
+		uint64_t before;
+		struct kv_result r;
+
+		/* Even a failed txn advances the committed clock: compare
+		 * with the state at the txn's time. */
+		now_ns += 1000;
+		tick(t);
+		before = kv_digest(t);
+		for (uint32_t i = 0; i < nops; i++)
+			ops[i] = random_op(keys, 5, data[i]);
+		for (uint32_t i = 0; i < nops && bad == KV_NO_INDEX; i++) {
+			r = op1(ref, ops[i]);
+			if (r.status != KV_OK)
+				bad = i;
+		}
+		r = txn(t, NULL, 0, ops, nops);
+		if (bad == KV_NO_INDEX) {
+			assert_int_equal(r.status, KV_OK);
+			assert_int_equal(kv_digest(t), kv_digest(ref));
+			ok++;
+		} else {
+			void *snap;
+			size_t len;
+
+			assert_int_not_equal(r.status, KV_OK);
+			assert_int_equal(r.fail_op, bad);
+			assert_int_equal(kv_digest(t), before);
+			/* Bring the reference back to the txn's state. */
+			snapshot(t, &snap, &len);
+			assert_int_equal(kv_restore(ref, snap, len), 0);
+			free(snap);
+			fail++;
+		}
+	}
+	print_message("random txns: %d applied, %d undone\n", ok, fail);
+	assert_true(ok > rounds / 10 && fail > rounds / 10);
+	kv_free(t);
+	kv_free(ref);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: listings
+ * ------------------------------------------------------------------------ */
+
+struct listing {
+	char keys[64][32];
+	int n;
+	int stop_after; /* 0: never */
+};
+
+static int collect(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct listing *l = arg;
+
+	assert_true(keylen < 32 && l->n < 64);
+	assert_int_equal(attr->size, keylen); /* values are the keys */
+	assert_memory_equal(value, key, keylen);
+	memcpy(l->keys[l->n], key, keylen);
+	l->keys[l->n][keylen] = 0;
+	l->n++;
+	return l->stop_after != 0 && l->n == l->stop_after;
+}
+
+static struct listing list(struct kv *kv, const char *prefix,
+    const char *after, size_t limit, int delim)
+{
+	struct listing l;
+	long n;
+
+	memset(&l, 0, sizeof(l));
+	n = kv_list(kv, prefix, prefix ? strlen(prefix) : 0, after,
+	    after ? strlen(after) : 0, limit, delim, collect, &l);
+	assert_int_equal(n, l.n);
+	return l;
+}
+
+static void assert_listing(const struct listing *l, int n, ...)
+{
+	va_list ap;
+
+	va_start(ap, n);
+	assert_int_equal(l->n, n);
+	for (int i = 0; i < n; i++)
+		assert_string_equal(l->keys[i], va_arg(ap, const char *));
+	va_end(ap);
+}
+
+static void test_kv_list_prefix_order_and_pagination(void **state)
+{
+	static const char *const keys[] = { "d", "d/b", "d/a", "d/b/x",
+		"d/b/y/z", "d/c", "d!", "d0", "e", "c", "d/\xff\xff", "d/\xff" };
+	struct kv *kv = new_kv();
+	struct listing l;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		op1(kv, o_put(keys[i], keys[i], 0, 0));
+	l = list(kv, "d/", NULL, 0, -1);
+	assert_listing(&l, 7, "d/a", "d/b", "d/b/x", "d/b/y/z", "d/c",
+	    "d/\xff", "d/\xff\xff");
+	/* Pages of two. */
+	l = list(kv, "d/", NULL, 2, -1);
+	assert_listing(&l, 2, "d/a", "d/b");
+	l = list(kv, "d/", "d/b", 2, -1);
+	assert_listing(&l, 2, "d/b/x", "d/b/y/z");
+	l = list(kv, "d/", "d/b/y/z", 2, -1);
+	assert_listing(&l, 2, "d/c", "d/\xff");
+	l = list(kv, "d/", "d/\xff\xff", 2, -1);
+	assert_listing(&l, 0);
+	/* after before the prefix starts at the prefix; a missing key works. */
+	l = list(kv, "d/", "a", 1, -1);
+	assert_listing(&l, 1, "d/a");
+	l = list(kv, "d/", "d/aa", 1, -1);
+	assert_listing(&l, 1, "d/b");
+	/* Children only. */
+	l = list(kv, "d/", NULL, 0, '/');
+	assert_listing(&l, 5, "d/a", "d/b", "d/c", "d/\xff", "d/\xff\xff");
+	l = list(kv, "d/", "d/a", 0, '/');
+	assert_listing(&l, 4, "d/b", "d/c", "d/\xff", "d/\xff\xff");
+	l = list(kv, "d/b/", NULL, 0, '/');
+	assert_listing(&l, 1, "d/b/x");
+	l = list(kv, NULL, NULL, 0, '/');
+	assert_listing(&l, 5, "c", "d", "d!", "d0", "e");
+	/* A 0xff delimiter exercises the successor's carry. */
+	l = list(kv, "d/", NULL, 0, 0xff);
+	assert_listing(&l, 5, "d/a", "d/b", "d/b/x", "d/b/y/z", "d/c");
+	/* Everything; the callback stops the walk. */
+	l = list(kv, "", NULL, 0, -1);
+	assert_int_equal(l.n, 12);
+	assert_string_equal(l.keys[0], "c");
+	assert_string_equal(l.keys[11], "e");
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 3;
+	assert_int_equal(kv_list(kv, "d", 1, NULL, 0, 0, -1, collect, &l), 3);
+	assert_int_equal(kv_list(kv, "d", 1, NULL, 0, 0, 256, collect, &l),
+	    -EINVAL);
+	l = list(kv, "x", NULL, 0, -1);
+	assert_listing(&l, 0);
+	kv_free(kv);
+}
+
+static int count_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	(void)key;
+	(void)keylen;
+	(void)attr;
+	(void)value;
+	(*(long *)arg)++;
+	return 0;
+}
+
+static void test_kv_list_children_skips_subtrees(void **state)
+{
+	struct kv *kv = new_kv();
+	char k[64];
+	long n = 0;
+
+	(void)state;
+	for (int i = 0; i < 50; i++) {
+		snprintf(k, sizeof(k), "dir/c%02d", i);
+		op1(kv, o_put(k, "", 0, 0));
+		for (int j = 0; j < 100; j++) {
+			snprintf(k, sizeof(k), "dir/c%02d/g%03d", i, j);
+			op1(kv, o_put(k, "", 0, 0));
+		}
+	}
+	assert_int_equal(kv_list(kv, "dir/", 4, NULL, 0, 0, '/', count_cb, &n),
+	    50);
+	assert_int_equal(n, 50);
+	n = 0;
+	assert_int_equal(kv_list(kv, "dir/", 4, NULL, 0, 0, -1, count_cb, &n),
+	    5050);
+	n = 0;
+	assert_int_equal(kv_list(kv, "dir/c07/", 8, NULL, 0, 10, '/', count_cb,
+	    &n), 10);
+	kv_free(kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: sessions
+ * ------------------------------------------------------------------------ */
+
+static void test_kv_session_duplicate_returns_first_result(void **state)
+{
+	struct kv *kv = new_kv();
+	uint64_t c = reg(kv);
+	struct kv_result r;
+
+	(void)state;
+	r = op1s(kv, c, 1, o_put("k", "first", 0, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.flags, 0);
+	op1(kv, o_put("k", "other", 1, 0)); /* someone else: version 2 */
+	/* The retry is answered, not applied: version stays 2. */
+	r = op1s(kv, c, 1, o_put("k", "first", 0, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.flags, KV_RES_DUP);
+	assert_int_equal(r.attr.version, 1);
+	assert_int_equal(r.attr.inode, KV_INODE_FIRST);
+	assert_value(kv, "k", "other", 5);
+	assert_int_equal(attr_of(kv, "k").version, 2);
+	/* A first ErrVersion is what the retry gets, even if it would now
+	 * succeed. */
+	r = op1s(kv, c, 2, o_put("k", "x", 3, 0));
+	assert_int_equal(r.status, KV_EVERSION);
+	op1(kv, o_put("k", "y", 2, 0)); /* version 3 now */
+	r = op1s(kv, c, 2, o_put("k", "x", 3, 0));
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.flags, KV_RES_DUP);
+	assert_value(kv, "k", "y", 1);
+	/* A txn's failure index is kept too. */
+	{
+		struct kv_cmp cm = cmp("nope", KV_VERSION_ANY);
+		struct kv_op op = o_put("k", "z", 0, KV_F_ANYVER);
+		struct kv_cmd t = cmd_txn(&cm, 1, &op, 1);
+
+		t.client_id = c;
+		t.seq = 3;
+		assert_int_equal(run(kv, &t).fail_cmp, 0);
+		r = run(kv, &t);
+		assert_int_equal(r.flags, KV_RES_DUP);
+		assert_int_equal(r.status, KV_EVERSION);
+		assert_int_equal(r.fail_cmp, 0);
+	}
+	kv_free(kv);
+}
+
+static void test_kv_session_stale_and_unknown(void **state)
+{
+	struct kv *kv = new_kv();
+	uint64_t c = reg(kv);
+	struct kv_cmd bad;
+	uint64_t before;
+
+	(void)state;
+	assert_int_equal(op1s(kv, c, 5, o_put("k", "v", 0, 0)).status, KV_OK);
+	before = kv_digest(kv);
+	assert_int_equal(op1s(kv, c, 4, o_put("j", "v", 0, 0)).status,
+	    KV_ESTALE);
+	assert_int_equal(op1s(kv, c, 0, o_put("j", "v", 0, 0)).status,
+	    KV_ESTALE);
+	assert_int_equal(op1s(kv, c + 1, 1, o_put("j", "v", 0, 0)).status,
+	    KV_ESESSION);
+	assert_int_equal(op1s(kv, 999, 1, o_put("j", "v", 0, 0)).status,
+	    KV_ESESSION);
+	assert_false(exists(kv, "j"));
+	assert_int_equal(kv_digest(kv), before);
+	/* REGISTER carries no id (the state machine assigns it). */
+	bad = (struct kv_cmd){ .type = KV_OP_REGISTER };
+	assert_int_equal(kv_cmd_size(&bad), 28);
+	assert_int_equal(reg(kv), c + 1);
+	assert_int_equal(kv_session_count(kv), 2);
+	kv_free(kv);
+}
+
+static void test_kv_session_survives_snapshot_and_restore(void **state)
+{
+	struct kv *kv = new_kv(), *other = new_kv();
+	uint64_t c = reg(kv);
+	struct kv_result r;
+	void *snap;
+	size_t len;
+
+	(void)state;
+	op1s(kv, c, 1, o_put("k", "v", 0, 0));
+	snapshot(kv, &snap, &len);
+	assert_int_equal(kv_restore(other, snap, len), 0);
+	free(snap);
+	assert_int_equal(kv_applied_index(other), kv_applied_index(kv));
+	r = op1s(other, c, 1, o_put("k", "v", 0, 0));
+	assert_int_equal(r.flags, KV_RES_DUP);
+	assert_int_equal(r.attr.version, 1);
+	assert_int_equal(attr_of(other, "k").version, 1);
+	assert_int_equal(op1s(other, c, 2, o_put("k", "w", 1, 0)).status, KV_OK);
+	assert_int_equal(reg(other), c + 1); /* the id counter came along */
+	kv_free(kv);
+	kv_free(other);
+}
+
+static void test_kv_session_expires_by_committed_time(void **state)
+{
+	struct kv_options opt = { .session_ttl_ns = 10 * SEC };
+	struct kv *kv = kv_new(&opt);
+	uint64_t a, b;
+	struct kv_result r;
+
+	(void)state;
+	a = reg(kv);
+	b = reg(kv);
+	op1s(kv, a, 1, o_put("k", "v", 0, 0));
+	now_ns += 5 * SEC;
+	op1s(kv, b, 1, o_put("j", "v", 0, 0));
+	/* A command with an older time does not move the clock back. */
+	now_ns -= 100 * SEC;
+	op1(kv, o_put("x", "", 0, 0));
+	now_ns += 100 * SEC;
+	/* 10 s after a's last op: still there (idle exactly the TTL). */
+	now_ns += 5 * SEC;
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 2);
+	/* Past it: evicted by a committed TICK, not by any local clock. */
+	now_ns += 1;
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 1);
+	/* a's retry is refused, never applied twice. */
+	r = op1s(kv, a, 1, o_put("k", "v", 0, 0));
+	assert_int_equal(r.status, KV_ESESSION);
+	assert_int_equal(attr_of(kv, "k").version, 1);
+	/* b stays alive while active (a duplicate counts as activity). */
+	now_ns += 4 * SEC;
+	assert_int_equal(op1s(kv, b, 1, o_put("j", "v", 0, 0)).flags,
+	    KV_RES_DUP);
+	now_ns += 9 * SEC;
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 1);
+	now_ns += 2 * SEC;
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 0);
+	kv_free(kv);
+}
+
+static void test_kv_session_capacity_evicts_least_recently_used(void **state)
+{
+	struct kv_options opt = { .session_max = 3 };
+	struct kv *kv = kv_new(&opt);
+	uint64_t a = reg(kv), b = reg(kv), c = reg(kv), d;
+
+	(void)state;
+	op1s(kv, a, 1, o_put("a", "", 0, 0));
+	op1s(kv, b, 1, o_put("b", "", 0, 0));
+	op1s(kv, c, 1, o_put("c", "", 0, 0));
+	op1s(kv, a, 1, o_put("a", "", 0, 0)); /* a duplicate refreshes a */
+	d = reg(kv);                          /* evicts b */
+	assert_int_equal(kv_session_count(kv), 3);
+	assert_int_equal(op1s(kv, b, 2, o_put("b", "", 1, 0)).status,
+	    KV_ESESSION);
+	assert_int_equal(op1s(kv, a, 2, o_put("a", "", 1, 0)).status, KV_OK);
+	assert_int_equal(op1s(kv, c, 2, o_put("c", "", 1, 0)).status, KV_OK);
+	assert_int_equal(op1s(kv, d, 1, o_put("d", "", 0, 0)).status, KV_OK);
+	kv_free(kv);
+}
+
+/* The seeds' TestMemPutManyClientsReliable: 100,000 clients, one 1000-byte
+ * Put each on the same key; the state may grow by at most 200 B/client. */
+static void test_kv_many_clients_memory_bound(void **state)
+{
+	enum { CLIENTS = 100000 };
+	static char value[1001];
+	struct kv *kv = new_kv();
+	size_t before, after;
+	double per;
+
+	(void)state;
+	memset(value, 'v', 1000);
+	op1(kv, o_put("k", value, 0, 0)); /* version 1 */
+	before = heap_in_use();
+	for (uint64_t i = 0; i < CLIENTS; i++) {
+		uint64_t c = reg(kv);
+
+		/* First an op that fails (the seeds' ErrNoKey Put), then
+		 * the real one: both go through the session. */
+		assert_int_equal(op1s(kv, c, 1, o_put("absent", value, 1,
+		    0)).status, KV_ENOKEY);
+		assert_int_equal(op1s(kv, c, 2, o_put("k", value, i + 1,
+		    0)).status, KV_OK);
+	}
+	after = heap_in_use();
+	per = ((double)after - (double)before) / CLIENTS;
+	print_message("heap growth for %d clients: %zu bytes, %.1f bytes per "
+	    "client (%s)\n", CLIENTS, after - before, per,
+#ifdef HAVE_ASAN
+	    "ASan allocator"
+#else
+	    "mallinfo2"
+#endif
+	);
+	assert_int_equal(kv_session_count(kv), CLIENTS);
+	assert_int_equal(attr_of(kv, "k").version, CLIENTS + 1);
+	assert_true(per <= 200.0);
+	kv_free(kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: determinism and malformed commands
+ * ------------------------------------------------------------------------ */
+
+/* Append a random (mostly valid) encoded command to the stream. */
+static void *random_command(size_t *len, uint64_t *clients, unsigned nclients,
+    uint64_t *seqs)
+{
+	char keys[6][4] = { "a", "b", "c", "d", "d/x", "d/y" };
+	static char data[8][64];
+	struct kv_op ops[8];
+	struct kv_cmp cmps[3];
+	struct kv_cmd c;
+	void *buf;
+	unsigned who = (unsigned)(rnd() % (nclients + 1));
+
+	now_ns += (int64_t)(rnd() % (2 * SEC));
+	switch (rnd() % 10) {
+	case 0:
+		c = (struct kv_cmd){ .type = KV_OP_REGISTER };
+		break;
+	case 1: {
+		uint32_t n = (uint32_t)(rnd() % 4);
+
+		for (uint32_t i = 0; i < n; i++)
+			ops[i] = random_op(keys, 6, data[i]);
+		cmps[0] = cmp(keys[rnd() % 6], rnd() % 3);
+		c = cmd_txn(cmps, (uint32_t)(rnd() % 2), ops, n);
+		break;
+	}
+	case 2:
+		c = (struct kv_cmd){ .type = KV_OP_TICK };
+		break;
+	default:
+		c = cmd_op(random_op(keys, 6, data[0]), 0, 0);
+	}
+	c.time_ns = now_ns;
+	if (c.type != KV_OP_REGISTER && who < nclients) {
+		c.client_id = clients[who];
+		/* Mostly the next seq, sometimes a retry or a stale one. */
+		switch (rnd() % 8) {
+		case 0:
+			c.seq = seqs[who];
+			break;
+		case 1:
+			c.seq = seqs[who] > 1 ? seqs[who] - 1 : 0;
+			break;
+		default:
+			c.seq = ++seqs[who];
+		}
+	}
+	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, len), 0);
+	if (rnd() % 20 == 0)
+		*len = (size_t)(rnd() % *len); /* malformed */
+	return buf;
+}
+
+static void test_kv_replicas_end_byte_identical(void **state)
+{
+	struct kv_options opt = { .session_ttl_ns = 20 * SEC,
+		.session_max = 4 };
+	struct kv *a = kv_new(&opt), *b = kv_new(&opt), *c = kv_new(&opt);
+	uint64_t clients[6] = { 1, 2, 3, 4, 5, 6 }, seqs[6] = { 0 };
+	void *sa, *sb, *sc;
+	size_t la, lb, lc;
+	int n = getenv("RAFTKV_LONG") ? 100000 : 10000;
+
+	(void)state;
+	rng_state = 0xdecafbad;
+	for (int i = 0; i < n; i++) {
+		size_t len;
+		void *cmd = random_command(&len, clients, 6, seqs);
+		struct kv_result ra, rb;
+
+		assert_int_equal(kv_apply(a, (uint64_t)i + 1, cmd, len, &ra), 0);
+		assert_int_equal(kv_apply(b, (uint64_t)i + 1, cmd, len, &rb), 0);
+		assert_int_equal(ra.status, rb.status);
+		assert_int_equal(ra.flags, rb.flags);
+		assert_int_equal(ra.client_id, rb.client_id);
+		assert_memory_equal(&ra.attr.version, &rb.attr.version, 16);
+		kv_result_release(&ra);
+		kv_result_release(&rb);
+		free(cmd);
+	}
+	snapshot(a, &sa, &la);
+	snapshot(b, &sb, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(sa, sb, la);
+	/* A third replica restored from the snapshot is the same too. */
+	assert_int_equal(kv_restore(c, sa, la), 0);
+	snapshot(c, &sc, &lc);
+	assert_int_equal(lc, la);
+	assert_memory_equal(sc, sa, la);
+	assert_int_equal(kv_digest(c), kv_digest(a));
+	print_message("%d commands: %zu keys, %u sessions, snapshot %zu bytes\n",
+	    n, kv_key_count(a), kv_session_count(a), la);
+	free(sa);
+	free(sb);
+	free(sc);
+	kv_free(a);
+	kv_free(b);
+	kv_free(c);
+}
+
+/* Samples of every command type, applied to a populated state. */
+static struct kv *populated(uint64_t *client)
+{
+	struct kv *kv = new_kv();
+
+	*client = reg(kv);
+	op1(kv, o_put("a", "alpha", 0, 0));
+	op1(kv, o_put("b", "beta", 0, 0));
+	op1s(kv, *client, 1, o_put("c", "gamma", 0, 0));
+	return kv;
+}
+
+static size_t sample_commands(uint64_t client, void **bufs, size_t *lens)
+{
+	static struct kv_op ops[3];
+	static struct kv_cmp cmps[2];
+	struct kv_cmd cs[10];
+	struct kv_meta m = { KV_KIND_DIR, 0755, 1, 2 };
+	size_t n = 0;
+
+	/* Applied in order to populated(), each of them succeeds. */
+	ops[0] = o_put("n", "new", 0, 0);
+	ops[1] = o_write("z", 2, "XX", 2, 5, 0);
+	ops[2] = o_rename("c", "cc", 2, 0);
+	cmps[0] = cmp("z", KV_VERSION_ANY);
+	cmps[1] = cmp("zz", 0);
+	cs[n++] = cmd_op(o_put("a", "new value", 1, 0), client, 2);
+	cs[n++] = cmd_op(o_del("b", 1, 0), 0, 0);
+	cs[n++] = cmd_op(o_write("a", 20, "write", 5, 2, 0), 0, 0);
+	cs[n++] = cmd_op(o_trunc("c", 100, 1, 0), 0, 0);
+	cs[n++] = cmd_op(o_meta("a", KV_META_ALL, m, 9, 3, 0), client, 3);
+	cs[n++] = cmd_op(o_rename("a", "z", 4, 0), 0, 0);
+	cs[n++] = cmd_txn(cmps, 2, ops, 3);
+	cs[n++] = (struct kv_cmd){ .type = KV_OP_REGISTER, .time_ns = now_ns };
+	cs[n++] = (struct kv_cmd){ .type = KV_OP_TICK, .time_ns = now_ns + 1 };
+	cs[n++] = cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "z",
+	    .keylen = 1 }, 0, 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(kv_cmd_encode_alloc(&cs[i], &bufs[i], &lens[i]),
+		    0);
+	return n;
+}
+
+static void test_kv_malformed_commands_change_nothing(void **state)
+{
+	uint64_t client;
+	struct kv *kv = populated(&client);
+	void *bufs[10];
+	size_t lens[10], n = sample_commands(client, bufs, lens);
+	uint64_t before = kv_digest(kv);
+	long malformed = 0, valid = 0;
+
+	(void)state;
+	/* Every truncation of every sample. */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < lens[i]; k++) {
+			void *copy = malloc(k + 1);
+			struct kv_result r;
+
+			memcpy(copy, bufs[i], k);
+			r = apply_raw(kv, copy, k);
+			assert_int_equal(r.status, KV_EMALFORMED);
+			free(copy);
+		}
+	}
+	assert_int_equal(kv_digest(kv), before);
+	/* Seeded random mutations: no crash; malformed ones change nothing. */
+	rng_state = 0xbadc0de;
+	for (int round = 0; round < (getenv("RAFTKV_LONG") ? 100000 : 10000);
+	    round++) {
+		size_t i = (size_t)(rnd() % n);
+		unsigned char *m = malloc(lens[i]);
+		uint64_t d0 = kv_digest(kv);
+		struct kv_result r;
+
+		memcpy(m, bufs[i], lens[i]);
+		for (int f = 1 + (int)(rnd() % 3); f > 0; f--)
+			m[rnd() % lens[i]] ^= (unsigned char)(1 + rnd() % 255);
+		r = apply_raw(kv, m, lens[i]);
+		if (r.status == KV_EMALFORMED) {
+			assert_int_equal(kv_digest(kv), d0);
+			malformed++;
+		} else {
+			valid++;
+		}
+		kv_result_release(&r);
+		free(m);
+	}
+	print_message("mutated commands: %ld malformed (no change), %ld "
+	    "well-formed\n", malformed, valid);
+	assert_true(malformed > 0 && valid > 0);
+	for (size_t i = 0; i < n; i++)
+		free(bufs[i]);
+	kv_free(kv);
+}
+
+static void test_kv_apply_refuses_old_index(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_cmd c = cmd_op(o_put("k", "v", 0, 0), 0, 0);
+	struct kv_result r;
+	void *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, &len), 0);
+	assert_int_equal(kv_apply(kv, 0, buf, len, &r), -EINVAL);
+	assert_int_equal(kv_apply(kv, 10, buf, len, &r), 0);
+	assert_int_equal(kv_apply(kv, 10, buf, len, &r), -EINVAL);
+	assert_int_equal(kv_apply(kv, 9, buf, len, &r), -EINVAL);
+	assert_int_equal(attr_of(kv, "k").version, 1);
+	assert_int_equal(kv_applied_index(kv), 10);
+	/* A malformed entry still consumes its index. */
+	assert_int_equal(kv_apply(kv, 11, buf, 3, &r), 0);
+	assert_int_equal(r.status, KV_EMALFORMED);
+	assert_int_equal(kv_applied_index(kv), 11);
+	free(buf);
+	kv_free(kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: snapshots
+ * ------------------------------------------------------------------------ */
+
+static void test_kv_snapshot_round_trip(void **state)
+{
+	struct kv *kv = new_kv(), *copy = new_kv();
+	static unsigned char big[300000];
+	struct kv_meta m = { KV_KIND_SYMLINK, 0777, 3, 4 };
+	void *s1, *s2;
+	size_t l1, l2;
+	uint64_t c1, c2;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 31 + i / 1000);
+	c1 = reg(kv);
+	c2 = reg(kv);
+	op1s(kv, c1, 1, o_put("small", "s", 0, 0));
+	op1s(kv, c2, 7, o_put("big", NULL, 0, 0));
+	op1(kv, o_write("big", 0, big, sizeof(big), 1, 0));
+	op1(kv, o_put("empty", NULL, 0, 0));
+	op1(kv, o_put("link", "target", 0, 0));
+	op1(kv, o_meta("link", KV_META_ALL, m, -7, 1, 0));
+	op1(kv, o_put("gone", "x", 0, 0));
+	op1(kv, o_del("gone", 1, 0));
+	snapshot(kv, &s1, &l1);
+	assert_int_equal(kv_restore(copy, s1, l1), 0);
+	assert_int_equal(kv_digest(copy), kv_digest(kv));
+	assert_int_equal(kv_applied_index(copy), kv_applied_index(kv));
+	assert_int_equal(kv_key_count(copy), 4);
+	assert_value(copy, "big", big, sizeof(big));
+	assert_value(copy, "empty", "", 0);
+	{
+		struct kv_attr x = attr_of(copy, "link"), y = attr_of(kv, "link");
+
+		assert_int_equal(x.version, y.version);
+		assert_int_equal(x.inode, y.inode);
+		assert_int_equal(x.mtime_ns, -7);
+		assert_int_equal(x.ctime_ns, y.ctime_ns);
+		assert_int_equal(x.mode, 0777);
+		assert_int_equal(x.uid, 3);
+		assert_int_equal(x.gid, 4);
+		assert_int_equal(x.kind, KV_KIND_SYMLINK);
+	}
+	snapshot(copy, &s2, &l2);
+	assert_int_equal(l2, l1);
+	assert_memory_equal(s2, s1, l1);
+	/* Counters came along: the same next inode on both. */
+	assert_int_equal(op1(copy, o_put("n", "", 0, 0)).attr.inode,
+	    op1(kv, o_put("n", "", 0, 0)).attr.inode);
+	/* Restoring replaces everything (not a merge). */
+	assert_int_equal(kv_restore(kv, s1, l1), 0);
+	assert_false(exists(kv, "n"));
+	print_message("snapshot of 4 keys (one of 300 kB): %zu bytes\n", l1);
+	free(s1);
+	free(s2);
+	kv_free(kv);
+	kv_free(copy);
+}
+
+static void test_kv_snapshot_of_empty_state_is_small(void **state)
+{
+	struct kv *kv = new_kv(), *copy = new_kv();
+	void *s;
+	size_t l;
+
+	(void)state;
+	snapshot(kv, &s, &l);
+	print_message("empty snapshot: %zu bytes\n", l);
+	assert_true(l < 100);
+	assert_int_equal(kv_restore(copy, s, l), 0);
+	assert_int_equal(kv_key_count(copy), 0);
+	free(s);
+	/* The 4C size test: one client, one small key: far under 500 B. */
+	reg(kv);
+	op1s(kv, 1, 1, o_put("x", "1", 0, 0));
+	snapshot(kv, &s, &l);
+	print_message("one key, one session: %zu bytes\n", l);
+	assert_true(l < 200);
+	free(s);
+	kv_free(kv);
+	kv_free(copy);
+}
+
+/* Every single-byte change and every truncation of a snapshot is refused
+ * (or, for zstd framing bits that do not change the content, yields the
+ * same state); the current state always survives. */
+static void test_kv_corrupt_snapshot_is_refused_state_kept(void **state)
+{
+	uint64_t client;
+	struct kv *src = populated(&client), *kv = new_kv();
+	unsigned char *snap, *bad;
+	size_t len;
+	uint64_t mine, theirs;
+	int refused = 0, same = 0;
+
+	(void)state;
+	op1(src, o_put("long", "0123456789012345678901234567890123456789",
+	    0, 0));
+	theirs = kv_digest(src);
+	snapshot(src, (void **)&snap, &len);
+	op1(kv, o_put("mine", "keep me", 0, 0));
+	mine = kv_digest(kv);
+	bad = malloc(len + 1);
+	for (size_t i = 0; i < len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			int rc;
+
+			memcpy(bad, snap, len);
+			bad[i] ^= (unsigned char)(1u << bit);
+			rc = kv_restore(kv, bad, len);
+			if (rc == 0) {
+				/* Only a harmless framing bit can pass. */
+				assert_int_equal(kv_digest(kv), theirs);
+				same++;
+				assert_int_equal(kv_restore(kv, NULL, 0),
+				    -EBADMSG);
+				kv_free(kv);
+				kv = new_kv();
+				op1(kv, o_put("mine", "keep me", 0, 0));
+				continue;
+			}
+			assert_true(rc == -EBADMSG || rc == -ENOTSUP);
+			assert_int_equal(kv_digest(kv), mine);
+			refused++;
+		}
+	}
+	for (size_t k = 0; k < len; k++) {
+		memcpy(bad, snap, k);
+		assert_int_equal(kv_restore(kv, bad, k), -EBADMSG);
+	}
+	memcpy(bad, snap, len);
+	bad[len] = 0;
+	assert_int_equal(kv_restore(kv, bad, len + 1), -EBADMSG);
+	assert_int_equal(kv_digest(kv), mine);
+	assert_value(kv, "mine", "keep me", 7);
+	print_message("%zu-byte snapshot: %d bit flips refused, %d harmless\n",
+	    len, refused, same);
+	assert_true(same <= 16);
+	free(bad);
+	free(snap);
+	kv_free(src);
+	kv_free(kv);
+}
+
+/* A well-formed zstd frame whose content breaks a rule is refused too. */
+static void test_kv_inconsistent_snapshot_is_refused(void **state)
+{
+	struct kv *kv = new_kv(), *src = new_kv();
+	struct keyspace *ks;
+	struct kvsnap_state st;
+	struct kv_rec *a, *b;
+	void *snap;
+	size_t len;
+
+	(void)state;
+	ks = keyspace_new();
+	st = (struct kvsnap_state){ .applied_index = 5, .next_inode = 10,
+		.ks = ks, .sessions = session_table_new(10, SEC) };
+	a = keyspace_rec_new("a", 1);
+	b = keyspace_rec_new("b", 1);
+	a->attr = (struct kv_attr){ .version = 1, .inode = 3,
+		.kind = KV_KIND_FILE };
+	b->attr = a->attr;
+	assert_int_equal(keyspace_insert(ks, a), 0);
+	assert_int_equal(keyspace_insert(ks, b), 0);
+#define REFUSED() do {                                                   \
+		assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);  \
+		assert_int_equal(kv_restore(kv, snap, len), -EBADMSG);    \
+		free(snap);                                              \
+	} while (0)
+	REFUSED();                  /* the same inode twice */
+	b->attr.inode = 4;
+	st.next_inode = 4;          /* inode not below the counter */
+	REFUSED();
+	st.next_inode = 10;
+	b->attr.version = 0;        /* a present key at version 0 */
+	REFUSED();
+	b->attr.version = 1;
+	b->attr.kind = 0;
+	REFUSED();
+	b->attr.kind = KV_KIND_DIR;
+	b->attr.mode = 0170000;
+	REFUSED();
+	b->attr.mode = 0;
+	b->attr.ctime_ns = -1;
+	REFUSED();
+	b->attr.ctime_ns = 0;
+	assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
+	assert_int_equal(kv_restore(kv, snap, len), 0);
+	assert_int_equal(kv_applied_index(kv), 5);
+	free(snap);
+	/* A session newer than the committed clock. */
+	session_register(st.sessions, 100, &(uint64_t){ 0 });
+	REFUSED();
+	st.clock_ns = 100;
+	assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
+	assert_int_equal(kv_restore(kv, snap, len), 0);
+	free(snap);
+#undef REFUSED
+	keyspace_free(ks);
+	session_table_free(st.sessions);
+	kv_free(kv);
+	kv_free(src);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: allocation failures
+ * ------------------------------------------------------------------------ */
+
+/* Apply @buf with the Nth allocation failing, N = 0, 1, ... until it
+ * succeeds: every failure is -ENOMEM and leaves no trace. */
+static unsigned apply_with_failures(struct kv *kv, const void *buf,
+    size_t len)
+{
+	unsigned failures = 0;
+
+	for (long n = 0;; n++) {
+		uint64_t d0 = kv_digest(kv), i0 = kv_applied_index(kv);
+		struct kv_result r;
+		int rc;
+
+		fail_in = n;
+		failed = 0;
+		rc = kv_apply(kv, i0 + 1, buf, len, &r);
+		fail_in = -1;
+		if (rc == 0) {
+			kv_result_release(&r);
+			return failures;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_int_equal(failed, 1);
+		assert_int_equal(kv_digest(kv), d0);
+		assert_int_equal(kv_applied_index(kv), i0);
+		assert_int_equal(r.status, KV_OK); /* reset, nothing to free */
+		assert_null(r.value);
+		failures++;
+	}
+}
+
+static void test_kv_apply_enomem_changes_nothing(void **state)
+{
+	uint64_t client;
+	struct kv *kv, *ref;
+	void *bufs[10];
+	size_t lens[10], n;
+	unsigned total = 0;
+
+	(void)state;
+	if (!can_inject())
+		skip(); /* not linked with --wrap=malloc,calloc,realloc */
+	kv = populated(&client);
+	ref = populated(&client);
+	n = sample_commands(client, bufs, lens);
+	for (size_t i = 0; i < n; i++) {
+		struct kv_result r = apply_raw(ref, bufs[i], lens[i]);
+
+		assert_int_equal(r.status, KV_OK);
+		kv_result_release(&r);
+		total += apply_with_failures(kv, bufs[i], lens[i]);
+		/* After the retries, the same state as without failures. */
+		assert_int_equal(kv_digest(kv), kv_digest(ref));
+		free(bufs[i]);
+	}
+	print_message("%u injected allocation failures, none left a trace\n",
+	    total);
+	assert_true(total >= 8);
+	kv_free(kv);
+	kv_free(ref);
+}
+
+static void test_kv_txn_enomem_midway_undoes(void **state)
+{
+	struct kv *kv = new_kv(), *ref = new_kv();
+	struct kv_op ops[6];
+	struct kv_cmd c;
+	void *buf;
+	size_t len;
+	char key[16];
+
+	(void)state;
+	if (!can_inject())
+		skip();
+	/* Enough keys for node splits to allocate inside the txn. */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "k%05d", i * 2);
+		op1(kv, o_put(key, "v", 0, 0));
+		op1(ref, o_put(key, "v", 0, 0));
+	}
+	ops[0] = o_put("k00001", "new", 0, 0);
+	ops[1] = o_write("k00002", 5, "w", 1, 1, 0);
+	ops[2] = o_del("k00004", 1, 0);
+	ops[3] = o_rename("k00006", "k00007", 1, 0);
+	ops[4] = o_trunc("k00008", 10, 1, 0);
+	ops[5] = o_put("k00003", "x", 0, 0);
+	c = cmd_txn(NULL, 0, ops, 6);
+	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, &len), 0);
+	assert_true(apply_with_failures(kv, buf, len) >= 6);
+	apply_raw(ref, buf, len);
+	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	free(buf);
+	kv_free(kv);
+	kv_free(ref);
+}
+
+static void test_kv_restore_enomem_keeps_state(void **state)
+{
+	uint64_t client;
+	struct kv *src, *kv;
+	void *snap;
+	size_t len;
+	uint64_t mine;
+	unsigned failures = 0;
+
+	(void)state;
+	if (!can_inject())
+		skip();
+	src = populated(&client);
+	kv = new_kv();
+	op1(kv, o_put("mine", "x", 0, 0));
+	mine = kv_digest(kv);
+	snapshot(src, &snap, &len);
+	for (long n = 0;; n++) {
+		int rc;
+
+		fail_in = n;
+		rc = kv_restore(kv, snap, len);
+		fail_in = -1;
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, -ENOMEM);
+		assert_int_equal(kv_digest(kv), mine);
+		failures++;
+	}
+	assert_int_equal(kv_digest(kv), kv_digest(src));
+	/* And a snapshot whose buffer cannot be allocated. */
+	for (long n = 0;; n++) {
+		void *s2;
+		size_t l2;
+		int rc;
+
+		fail_in = n;
+		rc = kv_snapshot(kv, &s2, &l2);
+		fail_in = -1;
+		if (rc == 0) {
+			assert_int_equal(l2, len);
+			free(s2);
+			break;
+		}
+		assert_int_equal(rc, -ENOMEM);
+	}
+	print_message("restore: %u allocation failures survived\n", failures);
+	assert_true(failures > 5);
+	free(snap);
+	kv_free(src);
+	kv_free(kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: concurrency smoke test (readers while applying)
+ * ------------------------------------------------------------------------ */
+
+struct reader_arg {
+	struct kv *kv;
+	volatile bool *stop;
+	long reads;
+};
+
+static void *reader(void *p)
+{
+	struct reader_arg *a = p;
+	char buf[64];
+
+	while (!*a->stop) {
+		long n = 0;
+
+		kv_read(a->kv, "k", 1, 0, buf, sizeof(buf), NULL);
+		kv_list(a->kv, "", 0, NULL, 0, 0, -1, count_cb, &n);
+		a->reads++;
+	}
+	return NULL;
+}
+
+static void test_kv_reads_run_beside_apply(void **state)
+{
+	struct kv *kv = new_kv();
+	volatile bool stop = false;
+	struct reader_arg args[2] = { { kv, &stop, 0 }, { kv, &stop, 0 } };
+	pthread_t th[2];
+	char key[16];
+
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reader, &args[i]),
+		    0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "k%d", i % 50);
+		op1(kv, o_put(key, "value", 0, KV_F_ANYVER));
+		op1(kv, o_write("k", (uint64_t)(i % 40), "x", 1, 0, KV_F_ANYVER));
+		if (i % 7 == 0)
+			op1(kv, o_del(key, 0, KV_F_ANYVER));
+	}
+	stop = true;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_true(args[0].reads > 0 && args[1].reads > 0);
+	kv_free(kv);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kv_put_get_follow_the_seeds),
+		cmocka_unit_test(test_kv_get_through_the_log),
+		cmocka_unit_test(test_kv_put_keeps_inode_and_meta_unless_setmeta),
+		cmocka_unit_test(test_kv_put_anyver_creates_or_replaces),
+		cmocka_unit_test(test_kv_inodes_are_never_reused),
+		cmocka_unit_test(test_kv_delete_checks_the_version),
+		cmocka_unit_test(test_kv_write_at_offset),
+		cmocka_unit_test(test_kv_write_appends_and_reads_ranges),
+		cmocka_unit_test(test_kv_truncate_shrinks_and_extends_with_zeros),
+		cmocka_unit_test(test_kv_setmeta_bumps_version_and_ctime),
+		cmocka_unit_test(test_kv_rename_moves_the_record),
+		cmocka_unit_test(test_kv_txn_failed_compare_changes_nothing),
+		cmocka_unit_test(test_kv_txn_exclusive_create),
+		cmocka_unit_test(test_kv_txn_failed_op_undoes_everything),
+		cmocka_unit_test(test_kv_txn_ops_see_earlier_ops),
+		cmocka_unit_test(test_kv_txn_equals_ops_applied_one_by_one),
+		cmocka_unit_test(test_kv_list_prefix_order_and_pagination),
+		cmocka_unit_test(test_kv_list_children_skips_subtrees),
+		cmocka_unit_test(test_kv_session_duplicate_returns_first_result),
+		cmocka_unit_test(test_kv_session_stale_and_unknown),
+		cmocka_unit_test(test_kv_session_survives_snapshot_and_restore),
+		cmocka_unit_test(test_kv_session_expires_by_committed_time),
+		cmocka_unit_test(test_kv_session_capacity_evicts_least_recently_used),
+		cmocka_unit_test(test_kv_many_clients_memory_bound),
+		cmocka_unit_test(test_kv_replicas_end_byte_identical),
+		cmocka_unit_test(test_kv_malformed_commands_change_nothing),
+		cmocka_unit_test(test_kv_apply_refuses_old_index),
+		cmocka_unit_test(test_kv_snapshot_round_trip),
+		cmocka_unit_test(test_kv_snapshot_of_empty_state_is_small),
+		cmocka_unit_test(test_kv_corrupt_snapshot_is_refused_state_kept),
+		cmocka_unit_test(test_kv_inconsistent_snapshot_is_refused),
+		cmocka_unit_test(test_kv_apply_enomem_changes_nothing),
+		cmocka_unit_test(test_kv_txn_enomem_midway_undoes),
+		cmocka_unit_test(test_kv_restore_enomem_keeps_state),
+		cmocka_unit_test(test_kv_reads_run_beside_apply),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
