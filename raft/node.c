@@ -509,6 +509,7 @@ int node_start(const struct node_config *cfg, struct node **out, char *err,
 	}
 	storage_stats(n->st, &st);
 	atomic_store(&n->log_bytes, st.log_bytes);
+	raft_status(n->raft, &n->status.raft); /* before any thread runs */
 	rv = start_transport(n);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot start the peer transport: %s",
