@@ -32,6 +32,7 @@ struct member_opts {
 	uint64_t segment_size;
 	unsigned workers;
 	int fault_injection;
+	int read_via_log;
 };
 
 static void usage(const char *prog)
@@ -49,6 +50,8 @@ static void usage(const char *prog)
 	    "      --max-raft-state N    snapshot when the log exceeds N bytes\n"
 	    "      --segment-size N      WAL segment size in bytes\n"
 	    "      --workers N           client request workers (default 32)\n"
+	    "      --read-mode MODE      linearizable reads by 'index' (ReadIndex,\n"
+	    "                            default) or 'log' (an entry per read)\n"
 	    "      --fault-injection     allow tests to inject network faults\n",
 	    prog);
 }
@@ -79,6 +82,7 @@ static int parse_opts(int argc, char **argv, struct member_opts *o)
 		{ "segment-size", required_argument, NULL, 6 },
 		{ "workers", required_argument, NULL, 7 },
 		{ "fault-injection", no_argument, NULL, 8 },
+		{ "read-mode", required_argument, NULL, 9 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -93,6 +97,12 @@ static int parse_opts(int argc, char **argv, struct member_opts *o)
 		case 'l': o->log_level = optarg; break;
 		case 1: o->secret_file = optarg; break;
 		case 8: o->fault_injection = 1; break;
+		case 9:
+			if (strcmp(optarg, "log") == 0)
+				o->read_via_log = 1;
+			else if (strcmp(optarg, "index") != 0)
+				goto bad;
+			break;
 		case 'i':
 			if (parse_num(optarg, INT64_MAX, &o->id) || o->id == 0)
 				goto bad;
@@ -178,6 +188,7 @@ static int build_config(const struct member_opts *o, const struct cluster *cl,
 	if (o->segment_size)
 		nc->storage.segment_size = o->segment_size;
 	nc->fault_injection = o->fault_injection;
+	nc->read_via_log = o->read_via_log;
 	return 0;
 }
 

@@ -84,6 +84,8 @@ struct node_config {
 	unsigned heartbeat_tick;   /* default 5 (50 ms) */
 	int64_t max_raft_state;    /* bytes of log before a snapshot; <= 0: never */
 	int fault_injection;       /* allow node_set_fault(); tests only */
+	int read_via_log;          /* read barriers commit an empty entry
+	                              instead of using ReadIndex (comparison) */
 	struct storage_options storage;
 	struct node_app app;
 };
@@ -139,8 +141,12 @@ typedef void (*node_done_fn)(void *arg, int status, void *reply,
 int node_submit_async(struct node *n, const void *cmd, size_t len,
     int timeout_ms, node_done_fn done, void *arg);
 
-/* Wait until a linearizable read may be served from local state.
- * Returns 0, NODE_ENOLEADER, NODE_ETIMEDOUT, NODE_ESHUTDOWN. */
+/* Wait until a linearizable read may be served from local state: by
+ * ReadIndex (no log write), or with cfg.read_via_log by committing an
+ * empty entry through the log and waiting for it to apply here (empty
+ * entries are barriers: the application never sees them).
+ * Returns 0, NODE_ENOLEADER, NODE_ENOTLEADER (via the log, on a
+ * follower), NODE_ETIMEDOUT, NODE_ESHUTDOWN. */
 int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint);
 
 struct node_status {

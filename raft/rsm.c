@@ -205,7 +205,9 @@ static void apply_entries(struct node *n, const struct apply_item *it)
 		void *reply = NULL;
 		size_t reply_len = 0;
 
-		if (e->type == RAFT_ENTRY_NORMAL &&
+		/* Empty entries are read barriers (node_read_barrier with
+		 * read_via_log): nothing for the application. */
+		if (e->type == RAFT_ENTRY_NORMAL && e->len > 0 &&
 		    n->cfg.app.apply(n->cfg.app.arg, e->index, e->data, e->len,
 		    &reply, &reply_len) != 0)
 			fatalx("apply of entry %llu failed: out of memory",
@@ -460,9 +462,21 @@ int node_submit_async(struct node *n, const void *cmd, size_t len,
 
 int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint)
 {
-	struct waiter *w = waiter_new(true);
-	struct loop_req *req = calloc(1, sizeof(*req));
+	struct waiter *w;
+	struct loop_req *req;
 	int rv;
+
+	if (n->cfg.read_via_log) {
+		void *reply = NULL;
+		size_t len = 0;
+
+		rv = node_submit(n, "", 0, timeout_ms, &reply, &len,
+		    leader_hint);
+		free(reply);
+		return rv;
+	}
+	w = waiter_new(true);
+	req = calloc(1, sizeof(*req));
 
 	if (w == NULL || req == NULL) {
 		if (w)
