@@ -82,9 +82,13 @@ static void log_refusal(struct auth *a, zmq_msg_t *parts, int n,
 		part_str(&parts[3], addr, sizeof(addr));
 	if (n == 7 && zmq_msg_size(&parts[6]) == AUTH_KEY_SIZE)
 		zmq_z85_encode(key, zmq_msg_data(&parts[6]), AUTH_KEY_SIZE);
-	log_warnx("peer handshake from %s refused: %s (key %s)%s%" PRIu64,
-	    addr, why, key, a->unlogged ? "; refusals not logged: " : "",
-	    a->unlogged);
+	if (a->unlogged > 0)
+		log_warnx("peer handshake from %s refused: %s (key %s); %"
+		    PRIu64 " earlier refusals not logged", addr, why, key,
+		    a->unlogged);
+	else
+		log_warnx("peer handshake from %s refused: %s (key %s)", addr,
+		    why, key);
 	a->last_log_ms = now;
 	a->unlogged = 0;
 }

@@ -728,6 +728,7 @@ static void reject(struct transport *t, int err, const struct frame_header *h,
 {
 	const char *addr = zm != NULL ? zmq_msg_gets(zm, "Peer-Address") : NULL;
 	const char *user = zm != NULL ? zmq_msg_gets(zm, "User-Id") : NULL;
+	char more[48];
 	uint64_t unlogged;
 	int idx;
 
@@ -735,12 +736,13 @@ static void reject(struct transport *t, int err, const struct frame_header *h,
 	t->stats.rejected++;
 	if (!may_log(&t->reject_log[idx], &unlogged))
 		return;
+	snprintf(more, sizeof(more), "; %" PRIu64 " more not logged", unlogged);
 	log_warnx("transport: frame rejected: %s (from %s%s%s, sender %" PRIu64
-	    ", cluster %#" PRIx64 ", version %u, %zu bytes); %" PRIu64
-	    " more of these not logged", frame_strerror(err),
-	    addr != NULL ? addr : "?", user != NULL ? " key of member " : "",
-	    user != NULL ? user : "", h->sender, h->cluster_id, h->version,
-	    zm != NULL ? zmq_msg_size(zm) : 0, unlogged);
+	    ", cluster %#" PRIx64 ", version %u, %zu bytes)%s",
+	    frame_strerror(err), addr != NULL ? addr : "?",
+	    user != NULL ? ", key of member " : "", user != NULL ? user : "",
+	    h->sender, h->cluster_id, h->version,
+	    zm != NULL ? zmq_msg_size(zm) : 0, unlogged > 0 ? more : "");
 }
 
 /* Read one part into @zm (initialised here).  Returns 0 or -errno. */
