@@ -122,7 +122,18 @@ static const char *decide(struct auth *a, zmq_msg_t *parts, int n,
 	return "400";
 }
 
-/* Answer one request.  Returns 0, or -1 when the socket is gone. */
+/* A signal must not leave a reply half sent (REP would be stuck). */
+static int send_part(void *sock, const void *buf, size_t len, int flags)
+{
+	int rv;
+
+	while ((rv = zmq_send(sock, buf, len, flags)) < 0 &&
+	    zmq_errno() == EINTR)
+		;
+	return rv;
+}
+
+/* Answer one request.  Returns 0, or -1 (errno set: ETERM at shutdown). */
 static int reply(struct auth *a, zmq_msg_t *parts, int n)
 {
 	char user_id[24] = "";
@@ -139,18 +150,18 @@ static int reply(struct auth *a, zmq_msg_t *parts, int n)
 		atomic_fetch_add(&a->denied, 1);
 		log_refusal(a, parts, n, why);
 	}
-	if (zmq_send(a->sock, "1.0", 3, ZMQ_SNDMORE) < 0 ||
-	    zmq_send(a->sock, rid, rid_len, ZMQ_SNDMORE) < 0 ||
-	    zmq_send(a->sock, status, 3, ZMQ_SNDMORE) < 0 ||
-	    zmq_send(a->sock, why, strlen(why), ZMQ_SNDMORE) < 0 ||
-	    zmq_send(a->sock, user_id, strlen(user_id), ZMQ_SNDMORE) < 0 ||
-	    zmq_send(a->sock, "", 0, 0) < 0)
+	if (send_part(a->sock, "1.0", 3, ZMQ_SNDMORE) < 0 ||
+	    send_part(a->sock, rid, rid_len, ZMQ_SNDMORE) < 0 ||
+	    send_part(a->sock, status, 3, ZMQ_SNDMORE) < 0 ||
+	    send_part(a->sock, why, strlen(why), ZMQ_SNDMORE) < 0 ||
+	    send_part(a->sock, user_id, strlen(user_id), ZMQ_SNDMORE) < 0 ||
+	    send_part(a->sock, "", 0, 0) < 0)
 		return -1;
 	return 0;
 }
 
 /* Receive one request (all its parts).  Returns the number of parts kept
- * (extra ones are discarded), or -1 when the context is shutting down. */
+ * (extra ones are discarded), or -1 (errno set: ETERM at shutdown). */
 static int receive(struct auth *a, zmq_msg_t *parts)
 {
 	int n = 0, more = 1;
@@ -168,6 +179,7 @@ static int receive(struct auth *a, zmq_msg_t *parts)
 				continue;
 			for (int i = 0; i < n; i++)
 				zmq_msg_close(&parts[i]);
+			errno = err; /* what zmq_errno() reports to serve() */
 			return -1;
 		}
 		more = zmq_msg_more(part);
@@ -179,6 +191,13 @@ static int receive(struct auth *a, zmq_msg_t *parts)
 	return n;
 }
 
+/*
+ * Serve until the context shuts down.  Any other failure is logged and the
+ * loop goes on: libzmq admits every CURVE key when no handler is bound, so
+ * the handler must not go away while the ROUTER lives.  (The transport
+ * would still refuse every frame of such a connection, as it would carry
+ * no member's user id; this keeps the refusal at the handshake.)
+ */
 static void *serve(void *arg)
 {
 	struct auth *a = arg;
@@ -186,15 +205,18 @@ static void *serve(void *arg)
 
 	for (;;) {
 		int n = receive(a, parts);
-		int rv;
+		int rv = n < 0 ? -1 : reply(a, parts, n);
 
-		if (n < 0)
-			break;
-		rv = reply(a, parts, n);
 		for (int i = 0; i < n; i++)
 			zmq_msg_close(&parts[i]);
-		if (rv < 0)
+		if (rv < 0 && zmq_errno() == ETERM)
 			break;
+		if (rv < 0) {
+			/* Unexpected: say so, and never spin on it. */
+			log_warnx("ZAP handler: %s", zmq_strerror(zmq_errno()));
+			nanosleep(&(struct timespec){ .tv_nsec = 100000000 },
+			    NULL);
+		}
 	}
 	zmq_close(a->sock);
 	return NULL;

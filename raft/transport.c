@@ -27,22 +27,21 @@
  * a long partition.  Dropping costs a retry at the next heartbeat, and the
  * -EAGAIN tells the caller the peer is unreachable right now.
  *
- * Receiving validates before anything is handed out (frame_decode(), then,
- * with CURVE, the ZAP user id against the header's sender).  A rejected
- * frame costs a counter and at most one log line per reason per second.
+ * Files: this one has the life cycle, the sockets and the sending half;
+ * transport_recv.c receives and validates (the frame checks, and with
+ * CURVE the ZAP user id against the claimed sender); auth.c is the ZAP
+ * handler; frame.c the frame codec.
  *
- * Fault injection lives here because this is where a real member's
- * messages leave and arrive: blocked peers, random drops and delays are
- * applied on send (blocked also on receive).  The fault table is the only
- * state shared with other threads (fault_mu); the send path looks at it
- * only if fault injection was enabled at creation.  Delayed frames sit,
- * encoded, in a min-heap ordered by due time (then by sequence, so equal
- * delays keep their order), bounded in count and bytes.
+ * Fault injection (netfault.c) hooks in here because this is where a real
+ * member's messages leave and arrive: blocked peers, random drops and
+ * delays are applied on send (blocked also on receive), delayed frames
+ * are sent by transport_run_timers().  The fault table is the only state
+ * shared with other threads; the send path looks at it only if fault
+ * injection was enabled at creation (t->faults is NULL otherwise).
  */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,81 +50,14 @@
 
 #include "auth.h"
 #include "logging.h"
-#include "transport.h"
+#include "netfault.h"
+#include "transport_int.h"
 
-#define RECV_SKIP_MAX 256      /* rejected frames skipped per transport_recv */
 #define LOG_EVERY_MS 1000      /* one line per reason (or peer) per second */
 #define ZAP_DOMAIN "raftkv"
 #define Z85_KEY_LEN 40
 
-enum reason {
-	R_MALFORMED,
-	R_VERSION,
-	R_CLUSTER,
-	R_SENDER,
-	R_FORGED,
-	R_MISROUTED,
-	R_AUTH,
-	R_COUNT
-};
-
-struct ratelimit {
-	uint64_t last_ms;
-	uint64_t unlogged;
-};
-
-struct peer {
-	raft_id id;
-	void *sock;               /* DEALER connected to the peer's ROUTER */
-	char user_id[24];         /* decimal id: what ZAP names its key */
-	bool reachable;
-	struct ratelimit log;
-	/* Fault injection, guarded by transport.fault_mu. */
-	unsigned drop_pct;
-	unsigned delay_ms;
-	bool blocked;
-};
-
-/* A frame held back by a fault-injected delay. */
-struct delayed {
-	uint64_t due_ms;
-	uint64_t seq;
-	struct peer *peer;
-	size_t len;
-	uint8_t data[];
-};
-
-struct transport {
-	void *ctx;
-	void *router;
-	struct auth *auth;
-	bool curve;
-	uint64_t cluster_id;
-	raft_id self;
-	uint32_t n_peers;
-	struct peer peers[RAFT_MAX_MEMBERS];
-	raft_id ids[RAFT_MAX_MEMBERS];  /* every member, for the filter */
-	struct frame_filter filter;
-	char endpoint[256];
-
-	zmq_msg_t held;                 /* the frame lent by transport_recv */
-	bool holding;
-
-	struct transport_stats stats;
-	struct ratelimit reject_log[R_COUNT];
-
-	bool fault_injection;
-	pthread_mutex_t fault_mu;
-	uint64_t rng;
-	struct delayed **heap;
-	uint32_t n_delayed;
-	uint32_t max_delayed;
-	uint64_t delayed_bytes;
-	uint64_t max_delayed_bytes;
-	uint64_t delayed_seq;
-};
-
-static uint64_t now_ms(void)
+uint64_t transport__now_ms(void)
 {
 	struct timespec ts;
 
@@ -134,9 +66,9 @@ static uint64_t now_ms(void)
 }
 
 /* True (and the ratelimit advanced) if a line may be logged now. */
-static bool may_log(struct ratelimit *rl, uint64_t *unlogged)
+bool transport__may_log(struct transport_ratelimit *rl, uint64_t *unlogged)
 {
-	uint64_t now = now_ms();
+	uint64_t now = transport__now_ms();
 
 	if (rl->last_ms != 0 && now - rl->last_ms < LOG_EVERY_MS) {
 		rl->unlogged++;
@@ -148,11 +80,11 @@ static bool may_log(struct ratelimit *rl, uint64_t *unlogged)
 	return true;
 }
 
-static struct peer *find_peer(const struct transport *t, raft_id id)
+struct transport_peer *transport__peer(const struct transport *t, raft_id id)
 {
 	for (uint32_t i = 0; i < t->n_peers; i++)
 		if (t->peers[i].id == id)
-			return (struct peer *)&t->peers[i];
+			return (struct transport_peer *)&t->peers[i];
 	return NULL;
 }
 
@@ -307,7 +239,7 @@ static int open_router(struct transport *t, const struct transport_config *c,
 	return 0;
 }
 
-static int open_dealer(struct transport *t, struct peer *p,
+static int open_dealer(struct transport *t, struct transport_peer *p,
     const struct transport_config *c, const struct keys *k,
     uint32_t member_index)
 {
@@ -401,7 +333,7 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 	t->self = cfg->self;
 	for (uint32_t i = 0; i < cfg->n_members; i++) {
 		raft_id id = cfg->members[i].id;
-		struct peer *p;
+		struct transport_peer *p;
 
 		t->ids[i] = id;
 		if (id == cfg->self)
@@ -414,19 +346,15 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 	t->filter = (struct frame_filter){ .cluster_id = cfg->cluster_id,
 		.self = cfg->self, .n_members = cfg->n_members,
 		.members = t->ids };
-	pthread_mutex_init(&t->fault_mu, NULL);
-	t->fault_injection = cfg->fault_injection;
-	if (t->fault_injection) {
-		t->rng = cfg->fault_seed ? cfg->fault_seed :
-		    now_ms() ^ ((uint64_t)(uintptr_t)t << 16);
-		t->rng |= 1; /* xorshift must not start at 0 */
-		t->max_delayed = cfg->max_delayed;
-		t->max_delayed_bytes = cfg->max_delayed_bytes;
-		t->heap = calloc(cfg->max_delayed, sizeof(*t->heap));
-		if (t->heap == NULL) {
-			rv = -ENOMEM;
+	if (cfg->fault_injection) {
+		raft_id peers[RAFT_MAX_MEMBERS];
+
+		for (uint32_t i = 0; i < t->n_peers; i++)
+			peers[i] = t->peers[i].id;
+		rv = netfault_new(peers, t->n_peers, cfg->max_delayed,
+		    cfg->max_delayed_bytes, cfg->fault_seed, &t->faults);
+		if (rv != 0)
 			goto fail;
-		}
 	}
 	rv = setup(t, cfg, &k);
 	if (rv != 0)
@@ -434,7 +362,7 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 	log_info("transport: member %" PRIu64 " listening on %s (%s), %u peers",
 	    t->self, t->endpoint, t->curve ? "CURVE, members only" :
 	    "plaintext, unauthenticated", t->n_peers);
-	if (t->fault_injection)
+	if (t->faults != NULL)
 		log_warnx("transport: fault injection ENABLED (test mode)");
 	explicit_bzero(&k, sizeof(k));
 	*out = t;
@@ -462,10 +390,7 @@ void transport_free(struct transport *t)
 		auth_free(t->auth);
 		zmq_ctx_term(t->ctx);
 	}
-	for (uint32_t i = 0; i < t->n_delayed; i++)
-		free(t->heap[i]);
-	free(t->heap);
-	pthread_mutex_destroy(&t->fault_mu);
+	netfault_free(t->faults);
 	free(t);
 }
 
@@ -473,12 +398,12 @@ void transport_free(struct transport *t)
  * Sending
  * ------------------------------------------------------------------------ */
 
-static void note_reachable(struct peer *p, bool reachable)
+static void note_reachable(struct transport_peer *p, bool reachable)
 {
 	uint64_t unlogged;
 
 	p->reachable = reachable;
-	if (!may_log(&p->log, &unlogged))
+	if (!transport__may_log(&p->log, &unlogged))
 		return;
 	if (reachable)
 		log_info("transport: member %" PRIu64 " reachable", p->id);
@@ -488,7 +413,8 @@ static void note_reachable(struct peer *p, bool reachable)
 }
 
 /* Hand @zm to ZeroMQ for @p without blocking.  Consumes @zm. */
-static int send_msg(struct transport *t, struct peer *p, zmq_msg_t *zm)
+static int send_msg(struct transport *t, struct transport_peer *p,
+    zmq_msg_t *zm)
 {
 	int err;
 
@@ -512,103 +438,37 @@ static int send_msg(struct transport *t, struct peer *p, zmq_msg_t *zm)
 	return -err;
 }
 
-static uint64_t next_random(struct transport *t)
-{
-	/* xorshift64: plenty for test drops, and replayable from a seed. */
-	t->rng ^= t->rng << 13;
-	t->rng ^= t->rng >> 7;
-	t->rng ^= t->rng << 17;
-	return t->rng;
-}
-
-static bool heap_before(const struct delayed *a, const struct delayed *b)
-{
-	return a->due_ms < b->due_ms ||
-	    (a->due_ms == b->due_ms && a->seq < b->seq);
-}
-
-static void heap_push(struct transport *t, struct delayed *d)
-{
-	uint32_t i = t->n_delayed++;
-
-	while (i > 0 && heap_before(d, t->heap[(i - 1) / 2])) {
-		t->heap[i] = t->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	t->heap[i] = d;
-}
-
-static struct delayed *heap_pop(struct transport *t)
-{
-	struct delayed *top = t->heap[0], *last = t->heap[--t->n_delayed];
-	uint32_t i = 0, n = t->n_delayed;
-
-	for (;;) {
-		uint32_t c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && heap_before(t->heap[c + 1], t->heap[c]))
-			c++;
-		if (!heap_before(t->heap[c], last))
-			break;
-		t->heap[i] = t->heap[c];
-		i = c;
-	}
-	if (n > 0)
-		t->heap[i] = last;
-	return top;
-}
-
-/* Encode @m into a delayed frame due in @delay_ms.  Returns 0 (queued or,
- * when the queue is full or memory short, dropped and counted). */
-static int delay_frame(struct transport *t, struct peer *p,
-    const struct raft_msg *m, size_t size, unsigned delay_ms)
-{
-	struct delayed *d;
-
-	if (t->n_delayed >= t->max_delayed ||
-	    t->delayed_bytes + size > t->max_delayed_bytes ||
-	    (d = malloc(sizeof(*d) + size)) == NULL) {
-		t->stats.fault_dropped++;
-		return 0;
-	}
-	d->due_ms = now_ms() + delay_ms;
-	d->seq = t->delayed_seq++;
-	d->peer = p;
-	d->len = size;
-	(void)frame_encode(t->cluster_id, t->self, m, d->data, size);
-	t->delayed_bytes += size;
-	heap_push(t, d);
-	t->stats.fault_delayed++;
-	return 0;
-}
-
-/* Apply @p's faults to @m.  Returns 1 to send it now, 0 if dropped or
- * delayed. */
-static int apply_fault(struct transport *t, struct peer *p,
+/* Apply the fault settings for @p to @m.  Returns true if @m is dealt
+ * with (dropped or held for later), false to send it now. */
+static bool apply_fault(struct transport *t, struct transport_peer *p,
     const struct raft_msg *m, size_t size)
 {
-	unsigned drop_pct, delay_ms;
-	bool blocked;
+	unsigned delay_ms = 0;
+	uint8_t *buf;
 
-	pthread_mutex_lock(&t->fault_mu);
-	drop_pct = p->drop_pct;
-	delay_ms = p->delay_ms;
-	blocked = p->blocked;
-	pthread_mutex_unlock(&t->fault_mu);
-	if (blocked || (drop_pct > 0 && next_random(t) % 100 < drop_pct)) {
+	switch (netfault_outgoing(t->faults, p->id, &delay_ms)) {
+	case NETFAULT_SEND:
+		return false;
+	case NETFAULT_DROP:
 		t->stats.fault_dropped++;
-		return 0;
+		return true;
+	case NETFAULT_DELAY:
+		break;
 	}
-	if (delay_ms > 0)
-		return delay_frame(t, p, m, size, delay_ms);
-	return 1;
+	buf = netfault_hold(t->faults, p->id, size,
+	    transport__now_ms() + delay_ms);
+	if (buf == NULL) { /* queue full */
+		t->stats.fault_dropped++;
+		return true;
+	}
+	(void)frame_encode(t->cluster_id, t->self, m, buf, size);
+	t->stats.fault_delayed++;
+	return true;
 }
 
 int transport_send(struct transport *t, const struct raft_msg *m)
 {
-	struct peer *p = find_peer(t, m->to);
+	struct transport_peer *p = transport__peer(t, m->to);
 	size_t size = frame_encoded_size(m);
 	zmq_msg_t zm;
 	long n;
@@ -617,7 +477,7 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 		t->stats.send_errors++;
 		return -EINVAL;
 	}
-	if (t->fault_injection && apply_fault(t, p, m, size) == 0)
+	if (t->faults != NULL && apply_fault(t, p, m, size))
 		return 0;
 	/* Encode straight into the ZeroMQ message: no copy, and no buffer
 	 * of ours that a 64 MiB snapshot chunk would leave oversized. */
@@ -631,7 +491,8 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 	return send_msg(t, p, &zm);
 }
 
-static void free_delayed(void *data, void *hint)
+/* ZeroMQ's free callback for a delayed frame sent without a copy. */
+static void free_frame(void *data, void *hint)
 {
 	(void)data;
 	free(hint);
@@ -639,33 +500,28 @@ static void free_delayed(void *data, void *hint)
 
 long transport_next_timer_ms(const struct transport *t, uint64_t now)
 {
-	if (t->n_delayed == 0)
-		return -1;
-	return t->heap[0]->due_ms <= now ? 0 : (long)(t->heap[0]->due_ms - now);
+	return t->faults == NULL ? -1 : netfault_next_ms(t->faults, now);
 }
 
 void transport_run_timers(struct transport *t, uint64_t now)
 {
-	while (t->n_delayed > 0 && t->heap[0]->due_ms <= now) {
-		struct delayed *d = heap_pop(t);
-		struct peer *p = d->peer;
-		zmq_msg_t zm;
-		bool blocked;
+	struct netfault_frame *fr;
 
-		t->delayed_bytes -= d->len;
-		pthread_mutex_lock(&t->fault_mu);
-		blocked = p->blocked;
-		pthread_mutex_unlock(&t->fault_mu);
-		if (blocked) {
+	while (t->faults != NULL &&
+	    (fr = netfault_pop_due(t->faults, now)) != NULL) {
+		struct transport_peer *p = transport__peer(t, fr->peer);
+		zmq_msg_t zm;
+
+		if (netfault_blocked(t->faults, fr->peer)) {
 			t->stats.fault_dropped++;
-			free(d);
+			free(fr);
 			continue;
 		}
-		/* Zero-copy: ZeroMQ frees @d once the frame is sent. */
-		if (zmq_msg_init_data(&zm, d->data, d->len, free_delayed,
-		    d) != 0) {
+		/* Zero-copy: ZeroMQ frees @fr once the frame is sent. */
+		if (zmq_msg_init_data(&zm, fr->data, fr->len, free_frame,
+		    fr) != 0) {
 			t->stats.send_errors++;
-			free(d);
+			free(fr);
 			continue;
 		}
 		(void)send_msg(t, p, &zm);
@@ -675,212 +531,16 @@ void transport_run_timers(struct transport *t, uint64_t now)
 int transport_set_fault(struct transport *t, raft_id peer, unsigned drop_pct,
     unsigned delay_ms, bool blocked)
 {
-	struct peer *p;
+	int rv;
 
-	if (!t->fault_injection)
+	if (t->faults == NULL)
 		return -EPERM;
-	p = find_peer(t, peer);
-	if (p == NULL || drop_pct > 100)
-		return -EINVAL;
-	pthread_mutex_lock(&t->fault_mu);
-	p->drop_pct = drop_pct;
-	p->delay_ms = delay_ms;
-	p->blocked = blocked;
-	pthread_mutex_unlock(&t->fault_mu);
-	log_info("transport: fault for member %" PRIu64 ": drop %u%%, delay "
-	    "%u ms%s", peer, drop_pct, delay_ms, blocked ? ", BLOCKED" : "");
-	return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Receiving
- * ------------------------------------------------------------------------ */
-
-static uint64_t *reason_counter(struct transport *t, int err, int *idx)
-{
-	switch (err) {
-	case FRAME_EVERSION:
-		*idx = R_VERSION;
-		return &t->stats.rejected_version;
-	case FRAME_ECLUSTER:
-		*idx = R_CLUSTER;
-		return &t->stats.rejected_cluster;
-	case FRAME_ESENDER:
-		*idx = R_SENDER;
-		return &t->stats.rejected_sender;
-	case FRAME_EFORGED:
-		*idx = R_FORGED;
-		return &t->stats.rejected_forged;
-	case FRAME_EMISROUTED:
-		*idx = R_MISROUTED;
-		return &t->stats.rejected_misrouted;
-	case FRAME_EAUTH:
-		*idx = R_AUTH;
-		return &t->stats.rejected_auth;
-	}
-	*idx = R_MALFORMED;
-	return &t->stats.rejected_malformed;
-}
-
-/* Count and (rate-limited) log a rejected frame.  @zm may be NULL. */
-static void reject(struct transport *t, int err, const struct frame_header *h,
-    zmq_msg_t *zm)
-{
-	const char *addr = zm != NULL ? zmq_msg_gets(zm, "Peer-Address") : NULL;
-	const char *user = zm != NULL ? zmq_msg_gets(zm, "User-Id") : NULL;
-	char more[48];
-	uint64_t unlogged;
-	int idx;
-
-	(*reason_counter(t, err, &idx))++;
-	t->stats.rejected++;
-	if (!may_log(&t->reject_log[idx], &unlogged))
-		return;
-	snprintf(more, sizeof(more), "; %" PRIu64 " more not logged", unlogged);
-	log_warnx("transport: frame rejected: %s (from %s%s%s, sender %" PRIu64
-	    ", cluster %#" PRIx64 ", version %u, %zu bytes)%s",
-	    frame_strerror(err), addr != NULL ? addr : "?",
-	    user != NULL ? ", key of member " : "", user != NULL ? user : "",
-	    h->sender, h->cluster_id, h->version,
-	    zm != NULL ? zmq_msg_size(zm) : 0, unlogged > 0 ? more : "");
-}
-
-/* Read one part into @zm (initialised here).  Returns 0 or -errno. */
-static int recv_part(void *sock, zmq_msg_t *zm, int flags)
-{
-	zmq_msg_init(zm);
-	while (zmq_msg_recv(zm, sock, flags) < 0) {
-		int err = zmq_errno();
-
-		if (err != EINTR) {
-			zmq_msg_close(zm);
-			return -err;
-		}
-	}
-	return 0;
-}
-
-/*
- * Receive one ROUTER message, [routing id][frame], keeping the frame in
- * t->held.  Returns 1 with the frame held, 0 when nothing is waiting, 2 for
- * a message of the wrong shape (already counted and discarded), or -errno.
- */
-static int recv_frame(struct transport *t)
-{
-	struct frame_header h = { 0 };
-	zmq_msg_t rid, extra;
-	int rv;
-
-	rv = recv_part(t->router, &rid, ZMQ_DONTWAIT);
-	if (rv != 0)
-		return rv == -EAGAIN ? 0 : rv;
-	if (!zmq_msg_more(&rid)) { /* impossible on a ROUTER; be safe */
-		zmq_msg_close(&rid);
-		reject(t, FRAME_EMALFORMED, &h, NULL);
-		return 2;
-	}
-	zmq_msg_close(&rid);
-	/* The rest of a multipart message is delivered atomically. */
-	rv = recv_part(t->router, &t->held, 0);
-	if (rv != 0)
-		return rv;
-	if (!zmq_msg_more(&t->held))
-		return 1;
-	do {
-		if (recv_part(t->router, &extra, 0) != 0)
-			break;
-		rv = zmq_msg_more(&extra);
-		zmq_msg_close(&extra);
-	} while (rv);
-	reject(t, FRAME_EMALFORMED, &h, &t->held);
-	zmq_msg_close(&t->held);
-	return 2;
-}
-
-/* With CURVE: the frame's sender must be the member whose key it came
- * with (the ZAP handler named the connection after that member). */
-static int check_user(struct transport *t, zmq_msg_t *zm, raft_id sender)
-{
-	const char *user = zmq_msg_gets(zm, "User-Id");
-	struct peer *p = find_peer(t, sender);
-
-	if (user == NULL || p == NULL || strcmp(user, p->user_id) != 0)
-		return FRAME_EAUTH;
-	return 0;
-}
-
-static bool blocked_from(struct transport *t, raft_id sender)
-{
-	struct peer *p = find_peer(t, sender);
-	bool blocked;
-
-	pthread_mutex_lock(&t->fault_mu);
-	blocked = p != NULL && p->blocked;
-	pthread_mutex_unlock(&t->fault_mu);
-	return blocked;
-}
-
-/* Validate the held frame into @m.  Returns 1 (accepted), 0 (dropped and
- * counted), or -ENOMEM (dropped). */
-static int accept_frame(struct transport *t, struct raft_msg *m)
-{
-	struct frame_header h;
-	int rv;
-
-	rv = frame_decode(zmq_msg_data(&t->held), zmq_msg_size(&t->held),
-	    &t->filter, &h, m);
-	if (rv == 0 && t->curve) {
-		rv = check_user(t, &t->held, h.sender);
-		if (rv != 0)
-			msg_release(m);
-	}
-	if (rv == 0 && t->fault_injection && blocked_from(t, h.sender)) {
-		msg_release(m);
-		t->stats.fault_dropped++;
-		rv = 1; /* dropped on purpose, not a rejection */
-	}
-	if (rv == 0) {
-		t->holding = true;
-		t->stats.received++;
-		return 1;
-	}
-	if (rv < 0 && rv != -ENOMEM)
-		reject(t, rv, &h, &t->held);
-	zmq_msg_close(&t->held);
-	memset(m, 0, sizeof(*m));
-	return rv == -ENOMEM ? -ENOMEM : 0;
-}
-
-int transport_recv(struct transport *t, struct raft_msg *m)
-{
-	assert(!t->holding); /* transport_recv_done() first */
-	if (t->holding) {
-		zmq_msg_close(&t->held);
-		t->holding = false;
-	}
-	memset(m, 0, sizeof(*m));
-	for (int i = 0; i < RECV_SKIP_MAX; i++) {
-		int rv = recv_frame(t);
-
-		if (rv == 2)
-			continue;
-		if (rv <= 0)
-			return rv;
-		rv = accept_frame(t, m);
-		if (rv != 0)
-			return rv;
-	}
-	return 0;
-}
-
-void transport_recv_done(struct transport *t, struct raft_msg *m)
-{
-	msg_release(m);
-	memset(m, 0, sizeof(*m));
-	if (t->holding) {
-		zmq_msg_close(&t->held);
-		t->holding = false;
-	}
+	rv = netfault_set(t->faults, peer, drop_pct, delay_ms, blocked);
+	if (rv == 0)
+		log_info("transport: fault for member %" PRIu64 ": drop %u%%, "
+		    "delay %u ms%s", peer, drop_pct, delay_ms,
+		    blocked ? ", BLOCKED" : "");
+	return rv;
 }
 
 /* ------------------------------------------------------------------------
@@ -899,7 +559,7 @@ const char *transport_endpoint(const struct transport *t)
 
 bool transport_peer_reachable(const struct transport *t, raft_id peer)
 {
-	const struct peer *p = find_peer(t, peer);
+	const struct transport_peer *p = transport__peer(t, peer);
 
 	return p != NULL && p->reachable;
 }

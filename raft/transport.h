@@ -14,9 +14,13 @@
  * its queue).  When ZeroMQ cannot take a message at once it is dropped,
  * counted and transport_send() returns -EAGAIN: Raft retries on its own
  * (the next heartbeat or probe), and a dead or slow peer can never make a
- * member's memory grow.  ZeroMQ reconnects by itself (ZMQ_RECONNECT_IVL,
- * backing off to ZMQ_RECONNECT_IVL_MAX), so a member that comes back is
- * talked to again without anyone asking.
+ * member's memory grow.  (The bound is send_hwm messages per peer plus the
+ * kernel's socket buffers; the size of each is bounded by the core's
+ * max_msg_bytes and snapshot_chunk_bytes, and on receipt by FRAME_MAX_SIZE
+ * with at most recv_hwm messages queued per connection.)  ZeroMQ
+ * reconnects by itself (ZMQ_RECONNECT_IVL, backing off to
+ * ZMQ_RECONNECT_IVL_MAX), so a member that comes back is talked to again
+ * without anyone asking.
  *
  * Every message travels in a frame (raft/frame.h): a versioned header
  * with the cluster id and the sender's id, then the encoded message.
