@@ -126,14 +126,15 @@ command -v go >/dev/null || die "no go binary after installing golang-go"
 # --- temporary directory and cleanup ---------------------------------------
 
 pids=
+bench_pid=
 tmp=
 cleanup() {
 	rc=$?
 	trap - EXIT INT TERM HUP
-	for p in $pids; do
+	for p in $bench_pid $pids; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
-	for p in $pids; do
+	for p in $bench_pid $pids; do
 		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.25
@@ -277,27 +278,37 @@ done
 # field LINE NAME: the value of NAME=... in a RESULT line.
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
-# run_kv WORKLOAD CLIENTS and run_etcd WORKLOAD CLIENTS: the RESULT line.
+# run_bench NAME COMMAND...: run one load generator in the background (so
+# that a signal interrupts `wait` and the cleanup runs at once, killing it
+# too) and leave its RESULT line in $row.
+row=
+run_bench() {
+	name=$1; shift
+	"$@" >"$tmp/row.out" 2>>"$tmp/$name.err" &
+	bench_pid=$!
+	wait "$bench_pid" || true
+	bench_pid=
+	row=$(grep '^RESULT ' "$tmp/row.out") || {
+		check_alive; tail -n 5 "$tmp/$name.err" >&2
+		die "$name printed no result: $*"; }
+}
+# run_kv WORKLOAD CLIENTS, run_etcd WORKLOAD CLIENTS
 run_kv() {
-	"$kvbench" -c "$conf" -w "$1" -n "$2" -d "$duration" -W "$warmup" \
-	    -k "$keys" -s "$value_size" $kvflags 2>>"$tmp/kvbench.err" |
-	    grep '^RESULT ' || { check_alive; tail -n 5 "$tmp/kvbench.err" >&2;
-		die "kvbench $1 $2 printed no result"; }
+	run_bench kvbench "$kvbench" -c "$conf" -w "$1" -n "$2" \
+	    -d "$duration" -W "$warmup" -k "$keys" -s "$value_size" $kvflags
 }
 run_etcd() {
-	"$etcdbench" -endpoints "$endpoints" -workload "$1" -clients "$2" \
-	    -conns 1 -leader-only \
+	run_bench etcdbench "$etcdbench" -endpoints "$endpoints" \
+	    -workload "$1" -clients "$2" -conns 1 -leader-only \
 	    -duration "${duration}s" -warmup "${warmup}s" -keys "$keys" \
-	    -value-size "$value_size" $etcdflags 2>>"$tmp/etcdbench.err" |
-	    grep '^RESULT ' || { check_alive; tail -n 5 "$tmp/etcdbench.err" >&2;
-		die "etcdbench $1 $2 printed no result"; }
+	    -value-size "$value_size" $etcdflags
 }
 
 echo "$me: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); data in $tmp ($(stat -f -c %T "$tmp")); etcd $etcd_ver; raftkv $(git -C "$srcdir" rev-parse --short HEAD 2>/dev/null || echo '?')" >&2
 echo "$me: preloading $keys keys of $value_size bytes on both" >&2
 check_alive
-kvload=$(run_kv load 16)
-etcdload=$(run_etcd load 16)
+run_kv load 16; kvload=$row
+run_etcd load 16; etcdload=$row
 echo "$me: raftkv load: $kvload" >&2
 echo "$me: etcd   load: $etcdload" >&2
 for l in "$kvload" "$etcdload"; do
@@ -310,8 +321,8 @@ printf '%s\n' "-----------------------------------------------------------------
 results=
 for w in $workloads; do
 	for n in $clients_list; do
-		k=$(run_kv "$w" "$n")
-		e=$(run_etcd "$w" "$n")
+		run_kv "$w" "$n"; k=$row
+		run_etcd "$w" "$n"; e=$row
 		results="$results$w $n $(field "$k" ops_s) $(field "$k" p50_ms) $(field "$k" p99_ms) $(field "$k" errors) $(field "$e" ops_s) $(field "$e" p50_ms) $(field "$e" p99_ms) $(field "$e" errors)
 "
 		echo "$results" | awk -v w="$w" -v n="$n" '$1 == w && $2 == n {

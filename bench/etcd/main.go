@@ -9,8 +9,8 @@
 // nanoseconds, < 0.8% error), and one machine-readable line is printed per
 // run, identical in shape to kvbench's:
 //
-//   RESULT system=etcd workload=put clients=16 secs=5.000 ops=12345
-//          errors=0 ops_s=2469.0 p50_ms=0.512 p99_ms=1.234
+//	RESULT system=etcd workload=put clients=16 secs=5.000 ops=12345
+//	       errors=0 ops_s=2469.0 p50_ms=0.512 p99_ms=1.234
 //
 // (one line).  Ops that complete during the warm-up are not counted; a
 // measured op is one that completes inside the measurement window.
@@ -28,8 +28,8 @@
 // Building offline from Debian's packages (golang-go, golang-etcd-server-dev
 // 3.4: the import path is go.etcd.io/etcd/clientv3):
 //
-//   GO111MODULE=off GOPROXY=off GOPATH=/usr/share/gocode \
-//       go build -o etcdbench bench/etcd/main.go
+//	GO111MODULE=off GOPROXY=off GOPATH=/usr/share/gocode \
+//	    go build -o etcdbench bench/etcd/main.go
 //
 // bench/kv-vs-etcd.sh does exactly that into a temporary directory.
 package main
