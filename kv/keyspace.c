@@ -11,6 +11,7 @@
  *      allocation, and removing a record never allocates).
  *   3. Every leaf is at depth height-1; every non-root node holds at least
  *      LEAF_MIN items / INNER_MIN children; a root inner node has >= 2.
+ *   4. (below) lcp and slices describe the node's entries.
  *
  * Invariant 2 is what makes removal allocation-free but also what removal
  * must maintain: when the smallest record of a leaf goes, the one separator
@@ -27,8 +28,28 @@
  *
  * Minimum occupancy is a quarter, not a half: fewer merges and borrows
  * when keys are deleted and re-created, at a small cost in memory.
+ *
+ * Searching without chasing pointers.  Records are separate allocations,
+ * so comparing against one is a cache miss; a binary search over 64 of them
+ * in each of four levels would cost some twenty misses.  Each node therefore
+ * keeps, next to its entries (leaf items, inner separators):
+ *
+ *   4. lcp: a number of leading bytes that ALL its entries share, and
+ *      slice[i]: the 8 bytes of entry i's key from offset lcp, big-endian,
+ *      zero-padded past the key's end.
+ *
+ * A search first checks the key against the shared prefix (one record),
+ * then bisects on slices, touching a record only when slices tie.  Unequal
+ * slices order like their keys (a key that ends early pads with zeros, and
+ * is smaller than its extensions anyway).  Paths share long prefixes
+ * ("home/alice/src/..."), which is why the slice starts at lcp rather than
+ * at 0.  lcp need not be the longest common prefix, only a common one:
+ * removals keep it, inserts keep it when the new key shares it, and
+ * everything else (splits, merges, borrows, a key outside the prefix)
+ * recomputes the node (refresh()).
  */
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -43,18 +64,21 @@
 #define DEPTH_MAX 24 /* far beyond any reachable height */
 
 struct node {
-	uint16_t n; /* items (leaf) or children (inner) */
+	uint16_t n;   /* items (leaf) or children (inner) */
 	uint8_t leaf;
+	uint16_t lcp; /* invariant 4 */
 };
 
 struct leaf {
 	struct node h;
 	struct leaf *next;
+	uint64_t slice[LEAF_MAX];
 	struct kv_rec *items[LEAF_MAX];
 };
 
 struct inner {
 	struct node h;
+	uint64_t slice[INNER_MAX - 1];
 	struct kv_rec *sep[INNER_MAX - 1];
 	struct node *child[INNER_MAX];
 };
@@ -116,16 +140,120 @@ static int rec_cmp(const struct kv_rec *r, const void *key, size_t keylen)
  * Searching
  * ------------------------------------------------------------------------ */
 
-/* Index of the child of @in whose subtree would hold @key. */
-static unsigned child_index(const struct inner *in, const void *key,
-    size_t keylen)
+/* Entries of a node (invariant 4): items of a leaf, separators of an
+ * inner node. */
+static struct kv_rec **entries(struct node *node, uint64_t **slices,
+    unsigned *m)
 {
-	unsigned lo = 0, hi = in->h.n - 1u; /* number of separators */
+	if (node->leaf) {
+		struct leaf *lf = (struct leaf *)node;
 
-	while (lo < hi) { /* first separator > key */
+		*slices = lf->slice;
+		*m = lf->h.n;
+		return lf->items;
+	}
+	struct inner *in = (struct inner *)node;
+
+	*slices = in->slice;
+	*m = in->h.n - 1u;
+	return in->sep;
+}
+
+static uint64_t slice_of(const unsigned char *key, size_t len, unsigned lcp)
+{
+	uint64_t s = 0;
+
+	if (len >= (size_t)lcp + 8) {
+		memcpy(&s, key + lcp, 8);
+		return be64toh(s);
+	}
+	for (unsigned i = 0; i < 8; i++)
+		s = s << 8 | (lcp + i < len ? key[lcp + i] : 0u);
+	return s;
+}
+
+static uint64_t rec_slice(const struct kv_rec *r, unsigned lcp)
+{
+	return slice_of(r->key, r->keylen, lcp);
+}
+
+/* Does @r share the first @lcp bytes of @ref? */
+static bool shares(const struct kv_rec *r, const struct kv_rec *ref,
+    unsigned lcp)
+{
+	return r->keylen >= lcp && memcmp(r->key, ref->key, lcp) == 0;
+}
+
+/* Recompute @node's lcp (that of its first and last entries, which for
+ * sorted keys is that of all of them) and every slice. */
+static void refresh(struct node *node)
+{
+	uint64_t *sl;
+	unsigned m, lcp = 0;
+	struct kv_rec **e = entries(node, &sl, &m);
+
+	if (m > 0) {
+		const struct kv_rec *a = e[0], *b = e[m - 1];
+		unsigned max = a->keylen < b->keylen ? a->keylen : b->keylen;
+
+		while (lcp < max && a->key[lcp] == b->key[lcp])
+			lcp++;
+	}
+	node->lcp = (uint16_t)lcp;
+	for (unsigned i = 0; i < m; i++)
+		sl[i] = rec_slice(e[i], lcp);
+}
+
+/* Make @node's entry @i (already stored) consistent with invariant 4. */
+static void entry_changed(struct node *node, unsigned i)
+{
+	uint64_t *sl;
+	unsigned m;
+	struct kv_rec **e = entries(node, &sl, &m);
+	const struct kv_rec *ref = m > 1 ? e[i == 0 ? 1 : 0] : NULL;
+
+	if (ref != NULL && shares(e[i], ref, node->lcp))
+		sl[i] = rec_slice(e[i], node->lcp);
+	else
+		refresh(node);
+}
+
+/*
+ * Position of @key among @node's entries: the first entry >= @key, or with
+ * @upper the first > @key.  *@found (if not NULL) tells whether an entry
+ * equals @key.
+ */
+static unsigned search(const struct node *node, const void *key,
+    size_t keylen, bool upper, bool *found)
+{
+	uint64_t *sl;
+	unsigned m, lcp = node->lcp, lo = 0, hi;
+	struct kv_rec **e = entries((struct node *)node, &sl, &m);
+	uint64_t ks;
+
+	if (found != NULL)
+		*found = false;
+	hi = m;
+	if (m == 0)
+		return 0;
+	if (lcp > 0) {
+		int c = memcmp(key, e[0]->key, keylen < lcp ? keylen : lcp);
+
+		/* Outside the shared prefix: before or after every entry. */
+		if (c < 0 || (c == 0 && keylen < lcp))
+			return 0;
+		if (c > 0)
+			return m;
+	}
+	ks = slice_of(key, keylen, lcp);
+	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
+		int c = sl[mid] < ks ? -1 : sl[mid] > ks ? 1 :
+		    rec_cmp(e[mid], key, keylen);
 
-		if (rec_cmp(in->sep[mid], key, keylen) <= 0)
+		if (c == 0 && found != NULL)
+			*found = true;
+		if (c < 0 || (c == 0 && upper))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -133,22 +261,18 @@ static unsigned child_index(const struct inner *in, const void *key,
 	return lo;
 }
 
+/* Index of the child of @in whose subtree would hold @key. */
+static unsigned child_index(const struct inner *in, const void *key,
+    size_t keylen)
+{
+	return search(&in->h, key, keylen, true, NULL);
+}
+
 /* First index in @lf whose key is >= @key; *@found if equal. */
 static unsigned leaf_lower_bound(const struct leaf *lf, const void *key,
     size_t keylen, bool *found)
 {
-	unsigned lo = 0, hi = lf->h.n;
-
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-
-		if (rec_cmp(lf->items[mid], key, keylen) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < lf->h.n && rec_cmp(lf->items[lo], key, keylen) == 0;
-	return lo;
+	return search(&lf->h, key, keylen, false, found);
 }
 
 /* Walk from the root to the leaf for @key, recording the path. */
@@ -239,8 +363,28 @@ static void leaf_insert_at(struct leaf *lf, unsigned pos, struct kv_rec *rec)
 {
 	memmove(&lf->items[pos + 1], &lf->items[pos],
 	    (lf->h.n - pos) * sizeof(lf->items[0]));
+	memmove(&lf->slice[pos + 1], &lf->slice[pos],
+	    (lf->h.n - pos) * sizeof(lf->slice[0]));
 	lf->items[pos] = rec;
 	lf->h.n++;
+	entry_changed(&lf->h, pos);
+}
+
+/* Remove item @pos of @lf (invariant 4 holds for any subset). */
+static void leaf_remove_at(struct leaf *lf, unsigned pos)
+{
+	memmove(&lf->items[pos], &lf->items[pos + 1],
+	    (lf->h.n - pos - 1u) * sizeof(lf->items[0]));
+	memmove(&lf->slice[pos], &lf->slice[pos + 1],
+	    (lf->h.n - pos - 1u) * sizeof(lf->slice[0]));
+	lf->h.n--;
+}
+
+/* Point separator @i of @in at @rec. */
+static void set_sep(struct inner *in, unsigned i, struct kv_rec *rec)
+{
+	in->sep[i] = rec;
+	entry_changed(&in->h, i);
 }
 
 /* Put @sep and, right of it, @child into non-full @in after child @c. */
@@ -250,11 +394,23 @@ static void inner_insert_at(struct inner *in, unsigned c, struct kv_rec *sep,
 	unsigned nsep = in->h.n - 1u;
 
 	memmove(&in->sep[c + 1], &in->sep[c], (nsep - c) * sizeof(in->sep[0]));
+	memmove(&in->slice[c + 1], &in->slice[c],
+	    (nsep - c) * sizeof(in->slice[0]));
 	memmove(&in->child[c + 2], &in->child[c + 1],
 	    (in->h.n - c - 1) * sizeof(in->child[0]));
 	in->sep[c] = sep;
 	in->child[c + 1] = child;
 	in->h.n++;
+	entry_changed(&in->h, c);
+}
+
+/* Insert @rec at @pos of non-full @lf, leaving the slices to the caller. */
+static void put_item(struct leaf *lf, unsigned pos, struct kv_rec *rec)
+{
+	memmove(&lf->items[pos + 1], &lf->items[pos],
+	    (lf->h.n - pos) * sizeof(lf->items[0]));
+	lf->items[pos] = rec;
+	lf->h.n++;
 }
 
 /*
@@ -275,10 +431,13 @@ static struct kv_rec *split_leaf(struct leaf *lf, struct leaf *right,
 	    (LEAF_MAX - keep) * sizeof(lf->items[0]));
 	right->h.n = (uint16_t)(LEAF_MAX - keep);
 	lf->h.n = (uint16_t)keep;
+	/* Slices are recomputed below: both halves may share more now. */
 	if (pos <= keep)
-		leaf_insert_at(lf, pos, rec);
+		put_item(lf, pos, rec);
 	else
-		leaf_insert_at(right, pos - keep, rec);
+		put_item(right, pos - keep, rec);
+	refresh(&lf->h);
+	refresh(&right->h);
 	right->next = lf->next;
 	lf->next = right;
 	return right->items[0];
@@ -311,6 +470,8 @@ static struct kv_rec *split_inner(struct inner *in, struct inner *right,
 	memcpy(right->child, &kids[left], (total - left) * sizeof(kids[0]));
 	memcpy(right->sep, &seps[left], (total - left - 1) * sizeof(seps[0]));
 	right->h.n = (uint16_t)(total - left);
+	refresh(&in->h);
+	refresh(&right->h);
 	return seps[left - 1];
 }
 
@@ -323,6 +484,7 @@ static int insert_first(struct keyspace *ks, struct kv_rec *rec)
 	lf->h.leaf = 1;
 	lf->h.n = 1;
 	lf->items[0] = rec;
+	refresh(&lf->h);
 	ks->root = &lf->h;
 	ks->first = lf;
 	ks->height = 1;
@@ -393,6 +555,7 @@ int keyspace_insert(struct keyspace *ks, struct kv_rec *rec)
 		root->child[0] = ks->root;
 		root->child[1] = child;
 		root->sep[0] = sep;
+		refresh(&root->h);
 		ks->root = &root->h;
 		ks->height++;
 		ks->ninners++;
@@ -412,6 +575,8 @@ static void inner_remove_right(struct inner *p, unsigned i)
 	unsigned nsep = p->h.n - 1u;
 
 	memmove(&p->sep[i], &p->sep[i + 1], (nsep - i - 1) * sizeof(p->sep[0]));
+	memmove(&p->slice[i], &p->slice[i + 1],
+	    (nsep - i - 1) * sizeof(p->slice[0]));
 	memmove(&p->child[i + 1], &p->child[i + 2],
 	    (p->h.n - i - 2) * sizeof(p->child[0]));
 	p->h.n--;
@@ -424,6 +589,7 @@ static void merge_leaves(struct keyspace *ks, struct inner *p, unsigned i)
 
 	memcpy(&l->items[l->h.n], r->items, r->h.n * sizeof(r->items[0]));
 	l->h.n += r->h.n;
+	refresh(&l->h);
 	l->next = r->next;
 	free(r);
 	ks->nleaves--;
@@ -442,8 +608,9 @@ static void fix_leaf(struct keyspace *ks, struct inner *p, unsigned c)
 			merge_leaves(ks, p, c - 1);
 			return;
 		}
-		leaf_insert_at(n, 0, l->items[--l->h.n]);
-		p->sep[c - 1] = n->items[0];
+		leaf_insert_at(n, 0, l->items[l->h.n - 1]);
+		leaf_remove_at(l, l->h.n - 1u);
+		set_sep(p, c - 1, n->items[0]);
 	} else {
 		struct leaf *r = (struct leaf *)p->child[1];
 
@@ -451,11 +618,9 @@ static void fix_leaf(struct keyspace *ks, struct inner *p, unsigned c)
 			merge_leaves(ks, p, 0);
 			return;
 		}
-		n->items[n->h.n++] = r->items[0];
-		memmove(&r->items[0], &r->items[1],
-		    (r->h.n - 1u) * sizeof(r->items[0]));
-		r->h.n--;
-		p->sep[0] = r->items[0];
+		leaf_insert_at(n, n->h.n, r->items[0]);
+		leaf_remove_at(r, 0);
+		set_sep(p, 0, r->items[0]);
 	}
 }
 
@@ -468,6 +633,7 @@ static void merge_inners(struct keyspace *ks, struct inner *p, unsigned i)
 	memcpy(&l->sep[l->h.n], r->sep, (r->h.n - 1u) * sizeof(r->sep[0]));
 	memcpy(&l->child[l->h.n], r->child, r->h.n * sizeof(r->child[0]));
 	l->h.n += r->h.n;
+	refresh(&l->h);
 	free(r);
 	ks->ninners--;
 	inner_remove_right(p, i);
@@ -490,8 +656,9 @@ static void fix_inner(struct keyspace *ks, struct inner *p, unsigned c)
 		n->child[0] = l->child[l->h.n - 1];
 		n->sep[0] = p->sep[c - 1];
 		n->h.n++;
-		p->sep[c - 1] = l->sep[l->h.n - 2];
-		l->h.n--;
+		refresh(&n->h);
+		set_sep(p, c - 1, l->sep[l->h.n - 2]);
+		l->h.n--; /* drops l's last separator: invariant 4 holds */
 	} else {
 		struct inner *r = (struct inner *)p->child[1];
 
@@ -502,8 +669,11 @@ static void fix_inner(struct keyspace *ks, struct inner *p, unsigned c)
 		n->child[n->h.n] = r->child[0];
 		n->sep[n->h.n - 1] = p->sep[0];
 		n->h.n++;
-		p->sep[0] = r->sep[0];
+		entry_changed(&n->h, n->h.n - 2u);
+		set_sep(p, 0, r->sep[0]);
 		memmove(&r->sep[0], &r->sep[1], (r->h.n - 2u) * sizeof(r->sep[0]));
+		memmove(&r->slice[0], &r->slice[1],
+		    (r->h.n - 2u) * sizeof(r->slice[0]));
 		memmove(&r->child[0], &r->child[1],
 		    (r->h.n - 1u) * sizeof(r->child[0]));
 		r->h.n--;
@@ -527,9 +697,7 @@ struct kv_rec *keyspace_remove(struct keyspace *ks, const void *key,
 	if (!found)
 		return NULL;
 	rec = lf->items[pos];
-	memmove(&lf->items[pos], &lf->items[pos + 1],
-	    (lf->h.n - pos - 1u) * sizeof(lf->items[0]));
-	lf->h.n--;
+	leaf_remove_at(lf, pos);
 	ks->count--;
 	if (depth == 0) {
 		if (lf->h.n == 0) {
@@ -549,7 +717,7 @@ struct kv_rec *keyspace_remove(struct keyspace *ks, const void *key,
 				struct inner *in = path[d - 1].node;
 
 				assert(in->sep[path[d - 1].c - 1] == rec);
-				in->sep[path[d - 1].c - 1] = lf->items[0];
+				set_sep(in, path[d - 1].c - 1, lf->items[0]);
 				break;
 			}
 		}
@@ -640,6 +808,20 @@ struct check {
 	bool bad;
 };
 
+/* Invariant 4 for one node. */
+static bool slices_ok(const struct node *node)
+{
+	uint64_t *sl;
+	unsigned m;
+	struct kv_rec **e = entries((struct node *)node, &sl, &m);
+
+	for (unsigned i = 0; i < m; i++)
+		if (!shares(e[i], e[0], node->lcp) ||
+		    sl[i] != rec_slice(e[i], node->lcp))
+			return false;
+	return true;
+}
+
 /* Returns the smallest record of the subtree (NULL if bad). */
 static const struct kv_rec *check_node(struct check *ck, const struct node *node,
     unsigned depth, bool is_root)
@@ -651,7 +833,8 @@ static const struct kv_rec *check_node(struct check *ck, const struct node *node
 
 		ck->leaves++;
 		if (depth != ck->ks->height - 1 || lf->h.n > LEAF_MAX ||
-		    lf->h.n == 0 || (!is_root && lf->h.n < LEAF_MIN))
+		    lf->h.n == 0 || (!is_root && lf->h.n < LEAF_MIN) ||
+		    !slices_ok(node))
 			ck->bad = true;
 		if ((ck->prev_leaf == NULL && ck->ks->first != lf) ||
 		    (ck->prev_leaf != NULL && ck->prev_leaf->next != lf))
@@ -674,7 +857,7 @@ static const struct kv_rec *check_node(struct check *ck, const struct node *node
 
 	ck->inners++;
 	if (in->h.n > INNER_MAX || in->h.n < 2 ||
-	    (!is_root && in->h.n < INNER_MIN)) {
+	    (!is_root && in->h.n < INNER_MIN) || !slices_ok(node)) {
 		ck->bad = true;
 		return NULL;
 	}
