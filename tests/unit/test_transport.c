@@ -803,6 +803,40 @@ static void test_transport_fault_delay(void **state)
 	}
 }
 
+static void test_transport_fault_delay_reorders_and_partition_wins(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_msg hb = heartbeat(1, 2, 0), m;
+	uint64_t now;
+
+	start_all(f, 2, false, true);
+	send_until_received(f->t[0], 1, f->t[1], 2, 1);
+	/* A long delay, then a shorter one: the second overtakes. */
+	assert_int_equal(transport_set_fault(f->t[0], 2, 0, 200000, false), 0);
+	hb.ctx = 601;
+	assert_int_equal(transport_send(f->t[0], &hb), 0);
+	assert_int_equal(transport_set_fault(f->t[0], 2, 0, 100000, false), 0);
+	hb.ctx = 602;
+	assert_int_equal(transport_send(f->t[0], &hb), 0);
+	now = now_ms();
+	transport_run_timers(f->t[0], now + 300000);
+	assert_int_equal(recv_wait(f->t[1], &m, DELIVERY_MS), 1);
+	assert_true(m.ctx == 602);
+	transport_recv_done(f->t[1], &m);
+	assert_int_equal(recv_wait(f->t[1], &m, DELIVERY_MS), 1);
+	assert_true(m.ctx == 601);
+	transport_recv_done(f->t[1], &m);
+	/* Frames already held are dropped if the peer is blocked when they
+	 * fall due. */
+	hb.ctx = 603;
+	assert_int_equal(transport_send(f->t[0], &hb), 0);
+	assert_int_equal(transport_set_fault(f->t[0], 2, 0, 0, true), 0);
+	transport_run_timers(f->t[0], now_ms() + 300000);
+	assert_int_equal(transport_next_timer_ms(f->t[0], now), -1);
+	assert_int_equal(stats(f->t[0]).fault_dropped, 1);
+	assert_nothing_received(f->t[1]);
+}
+
 static void test_transport_fault_delay_queue_is_bounded(void **state)
 {
 	struct fixture *f = *state;
@@ -868,6 +902,7 @@ int main(void)
 		T(test_transport_fault_needs_enabling),
 		T(test_transport_fault_block_and_restore),
 		T(test_transport_fault_delay),
+		T(test_transport_fault_delay_reorders_and_partition_wins),
 		T(test_transport_fault_delay_queue_is_bounded),
 		T(test_transport_fault_random_drops),
 #undef T
