@@ -81,10 +81,25 @@ void node_config_defaults(struct node_config *c)
 
 /* ------------------------------------------------------------- sending */
 
+/* Loss is Raft's business; but a leader's append that could not even be
+ * queued tells the core the peer is unreachable, so it stops pipelining.
+ * Noted here, reported by report_unreachable() once no batch is out. */
 static void send_msgs(struct node *n, const struct raft_msg *m, uint32_t count)
 {
-	for (uint32_t i = 0; i < count; i++)
-		(void)transport_send(n->tr, &m[i]); /* loss is Raft's business */
+	for (uint32_t i = 0; i < count; i++) {
+		if (transport_send(n->tr, &m[i]) != -EAGAIN ||
+		    m[i].type != RAFT_MSG_APPEND ||
+		    n->n_unreachable == RAFT_MAX_MEMBERS)
+			continue;
+		n->unreachable[n->n_unreachable++] = m[i].to;
+	}
+}
+
+static void report_unreachable(struct node *n)
+{
+	for (uint32_t i = 0; i < n->n_unreachable; i++)
+		(void)raft_report_unreachable(n->raft, n->unreachable[i]);
+	n->n_unreachable = 0;
 }
 
 /* ------------------------------------------------------ ready hand-off */
@@ -234,6 +249,7 @@ static void handle_ready(struct node *n)
 			rsm_read_state(n, rd.read_failed[i], 0, NODE_ENOLEADER);
 		note_role(n, &rd);
 		raft_advance(n->raft, &rd);
+		report_unreachable(n);
 	}
 }
 
@@ -304,6 +320,7 @@ static void do_disk_done(struct node *n, struct loop_req *req)
 		disk_job_free(j);
 		j = next;
 	}
+	report_unreachable(n);
 }
 
 static void handle_requests(struct node *n)

@@ -111,6 +111,8 @@ struct node {
 	uint64_t next_ctx;        /* loop only: read-index contexts */
 	uint64_t tick_deadline_ms;/* loop only */
 	uint64_t ticks;           /* loop only */
+	raft_id unreachable[RAFT_MAX_MEMBERS]; /* loop only: sends refused */
+	uint32_t n_unreachable;
 
 	pthread_mutex_t mu;
 	struct waiter *table[NODE_WAIT_BUCKETS];

@@ -300,6 +300,14 @@ int raft_read_index(struct raft *r, uint64_t ctx);
  * Returns 0, RAFT_ENOTLEADER, -EINVAL (not a voter, or self). */
 int raft_transfer_leadership(struct raft *r, raft_id to);
 
+/*
+ * The driver could not deliver to @peer (no connection, or its queue is
+ * full).  A leader stops pipelining to it and probes instead, one append
+ * per heartbeat, until it answers.  Ignored on followers and for unknown
+ * ids.  Returns 0.
+ */
+int raft_report_unreachable(struct raft *r, raft_id peer);
+
 /* Start an election now (tests, administrative use).  Returns 0. */
 int raft_campaign(struct raft *r);
 

@@ -320,6 +320,21 @@ int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 	return readindex_handle_heartbeat_ack(r, m->from, m->ctx);
 }
 
+int raft_report_unreachable(struct raft *r, raft_id peer)
+{
+	int i = raft_voter_index(r, peer);
+	struct progress *pr;
+
+	if (r->role != RAFT_LEADER || i < 0 || (uint32_t)i == r->self_idx)
+		return 0;
+	pr = &r->prs[i];
+	/* What was pipelined is probably lost: go back to one probe at a
+	 * time from match + 1 (etcd's ReportUnreachable). */
+	if (pr->state == PROGRESS_REPLICATE)
+		progress_become_probe(pr);
+	return 0;
+}
+
 /* ------------------------------------------------------------- follower */
 
 void replication_truncate(struct raft *r, raft_index from)

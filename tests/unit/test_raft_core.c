@@ -438,6 +438,34 @@ static void test_raft_rejects_malformed_messages(void **state)
 	cluster_free(c);
 }
 
+static void test_raft_unreachable_peer_is_probed(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	int l, f;
+
+	(void)state;
+	l = elect(c);
+	propose_u64(c, l, 1);
+	tick_all(c, 2);
+	f = (l + 1) % 3;
+	/* Cut f and tell the leader: it must stop pipelining to it (one
+	 * probe until an answer) yet keep committing with the other. */
+	c->cut[f] = true;
+	assert_int_equal(raft_report_unreachable(c->r[l], (raft_id)f + 1), 0);
+	for (uint64_t v = 2; v <= 20; v++)
+		propose_u64(c, l, v);
+	tick_all(c, 2);
+	assert_int_equal(c->applied_sum[(l + 2) % 3], 210);
+	/* Reconnected, it catches up from the probe. */
+	c->cut[f] = false;
+	tick_all(c, 5);
+	assert_int_equal(c->applied_sum[f], 210);
+	/* Reports about strangers or on followers are ignored. */
+	assert_int_equal(raft_report_unreachable(c->r[l], 99), 0);
+	assert_int_equal(raft_report_unreachable(c->r[f], 1), 0);
+	cluster_free(c);
+}
+
 static void test_raft_restart_from_boot_state(void **state)
 {
 	struct raft_config cfg = config(3, 1);
@@ -486,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_raft_snapshot_catches_up_lagging_member),
 		cmocka_unit_test(test_raft_uncommitted_bound),
 		cmocka_unit_test(test_raft_rejects_malformed_messages),
+		cmocka_unit_test(test_raft_unreachable_peer_is_probed),
 		cmocka_unit_test(test_raft_restart_from_boot_state),
 	};
 
