@@ -30,7 +30,7 @@
 
 struct kvt {
 	struct kvt_options o;
-	char name[64];
+	char name[96];
 	char member_path[4096];
 	struct harness *h;
 	struct linz_history *hist;
@@ -51,6 +51,7 @@ struct kvt_clerk {
 	uint64_t id;
 	struct clerk *sub;         /* restricted clerk, NULL if none */
 	struct clerk *full;        /* every member (made on demand) */
+	struct linz_history *hist; /* NULL: the test's */
 	atomic_bool all;           /* use @full from now on */
 };
 
@@ -289,6 +290,11 @@ void kvt_clerk_free(struct kvt_clerk *c)
 	free(c);
 }
 
+void kvt_clerk_set_history(struct kvt_clerk *c, struct linz_history *h)
+{
+	c->hist = h;
+}
+
 uint64_t kvt_clerk_id(const struct kvt_clerk *c)
 {
 	return c->id;
@@ -335,7 +341,7 @@ static void record(struct kvt_clerk *c, int kind, const char *key,
 		.result = result,
 	};
 
-	if (linz_add(c->t->hist, &op) != 0) {
+	if (linz_add(c->hist ? c->hist : c->t->hist, &op) != 0) {
 		fprintf(stderr, "kvtest: linz_add refused an operation\n");
 		abort(); /* a bug in this file */
 	}
@@ -802,14 +808,19 @@ void kvt_crash_restart(struct kvt *t)
 
 void kvt_check_linearizable(struct kvt *t, const char *what)
 {
+	kvt_check_history(t, t->hist, what);
+}
+
+void kvt_check_history(struct kvt *t, struct linz_history *h,
+    const char *what)
+{
 	char name[160];
 	uint64_t t0 = history_now_ns();
 	enum linz_verdict v;
 	double s;
 
 	snprintf(name, sizeof(name), "%s-%s", t->name, what);
-	v = history_check(t->hist, LINZ_MODEL_STRICT, KVT_LINZ_TIMEOUT_S,
-	    name);
+	v = history_check(h, LINZ_MODEL_STRICT, KVT_LINZ_TIMEOUT_S, name);
 	s = (double)(history_now_ns() - t0) / 1e9;
 	t->nchecks++;
 	t->check_s += s;
@@ -818,7 +829,7 @@ void kvt_check_linearizable(struct kvt *t, const char *what)
 	if (v == LINZ_UNKNOWN)
 		print_message("[%s] WARNING: linearizability check of %zu ops "
 		    "timed out after %.0f s: history NOT verified\n", name,
-		    linz_history_len(t->hist), KVT_LINZ_TIMEOUT_S);
+		    linz_history_len(h), KVT_LINZ_TIMEOUT_S);
 	if (v == LINZ_ILLEGAL)
 		fail_msg("[%s] history is not linearizable", name);
 }

@@ -125,6 +125,13 @@ void kvt_clerk_connect_all(struct kvt_clerk *c);
 
 void kvt_clerk_free(struct kvt_clerk *c);
 
+/*
+ * Record this clerk's operations in @h instead of the test's history
+ * (NULL: the test's again).  Owner thread.  For tests that check several
+ * independent histories (disjoint key sets) one after the other.
+ */
+void kvt_clerk_set_history(struct kvt_clerk *c, struct linz_history *h);
+
 /* The clerk's history client id, and the raftkv clerk it uses now. */
 uint64_t kvt_clerk_id(const struct kvt_clerk *c);
 struct clerk *kvt_clerk_raw(struct kvt_clerk *c);
@@ -260,6 +267,10 @@ void kvt_crash_restart(struct kvt *t);
  * loud warning on UNKNOWN.  @what names the check in messages.
  */
 void kvt_check_linearizable(struct kvt *t, const char *what);
+
+/* The same for another history @h (see kvt_clerk_set_history()). */
+void kvt_check_history(struct kvt *t, struct linz_history *h,
+    const char *what);
 
 /*
  * Persisted raft state of every running member (STATUS log_bytes) must be
