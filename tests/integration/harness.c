@@ -66,6 +66,7 @@ struct link_fault {
 struct member_proc {
 	pid_t pid;               /* 0: not running */
 	bool killing;            /* the harness signalled it to exit */
+	int kill_sig;            /* ... with this signal (the last sent) */
 	bool unexpected;         /* exited on its own */
 	bool reported;           /* ... and harness_unexpected_exits() said so */
 	int status;              /* last wait status */
@@ -509,6 +510,21 @@ static int write_cluster_file(struct harness *h)
 /* Processes                                                            */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Did a member we signalled with @sig end the way it should?  SIGKILL:
+ * killed by it (or a clean exit just before).  SIGTERM: exit status 0
+ * (the member stops cleanly; a sanitizer report, a leak, a failed
+ * shutdown are non-zero), or the default action of SIGTERM if it arrived
+ * before the member installed its handling.
+ */
+static bool clean_exit(int sig, int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) == 0;
+	return WIFSIGNALED(st) && (WTERMSIG(st) == SIGKILL ||
+	    (sig == SIGTERM && WTERMSIG(st) == SIGTERM));
+}
+
 /* Reap member @i if it exited; h->mu held. */
 static void reap_locked(struct harness *h, int i)
 {
@@ -525,7 +541,7 @@ static void reap_locked(struct harness *h, int i)
 		st = 0; /* somebody else reaped it: treat as gone */
 	reg_del_pid(m->pid);
 	m->status = st;
-	if (!m->killing) {
+	if (!m->killing || !clean_exit(m->kill_sig, st)) {
 		m->unexpected = true;
 		m->reported = false;
 	}
@@ -660,6 +676,7 @@ static int spawn_member_locked(struct harness *h, int i)
 	reg_add_pid(pid);
 	m->pid = pid;
 	m->killing = false;
+	m->kill_sig = 0;
 	m->starts++;
 	return 0;
 }
@@ -758,8 +775,10 @@ static uint32_t signal_members(struct harness *h, uint32_t mask, int sig)
 		reap_locked(h, i);
 		if (m->pid == 0)
 			continue;
-		if (sig == SIGKILL || sig == SIGTERM)
+		if (sig == SIGKILL || sig == SIGTERM) {
 			m->killing = true;
+			m->kill_sig = sig;
+		}
 		kill(m->pid, sig);
 		if (sig == SIGTERM)
 			kill(m->pid, SIGCONT); /* a stopped member must see it */
@@ -912,10 +931,12 @@ int harness_unexpected_exits(struct harness *h)
 			continue;
 		if (WIFSIGNALED(st))
 			fprintf(stderr, "harness[%s]: member %d died of signal "
-			    "%d\n", h->name, i, WTERMSIG(st));
+			    "%d%s\n", h->name, i, WTERMSIG(st), m->kill_sig ?
+			    " while being stopped" : "");
 		else
 			fprintf(stderr, "harness[%s]: member %d exited with "
-			    "status %d\n", h->name, i, WEXITSTATUS(st));
+			    "status %d%s\n", h->name, i, WEXITSTATUS(st),
+			    m->kill_sig ? " while being stopped" : "");
 		harness_print_logs(h, i, 20);
 	}
 	return count;

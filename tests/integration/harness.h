@@ -140,9 +140,10 @@ int harness_restart_all(struct harness *h);
 
 /*
  * Members whose process exited although the harness did not kill it (for
- * example the counter application aborting on an applied Dec).  Prints
- * each one with its exit status and log tail; returns how many.  Such an
- * exit is reported once.
+ * example the counter application aborting on an applied Dec), or did
+ * not stop cleanly when the harness sent SIGTERM (a non-zero exit status:
+ * a failed shutdown, a sanitizer or leak report).  Prints each one with
+ * its exit status and log tail; returns how many.  Each is printed once.
  */
 int harness_unexpected_exits(struct harness *h);
 

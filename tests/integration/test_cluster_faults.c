@@ -55,11 +55,20 @@
 /* fixture                                                              */
 /* ------------------------------------------------------------------ */
 
+/* Stop the members cleanly (SIGTERM): one that does not exit with
+ * status 0 (a failed shutdown, a sanitizer report) fails the test. */
 static int teardown(void **state)
 {
-	harness_free(*state);
+	struct harness *h = *state;
+	int bad = 0;
+
+	if (h != NULL) {
+		harness_kill_all(h, SIGTERM);
+		bad = harness_unexpected_exits(h);
+	}
+	harness_free(h);
 	*state = NULL;
-	return 0;
+	return bad ? -1 : 0;
 }
 
 static struct harness *start_cluster(void **state, const char *name, int n)
@@ -304,12 +313,15 @@ static void verify(struct load *ld)
 		for (size_t x = 0; x < ld->rec[k].n; x++)
 			all[n++] = ld->rec[k].values[x];
 	qsort(all, n, sizeof(*all), cmp_u64);
-	for (uint64_t x = 1; x < n; x++)
+	for (uint64_t x = 1; x < n; x++) {
 		if (all[x] == all[x - 1]) {
+			uint64_t dup = all[x];
+
 			free(all);
 			fail_msg("two acknowledged Incs returned the same "
-			    "counter %llu", (unsigned long long)all[x]);
+			    "counter %llu", (unsigned long long)dup);
 		}
+	}
 	free(all);
 	print_message("      %llu Incs acknowledged, %llu attempts of unknown "
 	    "outcome, final counter %llu\n", (unsigned long long)acked,

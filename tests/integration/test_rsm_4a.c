@@ -53,11 +53,20 @@
 /* fixture                                                              */
 /* ------------------------------------------------------------------ */
 
+/* Stop the members cleanly (SIGTERM): one that does not exit with
+ * status 0 (a failed shutdown, a sanitizer report) fails the test. */
 static int teardown(void **state)
 {
-	harness_free(*state);
+	struct harness *h = *state;
+	int bad = 0;
+
+	if (h != NULL) {
+		harness_kill_all(h, SIGTERM);
+		bad = harness_unexpected_exits(h);
+	}
+	harness_free(h);
 	*state = NULL;
-	return 0;
+	return bad ? -1 : 0;
 }
 
 static struct harness *start_cluster(void **state, const char *name,
