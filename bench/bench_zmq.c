@@ -21,7 +21,10 @@
  * pattern).  So the difference is what the transport adds: the frame and
  * message codecs, validation, and for CURVE the encryption.
  *
- * Usage: bench/bench_zmq [--quick]
+ * Each row runs --reps times (default 3, interleaved with the other rows)
+ * and the median of each figure is printed: the machine may be busy.
+ *
+ * Usage: bench/bench_zmq [--quick] [--reps N]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +41,7 @@
 #define CLUSTER 0xBE7C4ull
 #define SMALL 61
 #define ONEWAY_BYTES 100
+#define MAX_REPS 15
 
 static unsigned rounds = 20000, warmup = 1000, oneway = 500000;
 
@@ -351,36 +355,86 @@ static void bench_transport(struct result *r, bool curve)
 	free(ns);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of each figure over @n runs (odd @n: a real run's value). */
+static struct result median(struct result *runs, unsigned n)
+{
+	double v[3][MAX_REPS];
+	uint64_t refused = 0;
+	struct result r;
+
+	for (unsigned i = 0; i < n; i++) {
+		v[0][i] = runs[i].p50_us;
+		v[1][i] = runs[i].p99_us;
+		v[2][i] = runs[i].msgs_per_s;
+		refused += runs[i].refused;
+	}
+	for (int k = 0; k < 3; k++)
+		qsort(v[k], n, sizeof(double), cmp_double);
+	r.p50_us = v[0][n / 2];
+	r.p99_us = v[1][n / 2];
+	r.msgs_per_s = v[2][n / 2];
+	r.refused = refused / n;
+	return r;
+}
+
+static void print_row(const char *name, const struct result *r)
+{
+	printf("%-24s %8.1f us %8.1f us %14.0f %8.1f %14" PRIu64 "\n", name,
+	    r->p50_us, r->p99_us, r->msgs_per_s,
+	    r->msgs_per_s * ONEWAY_BYTES / 1e6, r->refused);
+}
+
 int main(int argc, char **argv)
 {
-	struct result raw, plain, curve;
+	struct result raw[MAX_REPS], plain[MAX_REPS], curve[MAX_REPS], m;
+	unsigned reps = 3;
+	bool has_curve = zmq_has("curve");
 
-	if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
-		rounds = 2000;
-		warmup = 200;
-		oneway = 50000;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0) {
+			rounds = 2000;
+			warmup = 200;
+			oneway = 50000;
+			reps = 1;
+		} else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+			reps = (unsigned)atoi(argv[++i]);
+		} else {
+			fprintf(stderr, "usage: bench_zmq [--quick] "
+			    "[--reps N (odd, <= %d)]\n", MAX_REPS);
+			return 2;
+		}
 	}
+	if (reps == 0 || reps > MAX_REPS || reps % 2 == 0)
+		reps = 3;
 	log_init(LOG_LEVEL_WARN, "bench");
-	bench_raw(&raw);
-	bench_transport(&plain, false);
-	if (zmq_has("curve"))
-		bench_transport(&curve, true);
+	/* Interleaved, so that a burst of load elsewhere on the machine
+	 * hits every row alike; the median of the runs is printed. */
+	for (unsigned i = 0; i < reps; i++) {
+		bench_raw(&raw[i]);
+		bench_transport(&plain[i], false);
+		if (has_curve)
+			bench_transport(&curve[i], true);
+	}
 
-	printf("loopback, 1 process, 2 threads; %u round trips, %u one-way "
-	    "messages of %d bytes\n", rounds, oneway, ONEWAY_BYTES);
-	printf("%-26s %10s %10s %14s %10s %14s\n", "", "RTT p50", "RTT p99",
+	printf("loopback, 1 process, 2 threads; median of %u runs of %u round "
+	    "trips and %u one-way %d-byte messages\n", reps, rounds, oneway,
+	    ONEWAY_BYTES);
+	printf("%-24s %11s %11s %14s %8s %14s\n", "", "RTT p50", "RTT p99",
 	    "one-way msg/s", "MB/s", "HWM refusals");
-	printf("%-26s %8.1f us %7.1f us %14.0f %10.1f %14" PRIu64 "\n",
-	    "raw zmq DEALER->ROUTER", raw.p50_us, raw.p99_us, raw.msgs_per_s,
-	    raw.msgs_per_s * ONEWAY_BYTES / 1e6, raw.refused);
-	printf("%-26s %8.1f us %7.1f us %14.0f %10.1f %14" PRIu64 "\n",
-	    "transport, plaintext", plain.p50_us, plain.p99_us,
-	    plain.msgs_per_s, plain.msgs_per_s * ONEWAY_BYTES / 1e6,
-	    plain.refused);
-	if (zmq_has("curve"))
-		printf("%-26s %8.1f us %7.1f us %14.0f %10.1f %14" PRIu64 "\n",
-		    "transport, CURVE", curve.p50_us, curve.p99_us,
-		    curve.msgs_per_s, curve.msgs_per_s * ONEWAY_BYTES / 1e6,
-		    curve.refused);
+	m = median(raw, reps);
+	print_row("raw zmq DEALER->ROUTER", &m);
+	m = median(plain, reps);
+	print_row("transport, plaintext", &m);
+	if (has_curve) {
+		m = median(curve, reps);
+		print_row("transport, CURVE", &m);
+	}
 	return 0;
 }
