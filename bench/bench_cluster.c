@@ -4,6 +4,7 @@
  * the same run on the same disk.
  *
  * Usage: bench_cluster [-d DIR] [-s SECONDS] [-m MEMBER-PROGRAM] [-w WORKERS]
+ *                      [-t]
  *
  *   -d DIR      where the members' data directories go (default: the
  *               current directory, i.e. the build's disk; /tmp may be a
@@ -12,15 +13,19 @@
  *   -m PROGRAM  the member program (default: the harness's,
  *               tests/integration/counter-member under $RAFTKV_BUILDDIR or .)
  *   -w WORKERS  client-request workers per member (default 128, so that
- *               64 submitters are not queued behind the default 32)
+ *               64 submitters are never queued behind the default 32)
+ *   -t          one thread per submitter, each a closed loop through the
+ *               harness's clients (as the tests' clerks), instead of one
+ *               pipelined connection keeping N requests in flight (the
+ *               default: it leaves the CPU to the members)
  *
  * Rows:
  *   floor     fdatasync of a 4 KiB append (the file grows) and of a 4 KiB
  *             overwrite of preallocated, written space (what the WAL's
  *             zero-filled segments turn appends into); a 100-byte ZeroMQ
  *             DEALER/ROUTER round trip on 127.0.0.1.
- *   cluster   1, 16 and 64 concurrent submitters, each a closed loop of
- *             100-byte commands (the counter application ignores commands
+ *   cluster   1, 16 and 64 concurrent submitters (requests in flight),
+ *             each a closed loop of 100-byte commands (the counter application ignores commands
  *             that are not one byte long: a no-op with an empty reply)
  *             sent to the leader and acknowledged once applied there:
  *             ops/s, p50/p99 latency, and committed ops per fsync (ops
@@ -196,6 +201,8 @@ static struct lat floor_rtt(void)
 struct submitter {
 	struct harness *h;
 	pthread_t tid;
+	int depth;               /* pipelined: requests kept in flight */
+	int leader;              /* pipelined: the member they go to */
 	double *lat;             /* latencies of ops started while measuring */
 	size_t n, cap;
 	atomic_uint_fast64_t done;
@@ -204,6 +211,97 @@ struct submitter {
 
 static atomic_bool stop_flag;
 static atomic_bool measuring;
+
+/*
+ * The pipelined load: one thread, one DEALER socket to the leader's
+ * client endpoint, @depth SUBMITs kept in flight (each reply sends the
+ * next one in its slot).  This costs the client far less CPU than one
+ * thread per submitter, which matters when the clients share two cores
+ * with the three members.
+ */
+static void *pipeline_main(void *arg)
+{
+	struct submitter *s = arg;
+	const struct cluster *cl = harness_cluster(s->h);
+	uint8_t buf[CPROTO_REQ_HDR + OP_BYTES], op[OP_BYTES];
+	double start[MAX_SUBMITTERS] = { 0 };
+	bool timed[MAX_SUBMITTERS] = { false };
+	uint64_t seq = 0, expect[MAX_SUBMITTERS] = { 0 };
+	void *ctx = zmq_ctx_new(), *sock;
+	int zero = 0, inflight = 0;
+	double drain_until = 0;
+
+	memset(op, 'b', sizeof(op));
+	sock = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+	if (zmq_connect(sock, cl->members[s->leader].client) != 0)
+		die("connect to the leader");
+	for (;;) {
+		bool stop = atomic_load(&stop_flag);
+
+		/* Fill every idle slot (at start, and after each reply). */
+		for (int k = 0; !stop && k < s->depth; k++) {
+			struct cproto_req req = {
+				.op = CPROTO_SUBMIT, .cluster_id = cl->id,
+				.timeout_ms = 10000, .len = OP_BYTES,
+				.payload = op,
+			};
+			size_t len;
+
+			if (start[k] > 0)
+				continue; /* in flight */
+			req.req_id = expect[k] = (++seq << 8) | (uint64_t)k;
+			len = cproto_encode_req(&req, buf);
+			timed[k] = atomic_load(&measuring);
+			start[k] = now_us();
+			if (zmq_send(sock, buf, len, 0) < 0)
+				die("zmq_send");
+			inflight++;
+		}
+		if (stop) {
+			if (drain_until == 0)
+				drain_until = now_us() + 10e6;
+			if (inflight == 0 || now_us() > drain_until)
+				break;
+		}
+		zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+
+		if (zmq_poll(&it, 1, 100) <= 0)
+			continue;
+		for (;;) {
+			struct cproto_rep rep;
+			zmq_msg_t m;
+			int k;
+
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+				zmq_msg_close(&m);
+				break;
+			}
+			if (cproto_decode_rep(zmq_msg_data(&m), zmq_msg_size(&m),
+			    &rep) != 0 || (k = (int)(rep.req_id & 0xff)) >=
+			    s->depth || rep.req_id != expect[k] ||
+			    start[k] == 0) {
+				zmq_msg_close(&m);
+				continue;
+			}
+			zmq_msg_close(&m);
+			if (rep.status == 0) {
+				atomic_fetch_add(&s->done, 1);
+				if (timed[k] && atomic_load(&measuring) &&
+				    s->n < s->cap)
+					s->lat[s->n++] = now_us() - start[k];
+			} else {
+				s->errors++;
+			}
+			start[k] = 0;
+			inflight--;
+		}
+	}
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return NULL;
+}
 
 static void *submit_main(void *arg)
 {
@@ -301,10 +399,17 @@ static int leader_syncs(struct harness *h, int *leader, uint64_t *syncs)
 	return 0;
 }
 
-static void run_row(struct harness *h, int n, double seconds, struct row *r)
+/*
+ * One row: @n concurrent submitters, either @n threads each in a closed
+ * loop through the harness's clients (@threads), or one pipelined thread
+ * keeping @n requests in flight.
+ */
+static void run_row(struct harness *h, int n, double seconds, bool threads,
+    struct row *r)
 {
 	static struct submitter subs[MAX_SUBMITTERS];
-	size_t cap = (size_t)(seconds * 200000 / n) + 1000;
+	int nt = threads ? n : 1;
+	size_t cap = (size_t)(seconds * 200000 / nt) + 1000;
 	uint64_t d0, d1, s0 = 0, s1 = 0;
 	double t0, t1, *all, cpu0[1 + HARNESS_MAX], cpu1[1 + HARNESS_MAX];
 	int l0, l1;
@@ -314,33 +419,38 @@ static void run_row(struct harness *h, int n, double seconds, struct row *r)
 	r->submitters = n;
 	atomic_store(&stop_flag, false);
 	atomic_store(&measuring, false);
-	for (int k = 0; k < n; k++) {
+	if (leader_syncs(h, &l0, &s0) != 0)
+		fprintf(stderr, "bench_cluster: no leader\n");
+	for (int k = 0; k < nt; k++) {
 		memset(&subs[k], 0, sizeof(subs[k]));
 		subs[k].h = h;
 		subs[k].cap = cap;
+		subs[k].depth = n;
+		subs[k].leader = l0 < 0 ? 0 : l0;
 		subs[k].lat = malloc(cap * sizeof(double));
 		if (subs[k].lat == NULL)
 			die("malloc");
-		if (pthread_create(&subs[k].tid, NULL, submit_main, &subs[k]))
+		if (pthread_create(&subs[k].tid, NULL, threads ? submit_main :
+		    pipeline_main, &subs[k]))
 			die("pthread_create");
 	}
 	harness_sleep_ms(500);
 	if (leader_syncs(h, &l0, &s0) != 0)
 		fprintf(stderr, "bench_cluster: no leader\n");
 	cpu_sample(h, cpu0);
-	d0 = total_done(subs, n);
+	d0 = total_done(subs, nt);
 	t0 = now_us();
 	atomic_store(&measuring, true);
 	harness_sleep_ms((unsigned)(seconds * 1000));
 	atomic_store(&measuring, false);
 	t1 = now_us();
-	d1 = total_done(subs, n);
+	d1 = total_done(subs, nt);
 	cpu_sample(h, cpu1);
 	if (leader_syncs(h, &l1, &s1) != 0 || l1 != l0)
 		fprintf(stderr, "bench_cluster: the leader changed during the "
 		    "run; ops/fsync is not meaningful\n");
 	atomic_store(&stop_flag, true);
-	for (int k = 0; k < n; k++) {
+	for (int k = 0; k < nt; k++) {
 		pthread_join(subs[k].tid, NULL);
 		total += subs[k].n;
 		r->errors += subs[k].errors;
@@ -349,7 +459,7 @@ static void run_row(struct harness *h, int n, double seconds, struct row *r)
 	if (all == NULL)
 		die("malloc");
 	total = 0;
-	for (int k = 0; k < n; k++) {
+	for (int k = 0; k < nt; k++) {
 		memcpy(all + total, subs[k].lat, subs[k].n * sizeof(double));
 		total += subs[k].n;
 		free(subs[k].lat);
@@ -425,10 +535,13 @@ int main(int argc, char **argv)
 	char absdir[4096];
 	double seconds = 3, floor_us, sync_us, rtt_us;
 	unsigned workers = 128;
+	bool threads = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "d:s:m:w:")) != -1) {
-		if (c == 'd')
+	while ((c = getopt(argc, argv, "d:s:m:w:t")) != -1) {
+		if (c == 't')
+			threads = true;
+		else if (c == 'd')
 			dir = optarg;
 		else if (c == 's' && atof(optarg) > 0)
 			seconds = atof(optarg);
@@ -438,7 +551,8 @@ int main(int argc, char **argv)
 			workers = (unsigned)atoi(optarg);
 		else {
 			fprintf(stderr, "usage: bench_cluster [-d DIR] "
-			    "[-s SECONDS] [-m MEMBER-PROGRAM] [-w WORKERS]\n");
+			    "[-s SECONDS] [-m MEMBER-PROGRAM] [-w WORKERS] "
+			    "[-t]\n");
 			return 2;
 		}
 	}
@@ -447,7 +561,10 @@ int main(int argc, char **argv)
 
 	printf("bench_cluster: 3 members on 127.0.0.1, fsync on, data in %s "
 	    "(%s)\n", absdir, fs_name(absdir));
-	printf("%d-byte ops, %.1f s measured per row\n\n", OP_BYTES, seconds);
+	printf("%d-byte ops, %.1f s measured per row; submitters: %s\n\n",
+	    OP_BYTES, seconds, threads ? "one thread each, through the "
+	    "harness's clients (-t)" : "requests in flight on one pipelined "
+	    "connection to the leader");
 
 	/* The floor is measured before and after the cluster rows: on a
 	 * shared machine it drifts, and the two columns show by how much. */
@@ -474,7 +591,7 @@ int main(int argc, char **argv)
 	printf("cluster  submitters     ops/s   p50 us   p99 us  ops/fsync"
 	    "  (syncs)   CPU us/op: clients leader followers\n");
 	for (int k = 0; k < 3; k++) {
-		run_row(h, levels[k], seconds, &rows[k]);
+		run_row(h, levels[k], seconds, threads, &rows[k]);
 		printf("         %10d %9.0f %8.0f %8.0f %10.1f  (%5" PRIu64
 		    ")             %7.0f %6.0f %9.0f%s\n", rows[k].submitters,
 		    rows[k].ops_per_s, rows[k].lat.p50, rows[k].lat.p99,
