@@ -21,8 +21,8 @@
  *
  * Crash scenarios (3 members, 8 client threads submitting Incs):
  * SIGKILL of the leader, of a follower, of all members; then restart on
- * the same data directories.  RAFTKV_LONG=1 repeats the kill/restart
- * cycle 8 times.
+ * the same data directories.  Also SIGSTOP of the leader, then SIGCONT.
+ * RAFTKV_LONG=1 repeats the kill/restart cycle 8 times.
  *
  * Partition scenarios: a symmetric minority/majority split (5 members,
  * the leader in the minority: the majority commits, the minority's Dec
@@ -343,7 +343,7 @@ static void verify(struct load *ld)
 /* crash tests                                                          */
 /* ------------------------------------------------------------------ */
 
-enum victim { LEADER, FOLLOWER, EVERYONE };
+enum victim { LEADER, FOLLOWER, EVERYONE, PAUSED_LEADER };
 
 #define DOWN_MS 2000            /* how long victims stay dead */
 
@@ -370,19 +370,25 @@ static void kill_under_load(void **state, const char *name, enum victim vic)
 		l = harness_leader(h, 10000);
 		if (l < 0)
 			LOAD_FAIL(&ld, "cycle %d: no leader", c);
-		if (vic == LEADER)
+		if (vic == LEADER || vic == PAUSED_LEADER)
 			v = l;
 		else if (vic == FOLLOWER)
 			v = (l + 1) % 3;
 		t_kill = harness_now_ms();
-		if (v >= 0)
+		if (vic == PAUSED_LEADER)
+			harness_kill(h, v, SIGSTOP);
+		else if (v >= 0)
 			harness_kill(h, v, SIGKILL);
 		else
 			harness_kill_all(h, SIGKILL);
 		harness_sleep_ms(DOWN_MS);
 		t_restart = harness_now_ms();
 		during = acks_between(&ld, t_kill, t_restart);
-		rv = v >= 0 ? harness_restart(h, v) : harness_restart_all(h);
+		if (vic == PAUSED_LEADER)
+			rv = harness_kill(h, v, SIGCONT);
+		else
+			rv = v >= 0 ? harness_restart(h, v) :
+			    harness_restart_all(h);
 		if (rv != 0)
 			LOAD_FAIL(&ld, "cycle %d: restart failed: %d", c, rv);
 		/* With one member down, the other two go on committing. */
@@ -413,6 +419,13 @@ static void test_kill_follower_under_load(void **state)
 static void test_kill_all_under_load(void **state)
 {
 	kill_under_load(state, "kill_all", EVERYONE);
+}
+
+/* SIGSTOP of the leader for DOWN_MS, then SIGCONT: a deposed leader that
+ * wakes up with its old term, pending entries and waiting submitters. */
+static void test_pause_leader_under_load(void **state)
+{
+	kill_under_load(state, "pause_leader", PAUSED_LEADER);
 }
 
 /* ------------------------------------------------------------------ */
@@ -596,6 +609,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_kill_follower_under_load,
 		    teardown),
 		cmocka_unit_test_teardown(test_kill_all_under_load, teardown),
+		cmocka_unit_test_teardown(test_pause_leader_under_load,
+		    teardown),
 		cmocka_unit_test_teardown(test_partition_minority, teardown),
 		cmocka_unit_test_teardown(test_partition_asymmetric,
 		    teardown),
