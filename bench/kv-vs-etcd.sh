@@ -202,57 +202,67 @@ free_port() {
 	done
 }
 
-# --- etcd ------------------------------------------------------------------
+# --- the clusters ----------------------------------------------------------
 
 etcd_ver=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')
-initial=
-for i in 1 2 3; do
-	free_port; eclient[$i]=$port
-	free_port; epeer[$i]=$port
-	initial="$initial${initial:+,}e$i=http://127.0.0.1:${epeer[$i]}"
-done
-endpoints=
-for i in 1 2 3; do
-	mkdir -p "$tmp/etcd$i"
-	etcd --name "e$i" --data-dir "$tmp/etcd$i/data" \
-	    --listen-client-urls "http://127.0.0.1:${eclient[$i]}" \
-	    --advertise-client-urls "http://127.0.0.1:${eclient[$i]}" \
-	    --listen-peer-urls "http://127.0.0.1:${epeer[$i]}" \
-	    --initial-advertise-peer-urls "http://127.0.0.1:${epeer[$i]}" \
-	    --initial-cluster "$initial" --initial-cluster-state new \
-	    --initial-cluster-token "kv-vs-etcd-$$" \
-	    --logger zap --log-level warn \
-	    >"$tmp/etcd$i/log" 2>&1 &
-	pids="$pids $!"
-	endpoints="$endpoints${endpoints:+,}127.0.0.1:${eclient[$i]}"
-done
-
-# --- raftkv ----------------------------------------------------------------
-
 conf=$tmp/raftkv.conf
-printf 'cluster %x\n' $((RANDOM * 32768 + RANDOM + 1)) >"$conf"
-for i in 1 2 3; do
-	free_port; rpeer=$port
-	free_port; rclient=$port
-	echo "member $i peer=tcp://127.0.0.1:$rpeer client=tcp://127.0.0.1:$rclient" >>"$conf"
-done
-for i in 1 2 3; do
-	mkdir -p "$tmp/raftkv$i"
-	"$server" -c "$conf" -i "$i" -d "$tmp/raftkv$i/data" -l warn \
-	    >"$tmp/raftkv$i/log" 2>&1 &
-	pids="$pids $!"
-done
-
 logs="$tmp/etcd1/log $tmp/etcd2/log $tmp/etcd3/log $tmp/raftkv1/log $tmp/raftkv2/log $tmp/raftkv3/log"
 
-# Every member still running?  (A bad flag or a taken port ends it early.)
-check_alive() {
-	for p in $pids; do
-		if ! kill -0 "$p" 2>/dev/null; then
-			tail_logs $logs
-			die "a cluster member (pid $p) exited"
-		fi
+# 3 etcd members with default settings (fsync on, default quota).
+start_etcd() {
+	initial=
+	endpoints=
+	for i in 1 2 3; do
+		free_port; eclient[$i]=$port
+		free_port; epeer[$i]=$port
+		initial="$initial${initial:+,}e$i=http://127.0.0.1:${epeer[$i]}"
+		endpoints="$endpoints${endpoints:+,}127.0.0.1:${eclient[$i]}"
 	done
+	for i in 1 2 3; do
+		rm -rf "$tmp/etcd$i"
+		mkdir -p "$tmp/etcd$i"
+		etcd --name "e$i" --data-dir "$tmp/etcd$i/data" \
+		    --listen-client-urls "http://127.0.0.1:${eclient[$i]}" \
+		    --advertise-client-urls "http://127.0.0.1:${eclient[$i]}" \
+		    --listen-peer-urls "http://127.0.0.1:${epeer[$i]}" \
+		    --initial-advertise-peer-urls "http://127.0.0.1:${epeer[$i]}" \
+		    --initial-cluster "$initial" --initial-cluster-state new \
+		    --initial-cluster-token "kv-vs-etcd-$$" \
+		    --logger zap --log-level warn \
+		    >"$tmp/etcd$i/log" 2>&1 &
+		pids="$pids $!"
+	done
+}
+
+# 3 raftkv-server members with default settings.
+start_raftkv() {
+	printf 'cluster %x\n' $((RANDOM * 32768 + RANDOM + 1)) >"$conf"
+	for i in 1 2 3; do
+		free_port; rpeer=$port
+		free_port; rclient=$port
+		echo "member $i peer=tcp://127.0.0.1:$rpeer client=tcp://127.0.0.1:$rclient" >>"$conf"
+	done
+	for i in 1 2 3; do
+		rm -rf "$tmp/raftkv$i"
+		mkdir -p "$tmp/raftkv$i"
+		"$server" -c "$conf" -i "$i" -d "$tmp/raftkv$i/data" -l warn \
+		    >"$tmp/raftkv$i/log" 2>&1 &
+		pids="$pids $!"
+	done
+}
+
+# 0 when every member is running, else 1.
+all_alive() {
+	for p in $pids; do
+		kill -0 "$p" 2>/dev/null || return 1
+	done
+}
+
+# Every member still running?  Else show the logs and give up.
+check_alive() {
+	all_alive && return 0
+	tail_logs $logs
+	die "a cluster member exited"
 }
 
 # etcd's /health over bash's /dev/tcp (no curl needed), bounded in time.
@@ -262,16 +272,45 @@ etcd_healthy() {
 	    grep -q "\"health\":\"true\"" <&3' _ "$1" 2>/dev/null
 }
 
-for _ in $(seq 100); do
-	check_alive
-	ok=1
-	for i in 1 2 3; do
-		etcd_healthy "${eclient[$i]}" || { ok=0; break; }
+# Wait until etcd is healthy and every member has been up for a second.
+# 0 ready, 1 a member exited, 2 timed out.
+wait_ready() {
+	for t in $(seq 100); do
+		all_alive || return 1
+		ok=1
+		for i in 1 2 3; do
+			etcd_healthy "${eclient[$i]}" || { ok=0; break; }
+		done
+		[ "$ok" = 1 ] && [ "$t" -ge 5 ] && return 0
+		sleep 0.2
 	done
-	[ "$ok" = 1 ] && break
-	sleep 0.2
+	return 2
+}
+
+# Stop what was started (a failed attempt).
+stop_members() {
+	for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	pids=
+}
+
+# A port can be taken between the check and the bind (other programs on
+# the machine pick ports too): start again on fresh ports, up to 3 times.
+for attempt in 1 2 3; do
+	start_etcd
+	start_raftkv
+	rc=0; wait_ready || rc=$?
+	[ "$rc" = 0 ] && break
+	if [ "$rc" = 1 ] && [ "$attempt" -lt 3 ] &&
+	    grep -qi 'address already in use' $logs 2>/dev/null; then
+		echo "$me: a port was taken meanwhile; starting again" >&2
+		stop_members
+		continue
+	fi
+	tail_logs $logs
+	[ "$rc" = 1 ] && die "a cluster member exited at start"
+	die "etcd did not become healthy in 20 s"
 done
-[ "$ok" = 1 ] || { tail_logs $logs; die "etcd did not become healthy in 20 s"; }
 
 # --- the rows --------------------------------------------------------------
 

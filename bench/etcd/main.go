@@ -168,11 +168,11 @@ func main() {
 		nconn = *clients
 	}
 	eps := strings.Split(*endpoints, ",")
-	if *leaderOnly {
-		eps = []string{findLeader(eps)}
-	}
 	quiet := zap.NewProductionConfig()
 	quiet.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
+	if *leaderOnly {
+		eps = []string{findLeader(eps, &quiet)}
+	}
 	cls := make([]*clientv3.Client, nconn)
 	for i := range cls {
 		c, err := clientv3.New(clientv3.Config{
@@ -249,9 +249,10 @@ func main() {
 }
 
 // The endpoint of the member that currently leads (exits on failure).
-func findLeader(eps []string) string {
+func findLeader(eps []string, logc *zap.Config) string {
 	for _, ep := range eps {
-		c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
+		c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep},
+			DialTimeout: 5 * time.Second, LogConfig: logc})
 		if err != nil {
 			continue
 		}
