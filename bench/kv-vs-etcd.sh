@@ -39,6 +39,9 @@
 #   --workloads "LIST" workloads (default "put get mix")
 #   --keys N           key space (default 1000)
 #   --value-size N     value bytes (default 256)
+#   --repeat N         run every row N times, raftkv and etcd alternating,
+#                      and show the run with the median ops/s of each side
+#                      (default 1; a busy machine makes single runs noisy)
 #   --dir DIR          where the temporary directory (data dirs) goes
 #                      (default: $TMPDIR or /tmp); both clusters use it
 #   --keep             keep the temporary directory (logs, data)
@@ -59,6 +62,7 @@ clients_list="1 16 64"
 workloads="put get mix"
 keys=1000
 value_size=256
+repeat=1
 basedir=${TMPDIR:-/tmp}
 keep=0
 install=1
@@ -81,6 +85,7 @@ while [ $# -gt 0 ]; do
 	--workloads) workloads=$2; shift ;;
 	--keys) keys=$2; shift ;;
 	--value-size) value_size=$2; shift ;;
+	--repeat) repeat=$2; shift ;;
 	--dir) basedir=$2; shift ;;
 	--keep) keep=1 ;;
 	--no-install) install=0 ;;
@@ -92,6 +97,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+case $repeat in ''|*[!0-9]*|0) die "--repeat needs a positive number" ;; esac
 builddir=$(cd "$builddir" && pwd)
 kvbench=$builddir/bench/kvbench
 server=$builddir/kv/raftkv-server
@@ -343,6 +349,14 @@ run_etcd() {
 	    -value-size "$value_size" $etcdflags
 }
 
+# median LINES: the RESULT line with the median ops/s (the upper one of
+# the middle two when even).
+median() {
+	printf '%s' "$1" | grep '^RESULT ' |
+	    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^ops_s=/) print substr($i, 7), $0 }' |
+	    sort -n -k1,1 | awk '{ l[NR] = $0 } END { sub(/^[^ ]* /, "", l[int(NR / 2) + 1]); print l[int(NR / 2) + 1] }'
+}
+
 echo "$me: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); data in $tmp ($(stat -f -c %T "$tmp")); etcd $etcd_ver; raftkv $(git -C "$srcdir" rev-parse --short HEAD 2>/dev/null || echo '?')" >&2
 echo "$me: preloading $keys keys of $value_size bytes on both" >&2
 check_alive
@@ -360,8 +374,14 @@ printf '%s\n' "-----------------------------------------------------------------
 results=
 for w in $workloads; do
 	for n in $clients_list; do
-		run_kv "$w" "$n"; k=$row
-		run_etcd "$w" "$n"; e=$row
+		ks=; es=
+		for _ in $(seq "$repeat"); do
+			run_kv "$w" "$n"; ks="$ks$row
+"
+			run_etcd "$w" "$n"; es="$es$row
+"
+		done
+		k=$(median "$ks"); e=$(median "$es")
 		results="$results$w $n $(field "$k" ops_s) $(field "$k" p50_ms) $(field "$k" p99_ms) $(field "$k" errors) $(field "$e" ops_s) $(field "$e" p50_ms) $(field "$e" p99_ms) $(field "$e" errors)
 "
 		echo "$results" | awk -v w="$w" -v n="$n" '$1 == w && $2 == n {
