@@ -240,6 +240,10 @@ static void handle_ready(struct node *n)
 
 	while (raft_ready(n->raft, &rd)) {
 		send_msgs(n, rd.msgs, rd.n_msgs);
+		/* Proposals in a discarded suffix can never commit: say so now
+		 * rather than when (if ever) the log grows back to them. */
+		if (rd.truncated_from)
+			rsm_fail_from(n, rd.truncated_from);
 		queue_disk(n, &rd);
 		queue_apply(n, &rd);
 		for (uint32_t i = 0; i < rd.n_read_states; i++)

@@ -140,6 +140,7 @@ void rsm_complete_locked(struct node *n, struct waiter *w, int status);
 void rsm_read_state(struct node *n, uint64_t ctx, raft_index index, int status);
 void rsm_fail_all(struct node *n, int status);
 void rsm_expire(struct node *n, uint64_t now_ms);
+void rsm_fail_from(struct node *n, raft_index index);
 
 /* disk.c */
 void *disk_main(void *arg);

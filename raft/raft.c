@@ -712,12 +712,15 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
 	}
 	fill_persist(r, rd);
 	fill_committed(r, rd);
+	rd->truncated_from = r->truncated_from;
+	r->truncated_from = 0;
 	rd->read_states = r->n_rs ? r->rs : NULL;
 	rd->n_read_states = r->n_rs;
 	rd->read_failed = r->n_rf ? r->rf : NULL;
 	rd->n_read_failed = r->n_rf;
 	r->ready_out = true;
 	if (!rd->role_changed && !rd->must_persist && !rd->snapshot_install &&
+	    rd->truncated_from == 0 &&
 	    rd->n_msgs == 0 && rd->n_msgs_after_persist == 0 &&
 	    rd->n_committed == 0 && rd->n_read_states == 0 &&
 	    rd->n_read_failed == 0) {

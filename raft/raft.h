@@ -200,6 +200,12 @@ struct raft_ready {
 	struct raft_msg *msgs_after_persist; /* only once this batch is durable */
 	uint32_t n_msgs_after_persist;
 
+	/* Entries at and after this index were discarded since the last
+	 * batch (a conflicting suffix replaced by a leader's, or a log
+	 * dropped for an installed snapshot); 0: none.  A proposal there can
+	 * never commit any more: its waiter may be told so at once. */
+	raft_index truncated_from;
+
 	/* --- to apply, in order, after the snapshot if snapshot_install --- */
 	struct raft_entry *committed;        /* borrowed */
 	uint32_t n_committed;

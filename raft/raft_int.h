@@ -58,6 +58,7 @@ struct raft {
 	raft_index applying;
 	raft_index stable;
 	raft_index persist_next;
+	raft_index truncated_from;     /* lowest index discarded, for ready */
 
 	/* What the last batch reported, to detect changes. */
 	raft_term hs_term_out;

@@ -339,6 +339,9 @@ int raft_report_unreachable(struct raft *r, raft_id peer)
 
 void replication_truncate(struct raft *r, raft_index from)
 {
+	if (from <= rlog_last_index(&r->log) &&
+	    (r->truncated_from == 0 || from < r->truncated_from))
+		r->truncated_from = from;
 	rlog_truncate_from(&r->log, from);
 	if (r->stable >= from)
 		r->stable = from - 1;

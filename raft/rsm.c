@@ -101,6 +101,22 @@ void rsm_complete_locked(struct node *n, struct waiter *w, int status)
 	leave_lists_locked(n, w);
 }
 
+void rsm_fail_from(struct node *n, raft_index index)
+{
+	pthread_mutex_lock(&n->mu);
+	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++) {
+		struct waiter **p = &n->table[b];
+
+		while (*p) {
+			if ((*p)->index >= index)
+				rsm_complete_locked(n, *p, NODE_ELOST);
+			else
+				p = &(*p)->next;
+		}
+	}
+	pthread_mutex_unlock(&n->mu);
+}
+
 void rsm_expire(struct node *n, uint64_t now_ms)
 {
 	pthread_mutex_lock(&n->mu);

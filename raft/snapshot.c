@@ -183,6 +183,9 @@ static int install(struct raft *r, const struct raft_msg *m)
 	raft_trace(r, "installing snapshot %llu term %llu (%llu bytes) from %llu",
 	    (unsigned long long)meta.index, (unsigned long long)meta.term,
 	    (unsigned long long)r->rx_len, (unsigned long long)m->from);
+	if (rlog_last_index(&r->log) > meta.index &&
+	    (r->truncated_from == 0 || meta.index + 1 < r->truncated_from))
+		r->truncated_from = meta.index + 1; /* a suffix we drop */
 	rlog_reset(&r->log, meta.index, meta.term);
 	if (r->stable > meta.index)
 		r->stable = meta.index;

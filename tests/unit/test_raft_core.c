@@ -45,6 +45,7 @@ struct cluster {
 	int n_rs[N_MAX];
 	int n_rf[N_MAX];
 	bool installed[N_MAX];
+	raft_index truncated_from[N_MAX]; /* lowest reported, 0: none */
 };
 
 static void push(struct cluster *c, const struct raft_msg *m)
@@ -104,6 +105,9 @@ static void drive(struct cluster *c, int i)
 				c->applied_sum[i] += v;
 			}
 		}
+		if (rd.truncated_from && (c->truncated_from[i] == 0 ||
+		    rd.truncated_from < c->truncated_from[i]))
+			c->truncated_from[i] = rd.truncated_from;
 		for (uint32_t k = 0; k < rd.n_read_states; k++)
 			c->rs[i][c->n_rs[i]++ % 16] = rd.read_states[k];
 		c->n_rf[i] += (int)rd.n_read_failed;
@@ -466,6 +470,47 @@ static void test_raft_unreachable_peer_is_probed(void **state)
 	cluster_free(c);
 }
 
+static void test_raft_reports_discarded_suffix(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft_status st;
+	raft_index first_lost;
+	int l, l2 = -1;
+
+	(void)state;
+	l = elect(c);
+	propose_u64(c, l, 1);
+	tick_all(c, 2);
+	/* The leader, cut off, appends three entries that cannot commit. */
+	for (int i = 0; i < 3; i++)
+		c->cut[i] = i == l;
+	raft_status(c->r[l], &st);
+	first_lost = st.last_index + 1;
+	for (uint64_t v = 2; v <= 4; v++)
+		propose_u64(c, l, v);
+	deliver_all(c);
+	/* The others elect a leader of their own and commit past them. */
+	for (int t = 0; t < 100 && l2 < 0; t++) {
+		tick_all(c, 1);
+		for (int i = 0; i < 3; i++) {
+			raft_status(c->r[i], &st);
+			if (i != l && st.role == RAFT_LEADER)
+				l2 = i;
+		}
+	}
+	assert_true(l2 >= 0);
+	propose_u64(c, l2, 100);
+	tick_all(c, 2);
+	assert_int_equal(c->truncated_from[l], 0);
+	/* Healed: the old leader's suffix is replaced, and it says from where. */
+	c->cut[l] = false;
+	tick_all(c, 30);
+	assert_int_equal(c->truncated_from[l], first_lost);
+	assert_int_equal(c->applied_sum[l], c->applied_sum[l2]);
+	assert_int_equal(c->truncated_from[l2], 0);
+	cluster_free(c);
+}
+
 static void test_raft_restart_from_boot_state(void **state)
 {
 	struct raft_config cfg = config(3, 1);
@@ -515,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_raft_uncommitted_bound),
 		cmocka_unit_test(test_raft_rejects_malformed_messages),
 		cmocka_unit_test(test_raft_unreachable_peer_is_probed),
+		cmocka_unit_test(test_raft_reports_discarded_suffix),
 		cmocka_unit_test(test_raft_restart_from_boot_state),
 	};
 
