@@ -11,9 +11,11 @@
  *
  * Every waitpid() is WNOHANG and made under h->mu, so any thread may ask
  * whether a member runs; waiting for an exit polls.  The only global
- * mutable state is the registry below: the pids of all children and the
- * harnesses alive, so that exit and termination signals can kill what a
- * failing test left behind.
+ * mutable state is the registry below: the pids of all children, the
+ * harnesses alive and their directories, so that exit and termination
+ * signals can kill and remove what a failing test left behind (the
+ * signal handler only uses async-signal-safe calls: kill, waitpid, fork,
+ * execv of rm).
  *
  * Clients: a struct client is single-threaded, so each thread gets its
  * own (struct tclerk, found through a pthread key); a thread's client goes
@@ -110,8 +112,12 @@ struct harness {
 /* The registry: children and live harnesses, for emergency cleanup.    */
 /* ------------------------------------------------------------------ */
 
+#define REG_DIRS 64
+
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t reg_pids[REG_MAX]; /* read by signal handlers */
+static const char *volatile reg_dirs[REG_DIRS]; /* ditto: live h->dir */
+static volatile sig_atomic_t reg_keep;           /* RAFTKV_KEEP was set */
 static struct harness *reg_live;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
@@ -147,9 +153,34 @@ static void kill_registered(void)
 	}
 }
 
+/* Async-signal-safe removal of the live directories: fork + exec rm. */
+static void remove_registered_dirs(void)
+{
+	for (int k = 0; k < REG_DIRS && !reg_keep; k++) {
+		const char *dir = reg_dirs[k];
+		pid_t pid;
+
+		if (dir == NULL)
+			continue;
+		pid = fork();
+		if (pid == 0) {
+			char *const argv[] = { "rm", "-rf", (char *)dir, NULL };
+
+			execv("/bin/rm", argv);
+			_exit(127);
+		}
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+}
+
 static void on_fatal_signal(int sig)
 {
 	kill_registered();
+	for (int k = 0; k < REG_MAX; k++)
+		if (reg_pids[k] > 0)
+			waitpid(reg_pids[k], NULL, 0);
+	remove_registered_dirs();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -223,12 +254,29 @@ static void reg_add_harness(struct harness *h)
 	pthread_mutex_lock(&reg_mu);
 	h->next_live = reg_live;
 	reg_live = h;
+	reg_keep = keep_dirs();
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* Once h->dir exists: a signal may remove it. */
+static void reg_add_dir(struct harness *h)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (int k = 0; k < REG_DIRS; k++) {
+		if (reg_dirs[k] == NULL) {
+			reg_dirs[k] = h->dir;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&reg_mu);
 }
 
 static void reg_del_harness(struct harness *h)
 {
 	pthread_mutex_lock(&reg_mu);
+	for (int k = 0; k < REG_DIRS; k++)
+		if (reg_dirs[k] == h->dir)
+			reg_dirs[k] = NULL;
 	for (struct harness **p = &reg_live; *p; p = &(*p)->next_live) {
 		if (*p == h) {
 			*p = h->next_live;
@@ -1656,6 +1704,7 @@ struct harness *harness_new(int n, const struct harness_options *o)
 	if (h->zctx == NULL || resolve_member_path(h) != 0 ||
 	    make_dir(h) != 0)
 		goto fail;
+	reg_add_dir(h);
 	for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
 		bool in_use = false;
 

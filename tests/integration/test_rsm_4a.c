@@ -524,6 +524,11 @@ static void test_snapshot_4c(void **state)
 			    2 * MAXRAFTSTATE);
 		/* Beyond the lab: a snapshot was actually taken. */
 		assert_true(st.snap_index > 0);
+		print_message("      member %d: raft state %llu bytes, snapshot "
+		    "at index %llu of %llu\n", i,
+		    (unsigned long long)st.log_bytes,
+		    (unsigned long long)st.snap_index,
+		    (unsigned long long)st.last_index);
 	}
 	harness_kill_all(h, SIGKILL);
 	assert_int_equal(harness_restart_all(h), 0);
