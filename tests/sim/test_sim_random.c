@@ -63,7 +63,9 @@ static bool run_seed(uint64_t seed, struct sweep_totals *t, bool lying)
 	chaos_config(&c, seed);
 	c.lying_disk = lying;
 	if (setjmp(sweep_jmp)) {
-		/* The simulator is in an unknown state: leak it. */
+		/* A violation is detected between events, where the
+		 * simulator's own structures are consistent: free it. */
+		sim_free(s);
 		return false;
 	}
 	s = sim_new(&c);
