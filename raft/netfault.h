@@ -6,6 +6,9 @@
  * transport has a struct netfault only when it was created with
  * fault_injection set, so on a normal member none of this is reachable.
  *
+ * Faults apply to the messages this member sends (one direction of a
+ * link), as a test harness that cuts links one way expects.
+ *
  * Threads: netfault_set() and netfault_blocked() may be called from any
  * thread (the settings are behind a mutex, so a test's control channel can
  * change them while the member runs); everything else belongs to the
@@ -56,7 +59,7 @@ void netfault_free(struct netfault *nf);
 int netfault_set(struct netfault *nf, raft_id peer, unsigned drop_pct,
     unsigned delay_ms, bool blocked);
 
-/* Is @peer blocked (a partition: nothing to or from it)?  Any thread. */
+/* Is @peer blocked (nothing is sent to it)?  Any thread. */
 bool netfault_blocked(struct netfault *nf, raft_id peer);
 
 /* What to do with the next message to @peer (draws the random drop).

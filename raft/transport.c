@@ -33,11 +33,11 @@
  * handler; frame.c the frame codec.
  *
  * Fault injection (netfault.c) hooks in here because this is where a real
- * member's messages leave and arrive: blocked peers, random drops and
- * delays are applied on send (blocked also on receive), delayed frames
- * are sent by transport_run_timers().  The fault table is the only state
- * shared with other threads; the send path looks at it only if fault
- * injection was enabled at creation (t->faults is NULL otherwise).
+ * member's messages leave: blocked peers, random drops and delays are
+ * applied on send, delayed frames are sent by transport_run_timers().  The
+ * fault table is the only state shared with other threads; the send path
+ * looks at it only if fault injection was enabled at creation (t->faults
+ * is NULL otherwise).
  */
 #include <assert.h>
 #include <errno.h>

@@ -45,8 +45,10 @@
  *
  * Fault injection (tests on real processes).  Only when the transport was
  * created with fault_injection set: transport_set_fault() makes messages to
- * a chosen peer be dropped at random, delayed, or (blocked) all dropped in
- * both directions, i.e. a partition.  On a normal member the call returns
+ * a chosen peer be dropped at random, delayed, or (blocked) all dropped.
+ * Faults apply to one direction, this member's sends, so a test can cut a
+ * link one way (a member that hears but is not heard); a partition is
+ * both members blocking each other.  On a normal member the call returns
  * -EPERM and the send path never looks at the fault table.
  *
  * Threads: a transport is used by one thread (the member's event loop),
@@ -123,8 +125,8 @@ struct transport_stats {
 	uint64_t rejected_auth;      /* FRAME_EAUTH */
 	uint64_t auth_admitted;  /* CURVE handshakes the ZAP handler admitted */
 	uint64_t auth_denied;    /* ... and refused (keys of non-members) */
-	uint64_t fault_dropped;  /* dropped on purpose: random, blocked (in
-	                            and out), delay queue full */
+	uint64_t fault_dropped;  /* dropped on purpose: random, blocked,
+	                            delay queue full */
 	uint64_t fault_delayed;  /* queued for later by a delay */
 };
 
@@ -200,8 +202,9 @@ void transport_stats(const struct transport *t, struct transport_stats *st);
  *   @delay_ms   messages to @peer held back this long (sent by
  *               transport_run_timers(); at most max_delayed frames and
  *               max_delayed_bytes are held, beyond that they are dropped);
- *   @blocked    drop everything to AND from @peer (a partition; also
- *               applies to frames already delayed).
+ *   @blocked    drop every message to @peer (also frames already
+ *               delayed, when they fall due).  Messages FROM @peer are
+ *               not affected: block on both members for a partition.
  * All zero restores normal service.  May be called from any thread.
  * Returns 0, -EPERM (the transport was not created with fault_injection),
  * -EINVAL (@peer is not another member, @drop_pct > 100).

@@ -26,7 +26,6 @@
 #include <zmq.h>
 
 #include "logging.h"
-#include "netfault.h"
 #include "transport_int.h"
 
 #define RECV_SKIP_MAX 256 /* rejected frames skipped per transport_recv() */
@@ -144,7 +143,6 @@ static int check_user(struct transport *t, zmq_msg_t *zm, raft_id sender)
 	return 0;
 }
 
-
 /* Validate the held frame into @m.  Returns 1 (accepted), 0 (dropped and
  * counted), or -ENOMEM (dropped). */
 static int accept_frame(struct transport *t, struct raft_msg *m)
@@ -158,12 +156,6 @@ static int accept_frame(struct transport *t, struct raft_msg *m)
 		rv = check_user(t, &t->held, h.sender);
 		if (rv != 0)
 			msg_release(m);
-	}
-	if (rv == 0 && t->faults != NULL &&
-	    netfault_blocked(t->faults, h.sender)) {
-		msg_release(m);
-		t->stats.fault_dropped++;
-		rv = 1; /* dropped on purpose, not a rejection */
 	}
 	if (rv == 0) {
 		t->holding = true;

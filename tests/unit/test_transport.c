@@ -748,17 +748,14 @@ static void test_transport_fault_block_and_restore(void **state)
 	send_until_received(f->t[0], 1, f->t[1], 2, 1);
 	send_until_received(f->t[1], 2, f->t[0], 1, 2);
 
-	/* Outgoing: member 1 blocks 2. */
+	/* Member 1 blocks 2: nothing goes out to 2... */
 	assert_int_equal(transport_set_fault(f->t[0], 2, 0, 0, true), 0);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(transport_send(f->t[0], &hb), 0);
 	assert_int_equal(stats(f->t[0]).fault_dropped, 100);
-	/* ... and incoming from 2 is dropped too (a partition). */
-	hb = heartbeat(2, 1, 5);
-	while (stats(f->t[0]).fault_dropped == 100) {
-		assert_int_equal(transport_send(f->t[1], &hb), 0);
-		assert_int_equal(recv_wait(f->t[0], &m, 10), 0);
-	}
+	/* ... but the link is cut one way only: 1 still hears 2. */
+	send_until_received(f->t[1], 2, f->t[0], 1, 5);
+	assert_int_equal(stats(f->t[0]).fault_dropped, 100);
 	/* Restored: the first message to arrive is the one sent after. */
 	assert_int_equal(transport_set_fault(f->t[0], 2, 0, 0, false), 0);
 	hb = heartbeat(1, 2, 99);
