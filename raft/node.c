@@ -289,7 +289,10 @@ static void do_read(struct node *n, struct loop_req *req)
 
 	pthread_mutex_lock(&n->mu);
 	req->w->ctx = ctx;
-	rsm_register_locked(n, req->w);
+	if (n->stopping)
+		rsm_complete_locked(n, req->w, NODE_ESHUTDOWN);
+	else
+		rsm_register_locked(n, req->w);
 	rsm_waiter_put_locked(n, req->w);
 	pthread_mutex_unlock(&n->mu);
 	rv = raft_read_index(n->raft, ctx);

@@ -141,6 +141,13 @@ typedef void (*node_done_fn)(void *arg, int status, void *reply,
 int node_submit_async(struct node *n, const void *cmd, size_t len,
     int timeout_ms, node_done_fn done, void *arg);
 
+/* node_read_barrier() without blocking: @done (see node_done_fn; reply
+ * always NULL) is called once the read may be served, or on failure or
+ * timeout.  Returns 0 (then @done will be called), -ENOMEM or
+ * NODE_ESHUTDOWN (then it will not). */
+int node_read_barrier_async(struct node *n, int timeout_ms,
+    node_done_fn done, void *arg);
+
 /* Wait until a linearizable read may be served from local state: by
  * ReadIndex (no log write), or with cfg.read_via_log by committing an
  * empty entry through the log and waiting for it to apply here (empty

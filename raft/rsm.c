@@ -117,19 +117,24 @@ void rsm_fail_from(struct node *n, raft_index index)
 	pthread_mutex_unlock(&n->mu);
 }
 
+static void expire_list_locked(struct node *n, struct waiter **p,
+    uint64_t now_ms)
+{
+	while (*p) {
+		if ((*p)->done_fn && (*p)->deadline_ms <= now_ms)
+			rsm_complete_locked(n, *p, NODE_ETIMEDOUT);
+		else
+			p = &(*p)->next;
+	}
+}
+
 void rsm_expire(struct node *n, uint64_t now_ms)
 {
 	pthread_mutex_lock(&n->mu);
-	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++) {
-		struct waiter **p = &n->table[b];
-
-		while (*p) {
-			if ((*p)->done_fn && (*p)->deadline_ms <= now_ms)
-				rsm_complete_locked(n, *p, NODE_ETIMEDOUT);
-			else
-				p = &(*p)->next;
-		}
-	}
+	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++)
+		expire_list_locked(n, &n->table[b], now_ms);
+	expire_list_locked(n, &n->reads, now_ms);
+	expire_list_locked(n, &n->read_ctx, now_ms);
 	pthread_mutex_unlock(&n->mu);
 }
 
@@ -433,10 +438,11 @@ int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
 	return rv;
 }
 
-int node_submit_async(struct node *n, const void *cmd, size_t len,
-    int timeout_ms, node_done_fn done, void *arg)
+/* Post an asynchronous request of @kind for a new waiter. */
+static int post_async(struct node *n, enum loop_kind kind, const void *cmd,
+    size_t len, int timeout_ms, node_done_fn done, void *arg)
 {
-	struct waiter *w = waiter_new(false);
+	struct waiter *w = waiter_new(kind == LOOP_READ);
 	struct loop_req *req = calloc(1, sizeof(*req));
 
 	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
@@ -447,9 +453,10 @@ int node_submit_async(struct node *n, const void *cmd, size_t len,
 		free(req);
 		return -ENOMEM;
 	}
-	memcpy(req->data, cmd, len);
+	if (len)
+		memcpy(req->data, cmd, len);
 	req->len = len;
-	req->kind = LOOP_PROPOSE;
+	req->kind = kind;
 	req->w = w;
 	w->refs = 1; /* the loop request only: nobody waits on it */
 	w->done_fn = done;
@@ -474,6 +481,21 @@ int node_submit_async(struct node *n, const void *cmd, size_t len,
 		return NODE_ESHUTDOWN;
 	}
 	return 0;
+}
+
+int node_submit_async(struct node *n, const void *cmd, size_t len,
+    int timeout_ms, node_done_fn done, void *arg)
+{
+	return post_async(n, LOOP_PROPOSE, cmd, len, timeout_ms, done, arg);
+}
+
+int node_read_barrier_async(struct node *n, int timeout_ms,
+    node_done_fn done, void *arg)
+{
+	if (n->cfg.read_via_log)
+		return post_async(n, LOOP_PROPOSE, "", 0, timeout_ms, done,
+		    arg);
+	return post_async(n, LOOP_READ, NULL, 0, timeout_ms, done, arg);
 }
 
 int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint)

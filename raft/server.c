@@ -36,6 +36,7 @@ struct job {
 	uint8_t *reply;           /* encoded reply */
 	size_t reply_len;
 	struct server *srv;       /* asynchronous submits: whose job */
+	bool barrier_passed;      /* READ: the read barrier is behind us */
 };
 
 struct server {
@@ -117,7 +118,7 @@ static void run_query(struct server *s, struct job *j, bool barrier, int tmo)
 	size_t out_len = 0;
 	int rv = 0;
 
-	if (barrier)
+	if (barrier && !j->barrier_passed)
 		rv = node_read_barrier(s->node, tmo, &leader);
 	if (rv == 0 && s->app.query == NULL)
 		rv = CPROTO_EBADOP;
@@ -192,6 +193,47 @@ static void submit_done(void *arg, int status, void *reply, size_t len,
 	if (mbox_put(&s->replies, &j->item) != 0)
 		job_free(j);
 	atomic_fetch_sub(&s->pending, 1);
+}
+
+/* node_done_fn of a READ's barrier: the query itself runs on a worker. */
+static void barrier_done(void *arg, int status, void *reply, size_t len,
+    raft_id leader)
+{
+	struct job *j = arg;
+	struct server *s = j->srv;
+
+	(void)reply;
+	(void)len;
+	if (status == 0) {
+		j->barrier_passed = true;
+		if (mbox_put(&s->jobs, &j->item) != 0)
+			job_free(j);
+	} else {
+		set_reply(j, status, leader, NULL, 0);
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+	}
+	atomic_fetch_sub(&s->pending, 1);
+}
+
+/* READ: start the barrier from the socket thread; no worker waits for it. */
+static void read_async(struct server *s, struct job *j)
+{
+	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
+	    SERVER_DEFAULT_TIMEOUT_MS;
+	int rv;
+
+	if (tmo > SERVER_MAX_TIMEOUT_MS)
+		tmo = SERVER_MAX_TIMEOUT_MS;
+	j->srv = s;
+	atomic_fetch_add(&s->pending, 1);
+	rv = node_read_barrier_async(s->node, tmo, barrier_done, j);
+	if (rv == 0)
+		return;
+	atomic_fetch_sub(&s->pending, 1);
+	set_reply(j, rv, 0, NULL, 0);
+	if (mbox_put(&s->replies, &j->item) != 0)
+		job_free(j);
 }
 
 /*
@@ -341,6 +383,8 @@ static void *sock_main(void *arg)
 			j = recv_request(s);
 			if (j != NULL && j->req.op == CPROTO_SUBMIT)
 				submit_async(s, j);
+			else if (j != NULL && j->req.op == CPROTO_READ)
+				read_async(s, j);
 			else if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
 				job_free(j);
 		}
