@@ -22,7 +22,9 @@
  *     is the lab's 200 B per client, plus a fixed allowance for what RSS
  *     measures and a heap profile does not (allocator arenas, the Raft log
  *     between snapshots, thread stacks).  N = 20,000 by default (about half
- *     a minute), the lab's 100,000 with RAFTKV_LONG=1.  The member runs
+ *     a minute), the lab's 100,000 with RAFTKV_LONG=1.  In an
+ *     AddressSanitizer build the bound is not checked (the sanitizer's
+ *     allocator inflates the RSS) and N is 5,000.  The member runs
  *     with --max-raft-state 1 MiB so that the log (which holds every
  *     1000-byte value until a snapshot) does not grow without bound: the
  *     lab's server keeps no log at all.
@@ -42,6 +44,14 @@
 #include <cmocka.h>
 
 #include "tests/integration/kvtest.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
 
 /* ------------------------------------------------------------------ */
 /* fixture                                                              */
@@ -214,7 +224,16 @@ static void mem_clients(struct kvt *t, struct mem_job *jobs, unsigned n)
 
 static void test_mem_put_many_clients_reliable(void **state)
 {
+#ifdef HAVE_ASAN
+	/* The member is an ASan build too: its allocator's redzones and
+	 * quarantine are in the RSS, so the bound cannot be checked; run a
+	 * short version for the sanitizers' sake and only print. */
+	unsigned n = 5000;
+	bool asan = true;
+#else
 	unsigned n = KVT_SCALE(20000, 100000);
+	bool asan = false;
+#endif
 	struct mem_job jobs[MEM_THREADS];
 	struct kvt_options o;
 	struct kvt *t;
@@ -257,7 +276,11 @@ static void test_mem_put_many_clients_reliable(void **state)
 	    "KiB fixed)\n", kvt_name(t), n, (double)(t1 - t0) / 1000.0,
 	    (double)(t1 - t0) / n, m0, m1, per, MEM_PER_CLIENT,
 	    MEM_ALLOWANCE_KIB);
-	if (m1 > m0 + (uint64_t)n * MEM_PER_CLIENT / 1024 + MEM_ALLOWANCE_KIB)
+	if (asan)
+		print_message("[%s] AddressSanitizer build: memory bound not "
+		    "checked\n", kvt_name(t));
+	else if (m1 > m0 + (uint64_t)n * MEM_PER_CLIENT / 1024 +
+	    MEM_ALLOWANCE_KIB)
 		fail_msg("server using too much memory: %" PRIu64 " -> %" PRIu64
 		    " KiB (%.1f B per client)", m0, m1, per);
 	/* Every put applied exactly once. */
