@@ -27,6 +27,7 @@
 #include "kv/query.h"
 #include "raft/client.h"
 #include "raft/cproto.h"
+#include "raft/le.h"
 #include "raft/node.h"
 
 struct clerk {
@@ -432,8 +433,7 @@ static int parse_list(const uint8_t *b, size_t len, struct clerk_entry **out,
 		return -EBADMSG;
 	if (b[1] != KV_OK)
 		return b[1];
-	count = (uint32_t)b[2] | (uint32_t)b[3] << 8 | (uint32_t)b[4] << 16 |
-	    (uint32_t)b[5] << 24;
+	count = le_get32(b + 2);
 	if (count > QUERY_LIST_PAGE_MAX)
 		return -EBADMSG;
 	e = calloc(count ? count : 1, sizeof(*e));
@@ -444,8 +444,7 @@ static int parse_list(const uint8_t *b, size_t len, struct clerk_entry **out,
 
 		if (len - off < 4)
 			goto bad;
-		kl = (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 |
-		    (uint32_t)b[off + 2] << 16 | (uint32_t)b[off + 3] << 24;
+		kl = le_get32(b + off);
 		off += 4;
 		if (kl == 0 || kl > KV_KEY_MAX ||
 		    len - off < (size_t)kl + QUERY_ATTR_LEN)

@@ -351,6 +351,41 @@ static const struct command commands[] = {
 	{ "status", 0, 0, cmd_status, "status" },
 };
 
+static void usage(void);
+
+/* One option that may stand before or after the subcommand name.
+ * Returns EXIT_OKAY or EXIT_USAGE (after saying why). */
+static int take_option(struct ctx *c, int opt)
+{
+	char *end;
+
+	switch (opt) {
+	case 'r':
+		c->recursive = 1;
+		return EXIT_OKAY;
+	case 'V':
+		c->version = strtoll(optarg, &end, 10);
+		if (*end || c->version < 0)
+			break;
+		return EXIT_OKAY;
+	case 'L':
+		c->lease_ms = (uint32_t)strtoul(optarg, &end, 10);
+		if (*end || *optarg == '-')
+			break;
+		return EXIT_OKAY;
+	case 't':
+		c->timeout_ms = (int)strtol(optarg, &end, 10);
+		if (*end || c->timeout_ms < 0)
+			break;
+		return EXIT_OKAY;
+	default:
+		usage();
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "%s: bad option value '%s'\n", prog, optarg);
+	return EXIT_USAGE;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [--timeout MS] COMMAND\n",
@@ -375,35 +410,21 @@ int main(int argc, char **argv)
 	struct ctx c = { .version = -1, .timeout_ms = -1 };
 	struct cluster cl;
 	const struct command *cmd = NULL;
-	char err[512], *end;
+	char err[512];
 	int opt, rv;
 
 	while ((opt = getopt_long(argc, argv, "+c:rh", longs, NULL)) != -1) {
-		switch (opt) {
-		case 'c': file = optarg; break;
-		case 'r': c.recursive = 1; break;
-		case 'V':
-			c.version = strtoll(optarg, &end, 10);
-			if (*end || c.version < 0)
-				goto bad;
-			break;
-		case 'L':
-			c.lease_ms = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end)
-				goto bad;
-			break;
-		case 't':
-			c.timeout_ms = (int)strtol(optarg, &end, 10);
-			if (*end || c.timeout_ms < 0)
-				goto bad;
-			break;
-		case 'h':
+		if (opt == 'c') {
+			file = optarg;
+			continue;
+		}
+		if (opt == 'h') {
 			usage();
 			return EXIT_OKAY;
-		default:
-			usage();
-			return EXIT_USAGE;
 		}
+		rv = take_option(&c, opt);
+		if (rv != EXIT_OKAY)
+			return rv;
 	}
 	if (optind >= argc) {
 		usage();
@@ -420,27 +441,9 @@ int main(int argc, char **argv)
 	/* Options after the subcommand name. */
 	optind++;
 	while ((opt = getopt_long(argc, argv, "+rh", longs, NULL)) != -1) {
-		switch (opt) {
-		case 'r': c.recursive = 1; break;
-		case 'V':
-			c.version = strtoll(optarg, &end, 10);
-			if (*end || c.version < 0)
-				goto bad;
-			break;
-		case 'L':
-			c.lease_ms = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end)
-				goto bad;
-			break;
-		case 't':
-			c.timeout_ms = (int)strtol(optarg, &end, 10);
-			if (*end || c.timeout_ms < 0)
-				goto bad;
-			break;
-		default:
-			usage();
-			return EXIT_USAGE;
-		}
+		rv = take_option(&c, opt == 'h' ? '?' : opt);
+		if (rv != EXIT_OKAY)
+			return rv;
 	}
 	c.argc = argc - optind;
 	c.argv = argv + optind;
@@ -467,7 +470,4 @@ int main(int argc, char **argv)
 	rv = cmd->run(&c);
 	clerk_free(c.ck);
 	return rv;
-bad:
-	fprintf(stderr, "%s: bad option value '%s'\n", prog, optarg);
-	return EXIT_USAGE;
 }

@@ -11,6 +11,7 @@
 #include "kv/kv.h"
 #include "kv/kvapp.h"
 #include "kv/query.h"
+#include "raft/le.h"
 #include "raft/logging.h"
 
 /* Offset of time_ns in an encoded command's header (cmd.h). */
@@ -67,8 +68,7 @@ static int app_prepare(void *arg, uint8_t *cmd, size_t len)
 		return 0; /* malformed: the state machine will say so */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	for (int i = 0; i < 8; i++)
-		cmd[CMD_TIME_OFFSET + i] = (uint8_t)(ns >> (8 * i));
+	le_put64(cmd + CMD_TIME_OFFSET, ns);
 	return 0;
 }
 
@@ -118,8 +118,7 @@ static int list_cb(void *arg, const void *key, size_t keylen,
 		lb->b = p;
 		lb->cap = cap;
 	}
-	for (int i = 0; i < 4; i++)
-		lb->b[lb->len + i] = (uint8_t)(keylen >> (8 * i));
+	le_put32(lb->b + lb->len, (uint32_t)keylen);
 	memcpy(lb->b + lb->len + 4, key, keylen);
 	query_put_attr(lb->b + lb->len + 4 + keylen, attr);
 	lb->len += need;
@@ -148,8 +147,7 @@ static int query_list(struct kv *kv, const struct query *q, void **out,
 	}
 	lb.b[0] = QUERY_VERSION;
 	lb.b[1] = KV_OK;
-	for (int i = 0; i < 4; i++)
-		lb.b[2 + i] = (uint8_t)(lb.n >> (8 * i));
+	le_put32(lb.b + 2, lb.n);
 	*out = lb.b;
 	*len = lb.len;
 	return 0;

@@ -4,30 +4,17 @@
 #include <string.h>
 
 #include "cproto.h"
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
+#include "le.h"
 
 size_t cproto_encode_req(const struct cproto_req *r, uint8_t *buf)
 {
-	put16(buf, CPROTO_MAGIC);
+	le_put16(buf, CPROTO_MAGIC);
 	buf[2] = CPROTO_VERSION;
 	buf[3] = r->op;
-	put64(buf + 4, r->cluster_id);
-	put64(buf + 12, r->req_id);
-	put32(buf + 20, r->timeout_ms);
-	put32(buf + 24, r->len);
+	le_put64(buf + 4, r->cluster_id);
+	le_put64(buf + 12, r->req_id);
+	le_put32(buf + 20, r->timeout_ms);
+	le_put32(buf + 24, r->len);
 	if (r->len)
 		memcpy(buf + CPROTO_REQ_HDR, r->payload, r->len);
 	return CPROTO_REQ_HDR + r->len;
@@ -35,13 +22,13 @@ size_t cproto_encode_req(const struct cproto_req *r, uint8_t *buf)
 
 size_t cproto_encode_rep(const struct cproto_rep *r, uint8_t *buf)
 {
-	put16(buf, CPROTO_MAGIC);
+	le_put16(buf, CPROTO_MAGIC);
 	buf[2] = CPROTO_VERSION;
 	buf[3] = r->op | CPROTO_REPLY;
-	put64(buf + 4, r->req_id);
-	put32(buf + 12, (uint32_t)r->status);
-	put64(buf + 16, r->leader);
-	put32(buf + 24, r->len);
+	le_put64(buf + 4, r->req_id);
+	le_put32(buf + 12, (uint32_t)r->status);
+	le_put64(buf + 16, r->leader);
+	le_put32(buf + 24, r->len);
 	if (r->len)
 		memcpy(buf + CPROTO_REP_HDR, r->payload, r->len);
 	return CPROTO_REP_HDR + r->len;
@@ -55,14 +42,14 @@ static int check_op(uint8_t op)
 
 int cproto_decode_req(const uint8_t *buf, size_t len, struct cproto_req *r)
 {
-	if (len < CPROTO_REQ_HDR || get16(buf) != CPROTO_MAGIC ||
+	if (len < CPROTO_REQ_HDR || le_get16(buf) != CPROTO_MAGIC ||
 	    buf[2] != CPROTO_VERSION)
 		return CPROTO_EMALFORMED;
 	r->op = buf[3];
-	r->cluster_id = get64(buf + 4);
-	r->req_id = get64(buf + 12);
-	r->timeout_ms = get32(buf + 20);
-	r->len = get32(buf + 24);
+	r->cluster_id = le_get64(buf + 4);
+	r->req_id = le_get64(buf + 12);
+	r->timeout_ms = le_get32(buf + 20);
+	r->len = le_get32(buf + 24);
 	if (r->len > CPROTO_MAX_PAYLOAD || len - CPROTO_REQ_HDR != r->len)
 		return CPROTO_EMALFORMED;
 	r->payload = buf + CPROTO_REQ_HDR;
@@ -71,14 +58,14 @@ int cproto_decode_req(const uint8_t *buf, size_t len, struct cproto_req *r)
 
 int cproto_decode_rep(const uint8_t *buf, size_t len, struct cproto_rep *r)
 {
-	if (len < CPROTO_REP_HDR || get16(buf) != CPROTO_MAGIC ||
+	if (len < CPROTO_REP_HDR || le_get16(buf) != CPROTO_MAGIC ||
 	    buf[2] != CPROTO_VERSION || !(buf[3] & CPROTO_REPLY))
 		return CPROTO_EMALFORMED;
 	r->op = buf[3] & (uint8_t)~CPROTO_REPLY;
-	r->req_id = get64(buf + 4);
-	r->status = (int32_t)get32(buf + 12);
-	r->leader = get64(buf + 16);
-	r->len = get32(buf + 24);
+	r->req_id = le_get64(buf + 4);
+	r->status = (int32_t)le_get32(buf + 12);
+	r->leader = le_get64(buf + 16);
+	r->len = le_get32(buf + 24);
 	if (r->len > CPROTO_MAX_PAYLOAD || len - CPROTO_REP_HDR != r->len ||
 	    r->status > 0)
 		return CPROTO_EMALFORMED;
@@ -93,7 +80,7 @@ void cproto_encode_status(const struct cproto_status *s, uint8_t *buf)
 		s->syncs, s->entries_persisted };
 
 	for (int i = 0; i < 11; i++)
-		put64(buf + 8 * i, v[i]);
+		le_put64(buf + 8 * i, v[i]);
 	buf[88] = s->role;
 }
 
@@ -107,16 +94,16 @@ int cproto_decode_status(const uint8_t *buf, size_t len,
 	if (len != CPROTO_STATUS_LEN || buf[88] > 3)
 		return CPROTO_EMALFORMED;
 	for (int i = 0; i < 11; i++)
-		*v[i] = get64(buf + 8 * i);
+		*v[i] = le_get64(buf + 8 * i);
 	s->role = buf[88];
 	return 0;
 }
 
 void cproto_encode_fault(const struct cproto_fault *f, uint8_t *buf)
 {
-	put64(buf, f->peer);
-	put32(buf + 8, f->drop_pct);
-	put32(buf + 12, f->delay_ms);
+	le_put64(buf, f->peer);
+	le_put32(buf + 8, f->drop_pct);
+	le_put32(buf + 12, f->delay_ms);
 	buf[16] = f->blocked;
 }
 
@@ -125,9 +112,9 @@ int cproto_decode_fault(const uint8_t *buf, size_t len,
 {
 	if (len != CPROTO_FAULT_LEN || buf[16] > 1)
 		return CPROTO_EMALFORMED;
-	f->peer = get64(buf);
-	f->drop_pct = get32(buf + 8);
-	f->delay_ms = get32(buf + 12);
+	f->peer = le_get64(buf);
+	f->drop_pct = le_get32(buf + 8);
+	f->delay_ms = le_get32(buf + 12);
 	f->blocked = buf[16];
 	return f->drop_pct <= 100 && f->delay_ms <= 60000 ? 0 :
 	    CPROTO_EMALFORMED;

@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "cproto.h"
+#include "le.h"
 #include "logging.h"
 #include "mbox.h"
 #include "server.h"
@@ -168,13 +169,9 @@ static void run_job(struct server *s, struct job *j)
 		return;
 	case CPROTO_TRANSFER:
 		rv = j->req.len == 8 ? 0 : CPROTO_EMALFORMED;
-		if (rv == 0) {
-			uint64_t to = 0;
-
-			for (int i = 7; i >= 0; i--)
-				to = to << 8 | j->req.payload[i];
-			rv = node_transfer_leadership(s->node, to);
-		}
+		if (rv == 0)
+			rv = node_transfer_leadership(s->node,
+			    le_get64(j->req.payload));
 		set_reply(j, rv, 0, NULL, 0);
 		return;
 	}
