@@ -21,7 +21,8 @@
  *
  * Crash scenarios (3 members, 8 client threads submitting Incs):
  * SIGKILL of the leader, of a follower, of all members; then restart on
- * the same data directories.  Also SIGSTOP of the leader, then SIGCONT.
+ * the same data directories.  Also SIGSTOP of the leader, then SIGCONT;
+ * and a lossy, slow network (10 % of peer messages dropped, 5 ms delay).
  * RAFTKV_LONG=1 repeats the kill/restart cycle 8 times.
  *
  * Partition scenarios: a symmetric minority/majority split (5 members,
@@ -428,6 +429,31 @@ static void test_pause_leader_under_load(void **state)
 	kill_under_load(state, "pause_leader", PAUSED_LEADER);
 }
 
+/* An unreliable network (the labs' unreliable mode, on the peer links):
+ * 10 % of peer messages dropped, the rest delayed, under load. */
+static void test_unreliable_under_load(void **state)
+{
+	struct harness *h = start_cluster(state, "unreliable", 3);
+	static struct load ld;
+	uint64_t t0;
+
+	load_init(h, &ld);
+	inc(&ld, ALL);
+	assert_int_equal(harness_set_drop(h, 10), 0);
+	assert_int_equal(harness_set_delay(h, 5), 0);
+	t0 = harness_now_ms();
+	load_start(&ld);
+	harness_sleep_ms(harness_long() ? 20000 : 2000);
+	if (acks_between(&ld, t0, 0) == 0)
+		LOAD_FAIL(&ld, "nothing committed on the lossy network");
+	load_stop(&ld);
+	assert_int_equal(harness_set_drop(h, 0), 0);
+	assert_int_equal(harness_set_delay(h, 0), 0);
+	verify(&ld);
+	load_free(&ld);
+	harness_mark_passed(h);
+}
+
 /* ------------------------------------------------------------------ */
 /* partition tests                                                      */
 /* ------------------------------------------------------------------ */
@@ -610,6 +636,8 @@ int main(void)
 		    teardown),
 		cmocka_unit_test_teardown(test_kill_all_under_load, teardown),
 		cmocka_unit_test_teardown(test_pause_leader_under_load,
+		    teardown),
+		cmocka_unit_test_teardown(test_unreliable_under_load,
 		    teardown),
 		cmocka_unit_test_teardown(test_partition_minority, teardown),
 		cmocka_unit_test_teardown(test_partition_asymmetric,
