@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -240,6 +241,16 @@ static void reg_install(void)
 {
 	struct sigaction sa;
 	const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct rlimit rl;
+
+	/* Each client thread holds a socket per member, each member a few
+	 * dozen descriptors: lift a small soft limit (1024 on many CI
+	 * machines) to the hard one; members inherit it. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+	    rl.rlim_cur < 65536) {
+		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fatal_signal;
