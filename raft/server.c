@@ -458,23 +458,28 @@ err:
 void server_stop(struct server *s)
 {
 	struct mbox_item *it;
+	int linger = 500;
 
 	if (s == NULL)
 		return;
-	atomic_store(&s->stop, true);
-	pthread_join(s->sock_thread, NULL);
-	mbox_shut(&s->jobs);
-	/* Workers may be blocked in node_submit(): release them; and wait
-	 * for every asynchronous submit's callback, which names this server. */
+	/* 1. Every waiting request fails with NODE_ESHUTDOWN now, and so does
+	 *    every new one: the socket thread is still up to answer them. */
 	node_cancel_waiters(s->node);
-	for (unsigned i = 0; i < s->started; i++)
-		pthread_join(s->workers[i], NULL);
 	while (atomic_load(&s->pending) > 0) {
 		struct timespec ts = { 0, 1000000 };
 
 		node_cancel_waiters(s->node);
 		nanosleep(&ts, NULL);
 	}
+	/* 2. Workers finish what is queued (quickly: the node refuses). */
+	mbox_shut(&s->jobs);
+	for (unsigned i = 0; i < s->started; i++)
+		pthread_join(s->workers[i], NULL);
+	/* 3. The socket thread sends the last replies and stops; the socket
+	 *    lingers briefly so they leave before it closes. */
+	atomic_store(&s->stop, true);
+	pthread_join(s->sock_thread, NULL);
+	zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	while ((it = mbox_take_all(&s->jobs)) != NULL)
 		while (it) {
 			struct mbox_item *next = it->next;
