@@ -184,12 +184,30 @@ int kvt_teardown(void **state)
 
 void kvt_finish(struct kvt *t)
 {
+	char terms[8 * HARNESS_MAX] = "";
+	size_t o = 0;
+
 	assert_int_equal(harness_unexpected_exits(t->h), 0);
+	/* The members' terms tell how many elections the run needed (a
+	 * fault-free test should need one). */
+	for (int i = 0; i < harness_n(t->h); i++) {
+		struct cproto_status st;
+
+		if (harness_running(t->h, i) &&
+		    harness_status(t->h, i, &st) == 0)
+			o += (size_t)snprintf(terms + o, sizeof(terms) - o,
+			    " %" PRIu64, st.term);
+		else
+			o += (size_t)snprintf(terms + o, sizeof(terms) - o,
+			    " -");
+	}
 	harness_mark_passed(t->h);
 	print_message("[%s] passed: %.1f s, %zu ops recorded, %u "
-	    "linearizability checks (%.2f s in all, longest %.2f s)\n",
-	    t->name, (double)(harness_now_ms() - t->t0_ms) / 1000.0,
-	    linz_history_len(t->hist), t->nchecks, t->check_s, t->check_max_s);
+	    "linearizability checks (%.2f s in all, longest %.2f s); "
+	    "terms%s\n", t->name,
+	    (double)(harness_now_ms() - t->t0_ms) / 1000.0,
+	    linz_history_len(t->hist), t->nchecks, t->check_s, t->check_max_s,
+	    terms);
 }
 
 struct harness *kvt_harness(struct kvt *t) { return t->h; }
