@@ -122,8 +122,12 @@ if [ -n "$missing" ]; then
 		die "missing packages:$missing (run as root, or: apt-get install$missing)"
 	fi
 	echo "$me: installing$missing" >&2
-	$asroot env DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -q --no-install-recommends $missing >&2 ||
+	apt_install() {
+		$asroot env DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -q --no-install-recommends $missing >&2
+	}
+	# Stale package lists are the usual reason for a failure.
+	apt_install || { $asroot apt-get update -q >&2 && apt_install; } ||
 	    die "apt-get install$missing failed"
 fi
 command -v etcd >/dev/null || die "no etcd binary after installing etcd-server"
