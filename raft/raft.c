@@ -337,6 +337,7 @@ int raft_become_leader(struct raft *r)
 		progress_reset(&r->prs[i], last);
 		r->read_acks[i] = 0;
 	}
+	r->read_round_sent = 0;
 	r->prs[r->self_idx].match = r->stable;
 	r->prs[r->self_idx].recent_active = true;
 	raft_trace(r, "leader in term %llu (log last %llu commit %llu)",

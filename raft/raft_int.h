@@ -105,6 +105,7 @@ struct raft {
 	uint32_t n_reads;
 	uint32_t cap_reads;
 	uint64_t read_round;           /* last round assigned */
+	uint64_t read_round_sent;      /* last round broadcast to all */
 	bool read_round_unsent;
 	uint64_t read_acks[RAFT_MAX_MEMBERS]; /* highest round each voter echoed */
 	struct forwarded_read *fwd;

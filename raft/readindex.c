@@ -9,7 +9,8 @@
  *      majority, proving no newer leader existed when the read arrived.
  * Requests that arrive together share one heartbeat round (batching):
  * rounds are numbered, heartbeats carry the latest round in ctx, followers
- * echo it, and an echo of round n confirms every round <= n.
+ * echo it, and an echo of round n confirms every round <= n.  At most one
+ * extra round is in flight: requests arriving meanwhile share the next.
  *
  * On a follower, a request is forwarded to the leader (READ_INDEX); the
  * leader runs the same protocol and answers READ_INDEX_RESP with the index;
@@ -157,6 +158,12 @@ void readindex_on_commit_in_term(struct raft *r)
 bool readindex_round_wanted(struct raft *r, uint64_t *round)
 {
 	if (!r->read_round_unsent)
+		return false;
+	/* One extra round in flight at a time: reads arriving meanwhile wait
+	 * for it to be confirmed and then share the next round (or ride the
+	 * next periodic heartbeat, which always carries the latest round, so
+	 * a lost round cannot strand them). */
+	if (r->read_round_sent != 0 && !confirmed(r, r->read_round_sent))
 		return false;
 	*round = r->read_round;
 	return r->n_voters > 1;

@@ -155,6 +155,8 @@ int replication_bcast_heartbeat(struct raft *r, uint64_t ctx)
 	/* Read requests join a round only until its heartbeats leave. */
 	if (ctx == r->read_round)
 		r->read_round_unsent = false;
+	if (ctx > r->read_round_sent)
+		r->read_round_sent = ctx;
 	for (uint32_t i = 0; i < r->n_voters; i++) {
 		struct progress *pr = &r->prs[i];
 
