@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1797,7 +1798,7 @@ static void test_kv_restore_enomem_keeps_state(void **state)
 struct reader_arg {
 	struct kv *kv;
 	volatile bool *stop;
-	long reads;
+	atomic_long reads;
 };
 
 static void *reader(void *p)
@@ -1810,7 +1811,7 @@ static void *reader(void *p)
 
 		kv_read(a->kv, "k", 1, 0, buf, sizeof(buf), NULL);
 		kv_list(a->kv, "", 0, NULL, 0, 0, -1, count_cb, &n);
-		a->reads++;
+		atomic_fetch_add(&a->reads, 1);
 	}
 	return NULL;
 }
@@ -1827,7 +1828,11 @@ static void test_kv_reads_run_beside_apply(void **state)
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, reader, &args[i]),
 		    0);
-	for (int i = 0; i < 3000; i++) {
+	/* Apply until both readers have read beside the writes: at least
+	 * 3000 ops, and as long as the scheduler needs to run the readers
+	 * (no assumption about timing). */
+	for (int i = 0; i < 3000 || atomic_load(&args[0].reads) < 10 ||
+	    atomic_load(&args[1].reads) < 10; i++) {
 		snprintf(key, sizeof(key), "k%d", i % 50);
 		op1(kv, o_put(key, "value", 0, KV_F_ANYVER));
 		op1(kv, o_write("k", (uint64_t)(i % 40), "x", 1, 0, KV_F_ANYVER));
@@ -1837,7 +1842,8 @@ static void test_kv_reads_run_beside_apply(void **state)
 	stop = true;
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
-	assert_true(args[0].reads > 0 && args[1].reads > 0);
+	assert_true(atomic_load(&args[0].reads) >= 10 &&
+	    atomic_load(&args[1].reads) >= 10);
 	kv_free(kv);
 }
 
