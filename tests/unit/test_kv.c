@@ -1830,9 +1830,10 @@ static void test_kv_reads_run_beside_apply(void **state)
 		    0);
 	/* Apply until both readers have read beside the writes: at least
 	 * 3000 ops, and as long as the scheduler needs to run the readers
-	 * (no assumption about timing). */
-	for (int i = 0; i < 3000 || atomic_load(&args[0].reads) < 10 ||
-	    atomic_load(&args[1].reads) < 10; i++) {
+	 * (bounded: readers stuck behind the writer's lock still fail). */
+	for (int i = 0; i < 3000 || (i < 3000000 &&
+	    (atomic_load(&args[0].reads) < 10 ||
+	    atomic_load(&args[1].reads) < 10)); i++) {
 		snprintf(key, sizeof(key), "k%d", i % 50);
 		op1(kv, o_put(key, "value", 0, KV_F_ANYVER));
 		op1(kv, o_write("k", (uint64_t)(i % 40), "x", 1, 0, KV_F_ANYVER));
