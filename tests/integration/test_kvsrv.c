@@ -24,7 +24,7 @@
  *     between snapshots, thread stacks).  N = 20,000 by default (about half
  *     a minute), the lab's 100,000 with RAFTKV_LONG=1.  In an
  *     AddressSanitizer build the bound is not checked (the sanitizer's
- *     allocator inflates the RSS) and N is 5,000.  The member runs
+ *     allocator inflates the RSS) and N is 2,000.  The member runs
  *     with --max-raft-state 1 MiB so that the log (which holds every
  *     1000-byte value until a snapshot) does not grow without bound: the
  *     lab's server keeps no log at all.
@@ -228,7 +228,7 @@ static void test_mem_put_many_clients_reliable(void **state)
 	/* The member is an ASan build too: its allocator's redzones and
 	 * quarantine are in the RSS, so the bound cannot be checked; run a
 	 * short version for the sanitizers' sake and only print. */
-	unsigned n = 5000;
+	unsigned n = 2000;
 	bool asan = true;
 #else
 	unsigned n = KVT_SCALE(20000, 100000);
