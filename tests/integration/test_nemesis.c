@@ -13,7 +13,8 @@
  *                               neighbours); one-way faults (the leader
  *                               muted: nobody hears it; or deafened: it
  *                               hears nobody); heal
- *   message loss                0, 5, 20 or 50 % of peer messages dropped
+ *   message loss, delay         0, 5, 20 or 50 % of peer messages dropped,
+ *                               and 0, 2 or 20 ms of delay
  *   crashes                     kill -9 of one member (often the leader)
  *                               or of a majority / everyone, restarted
  *                               at a later step on the same data
@@ -384,10 +385,12 @@ static void act_pause(struct sched *s)
 static void act_drop(struct sched *s)
 {
 	static const unsigned pct[] = { 0, 0, 5, 20, 50 };
-	unsigned p = pct[rnd(s, 5)];
+	static const unsigned ms[] = { 0, 0, 2, 20 };
+	unsigned p = pct[rnd(s, 5)], d = ms[rnd(s, 4)];
 
 	assert_int_equal(harness_set_drop(s->h, p), 0);
-	say(s, "drop %u %% of peer messages", p);
+	assert_int_equal(harness_set_delay(s->h, d), 0);
+	say(s, "drop %u %% of peer messages, delay them %u ms", p, d);
 }
 
 /* One step: lift the pause, maybe restart, then one fault. */
@@ -578,6 +581,7 @@ static void test_nemesis(void **state)
 	resume(&s);
 	assert_int_equal(harness_heal(s.h), 0);
 	assert_int_equal(harness_set_drop(s.h, 0), 0);
+	assert_int_equal(harness_set_delay(s.h, 0), 0);
 	restart_due(&s, true);
 	say(&s, "healed, every member running; stopping the clients");
 	kvt_clients_stop(cs, NULL);
