@@ -209,7 +209,9 @@ int linz_add(struct linz_history *h, const struct linz_op *op)
 	if (op->kind < LINZ_GET || op->kind > LINZ_DEL ||
 	    op->result < LINZ_RES_OK || op->result > LINZ_RES_UNKNOWN ||
 	    (op->kind == LINZ_GET && op->result == LINZ_RES_ERR_MAYBE) ||
-	    op->call_ns == LINZ_NEVER || op->ret_ns < op->call_ns)
+	    op->call_ns == LINZ_NEVER || op->ret_ns < op->call_ns ||
+	    (op->ret_ns == LINZ_NEVER && op->result != LINZ_RES_UNKNOWN &&
+	    op->result != LINZ_RES_ERR_MAYBE))
 		return -EINVAL;
 	memset(&r, 0, sizeof(r));
 	r.client = op->client;

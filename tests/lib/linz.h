@@ -71,11 +71,12 @@
  *
  * Cost: linear in the number of operations times the concurrency for the
  * histories real runs produce; exponential in the worst case (the problem
- * is NP-complete), hence the timeout and the LINZ_UNKNOWN verdict.  Many
- * never-returned or ErrMaybe writes racing on one key whose versions
- * repeat (Delete restarts them) are the expensive case.  Memory: each
- * key's cache is bounded by $RAFTKV_LINZ_MAX_MB (default
- * LINZ_DEFAULT_MAX_MB); reaching it also gives LINZ_UNKNOWN.
+ * is NP-complete), hence the timeout and the LINZ_UNKNOWN verdict.  The
+ * expensive shape: hundreds of writes without answer (or open-ended
+ * ErrMaybe) on one key, especially one whose versions Delete restarts --
+ * each may have applied at any later point.  Memory: each key's cache is
+ * bounded by $RAFTKV_LINZ_MAX_MB (default LINZ_DEFAULT_MAX_MB, about
+ * 100-200 bytes per configuration); reaching it also gives LINZ_UNKNOWN.
  *
  * Thread safety: linz_add() may be called from any number of threads at
  * once.  linz_check() must not run concurrently with linz_add() on the
@@ -187,8 +188,11 @@ void linz_history_free(struct linz_history *h);
  * Append a copy of @op to @h.  Thread safe.  A result of LINZ_RES_UNKNOWN
  * forces ret_ns to LINZ_NEVER (with no answer the operation may still
  * take effect later, whenever the client gave up).
+ * An ErrMaybe write may also be given an open end (ret_ns = LINZ_NEVER):
+ * it may then take effect at any point after its call, or never.
  * Returns 0, or -EINVAL if kind or result is out of range, ErrMaybe is
- * given for a Get, call_ns is LINZ_NEVER, or ret_ns < call_ns.
+ * given for a Get, call_ns is LINZ_NEVER, ret_ns < call_ns, or ret_ns is
+ * LINZ_NEVER with a known answer (OK, ErrVersion, ErrNoKey).
  */
 int linz_add(struct linz_history *h, const struct linz_op *op);
 

@@ -109,8 +109,10 @@ struct frame {
 };
 
 struct cache {
-	struct cent **slots;		/* open addressing */
+	struct cent **slots;		/* entries, open addressing */
 	size_t nslots;			/* power of two */
+	struct cvar **vslots;		/* variants (with never-returning) */
+	size_t nvslots;
 	size_t nentries;		/* (returned set, state) pairs */
 	size_t count;			/* configurations */
 	size_t bytes;			/* memory held */
@@ -127,7 +129,9 @@ struct search {
 	uint32_t n;
 	uint32_t nf;			/* ids < nf returned */
 	struct node head;		/* events of ops < nf */
-	struct node never;		/* calls of ops >= nf */
+	struct node *vheads;		/* calls of ops >= nf, by version */
+	uint64_t *vkeys;		/* their versions, ascending */
+	uint32_t nv;
 	struct node *nodes;		/* 2n */
 	uint64_t *bits;			/* linearized ids < nf */
 	uint64_t *obits;		/* linearized ids >= nf, from bit 0 */
@@ -135,6 +139,7 @@ struct search {
 	uint32_t m;			/* lowest id < nf not linearized */
 	int64_t hi;			/* highest linearized id < nf, or -1 */
 	uint64_t zob;			/* XOR of zobrist(id), linearized < nf */
+	uint64_t ozob;			/* the same, linearized >= nf */
 	struct mstate state;
 	struct frame *stack;
 	uint32_t depth;

@@ -5,7 +5,9 @@
  * The call/return events of the operations that returned are sorted by
  * (time, calls before returns, id) into a doubly linked list behind a
  * head node; the calls of the writes that never returned are kept apart,
- * in call order (their returns would all sit at the end of the list).
+ * in call order, one list per version (their returns would all sit at
+ * the end of the list, and only those whose version the state accepts
+ * can apply).
  * Invariant: the lists hold exactly the events of the operations not
  * linearized yet.  A configuration is (set of linearized operations,
  * model state).  Its candidates are the calls in front of the list's
@@ -74,17 +76,21 @@
  * returned operations is almost always "every id below m, and a few just
  * above" (m, the lowest unlinearized id: ids are in call order, and
  * whatever returned before the first pending call is linearized).  So an
- * entry stores m and the words from word m/64 to the word of the highest
- * linearized id -- a canonical form, so comparison stays exact -- and,
- * per variant, the bitset of never-returning writes applied and the
- * obligation.  The hash is a Zobrist XOR over the linearized ids (O(1) to
- * update) mixed with the state's.
+ * entry (struct cent) stores m and the words from word m/64 to the word
+ * of the highest linearized id -- a canonical form, so comparison stays
+ * exact -- and the state; its hash is a Zobrist XOR over the linearized
+ * ids (O(1) to update) mixed with the state's.  An entry's variants
+ * (struct cvar) add the bitset of never-returning writes applied and the
+ * obligation: found exactly through a second table, and those without
+ * obligation listed on the entry for reduction 4 (a 64-bit signature
+ * rejects most non-subsets at once).
  *
  * Report.  Each dead end deeper than any before records the stack (the
  * longest linearizable prefix found), the state after it and the
  * candidates in front of the blocking return event.
  */
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,15 +105,22 @@
  * ---------------------------------------------------------------------- */
 
 /*
- * An entry: one set of returned operations linearized and one state; and
- * the variants seen with them (which never-returning writes applied, and
- * the obligation).  Without never-returning writes there is one variant.
+ * An entry: one set of returned operations linearized and one state.
+ * Its variants are the configurations seen with them: which
+ * never-returning writes were applied, and the obligation.  Without
+ * never-returning writes there is only ever one (vars != NULL).
+ * Variants are found exactly through the variant table (hash: entry,
+ * ozob, obligation); those without obligation are also on the entry's
+ * list, newest first, for the dominance check.
  */
 struct cvar {
-	struct cvar *next;
+	struct cent *owner;
+	struct cvar *next;		/* owner's list (no obligation) */
+	uint64_t vhash;
+	uint64_t sig;			/* osig(): quick subset test */
 	uint32_t jit;			/* obligation: id, or NO_JIT */
 	uint32_t pad;
-	uint64_t obits[];
+	uint64_t obits[];		/* never-returning writes applied */
 };
 
 struct cent {
@@ -118,6 +131,10 @@ struct cent {
 	struct cvar *vars;
 	uint64_t words[];		/* the window */
 };
+
+/* Variants without obligation checked for dominance, newest first: a
+ * bound on the cost of a lookup; skipping one only loses pruning. */
+#define DOMINANCE_SCAN 64
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -146,24 +163,30 @@ static void *arena_alloc(struct cache *c, size_t bytes)
 	return p;
 }
 
-static void cache_grow(struct cache *c)
+/* Double an open-addressing table of @*nslots pointers to entries or
+ * variants (whose hash is at @hash_off). */
+static void table_grow(struct cache *c, void ***slotsp, size_t *nslotsp,
+    size_t hash_off)
 {
-	size_t nslots = c->nslots ? c->nslots * 2 : 4096;
-	struct cent **slots = linz__xcalloc(nslots, sizeof(*slots));
+	size_t nslots = *nslotsp ? *nslotsp * 2 : 4096;
+	void **slots = linz__xcalloc(nslots, sizeof(*slots));
 	size_t i, j;
 
-	for (i = 0; i < c->nslots; i++) {
-		if (c->slots[i] == NULL)
+	for (i = 0; i < *nslotsp; i++) {
+		uint64_t h;
+
+		if ((*slotsp)[i] == NULL)
 			continue;
-		for (j = c->slots[i]->hash & (nslots - 1); slots[j] != NULL;
+		memcpy(&h, (char *)(*slotsp)[i] + hash_off, sizeof(h));
+		for (j = h & (nslots - 1); slots[j] != NULL;
 		    j = (j + 1) & (nslots - 1))
 			;
-		slots[j] = c->slots[i];
+		slots[j] = (*slotsp)[i];
 	}
-	free(c->slots);
-	c->bytes += (nslots - c->nslots) * sizeof(*slots);
-	c->slots = slots;
-	c->nslots = nslots;
+	free(*slotsp);
+	c->bytes += (nslots - *nslotsp) * sizeof(*slots);
+	*slotsp = slots;
+	*nslotsp = nslots;
 }
 
 static void cache_free(struct cache *c)
@@ -175,16 +198,39 @@ static void cache_free(struct cache *c)
 		free(ch);
 	}
 	free(c->slots);
+	free(c->vslots);
 	memset(c, 0, sizeof(*c));
 }
 
-/* Is every bit of @a also set in @b? */
-static bool subset(const uint64_t *a, const uint64_t *b, uint32_t nwords)
+/*
+ * A signature of the applied never-returning writes: the bitset's words
+ * rotated differently and OR-ed -- a bit permutation of each word, so
+ * that A subset of B implies sig(A) & ~sig(B) == 0.
+ */
+static uint64_t osig(const struct search *s)
+{
+	uint64_t sig = 0;
+	uint32_t i;
+
+	for (i = 0; i < s->onwords; i++) {
+		unsigned r = (i * 29) & 63;
+
+		sig |= r ? s->obits[i] << r | s->obits[i] >> (64 - r) :
+		    s->obits[i];
+	}
+	return sig;
+}
+
+/* Is every write applied in @v also applied now? */
+static bool subset_of_current(const struct search *s, const struct cvar *v,
+    uint64_t sig)
 {
 	uint32_t i;
 
-	for (i = 0; i < nwords; i++) {
-		if (a[i] & ~b[i])
+	if ((v->sig & ~sig) != 0)
+		return false;
+	for (i = 0; i < s->onwords; i++) {
+		if (v->obits[i] & ~s->obits[i])
 			return false;
 	}
 	return true;
@@ -197,26 +243,60 @@ static bool subset(const uint64_t *a, const uint64_t *b, uint32_t nwords)
  */
 static bool add_variant(struct search *s, struct cent *e, uint32_t jit)
 {
+	struct cache *c = &s->cache;
 	size_t obytes = (size_t)s->onwords * 8;
+	uint64_t vhash = linz__mix64((uintptr_t)e ^ s->ozob) ^
+	    linz__mix64(jit);
+	uint64_t sig;
 	struct cvar *v;
+	size_t j;
+	int scan;
 
-	for (v = e->vars; v != NULL; v = v->next) {
-		if (v->jit == NO_JIT ? subset(v->obits, s->obits, s->onwords) :
-		    v->jit == jit && memcmp(v->obits, s->obits, obytes) == 0)
+	if (s->nf == s->n) {
+		/* No never-returning writes: one variant, no obligation. */
+		if (e->vars != NULL)
+			return false;
+		e->vars = arena_alloc(c, sizeof(*v));
+		memset(e->vars, 0, sizeof(*v));
+		e->vars->owner = e;
+		e->vars->jit = NO_JIT;
+		c->count++;
+		return true;
+	}
+	if (c->count * 2 >= c->nvslots)
+		table_grow(c, (void ***)&c->vslots, &c->nvslots,
+		    offsetof(struct cvar, vhash));
+	for (j = vhash & (c->nvslots - 1); (v = c->vslots[j]) != NULL;
+	    j = (j + 1) & (c->nvslots - 1)) {
+		if (v->vhash == vhash && v->owner == e && v->jit == jit &&
+		    memcmp(v->obits, s->obits, obytes) == 0)
 			return false;
 	}
-	v = arena_alloc(&s->cache, sizeof(*v) + obytes);
+	sig = osig(s);
+	for (v = e->vars, scan = 0; v != NULL && scan < DOMINANCE_SCAN;
+	    v = v->next, scan++) {
+		if (subset_of_current(s, v, sig))
+			return false;
+	}
+	v = arena_alloc(c, sizeof(*v) + obytes);
+	v->owner = e;
+	v->vhash = vhash;
+	v->sig = sig;
 	v->jit = jit;
 	v->pad = 0;
 	memcpy(v->obits, s->obits, obytes);
-	v->next = e->vars;
-	e->vars = v;
-	s->cache.count++;
+	v->next = NULL;
+	if (jit == NO_JIT) {
+		v->next = e->vars;
+		e->vars = v;
+	}
+	c->vslots[j] = v;
+	c->count++;
 	return true;
 }
 
 /*
- * Add the current configuration -- set (bits/obits/m/hi/zob), state @st,
+ * Add the current configuration -- set (bits/m/hi/zob, obits), state @st,
  * obligation @jit -- to the cache.  Returns false if it was explored
  * already (or is dominated, see add_variant()).
  */
@@ -232,7 +312,8 @@ static bool cache_add(struct search *s, const struct mstate *st, uint32_t jit)
 	size_t j;
 
 	if (c->nentries * 2 >= c->nslots)
-		cache_grow(c);
+		table_grow(c, (void ***)&c->slots, &c->nslots,
+		    offsetof(struct cent, hash));
 	for (j = hash & (c->nslots - 1); (e = c->slots[j]) != NULL;
 	    j = (j + 1) & (c->nslots - 1)) {
 		if (e->hash == hash && e->m == s->m && e->nwords == nwords &&
@@ -276,8 +357,7 @@ static void advance_m(struct search *s)
 }
 
 /*
- * Flip @id in the linearized set, and in zob if it returned (m and hi
- * are the caller's).
+ * Flip @id in the linearized set (m and hi are the caller's).
  */
 static void flip(struct search *s, uint32_t id)
 {
@@ -286,6 +366,7 @@ static void flip(struct search *s, uint32_t id)
 		s->zob ^= zobrist(id);
 	} else {
 		s->obits[(id - s->nf) >> 6] ^= 1ULL << ((id - s->nf) & 63);
+		s->ozob ^= zobrist(id);
 	}
 }
 
@@ -483,11 +564,35 @@ static void note_failure(struct search *s, const struct node *ret)
 }
 
 /*
+ * The first never-returning write that could apply in the current state:
+ * those are kept in one list per version (their input), in call order,
+ * and only the list of the version the state would accept can apply (a
+ * write that cannot apply is better left pending: see reduction 4).
+ */
+static struct node *never_first(const struct search *s)
+{
+	uint64_t want = s->model == LINZ_MODEL_STRICT && !s->state.exists ?
+	    0 : s->state.version;
+	uint32_t lo = 0, hi = s->nv;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (s->vkeys[mid] < want)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->nv && s->vkeys[lo] == want ? s->vheads[lo].next : NULL;
+}
+
+/*
  * Where the scan of the current configuration stands.  Phase 1 walks the
  * event list (r == NULL, e: next event).  When it reaches a return event
- * r, phase 2 tries the never-returning writes called before r (u: next
- * one to try).  Then nothing else can come before r: r's operation is
- * dropped if it may have had no effect, else this is a dead end.
+ * r, phase 2 tries the never-returning writes called before r that could
+ * apply (u: next one to try).  Then nothing else can come before r: r's
+ * operation is dropped if it may have had no effect, else this is a dead
+ * end.
  */
 struct cursor {
 	struct node *e;
@@ -510,7 +615,7 @@ static enum place scan(struct search *s, struct cursor *c)
 			return try_place(s, e, 0);
 		}
 		c->r = e;
-		c->u = s->never.next;
+		c->u = never_first(s);
 	}
 	if (c->u != NULL && s->ops[c->u->id]->call <= s->ops[c->r->id]->ret) {
 		struct node *u = c->u;
@@ -620,6 +725,52 @@ static int event_cmp(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+struct vid {
+	uint64_t version;
+	uint32_t id;
+};
+
+static int vid_cmp(const void *pa, const void *pb)
+{
+	const struct vid *a = pa, *b = pb;
+
+	if (a->version != b->version)
+		return a->version < b->version ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* One list per version of the never-returning writes, in call order. */
+static void init_never_lists(struct search *s)
+{
+	uint32_t i, k, nn = s->n - s->nf;
+	struct vid *v = linz__xmalloc(((size_t)nn + 1) * sizeof(*v));
+	struct node *prev = NULL;
+
+	for (i = 0; i < nn; i++)
+		v[i] = (struct vid){ s->ops[s->nf + i]->version, s->nf + i };
+	qsort(v, nn, sizeof(*v), vid_cmp);
+	s->vkeys = linz__xmalloc(((size_t)nn + 1) * sizeof(*s->vkeys));
+	s->vheads = linz__xcalloc((size_t)nn + 1, sizeof(*s->vheads));
+	for (i = 0, k = 0; i < nn; i++) {
+		struct node *nd = &s->nodes[2 * v[i].id];
+
+		if (i == 0 || v[i].version != v[i - 1].version) {
+			if (prev != NULL)
+				prev->next = NULL;
+			s->vkeys[k] = v[i].version;
+			prev = &s->vheads[k++];
+		}
+		nd->id = v[i].id;
+		nd->prev = prev;
+		prev->next = nd;
+		prev = nd;
+	}
+	if (prev != NULL)
+		prev->next = NULL;
+	s->nv = k;
+	free(v);
+}
+
 void linz__search_init(struct search *s, enum linz_model model,
     const struct rec *const *ops, uint32_t n, uint64_t deadline,
     size_t max_bytes)
@@ -656,18 +807,8 @@ void linz__search_init(struct search *s, enum linz_model model,
 		prev = nd;
 	}
 	prev->next = NULL;
-	/* The never-returning writes: their calls, in call order. */
-	prev = &s->never;
-	for (i = s->nf; i < n; i++) {
-		struct node *nd = &s->nodes[2 * i];
-
-		nd->id = i;
-		nd->prev = prev;
-		prev->next = nd;
-		prev = nd;
-	}
-	prev->next = NULL;
 	free(ev);
+	init_never_lists(s);
 	s->bits = linz__xcalloc(((size_t)s->nf + 63) / 64 + 1, 8);
 	s->obits = linz__xcalloc((size_t)s->onwords + 1, 8);
 	s->stack = linz__xmalloc((size_t)n * sizeof(*s->stack));
@@ -682,6 +823,8 @@ void linz__search_free(struct search *s)
 	free(s->nodes);
 	free(s->bits);
 	free(s->obits);
+	free(s->vkeys);
+	free(s->vheads);
 	free(s->stack);
 	free(s->best_ids);
 	free(s->best_after);
