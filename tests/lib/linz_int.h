@@ -143,6 +143,7 @@ struct search {
 	struct mstate state;
 	struct frame *stack;
 	uint32_t depth;
+	uint32_t fdepth;		/* frames of ops < nf */
 	struct cache cache;
 	uint64_t deadline;		/* 0: none */
 	size_t max_bytes;		/* cache memory limit, 0: none */
@@ -151,6 +152,7 @@ struct search {
 	/* the deepest dead end seen, for the report */
 	bool failed;
 	uint32_t best_depth;
+	uint32_t best_fdepth;
 	uint32_t best_same;		/* frames below are as recorded */
 	uint32_t *best_ids;		/* prefix, local ids */
 	struct mstate *best_after;	/* state after each prefix op */

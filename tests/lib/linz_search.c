@@ -457,6 +457,7 @@ static bool try_push(struct search *s, struct node *call, int alt,
 	f->r = NULL;
 	s->state = next;
 	if (id < s->nf) {
+		s->fdepth++;
 		lift(call);
 	} else {
 		call->prev->next = call->next;
@@ -477,6 +478,7 @@ static struct frame pop(struct search *s)
 		s->m = id;
 	s->state = f.before;
 	if (id < s->nf) {
+		s->fdepth--;
 		unlift(f.call);
 	} else {
 		f.call->prev->next = f.call;
@@ -532,7 +534,10 @@ static enum place try_place(struct search *s, struct node *call, int alt)
 }
 
 /*
- * A dead end at the return event @ret: record it if it is the deepest.
+ * A dead end at the return event @ret: record it if it is the deepest,
+ * counting the operations that returned; between equally deep ones,
+ * prefer fewer never-returning writes applied (those are speculation,
+ * not progress, and make the explanation harder to follow).
  * Only the frames above best_same (the lowest depth popped to since the
  * last record) can differ from the recorded prefix: a legal search that
  * keeps backtracking a little on its way down would otherwise copy its
@@ -543,9 +548,12 @@ static void note_failure(struct search *s, const struct node *ret)
 	const struct node *e;
 	uint32_t i;
 
-	if (s->failed && s->depth <= s->best_depth)
+	if (s->failed && (s->fdepth < s->best_fdepth ||
+	    (s->fdepth == s->best_fdepth &&
+	    s->depth - s->fdepth >= s->best_depth - s->best_fdepth)))
 		return;
 	s->failed = true;
+	s->best_fdepth = s->fdepth;
 	s->best_depth = s->depth;
 	i = s->best_same > 0 ? s->best_same - 1 : 0;
 	s->best_same = s->depth;

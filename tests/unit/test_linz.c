@@ -1349,6 +1349,9 @@ static void run_workload(const struct workload *w, const char *what,
 	if (v == LINZ_UNKNOWN)
 		linz_result_print(&res, stdout);
 	assert_int_not_equal(LINZ_OK, v);
+	/* Everything before it is legal: the explanation must end there. */
+	if (v == LINZ_ILLEGAL)
+		assert_int_equal(bad, res.stuck[0]);
 	linz_result_close(&res);
 	linz_history_free(bad_h);
 	linz_history_free(h);
