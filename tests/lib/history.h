@@ -15,6 +15,9 @@
  *
  * An operation whose client is killed or gives up without an answer is
  * recorded with result LINZ_RES_UNKNOWN (its ret_ns becomes LINZ_NEVER).
+ * An ErrMaybe whose request may still commit after the clerk returned
+ * (a deposed leader's entry that the next leader keeps) is recorded with
+ * ret_ns = LINZ_NEVER as well.
  * The clock is CLOCK_MONOTONIC, so the times of several processes on one
  * machine are comparable too.
  *

@@ -57,10 +57,15 @@
  *                   ErrMaybe, no effect.
  *
  *  Both models: an operation whose answer never came (result
- *  LINZ_RES_UNKNOWN) may take effect at any instant after its call, or
- *  never: a Put/Delete tries "applied where the version matches" and
- *  "no effect"; a Get with an unknown answer constrains nothing and is
- *  left out of the search.
+ *  LINZ_RES_UNKNOWN, ret_ns LINZ_NEVER) may take effect at any instant
+ *  after its call, or never: a Put/Delete tries "applied where the
+ *  version matches" and "no effect"; a Get with an unknown answer
+ *  constrains nothing and is left out of the search.  An ErrMaybe
+ *  Put/Delete may be recorded with an open end too (ret_ns LINZ_NEVER,
+ *  for a request that may still commit after the client gave up): it may
+ *  take effect at any instant after its call, or never -- in the lab
+ *  model too, where it applies if it takes effect where the version
+ *  matches.
  *
  * Real-time order and ties: operation A precedes B iff A.ret_ns <
  * B.call_ns.  Events are sorted by time with calls before returns at
@@ -79,9 +84,9 @@
  * 100-200 bytes per configuration); reaching it also gives LINZ_UNKNOWN.
  *
  * Thread safety: linz_add() may be called from any number of threads at
- * once.  linz_check() must not run concurrently with linz_add() on the
- * same history (it takes the same lock, so it is safe, merely blocking).
- * Allocation failure aborts the program (this is test code).
+ * once.  linz_check() takes the same lock: run while clients still add,
+ * it checks what was added before it and holds the adders back until it
+ * is done.  Allocation failure aborts the program (this is test code).
  */
 #ifndef RAFTKV_TESTS_LINZ_H
 #define RAFTKV_TESTS_LINZ_H
@@ -120,7 +125,7 @@ enum linz_model {
 enum linz_verdict {
 	LINZ_OK = 0,			/* linearizable */
 	LINZ_ILLEGAL = 1,		/* not linearizable: see the result */
-	LINZ_UNKNOWN = 2,		/* timed out before deciding */
+	LINZ_UNKNOWN = 2,		/* gave up (time/memory) undecided */
 };
 
 /*
@@ -160,7 +165,7 @@ struct linz_result {
 	const char *gave_up;		/* UNKNOWN: "timeout"/"memory limit" */
 	/*
 	 * ILLEGAL: the first illegal key (in order of first appearance);
-	 * UNKNOWN: the key whose search hit the timeout.  NULL when OK.
+	 * UNKNOWN: the first key left undecided.  NULL when OK.
 	 */
 	char *key;
 	size_t key_len;
@@ -208,9 +213,10 @@ int linz_history_get(struct linz_history *h, size_t i, struct linz_op *op);
 
 /*
  * Check @h under @model, spending at most @timeout_s seconds of wall
- * time (<= 0: no limit) and per key at most the memory limit above.  Keys are checked one after the other in order
- * of first appearance; the timeout is for the whole history.  A key found
- * illegal decides the verdict even if a later one timed out.
+ * time (<= 0: no limit) and per key at most the memory limit above.
+ * Keys are checked one after the other in order of first appearance; the
+ * timeout is for the whole history.  A key found illegal decides the
+ * verdict even if a later one was not decided.
  * Fills @res (may be NULL) -- release it with linz_result_close() -- and
  * returns the verdict.
  */
