@@ -40,6 +40,10 @@
  *     so kvt_get()/kvt_put() simply call again (inside the same recorded
  *     operation) until an answer comes or KVT_OP_CAP_MS passed.
  *
+ * Histories are checked with linz.h's strict model (a Get must return the
+ * value AND the version; ErrNoKey is modelled), stronger than the lab's
+ * model, which compares Get values only.
+ *
  * THREADS.  Functions named kvt_must_* and kvt_check_* and the life cycle
  * functions use cmocka assertions: main thread only.  kvt_get, kvt_put,
  * kvt_one_put, kvt_put_at_least_once and the clients' bodies only return
