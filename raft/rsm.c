@@ -359,6 +359,33 @@ static struct waiter *waiter_new(bool is_read)
 	return w;
 }
 
+/*
+ * A new waiter and the loop request carrying it (@cmd copied).  The waiter
+ * starts with two references, the caller's and the request's.  Returns
+ * the request (req->w is the waiter), or NULL on ENOMEM.
+ */
+static struct loop_req *request_new(enum loop_kind kind, const void *cmd,
+    size_t len)
+{
+	struct waiter *w = waiter_new(kind == LOOP_READ);
+	struct loop_req *req = calloc(1, sizeof(*req));
+
+	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
+	    NULL) {
+		if (w)
+			pthread_cond_destroy(&w->cv);
+		free(w);
+		free(req);
+		return NULL;
+	}
+	if (len)
+		memcpy(req->data, cmd, len);
+	req->len = len;
+	req->kind = kind;
+	req->w = w;
+	return req;
+}
+
 static void deadline_after(struct timespec *ts, int timeout_ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
@@ -408,24 +435,15 @@ static int wait_for(struct node *n, struct waiter *w, struct loop_req *req,
 int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
     void **reply, size_t *reply_len, raft_id *leader_hint)
 {
-	struct waiter *w = waiter_new(false);
-	struct loop_req *req = calloc(1, sizeof(*req));
+	struct loop_req *req = request_new(LOOP_PROPOSE, cmd, len);
+	struct waiter *w;
 	int rv;
 
 	*reply = NULL;
 	*reply_len = 0;
-	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
-	    NULL) {
-		if (w)
-			pthread_cond_destroy(&w->cv);
-		free(w);
-		free(req);
+	if (req == NULL)
 		return -ENOMEM;
-	}
-	memcpy(req->data, cmd, len);
-	req->len = len;
-	req->kind = LOOP_PROPOSE;
-	req->w = w;
+	w = req->w;
 	rv = wait_for(n, w, req, timeout_ms);
 	if (rv == 0) {
 		*reply = w->reply;
@@ -442,22 +460,12 @@ int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
 static int post_async(struct node *n, enum loop_kind kind, const void *cmd,
     size_t len, int timeout_ms, node_done_fn done, void *arg)
 {
-	struct waiter *w = waiter_new(kind == LOOP_READ);
-	struct loop_req *req = calloc(1, sizeof(*req));
+	struct loop_req *req = request_new(kind, cmd, len);
+	struct waiter *w;
 
-	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
-	    NULL) {
-		if (w)
-			pthread_cond_destroy(&w->cv);
-		free(w);
-		free(req);
+	if (req == NULL)
 		return -ENOMEM;
-	}
-	if (len)
-		memcpy(req->data, cmd, len);
-	req->len = len;
-	req->kind = kind;
-	req->w = w;
+	w = req->w;
 	w->refs = 1; /* the loop request only: nobody waits on it */
 	w->done_fn = done;
 	w->done_arg = arg;
@@ -513,18 +521,10 @@ int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint)
 		free(reply);
 		return rv;
 	}
-	w = waiter_new(true);
-	req = calloc(1, sizeof(*req));
-
-	if (w == NULL || req == NULL) {
-		if (w)
-			pthread_cond_destroy(&w->cv);
-		free(w);
-		free(req);
+	req = request_new(LOOP_READ, NULL, 0);
+	if (req == NULL)
 		return -ENOMEM;
-	}
-	req->kind = LOOP_READ;
-	req->w = w;
+	w = req->w;
 	rv = wait_for(n, w, req, timeout_ms);
 	if (leader_hint)
 		*leader_hint = n->leader_hint;
