@@ -2,6 +2,7 @@
  * lock.c - the distributed lock (contract in lock.h).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,8 +183,18 @@ int kvlock_acquire(struct kvlock *l, int timeout_ms, uint64_t *token)
 	}
 }
 
-/* Put @value at the version we hold; resolves ErrMaybe by reading. */
-static int put_held(struct kvlock *l, const char *value, size_t vlen)
+/*
+ * Put @value at the version we hold; ErrMaybe is resolved by reading back:
+ *   our value at version + 1      it applied
+ *   our owner at our version      it has not applied (yet): put again
+ *   anything later, a release     without a lease nobody else can write
+ *                                 while we hold it, so our release applied
+ *                                 and someone acquired after it: released
+ *   anything later, otherwise     with a lease it may have been taken over
+ *                                 after expiring: not held any more
+ */
+static int put_held(struct kvlock *l, const char *value, size_t vlen,
+    bool release)
 {
 	struct kv_attr a;
 	char *v;
@@ -192,40 +203,51 @@ static int put_held(struct kvlock *l, const char *value, size_t vlen)
 
 	if (!l->held)
 		return KVLOCK_ENOTHELD;
-	rv = clerk_put(l->ck, l->key, l->keylen, value, vlen, l->version, 0,
-	    NULL, &a);
-	if (rv == KV_OK) {
-		l->version = a.version;
-		return 0;
-	}
-	if (rv == KV_EVERSION || rv == KV_ENOKEY) {
-		l->held = 0; /* taken over after our lease ran out */
+	for (int tries = 0; tries < 8; tries++) {
+		rv = clerk_put(l->ck, l->key, l->keylen, value, vlen,
+		    l->version, 0, NULL, &a);
+		if (rv == KV_OK) {
+			l->version = a.version;
+			return 0;
+		}
+		if (rv == KV_EVERSION || rv == KV_ENOKEY) {
+			l->held = 0; /* taken over after our lease ran out */
+			return KVLOCK_ENOTHELD;
+		}
+		if (rv != KV_EMAYBE)
+			return rv < 0 ? rv : CLERK_EUNAVAILABLE;
+		rv = read_lock(l, &v, &len, &a);
+		if (rv != KV_OK)
+			return rv < 0 ? rv : CLERK_EUNAVAILABLE;
+		if (a.version == l->version + 1 && len == vlen &&
+		    memcmp(v ? v : "", value, vlen) == 0) {
+			free(v);
+			l->version = a.version; /* ours applied */
+			return 0;
+		}
+		if (a.version == l->version && mine(l, v, len)) {
+			free(v);
+			continue; /* not applied (yet): the same put again */
+		}
+		free(v);
+		if (a.version > l->version && l->lease_ms == 0 && release) {
+			l->held = 0; /* ours applied, then the next holder's */
+			return 0;
+		}
+		l->held = 0;
 		return KVLOCK_ENOTHELD;
 	}
-	if (rv != KV_EMAYBE)
-		return rv < 0 ? rv : CLERK_EUNAVAILABLE;
-	rv = read_lock(l, &v, &len, &a);
-	if (rv != KV_OK)
-		return rv < 0 ? rv : CLERK_EUNAVAILABLE;
-	if (a.version == l->version + 1 && len == vlen &&
-	    memcmp(v ? v : "", value, vlen) == 0) {
-		free(v);
-		l->version = a.version; /* ours applied */
-		return 0;
-	}
-	free(v);
-	l->held = 0;
-	return KVLOCK_ENOTHELD;
+	return CLERK_EUNAVAILABLE;
 }
 
 int kvlock_renew(struct kvlock *l)
 {
-	return put_held(l, l->owner, l->owner_len);
+	return put_held(l, l->owner, l->owner_len, false);
 }
 
 int kvlock_release(struct kvlock *l)
 {
-	int rv = put_held(l, "", 0);
+	int rv = put_held(l, "", 0, true);
 
 	if (rv == 0)
 		l->held = 0;

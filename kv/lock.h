@@ -21,6 +21,12 @@
  * contender's clock: members' and clients' clocks must be roughly in sync,
  * and the fencing token is what keeps a late holder from doing harm.
  * The lock key is never deleted (its version must keep growing).
+ *
+ * A caller that gives up on an acquire whose put came back ErrMaybe (the
+ * cluster was unreachable past the deadline) may still end up holding the
+ * lock if that put commits later: retrying with the same struct kvlock
+ * recognises it as ours; otherwise only a lease frees it.  Use a lease
+ * wherever a holder can vanish.
  */
 #ifndef RAFTKV_KV_LOCK_H
 #define RAFTKV_KV_LOCK_H
