@@ -18,12 +18,14 @@
 # each marked met or missed.  The exit status does not depend on the
 # goals: this is a measurement, not a test.
 #
-# Both sides send every request to the leader: raftkv's clerk does so by
-# itself; etcdbench is run with -leader-only and one shared gRPC
-# connection (-conns 1, like etcd's benchmark tool), the setting in which
-# etcd did best here (a connection per client, or requests spread over the
-# followers, cost it up to half its throughput on 2 CPUs).  Override with
-# --etcdbench-flags "-conns 0 -leader-only=false".
+# Both sides send every request to the leader over ONE shared connection:
+# etcdbench with -leader-only and -conns 1 (like etcd's benchmark tool), the
+# setting in which etcd did best here (a connection per client, or requests
+# spread over the followers, cost it up to half its throughput on 2 CPUs);
+# kvbench with --mux (its clients share one connection from one thread, N
+# requests in flight; without it each client is a thread with its own
+# clerk, whose client-side CPU then dominates on 2 CPUs).  Override with
+# --etcdbench-flags "-conns 0 -leader-only=false" and --kvbench-flags "".
 #
 # Every process the script starts is killed by PID on exit, whatever the
 # exit, and the temporary directory is removed (unless --keep).
@@ -66,7 +68,7 @@ repeat=1
 basedir=${TMPDIR:-/tmp}
 keep=0
 install=1
-kvflags=
+kvflags=--mux
 etcdflags=
 packages="etcd-server golang-go golang-etcd-server-dev"
 # Debian's golang-etcd-server-dev 3.4 puts the clientv3 package here.

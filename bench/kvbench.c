@@ -21,7 +21,14 @@
  *          errors=0 ops_s=2469.0 p50_ms=0.512 p99_ms=1.234
  *
  * (one line).  A get answered "no such key" counts as a served read, as an
- * empty etcd range does.  Any other failure is counted in errors=, the
+ * empty etcd range does.
+ *
+ * --mux: the N clients instead share ONE connection to the leader from one
+ * thread, N requests in flight, each client sending its next request when
+ * its reply arrives - the shape of the etcd half, whose clients share one
+ * gRPC connection.  It speaks the client protocol directly (no clerk), so
+ * its puts carry no session, like etcd's puts; it does not follow a leader
+ * change (a stable cluster is assumed; anything but success is an error).  Any other failure is counted in errors=, the
  * first one is named on stderr, and the exit status is 1.
  */
 #include <errno.h>
@@ -35,7 +42,9 @@
 #include <zmq.h>
 
 #include "kv/clerk.h"
+#include "kv/query.h"
 #include "raft/cluster.h"
+#include "raft/cproto.h"
 
 enum workload { WL_PUT, WL_GET, WL_MIX, WL_LOAD };
 
@@ -51,6 +60,7 @@ struct bench_opts {
 	size_t value_size;
 	int io_threads;
 	int prefer;          /* spread clerks' first member (else -1) */
+	int mux;             /* clients share one connection (see above) */
 };
 
 /* Histogram of nanoseconds (see the file comment). */
@@ -239,7 +249,9 @@ static void usage(FILE *f)
 	    "      --io-threads N     ZeroMQ I/O threads of the shared context\n"
 	    "                         (default 1)\n"
 	    "      --spread           clerk i asks member i %% n first (default:\n"
-	    "                         every clerk finds the leader itself)\n");
+	    "                         every clerk finds the leader itself)\n"
+	    "      --mux              the clients share one connection to the\n"
+	    "                         leader from one thread (like etcdbench)\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *v)
@@ -285,6 +297,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "value-size", required_argument, NULL, 's' },
 		{ "io-threads", required_argument, NULL, 1 },
 		{ "spread", no_argument, NULL, 2 },
+		{ "mux", no_argument, NULL, 3 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -303,6 +316,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'd': bad = parse_secs(optarg, &o->duration_s); break;
 		case 'W': bad = parse_secs(optarg, &o->warmup_s); break;
 		case 2: o->prefer = 0; break;
+		case 3: o->mux = 1; break;
 		case 'n':
 			bad = parse_uint(optarg, 4096, &v) || v == 0;
 			o->clients = (unsigned)v;
@@ -412,6 +426,181 @@ static int report(const struct bench_opts *o, struct worker *ws, double secs)
 	return errors ? -1 : 0;
 }
 
+/* ------------------------------------------------------------- --mux */
+
+#define MUX_MAX_REQ (CPROTO_REQ_HDR + (1u << 21))
+
+static int find_leader(const struct cluster *cl, void *zctx)
+{
+	struct clerk_options co;
+	struct clerk *ck;
+	int leader = -1;
+
+	clerk_options_defaults(&co);
+	co.zctx = zctx;
+	if (clerk_new(cl, &co, &ck) != 0)
+		return -1;
+	for (int tries = 0; tries < 100 && leader < 0; tries++) {
+		for (uint32_t i = 0; i < cl->n && leader < 0; i++) {
+			struct cproto_status st;
+
+			if (clerk_member_status(ck, i, &st) == 0 && st.role == 3)
+				leader = (int)i;
+		}
+		if (leader < 0) {
+			struct timespec ts = { 0, 100000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	clerk_free(ck);
+	return leader;
+}
+
+/* Encode the next request of a client into @out; returns its length. */
+static size_t mux_request(const struct bench_opts *o, struct worker *w,
+    uint64_t cluster_id, int put, uint64_t id, uint8_t *out)
+{
+	static uint8_t payload[MUX_MAX_REQ];
+	struct cproto_req req = { .cluster_id = cluster_id, .req_id = id,
+		.timeout_ms = 5000 };
+	unsigned k = (unsigned)(next_rand(&w->rng) % o->keys);
+	char key[32];
+	size_t klen = key_name(key, sizeof(key), k);
+	long n;
+
+	if (put) {
+		struct kv_cmd c = { .type = KV_OP_PUT };
+
+		c.op.type = KV_OP_PUT;
+		c.op.flags = KV_F_ANYVER;
+		c.op.key = key;
+		c.op.keylen = (uint32_t)klen;
+		c.op.data = value_buf;
+		c.op.datalen = (uint32_t)o->value_size;
+		c.op.meta = (struct kv_meta){ .kind = KV_KIND_FILE,
+			.mode = 0644 };
+		n = kv_cmd_encode(&c, payload, sizeof(payload));
+		req.op = CPROTO_SUBMIT;
+	} else {
+		struct query q = { .kind = QUERY_GET, .key = (uint8_t *)key,
+			.keylen = (uint32_t)klen };
+		uint8_t *b;
+		size_t bl;
+
+		n = query_encode(&q, &b, &bl) == 0 ? (long)bl : -1;
+		if (n > 0) {
+			memcpy(payload, b, bl);
+			free(b);
+		}
+		req.op = CPROTO_READ;
+	}
+	if (n <= 0)
+		return 0;
+	req.len = (uint32_t)n;
+	req.payload = payload;
+	return cproto_encode_req(&req, out);
+}
+
+/* Did the member's reply say the operation was served? */
+static int mux_outcome(const uint8_t *b, size_t len, uint64_t *id)
+{
+	struct cproto_rep rep;
+	struct kv_result res;
+
+	if (cproto_decode_rep(b, len, &rep) != 0)
+		return -EBADMSG;
+	*id = rep.req_id;
+	if (rep.status != 0)
+		return rep.status;
+	if (kv_result_decode(rep.payload, rep.len, &res) != 0)
+		return -EBADMSG;
+	return res.status == KV_ENOKEY ? KV_OK : res.status;
+}
+
+static int run_mux(const struct bench_opts *o, const struct cluster *cl,
+    void *zctx, struct worker *w, double *secs)
+{
+	uint64_t *started = calloc(o->clients, sizeof(*started));
+	uint8_t *buf = malloc(MUX_MAX_REQ);
+	uint64_t seq = 0, start, t0, t1;
+	int leader = find_leader(cl, zctx), zero = 0, hwm = 100000, rv = -1;
+	void *s = NULL;
+
+	if (started == NULL || buf == NULL || leader < 0) {
+		fprintf(stderr, "kvbench: --mux: %s\n", leader < 0 ?
+		    "no leader found" : "out of memory");
+		goto out;
+	}
+	s = zmq_socket(zctx, ZMQ_DEALER);
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (zmq_connect(s, cl->members[leader].client) != 0)
+		goto out;
+	w->o = o;
+	w->rng = 0x9E3779B97F4A7C15ull;
+	start = now_ns();
+	t0 = start + (uint64_t)(o->warmup_s * 1e9);
+	t1 = t0 + (uint64_t)(o->duration_s * 1e9);
+	/* Request id: sequence << 12 | client index (clients <= 4096). */
+	for (unsigned c = 0; c < o->clients; c++) {
+		int put = o->wl == WL_PUT ||
+		    (o->wl == WL_MIX && next_rand(&w->rng) % 10 == 0);
+		size_t n = mux_request(o, w, cl->id, put, (++seq << 12) | c,
+		    buf);
+
+		started[c] = now_ns();
+		if (n == 0 || zmq_send(s, buf, n, 0) < 0)
+			goto out;
+	}
+	for (;;) {
+		zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
+		uint64_t id = 0, e;
+		zmq_msg_t m;
+		unsigned c;
+		int st, put;
+		size_t n;
+
+		if (zmq_poll(&it, 1, 1000) <= 0) {
+			if (now_ns() >= t1)
+				break;
+			continue;
+		}
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s, 0) < 0) {
+			zmq_msg_close(&m);
+			continue;
+		}
+		st = mux_outcome(zmq_msg_data(&m), zmq_msg_size(&m), &id);
+		zmq_msg_close(&m);
+		c = (unsigned)(id & 0xfff);
+		e = now_ns();
+		if (c >= o->clients || e >= t1)
+			break;
+		if (e >= t0) {
+			if (st != KV_OK)
+				count_error(w, st);
+			else
+				hist_add(&w->h, e - started[c]);
+		}
+		put = o->wl == WL_PUT ||
+		    (o->wl == WL_MIX && next_rand(&w->rng) % 10 == 0);
+		n = mux_request(o, w, cl->id, put, (++seq << 12) | c, buf);
+		started[c] = now_ns();
+		if (n == 0 || zmq_send(s, buf, n, 0) < 0)
+			goto out;
+	}
+	*secs = o->duration_s;
+	rv = 0;
+out:
+	if (s)
+		zmq_close(s);
+	free(started);
+	free(buf);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
@@ -441,6 +630,14 @@ int main(int argc, char **argv)
 	value_buf = val;
 	zmq_ctx_set(zctx, ZMQ_IO_THREADS, o.io_threads);
 	rv = 1;
+	if (o.mux && o.wl != WL_LOAD) {
+		/* One thread: the histogram and errors live in ws[0]; the
+		 * other workers' are empty, so report() merges the same. */
+		if (run_mux(&o, &cl, zctx, &ws[0], &secs) != 0)
+			goto out;
+		rv = report(&o, ws, secs) == 0 ? 0 : 1;
+		goto out;
+	}
 	if (make_workers(&o, &cl, zctx, ws) != 0)
 		goto out;
 	if (run_workers(&o, ws, &secs) != 0)
