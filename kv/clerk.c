@@ -516,8 +516,3 @@ uint32_t clerk_members(const struct clerk *ck)
 {
 	return ck->cl.n;
 }
-
-int clerk_leader(const struct clerk *ck)
-{
-	return ck->leader;
-}

@@ -127,7 +127,4 @@ int clerk_member_status(struct clerk *ck, uint32_t idx,
     struct cproto_status *st);
 uint32_t clerk_members(const struct clerk *ck);
 
-/* The member index the clerk currently believes leads (-1: unknown). */
-int clerk_leader(const struct clerk *ck);
-
 #endif

@@ -34,6 +34,7 @@ int client_new(const struct cluster *cl, void *zctx, struct client **out)
 {
 	struct client *c = calloc(1, sizeof(*c));
 	int zero = 0, one = 1, hwm = 1000, ivl = 100, ivl_max = 1000;
+	int64_t max_msg = CPROTO_REP_HDR + (int64_t)CPROTO_MAX_PAYLOAD;
 
 	if (c == NULL)
 		return -ENOMEM;
@@ -59,6 +60,7 @@ int client_new(const struct cluster *cl, void *zctx, struct client **out)
 		}
 		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 		zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
+		zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 		zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 		zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
@@ -112,11 +114,6 @@ int client_index_of(const struct client *c, uint64_t id)
 		if (c->cl.members[i].id == id)
 			return (int)i;
 	return -1;
-}
-
-uint32_t client_members(const struct client *c)
-{
-	return c->cl.n;
 }
 
 static int send_req(struct client *c, void *s, uint8_t op, const void *p,

@@ -54,6 +54,5 @@ void client_set_loss(struct client *c, unsigned pct, uint64_t seed);
 
 /* Index of member @id in the cluster, or -1. */
 int client_index_of(const struct client *c, uint64_t id);
-uint32_t client_members(const struct client *c);
 
 #endif

@@ -223,14 +223,19 @@ static void queue_apply(struct node *n, const struct raft_ready *rd)
 static void note_role(struct node *n, const struct raft_ready *rd)
 {
 	struct raft_status st;
+	struct transport_stats ts;
 
 	raft_status(n->raft, &st);
+	transport_stats(n->tr, &ts);
 	if (rd->role_changed)
 		log_info("%s in term %" PRIu64 ", leader %" PRIu64,
 		    raft_role_name(rd->role), st.term, rd->leader);
 	pthread_mutex_lock(&n->mu);
 	n->leader_hint = rd->leader;
 	n->status.raft = st;
+	n->status.msgs_sent = ts.sent;
+	n->status.msgs_received = ts.received;
+	n->status.msgs_dropped = ts.dropped + ts.rejected;
 	pthread_mutex_unlock(&n->mu);
 }
 
@@ -263,11 +268,10 @@ static void do_propose(struct node *n, struct loop_req *req)
 {
 	raft_index index;
 	raft_term term;
-	int rv = raft_propose(n->raft, req->data, (uint32_t)req->len, &index,
+	int rv = req->len > UINT32_MAX ? RAFT_ETOOBIG :
+	    raft_propose(n->raft, req->data, (uint32_t)req->len, &index,
 	    &term);
 
-	if (req->len > UINT32_MAX)
-		rv = RAFT_ETOOBIG;
 	pthread_mutex_lock(&n->mu);
 	if (n->stopping)
 		rsm_complete_locked(n, req->w, NODE_ESHUTDOWN);

@@ -164,9 +164,9 @@ struct node_status {
 	uint64_t syncs;
 	uint64_t fsyncs;
 	uint64_t entries_persisted;
-	uint64_t msgs_sent;
+	uint64_t msgs_sent;        /* peer messages, as of the last batch */
 	uint64_t msgs_received;
-	uint64_t msgs_dropped;
+	uint64_t msgs_dropped;     /* not sent (peer unreachable) or refused */
 };
 void node_status(struct node *n, struct node_status *st);
 

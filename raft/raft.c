@@ -92,12 +92,6 @@ void raft_reset_timers(struct raft *r)
 	r->randomized_timeout = et + (unsigned)(next_random(r) % et);
 }
 
-/* The leader's own durable index, which is all it may count for itself. */
-raft_index raft_stable_match(const struct raft *r)
-{
-	return r->stable;
-}
-
 static int check_config(const struct raft_config *c)
 {
 	bool self = false;
@@ -674,10 +668,8 @@ static void fill_persist(struct raft *r, struct raft_ready *rd)
 		r->persist_next = last + 1;
 	}
 	rd->must_persist = rd->hs_changed || rd->has_snapshot || rd->n_entries;
-	if (rd->must_persist) {
-		t->hs_term = r->term;
+	if (rd->must_persist)
 		t->seq = ++r->persist_seq;
-	}
 }
 
 static void fill_committed(struct raft *r, struct raft_ready *rd)

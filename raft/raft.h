@@ -164,7 +164,6 @@ struct raft_read_state {
 /* Token naming what a raft_ready batch asked to persist; handed back to
  * raft_persisted() once durable.  Opaque to the driver. */
 struct raft_persist_token {
-	raft_term hs_term;
 	raft_index last_index; /* last entry written by the batch (0: none) */
 	raft_term last_term;
 	raft_index snap_index; /* snapshot written by the batch (0: none) */

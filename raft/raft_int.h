@@ -140,7 +140,6 @@ int raft_become_leader(struct raft *r);
 int raft_voter_index(const struct raft *r, raft_id id);
 uint32_t raft_quorum(const struct raft *r);
 void raft_reset_timers(struct raft *r);
-raft_index raft_stable_match(const struct raft *r);
 
 /* election.c */
 int election_tick(struct raft *r);

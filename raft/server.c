@@ -396,6 +396,7 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
 {
 	struct server *s = calloc(1, sizeof(*s));
 	int zero = 0, hwm = 10000;
+	int64_t max_msg = CPROTO_REQ_HDR + (int64_t)CPROTO_MAX_PAYLOAD;
 	int rv;
 
 	if (s == NULL)
@@ -420,6 +421,9 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
 	}
 	s->sock = zmq_socket(s->zctx, ZMQ_ROUTER);
 	zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	/* A client cannot make us buffer more than one legal request: larger
+	 * frames drop the connection inside ZeroMQ, before any allocation. */
+	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
 	if (zmq_bind(s->sock, endpoint) != 0) {
