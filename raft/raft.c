@@ -347,6 +347,9 @@ int raft_tick(struct raft *r)
 {
 	int rv = election_tick(r);
 
+	if (rv == 0 && r->role == RAFT_LEADER)
+		replication_tick(r);
+
 	if (rv == 0)
 		rv = readindex_tick(r);
 	return rv;

@@ -112,7 +112,9 @@ enum raft_msg_type {
 	RAFT_MSG_APPEND_RESP = 6,    /* !reject: index = last matched index;
 	                                reject: index = the rejected prev index,
 	                                hint_index/hint_term = where to retry */
-	RAFT_MSG_HEARTBEAT = 7,      /* commit; ctx = read-index round (0: none) */
+	RAFT_MSG_HEARTBEAT = 7,      /* commit; ctx = read-index round (0: none);
+	                                done = commit news that confirms no new
+	                                round: no answer wanted */
 	RAFT_MSG_HEARTBEAT_RESP = 8, /* ctx echoed */
 	RAFT_MSG_SNAPSHOT = 9,       /* snap meta; chunk at offset of total bytes; done */
 	RAFT_MSG_SNAPSHOT_RESP = 10, /* index = snapshot index; offset = bytes held;

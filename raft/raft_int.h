@@ -97,6 +97,7 @@ struct raft {
 	/* Leader state. */
 	uint64_t uncommitted_bytes;
 	bool bcast_pending;            /* new entries: replicate at ready time */
+	bool commit_news_now;          /* a tick passed: send deferred news */
 	raft_id transferee;
 	unsigned transfer_elapsed;
 
@@ -154,6 +155,8 @@ bool election_in_lease(const struct raft *r);
 int replication_send_append(struct raft *r, struct progress *pr, bool allow_empty);
 int replication_bcast_append(struct raft *r);
 int replication_bcast_heartbeat(struct raft *r, uint64_t ctx);
+int replication_commit_news(struct raft *r, uint32_t i, bool now);
+void replication_tick(struct raft *r);
 int replication_handle_append(struct raft *r, const struct raft_msg *m);
 int replication_handle_append_resp(struct raft *r, const struct raft_msg *m);
 int replication_handle_heartbeat(struct raft *r, const struct raft_msg *m);

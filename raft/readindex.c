@@ -66,6 +66,7 @@ int readindex_push_failed(struct raft *r, uint64_t ctx)
 static int answer(struct raft *r, const struct pending_read *p, bool ok)
 {
 	struct raft_msg m = { 0 };
+	int i, rv;
 
 	if (p->from == 0)
 		return ok ? readindex_push_state(r, p->ctx, p->index) :
@@ -75,7 +76,13 @@ static int answer(struct raft *r, const struct pending_read *p, bool ok)
 	m.ctx = p->ctx;
 	m.index = p->index;
 	m.reject = !ok;
-	return raft_send(r, &m, 0);
+	rv = raft_send(r, &m, 0);
+	/* The follower serves the read once it has applied the index: tell
+	 * it the commit now rather than at the next tick. */
+	i = raft_voter_index(r, p->from);
+	if (rv == 0 && ok && r->role == RAFT_LEADER && i >= 0)
+		rv = replication_commit_news(r, (uint32_t)i, true);
+	return rv;
 }
 
 static bool committed_in_term(const struct raft *r)

@@ -102,10 +102,57 @@ int replication_send_append(struct raft *r, struct progress *pr,
 	return 0;
 }
 
+/*
+ * Commit news: tell follower @i the commit index, as far as it holds the
+ * log, in a heartbeat.  An answer is wanted only if it can confirm a read
+ * round this follower has not echoed yet (then the news is sent at once);
+ * otherwise the news is quiet (done: no answer) and, unless @now, waits for
+ * the next tick: under a stream of commands the next append carries the
+ * commit first, so an idle follower learns it a tick late at worst and a
+ * busy one costs no extra message at all.  Followers asking for read
+ * indexes get their news with the answer (readindex.c).
+ */
+int replication_commit_news(struct raft *r, uint32_t i, bool now)
+{
+	struct progress *pr = &r->prs[i];
+	struct raft_msg hb = { 0 };
+
+	hb.commit = pr->match < r->commit ? pr->match : r->commit;
+	if (hb.commit <= pr->commit_sent)
+		return 0;
+	hb.type = RAFT_MSG_HEARTBEAT;
+	hb.to = pr->id;
+	hb.ctx = r->read_round;
+	if (r->read_round_unsent)
+		hb.ctx = r->read_round - 1; /* not this round yet */
+	hb.done = hb.ctx <= r->read_acks[i];
+	if (hb.done && !now)
+		return 0;
+	pr->commit_sent = hb.commit;
+	return raft_send(r, &hb, 0);
+}
+
+/* Leader, each tick: let the next ready send commit news that waited. */
+void replication_tick(struct raft *r)
+{
+	for (uint32_t i = 0; i < r->n_voters; i++) {
+		const struct progress *pr = &r->prs[i];
+		raft_index c = pr->match < r->commit ? pr->match : r->commit;
+
+		if (i != r->self_idx && c > pr->commit_sent) {
+			r->commit_news_now = true;
+			r->bcast_pending = true;
+			return;
+		}
+	}
+}
+
 int replication_bcast_append(struct raft *r)
 {
+	bool news_now = r->commit_news_now;
 	int rv;
 
+	r->commit_news_now = false;
 	for (uint32_t i = 0; i < r->n_voters; i++) {
 		struct progress *pr = &r->prs[i];
 
@@ -126,18 +173,7 @@ int replication_bcast_append(struct raft *r)
 		 * its answer brings us back here). */
 		if (pr->commit_sent < r->commit && pr->match >= pr->commit_sent &&
 		    pr->state == PROGRESS_REPLICATE && pr->infl_count == 0) {
-			struct raft_msg hb = { 0 };
-
-			hb.type = RAFT_MSG_HEARTBEAT;
-			hb.to = pr->id;
-			hb.commit = pr->match < r->commit ? pr->match : r->commit;
-			hb.ctx = r->read_round;
-			if (hb.commit <= pr->commit_sent)
-				continue;
-			if (r->read_round_unsent)
-				hb.ctx = r->read_round - 1; /* not this round yet */
-			pr->commit_sent = hb.commit;
-			rv = raft_send(r, &hb, 0);
+			rv = replication_commit_news(r, i, news_now);
 			if (rv != 0)
 				return rv;
 		}
@@ -447,6 +483,8 @@ int replication_handle_heartbeat(struct raft *r, const struct raft_msg *m)
 		c = rlog_last_index(&r->log);
 	if (c > r->commit)
 		replication_commit_to(r, c);
+	if (m->done)
+		return 0; /* commit news: no answer wanted */
 	resp.type = RAFT_MSG_HEARTBEAT_RESP;
 	resp.to = m->from;
 	resp.ctx = m->ctx;

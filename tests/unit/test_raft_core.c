@@ -47,6 +47,8 @@ struct cluster {
 	bool installed[N_MAX];
 	raft_index truncated_from[N_MAX]; /* lowest reported, 0: none */
 	unsigned appends_to[N_MAX];       /* APPEND messages sent to each */
+	unsigned quiet_hbs, loud_hbs;     /* HEARTBEATs with and without done */
+	unsigned hb_resps;                /* HEARTBEAT_RESPs */
 };
 
 static void push(struct cluster *c, const struct raft_msg *m)
@@ -55,6 +57,11 @@ static void push(struct cluster *c, const struct raft_msg *m)
 
 	if (m->type == RAFT_MSG_APPEND && m->to >= 1 && m->to <= N_MAX)
 		c->appends_to[m->to - 1]++;
+	if (m->type == RAFT_MSG_HEARTBEAT && m->done)
+		c->quiet_hbs++;
+	else if (m->type == RAFT_MSG_HEARTBEAT)
+		c->loud_hbs++;
+	c->hb_resps += m->type == RAFT_MSG_HEARTBEAT_RESP;
 	q->m = *m;
 	q->ents = NULL;
 	q->chunk = NULL;
@@ -160,7 +167,7 @@ static struct raft_config config(int n, int id)
 	return cfg;
 }
 
-static struct cluster *cluster_new(int n)
+static struct cluster *cluster_new_hb(int n, unsigned heartbeat_tick)
 {
 	struct cluster *c = calloc(1, sizeof(*c));
 
@@ -169,9 +176,15 @@ static struct cluster *cluster_new(int n)
 	for (int i = 0; i < n; i++) {
 		struct raft_config cfg = config(n, i + 1);
 
+		cfg.heartbeat_tick = heartbeat_tick;
 		assert_int_equal(raft_new(&cfg, NULL, &c->r[i]), 0);
 	}
 	return c;
+}
+
+static struct cluster *cluster_new(int n)
+{
+	return cluster_new_hb(n, 1);
 }
 
 static void cluster_free(struct cluster *c)
@@ -320,6 +333,56 @@ static void test_raft_read_index_needs_heartbeat_round(void **state)
 	assert_int_equal(c->n_rs[f], 1);
 	assert_int_equal(c->rs[f][0].ctx, 78);
 	assert_true(c->rs[f][0].index >= 1);
+	cluster_free(c);
+}
+
+/*
+ * Commit news: a follower that got its entries learns the commit from the
+ * next append or, when none comes, at the next tick, in a heartbeat that
+ * wants no answer; a follower asking for a read index gets the news with
+ * the answer, so its read needs no tick.
+ */
+static void test_raft_commit_news_waits_for_tick_unless_read(void **state)
+{
+	struct cluster *c = cluster_new_hb(3, 5);
+	unsigned quiet, loud, resps;
+	int l, f;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	f = (l + 1) % 3;
+	/* Just after a periodic heartbeat, so the next tick sends none. */
+	loud = c->loud_hbs;
+	for (int t = 0; t < 100 && c->loud_hbs == loud; t++)
+		tick_all(c, 1);
+	assert_true(c->loud_hbs > loud);
+	propose_u64(c, l, 3);
+	quiet = c->quiet_hbs;
+	loud = c->loud_hbs;
+	resps = c->hb_resps;
+	deliver_all(c);
+	assert_int_equal(c->applied_sum[l], 3);
+	for (int i = 0; i < 3; i++)
+		if (i != l)
+			assert_int_equal(c->applied[i], c->applied[l] - 1);
+	assert_int_equal(c->quiet_hbs, quiet);
+	/* The next tick brings the news, quietly. */
+	tick_all(c, 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(c->applied[i], c->applied[l]);
+	assert_int_equal(c->quiet_hbs, quiet + 2);
+	assert_int_equal(c->hb_resps - resps, c->loud_hbs - loud);
+	/* A follower's read: index and commit arrive together. */
+	propose_u64(c, l, 4);
+	deliver_all(c);
+	assert_int_equal(c->applied[f], c->applied[l] - 1);
+	assert_int_equal(raft_read_index(c->r[f], 79), 0);
+	deliver_all(c);
+	assert_int_equal(c->n_rs[f], 1);
+	assert_int_equal(c->rs[f][0].ctx, 79);
+	assert_int_equal(c->rs[f][0].index, c->applied[l]);
+	assert_int_equal(c->applied[f], c->applied[l]);
 	cluster_free(c);
 }
 
@@ -564,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_raft_no_apply_before_durable),
 		cmocka_unit_test(test_raft_minority_cannot_commit),
 		cmocka_unit_test(test_raft_read_index_needs_heartbeat_round),
+		cmocka_unit_test(test_raft_commit_news_waits_for_tick_unless_read),
 		cmocka_unit_test(test_raft_leadership_transfer),
 		cmocka_unit_test(test_raft_snapshot_catches_up_lagging_member),
 		cmocka_unit_test(test_raft_uncommitted_bound),
