@@ -66,7 +66,10 @@ static struct mbox_item *take_locked(struct mbox *b)
 	struct mbox_item *all = b->head;
 
 	b->head = b->tail = NULL;
-	if (b->efd >= 0) {
+	/* The fd is written only when a put finds the box empty (or on
+	 * shut): an empty box has nothing to clear, and a poller calling
+	 * this on every turn pays no system call for it. */
+	if (b->efd >= 0 && (all != NULL || b->closed)) {
 		uint64_t v;
 		ssize_t n = read(b->efd, &v, sizeof(v));
 

@@ -142,12 +142,38 @@ static void *dup_bytes(const void *p, uint64_t len)
 	return q;
 }
 
+/* Batches at most this big are persisted on the loop when the disk
+ * thread is idle (one submitter's command, a follower's single append);
+ * bigger ones, and snapshots, go to the disk thread. */
+#define INLINE_PERSIST_MAX_ENTRIES 4
+#define INLINE_PERSIST_MAX_BYTES (64u * 1024)
+
+static bool persist_inline_ok(struct node *n, const struct raft_ready *rd)
+{
+	uint64_t bytes = 0;
+
+	if (n->disk_inflight != 0 || rd->has_snapshot ||
+	    rd->n_entries > INLINE_PERSIST_MAX_ENTRIES)
+		return false;
+	for (uint32_t i = 0; i < rd->n_entries; i++)
+		bytes += rd->entries[i].len;
+	return bytes <= INLINE_PERSIST_MAX_BYTES;
+}
+
 static void queue_disk(struct node *n, const struct raft_ready *rd)
 {
 	struct disk_job *j;
 
 	if (!rd->must_persist && n->disk_inflight == 0) {
 		send_msgs(n, rd->msgs_after_persist, rd->n_msgs_after_persist);
+		return;
+	}
+	if (rd->must_persist && persist_inline_ok(n, rd)) {
+		disk_persist_inline(n, rd);
+		send_msgs(n, rd->msgs_after_persist, rd->n_msgs_after_persist);
+		/* raft_persisted() once the batch is advanced. */
+		n->inline_token = rd->persist_token;
+		n->inline_persisted = true;
 		return;
 	}
 	if (!rd->must_persist && rd->n_msgs_after_persist == 0)
@@ -189,10 +215,50 @@ static void queue_disk(struct node *n, const struct raft_ready *rd)
 		disk_job_free(j); /* stopping */
 }
 
+/* Batches at most this big are applied on the loop when the applier is
+ * idle; bigger ones (catch-up, restarts) stay off the loop. */
+#define INLINE_APPLY_MAX_ENTRIES 64
+#define INLINE_APPLY_MAX_BYTES (256u * 1024)
+
+static void apply_post(struct node *n, struct apply_item *it)
+{
+	atomic_fetch_add(&n->apply_pending, 1);
+	if (mbox_put(&n->apply_box, &it->item) != 0) {
+		atomic_fetch_sub(&n->apply_pending, 1);
+		free(it->snap_data);
+		free(it->entries);
+		free(it->blob);
+		free(it);
+	}
+}
+
+static bool apply_inline_ok(struct node *n, const struct raft_ready *rd)
+{
+	uint64_t bytes = 0;
+
+	if (rd->snapshot_install || rd->n_committed > INLINE_APPLY_MAX_ENTRIES ||
+	    atomic_load(&n->apply_pending) != 0)
+		return false;
+	for (uint32_t i = 0; i < rd->n_committed; i++)
+		bytes += rd->committed[i].len;
+	return bytes <= INLINE_APPLY_MAX_BYTES;
+}
+
 static void queue_apply(struct node *n, const struct raft_ready *rd)
 {
 	struct apply_item *it;
 
+	if (rd->n_committed > 0 && apply_inline_ok(n, rd)) {
+		rsm_apply_inline(n, rd->committed, rd->n_committed);
+		if (rsm_snapshot_due(n)) {
+			/* An empty item: the applier runs its snapshot check. */
+			it = calloc(1, sizeof(*it));
+			if (it == NULL)
+				fatalx("out of memory queueing a snapshot check");
+			apply_post(n, it);
+		}
+		return;
+	}
 	if (rd->snapshot_install) {
 		it = calloc(1, sizeof(*it));
 		if (it == NULL)
@@ -203,8 +269,7 @@ static void queue_apply(struct node *n, const struct raft_ready *rd)
 		it->snap_data = dup_bytes(rd->snap_data, rd->snap_len);
 		if (it->snap_data == NULL)
 			fatalx("out of memory copying a snapshot to restore");
-		if (mbox_put(&n->apply_box, &it->item) != 0)
-			free(it->snap_data), free(it);
+		apply_post(n, it);
 	}
 	if (rd->n_committed == 0)
 		return;
@@ -213,11 +278,7 @@ static void queue_apply(struct node *n, const struct raft_ready *rd)
 	    &it->entries, &it->blob) != 0)
 		fatalx("out of memory queueing committed entries");
 	it->n_entries = rd->n_committed;
-	if (mbox_put(&n->apply_box, &it->item) != 0) {
-		free(it->entries);
-		free(it->blob);
-		free(it);
-	}
+	apply_post(n, it);
 }
 
 static void note_role(struct node *n, const struct raft_ready *rd)
@@ -258,6 +319,10 @@ static void handle_ready(struct node *n)
 			rsm_read_state(n, rd.read_failed[i], 0, NODE_ENOLEADER);
 		note_role(n, &rd);
 		raft_advance(n->raft, &rd);
+		if (n->inline_persisted) {
+			n->inline_persisted = false;
+			raft_persisted(n->raft, &n->inline_token);
+		}
 		report_unreachable(n);
 	}
 }
@@ -334,6 +399,23 @@ static void do_disk_done(struct node *n, struct loop_req *req)
 	report_unreachable(n);
 }
 
+static void do_endpoint(struct node *n, struct loop_req *req)
+{
+	int rv = 0;
+
+	if (req->data != NULL && n->ep_on) {
+		rv = -EBUSY;
+	} else if (req->data != NULL) {
+		memcpy(&n->ep, req->data, sizeof(n->ep));
+		n->ep_on = true;
+	} else if (n->ep_on) {
+		n->ep.flush(n->ep.arg);
+		n->ep_on = false;
+	}
+	*req->result = rv;
+	sem_post(req->answered);
+}
+
 static void handle_requests(struct node *n)
 {
 	struct mbox_item *chain = mbox_take_all(&n->loop_box);
@@ -357,6 +439,9 @@ static void handle_requests(struct node *n)
 			break;
 		case LOOP_TRANSFER:
 			(void)raft_transfer_leadership(n->raft, req->to);
+			break;
+		case LOOP_ENDPOINT:
+			do_endpoint(n, req);
 			break;
 		}
 		free(req->data);
@@ -388,10 +473,13 @@ static void *loop_main(void *arg)
 	n->tick_deadline_ms = node_now_ms() + n->cfg.tick_ms;
 	handle_ready(n);
 	while (!atomic_load(&n->stop_loop)) {
-		zmq_pollitem_t items[2] = {
+		zmq_pollitem_t items[4] = {
 			{ .socket = transport_socket(n->tr), .events = ZMQ_POLLIN },
 			{ .fd = mbox_fd(&n->loop_box), .events = ZMQ_POLLIN },
+			{ .socket = n->ep.sock, .events = ZMQ_POLLIN },
+			{ .fd = n->ep.fd, .events = ZMQ_POLLIN },
 		};
+		int n_items = !n->ep_on ? 2 : n->ep.fd >= 0 ? 4 : 3;
 		uint64_t now = node_now_ms();
 		long timeout = n->tick_deadline_ms > now ?
 		    (long)(n->tick_deadline_ms - now) : 0;
@@ -399,10 +487,15 @@ static void *loop_main(void *arg)
 
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
-		if (zmq_poll(items, 2, timeout) < 0 && zmq_errno() != EINTR)
+		if (zmq_poll(items, n_items, timeout) < 0 &&
+		    zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
 		handle_requests(n);
 		receive_all(n);
+		if (n->ep_on) {
+			n->ep.recv(n->ep.arg);
+			handle_requests(n); /* what it posted, this turn */
+		}
 		now = node_now_ms();
 		transport_run_timers(n->tr, now);
 		while (now >= n->tick_deadline_ms) {
@@ -414,6 +507,8 @@ static void *loop_main(void *arg)
 				n->tick_deadline_ms = now; /* stalled: no burst */
 		}
 		handle_ready(n);
+		if (n->ep_on)
+			n->ep.flush(n->ep.arg);
 	}
 	return NULL;
 }
@@ -575,6 +670,10 @@ static void drain_loop_box(struct node *n)
 			disk_job_free(req->jobs);
 			req->jobs = next;
 		}
+		if (req->kind == LOOP_ENDPOINT) {
+			*req->result = NODE_ESHUTDOWN;
+			sem_post(req->answered);
+		}
 		if (req->w) {
 			pthread_mutex_lock(&n->mu);
 			rsm_complete_locked(n, req->w, NODE_ESHUTDOWN);
@@ -641,6 +740,50 @@ void node_stop(struct node *n)
 	pthread_cond_destroy(&n->idle);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
+}
+
+/* Post an endpoint change to the loop and wait until it is done. */
+static int endpoint_change(struct node *n, const struct node_endpoint *ep)
+{
+	struct loop_req *req = calloc(1, sizeof(*req));
+	sem_t answered;
+	int result = 0;
+
+	if (req == NULL)
+		return -ENOMEM;
+	if (ep != NULL && (req->data = malloc(sizeof(*ep))) == NULL) {
+		free(req);
+		return -ENOMEM;
+	}
+	if (ep != NULL)
+		memcpy(req->data, ep, sizeof(*ep));
+	sem_init(&answered, 0, 0);
+	req->kind = LOOP_ENDPOINT;
+	req->answered = &answered;
+	req->result = &result;
+	if (node_post(n, req) != 0) {
+		free(req->data);
+		free(req);
+		result = NODE_ESHUTDOWN;
+	} else {
+		while (sem_wait(&answered) != 0)
+			; /* EINTR */
+	}
+	sem_destroy(&answered);
+	return result;
+}
+
+int node_attach_endpoint(struct node *n, const struct node_endpoint *ep)
+{
+	if (ep == NULL || ep->sock == NULL || ep->recv == NULL ||
+	    ep->flush == NULL)
+		return -EINVAL;
+	return endpoint_change(n, ep);
+}
+
+void node_detach_endpoint(struct node *n)
+{
+	(void)endpoint_change(n, NULL);
 }
 
 void node_cancel_waiters(struct node *n)

@@ -17,7 +17,10 @@
  *            member exits with the storage's message, never acknowledging.
  *   applier  feeds committed entries, in order, to the application; wakes
  *            the submitters waiting for them; asks the application for a
- *            snapshot when the log on disk exceeds max_raft_state.
+ *            snapshot when the log on disk exceeds max_raft_state.  When
+ *            it is idle with nothing queued, the loop applies a small
+ *            committed batch itself (no hand-off: the lone submitter's
+ *            latency); callbacks still run one at a time, in order.
  *
  * RSM contract (the seeds' 6.5840 4A):
  *   node_submit()  returns the application's reply once the command is
@@ -49,9 +52,12 @@ enum node_err {
 const char *node_strerror(int err);
 
 /*
- * The application.  Every callback runs on the applier thread, one at a
- * time.  apply() must be deterministic: the same commands in the same
- * order give the same state and replies on every member.
+ * The application.  The callbacks run one at a time, never concurrently:
+ * snapshot() and restore() on the applier thread, apply() there too or,
+ * for a small batch while the applier is idle, on the loop thread — so
+ * apply() must be quick, must not block and must not call into the node.
+ * apply() must be deterministic: the same commands in the same order give
+ * the same state and replies on every member.
  */
 struct node_app {
 	void *arg;
@@ -155,6 +161,33 @@ int node_read_barrier_async(struct node *n, int timeout_ms,
  * Returns 0, NODE_ENOLEADER, NODE_ENOTLEADER (via the log, on a
  * follower), NODE_ETIMEDOUT, NODE_ESHUTDOWN. */
 int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint);
+
+/*
+ * An endpoint served on the loop thread itself: the client endpoint, so
+ * that a request and its reply cost no hand-off between threads.  The loop
+ * polls @sock (a ZeroMQ socket, owned by the loop while attached) and @fd
+ * (e.g. a mailbox's eventfd, or -1) and, on every turn, calls @recv after
+ * the peers' messages (what it posts with node_*_async() is handled in the
+ * same turn) and @flush after the turn's ready batch (replies to commands
+ * applied on the loop leave at once).  Both run on the loop thread and
+ * must not block.
+ */
+struct node_endpoint {
+	void *sock;
+	int fd;
+	void (*recv)(void *arg);
+	void (*flush)(void *arg);
+	void *arg;
+};
+
+/* Hand @ep to the loop; returns once the loop serves it: 0, -EINVAL (no
+ * socket or callback), -EBUSY (one is attached already), -ENOMEM or
+ * NODE_ESHUTDOWN. */
+int node_attach_endpoint(struct node *n, const struct node_endpoint *ep);
+
+/* Take the endpoint back: the loop calls @flush a last time and, once
+ * this returns, never touches it again (the caller may close it). */
+void node_detach_endpoint(struct node *n);
 
 struct node_status {
 	struct raft_status raft;

@@ -12,6 +12,7 @@
 #define RAFTKV_NODE_INT_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -45,6 +46,7 @@ enum loop_kind {
 	LOOP_COMPACT,
 	LOOP_DISK_DONE,
 	LOOP_TRANSFER,
+	LOOP_ENDPOINT,            /* data: a struct node_endpoint, or NULL */
 };
 
 struct loop_req {
@@ -56,6 +58,8 @@ struct loop_req {
 	raft_index index;
 	raft_id to;
 	struct disk_job *jobs;    /* LOOP_DISK_DONE: a chain, oldest first */
+	sem_t *answered;          /* LOOP_ENDPOINT: posted when done, */
+	int *result;              /* with the outcome here */
 };
 
 /* One raft_ready batch's persistence, copied out of the core. */
@@ -106,6 +110,11 @@ struct node {
 	struct mbox disk_box;     /* batches to persist */
 	struct mbox apply_box;    /* work for the applier */
 	atomic_bool stop_loop;
+	/* Items queued to the applier and not yet finished (it decrements
+	 * after a whole chain, snapshot check included).  Zero means the
+	 * applier is idle with nothing queued, so the loop may apply a small
+	 * batch itself: order is kept because only the loop queues. */
+	atomic_uint apply_pending;
 
 	unsigned disk_inflight;   /* loop only: batches at the disk thread */
 	uint64_t next_ctx;        /* loop only: read-index contexts */
@@ -113,6 +122,10 @@ struct node {
 	uint64_t ticks;           /* loop only */
 	raft_id unreachable[RAFT_MAX_MEMBERS]; /* loop only: sends refused */
 	uint32_t n_unreachable;
+	struct raft_persist_token inline_token; /* loop only: persisted on */
+	bool inline_persisted;    /* the loop, due to raft_persisted() */
+	struct node_endpoint ep;  /* loop only: served when ep_on */
+	bool ep_on;
 
 	pthread_mutex_t mu;
 	struct waiter *table[NODE_WAIT_BUCKETS];
@@ -138,12 +151,16 @@ void rsm_waiter_put_locked(struct node *n, struct waiter *w);
 void rsm_register_locked(struct node *n, struct waiter *w);
 void rsm_complete_locked(struct node *n, struct waiter *w, int status);
 void rsm_read_state(struct node *n, uint64_t ctx, raft_index index, int status);
+void rsm_apply_inline(struct node *n, const struct raft_entry *e,
+    uint32_t count);
+bool rsm_snapshot_due(struct node *n);
 void rsm_fail_all(struct node *n, int status);
 void rsm_expire(struct node *n, uint64_t now_ms);
 void rsm_fail_from(struct node *n, raft_index index);
 
 /* disk.c */
 void *disk_main(void *arg);
+void disk_persist_inline(struct node *n, const struct raft_ready *rd);
 void disk_job_free(struct disk_job *j);
 
 /* node.c */

@@ -219,10 +219,11 @@ static void deliver(struct node *n, const struct raft_entry *e, void *reply,
 	free(reply);
 }
 
-static void apply_entries(struct node *n, const struct apply_item *it)
+static void apply_entries(struct node *n, const struct raft_entry *entries,
+    uint32_t count)
 {
-	for (uint32_t i = 0; i < it->n_entries; i++) {
-		const struct raft_entry *e = &it->entries[i];
+	for (uint32_t i = 0; i < count; i++) {
+		const struct raft_entry *e = &entries[i];
 		void *reply = NULL;
 		size_t reply_len = 0;
 
@@ -264,6 +265,20 @@ static void restore(struct node *n, const struct apply_item *it)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* The log on disk outgrew max_raft_state and no compaction is under way. */
+bool rsm_snapshot_due(struct node *n)
+{
+	bool due;
+
+	if (n->cfg.max_raft_state <= 0 ||
+	    atomic_load(&n->log_bytes) <= (uint64_t)n->cfg.max_raft_state)
+		return false;
+	pthread_mutex_lock(&n->mu);
+	due = !n->compact_pending;
+	pthread_mutex_unlock(&n->mu);
+	return due;
+}
+
 static void maybe_snapshot(struct node *n)
 {
 	struct loop_req *req;
@@ -272,8 +287,7 @@ static void maybe_snapshot(struct node *n)
 	raft_index at;
 	int rv;
 
-	if (n->cfg.max_raft_state <= 0 ||
-	    atomic_load(&n->log_bytes) <= (uint64_t)n->cfg.max_raft_state)
+	if (!rsm_snapshot_due(n))
 		return;
 	pthread_mutex_lock(&n->mu);
 	if (n->compact_pending) {
@@ -313,12 +327,32 @@ static void free_apply_item(struct apply_item *it)
 	free(it);
 }
 
+/*
+ * Apply a small committed batch on the loop thread, the core's entries
+ * borrowed until raft_advance().  The loop calls this only while
+ * apply_pending is 0: the applier is idle and nothing is queued before
+ * these entries, so the application still sees one caller at a time, in
+ * order.  It saves the hand-off to the applier and, for a submitter on
+ * the loop's side, a wake-up.  The snapshot check stays on the applier
+ * (the loop queues it an empty item when rsm_snapshot_due()).
+ */
+void rsm_apply_inline(struct node *n, const struct raft_entry *e,
+    uint32_t count)
+{
+	apply_entries(n, e, count);
+	pthread_mutex_lock(&n->mu);
+	wake_reads_locked(n);
+	pthread_mutex_unlock(&n->mu);
+}
+
 void *rsm_apply_main(void *arg)
 {
 	struct node *n = arg;
 	struct mbox_item *chain;
 
 	while ((chain = mbox_wait_all(&n->apply_box)) != NULL) {
+		unsigned done = 0;
+
 		while (chain) {
 			struct apply_item *it = (struct apply_item *)chain;
 
@@ -326,13 +360,15 @@ void *rsm_apply_main(void *arg)
 			if (it->restore)
 				restore(n, it);
 			else
-				apply_entries(n, it);
+				apply_entries(n, it->entries, it->n_entries);
 			free_apply_item(it);
+			done++;
 		}
 		pthread_mutex_lock(&n->mu);
 		wake_reads_locked(n);
 		pthread_mutex_unlock(&n->mu);
 		maybe_snapshot(n);
+		atomic_fetch_sub(&n->apply_pending, done);
 	}
 	return NULL;
 }

@@ -1,14 +1,19 @@
 /*
  * server.c - the client endpoint of a member (see server.h).
  *
- * Socket thread: zmq_poll over the ROUTER and the reply mailbox's eventfd.
- * A request is [routing id][body]; the body is decoded at once (a request
- * that does not decode is dropped and counted; one for another cluster is
- * answered CPROTO_EFOREIGN) and becomes a job for the worker pool.  A
- * worker runs it against the node and puts the reply in the mailbox; the
- * socket thread sends it back under the same routing id.  The ROUTER's
- * high-water mark bounds what a flood of clients can queue; replies to
- * clients that went away are dropped by ZeroMQ (ZMQ_ROUTER_MANDATORY off).
+ * The ROUTER socket is served by the member's loop thread
+ * (node_attach_endpoint): a request is [routing id][body]; the body is
+ * decoded at once (a request that does not decode is dropped and counted;
+ * one for another cluster is answered CPROTO_EFOREIGN).  SUBMIT and READ
+ * are started right there without blocking (node_submit_async, the read
+ * barrier); the rest, which may block, become jobs for the worker pool.
+ * Every reply goes through the reply mailbox, whose eventfd the loop also
+ * polls, and is sent under the request's routing id when the loop
+ * flushes — at the end of the same turn when the command was applied on
+ * the loop.  So a lone SUBMIT crosses no thread inside the member besides
+ * the loop's own hand-offs to the disk.  The ROUTER's high-water mark
+ * bounds what a flood of clients can queue; replies to clients that went
+ * away are dropped by ZeroMQ (ZMQ_ROUTER_MANDATORY off).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -47,12 +52,11 @@ struct server {
 	void *zctx;
 	void *sock;
 	struct mbox jobs;
-	struct mbox replies;      /* with eventfd */
-	pthread_t sock_thread;
+	struct mbox replies;      /* with eventfd, polled by the loop */
+	bool attached;            /* the loop serves the socket */
 	pthread_t *workers;
 	unsigned n_workers;
 	unsigned started;
-	atomic_bool stop;
 	atomic_uint pending;      /* asynchronous submits not yet answered */
 	uint64_t malformed;
 };
@@ -213,7 +217,7 @@ static void barrier_done(void *arg, int status, void *reply, size_t len,
 	atomic_fetch_sub(&s->pending, 1);
 }
 
-/* READ: start the barrier from the socket thread; no worker waits for it. */
+/* READ: start the barrier from the loop; no worker waits for it. */
 static void read_async(struct server *s, struct job *j)
 {
 	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
@@ -234,8 +238,9 @@ static void read_async(struct server *s, struct job *j)
 }
 
 /*
- * SUBMIT on the socket thread itself: stamp, hand to the node, and let
- * the applier's completion post the reply.  No worker thread in the way.
+ * SUBMIT on the loop itself: stamp, hand to the node, and let the
+ * completion (on the loop, or the applier under load) post the reply.  No
+ * worker thread in the way.
  */
 static void submit_async(struct server *s, struct job *j)
 {
@@ -276,8 +281,10 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void send_replies(struct server *s)
+/* node_endpoint flush: send every reply ready (on the loop thread). */
+static void send_replies(void *arg)
 {
+	struct server *s = arg;
 	struct mbox_item *chain = mbox_take_all(&s->replies);
 
 	while (chain) {
@@ -356,38 +363,28 @@ static struct job *recv_request(struct server *s)
 	return j;
 }
 
-static void *sock_main(void *arg)
+/* node_endpoint recv: take the requests waiting (on the loop thread). */
+static void recv_requests(void *arg)
 {
 	struct server *s = arg;
 
-	while (!atomic_load(&s->stop)) {
-		zmq_pollitem_t items[2] = {
-			{ .socket = s->sock, .events = ZMQ_POLLIN },
-			{ .fd = mbox_fd(&s->replies), .events = ZMQ_POLLIN },
-		};
+	/* Bounded, so the loop's other work is never starved. */
+	for (int i = 0; i < 256; i++) {
+		int events = 0;
+		size_t len = sizeof(events);
+		struct job *j;
 
-		if (zmq_poll(items, 2, 100) < 0 && zmq_errno() != EINTR)
+		zmq_getsockopt(s->sock, ZMQ_EVENTS, &events, &len);
+		if (!(events & ZMQ_POLLIN))
 			break;
-		send_replies(s);
-		for (int i = 0; i < 256; i++) {
-			int events = 0;
-			size_t len = sizeof(events);
-			struct job *j;
-
-			zmq_getsockopt(s->sock, ZMQ_EVENTS, &events, &len);
-			if (!(events & ZMQ_POLLIN))
-				break;
-			j = recv_request(s);
-			if (j != NULL && j->req.op == CPROTO_SUBMIT)
-				submit_async(s, j);
-			else if (j != NULL && j->req.op == CPROTO_READ)
-				read_async(s, j);
-			else if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
-				job_free(j);
-		}
+		j = recv_request(s);
+		if (j != NULL && j->req.op == CPROTO_SUBMIT)
+			submit_async(s, j);
+		else if (j != NULL && j->req.op == CPROTO_READ)
+			read_async(s, j);
+		else if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
+			job_free(j);
 	}
-	send_replies(s);
-	return NULL;
 }
 
 int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
@@ -395,6 +392,7 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
     char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
+	struct node_endpoint ep;
 	int zero = 0, hwm = 10000;
 	int64_t max_msg = CPROTO_REQ_HDR + (int64_t)CPROTO_MAX_PAYLOAD;
 	int rv;
@@ -436,17 +434,27 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
 		if (pthread_create(&s->workers[s->started], NULL, worker_main,
 		    s) != 0)
 			break;
-	if (s->started == 0 ||
-	    pthread_create(&s->sock_thread, NULL, sock_main, s) != 0) {
+	if (s->started == 0) {
 		rv = -EAGAIN;
 		snprintf(err, errlen, "cannot start client endpoint threads");
 		goto err;
 	}
+	ep.sock = s->sock;
+	ep.fd = mbox_fd(&s->replies);
+	ep.recv = recv_requests;
+	ep.flush = send_replies;
+	ep.arg = s;
+	rv = node_attach_endpoint(n, &ep);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot attach the client endpoint: %s",
+		    node_strerror(rv));
+		goto err;
+	}
+	s->attached = true;
 	*out = s;
 	return 0;
 
 err:
-	atomic_store(&s->stop, true);
 	mbox_shut(&s->jobs);
 	for (unsigned i = 0; i < s->started; i++)
 		pthread_join(s->workers[i], NULL);
@@ -467,7 +475,7 @@ void server_stop(struct server *s)
 	if (s == NULL)
 		return;
 	/* 1. Every waiting request fails with NODE_ESHUTDOWN now, and so does
-	 *    every new one: the socket thread is still up to answer them. */
+	 *    every new one: the loop still serves the socket to answer them. */
 	node_cancel_waiters(s->node);
 	while (atomic_load(&s->pending) > 0) {
 		struct timespec ts = { 0, 1000000 };
@@ -479,10 +487,12 @@ void server_stop(struct server *s)
 	mbox_shut(&s->jobs);
 	for (unsigned i = 0; i < s->started; i++)
 		pthread_join(s->workers[i], NULL);
-	/* 3. The socket thread sends the last replies and stops; the socket
-	 *    lingers briefly so they leave before it closes. */
-	atomic_store(&s->stop, true);
-	pthread_join(s->sock_thread, NULL);
+	/* 3. The loop sends the replies still queued and lets go of the
+	 *    socket; the last ones (if the loop is gone) leave from here,
+	 *    and the socket lingers briefly so they do before it closes. */
+	if (s->attached)
+		node_detach_endpoint(s->node);
+	send_replies(s);
 	zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	while ((it = mbox_take_all(&s->jobs)) != NULL)
 		while (it) {

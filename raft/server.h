@@ -2,9 +2,10 @@
  * server.h - a member's client endpoint: the client protocol (cproto.h)
  * served over a ZeroMQ ROUTER socket on the member's client address.
  *
- * One thread owns the socket; a pool of workers runs the requests, which
- * may block (a SUBMIT waits until its command is applied, a READ until the
- * read barrier passes), and hands the replies back to the socket thread.
+ * The member's loop thread serves the socket (node_attach_endpoint): it
+ * starts SUBMITs and READ barriers without blocking and sends every reply;
+ * a pool of workers runs what may block (queries, status, the rest) and
+ * hands the replies back through a mailbox the loop polls.
  * Every request carries its own timeout (capped at 60 s).  Requests for
  * another cluster id, or that do not decode, are answered with an error
  * when they can be and counted either way.
@@ -24,8 +25,9 @@ struct server_app {
 	int (*query)(void *arg, const void *q, size_t len, void **reply,
 	    size_t *reply_len);
 	/* Optional: called on a SUBMIT's command before it is proposed, on
-	 * this (the proposing) member: the place to stamp what the proposer
-	 * decides, e.g. the time.  Returns 0, or a negative code answered
+	 * this (the proposing) member's loop thread, so quick and never
+	 * blocking: the place to stamp what the proposer decides, e.g. the
+	 * time.  Returns 0, or a negative code answered
 	 * to the client instead of proposing. */
 	int (*prepare)(void *arg, uint8_t *cmd, size_t len);
 };
