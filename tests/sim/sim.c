@@ -314,6 +314,8 @@ struct sim {
 	struct event **heap;
 	size_t heap_n, heap_cap;
 	struct event *free_ev;
+	struct event *cur;        /* being handled: a failure that leaves
+	                             the run mid-event leaves it to sim_free */
 
 	struct member m[SIM_MAX_MEMBERS];
 	bool link[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
@@ -1582,6 +1584,7 @@ static void step_event(struct sim *s)
 		return;
 	}
 	s->st.events++;
+	s->cur = e;
 	switch (e->kind) {
 	case EV_TICK:
 		on_tick(s, e);
@@ -1599,6 +1602,7 @@ static void step_event(struct sim *s)
 		break;
 	}
 	e->fn = NULL;
+	s->cur = NULL;
 	ev_free(s, e);
 }
 
@@ -2102,6 +2106,11 @@ void sim_free(struct sim *s)
 		    s->st.checks);
 	for (i = 0; i < s->n; i++)
 		member_free(&s->m[i]);
+	if (s->cur != NULL) {
+		s->cur->fn = NULL;
+		ev_free(s, s->cur);
+		s->cur = NULL;
+	}
 	while ((e = ev_pop(s)) != NULL) {
 		if (e->kind == EV_CALL)
 			e->fn = NULL;

@@ -63,8 +63,8 @@ static bool run_seed(uint64_t seed, struct sweep_totals *t, bool lying)
 	chaos_config(&c, seed);
 	c.lying_disk = lying;
 	if (setjmp(sweep_jmp)) {
-		/* A violation is detected between events, where the
-		 * simulator's own structures are consistent: free it. */
+		/* A violation leaves the run between events or inside one
+		 * (the simulator keeps that event for sim_free): free it. */
 		sim_free(s);
 		return false;
 	}
