@@ -23,7 +23,11 @@
  *   floor     fdatasync of a 4 KiB append (the file grows) and of a 4 KiB
  *             overwrite of preallocated, written space (what the WAL's
  *             zero-filled segments turn appends into); a 100-byte ZeroMQ
- *             DEALER/ROUTER round trip on 127.0.0.1.
+ *             DEALER/ROUTER round trip on 127.0.0.1 (each way: sender,
+ *             its I/O thread, the receiver's I/O thread, the receiver:
+ *             three hand-offs between threads); one hand-off between two
+ *             threads (eventfd ping-pong, half the round trip) — what
+ *             every extra hop on the commit path costs here.
  *   cluster   1, 16 and 64 concurrent submitters (requests in flight),
  *             each a closed loop of 100-byte commands (the counter application ignores commands
  *             that are not one byte long: a no-op with an empty reply)
@@ -54,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -206,6 +211,50 @@ static struct lat floor_rtt(void)
 	zmq_close(srv);
 	zmq_ctx_term(ctx);
 	return l;
+}
+
+/* Two threads waking each other through eventfds: what one hand-off
+ * between threads costs on this machine (half the round trip). */
+struct pingpong {
+	int to_echo, to_main;
+};
+
+static void *pong_main(void *arg)
+{
+	struct pingpong *pp = arg;
+	uint64_t v;
+
+	for (int i = -100; i < FLOOR_RTTS; i++) {
+		if (read(pp->to_echo, &v, sizeof(v)) != sizeof(v) ||
+		    write(pp->to_main, &v, sizeof(v)) != sizeof(v))
+			break;
+	}
+	return NULL;
+}
+
+static struct lat floor_wakeup(void)
+{
+	static double lat[FLOOR_RTTS];
+	struct pingpong pp = { eventfd(0, 0), eventfd(0, 0) };
+	uint64_t v = 1;
+	pthread_t t;
+
+	if (pp.to_echo < 0 || pp.to_main < 0 ||
+	    pthread_create(&t, NULL, pong_main, &pp) != 0)
+		die("wake-up threads");
+	for (int i = -100; i < FLOOR_RTTS; i++) {
+		double t0 = now_us();
+
+		if (write(pp.to_echo, &v, sizeof(v)) != sizeof(v) ||
+		    read(pp.to_main, &v, sizeof(v)) != sizeof(v))
+			die("wake-up round trip");
+		if (i >= 0)
+			lat[i] = (now_us() - t0) / 2;
+	}
+	pthread_join(t, NULL);
+	close(pp.to_echo);
+	close(pp.to_main);
+	return summarize(lat, FLOOR_RTTS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -708,7 +757,7 @@ int main(int argc, char **argv)
 	static const int levels[] = { 1, 16, 64 };
 	struct harness_options o;
 	struct harness *h;
-	struct lat app[2], ovw[2], rtt[2], ep;
+	struct lat app[2], ovw[2], rtt[2], wake[2], ep;
 	struct row rows[3], rsm;
 	bool have_rsm;
 	const char *dir = ".", *member = NULL;
@@ -751,6 +800,7 @@ int main(int argc, char **argv)
 	app[0] = floor_sync(absdir, false);
 	ovw[0] = floor_sync(absdir, true);
 	rtt[0] = floor_rtt();
+	wake[0] = floor_wakeup();
 
 	harness_options_defaults(&o);
 	o.name = "bench_cluster";
@@ -795,6 +845,7 @@ int main(int argc, char **argv)
 	app[1] = floor_sync(absdir, false);
 	ovw[1] = floor_sync(absdir, true);
 	rtt[1] = floor_rtt();
+	wake[1] = floor_wakeup();
 	printf("\nphysical floor (same disk, same run)   before: p50 us  p99 us"
 	    "   after: p50 us  p99 us\n");
 	printf("  fdatasync, 4 KiB append               %14.0f %7.0f %15.0f "
@@ -804,6 +855,8 @@ int main(int argc, char **argv)
 	printf("  ZeroMQ loopback round trip, %d B     %14.0f %7.0f %15.0f "
 	    "%7.0f\n", OP_BYTES, rtt[0].p50, rtt[0].p99, rtt[1].p50,
 	    rtt[1].p99);
+	printf("  thread wake-up (eventfd, one way)     %14.0f %7.0f %15.0f "
+	    "%7.0f\n", wake[0].p50, wake[0].p99, wake[1].p50, wake[1].p99);
 	printf("  member endpoint STATUS round trip     %14.0f %7.0f  "
 	    "(the client protocol path alone, no Raft)\n", ep.p50, ep.p99);
 
