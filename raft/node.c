@@ -466,6 +466,56 @@ static void receive_all(struct node *n)
 	}
 }
 
+/*
+ * A ZeroMQ socket's fd signals only that commands reached the socket, and
+ * any call on the socket may consume that signal while messages stay
+ * queued: so a socket is asked (ZMQ_EVENTS) before the loop sleeps.
+ * Then plain poll() over the sockets' fds and the eventfds.  This is
+ * zmq_poll()'s contract at fewer system calls per turn: zmq_poll() asks
+ * every socket twice around a zero-timeout poll() and the real one.
+ */
+static bool zsock_readable(void *sock)
+{
+	int events = 0;
+	size_t len = sizeof(events);
+
+	return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 &&
+	    (events & ZMQ_POLLIN);
+}
+
+static int zsock_fd(void *sock)
+{
+	int fd = -1;
+	size_t len = sizeof(fd);
+
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
+		fatalx("ZMQ_FD: %s", zmq_strerror(zmq_errno()));
+	return fd;
+}
+
+static void wait_input(struct node *n, long timeout)
+{
+	struct pollfd fds[4];
+	nfds_t nfds = 0;
+
+	if (zsock_readable(transport_socket(n->tr)) ||
+	    (n->ep_on && zsock_readable(n->ep.sock)))
+		return;
+	fds[nfds++] = (struct pollfd){ .fd = zsock_fd(transport_socket(n->tr)),
+	    .events = POLLIN };
+	fds[nfds++] = (struct pollfd){ .fd = mbox_fd(&n->loop_box),
+	    .events = POLLIN };
+	if (n->ep_on) {
+		fds[nfds++] = (struct pollfd){ .fd = zsock_fd(n->ep.sock),
+		    .events = POLLIN };
+		if (n->ep.fd >= 0)
+			fds[nfds++] = (struct pollfd){ .fd = n->ep.fd,
+			    .events = POLLIN };
+	}
+	if (poll(fds, nfds, (int)timeout) < 0 && errno != EINTR)
+		fatal("poll");
+}
+
 static void *loop_main(void *arg)
 {
 	struct node *n = arg;
@@ -473,13 +523,6 @@ static void *loop_main(void *arg)
 	n->tick_deadline_ms = node_now_ms() + n->cfg.tick_ms;
 	handle_ready(n);
 	while (!atomic_load(&n->stop_loop)) {
-		zmq_pollitem_t items[4] = {
-			{ .socket = transport_socket(n->tr), .events = ZMQ_POLLIN },
-			{ .fd = mbox_fd(&n->loop_box), .events = ZMQ_POLLIN },
-			{ .socket = n->ep.sock, .events = ZMQ_POLLIN },
-			{ .fd = n->ep.fd, .events = ZMQ_POLLIN },
-		};
-		int n_items = !n->ep_on ? 2 : n->ep.fd >= 0 ? 4 : 3;
 		uint64_t now = node_now_ms();
 		long timeout = n->tick_deadline_ms > now ?
 		    (long)(n->tick_deadline_ms - now) : 0;
@@ -487,9 +530,7 @@ static void *loop_main(void *arg)
 
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
-		if (zmq_poll(items, n_items, timeout) < 0 &&
-		    zmq_errno() != EINTR)
-			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
+		wait_input(n, timeout);
 		handle_requests(n);
 		receive_all(n);
 		if (n->ep_on) {

@@ -300,34 +300,60 @@ static void send_replies(void *arg)
 	}
 }
 
-/* Read one [id][body] request; returns a job, or NULL (nothing / bad). */
-static struct job *recv_request(struct server *s)
+/* Swallow the remaining frames of the message being received. */
+static void drop_rest(struct server *s)
 {
+	int more = 0;
+	size_t len = sizeof(more);
+
+	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &len);
+	while (more) {
+		zmq_msg_t extra;
+
+		zmq_msg_init(&extra);
+		if (zmq_msg_recv(&extra, s->sock, ZMQ_DONTWAIT) < 0)
+			more = 0;
+		else
+			zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &len);
+		zmq_msg_close(&extra);
+	}
+}
+
+/*
+ * Read one [id][body] request.  Returns 0 when none is waiting, else 1 with
+ * *@out the job, or NULL when the request was bad (answered or dropped
+ * here) or memory ran out.
+ */
+static int recv_request(struct server *s, struct job **out)
+{
+	uint8_t id[SERVER_MAX_ID];
 	struct job *j;
 	zmq_msg_t body;
 	int idn, more = 0, rv;
 	size_t more_len = sizeof(more);
 
+	*out = NULL;
+	idn = zmq_recv(s->sock, id, sizeof(id), ZMQ_DONTWAIT);
+	if (idn < 0)
+		return 0;
 	j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		return NULL;
-	idn = zmq_recv(s->sock, j->id, sizeof(j->id), ZMQ_DONTWAIT);
-	if (idn < 0) {
-		free(j);
-		return NULL;
+	if (j == NULL) {
+		drop_rest(s);
+		return 1;
 	}
 	j->id_len = (size_t)idn > sizeof(j->id) ? sizeof(j->id) : (size_t)idn;
+	memcpy(j->id, id, j->id_len);
 	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
 	if (!more) {
 		s->malformed++;
 		free(j);
-		return NULL;
+		return 1;
 	}
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&body, s->sock, ZMQ_DONTWAIT) < 0) {
 		zmq_msg_close(&body);
 		free(j);
-		return NULL;
+		return 1;
 	}
 	/* Swallow any further frames: a request is exactly one body. */
 	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
@@ -336,21 +362,15 @@ static struct job *recv_request(struct server *s)
 		memcpy(j->body, zmq_msg_data(&body), zmq_msg_size(&body));
 	rv = j->body == NULL || more ? CPROTO_EMALFORMED :
 	    cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
-	while (more) {
-		zmq_msg_t extra;
-
-		zmq_msg_init(&extra);
-		zmq_msg_recv(&extra, s->sock, ZMQ_DONTWAIT);
-		zmq_msg_close(&extra);
-		zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
-	}
+	if (more)
+		drop_rest(s);
 	zmq_msg_close(&body);
 	if (rv == CPROTO_EMALFORMED) {
 		if (s->malformed++ % 1000 == 0)
 			log_warnx("client endpoint: malformed request dropped "
 			    "(%llu so far)", (unsigned long long)s->malformed);
 		job_free(j);
-		return NULL;
+		return 1;
 	}
 	if (rv == 0 && j->req.cluster_id != s->cluster_id)
 		rv = CPROTO_EFOREIGN;
@@ -358,9 +378,10 @@ static struct job *recv_request(struct server *s)
 		set_reply(j, rv, 0, NULL, 0);
 		if (mbox_put(&s->replies, &j->item) != 0)
 			job_free(j);
-		return NULL;
+		return 1;
 	}
-	return j;
+	*out = j;
+	return 1;
 }
 
 /* node_endpoint recv: take the requests waiting (on the loop thread). */
@@ -370,14 +391,10 @@ static void recv_requests(void *arg)
 
 	/* Bounded, so the loop's other work is never starved. */
 	for (int i = 0; i < 256; i++) {
-		int events = 0;
-		size_t len = sizeof(events);
 		struct job *j;
 
-		zmq_getsockopt(s->sock, ZMQ_EVENTS, &events, &len);
-		if (!(events & ZMQ_POLLIN))
+		if (recv_request(s, &j) == 0)
 			break;
-		j = recv_request(s);
 		if (j != NULL && j->req.op == CPROTO_SUBMIT)
 			submit_async(s, j);
 		else if (j != NULL && j->req.op == CPROTO_READ)
