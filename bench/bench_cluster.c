@@ -442,6 +442,20 @@ static void cpu_sample(struct harness *h, double *out)
 		out[1 + i] = cpu_seconds(harness_pid(h, i));
 }
 
+/* Members' CPU between two samples, per op: the leader's, the rest's. */
+static void split_cpu(struct harness *h, const double *cpu0,
+    const double *cpu1, double per_op, int leader, struct row *r)
+{
+	for (int i = 0; i < harness_n(h); i++) {
+		double c = (cpu1[1 + i] - cpu0[1 + i]) * per_op;
+
+		if (i == leader)
+			r->cpu_leader_us += c;
+		else
+			r->cpu_follower_us += c;
+	}
+}
+
 static uint64_t total_done(struct submitter *s, int n)
 {
 	uint64_t d = 0;
@@ -536,14 +550,7 @@ static void run_row(struct harness *h, int n, double seconds, bool threads,
 		double per = 1e6 / (double)(d1 - d0);
 
 		r->cpu_client_us = (cpu1[0] - cpu0[0]) * per;
-		for (int i = 0; i < harness_n(h); i++) {
-			double c = (cpu1[1 + i] - cpu0[1 + i]) * per;
-
-			if (i == l0)
-				r->cpu_leader_us += c;
-			else
-				r->cpu_follower_us += c;
-		}
+		split_cpu(h, cpu0, cpu1, per, l0, r);
 	}
 }
 
@@ -693,14 +700,7 @@ static int rsm_row(struct harness *h, double seconds, struct row *r)
 	if (done > 0) {
 		double per = 1e6 / (double)done;
 
-		for (int i = 0; i < harness_n(h); i++) {
-			double c = (cpu1[1 + i] - cpu0[1 + i]) * per;
-
-			if (i == l)
-				r->cpu_leader_us += c;
-			else
-				r->cpu_follower_us += c;
-		}
+		split_cpu(h, cpu0, cpu1, per, l, r);
 	}
 	rv = 0;
 out:
@@ -819,7 +819,7 @@ int main(int argc, char **argv)
 	}
 	ep = endpoint_rtt(h, harness_leader(h, 10000));
 	printf("cluster  submitters     ops/s   p50 us   p99 us  ops/fsync"
-	    "  (syncs)   CPU us/op: clients leader followers\n");
+	    "  (syncs)   CPU us/op: clients leader followers (both)\n");
 	for (int k = 0; k < 3; k++) {
 		run_row(h, levels[k], seconds, threads, &rows[k]);
 		printf("         %10d %9.0f %8.0f %8.0f %10.1f  (%5" PRIu64

@@ -33,6 +33,29 @@ void disk_job_free(struct disk_job *j)
 	free(j);
 }
 
+static void fail_write(struct node *n, int rv)
+{
+	fatalx("storage failed, stopping: %s", storage_errmsg(n->st)[0] ?
+	    storage_errmsg(n->st) : raft_strerror(rv));
+}
+
+/* Entries (replacing any suffix from the first one on), then the hard
+ * state when @hs is not NULL: the order raft.h asks for. */
+static void write_log(struct node *n, const struct raft_entry *entries,
+    uint32_t count, const struct raft_hard_state *hs)
+{
+	int rv = 0;
+
+	if (count > 0) {
+		rv = storage_append(n->st, entries, count);
+		atomic_fetch_add(&n->entries_persisted, count);
+	}
+	if (rv == 0 && hs != NULL)
+		rv = storage_save_hard_state(n->st, hs);
+	if (rv != 0)
+		fail_write(n, rv);
+}
+
 static void write_job(struct node *n, struct disk_job *j)
 {
 	int rv = 0;
@@ -48,15 +71,9 @@ static void write_job(struct node *n, struct disk_job *j)
 			pthread_mutex_unlock(&n->mu);
 		}
 	}
-	if (rv == 0 && j->n_entries > 0) {
-		rv = storage_append(n->st, j->entries, j->n_entries);
-		atomic_fetch_add(&n->entries_persisted, j->n_entries);
-	}
-	if (rv == 0 && j->hs_changed)
-		rv = storage_save_hard_state(n->st, &j->hs);
 	if (rv != 0)
-		fatalx("storage failed, stopping: %s", storage_errmsg(n->st)[0] ?
-		    storage_errmsg(n->st) : raft_strerror(rv));
+		fail_write(n, rv);
+	write_log(n, j->entries, j->n_entries, j->hs_changed ? &j->hs : NULL);
 }
 
 static void publish_stats(struct node *n)
@@ -80,17 +97,10 @@ static void publish_stats(struct node *n)
  */
 void disk_persist_inline(struct node *n, const struct raft_ready *rd)
 {
-	int rv = 0;
+	int rv;
 
-	if (rd->n_entries > 0) {
-		rv = storage_append(n->st, rd->entries, rd->n_entries);
-		atomic_fetch_add(&n->entries_persisted, rd->n_entries);
-	}
-	if (rv == 0 && rd->hs_changed)
-		rv = storage_save_hard_state(n->st, &rd->hs);
-	if (rv != 0)
-		fatalx("storage failed, stopping: %s", storage_errmsg(n->st)[0] ?
-		    storage_errmsg(n->st) : raft_strerror(rv));
+	write_log(n, rd->entries, rd->n_entries, rd->hs_changed ? &rd->hs :
+	    NULL);
 	rv = storage_sync(n->st);
 	if (rv != 0)
 		fatalx("storage sync failed, stopping: %s",
