@@ -34,6 +34,7 @@
  * records.  So a txn is all-or-nothing even when an allocation fails half
  * way.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -81,6 +82,8 @@ struct undo {
 struct kv *kv_new(const struct kv_options *opt)
 {
 	struct kv *kv = calloc(1, sizeof(*kv));
+	pthread_rwlockattr_t attr;
+	int rv;
 
 	if (kv == NULL)
 		return NULL;
@@ -98,7 +101,16 @@ struct kv *kv_new(const struct kv_options *opt)
 	    kv->opt.session_ttl_ns);
 	if (kv->ks == NULL || kv->sessions == NULL)
 		goto err_after_alloc;
-	if (pthread_rwlock_init(&kv->lock, NULL) != 0)
+	/* Writers first: apply() may run on the member's event loop, so a
+	 * stream of readers must not hold it off; it waits at most for the
+	 * queries already inside (each bounded by one page). */
+	if (pthread_rwlockattr_init(&attr) != 0)
+		goto err_after_alloc;
+	pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rv = pthread_rwlock_init(&kv->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rv != 0)
 		goto err_after_alloc;
 	return kv;
 

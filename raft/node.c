@@ -148,12 +148,19 @@ static void *dup_bytes(const void *p, uint64_t len)
 #define INLINE_PERSIST_MAX_ENTRIES 4
 #define INLINE_PERSIST_MAX_BYTES (64u * 1024)
 
+/* An inline sync slower than this (a stalling disk) blocks the loop's
+ * heartbeats: batches go to the disk thread for a while instead. */
+#define INLINE_PERSIST_SLOW_MS 20
+#define INLINE_PERSIST_BACKOFF_MS 1000
+
 static bool persist_inline_ok(struct node *n, const struct raft_ready *rd)
 {
 	uint64_t bytes = 0;
 
 	if (n->disk_inflight != 0 || rd->has_snapshot ||
-	    rd->n_entries > INLINE_PERSIST_MAX_ENTRIES)
+	    rd->n_entries > INLINE_PERSIST_MAX_ENTRIES ||
+	    (n->inline_persist_after_ms != 0 &&
+	    node_now_ms() < n->inline_persist_after_ms))
 		return false;
 	for (uint32_t i = 0; i < rd->n_entries; i++)
 		bytes += rd->entries[i].len;
@@ -169,7 +176,17 @@ static void queue_disk(struct node *n, const struct raft_ready *rd)
 		return;
 	}
 	if (rd->must_persist && persist_inline_ok(n, rd)) {
+		uint64_t t0 = node_now_ms(), t1;
+
 		disk_persist_inline(n, rd);
+		t1 = node_now_ms();
+		if (t1 - t0 > INLINE_PERSIST_SLOW_MS) {
+			log_debug("a sync on the loop took %" PRIu64 " ms: "
+			    "syncing on the disk thread for %d ms", t1 - t0,
+			    INLINE_PERSIST_BACKOFF_MS);
+			n->inline_persist_after_ms = t1 +
+			    INLINE_PERSIST_BACKOFF_MS;
+		}
 		send_msgs(n, rd->msgs_after_persist, rd->n_msgs_after_persist);
 		/* raft_persisted() once the batch is advanced. */
 		n->inline_token = rd->persist_token;
@@ -758,6 +775,11 @@ void node_stop(struct node *n)
 	mbox_shut(&n->loop_box);
 	if (n->threads_started[2])
 		pthread_join(n->loop_thread, NULL);
+	pthread_mutex_lock(&n->mu);
+	n->loop_exited = true;
+	n->ep_on = false;
+	pthread_cond_broadcast(&n->idle);
+	pthread_mutex_unlock(&n->mu);
 	mbox_shut(&n->disk_box);
 	if (n->threads_started[0])
 		pthread_join(n->disk_thread, NULL);
@@ -783,18 +805,34 @@ void node_stop(struct node *n)
 	free(n);
 }
 
-/* Post an endpoint change to the loop and wait until it is done. */
+/*
+ * Post an endpoint change to the loop and wait until it is done.  If the
+ * node is stopping (the post fails), wait until the loop thread is gone,
+ * so that the endpoint is not touched after this returns either way.  The
+ * caller counts as one inside the node, which node_stop() waits for.
+ * Never from the loop itself: it would wait for itself.
+ */
 static int endpoint_change(struct node *n, const struct node_endpoint *ep)
 {
-	struct loop_req *req = calloc(1, sizeof(*req));
+	struct loop_req *req;
 	sem_t answered;
 	int result = 0;
 
-	if (req == NULL)
-		return -ENOMEM;
+	if (n->threads_started[2] &&
+	    pthread_equal(pthread_self(), n->loop_thread))
+		return -EDEADLK;
+	pthread_mutex_lock(&n->mu);
+	n->callers++;
+	pthread_mutex_unlock(&n->mu);
+	req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		result = -ENOMEM;
+		goto out;
+	}
 	if (ep != NULL && (req->data = malloc(sizeof(*ep))) == NULL) {
 		free(req);
-		return -ENOMEM;
+		result = -ENOMEM;
+		goto out;
 	}
 	if (ep != NULL)
 		memcpy(req->data, ep, sizeof(*ep));
@@ -806,11 +844,20 @@ static int endpoint_change(struct node *n, const struct node_endpoint *ep)
 		free(req->data);
 		free(req);
 		result = NODE_ESHUTDOWN;
+		pthread_mutex_lock(&n->mu);
+		while (n->threads_started[2] && !n->loop_exited)
+			pthread_cond_wait(&n->idle, &n->mu);
+		pthread_mutex_unlock(&n->mu);
 	} else {
 		while (sem_wait(&answered) != 0)
 			; /* EINTR */
 	}
 	sem_destroy(&answered);
+out:
+	pthread_mutex_lock(&n->mu);
+	if (--n->callers == 0)
+		pthread_cond_broadcast(&n->idle);
+	pthread_mutex_unlock(&n->mu);
 	return result;
 }
 

@@ -55,7 +55,9 @@ const char *node_strerror(int err);
  * The application.  The callbacks run one at a time, never concurrently:
  * snapshot() and restore() on the applier thread, apply() there too or,
  * for a small batch while the applier is idle, on the loop thread — so
- * apply() must be quick, must not block and must not call into the node.
+ * apply() must be quick, must not call into the node, and may wait only
+ * for short critical sections of the application's own (a lock that
+ * readers hold for one bounded query, with writers preferred).
  * apply() must be deterministic: the same commands in the same order give
  * the same state and replies on every member.
  */
@@ -181,12 +183,15 @@ struct node_endpoint {
 };
 
 /* Hand @ep to the loop; returns once the loop serves it: 0, -EINVAL (no
- * socket or callback), -EBUSY (one is attached already), -ENOMEM or
- * NODE_ESHUTDOWN. */
+ * socket or callback), -EBUSY (one is attached already), -EDEADLK (called
+ * on the loop thread), -ENOMEM or NODE_ESHUTDOWN. */
 int node_attach_endpoint(struct node *n, const struct node_endpoint *ep);
 
 /* Take the endpoint back: the loop calls @flush a last time and, once
- * this returns, never touches it again (the caller may close it). */
+ * this returns, never touches it again (the caller may close it) — also
+ * when the node is stopping meanwhile: then it returns once the loop
+ * thread has exited.  Call it before node_stop() returns, never from the
+ * loop thread (an endpoint callback or a node_done_fn). */
 void node_detach_endpoint(struct node *n);
 
 struct node_status {

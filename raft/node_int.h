@@ -124,6 +124,9 @@ struct node {
 	uint32_t n_unreachable;
 	struct raft_persist_token inline_token; /* loop only: persisted on */
 	bool inline_persisted;    /* the loop, due to raft_persisted() */
+	uint64_t inline_persist_after_ms; /* loop only: a slow sync on the
+	                             loop sends batches to the disk thread
+	                             until then */
 	struct node_endpoint ep;  /* loop only: served when ep_on */
 	bool ep_on;
 
@@ -135,7 +138,9 @@ struct node {
 	raft_id leader_hint;
 	bool stopping;
 	unsigned callers;         /* threads inside submit / read barrier */
-	pthread_cond_t idle;      /* signalled when callers drops to 0 */
+	pthread_cond_t idle;      /* signalled when callers drops to 0, and
+	                             when the loop thread has exited */
+	bool loop_exited;
 	struct node_status status;
 	bool compact_pending;
 

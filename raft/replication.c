@@ -139,7 +139,10 @@ void replication_tick(struct raft *r)
 		const struct progress *pr = &r->prs[i];
 		raft_index c = pr->match < r->commit ? pr->match : r->commit;
 
-		if (i != r->self_idx && c > pr->commit_sent) {
+		/* Only what bcast_append will send: appends in flight carry
+		 * the commit themselves. */
+		if (i != r->self_idx && c > pr->commit_sent &&
+		    pr->state == PROGRESS_REPLICATE && pr->infl_count == 0) {
 			r->commit_news_now = true;
 			r->bcast_pending = true;
 			return;

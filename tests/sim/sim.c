@@ -316,6 +316,8 @@ struct sim {
 	struct event *free_ev;
 	struct event *cur;        /* being handled: a failure that leaves
 	                             the run mid-event leaves it to sim_free */
+	struct pwrite *cur_w;     /* the same for a disk write taken off its
+	                             member's queue */
 
 	struct member m[SIM_MAX_MEMBERS];
 	bool link[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
@@ -1553,6 +1555,7 @@ static void on_disk(struct sim *s, struct event *e)
 	m->wq_head = w->next;
 	if (m->wq_head == NULL)
 		m->wq_tail = NULL;
+	s->cur_w = w;
 	if (w->must_persist)
 		disk_apply(s, e->to, w);
 	trace(s, EV_DISK, e->to, 0, 0, disk_last(m), m->hs.term);
@@ -1568,6 +1571,7 @@ static void on_disk(struct sim *s, struct event *e)
 			sim_fail(s, "raft_persisted(n%d) = %s", e->to + 1,
 			    raft_strerror(rc));
 	}
+	s->cur_w = NULL;
 	pwrite_free(w);
 	drive(s, e->to);
 }
@@ -2110,6 +2114,10 @@ void sim_free(struct sim *s)
 		s->cur->fn = NULL;
 		ev_free(s, s->cur);
 		s->cur = NULL;
+	}
+	if (s->cur_w != NULL) {
+		pwrite_free(s->cur_w);
+		s->cur_w = NULL;
 	}
 	while ((e = ev_pop(s)) != NULL) {
 		if (e->kind == EV_CALL)
