@@ -202,7 +202,9 @@ long kv_read(struct kv *kv, const void *key, size_t keylen, uint64_t offset,
 /*
  * Called by kv_list() once per key, in order.  @value (attr->size bytes)
  * and @key are borrowed for the duration of the call.  Return 0 to go on,
- * anything else to stop.  Must not call back into @kv's mutating functions.
+ * anything else to stop.  Runs under @kv's read lock, which prefers a
+ * waiting writer: it must not call back into @kv at all (a nested read
+ * would wait behind that writer, which waits for this reader).
  */
 typedef int (*kv_list_cb)(void *arg, const void *key, size_t keylen,
     const struct kv_attr *attr, const void *value);
