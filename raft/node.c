@@ -3,24 +3,35 @@
  *
  * The core/driver contract (raft.h), as this loop implements it:
  *
- *   inputs   zmq_poll wakes for peer messages (raft_step), requests from
+ *   inputs   poll() wakes for peer messages (raft_step), requests from
  *            other threads through loop_box (propose, read index, compact,
- *            transfer, batches made durable), and the tick deadline
+ *            transfer, batches made durable, endpoint changes), the client
+ *            endpoint when one is attached, and the tick deadline
  *            (raft_tick every tick_ms of CLOCK_MONOTONIC).
  *   ready    after each round of inputs, raft_ready() until idle:
  *              1. rd.msgs go out at once (a leader replicates while its own
  *                 write is still in flight; it counts itself only later);
- *              2. persistence is copied into a disk_job for the disk
- *                 thread, together with rd.msgs_after_persist (promises
- *                 about the disk: votes, acknowledgements) — unless there
- *                 is nothing to write and nothing ahead in the disk queue,
- *                 in which case those go out at once too;
- *              3. a snapshot to restore and committed entries are copied
- *                 to the applier, in order;
+ *              2. persistence: a small batch while no batch is at the disk
+ *                 thread is written and synced right here, its
+ *                 rd.msgs_after_persist sent and raft_persisted() called
+ *                 after raft_advance(); otherwise it is copied into a
+ *                 disk_job for the disk thread, together with
+ *                 rd.msgs_after_persist (promises about the disk: votes,
+ *                 acknowledgements) — unless there is nothing to write and
+ *                 nothing ahead in the disk queue, in which case those go
+ *                 out at once too;
+ *              3. committed entries: a small batch while the applier is
+ *                 idle is applied right here; otherwise they (and a
+ *                 snapshot to restore) are copied to the applier, in order;
  *              4. read states wake their readers (who then wait for apply);
  *              5. raft_advance().
  *   durable  when the disk thread hands back a chain of jobs, oldest first:
  *            send each job's after-persist messages, raft_persisted().
+ *
+ * The fast paths of 2 and 3 spare an idle cluster's command the hand-offs
+ * to and from the disk thread and the applier (each a thread wake-up, the
+ * dominant cost of a lone request); under load batches grow past their
+ * limits, or find the other thread busy, and take the threads.
  *
  * Everything borrowed from a ready batch is copied before raft_advance(),
  * as raft.h requires.  No other thread touches the core or the transport.
