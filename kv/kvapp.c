@@ -1,9 +1,12 @@
 /*
  * kvapp.c - glue between the member runtime and the KV state machine
- * (see kvapp.h).  Reads run on the client endpoint's workers while the
- * applier applies: kv.c's reader/writer lock makes that safe.
+ * (see kvapp.h).  Reads run on the client endpoint's workers, or a GET
+ * of a small value on the member's loop, while the applier applies:
+ * kv.c's reader/writer lock makes that safe.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -165,6 +168,23 @@ static int app_query(void *arg, const void *buf, size_t len, void **out,
 	return query_list(arg, &q, out, out_len);
 }
 
+/* A GET of a value at most this big is answered on the member's loop. */
+#define QUICK_GET_MAX (64u * 1024)
+
+static bool app_query_is_quick(void *arg, const void *buf, size_t len)
+{
+	struct query q;
+	struct kv_attr attr;
+	uint8_t none;
+
+	if (query_decode(buf, len, &q) != 0 || q.kind != QUERY_GET)
+		return false;
+	/* Attributes only: an offset past any value copies nothing. */
+	if (kv_read(arg, q.key, q.keylen, UINT64_MAX, &none, 0, &attr) < 0)
+		return true; /* no such key: a quick ENOKEY */
+	return attr.size <= QUICK_GET_MAX;
+}
+
 static int app_create(void **arg, struct node_app *napp,
     struct server_app *sapp)
 {
@@ -179,6 +199,7 @@ static int app_create(void **arg, struct node_app *napp,
 	sapp->arg = kv;
 	sapp->query = app_query;
 	sapp->prepare = app_prepare;
+	sapp->query_is_quick = app_query_is_quick;
 	*arg = kv;
 	return 0;
 }

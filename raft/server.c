@@ -43,6 +43,7 @@ struct job {
 	size_t reply_len;
 	struct server *srv;       /* asynchronous submits: whose job */
 	bool barrier_passed;      /* READ: the read barrier is behind us */
+	bool needs_query;         /* READ in the reply box: answer it first */
 };
 
 struct server {
@@ -196,7 +197,8 @@ static void submit_done(void *arg, int status, void *reply, size_t len,
 	atomic_fetch_sub(&s->pending, 1);
 }
 
-/* node_done_fn of a READ's barrier: the query itself runs on a worker. */
+/* node_done_fn of a READ's barrier (it runs under the node's lock): the
+ * query is answered when the loop flushes, there or on a worker. */
 static void barrier_done(void *arg, int status, void *reply, size_t len,
     raft_id leader)
 {
@@ -207,7 +209,8 @@ static void barrier_done(void *arg, int status, void *reply, size_t len,
 	(void)len;
 	if (status == 0) {
 		j->barrier_passed = true;
-		if (mbox_put(&s->jobs, &j->item) != 0)
+		j->needs_query = true;
+		if (mbox_put(&s->replies, &j->item) != 0)
 			job_free(j);
 	} else {
 		set_reply(j, status, leader, NULL, 0);
@@ -291,6 +294,17 @@ static void send_replies(void *arg)
 		struct job *j = (struct job *)chain;
 
 		chain = chain->next;
+		if (j->needs_query) {
+			j->needs_query = false;
+			if (s->app.query_is_quick == NULL ||
+			    !s->app.query_is_quick(s->app.arg, j->req.payload,
+			    j->req.len)) {
+				if (mbox_put(&s->jobs, &j->item) != 0)
+					job_free(j);
+				continue;
+			}
+			run_query(s, j, true, 0);
+		}
 		if (j->reply != NULL &&
 		    zmq_send(s->sock, j->id, j->id_len,
 		    ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)

@@ -13,13 +13,15 @@
 #ifndef RAFTKV_SERVER_H
 #define RAFTKV_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "node.h"
 
 /* How queries (READ, READ_STALE) are answered from local state.  Runs on
- * worker threads, concurrently with the applier: the application locks. */
+ * worker threads (or, for a quick READ, the loop), concurrently with the
+ * applier: the application locks. */
 struct server_app {
 	void *arg;
 	int (*query)(void *arg, const void *q, size_t len, void **reply,
@@ -30,6 +32,11 @@ struct server_app {
 	 * time.  Returns 0, or a negative code answered
 	 * to the client instead of proposing. */
 	int (*prepare)(void *arg, uint8_t *cmd, size_t len);
+	/* Optional: true if the query may be answered on the member's loop
+	 * thread once its read barrier passed — a quick one, e.g. a GET of a
+	 * small value — instead of on a worker: two hand-offs between
+	 * threads fewer.  Runs on the loop; must itself be quick. */
+	bool (*query_is_quick)(void *arg, const void *q, size_t len);
 };
 
 struct server;
