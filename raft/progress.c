@@ -90,14 +90,19 @@ void progress_become_snapshot(struct progress *p, raft_index index,
 	infl_clear(p);
 }
 
+bool progress_window_full(const struct progress *p)
+{
+	return p->infl_count >= p->infl_cap ||
+	    (p->infl_max_bytes && p->infl_bytes >= p->infl_max_bytes);
+}
+
 bool progress_paused(const struct progress *p)
 {
 	switch (p->state) {
 	case PROGRESS_PROBE:
 		return p->probe_sent;
 	case PROGRESS_REPLICATE:
-		return p->infl_count >= p->infl_cap ||
-		    (p->infl_max_bytes && p->infl_bytes >= p->infl_max_bytes);
+		return progress_window_full(p);
 	case PROGRESS_SNAPSHOT:
 		return true;
 	}

@@ -68,6 +68,9 @@ void progress_become_replicate(struct progress *p);
 void progress_become_snapshot(struct progress *p, raft_index index,
     raft_term term);
 
+/* The pipeline window is full, by messages or by bytes. */
+bool progress_window_full(const struct progress *p);
+
 /* True when no append may be sent now. */
 bool progress_paused(const struct progress *p);
 

@@ -338,8 +338,9 @@ int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 		return 0;
 	pr = &r->prs[raft_voter_index(r, m->from)];
 	pr->probe_sent = false;
-	if (pr->state == PROGRESS_REPLICATE &&
-	    pr->infl_count >= pr->infl_cap)
+	/* A full window whose append was lost would stay full: let one more
+	 * through (full by count or by bytes alike). */
+	if (pr->state == PROGRESS_REPLICATE && progress_window_full(pr))
 		progress_free_first(pr);
 	/* Behind, and no progress since the previous heartbeat answer: the
 	 * follower may have lost the tail of a pipelined window.  Send even
