@@ -827,6 +827,12 @@ uint64_t kv_digest(struct kv *kv)
 int kv_get(struct kv *kv, const void *key, size_t keylen,
     struct kv_attr *attr, void **value, size_t *len)
 {
+	return kv_get_max(kv, key, keylen, UINT64_MAX, attr, value, len);
+}
+
+int kv_get_max(struct kv *kv, const void *key, size_t keylen, uint64_t max,
+    struct kv_attr *attr, void **value, size_t *len)
+{
 	struct kv_rec *r;
 	int rc = 0;
 
@@ -836,6 +842,10 @@ int kv_get(struct kv *kv, const void *key, size_t keylen,
 	r = live(kv, key, keylen);
 	if (r == NULL) {
 		rc = -ENOENT;
+		goto out;
+	}
+	if (r->attr.size > max) {
+		rc = -EFBIG;
 		goto out;
 	}
 	if (attr != NULL)

@@ -190,6 +190,11 @@ int kv_restore(struct kv *kv, const void *data, size_t len);
 int kv_get(struct kv *kv, const void *key, size_t keylen,
     struct kv_attr *attr, void **value, size_t *len);
 
+/* kv_get(), but -EFBIG (nothing stored) when the value is over @max bytes:
+ * one lookup decides and copies. */
+int kv_get_max(struct kv *kv, const void *key, size_t keylen, uint64_t max,
+    struct kv_attr *attr, void **value, size_t *len);
+
 /*
  * Copy up to @cap bytes of @key's value from @offset into @buf (a FUSE
  * read without copying the whole value).  If @attr is not NULL, stores the

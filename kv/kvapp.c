@@ -75,14 +75,17 @@ static int app_prepare(void *arg, uint8_t *cmd, size_t len)
 	return 0;
 }
 
-static int query_get(struct kv *kv, const struct query *q, void **out,
-    size_t *len)
+/* A GET of a value of at most @max bytes; -EFBIG (nothing answered) for a
+ * bigger one. */
+static int query_get(struct kv *kv, const struct query *q, uint64_t max,
+    void **out, size_t *len)
 {
 	struct kv_result r;
 	int rv;
 
 	kv_result_init(&r);
-	rv = kv_get(kv, q->key, q->keylen, &r.attr, &r.value, &r.value_len);
+	rv = kv_get_max(kv, q->key, q->keylen, max, &r.attr, &r.value,
+	    &r.value_len);
 	if (rv == -ENOENT) {
 		r.status = KV_ENOKEY;
 		rv = 0;
@@ -164,25 +167,23 @@ static int app_query(void *arg, const void *buf, size_t len, void **out,
 	if (query_decode(buf, len, &q) != 0)
 		return -EBADMSG;
 	if (q.kind == QUERY_GET)
-		return query_get(arg, &q, out, out_len);
+		return query_get(arg, &q, UINT64_MAX, out, out_len);
 	return query_list(arg, &q, out, out_len);
 }
 
 /* A GET of a value at most this big is answered on the member's loop. */
 #define QUICK_GET_MAX (64u * 1024)
 
-static bool app_query_is_quick(void *arg, const void *buf, size_t len)
+static int app_query_quick(void *arg, const void *buf, size_t len,
+    void **out, size_t *out_len)
 {
 	struct query q;
-	struct kv_attr attr;
-	uint8_t none;
+	int rv;
 
 	if (query_decode(buf, len, &q) != 0 || q.kind != QUERY_GET)
-		return false;
-	/* Attributes only: an offset past any value copies nothing. */
-	if (kv_read(arg, q.key, q.keylen, UINT64_MAX, &none, 0, &attr) < 0)
-		return true; /* no such key: a quick ENOKEY */
-	return attr.size <= QUICK_GET_MAX;
+		return -EAGAIN; /* a worker answers, errors included */
+	rv = query_get(arg, &q, QUICK_GET_MAX, out, out_len);
+	return rv == -EFBIG ? -EAGAIN : rv;
 }
 
 static int app_create(void **arg, struct node_app *napp,
@@ -199,7 +200,7 @@ static int app_create(void **arg, struct node_app *napp,
 	sapp->arg = kv;
 	sapp->query = app_query;
 	sapp->prepare = app_prepare;
-	sapp->query_is_quick = app_query_is_quick;
+	sapp->query_quick = app_query_quick;
 	*arg = kv;
 	return 0;
 }

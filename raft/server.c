@@ -117,50 +117,48 @@ static void run_status(struct server *s, struct job *j)
 	set_reply(j, 0, st.raft.leader, buf, sizeof(buf));
 }
 
-static void run_query(struct server *s, struct job *j, bool barrier, int tmo)
+/* The request's own timeout, capped; 0 means the default.  Unsigned until
+ * capped: a client's 2^31 must not turn negative. */
+static int request_timeout(const struct job *j)
 {
-	raft_id leader = 0;
-	void *out = NULL;
-	size_t out_len = 0;
-	int rv = 0;
+	uint32_t t = j->req.timeout_ms;
 
-	if (barrier && !j->barrier_passed)
-		rv = node_read_barrier(s->node, tmo, &leader);
-	if (rv == 0 && s->app.query == NULL)
-		rv = CPROTO_EBADOP;
-	if (rv == 0)
-		rv = s->app.query(s->app.arg, j->req.payload, j->req.len, &out,
-		    &out_len);
-	set_reply(j, rv, leader, out, rv == 0 ? out_len : 0);
-	free(out);
+	if (t == 0)
+		return SERVER_DEFAULT_TIMEOUT_MS;
+	return t > SERVER_MAX_TIMEOUT_MS ? SERVER_MAX_TIMEOUT_MS : (int)t;
 }
 
-static void run_job(struct server *s, struct job *j)
+typedef int (*query_fn)(void *arg, const void *q, size_t len,
+    void **reply, size_t *reply_len);
+
+/* Answer a query from local state with @fn (READ_STALE at once, READ once
+ * its read barrier has passed).  Returns false, with nothing answered,
+ * when @fn leaves it to a worker (-EAGAIN). */
+static bool run_query(struct server *s, struct job *j, query_fn fn)
 {
-	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
-	    SERVER_DEFAULT_TIMEOUT_MS;
-	struct cproto_fault f;
-	raft_id leader = 0;
 	void *out = NULL;
 	size_t out_len = 0;
+	int rv = fn == NULL ? CPROTO_EBADOP :
+	    fn(s->app.arg, j->req.payload, j->req.len, &out, &out_len);
+
+	if (rv == -EAGAIN && fn != s->app.query)
+		return false;
+	set_reply(j, rv, 0, out, rv == 0 ? out_len : 0);
+	free(out);
+	return true;
+}
+
+/* What may block, on a worker.  SUBMIT and READ never come here: the loop
+ * starts them without blocking (submit_async, read_async). */
+static void run_job(struct server *s, struct job *j)
+{
+	struct cproto_fault f;
 	int rv;
 
-	if (tmo > SERVER_MAX_TIMEOUT_MS)
-		tmo = SERVER_MAX_TIMEOUT_MS;
 	switch (j->req.op) {
-	case CPROTO_SUBMIT:
-		/* The payload points into j->body, which this job owns. */
-		rv = s->app.prepare ? s->app.prepare(s->app.arg,
-		    (uint8_t *)j->req.payload, j->req.len) : 0;
-		if (rv == 0)
-			rv = node_submit(s->node, j->req.payload, j->req.len,
-			    tmo, &out, &out_len, &leader);
-		set_reply(j, rv, leader, out, rv == 0 ? out_len : 0);
-		free(out);
-		return;
 	case CPROTO_READ:
 	case CPROTO_READ_STALE:
-		run_query(s, j, j->req.op == CPROTO_READ, tmo);
+		(void)run_query(s, j, s->app.query);
 		return;
 	case CPROTO_STATUS:
 		run_status(s, j);
@@ -223,12 +221,9 @@ static void barrier_done(void *arg, int status, void *reply, size_t len,
 /* READ: start the barrier from the loop; no worker waits for it. */
 static void read_async(struct server *s, struct job *j)
 {
-	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
-	    SERVER_DEFAULT_TIMEOUT_MS;
+	int tmo = request_timeout(j);
 	int rv;
 
-	if (tmo > SERVER_MAX_TIMEOUT_MS)
-		tmo = SERVER_MAX_TIMEOUT_MS;
 	j->srv = s;
 	atomic_fetch_add(&s->pending, 1);
 	rv = node_read_barrier_async(s->node, tmo, barrier_done, j);
@@ -247,12 +242,9 @@ static void read_async(struct server *s, struct job *j)
  */
 static void submit_async(struct server *s, struct job *j)
 {
-	int tmo = j->req.timeout_ms ? (int)j->req.timeout_ms :
-	    SERVER_DEFAULT_TIMEOUT_MS;
+	int tmo = request_timeout(j);
 	int rv;
 
-	if (tmo > SERVER_MAX_TIMEOUT_MS)
-		tmo = SERVER_MAX_TIMEOUT_MS;
 	rv = s->app.prepare ? s->app.prepare(s->app.arg,
 	    (uint8_t *)j->req.payload, j->req.len) : 0;
 	if (rv == 0) {
@@ -296,14 +288,12 @@ static void send_replies(void *arg)
 		chain = chain->next;
 		if (j->needs_query) {
 			j->needs_query = false;
-			if (s->app.query_is_quick == NULL ||
-			    !s->app.query_is_quick(s->app.arg, j->req.payload,
-			    j->req.len)) {
+			if (s->app.query_quick == NULL ||
+			    !run_query(s, j, s->app.query_quick)) {
 				if (mbox_put(&s->jobs, &j->item) != 0)
 					job_free(j);
 				continue;
 			}
-			run_query(s, j, true, 0);
 		}
 		if (j->reply != NULL &&
 		    zmq_send(s->sock, j->id, j->id_len,

@@ -32,11 +32,12 @@ struct server_app {
 	 * time.  Returns 0, or a negative code answered
 	 * to the client instead of proposing. */
 	int (*prepare)(void *arg, uint8_t *cmd, size_t len);
-	/* Optional: true if the query may be answered on the member's loop
-	 * thread once its read barrier passed — a quick one, e.g. a GET of a
-	 * small value — instead of on a worker: two hand-offs between
-	 * threads fewer.  Runs on the loop; must itself be quick. */
-	bool (*query_is_quick)(void *arg, const void *q, size_t len);
+	/* Optional: answer a READ on the member's loop thread once its read
+	 * barrier passed, if that is quick (e.g. a GET of a small value):
+	 * as query(), or -EAGAIN to leave it to a worker.  Two hand-offs
+	 * between threads fewer.  Runs on the loop: must be quick itself. */
+	int (*query_quick)(void *arg, const void *q, size_t len,
+	    void **reply, size_t *reply_len);
 };
 
 struct server;
