@@ -129,6 +129,20 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 	if (m->key[0] != '\0' && !z85_key(m->key))
 		return fail(err, errlen, name, line, "key of member %" PRIu64
 		    " is not a 40-character Z85 CURVE public key", id);
+	if (strcmp(m->peer, m->client) == 0)
+		return fail(err, errlen, name, line, "member %" PRIu64 " has "
+		    "the same peer and client endpoint", id);
+	for (uint32_t i = 0; i < c->n; i++) {
+		const struct cluster_member *o = &c->members[i];
+
+		if (strcmp(o->peer, m->peer) == 0 ||
+		    strcmp(o->client, m->peer) == 0 ||
+		    strcmp(o->peer, m->client) == 0 ||
+		    strcmp(o->client, m->client) == 0)
+			return fail(err, errlen, name, line, "member %" PRIu64
+			    " shares an endpoint with member %" PRIu64, id,
+			    o->id);
+	}
 	c->n++;
 	return 0;
 }
@@ -136,14 +150,14 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen)
 {
-	char *copy = strdup(text), *save = NULL, *ln;
+	char *copy = strdup(text), *next, *ln;
 	int line = 0, rv = 0, keys = 0;
 
 	if (copy == NULL)
 		return -ENOMEM;
 	memset(c, 0, sizeof(*c));
-	for (ln = strtok_r(copy, "\n", &save); ln && rv == 0;
-	    ln = strtok_r(NULL, "\n", &save)) {
+	/* strsep, not strtok: blank lines count, so line numbers are true. */
+	for (next = copy; rv == 0 && (ln = strsep(&next, "\n")) != NULL;) {
 		char *hash = strchr(ln, '#'), *kw, *rest;
 
 		line++;
@@ -158,9 +172,16 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 		rest[strcspn(rest, "\r")] = '\0';
 		if (strcmp(kw, "cluster") == 0) {
 			uint64_t id;
+			char *id_end;
 
 			rest += strspn(rest, " \t");
-			rest[strcspn(rest, " \t")] = '\0';
+			id_end = rest + strcspn(rest, " \t");
+			if (id_end[strspn(id_end, " \t")] != '\0')
+				rv = fail(err, errlen, name, line, "unexpected "
+				    "words after the cluster id");
+			*id_end = '\0';
+			if (rv != 0)
+				break;
 			if (c->id != 0)
 				rv = fail(err, errlen, name, line, "cluster id "
 				    "given twice");
