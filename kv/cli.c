@@ -5,9 +5,11 @@
  * to script (values raw on stdout, listings tab-separated, one per line).
  * Exit status tells the outcome apart (see enum below and raftkv(1)).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,16 +168,32 @@ static int cmd_put(struct ctx *c)
 	    c->version);
 }
 
-static int cmd_cas(struct ctx *c)
+/* A decimal number from 0 to @max, digits only.  0 or -1. */
+static int parse_num(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
-	long long v = strtoll(c->argv[1], &end, 10);
+	unsigned long long v;
 
-	if (*end || v < 0) {
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int cmd_cas(struct ctx *c)
+{
+	uint64_t v;
+
+	if (parse_num(c->argv[1], INT64_MAX, &v) != 0) {
 		fprintf(stderr, "%s: cas: bad version '%s'\n", prog, c->argv[1]);
 		return EXIT_USAGE;
 	}
-	return do_put(c, c->argv[0], c->argc > 2 ? c->argv[2] : NULL, v);
+	return do_put(c, c->argv[0], c->argc > 2 ? c->argv[2] : NULL,
+	    (int64_t)v);
 }
 
 static int cmd_del(struct ctx *c)
@@ -357,26 +375,26 @@ static void usage(void);
  * Returns EXIT_OKAY or EXIT_USAGE (after saying why). */
 static int take_option(struct ctx *c, int opt)
 {
-	char *end;
+	uint64_t v;
 
 	switch (opt) {
 	case 'r':
 		c->recursive = 1;
 		return EXIT_OKAY;
 	case 'V':
-		c->version = strtoll(optarg, &end, 10);
-		if (*end || c->version < 0)
+		if (parse_num(optarg, INT64_MAX, &v) != 0)
 			break;
+		c->version = (int64_t)v;
 		return EXIT_OKAY;
 	case 'L':
-		c->lease_ms = (uint32_t)strtoul(optarg, &end, 10);
-		if (*end || *optarg == '-')
+		if (parse_num(optarg, UINT32_MAX, &v) != 0)
 			break;
+		c->lease_ms = (uint32_t)v;
 		return EXIT_OKAY;
 	case 't':
-		c->timeout_ms = (int)strtol(optarg, &end, 10);
-		if (*end || c->timeout_ms < 0)
+		if (parse_num(optarg, INT_MAX, &v) != 0)
 			break;
+		c->timeout_ms = (int)v;
 		return EXIT_OKAY;
 	default:
 		usage();

@@ -632,6 +632,9 @@ static int exec_txn(struct kv *kv, const struct kv_cmd *c, int64_t now,
 			rollback(kv, &u);
 			kv->next_inode = saved_inode;
 			free(u.e);
+			/* Op 0's attributes describe a state just undone: the
+			 * result (and its session copy) must not carry them. */
+			memset(&out->attr, 0, sizeof(out->attr));
 			if (rc == 0) {
 				out->status = res.status;
 				out->fail_op = i;

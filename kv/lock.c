@@ -1,6 +1,7 @@
 /*
  * lock.c - the distributed lock (contract in lock.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
@@ -83,7 +84,8 @@ static int expired(const char *v, size_t len, const struct kv_attr *a)
 {
 	const char *sp = memchr(v, ' ', len);
 	unsigned long lease;
-	char num[16];
+	char num[16], *end;
+	int64_t now;
 	size_t n;
 
 	if (sp == NULL)
@@ -93,8 +95,14 @@ static int expired(const char *v, size_t len, const struct kv_attr *a)
 		return 0;
 	memcpy(num, sp + 1, n);
 	num[n] = '\0';
-	lease = strtoul(num, NULL, 10);
-	return lease > 0 && real_ns() > a->mtime_ns + (int64_t)lease * 1000000;
+	/* Anyone may write the lock key: a lease that is not a plain number
+	 * means none, and the age is compared in ms so nothing overflows. */
+	lease = strtoul(num, &end, 10);
+	if (*end != '\0' || !isdigit((unsigned char)num[0]) || lease == 0)
+		return 0;
+	now = real_ns();
+	return now > a->mtime_ns &&
+	    ((uint64_t)now - (uint64_t)a->mtime_ns) / 1000000 > lease;
 }
 
 static int read_lock(struct kvlock *l, char **v, size_t *len,

@@ -718,6 +718,9 @@ static void test_kv_txn_failed_op_undoes_everything(void **state)
 	assert_int_equal(r.status, KV_ENOKEY);
 	assert_int_equal(r.fail_op, 7);
 	assert_int_equal(r.fail_cmp, KV_NO_INDEX);
+	/* No attributes of the undone create of "a" in the result. */
+	assert_int_equal(r.attr.version, 0);
+	assert_int_equal(r.attr.inode, 0);
 	assert_int_equal(kv_digest(kv), before);
 	/* The inode counter was rolled back too. */
 	assert_int_equal(op1(kv, o_put("z", "", 0, 0)).attr.inode, 7);
