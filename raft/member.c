@@ -203,7 +203,7 @@ int member_main(int argc, char **argv, const struct member_app *app,
 	struct node *node = NULL;
 	struct server *srv = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
-	char err[512], tag[32];
+	char err[512] = "out of memory", tag[32];
 	void *app_arg = NULL;
 	sigset_t sigs;
 	int rv, sig;

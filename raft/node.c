@@ -95,15 +95,21 @@ void node_config_defaults(struct node_config *c)
 /* Loss is Raft's business; but a leader's append that could not even be
  * queued tells the core the peer is unreachable, so it stops pipelining.
  * Noted here, reported by report_unreachable() once no batch is out. */
+static void note_unreachable(struct node *n, raft_id peer)
+{
+	for (uint32_t i = 0; i < n->n_unreachable; i++)
+		if (n->unreachable[i] == peer)
+			return;
+	if (n->n_unreachable < RAFT_MAX_MEMBERS)
+		n->unreachable[n->n_unreachable++] = peer;
+}
+
 static void send_msgs(struct node *n, const struct raft_msg *m, uint32_t count)
 {
-	for (uint32_t i = 0; i < count; i++) {
-		if (transport_send(n->tr, &m[i]) != -EAGAIN ||
-		    m[i].type != RAFT_MSG_APPEND ||
-		    n->n_unreachable == RAFT_MAX_MEMBERS)
-			continue;
-		n->unreachable[n->n_unreachable++] = m[i].to;
-	}
+	for (uint32_t i = 0; i < count; i++)
+		if (transport_send(n->tr, &m[i]) == -EAGAIN &&
+		    m[i].type == RAFT_MSG_APPEND)
+			note_unreachable(n, m[i].to);
 }
 
 static void report_unreachable(struct node *n)

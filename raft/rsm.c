@@ -386,10 +386,17 @@ static void leave_call(struct node *n, struct waiter *w)
 static struct waiter *waiter_new(bool is_read)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
+	pthread_condattr_t ca;
 
 	if (w == NULL)
 		return NULL;
-	pthread_cond_init(&w->cv, NULL);
+
+	/* Deadlines on the monotonic clock: a wall-clock step must not
+	 * stretch or cut a wait. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	w->is_read = is_read;
 	w->refs = 2; /* the caller and the loop request */
 	return w;
@@ -422,9 +429,14 @@ static struct loop_req *request_new(enum loop_kind kind, const void *cmd,
 	return req;
 }
 
+/* @timeout_ms from now on the waiters' clock; below 1 ms counts as 1, as
+ * for the asynchronous calls (a negative one must not make an invalid
+ * timespec, on which pthread_cond_timedwait fails at once, forever). */
 static void deadline_after(struct timespec *ts, int timeout_ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += timeout_ms / 1000;
 	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
 	if (ts->tv_nsec >= 1000000000L) {
