@@ -331,13 +331,24 @@ truncate_from(struct wal *w, raft_index index)
 int
 wal_check_append(const struct wal *w, const struct raft_entry *e, uint32_t n)
 {
+	raft_index prev;
+	raft_term prev_term;
+
 	if (n == 0 || e[0].index <= w->snap_index || e[0].index > w->last + 1)
 		return -EINVAL;
-	for (uint32_t i = 0; i < n; i++)
-		if (e[i].index != e[0].index + i || e[i].term == 0 ||
-		    e[i].len > REC_MAX_LEN - ENTRY_FIXED ||
+	/* Terms never decrease along the log: recovery refuses a log where
+	 * they do, so such a batch must not be written in the first place. */
+	prev = e[0].index - 1;
+	prev_term = prev > w->snap_index && prev >= w->first &&
+	    prev <= w->last ?
+	    ent_at(w, prev)->term : w->snap_term;
+	for (uint32_t i = 0; i < n; i++) {
+		if (e[i].index != e[0].index + i || e[i].term < prev_term ||
+		    e[i].term == 0 || e[i].len > REC_MAX_LEN - ENTRY_FIXED ||
 		    (e[i].len > 0 && e[i].data == NULL))
 			return -EINVAL;
+		prev_term = e[i].term;
+	}
 	return 0;
 }
 

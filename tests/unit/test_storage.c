@@ -567,7 +567,17 @@ test_storage_append_rejects_bad_batches(void **state)
 	assert_int_equal(storage_append(s, e, 2), -EINVAL);
 	assert_int_equal(storage_error(s), 0);                  /* not poisoned */
 	e[1].index = 2;
-	assert_int_equal(storage_append(s, e, 2), 0);
+	e[0].term = 2;                                          /* terms 2, 1 */
+	assert_int_equal(storage_append(s, e, 2), -EINVAL);
+	e[0].term = 1;
+	e[1].term = 2;
+	assert_int_equal(storage_append(s, e, 2), 0);          /* terms 1, 2 */
+	e[0].index = 3;
+	e[0].term = 1;                                          /* below 2's */
+	assert_int_equal(storage_append(s, e, 1), -EINVAL);
+	e[0].term = 2;
+	assert_int_equal(storage_append(s, e, 1), 0);
+	assert_int_equal(storage_error(s), 0);                  /* not poisoned */
 	storage_close(s);
 	free_entries(e, 2);
 }
