@@ -147,6 +147,11 @@ static void test_sim_random_sweep(void **state)
 		fail_msg("%" PRIu64 " of %" PRIu64 " seeds violated an invariant",
 		    t.violations, t.seeds);
 	}
+	/* A sweep that ran nothing, or in which nothing ever committed,
+	 * checked nothing. */
+	if (t.seeds == 0 || t.committed == 0)
+		fail_msg("the sweep checked nothing (%" PRIu64 " seeds, %" PRIu64
+		    " entries committed)", t.seeds, t.committed);
 }
 
 /*
