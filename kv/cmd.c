@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kv/cmd.h"
+#include "raft/le.h"
 
 #define HEADER_BYTES 28u
 #define RESULT_FIXED_BYTES 77u
@@ -241,22 +242,19 @@ static uint8_t *put_u8(uint8_t *p, uint8_t v)
 
 static uint8_t *put_u16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	le_put16(p, v);
 	return p + 2;
 }
 
 static uint8_t *put_u32(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	le_put32(p, v);
 	return p + 4;
 }
 
 static uint8_t *put_u64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	le_put64(p, v);
 	return p + 8;
 }
 
@@ -397,7 +395,7 @@ static uint16_t get_u16(struct reader *r)
 
 	if (!need(r, 2))
 		return 0;
-	v = (uint16_t)(r->p[0] | (r->p[1] << 8));
+	v = le_get16(r->p);
 	r->p += 2;
 	r->left -= 2;
 	return v;
@@ -405,12 +403,11 @@ static uint16_t get_u16(struct reader *r)
 
 static uint32_t get_u32(struct reader *r)
 {
-	uint32_t v = 0;
+	uint32_t v;
 
 	if (!need(r, 4))
 		return 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | r->p[i];
+	v = le_get32(r->p);
 	r->p += 4;
 	r->left -= 4;
 	return v;
@@ -418,12 +415,11 @@ static uint32_t get_u32(struct reader *r)
 
 static uint64_t get_u64(struct reader *r)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
 	if (!need(r, 8))
 		return 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | r->p[i];
+	v = le_get64(r->p);
 	r->p += 8;
 	r->left -= 8;
 	return v;

@@ -22,46 +22,13 @@
 
 #include "kv/kv.h"
 #include "kv/kvsnap.h"
+#include "raft/le.h"
 
 #define STAGE_BYTES (64u * 1024)
 #define SESSION_BYTES 49u
 #define KEY_FIXED_BYTES 55u
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
-
-/* ------------------------------------------------------------------------
- * Little-endian helpers
- * ------------------------------------------------------------------------ */
-
-static void le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* ------------------------------------------------------------------------
  * Sink: compressor or hash
@@ -141,7 +108,7 @@ static void sink_u64(struct sink *s, uint64_t v)
 {
 	uint8_t b[8];
 
-	le64(b, v);
+	le_put64(b, v);
 	sink_write(s, b, 8);
 }
 
@@ -149,7 +116,7 @@ static void sink_u32(struct sink *s, uint32_t v)
 {
 	uint8_t b[4];
 
-	le32(b, v);
+	le_put32(b, v);
 	sink_write(s, b, 4);
 }
 
@@ -174,14 +141,14 @@ static void write_session(struct sink *s, const struct session_info *si)
 {
 	uint8_t b[SESSION_BYTES];
 
-	le64(b, si->client);
-	le64(b + 8, si->seq);
-	le64(b + 16, (uint64_t)si->time_ns);
+	le_put64(b, si->client);
+	le_put64(b + 8, si->seq);
+	le_put64(b + 16, (uint64_t)si->time_ns);
 	b[24] = si->status;
-	le32(b + 25, si->fail_cmp);
-	le32(b + 29, si->fail_op);
-	le64(b + 33, si->version);
-	le64(b + 41, si->inode);
+	le_put32(b + 25, si->fail_cmp);
+	le_put32(b + 29, si->fail_op);
+	le_put64(b + 33, si->version);
+	le_put64(b + 41, si->inode);
 	sink_write(s, b, sizeof(b));
 }
 
@@ -194,14 +161,14 @@ static void write_rec(struct sink *s, const struct kv_rec *r)
 	b[1] = (uint8_t)(r->keylen >> 8);
 	sink_write(s, b, 2);
 	sink_write(s, r->key, r->keylen);
-	le64(b, a->version);
-	le64(b + 8, a->inode);
-	le64(b + 16, a->size);
-	le64(b + 24, (uint64_t)a->mtime_ns);
-	le64(b + 32, (uint64_t)a->ctime_ns);
-	le32(b + 40, a->mode);
-	le32(b + 44, a->uid);
-	le32(b + 48, a->gid);
+	le_put64(b, a->version);
+	le_put64(b + 8, a->inode);
+	le_put64(b + 16, a->size);
+	le_put64(b + 24, (uint64_t)a->mtime_ns);
+	le_put64(b + 32, (uint64_t)a->ctime_ns);
+	le_put32(b + 40, a->mode);
+	le_put32(b + 44, a->uid);
+	le_put32(b + 48, a->gid);
 	b[52] = a->kind;
 	sink_write(s, b, sizeof(b));
 	if (a->size > 0)
@@ -259,9 +226,9 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 		goto out;
 
 	memcpy(s->out, KVSNAP_MAGIC, 8);
-	le32(s->out + 8, KVSNAP_FORMAT);
-	le32(s->out + 12, 0);
-	le64(s->out + 16, plen);
+	le_put32(s->out + 8, KVSNAP_FORMAT);
+	le_put32(s->out + 12, 0);
+	le_put64(s->out + 16, plen);
 	s->outpos = KVSNAP_HEADER_BYTES;
 
 	write_payload(s, st, true);
@@ -371,7 +338,7 @@ static uint64_t src_u64(struct source *s)
 	uint8_t b[8] = { 0 };
 
 	src_read(s, b, 8);
-	return rd64(b);
+	return le_get64(b);
 }
 
 static uint32_t src_u32(struct source *s)
@@ -379,7 +346,7 @@ static uint32_t src_u32(struct source *s)
 	uint8_t b[4] = { 0 };
 
 	src_read(s, b, 4);
-	return rd32(b);
+	return le_get32(b);
 }
 
 /* Everything delivered: the frame must be complete and the input used up. */
@@ -429,14 +396,14 @@ static int read_sessions(struct source *s, struct kvsnap_state *st)
 		src_read(s, b, sizeof(b));
 		if (s->bad)
 			return -EBADMSG;
-		si.client = rd64(b);
-		si.seq = rd64(b + 8);
-		si.time_ns = (int64_t)rd64(b + 16);
+		si.client = le_get64(b);
+		si.seq = le_get64(b + 8);
+		si.time_ns = (int64_t)le_get64(b + 16);
 		si.status = b[24];
-		si.fail_cmp = rd32(b + 25);
-		si.fail_op = rd32(b + 29);
-		si.version = rd64(b + 33);
-		si.inode = rd64(b + 41);
+		si.fail_cmp = le_get32(b + 25);
+		si.fail_op = le_get32(b + 29);
+		si.version = le_get64(b + 33);
+		si.inode = le_get64(b + 41);
 		if (si.time_ns > st->clock_ns)
 			return -EBADMSG;
 		rc = session_restore(st->sessions, &si);
@@ -475,14 +442,14 @@ static bool read_attr(struct source *s, const struct kvsnap_state *st,
 	src_read(s, b, sizeof(b));
 	if (s->bad)
 		return false;
-	a->version = rd64(b);
-	a->inode = rd64(b + 8);
-	a->size = rd64(b + 16);
-	a->mtime_ns = (int64_t)rd64(b + 24);
-	a->ctime_ns = (int64_t)rd64(b + 32);
-	a->mode = rd32(b + 40);
-	a->uid = rd32(b + 44);
-	a->gid = rd32(b + 48);
+	a->version = le_get64(b);
+	a->inode = le_get64(b + 8);
+	a->size = le_get64(b + 16);
+	a->mtime_ns = (int64_t)le_get64(b + 24);
+	a->ctime_ns = (int64_t)le_get64(b + 32);
+	a->mode = le_get32(b + 40);
+	a->uid = le_get32(b + 44);
+	a->gid = le_get32(b + 48);
 	a->kind = b[52];
 	return a->version >= 1 && a->inode >= KV_INODE_FIRST &&
 	    a->inode < st->next_inode && a->size <= KV_VALUE_MAX &&
@@ -580,14 +547,14 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	if (data == NULL || len < KVSNAP_HEADER_BYTES ||
 	    memcmp(p, KVSNAP_MAGIC, 8) != 0)
 		return -EBADMSG;
-	if (rd32(p + 8) != KVSNAP_FORMAT)
+	if (le_get32(p + 8) != KVSNAP_FORMAT)
 		return -ENOTSUP;
-	if (rd32(p + 12) != 0)
+	if (le_get32(p + 12) != 0)
 		return -EBADMSG;
 	fcs = ZSTD_getFrameContentSize(p + KVSNAP_HEADER_BYTES,
 	    len - KVSNAP_HEADER_BYTES);
 	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR ||
-	    fcs != rd64(p + 16))
+	    fcs != le_get64(p + 16))
 		return -EBADMSG;
 
 	rc = -ENOMEM;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "le.h"
 #include "storage.h"
 
 struct diskio {
@@ -65,33 +66,5 @@ int diskio_unlink(struct diskio *d, const char *name);
 /* Names in the directory, sorted; caller frees with diskio_free_names(). */
 int diskio_list(struct diskio *d, char ***names, size_t *n);
 void diskio_free_names(char **names, size_t n);
-
-/* Little-endian field access for the on-disk formats. */
-static inline void
-diskio_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void
-diskio_put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t
-diskio_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t
-diskio_get64(const uint8_t *p)
-{
-	return (uint64_t)diskio_get32(p) | (uint64_t)diskio_get32(p + 4) << 32;
-}
 
 #endif

@@ -17,25 +17,9 @@
 #include <string.h>
 
 #include "frame.h"
+#include "le.h"
 
 static const uint8_t frame_magic[4] = { 'R', 'K', 'V', 'F' };
-
-static uint64_t load_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void store_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
 
 const char *frame_strerror(int err)
 {
@@ -84,8 +68,8 @@ long frame_encode(uint64_t cluster_id, raft_id sender,
 	buf[5] = 0;
 	buf[6] = 0;
 	buf[7] = 0;
-	store_u64(buf + 8, cluster_id);
-	store_u64(buf + 16, sender);
+	le_put64(buf + 8, cluster_id);
+	le_put64(buf + 16, sender);
 	return (long)FRAME_HEADER_SIZE + body;
 }
 
@@ -113,8 +97,8 @@ static int check_header(const uint8_t *buf, size_t len,
 	/* Reserved bits are zero so that a future meaning is never ignored. */
 	if (buf[5] != 0 || buf[6] != 0 || buf[7] != 0)
 		return FRAME_EMALFORMED;
-	h->cluster_id = load_u64(buf + 8);
-	h->sender = load_u64(buf + 16);
+	h->cluster_id = le_get64(buf + 8);
+	h->sender = le_get64(buf + 16);
 	if (h->cluster_id == 0 || h->sender == 0)
 		return FRAME_EMALFORMED;
 	if (h->cluster_id != f->cluster_id)

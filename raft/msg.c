@@ -65,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "msg.h"
 
 #define MSG_MAGIC 0xA7u
@@ -91,18 +92,8 @@ enum {
 #define N_U64_FIELDS 8 /* bits 0..7, in this order */
 
 /* ------------------------------------------------------------------------
- * Little-endian loads and stores (memcpy: no alignment assumptions)
+ * Cursors over the little-endian loads and stores of le.h
  * ------------------------------------------------------------------------ */
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define LE16(x) __builtin_bswap16(x)
-#define LE32(x) __builtin_bswap32(x)
-#define LE64(x) __builtin_bswap64(x)
-#else
-#define LE16(x) (x)
-#define LE32(x) (x)
-#define LE64(x) (x)
-#endif
 
 static inline uint8_t *put_u8(uint8_t *p, uint8_t v)
 {
@@ -112,22 +103,19 @@ static inline uint8_t *put_u8(uint8_t *p, uint8_t v)
 
 static inline uint8_t *put_u16(uint8_t *p, uint16_t v)
 {
-	v = LE16(v);
-	memcpy(p, &v, sizeof(v));
+	le_put16(p, v);
 	return p + sizeof(v);
 }
 
 static inline uint8_t *put_u32(uint8_t *p, uint32_t v)
 {
-	v = LE32(v);
-	memcpy(p, &v, sizeof(v));
+	le_put32(p, v);
 	return p + sizeof(v);
 }
 
 static inline uint8_t *put_u64(uint8_t *p, uint64_t v)
 {
-	v = LE64(v);
-	memcpy(p, &v, sizeof(v));
+	le_put64(p, v);
 	return p + sizeof(v);
 }
 
@@ -158,8 +146,7 @@ static inline bool get_u16(struct reader *r, uint16_t *v)
 {
 	if (r->left < sizeof(*v))
 		return false;
-	memcpy(v, r->p, sizeof(*v));
-	*v = LE16(*v);
+	*v = le_get16(r->p);
 	r->p += sizeof(*v);
 	r->left -= sizeof(*v);
 	return true;
@@ -169,8 +156,7 @@ static inline bool get_u32(struct reader *r, uint32_t *v)
 {
 	if (r->left < sizeof(*v))
 		return false;
-	memcpy(v, r->p, sizeof(*v));
-	*v = LE32(*v);
+	*v = le_get32(r->p);
 	r->p += sizeof(*v);
 	r->left -= sizeof(*v);
 	return true;
@@ -180,8 +166,7 @@ static inline bool get_u64(struct reader *r, uint64_t *v)
 {
 	if (r->left < sizeof(*v))
 		return false;
-	memcpy(v, r->p, sizeof(*v));
-	*v = LE64(*v);
+	*v = le_get64(r->p);
 	r->p += sizeof(*v);
 	r->left -= sizeof(*v);
 	return true;

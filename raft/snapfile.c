@@ -74,19 +74,19 @@ encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
 {
 	memset(h, 0, SNAP_HDR);
 	memcpy(h, SNAP_MAGIC, 8);
-	diskio_put32(h + 8, SNAP_VERSION);
-	diskio_put32(h + 12, SNAP_HDR);
-	diskio_put64(h + 16, cluster_id);
-	diskio_put64(h + 24, member_id);
-	diskio_put64(h + 32, meta->index);
-	diskio_put64(h + 40, meta->term);
-	diskio_put32(h + 48, meta->n_voters);
-	diskio_put32(h + 52, frame_crc);
+	le_put32(h + 8, SNAP_VERSION);
+	le_put32(h + 12, SNAP_HDR);
+	le_put64(h + 16, cluster_id);
+	le_put64(h + 24, member_id);
+	le_put64(h + 32, meta->index);
+	le_put64(h + 40, meta->term);
+	le_put32(h + 48, meta->n_voters);
+	le_put32(h + 52, frame_crc);
 	for (uint32_t i = 0; i < meta->n_voters && i < RAFT_MAX_MEMBERS; i++)
-		diskio_put64(h + 56 + 8 * i, meta->voters[i]);
-	diskio_put64(h + 176, len);
-	diskio_put32(h + 184, crc);
-	diskio_put32(h + 188, crc32c(0, h, 188));
+		le_put64(h + 56 + 8 * i, meta->voters[i]);
+	le_put64(h + 176, len);
+	le_put32(h + 184, crc);
+	le_put32(h + 188, crc32c(0, h, 188));
 }
 
 /* Compress @data into @fd after the header; sets *@end to the file size
@@ -166,21 +166,21 @@ check_header(struct diskio *io, const char *name, const uint8_t *h,
 	if (got < SNAP_HDR)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
 		    "at offset 0: file is only %zu bytes", dir, name, got);
-	if (memcmp(h, SNAP_MAGIC, 8) != 0 || crc32c(0, h, 188) != diskio_get32(h + 188))
+	if (memcmp(h, SNAP_MAGIC, 8) != 0 || crc32c(0, h, 188) != le_get32(h + 188))
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
 		    "at offset 0: %s", dir, name,
 		    memcmp(h, SNAP_MAGIC, 8) ? "wrong magic" : "checksum mismatch");
-	if (diskio_get32(h + 8) != SNAP_VERSION || diskio_get32(h + 12) != SNAP_HDR)
+	if (le_get32(h + 8) != SNAP_VERSION || le_get32(h + 12) != SNAP_HDR)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
 		    "at offset 8: unknown format version %u", dir, name,
-		    diskio_get32(h + 8));
-	if (diskio_get64(h + 16) != cluster_id || diskio_get64(h + 24) != member_id)
+		    le_get32(h + 8));
+	if (le_get64(h + 16) != cluster_id || le_get64(h + 24) != member_id)
 		return diskio_fail(io, STORAGE_EFOREIGN, "%s/%s: snapshot belongs to "
 		    "cluster %" PRIu64 " member %" PRIu64 ", not cluster %" PRIu64
-		    " member %" PRIu64, dir, name, diskio_get64(h + 16),
-		    diskio_get64(h + 24), cluster_id, member_id);
-	if (diskio_get64(h + 32) != index || diskio_get64(h + 40) == 0 ||
-	    diskio_get32(h + 48) == 0 || diskio_get32(h + 48) > RAFT_MAX_MEMBERS)
+		    " member %" PRIu64, dir, name, le_get64(h + 16),
+		    le_get64(h + 24), cluster_id, member_id);
+	if (le_get64(h + 32) != index || le_get64(h + 40) == 0 ||
+	    le_get32(h + 48) == 0 || le_get32(h + 48) > RAFT_MAX_MEMBERS)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
 		    "at offset 32: index, term or voter count impossible", dir, name);
 	return 0;
@@ -260,7 +260,7 @@ snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
 	    (rc = diskio_pread(io, fd, name, h, SNAP_HDR, 0, &got)) != 0 ||
 	    (rc = check_header(io, name, h, got, cluster_id, member_id, index)) != 0)
 		goto out;
-	n = diskio_get64(h + 176);
+	n = le_get64(h + 176);
 	if (n > max_bytes || (buf = malloc((size_t)n + 1)) == NULL) {
 		rc = diskio_fail(io, n > max_bytes ? STORAGE_ECORRUPT : -ENOMEM,
 		    "%s/%s: snapshot of %" PRIu64 " bytes (header offset 176): %s",
@@ -269,19 +269,19 @@ snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
 		goto out;
 	}
 	if ((rc = decompress_from(io, fd, name, fsize, buf, n,
-	    diskio_get32(h + 52))) != 0)
+	    le_get32(h + 52))) != 0)
 		goto out;
-	if (crc32c(0, buf, (size_t)n) != diskio_get32(h + 184)) {
+	if (crc32c(0, buf, (size_t)n) != le_get32(h + 184)) {
 		rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: the uncompressed data "
 		    "does not match its checksum (header offset 184)", io->dir, name);
 		goto out;
 	}
 	memset(meta, 0, sizeof *meta);
 	meta->index = index;
-	meta->term = diskio_get64(h + 40);
-	meta->n_voters = diskio_get32(h + 48);
+	meta->term = le_get64(h + 40);
+	meta->n_voters = le_get32(h + 48);
 	for (uint32_t i = 0; i < meta->n_voters; i++)
-		meta->voters[i] = diskio_get64(h + 56 + 8 * i);
+		meta->voters[i] = le_get64(h + 56 + 8 * i);
 	*data = buf;
 	*len = n;
 	*file_bytes = fsize;

@@ -105,10 +105,10 @@ encode_small(uint8_t *b, const char *magic, uint64_t a, uint64_t c)
 {
 	memset(b, 0, SMALL_FILE);
 	memcpy(b, magic, 8);
-	diskio_put32(b + 8, SMALL_VERSION);
-	diskio_put64(b + 16, a);
-	diskio_put64(b + 24, c);
-	diskio_put32(b + 32, crc32c(0, b, 32));
+	le_put32(b + 8, SMALL_VERSION);
+	le_put64(b + 16, a);
+	le_put64(b + 24, c);
+	le_put32(b + 32, crc32c(0, b, 32));
 }
 
 /* Read small file @name: 1 in *@found and its two fields, or 0. */
@@ -129,15 +129,15 @@ read_small(struct diskio *io, const char *name, const char *magic,
 	if (rc != 0)
 		return rc;
 	if (got != SMALL_FILE || memcmp(b, magic, 8) != 0 ||
-	    crc32c(0, b, 32) != diskio_get32(b + 32) || diskio_get32(b + 36) != 0)
+	    crc32c(0, b, 32) != le_get32(b + 32) || le_get32(b + 36) != 0)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
 		    "0: %s", io->dir, name, got != SMALL_FILE ? "wrong size" :
 		    memcmp(b, magic, 8) ? "wrong magic" : "checksum mismatch");
-	if (diskio_get32(b + 8) != SMALL_VERSION)
+	if (le_get32(b + 8) != SMALL_VERSION)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: unknown format "
-		    "version %u at offset 8", io->dir, name, diskio_get32(b + 8));
-	*a = diskio_get64(b + 16);
-	*c = diskio_get64(b + 24);
+		    "version %u at offset 8", io->dir, name, le_get32(b + 8));
+	*a = le_get64(b + 16);
+	*c = le_get64(b + 24);
 	return 0;
 }
 

@@ -150,13 +150,13 @@ encode_header(const struct wal *w, raft_index first, uint64_t cap,
 {
 	memset(h, 0, SEG_HDR);
 	memcpy(h, SEG_MAGIC, 8);
-	diskio_put32(h + 8, SEG_VERSION);
-	diskio_put32(h + 12, SEG_HDR);
-	diskio_put64(h + 16, w->cfg.cluster_id);
-	diskio_put64(h + 24, w->cfg.member_id);
-	diskio_put64(h + 32, first);
-	diskio_put64(h + 40, cap);
-	diskio_put32(h + 60, crc32c(0, h, 60));
+	le_put32(h + 8, SEG_VERSION);
+	le_put32(h + 12, SEG_HDR);
+	le_put64(h + 16, w->cfg.cluster_id);
+	le_put64(h + 24, w->cfg.member_id);
+	le_put64(h + 32, first);
+	le_put64(h + 40, cap);
+	le_put32(h + 60, crc32c(0, h, 60));
 }
 
 /* Delete segs[k] (closing it if open) and forget it. */
@@ -244,14 +244,14 @@ encode_rec(const struct raft_entry *e, uint8_t *p)
 {
 	uint32_t len = ENTRY_FIXED + e->len;
 
-	diskio_put32(p, len);
+	le_put32(p, len);
 	p[8] = REC_ENTRY;
-	diskio_put64(p + 9, e->index);
-	diskio_put64(p + 17, e->term);
+	le_put64(p + 9, e->index);
+	le_put64(p + 17, e->term);
 	p[25] = e->type;
 	if (e->len > 0)
 		memcpy(p + REC_HDR + ENTRY_FIXED, e->data, e->len);
-	diskio_put32(p + 4, wal_rec_crc(p, len));
+	le_put32(p + 4, wal_rec_crc(p, len));
 	return REC_HDR + len;
 }
 

@@ -94,9 +94,9 @@ parse_rec(const uint8_t *p, size_t avail, raft_index expect, struct rec *r,
 				return *why = WHY_SHORT_HDR, REC_BAD;
 		return REC_END;
 	}
-	len = diskio_get32(p);
+	len = le_get32(p);
 	if (len == 0) {
-		if (diskio_get32(p + 4) == 0 && p[8] == 0)
+		if (le_get32(p + 4) == 0 && p[8] == 0)
 			return REC_END;
 		return *why = "zero length", REC_BAD;
 	}
@@ -104,12 +104,12 @@ parse_rec(const uint8_t *p, size_t avail, raft_index expect, struct rec *r,
 		return *why = "impossible length", REC_BAD;
 	if ((size_t)len > avail - REC_HDR)
 		return *why = WHY_PAST_EOF, REC_BAD;
-	if (wal_rec_crc(p, len) != diskio_get32(p + 4))
+	if (wal_rec_crc(p, len) != le_get32(p + 4))
 		return *why = "checksum mismatch", REC_BAD;
 	if (p[8] != REC_ENTRY)
 		return *why = "unknown record type", REC_CORRUPT;
-	r->index = diskio_get64(p + 9);
-	r->term = diskio_get64(p + 17);
+	r->index = le_get64(p + 9);
+	r->term = le_get64(p + 17);
 	r->etype = p[25];
 	r->dlen = len - ENTRY_FIXED;
 	r->bytes = REC_HDR + len;
@@ -171,7 +171,7 @@ next_valid(const struct segread *sr, uint64_t off)
 		if (b[p] == 0 && b[p + 1] == 0 && b[p + 2] == 0 && b[p + 3] == 0)
 			continue;
 		if (parse_rec(b + p, (size_t)(sr->fsize - p),
-		    diskio_get64(b + p + 9), &r, &why) == REC_OK)
+		    le_get64(b + p + 9), &r, &why) == REC_OK)
 			return p;
 	}
 	return 0;
@@ -188,7 +188,7 @@ next_valid(const struct segread *sr, uint64_t off)
 static bool
 is_torn(const struct segread *sr, uint64_t off, uint64_t *valid_after)
 {
-	uint32_t len = off + 4 <= sr->fsize ? diskio_get32(sr->buf + off) : 0;
+	uint32_t len = off + 4 <= sr->fsize ? le_get32(sr->buf + off) : 0;
 	uint64_t next = next_valid(sr, off), end = off + REC_HDR + len;
 
 	*valid_after = next;
@@ -223,25 +223,25 @@ check_header(struct wal *w, struct segread *sr, raft_index first)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 0: file is only %" PRIu64
 		    " bytes", dir, name, sr->fsize);
-	if (memcmp(h, SEG_MAGIC, 8) != 0 || crc32c(0, h, 60) != diskio_get32(h + 60))
+	if (memcmp(h, SEG_MAGIC, 8) != 0 || crc32c(0, h, 60) != le_get32(h + 60))
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 0: %s", dir, name,
 		    memcmp(h, SEG_MAGIC, 8) ? "wrong magic" : "checksum mismatch");
-	if (diskio_get32(h + 8) != SEG_VERSION || diskio_get32(h + 12) != SEG_HDR)
+	if (le_get32(h + 8) != SEG_VERSION || le_get32(h + 12) != SEG_HDR)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 8: unknown format version %u",
-		    dir, name, diskio_get32(h + 8));
-	if (diskio_get64(h + 16) != w->cfg.cluster_id ||
-	    diskio_get64(h + 24) != w->cfg.member_id)
+		    dir, name, le_get32(h + 8));
+	if (le_get64(h + 16) != w->cfg.cluster_id ||
+	    le_get64(h + 24) != w->cfg.member_id)
 		return diskio_fail(w->io, STORAGE_EFOREIGN,
 		    "%s/%s: segment belongs to cluster %" PRIu64 " member %" PRIu64
 		    ", not cluster %" PRIu64 " member %" PRIu64, dir, name,
-		    diskio_get64(h + 16), diskio_get64(h + 24),
+		    le_get64(h + 16), le_get64(h + 24),
 		    w->cfg.cluster_id, w->cfg.member_id);
-	if (diskio_get64(h + 32) != first)
+	if (le_get64(h + 32) != first)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 32: first index %" PRIu64
-		    " does not match the file name", dir, name, diskio_get64(h + 32));
+		    " does not match the file name", dir, name, le_get64(h + 32));
 	return 0;
 }
 
@@ -287,11 +287,11 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	    (rc = read_upto(w, &sr, SEG_HDR + READ_CHUNK)) != 0 ||
 	    (rc = check_header(w, &sr, first)) != 0)
 		goto out;
-	*sg = (struct seg){ first, first - 1, SEG_HDR, diskio_get64(sr.buf + 40) };
+	*sg = (struct seg){ first, first - 1, SEG_HDR, le_get64(sr.buf + 40) };
 	for (;;) {
 		if ((rc = read_upto(w, &sr, off + REC_HDR)) != 0 ||
 		    (sr.have >= off + REC_HDR && (rc = read_upto(w, &sr,
-		    off + REC_HDR + diskio_get32(sr.buf + off))) != 0))
+		    off + REC_HDR + le_get32(sr.buf + off))) != 0))
 			goto out;
 		st = parse_rec(sr.buf + off, (size_t)(sr.have - off), expect, &r, &why);
 		if (st != REC_OK)
