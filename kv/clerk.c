@@ -29,6 +29,7 @@
 #include "raft/cproto.h"
 #include "raft/le.h"
 #include "raft/node.h"
+#include "raft/clock.h"
 
 struct clerk {
 	struct cluster cl;
@@ -53,14 +54,6 @@ void clerk_options_defaults(struct clerk_options *o)
 	o->backoff_min_ms = 5;
 	o->backoff_max_ms = 200;
 	o->prefer_member = -1;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(int ms)
@@ -149,11 +142,11 @@ static void follow_hint(struct clerk *ck, int tried, uint64_t hint)
 static int call(struct clerk *ck, uint8_t op, const void *payload,
     uint32_t len, struct attempt *at, struct client_reply *rep)
 {
-	uint64_t deadline = now_ms() + (uint64_t)ck->o.deadline_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)ck->o.deadline_ms;
 	int backoff = ck->o.backoff_min_ms;
 
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		int idx, tmo, rv;
 
 		if (now >= deadline)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kv/lock.h"
+#include "raft/clock.h"
 
 struct kvlock {
 	struct clerk *ck;
@@ -24,14 +25,6 @@ struct kvlock {
 	uint64_t token;
 	int held;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int64_t real_ns(void)
 {

@@ -26,6 +26,7 @@
 
 #include "auth.h"
 #include "logging.h"
+#include "clock.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_MAX_PARTS 8   /* CURVE requests have 7 */
@@ -41,14 +42,6 @@ struct auth {
 	uint64_t last_log_ms;           /* thread only */
 	uint64_t unlogged;              /* refusals since the last log line */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool part_is(zmq_msg_t *part, const char *s)
 {
@@ -72,7 +65,7 @@ static void log_refusal(struct auth *a, zmq_msg_t *parts, int n,
     const char *why)
 {
 	char addr[64] = "?", key[41] = "?";
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 
 	if (a->last_log_ms != 0 && now - a->last_log_ms < 1000) {
 		a->unlogged++;

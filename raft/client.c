@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "cproto.h"
+#include "clock.h"
 
 struct client {
 	struct cluster cl;
@@ -21,14 +22,6 @@ struct client {
 	unsigned loss_pct;        /* test-only loss injection */
 	uint64_t rng;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int client_new(const struct cluster *cl, void *zctx, struct client **out)
 {
@@ -50,7 +43,7 @@ int client_new(const struct cluster *cl, void *zctx, struct client **out)
 	}
 	/* Request ids start from the clock so a restarted client's ids do
 	 * not collide with its previous incarnation's late replies. */
-	c->next_id = now_ms() << 20;
+	c->next_id = mono_ms() << 20;
 	for (uint32_t i = 0; i < cl->n; i++) {
 		void *s = zmq_socket(c->zctx, ZMQ_DEALER);
 
@@ -142,7 +135,7 @@ static int send_req(struct client *c, void *s, uint8_t op, const void *p,
 			return 0;
 		if (zmq_errno() != EAGAIN)
 			return CLIENT_EUNREACHABLE;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return CLIENT_EUNREACHABLE;
 		zmq_poll(NULL, 0, 5);
 	}
@@ -152,7 +145,7 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
     const void *payload, uint32_t len, int timeout_ms,
     struct client_reply *rep)
 {
-	uint64_t id = ++c->next_id, deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t id = ++c->next_id, deadline = mono_ms() + (uint64_t)timeout_ms;
 	void *s;
 	int rv;
 
@@ -165,12 +158,12 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
 		return CLIENT_ETIMEDOUT;
 	}
 	rv = send_req(c, s, op, payload, len, timeout_ms, id,
-	    now_ms() + (timeout_ms < 200 ? (uint64_t)timeout_ms : 200));
+	    mono_ms() + (timeout_ms < 200 ? (uint64_t)timeout_ms : 200));
 	if (rv != 0)
 		return rv;
 	for (;;) {
 		zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		struct cproto_rep r;
 		zmq_msg_t m;
 

@@ -46,16 +46,14 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "logging.h"
 #include "node_int.h"
 #include "transport.h"
 
 uint64_t node_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return mono_ms();
 }
 
 int node_post(struct node *n, struct loop_req *req)

@@ -52,23 +52,16 @@
 #include "logging.h"
 #include "netfault.h"
 #include "transport_int.h"
+#include "clock.h"
 
 #define LOG_EVERY_MS 1000      /* one line per reason (or peer) per second */
 #define ZAP_DOMAIN "raftkv"
 #define Z85_KEY_LEN 40
 
-uint64_t transport__now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* True (and the ratelimit advanced) if a line may be logged now. */
 bool transport__may_log(struct transport_ratelimit *rl, uint64_t *unlogged)
 {
-	uint64_t now = transport__now_ms();
+	uint64_t now = mono_ms();
 
 	if (rl->last_ms != 0 && now - rl->last_ms < LOG_EVERY_MS) {
 		rl->unlogged++;
@@ -456,7 +449,7 @@ static bool apply_fault(struct transport *t, struct transport_peer *p,
 		break;
 	}
 	buf = netfault_hold(t->faults, p->id, size,
-	    transport__now_ms() + delay_ms);
+	    mono_ms() + delay_ms);
 	if (buf == NULL) { /* queue full */
 		t->stats.fault_dropped++;
 		return true;

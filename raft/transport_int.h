@@ -65,7 +65,6 @@ struct transport {
 };
 
 /* CLOCK_MONOTONIC in milliseconds (the clock of the timer API). */
-uint64_t transport__now_ms(void);
 
 /* True (and @rl advanced) if a line may be logged now; *@unlogged is how
  * many were suppressed since the last one. */
