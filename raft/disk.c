@@ -33,6 +33,17 @@ void disk_job_free(struct disk_job *j)
 	free(j);
 }
 
+/* A chain handed back (disk_job.next), oldest first. */
+void disk_job_free_chain(struct disk_job *j)
+{
+	while (j != NULL) {
+		struct disk_job *next = j->next;
+
+		disk_job_free(j);
+		j = next;
+	}
+}
+
 static void fail_write(struct node *n, int rv)
 {
 	fatalx("storage failed, stopping: %s", storage_errmsg(n->st)[0] ?
@@ -139,12 +150,7 @@ void *disk_main(void *arg)
 		req->jobs = first;
 		if (node_post(n, req) != 0) {
 			/* Stopping: nobody will send or count these. */
-			while (first) {
-				struct disk_job *next = first->next;
-
-				disk_job_free(first);
-				first = next;
-			}
+			disk_job_free_chain(first);
 			free(req);
 		}
 	}

@@ -257,10 +257,7 @@ static void apply_post(struct node *n, struct apply_item *it)
 	atomic_fetch_add(&n->apply_pending, 1);
 	if (mbox_put(&n->apply_box, &it->item) != 0) {
 		atomic_fetch_sub(&n->apply_pending, 1);
-		free(it->snap_data);
-		free(it->entries);
-		free(it->blob);
-		free(it);
+		rsm_apply_item_free(it);
 	}
 }
 
@@ -737,12 +734,7 @@ static void drain_loop_box(struct node *n)
 		struct loop_req *req = (struct loop_req *)chain;
 
 		chain = chain->next;
-		while (req->jobs) {
-			struct disk_job *next = req->jobs->next;
-
-			disk_job_free(req->jobs);
-			req->jobs = next;
-		}
+		disk_job_free_chain(req->jobs);
 		if (req->kind == LOOP_ENDPOINT) {
 			*req->result = NODE_ESHUTDOWN;
 			sem_post(req->answered);
@@ -766,12 +758,7 @@ static void drain_box(struct mbox *b, bool apply)
 		struct mbox_item *next = chain->next;
 
 		if (apply) {
-			struct apply_item *it = (struct apply_item *)chain;
-
-			free(it->snap_data);
-			free(it->entries);
-			free(it->blob);
-			free(it);
+			rsm_apply_item_free((struct apply_item *)chain);
 		} else {
 			disk_job_free((struct disk_job *)chain);
 		}

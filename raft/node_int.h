@@ -159,6 +159,7 @@ void rsm_read_state(struct node *n, uint64_t ctx, raft_index index, int status);
 void rsm_apply_inline(struct node *n, const struct raft_entry *e,
     uint32_t count);
 bool rsm_snapshot_due(struct node *n);
+void rsm_apply_item_free(struct apply_item *it);
 void rsm_fail_all(struct node *n, int status);
 void rsm_expire(struct node *n, uint64_t now_ms);
 void rsm_fail_from(struct node *n, raft_index index);
@@ -167,6 +168,7 @@ void rsm_fail_from(struct node *n, raft_index index);
 void *disk_main(void *arg);
 void disk_persist_inline(struct node *n, const struct raft_ready *rd);
 void disk_job_free(struct disk_job *j);
+void disk_job_free_chain(struct disk_job *j);
 
 /* node.c */
 uint64_t node_now_ms(void);

@@ -319,7 +319,7 @@ static void maybe_snapshot(struct node *n)
 	}
 }
 
-static void free_apply_item(struct apply_item *it)
+void rsm_apply_item_free(struct apply_item *it)
 {
 	free(it->snap_data);
 	free(it->entries);
@@ -361,7 +361,7 @@ void *rsm_apply_main(void *arg)
 				restore(n, it);
 			else
 				apply_entries(n, it->entries, it->n_entries);
-			free_apply_item(it);
+			rsm_apply_item_free(it);
 			done++;
 		}
 		pthread_mutex_lock(&n->mu);

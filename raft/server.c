@@ -488,9 +488,22 @@ err:
 	return rv;
 }
 
-void server_stop(struct server *s)
+/* Free every job left in @box (stopping: nobody will answer them). */
+static void drop_jobs(struct mbox *box)
 {
 	struct mbox_item *it;
+
+	while ((it = mbox_take_all(box)) != NULL)
+		while (it) {
+			struct mbox_item *next = it->next;
+
+			job_free((struct job *)it);
+			it = next;
+		}
+}
+
+void server_stop(struct server *s)
+{
 	int linger = 500;
 
 	if (s == NULL)
@@ -515,20 +528,8 @@ void server_stop(struct server *s)
 		node_detach_endpoint(s->node);
 	send_replies(s);
 	zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof(linger));
-	while ((it = mbox_take_all(&s->jobs)) != NULL)
-		while (it) {
-			struct mbox_item *next = it->next;
-
-			job_free((struct job *)it);
-			it = next;
-		}
-	while ((it = mbox_take_all(&s->replies)) != NULL)
-		while (it) {
-			struct mbox_item *next = it->next;
-
-			job_free((struct job *)it);
-			it = next;
-		}
+	drop_jobs(&s->jobs);
+	drop_jobs(&s->replies);
 	zmq_close(s->sock);
 	zmq_ctx_term(s->zctx);
 	mbox_close(&s->jobs);
