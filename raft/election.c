@@ -195,7 +195,6 @@ int election_handle_vote_resp(struct raft *r, const struct raft_msg *m)
 
 int election_handle_timeout_now(struct raft *r, const struct raft_msg *m)
 {
-	(void)m;
 	if (r->role == RAFT_LEADER)
 		return 0;
 	raft_trace(r, "leadership handed over by %llu: campaigning",
