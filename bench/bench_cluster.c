@@ -65,9 +65,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "raft/cproto.h"
+#include "raft/client/cproto.h"
 #include "raft/le.h"
-#include "raft/node.h"
+#include "raft/member/node.h"
 #include "tests/integration/harness.h"
 
 #define OP_BYTES 100

@@ -58,7 +58,7 @@ static double now_s(void)
 
 static void die(const char *what, int rc)
 {
-	fprintf(stderr, "bench_core: %s: %s\n", what, raft_strerror(rc));
+	fprintf(stderr, "bench_core: %s: %s\n", what, rk_strerror(rc));
 	exit(1);
 }
 

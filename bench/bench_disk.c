@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "raft/storage.h"
+#include "raft/storage/storage.h"
 
 struct row {
 	const char *name;

@@ -35,8 +35,8 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "raft/logging.h"
-#include "raft/transport.h"
+#include "raft/util/logging.h"
+#include "raft/net/transport.h"
 
 #define CLUSTER 0xBE7C4ull
 #define SMALL 61
@@ -56,7 +56,7 @@ static uint64_t now_ns(void)
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "bench_zmq: %s: %s\n", what,
-	    err < 0 ? frame_strerror(err) : zmq_strerror(err));
+	    err < 0 ? rk_strerror(err) : zmq_strerror(err));
 	exit(1);
 }
 

@@ -43,8 +43,8 @@
 
 #include "kv/clerk.h"
 #include "kv/query.h"
-#include "raft/cluster.h"
-#include "raft/cproto.h"
+#include "raft/client/cluster.h"
+#include "raft/client/cproto.h"
 
 enum workload { WL_PUT, WL_GET, WL_MIX, WL_LOAD };
 

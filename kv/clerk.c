@@ -1,7 +1,7 @@
 /*
  * clerk.c - the KV client library (contract in clerk.h).
  *
- * One attempt = one request to one member (raft/client.c).  What an
+ * One attempt = one request to one member (raft/client/client.c).  What an
  * attempt's outcome means for the retry loop:
  *
  *   reply, status 0            done: decode the application's answer
@@ -25,11 +25,11 @@
 
 #include "kv/clerk.h"
 #include "kv/query.h"
-#include "raft/client.h"
-#include "raft/cproto.h"
+#include "raft/client/client.h"
+#include "raft/client/cproto.h"
 #include "raft/le.h"
-#include "raft/node.h"
-#include "raft/clock.h"
+#include "raft/err.h"
+#include "raft/util/clock.h"
 
 struct clerk {
 	struct cluster cl;
@@ -115,7 +115,7 @@ const char *clerk_strerror(int rv)
 		return kv_status_name(rv);
 	if (rv < 0 && rv > -1000)
 		return strerror(-rv);
-	return node_strerror(rv);
+	return rk_strerror(rv);
 }
 
 static int pick(struct clerk *ck)

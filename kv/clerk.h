@@ -35,14 +35,10 @@
 #include <stdint.h>
 
 #include "kv/cmd.h"
-#include "raft/cluster.h"
+#include "raft/client/cluster.h"
 
 /* Clerk-only status: the mutation may or may not have been applied. */
 #define KV_EMAYBE 100
-
-enum clerk_err {
-	CLERK_EUNAVAILABLE = -1501,
-};
 
 struct clerk_options {
 	bool no_sessions;      /* the seeds' semantics (see above) */

@@ -18,7 +18,7 @@
 
 #include "kv/clerk.h"
 #include "kv/lock.h"
-#include "raft/cproto.h"
+#include "raft/client/cproto.h"
 #include "raft/raft.h"
 
 enum exit_code {

@@ -15,7 +15,7 @@
 #include "kv/kvapp.h"
 #include "kv/query.h"
 #include "raft/le.h"
-#include "raft/logging.h"
+#include "raft/util/logging.h"
 
 /* Offset of time_ns in an encoded command's header (cmd.h). */
 #define CMD_TIME_OFFSET 20

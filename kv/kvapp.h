@@ -1,6 +1,6 @@
 /*
  * kvapp.h - the KV state machine (kv.h) as a member's application: the
- * callbacks the member runtime (raft/node.h, raft/server.h) calls.
+ * callbacks the member runtime (raft/member/node.h, raft/member/endpoint.h) calls.
  *
  *   apply     kv_apply(), the result encoded (cmd.h) as the reply
  *   snapshot  kv_snapshot();  restore  kv_restore()
@@ -10,7 +10,7 @@
 #ifndef RAFTKV_KV_KVAPP_H
 #define RAFTKV_KV_KVAPP_H
 
-#include "raft/member.h"
+#include "raft/member/member.h"
 
 extern const struct member_app kvapp;
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "kv/lock.h"
-#include "raft/clock.h"
+#include "raft/util/clock.h"
 
 struct kvlock {
 	struct clerk *ck;

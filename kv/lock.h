@@ -36,11 +36,6 @@
 
 #include "kv/clerk.h"
 
-enum kvlock_err {
-	KVLOCK_ETIMEDOUT = -1601,  /* not acquired before the deadline */
-	KVLOCK_ENOTHELD = -1602,   /* we do not hold it (lease lost?) */
-};
-
 struct kvlock;
 
 /* A lock on @key used through @ck (borrowed; must outlive the lock). */

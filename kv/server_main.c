@@ -1,6 +1,6 @@
 /*
  * server_main.c - raftkv-server(8): a cluster member serving the KV store
- * without mounting it.  Everything is in raft/member.c and kv/kvapp.c.
+ * without mounting it.  Everything is in raft/member/member.c and kv/kvapp.c.
  */
 #include "kv/kvapp.h"
 

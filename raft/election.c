@@ -20,7 +20,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "raft_int.h"
+#include "raft/raft_int.h"
 
 bool election_in_lease(const struct raft *r)
 {

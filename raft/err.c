@@ -1,31 +1,33 @@
 /*
- * err.c - names for error codes, roles and message types (one table each),
- * so that logs and tools print words instead of numbers.
+ * err.c - names for error codes (the table of raft/err.h), roles and
+ * message types, so that logs and tools print words instead of numbers.
  */
 #include <string.h>
 
-#include "raft.h"
+#include "raft/raft.h"
 
-#define RAFT_ERR_MAP(X)                                                   \
-	X(RAFT_ENOTLEADER, "not the leader")                              \
-	X(RAFT_EBUSY, "too many uncommitted entries, retry later")        \
-	X(RAFT_ETRANSFER, "leadership transfer in progress")              \
-	X(RAFT_ESTALE, "index compacted or older than the snapshot")      \
-	X(RAFT_EMALFORMED, "malformed message")                           \
-	X(RAFT_ETOOBIG, "entry or message too large")
-
-const char *raft_strerror(int err)
+const char *rk_strerror(int err)
 {
 	switch (err) {
-#define X(code, text) case code: return text;
-	RAFT_ERR_MAP(X)
-#undef X
+#define RK_ERR_CASE(name, value, text) case name: return text;
+	RK_ERR_MAP(RK_ERR_CASE)
+#undef RK_ERR_CASE
 	case 0:
 		return "success";
 	}
 	if (err < 0 && err > -1000)
 		return strerror(-err);
 	return "unknown error";
+}
+
+const char *rk_errname(int err)
+{
+	switch (err) {
+#define RK_ERR_NAME(name, value, text) case name: return #name;
+	RK_ERR_MAP(RK_ERR_NAME)
+#undef RK_ERR_NAME
+	}
+	return NULL;
 }
 
 const char *raft_role_name(enum raft_role role)

@@ -65,8 +65,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "le.h"
-#include "msg.h"
+#include "raft/le.h"
+#include "raft/msg.h"
 
 #define MSG_MAGIC 0xA7u
 #define HEADER_SIZE 29u

@@ -1,8 +1,8 @@
 /*
  * msg.h - binary encoding of Raft messages and log entries.
  *
- * Pure and bounds-checked: used on the wire (raft/transport.c), on disk
- * (raft/storage.c, entry records) and by the simulator, which encodes
+ * Pure and bounds-checked: used on the wire (raft/net/transport.c), on disk
+ * (raft/storage/storage.c, entry records) and by the simulator, which encodes
  * every message it carries so that byte counts are real and the codec is
  * exercised on every simulated send.  The layout is documented in msg.c;
  * all integers are little-endian, fixed width.  The decoder never trusts a
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "raft.h"
+#include "raft/raft.h"
 
 #define MSG_FORMAT_VERSION 1
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "progress.h"
+#include "raft/progress.h"
 
 int progress_init(struct progress *p, raft_id id, uint32_t max_inflight,
     uint64_t max_inflight_bytes)

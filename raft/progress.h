@@ -20,7 +20,7 @@
 
 #include <stdbool.h>
 
-#include "raft.h"
+#include "raft/raft.h"
 
 enum progress_state {
 	PROGRESS_PROBE = 0,

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft_int.h"
+#include "raft/raft_int.h"
 
 void raft_trace(struct raft *r, const char *fmt, ...)
 {

@@ -14,7 +14,7 @@
  *   raft_advance(r, &rd)      the driver is done with the borrowed batch
  *   raft_persisted(r, ...)    a write handed out earlier is now durable
  *
- * The driver loop (see raft/node.c once it exists, and tests/sim/):
+ * The driver loop (see raft/member/node.c once it exists, and tests/sim/):
  *
  *   1. raft_ready(): if nothing is ready, wait for input.
  *   2. Send rd.msgs at once: they never depend on local durability (a
@@ -48,24 +48,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "raft/err.h"
+
 typedef uint64_t raft_term;
 typedef uint64_t raft_index;
 typedef uint64_t raft_id; /* 0 means "none"; members are 1..UINT64_MAX */
 
 #define RAFT_MAX_MEMBERS 15
 
-/* raftkv-specific error codes (below -1000, never clash with -errno). */
-enum raft_err {
-	RAFT_ENOTLEADER = -1001,  /* only the leader can do this */
-	RAFT_EBUSY = -1002,       /* uncommitted-bytes bound reached: retry later */
-	RAFT_ETRANSFER = -1003,   /* a leadership transfer is under way */
-	RAFT_ESTALE = -1004,      /* index already compacted / older than the snapshot */
-	RAFT_EMALFORMED = -1005,  /* bytes that do not decode */
-	RAFT_ETOOBIG = -1006,     /* an entry or message over the configured limit */
-};
-
-/* A printable name for a raft_err or a -errno code (never NULL). */
-const char *raft_strerror(int err);
+/* Error codes: -errno or the RAFT_E* codes of raft/err.h (rk_strerror). */
 
 enum raft_role {
 	RAFT_FOLLOWER = 0,

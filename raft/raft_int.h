@@ -20,9 +20,9 @@
 #ifndef RAFTKV_RAFT_INT_H
 #define RAFTKV_RAFT_INT_H
 
-#include "progress.h"
-#include "raft.h"
-#include "rlog.h"
+#include "raft/progress.h"
+#include "raft/raft.h"
+#include "raft/rlog.h"
 
 /* A message waiting for raft_ready().  Entries and snapshot chunks are
  * referenced by index/offset and only turned into pointers at ready time,

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft_int.h"
+#include "raft/raft_int.h"
 
 static int grow(void **p, uint32_t *cap, uint32_t n, size_t size)
 {

@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "raft_int.h"
+#include "raft/raft_int.h"
 
 /* --------------------------------------------------------------- leader */
 

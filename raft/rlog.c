@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rlog.h"
+#include "raft/rlog.h"
 
 void rlog_init(struct rlog *l)
 {

@@ -12,7 +12,7 @@
 #ifndef RAFTKV_RLOG_H
 #define RAFTKV_RLOG_H
 
-#include "raft.h"
+#include "raft/raft.h"
 
 struct rlog {
 	raft_index snap_index;     /* last index covered by the snapshot */

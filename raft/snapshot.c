@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft_int.h"
+#include "raft/raft_int.h"
 
 int raft_compact(struct raft *r, raft_index index, const void *data,
     uint64_t len)

@@ -1,6 +1,6 @@
 /*
  * fuzz_frame.c - libFuzzer harness for the transport's frame decoder
- * (raft/frame.c, and through it the message codec, raft/msg.c).
+ * (raft/net/frame.c, and through it the message codec, raft/msg.c).
  *
  * frame_decode() is the first thing to touch bytes from the network, so it
  * must refuse anything malformed or foreign without crashing, reading out
@@ -15,7 +15,7 @@
  * message type from member 1 or 3 to member 2.
  *
  * Build and run (see `make fuzz-frame`; `make check-long` runs it briefly):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. raft/frame.c \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. raft/net/frame.c \
  *       raft/msg.c raft/err.c tests/fuzz/fuzz_frame.c -o fuzz_frame
  *   ./fuzz_frame -max_total_time=60 tests/fuzz/corpus/frame
  */
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/frame.h"
+#include "raft/net/frame.h"
 
 #define FUZZ_CLUSTER 0x5241465420465a5aull
 

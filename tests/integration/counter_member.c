@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/logging.h"
-#include "raft/member.h"
+#include "raft/util/logging.h"
+#include "raft/member/member.h"
 
 struct counter {
 	pthread_mutex_t mu;

@@ -45,8 +45,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "raft/node.h"
-#include "raft/storage.h"
+#include "raft/member/node.h"
+#include "raft/storage/storage.h"
 #include "tests/integration/harness.h"
 
 #define DEFAULT_MEMBER "tests/integration/counter-member"
@@ -1307,7 +1307,7 @@ static int apply_fault(struct harness *h, int i, int j)
 		return 0; /* applied when it restarts */
 	if (rv != 0)
 		fprintf(stderr, "harness[%s]: fault injection %d->%d: %d "
-		    "(%s)\n", h->name, i, j, rv, node_strerror(rv));
+		    "(%s)\n", h->name, i, j, rv, rk_strerror(rv));
 	return rv;
 }
 

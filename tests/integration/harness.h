@@ -51,15 +51,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "raft/client.h"
-#include "raft/cluster.h"
-#include "raft/cproto.h"
+#include "raft/client/client.h"
+#include "raft/client/cluster.h"
+#include "raft/client/cproto.h"
 
 #define HARNESS_MAX RAFT_MAX_MEMBERS
 
 enum harness_err {
-	HARNESS_ENOTRUNNING = -1501, /* the member's process is not running */
-	HARNESS_EDEADLINE = -1502,   /* nothing succeeded before the deadline */
+	HARNESS_ENOTRUNNING = -1901, /* the member's process is not running */
+	HARNESS_EDEADLINE = -1902,   /* nothing succeeded before the deadline */
 };
 
 struct harness_options {

@@ -24,7 +24,7 @@
 #include <zmq.h>
 #include <cmocka.h>
 
-#include "raft/cproto.h"
+#include "raft/client/cproto.h"
 #include "tests/integration/kvtest.h"
 #include "tests/lib/history.h"
 

@@ -45,7 +45,7 @@
 #include <stdatomic.h>
 #include <cmocka.h>
 
-#include "raft/node.h"
+#include "raft/member/node.h"
 #include "tests/integration/harness.h"
 
 #define NSEC 10                 /* a clerk's deadline per op, seconds */

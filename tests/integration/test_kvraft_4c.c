@@ -32,7 +32,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "raft/cproto.h"
+#include "raft/client/cproto.h"
 #include "tests/integration/kvtest.h"
 
 #define MAXRAFTSTATE 1000

@@ -48,7 +48,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "raft/cproto.h"
+#include "raft/client/cproto.h"
 #include "tests/integration/kvtest.h"
 #include "tests/lib/history.h"
 

@@ -41,7 +41,7 @@
 #include <signal.h>
 #include <cmocka.h>
 
-#include "raft/node.h"
+#include "raft/member/node.h"
 #include "tests/integration/harness.h"
 
 #define NSRV 3

@@ -1223,7 +1223,7 @@ static void do_compact(struct sim *s, int i)
 		trace(s, TR_COMPACT, i, 0, 0, idx, 0);
 	} else if (rc != RAFT_ESTALE) {
 		sim_fail(s, "raft_compact(n%d, %" PRIu64 ") = %s", i + 1, idx,
-		    raft_strerror(rc));
+		    rk_strerror(rc));
 	}
 }
 
@@ -1454,7 +1454,7 @@ static void post_batch_checks(struct sim *s, int i, bool snap_dropped_suffix)
 				    PRIu64 " without committed entry %" PRIu64
 				    " (term %" PRIu64 "; it has %s %" PRIu64 ")",
 				    i + 1, st.term, j, s->g[j].term,
-				    rc ? raft_strerror(rc) : "term", rc ? 0 : t);
+				    rc ? rk_strerror(rc) : "term", rc ? 0 : t);
 		}
 	}
 	m->last_role = st.role;
@@ -1507,7 +1507,7 @@ static void on_tick(struct sim *s, struct event *e)
 	trace(s, EV_TICK, e->to, 0, 0, 0, 0);
 	rc = raft_tick(m->r);
 	if (rc)
-		sim_fail(s, "raft_tick(n%d) = %s", e->to + 1, raft_strerror(rc));
+		sim_fail(s, "raft_tick(n%d) = %s", e->to + 1, rk_strerror(rc));
 	drive(s, e->to);
 	schedule_tick(s, e->to, s->now + m->tick_us);
 }
@@ -1527,7 +1527,7 @@ static void on_deliver(struct sim *s, struct event *e)
 	rc = msg_decode(e->buf, e->len, &msg);
 	if (rc)
 		sim_fail(s, "codec: a %s from n%d does not decode: %s",
-		    raft_msg_type_name(e->mtype), e->from + 1, raft_strerror(rc));
+		    raft_msg_type_name(e->mtype), e->from + 1, rk_strerror(rc));
 	trace(s, EV_DELIVER, e->from, e->to, msg.type, msg.term, msg.index);
 	s->st.msgs_delivered++;
 	if (is_request(msg.type)) {
@@ -1539,7 +1539,7 @@ static void on_deliver(struct sim *s, struct event *e)
 	rc = raft_step(to->r, &msg);
 	msg_release(&msg);
 	if (rc)
-		sim_fail(s, "raft_step(n%d) = %s", e->to + 1, raft_strerror(rc));
+		sim_fail(s, "raft_step(n%d) = %s", e->to + 1, rk_strerror(rc));
 	drive(s, e->to);
 }
 
@@ -1569,7 +1569,7 @@ static void on_disk(struct sim *s, struct event *e)
 		rc = raft_persisted(m->r, &w->token);
 		if (rc)
 			sim_fail(s, "raft_persisted(n%d) = %s", e->to + 1,
-			    raft_strerror(rc));
+			    rk_strerror(rc));
 	}
 	s->cur_w = NULL;
 	pwrite_free(w);
@@ -1715,7 +1715,7 @@ void sim_start(struct sim *s, int i)
 	rc = raft_new(&cfg, &boot, &m->r);
 	if (rc)
 		sim_fail(s, "raft_new(n%d) from durable state = %s", i + 1,
-		    raft_strerror(rc));
+		    rk_strerror(rc));
 	m->inc++;
 	m->paused_until = 0;
 	s->st.restarts += m->inc > 1;

@@ -220,7 +220,7 @@ static void run_transfer(uint64_t seed)
 	target = (leader + 2) % 3;
 	rc = sim_transfer(s, leader, target);
 	if (rc)
-		sim_fail(s, "raft_transfer_leadership = %s", raft_strerror(rc));
+		sim_fail(s, "raft_transfer_leadership = %s", rk_strerror(rc));
 	sim_sleep(s, ELECTION_TIMEOUT);
 	sim_get_state(s, target, &l);
 	if (!l)

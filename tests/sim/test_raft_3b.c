@@ -530,7 +530,7 @@ static void run_uncommitted_bound(uint64_t seed)
 	}
 	if (rc != RAFT_EBUSY)
 		sim_fail(s, "uncommitted bound: %d proposals of 100 bytes "
-		    "accepted without a quorum (rc %s)", i, raft_strerror(rc));
+		    "accepted without a quorum (rc %s)", i, rk_strerror(rc));
 	if (i < 50)
 		sim_fail(s, "uncommitted bound: EBUSY after only %d x 100 bytes "
 		    "(bound 10000)", i);

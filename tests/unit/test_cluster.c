@@ -1,5 +1,5 @@
 /*
- * test_cluster.c - the cluster file parser (raft/cluster.c): a good file,
+ * test_cluster.c - the cluster file parser (raft/client/cluster.c): a good file,
  * and each kind of bad one refused with the right line named.
  */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "raft/cluster.h"
+#include "raft/client/cluster.h"
 
 static const char good[] =
     "# three members\n"

@@ -1,5 +1,5 @@
 /*
- * test_frame.c - unit tests for the transport frame codec (raft/frame.c).
+ * test_frame.c - unit tests for the transport frame codec (raft/net/frame.c).
  *
  * A frame round-trips with its message; the header sits where frame.h says;
  * the decoder refuses, with the right reason, every truncation, a bad
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "raft/frame.h"
+#include "raft/net/frame.h"
 
 /* ------------------------------------------------------------------------
  * Fixture
@@ -264,8 +264,8 @@ static void test_frame_strerror_names_every_code(void **state)
 {
 	(void)state;
 	for (int err = FRAME_EAUTH; err <= FRAME_EMALFORMED; err++)
-		assert_string_not_equal(frame_strerror(err), "unknown error");
-	assert_string_equal(frame_strerror(-ENOMEM), raft_strerror(-ENOMEM));
+		assert_string_not_equal(rk_strerror(err), "unknown error");
+	assert_string_equal(rk_strerror(-ENOMEM), rk_strerror(-ENOMEM));
 }
 
 int main(void)

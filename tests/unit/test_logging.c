@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "raft/logging.h"
+#include "raft/util/logging.h"
 
 /* ----------------------------------------------------------------------
  * fixture

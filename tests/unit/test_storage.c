@@ -1,5 +1,5 @@
 /*
- * test_storage.c - unit tests for raft/storage.c and its parts (wal.c,
+ * test_storage.c - unit tests for raft/storage/storage.c and its parts (wal.c,
  * snapfile.c, crc32c.c, diskio.c).
  *
  * Every test runs in its own temporary directory, removed by the teardown.
@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "raft/crc32c.h"
-#include "raft/storage.h"
+#include "raft/storage/crc32c.h"
+#include "raft/storage/storage.h"
 
 /* ------------------------------------------------------------------------
  * Fixture: a temporary directory, options with small segments, a log

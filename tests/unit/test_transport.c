@@ -1,6 +1,6 @@
 /*
  * test_transport.c - the ZeroMQ transport between real sockets on
- * 127.0.0.1 (raft/transport.c, raft/auth.c).
+ * 127.0.0.1 (raft/net/transport.c, raft/net/auth.c).
  *
  * Two or three transports live in this one process, each with its own
  * ZeroMQ context, on ports the kernel picked.  Nothing here asserts how
@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "raft/logging.h"
-#include "raft/transport.h"
+#include "raft/util/logging.h"
+#include "raft/net/transport.h"
 
 /* ------------------------------------------------------------------------
  * Fixture

@@ -1,0 +1,202 @@
+/*
+ * client.c - request/reply over the client protocol (see client.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "raft/client/client.h"
+#include "raft/client/cproto.h"
+#include "raft/util/clock.h"
+
+struct client {
+	struct cluster cl;
+	void *zctx;
+	bool own_ctx;
+	void *socks[RAFT_MAX_MEMBERS];
+	uint64_t next_id;
+	uint8_t *buf;
+	size_t cap;
+	unsigned loss_pct;        /* test-only loss injection */
+	uint64_t rng;
+};
+
+int client_new(const struct cluster *cl, void *zctx, struct client **out)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	int zero = 0, one = 1, hwm = 1000, ivl = 100, ivl_max = 1000;
+	int64_t max_msg = CPROTO_REP_HDR + (int64_t)CPROTO_MAX_PAYLOAD;
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->cl = *cl;
+	c->zctx = zctx;
+	if (c->zctx == NULL) {
+		c->zctx = zmq_ctx_new();
+		c->own_ctx = true;
+	}
+	if (c->zctx == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	/* Request ids start from the clock so a restarted client's ids do
+	 * not collide with its previous incarnation's late replies. */
+	c->next_id = mono_ms() << 20;
+	for (uint32_t i = 0; i < cl->n; i++) {
+		void *s = zmq_socket(c->zctx, ZMQ_DEALER);
+
+		if (s == NULL) {
+			client_free(c);
+			return -ENOMEM;
+		}
+		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
+		zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+		zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+		zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
+		    sizeof(ivl_max));
+		c->socks[i] = s;
+		if (zmq_connect(s, cl->members[i].client) != 0) {
+			client_free(c);
+			return -EINVAL;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void client_free(struct client *c)
+{
+	if (c == NULL)
+		return;
+	for (uint32_t i = 0; i < c->cl.n; i++)
+		if (c->socks[i])
+			zmq_close(c->socks[i]);
+	if (c->own_ctx)
+		zmq_ctx_term(c->zctx);
+	free(c->buf);
+	free(c);
+}
+
+void client_set_loss(struct client *c, unsigned pct, uint64_t seed)
+{
+	c->loss_pct = pct > 100 ? 100 : pct;
+	c->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+/* True with probability loss_pct %. */
+static bool lose(struct client *c)
+{
+	uint64_t z;
+
+	if (c->loss_pct == 0)
+		return false;
+	z = (c->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return z % 100 < c->loss_pct;
+}
+
+int client_index_of(const struct client *c, uint64_t id)
+{
+	for (uint32_t i = 0; i < c->cl.n; i++)
+		if (c->cl.members[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+static int send_req(struct client *c, void *s, uint8_t op, const void *p,
+    uint32_t len, int timeout_ms, uint64_t id, uint64_t deadline)
+{
+	struct cproto_req req = {
+		.op = op, .cluster_id = c->cl.id, .req_id = id,
+		.timeout_ms = (uint32_t)timeout_ms, .len = len, .payload = p,
+	};
+	size_t need = CPROTO_REQ_HDR + (size_t)len, n;
+
+	if (need > c->cap) {
+		uint8_t *b = realloc(c->buf, need);
+
+		if (b == NULL)
+			return -ENOMEM;
+		c->buf = b;
+		c->cap = need;
+	}
+	n = cproto_encode_req(&req, c->buf);
+	/* With ZMQ_IMMEDIATE a send fails while the connection is not up;
+	 * give a fresh socket a moment to connect before calling it
+	 * unreachable. */
+	for (;;) {
+		if (zmq_send(s, c->buf, n, ZMQ_DONTWAIT) >= 0)
+			return 0;
+		if (zmq_errno() != EAGAIN)
+			return CLIENT_EUNREACHABLE;
+		if (mono_ms() >= deadline)
+			return CLIENT_EUNREACHABLE;
+		zmq_poll(NULL, 0, 5);
+	}
+}
+
+int client_call(struct client *c, uint32_t idx, uint8_t op,
+    const void *payload, uint32_t len, int timeout_ms,
+    struct client_reply *rep)
+{
+	uint64_t id = ++c->next_id, deadline = mono_ms() + (uint64_t)timeout_ms;
+	void *s;
+	int rv;
+
+	memset(rep, 0, sizeof(*rep));
+	if (idx >= c->cl.n || timeout_ms <= 0)
+		return -EINVAL;
+	s = c->socks[idx];
+	if (lose(c)) {
+		zmq_poll(NULL, 0, (long)(id % 27)); /* labrpc's short delay */
+		return CLIENT_ETIMEDOUT;
+	}
+	rv = send_req(c, s, op, payload, len, timeout_ms, id,
+	    mono_ms() + (timeout_ms < 200 ? (uint64_t)timeout_ms : 200));
+	if (rv != 0)
+		return rv;
+	for (;;) {
+		zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
+		uint64_t now = mono_ms();
+		struct cproto_rep r;
+		zmq_msg_t m;
+
+		if (now >= deadline)
+			return CLIENT_ETIMEDOUT;
+		if (zmq_poll(&it, 1, (long)(deadline - now)) <= 0)
+			continue;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			continue;
+		}
+		if (cproto_decode_rep(zmq_msg_data(&m), zmq_msg_size(&m),
+		    &r) != 0 || r.req_id != id) {
+			zmq_msg_close(&m); /* stale or garbage */
+			continue;
+		}
+		if (lose(c)) {
+			zmq_msg_close(&m); /* the member acted; we never hear */
+			return CLIENT_ETIMEDOUT;
+		}
+		rep->status = r.status;
+		rep->leader = r.leader;
+		rep->len = r.len;
+		if (r.len) {
+			rep->data = malloc(r.len);
+			if (rep->data == NULL) {
+				zmq_msg_close(&m);
+				return -ENOMEM;
+			}
+			memcpy(rep->data, r.payload, r.len);
+		}
+		zmq_msg_close(&m);
+		return 0;
+	}
+}

@@ -1,0 +1,260 @@
+/*
+ * cluster.c - parsing and validating the cluster file (see cluster.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "raft/client/cluster.h"
+
+#define CLUSTER_FILE_MAX (64 * 1024)
+
+static int fail(char *err, size_t errlen, const char *name, int line,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail(char *err, size_t errlen, const char *name, int line,
+    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s:%d: %s", name, line, msg);
+	return -EINVAL;
+}
+
+int cluster_check_endpoint(const char *ep)
+{
+	const char *colon;
+	char *end;
+	unsigned long port;
+
+	if (strncmp(ep, "tcp://", 6) != 0 || strlen(ep) >= CLUSTER_ENDPOINT_MAX)
+		return -EINVAL;
+	colon = strrchr(ep + 6, ':');
+	if (colon == NULL || colon == ep + 6)
+		return -EINVAL;
+	for (const char *p = ep + 6; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-[]:_", *p))
+			return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end != '\0' || port == 0 || port > 65535 ||
+	    !isdigit((unsigned char)colon[1]))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_u64(const char *s, int base, uint64_t *v)
+{
+	char *end;
+
+	if (*s == '\0' || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, base);
+	return errno || *end != '\0' ? -EINVAL : 0;
+}
+
+static bool z85_key(const char *k)
+{
+	static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+	if (strlen(k) != CLUSTER_KEY_LEN)
+		return false;
+	for (const char *p = k; *p; p++)
+		if (strchr(alphabet, *p) == NULL)
+			return false;
+	return true;
+}
+
+static int parse_member(char *args, struct cluster *c, const char *name,
+    int line, char *err, size_t errlen)
+{
+	struct cluster_member *m;
+	char *tok, *save = NULL;
+	uint64_t id;
+
+	tok = strtok_r(args, " \t", &save);
+	if (tok == NULL || parse_u64(tok, 10, &id) != 0 || id == 0 ||
+	    id > INT64_MAX)
+		return fail(err, errlen, name, line, "member id must be a "
+		    "number from 1 to 2^63");
+	if (cluster_find(c, id) != NULL)
+		return fail(err, errlen, name, line, "member %" PRIu64
+		    " listed twice", id);
+	if (c->n == RAFT_MAX_MEMBERS)
+		return fail(err, errlen, name, line, "more than %d members",
+		    RAFT_MAX_MEMBERS);
+	m = &c->members[c->n];
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
+		char *eq = strchr(tok, '=');
+		char *dst = NULL;
+		size_t cap = 0;
+
+		if (eq == NULL)
+			return fail(err, errlen, name, line, "expected "
+			    "name=value, got '%s'", tok);
+		*eq = '\0';
+		if (strcmp(tok, "peer") == 0)
+			dst = m->peer, cap = sizeof(m->peer);
+		else if (strcmp(tok, "client") == 0)
+			dst = m->client, cap = sizeof(m->client);
+		else if (strcmp(tok, "key") == 0)
+			dst = m->key, cap = sizeof(m->key);
+		else
+			return fail(err, errlen, name, line, "unknown member "
+			    "attribute '%s'", tok);
+		if (dst[0] != '\0' || strlen(eq + 1) >= cap)
+			return fail(err, errlen, name, line, "'%s' repeated or "
+			    "too long", tok);
+		strcpy(dst, eq + 1);
+	}
+	if (cluster_check_endpoint(m->peer) != 0 ||
+	    cluster_check_endpoint(m->client) != 0)
+		return fail(err, errlen, name, line, "member %" PRIu64 " needs "
+		    "peer= and client= endpoints of the form tcp://host:port", id);
+	if (m->key[0] != '\0' && !z85_key(m->key))
+		return fail(err, errlen, name, line, "key of member %" PRIu64
+		    " is not a 40-character Z85 CURVE public key", id);
+	if (strcmp(m->peer, m->client) == 0)
+		return fail(err, errlen, name, line, "member %" PRIu64 " has "
+		    "the same peer and client endpoint", id);
+	for (uint32_t i = 0; i < c->n; i++) {
+		const struct cluster_member *o = &c->members[i];
+
+		if (strcmp(o->peer, m->peer) == 0 ||
+		    strcmp(o->client, m->peer) == 0 ||
+		    strcmp(o->peer, m->client) == 0 ||
+		    strcmp(o->client, m->client) == 0)
+			return fail(err, errlen, name, line, "member %" PRIu64
+			    " shares an endpoint with member %" PRIu64, id,
+			    o->id);
+	}
+	c->n++;
+	return 0;
+}
+
+int cluster_parse(const char *text, const char *name, struct cluster *c,
+    char *err, size_t errlen)
+{
+	char *copy = strdup(text), *next, *ln;
+	int line = 0, rv = 0, keys = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
+	/* strsep, not strtok: blank lines count, so line numbers are true. */
+	for (next = copy; rv == 0 && (ln = strsep(&next, "\n")) != NULL;) {
+		char *hash = strchr(ln, '#'), *kw, *rest;
+
+		line++;
+		if (hash)
+			*hash = '\0';
+		kw = ln + strspn(ln, " \t\r");
+		rest = kw + strcspn(kw, " \t\r");
+		if (*kw == '\0')
+			continue;
+		if (*rest != '\0')
+			*rest++ = '\0';
+		rest[strcspn(rest, "\r")] = '\0';
+		if (strcmp(kw, "cluster") == 0) {
+			uint64_t id;
+			char *id_end;
+
+			rest += strspn(rest, " \t");
+			id_end = rest + strcspn(rest, " \t");
+			if (id_end[strspn(id_end, " \t")] != '\0')
+				rv = fail(err, errlen, name, line, "unexpected "
+				    "words after the cluster id");
+			*id_end = '\0';
+			if (rv != 0)
+				break;
+			if (c->id != 0)
+				rv = fail(err, errlen, name, line, "cluster id "
+				    "given twice");
+			else if (parse_u64(rest, 16, &id) != 0 || id == 0)
+				rv = fail(err, errlen, name, line, "cluster id "
+				    "must be a non-zero hexadecimal number");
+			else
+				c->id = id;
+		} else if (strcmp(kw, "member") == 0) {
+			rv = parse_member(rest, c, name, line, err, errlen);
+		} else {
+			rv = fail(err, errlen, name, line, "unknown directive "
+			    "'%s'", kw);
+		}
+	}
+	free(copy);
+	if (rv != 0)
+		return rv;
+	if (c->id == 0)
+		return fail(err, errlen, name, line, "no 'cluster <id>' line");
+	if (c->n == 0)
+		return fail(err, errlen, name, line, "no members");
+	for (uint32_t i = 0; i < c->n; i++)
+		keys += c->members[i].key[0] != '\0';
+	if (keys != 0 && keys != (int)c->n)
+		return fail(err, errlen, name, line, "either every member has "
+		    "a key= or none has");
+	c->curve = keys != 0;
+	return 0;
+}
+
+int cluster_load(const char *path, struct cluster *c, char *err,
+    size_t errlen)
+{
+	char *buf;
+	ssize_t n;
+	int fd, rv;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rv = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rv;
+	}
+	buf = malloc(CLUSTER_FILE_MAX + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, buf, CLUSTER_FILE_MAX + 1);
+	rv = n < 0 ? -errno : 0;
+	close(fd);
+	if (rv == 0 && n > CLUSTER_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path,
+		    CLUSTER_FILE_MAX);
+		rv = -EINVAL;
+	} else if (rv == 0 && memchr(buf, '\0', (size_t)n) != NULL) {
+		snprintf(err, errlen, "%s: contains a NUL byte", path);
+		rv = -EINVAL;
+	} else if (rv != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rv));
+	} else {
+		buf[n] = '\0';
+		rv = cluster_parse(buf, path, c, err, errlen);
+	}
+	free(buf);
+	return rv;
+}
+
+const struct cluster_member *cluster_find(const struct cluster *c, raft_id id)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->members[i].id == id)
+			return &c->members[i];
+	return NULL;
+}

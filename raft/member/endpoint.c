@@ -1,0 +1,539 @@
+/*
+ * server.c - the client endpoint of a member (see server.h).
+ *
+ * The ROUTER socket is served by the member's loop thread
+ * (node_attach_endpoint): a request is [routing id][body]; the body is
+ * decoded at once (a request that does not decode is dropped and counted;
+ * one for another cluster is answered CPROTO_EFOREIGN).  SUBMIT and READ
+ * are started right there without blocking (node_submit_async, the read
+ * barrier); the rest, which may block, become jobs for the worker pool.
+ * Every reply goes through the reply mailbox, whose eventfd the loop also
+ * polls, and is sent under the request's routing id when the loop
+ * flushes — at the end of the same turn when the command was applied on
+ * the loop.  So a lone SUBMIT crosses no thread inside the member besides
+ * the loop's own hand-offs to the disk.  The ROUTER's high-water mark
+ * bounds what a flood of clients can queue; replies to clients that went
+ * away are dropped by ZeroMQ (ZMQ_ROUTER_MANDATORY off).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "raft/client/cproto.h"
+#include "raft/le.h"
+#include "raft/util/logging.h"
+#include "raft/member/mbox.h"
+#include "raft/member/endpoint.h"
+
+#define SERVER_MAX_ID 256
+#define SERVER_DEFAULT_TIMEOUT_MS 5000
+#define SERVER_MAX_TIMEOUT_MS 60000
+
+struct job {
+	struct mbox_item item;
+	uint8_t id[SERVER_MAX_ID];
+	size_t id_len;
+	struct cproto_req req;
+	uint8_t *body;            /* owns the bytes req.payload points into */
+	uint8_t *reply;           /* encoded reply */
+	size_t reply_len;
+	struct server *srv;       /* asynchronous submits: whose job */
+	bool barrier_passed;      /* READ: the read barrier is behind us */
+	bool needs_query;         /* READ in the reply box: answer it first */
+};
+
+struct server {
+	struct node *node;
+	uint64_t cluster_id;
+	struct server_app app;
+	void *zctx;
+	void *sock;
+	struct mbox jobs;
+	struct mbox replies;      /* with eventfd, polled by the loop */
+	bool attached;            /* the loop serves the socket */
+	pthread_t *workers;
+	unsigned n_workers;
+	unsigned started;
+	atomic_uint pending;      /* asynchronous submits not yet answered */
+	uint64_t malformed;
+};
+
+static void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->body);
+	free(j->reply);
+	free(j);
+}
+
+static void set_reply(struct job *j, int status, uint64_t leader,
+    const void *payload, size_t len)
+{
+	struct cproto_rep rep = {
+		.op = j->req.op,
+		.req_id = j->req.req_id,
+		.status = status,
+		.leader = leader,
+		.len = (uint32_t)len,
+		.payload = payload,
+	};
+
+	j->reply = malloc(CPROTO_REP_HDR + len);
+	if (j->reply == NULL) {
+		rep.len = 0;
+		rep.status = -ENOMEM;
+		j->reply = malloc(CPROTO_REP_HDR);
+		if (j->reply == NULL)
+			return; /* dropped: the client times out and retries */
+	}
+	j->reply_len = cproto_encode_rep(&rep, j->reply);
+}
+
+static void run_status(struct server *s, struct job *j)
+{
+	struct node_status st;
+	struct cproto_status cs;
+	uint8_t buf[CPROTO_STATUS_LEN];
+
+	node_status(s->node, &st);
+	cs.id = st.raft.id;
+	cs.term = st.raft.term;
+	cs.vote = st.raft.vote;
+	cs.leader = st.raft.leader;
+	cs.commit = st.raft.commit;
+	cs.applied = st.applied;
+	cs.last_index = st.raft.last_index;
+	cs.snap_index = st.raft.snap_index;
+	cs.log_bytes = st.log_bytes;
+	cs.syncs = st.syncs;
+	cs.entries_persisted = st.entries_persisted;
+	cs.role = (uint8_t)st.raft.role;
+	cproto_encode_status(&cs, buf);
+	set_reply(j, 0, st.raft.leader, buf, sizeof(buf));
+}
+
+/* The request's own timeout, capped; 0 means the default.  Unsigned until
+ * capped: a client's 2^31 must not turn negative. */
+static int request_timeout(const struct job *j)
+{
+	uint32_t t = j->req.timeout_ms;
+
+	if (t == 0)
+		return SERVER_DEFAULT_TIMEOUT_MS;
+	return t > SERVER_MAX_TIMEOUT_MS ? SERVER_MAX_TIMEOUT_MS : (int)t;
+}
+
+typedef int (*query_fn)(void *arg, const void *q, size_t len,
+    void **reply, size_t *reply_len);
+
+/* Answer a query from local state with @fn (READ_STALE at once, READ once
+ * its read barrier has passed).  Returns false, with nothing answered,
+ * when @fn leaves it to a worker (-EAGAIN). */
+static bool run_query(struct server *s, struct job *j, query_fn fn)
+{
+	void *out = NULL;
+	size_t out_len = 0;
+	int rv = fn == NULL ? CPROTO_EBADOP :
+	    fn(s->app.arg, j->req.payload, j->req.len, &out, &out_len);
+
+	if (rv == -EAGAIN && fn != s->app.query)
+		return false;
+	set_reply(j, rv, 0, out, rv == 0 ? out_len : 0);
+	free(out);
+	return true;
+}
+
+/* What may block, on a worker.  SUBMIT and READ never come here: the loop
+ * starts them without blocking (submit_async, read_async). */
+static void run_job(struct server *s, struct job *j)
+{
+	struct cproto_fault f;
+	int rv;
+
+	switch (j->req.op) {
+	case CPROTO_READ:
+	case CPROTO_READ_STALE:
+		(void)run_query(s, j, s->app.query);
+		return;
+	case CPROTO_STATUS:
+		run_status(s, j);
+		return;
+	case CPROTO_FAULT:
+		rv = cproto_decode_fault(j->req.payload, j->req.len, &f);
+		if (rv == 0)
+			rv = node_set_fault(s->node, f.peer, f.drop_pct,
+			    f.delay_ms, f.blocked);
+		set_reply(j, rv, 0, NULL, 0);
+		return;
+	case CPROTO_TRANSFER:
+		rv = j->req.len == 8 ? 0 : CPROTO_EMALFORMED;
+		if (rv == 0)
+			rv = node_transfer_leadership(s->node,
+			    le_get64(j->req.payload));
+		set_reply(j, rv, 0, NULL, 0);
+		return;
+	}
+	set_reply(j, CPROTO_EBADOP, 0, NULL, 0);
+}
+
+/* node_done_fn of an asynchronous SUBMIT (runs on a member thread). */
+static void submit_done(void *arg, int status, void *reply, size_t len,
+    raft_id leader)
+{
+	struct job *j = arg;
+	struct server *s = j->srv;
+
+	set_reply(j, status, leader, reply, len);
+	free(reply);
+	if (mbox_put(&s->replies, &j->item) != 0)
+		job_free(j);
+	atomic_fetch_sub(&s->pending, 1);
+}
+
+/* node_done_fn of a READ's barrier (it runs under the node's lock): the
+ * query is answered when the loop flushes, there or on a worker. */
+static void barrier_done(void *arg, int status, void *reply, size_t len,
+    raft_id leader)
+{
+	struct job *j = arg;
+	struct server *s = j->srv;
+
+	(void)reply;
+	(void)len;
+	if (status == 0) {
+		j->barrier_passed = true;
+		j->needs_query = true;
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+	} else {
+		set_reply(j, status, leader, NULL, 0);
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+	}
+	atomic_fetch_sub(&s->pending, 1);
+}
+
+/* READ: start the barrier from the loop; no worker waits for it. */
+static void read_async(struct server *s, struct job *j)
+{
+	int tmo = request_timeout(j);
+	int rv;
+
+	j->srv = s;
+	atomic_fetch_add(&s->pending, 1);
+	rv = node_read_barrier_async(s->node, tmo, barrier_done, j);
+	if (rv == 0)
+		return;
+	atomic_fetch_sub(&s->pending, 1);
+	set_reply(j, rv, 0, NULL, 0);
+	if (mbox_put(&s->replies, &j->item) != 0)
+		job_free(j);
+}
+
+/*
+ * SUBMIT on the loop itself: stamp, hand to the node, and let the
+ * completion (on the loop, or the applier under load) post the reply.  No
+ * worker thread in the way.
+ */
+static void submit_async(struct server *s, struct job *j)
+{
+	int tmo = request_timeout(j);
+	int rv;
+
+	rv = s->app.prepare ? s->app.prepare(s->app.arg,
+	    (uint8_t *)j->req.payload, j->req.len) : 0;
+	if (rv == 0) {
+		j->srv = s;
+		atomic_fetch_add(&s->pending, 1);
+		rv = node_submit_async(s->node, j->req.payload, j->req.len,
+		    tmo, submit_done, j);
+		if (rv == 0)
+			return;
+		atomic_fetch_sub(&s->pending, 1);
+	}
+	set_reply(j, rv, 0, NULL, 0);
+	if (mbox_put(&s->replies, &j->item) != 0)
+		job_free(j);
+}
+
+static void *worker_main(void *arg)
+{
+	struct server *s = arg;
+	struct mbox_item *it;
+
+	while ((it = mbox_wait_one(&s->jobs)) != NULL) {
+		struct job *j = (struct job *)it;
+
+		run_job(s, j);
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+	}
+	return NULL;
+}
+
+/* node_endpoint flush: send every reply ready (on the loop thread). */
+static void send_replies(void *arg)
+{
+	struct server *s = arg;
+	struct mbox_item *chain = mbox_take_all(&s->replies);
+
+	while (chain) {
+		struct job *j = (struct job *)chain;
+
+		chain = chain->next;
+		if (j->needs_query) {
+			j->needs_query = false;
+			if (s->app.query_quick == NULL ||
+			    !run_query(s, j, s->app.query_quick)) {
+				if (mbox_put(&s->jobs, &j->item) != 0)
+					job_free(j);
+				continue;
+			}
+		}
+		if (j->reply != NULL &&
+		    zmq_send(s->sock, j->id, j->id_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+			(void)zmq_send(s->sock, j->reply, j->reply_len,
+			    ZMQ_DONTWAIT);
+		job_free(j);
+	}
+}
+
+/* Swallow the remaining frames of the message being received. */
+static void drop_rest(struct server *s)
+{
+	int more = 0;
+	size_t len = sizeof(more);
+
+	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &len);
+	while (more) {
+		zmq_msg_t extra;
+
+		zmq_msg_init(&extra);
+		if (zmq_msg_recv(&extra, s->sock, ZMQ_DONTWAIT) < 0)
+			more = 0;
+		else
+			zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &len);
+		zmq_msg_close(&extra);
+	}
+}
+
+/*
+ * Read one [id][body] request.  Returns 0 when none is waiting, else 1 with
+ * *@out the job, or NULL when the request was bad (answered or dropped
+ * here) or memory ran out.
+ */
+static int recv_request(struct server *s, struct job **out)
+{
+	uint8_t id[SERVER_MAX_ID];
+	struct job *j;
+	zmq_msg_t body;
+	int idn, more = 0, rv;
+	size_t more_len = sizeof(more);
+
+	*out = NULL;
+	idn = zmq_recv(s->sock, id, sizeof(id), ZMQ_DONTWAIT);
+	if (idn < 0)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		drop_rest(s);
+		return 1;
+	}
+	j->id_len = (size_t)idn > sizeof(j->id) ? sizeof(j->id) : (size_t)idn;
+	memcpy(j->id, id, j->id_len);
+	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
+	if (!more) {
+		s->malformed++;
+		free(j);
+		return 1;
+	}
+	zmq_msg_init(&body);
+	if (zmq_msg_recv(&body, s->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&body);
+		free(j);
+		return 1;
+	}
+	/* Swallow any further frames: a request is exactly one body. */
+	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
+	j->body = malloc(zmq_msg_size(&body) ? zmq_msg_size(&body) : 1);
+	if (j->body != NULL)
+		memcpy(j->body, zmq_msg_data(&body), zmq_msg_size(&body));
+	rv = j->body == NULL || more ? CPROTO_EMALFORMED :
+	    cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
+	if (more)
+		drop_rest(s);
+	zmq_msg_close(&body);
+	if (rv == CPROTO_EMALFORMED) {
+		if (s->malformed++ % 1000 == 0)
+			log_warnx("client endpoint: malformed request dropped "
+			    "(%llu so far)", (unsigned long long)s->malformed);
+		job_free(j);
+		return 1;
+	}
+	if (rv == 0 && j->req.cluster_id != s->cluster_id)
+		rv = CPROTO_EFOREIGN;
+	if (rv != 0) {
+		set_reply(j, rv, 0, NULL, 0);
+		if (mbox_put(&s->replies, &j->item) != 0)
+			job_free(j);
+		return 1;
+	}
+	*out = j;
+	return 1;
+}
+
+/* node_endpoint recv: take the requests waiting (on the loop thread). */
+static void recv_requests(void *arg)
+{
+	struct server *s = arg;
+
+	/* Bounded, so the loop's other work is never starved. */
+	for (int i = 0; i < 256; i++) {
+		struct job *j;
+
+		if (recv_request(s, &j) == 0)
+			break;
+		if (j != NULL && j->req.op == CPROTO_SUBMIT)
+			submit_async(s, j);
+		else if (j != NULL && j->req.op == CPROTO_READ)
+			read_async(s, j);
+		else if (j != NULL && mbox_put(&s->jobs, &j->item) != 0)
+			job_free(j);
+	}
+}
+
+int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
+    const struct server_app *app, unsigned workers, struct server **out,
+    char *err, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	struct node_endpoint ep;
+	int zero = 0, hwm = 10000;
+	int64_t max_msg = CPROTO_REQ_HDR + (int64_t)CPROTO_MAX_PAYLOAD;
+	int rv;
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->node = n;
+	s->cluster_id = cluster_id;
+	if (app)
+		s->app = *app;
+	s->n_workers = workers ? workers : 32;
+	s->workers = calloc(s->n_workers, sizeof(*s->workers));
+	s->zctx = zmq_ctx_new();
+	if (s->workers == NULL || s->zctx == NULL) {
+		rv = -ENOMEM;
+		snprintf(err, errlen, "cannot set up the client endpoint");
+		goto err;
+	}
+	mbox_init(&s->jobs, false);
+	rv = mbox_init(&s->replies, true);
+	if (rv != 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(-rv));
+		goto err;
+	}
+	s->sock = zmq_socket(s->zctx, ZMQ_ROUTER);
+	zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	/* A client cannot make us buffer more than one legal request: larger
+	 * frames drop the connection inside ZeroMQ, before any allocation. */
+	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
+	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (zmq_bind(s->sock, endpoint) != 0) {
+		rv = -zmq_errno();
+		snprintf(err, errlen, "cannot bind client endpoint %s: %s",
+		    endpoint, zmq_strerror(zmq_errno()));
+		goto err;
+	}
+	for (; s->started < s->n_workers; s->started++)
+		if (pthread_create(&s->workers[s->started], NULL, worker_main,
+		    s) != 0)
+			break;
+	if (s->started == 0) {
+		rv = -EAGAIN;
+		snprintf(err, errlen, "cannot start client endpoint threads");
+		goto err;
+	}
+	ep.sock = s->sock;
+	ep.fd = mbox_fd(&s->replies);
+	ep.recv = recv_requests;
+	ep.flush = send_replies;
+	ep.arg = s;
+	rv = node_attach_endpoint(n, &ep);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot attach the client endpoint: %s",
+		    rk_strerror(rv));
+		goto err;
+	}
+	s->attached = true;
+	*out = s;
+	return 0;
+
+err:
+	mbox_shut(&s->jobs);
+	for (unsigned i = 0; i < s->started; i++)
+		pthread_join(s->workers[i], NULL);
+	if (s->sock)
+		zmq_close(s->sock);
+	if (s->zctx)
+		zmq_ctx_term(s->zctx);
+	free(s->workers);
+	free(s);
+	return rv;
+}
+
+/* Free every job left in @box (stopping: nobody will answer them). */
+static void drop_jobs(struct mbox *box)
+{
+	struct mbox_item *it;
+
+	while ((it = mbox_take_all(box)) != NULL)
+		while (it) {
+			struct mbox_item *next = it->next;
+
+			job_free((struct job *)it);
+			it = next;
+		}
+}
+
+void server_stop(struct server *s)
+{
+	int linger = 500;
+
+	if (s == NULL)
+		return;
+	/* 1. Every waiting request fails with NODE_ESHUTDOWN now, and so does
+	 *    every new one: the loop still serves the socket to answer them. */
+	node_cancel_waiters(s->node);
+	while (atomic_load(&s->pending) > 0) {
+		struct timespec ts = { 0, 1000000 };
+
+		node_cancel_waiters(s->node);
+		nanosleep(&ts, NULL);
+	}
+	/* 2. Workers finish what is queued (quickly: the node refuses). */
+	mbox_shut(&s->jobs);
+	for (unsigned i = 0; i < s->started; i++)
+		pthread_join(s->workers[i], NULL);
+	/* 3. The loop sends the replies still queued and lets go of the
+	 *    socket; the last ones (if the loop is gone) leave from here,
+	 *    and the socket lingers briefly so they do before it closes. */
+	if (s->attached)
+		node_detach_endpoint(s->node);
+	send_replies(s);
+	zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	drop_jobs(&s->jobs);
+	drop_jobs(&s->replies);
+	zmq_close(s->sock);
+	zmq_ctx_term(s->zctx);
+	mbox_close(&s->jobs);
+	mbox_close(&s->replies);
+	free(s->workers);
+	free(s);
+}

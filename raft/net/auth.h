@@ -1,0 +1,52 @@
+/*
+ * auth.h - the ZAP handler that admits only the cluster's members.
+ *
+ * libzmq's CURVE server proves that a client holds the secret key of the
+ * public key it presents, but admits any key at all.  Who may connect is
+ * decided by a ZAP handler (ZeroMQ RFC 27): a REP socket bound at
+ * "inproc://zeromq.zap.01" in the same context, which libzmq asks during
+ * every handshake.  This one answers "200" with the member's id (decimal)
+ * as the ZAP user id when the client's public key is a member's, "400"
+ * otherwise.  libzmq attaches that user id to every message received on
+ * the connection (zmq_msg_gets(msg, "User-Id")), which is how the
+ * transport checks that a frame's claimed sender is the member whose key
+ * it came in with.
+ *
+ * The handler runs on a thread of its own: libzmq waits for its answer
+ * inside the handshake, so it must not depend on the event loop getting
+ * round to it.  The allowlist is fixed at creation.
+ */
+#ifndef RAFTKV_AUTH_H
+#define RAFTKV_AUTH_H
+
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+#define AUTH_KEY_SIZE 32 /* binary CURVE key */
+
+struct auth;
+
+/*
+ * Bind the ZAP endpoint in @zmq_ctx and start serving it, admitting the
+ * @n public keys @keys[i] (binary, AUTH_KEY_SIZE bytes each) as members
+ * @ids[i].  Must be called before any CURVE server socket of @zmq_ctx
+ * accepts connections: libzmq admits everyone when no handler is bound.
+ * Returns 0 and sets *@out, -EADDRINUSE (@zmq_ctx has a ZAP handler
+ * already), -ENOMEM, or another -errno.
+ */
+int auth_new(void *zmq_ctx, const raft_id *ids,
+    const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n, struct auth **out);
+
+/*
+ * Stop the handler and free.  The thread is blocked in ZeroMQ: call
+ * zmq_ctx_shutdown() on the context first (it wakes with ETERM, closes
+ * its socket and exits); this joins it.  Accepts NULL.
+ */
+void auth_free(struct auth *a);
+
+/* Handshakes admitted and refused so far (any thread). */
+uint64_t auth_admitted(const struct auth *a);
+uint64_t auth_denied(const struct auth *a);
+
+#endif

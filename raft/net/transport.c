@@ -1,0 +1,565 @@
+/*
+ * transport.c - ZeroMQ links between members (contract in transport.h).
+ *
+ * Sockets, per member:
+ *
+ *            peers' DEALERs ──────► ROUTER (bound at our peer endpoint)
+ *   our DEALER to peer 2 ─────────► peer 2's ROUTER
+ *   our DEALER to peer 3 ─────────► peer 3's ROUTER
+ *
+ * A message is one ZeroMQ message holding one frame (frame.h); the ROUTER
+ * sees it as [routing id][frame].  Nothing ever travels back on a
+ * connection: a reply is a message on the other member's DEALER.  So a
+ * member's outgoing queues are per peer and bounded (ZMQ_SNDHWM), and
+ * nothing is queued while a peer is away (ZMQ_IMMEDIATE); an incoming
+ * connection can hold at most ZMQ_RCVHWM messages of at most
+ * FRAME_MAX_SIZE bytes (ZMQ_MAXMSGSIZE: a bigger one closes the
+ * connection before it is buffered).
+ *
+ * Why DEALER rather than PUSH for the outgoing side: either would do for
+ * one-way traffic; DEALER/ROUTER is what the design names, lets the ROUTER
+ * see which connection a frame came from, and leaves room for replies on
+ * the same connection should they ever be wanted.
+ *
+ * Why drop rather than wait: Raft is built for a lossy network.  A leader
+ * that blocked on a dead follower's queue would stop heartbeating the live
+ * ones; a leader that queued without bound would run out of memory during
+ * a long partition.  Dropping costs a retry at the next heartbeat, and the
+ * -EAGAIN tells the caller the peer is unreachable right now.
+ *
+ * Files: this one has the life cycle, the sockets and the sending half;
+ * transport_recv.c receives and validates (the frame checks, and with
+ * CURVE the ZAP user id against the claimed sender); auth.c is the ZAP
+ * handler; frame.c the frame codec.
+ *
+ * Fault injection (netfault.c) hooks in here because this is where a real
+ * member's messages leave: blocked peers, random drops and delays are
+ * applied on send, delayed frames are sent by transport_run_timers().  The
+ * fault table is the only state shared with other threads; the send path
+ * looks at it only if fault injection was enabled at creation (t->faults
+ * is NULL otherwise).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "raft/net/auth.h"
+#include "raft/util/logging.h"
+#include "raft/net/netfault.h"
+#include "raft/net/transport_int.h"
+#include "raft/util/clock.h"
+
+#define LOG_EVERY_MS 1000      /* one line per reason (or peer) per second */
+#define ZAP_DOMAIN "raftkv"
+#define Z85_KEY_LEN 40
+
+/* True (and the ratelimit advanced) if a line may be logged now. */
+bool transport__may_log(struct transport_ratelimit *rl, uint64_t *unlogged)
+{
+	uint64_t now = mono_ms();
+
+	if (rl->last_ms != 0 && now - rl->last_ms < LOG_EVERY_MS) {
+		rl->unlogged++;
+		return false;
+	}
+	*unlogged = rl->unlogged;
+	rl->last_ms = now;
+	rl->unlogged = 0;
+	return true;
+}
+
+struct transport_peer *transport__peer(const struct transport *t, raft_id id)
+{
+	for (uint32_t i = 0; i < t->n_peers; i++)
+		if (t->peers[i].id == id)
+			return (struct transport_peer *)&t->peers[i];
+	return NULL;
+}
+
+void transport_config_defaults(struct transport_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->send_hwm = 1000;
+	c->recv_hwm = 1000;
+	c->reconnect_ivl_ms = 100;
+	c->reconnect_ivl_max_ms = 1000;
+	c->heartbeat_ivl_ms = 1000;
+	c->heartbeat_timeout_ms = 3000;
+	c->handshake_ivl_ms = 5000;
+	c->max_delayed = 4096;
+	c->max_delayed_bytes = 64u * 1024 * 1024;
+}
+
+/* ------------------------------------------------------------------------
+ * Configuration checks and keys
+ * ------------------------------------------------------------------------ */
+
+struct keys {
+	uint8_t members[RAFT_MAX_MEMBERS][AUTH_KEY_SIZE];
+	uint8_t secret[AUTH_KEY_SIZE];
+	uint8_t public[AUTH_KEY_SIZE];
+};
+
+/* Decode a Z85 key of exactly 40 characters (NUL within @cap). */
+static bool decode_key(const char *z85, size_t cap, uint8_t *out)
+{
+	return strnlen(z85, cap) == Z85_KEY_LEN &&
+	    zmq_z85_decode(out, z85) != NULL;
+}
+
+static int check_members(const struct transport_config *c)
+{
+	bool self_found = false;
+
+	if (c->cluster_id == 0 || c->self == 0 || c->n_members == 0 ||
+	    c->n_members > RAFT_MAX_MEMBERS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < c->n_members; i++) {
+		const struct transport_member *m = &c->members[i];
+		size_t len = strnlen(m->endpoint, sizeof(m->endpoint));
+
+		if (m->id == 0 || len == 0 || len == sizeof(m->endpoint))
+			return -EINVAL;
+		for (uint32_t j = 0; j < i; j++)
+			if (c->members[j].id == m->id)
+				return -EINVAL;
+		self_found |= m->id == c->self;
+	}
+	if (!self_found || c->send_hwm <= 0 || c->recv_hwm <= 0)
+		return -EINVAL;
+	if (c->fault_injection && c->max_delayed == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Check the CURVE settings; decode them into @k.  Sets *@curve. */
+static int check_keys(const struct transport_config *c, struct keys *k,
+    bool *curve)
+{
+	char own_public[TRANSPORT_KEY_Z85_LEN];
+
+	*curve = c->curve_secret[0] != '\0';
+	for (uint32_t i = 0; i < c->n_members; i++) {
+		const char *pub = c->members[i].curve_public;
+
+		if (!*curve && pub[0] != '\0')
+			return -EINVAL; /* keys on members but none of our own */
+		if (*curve && !decode_key(pub, TRANSPORT_KEY_Z85_LEN,
+		    k->members[i]))
+			return -EINVAL;
+	}
+	if (!*curve)
+		return 0;
+	if (!zmq_has("curve"))
+		return -ENOTSUP;
+	if (!decode_key(c->curve_secret, sizeof(c->curve_secret), k->secret) ||
+	    zmq_curve_public(own_public, c->curve_secret) != 0 ||
+	    zmq_z85_decode(k->public, own_public) == NULL)
+		return -EINVAL;
+	for (uint32_t i = 0; i < c->n_members; i++)
+		if (c->members[i].id == c->self &&
+		    memcmp(k->members[i], k->public, AUTH_KEY_SIZE) != 0)
+			return -EINVAL; /* the secret is not self's */
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Sockets
+ * ------------------------------------------------------------------------ */
+
+static int set_int(void *s, int opt, int v)
+{
+	return zmq_setsockopt(s, opt, &v, sizeof(v)) == 0 ? 0 : -zmq_errno();
+}
+
+static int set_bytes(void *s, int opt, const void *v, size_t len)
+{
+	return zmq_setsockopt(s, opt, v, len) == 0 ? 0 : -zmq_errno();
+}
+
+/* Options every socket gets: no linger, dead connections detected. */
+static int set_common(void *s, const struct transport_config *c)
+{
+	int64_t max_size = (int64_t)FRAME_MAX_SIZE;
+	int rv = 0;
+
+	rv = rv ? rv : set_int(s, ZMQ_LINGER, 0);
+	rv = rv ? rv : set_int(s, ZMQ_HEARTBEAT_IVL, c->heartbeat_ivl_ms);
+	rv = rv ? rv : set_int(s, ZMQ_HEARTBEAT_TIMEOUT,
+	    c->heartbeat_timeout_ms);
+	rv = rv ? rv : set_int(s, ZMQ_HEARTBEAT_TTL, c->heartbeat_timeout_ms);
+	rv = rv ? rv : set_int(s, ZMQ_HANDSHAKE_IVL, c->handshake_ivl_ms);
+	rv = rv ? rv : set_bytes(s, ZMQ_MAXMSGSIZE, &max_size,
+	    sizeof(max_size));
+	return rv;
+}
+
+static int open_router(struct transport *t, const struct transport_config *c,
+    const struct keys *k, const char *endpoint)
+{
+	size_t len = sizeof(t->endpoint);
+	int rv;
+
+	t->router = zmq_socket(t->ctx, ZMQ_ROUTER);
+	if (t->router == NULL)
+		return -zmq_errno();
+	rv = set_common(t->router, c);
+	rv = rv ? rv : set_int(t->router, ZMQ_RCVHWM, c->recv_hwm);
+	rv = rv ? rv : set_int(t->router, ZMQ_SNDHWM, 1);
+	if (t->curve) {
+		rv = rv ? rv : set_int(t->router, ZMQ_CURVE_SERVER, 1);
+		rv = rv ? rv : set_bytes(t->router, ZMQ_CURVE_SECRETKEY,
+		    k->secret, AUTH_KEY_SIZE);
+		rv = rv ? rv : set_bytes(t->router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN,
+		    strlen(ZAP_DOMAIN));
+	}
+	if (rv != 0)
+		return rv;
+	if (zmq_bind(t->router, endpoint) != 0) {
+		rv = -zmq_errno();
+		log_warnx("transport: cannot bind %s: %s", endpoint,
+		    zmq_strerror(-rv));
+		return rv;
+	}
+	if (zmq_getsockopt(t->router, ZMQ_LAST_ENDPOINT, t->endpoint,
+	    &len) != 0)
+		snprintf(t->endpoint, sizeof(t->endpoint), "%s", endpoint);
+	return 0;
+}
+
+static int open_dealer(struct transport *t, struct transport_peer *p,
+    const struct transport_config *c, const struct keys *k,
+    uint32_t member_index)
+{
+	const char *endpoint = c->members[member_index].endpoint;
+	int rv;
+
+	p->sock = zmq_socket(t->ctx, ZMQ_DEALER);
+	if (p->sock == NULL)
+		return -zmq_errno();
+	rv = set_common(p->sock, c);
+	rv = rv ? rv : set_int(p->sock, ZMQ_IMMEDIATE, 1);
+	rv = rv ? rv : set_int(p->sock, ZMQ_SNDHWM, c->send_hwm);
+	rv = rv ? rv : set_int(p->sock, ZMQ_RCVHWM, 1);
+	rv = rv ? rv : set_int(p->sock, ZMQ_RECONNECT_IVL, c->reconnect_ivl_ms);
+	rv = rv ? rv : set_int(p->sock, ZMQ_RECONNECT_IVL_MAX,
+	    c->reconnect_ivl_max_ms);
+	rv = rv ? rv : set_int(p->sock, ZMQ_CONNECT_TIMEOUT,
+	    c->heartbeat_timeout_ms);
+	if (t->curve) {
+		rv = rv ? rv : set_bytes(p->sock, ZMQ_CURVE_SERVERKEY,
+		    k->members[member_index], AUTH_KEY_SIZE);
+		rv = rv ? rv : set_bytes(p->sock, ZMQ_CURVE_PUBLICKEY,
+		    k->public, AUTH_KEY_SIZE);
+		rv = rv ? rv : set_bytes(p->sock, ZMQ_CURVE_SECRETKEY,
+		    k->secret, AUTH_KEY_SIZE);
+	}
+	if (rv != 0)
+		return rv;
+	if (zmq_connect(p->sock, endpoint) != 0) {
+		rv = -zmq_errno();
+		log_warnx("transport: cannot connect to member %" PRIu64
+		    " at %s: %s", p->id, endpoint, zmq_strerror(-rv));
+		return rv;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle
+ * ------------------------------------------------------------------------ */
+
+static int setup(struct transport *t, const struct transport_config *c,
+    const struct keys *k)
+{
+	const char *bind_at = NULL;
+	int rv;
+
+	t->ctx = zmq_ctx_new();
+	if (t->ctx == NULL)
+		return -zmq_errno();
+	if (t->curve) {
+		/* Before the ROUTER exists: a CURVE server with no ZAP
+		 * handler bound admits every key. */
+		rv = auth_new(t->ctx, t->ids, k->members, c->n_members,
+		    &t->auth);
+		if (rv != 0)
+			return rv;
+	}
+	for (uint32_t i = 0; i < c->n_members; i++)
+		if (c->members[i].id == c->self)
+			bind_at = c->members[i].endpoint;
+	rv = open_router(t, c, k, bind_at);
+	for (uint32_t i = 0, j = 0; rv == 0 && i < c->n_members; i++) {
+		if (c->members[i].id == c->self)
+			continue;
+		rv = open_dealer(t, &t->peers[j++], c, k, i);
+	}
+	return rv;
+}
+
+int transport_new(const struct transport_config *cfg, struct transport **out)
+{
+	struct transport *t;
+	struct keys k;
+	bool curve;
+	int rv;
+
+
+	rv = check_members(cfg);
+	if (rv == 0)
+		rv = check_keys(cfg, &k, &curve);
+	if (rv != 0)
+		return rv;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		explicit_bzero(&k, sizeof(k));
+		return -ENOMEM;
+	}
+	t->curve = curve;
+	t->cluster_id = cfg->cluster_id;
+	t->self = cfg->self;
+	for (uint32_t i = 0; i < cfg->n_members; i++) {
+		raft_id id = cfg->members[i].id;
+		struct transport_peer *p;
+
+		t->ids[i] = id;
+		if (id == cfg->self)
+			continue;
+		p = &t->peers[t->n_peers++];
+		p->id = id;
+		p->reachable = true;
+		snprintf(p->user_id, sizeof(p->user_id), "%" PRIu64, id);
+	}
+	t->filter = (struct frame_filter){ .cluster_id = cfg->cluster_id,
+		.self = cfg->self, .n_members = cfg->n_members,
+		.members = t->ids };
+	if (cfg->fault_injection) {
+		raft_id peers[RAFT_MAX_MEMBERS];
+
+		for (uint32_t i = 0; i < t->n_peers; i++)
+			peers[i] = t->peers[i].id;
+		rv = netfault_new(peers, t->n_peers, cfg->max_delayed,
+		    cfg->max_delayed_bytes, cfg->fault_seed, &t->faults);
+		if (rv != 0)
+			goto fail;
+	}
+	rv = setup(t, cfg, &k);
+	if (rv != 0)
+		goto fail;
+	log_info("transport: member %" PRIu64 " listening on %s (%s), %u peers",
+	    t->self, t->endpoint, t->curve ? "CURVE, members only" :
+	    "plaintext, unauthenticated", t->n_peers);
+	if (t->faults != NULL)
+		log_warnx("transport: fault injection ENABLED (test mode)");
+	explicit_bzero(&k, sizeof(k));
+	*out = t;
+	return 0;
+
+fail:
+	explicit_bzero(&k, sizeof(k));
+	transport_free(t);
+	return rv;
+}
+
+void transport_free(struct transport *t)
+{
+	if (t == NULL)
+		return;
+	if (t->holding)
+		zmq_msg_close(&t->held);
+	for (uint32_t i = 0; i < t->n_peers; i++)
+		if (t->peers[i].sock != NULL)
+			zmq_close(t->peers[i].sock);
+	if (t->router != NULL)
+		zmq_close(t->router);
+	if (t->ctx != NULL) {
+		zmq_ctx_shutdown(t->ctx); /* wakes the ZAP thread */
+		auth_free(t->auth);
+		zmq_ctx_term(t->ctx);
+	}
+	netfault_free(t->faults);
+	free(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Sending
+ * ------------------------------------------------------------------------ */
+
+static void note_reachable(struct transport_peer *p, bool reachable)
+{
+	uint64_t unlogged;
+
+	p->reachable = reachable;
+	if (!transport__may_log(&p->log, &unlogged))
+		return;
+	if (reachable)
+		log_info("transport: member %" PRIu64 " reachable", p->id);
+	else
+		log_info("transport: member %" PRIu64 " unreachable: dropping "
+		    "its messages until it reconnects", p->id);
+}
+
+/* Hand @zm to ZeroMQ for @p without blocking.  Consumes @zm. */
+static int send_msg(struct transport *t, struct transport_peer *p,
+    zmq_msg_t *zm)
+{
+	int err;
+
+	do {
+		if (zmq_msg_send(zm, p->sock, ZMQ_DONTWAIT) >= 0) {
+			t->stats.sent++;
+			if (!p->reachable)
+				note_reachable(p, true);
+			return 0;
+		}
+		err = zmq_errno();
+	} while (err == EINTR);
+	zmq_msg_close(zm);
+	if (err == EAGAIN) {
+		t->stats.dropped++;
+		if (p->reachable)
+			note_reachable(p, false);
+		return -EAGAIN;
+	}
+	t->stats.send_errors++;
+	return -err;
+}
+
+/* Apply the fault settings for @p to @m.  Returns true if @m is dealt
+ * with (dropped or held for later), false to send it now. */
+static bool apply_fault(struct transport *t, struct transport_peer *p,
+    const struct raft_msg *m, size_t size)
+{
+	unsigned delay_ms = 0;
+	uint8_t *buf;
+
+	switch (netfault_outgoing(t->faults, p->id, &delay_ms)) {
+	case NETFAULT_SEND:
+		return false;
+	case NETFAULT_DROP:
+		t->stats.fault_dropped++;
+		return true;
+	case NETFAULT_DELAY:
+		break;
+	}
+	buf = netfault_hold(t->faults, p->id, size,
+	    mono_ms() + delay_ms);
+	if (buf == NULL) { /* queue full */
+		t->stats.fault_dropped++;
+		return true;
+	}
+	(void)frame_encode(t->cluster_id, t->self, m, buf, size);
+	t->stats.fault_delayed++;
+	return true;
+}
+
+int transport_send(struct transport *t, const struct raft_msg *m)
+{
+	struct transport_peer *p = transport__peer(t, m->to);
+	size_t size = frame_encoded_size(m);
+	zmq_msg_t zm;
+	long n;
+
+	if (p == NULL || m->from != t->self || size == 0) {
+		t->stats.send_errors++;
+		return -EINVAL;
+	}
+	if (t->faults != NULL && apply_fault(t, p, m, size))
+		return 0;
+	/* Encode straight into the ZeroMQ message: no copy, and no buffer
+	 * of ours that a 64 MiB snapshot chunk would leave oversized. */
+	if (zmq_msg_init_size(&zm, size) != 0) {
+		t->stats.send_errors++;
+		return -ENOMEM;
+	}
+	n = frame_encode(t->cluster_id, t->self, m, zmq_msg_data(&zm), size);
+	assert(n == (long)size);
+	(void)n;
+	return send_msg(t, p, &zm);
+}
+
+/* ZeroMQ's free callback for a delayed frame sent without a copy. */
+static void free_frame(void *data, void *hint)
+{
+	(void)data;
+	free(hint);
+}
+
+long transport_next_timer_ms(const struct transport *t, uint64_t now)
+{
+	return t->faults == NULL ? -1 : netfault_next_ms(t->faults, now);
+}
+
+void transport_run_timers(struct transport *t, uint64_t now)
+{
+	struct netfault_frame *fr;
+
+	while (t->faults != NULL &&
+	    (fr = netfault_pop_due(t->faults, now)) != NULL) {
+		struct transport_peer *p = transport__peer(t, fr->peer);
+		zmq_msg_t zm;
+
+		if (netfault_blocked(t->faults, fr->peer)) {
+			t->stats.fault_dropped++;
+			free(fr);
+			continue;
+		}
+		/* Zero-copy: ZeroMQ frees @fr once the frame is sent. */
+		if (zmq_msg_init_data(&zm, fr->data, fr->len, free_frame,
+		    fr) != 0) {
+			t->stats.send_errors++;
+			free(fr);
+			continue;
+		}
+		(void)send_msg(t, p, &zm);
+	}
+}
+
+int transport_set_fault(struct transport *t, raft_id peer, unsigned drop_pct,
+    unsigned delay_ms, bool blocked)
+{
+	int rv;
+
+	if (t->faults == NULL)
+		return -EPERM;
+	rv = netfault_set(t->faults, peer, drop_pct, delay_ms, blocked);
+	if (rv == 0)
+		log_info("transport: fault for member %" PRIu64 ": drop %u%%, "
+		    "delay %u ms%s", peer, drop_pct, delay_ms,
+		    blocked ? ", BLOCKED" : "");
+	return rv;
+}
+
+/* ------------------------------------------------------------------------
+ * Introspection
+ * ------------------------------------------------------------------------ */
+
+void *transport_socket(struct transport *t)
+{
+	return t->router;
+}
+
+const char *transport_endpoint(const struct transport *t)
+{
+	return t->endpoint;
+}
+
+bool transport_peer_reachable(const struct transport *t, raft_id peer)
+{
+	const struct transport_peer *p = transport__peer(t, peer);
+
+	return p != NULL && p->reachable;
+}
+
+void transport_stats(const struct transport *t, struct transport_stats *st)
+{
+	*st = t->stats;
+	st->auth_admitted = auth_admitted(t->auth);
+	st->auth_denied = auth_denied(t->auth);
+}

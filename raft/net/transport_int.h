@@ -1,0 +1,76 @@
+/*
+ * transport_int.h - struct transport and the helpers shared by the
+ * transport's files (transport.c: life cycle, sockets, sending, faults;
+ * transport_recv.c: receiving and validation).  Not for anyone else.
+ */
+#ifndef RAFTKV_TRANSPORT_INT_H
+#define RAFTKV_TRANSPORT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "raft/net/frame.h"
+#include "raft/net/transport.h"
+
+struct auth;
+struct netfault;
+
+/* Why a frame was rejected: one counter and one log rate limit each. */
+enum transport_reason {
+	TR_MALFORMED,
+	TR_VERSION,
+	TR_CLUSTER,
+	TR_SENDER,
+	TR_FORGED,
+	TR_MISROUTED,
+	TR_AUTH,
+	TR_REASONS
+};
+
+/* At most one log line per LOG_EVERY_MS; the rest are counted. */
+struct transport_ratelimit {
+	uint64_t last_ms;
+	uint64_t unlogged;
+};
+
+struct transport_peer {
+	raft_id id;
+	void *sock;               /* DEALER connected to the peer's ROUTER */
+	char user_id[24];         /* decimal id: what ZAP names its key */
+	bool reachable;
+	struct transport_ratelimit log;
+};
+
+struct transport {
+	void *ctx;                      /* ours alone: one ZAP handler each */
+	void *router;
+	struct auth *auth;              /* NULL in plaintext mode */
+	bool curve;
+	uint64_t cluster_id;
+	raft_id self;
+	uint32_t n_peers;
+	struct transport_peer peers[RAFT_MAX_MEMBERS];
+	raft_id ids[RAFT_MAX_MEMBERS];  /* every member, for the filter */
+	struct frame_filter filter;
+	char endpoint[256];
+
+	zmq_msg_t held;                 /* the frame lent by transport_recv */
+	bool holding;
+
+	struct transport_stats stats;
+	struct transport_ratelimit reject_log[TR_REASONS];
+
+	struct netfault *faults;        /* NULL unless fault injection */
+};
+
+/* CLOCK_MONOTONIC in milliseconds (the clock of the timer API). */
+
+/* True (and @rl advanced) if a line may be logged now; *@unlogged is how
+ * many were suppressed since the last one. */
+bool transport__may_log(struct transport_ratelimit *rl, uint64_t *unlogged);
+
+/* The peer with @id, or NULL (self and strangers are not peers). */
+struct transport_peer *transport__peer(const struct transport *t, raft_id id);
+
+#endif

@@ -1,0 +1,534 @@
+/*
+ * storage.c - durable state of one Raft member: term/vote, the log, snapshots.
+ *
+ * This file ties together the data directory's parts (see storage.h for
+ * the list): the identity file, the hard state file, the log (wal.c) and
+ * the snapshot files (snapfile.c), and owns the failure policy.
+ *
+ * meta and hardstate are 40-byte files, little-endian:
+ *   magic ("RAFTKVMD" / "RAFTKVHS") | u32 version (1) | u32 zero
+ *   | u64 cluster id / term | u64 member id / vote | u32 CRC32C of 0..31
+ *   | u32 zero
+ * Both are replaced only by writing <name>.tmp, fdatasync, rename over,
+ * fsync the directory: a crash at any byte leaves the old or the new
+ * file, and a leftover .tmp is removed at open.  The alternative, two
+ * checksummed slots in one file, saves the rename but cannot tell a bit
+ * flip in the newer slot from a torn write of it, and would silently fall
+ * back to the older vote; with rename every checksum failure is corruption.
+ * The hard state is written at save time and made durable at the next
+ * storage_sync(), after the log's fdatasync: term/vote changes are rare
+ * (elections), so the extra syncs do not touch the append path.
+ *
+ * States (the SQLite pager's shape):
+ *
+ *   OPEN ──(any failed write, fsync, rename, unlink)──> POISONED
+ *
+ *   OPEN:      storage_append / _save_hard_state write; storage_sync makes
+ *              them durable; storage_save_snapshot is durable on return.
+ *   POISONED:  every call returns the first error, does nothing.  Entered
+ *              by poison(), from every function that does I/O.  There is
+ *              no way back: the member must exit (storage_errmsg() says
+ *              why) and recover from what is on disk at the next start.
+ *
+ * Snapshot install order (each step's crash outcome in brackets):
+ *   1. write snap-I.snap.tmp, fdatasync   [tmp removed at open: old state]
+ *   2. rename to snap-I.snap, fsync dir   [new snapshot + old log: open
+ *                                          applies the snapshot to the log]
+ *   3. wal_compact: drop covered segments  [open finishes it]
+ *   4. unlink the older snapshot, fsync    [open removes older snapshots]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "raft/storage/crc32c.h"
+#include "raft/storage/diskio.h"
+#include "raft/storage/snapfile.h"
+#include "raft/storage/storage.h"
+#include "raft/storage/wal.h"
+
+#define SMALL_FILE 40
+#define SMALL_VERSION 1
+#define META "meta"
+#define META_TMP "meta.tmp"
+#define HS "hardstate"
+#define HS_TMP "hardstate.tmp"
+#define ERRMSG_LEN 1024
+
+struct storage {
+	struct diskio io;
+	struct storage_options opt;
+	uint64_t cluster_id;
+	raft_id member_id;
+	struct wal *wal;
+	struct raft_hard_state hs;
+	int hs_fd;              /* hardstate.tmp written, not yet renamed; or -1 */
+	bool has_snap;
+	struct raft_snapshot_meta snap;
+	uint64_t snap_file_bytes;
+	uint8_t *boot_snap;     /* recovered snapshot data, until released */
+	uint64_t boot_snap_len;
+	uint64_t n_syncs;
+	int err;                /* POISONED when non-zero */
+	char errmsg[ERRMSG_LEN];
+};
+
+void
+storage_options_defaults(struct storage_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->segment_size = 16u << 20;
+	o->prealloc = STORAGE_PREALLOC_ZERO;
+	o->zstd_level = 3;
+	o->max_snapshot_bytes = (uint64_t)16 << 30;
+}
+
+/* OPEN -> POISONED on the first error; later errors keep the first. */
+static int
+poison(struct storage *s, int rc)
+{
+	if (rc != 0 && s->err == 0)
+		s->err = rc;
+	return rc;
+}
+
+/* ------------------------------------------------------- small files */
+
+static void
+encode_small(uint8_t *b, const char *magic, uint64_t a, uint64_t c)
+{
+	memset(b, 0, SMALL_FILE);
+	memcpy(b, magic, 8);
+	le_put32(b + 8, SMALL_VERSION);
+	le_put64(b + 16, a);
+	le_put64(b + 24, c);
+	le_put32(b + 32, crc32c(0, b, 32));
+}
+
+/* Read small file @name: 1 in *@found and its two fields, or 0. */
+static int
+read_small(struct diskio *io, const char *name, const char *magic,
+    int *found, uint64_t *a, uint64_t *c)
+{
+	uint8_t b[SMALL_FILE + 1];
+	size_t got;
+	int fd, rc;
+
+	if ((rc = diskio_exists(io, name, found)) != 0 || !*found)
+		return rc;
+	if ((rc = diskio_open(io, name, O_RDONLY, &fd)) != 0)
+		return rc;
+	rc = diskio_pread(io, fd, name, b, sizeof b, 0, &got);
+	close(fd);
+	if (rc != 0)
+		return rc;
+	if (got != SMALL_FILE || memcmp(b, magic, 8) != 0 ||
+	    crc32c(0, b, 32) != le_get32(b + 32) || le_get32(b + 36) != 0)
+		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
+		    "0: %s", io->dir, name, got != SMALL_FILE ? "wrong size" :
+		    memcmp(b, magic, 8) ? "wrong magic" : "checksum mismatch");
+	if (le_get32(b + 8) != SMALL_VERSION)
+		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: unknown format "
+		    "version %u at offset 8", io->dir, name, le_get32(b + 8));
+	*a = le_get64(b + 16);
+	*c = le_get64(b + 24);
+	return 0;
+}
+
+/* Write @tmp (left open in *@fd_out if non-NULL, else synced+renamed). */
+static int
+write_small(struct diskio *io, const char *tmp, const char *name,
+    const char *magic, uint64_t a, uint64_t c, int *fd_out)
+{
+	uint8_t b[SMALL_FILE];
+	int fd, rc;
+
+	encode_small(b, magic, a, c);
+	if ((rc = diskio_open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd)) != 0)
+		return rc;
+	if ((rc = diskio_pwrite(io, fd, tmp, b, SMALL_FILE, 0)) != 0) {
+		close(fd);
+		return rc;
+	}
+	if (fd_out != NULL) {
+		*fd_out = fd;
+		return 0;
+	}
+	rc = diskio_fdatasync(io, fd, tmp);
+	close(fd);
+	if (rc == 0)
+		rc = diskio_rename(io, tmp, name);
+	if (rc == 0)
+		rc = diskio_syncdir(io);
+	return rc;
+}
+
+/* -------------------------------------------------------------- open */
+
+static bool
+ours(const char *name)
+{
+	raft_index i;
+
+	return strcmp(name, HS) == 0 || strncmp(name, "wal-", 4) == 0 ||
+	    snapfile_parse_name(name, false, &i);
+}
+
+/* Check the identity file, or create it in a directory without our files. */
+static int
+check_identity(struct storage *s, char **names, size_t n)
+{
+	uint64_t cluster, member;
+	int found, rc;
+
+	if ((rc = read_small(&s->io, META, "RAFTKVMD", &found, &cluster,
+	    &member)) != 0)
+		return rc;
+	if (found && (cluster != s->cluster_id || member != s->member_id))
+		return diskio_fail(&s->io, STORAGE_EFOREIGN, "%s/%s: this data "
+		    "directory belongs to cluster %" PRIu64 " member %" PRIu64
+		    ", not cluster %" PRIu64 " member %" PRIu64, s->io.dir, META,
+		    cluster, member, s->cluster_id, s->member_id);
+	if (found)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (ours(names[i]))
+			return diskio_fail(&s->io, STORAGE_ECORRUPT, "%s/%s: found "
+			    "but the identity file %s is missing", s->io.dir,
+			    names[i], META);
+	return write_small(&s->io, META_TMP, META, "RAFTKVMD", s->cluster_id,
+	    s->member_id, NULL);
+}
+
+/* Remove leftovers of interrupted writes (not wal's: wal_open does those). */
+static int
+remove_tmp(struct storage *s, char **names, size_t n)
+{
+	raft_index i;
+	int rc;
+
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(names[k], META_TMP) != 0 && strcmp(names[k], HS_TMP) != 0 &&
+		    !snapfile_parse_name(names[k], true, &i))
+			continue;
+		diskio_log(&s->io, STORAGE_LOG_INFO, "%s/%s: removing the leftover "
+		    "of an interrupted write", s->io.dir, names[k]);
+		if ((rc = diskio_unlink(&s->io, names[k])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Load the newest snapshot; remove older ones (an interrupted step 4). */
+static int
+load_snapshots(struct storage *s, char **names, size_t n)
+{
+	raft_index newest = 0, i;
+	bool removed = false;
+	char name[SNAPFILE_NAME_MAX];
+	int rc;
+
+	for (size_t k = 0; k < n; k++)
+		if (snapfile_parse_name(names[k], false, &i) && i > newest)
+			newest = i;
+	if (newest == 0)
+		return 0;
+	snapfile_name(newest, false, name, sizeof name);
+	if ((rc = snapfile_read(&s->io, name, s->cluster_id, s->member_id,
+	    s->opt.max_snapshot_bytes, &s->snap, &s->boot_snap,
+	    &s->boot_snap_len, &s->snap_file_bytes)) != 0)
+		return rc;
+	s->has_snap = true;
+	for (size_t k = 0; k < n; k++) {
+		if (!snapfile_parse_name(names[k], false, &i) || i == newest)
+			continue;
+		diskio_log(&s->io, STORAGE_LOG_INFO, "%s/%s: removing a snapshot "
+		    "older than %s", s->io.dir, names[k], name);
+		if ((rc = diskio_unlink(&s->io, names[k])) != 0)
+			return rc;
+		removed = true;
+	}
+	return removed ? diskio_syncdir(&s->io) : 0;
+}
+
+static int
+recover(struct storage *s, struct raft_boot *boot)
+{
+	struct wal_config wc = { s->cluster_id, s->member_id,
+	    s->opt.segment_size, s->opt.prealloc };
+	char **names = NULL;
+	size_t n = 0;
+	int found, rc;
+
+	if ((rc = diskio_list(&s->io, &names, &n)) != 0)
+		return rc;
+	if ((rc = check_identity(s, names, n)) == 0 &&
+	    (rc = remove_tmp(s, names, n)) == 0)
+		rc = load_snapshots(s, names, n);
+	diskio_free_names(names, n);
+	if (rc != 0)
+		return rc;
+	if ((rc = read_small(&s->io, HS, "RAFTKVHS", &found, &s->hs.term,
+	    &s->hs.vote)) != 0)
+		return rc;
+	if ((rc = wal_open(&s->io, &wc, s->has_snap ? s->snap.index : 0,
+	    s->has_snap ? s->snap.term : 0, &s->wal)) != 0)
+		return rc;
+	memset(boot, 0, sizeof *boot);
+	boot->hs = s->hs;
+	boot->has_snapshot = s->has_snap;
+	if (s->has_snap) {
+		boot->snap = s->snap;
+		boot->snap_data = s->boot_snap;
+		boot->snap_len = s->boot_snap_len;
+	}
+	wal_boot_entries(s->wal, &boot->entries, &boot->n_entries);
+	return 0;
+}
+
+int
+storage_open(const char *dir, uint64_t cluster_id, raft_id member_id,
+    const struct storage_options *opt, struct storage **out,
+    struct raft_boot *boot, char *errbuf, size_t errlen)
+{
+	struct storage *s;
+	int rc;
+
+	*out = NULL;
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s: out of memory", dir);
+		return -ENOMEM;
+	}
+	if (opt != NULL)
+		s->opt = *opt;
+	else
+		storage_options_defaults(&s->opt);
+	s->cluster_id = cluster_id;
+	s->member_id = member_id;
+	s->hs_fd = -1;
+	rc = diskio_init(&s->io, dir, 1, s->opt.fault, s->opt.fault_arg,
+	    s->opt.log, s->opt.log_arg, s->errmsg, sizeof s->errmsg);
+	if (rc == 0 && (cluster_id == 0 || member_id == 0 ||
+	    s->opt.segment_size < 4096))
+		rc = diskio_fail(&s->io, -EINVAL, "%s: cluster id and member id "
+		    "must be non-zero, segment size at least 4096", dir);
+	/* One process per data directory. */
+	if (rc == 0 && flock(s->io.dirfd, LOCK_EX | LOCK_NB) != 0)
+		rc = diskio_fail(&s->io, errno == EWOULDBLOCK ? -EBUSY : -errno,
+		    "%s: locked: another process is using this data directory",
+		    dir);
+	if (rc == 0)
+		rc = recover(s, boot);
+	if (rc != 0) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s", s->errmsg);
+		storage_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+storage_release_boot(struct storage *s)
+{
+	if (s->wal != NULL)
+		wal_release_boot(s->wal);
+	free(s->boot_snap);
+	s->boot_snap = NULL;
+	s->boot_snap_len = 0;
+}
+
+/* ---------------------------------------------------------- writing */
+
+int
+storage_append(struct storage *s, const struct raft_entry *entries,
+    uint32_t n)
+{
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if ((rc = wal_check_append(s->wal, entries, n)) != 0)
+		return rc;
+	storage_release_boot(s);
+	return poison(s, wal_append(s->wal, entries, n));
+}
+
+int
+storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
+{
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	storage_release_boot(s);
+	if (s->hs_fd >= 0) {     /* replaced before it was synced */
+		close(s->hs_fd);
+		s->hs_fd = -1;
+	}
+	rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", hs->term, hs->vote,
+	    &s->hs_fd);
+	if (rc == 0)
+		s->hs = *hs;
+	return poison(s, rc);
+}
+
+static int
+sync_hard_state(struct storage *s)
+{
+	int rc = diskio_fdatasync(&s->io, s->hs_fd, HS_TMP);
+
+	close(s->hs_fd);
+	s->hs_fd = -1;
+	if (rc == 0)
+		rc = diskio_rename(&s->io, HS_TMP, HS);
+	if (rc == 0)
+		rc = diskio_syncdir(&s->io);
+	return rc;
+}
+
+int
+storage_sync(struct storage *s)
+{
+	bool synced;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if ((rc = wal_sync(s->wal, &synced)) != 0)
+		return poison(s, rc);
+	if (s->hs_fd >= 0) {
+		if ((rc = sync_hard_state(s)) != 0)
+			return poison(s, rc);
+		synced = true;
+	}
+	if (synced)
+		s->n_syncs++;
+	return 0;
+}
+
+static bool
+meta_ok(const struct raft_snapshot_meta *m)
+{
+	return m->index > 0 && m->term > 0 && m->n_voters > 0 &&
+	    m->n_voters <= RAFT_MAX_MEMBERS;
+}
+
+/* Steps 1 and 2 of the install order (file header). */
+static int
+write_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
+    const void *data, uint64_t len, uint64_t *file_bytes)
+{
+	char tmp[SNAPFILE_NAME_MAX], name[SNAPFILE_NAME_MAX];
+	int rc;
+
+	snapfile_name(meta->index, true, tmp, sizeof tmp);
+	snapfile_name(meta->index, false, name, sizeof name);
+	if ((rc = snapfile_write(&s->io, tmp, s->cluster_id, s->member_id, meta,
+	    data, len, s->opt.zstd_level, file_bytes)) != 0 ||
+	    (rc = diskio_rename(&s->io, tmp, name)) != 0)
+		return rc;
+	return diskio_syncdir(&s->io);
+}
+
+int
+storage_save_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
+    const void *data, uint64_t len)
+{
+	char old[SNAPFILE_NAME_MAX];
+	uint64_t file_bytes;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if (!meta_ok(meta) || (len > 0 && data == NULL))
+		return -EINVAL;
+	if (s->has_snap && meta->index <= s->snap.index)
+		return RAFT_ESTALE;
+	storage_release_boot(s);
+	if ((rc = storage_sync(s)) != 0)
+		return rc;
+	if ((rc = write_snapshot(s, meta, data, len, &file_bytes)) != 0 ||
+	    (rc = wal_compact(s->wal, meta->index, meta->term)) != 0)
+		return poison(s, rc);
+	if (s->has_snap) {
+		snapfile_name(s->snap.index, false, old, sizeof old);
+		if ((rc = diskio_unlink(&s->io, old)) != 0 ||
+		    (rc = diskio_syncdir(&s->io)) != 0)
+			return poison(s, rc);
+	}
+	s->has_snap = true;
+	s->snap = *meta;
+	s->snap_file_bytes = file_bytes;
+	return 0;
+}
+
+int
+storage_load_snapshot(struct storage *s, struct raft_snapshot_meta *meta,
+    uint8_t **data, uint64_t *len)
+{
+	char name[SNAPFILE_NAME_MAX];
+	uint64_t file_bytes;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if (!s->has_snap)
+		return RAFT_ESTALE;
+	snapfile_name(s->snap.index, false, name, sizeof name);
+	rc = snapfile_read(&s->io, name, s->cluster_id, s->member_id,
+	    s->opt.max_snapshot_bytes, meta, data, len, &file_bytes);
+	return rc == -ENOMEM ? rc : poison(s, rc);
+}
+
+/* ------------------------------------------------------------ queries */
+
+void
+storage_stats(const struct storage *s, struct storage_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (s->wal != NULL)
+		wal_stats(s->wal, st);
+	if (s->has_snap) {
+		st->snap_index = s->snap.index;
+		st->snap_term = s->snap.term;
+		st->snap_file_bytes = s->snap_file_bytes;
+	}
+	st->syncs = s->n_syncs;
+	st->fsyncs = s->io.n_fsyncs;
+}
+
+int
+storage_error(const struct storage *s)
+{
+	return s->err;
+}
+
+const char *
+storage_errmsg(const struct storage *s)
+{
+	return s->err != 0 ? s->errmsg : "";
+}
+
+void
+storage_close(struct storage *s)
+{
+	if (s == NULL)
+		return;
+	if (s->hs_fd >= 0)
+		close(s->hs_fd);
+	wal_close(s->wal);
+	free(s->boot_snap);
+	diskio_close(&s->io);   /* closing the directory drops the flock */
+	free(s);
+}
