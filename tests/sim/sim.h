@@ -38,7 +38,7 @@
  *                          in order, and only entries it has made durable
  *   6 commit monotonic     commit index never moves back in an incarnation
  *   7 no lost entries      after healing, every member applies everything
- *                          any member ever applied (sim_check_final)
+ *                          any member ever applied (sim_heal_and_check)
  *   8 liveness             after healing, a leader is elected and a new
  *                          proposal commits within a bounded virtual time
  *   9 read index safety    a read point is >= every commit index that was
