@@ -51,8 +51,7 @@ struct progress {
 	uint64_t infl_bytes;
 	uint64_t infl_max_bytes;
 	/* SNAPSHOT transfer */
-	raft_index snap_index;
-	raft_term snap_term;
+	raft_index snap_index;   /* the snapshot being sent */
 	uint64_t snap_offset;    /* acknowledged bytes */
 	unsigned snap_idle_ticks;/* ticks without progress: resend the chunk */
 };
@@ -65,8 +64,7 @@ void progress_close(struct progress *p);
 void progress_reset(struct progress *p, raft_index last_index);
 void progress_become_probe(struct progress *p);
 void progress_become_replicate(struct progress *p);
-void progress_become_snapshot(struct progress *p, raft_index index,
-    raft_term term);
+void progress_become_snapshot(struct progress *p, raft_index index);
 
 /* The pipeline window is full, by messages or by bytes. */
 bool progress_window_full(const struct progress *p);

@@ -82,7 +82,7 @@ int snapshot_send(struct raft *r, struct progress *pr)
 	raft_trace(r, "sending snapshot %llu (%llu bytes) to %llu",
 	    (unsigned long long)r->snap_meta.index,
 	    (unsigned long long)r->snap_len, (unsigned long long)pr->id);
-	progress_become_snapshot(pr, r->snap_meta.index, r->snap_meta.term);
+	progress_become_snapshot(pr, r->snap_meta.index);
 	return send_chunk(r, pr);
 }
 
