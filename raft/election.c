@@ -20,7 +20,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "raft/election.h"
 #include "raft/raft_int.h"
+#include "raft/replication.h"
+#include "raft/snapshot.h"
 
 bool election_in_lease(const struct raft *r)
 {
@@ -171,10 +174,10 @@ int election_handle_vote(struct raft *r, const struct raft_msg *m)
 	return raft_send(r, &resp, 0);
 }
 
-int election_handle_vote_resp(struct raft *r, const struct raft_msg *m)
+int election_handle_vote_resp(struct raft *r, uint32_t from_idx,
+    const struct raft_msg *m)
 {
 	bool pre = m->type == RAFT_MSG_PREVOTE_RESP;
-	int i = raft_voter_index(r, m->from);
 	int result;
 
 	if ((pre && r->role != RAFT_PRECANDIDATE) ||
@@ -182,8 +185,8 @@ int election_handle_vote_resp(struct raft *r, const struct raft_msg *m)
 		return 0;
 	if (pre && m->term != r->term + 1 && !m->reject)
 		return 0; /* an answer to an older pre-campaign */
-	if (r->votes[i] == 0)
-		r->votes[i] = m->reject ? -1 : 1;
+	if (r->votes[from_idx] == 0)
+		r->votes[from_idx] = m->reject ? -1 : 1;
 	result = tally(r);
 	if (result > 0)
 		return pre ? election_campaign(r, false, false) :
