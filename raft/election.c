@@ -2,16 +2,17 @@
  * election.c - election timers, pre-vote, vote, check-quorum and
  * leadership transfer.
  *
- * Raft paper 5.2 (elections), 5.4.1 (the up-to-date rule); thesis 9.6
- * (pre-vote: a member first asks whether it *could* win, without touching
- * its term, so a rejoining partitioned member cannot depose a healthy
- * leader), 6.2 (check-quorum: a leader that has not heard from a majority
- * within an election timeout steps down, so a minority never keeps a
- * leader) and 3.10 (leadership transfer via TimeoutNow).
+ * Raft paper 5.2 (elections) and Figure 2 (RequestVote), 5.4.1 (the
+ * up-to-date rule); thesis 9.6 (pre-vote: a member first asks whether it
+ * *could* win, without touching its term, so a rejoining partitioned
+ * member cannot depose a healthy leader), 6.2 (check-quorum: a leader that
+ * has not heard from a majority within an election timeout steps down, so
+ * a minority never keeps a leader) and 3.10 (leadership transfer via
+ * TimeoutNow).  Contracts: election.h.
  *
- * Leader stickiness: a member that heard from a leader within the minimum
- * election timeout ignores (pre)vote requests of a higher term, unless they
- * come from a transfer (ctx == 1).
+ * Leader stickiness (thesis 4.2.3): a member that heard from a leader
+ * within the minimum election timeout ignores (pre)vote requests of a
+ * higher term, unless they come from a transfer (ctx == 1).
  *
  * Durability: a candidate's term and self-vote, and every vote granted, are
  * hard state; their messages are queued "after persist" by raft_send, so

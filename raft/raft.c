@@ -2,14 +2,19 @@
  * raft.c - life cycle, role changes, the step dispatcher and the
  * ready/advance hand-off of the pure Raft core.
  *
- * Roles and the functions performing each transition (Raft paper, 5.2;
- * pre-vote and check-quorum from the thesis, 9.6 and 6.2):
+ * Roles and the functions performing each transition (Raft paper 5.2 and
+ * Figure 4; pre-vote from the thesis 9.6, check-quorum 6.2, leadership
+ * transfer 3.10).  election.c decides when; the functions here change
+ * the state:
  *
- *   FOLLOWER --(election timeout)--------> PRECANDIDATE  election_campaign
- *   PRECANDIDATE --(pre-vote quorum)-----> CANDIDATE     election_campaign
- *   CANDIDATE --(vote quorum)------------> LEADER        raft_become_leader
- *   any --(higher term / lost quorum)----> FOLLOWER      raft_become_follower
- *   LEADER --(check-quorum fails)--------> FOLLOWER      election_tick
+ *   non-leader --(election timeout)-----> PRECANDIDATE raft_become_candidate
+ *   PRECANDIDATE --(pre-vote quorum)----> CANDIDATE    raft_become_candidate
+ *   non-leader --(timeout without
+ *       pre-vote, or TIMEOUT_NOW)-------> CANDIDATE    raft_become_candidate
+ *   CANDIDATE --(vote quorum)-----------> LEADER       raft_become_leader
+ *   any --(higher term, a current
+ *          leader, refusals)------------> FOLLOWER     raft_become_follower
+ *   LEADER --(check-quorum fails)-------> FOLLOWER     raft_become_follower
  *
  * Every incoming message first passes the term checks of Figure 2 here
  * (step_term), then goes to the handler of its type.  Messages from a
@@ -19,6 +24,9 @@
  * Outputs are queued (raft_send) and handed out by raft_ready(), which is
  * also where new entries are broadcast: every proposal made since the last
  * batch travels in one AppendEntries per follower (batching).
+ *
+ * Contracts: raft.h (the public API), raft_int.h (helpers shared with the
+ * rest of the core).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -378,7 +386,7 @@ static int step_term(struct raft *r, const struct raft_msg *m)
 		    m->type == RAFT_MSG_PREVOTE;
 
 		/* Leader stickiness: while we hear from a live leader, a
-		 * disruptive candidate is ignored (thesis 9.6), unless it
+		 * disruptive candidate is ignored (thesis 4.2.3), unless it
 		 * campaigns because the leader hands over (ctx 1). */
 		if (vote_req && m->ctx != 1 && election_in_lease(r))
 			return 0;

@@ -17,7 +17,7 @@
  * the follower may then serve the read locally once it has applied that
  * index.  Anything that cannot be answered (no leader, leadership lost,
  * no answer within two election timeouts) is reported in read_failed so
- * the caller retries.
+ * the caller retries.  Contracts: readindex.h.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,8 @@
 /*
  * replication.c - leader-side log replication, follower-side append
- * handling, heartbeats and commit advancement.
+ * handling, heartbeats and commit advancement (Raft paper 5.3 and
+ * Figure 2, AppendEntries; the commit rule of 5.4.2).  Contracts:
+ * replication.h.
  *
  * The leader keeps, per follower, next (next entry to send) and match
  * (highest entry known replicated) in struct progress.  An entry is
@@ -10,12 +12,12 @@
  * counts itself only up to its own durable index (raft->stable), so it may
  * send entries before its write completes.
  *
- * Backtracking (thesis 5.3 optimisation, etcd's findConflictByTerm): a
- * follower that rejects an append names the last index at or before the
- * probe whose term is <= the probe's term, and that entry's term; the
- * leader then skips every entry of a conflicting term at once.  Backing
- * over a long divergent suffix costs one round trip per term, not per
- * entry.
+ * Backtracking (the optimisation at the end of paper 5.3, etcd's
+ * findConflictByTerm): a follower that rejects an append names the last
+ * index at or before the probe whose term is <= the probe's term, and that
+ * entry's term; the leader then skips every entry of a conflicting term at
+ * once.  Backing over a long divergent suffix costs one round trip per
+ * term, not per entry.
  *
  * Heartbeats carry min(commit, match) (never a commit index beyond what the
  * follower is known to share with us) and the current read-index round.

@@ -1,5 +1,6 @@
 /*
- * snapshot.c - log compaction and chunked InstallSnapshot (Raft paper 7).
+ * snapshot.c - log compaction and chunked InstallSnapshot (Raft paper 7
+ * and Figure 13).  Contracts: snapshot.h (raft_compact: raft.h).
  *
  * The application offers a snapshot of its state at an applied index
  * (raft_compact); the core keeps the bytes, drops the log prefix and hands
@@ -19,8 +20,8 @@
  *                leaves only after it is durable.
  *
  * A transfer broken by a lost chunk resumes where the follower stopped:
- * the leader resends the chunk at the acknowledged offset after two
- * heartbeat periods without progress.
+ * the leader resends the chunk at the acknowledged offset after more than
+ * two heartbeat periods without progress (snapshot_tick).
  */
 #include <errno.h>
 #include <stdlib.h>
