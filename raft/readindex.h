@@ -47,8 +47,9 @@ int readindex_handle_heartbeat_ack(struct raft *r, uint32_t from_idx,
 
 /*
  * READ_INDEX @m forwarded by a follower, in any role: a leader registers
- * it (readindex_request); anyone else, or a request with ctx 0, is refused (READ_INDEX_RESP with
- * reject, so the follower reports it failed).  Returns 0 or -ENOMEM.
+ * it (readindex_request); a non-leader, or a request with ctx 0, refuses
+ * it (READ_INDEX_RESP with reject, so the follower reports it failed).
+ * Returns 0 or -ENOMEM.
  */
 int readindex_handle_forward(struct raft *r, const struct raft_msg *m);
 

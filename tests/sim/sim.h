@@ -85,7 +85,7 @@ struct sim_config {
 
 	/* Network. */
 	uint64_t delay_min_us, delay_max_us; /* base one-way delay */
-	bool reliable;               /* false: labrpc unreliable (see sim.c) */
+	bool reliable;               /* false: labrpc unreliable (see sim_net.c) */
 	bool long_reordering;        /* labrpc long reordering of responses */
 	uint32_t drop_ppm;           /* extra drop probability, per million */
 	uint32_t dup_ppm;            /* duplicate probability, per million */
