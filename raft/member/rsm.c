@@ -406,6 +406,7 @@ static void maybe_snapshot(struct rsm *r)
 		pthread_mutex_unlock(&r->mu);
 		return;
 	}
+	req->msg.kind = r->loop.msg_kind;
 	req->op = REQ_COMPACT;
 	req->index = at;
 	req->data = data;
