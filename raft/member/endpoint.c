@@ -42,7 +42,7 @@ struct job {
 	uint8_t *body;            /* owns the bytes req.payload points into */
 	uint8_t *reply;           /* encoded reply */
 	size_t reply_len;
-	struct endpoint *owner;     /* asynchronous submits: whose job */
+	struct endpoint *owner;   /* asynchronous submits: whose job */
 	bool barrier_passed;      /* READ: the read barrier is behind us */
 	bool needs_query;         /* READ in the reply box: answer it first */
 };

@@ -5,8 +5,10 @@
  *
  * The application plugs in through struct rsm_app; the member's event loop
  * (node.c) creates the RSM and feeds it committed entries; a front end
- * gets it from node_rsm() or member_rsm() and calls the functions below
- * from any thread but the loop's own callbacks.
+ * gets it from node_rsm() or member_rsm().  rsm_submit() and
+ * rsm_read_barrier() block: call them from any thread but the loop's
+ * (never from an endpoint callback or an rsm_done_fn); the _async ones
+ * may be called from any thread, the loop's included.
  *
  * Contract (the seeds' 6.5840 4A):
  *   rsm_submit()  returns the application's reply once the command is
