@@ -109,6 +109,7 @@ struct storage {
 	bool hs_found;
 	uint64_t n_damage;      /* findings accepted by opt.recover */
 	int hs_fd;              /* hardstate.tmp written, not yet renamed; or -1 */
+	bool hs_pending;        /* a term/vote saved since the last sync */
 	bool has_snap;
 	struct raft_snapshot_meta snap;
 	uint64_t snap_file_bytes;
@@ -253,7 +254,7 @@ write_hs(void *arg, const struct wal_mark *m)
 	uint64_t f[HS_FIELDS];
 	int rc;
 
-	if (s->hs_fd >= 0) {
+	if (s->hs_fd >= 0) {   /* hs_pending stays: see sync_hard_state */
 		close(s->hs_fd);
 		s->hs_fd = -1;
 	}
@@ -563,8 +564,10 @@ storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
 	hs_fields(s, hs, &s->mark, f);
 	rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", f, HS_FIELDS,
 	    &s->hs_fd);
-	if (rc == 0)
+	if (rc == 0) {
 		s->hs = *hs;
+		s->hs_pending = true;
+	}
 	return poison(s, rc);
 }
 
@@ -584,9 +587,18 @@ sync_hard_state(struct storage *s)
 	wal_current_mark(s->wal, &m);
 	hs_fields(s, &s->hs, &m, f);
 	size = encode_small(b, "RAFTKVHS", f, HS_FIELDS);
-	rc = diskio_pwrite(&s->io, s->hs_fd, HS_TMP, b, size, 0);
-	if (rc == 0)
-		rc = diskio_fdatasync(&s->io, s->hs_fd, HS_TMP);
+	/* A new segment's mark made the term/vote durable already
+	 * (write_hs): still sync the hard state once, as without it, for the
+	 * durable mark of this term change. */
+	if (s->hs_fd < 0)
+		rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", f, HS_FIELDS,
+		    &s->hs_fd);
+	else
+		rc = diskio_pwrite(&s->io, s->hs_fd, HS_TMP, b, size, 0);
+	s->hs_pending = false;
+	if (rc != 0)
+		return rc;   /* poisons; storage_close() closes hs_fd */
+	rc = diskio_fdatasync(&s->io, s->hs_fd, HS_TMP);
 	close(s->hs_fd);
 	s->hs_fd = -1;
 	if (rc == 0)
@@ -610,7 +622,7 @@ storage_sync(struct storage *s)
 		return s->err;
 	if ((rc = wal_sync(s->wal, &synced)) != 0)
 		return poison(s, rc);
-	if (s->hs_fd >= 0) {
+	if (s->hs_pending) {
 		if ((rc = sync_hard_state(s)) != 0)
 			return poison(s, rc);
 		synced = true;
