@@ -72,9 +72,8 @@ diskio_damage(struct diskio *d, bool recover, uint64_t *count,
 	va_end(ap);
 	if (!recover)
 		return diskio_fail(d, STORAGE_EDAMAGED, "%s; refusing to start "
-		    "(acknowledged data may be lost; the recover option, "
-		    "raftkv-server --recover, starts anyway and accepts the loss)",
-		    what);
+		    "(data directory damaged; --recover starts anyway, "
+		    "accepting the loss)", what);
 	diskio_log(d, STORAGE_LOG_WARN, "DAMAGED DATA DIRECTORY, starting "
 	    "anyway as the recover option asks: %s", what);
 	(*count)++;

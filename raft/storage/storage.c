@@ -331,13 +331,13 @@ check_identity(struct storage *s, char **names, size_t n)
 	}
 	if (s->meta_version == 0) {
 		if ((rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
-		    "%s/%s: missing, but the directory holds %s/%s: the identity "
-		    "file is gone", s->io.dir, META, s->io.dir,
+		    "%s/%s: missing, but the directory holds %s: the identity "
+		    "file is gone", s->io.dir, META,
 		    other != NULL ? other : HS)) != 0)
 			return rc;
 		if ((rc = write_meta(s)) != 0)
 			return rc;
-		s->meta_version = 1;   /* checked as old: upgraded at the end */
+		s->meta_version = SMALL_VERSION;
 	}
 	if (!s->hs_found && s->meta_version >= 2 &&
 	    (rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
@@ -381,9 +381,9 @@ load_snapshots(struct storage *s, char **names, size_t n)
 	if (s->snap_mark > newest) {
 		snapfile_name(s->snap_mark, false, name, sizeof name);
 		if ((rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
-		    "%s/%s: missing: %s/%s records a snapshot at index %" PRIu64
+		    "%s/%s: missing: %s records a snapshot at index %" PRIu64
 		    "; the log it replaced is gone with it", s->io.dir, name,
-		    s->io.dir, HS, s->snap_mark)) != 0)
+		    HS, s->snap_mark)) != 0)
 			return rc;
 	}
 	if (newest == 0)

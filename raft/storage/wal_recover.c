@@ -369,9 +369,9 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	sg->last_rec = expect - 1;
 	if (cut_short) {
 		rc = diskio_damage(w->io, w->cfg.recover, n_damage,
-		    "%s/%s: cut short: the file is %" PRIu64 " bytes but was "
-		    "preallocated to %" PRIu64 "; its intact records end at "
-		    "index %" PRIu64 ", any later entries in it are lost",
+		    "%s/%s: cut short: %" PRIu64 " bytes, but it was "
+		    "preallocated to %" PRIu64 "; its records end at index "
+		    "%" PRIu64 ", later entries in it are lost",
 		    w->io->dir, name, sr.fsize, sg->cap, expect - 1);
 		if (rc == 0)
 			rc = repair_short(w, &sr, off, st != REC_END, sg->cap);
@@ -574,9 +574,8 @@ check_newest(struct wal *w, const raft_index *firsts, size_t n,
 			return 0;
 	wal_seg_name(stored->seg, name, sizeof name, false);
 	return diskio_damage(w->io, w->cfg.recover, n_damage, "%s/%s: missing: "
-	    "%s/hardstate records it as the log's newest segment; the entries "
-	    "from index %" PRIu64 " on are lost", w->io->dir, name, w->io->dir,
-	    stored->seg);
+	    "hardstate records it as the log's newest segment; entries from "
+	    "index %" PRIu64 " on are lost", w->io->dir, name, stored->seg);
 }
 
 /* M2 (wal.h): the log reaches what was durable. */
@@ -594,11 +593,11 @@ check_durable(struct wal *w, const raft_index *firsts, size_t n,
 	else
 		snprintf(name, sizeof name, "wal-*.seg");
 	return diskio_damage(w->io, w->cfg.recover, n_damage, "%s/%s: the log "
-	    "ends at index %" PRIu64 " but %s/hardstate records index %" PRIu64
+	    "ends at index %" PRIu64 " but hardstate records index %" PRIu64
 	    " as durable: entries %" PRIu64 "..%" PRIu64 " are lost (%s)",
-	    w->io->dir, name, end, w->io->dir, stored->durable, end + 1,
-	    stored->durable, n > 0 ? "the newest segment or its successor was "
-	    "deleted or emptied" : "every segment is gone");
+	    w->io->dir, name, end, stored->durable, end + 1, stored->durable,
+	    n > 0 ? "a segment was cut, emptied or deleted" :
+	    "every segment is gone");
 }
 
 int
