@@ -4,11 +4,14 @@
  * The data directory of a member holds (formats in wal.c, snapfile.c and
  * storage.c):
  *
- *   meta                     cluster id + member id, written once at creation
- *   hardstate                term + vote, replaced atomically (tmp, rename)
+ *   meta                     cluster id + member id, written at creation
+ *                            after hardstate (its presence = initialised)
+ *   hardstate                term + vote + the log's tail marks (storage.c),
+ *                            replaced atomically (tmp, rename)
  *   wal-<first index>.seg    log segments, preallocated, CRC32C records
  *   snap-<index>.snap        the newest snapshot, zstd-compressed
  *   *.tmp                    leftovers of an interrupted write (removed at open)
+ *   wal-<first>.seg.lost     set aside by storage_options.recover (ignored)
  *
  * Durability contract (what raft.h's driver loop relies on):
  *
