@@ -71,7 +71,7 @@ static int app_prepare(void *arg, uint8_t *cmd, size_t len)
 		return 0; /* malformed: the state machine will say so */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	le_put64(cmd + CMD_TIME_OFFSET, ns);
+	kv_cmd_set_time_ns(cmd, len, (int64_t)ns);
 	return 0;
 }
 
