@@ -302,7 +302,7 @@ long kv_cmd_encode(const struct kv_cmd *c, void *buf, size_t cap)
 		put_txn_body(&w, c);
 	else if (c->type != KV_OP_REGISTER && c->type != KV_OP_TICK)
 		put_op_body(&w, &c->op);
-	assert(!w.err && w.left == 0); /* kv_cmd_size() is exact */
+	assert(buf_writer_full(&w)); /* kv_cmd_size() is exact */
 	return (long)n;
 }
 
@@ -441,7 +441,7 @@ int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 	default:
 		ok = false;
 	}
-	if (!ok || r.err || r.left != 0)
+	if (!ok || r.err || buf_reader_left(&r) != 0)
 		goto bad;
 	return 0;
 bad:
@@ -472,7 +472,8 @@ bool kv_cmd_next_cmp(struct kv_cmd_iter *it, struct kv_cmp *cmp)
 		return true;
 	}
 	/* Validated by kv_cmd_decode(): the section cannot run short. */
-	buf_reader_init(&r, it->p, SIZE_MAX);
+	buf_reader_init(&r, it->p,
+	    (size_t)(c->raw_cmps + c->raw_cmps_len - it->p));
 	cmp->version = buf_get_u64(&r);
 	cmp->key = buf_get_blob(&r, KV_KEY_MAX, &cmp->keylen);
 	it->p = r.p;
@@ -499,7 +500,7 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op)
 		return true;
 	}
 	/* Validated by kv_cmd_decode(): the section cannot run short. */
-	buf_reader_init(&r, it->p, SIZE_MAX);
+	buf_reader_init(&r, it->p, (size_t)(c->raw_ops + c->raw_ops_len - it->p));
 	memset(op, 0, sizeof(*op));
 	op->type = buf_get_u8(&r);
 	get_op_body(&r, op);
@@ -563,7 +564,7 @@ long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)
 	buf_put_u64(&w, r->client_id);
 	kv_attr_put(&w, &r->attr);
 	buf_put_blob(&w, r->value, (uint32_t)r->value_len);
-	assert(!w.err && w.left == 0);
+	assert(buf_writer_full(&w));
 	return (long)n;
 }
 
@@ -587,7 +588,7 @@ int kv_result_decode(const void *buf, size_t len, struct kv_result *res)
 	/* Borrowed: points into @buf (kv_result: do not release). */
 	res->value = (void *)(uintptr_t)buf_get_blob(&r, KV_VALUE_MAX, &vlen);
 	res->value_len = vlen;
-	if (r.err || r.left != 0 || res->status >= KV_STATUS_COUNT ||
+	if (r.err || buf_reader_left(&r) != 0 || res->status >= KV_STATUS_COUNT ||
 	    (res->flags & ~KV_RES_DUP))
 		goto bad;
 	return 0;

@@ -50,7 +50,7 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len)
 		buf_put_u32(&w, q->limit);
 		buf_put_u32(&w, (uint32_t)q->delim);
 	}
-	assert(!w.err && w.left == 0);
+	assert(buf_writer_full(&w));
 	*buf = b;
 	*len = n;
 	return 0;
@@ -83,13 +83,13 @@ int query_decode(const uint8_t *buf, size_t len, struct query *q)
 	if (r.err)
 		return -EBADMSG;
 	if (q->kind == QUERY_GET)
-		return r.left == 0 && q->keylen > 0 ? 0 : -EBADMSG;
+		return buf_reader_left(&r) == 0 && q->keylen > 0 ? 0 : -EBADMSG;
 	if (q->kind != QUERY_LIST)
 		return -EBADMSG;
 	q->after = get_key(&r, &q->afterlen);
 	q->limit = buf_get_u32(&r);
 	q->delim = (int32_t)buf_get_u32(&r);
-	if (r.err || r.left != 0 || q->delim < -1 || q->delim > 255)
+	if (r.err || buf_reader_left(&r) != 0 || q->delim < -1 || q->delim > 255)
 		return -EBADMSG;
 	return 0;
 }

@@ -33,28 +33,41 @@
 /* Writes into @cap bytes at @p.  Fields are public for the codecs. */
 struct buf_writer {
 	uint8_t *p;     /* next byte to write */
-	size_t left;    /* bytes still free (0 once @err is set) */
+	uint8_t *end;   /* end of the buffer (@p once @err is set) */
 	bool err;       /* sticky: a put did not fit */
 };
 
 /* Reads @len bytes at @p.  Fields are public for the codecs. */
 struct buf_reader {
-	const uint8_t *p;  /* next byte to read */
-	size_t left;       /* bytes not yet read (0 once @err is set) */
-	bool err;          /* sticky: a get ran past the end or was refused */
+	const uint8_t *p;   /* next byte to read */
+	const uint8_t *end; /* end of the input (@p once @err is set) */
+	bool err;           /* sticky: a get ran past the end or was refused */
 };
 
 /* ------------------------------------------------------------------------
  * Writing
  * ------------------------------------------------------------------------ */
 
-/* Start writing at @buf, which has room for @cap bytes. */
+/* Start writing at @buf, which has room for @cap bytes (@buf may be NULL
+ * when @cap is 0). */
 static inline void buf_writer_init(struct buf_writer *w, void *buf,
     size_t cap)
 {
 	w->p = buf;
-	w->left = cap;
+	w->end = w->p + cap;
 	w->err = false;
+}
+
+/* Bytes still free. */
+static inline size_t buf_writer_left(const struct buf_writer *w)
+{
+	return (size_t)(w->end - w->p);
+}
+
+/* True if every put fitted and exactly filled the buffer. */
+static inline bool buf_writer_full(const struct buf_writer *w)
+{
+	return !w->err && w->p == w->end;
 }
 
 /*
@@ -65,13 +78,12 @@ static inline uint8_t *buf_put_space(struct buf_writer *w, size_t n)
 {
 	uint8_t *p = w->p;
 
-	if (w->left < n) {
+	if (__builtin_expect((size_t)(w->end - p) < n, 0)) {
 		w->err = true;
-		w->left = 0;
+		w->end = p;
 		return NULL;
 	}
-	w->p += n;
-	w->left -= n;
+	w->p = p + n;
 	return p;
 }
 
@@ -135,20 +147,26 @@ static inline void buf_put_blob(struct buf_writer *w, const void *src,
  * Reading
  * ------------------------------------------------------------------------ */
 
-/* Start reading the @len bytes at @buf. */
+/* Start reading the @len bytes at @buf (NULL when @len is 0 is fine). */
 static inline void buf_reader_init(struct buf_reader *r, const void *buf,
     size_t len)
 {
 	r->p = buf;
-	r->left = len;
+	r->end = r->p + len;
 	r->err = false;
+}
+
+/* Bytes not yet read. */
+static inline size_t buf_reader_left(const struct buf_reader *r)
+{
+	return (size_t)(r->end - r->p);
 }
 
 /* Mark @r failed (a decoder refusing a value it read): sticky. */
 static inline void buf_reader_fail(struct buf_reader *r)
 {
 	r->err = true;
-	r->left = 0;
+	r->end = r->p;
 }
 
 /*
@@ -159,12 +177,11 @@ static inline const uint8_t *buf_get_space(struct buf_reader *r, size_t n)
 {
 	const uint8_t *p = r->p;
 
-	if (r->left < n) {
+	if (__builtin_expect((size_t)(r->end - p) < n, 0)) {
 		buf_reader_fail(r);
 		return NULL;
 	}
-	r->p += n;
-	r->left -= n;
+	r->p = p + n;
 	return p;
 }
 

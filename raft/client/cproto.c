@@ -20,7 +20,7 @@ size_t cproto_encode_req(const struct cproto_req *r, uint8_t *buf)
 	buf_put_u32(&w, r->timeout_ms);
 	buf_put_u32(&w, r->len);
 	buf_put_bytes(&w, r->payload, r->len);
-	assert(!w.err && w.left == 0);
+	assert(buf_writer_full(&w));
 	return CPROTO_REQ_HDR + r->len;
 }
 
@@ -37,7 +37,7 @@ size_t cproto_encode_rep(const struct cproto_rep *r, uint8_t *buf)
 	buf_put_u64(&w, r->leader);
 	buf_put_u32(&w, r->len);
 	buf_put_bytes(&w, r->payload, r->len);
-	assert(!w.err && w.left == 0);
+	assert(buf_writer_full(&w));
 	return CPROTO_REP_HDR + r->len;
 }
 
@@ -60,7 +60,7 @@ int cproto_decode_req(const uint8_t *buf, size_t len, struct cproto_req *r)
 	r->req_id = buf_get_u64(&rd);
 	r->timeout_ms = buf_get_u32(&rd);
 	r->len = buf_get_u32(&rd);
-	if (rd.err || r->len > CPROTO_MAX_PAYLOAD || rd.left != r->len)
+	if (rd.err || r->len > CPROTO_MAX_PAYLOAD || buf_reader_left(&rd) != r->len)
 		return CPROTO_EMALFORMED;
 	r->payload = rd.p;
 	return check_op(r->op);
@@ -83,7 +83,7 @@ int cproto_decode_rep(const uint8_t *buf, size_t len, struct cproto_rep *r)
 	r->status = (int32_t)buf_get_u32(&rd);
 	r->leader = buf_get_u64(&rd);
 	r->len = buf_get_u32(&rd);
-	if (rd.err || r->len > CPROTO_MAX_PAYLOAD || rd.left != r->len ||
+	if (rd.err || r->len > CPROTO_MAX_PAYLOAD || buf_reader_left(&rd) != r->len ||
 	    r->status > 0)
 		return CPROTO_EMALFORMED;
 	r->payload = rd.p;
@@ -101,7 +101,7 @@ void cproto_encode_status(const struct cproto_status *s, uint8_t *buf)
 	for (int i = 0; i < 11; i++)
 		buf_put_u64(&w, v[i]);
 	buf_put_u8(&w, s->role);
-	assert(!w.err && w.left == 0);
+	assert(buf_writer_full(&w));
 }
 
 int cproto_decode_status(const uint8_t *buf, size_t len,
@@ -130,7 +130,7 @@ void cproto_encode_fault(const struct cproto_fault *f, uint8_t *buf)
 	buf_put_u32(&w, f->drop_pct);
 	buf_put_u32(&w, f->delay_ms);
 	buf_put_u8(&w, f->blocked);
-	assert(!w.err && w.left == 0);
+	assert(buf_writer_full(&w));
 }
 
 int cproto_decode_fault(const uint8_t *buf, size_t len,

@@ -39,7 +39,7 @@ static void test_buf_roundtrip_little_endian(void **state)
 	buf_put_bytes(&w, "ab", 2);
 	buf_put_blob(&w, "xyz", 3);
 	assert_false(w.err);
-	assert_int_equal(w.left, 0);
+	assert_int_equal(buf_writer_left(&w), 0);
 	assert_memory_equal(b, want, sizeof(want));
 
 	buf_reader_init(&r, b, sizeof(b));
@@ -54,7 +54,7 @@ static void test_buf_roundtrip_little_endian(void **state)
 	assert_int_equal(n, 3);
 	assert_memory_equal(p, "xyz", 3);
 	assert_false(r.err);
-	assert_int_equal(r.left, 0);
+	assert_int_equal(buf_reader_left(&r), 0);
 }
 
 static void test_buf_writer_overflow_is_sticky(void **state)
@@ -72,7 +72,7 @@ static void test_buf_writer_overflow_is_sticky(void **state)
 	buf_put_u8(&w, 0x07);    /* would fit, but the error sticks */
 	assert_true(w.err);
 	assert_int_equal(b[4], 0xaa);
-	assert_int_equal(w.left, 0);
+	assert_int_equal(buf_writer_left(&w), 0);
 }
 
 static void test_buf_reader_short_is_sticky_and_zero(void **state)

@@ -662,7 +662,7 @@ static void test_kvcmd_attr_layout(void **state)
 	buf_writer_init(&w, b, sizeof(b));
 	kv_attr_put(&w, &a);
 	assert_false(w.err);
-	assert_int_equal(w.left, 0);
+	assert_int_equal(buf_writer_left(&w), 0);
 	assert_memory_equal(b, want, sizeof(want));
 	memset(&got, 0, sizeof(got));
 	buf_reader_init(&r, b, sizeof(b));
