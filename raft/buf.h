@@ -54,7 +54,7 @@ static inline void buf_writer_init(struct buf_writer *w, void *buf,
     size_t cap)
 {
 	w->p = buf;
-	w->end = w->p + cap;
+	w->end = cap > 0 ? w->p + cap : w->p; /* no arithmetic on NULL */
 	w->err = false;
 }
 
@@ -152,7 +152,7 @@ static inline void buf_reader_init(struct buf_reader *r, const void *buf,
     size_t len)
 {
 	r->p = buf;
-	r->end = r->p + len;
+	r->end = len > 0 ? r->p + len : r->p; /* no arithmetic on NULL */
 	r->err = false;
 }
 
