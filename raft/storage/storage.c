@@ -347,16 +347,24 @@ check_identity(struct storage *s, char **names, size_t n)
 	return 0;
 }
 
-/* Remove leftovers of interrupted writes (not wal's: wal_open does those). */
+/*
+ * Remove leftovers of interrupted writes (not wal's: wal_open does those).
+ * @names was listed before check_identity(), which may have written (and
+ * so renamed away) hardstate.tmp and meta.tmp: skip what is gone.
+ */
 static int
 remove_tmp(struct storage *s, char **names, size_t n)
 {
 	raft_index i;
-	int rc;
+	int rc, there;
 
 	for (size_t k = 0; k < n; k++) {
 		if (strcmp(names[k], META_TMP) != 0 && strcmp(names[k], HS_TMP) != 0 &&
 		    !snapfile_parse_name(names[k], true, &i))
+			continue;
+		if ((rc = diskio_exists(&s->io, names[k], &there)) != 0)
+			return rc;
+		if (!there)
 			continue;
 		diskio_log(&s->io, STORAGE_LOG_INFO, "%s/%s: removing the leftover "
 		    "of an interrupted write", s->io.dir, names[k]);

@@ -542,6 +542,61 @@ test_fresh_dir_reopens(void **state)
 	assert_true(exists(f, "meta"));
 }
 
+/* Fail every rename of @file (the crash hook below). */
+struct rename_fault {
+	const char *file;
+	int n;
+};
+
+static int
+fail_rename_of(void *arg, enum storage_op op, const char *file)
+{
+	struct rename_fault *rf = arg;
+
+	if (op != STORAGE_OP_RENAME || strcmp(file, rf->file) != 0)
+		return 0;
+	rf->n++;
+	return -EIO;
+}
+
+/*
+ * A first start that stops before hardstate.tmp or meta.tmp is renamed
+ * into place leaves the .tmp behind: the next start must create the
+ * directory as if new, not fail on the leftover it has just consumed.
+ */
+static void
+test_interrupted_creation_leftover_tmp_reopens(void **state)
+{
+	static const char *const tmps[] = { "hardstate.tmp", "meta.tmp" };
+	struct fx *f = *state;
+	struct rename_fault rf;
+	struct raft_boot b;
+	struct storage *s = NULL;
+	char err[1024], cmd[700];
+
+	for (size_t k = 0; k < 2; k++) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+		assert_int_equal(system(cmd), 0);
+		rf = (struct rename_fault){ tmps[k], 0 };
+		f->opt.fault = fail_rename_of;
+		f->opt.fault_arg = &rf;
+		assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s,
+		    &b, err, sizeof err), -EIO);
+		f->opt.fault = NULL;
+		assert_int_equal(rf.n, 1);
+		assert_true(exists(f, tmps[k]));
+		s = open_ok(f, &b);
+		assert_int_equal(b.n_entries, 0);
+		append_range(s, 1, 3, 1);
+		assert_int_equal(storage_sync(s), 0);
+		storage_close(s);
+		assert_false(exists(f, tmps[k]));
+		s = open_ok(f, &b);
+		assert_int_equal(b.n_entries, 3);
+		storage_close(s);
+	}
+}
+
 static void
 test_compaction_and_truncation_are_not_damage(void **state)
 {
@@ -772,6 +827,7 @@ main(void)
 		T(test_missing_snapshot_refused),
 		T(test_missing_snapshot_with_log_refused),
 		T(test_fresh_dir_reopens),
+		T(test_interrupted_creation_leftover_tmp_reopens),
 		T(test_compaction_and_truncation_are_not_damage),
 		T(test_superseded_tail_does_not_pin_segments),
 		T(test_old_format_dir_opens_and_is_upgraded),
