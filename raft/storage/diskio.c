@@ -102,21 +102,27 @@ sysfail(struct diskio *d, int rc, const char *name, const char *op,
 	    strerror(-rc));
 }
 
-static int
-sync_parent(const char *dir)
+int
+diskio_sync_parent(struct diskio *d)
 {
-	char *copy = strdup(dir);
-	int fd, rc = 0;
+	char *copy = strdup(d->dir);
+	int fd = -1, rc = fault(d, STORAGE_OP_DIRSYNC, "..");
 
 	if (copy == NULL)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
+		return diskio_fail(d, -ENOMEM, "%s: out of memory", d->dir);
+	d->n_fsyncs++;
+	if (rc == 0) {
+		fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) != 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
 	free(copy);
-	return rc;
+	if (rc == 0)
+		return 0;
+	return diskio_fail(d, rc, "%s: fsync of parent directory: %s", d->dir,
+	    strerror(-rc));
 }
 
 int
@@ -137,12 +143,10 @@ diskio_init(struct diskio *d, const char *dir, int create,
 	d->dir = strdup(dir);
 	if (d->dir == NULL)
 		return diskio_fail(d, -ENOMEM, "%s: out of memory", dir);
-	if (create && mkdir(dir, 0700) == 0) {
-		/* The new directory entry must survive a crash too. */
-		if ((rc = sync_parent(dir)) != 0)
-			return diskio_fail(d, rc, "%s: fsync of parent directory: %s",
-			    dir, strerror(-rc));
-	} else if (create && errno != EEXIST) {
+	/* The new entry is made durable by diskio_sync_parent() when the
+	 * directory is initialised (storage.c), also after an interrupted
+	 * start that made it and stopped. */
+	if (create && mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		rc = -errno;
 		return diskio_fail(d, rc, "%s: mkdir: %s", dir, strerror(-rc));
 	}

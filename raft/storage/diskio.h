@@ -70,6 +70,9 @@ int diskio_pread(struct diskio *d, int fd, const char *name, void *buf,
 int diskio_size(struct diskio *d, int fd, const char *name, uint64_t *size);
 int diskio_fdatasync(struct diskio *d, int fd, const char *name);
 int diskio_syncdir(struct diskio *d);
+/* fsync the directory holding the data directory (its entry there); the
+ * fault hook sees STORAGE_OP_DIRSYNC on "..". */
+int diskio_sync_parent(struct diskio *d);
 /* Reserve [0, @len) of a new file the way @mode says. */
 int diskio_prealloc(struct diskio *d, int fd, const char *name,
     enum storage_prealloc mode, uint64_t len);

@@ -320,10 +320,13 @@ check_identity(struct storage *s, char **names, size_t n)
 			other = names[i];
 	if (s->meta_version == 0 && other == NULL && (!found ||
 	    (h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 0 && h[4] == 0))) {
-		/* Fresh, or a creation interrupted before meta was written. */
+		/* Fresh, or a creation interrupted before meta was written:
+		 * the directory's own entry first (mkdir may be all an
+		 * interrupted start did), then hardstate, then meta. */
 		struct wal_mark none = { 0, 0 };
 
-		if ((rc = write_hs(s, &none)) != 0 || (rc = write_meta(s)) != 0)
+		if ((rc = diskio_sync_parent(&s->io)) != 0 ||
+		    (rc = write_hs(s, &none)) != 0 || (rc = write_meta(s)) != 0)
 			return rc;
 		s->meta_version = SMALL_VERSION;
 		s->hs_found = true;

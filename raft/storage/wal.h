@@ -58,8 +58,8 @@ struct wal;
  * Damage (a missing newest segment, a preallocated segment cut short, a
  * log ending before @stored->durable) returns STORAGE_EDAMAGED; with
  * cfg->recover it is logged instead, *@n_damage counts it, and the
- * directory is repaired (a short segment is extended with zeros, segments
- * after a gap are renamed <name>.lost).
+ * directory is repaired (a short segment is extended with zeros, one
+ * shorter than its header and those after a gap are renamed <name>.lost).
  */
 int wal_open(struct diskio *io, const struct wal_config *cfg,
     raft_index snap_index, raft_term snap_term, const struct wal_mark *stored,

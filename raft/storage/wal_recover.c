@@ -23,7 +23,9 @@
  * segments are born full size).  So these are damage (STORAGE_EDAMAGED,
  * unless cfg->recover), never repaired silently:
  *   - a segment whose header says "preallocated" but whose file is shorter
- *     than its capacity (cut short, at a record boundary or not);
+ *     than its capacity (cut short, at a record boundary or not), or any
+ *     segment shorter than its header (W2: never renamed before it has
+ *     one; the recover option sets it aside as <name>.lost);
  *   - M1 broken: the segment the hard state names as the newest is gone
  *     (the newest segment deleted);
  *   - M2 broken: the log ends before the index the hard state says was
@@ -46,6 +48,7 @@
 #include "raft/storage/wal_int.h"
 
 #define SECTOR 512
+#define SEG_LOST 1     /* load_seg(): the segment is to be set aside */
 #define READ_CHUNK (256u * 1024)
 
 /* One segment's contents while recovering. */
@@ -313,7 +316,9 @@ repair_short(struct wal *w, struct segread *sr, uint64_t off, bool bad,
 }
 
 /* Read segment @first, appending its records to @ld; keeps the buffer.
- * The newest segment is fdatasynced (wal_open()). */
+ * The newest segment is fdatasynced (wal_open()).  Returns SEG_LOST when
+ * the recover option accepted a segment shorter than its header: the
+ * caller sets it aside. */
 static int
 load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
     struct seg *sg, uint64_t *n_damage)
@@ -331,8 +336,19 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 
 	wal_seg_name(first, name, sizeof name, false);
 	if ((rc = diskio_open(w->io, name, O_RDONLY, &sr.fd)) != 0 ||
-	    (rc = diskio_size(w->io, sr.fd, name, &sr.fsize)) != 0 ||
-	    (rc = read_upto(w, &sr, SEG_HDR + READ_CHUNK)) != 0 ||
+	    (rc = diskio_size(w->io, sr.fd, name, &sr.fsize)) != 0)
+		goto out;
+	if (sr.fsize < SEG_HDR) {
+		/* W2: a crash never leaves a named segment without its header. */
+		rc = diskio_damage(w->io, w->cfg.recover, n_damage,
+		    "%s/%s: cut short: %" PRIu64 " bytes, less than its header; "
+		    "entries from index %" PRIu64 " on are lost", w->io->dir, name,
+		    sr.fsize, first);
+		if (rc == 0)
+			rc = SEG_LOST;
+		goto out;
+	}
+	if ((rc = read_upto(w, &sr, SEG_HDR + READ_CHUNK)) != 0 ||
 	    (rc = check_header(w, &sr, first)) != 0)
 		goto out;
 	*sg = (struct seg){ first, first - 1, SEG_HDR, le_get64(sr.buf + 40) };
@@ -444,24 +460,22 @@ chain_seg(struct wal *w, raft_index first, struct loaded *ld,
 }
 
 /*
- * The recover option accepted a gap before segment firsts[0]: the log is
- * kept up to the gap; the segments after it are renamed <name>.lost (for
- * the operator; recovery ignores them) so that the next open is clean.
+ * The recover option accepted a gap before segment firsts[0], or a
+ * segment (n = 1) it cannot read: the log is kept up to there; the
+ * segments are renamed <name>.lost (for the operator; recovery ignores
+ * them) so that the next open is clean.
  */
 static int
-set_aside(struct wal *w, const raft_index *firsts, size_t n,
-    uint64_t *n_damage)
+set_aside(struct wal *w, const raft_index *firsts, size_t n)
 {
 	char name[SEG_NAME_MAX], lost[SEG_NAME_MAX + 8];
 	int rc;
 
-	if ((rc = diskio_damage(w->io, true, n_damage, "%s", w->io->errbuf)) != 0)
-		return rc;
 	for (size_t k = 0; k < n; k++) {
 		wal_seg_name(firsts[k], name, sizeof name, false);
 		snprintf(lost, sizeof lost, "%s.lost", name);
 		diskio_log(w->io, STORAGE_LOG_WARN, "%s/%s: renamed to %s: its "
-		    "entries cannot be used after the gap", w->io->dir, name, lost);
+		    "entries cannot be used", w->io->dir, name, lost);
 		if ((rc = diskio_rename(w->io, name, lost)) != 0)
 			return rc;
 	}
@@ -626,15 +640,20 @@ wal_open(struct diskio *io, const struct wal_config *cfg,
 		goto err;
 	for (size_t k = 0; k < n; k++) {
 		if (chain_seg(w, firsts[k], &ld, &last) != 0) {
-			rc = cfg->recover ? set_aside(w, firsts + k, n - k,
-			    n_damage) : STORAGE_ECORRUPT;
-			if (rc != 0)
+			rc = !cfg->recover ? STORAGE_ECORRUPT :
+			    diskio_damage(io, true, n_damage, "%s", io->errbuf);
+			if (rc != 0 || (rc = set_aside(w, firsts + k, n - k)) != 0)
 				goto err;
 			n = k;
 			break;
 		}
-		if ((rc = load_seg(w, firsts[k], k == n - 1, &ld, &sg,
-		    n_damage)) != 0)
+		rc = load_seg(w, firsts[k], k == n - 1, &ld, &sg, n_damage);
+		if (rc == SEG_LOST) {
+			if ((rc = set_aside(w, firsts + k, 1)) != 0)
+				goto err;
+			continue;
+		}
+		if (rc != 0)
 			goto err;
 		if ((rc = wal_push_seg(w, &sg)) != 0) {
 			rc = diskio_fail(io, rc, "out of memory");

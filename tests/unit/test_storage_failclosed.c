@@ -378,6 +378,68 @@ test_unpreallocated_segment_cut_below_durable_refused(void **state)
 	assert_int_equal(recover_then_clean(f, 1), 30);  /* M2 only */
 }
 
+/*
+ * A segment shorter than its own header (truncated to nothing by a bad
+ * copy or restore; a crash cannot: W2) is a segment cut short too:
+ * refused as damage, and the recover option starts without it.
+ */
+static void
+test_segment_shorter_than_header_refused(void **state)
+{
+	struct fx *f = *state;
+	raft_index firsts[64];
+	char name[64], p[600];
+	size_t n;
+
+	build_log(f, 200);
+	n = list_segments(f, firsts, 64);
+	assert_true(n >= 3);
+	seg_name(firsts[n - 1], name, sizeof name);
+	path_of(f, name, p, sizeof p);
+	assert_int_equal(truncate(p, 0), 0);
+	expect_damaged(f, name);
+	/* the short segment, and M2 (the durable index) */
+	assert_int_equal(recover_then_clean(f, 2), firsts[n - 1] - 1);
+	assert_false(exists(f, name));
+}
+
+/* A first start syncs the parent directory, also when an interrupted
+ * earlier start had already made the data directory (else a power loss
+ * could take the directory, acknowledged entries and all, away). */
+struct op_log {
+	int n_parent_syncs;
+};
+
+static int
+count_parent_syncs(void *arg, enum storage_op op, const char *file)
+{
+	struct op_log *ol = arg;
+
+	if (op == STORAGE_OP_DIRSYNC && strcmp(file, "..") == 0)
+		ol->n_parent_syncs++;
+	return 0;
+}
+
+static void
+test_creation_syncs_parent_dir(void **state)
+{
+	struct fx *f = *state;
+	struct op_log ol = { 0 };
+	struct raft_boot b;
+	struct storage *s;
+
+	f->opt.fault = count_parent_syncs;
+	f->opt.fault_arg = &ol;
+	assert_int_equal(mkdir(f->dir, 0700), 0);  /* mkdir done, then a crash */
+	s = open_ok(f, &b);
+	storage_close(s);
+	assert_int_equal(ol.n_parent_syncs, 1);
+	s = open_ok(f, &b);                        /* initialised: no more */
+	storage_close(s);
+	assert_int_equal(ol.n_parent_syncs, 1);
+	f->opt.fault = NULL;
+}
+
 /* A torn final record (a crash mid-append) is still cut off silently,
  * also past the durable mark and in a preallocated segment. */
 static void
@@ -820,6 +882,8 @@ main(void)
 		T(test_missing_newest_segment_after_restart_refused),
 		T(test_newest_segment_cut_at_record_boundary_refused),
 		T(test_unpreallocated_segment_cut_below_durable_refused),
+		T(test_segment_shorter_than_header_refused),
+		T(test_creation_syncs_parent_dir),
 		T(test_torn_tail_still_repaired),
 		T(test_missing_hardstate_refused),
 		T(test_only_meta_left_refused),
