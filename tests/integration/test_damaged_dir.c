@@ -80,18 +80,16 @@ newest_segment(const char *dir, char *name, size_t len)
 }
 
 /*
- * Start member 1 on @dir (with --recover if @recover), let it run 2 s (it
- * must not exit by itself), stop it with SIGTERM, and return what it said
- * in @buf.  The child is g_child meanwhile, so the teardown kills it by
- * PID if an assertion fails.
+ * Start member 1 on @dir (with --recover if @recover), its output going
+ * to the file @out.  The child is g_child until reaped, so the teardown
+ * kills it by PID if an assertion fails.
  */
-static void run_until_stopped(const char *server, const char *cluster,
-    const char *dir, const char *out, bool recover, char *buf, size_t cap)
+static void
+start_member(const char *server, const char *cluster, const char *dir,
+    const char *out, bool recover)
 {
-	int status = 0, fd;
-	ssize_t got;
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
 	g_child = fork();
 	assert_true(g_child >= 0);
@@ -104,6 +102,32 @@ static void run_until_stopped(const char *server, const char *cluster,
 		_exit(127);
 	}
 	close(fd);
+}
+
+/* What the member said: the file @out into @buf (@cap bytes, NUL-ended). */
+static void
+read_output(const char *out, char *buf, size_t cap)
+{
+	int fd = open(out, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	assert_true(fd >= 0);
+	got = read(fd, buf, cap - 1);
+	close(fd);
+	buf[got > 0 ? got : 0] = '\0';
+}
+
+/*
+ * Start member 1 on @dir, let it run 2 s (it must not exit by itself),
+ * stop it with SIGTERM (it must exit 0), and return what it said in @buf.
+ */
+static void
+run_until_stopped(const char *server, const char *cluster, const char *dir,
+    const char *out, bool recover, char *buf, size_t cap)
+{
+	int status = 0;
+
+	start_member(server, cluster, dir, out, recover);
 	sleep_ms(2000);
 	assert_int_equal(waitpid(g_child, &status, WNOHANG), 0); /* running */
 	assert_int_equal(kill(g_child, SIGTERM), 0);
@@ -111,11 +135,7 @@ static void run_until_stopped(const char *server, const char *cluster,
 	g_child = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	fd = open(out, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	got = read(fd, buf, cap - 1);
-	close(fd);
-	buf[got > 0 ? got : 0] = '\0';
+	read_output(out, buf, cap);
 }
 
 static void
@@ -126,8 +146,7 @@ test_server_refuses_missing_newest_segment(void **state)
 	char buf[4096];
 	struct harness_options o;
 	struct harness *h;
-	int status = 0, fd;
-	ssize_t got;
+	int status = 0;
 
 	snprintf(server, sizeof server, "%s/kv/raftkv-server",
 	    bd != NULL && *bd ? bd : ".");
@@ -152,18 +171,7 @@ test_server_refuses_missing_newest_segment(void **state)
 
 	snprintf(cluster, sizeof cluster, "%s/cluster.conf", harness_dir(h));
 	snprintf(out, sizeof out, "%s/direct-start.log", harness_dir(h));
-	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	g_child = fork();
-	assert_true(g_child >= 0);
-	if (g_child == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(server, server, "-c", cluster, "-i", "1", "-d",
-		    harness_data_dir(h, 0), "--tick-ms", "10", (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
+	start_member(server, cluster, harness_data_dir(h, 0), out, false);
 	for (int k = 0; k < 200; k++) {       /* it must exit within 10 s */
 		if (waitpid(g_child, &status, WNOHANG) == g_child) {
 			g_child = 0;
@@ -172,11 +180,7 @@ test_server_refuses_missing_newest_segment(void **state)
 		sleep_ms(50);
 	}
 	assert_int_equal(g_child, 0);         /* else: still running */
-	fd = open(out, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	got = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	buf[got > 0 ? got : 0] = '\0';
+	read_output(out, buf, sizeof buf);
 	print_message("exit status %d, said: %s", WIFEXITED(status) ?
 	    WEXITSTATUS(status) : -1, buf);
 	assert_true(WIFEXITED(status));

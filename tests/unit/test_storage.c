@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,104 +28,28 @@
 
 #include "raft/storage/crc32c.h"
 #include "raft/storage/storage.h"
+#include "tests/lib/stfx.h"
 
 /* ------------------------------------------------------------------------
- * Fixture: a temporary directory, options with small segments, a log
- * sink and a fault hook.
+ * Fixture: tests/lib/stfx.h, with RAFTKV_STORAGE_PREALLOC=none|fallocate
+ * running the suite in that preallocation mode.
  * ------------------------------------------------------------------------ */
 
-#define CLUSTER 77
-#define MEMBER 3
-
-struct fx {
-	char root[256];           /* removed by the teardown */
-	char dir[300];            /* the data directory under test */
-	struct storage_options opt;
-	char last_log[1024];
-	int n_logs;
-	/* fault hook: fail operation number fail_at (1-based) with fail_rc,
-	 * counting only operations of type fail_op (0: any). */
-	long ops;
-	long fail_at;
-	int fail_rc;
-	enum storage_op fail_op;
-	long syncs_after_fail;
-};
-
-static void
-log_sink(void *arg, int level, const char *msg)
-{
-	struct fx *f = arg;
-
-	(void)level;
-	snprintf(f->last_log, sizeof f->last_log, "%s", msg);
-	f->n_logs++;
-}
-
-static int
-fault_hook(void *arg, enum storage_op op, const char *file)
-{
-	struct fx *f = arg;
-
-	(void)file;
-	if (f->fail_at > 0 && f->ops >= f->fail_at && op == STORAGE_OP_SYNC)
-		f->syncs_after_fail++;   /* the failure has already fired */
-	if (f->fail_op != 0 && op != f->fail_op)
-		return 0;
-	if (++f->ops == f->fail_at)
-		return f->fail_rc;
-	return 0;
-}
+#define CLUSTER STFX_CLUSTER
+#define MEMBER STFX_MEMBER
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-
-	assert_non_null(f);
-	snprintf(f->root, sizeof f->root, "%s/test_storage.XXXXXX",
-	    tmp != NULL ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->root));
-	snprintf(f->dir, sizeof f->dir, "%s/data", f->root);
-	storage_options_defaults(&f->opt);
-	/* RAFTKV_STORAGE_PREALLOC=none|fallocate runs the suite in that mode. */
 	const char *mode = getenv("RAFTKV_STORAGE_PREALLOC");
+	struct stfx *f;
+
+	stfx_setup(state, "test_storage");
+	f = *state;
 	if (mode != NULL && strcmp(mode, "none") == 0)
 		f->opt.prealloc = STORAGE_PREALLOC_NONE;
 	else if (mode != NULL && strcmp(mode, "fallocate") == 0)
 		f->opt.prealloc = STORAGE_PREALLOC_FALLOCATE;
-	f->opt.segment_size = 4096;
-	f->opt.log = log_sink;
-	f->opt.log_arg = f;
-	f->opt.fault = fault_hook;
-	f->opt.fault_arg = f;
-	*state = f;
-	return 0;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	rm_rf(f->root);
-	free(f);
 	return 0;
 }
 
@@ -134,71 +57,8 @@ teardown(void **state)
  * Helpers
  * ------------------------------------------------------------------------ */
 
-/* Entry @index has a deterministic payload of 20..119 bytes. */
-static uint32_t
-payload_len(raft_index index)
-{
-	return 20 + (uint32_t)(index * 37 % 100);
-}
-
-static uint8_t
-payload_byte(raft_index index, raft_term term, uint32_t j)
-{
-	return (uint8_t)(index * 131 + term * 7 + j + 1);
-}
-
-/* Entries [first, first + n) of term @term; free with free_entries(). */
-static struct raft_entry *
-make_entries(raft_index first, uint32_t n, raft_term term)
-{
-	struct raft_entry *e = calloc(n, sizeof *e);
-
-	assert_non_null(e);
-	for (uint32_t i = 0; i < n; i++) {
-		e[i].index = first + i;
-		e[i].term = term;
-		e[i].type = RAFT_ENTRY_NORMAL;
-		e[i].len = payload_len(first + i);
-		e[i].data = malloc(e[i].len);
-		assert_non_null(e[i].data);
-		for (uint32_t j = 0; j < e[i].len; j++)
-			e[i].data[j] = payload_byte(first + i, term, j);
-	}
-	return e;
-}
-
-static void
-free_entries(struct raft_entry *e, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		free(e[i].data);
-	free(e);
-}
-
-static void
-append_range(struct storage *s, raft_index first, uint32_t n, raft_term term)
-{
-	struct raft_entry *e = make_entries(first, n, term);
-
-	assert_int_equal(storage_append(s, e, n), 0);
-	free_entries(e, n);
-}
-
-static struct storage *
-open_dir(struct fx *f, const char *dir, struct raft_boot *boot)
-{
-	struct storage *s = NULL;
-	char err[1024];
-	int rc = storage_open(dir, CLUSTER, MEMBER, &f->opt, &s, boot, err,
-	    sizeof err);
-
-	if (rc != 0)
-		fail_msg("storage_open(%s): %d: %s", dir, rc, err);
-	return s;
-}
-
 static int
-open_fails(struct fx *f, const char *dir, char *err, size_t errlen)
+open_fails(struct stfx *f, const char *dir, char *err, size_t errlen)
 {
 	struct raft_boot boot;
 	struct storage *s = NULL;
@@ -226,41 +86,22 @@ check_log(const struct raft_boot *b, raft_index first, raft_index last,
 		assert_int_equal(e->index, first + k);
 		assert_int_equal(e->term, t);
 		assert_int_equal(e->type, RAFT_ENTRY_NORMAL);
-		assert_int_equal(e->len, payload_len(e->index));
+		assert_int_equal(e->len, stfx_payload_len(e->index));
 		for (uint32_t j = 0; j < e->len; j++)
-			assert_int_equal(e->data[j], payload_byte(e->index, t, j));
+			assert_int_equal(e->data[j],
+			    stfx_payload_byte(e->index, t, j));
 	}
 }
 
 static raft_term term1(raft_index i) { (void)i; return 1; }
 
 static void
-path_of(const char *dir, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", dir, name);
-}
-
-static void
 seg_path(const char *dir, raft_index first, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/wal-%020" PRIu64 ".seg", dir, first);
-}
+	char name[64];
 
-static uint64_t
-file_size(const char *path)
-{
-	struct stat st;
-
-	assert_int_equal(stat(path, &st), 0);
-	return (uint64_t)st.st_size;
-}
-
-static bool
-file_exists(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0;
+	stfx_seg_name(first, name, sizeof name);
+	stfx_path(dir, name, buf, len);
 }
 
 static void
@@ -289,40 +130,6 @@ fill_range(const char *path, uint64_t from, uint64_t to, int garbage,
 		assert_int_equal(pwrite(fd, &b, 1, (off_t)o), 1);
 	}
 	close(fd);
-}
-
-/* Copy the flat directory @src to @dst (replacing it). */
-static void
-copy_dir(const char *src, const char *dst)
-{
-	char cmd[1024];
-
-	rm_rf(dst);
-	snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", src, dst);
-	assert_int_equal(system(cmd), 0);
-}
-
-/* Offsets of the records of a segment: reads the length fields. */
-static size_t
-record_offsets(const char *path, uint64_t *offs, size_t max)
-{
-	int fd = open(path, O_RDONLY);
-	uint64_t off = 64;
-	uint8_t h[4];
-	size_t n = 0;
-
-	assert_true(fd >= 0);
-	while (n < max && pread(fd, h, 4, (off_t)off) == 4) {
-		uint32_t len = h[0] | h[1] << 8 | h[2] << 16 | (uint32_t)h[3] << 24;
-
-		if (len == 0)
-			break;
-		offs[n++] = off;
-		off += 9 + len;
-	}
-	offs[n] = off;    /* the end */
-	close(fd);
-	return n;
 }
 
 static double
@@ -381,11 +188,11 @@ test_storage_crc32c_known_vectors(void **state)
 static void
 test_storage_fresh_dir_is_empty(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage_stats st;
 	char p[512];
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
 	assert_int_equal(b.hs.term, 0);
 	assert_int_equal(b.hs.vote, 0);
@@ -399,9 +206,9 @@ test_storage_fresh_dir_is_empty(void **state)
 	storage_stats(s, &st);
 	assert_int_equal(st.syncs, 0);
 	storage_close(s);
-	path_of(f->dir, "meta", p, sizeof p);
-	assert_true(file_exists(p));
-	s = open_dir(f, f->dir, &b);
+	stfx_path(f->dir, "meta", p, sizeof p);
+	assert_true(stfx_exists(p));
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.n_entries, 0);
 	storage_close(s);
 }
@@ -409,14 +216,14 @@ test_storage_fresh_dir_is_empty(void **state)
 static void
 test_storage_append_round_trip(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_hard_state hs = { 5, 2 };
 	struct storage_stats st;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
 	for (raft_index i = 1; i <= 300; i += 30)
-		append_range(s, i, 30, 1);
+		stfx_append(s, i, 30, 1);
 	assert_int_equal(storage_save_hard_state(s, &hs), 0);
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st);
@@ -427,15 +234,15 @@ test_storage_append_round_trip(void **state)
 	assert_true(st.log_bytes > 300 * 26);
 	storage_close(s);
 
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.hs.term, 5);
 	assert_int_equal(b.hs.vote, 2);
 	check_log(&b, 1, 300, term1);
 	/* Appends continue in a new segment after a restart. */
-	append_range(s, 301, 5, 1);
+	stfx_append(s, 301, 5, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	check_log(&b, 1, 305, term1);
 	storage_close(s);
 }
@@ -443,11 +250,11 @@ test_storage_append_round_trip(void **state)
 static void
 test_storage_empty_and_large_entries(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_entry e[3] = { { 1, 1, RAFT_ENTRY_NOOP, 0, NULL } };
 	uint32_t big = 20000;   /* bigger than a segment */
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
 	e[1] = (struct raft_entry){ 1, 2, RAFT_ENTRY_NORMAL, big, malloc(big) };
 	e[2] = (struct raft_entry){ 1, 3, RAFT_ENTRY_NORMAL, 1, (uint8_t *)"x" };
@@ -456,7 +263,7 @@ test_storage_empty_and_large_entries(void **state)
 	assert_int_equal(storage_append(s, e, 3), 0);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.n_entries, 3);
 	assert_int_equal(b.entries[0].type, RAFT_ENTRY_NOOP);
 	assert_int_equal(b.entries[0].len, 0);
@@ -472,26 +279,26 @@ test_storage_empty_and_large_entries(void **state)
 static void
 test_storage_hard_state_needs_sync(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_hard_state a = { 3, 1 }, c = { 4, 0 };
 	struct raft_boot b;
 	char p[512];
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
 	assert_int_equal(storage_save_hard_state(s, &a), 0);
 	assert_int_equal(storage_sync(s), 0);
 	assert_int_equal(storage_save_hard_state(s, &c), 0);
 	storage_close(s);       /* "crash" before the sync */
-	path_of(f->dir, "hardstate.tmp", p, sizeof p);
-	assert_true(file_exists(p));
-	s = open_dir(f, f->dir, &b);
+	stfx_path(f->dir, "hardstate.tmp", p, sizeof p);
+	assert_true(stfx_exists(p));
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.hs.term, 3);
 	assert_int_equal(b.hs.vote, 1);
-	assert_false(file_exists(p));
+	assert_false(stfx_exists(p));
 	assert_int_equal(storage_save_hard_state(s, &c), 0);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.hs.term, 4);
 	assert_int_equal(b.hs.vote, 0);
 	storage_close(s);
@@ -500,18 +307,18 @@ test_storage_hard_state_needs_sync(void **state)
 static void
 test_storage_group_commit_one_sync_per_batch(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct storage_stats st0, st1;
 	struct raft_boot b;
 	struct storage *s;
 
 	f->opt.segment_size = 1 << 20;
-	s = open_dir(f, f->dir, &b);
-	append_range(s, 1, 1, 1);      /* creates the segment */
+	s = stfx_open(f, f->dir, &b);
+	stfx_append(s, 1, 1, 1);      /* creates the segment */
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st0);
 	for (int k = 0; k < 4; k++)
-		append_range(s, 2 + 16 * (raft_index)k, 16, 1);
+		stfx_append(s, 2 + 16 * (raft_index)k, 16, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st1);
 	assert_int_equal(st1.syncs - st0.syncs, 1);
@@ -524,30 +331,30 @@ static raft_term trunc_terms(raft_index i) { return i < 50 ? 1 : i <= 60 ? 2 : 3
 static void
 test_storage_truncate_suffix(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct storage_stats st;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 100, 1);
+	stfx_append(s, 1, 100, 1);
 	assert_int_equal(storage_sync(s), 0);
 	/* Conflict at 50: replaces 50..100 (spanning several segments). */
-	append_range(s, 50, 11, 2);
+	stfx_append(s, 50, 11, 2);
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st);
 	assert_int_equal(st.last_index, 60);
 	assert_int_equal(st.last_term, 2);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	check_log(&b, 1, 60, trunc_terms);
 	/* A second conflict inside the segment the first one created. */
-	append_range(s, 61, 10, 2);
-	struct raft_entry *e = make_entries(61, 5, 3);
+	stfx_append(s, 61, 10, 2);
+	struct raft_entry *e = stfx_make_entries(61, 5, 3);
 	assert_int_equal(storage_append(s, e, 5), 0);
-	free_entries(e, 5);
+	stfx_free_entries(e, 5);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	check_log(&b, 1, 65, trunc_terms);
 	storage_close(s);
 }
@@ -555,10 +362,10 @@ test_storage_truncate_suffix(void **state)
 static void
 test_storage_append_rejects_bad_batches(void **state)
 {
-	struct fx *f = *state;
-	struct raft_entry *e = make_entries(5, 2, 1);
+	struct stfx *f = *state;
+	struct raft_entry *e = stfx_make_entries(5, 2, 1);
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
 	assert_int_equal(storage_append(s, e, 2), -EINVAL);   /* gap */
 	assert_int_equal(storage_append(s, e, 0), -EINVAL);
@@ -579,7 +386,7 @@ test_storage_append_rejects_bad_batches(void **state)
 	assert_int_equal(storage_append(s, e, 1), 0);
 	assert_int_equal(storage_error(s), 0);                  /* not poisoned */
 	storage_close(s);
-	free_entries(e, 2);
+	stfx_free_entries(e, 2);
 }
 
 /* ------------------------------------------------------------------------
@@ -597,26 +404,18 @@ snap_data(uint64_t len, raft_index index)
 	return d;
 }
 
-static struct raft_snapshot_meta
-snap_meta(raft_index index, raft_term term)
-{
-	struct raft_snapshot_meta m = { index, term, 3, { 1, 2, 3 } };
-
-	return m;
-}
-
 static void
 test_storage_snapshot_compacts_log(void **state)
 {
-	struct fx *f = *state;
-	struct raft_snapshot_meta m = snap_meta(200, 1), got;
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(200, 1), got;
 	uint64_t len = 100000, glen;
 	uint8_t *d = snap_data(len, 200), *gd;
 	struct storage_stats st0, st1;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 300, 1);
+	stfx_append(s, 1, 300, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st0);
 	assert_int_equal(storage_save_snapshot(s, &m, d, len), 0);
@@ -636,7 +435,7 @@ test_storage_snapshot_compacts_log(void **state)
 	assert_int_equal(storage_save_snapshot(s, &m, d, len), RAFT_ESTALE);
 	storage_close(s);
 
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_true(b.has_snapshot);
 	assert_int_equal(b.snap.index, 200);
 	assert_int_equal(b.snap.term, 1);
@@ -645,17 +444,17 @@ test_storage_snapshot_compacts_log(void **state)
 	assert_memory_equal(b.snap_data, d, len);
 	check_log(&b, 201, 300, term1);
 	/* A newer snapshot replaces the older file. */
-	m = snap_meta(250, 1);
+	m = stfx_snap_meta(250, 1);
 	assert_int_equal(storage_save_snapshot(s, &m, d, 10), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.snap.index, 250);
 	assert_int_equal(b.snap_len, 10);
 	check_log(&b, 251, 300, term1);
 	storage_close(s);
 	char p[512];
 	snprintf(p, sizeof p, "%s/snap-%020d.snap", f->dir, 200);
-	assert_false(file_exists(p));
+	assert_false(stfx_exists(p));
 	free(d);
 }
 
@@ -664,13 +463,13 @@ static raft_term term5(raft_index i) { (void)i; return 5; }
 static void
 test_storage_snapshot_install_replaces_log(void **state)
 {
-	struct fx *f = *state;
-	struct raft_snapshot_meta m = snap_meta(80, 5);
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(80, 5);
 	struct storage_stats st;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 100, 1);
+	stfx_append(s, 1, 100, 1);
 	assert_int_equal(storage_sync(s), 0);
 	/* The log has 80 with term 1, the snapshot says term 5: discard all. */
 	assert_int_equal(storage_save_snapshot(s, &m, "abc", 3), 0);
@@ -679,21 +478,21 @@ test_storage_snapshot_install_replaces_log(void **state)
 	assert_int_equal(st.last_index, 80);
 	assert_int_equal(st.last_term, 5);
 	assert_int_equal(st.n_segments, 0);
-	append_range(s, 81, 10, 5);
+	stfx_append(s, 81, 10, 5);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.snap.index, 80);
 	check_log(&b, 81, 90, term5);
 	/* A snapshot beyond the end of the log. */
-	m = snap_meta(500, 6);
+	m = stfx_snap_meta(500, 6);
 	assert_int_equal(storage_save_snapshot(s, &m, "x", 1), 0);
-	struct raft_entry *e = make_entries(501, 3, 6);
+	struct raft_entry *e = stfx_make_entries(501, 3, 6);
 	assert_int_equal(storage_append(s, e, 3), 0);
-	free_entries(e, 3);
+	stfx_free_entries(e, 3);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.snap.index, 500);
 	assert_int_equal(b.n_entries, 3);
 	assert_int_equal(b.entries[0].index, 501);
@@ -704,42 +503,23 @@ test_storage_snapshot_install_replaces_log(void **state)
  * Tests: crashes and corruption
  * ------------------------------------------------------------------------ */
 
-/* First indexes of the segments in @dir, sorted; returns how many. */
-static size_t
-list_segments(const char *dir, raft_index *firsts, size_t max)
-{
-	char cmd[600];
-	unsigned long long v;
-	size_t n = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof cmd,
-	    "ls '%s' | sed -n 's/^wal-\\([0-9]*\\)\\.seg$/\\1/p' | sort -n", dir);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n < max && fscanf(p, "%llu", &v) == 1)
-		firsts[n++] = v;
-	pclose(p);
-	return n;
-}
-
 /* Newest segment's path and the offsets of its records. */
 static size_t
 newest_segment(const char *dir, char *path, size_t len, uint64_t *offs,
     size_t max)
 {
 	raft_index firsts[4096];
-	size_t n = list_segments(dir, firsts, 4096);
+	size_t n = stfx_list_segments(dir, firsts, 4096);
 
 	assert_true(n > 0);
 	seg_path(dir, firsts[n - 1], path, len);
-	return record_offsets(path, offs, max);
+	return stfx_record_offsets(path, offs, max);
 }
 
 static void
 test_storage_crash_at_every_byte_of_last_record(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	char copy[400], seg[512], cseg[600];
 	uint64_t offs[64];
 	struct raft_boot b;
@@ -749,12 +529,12 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 	size_t n;
 
 	f->opt.segment_size = 8192;
-	s = open_dir(f, f->dir, &b);
-	append_range(s, 1, 3, 1);
+	s = stfx_open(f, f->dir, &b);
+	stfx_append(s, 1, 3, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);       /* appends go to a new segment */
-	append_range(s, 4, 10, 1);
+	s = stfx_open(f, f->dir, &b);       /* appends go to a new segment */
+	stfx_append(s, 4, 10, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	n = newest_segment(f->dir, seg, sizeof seg, offs, 63);
@@ -763,7 +543,7 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 	/* The last record spans [offs[9], offs[10]). */
 	for (int mode = 0; mode < 3; mode++) {
 		for (uint64_t k = offs[n - 1]; k < offs[n]; k++) {
-			copy_dir(f->dir, copy);
+			stfx_copy_dir(f->dir, copy);
 			snprintf(cseg, sizeof cseg, "%s/%s", copy, strrchr(seg, '/') + 1);
 			if (mode == 0)
 				assert_int_equal(truncate(cseg, (off_t)k), 0);
@@ -782,17 +562,17 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 				f->opt.recover = true;
 			}
 			f->n_logs = 0;
-			s = open_dir(f, copy, &b);
+			s = stfx_open(f, copy, &b);
 			f->opt.recover = false;
 			check_log(&b, 1, 12, term1);   /* a prefix: the last one lost */
 			n_torn += f->n_logs > 0;
 			n_cases++;
 			/* The member goes on: new appends survive the next restart. */
 			if (k % 16 == 0) {
-				append_range(s, 13, 2, 1);
+				stfx_append(s, 13, 2, 1);
 				assert_int_equal(storage_sync(s), 0);
 				storage_close(s);
-				s = open_dir(f, copy, &b);
+				s = stfx_open(f, copy, &b);
 				check_log(&b, 1, 14, term1);
 			}
 			storage_close(s);
@@ -806,7 +586,7 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 static void
 test_storage_torn_batch_with_lost_page(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	char seg[512];
 	uint64_t offs[256];
 	struct raft_boot b;
@@ -814,8 +594,8 @@ test_storage_torn_batch_with_lost_page(void **state)
 	size_t n, k;
 
 	f->opt.segment_size = 64 * 1024;
-	s = open_dir(f, f->dir, &b);
-	append_range(s, 1, 200, 1);
+	s = stfx_open(f, f->dir, &b);
+	stfx_append(s, 1, 200, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	n = newest_segment(f->dir, seg, sizeof seg, offs, 255);
@@ -833,7 +613,7 @@ test_storage_torn_batch_with_lost_page(void **state)
 	fill_range(seg, sec, sec + 512, 0, &seed);
 	size_t hit = k;
 	f->n_logs = 0;
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	check_log(&b, 1, hit, term1);
 	assert_int_equal(f->n_logs, 1);
 	assert_non_null(strstr(f->last_log, "torn record"));
@@ -841,7 +621,7 @@ test_storage_torn_batch_with_lost_page(void **state)
 }
 
 static void
-expect_corrupt(struct fx *f, const char *dir, const char *file,
+expect_corrupt(struct stfx *f, const char *dir, const char *file,
     const char *what)
 {
 	char err[1024];
@@ -857,34 +637,34 @@ expect_corrupt(struct fx *f, const char *dir, const char *file,
 /* Build a directory with two snapshots' worth of history:
  * snapshot at 20, older segments, and a newest segment of 10 records. */
 static void
-build_history(struct fx *f)
+build_history(struct stfx *f)
 {
-	struct raft_snapshot_meta m = snap_meta(20, 1);
+	struct raft_snapshot_meta m = stfx_snap_meta(20, 1);
 	uint8_t *d = snap_data(5000, 20);
 	struct raft_hard_state hs = { 1, 3 };
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 100, 1);
+	stfx_append(s, 1, 100, 1);
 	assert_int_equal(storage_save_hard_state(s, &hs), 0);
 	assert_int_equal(storage_sync(s), 0);
 	assert_int_equal(storage_save_snapshot(s, &m, d, 5000), 0);
 	storage_close(s);
-	s = open_dir(f, f->dir, &b);
-	append_range(s, 101, 10, 1);
+	s = stfx_open(f, f->dir, &b);
+	stfx_append(s, 101, 10, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	free(d);
 }
 
 static void
-flip_and_expect(struct fx *f, const char *copy, const char *name,
+flip_and_expect(struct stfx *f, const char *copy, const char *name,
     uint64_t off, int bit, const char *what)
 {
 	char p[600];
 
-	copy_dir(f->dir, copy);
-	path_of(copy, name, p, sizeof p);
+	stfx_copy_dir(f->dir, copy);
+	stfx_path(copy, name, p, sizeof p);
 	flip_bit(p, off, bit);
 	expect_corrupt(f, copy, name, what);
 }
@@ -892,7 +672,7 @@ flip_and_expect(struct fx *f, const char *copy, const char *name,
 static void
 test_storage_bit_flips_detected(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	char copy[400], seg[512], name[64], what[128];
 	uint64_t offs[64], old_offs[64], size;
 	struct raft_boot b;
@@ -901,7 +681,7 @@ test_storage_bit_flips_detected(void **state)
 
 	build_history(f);
 	snprintf(copy, sizeof copy, "%s/copy", f->root);
-	storage_close(open_dir(f, f->dir, &b));    /* it is healthy */
+	storage_close(stfx_open(f, f->dir, &b));    /* it is healthy */
 
 	/* The newest segment: header, and every byte of a middle record. */
 	n = newest_segment(f->dir, seg, sizeof seg, offs, 63);
@@ -917,10 +697,10 @@ test_storage_bit_flips_detected(void **state)
 	}
 	/* An older segment: header, and every byte of its last record. */
 	raft_index firsts[64];
-	assert_true(list_segments(f->dir, firsts, 64) >= 3);
+	assert_true(stfx_list_segments(f->dir, firsts, 64) >= 3);
 	snprintf(name, sizeof name, "wal-%020" PRIu64 ".seg", firsts[1]);
-	path_of(f->dir, name, seg, sizeof seg);
-	n = record_offsets(seg, old_offs, 63);
+	stfx_path(f->dir, name, seg, sizeof seg);
+	n = stfx_record_offsets(seg, old_offs, 63);
 	assert_true(n > 2);
 	for (uint64_t o = 0; o < 64; o += 7, checked++) {
 		snprintf(what, sizeof what, "old segment header byte %" PRIu64, o);
@@ -937,8 +717,8 @@ test_storage_bit_flips_detected(void **state)
 	}
 	/* The snapshot: every header byte, and bytes across the body. */
 	snprintf(name, sizeof name, "snap-%020d.snap", 20);
-	path_of(f->dir, name, seg, sizeof seg);
-	size = file_size(seg);
+	stfx_path(f->dir, name, seg, sizeof seg);
+	size = stfx_file_size(seg);
 	for (uint64_t o = 0; o < 192; o++, checked++)
 		flip_and_expect(f, copy, name, o, (int)(o % 8), "snapshot header");
 	for (uint64_t o = 192; o < size; o++, checked++)
@@ -951,35 +731,35 @@ test_storage_bit_flips_detected(void **state)
 static void
 test_storage_damaged_files_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	char copy[400], p[600], name[64];
 
 	build_history(f);
 	snprintf(copy, sizeof copy, "%s/copy", f->root);
 	/* A middle segment missing: a gap in the log. */
-	copy_dir(f->dir, copy);
+	stfx_copy_dir(f->dir, copy);
 	raft_index firsts[64];
-	assert_true(list_segments(f->dir, firsts, 64) >= 3);
+	assert_true(stfx_list_segments(f->dir, firsts, 64) >= 3);
 	snprintf(name, sizeof name, "wal-%020" PRIu64 ".seg", firsts[1]);
-	path_of(copy, name, p, sizeof p);
+	stfx_path(copy, name, p, sizeof p);
 	assert_int_equal(unlink(p), 0);
 	expect_corrupt(f, copy, "wal-", "missing segment");
 	/* A snapshot cut short. */
-	copy_dir(f->dir, copy);
+	stfx_copy_dir(f->dir, copy);
 	snprintf(name, sizeof name, "snap-%020d.snap", 20);
-	path_of(copy, name, p, sizeof p);
-	assert_int_equal(truncate(p, (off_t)file_size(p) - 3), 0);
+	stfx_path(copy, name, p, sizeof p);
+	assert_int_equal(truncate(p, (off_t)stfx_file_size(p) - 3), 0);
 	expect_corrupt(f, copy, name, "short snapshot");
 	/* Trailing bytes after the zstd frame. */
-	copy_dir(f->dir, copy);
+	stfx_copy_dir(f->dir, copy);
 	int fd = open(p, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "zz", 2), 2);
 	close(fd);
 	expect_corrupt(f, copy, name, "trailing bytes");
 	/* Log files without the identity file. */
-	copy_dir(f->dir, copy);
-	path_of(copy, "meta", p, sizeof p);
+	stfx_copy_dir(f->dir, copy);
+	stfx_path(copy, "meta", p, sizeof p);
 	assert_int_equal(unlink(p), 0);
 	char err[1024];
 	assert_int_equal(open_fails(f, copy, err, sizeof err), STORAGE_EDAMAGED);
@@ -990,12 +770,12 @@ test_storage_damaged_files_refused(void **state)
 static void
 test_storage_wrong_cluster_or_member_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct storage *s = NULL;
 	struct raft_boot b;
 	char err[1024], other[400], p[600], q[700], name[64];
 
-	storage_close(open_dir(f, f->dir, &b));
+	storage_close(stfx_open(f, f->dir, &b));
 	assert_int_equal(storage_open(f->dir, CLUSTER + 1, MEMBER, &f->opt, &s,
 	    &b, err, sizeof err), STORAGE_EFOREIGN);
 	assert_non_null(strstr(err, "meta"));
@@ -1007,12 +787,12 @@ test_storage_wrong_cluster_or_member_refused(void **state)
 	snprintf(other, sizeof other, "%s/other", f->root);
 	assert_int_equal(storage_open(other, CLUSTER, MEMBER + 1, &f->opt, &s,
 	    &b, err, sizeof err), 0);
-	append_range(s, 1, 3, 1);
+	stfx_append(s, 1, 3, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	snprintf(name, sizeof name, "wal-%020d.seg", 1);
-	path_of(other, name, p, sizeof p);
-	path_of(f->dir, name, q, sizeof q);
+	stfx_path(other, name, p, sizeof p);
+	stfx_path(f->dir, name, q, sizeof q);
 	assert_int_equal(rename(p, q), 0);
 	assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s, &b,
 	    err, sizeof err), STORAGE_EFOREIGN);
@@ -1025,11 +805,11 @@ test_storage_wrong_cluster_or_member_refused(void **state)
 static void
 test_storage_second_process_locked_out(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct storage *s2 = NULL;
 	struct raft_boot b, b2;
 	char err[1024];
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
 	assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s2, &b2,
 	    err, sizeof err), -EBUSY);
@@ -1043,9 +823,9 @@ test_storage_second_process_locked_out(void **state)
 static void
 expect_poisoned(struct storage *s, int rc, const char *needle)
 {
-	struct raft_entry *e = make_entries(1000, 1, 9);
+	struct raft_entry *e = stfx_make_entries(1000, 1, 9);
 	struct raft_hard_state hs = { 9, 9 };
-	struct raft_snapshot_meta m = snap_meta(999, 9);
+	struct raft_snapshot_meta m = stfx_snap_meta(999, 9);
 
 	assert_int_equal(storage_error(s), rc);
 	assert_non_null(strstr(storage_errmsg(s), needle));
@@ -1053,31 +833,31 @@ expect_poisoned(struct storage *s, int rc, const char *needle)
 	assert_int_equal(storage_save_hard_state(s, &hs), rc);
 	assert_int_equal(storage_sync(s), rc);
 	assert_int_equal(storage_save_snapshot(s, &m, "x", 1), rc);
-	free_entries(e, 1);
+	stfx_free_entries(e, 1);
 }
 
 static void
 test_storage_failed_write_poisons(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 5, 1);
+	stfx_append(s, 1, 5, 1);
 	assert_int_equal(storage_sync(s), 0);
 	f->ops = 0;
 	f->fail_op = STORAGE_OP_WRITE;
 	f->fail_at = 1;
 	f->fail_rc = -EIO;
-	struct raft_entry *e = make_entries(6, 1, 1);
+	struct raft_entry *e = stfx_make_entries(6, 1, 1);
 	assert_int_equal(storage_append(s, e, 1), -EIO);
-	free_entries(e, 1);
+	stfx_free_entries(e, 1);
 	expect_poisoned(s, -EIO, "Input/output error");
 	assert_non_null(strstr(storage_errmsg(s), "wal-"));
 	assert_non_null(strstr(storage_errmsg(s), "offset"));
 	storage_close(s);
 	f->fail_at = 0;
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	check_log(&b, 1, 5, term1);
 	storage_close(s);
 }
@@ -1085,11 +865,11 @@ test_storage_failed_write_poisons(void **state)
 static void
 test_storage_failed_fsync_poisons_and_is_not_retried(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 5, 1);
+	stfx_append(s, 1, 5, 1);
 	f->ops = 0;
 	f->fail_op = STORAGE_OP_SYNC;
 	f->fail_at = 1;
@@ -1104,23 +884,23 @@ test_storage_failed_fsync_poisons_and_is_not_retried(void **state)
 static void
 test_storage_enospc_reported_as_such(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 5, 1);
+	stfx_append(s, 1, 5, 1);
 	f->ops = 0;
 	f->fail_op = STORAGE_OP_ALLOCATE;  /* the next segment cannot be made */
 	f->fail_at = 1;
 	f->fail_rc = -ENOSPC;
-	struct raft_entry *e = make_entries(6, 100, 1);
+	struct raft_entry *e = stfx_make_entries(6, 100, 1);
 	assert_int_equal(storage_append(s, e, 100), -ENOSPC);
-	free_entries(e, 100);
+	stfx_free_entries(e, 100);
 	expect_poisoned(s, -ENOSPC, "No space left on device");
 	storage_close(s);
 	/* The interrupted segment creation is cleaned up at the next start. */
 	f->fail_at = 0;
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	assert_true(b.n_entries >= 5);
 	check_log(&b, 1, b.n_entries, term1);
 	storage_close(s);
@@ -1139,16 +919,16 @@ enum outcome { OLD_STATE = 1, NEW_STATE = 2 };
  * without reaching @step.
  */
 static int
-crash_at(struct fx *f, const char *copy, long step,
+crash_at(struct stfx *f, const char *copy, long step,
     int (*op)(struct storage *), int (*judge)(const struct raft_boot *))
 {
 	struct raft_boot b;
 	struct storage *s;
 	int rc, res;
 
-	copy_dir(f->dir, copy);
+	stfx_copy_dir(f->dir, copy);
 	f->fail_at = 0;
-	s = open_dir(f, copy, &b);
+	s = stfx_open(f, copy, &b);
 	f->ops = 0;
 	f->fail_op = 0;
 	f->fail_at = step;
@@ -1159,14 +939,33 @@ crash_at(struct fx *f, const char *copy, long step,
 	if (rc == 0 && f->ops < step)
 		return 0;
 	assert_int_equal(rc, -EIO);
-	s = open_dir(f, copy, &b);
+	s = stfx_open(f, copy, &b);
 	res = judge(&b);
 	storage_close(s);
 	/* Whatever it recovered to, it opens again to the same state. */
-	s = open_dir(f, copy, &b);
+	s = stfx_open(f, copy, &b);
 	assert_int_equal(judge(&b), res);
 	storage_close(s);
 	return res;
+}
+
+/*
+ * Run @op on a copy of f->dir with a crash at each of its steps in turn
+ * (crash_at) until it completes; counts the outcomes in @seen and
+ * returns the number of crash points.
+ */
+static long
+crash_each_step(struct stfx *f, int (*op)(struct storage *),
+    int (*judge)(const struct raft_boot *), int seen[3])
+{
+	char copy[400];
+	long step;
+	int res;
+
+	snprintf(copy, sizeof copy, "%s/copy", f->root);
+	for (step = 1; (res = crash_at(f, copy, step, op, judge)) != 0; step++)
+		seen[res]++;
+	return step - 1;
 }
 
 static raft_index g_snap_index;
@@ -1175,7 +974,7 @@ static raft_term g_snap_term;
 static int
 op_snapshot(struct storage *s)
 {
-	struct raft_snapshot_meta m = snap_meta(g_snap_index, g_snap_term);
+	struct raft_snapshot_meta m = stfx_snap_meta(g_snap_index, g_snap_term);
 	uint8_t *d = snap_data(3000, g_snap_index);
 	int rc = storage_save_snapshot(s, &m, d, 3000);
 
@@ -1203,34 +1002,29 @@ judge_snapshot(const struct raft_boot *b)
 }
 
 static void
-snapshot_crash_steps(struct fx *f, raft_index index, raft_term term)
+snapshot_crash_steps(struct stfx *f, raft_index index, raft_term term)
 {
-	char copy[400];
 	int seen[3] = { 0 };
-	long step;
-	int res;
+	long n;
 
 	g_snap_index = index;
 	g_snap_term = term;
-	snprintf(copy, sizeof copy, "%s/copy", f->root);
-	for (step = 1; (res = crash_at(f, copy, step, op_snapshot,
-	    judge_snapshot)) != 0; step++)
-		seen[res]++;
+	n = crash_each_step(f, op_snapshot, judge_snapshot, seen);
 	print_message("snapshot at %" PRIu64 "/%" PRIu64 ": %ld crash points, "
-	    "%d recovered old, %d new\n", index, term, step - 1, seen[OLD_STATE],
+	    "%d recovered old, %d new\n", index, term, n, seen[OLD_STATE],
 	    seen[NEW_STATE]);
 	assert_true(seen[OLD_STATE] > 0);
 	assert_true(seen[NEW_STATE] > 0);
 }
 
 static void
-build_log_with_old_snapshot(struct fx *f)
+build_log_with_old_snapshot(struct stfx *f)
 {
-	struct raft_snapshot_meta m = snap_meta(10, 1);
+	struct raft_snapshot_meta m = stfx_snap_meta(10, 1);
 	struct raft_boot b;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct storage *s = stfx_open(f, f->dir, &b);
 
-	append_range(s, 1, 100, 1);
+	stfx_append(s, 1, 100, 1);
 	assert_int_equal(storage_sync(s), 0);
 	assert_int_equal(storage_save_snapshot(s, &m, "old", 3), 0);
 	storage_close(s);
@@ -1239,7 +1033,7 @@ build_log_with_old_snapshot(struct fx *f)
 static void
 test_storage_snapshot_compaction_crash_at_each_step(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 
 	build_log_with_old_snapshot(f);
 	snapshot_crash_steps(f, 60, 1);
@@ -1248,7 +1042,7 @@ test_storage_snapshot_compaction_crash_at_each_step(void **state)
 static void
 test_storage_snapshot_install_crash_at_each_step(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 
 	build_log_with_old_snapshot(f);
 	snapshot_crash_steps(f, 60, 4);    /* conflicts: the log goes */
@@ -1259,10 +1053,10 @@ test_storage_snapshot_install_crash_at_each_step(void **state)
 static int
 op_truncate(struct storage *s)
 {
-	struct raft_entry *e = make_entries(40, 5, 2);
+	struct raft_entry *e = stfx_make_entries(40, 5, 2);
 	int rc = storage_append(s, e, 5);
 
-	free_entries(e, 5);
+	stfx_free_entries(e, 5);
 	return rc != 0 ? rc : storage_sync(s);
 }
 
@@ -1287,26 +1081,31 @@ judge_truncate(const struct raft_boot *b)
 	return OLD_STATE;
 }
 
+/* 1..100 of term 1 in f->dir. */
+static void
+build_log_100(struct stfx *f)
+{
+	struct raft_boot b;
+	struct storage *s = stfx_open(f, f->dir, &b);
+
+	stfx_append(s, 1, 100, 1);
+	assert_int_equal(storage_sync(s), 0);
+	storage_close(s);
+}
+
 static void
 test_storage_truncation_crash_at_each_step(void **state)
 {
-	struct fx *f = *state;
-	struct raft_boot b;
-	char copy[400];
-	int seen[3] = { 0 }, res;
-	long step;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct stfx *f = *state;
+	int seen[3] = { 0 };
+	long n;
 
-	append_range(s, 1, 100, 1);
-	assert_int_equal(storage_sync(s), 0);
-	storage_close(s);
-	snprintf(copy, sizeof copy, "%s/copy", f->root);
-	for (step = 1; (res = crash_at(f, copy, step, op_truncate,
-	    judge_truncate)) != 0; step++)
-		seen[res]++;
+	build_log_100(f);
+	n = crash_each_step(f, op_truncate, judge_truncate, seen);
+
 	print_message("truncation: %ld crash points, %d old prefix, %d new\n",
-	    step - 1, seen[OLD_STATE], seen[NEW_STATE]);
-	assert_true(step > 5);
+	    n, seen[OLD_STATE], seen[NEW_STATE]);
+	assert_true(n >= 5);
 }
 
 /* Appends that roll over several segments (each creation moves the
@@ -1314,10 +1113,10 @@ test_storage_truncation_crash_at_each_step(void **state)
 static int
 op_append_rollover(struct storage *s)
 {
-	struct raft_entry *e = make_entries(101, 100, 1);
+	struct raft_entry *e = stfx_make_entries(101, 100, 1);
 	int rc = storage_append(s, e, 100);
 
-	free_entries(e, 100);
+	stfx_free_entries(e, 100);
 	return rc != 0 ? rc : storage_sync(s);
 }
 
@@ -1334,23 +1133,16 @@ judge_rollover(const struct raft_boot *b)
 static void
 test_storage_rollover_crash_at_each_step(void **state)
 {
-	struct fx *f = *state;
-	struct raft_boot b;
-	char copy[400];
-	int seen[3] = { 0 }, res;
-	long step;
-	struct storage *s = open_dir(f, f->dir, &b);
+	struct stfx *f = *state;
+	int seen[3] = { 0 };
+	long n;
 
-	append_range(s, 1, 100, 1);
-	assert_int_equal(storage_sync(s), 0);
-	storage_close(s);
-	snprintf(copy, sizeof copy, "%s/copy", f->root);
-	for (step = 1; (res = crash_at(f, copy, step, op_append_rollover,
-	    judge_rollover)) != 0; step++)
-		seen[res]++;
+	build_log_100(f);
+	n = crash_each_step(f, op_append_rollover, judge_rollover, seen);
+
 	print_message("roll-over: %ld crash points, %d shorter, %d whole\n",
-	    step - 1, seen[OLD_STATE], seen[NEW_STATE]);
-	assert_true(step > 10);
+	    n, seen[OLD_STATE], seen[NEW_STATE]);
+	assert_true(n >= 10);
 }
 
 /* ------------------------------------------------------------------------
@@ -1360,7 +1152,7 @@ test_storage_rollover_crash_at_each_step(void **state)
 static void
 test_storage_many_segments_open_fast(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct storage_stats st;
 	struct raft_boot b;
 	struct storage *s;
@@ -1369,11 +1161,11 @@ test_storage_many_segments_open_fast(void **state)
 	raft_index i = 1;
 
 	f->opt.segment_size = 4096;
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	t0 = now_ms();
 	for (st.n_segments = 0; st.n_segments < 3000; i += per) {
 		/* ~1.3 KiB entries: three per 4 KiB segment */
-		struct raft_entry *e = make_entries(i, per, 1);
+		struct raft_entry *e = stfx_make_entries(i, per, 1);
 
 		for (uint32_t k = 0; k < per; k++) {
 			e[k].data = realloc(e[k].data, 1300);
@@ -1381,13 +1173,13 @@ test_storage_many_segments_open_fast(void **state)
 			e[k].len = 1300;
 		}
 		assert_int_equal(storage_append(s, e, per), 0);
-		free_entries(e, per);
+		stfx_free_entries(e, per);
 		storage_stats(s, &st);
 	}
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	t1 = now_ms();
-	s = open_dir(f, f->dir, &b);
+	s = stfx_open(f, f->dir, &b);
 	double t2 = now_ms();
 	storage_stats(s, &st);
 	assert_true(st.n_segments >= 3000);
@@ -1404,7 +1196,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_storage_crc32c_known_vectors),
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, stfx_teardown)
 		T(test_storage_fresh_dir_is_empty),
 		T(test_storage_append_round_trip),
 		T(test_storage_empty_and_large_entries),

@@ -16,7 +16,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,113 +32,30 @@
 #include "raft/le.h"
 #include "raft/storage/crc32c.h"
 #include "raft/storage/storage.h"
+#include "tests/lib/stfx.h"
 
-#define CLUSTER 77
-#define MEMBER 3
-
-struct fx {
-	char root[256];
-	char dir[300];
-	struct storage_options opt;
-	char logs[8192];          /* every log line, '\n'-separated */
-	int n_warn;
-};
-
-static void
-log_sink(void *arg, int level, const char *msg)
-{
-	struct fx *f = arg;
-	size_t used = strlen(f->logs);
-
-	if (level >= STORAGE_LOG_WARN)
-		f->n_warn++;
-	snprintf(f->logs + used, sizeof f->logs - used, "%s\n", msg);
-}
+#define CLUSTER STFX_CLUSTER
+#define MEMBER STFX_MEMBER
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-
-	assert_non_null(f);
-	snprintf(f->root, sizeof f->root, "%s/test_storage_fc.XXXXXX",
-	    tmp != NULL ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->root));
-	snprintf(f->dir, sizeof f->dir, "%s/data", f->root);
-	storage_options_defaults(&f->opt);
-	f->opt.segment_size = 4096;
-	f->opt.log = log_sink;
-	f->opt.log_arg = f;
-	*state = f;
-	return 0;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
+	return stfx_setup(state, "test_storage_fc");
 }
 
 /* ------------------------------------------------------------- helpers */
 
-static uint32_t
-payload_len(raft_index index)
-{
-	return 20 + (uint32_t)(index * 37 % 100);
-}
-
-static void
-append_range(struct storage *s, raft_index first, uint32_t n, raft_term term)
-{
-	struct raft_entry *e = calloc(n, sizeof *e);
-
-	assert_non_null(e);
-	for (uint32_t i = 0; i < n; i++) {
-		e[i] = (struct raft_entry){ term, first + i, RAFT_ENTRY_NORMAL,
-		    payload_len(first + i), NULL };
-		e[i].data = malloc(e[i].len);
-		assert_non_null(e[i].data);
-		memset(e[i].data, (int)((first + i) & 0xff), e[i].len);
-	}
-	assert_int_equal(storage_append(s, e, n), 0);
-	for (uint32_t i = 0; i < n; i++)
-		free(e[i].data);
-	free(e);
-}
-
+/* stfx_open() of f->dir, with the log lines of this open only. */
 static struct storage *
-open_ok(struct fx *f, struct raft_boot *boot)
+open_ok(struct stfx *f, struct raft_boot *boot)
 {
-	struct storage *s = NULL;
-	char err[1024];
-	int rc;
-
-	f->logs[0] = '\0';
-	f->n_warn = 0;
-	rc = storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s, boot, err,
-	    sizeof err);
-	if (rc != 0)
-		fail_msg("storage_open: %d: %s", rc, err);
-	return s;
+	stfx_clear_logs(f);
+	return stfx_open(f, f->dir, boot);
 }
 
 /* Open must fail with STORAGE_EDAMAGED and a message naming @file. */
 static void
-expect_damaged(struct fx *f, const char *file)
+expect_damaged(struct stfx *f, const char *file)
 {
 	struct storage *s = NULL;
 	struct raft_boot b;
@@ -165,7 +81,7 @@ expect_damaged(struct fx *f, const char *file)
  * boot log's last index after the recovering open.
  */
 static raft_index
-recover_then_clean(struct fx *f, uint64_t n_damage)
+recover_then_clean(struct stfx *f, uint64_t n_damage)
 {
 	struct storage_stats st;
 	struct raft_boot b;
@@ -190,97 +106,48 @@ recover_then_clean(struct fx *f, uint64_t n_damage)
 }
 
 static void
-path_of(const struct fx *f, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", f->dir, name);
-}
-
-static void
-seg_name(raft_index first, char *buf, size_t len)
-{
-	snprintf(buf, len, "wal-%020" PRIu64 ".seg", first);
-}
-
-/* First indexes of the segments, sorted; returns how many. */
-static size_t
-list_segments(const struct fx *f, raft_index *firsts, size_t max)
-{
-	char cmd[600];
-	unsigned long long v;
-	size_t n = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof cmd,
-	    "ls '%s' | sed -n 's/^wal-\\([0-9]*\\)\\.seg$/\\1/p' | sort -n",
-	    f->dir);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n < max && fscanf(p, "%llu", &v) == 1)
-		firsts[n++] = v;
-	pclose(p);
-	return n;
-}
-
-static void
-remove_file(const struct fx *f, const char *name)
+remove_file(const struct stfx *f, const char *name)
 {
 	char p[600];
 
-	path_of(f, name, p, sizeof p);
+	stfx_path(f->dir, name, p, sizeof p);
 	assert_int_equal(unlink(p), 0);
 }
 
 static bool
-exists(const struct fx *f, const char *name)
+exists(const struct stfx *f, const char *name)
 {
 	char p[600];
-	struct stat st;
 
-	path_of(f, name, p, sizeof p);
-	return stat(p, &st) == 0;
+	stfx_path(f->dir, name, p, sizeof p);
+	return stfx_exists(p);
 }
 
 /* Offset just after the @k-th record (0-based) of segment @name. */
 static uint64_t
-record_end(const struct fx *f, const char *name, size_t k)
+record_end(const struct stfx *f, const char *name, size_t k)
 {
 	char p[600];
-	uint8_t h[4];
-	uint64_t off = 64;
-	int fd;
+	uint64_t offs[256];
 
-	path_of(f, name, p, sizeof p);
-	fd = open(p, O_RDONLY);
-	assert_true(fd >= 0);
-	for (size_t i = 0; i <= k; i++) {
-		assert_int_equal(pread(fd, h, 4, (off_t)off), 4);
-		assert_true(le_get32(h) != 0);
-		off += 9 + le_get32(h);
-	}
-	close(fd);
-	return off;
+	assert_true(k < 255);
+	stfx_path(f->dir, name, p, sizeof p);
+	assert_int_equal(stfx_record_offsets(p, offs, k + 1), k + 1);
+	return offs[k + 1];
 }
 
 /* A log 1..@n of term 1 over several 4 KiB segments, term/vote saved. */
 static void
-build_log(struct fx *f, raft_index n)
+build_log(struct stfx *f, raft_index n)
 {
 	struct raft_hard_state hs = { 1, MEMBER };
 	struct raft_boot b;
 	struct storage *s = open_ok(f, &b);
 
 	assert_int_equal(storage_save_hard_state(s, &hs), 0);
-	append_range(s, 1, (uint32_t)n, 1);
+	stfx_append(s, 1, (uint32_t)n, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-}
-
-static struct raft_snapshot_meta
-snap_meta(raft_index index, raft_term term)
-{
-	struct raft_snapshot_meta m = { index, term, 3, { 1, 2, 3 } };
-
-	return m;
 }
 
 /* ------------------------------------------------------ damage: the log */
@@ -288,15 +155,15 @@ snap_meta(raft_index index, raft_term term)
 static void
 test_missing_newest_segment_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	raft_index firsts[64];
 	char name[64];
 	size_t n;
 
 	build_log(f, 200);
-	n = list_segments(f, firsts, 64);
+	n = stfx_list_segments(f->dir, firsts, 64);
 	assert_true(n >= 3);
-	seg_name(firsts[n - 1], name, sizeof name);
+	stfx_seg_name(firsts[n - 1], name, sizeof name);
 	remove_file(f, name);
 	expect_damaged(f, name);
 	/* M1 (the segment) and M2 (the durable index) */
@@ -306,12 +173,12 @@ test_missing_newest_segment_refused(void **state)
 static void
 test_missing_only_segment_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	char name[64];
 
 	f->opt.segment_size = 1 << 20;
 	build_log(f, 50);
-	seg_name(1, name, sizeof name);
+	stfx_seg_name(1, name, sizeof name);
 	remove_file(f, name);
 	expect_damaged(f, name);
 	assert_int_equal(recover_then_clean(f, 2), 0);  /* M1 and M2 */
@@ -321,7 +188,7 @@ test_missing_only_segment_refused(void **state)
 static void
 test_missing_newest_segment_after_restart_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage *s;
 	char name[64];
@@ -329,10 +196,10 @@ test_missing_newest_segment_after_restart_refused(void **state)
 	f->opt.segment_size = 1 << 20;
 	build_log(f, 50);
 	s = open_ok(f, &b);
-	append_range(s, 51, 5, 1);
+	stfx_append(s, 51, 5, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	seg_name(51, name, sizeof name);
+	stfx_seg_name(51, name, sizeof name);
 	remove_file(f, name);
 	expect_damaged(f, name);
 }
@@ -340,7 +207,7 @@ test_missing_newest_segment_after_restart_refused(void **state)
 static void
 test_newest_segment_cut_at_record_boundary_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	raft_index firsts[64];
 	char name[64], p[600];
 	size_t n;
@@ -348,10 +215,10 @@ test_newest_segment_cut_at_record_boundary_refused(void **state)
 	f->opt.prealloc = STORAGE_PREALLOC_ZERO;
 	f->opt.segment_size = 1 << 20;
 	build_log(f, 50);
-	n = list_segments(f, firsts, 64);
+	n = stfx_list_segments(f->dir, firsts, 64);
 	assert_int_equal(n, 1);
-	seg_name(firsts[0], name, sizeof name);
-	path_of(f, name, p, sizeof p);
+	stfx_seg_name(firsts[0], name, sizeof name);
+	stfx_path(f->dir, name, p, sizeof p);
 	assert_int_equal(truncate(p, (off_t)record_end(f, name, 29)), 0);
 	expect_damaged(f, name);
 	assert_int_equal(recover_then_clean(f, 2), 30);  /* size, M2 */
@@ -365,14 +232,14 @@ test_newest_segment_cut_at_record_boundary_refused(void **state)
 static void
 test_unpreallocated_segment_cut_below_durable_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	char name[64], p[600];
 
 	f->opt.prealloc = STORAGE_PREALLOC_NONE;
 	f->opt.segment_size = 1 << 20;
 	build_log(f, 50);            /* the hard state is synced after 1..50 */
-	seg_name(1, name, sizeof name);
-	path_of(f, name, p, sizeof p);
+	stfx_seg_name(1, name, sizeof name);
+	stfx_path(f->dir, name, p, sizeof p);
 	assert_int_equal(truncate(p, (off_t)record_end(f, name, 29)), 0);
 	expect_damaged(f, name);
 	assert_int_equal(recover_then_clean(f, 1), 30);  /* M2 only */
@@ -386,16 +253,16 @@ test_unpreallocated_segment_cut_below_durable_refused(void **state)
 static void
 test_segment_shorter_than_header_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	raft_index firsts[64];
 	char name[64], p[600];
 	size_t n;
 
 	build_log(f, 200);
-	n = list_segments(f, firsts, 64);
+	n = stfx_list_segments(f->dir, firsts, 64);
 	assert_true(n >= 3);
-	seg_name(firsts[n - 1], name, sizeof name);
-	path_of(f, name, p, sizeof p);
+	stfx_seg_name(firsts[n - 1], name, sizeof name);
+	stfx_path(f->dir, name, p, sizeof p);
 	assert_int_equal(truncate(p, 0), 0);
 	expect_damaged(f, name);
 	/* the short segment, and M2 (the durable index) */
@@ -423,7 +290,7 @@ count_parent_syncs(void *arg, enum storage_op op, const char *file)
 static void
 test_creation_syncs_parent_dir(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct op_log ol = { 0 };
 	struct raft_boot b;
 	struct storage *s;
@@ -445,31 +312,26 @@ test_creation_syncs_parent_dir(void **state)
 static void
 test_torn_tail_still_repaired(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct storage_stats st;
 	struct raft_boot b;
 	struct storage *s;
 	char name[64], p[600];
 	uint64_t from, to;
 	uint8_t junk[64];
-	int fd;
 
 	f->opt.segment_size = 1 << 20;
 	build_log(f, 50);
 	s = open_ok(f, &b);
-	append_range(s, 51, 10, 1);  /* no hard state change: durable stays */
+	stfx_append(s, 51, 10, 1);  /* no hard state change: durable stays */
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	seg_name(51, name, sizeof name);
+	stfx_seg_name(51, name, sizeof name);
 	from = record_end(f, name, 8);   /* the last record, 60 */
 	to = record_end(f, name, 9);
 	memset(junk, 0xa5, sizeof junk);
-	path_of(f, name, p, sizeof p);
-	fd = open(p, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, junk, (size_t)(to - from) / 2,
-	    (off_t)(from + (to - from) / 2)), (ssize_t)((to - from) / 2));
-	close(fd);
+	stfx_path(f->dir, name, p, sizeof p);
+	stfx_write_at(p, from + (to - from) / 2, junk, (size_t)(to - from) / 2);
 	s = open_ok(f, &b);
 	storage_stats(s, &st);
 	assert_int_equal(st.last_index, 59);
@@ -484,7 +346,7 @@ test_torn_tail_still_repaired(void **state)
 static void
 test_missing_hardstate_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage *s;
 
@@ -507,15 +369,15 @@ test_missing_hardstate_refused(void **state)
 static void
 test_only_meta_left_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	raft_index firsts[64];
 	char name[64];
 	size_t n;
 
 	build_log(f, 100);
-	n = list_segments(f, firsts, 64);
+	n = stfx_list_segments(f->dir, firsts, 64);
 	for (size_t k = 0; k < n; k++) {
-		seg_name(firsts[k], name, sizeof name);
+		stfx_seg_name(firsts[k], name, sizeof name);
 		remove_file(f, name);
 	}
 	remove_file(f, "hardstate");
@@ -525,7 +387,7 @@ test_only_meta_left_refused(void **state)
 static void
 test_missing_meta_refused(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 
 	build_log(f, 20);
 	remove_file(f, "meta");
@@ -540,8 +402,8 @@ test_missing_meta_refused(void **state)
 static void
 test_missing_snapshot_refused(void **state)
 {
-	struct fx *f = *state;
-	struct raft_snapshot_meta m = snap_meta(100, 1);
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(100, 1);
 	struct storage_stats st;
 	struct raft_boot b;
 	struct storage *s;
@@ -562,8 +424,8 @@ test_missing_snapshot_refused(void **state)
 static void
 test_missing_snapshot_with_log_refused(void **state)
 {
-	struct fx *f = *state;
-	struct raft_snapshot_meta m = snap_meta(120, 1);
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(120, 1);
 	struct raft_boot b;
 	struct storage *s;
 	char name[64];
@@ -585,7 +447,7 @@ test_missing_snapshot_with_log_refused(void **state)
 static void
 test_fresh_dir_reopens(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage *s;
 
@@ -604,23 +466,6 @@ test_fresh_dir_reopens(void **state)
 	assert_true(exists(f, "meta"));
 }
 
-/* Fail every rename of @file (the crash hook below). */
-struct rename_fault {
-	const char *file;
-	int n;
-};
-
-static int
-fail_rename_of(void *arg, enum storage_op op, const char *file)
-{
-	struct rename_fault *rf = arg;
-
-	if (op != STORAGE_OP_RENAME || strcmp(file, rf->file) != 0)
-		return 0;
-	rf->n++;
-	return -EIO;
-}
-
 /*
  * A first start that stops before hardstate.tmp or meta.tmp is renamed
  * into place leaves the .tmp behind: the next start must create the
@@ -630,26 +475,26 @@ static void
 test_interrupted_creation_leftover_tmp_reopens(void **state)
 {
 	static const char *const tmps[] = { "hardstate.tmp", "meta.tmp" };
-	struct fx *f = *state;
-	struct rename_fault rf;
+	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage *s = NULL;
-	char err[1024], cmd[700];
+	char err[1024];
 
-	for (size_t k = 0; k < 2; k++) {
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-		assert_int_equal(system(cmd), 0);
-		rf = (struct rename_fault){ tmps[k], 0 };
-		f->opt.fault = fail_rename_of;
-		f->opt.fault_arg = &rf;
+	for (long k = 0; k < 2; k++) {
+		stfx_rm_rf(f->dir);
+		/* creation renames hardstate.tmp, then meta.tmp */
+		f->ops = 0;
+		f->fail_op = STORAGE_OP_RENAME;
+		f->fail_at = k + 1;
+		f->fail_rc = -EIO;
 		assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s,
 		    &b, err, sizeof err), -EIO);
-		f->opt.fault = NULL;
-		assert_int_equal(rf.n, 1);
+		f->fail_at = 0;
+		assert_non_null(strstr(err, tmps[k]));
 		assert_true(exists(f, tmps[k]));
 		s = open_ok(f, &b);
 		assert_int_equal(b.n_entries, 0);
-		append_range(s, 1, 3, 1);
+		stfx_append(s, 1, 3, 1);
 		assert_int_equal(storage_sync(s), 0);
 		storage_close(s);
 		assert_false(exists(f, tmps[k]));
@@ -662,8 +507,8 @@ test_interrupted_creation_leftover_tmp_reopens(void **state)
 static void
 test_compaction_and_truncation_are_not_damage(void **state)
 {
-	struct fx *f = *state;
-	struct raft_snapshot_meta m = snap_meta(150, 1);
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(150, 1);
 	struct raft_hard_state hs = { 2, MEMBER };
 	struct storage_stats st0, st1;
 	struct raft_boot b;
@@ -681,7 +526,7 @@ test_compaction_and_truncation_are_not_damage(void **state)
 	assert_int_equal(f->n_warn, 0);
 	/* A conflicting suffix replaced by a shorter one, below durable. */
 	assert_int_equal(storage_save_hard_state(s, &hs), 0);
-	append_range(s, 170, 3, 2);
+	stfx_append(s, 170, 3, 2);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	s = open_ok(f, &b);
@@ -689,7 +534,7 @@ test_compaction_and_truncation_are_not_damage(void **state)
 	assert_int_equal(f->n_warn, 0);
 	storage_close(s);
 	/* A snapshot the log disagrees with discards it (InstallSnapshot). */
-	m = snap_meta(160, 3);
+	m = stfx_snap_meta(160, 3);
 	s = open_ok(f, &b);
 	assert_int_equal(storage_save_snapshot(s, &m, "other", 5), 0);
 	storage_close(s);
@@ -708,18 +553,18 @@ test_compaction_and_truncation_are_not_damage(void **state)
 static void
 test_superseded_tail_does_not_pin_segments(void **state)
 {
-	struct fx *f = *state;
-	struct raft_snapshot_meta m = snap_meta(25, 2);
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(25, 2);
 	struct raft_boot b;
 	struct storage *s;
 	char name[64];
 
 	f->opt.segment_size = 1 << 20;
 	s = open_ok(f, &b);
-	append_range(s, 1, 30, 1);
-	append_range(s, 20, 10, 2);     /* supersedes 20..30 in a new segment */
+	stfx_append(s, 1, 30, 1);
+	stfx_append(s, 20, 10, 2);     /* supersedes 20..30 in a new segment */
 	assert_int_equal(storage_sync(s), 0);
-	seg_name(1, name, sizeof name);
+	stfx_seg_name(1, name, sizeof name);
 	assert_true(exists(f, name));
 	assert_int_equal(storage_save_snapshot(s, &m, "state", 5), 0);
 	assert_false(exists(f, name));
@@ -731,12 +576,11 @@ test_superseded_tail_does_not_pin_segments(void **state)
 
 /* Rewrite a small file in the version-1 format (40 bytes, two fields). */
 static void
-write_v1_small(struct fx *f, const char *name, const char *magic,
+write_v1_small(struct stfx *f, const char *name, const char *magic,
     uint64_t a, uint64_t c)
 {
 	uint8_t buf[40];
 	char p[600];
-	int fd;
 
 	memset(buf, 0, sizeof buf);
 	memcpy(buf, magic, 8);
@@ -744,54 +588,41 @@ write_v1_small(struct fx *f, const char *name, const char *magic,
 	le_put64(buf + 16, a);
 	le_put64(buf + 24, c);
 	le_put32(buf + 32, crc32c(0, buf, 32));
-	path_of(f, name, p, sizeof p);
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, sizeof buf), (ssize_t)sizeof buf);
-	close(fd);
+	stfx_path(f->dir, name, p, sizeof p);
+	stfx_write_file(p, buf, sizeof buf);
 }
 
 /* Rewrite a segment header as version 1 (no flags). */
 static void
-make_v1_segment(struct fx *f, const char *name)
+make_v1_segment(struct stfx *f, const char *name)
 {
 	uint8_t h[64];
 	char p[600];
-	int fd;
 
-	path_of(f, name, p, sizeof p);
-	fd = open(p, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, h, 64, 0), 64);
+	stfx_path(f->dir, name, p, sizeof p);
+	stfx_read_at(p, 0, h, sizeof h);
 	le_put32(h + 8, 1);
 	le_put32(h + 48, 0);
 	le_put32(h + 60, crc32c(0, h, 60));
-	assert_int_equal(pwrite(fd, h, 64, 0), 64);
-	close(fd);
+	stfx_write_at(p, 0, h, sizeof h);
 }
 
 static uint32_t
-version_of(struct fx *f, const char *name, uint64_t *size)
+version_of(struct stfx *f, const char *name, uint64_t *size)
 {
 	uint8_t h[12];
 	char p[600];
-	struct stat st;
-	int fd;
 
-	path_of(f, name, p, sizeof p);
-	assert_int_equal(stat(p, &st), 0);
-	*size = (uint64_t)st.st_size;
-	fd = open(p, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, h, 12, 0), 12);
-	close(fd);
+	stfx_path(f->dir, name, p, sizeof p);
+	*size = stfx_file_size(p);
+	stfx_read_at(p, 0, h, sizeof h);
 	return le_get32(h + 8);
 }
 
 static void
 test_old_format_dir_opens_and_is_upgraded(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	raft_index firsts[64];
 	struct raft_boot b;
 	struct storage *s;
@@ -800,9 +631,9 @@ test_old_format_dir_opens_and_is_upgraded(void **state)
 	size_t n;
 
 	build_log(f, 100);
-	n = list_segments(f, firsts, 64);
+	n = stfx_list_segments(f->dir, firsts, 64);
 	for (size_t k = 0; k < n; k++) {
-		seg_name(firsts[k], name, sizeof name);
+		stfx_seg_name(firsts[k], name, sizeof name);
 		make_v1_segment(f, name);
 	}
 	write_v1_small(f, "meta", "RAFTKVMD", CLUSTER, MEMBER);
@@ -817,7 +648,7 @@ test_old_format_dir_opens_and_is_upgraded(void **state)
 	assert_int_equal(version_of(f, "hardstate", &size), 2);
 	assert_int_equal(size, 64);
 	/* From now on it is checked in full. */
-	seg_name(firsts[n - 1], name, sizeof name);
+	stfx_seg_name(firsts[n - 1], name, sizeof name);
 	remove_file(f, name);
 	expect_damaged(f, name);
 }
@@ -827,7 +658,7 @@ test_old_format_dir_opens_and_is_upgraded(void **state)
 static void
 test_old_format_meta_only_opens(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage *s;
 
@@ -845,7 +676,7 @@ test_old_format_meta_only_opens(void **state)
 static void
 test_group_commit_still_one_sync(void **state)
 {
-	struct fx *f = *state;
+	struct stfx *f = *state;
 	struct raft_hard_state hs = { 2, MEMBER };
 	struct storage_stats st0, st1;
 	struct raft_boot b;
@@ -853,11 +684,11 @@ test_group_commit_still_one_sync(void **state)
 
 	f->opt.segment_size = 1 << 20;
 	s = open_ok(f, &b);
-	append_range(s, 1, 1, 1);
+	stfx_append(s, 1, 1, 1);
 	assert_int_equal(storage_sync(s), 0);
 	for (int k = 0; k < 3; k++) {
 		storage_stats(s, &st0);
-		append_range(s, 2 + 16 * (raft_index)k, 16, 1);
+		stfx_append(s, 2 + 16 * (raft_index)k, 16, 1);
 		assert_int_equal(storage_sync(s), 0);
 		storage_stats(s, &st1);
 		assert_int_equal(st1.fsyncs - st0.fsyncs, 1);
@@ -865,7 +696,7 @@ test_group_commit_still_one_sync(void **state)
 	/* A term change: the log's sync plus the hard state's own two. */
 	storage_stats(s, &st0);
 	assert_int_equal(storage_save_hard_state(s, &hs), 0);
-	append_range(s, 50, 4, 2);
+	stfx_append(s, 50, 4, 2);
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st1);
 	assert_int_equal(st1.fsyncs - st0.fsyncs, 3);
@@ -876,7 +707,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, stfx_teardown)
 		T(test_missing_newest_segment_refused),
 		T(test_missing_only_segment_refused),
 		T(test_missing_newest_segment_after_restart_refused),
