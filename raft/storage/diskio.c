@@ -360,6 +360,25 @@ diskio_unlink(struct diskio *d, const char *name)
 	return sysfail(d, rc, name, "unlink", -1);
 }
 
+bool
+diskio_parse_name(const char *name, const char *prefix, const char *suffix,
+    raft_index *index)
+{
+	size_t np = strlen(prefix);
+	raft_index v = 0;
+
+	if (strlen(name) != np + 20 + strlen(suffix) ||
+	    strncmp(name, prefix, np) != 0 || strcmp(name + np + 20, suffix) != 0)
+		return false;
+	for (size_t i = np; i < np + 20; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		v = v * 10 + (raft_index)(name[i] - '0');
+	}
+	*index = v;
+	return v > 0;
+}
+
 static int
 cmp_names(const void *a, const void *b)
 {

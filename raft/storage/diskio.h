@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "raft/le.h"
+#include "raft/raft.h"
 #include "raft/storage/storage.h"
 
 struct diskio {
@@ -78,6 +79,13 @@ int diskio_prealloc(struct diskio *d, int fd, const char *name,
     enum storage_prealloc mode, uint64_t len);
 int diskio_rename(struct diskio *d, const char *from, const char *to);
 int diskio_unlink(struct diskio *d, const char *name);
+/*
+ * Whether @name is exactly @prefix, 20 decimal digits, @suffix (the names
+ * of wal-<index>.seg and snap-<index>.snap files, and their .tmp); sets
+ * *@index to the digits' value, which must be > 0.
+ */
+bool diskio_parse_name(const char *name, const char *prefix,
+    const char *suffix, raft_index *index);
 /* Names in the directory, sorted; caller frees with diskio_free_names(). */
 int diskio_list(struct diskio *d, char ***names, size_t *n);
 void diskio_free_names(char **names, size_t n);

@@ -52,19 +52,8 @@ snapfile_name(raft_index index, bool tmp, char *buf, size_t len)
 bool
 snapfile_parse_name(const char *name, bool tmp, raft_index *index)
 {
-	size_t want = tmp ? 34 : 30;
-	raft_index v = 0;
-
-	if (strlen(name) != want || strncmp(name, "snap-", 5) != 0 ||
-	    strcmp(name + 25, tmp ? ".snap.tmp" : ".snap") != 0)
-		return false;
-	for (int i = 5; i < 25; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-		v = v * 10 + (raft_index)(name[i] - '0');
-	}
-	*index = v;
-	return v > 0;
+	return diskio_parse_name(name, "snap-", tmp ? ".snap.tmp" : ".snap",
+	    index);
 }
 
 static void

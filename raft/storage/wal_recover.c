@@ -64,19 +64,7 @@ struct segread {
 static bool
 parse_name(const char *name, bool tmp, raft_index *first)
 {
-	size_t want = tmp ? 32 : 28;
-	raft_index v = 0;
-
-	if (strlen(name) != want || strncmp(name, "wal-", 4) != 0 ||
-	    strcmp(name + 24, tmp ? ".seg.tmp" : ".seg") != 0)
-		return false;
-	for (int i = 4; i < 24; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-		v = v * 10 + (raft_index)(name[i] - '0');
-	}
-	*first = v;
-	return v > 0;
+	return diskio_parse_name(name, "wal-", tmp ? ".seg.tmp" : ".seg", first);
 }
 
 /* ------------------------------------------------------------- records */
@@ -270,35 +258,14 @@ check_header(struct wal *w, struct segread *sr, raft_index first)
 	return 0;
 }
 
-/* A torn record at @off of the newest segment: cut the log there. */
-static int
-cut_torn(struct wal *w, struct segread *sr, uint64_t off, const char *why,
-    raft_index last)
-{
-	static const uint8_t zero[REC_HDR];
-	int fd, rc;
-
-	diskio_log(w->io, STORAGE_LOG_WARN,
-	    "%s/%s: torn record at offset %" PRIu64 " (%s), left by a crash "
-	    "during a write that was never acknowledged: truncating the log "
-	    "after index %" PRIu64, w->io->dir, sr->name, off, why, last);
-	if ((rc = diskio_open(w->io, sr->name, O_RDWR, &fd)) != 0)
-		return rc;
-	rc = diskio_pwrite(w->io, fd, sr->name, zero, REC_HDR, off);
-	if (rc == 0)
-		rc = diskio_fdatasync(w->io, fd, sr->name);
-	close(fd);
-	return rc;
-}
-
 /*
- * The recover option accepted a preallocated segment cut short at @off
- * (its last intact record ends there): give it its size back (zeros, so
- * its data ends at @off) and neutralise a partial record (@bad) there, so
- * that the next open finds a whole segment.
+ * Make the data of segment @sr end at @off for good: give the file its
+ * size @cap back when @cap is non-zero (a preallocated segment cut
+ * short: zeros), write a zero record header at @off when @bad (a torn or
+ * partial record starts there), and fdatasync.
  */
 static int
-repair_short(struct wal *w, struct segread *sr, uint64_t off, bool bad,
+end_data_at(struct wal *w, struct segread *sr, uint64_t off, bool bad,
     uint64_t cap)
 {
 	static const uint8_t zero[REC_HDR];
@@ -306,13 +273,26 @@ repair_short(struct wal *w, struct segread *sr, uint64_t off, bool bad,
 
 	if ((rc = diskio_open(w->io, sr->name, O_RDWR, &fd)) != 0)
 		return rc;
-	rc = diskio_truncate(w->io, fd, sr->name, cap);
+	if (cap != 0)
+		rc = diskio_truncate(w->io, fd, sr->name, cap);
 	if (rc == 0 && bad)
 		rc = diskio_pwrite(w->io, fd, sr->name, zero, REC_HDR, off);
 	if (rc == 0)
 		rc = diskio_fdatasync(w->io, fd, sr->name);
 	close(fd);
 	return rc;
+}
+
+/* A torn record at @off of the newest segment: cut the log there. */
+static int
+cut_torn(struct wal *w, struct segread *sr, uint64_t off, const char *why,
+    raft_index last)
+{
+	diskio_log(w->io, STORAGE_LOG_WARN,
+	    "%s/%s: torn record at offset %" PRIu64 " (%s), left by a crash "
+	    "during a write that was never acknowledged: truncating the log "
+	    "after index %" PRIu64, w->io->dir, sr->name, off, why, last);
+	return end_data_at(w, sr, off, true, 0);
 }
 
 /* Read segment @first, appending its records to @ld; keeps the buffer.
@@ -384,13 +364,15 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	sg->end = off;
 	sg->last_rec = expect - 1;
 	if (cut_short) {
+		/* The recover option accepted it: the segment gets its size
+		 * back, so that the next open finds it whole. */
 		rc = diskio_damage(w->io, w->cfg.recover, n_damage,
 		    "%s/%s: cut short: %" PRIu64 " bytes, but it was "
 		    "preallocated to %" PRIu64 "; its records end at index "
 		    "%" PRIu64 ", later entries in it are lost",
 		    w->io->dir, name, sr.fsize, sg->cap, expect - 1);
 		if (rc == 0)
-			rc = repair_short(w, &sr, off, st != REC_END, sg->cap);
+			rc = end_data_at(w, &sr, off, st != REC_END, sg->cap);
 	} else if (st == REC_BAD && newest) {
 		if ((rc = read_upto(w, &sr, sr.fsize)) != 0)
 			goto out;
