@@ -57,7 +57,8 @@ enum storage_op {
 
 /*
  * Test hook, called before every I/O operation on @file (a name inside the
- * data dir, "." for the directory itself).  Return 0 to let it happen or a
+ * data dir, "." for the directory itself, ".." for the fsync of its
+ * parent when the directory is initialised).  Return 0 to let it happen or a
  * negative errno to make it fail with that error without doing it.
  */
 typedef int (*storage_fault_fn)(void *arg, enum storage_op op,
