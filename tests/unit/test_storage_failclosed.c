@@ -297,7 +297,8 @@ test_creation_syncs_parent_dir(void **state)
 
 	f->opt.fault = count_parent_syncs;
 	f->opt.fault_arg = &ol;
-	assert_int_equal(mkdir(f->dir, 0700), 0);  /* mkdir done, then a crash */
+	/* An earlier start made the directory, then crashed. */
+	assert_int_equal(mkdir(f->dir, 0700), 0);
 	s = open_ok(f, &b);
 	storage_close(s);
 	assert_int_equal(ol.n_parent_syncs, 1);
@@ -398,48 +399,46 @@ test_missing_meta_refused(void **state)
 
 /* ------------------------------------------------ damage: snapshots */
 
-/* The log was compacted away entirely: the snapshot is all there is. */
-static void
-test_missing_snapshot_refused(void **state)
+/*
+ * A log 1..@n, a snapshot at @index, then its file deleted: refused.
+ * Returns the number of segments the snapshot left.
+ */
+static uint64_t
+lose_snapshot(struct stfx *f, raft_index n, raft_index index)
 {
-	struct stfx *f = *state;
-	struct raft_snapshot_meta m = stfx_snap_meta(100, 1);
+	struct raft_snapshot_meta m = stfx_snap_meta(index, 1);
 	struct storage_stats st;
 	struct raft_boot b;
 	struct storage *s;
 	char name[64];
 
-	build_log(f, 100);
+	build_log(f, n);
 	s = open_ok(f, &b);
 	assert_int_equal(storage_save_snapshot(s, &m, "state", 5), 0);
 	storage_stats(s, &st);
-	assert_int_equal(st.n_segments, 0);
 	storage_close(s);
-	snprintf(name, sizeof name, "snap-%020d.snap", 100);
+	snprintf(name, sizeof name, "snap-%020" PRIu64 ".snap", index);
 	remove_file(f, name);
 	expect_damaged(f, name);
+	return st.n_segments;
+}
+
+/* The log was compacted away entirely: the snapshot is all there is. */
+static void
+test_missing_snapshot_refused(void **state)
+{
+	assert_int_equal(lose_snapshot(*state, 100, 100), 0);
 }
 
 /* Compacted in part: the log left starts after the lost snapshot. */
 static void
 test_missing_snapshot_with_log_refused(void **state)
 {
-	struct stfx *f = *state;
-	struct raft_snapshot_meta m = stfx_snap_meta(120, 1);
-	struct raft_boot b;
-	struct storage *s;
-	char name[64];
-
-	build_log(f, 200);
-	s = open_ok(f, &b);
-	assert_int_equal(storage_save_snapshot(s, &m, "state", 5), 0);
-	storage_close(s);
-	snprintf(name, sizeof name, "snap-%020d.snap", 120);
-	remove_file(f, name);
-	expect_damaged(f, name);
+	assert_true(lose_snapshot(*state, 200, 120) > 0);
 	/* The recover option keeps nothing it cannot chain: the segments
 	 * are set aside as *.lost, the member starts empty. */
-	assert_int_equal(recover_then_clean(f, 3), 0);  /* snapshot, gap, M2 */
+	/* findings: the snapshot, the gap, M2 */
+	assert_int_equal(recover_then_clean(*state, 3), 0);
 }
 
 /* ------------------------------------------------ not damage */
@@ -487,8 +486,8 @@ test_interrupted_creation_leftover_tmp_reopens(void **state)
 		f->fail_op = STORAGE_OP_RENAME;
 		f->fail_at = k + 1;
 		f->fail_rc = -EIO;
-		assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s,
-		    &b, err, sizeof err), -EIO);
+		assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt,
+		    &s, &b, err, sizeof err), -EIO);
 		f->fail_at = 0;
 		assert_non_null(strstr(err, tmps[k]));
 		assert_true(exists(f, tmps[k]));
