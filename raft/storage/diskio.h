@@ -11,6 +11,8 @@
  *
  * Every function returns 0 or a negative errno, having formatted the
  * message; diskio_fail() formats a message for other errors (corruption).
+ * diskio_parse_name() is the one strict parser of the directory's
+ * numbered file names (wal.c's segments, snapfile.c's snapshots).
  */
 #ifndef RAFTKV_DISKIO_H
 #define RAFTKV_DISKIO_H
