@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,5 +163,96 @@ int keys_load_credential(struct cluster *c, const char *cluster_path,
 	}
 	if (rv != 0)
 		explicit_bzero(c->cred_secret, sizeof(c->cred_secret));
+	return rv;
+}
+
+/* Write @c as a cluster file at @path (new file, 0644). */
+static int write_cluster_file(const char *path, const struct cluster *c,
+    char *err, size_t errlen)
+{
+	FILE *f;
+	int fd, rv = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rv = -errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "%s: %s", path, strerror(-rv));
+		return rv;
+	}
+	fprintf(f, "# raftkv cluster file (raftkv.conf(5)), written by raftkv "
+	    "init.\n# Secret keys: member<ID>.key, client.key, admin.key in "
+	    "this directory.\n");
+	fprintf(f, "cluster %" PRIx64 "\n", c->id);
+	for (uint32_t i = 0; i < c->n; i++)
+		fprintf(f, "member %" PRIu64 " peer=%s client=%s key=%s\n",
+		    c->members[i].id, c->members[i].peer, c->members[i].client,
+		    c->members[i].key);
+	for (uint32_t i = 0; i < c->n_creds; i++)
+		fprintf(f, "credential %s key=%s\n",
+		    c->creds[i].role == CLUSTER_ADMIN ? "admin" : "client",
+		    c->creds[i].key);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rv = -errno;
+	if (fclose(f) != 0 && rv == 0)
+		rv = -errno;
+	if (rv != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rv));
+		unlink(path);
+	}
+	return rv;
+}
+
+/* Generate a pair; write the secret to @dir/@name; the public to @pub. */
+static int new_secret(const char *dir, const char *name,
+    char pub[KEYS_Z85_LEN + 1], char *err, size_t errlen)
+{
+	char sec[KEYS_Z85_LEN + 1], path[4200];
+	int rv = keys_generate(pub, sec);
+
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot generate a CURVE key pair: %s",
+		    strerror(-rv));
+		return rv;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rv = keys_write_secret(path, sec, err, errlen);
+	explicit_bzero(sec, sizeof(sec));
+	return rv;
+}
+
+int keys_init_cluster(const char *dir, struct cluster *c, char *err,
+    size_t errlen)
+{
+	char name[64], path[4200];
+	int rv = 0;
+
+	if (c->n == 0 || c->id == 0) {
+		snprintf(err, errlen, "no members or no cluster id");
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/cluster.conf", dir);
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen, "%s exists: not overwriting a cluster",
+		    path);
+		return -EEXIST;
+	}
+	for (uint32_t i = 0; rv == 0 && i < c->n; i++) {
+		snprintf(name, sizeof(name), "member%" PRIu64 ".key",
+		    c->members[i].id);
+		rv = new_secret(dir, name, c->members[i].key, err, errlen);
+	}
+	c->n_creds = 2;
+	c->creds[0].role = CLUSTER_CLIENT;
+	c->creds[1].role = CLUSTER_ADMIN;
+	if (rv == 0)
+		rv = new_secret(dir, "client.key", c->creds[0].key, err,
+		    errlen);
+	if (rv == 0)
+		rv = new_secret(dir, "admin.key", c->creds[1].key, err, errlen);
+	if (rv == 0)
+		rv = write_cluster_file(path, c, err, errlen);
+	c->curve = rv == 0;
 	return rv;
 }

@@ -64,4 +64,15 @@ void keys_dir_of(const char *path, char *out, size_t cap);
 int keys_load_credential(struct cluster *c, const char *cluster_path,
     const char *explicit_path, bool admin, char *err, size_t errlen);
 
+/*
+ * Set up a cluster in directory @dir (which must exist): generate a key
+ * pair for every member of @c (ids and endpoints filled in, keys empty),
+ * a client and an admin credential; write their secret files (mode 0600)
+ * and @dir/cluster.conf listing every public key (mode 0644), as the file
+ * comment lays out.  Fills the members' keys and the credential lines into
+ * @c.  Never overwrites a file: -EEXIST naming it.
+ */
+int keys_init_cluster(const char *dir, struct cluster *c, char *err,
+    size_t errlen);
+
 #endif

@@ -28,6 +28,8 @@
 #include "raft/util/logging.h"
 #include "raft/member/mbox.h"
 #include "raft/member/endpoint.h"
+#include "raft/member/endpoint_auth.h"
+#include "raft/net/auth.h"
 
 #define SERVER_MAX_ID 256
 #define SERVER_DEFAULT_TIMEOUT_MS 5000
@@ -52,6 +54,7 @@ struct server {
 	struct server_app app;
 	void *zctx;
 	void *sock;
+	struct auth *auth;        /* ZAP handler; NULL: no authentication */
 	struct mbox jobs;
 	struct mbox replies;      /* with eventfd, polled by the loop */
 	bool attached;            /* the loop serves the socket */
@@ -366,6 +369,10 @@ static int recv_request(struct server *s, struct job **out)
 		memcpy(j->body, zmq_msg_data(&body), zmq_msg_size(&body));
 	rv = j->body == NULL || more ? CPROTO_EMALFORMED :
 	    cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
+	/* Authenticated endpoint: administrative requests from admins only. */
+	if (rv == 0 && s->auth != NULL && cproto_op_is_admin(j->req.op) &&
+	    !endpoint_auth_is_admin(&body))
+		rv = CPROTO_EDENIED;
 	if (more)
 		drop_rest(s);
 	zmq_msg_close(&body);
@@ -409,8 +416,8 @@ static void recv_requests(void *arg)
 }
 
 int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
-    const struct server_app *app, unsigned workers, struct server **out,
-    char *err, size_t errlen)
+    const struct server_app *app, const struct endpoint_auth *auth,
+    unsigned workers, struct server **out, char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
 	struct node_endpoint ep;
@@ -445,6 +452,9 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
 	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	rv = endpoint_auth_apply(s->zctx, s->sock, auth, &s->auth, err, errlen);
+	if (rv != 0)
+		goto err;
 	if (zmq_bind(s->sock, endpoint) != 0) {
 		rv = -zmq_errno();
 		snprintf(err, errlen, "cannot bind client endpoint %s: %s",
@@ -481,8 +491,11 @@ err:
 		pthread_join(s->workers[i], NULL);
 	if (s->sock)
 		zmq_close(s->sock);
-	if (s->zctx)
+	if (s->zctx) {
+		zmq_ctx_shutdown(s->zctx); /* wakes the ZAP thread */
+		auth_free(s->auth);
 		zmq_ctx_term(s->zctx);
+	}
 	free(s->workers);
 	free(s);
 	return rv;
@@ -531,6 +544,12 @@ void server_stop(struct server *s)
 	drop_jobs(&s->jobs);
 	drop_jobs(&s->replies);
 	zmq_close(s->sock);
+	if (s->auth != NULL) {
+		/* Wakes the ZAP thread; the closed ROUTER still lingers
+		 * in zmq_ctx_term() below. */
+		zmq_ctx_shutdown(s->zctx);
+		auth_free(s->auth);
+	}
 	zmq_ctx_term(s->zctx);
 	mbox_close(&s->jobs);
 	mbox_close(&s->replies);

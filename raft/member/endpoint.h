@@ -41,11 +41,14 @@ struct server_app {
 };
 
 struct server;
+struct endpoint_auth;
 
-/* Bind @endpoint and start.  0, or a negative code with a message in @err. */
+/* Bind @endpoint and start.  @auth (endpoint_auth.h; NULL: plaintext, no
+ * authentication) says who may connect and who is an admin.  0, or a
+ * negative code with a message in @err. */
 int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
-    const struct server_app *app, unsigned workers, struct server **out,
-    char *err, size_t errlen);
+    const struct server_app *app, const struct endpoint_auth *auth,
+    unsigned workers, struct server **out, char *err, size_t errlen);
 
 /* Stop the threads and close the socket (call before node_stop()). */
 void server_stop(struct server *s);

@@ -16,7 +16,9 @@
 #include <string.h>
 
 #include "raft/client/cluster.h"
+#include "raft/client/keys.h"
 #include "raft/util/logging.h"
+#include "raft/member/endpoint_auth.h"
 #include "raft/member/member.h"
 
 struct member_opts {
@@ -33,6 +35,7 @@ struct member_opts {
 	unsigned workers;
 	int fault_injection;
 	int read_via_log;
+	int insecure;
 };
 
 static void usage(const char *prog)
@@ -43,7 +46,10 @@ static void usage(const char *prog)
 	    "  -i, --id N                this member's id in the cluster file\n"
 	    "  -d, --data DIR            data directory (created if missing)\n"
 	    "  -l, --log-level LEVEL     debug, info (default) or warn\n"
-	    "      --curve-secret FILE   this member's CURVE secret key (Z85)\n"
+	    "      --curve-secret FILE   this member's CURVE secret key (default:\n"
+	    "                            member<ID>.key next to the cluster file)\n"
+	    "      --insecure            run a cluster file without keys: NO\n"
+	    "                            authentication of peers or clients\n"
 	    "      --tick-ms N           tick length (default 10)\n"
 	    "      --election-ticks N    election timeout in ticks (default 30)\n"
 	    "      --heartbeat-ticks N   heartbeat period in ticks (default 5)\n"
@@ -83,6 +89,7 @@ static int parse_opts(int argc, char **argv, struct member_opts *o)
 		{ "workers", required_argument, NULL, 7 },
 		{ "fault-injection", no_argument, NULL, 8 },
 		{ "read-mode", required_argument, NULL, 9 },
+		{ "insecure", no_argument, NULL, 10 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -97,6 +104,7 @@ static int parse_opts(int argc, char **argv, struct member_opts *o)
 		case 'l': o->log_level = optarg; break;
 		case 1: o->secret_file = optarg; break;
 		case 8: o->fault_injection = 1; break;
+		case 10: o->insecure = 1; break;
 		case 9:
 			if (strcmp(optarg, "log") == 0)
 				o->read_via_log = 1;
@@ -143,18 +151,46 @@ bad:
 	return -1;
 }
 
-static int read_secret(const char *path, char *out, size_t cap)
+/*
+ * Secure by default: a cluster file with keys needs this member's secret
+ * (--curve-secret, else member<ID>.key next to the cluster file, as
+ * `raftkv init` writes it); one without keys is refused unless the
+ * operator says --insecure, and then every start says what that means.
+ */
+static void load_secret(const struct member_opts *o, const struct cluster *cl,
+    struct node_config *nc)
 {
-	FILE *f = fopen(path, "r");
-	size_t n;
+	char dir[2048], path[2200], err[512];
+	const char *file = o->secret_file;
 
-	if (f == NULL)
-		return -errno;
-	n = fread(out, 1, cap - 1, f);
-	fclose(f);
-	out[n] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
-	return strlen(out) == CLUSTER_KEY_LEN ? 0 : -EINVAL;
+	if (!cl->curve) {
+		if (!o->insecure)
+			fatalx("%s has no CURVE keys: anyone who can reach this "
+			    "member could forge peer messages and write to it. "
+			    "Set the cluster up with 'raftkv init', or pass "
+			    "--insecure to run without authentication",
+			    o->cluster_file);
+		log_warnx("INSECURE: %s has no keys and --insecure was given: "
+		    "peers and clients are NOT authenticated; anyone who can "
+		    "reach this member's peer or client port can write to "
+		    "the cluster", o->cluster_file);
+		return;
+	}
+	if (o->insecure)
+		log_warnx("--insecure ignored: %s has CURVE keys",
+		    o->cluster_file);
+	if (file == NULL) {
+		keys_dir_of(o->cluster_file, dir, sizeof(dir));
+		snprintf(path, sizeof(path), "%s/member%" PRIu64 ".key", dir,
+		    o->id);
+		file = path;
+	}
+	if (keys_read_secret(file, nc->curve_secret, err, sizeof(err)) != 0)
+		fatalx("%s uses CURVE keys: this member's secret key: %s",
+		    o->cluster_file, err);
+	if (cl->n_creds == 0)
+		log_warnx("%s lists no 'credential' lines: no client can "
+		    "connect", o->cluster_file);
 }
 
 static int build_config(const struct member_opts *o, const struct cluster *cl,
@@ -198,6 +234,7 @@ int member_main(int argc, char **argv, const struct member_app *app,
 	struct member_opts o = { 0 };
 	struct node_config nc;
 	struct server_app sapp = { 0 };
+	struct endpoint_auth eauth;
 	struct cluster cl;
 	const struct cluster_member *me;
 	struct node *node = NULL;
@@ -228,16 +265,8 @@ int member_main(int argc, char **argv, const struct member_app *app,
 	if (rv != 0)
 		fatalx("invalid timing or data directory options: %s",
 		    strerror(-rv));
-	if (cl.curve) {
-		if (o.secret_file == NULL)
-			fatalx("%s uses CURVE keys: --curve-secret is required",
-			    o.cluster_file);
-		rv = read_secret(o.secret_file, nc.curve_secret,
-		    sizeof(nc.curve_secret));
-		if (rv != 0)
-			fatalx("%s: cannot read a 40-character Z85 secret key: %s",
-			    o.secret_file, strerror(-rv));
-	}
+	load_secret(&o, &cl, &nc);
+	endpoint_auth_from_cluster(&eauth, &cl, nc.curve_secret);
 	if (nc.fault_injection)
 		log_warnx("fault injection is ENABLED: for tests only");
 	sigemptyset(&sigs);
@@ -252,8 +281,9 @@ int member_main(int argc, char **argv, const struct member_app *app,
 	rv = node_start(&nc, &node, err, sizeof(err));
 	if (rv != 0)
 		fatalx("%s", err);
-	rv = server_start(node, cl.id, me->client, &sapp, o.workers, &srv, err,
-	    sizeof(err));
+	rv = server_start(node, cl.id, me->client, &sapp, &eauth, o.workers,
+	    &srv, err, sizeof(err));
+	explicit_bzero(&eauth, sizeof(eauth));
 	if (rv != 0) {
 		node_stop(node);
 		fatalx("%s", err);
