@@ -51,8 +51,8 @@
 	X(FRAME_EAUTH, -1307, "sender does not match its authenticated key") \
 	X(CLIENT_EUNREACHABLE, -1401, "member unreachable")                  \
 	X(CLIENT_ETIMEDOUT, -1402, "no reply from the member in time")       \
-	X(CLIENT_EAUTH, -1403, "refused by the member: this client's "      \
-	    "credential is not on the cluster's allowlist")                  \
+	X(CLIENT_EAUTH, -1403, "refused by the member at the handshake: "   \
+	    "no credential, or one not listed in the cluster file")          \
 	X(CLIENT_ENOCRED, -1404, "the cluster uses CURVE keys and this "     \
 	    "client has no credential")                                      \
 	X(CPROTO_EMALFORMED, -1451, "malformed client request")              \

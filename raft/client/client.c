@@ -1,11 +1,12 @@
 /*
  * client.c - request/reply over the client protocol (see client.h).
  *
- * With CURVE each DEALER has a socket monitor (a PAIR on an inproc
- * address) reporting handshake results: a refusal by the member's ZAP
- * handler arrives there as ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, which is the
- * only way to tell "refused" from "not up yet" (ZMQ_IMMEDIATE keeps sends
- * failing with EAGAIN in both cases).
+ * Each DEALER has a socket monitor (a PAIR on an inproc address)
+ * reporting handshake results: a refusal by the member's ZAP handler
+ * arrives there as ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, a plaintext client
+ * meeting a CURVE member (or the reverse) as _FAILED_PROTOCOL.  That is
+ * the only way to tell "refused" from "not up yet" (ZMQ_IMMEDIATE keeps
+ * sends failing with EAGAIN in both cases).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,21 +33,14 @@ struct client {
 	uint64_t rng;
 };
 
-/* Make @s a CURVE client of member @i and watch its handshakes. */
-static int set_curve(struct client *c, void *s, uint32_t i)
+/* Watch the handshakes of @s, the socket to member @i. */
+static int watch(struct client *c, void *s, uint32_t i)
 {
 	static const int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
-	char pub[CLUSTER_KEY_LEN + 1], addr[96];
+	char addr[96];
 	int zero = 0;
 
-	if (zmq_curve_public(pub, c->cl.cred_secret) != 0 ||
-	    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->cl.members[i].key,
-	    CLUSTER_KEY_LEN) != 0 ||
-	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, CLUSTER_KEY_LEN) != 0 ||
-	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->cl.cred_secret,
-	    CLUSTER_KEY_LEN) != 0)
-		return -EINVAL;
 	snprintf(addr, sizeof(addr), "inproc://raftkv-client-%p-%u",
 	    (void *)c, i);
 	if (zmq_socket_monitor(s, addr, events) != 0)
@@ -56,6 +50,21 @@ static int set_curve(struct client *c, void *s, uint32_t i)
 		return -ENOMEM;
 	zmq_setsockopt(c->mons[i], ZMQ_LINGER, &zero, sizeof(zero));
 	return zmq_connect(c->mons[i], addr) == 0 ? 0 : -ENOMEM;
+}
+
+/* Make @s a CURVE client of member @i. */
+static int set_curve(struct client *c, void *s, uint32_t i)
+{
+	char pub[CLUSTER_KEY_LEN + 1];
+
+	if (zmq_curve_public(pub, c->cl.cred_secret) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->cl.members[i].key,
+	    CLUSTER_KEY_LEN) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, CLUSTER_KEY_LEN) != 0 ||
+	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->cl.cred_secret,
+	    CLUSTER_KEY_LEN) != 0)
+		return -EINVAL;
+	return 0;
 }
 
 /* Read the monitor events waiting for member @i (none: returns at once). */
@@ -133,7 +142,8 @@ int client_new(const struct cluster *cl, void *zctx, struct client **out)
 		zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
 		    sizeof(ivl_max));
 		c->socks[i] = s;
-		if (cl->curve && set_curve(c, s, i) != 0) {
+		if ((cl->curve && set_curve(c, s, i) != 0) ||
+		    watch(c, s, i) != 0) {
 			client_free(c);
 			return -ENOMEM;
 		}

@@ -10,9 +10,9 @@
  * Authentication: when the cluster file has keys (c->curve), every socket
  * is a CURVE client that knows its member's public key and presents the
  * credential in c->cred_secret (keys_load_credential(), keys.h).  A
- * member that refuses the credential (not on its allowlist) makes a call
- * fail with CLIENT_EAUTH as soon as the handshake is refused, instead of
- * waiting for a connection that will never come.
+ * member that refuses the handshake (a credential not on its allowlist,
+ * or plaintext against CURVE) makes a call fail with CLIENT_EAUTH as soon
+ * as it does, instead of waiting for a connection that never comes.
  */
 #ifndef RAFTKV_CLIENT_H
 #define RAFTKV_CLIENT_H

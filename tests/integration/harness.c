@@ -1769,6 +1769,9 @@ struct harness *harness_new(int n, const struct harness_options *o)
 		return NULL;
 	if (o != NULL)
 		h->o = *o;
+	if (getenv("RAFTKV_INSECURE") && strcmp(getenv("RAFTKV_INSECURE"),
+	    "0") != 0)
+		h->o.insecure = true; /* the pre-issue-9 default, on demand */
 	set_name(h, h->o.name);
 	if (h->o.start_timeout_ms <= 0)
 		h->o.start_timeout_ms = DEFAULT_START_TIMEOUT_MS;

@@ -82,7 +82,9 @@ struct harness_options {
 				      default is a cluster set up as
 				      `raftkv init` does: CURVE keys for
 				      members, client.key and admin.key;
-				      the harness's clients are admins) */
+				      the harness's clients are admins;
+				      RAFTKV_INSECURE=1 in the environment
+				      forces it on for every cluster) */
 	int start_timeout_ms;      /* wait for a member to answer; 0: 20000 */
 	int attempt_timeout_ms;    /* harness_submit_any per member; 0: 1000 */
 };
