@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "kv/clerk.h"
+#include "kv/init.h"
 #include "kv/lock.h"
+#include "raft/client/keys.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
 
@@ -406,8 +408,10 @@ static int take_option(struct ctx *c, int opt)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [--timeout MS] COMMAND\n",
-	    prog);
+	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [-k CREDENTIAL] "
+	    "[--timeout MS] COMMAND\n", prog);
+	fprintf(stderr, "       %s init -d DIR -n N [--host HOST] "
+	    "[--port-base P]\n", prog);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(stderr, "       %s %s\n", prog, commands[i].usage);
 }
@@ -420,10 +424,11 @@ int main(int argc, char **argv)
 		{ "lease", required_argument, NULL, 'L' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "recursive", no_argument, NULL, 'r' },
+		{ "credential", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = getenv("RAFTKV_CLUSTER");
+	const char *file = getenv("RAFTKV_CLUSTER"), *cred = NULL;
 	struct clerk_options o;
 	struct ctx c = { .version = -1, .timeout_ms = -1 };
 	struct cluster cl;
@@ -431,9 +436,15 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, rv;
 
-	while ((opt = getopt_long(argc, argv, "+c:rh", longs, NULL)) != -1) {
+	if (argc >= 2 && strcmp(argv[1], "init") == 0)
+		return init_main(argc - 1, argv + 1);
+	while ((opt = getopt_long(argc, argv, "+c:k:rh", longs, NULL)) != -1) {
 		if (opt == 'c') {
 			file = optarg;
+			continue;
+		}
+		if (opt == 'k') {
+			cred = optarg;
 			continue;
 		}
 		if (opt == 'h') {
@@ -476,13 +487,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_USAGE;
 	}
+	/* With keys: our credential, found next to the cluster file. */
+	if (keys_load_credential(&cl, file, cred, false, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return EXIT_USAGE;
+	}
 	clerk_options_defaults(&o);
 	if (c.timeout_ms > 0 && cmd->run != cmd_lock)
 		o.deadline_ms = c.timeout_ms;
 	rv = clerk_new(&cl, &o, &c.ck);
 	if (rv != 0) {
 		fprintf(stderr, "%s: cannot create a client: %s\n", prog,
-		    strerror(-rv));
+		    rk_strerror(rv));
 		return EXIT_ERROR;
 	}
 	rv = cmd->run(&c);

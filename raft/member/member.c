@@ -160,7 +160,7 @@ bad:
 static void load_secret(const struct member_opts *o, const struct cluster *cl,
     struct node_config *nc)
 {
-	char dir[2048], path[2200], err[512];
+	char dir[2048], path[2200], err[512], pub[CLUSTER_KEY_LEN + 1];
 	const char *file = o->secret_file;
 
 	if (!cl->curve) {
@@ -188,6 +188,11 @@ static void load_secret(const struct member_opts *o, const struct cluster *cl,
 	if (keys_read_secret(file, nc->curve_secret, err, sizeof(err)) != 0)
 		fatalx("%s uses CURVE keys: this member's secret key: %s",
 		    o->cluster_file, err);
+	if (keys_public(nc->curve_secret, pub) != 0 ||
+	    strcmp(pub, cluster_find(cl, o->id)->key) != 0)
+		fatalx("%s is not member %" PRIu64 "'s secret key: its public "
+		    "key is not the one %s gives member %" PRIu64, file, o->id,
+		    o->cluster_file, o->id);
 	if (cl->n_creds == 0)
 		log_warnx("%s lists no 'credential' lines: no client can "
 		    "connect", o->cluster_file);
