@@ -9,6 +9,8 @@
  * sends failing with EAGAIN in both cases).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +40,15 @@ static int watch(struct client *c, void *s, uint32_t i)
 {
 	static const int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+	/* A fresh name each time: a closed socket's monitor lets go of its
+	 * address only later, in ZeroMQ's reaper, and a new client may be
+	 * allocated where the old one was. */
+	static atomic_uint_fast64_t seq;
 	char addr[96];
 	int zero = 0;
 
-	snprintf(addr, sizeof(addr), "inproc://raftkv-client-%p-%u",
-	    (void *)c, i);
+	snprintf(addr, sizeof(addr), "inproc://raftkv-client-mon-%" PRIu64
+	    "-%u", (uint64_t)atomic_fetch_add(&seq, 1), i);
 	if (zmq_socket_monitor(s, addr, events) != 0)
 		return -ENOMEM;
 	c->mons[i] = zmq_socket(c->zctx, ZMQ_PAIR);
