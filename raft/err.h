@@ -60,6 +60,8 @@
 	X(CPROTO_EBADOP, -1453, "unknown or disabled request")               \
 	X(CPROTO_EDENIED, -1454,                                             \
 	    "denied: this request needs the admin credential")               \
+	X(CPROTO_EUNREAD, -1455, "refused: this client leaves too many "    \
+	    "replies unread")                                                \
 	X(CLERK_EUNAVAILABLE, -1501,                                         \
 	    "cluster unavailable (no member answered in time)")              \
 	X(KVLOCK_ETIMEDOUT, -1601, "lock not acquired before the deadline")  \

@@ -1,0 +1,188 @@
+/*
+ * test_slow_reader.c - a client that never reads its replies must not
+ * grow a member's memory (issue 9: 400 unread 4 MiB replies cost a member
+ * 1.6 GiB, because the endpoint's queue limit counted messages).
+ *
+ * One raftkv-server member holds a 4 MiB value.  A client (with the
+ * cluster's client credential) sends NREQ GETs of it on a socket that
+ * takes in at most one message and a small kernel buffer's worth, and
+ * reads nothing.  The member's resident memory, sampled while it works
+ * through them, must stay within BOUND_MIB of where it started: the
+ * reply budget (raft/member/replybudget.h) drops replies beyond 32 MiB
+ * per client.  The member must then still serve a normal client.
+ *
+ * Without the budget the member's RSS grows by about NREQ x 4 MiB.
+ * The bound leaves room for the allocator, and for AddressSanitizer's
+ * quarantine of freed memory (256 MiB) in sanitizer builds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "kv/clerk.h"
+#include "kv/query.h"
+#include "raft/client/keys.h"
+#include "tests/integration/harness.h"
+
+#define VALUE_BYTES (4u << 20)
+#define NREQ 300
+#define BOUND_MIB 600
+
+static int teardown(void **state)
+{
+	struct harness *h = *state;
+	int bad = 0;
+
+	if (h != NULL) {
+		harness_kill_all(h, SIGTERM);
+		bad = harness_unexpected_exits(h);
+	}
+	harness_free(h);
+	*state = NULL;
+	return bad ? -1 : 0;
+}
+
+/* Resident set of @pid in MiB (VmRSS), -1 if unknown. */
+static long rss_mib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib < 0 ? -1 : kib / 1024;
+}
+
+/* A socket that reads (almost) nothing: one message in its queue, a
+ * small kernel receive buffer. */
+static void *lazy_socket(void *zctx, struct harness *h)
+{
+	const struct cluster *cl = harness_cluster(h);
+	void *s = zmq_socket(zctx, ZMQ_DEALER);
+	int zero = 0, one = 1, small = 4096;
+
+	assert_non_null(s);
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVHWM, &one, sizeof(one));
+	zmq_setsockopt(s, ZMQ_RCVBUF, &small, sizeof(small));
+	if (cl->curve) {
+		char sec[41], pub[41], path[4096], err[512];
+
+		snprintf(path, sizeof(path), "%s/client.key", harness_dir(h));
+		if (keys_read_secret(path, sec, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+		assert_int_equal(keys_public(sec, pub), 0);
+		zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, cl->members[0].key, 40);
+		zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40);
+		zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 40);
+	}
+	assert_int_equal(zmq_connect(s, cl->members[0].client), 0);
+	return s;
+}
+
+static void test_slow_reader_memory_bound(void **state)
+{
+	struct harness_options o;
+	struct clerk_options co;
+	struct harness *h;
+	struct clerk *ck;
+	struct query q = { .kind = QUERY_GET, .key = (const uint8_t *)"big",
+		.keylen = 3 };
+	char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	uint8_t *qbuf, *req, *value;
+	size_t qlen, rlen;
+	long base, peak = 0, now;
+	void *zctx, *s;
+	void *got = NULL;
+	size_t got_len = 0;
+	pid_t pid;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server",
+	    bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = "slow-reader";
+	o.member_path = member;
+	h = harness_new(1, &o);
+	assert_non_null(h);
+	*state = h;
+	clerk_options_defaults(&co);
+	assert_int_equal(clerk_new(harness_cluster(h), &co, &ck), 0);
+	value = malloc(VALUE_BYTES);
+	assert_non_null(value);
+	memset(value, 'v', VALUE_BYTES);
+	assert_int_equal(clerk_put(ck, "big", 3, value, VALUE_BYTES, 0,
+	    KV_F_ANYVER, NULL, NULL), KV_OK);
+	free(value);
+
+	assert_int_equal(query_encode(&q, &qbuf, &qlen), 0);
+	rlen = CPROTO_REQ_HDR + qlen;
+	req = malloc(rlen);
+	assert_non_null(req);
+	pid = harness_pid(h, 0);
+	harness_sleep_ms(500);
+	base = rss_mib(pid);
+	assert_true(base > 0);
+
+	zctx = zmq_ctx_new();
+	s = lazy_socket(zctx, h);
+	for (int i = 0; i < NREQ; i++) {
+		struct cproto_req r = {
+			.op = CPROTO_READ_STALE,
+			.cluster_id = harness_cluster(h)->id,
+			.req_id = (uint64_t)i + 1, .timeout_ms = 30000,
+			.len = (uint32_t)qlen, .payload = qbuf,
+		};
+
+		cproto_encode_req(&r, req);
+		assert_true(zmq_send(s, req, rlen, 0) == (int)rlen);
+	}
+	/* The member answers them all within a few seconds; watch it. */
+	for (int t = 0; t < 60; t++) {
+		harness_sleep_ms(100);
+		now = rss_mib(pid);
+		if (now > peak)
+			peak = now;
+	}
+	print_message("      member RSS %ld MiB before, peak %ld MiB with %d "
+	    "unread %u MiB replies (bound +%d MiB)\n", base, peak, NREQ,
+	    VALUE_BYTES >> 20, BOUND_MIB);
+	if (peak - base > BOUND_MIB)
+		fail_msg("member grew by %ld MiB for a client that does not "
+		    "read", peak - base);
+	/* Still serving. */
+	assert_int_equal(clerk_get(ck, "big", 3, NULL, &got, &got_len),
+	    KV_OK);
+	assert_int_equal(got_len, VALUE_BYTES);
+	free(got);
+	zmq_close(s);
+	zmq_ctx_term(zctx);
+	free(req);
+	free(qbuf);
+	clerk_free(ck);
+	harness_mark_passed(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_slow_reader_memory_bound,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests_name("slow_reader", tests, NULL, NULL);
+}
