@@ -28,6 +28,8 @@ struct client {
 	void *socks[RAFT_MAX_MEMBERS];
 	void *mons[RAFT_MAX_MEMBERS];   /* CURVE: handshake monitors */
 	bool refused[RAFT_MAX_MEMBERS]; /* last handshake refused */
+	bool connected[RAFT_MAX_MEMBERS]; /* TCP up, handshake not done */
+	unsigned cut[RAFT_MAX_MEMBERS]; /* connections cut in the handshake */
 	uint64_t next_id;
 	uint8_t *buf;
 	size_t cap;
@@ -39,7 +41,9 @@ struct client {
 static int watch(struct client *c, void *s, uint32_t i)
 {
 	static const int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_CONNECTED |
+	    ZMQ_EVENT_DISCONNECTED;
 	/* A fresh name each time: a closed socket's monitor lets go of its
 	 * address only later, in ZeroMQ's reaper, and a new client may be
 	 * allocated where the old one was. */
@@ -73,6 +77,36 @@ static int set_curve(struct client *c, void *s, uint32_t i)
 	return 0;
 }
 
+/*
+ * Follow member @i's handshakes.  A refusal is usually reported as such
+ * (FAILED_AUTH, FAILED_PROTOCOL), but when the member closes first the
+ * client only sees a connection cut before its handshake finished: two of
+ * those in a row count as a refusal too (one could be a member dying at
+ * that moment).
+ */
+static void note_event(struct client *c, uint32_t i, uint16_t ev)
+{
+	switch (ev) {
+	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+		c->refused[i] = false;
+		c->connected[i] = false;
+		c->cut[i] = 0;
+		break;
+	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		c->refused[i] = true;
+		break;
+	case ZMQ_EVENT_CONNECTED:
+		c->connected[i] = true;
+		break;
+	case ZMQ_EVENT_DISCONNECTED:
+		if (c->connected[i] && ++c->cut[i] >= 2)
+			c->refused[i] = true;
+		c->connected[i] = false;
+		break;
+	}
+}
+
 /* Read the monitor events waiting for member @i (none: returns at once). */
 static void read_events(struct client *c, uint32_t i)
 {
@@ -92,10 +126,7 @@ static void read_events(struct client *c, uint32_t i)
 		more = zmq_msg_more(&m);
 		if (zmq_msg_size(&m) >= 2) {
 			memcpy(&ev, zmq_msg_data(&m), 2);
-			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-				c->refused[i] = false;
-			else
-				c->refused[i] = true;
+			note_event(c, i, ev);
 		}
 		zmq_msg_close(&m);
 		while (more) { /* the endpoint frame */
@@ -207,9 +238,11 @@ int client_index_of(const struct client *c, uint64_t id)
 	return -1;
 }
 
+/* Send, giving a fresh socket until @deadline to connect, or until
+ * @hard when its handshakes are being cut (a refusal in the making). */
 static int send_req(struct client *c, uint32_t idx, uint8_t op,
     const void *p, uint32_t len, int timeout_ms, uint64_t id,
-    uint64_t deadline)
+    uint64_t deadline, uint64_t hard)
 {
 	void *s = c->socks[idx];
 	struct cproto_req req = {
@@ -241,7 +274,7 @@ static int send_req(struct client *c, uint32_t idx, uint8_t op,
 		read_events(c, idx);
 		if (c->refused[idx])
 			return CLIENT_EAUTH;
-		if (mono_ms() >= deadline)
+		if (mono_ms() >= (c->cut[idx] > 0 ? hard : deadline))
 			return CLIENT_EUNREACHABLE;
 		zmq_poll(&it, it.socket != NULL, 5);
 	}
@@ -264,7 +297,8 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
 		return CLIENT_ETIMEDOUT;
 	}
 	rv = send_req(c, idx, op, payload, len, timeout_ms, id,
-	    mono_ms() + (timeout_ms < 200 ? (uint64_t)timeout_ms : 200));
+	    mono_ms() + (timeout_ms < 200 ? (uint64_t)timeout_ms : 200),
+	    deadline);
 	if (rv != 0)
 		return rv;
 	for (;;) {
