@@ -1,6 +1,8 @@
 /*
- * test_slow_reader.c - a client that never reads its replies must not
- * grow a member's memory (issue 9: 400 unread 4 MiB replies cost a member
+ * test_limits.c - limits of a raftkv-server member (issue 9).
+ *
+ * slow_reader_memory_bound: a client that never reads its replies must
+ * not grow a member's memory (400 unread 4 MiB replies cost a member
  * 1.6 GiB, because the endpoint's queue limit counted messages).
  *
  * One raftkv-server member holds a 4 MiB value.  A client (with the
@@ -14,6 +16,12 @@
  * Without the budget the member's RSS grows by about NREQ x 4 MiB.
  * The bound leaves room for the allocator, and for AddressSanitizer's
  * quarantine of freed memory (256 MiB) in sanitizer builds.
+ *
+ * value_limit: the value limit is one number, KV_VALUE_MAX (16 MiB,
+ * raftkv(1)): a value of exactly that size is stored and read back, one
+ * byte more is refused with KV_ETOOBIG.  (It used to be 64 MiB in the
+ * code while the Raft core refused entries over 16 MiB, so values from
+ * just under 16 MiB up failed with "entry or message too large".)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,16 +102,69 @@ static void *lazy_socket(void *zctx, struct harness *h)
 	return s;
 }
 
-static void test_slow_reader_memory_bound(void **state)
+/* One raftkv-server member and a clerk of it. */
+static struct harness *kv_member(void **state, const char *name,
+    struct clerk **ck)
 {
 	struct harness_options o;
 	struct clerk_options co;
 	struct harness *h;
+	char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server",
+	    bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = name;
+	o.member_path = member;
+	h = harness_new(1, &o);
+	assert_non_null(h);
+	*state = h;
+	clerk_options_defaults(&co);
+	co.deadline_ms = 30000;
+	assert_int_equal(clerk_new(harness_cluster(h), &co, ck), 0);
+	return h;
+}
+
+static void test_value_limit(void **state)
+{
+	struct clerk *ck;
+	struct harness *h = kv_member(state, "value-limit", &ck);
+	uint8_t *value = malloc(KV_VALUE_MAX + 1);
+	struct kv_attr a;
+	void *got = NULL;
+	size_t got_len = 0;
+	int rv;
+
+	assert_non_null(value);
+	for (size_t i = 0; i <= KV_VALUE_MAX; i++)
+		value[i] = (uint8_t)(i * 7);
+	rv = clerk_put(ck, "max", 3, value, KV_VALUE_MAX, 0, KV_F_ANYVER,
+	    NULL, NULL);
+	print_message("      put of %u bytes: %s\n", KV_VALUE_MAX,
+	    clerk_strerror(rv));
+	assert_int_equal(rv, KV_OK);
+	assert_int_equal(clerk_get(ck, "max", 3, &a, &got, &got_len), KV_OK);
+	assert_int_equal(got_len, KV_VALUE_MAX);
+	assert_int_equal(a.size, KV_VALUE_MAX);
+	assert_memory_equal(got, value, KV_VALUE_MAX);
+	free(got);
+	rv = clerk_put(ck, "over", 4, value, KV_VALUE_MAX + 1, 0, KV_F_ANYVER,
+	    NULL, NULL);
+	print_message("      put of %u bytes: %s\n", KV_VALUE_MAX + 1,
+	    clerk_strerror(rv));
+	assert_int_equal(rv, KV_ETOOBIG);
+	free(value);
+	clerk_free(ck);
+	harness_mark_passed(h);
+}
+
+static void test_slow_reader_memory_bound(void **state)
+{
+	struct harness *h;
 	struct clerk *ck;
 	struct query q = { .kind = QUERY_GET, .key = (const uint8_t *)"big",
 		.keylen = 3 };
-	char member[4096];
-	const char *bd = getenv("RAFTKV_BUILDDIR");
 	uint8_t *qbuf, *req, *value;
 	size_t qlen, rlen;
 	long base, peak = 0, now;
@@ -112,16 +173,7 @@ static void test_slow_reader_memory_bound(void **state)
 	size_t got_len = 0;
 	pid_t pid;
 
-	snprintf(member, sizeof(member), "%s/kv/raftkv-server",
-	    bd ? bd : ".");
-	harness_options_defaults(&o);
-	o.name = "slow-reader";
-	o.member_path = member;
-	h = harness_new(1, &o);
-	assert_non_null(h);
-	*state = h;
-	clerk_options_defaults(&co);
-	assert_int_equal(clerk_new(harness_cluster(h), &co, &ck), 0);
+	h = kv_member(state, "slow-reader", &ck);
 	value = malloc(VALUE_BYTES);
 	assert_non_null(value);
 	memset(value, 'v', VALUE_BYTES);
@@ -182,7 +234,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_slow_reader_memory_bound,
 		    teardown),
+		cmocka_unit_test_teardown(test_value_limit, teardown),
 	};
 
-	return cmocka_run_group_tests_name("slow_reader", tests, NULL, NULL);
+	if (getenv("RAFTKV_TEST"))
+		cmocka_set_test_filter(getenv("RAFTKV_TEST"));
+	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
 }
