@@ -198,6 +198,13 @@ void client_free(struct client *c)
 	if (c == NULL)
 		return;
 	for (uint32_t i = 0; i < c->cl.n; i++) {
+		/* Stop monitoring first: a socket closing with its monitor
+		 * still on would send its last events (DISCONNECTED...) from
+		 * ZeroMQ's I/O thread to a monitor nobody reads any more,
+		 * and that send can block the I/O thread for good, and with
+		 * it every socket of a shared context (libzmq #3575). */
+		if (c->mons[i] && c->socks[i])
+			zmq_socket_monitor(c->socks[i], NULL, 0);
 		if (c->socks[i])
 			zmq_close(c->socks[i]);
 		if (c->mons[i])
