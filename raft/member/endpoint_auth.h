@@ -27,7 +27,7 @@
 struct auth;
 
 struct endpoint_auth {
-	char secret[CLUSTER_KEY_LEN + 1]; /* the member's secret key; "" = off */
+	char secret[CLUSTER_KEY_LEN + 1]; /* the member's secret; "": off */
 	uint32_t n_creds;
 	struct cluster_cred creds[CLUSTER_MAX_CREDS];
 };
