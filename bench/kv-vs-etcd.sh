@@ -246,7 +246,9 @@ start_etcd() {
 	done
 }
 
-# 3 raftkv-server members with default settings.
+# 3 raftkv-server members with default settings, but plaintext
+# (--insecure) like the etcd cluster it is compared with (no TLS), and so
+# kvbench's raw sockets can connect.
 start_raftkv() {
 	printf 'cluster %x\n' $((RANDOM * 32768 + RANDOM + 1)) >"$conf"
 	for i in 1 2 3; do
@@ -258,6 +260,7 @@ start_raftkv() {
 		rm -rf "$tmp/raftkv$i"
 		mkdir -p "$tmp/raftkv$i"
 		"$server" -c "$conf" -i "$i" -d "$tmp/raftkv$i/data" -l warn \
+		    --insecure \
 		    >"$tmp/raftkv$i/log" 2>&1 &
 		pids="$pids $!"
 	done

@@ -289,8 +289,10 @@ int clerk_put(struct clerk *ck, const void *key, size_t keylen,
 	struct kv_result res;
 	int rv;
 
-	if (keylen == 0 || keylen > KV_KEY_MAX || len > KV_VALUE_MAX)
+	if (keylen == 0 || keylen > KV_KEY_MAX)
 		return -EINVAL;
+	if (len > KV_VALUE_MAX)
+		return KV_ETOOBIG; /* what the member would answer */
 	c.op.type = KV_OP_PUT;
 	c.op.flags = flags;
 	c.op.version = version;

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "kv/clerk.h"
+#include "kv/init.h"
 #include "kv/lock.h"
+#include "raft/client/keys.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
 #include "raft/util/num.h"
@@ -41,6 +43,9 @@ struct ctx {
 	uint32_t lease_ms;
 	int timeout_ms;
 	int recursive;
+	int with_version;         /* get -v: the version line first */
+	int json;                 /* get/ls --json */
+	int nul;                  /* ls -0: NUL-terminated raw keys */
 };
 
 static const char *prog = "raftkv";
@@ -63,6 +68,11 @@ static int outcome(int rv, const char *what)
 	case CLERK_EUNAVAILABLE:
 		fprintf(stderr, "%s: %s: cluster unavailable\n", prog, what);
 		return EXIT_UNAVAILABLE;
+	case KV_ETOOBIG:
+	case -EFBIG:
+		fprintf(stderr, "%s: %s: value larger than the limit of %u "
+		    "bytes (16 MiB)\n", prog, what, KV_VALUE_MAX);
+		return EXIT_ERROR;
 	}
 	fprintf(stderr, "%s: %s: %s\n", prog, what, clerk_strerror(rv));
 	return EXIT_ERROR;
@@ -81,7 +91,7 @@ static int read_stdin(char **buf, size_t *len)
 		if (n == cap) {
 			char *p;
 
-			if (cap >= KV_VALUE_MAX) {
+			if (cap > KV_VALUE_MAX) {
 				free(b);
 				return -EFBIG;
 			}
@@ -98,6 +108,10 @@ static int read_stdin(char **buf, size_t *len)
 		if (r == 0)
 			break;
 	}
+	if (n > KV_VALUE_MAX) {
+		free(b);
+		return -EFBIG;
+	}
 	if (ferror(stdin)) {
 		free(b);
 		return -EIO;
@@ -107,14 +121,65 @@ static int read_stdin(char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * @p as a JSON string: UTF-8 is not assumed, every byte is one character
+ * (bytes 0x80..0xff are written \u0080..\u00ff, controls escaped), so
+ * any bytes round-trip and the output is always valid JSON.
+ */
+static void json_string(const uint8_t *p, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"' || p[i] == '\\')
+			printf("\\%c", p[i]);
+		else if (p[i] < 0x20 || p[i] >= 0x7f)
+			printf("\\u%04x", p[i]);
+		else
+			putchar(p[i]);
+	}
+	putchar('"');
+}
+
+/* A key for a line of `ls`: printable ASCII as is, anything that could
+ * make it ambiguous (controls, tab, newline, backslash, bytes >= 0x7f) as
+ * a C escape, so every line names exactly one key. */
+static void escaped_key(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\\')
+			fputs("\\\\", stdout);
+		else if (p[i] == '\t')
+			fputs("\\t", stdout);
+		else if (p[i] == '\n')
+			fputs("\\n", stdout);
+		else if (p[i] < 0x20 || p[i] >= 0x7f)
+			printf("\\x%02x", p[i]);
+		else
+			putchar(p[i]);
+	}
+}
+
 static int cmd_get(struct ctx *c)
 {
+	struct kv_attr a;
 	void *v;
 	size_t len;
 	int rv;
 
-	rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), NULL, &v, &len);
-	if (rv == KV_OK) {
+	rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), &a, &v, &len);
+	if (rv == KV_OK && c->json) {
+		printf("{\"key\":");
+		json_string((const uint8_t *)c->argv[0], strlen(c->argv[0]));
+		printf(",\"version\":%" PRIu64 ",\"size\":%" PRIu64
+		    ",\"value\":", a.version, a.size);
+		json_string(v, len);
+		printf("}\n");
+		free(v);
+	} else if (rv == KV_OK) {
+		/* -v: one line with the version, then the value: what a
+		 * read-modify-cas needs, in one call. */
+		if (c->with_version)
+			printf("%" PRIu64 "\n", a.version);
 		if (len && fwrite(v, 1, len, stdout) != len)
 			rv = -EIO;
 		free(v);
@@ -204,9 +269,24 @@ static int cmd_ls(struct ctx *c)
 		    0, c->recursive ? -1 : '/', &e, &n);
 		if (rv != KV_OK)
 			break;
-		for (size_t i = 0; i < n; i++)
-			printf("%s\t%" PRIu64 "\t%" PRIu64 "\n", e[i].key,
-			    e[i].attr.version, e[i].attr.size);
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *k = (const uint8_t *)e[i].key;
+
+			if (c->nul) {
+				fwrite(k, 1, e[i].keylen, stdout);
+				putchar('\0');
+			} else if (c->json) {
+				printf("{\"key\":");
+				json_string(k, e[i].keylen);
+				printf(",\"version\":%" PRIu64 ",\"size\":%"
+				    PRIu64 "}\n", e[i].attr.version,
+				    e[i].attr.size);
+			} else {
+				escaped_key(k, e[i].keylen);
+				printf("\t%" PRIu64 "\t%" PRIu64 "\n",
+				    e[i].attr.version, e[i].attr.size);
+			}
+		}
 		if (n == 0) {
 			clerk_entries_free(e, n);
 			break;
@@ -341,12 +421,12 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "get", 1, 1, cmd_get, "get KEY" },
+	{ "get", 1, 1, cmd_get, "get [-v | --json] KEY" },
 	{ "stat", 1, 1, cmd_stat, "stat KEY" },
 	{ "put", 1, 2, cmd_put, "put [--version N] KEY [VALUE]" },
 	{ "cas", 2, 3, cmd_cas, "cas KEY VERSION [VALUE]" },
 	{ "del", 1, 1, cmd_del, "del [--version N] KEY" },
-	{ "ls", 0, 1, cmd_ls, "ls [-r] [PREFIX]" },
+	{ "ls", 0, 1, cmd_ls, "ls [-r] [-0 | --json] [PREFIX]" },
 	{ "lock", 1, -1, cmd_lock, "lock [--lease MS] [--timeout MS] KEY "
 	    "[COMMAND...]" },
 	{ "unlock", 2, 2, cmd_unlock, "unlock KEY OWNER" },
@@ -364,6 +444,15 @@ static int take_option(struct ctx *c, int opt)
 	switch (opt) {
 	case 'r':
 		c->recursive = 1;
+		return EXIT_OKAY;
+	case 'v':
+		c->with_version = 1;
+		return EXIT_OKAY;
+	case 'J':
+		c->json = 1;
+		return EXIT_OKAY;
+	case '0':
+		c->nul = 1;
 		return EXIT_OKAY;
 	case 'V':
 		if (num_parse_u64(optarg, 10, 0, INT64_MAX, &v) != 0)
@@ -390,8 +479,10 @@ static int take_option(struct ctx *c, int opt)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [--timeout MS] COMMAND\n",
-	    prog);
+	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [-k CREDENTIAL] "
+	    "[--timeout MS] COMMAND\n", prog);
+	fprintf(stderr, "       %s init -d DIR -n N [--host HOST] "
+	    "[--port-base P]\n", prog);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(stderr, "       %s %s\n", prog, commands[i].usage);
 }
@@ -404,10 +495,14 @@ int main(int argc, char **argv)
 		{ "lease", required_argument, NULL, 'L' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "recursive", no_argument, NULL, 'r' },
+		{ "credential", required_argument, NULL, 'k' },
+		{ "with-version", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "null", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = getenv("RAFTKV_CLUSTER");
+	const char *file = getenv("RAFTKV_CLUSTER"), *cred = NULL;
 	struct clerk_options o;
 	struct ctx c = { .version = -1, .timeout_ms = -1 };
 	struct cluster cl;
@@ -415,9 +510,15 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, rv;
 
-	while ((opt = getopt_long(argc, argv, "+c:rh", longs, NULL)) != -1) {
+	if (argc >= 2 && strcmp(argv[1], "init") == 0)
+		return init_main(argc - 1, argv + 1);
+	while ((opt = getopt_long(argc, argv, "+c:k:rv0h", longs, NULL)) != -1) {
 		if (opt == 'c') {
 			file = optarg;
+			continue;
+		}
+		if (opt == 'k') {
+			cred = optarg;
 			continue;
 		}
 		if (opt == 'h') {
@@ -442,7 +543,7 @@ int main(int argc, char **argv)
 	}
 	/* Options after the subcommand name. */
 	optind++;
-	while ((opt = getopt_long(argc, argv, "+rh", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+rv0h", longs, NULL)) != -1) {
 		rv = take_option(&c, opt == 'h' ? '?' : opt);
 		if (rv != EXIT_OKAY)
 			return rv;
@@ -460,13 +561,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_USAGE;
 	}
+	/* With keys: our credential, found next to the cluster file. */
+	if (keys_load_credential(&cl, file, cred, false, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return EXIT_USAGE;
+	}
 	clerk_options_defaults(&o);
 	if (c.timeout_ms > 0 && cmd->run != cmd_lock)
 		o.deadline_ms = c.timeout_ms;
 	rv = clerk_new(&cl, &o, &c.ck);
 	if (rv != 0) {
 		fprintf(stderr, "%s: cannot create a client: %s\n", prog,
-		    strerror(-rv));
+		    rk_strerror(rv));
 		return EXIT_ERROR;
 	}
 	rv = cmd->run(&c);

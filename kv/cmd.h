@@ -63,7 +63,10 @@
 
 /* Limits the decoder (and the encoder) enforce. */
 #define KV_KEY_MAX 4096u                      /* bytes in a key (>= 1) */
-#define KV_VALUE_MAX (64u * 1024 * 1024)      /* bytes in a value */
+/* Bytes in a value: THE value limit users see (raftkv(1), raftkv(7)).
+ * A command holding one must fit one Raft entry (the core's
+ * max_entry_bytes, 32 MiB) and one peer message (MSG_MAX_BYTES). */
+#define KV_VALUE_MAX (16u * 1024 * 1024)
 #define KV_TXN_MAX 1024u                      /* compares, and ops, in a txn */
 #define KV_CMD_MAX (KV_VALUE_MAX + 1024u * 1024) /* bytes in one command */
 

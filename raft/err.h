@@ -53,9 +53,17 @@
 	X(FRAME_EAUTH, -1307, "sender does not match its authenticated key") \
 	X(CLIENT_EUNREACHABLE, -1401, "member unreachable")                  \
 	X(CLIENT_ETIMEDOUT, -1402, "no reply from the member in time")       \
+	X(CLIENT_EAUTH, -1403, "refused by the member at the handshake: "   \
+	    "no credential, or one not listed in the cluster file")          \
+	X(CLIENT_ENOCRED, -1404, "the cluster uses CURVE keys and this "     \
+	    "client has no credential")                                      \
 	X(CPROTO_EMALFORMED, -1451, "malformed client request")              \
 	X(CPROTO_EFOREIGN, -1452, "request for another cluster")             \
 	X(CPROTO_EBADOP, -1453, "unknown or disabled request")               \
+	X(CPROTO_EDENIED, -1454,                                             \
+	    "denied: this request needs the admin credential")               \
+	X(CPROTO_EUNREAD, -1455, "refused: this client leaves too many "    \
+	    "replies unread")                                                \
 	X(CLERK_EUNAVAILABLE, -1501,                                         \
 	    "cluster unavailable (no member answered in time)")              \
 	X(KVLOCK_ETIMEDOUT, -1601, "lock not acquired before the deadline")  \

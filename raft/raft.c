@@ -68,7 +68,7 @@ void raft_config_defaults(struct raft_config *c, raft_id id,
 	c->max_inflight_msgs = 64;
 	c->max_inflight_bytes = 8u << 20;
 	c->max_uncommitted_bytes = 64u << 20;
-	c->max_entry_bytes = 16u << 20;
+	c->max_entry_bytes = 32u << 20;
 	c->snapshot_chunk_bytes = 256u << 10;
 }
 

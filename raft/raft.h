@@ -227,7 +227,9 @@ struct raft_config {
 	uint32_t max_inflight_msgs;   /* pipelined appends per follower; default 64 */
 	uint64_t max_inflight_bytes;  /* pipelined payload bytes per follower; default 8 MiB */
 	uint64_t max_uncommitted_bytes; /* proposals refused beyond; default 64 MiB */
-	uint32_t max_entry_bytes;     /* one entry's payload; default 16 MiB */
+	uint32_t max_entry_bytes;     /* one entry's payload; default 32 MiB
+	                                 (a 16 MiB KV value and its command
+	                                 fit, with room to spare) */
 	uint32_t snapshot_chunk_bytes;/* InstallSnapshot chunk size; default 256 KiB */
 	raft_trace_fn trace;
 	void *trace_arg;

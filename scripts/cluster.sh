@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # scripts/cluster.sh - set everything up (scripts/setup.sh), then run a
-# local 3-member raftkv cluster on 127.0.0.1 in the foreground: show it
+# local 3-member raftkv cluster on 127.0.0.1 in the foreground, set up by
+# `raftkv init` (CURVE keys for the members, a client and an admin
+# credential, all in DIR next to the cluster file): show it
 # working (status, a put, a get, a lock), print how to use it from another
 # shell, and keep it running until Ctrl-C, which stops the members it
 # started (by PID) and leaves their data directory for the next start.
@@ -21,14 +23,11 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 conf=$dir/cluster.conf
 if [ ! -f "$conf" ]; then
-	{
-		echo "# a local 3-member raftkv cluster (scripts/cluster.sh)"
-		printf 'cluster %x\n' "$(( (RANDOM << 16) | RANDOM | 1 ))"
-		for i in 1 2 3; do
-			echo "member $i peer=tcp://127.0.0.1:$((base + i))" \
-				"client=tcp://127.0.0.1:$((base + 100 + i))"
-		done
-	} > "$conf"
+	"$cli" init -d "$dir" -n 3 --host 127.0.0.1 --port-base "$base" >/dev/null
+elif ! grep -q ' key=' "$conf"; then
+	echo "cluster: $conf has no keys (made before raftkv init existed):" \
+		"remove $dir to set up an authenticated cluster" >&2
+	exit 1
 fi
 
 pids=()
@@ -67,7 +66,7 @@ cat <<TXT
 
 The cluster is running.  From another shell:
 
-  export RAFTKV_CLUSTER=$conf
+  export RAFTKV_CLUSTER=$conf  # client.key next to it is found
   $cli put mykey myvalue        # prints the new version
   $cli get mykey
   $cli cas mykey 1 newvalue     # only if the version is still 1

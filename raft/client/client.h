@@ -6,6 +6,13 @@
  * and is used by one thread at a time.  Requests carry increasing ids;
  * late replies to earlier, abandoned requests are recognised and dropped.
  * The clerk (leader finding, retries) and the tests build on this.
+ *
+ * Authentication: when the cluster file has keys (c->curve), every socket
+ * is a CURVE client that knows its member's public key and presents the
+ * credential in c->cred_secret (keys_load_credential(), keys.h).  A
+ * member that refuses the handshake (a credential not on its allowlist,
+ * or plaintext against CURVE) makes a call fail with CLIENT_EAUTH as soon
+ * as it does, instead of waiting for a connection that never comes.
  */
 #ifndef RAFTKV_CLIENT_H
 #define RAFTKV_CLIENT_H
@@ -25,7 +32,8 @@ struct client_reply {
 
 struct client;
 
-/* @zctx: a ZeroMQ context to share (NULL: the client creates its own). */
+/* @zctx: a ZeroMQ context to share (NULL: the client creates its own).
+ * 0, -ENOMEM, -EINVAL, or CLIENT_ENOCRED (c->curve and no credential). */
 int client_new(const struct cluster *c, void *zctx, struct client **out);
 void client_free(struct client *c);
 
@@ -33,7 +41,7 @@ void client_free(struct client *c);
  * Send @op with @payload to member index @idx (0..c->n-1) and wait up to
  * @timeout_ms for its reply; the member is told the same timeout.
  * Returns 0 with *@rep filled (caller frees rep->data), or
- * CLIENT_EUNREACHABLE, CLIENT_ETIMEDOUT, -EINVAL, -ENOMEM.
+ * CLIENT_EUNREACHABLE, CLIENT_ETIMEDOUT, CLIENT_EAUTH, -EINVAL, -ENOMEM.
  */
 int client_call(struct client *c, uint32_t idx, uint8_t op,
     const void *payload, uint32_t len, int timeout_ms,

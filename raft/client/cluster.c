@@ -64,6 +64,52 @@ static bool z85_key(const char *k)
 	return true;
 }
 
+static int parse_credential(char *args, struct cluster *c, const char *name,
+    int line, char *err, size_t errlen)
+{
+	struct cluster_cred *cr;
+	char *tok, *save = NULL;
+	int role;
+
+	tok = strtok_r(args, " \t", &save);
+	if (tok != NULL && strcmp(tok, "client") == 0)
+		role = CLUSTER_CLIENT;
+	else if (tok != NULL && strcmp(tok, "admin") == 0)
+		role = CLUSTER_ADMIN;
+	else
+		return fail(err, errlen, name, line, "credential must be "
+		    "'credential client key=...' or 'credential admin key=...'");
+	tok = strtok_r(NULL, " \t", &save);
+	if (tok == NULL || strncmp(tok, "key=", 4) != 0 || !z85_key(tok + 4))
+		return fail(err, errlen, name, line, "credential needs "
+		    "key=<40-character Z85 CURVE public key>");
+	if (strtok_r(NULL, " \t", &save) != NULL)
+		return fail(err, errlen, name, line, "unexpected words after "
+		    "the credential's key");
+	if (c->n_creds == CLUSTER_MAX_CREDS)
+		return fail(err, errlen, name, line, "more than %d credentials",
+		    CLUSTER_MAX_CREDS);
+	for (uint32_t i = 0; i < c->n_creds; i++)
+		if (strcmp(c->creds[i].key, tok + 4) == 0)
+			return fail(err, errlen, name, line, "credential listed "
+			    "twice");
+	cr = &c->creds[c->n_creds++];
+	cr->role = role;
+	strcpy(cr->key, tok + 4);
+	return 0;
+}
+
+/* Cut @ln at its comment: a '#' at the start or after white space. */
+static void strip_comment(char *ln)
+{
+	for (char *p = ln; *p; p++)
+		if (*p == '#' && (p == ln || p[-1] == ' ' || p[-1] == '\t' ||
+		    p[-1] == '\r')) {
+			*p = '\0';
+			return;
+		}
+}
+
 static int parse_member(char *args, struct cluster *c, const char *name,
     int line, char *err, size_t errlen)
 {
@@ -143,11 +189,10 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 	memset(c, 0, sizeof(*c));
 	/* strsep, not strtok: blank lines count, so line numbers are true. */
 	for (next = copy; rv == 0 && (ln = strsep(&next, "\n")) != NULL;) {
-		char *hash = strchr(ln, '#'), *kw, *rest;
+		char *kw, *rest;
 
 		line++;
-		if (hash)
-			*hash = '\0';
+		strip_comment(ln);
 		kw = ln + strspn(ln, " \t\r");
 		rest = kw + strcspn(kw, " \t\r");
 		if (*kw == '\0')
@@ -177,6 +222,8 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 				c->id = id;
 		} else if (strcmp(kw, "member") == 0) {
 			rv = parse_member(rest, c, name, line, err, errlen);
+		} else if (strcmp(kw, "credential") == 0) {
+			rv = parse_credential(rest, c, name, line, err, errlen);
 		} else {
 			rv = fail(err, errlen, name, line, "unknown directive "
 			    "'%s'", kw);
@@ -195,6 +242,9 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 		return fail(err, errlen, name, line, "either every member has "
 		    "a key= or none has");
 	c->curve = keys != 0;
+	if (!c->curve && c->n_creds > 0)
+		return fail(err, errlen, name, line, "credential lines need "
+		    "members with key=");
 	return 0;
 }
 

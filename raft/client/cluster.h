@@ -1,11 +1,18 @@
 /*
  * cluster.h - the cluster file: who the members are and where they listen.
  *
- * Format (documented for users in raftkv.conf(5)), one directive a line,
- * '#' starts a comment:
+ * Format (documented for users in raftkv.conf(5)), one directive a line.
+ * A '#' at the start of a line or after white space starts a comment; any
+ * other '#' is part of a word (it is a Z85 character, so keys contain it):
  *
  *   cluster <id>                 cluster id, hex, non-zero (required, once)
  *   member <id> peer=<endpoint> client=<endpoint> [key=<z85 public key>]
+ *   credential client key=<z85>  a client's public key (CURVE clusters)
+ *   credential admin key=<z85>   an administrator's public key
+ *
+ * With keys, the client endpoint admits only the credentials listed
+ * (CLUSTER_MAX_CREDS at most); admin ones may also transfer leadership
+ * and inject faults.
  *
  * Member ids are decimal 1..2^63, unique; 1 to RAFT_MAX_MEMBERS members.
  * Endpoints are ZeroMQ TCP endpoints "tcp://host:port".  Either every
@@ -24,6 +31,14 @@
 
 #define CLUSTER_ENDPOINT_MAX 128
 #define CLUSTER_KEY_LEN 40
+#define CLUSTER_MAX_CREDS 64
+
+enum cluster_role { CLUSTER_CLIENT = 1, CLUSTER_ADMIN = 2 };
+
+struct cluster_cred {
+	int role;                        /* enum cluster_role */
+	char key[CLUSTER_KEY_LEN + 1];   /* public key, Z85 */
+};
 
 struct cluster_member {
 	raft_id id;
@@ -37,6 +52,12 @@ struct cluster {
 	uint32_t n;
 	struct cluster_member members[RAFT_MAX_MEMBERS];
 	int curve;                       /* every member has a key */
+	uint32_t n_creds;                /* credential lines */
+	struct cluster_cred creds[CLUSTER_MAX_CREDS];
+	/* This process's own client credential, if it has one (set by
+	 * keys_load_credential(), raft/client/keys.h): client_new() then
+	 * speaks CURVE to the members.  "" = none. */
+	char cred_secret[CLUSTER_KEY_LEN + 1];
 };
 
 /*

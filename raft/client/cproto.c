@@ -47,6 +47,11 @@ static int check_op(uint8_t op)
 	    CPROTO_EBADOP;
 }
 
+bool cproto_op_is_admin(uint8_t op)
+{
+	return op == CPROTO_TRANSFER || op == CPROTO_FAULT;
+}
+
 int cproto_decode_req(const uint8_t *buf, size_t len, struct cproto_req *r)
 {
 	struct buf_reader rd;

@@ -20,6 +20,7 @@
 #ifndef RAFTKV_CPROTO_H
 #define RAFTKV_CPROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,11 @@ struct cproto_fault {
 	uint8_t blocked;
 };
 #define CPROTO_FAULT_LEN 17
+
+/* True for the administrative ops (TRANSFER, FAULT): with authentication
+ * on, a member answers them only to the admin credential (CPROTO_EDENIED
+ * otherwise). */
+bool cproto_op_is_admin(uint8_t op);
 
 /* Encoders write header + payload into @buf (size needed: HDR + len). */
 size_t cproto_encode_req(const struct cproto_req *r, uint8_t *buf);

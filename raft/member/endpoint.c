@@ -10,7 +10,9 @@
  * Every reply goes through the reply mailbox, whose eventfd the loop also
  * polls, and is sent under the request's routing id when the loop
  * flushes — at the end of the same turn when the command was applied on
- * the loop.  So a lone SUBMIT crosses no thread inside the member besides
+ * the loop.  Replies leave without a copy through the reply budget
+ * (replybudget.h), which bounds in bytes what a client that does not
+ * read can make the member hold.  So a lone SUBMIT crosses no thread inside the member besides
  * the loop's own hand-offs to the disk.  The ROUTER's high-water mark
  * bounds what a flood of clients can queue; replies to clients that went
  * away are dropped by ZeroMQ (ZMQ_ROUTER_MANDATORY off).
@@ -28,7 +30,10 @@
 #include "raft/util/logging.h"
 #include "raft/member/mbox.h"
 #include "raft/member/endpoint.h"
+#include "raft/member/endpoint_auth.h"
+#include "raft/member/replybudget.h"
 #include "raft/member/rsm.h"
+#include "raft/net/auth.h"
 
 #define ENDPOINT_MAX_ID 256
 #define ENDPOINT_DEFAULT_TIMEOUT_MS 5000
@@ -42,7 +47,8 @@ struct job {
 	uint8_t *body;            /* owns the bytes req.payload points into */
 	uint8_t *reply;           /* encoded reply */
 	size_t reply_len;
-	struct endpoint *owner;   /* asynchronous submits: whose job */
+	struct reply_charge *charge; /* reply's bytes in the client's budget */
+	struct endpoint *owner;   /* whose job (its reply budget) */
 	bool barrier_passed;      /* READ: the read barrier is behind us */
 	bool needs_query;         /* READ in the reply box: answer it first */
 };
@@ -54,6 +60,8 @@ struct endpoint {
 	struct endpoint_app app;
 	void *zctx;
 	void *sock;
+	struct auth *auth;        /* ZAP handler; NULL: no authentication */
+	struct reply_budget *budget; /* bytes of unsent replies per client */
 	struct mbox jobs;
 	struct mbox replies;      /* with eventfd, polled by the loop */
 	bool attached;            /* the loop serves the socket */
@@ -70,6 +78,7 @@ static void job_free(struct job *j)
 		return;
 	free(j->body);
 	free(j->reply);
+	reply_budget_uncharge(j->charge);
 	free(j);
 }
 
@@ -85,14 +94,25 @@ static void set_reply(struct job *j, int status, uint64_t leader,
 		.payload = payload,
 	};
 
+	free(j->reply);
+	reply_budget_uncharge(j->charge);
+	j->charge = NULL;
 	j->reply = malloc(CPROTO_REP_HDR + len);
-	if (j->reply == NULL) {
+	/* Charged to the client until written: over its byte budget, a
+	 * small error instead (see replybudget.h). */
+	if (j->reply != NULL && reply_budget_charge(j->owner->budget, j->id,
+	    j->id_len, CPROTO_REP_HDR + len, &j->charge) != 0) {
+		free(j->reply);
+		j->reply = malloc(CPROTO_REP_HDR);
+		rep.len = 0;
+		rep.status = CPROTO_EUNREAD;
+	} else if (j->reply == NULL) {
 		rep.len = 0;
 		rep.status = -ENOMEM;
 		j->reply = malloc(CPROTO_REP_HDR);
-		if (j->reply == NULL)
-			return; /* dropped: the client times out and retries */
 	}
+	if (j->reply == NULL)
+		return; /* dropped: the client times out and retries */
 	j->reply_len = cproto_encode_rep(&rep, j->reply);
 }
 
@@ -298,11 +318,13 @@ static void send_replies(void *arg)
 				continue;
 			}
 		}
-		if (j->reply != NULL &&
-		    zmq_send(s->sock, j->id, j->id_len,
-		    ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-			(void)zmq_send(s->sock, j->reply, j->reply_len,
-			    ZMQ_DONTWAIT);
+		/* Without a copy, and within the client's byte budget: a
+		 * client that does not read cannot grow the member. */
+		if (j->reply != NULL)
+			(void)reply_budget_send(s->sock, j->id, j->id_len,
+			    j->reply, j->reply_len, j->charge);
+		j->reply = NULL;
+		j->charge = NULL;
 		job_free(j);
 	}
 }
@@ -348,6 +370,7 @@ static int recv_request(struct endpoint *s, struct job **out)
 		drop_rest(s);
 		return 1;
 	}
+	j->owner = s;
 	j->id_len = (size_t)idn > sizeof(j->id) ? sizeof(j->id) : (size_t)idn;
 	memcpy(j->id, id, j->id_len);
 	zmq_getsockopt(s->sock, ZMQ_RCVMORE, &more, &more_len);
@@ -369,6 +392,10 @@ static int recv_request(struct endpoint *s, struct job **out)
 		memcpy(j->body, zmq_msg_data(&body), zmq_msg_size(&body));
 	rv = j->body == NULL || more ? CPROTO_EMALFORMED :
 	    cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
+	/* Authenticated endpoint: administrative requests from admins only. */
+	if (rv == 0 && s->auth != NULL && cproto_op_is_admin(j->req.op) &&
+	    !endpoint_auth_is_admin(&body))
+		rv = CPROTO_EDENIED;
 	if (more)
 		drop_rest(s);
 	zmq_msg_close(&body);
@@ -412,8 +439,8 @@ static void recv_requests(void *arg)
 }
 
 int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
-    const struct endpoint_app *app, unsigned workers, struct endpoint **out,
-    char *err, size_t errlen)
+    const struct endpoint_app *app, const struct endpoint_auth *auth,
+    unsigned workers, struct endpoint **out, char *err, size_t errlen)
 {
 	struct endpoint *s = calloc(1, sizeof(*s));
 	struct node_endpoint ep;
@@ -431,7 +458,9 @@ int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
 	s->n_workers = workers ? workers : 32;
 	s->workers = calloc(s->n_workers, sizeof(*s->workers));
 	s->zctx = zmq_ctx_new();
-	if (s->workers == NULL || s->zctx == NULL) {
+	if (s->workers == NULL || s->zctx == NULL ||
+	    reply_budget_new(REPLY_BUDGET_PER_CLIENT, REPLY_BUDGET_TOTAL,
+	    &s->budget) != 0) {
 		rv = -ENOMEM;
 		snprintf(err, errlen, "cannot set up the client endpoint");
 		goto err;
@@ -449,6 +478,9 @@ int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
 	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	rv = endpoint_auth_apply(s->zctx, s->sock, auth, &s->auth, err, errlen);
+	if (rv != 0)
+		goto err;
 	if (zmq_bind(s->sock, addr) != 0) {
 		rv = -zmq_errno();
 		snprintf(err, errlen, "cannot bind client endpoint %s: %s",
@@ -485,8 +517,12 @@ err:
 		pthread_join(s->workers[i], NULL);
 	if (s->sock)
 		zmq_close(s->sock);
-	if (s->zctx)
+	if (s->zctx) {
+		zmq_ctx_shutdown(s->zctx); /* wakes the ZAP thread */
+		auth_free(s->auth);
 		zmq_ctx_term(s->zctx);
+	}
+	reply_budget_free(s->budget);
 	free(s->workers);
 	free(s);
 	return rv;
@@ -535,7 +571,14 @@ void endpoint_stop(struct endpoint *s)
 	drop_jobs(&s->jobs);
 	drop_jobs(&s->replies);
 	zmq_close(s->sock);
+	if (s->auth != NULL) {
+		/* Wakes the ZAP thread; the closed ROUTER still lingers
+		 * in zmq_ctx_term() below. */
+		zmq_ctx_shutdown(s->zctx);
+		auth_free(s->auth);
+	}
 	zmq_ctx_term(s->zctx);
+	reply_budget_free(s->budget); /* no release can follow the term */
 	mbox_close(&s->jobs);
 	mbox_close(&s->replies);
 	free(s->workers);

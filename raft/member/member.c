@@ -1,7 +1,8 @@
 /*
  * member.c - start and stop a member (see member.h).
  *
- * Start-up order: cluster file -> node configuration (CURVE secret) ->
+ * Start-up order: cluster file -> node configuration (CURVE secret;
+ * secure by default, see load_secret()) ->
  * application -> node (storage recovery, core, transport, threads) ->
  * client endpoint.  member_stop() runs it backwards.  Every failure
  * writes one line naming what and why.
@@ -13,7 +14,9 @@
 #include <string.h>
 
 #include "raft/client/cluster.h"
+#include "raft/client/keys.h"
 #include "raft/util/logging.h"
+#include "raft/member/endpoint_auth.h"
 #include "raft/member/member.h"
 
 struct member {
@@ -33,20 +36,6 @@ static void storage_log(void *arg, int level, const char *msg)
 		log_warnx("storage: %s", msg);
 	else
 		log_info("storage: %s", msg);
-}
-
-static int read_secret(const char *path, char *out, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (f == NULL)
-		return -errno;
-	n = fread(out, 1, cap - 1, f);
-	fclose(f);
-	out[n] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
-	return strlen(out) == CLUSTER_KEY_LEN ? 0 : -EINVAL;
 }
 
 static int build_config(const struct member_options *o,
@@ -86,6 +75,63 @@ static int build_config(const struct member_options *o,
 	return 0;
 }
 
+/*
+ * Secure by default: a cluster file with keys needs this member's secret
+ * (--curve-secret, else member<ID>.key next to the cluster file, as
+ * `raftkv init` writes it); one without keys is refused unless the
+ * operator says --insecure, and then every start says what that means.
+ */
+static int load_secret(const struct member_options *o,
+    const struct cluster *cl, struct node_config *nc, char *err,
+    size_t errlen)
+{
+	char dir[2048], path[2200], kerr[512], pub[CLUSTER_KEY_LEN + 1];
+	const char *file = o->secret_file;
+	int rv;
+
+	if (!cl->curve) {
+		if (!o->insecure) {
+			snprintf(err, errlen, "%s has no CURVE keys: anyone who "
+			    "can reach this member could forge peer messages "
+			    "and write to it. Set the cluster up with 'raftkv "
+			    "init', or pass --insecure to run without "
+			    "authentication", o->cluster_file);
+			return -EPERM;
+		}
+		log_warnx("INSECURE: %s has no keys and --insecure was given: "
+		    "peers and clients are NOT authenticated; anyone who can "
+		    "reach this member's peer or client port can write to "
+		    "the cluster", o->cluster_file);
+		return 0;
+	}
+	if (o->insecure)
+		log_warnx("--insecure ignored: %s has CURVE keys",
+		    o->cluster_file);
+	if (file == NULL) {
+		keys_dir_of(o->cluster_file, dir, sizeof(dir));
+		snprintf(path, sizeof(path), "%s/member%" PRIu64 ".key", dir,
+		    o->id);
+		file = path;
+	}
+	rv = keys_read_secret(file, nc->curve_secret, kerr, sizeof(kerr));
+	if (rv != 0) {
+		snprintf(err, errlen, "%s uses CURVE keys: this member's secret "
+		    "key: %s", o->cluster_file, kerr);
+		return rv;
+	}
+	if (keys_public(nc->curve_secret, pub) != 0 ||
+	    strcmp(pub, cluster_find(cl, o->id)->key) != 0) {
+		snprintf(err, errlen, "%s is not member %" PRIu64 "'s secret "
+		    "key: its public key is not the one %s gives member %"
+		    PRIu64, file, o->id, o->cluster_file, o->id);
+		return -EINVAL;
+	}
+	if (cl->n_creds == 0)
+		log_warnx("%s lists no 'credential' lines: no client can "
+		    "connect", o->cluster_file);
+	return 0;
+}
+
 /* The cluster file and the options as a node configuration. */
 static int configure(const struct member_options *o, struct cluster *cl,
     const struct cluster_member **me, struct node_config *nc, char *err,
@@ -112,19 +158,7 @@ static int configure(const struct member_options *o, struct cluster *cl,
 		    "options: %s", strerror(-rv));
 		return rv;
 	}
-	if (!cl->curve)
-		return 0;
-	if (o->secret_file == NULL) {
-		snprintf(err, errlen, "%s uses CURVE keys: --curve-secret is "
-		    "required", o->cluster_file);
-		return -EINVAL;
-	}
-	rv = read_secret(o->secret_file, nc->curve_secret,
-	    sizeof(nc->curve_secret));
-	if (rv != 0)
-		snprintf(err, errlen, "%s: cannot read a 40-character Z85 "
-		    "secret key: %s", o->secret_file, strerror(-rv));
-	return rv;
+	return load_secret(o, cl, nc, err, errlen);
 }
 
 int member_start(const struct member_options *opts,
@@ -132,6 +166,7 @@ int member_start(const struct member_options *opts,
     size_t errlen)
 {
 	struct endpoint_app eapp = { 0 };
+	struct endpoint_auth eauth;
 	struct node_config nc;
 	struct cluster cl;
 	const struct cluster_member *me = NULL;
@@ -159,8 +194,11 @@ int member_start(const struct member_options *opts,
 	rv = node_start(&nc, &m->node, err, errlen);
 	if (rv != 0)
 		goto err;
-	rv = endpoint_start(m->node, cl.id, me->client, &eapp, opts->workers,
-	    &m->ep, err, errlen);
+	endpoint_auth_from_cluster(&eauth, &cl, nc.curve_secret);
+	rv = endpoint_start(m->node, cl.id, me->client, &eapp, &eauth,
+	    opts->workers, &m->ep, err, errlen);
+	explicit_bzero(&eauth, sizeof(eauth));
+	explicit_bzero(nc.curve_secret, sizeof(nc.curve_secret));
 	if (rv != 0)
 		goto err;
 	log_info("%s member %" PRIu64 " serving clients on %s, peers on %s",

@@ -23,7 +23,10 @@ void member_options_usage(FILE *f, const char *prog)
 	    "  -i, --id N                this member's id in the cluster file\n"
 	    "  -d, --data DIR            data directory (created if missing)\n"
 	    "  -l, --log-level LEVEL     debug, info (default) or warn\n"
-	    "      --curve-secret FILE   this member's CURVE secret key (Z85)\n"
+	    "      --curve-secret FILE   this member's CURVE secret key (default:\n"
+	    "                            member<ID>.key next to the cluster file)\n"
+	    "      --insecure            run a cluster file without keys: NO\n"
+	    "                            authentication of peers or clients\n"
 	    "      --tick-ms N           tick length (default 10)\n"
 	    "      --election-ticks N    election timeout in ticks (default 30)\n"
 	    "      --heartbeat-ticks N   heartbeat period in ticks (default 5)\n"
@@ -61,6 +64,7 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 		{ "fault-injection", no_argument, NULL, 8 },
 		{ "read-mode", required_argument, NULL, 9 },
 		{ "recover", no_argument, NULL, 10 },
+		{ "insecure", no_argument, NULL, 11 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -75,6 +79,7 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 		case 1: o->secret_file = optarg; break;
 		case 8: o->fault_injection = 1; break;
 		case 10: o->recover = 1; break;
+		case 11: o->insecure = 1; break;
 		case 9:
 			if (strcmp(optarg, "log") == 0)
 				o->read_via_log = 1;

@@ -16,7 +16,8 @@
 struct member_options {
 	const char *cluster_file; /* required: raftkv.conf(5) */
 	const char *data_dir;     /* required: created if missing */
-	const char *secret_file;  /* CURVE secret key (Z85), or NULL */
+	const char *secret_file;  /* CURVE secret key (Z85), or NULL:
+	                             member<ID>.key next to the cluster file */
 	const char *log_level;    /* debug, info, warn, or NULL: info */
 	uint64_t id;              /* required: this member's id */
 	unsigned tick_ms;
@@ -29,6 +30,8 @@ struct member_options {
 	int read_via_log;         /* read barriers commit an entry */
 	int recover;              /* start on a damaged data dir, accepting
 	                             the loss (storage_options.recover) */
+	int insecure;             /* a cluster file without keys is allowed
+	                             (no authentication at all) */
 };
 
 /* Fill @o with the defaults (everything unset, no snapshots). */

@@ -34,9 +34,10 @@
 struct auth {
 	void *sock;                     /* REP; the thread's after auth_new() */
 	pthread_t thread;
+	const char *what;               /* "peer", "client": for the log */
 	uint32_t n;
-	raft_id ids[RAFT_MAX_MEMBERS];
-	uint8_t keys[RAFT_MAX_MEMBERS][AUTH_KEY_SIZE];
+	char users[AUTH_MAX_KEYS][AUTH_USER_MAX];
+	uint8_t keys[AUTH_MAX_KEYS][AUTH_KEY_SIZE];
 	atomic_uint_fast64_t admitted;
 	atomic_uint_fast64_t denied;
 	uint64_t last_log_ms;           /* thread only */
@@ -76,21 +77,22 @@ static void log_refusal(struct auth *a, zmq_msg_t *parts, int n,
 	if (n == 7 && zmq_msg_size(&parts[6]) == AUTH_KEY_SIZE)
 		zmq_z85_encode(key, zmq_msg_data(&parts[6]), AUTH_KEY_SIZE);
 	if (a->unlogged > 0)
-		log_warnx("peer handshake from %s refused: %s (key %s); %"
-		    PRIu64 " earlier refusals not logged", addr, why, key,
-		    a->unlogged);
+		log_warnx("%s handshake from %s refused: %s (key %s); %"
+		    PRIu64 " earlier refusals not logged", a->what, addr, why,
+		    key, a->unlogged);
 	else
-		log_warnx("peer handshake from %s refused: %s (key %s)", addr,
-		    why, key);
+		log_warnx("%s handshake from %s refused: %s (key %s)",
+		    a->what, addr, why, key);
 	a->last_log_ms = now;
 	a->unlogged = 0;
 }
 
-/* Decide on one request.  Returns the status code; sets *@user. */
+/* Decide on one request.  Returns the status code; sets *@user (NULL:
+ * refused). */
 static const char *decide(struct auth *a, zmq_msg_t *parts, int n,
-    raft_id *user, const char **why)
+    const char **user, const char **why)
 {
-	*user = 0;
+	*user = NULL;
 	if (n < 6 || !part_is(&parts[0], "1.0")) {
 		*why = "not a ZAP 1.0 request";
 		return "500";
@@ -106,12 +108,12 @@ static const char *decide(struct auth *a, zmq_msg_t *parts, int n,
 	for (uint32_t i = 0; i < a->n; i++) {
 		if (memcmp(zmq_msg_data(&parts[6]), a->keys[i],
 		    AUTH_KEY_SIZE) == 0) {
-			*user = a->ids[i];
+			*user = a->users[i];
 			*why = "OK";
 			return "200";
 		}
 	}
-	*why = "key is not a member's";
+	*why = "key is not on the allowlist";
 	return "400";
 }
 
@@ -129,17 +131,15 @@ static int send_part(void *sock, const void *buf, size_t len, int flags)
 /* Answer one request.  Returns 0, or -1 (errno set: ETERM at shutdown). */
 static int reply(struct auth *a, zmq_msg_t *parts, int n)
 {
-	char user_id[24] = "";
-	const char *why, *status;
-	raft_id user;
+	const char *why, *status, *user;
 	size_t rid_len = n > 1 ? zmq_msg_size(&parts[1]) : 0;
 	const void *rid = n > 1 ? zmq_msg_data(&parts[1]) : "";
 
 	status = decide(a, parts, n, &user, &why);
-	if (user != 0) {
-		snprintf(user_id, sizeof(user_id), "%" PRIu64, user);
+	if (user != NULL) {
 		atomic_fetch_add(&a->admitted, 1);
 	} else {
+		user = "";
 		atomic_fetch_add(&a->denied, 1);
 		log_refusal(a, parts, n, why);
 	}
@@ -147,7 +147,7 @@ static int reply(struct auth *a, zmq_msg_t *parts, int n)
 	    send_part(a->sock, rid, rid_len, ZMQ_SNDMORE) < 0 ||
 	    send_part(a->sock, status, 3, ZMQ_SNDMORE) < 0 ||
 	    send_part(a->sock, why, strlen(why), ZMQ_SNDMORE) < 0 ||
-	    send_part(a->sock, user_id, strlen(user_id), ZMQ_SNDMORE) < 0 ||
+	    send_part(a->sock, user, strlen(user), ZMQ_SNDMORE) < 0 ||
 	    send_part(a->sock, "", 0, 0) < 0)
 		return -1;
 	return 0;
@@ -218,16 +218,37 @@ static void *serve(void *arg)
 int auth_new(void *zmq_ctx, const raft_id *ids,
     const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n, struct auth **out)
 {
-	struct auth *a;
-	int linger = 0, rv;
+	char names[RAFT_MAX_MEMBERS][AUTH_USER_MAX];
+	const char *users[RAFT_MAX_MEMBERS];
 
 	if (n > RAFT_MAX_MEMBERS)
 		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "%" PRIu64, ids[i]);
+		users[i] = names[i];
+	}
+	return auth_new_users(zmq_ctx, "peer", users, keys, n, out);
+}
+
+int auth_new_users(void *zmq_ctx, const char *what, const char *const *users,
+    const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n, struct auth **out)
+{
+	struct auth *a;
+	int linger = 0, rv;
+
+	if (n > AUTH_MAX_KEYS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (users[i] == NULL || users[i][0] == '\0' ||
+		    strlen(users[i]) >= AUTH_USER_MAX)
+			return -EINVAL;
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return -ENOMEM;
+	a->what = what;
 	a->n = n;
-	memcpy(a->ids, ids, n * sizeof(*ids));
+	for (uint32_t i = 0; i < n; i++)
+		strcpy(a->users[i], users[i]);
 	memcpy(a->keys, keys, n * sizeof(*keys));
 	a->sock = zmq_socket(zmq_ctx, ZMQ_REP);
 	if (a->sock == NULL) {

@@ -12,6 +12,11 @@
  * transport checks that a frame's claimed sender is the member whose key
  * it came in with.
  *
+ * The same handler serves a member's client endpoint (auth_new_users):
+ * there the allowlist holds the cluster's client and admin credentials
+ * (raftkv.conf(5) "credential" lines) and the user id is "client" or
+ * "admin", which the endpoint checks before an administrative request.
+ *
  * The handler runs on a thread of its own: libzmq waits for its answer
  * inside the handshake, so it must not depend on the event loop getting
  * round to it.  The allowlist is fixed at creation.
@@ -24,6 +29,8 @@
 #include "raft/raft.h"
 
 #define AUTH_KEY_SIZE 32 /* binary CURVE key */
+#define AUTH_MAX_KEYS 256 /* allowlist entries */
+#define AUTH_USER_MAX 24  /* user id, NUL included */
 
 struct auth;
 
@@ -36,6 +43,15 @@ struct auth;
  * already), -ENOMEM, or another -errno.
  */
 int auth_new(void *zmq_ctx, const raft_id *ids,
+    const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n, struct auth **out);
+
+/*
+ * As auth_new(), for any allowlist: key @keys[i] is admitted with the ZAP
+ * user id @users[i] (a string shorter than AUTH_USER_MAX), @n <=
+ * AUTH_MAX_KEYS.  @what names the socket in refusal log lines ("peer",
+ * "client").  Same returns as auth_new(), -EINVAL for a bad list.
+ */
+int auth_new_users(void *zmq_ctx, const char *what, const char *const *users,
     const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n, struct auth **out);
 
 /*

@@ -41,6 +41,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,7 @@ void transport_config_defaults(struct transport_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->send_hwm = 1000;
+	c->send_bytes_max = 64u * 1024 * 1024;
 	c->recv_hwm = 1000;
 	c->reconnect_ivl_ms = 100;
 	c->reconnect_ivl_max_ms = 1000;
@@ -130,7 +132,8 @@ static int check_members(const struct transport_config *c)
 				return -EINVAL;
 		self_found |= m->id == c->self;
 	}
-	if (!self_found || c->send_hwm <= 0 || c->recv_hwm <= 0)
+	if (!self_found || c->send_hwm <= 0 || c->recv_hwm <= 0 ||
+	    c->send_bytes_max == 0)
 		return -EINVAL;
 	if (c->fault_injection && c->max_delayed == 0)
 		return -EINVAL;
@@ -334,6 +337,7 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 		p = &t->peers[t->n_peers++];
 		p->id = id;
 		p->reachable = true;
+		p->send_bytes_max = cfg->send_bytes_max;
 		snprintf(p->user_id, sizeof(p->user_id), "%" PRIu64, id);
 	}
 	t->filter = (struct frame_filter){ .cluster_id = cfg->cluster_id,
@@ -459,10 +463,29 @@ static bool apply_fault(struct transport *t, struct transport_peer *p,
 	return true;
 }
 
+/* A frame counted in its peer's queued bytes until ZeroMQ frees it. */
+struct counted_frame {
+	struct transport_peer *peer;
+	uint64_t len;
+	max_align_t align[];          /* the frame follows */
+};
+
+/* ZeroMQ's free callback for a counted frame (an I/O thread). */
+static void free_counted(void *data, void *hint)
+{
+	struct counted_frame *cf = hint;
+
+	(void)data;
+	atomic_fetch_sub(&cf->peer->queued_bytes, cf->len);
+	free(cf);
+}
+
 int transport_send(struct transport *t, const struct raft_msg *m)
 {
 	struct transport_peer *p = transport__peer(t, m->to);
 	size_t size = frame_encoded_size(m);
+	struct counted_frame *cf;
+	uint64_t queued;
 	zmq_msg_t zm;
 	long n;
 
@@ -472,15 +495,35 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 	}
 	if (t->faults != NULL && apply_fault(t, p, m, size))
 		return 0;
-	/* Encode straight into the ZeroMQ message: no copy, and no buffer
-	 * of ours that a 64 MiB snapshot chunk would leave oversized. */
-	if (zmq_msg_init_size(&zm, size) != 0) {
+	/* The byte bound: a peer that does not keep up is dropped like one
+	 * at its high-water mark. */
+	queued = atomic_load(&p->queued_bytes);
+	if (queued != 0 && queued + size > p->send_bytes_max) {
+		t->stats.dropped++;
+		if (p->reachable)
+			note_reachable(p, false);
+		return -EAGAIN;
+	}
+	/* Encode straight into the buffer ZeroMQ sends: no copy, and no
+	 * buffer of ours that a 64 MiB snapshot chunk would leave
+	 * oversized. */
+	cf = malloc(sizeof(*cf) + size);
+	if (cf == NULL) {
 		t->stats.send_errors++;
 		return -ENOMEM;
 	}
-	n = frame_encode(t->cluster_id, t->self, m, zmq_msg_data(&zm), size);
+	cf->peer = p;
+	cf->len = size;
+	n = frame_encode(t->cluster_id, t->self, m, (uint8_t *)cf->align,
+	    size);
 	assert(n == (long)size);
 	(void)n;
+	atomic_fetch_add(&p->queued_bytes, size);
+	if (zmq_msg_init_data(&zm, cf->align, size, free_counted, cf) != 0) {
+		free_counted(cf->align, cf);
+		t->stats.send_errors++;
+		return -ENOMEM;
+	}
 	return send_msg(t, p, &zm);
 }
 

@@ -14,10 +14,14 @@
  * its queue).  When ZeroMQ cannot take a message at once it is dropped,
  * counted and transport_send() returns -EAGAIN: Raft retries on its own
  * (the next heartbeat or probe), and a dead or slow peer can never make a
- * member's memory grow.  (The bound is send_hwm messages per peer plus the
- * kernel's socket buffers; the size of each is bounded by the core's
- * max_msg_bytes and snapshot_chunk_bytes, and on receipt by FRAME_MAX_SIZE
- * with at most recv_hwm messages queued per connection.)  ZeroMQ
+ * member's memory grow.  The bound is in bytes as well as messages:
+ * frames queued for a peer and not yet written to the kernel are counted,
+ * and a frame that would take them past send_bytes_max is dropped the
+ * same way (one frame is always allowed when nothing is queued, so an
+ * entry bigger than the cap still goes).  So a peer holds at most
+ * send_bytes_max (plus one frame) and the kernel's socket buffers.  On
+ * receipt, frames are at most FRAME_MAX_SIZE with at most recv_hwm
+ * queued per connection, and only members can connect (CURVE).  ZeroMQ
  * reconnects by itself (ZMQ_RECONNECT_IVL, backing off to
  * ZMQ_RECONNECT_IVL_MAX), so a member that comes back is talked to again
  * without anyone asking.
@@ -91,6 +95,7 @@ struct transport_config {
 
 	/* Defaults from transport_config_defaults(). */
 	int send_hwm;            /* messages queued per connected peer: 1000 */
+	uint64_t send_bytes_max; /* and their bytes: 64 MiB */
 	int recv_hwm;            /* messages queued per incoming connection: 1000 */
 	int reconnect_ivl_ms;    /* first reconnect attempt after 100 ms */
 	int reconnect_ivl_max_ms;/* backing off to 1000 ms */

@@ -6,6 +6,7 @@
 #ifndef RAFTKV_TRANSPORT_INT_H
 #define RAFTKV_TRANSPORT_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <zmq.h>
@@ -39,6 +40,10 @@ struct transport_peer {
 	void *sock;               /* DEALER connected to the peer's ROUTER */
 	char user_id[24];         /* decimal id: what ZAP names its key */
 	bool reachable;
+	/* Bytes handed to ZeroMQ for this peer and not yet written to the
+	 * kernel (ZeroMQ frees a sent frame from its I/O thread). */
+	atomic_uint_fast64_t queued_bytes;
+	uint64_t send_bytes_max;
 	struct transport_ratelimit log;
 };
 

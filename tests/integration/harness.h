@@ -3,7 +3,10 @@
  * benchmarks: start, kill, restart, inject network faults, talk to them.
  *
  * A struct harness owns one cluster: a fresh temporary directory holding
- * the cluster file, one data directory and one log file per member, and
+ * the cluster file and its keys (keys_init_cluster(), as `raftkv init`
+ * writes them; at least one member's public key contains a '#', which the
+ * cluster file must take as a key character), one data directory and one
+ * log file per member, and
  * one child process per running member (fork + exec of a member program
  * such as tests/integration/counter-member).  Members are numbered by
  * INDEX 0..n-1 everywhere in this API; member index i has Raft id i + 1.
@@ -75,6 +78,13 @@ struct harness_options {
 	const char *log_level;     /* NULL: the member's default */
 	const char *const *extra_args; /* NULL-terminated, appended to argv */
 	bool no_fault_injection;   /* do not pass --fault-injection */
+	bool insecure;             /* no keys, members run --insecure (the
+				      default is a cluster set up as
+				      `raftkv init` does: CURVE keys for
+				      members, client.key and admin.key;
+				      the harness's clients are admins;
+				      RAFTKV_INSECURE=1 in the environment
+				      forces it on for every cluster) */
 	int start_timeout_ms;      /* wait for a member to answer; 0: 20000 */
 	int attempt_timeout_ms;    /* harness_submit_any per member; 0: 1000 */
 };

@@ -541,6 +541,47 @@ static void test_transport_slow_peer_is_bounded(void **state)
 	assert_true(accepted < 5000);
 }
 
+/*
+ * The bound is in bytes too (issue 9): with a message high-water mark of
+ * 1000, 1 MiB appends to a peer that does not read would queue a GiB
+ * (999 were accepted before the byte bound); send_bytes_max (4 MiB here)
+ * stops them at a few.
+ */
+static void test_transport_slow_peer_is_bounded_in_bytes(void **state)
+{
+	struct fixture *f = *state;
+	struct transport_config c;
+	void *sink = f->raw[f->n_raw++] = zmq_socket(f->ctx, ZMQ_ROUTER);
+	int hwm = 2, linger = 0, rv = 0;
+	static uint8_t big[1 << 20];
+	struct raft_entry e = { .term = 1, .index = 1,
+		.type = RAFT_ENTRY_NORMAL, .len = sizeof(big), .data = big };
+	struct raft_msg m = { .type = RAFT_MSG_APPEND, .from = 1, .to = 2,
+		.term = 1, .n_entries = 1, .entries = &e };
+	uint64_t deadline = now_ms() + DELIVERY_MS;
+	long accepted = 0;
+
+	assert_non_null(sink);
+	zmq_setsockopt(sink, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(sink, ZMQ_LINGER, &linger, sizeof(linger));
+	assert_int_equal(zmq_bind(sink, f->endpoints[1]), 0);
+	config(f, &c, 1, 2, false, false);
+	c.send_bytes_max = 4u << 20;   /* send_hwm stays 1000 */
+	assert_int_equal(transport_new(&c, &f->t[0]), 0);
+	while (transport_send(f->t[0], &m) != 0)
+		assert_true(now_ms() < deadline);
+	for (int i = 0; i < 2000 && rv == 0; i++) {
+		rv = transport_send(f->t[0], &m);
+		accepted += rv == 0;
+	}
+	print_message("      %ld 1 MiB appends accepted before -EAGAIN\n",
+	    accepted);
+	assert_int_equal(rv, -EAGAIN);
+	/* 4 MiB queued, plus the kernel's socket buffers and the sink's two
+	 * messages: tens of MiB at most, not the 1000 the HWM allows. */
+	assert_true(accepted < 64);
+}
+
 static void test_transport_reconnects(void **state)
 {
 	struct fixture *f = *state;
@@ -890,6 +931,7 @@ int main(void)
 		T(test_transport_three_members_all_pairs),
 		T(test_transport_dead_peer_drops_without_blocking),
 		T(test_transport_slow_peer_is_bounded),
+		T(test_transport_slow_peer_is_bounded_in_bytes),
 		T(test_transport_reconnects),
 		T(test_transport_rejects_foreign_frames),
 		T(test_transport_curve_members_talk),
