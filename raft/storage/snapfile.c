@@ -165,7 +165,7 @@ check_header(struct diskio *io, const char *name, const uint8_t *h,
 		    le_get32(h + 8));
 	if (le_get64(h + 16) != cluster_id || le_get64(h + 24) != member_id)
 		return diskio_fail(io, STORAGE_EFOREIGN, "%s/%s: snapshot belongs to "
-		    "cluster %" PRIu64 " member %" PRIu64 ", not cluster %" PRIu64
+		    "cluster %" PRIx64 " member %" PRIu64 ", not cluster %" PRIx64
 		    " member %" PRIu64, dir, name, le_get64(h + 16),
 		    le_get64(h + 24), cluster_id, member_id);
 	if (le_get64(h + 32) != index || le_get64(h + 40) == 0 ||

@@ -303,8 +303,8 @@ check_identity(struct storage *s, char **names, size_t n)
 		return rc;
 	if (found && (m[0] != s->cluster_id || m[1] != s->member_id))
 		return diskio_fail(&s->io, STORAGE_EFOREIGN, "%s/%s: this data "
-		    "directory belongs to cluster %" PRIu64 " member %" PRIu64
-		    ", not cluster %" PRIu64 " member %" PRIu64, s->io.dir, META,
+		    "directory belongs to cluster %" PRIx64 " member %" PRIu64
+		    ", not cluster %" PRIx64 " member %" PRIu64, s->io.dir, META,
 		    m[0], m[1], s->cluster_id, s->member_id);
 	if (!found)
 		s->meta_version = 0;

@@ -247,8 +247,8 @@ check_header(struct wal *w, struct segread *sr, raft_index first)
 	if (le_get64(h + 16) != w->cfg.cluster_id ||
 	    le_get64(h + 24) != w->cfg.member_id)
 		return diskio_fail(w->io, STORAGE_EFOREIGN,
-		    "%s/%s: segment belongs to cluster %" PRIu64 " member %" PRIu64
-		    ", not cluster %" PRIu64 " member %" PRIu64, dir, name,
+		    "%s/%s: segment belongs to cluster %" PRIx64 " member %" PRIu64
+		    ", not cluster %" PRIx64 " member %" PRIu64, dir, name,
 		    le_get64(h + 16), le_get64(h + 24),
 		    w->cfg.cluster_id, w->cfg.member_id);
 	if (le_get64(h + 32) != first)
