@@ -1,0 +1,177 @@
+/*
+ * notify.c - the invalidation thread (see notify.h).  A ring of copied
+ * keys under a mutex the apply hook holds only to enqueue; the thread
+ * takes one key at a time, resolves the parent's and the key's node ids
+ * in the inode table (its lock held only for that), then, holding
+ * nothing, sends the notifications.
+ */
+#define _GNU_SOURCE /* pipe2, memrchr */
+#define FUSE_USE_VERSION 35
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs.h"
+#include "fs/inode.h"
+#include "fs/notify.h"
+
+#define QUEUE_MAX 4096u
+
+struct qkey {
+	char *key;
+	size_t len;
+};
+
+struct notifier {
+	struct fs *fs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool started;
+	bool stop;
+	struct qkey q[QUEUE_MAX];
+	unsigned head, n;
+	uint64_t sent, dropped;
+};
+
+struct notifier *notifier_new(struct fs *fs)
+{
+	struct notifier *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	n->fs = fs;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->cv, NULL);
+	return n;
+}
+
+/* Tell the kernel that @key changed. */
+static void send_one(struct notifier *n, const char *key, size_t len)
+{
+	struct fs *fs = n->fs;
+	const char *slash = memrchr(key, '/', len);
+	uint64_t parent = 0, ino;
+	size_t plen;
+
+	if (slash == NULL)
+		return; /* not a key the mount shows */
+	plen = (size_t)(slash - key);
+	inode_lock(fs->inodes);
+	parent = inode_at_locked(fs->inodes, key, plen);
+	ino = inode_at_locked(fs->inodes, key, len);
+	inode_unlock(fs->inodes);
+	if (parent != 0 && len - plen - 1 > 0 &&
+	    len - plen - 1 <= FS_NAME_MAX) {
+		fuse_lowlevel_notify_inval_entry(fs->se, parent, slash + 1,
+		    len - plen - 1);
+		__atomic_fetch_add(&n->sent, 1, __ATOMIC_RELAXED);
+	}
+	if (ino != 0) {
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		__atomic_fetch_add(&n->sent, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void *notifier_main(void *arg)
+{
+	struct notifier *n = arg;
+
+	pthread_mutex_lock(&n->mu);
+	for (;;) {
+		struct qkey k;
+
+		while (n->n == 0 && !n->stop)
+			pthread_cond_wait(&n->cv, &n->mu);
+		if (n->stop)
+			break;
+		k = n->q[n->head];
+		n->head = (n->head + 1) % QUEUE_MAX;
+		n->n--;
+		pthread_mutex_unlock(&n->mu);
+		send_one(n, k.key, k.len);
+		free(k.key);
+		pthread_mutex_lock(&n->mu);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
+int notifier_start(struct notifier *n)
+{
+	int rv = pthread_create(&n->thread, NULL, notifier_main, n);
+
+	if (rv != 0)
+		return -rv;
+	pthread_mutex_lock(&n->mu);
+	n->started = true;
+	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+void notifier_stop(struct notifier *n)
+{
+	bool started;
+
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->mu);
+	n->stop = true;
+	started = n->started;
+	n->started = false;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+	if (started)
+		pthread_join(n->thread, NULL);
+}
+
+void notifier_free(struct notifier *n)
+{
+	if (n == NULL)
+		return;
+	notifier_stop(n);
+	for (unsigned i = 0; i < n->n; i++)
+		free(n->q[(n->head + i) % QUEUE_MAX].key);
+	pthread_mutex_destroy(&n->mu);
+	pthread_cond_destroy(&n->cv);
+	free(n);
+}
+
+void notifier_push(struct notifier *n, const void *key, size_t len)
+{
+	char *copy;
+
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->mu);
+	if (!n->started || n->n == QUEUE_MAX) {
+		if (n->started)
+			n->dropped++;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		n->dropped++;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	memcpy(copy, key, len);
+	copy[len] = '\0';
+	n->q[(n->head + n->n) % QUEUE_MAX] = (struct qkey){ copy, len };
+	n->n++;
+	pthread_cond_signal(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped)
+{
+	pthread_mutex_lock(&n->mu);
+	*sent = __atomic_load_n(&n->sent, __ATOMIC_RELAXED);
+	*dropped = n->dropped;
+	pthread_mutex_unlock(&n->mu);
+}

@@ -1,0 +1,437 @@
+/*
+ * rkfile.c - the FUSE operations on file data and directory listings
+ * (open, read, write, flush, fsync, release, opendir, readdir,
+ * releasedir).  See rkfs.c for the shared rules.
+ *
+ * Writes commit one by one today: write() returns once its bytes are
+ * committed (as with -o sync), so flush, fsync and close have nothing left
+ * to do.  Each write is a TXN that pins the file's version and writes at
+ * the offset (at the committed end of the file for O_APPEND: appends from
+ * several mounts never overwrite each other).  Files are opened direct_io:
+ * no page cache, every read() is served after a read barrier.
+ *
+ * A directory listing is taken whole when a handle reads from offset 0
+ * (rewinddir), one walk of the directory's direct children under the
+ * inode table lock, and served by index from then on (the offset of an
+ * entry is its index + 1).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/inode.h"
+#include "fs/rkfs_int.h"
+#include "kv/kv.h"
+
+/* ---------------------------------------------------------------------
+ * Files
+ * --------------------------------------------------------------------- */
+
+int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
+{
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t klen;
+	int rv = -EIO;
+
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv;
+		if (a.kind == KV_KIND_DIR)
+			return -EISDIR;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, klen, a.version);
+		rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen)->arg = 0;
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return 0;
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+	}
+	return -EIO;
+}
+
+void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	size_t klen;
+	int rv;
+
+	if (fs->opt.ro && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rv = rkfs_fresh(fs);
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == 0 && a.kind == KV_KIND_DIR &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		rv = -EISDIR;
+	if (rv == 0 && (fi->flags & O_TRUNC) && a.kind == KV_KIND_FILE &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		rv = rkfile_truncate0(fs, ino);
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	size_t klen;
+	char *buf;
+	long n = 0;
+	int rv;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rv = rkfs_fresh(fs);
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		if (rv == 0 && a.kind == KV_KIND_DIR)
+			rv = -EISDIR;
+		if (rv == 0) {
+			n = kv_read(fs->kv, key, klen, (uint64_t)off, buf,
+			    size, &a);
+			if (n < 0)
+				rv = (int)n;
+		}
+		inode_unlock(fs->inodes);
+	}
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t klen;
+	int rv = -EIO;
+
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		uint64_t at = (uint64_t)off;
+		struct kv_op *op;
+
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			break;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			break;
+		if (a.kind == KV_KIND_DIR) {
+			rv = -EISDIR;
+			break;
+		}
+		if (fi->flags & O_APPEND)
+			at = a.size;
+		if (at > KV_VALUE_MAX || size > KV_VALUE_MAX - at) {
+			rv = -EFBIG;
+			break;
+		}
+		if (size == 0)
+			break;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, klen, a.version);
+		op = rkfs_txn_op(&t, KV_OP_WRITE, key, klen);
+		op->arg = at;
+		op->data = buf;
+		op->datalen = (uint32_t)size;
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			break;
+		if (rv == KV_OK) {
+			rv = 0;
+			break;
+		}
+		if (rv != KV_EVERSION && rv != KV_ENOKEY) {
+			rv = rkfs_status_errno(rv);
+			break;
+		}
+		rv = -EIO;
+	}
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+	else
+		fuse_reply_write(req, size);
+}
+
+void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0); /* every write committed already */
+}
+
+void rkfile_release(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0); /* committed = on a majority's disks */
+}
+
+/* ---------------------------------------------------------------------
+ * Directories
+ * --------------------------------------------------------------------- */
+
+struct dent {
+	char *name;
+	uint64_t ino;
+	uint8_t kind;
+};
+
+struct dirh {
+	struct dent *e;
+	size_t n, cap;
+	bool loaded;
+	bool nomem;
+	size_t plen;          /* listing: length of the prefix "DIR/" */
+};
+
+static void dirh_clear(struct dirh *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	d->e = NULL;
+	d->n = d->cap = 0;
+	d->loaded = false;
+	d->nomem = false;
+}
+
+static int dirh_add(struct dirh *d, const char *name, size_t len,
+    uint64_t ino, uint8_t kind)
+{
+	char *s;
+
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 32;
+		struct dent *e = realloc(d->e, cap * sizeof(*e));
+
+		if (e == NULL)
+			return -ENOMEM;
+		d->e = e;
+		d->cap = cap;
+	}
+	s = malloc(len + 1);
+	if (s == NULL)
+		return -ENOMEM;
+	memcpy(s, name, len);
+	s[len] = '\0';
+	d->e[d->n++] = (struct dent){ s, ino, kind };
+	return 0;
+}
+
+/* Can the mount show this name? */
+static bool showable(const char *name, size_t len)
+{
+	if (len == 0 || len > FS_NAME_MAX || memchr(name, '\0', len))
+		return false;
+	if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
+		return false;
+	return true;
+}
+
+static int list_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct dirh *d = arg;
+	const char *name = (const char *)key + d->plen;
+	size_t len = keylen - d->plen;
+
+	(void)value;
+	if (!showable(name, len))
+		return 0;
+	if (dirh_add(d, name, len, attr->inode, attr->kind) != 0) {
+		d->nomem = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
+{
+	char key[KV_KEY_MAX + 2];
+	struct kv_attr a;
+	size_t klen;
+	int rv;
+
+	dirh_clear(d);
+	rv = rkfs_fresh(fs);
+	if (rv != 0)
+		return rv;
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+	if (rv == 0 && a.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv == 0 && (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
+	    dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
+		rv = -ENOMEM;
+	if (rv == 0) {
+		key[klen] = '/';
+		d->plen = klen + 1;
+		kv_list(fs->kv, key, klen + 1, NULL, 0, 0, '/', list_cb, d);
+		if (d->nomem)
+			rv = -ENOMEM;
+	}
+	inode_unlock(fs->inodes);
+	if (rv == 0)
+		d->loaded = true;
+	else
+		dirh_clear(d);
+	return rv;
+}
+
+void rkfile_opendir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct dirh *d;
+	size_t klen;
+	int rv = rkfs_fresh(fs);
+
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == 0 && a.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0)
+		free(d);
+}
+
+static mode_t kind_type(uint8_t kind)
+{
+	switch (kind) {
+	case KV_KIND_DIR: return S_IFDIR;
+	case KV_KIND_SYMLINK: return S_IFLNK;
+	default: return S_IFREG;
+	}
+}
+
+void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf;
+	size_t pos = 0;
+	int rv;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off == 0 || !d->loaded) {
+		rv = dirh_load(fs, ino, d);
+		if (rv != 0) {
+			fuse_reply_err(req, -rv);
+			return;
+		}
+	}
+	buf = malloc(size);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { 0 };
+		size_t need;
+
+		st.st_ino = d->e[i].ino;
+		st.st_mode = kind_type(d->e[i].kind);
+		need = fuse_add_direntry(req, buf + pos, size - pos,
+		    d->e[i].name, &st, (off_t)(i + 1));
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (d != NULL) {
+		dirh_clear(d);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}
