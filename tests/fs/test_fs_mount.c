@@ -1,0 +1,756 @@
+/*
+ * test_fs_mount.c - end-to-end test of mount.raftkv: three real mounts
+ * (three members) of one cluster on 127.0.0.1, driven with plain system
+ * calls, each change checked from the other mounts.
+ *
+ * Scenarios, in order (one cluster for all, to keep the suite fast):
+ *   write on one mount, read on the other two; the raftkv client and the
+ *   mounts are one namespace (put/get vs read/write); holes read as zeros;
+ *   O_APPEND from all mounts; O_CREAT|O_EXCL races between processes on
+ *   every mount (exactly one winner per round); mkdir races; rmdir
+ *   ENOTEMPTY, unlink, rmdir seen from the others; a directory rename seen
+ *   atomically by a reader on another mount (never neither name, never a
+ *   partial tree); RENAME_NOREPLACE/EXCHANGE; a minority mount fails with
+ *   EIO after its timeout (never the old data) and works again once the
+ *   partition heals; kill -9 of one mount: the others go on, the dead
+ *   mountpoint answers ENOTCONN, and a remount on the same data directory
+ *   catches up.
+ *
+ * Processes: every mount runs in the foreground (-f) as a child of this
+ * test, with PR_SET_PDEATHSIG; cleanup (atexit, also after a failed
+ * check) unmounts with fusermount3 -u (lazily if busy) and kills by PID.
+ * Exit 77 (SKIP) when FUSE cannot be used here.  No wall-clock assertions:
+ * timeouts are generous and only bound waiting.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv/clerk.h"
+#include "raft/client/client.h"
+#include "raft/client/cluster.h"
+#include "raft/client/cproto.h"
+
+#define N 3
+#define OP_TIMEOUT_MS 6000      /* the mounts' timeout= option */
+
+static char dir[PATH_MAX];
+static char conf[PATH_MAX + 32];
+static char mnt[N][PATH_MAX + 32];
+static char data[N][PATH_MAX + 32];
+static pid_t pids[N];
+static const char *prog;
+static struct cluster cl;
+static pid_t main_pid;
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+		fprintf(stderr, __VA_ARGS__);				\
+		fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); \
+		exit(1);						\
+	}								\
+} while (0)
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000l };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int run(const char *const argv[])
+{
+	pid_t p = fork();
+	int st;
+
+	if (p == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (p < 0 || waitpid(p, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192], m[4096], fstype[256];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *dash = strstr(line, " - ");
+
+		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", m) == 1 &&
+		    sscanf(dash + 3, "%255s", fstype) == 1)
+			found = strcmp(m, path) == 0 &&
+			    strcmp(fstype, "fuse.raftkv") == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static void unmount(int i)
+{
+	const char *u[] = { "fusermount3", "-u", mnt[i], NULL };
+	const char *z[] = { "fusermount3", "-u", "-z", mnt[i], NULL };
+
+	if (!is_mounted(mnt[i]))
+		return;
+	if (run(u) != 0)
+		run(z);
+}
+
+/* Stop mount @i: unmount, then the process (TERM, then KILL). */
+static void stop(int i)
+{
+	int st;
+
+	unmount(i);
+	if (pids[i] <= 0)
+		return;
+	for (int t = 0; t < 100; t++) {
+		if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+			pids[i] = 0;
+			return;
+		}
+		if (t == 20)
+			kill(pids[i], SIGTERM);
+		sleep_ms(50);
+	}
+	kill(pids[i], SIGKILL);
+	waitpid(pids[i], &st, 0);
+	pids[i] = 0;
+}
+
+static void cleanup(void)
+{
+	const char *rm[] = { "rm", "-rf", dir, NULL };
+
+	if (getpid() != main_pid)
+		return;
+	for (int i = 0; i < N; i++)
+		stop(i);
+	if (dir[0] != '\0' && getenv("RAFTKV_KEEP") == NULL)
+		run(rm);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exit(1); /* atexit cleans up */
+}
+
+/* A free TCP port on 127.0.0.1 (bind-tested; not reserved). */
+static unsigned free_port(void)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		unsigned port = 20000 + (unsigned)(rand() % 30000);
+		struct sockaddr_in a = { .sin_family = AF_INET,
+		    .sin_port = htons((uint16_t)port),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		if (fd < 0)
+			continue;
+		ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return 0;
+}
+
+static void write_conf(void)
+{
+	char err[256];
+	FILE *f = fopen(conf, "w");
+
+	CHECK(f != NULL, "%s", conf);
+	fprintf(f, "cluster %x\n", (unsigned)(rand() % 0xfffff) + 1);
+	for (int i = 0; i < N; i++) {
+		unsigned p1 = free_port(), p2 = free_port();
+
+		CHECK(p1 && p2 && p1 != p2, "no free ports");
+		fprintf(f, "member %d peer=tcp://127.0.0.1:%u "
+		    "client=tcp://127.0.0.1:%u\n", i + 1, p1, p2);
+	}
+	fclose(f);
+	CHECK(cluster_load(conf, &cl, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void start(int i)
+{
+	char opts[PATH_MAX + 128], log[PATH_MAX + 64];
+	pid_t p;
+
+	snprintf(opts, sizeof(opts), "id=%d,data=%s,timeout=%d,"
+	    "fault_injection", i + 1, data[i], OP_TIMEOUT_MS);
+	snprintf(log, sizeof(log), "%s/mount%d.log", dir, i + 1);
+	p = fork();
+	CHECK(p >= 0, "fork");
+	if (p == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(prog, prog, conf, mnt[i], "-f", "-o", opts, (char *)NULL);
+		_exit(127);
+	}
+	pids[i] = p;
+	for (int t = 0; t < 600 && !is_mounted(mnt[i]); t++) {
+		int st;
+
+		if (waitpid(p, &st, WNOHANG) == p) {
+			pids[i] = 0;
+			fprintf(stderr, "mount %d exited (status %d) before it "
+			    "was mounted; see %s\n", i + 1, st, log);
+			exit(99);
+		}
+		sleep_ms(50);
+	}
+	CHECK(is_mounted(mnt[i]), "mount %d not ready after 30 s", i + 1);
+}
+
+static void pathf(char *out, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pathf(char *out, int i, const char *fmt, ...)
+{
+	char rel[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(out, PATH_MAX, "%s/%s", mnt[i], rel);
+}
+
+static void put_file(const char *path, const char *s, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | flags, 0644);
+	size_t len = strlen(s);
+
+	CHECK(fd >= 0, "open %s", path);
+	CHECK(write(fd, s, len) == (ssize_t)len, "write %s", path);
+	CHECK(close(fd) == 0, "close %s", path);
+}
+
+/* The file's contents (at most 64 KiB), or NULL with errno. */
+static char *get_file(const char *path)
+{
+	static char buf[65536];
+	int fd = open(path, O_RDONLY);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return NULL;
+	while ((n = read(fd, buf + total, sizeof(buf) - 1 - (size_t)total)) > 0)
+		total += n;
+	if (n < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return buf;
+}
+
+static void expect_file(int i, const char *rel, const char *want)
+{
+	char p[PATH_MAX];
+	char *got;
+
+	pathf(p, i, "%s", rel);
+	got = get_file(p);
+	CHECK(got != NULL && strcmp(got, want) == 0, "mount %d %s: got '%s', "
+	    "want '%s'", i + 1, rel, got ? got : "(error)", want);
+}
+
+static void expect_errno(int i, const char *rel, int want)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	pathf(p, i, "%s", rel);
+	errno = 0;
+	CHECK(lstat(p, &st) != 0 && errno == want, "mount %d stat %s: want "
+	    "%s", i + 1, rel, strerror(want));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_basic(void)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	pathf(p, 0, "hello");
+	put_file(p, "hello from 1\n", O_TRUNC);
+	for (int i = 0; i < N; i++)
+		expect_file(i, "hello", "hello from 1\n");
+	/* Overwrite shorter on another mount: O_TRUNC. */
+	pathf(p, 1, "hello");
+	put_file(p, "two\n", O_TRUNC);
+	for (int i = 0; i < N; i++)
+		expect_file(i, "hello", "two\n");
+	/* mkdir -p style and a file inside, seen everywhere. */
+	pathf(p, 2, "d1");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(p, 2, "d1/d2");
+	CHECK(mkdir(p, 0700) == 0, "mkdir");
+	pathf(p, 0, "d1/d2/f");
+	put_file(p, "deep", 0);
+	expect_file(1, "d1/d2/f", "deep");
+	pathf(p, 1, "d1/d2");
+	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_mode & 07777) == 0700, "mode of d2");
+	/* chmod on one mount, seen on the others; inode numbers agree. */
+	pathf(p, 0, "d1/d2/f");
+	CHECK(chmod(p, 0640) == 0, "chmod");
+	ino_t ino0;
+	CHECK(stat(p, &st) == 0, "stat");
+	ino0 = st.st_ino;
+	pathf(p, 2, "d1/d2/f");
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640 &&
+	    st.st_ino == ino0 && st.st_size == 4, "attributes on mount 3");
+	/* Symlinks. */
+	pathf(p, 0, "link");
+	CHECK(symlink("d1/d2/f", p) == 0, "symlink");
+	expect_file(2, "link", "deep");
+	/* EEXIST, ENOTDIR, EISDIR, ENAMETOOLONG. */
+	pathf(p, 1, "d1");
+	errno = 0;
+	CHECK(mkdir(p, 0755) != 0 && errno == EEXIST, "mkdir existing");
+	pathf(p, 1, "hello/x");
+	errno = 0;
+	CHECK(open(p, O_RDONLY) < 0 && errno == ENOTDIR, "ENOTDIR");
+	pathf(p, 1, "d1");
+	errno = 0;
+	CHECK(unlink(p) != 0 && errno == EISDIR, "unlink a directory");
+	char longname[300];
+	memset(longname, 'x', 256);
+	longname[256] = '\0';
+	pathf(p, 1, "%s", longname);
+	errno = 0;
+	CHECK(open(p, O_CREAT | O_WRONLY, 0644) < 0 && errno == ENAMETOOLONG,
+	    "ENAMETOOLONG");
+	expect_errno(2, "nonexistent", ENOENT);
+}
+
+static void test_holes_append_truncate(void)
+{
+	char p[PATH_MAX];
+	unsigned char buf[64];
+	int fd;
+
+	pathf(p, 0, "holes");
+	fd = open(p, O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0, "open");
+	CHECK(pwrite(fd, "end", 3, 20) == 3, "pwrite past EOF");
+	CHECK(close(fd) == 0, "close");
+	pathf(p, 1, "holes");
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 23, "read");
+	close(fd);
+	for (int i = 0; i < 20; i++)
+		CHECK(buf[i] == 0, "hole byte %d is %d", i, buf[i]);
+	CHECK(memcmp(buf + 20, "end", 3) == 0, "data after the hole");
+	pathf(p, 2, "holes");
+	CHECK(truncate(p, 5) == 0, "truncate");
+	struct stat st;
+	pathf(p, 0, "holes");
+	CHECK(stat(p, &st) == 0 && st.st_size == 5, "size after truncate");
+
+	/* O_APPEND from every mount, several rounds: nothing overwritten. */
+	for (int r = 0; r < 3; r++)
+		for (int i = 0; i < N; i++) {
+			char s[8];
+
+			snprintf(s, sizeof(s), "%d%d;", r, i);
+			pathf(p, i, "log");
+			put_file(p, s, O_APPEND);
+		}
+	expect_file(1, "log", "00;01;02;10;11;12;20;21;22;");
+}
+
+/* The raftkv client and the mounts are one namespace. */
+static void test_cli(void)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	char p[PATH_MAX];
+	void *v = NULL;
+	size_t len = 0;
+	struct kv_meta meta = { .kind = KV_KIND_FILE, .mode = 0644 };
+
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_put(ck, "/d1/from-cli", 12, "via put", 7, 0, 0, &meta,
+	    NULL) == KV_OK, "put");
+	for (int i = 0; i < N; i++)
+		expect_file(i, "d1/from-cli", "via put");
+	pathf(p, 2, "d1/from-mount");
+	put_file(p, "via write", 0);
+	CHECK(clerk_get(ck, "/d1/from-mount", 14, NULL, &v, &len) == KV_OK &&
+	    len == 9 && memcmp(v, "via write", 9) == 0, "get");
+	free(v);
+	/* A key the mount cannot show (no leading '/') stays invisible. */
+	CHECK(clerk_put(ck, "plain", 5, "x", 1, 0, 0, &meta, NULL) == KV_OK,
+	    "put plain");
+	clerk_free(ck);
+}
+
+/* @nproc processes per mount race to create @rel with O_EXCL (or mkdir);
+ * returns the number of winners. */
+static int race(const char *rel, bool use_mkdir, int nproc)
+{
+	pid_t kids[N * 8];
+	int n = 0, winners = 0;
+
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < nproc; k++) {
+			pid_t p = fork();
+
+			CHECK(p >= 0, "fork");
+			if (p == 0) {
+				char path[PATH_MAX];
+				int fd, ok;
+
+				pathf(path, i, "%s", rel);
+				if (use_mkdir) {
+					ok = mkdir(path, 0755) == 0;
+				} else {
+					fd = open(path, O_CREAT | O_EXCL |
+					    O_WRONLY, 0644);
+					ok = fd >= 0;
+					if (ok)
+						close(fd);
+				}
+				_exit(ok ? 0 : errno == EEXIST ? 1 : 2);
+			}
+			kids[n++] = p;
+		}
+	for (int k = 0; k < n; k++) {
+		int st;
+
+		CHECK(waitpid(kids[k], &st, 0) == kids[k], "wait");
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "a racer failed "
+		    "with something other than EEXIST (status %d)", st);
+		winners += WEXITSTATUS(st) == 0;
+	}
+	return winners;
+}
+
+static void test_races(void)
+{
+	char rel[64];
+
+	for (int r = 0; r < 5; r++) {
+		snprintf(rel, sizeof(rel), "lock%d", r);
+		CHECK(race(rel, false, 2) == 1, "O_EXCL round %d", r);
+		snprintf(rel, sizeof(rel), "dirlock%d", r);
+		CHECK(race(rel, true, 2) == 1, "mkdir round %d", r);
+	}
+}
+
+static void test_remove(void)
+{
+	char p[PATH_MAX];
+
+	pathf(p, 0, "rm");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(p, 1, "rm/f");
+	put_file(p, "x", 0);
+	pathf(p, 2, "rm");
+	errno = 0;
+	CHECK(rmdir(p) != 0 && errno == ENOTEMPTY, "rmdir of a non-empty dir");
+	pathf(p, 2, "rm/f");
+	CHECK(unlink(p) == 0, "unlink");
+	expect_errno(0, "rm/f", ENOENT);
+	pathf(p, 0, "rm");
+	CHECK(rmdir(p) == 0, "rmdir");
+	expect_errno(1, "rm", ENOENT);
+	expect_errno(2, "rm", ENOENT);
+}
+
+/* Count the entries of a directory (without . and ..), -1 if absent. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_rename(void)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+	const int files = 20;
+	pid_t reader;
+	int st;
+
+	pathf(p, 0, "tree");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	for (int k = 0; k < files; k++) {
+		pathf(p, 0, "tree/f%02d", k);
+		put_file(p, "content", 0);
+	}
+	pathf(p, 0, "tree/sub");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(p, 0, "tree/sub/g");
+	put_file(p, "nested", 0);
+
+	/* A reader on mount 2 checks tree, then moved, until it sees the
+	 * rename done: it must never see neither, nor a partial tree. */
+	reader = fork();
+	CHECK(reader >= 0, "fork");
+	if (reader == 0) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		pathf(a, 1, "tree");
+		pathf(b, 1, "moved");
+		for (int loops = 0; loops < 100000; loops++) {
+			int na = count_entries(a), nb;
+
+			nb = count_entries(b);
+			if (na < 0 && nb < 0)
+				_exit(3); /* neither: not atomic */
+			if ((na >= 0 && na != files + 1) ||
+			    (nb >= 0 && nb != files + 1))
+				_exit(4); /* a partial tree */
+			if (na < 0 && nb == files + 1)
+				_exit(0); /* the rename is done */
+		}
+		_exit(5);
+	}
+	sleep_ms(200);
+	pathf(p, 2, "tree");
+	pathf(q, 2, "moved");
+	CHECK(rename(p, q) == 0, "rename of a directory");
+	CHECK(waitpid(reader, &st, 0) == reader, "wait");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader saw a non-atomic "
+	    "rename (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	expect_file(0, "moved/sub/g", "nested");
+	expect_errno(0, "tree", ENOENT);
+
+	/* A file renamed over another replaces it atomically. */
+	pathf(p, 0, "r1");
+	put_file(p, "one", 0);
+	pathf(p, 0, "r2");
+	put_file(p, "two", 0);
+	pathf(p, 1, "r1");
+	pathf(q, 1, "r2");
+	CHECK(rename(p, q) == 0, "rename over");
+	expect_file(2, "r2", "one");
+	expect_errno(2, "r1", ENOENT);
+
+	/* RENAME_NOREPLACE and RENAME_EXCHANGE. */
+	pathf(p, 0, "x1");
+	put_file(p, "X1", 0);
+	pathf(q, 0, "r2");
+	errno = 0;
+	CHECK(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE) != 0 &&
+	    errno == EEXIST, "RENAME_NOREPLACE");
+	CHECK(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE) == 0,
+	    "RENAME_EXCHANGE");
+	expect_file(1, "x1", "one");
+	expect_file(1, "r2", "X1");
+	/* A directory over a non-empty one: ENOTEMPTY. */
+	pathf(p, 0, "e1");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(q, 0, "moved");
+	errno = 0;
+	CHECK(rename(p, q) != 0 && errno == ENOTEMPTY, "rename over non-empty");
+}
+
+/* Block (or heal) every link between member @i and the others. */
+static void isolate(int i, bool blocked)
+{
+	struct client *c;
+
+	CHECK(client_new(&cl, NULL, &c) == 0, "client");
+	for (int j = 0; j < N; j++) {
+		if (j == i)
+			continue;
+		for (int dir2 = 0; dir2 < 2; dir2++) {
+			int from = dir2 ? j : i, to = dir2 ? i : j;
+			struct cproto_fault f = { .peer = (uint64_t)to + 1,
+			    .blocked = blocked };
+			uint8_t buf[CPROTO_FAULT_LEN];
+			struct client_reply rep;
+			int rv;
+
+			cproto_encode_fault(&f, buf);
+			rv = client_call(c, (uint32_t)from, CPROTO_FAULT, buf,
+			    sizeof(buf), 5000, &rep);
+			CHECK(rv == 0 && rep.status == 0, "fault %d->%d: %d",
+			    from, to, rv);
+			free(rep.data);
+		}
+	}
+	client_free(c);
+}
+
+static void test_minority(void)
+{
+	char p[PATH_MAX];
+	uint64_t t0;
+	char *got;
+
+	pathf(p, 0, "part");
+	put_file(p, "before", 0);
+	expect_file(2, "part", "before");
+	isolate(0, true);
+	/* The majority goes on. */
+	pathf(p, 1, "part");
+	put_file(p, "during", O_TRUNC);
+	expect_file(2, "part", "during");
+	/* The minority mount never answers the old data: EIO once its
+	 * timeout passed. */
+	pathf(p, 0, "part");
+	t0 = now_ms();
+	errno = 0;
+	got = get_file(p);
+	CHECK(got == NULL && errno == EIO, "minority read: got '%s'",
+	    got ? got : "(error)");
+	CHECK(now_ms() - t0 >= OP_TIMEOUT_MS / 2, "EIO came before the "
+	    "timeout");
+	isolate(0, false);
+	/* Healed: no remount needed (allow a few rounds to reconnect). */
+	for (int t = 0; t < 20; t++) {
+		got = get_file(p);
+		if (got != NULL)
+			break;
+		CHECK(errno == EIO, "after healing");
+		sleep_ms(250);
+	}
+	CHECK(got != NULL && strcmp(got, "during") == 0, "after healing: "
+	    "'%s'", got ? got : "(error)");
+}
+
+static void test_kill9(void)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	int status;
+
+	CHECK(kill(pids[2], SIGKILL) == 0, "kill -9");
+	CHECK(waitpid(pids[2], &status, 0) == pids[2], "wait");
+	pids[2] = 0;
+	errno = 0;
+	CHECK(stat(mnt[2], &st) != 0 && errno == ENOTCONN, "dead mount");
+	pathf(p, 0, "after-kill");
+	put_file(p, "still working", 0);
+	expect_file(1, "after-kill", "still working");
+	unmount(2);
+	CHECK(!is_mounted(mnt[2]), "unmounted");
+	start(2);
+	expect_file(2, "after-kill", "still working");
+	expect_file(2, "moved/sub/g", "nested");
+}
+
+int main(void)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	const char *tmp = getenv("TMPDIR");
+	static char progbuf[PATH_MAX];
+	int fd;
+
+	main_pid = getpid();
+	fd = open("/dev/fuse", O_RDWR);
+	if (fd < 0) {
+		printf("SKIP: /dev/fuse: %s\n", strerror(errno));
+		return 77;
+	}
+	close(fd);
+	if (run((const char *[]){ "fusermount3", "-V", NULL }) != 0) {
+		printf("SKIP: no fusermount3\n");
+		return 77;
+	}
+	snprintf(progbuf, sizeof(progbuf), "%s/fs/mount.raftkv",
+	    bd ? bd : ".");
+	prog = progbuf;
+	CHECK(access(prog, X_OK) == 0, "%s", prog);
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	snprintf(dir, sizeof(dir), "%s/raftkv-fs-XXXXXX", tmp ? tmp : "/tmp");
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	snprintf(conf, sizeof(conf), "%s/cluster.conf", dir);
+	write_conf();
+	for (int i = 0; i < N; i++) {
+		snprintf(mnt[i], sizeof(mnt[i]), "%s/m%d", dir, i + 1);
+		snprintf(data[i], sizeof(data[i]), "%s/data%d", dir, i + 1);
+		CHECK(mkdir(mnt[i], 0755) == 0, "mkdir");
+	}
+	for (int i = 0; i < N; i++)
+		start(i);
+
+	test_basic();
+	printf("ok basic\n");
+	test_holes_append_truncate();
+	printf("ok holes, append, truncate\n");
+	test_cli();
+	printf("ok raftkv client = mounts\n");
+	test_races();
+	printf("ok O_EXCL and mkdir races\n");
+	test_remove();
+	printf("ok unlink, rmdir, ENOTEMPTY\n");
+	test_rename();
+	printf("ok rename (atomic directory rename, NOREPLACE, EXCHANGE)\n");
+	test_minority();
+	printf("ok minority mount: EIO, then recovers\n");
+	test_kill9();
+	printf("ok kill -9 of a mount, remount\n");
+	return 0;
+}
