@@ -1,0 +1,604 @@
+/*
+ * kvexec.c - execution of the KV commands on the key space (contract in
+ * kv.h, interface in kvexec.h).  kv.c has already decoded the command,
+ * taken the lock and done the session check.
+ *
+ * Every single operation checks everything and allocates everything it
+ * needs before its first change, so a failure leaves no trace.  A single
+ * WRITE/TRUNCATE changes the value in place (growing its buffer
+ * geometrically, so appending to a large file costs O(appended bytes)).
+ *
+ * A transaction runs its ops one by one on the live state, each recording
+ * in the undo log how to put back what it changed; ops inside a txn never
+ * modify a value buffer in place (they install a new one) and never remove
+ * a record (they mark it dead; lookups skip dead records).  Undoing is then
+ * allocation-free: free the buffers the op installed, restore the saved
+ * record headers, remove the records it created (removal never allocates).
+ * Committing frees the buffers the ops retired and removes the dead
+ * records.  So a txn is all-or-nothing even when an allocation fails half
+ * way.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/kvexec.h"
+
+/* How to undo one change to one record. */
+struct undo_ent {
+	struct kv_rec *rec;
+	struct kv_attr attr;   /* saved header */
+	unsigned char *value;
+	uint64_t cap;
+	uint8_t dead;
+	bool created;          /* rec was inserted by this txn */
+	void *alloc;           /* buffer the op installed: freed on rollback */
+	void *retired;         /* buffer the op took off: freed on commit */
+	struct kv_rec *to_free;/* commit: dead record to free */
+};
+
+struct undo {
+	struct undo_ent *e;
+	size_t n, cap;
+};
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------ */
+
+struct kv_rec *kvexec_live(const struct keyspace *ks, const void *key,
+    size_t keylen)
+{
+	struct kv_rec *r = keyspace_get(ks, key, keylen);
+
+	return r != NULL && !r->dead ? r : NULL;
+}
+
+/* Status of @op's version check against existing record @r. */
+static int version_status(const struct kv_rec *r, const struct kv_op *op)
+{
+	if ((op->flags & KV_F_ANYVER) || op->version == r->attr.version)
+		return KV_OK;
+	return KV_EVERSION;
+}
+
+/*
+ * The live record @op names if it passes @op's version check.  Otherwise
+ * NULL, with out->status = KV_ENOKEY or KV_EVERSION.
+ */
+static struct kv_rec *lookup_checked(const struct kvexec_state *st,
+    const struct kv_op *op, struct kv_result *out)
+{
+	struct kv_rec *r = kvexec_live(st->ks, op->key, op->keylen);
+
+	if (r == NULL) {
+		out->status = KV_ENOKEY;
+		return NULL;
+	}
+	out->status = version_status(r, op);
+	return out->status == KV_OK ? r : NULL;
+}
+
+/* A copy of @len bytes at @p; NULL for 0 bytes.  *@ok false on ENOMEM. */
+static unsigned char *dup_bytes(const void *p, size_t len, bool *ok)
+{
+	unsigned char *b;
+
+	*ok = true;
+	if (len == 0)
+		return NULL;
+	b = malloc(len);
+	if (b == NULL)
+		*ok = false;
+	else
+		memcpy(b, p, len);
+	return b;
+}
+
+int kvexec_copy_value(const struct kv_rec *r, void **value)
+{
+	bool ok;
+
+	*value = dup_bytes(r->value, r->attr.size, &ok);
+	return ok ? 0 : -ENOMEM;
+}
+
+/* Record @r's header in @u before changing it (no-op without a log). */
+static struct undo_ent *save(struct undo *u, struct kv_rec *r)
+{
+	struct undo_ent *e;
+
+	if (u == NULL)
+		return NULL;
+	assert(u->n < u->cap);
+	e = &u->e[u->n++];
+	memset(e, 0, sizeof(*e));
+	e->rec = r;
+	e->attr = r->attr;
+	e->value = r->value;
+	e->cap = r->cap;
+	e->dead = r->dead;
+	return e;
+}
+
+/* Install @buf (@size bytes, @cap allocated) as @r's value. */
+static void set_value(struct undo *u, struct kv_rec *r, unsigned char *buf,
+    uint64_t size, uint64_t cap)
+{
+	struct undo_ent *e = save(u, r);
+
+	if (e != NULL) {
+		e->alloc = buf;
+		e->retired = r->value;
+	} else {
+		free(r->value);
+	}
+	r->value = buf;
+	r->cap = cap;
+	r->attr.size = size;
+}
+
+static void changed(struct kv_rec *r, int64_t now, bool content)
+{
+	r->attr.version++;
+	r->attr.ctime_ns = now;
+	if (content)
+		r->attr.mtime_ns = now;
+}
+
+/* ------------------------------------------------------------------------
+ * Single operations (with @u: inside a txn, undoable)
+ * ------------------------------------------------------------------------ */
+
+/* Create @op->key (absent, or dead inside a txn) with @op's value and meta. */
+static int create_rec(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *r = keyspace_get(st->ks, op->key, op->keylen);
+	unsigned char *buf;
+	bool ok;
+
+	buf = dup_bytes(op->data, op->datalen, &ok);
+	if (!ok)
+		return -ENOMEM;
+	if (r != NULL) { /* dead: revive it as a new key */
+		assert(r->dead && u != NULL);
+		save(u, r)->alloc = buf;
+	} else {
+		r = keyspace_rec_new(op->key, op->keylen);
+		if (r == NULL || keyspace_insert(st->ks, r) != 0) {
+			free(r);
+			free(buf);
+			return -ENOMEM;
+		}
+		if (u != NULL) {
+			struct undo_ent *e = save(u, r);
+
+			e->created = true;
+			e->alloc = buf;
+		}
+	}
+	memset(&r->attr, 0, sizeof(r->attr));
+	r->dead = 0;
+	r->value = buf;
+	r->cap = op->datalen;
+	r->attr.size = op->datalen;
+	r->attr.version = 1;
+	r->attr.inode = st->next_inode++;
+	r->attr.mtime_ns = now;
+	r->attr.ctime_ns = now;
+	r->attr.kind = op->meta.kind;
+	r->attr.mode = op->meta.mode;
+	r->attr.uid = op->meta.uid;
+	r->attr.gid = op->meta.gid;
+	out->attr = r->attr;
+	return 0;
+}
+
+static int exec_put(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *r = kvexec_live(st->ks, op->key, op->keylen);
+	unsigned char *buf;
+	bool ok;
+
+	if (r == NULL) {
+		if (!(op->flags & KV_F_ANYVER) && op->version != 0) {
+			out->status = KV_ENOKEY;
+			return 0;
+		}
+		return create_rec(st, op, now, u, out);
+	}
+	out->status = version_status(r, op);
+	if (out->status != KV_OK)
+		return 0;
+	buf = dup_bytes(op->data, op->datalen, &ok);
+	if (!ok)
+		return -ENOMEM;
+	set_value(u, r, buf, op->datalen, op->datalen);
+	if (op->flags & KV_F_SETMETA) {
+		r->attr.kind = op->meta.kind;
+		r->attr.mode = op->meta.mode;
+		r->attr.uid = op->meta.uid;
+		r->attr.gid = op->meta.gid;
+	}
+	changed(r, now, true);
+	out->attr = r->attr;
+	return 0;
+}
+
+static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
+    struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *r = lookup_checked(st, op, out);
+
+	if (r == NULL)
+		return 0;
+	out->attr = r->attr;
+	out->attr.version = 0;
+	if (u != NULL) {
+		save(u, r)->retired = r->value;
+		r->value = NULL;
+		r->cap = 0;
+		r->dead = 1;
+	} else {
+		keyspace_remove(st->ks, op->key, op->keylen);
+		keyspace_rec_free(r);
+	}
+	return 0;
+}
+
+/* A new buffer of @size bytes: @r's value cut or zero-extended. */
+static unsigned char *resized_copy(const struct kv_rec *r, uint64_t size)
+{
+	unsigned char *buf;
+	uint64_t keep = r->attr.size < size ? r->attr.size : size;
+
+	if (size == 0)
+		return NULL;
+	buf = malloc(size);
+	if (buf == NULL)
+		return NULL;
+	if (keep > 0)
+		memcpy(buf, r->value, keep);
+	memset(buf + keep, 0, size - keep);
+	return buf;
+}
+
+/* Make @r's buffer hold at least @size bytes, in place; false on ENOMEM. */
+static bool reserve_value(struct kv_rec *r, uint64_t size, bool geometric)
+{
+	uint64_t ncap = size;
+	unsigned char *p;
+
+	if (size <= r->cap)
+		return true;
+	if (geometric && r->cap * 2 > ncap)
+		ncap = r->cap * 2 < KV_VALUE_MAX ? r->cap * 2 : KV_VALUE_MAX;
+	p = realloc(r->value, ncap);
+	if (p == NULL)
+		return false;
+	r->value = p;
+	r->cap = ncap;
+	return true;
+}
+
+static int exec_write(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *r = lookup_checked(st, op, out);
+	uint64_t end, size;
+
+	if (r == NULL)
+		return 0;
+	if (op->datalen == 0) {
+		out->attr = r->attr;
+		return 0;
+	}
+	if (op->arg > KV_VALUE_MAX - op->datalen) {
+		out->status = KV_ETOOBIG;
+		return 0;
+	}
+	end = op->arg + op->datalen;
+	size = end > r->attr.size ? end : r->attr.size;
+	if (u != NULL) {
+		unsigned char *buf = resized_copy(r, size);
+
+		if (buf == NULL)
+			return -ENOMEM;
+		memcpy(buf + op->arg, op->data, op->datalen);
+		set_value(u, r, buf, size, size);
+	} else {
+		if (!reserve_value(r, size, true))
+			return -ENOMEM;
+		if (op->arg > r->attr.size)
+			memset(r->value + r->attr.size, 0,
+			    op->arg - r->attr.size);
+		memcpy(r->value + op->arg, op->data, op->datalen);
+		r->attr.size = size;
+	}
+	changed(r, now, true);
+	out->attr = r->attr;
+	return 0;
+}
+
+static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *r = lookup_checked(st, op, out);
+	uint64_t size = op->arg;
+
+	if (r == NULL)
+		return 0;
+	if (size > KV_VALUE_MAX) {
+		out->status = KV_ETOOBIG;
+		return 0;
+	}
+	if (u != NULL) {
+		unsigned char *buf = resized_copy(r, size);
+
+		if (buf == NULL && size > 0)
+			return -ENOMEM;
+		set_value(u, r, buf, size, size);
+	} else if (size == 0) {
+		set_value(NULL, r, NULL, 0, 0);
+	} else if (size > r->attr.size) {
+		if (!reserve_value(r, size, false))
+			return -ENOMEM;
+		memset(r->value + r->attr.size, 0, size - r->attr.size);
+		r->attr.size = size;
+	} else {
+		r->attr.size = size;
+		if (size < r->cap / 4) { /* give memory back; failure is harmless */
+			unsigned char *p = realloc(r->value, size);
+
+			if (p != NULL) {
+				r->value = p;
+				r->cap = size;
+			}
+		}
+	}
+	changed(r, now, true);
+	out->attr = r->attr;
+	return 0;
+}
+
+static int exec_setmeta(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *r = lookup_checked(st, op, out);
+
+	if (r == NULL)
+		return 0;
+	save(u, r);
+	if (op->mask & KV_META_MODE)
+		r->attr.mode = op->meta.mode;
+	if (op->mask & KV_META_UID)
+		r->attr.uid = op->meta.uid;
+	if (op->mask & KV_META_GID)
+		r->attr.gid = op->meta.gid;
+	if (op->mask & KV_META_KIND)
+		r->attr.kind = op->meta.kind;
+	if (op->mask & KV_META_MTIME)
+		r->attr.mtime_ns = op->mtime_ns;
+	changed(r, now, false);
+	out->attr = r->attr;
+	return 0;
+}
+
+static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *s = lookup_checked(st, op, out), *d;
+
+	if (s == NULL)
+		return 0;
+	if (keyspace_keycmp(op->key, op->keylen, op->key2, op->key2len) == 0) {
+		out->attr = s->attr;
+		return 0;
+	}
+	d = keyspace_get(st->ks, op->key2, op->key2len);
+	if (d == NULL) {
+		d = keyspace_rec_new(op->key2, op->key2len);
+		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
+			free(d);
+			return -ENOMEM;
+		}
+		if (u != NULL)
+			save(u, d)->created = true;
+	} else {
+		struct undo_ent *e = save(u, d);
+
+		if (e != NULL)
+			e->retired = d->value;
+		else
+			free(d->value);
+	}
+	save(u, s);
+	d->attr = s->attr;
+	d->value = s->value;
+	d->cap = s->cap;
+	d->dead = 0;
+	d->attr.version++;
+	d->attr.ctime_ns = now;
+	s->value = NULL;
+	s->cap = 0;
+	if (u != NULL) {
+		s->dead = 1;
+	} else {
+		keyspace_remove(st->ks, op->key, op->keylen);
+		keyspace_rec_free(s);
+	}
+	out->attr = d->attr;
+	return 0;
+}
+
+static int exec_op(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	switch (op->type) {
+	case KV_OP_PUT:
+		return exec_put(st, op, now, u, out);
+	case KV_OP_DELETE:
+		return exec_delete(st, op, u, out);
+	case KV_OP_WRITE:
+		return exec_write(st, op, now, u, out);
+	case KV_OP_TRUNCATE:
+		return exec_truncate(st, op, now, u, out);
+	case KV_OP_SETMETA:
+		return exec_setmeta(st, op, now, u, out);
+	case KV_OP_RENAME:
+		return exec_rename(st, op, now, u, out);
+	}
+	assert(!"exec_op: not a mutation (the decoder lets none through)");
+	return 0;
+}
+
+int kvexec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
+    struct kv_result *out)
+{
+	return exec_op(st, op, now, NULL, out);
+}
+
+/* ------------------------------------------------------------------------
+ * Transactions
+ * ------------------------------------------------------------------------ */
+
+static void rollback(const struct kvexec_state *st, struct undo *u)
+{
+	while (u->n > 0) {
+		struct undo_ent *e = &u->e[--u->n];
+		struct kv_rec *r = e->rec;
+
+		free(e->alloc);
+		if (e->created) {
+			keyspace_remove(st->ks, r->key, r->keylen);
+			free(r); /* its value, if any, was e->alloc or moved */
+			continue;
+		}
+		r->attr = e->attr;
+		r->value = e->value;
+		r->cap = e->cap;
+		r->dead = e->dead;
+	}
+}
+
+static void commit(const struct kvexec_state *st, struct undo *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		free(u->e[i].retired);
+	for (size_t i = 0; i < u->n; i++) {
+		struct kv_rec *r = u->e[i].rec;
+
+		if (r->dead == 1) {
+			keyspace_remove(st->ks, r->key, r->keylen);
+			r->dead = 2;
+			u->e[i].to_free = r;
+		}
+	}
+	for (size_t i = 0; i < u->n; i++)
+		if (u->e[i].to_free != NULL)
+			keyspace_rec_free(u->e[i].to_free);
+	u->n = 0;
+}
+
+/* Index of the first failing compare, or KV_NO_INDEX. */
+static uint32_t failed_compare(const struct kvexec_state *st,
+    const struct kv_cmd *c)
+{
+	struct kv_cmd_iter it;
+	struct kv_cmp cmp;
+
+	kv_cmd_cmp_iter(c, &it);
+	for (uint32_t i = 0; kv_cmd_next_cmp(&it, &cmp); i++) {
+		struct kv_rec *r = kvexec_live(st->ks, cmp.key, cmp.keylen);
+		bool ok = cmp.version == KV_VERSION_ANY ? r != NULL :
+		    (r != NULL ? r->attr.version : 0) == cmp.version;
+
+		if (!ok)
+			return i;
+	}
+	return KV_NO_INDEX;
+}
+
+int kvexec_txn(struct kvexec_state *st, const struct kv_cmd *c, int64_t now,
+    struct kv_result *out)
+{
+	uint64_t saved_inode = st->next_inode;
+	struct undo u = { .n = 0, .cap = 2 * (size_t)c->nops };
+	struct kv_cmd_iter it;
+	struct kv_result res;
+	struct kv_op op, first = { 0 };
+	struct kv_rec *r;
+
+	out->fail_cmp = failed_compare(st, c);
+	if (out->fail_cmp != KV_NO_INDEX) {
+		out->status = KV_EVERSION;
+		return 0;
+	}
+	if (c->nops == 0)
+		return 0;
+	u.e = malloc(u.cap * sizeof(u.e[0]));
+	if (u.e == NULL)
+		return -ENOMEM;
+	kv_cmd_op_iter(c, &it);
+	for (uint32_t i = 0; kv_cmd_next_op(&it, &op); i++) {
+		int rc;
+
+		kv_result_init(&res);
+		rc = exec_op(st, &op, now, &u, &res);
+		if (rc != 0 || res.status != KV_OK) {
+			rollback(st, &u);
+			st->next_inode = saved_inode;
+			free(u.e);
+			/* Op 0's attributes describe a state just undone: the
+			 * result (and its session copy) must not carry them. */
+			memset(&out->attr, 0, sizeof(out->attr));
+			if (rc == 0) {
+				out->status = res.status;
+				out->fail_op = i;
+			}
+			return rc;
+		}
+		if (i == 0) {
+			first = op;
+			out->attr = res.attr;
+		}
+	}
+	commit(st, &u);
+	free(u.e);
+	if (first.type == KV_OP_RENAME)
+		r = kvexec_live(st->ks, first.key2, first.key2len);
+	else
+		r = kvexec_live(st->ks, first.key, first.keylen);
+	if (r != NULL)
+		out->attr = r->attr;
+	else
+		out->attr.version = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Apply
+ * ------------------------------------------------------------------------ */
+
+int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
+    struct kv_result *out)
+{
+	struct kv_rec *r = kvexec_live(st->ks, op->key, op->keylen);
+	bool ok;
+
+	if (r == NULL) {
+		out->status = KV_ENOKEY;
+		return 0;
+	}
+	out->value = dup_bytes(r->value, r->attr.size, &ok);
+	if (!ok)
+		return -ENOMEM;
+	out->value_len = r->attr.size;
+	out->attr = r->attr;
+	return 0;
+}
+
