@@ -35,7 +35,8 @@ static void track_op(struct fs *fs, const struct kv_op *op)
 		if (op->keylen == op->key2len &&
 		    memcmp(op->key, op->key2, op->keylen) == 0)
 			break;
-		if (inode_applied_rename(fs->inodes, op->key, op->keylen,
+		if ((op->flags & KV_F_TREE ? inode_applied_rename_tree :
+		    inode_applied_rename)(fs->inodes, op->key, op->keylen,
 		    op->key2, op->key2len) != 0)
 			log_warnx("inode table: out of memory on a rename");
 		notifier_push(fs->notifier, op->key2, op->key2len);

@@ -300,6 +300,39 @@ int inode_applied_rename(struct inode_table *t, const char *src,
 	return set_key(t, e, dst, dstlen);
 }
 
+int inode_applied_rename_tree(struct inode_table *t, const char *src,
+    size_t srclen, const char *dst, size_t dstlen)
+{
+	char *buf = NULL;
+	int rv = inode_applied_rename(t, src, srclen, dst, dstlen);
+
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (struct ient *e = t->by_ino[i]; e != NULL; e = e->next_ino) {
+			size_t rest, len;
+
+			if (e->key == NULL || e->keylen <= srclen ||
+			    e->key[srclen] != '/' ||
+			    memcmp(e->key, src, srclen) != 0)
+				continue;
+			rest = e->keylen - srclen;
+			len = dstlen + rest;
+			free(buf);
+			buf = malloc(len);
+			if (buf == NULL) {
+				unlink_key(t, e);
+				rv = -ENOMEM;
+				continue;
+			}
+			memcpy(buf, dst, dstlen);
+			memcpy(buf + dstlen, e->key + srclen, rest);
+			if (set_key(t, e, buf, len) != 0)
+				rv = -ENOMEM;
+		}
+	}
+	free(buf);
+	return rv;
+}
+
 size_t inode_count(struct inode_table *t)
 {
 	size_t n;

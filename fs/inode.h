@@ -75,6 +75,15 @@ void inode_applied_delete(struct inode_table *t, const char *key, size_t len);
 int inode_applied_rename(struct inode_table *t, const char *src,
     size_t srclen, const char *dst, size_t dstlen);
 
+/*
+ * With the lock held (the apply hook): a tree rename (kv.h, KV_F_TREE):
+ * as inode_applied_rename() for @src, and every inode below "@src/" moves
+ * to the same name below "@dst/" (an inode already there dies).  O(table).
+ * Returns 0 or -ENOMEM (inodes it could not move are dead).
+ */
+int inode_applied_rename_tree(struct inode_table *t, const char *src,
+    size_t srclen, const char *dst, size_t dstlen);
+
 /* Number of inodes held (root excluded), for tests and statfs. */
 size_t inode_count(struct inode_table *t);
 

@@ -763,198 +763,6 @@ static void rk_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -remove_node(req, parent, name, true));
 }
 
-/* The keys below a directory, as a rename moves them. */
-struct subtree {
-	char **sfx;          /* key suffix after the directory, from '/' */
-	size_t *sfxlen;
-	uint64_t *version;
-	uint8_t *kind;
-	size_t n, cap;
-	bool too_many;
-	bool nomem;
-};
-
-static void subtree_free(struct subtree *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->sfx[i]);
-	free(s->sfx);
-	free(s->sfxlen);
-	free(s->version);
-	free(s->kind);
-	memset(s, 0, sizeof(*s));
-}
-
-struct subtree_walk {
-	struct subtree *s;
-	size_t dlen;         /* length of the directory's key */
-	size_t limit;
-};
-
-static int subtree_cb(void *arg, const void *key, size_t keylen,
-    const struct kv_attr *attr, const void *value)
-{
-	struct subtree_walk *w = arg;
-	struct subtree *s = w->s;
-	char *sfx;
-
-	(void)value;
-	if (s->n >= w->limit) {
-		s->too_many = true;
-		return 1;
-	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		char **a = realloc(s->sfx, cap * sizeof(*a));
-
-		if (a == NULL)
-			goto nomem;
-		s->sfx = a;
-		size_t *l = realloc(s->sfxlen, cap * sizeof(*l));
-		if (l == NULL)
-			goto nomem;
-		s->sfxlen = l;
-		uint64_t *v = realloc(s->version, cap * sizeof(*v));
-		if (v == NULL)
-			goto nomem;
-		s->version = v;
-		uint8_t *k = realloc(s->kind, cap * sizeof(*k));
-		if (k == NULL)
-			goto nomem;
-		s->kind = k;
-		s->cap = cap;
-	}
-	sfx = malloc(keylen - w->dlen + 1);
-	if (sfx == NULL)
-		goto nomem;
-	memcpy(sfx, (const char *)key + w->dlen, keylen - w->dlen);
-	s->sfx[s->n] = sfx;
-	s->sfxlen[s->n] = keylen - w->dlen;
-	s->version[s->n] = attr->version;
-	s->kind[s->n] = attr->kind;
-	s->n++;
-	return 0;
-nomem:
-	s->nomem = true;
-	return 1;
-}
-
-/* With the table lock held: collect the keys below the directory @key, at
- * most @limit.  0, -EXDEV (more than @limit), -ENOMEM. */
-static int subtree_get_locked(struct fs *fs, const char *key, size_t klen,
-    size_t limit, struct subtree *s)
-{
-	char prefix[KV_KEY_MAX + 2];
-	struct subtree_walk w = { .s = s, .dlen = klen, .limit = limit };
-
-	memcpy(prefix, key, klen);
-	prefix[klen] = '/';
-	kv_list(fs->kv, prefix, klen + 1, NULL, 0, 0, -1, subtree_cb, &w);
-	if (s->nomem)
-		return -ENOMEM;
-	return s->too_many ? -EXDEV : 0;
-}
-
-/* A transaction of any size, for renames. */
-struct bigtxn {
-	struct kv_cmp *cmps;
-	struct kv_op *ops;
-	uint32_t ncmp, nops;
-	char **keys;         /* keys built for the ops, freed with the txn */
-	size_t nkeys;
-	bool nomem;
-};
-
-static void bigtxn_free(struct bigtxn *b)
-{
-	for (size_t i = 0; i < b->nkeys; i++)
-		free(b->keys[i]);
-	free(b->keys);
-	free(b->cmps);
-	free(b->ops);
-	memset(b, 0, sizeof(*b));
-}
-
-/* A key @a + @b owned by the transaction, or NULL. */
-static char *bigtxn_key(struct bigtxn *b, const char *a, size_t alen,
-    const char *sfx, size_t slen)
-{
-	char *k = malloc(alen + slen + 1);
-
-	if (k == NULL) {
-		b->nomem = true;
-		return NULL;
-	}
-	memcpy(k, a, alen);
-	memcpy(k + alen, sfx, slen);
-	k[alen + slen] = '\0';
-	b->keys[b->nkeys++] = k;
-	return k;
-}
-
-static void bigtxn_rename(struct bigtxn *b, const char *src, size_t slen,
-    const char *dst, size_t dlen)
-{
-	struct kv_op *op = &b->ops[b->nops++];
-
-	memset(op, 0, sizeof(*op));
-	op->type = KV_OP_RENAME;
-	op->flags = KV_F_ANYVER;
-	op->key = src;
-	op->keylen = (uint32_t)slen;
-	op->key2 = dst;
-	op->key2len = (uint32_t)dlen;
-}
-
-/* Move @s (the keys below @from) to below @to. */
-static void bigtxn_move_tree(struct bigtxn *b, const struct subtree *s,
-    const char *from, size_t flen, const char *to, size_t tlen)
-{
-	for (size_t i = 0; i < s->n && !b->nomem; i++) {
-		char *k1 = bigtxn_key(b, from, flen, s->sfx[i], s->sfxlen[i]);
-		char *k2 = bigtxn_key(b, to, tlen, s->sfx[i], s->sfxlen[i]);
-
-		if (k1 != NULL && k2 != NULL)
-			bigtxn_rename(b, k1, flen + s->sfxlen[i], k2,
-			    tlen + s->sfxlen[i]);
-	}
-}
-
-/* Compare every directory of @s (below @dir) at its version: no child
- * added or removed anywhere in the tree meanwhile. */
-static void bigtxn_pin_dirs(struct bigtxn *b, const struct subtree *s,
-    const char *dir, size_t dlen)
-{
-	for (size_t i = 0; i < s->n && !b->nomem; i++) {
-		char *k;
-
-		if (s->kind[i] != KV_KIND_DIR)
-			continue;
-		k = bigtxn_key(b, dir, dlen, s->sfx[i], s->sfxlen[i]);
-		if (k != NULL)
-			b->cmps[b->ncmp++] = (struct kv_cmp){ .version =
-			    s->version[i], .key = k,
-			    .keylen = (uint32_t)(dlen + s->sfxlen[i]) };
-	}
-}
-
-static void bigtxn_touch(struct bigtxn *b, const char *dir, size_t dlen,
-    int64_t now)
-{
-	struct kv_op *op;
-
-	if (dlen == 0)
-		return;
-	op = &b->ops[b->nops++];
-	memset(op, 0, sizeof(*op));
-	op->type = KV_OP_SETMETA;
-	op->flags = KV_F_ANYVER;
-	op->key = dir;
-	op->keylen = (uint32_t)dlen;
-	op->mask = KV_META_MTIME;
-	op->mtime_ns = now;
-}
-
 static bool is_below(const char *a, size_t alen, const char *dir,
     size_t dlen)
 {
@@ -967,16 +775,35 @@ struct rename_req {
 	unsigned flags;
 };
 
-/* One attempt at a rename: 0 done, -EAGAIN lost a race, or an errno. */
+static void rename_op(struct rkfs_txn *t, const char *src, size_t slen,
+    const char *dst, size_t dlen)
+{
+	struct kv_op *op = rkfs_txn_op(t, KV_OP_RENAME, src, slen);
+
+	op->flags = KV_F_ANYVER | KV_F_TREE;
+	op->key2 = dst;
+	op->key2len = (uint32_t)dlen;
+}
+
+/*
+ * One attempt at a rename: 0 done, -EAGAIN lost a race, or an errno.
+ *
+ * One TXN: compares pin the source and the target (its version, or its
+ * absence) as decided here; the renames carry KV_F_TREE, so a directory
+ * moves with everything below it however large (kv.h); both parents'
+ * mtimes are set.  A target directory must be empty: its version moves
+ * with every child added or removed, so the compare pins that too.  An
+ * exchange parks the source at a key the mount never shows, inside the
+ * same command.
+ */
 static int rename_once(struct fs *fs, const struct rename_req *r)
 {
 	char sp[KV_KEY_MAX + 1], dp[KV_KEY_MAX + 1];
 	char src[KV_KEY_MAX + 1], dst[KV_KEY_MAX + 1];
 	struct kv_attr spa, dpa, sa, da;
-	struct subtree ss = { 0 }, ds = { 0 };
-	struct bigtxn b = { 0 };
 	struct kv_result res;
-	size_t splen, dplen, limit = KV_TXN_MAX / 2 - 8;
+	struct rkfs_txn t;
+	size_t splen, dplen;
 	long slen = 0, dlen = 0;
 	bool dexists = false, xchg = r->flags & RENAME_EXCHANGE;
 	int64_t now = rkfs_now_ns();
@@ -1022,81 +849,36 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 		    has_children_locked(fs, dst, (size_t)dlen))
 			rv = -ENOTEMPTY;
 	}
-	if (rv == 0 && sa.kind == KV_KIND_DIR)
-		rv = subtree_get_locked(fs, src, (size_t)slen, limit, &ss);
-	if (rv == 0 && xchg && da.kind == KV_KIND_DIR)
-		rv = subtree_get_locked(fs, dst, (size_t)dlen, limit, &ds);
 	inode_unlock(fs->inodes);
 	if (rv != 0)
-		goto out;
+		return rv;
 
-	/* Compares: src, dst (or its absence), every directory moved; ops:
-	 * the renames, the parents' mtimes. */
-	size_t nmax = 8 + 3 * (ss.n + ds.n);
-	b.cmps = calloc(nmax, sizeof(*b.cmps));
-	b.ops = calloc(nmax, sizeof(*b.ops));
-	b.keys = calloc(4 * (ss.n + ds.n) + 4, sizeof(*b.keys));
-	if (b.cmps == NULL || b.ops == NULL || b.keys == NULL) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	b.cmps[b.ncmp++] = (struct kv_cmp){ .version = sa.version, .key = src,
-	    .keylen = (uint32_t)slen };
-	b.cmps[b.ncmp++] = (struct kv_cmp){ .version = dexists ? da.version :
-	    0, .key = dst, .keylen = (uint32_t)dlen };
-	bigtxn_pin_dirs(&b, &ss, src, (size_t)slen);
-	bigtxn_pin_dirs(&b, &ds, dst, (size_t)dlen);
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, src, (size_t)slen, sa.version);
+	rkfs_txn_cmp(&t, dst, (size_t)dlen, dexists ? da.version : 0);
 	if (!xchg) {
-		bigtxn_rename(&b, src, (size_t)slen, dst, (size_t)dlen);
-		bigtxn_move_tree(&b, &ss, src, (size_t)slen, dst,
-		    (size_t)dlen);
+		rename_op(&t, src, (size_t)slen, dst, (size_t)dlen);
 	} else {
 		size_t tlen = sizeof(xchg_key) - 1;
 
-		b.cmps[b.ncmp++] = (struct kv_cmp){ .version = 0,
-		    .key = xchg_key, .keylen = (uint32_t)tlen };
-		bigtxn_rename(&b, src, (size_t)slen, xchg_key, tlen);
-		bigtxn_move_tree(&b, &ss, src, (size_t)slen, xchg_key, tlen);
-		bigtxn_rename(&b, dst, (size_t)dlen, src, (size_t)slen);
-		bigtxn_move_tree(&b, &ds, dst, (size_t)dlen, src,
-		    (size_t)slen);
-		bigtxn_rename(&b, xchg_key, tlen, dst, (size_t)dlen);
-		bigtxn_move_tree(&b, &ss, xchg_key, tlen, dst, (size_t)dlen);
+		rkfs_txn_cmp(&t, xchg_key, tlen, 0);
+		rename_op(&t, src, (size_t)slen, xchg_key, tlen);
+		rename_op(&t, dst, (size_t)dlen, src, (size_t)slen);
+		rename_op(&t, xchg_key, tlen, dst, (size_t)dlen);
 	}
-	bigtxn_touch(&b, sp, splen, now);
+	rkfs_txn_touch(&t, sp, splen, now);
 	if (dplen != splen || memcmp(sp, dp, splen) != 0)
-		bigtxn_touch(&b, dp, dplen, now);
-	if (b.nomem) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	if (b.ncmp > KV_TXN_MAX || b.nops > KV_TXN_MAX) {
-		rv = -EXDEV; /* too big for one command: mv copies instead */
-		goto out;
-	}
-	{
-		struct kv_cmd c = { .type = KV_OP_TXN, .ncmp = b.ncmp,
-		    .nops = b.nops, .cmps = b.cmps, .ops = b.ops };
-
-		if (kv_cmd_size(&c) == 0) {
-			rv = -EXDEV;
-			goto out;
-		}
-		rv = rkfs_submit(fs, &c, &res);
-	}
-	if (rv >= 0) {
-		if (rv == KV_OK)
-			rv = 0;
-		else if (rv == KV_EVERSION || rv == KV_ENOKEY)
-			rv = -EAGAIN;
-		else
-			rv = rkfs_status_errno(rv);
-	}
-out:
-	bigtxn_free(&b);
-	subtree_free(&ss);
-	subtree_free(&ds);
-	return rv;
+		rkfs_txn_touch(&t, dp, dplen, now);
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv < 0)
+		return rv;
+	if (rv == KV_OK)
+		return 0;
+	if (rv == KV_EVERSION || rv == KV_ENOKEY)
+		return -EAGAIN;
+	if (rv == KV_EINVAL)
+		return -EINVAL; /* a key would exceed KV_KEY_MAX */
+	return rkfs_status_errno(rv);
 }
 
 static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -581,6 +581,55 @@ static void test_rename(void)
 	expect_file(0, "moved/sub/g", "nested");
 	expect_errno(0, "tree", ENOENT);
 
+	/* A directory of more keys than one transaction may hold (1024 ops)
+	 * still moves in one command. */
+	{
+		struct clerk_options o;
+		struct clerk *ck;
+		static char keys[1500][32];
+		static struct kv_op ops[1100];
+		struct kv_cmd c = { .type = KV_OP_TXN };
+		struct kv_result res;
+		int nk = 0;
+
+		clerk_options_defaults(&o);
+		o.deadline_ms = 20000;
+		CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+		for (int part = 0; part < 2; part++) {
+			int n = 0;
+
+			if (part == 0) {
+				snprintf(keys[nk], sizeof(keys[nk]), "/bigdir");
+				ops[n++] = (struct kv_op){ .type = KV_OP_PUT,
+				    .key = keys[nk], .keylen = 7, .meta = {
+				    KV_KIND_DIR, 0755, 0, 0 } };
+				nk++;
+			}
+			for (int k = 0; k < 700; k++, nk++) {
+				int len = snprintf(keys[nk], sizeof(keys[nk]),
+				    "/bigdir/f%d-%04d", part, k);
+
+				ops[n++] = (struct kv_op){ .type = KV_OP_PUT,
+				    .key = keys[nk], .keylen = (uint32_t)len,
+				    .meta = { KV_KIND_FILE, 0644, 0, 0 } };
+			}
+			c.ops = ops;
+			c.nops = (uint32_t)n;
+			CHECK(clerk_mutate(ck, &c, &res) == KV_OK, "bulk create");
+		}
+		clerk_free(ck);
+		pathf(p, 0, "bigdir");
+		CHECK(count_entries(p) == 1400, "bigdir has %d entries",
+		    count_entries(p));
+		pathf(q, 0, "bigdir2");
+		CHECK(rename(p, q) == 0, "rename of 1401 keys");
+		pathf(p, 1, "bigdir2");
+		CHECK(count_entries(p) == 1400, "moved bigdir has %d entries",
+		    count_entries(p));
+		expect_errno(2, "bigdir", ENOENT);
+		expect_file(2, "bigdir2/f1-0699", "");
+	}
+
 	/* A file renamed over another replaces it atomically. */
 	pathf(p, 0, "r1");
 	put_file(p, "one", 0);

@@ -133,6 +133,46 @@ static void test_inode_applied_rename_and_delete(void **state)
 	inode_table_free(t);
 }
 
+static void test_inode_applied_rename_tree(void **state)
+{
+	struct inode_table *t = inode_table_new();
+	char k[64];
+
+	(void)state;
+	ref(t, 30, "/a");
+	ref(t, 31, "/a/x");
+	ref(t, 32, "/a/b/y");
+	ref(t, 33, "/ab");          /* shares the prefix, not below */
+	ref(t, 34, "/c/x");         /* replaced by the move */
+	ref(t, 35, "/c/z");         /* stays */
+	inode_lock(t);
+	assert_int_equal(inode_applied_rename_tree(t, "/a", 2, "/c", 2), 0);
+	inode_unlock(t);
+	assert_int_equal(key_of(t, 30, k), 0);
+	assert_string_equal(k, "/c");
+	assert_int_equal(key_of(t, 31, k), 0);
+	assert_string_equal(k, "/c/x");
+	assert_int_equal(key_of(t, 32, k), 0);
+	assert_string_equal(k, "/c/b/y");
+	assert_int_equal(key_of(t, 33, k), 0);
+	assert_string_equal(k, "/ab");
+	assert_int_equal(key_of(t, 34, k), -ENOENT);
+	assert_int_equal(key_of(t, 35, k), 0);
+	assert_string_equal(k, "/c/z");
+	assert_int_equal(at(t, "/c/x"), 31);
+	assert_int_equal(at(t, "/a/x"), 0);
+	/* Moving to a longer and to a shorter name. */
+	inode_lock(t);
+	assert_int_equal(inode_applied_rename_tree(t, "/c/b", 4,
+	    "/deeper/and/longer", 18), 0);
+	assert_int_equal(inode_applied_rename_tree(t, "/deeper/and/longer",
+	    18, "/s", 2), 0);
+	inode_unlock(t);
+	assert_int_equal(key_of(t, 32, k), 0);
+	assert_string_equal(k, "/s/y");
+	inode_table_free(t);
+}
+
 static void kill_cb(void *arg, uint64_t ino)
 {
 	inode_set_key_locked(arg, ino, NULL, 0);
@@ -261,6 +301,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inode_root_and_lookup),
 		cmocka_unit_test(test_inode_applied_rename_and_delete),
+		cmocka_unit_test(test_inode_applied_rename_tree),
 		cmocka_unit_test(test_inode_each_and_set_key),
 		cmocka_unit_test(test_inode_random_against_reference),
 	};
