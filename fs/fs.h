@@ -11,6 +11,7 @@
  *   fs/rkfs.c     the FUSE low-level operations (metadata)
  *   fs/rkfile.c   the FUSE low-level operations (file data, directories)
  *   fs/notify.c   the kernel-cache invalidation thread
+ *   fs/wbuf.c     per-inode write buffers (commit at close/fsync)
  *   fs/inode.c    node id <-> key table
  *
  * THE MAPPING.  A file at mount path /a/b is the KV key "/a/b"; a
@@ -45,15 +46,17 @@ struct barrier;
 struct ckpool;
 struct notifier;
 struct fsm;
+struct wbufs;
 
 /* Longest name the mount shows or creates. */
 #define FS_NAME_MAX 255
 
 struct fs_options {
 	int timeout_ms;      /* an operation fails with EIO after this */
-	bool sync;           /* -o sync: no per-file buffering (the default
-	                        today: every write commits) */
+	bool sync;           /* -o sync: every write() commits */
 	bool ro;
+	size_t writebuf;     /* bytes buffered per file before a commit
+	                        (fs/wbuf.h); 0: none (as sync) */
 };
 
 struct fs {
@@ -64,8 +67,14 @@ struct fs {
 	struct barrier *barrier;
 	struct ckpool *clerks;
 	struct notifier *notifier;
+	struct wbufs *wbufs;           /* NULL when writes are not buffered */
 	struct fuse_session *se;       /* set once mounted */
 };
+
+/* Commit @len bytes at @off into inode @ino (fs/rkfile.c): the
+ * wbuf_commit_fn of the mount, @arg being its struct fs.  0 or -errno. */
+int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
+    size_t len);
 
 /* The FUSE low-level operations (fs/rkfs.c, fs/rkfile.c). */
 struct fuse_lowlevel_ops;

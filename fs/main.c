@@ -41,12 +41,14 @@
 #include "fs/fsmember.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
+#include "fs/wbuf.h"
 #include "raft/client/cluster.h"
 #include "raft/util/logging.h"
 #include "raft/util/num.h"
 
 #define PROG "mount.raftkv"
 #define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_WRITEBUF (1u << 20)
 #define DEFAULT_DATA_ROOT "/var/lib/raftkv"
 
 struct mopts {
@@ -79,6 +81,7 @@ static void usage(FILE *f)
 	    DEFAULT_DATA_ROOT "/ID)\n"
 	    "  timeout=MS           fail an operation with EIO after MS (10000)\n"
 	    "  sync                 commit every write before it returns\n"
+	    "  writebuf=BYTES       buffer per file until close/fsync (1 MiB; 0: none)\n"
 	    "  ro                   read-only mount\n"
 	    "  allow_other          let other users use the mount\n"
 	    "  default_permissions  kernel permission checks (the default);\n"
@@ -196,6 +199,8 @@ static void parse_one(struct mopts *o, char *opt)
 		absolute(v, o->secret, sizeof(o->secret), "secret key");
 	} else if (strcmp(opt, "log_level") == 0) {
 		o->log_level = v;
+	} else if (strcmp(opt, "writebuf") == 0) {
+		o->fs.writebuf = opt_uint(opt, v, 0, 16u << 20);
 	} else if (strcmp(opt, "timeout") == 0) {
 		o->fs.timeout_ms = (int)opt_uint(opt, v, 100, 3600 * 1000);
 	} else if (strcmp(opt, "tick_ms") == 0) {
@@ -232,6 +237,7 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 	int npos = 0;
 
 	o->fs.timeout_ms = DEFAULT_TIMEOUT_MS;
+	o->fs.writebuf = DEFAULT_WRITEBUF;
 	o->default_permissions = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -476,7 +482,10 @@ int main(int argc, char **argv)
 	fs.notifier = notifier_new(&fs);
 	fs.clerks = ckpool_new(&cl, o.fs.timeout_ms,
 	    member_index(&cl, o.member.id));
-	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL)
+	if (!o.fs.sync && o.fs.writebuf > 0)
+		fs.wbufs = wbufs_new(o.fs.writebuf, rkfile_commit, &fs);
+	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
+	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))
 		die("out of memory");
 	if (o.member.fault_injection)
 		log_warnx("fault injection is ENABLED: for tests only");
@@ -527,6 +536,7 @@ int main(int argc, char **argv)
 	fsm_stop(fs.member);
 	notifier_free(fs.notifier);
 	barrier_free(fs.barrier);
+	wbufs_free(fs.wbufs);
 	ckpool_free(fs.clerks);
 	inode_table_free(fs.inodes);
 	fuse_opt_free_args(&args);

@@ -3,12 +3,14 @@
  * (open, read, write, flush, fsync, release, opendir, readdir,
  * releasedir).  See rkfs.c for the shared rules.
  *
- * Writes commit one by one today: write() returns once its bytes are
- * committed (as with -o sync), so flush, fsync and close have nothing left
- * to do.  Each write is a TXN that pins the file's version and writes at
- * the offset (at the committed end of the file for O_APPEND: appends from
- * several mounts never overwrite each other).  Files are opened direct_io:
- * no page cache, every read() is served after a read barrier.
+ * Writes go to the inode's write buffer on this mount (fs/wbuf.h) and are
+ * committed at the latest by flush (close), fsync and release, or before
+ * anything on this mount reads the file; with -o sync, O_SYNC, O_DSYNC or
+ * O_APPEND each write() commits before it returns.  A commit is a TXN that
+ * pins the file's version and writes at the offset (at the committed end
+ * of the file for O_APPEND: appends from several mounts never overwrite
+ * each other).  Files are opened direct_io: no page cache, every read()
+ * is served after a read barrier.
  *
  * A directory listing is taken whole when a handle reads from offset 0
  * (rewinddir), one walk of the directory's direct children under the
@@ -22,6 +24,7 @@
 
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
+#include "fs/wbuf.h"
 #include "kv/kv.h"
 
 /* ---------------------------------------------------------------------
@@ -35,8 +38,10 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
 	struct kv_result res;
 	struct rkfs_txn t;
 	size_t klen;
-	int rv = -EIO;
+	int rv = rkfile_flush_ino(fs, ino);
 
+	if (rv < 0)
+		return rv;
 	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
 		rv = rkfs_fresh(fs);
 		if (rv != 0)
@@ -86,14 +91,16 @@ void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rv == 0 && (fi->flags & O_TRUNC) && a.kind == KV_KIND_FILE &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY)
 		rv = rkfile_truncate0(fs, ino);
+	if (rv == 0)
+		rv = rkfile_fh_new(fs, ino, fi->flags, &fi->fh);
 	if (rv != 0) {
 		fuse_reply_err(req, -rv);
 		return;
 	}
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	fi->fh = 0;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		rkfile_fh_drop(fs, fi->fh);
 }
 
 void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -110,6 +117,11 @@ void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rv = rkfile_flush_ino(fs, ino);
+	if (rv < 0) {
+		fuse_reply_err(req, -rv);
 		return;
 	}
 	buf = malloc(size ? size : 1);
@@ -138,10 +150,11 @@ void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-    size_t size, off_t off, struct fuse_file_info *fi)
+/* Commit @len bytes at @off (at the committed end with @append) into
+ * inode @ino, starting over when a concurrent change moved its version. */
+static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
+    const void *data, size_t len, bool append)
 {
-	struct fs *fs = rkfs_of(req);
 	char key[KV_KEY_MAX + 1];
 	struct kv_attr a;
 	struct kv_result res;
@@ -149,58 +162,118 @@ void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	size_t klen;
 	int rv = -EIO;
 
-	if (fs->opt.ro) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		uint64_t at = (uint64_t)off;
+		uint64_t at = off;
 		struct kv_op *op;
 
 		rv = rkfs_fresh(fs);
 		if (rv != 0)
-			break;
+			return rv;
 		inode_lock(fs->inodes);
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
-			break;
-		if (a.kind == KV_KIND_DIR) {
-			rv = -EISDIR;
-			break;
-		}
-		if (fi->flags & O_APPEND)
+			return rv;
+		if (a.kind == KV_KIND_DIR)
+			return -EISDIR;
+		if (append)
 			at = a.size;
-		if (at > KV_VALUE_MAX || size > KV_VALUE_MAX - at) {
-			rv = -EFBIG;
-			break;
-		}
-		if (size == 0)
-			break;
+		if (at > KV_VALUE_MAX || len > KV_VALUE_MAX - at)
+			return -EFBIG;
+		if (len == 0)
+			return 0;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
 		op = rkfs_txn_op(&t, KV_OP_WRITE, key, klen);
 		op->arg = at;
-		op->data = buf;
-		op->datalen = (uint32_t)size;
+		op->data = data;
+		op->datalen = (uint32_t)len;
 		rv = rkfs_txn_submit(fs, &t, &res);
 		if (rv < 0)
-			break;
-		if (rv == KV_OK) {
-			rv = 0;
-			break;
-		}
-		if (rv != KV_EVERSION && rv != KV_ENOKEY) {
-			rv = rkfs_status_errno(rv);
-			break;
-		}
+			return rv;
+		if (rv == KV_OK)
+			return 0;
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
 		rv = -EIO;
 	}
-	if (rv != 0)
+	return rv;
+}
+
+int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
+    size_t len)
+{
+	return commit_write(arg, ino, off, data, len, false);
+}
+
+/* An open file: its write buffer when writes are buffered. */
+struct fh {
+	struct wbuf *wb;
+};
+
+/* The handle for an open of @ino with @flags (NULL when writes go
+ * straight through: read-only, -o sync, O_SYNC, O_DSYNC, O_APPEND). */
+int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out)
+{
+	struct fh *h;
+
+	*out = 0;
+	if ((flags & O_ACCMODE) == O_RDONLY || fs->opt.sync ||
+	    fs->wbufs == NULL || (flags & (O_SYNC | O_DSYNC | O_APPEND)))
+		return 0;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	h->wb = wbuf_open(fs->wbufs, ino);
+	if (h->wb == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
+	*out = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+void rkfile_fh_drop(struct fs *fs, uint64_t fh)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fh;
+
+	if (h == NULL)
+		return;
+	wbuf_release(fs->wbufs, h->wb);
+	free(h);
+}
+
+int rkfile_flush_ino(struct fs *fs, uint64_t ino)
+{
+	return fs->wbufs == NULL ? 0 : wbufs_flush_ino(fs->wbufs, ino);
+}
+
+void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rv;
+
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (off < 0 || (uint64_t)off > KV_VALUE_MAX ||
+	    size > KV_VALUE_MAX - (uint64_t)off) {
+		fuse_reply_err(req, off < 0 ? EINVAL : EFBIG);
+		return;
+	}
+	if (h != NULL) {
+		rv = wbuf_write(fs->wbufs, h->wb, (uint64_t)off, buf, size);
+	} else {
+		/* Straight through, after what this mount buffered. */
+		rv = rkfile_flush_ino(fs, ino);
+		if (rv >= 0)
+			rv = commit_write(fs, ino, (uint64_t)off, buf, size,
+			    (fi->flags & O_APPEND) != 0);
+	}
+	if (rv < 0)
 		fuse_reply_err(req, -rv);
 	else
 		fuse_reply_write(req, size);
@@ -208,26 +281,36 @@ void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = rkfs_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rv = 0;
+
 	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0); /* every write committed already */
+	if (h != NULL)
+		rv = wbuf_flush(fs->wbufs, h->wb);
+	fuse_reply_err(req, rv < 0 ? -rv : 0);
 }
 
 void rkfile_release(fuse_req_t req, fuse_ino_t ino,
     struct fuse_file_info *fi)
 {
 	(void)ino;
-	(void)fi;
+	/* The flush of close() reported any error already; what is left
+	 * (writes through a descriptor dup'ed after) commits now. */
+	rkfile_fh_drop(rkfs_of(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct fs *fs = rkfs_of(req);
+	int rv = rkfile_flush_ino(fs, ino);
+
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, 0); /* committed = on a majority's disks */
+	/* Committed = on a majority's disks. */
+	fuse_reply_err(req, rv < 0 ? -rv : 0);
 }
 
 /* ---------------------------------------------------------------------

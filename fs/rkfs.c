@@ -271,6 +271,7 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
 	struct kv_attr pa, a;
 	struct fuse_entry_param e;
+	bool flushed = false;
 	size_t plen;
 	long klen;
 	int rv;
@@ -279,6 +280,7 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
+again:
 	rv = rkfs_fresh(fs);
 	if (rv != 0)
 		goto out;
@@ -290,6 +292,17 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		klen = rkfs_child_key(pkey, plen, name, key);
 		rv = klen < 0 ? (int)klen :
 		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
+	}
+	if (rv == 0 && !flushed) {
+		/* This mount's buffered writes to it, if any, first. */
+		inode_unlock(fs->inodes);
+		flushed = true;
+		rv = rkfile_flush_ino(fs, a.inode);
+		if (rv > 0)
+			goto again;
+		if (rv < 0)
+			goto out;
+		inode_lock(fs->inodes);
 	}
 	if (rv == 0)
 		rv = inode_ref_locked(fs->inodes, a.inode, key, (size_t)klen);
@@ -331,7 +344,9 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 	int rv;
 
 	(void)fi;
-	rv = rkfs_fresh(fs);
+	rv = rkfile_flush_ino(fs, ino); /* this mount's own writes first */
+	if (rv >= 0)
+		rv = rkfs_fresh(fs);
 	if (rv == 0) {
 		inode_lock(fs->inodes);
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
@@ -364,6 +379,11 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (ino == FUSE_ROOT_ID) {
 		fuse_reply_err(req, EPERM);
+		return;
+	}
+	rv = rkfile_flush_ino(fs, ino);
+	if (rv < 0) {
+		fuse_reply_err(req, -rv);
 		return;
 	}
 	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
@@ -609,15 +629,21 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			}
 		}
 	}
+	if (rv == 0) {
+		rv = rkfile_fh_new(fs, e.ino, fi->flags, &fi->fh);
+		if (rv != 0)
+			inode_forget(fs->inodes, e.ino, 1);
+	}
 	if (rv != 0) {
 		fuse_reply_err(req, -rv);
 		return;
 	}
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	fi->fh = 0;
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		rkfile_fh_drop(fs, fi->fh);
 		inode_forget(fs->inodes, e.ino, 1);
+	}
 }
 
 static void rk_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,

@@ -113,4 +113,13 @@ void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
 /* Truncate @ino's file to 0 (O_TRUNC): 0 or negative errno. */
 int rkfile_truncate0(struct fs *fs, fuse_ino_t ino);
 
+/* A file handle for an open of @ino with @flags into *@out (0 when writes
+ * are not buffered); release it with rkfile_fh_drop().  0 or -ENOMEM. */
+int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out);
+void rkfile_fh_drop(struct fs *fs, uint64_t fh);
+
+/* Commit what this mount buffered for @ino (fs/wbuf.h): 0 (or 1 when
+ * something was committed), or a negative errno. */
+int rkfile_flush_ino(struct fs *fs, uint64_t ino);
+
 #endif

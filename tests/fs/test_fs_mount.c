@@ -415,6 +415,63 @@ static void test_holes_append_truncate(void)
 	expect_file(1, "log", "00;01;02;10;11;12;20;21;22;");
 }
 
+/* Buffered writes: the writer's own descriptors see them at once, other
+ * mounts only once they commit (fsync, close), never before. */
+static void test_write_buffering(void)
+{
+	char p[PATH_MAX], buf[64];
+	struct stat st;
+	unsigned char *big, *back;
+	size_t bigsz = 2600 * 1024;
+	int fd, fd2;
+
+	pathf(p, 0, "wb");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	CHECK(write(fd, "abc", 3) == 3, "write");
+	expect_file(1, "wb", "");            /* not committed yet */
+	CHECK(fsync(fd) == 0, "fsync");
+	expect_file(1, "wb", "abc");
+	CHECK(write(fd, "def", 3) == 3, "write");
+	expect_file(2, "wb", "abc");
+	CHECK(close(fd) == 0, "close");
+	expect_file(2, "wb", "abcdef");
+
+	pathf(p, 0, "wb2");
+	fd2 = open(p, O_CREAT | O_RDWR, 0644);
+	CHECK(fd2 >= 0, "open");
+	CHECK(write(fd2, "xyz", 3) == 3, "write");
+	CHECK(pread(fd2, buf, sizeof(buf), 0) == 3 &&
+	    memcmp(buf, "xyz", 3) == 0, "own bytes at once");
+	CHECK(fstat(fd2, &st) == 0 && st.st_size == 3, "own size at once");
+	CHECK(close(fd2) == 0, "close");
+
+	/* A large file in small writes, compared byte for byte elsewhere. */
+	big = malloc(bigsz);
+	back = malloc(bigsz + 1);
+	CHECK(big && back, "malloc");
+	for (size_t i = 0; i < bigsz; i++)
+		big[i] = (unsigned char)(i * 7 + i / 4096);
+	pathf(p, 0, "bigfile");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	for (size_t off = 0; off < bigsz; off += 4096)
+		CHECK(write(fd, big + off, 4096) == 4096, "write at %zu", off);
+	CHECK(close(fd) == 0, "close");
+	pathf(p, 2, "bigfile");
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0, "open");
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fd, back + got, bigsz + 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	CHECK(got == bigsz && memcmp(big, back, bigsz) == 0, "big file read "
+	    "back %zu bytes", got);
+	free(big);
+	free(back);
+}
+
 /* The raftkv client and the mounts are one namespace. */
 static void test_cli(void)
 {
@@ -791,6 +848,8 @@ int main(void)
 	printf("ok basic\n");
 	test_holes_append_truncate();
 	printf("ok holes, append, truncate\n");
+	test_write_buffering();
+	printf("ok write buffering: own bytes at once, others at commit\n");
 	test_cli();
 	printf("ok raftkv client = mounts\n");
 	test_races();
