@@ -34,7 +34,7 @@
  *             sent to the leader and acknowledged once applied there:
  *             ops/s, p50/p99 latency, and committed ops per fsync (ops
  *             over the growth of the leader's STATUS 'syncs' counter).
- *   in-process  one submitter calling node_submit() inside the leader:
+ *   in-process  one submitter calling rsm_submit() inside the leader:
  *             the commit path alone, without the client's round trip —
  *             what the goal's floor (one fdatasync + one round trip)
  *             describes.  The leader's process is stopped, its member
@@ -68,6 +68,7 @@
 #include "raft/client/cproto.h"
 #include "raft/le.h"
 #include "raft/member/node.h"
+#include "raft/member/rsm.h"
 #include "tests/integration/harness.h"
 
 #define OP_BYTES 100
@@ -602,7 +603,7 @@ static double self_cpu_seconds(void)
 
 /*
  * The commit latency the cluster issue's floor describes (one fdatasync
- * plus one round trip): a lone submitter calling node_submit() inside the
+ * plus one round trip): a lone submitter calling rsm_submit() inside the
  * leader, so no client hop.  The leader's process is stopped and its
  * member runs in this process instead, on the same data directory and
  * address; leadership is handed to it; afterwards the process is
@@ -682,7 +683,7 @@ static int rsm_row(struct harness *h, double seconds, struct row *r)
 			t0 = t;
 			done = 0;
 		}
-		if (node_submit(n, op, sizeof(op), 10000, &reply, &len,
+		if (rsm_submit(node_rsm(n), op, sizeof(op), 10000, &reply, &len,
 		    NULL) != 0) {
 			r->errors++;
 			continue;
@@ -836,7 +837,7 @@ int main(int argc, char **argv)
 		    "%6.0f %9.0f%s\n", rsm.submitters, rsm.ops_per_s,
 		    rsm.lat.p50, rsm.lat.p99, "", "", "", rsm.cpu_leader_us,
 		    rsm.cpu_follower_us, rsm.errors ? "  (errors!)" : "");
-	printf("  (in-process: node_submit() inside the leader, no client "
+	printf("  (in-process: rsm_submit() inside the leader, no client "
 	    "hop: the commit path alone)\n");
 	if (harness_unexpected_exits(h) == 0)
 		harness_mark_passed(h);

@@ -186,21 +186,21 @@ static int app_query_quick(void *arg, const void *buf, size_t len,
 	return rv == -EFBIG ? -EAGAIN : rv;
 }
 
-static int app_create(void **arg, struct node_app *napp,
-    struct server_app *sapp)
+static int app_create(void **arg, struct rsm_app *rapp,
+    struct endpoint_app *eapp)
 {
 	struct kv *kv = kv_new(NULL);
 
 	if (kv == NULL)
 		return -ENOMEM;
-	napp->arg = kv;
-	napp->apply = app_apply;
-	napp->snapshot = app_snapshot;
-	napp->restore = app_restore;
-	sapp->arg = kv;
-	sapp->query = app_query;
-	sapp->prepare = app_prepare;
-	sapp->query_quick = app_query_quick;
+	rapp->arg = kv;
+	rapp->apply = app_apply;
+	rapp->snapshot = app_snapshot;
+	rapp->restore = app_restore;
+	rapp->query = app_query;
+	rapp->query_quick = app_query_quick;
+	eapp->arg = kv;
+	eapp->prepare = app_prepare;
 	*arg = kv;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * server_main.c - raftkv-server(8): a cluster member serving the KV store
- * without mounting it.  Everything is in raft/member/member.c and kv/kvapp.c.
+ * without mounting it: member_main() (raft/member/member_main.c: options,
+ * member_start, signals, member_stop) running kvapp (kv/kvapp.c).
  */
 #include "kv/kvapp.h"
 

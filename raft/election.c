@@ -2,16 +2,17 @@
  * election.c - election timers, pre-vote, vote, check-quorum and
  * leadership transfer.
  *
- * Raft paper 5.2 (elections), 5.4.1 (the up-to-date rule); thesis 9.6
- * (pre-vote: a member first asks whether it *could* win, without touching
- * its term, so a rejoining partitioned member cannot depose a healthy
- * leader), 6.2 (check-quorum: a leader that has not heard from a majority
- * within an election timeout steps down, so a minority never keeps a
- * leader) and 3.10 (leadership transfer via TimeoutNow).
+ * Raft paper 5.2 (elections) and Figure 2 (RequestVote), 5.4.1 (the
+ * up-to-date rule); thesis 9.6 (pre-vote: a member first asks whether it
+ * *could* win, without touching its term, so a rejoining partitioned
+ * member cannot depose a healthy leader), 6.2 (check-quorum: a leader that
+ * has not heard from a majority within an election timeout steps down, so
+ * a minority never keeps a leader) and 3.10 (leadership transfer via
+ * TimeoutNow).  Contracts: election.h.
  *
- * Leader stickiness: a member that heard from a leader within the minimum
- * election timeout ignores (pre)vote requests of a higher term, unless they
- * come from a transfer (ctx == 1).
+ * Leader stickiness (thesis 4.2.3): a member that heard from a leader
+ * within the minimum election timeout ignores (pre)vote requests of a
+ * higher term, unless they come from a transfer (ctx == 1).
  *
  * Durability: a candidate's term and self-vote, and every vote granted, are
  * hard state; their messages are queued "after persist" by raft_send, so
@@ -20,7 +21,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "raft/election.h"
 #include "raft/raft_int.h"
+#include "raft/replication.h"
+#include "raft/snapshot.h"
 
 bool election_in_lease(const struct raft *r)
 {
@@ -171,10 +175,10 @@ int election_handle_vote(struct raft *r, const struct raft_msg *m)
 	return raft_send(r, &resp, 0);
 }
 
-int election_handle_vote_resp(struct raft *r, const struct raft_msg *m)
+int election_handle_vote_resp(struct raft *r, uint32_t from_idx,
+    const struct raft_msg *m)
 {
 	bool pre = m->type == RAFT_MSG_PREVOTE_RESP;
-	int i = raft_voter_index(r, m->from);
 	int result;
 
 	if ((pre && r->role != RAFT_PRECANDIDATE) ||
@@ -182,8 +186,8 @@ int election_handle_vote_resp(struct raft *r, const struct raft_msg *m)
 		return 0;
 	if (pre && m->term != r->term + 1 && !m->reject)
 		return 0; /* an answer to an older pre-campaign */
-	if (r->votes[i] == 0)
-		r->votes[i] = m->reject ? -1 : 1;
+	if (r->votes[from_idx] == 0)
+		r->votes[from_idx] = m->reject ? -1 : 1;
 	result = tally(r);
 	if (result > 0)
 		return pre ? election_campaign(r, false, false) :

@@ -78,12 +78,10 @@ void progress_become_replicate(struct progress *p)
 	p->probe_last = 0;
 }
 
-void progress_become_snapshot(struct progress *p, raft_index index,
-    raft_term term)
+void progress_become_snapshot(struct progress *p, raft_index index)
 {
 	p->state = PROGRESS_SNAPSHOT;
 	p->snap_index = index;
-	p->snap_term = term;
 	p->snap_offset = 0;
 	p->snap_idle_ticks = 0;
 	p->probe_sent = false;

@@ -51,22 +51,34 @@ struct progress {
 	uint64_t infl_bytes;
 	uint64_t infl_max_bytes;
 	/* SNAPSHOT transfer */
-	raft_index snap_index;
-	raft_term snap_term;
+	raft_index snap_index;   /* the snapshot being sent */
 	uint64_t snap_offset;    /* acknowledged bytes */
 	unsigned snap_idle_ticks;/* ticks without progress: resend the chunk */
 };
 
-/* Returns 0 or -ENOMEM. */
+/*
+ * Initialise @p for voter @id with a window of @max_inflight appends
+ * (at least 1) and @max_inflight_bytes of payload (0: unbounded).
+ * Returns 0 or -ENOMEM.  progress_close() frees the window.
+ */
 int progress_init(struct progress *p, raft_id id, uint32_t max_inflight,
     uint64_t max_inflight_bytes);
 void progress_close(struct progress *p);
 
+/* A new leader's view: PROBE from @last_index + 1, nothing matched, not
+ * heard from, nothing told. */
 void progress_reset(struct progress *p, raft_index last_index);
+
+/* To PROBE: next = match + 1 (from SNAPSHOT: after the snapshot if that
+ * is further); the window is emptied. */
 void progress_become_probe(struct progress *p);
+
+/* To REPLICATE after an accepted probe: next = match + 1, or past what
+ * the latest probe carried if it went further (it is still in flight). */
 void progress_become_replicate(struct progress *p);
-void progress_become_snapshot(struct progress *p, raft_index index,
-    raft_term term);
+
+/* To SNAPSHOT: sending the snapshot at @index from offset 0. */
+void progress_become_snapshot(struct progress *p, raft_index index);
 
 /* The pipeline window is full, by messages or by bytes. */
 bool progress_window_full(const struct progress *p);

@@ -2,14 +2,19 @@
  * raft.c - life cycle, role changes, the step dispatcher and the
  * ready/advance hand-off of the pure Raft core.
  *
- * Roles and the functions performing each transition (Raft paper, 5.2;
- * pre-vote and check-quorum from the thesis, 9.6 and 6.2):
+ * Roles and the functions performing each transition (Raft paper 5.2 and
+ * Figure 4; pre-vote from the thesis 9.6, check-quorum 6.2, leadership
+ * transfer 3.10).  election.c decides when; the functions here change
+ * the state:
  *
- *   FOLLOWER --(election timeout)--------> PRECANDIDATE  election_campaign
- *   PRECANDIDATE --(pre-vote quorum)-----> CANDIDATE     election_campaign
- *   CANDIDATE --(vote quorum)------------> LEADER        raft_become_leader
- *   any --(higher term / lost quorum)----> FOLLOWER      raft_become_follower
- *   LEADER --(check-quorum fails)--------> FOLLOWER      election_tick
+ *   non-leader --(election timeout)-----> PRECANDIDATE raft_become_candidate
+ *   PRECANDIDATE --(pre-vote quorum)----> CANDIDATE    raft_become_candidate
+ *   non-leader --(timeout without
+ *       pre-vote, or TIMEOUT_NOW)-------> CANDIDATE    raft_become_candidate
+ *   CANDIDATE --(vote quorum)-----------> LEADER       raft_become_leader
+ *   any --(higher term, a current
+ *          leader, refusals)------------> FOLLOWER     raft_become_follower
+ *   LEADER --(check-quorum fails)-------> FOLLOWER     raft_become_follower
  *
  * Every incoming message first passes the term checks of Figure 2 here
  * (step_term), then goes to the handler of its type.  Messages from a
@@ -19,6 +24,9 @@
  * Outputs are queued (raft_send) and handed out by raft_ready(), which is
  * also where new entries are broadcast: every proposal made since the last
  * batch travels in one AppendEntries per follower (batching).
+ *
+ * Contracts: raft.h (the public API), raft_int.h (helpers shared with the
+ * rest of the core).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,7 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raft/election.h"
 #include "raft/raft_int.h"
+#include "raft/readindex.h"
+#include "raft/replication.h"
+#include "raft/snapshot.h"
 
 void raft_trace(struct raft *r, const char *fmt, ...)
 {
@@ -83,7 +95,7 @@ static uint64_t next_random(struct raft *r)
 	return z ^ (z >> 31);
 }
 
-void raft_reset_timers(struct raft *r)
+static void reset_timers(struct raft *r)
 {
 	unsigned et = r->cfg.election_tick;
 
@@ -203,7 +215,7 @@ int raft_new(const struct raft_config *cfg, const struct raft_boot *boot,
 	r->role = RAFT_FOLLOWER;
 	r->ss_role = RAFT_FOLLOWER;
 	r->ss_term = r->term;
-	raft_reset_timers(r);
+	reset_timers(r);
 	raft_trace(r, "start term %llu vote %llu log (%llu..%llu] snapshot %llu",
 	    (unsigned long long)r->term, (unsigned long long)r->vote,
 	    (unsigned long long)r->log.snap_index,
@@ -300,7 +312,7 @@ void raft_become_follower(struct raft *r, raft_term term, raft_id leader)
 	r->role = RAFT_FOLLOWER;
 	r->leader = leader;
 	abort_leader_state(r);
-	raft_reset_timers(r);
+	reset_timers(r);
 }
 
 void raft_become_candidate(struct raft *r, bool pre)
@@ -317,7 +329,7 @@ void raft_become_candidate(struct raft *r, bool pre)
 		r->term++;
 		r->vote = r->id;
 	}
-	raft_reset_timers(r);
+	reset_timers(r);
 }
 
 int raft_become_leader(struct raft *r)
@@ -327,7 +339,7 @@ int raft_become_leader(struct raft *r)
 	r->role = RAFT_LEADER;
 	r->leader = r->id;
 	abort_leader_state(r);
-	raft_reset_timers(r);
+	reset_timers(r);
 	for (uint32_t i = 0; i < r->n_voters; i++) {
 		progress_reset(&r->prs[i], last);
 		r->read_acks[i] = 0;
@@ -374,7 +386,7 @@ static int step_term(struct raft *r, const struct raft_msg *m)
 		    m->type == RAFT_MSG_PREVOTE;
 
 		/* Leader stickiness: while we hear from a live leader, a
-		 * disruptive candidate is ignored (thesis 9.6), unless it
+		 * disruptive candidate is ignored (thesis 4.2.3), unless it
 		 * campaigns because the leader hands over (ctx 1). */
 		if (vote_req && m->ctx != 1 && election_in_lease(r))
 			return 0;
@@ -412,7 +424,9 @@ static int step_term(struct raft *r, const struct raft_msg *m)
 	return 1;
 }
 
-static int step_dispatch(struct raft *r, const struct raft_msg *m)
+/* @from_idx: the sender's index in cfg.voters (raft_step looked it up). */
+static int step_dispatch(struct raft *r, uint32_t from_idx,
+    const struct raft_msg *m)
 {
 	switch (m->type) {
 	case RAFT_MSG_PREVOTE:
@@ -420,19 +434,19 @@ static int step_dispatch(struct raft *r, const struct raft_msg *m)
 		return election_handle_vote(r, m);
 	case RAFT_MSG_PREVOTE_RESP:
 	case RAFT_MSG_VOTE_RESP:
-		return election_handle_vote_resp(r, m);
+		return election_handle_vote_resp(r, from_idx, m);
 	case RAFT_MSG_APPEND:
 		return replication_handle_append(r, m);
 	case RAFT_MSG_APPEND_RESP:
-		return replication_handle_append_resp(r, m);
+		return replication_handle_append_resp(r, from_idx, m);
 	case RAFT_MSG_HEARTBEAT:
 		return replication_handle_heartbeat(r, m);
 	case RAFT_MSG_HEARTBEAT_RESP:
-		return replication_handle_heartbeat_resp(r, m);
+		return replication_handle_heartbeat_resp(r, from_idx, m);
 	case RAFT_MSG_SNAPSHOT:
 		return snapshot_handle_chunk(r, m);
 	case RAFT_MSG_SNAPSHOT_RESP:
-		return snapshot_handle_resp(r, m);
+		return snapshot_handle_resp(r, from_idx, m);
 	case RAFT_MSG_TIMEOUT_NOW:
 		return election_handle_timeout_now(r, m);
 	case RAFT_MSG_READ_INDEX:
@@ -444,11 +458,11 @@ static int step_dispatch(struct raft *r, const struct raft_msg *m)
 	return 0;
 }
 
-/* Structural checks a well-behaved peer always satisfies. */
+/* Structural checks a well-behaved peer always satisfies (that the sender
+ * is a voter, raft_step checks). */
 static bool msg_sane(const struct raft *r, const struct raft_msg *m)
 {
-	if (m->to != r->id || m->from == r->id || m->term == 0 ||
-	    raft_voter_index(r, m->from) < 0)
+	if (m->to != r->id || m->from == r->id || m->term == 0)
 		return false;
 	if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX)
 		return false;
@@ -481,21 +495,20 @@ static bool msg_sane(const struct raft *r, const struct raft_msg *m)
 
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
+	/* Looked up once per message; the handlers get it from here. */
+	int from_idx = raft_voter_index(r, m->from);
 	int rv;
 
-	if (!msg_sane(r, m)) {
+	if (from_idx < 0 || !msg_sane(r, m)) {
 		r->dropped++;
 		return 0;
 	}
 	rv = step_term(r, m);
 	if (rv <= 0)
 		return rv;
-	if (r->role == RAFT_LEADER) {
-		int i = raft_voter_index(r, m->from);
-
-		r->prs[i].recent_active = true;
-	}
-	return step_dispatch(r, m);
+	if (r->role == RAFT_LEADER)
+		r->prs[from_idx].recent_active = true;
+	return step_dispatch(r, (uint32_t)from_idx, m);
 }
 
 int raft_propose(struct raft *r, const void *data, uint32_t len,

@@ -14,7 +14,8 @@
  *   raft_advance(r, &rd)      the driver is done with the borrowed batch
  *   raft_persisted(r, ...)    a write handed out earlier is now durable
  *
- * The driver loop (see raft/member/node.c once it exists, and tests/sim/):
+ * The driver loop (raft/member/node.c runs it for a member, tests/sim/sim.c
+ * in virtual time):
  *
  *   1. raft_ready(): if nothing is ready, wait for input.
  *   2. Send rd.msgs at once: they never depend on local durability (a
@@ -39,7 +40,7 @@
  * seed given at creation, so a run is a pure function of its inputs.
  *
  * Errors: negative errno values (-ENOMEM, -EINVAL) or the RAFT_E* codes
- * below.  Every function that can fail says which codes it returns.
+ * of raft/err.h.  Every function that can fail says which codes it returns.
  */
 #ifndef RAFTKV_RAFT_H
 #define RAFTKV_RAFT_H

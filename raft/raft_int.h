@@ -1,12 +1,21 @@
 /*
- * raft_int.h - struct raft and the helpers shared by the core's .c files.
+ * raft_int.h - struct raft and the helpers of raft.c that every part of
+ * the core uses.
  *
- * The core is split by concern: raft.c (life cycle, role changes, the
- * step dispatcher, ready/advance), election.c (timers, pre-vote, vote),
- * replication.c (AppendEntries, progress, commit), snapshot.c (compaction
- * and chunked InstallSnapshot), readindex.c (linearizable read points) and
- * transfer logic in election.c.  Nothing here does I/O: every output is
- * queued on struct raft and handed out by raft_ready().
+ * The core is split by concern, each part with its own internal header
+ * carrying the function contracts:
+ *   raft.c         life cycle, role changes, the step dispatcher,
+ *                  ready/advance (this header, raft.h)
+ *   election.c     timers, pre-vote, vote, check-quorum, leadership
+ *                  transfer (election.h)
+ *   replication.c  AppendEntries, heartbeats, commit (replication.h)
+ *   snapshot.c     compaction and chunked InstallSnapshot (snapshot.h)
+ *   readindex.c    linearizable read points (readindex.h)
+ *   progress.c     the leader's view of one follower (progress.h)
+ *   rlog.c         the in-memory log (rlog.h)
+ * Nothing in the core does I/O: every output is queued on struct raft and
+ * handed out by raft_ready().  None of these headers is for the driver,
+ * which uses raft.h only.
  *
  * Durability bookkeeping (all indices into the log):
  *
@@ -131,59 +140,52 @@ struct raft {
 	uint64_t dropped;
 };
 
-/* raft.c */
+/* Hand @fmt to the configured trace callback, if any (never stderr). */
 void raft_trace(struct raft *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Queue message @m for the next raft_ready(), from us, in our current term
+ * unless m->term is set.  @last_term is the term of the last entry an
+ * APPEND carries (0 otherwise): at ready time the entries are taken from
+ * the log by index and the message is dropped if they are gone or were
+ * replaced.  APPEND, HEARTBEAT(_RESP), SNAPSHOT, TIMEOUT_NOW, PREVOTE
+ * and READ_INDEX(_RESP) leave at once (rd.msgs); VOTE (it carries the
+ * candidate's new term and self-vote), the (pre)vote answers and the
+ * APPEND/SNAPSHOT acknowledgements are promises about the disk and wait
+ * until the batch is durable (rd.msgs_after_persist).  Copies
+ * @m; borrows nothing.  Returns 0 or -ENOMEM (nothing queued).
+ */
 int raft_send(struct raft *r, const struct raft_msg *m, raft_term last_term);
+
+/*
+ * Become follower of @leader (0: unknown) in @term, in any role: a higher
+ * @term is adopted with no vote (hard state); reads fail if we were leader
+ * or the leader changed; leader state is dropped; timers restart.  Cannot
+ * fail.
+ */
 void raft_become_follower(struct raft *r, raft_term term, raft_id leader);
+
+/*
+ * Become pre-candidate (@pre: term unchanged) or candidate (term + 1,
+ * vote for ourselves), from any role; votes are cleared, reads fail,
+ * timers restart.  Only election_campaign calls it.  Cannot fail.
+ */
 void raft_become_candidate(struct raft *r, bool pre);
+
+/*
+ * Candidate (or pre-candidate of a cluster of one) wins: become leader,
+ * reset every follower's progress to probe from our last index + 1, and
+ * append the no-op that commits the earlier terms' entries (Raft paper 8).
+ * Returns 0 or -ENOMEM (leader without the no-op: nothing of an earlier
+ * term commits until the next proposal).
+ */
 int raft_become_leader(struct raft *r);
+
+/* Index of voter @id in cfg.voters (and prs[], votes[]), or -1. */
 int raft_voter_index(const struct raft *r, raft_id id);
+
+/* Votes or acknowledgements that make a majority of the voters. */
 uint32_t raft_quorum(const struct raft *r);
-void raft_reset_timers(struct raft *r);
-
-/* election.c */
-int election_tick(struct raft *r);
-int election_campaign(struct raft *r, bool pre, bool transfer);
-int election_handle_vote(struct raft *r, const struct raft_msg *m);
-int election_handle_vote_resp(struct raft *r, const struct raft_msg *m);
-int election_handle_timeout_now(struct raft *r, const struct raft_msg *m);
-void election_check_transfer(struct raft *r, struct progress *pr);
-bool election_in_lease(const struct raft *r);
-
-/* replication.c */
-int replication_send_append(struct raft *r, struct progress *pr, bool allow_empty);
-int replication_bcast_append(struct raft *r);
-int replication_bcast_heartbeat(struct raft *r, uint64_t ctx);
-int replication_commit_news(struct raft *r, uint32_t i, bool now);
-void replication_tick(struct raft *r);
-int replication_handle_append(struct raft *r, const struct raft_msg *m);
-int replication_handle_append_resp(struct raft *r, const struct raft_msg *m);
-int replication_handle_heartbeat(struct raft *r, const struct raft_msg *m);
-int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m);
-bool replication_maybe_commit(struct raft *r);
-void replication_commit_to(struct raft *r, raft_index index);
-int replication_append_local(struct raft *r, uint8_t type, void *data,
-    uint32_t len, raft_index *index);
-void replication_truncate(struct raft *r, raft_index from);
-
-/* snapshot.c */
-int snapshot_send(struct raft *r, struct progress *pr);
-int snapshot_tick(struct raft *r, struct progress *pr);
-int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m);
-int snapshot_handle_resp(struct raft *r, const struct raft_msg *m);
-void snapshot_rx_reset(struct raft *r);
-
-/* readindex.c */
-int readindex_request(struct raft *r, uint64_t ctx, raft_id from);
-void readindex_on_commit_in_term(struct raft *r);
-int readindex_handle_heartbeat_ack(struct raft *r, raft_id from, uint64_t ctx);
-int readindex_handle_forward(struct raft *r, const struct raft_msg *m);
-int readindex_handle_forward_resp(struct raft *r, const struct raft_msg *m);
-void readindex_fail_all(struct raft *r);
-int readindex_tick(struct raft *r);
-int readindex_push_state(struct raft *r, uint64_t ctx, raft_index index);
-int readindex_push_failed(struct raft *r, uint64_t ctx);
-bool readindex_round_wanted(struct raft *r, uint64_t *round);
 
 #endif

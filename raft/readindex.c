@@ -17,13 +17,15 @@
  * the follower may then serve the read locally once it has applied that
  * index.  Anything that cannot be answered (no leader, leadership lost,
  * no answer within two election timeouts) is reported in read_failed so
- * the caller retries.
+ * the caller retries.  Contracts: readindex.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "raft/raft_int.h"
+#include "raft/readindex.h"
+#include "raft/replication.h"
 
 static int grow(void **p, uint32_t *cap, uint32_t n, size_t size)
 {
@@ -41,7 +43,7 @@ static int grow(void **p, uint32_t *cap, uint32_t n, size_t size)
 	return 0;
 }
 
-int readindex_push_state(struct raft *r, uint64_t ctx, raft_index index)
+static int push_read_state(struct raft *r, uint64_t ctx, raft_index index)
 {
 	int rv = grow((void **)&r->rs, &r->cap_rs, r->n_rs, sizeof(*r->rs));
 
@@ -53,7 +55,7 @@ int readindex_push_state(struct raft *r, uint64_t ctx, raft_index index)
 	return 0;
 }
 
-int readindex_push_failed(struct raft *r, uint64_t ctx)
+static int push_read_failed(struct raft *r, uint64_t ctx)
 {
 	int rv = grow((void **)&r->rf, &r->cap_rf, r->n_rf, sizeof(*r->rf));
 
@@ -69,8 +71,8 @@ static int answer(struct raft *r, const struct pending_read *p, bool ok)
 	int i, rv;
 
 	if (p->from == 0)
-		return ok ? readindex_push_state(r, p->ctx, p->index) :
-		    readindex_push_failed(r, p->ctx);
+		return ok ? push_read_state(r, p->ctx, p->index) :
+		    push_read_failed(r, p->ctx);
 	m.type = RAFT_MSG_READ_INDEX_RESP;
 	m.to = p->from;
 	m.ctx = p->ctx;
@@ -176,14 +178,13 @@ bool readindex_round_wanted(struct raft *r, uint64_t *round)
 	return r->n_voters > 1;
 }
 
-int readindex_handle_heartbeat_ack(struct raft *r, raft_id from, uint64_t ctx)
+int readindex_handle_heartbeat_ack(struct raft *r, uint32_t from_idx,
+    uint64_t ctx)
 {
-	int i = raft_voter_index(r, from);
-
 	if (ctx > r->read_round)
 		return 0; /* never issued: ignore */
-	if (ctx > r->read_acks[i])
-		r->read_acks[i] = ctx;
+	if (ctx > r->read_acks[from_idx])
+		r->read_acks[from_idx] = ctx;
 	return release_confirmed(r);
 }
 
@@ -202,8 +203,8 @@ int readindex_handle_forward_resp(struct raft *r, const struct raft_msg *m)
 		if (r->fwd[i].ctx != m->ctx)
 			continue;
 		r->fwd[i] = r->fwd[--r->n_fwd];
-		return m->reject ? readindex_push_failed(r, m->ctx) :
-		    readindex_push_state(r, m->ctx, m->index);
+		return m->reject ? push_read_failed(r, m->ctx) :
+		    push_read_state(r, m->ctx, m->index);
 	}
 	return 0; /* not ours, or already given up */
 }
@@ -215,7 +216,7 @@ void readindex_fail_all(struct raft *r)
 	r->n_reads = 0;
 	r->read_round_unsent = false;
 	for (uint32_t i = 0; i < r->n_fwd; i++)
-		(void)readindex_push_failed(r, r->fwd[i].ctx);
+		(void)push_read_failed(r, r->fwd[i].ctx);
 	r->n_fwd = 0;
 }
 
@@ -229,7 +230,7 @@ int readindex_tick(struct raft *r)
 			i++;
 			continue;
 		}
-		rv = readindex_push_failed(r, r->fwd[i].ctx);
+		rv = push_read_failed(r, r->fwd[i].ctx);
 		r->fwd[i] = r->fwd[--r->n_fwd];
 	}
 	return rv;
@@ -245,7 +246,7 @@ int raft_read_index(struct raft *r, uint64_t ctx)
 	if (r->role == RAFT_LEADER)
 		return readindex_request(r, ctx, 0);
 	if (r->leader == 0)
-		return readindex_push_failed(r, ctx);
+		return push_read_failed(r, ctx);
 	rv = grow((void **)&r->fwd, &r->cap_fwd, r->n_fwd, sizeof(*r->fwd));
 	if (rv != 0)
 		return rv;

@@ -1,6 +1,8 @@
 /*
  * replication.c - leader-side log replication, follower-side append
- * handling, heartbeats and commit advancement.
+ * handling, heartbeats and commit advancement (Raft paper 5.3 and
+ * Figure 2, AppendEntries; the commit rule of 5.4.2).  Contracts:
+ * replication.h.
  *
  * The leader keeps, per follower, next (next entry to send) and match
  * (highest entry known replicated) in struct progress.  An entry is
@@ -10,12 +12,12 @@
  * counts itself only up to its own durable index (raft->stable), so it may
  * send entries before its write completes.
  *
- * Backtracking (thesis 5.3 optimisation, etcd's findConflictByTerm): a
- * follower that rejects an append names the last index at or before the
- * probe whose term is <= the probe's term, and that entry's term; the
- * leader then skips every entry of a conflicting term at once.  Backing
- * over a long divergent suffix costs one round trip per term, not per
- * entry.
+ * Backtracking (the optimisation at the end of paper 5.3, etcd's
+ * findConflictByTerm): a follower that rejects an append names the last
+ * index at or before the probe whose term is <= the probe's term, and that
+ * entry's term; the leader then skips every entry of a conflicting term at
+ * once.  Backing over a long divergent suffix costs one round trip per
+ * term, not per entry.
  *
  * Heartbeats carry min(commit, match) (never a commit index beyond what the
  * follower is known to share with us) and the current read-index round.
@@ -26,7 +28,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "raft/election.h"
 #include "raft/raft_int.h"
+#include "raft/readindex.h"
+#include "raft/replication.h"
+#include "raft/snapshot.h"
 
 /* --------------------------------------------------------------- leader */
 
@@ -288,13 +294,14 @@ static int handle_reject(struct raft *r, struct progress *pr,
 	return replication_send_append(r, pr, true);
 }
 
-int replication_handle_append_resp(struct raft *r, const struct raft_msg *m)
+int replication_handle_append_resp(struct raft *r, uint32_t from_idx,
+    const struct raft_msg *m)
 {
 	struct progress *pr;
 
 	if (r->role != RAFT_LEADER)
 		return 0;
-	pr = &r->prs[raft_voter_index(r, m->from)];
+	pr = &r->prs[from_idx];
 	if (m->reject)
 		return handle_reject(r, pr, m);
 	if (m->index > rlog_last_index(&r->log)) {
@@ -329,14 +336,15 @@ int replication_handle_append_resp(struct raft *r, const struct raft_msg *m)
 	return 0;
 }
 
-int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
+int replication_handle_heartbeat_resp(struct raft *r, uint32_t from_idx,
+    const struct raft_msg *m)
 {
 	struct progress *pr;
 	int rv;
 
 	if (r->role != RAFT_LEADER)
 		return 0;
-	pr = &r->prs[raft_voter_index(r, m->from)];
+	pr = &r->prs[from_idx];
 	pr->probe_sent = false;
 	/* A full window whose append was lost would stay full: let one more
 	 * through (full by count or by bytes alike). */
@@ -359,7 +367,7 @@ int replication_handle_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 	} else {
 		pr->match_at_hb = pr->match;
 	}
-	return readindex_handle_heartbeat_ack(r, m->from, m->ctx);
+	return readindex_handle_heartbeat_ack(r, from_idx, m->ctx);
 }
 
 int raft_report_unreachable(struct raft *r, raft_id peer)
@@ -379,7 +387,7 @@ int raft_report_unreachable(struct raft *r, raft_id peer)
 
 /* ------------------------------------------------------------- follower */
 
-void replication_truncate(struct raft *r, raft_index from)
+static void truncate_log(struct raft *r, raft_index from)
 {
 	if (from <= rlog_last_index(&r->log) &&
 	    (r->truncated_from == 0 || from < r->truncated_from))
@@ -416,7 +424,7 @@ static int append_new(struct raft *r, const struct raft_msg *m)
 				r->dropped++;
 				return 1;
 			}
-			replication_truncate(r, e->index);
+			truncate_log(r, e->index);
 		}
 		for (; i < m->n_entries; i++) {
 			int rv = rlog_append_copy(&r->log, &m->entries[i]);

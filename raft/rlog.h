@@ -22,6 +22,7 @@ struct rlog {
 	uint64_t cap;
 };
 
+/* An empty log at index 0; rlog_close() frees every entry's data. */
 void rlog_init(struct rlog *l);
 void rlog_close(struct rlog *l);
 

@@ -1,5 +1,6 @@
 /*
- * snapshot.c - log compaction and chunked InstallSnapshot (Raft paper 7).
+ * snapshot.c - log compaction and chunked InstallSnapshot (Raft paper 7
+ * and Figure 13).  Contracts: snapshot.h (raft_compact: raft.h).
  *
  * The application offers a snapshot of its state at an applied index
  * (raft_compact); the core keeps the bytes, drops the log prefix and hands
@@ -19,14 +20,16 @@
  *                leaves only after it is durable.
  *
  * A transfer broken by a lost chunk resumes where the follower stopped:
- * the leader resends the chunk at the acknowledged offset after two
- * heartbeat periods without progress.
+ * the leader resends the chunk at the acknowledged offset after more than
+ * two heartbeat periods without progress (snapshot_tick).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "raft/raft_int.h"
+#include "raft/replication.h"
+#include "raft/snapshot.h"
 
 int raft_compact(struct raft *r, raft_index index, const void *data,
     uint64_t len)
@@ -82,7 +85,7 @@ int snapshot_send(struct raft *r, struct progress *pr)
 	raft_trace(r, "sending snapshot %llu (%llu bytes) to %llu",
 	    (unsigned long long)r->snap_meta.index,
 	    (unsigned long long)r->snap_len, (unsigned long long)pr->id);
-	progress_become_snapshot(pr, r->snap_meta.index, r->snap_meta.term);
+	progress_become_snapshot(pr, r->snap_meta.index);
 	return send_chunk(r, pr);
 }
 
@@ -101,13 +104,14 @@ int snapshot_tick(struct raft *r, struct progress *pr)
 	return send_chunk(r, pr);
 }
 
-int snapshot_handle_resp(struct raft *r, const struct raft_msg *m)
+int snapshot_handle_resp(struct raft *r, uint32_t from_idx,
+    const struct raft_msg *m)
 {
 	struct progress *pr;
 
 	if (r->role != RAFT_LEADER)
 		return 0;
-	pr = &r->prs[raft_voter_index(r, m->from)];
+	pr = &r->prs[from_idx];
 	if (pr->state != PROGRESS_SNAPSHOT || m->index != pr->snap_index ||
 	    m->offset > r->snap_len)
 		return 0;
@@ -123,7 +127,7 @@ int snapshot_handle_resp(struct raft *r, const struct raft_msg *m)
 	return 0; /* complete: the follower's APPEND_RESP moves us on */
 }
 
-void snapshot_rx_reset(struct raft *r)
+static void reset_rx(struct raft *r)
 {
 	free(r->rx_buf);
 	r->rx_buf = NULL;
@@ -176,7 +180,7 @@ static int install(struct raft *r, const struct raft_msg *m)
 	if (rlog_term(&r->log, meta.index, &t) == 0 && t == meta.term) {
 		/* We hold that entry already: the snapshot only tells us it
 		 * is committed. */
-		snapshot_rx_reset(r);
+		reset_rx(r);
 		replication_commit_to(r, meta.index);
 		return reply(r, m, RAFT_MSG_APPEND_RESP, r->commit, 0, false);
 	}
@@ -195,7 +199,7 @@ static int install(struct raft *r, const struct raft_msg *m)
 	r->snap_len = r->rx_len;
 	r->snap_meta = meta;
 	r->rx_buf = NULL;
-	snapshot_rx_reset(r);
+	reset_rx(r);
 	r->snap_persist_pending = true;
 	r->snap_install_pending = true;
 	r->commit = meta.index;
@@ -212,7 +216,7 @@ int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m)
 		raft_become_follower(r, r->term, m->from);
 	r->election_elapsed = 0;
 	if (m->snap.index <= r->commit) {
-		snapshot_rx_reset(r);
+		reset_rx(r);
 		return reply(r, m, RAFT_MSG_APPEND_RESP, r->commit, 0, false);
 	}
 	same = r->rx_active && r->rx_meta.index == m->snap.index &&
@@ -221,7 +225,7 @@ int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m)
 		if (m->offset != 0)
 			return reply(r, m, RAFT_MSG_SNAPSHOT_RESP,
 			    m->snap.index, 0, true);
-		snapshot_rx_reset(r);
+		reset_rx(r);
 		r->rx_active = true;
 		r->rx_meta = m->snap;
 		r->rx_total = m->total;

@@ -1,11 +1,11 @@
 /*
- * server.c - the client endpoint of a member (see server.h).
+ * endpoint.c - the client endpoint of a member (see endpoint.h).
  *
  * The ROUTER socket is served by the member's loop thread
  * (node_attach_endpoint): a request is [routing id][body]; the body is
  * decoded at once (a request that does not decode is dropped and counted;
  * one for another cluster is answered CPROTO_EFOREIGN).  SUBMIT and READ
- * are started right there without blocking (node_submit_async, the read
+ * are started right there without blocking (rsm_submit_async, the read
  * barrier); the rest, which may block, become jobs for the worker pool.
  * Every reply goes through the reply mailbox, whose eventfd the loop also
  * polls, and is sent under the request's routing id when the loop
@@ -28,28 +28,30 @@
 #include "raft/util/logging.h"
 #include "raft/member/mbox.h"
 #include "raft/member/endpoint.h"
+#include "raft/member/rsm.h"
 
-#define SERVER_MAX_ID 256
-#define SERVER_DEFAULT_TIMEOUT_MS 5000
-#define SERVER_MAX_TIMEOUT_MS 60000
+#define ENDPOINT_MAX_ID 256
+#define ENDPOINT_DEFAULT_TIMEOUT_MS 5000
+#define ENDPOINT_MAX_TIMEOUT_MS 60000
 
 struct job {
 	struct mbox_item item;
-	uint8_t id[SERVER_MAX_ID];
+	uint8_t id[ENDPOINT_MAX_ID];
 	size_t id_len;
 	struct cproto_req req;
 	uint8_t *body;            /* owns the bytes req.payload points into */
 	uint8_t *reply;           /* encoded reply */
 	size_t reply_len;
-	struct server *srv;       /* asynchronous submits: whose job */
+	struct endpoint *owner;   /* asynchronous submits: whose job */
 	bool barrier_passed;      /* READ: the read barrier is behind us */
 	bool needs_query;         /* READ in the reply box: answer it first */
 };
 
-struct server {
+struct endpoint {
 	struct node *node;
+	struct rsm *rsm;          /* the node's */
 	uint64_t cluster_id;
-	struct server_app app;
+	struct endpoint_app app;
 	void *zctx;
 	void *sock;
 	struct mbox jobs;
@@ -94,7 +96,7 @@ static void set_reply(struct job *j, int status, uint64_t leader,
 	j->reply_len = cproto_encode_rep(&rep, j->reply);
 }
 
-static void run_status(struct server *s, struct job *j)
+static void run_status(struct endpoint *s, struct job *j)
 {
 	struct node_status st;
 	struct cproto_status cs;
@@ -124,25 +126,27 @@ static int request_timeout(const struct job *j)
 	uint32_t t = j->req.timeout_ms;
 
 	if (t == 0)
-		return SERVER_DEFAULT_TIMEOUT_MS;
-	return t > SERVER_MAX_TIMEOUT_MS ? SERVER_MAX_TIMEOUT_MS : (int)t;
+		return ENDPOINT_DEFAULT_TIMEOUT_MS;
+	return t > ENDPOINT_MAX_TIMEOUT_MS ? ENDPOINT_MAX_TIMEOUT_MS : (int)t;
 }
 
-typedef int (*query_fn)(void *arg, const void *q, size_t len,
-    void **reply, size_t *reply_len);
-
-/* Answer a query from local state with @fn (READ_STALE at once, READ once
- * its read barrier has passed).  Returns false, with nothing answered,
- * when @fn leaves it to a worker (-EAGAIN). */
-static bool run_query(struct server *s, struct job *j, query_fn fn)
+/* Answer a query from local state (READ_STALE at once, READ once its
+ * read barrier has passed): with the application's query(), or with
+ * @quick its query_quick() on the loop.  Returns false, with nothing
+ * answered, when the quick one leaves it to a worker (-EAGAIN). */
+static bool run_query(struct endpoint *s, struct job *j, bool quick)
 {
 	void *out = NULL;
 	size_t out_len = 0;
-	int rv = fn == NULL ? CPROTO_EBADOP :
-	    fn(s->app.arg, j->req.payload, j->req.len, &out, &out_len);
+	int rv = quick ?
+	    rsm_query_quick(s->rsm, j->req.payload, j->req.len, &out,
+	    &out_len) :
+	    rsm_query(s->rsm, j->req.payload, j->req.len, &out, &out_len);
 
-	if (rv == -EAGAIN && fn != s->app.query)
+	if (quick && rv == -EAGAIN)
 		return false;
+	if (!quick && rv == -ENOSYS)
+		rv = CPROTO_EBADOP; /* the application answers no queries */
 	set_reply(j, rv, 0, out, rv == 0 ? out_len : 0);
 	free(out);
 	return true;
@@ -150,7 +154,7 @@ static bool run_query(struct server *s, struct job *j, query_fn fn)
 
 /* What may block, on a worker.  SUBMIT and READ never come here: the loop
  * starts them without blocking (submit_async, read_async). */
-static void run_job(struct server *s, struct job *j)
+static void run_job(struct endpoint *s, struct job *j)
 {
 	struct cproto_fault f;
 	int rv;
@@ -158,7 +162,7 @@ static void run_job(struct server *s, struct job *j)
 	switch (j->req.op) {
 	case CPROTO_READ:
 	case CPROTO_READ_STALE:
-		(void)run_query(s, j, s->app.query);
+		(void)run_query(s, j, false);
 		return;
 	case CPROTO_STATUS:
 		run_status(s, j);
@@ -181,12 +185,12 @@ static void run_job(struct server *s, struct job *j)
 	set_reply(j, CPROTO_EBADOP, 0, NULL, 0);
 }
 
-/* node_done_fn of an asynchronous SUBMIT (runs on a member thread). */
+/* rsm_done_fn of an asynchronous SUBMIT (runs on a member thread). */
 static void submit_done(void *arg, int status, void *reply, size_t len,
     raft_id leader)
 {
 	struct job *j = arg;
-	struct server *s = j->srv;
+	struct endpoint *s = j->owner;
 
 	set_reply(j, status, leader, reply, len);
 	free(reply);
@@ -195,13 +199,13 @@ static void submit_done(void *arg, int status, void *reply, size_t len,
 	atomic_fetch_sub(&s->pending, 1);
 }
 
-/* node_done_fn of a READ's barrier (it runs under the node's lock): the
+/* rsm_done_fn of a READ's barrier (it runs under the node's lock): the
  * query is answered when the loop flushes, there or on a worker. */
 static void barrier_done(void *arg, int status, void *reply, size_t len,
     raft_id leader)
 {
 	struct job *j = arg;
-	struct server *s = j->srv;
+	struct endpoint *s = j->owner;
 
 	(void)reply;
 	(void)len;
@@ -219,14 +223,14 @@ static void barrier_done(void *arg, int status, void *reply, size_t len,
 }
 
 /* READ: start the barrier from the loop; no worker waits for it. */
-static void read_async(struct server *s, struct job *j)
+static void read_async(struct endpoint *s, struct job *j)
 {
 	int tmo = request_timeout(j);
 	int rv;
 
-	j->srv = s;
+	j->owner = s;
 	atomic_fetch_add(&s->pending, 1);
-	rv = node_read_barrier_async(s->node, tmo, barrier_done, j);
+	rv = rsm_read_barrier_async(s->rsm, tmo, barrier_done, j);
 	if (rv == 0)
 		return;
 	atomic_fetch_sub(&s->pending, 1);
@@ -240,7 +244,7 @@ static void read_async(struct server *s, struct job *j)
  * completion (on the loop, or the applier under load) post the reply.  No
  * worker thread in the way.
  */
-static void submit_async(struct server *s, struct job *j)
+static void submit_async(struct endpoint *s, struct job *j)
 {
 	int tmo = request_timeout(j);
 	int rv;
@@ -248,9 +252,9 @@ static void submit_async(struct server *s, struct job *j)
 	rv = s->app.prepare ? s->app.prepare(s->app.arg,
 	    (uint8_t *)j->req.payload, j->req.len) : 0;
 	if (rv == 0) {
-		j->srv = s;
+		j->owner = s;
 		atomic_fetch_add(&s->pending, 1);
-		rv = node_submit_async(s->node, j->req.payload, j->req.len,
+		rv = rsm_submit_async(s->rsm, j->req.payload, j->req.len,
 		    tmo, submit_done, j);
 		if (rv == 0)
 			return;
@@ -263,7 +267,7 @@ static void submit_async(struct server *s, struct job *j)
 
 static void *worker_main(void *arg)
 {
-	struct server *s = arg;
+	struct endpoint *s = arg;
 	struct mbox_item *it;
 
 	while ((it = mbox_wait_one(&s->jobs)) != NULL) {
@@ -279,7 +283,7 @@ static void *worker_main(void *arg)
 /* node_endpoint flush: send every reply ready (on the loop thread). */
 static void send_replies(void *arg)
 {
-	struct server *s = arg;
+	struct endpoint *s = arg;
 	struct mbox_item *chain = mbox_take_all(&s->replies);
 
 	while (chain) {
@@ -288,8 +292,7 @@ static void send_replies(void *arg)
 		chain = chain->next;
 		if (j->needs_query) {
 			j->needs_query = false;
-			if (s->app.query_quick == NULL ||
-			    !run_query(s, j, s->app.query_quick)) {
+			if (!run_query(s, j, true)) {
 				if (mbox_put(&s->jobs, &j->item) != 0)
 					job_free(j);
 				continue;
@@ -305,7 +308,7 @@ static void send_replies(void *arg)
 }
 
 /* Swallow the remaining frames of the message being received. */
-static void drop_rest(struct server *s)
+static void drop_rest(struct endpoint *s)
 {
 	int more = 0;
 	size_t len = sizeof(more);
@@ -328,9 +331,9 @@ static void drop_rest(struct server *s)
  * *@out the job, or NULL when the request was bad (answered or dropped
  * here) or memory ran out.
  */
-static int recv_request(struct server *s, struct job **out)
+static int recv_request(struct endpoint *s, struct job **out)
 {
-	uint8_t id[SERVER_MAX_ID];
+	uint8_t id[ENDPOINT_MAX_ID];
 	struct job *j;
 	zmq_msg_t body;
 	int idn, more = 0, rv;
@@ -391,7 +394,7 @@ static int recv_request(struct server *s, struct job **out)
 /* node_endpoint recv: take the requests waiting (on the loop thread). */
 static void recv_requests(void *arg)
 {
-	struct server *s = arg;
+	struct endpoint *s = arg;
 
 	/* Bounded, so the loop's other work is never starved. */
 	for (int i = 0; i < 256; i++) {
@@ -408,11 +411,11 @@ static void recv_requests(void *arg)
 	}
 }
 
-int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
-    const struct server_app *app, unsigned workers, struct server **out,
+int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
+    const struct endpoint_app *app, unsigned workers, struct endpoint **out,
     char *err, size_t errlen)
 {
-	struct server *s = calloc(1, sizeof(*s));
+	struct endpoint *s = calloc(1, sizeof(*s));
 	struct node_endpoint ep;
 	int zero = 0, hwm = 10000;
 	int64_t max_msg = CPROTO_REQ_HDR + (int64_t)CPROTO_MAX_PAYLOAD;
@@ -421,6 +424,7 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
 	if (s == NULL)
 		return -ENOMEM;
 	s->node = n;
+	s->rsm = node_rsm(n);
 	s->cluster_id = cluster_id;
 	if (app)
 		s->app = *app;
@@ -445,10 +449,10 @@ int server_start(struct node *n, uint64_t cluster_id, const char *endpoint,
 	zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	if (zmq_bind(s->sock, endpoint) != 0) {
+	if (zmq_bind(s->sock, addr) != 0) {
 		rv = -zmq_errno();
 		snprintf(err, errlen, "cannot bind client endpoint %s: %s",
-		    endpoint, zmq_strerror(zmq_errno()));
+		    addr, zmq_strerror(zmq_errno()));
 		goto err;
 	}
 	for (; s->started < s->n_workers; s->started++)
@@ -502,7 +506,7 @@ static void drop_jobs(struct mbox *box)
 		}
 }
 
-void server_stop(struct server *s)
+void endpoint_stop(struct endpoint *s)
 {
 	int linger = 500;
 
@@ -510,11 +514,11 @@ void server_stop(struct server *s)
 		return;
 	/* 1. Every waiting request fails with NODE_ESHUTDOWN now, and so does
 	 *    every new one: the loop still serves the socket to answer them. */
-	node_cancel_waiters(s->node);
+	rsm_cancel(s->rsm);
 	while (atomic_load(&s->pending) > 0) {
 		struct timespec ts = { 0, 1000000 };
 
-		node_cancel_waiters(s->node);
+		rsm_cancel(s->rsm);
 		nanosleep(&ts, NULL);
 	}
 	/* 2. Workers finish what is queued (quickly: the node refuses). */

@@ -18,6 +18,13 @@ struct mbox_item {
 	struct mbox_item *next;
 };
 
+/* An item tagged with its kind, for a mailbox that carries several (the
+ * event loop's: its own requests, the RSM's, the persister's). */
+struct mbox_msg {
+	struct mbox_item item;    /* first: the mailbox links these */
+	int kind;
+};
+
 struct mbox {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

@@ -1,16 +1,13 @@
 /*
- * member.c - the common main() of member processes (see member.h).
+ * member.c - start and stop a member (see member.h).
  *
- * Start-up order: options -> cluster file -> signals blocked (so every
- * thread inherits the mask and only sigwait() sees them) -> application
- * -> node (storage recovery, core, transport, threads) -> client endpoint.
- * Shutdown runs it backwards.  Every failure prints one line naming what
- * and why, and exits non-zero.
+ * Start-up order: cluster file -> node configuration (CURVE secret) ->
+ * application -> node (storage recovery, core, transport, threads) ->
+ * client endpoint.  member_stop() runs it backwards.  Every failure
+ * writes one line naming what and why.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,129 +16,13 @@
 #include "raft/util/logging.h"
 #include "raft/member/member.h"
 
-struct member_opts {
-	const char *cluster_file;
-	const char *data_dir;
-	const char *secret_file;
-	const char *log_level;
-	uint64_t id;
-	unsigned tick_ms;
-	unsigned election_ticks;
-	unsigned heartbeat_ticks;
-	int64_t max_raft_state;
-	uint64_t segment_size;
-	unsigned workers;
-	int fault_injection;
-	int read_via_log;
+struct member {
+	const struct member_app *app;
+	void *app_arg;
+	bool app_created;
+	struct node *node;
+	struct endpoint *ep;
 };
-
-static void usage(const char *prog)
-{
-	fprintf(stderr,
-	    "usage: %s -c CLUSTER-FILE -i ID -d DATA-DIR [options]\n"
-	    "  -c, --cluster FILE        cluster file (raftkv.conf(5))\n"
-	    "  -i, --id N                this member's id in the cluster file\n"
-	    "  -d, --data DIR            data directory (created if missing)\n"
-	    "  -l, --log-level LEVEL     debug, info (default) or warn\n"
-	    "      --curve-secret FILE   this member's CURVE secret key (Z85)\n"
-	    "      --tick-ms N           tick length (default 10)\n"
-	    "      --election-ticks N    election timeout in ticks (default 30)\n"
-	    "      --heartbeat-ticks N   heartbeat period in ticks (default 5)\n"
-	    "      --max-raft-state N    snapshot when the log exceeds N bytes\n"
-	    "      --segment-size N      WAL segment size in bytes\n"
-	    "      --workers N           client request workers (default 32)\n"
-	    "      --read-mode MODE      linearizable reads by 'index' (ReadIndex,\n"
-	    "                            default) or 'log' (an entry per read)\n"
-	    "      --fault-injection     allow tests to inject network faults\n",
-	    prog);
-}
-
-static int parse_num(const char *s, uint64_t max, uint64_t *v)
-{
-	char *end;
-
-	if (s == NULL || *s == '\0' || *s == '-')
-		return -1;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end || *v > max ? -1 : 0;
-}
-
-static int parse_opts(int argc, char **argv, struct member_opts *o)
-{
-	static const struct option longs[] = {
-		{ "cluster", required_argument, NULL, 'c' },
-		{ "id", required_argument, NULL, 'i' },
-		{ "data", required_argument, NULL, 'd' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "curve-secret", required_argument, NULL, 1 },
-		{ "tick-ms", required_argument, NULL, 2 },
-		{ "election-ticks", required_argument, NULL, 3 },
-		{ "heartbeat-ticks", required_argument, NULL, 4 },
-		{ "max-raft-state", required_argument, NULL, 5 },
-		{ "segment-size", required_argument, NULL, 6 },
-		{ "workers", required_argument, NULL, 7 },
-		{ "fault-injection", no_argument, NULL, 8 },
-		{ "read-mode", required_argument, NULL, 9 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int c;
-
-	o->max_raft_state = -1;
-	while ((c = getopt_long(argc, argv, "c:i:d:l:h", longs, NULL)) != -1) {
-		switch (c) {
-		case 'c': o->cluster_file = optarg; break;
-		case 'd': o->data_dir = optarg; break;
-		case 'l': o->log_level = optarg; break;
-		case 1: o->secret_file = optarg; break;
-		case 8: o->fault_injection = 1; break;
-		case 9:
-			if (strcmp(optarg, "log") == 0)
-				o->read_via_log = 1;
-			else if (strcmp(optarg, "index") != 0)
-				goto bad;
-			break;
-		case 'i':
-			if (parse_num(optarg, INT64_MAX, &o->id) || o->id == 0)
-				goto bad;
-			break;
-		case 2: case 3: case 4: case 7:
-			if (parse_num(optarg, 100000, &v) || v == 0)
-				goto bad;
-			if (c == 2) o->tick_ms = (unsigned)v;
-			if (c == 3) o->election_ticks = (unsigned)v;
-			if (c == 4) o->heartbeat_ticks = (unsigned)v;
-			if (c == 7) o->workers = (unsigned)v;
-			break;
-		case 5:
-			if (parse_num(optarg, INT64_MAX, &v))
-				goto bad;
-			o->max_raft_state = (int64_t)v;
-			break;
-		case 6:
-			if (parse_num(optarg, 1ull << 40, &v) || v < 4096)
-				goto bad;
-			o->segment_size = v;
-			break;
-		case 'h':
-			usage(argv[0]);
-			exit(0);
-		default:
-			return -1;
-		}
-	}
-	if (optind != argc || !o->cluster_file || !o->data_dir || !o->id) {
-		fprintf(stderr, "%s: -c, -i and -d are required\n", argv[0]);
-		return -1;
-	}
-	return 0;
-bad:
-	fprintf(stderr, "%s: invalid value '%s' for an option\n", argv[0],
-	    optarg);
-	return -1;
-}
 
 static int read_secret(const char *path, char *out, size_t cap)
 {
@@ -157,8 +38,8 @@ static int read_secret(const char *path, char *out, size_t cap)
 	return strlen(out) == CLUSTER_KEY_LEN ? 0 : -EINVAL;
 }
 
-static int build_config(const struct member_opts *o, const struct cluster *cl,
-    struct node_config *nc)
+static int build_config(const struct member_options *o,
+    const struct cluster *cl, struct node_config *nc)
 {
 	node_config_defaults(nc);
 	nc->cluster_id = cl->id;
@@ -173,8 +54,8 @@ static int build_config(const struct member_opts *o, const struct cluster *cl,
 		    sizeof(nc->members[i].curve_public), "%s",
 		    cl->members[i].key);
 	}
-	if (snprintf(nc->data_dir, sizeof(nc->data_dir), "%s", o->data_dir) >=
-	    (int)sizeof(nc->data_dir))
+	if (o->data_dir == NULL || snprintf(nc->data_dir, sizeof(nc->data_dir),
+	    "%s", o->data_dir) >= (int)sizeof(nc->data_dir))
 		return -ENAMETOOLONG;
 	if (o->tick_ms)
 		nc->tick_ms = o->tick_ms;
@@ -192,80 +73,120 @@ static int build_config(const struct member_opts *o, const struct cluster *cl,
 	return 0;
 }
 
-int member_main(int argc, char **argv, const struct member_app *app,
-    const char *progname)
+/* The cluster file and the options as a node configuration. */
+static int configure(const struct member_options *o, struct cluster *cl,
+    const struct cluster_member **me, struct node_config *nc, char *err,
+    size_t errlen)
 {
-	struct member_opts o = { 0 };
-	struct node_config nc;
-	struct server_app sapp = { 0 };
-	struct cluster cl;
-	const struct cluster_member *me;
-	struct node *node = NULL;
-	struct server *srv = NULL;
-	enum log_level level = LOG_LEVEL_INFO;
-	char err[512] = "out of memory", tag[32];
-	void *app_arg = NULL;
-	sigset_t sigs;
-	int rv, sig;
+	int rv;
 
-	if (parse_opts(argc, argv, &o) != 0) {
-		usage(argv[0]);
-		return 2;
+	if (o->cluster_file == NULL) {
+		snprintf(err, errlen, "no cluster file");
+		return -EINVAL;
 	}
-	if (o.log_level && log_level_parse(o.log_level, &level) != 0) {
-		fprintf(stderr, "%s: unknown log level '%s'\n", progname,
-		    o.log_level);
-		return 2;
-	}
-	snprintf(tag, sizeof(tag), "m%" PRIu64, o.id);
-	log_init(level, tag);
-	if (cluster_load(o.cluster_file, &cl, err, sizeof(err)) != 0)
-		fatalx("%s", err);
-	me = cluster_find(&cl, o.id);
-	if (me == NULL)
-		fatalx("member %" PRIu64 " is not in %s", o.id, o.cluster_file);
-	rv = build_config(&o, &cl, &nc);
+	rv = cluster_load(o->cluster_file, cl, err, errlen);
 	if (rv != 0)
-		fatalx("invalid timing or data directory options: %s",
-		    strerror(-rv));
-	if (cl.curve) {
-		if (o.secret_file == NULL)
-			fatalx("%s uses CURVE keys: --curve-secret is required",
-			    o.cluster_file);
-		rv = read_secret(o.secret_file, nc.curve_secret,
-		    sizeof(nc.curve_secret));
-		if (rv != 0)
-			fatalx("%s: cannot read a 40-character Z85 secret key: %s",
-			    o.secret_file, strerror(-rv));
+		return rv;
+	*me = cluster_find(cl, o->id);
+	if (*me == NULL) {
+		snprintf(err, errlen, "member %" PRIu64 " is not in %s", o->id,
+		    o->cluster_file);
+		return -EINVAL;
 	}
+	rv = build_config(o, cl, nc);
+	if (rv != 0) {
+		snprintf(err, errlen, "invalid timing or data directory "
+		    "options: %s", strerror(-rv));
+		return rv;
+	}
+	if (!cl->curve)
+		return 0;
+	if (o->secret_file == NULL) {
+		snprintf(err, errlen, "%s uses CURVE keys: --curve-secret is "
+		    "required", o->cluster_file);
+		return -EINVAL;
+	}
+	rv = read_secret(o->secret_file, nc->curve_secret,
+	    sizeof(nc->curve_secret));
+	if (rv != 0)
+		snprintf(err, errlen, "%s: cannot read a 40-character Z85 "
+		    "secret key: %s", o->secret_file, strerror(-rv));
+	return rv;
+}
+
+int member_start(const struct member_options *opts,
+    const struct member_app *app, struct member **out, char *err,
+    size_t errlen)
+{
+	struct endpoint_app eapp = { 0 };
+	struct node_config nc;
+	struct cluster cl;
+	const struct cluster_member *me = NULL;
+	struct member *m;
+	int rv;
+
+	rv = configure(opts, &cl, &me, &nc, err, errlen);
+	if (rv != 0)
+		return rv < 0 ? rv : -EINVAL;
 	if (nc.fault_injection)
 		log_warnx("fault injection is ENABLED: for tests only");
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	rv = app->create(&app_arg, &nc.app, &sapp);
-	if (rv != 0)
-		fatalx("cannot create the %s application: %s", app->name,
-		    strerror(-rv));
-	rv = node_start(&nc, &node, err, sizeof(err));
-	if (rv != 0)
-		fatalx("%s", err);
-	rv = server_start(node, cl.id, me->client, &sapp, o.workers, &srv, err,
-	    sizeof(err));
-	if (rv != 0) {
-		node_stop(node);
-		fatalx("%s", err);
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
+	m->app = app;
+	rv = app->create(&m->app_arg, &nc.app, &eapp);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot create the %s application: %s",
+		    app->name, strerror(-rv));
+		goto err;
+	}
+	m->app_created = true;
+	rv = node_start(&nc, &m->node, err, errlen);
+	if (rv != 0)
+		goto err;
+	rv = endpoint_start(m->node, cl.id, me->client, &eapp, opts->workers,
+	    &m->ep, err, errlen);
+	if (rv != 0)
+		goto err;
 	log_info("%s member %" PRIu64 " serving clients on %s, peers on %s",
-	    app->name, o.id, me->client, me->peer);
-	while (sigwait(&sigs, &sig) != 0)
-		;
-	log_info("signal %d: shutting down", sig);
-	server_stop(srv);
-	node_stop(node);
-	app->destroy(app_arg);
-	log_info("stopped");
+	    app->name, opts->id, me->client, me->peer);
+	*out = m;
 	return 0;
+
+err:
+	member_stop(m);
+	return rv;
+}
+
+void member_stop(struct member *m)
+{
+	if (m == NULL)
+		return;
+	endpoint_stop(m->ep);
+	node_stop(m->node);
+	if (m->app_created)
+		m->app->destroy(m->app_arg);
+	free(m);
+}
+
+struct rsm *member_rsm(struct member *m)
+{
+	return node_rsm(m->node);
+}
+
+struct node *member_node(struct member *m)
+{
+	return m->node;
+}
+
+void *member_app_arg(struct member *m)
+{
+	return m->app_arg;
+}
+
+void member_status(struct member *m, struct node_status *st)
+{
+	node_status(m->node, st);
 }

@@ -1,6 +1,12 @@
 /*
  * rsm.c - the replicated state machine: the applier thread, the table of
- * waiting submitters, the read barrier and the snapshot policy.
+ * waiting submitters, the read barrier and the snapshot policy (rsm.h is
+ * its contract for front ends, rsm_int.h its interface to the loop).
+ *
+ * Dependency: the loop (node.c, node_ready.c) calls into this file; this
+ * file includes no loop or persister header and reaches the loop only
+ * through the struct rsm_loop callbacks it was created with (post() to
+ * queue a request, log_bytes() for the snapshot policy).
  *
  * A submitter's waiter is registered under the index and term its entry got
  * from raft_propose().  When the applier reaches that index it compares the
@@ -17,25 +23,116 @@
  * Snapshots (the seeds' maxraftstate): after each batch, if the log on
  * disk holds more than max_raft_state bytes and no compaction is under way,
  * the applier asks the application for its state and posts it to the loop,
- * which hands it to raft_compact(); the disk thread clears compact_pending
- * once the snapshot file is durable and the log was cut.
+ * which hands it to raft_compact(); the loop calls rsm_loop_compacted()
+ * once the persister made the snapshot durable and cut the log.
+ *
+ * Threads: callers (any), the loop (rsm_loop_*, rsm_ready_*) and the
+ * applier.  `mu` guards the waiter tables, `applied`, `stopping`,
+ * `callers` and `compact_pending`; `next_ctx` is the loop's alone; the
+ * leader hint is an atomic the loop stores once per ready batch.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "raft/util/clock.h"
 #include "raft/util/logging.h"
-#include "raft/member/node_int.h"
+#include "raft/member/copy.h"
+#include "raft/member/rsm_int.h"
 
-static struct waiter **bucket(struct node *n, raft_index index)
+/* A caller of rsm_submit() or rsm_read_barrier(), waiting. */
+struct waiter {
+	struct waiter *next;      /* hash chain, or the read list */
+	pthread_cond_t cv;
+	int refs;                 /* guarded by rsm.mu */
+	bool done;
+	bool is_read;
+	bool in_table;
+	raft_index index;
+	raft_term term;
+	uint64_t ctx;             /* read requests */
+	int status;
+	void *reply;
+	size_t reply_len;
+	rsm_done_fn done_fn;      /* asynchronous call: called instead of cv */
+	void *done_arg;
+	uint64_t deadline_ms;     /* asynchronous: expire after (monotonic) */
+};
+
+enum req_op {
+	REQ_PROPOSE = 1,
+	REQ_READ,
+	REQ_COMPACT,
+};
+
+/* A request to the loop (rsm_loop.post), run by rsm_loop_run(). */
+struct rsm_req {
+	struct mbox_msg msg;      /* first: the loop's mailbox carries these */
+	enum req_op op;
+	struct waiter *w;
+	void *data;
+	size_t len;
+	raft_index index;         /* REQ_COMPACT */
+};
+
+/* Work for the applier: a snapshot to restore, or committed entries. */
+struct apply_item {
+	struct mbox_item item;
+	bool restore;
+	struct raft_snapshot_meta snap;
+	uint8_t *snap_data;
+	uint64_t snap_len;
+	struct raft_entry *entries;
+	uint32_t n_entries;
+	uint8_t *blob;
+};
+
+#define RSM_WAIT_BUCKETS 1024
+
+struct rsm {
+	struct rsm_app app;
+	int64_t max_raft_state;
+	bool read_via_log;
+	struct rsm_loop loop;
+
+	pthread_t apply_thread;
+	bool thread_started;
+	struct mbox apply_box;    /* work for the applier */
+	/* Items queued to the applier and not yet finished (it decrements
+	 * after a whole chain, snapshot check included).  Zero means the
+	 * applier is idle with nothing queued, so the loop may apply a small
+	 * batch itself: order is kept because only the loop queues. */
+	atomic_uint apply_pending;
+	uint64_t next_ctx;        /* loop only: read-index contexts */
+	_Atomic raft_id leader_hint; /* stored by the loop */
+
+	pthread_mutex_t mu;
+	struct waiter *table[RSM_WAIT_BUCKETS];
+	struct waiter *reads;     /* read waiters with a known index */
+	struct waiter *read_ctx;  /* read waiters waiting for their index */
+	raft_index applied;
+	bool stopping;
+	unsigned callers;         /* threads inside submit / read barrier */
+	pthread_cond_t idle;      /* signalled when callers drops to 0 */
+	bool compact_pending;
+};
+
+static int post(struct rsm *r, struct rsm_req *req)
 {
-	return &n->table[index % NODE_WAIT_BUCKETS];
+	return r->loop.post(r->loop.arg, &req->msg);
 }
 
-void rsm_waiter_put_locked(struct node *n, struct waiter *w)
+static struct waiter **bucket(struct rsm *r, raft_index index)
 {
-	(void)n;
+	return &r->table[index % RSM_WAIT_BUCKETS];
+}
+
+static void waiter_put_locked(struct waiter *w)
+{
 	if (--w->refs > 0)
 		return;
 	free(w->reply);
@@ -54,37 +151,37 @@ static void unlink_from(struct waiter **head, struct waiter *w)
 	}
 }
 
-static void leave_lists_locked(struct node *n, struct waiter *w)
+static void leave_lists_locked(struct rsm *r, struct waiter *w)
 {
 	if (!w->in_table)
 		return;
 	if (!w->is_read)
-		unlink_from(bucket(n, w->index), w);
+		unlink_from(bucket(r, w->index), w);
 	else if (w->index == 0)
-		unlink_from(&n->read_ctx, w);
+		unlink_from(&r->read_ctx, w);
 	else
-		unlink_from(&n->reads, w);
+		unlink_from(&r->reads, w);
 	w->in_table = false;
-	rsm_waiter_put_locked(n, w);
+	waiter_put_locked(w);
 }
 
-void rsm_register_locked(struct node *n, struct waiter *w)
+static void register_locked(struct rsm *r, struct waiter *w)
 {
 	struct waiter **head;
 
 	if (w->done)
 		return; /* its caller gave up already */
 	if (!w->is_read)
-		head = bucket(n, w->index);
+		head = bucket(r, w->index);
 	else
-		head = w->index == 0 ? &n->read_ctx : &n->reads;
+		head = w->index == 0 ? &r->read_ctx : &r->reads;
 	w->next = *head;
 	*head = w;
 	w->in_table = true;
 	w->refs++;
 }
 
-void rsm_complete_locked(struct node *n, struct waiter *w, int status)
+static void complete_locked(struct rsm *r, struct waiter *w, int status)
 {
 	if (w->done)
 		return;
@@ -92,112 +189,112 @@ void rsm_complete_locked(struct node *n, struct waiter *w, int status)
 	w->status = status;
 	if (w->done_fn != NULL) {
 		w->done_fn(w->done_arg, status, status == 0 ? w->reply : NULL,
-		    status == 0 ? w->reply_len : 0, n->leader_hint);
+		    status == 0 ? w->reply_len : 0, atomic_load(&r->leader_hint));
 		if (status == 0)
 			w->reply = NULL; /* handed over */
 	} else {
 		pthread_cond_signal(&w->cv);
 	}
-	leave_lists_locked(n, w);
+	leave_lists_locked(r, w);
 }
 
-void rsm_fail_from(struct node *n, raft_index index)
+void rsm_ready_truncated(struct rsm *r, raft_index index)
 {
-	pthread_mutex_lock(&n->mu);
-	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++) {
-		struct waiter **p = &n->table[b];
+	pthread_mutex_lock(&r->mu);
+	for (unsigned b = 0; b < RSM_WAIT_BUCKETS; b++) {
+		struct waiter **p = &r->table[b];
 
 		while (*p) {
 			if ((*p)->index >= index)
-				rsm_complete_locked(n, *p, NODE_ELOST);
+				complete_locked(r, *p, NODE_ELOST);
 			else
 				p = &(*p)->next;
 		}
 	}
-	pthread_mutex_unlock(&n->mu);
+	pthread_mutex_unlock(&r->mu);
 }
 
-static void expire_list_locked(struct node *n, struct waiter **p,
+static void expire_list_locked(struct rsm *r, struct waiter **p,
     uint64_t now_ms)
 {
 	while (*p) {
 		if ((*p)->done_fn && (*p)->deadline_ms <= now_ms)
-			rsm_complete_locked(n, *p, NODE_ETIMEDOUT);
+			complete_locked(r, *p, NODE_ETIMEDOUT);
 		else
 			p = &(*p)->next;
 	}
 }
 
-void rsm_expire(struct node *n, uint64_t now_ms)
+void rsm_loop_expire(struct rsm *r, uint64_t now_ms)
 {
-	pthread_mutex_lock(&n->mu);
-	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++)
-		expire_list_locked(n, &n->table[b], now_ms);
-	expire_list_locked(n, &n->reads, now_ms);
-	expire_list_locked(n, &n->read_ctx, now_ms);
-	pthread_mutex_unlock(&n->mu);
+	pthread_mutex_lock(&r->mu);
+	for (unsigned b = 0; b < RSM_WAIT_BUCKETS; b++)
+		expire_list_locked(r, &r->table[b], now_ms);
+	expire_list_locked(r, &r->reads, now_ms);
+	expire_list_locked(r, &r->read_ctx, now_ms);
+	pthread_mutex_unlock(&r->mu);
 }
 
-void rsm_fail_all(struct node *n, int status)
+static void fail_all(struct rsm *r, int status)
 {
-	pthread_mutex_lock(&n->mu);
-	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++)
-		while (n->table[b])
-			rsm_complete_locked(n, n->table[b], status);
-	while (n->reads)
-		rsm_complete_locked(n, n->reads, status);
-	while (n->read_ctx)
-		rsm_complete_locked(n, n->read_ctx, status);
-	pthread_mutex_unlock(&n->mu);
+	pthread_mutex_lock(&r->mu);
+	for (unsigned b = 0; b < RSM_WAIT_BUCKETS; b++)
+		while (r->table[b])
+			complete_locked(r, r->table[b], status);
+	while (r->reads)
+		complete_locked(r, r->reads, status);
+	while (r->read_ctx)
+		complete_locked(r, r->read_ctx, status);
+	pthread_mutex_unlock(&r->mu);
 }
 
-void rsm_read_state(struct node *n, uint64_t ctx, raft_index index, int status)
+static void read_state(struct rsm *r, uint64_t ctx, raft_index index, int status)
 {
 	struct waiter *w;
 
-	pthread_mutex_lock(&n->mu);
-	for (w = n->read_ctx; w && w->ctx != ctx; w = w->next)
+	pthread_mutex_lock(&r->mu);
+	for (w = r->read_ctx; w && w->ctx != ctx; w = w->next)
 		;
 	if (w == NULL)
 		goto out; /* its caller gave up */
-	if (status != 0 || index <= n->applied) {
-		rsm_complete_locked(n, w, status);
+	if (status != 0 || index <= r->applied) {
+		complete_locked(r, w, status);
 		goto out;
 	}
 	/* Move it to the list the applier watches. */
 	w->refs++;
-	leave_lists_locked(n, w);
+	leave_lists_locked(r, w);
 	w->index = index;
-	rsm_register_locked(n, w);
-	rsm_waiter_put_locked(n, w);
+	register_locked(r, w);
+	waiter_put_locked(w);
 out:
-	pthread_mutex_unlock(&n->mu);
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* ------------------------------------------------------------ applier */
 
-static void wake_reads_locked(struct node *n)
+static void wake_reads_locked(struct rsm *r)
 {
-	struct waiter **p = &n->reads;
+	struct waiter **p = &r->reads;
 
 	while (*p) {
 		struct waiter *w = *p;
 
-		if (w->index <= n->applied) {
-			rsm_complete_locked(n, w, 0);
+		if (w->index <= r->applied) {
+			complete_locked(r, w, 0);
 			continue; /* *p now names the next one */
 		}
 		p = &w->next;
 	}
 }
 
-static void deliver(struct node *n, const struct raft_entry *e, void *reply,
+static void deliver(struct rsm *r, const struct raft_entry *e, void *reply,
     size_t reply_len)
 {
 	struct waiter **p;
 
-	pthread_mutex_lock(&n->mu);
-	p = bucket(n, e->index);
+	pthread_mutex_lock(&r->mu);
+	p = bucket(r, e->index);
 	while (*p) {
 		struct waiter *w = *p;
 
@@ -209,17 +306,17 @@ static void deliver(struct node *n, const struct raft_entry *e, void *reply,
 			w->reply = reply;
 			w->reply_len = reply_len;
 			reply = NULL;
-			rsm_complete_locked(n, w, 0);
+			complete_locked(r, w, 0);
 		} else {
-			rsm_complete_locked(n, w, NODE_ELOST);
+			complete_locked(r, w, NODE_ELOST);
 		}
 	}
-	n->applied = e->index;
-	pthread_mutex_unlock(&n->mu);
+	r->applied = e->index;
+	pthread_mutex_unlock(&r->mu);
 	free(reply);
 }
 
-static void apply_entries(struct node *n, const struct raft_entry *entries,
+static void apply_entries(struct rsm *r, const struct raft_entry *entries,
     uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++) {
@@ -227,20 +324,20 @@ static void apply_entries(struct node *n, const struct raft_entry *entries,
 		void *reply = NULL;
 		size_t reply_len = 0;
 
-		/* Empty entries are read barriers (node_read_barrier with
+		/* Empty entries are read barriers (rsm_read_barrier with
 		 * read_via_log): nothing for the application. */
 		if (e->type == RAFT_ENTRY_NORMAL && e->len > 0 &&
-		    n->cfg.app.apply(n->cfg.app.arg, e->index, e->data, e->len,
+		    r->app.apply(r->app.arg, e->index, e->data, e->len,
 		    &reply, &reply_len) != 0)
 			fatalx("apply of entry %llu failed: out of memory",
 			    (unsigned long long)e->index);
-		deliver(n, e, reply, reply_len);
+		deliver(r, e, reply, reply_len);
 	}
 }
 
-static void restore(struct node *n, const struct apply_item *it)
+static void restore(struct rsm *r, const struct apply_item *it)
 {
-	int rv = n->cfg.app.restore(n->cfg.app.arg, it->snap_data, it->snap_len);
+	int rv = r->app.restore(r->app.arg, it->snap_data, it->snap_len);
 
 	if (rv != 0)
 		fatalx("restoring snapshot %llu failed: %s",
@@ -249,77 +346,78 @@ static void restore(struct node *n, const struct apply_item *it)
 	    (unsigned long long)it->snap.index,
 	    (unsigned long long)it->snap.term,
 	    (unsigned long long)it->snap_len);
-	pthread_mutex_lock(&n->mu);
+	pthread_mutex_lock(&r->mu);
 	/* Waiters inside the snapshot: their outcome is not known here. */
-	for (unsigned b = 0; b < NODE_WAIT_BUCKETS; b++) {
-		struct waiter **p = &n->table[b];
+	for (unsigned b = 0; b < RSM_WAIT_BUCKETS; b++) {
+		struct waiter **p = &r->table[b];
 
 		while (*p) {
 			if ((*p)->index <= it->snap.index)
-				rsm_complete_locked(n, *p, NODE_ETIMEDOUT);
+				complete_locked(r, *p, NODE_ETIMEDOUT);
 			else
 				p = &(*p)->next;
 		}
 	}
-	n->applied = it->snap.index;
-	pthread_mutex_unlock(&n->mu);
+	r->applied = it->snap.index;
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* The log on disk outgrew max_raft_state and no compaction is under way. */
-bool rsm_snapshot_due(struct node *n)
+static bool snapshot_due(struct rsm *r)
 {
 	bool due;
 
-	if (n->cfg.max_raft_state <= 0 ||
-	    atomic_load(&n->log_bytes) <= (uint64_t)n->cfg.max_raft_state)
+	if (r->max_raft_state <= 0 ||
+	    r->loop.log_bytes(r->loop.arg) <= (uint64_t)r->max_raft_state)
 		return false;
-	pthread_mutex_lock(&n->mu);
-	due = !n->compact_pending;
-	pthread_mutex_unlock(&n->mu);
+	pthread_mutex_lock(&r->mu);
+	due = !r->compact_pending;
+	pthread_mutex_unlock(&r->mu);
 	return due;
 }
 
-static void maybe_snapshot(struct node *n)
+static void maybe_snapshot(struct rsm *r)
 {
-	struct loop_req *req;
+	struct rsm_req *req;
 	void *data = NULL;
 	size_t len = 0;
 	raft_index at;
 	int rv;
 
-	if (!rsm_snapshot_due(n))
+	if (!snapshot_due(r))
 		return;
-	pthread_mutex_lock(&n->mu);
-	if (n->compact_pending) {
-		pthread_mutex_unlock(&n->mu);
+	pthread_mutex_lock(&r->mu);
+	if (r->compact_pending) {
+		pthread_mutex_unlock(&r->mu);
 		return;
 	}
-	n->compact_pending = true;
-	at = n->applied;
-	pthread_mutex_unlock(&n->mu);
-	rv = n->cfg.app.snapshot(n->cfg.app.arg, &data, &len);
+	r->compact_pending = true;
+	at = r->applied;
+	pthread_mutex_unlock(&r->mu);
+	rv = r->app.snapshot(r->app.arg, &data, &len);
 	req = calloc(1, sizeof(*req));
 	if (rv != 0 || req == NULL) {
 		log_warnx("snapshot at %llu failed: %s", (unsigned long long)at,
 		    rk_strerror(rv ? rv : -ENOMEM));
 		free(data);
 		free(req);
-		pthread_mutex_lock(&n->mu);
-		n->compact_pending = false;
-		pthread_mutex_unlock(&n->mu);
+		pthread_mutex_lock(&r->mu);
+		r->compact_pending = false;
+		pthread_mutex_unlock(&r->mu);
 		return;
 	}
-	req->kind = LOOP_COMPACT;
+	req->msg.kind = r->loop.msg_kind;
+	req->op = REQ_COMPACT;
 	req->index = at;
 	req->data = data;
 	req->len = len;
-	if (node_post(n, req) != 0) {
+	if (post(r, req) != 0) {
 		free(data);
 		free(req);
 	}
 }
 
-void rsm_apply_item_free(struct apply_item *it)
+static void apply_item_free(struct apply_item *it)
 {
 	free(it->snap_data);
 	free(it->entries);
@@ -334,23 +432,23 @@ void rsm_apply_item_free(struct apply_item *it)
  * these entries, so the application still sees one caller at a time, in
  * order.  It saves the hand-off to the applier and, for a submitter on
  * the loop's side, a wake-up.  The snapshot check stays on the applier
- * (the loop queues it an empty item when rsm_snapshot_due()).
+ * (the loop queues it an empty item when snapshot_due()).
  */
-void rsm_apply_inline(struct node *n, const struct raft_entry *e,
+static void apply_inline(struct rsm *r, const struct raft_entry *e,
     uint32_t count)
 {
-	apply_entries(n, e, count);
-	pthread_mutex_lock(&n->mu);
-	wake_reads_locked(n);
-	pthread_mutex_unlock(&n->mu);
+	apply_entries(r, e, count);
+	pthread_mutex_lock(&r->mu);
+	wake_reads_locked(r);
+	pthread_mutex_unlock(&r->mu);
 }
 
-void *rsm_apply_main(void *arg)
+static void *apply_main(void *arg)
 {
-	struct node *n = arg;
+	struct rsm *r = arg;
 	struct mbox_item *chain;
 
-	while ((chain = mbox_wait_all(&n->apply_box)) != NULL) {
+	while ((chain = mbox_wait_all(&r->apply_box)) != NULL) {
 		unsigned done = 0;
 
 		while (chain) {
@@ -358,29 +456,199 @@ void *rsm_apply_main(void *arg)
 
 			chain = chain->next;
 			if (it->restore)
-				restore(n, it);
+				restore(r, it);
 			else
-				apply_entries(n, it->entries, it->n_entries);
-			rsm_apply_item_free(it);
+				apply_entries(r, it->entries, it->n_entries);
+			apply_item_free(it);
 			done++;
 		}
-		pthread_mutex_lock(&n->mu);
-		wake_reads_locked(n);
-		pthread_mutex_unlock(&n->mu);
-		maybe_snapshot(n);
-		atomic_fetch_sub(&n->apply_pending, done);
+		pthread_mutex_lock(&r->mu);
+		wake_reads_locked(r);
+		pthread_mutex_unlock(&r->mu);
+		maybe_snapshot(r);
+		atomic_fetch_sub(&r->apply_pending, done);
 	}
 	return NULL;
 }
 
+/* --------------------------------------------------- the loop's side */
+
+static void apply_post(struct rsm *r, struct apply_item *it)
+{
+	atomic_fetch_add(&r->apply_pending, 1);
+	if (mbox_put(&r->apply_box, &it->item) != 0) {
+		atomic_fetch_sub(&r->apply_pending, 1);
+		apply_item_free(it);
+	}
+}
+
+/* Batches at most this big are applied on the loop when the applier is
+ * idle; bigger ones (catch-up, restarts) stay off the loop. */
+#define INLINE_APPLY_MAX_ENTRIES 64
+#define INLINE_APPLY_MAX_BYTES (256u * 1024)
+
+static bool apply_inline_ok(struct rsm *r, const struct raft_ready *rd)
+{
+	uint64_t bytes = 0;
+
+	if (rd->snapshot_install || rd->n_committed > INLINE_APPLY_MAX_ENTRIES ||
+	    atomic_load(&r->apply_pending) != 0)
+		return false;
+	for (uint32_t i = 0; i < rd->n_committed; i++)
+		bytes += rd->committed[i].len;
+	return bytes <= INLINE_APPLY_MAX_BYTES;
+}
+
+static void queue_apply(struct rsm *r, const struct raft_ready *rd)
+{
+	struct apply_item *it;
+
+	if (rd->n_committed > 0 && apply_inline_ok(r, rd)) {
+		apply_inline(r, rd->committed, rd->n_committed);
+		if (snapshot_due(r)) {
+			/* An empty item: the applier runs its snapshot check. */
+			it = calloc(1, sizeof(*it));
+			if (it == NULL)
+				fatalx("out of memory queueing a snapshot check");
+			apply_post(r, it);
+		}
+		return;
+	}
+	if (rd->snapshot_install) {
+		it = calloc(1, sizeof(*it));
+		if (it == NULL)
+			fatalx("out of memory queueing a snapshot restore");
+		it->restore = true;
+		it->snap = rd->snap_meta;
+		it->snap_len = rd->snap_len;
+		it->snap_data = copy_bytes(rd->snap_data, rd->snap_len);
+		if (it->snap_data == NULL)
+			fatalx("out of memory copying a snapshot to restore");
+		apply_post(r, it);
+	}
+	if (rd->n_committed == 0)
+		return;
+	it = calloc(1, sizeof(*it));
+	if (it == NULL || copy_entries(rd->committed, rd->n_committed,
+	    &it->entries, &it->blob) != 0)
+		fatalx("out of memory queueing committed entries");
+	it->n_entries = rd->n_committed;
+	apply_post(r, it);
+}
+
+void rsm_ready_commit(struct rsm *r, const struct raft_ready *rd)
+{
+	queue_apply(r, rd);
+	for (uint32_t i = 0; i < rd->n_read_states; i++)
+		read_state(r, rd->read_states[i].ctx, rd->read_states[i].index,
+		    0);
+	for (uint32_t i = 0; i < rd->n_read_failed; i++)
+		read_state(r, rd->read_failed[i], 0, NODE_ENOLEADER);
+}
+
+void rsm_ready_leader(struct rsm *r, raft_id leader)
+{
+	atomic_store(&r->leader_hint, leader);
+}
+
+void rsm_loop_compacted(struct rsm *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->compact_pending = false;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void do_propose(struct rsm *r, struct raft *raft, struct rsm_req *req)
+{
+	raft_index index;
+	raft_term term;
+	int rv = req->len > UINT32_MAX ? RAFT_ETOOBIG :
+	    raft_propose(raft, req->data, (uint32_t)req->len, &index, &term);
+
+	pthread_mutex_lock(&r->mu);
+	if (r->stopping)
+		complete_locked(r, req->w, NODE_ESHUTDOWN);
+	else if (rv == 0) {
+		req->w->index = index;
+		req->w->term = term;
+		register_locked(r, req->w);
+	} else {
+		complete_locked(r, req->w, rv);
+	}
+	waiter_put_locked(req->w);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void do_read(struct rsm *r, struct raft *raft, struct rsm_req *req)
+{
+	uint64_t ctx = ++r->next_ctx;
+	int rv;
+
+	pthread_mutex_lock(&r->mu);
+	req->w->ctx = ctx;
+	if (r->stopping)
+		complete_locked(r, req->w, NODE_ESHUTDOWN);
+	else
+		register_locked(r, req->w);
+	waiter_put_locked(req->w);
+	pthread_mutex_unlock(&r->mu);
+	rv = raft_read_index(raft, ctx);
+	if (rv != 0)
+		read_state(r, ctx, 0, rv);
+}
+
+static void do_compact(struct rsm *r, struct raft *raft, struct rsm_req *req)
+{
+	int rv = raft_compact(raft, req->index, req->data, req->len);
+
+	if (rv != 0) {
+		log_debug("compaction at %llu skipped: %s",
+		    (unsigned long long)req->index, rk_strerror(rv));
+		rsm_loop_compacted(r);
+	}
+}
+
+void rsm_loop_run(struct rsm *r, struct raft *raft, struct mbox_msg *m)
+{
+	struct rsm_req *req = (struct rsm_req *)m;
+
+	switch (req->op) {
+	case REQ_PROPOSE:
+		do_propose(r, raft, req);
+		break;
+	case REQ_READ:
+		do_read(r, raft, req);
+		break;
+	case REQ_COMPACT:
+		do_compact(r, raft, req);
+		break;
+	}
+	free(req->data);
+	free(req);
+}
+
+void rsm_loop_drop(struct rsm *r, struct mbox_msg *m)
+{
+	struct rsm_req *req = (struct rsm_req *)m;
+
+	if (req->w) {
+		pthread_mutex_lock(&r->mu);
+		complete_locked(r, req->w, NODE_ESHUTDOWN);
+		waiter_put_locked(req->w);
+		pthread_mutex_unlock(&r->mu);
+	}
+	free(req->data);
+	free(req);
+}
+
 /* ------------------------------------------------------------ callers */
 
-static void leave_call(struct node *n, struct waiter *w)
+static void leave_call(struct rsm *r, struct waiter *w)
 {
-	rsm_waiter_put_locked(n, w);
-	if (--n->callers == 0)
-		pthread_cond_broadcast(&n->idle);
-	pthread_mutex_unlock(&n->mu);
+	waiter_put_locked(w);
+	if (--r->callers == 0)
+		pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->mu);
 }
 
 static struct waiter *waiter_new(bool is_read)
@@ -407,11 +675,11 @@ static struct waiter *waiter_new(bool is_read)
  * starts with two references, the caller's and the request's.  Returns
  * the request (req->w is the waiter), or NULL on ENOMEM.
  */
-static struct loop_req *request_new(enum loop_kind kind, const void *cmd,
-    size_t len)
+static struct rsm_req *request_new(struct rsm *r, enum req_op op,
+    const void *cmd, size_t len)
 {
-	struct waiter *w = waiter_new(kind == LOOP_READ);
-	struct loop_req *req = calloc(1, sizeof(*req));
+	struct waiter *w = waiter_new(op == REQ_READ);
+	struct rsm_req *req = calloc(1, sizeof(*req));
 
 	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
 	    NULL) {
@@ -424,7 +692,8 @@ static struct loop_req *request_new(enum loop_kind kind, const void *cmd,
 	if (len)
 		memcpy(req->data, cmd, len);
 	req->len = len;
-	req->kind = kind;
+	req->op = op;
+	req->msg.kind = r->loop.msg_kind;
 	req->w = w;
 	return req;
 }
@@ -445,45 +714,45 @@ static void deadline_after(struct timespec *ts, int timeout_ms)
 	}
 }
 
-/* Post @req for @w and wait; returns the outcome with n->mu held and the
- * caller counted in n->callers (leave_call() undoes both). */
-static int wait_for(struct node *n, struct waiter *w, struct loop_req *req,
+/* Post @req for @w and wait; returns the outcome with r->mu held and the
+ * caller counted in r->callers (leave_call() undoes both). */
+static int wait_for(struct rsm *r, struct waiter *w, struct rsm_req *req,
     int timeout_ms)
 {
 	struct timespec deadline;
 
-	pthread_mutex_lock(&n->mu);
-	n->callers++;
-	if (n->stopping) {
+	pthread_mutex_lock(&r->mu);
+	r->callers++;
+	if (r->stopping) {
 		w->refs--; /* the request will never run */
 		free(req->data);
 		free(req);
 		return NODE_ESHUTDOWN;
 	}
-	pthread_mutex_unlock(&n->mu);
-	if (node_post(n, req) != 0) {
-		pthread_mutex_lock(&n->mu);
+	pthread_mutex_unlock(&r->mu);
+	if (post(r, req) != 0) {
+		pthread_mutex_lock(&r->mu);
 		w->refs--;
 		free(req->data);
 		free(req);
 		return NODE_ESHUTDOWN;
 	}
 	deadline_after(&deadline, timeout_ms);
-	pthread_mutex_lock(&n->mu);
+	pthread_mutex_lock(&r->mu);
 	while (!w->done) {
-		if (pthread_cond_timedwait(&w->cv, &n->mu, &deadline) ==
+		if (pthread_cond_timedwait(&w->cv, &r->mu, &deadline) ==
 		    ETIMEDOUT) {
-			rsm_complete_locked(n, w, NODE_ETIMEDOUT);
+			complete_locked(r, w, NODE_ETIMEDOUT);
 			break;
 		}
 	}
 	return w->status;
 }
 
-int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
+int rsm_submit(struct rsm *r, const void *cmd, size_t len, int timeout_ms,
     void **reply, size_t *reply_len, raft_id *leader_hint)
 {
-	struct loop_req *req = request_new(LOOP_PROPOSE, cmd, len);
+	struct rsm_req *req = request_new(r, REQ_PROPOSE, cmd, len);
 	struct waiter *w;
 	int rv;
 
@@ -492,23 +761,23 @@ int node_submit(struct node *n, const void *cmd, size_t len, int timeout_ms,
 	if (req == NULL)
 		return -ENOMEM;
 	w = req->w;
-	rv = wait_for(n, w, req, timeout_ms);
+	rv = wait_for(r, w, req, timeout_ms);
 	if (rv == 0) {
 		*reply = w->reply;
 		*reply_len = w->reply_len;
 		w->reply = NULL;
 	}
 	if (leader_hint)
-		*leader_hint = n->leader_hint;
-	leave_call(n, w);
+		*leader_hint = atomic_load(&r->leader_hint);
+	leave_call(r, w);
 	return rv;
 }
 
-/* Post an asynchronous request of @kind for a new waiter. */
-static int post_async(struct node *n, enum loop_kind kind, const void *cmd,
-    size_t len, int timeout_ms, node_done_fn done, void *arg)
+/* Post an asynchronous request of @op for a new waiter. */
+static int post_async(struct rsm *r, enum req_op op, const void *cmd,
+    size_t len, int timeout_ms, rsm_done_fn done, void *arg)
 {
-	struct loop_req *req = request_new(kind, cmd, len);
+	struct rsm_req *req = request_new(r, op, cmd, len);
 	struct waiter *w;
 
 	if (req == NULL)
@@ -517,19 +786,19 @@ static int post_async(struct node *n, enum loop_kind kind, const void *cmd,
 	w->refs = 1; /* the loop request only: nobody waits on it */
 	w->done_fn = done;
 	w->done_arg = arg;
-	w->deadline_ms = node_now_ms() + (uint64_t)(timeout_ms > 0 ?
+	w->deadline_ms = mono_ms() + (uint64_t)(timeout_ms > 0 ?
 	    timeout_ms : 1);
-	pthread_mutex_lock(&n->mu);
-	if (n->stopping) {
-		pthread_mutex_unlock(&n->mu);
+	pthread_mutex_lock(&r->mu);
+	if (r->stopping) {
+		pthread_mutex_unlock(&r->mu);
 		pthread_cond_destroy(&w->cv);
 		free(w);
 		free(req->data);
 		free(req);
 		return NODE_ESHUTDOWN;
 	}
-	pthread_mutex_unlock(&n->mu);
-	if (node_post(n, req) != 0) {
+	pthread_mutex_unlock(&r->mu);
+	if (post(r, req) != 0) {
 		pthread_cond_destroy(&w->cv);
 		free(w);
 		free(req->data);
@@ -539,43 +808,154 @@ static int post_async(struct node *n, enum loop_kind kind, const void *cmd,
 	return 0;
 }
 
-int node_submit_async(struct node *n, const void *cmd, size_t len,
-    int timeout_ms, node_done_fn done, void *arg)
+int rsm_submit_async(struct rsm *r, const void *cmd, size_t len,
+    int timeout_ms, rsm_done_fn done, void *arg)
 {
-	return post_async(n, LOOP_PROPOSE, cmd, len, timeout_ms, done, arg);
+	return post_async(r, REQ_PROPOSE, cmd, len, timeout_ms, done, arg);
 }
 
-int node_read_barrier_async(struct node *n, int timeout_ms,
-    node_done_fn done, void *arg)
+int rsm_read_barrier_async(struct rsm *r, int timeout_ms,
+    rsm_done_fn done, void *arg)
 {
-	if (n->cfg.read_via_log)
-		return post_async(n, LOOP_PROPOSE, "", 0, timeout_ms, done,
+	if (r->read_via_log)
+		return post_async(r, REQ_PROPOSE, "", 0, timeout_ms, done,
 		    arg);
-	return post_async(n, LOOP_READ, NULL, 0, timeout_ms, done, arg);
+	return post_async(r, REQ_READ, NULL, 0, timeout_ms, done, arg);
 }
 
-int node_read_barrier(struct node *n, int timeout_ms, raft_id *leader_hint)
+int rsm_read_barrier(struct rsm *r, int timeout_ms, raft_id *leader_hint)
 {
 	struct waiter *w;
-	struct loop_req *req;
+	struct rsm_req *req;
 	int rv;
 
-	if (n->cfg.read_via_log) {
+	if (r->read_via_log) {
 		void *reply = NULL;
 		size_t len = 0;
 
-		rv = node_submit(n, "", 0, timeout_ms, &reply, &len,
+		rv = rsm_submit(r, "", 0, timeout_ms, &reply, &len,
 		    leader_hint);
 		free(reply);
 		return rv;
 	}
-	req = request_new(LOOP_READ, NULL, 0);
+	req = request_new(r, REQ_READ, NULL, 0);
 	if (req == NULL)
 		return -ENOMEM;
 	w = req->w;
-	rv = wait_for(n, w, req, timeout_ms);
+	rv = wait_for(r, w, req, timeout_ms);
 	if (leader_hint)
-		*leader_hint = n->leader_hint;
-	leave_call(n, w);
+		*leader_hint = atomic_load(&r->leader_hint);
+	leave_call(r, w);
 	return rv;
+}
+
+int rsm_query(struct rsm *r, const void *q, size_t len, void **reply,
+    size_t *reply_len)
+{
+	if (r->app.query == NULL)
+		return -ENOSYS;
+	return r->app.query(r->app.arg, q, len, reply, reply_len);
+}
+
+int rsm_query_quick(struct rsm *r, const void *q, size_t len, void **reply,
+    size_t *reply_len)
+{
+	if (r->app.query_quick == NULL)
+		return -EAGAIN;
+	return r->app.query_quick(r->app.arg, q, len, reply, reply_len);
+}
+
+raft_index rsm_applied(struct rsm *r)
+{
+	raft_index applied;
+
+	pthread_mutex_lock(&r->mu);
+	applied = r->applied;
+	pthread_mutex_unlock(&r->mu);
+	return applied;
+}
+
+void rsm_cancel(struct rsm *r)
+{
+	rsm_refuse(r);
+	fail_all(r, NODE_ESHUTDOWN);
+}
+
+/* ---------------------------------------------------------- life cycle */
+
+int rsm_new(const struct rsm_config *c, struct rsm **out)
+{
+	struct rsm *r;
+	int rv;
+
+	if (c->app.apply == NULL || c->app.snapshot == NULL ||
+	    c->app.restore == NULL || c->loop.post == NULL ||
+	    c->loop.log_bytes == NULL)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	rv = mbox_init(&r->apply_box, false);
+	if (rv != 0) {
+		free(r);
+		return rv;
+	}
+	r->app = c->app;
+	r->max_raft_state = c->max_raft_state;
+	r->read_via_log = c->read_via_log;
+	r->loop = c->loop;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->idle, NULL);
+	*out = r;
+	return 0;
+}
+
+int rsm_start(struct rsm *r)
+{
+	int rv = pthread_create(&r->apply_thread, NULL, apply_main, r);
+
+	if (rv != 0)
+		return -rv;
+	r->thread_started = true;
+	return 0;
+}
+
+void rsm_refuse(struct rsm *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->stopping = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void rsm_join(struct rsm *r)
+{
+	mbox_shut(&r->apply_box);
+	if (r->thread_started)
+		pthread_join(r->apply_thread, NULL);
+	r->thread_started = false;
+}
+
+void rsm_free(struct rsm *r)
+{
+	struct mbox_item *chain;
+
+	if (r == NULL)
+		return;
+	rsm_join(r);
+	chain = mbox_take_all(&r->apply_box);
+	while (chain) {
+		struct mbox_item *next = chain->next;
+
+		apply_item_free((struct apply_item *)chain);
+		chain = next;
+	}
+	fail_all(r, NODE_ESHUTDOWN);
+	pthread_mutex_lock(&r->mu);
+	while (r->callers > 0)
+		pthread_cond_wait(&r->idle, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	mbox_close(&r->apply_box);
+	pthread_cond_destroy(&r->idle);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
 }

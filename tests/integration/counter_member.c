@@ -89,20 +89,20 @@ static int counter_query(void *arg, const void *q, size_t len, void **reply,
 	return counter_snapshot(arg, reply, reply_len);
 }
 
-static int counter_create(void **arg, struct node_app *napp,
-    struct server_app *sapp)
+static int counter_create(void **arg, struct rsm_app *rapp,
+    struct endpoint_app *eapp)
 {
 	struct counter *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);
-	napp->arg = c;
-	napp->apply = counter_apply;
-	napp->snapshot = counter_snapshot;
-	napp->restore = counter_restore;
-	sapp->arg = c;
-	sapp->query = counter_query;
+	(void)eapp;
+	rapp->arg = c;
+	rapp->apply = counter_apply;
+	rapp->snapshot = counter_snapshot;
+	rapp->restore = counter_restore;
+	rapp->query = counter_query;
 	*arg = c;
 	return 0;
 }

@@ -4,7 +4,7 @@
  *
  *   raftkv-sim-demo [--seed N] [--seconds N] [--quiet]
  *
- * Runs the pure Raft core (raft/) inside the simulator (tests/sim/sim.c):
+ * Runs the pure Raft core (raft/) inside the simulator (tests/sim/, sim.h):
  * a client proposes entries and asks for read indexes while a fault
  * injector partitions the network (isolation, minority/majority split,
  * bridge, one-way links), crashes members (their unsynced writes are

@@ -38,7 +38,7 @@
  *                          in order, and only entries it has made durable
  *   6 commit monotonic     commit index never moves back in an incarnation
  *   7 no lost entries      after healing, every member applies everything
- *                          any member ever applied (sim_check_final)
+ *                          any member ever applied (sim_heal_and_check)
  *   8 liveness             after healing, a leader is elected and a new
  *                          proposal commits within a bounded virtual time
  *   9 read index safety    a read point is >= every commit index that was
@@ -85,7 +85,7 @@ struct sim_config {
 
 	/* Network. */
 	uint64_t delay_min_us, delay_max_us; /* base one-way delay */
-	bool reliable;               /* false: labrpc unreliable (see sim.c) */
+	bool reliable;               /* false: labrpc unreliable (see sim_net.c) */
 	bool long_reordering;        /* labrpc long reordering of responses */
 	uint32_t drop_ppm;           /* extra drop probability, per million */
 	uint32_t dup_ppm;            /* duplicate probability, per million */

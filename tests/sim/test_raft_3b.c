@@ -542,7 +542,7 @@ static void run_uncommitted_bound(uint64_t seed)
 /*
  * ReadIndex: a read point on the leader arrives only after a heartbeat
  * round; a read on a follower is forwarded and answered; a deposed leader
- * cut off from the majority never answers (the invariant checker in sim.c
+ * cut off from the majority never answers (the invariant checker, sim_check.c,
  * verifies every answer against what was committed when it was asked).
  */
 static void run_read_index(uint64_t seed)
