@@ -19,7 +19,7 @@
 
 struct hook {
 	struct fs *fs;
-	struct node_app inner;
+	struct rsm_app inner;
 };
 
 /* One process, one mount: the hook's state. */
@@ -129,16 +129,34 @@ static int hook_restore(void *arg, const void *data, size_t len)
 	return rv;
 }
 
-void fsapp_hook(void *arg, struct node_app *napp, struct kv *kv)
+static int hook_query(void *arg, const void *q, size_t len, void **reply,
+    size_t *reply_len)
+{
+	struct hook *h = arg;
+
+	return h->inner.query(h->inner.arg, q, len, reply, reply_len);
+}
+
+static int hook_query_quick(void *arg, const void *q, size_t len,
+    void **reply, size_t *reply_len)
+{
+	struct hook *h = arg;
+
+	return h->inner.query_quick(h->inner.arg, q, len, reply, reply_len);
+}
+
+void fsapp_hook(void *arg, struct rsm_app *rapp, struct kv *kv)
 {
 	struct fs *fs = arg;
 	struct hook *h = &the_hook;
 
 	fs->kv = kv;
 	h->fs = fs;
-	h->inner = *napp;
-	napp->arg = h;
-	napp->apply = hook_apply;
-	napp->snapshot = hook_snapshot;
-	napp->restore = hook_restore;
+	h->inner = *rapp;
+	rapp->arg = h;
+	rapp->apply = hook_apply;
+	rapp->snapshot = hook_snapshot;
+	rapp->restore = hook_restore;
+	rapp->query = h->inner.query ? hook_query : NULL;
+	rapp->query_quick = h->inner.query_quick ? hook_query_quick : NULL;
 }

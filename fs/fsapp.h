@@ -10,9 +10,9 @@
 
 #include "fs/fs.h"
 #include "kv/kv.h"
-#include "raft/member/node.h"
+#include "raft/member/rsm.h"
 
-/* An fsm_hook_fn (fsmember.h) for @arg = struct fs *: wraps @napp. */
-void fsapp_hook(void *arg, struct node_app *napp, struct kv *kv);
+/* An fsm_hook_fn (fsmember.h) for @arg = struct fs *: wraps @rapp. */
+void fsapp_hook(void *arg, struct rsm_app *rapp, struct kv *kv);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * fsmember.h - the Raft member a mount.raftkv process embeds: the same
- * runtime as raftkv-server (node + client endpoint from the cluster file,
- * serving raftkv CLI clients too) running the KV application, with a hook
- * that lets the filesystem wrap the application's callbacks.
+ * runtime as raftkv-server (raft/member/member.h: node + client endpoint
+ * from the cluster file, serving raftkv CLI clients too) running the KV
+ * application (kv/kvapp.h), with a hook that lets the filesystem wrap the
+ * application's callbacks (fs/fsapp.h).  One per process.
  */
 #ifndef RAFTKV_FS_FSMEMBER_H
 #define RAFTKV_FS_FSMEMBER_H
@@ -11,37 +12,24 @@
 #include <stdint.h>
 
 #include "kv/kv.h"
-#include "raft/client/cluster.h"
-#include "raft/member/node.h"
-
-struct fsm_options {
-	uint64_t id;               /* this member's id in the cluster file */
-	const char *data_dir;
-	const char *secret_file;   /* CURVE secret (required iff cl->curve) */
-	unsigned tick_ms;          /* 0: defaults */
-	unsigned election_ticks;
-	unsigned heartbeat_ticks;
-	int64_t max_raft_state;    /* <= 0: never snapshot */
-	unsigned workers;          /* client endpoint workers; 0: default */
-	int fault_injection;       /* tests only */
-};
+#include "raft/member/member.h"
 
 /*
- * Called once the KV application exists and before the node starts: may
- * replace @napp's callbacks with wrappers (keeping the originals).
+ * Called once the KV application exists and before the member starts
+ * applying: may replace @rapp's callbacks with wrappers (keeping the
+ * originals, and passing the queries through).
  */
-typedef void (*fsm_hook_fn)(void *arg, struct node_app *napp, struct kv *kv);
+typedef void (*fsm_hook_fn)(void *arg, struct rsm_app *rapp, struct kv *kv);
 
 struct fsm;
 
 /*
- * Start the member (storage recovery, threads, the peer and client
- * endpoints of member @o->id in @cl).  Returns 0, or a negative code with
- * one line in @err.  Signals must already be blocked in the caller.
+ * member_start() with the KV application and @hook.  Returns 0, or a
+ * negative code with one line in @err.  Signals must already be blocked
+ * in the caller.  Only one at a time per process.
  */
-int fsm_start(const struct cluster *cl, const struct fsm_options *o,
-    fsm_hook_fn hook, void *hook_arg, struct fsm **out, char *err,
-    size_t errlen);
+int fsm_start(const struct member_options *o, fsm_hook_fn hook,
+    void *hook_arg, struct fsm **out, char *err, size_t errlen);
 
 /* Stop and free (NULL-safe): waiters fail, threads end, nothing leaks. */
 void fsm_stop(struct fsm *m);
@@ -50,9 +38,9 @@ void fsm_stop(struct fsm *m);
 struct kv *fsm_kv(struct fsm *m);
 
 /*
- * One linearizable read barrier (ReadIndex, batched by the caller): 0 once
+ * One linearizable read barrier (ReadIndex; the caller batches): 0 once
  * the local state has applied everything committed before the call, else
- * a node.h code (NODE_ENOLEADER, NODE_ETIMEDOUT, NODE_ESHUTDOWN, ...).
+ * an rsm.h code (NODE_ENOLEADER, NODE_ETIMEDOUT, NODE_ESHUTDOWN, ...).
  */
 int fsm_read_barrier(struct fsm *m, int timeout_ms);
 

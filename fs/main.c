@@ -63,7 +63,7 @@ struct mopts {
 	bool debug;
 	bool allow_other;
 	bool default_permissions;
-	struct fsm_options member;
+	struct member_options member;
 	struct fs_options fs;
 	bool have_id;
 };
@@ -236,6 +236,7 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 {
 	int npos = 0;
 
+	member_options_defaults(&o->member);
 	o->fs.timeout_ms = DEFAULT_TIMEOUT_MS;
 	o->fs.writebuf = DEFAULT_WRITEBUF;
 	o->default_permissions = true;
@@ -464,6 +465,7 @@ int main(int argc, char **argv)
 		die("data directory path too long");
 	if (mkdir(o.data, 0700) != 0 && errno != EEXIST)
 		die("data directory %s: %s", o.data, strerror(errno));
+	o.member.cluster_file = o.cluster_file;
 	o.member.data_dir = o.data;
 	o.member.secret_file = o.secret[0] ? o.secret : NULL;
 
@@ -489,7 +491,7 @@ int main(int argc, char **argv)
 		die("out of memory");
 	if (o.member.fault_injection)
 		log_warnx("fault injection is ENABLED: for tests only");
-	rv = fsm_start(&cl, &o.member, fsapp_hook, &fs, &fs.member, err,
+	rv = fsm_start(&o.member, fsapp_hook, &fs, &fs.member, err,
 	    sizeof(err));
 	if (rv != 0)
 		die("%s", err);
