@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -175,6 +176,28 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	exit(1); /* atexit cleans up */
+}
+
+/* The model's current mapping, for a report on SIGBUS. */
+static const unsigned char *cur_map;
+static size_t cur_map_len;
+
+/* A crash of the test itself: report, clean up (unmount, kill), die. */
+static void on_fatal(int sig, siginfo_t *si, void *uc)
+{
+	char msg[160];
+	int n;
+
+	(void)uc;
+	n = snprintf(msg, sizeof(msg), "FATAL signal %d at %p (mapping %p, "
+	    "%zu bytes); cleaning up\n", sig, si->si_addr,
+	    (const void *)cur_map, cur_map_len);
+	if (n > 0 && write(2, msg, (size_t)n) < 0) {
+		/* nothing more to do */
+	}
+	cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 /* A free TCP port on 127.0.0.1 (bind-tested; not reserved). */
@@ -719,6 +742,201 @@ static void test_rename(void)
 	CHECK(rename(p, q) != 0 && errno == ENOTEMPTY, "rename over non-empty");
 }
 
+/* ------------------------------------------------------------------
+ * Random operations on files in the mounts against an in-memory model:
+ * write and pwrite (holes), ftruncate, pread and private mmap reads,
+ * fsync, close and reopen, through descriptors on all three mounts.
+ * Before an operation on a file through one mount, the file's buffered
+ * writes on the other mounts are fsync'ed, so the model is the plain
+ * sequence of operations (what "commit before visible" allows a mount to
+ * hold back is tested above).  The seed is printed on failure.
+ * ------------------------------------------------------------------ */
+
+#define MODEL_FILES 3
+#define MODEL_MAX (192 * 1024)
+
+static uint64_t mrng;
+
+static uint64_t mrand(void)
+{
+	mrng ^= mrng << 13;
+	mrng ^= mrng >> 7;
+	mrng ^= mrng << 17;
+	return mrng;
+}
+
+struct mfile {
+	unsigned char *data;
+	size_t size;
+	int fd[N];            /* -1: not open on that mount */
+	bool dirty[N];        /* writes through that mount not fsync'ed */
+};
+
+static unsigned model_seed;
+
+#define MCHECK(cond, fmt, ...) \
+	CHECK(cond, "model seed %u: " fmt, model_seed, ##__VA_ARGS__)
+
+static void model_settle(struct mfile *f, int except)
+{
+	for (int m = 0; m < N; m++)
+		if (m != except && f->dirty[m]) {
+			MCHECK(fsync(f->fd[m]) == 0, "fsync");
+			f->dirty[m] = false;
+		}
+}
+
+static void model_open(struct mfile *f, int k, int m)
+{
+	char p[PATH_MAX];
+
+	if (f->fd[m] >= 0)
+		return;
+	pathf(p, m, "model/f%d", k);
+	f->fd[m] = open(p, O_RDWR | O_CREAT, 0644);
+	MCHECK(f->fd[m] >= 0, "open %s", p);
+}
+
+static void model_check_range(struct mfile *f, int k, int m, size_t off,
+    size_t len, bool use_mmap)
+{
+	static unsigned char buf[MODEL_MAX + 8192];
+	size_t want = off >= f->size ? 0 : (off + len > f->size ?
+	    f->size - off : len);
+
+	if (use_mmap && f->size > 0) {
+		/* As programs do: fstat for the size (which also refreshes
+		 * the kernel's idea of it), then map that. */
+		struct stat st;
+		unsigned char *map;
+
+		MCHECK(fstat(f->fd[m], &st) == 0 &&
+		    (size_t)st.st_size == f->size, "size before mmap");
+		map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd[m], 0);
+		cur_map = map;
+		cur_map_len = f->size;
+
+		MCHECK(map != MAP_FAILED, "mmap f%d on mount %d", k, m + 1);
+		MCHECK(memcmp(map, f->data, f->size) == 0, "mmap contents "
+		    "of f%d on mount %d", k, m + 1);
+		munmap(map, f->size);
+		return;
+	}
+	ssize_t n = pread(f->fd[m], buf, len, (off_t)off);
+	MCHECK(n == (ssize_t)want, "pread f%d on mount %d at %zu+%zu: %zd, "
+	    "want %zu", k, m + 1, off, len, n, want);
+	MCHECK(want == 0 || memcmp(buf, f->data + off, want) == 0,
+	    "pread f%d on mount %d at %zu+%zu: contents differ", k, m + 1,
+	    off, len);
+}
+
+static void model_run(unsigned seed, int steps)
+{
+	struct mfile files[MODEL_FILES];
+	char p[PATH_MAX];
+	static unsigned char wbuf[32768];
+
+	model_seed = seed;
+	mrng = 0x9E3779B97F4A7C15ull ^ seed;
+	pathf(p, 0, "model");
+	CHECK(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir model");
+	for (int k = 0; k < MODEL_FILES; k++) {
+		files[k].data = calloc(1, MODEL_MAX + 65536);
+		files[k].size = 0;
+		for (int m = 0; m < N; m++) {
+			files[k].fd[m] = -1;
+			files[k].dirty[m] = false;
+		}
+		pathf(p, 0, "model/f%d", k);
+		put_file(p, "", O_TRUNC);
+	}
+	for (int step = 0; step < steps; step++) {
+		int k = (int)(mrand() % MODEL_FILES), m = (int)(mrand() % N);
+		struct mfile *f = &files[k];
+		int op = (int)(mrand() % 100);
+
+		if (getenv("RAFTKV_FS_TRACE"))
+			fprintf(stderr, "seed %u step %d: f%d mount %d op %d "
+			    "size %zu\n", seed, step, k, m + 1, op, f->size);
+		model_settle(f, m);
+		model_open(f, k, m);
+		if (op < 35) {
+			/* write/pwrite, sometimes past the end (a hole) */
+			size_t off = (size_t)(mrand() % (f->size + 5000));
+			size_t len = 1 + (size_t)(mrand() % sizeof(wbuf));
+
+			if (off + len > MODEL_MAX)
+				continue;
+			for (size_t i = 0; i < len; i++)
+				wbuf[i] = (unsigned char)mrand();
+			MCHECK(pwrite(f->fd[m], wbuf, len, (off_t)off) ==
+			    (ssize_t)len, "pwrite");
+			if (off > f->size)
+				memset(f->data + f->size, 0, off - f->size);
+			memcpy(f->data + off, wbuf, len);
+			if (off + len > f->size)
+				f->size = off + len;
+			f->dirty[m] = true;
+		} else if (op < 45) {
+			size_t size = (size_t)(mrand() % (f->size + 8000));
+
+			if (size > MODEL_MAX)
+				continue;
+			MCHECK(ftruncate(f->fd[m], (off_t)size) == 0,
+			    "ftruncate");
+			if (size > f->size)
+				memset(f->data + f->size, 0, size - f->size);
+			f->size = size;
+			f->dirty[m] = false; /* setattr committed it all */
+		} else if (op < 75) {
+			size_t off = (size_t)(mrand() % (f->size + 100));
+			size_t len = 1 + (size_t)(mrand() % 40000);
+
+			model_check_range(f, k, m, off, len, false);
+			f->dirty[m] = false;
+		} else if (op < 82) {
+			model_check_range(f, k, m, 0, 0, true);
+			f->dirty[m] = false;
+		} else if (op < 90) {
+			MCHECK(fsync(f->fd[m]) == 0, "fsync");
+			f->dirty[m] = false;
+		} else {
+			MCHECK(close(f->fd[m]) == 0, "close");
+			f->fd[m] = -1;
+			f->dirty[m] = false;
+		}
+		if (op >= 45 && op < 82) {
+			struct stat st;
+
+			MCHECK(fstat(f->fd[m], &st) == 0 &&
+			    (size_t)st.st_size == f->size, "size of f%d on "
+			    "mount %d: %lld, want %zu", k, m + 1,
+			    (long long)st.st_size, f->size);
+		}
+	}
+	/* Everything committed: every mount reads every file whole. */
+	for (int k = 0; k < MODEL_FILES; k++) {
+		model_settle(&files[k], -1);
+		for (int m = 0; m < N; m++) {
+			model_open(&files[k], k, m);
+			model_check_range(&files[k], k, m, 0, MODEL_MAX, false);
+			MCHECK(close(files[k].fd[m]) == 0, "close");
+		}
+		free(files[k].data);
+	}
+}
+
+static void test_model(void)
+{
+	const char *long_run = getenv("RAFTKV_LONG");
+	int seeds = long_run && *long_run == '1' ? 30 : 3;
+	int steps = long_run && *long_run == '1' ? 1000 : 150;
+	unsigned base = (unsigned)time(NULL);
+
+	for (int i = 0; i < seeds; i++)
+		model_run(base + (unsigned)i, steps);
+}
+
 /* Block (or heal) every link between member @i and the others. */
 static void isolate(int i, bool blocked)
 {
@@ -834,6 +1052,14 @@ int main(void)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	{
+		struct sigaction sa = { .sa_sigaction = on_fatal,
+		    .sa_flags = SA_SIGINFO | SA_RESETHAND };
+
+		sigaction(SIGBUS, &sa, NULL);
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGABRT, &sa, NULL);
+	}
 	snprintf(conf, sizeof(conf), "%s/cluster.conf", dir);
 	write_conf();
 	for (int i = 0; i < N; i++) {
@@ -858,6 +1084,8 @@ int main(void)
 	printf("ok unlink, rmdir, ENOTEMPTY\n");
 	test_rename();
 	printf("ok rename (atomic directory rename, NOREPLACE, EXCHANGE)\n");
+	test_model();
+	printf("ok random operations against a model\n");
 	test_minority();
 	printf("ok minority mount: EIO, then recovers\n");
 	test_kill9();
