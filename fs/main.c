@@ -520,6 +520,11 @@ int main(int argc, char **argv)
 	if (notifier_start(fs.notifier) != 0)
 		log_warnx("no notifier thread: kernel caches rely on "
 		    "timeouts alone");
+	/* libfuse installs its handlers only over the default disposition;
+	 * a shell starts background jobs with SIGINT ignored. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		log_warnx("cannot install signal handlers");
 	log_info("member %" PRIu64 " mounted on %s (data %s)", o.member.id,
