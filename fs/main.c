@@ -424,6 +424,53 @@ static void report_ready(const struct mopts *o)
 	}
 }
 
+/* The device minor of the raftkv mount at @path (from mountinfo: a stat
+ * would ask the daemon), or -1. */
+static int mount_minor(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	int found = -1;
+
+	if (f == NULL)
+		return -1;
+	while (found < 0 && fgets(line, sizeof(line), f) != NULL) {
+		char mnt[4096], fstype[256];
+		char *dash = strstr(line, " - ");
+		unsigned maj, min;
+
+		if (dash == NULL ||
+		    sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min,
+		    mnt) != 3 || sscanf(dash + 3, "%255s", fstype) != 1)
+			continue;
+		unescape(mnt);
+		if (strcmp(mnt, path) == 0 &&
+		    strcmp(fstype, "fuse.raftkv") == 0)
+			found = (int)min;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Fail every request in flight on the mount at @mnt (fusectl's abort:
+ * /sys/fs/fuse/connections/N/abort, N = the mount's device minor). */
+static void abort_connection(const char *mnt)
+{
+	char path[128];
+	int fd, min = mount_minor(mnt);
+
+	if (min < 0)
+		return; /* not mounted any more */
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%d/abort",
+	    min);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0)
+		log_warn("%s", path);
+	close(fd);
+}
+
 static int member_index(const struct cluster *cl, uint64_t id)
 {
 	for (uint32_t i = 0; i < cl->n; i++)
@@ -537,7 +584,13 @@ int main(int argc, char **argv)
 
 	log_info("unmounting %s", o.mnt);
 	fuse_remove_signal_handlers(fs.se);
-	notifier_stop(fs.notifier);
+	if (notifier_stop(fs.notifier, 2000) != 0) {
+		/* Blocked behind a request nobody will answer now. */
+		log_warnx("notifier stuck: aborting the FUSE connection");
+		abort_connection(o.mnt);
+		if (notifier_stop(fs.notifier, 5000) != 0)
+			log_warnx("notifier still stuck; leaving it");
+	}
 	fuse_session_unmount(fs.se);
 	fuse_session_destroy(fs.se);
 	fsm_stop(fs.member);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs/fs.h"
 #include "fs/inode.h"
@@ -33,6 +34,7 @@ struct notifier {
 	pthread_t thread;
 	bool started;
 	bool stop;
+	bool joined;
 	struct qkey q[QUEUE_MAX];
 	unsigned head, n;
 	uint64_t sent, dropped;
@@ -118,27 +120,47 @@ int notifier_start(struct notifier *n)
 	return 0;
 }
 
-void notifier_stop(struct notifier *n)
+int notifier_stop(struct notifier *n, int wait_ms)
 {
-	bool started;
+	struct timespec ts;
+	bool joinable;
+	int rv;
 
 	if (n == NULL)
-		return;
+		return 0;
 	pthread_mutex_lock(&n->mu);
 	n->stop = true;
-	started = n->started;
-	n->started = false;
+	joinable = n->started && !n->joined;
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
-	if (started)
-		pthread_join(n->thread, NULL);
+	if (!joinable)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += wait_ms / 1000;
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000l;
+	if (ts.tv_nsec >= 1000000000l) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000l;
+	}
+	rv = pthread_timedjoin_np(n->thread, NULL, &ts);
+	if (rv != 0)
+		return -rv;
+	pthread_mutex_lock(&n->mu);
+	n->joined = true;
+	pthread_mutex_unlock(&n->mu);
+	return 0;
 }
 
 void notifier_free(struct notifier *n)
 {
 	if (n == NULL)
 		return;
-	notifier_stop(n);
+	if (notifier_stop(n, 0) != 0) {
+		/* Still blocked (never after the connection was aborted):
+		 * leave the thread, it holds only the queue. */
+		pthread_detach(n->thread);
+		return;
+	}
 	for (unsigned i = 0; i < n->n; i++)
 		free(n->q[(n->head + i) % QUEUE_MAX].key);
 	pthread_mutex_destroy(&n->mu);
@@ -153,8 +175,8 @@ void notifier_push(struct notifier *n, const void *key, size_t len)
 	if (n == NULL)
 		return;
 	pthread_mutex_lock(&n->mu);
-	if (!n->started || n->n == QUEUE_MAX) {
-		if (n->started)
+	if (!n->started || n->stop || n->n == QUEUE_MAX) {
+		if (n->started && !n->stop)
 			n->dropped++;
 		pthread_mutex_unlock(&n->mu);
 		return;

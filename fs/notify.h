@@ -29,8 +29,14 @@ struct notifier *notifier_new(struct fs *fs);
 /* Start sending (once fs->se is mounted).  0 or -errno. */
 int notifier_start(struct notifier *n);
 
-/* Stop the thread; later pushes are dropped.  NULL-safe. */
-void notifier_stop(struct notifier *n);
+/*
+ * Stop the thread; later pushes are dropped.  NULL-safe.  Waits at most
+ * @wait_ms for it: a notification can block in the kernel behind a
+ * request that no thread will answer any more (the FUSE loop has ended);
+ * then returns -ETIMEDOUT and the caller aborts the connection (which
+ * fails that request) and calls it again.  0 once the thread is gone.
+ */
+int notifier_stop(struct notifier *n, int wait_ms);
 
 /* Stop (if needed) and free, once nothing pushes any more.  NULL-safe. */
 void notifier_free(struct notifier *n);
