@@ -221,6 +221,37 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
 	return rkfs_submit(fs, &c, res);
 }
 
+int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
+    char **keys, size_t nkeys, struct kv_result *res)
+{
+	struct kv_op *ops;
+	struct kv_cmd c = { .type = KV_OP_TXN, .ncmp = t->ncmp,
+	    .cmps = t->cmps };
+	int rv;
+
+	if (nkeys == 0)
+		return rkfs_txn_submit(fs, t, res);
+	if (t->nops + nkeys > KV_TXN_MAX)
+		return -E2BIG;
+	ops = calloc(t->nops + nkeys, sizeof(*ops));
+	if (ops == NULL)
+		return -ENOMEM;
+	memcpy(ops, t->ops, t->nops * sizeof(*ops));
+	for (size_t i = 0; i < nkeys; i++) {
+		struct kv_op *op = &ops[t->nops + i];
+
+		op->type = KV_OP_DELETE;
+		op->flags = KV_F_ANYVER;
+		op->key = keys[i];
+		op->keylen = (uint32_t)strlen(keys[i]);
+	}
+	c.ops = ops;
+	c.nops = t->nops + (uint32_t)nkeys;
+	rv = rkfs_submit(fs, &c, res);
+	free(ops);
+	return rv;
+}
+
 static void entry_of(const struct kv_attr *a, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -736,7 +767,8 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct kv_attr pa, a;
 	struct kv_result res;
 	struct rkfs_txn t;
-	size_t plen;
+	char **xkeys = NULL;
+	size_t plen, nx = 0;
 	long klen = 0;
 	int rv = -EIO;
 
@@ -761,6 +793,8 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 			rv = -EISDIR;
 		if (rv == 0 && dir && has_children_locked(fs, key, (size_t)klen))
 			rv = -ENOTEMPTY;
+		if (rv == 0)
+			rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
 			return rv;
@@ -768,7 +802,10 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
 		rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
 		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit(fs, &t, &res);
+		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+		rkxattr_keys_free(xkeys, nx);
+		xkeys = NULL;
+		nx = 0;
 		if (rv < 0)
 			return rv;
 		if (rv == KV_OK)
@@ -829,7 +866,8 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 	struct kv_attr spa, dpa, sa, da;
 	struct kv_result res;
 	struct rkfs_txn t;
-	size_t splen, dplen;
+	size_t splen, dplen, nx = 0;
+	char **xkeys = NULL;
 	long slen = 0, dlen = 0;
 	bool dexists = false, xchg = r->flags & RENAME_EXCHANGE;
 	int64_t now = rkfs_now_ns();
@@ -874,6 +912,9 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 		else if (da.kind == KV_KIND_DIR &&
 		    has_children_locked(fs, dst, (size_t)dlen))
 			rv = -ENOTEMPTY;
+		else if (da.inode != sa.inode)
+			/* The replaced inode's attributes go with it. */
+			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
 	}
 	inode_unlock(fs->inodes);
 	if (rv != 0)
@@ -895,7 +936,8 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 	rkfs_txn_touch(&t, sp, splen, now);
 	if (dplen != splen || memcmp(sp, dp, splen) != 0)
 		rkfs_txn_touch(&t, dp, dplen, now);
-	rv = rkfs_txn_submit(fs, &t, &res);
+	rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+	rkxattr_keys_free(xkeys, nx);
 	if (rv < 0)
 		return rv;
 	if (rv == KV_OK)
@@ -985,5 +1027,9 @@ const struct fuse_lowlevel_ops rkfs_ops = {
 	.readdir = rkfile_readdir,
 	.releasedir = rkfile_releasedir,
 	.statfs = rk_statfs,
+	.setxattr = rkxattr_set,
+	.getxattr = rkxattr_get,
+	.listxattr = rkxattr_list,
+	.removexattr = rkxattr_remove,
 	.create = rk_create,
 };

@@ -92,6 +92,10 @@ struct kv_op *rkfs_txn_op(struct rkfs_txn *t, uint8_t type, const char *key,
 void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
     int64_t now);
 int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
+/* rkfs_txn_submit() with a DELETE of each of @keys appended (the
+ * attributes of an inode removed by @t). */
+int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
+    char **keys, size_t nkeys, struct kv_result *res);
 
 /* File and directory operations of fs/rkfile.c. */
 void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -117,6 +121,20 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino);
  * are not buffered); release it with rkfile_fh_drop().  0 or -ENOMEM. */
 int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out);
 void rkfile_fh_drop(struct fs *fs, uint64_t fh);
+
+/* Extended attributes (fs/xattr.c). */
+void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
+    size_t size);
+void rkxattr_list(fuse_req_t req, fuse_ino_t ino, size_t size);
+void rkxattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags);
+void rkxattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name);
+/* With the table lock held: the keys of @ino's attributes (malloc'd;
+ * free with rkxattr_keys_free()), for removing them with the file.
+ * 0 or -ENOMEM. */
+int rkxattr_keys_locked(struct fs *fs, uint64_t ino, char ***keys,
+    size_t *n);
+void rkxattr_keys_free(char **keys, size_t n);
 
 /* Commit what this mount buffered for @ino (fs/wbuf.h): 0 (or 1 when
  * something was committed), or a negative errno. */

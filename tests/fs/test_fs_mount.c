@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -493,6 +494,77 @@ static void test_write_buffering(void)
 	    "back %zu bytes", got);
 	free(big);
 	free(back);
+}
+
+/* user.* extended attributes, checked across mounts; they follow the
+ * inode through a rename and go away with the file. */
+static void test_xattr(void)
+{
+	char p[PATH_MAX], q[PATH_MAX], buf[256];
+	struct clerk_options o;
+	struct clerk *ck;
+	struct clerk_entry *e = NULL;
+	size_t n = 0;
+	ssize_t len;
+
+	pathf(p, 0, "xa");
+	put_file(p, "data", 0);
+	CHECK(setxattr(p, "user.color", "blue", 4, 0) == 0, "setxattr");
+	pathf(p, 1, "xa");
+	len = getxattr(p, "user.color", buf, sizeof(buf));
+	CHECK(len == 4 && memcmp(buf, "blue", 4) == 0, "getxattr elsewhere");
+	CHECK(getxattr(p, "user.color", NULL, 0) == 4, "getxattr size");
+	errno = 0;
+	CHECK(getxattr(p, "user.color", buf, 2) < 0 && errno == ERANGE,
+	    "ERANGE");
+	errno = 0;
+	CHECK(setxattr(p, "user.color", "red", 3, XATTR_CREATE) < 0 &&
+	    errno == EEXIST, "XATTR_CREATE on an existing attribute");
+	errno = 0;
+	CHECK(setxattr(p, "user.size", "L", 1, XATTR_REPLACE) < 0 &&
+	    errno == ENODATA, "XATTR_REPLACE on a missing attribute");
+	CHECK(setxattr(p, "user.size", "L", 1, XATTR_CREATE) == 0, "create");
+	errno = 0;
+	CHECK(setxattr(p, "trusted.x", "1", 1, 0) < 0 && errno == EOPNOTSUPP,
+	    "non-user namespace");
+	pathf(p, 2, "xa");
+	len = listxattr(p, buf, sizeof(buf));
+	CHECK(len == 21 && memcmp(buf, "user.color\0user.size\0", 21) == 0,
+	    "listxattr: %zd", len);
+	CHECK(removexattr(p, "user.size") == 0, "removexattr");
+	errno = 0;
+	CHECK(getxattr(p, "user.size", buf, sizeof(buf)) < 0 &&
+	    errno == ENODATA, "removed");
+	errno = 0;
+	CHECK(removexattr(p, "user.size") < 0 && errno == ENODATA,
+	    "remove twice");
+	/* A rename keeps them (they belong to the inode). */
+	pathf(p, 0, "xa");
+	pathf(q, 0, "xb");
+	CHECK(rename(p, q) == 0, "rename");
+	pathf(q, 1, "xb");
+	len = getxattr(q, "user.color", buf, sizeof(buf));
+	CHECK(len == 4 && memcmp(buf, "blue", 4) == 0, "after rename");
+	/* Unlink removes them in the same command, and so does a rename
+	 * over a file: no key left behind. */
+	CHECK(unlink(q) == 0, "unlink");
+	pathf(p, 2, "xc");
+	put_file(p, "c", 0);
+	CHECK(setxattr(p, "user.gone", "soon", 4, 0) == 0, "setxattr");
+	pathf(q, 2, "xd");
+	put_file(q, "d", 0);
+	CHECK(rename(q, p) == 0, "rename over");
+	errno = 0;
+	CHECK(getxattr(p, "user.gone", buf, sizeof(buf)) < 0 &&
+	    errno == ENODATA, "the replaced file's attribute is gone");
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_list(ck, "\001x/", 3, NULL, 0, 0, -1, &e, &n) == KV_OK,
+	    "list");
+	CHECK(n == 0, "%zu attribute keys left after unlink", n);
+	clerk_entries_free(e, n);
+	clerk_free(ck);
 }
 
 /* The raftkv client and the mounts are one namespace. */
@@ -1078,6 +1150,8 @@ int main(void)
 	printf("ok write buffering: own bytes at once, others at commit\n");
 	test_cli();
 	printf("ok raftkv client = mounts\n");
+	test_xattr();
+	printf("ok user.* extended attributes\n");
 	test_races();
 	printf("ok O_EXCL and mkdir races\n");
 	test_remove();
