@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -69,6 +70,7 @@
 #include "raft/le.h"
 #include "raft/member/node.h"
 #include "raft/member/rsm.h"
+#include "raft/util/num.h"
 #include "tests/integration/harness.h"
 
 #define OP_BYTES 100
@@ -777,9 +779,13 @@ int main(int argc, char **argv)
 			seconds = atof(optarg);
 		else if (c == 'm')
 			member = optarg;
-		else if (c == 'w' && atoi(optarg) > 0)
-			workers = (unsigned)atoi(optarg);
-		else {
+		else if (c == 'w') {
+			if (num_parse_uint(optarg, 1, INT_MAX, &workers) != 0) {
+				fprintf(stderr, "bench_cluster: -w: '%s' is not "
+				    "a number from 1 to %d\n", optarg, INT_MAX);
+				return 2;
+			}
+		} else {
 			fprintf(stderr, "usage: bench_cluster [-d DIR] "
 			    "[-s SECONDS] [-m MEMBER-PROGRAM] [-w WORKERS] "
 			    "[-t]\n");

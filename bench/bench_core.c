@@ -31,6 +31,7 @@
 
 #include "raft/msg.h"
 #include "raft/raft.h"
+#include "raft/util/num.h"
 
 #define N 3
 #define COMPACT_EVERY 65536
@@ -245,18 +246,30 @@ int main(int argc, char **argv)
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--entries") == 0 && i + 1 < argc) {
-			entries64 = strtoull(argv[++i], NULL, 0);
+			if (num_parse_u64(argv[++i], 10, 1, UINT32_MAX,
+			    &entries64) != 0) {
+				fprintf(stderr, "bench_core: --entries: '%s' is "
+				    "not a number from 1 to %" PRIu32 "\n",
+				    argv[i], UINT32_MAX);
+				return 2;
+			}
 			entries4k = entries64 / 10 ? entries64 / 10 : 1;
 		} else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-			batch = (uint32_t)strtoul(argv[++i], NULL, 0);
+			unsigned b;
+
+			if (num_parse_uint(argv[++i], 1, UINT32_MAX, &b) != 0) {
+				fprintf(stderr, "bench_core: --batch: '%s' is "
+				    "not a number from 1 to %" PRIu32 "\n",
+				    argv[i], UINT32_MAX);
+				return 2;
+			}
+			batch = b;
 		} else {
 			fprintf(stderr, "usage: bench_core [--entries N] "
 			    "[--batch N]\n");
 			return 2;
 		}
 	}
-	if (batch == 0)
-		batch = 1;
 	printf("bench_core: 3 members in one thread, proposals in batches "
 	    "of %u, persistence acknowledged at once\n\n", batch);
 	printf("%-7s %-14s %6s %10s %14s %10s %11s %12s\n", "entry",

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "raft/storage/storage.h"
+#include "raft/util/num.h"
 
 struct row {
 	const char *name;
@@ -174,15 +175,22 @@ main(int argc, char **argv)
 	const char *base = ".";
 	char dir[4096];
 	int n = 1000, c;
+	unsigned u;
 	struct row rows[9];
 	int nr = 0;
 
 	while ((c = getopt(argc, argv, "d:n:")) != -1) {
 		if (c == 'd')
 			base = optarg;
-		else if (c == 'n' && atoi(optarg) > 0)
-			n = atoi(optarg);
-		else {
+		else if (c == 'n') {
+			/* p99 indexes n * 99: keep it far from INT_MAX */
+			if (num_parse_uint(optarg, 1, 1000000, &u) != 0) {
+				fprintf(stderr, "bench_disk: -n: '%s' is not a "
+				    "number from 1 to 1000000\n", optarg);
+				return 2;
+			}
+			n = (int)u;
+		} else {
 			fprintf(stderr, "usage: bench_disk [-d DIR] [-n ITERATIONS]\n");
 			return 2;
 		}

@@ -25,6 +25,7 @@
 
 #include "kv/keyspace.h"
 #include "kv/kv.h"
+#include "raft/util/num.h"
 
 #define VALUE_BYTES 16
 
@@ -124,7 +125,7 @@ static int cmp_str(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	size_t nkeys = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+	uint64_t nkeys = 1000000;
 	char key[64], value[VALUE_BYTES + 1] = "0123456789abcdef";
 	size_t *order, total, listed = 0;
 	char **sorted;
@@ -134,6 +135,12 @@ int main(int argc, char **argv)
 	double t, ms;
 	size_t sink = 0, counted = 0;
 
+	if (argc > 1 && num_parse_u64(argv[1], 10, 0, UINT32_MAX,
+	    &nkeys) != 0) {
+		fprintf(stderr, "usage: bench_kv [KEYS] (KEYS: a number from "
+		    "0 to %" PRIu32 "; '%s' is not)\n", UINT32_MAX, argv[1]);
+		return 2;
+	}
 	if (nkeys < 1000)
 		nkeys = 1000;
 	ndirs = 1000;

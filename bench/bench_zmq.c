@@ -37,6 +37,7 @@
 
 #include "raft/util/logging.h"
 #include "raft/net/transport.h"
+#include "raft/util/num.h"
 
 #define CLUSTER 0xBE7C4ull
 #define SMALL 61
@@ -404,15 +405,19 @@ int main(int argc, char **argv)
 			oneway = 50000;
 			reps = 1;
 		} else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
-			reps = (unsigned)atoi(argv[++i]);
+			if (num_parse_uint(argv[++i], 1, MAX_REPS, &reps) != 0 ||
+			    reps % 2 == 0) {
+				fprintf(stderr, "bench_zmq: --reps: '%s' is not "
+				    "an odd number from 1 to %d\n", argv[i],
+				    MAX_REPS);
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "usage: bench_zmq [--quick] "
 			    "[--reps N (odd, <= %d)]\n", MAX_REPS);
 			return 2;
 		}
 	}
-	if (reps == 0 || reps > MAX_REPS || reps % 2 == 0)
-		reps = 3;
 	log_init(LOG_LEVEL_WARN, "bench");
 	/* Interleaved, so that a burst of load elsewhere on the machine
 	 * hits every row alike; the median of the runs is printed. */

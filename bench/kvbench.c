@@ -45,6 +45,7 @@
 #include "kv/query.h"
 #include "raft/client/cluster.h"
 #include "raft/client/cproto.h"
+#include "raft/util/num.h"
 
 enum workload { WL_PUT, WL_GET, WL_MIX, WL_LOAD };
 
@@ -254,17 +255,6 @@ static void usage(FILE *f)
 	    "                         leader from one thread (like etcdbench)\n");
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	if (*s == '\0' || *s == '-')
-		return -1;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	return errno || *end || *v > max ? -1 : 0;
-}
-
 static int parse_secs(const char *s, double *v)
 {
 	char *end;
@@ -301,7 +291,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long v;
+	uint64_t v;
 	int c, bad;
 
 	*o = (struct bench_opts){ .wl = WL_PUT, .clients = 1,
@@ -318,19 +308,19 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 2: o->prefer = 0; break;
 		case 3: o->mux = 1; break;
 		case 'n':
-			bad = parse_uint(optarg, 4096, &v) || v == 0;
+			bad = num_parse_u64(optarg, 10, 1, 4096, &v) != 0;
 			o->clients = (unsigned)v;
 			break;
 		case 'k':
-			bad = parse_uint(optarg, 100000000, &v) || v == 0;
+			bad = num_parse_u64(optarg, 10, 1, 100000000, &v) != 0;
 			o->keys = (unsigned)v;
 			break;
 		case 's':
-			bad = parse_uint(optarg, 1u << 20, &v);
+			bad = num_parse_u64(optarg, 10, 0, 1u << 20, &v) != 0;
 			o->value_size = v;
 			break;
 		case 1:
-			bad = parse_uint(optarg, 64, &v) || v == 0;
+			bad = num_parse_u64(optarg, 10, 1, 64, &v) != 0;
 			o->io_threads = (int)v;
 			break;
 		case 'h':

@@ -5,7 +5,6 @@
  * to script (values raw on stdout, listings tab-separated, one per line).
  * Exit status tells the outcome apart (see enum below and raftkv(1)).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,6 +19,7 @@
 #include "kv/lock.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
+#include "raft/util/num.h"
 
 enum exit_code {
 	EXIT_OKAY = 0,
@@ -168,27 +168,11 @@ static int cmd_put(struct ctx *c)
 	    c->version);
 }
 
-/* A decimal number from 0 to @max, digits only.  0 or -1. */
-static int parse_num(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int cmd_cas(struct ctx *c)
 {
 	uint64_t v;
 
-	if (parse_num(c->argv[1], INT64_MAX, &v) != 0) {
+	if (num_parse_u64(c->argv[1], 10, 0, INT64_MAX, &v) != 0) {
 		fprintf(stderr, "%s: cas: bad version '%s'\n", prog, c->argv[1]);
 		return EXIT_USAGE;
 	}
@@ -382,17 +366,17 @@ static int take_option(struct ctx *c, int opt)
 		c->recursive = 1;
 		return EXIT_OKAY;
 	case 'V':
-		if (parse_num(optarg, INT64_MAX, &v) != 0)
+		if (num_parse_u64(optarg, 10, 0, INT64_MAX, &v) != 0)
 			break;
 		c->version = (int64_t)v;
 		return EXIT_OKAY;
 	case 'L':
-		if (parse_num(optarg, UINT32_MAX, &v) != 0)
+		if (num_parse_u64(optarg, 10, 0, UINT32_MAX, &v) != 0)
 			break;
 		c->lease_ms = (uint32_t)v;
 		return EXIT_OKAY;
 	case 't':
-		if (parse_num(optarg, INT_MAX, &v) != 0)
+		if (num_parse_u64(optarg, 10, 0, INT_MAX, &v) != 0)
 			break;
 		c->timeout_ms = (int)v;
 		return EXIT_OKAY;

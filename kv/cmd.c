@@ -13,14 +13,16 @@
  * skip every check because the bytes are known to be good.  That keeps the
  * decoder free of allocations (a txn may hold KV_TXN_MAX ops).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kv/cmd.h"
-#include "raft/le.h"
+#include "raft/buf.h"
 
 #define HEADER_BYTES 28u
+#define TIME_OFFSET 20u /* of time_ns in the header */
 #define RESULT_FIXED_BYTES 77u
 #define META_BYTES 13u
 
@@ -235,112 +237,74 @@ size_t kv_cmd_size(const struct kv_cmd *c)
  * Encoding
  * ------------------------------------------------------------------------ */
 
-static uint8_t *put_u8(uint8_t *p, uint8_t v)
-{
-	*p = v;
-	return p + 1;
-}
-
-static uint8_t *put_u16(uint8_t *p, uint16_t v)
-{
-	le_put16(p, v);
-	return p + 2;
-}
-
-static uint8_t *put_u32(uint8_t *p, uint32_t v)
-{
-	le_put32(p, v);
-	return p + 4;
-}
-
-static uint8_t *put_u64(uint8_t *p, uint64_t v)
-{
-	le_put64(p, v);
-	return p + 8;
-}
-
-static uint8_t *put_bytes(uint8_t *p, const void *b, uint32_t len)
-{
-	p = put_u32(p, len);
-	if (len > 0)
-		memcpy(p, b, len);
-	return p + len;
-}
-
-static uint8_t *put_op_body(uint8_t *p, const struct kv_op *op)
+static void put_op_body(struct buf_writer *w, const struct kv_op *op)
 {
 	uint16_t f = field_layout[op->type];
 
 	if (f & F_FLAGS)
-		p = put_u32(p, op->flags);
+		buf_put_u32(w, op->flags);
 	if (f & F_VERSION)
-		p = put_u64(p, op->version);
+		buf_put_u64(w, op->version);
 	if (f & F_ARG)
-		p = put_u64(p, op->arg);
+		buf_put_u64(w, op->arg);
 	if (f & F_MASK)
-		p = put_u32(p, op->mask);
+		buf_put_u32(w, op->mask);
 	if (f & F_META) {
-		p = put_u8(p, op->meta.kind);
-		p = put_u32(p, op->meta.mode);
-		p = put_u32(p, op->meta.uid);
-		p = put_u32(p, op->meta.gid);
+		buf_put_u8(w, op->meta.kind);
+		buf_put_u32(w, op->meta.mode);
+		buf_put_u32(w, op->meta.uid);
+		buf_put_u32(w, op->meta.gid);
 	}
 	if (f & F_MTIME)
-		p = put_u64(p, (uint64_t)op->mtime_ns);
+		buf_put_i64(w, op->mtime_ns);
 	if (f & F_KEY)
-		p = put_bytes(p, op->key, op->keylen);
+		buf_put_blob(w, op->key, op->keylen);
 	if (f & F_KEY2)
-		p = put_bytes(p, op->key2, op->key2len);
+		buf_put_blob(w, op->key2, op->key2len);
 	if (f & F_DATA)
-		p = put_bytes(p, op->data, op->datalen);
-	return p;
+		buf_put_blob(w, op->data, op->datalen);
 }
 
-static uint8_t *put_txn_body(uint8_t *p, const struct kv_cmd *c)
+static void put_txn_body(struct buf_writer *w, const struct kv_cmd *c)
 {
-	p = put_u32(p, c->ncmp);
-	if (c->cmps == NULL) {
-		if (c->ncmp > 0)
-			memcpy(p, c->raw_cmps, c->raw_cmps_len);
-		p += c->ncmp > 0 ? c->raw_cmps_len : 0;
-	}
+	buf_put_u32(w, c->ncmp);
+	if (c->cmps == NULL && c->ncmp > 0)
+		buf_put_bytes(w, c->raw_cmps, c->raw_cmps_len);
 	for (uint32_t i = 0; c->cmps != NULL && i < c->ncmp; i++) {
-		p = put_u64(p, c->cmps[i].version);
-		p = put_bytes(p, c->cmps[i].key, c->cmps[i].keylen);
+		buf_put_u64(w, c->cmps[i].version);
+		buf_put_blob(w, c->cmps[i].key, c->cmps[i].keylen);
 	}
-	p = put_u32(p, c->nops);
-	if (c->ops == NULL) {
-		if (c->nops > 0)
-			memcpy(p, c->raw_ops, c->raw_ops_len);
-		p += c->nops > 0 ? c->raw_ops_len : 0;
-	}
+	buf_put_u32(w, c->nops);
+	if (c->ops == NULL && c->nops > 0)
+		buf_put_bytes(w, c->raw_ops, c->raw_ops_len);
 	for (uint32_t i = 0; c->ops != NULL && i < c->nops; i++) {
-		p = put_u8(p, c->ops[i].type);
-		p = put_op_body(p, &c->ops[i]);
+		buf_put_u8(w, c->ops[i].type);
+		put_op_body(w, &c->ops[i]);
 	}
-	return p;
 }
 
 long kv_cmd_encode(const struct kv_cmd *c, void *buf, size_t cap)
 {
 	size_t n = kv_cmd_size(c);
-	uint8_t *p = buf;
+	struct buf_writer w;
 
 	if (n == 0)
 		return -EINVAL;
 	if (cap < n)
 		return -ENOBUFS;
-	p = put_u8(p, KV_CMD_VERSION);
-	p = put_u8(p, c->type);
-	p = put_u16(p, 0);
-	p = put_u64(p, c->client_id);
-	p = put_u64(p, c->seq);
-	p = put_u64(p, (uint64_t)c->time_ns);
+	buf_writer_init(&w, buf, n);
+	buf_put_u8(&w, KV_CMD_VERSION);
+	buf_put_u8(&w, c->type);
+	buf_put_u16(&w, 0);
+	buf_put_u64(&w, c->client_id);
+	buf_put_u64(&w, c->seq);
+	buf_put_i64(&w, c->time_ns);
 	if (c->type == KV_OP_TXN)
-		p = put_txn_body(p, c);
+		put_txn_body(&w, c);
 	else if (c->type != KV_OP_REGISTER && c->type != KV_OP_TICK)
-		p = put_op_body(p, &c->op);
-	return (long)(p - (uint8_t *)buf);
+		put_op_body(&w, &c->op);
+	assert(buf_writer_full(&w)); /* kv_cmd_size() is exact */
+	return (long)n;
 }
 
 int kv_cmd_encode_alloc(const struct kv_cmd *c, void **buf, size_t *len)
@@ -363,118 +327,37 @@ int kv_cmd_encode_alloc(const struct kv_cmd *c, void **buf, size_t *len)
  * Decoding
  * ------------------------------------------------------------------------ */
 
-struct reader {
-	const uint8_t *p;
-	size_t left;
-	bool bad; /* sticky: once set, every read yields zero */
-};
-
-static bool need(struct reader *r, size_t n)
-{
-	if (r->bad || r->left < n) {
-		r->bad = true;
-		return false;
-	}
-	return true;
-}
-
-static uint8_t get_u8(struct reader *r)
-{
-	uint8_t v;
-
-	if (!need(r, 1))
-		return 0;
-	v = r->p[0];
-	r->p++;
-	r->left--;
-	return v;
-}
-
-static uint16_t get_u16(struct reader *r)
-{
-	uint16_t v;
-
-	if (!need(r, 2))
-		return 0;
-	v = le_get16(r->p);
-	r->p += 2;
-	r->left -= 2;
-	return v;
-}
-
-static uint32_t get_u32(struct reader *r)
-{
-	uint32_t v;
-
-	if (!need(r, 4))
-		return 0;
-	v = le_get32(r->p);
-	r->p += 4;
-	r->left -= 4;
-	return v;
-}
-
-static uint64_t get_u64(struct reader *r)
-{
-	uint64_t v;
-
-	if (!need(r, 8))
-		return 0;
-	v = le_get64(r->p);
-	r->p += 8;
-	r->left -= 8;
-	return v;
-}
-
-/* A length-prefixed byte string of at most @max bytes. */
-static const void *get_bytes(struct reader *r, uint32_t max, uint32_t *len)
-{
-	const void *b;
-	uint32_t n = get_u32(r);
-
-	*len = 0;
-	if (r->bad || n > max || !need(r, n)) {
-		r->bad = true;
-		return NULL;
-	}
-	b = n > 0 ? r->p : NULL;
-	r->p += n;
-	r->left -= n;
-	*len = n;
-	return b;
-}
-
 /* Read the body of an op of type @op->type (unchecked). */
-static void get_op_body(struct reader *r, struct kv_op *op)
+static void get_op_body(struct buf_reader *r, struct kv_op *op)
 {
 	uint16_t f = field_layout[op->type];
 
 	if (f & F_FLAGS)
-		op->flags = get_u32(r);
+		op->flags = buf_get_u32(r);
 	if (f & F_VERSION)
-		op->version = get_u64(r);
+		op->version = buf_get_u64(r);
 	if (f & F_ARG)
-		op->arg = get_u64(r);
+		op->arg = buf_get_u64(r);
 	if (f & F_MASK)
-		op->mask = get_u32(r);
+		op->mask = buf_get_u32(r);
 	if (f & F_META) {
-		op->meta.kind = get_u8(r);
-		op->meta.mode = get_u32(r);
-		op->meta.uid = get_u32(r);
-		op->meta.gid = get_u32(r);
+		op->meta.kind = buf_get_u8(r);
+		op->meta.mode = buf_get_u32(r);
+		op->meta.uid = buf_get_u32(r);
+		op->meta.gid = buf_get_u32(r);
 	}
 	if (f & F_MTIME)
-		op->mtime_ns = (int64_t)get_u64(r);
+		op->mtime_ns = buf_get_i64(r);
 	if (f & F_KEY)
-		op->key = get_bytes(r, KV_KEY_MAX, &op->keylen);
+		op->key = buf_get_blob(r, KV_KEY_MAX, &op->keylen);
 	if (f & F_KEY2)
-		op->key2 = get_bytes(r, KV_KEY_MAX, &op->key2len);
+		op->key2 = buf_get_blob(r, KV_KEY_MAX, &op->key2len);
 	if (f & F_DATA)
-		op->data = get_bytes(r, KV_VALUE_MAX, &op->datalen);
+		op->data = buf_get_blob(r, KV_VALUE_MAX, &op->datalen);
 }
 
 /* Read and check one op; false if malformed. */
-static bool decode_op(struct reader *r, uint8_t type, bool in_txn,
+static bool decode_op(struct buf_reader *r, uint8_t type, bool in_txn,
     struct kv_op *op)
 {
 	memset(op, 0, sizeof(*op));
@@ -482,32 +365,32 @@ static bool decode_op(struct reader *r, uint8_t type, bool in_txn,
 		return false;
 	op->type = type;
 	get_op_body(r, op);
-	return !r->bad && check_op(op, in_txn);
+	return !r->err && check_op(op, in_txn);
 }
 
-static bool decode_txn(struct reader *r, struct kv_cmd *c)
+static bool decode_txn(struct buf_reader *r, struct kv_cmd *c)
 {
 	struct kv_op op;
 	uint32_t keylen;
 
-	c->ncmp = get_u32(r);
-	if (r->bad || c->ncmp > KV_TXN_MAX)
+	c->ncmp = buf_get_u32(r);
+	if (r->err || c->ncmp > KV_TXN_MAX)
 		return false;
 	c->raw_cmps = r->p;
 	for (uint32_t i = 0; i < c->ncmp; i++) {
-		get_u64(r);
-		if (get_bytes(r, KV_KEY_MAX, &keylen) == NULL)
+		buf_get_u64(r);
+		if (buf_get_blob(r, KV_KEY_MAX, &keylen) == NULL)
 			return false; /* NULL also for an empty key: invalid */
 	}
 	c->raw_cmps_len = (size_t)(r->p - c->raw_cmps);
-	c->nops = get_u32(r);
-	if (r->bad || c->nops > KV_TXN_MAX)
+	c->nops = buf_get_u32(r);
+	if (r->err || c->nops > KV_TXN_MAX)
 		return false;
 	c->raw_ops = r->p;
 	for (uint32_t i = 0; i < c->nops; i++) {
-		uint8_t type = get_u8(r);
+		uint8_t type = buf_get_u8(r);
 
-		if (r->bad || !decode_op(r, type, true, &op))
+		if (r->err || !decode_op(r, type, true, &op))
 			return false;
 	}
 	c->raw_ops_len = (size_t)(r->p - c->raw_ops);
@@ -520,21 +403,22 @@ static bool decode_txn(struct reader *r, struct kv_cmd *c)
 
 int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 {
-	struct reader r = { .p = buf, .left = len, .bad = false };
+	struct buf_reader r;
 	bool ok;
 
 	memset(c, 0, sizeof(*c));
 	if (buf == NULL || len > KV_CMD_MAX)
 		return -EBADMSG;
-	if (get_u8(&r) != KV_CMD_VERSION)
+	buf_reader_init(&r, buf, len);
+	if (buf_get_u8(&r) != KV_CMD_VERSION)
 		goto bad;
-	c->type = get_u8(&r);
-	if (get_u16(&r) != 0)
+	c->type = buf_get_u8(&r);
+	if (buf_get_u16(&r) != 0)
 		goto bad;
-	c->client_id = get_u64(&r);
-	c->seq = get_u64(&r);
-	c->time_ns = (int64_t)get_u64(&r);
-	if (r.bad || c->time_ns < 0)
+	c->client_id = buf_get_u64(&r);
+	c->seq = buf_get_u64(&r);
+	c->time_ns = buf_get_i64(&r);
+	if (r.err || c->time_ns < 0)
 		goto bad;
 	switch (c->type) {
 	case KV_OP_GET:
@@ -558,7 +442,7 @@ int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 	default:
 		ok = false;
 	}
-	if (!ok || r.bad || r.left != 0)
+	if (!ok || r.err || buf_reader_left(&r) != 0)
 		goto bad;
 	return 0;
 bad:
@@ -580,7 +464,7 @@ void kv_cmd_cmp_iter(const struct kv_cmd *c, struct kv_cmd_iter *it)
 bool kv_cmd_next_cmp(struct kv_cmd_iter *it, struct kv_cmp *cmp)
 {
 	const struct kv_cmd *c = it->cmd;
-	struct reader r;
+	struct buf_reader r;
 
 	if (it->next >= c->ncmp)
 		return false;
@@ -588,9 +472,11 @@ bool kv_cmd_next_cmp(struct kv_cmd_iter *it, struct kv_cmp *cmp)
 		*cmp = c->cmps[it->next++];
 		return true;
 	}
-	r = (struct reader){ .p = it->p, .left = SIZE_MAX, .bad = false };
-	cmp->version = get_u64(&r);
-	cmp->key = get_bytes(&r, KV_KEY_MAX, &cmp->keylen);
+	/* Validated by kv_cmd_decode(): the section cannot run short. */
+	buf_reader_init(&r, it->p,
+	    (size_t)(c->raw_cmps + c->raw_cmps_len - it->p));
+	cmp->version = buf_get_u64(&r);
+	cmp->key = buf_get_blob(&r, KV_KEY_MAX, &cmp->keylen);
 	it->p = r.p;
 	it->next++;
 	return true;
@@ -606,7 +492,7 @@ void kv_cmd_op_iter(const struct kv_cmd *c, struct kv_cmd_iter *it)
 bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op)
 {
 	const struct kv_cmd *c = it->cmd;
-	struct reader r;
+	struct buf_reader r;
 
 	if (it->next >= c->nops)
 		return false;
@@ -614,9 +500,10 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op)
 		*op = c->ops[it->next++];
 		return true;
 	}
-	r = (struct reader){ .p = it->p, .left = SIZE_MAX, .bad = false };
+	/* Validated by kv_cmd_decode(): the section cannot run short. */
+	buf_reader_init(&r, it->p, (size_t)(c->raw_ops + c->raw_ops_len - it->p));
 	memset(op, 0, sizeof(*op));
-	op->type = get_u8(&r);
+	op->type = buf_get_u8(&r);
 	get_op_body(&r, op);
 	it->p = r.p;
 	it->next++;
@@ -632,66 +519,98 @@ size_t kv_result_size(const struct kv_result *r)
 	return RESULT_FIXED_BYTES + r->value_len;
 }
 
+void kv_attr_put(struct buf_writer *w, const struct kv_attr *a)
+{
+	buf_put_u64(w, a->version);
+	buf_put_u64(w, a->inode);
+	buf_put_u64(w, a->size);
+	buf_put_i64(w, a->mtime_ns);
+	buf_put_i64(w, a->ctime_ns);
+	buf_put_u32(w, a->mode);
+	buf_put_u32(w, a->uid);
+	buf_put_u32(w, a->gid);
+	buf_put_u8(w, a->kind);
+}
+
+void kv_attr_get(struct buf_reader *r, struct kv_attr *a)
+{
+	a->version = buf_get_u64(r);
+	a->inode = buf_get_u64(r);
+	a->size = buf_get_u64(r);
+	a->mtime_ns = buf_get_i64(r);
+	a->ctime_ns = buf_get_i64(r);
+	a->mode = buf_get_u32(r);
+	a->uid = buf_get_u32(r);
+	a->gid = buf_get_u32(r);
+	a->kind = buf_get_u8(r);
+}
+
 long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)
 {
-	const struct kv_attr *a = &r->attr;
-	uint8_t *p = buf;
+	size_t n = kv_result_size(r);
+	struct buf_writer w;
 
 	if (r->status < 0 || r->status >= KV_STATUS_COUNT ||
 	    (r->flags & ~KV_RES_DUP) || r->value_len > KV_VALUE_MAX ||
 	    (r->value == NULL && r->value_len != 0))
 		return -EINVAL;
-	if (cap < kv_result_size(r))
+	if (cap < n)
 		return -ENOBUFS;
-	p = put_u8(p, KV_CMD_VERSION);
-	p = put_u8(p, (uint8_t)r->status);
-	p = put_u16(p, (uint16_t)r->flags);
-	p = put_u32(p, r->fail_cmp);
-	p = put_u32(p, r->fail_op);
-	p = put_u64(p, r->client_id);
-	p = put_u64(p, a->version);
-	p = put_u64(p, a->inode);
-	p = put_u64(p, a->size);
-	p = put_u64(p, (uint64_t)a->mtime_ns);
-	p = put_u64(p, (uint64_t)a->ctime_ns);
-	p = put_u32(p, a->mode);
-	p = put_u32(p, a->uid);
-	p = put_u32(p, a->gid);
-	p = put_u8(p, a->kind);
-	p = put_bytes(p, r->value, (uint32_t)r->value_len);
-	return (long)(p - (uint8_t *)buf);
+	buf_writer_init(&w, buf, n);
+	buf_put_u8(&w, KV_CMD_VERSION);
+	buf_put_u8(&w, (uint8_t)r->status);
+	buf_put_u16(&w, (uint16_t)r->flags);
+	buf_put_u32(&w, r->fail_cmp);
+	buf_put_u32(&w, r->fail_op);
+	buf_put_u64(&w, r->client_id);
+	kv_attr_put(&w, &r->attr);
+	buf_put_blob(&w, r->value, (uint32_t)r->value_len);
+	assert(buf_writer_full(&w));
+	return (long)n;
 }
 
 int kv_result_decode(const void *buf, size_t len, struct kv_result *res)
 {
-	struct reader r = { .p = buf, .left = len, .bad = false };
-	struct kv_attr *a = &res->attr;
+	struct buf_reader r;
 	uint32_t vlen;
 
 	kv_result_init(res);
-	if (buf == NULL || get_u8(&r) != KV_CMD_VERSION)
+	if (buf == NULL)
 		goto bad;
-	res->status = get_u8(&r);
-	res->flags = get_u16(&r);
-	res->fail_cmp = get_u32(&r);
-	res->fail_op = get_u32(&r);
-	res->client_id = get_u64(&r);
-	a->version = get_u64(&r);
-	a->inode = get_u64(&r);
-	a->size = get_u64(&r);
-	a->mtime_ns = (int64_t)get_u64(&r);
-	a->ctime_ns = (int64_t)get_u64(&r);
-	a->mode = get_u32(&r);
-	a->uid = get_u32(&r);
-	a->gid = get_u32(&r);
-	a->kind = get_u8(&r);
-	res->value = (void *)get_bytes(&r, KV_VALUE_MAX, &vlen);
+	buf_reader_init(&r, buf, len);
+	if (buf_get_u8(&r) != KV_CMD_VERSION)
+		goto bad;
+	res->status = buf_get_u8(&r);
+	res->flags = buf_get_u16(&r);
+	res->fail_cmp = buf_get_u32(&r);
+	res->fail_op = buf_get_u32(&r);
+	res->client_id = buf_get_u64(&r);
+	kv_attr_get(&r, &res->attr);
+	/* Borrowed: points into @buf (kv_result: do not release). */
+	res->value = (void *)(uintptr_t)buf_get_blob(&r, KV_VALUE_MAX, &vlen);
 	res->value_len = vlen;
-	if (r.bad || r.left != 0 || res->status >= KV_STATUS_COUNT ||
+	if (r.err || buf_reader_left(&r) != 0 || res->status >= KV_STATUS_COUNT ||
 	    (res->flags & ~KV_RES_DUP))
 		goto bad;
 	return 0;
 bad:
 	kv_result_init(res);
 	return -EBADMSG;
+}
+
+/* ------------------------------------------------------------------------
+ * The time a member stamps on a command (kv_cmd_time_ns in cmd.h)
+ * ------------------------------------------------------------------------ */
+
+int64_t kv_cmd_time_ns(const void *cmd, size_t len)
+{
+	if (cmd == NULL || len < TIME_OFFSET + 8)
+		return -1;
+	return (int64_t)le_get64((const uint8_t *)cmd + TIME_OFFSET);
+}
+
+void kv_cmd_set_time_ns(void *cmd, size_t len, int64_t ns)
+{
+	if (cmd != NULL && len >= TIME_OFFSET + 8)
+		le_put64((uint8_t *)cmd + TIME_OFFSET, (uint64_t)ns);
 }

@@ -40,8 +40,13 @@
  * A result (what the server sends back to the clerk) is
  *
  *   u8 version, u8 status, u16 flags, u32 fail_cmp, u32 fail_op,
- *   u64 client_id, attr { u64 version, u64 inode, u64 size, i64 mtime_ns,
- *   i64 ctime_ns, u32 mode, u32 uid, u32 gid, u8 kind }, value bytes
+ *   u64 client_id, attr, value bytes
+ *
+ *   attr = u64 version, u64 inode, u64 size, i64 mtime_ns, i64 ctime_ns,
+ *          u32 mode, u32 uid, u32 gid, u8 kind  (KV_ATTR_BYTES = 53)
+ *
+ * The attr layout is also the one of snapshots (kvsnap.c) and LIST
+ * answers (query.h): kv_attr_put()/kv_attr_get() are its one codec.
  *
  * The semantics of each command are the contract of kv.h.
  */
@@ -51,6 +56,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "raft/buf.h"
 
 #define KV_CMD_VERSION 1
 
@@ -147,6 +154,19 @@ struct kv_attr {
 	uint32_t gid;
 	uint8_t kind;      /* enum kv_kind */
 };
+
+/* Bytes of an encoded struct kv_attr (layout at the top). */
+#define KV_ATTR_BYTES 53u
+
+/* Append @a to @w in the attr layout (KV_ATTR_BYTES bytes). */
+void kv_attr_put(struct buf_writer *w, const struct kv_attr *a);
+
+/*
+ * Read an attr (KV_ATTR_BYTES bytes) from @r into @a.  Checks nothing but
+ * the length (the reader's error flag); callers validate the values they
+ * rely on.
+ */
+void kv_attr_get(struct buf_reader *r, struct kv_attr *a);
 
 /*
  * One operation: a command's body, or one op of a transaction.  Pointers
@@ -254,6 +274,16 @@ int kv_cmd_encode_alloc(const struct kv_cmd *c, void **buf, size_t *len);
  * bytes.
  */
 int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c);
+
+/*
+ * The time_ns field of the encoded command at @cmd (@len bytes), read or
+ * overwritten in place: a member stamps its clock on a command just before
+ * proposing it, without decoding it.  kv_cmd_time_ns() returns -1 and
+ * kv_cmd_set_time_ns() does nothing when @len is too short to hold the
+ * header (the state machine will answer ErrMalformed).
+ */
+int64_t kv_cmd_time_ns(const void *cmd, size_t len);
+void kv_cmd_set_time_ns(void *cmd, size_t len, int64_t ns);
 
 /* Iteration over a TXN's compares or ops (built or decoded alike). */
 struct kv_cmd_iter {

@@ -17,9 +17,6 @@
 #include "raft/le.h"
 #include "raft/util/logging.h"
 
-/* Offset of time_ns in an encoded command's header (cmd.h). */
-#define CMD_TIME_OFFSET 20
-
 static int encode_result(const struct kv_result *r, void **out, size_t *len)
 {
 	size_t n = kv_result_size(r);
@@ -67,11 +64,11 @@ static int app_prepare(void *arg, uint8_t *cmd, size_t len)
 	uint64_t ns;
 
 	(void)arg;
-	if (len < CMD_TIME_OFFSET + 8)
-		return 0; /* malformed: the state machine will say so */
+	/* A short (malformed) command is left alone: the state machine
+	 * will say so. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	le_put64(cmd + CMD_TIME_OFFSET, ns);
+	kv_cmd_set_time_ns(cmd, len, (int64_t)ns);
 	return 0;
 }
 

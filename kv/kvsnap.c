@@ -22,11 +22,12 @@
 
 #include "kv/kv.h"
 #include "kv/kvsnap.h"
+#include "raft/buf.h"
 #include "raft/le.h"
 
 #define STAGE_BYTES (64u * 1024)
 #define SESSION_BYTES 49u
-#define KEY_FIXED_BYTES 55u
+#define KEY_FIXED_BYTES (2 + KV_ATTR_BYTES) /* u16 keylen, attr */
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
 
@@ -140,39 +141,33 @@ static uint64_t payload_size(const struct kvsnap_state *st)
 static void write_session(struct sink *s, const struct session_info *si)
 {
 	uint8_t b[SESSION_BYTES];
+	struct buf_writer w;
 
-	le_put64(b, si->client);
-	le_put64(b + 8, si->seq);
-	le_put64(b + 16, (uint64_t)si->time_ns);
-	b[24] = si->status;
-	le_put32(b + 25, si->fail_cmp);
-	le_put32(b + 29, si->fail_op);
-	le_put64(b + 33, si->version);
-	le_put64(b + 41, si->inode);
+	buf_writer_init(&w, b, sizeof(b));
+	buf_put_u64(&w, si->client);
+	buf_put_u64(&w, si->seq);
+	buf_put_i64(&w, si->time_ns);
+	buf_put_u8(&w, si->status);
+	buf_put_u32(&w, si->fail_cmp);
+	buf_put_u32(&w, si->fail_op);
+	buf_put_u64(&w, si->version);
+	buf_put_u64(&w, si->inode);
 	sink_write(s, b, sizeof(b));
 }
 
 static void write_rec(struct sink *s, const struct kv_rec *r)
 {
-	uint8_t b[KEY_FIXED_BYTES - 2];
-	const struct kv_attr *a = &r->attr;
+	uint8_t b[KV_ATTR_BYTES];
+	struct buf_writer w;
 
-	b[0] = (uint8_t)r->keylen;
-	b[1] = (uint8_t)(r->keylen >> 8);
+	le_put16(b, r->keylen);
 	sink_write(s, b, 2);
 	sink_write(s, r->key, r->keylen);
-	le_put64(b, a->version);
-	le_put64(b + 8, a->inode);
-	le_put64(b + 16, a->size);
-	le_put64(b + 24, (uint64_t)a->mtime_ns);
-	le_put64(b + 32, (uint64_t)a->ctime_ns);
-	le_put32(b + 40, a->mode);
-	le_put32(b + 44, a->uid);
-	le_put32(b + 48, a->gid);
-	b[52] = a->kind;
+	buf_writer_init(&w, b, sizeof(b));
+	kv_attr_put(&w, &r->attr);
 	sink_write(s, b, sizeof(b));
-	if (a->size > 0)
-		sink_write(s, r->value, a->size);
+	if (r->attr.size > 0)
+		sink_write(s, r->value, r->attr.size);
 }
 
 static void write_payload(struct sink *s, const struct kvsnap_state *st,
@@ -391,19 +386,21 @@ static int read_sessions(struct source *s, struct kvsnap_state *st)
 	session_set_next_id(st->sessions, next_id);
 	for (uint32_t i = 0; i < n; i++) {
 		struct session_info si;
+		struct buf_reader r;
 		int rc;
 
 		src_read(s, b, sizeof(b));
 		if (s->bad)
 			return -EBADMSG;
-		si.client = le_get64(b);
-		si.seq = le_get64(b + 8);
-		si.time_ns = (int64_t)le_get64(b + 16);
-		si.status = b[24];
-		si.fail_cmp = le_get32(b + 25);
-		si.fail_op = le_get32(b + 29);
-		si.version = le_get64(b + 33);
-		si.inode = le_get64(b + 41);
+		buf_reader_init(&r, b, sizeof(b));
+		si.client = buf_get_u64(&r);
+		si.seq = buf_get_u64(&r);
+		si.time_ns = buf_get_i64(&r);
+		si.status = buf_get_u8(&r);
+		si.fail_cmp = buf_get_u32(&r);
+		si.fail_op = buf_get_u32(&r);
+		si.version = buf_get_u64(&r);
+		si.inode = buf_get_u64(&r);
 		if (si.time_ns > st->clock_ns)
 			return -EBADMSG;
 		rc = session_restore(st->sessions, &si);
@@ -437,20 +434,14 @@ static int push_inode(struct inodes *in, uint64_t ino)
 static bool read_attr(struct source *s, const struct kvsnap_state *st,
     struct kv_attr *a)
 {
-	uint8_t b[KEY_FIXED_BYTES - 2];
+	uint8_t b[KV_ATTR_BYTES];
+	struct buf_reader r;
 
 	src_read(s, b, sizeof(b));
 	if (s->bad)
 		return false;
-	a->version = le_get64(b);
-	a->inode = le_get64(b + 8);
-	a->size = le_get64(b + 16);
-	a->mtime_ns = (int64_t)le_get64(b + 24);
-	a->ctime_ns = (int64_t)le_get64(b + 32);
-	a->mode = le_get32(b + 40);
-	a->uid = le_get32(b + 44);
-	a->gid = le_get32(b + 48);
-	a->kind = b[52];
+	buf_reader_init(&r, b, sizeof(b));
+	kv_attr_get(&r, a);
 	return a->version >= 1 && a->inode >= KV_INODE_FIRST &&
 	    a->inode < st->next_inode && a->size <= KV_VALUE_MAX &&
 	    a->ctime_ns >= 0 && (a->mode & ~KV_MODE_MASK) == 0 &&
@@ -471,7 +462,7 @@ static int read_keys(struct source *s, struct kvsnap_state *st,
 		struct kv_rec *r;
 
 		src_read(s, lb, 2);
-		keylen = (size_t)lb[0] | (size_t)lb[1] << 8;
+		keylen = le_get16(lb);
 		if (s->bad || keylen == 0 || keylen > KV_KEY_MAX)
 			return -EBADMSG;
 		src_read(s, key, keylen);

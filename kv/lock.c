@@ -1,7 +1,6 @@
 /*
  * lock.c - the distributed lock (contract in lock.h).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
@@ -13,6 +12,7 @@
 
 #include "kv/lock.h"
 #include "raft/util/clock.h"
+#include "raft/util/num.h"
 
 struct kvlock {
 	struct clerk *ck;
@@ -76,8 +76,8 @@ void kvlock_free(struct kvlock *l)
 static int expired(const char *v, size_t len, const struct kv_attr *a)
 {
 	const char *sp = memchr(v, ' ', len);
-	unsigned long lease;
-	char num[16], *end;
+	uint64_t lease;
+	char num[16];
 	int64_t now;
 	size_t n;
 
@@ -90,8 +90,7 @@ static int expired(const char *v, size_t len, const struct kv_attr *a)
 	num[n] = '\0';
 	/* Anyone may write the lock key: a lease that is not a plain number
 	 * means none, and the age is compared in ms so nothing overflows. */
-	lease = strtoul(num, &end, 10);
-	if (*end != '\0' || !isdigit((unsigned char)num[0]) || lease == 0)
+	if (num_parse_u64(num, 10, 1, UINT64_MAX, &lease) != 0)
 		return 0;
 	now = real_ns();
 	return now > a->mtime_ns &&

@@ -23,7 +23,7 @@
 #define QUERY_VERSION 1
 #define QUERY_LIST_PAGE_MAX 1000u          /* keys per LIST answer */
 #define QUERY_LIST_BYTES_MAX (4u << 20)    /* bytes per LIST answer */
-#define QUERY_ATTR_LEN 53
+#define QUERY_ATTR_LEN KV_ATTR_BYTES
 
 enum query_kind {
 	QUERY_GET = 1,
@@ -45,6 +45,8 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len);
 /* Decode (pointers into @buf).  0 or -EBADMSG. */
 int query_decode(const uint8_t *buf, size_t len, struct query *q);
 
+/* Encode @a into, or decode it from, the QUERY_ATTR_LEN bytes at @p (the
+ * attr layout of cmd.h: kv_attr_put()/kv_attr_get()). */
 void query_put_attr(uint8_t *p, const struct kv_attr *a);
 void query_get_attr(const uint8_t *p, struct kv_attr *a);
 

@@ -37,6 +37,8 @@
 	    "storage corrupt: a checksum, header or sequence is wrong")      \
 	X(STORAGE_EFOREIGN, -1102,                                           \
 	    "data directory belongs to another cluster or member")           \
+	X(STORAGE_EDAMAGED, -1103,                                           \
+	    "data directory damaged: a file is missing or cut short")        \
 	X(NODE_ELOST, -1201,                                                 \
 	    "entry lost: leadership changed before it committed")            \
 	X(NODE_ETIMEDOUT, -1202, "timed out: outcome unknown")               \

@@ -65,7 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/le.h"
+#include "raft/buf.h"
 #include "raft/msg.h"
 
 #define MSG_MAGIC 0xA7u
@@ -92,98 +92,6 @@ enum {
 #define N_U64_FIELDS 8 /* bits 0..7, in this order */
 
 /* ------------------------------------------------------------------------
- * Cursors over the little-endian loads and stores of le.h
- * ------------------------------------------------------------------------ */
-
-static inline uint8_t *put_u8(uint8_t *p, uint8_t v)
-{
-	*p = v;
-	return p + 1;
-}
-
-static inline uint8_t *put_u16(uint8_t *p, uint16_t v)
-{
-	le_put16(p, v);
-	return p + sizeof(v);
-}
-
-static inline uint8_t *put_u32(uint8_t *p, uint32_t v)
-{
-	le_put32(p, v);
-	return p + sizeof(v);
-}
-
-static inline uint8_t *put_u64(uint8_t *p, uint64_t v)
-{
-	le_put64(p, v);
-	return p + sizeof(v);
-}
-
-static inline uint8_t *put_bytes(uint8_t *p, const void *src, size_t n)
-{
-	if (n > 0)
-		memcpy(p, src, n);
-	return p + n;
-}
-
-/* A cursor over untrusted bytes.  Every get_* checks @left first. */
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static inline bool get_u8(struct reader *r, uint8_t *v)
-{
-	if (r->left < 1)
-		return false;
-	*v = *r->p;
-	r->p++;
-	r->left--;
-	return true;
-}
-
-static inline bool get_u16(struct reader *r, uint16_t *v)
-{
-	if (r->left < sizeof(*v))
-		return false;
-	*v = le_get16(r->p);
-	r->p += sizeof(*v);
-	r->left -= sizeof(*v);
-	return true;
-}
-
-static inline bool get_u32(struct reader *r, uint32_t *v)
-{
-	if (r->left < sizeof(*v))
-		return false;
-	*v = le_get32(r->p);
-	r->p += sizeof(*v);
-	r->left -= sizeof(*v);
-	return true;
-}
-
-static inline bool get_u64(struct reader *r, uint64_t *v)
-{
-	if (r->left < sizeof(*v))
-		return false;
-	*v = le_get64(r->p);
-	r->p += sizeof(*v);
-	r->left -= sizeof(*v);
-	return true;
-}
-
-/* Point *@out at the next @n bytes (NULL when @n is 0). */
-static inline bool get_bytes(struct reader *r, size_t n, const uint8_t **out)
-{
-	if (r->left < n)
-		return false;
-	*out = n > 0 ? r->p : NULL;
-	r->p += n;
-	r->left -= n;
-	return true;
-}
-
-/* ------------------------------------------------------------------------
  * Entries
  * ------------------------------------------------------------------------ */
 
@@ -202,37 +110,47 @@ size_t msg_entry_encoded_size(const struct raft_entry *e)
 	return ENTRY_HEADER_SIZE + (size_t)e->len;
 }
 
-static uint8_t *put_entry(uint8_t *p, const struct raft_entry *e)
+/* Inlined so that the cursor stays in registers in msg_encode's entry
+ * loop (out of line, it lives in memory and every put reloads it). */
+static inline __attribute__((always_inline)) void
+put_entry(struct buf_writer *w, const struct raft_entry *e)
 {
-	p = put_u64(p, e->term);
-	p = put_u64(p, e->index);
-	p = put_u8(p, e->type);
-	p = put_u32(p, e->len);
-	return put_bytes(p, e->data, e->len);
+	buf_put_u64(w, e->term);
+	buf_put_u64(w, e->index);
+	buf_put_u8(w, e->type);
+	buf_put_u32(w, e->len);
+	buf_put_bytes(w, e->data, e->len);
 }
 
 long msg_encode_entry(const struct raft_entry *e, uint8_t *buf, size_t cap)
 {
 	size_t n = msg_entry_encoded_size(e);
+	struct buf_writer w;
 
 	if (!entry_encodable(e))
 		return -EINVAL;
 	if (cap < n)
 		return -ENOBUFS;
-	put_entry(buf, e);
+	buf_writer_init(&w, buf, n);
+	put_entry(&w, e);
+	assert(buf_writer_full(&w));
 	return (long)n;
 }
 
-static bool get_entry(struct reader *r, struct raft_entry *e)
+static bool get_entry(struct buf_reader *r, struct raft_entry *e)
 {
 	const uint8_t *data;
 
-	if (!get_u64(r, &e->term) || !get_u64(r, &e->index) ||
-	    !get_u8(r, &e->type) || !get_u32(r, &e->len))
+	e->term = buf_get_u64(r);
+	e->index = buf_get_u64(r);
+	e->type = buf_get_u8(r);
+	e->len = buf_get_u32(r);
+	if (r->err || !entry_type_valid(e->type)) {
+		buf_reader_fail(r);
 		return false;
-	if (!entry_type_valid(e->type))
-		return false;
-	if (!get_bytes(r, e->len, &data))
+	}
+	data = buf_get_bytes(r, e->len);
+	if (r->err)
 		return false;
 	/* Borrowed from the caller's buffer; raft_entry.data is not const
 	 * only because the core owns the entries it creates. */
@@ -242,13 +160,14 @@ static bool get_entry(struct reader *r, struct raft_entry *e)
 
 long msg_decode_entry(const uint8_t *buf, size_t len, struct raft_entry *e)
 {
-	struct reader r = { buf, len };
+	struct buf_reader r;
 
+	buf_reader_init(&r, buf, len);
 	if (!get_entry(&r, e)) {
 		memset(e, 0, sizeof(*e));
 		return RAFT_EMALFORMED;
 	}
-	return (long)(len - r.left);
+	return (long)(len - buf_reader_left(&r));
 }
 
 /* ------------------------------------------------------------------------
@@ -333,69 +252,70 @@ long msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap)
 	const uint64_t *u[N_U64_FIELDS] = U64_FIELDS(m);
 	unsigned f = present_fields(m);
 	uint64_t size = encoded_size(m, f);
-	uint8_t *p = buf;
+	struct buf_writer w;
 
 	if (size == 0)
 		return -EINVAL;
 	if (cap < size)
 		return -ENOBUFS;
 
-	p = put_u8(p, MSG_MAGIC);
-	p = put_u8(p, MSG_FORMAT_VERSION);
-	p = put_u8(p, m->type);
-	p = put_u16(p, (uint16_t)f);
-	p = put_u64(p, m->from);
-	p = put_u64(p, m->to);
-	p = put_u64(p, m->term);
+	buf_writer_init(&w, buf, (size_t)size);
+	buf_put_u8(&w, MSG_MAGIC);
+	buf_put_u8(&w, MSG_FORMAT_VERSION);
+	buf_put_u8(&w, m->type);
+	buf_put_u16(&w, (uint16_t)f);
+	buf_put_u64(&w, m->from);
+	buf_put_u64(&w, m->to);
+	buf_put_u64(&w, m->term);
 	for (unsigned i = 0; i < N_U64_FIELDS; i++)
 		if (f & (1u << i))
-			p = put_u64(p, *u[i]);
+			buf_put_u64(&w, *u[i]);
 	if (f & F_SNAP) {
-		p = put_u64(p, m->snap.index);
-		p = put_u64(p, m->snap.term);
-		p = put_u8(p, (uint8_t)m->snap.n_voters);
+		buf_put_u64(&w, m->snap.index);
+		buf_put_u64(&w, m->snap.term);
+		buf_put_u8(&w, (uint8_t)m->snap.n_voters);
 		for (uint32_t i = 0; i < m->snap.n_voters; i++)
-			p = put_u64(p, m->snap.voters[i]);
+			buf_put_u64(&w, m->snap.voters[i]);
 	}
 	if (f & F_ENTRIES) {
-		p = put_u32(p, m->n_entries);
+		buf_put_u32(&w, m->n_entries);
 		for (uint32_t i = 0; i < m->n_entries; i++)
-			p = put_entry(p, &m->entries[i]);
+			put_entry(&w, &m->entries[i]);
 	}
 	if (f & F_CHUNK) {
-		p = put_u32(p, m->chunk_len);
-		p = put_bytes(p, m->chunk, m->chunk_len);
+		buf_put_u32(&w, m->chunk_len);
+		buf_put_bytes(&w, m->chunk, m->chunk_len);
 	}
-	/* reject and done live in @f only. */
-	assert((uint64_t)(p - buf) == size);
+	/* reject and done live in @f only; @size was exact. */
+	assert(buf_writer_full(&w));
 	return (long)size;
 }
 
-static bool get_snap(struct reader *r, struct raft_snapshot_meta *s)
+static bool get_snap(struct buf_reader *r, struct raft_snapshot_meta *s)
 {
 	uint8_t n;
 
-	if (!get_u64(r, &s->index) || !get_u64(r, &s->term) || !get_u8(r, &n))
-		return false;
-	if (n > RAFT_MAX_MEMBERS)
+	s->index = buf_get_u64(r);
+	s->term = buf_get_u64(r);
+	n = buf_get_u8(r);
+	if (r->err || n > RAFT_MAX_MEMBERS)
 		return false;
 	s->n_voters = n;
 	for (uint8_t i = 0; i < n; i++)
-		if (!get_u64(r, &s->voters[i]))
-			return false;
-	return snap_present(s); /* present means not all zero */
+		s->voters[i] = buf_get_u64(r);
+	return !r->err && snap_present(s); /* present means not all zero */
 }
 
 /* Decode the entries field into a fresh array in @m.  Returns 0,
  * RAFT_EMALFORMED, -ENOMEM; on error @m->entries is NULL. */
-static int get_entries(struct reader *r, struct raft_msg *m)
+static int get_entries(struct buf_reader *r, struct raft_msg *m)
 {
-	uint32_t n;
+	uint32_t n = buf_get_u32(r);
 
-	if (!get_u32(r, &n) || n == 0 || n > MSG_MAX_ENTRIES)
+	if (r->err || n == 0 || n > MSG_MAX_ENTRIES)
 		return RAFT_EMALFORMED;
 	/* Before allocating: could the rest even hold @n entry headers? */
-	if (n > r->left / ENTRY_HEADER_SIZE)
+	if (n > buf_reader_left(r) / ENTRY_HEADER_SIZE)
 		return RAFT_EMALFORMED;
 	m->entries = calloc(n, sizeof(*m->entries));
 	if (m->entries == NULL)
@@ -407,10 +327,11 @@ static int get_entries(struct reader *r, struct raft_msg *m)
 	return 0;
 }
 
-static int get_chunk(struct reader *r, struct raft_msg *m)
+static int get_chunk(struct buf_reader *r, struct raft_msg *m)
 {
-	if (!get_u32(r, &m->chunk_len) || m->chunk_len == 0 ||
-	    !get_bytes(r, m->chunk_len, &m->chunk))
+	m->chunk_len = buf_get_u32(r);
+	m->chunk = buf_get_bytes(r, m->chunk_len);
+	if (r->err || m->chunk_len == 0)
 		return RAFT_EMALFORMED;
 	if (!chunk_in_bounds(m->offset, m->chunk_len, m->total))
 		return RAFT_EMALFORMED;
@@ -418,7 +339,7 @@ static int get_chunk(struct reader *r, struct raft_msg *m)
 }
 
 /* Everything after the header, in wire order. */
-static int get_fields(struct reader *r, unsigned f, struct raft_msg *m)
+static int get_fields(struct buf_reader *r, unsigned f, struct raft_msg *m)
 {
 	uint64_t *u[N_U64_FIELDS] = U64_FIELDS(m);
 	int rv;
@@ -426,7 +347,8 @@ static int get_fields(struct reader *r, unsigned f, struct raft_msg *m)
 	for (unsigned i = 0; i < N_U64_FIELDS; i++) {
 		if (!(f & (1u << i)))
 			continue;
-		if (!get_u64(r, u[i]) || *u[i] == 0)
+		*u[i] = buf_get_u64(r);
+		if (*u[i] == 0) /* absent means zero; also a short read */
 			return RAFT_EMALFORMED;
 	}
 	if ((f & F_SNAP) && !get_snap(r, &m->snap))
@@ -437,30 +359,31 @@ static int get_fields(struct reader *r, unsigned f, struct raft_msg *m)
 		return rv;
 	m->reject = (f & F_REJECT) != 0;
 	m->done = (f & F_DONE) != 0;
-	return r->left == 0 ? 0 : RAFT_EMALFORMED; /* no trailing bytes */
+	/* no trailing bytes */
+	return !r->err && buf_reader_left(r) == 0 ? 0 : RAFT_EMALFORMED;
 }
 
 int msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m)
 {
-	struct reader r = { buf, len };
-	uint8_t magic, version;
+	struct buf_reader r;
 	uint16_t f;
 	int rv;
 
 	memset(m, 0, sizeof(*m));
-	if (!get_u8(&r, &magic) || magic != MSG_MAGIC)
+	buf_reader_init(&r, buf, len);
+	if (buf_get_u8(&r) != MSG_MAGIC ||
+	    buf_get_u8(&r) != MSG_FORMAT_VERSION)
 		goto malformed;
-	if (!get_u8(&r, &version) || version != MSG_FORMAT_VERSION)
-		goto malformed;
-	if (!get_u8(&r, &m->type) || m->type < 1 ||
-	    m->type > RAFT_MSG_TYPE_MAX)
+	m->type = buf_get_u8(&r);
+	if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX)
 		goto malformed;
 	if (len > MSG_MAX_BYTES)
 		goto malformed;
-	if (!get_u16(&r, &f) || (f & ~(unsigned)F_ALL) != 0)
-		goto malformed;
-	if (!get_u64(&r, &m->from) || !get_u64(&r, &m->to) ||
-	    !get_u64(&r, &m->term))
+	f = buf_get_u16(&r);
+	m->from = buf_get_u64(&r);
+	m->to = buf_get_u64(&r);
+	m->term = buf_get_u64(&r);
+	if (r.err || (f & ~(unsigned)F_ALL) != 0)
 		goto malformed;
 	rv = get_fields(&r, f, m);
 	if (rv != 0)

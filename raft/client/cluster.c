@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "raft/client/cluster.h"
+#include "raft/util/num.h"
 
 #define CLUSTER_FILE_MAX (64 * 1024)
 
@@ -35,8 +36,7 @@ static int fail(char *err, size_t errlen, const char *name, int line,
 int cluster_check_endpoint(const char *ep)
 {
 	const char *colon;
-	char *end;
-	unsigned long port;
+	uint64_t port;
 
 	if (strncmp(ep, "tcp://", 6) != 0 || strlen(ep) >= CLUSTER_ENDPOINT_MAX)
 		return -EINVAL;
@@ -46,23 +46,9 @@ int cluster_check_endpoint(const char *ep)
 	for (const char *p = ep + 6; p < colon; p++)
 		if (!isalnum((unsigned char)*p) && !strchr(".-[]:_", *p))
 			return -EINVAL;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end != '\0' || port == 0 || port > 65535 ||
-	    !isdigit((unsigned char)colon[1]))
+	if (num_parse_u64(colon + 1, 10, 1, 65535, &port) != 0)
 		return -EINVAL;
 	return 0;
-}
-
-static int parse_u64(const char *s, int base, uint64_t *v)
-{
-	char *end;
-
-	if (*s == '\0' || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoull(s, &end, base);
-	return errno || *end != '\0' ? -EINVAL : 0;
 }
 
 static bool z85_key(const char *k)
@@ -86,8 +72,7 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 	uint64_t id;
 
 	tok = strtok_r(args, " \t", &save);
-	if (tok == NULL || parse_u64(tok, 10, &id) != 0 || id == 0 ||
-	    id > INT64_MAX)
+	if (tok == NULL || num_parse_u64(tok, 10, 1, INT64_MAX, &id) != 0)
 		return fail(err, errlen, name, line, "member id must be a "
 		    "number from 1 to 2^63");
 	if (cluster_find(c, id) != NULL)
@@ -185,7 +170,7 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 			if (c->id != 0)
 				rv = fail(err, errlen, name, line, "cluster id "
 				    "given twice");
-			else if (parse_u64(rest, 16, &id) != 0 || id == 0)
+			else if (num_parse_u64(rest, 16, 1, UINT64_MAX, &id) != 0)
 				rv = fail(err, errlen, name, line, "cluster id "
 				    "must be a non-zero hexadecimal number");
 			else

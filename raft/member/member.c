@@ -24,6 +24,17 @@ struct member {
 	struct endpoint *ep;
 };
 
+/* Storage's recovery notes (torn tail repaired, damage accepted with
+ * --recover) go to the member's log like everything else. */
+static void storage_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level >= STORAGE_LOG_WARN)
+		log_warnx("storage: %s", msg);
+	else
+		log_info("storage: %s", msg);
+}
+
 static int read_secret(const char *path, char *out, size_t cap)
 {
 	FILE *f = fopen(path, "r");
@@ -70,6 +81,8 @@ static int build_config(const struct member_options *o,
 		nc->storage.segment_size = o->segment_size;
 	nc->fault_injection = o->fault_injection;
 	nc->read_via_log = o->read_via_log;
+	nc->storage.recover = o->recover != 0;
+	nc->storage.log = storage_log;
 	return 0;
 }
 

@@ -32,7 +32,9 @@ void member_options_usage(FILE *f, const char *prog)
 	    "      --workers N           client request workers (default 32)\n"
 	    "      --read-mode MODE      linearizable reads by 'index' (ReadIndex,\n"
 	    "                            default) or 'log' (an entry per read)\n"
-	    "      --fault-injection     allow tests to inject network faults\n",
+	    "      --fault-injection     allow tests to inject network faults\n"
+	    "      --recover             start even if the data directory is damaged,\n"
+	    "                            accepting the loss (see raftkv(7))\n",
 	    prog);
 }
 
@@ -58,6 +60,7 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 		{ "workers", required_argument, NULL, 7 },
 		{ "fault-injection", no_argument, NULL, 8 },
 		{ "read-mode", required_argument, NULL, 9 },
+		{ "recover", no_argument, NULL, 10 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -71,6 +74,7 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 		case 'l': o->log_level = optarg; break;
 		case 1: o->secret_file = optarg; break;
 		case 8: o->fault_injection = 1; break;
+		case 10: o->recover = 1; break;
 		case 9:
 			if (strcmp(optarg, "log") == 0)
 				o->read_via_log = 1;

@@ -27,6 +27,8 @@ struct member_options {
 	unsigned workers;         /* client endpoint workers (0: 32) */
 	int fault_injection;      /* allow tests to inject network faults */
 	int read_via_log;         /* read barriers commit an entry */
+	int recover;              /* start on a damaged data dir, accepting
+	                             the loss (storage_options.recover) */
 };
 
 /* Fill @o with the defaults (everything unset, no snapshots). */

@@ -57,6 +57,39 @@ diskio_log(struct diskio *d, int level, const char *fmt, ...)
 		    level >= STORAGE_LOG_WARN ? "warning: " : "", line);
 }
 
+static int sysfail(struct diskio *d, int rc, const char *name,
+    const char *op, long long off);
+
+int
+diskio_damage(struct diskio *d, bool recover, uint64_t *count,
+    const char *fmt, ...)
+{
+	char what[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (!recover)
+		return diskio_fail(d, STORAGE_EDAMAGED, "%s; refusing to start "
+		    "(data directory damaged; --recover starts anyway, "
+		    "accepting the loss)", what);
+	diskio_log(d, STORAGE_LOG_WARN, "DAMAGED DATA DIRECTORY, starting "
+	    "anyway as the recover option asks: %s", what);
+	(*count)++;
+	return 0;
+}
+
+int
+diskio_truncate(struct diskio *d, int fd, const char *name, uint64_t len)
+{
+	int rc = fault(d, STORAGE_OP_ALLOCATE, name);
+
+	if (rc == 0 && ftruncate(fd, (off_t)len) != 0)
+		rc = -errno;
+	return rc != 0 ? sysfail(d, rc, name, "ftruncate", (long long)len) : 0;
+}
+
 /* Fail with -errno (or @rc if set by the hook) for @op on @name. */
 static int
 sysfail(struct diskio *d, int rc, const char *name, const char *op,

@@ -16,6 +16,7 @@
 #define RAFTKV_DISKIO_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,7 +48,18 @@ int diskio_fail(struct diskio *d, int rc, const char *fmt, ...)
 void diskio_log(struct diskio *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Damage found at open (storage.c, "Damaged data directories"): without
+ * @recover, format "<@fmt>; refusing to start (...)" as the message and
+ * return STORAGE_EDAMAGED; with it, log the finding as a warning, count
+ * it in *@count and return 0 (the caller then repairs).
+ */
+int diskio_damage(struct diskio *d, bool recover, uint64_t *count,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 int diskio_open(struct diskio *d, const char *name, int flags, int *fd);
+/* ftruncate (a fault hook sees STORAGE_OP_ALLOCATE). */
+int diskio_truncate(struct diskio *d, int fd, const char *name, uint64_t len);
 int diskio_exists(struct diskio *d, const char *name, int *exists);
 /* Write all @len bytes at @off (short writes are continued). */
 int diskio_pwrite(struct diskio *d, int fd, const char *name,

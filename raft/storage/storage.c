@@ -5,10 +5,17 @@
  * the list): the identity file, the hard state file, the log (wal.c) and
  * the snapshot files (snapfile.c), and owns the failure policy.
  *
- * meta and hardstate are 40-byte files, little-endian:
- *   magic ("RAFTKVMD" / "RAFTKVHS") | u32 version (1) | u32 zero
- *   | u64 cluster id / term | u64 member id / vote | u32 CRC32C of 0..31
- *   | u32 zero
+ * meta and hardstate are small files, little-endian:
+ *   magic ("RAFTKVMD" / "RAFTKVHS") | u32 version | u32 zero
+ *   | u64 fields... | u32 CRC32C of everything before it | u32 zero
+ *   meta:          version 2, fields cluster id, member id (40 bytes)
+ *   hardstate:     version 2, fields term, vote, and the tail marks
+ *                  seg, durable (wal.h), snap (64 bytes)
+ * Version 1 (both 40 bytes; hardstate without the marks) is what the
+ * first releases wrote: such a directory still opens, with the checks
+ * below that need the marks skipped, and is upgraded at that open (the
+ * marks written to a version-2 hardstate, then meta rewritten as version
+ * 2), so from then on it is checked in full.
  * Both are replaced only by writing <name>.tmp, fdatasync, rename over,
  * fsync the directory: a crash at any byte leaves the old or the new
  * file, and a leftover .tmp is removed at open.  The alternative, two
@@ -34,8 +41,34 @@
  *   1. write snap-I.snap.tmp, fdatasync   [tmp removed at open: old state]
  *   2. rename to snap-I.snap, fsync dir   [new snapshot + old log: open
  *                                          applies the snapshot to the log]
- *   3. wal_compact: drop covered segments  [open finishes it]
- *   4. unlink the older snapshot, fsync    [open removes older snapshots]
+ *   3. hardstate: snap mark = I           [as 2]
+ *   4. wal_compact: drop covered segments  [open finishes it]
+ *   5. unlink the older snapshot, fsync    [open removes older snapshots]
+ *
+ * Damaged data directories.  A crash loses only writes that were never
+ * synced, so never an acknowledged entry, a vote or a snapshot; an
+ * operator's mistake, a bad restore or a failing disk can lose any file.
+ * Started on such a directory, a member would serve a shorter log or
+ * forget its vote, and on a majority of members acknowledged writes
+ * would vanish without a trace.  So open refuses (STORAGE_EDAMAGED, one
+ * message naming the file and what is lost) when it finds what no crash
+ * leaves:
+ *   - meta missing while other files are there (a fresh directory gets
+ *     hardstate first and meta last: meta means "initialised");
+ *   - hardstate missing while meta (version 2) is there;
+ *   - the snapshot the hard state's snap mark names missing (its log
+ *     was compacted away: nothing else holds those entries);
+ *   - the log's newest segment missing, a preallocated segment cut
+ *     short, or the log ending before the durable mark (wal_recover.c).
+ * The marks cost no sync on the append path (wal.c, W7): they ride on
+ * the hard state's own syncs (a term or vote change, storage_sync), on
+ * segment creation, and on snapshots, each of which already syncs.
+ * Compaction deletes only segments the snapshot covers, and truncation
+ * lowers the marks before it deletes anything, so neither looks like
+ * damage.  With storage_options.recover the member starts anyway: each
+ * finding is logged as a warning, and the directory is repaired (marks
+ * rewritten, files restored or set aside) so that the next start is
+ * clean.  Limits are in wal_recover.c and raftkv(7).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,8 +86,10 @@
 #include "raft/storage/storage.h"
 #include "raft/storage/wal.h"
 
-#define SMALL_FILE 40
-#define SMALL_VERSION 1
+#define SMALL_MAX 64        /* the biggest small file: hardstate v2 */
+#define SMALL_VERSION 2
+#define META_FIELDS 2
+#define HS_FIELDS 5         /* term, vote, seg, durable, snap */
 #define META "meta"
 #define META_TMP "meta.tmp"
 #define HS "hardstate"
@@ -68,7 +103,13 @@ struct storage {
 	raft_id member_id;
 	struct wal *wal;
 	struct raft_hard_state hs;
+	struct wal_mark mark;   /* the marks in the durable hardstate */
+	raft_index snap_mark;   /* the snapshot it records (0: none) */
+	uint32_t meta_version;  /* of meta as found (0: created now) */
+	bool hs_found;
+	uint64_t n_damage;      /* findings accepted by opt.recover */
 	int hs_fd;              /* hardstate.tmp written, not yet renamed; or -1 */
+	bool hs_pending;        /* a term/vote saved since the last sync */
 	bool has_snap;
 	struct raft_snapshot_meta snap;
 	uint64_t snap_file_bytes;
@@ -100,26 +141,40 @@ poison(struct storage *s, int rc)
 
 /* ------------------------------------------------------- small files */
 
-static void
-encode_small(uint8_t *b, const char *magic, uint64_t a, uint64_t c)
+static size_t
+small_size(int n_fields)
 {
-	memset(b, 0, SMALL_FILE);
-	memcpy(b, magic, 8);
-	le_put32(b + 8, SMALL_VERSION);
-	le_put64(b + 16, a);
-	le_put64(b + 24, c);
-	le_put32(b + 32, crc32c(0, b, 32));
+	return 16 + 8 * (size_t)n_fields + 8;
 }
 
-/* Read small file @name: 1 in *@found and its two fields, or 0. */
-static int
-read_small(struct diskio *io, const char *name, const char *magic,
-    int *found, uint64_t *a, uint64_t *c)
+/* Encode a version-2 small file; returns its size. */
+static size_t
+encode_small(uint8_t *b, const char *magic, const uint64_t *f, int n)
 {
-	uint8_t b[SMALL_FILE + 1];
-	size_t got;
-	int fd, rc;
+	size_t size = small_size(n);
 
+	memset(b, 0, size);
+	memcpy(b, magic, 8);
+	le_put32(b + 8, SMALL_VERSION);
+	for (int i = 0; i < n; i++)
+		le_put64(b + 16 + 8 * i, f[i]);
+	le_put32(b + size - 8, crc32c(0, b, size - 8));
+	return size;
+}
+
+/*
+ * Read small file @name: *@found, and if found its *@version and fields
+ * into @f (@n_v2 of them in version 2, 2 in version 1; the rest zeroed).
+ */
+static int
+read_small(struct diskio *io, const char *name, const char *magic, int n_v2,
+    int *found, uint32_t *version, uint64_t *f)
+{
+	uint8_t b[SMALL_MAX + 1];
+	size_t got, size;
+	int fd, rc, n;
+
+	memset(f, 0, sizeof *f * (size_t)n_v2);
 	if ((rc = diskio_exists(io, name, found)) != 0 || !*found)
 		return rc;
 	if ((rc = diskio_open(io, name, O_RDONLY, &fd)) != 0)
@@ -128,31 +183,37 @@ read_small(struct diskio *io, const char *name, const char *magic,
 	close(fd);
 	if (rc != 0)
 		return rc;
-	if (got != SMALL_FILE || memcmp(b, magic, 8) != 0 ||
-	    crc32c(0, b, 32) != le_get32(b + 32) || le_get32(b + 36) != 0)
+	if (got < 16 || memcmp(b, magic, 8) != 0)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
-		    "0: %s", io->dir, name, got != SMALL_FILE ? "wrong size" :
-		    memcmp(b, magic, 8) ? "wrong magic" : "checksum mismatch");
-	if (le_get32(b + 8) != SMALL_VERSION)
+		    "0: %s", io->dir, name, got < 16 ? "wrong size" : "wrong magic");
+	*version = le_get32(b + 8);
+	if (*version != 1 && *version != SMALL_VERSION)
 		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: unknown format "
-		    "version %u at offset 8", io->dir, name, le_get32(b + 8));
-	*a = le_get64(b + 16);
-	*c = le_get64(b + 24);
+		    "version %u at offset 8", io->dir, name, *version);
+	n = *version == 1 ? 2 : n_v2;
+	size = small_size(n);
+	if (got != size || crc32c(0, b, size - 8) != le_get32(b + size - 8) ||
+	    le_get32(b + size - 4) != 0)
+		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
+		    "0: %s", io->dir, name, got != size ? "wrong size" :
+		    "checksum mismatch");
+	for (int i = 0; i < n; i++)
+		f[i] = le_get64(b + 16 + 8 * i);
 	return 0;
 }
 
 /* Write @tmp (left open in *@fd_out if non-NULL, else synced+renamed). */
 static int
 write_small(struct diskio *io, const char *tmp, const char *name,
-    const char *magic, uint64_t a, uint64_t c, int *fd_out)
+    const char *magic, const uint64_t *f, int n, int *fd_out)
 {
-	uint8_t b[SMALL_FILE];
+	uint8_t b[SMALL_MAX];
+	size_t size = encode_small(b, magic, f, n);
 	int fd, rc;
 
-	encode_small(b, magic, a, c);
 	if ((rc = diskio_open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd)) != 0)
 		return rc;
-	if ((rc = diskio_pwrite(io, fd, tmp, b, SMALL_FILE, 0)) != 0) {
+	if ((rc = diskio_pwrite(io, fd, tmp, b, size, 0)) != 0) {
 		close(fd);
 		return rc;
 	}
@@ -169,6 +230,51 @@ write_small(struct diskio *io, const char *tmp, const char *name,
 	return rc;
 }
 
+static void
+hs_fields(const struct storage *s, const struct raft_hard_state *hs,
+    const struct wal_mark *m, uint64_t *f)
+{
+	f[0] = hs->term;
+	f[1] = hs->vote;
+	f[2] = m->seg;
+	f[3] = m->durable;
+	f[4] = s->snap_mark;
+}
+
+/*
+ * Make the hard state (s->hs), the marks @m and s->snap_mark durable now.
+ * Supersedes a pending hardstate.tmp: s->hs is its newest content, and
+ * making a term or vote durable early is safe (nothing was sent on it).
+ * Also the wal's mark callback (wal.h).
+ */
+static int
+write_hs(void *arg, const struct wal_mark *m)
+{
+	struct storage *s = arg;
+	uint64_t f[HS_FIELDS];
+	int rc;
+
+	if (s->hs_fd >= 0) {   /* hs_pending stays: see sync_hard_state */
+		close(s->hs_fd);
+		s->hs_fd = -1;
+	}
+	hs_fields(s, &s->hs, m, f);
+	if ((rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", f, HS_FIELDS,
+	    NULL)) != 0)
+		return rc;
+	s->mark = *m;
+	return 0;
+}
+
+static int
+write_meta(struct storage *s)
+{
+	uint64_t f[META_FIELDS] = { s->cluster_id, s->member_id };
+
+	return write_small(&s->io, META_TMP, META, "RAFTKVMD", f, META_FIELDS,
+	    NULL);
+}
+
 /* -------------------------------------------------------------- open */
 
 static bool
@@ -180,30 +286,65 @@ ours(const char *name)
 	    snapfile_parse_name(name, false, &i);
 }
 
-/* Check the identity file, or create it in a directory without our files. */
+/*
+ * Check the identity file and read the hard state; create both in a
+ * directory without our files (hardstate first: meta means initialised).
+ */
 static int
 check_identity(struct storage *s, char **names, size_t n)
 {
-	uint64_t cluster, member;
+	uint64_t m[META_FIELDS], h[HS_FIELDS];
+	uint32_t hs_version = 0;
+	const char *other = NULL;
 	int found, rc;
 
-	if ((rc = read_small(&s->io, META, "RAFTKVMD", &found, &cluster,
-	    &member)) != 0)
+	if ((rc = read_small(&s->io, META, "RAFTKVMD", META_FIELDS, &found,
+	    &s->meta_version, m)) != 0)
 		return rc;
-	if (found && (cluster != s->cluster_id || member != s->member_id))
+	if (found && (m[0] != s->cluster_id || m[1] != s->member_id))
 		return diskio_fail(&s->io, STORAGE_EFOREIGN, "%s/%s: this data "
 		    "directory belongs to cluster %" PRIu64 " member %" PRIu64
 		    ", not cluster %" PRIu64 " member %" PRIu64, s->io.dir, META,
-		    cluster, member, s->cluster_id, s->member_id);
-	if (found)
+		    m[0], m[1], s->cluster_id, s->member_id);
+	if (!found)
+		s->meta_version = 0;
+	if ((rc = read_small(&s->io, HS, "RAFTKVHS", HS_FIELDS, &found,
+	    &hs_version, h)) != 0)
+		return rc;
+	s->hs_found = found;
+	s->hs = (struct raft_hard_state){ h[0], h[1] };
+	s->mark = (struct wal_mark){ h[2], h[3] };
+	s->snap_mark = h[4];
+	for (size_t i = 0; i < n && other == NULL; i++)
+		if (ours(names[i]) && strcmp(names[i], HS) != 0)
+			other = names[i];
+	if (s->meta_version == 0 && other == NULL && (!found ||
+	    (h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 0 && h[4] == 0))) {
+		/* Fresh, or a creation interrupted before meta was written. */
+		struct wal_mark none = { 0, 0 };
+
+		if ((rc = write_hs(s, &none)) != 0 || (rc = write_meta(s)) != 0)
+			return rc;
+		s->meta_version = SMALL_VERSION;
+		s->hs_found = true;
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (ours(names[i]))
-			return diskio_fail(&s->io, STORAGE_ECORRUPT, "%s/%s: found "
-			    "but the identity file %s is missing", s->io.dir,
-			    names[i], META);
-	return write_small(&s->io, META_TMP, META, "RAFTKVMD", s->cluster_id,
-	    s->member_id, NULL);
+	}
+	if (s->meta_version == 0) {
+		if ((rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
+		    "%s/%s: missing, but the directory holds %s: the identity "
+		    "file is gone", s->io.dir, META,
+		    other != NULL ? other : HS)) != 0)
+			return rc;
+		if ((rc = write_meta(s)) != 0)
+			return rc;
+		s->meta_version = SMALL_VERSION;
+	}
+	if (!s->hs_found && s->meta_version >= 2 &&
+	    (rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
+	    "%s/%s: missing: this member's term and vote are lost (it could "
+	    "vote twice in one term)", s->io.dir, HS)) != 0)
+		return rc;
+	return 0;
 }
 
 /* Remove leftovers of interrupted writes (not wal's: wal_open does those). */
@@ -237,6 +378,14 @@ load_snapshots(struct storage *s, char **names, size_t n)
 	for (size_t k = 0; k < n; k++)
 		if (snapfile_parse_name(names[k], false, &i) && i > newest)
 			newest = i;
+	if (s->snap_mark > newest) {
+		snapfile_name(s->snap_mark, false, name, sizeof name);
+		if ((rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
+		    "%s/%s: missing: %s records a snapshot at index %" PRIu64
+		    "; the log it replaced is gone with it", s->io.dir, name,
+		    HS, s->snap_mark)) != 0)
+			return rc;
+	}
 	if (newest == 0)
 		return 0;
 	snapfile_name(newest, false, name, sizeof name);
@@ -257,14 +406,51 @@ load_snapshots(struct storage *s, char **names, size_t n)
 	return removed ? diskio_syncdir(&s->io) : 0;
 }
 
+/*
+ * After the log is read: a lost hard state gets the newest term the log
+ * knows (the recover option only); the marks are brought up to date
+ * (the newest segment was fdatasynced by wal_open), which also upgrades
+ * a version-1 hardstate; then a version-1 meta is rewritten as version 2.
+ */
+static int
+finish_open(struct storage *s)
+{
+	struct storage_stats st;
+	struct wal_mark m;
+	int rc;
+
+	if (!s->hs_found && s->meta_version >= 2) {
+		wal_stats(s->wal, &st);
+		s->hs = (struct raft_hard_state){ st.last_term, 0 };
+		diskio_log(&s->io, STORAGE_LOG_WARN, "%s/%s: recreated with term "
+		    "%" PRIu64 " and no vote", s->io.dir, HS, s->hs.term);
+	}
+	wal_current_mark(s->wal, &m);
+	if (!s->hs_found || s->meta_version < 2 || s->n_damage > 0 ||
+	    m.seg != s->mark.seg || m.durable != s->mark.durable ||
+	    s->snap_mark != (s->has_snap ? s->snap.index : 0)) {
+		s->snap_mark = s->has_snap ? s->snap.index : 0;
+		if ((rc = write_hs(s, &m)) != 0)
+			return rc;
+		wal_mark_saved(s->wal, &m);
+	}
+	if (s->meta_version < 2) {
+		if ((rc = write_meta(s)) != 0)
+			return rc;
+		diskio_log(&s->io, STORAGE_LOG_INFO, "%s: upgraded to on-disk "
+		    "format version %d", s->io.dir, SMALL_VERSION);
+	}
+	return 0;
+}
+
 static int
 recover(struct storage *s, struct raft_boot *boot)
 {
 	struct wal_config wc = { s->cluster_id, s->member_id,
-	    s->opt.segment_size, s->opt.prealloc };
+	    s->opt.segment_size, s->opt.prealloc, s->opt.recover, write_hs, s };
 	char **names = NULL;
 	size_t n = 0;
-	int found, rc;
+	int rc;
 
 	if ((rc = diskio_list(&s->io, &names, &n)) != 0)
 		return rc;
@@ -274,11 +460,9 @@ recover(struct storage *s, struct raft_boot *boot)
 	diskio_free_names(names, n);
 	if (rc != 0)
 		return rc;
-	if ((rc = read_small(&s->io, HS, "RAFTKVHS", &found, &s->hs.term,
-	    &s->hs.vote)) != 0)
-		return rc;
 	if ((rc = wal_open(&s->io, &wc, s->has_snap ? s->snap.index : 0,
-	    s->has_snap ? s->snap.term : 0, &s->wal)) != 0)
+	    s->has_snap ? s->snap.term : 0, &s->mark, &s->n_damage,
+	    &s->wal)) != 0 || (rc = finish_open(s)) != 0)
 		return rc;
 	memset(boot, 0, sizeof *boot);
 	boot->hs = s->hs;
@@ -367,6 +551,7 @@ storage_append(struct storage *s, const struct raft_entry *entries,
 int
 storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
 {
+	uint64_t f[HS_FIELDS];
 	int rc;
 
 	if (s->err != 0)
@@ -376,24 +561,54 @@ storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
 		close(s->hs_fd);
 		s->hs_fd = -1;
 	}
-	rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", hs->term, hs->vote,
+	hs_fields(s, hs, &s->mark, f);
+	rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", f, HS_FIELDS,
 	    &s->hs_fd);
-	if (rc == 0)
+	if (rc == 0) {
 		s->hs = *hs;
+		s->hs_pending = true;
+	}
 	return poison(s, rc);
 }
 
+/*
+ * The log was just fdatasynced: the pending hard state also carries its
+ * last index as the durable mark (W7: rewritten in place, no extra sync).
+ */
 static int
 sync_hard_state(struct storage *s)
 {
-	int rc = diskio_fdatasync(&s->io, s->hs_fd, HS_TMP);
+	uint64_t f[HS_FIELDS];
+	uint8_t b[SMALL_MAX];
+	struct wal_mark m;
+	size_t size;
+	int rc;
 
+	wal_current_mark(s->wal, &m);
+	hs_fields(s, &s->hs, &m, f);
+	size = encode_small(b, "RAFTKVHS", f, HS_FIELDS);
+	/* A new segment's mark made the term/vote durable already
+	 * (write_hs): still sync the hard state once, as without it, for the
+	 * durable mark of this term change. */
+	if (s->hs_fd < 0)
+		rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", f, HS_FIELDS,
+		    &s->hs_fd);
+	else
+		rc = diskio_pwrite(&s->io, s->hs_fd, HS_TMP, b, size, 0);
+	s->hs_pending = false;
+	if (rc != 0)
+		return rc;   /* poisons; storage_close() closes hs_fd */
+	rc = diskio_fdatasync(&s->io, s->hs_fd, HS_TMP);
 	close(s->hs_fd);
 	s->hs_fd = -1;
 	if (rc == 0)
 		rc = diskio_rename(&s->io, HS_TMP, HS);
 	if (rc == 0)
 		rc = diskio_syncdir(&s->io);
+	if (rc == 0) {
+		s->mark = m;
+		wal_mark_saved(s->wal, &m);
+	}
 	return rc;
 }
 
@@ -407,7 +622,7 @@ storage_sync(struct storage *s)
 		return s->err;
 	if ((rc = wal_sync(s->wal, &synced)) != 0)
 		return poison(s, rc);
-	if (s->hs_fd >= 0) {
+	if (s->hs_pending) {
 		if ((rc = sync_hard_state(s)) != 0)
 			return poison(s, rc);
 		synced = true;
@@ -447,6 +662,7 @@ storage_save_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
 {
 	char old[SNAPFILE_NAME_MAX];
 	uint64_t file_bytes;
+	struct wal_mark m;
 	int rc;
 
 	if (s->err != 0)
@@ -458,8 +674,16 @@ storage_save_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
 	storage_release_boot(s);
 	if ((rc = storage_sync(s)) != 0)
 		return rc;
-	if ((rc = write_snapshot(s, meta, data, len, &file_bytes)) != 0 ||
-	    (rc = wal_compact(s->wal, meta->index, meta->term)) != 0)
+	if ((rc = write_snapshot(s, meta, data, len, &file_bytes)) != 0)
+		return poison(s, rc);
+	/* Step 3: the snapshot is durable; from now on it must be there.
+	 * The log was synced above: the durable mark moves along. */
+	s->snap_mark = meta->index;
+	wal_current_mark(s->wal, &m);
+	if ((rc = write_hs(s, &m)) != 0)
+		return poison(s, rc);
+	wal_mark_saved(s->wal, &m);
+	if ((rc = wal_compact(s->wal, meta->index, meta->term)) != 0)
 		return poison(s, rc);
 	if (s->has_snap) {
 		snapfile_name(s->snap.index, false, old, sizeof old);
@@ -506,6 +730,7 @@ storage_stats(const struct storage *s, struct storage_stats *st)
 	}
 	st->syncs = s->n_syncs;
 	st->fsyncs = s->io.n_fsyncs;
+	st->damage = s->n_damage;
 }
 
 int

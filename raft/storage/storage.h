@@ -4,11 +4,14 @@
  * The data directory of a member holds (formats in wal.c, snapfile.c and
  * storage.c):
  *
- *   meta                     cluster id + member id, written once at creation
- *   hardstate                term + vote, replaced atomically (tmp, rename)
+ *   meta                     cluster id + member id, written at creation
+ *                            after hardstate (its presence = initialised)
+ *   hardstate                term + vote + the log's tail marks (storage.c),
+ *                            replaced atomically (tmp, rename)
  *   wal-<first index>.seg    log segments, preallocated, CRC32C records
  *   snap-<index>.snap        the newest snapshot, zstd-compressed
  *   *.tmp                    leftovers of an interrupted write (removed at open)
+ *   wal-<first>.seg.lost     set aside by storage_options.recover (ignored)
  *
  * Durability contract (what raft.h's driver loop relies on):
  *
@@ -34,6 +37,7 @@
 #ifndef RAFTKV_STORAGE_H
 #define RAFTKV_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +93,12 @@ struct storage_options {
 	void *log_arg;
 	storage_fault_fn fault;      /* NULL: no fault injection */
 	void *fault_arg;
+	/* Start even if the directory is damaged (STORAGE_EDAMAGED): accept
+	 * the loss, log a STORAGE_LOG_WARN line for each thing lost, and
+	 * repair the directory so the next start is clean.  For an operator
+	 * who knows the member's data is gone (raftkv-server --recover);
+	 * never set it by default.  Default false. */
+	bool recover;
 };
 
 /* Fill @o with the defaults above. */
@@ -106,6 +116,7 @@ struct storage_stats {
 	uint64_t snap_file_bytes;
 	uint64_t syncs;         /* storage_sync() calls that wrote something */
 	uint64_t fsyncs;        /* every fsync/fdatasync syscall, directories included */
+	uint64_t damage;        /* damage findings accepted by opt.recover at open */
 };
 
 struct storage;
@@ -119,7 +130,9 @@ struct storage;
  * Recovery loads the newest snapshot (checked end to end), the hard state
  * and every log segment; a torn record at the tail of the newest segment
  * (a crash during an unacknowledged write) is cut off with a log line.
- * Anything else that does not check out stops the open.
+ * Anything else that does not check out stops the open: in particular a
+ * directory that lost data a crash cannot lose (storage.c, "Damaged data
+ * directories") is refused with STORAGE_EDAMAGED unless @opt->recover.
  *
  * On success sets *@out and fills @boot with the recovered state, ready
  * for raft_new(): its pointers are owned by the storage and stay valid
@@ -130,6 +143,9 @@ struct storage;
  * @errbuf (@errlen bytes, NUL-terminated; may be NULL) and returns:
  *   STORAGE_ECORRUPT  a bad checksum, header, record sequence or snapshot
  *   STORAGE_EFOREIGN  @dir belongs to another cluster or member
+ *   STORAGE_EDAMAGED  a file is missing or cut short, or the log ends
+ *                     before what this member had made durable (the
+ *                     message names the file and what is lost)
  *   -EINVAL           @cluster_id or @member_id is 0, or bad options
  *   -ENOMEM, or the -errno of a failed system call (-EACCES, -EIO, -ENOSPC...)
  */

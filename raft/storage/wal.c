@@ -7,9 +7,15 @@
  * append that grows the file or converts fallocate()d extents):
  *
  *   offset 0   header, 64 bytes, little-endian:
- *              magic "RAFTKVWL" | u32 version (1) | u32 header size (64)
+ *              magic "RAFTKVWL" | u32 version (2) | u32 header size (64)
  *              | u64 cluster id | u64 member id | u64 first index
- *              | u64 capacity | 12 zero bytes | u32 CRC32C of bytes 0..59
+ *              | u64 capacity | u32 flags | 8 zero bytes
+ *              | u32 CRC32C of bytes 0..59
+ *              flags: 1 = preallocated (zero-filled or fallocate()d), so
+ *              the file is exactly "capacity" bytes for its whole life.
+ *              Version 1 (before flags) had zeros there; such segments
+ *              are still read, and never written (W4), so a directory is
+ *              upgraded segment by segment as the log moves on.
  *   offset 64  records, back to back:
  *              u32 len | u32 crc | u8 type | body (len bytes)
  *              crc = CRC32C(len bytes || type || body); type 1 = entry,
@@ -43,8 +49,22 @@
  *       Recovery applies the same rule, so a crash in between is finished
  *       at the next start.
  *
+ *   W7. The tail marks (wal.h: M1, M2), kept in the hard state file, are
+ *       moved where a sync happens anyway, never on the append path:
+ *       create_seg() records the new segment and the log's last index
+ *       (everything before it was fdatasynced: W3) after the segment's
+ *       rename is durable, at the cost of one small-file sync per
+ *       segment (a segment already costs a zero-fill of segment_size,
+ *       an fdatasync and a directory fsync); storage.c adds the last
+ *       index whenever it syncs the hard state for a term or vote.  The
+ *       marks only go down *before* the log shrinks: truncate_from()
+ *       and a discarding wal_compact() lower them first, so a crash in
+ *       the middle leaves marks the disk satisfies.  A torn tail is no
+ *       exception: it was never synced, so it is past "durable".
+ *
  * Recovery (wal_recover.c) reads every segment and applies W5 and W6;
- * its header says how a torn tail is told from corruption.
+ * its header says how a torn tail is told from corruption, and how
+ * damage (a lost or shortened newest segment) is told from a crash.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -156,6 +176,8 @@ encode_header(const struct wal *w, raft_index first, uint64_t cap,
 	le_put64(h + 24, w->cfg.member_id);
 	le_put64(h + 32, first);
 	le_put64(h + 40, cap);
+	le_put32(h + 48, w->cfg.prealloc != STORAGE_PREALLOC_NONE ?
+	    SEG_FLAG_FULLSIZE : 0);
 	le_put32(h + 60, crc32c(0, h, 60));
 }
 
@@ -234,7 +256,8 @@ create_seg(struct wal *w, raft_index first, uint64_t need)
 		return diskio_fail(w->io, rc, "%s: out of memory", name);
 	}
 	w->fd = fd;
-	return 0;
+	/* W7: the segment's name is durable; now the mark may name it. */
+	return wal_save_mark(w, first, w->last);
 }
 
 /* ------------------------------------------------------------- records */
@@ -257,13 +280,50 @@ encode_rec(const struct raft_entry *e, uint8_t *p)
 
 /* ---------------------------------------------------------- compaction */
 
-/* A segment whose records are all covered by the snapshot (W6). */
+/*
+ * Segment k's records are all covered by the snapshot (W6).  Its live
+ * part ends where the next segment starts (W5: a newer segment supersedes
+ * the stale tail), so the tail must not keep it, and every segment after
+ * it, alive until the snapshot passes records nobody reads.
+ */
 static bool
-covered(const struct wal *w, const struct seg *sg)
+covered(const struct wal *w, size_t k)
 {
-	if (sg->last_rec >= sg->first)
-		return sg->last_rec <= w->snap_index;
+	const struct seg *sg = &w->segs[k];
+	raft_index last = sg->last_rec;
+
+	if (k + 1 < w->n_segs && w->segs[k + 1].first - 1 < last)
+		last = w->segs[k + 1].first - 1;
+	if (last >= sg->first)
+		return last <= w->snap_index;
 	return sg->first <= w->snap_index;
+}
+
+int
+wal_save_mark(struct wal *w, raft_index seg, raft_index durable)
+{
+	struct wal_mark m = { seg, durable };
+	int rc;
+
+	if (w->mark.seg == seg && w->mark.durable == durable)
+		return 0;
+	if ((rc = w->cfg.save_mark(w->cfg.mark_arg, &m)) != 0)
+		return rc;
+	w->mark = m;
+	return 0;
+}
+
+void
+wal_mark_saved(struct wal *w, const struct wal_mark *m)
+{
+	w->mark = *m;
+}
+
+void
+wal_current_mark(const struct wal *w, struct wal_mark *m)
+{
+	m->seg = w->n_segs > 0 ? w->segs[w->n_segs - 1].first : 0;
+	m->durable = w->last;
 }
 
 int
@@ -284,7 +344,7 @@ wal_delete_covered(struct wal *w)
 	bool any = false;
 	int rc;
 
-	while (w->n_segs > 0 && covered(w, &w->segs[0])) {
+	while (w->n_segs > 0 && covered(w, 0)) {
 		if ((rc = delete_seg(w, 0)) != 0)
 			return rc;
 		any = true;
@@ -316,10 +376,23 @@ flush(struct wal *w)
 static int
 truncate_from(struct wal *w, raft_index index)
 {
+	raft_index durable = w->mark.durable, seg = 0;
 	int rc;
 
 	if ((rc = close_open_seg(w)) != 0)
 		return rc;
+	/* W7: lower the marks before the log shrinks (M1, M2). */
+	for (size_t k = w->n_segs; k > 0 && seg == 0; k--)
+		if (w->segs[k - 1].first < index)
+			seg = w->segs[k - 1].first;
+	if (durable >= index)
+		durable = index - 1;
+	if (seg < w->mark.seg || durable < w->mark.durable) {
+		if (seg > w->mark.seg)
+			seg = w->mark.seg;
+		if ((rc = wal_save_mark(w, seg, durable)) != 0)
+			return rc;
+	}
 	while (w->n_segs > 0 && w->segs[w->n_segs - 1].first >= index)
 		if ((rc = delete_seg(w, w->n_segs - 1)) != 0 ||
 		    (rc = diskio_syncdir(w->io)) != 0)
@@ -433,6 +506,12 @@ wal_compact(struct wal *w, raft_index index, raft_term term)
 	w->snap_index = index;
 	w->snap_term = term;
 	if (discard) {
+		/* W7: the log shrinks to the snapshot; M1 holds with seg 0. */
+		int rc = wal_save_mark(w, 0, w->mark.durable < index ?
+		    w->mark.durable : index);
+
+		if (rc != 0)
+			return rc;
 		trim_after(w, w->first);
 		w->first = index + 1;
 		w->last = index;

@@ -15,8 +15,9 @@
 #include "raft/storage/wal.h"
 
 #define SEG_MAGIC "RAFTKVWL"
-#define SEG_VERSION 1
+#define SEG_VERSION 2          /* 1: no flags (read, never written) */
 #define SEG_HDR 64
+#define SEG_FLAG_FULLSIZE 1u    /* preallocated: the file is cap bytes */
 #define REC_HDR 9
 #define REC_ENTRY 1
 #define ENTRY_FIXED 17              /* index, term, entry type */
@@ -29,6 +30,9 @@ struct seg {
 	uint64_t end;         /* offset after its last record */
 	uint64_t cap;         /* capacity, header included */
 };
+
+/* Call cfg.save_mark and remember what is durable. */
+int wal_save_mark(struct wal *w, raft_index seg, raft_index durable);
 
 struct ent {
 	raft_term term;
@@ -44,6 +48,7 @@ struct wal {
 	bool dirty;           /* written since the last fdatasync */
 	raft_index snap_index;
 	raft_term snap_term;
+	struct wal_mark mark;     /* the marks last made durable */
 	raft_index first, last;   /* live log; empty when last < first */
 	struct ent *ents;     /* ents[head + i - first] for live index i */
 	size_t head, cap_ents;

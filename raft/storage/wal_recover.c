@@ -17,6 +17,22 @@
  * file and offset.  (A limit shared with etcd's WAL: a bit flip in the last
  * records of the newest segment, or in a record whose data holds an aligned
  * 512-byte run of zeros, looks torn.)
+ *
+ * Damage versus a crash.  A crash loses only what was never synced, and
+ * leaves every file at the size it was created with (W2: preallocated
+ * segments are born full size).  So these are damage (STORAGE_EDAMAGED,
+ * unless cfg->recover), never repaired silently:
+ *   - a segment whose header says "preallocated" but whose file is shorter
+ *     than its capacity (cut short, at a record boundary or not);
+ *   - M1 broken: the segment the hard state names as the newest is gone
+ *     (the newest segment deleted);
+ *   - M2 broken: the log ends before the index the hard state says was
+ *     durable (the newest segment deleted, emptied or cut before it).
+ * Limits: a segment written without preallocation (STORAGE_PREALLOC_NONE,
+ * or a version-1 segment) can be cut at a record boundary undetected down
+ * to the "durable" mark, which moves only at elections and new segments
+ * (W7); a file replaced by an older copy of itself, or zeroed in place
+ * past the durable mark, looks like a crash.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -227,10 +243,16 @@ check_header(struct wal *w, struct segread *sr, raft_index first)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 0: %s", dir, name,
 		    memcmp(h, SEG_MAGIC, 8) ? "wrong magic" : "checksum mismatch");
-	if (le_get32(h + 8) != SEG_VERSION || le_get32(h + 12) != SEG_HDR)
+	if ((le_get32(h + 8) != SEG_VERSION && le_get32(h + 8) != 1) ||
+	    le_get32(h + 12) != SEG_HDR)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 8: unknown format version %u",
 		    dir, name, le_get32(h + 8));
+	if ((le_get32(h + 48) & ~SEG_FLAG_FULLSIZE) != 0 ||
+	    (le_get32(h + 8) == 1 && le_get32(h + 48) != 0))
+		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		    "%s/%s: bad segment header at offset 48: unknown flags %#x",
+		    dir, name, le_get32(h + 48));
 	if (le_get64(h + 16) != w->cfg.cluster_id ||
 	    le_get64(h + 24) != w->cfg.member_id)
 		return diskio_fail(w->io, STORAGE_EFOREIGN,
@@ -266,11 +288,37 @@ cut_torn(struct wal *w, struct segread *sr, uint64_t off, const char *why,
 	return rc;
 }
 
-/* Read segment @first, appending its records to @ld; keeps the buffer. */
+/*
+ * The recover option accepted a preallocated segment cut short at @off
+ * (its last intact record ends there): give it its size back (zeros, so
+ * its data ends at @off) and neutralise a partial record (@bad) there, so
+ * that the next open finds a whole segment.
+ */
+static int
+repair_short(struct wal *w, struct segread *sr, uint64_t off, bool bad,
+    uint64_t cap)
+{
+	static const uint8_t zero[REC_HDR];
+	int fd, rc;
+
+	if ((rc = diskio_open(w->io, sr->name, O_RDWR, &fd)) != 0)
+		return rc;
+	rc = diskio_truncate(w->io, fd, sr->name, cap);
+	if (rc == 0 && bad)
+		rc = diskio_pwrite(w->io, fd, sr->name, zero, REC_HDR, off);
+	if (rc == 0)
+		rc = diskio_fdatasync(w->io, fd, sr->name);
+	close(fd);
+	return rc;
+}
+
+/* Read segment @first, appending its records to @ld; keeps the buffer.
+ * The newest segment is fdatasynced (wal_open()). */
 static int
 load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
-    struct seg *sg)
+    struct seg *sg, uint64_t *n_damage)
 {
+	bool cut_short;
 	char name[SEG_NAME_MAX];
 	struct segread sr = { name, -1, 0, NULL, 0 };
 	uint64_t off = SEG_HDR, after = 0;
@@ -288,6 +336,10 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	    (rc = check_header(w, &sr, first)) != 0)
 		goto out;
 	*sg = (struct seg){ first, first - 1, SEG_HDR, le_get64(sr.buf + 40) };
+	/* Decided before any record is read: a record cut by a shortened
+	 * file must not pass for a torn write. */
+	cut_short = (le_get32(sr.buf + 48) & SEG_FLAG_FULLSIZE) != 0 &&
+	    sr.fsize < sg->cap;
 	for (;;) {
 		if ((rc = read_upto(w, &sr, off + REC_HDR)) != 0 ||
 		    (sr.have >= off + REC_HDR && (rc = read_upto(w, &sr,
@@ -315,7 +367,15 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	}
 	sg->end = off;
 	sg->last_rec = expect - 1;
-	if (st == REC_BAD && newest) {
+	if (cut_short) {
+		rc = diskio_damage(w->io, w->cfg.recover, n_damage,
+		    "%s/%s: cut short: %" PRIu64 " bytes, but it was "
+		    "preallocated to %" PRIu64 "; its records end at index "
+		    "%" PRIu64 ", later entries in it are lost",
+		    w->io->dir, name, sr.fsize, sg->cap, expect - 1);
+		if (rc == 0)
+			rc = repair_short(w, &sr, off, st != REC_END, sg->cap);
+	} else if (st == REC_BAD && newest) {
 		if ((rc = read_upto(w, &sr, sr.fsize)) != 0)
 			goto out;
 		if (is_torn(&sr, off, &after))
@@ -330,6 +390,10 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 		    "%s/%s: corrupt record at offset %" PRIu64 " (%s)",
 		    w->io->dir, name, off, why);
 	}
+	/* What is read here may be only in the page cache (the process, not
+	 * the machine, stopped): make it as durable as the marks will say. */
+	if (rc == 0 && newest)
+		rc = diskio_fdatasync(w->io, sr.fd, name);
 out:
 	if (sr.fd >= 0)
 		close(sr.fd);
@@ -351,7 +415,10 @@ out:
 	return rc;
 }
 
-/* W5: fit segment @first after the log so far (@ld, ending at *@last). */
+/*
+ * W5: fit segment @first after the log so far (@ld, ending at *@last).
+ * Returns 1 for a gap (the message formatted), else 0.
+ */
 static int
 chain_seg(struct wal *w, raft_index first, struct loaded *ld,
     raft_index *last)
@@ -365,14 +432,40 @@ chain_seg(struct wal *w, raft_index first, struct loaded *ld,
 		ld->n = 0;       /* the gap is covered by the snapshot */
 	} else {
 		wal_seg_name(first, name, sizeof name, false);
-		return diskio_fail(w->io, STORAGE_ECORRUPT,
+		diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 32: log starts at index "
 		    "%" PRIu64 " but the log before it ends at %" PRIu64
 		    " and the snapshot at %" PRIu64 ": entries are missing",
 		    w->io->dir, name, first, *last, w->snap_index);
+		return 1;
 	}
 	*last = first - 1;
 	return 0;
+}
+
+/*
+ * The recover option accepted a gap before segment firsts[0]: the log is
+ * kept up to the gap; the segments after it are renamed <name>.lost (for
+ * the operator; recovery ignores them) so that the next open is clean.
+ */
+static int
+set_aside(struct wal *w, const raft_index *firsts, size_t n,
+    uint64_t *n_damage)
+{
+	char name[SEG_NAME_MAX], lost[SEG_NAME_MAX + 8];
+	int rc;
+
+	if ((rc = diskio_damage(w->io, true, n_damage, "%s", w->io->errbuf)) != 0)
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		wal_seg_name(firsts[k], name, sizeof name, false);
+		snprintf(lost, sizeof lost, "%s.lost", name);
+		diskio_log(w->io, STORAGE_LOG_WARN, "%s/%s: renamed to %s: its "
+		    "entries cannot be used after the gap", w->io->dir, name, lost);
+		if ((rc = diskio_rename(w->io, name, lost)) != 0)
+			return rc;
+	}
+	return diskio_syncdir(w->io);
 }
 
 /* Terms never decrease along the log, nor fall below the snapshot's. */
@@ -467,9 +560,50 @@ adopt(struct wal *w, const struct loaded *ld)
 	return 0;
 }
 
+/* M1 (wal.h): the segment the marks name as the newest must be there. */
+static int
+check_newest(struct wal *w, const raft_index *firsts, size_t n,
+    const struct wal_mark *stored, uint64_t *n_damage)
+{
+	char name[SEG_NAME_MAX];
+
+	if (stored->seg <= w->snap_index)
+		return 0;     /* none named, or compacted away */
+	for (size_t k = 0; k < n; k++)
+		if (firsts[k] == stored->seg)
+			return 0;
+	wal_seg_name(stored->seg, name, sizeof name, false);
+	return diskio_damage(w->io, w->cfg.recover, n_damage, "%s/%s: missing: "
+	    "hardstate records it as the log's newest segment; entries from "
+	    "index %" PRIu64 " on are lost", w->io->dir, name, stored->seg);
+}
+
+/* M2 (wal.h): the log reaches what was durable. */
+static int
+check_durable(struct wal *w, const raft_index *firsts, size_t n,
+    const struct loaded *ld, const struct wal_mark *stored, uint64_t *n_damage)
+{
+	raft_index end = ld->n > 0 ? ld->recs[ld->n - 1].index : w->snap_index;
+	char name[SEG_NAME_MAX + 16];
+
+	if (end >= stored->durable)
+		return 0;
+	if (n > 0)
+		wal_seg_name(firsts[n - 1], name, sizeof name, false);
+	else
+		snprintf(name, sizeof name, "wal-*.seg");
+	return diskio_damage(w->io, w->cfg.recover, n_damage, "%s/%s: the log "
+	    "ends at index %" PRIu64 " but hardstate records index %" PRIu64
+	    " as durable: entries %" PRIu64 "..%" PRIu64 " are lost (%s)",
+	    w->io->dir, name, end, stored->durable, end + 1, stored->durable,
+	    n > 0 ? "a segment was cut, emptied or deleted" :
+	    "every segment is gone");
+}
+
 int
 wal_open(struct diskio *io, const struct wal_config *cfg,
-    raft_index snap_index, raft_term snap_term, struct wal **out)
+    raft_index snap_index, raft_term snap_term, const struct wal_mark *stored,
+    uint64_t *n_damage, struct wal **out)
 {
 	struct loaded ld = { NULL, 0, 0 };
 	raft_index *firsts = NULL, last = 0;
@@ -486,11 +620,21 @@ wal_open(struct diskio *io, const struct wal_config *cfg,
 	w->fd = -1;
 	w->snap_index = snap_index;
 	w->snap_term = snap_term;
-	if ((rc = list_segs(w, &firsts, &n)) != 0)
+	w->mark = *stored;
+	if ((rc = list_segs(w, &firsts, &n)) != 0 ||
+	    (rc = check_newest(w, firsts, n, stored, n_damage)) != 0)
 		goto err;
 	for (size_t k = 0; k < n; k++) {
-		if ((rc = chain_seg(w, firsts[k], &ld, &last)) != 0 ||
-		    (rc = load_seg(w, firsts[k], k == n - 1, &ld, &sg)) != 0)
+		if (chain_seg(w, firsts[k], &ld, &last) != 0) {
+			rc = cfg->recover ? set_aside(w, firsts + k, n - k,
+			    n_damage) : STORAGE_ECORRUPT;
+			if (rc != 0)
+				goto err;
+			n = k;
+			break;
+		}
+		if ((rc = load_seg(w, firsts[k], k == n - 1, &ld, &sg,
+		    n_damage)) != 0)
 			goto err;
 		if ((rc = wal_push_seg(w, &sg)) != 0) {
 			rc = diskio_fail(io, rc, "out of memory");
@@ -499,13 +643,22 @@ wal_open(struct diskio *io, const struct wal_config *cfg,
 		last = sg.last_rec;
 	}
 	apply_snapshot(w, &ld, &discard);
-	if ((rc = check_terms(w, &ld)) != 0)
+	/* A log the snapshot replaces (W6) may end anywhere: no M2. */
+	if ((rc = check_terms(w, &ld)) != 0 || (!discard &&
+	    (rc = check_durable(w, firsts, n, &ld, stored, n_damage)) != 0))
 		goto err;
-	if (discard)
+	if (discard) {
 		diskio_log(io, STORAGE_LOG_INFO, "%s: the log disagrees with the "
 		    "snapshot at index %" PRIu64 ": finishing its removal",
 		    io->dir, snap_index);
-	rc = discard ? wal_delete_all(w) : wal_delete_covered(w);
+		/* W7: lower the marks before the log goes, as wal_compact(). */
+		rc = wal_save_mark(w, 0, stored->durable < snap_index ?
+		    stored->durable : snap_index);
+		if (rc == 0)
+			rc = wal_delete_all(w);
+	} else {
+		rc = wal_delete_covered(w);
+	}
 	if (rc == 0)
 		rc = adopt(w, &ld);
 	if (rc != 0)

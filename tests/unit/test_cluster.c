@@ -69,11 +69,44 @@ static void test_cluster_refuses_bad_files(void **state)
 	refused("cluster 1\nfrobnicate\n", 2, "unknown directive");
 }
 
+/* Numbers are strict (raft/util/num.h): digits only, in range. */
+static void test_cluster_numbers_are_strict(void **state)
+{
+	static const char *const bad_ports[] = {
+		"tcp://a:0", "tcp://a:65536", "tcp://a:+80", "tcp://a:-1",
+		"tcp://a: 80", "tcp://a:80 ", "tcp://a:0x50", "tcp://a:",
+	};
+	struct cluster c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cluster_check_endpoint("tcp://a:65535"), 0);
+	assert_int_equal(cluster_check_endpoint("tcp://a:1"), 0);
+	for (size_t i = 0; i < sizeof(bad_ports) / sizeof(bad_ports[0]); i++)
+		if (cluster_check_endpoint(bad_ports[i]) == 0)
+			fail_msg("accepted %s", bad_ports[i]);
+	refused("cluster 1\nmember +1 peer=tcp://a:1 client=tcp://a:2\n", 2,
+	    "member id");
+	refused("cluster 1\nmember 9223372036854775808 peer=tcp://a:1 "
+	    "client=tcp://a:2\n", 2, "member id");
+	refused("cluster 1\nmember 0 peer=tcp://a:1 client=tcp://a:2\n", 2,
+	    "member id");
+	refused("cluster -1\n", 1, "hexadecimal");
+	refused("cluster 0\n", 1, "hexadecimal");
+	refused("cluster 10000000000000000\n", 1, "hexadecimal");
+	assert_int_equal(cluster_parse("cluster 0XfFfFfFfFfFfFfFfF\n"
+	    "member 9223372036854775807 peer=tcp://a:1 client=tcp://a:2\n",
+	    "f", &c, err, sizeof(err)), 0);
+	assert_true(c.id == UINT64_MAX);
+	assert_non_null(cluster_find(&c, INT64_MAX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cluster_parses_a_good_file),
 		cmocka_unit_test(test_cluster_refuses_bad_files),
+		cmocka_unit_test(test_cluster_numbers_are_strict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

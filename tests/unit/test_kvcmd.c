@@ -614,6 +614,68 @@ static void test_kvcmd_status_names(void **state)
 		assert_string_not_equal(kv_status_name(s), "unknown");
 }
 
+/* kv_cmd_time_ns()/kv_cmd_set_time_ns(): the header's time, in place. */
+static void test_kvcmd_time_accessor(void **state)
+{
+	struct kv_cmd c = cmd_of(KV_OP_PUT), d;
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	b = encode(&c, &n);
+	assert_true(kv_cmd_time_ns(b, n) == c.time_ns);
+	kv_cmd_set_time_ns(b, n, 1234567890123ll);
+	assert_true(kv_cmd_time_ns(b, n) == 1234567890123ll);
+	assert_int_equal(kv_cmd_decode(b, n, &d), 0);
+	assert_true(d.time_ns == 1234567890123ll);
+	/* Too short for a header: read -1, write nothing. */
+	assert_true(kv_cmd_time_ns(b, 27) == -1);
+	kv_cmd_set_time_ns(b, 27, 5);
+	assert_true(kv_cmd_time_ns(b, n) == 1234567890123ll);
+	free(b);
+}
+
+/* The 53-byte attr layout results, snapshots and listings share. */
+static void test_kvcmd_attr_layout(void **state)
+{
+	static const uint8_t want[KV_ATTR_BYTES] = {
+		1, 0, 0, 0, 0, 0, 0, 0,
+		2, 0, 0, 0, 0, 0, 0, 0,
+		3, 0, 0, 0, 0, 0, 0, 0,
+		0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		5, 0, 0, 0, 0, 0, 0, 0,
+		0xa4, 0x01, 0, 0,
+		7, 0, 0, 0,
+		8, 0, 0, 0,
+		2,
+	};
+	const struct kv_attr a = {
+		.version = 1, .inode = 2, .size = 3, .mtime_ns = -4,
+		.ctime_ns = 5, .mode = 0644, .uid = 7, .gid = 8, .kind = 2,
+	};
+	struct kv_attr got;
+	uint8_t b[KV_ATTR_BYTES];
+	struct buf_writer w;
+	struct buf_reader r;
+
+	(void)state;
+	buf_writer_init(&w, b, sizeof(b));
+	kv_attr_put(&w, &a);
+	assert_false(w.err);
+	assert_int_equal(buf_writer_left(&w), 0);
+	assert_memory_equal(b, want, sizeof(want));
+	memset(&got, 0, sizeof(got));
+	buf_reader_init(&r, b, sizeof(b));
+	kv_attr_get(&r, &got);
+	assert_false(r.err);
+	assert_true(got.version == 1 && got.inode == 2 && got.size == 3 &&
+	    got.mtime_ns == -4 && got.ctime_ns == 5 && got.mode == 0644 &&
+	    got.uid == 7 && got.gid == 8 && got.kind == 2);
+	buf_reader_init(&r, b, sizeof(b) - 1);
+	kv_attr_get(&r, &got);
+	assert_true(r.err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +692,8 @@ int main(void)
 		cmocka_unit_test(test_kvcmd_result_round_trips),
 		cmocka_unit_test(test_kvcmd_result_encode_rejects_invalid),
 		cmocka_unit_test(test_kvcmd_status_names),
+		cmocka_unit_test(test_kvcmd_time_accessor),
+		cmocka_unit_test(test_kvcmd_attr_layout),
 	};
 
 	init_ops();

@@ -769,8 +769,21 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 				assert_int_equal(truncate(cseg, (off_t)k), 0);
 			else
 				fill_range(cseg, k, offs[n], mode == 2, &seed);
+			/* A crash never shortens a preallocated segment (it
+			 * is born full size): that is damage, refused unless
+			 * the recover option accepts the loss. */
+			if (mode == 0 && f->opt.prealloc != STORAGE_PREALLOC_NONE) {
+				char err[1024];
+
+				assert_int_equal(open_fails(f, copy, err, sizeof err),
+				    STORAGE_EDAMAGED);
+				assert_non_null(strstr(err, strrchr(seg, '/') + 1));
+				assert_non_null(strstr(err, "cut short"));
+				f->opt.recover = true;
+			}
 			f->n_logs = 0;
 			s = open_dir(f, copy, &b);
+			f->opt.recover = false;
 			check_log(&b, 1, 12, term1);   /* a prefix: the last one lost */
 			n_torn += f->n_logs > 0;
 			n_cases++;
@@ -969,7 +982,7 @@ test_storage_damaged_files_refused(void **state)
 	path_of(copy, "meta", p, sizeof p);
 	assert_int_equal(unlink(p), 0);
 	char err[1024];
-	assert_int_equal(open_fails(f, copy, err, sizeof err), STORAGE_ECORRUPT);
+	assert_int_equal(open_fails(f, copy, err, sizeof err), STORAGE_EDAMAGED);
 	assert_non_null(strstr(err, "identity file"));
 	assert_non_null(strstr(err, "meta"));
 }
@@ -1296,6 +1309,50 @@ test_storage_truncation_crash_at_each_step(void **state)
 	assert_true(step > 5);
 }
 
+/* Appends that roll over several segments (each creation moves the
+ * hard state's marks): 1..100 of term 1, then 101..200. */
+static int
+op_append_rollover(struct storage *s)
+{
+	struct raft_entry *e = make_entries(101, 100, 1);
+	int rc = storage_append(s, e, 100);
+
+	free_entries(e, 100);
+	return rc != 0 ? rc : storage_sync(s);
+}
+
+static int
+judge_rollover(const struct raft_boot *b)
+{
+	/* Never refused as damaged (open_dir fails the test), and a prefix
+	 * of the new log that keeps what was durable before. */
+	assert_true(b->n_entries >= 100);
+	check_log(b, 1, b->n_entries, term1);
+	return b->n_entries == 200 ? NEW_STATE : OLD_STATE;
+}
+
+static void
+test_storage_rollover_crash_at_each_step(void **state)
+{
+	struct fx *f = *state;
+	struct raft_boot b;
+	char copy[400];
+	int seen[3] = { 0 }, res;
+	long step;
+	struct storage *s = open_dir(f, f->dir, &b);
+
+	append_range(s, 1, 100, 1);
+	assert_int_equal(storage_sync(s), 0);
+	storage_close(s);
+	snprintf(copy, sizeof copy, "%s/copy", f->root);
+	for (step = 1; (res = crash_at(f, copy, step, op_append_rollover,
+	    judge_rollover)) != 0; step++)
+		seen[res]++;
+	print_message("roll-over: %ld crash points, %d shorter, %d whole\n",
+	    step - 1, seen[OLD_STATE], seen[NEW_STATE]);
+	assert_true(step > 10);
+}
+
 /* ------------------------------------------------------------------------
  * Tests: scale
  * ------------------------------------------------------------------------ */
@@ -1369,6 +1426,7 @@ main(void)
 		T(test_storage_snapshot_compaction_crash_at_each_step),
 		T(test_storage_snapshot_install_crash_at_each_step),
 		T(test_storage_truncation_crash_at_each_step),
+		T(test_storage_rollover_crash_at_each_step),
 		T(test_storage_many_segments_open_fast),
 #undef T
 	};

@@ -1,0 +1,165 @@
+/*
+ * test_query.c - the read-query codec (kv/query.c): exact bytes of both
+ * kinds, round trips, and every rejection the decoder owes the server.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv/query.h"
+
+static const uint8_t list_bytes[] = {
+	QUERY_VERSION, QUERY_LIST,
+	2, 0, 0, 0, 'a', '/',
+	1, 0, 0, 0, 'b',
+	10, 0, 0, 0,
+	'/', 0, 0, 0,
+};
+
+static void test_query_list_bytes_and_round_trip(void **state)
+{
+	const struct query q = {
+		.kind = QUERY_LIST, .key = (const uint8_t *)"a/", .keylen = 2,
+		.after = (const uint8_t *)"b", .afterlen = 1, .limit = 10,
+		.delim = '/',
+	};
+	struct query d;
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(n, sizeof(list_bytes));
+	assert_memory_equal(b, list_bytes, n);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.kind, QUERY_LIST);
+	assert_int_equal(d.keylen, 2);
+	assert_memory_equal(d.key, "a/", 2);
+	assert_int_equal(d.afterlen, 1);
+	assert_memory_equal(d.after, "b", 1);
+	assert_int_equal(d.limit, 10);
+	assert_int_equal(d.delim, '/');
+	free(b);
+}
+
+static void test_query_get_bytes_and_round_trip(void **state)
+{
+	static const uint8_t want[] = {
+		QUERY_VERSION, QUERY_GET, 3, 0, 0, 0, 'k', 'e', 'y',
+	};
+	const struct query q = {
+		.kind = QUERY_GET, .key = (const uint8_t *)"key", .keylen = 3,
+	};
+	struct query d;
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(b, want, n);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.kind, QUERY_GET);
+	assert_int_equal(d.keylen, 3);
+	assert_ptr_equal(d.key, b + 6);
+	free(b);
+}
+
+static void test_query_decode_rejects(void **state)
+{
+	uint8_t b[sizeof(list_bytes) + 1];
+	struct query d;
+
+	(void)state;
+	/* Every truncation, and one trailing byte. */
+	for (size_t n = 0; n < sizeof(list_bytes); n++)
+		assert_int_equal(query_decode(list_bytes, n, &d), -EBADMSG);
+	memcpy(b, list_bytes, sizeof(list_bytes));
+	b[sizeof(list_bytes)] = 0;
+	assert_int_equal(query_decode(b, sizeof(b), &d), -EBADMSG);
+	/* Bad version, bad kind, delim out of range. */
+	memcpy(b, list_bytes, sizeof(list_bytes));
+	b[0] = QUERY_VERSION + 1;
+	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
+	memcpy(b, list_bytes, sizeof(list_bytes));
+	b[1] = 3;
+	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
+	memcpy(b, list_bytes, sizeof(list_bytes));
+	b[sizeof(list_bytes) - 1] = 0x7f; /* delim 0x7f00002f */
+	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
+	memset(b + sizeof(list_bytes) - 4, 0xff, 4); /* delim -1: none */
+	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), 0);
+	assert_int_equal(d.delim, -1);
+	/* A GET of an empty key. */
+	{
+		static const uint8_t g[] = { QUERY_VERSION, QUERY_GET, 0, 0, 0, 0 };
+
+		assert_int_equal(query_decode(g, sizeof(g), &d), -EBADMSG);
+	}
+	/* A key over KV_KEY_MAX. */
+	{
+		uint8_t g[6] = { QUERY_VERSION, QUERY_GET };
+
+		g[2] = (KV_KEY_MAX + 1) & 0xff;
+		g[3] = (KV_KEY_MAX + 1) >> 8;
+		assert_int_equal(query_decode(g, sizeof(g), &d), -EBADMSG);
+	}
+}
+
+static void test_query_encode_rejects(void **state)
+{
+	struct query q = { .kind = QUERY_GET };
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL); /* empty key */
+	q.kind = 9;
+	q.key = (const uint8_t *)"k";
+	q.keylen = 1;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
+	q.kind = QUERY_LIST;
+	q.afterlen = KV_KEY_MAX + 1;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
+}
+
+static void test_query_attr_is_the_cmd_layout(void **state)
+{
+	const struct kv_attr a = {
+		.version = 9, .inode = 8, .size = 7, .mtime_ns = 6,
+		.ctime_ns = 5, .mode = 4, .uid = 3, .gid = 2, .kind = 1,
+	};
+	uint8_t p[QUERY_ATTR_LEN], c[KV_ATTR_BYTES];
+	struct buf_writer w;
+	struct kv_attr got;
+
+	(void)state;
+	query_put_attr(p, &a);
+	buf_writer_init(&w, c, sizeof(c));
+	kv_attr_put(&w, &a);
+	assert_memory_equal(p, c, sizeof(c));
+	memset(&got, 0, sizeof(got));
+	query_get_attr(p, &got);
+	assert_true(got.version == 9 && got.inode == 8 && got.size == 7 &&
+	    got.mtime_ns == 6 && got.ctime_ns == 5 && got.mode == 4 &&
+	    got.uid == 3 && got.gid == 2 && got.kind == 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_query_list_bytes_and_round_trip),
+		cmocka_unit_test(test_query_get_bytes_and_round_trip),
+		cmocka_unit_test(test_query_decode_rejects),
+		cmocka_unit_test(test_query_encode_rejects),
+		cmocka_unit_test(test_query_attr_is_the_cmd_layout),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
