@@ -206,6 +206,14 @@ int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
 	return commit_write(arg, ino, off, data, len, false);
 }
 
+/* The errno for a commit of written bytes that failed: a file removed by
+ * another mount meanwhile (ENOENT, ESTALE: the bytes are lost) is EIO,
+ * the error write(2), fsync(2) and close(2) define for lost data. */
+static int write_errno(int rv)
+{
+	return rv == -ENOENT || rv == -ESTALE ? -EIO : rv;
+}
+
 /* An open file: its write buffer when writes are buffered. */
 struct fh {
 	struct wbuf *wb;
@@ -274,7 +282,7 @@ void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			    (fi->flags & O_APPEND) != 0);
 	}
 	if (rv < 0)
-		fuse_reply_err(req, -rv);
+		fuse_reply_err(req, -write_errno(rv));
 	else
 		fuse_reply_write(req, size);
 }
@@ -288,7 +296,7 @@ void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	if (h != NULL)
 		rv = wbuf_flush(fs->wbufs, h->wb);
-	fuse_reply_err(req, rv < 0 ? -rv : 0);
+	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
 }
 
 void rkfile_release(fuse_req_t req, fuse_ino_t ino,
@@ -310,7 +318,7 @@ void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)datasync;
 	(void)fi;
 	/* Committed = on a majority's disks. */
-	fuse_reply_err(req, rv < 0 ? -rv : 0);
+	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
 }
 
 /* ---------------------------------------------------------------------
