@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs/barrier.h"
 #include "fs/ckpool.h"
@@ -982,6 +983,45 @@ static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, -rv);
 }
 
+/*
+ * access(2).  The kernel asks only without default_permissions (with it,
+ * the default, it checks modes itself): the POSIX check of the caller
+ * against the file's mode, owner and group (root passes, except X on a
+ * file nobody may execute).  Supplementary groups are not known here.
+ */
+static void rk_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs *fs = rkfs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	size_t klen;
+	unsigned bits;
+	int rv = rkfs_fresh(fs);
+
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == 0 && (mask & W_OK) && fs->opt.ro)
+		rv = -EROFS;
+	if (rv == 0 && mask != F_OK) {
+		if (ctx->uid == 0)
+			bits = (mask & X_OK) && a.kind != KV_KIND_DIR &&
+			    !(a.mode & 0111) ? 0 : 7;
+		else if (ctx->uid == a.uid)
+			bits = (a.mode >> 6) & 7;
+		else if (ctx->gid == a.gid)
+			bits = (a.mode >> 3) & 7;
+		else
+			bits = a.mode & 7;
+		if (((unsigned)mask & 7) & ~bits)
+			rv = -EACCES;
+	}
+	fuse_reply_err(req, -rv);
+}
+
 static void rk_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = rkfs_of(req);
@@ -1027,6 +1067,7 @@ const struct fuse_lowlevel_ops rkfs_ops = {
 	.readdir = rkfile_readdir,
 	.releasedir = rkfile_releasedir,
 	.statfs = rk_statfs,
+	.access = rk_access,
 	.setxattr = rkxattr_set,
 	.getxattr = rkxattr_get,
 	.listxattr = rkxattr_list,
