@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -1095,6 +1096,99 @@ static void test_kill9(void)
 	expect_file(2, "moved/sub/g", "nested");
 }
 
+/* Run mount.raftkv with @args (NULL-terminated, after the program) and
+ * return its exit status with its stderr in @err. */
+static int run_mount(const char *const *args, char *err, size_t cap)
+{
+	char path[PATH_MAX + 32];
+	const char *argv[16];
+	int n = 0, st, fd;
+	pid_t p;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "%s/refusal.err", dir);
+	argv[n++] = prog;
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	p = fork();
+	CHECK(p >= 0, "fork");
+	if (p == 0) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	CHECK(waitpid(p, &st, 0) == p, "wait");
+	fd = open(path, O_RDONLY);
+	len = fd >= 0 ? read(fd, err, cap - 1) : 0;
+	if (fd >= 0)
+		close(fd);
+	err[len > 0 ? len : 0] = '\0';
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* One-line refusals, and a daemonized mount (no -f): it exits 0 once the
+ * mount is live, and an unmount stops it. */
+static void test_refusals_and_daemon(void)
+{
+	char err[2048], opts[PATH_MAX + 64], nodir[PATH_MAX + 32];
+	char file[PATH_MAX + 32];
+
+	snprintf(opts, sizeof(opts), "id=1,data=%s", data[0]);
+	CHECK(run_mount((const char *[]){ conf, mnt[0], "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "already a raftkv mount"),
+	    "mounted twice: %s", err);
+	snprintf(nodir, sizeof(nodir), "%s/missing", dir);
+	CHECK(run_mount((const char *[]){ conf, nodir, "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "No such file"),
+	    "missing mountpoint: %s", err);
+	CHECK(run_mount((const char *[]){ conf, conf, "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "not a directory"),
+	    "not a directory: %s", err);
+	snprintf(file, sizeof(file), "%s/spare", dir);
+	CHECK(mkdir(file, 0755) == 0, "mkdir");
+	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=9", NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "member 9 is not in"),
+	    "unknown id: %s", err);
+	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=1,bogus=1",
+	    NULL }, err, sizeof(err)) == 1 && strstr(err, "unknown option"),
+	    "unknown option: %s", err);
+	/* The data directory of member 1 is locked by the running member. */
+	CHECK(run_mount((const char *[]){ conf, file, "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strchr(err, '\n') == strrchr(err, '\n'),
+	    "data directory in use: one line: %s", err);
+
+	/* Daemonized: mount 2 stopped, mounted again without -f. */
+	CHECK(stop(1) != -1, "stop mount 2");
+	snprintf(opts, sizeof(opts), "id=2,data=%s,timeout=%d", data[1],
+	    OP_TIMEOUT_MS);
+	CHECK(run_mount((const char *[]){ conf, mnt[1], "-o", opts, NULL },
+	    err, sizeof(err)) == 0, "daemon mount: %s", err);
+	CHECK(is_mounted(mnt[1]), "the daemon's mount is live on exit 0");
+	expect_file(1, "hello", "two\n");
+	unmount(1);
+	CHECK(!is_mounted(mnt[1]), "unmounted");
+	/* The daemon stops on its own; its data directory's lock (flock on
+	 * the directory) tells when it is gone. */
+	bool released = false;
+	for (int t = 0; t < 600 && !released; t++) {
+		int fd = open(data[1], O_RDONLY | O_DIRECTORY);
+
+		CHECK(fd >= 0, "open %s", data[1]);
+		released = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		close(fd);
+		if (!released)
+			sleep_ms(50);
+	}
+	CHECK(released, "the daemon did not stop after its unmount");
+	start(1); /* back in the foreground for the rest */
+}
+
 int main(void)
 {
 	const char *bd = getenv("RAFTKV_BUILDDIR");
@@ -1144,6 +1238,8 @@ int main(void)
 
 	test_basic();
 	printf("ok basic\n");
+	test_refusals_and_daemon();
+	printf("ok refusals, daemon mode\n");
 	test_holes_append_truncate();
 	printf("ok holes, append, truncate\n");
 	test_write_buffering();
