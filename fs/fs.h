@@ -61,6 +61,7 @@ struct fs_options {
 
 struct fs {
 	struct fs_options opt;
+	uint64_t member_id;            /* names this mount's orphan keys */
 	struct kv *kv;                 /* the local state machine */
 	struct fsm *member;
 	struct inode_table *inodes;

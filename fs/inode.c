@@ -16,6 +16,7 @@
 struct ient {
 	uint64_t ino;
 	uint64_t nlookup;
+	unsigned opens;       /* open file handles on this mount */
 	char *key;            /* NULL: dead */
 	size_t keylen;
 	struct ient *next_ino;
@@ -331,6 +332,31 @@ int inode_applied_rename_tree(struct inode_table *t, const char *src,
 	}
 	free(buf);
 	return rv;
+}
+
+unsigned inode_open_locked(struct inode_table *t, uint64_t ino)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+
+	return e == NULL ? 0 : ++e->opens;
+}
+
+unsigned inode_close_locked(struct inode_table *t, uint64_t ino)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+
+	if (e == NULL)
+		return 0;
+	if (e->opens > 0)
+		e->opens--;
+	return e->opens;
+}
+
+unsigned inode_opens_locked(struct inode_table *t, uint64_t ino)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+
+	return e == NULL ? 0 : e->opens;
 }
 
 size_t inode_count(struct inode_table *t)

@@ -84,6 +84,16 @@ int inode_applied_rename(struct inode_table *t, const char *src,
 int inode_applied_rename_tree(struct inode_table *t, const char *src,
     size_t srclen, const char *dst, size_t dstlen);
 
+/*
+ * With the lock held: count the opens of @ino on this mount (one more,
+ * one fewer; each returns how many are left), or read the count.  A file
+ * removed while open here is kept under a hidden key until its last close
+ * (fs/rkfile.c).  0 for the root or an unknown inode.
+ */
+unsigned inode_open_locked(struct inode_table *t, uint64_t ino);
+unsigned inode_close_locked(struct inode_table *t, uint64_t ino);
+unsigned inode_opens_locked(struct inode_table *t, uint64_t ino);
+
 /* Number of inodes held (root excluded), for tests and statfs. */
 size_t inode_count(struct inode_table *t);
 

@@ -41,6 +41,7 @@
 #include "fs/fsmember.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
+#include "fs/rkfs_int.h"
 #include "fs/wbuf.h"
 #include "raft/client/cluster.h"
 #include "raft/util/logging.h"
@@ -471,6 +472,22 @@ static void abort_connection(const char *mnt)
 	close(fd);
 }
 
+/* At start-up, in the background: delete the files this member kept
+ * for descriptors open when it last stopped (rkfile_reap_orphans). */
+static void *reaper_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct clerk *ck = ckpool_get(fs->clerks);
+
+	if (ck == NULL)
+		return NULL;
+	if (rkfile_reap_orphans(fs, ck) != 0)
+		log_warnx("could not delete the files left open by this "
+		    "member's last run; they stay hidden until its next start");
+	ckpool_put(fs->clerks, ck);
+	return NULL;
+}
+
 static int member_index(const struct cluster *cl, uint64_t id)
 {
 	for (uint32_t i = 0; i < cl->n; i++)
@@ -489,6 +506,8 @@ int main(int argc, char **argv)
 	enum log_level level = LOG_LEVEL_INFO;
 	char err[512] = "out of memory", mopt[1024], tag[32];
 	sigset_t sigs;
+	pthread_t reaper;
+	bool reaper_started;
 	int rv;
 
 	parse_args(argc, argv, &o);
@@ -527,6 +546,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	fs.opt = o.fs;
+	fs.member_id = o.member.id;
 	fs.inodes = inode_table_new();
 	fs.notifier = notifier_new(&fs);
 	fs.clerks = ckpool_new(&cl, o.fs.timeout_ms,
@@ -578,9 +598,12 @@ int main(int argc, char **argv)
 	    o.mnt, o.data);
 	report_ready(&o);
 
+	reaper_started = pthread_create(&reaper, NULL, reaper_main, &fs) == 0;
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	rv = fuse_session_loop_mt(fs.se, &lc);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (reaper_started)
+		pthread_join(reaper, NULL);
 
 	log_info("unmounting %s", o.mnt);
 	fuse_remove_signal_handlers(fs.se);

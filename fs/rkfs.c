@@ -15,6 +15,7 @@
  * getattr, so every answer comes after a read barrier (linearizable).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -220,6 +221,13 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
 	};
 
 	return rkfs_submit(fs, &c, res);
+}
+
+size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out)
+{
+	snprintf(out, RKFS_ORPHAN_KEY_LEN + 1, RKFS_ORPHAN_PREFIX
+	    "%016" PRIx64 "/%016" PRIx64, fs->member_id, ino);
+	return RKFS_ORPHAN_KEY_LEN;
 }
 
 int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
@@ -672,8 +680,14 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	inode_lock(fs->inodes);
+	inode_open_locked(fs->inodes, e.ino);
+	inode_unlock(fs->inodes);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		rkfile_fh_drop(fs, fi->fh);
+		inode_lock(fs->inodes);
+		inode_close_locked(fs->inodes, e.ino);
+		inode_unlock(fs->inodes);
 		inode_forget(fs->inodes, e.ino, 1);
 	}
 }
@@ -768,9 +782,10 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct kv_attr pa, a;
 	struct kv_result res;
 	struct rkfs_txn t;
-	char **xkeys = NULL;
+	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
 	size_t plen, nx = 0;
 	long klen = 0;
+	bool orphan;
 	int rv = -EIO;
 
 	if (fs->opt.ro)
@@ -794,14 +809,27 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 			rv = -EISDIR;
 		if (rv == 0 && dir && has_children_locked(fs, key, (size_t)klen))
 			rv = -ENOTEMPTY;
-		if (rv == 0)
+		orphan = rv == 0 && !dir &&
+		    inode_opens_locked(fs->inodes, a.inode) > 0;
+		if (rv == 0 && !orphan)
 			rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
 			return rv;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
-		rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
+		if (orphan) {
+			/* Open here: it lives on, hidden, until its last
+			 * close on this mount (rkfile_release). */
+			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
+			    (size_t)klen);
+
+			op->key2 = okey;
+			op->key2len = (uint32_t)rkfs_orphan_key(fs, a.inode,
+			    okey);
+		} else {
+			rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
+		}
 		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
 		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
 		rkxattr_keys_free(xkeys, nx);
@@ -868,9 +896,10 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 	struct kv_result res;
 	struct rkfs_txn t;
 	size_t splen, dplen, nx = 0;
-	char **xkeys = NULL;
+	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
 	long slen = 0, dlen = 0;
 	bool dexists = false, xchg = r->flags & RENAME_EXCHANGE;
+	bool orphan_dst = false;
 	int64_t now = rkfs_now_ns();
 	int rv;
 
@@ -913,6 +942,10 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 		else if (da.kind == KV_KIND_DIR &&
 		    has_children_locked(fs, dst, (size_t)dlen))
 			rv = -ENOTEMPTY;
+		else if (da.kind != KV_KIND_DIR &&
+		    inode_opens_locked(fs->inodes, da.inode) > 0)
+			/* Open here: kept, hidden, until its last close. */
+			orphan_dst = true;
 		else if (da.inode != sa.inode)
 			/* The replaced inode's attributes go with it. */
 			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
@@ -925,6 +958,14 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 	rkfs_txn_cmp(&t, src, (size_t)slen, sa.version);
 	rkfs_txn_cmp(&t, dst, (size_t)dlen, dexists ? da.version : 0);
 	if (!xchg) {
+		if (orphan_dst) {
+			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, dst,
+			    (size_t)dlen);
+
+			op->key2 = okey;
+			op->key2len = (uint32_t)rkfs_orphan_key(fs, da.inode,
+			    okey);
+		}
 		rename_op(&t, src, (size_t)slen, dst, (size_t)dlen);
 	} else {
 		size_t tlen = sizeof(xchg_key) - 1;

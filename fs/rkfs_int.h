@@ -122,6 +122,23 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino);
 int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out);
 void rkfile_fh_drop(struct fs *fs, uint64_t fh);
 
+/*
+ * A file removed (unlink, rename over it) while open on this mount lives
+ * on under its orphan key, "\001o/MEMBER/INODE" (16 hex digits each; not
+ * shown), so that its descriptors keep working; the last close here
+ * deletes it (rkfile_release), and a mount that starts deletes the
+ * orphans its member left when it crashed (rkfile_reap_orphans).
+ * @out: RKFS_ORPHAN_KEY_LEN + 1 bytes.
+ */
+#define RKFS_ORPHAN_PREFIX "\001o/"
+#define RKFS_ORPHAN_KEY_LEN (3 + 16 + 1 + 16)
+size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out);
+
+struct clerk;
+/* Delete the orphans of this member (left by a crash) through @ck: 0, or
+ * -EIO when some could not be (no majority, say). */
+int rkfile_reap_orphans(struct fs *fs, struct clerk *ck);
+
 /* Extended attributes (fs/xattr.c). */
 void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
     size_t size);

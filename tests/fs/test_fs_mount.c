@@ -568,6 +568,82 @@ static void test_xattr(void)
 	clerk_free(ck);
 }
 
+/* The number of keys under @prefix (a linearizable listing). */
+static size_t count_keys(const char *prefix)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	struct clerk_entry *e = NULL;
+	size_t n = 0;
+
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e,
+	    &n) == KV_OK, "list");
+	clerk_entries_free(e, n);
+	clerk_free(ck);
+	return n;
+}
+
+/* Wait (up to 20 s) until @prefix holds @want keys: the kernel sends a
+ * file's release after close(2) has returned. */
+static bool wait_keys(const char *prefix, size_t want)
+{
+	for (int t = 0; t < 200; t++) {
+		if (count_keys(prefix) == want)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+/* A file removed while open on a mount stays readable and writable
+ * through its descriptors there; its last close deletes it. */
+static void test_open_unlinked(void)
+{
+	char p[PATH_MAX], q[PATH_MAX], buf[64];
+	struct stat st;
+	int fd, fd2;
+
+	pathf(p, 0, "ou");
+	put_file(p, "still here", 0);
+	fd = open(p, O_RDWR);
+	CHECK(fd >= 0, "open");
+	CHECK(unlink(p) == 0, "unlink while open");
+	expect_errno(1, "ou", ENOENT);
+	expect_errno(0, "ou", ENOENT);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 &&
+	    memcmp(buf, "still here", 10) == 0, "read after unlink");
+	CHECK(pwrite(fd, "STILL", 5, 0) == 5 && fsync(fd) == 0,
+	    "write after unlink");
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 &&
+	    memcmp(buf, "STILL here", 10) == 0, "read back");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 10, "fstat");
+	CHECK(count_keys("\001o/") == 1, "kept as one hidden key");
+	CHECK(close(fd) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+
+	/* Renamed over while open: the old file lives on for its reader. */
+	pathf(p, 0, "ro1");
+	put_file(p, "old", 0);
+	pathf(q, 0, "ro2");
+	put_file(q, "new", 0);
+	fd = open(p, O_RDONLY);
+	fd2 = open(p, O_RDONLY);
+	CHECK(fd >= 0 && fd2 >= 0, "open");
+	CHECK(rename(q, p) == 0, "rename over an open file");
+	expect_file(1, "ro1", "new");
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "old", 3),
+	    "the replaced file through its descriptor");
+	CHECK(close(fd) == 0, "close");
+	CHECK(count_keys("\001o/") == 1, "kept while one is open");
+	CHECK(pread(fd2, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "old", 3),
+	    "second descriptor");
+	CHECK(close(fd2) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+}
+
 /* The raftkv client and the mounts are one namespace. */
 static void test_cli(void)
 {
@@ -1081,6 +1157,16 @@ static void test_kill9(void)
 	struct stat st;
 	int status;
 
+	/* A file removed while open on mount 3, which then dies: its data
+	 * stays hidden until member 3 mounts again. */
+	int ofd;
+	pathf(p, 2, "orphan");
+	put_file(p, "orphan data", 0);
+	ofd = open(p, O_RDONLY);
+	CHECK(ofd >= 0, "open");
+	CHECK(unlink(p) == 0, "unlink");
+	CHECK(count_keys("\001o/") == 1, "an orphan");
+
 	CHECK(kill(pids[2], SIGKILL) == 0, "kill -9");
 	CHECK(waitpid(pids[2], &status, 0) == pids[2], "wait");
 	pids[2] = 0;
@@ -1091,7 +1177,9 @@ static void test_kill9(void)
 	expect_file(1, "after-kill", "still working");
 	unmount(2);
 	CHECK(!is_mounted(mnt[2]), "unmounted");
+	close(ofd);
 	start(2);
+	CHECK(wait_keys("\001o/", 0), "the remount deleted the orphan");
 	expect_file(2, "after-kill", "still working");
 	expect_file(2, "moved/sub/g", "nested");
 }
@@ -1248,6 +1336,8 @@ int main(void)
 	printf("ok raftkv client = mounts\n");
 	test_xattr();
 	printf("ok user.* extended attributes\n");
+	test_open_unlinked();
+	printf("ok files removed while open\n");
 	test_races();
 	printf("ok O_EXCL and mkdir races\n");
 	test_remove();
