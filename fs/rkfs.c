@@ -567,6 +567,13 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		op->meta.mode = nn->mode & KV_MODE_MASK;
 		op->meta.uid = ctx->uid;
 		op->meta.gid = ctx->gid;
+		if (pa.mode & S_ISGID) {
+			/* A setgid directory: its group, and for a directory
+			 * its setgid bit, pass on (as on ext4). */
+			op->meta.gid = pa.gid;
+			if (nn->kind == KV_KIND_DIR)
+				op->meta.mode |= S_ISGID;
+		}
 		op->data = nn->value;
 		op->datalen = (uint32_t)nn->vlen;
 		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());

@@ -380,6 +380,17 @@ static void test_basic(void)
 	pathf(p, 2, "d1/d2/f");
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640 &&
 	    st.st_ino == ino0 && st.st_size == 4, "attributes on mount 3");
+	/* A setgid directory passes its group (and, to directories, the
+	 * bit) on to what is created in it. */
+	pathf(p, 0, "sg");
+	CHECK(mkdir(p, 0755) == 0 && chown(p, 0, 4242) == 0 &&
+	    chmod(p, 02775) == 0, "setgid dir");
+	pathf(p, 1, "sg/f");
+	put_file(p, "g", 0);
+	CHECK(stat(p, &st) == 0 && st.st_gid == 4242, "group inherited");
+	pathf(p, 2, "sg/d");
+	CHECK(mkdir(p, 0755) == 0 && stat(p, &st) == 0 &&
+	    st.st_gid == 4242 && (st.st_mode & S_ISGID), "setgid inherited");
 	/* Symlinks. */
 	pathf(p, 0, "link");
 	CHECK(symlink("d1/d2/f", p) == 0, "symlink");
