@@ -9,7 +9,9 @@
  *   fs/barrier.c  linearizable read barriers, batched across requests
  *   fs/ckpool.c   clerks that submit the mount's mutations to the leader
  *   fs/rkfs.c     the FUSE low-level operations (metadata)
- *   fs/rkfile.c   the FUSE low-level operations (file data, directories)
+ *   fs/rkfile.c   the FUSE low-level operations (file data, directories,
+ *                 files removed while open)
+ *   fs/xattr.c    user.* extended attributes
  *   fs/notify.c   the kernel-cache invalidation thread
  *   fs/wbuf.c     per-inode write buffers (commit at close/fsync)
  *   fs/inode.c    node id <-> key table
@@ -19,7 +21,10 @@
  * directory lists the keys "DIR/NAME" whose NAME holds no '/'.  Keys the
  * mount cannot show are skipped: not starting with '/', an empty
  * component, "." or "..", a component over 255 bytes, or a key whose
- * parent directory key does not exist (raftkv(7), Filesystem).
+ * parent directory key does not exist (raftkv(7), Filesystem).  The mount
+ * keeps its own bookkeeping under keys outside "/": extended attributes
+ * ("\001x/INODE/NAME", fs/xattr.c) and files removed while open
+ * ("\001o/MEMBER/INODE", rkfs_int.h).
  *
  * HOW AN OPERATION RUNS.  A read (lookup, getattr, read, readdir,
  * readlink) first passes a read barrier (fs/barrier.h: the local state

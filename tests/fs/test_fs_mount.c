@@ -4,17 +4,21 @@
  * calls, each change checked from the other mounts.
  *
  * Scenarios, in order (one cluster for all, to keep the suite fast):
- *   write on one mount, read on the other two; the raftkv client and the
- *   mounts are one namespace (put/get vs read/write); holes read as zeros;
- *   O_APPEND from all mounts; O_CREAT|O_EXCL races between processes on
- *   every mount (exactly one winner per round); mkdir races; rmdir
- *   ENOTEMPTY, unlink, rmdir seen from the others; a directory rename seen
- *   atomically by a reader on another mount (never neither name, never a
- *   partial tree); RENAME_NOREPLACE/EXCHANGE; a minority mount fails with
- *   EIO after its timeout (never the old data) and works again once the
- *   partition heals; kill -9 of one mount: the others go on, the dead
- *   mountpoint answers ENOTCONN, and a remount on the same data directory
- *   catches up.
+ *   write on one mount, read on the other two; errnos; setgid
+ *   directories; one-line refusals and a daemonized mount; holes read as
+ *   zeros; O_APPEND from all mounts; write buffering (the writer sees its
+ *   bytes at once, other mounts at fsync/close, never before); the raftkv
+ *   client and the mounts are one namespace (put/get vs read/write);
+ *   user.* xattrs; files removed while open; O_CREAT|O_EXCL and mkdir
+ *   races between processes on every mount (exactly one winner per
+ *   round); rmdir ENOTEMPTY, unlink, rmdir seen from the others; a
+ *   directory rename seen atomically by a reader on another mount (never
+ *   neither name, never a partial tree), a rename of 1401 keys,
+ *   RENAME_NOREPLACE/EXCHANGE; random operations against a model
+ *   (seeded); a minority mount fails with EIO after its timeout (never the
+ *   old data) and works again once the partition heals; kill -9 of one
+ *   mount: the others go on, the dead mountpoint answers ENOTCONN, and a
+ *   remount on the same data directory catches up; clean stops.
  *
  * Processes: every mount runs in the foreground (-f) as a child of this
  * test, with PR_SET_PDEATHSIG; cleanup (atexit, also after a failed
