@@ -556,8 +556,6 @@ int main(int argc, char **argv)
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))
 		die("out of memory");
-	if (o.member.fault_injection)
-		log_warnx("fault injection is ENABLED: for tests only");
 	rv = fsm_start(&o.member, fsapp_hook, &fs, &fs.member, err,
 	    sizeof(err));
 	if (rv != 0)
