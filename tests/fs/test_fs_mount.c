@@ -209,11 +209,25 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 	raise(sig);
 }
 
-/* A free TCP port on 127.0.0.1 (bind-tested; not reserved). */
+/* A free TCP port on 127.0.0.1 (bind-tested; not reserved), below the
+ * kernel's ephemeral range: an outgoing connection (a member reconnecting
+ * to one that was killed) could take a port in that range before its
+ * member comes back. */
 static unsigned free_port(void)
 {
-	for (int tries = 0; tries < 200; tries++) {
-		unsigned port = 20000 + (unsigned)(rand() % 30000);
+	unsigned lo = 32768, hi = 60999, top;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	top = lo > 32768 ? 32768 : lo;
+	if (top < 12000)
+		top = 12000; /* an odd range: take our chances */
+	for (int tries = 0; tries < 500; tries++) {
+		unsigned port = 10000 + (unsigned)(rand() % (int)(top - 10000));
 		struct sockaddr_in a = { .sin_family = AF_INET,
 		    .sin_port = htons((uint16_t)port),
 		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -248,6 +262,8 @@ static void write_conf(void)
 }
 
 static bool mounted_once;
+static bool setting_up;    /* the first start of the cluster */
+static bool addr_in_use;   /* a member of it found its port taken */
 
 /* Does the file @path contain @what? */
 static bool log_says(const char *path, const char *what)
@@ -294,6 +310,12 @@ static void start(int i)
 
 		if (waitpid(p, &st, WNOHANG) == p) {
 			pids[i] = 0;
+			if (setting_up && log_says(log, "in use")) {
+				/* A port taken since it was tested: the
+				 * caller picks new ones. */
+				addr_in_use = true;
+				return;
+			}
 			if (!mounted_once && log_says(log, "cannot mount on")) {
 				/* /dev/fuse opens, but mounting is not
 				 * allowed here (a container, say). */
@@ -1511,14 +1533,29 @@ int main(void)
 		sigaction(SIGABRT, &sa, NULL);
 	}
 	snprintf(conf, sizeof(conf), "%s/cluster.conf", dir);
-	write_conf();
 	for (int i = 0; i < N; i++) {
 		snprintf(mnt[i], sizeof(mnt[i]), "%s/m%d", dir, i + 1);
 		snprintf(data[i], sizeof(data[i]), "%s/data%d", dir, i + 1);
 		CHECK(mkdir(mnt[i], 0755) == 0, "mkdir");
 	}
-	for (int i = 0; i < N; i++)
-		start(i);
+	setting_up = true;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		const char *rm[] = { "rm", "-rf", data[0], data[1], data[2],
+		    NULL };
+
+		write_conf();
+		addr_in_use = false;
+		for (int i = 0; i < N && !addr_in_use; i++)
+			start(i);
+		if (!addr_in_use)
+			break;
+		fprintf(stderr, "a port was taken meanwhile: new ports\n");
+		for (int i = 0; i < N; i++)
+			stop(i);
+		run(rm);
+	}
+	CHECK(!addr_in_use, "no free ports after 5 attempts");
+	setting_up = false;
 
 	test_basic();
 	printf("ok basic\n");
