@@ -1369,37 +1369,91 @@ static void test_minority(void)
 	close(fd);
 }
 
+/* The index of the mount whose member leads now (asked until one
+ * knows). */
+static int leader_index(void)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	int found = -1;
+
+	clerk_options_defaults(&o);
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	for (int t = 0; t < 200 && found < 0; t++) {
+		for (uint32_t i = 0; i < N && found < 0; i++) {
+			struct cproto_status st;
+
+			if (pids[i] > 0 && clerk_member_status(ck, i, &st) == 0 &&
+			    st.leader >= 1 && st.leader <= N)
+				found = (int)st.leader - 1;
+		}
+		if (found < 0)
+			sleep_ms(100);
+	}
+	clerk_free(ck);
+	CHECK(found >= 0, "no leader known");
+	return found;
+}
+
+/* SIGSTOP of the leader's mount: the other two go on; after SIGCONT it
+ * catches up. */
+static void test_sigstop(void)
+{
+	char p[PATH_MAX];
+	int v = leader_index(), a = (v + 1) % N, b = (v + 2) % N;
+
+	CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+	pathf(p, a, "while-stopped");
+	put_file(p, "the others go on", 0);
+	expect_file(b, "while-stopped", "the others go on");
+	CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+	expect_file(v, "while-stopped", "the others go on");
+}
+
+/* kill -9 of the leader's mount: nothing it fsync'ed or closed is lost,
+ * the others go on, the dead mountpoint answers ENOTCONN until it is
+ * unmounted, and a remount on the same data directory catches up. */
 static void test_kill9(void)
 {
 	char p[PATH_MAX];
 	struct stat st;
-	int status;
+	int status, v = leader_index(), a = (v + 1) % N, b = (v + 2) % N;
+	int ofd, fd;
 
-	/* A file removed while open on mount 3, which then dies: its data
-	 * stays hidden until member 3 mounts again. */
-	int ofd;
-	pathf(p, 2, "orphan");
+	/* A file removed while open on the victim: its data stays hidden
+	 * until the victim's member mounts again. */
+	pathf(p, v, "orphan");
 	put_file(p, "orphan data", 0);
 	ofd = open(p, O_RDONLY);
 	CHECK(ofd >= 0, "open");
 	CHECK(unlink(p) == 0, "unlink");
 	CHECK(count_keys("\001o/") == 1, "an orphan");
+	/* Acknowledged just before the kill: fsync'ed, and closed. */
+	pathf(p, v, "fsynced");
+	fd = open(p, O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0 && write(fd, "kept", 4) == 4 && fsync(fd) == 0,
+	    "write + fsync");
+	pathf(p, v, "closed");
+	put_file(p, "kept too", 0);
 
-	CHECK(kill(pids[2], SIGKILL) == 0, "kill -9");
-	CHECK(waitpid(pids[2], &status, 0) == pids[2], "wait");
-	pids[2] = 0;
+	CHECK(kill(pids[v], SIGKILL) == 0, "kill -9");
+	CHECK(waitpid(pids[v], &status, 0) == pids[v], "wait");
+	pids[v] = 0;
+	close(fd);
 	errno = 0;
-	CHECK(stat(mnt[2], &st) != 0 && errno == ENOTCONN, "dead mount");
-	pathf(p, 0, "after-kill");
+	CHECK(stat(mnt[v], &st) != 0 && errno == ENOTCONN, "dead mount");
+	expect_file(a, "fsynced", "kept");
+	expect_file(b, "closed", "kept too");
+	pathf(p, a, "after-kill");
 	put_file(p, "still working", 0);
-	expect_file(1, "after-kill", "still working");
-	unmount(2);
-	CHECK(!is_mounted(mnt[2]), "unmounted");
+	expect_file(b, "after-kill", "still working");
+	unmount(v);
+	CHECK(!is_mounted(mnt[v]), "unmounted");
 	close(ofd);
-	start(2);
+	start(v);
 	CHECK(wait_keys("\001o/", 0), "the remount deleted the orphan");
-	expect_file(2, "after-kill", "still working");
-	expect_file(2, "moved/sub/g", "nested");
+	expect_file(v, "after-kill", "still working");
+	expect_file(v, "moved/sub/g", "nested");
 }
 
 /* Run mount.raftkv with @args (NULL-terminated, after the program) and
@@ -1584,8 +1638,10 @@ int main(void)
 	    "linearizable\n");
 	test_minority();
 	printf("ok minority mount: EIO, then recovers\n");
+	test_sigstop();
+	printf("ok SIGSTOP of the leader's mount\n");
 	test_kill9();
-	printf("ok kill -9 of a mount, remount\n");
+	printf("ok kill -9 of the leader's mount, remount\n");
 	/* An unmount stops each member cleanly (exit 0: no sanitizer
 	 * report, no leak); the last one with SIGTERM instead. */
 	for (int i = 0; i < N - 1; i++) {
