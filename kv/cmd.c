@@ -56,7 +56,7 @@ static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_WRITE] = KV_F_ANYVER,
 	[KV_OP_TRUNCATE] = KV_F_ANYVER,
 	[KV_OP_SETMETA] = KV_F_ANYVER,
-	[KV_OP_RENAME] = KV_F_ANYVER,
+	[KV_OP_RENAME] = KV_F_ANYVER | KV_F_TREE,
 };
 
 static const char *const status_names[KV_STATUS_COUNT] = {
@@ -67,6 +67,7 @@ static const char *const status_names[KV_STATUS_COUNT] = {
 	[KV_ESESSION] = "ErrSession",
 	[KV_EMALFORMED] = "ErrMalformed",
 	[KV_ETOOBIG] = "ErrTooBig",
+	[KV_EINVAL] = "ErrInvalid",
 };
 
 const char *kv_status_name(int status)

@@ -89,6 +89,8 @@ enum kv_status {
 	KV_ESESSION = 4,   /* unknown or expired session: register again */
 	KV_EMALFORMED = 5, /* the command did not decode; nothing changed */
 	KV_ETOOBIG = 6,    /* a write/truncate would exceed KV_VALUE_MAX */
+	KV_EINVAL = 7,     /* well-formed but impossible: a tree renamed into
+	                      itself, or to keys over KV_KEY_MAX */
 	KV_STATUS_COUNT
 };
 
@@ -118,7 +120,8 @@ enum kv_op_type {
 /* Op flags (struct kv_op.flags). */
 #define KV_F_ANYVER 0x1u  /* skip the version check (put: create or replace) */
 #define KV_F_SETMETA 0x2u /* put on an existing key: also set kind/mode/uid/gid */
-#define KV_F_ALL (KV_F_ANYVER | KV_F_SETMETA)
+#define KV_F_TREE 0x4u    /* rename: also every key below "key/" (kv.h) */
+#define KV_F_ALL (KV_F_ANYVER | KV_F_SETMETA | KV_F_TREE)
 
 /* SETMETA mask bits (struct kv_op.mask). */
 #define KV_META_MODE 0x1u

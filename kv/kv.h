@@ -67,6 +67,17 @@
  *                              Only that key moves: keys below it (a
  *                              directory's children) are not renamed.
  *                              attr = dst's attributes.
+ *   RENAME src dst version KV_F_TREE
+ *                             as RENAME, and every key below "src/" moves
+ *                              too, to the same name below "dst/" (each
+ *                              as a RENAME: version+1, ctime = now,
+ *                              replacing a key already there); other keys
+ *                              below "dst/" stay.  dst below "src/", or a
+ *                              moved key over KV_KEY_MAX: ErrInvalid, and
+ *                              nothing changes.  One command moves a
+ *                              directory tree of any size.  Not undone
+ *                              piecemeal: all keys move, or (on -ENOMEM)
+ *                              none.
  *   TXN compares ops          Every compare is checked against the state
  *                              before the txn: version 0 = must not exist,
  *                              KV_VERSION_ANY = must exist, else equal.

@@ -435,6 +435,147 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 	return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Tree renames (RENAME with KV_F_TREE)
+ *
+ * The keys below "src/" are collected first (their records stay put while
+ * the tree changes: a record is never moved in memory, and none of them
+ * can be a destination, since dst is not below src), then moved one by
+ * one with exec_rename() under an undo log: the txn's own, grown here
+ * before the first change, or a private one committed at the end.
+ * ------------------------------------------------------------------------ */
+
+static int exec_op(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out);
+
+static void rollback(const struct kvexec_state *st, struct undo *u);
+static void commit(const struct kvexec_state *st, struct undo *u);
+
+/* Is @key (@len) strictly below the directory @dir (@dlen): "dir/..."? */
+static bool below(const void *key, size_t len, const void *dir, size_t dlen)
+{
+	return len > dlen && ((const unsigned char *)key)[dlen] == '/' &&
+	    memcmp(key, dir, dlen) == 0;
+}
+
+/* The live records strictly below @dir, in key order, malloc'd into *@out
+ * (*@n of them).  0 or -ENOMEM. */
+static int collect_below(const struct kvexec_state *st, const void *dir,
+    size_t dlen, struct kv_rec ***out, size_t *n)
+{
+	unsigned char prefix[KV_KEY_MAX + 1];
+	struct keyspace_iter it;
+	struct kv_rec **v = NULL, *r;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (dlen + 1 > KV_KEY_MAX)
+		return 0; /* nothing can be below it */
+	memcpy(prefix, dir, dlen);
+	prefix[dlen] = '/';
+	keyspace_seek(st->ks, prefix, dlen + 1, &it);
+	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it)) {
+		if (!below(r->key, r->keylen, dir, dlen))
+			break;
+		if (r->dead)
+			continue;
+		if (*n == cap) {
+			size_t c = cap ? cap * 2 : 16;
+			struct kv_rec **nv = realloc(v, c * sizeof(*nv));
+
+			if (nv == NULL) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = c;
+		}
+		v[(*n)++] = r;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Grow @u by @more entries (a txn sized its log for two per op; a tree
+ * rename needs two per key it moves).  0 or -ENOMEM, @u unchanged. */
+static int undo_grow(struct undo *u, size_t more)
+{
+	struct undo_ent *e = realloc(u->e, (u->cap + more) * sizeof(*e));
+
+	if (e == NULL)
+		return -ENOMEM;
+	u->e = e;
+	u->cap += more;
+	return 0;
+}
+
+static int exec_rename_tree(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *txn_u, struct kv_result *out)
+{
+	struct undo own = { 0 }, *u = txn_u != NULL ? txn_u : &own;
+	struct kv_rec **kids = NULL;
+	struct kv_op one = *op;
+	unsigned char *key2 = NULL;
+	struct kv_attr top;
+	size_t n = 0;
+	int rc;
+
+	if (lookup_checked(st, op, out) == NULL)
+		return 0;
+	if (keyspace_keycmp(op->key, op->keylen, op->key2, op->key2len) == 0)
+		return exec_rename(st, op, now, txn_u, out); /* no change */
+	if (below(op->key2, op->key2len, op->key, op->keylen)) {
+		out->status = KV_EINVAL;
+		return 0;
+	}
+	rc = collect_below(st, op->key, op->keylen, &kids, &n);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((uint64_t)kids[i]->keylen - op->keylen + op->key2len >
+		    KV_KEY_MAX) {
+			free(kids);
+			out->status = KV_EINVAL;
+			return 0;
+		}
+	key2 = malloc(KV_KEY_MAX);
+	if (key2 == NULL ||
+	    undo_grow(u, txn_u != NULL ? 2 * n : 2 * (n + 1)) != 0) {
+		free(key2);
+		free(kids);
+		free(own.e);
+		return -ENOMEM;
+	}
+	one.flags = KV_F_ANYVER;
+	rc = exec_rename(st, &one, now, u, out);
+	top = out->attr;
+	memcpy(key2, op->key2, op->key2len);
+	for (size_t i = 0; rc == 0 && out->status == KV_OK && i < n; i++) {
+		struct kv_rec *k = kids[i];
+		size_t rest = k->keylen - op->keylen;
+
+		memcpy(key2 + op->key2len, k->key + op->keylen, rest);
+		one.key = k->key;
+		one.keylen = k->keylen;
+		one.key2 = key2;
+		one.key2len = (uint32_t)(op->key2len + rest);
+		rc = exec_rename(st, &one, now, u, out);
+	}
+	free(kids);
+	free(key2);
+	if (rc == 0 && out->status == KV_OK)
+		out->attr = top;
+	if (txn_u == NULL) {
+		if (rc != 0 || out->status != KV_OK)
+			rollback(st, u);
+		else
+			commit(st, u);
+		free(own.e);
+	}
+	return rc;
+}
+
 static int exec_op(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
@@ -450,6 +591,8 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op,
 	case KV_OP_SETMETA:
 		return exec_setmeta(st, op, now, u, out);
 	case KV_OP_RENAME:
+		if (op->flags & KV_F_TREE)
+			return exec_rename_tree(st, op, now, u, out);
 		return exec_rename(st, op, now, u, out);
 	}
 	assert(!"exec_op: not a mutation (the decoder lets none through)");

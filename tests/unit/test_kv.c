@@ -634,6 +634,129 @@ static void test_kv_rename_moves_the_record(void **state)
  * Tests: transactions
  * ------------------------------------------------------------------------ */
 
+static void test_kv_rename_tree_moves_the_subtree(void **state)
+{
+	static const struct kv_meta dir_meta = { KV_KIND_DIR, 0755, 0, 0 };
+	struct kv *kv = new_kv();
+	struct kv_op put_dir = o_put("/a", NULL, 0, 0);
+	struct kv_attr a_x, a_by, a_top;
+	struct kv_result r;
+	uint64_t d0;
+
+	(void)state;
+	put_dir.meta = dir_meta;
+	assert_int_equal(op1(kv, put_dir).status, KV_OK);
+	op1(kv, o_put("/a/x", "X", 0, 0));
+	op1(kv, o_put("/a/b", NULL, 0, 0));
+	op1(kv, o_put("/a/b/y", "Y", 0, 0));
+	op1(kv, o_put("/ab", "sibling", 0, 0));
+	op1(kv, o_put("/a0", "sibling", 0, 0));
+	a_top = attr_of(kv, "/a");
+	a_x = attr_of(kv, "/a/x");
+	a_by = attr_of(kv, "/a/b/y");
+
+	/* The whole tree moves in one command; siblings sharing the prefix
+	 * without the '/' stay. */
+	now_ns += SEC;
+	r = op1(kv, o_rename("/a", "/c", 1, KV_F_TREE));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, a_top.inode);
+	assert_int_equal(r.attr.kind, KV_KIND_DIR);
+	assert_false(exists(kv, "/a"));
+	assert_false(exists(kv, "/a/x"));
+	assert_false(exists(kv, "/a/b/y"));
+	assert_value(kv, "/c/x", "X", 1);
+	assert_value(kv, "/c/b/y", "Y", 1);
+	assert_true(exists(kv, "/c/b"));
+	assert_value(kv, "/ab", "sibling", 7);
+	assert_value(kv, "/a0", "sibling", 7);
+	assert_int_equal(attr_of(kv, "/c/x").inode, a_x.inode);
+	assert_int_equal(attr_of(kv, "/c/x").version, a_x.version + 1);
+	assert_int_equal(attr_of(kv, "/c/b/y").inode, a_by.inode);
+	assert_int_equal(attr_of(kv, "/c/b/y").ctime_ns, now_ns);
+	assert_int_equal(kv_key_count(kv), 6);
+
+	/* Into itself, or with a wrong version: refused, nothing changes. */
+	d0 = kv_digest(kv);
+	assert_int_equal(op1(kv, o_rename("/c", "/c/b/z", 0, KV_F_TREE |
+	    KV_F_ANYVER)).status, KV_EINVAL);
+	assert_int_equal(op1(kv, o_rename("/c", "/e", 7, KV_F_TREE)).status,
+	    KV_EVERSION);
+	assert_int_equal(op1(kv, o_rename("/none", "/e", 0, KV_F_TREE |
+	    KV_F_ANYVER)).status, KV_ENOKEY);
+	assert_int_equal(kv_digest(kv), d0);
+	/* To itself: OK, nothing changes (as a plain rename). */
+	assert_int_equal(op1(kv, o_rename("/c", "/c", 0, KV_F_TREE |
+	    KV_F_ANYVER)).status, KV_OK);
+
+	/* Over a tree: colliding keys are replaced, the others stay. */
+	op1(kv, o_put("/d", NULL, 0, 0));
+	op1(kv, o_put("/d/x", "old", 0, 0));
+	op1(kv, o_put("/d/z", "Z", 0, 0));
+	assert_int_equal(op1(kv, o_rename("/c", "/d", 0, KV_F_TREE |
+	    KV_F_ANYVER)).status, KV_OK);
+	assert_value(kv, "/d/x", "X", 1);
+	assert_int_equal(attr_of(kv, "/d/x").inode, a_x.inode);
+	assert_value(kv, "/d/z", "Z", 1);
+	assert_value(kv, "/d/b/y", "Y", 1);
+	assert_false(exists(kv, "/c"));
+	assert_int_equal(kv_key_count(kv), 7);
+	kv_free(kv);
+}
+
+static void test_kv_rename_tree_in_txn_and_limits(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_op ops[3];
+	struct kv_result r;
+	char *longkey, *dst;
+	uint64_t d0;
+
+	(void)state;
+	op1(kv, o_put("/t", NULL, 0, 0));
+	op1(kv, o_put("/t/1", "one", 0, 0));
+	op1(kv, o_put("/t/2", "two", 0, 0));
+
+	/* A later op fails: the tree move is undone with the rest. */
+	d0 = kv_digest(kv);
+	ops[0] = o_rename("/t", "/u", 1, KV_F_TREE);
+	ops[1] = o_put("/u/3", "three", 0, 0);
+	ops[2] = o_put("/u/1", "again", 0, 0); /* exists: ErrVersion */
+	r = txn(kv, NULL, 0, ops, 3);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_op, 2);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_value(kv, "/t/1", "one", 3);
+
+	/* Later ops see the moved tree; attr = the tree's new top. */
+	r = txn(kv, NULL, 0, ops, 2);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, attr_of(kv, "/u").inode);
+	assert_value(kv, "/u/1", "one", 3);
+	assert_value(kv, "/u/3", "three", 5);
+	assert_false(exists(kv, "/t/2"));
+
+	/* A key that would grow past KV_KEY_MAX: ErrInvalid, no change. */
+	longkey = malloc(KV_KEY_MAX + 1);
+	dst = malloc(64);
+	assert_non_null(longkey);
+	assert_non_null(dst);
+	memset(longkey, 'k', KV_KEY_MAX);
+	memcpy(longkey, "/u/", 3);
+	longkey[KV_KEY_MAX - 1] = '\0'; /* KV_KEY_MAX - 1 bytes */
+	assert_int_equal(op1(kv, o_put(longkey, "x", 0, 0)).status, KV_OK);
+	memset(dst, 'd', 63);
+	dst[0] = '/';
+	dst[63] = '\0';
+	d0 = kv_digest(kv);
+	assert_int_equal(op1(kv, o_rename("/u", dst, 0, KV_F_TREE |
+	    KV_F_ANYVER)).status, KV_EINVAL);
+	assert_int_equal(kv_digest(kv), d0);
+	free(longkey);
+	free(dst);
+	kv_free(kv);
+}
+
 static void test_kv_txn_failed_compare_changes_nothing(void **state)
 {
 	struct kv *kv = new_kv();
@@ -1741,6 +1864,48 @@ static void test_kv_txn_enomem_midway_undoes(void **state)
 	kv_free(ref);
 }
 
+static void test_kv_rename_tree_enomem_undoes(void **state)
+{
+	struct kv *kv = new_kv(), *ref = new_kv();
+	struct kv_op ops[2];
+	struct kv_cmd c;
+	void *buf;
+	size_t len;
+	char key[32];
+
+	(void)state;
+	if (!can_inject())
+		skip();
+	/* Enough keys that moving them splits nodes (allocations) midway. */
+	op1(kv, o_put("/big", NULL, 0, 0));
+	op1(ref, o_put("/big", NULL, 0, 0));
+	for (int i = 0; i < 1500; i++) {
+		snprintf(key, sizeof(key), "/big/f%05d", i);
+		op1(kv, o_put(key, "v", 0, 0));
+		op1(ref, o_put(key, "v", 0, 0));
+	}
+	/* Alone... */
+	c = cmd_op(o_rename("/big", "/moved", 1, KV_F_TREE), 0, 0);
+	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, &len), 0);
+	assert_true(apply_with_failures(kv, buf, len) >= 3);
+	apply_raw(ref, buf, len);
+	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	free(buf);
+	assert_value(kv, "/moved/f01499", "v", 1);
+	/* ...and inside a transaction. */
+	ops[0] = o_put("/first", "1", 0, 0);
+	ops[1] = o_rename("/moved", "/again", 0, KV_F_TREE | KV_F_ANYVER);
+	c = cmd_txn(NULL, 0, ops, 2);
+	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, &len), 0);
+	assert_true(apply_with_failures(kv, buf, len) >= 3);
+	apply_raw(ref, buf, len);
+	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	free(buf);
+	assert_value(kv, "/again/f00000", "v", 1);
+	kv_free(kv);
+	kv_free(ref);
+}
+
 static void test_kv_restore_enomem_keeps_state(void **state)
 {
 	uint64_t client;
@@ -1865,6 +2030,8 @@ int main(void)
 		cmocka_unit_test(test_kv_truncate_shrinks_and_extends_with_zeros),
 		cmocka_unit_test(test_kv_setmeta_bumps_version_and_ctime),
 		cmocka_unit_test(test_kv_rename_moves_the_record),
+		cmocka_unit_test(test_kv_rename_tree_moves_the_subtree),
+		cmocka_unit_test(test_kv_rename_tree_in_txn_and_limits),
 		cmocka_unit_test(test_kv_txn_failed_compare_changes_nothing),
 		cmocka_unit_test(test_kv_txn_exclusive_create),
 		cmocka_unit_test(test_kv_txn_failed_op_undoes_everything),
@@ -1887,6 +2054,7 @@ int main(void)
 		cmocka_unit_test(test_kv_inconsistent_snapshot_is_refused),
 		cmocka_unit_test(test_kv_apply_enomem_changes_nothing),
 		cmocka_unit_test(test_kv_txn_enomem_midway_undoes),
+		cmocka_unit_test(test_kv_rename_tree_enomem_undoes),
 		cmocka_unit_test(test_kv_restore_enomem_keeps_state),
 		cmocka_unit_test(test_kv_reads_run_beside_apply),
 	};

@@ -1,0 +1,112 @@
+/*
+ * inode.h - the mount's table of the inodes the kernel knows: FUSE node id
+ * -> the key the inode lives at now, and the kernel's lookup count.
+ *
+ * The node id the kernel sees IS the KV inode number (kv.h: assigned at
+ * creation, never reused, kept across renames), so ids are stable and a
+ * hard link or a rename never renumbers anything.  The root directory is
+ * FUSE_ROOT_ID (1); it has no key: its children are the keys "/name".
+ *
+ * Keys move: a rename, here or on any other member, changes the key of an
+ * inode (and of every inode under a renamed directory).  The table follows
+ * the state machine exactly: the apply hook (fs/fsapp.c) calls
+ * inode_applied() for every committed, successful operation, in log order,
+ * while holding the table lock around the state machine's apply.  A
+ * handler that holds the table lock around its resolve + local read sees
+ * the table and the KV state at the same applied index.  An inode whose key
+ * was deleted (or replaced by a rename) stays in the table, "dead" (no
+ * key), until the kernel forgets it.
+ *
+ * Lock order: the table lock, then the KV state machine's lock (never the
+ * other way).  The table lock is only ever held for bounded local work:
+ * never across a read barrier, a submit or a FUSE notification.
+ */
+#ifndef RAFTKV_FS_INODE_H
+#define RAFTKV_FS_INODE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct inode_table;
+
+/* An empty table (the root is implicit).  NULL on ENOMEM. */
+struct inode_table *inode_table_new(void);
+void inode_table_free(struct inode_table *t);
+
+void inode_lock(struct inode_table *t);
+void inode_unlock(struct inode_table *t);
+
+/*
+ * With the lock held: the key of @ino (not NUL-terminated, *@len bytes;
+ * borrowed until the lock is released).  The root answers "" (length 0).
+ * Returns 0, -ESTALE (unknown to the table: the kernel never looked it up,
+ * or forgot it) or -ENOENT (known but dead: deleted or replaced).
+ */
+int inode_key_locked(struct inode_table *t, uint64_t ino, const char **key,
+    size_t *len);
+
+/*
+ * With the lock held: the kernel learnt @ino at @key (one more lookup, as
+ * in a FUSE entry reply).  @key NULL: the inode is known but dead.
+ * Returns 0 or -ENOMEM.  The root is never stored.
+ */
+int inode_ref_locked(struct inode_table *t, uint64_t ino, const char *key,
+    size_t len);
+
+/* The kernel forgot @nlookup lookups of @ino: drop it at zero. */
+void inode_forget(struct inode_table *t, uint64_t ino, uint64_t nlookup);
+
+/* With the lock held: the inode at @key, or 0 when none is known. */
+uint64_t inode_at_locked(struct inode_table *t, const char *key, size_t len);
+
+/*
+ * With the lock held (the apply hook): @key was removed (deleted, or the
+ * target of a rename replaced).  Its inode, if known, becomes dead.
+ */
+void inode_applied_delete(struct inode_table *t, const char *key, size_t len);
+
+/*
+ * With the lock held (the apply hook): the record at @src moved to @dst.
+ * The inode at @dst (if another) becomes dead; the one at @src is now at
+ * @dst.  Returns 0 or -ENOMEM (the table then marks the moved inode dead:
+ * the next access answers ENOENT instead of the wrong file).
+ */
+int inode_applied_rename(struct inode_table *t, const char *src,
+    size_t srclen, const char *dst, size_t dstlen);
+
+/*
+ * With the lock held (the apply hook): a tree rename (kv.h, KV_F_TREE):
+ * as inode_applied_rename() for @src, and every inode below "@src/" moves
+ * to the same name below "@dst/" (an inode already there dies).  O(table).
+ * Returns 0 or -ENOMEM (inodes it could not move are dead).
+ */
+int inode_applied_rename_tree(struct inode_table *t, const char *src,
+    size_t srclen, const char *dst, size_t dstlen);
+
+/*
+ * With the lock held: count the opens of @ino on this mount (one more,
+ * one fewer; each returns how many are left), or read the count.  A file
+ * removed while open here is kept under a hidden key until its last close
+ * (fs/rkfile.c).  0 for the root or an unknown inode.
+ */
+unsigned inode_open_locked(struct inode_table *t, uint64_t ino);
+unsigned inode_close_locked(struct inode_table *t, uint64_t ino);
+unsigned inode_opens_locked(struct inode_table *t, uint64_t ino);
+
+/* Number of inodes held (root excluded), for tests and statfs. */
+size_t inode_count(struct inode_table *t);
+
+/*
+ * With the lock held: call @fn for every inode (dead ones included, with
+ * key NULL); @fn may call inode_set_key_locked() on it.  For rebuilding
+ * keys after a snapshot was installed.
+ */
+void inode_each_locked(struct inode_table *t,
+    void (*fn)(void *arg, uint64_t ino), void *arg);
+
+/* With the lock held: set @ino's key (NULL: dead).  0 or -ENOMEM. */
+int inode_set_key_locked(struct inode_table *t, uint64_t ino, const char *key,
+    size_t len);
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * notify.c - the invalidation thread (see notify.h).  A ring of copied
+ * keys under a mutex the apply hook holds only to enqueue; the thread
+ * takes one key at a time, resolves the parent's node id in the inode
+ * table (its lock held only for that), then, holding nothing, sends the
+ * notification.
+ */
+#define _GNU_SOURCE /* pipe2, memrchr */
+#define FUSE_USE_VERSION 35
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/fs.h"
+#include "fs/inode.h"
+#include "fs/notify.h"
+
+#define QUEUE_MAX 4096u
+
+struct qkey {
+	char *key;
+	size_t len;
+};
+
+struct notifier {
+	struct fs *fs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool started;
+	bool stop;
+	bool joined;
+	struct qkey q[QUEUE_MAX];
+	unsigned head, n;
+	uint64_t sent, dropped;
+};
+
+struct notifier *notifier_new(struct fs *fs)
+{
+	struct notifier *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	n->fs = fs;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->cv, NULL);
+	return n;
+}
+
+/* Tell the kernel that @key changed. */
+static void send_one(struct notifier *n, const char *key, size_t len)
+{
+	struct fs *fs = n->fs;
+	const char *slash = memrchr(key, '/', len);
+	uint64_t parent;
+	size_t plen;
+
+	if (slash == NULL)
+		return; /* not a key the mount shows */
+	plen = (size_t)(slash - key);
+	inode_lock(fs->inodes);
+	parent = inode_at_locked(fs->inodes, key, plen);
+	inode_unlock(fs->inodes);
+	if (parent != 0 && len - plen - 1 > 0 &&
+	    len - plen - 1 <= FS_NAME_MAX) {
+		fuse_lowlevel_notify_inval_entry(fs->se, parent, slash + 1,
+		    len - plen - 1);
+		__atomic_fetch_add(&n->sent, 1, __ATOMIC_RELAXED);
+	}
+	/*
+	 * No inval_inode today: with direct I/O and zero attribute timeouts
+	 * the kernel holds no data or attributes to drop, and an inode
+	 * invalidation bumps the inode's attribute version, so a getattr
+	 * reply in flight at that moment is thrown away (fstat still shows
+	 * the new size, the inode keeps the old one: an mmap then faults
+	 * with SIGBUS past the stale end; seen in test_fs_mount's model
+	 * run).  A cache mode that keeps data or attributes must send it and
+	 * refresh the size itself.
+	 */
+}
+
+static void *notifier_main(void *arg)
+{
+	struct notifier *n = arg;
+
+	pthread_mutex_lock(&n->mu);
+	for (;;) {
+		struct qkey k;
+
+		while (n->n == 0 && !n->stop)
+			pthread_cond_wait(&n->cv, &n->mu);
+		if (n->stop)
+			break;
+		k = n->q[n->head];
+		n->head = (n->head + 1) % QUEUE_MAX;
+		n->n--;
+		pthread_mutex_unlock(&n->mu);
+		send_one(n, k.key, k.len);
+		free(k.key);
+		pthread_mutex_lock(&n->mu);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
+int notifier_start(struct notifier *n)
+{
+	int rv = pthread_create(&n->thread, NULL, notifier_main, n);
+
+	if (rv != 0)
+		return -rv;
+	pthread_mutex_lock(&n->mu);
+	n->started = true;
+	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+int notifier_stop(struct notifier *n, int wait_ms)
+{
+	struct timespec ts;
+	bool joinable;
+	int rv;
+
+	if (n == NULL)
+		return 0;
+	pthread_mutex_lock(&n->mu);
+	n->stop = true;
+	joinable = n->started && !n->joined;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+	if (!joinable)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += wait_ms / 1000;
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000l;
+	if (ts.tv_nsec >= 1000000000l) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000l;
+	}
+	rv = pthread_timedjoin_np(n->thread, NULL, &ts);
+	if (rv != 0)
+		return -rv;
+	pthread_mutex_lock(&n->mu);
+	n->joined = true;
+	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+void notifier_free(struct notifier *n)
+{
+	if (n == NULL)
+		return;
+	if (notifier_stop(n, 0) != 0) {
+		/* Still blocked (never after the connection was aborted):
+		 * leave the thread, it holds only the queue. */
+		pthread_detach(n->thread);
+		return;
+	}
+	for (unsigned i = 0; i < n->n; i++)
+		free(n->q[(n->head + i) % QUEUE_MAX].key);
+	pthread_mutex_destroy(&n->mu);
+	pthread_cond_destroy(&n->cv);
+	free(n);
+}
+
+void notifier_push(struct notifier *n, const void *key, size_t len)
+{
+	char *copy;
+
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->mu);
+	if (!n->started || n->stop || n->n == QUEUE_MAX) {
+		if (n->started && !n->stop)
+			n->dropped++;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		n->dropped++;
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	memcpy(copy, key, len);
+	copy[len] = '\0';
+	n->q[(n->head + n->n) % QUEUE_MAX] = (struct qkey){ copy, len };
+	n->n++;
+	pthread_cond_signal(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped)
+{
+	pthread_mutex_lock(&n->mu);
+	*sent = __atomic_load_n(&n->sent, __ATOMIC_RELAXED);
+	*dropped = n->dropped;
+	pthread_mutex_unlock(&n->mu);
+}

@@ -1,0 +1,650 @@
+/*
+ * rkfile.c - the FUSE operations on file data and directory listings
+ * (open, read, write, flush, fsync, release, opendir, readdir,
+ * releasedir).  See rkfs.c for the shared rules.
+ *
+ * Writes go to the inode's write buffer on this mount (fs/wbuf.h) and are
+ * committed at the latest by flush (close), fsync and release, or before
+ * anything on this mount reads the file; with -o sync, O_SYNC, O_DSYNC or
+ * O_APPEND each write() commits before it returns.  A commit is a TXN that
+ * pins the file's version and writes at the offset (at the committed end
+ * of the file for O_APPEND: appends from several mounts never overwrite
+ * each other).  Files are opened direct_io: no page cache, every read()
+ * is served after a read barrier.
+ *
+ * A directory listing is taken whole when a handle reads from offset 0
+ * (rewinddir), one walk of the directory's direct children under the
+ * inode table lock, and served by index from then on (the offset of an
+ * entry is its index + 1).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/inode.h"
+#include "fs/rkfs_int.h"
+#include "fs/wbuf.h"
+#include "kv/clerk.h"
+#include "kv/kv.h"
+#include "raft/util/logging.h"
+
+/* ---------------------------------------------------------------------
+ * Files
+ * --------------------------------------------------------------------- */
+
+int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
+{
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t klen;
+	int rv = rkfile_flush_ino(fs, ino);
+
+	if (rv < 0)
+		return rv;
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv;
+		if (a.kind == KV_KIND_DIR)
+			return -EISDIR;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, klen, a.version);
+		rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen)->arg = 0;
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return 0;
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+	}
+	return -EIO;
+}
+
+void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	size_t klen;
+	int rv;
+
+	if (fs->opt.ro && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rv = rkfs_fresh(fs);
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == 0 && a.kind == KV_KIND_DIR &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		rv = -EISDIR;
+	if (rv == 0 && (fi->flags & O_TRUNC) && a.kind == KV_KIND_FILE &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		rv = rkfile_truncate0(fs, ino);
+	if (rv == 0)
+		rv = rkfile_fh_new(fs, ino, fi->flags, &fi->fh);
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	inode_lock(fs->inodes);
+	inode_open_locked(fs->inodes, ino);
+	inode_unlock(fs->inodes);
+	if (fuse_reply_open(req, fi) != 0) {
+		rkfile_fh_drop(fs, fi->fh);
+		inode_lock(fs->inodes);
+		inode_close_locked(fs->inodes, ino);
+		inode_unlock(fs->inodes);
+	}
+}
+
+void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	size_t klen;
+	char *buf;
+	long n = 0;
+	int rv;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rv = rkfile_flush_ino(fs, ino);
+	if (rv < 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rv = rkfs_fresh(fs);
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		if (rv == 0 && a.kind == KV_KIND_DIR)
+			rv = -EISDIR;
+		if (rv == 0) {
+			n = kv_read(fs->kv, key, klen, (uint64_t)off, buf,
+			    size, &a);
+			if (n < 0)
+				rv = (int)n;
+		}
+		inode_unlock(fs->inodes);
+	}
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* Commit @len bytes at @off (at the committed end with @append) into
+ * inode @ino, starting over when a concurrent change moved its version. */
+static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
+    const void *data, size_t len, bool append)
+{
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t klen;
+	int rv = -EIO;
+
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		uint64_t at = off;
+		struct kv_op *op;
+
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv;
+		if (a.kind == KV_KIND_DIR)
+			return -EISDIR;
+		if (append)
+			at = a.size;
+		if (at > KV_VALUE_MAX || len > KV_VALUE_MAX - at)
+			return -EFBIG;
+		if (len == 0)
+			return 0;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, klen, a.version);
+		op = rkfs_txn_op(&t, KV_OP_WRITE, key, klen);
+		op->arg = at;
+		op->data = data;
+		op->datalen = (uint32_t)len;
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return 0;
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+		rv = -EIO;
+	}
+	return rv;
+}
+
+int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
+    size_t len)
+{
+	return commit_write(arg, ino, off, data, len, false);
+}
+
+/* The errno for a commit of written bytes that failed: a file removed by
+ * another mount meanwhile (ENOENT, ESTALE: the bytes are lost) is EIO,
+ * the error write(2), fsync(2) and close(2) define for lost data. */
+static int write_errno(int rv)
+{
+	return rv == -ENOENT || rv == -ESTALE ? -EIO : rv;
+}
+
+/* An open file: its write buffer when writes are buffered. */
+struct fh {
+	struct wbuf *wb;
+};
+
+/* The handle for an open of @ino with @flags (NULL when writes go
+ * straight through: read-only, -o sync, O_SYNC, O_DSYNC, O_APPEND). */
+int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out)
+{
+	struct fh *h;
+
+	*out = 0;
+	if ((flags & O_ACCMODE) == O_RDONLY || fs->opt.sync ||
+	    fs->wbufs == NULL || (flags & (O_SYNC | O_DSYNC | O_APPEND)))
+		return 0;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	h->wb = wbuf_open(fs->wbufs, ino);
+	if (h->wb == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
+	*out = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+void rkfile_fh_drop(struct fs *fs, uint64_t fh)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fh;
+
+	if (h == NULL)
+		return;
+	wbuf_release(fs->wbufs, h->wb);
+	free(h);
+}
+
+int rkfile_flush_ino(struct fs *fs, uint64_t ino)
+{
+	return fs->wbufs == NULL ? 0 : wbufs_flush_ino(fs->wbufs, ino);
+}
+
+void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rv;
+
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (off < 0 || (uint64_t)off > KV_VALUE_MAX ||
+	    size > KV_VALUE_MAX - (uint64_t)off) {
+		fuse_reply_err(req, off < 0 ? EINVAL : EFBIG);
+		return;
+	}
+	if (h != NULL) {
+		rv = wbuf_write(fs->wbufs, h->wb, (uint64_t)off, buf, size);
+	} else {
+		/* Straight through, after what this mount buffered. */
+		rv = rkfile_flush_ino(fs, ino);
+		if (rv >= 0)
+			rv = commit_write(fs, ino, (uint64_t)off, buf, size,
+			    (fi->flags & O_APPEND) != 0);
+	}
+	if (rv < 0)
+		fuse_reply_err(req, -write_errno(rv));
+	else
+		fuse_reply_write(req, size);
+}
+
+void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rv = 0;
+
+	(void)ino;
+	if (h != NULL)
+		rv = wbuf_flush(fs->wbufs, h->wb);
+	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
+}
+
+/* Delete the orphan @ino (removed while open here, now closed) with its
+ * attributes.  0 or a negative errno (then it stays until this member's
+ * next start: rkfile_reap_orphans). */
+static int reap(struct fs *fs, uint64_t ino)
+{
+	char key[KV_KEY_MAX + 1], **xkeys = NULL;
+	struct kv_attr a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t klen, nx = 0;
+	int rv = -EIO;
+
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		if (rv == 0 && (klen != RKFS_ORPHAN_KEY_LEN ||
+		    memcmp(key, RKFS_ORPHAN_PREFIX, 3) != 0))
+			rv = -EEXIST; /* not an orphan (any more) */
+		if (rv == 0)
+			rv = rkxattr_keys_locked(fs, ino, &xkeys, &nx);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv == -EEXIST || rv == -ENOENT ? 0 : rv;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, klen, a.version);
+		rkfs_txn_op(&t, KV_OP_DELETE, key, klen);
+		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+		rkxattr_keys_free(xkeys, nx);
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return 0;
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+	}
+	return rv;
+}
+
+void rkfile_release(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	const char *k;
+	size_t klen;
+	bool orphan;
+
+	/* The flush of close() reported any error already; what is left
+	 * (writes through a descriptor dup'ed after) commits now. */
+	rkfile_fh_drop(fs, fi->fh);
+	inode_lock(fs->inodes);
+	orphan = inode_close_locked(fs->inodes, ino) == 0 &&
+	    inode_key_locked(fs->inodes, ino, &k, &klen) == 0 &&
+	    klen == RKFS_ORPHAN_KEY_LEN &&
+	    memcmp(k, RKFS_ORPHAN_PREFIX, 3) == 0;
+	inode_unlock(fs->inodes);
+	if (orphan && reap(fs, ino) != 0)
+		log_warnx("inode %" PRIu64 ": removed while open; its data "
+		    "stays hidden until this member mounts again",
+		    (uint64_t)ino);
+	fuse_reply_err(req, 0);
+}
+
+int rkfile_reap_orphans(struct fs *fs, struct clerk *ck)
+{
+	char prefix[3 + 16 + 2];
+	struct clerk_entry *e = NULL;
+	size_t n = 0;
+	int rv, left = 0;
+
+	snprintf(prefix, sizeof(prefix), RKFS_ORPHAN_PREFIX "%016" PRIx64
+	    "/", fs->member_id);
+	rv = clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n);
+	if (rv != KV_OK)
+		return -EIO;
+	for (size_t i = 0; i < n; i++) {
+		char xprefix[3 + 16 + 2];
+		struct clerk_entry *x = NULL;
+		size_t nx = 0;
+		struct kv_op *ops;
+		struct kv_cmd c = { .type = KV_OP_TXN };
+		struct kv_result res;
+
+		snprintf(xprefix, sizeof(xprefix), "\001x/%016" PRIx64 "/",
+		    e[i].attr.inode);
+		if (clerk_list(ck, xprefix, strlen(xprefix), NULL, 0, 0, -1,
+		    &x, &nx) != KV_OK || nx + 1 > KV_TXN_MAX) {
+			clerk_entries_free(x, nx);
+			left++;
+			continue;
+		}
+		ops = calloc(nx + 1, sizeof(*ops));
+		if (ops == NULL) {
+			clerk_entries_free(x, nx);
+			left++;
+			continue;
+		}
+		for (size_t j = 0; j <= nx; j++) {
+			struct clerk_entry *k = j == 0 ? &e[i] : &x[j - 1];
+
+			ops[j].type = KV_OP_DELETE;
+			ops[j].flags = KV_F_ANYVER;
+			ops[j].key = k->key;
+			ops[j].keylen = (uint32_t)k->keylen;
+		}
+		c.ops = ops;
+		c.nops = (uint32_t)(nx + 1);
+		if (clerk_mutate(ck, &c, &res) != KV_OK)
+			left++;
+		free(ops);
+		clerk_entries_free(x, nx);
+	}
+	clerk_entries_free(e, n);
+	if (n > 0)
+		log_info("deleted %zu file(s) this member left open and "
+		    "removed when it stopped", n - (size_t)left);
+	return left == 0 ? 0 : -EIO;
+}
+
+void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	int rv = rkfile_flush_ino(fs, ino);
+
+	(void)datasync;
+	(void)fi;
+	/* Committed = on a majority's disks. */
+	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Directories
+ * --------------------------------------------------------------------- */
+
+struct dent {
+	char *name;
+	uint64_t ino;
+	uint8_t kind;
+};
+
+struct dirh {
+	struct dent *e;
+	size_t n, cap;
+	bool loaded;
+	bool nomem;
+	size_t plen;          /* listing: length of the prefix "DIR/" */
+};
+
+static void dirh_clear(struct dirh *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	d->e = NULL;
+	d->n = d->cap = 0;
+	d->loaded = false;
+	d->nomem = false;
+}
+
+static int dirh_add(struct dirh *d, const char *name, size_t len,
+    uint64_t ino, uint8_t kind)
+{
+	char *s;
+
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 32;
+		struct dent *e = realloc(d->e, cap * sizeof(*e));
+
+		if (e == NULL)
+			return -ENOMEM;
+		d->e = e;
+		d->cap = cap;
+	}
+	s = malloc(len + 1);
+	if (s == NULL)
+		return -ENOMEM;
+	memcpy(s, name, len);
+	s[len] = '\0';
+	d->e[d->n++] = (struct dent){ s, ino, kind };
+	return 0;
+}
+
+/* Can the mount show this name? */
+static bool showable(const char *name, size_t len)
+{
+	if (len == 0 || len > FS_NAME_MAX || memchr(name, '\0', len))
+		return false;
+	if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
+		return false;
+	return true;
+}
+
+static int list_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct dirh *d = arg;
+	const char *name = (const char *)key + d->plen;
+	size_t len = keylen - d->plen;
+
+	(void)value;
+	if (!showable(name, len))
+		return 0;
+	if (dirh_add(d, name, len, attr->inode, attr->kind) != 0) {
+		d->nomem = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
+{
+	char key[KV_KEY_MAX + 2];
+	struct kv_attr a;
+	size_t klen;
+	int rv;
+
+	dirh_clear(d);
+	rv = rkfs_fresh(fs);
+	if (rv != 0)
+		return rv;
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+	if (rv == 0 && a.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv == 0 && (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
+	    dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
+		rv = -ENOMEM;
+	if (rv == 0) {
+		key[klen] = '/';
+		d->plen = klen + 1;
+		kv_list(fs->kv, key, klen + 1, NULL, 0, 0, '/', list_cb, d);
+		if (d->nomem)
+			rv = -ENOMEM;
+	}
+	inode_unlock(fs->inodes);
+	if (rv == 0)
+		d->loaded = true;
+	else
+		dirh_clear(d);
+	return rv;
+}
+
+void rkfile_opendir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct dirh *d;
+	size_t klen;
+	int rv = rkfs_fresh(fs);
+
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == 0 && a.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0)
+		free(d);
+}
+
+static mode_t kind_type(uint8_t kind)
+{
+	switch (kind) {
+	case KV_KIND_DIR: return S_IFDIR;
+	case KV_KIND_SYMLINK: return S_IFLNK;
+	default: return S_IFREG;
+	}
+}
+
+void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf;
+	size_t pos = 0;
+	int rv;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off == 0 || !d->loaded) {
+		rv = dirh_load(fs, ino, d);
+		if (rv != 0) {
+			fuse_reply_err(req, -rv);
+			return;
+		}
+	}
+	buf = malloc(size);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { 0 };
+		size_t need;
+
+		st.st_ino = d->e[i].ino;
+		st.st_mode = kind_type(d->e[i].kind);
+		need = fuse_add_direntry(req, buf + pos, size - pos,
+		    d->e[i].name, &st, (off_t)(i + 1));
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (d != NULL) {
+		dirh_clear(d);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}

@@ -1,0 +1,1124 @@
+/*
+ * rkfs.c - the FUSE low-level operations on names and attributes (lookup,
+ * getattr, setattr, mkdir, mknod, create, symlink, readlink, unlink,
+ * rmdir, rename, statfs) and the helpers every operation shares
+ * (rkfs_int.h).  File data and directory listings are in fs/rkfile.c.
+ *
+ * Every operation follows fs.h: barrier, decide from the local state
+ * under the inode table lock, submit one command whose compares pin what
+ * was decided on, start over when a compare fails.  Directory changes
+ * also set the parent directory's mtime in the same command, which bumps
+ * its version: that is what lets rmdir and a directory rename pin "no
+ * child was added meanwhile" with one compare per directory.
+ *
+ * Replies use timeouts of 0: the kernel asks again for every lookup and
+ * getattr, so every answer comes after a read barrier (linearizable).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/barrier.h"
+#include "fs/ckpool.h"
+#include "fs/inode.h"
+#include "fs/rkfs_int.h"
+#include "kv/kv.h"
+#include "raft/util/logging.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* The key a RENAME_EXCHANGE parks one side at inside its transaction (not
+ * a key the mount shows: no leading '/'). */
+static const char xchg_key[] = "\001raftkv-rename-exchange";
+
+/* ---------------------------------------------------------------------
+ * Shared helpers
+ * --------------------------------------------------------------------- */
+
+static int64_t start_ns;
+
+int rkfs_fresh(struct fs *fs)
+{
+	return barrier_wait(fs->barrier, fs->opt.timeout_ms);
+}
+
+int64_t rkfs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+void rkfs_root_attr(struct kv_attr *a)
+{
+	if (start_ns == 0)
+		start_ns = rkfs_now_ns();
+	memset(a, 0, sizeof(*a));
+	a->inode = FUSE_ROOT_ID;
+	a->version = 1;
+	a->kind = KV_KIND_DIR;
+	a->mode = 0755;
+	a->mtime_ns = start_ns;
+	a->ctime_ns = start_ns;
+}
+
+static void ns_to_ts(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000ll);
+	ts->tv_nsec = (long)(ns % 1000000000ll);
+}
+
+void rkfs_stat(const struct kv_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->inode;
+	switch (a->kind) {
+	case KV_KIND_DIR:
+		st->st_mode = S_IFDIR;
+		st->st_nlink = 2;
+		break;
+	case KV_KIND_SYMLINK:
+		st->st_mode = S_IFLNK;
+		st->st_nlink = 1;
+		break;
+	default:
+		st->st_mode = S_IFREG;
+		st->st_nlink = 1;
+		break;
+	}
+	st->st_mode |= a->mode & 07777;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	ns_to_ts(a->mtime_ns, &st->st_mtim);
+	ns_to_ts(a->mtime_ns, &st->st_atim);
+	ns_to_ts(a->ctime_ns, &st->st_ctim);
+}
+
+long rkfs_child_key(const char *dir, size_t dlen, const char *name,
+    char *out)
+{
+	size_t nlen = strlen(name);
+
+	if (nlen > FS_NAME_MAX || dlen + 1 + nlen > KV_KEY_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, dir, dlen);
+	out[dlen] = '/';
+	memcpy(out + dlen + 1, name, nlen);
+	out[dlen + 1 + nlen] = '\0';
+	return (long)(dlen + 1 + nlen);
+}
+
+int rkfs_get_key_locked(struct fs *fs, const char *key, size_t klen,
+    struct kv_attr *a)
+{
+	if (klen == 0) {
+		rkfs_root_attr(a);
+		return 0;
+	}
+	return kv_get(fs->kv, key, klen, a, NULL, NULL);
+}
+
+int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key,
+    size_t *klen, struct kv_attr *a)
+{
+	const char *k;
+	size_t len;
+	int rv = inode_key_locked(fs->inodes, ino, &k, &len);
+
+	if (rv != 0)
+		return rv;
+	memcpy(key, k, len);
+	key[len] = '\0';
+	*klen = len;
+	rv = rkfs_get_key_locked(fs, key, len, a);
+	if (rv == 0 && a->inode != ino)
+		rv = -ENOENT; /* cannot happen while the table follows the log */
+	return rv;
+}
+
+int rkfs_status_errno(int status)
+{
+	switch (status) {
+	case KV_OK: return 0;
+	case KV_ENOKEY: return -ENOENT;
+	case KV_ETOOBIG: return -EFBIG;
+	case -ENOMEM: return -ENOMEM;
+	default: return -EIO;
+	}
+}
+
+int rkfs_submit(struct fs *fs, struct kv_cmd *c, struct kv_result *res)
+{
+	struct clerk *ck = ckpool_get(fs->clerks);
+	int rv;
+
+	if (ck == NULL)
+		return -ENOMEM;
+	rv = clerk_mutate(ck, c, res);
+	ckpool_put(fs->clerks, ck);
+	if (rv == -ENOMEM)
+		return rv;
+	if (rv < 0 || rv == KV_EMAYBE || rv >= KV_STATUS_COUNT) {
+		log_warnx("submit: %s", clerk_strerror(rv));
+		return -EIO;
+	}
+	return rv;
+}
+
+void rkfs_txn_cmp(struct rkfs_txn *t, const char *key, size_t len,
+    uint64_t version)
+{
+	t->cmps[t->ncmp++] = (struct kv_cmp){
+		.version = version, .key = key, .keylen = (uint32_t)len,
+	};
+}
+
+struct kv_op *rkfs_txn_op(struct rkfs_txn *t, uint8_t type, const char *key,
+    size_t len)
+{
+	struct kv_op *op = &t->ops[t->nops++];
+
+	memset(op, 0, sizeof(*op));
+	op->type = type;
+	op->flags = KV_F_ANYVER;
+	op->key = key;
+	op->keylen = (uint32_t)len;
+	return op;
+}
+
+void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
+    int64_t now)
+{
+	struct kv_op *op;
+
+	if (dlen == 0)
+		return;
+	op = rkfs_txn_op(t, KV_OP_SETMETA, dir, dlen);
+	op->mask = KV_META_MTIME;
+	op->mtime_ns = now;
+}
+
+int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
+{
+	struct kv_cmd c = {
+		.type = KV_OP_TXN, .ncmp = t->ncmp, .nops = t->nops,
+		.cmps = t->cmps, .ops = t->ops,
+	};
+
+	return rkfs_submit(fs, &c, res);
+}
+
+size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out)
+{
+	snprintf(out, RKFS_ORPHAN_KEY_LEN + 1, RKFS_ORPHAN_PREFIX
+	    "%016" PRIx64 "/%016" PRIx64, fs->member_id, ino);
+	return RKFS_ORPHAN_KEY_LEN;
+}
+
+int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
+    char **keys, size_t nkeys, struct kv_result *res)
+{
+	struct kv_op *ops;
+	struct kv_cmd c = { .type = KV_OP_TXN, .ncmp = t->ncmp,
+	    .cmps = t->cmps };
+	int rv;
+
+	if (nkeys == 0)
+		return rkfs_txn_submit(fs, t, res);
+	if (t->nops + nkeys > KV_TXN_MAX)
+		return -E2BIG;
+	ops = calloc(t->nops + nkeys, sizeof(*ops));
+	if (ops == NULL)
+		return -ENOMEM;
+	memcpy(ops, t->ops, t->nops * sizeof(*ops));
+	for (size_t i = 0; i < nkeys; i++) {
+		struct kv_op *op = &ops[t->nops + i];
+
+		op->type = KV_OP_DELETE;
+		op->flags = KV_F_ANYVER;
+		op->key = keys[i];
+		op->keylen = (uint32_t)strlen(keys[i]);
+	}
+	c.ops = ops;
+	c.nops = t->nops + (uint32_t)nkeys;
+	rv = rkfs_submit(fs, &c, res);
+	free(ops);
+	return rv;
+}
+
+static void entry_of(const struct kv_attr *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->inode;
+	e->generation = 1; /* inode numbers are never reused */
+	rkfs_stat(a, &e->attr);
+}
+
+int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
+    const struct kv_attr *created, struct fuse_entry_param *e)
+{
+	struct kv_attr a;
+	int fresh = rkfs_fresh(fs), rv;
+
+	inode_lock(fs->inodes);
+	if (fresh == 0 && (kv_get(fs->kv, key, klen, &a, NULL, NULL) != 0 ||
+	    a.inode != ino)) {
+		/* Gone already (another member renamed or removed it right
+		 * after): the kernel gets an inode that answers ENOENT. */
+		rv = inode_ref_locked(fs->inodes, ino, NULL, 0);
+		a = *created;
+	} else {
+		rv = inode_ref_locked(fs->inodes, ino, key, klen);
+		if (fresh != 0)
+			a = *created;
+	}
+	inode_unlock(fs->inodes);
+	entry_of(&a, e);
+	return rv;
+}
+
+/* ---------------------------------------------------------------------
+ * Lookups and attributes
+ * --------------------------------------------------------------------- */
+
+static void rk_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->max_write = 1024 * 1024;
+	conn->max_readahead = 0;
+}
+
+static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = rkfs_of(req);
+	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
+	struct kv_attr pa, a;
+	struct fuse_entry_param e;
+	bool flushed = false;
+	size_t plen;
+	long klen;
+	int rv;
+
+	if (strlen(name) > FS_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+again:
+	rv = rkfs_fresh(fs);
+	if (rv != 0)
+		goto out;
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
+	if (rv == 0 && pa.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv == 0) {
+		klen = rkfs_child_key(pkey, plen, name, key);
+		rv = klen < 0 ? (int)klen :
+		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
+	}
+	if (rv == 0 && !flushed) {
+		/* This mount's buffered writes to it, if any, first. */
+		inode_unlock(fs->inodes);
+		flushed = true;
+		rv = rkfile_flush_ino(fs, a.inode);
+		if (rv > 0)
+			goto again;
+		if (rv < 0)
+			goto out;
+		inode_lock(fs->inodes);
+	}
+	if (rv == 0)
+		rv = inode_ref_locked(fs->inodes, a.inode, key, (size_t)klen);
+	inode_unlock(fs->inodes);
+out:
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	entry_of(&a, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		inode_forget(fs->inodes, a.inode, 1);
+}
+
+static void rk_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(rkfs_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void rk_forget_multi(fuse_req_t req, size_t count,
+    struct fuse_forget_data *forgets)
+{
+	struct fs *fs = rkfs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		inode_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct stat st;
+	size_t klen;
+	int rv;
+
+	(void)fi;
+	rv = rkfile_flush_ino(fs, ino); /* this mount's own writes first */
+	if (rv >= 0)
+		rv = rkfs_fresh(fs);
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	rkfs_stat(&a, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+    int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct stat st;
+	size_t klen;
+	int rv = -EIO;
+
+	(void)fi;
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	rv = rkfile_flush_ino(fs, ino);
+	if (rv < 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		struct kv_op *op;
+		uint32_t mask = 0;
+
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			break;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			break;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, klen, a.version);
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			if (a.kind == KV_KIND_DIR) {
+				rv = -EISDIR;
+				break;
+			}
+			if (attr->st_size < 0) {
+				rv = -EINVAL;
+				break;
+			}
+			op = rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen);
+			op->arg = (uint64_t)attr->st_size;
+		}
+		if (to_set & FUSE_SET_ATTR_MODE)
+			mask |= KV_META_MODE;
+		if (to_set & FUSE_SET_ATTR_UID)
+			mask |= KV_META_UID;
+		if (to_set & FUSE_SET_ATTR_GID)
+			mask |= KV_META_GID;
+		if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+			mask |= KV_META_MTIME;
+		if (mask != 0) {
+			op = rkfs_txn_op(&t, KV_OP_SETMETA, key, klen);
+			/* Fields outside the mask stay zero (canonical). */
+			op->mask = mask;
+			if (mask & KV_META_MODE)
+				op->meta.mode = attr->st_mode & KV_MODE_MASK;
+			if (mask & KV_META_UID)
+				op->meta.uid = attr->st_uid;
+			if (mask & KV_META_GID)
+				op->meta.gid = attr->st_gid;
+			if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				op->mtime_ns = rkfs_now_ns();
+			else if (mask & KV_META_MTIME)
+				op->mtime_ns = (int64_t)attr->st_mtim.tv_sec *
+				    1000000000ll + attr->st_mtim.tv_nsec;
+		}
+		if (t.nops == 0)
+			break; /* atime or ctime only: nothing stored */
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			break;
+		if (rv == KV_OK) {
+			a = res.attr;
+			break;
+		}
+		rv = rv == KV_EVERSION ? -EAGAIN : rkfs_status_errno(rv);
+		if (rv != -EAGAIN)
+			break;
+	}
+	if (rv == -EAGAIN)
+		rv = -EIO;
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	rkfs_stat(&a, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Creating
+ * --------------------------------------------------------------------- */
+
+struct newnode {
+	uint8_t kind;
+	mode_t mode;
+	const void *value;
+	size_t vlen;
+};
+
+/*
+ * Create @name in @parent as one committed command that also requires the
+ * name to be free (O_EXCL semantics cluster-wide).  Returns 0 with @e
+ * filled (one kernel lookup counted), or -EEXIST with the existing key's
+ * attributes in *@existing and its key in @key, or a negative errno.
+ */
+static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+    const struct newnode *nn, struct fuse_entry_param *e,
+    struct kv_attr *existing, char *key, size_t *keylen)
+{
+	struct fs *fs = rkfs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char pkey[KV_KEY_MAX + 1];
+	struct kv_attr pa, a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t plen;
+	long klen = 0;
+	int rv = -EIO;
+
+	if (fs->opt.ro)
+		return -EROFS;
+	if (strlen(name) > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		struct kv_op *op;
+
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
+		if (rv == 0 && pa.kind != KV_KIND_DIR)
+			rv = -ENOTDIR;
+		if (rv == 0) {
+			klen = rkfs_child_key(pkey, plen, name, key);
+			if (klen < 0)
+				rv = (int)klen;
+		}
+		if (rv == 0 && kv_get(fs->kv, key, (size_t)klen, &a, NULL,
+		    NULL) == 0) {
+			*existing = a;
+			rv = -EEXIST;
+		}
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv;
+		*keylen = (size_t)klen;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
+		op = rkfs_txn_op(&t, KV_OP_PUT, key, (size_t)klen);
+		op->flags = 0;
+		op->version = 0;
+		op->meta.kind = nn->kind;
+		op->meta.mode = nn->mode & KV_MODE_MASK;
+		op->meta.uid = ctx->uid;
+		op->meta.gid = ctx->gid;
+		if (pa.mode & S_ISGID) {
+			/* A setgid directory: its group, and for a directory
+			 * its setgid bit, pass on (as on ext4). */
+			op->meta.gid = pa.gid;
+			if (nn->kind == KV_KIND_DIR)
+				op->meta.mode |= S_ISGID;
+		}
+		op->data = nn->value;
+		op->datalen = (uint32_t)nn->vlen;
+		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return rkfs_learn(fs, key, (size_t)klen,
+			    res.attr.inode, &res.attr, e);
+		/* The name was taken, or the parent went away, meanwhile:
+		 * look again (the next round answers EEXIST or ENOENT). */
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+	}
+	return -EIO;
+}
+
+static void reply_entry_or_err(fuse_req_t req, int rv,
+    struct fuse_entry_param *e)
+{
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+	else if (fuse_reply_entry(req, e) != 0)
+		inode_forget(rkfs_of(req)->inodes, e->ino, 1);
+}
+
+static void rk_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+    mode_t mode)
+{
+	struct newnode nn = { .kind = KV_KIND_DIR, .mode = mode };
+	struct fuse_entry_param e;
+	struct kv_attr ex;
+	char key[KV_KEY_MAX + 1];
+	size_t klen;
+
+	reply_entry_or_err(req, make_node(req, parent, name, &nn, &e, &ex, key,
+	    &klen), &e);
+}
+
+static void rk_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+    mode_t mode, dev_t rdev)
+{
+	struct newnode nn = { .kind = KV_KIND_FILE, .mode = mode };
+	struct fuse_entry_param e;
+	struct kv_attr ex;
+	char key[KV_KEY_MAX + 1];
+	size_t klen;
+
+	(void)rdev;
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM); /* no devices, FIFOs, sockets */
+		return;
+	}
+	reply_entry_or_err(req, make_node(req, parent, name, &nn, &e, &ex, key,
+	    &klen), &e);
+}
+
+static void rk_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+    const char *name)
+{
+	struct newnode nn = { .kind = KV_KIND_SYMLINK, .mode = 0777,
+	    .value = link, .vlen = strlen(link) };
+	struct fuse_entry_param e;
+	struct kv_attr ex;
+	char key[KV_KEY_MAX + 1];
+	size_t klen;
+
+	if (nn.vlen >= PATH_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	reply_entry_or_err(req, make_node(req, parent, name, &nn, &e, &ex, key,
+	    &klen), &e);
+}
+
+static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+    mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = rkfs_of(req);
+	struct newnode nn = { .kind = KV_KIND_FILE, .mode = mode };
+	struct fuse_entry_param e;
+	struct kv_attr ex;
+	char key[KV_KEY_MAX + 1];
+	size_t klen;
+	int rv = make_node(req, parent, name, &nn, &e, &ex, key, &klen);
+
+	if (rv == -EEXIST && !(fi->flags & O_EXCL)) {
+		/* Created meanwhile by someone else: open it. */
+		if (ex.kind == KV_KIND_DIR) {
+			rv = -EISDIR;
+		} else {
+			inode_lock(fs->inodes);
+			rv = inode_ref_locked(fs->inodes, ex.inode, key, klen);
+			inode_unlock(fs->inodes);
+			entry_of(&ex, &e);
+			if (rv == 0 && (fi->flags & O_TRUNC)) {
+				rv = rkfile_truncate0(fs, ex.inode);
+				if (rv != 0)
+					inode_forget(fs->inodes, ex.inode, 1);
+			}
+		}
+	}
+	if (rv == 0) {
+		rv = rkfile_fh_new(fs, e.ino, fi->flags, &fi->fh);
+		if (rv != 0)
+			inode_forget(fs->inodes, e.ino, 1);
+	}
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	inode_lock(fs->inodes);
+	inode_open_locked(fs->inodes, e.ino);
+	inode_unlock(fs->inodes);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		rkfile_fh_drop(fs, fi->fh);
+		inode_lock(fs->inodes);
+		inode_close_locked(fs->inodes, e.ino);
+		inode_unlock(fs->inodes);
+		inode_forget(fs->inodes, e.ino, 1);
+	}
+}
+
+static void rk_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM); /* hard links: not yet */
+}
+
+static void rk_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = rkfs_of(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	void *val = NULL;
+	size_t klen, vlen = 0;
+	int rv = rkfs_fresh(fs);
+
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		if (rv == 0 && a.kind != KV_KIND_SYMLINK)
+			rv = -EINVAL;
+		if (rv == 0)
+			rv = kv_get_max(fs->kv, key, klen, PATH_MAX - 1, &a,
+			    &val, &vlen);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == -EFBIG)
+		rv = -ENAMETOOLONG;
+	if (rv == 0) {
+		char *s = malloc(vlen + 1);
+
+		if (s == NULL) {
+			rv = -ENOMEM;
+		} else {
+			if (vlen > 0)
+				memcpy(s, val, vlen);
+			s[vlen] = '\0';
+			fuse_reply_readlink(req, s);
+			free(s);
+		}
+	}
+	free(val);
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+}
+
+/* ---------------------------------------------------------------------
+ * Removing and renaming
+ * --------------------------------------------------------------------- */
+
+struct first_cb {
+	long n;
+};
+
+static int count_one(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct first_cb *f = arg;
+
+	(void)key;
+	(void)keylen;
+	(void)attr;
+	(void)value;
+	f->n++;
+	return 1; /* one is enough */
+}
+
+/* With the table lock held: does the directory @key have any key below
+ * it (shown or not)? */
+static bool has_children_locked(struct fs *fs, const char *key, size_t klen)
+{
+	char prefix[KV_KEY_MAX + 2];
+	struct first_cb f = { 0 };
+
+	memcpy(prefix, key, klen);
+	prefix[klen] = '/';
+	kv_list(fs->kv, prefix, klen + 1, NULL, 0, 1, -1, count_one, &f);
+	return f.n > 0;
+}
+
+static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+    bool dir)
+{
+	struct fs *fs = rkfs_of(req);
+	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
+	struct kv_attr pa, a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
+	size_t plen, nx = 0;
+	long klen = 0;
+	bool orphan;
+	int rv = -EIO;
+
+	if (fs->opt.ro)
+		return -EROFS;
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
+		if (rv == 0 && pa.kind != KV_KIND_DIR)
+			rv = -ENOTDIR;
+		if (rv == 0) {
+			klen = rkfs_child_key(pkey, plen, name, key);
+			rv = klen < 0 ? (int)klen :
+			    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
+		}
+		if (rv == 0 && dir && a.kind != KV_KIND_DIR)
+			rv = -ENOTDIR;
+		if (rv == 0 && !dir && a.kind == KV_KIND_DIR)
+			rv = -EISDIR;
+		if (rv == 0 && dir && has_children_locked(fs, key, (size_t)klen))
+			rv = -ENOTEMPTY;
+		orphan = rv == 0 && !dir &&
+		    inode_opens_locked(fs->inodes, a.inode) > 0;
+		if (rv == 0 && !orphan)
+			rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
+		if (orphan) {
+			/* Open here: it lives on, hidden, until its last
+			 * close on this mount (rkfile_release). */
+			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
+			    (size_t)klen);
+
+			op->key2 = okey;
+			op->key2len = (uint32_t)rkfs_orphan_key(fs, a.inode,
+			    okey);
+		} else {
+			rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
+		}
+		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+		rkxattr_keys_free(xkeys, nx);
+		xkeys = NULL;
+		nx = 0;
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return 0;
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+	}
+	return -EIO;
+}
+
+static void rk_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -remove_node(req, parent, name, false));
+}
+
+static void rk_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -remove_node(req, parent, name, true));
+}
+
+static bool is_below(const char *a, size_t alen, const char *dir,
+    size_t dlen)
+{
+	return alen > dlen && a[dlen] == '/' && memcmp(a, dir, dlen) == 0;
+}
+
+struct rename_req {
+	fuse_ino_t parent, newparent;
+	const char *name, *newname;
+	unsigned flags;
+};
+
+static void rename_op(struct rkfs_txn *t, const char *src, size_t slen,
+    const char *dst, size_t dlen)
+{
+	struct kv_op *op = rkfs_txn_op(t, KV_OP_RENAME, src, slen);
+
+	op->flags = KV_F_ANYVER | KV_F_TREE;
+	op->key2 = dst;
+	op->key2len = (uint32_t)dlen;
+}
+
+/*
+ * One attempt at a rename: 0 done, -EAGAIN lost a race, or an errno.
+ *
+ * One TXN: compares pin the source and the target (its version, or its
+ * absence) as decided here; the renames carry KV_F_TREE, so a directory
+ * moves with everything below it however large (kv.h); both parents'
+ * mtimes are set.  A target directory must be empty: its version moves
+ * with every child added or removed, so the compare pins that too.  An
+ * exchange parks the source at a key the mount never shows, inside the
+ * same command.
+ */
+static int rename_once(struct fs *fs, const struct rename_req *r)
+{
+	char sp[KV_KEY_MAX + 1], dp[KV_KEY_MAX + 1];
+	char src[KV_KEY_MAX + 1], dst[KV_KEY_MAX + 1];
+	struct kv_attr spa, dpa, sa, da;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t splen, dplen, nx = 0;
+	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
+	long slen = 0, dlen = 0;
+	bool dexists = false, xchg = r->flags & RENAME_EXCHANGE;
+	bool orphan_dst = false;
+	int64_t now = rkfs_now_ns();
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, r->parent, sp, &splen, &spa);
+	if (rv == 0)
+		rv = rkfs_get_ino_locked(fs, r->newparent, dp, &dplen, &dpa);
+	if (rv == 0 && (spa.kind != KV_KIND_DIR || dpa.kind != KV_KIND_DIR))
+		rv = -ENOTDIR;
+	if (rv == 0) {
+		slen = rkfs_child_key(sp, splen, r->name, src);
+		dlen = rkfs_child_key(dp, dplen, r->newname, dst);
+		if (slen < 0 || dlen < 0)
+			rv = -ENAMETOOLONG;
+	}
+	if (rv == 0)
+		rv = kv_get(fs->kv, src, (size_t)slen, &sa, NULL, NULL);
+	if (rv == 0)
+		dexists = kv_get(fs->kv, dst, (size_t)dlen, &da, NULL,
+		    NULL) == 0;
+	if (rv == 0 && slen == dlen && memcmp(src, dst, (size_t)slen) == 0) {
+		inode_unlock(fs->inodes);
+		return 0; /* the same name: nothing to do */
+	}
+	if (rv == 0 && (r->flags & RENAME_NOREPLACE) && dexists)
+		rv = -EEXIST;
+	if (rv == 0 && xchg && !dexists)
+		rv = -ENOENT;
+	if (rv == 0 && sa.kind == KV_KIND_DIR &&
+	    is_below(dst, (size_t)dlen, src, (size_t)slen))
+		rv = -EINVAL;
+	if (rv == 0 && xchg && da.kind == KV_KIND_DIR &&
+	    is_below(src, (size_t)slen, dst, (size_t)dlen))
+		rv = -EINVAL;
+	if (rv == 0 && !xchg && dexists) {
+		if (sa.kind == KV_KIND_DIR && da.kind != KV_KIND_DIR)
+			rv = -ENOTDIR;
+		else if (sa.kind != KV_KIND_DIR && da.kind == KV_KIND_DIR)
+			rv = -EISDIR;
+		else if (da.kind == KV_KIND_DIR &&
+		    has_children_locked(fs, dst, (size_t)dlen))
+			rv = -ENOTEMPTY;
+		else if (da.kind != KV_KIND_DIR &&
+		    inode_opens_locked(fs->inodes, da.inode) > 0)
+			/* Open here: kept, hidden, until its last close. */
+			orphan_dst = true;
+		else if (da.inode != sa.inode)
+			/* The replaced inode's attributes go with it. */
+			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
+	}
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, src, (size_t)slen, sa.version);
+	rkfs_txn_cmp(&t, dst, (size_t)dlen, dexists ? da.version : 0);
+	if (!xchg) {
+		if (orphan_dst) {
+			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, dst,
+			    (size_t)dlen);
+
+			op->key2 = okey;
+			op->key2len = (uint32_t)rkfs_orphan_key(fs, da.inode,
+			    okey);
+		}
+		rename_op(&t, src, (size_t)slen, dst, (size_t)dlen);
+	} else {
+		size_t tlen = sizeof(xchg_key) - 1;
+
+		rkfs_txn_cmp(&t, xchg_key, tlen, 0);
+		rename_op(&t, src, (size_t)slen, xchg_key, tlen);
+		rename_op(&t, dst, (size_t)dlen, src, (size_t)slen);
+		rename_op(&t, xchg_key, tlen, dst, (size_t)dlen);
+	}
+	rkfs_txn_touch(&t, sp, splen, now);
+	if (dplen != splen || memcmp(sp, dp, splen) != 0)
+		rkfs_txn_touch(&t, dp, dplen, now);
+	rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+	rkxattr_keys_free(xkeys, nx);
+	if (rv < 0)
+		return rv;
+	if (rv == KV_OK)
+		return 0;
+	if (rv == KV_EVERSION || rv == KV_ENOKEY)
+		return -EAGAIN;
+	if (rv == KV_EINVAL)
+		return -EINVAL; /* a key would exceed KV_KEY_MAX */
+	return rkfs_status_errno(rv);
+}
+
+static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct fs *fs = rkfs_of(req);
+	struct rename_req r = { parent, newparent, name, newname, flags };
+	int rv = -EIO;
+
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (strlen(name) > FS_NAME_MAX || strlen(newname) > FS_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			break;
+		rv = rename_once(fs, &r);
+		if (rv != -EAGAIN)
+			break;
+	}
+	if (rv == -EAGAIN)
+		rv = -EIO;
+	fuse_reply_err(req, -rv);
+}
+
+/*
+ * access(2).  The kernel asks only without default_permissions (with it,
+ * the default, it checks modes itself): the POSIX check of the caller
+ * against the file's mode, owner and group (root passes, except X on a
+ * file nobody may execute).  Supplementary groups are not known here.
+ */
+static void rk_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs *fs = rkfs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char key[KV_KEY_MAX + 1];
+	struct kv_attr a;
+	size_t klen;
+	unsigned bits;
+	int rv = rkfs_fresh(fs);
+
+	if (rv == 0) {
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		inode_unlock(fs->inodes);
+	}
+	if (rv == 0 && (mask & W_OK) && fs->opt.ro)
+		rv = -EROFS;
+	if (rv == 0 && mask != F_OK) {
+		if (ctx->uid == 0)
+			bits = (mask & X_OK) && a.kind != KV_KIND_DIR &&
+			    !(a.mode & 0111) ? 0 : 7;
+		else if (ctx->uid == a.uid)
+			bits = (a.mode >> 6) & 7;
+		else if (ctx->gid == a.gid)
+			bits = (a.mode >> 3) & 7;
+		else
+			bits = a.mode & 7;
+		if (((unsigned)mask & 7) & ~bits)
+			rv = -EACCES;
+	}
+	fuse_reply_err(req, -rv);
+}
+
+static void rk_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = rkfs_of(req);
+	struct statvfs sv;
+	uint64_t files = kv_key_count(fs->kv);
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_blocks = 1ull << 28;       /* 1 TiB: no quota yet */
+	sv.f_bfree = sv.f_blocks;
+	sv.f_bavail = sv.f_blocks;
+	sv.f_files = 1ull << 32;
+	sv.f_ffree = sv.f_files - files;
+	sv.f_favail = sv.f_ffree;
+	sv.f_namemax = FS_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops rkfs_ops = {
+	.init = rk_init,
+	.lookup = rk_lookup,
+	.forget = rk_forget,
+	.forget_multi = rk_forget_multi,
+	.getattr = rk_getattr,
+	.setattr = rk_setattr,
+	.readlink = rk_readlink,
+	.mknod = rk_mknod,
+	.mkdir = rk_mkdir,
+	.unlink = rk_unlink,
+	.rmdir = rk_rmdir,
+	.symlink = rk_symlink,
+	.rename = rk_rename,
+	.link = rk_link,
+	.open = rkfile_open,
+	.read = rkfile_read,
+	.write = rkfile_write,
+	.flush = rkfile_flush,
+	.release = rkfile_release,
+	.fsync = rkfile_fsync,
+	.opendir = rkfile_opendir,
+	.readdir = rkfile_readdir,
+	.releasedir = rkfile_releasedir,
+	.statfs = rk_statfs,
+	.access = rk_access,
+	.setxattr = rkxattr_set,
+	.getxattr = rkxattr_get,
+	.listxattr = rkxattr_list,
+	.removexattr = rkxattr_remove,
+	.create = rk_create,
+};

@@ -1,0 +1,160 @@
+/*
+ * rkfs_int.h - helpers shared by the FUSE operations (fs/rkfs.c,
+ * fs/rkfile.c): errno mapping, attributes, keys, submitting.
+ */
+#ifndef RAFTKV_FS_RKFS_INT_H
+#define RAFTKV_FS_RKFS_INT_H
+
+#define FUSE_USE_VERSION 35
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "kv/cmd.h"
+
+/* How often an operation starts over after losing a race (a compare that
+ * pinned what it read failed) before it gives up with EIO. */
+#define RKFS_RETRIES 100
+
+static inline struct fs *rkfs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Pass the read barrier: 0 or -EIO (rkfs_timeout_ms expired). */
+int rkfs_fresh(struct fs *fs);
+
+/* The caller's idea of "now" in ns since the epoch. */
+int64_t rkfs_now_ns(void);
+
+/* Fill @st from @a (root: rkfs_root_attr()). */
+void rkfs_stat(const struct kv_attr *a, struct stat *st);
+
+/* The root directory's attributes (it has no key). */
+void rkfs_root_attr(struct kv_attr *a);
+
+/*
+ * Build the key of @name in the directory whose key is @dir (@dlen bytes)
+ * into @out (KV_KEY_MAX + 1 bytes): "DIR/NAME".  Returns its length, or
+ * -ENAMETOOLONG (name over FS_NAME_MAX, or the key over KV_KEY_MAX).
+ */
+long rkfs_child_key(const char *dir, size_t dlen, const char *name,
+    char *out);
+
+/*
+ * With the inode table lock held: copy @ino's key into @key (KV_KEY_MAX + 1
+ * bytes, *@klen) and read its attributes from the local state into @a.
+ * Returns 0, -ENOENT (deleted), -ESTALE (unknown node id).
+ */
+int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key,
+    size_t *klen, struct kv_attr *a);
+
+/* With the table lock held: the attributes of @key (the root for ""). */
+int rkfs_get_key_locked(struct fs *fs, const char *key, size_t klen,
+    struct kv_attr *a);
+
+/*
+ * Submit @c through a pooled clerk.  Returns the result's status (>= 0,
+ * enum kv_status) with @res filled, or -EIO (unavailable, outcome unknown)
+ * or -ENOMEM.
+ */
+int rkfs_submit(struct fs *fs, struct kv_cmd *c, struct kv_result *res);
+
+/* Map a status no caller expected to an errno (negative). */
+int rkfs_status_errno(int status);
+
+/*
+ * With the table lock NOT held: after a committed create at @key of inode
+ * @ino (@created: the attributes the commit answered), wait until this
+ * member applied it and record it in the table (one kernel lookup).  Fills
+ * @e (timeouts 0).  0 or negative errno.
+ */
+int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
+    const struct kv_attr *created, struct fuse_entry_param *e);
+
+/* A small transaction under construction. */
+#define RKFS_TXN_SMALL 8
+struct rkfs_txn {
+	struct kv_cmp cmps[RKFS_TXN_SMALL];
+	struct kv_op ops[RKFS_TXN_SMALL];
+	uint32_t ncmp, nops;
+};
+
+void rkfs_txn_cmp(struct rkfs_txn *t, const char *key, size_t len,
+    uint64_t version);
+struct kv_op *rkfs_txn_op(struct rkfs_txn *t, uint8_t type, const char *key,
+    size_t len);
+/* Also set the parent directory @dir's mtime (nothing for the root). */
+void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
+    int64_t now);
+int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
+/* rkfs_txn_submit() with a DELETE of each of @keys appended (the
+ * attributes of an inode removed by @t). */
+int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
+    char **keys, size_t nkeys, struct kv_result *res);
+
+/* File and directory operations of fs/rkfile.c. */
+void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+    size_t size, off_t off, struct fuse_file_info *fi);
+void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rkfile_release(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi);
+void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi);
+void rkfile_opendir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi);
+void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi);
+/* Truncate @ino's file to 0 (O_TRUNC): 0 or negative errno. */
+int rkfile_truncate0(struct fs *fs, fuse_ino_t ino);
+
+/* A file handle for an open of @ino with @flags into *@out (0 when writes
+ * are not buffered); release it with rkfile_fh_drop().  0 or -ENOMEM. */
+int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out);
+void rkfile_fh_drop(struct fs *fs, uint64_t fh);
+
+/*
+ * A file removed (unlink, rename over it) while open on this mount lives
+ * on under its orphan key, "\001o/MEMBER/INODE" (16 hex digits each; not
+ * shown), so that its descriptors keep working; the last close here
+ * deletes it (rkfile_release), and a mount that starts deletes the
+ * orphans its member left when it crashed (rkfile_reap_orphans).
+ * @out: RKFS_ORPHAN_KEY_LEN + 1 bytes.
+ */
+#define RKFS_ORPHAN_PREFIX "\001o/"
+#define RKFS_ORPHAN_KEY_LEN (3 + 16 + 1 + 16)
+size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out);
+
+struct clerk;
+/* Delete the orphans of this member (left by a crash) through @ck: 0, or
+ * -EIO when some could not be (no majority, say). */
+int rkfile_reap_orphans(struct fs *fs, struct clerk *ck);
+
+/* Extended attributes (fs/xattr.c). */
+void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
+    size_t size);
+void rkxattr_list(fuse_req_t req, fuse_ino_t ino, size_t size);
+void rkxattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags);
+void rkxattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name);
+/* With the table lock held: the keys of @ino's attributes (malloc'd;
+ * free with rkxattr_keys_free()), for removing them with the file.
+ * 0 or -ENOMEM. */
+int rkxattr_keys_locked(struct fs *fs, uint64_t ino, char ***keys,
+    size_t *n);
+void rkxattr_keys_free(char **keys, size_t n);
+
+/* Commit what this mount buffered for @ino (fs/wbuf.h): 0 (or 1 when
+ * something was committed), or a negative errno. */
+int rkfile_flush_ino(struct fs *fs, uint64_t ino);
+
+#endif

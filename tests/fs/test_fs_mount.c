@@ -1,0 +1,1690 @@
+/*
+ * test_fs_mount.c - end-to-end test of mount.raftkv: three real mounts
+ * (three members) of one cluster on 127.0.0.1, driven with plain system
+ * calls, each change checked from the other mounts.
+ *
+ * Scenarios, in order (one cluster for all, to keep the suite fast):
+ *   write on one mount, read on the other two; errnos; setgid
+ *   directories; one-line refusals and a daemonized mount; holes read as
+ *   zeros; O_APPEND from all mounts; write buffering (the writer sees its
+ *   bytes at once, other mounts at fsync/close, never before); the raftkv
+ *   client and the mounts are one namespace (put/get vs read/write);
+ *   user.* xattrs; files removed while open; O_CREAT|O_EXCL and mkdir
+ *   races between processes on every mount (exactly one winner per
+ *   round); rmdir ENOTEMPTY, unlink, rmdir seen from the others; a
+ *   directory rename seen atomically by a reader on another mount (never
+ *   neither name, never a partial tree), a rename of 1401 keys,
+ *   RENAME_NOREPLACE/EXCHANGE; random operations against a model
+ *   (seeded); a minority mount fails with EIO after its timeout (never the
+ *   old data) and works again once the partition heals; kill -9 of one
+ *   mount: the others go on, the dead mountpoint answers ENOTCONN, and a
+ *   remount on the same data directory catches up; clean stops.
+ *
+ * Processes: every mount runs in the foreground (-f) as a child of this
+ * test, with PR_SET_PDEATHSIG; cleanup (atexit, also after a failed
+ * check) unmounts with fusermount3 -u (lazily if busy) and kills by PID.
+ * Exit 77 (SKIP) when FUSE cannot be used here.  No wall-clock assertions:
+ * timeouts are generous and only bound waiting.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv/clerk.h"
+#include "tests/lib/history.h"
+#include "tests/lib/linz.h"
+#include "raft/client/client.h"
+#include "raft/client/cluster.h"
+#include "raft/client/keys.h"
+#include "raft/client/cproto.h"
+
+#define N 3
+#define OP_TIMEOUT_MS 6000      /* the mounts' timeout= option */
+
+static char dir[PATH_MAX];
+static char conf[PATH_MAX + 32];
+static char mnt[N][PATH_MAX + 32];
+static char data[N][PATH_MAX + 32];
+static pid_t pids[N];
+static const char *prog;
+static struct cluster cl;
+static pid_t main_pid;
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+		fprintf(stderr, __VA_ARGS__);				\
+		fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); \
+		exit(1);						\
+	}								\
+} while (0)
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000l };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int run(const char *const argv[])
+{
+	pid_t p = fork();
+	int st;
+
+	if (p == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (p < 0 || waitpid(p, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192], m[4096], fstype[256];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *dash = strstr(line, " - ");
+
+		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", m) == 1 &&
+		    sscanf(dash + 3, "%255s", fstype) == 1)
+			found = strcmp(m, path) == 0 &&
+			    strcmp(fstype, "fuse.raftkv") == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static void unmount(int i)
+{
+	const char *u[] = { "fusermount3", "-u", mnt[i], NULL };
+	const char *z[] = { "fusermount3", "-u", "-z", mnt[i], NULL };
+
+	if (!is_mounted(mnt[i]))
+		return;
+	if (run(u) != 0)
+		run(z);
+}
+
+/* Stop mount @i: unmount, then the process (TERM, then KILL).  Returns
+ * its wait status (-1 if it was not running). */
+static int stop(int i)
+{
+	int st = -1;
+
+	unmount(i);
+	if (pids[i] <= 0)
+		return -1;
+	for (int t = 0; t < 200; t++) {
+		if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+			pids[i] = 0;
+			return st;
+		}
+		if (t == 100)
+			kill(pids[i], SIGTERM);
+		sleep_ms(50);
+	}
+	kill(pids[i], SIGKILL);
+	waitpid(pids[i], &st, 0);
+	pids[i] = 0;
+	return st;
+}
+
+static void cleanup(void)
+{
+	const char *rm[] = { "rm", "-rf", dir, NULL };
+
+	if (getpid() != main_pid)
+		return;
+	for (int i = 0; i < N; i++)
+		stop(i);
+	if (dir[0] != '\0' && getenv("RAFTKV_KEEP") == NULL)
+		run(rm);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exit(1); /* atexit cleans up */
+}
+
+/* The model's current mapping, for a report on SIGBUS. */
+static const unsigned char *cur_map;
+static size_t cur_map_len;
+
+/* A crash of the test itself: report, clean up (unmount, kill), die. */
+static void on_fatal(int sig, siginfo_t *si, void *uc)
+{
+	char msg[160];
+	int n;
+
+	(void)uc;
+	n = snprintf(msg, sizeof(msg), "FATAL signal %d at %p (mapping %p, "
+	    "%zu bytes); cleaning up\n", sig, si->si_addr,
+	    (const void *)cur_map, cur_map_len);
+	if (n > 0 && write(2, msg, (size_t)n) < 0) {
+		/* nothing more to do */
+	}
+	cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* A free TCP port on 127.0.0.1 (bind-tested; not reserved), below the
+ * kernel's ephemeral range: an outgoing connection (a member reconnecting
+ * to one that was killed) could take a port in that range before its
+ * member comes back. */
+static unsigned free_port(void)
+{
+	unsigned lo = 32768, hi = 60999, top;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	top = lo > 32768 ? 32768 : lo;
+	if (top < 12000)
+		top = 12000; /* an odd range: take our chances */
+	for (int tries = 0; tries < 500; tries++) {
+		unsigned port = 10000 + (unsigned)(rand() % (int)(top - 10000));
+		struct sockaddr_in a = { .sin_family = AF_INET,
+		    .sin_port = htons((uint16_t)port),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		if (fd < 0)
+			continue;
+		ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return 0;
+}
+
+/*
+ * A fresh authenticated cluster in @dir, as `raftkv init` makes one:
+ * cluster.conf with every member's public key, memberN.key (found by
+ * mount.raftkv next to the cluster file), client.key and admin.key.  A
+ * retry (a port taken meanwhile) removes the previous attempt's files,
+ * since keys_init_cluster() never overwrites.
+ */
+static void write_conf(void)
+{
+	static const char *const old[] = { "cluster.conf", "client.key",
+		"admin.key", "member1.key", "member2.key", "member3.key" };
+	char err[512], path[PATH_MAX + 64];
+	struct cluster c;
+
+	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, old[i]);
+		unlink(path);
+	}
+	memset(&c, 0, sizeof(c));
+	c.id = (uint64_t)(rand() % 0xfffff) + 1;
+	c.n = N;
+	for (int i = 0; i < N; i++) {
+		unsigned p1 = free_port(), p2 = free_port();
+
+		CHECK(p1 && p2 && p1 != p2, "no free ports");
+		c.members[i].id = (raft_id)i + 1;
+		snprintf(c.members[i].peer, sizeof(c.members[i].peer),
+		    "tcp://127.0.0.1:%u", p1);
+		snprintf(c.members[i].client, sizeof(c.members[i].client),
+		    "tcp://127.0.0.1:%u", p2);
+	}
+	CHECK(keys_init_cluster(dir, &c, err, sizeof(err)) == 0, "%s", err);
+	CHECK(cluster_load(conf, &cl, err, sizeof(err)) == 0, "%s", err);
+	CHECK(keys_load_credential(&cl, conf, NULL, false, err,
+	    sizeof(err)) == 0, "%s", err);
+}
+
+static bool mounted_once;
+static bool setting_up;    /* the first start of the cluster */
+static bool addr_in_use;   /* a member of it found its port taken */
+
+/* Does the file @path contain @what? */
+static bool log_says(const char *path, const char *what)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, what) != NULL;
+}
+
+static void start(int i)
+{
+	char opts[PATH_MAX + 128], log[PATH_MAX + 64];
+	pid_t p;
+
+	/* Snapshots every MiB of log: a member that falls behind during a
+	 * partition catches up by installing one (test_minority). */
+	snprintf(opts, sizeof(opts), "id=%d,data=%s,timeout=%d,"
+	    "max_raft_state=1048576,fault_injection", i + 1, data[i],
+	    OP_TIMEOUT_MS);
+	snprintf(log, sizeof(log), "%s/mount%d.log", dir, i + 1);
+	p = fork();
+	CHECK(p >= 0, "fork");
+	if (p == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(prog, prog, conf, mnt[i], "-f", "-o", opts, (char *)NULL);
+		_exit(127);
+	}
+	pids[i] = p;
+	for (int t = 0; t < 600 && !is_mounted(mnt[i]); t++) {
+		int st;
+
+		if (waitpid(p, &st, WNOHANG) == p) {
+			pids[i] = 0;
+			if (setting_up && log_says(log, "in use")) {
+				/* A port taken since it was tested: the
+				 * caller picks new ones. */
+				addr_in_use = true;
+				return;
+			}
+			if (!mounted_once && log_says(log, "cannot mount on")) {
+				/* /dev/fuse opens, but mounting is not
+				 * allowed here (a container, say). */
+				printf("SKIP: FUSE mounts are not permitted "
+				    "here (see %s)\n", log);
+				exit(77);
+			}
+			fprintf(stderr, "mount %d exited (status %d) before it "
+			    "was mounted; see %s\n", i + 1, st, log);
+			exit(99);
+		}
+		sleep_ms(50);
+	}
+	CHECK(is_mounted(mnt[i]), "mount %d not ready after 30 s", i + 1);
+	mounted_once = true;
+}
+
+static void pathf(char *out, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pathf(char *out, int i, const char *fmt, ...)
+{
+	char rel[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(out, PATH_MAX, "%s/%s", mnt[i], rel);
+}
+
+static void put_file(const char *path, const char *s, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | flags, 0644);
+	size_t len = strlen(s);
+
+	CHECK(fd >= 0, "open %s", path);
+	CHECK(write(fd, s, len) == (ssize_t)len, "write %s", path);
+	CHECK(close(fd) == 0, "close %s", path);
+}
+
+/* The file's contents (at most 64 KiB), or NULL with errno. */
+static char *get_file(const char *path)
+{
+	static char buf[65536];
+	int fd = open(path, O_RDONLY);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return NULL;
+	while ((n = read(fd, buf + total, sizeof(buf) - 1 - (size_t)total)) > 0)
+		total += n;
+	if (n < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return buf;
+}
+
+static void expect_file(int i, const char *rel, const char *want)
+{
+	char p[PATH_MAX];
+	char *got;
+
+	pathf(p, i, "%s", rel);
+	got = get_file(p);
+	CHECK(got != NULL && strcmp(got, want) == 0, "mount %d %s: got '%s', "
+	    "want '%s'", i + 1, rel, got ? got : "(error)", want);
+}
+
+static void expect_errno(int i, const char *rel, int want)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	pathf(p, i, "%s", rel);
+	errno = 0;
+	CHECK(lstat(p, &st) != 0 && errno == want, "mount %d stat %s: want "
+	    "%s", i + 1, rel, strerror(want));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_basic(void)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	pathf(p, 0, "hello");
+	put_file(p, "hello from 1\n", O_TRUNC);
+	for (int i = 0; i < N; i++)
+		expect_file(i, "hello", "hello from 1\n");
+	/* Overwrite shorter on another mount: O_TRUNC. */
+	pathf(p, 1, "hello");
+	put_file(p, "two\n", O_TRUNC);
+	for (int i = 0; i < N; i++)
+		expect_file(i, "hello", "two\n");
+	/* mkdir -p style and a file inside, seen everywhere. */
+	pathf(p, 2, "d1");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(p, 2, "d1/d2");
+	CHECK(mkdir(p, 0700) == 0, "mkdir");
+	pathf(p, 0, "d1/d2/f");
+	put_file(p, "deep", 0);
+	expect_file(1, "d1/d2/f", "deep");
+	pathf(p, 1, "d1/d2");
+	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_mode & 07777) == 0700, "mode of d2");
+	/* chmod on one mount, seen on the others; inode numbers agree. */
+	pathf(p, 0, "d1/d2/f");
+	CHECK(chmod(p, 0640) == 0, "chmod");
+	ino_t ino0;
+	CHECK(stat(p, &st) == 0, "stat");
+	ino0 = st.st_ino;
+	pathf(p, 2, "d1/d2/f");
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640 &&
+	    st.st_ino == ino0 && st.st_size == 4, "attributes on mount 3");
+	/* A setgid directory passes its group (and, to directories, the
+	 * bit) on to what is created in it. */
+	pathf(p, 0, "sg");
+	CHECK(mkdir(p, 0755) == 0 && chown(p, 0, 4242) == 0 &&
+	    chmod(p, 02775) == 0, "setgid dir");
+	pathf(p, 1, "sg/f");
+	put_file(p, "g", 0);
+	CHECK(stat(p, &st) == 0 && st.st_gid == 4242, "group inherited");
+	pathf(p, 2, "sg/d");
+	CHECK(mkdir(p, 0755) == 0 && stat(p, &st) == 0 &&
+	    st.st_gid == 4242 && (st.st_mode & S_ISGID), "setgid inherited");
+	/* Symlinks. */
+	pathf(p, 0, "link");
+	CHECK(symlink("d1/d2/f", p) == 0, "symlink");
+	expect_file(2, "link", "deep");
+	/* EEXIST, ENOTDIR, EISDIR, ENAMETOOLONG. */
+	pathf(p, 1, "d1");
+	errno = 0;
+	CHECK(mkdir(p, 0755) != 0 && errno == EEXIST, "mkdir existing");
+	pathf(p, 1, "hello/x");
+	errno = 0;
+	CHECK(open(p, O_RDONLY) < 0 && errno == ENOTDIR, "ENOTDIR");
+	pathf(p, 1, "d1");
+	errno = 0;
+	CHECK(unlink(p) != 0 && errno == EISDIR, "unlink a directory");
+	char longname[300];
+	memset(longname, 'x', 256);
+	longname[256] = '\0';
+	pathf(p, 1, "%s", longname);
+	errno = 0;
+	CHECK(open(p, O_CREAT | O_WRONLY, 0644) < 0 && errno == ENAMETOOLONG,
+	    "ENAMETOOLONG");
+	expect_errno(2, "nonexistent", ENOENT);
+}
+
+static void test_holes_append_truncate(void)
+{
+	char p[PATH_MAX];
+	unsigned char buf[64];
+	int fd;
+
+	pathf(p, 0, "holes");
+	fd = open(p, O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0, "open");
+	CHECK(pwrite(fd, "end", 3, 20) == 3, "pwrite past EOF");
+	CHECK(close(fd) == 0, "close");
+	pathf(p, 1, "holes");
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 23, "read");
+	close(fd);
+	for (int i = 0; i < 20; i++)
+		CHECK(buf[i] == 0, "hole byte %d is %d", i, buf[i]);
+	CHECK(memcmp(buf + 20, "end", 3) == 0, "data after the hole");
+	pathf(p, 2, "holes");
+	CHECK(truncate(p, 5) == 0, "truncate");
+	struct stat st;
+	pathf(p, 0, "holes");
+	CHECK(stat(p, &st) == 0 && st.st_size == 5, "size after truncate");
+
+	/* O_APPEND from every mount, several rounds: nothing overwritten. */
+	for (int r = 0; r < 3; r++)
+		for (int i = 0; i < N; i++) {
+			char s[8];
+
+			snprintf(s, sizeof(s), "%d%d;", r, i);
+			pathf(p, i, "log");
+			put_file(p, s, O_APPEND);
+		}
+	expect_file(1, "log", "00;01;02;10;11;12;20;21;22;");
+}
+
+/* Buffered writes: the writer's own descriptors see them at once, other
+ * mounts only once they commit (fsync, close), never before. */
+static void test_write_buffering(void)
+{
+	char p[PATH_MAX], buf[64];
+	struct stat st;
+	unsigned char *big, *back;
+	size_t bigsz = 2600 * 1024;
+	int fd, fd2;
+
+	pathf(p, 0, "wb");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	CHECK(write(fd, "abc", 3) == 3, "write");
+	expect_file(1, "wb", "");            /* not committed yet */
+	CHECK(fsync(fd) == 0, "fsync");
+	expect_file(1, "wb", "abc");
+	CHECK(write(fd, "def", 3) == 3, "write");
+	expect_file(2, "wb", "abc");
+	CHECK(close(fd) == 0, "close");
+	expect_file(2, "wb", "abcdef");
+
+	pathf(p, 0, "wb2");
+	fd2 = open(p, O_CREAT | O_RDWR, 0644);
+	CHECK(fd2 >= 0, "open");
+	CHECK(write(fd2, "xyz", 3) == 3, "write");
+	CHECK(pread(fd2, buf, sizeof(buf), 0) == 3 &&
+	    memcmp(buf, "xyz", 3) == 0, "own bytes at once");
+	CHECK(fstat(fd2, &st) == 0 && st.st_size == 3, "own size at once");
+	CHECK(close(fd2) == 0, "close");
+
+	/* A large file in small writes, compared byte for byte elsewhere. */
+	big = malloc(bigsz);
+	back = malloc(bigsz + 1);
+	CHECK(big && back, "malloc");
+	for (size_t i = 0; i < bigsz; i++)
+		big[i] = (unsigned char)(i * 7 + i / 4096);
+	pathf(p, 0, "bigfile");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	for (size_t off = 0; off < bigsz; off += 4096)
+		CHECK(write(fd, big + off, 4096) == 4096, "write at %zu", off);
+	CHECK(close(fd) == 0, "close");
+	pathf(p, 2, "bigfile");
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0, "open");
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fd, back + got, bigsz + 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	CHECK(got == bigsz && memcmp(big, back, bigsz) == 0, "big file read "
+	    "back %zu bytes", got);
+	free(big);
+	free(back);
+}
+
+/* user.* extended attributes, checked across mounts; they follow the
+ * inode through a rename and go away with the file. */
+static void test_xattr(void)
+{
+	char p[PATH_MAX], q[PATH_MAX], buf[256];
+	struct clerk_options o;
+	struct clerk *ck;
+	struct clerk_entry *e = NULL;
+	size_t n = 0;
+	ssize_t len;
+
+	pathf(p, 0, "xa");
+	put_file(p, "data", 0);
+	CHECK(setxattr(p, "user.color", "blue", 4, 0) == 0, "setxattr");
+	pathf(p, 1, "xa");
+	len = getxattr(p, "user.color", buf, sizeof(buf));
+	CHECK(len == 4 && memcmp(buf, "blue", 4) == 0, "getxattr elsewhere");
+	CHECK(getxattr(p, "user.color", NULL, 0) == 4, "getxattr size");
+	errno = 0;
+	CHECK(getxattr(p, "user.color", buf, 2) < 0 && errno == ERANGE,
+	    "ERANGE");
+	errno = 0;
+	CHECK(setxattr(p, "user.color", "red", 3, XATTR_CREATE) < 0 &&
+	    errno == EEXIST, "XATTR_CREATE on an existing attribute");
+	errno = 0;
+	CHECK(setxattr(p, "user.size", "L", 1, XATTR_REPLACE) < 0 &&
+	    errno == ENODATA, "XATTR_REPLACE on a missing attribute");
+	CHECK(setxattr(p, "user.size", "L", 1, XATTR_CREATE) == 0, "create");
+	errno = 0;
+	CHECK(setxattr(p, "trusted.x", "1", 1, 0) < 0 && errno == EOPNOTSUPP,
+	    "non-user namespace");
+	pathf(p, 2, "xa");
+	len = listxattr(p, buf, sizeof(buf));
+	CHECK(len == 21 && memcmp(buf, "user.color\0user.size\0", 21) == 0,
+	    "listxattr: %zd", len);
+	CHECK(removexattr(p, "user.size") == 0, "removexattr");
+	errno = 0;
+	CHECK(getxattr(p, "user.size", buf, sizeof(buf)) < 0 &&
+	    errno == ENODATA, "removed");
+	errno = 0;
+	CHECK(removexattr(p, "user.size") < 0 && errno == ENODATA,
+	    "remove twice");
+	/* A rename keeps them (they belong to the inode). */
+	pathf(p, 0, "xa");
+	pathf(q, 0, "xb");
+	CHECK(rename(p, q) == 0, "rename");
+	pathf(q, 1, "xb");
+	len = getxattr(q, "user.color", buf, sizeof(buf));
+	CHECK(len == 4 && memcmp(buf, "blue", 4) == 0, "after rename");
+	/* Unlink removes them in the same command, and so does a rename
+	 * over a file: no key left behind. */
+	CHECK(unlink(q) == 0, "unlink");
+	pathf(p, 2, "xc");
+	put_file(p, "c", 0);
+	CHECK(setxattr(p, "user.gone", "soon", 4, 0) == 0, "setxattr");
+	pathf(q, 2, "xd");
+	put_file(q, "d", 0);
+	CHECK(rename(q, p) == 0, "rename over");
+	errno = 0;
+	CHECK(getxattr(p, "user.gone", buf, sizeof(buf)) < 0 &&
+	    errno == ENODATA, "the replaced file's attribute is gone");
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_list(ck, "\001x/", 3, NULL, 0, 0, -1, &e, &n) == KV_OK,
+	    "list");
+	CHECK(n == 0, "%zu attribute keys left after unlink", n);
+	clerk_entries_free(e, n);
+	clerk_free(ck);
+}
+
+/* The number of keys under @prefix (a linearizable listing). */
+static size_t count_keys(const char *prefix)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	struct clerk_entry *e = NULL;
+	size_t n = 0;
+
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e,
+	    &n) == KV_OK, "list");
+	clerk_entries_free(e, n);
+	clerk_free(ck);
+	return n;
+}
+
+/* Wait (up to 20 s) until @prefix holds @want keys: the kernel sends a
+ * file's release after close(2) has returned. */
+static bool wait_keys(const char *prefix, size_t want)
+{
+	for (int t = 0; t < 200; t++) {
+		if (count_keys(prefix) == want)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+/* A file removed while open on a mount stays readable and writable
+ * through its descriptors there; its last close deletes it. */
+static void test_open_unlinked(void)
+{
+	char p[PATH_MAX], q[PATH_MAX], buf[64];
+	struct stat st;
+	int fd, fd2;
+
+	pathf(p, 0, "ou");
+	put_file(p, "still here", 0);
+	fd = open(p, O_RDWR);
+	CHECK(fd >= 0, "open");
+	CHECK(unlink(p) == 0, "unlink while open");
+	expect_errno(1, "ou", ENOENT);
+	expect_errno(0, "ou", ENOENT);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 &&
+	    memcmp(buf, "still here", 10) == 0, "read after unlink");
+	CHECK(pwrite(fd, "STILL", 5, 0) == 5 && fsync(fd) == 0,
+	    "write after unlink");
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 &&
+	    memcmp(buf, "STILL here", 10) == 0, "read back");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 10, "fstat");
+	CHECK(count_keys("\001o/") == 1, "kept as one hidden key");
+	CHECK(close(fd) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+
+	/* Renamed over while open: the old file lives on for its reader. */
+	pathf(p, 0, "ro1");
+	put_file(p, "old", 0);
+	pathf(q, 0, "ro2");
+	put_file(q, "new", 0);
+	fd = open(p, O_RDONLY);
+	fd2 = open(p, O_RDONLY);
+	CHECK(fd >= 0 && fd2 >= 0, "open");
+	CHECK(rename(q, p) == 0, "rename over an open file");
+	expect_file(1, "ro1", "new");
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "old", 3),
+	    "the replaced file through its descriptor");
+	CHECK(close(fd) == 0, "close");
+	CHECK(count_keys("\001o/") == 1, "kept while one is open");
+	CHECK(pread(fd2, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "old", 3),
+	    "second descriptor");
+	CHECK(close(fd2) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+}
+
+/* The raftkv client and the mounts are one namespace. */
+static void test_cli(void)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	char p[PATH_MAX];
+	void *v = NULL;
+	size_t len = 0;
+	struct kv_meta meta = { .kind = KV_KIND_FILE, .mode = 0644 };
+
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_put(ck, "/d1/from-cli", 12, "via put", 7, 0, 0, &meta,
+	    NULL) == KV_OK, "put");
+	for (int i = 0; i < N; i++)
+		expect_file(i, "d1/from-cli", "via put");
+	pathf(p, 2, "d1/from-mount");
+	put_file(p, "via write", 0);
+	CHECK(clerk_get(ck, "/d1/from-mount", 14, NULL, &v, &len) == KV_OK &&
+	    len == 9 && memcmp(v, "via write", 9) == 0, "get");
+	free(v);
+	/* A key the mount cannot show (no leading '/') stays invisible. */
+	CHECK(clerk_put(ck, "plain", 5, "x", 1, 0, 0, &meta, NULL) == KV_OK,
+	    "put plain");
+	clerk_free(ck);
+}
+
+/* @nproc processes per mount race to create @rel with O_EXCL (or mkdir);
+ * returns the number of winners. */
+static int race(const char *rel, bool use_mkdir, int nproc)
+{
+	pid_t kids[N * 8];
+	int n = 0, winners = 0;
+
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < nproc; k++) {
+			pid_t p = fork();
+
+			CHECK(p >= 0, "fork");
+			if (p == 0) {
+				char path[PATH_MAX];
+				int fd, ok;
+
+				pathf(path, i, "%s", rel);
+				if (use_mkdir) {
+					ok = mkdir(path, 0755) == 0;
+				} else {
+					fd = open(path, O_CREAT | O_EXCL |
+					    O_WRONLY, 0644);
+					ok = fd >= 0;
+					if (ok)
+						close(fd);
+				}
+				_exit(ok ? 0 : errno == EEXIST ? 1 : 2);
+			}
+			kids[n++] = p;
+		}
+	for (int k = 0; k < n; k++) {
+		int st;
+
+		CHECK(waitpid(kids[k], &st, 0) == kids[k], "wait");
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "a racer failed "
+		    "with something other than EEXIST (status %d)", st);
+		winners += WEXITSTATUS(st) == 0;
+	}
+	return winners;
+}
+
+static void test_races(void)
+{
+	char rel[64];
+
+	for (int r = 0; r < 5; r++) {
+		snprintf(rel, sizeof(rel), "lock%d", r);
+		CHECK(race(rel, false, 2) == 1, "O_EXCL round %d", r);
+		snprintf(rel, sizeof(rel), "dirlock%d", r);
+		CHECK(race(rel, true, 2) == 1, "mkdir round %d", r);
+	}
+}
+
+static void test_remove(void)
+{
+	char p[PATH_MAX];
+
+	pathf(p, 0, "rm");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(p, 1, "rm/f");
+	put_file(p, "x", 0);
+	pathf(p, 2, "rm");
+	errno = 0;
+	CHECK(rmdir(p) != 0 && errno == ENOTEMPTY, "rmdir of a non-empty dir");
+	pathf(p, 2, "rm/f");
+	CHECK(unlink(p) == 0, "unlink");
+	expect_errno(0, "rm/f", ENOENT);
+	pathf(p, 0, "rm");
+	CHECK(rmdir(p) == 0, "rmdir");
+	expect_errno(1, "rm", ENOENT);
+	expect_errno(2, "rm", ENOENT);
+}
+
+/* Count the entries of a directory (without . and ..), -1 if absent. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_rename(void)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+	const int files = 20;
+	pid_t reader;
+	int st;
+
+	pathf(p, 0, "tree");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	for (int k = 0; k < files; k++) {
+		pathf(p, 0, "tree/f%02d", k);
+		put_file(p, "content", 0);
+	}
+	pathf(p, 0, "tree/sub");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(p, 0, "tree/sub/g");
+	put_file(p, "nested", 0);
+
+	/* A reader on mount 2 checks tree, then moved, until it sees the
+	 * rename done: it must never see neither, nor a partial tree. */
+	reader = fork();
+	CHECK(reader >= 0, "fork");
+	if (reader == 0) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		pathf(a, 1, "tree");
+		pathf(b, 1, "moved");
+		for (int loops = 0; loops < 100000; loops++) {
+			int na = count_entries(a), nb;
+
+			nb = count_entries(b);
+			if (na < 0 && nb < 0)
+				_exit(3); /* neither: not atomic */
+			if ((na >= 0 && na != files + 1) ||
+			    (nb >= 0 && nb != files + 1))
+				_exit(4); /* a partial tree */
+			if (na < 0 && nb == files + 1)
+				_exit(0); /* the rename is done */
+		}
+		_exit(5);
+	}
+	sleep_ms(200);
+	pathf(p, 2, "tree");
+	pathf(q, 2, "moved");
+	CHECK(rename(p, q) == 0, "rename of a directory");
+	CHECK(waitpid(reader, &st, 0) == reader, "wait");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader saw a non-atomic "
+	    "rename (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	expect_file(0, "moved/sub/g", "nested");
+	expect_errno(0, "tree", ENOENT);
+
+	/* A directory of more keys than one transaction may hold (1024 ops)
+	 * still moves in one command. */
+	{
+		struct clerk_options o;
+		struct clerk *ck;
+		static char keys[1500][32];
+		static struct kv_op ops[1100];
+		struct kv_cmd c = { .type = KV_OP_TXN };
+		struct kv_result res;
+		int nk = 0;
+
+		clerk_options_defaults(&o);
+		o.deadline_ms = 20000;
+		CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+		for (int part = 0; part < 2; part++) {
+			int n = 0;
+
+			if (part == 0) {
+				snprintf(keys[nk], sizeof(keys[nk]), "/bigdir");
+				ops[n++] = (struct kv_op){ .type = KV_OP_PUT,
+				    .key = keys[nk], .keylen = 7, .meta = {
+				    KV_KIND_DIR, 0755, 0, 0 } };
+				nk++;
+			}
+			for (int k = 0; k < 700; k++, nk++) {
+				int len = snprintf(keys[nk], sizeof(keys[nk]),
+				    "/bigdir/f%d-%04d", part, k);
+
+				ops[n++] = (struct kv_op){ .type = KV_OP_PUT,
+				    .key = keys[nk], .keylen = (uint32_t)len,
+				    .meta = { KV_KIND_FILE, 0644, 0, 0 } };
+			}
+			c.ops = ops;
+			c.nops = (uint32_t)n;
+			CHECK(clerk_mutate(ck, &c, &res) == KV_OK, "bulk create");
+		}
+		clerk_free(ck);
+		pathf(p, 0, "bigdir");
+		CHECK(count_entries(p) == 1400, "bigdir has %d entries",
+		    count_entries(p));
+		pathf(q, 0, "bigdir2");
+		CHECK(rename(p, q) == 0, "rename of 1401 keys");
+		pathf(p, 1, "bigdir2");
+		CHECK(count_entries(p) == 1400, "moved bigdir has %d entries",
+		    count_entries(p));
+		expect_errno(2, "bigdir", ENOENT);
+		expect_file(2, "bigdir2/f1-0699", "");
+	}
+
+	/* A file renamed over another replaces it atomically. */
+	pathf(p, 0, "r1");
+	put_file(p, "one", 0);
+	pathf(p, 0, "r2");
+	put_file(p, "two", 0);
+	pathf(p, 1, "r1");
+	pathf(q, 1, "r2");
+	CHECK(rename(p, q) == 0, "rename over");
+	expect_file(2, "r2", "one");
+	expect_errno(2, "r1", ENOENT);
+
+	/* RENAME_NOREPLACE and RENAME_EXCHANGE. */
+	pathf(p, 0, "x1");
+	put_file(p, "X1", 0);
+	pathf(q, 0, "r2");
+	errno = 0;
+	CHECK(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE) != 0 &&
+	    errno == EEXIST, "RENAME_NOREPLACE");
+	CHECK(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE) == 0,
+	    "RENAME_EXCHANGE");
+	expect_file(1, "x1", "one");
+	expect_file(1, "r2", "X1");
+	/* A directory over a non-empty one: ENOTEMPTY. */
+	pathf(p, 0, "e1");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(q, 0, "moved");
+	errno = 0;
+	CHECK(rename(p, q) != 0 && errno == ENOTEMPTY, "rename over non-empty");
+}
+
+/* ------------------------------------------------------------------
+ * Random operations on files in the mounts against an in-memory model:
+ * write and pwrite (holes), ftruncate, pread and private mmap reads,
+ * fsync, close and reopen, through descriptors on all three mounts.
+ * Before an operation on a file through one mount, the file's buffered
+ * writes on the other mounts are fsync'ed, so the model is the plain
+ * sequence of operations (what "commit before visible" allows a mount to
+ * hold back is tested above).  The seed is printed on failure.
+ * ------------------------------------------------------------------ */
+
+#define MODEL_FILES 3
+#define MODEL_MAX (192 * 1024)
+
+static uint64_t mrng;
+
+static uint64_t mrand(void)
+{
+	mrng ^= mrng << 13;
+	mrng ^= mrng >> 7;
+	mrng ^= mrng << 17;
+	return mrng;
+}
+
+struct mfile {
+	unsigned char *data;
+	size_t size;
+	int fd[N];            /* -1: not open on that mount */
+	bool dirty[N];        /* writes through that mount not fsync'ed */
+};
+
+static unsigned model_seed;
+
+#define MCHECK(cond, fmt, ...) \
+	CHECK(cond, "model seed %u: " fmt, model_seed, ##__VA_ARGS__)
+
+static void model_settle(struct mfile *f, int except)
+{
+	for (int m = 0; m < N; m++)
+		if (m != except && f->dirty[m]) {
+			MCHECK(fsync(f->fd[m]) == 0, "fsync");
+			f->dirty[m] = false;
+		}
+}
+
+static void model_open(struct mfile *f, int k, int m)
+{
+	char p[PATH_MAX];
+
+	if (f->fd[m] >= 0)
+		return;
+	pathf(p, m, "model/f%d", k);
+	f->fd[m] = open(p, O_RDWR | O_CREAT, 0644);
+	MCHECK(f->fd[m] >= 0, "open %s", p);
+}
+
+static void model_check_range(struct mfile *f, int k, int m, size_t off,
+    size_t len, bool use_mmap)
+{
+	static unsigned char buf[MODEL_MAX + 8192];
+	size_t want = off >= f->size ? 0 : (off + len > f->size ?
+	    f->size - off : len);
+
+	if (use_mmap && f->size > 0) {
+		/* As programs do: fstat for the size (which also refreshes
+		 * the kernel's idea of it), then map that. */
+		struct stat st;
+		unsigned char *map;
+
+		MCHECK(fstat(f->fd[m], &st) == 0 &&
+		    (size_t)st.st_size == f->size, "size before mmap");
+		map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd[m], 0);
+		cur_map = map;
+		cur_map_len = f->size;
+
+		MCHECK(map != MAP_FAILED, "mmap f%d on mount %d", k, m + 1);
+		MCHECK(memcmp(map, f->data, f->size) == 0, "mmap contents "
+		    "of f%d on mount %d", k, m + 1);
+		munmap(map, f->size);
+		return;
+	}
+	ssize_t n = pread(f->fd[m], buf, len, (off_t)off);
+	MCHECK(n == (ssize_t)want, "pread f%d on mount %d at %zu+%zu: %zd, "
+	    "want %zu", k, m + 1, off, len, n, want);
+	MCHECK(want == 0 || memcmp(buf, f->data + off, want) == 0,
+	    "pread f%d on mount %d at %zu+%zu: contents differ", k, m + 1,
+	    off, len);
+}
+
+static void model_run(unsigned seed, int steps)
+{
+	struct mfile files[MODEL_FILES];
+	char p[PATH_MAX];
+	static unsigned char wbuf[32768];
+
+	model_seed = seed;
+	mrng = 0x9E3779B97F4A7C15ull ^ seed;
+	pathf(p, 0, "model");
+	CHECK(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir model");
+	for (int k = 0; k < MODEL_FILES; k++) {
+		files[k].data = calloc(1, MODEL_MAX + 65536);
+		files[k].size = 0;
+		for (int m = 0; m < N; m++) {
+			files[k].fd[m] = -1;
+			files[k].dirty[m] = false;
+		}
+		pathf(p, 0, "model/f%d", k);
+		put_file(p, "", O_TRUNC);
+	}
+	for (int step = 0; step < steps; step++) {
+		int k = (int)(mrand() % MODEL_FILES), m = (int)(mrand() % N);
+		struct mfile *f = &files[k];
+		int op = (int)(mrand() % 100);
+
+		if (getenv("RAFTKV_FS_TRACE"))
+			fprintf(stderr, "seed %u step %d: f%d mount %d op %d "
+			    "size %zu\n", seed, step, k, m + 1, op, f->size);
+		model_settle(f, m);
+		model_open(f, k, m);
+		if (op < 35) {
+			/* write/pwrite, sometimes past the end (a hole) */
+			size_t off = (size_t)(mrand() % (f->size + 5000));
+			size_t len = 1 + (size_t)(mrand() % sizeof(wbuf));
+
+			if (off + len > MODEL_MAX)
+				continue;
+			for (size_t i = 0; i < len; i++)
+				wbuf[i] = (unsigned char)mrand();
+			MCHECK(pwrite(f->fd[m], wbuf, len, (off_t)off) ==
+			    (ssize_t)len, "pwrite");
+			if (off > f->size)
+				memset(f->data + f->size, 0, off - f->size);
+			memcpy(f->data + off, wbuf, len);
+			if (off + len > f->size)
+				f->size = off + len;
+			f->dirty[m] = true;
+		} else if (op < 45) {
+			size_t size = (size_t)(mrand() % (f->size + 8000));
+
+			if (size > MODEL_MAX)
+				continue;
+			MCHECK(ftruncate(f->fd[m], (off_t)size) == 0,
+			    "ftruncate");
+			if (size > f->size)
+				memset(f->data + f->size, 0, size - f->size);
+			f->size = size;
+			f->dirty[m] = false; /* setattr committed it all */
+		} else if (op < 75) {
+			size_t off = (size_t)(mrand() % (f->size + 100));
+			size_t len = 1 + (size_t)(mrand() % 40000);
+
+			model_check_range(f, k, m, off, len, false);
+			f->dirty[m] = false;
+		} else if (op < 82) {
+			model_check_range(f, k, m, 0, 0, true);
+			f->dirty[m] = false;
+		} else if (op < 90) {
+			MCHECK(fsync(f->fd[m]) == 0, "fsync");
+			f->dirty[m] = false;
+		} else {
+			MCHECK(close(f->fd[m]) == 0, "close");
+			f->fd[m] = -1;
+			f->dirty[m] = false;
+		}
+		if (op >= 45 && op < 82) {
+			struct stat st;
+
+			MCHECK(fstat(f->fd[m], &st) == 0 &&
+			    (size_t)st.st_size == f->size, "size of f%d on "
+			    "mount %d: %lld, want %zu", k, m + 1,
+			    (long long)st.st_size, f->size);
+		}
+	}
+	/* Everything committed: every mount reads every file whole. */
+	for (int k = 0; k < MODEL_FILES; k++) {
+		model_settle(&files[k], -1);
+		for (int m = 0; m < N; m++) {
+			model_open(&files[k], k, m);
+			model_check_range(&files[k], k, m, 0, MODEL_MAX, false);
+			MCHECK(close(files[k].fd[m]) == 0, "close");
+		}
+		free(files[k].data);
+	}
+}
+
+static void test_model(void)
+{
+	const char *long_run = getenv("RAFTKV_LONG");
+	int seeds = long_run && *long_run == '1' ? 30 : 3;
+	int steps = long_run && *long_run == '1' ? 1000 : 150;
+	unsigned base = (unsigned)time(NULL);
+
+	for (int i = 0; i < seeds; i++)
+		model_run(base + (unsigned)i, steps);
+}
+
+/* ------------------------------------------------------------------
+ * Linearizability across mounts, checked by the project's checker
+ * (tests/lib/linz.h, the labs' model: a Get must return the value of the
+ * latest Put linearized before it).  One writer per file, on its own
+ * mount, overwrites the file's 16 bytes and fsyncs (the commit); two
+ * readers per mount open and read any of the files.  With one writer per
+ * key the writer knows each Put's version (the labs' model wants it).
+ * ------------------------------------------------------------------ */
+
+#define LIN_KEYS N
+#define LIN_PUTS 30
+#define LIN_READS 60
+#define LIN_READERS (2 * N)
+
+struct lin_arg {
+	struct linz_history *h;
+	int id;               /* writer: key and mount; reader: index */
+	unsigned seed;
+	int failed;           /* errno of a failed call, 0 if none */
+};
+
+static void lin_path(char *out, int mount, int key)
+{
+	pathf(out, mount, "lin/k%d", key);
+}
+
+static void *lin_writer(void *p)
+{
+	struct lin_arg *a = p;
+	char path[PATH_MAX], key[8], val[17];
+	int fd;
+
+	lin_path(path, a->id, a->id);
+	snprintf(key, sizeof(key), "k%d", a->id);
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		a->failed = errno;
+		return NULL;
+	}
+	for (int i = 0; i < LIN_PUTS && !a->failed; i++) {
+		uint64_t call, ret;
+
+		snprintf(val, sizeof(val), "w%d-%012d", a->id, i);
+		call = history_now_ns();
+		if (pwrite(fd, val, 16, 0) != 16 || fsync(fd) != 0) {
+			a->failed = errno;
+			break;
+		}
+		ret = history_now_ns();
+		history_put(a->h, (uint64_t)a->id, call, ret, key, val,
+		    (uint64_t)i, LINZ_RES_OK);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void *lin_reader(void *p)
+{
+	struct lin_arg *a = p;
+	int mount = a->id % N;
+
+	for (int i = 0; i < LIN_READS && !a->failed; i++) {
+		char path[PATH_MAX], key[8], buf[17];
+		int k = (int)(rand_r(&a->seed) % LIN_KEYS), fd;
+		uint64_t call, ret;
+		ssize_t n;
+
+		lin_path(path, mount, k);
+		snprintf(key, sizeof(key), "k%d", k);
+		call = history_now_ns();
+		fd = open(path, O_RDONLY);
+		if (fd < 0) {
+			a->failed = errno;
+			break;
+		}
+		n = pread(fd, buf, 16, 0);
+		close(fd);
+		ret = history_now_ns();
+		if (n < 0) {
+			a->failed = errno;
+			break;
+		}
+		buf[n] = '\0';
+		history_get(a->h, (uint64_t)(100 + a->id), call, ret, key,
+		    LINZ_RES_OK, buf, 0);
+	}
+	return NULL;
+}
+
+static void test_linearizable(void)
+{
+	struct linz_history *h = linz_history_new();
+	struct lin_arg w[LIN_KEYS], r[LIN_READERS];
+	pthread_t wt[LIN_KEYS], rt[LIN_READERS];
+	char p[PATH_MAX];
+	enum linz_verdict v;
+
+	CHECK(h != NULL, "history");
+	pathf(p, 0, "lin");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	for (int k = 0; k < LIN_KEYS; k++) {
+		lin_path(p, 0, k);
+		put_file(p, "", 0);
+	}
+	for (int k = 0; k < LIN_KEYS; k++) {
+		w[k] = (struct lin_arg){ .h = h, .id = k };
+		CHECK(pthread_create(&wt[k], NULL, lin_writer, &w[k]) == 0,
+		    "thread");
+	}
+	for (int i = 0; i < LIN_READERS; i++) {
+		r[i] = (struct lin_arg){ .h = h, .id = i,
+		    .seed = (unsigned)i * 7919u + 1 };
+		CHECK(pthread_create(&rt[i], NULL, lin_reader, &r[i]) == 0,
+		    "thread");
+	}
+	for (int k = 0; k < LIN_KEYS; k++)
+		pthread_join(wt[k], NULL);
+	for (int i = 0; i < LIN_READERS; i++)
+		pthread_join(rt[i], NULL);
+	for (int k = 0; k < LIN_KEYS; k++)
+		CHECK(w[k].failed == 0, "writer %d: %s", k,
+		    strerror(w[k].failed));
+	for (int i = 0; i < LIN_READERS; i++)
+		CHECK(r[i].failed == 0, "reader %d: %s", i,
+		    strerror(r[i].failed));
+	v = history_check(h, LINZ_MODEL_LAB, 60.0, "test_fs_mount");
+	CHECK(v != LINZ_ILLEGAL, "the history across mounts is not "
+	    "linearizable (saved, see above)");
+	linz_history_free(h);
+}
+
+/* Block (or heal) every link between member @i and the others. */
+static void isolate(int i, bool blocked)
+{
+	struct cluster admin = cl;  /* fault injection needs the admin key */
+	char err[512];
+	struct client *c;
+
+	CHECK(keys_load_credential(&admin, conf, NULL, true, err,
+	    sizeof(err)) == 0, "%s", err);
+	CHECK(client_new(&admin, NULL, &c) == 0, "client");
+	for (int j = 0; j < N; j++) {
+		if (j == i)
+			continue;
+		for (int dir2 = 0; dir2 < 2; dir2++) {
+			int from = dir2 ? j : i, to = dir2 ? i : j;
+			struct cproto_fault f = { .peer = (uint64_t)to + 1,
+			    .blocked = blocked };
+			uint8_t buf[CPROTO_FAULT_LEN];
+			struct client_reply rep;
+			int rv;
+
+			cproto_encode_fault(&f, buf);
+			rv = client_call(c, (uint32_t)from, CPROTO_FAULT, buf,
+			    sizeof(buf), 5000, &rep);
+			CHECK(rv == 0 && rep.status == 0, "fault %d->%d: %d",
+			    from, to, rv);
+			free(rep.data);
+		}
+	}
+	client_free(c);
+}
+
+static void test_minority(void)
+{
+	char p[PATH_MAX];
+	uint64_t t0;
+	char *got, *bulk;
+	int fd;
+
+	pathf(p, 0, "part");
+	put_file(p, "before", 0);
+	expect_file(2, "part", "before");
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0, "open");
+	isolate(0, true);
+	/* The majority goes on, past a snapshot that compacts what the
+	 * isolated member has not seen. */
+	pathf(p, 1, "part");
+	put_file(p, "during", O_TRUNC);
+	expect_file(2, "part", "during");
+	bulk = malloc(3 << 20);
+	CHECK(bulk != NULL, "malloc");
+	memset(bulk, 'z', 3 << 20);
+	bulk[(3 << 20) - 1] = '\0';
+	pathf(p, 1, "bulk");
+	put_file(p, bulk, O_TRUNC);
+	pathf(p, 2, "bulk");
+	CHECK(truncate(p, 0) == 0, "truncate");
+	free(bulk);
+	pathf(p, 0, "part");
+	/* The minority mount never answers the old data: EIO once its
+	 * timeout passed. */
+	pathf(p, 0, "part");
+	t0 = now_ms();
+	errno = 0;
+	got = get_file(p);
+	CHECK(got == NULL && errno == EIO, "minority read: got '%s'",
+	    got ? got : "(error)");
+	CHECK(now_ms() - t0 >= OP_TIMEOUT_MS / 2, "EIO came before the "
+	    "timeout");
+	isolate(0, false);
+	/* Healed: no remount needed (allow a few rounds to reconnect). */
+	for (int t = 0; t < 20; t++) {
+		got = get_file(p);
+		if (got != NULL)
+			break;
+		CHECK(errno == EIO, "after healing");
+		sleep_ms(250);
+	}
+	CHECK(got != NULL && strcmp(got, "during") == 0, "after healing: "
+	    "'%s'", got ? got : "(error)");
+	/* A descriptor opened before still finds its file. */
+	char buf[16];
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 6 &&
+	    memcmp(buf, "during", 6) == 0, "descriptor from before");
+	close(fd);
+}
+
+/* The index of the mount whose member leads now (asked until one
+ * knows). */
+static int leader_index(void)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	int found = -1;
+
+	clerk_options_defaults(&o);
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	for (int t = 0; t < 200 && found < 0; t++) {
+		for (uint32_t i = 0; i < N && found < 0; i++) {
+			struct cproto_status st;
+
+			if (pids[i] > 0 && clerk_member_status(ck, i, &st) == 0 &&
+			    st.leader >= 1 && st.leader <= N)
+				found = (int)st.leader - 1;
+		}
+		if (found < 0)
+			sleep_ms(100);
+	}
+	clerk_free(ck);
+	CHECK(found >= 0, "no leader known");
+	return found;
+}
+
+/* SIGSTOP of the leader's mount: the other two go on; after SIGCONT it
+ * catches up. */
+static void test_sigstop(void)
+{
+	char p[PATH_MAX];
+	int v = leader_index(), a = (v + 1) % N, b = (v + 2) % N;
+
+	CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+	pathf(p, a, "while-stopped");
+	put_file(p, "the others go on", 0);
+	expect_file(b, "while-stopped", "the others go on");
+	CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+	expect_file(v, "while-stopped", "the others go on");
+}
+
+/* kill -9 of the leader's mount: nothing it fsync'ed or closed is lost,
+ * the others go on, the dead mountpoint answers ENOTCONN until it is
+ * unmounted, and a remount on the same data directory catches up. */
+static void test_kill9(void)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	int status, v = leader_index(), a = (v + 1) % N, b = (v + 2) % N;
+	int ofd, fd;
+
+	/* A file removed while open on the victim: its data stays hidden
+	 * until the victim's member mounts again. */
+	pathf(p, v, "orphan");
+	put_file(p, "orphan data", 0);
+	ofd = open(p, O_RDONLY);
+	CHECK(ofd >= 0, "open");
+	CHECK(unlink(p) == 0, "unlink");
+	CHECK(count_keys("\001o/") == 1, "an orphan");
+	/* Acknowledged just before the kill: fsync'ed, and closed. */
+	pathf(p, v, "fsynced");
+	fd = open(p, O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0 && write(fd, "kept", 4) == 4 && fsync(fd) == 0,
+	    "write + fsync");
+	pathf(p, v, "closed");
+	put_file(p, "kept too", 0);
+
+	CHECK(kill(pids[v], SIGKILL) == 0, "kill -9");
+	CHECK(waitpid(pids[v], &status, 0) == pids[v], "wait");
+	pids[v] = 0;
+	close(fd);
+	errno = 0;
+	CHECK(stat(mnt[v], &st) != 0 && errno == ENOTCONN, "dead mount");
+	expect_file(a, "fsynced", "kept");
+	expect_file(b, "closed", "kept too");
+	pathf(p, a, "after-kill");
+	put_file(p, "still working", 0);
+	expect_file(b, "after-kill", "still working");
+	unmount(v);
+	CHECK(!is_mounted(mnt[v]), "unmounted");
+	close(ofd);
+	start(v);
+	CHECK(wait_keys("\001o/", 0), "the remount deleted the orphan");
+	expect_file(v, "after-kill", "still working");
+	expect_file(v, "moved/sub/g", "nested");
+}
+
+/* Run mount.raftkv with @args (NULL-terminated, after the program) and
+ * return its exit status with its stderr in @err. */
+static int run_mount(const char *const *args, char *err, size_t cap)
+{
+	char path[PATH_MAX + 32];
+	const char *argv[16];
+	int n = 0, st, fd;
+	pid_t p;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "%s/refusal.err", dir);
+	argv[n++] = prog;
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	p = fork();
+	CHECK(p >= 0, "fork");
+	if (p == 0) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	CHECK(waitpid(p, &st, 0) == p, "wait");
+	fd = open(path, O_RDONLY);
+	len = fd >= 0 ? read(fd, err, cap - 1) : 0;
+	if (fd >= 0)
+		close(fd);
+	err[len > 0 ? len : 0] = '\0';
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* One-line refusals, and a daemonized mount (no -f): it exits 0 once the
+ * mount is live, and an unmount stops it. */
+static void test_refusals_and_daemon(void)
+{
+	char err[2048], opts[PATH_MAX + 64], nodir[PATH_MAX + 32];
+	char file[PATH_MAX + 32];
+
+	snprintf(opts, sizeof(opts), "id=1,data=%s", data[0]);
+	CHECK(run_mount((const char *[]){ conf, mnt[0], "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "already a raftkv mount"),
+	    "mounted twice: %s", err);
+	snprintf(nodir, sizeof(nodir), "%s/missing", dir);
+	CHECK(run_mount((const char *[]){ conf, nodir, "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "No such file"),
+	    "missing mountpoint: %s", err);
+	CHECK(run_mount((const char *[]){ conf, conf, "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "not a directory"),
+	    "not a directory: %s", err);
+	snprintf(file, sizeof(file), "%s/spare", dir);
+	CHECK(mkdir(file, 0755) == 0, "mkdir");
+	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=9", NULL },
+	    err, sizeof(err)) == 1 && strstr(err, "member 9 is not in"),
+	    "unknown id: %s", err);
+	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=1,bogus=1",
+	    NULL }, err, sizeof(err)) == 1 && strstr(err, "unknown option"),
+	    "unknown option: %s", err);
+	/* The data directory of member 1 is locked by the running member. */
+	CHECK(run_mount((const char *[]){ conf, file, "-o", opts, NULL },
+	    err, sizeof(err)) == 1 && strchr(err, '\n') == strrchr(err, '\n'),
+	    "data directory in use: one line: %s", err);
+
+	/* Daemonized: mount 2 stopped, mounted again without -f. */
+	CHECK(stop(1) != -1, "stop mount 2");
+	snprintf(opts, sizeof(opts), "id=2,data=%s,timeout=%d", data[1],
+	    OP_TIMEOUT_MS);
+	CHECK(run_mount((const char *[]){ conf, mnt[1], "-o", opts, NULL },
+	    err, sizeof(err)) == 0, "daemon mount: %s", err);
+	CHECK(is_mounted(mnt[1]), "the daemon's mount is live on exit 0");
+	expect_file(1, "hello", "two\n");
+	unmount(1);
+	CHECK(!is_mounted(mnt[1]), "unmounted");
+	/* The daemon stops on its own; its data directory's lock (flock on
+	 * the directory) tells when it is gone. */
+	bool released = false;
+	for (int t = 0; t < 600 && !released; t++) {
+		int fd = open(data[1], O_RDONLY | O_DIRECTORY);
+
+		CHECK(fd >= 0, "open %s", data[1]);
+		released = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		close(fd);
+		if (!released)
+			sleep_ms(50);
+	}
+	CHECK(released, "the daemon did not stop after its unmount");
+	start(1); /* back in the foreground for the rest */
+}
+
+int main(void)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	const char *tmp = getenv("TMPDIR");
+	static char progbuf[PATH_MAX];
+	int fd;
+
+	main_pid = getpid();
+	fd = open("/dev/fuse", O_RDWR);
+	if (fd < 0) {
+		printf("SKIP: /dev/fuse: %s\n", strerror(errno));
+		return 77;
+	}
+	close(fd);
+	if (run((const char *[]){ "fusermount3", "-V", NULL }) != 0) {
+		printf("SKIP: no fusermount3\n");
+		return 77;
+	}
+	snprintf(progbuf, sizeof(progbuf), "%s/fs/mount.raftkv",
+	    bd ? bd : ".");
+	prog = progbuf;
+	CHECK(access(prog, X_OK) == 0, "%s", prog);
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	snprintf(dir, sizeof(dir), "%s/raftkv-fs-XXXXXX", tmp ? tmp : "/tmp");
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	{
+		struct sigaction sa = { .sa_sigaction = on_fatal,
+		    .sa_flags = SA_SIGINFO | SA_RESETHAND };
+
+		sigaction(SIGBUS, &sa, NULL);
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGABRT, &sa, NULL);
+	}
+	snprintf(conf, sizeof(conf), "%s/cluster.conf", dir);
+	for (int i = 0; i < N; i++) {
+		snprintf(mnt[i], sizeof(mnt[i]), "%s/m%d", dir, i + 1);
+		snprintf(data[i], sizeof(data[i]), "%s/data%d", dir, i + 1);
+		CHECK(mkdir(mnt[i], 0755) == 0, "mkdir");
+	}
+	setting_up = true;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		const char *rm[] = { "rm", "-rf", data[0], data[1], data[2],
+		    NULL };
+
+		write_conf();
+		addr_in_use = false;
+		for (int i = 0; i < N && !addr_in_use; i++)
+			start(i);
+		if (!addr_in_use)
+			break;
+		fprintf(stderr, "a port was taken meanwhile: new ports\n");
+		for (int i = 0; i < N; i++)
+			stop(i);
+		run(rm);
+	}
+	CHECK(!addr_in_use, "no free ports after 5 attempts");
+	setting_up = false;
+
+	test_basic();
+	printf("ok basic\n");
+	test_refusals_and_daemon();
+	printf("ok refusals, daemon mode\n");
+	test_holes_append_truncate();
+	printf("ok holes, append, truncate\n");
+	test_write_buffering();
+	printf("ok write buffering: own bytes at once, others at commit\n");
+	test_cli();
+	printf("ok raftkv client = mounts\n");
+	test_xattr();
+	printf("ok user.* extended attributes\n");
+	test_open_unlinked();
+	printf("ok files removed while open\n");
+	test_races();
+	printf("ok O_EXCL and mkdir races\n");
+	test_remove();
+	printf("ok unlink, rmdir, ENOTEMPTY\n");
+	test_rename();
+	printf("ok rename (atomic directory rename, NOREPLACE, EXCHANGE)\n");
+	test_model();
+	printf("ok random operations against a model\n");
+	test_linearizable();
+	printf("ok concurrent readers and writers on all mounts: "
+	    "linearizable\n");
+	test_minority();
+	printf("ok minority mount: EIO, then recovers\n");
+	test_sigstop();
+	printf("ok SIGSTOP of the leader's mount\n");
+	test_kill9();
+	printf("ok kill -9 of the leader's mount, remount\n");
+	/* An unmount stops each member cleanly (exit 0: no sanitizer
+	 * report, no leak); the last one with SIGTERM instead. */
+	for (int i = 0; i < N - 1; i++) {
+		int st = stop(i);
+
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mount %d ended "
+		    "with status %#x after its unmount (see %s/mount%d.log)",
+		    i + 1, st, dir, i + 1);
+	}
+	{
+		int st;
+
+		CHECK(kill(pids[N - 1], SIGTERM) == 0, "SIGTERM");
+		CHECK(waitpid(pids[N - 1], &st, 0) == pids[N - 1], "wait");
+		pids[N - 1] = 0;
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mount %d ended "
+		    "with status %#x after SIGTERM", N, st);
+		CHECK(!is_mounted(mnt[N - 1]), "SIGTERM unmounted");
+	}
+	printf("ok clean stops (unmount, SIGTERM)\n");
+	return 0;
+}
