@@ -211,6 +211,23 @@ static void finish(struct coord *c)
 		remove_tmp(c->o->outdir);
 }
 
+/* Publish the bound endpoint in o->endpoint_file (tmp + rename). */
+static int write_endpoint(const struct coord_opts *o, const char *ep)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", o->endpoint_file);
+	f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "%s\n", ep) < 0 || fclose(f) != 0 ||
+	    rename(tmp, o->endpoint_file) < 0) {
+		fprintf(stderr, "raftkv-mr: %s: %s\n", o->endpoint_file,
+		    strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 static int setup(struct coord *c, char *const *inputs, size_t n)
 {
 	char err[512];
@@ -240,6 +257,8 @@ static int setup(struct coord *c, char *const *inputs, size_t n)
 		    c->o->endpoint, zmq_strerror(-rc));
 		return rc;
 	}
+	if (c->o->endpoint_file)
+		return write_endpoint(c->o, rpc_server_endpoint(c->srv));
 	return 0;
 }
 

@@ -26,6 +26,7 @@ struct coord_opts {
 	int keep_tmp;              /* keep OUTDIR/.mr-tmp */
 	int progress;              /* progress line + summary on stderr */
 	int stats;                 /* key=value summary on stdout */
+	const char *endpoint_file; /* write the bound endpoint here */
 	/* Called once the endpoint is bound (e.g. to start workers). */
 	void (*ready)(const char *endpoint, void *arg);
 	void *ready_arg;

@@ -39,7 +39,7 @@
 struct opts {
 	uint32_t nreduce, workers;
 	uint64_t lease_ms, split_size, gone_ms;
-	const char *outdir, *endpoint;
+	const char *outdir, *endpoint, *endpoint_file;
 	const char *so, *mapper, *reducer, *combiner;
 	int keep, stats, quiet;
 };
@@ -50,7 +50,7 @@ static void usage(void)
 	    "usage: raftkv-mr run [-n NREDUCE] [-w WORKERS] [-t SECONDS] "
 	    "[-s MIB] [-kqS] -o OUTDIR APP INPUT...\n"
 	    "       raftkv-mr coordinator [-n NREDUCE] [-t SECONDS] [-s MIB] "
-	    "[-kqS] -c ENDPOINT -o OUTDIR INPUT...\n"
+	    "[-kqS] [-e FILE] -c ENDPOINT -o OUTDIR INPUT...\n"
 	    "       raftkv-mr worker [-g SECONDS] [-o OUTDIR] -c ENDPOINT "
 	    "APP\n"
 	    "       raftkv-mr seq [-s MIB] [-o OUTDIR] APP INPUT...\n"
@@ -83,7 +83,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->split_size = SPLIT_DEFAULT_SIZE;
 	o->gone_ms = 5000;
 	optind = 2;
-	while ((c = getopt(argc, argv, "+n:w:t:s:g:o:c:m:r:C:kqS")) != -1) {
+	while ((c = getopt(argc, argv, "+n:w:t:s:g:o:c:e:m:r:C:kqS")) != -1) {
 		switch (c) {
 		case 'n': o->nreduce = (uint32_t)num(optarg, "-n", 1, 100000);
 			break;
@@ -98,6 +98,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'o': o->outdir = optarg; break;
 		case 'c': o->endpoint = optarg; break;
+		case 'e': o->endpoint_file = optarg; break;
 		case 'm': o->mapper = optarg; break;
 		case 'r': o->reducer = optarg; break;
 		case 'C': o->combiner = optarg; break;
@@ -185,6 +186,7 @@ static void coord_opts_from(const struct opts *o, struct coord_opts *co)
 {
 	memset(co, 0, sizeof(*co));
 	co->endpoint = o->endpoint;
+	co->endpoint_file = o->endpoint_file;
 	co->outdir = o->outdir;
 	co->nreduce = o->nreduce;
 	co->lease_ms = o->lease_ms;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ struct worker {
 	struct app *app;
 	const struct worker_opts *o;
 	struct rpc_client *cli;
+	pid_t pid;                  /* this worker's, for its children */
 	char name[128];
 	char result[MSG_STR_MAX];   /* the child's counters text */
 	size_t rlen;
@@ -60,15 +62,19 @@ static void sleep_ms(uint32_t ms)
 static void child(struct worker *w, const struct msg *t, int fd)
 {
 	struct exec_env e = { .app = w->app, .nmap = t->nmap,
-		.nreduce = t->nreduce, .worker_pid = getppid() };
+		.nreduce = t->nreduce, .worker_pid = w->pid };
 	char outdir[4096], name[4096], buf[MSG_STR_MAX];
-	struct mr_ctx ictx = { .worker_pid = getppid(), .task = t->task,
+	struct mr_ctx ictx = { .worker_pid = w->pid, .task = t->task,
 		.attempt = t->attempt, .nreduce = t->nreduce,
 		.is_map = t->phase == MSG_PHASE_MAP };
 	uint32_t *winners = NULL;
 	size_t n;
 	int rc;
 
+	/* die with the worker: an orphaned attempt would only waste time */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != e.worker_pid)
+		_exit(1);
 	signal(SIGPIPE, SIG_DFL);
 	if (w->o->outdir)
 		snprintf(outdir, sizeof(outdir), "%s", w->o->outdir);
@@ -214,7 +220,7 @@ out:
 
 int worker_run(struct app *app, const struct worker_opts *o)
 {
-	struct worker w = { .app = app, .o = o };
+	struct worker w = { .app = app, .o = o, .pid = getpid() };
 	struct msg req = { .type = MSG_GET }, rep;
 	int rc;
 

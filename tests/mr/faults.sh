@@ -1,0 +1,66 @@
+#!/bin/bash
+# faults.sh - beyond the lab's script: the streaming apps, `run`, inputs
+# split at line boundaries, kill -9 of a worker mid-job, and the one-line
+# errors (missing input, unwritable OUTDIR, unloadable app).
+. "$RAFTKV_SRCDIR/tests/mr/lib.sh"
+
+"$MR" seq "$APPS/wc.so" pg-*.txt || fail "seq wc"
+sort mr-out-0 > wc.ref; rm mr-out-0
+"$MR" seq "$APPS/indexer.so" pg-*.txt || fail "seq indexer"
+sort mr-out-0 > ix.ref; rm mr-out-0
+
+step "streaming wc and indexer (run -w 2) equal the .so sequential runs"
+timeout -k 2s 60s "$MR" run -q -w 2 -n 4 -o swc \
+	-m "$SAPPS/wc-map.sh" -r "$SAPPS/wc-reduce.sh" pg-*.txt || fail "run streaming wc"
+sort swc/mr-out-* | grep . | cmp - wc.ref || fail "streaming wc differs"
+timeout -k 2s 60s "$MR" run -q -w 2 -o six \
+	-m "$SAPPS/indexer-map.sh" -r "$SAPPS/indexer-reduce.sh" pg-*.txt || fail "run streaming indexer"
+sort six/mr-out-* | grep . | cmp - ix.ref || fail "streaming indexer differs"
+
+step "run: 1 MiB splits of one concatenated input"
+cat pg-*.txt > all.txt
+"$MR" seq "$APPS/wc.so" all.txt || fail "seq all"
+sort mr-out-0 > all.ref; rm mr-out-0
+timeout -k 2s 60s "$MR" run -q -S -s 1 -w 2 -o split "$APPS/wc.so" all.txt > split.stats || fail "run split"
+sort split/mr-out-* | grep . | cmp - all.ref || fail "split wc differs"
+maps=$(sed -n 's/^maps=//p' split.stats)
+[ "$maps" -ge 3 ] || fail "expected >= 3 map tasks for $(wc -c < all.txt) bytes, got $maps"
+
+step "kill -9 of a worker mid-job (lease 2 s)"
+rm -f "$T/ep"
+start 60 "$MR" coordinator -q -S -t 2 -n 3 -c tcp://127.0.0.1:0 -e "$T/ep" -o k9 pg-*.txt > k9.stats
+CPID=$LAST
+EP=$(endpoint "$T/ep")
+# Slow maps (1 s each) so that the victim surely holds a task when killed.
+"$MR" worker -c "$EP" -m "sleep 1; $SAPPS/wc-map.sh" -r "$SAPPS/wc-reduce.sh" &
+VICTIM=$!; PIDS="$PIDS $VICTIM"
+start 60 "$MR" worker -c "$EP" -m "sleep 1; $SAPPS/wc-map.sh" -r "$SAPPS/wc-reduce.sh"; W2=$LAST
+sleep 1.5
+kill -9 "$VICTIM"
+wait "$CPID" || fail "coordinator after kill -9 of a worker"
+sort k9/mr-out-* | grep . | cmp - wc.ref || fail "output after kill -9 differs"
+r=$(sed -n 's/^reassigned=//p' k9.stats)
+[ "$r" -ge 1 ] || fail "the dead worker's task was not reassigned (reassigned=$r)"
+wait "$W2"
+
+step "one clear line and a non-zero exit for each error"
+check_err() {
+	local what=$1; shift
+	if "$@" 2> err.txt; then fail "$what: exit status 0"; fi
+	[ "$(wc -l < err.txt)" -eq 1 ] || { cat err.txt; fail "$what: not one line"; }
+	echo "    $what: $(cat err.txt)"
+}
+check_err "missing input" "$MR" run -q -o e1 "$APPS/wc.so" pg-grimm.txt no-such-file.txt
+grep -q "no-such-file.txt" err.txt || fail "missing input not named"
+check_err "OUTDIR under a file" "$MR" run -q -o pg-grimm.txt/out "$APPS/wc.so" pg-grimm.txt
+grep -q "pg-grimm.txt/out" err.txt || fail "OUTDIR not named"
+mkdir ro && chmod 555 ro
+if [ -w ro ]; then
+	echo "    (running as root: skipping the unwritable OUTDIR case)"
+else
+	check_err "unwritable OUTDIR" "$MR" run -q -o ro/out "$APPS/wc.so" pg-grimm.txt
+	grep -q "ro/out" err.txt || fail "OUTDIR not named"
+fi
+check_err "not a shared object" "$MR" run -q -o e3 pg-grimm.txt pg-grimm.txt
+check_err "no such app" "$MR" seq ./no-such-app.so pg-grimm.txt
+step "ok"
