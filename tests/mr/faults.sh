@@ -19,6 +19,7 @@ sort six/mr-out-* | grep . | cmp - ix.ref || fail "streaming indexer differs"
 
 step "run: 1 MiB splits of one concatenated input"
 cat pg-*.txt > all.txt
+while [ "$(wc -c < all.txt)" -lt 3300000 ]; do cat pg-*.txt >> all.txt; done
 "$MR" seq "$APPS/wc.so" all.txt || fail "seq all"
 sort mr-out-0 > all.ref; rm mr-out-0
 timeout -k 2s 60s "$MR" run -q -S -s 1 -w 2 -o split "$APPS/wc.so" all.txt > split.stats || fail "run split"
