@@ -63,5 +63,15 @@ else
 	grep -q "ro/out" err.txt || fail "OUTDIR not named"
 fi
 check_err "not a shared object" "$MR" run -q -o e3 pg-grimm.txt pg-grimm.txt
+"${CC:-cc}" --version >/dev/null 2>&1 && {
+	# an app built against another ABI version, and one missing mr_reduce
+	printf '#include <stdint.h>\nconst uint32_t mr_abi_version = 99;\n' > v99.c
+	printf '#include <stdint.h>\n#include <stddef.h>\nconst uint32_t mr_abi_version = 1;\nint mr_map(void *c, const char *n, const char *d, size_t l) { return 0; }\n' > nored.c
+	"${CC:-cc}" -shared -fPIC -o v99.so v99.c && "${CC:-cc}" -shared -fPIC -o nored.so nored.c || fail "cc"
+	check_err "ABI mismatch" "$MR" run -q -o e4 ./v99.so pg-grimm.txt
+	grep -q "version 99" err.txt || fail "ABI versions not named"
+	check_err "missing symbol" "$MR" worker -c tcp://127.0.0.1:1 ./nored.so
+	grep -q "mr_reduce" err.txt || fail "missing symbol not named"
+}
 check_err "no such app" "$MR" seq ./no-such-app.so pg-grimm.txt
 step "ok"
