@@ -94,6 +94,8 @@ static void lb_lines(struct linebuf *lb, struct mr_ctx *ctx, int final,
 	size_t start = 0;
 	char *nl;
 
+	if (lb->len == 0)
+		return;
 	while ((nl = memchr(lb->p + start, '\n', lb->len - start)) != NULL) {
 		fn(ctx, lb->p + start, (size_t)(nl - lb->p - start));
 		start = (size_t)(nl - lb->p) + 1;
