@@ -32,11 +32,17 @@ rm -f "$T/ep"
 start 60 "$MR" coordinator -q -S -t 2 -n 3 -c tcp://127.0.0.1:0 -e "$T/ep" -o k9 pg-*.txt > k9.stats
 CPID=$LAST
 EP=$(endpoint "$T/ep")
-# Slow maps (1 s each) so that the victim surely holds a task when killed.
-"$MR" worker -c "$EP" -m "sleep 1; $SAPPS/wc-map.sh" -r "$SAPPS/wc-reduce.sh" &
+# Slow maps (2 s each); the victim is killed while it holds a task (its
+# forked task child exists).
+SLOW="sleep 2; $SAPPS/wc-map.sh"
+"$MR" worker -c "$EP" -m "$SLOW" -r "$SAPPS/wc-reduce.sh" &
 VICTIM=$!; PIDS="$PIDS $VICTIM"
-start 60 "$MR" worker -c "$EP" -m "sleep 1; $SAPPS/wc-map.sh" -r "$SAPPS/wc-reduce.sh"; W2=$LAST
-sleep 1.5
+start 60 "$MR" worker -c "$EP" -m "$SLOW" -r "$SAPPS/wc-reduce.sh"; W2=$LAST
+for i in $(seq 1 200); do
+	pgrep -P "$VICTIM" >/dev/null && break
+	sleep 0.05
+done
+pgrep -P "$VICTIM" >/dev/null || fail "the victim never ran a task"
 kill -9 "$VICTIM"
 wait "$CPID" || fail "coordinator after kill -9 of a worker"
 sort k9/mr-out-* | grep . | cmp - wc.ref || fail "output after kill -9 differs"
