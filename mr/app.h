@@ -66,6 +66,13 @@ int app_has_combiner(const struct app *a);
 int app_reduce(struct app *a, struct mr_ctx *ctx, const struct kvbuf *kb);
 int app_combine(struct app *a, struct mr_ctx *ctx, const struct kvbuf *kb);
 
+/*
+ * The shared object's combiner, or NULL (no combiner, or a streaming
+ * one): exec.c groups map output in a hash table for it (kvgroup.h).
+ */
+int (*app_combine_fn(const struct app *a))(struct mr_ctx *, const char *,
+    size_t, const struct mr_values *);
+
 /* The partition of a key: the app's mr_partition, else partition_of(). */
 uint32_t app_partition(const struct app *a, const char *key, size_t klen,
     uint32_t nreduce);

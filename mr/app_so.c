@@ -209,6 +209,12 @@ int app_combine(struct app *a, struct mr_ctx *ctx, const struct kvbuf *kb)
 	return so_reduce(a->combine, ctx, kb);
 }
 
+int (*app_combine_fn(const struct app *a))(struct mr_ctx *, const char *,
+    size_t, const struct mr_values *)
+{
+	return a->dl ? a->combine : NULL;
+}
+
 uint32_t app_partition(const struct app *a, const char *key, size_t klen,
     uint32_t nreduce)
 {

@@ -13,15 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mr/kvgroup.h"
 #include "mr/xmem.h"
 
 /* Combine the map's buffers when their pairs exceed this many bytes. */
 #define COMPACT_BYTES (32u << 20)
+/* First combine round of the hash-grouped path (kvgroup.h). */
+#define GROUP_BYTES (1u << 20)
 
 struct map_state {
 	struct mr_ctx ctx;
 	struct exec_env *e;
 	struct kvbuf *parts;
+	struct kvgroup *kg;     /* shared-object combiner: group by hash */
+	kvgroup_combine_fn fn;
 	size_t used;
 	uint64_t emitted;
 	int combine;
@@ -53,12 +58,18 @@ static void map_emit(struct mr_ctx *ctx, const char *k, size_t kl,
     const char *v, size_t vl)
 {
 	struct map_state *m = (struct map_state *)ctx;
-	uint32_t r = app_partition(m->e->app, k, kl, m->e->nreduce);
+	uint32_t r;
 
+	m->emitted++;
+	if (m->kg) {
+		if (kvgroup_add(m->kg, k, kl, v, vl, m->fn, ctx) < 0)
+			m->failed = 1;
+		return;
+	}
+	r = app_partition(m->e->app, k, kl, m->e->nreduce);
 	if (kvbuf_add(&m->parts[r], k, kl, v, vl) < 0)
 		m->failed = 1;
 	m->used += kl + vl + 2 + sizeof(struct kvrec);
-	m->emitted++;
 	if (m->used > COMPACT_BYTES && m->combine && !m->failed) {
 		m->used = 0;
 		for (r = 0; r < m->e->nreduce; r++) {
@@ -145,11 +156,29 @@ static int write_part(const char *path, const struct kvbuf *kb)
 	return rc;
 }
 
+/* Move the grouped pairs of @kg into the partitions' buffers. */
+static void ungroup(struct exec_env *e, struct kvgroup *kg,
+    struct kvbuf *parts)
+{
+	size_t i;
+
+	for (i = 0; i < kg->ng; i++) {
+		const struct kvg_grp *g = &kg->g[i];
+		uint32_t r = app_partition(e->app, kvgroup_key(kg, i), g->klen,
+		    e->nreduce), x;
+
+		for (x = g->head; x; x = kg->v[x - 1].next)
+			kvbuf_add(&parts[r], kvgroup_key(kg, i), g->klen,
+			    kg->vdata + kg->v[x - 1].off, kg->v[x - 1].len);
+	}
+}
+
 int exec_map(struct exec_env *e, uint32_t task, uint32_t attempt,
     const struct split *s)
 {
 	struct map_state m = { .e = e };
 	struct app_input in = { s->name, s->off, s->len };
+	struct kvgroup kg;
 	char *data = NULL, path[4096];
 	uint32_t r;
 	int rc;
@@ -167,12 +196,23 @@ int exec_map(struct exec_env *e, uint32_t task, uint32_t attempt,
 	ctx_init(&m.ctx, e, task, attempt, 1);
 	m.ctx.emit = map_emit;
 	m.combine = app_has_combiner(e->app);
+	m.fn = app_combine_fn(e->app);
+	if (m.fn) {
+		kvgroup_init(&kg, GROUP_BYTES);
+		m.kg = &kg;
+	}
 	rc = app_map(e->app, &m.ctx, &in, data, s->len);
 	free(data);
+	if (rc == 0 && m.kg)
+		rc = kvgroup_combine(&kg, m.fn, &m.ctx) || kg.failed;
+	if (m.kg) {
+		ungroup(e, &kg, m.parts);
+		kvgroup_close(&kg);
+	}
 	if (rc == 0 && m.failed)
 		rc = 1;
 	for (r = 0; r < e->nreduce && rc == 0; r++) {
-		if (app_has_combiner(e->app))
+		if (m.combine && !m.kg)
 			rc = combine_part(e, &m.parts[r], task, attempt);
 		else
 			kvbuf_sort(&m.parts[r]);

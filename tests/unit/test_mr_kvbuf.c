@@ -18,6 +18,7 @@
 
 #include "mr/counters.h"
 #include "mr/kvbuf.h"
+#include "mr/kvgroup.h"
 #include "mr/partition.h"
 #include "mr/split.h"
 
@@ -228,6 +229,79 @@ static void test_mr_counters_text_round_trip(void **state)
 	assert_int_equal(counters_parse(&d, "\t1\n", 3), -EBADMSG);
 }
 
+static int sum_fn(struct mr_ctx *ctx, const char *k, size_t kl,
+    const struct mr_values *vals)
+{
+	unsigned long long sum = 0;
+	char out[32];
+	size_t i;
+	int n;
+
+	for (i = 0; i < vals->n; i++)
+		sum += strtoull(vals->v[i], NULL, 10);
+	n = snprintf(out, sizeof(out), "%llu", sum);
+	ctx->emit(ctx, k, kl, out, (size_t)n);
+	return 0;
+}
+
+static void no_counter(struct mr_ctx *ctx, const char *name, int64_t d)
+{
+	(void)ctx;
+	(void)name;
+	(void)d;
+}
+
+static void test_mr_kvgroup_combines_in_rounds(void **state)
+{
+	struct mr_ctx ctx = { .counter = no_counter };
+	struct kvgroup kg;
+	char k[16];
+	size_t i;
+
+	(void)state;
+	kvgroup_init(&kg, 4096);
+	for (i = 0; i < 100000; i++) {
+		int n = snprintf(k, sizeof(k), "k%zu", i % 50);
+
+		assert_int_equal(kvgroup_add(&kg, k, (size_t)n, "1", 1, sum_fn,
+		    &ctx), 0);
+	}
+	assert_true(kg.combining);
+	assert_true(kg.nv < 100000);     /* rounds ran */
+	assert_int_equal(kvgroup_combine(&kg, sum_fn, &ctx), 0);
+	assert_int_equal(kg.ng, 50);
+	for (i = 0; i < kg.ng; i++) {
+		const struct kvg_grp *g = &kg.g[i];
+
+		assert_int_equal(g->n, 1);
+		assert_string_equal(kg.vdata + kg.v[g->head - 1].off, "2000");
+		assert_int_equal(kg.g[i].klen, strlen(kvgroup_key(&kg, i)));
+	}
+	kvgroup_close(&kg);
+}
+
+static void test_mr_kvgroup_stops_combining_distinct_keys(void **state)
+{
+	struct mr_ctx ctx = { .counter = no_counter };
+	struct kvgroup kg;
+	char k[16];
+	size_t i, total = 0;
+
+	(void)state;
+	kvgroup_init(&kg, 4096);
+	for (i = 0; i < 20000; i++) {
+		int n = snprintf(k, sizeof(k), "key%zu", i);
+
+		kvgroup_add(&kg, k, (size_t)n, "7", 1, sum_fn, &ctx);
+	}
+	assert_false(kg.combining);
+	assert_int_equal(kg.ng, 20000);
+	for (i = 0; i < kg.ng; i++)
+		total += kg.g[i].n;
+	assert_int_equal(total, 20000);
+	kvgroup_close(&kg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +312,8 @@ int main(void)
 		cmocka_unit_test(test_mr_kvbuf_refuses_damaged_files),
 		cmocka_unit_test(test_mr_split_cuts_at_line_boundaries),
 		cmocka_unit_test(test_mr_counters_text_round_trip),
+		cmocka_unit_test(test_mr_kvgroup_combines_in_rounds),
+		cmocka_unit_test(test_mr_kvgroup_stops_combining_distinct_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
