@@ -31,7 +31,6 @@
 #include "mr/split.h"
 #include "mr/worker.h"
 #include "mr/xmem.h"
-#include "raft/util/clock.h"
 #include "raft/util/num.h"
 
 #define MAX_WORKERS 256
@@ -262,32 +261,18 @@ static void spawn_workers(const char *endpoint, void *arg)
 	}
 }
 
-/* Reap the workers: they exit on EXIT; kill by pid after a grace time. */
-static void reap(struct spawn *sp, uint64_t grace_ms)
+/* Stop and reap the workers, by pid (their task children die with them). */
+static void reap(struct spawn *sp)
 {
-	uint64_t deadline = mono_ms() + grace_ms;
-	uint32_t i, left = sp->n;
+	uint32_t i;
 
-	while (left > 0) {
-		for (i = 0; i < sp->n; i++)
-			if (sp->pid[i] > 0 &&
-			    waitpid(sp->pid[i], NULL, WNOHANG) == sp->pid[i]) {
-				sp->pid[i] = 0;
-				left--;
-			}
-		if (left == 0)
-			break;
-		if (mono_ms() >= deadline) {
-			for (i = 0; i < sp->n; i++)
-				if (sp->pid[i] > 0) {
-					kill(sp->pid[i], SIGKILL);
-					waitpid(sp->pid[i], NULL, 0);
-					sp->pid[i] = 0;
-				}
-			break;
-		}
-		usleep(20000);
-	}
+	for (i = 0; i < sp->n; i++)
+		if (sp->pid[i] > 0)
+			kill(sp->pid[i], SIGKILL);
+	for (i = 0; i < sp->n; i++)
+		if (sp->pid[i] > 0)
+			while (waitpid(sp->pid[i], NULL, 0) < 0 && errno == EINTR)
+				;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -307,11 +292,16 @@ static int cmd_run(int argc, char **argv)
 	if (o.endpoint == NULL)
 		o.endpoint = "tcp://127.0.0.1:0";
 	coord_opts_from(&o, &co);
-	co.linger_ms = 300;
+	/*
+	 * No linger: once coord_run returns every output is committed, and
+	 * the workers are ours to stop (an idle one would otherwise wait
+	 * out its gone timeout).
+	 */
+	co.linger_ms = 0;
 	co.ready = spawn_workers;
 	co.ready_arg = &sp;
 	rc = coord_run(&co, argv + i, (size_t)(argc - i));
-	reap(&sp, rc == 0 ? 3000 : 0);
+	reap(&sp);
 	return rc == 0 ? 0 : 1;
 }
 

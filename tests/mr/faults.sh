@@ -17,6 +17,19 @@ timeout -k 2s 60s "$MR" run -q -w 2 -o six \
 	-m "$SAPPS/indexer-map.sh" -r "$SAPPS/indexer-reduce.sh" pg-*.txt || fail "run streaming indexer"
 sort six/mr-out-* | grep . | cmp - ix.ref || fail "streaming indexer differs"
 
+step "streaming: reporter:counter lines, environment, a failing mapper"
+timeout -k 2s 60s "$MR" run -q -S -w 2 -n 2 -o sctr \
+	-m "$SAPPS/wc-map.sh; echo reporter:counter:app,maps,1 >&2; echo reporter:status:mapped >&2; test \"\$mapreduce_task_ismap\" = true" \
+	-r "$SAPPS/wc-reduce.sh; echo reporter:counter:app,reduces,1 >&2" pg-*.txt > sctr.stats || fail "run with counters"
+grep -qx "counter.app.maps=8" sctr.stats || { cat sctr.stats; fail "map counters not summed"; }
+grep -qx "counter.app.reduces=2" sctr.stats || fail "reduce counters not summed"
+sort sctr/mr-out-* | grep . | cmp - wc.ref || fail "streaming wc with counters differs"
+if timeout -k 2s 60s "$MR" run -q -w 2 -o sfail -m "exit 3" -r cat pg-grimm.txt 2> sfail.err; then
+	fail "a job whose mapper always fails succeeded"
+fi
+grep -q "job failed" sfail.err || { cat sfail.err; fail "no 'job failed' line"; }
+[ ! -e sfail/_SUCCESS ] || fail "_SUCCESS after a failed job"
+
 step "run: 1 MiB splits of one concatenated input"
 cat pg-*.txt > all.txt
 while [ "$(wc -c < all.txt)" -lt 3300000 ]; do cat pg-*.txt >> all.txt; done
