@@ -7,9 +7,11 @@
 step "job count"
 coordinator 60 jc
 start 60 "$MR" worker -c "$EP" "$APPS/jobcount.so"; WA=$LAST
-timeout -k 2s 60s "$MR" worker -c "$EP" "$APPS/jobcount.so" || fail "worker B"
-start 60 "$MR" worker -c "$EP" "$APPS/jobcount.so"; WC=$LAST
-timeout -k 2s 60s "$MR" worker -c "$EP" "$APPS/jobcount.so" || fail "worker D"
+timeout -k 2s 60s "$MR" worker -c "$EP" "$APPS/jobcount.so"
+start 60 "$MR" worker -g 2 -c "$EP" "$APPS/jobcount.so"; WC=$LAST
+# (C and D may find the job over and the coordinator gone: their exit
+# status is not checked, as in the lab's script)
+timeout -k 2s 60s "$MR" worker -g 2 -c "$EP" "$APPS/jobcount.so"
 wait "$CPID" || fail "coordinator"
 n=$(cat jc/mr-out-* | awk '{ print $2 }')
 [ "$n" = 8 ] || fail "map tasks ran $n times, expected 8"
