@@ -209,7 +209,7 @@ static struct lat floor_rtt(void)
 	}
 	l = summarize(lat, FLOOR_RTTS);
 	zmq_close(cli);
-	zmq_ctx_shutdown(ctx);  /* the echo thread's recv fails: it ends */
+	zmq_ctx_shutdown(ctx); /* the echo thread's recv fails: it ends */
 	pthread_join(t, NULL);
 	zmq_close(srv);
 	zmq_ctx_term(ctx);
@@ -267,9 +267,9 @@ static struct lat floor_wakeup(void)
 struct submitter {
 	struct harness *h;
 	pthread_t tid;
-	int depth;               /* pipelined: requests kept in flight */
-	int leader;              /* pipelined: the member they go to */
-	double *lat;             /* latencies of ops started while measuring */
+	int depth; /* pipelined: requests kept in flight */
+	int leader; /* pipelined: the member they go to */
+	double *lat; /* latencies of ops started while measuring */
 	size_t n, cap;
 	atomic_uint_fast64_t done;
 	uint64_t errors;
@@ -308,8 +308,10 @@ static void *pipeline_main(void *arg)
 		/* Fill every idle slot (at start, and after each reply). */
 		for (int k = 0; !stop && k < s->depth; k++) {
 			struct cproto_req req = {
-				.op = CPROTO_SUBMIT, .cluster_id = cl->id,
-				.timeout_ms = 10000, .len = OP_BYTES,
+				.op = CPROTO_SUBMIT,
+				.cluster_id = cl->id,
+				.timeout_ms = 10000,
+				.len = OP_BYTES,
 				.payload = op,
 			};
 			size_t len;
@@ -344,10 +346,10 @@ static void *pipeline_main(void *arg)
 				zmq_msg_close(&m);
 				break;
 			}
-			if (cproto_decode_rep(zmq_msg_data(&m), zmq_msg_size(&m),
-			    &rep) != 0 || (k = (int)(rep.req_id & 0xff)) >=
-			    s->depth || rep.req_id != expect[k] ||
-			    start[k] == 0) {
+			if (cproto_decode_rep(zmq_msg_data(&m),
+			        zmq_msg_size(&m), &rep) != 0 ||
+			    (k = (int)(rep.req_id & 0xff)) >= s->depth ||
+			    rep.req_id != expect[k] || start[k] == 0) {
 				zmq_msg_close(&m);
 				continue;
 			}
@@ -399,8 +401,8 @@ struct row {
 	double ops_per_sync;
 	uint64_t syncs;
 	uint64_t errors;
-	double cpu_client_us;   /* CPU per op: this process (the clients) */
-	double cpu_leader_us;   /* ... the leader */
+	double cpu_client_us; /* CPU per op: this process (the clients) */
+	double cpu_leader_us; /* ... the leader */
 	double cpu_follower_us; /* ... the followers together */
 };
 
@@ -429,8 +431,10 @@ static double cpu_seconds(pid_t pid)
 			fclose(f);
 			return 0;
 		}
-		got = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
-		    "%*u %lu %lu", &ut, &st);
+		got = sscanf(p + 2,
+		    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+		    "%*u %lu %lu",
+		    &ut, &st);
 	}
 	fclose(f);
 	if (got != 2)
@@ -446,8 +450,8 @@ static void cpu_sample(struct harness *h, double *out)
 }
 
 /* Members' CPU between two samples, per op: the leader's, the rest's. */
-static void split_cpu(struct harness *h, const double *cpu0,
-    const double *cpu1, double per_op, int leader, struct row *r)
+static void split_cpu(struct harness *h, const double *cpu0, const double *cpu1,
+    double per_op, int leader, struct row *r)
 {
 	for (int i = 0; i < harness_n(h); i++) {
 		double c = (cpu1[1 + i] - cpu0[1 + i]) * per_op;
@@ -510,8 +514,8 @@ static void run_row(struct harness *h, int n, double seconds, bool threads,
 		subs[k].lat = malloc(cap * sizeof(double));
 		if (subs[k].lat == NULL)
 			die("malloc");
-		if (pthread_create(&subs[k].tid, NULL, threads ? submit_main :
-		    pipeline_main, &subs[k]))
+		if (pthread_create(&subs[k].tid, NULL,
+		        threads ? submit_main : pipeline_main, &subs[k]))
 			die("pthread_create");
 	}
 	harness_sleep_ms(500);
@@ -527,7 +531,8 @@ static void run_row(struct harness *h, int n, double seconds, bool threads,
 	d1 = total_done(subs, nt);
 	cpu_sample(h, cpu1);
 	if (leader_syncs(h, &l1, &s1) != 0 || l1 != l0)
-		fprintf(stderr, "bench_cluster: the leader changed during the "
+		fprintf(stderr,
+		    "bench_cluster: the leader changed during the "
 		    "run; ops/fsync is not meaningful\n");
 	atomic_store(&stop_flag, true);
 	for (int k = 0; k < nt; k++) {
@@ -563,8 +568,8 @@ static void run_row(struct harness *h, int n, double seconds, bool threads,
 
 /* The counter member's treatment of a 100-byte command: a no-op with an
  * empty reply.  The state is a count of applied commands. */
-static int noop_apply(void *arg, raft_index index, const void *cmd,
-    size_t len, void **reply, size_t *reply_len)
+static int noop_apply(void *arg, raft_index index, const void *cmd, size_t len,
+    void **reply, size_t *reply_len)
 {
 	(void)index;
 	(void)cmd;
@@ -658,8 +663,8 @@ static int rsm_row(struct harness *h, double seconds, struct row *r)
 		node_status(n, &st);
 		if (st.raft.role == RAFT_LEADER)
 			break;
-		other = st.raft.leader ? harness_index_of(h, st.raft.leader) :
-		    -1;
+		other = st.raft.leader ? harness_index_of(h, st.raft.leader)
+		                       : -1;
 		if (other >= 0 && other != l) {
 			struct client_reply rep;
 
@@ -669,7 +674,8 @@ static int rsm_row(struct harness *h, double seconds, struct row *r)
 		}
 	}
 	if (st.raft.role != RAFT_LEADER) {
-		fprintf(stderr, "bench_cluster: the in-process member did not "
+		fprintf(stderr,
+		    "bench_cluster: the in-process member did not "
 		    "become leader\n");
 		goto out;
 	}
@@ -686,7 +692,7 @@ static int rsm_row(struct harness *h, double seconds, struct row *r)
 			done = 0;
 		}
 		if (rsm_submit(node_rsm(n), op, sizeof(op), 10000, &reply, &len,
-		    NULL) != 0) {
+		        NULL) != 0) {
 			r->errors++;
 			continue;
 		}
@@ -740,12 +746,18 @@ static const char *fs_name(const char *dir)
 	if (statfs(dir, &sf) != 0)
 		return "?";
 	switch ((unsigned long)sf.f_type) {
-	case 0xEF53: return "ext2/3/4";
-	case 0x58465342: return "xfs";
-	case 0x9123683E: return "btrfs";
-	case 0x01021994: return "tmpfs (fdatasync is free: not a real disk)";
-	case 0x794c7630: return "overlayfs";
-	case 0x2fc12fc1: return "zfs";
+	case 0xEF53:
+		return "ext2/3/4";
+	case 0x58465342:
+		return "xfs";
+	case 0x9123683E:
+		return "btrfs";
+	case 0x01021994:
+		return "tmpfs (fdatasync is free: not a real disk)";
+	case 0x794c7630:
+		return "overlayfs";
+	case 0x2fc12fc1:
+		return "zfs";
 	}
 	return "other";
 }
@@ -781,12 +793,15 @@ int main(int argc, char **argv)
 			member = optarg;
 		else if (c == 'w') {
 			if (num_parse_uint(optarg, 1, INT_MAX, &workers) != 0) {
-				fprintf(stderr, "bench_cluster: -w: '%s' is not "
-				    "a number from 1 to %d\n", optarg, INT_MAX);
+				fprintf(stderr,
+				    "bench_cluster: -w: '%s' is not "
+				    "a number from 1 to %d\n",
+				    optarg, INT_MAX);
 				return 2;
 			}
 		} else {
-			fprintf(stderr, "usage: bench_cluster [-d DIR] "
+			fprintf(stderr,
+			    "usage: bench_cluster [-d DIR] "
 			    "[-s SECONDS] [-m MEMBER-PROGRAM] [-w WORKERS] "
 			    "[-t]\n");
 			return 2;
@@ -796,11 +811,14 @@ int main(int argc, char **argv)
 		die(dir);
 
 	printf("bench_cluster: 3 members on 127.0.0.1, fsync on, data in %s "
-	    "(%s)\n", absdir, fs_name(absdir));
+	       "(%s)\n",
+	    absdir, fs_name(absdir));
 	printf("%d-byte ops, %.1f s measured per row; submitters: %s\n\n",
-	    OP_BYTES, seconds, threads ? "one thread each, through the "
-	    "harness's clients (-t)" : "requests in flight on one pipelined "
-	    "connection to the leader");
+	    OP_BYTES, seconds,
+	    threads ? "one thread each, through the "
+	              "harness's clients (-t)"
+	            : "requests in flight on one pipelined "
+	              "connection to the leader");
 
 	/* The floor is measured before and after the cluster rows: on a
 	 * shared machine it drifts, and the two columns show by how much. */
@@ -829,25 +847,27 @@ int main(int argc, char **argv)
 	}
 	ep = endpoint_rtt(h, harness_leader(h, 10000));
 	printf("cluster  submitters     ops/s   p50 us   p99 us  ops/fsync"
-	    "  (syncs)   CPU us/op: clients leader followers (both)\n");
+	       "  (syncs)   CPU us/op: clients leader followers (both)\n");
 	for (int k = 0; k < 3; k++) {
 		run_row(h, levels[k], seconds, threads, &rows[k]);
 		printf("         %10d %9.0f %8.0f %8.0f %10.1f  (%5" PRIu64
-		    ")             %7.0f %6.0f %9.0f%s\n", rows[k].submitters,
-		    rows[k].ops_per_s, rows[k].lat.p50, rows[k].lat.p99,
-		    rows[k].ops_per_sync, rows[k].syncs, rows[k].cpu_client_us,
-		    rows[k].cpu_leader_us, rows[k].cpu_follower_us,
+		       ")             %7.0f %6.0f %9.0f%s\n",
+		    rows[k].submitters, rows[k].ops_per_s, rows[k].lat.p50,
+		    rows[k].lat.p99, rows[k].ops_per_sync, rows[k].syncs,
+		    rows[k].cpu_client_us, rows[k].cpu_leader_us,
+		    rows[k].cpu_follower_us,
 		    rows[k].errors ? "  (errors!)" : "");
 		fflush(stdout);
 	}
 	have_rsm = rsm_row(h, seconds, &rsm) == 0;
 	if (have_rsm)
 		printf("  in-process %4d %9.0f %8.0f %8.0f %10s  %7s %13s "
-		    "%6.0f %9.0f%s\n", rsm.submitters, rsm.ops_per_s,
-		    rsm.lat.p50, rsm.lat.p99, "", "", "", rsm.cpu_leader_us,
-		    rsm.cpu_follower_us, rsm.errors ? "  (errors!)" : "");
+		       "%6.0f %9.0f%s\n",
+		    rsm.submitters, rsm.ops_per_s, rsm.lat.p50, rsm.lat.p99, "",
+		    "", "", rsm.cpu_leader_us, rsm.cpu_follower_us,
+		    rsm.errors ? "  (errors!)" : "");
 	printf("  (in-process: rsm_submit() inside the leader, no client "
-	    "hop: the commit path alone)\n");
+	       "hop: the commit path alone)\n");
 	if (harness_unexpected_exits(h) == 0)
 		harness_mark_passed(h);
 	harness_free(h);
@@ -857,18 +877,22 @@ int main(int argc, char **argv)
 	rtt[1] = floor_rtt();
 	wake[1] = floor_wakeup();
 	printf("\nphysical floor (same disk, same run)   before: p50 us  p99 us"
-	    "   after: p50 us  p99 us\n");
+	       "   after: p50 us  p99 us\n");
 	printf("  fdatasync, 4 KiB append               %14.0f %7.0f %15.0f "
-	    "%7.0f\n", app[0].p50, app[0].p99, app[1].p50, app[1].p99);
+	       "%7.0f\n",
+	    app[0].p50, app[0].p99, app[1].p50, app[1].p99);
 	printf("  fdatasync, 4 KiB overwrite (prealloc.)%14.0f %7.0f %15.0f "
-	    "%7.0f\n", ovw[0].p50, ovw[0].p99, ovw[1].p50, ovw[1].p99);
+	       "%7.0f\n",
+	    ovw[0].p50, ovw[0].p99, ovw[1].p50, ovw[1].p99);
 	printf("  ZeroMQ loopback round trip, %d B     %14.0f %7.0f %15.0f "
-	    "%7.0f\n", OP_BYTES, rtt[0].p50, rtt[0].p99, rtt[1].p50,
-	    rtt[1].p99);
+	       "%7.0f\n",
+	    OP_BYTES, rtt[0].p50, rtt[0].p99, rtt[1].p50, rtt[1].p99);
 	printf("  thread wake-up (eventfd, one way)     %14.0f %7.0f %15.0f "
-	    "%7.0f\n", wake[0].p50, wake[0].p99, wake[1].p50, wake[1].p99);
+	       "%7.0f\n",
+	    wake[0].p50, wake[0].p99, wake[1].p50, wake[1].p99);
 	printf("  member endpoint STATUS round trip     %14.0f %7.0f  "
-	    "(the client protocol path alone, no Raft)\n", ep.p50, ep.p99);
+	       "(the client protocol path alone, no Raft)\n",
+	    ep.p50, ep.p99);
 
 	/* The floor of one commit: the leader's and the followers' writes
 	 * overlap, so one fdatasync (of the kind the WAL does: an overwrite
@@ -880,13 +904,15 @@ int main(int argc, char **argv)
 	printf("\ngoals\n");
 	if (have_rsm)
 		printf("  1 submitter (in-process, the commit path) p50 %.0f "
-		    "us <= 1.5 x (fdatasync %.0f + round trip %.0f) = %.0f "
-		    "us: %s (%.2fx the floor)\n", rsm.lat.p50, sync_us,
-		    rtt_us, 1.5 * floor_us, verdict(rsm.lat.p50 <= 1.5 *
-		    floor_us), rsm.lat.p50 / floor_us);
+		       "us <= 1.5 x (fdatasync %.0f + round trip %.0f) = %.0f "
+		       "us: %s (%.2fx the floor)\n",
+		    rsm.lat.p50, sync_us, rtt_us, 1.5 * floor_us,
+		    verdict(rsm.lat.p50 <= 1.5 * floor_us),
+		    rsm.lat.p50 / floor_us);
 	printf("  1 submitter (through the client endpoint: a second round "
-	    "trip) p50 %.0f us; against the same bound %.0f us: %s (%.2fx "
-	    "the floor)\n", rows[0].lat.p50, 1.5 * floor_us,
+	       "trip) p50 %.0f us; against the same bound %.0f us: %s (%.2fx "
+	       "the floor)\n",
+	    rows[0].lat.p50, 1.5 * floor_us,
 	    verdict(rows[0].lat.p50 <= 1.5 * floor_us),
 	    rows[0].lat.p50 / floor_us);
 	printf("  64 submitters %.0f ops/s >= 30000: %s\n", rows[2].ops_per_s,

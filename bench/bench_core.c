@@ -42,8 +42,8 @@ struct bench {
 	uint8_t *buf;
 	size_t buf_cap;
 	uint64_t msgs;
-	uint64_t bytes;        /* encoded bytes (encode mode only) */
-	uint64_t committed;    /* normal entries committed on the leader */
+	uint64_t bytes; /* encoded bytes (encode mode only) */
+	uint64_t committed; /* normal entries committed on the leader */
 	raft_index applied[N];
 	raft_index compacted[N];
 	int leader;
@@ -224,8 +224,10 @@ static struct result run(size_t size, uint64_t entries, uint32_t batch,
 	}
 	dt = now_s() - t0;
 	if (b.committed - committed0 != entries) {
-		fprintf(stderr, "bench_core: %" PRIu64 " of %" PRIu64
-		    " entries committed\n", b.committed - committed0, entries);
+		fprintf(stderr,
+		    "bench_core: %" PRIu64 " of %" PRIu64
+		    " entries committed\n",
+		    b.committed - committed0, entries);
 		exit(1);
 	}
 	res.eps = entries / dt;
@@ -247,8 +249,9 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--entries") == 0 && i + 1 < argc) {
 			if (num_parse_u64(argv[++i], 10, 1, UINT32_MAX,
-			    &entries64) != 0) {
-				fprintf(stderr, "bench_core: --entries: '%s' is "
+			        &entries64) != 0) {
+				fprintf(stderr,
+				    "bench_core: --entries: '%s' is "
 				    "not a number from 1 to %" PRIu32 "\n",
 				    argv[i], UINT32_MAX);
 				return 2;
@@ -258,22 +261,25 @@ int main(int argc, char **argv)
 			unsigned b;
 
 			if (num_parse_uint(argv[++i], 1, UINT32_MAX, &b) != 0) {
-				fprintf(stderr, "bench_core: --batch: '%s' is "
+				fprintf(stderr,
+				    "bench_core: --batch: '%s' is "
 				    "not a number from 1 to %" PRIu32 "\n",
 				    argv[i], UINT32_MAX);
 				return 2;
 			}
 			batch = b;
 		} else {
-			fprintf(stderr, "usage: bench_core [--entries N] "
+			fprintf(stderr,
+			    "usage: bench_core [--entries N] "
 			    "[--batch N]\n");
 			return 2;
 		}
 	}
 	printf("bench_core: 3 members in one thread, proposals in batches "
-	    "of %u, persistence acknowledged at once\n\n", batch);
-	printf("%-7s %-14s %6s %10s %14s %10s %11s %12s\n", "entry",
-	    "messages", "batch", "entries", "entries/s", "MB/s", "msgs/entry",
+	       "of %u, persistence acknowledged at once\n\n",
+	    batch);
+	printf("%-7s %-14s %6s %10s %14s %10s %11s %12s\n", "entry", "messages",
+	    "batch", "entries", "entries/s", "MB/s", "msgs/entry",
 	    "wire B/entry");
 	run(64, entries64 / 10 + 1, batch, false); /* warm up the heap */
 	for (e = 0; e < 3; e++) {
@@ -291,12 +297,13 @@ int main(int argc, char **argv)
 				snprintf(wire, sizeof wire, "%.1f",
 				    r.bytes_per_entry);
 			printf("%-7s %-14s %6u %10" PRIu64 " %14.0f %10.1f "
-			    "%11.3f %12s\n", size == 64 ? "64 B" : "4 KiB",
+			       "%11.3f %12s\n",
+			    size == 64 ? "64 B" : "4 KiB",
 			    e == 1 ? "encode+decode" : "structs", bt, n, r.eps,
 			    r.mbps, r.msgs_per_entry, wire);
 		}
 	}
 	printf("\ngoal: >= 1,000,000 64-byte entries/s with structs on one "
-	    "core\n");
+	       "core\n");
 	return 0;
 }

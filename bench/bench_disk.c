@@ -37,12 +37,11 @@
 
 struct row {
 	const char *name;
-	double p50, p99, mean;   /* microseconds per sync */
-	double entries_per_s;    /* 0: not applicable */
+	double p50, p99, mean; /* microseconds per sync */
+	double entries_per_s; /* 0: not applicable */
 };
 
-static double
-now_us(void)
+static double now_us(void)
 {
 	struct timespec ts;
 
@@ -50,16 +49,15 @@ now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static int
-cmp_double(const void *a, const void *b)
+static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-static void
-summarize(struct row *r, double *lat, int n, uint32_t entries_per_sync)
+static void summarize(struct row *r, double *lat, int n,
+    uint32_t entries_per_sync)
 {
 	double sum = 0;
 
@@ -69,11 +67,11 @@ summarize(struct row *r, double *lat, int n, uint32_t entries_per_sync)
 	r->p50 = lat[n / 2];
 	r->p99 = lat[(n * 99) / 100];
 	r->mean = sum / n;
-	r->entries_per_s = entries_per_sync ? 1e6 * entries_per_sync / r->mean : 0;
+	r->entries_per_s = entries_per_sync ? 1e6 * entries_per_sync / r->mean
+	                                    : 0;
 }
 
-static void
-die(const char *what)
+static void die(const char *what)
 {
 	fprintf(stderr, "bench_disk: %s: %s\n", what, strerror(errno));
 	exit(1);
@@ -81,8 +79,7 @@ die(const char *what)
 
 enum raw_mode { RAW_APPEND, RAW_OVERWRITE, RAW_FALLOCATED };
 
-static void
-bench_raw(const char *dir, enum raw_mode mode, int n, struct row *r)
+static void bench_raw(const char *dir, enum raw_mode mode, int n, struct row *r)
 {
 	char path[4200];
 	static char buf[4096];
@@ -96,7 +93,8 @@ bench_raw(const char *dir, enum raw_mode mode, int n, struct row *r)
 		die("open raw file");
 	if (mode == RAW_OVERWRITE)
 		for (int i = 0; i < n; i++)
-			if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) != 4096)
+			if (pwrite(fd, buf, sizeof buf, (off_t)i * 4096) !=
+			    4096)
 				die("prefill");
 	if (mode == RAW_FALLOCATED && fallocate(fd, 0, 0, (off_t)n * 4096) != 0)
 		die("fallocate");
@@ -116,8 +114,8 @@ bench_raw(const char *dir, enum raw_mode mode, int n, struct row *r)
 	free(lat);
 }
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+static int rm_one(const char *p, const struct stat *st, int flag,
+    struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -125,8 +123,7 @@ rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(p);
 }
 
-static void
-bench_storage(const char *dir, enum storage_prealloc prealloc,
+static void bench_storage(const char *dir, enum storage_prealloc prealloc,
     uint32_t batch, int n, struct row *r)
 {
 	struct storage_options opt;
@@ -152,8 +149,8 @@ bench_storage(const char *dir, enum storage_prealloc prealloc,
 		double t = now_us();
 
 		for (uint32_t k = 0; k < batch; k++)
-			e[k] = (struct raft_entry){ 1, next + k, RAFT_ENTRY_NORMAL,
-			    sizeof payload, payload };
+			e[k] = (struct raft_entry){ 1, next + k,
+				RAFT_ENTRY_NORMAL, sizeof payload, payload };
 		if (storage_append(s, e, batch) != 0 || storage_sync(s) != 0) {
 			fprintf(stderr, "bench_disk: %s\n", storage_errmsg(s));
 			exit(1);
@@ -169,8 +166,7 @@ bench_storage(const char *dir, enum storage_prealloc prealloc,
 	free(e);
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	const char *base = ".";
 	char dir[4096];
@@ -185,13 +181,16 @@ main(int argc, char **argv)
 		else if (c == 'n') {
 			/* p99 indexes n * 99: keep it far from INT_MAX */
 			if (num_parse_uint(optarg, 1, 1000000, &u) != 0) {
-				fprintf(stderr, "bench_disk: -n: '%s' is not a "
-				    "number from 1 to 1000000\n", optarg);
+				fprintf(stderr,
+				    "bench_disk: -n: '%s' is not a "
+				    "number from 1 to 1000000\n",
+				    optarg);
 				return 2;
 			}
 			n = (int)u;
 		} else {
-			fprintf(stderr, "usage: bench_disk [-d DIR] [-n ITERATIONS]\n");
+			fprintf(stderr,
+			    "usage: bench_disk [-d DIR] [-n ITERATIONS]\n");
 			return 2;
 		}
 	}
@@ -208,17 +207,19 @@ main(int argc, char **argv)
 	static const uint32_t batches[] = { 1, 16, 64 };
 	static const char *names[2][3] = {
 		{ "storage 1 x 100 B + sync (zero-filled)",
-		  "storage 16 x 100 B + sync (zero-filled)",
-		  "storage 64 x 100 B + sync (zero-filled)" },
+		    "storage 16 x 100 B + sync (zero-filled)",
+		    "storage 64 x 100 B + sync (zero-filled)" },
 		{ "storage 1 x 100 B + sync (fallocate)",
-		  "storage 16 x 100 B + sync (fallocate)",
-		  "storage 64 x 100 B + sync (fallocate)" },
+		    "storage 16 x 100 B + sync (fallocate)",
+		    "storage 64 x 100 B + sync (fallocate)" },
 	};
 	for (int p = 0; p < 2; p++)
 		for (int b = 0; b < 3; b++) {
 			rows[nr].name = names[p][b];
-			bench_storage(dir, p == 0 ? STORAGE_PREALLOC_ZERO :
-			    STORAGE_PREALLOC_FALLOCATE, batches[b], n, &rows[nr++]);
+			bench_storage(dir,
+			    p == 0 ? STORAGE_PREALLOC_ZERO
+			           : STORAGE_PREALLOC_FALLOCATE,
+			    batches[b], n, &rows[nr++]);
 		}
 	rmdir(dir);
 

@@ -100,9 +100,12 @@ static void put(struct kv *kv, const char *key, size_t keylen,
 {
 	struct kv_cmd c = { .type = KV_OP_PUT, .time_ns = (int64_t)index_next };
 
-	c.op = (struct kv_op){ .type = KV_OP_PUT, .key = key,
-		.keylen = (uint32_t)keylen, .data = value,
-		.datalen = VALUE_BYTES, .flags = flags,
+	c.op = (struct kv_op){ .type = KV_OP_PUT,
+		.key = key,
+		.keylen = (uint32_t)keylen,
+		.data = value,
+		.datalen = VALUE_BYTES,
+		.flags = flags,
 		.meta = { KV_KIND_FILE, 0644, 0, 0 } };
 	apply(kv, &c);
 }
@@ -135,10 +138,12 @@ int main(int argc, char **argv)
 	double t, ms;
 	size_t sink = 0, counted = 0;
 
-	if (argc > 1 && num_parse_u64(argv[1], 10, 0, UINT32_MAX,
-	    &nkeys) != 0) {
-		fprintf(stderr, "usage: bench_kv [KEYS] (KEYS: a number from "
-		    "0 to %" PRIu32 "; '%s' is not)\n", UINT32_MAX, argv[1]);
+	if (argc > 1 &&
+	    num_parse_u64(argv[1], 10, 0, UINT32_MAX, &nkeys) != 0) {
+		fprintf(stderr,
+		    "usage: bench_kv [KEYS] (KEYS: a number from "
+		    "0 to %" PRIu32 "; '%s' is not)\n",
+		    UINT32_MAX, argv[1]);
 		return 2;
 	}
 	if (nkeys < 1000)
@@ -160,7 +165,8 @@ int main(int argc, char **argv)
 	}
 
 	printf("raftkv bench_kv: %zu keys (%u directories x %u files + the "
-	    "directories), %d-byte values, keys inserted in random order\n\n",
+	       "directories), %d-byte values, keys inserted in random "
+	       "order\n\n",
 	    total, ndirs, per_dir, VALUE_BYTES);
 	printf("%-44s %10s %10s %10s\n", "operation (CPU time)", "count",
 	    "total ms", "ns/op");
@@ -216,7 +222,8 @@ int main(int argc, char **argv)
 		char *k = key;
 
 		key_of(order[i], key);
-		if (bsearch(&k, sorted, total, sizeof(*sorted), cmp_str) == NULL)
+		if (bsearch(&k, sorted, total, sizeof(*sorted), cmp_str) ==
+		    NULL)
 			die("bsearch");
 	}
 	row("  reference: bsearch in a sorted array", (double)total,
@@ -241,7 +248,8 @@ int main(int argc, char **argv)
 		    count_cb, &counted);
 	ms = now_ms() - t;
 	printf("%-44s %10u %10.1f %10.0f\n",
-	    "list: root's children ('/'), per listing", 100, ms, ms * 1e6 / 100);
+	    "list: root's children ('/'), per listing", 100, ms,
+	    ms * 1e6 / 100);
 	if (listed != 100u * ndirs)
 		die("root listing");
 
@@ -271,9 +279,13 @@ int main(int argc, char **argv)
 			.time_ns = (int64_t)index_next };
 		size_t n = key_of(order[i], key);
 
-		c.op = (struct kv_op){ .type = KV_OP_WRITE, .key = key,
-			.keylen = (uint32_t)n, .arg = VALUE_BYTES, .data = "++",
-			.datalen = 2, .flags = KV_F_ANYVER };
+		c.op = (struct kv_op){ .type = KV_OP_WRITE,
+			.key = key,
+			.keylen = (uint32_t)n,
+			.arg = VALUE_BYTES,
+			.data = "++",
+			.datalen = 2,
+			.flags = KV_F_ANYVER };
 		apply(kv, &c);
 	}
 	row("append 2 bytes: kv_apply(WRITE at end)", (double)total,
@@ -301,8 +313,10 @@ int main(int argc, char **argv)
 			.time_ns = (int64_t)index_next };
 		size_t n = key_of(order[i], key);
 
-		c.op = (struct kv_op){ .type = KV_OP_DELETE, .key = key,
-			.keylen = (uint32_t)n, .flags = KV_F_ANYVER };
+		c.op = (struct kv_op){ .type = KV_OP_DELETE,
+			.key = key,
+			.keylen = (uint32_t)n,
+			.flags = KV_F_ANYVER };
 		apply(kv, &c);
 	}
 	row("delete: kv_apply(DELETE), random order", (double)(total / 10),
@@ -325,8 +339,11 @@ int main(int argc, char **argv)
 				die("register");
 			p.client_id = r.client_id;
 			p.seq = 1;
-			p.op = (struct kv_op){ .type = KV_OP_PUT, .key = "shared",
-				.keylen = 6, .data = value, .datalen = VALUE_BYTES,
+			p.op = (struct kv_op){ .type = KV_OP_PUT,
+				.key = "shared",
+				.keylen = 6,
+				.data = value,
+				.datalen = VALUE_BYTES,
 				.flags = KV_F_ANYVER,
 				.meta = { KV_KIND_FILE, 0644, 0, 0 } };
 			apply(kv, &p);
@@ -339,12 +356,12 @@ int main(int argc, char **argv)
 	}
 
 	printf("\nsnapshot: %zu bytes for %zu keys (%.1f bytes/key, zstd "
-	    "level %d)\n", snaplen, total, (double)snaplen / (double)total,
-	    KV_ZSTD_LEVEL);
+	       "level %d)\n",
+	    snaplen, total, (double)snaplen / (double)total, KV_ZSTD_LEVEL);
 	printf("memory after loading: %.1f MB, %.0f bytes/key (record %zu B + "
-	    "key + value + B+tree; malloc overhead included)\n",
-	    (double)(heap1 - heap0) / 1e6, (double)(heap1 - heap0) /
-	    (double)total, sizeof(struct kv_rec));
+	       "key + value + B+tree; malloc overhead included)\n",
+	    (double)(heap1 - heap0) / 1e6,
+	    (double)(heap1 - heap0) / (double)total, sizeof(struct kv_rec));
 	free(snap);
 	for (size_t i = 0; i < total; i++)
 		free(sorted[i]);

@@ -71,7 +71,7 @@ static int cmp_u64(const void *a, const void *b)
 struct result {
 	double p50_us, p99_us;
 	double msgs_per_s;
-	uint64_t refused;  /* sends refused at the HWM, retried */
+	uint64_t refused; /* sends refused at the HWM, retried */
 };
 
 static void percentiles(uint64_t *ns, unsigned n, struct result *r)
@@ -86,8 +86,8 @@ static void percentiles(uint64_t *ns, unsigned n, struct result *r)
  * ------------------------------------------------------------------------ */
 
 struct raw_side {
-	void *in;   /* ROUTER */
-	void *out;  /* DEALER to the other side's ROUTER */
+	void *in; /* ROUTER */
+	void *out; /* DEALER to the other side's ROUTER */
 };
 
 static void raw_open(void *ctx, struct raw_side *s, const char *bind_at,
@@ -255,7 +255,10 @@ static void *tr_peer(void *arg)
 	for (unsigned i = 0; i < j->count; i++) {
 		tr_recv(j->t, &m);
 		resp = (struct raft_msg){ .type = RAFT_MSG_HEARTBEAT_RESP,
-			.from = 2, .to = 1, .term = m.term, .ctx = m.ctx };
+			.from = 2,
+			.to = 1,
+			.term = m.term,
+			.ctx = m.ctx };
 		transport_recv_done(j->t, &m);
 		if (j->echo)
 			(void)tr_send(j->t, &resp);
@@ -310,13 +313,23 @@ static void bench_transport(struct result *r, bool curve)
 {
 	struct transport *a, *b;
 	uint64_t *ns = calloc(rounds, sizeof(*ns)), t0;
-	struct raft_msg hb = { .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2,
-		.term = 7, .commit = 42 }, m;
+	struct raft_msg hb = { .type = RAFT_MSG_HEARTBEAT,
+		.from = 1,
+		.to = 2,
+		.term = 7,
+		.commit = 42 },
+	                m;
 	static uint8_t data[ONEWAY_BYTES];
-	struct raft_entry e = { .term = 7, .index = 1,
-		.type = RAFT_ENTRY_NORMAL, .data = data };
-	struct raft_msg app = { .type = RAFT_MSG_APPEND, .from = 1, .to = 2,
-		.term = 7, .n_entries = 1, .entries = &e };
+	struct raft_entry e = { .term = 7,
+		.index = 1,
+		.type = RAFT_ENTRY_NORMAL,
+		.data = data };
+	struct raft_msg app = { .type = RAFT_MSG_APPEND,
+		.from = 1,
+		.to = 2,
+		.term = 7,
+		.n_entries = 1,
+		.entries = &e };
 	struct tr_job job;
 	pthread_t th;
 
@@ -405,16 +418,20 @@ int main(int argc, char **argv)
 			oneway = 50000;
 			reps = 1;
 		} else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
-			if (num_parse_uint(argv[++i], 1, MAX_REPS, &reps) != 0 ||
+			if (num_parse_uint(argv[++i], 1, MAX_REPS, &reps) !=
+			        0 ||
 			    reps % 2 == 0) {
-				fprintf(stderr, "bench_zmq: --reps: '%s' is not "
-				    "an odd number from 1 to %d\n", argv[i],
-				    MAX_REPS);
+				fprintf(stderr,
+				    "bench_zmq: --reps: '%s' is not "
+				    "an odd number from 1 to %d\n",
+				    argv[i], MAX_REPS);
 				return 2;
 			}
 		} else {
-			fprintf(stderr, "usage: bench_zmq [--quick] "
-			    "[--reps N (odd, <= %d)]\n", MAX_REPS);
+			fprintf(stderr,
+			    "usage: bench_zmq [--quick] "
+			    "[--reps N (odd, <= %d)]\n",
+			    MAX_REPS);
 			return 2;
 		}
 	}
@@ -429,8 +446,8 @@ int main(int argc, char **argv)
 	}
 
 	printf("loopback, 1 process, 2 threads; median of %u runs of %u round "
-	    "trips and %u one-way %d-byte messages\n", reps, rounds, oneway,
-	    ONEWAY_BYTES);
+	       "trips and %u one-way %d-byte messages\n",
+	    reps, rounds, oneway, ONEWAY_BYTES);
 	printf("%-24s %11s %11s %14s %8s %14s\n", "", "RTT p50", "RTT p99",
 	    "one-way msg/s", "MB/s", "HWM refusals");
 	m = median(raw, reps);

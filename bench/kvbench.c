@@ -60,8 +60,8 @@ struct bench_opts {
 	unsigned keys;
 	size_t value_size;
 	int io_threads;
-	int prefer;          /* spread clerks' first member (else -1) */
-	int mux;             /* clients share one connection (see above) */
+	int prefer; /* spread clerks' first member (else -1) */
+	int mux; /* clients share one connection (see above) */
 };
 
 /* Histogram of nanoseconds (see the file comment). */
@@ -80,7 +80,7 @@ struct worker {
 	unsigned id;
 	struct clerk *ck;
 	const struct bench_opts *o;
-	uint64_t t0, t1;     /* measured window, CLOCK_MONOTONIC ns */
+	uint64_t t0, t1; /* measured window, CLOCK_MONOTONIC ns */
 	uint64_t rng;
 	uint64_t errors;
 	int first_err;
@@ -240,19 +240,24 @@ static void usage(FILE *f)
 	fprintf(f,
 	    "usage: kvbench -c CLUSTER-FILE [options]\n"
 	    "  -c, --cluster FILE     cluster file (raftkv.conf(5))\n"
-	    "  -w, --workload W       put, get, mix (90%% get/10%% put) or load\n"
+	    "  -w, --workload W       put, get, mix (90%% get/10%% put) or "
+	    "load\n"
 	    "                         (put every key once); default put\n"
-	    "  -n, --clients N        concurrent closed-loop clients (default 1)\n"
+	    "  -n, --clients N        concurrent closed-loop clients (default "
+	    "1)\n"
 	    "  -d, --duration SECS    measured time (default 5)\n"
 	    "  -W, --warmup SECS      unmeasured warm-up first (default 1)\n"
 	    "  -k, --keys N           key space (default 1000)\n"
 	    "  -s, --value-size N     value bytes (default 256)\n"
-	    "      --io-threads N     ZeroMQ I/O threads of the shared context\n"
+	    "      --io-threads N     ZeroMQ I/O threads of the shared "
+	    "context\n"
 	    "                         (default 1)\n"
-	    "      --spread           clerk i asks member i %% n first (default:\n"
+	    "      --spread           clerk i asks member i %% n first "
+	    "(default:\n"
 	    "                         every clerk finds the leader itself)\n"
 	    "      --mux              the clients share one connection to the\n"
-	    "                         leader from one thread (like etcdbench)\n");
+	    "                         leader from one thread (like "
+	    "etcdbench)\n");
 }
 
 static int parse_secs(const char *s, double *v)
@@ -294,19 +299,36 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	uint64_t v;
 	int c, bad;
 
-	*o = (struct bench_opts){ .wl = WL_PUT, .clients = 1,
-		.duration_s = 5, .warmup_s = 1, .keys = 1000,
-		.value_size = 256, .io_threads = 1, .prefer = -1 };
-	while ((c = getopt_long(argc, argv, "c:w:n:d:W:k:s:h", longs,
-	    NULL)) != -1) {
+	*o = (struct bench_opts){ .wl = WL_PUT,
+		.clients = 1,
+		.duration_s = 5,
+		.warmup_s = 1,
+		.keys = 1000,
+		.value_size = 256,
+		.io_threads = 1,
+		.prefer = -1 };
+	while ((c = getopt_long(argc, argv, "c:w:n:d:W:k:s:h", longs, NULL)) !=
+	    -1) {
 		bad = 0;
 		switch (c) {
-		case 'c': o->cluster_file = optarg; break;
-		case 'w': bad = parse_workload(optarg, &o->wl); break;
-		case 'd': bad = parse_secs(optarg, &o->duration_s); break;
-		case 'W': bad = parse_secs(optarg, &o->warmup_s); break;
-		case 2: o->prefer = 0; break;
-		case 3: o->mux = 1; break;
+		case 'c':
+			o->cluster_file = optarg;
+			break;
+		case 'w':
+			bad = parse_workload(optarg, &o->wl);
+			break;
+		case 'd':
+			bad = parse_secs(optarg, &o->duration_s);
+			break;
+		case 'W':
+			bad = parse_secs(optarg, &o->warmup_s);
+			break;
+		case 2:
+			o->prefer = 0;
+			break;
+		case 3:
+			o->mux = 1;
+			break;
 		case 'n':
 			bad = num_parse_u64(optarg, 10, 1, 4096, &v) != 0;
 			o->clients = (unsigned)v;
@@ -330,7 +352,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			return -1;
 		}
 		if (bad) {
-			fprintf(stderr, "kvbench: invalid value '%s'\n", optarg);
+			fprintf(stderr, "kvbench: invalid value '%s'\n",
+			    optarg);
 			return -1;
 		}
 	}
@@ -384,8 +407,8 @@ static int run_workers(const struct bench_opts *o, struct worker *ws,
 	}
 	for (unsigned j = 0; j < i; j++)
 		pthread_join(ws[j].thread, NULL);
-	*secs = o->wl == WL_LOAD ? (double)(now_ns() - start) / 1e9 :
-	    o->duration_s;
+	*secs = o->wl == WL_LOAD ? (double)(now_ns() - start) / 1e9
+	                         : o->duration_s;
 	return i == o->clients ? 0 : -1;
 }
 
@@ -407,9 +430,10 @@ static int report(const struct bench_opts *o, struct worker *ws, double secs)
 		fprintf(stderr, "kvbench: %" PRIu64 " errors, first: %s\n",
 		    errors, clerk_strerror(first));
 	printf("RESULT system=raftkv workload=%s clients=%u secs=%.3f "
-	    "ops=%" PRIu64 " errors=%" PRIu64 " ops_s=%.1f p50_ms=%.3f "
-	    "p99_ms=%.3f\n", workload_names[o->wl], o->clients, secs,
-	    h->count, errors, secs > 0 ? (double)h->count / secs : 0,
+	       "ops=%" PRIu64 " errors=%" PRIu64 " ops_s=%.1f p50_ms=%.3f "
+	       "p99_ms=%.3f\n",
+	    workload_names[o->wl], o->clients, secs, h->count, errors,
+	    secs > 0 ? (double)h->count / secs : 0,
 	    hist_quantile(h, 0.50) / 1e6, hist_quantile(h, 0.99) / 1e6);
 	fflush(stdout);
 	free(h);
@@ -434,7 +458,8 @@ static int find_leader(const struct cluster *cl, void *zctx)
 		for (uint32_t i = 0; i < cl->n && leader < 0; i++) {
 			struct cproto_status st;
 
-			if (clerk_member_status(ck, i, &st) == 0 && st.role == 3)
+			if (clerk_member_status(ck, i, &st) == 0 &&
+			    st.role == 3)
 				leader = (int)i;
 		}
 		if (leader < 0) {
@@ -452,7 +477,8 @@ static size_t mux_request(const struct bench_opts *o, struct worker *w,
     uint64_t cluster_id, int put, uint64_t id, uint8_t *out)
 {
 	static uint8_t payload[MUX_MAX_REQ];
-	struct cproto_req req = { .cluster_id = cluster_id, .req_id = id,
+	struct cproto_req req = { .cluster_id = cluster_id,
+		.req_id = id,
 		.timeout_ms = 5000 };
 	unsigned k = (unsigned)(next_rand(&w->rng) % o->keys);
 	char key[32];
@@ -473,7 +499,8 @@ static size_t mux_request(const struct bench_opts *o, struct worker *w,
 		n = kv_cmd_encode(&c, payload, sizeof(payload));
 		req.op = CPROTO_SUBMIT;
 	} else {
-		struct query q = { .kind = QUERY_GET, .key = (uint8_t *)key,
+		struct query q = { .kind = QUERY_GET,
+			.key = (uint8_t *)key,
 			.keylen = (uint32_t)klen };
 		uint8_t *b;
 		size_t bl;
@@ -518,8 +545,8 @@ static int run_mux(const struct bench_opts *o, const struct cluster *cl,
 	void *s = NULL;
 
 	if (started == NULL || buf == NULL || leader < 0) {
-		fprintf(stderr, "kvbench: --mux: %s\n", leader < 0 ?
-		    "no leader found" : "out of memory");
+		fprintf(stderr, "kvbench: --mux: %s\n",
+		    leader < 0 ? "no leader found" : "out of memory");
 		goto out;
 	}
 	s = zmq_socket(zctx, ZMQ_DEALER);

@@ -23,9 +23,9 @@ struct barrier {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool running;
-	uint64_t started;   /* last round started */
-	uint64_t done;      /* last round finished */
-	uint64_t ok;        /* last round that succeeded */
+	uint64_t started; /* last round started */
+	uint64_t done; /* last round finished */
+	uint64_t ok; /* last round that succeeded */
 };
 
 struct barrier *barrier_new(struct fsm *m)

@@ -18,8 +18,7 @@ struct ckpool {
 	unsigned nfree;
 };
 
-struct ckpool *ckpool_new(const struct cluster *cl, int deadline_ms,
-    int prefer)
+struct ckpool *ckpool_new(const struct cluster *cl, int deadline_ms, int prefer)
 {
 	struct ckpool *p = calloc(1, sizeof(*p));
 

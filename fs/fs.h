@@ -57,24 +57,24 @@ struct wbufs;
 #define FS_NAME_MAX 255
 
 struct fs_options {
-	int timeout_ms;      /* an operation fails with EIO after this */
-	bool sync;           /* -o sync: every write() commits */
+	int timeout_ms; /* an operation fails with EIO after this */
+	bool sync; /* -o sync: every write() commits */
 	bool ro;
-	size_t writebuf;     /* bytes buffered per file before a commit
+	size_t writebuf; /* bytes buffered per file before a commit
 	                        (fs/wbuf.h); 0: none (as sync) */
 };
 
 struct fs {
 	struct fs_options opt;
-	uint64_t member_id;            /* names this mount's orphan keys */
-	struct kv *kv;                 /* the local state machine */
+	uint64_t member_id; /* names this mount's orphan keys */
+	struct kv *kv; /* the local state machine */
 	struct fsm *member;
 	struct inode_table *inodes;
 	struct barrier *barrier;
 	struct ckpool *clerks;
 	struct notifier *notifier;
-	struct wbufs *wbufs;           /* NULL when writes are not buffered */
-	struct fuse_session *se;       /* set once mounted */
+	struct wbufs *wbufs; /* NULL when writes are not buffered */
+	struct fuse_session *se; /* set once mounted */
 };
 
 /* Commit @len bytes at @off into inode @ino (fs/rkfile.c): the

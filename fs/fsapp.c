@@ -35,9 +35,9 @@ static void track_op(struct fs *fs, const struct kv_op *op)
 		if (op->keylen == op->key2len &&
 		    memcmp(op->key, op->key2, op->keylen) == 0)
 			break;
-		if ((op->flags & KV_F_TREE ? inode_applied_rename_tree :
-		    inode_applied_rename)(fs->inodes, op->key, op->keylen,
-		    op->key2, op->key2len) != 0)
+		if ((op->flags & KV_F_TREE ? inode_applied_rename_tree
+		                           : inode_applied_rename)(fs->inodes,
+		        op->key, op->keylen, op->key2, op->key2len) != 0)
 			log_warnx("inode table: out of memory on a rename");
 		notifier_push(fs->notifier, op->key2, op->key2len);
 		break;
@@ -48,8 +48,8 @@ static void track_op(struct fs *fs, const struct kv_op *op)
 }
 
 /* Follow what the command @cmd did, given its encoded result. */
-static void track(struct fs *fs, const void *cmd, size_t len,
-    const void *reply, size_t reply_len)
+static void track(struct fs *fs, const void *cmd, size_t len, const void *reply,
+    size_t reply_len)
 {
 	struct kv_result res;
 	struct kv_cmd c;
@@ -63,8 +63,12 @@ static void track(struct fs *fs, const void *cmd, size_t len,
 	if (kv_cmd_decode(cmd, len, &c) != 0)
 		return;
 	switch (c.type) {
-	case KV_OP_PUT: case KV_OP_DELETE: case KV_OP_WRITE:
-	case KV_OP_TRUNCATE: case KV_OP_SETMETA: case KV_OP_RENAME:
+	case KV_OP_PUT:
+	case KV_OP_DELETE:
+	case KV_OP_WRITE:
+	case KV_OP_TRUNCATE:
+	case KV_OP_SETMETA:
+	case KV_OP_RENAME:
 		track_op(fs, &c.op);
 		break;
 	case KV_OP_TXN:
@@ -77,8 +81,8 @@ static void track(struct fs *fs, const void *cmd, size_t len,
 	}
 }
 
-static int hook_apply(void *arg, raft_index index, const void *cmd,
-    size_t len, void **reply, size_t *reply_len)
+static int hook_apply(void *arg, raft_index index, const void *cmd, size_t len,
+    void **reply, size_t *reply_len)
 {
 	struct hook *h = arg;
 	int rv;
@@ -137,8 +141,8 @@ static int hook_query(void *arg, const void *q, size_t len, void **reply,
 	return h->inner.query(h->inner.arg, q, len, reply, reply_len);
 }
 
-static int hook_query_quick(void *arg, const void *q, size_t len,
-    void **reply, size_t *reply_len)
+static int hook_query_quick(void *arg, const void *q, size_t len, void **reply,
+    size_t *reply_len)
 {
 	struct hook *h = arg;
 

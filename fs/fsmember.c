@@ -38,8 +38,8 @@ static const struct member_app fs_app = {
 	.destroy = fs_app_destroy,
 };
 
-int fsm_start(const struct member_options *o, fsm_hook_fn hook,
-    void *arg, struct fsm **out, char *err, size_t errlen)
+int fsm_start(const struct member_options *o, fsm_hook_fn hook, void *arg,
+    struct fsm **out, char *err, size_t errlen)
 {
 	struct fsm *f = calloc(1, sizeof(*f));
 	int rv;

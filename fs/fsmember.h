@@ -28,8 +28,8 @@ struct fsm;
  * negative code with one line in @err.  Signals must already be blocked
  * in the caller.  Only one at a time per process.
  */
-int fsm_start(const struct member_options *o, fsm_hook_fn hook,
-    void *hook_arg, struct fsm **out, char *err, size_t errlen);
+int fsm_start(const struct member_options *o, fsm_hook_fn hook, void *hook_arg,
+    struct fsm **out, char *err, size_t errlen);
 
 /* Stop and free (NULL-safe): waiters fail, threads end, nothing leaks. */
 void fsm_stop(struct fsm *m);

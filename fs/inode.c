@@ -16,8 +16,8 @@
 struct ient {
 	uint64_t ino;
 	uint64_t nlookup;
-	unsigned opens;       /* open file handles on this mount */
-	char *key;            /* NULL: dead */
+	unsigned opens; /* open file handles on this mount */
+	char *key; /* NULL: dead */
 	size_t keylen;
 	struct ient *next_ino;
 	struct ient *next_key;
@@ -27,7 +27,7 @@ struct inode_table {
 	pthread_mutex_t mu;
 	struct ient **by_ino;
 	struct ient **by_key;
-	size_t nbuckets;      /* power of two, both tables */
+	size_t nbuckets; /* power of two, both tables */
 	size_t count;
 };
 
@@ -88,8 +88,14 @@ void inode_table_free(struct inode_table *t)
 	free(t);
 }
 
-void inode_lock(struct inode_table *t) { pthread_mutex_lock(&t->mu); }
-void inode_unlock(struct inode_table *t) { pthread_mutex_unlock(&t->mu); }
+void inode_lock(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->mu);
+}
+void inode_unlock(struct inode_table *t)
+{
+	pthread_mutex_unlock(&t->mu);
+}
 
 static struct ient *find_ino(struct inode_table *t, uint64_t ino)
 {
@@ -100,8 +106,7 @@ static struct ient *find_ino(struct inode_table *t, uint64_t ino)
 	return e;
 }
 
-static struct ient *find_key(struct inode_table *t, const char *key,
-    size_t len)
+static struct ient *find_key(struct inode_table *t, const char *key, size_t len)
 {
 	struct ient *e = t->by_key[hash_key(key, len) & (t->nbuckets - 1)];
 
@@ -227,8 +232,8 @@ int inode_ref_locked(struct inode_table *t, uint64_t ino, const char *key,
 		return 0;
 	e = find_ino(t, ino);
 	if (e != NULL) {
-		bool same = key != NULL && e->key != NULL &&
-		    e->keylen == len && memcmp(e->key, key, len) == 0;
+		bool same = key != NULL && e->key != NULL && e->keylen == len &&
+		    memcmp(e->key, key, len) == 0;
 
 		e->nlookup++;
 		return same ? 0 : set_key(t, e, key, len);
@@ -289,8 +294,8 @@ void inode_applied_delete(struct inode_table *t, const char *key, size_t len)
 		unlink_key(t, e);
 }
 
-int inode_applied_rename(struct inode_table *t, const char *src,
-    size_t srclen, const char *dst, size_t dstlen)
+int inode_applied_rename(struct inode_table *t, const char *src, size_t srclen,
+    const char *dst, size_t dstlen)
 {
 	struct ient *e = find_key(t, src, srclen);
 
@@ -308,7 +313,8 @@ int inode_applied_rename_tree(struct inode_table *t, const char *src,
 	int rv = inode_applied_rename(t, src, srclen, dst, dstlen);
 
 	for (size_t i = 0; i < t->nbuckets; i++) {
-		for (struct ient *e = t->by_ino[i]; e != NULL; e = e->next_ino) {
+		for (struct ient *e = t->by_ino[i]; e != NULL;
+		     e = e->next_ino) {
 			size_t rest, len;
 
 			if (e->key == NULL || e->keylen <= srclen ||

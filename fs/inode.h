@@ -72,8 +72,8 @@ void inode_applied_delete(struct inode_table *t, const char *key, size_t len);
  * @dst.  Returns 0 or -ENOMEM (the table then marks the moved inode dead:
  * the next access answers ENOENT instead of the wrong file).
  */
-int inode_applied_rename(struct inode_table *t, const char *src,
-    size_t srclen, const char *dst, size_t dstlen);
+int inode_applied_rename(struct inode_table *t, const char *src, size_t srclen,
+    const char *dst, size_t dstlen);
 
 /*
  * With the lock held (the apply hook): a tree rename (kv.h, KV_F_TREE):

@@ -56,7 +56,7 @@
 struct mopts {
 	const char *cluster_file;
 	const char *mountpoint;
-	char mnt[PATH_MAX];          /* realpath of the mountpoint */
+	char mnt[PATH_MAX]; /* realpath of the mountpoint */
 	char data[PATH_MAX];
 	char log_file[PATH_MAX];
 	char secret[PATH_MAX];
@@ -77,32 +77,42 @@ static int ready_fd = -1;
 static void usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: " PROG " CLUSTER-FILE MOUNTPOINT -o id=N[,options] [-f] [-d]\n"
+	    "usage: " PROG
+	    " CLUSTER-FILE MOUNTPOINT -o id=N[,options] [-f] [-d]\n"
 	    "options (mount.raftkv(8)):\n"
-	    "  id=N                 this member's id in CLUSTER-FILE (required)\n"
-	    "  data=DIR             data directory (default "
-	    DEFAULT_DATA_ROOT "/ID)\n"
-	    "  timeout=MS           fail an operation with EIO after MS (10000)\n"
+	    "  id=N                 this member's id in CLUSTER-FILE "
+	    "(required)\n"
+	    "  data=DIR             data directory (default " DEFAULT_DATA_ROOT
+	    "/ID)\n"
+	    "  timeout=MS           fail an operation with EIO after MS "
+	    "(10000)\n"
 	    "  sync                 commit every write before it returns\n"
-	    "  writebuf=BYTES       buffer per file until close/fsync (1 MiB; 0: none)\n"
+	    "  writebuf=BYTES       buffer per file until close/fsync (1 MiB; "
+	    "0: none)\n"
 	    "  ro                   read-only mount\n"
 	    "  allow_other          let other users use the mount\n"
 	    "  default_permissions  kernel permission checks (the default);\n"
 	    "  no_default_permissions  turn them off\n"
-	    "  log=FILE             log file when daemonized (default DATA/mount.log)\n"
+	    "  log=FILE             log file when daemonized (default "
+	    "DATA/mount.log)\n"
 	    "  log_level=LEVEL      debug, info (default) or warn\n"
 	    "  curve_secret=FILE    this member's CURVE secret key\n"
-	    "                       (default: memberID.key next to CLUSTER-FILE)\n"
-	    "  credential=FILE      client credential of the mount's own requests\n"
+	    "                       (default: memberID.key next to "
+	    "CLUSTER-FILE)\n"
+	    "  credential=FILE      client credential of the mount's own "
+	    "requests\n"
 	    "                       (default: as raftkv(1) finds it)\n"
 	    "  insecure             run a cluster file without keys: NO\n"
 	    "                       authentication (warned at every start)\n"
-	    "  tick_ms=N, election_ticks=N, heartbeat_ticks=N, max_raft_state=N\n"
-	    "  -f  stay in the foreground    -d  FUSE debug output (implies -f)\n");
+	    "  tick_ms=N, election_ticks=N, heartbeat_ticks=N, "
+	    "max_raft_state=N\n"
+	    "  -f  stay in the foreground    -d  FUSE debug output (implies "
+	    "-f)\n");
 }
 
 /* Print one line (to the waiting parent too) and exit 1. */
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
 static void die(const char *fmt, ...)
 {
 	char msg[1024];
@@ -130,8 +140,7 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static void absolute(const char *path, char *out, size_t cap,
-    const char *what)
+static void absolute(const char *path, char *out, size_t cap, const char *what)
 {
 	char cwd[PATH_MAX];
 	int n;
@@ -162,10 +171,27 @@ static unsigned opt_uint(const char *name, const char *v, uint64_t min,
 static void parse_one(struct mopts *o, char *opt)
 {
 	static const char *const ignored[] = {
-		"rw", "_netdev", "netdev", "no_netdev", "auto", "noauto",
-		"user", "nouser", "users", "defaults", "dev", "nodev", "suid",
-		"nosuid", "exec", "noexec", "atime", "noatime", "relatime",
-		"nofail", NULL,
+		"rw",
+		"_netdev",
+		"netdev",
+		"no_netdev",
+		"auto",
+		"noauto",
+		"user",
+		"nouser",
+		"users",
+		"defaults",
+		"dev",
+		"nodev",
+		"suid",
+		"nosuid",
+		"exec",
+		"noexec",
+		"atime",
+		"noatime",
+		"relatime",
+		"nofail",
+		NULL,
 	};
 	char *v = strchr(opt, '=');
 
@@ -239,7 +265,7 @@ static void parse_opts_string(struct mopts *o, const char *s)
 	if (copy == NULL)
 		die("out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save))
+	     tok = strtok_r(NULL, ",", &save))
 		parse_one(o, tok);
 	free(copy);
 }
@@ -301,8 +327,8 @@ static void unescape(char *s)
 	char *w = s;
 
 	for (char *r = s; *r != '\0'; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' &&
-		    r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' &&
+		    r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
 			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 +
 			    (r[3] - '0'));
 			r += 3;
@@ -346,7 +372,8 @@ static void check_mountpoint(struct mopts *o)
 		if (errno == ENOTCONN)
 			die("mountpoint %s is a dead FUSE mount (a crashed "
 			    "mount.raftkv?): unmount it with fusermount3 -u "
-			    "first", o->mountpoint);
+			    "first",
+			    o->mountpoint);
 		die("mountpoint %s: %s", o->mountpoint, strerror(errno));
 	}
 	if (!S_ISDIR(st.st_mode))
@@ -391,8 +418,10 @@ static void daemonize(const char *log_file)
 		if (n <= 0) {
 			/* The child died without a word. */
 			waitpid(pid, &status, 0);
-			fprintf(stderr, PROG ": the member process exited "
-			    "before the mount was ready (see %s)\n", log_file);
+			fprintf(stderr,
+			    PROG ": the member process exited "
+			         "before the mount was ready (see %s)\n",
+			    log_file);
 		} else {
 			msg[n] = '\0';
 			fprintf(stderr, PROG ": %s\n", msg);
@@ -452,8 +481,9 @@ static int mount_minor(const char *path)
 		unsigned maj, min;
 
 		if (dash == NULL ||
-		    sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min,
-		    mnt) != 3 || sscanf(dash + 3, "%255s", fstype) != 1)
+		    sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mnt) !=
+		        3 ||
+		    sscanf(dash + 3, "%255s", fstype) != 1)
 			continue;
 		unescape(mnt);
 		if (strcmp(mnt, path) == 0 &&
@@ -473,8 +503,7 @@ static void abort_connection(const char *mnt)
 
 	if (min < 0)
 		return; /* not mounted any more */
-	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%d/abort",
-	    min);
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%d/abort", min);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -493,7 +522,8 @@ static void *reaper_main(void *arg)
 	if (ck == NULL)
 		return NULL;
 	if (rkfile_reap_orphans(fs, ck) != 0)
-		log_warnx("could not delete the files left open by this "
+		log_warnx(
+		    "could not delete the files left open by this "
 		    "member's last run; they stay hidden until its next start");
 	ckpool_put(fs->clerks, ck);
 	return NULL;
@@ -535,16 +565,16 @@ int main(int argc, char **argv)
 	/* The mount's own requests to the leader are a client's: they need
 	 * a client credential on a keyed cluster. */
 	if (keys_load_credential(&cl, o.cluster_file,
-	    o.credential[0] ? o.credential : NULL, false, err,
-	    sizeof(err)) != 0)
+	        o.credential[0] ? o.credential : NULL, false, err,
+	        sizeof(err)) != 0)
 		die("%s", err);
 	check_fuse();
 	if (o.data[0] == '\0')
 		snprintf(o.data, sizeof(o.data), DEFAULT_DATA_ROOT "/%" PRIu64,
 		    o.member.id);
 	if (o.log_file[0] == '\0' &&
-	    snprintf(o.log_file, sizeof(o.log_file), "%s/mount.log",
-	    o.data) >= (int)sizeof(o.log_file))
+	    snprintf(o.log_file, sizeof(o.log_file), "%s/mount.log", o.data) >=
+	        (int)sizeof(o.log_file))
 		die("data directory path too long");
 	if (mkdir(o.data, 0700) != 0 && errno != EEXIST)
 		die("data directory %s: %s", o.data, strerror(errno));
@@ -601,7 +631,7 @@ int main(int argc, char **argv)
 	}
 	if (notifier_start(fs.notifier) != 0)
 		log_warnx("no notifier thread: kernel caches rely on "
-		    "timeouts alone");
+		          "timeouts alone");
 	/* libfuse installs its handlers only over the default disposition;
 	 * a shell starts background jobs with SIGINT ignored. */
 	signal(SIGINT, SIG_DFL);

@@ -147,8 +147,8 @@ void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (rv == 0 && a.kind == KV_KIND_DIR)
 			rv = -EISDIR;
 		if (rv == 0) {
-			n = kv_read(fs->kv, key, klen, (uint64_t)off, buf,
-			    size, &a);
+			n = kv_read(fs->kv, key, klen, (uint64_t)off, buf, size,
+			    &a);
 			if (n < 0)
 				rv = (int)n;
 		}
@@ -267,8 +267,8 @@ int rkfile_flush_ino(struct fs *fs, uint64_t ino)
 	return fs->wbufs == NULL ? 0 : wbufs_flush_ino(fs->wbufs, ino);
 }
 
-void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-    size_t size, off_t off, struct fuse_file_info *fi)
+void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
@@ -328,8 +328,9 @@ static int reap(struct fs *fs, uint64_t ino)
 			return rv;
 		inode_lock(fs->inodes);
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		if (rv == 0 && (klen != RKFS_ORPHAN_KEY_LEN ||
-		    memcmp(key, RKFS_ORPHAN_PREFIX, 3) != 0))
+		if (rv == 0 &&
+		    (klen != RKFS_ORPHAN_KEY_LEN ||
+		        memcmp(key, RKFS_ORPHAN_PREFIX, 3) != 0))
 			rv = -EEXIST; /* not an orphan (any more) */
 		if (rv == 0)
 			rv = rkxattr_keys_locked(fs, ino, &xkeys, &nx);
@@ -351,8 +352,7 @@ static int reap(struct fs *fs, uint64_t ino)
 	return rv;
 }
 
-void rkfile_release(fuse_req_t req, fuse_ino_t ino,
-    struct fuse_file_info *fi)
+void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
 	const char *k;
@@ -370,7 +370,7 @@ void rkfile_release(fuse_req_t req, fuse_ino_t ino,
 	inode_unlock(fs->inodes);
 	if (orphan && reap(fs, ino) != 0)
 		log_warnx("inode %" PRIu64 ": removed while open; its data "
-		    "stays hidden until this member mounts again",
+		          "stays hidden until this member mounts again",
 		    (uint64_t)ino);
 	fuse_reply_err(req, 0);
 }
@@ -382,8 +382,8 @@ int rkfile_reap_orphans(struct fs *fs, struct clerk *ck)
 	size_t n = 0;
 	int rv, left = 0;
 
-	snprintf(prefix, sizeof(prefix), RKFS_ORPHAN_PREFIX "%016" PRIx64
-	    "/", fs->member_id);
+	snprintf(prefix, sizeof(prefix), RKFS_ORPHAN_PREFIX "%016" PRIx64 "/",
+	    fs->member_id);
 	rv = clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n);
 	if (rv != KV_OK)
 		return -EIO;
@@ -397,8 +397,9 @@ int rkfile_reap_orphans(struct fs *fs, struct clerk *ck)
 
 		snprintf(xprefix, sizeof(xprefix), "\001x/%016" PRIx64 "/",
 		    e[i].attr.inode);
-		if (clerk_list(ck, xprefix, strlen(xprefix), NULL, 0, 0, -1,
-		    &x, &nx) != KV_OK || nx + 1 > KV_TXN_MAX) {
+		if (clerk_list(ck, xprefix, strlen(xprefix), NULL, 0, 0, -1, &x,
+		        &nx) != KV_OK ||
+		    nx + 1 > KV_TXN_MAX) {
 			clerk_entries_free(x, nx);
 			left++;
 			continue;
@@ -427,7 +428,8 @@ int rkfile_reap_orphans(struct fs *fs, struct clerk *ck)
 	clerk_entries_free(e, n);
 	if (n > 0)
 		log_info("deleted %zu file(s) this member left open and "
-		    "removed when it stopped", n - (size_t)left);
+		         "removed when it stopped",
+		    n - (size_t)left);
 	return left == 0 ? 0 : -EIO;
 }
 
@@ -458,7 +460,7 @@ struct dirh {
 	size_t n, cap;
 	bool loaded;
 	bool nomem;
-	size_t plen;          /* listing: length of the prefix "DIR/" */
+	size_t plen; /* listing: length of the prefix "DIR/" */
 };
 
 static void dirh_clear(struct dirh *d)
@@ -472,8 +474,8 @@ static void dirh_clear(struct dirh *d)
 	d->nomem = false;
 }
 
-static int dirh_add(struct dirh *d, const char *name, size_t len,
-    uint64_t ino, uint8_t kind)
+static int dirh_add(struct dirh *d, const char *name, size_t len, uint64_t ino,
+    uint8_t kind)
 {
 	char *s;
 
@@ -537,8 +539,9 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 	rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
 	if (rv == 0 && a.kind != KV_KIND_DIR)
 		rv = -ENOTDIR;
-	if (rv == 0 && (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
-	    dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
+	if (rv == 0 &&
+	    (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
+	        dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
 		rv = -ENOMEM;
 	if (rv == 0) {
 		key[klen] = '/';
@@ -555,8 +558,7 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 	return rv;
 }
 
-void rkfile_opendir(fuse_req_t req, fuse_ino_t ino,
-    struct fuse_file_info *fi)
+void rkfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
 	char key[KV_KEY_MAX + 1];
@@ -589,9 +591,12 @@ void rkfile_opendir(fuse_req_t req, fuse_ino_t ino,
 static mode_t kind_type(uint8_t kind)
 {
 	switch (kind) {
-	case KV_KIND_DIR: return S_IFDIR;
-	case KV_KIND_SYMLINK: return S_IFLNK;
-	default: return S_IFREG;
+	case KV_KIND_DIR:
+		return S_IFDIR;
+	case KV_KIND_SYMLINK:
+		return S_IFLNK;
+	default:
+		return S_IFREG;
 	}
 }
 

@@ -109,8 +109,7 @@ void rkfs_stat(const struct kv_attr *a, struct stat *st)
 	ns_to_ts(a->ctime_ns, &st->st_ctim);
 }
 
-long rkfs_child_key(const char *dir, size_t dlen, const char *name,
-    char *out)
+long rkfs_child_key(const char *dir, size_t dlen, const char *name, char *out)
 {
 	size_t nlen = strlen(name);
 
@@ -133,8 +132,8 @@ int rkfs_get_key_locked(struct fs *fs, const char *key, size_t klen,
 	return kv_get(fs->kv, key, klen, a, NULL, NULL);
 }
 
-int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key,
-    size_t *klen, struct kv_attr *a)
+int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
+    struct kv_attr *a)
 {
 	const char *k;
 	size_t len;
@@ -147,18 +146,24 @@ int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key,
 	*klen = len;
 	rv = rkfs_get_key_locked(fs, key, len, a);
 	if (rv == 0 && a->inode != ino)
-		rv = -ENOENT; /* cannot happen while the table follows the log */
+		rv =
+		    -ENOENT; /* cannot happen while the table follows the log */
 	return rv;
 }
 
 int rkfs_status_errno(int status)
 {
 	switch (status) {
-	case KV_OK: return 0;
-	case KV_ENOKEY: return -ENOENT;
-	case KV_ETOOBIG: return -EFBIG;
-	case -ENOMEM: return -ENOMEM;
-	default: return -EIO;
+	case KV_OK:
+		return 0;
+	case KV_ENOKEY:
+		return -ENOENT;
+	case KV_ETOOBIG:
+		return -EFBIG;
+	case -ENOMEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
 	}
 }
 
@@ -184,7 +189,9 @@ void rkfs_txn_cmp(struct rkfs_txn *t, const char *key, size_t len,
     uint64_t version)
 {
 	t->cmps[t->ncmp++] = (struct kv_cmp){
-		.version = version, .key = key, .keylen = (uint32_t)len,
+		.version = version,
+		.key = key,
+		.keylen = (uint32_t)len,
 	};
 }
 
@@ -216,8 +223,11 @@ void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
 int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
 {
 	struct kv_cmd c = {
-		.type = KV_OP_TXN, .ncmp = t->ncmp, .nops = t->nops,
-		.cmps = t->cmps, .ops = t->ops,
+		.type = KV_OP_TXN,
+		.ncmp = t->ncmp,
+		.nops = t->nops,
+		.cmps = t->cmps,
+		.ops = t->ops,
 	};
 
 	return rkfs_submit(fs, &c, res);
@@ -225,17 +235,19 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
 
 size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out)
 {
-	snprintf(out, RKFS_ORPHAN_KEY_LEN + 1, RKFS_ORPHAN_PREFIX
-	    "%016" PRIx64 "/%016" PRIx64, fs->member_id, ino);
+	snprintf(out, RKFS_ORPHAN_KEY_LEN + 1,
+	    RKFS_ORPHAN_PREFIX "%016" PRIx64 "/%016" PRIx64, fs->member_id,
+	    ino);
 	return RKFS_ORPHAN_KEY_LEN;
 }
 
-int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
-    char **keys, size_t nkeys, struct kv_result *res)
+int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
+    size_t nkeys, struct kv_result *res)
 {
 	struct kv_op *ops;
-	struct kv_cmd c = { .type = KV_OP_TXN, .ncmp = t->ncmp,
-	    .cmps = t->cmps };
+	struct kv_cmd c = { .type = KV_OP_TXN,
+		.ncmp = t->ncmp,
+		.cmps = t->cmps };
 	int rv;
 
 	if (nkeys == 0)
@@ -276,8 +288,9 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 	int fresh = rkfs_fresh(fs), rv;
 
 	inode_lock(fs->inodes);
-	if (fresh == 0 && (kv_get(fs->kv, key, klen, &a, NULL, NULL) != 0 ||
-	    a.inode != ino)) {
+	if (fresh == 0 &&
+	    (kv_get(fs->kv, key, klen, &a, NULL, NULL) != 0 ||
+	        a.inode != ino)) {
 		/* Gone already (another member renamed or removed it right
 		 * after): the kernel gets an inode that answers ENOENT. */
 		rv = inode_ref_locked(fs->inodes, ino, NULL, 0);
@@ -330,8 +343,9 @@ again:
 		rv = -ENOTDIR;
 	if (rv == 0) {
 		klen = rkfs_child_key(pkey, plen, name, key);
-		rv = klen < 0 ? (int)klen :
-		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
+		rv = klen < 0
+		    ? (int)klen
+		    : kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
 	}
 	if (rv == 0 && !flushed) {
 		/* This mount's buffered writes to it, if any, first. */
@@ -474,7 +488,8 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				op->mtime_ns = rkfs_now_ns();
 			else if (mask & KV_META_MTIME)
 				op->mtime_ns = (int64_t)attr->st_mtim.tv_sec *
-				    1000000000ll + attr->st_mtim.tv_nsec;
+				        1000000000ll +
+				    attr->st_mtim.tv_nsec;
 		}
 		if (t.nops == 0)
 			break; /* atime or ctime only: nothing stored */
@@ -549,8 +564,8 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 			if (klen < 0)
 				rv = (int)klen;
 		}
-		if (rv == 0 && kv_get(fs->kv, key, (size_t)klen, &a, NULL,
-		    NULL) == 0) {
+		if (rv == 0 &&
+		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0) {
 			*existing = a;
 			rv = -EEXIST;
 		}
@@ -581,8 +596,8 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rv < 0)
 			return rv;
 		if (rv == KV_OK)
-			return rkfs_learn(fs, key, (size_t)klen,
-			    res.attr.inode, &res.attr, e);
+			return rkfs_learn(fs, key, (size_t)klen, res.attr.inode,
+			    &res.attr, e);
 		/* The name was taken, or the parent went away, meanwhile:
 		 * look again (the next round answers EEXIST or ENOENT). */
 		if (rv != KV_EVERSION && rv != KV_ENOKEY)
@@ -609,8 +624,8 @@ static void rk_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char key[KV_KEY_MAX + 1];
 	size_t klen;
 
-	reply_entry_or_err(req, make_node(req, parent, name, &nn, &e, &ex, key,
-	    &klen), &e);
+	reply_entry_or_err(req,
+	    make_node(req, parent, name, &nn, &e, &ex, key, &klen), &e);
 }
 
 static void rk_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -627,15 +642,17 @@ static void rk_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM); /* no devices, FIFOs, sockets */
 		return;
 	}
-	reply_entry_or_err(req, make_node(req, parent, name, &nn, &e, &ex, key,
-	    &klen), &e);
+	reply_entry_or_err(req,
+	    make_node(req, parent, name, &nn, &e, &ex, key, &klen), &e);
 }
 
 static void rk_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     const char *name)
 {
-	struct newnode nn = { .kind = KV_KIND_SYMLINK, .mode = 0777,
-	    .value = link, .vlen = strlen(link) };
+	struct newnode nn = { .kind = KV_KIND_SYMLINK,
+		.mode = 0777,
+		.value = link,
+		.vlen = strlen(link) };
 	struct fuse_entry_param e;
 	struct kv_attr ex;
 	char key[KV_KEY_MAX + 1];
@@ -645,8 +662,8 @@ static void rk_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	reply_entry_or_err(req, make_node(req, parent, name, &nn, &e, &ex, key,
-	    &klen), &e);
+	reply_entry_or_err(req,
+	    make_node(req, parent, name, &nn, &e, &ex, key, &klen), &e);
 }
 
 static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -807,14 +824,16 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 			rv = -ENOTDIR;
 		if (rv == 0) {
 			klen = rkfs_child_key(pkey, plen, name, key);
-			rv = klen < 0 ? (int)klen :
-			    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
+			rv = klen < 0
+			    ? (int)klen
+			    : kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
 		}
 		if (rv == 0 && dir && a.kind != KV_KIND_DIR)
 			rv = -ENOTDIR;
 		if (rv == 0 && !dir && a.kind == KV_KIND_DIR)
 			rv = -EISDIR;
-		if (rv == 0 && dir && has_children_locked(fs, key, (size_t)klen))
+		if (rv == 0 && dir &&
+		    has_children_locked(fs, key, (size_t)klen))
 			rv = -ENOTEMPTY;
 		orphan = rv == 0 && !dir &&
 		    inode_opens_locked(fs->inodes, a.inode) > 0;
@@ -862,8 +881,7 @@ static void rk_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -remove_node(req, parent, name, true));
 }
 
-static bool is_below(const char *a, size_t alen, const char *dir,
-    size_t dlen)
+static bool is_below(const char *a, size_t alen, const char *dir, size_t dlen)
 {
 	return alen > dlen && a[dlen] == '/' && memcmp(a, dir, dlen) == 0;
 }
@@ -925,8 +943,8 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 	if (rv == 0)
 		rv = kv_get(fs->kv, src, (size_t)slen, &sa, NULL, NULL);
 	if (rv == 0)
-		dexists = kv_get(fs->kv, dst, (size_t)dlen, &da, NULL,
-		    NULL) == 0;
+		dexists = kv_get(fs->kv, dst, (size_t)dlen, &da, NULL, NULL) ==
+		    0;
 	if (rv == 0 && slen == dlen && memcmp(src, dst, (size_t)slen) == 0) {
 		inode_unlock(fs->inodes);
 		return 0; /* the same name: nothing to do */
@@ -1057,7 +1075,9 @@ static void rk_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (rv == 0 && mask != F_OK) {
 		if (ctx->uid == 0)
 			bits = (mask & X_OK) && a.kind != KV_KIND_DIR &&
-			    !(a.mode & 0111) ? 0 : 7;
+			        !(a.mode & 0111)
+			    ? 0
+			    : 7;
 		else if (ctx->uid == a.uid)
 			bits = (a.mode >> 6) & 7;
 		else if (ctx->gid == a.gid)
@@ -1080,7 +1100,7 @@ static void rk_statfs(fuse_req_t req, fuse_ino_t ino)
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
-	sv.f_blocks = 1ull << 28;       /* 1 TiB: no quota yet */
+	sv.f_blocks = 1ull << 28; /* 1 TiB: no quota yet */
 	sv.f_bfree = sv.f_blocks;
 	sv.f_bavail = sv.f_blocks;
 	sv.f_files = 1ull << 32;

@@ -42,16 +42,15 @@ void rkfs_root_attr(struct kv_attr *a);
  * into @out (KV_KEY_MAX + 1 bytes): "DIR/NAME".  Returns its length, or
  * -ENAMETOOLONG (name over FS_NAME_MAX, or the key over KV_KEY_MAX).
  */
-long rkfs_child_key(const char *dir, size_t dlen, const char *name,
-    char *out);
+long rkfs_child_key(const char *dir, size_t dlen, const char *name, char *out);
 
 /*
  * With the inode table lock held: copy @ino's key into @key (KV_KEY_MAX + 1
  * bytes, *@klen) and read its attributes from the local state into @a.
  * Returns 0, -ENOENT (deleted), -ESTALE (unknown node id).
  */
-int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key,
-    size_t *klen, struct kv_attr *a);
+int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
+    struct kv_attr *a);
 
 /* With the table lock held: the attributes of @key (the root for ""). */
 int rkfs_get_key_locked(struct fs *fs, const char *key, size_t klen,
@@ -94,22 +93,20 @@ void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
 int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
 /* rkfs_txn_submit() with a DELETE of each of @keys appended (the
  * attributes of an inode removed by @t). */
-int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t,
-    char **keys, size_t nkeys, struct kv_result *res);
+int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
+    size_t nkeys, struct kv_result *res);
 
 /* File and directory operations of fs/rkfile.c. */
 void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi);
-void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-    size_t size, off_t off, struct fuse_file_info *fi);
+void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi);
 void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void rkfile_release(fuse_req_t req, fuse_ino_t ino,
-    struct fuse_file_info *fi);
+void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi);
-void rkfile_opendir(fuse_req_t req, fuse_ino_t ino,
-    struct fuse_file_info *fi);
+void rkfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi);
 void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -140,8 +137,7 @@ struct clerk;
 int rkfile_reap_orphans(struct fs *fs, struct clerk *ck);
 
 /* Extended attributes (fs/xattr.c). */
-void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
-    size_t size);
+void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void rkxattr_list(fuse_req_t req, fuse_ino_t ino, size_t size);
 void rkxattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags);
@@ -149,8 +145,7 @@ void rkxattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* With the table lock held: the keys of @ino's attributes (malloc'd;
  * free with rkxattr_keys_free()), for removing them with the file.
  * 0 or -ENOMEM. */
-int rkxattr_keys_locked(struct fs *fs, uint64_t ino, char ***keys,
-    size_t *n);
+int rkxattr_keys_locked(struct fs *fs, uint64_t ino, char ***keys, size_t *n);
 void rkxattr_keys_free(char **keys, size_t n);
 
 /* Commit what this mount buffered for @ino (fs/wbuf.h): 0 (or 1 when

@@ -13,9 +13,9 @@
 struct wbuf {
 	struct wbuf *next;
 	uint64_t ino;
-	unsigned refs;              /* under wbufs.mu */
+	unsigned refs; /* under wbufs.mu */
 	pthread_mutex_t mu;
-	uint64_t off;               /* the pending extent, under mu */
+	uint64_t off; /* the pending extent, under mu */
 	unsigned char *data;
 	size_t len, cap;
 };
@@ -138,14 +138,13 @@ int wbuf_release(struct wbufs *w, struct wbuf *b)
 	return rv;
 }
 
-int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t off,
-    const void *data, size_t len)
+int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t off, const void *data,
+    size_t len)
 {
 	int rv = 0;
 
 	pthread_mutex_lock(&b->mu);
-	if (b->len > 0 && (off != b->off + b->len ||
-	    b->len + len > w->bound))
+	if (b->len > 0 && (off != b->off + b->len || b->len + len > w->bound))
 		rv = flush_locked(w, b);
 	if (rv == 0 && len > w->bound) {
 		/* Bigger than a buffer: straight through. */

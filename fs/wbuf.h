@@ -44,8 +44,8 @@ int wbuf_release(struct wbufs *w, struct wbuf *b);
 
 /* Buffer @len bytes at @off (committing the pending extent first when
  * needed).  0 or a negative errno (then nothing of this write is kept). */
-int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t off,
-    const void *data, size_t len);
+int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t off, const void *data,
+    size_t len);
 
 /* Commit @b's pending extent.  0 or the commit's error. */
 int wbuf_flush(struct wbufs *w, struct wbuf *b);

@@ -25,7 +25,7 @@
 
 #define XATTR_PREFIX "\001x/"
 #define XATTR_PREFIX_LEN 3
-#define XKEY_DIR_LEN (XATTR_PREFIX_LEN + 16 + 1)   /* "\001x/" hex "/" */
+#define XKEY_DIR_LEN (XATTR_PREFIX_LEN + 16 + 1) /* "\001x/" hex "/" */
 #define XATTR_VALUE_MAX 65536u
 
 static size_t xkey_dir(uint64_t ino, char *out)
@@ -51,8 +51,7 @@ static bool is_user(const char *name)
 	return strncmp(name, "user.", 5) == 0;
 }
 
-void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
-    size_t size)
+void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fs *fs = rkfs_of(req);
 	char key[KV_KEY_MAX + 1], xk[KV_KEY_MAX + 1];
@@ -188,8 +187,8 @@ static int change(struct fs *fs, fuse_ino_t ino, const char *name,
 			return rv;
 		inode_lock(fs->inodes);
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		exists = rv == 0 && kv_get(fs->kv, xk, (size_t)xlen, &xa, NULL,
-		    NULL) == 0;
+		exists = rv == 0 &&
+		    kv_get(fs->kv, xk, (size_t)xlen, &xa, NULL, NULL) == 0;
 		inode_unlock(fs->inodes);
 		if (rv != 0)
 			return rv;
@@ -224,8 +223,8 @@ static int change(struct fs *fs, fuse_ino_t ino, const char *name,
 void rkxattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, -change(rkfs_of(req), ino, name, value ? value :
-	    "", size, flags));
+	fuse_reply_err(req,
+	    -change(rkfs_of(req), ino, name, value ? value : "", size, flags));
 }
 
 void rkxattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -269,8 +268,7 @@ static int xkeys_cb(void *arg, const void *key, size_t keylen,
 	return 0;
 }
 
-int rkxattr_keys_locked(struct fs *fs, uint64_t ino, char ***keys,
-    size_t *n)
+int rkxattr_keys_locked(struct fs *fs, uint64_t ino, char ***keys, size_t *n)
 {
 	char dir[XKEY_DIR_LEN + 1];
 	struct xkeys_walk w = { 0 };

@@ -35,14 +35,14 @@ struct clerk {
 	struct cluster cl;
 	struct clerk_options o;
 	struct client *cli;
-	int leader;               /* member index, -1 unknown */
+	int leader; /* member index, -1 unknown */
 	uint32_t next_try;
-	uint64_t client_id;       /* 0: no session yet */
+	uint64_t client_id; /* 0: no session yet */
 	uint64_t seq;
 };
 
 struct attempt {
-	bool maybe_sent;          /* some attempt may have reached the log */
+	bool maybe_sent; /* some attempt may have reached the log */
 	int tries;
 };
 
@@ -78,13 +78,15 @@ int clerk_new(const struct cluster *cl, const struct clerk_options *opt,
 	else
 		clerk_options_defaults(&ck->o);
 	if (ck->o.deadline_ms <= 0 || ck->o.try_timeout_ms <= 0 ||
-	    ck->o.backoff_min_ms <= 0 || ck->o.backoff_max_ms <
-	    ck->o.backoff_min_ms) {
+	    ck->o.backoff_min_ms <= 0 ||
+	    ck->o.backoff_max_ms < ck->o.backoff_min_ms) {
 		free(ck);
 		return -EINVAL;
 	}
 	ck->leader = ck->o.prefer_member >= 0 &&
-	    (uint32_t)ck->o.prefer_member < cl->n ? ck->o.prefer_member : -1;
+	        (uint32_t)ck->o.prefer_member < cl->n
+	    ? ck->o.prefer_member
+	    : -1;
 	ck->next_try = (uint32_t)rand() % cl->n;
 	rv = client_new(cl, ck->o.zctx, &ck->cli);
 	if (rv != 0) {
@@ -139,8 +141,8 @@ static void follow_hint(struct clerk *ck, int tried, uint64_t hint)
  * the deadline passes.  Returns 0, CLERK_EUNAVAILABLE, or a definite
  * error status from a member.
  */
-static int call(struct clerk *ck, uint8_t op, const void *payload,
-    uint32_t len, struct attempt *at, struct client_reply *rep)
+static int call(struct clerk *ck, uint8_t op, const void *payload, uint32_t len,
+    struct attempt *at, struct client_reply *rep)
 {
 	uint64_t deadline = mono_ms() + (uint64_t)ck->o.deadline_ms;
 	int backoff = ck->o.backoff_min_ms;
@@ -198,8 +200,9 @@ static int call(struct clerk *ck, uint8_t op, const void *payload,
 			return rv;
 		}
 		sleep_ms(backoff);
-		backoff = backoff * 2 > ck->o.backoff_max_ms ?
-		    ck->o.backoff_max_ms : backoff * 2;
+		backoff = backoff * 2 > ck->o.backoff_max_ms
+		    ? ck->o.backoff_max_ms
+		    : backoff * 2;
 	}
 }
 
@@ -253,8 +256,9 @@ int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res)
 	for (int round = 0; round < 3; round++) {
 		rv = ensure_session(ck);
 		if (rv != 0)
-			return rv == CLERK_EUNAVAILABLE && at.maybe_sent ?
-			    KV_EMAYBE : rv;
+			return rv == CLERK_EUNAVAILABLE && at.maybe_sent
+			    ? KV_EMAYBE
+			    : rv;
 		c->client_id = ck->client_id;
 		c->seq = ck->o.no_sessions ? 0 : ++ck->seq;
 		c->time_ns = 0; /* the proposing member stamps its clock */
@@ -303,7 +307,8 @@ int clerk_put(struct clerk *ck, const void *key, size_t keylen,
 	if (meta)
 		c.op.meta = *meta;
 	else
-		c.op.meta = (struct kv_meta){ .kind = KV_KIND_FILE, .mode = 0644 };
+		c.op.meta = (struct kv_meta){ .kind = KV_KIND_FILE,
+			.mode = 0644 };
 	rv = clerk_mutate(ck, &c, &res);
 	if (rv == KV_OK && attr)
 		*attr = res.attr;
@@ -343,8 +348,8 @@ static int read_query(struct clerk *ck, int idx, const struct query *q,
 	if (idx < 0) {
 		rv = call(ck, CPROTO_READ, buf, (uint32_t)len, &at, rep);
 	} else {
-		rv = client_call(ck->cli, (uint32_t)idx, CPROTO_READ_STALE,
-		    buf, (uint32_t)len, ck->o.try_timeout_ms, rep);
+		rv = client_call(ck->cli, (uint32_t)idx, CPROTO_READ_STALE, buf,
+		    (uint32_t)len, ck->o.try_timeout_ms, rep);
 		if (rv == 0 && rep->status != 0) {
 			rv = rep->status;
 			free(rep->data);
@@ -356,10 +361,11 @@ static int read_query(struct clerk *ck, int idx, const struct query *q,
 	return rv;
 }
 
-static int get_common(struct clerk *ck, int idx, const void *key,
-    size_t keylen, struct kv_attr *attr, void **value, size_t *len)
+static int get_common(struct clerk *ck, int idx, const void *key, size_t keylen,
+    struct kv_attr *attr, void **value, size_t *len)
 {
-	struct query q = { .kind = QUERY_GET, .key = key,
+	struct query q = { .kind = QUERY_GET,
+		.key = key,
 		.keylen = (uint32_t)keylen };
 	struct client_reply rep;
 	struct kv_result res;
@@ -470,9 +476,12 @@ int clerk_list(struct clerk *ck, const void *prefix, size_t prefixlen,
     const void *after, size_t afterlen, uint32_t limit, int delim,
     struct clerk_entry **out, size_t *n)
 {
-	struct query q = { .kind = QUERY_LIST, .key = prefix,
-		.keylen = (uint32_t)prefixlen, .after = after,
-		.afterlen = (uint32_t)afterlen, .limit = limit,
+	struct query q = { .kind = QUERY_LIST,
+		.key = prefix,
+		.keylen = (uint32_t)prefixlen,
+		.after = after,
+		.afterlen = (uint32_t)afterlen,
+		.limit = limit,
 		.delim = delim };
 	struct client_reply rep;
 	int rv;
@@ -501,8 +510,8 @@ int clerk_member_status(struct clerk *ck, uint32_t idx,
 	    ck->o.try_timeout_ms, &rep);
 	if (rv != 0)
 		return rv;
-	rv = rep.status ? rep.status :
-	    cproto_decode_status(rep.data, rep.len, st);
+	rv = rep.status ? rep.status
+	                : cproto_decode_status(rep.data, rep.len, st);
 	free(rep.data);
 	return rv;
 }

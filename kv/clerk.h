@@ -41,14 +41,14 @@
 #define KV_EMAYBE 100
 
 struct clerk_options {
-	bool no_sessions;      /* the seeds' semantics (see above) */
-	int deadline_ms;       /* per call; default 10000 */
-	int try_timeout_ms;    /* per attempt on one member; default 1000 */
-	int backoff_min_ms;    /* default 5 */
-	int backoff_max_ms;    /* default 200 */
-	int prefer_member;     /* member index to ask first (-1: any) */
-	void *zctx;            /* ZeroMQ context to share (NULL: own) */
-	unsigned loss_pct;     /* tests: lose requests/replies (client.h) */
+	bool no_sessions; /* the seeds' semantics (see above) */
+	int deadline_ms; /* per call; default 10000 */
+	int try_timeout_ms; /* per attempt on one member; default 1000 */
+	int backoff_min_ms; /* default 5 */
+	int backoff_max_ms; /* default 200 */
+	int prefer_member; /* member index to ask first (-1: any) */
+	void *zctx; /* ZeroMQ context to share (NULL: own) */
+	unsigned loss_pct; /* tests: lose requests/replies (client.h) */
 	uint64_t loss_seed;
 };
 
@@ -100,7 +100,7 @@ int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res);
 
 /* One listed key. */
 struct clerk_entry {
-	char *key;             /* malloc'd, NUL-terminated (keys may hold NUL:
+	char *key; /* malloc'd, NUL-terminated (keys may hold NUL:
 	                          use keylen) */
 	size_t keylen;
 	struct kv_attr attr;

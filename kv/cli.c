@@ -39,13 +39,13 @@ struct ctx {
 	struct clerk *ck;
 	int argc;
 	char **argv;
-	int64_t version;          /* --version, -1 unset */
+	int64_t version; /* --version, -1 unset */
 	uint32_t lease_ms;
 	int timeout_ms;
 	int recursive;
-	int with_version;         /* get -v: the version line first */
-	int json;                 /* get/ls --json */
-	int nul;                  /* ls -0: NUL-terminated raw keys */
+	int with_version; /* get -v: the version line first */
+	int json; /* get/ls --json */
+	int nul; /* ls -0: NUL-terminated raw keys */
 };
 
 static const char *prog = "raftkv";
@@ -70,8 +70,10 @@ static int outcome(int rv, const char *what)
 		return EXIT_UNAVAILABLE;
 	case KV_ETOOBIG:
 	case -EFBIG:
-		fprintf(stderr, "%s: %s: value larger than the limit of %u "
-		    "bytes (16 MiB)\n", prog, what, KV_VALUE_MAX);
+		fprintf(stderr,
+		    "%s: %s: value larger than the limit of %u "
+		    "bytes (16 MiB)\n",
+		    prog, what, KV_VALUE_MAX);
 		return EXIT_ERROR;
 	}
 	fprintf(stderr, "%s: %s: %s\n", prog, what, clerk_strerror(rv));
@@ -171,7 +173,8 @@ static int cmd_get(struct ctx *c)
 		printf("{\"key\":");
 		json_string((const uint8_t *)c->argv[0], strlen(c->argv[0]));
 		printf(",\"version\":%" PRIu64 ",\"size\":%" PRIu64
-		    ",\"value\":", a.version, a.size);
+		       ",\"value\":",
+		    a.version, a.size);
 		json_string(v, len);
 		printf("}\n");
 		free(v);
@@ -195,8 +198,8 @@ static int cmd_stat(struct ctx *c)
 
 	if (rv == KV_OK)
 		printf("key\t%s\nversion\t%" PRIu64 "\ninode\t%" PRIu64
-		    "\nsize\t%" PRIu64 "\nmode\t%04o\nuid\t%u\ngid\t%u\n"
-		    "mtime_ns\t%" PRId64 "\nctime_ns\t%" PRId64 "\n",
+		       "\nsize\t%" PRIu64 "\nmode\t%04o\nuid\t%u\ngid\t%u\n"
+		       "mtime_ns\t%" PRId64 "\nctime_ns\t%" PRId64 "\n",
 		    c->argv[0], a.version, a.inode, a.size, a.mode, a.uid,
 		    a.gid, a.mtime_ns, a.ctime_ns);
 	return outcome(rv, c->argv[0]);
@@ -219,8 +222,8 @@ static int do_put(struct ctx *c, const char *key, const char *val,
 		len = strlen(val);
 	}
 	rv = clerk_put(c->ck, key, strlen(key), val, len,
-	    version < 0 ? 0 : (uint64_t)version,
-	    version < 0 ? KV_F_ANYVER : 0, NULL, &a);
+	    version < 0 ? 0 : (uint64_t)version, version < 0 ? KV_F_ANYVER : 0,
+	    NULL, &a);
 	free(buf);
 	if (rv == KV_OK)
 		printf("%" PRIu64 "\n", a.version);
@@ -238,7 +241,8 @@ static int cmd_cas(struct ctx *c)
 	uint64_t v;
 
 	if (num_parse_u64(c->argv[1], 10, 0, INT64_MAX, &v) != 0) {
-		fprintf(stderr, "%s: cas: bad version '%s'\n", prog, c->argv[1]);
+		fprintf(stderr, "%s: cas: bad version '%s'\n", prog,
+		    c->argv[1]);
 		return EXIT_USAGE;
 	}
 	return do_put(c, c->argv[0], c->argc > 2 ? c->argv[2] : NULL,
@@ -278,9 +282,9 @@ static int cmd_ls(struct ctx *c)
 			} else if (c->json) {
 				printf("{\"key\":");
 				json_string(k, e[i].keylen);
-				printf(",\"version\":%" PRIu64 ",\"size\":%"
-				    PRIu64 "}\n", e[i].attr.version,
-				    e[i].attr.size);
+				printf(",\"version\":%" PRIu64
+				       ",\"size\":%" PRIu64 "}\n",
+				    e[i].attr.version, e[i].attr.size);
 			} else {
 				escaped_key(k, e[i].keylen);
 				printf("\t%" PRIu64 "\t%" PRIu64 "\n",
@@ -363,8 +367,8 @@ static int cmd_lock(struct ctx *c)
 	kvlock_free(l);
 	if (rv != 0)
 		fprintf(stderr, "%s: unlock %s: %s\n", prog, c->argv[0],
-		    rv == KVLOCK_ENOTHELD ? "lock was lost (lease expired?)" :
-		    clerk_strerror(rv));
+		    rv == KVLOCK_ENOTHELD ? "lock was lost (lease expired?)"
+		                          : clerk_strerror(rv));
 	return status;
 }
 
@@ -405,9 +409,10 @@ static int cmd_status(struct ctx *c)
 			continue;
 		}
 		printf("%" PRIu64 "\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		    "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n", st.id,
-		    raft_role_name((enum raft_role)st.role), st.term, st.leader,
-		    st.commit, st.applied, st.last_index, st.snap_index);
+		       "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\n",
+		    st.id, raft_role_name((enum raft_role)st.role), st.term,
+		    st.leader, st.commit, st.applied, st.last_index,
+		    st.snap_index);
 	}
 	return worst;
 }
@@ -415,7 +420,7 @@ static int cmd_status(struct ctx *c)
 struct command {
 	const char *name;
 	int min_args;
-	int max_args;             /* -1: any */
+	int max_args; /* -1: any */
 	int (*run)(struct ctx *);
 	const char *usage;
 };
@@ -427,7 +432,8 @@ static const struct command commands[] = {
 	{ "cas", 2, 3, cmd_cas, "cas KEY VERSION [VALUE]" },
 	{ "del", 1, 1, cmd_del, "del [--version N] KEY" },
 	{ "ls", 0, 1, cmd_ls, "ls [-r] [-0 | --json] [PREFIX]" },
-	{ "lock", 1, -1, cmd_lock, "lock [--lease MS] [--timeout MS] KEY "
+	{ "lock", 1, -1, cmd_lock,
+	    "lock [--lease MS] [--timeout MS] KEY "
 	    "[COMMAND...]" },
 	{ "unlock", 2, 2, cmd_unlock, "unlock KEY OWNER" },
 	{ "status", 0, 0, cmd_status, "status" },
@@ -479,10 +485,14 @@ static int take_option(struct ctx *c, int opt)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [-c CLUSTER-FILE] [-k CREDENTIAL] "
-	    "[--timeout MS] COMMAND\n", prog);
-	fprintf(stderr, "       %s init -d DIR -n N [--host HOST] "
-	    "[--port-base P]\n", prog);
+	fprintf(stderr,
+	    "usage: %s [-c CLUSTER-FILE] [-k CREDENTIAL] "
+	    "[--timeout MS] COMMAND\n",
+	    prog);
+	fprintf(stderr,
+	    "       %s init -d DIR -n N [--host HOST] "
+	    "[--port-base P]\n",
+	    prog);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(stderr, "       %s %s\n", prog, commands[i].usage);
 }
@@ -512,7 +522,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "init") == 0)
 		return init_main(argc - 1, argv + 1);
-	while ((opt = getopt_long(argc, argv, "+c:k:rv0h", longs, NULL)) != -1) {
+	while (
+	    (opt = getopt_long(argc, argv, "+c:k:rv0h", longs, NULL)) != -1) {
 		if (opt == 'c') {
 			file = optarg;
 			continue;
@@ -537,7 +548,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[optind], commands[i].name) == 0)
 			cmd = &commands[i];
 	if (cmd == NULL) {
-		fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[optind]);
+		fprintf(stderr, "%s: unknown command '%s'\n", prog,
+		    argv[optind]);
 		usage();
 		return EXIT_USAGE;
 	}
@@ -562,8 +574,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* With keys: our credential, found next to the cluster file. */
-	if (keys_load_credential(&cl, file, cred, false, err,
-	    sizeof(err)) != 0) {
+	if (keys_load_credential(&cl, file, cred, false, err, sizeof(err)) !=
+	    0) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_USAGE;
 	}

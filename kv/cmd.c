@@ -127,8 +127,9 @@ static bool check_op(const struct kv_op *op, bool in_txn)
 		return false;
 	if ((f & F_KEY2) && !key_valid(op->key2, op->key2len))
 		return false;
-	if ((f & F_DATA) && (op->datalen > KV_VALUE_MAX ||
-	    (op->data == NULL && op->datalen != 0)))
+	if ((f & F_DATA) &&
+	    (op->datalen > KV_VALUE_MAX ||
+	        (op->data == NULL && op->datalen != 0)))
 		return false;
 	if ((f & F_MASK) && (op->mask & ~KV_META_ALL))
 		return false;
@@ -501,7 +502,8 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op)
 		return true;
 	}
 	/* Validated by kv_cmd_decode(): the section cannot run short. */
-	buf_reader_init(&r, it->p, (size_t)(c->raw_ops + c->raw_ops_len - it->p));
+	buf_reader_init(&r, it->p,
+	    (size_t)(c->raw_ops + c->raw_ops_len - it->p));
 	memset(op, 0, sizeof(*op));
 	op->type = buf_get_u8(&r);
 	get_op_body(&r, op);
@@ -589,8 +591,8 @@ int kv_result_decode(const void *buf, size_t len, struct kv_result *res)
 	/* Borrowed: points into @buf (kv_result: do not release). */
 	res->value = (void *)(uintptr_t)buf_get_blob(&r, KV_VALUE_MAX, &vlen);
 	res->value_len = vlen;
-	if (r.err || buf_reader_left(&r) != 0 || res->status >= KV_STATUS_COUNT ||
-	    (res->flags & ~KV_RES_DUP))
+	if (r.err || buf_reader_left(&r) != 0 ||
+	    res->status >= KV_STATUS_COUNT || (res->flags & ~KV_RES_DUP))
 		goto bad;
 	return 0;
 bad:

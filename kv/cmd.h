@@ -62,12 +62,12 @@
 #define KV_CMD_VERSION 1
 
 /* Limits the decoder (and the encoder) enforce. */
-#define KV_KEY_MAX 4096u                      /* bytes in a key (>= 1) */
+#define KV_KEY_MAX 4096u /* bytes in a key (>= 1) */
 /* Bytes in a value: THE value limit users see (raftkv(1), raftkv(7)).
  * A command holding one must fit one Raft entry (the core's
  * max_entry_bytes, 32 MiB) and one peer message (MSG_MAX_BYTES). */
 #define KV_VALUE_MAX (16u * 1024 * 1024)
-#define KV_TXN_MAX 1024u                      /* compares, and ops, in a txn */
+#define KV_TXN_MAX 1024u /* compares, and ops, in a txn */
 #define KV_CMD_MAX (KV_VALUE_MAX + 1024u * 1024) /* bytes in one command */
 
 /* Compare version meaning "the key exists, whatever its version". */
@@ -83,13 +83,13 @@
  */
 enum kv_status {
 	KV_OK = 0,
-	KV_ENOKEY = 1,     /* the key does not exist */
-	KV_EVERSION = 2,   /* version mismatch (or a txn compare failed) */
-	KV_ESTALE = 3,     /* seq older than the session's last: a late retry */
-	KV_ESESSION = 4,   /* unknown or expired session: register again */
+	KV_ENOKEY = 1, /* the key does not exist */
+	KV_EVERSION = 2, /* version mismatch (or a txn compare failed) */
+	KV_ESTALE = 3, /* seq older than the session's last: a late retry */
+	KV_ESESSION = 4, /* unknown or expired session: register again */
 	KV_EMALFORMED = 5, /* the command did not decode; nothing changed */
-	KV_ETOOBIG = 6,    /* a write/truncate would exceed KV_VALUE_MAX */
-	KV_EINVAL = 7,     /* well-formed but impossible: a tree renamed into
+	KV_ETOOBIG = 6, /* a write/truncate would exceed KV_VALUE_MAX */
+	KV_EINVAL = 7, /* well-formed but impossible: a tree renamed into
 	                      itself, or to keys over KV_KEY_MAX */
 	KV_STATUS_COUNT
 };
@@ -118,9 +118,10 @@ enum kv_op_type {
 };
 
 /* Op flags (struct kv_op.flags). */
-#define KV_F_ANYVER 0x1u  /* skip the version check (put: create or replace) */
-#define KV_F_SETMETA 0x2u /* put on an existing key: also set kind/mode/uid/gid */
-#define KV_F_TREE 0x4u    /* rename: also every key below "key/" (kv.h) */
+#define KV_F_ANYVER 0x1u /* skip the version check (put: create or replace) */
+#define KV_F_SETMETA \
+	0x2u /* put on an existing key: also set kind/mode/uid/gid */
+#define KV_F_TREE 0x4u /* rename: also every key below "key/" (kv.h) */
 #define KV_F_ALL (KV_F_ANYVER | KV_F_SETMETA | KV_F_TREE)
 
 /* SETMETA mask bits (struct kv_op.mask). */
@@ -135,7 +136,8 @@ enum kv_op_type {
 #define KV_MODE_MASK 07777u
 
 /* Result flags (struct kv_result.flags). */
-#define KV_RES_DUP 0x1u /* a duplicate: the stored result of the first execution */
+#define KV_RES_DUP \
+	0x1u /* a duplicate: the stored result of the first execution */
 
 /* Metadata the filesystem sets. */
 struct kv_meta {
@@ -147,15 +149,15 @@ struct kv_meta {
 
 /* Attributes of a key, as results and listings report them. */
 struct kv_attr {
-	uint64_t version;  /* >= 1 while the key exists; 0: absent/deleted */
-	uint64_t inode;    /* assigned at creation, never reused */
-	uint64_t size;     /* bytes in the value */
-	int64_t mtime_ns;  /* content change time (ns since the epoch) */
-	int64_t ctime_ns;  /* any change (ns since the epoch) */
+	uint64_t version; /* >= 1 while the key exists; 0: absent/deleted */
+	uint64_t inode; /* assigned at creation, never reused */
+	uint64_t size; /* bytes in the value */
+	int64_t mtime_ns; /* content change time (ns since the epoch) */
+	int64_t ctime_ns; /* any change (ns since the epoch) */
 	uint32_t mode;
 	uint32_t uid;
 	uint32_t gid;
-	uint8_t kind;      /* enum kv_kind */
+	uint8_t kind; /* enum kv_kind */
 };
 
 /* Bytes of an encoded struct kv_attr (layout at the top). */
@@ -177,24 +179,24 @@ void kv_attr_get(struct buf_reader *r, struct kv_attr *a);
  * encoding).  Which fields matter depends on @type (table at the top).
  */
 struct kv_op {
-	uint8_t type;       /* KV_OP_GET .. KV_OP_RENAME */
-	uint32_t flags;     /* KV_F_* */
-	uint64_t version;   /* expected version (0: absent, for put) */
-	uint64_t arg;       /* WRITE: offset; TRUNCATE: new size */
-	uint32_t mask;      /* SETMETA: KV_META_* */
-	struct kv_meta meta;/* PUT (create or KV_F_SETMETA), SETMETA */
-	int64_t mtime_ns;   /* SETMETA with KV_META_MTIME */
+	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME */
+	uint32_t flags; /* KV_F_* */
+	uint64_t version; /* expected version (0: absent, for put) */
+	uint64_t arg; /* WRITE: offset; TRUNCATE: new size */
+	uint32_t mask; /* SETMETA: KV_META_* */
+	struct kv_meta meta; /* PUT (create or KV_F_SETMETA), SETMETA */
+	int64_t mtime_ns; /* SETMETA with KV_META_MTIME */
 	const void *key;
 	uint32_t keylen;
-	const void *key2;   /* RENAME: destination */
+	const void *key2; /* RENAME: destination */
 	uint32_t key2len;
-	const void *data;   /* PUT: value; WRITE: bytes */
+	const void *data; /* PUT: value; WRITE: bytes */
 	uint32_t datalen;
 };
 
 /* One compare of a transaction. */
 struct kv_cmp {
-	uint64_t version;   /* 0: must not exist; KV_VERSION_ANY: must exist */
+	uint64_t version; /* 0: must not exist; KV_VERSION_ANY: must exist */
 	const void *key;
 	uint32_t keylen;
 };
@@ -206,18 +208,18 @@ struct kv_cmp {
  * kv_cmd_cmp_iter()/kv_cmd_op_iter().
  */
 struct kv_cmd {
-	uint8_t type;        /* enum kv_op_type */
-	uint64_t client_id;  /* 0: no session (no duplicate detection) */
-	uint64_t seq;        /* per-client sequence number (sessions) */
-	int64_t time_ns;     /* proposer's clock, ns since the epoch, >= 0 */
-	struct kv_op op;     /* GET..RENAME: the operation (op.type == type) */
-	uint32_t ncmp;       /* TXN */
+	uint8_t type; /* enum kv_op_type */
+	uint64_t client_id; /* 0: no session (no duplicate detection) */
+	uint64_t seq; /* per-client sequence number (sessions) */
+	int64_t time_ns; /* proposer's clock, ns since the epoch, >= 0 */
+	struct kv_op op; /* GET..RENAME: the operation (op.type == type) */
+	uint32_t ncmp; /* TXN */
 	uint32_t nops;
 	const struct kv_cmp *cmps;
 	const struct kv_op *ops;
 	const uint8_t *raw_cmps; /* decoded TXN: the encoded compares */
 	size_t raw_cmps_len;
-	const uint8_t *raw_ops;  /* decoded TXN: the encoded ops */
+	const uint8_t *raw_ops; /* decoded TXN: the encoded ops */
 	size_t raw_ops_len;
 };
 
@@ -227,13 +229,13 @@ struct kv_cmd {
  * kv_result_decode() it points into the decoded buffer (do not release).
  */
 struct kv_result {
-	int status;          /* enum kv_status */
-	uint32_t flags;      /* KV_RES_* */
-	uint32_t fail_cmp;   /* TXN: index of the first failing compare */
-	uint32_t fail_op;    /* TXN: index of the op that failed */
-	uint64_t client_id;  /* REGISTER: the new session's client id */
+	int status; /* enum kv_status */
+	uint32_t flags; /* KV_RES_* */
+	uint32_t fail_cmp; /* TXN: index of the first failing compare */
+	uint32_t fail_op; /* TXN: index of the op that failed */
+	uint64_t client_id; /* REGISTER: the new session's client id */
 	struct kv_attr attr; /* the key after the operation (see kv.h) */
-	void *value;         /* GET: the value (attr.size bytes) */
+	void *value; /* GET: the value (attr.size bytes) */
 	size_t value_len;
 };
 
@@ -291,8 +293,8 @@ void kv_cmd_set_time_ns(void *cmd, size_t len, int64_t ns);
 /* Iteration over a TXN's compares or ops (built or decoded alike). */
 struct kv_cmd_iter {
 	const struct kv_cmd *cmd;
-	uint32_t next;       /* index of the next element */
-	const uint8_t *p;    /* decoded: cursor into the raw section */
+	uint32_t next; /* index of the next element */
+	const uint8_t *p; /* decoded: cursor into the raw section */
 };
 
 void kv_cmd_cmp_iter(const struct kv_cmd *c, struct kv_cmd_iter *it);

@@ -90,16 +90,22 @@ int init_main(int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "d:n:h", longs, NULL)) != -1) {
 		switch (opt) {
-		case 'd': dir = optarg; break;
-		case 1: host = optarg; break;
-		case 2: host_list = optarg; break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 1:
+			host = optarg;
+			break;
+		case 2:
+			host_list = optarg;
+			break;
 		case 'n':
 			if (parse_uint(optarg, RAFT_MAX_MEMBERS, &n) || n == 0)
 				goto bad;
 			break;
 		case 3:
 			if (parse_uint(optarg, 65535 - 100 - RAFT_MAX_MEMBERS,
-			    &base))
+			        &base))
 				goto bad;
 			break;
 		case 'h':
@@ -113,8 +119,10 @@ int init_main(int argc, char **argv)
 	if (host_list != NULL) {
 		n_hosts = split_hosts(host_list, hosts);
 		if (n_hosts <= 0 || (n != 0 && n != (unsigned long)n_hosts)) {
-			fprintf(stderr, "raftkv init: --hosts must name 1 to %d "
-			    "hosts, one per member\n", RAFT_MAX_MEMBERS);
+			fprintf(stderr,
+			    "raftkv init: --hosts must name 1 to %d "
+			    "hosts, one per member\n",
+			    RAFT_MAX_MEMBERS);
 			return INIT_EXIT_USAGE;
 		}
 		n = (unsigned long)n_hosts;
@@ -141,8 +149,10 @@ int init_main(int argc, char **argv)
 		    base + 100 + i + 1);
 		if (cluster_check_endpoint(m->peer) != 0 ||
 		    cluster_check_endpoint(m->client) != 0) {
-			fprintf(stderr, "raftkv init: '%s' is not a usable "
-			    "host name or address\n", h);
+			fprintf(stderr,
+			    "raftkv init: '%s' is not a usable "
+			    "host name or address\n",
+			    h);
 			return INIT_EXIT_USAGE;
 		}
 	}
@@ -156,7 +166,8 @@ int init_main(int argc, char **argv)
 		fprintf(stderr, "raftkv init: %s\n", err);
 		return INIT_EXIT_ERROR;
 	}
-	printf("cluster %" PRIx64 " with %u members written to %s:\n"
+	printf(
+	    "cluster %" PRIx64 " with %u members written to %s:\n"
 	    "  cluster.conf            the cluster file (public keys)\n"
 	    "  member1.key ...         each member's secret key (mode 0600)\n"
 	    "  client.key, admin.key   client and administrator credentials\n"

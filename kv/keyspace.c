@@ -64,7 +64,7 @@
 #define DEPTH_MAX 24 /* far beyond any reachable height */
 
 struct node {
-	uint16_t n;   /* items (leaf) or children (inner) */
+	uint16_t n; /* items (leaf) or children (inner) */
 	uint8_t leaf;
 	uint16_t lcp; /* invariant 4 */
 };
@@ -84,10 +84,10 @@ struct inner {
 };
 
 struct keyspace {
-	struct node *root;   /* NULL when empty */
-	struct leaf *first;  /* leftmost leaf */
+	struct node *root; /* NULL when empty */
+	struct leaf *first; /* leftmost leaf */
 	size_t count;
-	unsigned height;     /* 0 when empty; 1: the root is a leaf */
+	unsigned height; /* 0 when empty; 1: the root is a leaf */
 	size_t nleaves;
 	size_t ninners;
 };
@@ -223,8 +223,8 @@ static void entry_changed(struct node *node, unsigned i)
  * @upper the first > @key.  *@found (if not NULL) tells whether an entry
  * equals @key.
  */
-static unsigned search(const struct node *node, const void *key,
-    size_t keylen, bool upper, bool *found)
+static unsigned search(const struct node *node, const void *key, size_t keylen,
+    bool upper, bool *found)
 {
 	uint64_t *sl;
 	unsigned m, lcp = node->lcp, lo = 0, hi;
@@ -248,8 +248,9 @@ static unsigned search(const struct node *node, const void *key,
 	ks = slice_of(key, keylen, lcp);
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		int c = sl[mid] < ks ? -1 : sl[mid] > ks ? 1 :
-		    rec_cmp(e[mid], key, keylen);
+		int c = sl[mid] < ks ? -1
+		    : sl[mid] > ks   ? 1
+		                     : rec_cmp(e[mid], key, keylen);
 
 		if (c == 0 && found != NULL)
 			*found = true;
@@ -651,8 +652,10 @@ static void fix_inner(struct keyspace *ks, struct inner *p, unsigned c)
 			merge_inners(ks, p, c - 1);
 			return;
 		}
-		memmove(&n->sep[1], &n->sep[0], (n->h.n - 1u) * sizeof(n->sep[0]));
-		memmove(&n->child[1], &n->child[0], n->h.n * sizeof(n->child[0]));
+		memmove(&n->sep[1], &n->sep[0],
+		    (n->h.n - 1u) * sizeof(n->sep[0]));
+		memmove(&n->child[1], &n->child[0],
+		    n->h.n * sizeof(n->child[0]));
 		n->child[0] = l->child[l->h.n - 1];
 		n->sep[0] = p->sep[c - 1];
 		n->h.n++;
@@ -671,7 +674,8 @@ static void fix_inner(struct keyspace *ks, struct inner *p, unsigned c)
 		n->h.n++;
 		entry_changed(&n->h, n->h.n - 2u);
 		set_sep(p, 0, r->sep[0]);
-		memmove(&r->sep[0], &r->sep[1], (r->h.n - 2u) * sizeof(r->sep[0]));
+		memmove(&r->sep[0], &r->sep[1],
+		    (r->h.n - 2u) * sizeof(r->sep[0]));
 		memmove(&r->slice[0], &r->slice[1],
 		    (r->h.n - 2u) * sizeof(r->slice[0]));
 		memmove(&r->child[0], &r->child[1],
@@ -823,8 +827,8 @@ static bool slices_ok(const struct node *node)
 }
 
 /* Returns the smallest record of the subtree (NULL if bad). */
-static const struct kv_rec *check_node(struct check *ck, const struct node *node,
-    unsigned depth, bool is_root)
+static const struct kv_rec *check_node(struct check *ck,
+    const struct node *node, unsigned depth, bool is_root)
 {
 	const struct kv_rec *min = NULL;
 
@@ -843,9 +847,9 @@ static const struct kv_rec *check_node(struct check *ck, const struct node *node
 		for (unsigned i = 0; i < lf->h.n && !ck->bad; i++) {
 			const struct kv_rec *r = lf->items[i];
 
-			if (ck->prev_rec != NULL && keyspace_keycmp(
-			    ck->prev_rec->key, ck->prev_rec->keylen,
-			    r->key, r->keylen) >= 0)
+			if (ck->prev_rec != NULL &&
+			    keyspace_keycmp(ck->prev_rec->key,
+			        ck->prev_rec->keylen, r->key, r->keylen) >= 0)
 				ck->bad = true;
 			ck->prev_rec = r;
 			ck->count++;
@@ -879,7 +883,9 @@ int keyspace_check(const struct keyspace *ks)
 
 	if (ks->root == NULL)
 		return ks->count == 0 && ks->height == 0 && ks->first == NULL &&
-		    ks->nleaves == 0 && ks->ninners == 0 ? 0 : -EFAULT;
+		        ks->nleaves == 0 && ks->ninners == 0
+		    ? 0
+		    : -EFAULT;
 	check_node(&ck, ks->root, 0, true);
 	if (ck.bad || ck.prev_leaf->next != NULL || ck.count != ks->count ||
 	    ck.leaves != ks->nleaves || ck.inners != ks->ninners)

@@ -30,7 +30,7 @@ struct kv_rec {
 	struct kv_attr attr;
 	unsigned char *value;
 	uint64_t cap;
-	uint8_t dead;     /* used by kvexec.c inside a transaction; 0 otherwise */
+	uint8_t dead; /* used by kvexec.c inside a transaction; 0 otherwise */
 	uint16_t keylen;
 	unsigned char key[];
 };

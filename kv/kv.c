@@ -42,7 +42,7 @@ struct kv {
 	struct kvexec_state space; /* the key space and the inode counter */
 	struct session_table *sessions;
 	uint64_t applied_index;
-	int64_t clock_ns;     /* committed clock: max time_ns applied */
+	int64_t clock_ns; /* committed clock: max time_ns applied */
 	struct kv_options opt;
 };
 
@@ -252,8 +252,8 @@ uint64_t kv_digest(struct kv *kv)
  * Reads
  * ------------------------------------------------------------------------ */
 
-int kv_get(struct kv *kv, const void *key, size_t keylen,
-    struct kv_attr *attr, void **value, size_t *len)
+int kv_get(struct kv *kv, const void *key, size_t keylen, struct kv_attr *attr,
+    void **value, size_t *len)
 {
 	return kv_get_max(kv, key, keylen, UINT64_MAX, attr, value, len);
 }
@@ -325,8 +325,8 @@ static bool has_prefix(const struct kv_rec *r, const void *prefix, size_t len)
  * >= the prefix's successor (drop trailing 0xff bytes, add 1 to the last).
  * Returns false if no key can follow.
  */
-static bool seek_past_prefix(const struct keyspace *ks, const unsigned char *key,
-    size_t len, struct keyspace_iter *it)
+static bool seek_past_prefix(const struct keyspace *ks,
+    const unsigned char *key, size_t len, struct keyspace_iter *it)
 {
 	unsigned char succ[KV_KEY_MAX];
 
@@ -341,8 +341,8 @@ static bool seek_past_prefix(const struct keyspace *ks, const unsigned char *key
 }
 
 long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
-    const void *after, size_t afterlen, size_t limit, int delim,
-    kv_list_cb cb, void *arg)
+    const void *after, size_t afterlen, size_t limit, int delim, kv_list_cb cb,
+    void *arg)
 {
 	struct keyspace_iter it;
 	struct kv_rec *r;
@@ -354,12 +354,12 @@ long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
 	if (prefix == NULL)
 		prefix = ""; /* memcmp() wants a pointer even for 0 bytes */
 	pthread_rwlock_rdlock(&kv->lock);
-	if (after != NULL && keyspace_keycmp(after, afterlen, prefix,
-	    prefixlen) >= 0) {
+	if (after != NULL &&
+	    keyspace_keycmp(after, afterlen, prefix, prefixlen) >= 0) {
 		keyspace_seek(kv->space.ks, after, afterlen, &it);
 		r = keyspace_iter_rec(&it);
-		if (r != NULL && keyspace_keycmp(r->key, r->keylen, after,
-		    afterlen) == 0)
+		if (r != NULL &&
+		    keyspace_keycmp(r->key, r->keylen, after, afterlen) == 0)
 			keyspace_iter_next(&it);
 	} else {
 		keyspace_seek(kv->space.ks, prefix, prefixlen, &it);
@@ -372,7 +372,7 @@ long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
 
 			if (d != NULL) { /* below a child: skip its subtree */
 				if (!seek_past_prefix(kv->space.ks, r->key,
-				    (size_t)(d - r->key) + 1, &it))
+				        (size_t)(d - r->key) + 1, &it))
 					break;
 				continue;
 			}

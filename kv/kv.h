@@ -151,7 +151,7 @@
 struct kv_options {
 	int64_t session_ttl_ns;
 	uint32_t session_max;
-	int zstd_level;       /* snapshot compression level */
+	int zstd_level; /* snapshot compression level */
 };
 
 struct kv;
@@ -198,8 +198,8 @@ int kv_restore(struct kv *kv, const void *data, size_t len);
  * not NULL, stores a malloc'd copy of the value in *@value (caller frees;
  * NULL when empty) and its length in *@len.  Returns 0, -ENOENT, -ENOMEM.
  */
-int kv_get(struct kv *kv, const void *key, size_t keylen,
-    struct kv_attr *attr, void **value, size_t *len);
+int kv_get(struct kv *kv, const void *key, size_t keylen, struct kv_attr *attr,
+    void **value, size_t *len);
 
 /* kv_get(), but -EFBIG (nothing stored) when the value is over @max bytes:
  * one lookup decides and copies. */
@@ -237,8 +237,8 @@ typedef int (*kv_list_cb)(void *arg, const void *key, size_t keylen,
  * call.
  */
 long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
-    const void *after, size_t afterlen, size_t limit, int delim,
-    kv_list_cb cb, void *arg);
+    const void *after, size_t afterlen, size_t limit, int delim, kv_list_cb cb,
+    void *arg);
 
 /* Index of the last applied entry (0 initially; from the snapshot after
  * kv_restore()). */

@@ -133,8 +133,9 @@ static int query_list(struct kv *kv, const struct query *q, void **out,
     size_t *len)
 {
 	struct list_buf lb = { 0 };
-	uint32_t limit = q->limit == 0 || q->limit > QUERY_LIST_PAGE_MAX ?
-	    QUERY_LIST_PAGE_MAX : q->limit;
+	uint32_t limit = q->limit == 0 || q->limit > QUERY_LIST_PAGE_MAX
+	    ? QUERY_LIST_PAGE_MAX
+	    : q->limit;
 	long rv;
 
 	lb.cap = 4096;
@@ -171,8 +172,8 @@ static int app_query(void *arg, const void *buf, size_t len, void **out,
 /* A GET of a value at most this big is answered on the member's loop. */
 #define QUICK_GET_MAX (64u * 1024)
 
-static int app_query_quick(void *arg, const void *buf, size_t len,
-    void **out, size_t *out_len)
+static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
+    size_t *out_len)
 {
 	struct query q;
 	int rv;

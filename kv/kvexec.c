@@ -29,14 +29,14 @@
 /* How to undo one change to one record. */
 struct undo_ent {
 	struct kv_rec *rec;
-	struct kv_attr attr;   /* saved header */
+	struct kv_attr attr; /* saved header */
 	unsigned char *value;
 	uint64_t cap;
 	uint8_t dead;
-	bool created;          /* rec was inserted by this txn */
-	void *alloc;           /* buffer the op installed: freed on rollback */
-	void *retired;         /* buffer the op took off: freed on commit */
-	struct kv_rec *to_free;/* commit: dead record to free */
+	bool created; /* rec was inserted by this txn */
+	void *alloc; /* buffer the op installed: freed on rollback */
+	void *retired; /* buffer the op took off: freed on commit */
+	struct kv_rec *to_free; /* commit: dead record to free */
 };
 
 struct undo {
@@ -351,7 +351,8 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
 		r->attr.size = size;
 	} else {
 		r->attr.size = size;
-		if (size < r->cap / 4) { /* give memory back; failure is harmless */
+		if (size <
+		    r->cap / 4) { /* give memory back; failure is harmless */
 			unsigned char *p = realloc(r->value, size);
 
 			if (p != NULL) {
@@ -445,8 +446,8 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
  * before the first change, or a private one committed at the end.
  * ------------------------------------------------------------------------ */
 
-static int exec_op(struct kvexec_state *st, const struct kv_op *op,
-    int64_t now, struct undo *u, struct kv_result *out);
+static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
+    struct undo *u, struct kv_result *out);
 
 static void rollback(const struct kvexec_state *st, struct undo *u);
 static void commit(const struct kvexec_state *st, struct undo *u);
@@ -576,8 +577,8 @@ static int exec_rename_tree(struct kvexec_state *st, const struct kv_op *op,
 	return rc;
 }
 
-static int exec_op(struct kvexec_state *st, const struct kv_op *op,
-    int64_t now, struct undo *u, struct kv_result *out)
+static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
+    struct undo *u, struct kv_result *out)
 {
 	switch (op->type) {
 	case KV_OP_PUT:
@@ -657,8 +658,9 @@ static uint32_t failed_compare(const struct kvexec_state *st,
 	kv_cmd_cmp_iter(c, &it);
 	for (uint32_t i = 0; kv_cmd_next_cmp(&it, &cmp); i++) {
 		struct kv_rec *r = kvexec_live(st->ks, cmp.key, cmp.keylen);
-		bool ok = cmp.version == KV_VERSION_ANY ? r != NULL :
-		    (r != NULL ? r->attr.version : 0) == cmp.version;
+		bool ok = cmp.version == KV_VERSION_ANY
+		    ? r != NULL
+		    : (r != NULL ? r->attr.version : 0) == cmp.version;
 
 		if (!ok)
 			return i;
@@ -744,4 +746,3 @@ int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
 	out->attr = r->attr;
 	return 0;
 }
-

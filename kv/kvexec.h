@@ -22,7 +22,7 @@
 /* What commands execute on (struct kv owns it). */
 struct kvexec_state {
 	struct keyspace *ks;
-	uint64_t next_inode;  /* inode of the next created key */
+	uint64_t next_inode; /* inode of the next created key */
 };
 
 /*

@@ -36,7 +36,7 @@
  * ------------------------------------------------------------------------ */
 
 struct sink {
-	ZSTD_CCtx *cctx;    /* NULL: hash mode */
+	ZSTD_CCtx *cctx; /* NULL: hash mode */
 	uint8_t *out;
 	size_t outcap, outpos;
 	uint64_t hash;
@@ -184,7 +184,7 @@ static void write_payload(struct sink *s, const struct kvsnap_state *st,
 	sink_u64(s, session_next_id(st->sessions));
 	sink_u32(s, session_count(st->sessions));
 	for (uint32_t i = session_oldest(st->sessions); i != SESSION_END;
-	    i = session_newer(st->sessions, i)) {
+	     i = session_newer(st->sessions, i)) {
 		session_get(st->sessions, i, &si);
 		write_session(s, &si);
 	}
@@ -207,16 +207,17 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	s->outcap = KVSNAP_HEADER_BYTES + (bound < (1u << 20) ? bound : 1u << 20);
+	s->outcap = KVSNAP_HEADER_BYTES +
+	    (bound < (1u << 20) ? bound : 1u << 20);
 	s->out = malloc(s->outcap);
 	s->cctx = ZSTD_createCCtx();
 	if (s->out == NULL || s->cctx == NULL)
 		goto out;
 	rc = -EIO;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx,
-	    ZSTD_c_compressionLevel, level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx,
-	    ZSTD_c_checksumFlag, 1)) ||
+	        ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(
+	        ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1)) ||
 	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->cctx, plen)))
 		goto out;
 
@@ -262,13 +263,13 @@ uint64_t kvsnap_digest(const struct kvsnap_state *st)
 struct source {
 	ZSTD_DCtx *dctx;
 	ZSTD_inBuffer in;
-	size_t zret;        /* last ZSTD_decompressStream(): 0 = frame done */
-	uint64_t left;      /* payload bytes not yet delivered */
+	size_t zret; /* last ZSTD_decompressStream(): 0 = frame done */
+	uint64_t left; /* payload bytes not yet delivered */
 	bool bad;
-	size_t pos, end;    /* window */
+	size_t pos, end; /* window */
 	uint8_t win[STAGE_BYTES];
-	uint8_t key[KV_KEY_MAX];   /* the key being read */
-	uint8_t prev[KV_KEY_MAX];  /* the one before it */
+	uint8_t key[KV_KEY_MAX]; /* the key being read */
+	uint8_t prev[KV_KEY_MAX]; /* the one before it */
 };
 
 /* Decompress into @out until it is full; false on error or truncation. */
@@ -315,8 +316,9 @@ static void src_read(struct source *s, void *dst, size_t n)
 			return;
 		}
 		/* Refill the window with at most what the payload still owes. */
-		size_t want = n + (s->left < sizeof(s->win) - n ?
-		    s->left : sizeof(s->win) - n);
+		size_t want = n +
+		    (s->left < sizeof(s->win) - n ? s->left
+		                                  : sizeof(s->win) - n);
 		ZSTD_outBuffer out = { s->win, want, 0 };
 
 		if (!pull(s, &out)) {
@@ -466,8 +468,8 @@ static int read_keys(struct source *s, struct kvsnap_state *st,
 		if (s->bad || keylen == 0 || keylen > KV_KEY_MAX)
 			return -EBADMSG;
 		src_read(s, key, keylen);
-		if (s->bad || (i > 0 &&
-		    keyspace_keycmp(prev, prevlen, key, keylen) >= 0))
+		if (s->bad ||
+		    (i > 0 && keyspace_keycmp(prev, prevlen, key, keylen) >= 0))
 			return -EBADMSG;
 		if (!read_attr(s, st, &a) || a.size > s->left)
 			return -EBADMSG;
@@ -558,7 +560,7 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	if (s->dctx == NULL)
 		goto fail;
 	s->in = (ZSTD_inBuffer){ p + KVSNAP_HEADER_BYTES,
-	    len - KVSNAP_HEADER_BYTES, 0 };
+		len - KVSNAP_HEADER_BYTES, 0 };
 	s->zret = 1;
 	s->left = fcs;
 	s->bad = false;

@@ -34,10 +34,10 @@
 #include "kv/keyspace.h"
 #include "kv/session.h"
 
-#define KVSNAP_MAGIC "RKVSNAP"  /* + its terminating NUL: 8 bytes */
+#define KVSNAP_MAGIC "RKVSNAP" /* + its terminating NUL: 8 bytes */
 #define KVSNAP_FORMAT 1
 #define KVSNAP_HEADER_BYTES 24
-#define KVSNAP_END 0x21444e45u  /* "END!" */
+#define KVSNAP_END 0x21444e45u /* "END!" */
 
 /* The parts of the state a snapshot holds (borrowed when encoding). */
 struct kvsnap_state {

@@ -19,9 +19,9 @@ struct kvlock {
 	char *key;
 	size_t keylen;
 	uint32_t lease_ms;
-	char owner[64];          /* "<owner>" or "<owner> <lease>" */
+	char owner[64]; /* "<owner>" or "<owner> <lease>" */
 	size_t owner_len;
-	uint64_t version;        /* the key's version while we hold it */
+	uint64_t version; /* the key's version while we hold it */
 	uint64_t token;
 	int held;
 };
@@ -97,8 +97,7 @@ static int expired(const char *v, size_t len, const struct kv_attr *a)
 	    ((uint64_t)now - (uint64_t)a->mtime_ns) / 1000000 > lease;
 }
 
-static int read_lock(struct kvlock *l, char **v, size_t *len,
-    struct kv_attr *a)
+static int read_lock(struct kvlock *l, char **v, size_t *len, struct kv_attr *a)
 {
 	int rv = clerk_get(l->ck, l->key, l->keylen, a, (void **)v, len);
 
@@ -164,8 +163,8 @@ got:
 
 int kvlock_acquire(struct kvlock *l, int timeout_ms, uint64_t *token)
 {
-	uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 :
-	    timeout_ms);
+	uint64_t deadline = mono_ms() +
+	    (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	int backoff = 2;
 
 	for (;;) {

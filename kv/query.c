@@ -89,7 +89,8 @@ int query_decode(const uint8_t *buf, size_t len, struct query *q)
 	q->after = get_key(&r, &q->afterlen);
 	q->limit = buf_get_u32(&r);
 	q->delim = (int32_t)buf_get_u32(&r);
-	if (r.err || buf_reader_left(&r) != 0 || q->delim < -1 || q->delim > 255)
+	if (r.err || buf_reader_left(&r) != 0 || q->delim < -1 ||
+	    q->delim > 255)
 		return -EBADMSG;
 	return 0;
 }

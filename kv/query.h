@@ -21,8 +21,8 @@
 #include "kv/cmd.h"
 
 #define QUERY_VERSION 1
-#define QUERY_LIST_PAGE_MAX 1000u          /* keys per LIST answer */
-#define QUERY_LIST_BYTES_MAX (4u << 20)    /* bytes per LIST answer */
+#define QUERY_LIST_PAGE_MAX 1000u /* keys per LIST answer */
+#define QUERY_LIST_BYTES_MAX (4u << 20) /* bytes per LIST answer */
 #define QUERY_ATTR_LEN KV_ATTR_BYTES
 
 enum query_kind {
@@ -32,9 +32,9 @@ enum query_kind {
 
 struct query {
 	uint8_t kind;
-	const uint8_t *key;      /* GET key, LIST prefix */
+	const uint8_t *key; /* GET key, LIST prefix */
 	uint32_t keylen;
-	const uint8_t *after;    /* LIST */
+	const uint8_t *after; /* LIST */
 	uint32_t afterlen;
 	uint32_t limit;
 	int32_t delim;

@@ -23,14 +23,14 @@
 #define MIN_SLOTS 16u
 
 struct session {
-	uint64_t client;     /* 0: a free slot */
+	uint64_t client; /* 0: a free slot */
 	uint64_t seq;
 	int64_t time_ns;
 	uint64_t version;
 	uint64_t inode;
-	uint32_t prev;       /* LRU: towards the oldest */
-	uint32_t next;       /* LRU: towards the newest; free list */
-	uint32_t fail;       /* FAIL_NONE, cmp index, or op index | FAIL_OP */
+	uint32_t prev; /* LRU: towards the oldest */
+	uint32_t next; /* LRU: towards the newest; free list */
+	uint32_t fail; /* FAIL_NONE, cmp index, or op index | FAIL_OP */
 	uint8_t status;
 };
 
@@ -38,14 +38,14 @@ struct session {
 
 struct session_table {
 	struct session *s;
-	uint32_t cap;        /* slots allocated */
-	uint32_t used;       /* slots ever handed out (high-water mark) */
-	uint32_t count;      /* live sessions */
+	uint32_t cap; /* slots allocated */
+	uint32_t used; /* slots ever handed out (high-water mark) */
+	uint32_t count; /* live sessions */
 	uint32_t free_head;
 	uint32_t oldest;
 	uint32_t newest;
-	uint32_t *hash;      /* slot index + 1, 0 = empty */
-	uint32_t nhash;      /* power of two */
+	uint32_t *hash; /* slot index + 1, 0 = empty */
+	uint32_t nhash; /* power of two */
 	uint64_t next_id;
 	uint32_t max;
 	int64_t ttl_ns;
@@ -175,8 +175,8 @@ static int reserve_one(struct session_table *st)
 		st->nhash = nh;
 		for (uint32_t i = 0; i < oldn; i++)
 			if (old[i] != 0)
-				st->hash[hash_pos(st, st->s[old[i] - 1].client)] =
-				    old[i];
+				st->hash[hash_pos(st,
+				    st->s[old[i] - 1].client)] = old[i];
 		free(old);
 	}
 	return 0;

@@ -43,9 +43,9 @@ struct session_table;
 /* Everything a session holds (what a snapshot stores). */
 struct session_info {
 	uint64_t client;
-	uint64_t seq;        /* last executed sequence number (0: none yet) */
-	int64_t time_ns;     /* committed time of the last activity */
-	uint8_t status;      /* stored result of the last mutation */
+	uint64_t seq; /* last executed sequence number (0: none yet) */
+	int64_t time_ns; /* committed time of the last activity */
+	uint8_t status; /* stored result of the last mutation */
 	uint32_t fail_cmp;
 	uint32_t fail_op;
 	uint64_t version;
@@ -53,10 +53,10 @@ struct session_info {
 };
 
 enum session_verdict {
-	SESSION_NEW = 0,  /* execute, then session_record() */
-	SESSION_DUP,      /* seq == last: the stored result was filled in */
-	SESSION_STALE,    /* seq < last (or 0): a late retry, do nothing */
-	SESSION_UNKNOWN,  /* no such session, or expired: do nothing */
+	SESSION_NEW = 0, /* execute, then session_record() */
+	SESSION_DUP, /* seq == last: the stored result was filled in */
+	SESSION_STALE, /* seq < last (or 0): a late retry, do nothing */
+	SESSION_UNKNOWN, /* no such session, or expired: do nothing */
 };
 
 /*

@@ -23,8 +23,8 @@ struct app;
 
 /* Where a map task's bytes come from (for the streaming environment). */
 struct app_input {
-	const char *name;     /* the input as named on the command line */
-	uint64_t off, len;    /* byte range of the split */
+	const char *name; /* the input as named on the command line */
+	uint64_t off, len; /* byte range of the split */
 };
 
 /*

@@ -6,8 +6,7 @@
 
 #include "mr/app.h"
 
-typedef int (*app_map_fn)(struct mr_ctx *, const char *, const char *,
-    size_t);
+typedef int (*app_map_fn)(struct mr_ctx *, const char *, const char *, size_t);
 typedef int (*app_reduce_fn)(struct mr_ctx *, const char *, size_t,
     const struct mr_values *);
 typedef uint32_t (*app_part_fn)(const char *, size_t, uint32_t);

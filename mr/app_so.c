@@ -54,9 +54,10 @@ int app_open_so(const char *path, struct app **out, char *err, size_t errlen)
 	if (ver == NULL)
 		goto err_dl;
 	if (*ver != MR_ABI_VERSION) {
-		snprintf(err, errlen, "%s: app ABI version %u, this raftkv-mr "
-		    "speaks version %u: rebuild the app against mr/mr.h", path,
-		    *ver, MR_ABI_VERSION);
+		snprintf(err, errlen,
+		    "%s: app ABI version %u, this raftkv-mr "
+		    "speaks version %u: rebuild the app against mr/mr.h",
+		    path, *ver, MR_ABI_VERSION);
 		goto err_dl;
 	}
 	a = xcalloc(1, sizeof(*a));

@@ -45,8 +45,11 @@ struct coord {
 static void reply_task(struct coord *c, enum tt_phase p, uint32_t task,
     uint32_t attempt)
 {
-	struct msg r = { .type = MSG_TASK, .task = task, .attempt = attempt,
-		.nmap = (uint32_t)c->nsplit, .nreduce = c->o->nreduce };
+	struct msg r = { .type = MSG_TASK,
+		.task = task,
+		.attempt = attempt,
+		.nmap = (uint32_t)c->nsplit,
+		.nreduce = c->o->nreduce };
 	uint32_t m;
 
 	r.wait_ms = (uint32_t)(c->o->lease_ms / 4 ? c->o->lease_ms / 4 : 1);
@@ -110,11 +113,11 @@ static void handle(struct coord *c, const struct msg *m, uint64_t now)
 			c->failed[p]++;
 			if (!c->o->progress)
 				break;
-			fprintf(stderr, "\rraftkv-mr: %s task %" PRIu32
-			    " attempt %" PRIu32 " failed: %.*s\n",
-			    p == TT_MAP ? "map" : "reduce", m->task,
-			    m->attempt, (int)(m->s1len > 200 ? 200 : m->s1len),
-			    m->s1);
+			fprintf(stderr,
+			    "\rraftkv-mr: %s task %" PRIu32 " attempt %" PRIu32
+			    " failed: %.*s\n",
+			    p == TT_MAP ? "map" : "reduce", m->task, m->attempt,
+			    (int)(m->s1len > 200 ? 200 : m->s1len), m->s1);
 		}
 		break;
 	default:
@@ -135,12 +138,13 @@ static void progress(struct coord *c, uint64_t now)
 
 	tasktab_count(&c->tt, TT_MAP, &i[0], &r[0], &d[0]);
 	tasktab_count(&c->tt, TT_REDUCE, &i[1], &r[1], &d[1]);
-	fprintf(stderr, "\rmap %" PRIu32 "/%" PRIu32 " done %" PRIu32
-	    " running %" PRIu64 " failed | reduce %" PRIu32 "/%" PRIu32
-	    " done %" PRIu32 " running %" PRIu64 " failed | %.1f MiB in, "
-	    "%.1f MiB/s   ", d[0], c->tt.n[0], r[0], c->failed[0], d[1],
-	    c->tt.n[1], r[1], c->failed[1], mib(c->bytes_in),
-	    s > 0 ? mib(c->bytes_in) / s : 0.0);
+	fprintf(stderr,
+	    "\rmap %" PRIu32 "/%" PRIu32 " done %" PRIu32 " running %" PRIu64
+	    " failed | reduce %" PRIu32 "/%" PRIu32 " done %" PRIu32
+	    " running %" PRIu64 " failed | %.1f MiB in, "
+	    "%.1f MiB/s   ",
+	    d[0], c->tt.n[0], r[0], c->failed[0], d[1], c->tt.n[1], r[1],
+	    c->failed[1], mib(c->bytes_in), s > 0 ? mib(c->bytes_in) / s : 0.0);
 }
 
 static void summary(struct coord *c, uint64_t now, int ok)
@@ -151,9 +155,11 @@ static void summary(struct coord *c, uint64_t now, int ok)
 
 	if (c->o->progress) {
 		progress(c, now);
-		fprintf(stderr, "\nraftkv-mr: %s in %.2f s: %zu maps, %" PRIu32
-		    " reduces, %" PRIu64 " attempts, %" PRIu64 " failed, %"
-		    PRIu64 " reassigned, %" PRIu64 " backups, %" PRIu64
+		fprintf(stderr,
+		    "\nraftkv-mr: %s in %.2f s: %zu maps, %" PRIu32
+		    " reduces, %" PRIu64 " attempts, %" PRIu64
+		    " failed, %" PRIu64 " reassigned, %" PRIu64
+		    " backups, %" PRIu64
 		    " duplicates; %.1f MiB in (%.1f MiB/s)\n",
 		    ok ? "done" : "FAILED", s, c->nsplit, c->o->nreduce,
 		    st->attempts, st->failures, st->reassigned, st->backups,
@@ -164,13 +170,14 @@ static void summary(struct coord *c, uint64_t now, int ok)
 			    c->counters.name[i], c->counters.val[i]);
 	}
 	if (c->o->stats) {
-		printf("status=%s\nwall_ms=%" PRIu64 "\nmaps=%zu\nreduces=%"
-		    PRIu32 "\nattempts=%" PRIu64 "\nfailed=%" PRIu64
-		    "\nreassigned=%" PRIu64 "\nbackups=%" PRIu64
-		    "\nduplicates=%" PRIu64 "\nbytes_in=%" PRIu64 "\n",
-		    ok ? "ok" : "failed", now - c->t0, c->nsplit,
-		    c->o->nreduce, st->attempts, st->failures, st->reassigned,
-		    st->backups, st->duplicates, c->bytes_in);
+		printf("status=%s\nwall_ms=%" PRIu64
+		       "\nmaps=%zu\nreduces=%" PRIu32 "\nattempts=%" PRIu64
+		       "\nfailed=%" PRIu64 "\nreassigned=%" PRIu64
+		       "\nbackups=%" PRIu64 "\nduplicates=%" PRIu64
+		       "\nbytes_in=%" PRIu64 "\n",
+		    ok ? "ok" : "failed", now - c->t0, c->nsplit, c->o->nreduce,
+		    st->attempts, st->failures, st->reassigned, st->backups,
+		    st->duplicates, c->bytes_in);
 		for (i = 0; i < c->counters.n; i++)
 			printf("counter.%s=%" PRId64 "\n", c->counters.name[i],
 			    c->counters.val[i]);
@@ -240,8 +247,10 @@ static int setup(struct coord *c, char *const *inputs, size_t n)
 		return rc;
 	}
 	if (c->nsplit > MSG_MAX_MAPS) {
-		fprintf(stderr, "raftkv-mr: %zu map tasks, at most %u: use a "
-		    "larger split size\n", c->nsplit, MSG_MAX_MAPS);
+		fprintf(stderr,
+		    "raftkv-mr: %zu map tasks, at most %u: use a "
+		    "larger split size\n",
+		    c->nsplit, MSG_MAX_MAPS);
 		return -E2BIG;
 	}
 	rc = exec_prepare_outdir(c->o->outdir);
@@ -297,8 +306,9 @@ int coord_run(const struct coord_opts *o, char *const *inputs, size_t n)
 		}
 	}
 	if (!ok)
-		fprintf(stderr, "raftkv-mr: job failed: a task failed %" PRIu32
-		    " times\n", c.tt.max_failures);
+		fprintf(stderr,
+		    "raftkv-mr: job failed: a task failed %" PRIu32 " times\n",
+		    c.tt.max_failures);
 	rc = ok ? 0 : 1;
 	tasktab_close(&c.tt);
 out:

@@ -17,15 +17,15 @@
 #include <stdint.h>
 
 struct coord_opts {
-	const char *endpoint;      /* to bind, e.g. tcp://127.0.0.1:0 */
+	const char *endpoint; /* to bind, e.g. tcp://127.0.0.1:0 */
 	const char *outdir;
-	uint32_t nreduce;          /* > 0 */
-	uint64_t lease_ms;         /* task timeout (10 s by default) */
-	uint64_t split_size;       /* 0: one map per file, never split */
-	uint64_t linger_ms;        /* answer EXIT this long after the end */
-	int keep_tmp;              /* keep OUTDIR/.mr-tmp */
-	int progress;              /* progress line + summary on stderr */
-	int stats;                 /* key=value summary on stdout */
+	uint32_t nreduce; /* > 0 */
+	uint64_t lease_ms; /* task timeout (10 s by default) */
+	uint64_t split_size; /* 0: one map per file, never split */
+	uint64_t linger_ms; /* answer EXIT this long after the end */
+	int keep_tmp; /* keep OUTDIR/.mr-tmp */
+	int progress; /* progress line + summary on stderr */
+	int stats; /* key=value summary on stdout */
 	const char *endpoint_file; /* write the bound endpoint here */
 	/* Called once the endpoint is bound (e.g. to start workers). */
 	void (*ready)(const char *endpoint, void *arg);

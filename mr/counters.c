@@ -73,8 +73,8 @@ int counters_parse(struct counters *c, const char *s, size_t len)
 		long long v;
 
 		if (tab == NULL || tab == s ||
-		    (size_t)(tab - s) > COUNTERS_NAME_MAX ||
-		    nl - tab - 1 < 1 || nl - tab - 1 >= (long)sizeof(num))
+		    (size_t)(tab - s) > COUNTERS_NAME_MAX || nl - tab - 1 < 1 ||
+		    nl - tab - 1 >= (long)sizeof(num))
 			return -EBADMSG;
 		memcpy(name, s, (size_t)(tab - s));
 		name[tab - s] = '\0';

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COUNTERS_MAX 64        /* distinct names kept; more are dropped */
+#define COUNTERS_MAX 64 /* distinct names kept; more are dropped */
 #define COUNTERS_NAME_MAX 63
 
 struct counters {

@@ -25,7 +25,7 @@ struct map_state {
 	struct mr_ctx ctx;
 	struct exec_env *e;
 	struct kvbuf *parts;
-	struct kvgroup *kg;     /* shared-object combiner: group by hash */
+	struct kvgroup *kg; /* shared-object combiner: group by hash */
 	kvgroup_combine_fn fn;
 	size_t used;
 	uint64_t emitted;
@@ -36,7 +36,7 @@ struct map_state {
 struct out_state {
 	struct mr_ctx ctx;
 	FILE *f;
-	struct kvbuf *kb;       /* combine: pairs go here instead */
+	struct kvbuf *kb; /* combine: pairs go here instead */
 	struct counters *counters;
 	uint64_t records, bytes;
 };
@@ -74,13 +74,13 @@ static void map_emit(struct mr_ctx *ctx, const char *k, size_t kl,
 		m->used = 0;
 		for (r = 0; r < m->e->nreduce; r++) {
 			if (combine_part(m->e, &m->parts[r], ctx->task,
-			    ctx->attempt))
+			        ctx->attempt))
 				m->failed = 1;
 			m->used += m->parts[r].used +
 			    m->parts[r].n * sizeof(struct kvrec);
 		}
 		if (m->used > COMPACT_BYTES / 2)
-			m->combine = 0;  /* few repeats: stop trying */
+			m->combine = 0; /* few repeats: stop trying */
 	}
 }
 
@@ -157,15 +157,15 @@ static int write_part(const char *path, const struct kvbuf *kb)
 }
 
 /* Move the grouped pairs of @kg into the partitions' buffers. */
-static void ungroup(struct exec_env *e, struct kvgroup *kg,
-    struct kvbuf *parts)
+static void ungroup(struct exec_env *e, struct kvgroup *kg, struct kvbuf *parts)
 {
 	size_t i;
 
 	for (i = 0; i < kg->ng; i++) {
 		const struct kvg_grp *g = &kg->g[i];
 		uint32_t r = app_partition(e->app, kvgroup_key(kg, i), g->klen,
-		    e->nreduce), x;
+		             e->nreduce),
+		         x;
 
 		for (x = g->head; x; x = kg->v[x - 1].next)
 			kvbuf_add(&parts[r], kvgroup_key(kg, i), g->klen,
@@ -218,9 +218,9 @@ int exec_map(struct exec_env *e, uint32_t task, uint32_t attempt,
 			kvbuf_sort(&m.parts[r]);
 		if (rc)
 			break;
-		snprintf(path, sizeof(path), "%s/" EXEC_TMPDIR
-		    "/mr-%" PRIu32 "-%" PRIu32 ".a%" PRIu32, e->outdir, task,
-		    r, attempt);
+		snprintf(path, sizeof(path),
+		    "%s/" EXEC_TMPDIR "/mr-%" PRIu32 "-%" PRIu32 ".a%" PRIu32,
+		    e->outdir, task, r, attempt);
 		rc = write_part(path, &m.parts[r]);
 		e->bytes_out += m.parts[r].used;
 		if (rc < 0)
@@ -255,8 +255,7 @@ static int reduce_to(struct exec_env *e, struct mr_ctx *base,
 		rc = -errno;
 	if (fclose(o.f) != 0 && rc == 0)
 		rc = -errno;
-	counters_add(&e->counters, "reduce_output_records",
-	    (int64_t)o.records);
+	counters_add(&e->counters, "reduce_output_records", (int64_t)o.records);
 	e->bytes_out = o.bytes;
 	return rc;
 }
@@ -288,13 +287,14 @@ int exec_reduce(struct exec_env *e, uint32_t task, uint32_t attempt,
 	e->bytes_in = e->bytes_out = 0;
 	kvbuf_init(&kb);
 	for (m = 0; m < e->nmap; m++) {
-		snprintf(path, sizeof(path), "%s/" EXEC_TMPDIR
-		    "/mr-%" PRIu32 "-%" PRIu32 ".a%" PRIu32, e->outdir, m,
-		    task, winners[m]);
+		snprintf(path, sizeof(path),
+		    "%s/" EXEC_TMPDIR "/mr-%" PRIu32 "-%" PRIu32 ".a%" PRIu32,
+		    e->outdir, m, task, winners[m]);
 		rc = kvbuf_read_file(&kb, path);
 		if (rc < 0) {
-			fprintf(stderr, "raftkv-mr: reduce %" PRIu32
-			    ": %s: %s\n", task, path, strerror(-rc));
+			fprintf(stderr,
+			    "raftkv-mr: reduce %" PRIu32 ": %s: %s\n", task,
+			    path, strerror(-rc));
 			goto out;
 		}
 	}
@@ -302,8 +302,9 @@ int exec_reduce(struct exec_env *e, uint32_t task, uint32_t attempt,
 	counters_add(&e->counters, "reduce_input_records", (int64_t)kb.n);
 	kvbuf_sort(&kb);
 	ctx_init(&base, e, task, attempt, 0);
-	snprintf(tmp, sizeof(tmp), "%s/.mr-out-%" PRIu32 ".a%" PRIu32
-	    ".%ld.tmp", e->outdir, task, attempt, (long)getpid());
+	snprintf(tmp, sizeof(tmp),
+	    "%s/.mr-out-%" PRIu32 ".a%" PRIu32 ".%ld.tmp", e->outdir, task,
+	    attempt, (long)getpid());
 	rc = reduce_to(e, &base, &kb, tmp);
 	if (rc == 0) {
 		snprintf(path, sizeof(path), "%s/mr-out-%" PRIu32, e->outdir,
@@ -323,7 +324,9 @@ out:
 int exec_seq(struct app *app, const struct split *splits, size_t n,
     const char *outpath, struct counters *counters)
 {
-	struct exec_env e = { .app = app, .nmap = (uint32_t)n, .nreduce = 1,
+	struct exec_env e = { .app = app,
+		.nmap = (uint32_t)n,
+		.nreduce = 1,
 		.worker_pid = getpid() };
 	struct map_state m = { .e = &e };
 	struct mr_ctx base = { 0 };

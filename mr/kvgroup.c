@@ -95,7 +95,7 @@ int kvgroup_add(struct kvgroup *kg, const char *k, size_t kl, const char *v,
 		return -E2BIG;
 	h = partition_hash(k, kl);
 	for (j = h & (kg->nslot - 1); kg->slot[j];
-	    j = (j + 1) & (kg->nslot - 1)) {
+	     j = (j + 1) & (kg->nslot - 1)) {
 		const struct kvg_grp *g = &kg->g[kg->slot[j] - 1];
 
 		if (g->hash == h && g->klen == kl &&
@@ -137,7 +137,7 @@ int kvgroup_add(struct kvgroup *kg, const char *k, size_t kl, const char *v,
 			kg->failed = 1;
 		after = val_bytes(kg);
 		if (after > before / 2)
-			kg->combining = 0;  /* few repeats: stop trying */
+			kg->combining = 0; /* few repeats: stop trying */
 		/* keep rounds cache-sized, but amortized over the keys */
 		kg->next = after * 4 > kg->budget ? after * 4 : kg->budget;
 	}

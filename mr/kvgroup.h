@@ -29,13 +29,13 @@ typedef int (*kvgroup_combine_fn)(struct mr_ctx *, const char *, size_t,
 struct kvg_val {
 	size_t off;
 	uint32_t len;
-	uint32_t next;          /* index + 1 of the next value, 0 = last */
+	uint32_t next; /* index + 1 of the next value, 0 = last */
 };
 
 struct kvg_grp {
 	size_t koff;
 	uint32_t klen, hash;
-	uint32_t head, tail;    /* index + 1 into vals */
+	uint32_t head, tail; /* index + 1 into vals */
 	uint32_t n;
 };
 
@@ -48,11 +48,11 @@ struct kvgroup {
 	size_t nv, nvalloc;
 	struct kvg_grp *g;
 	size_t ng, ngalloc;
-	uint32_t *slot;         /* index + 1 into g, 0 = empty */
+	uint32_t *slot; /* index + 1 into g, 0 = empty */
 	size_t nslot;
-	size_t budget, next;    /* combine when values pass next */
+	size_t budget, next; /* combine when values pass next */
 	int combining;
-	int failed;             /* the combiner failed */
+	int failed; /* the combiner failed */
 };
 
 /* Set up an empty table that combines when values pass @budget bytes. */

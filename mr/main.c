@@ -57,8 +57,7 @@ static void usage(void)
 	exit(2);
 }
 
-static uint64_t num(const char *s, const char *what, uint64_t min,
-    uint64_t max)
+static uint64_t num(const char *s, const char *what, uint64_t min, uint64_t max)
 {
 	uint64_t v;
 
@@ -84,27 +83,51 @@ static int parse(int argc, char **argv, struct opts *o)
 	optind = 2;
 	while ((c = getopt(argc, argv, "+n:w:t:s:g:o:c:e:m:r:C:kqS")) != -1) {
 		switch (c) {
-		case 'n': o->nreduce = (uint32_t)num(optarg, "-n", 1, 100000);
+		case 'n':
+			o->nreduce = (uint32_t)num(optarg, "-n", 1, 100000);
 			break;
-		case 'w': o->workers = (uint32_t)num(optarg, "-w", 1,
+		case 'w':
+			o->workers = (uint32_t)num(optarg, "-w", 1,
 			    MAX_WORKERS);
 			break;
-		case 't': o->lease_ms = num(optarg, "-t", 1, 86400) * 1000;
+		case 't':
+			o->lease_ms = num(optarg, "-t", 1, 86400) * 1000;
 			break;
-		case 's': o->split_size = num(optarg, "-s", 0, 1 << 20) << 20;
+		case 's':
+			o->split_size = num(optarg, "-s", 0, 1 << 20) << 20;
 			break;
-		case 'g': o->gone_ms = num(optarg, "-g", 1, 86400) * 1000;
+		case 'g':
+			o->gone_ms = num(optarg, "-g", 1, 86400) * 1000;
 			break;
-		case 'o': o->outdir = optarg; break;
-		case 'c': o->endpoint = optarg; break;
-		case 'e': o->endpoint_file = optarg; break;
-		case 'm': o->mapper = optarg; break;
-		case 'r': o->reducer = optarg; break;
-		case 'C': o->combiner = optarg; break;
-		case 'k': o->keep = 1; break;
-		case 'q': o->quiet = 1; break;
-		case 'S': o->stats = 1; break;
-		default: usage();
+		case 'o':
+			o->outdir = optarg;
+			break;
+		case 'c':
+			o->endpoint = optarg;
+			break;
+		case 'e':
+			o->endpoint_file = optarg;
+			break;
+		case 'm':
+			o->mapper = optarg;
+			break;
+		case 'r':
+			o->reducer = optarg;
+			break;
+		case 'C':
+			o->combiner = optarg;
+			break;
+		case 'k':
+			o->keep = 1;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'S':
+			o->stats = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	return optind;
@@ -271,7 +294,8 @@ static void reap(struct spawn *sp)
 			kill(sp->pid[i], SIGKILL);
 	for (i = 0; i < sp->n; i++)
 		if (sp->pid[i] > 0)
-			while (waitpid(sp->pid[i], NULL, 0) < 0 && errno == EINTR)
+			while (
+			    waitpid(sp->pid[i], NULL, 0) < 0 && errno == EINTR)
 				;
 }
 

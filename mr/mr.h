@@ -45,9 +45,9 @@
 #define MR_ABI_VERSION 1u
 
 struct mr_values {
-	size_t n;                /* number of values (>= 1) */
-	const char *const *v;    /* v[i]: value bytes, NUL-terminated too */
-	const size_t *len;       /* len[i]: length of v[i] */
+	size_t n; /* number of values (>= 1) */
+	const char *const *v; /* v[i]: value bytes, NUL-terminated too */
+	const size_t *len; /* len[i]: length of v[i] */
 };
 
 struct mr_ctx {
@@ -56,12 +56,12 @@ struct mr_ctx {
 	    const char *val, size_t vlen);
 	/* Add @delta to the named counter of this attempt. */
 	void (*counter)(struct mr_ctx *ctx, const char *name, int64_t delta);
-	pid_t worker_pid;        /* the worker process running this task */
-	uint32_t task;           /* map or reduce task number */
-	uint32_t attempt;        /* attempt number of this task, from 0 */
-	uint32_t nreduce;        /* number of reduce tasks */
-	int is_map;              /* 1 in mr_map/mr_combine, 0 in mr_reduce */
-	void *priv;              /* the host's; apps leave it alone */
+	pid_t worker_pid; /* the worker process running this task */
+	uint32_t task; /* map or reduce task number */
+	uint32_t attempt; /* attempt number of this task, from 0 */
+	uint32_t nreduce; /* number of reduce tasks */
+	int is_map; /* 1 in mr_map/mr_combine, 0 in mr_reduce */
+	void *priv; /* the host's; apps leave it alone */
 };
 
 static inline void mr_emit(struct mr_ctx *ctx, const char *key, size_t klen,

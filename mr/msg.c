@@ -49,8 +49,8 @@ int msg_encode(const struct msg *m, uint8_t *buf, size_t size)
 int msg_decode(struct msg *m, const uint8_t *buf, size_t len)
 {
 	memset(m, 0, sizeof(*m));
-	if (len < MSG_HDR || len > MSG_MAX || buf[0] != 'M' || buf[1] != 'R'
-	    || buf[2] != MSG_VERSION || !type_ok(buf[3]) ||
+	if (len < MSG_HDR || len > MSG_MAX || buf[0] != 'M' || buf[1] != 'R' ||
+	    buf[2] != MSG_VERSION || !type_ok(buf[3]) ||
 	    buf[4] > MSG_PHASE_REDUCE || buf[5] || buf[6] || buf[7])
 		return -EBADMSG;
 	m->type = buf[3];
@@ -79,15 +79,24 @@ int msg_decode(struct msg *m, const uint8_t *buf, size_t len)
 const char *msg_type_name(int type)
 {
 	switch (type) {
-	case MSG_GET: return "GET";
-	case MSG_HEARTBEAT: return "HEARTBEAT";
-	case MSG_DONE: return "DONE";
-	case MSG_FAIL: return "FAIL";
-	case MSG_TASK: return "TASK";
-	case MSG_WAIT: return "WAIT";
-	case MSG_EXIT: return "EXIT";
-	case MSG_OK: return "OK";
-	case MSG_ABANDON: return "ABANDON";
+	case MSG_GET:
+		return "GET";
+	case MSG_HEARTBEAT:
+		return "HEARTBEAT";
+	case MSG_DONE:
+		return "DONE";
+	case MSG_FAIL:
+		return "FAIL";
+	case MSG_TASK:
+		return "TASK";
+	case MSG_WAIT:
+		return "WAIT";
+	case MSG_EXIT:
+		return "EXIT";
+	case MSG_OK:
+		return "OK";
+	case MSG_ABANDON:
+		return "ABANDON";
 	}
 	return "?";
 }

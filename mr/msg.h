@@ -53,7 +53,7 @@ struct msg {
 	uint8_t type, phase;
 	uint32_t task, attempt, nmap, nreduce, wait_ms;
 	uint64_t off, len, bytes_in, bytes_out;
-	const char *s1, *s2;    /* borrowed: from the caller or the frame */
+	const char *s1, *s2; /* borrowed: from the caller or the frame */
 	uint32_t s1len, s2len;
 };
 

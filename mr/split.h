@@ -17,7 +17,7 @@
 #define SPLIT_DEFAULT_SIZE (64ull << 20)
 
 struct split {
-	const char *name;     /* borrowed from the caller's argv */
+	const char *name; /* borrowed from the caller's argv */
 	uint64_t off, len;
 };
 

@@ -239,9 +239,15 @@ void tasktab_count(const struct tasktab *tt, enum tt_phase phase,
 	*idle = *running = *done = 0;
 	for (i = 0; i < tt->n[phase]; i++)
 		switch (tt->t[phase][i].state) {
-		case TT_IDLE: (*idle)++; break;
-		case TT_RUNNING: (*running)++; break;
-		case TT_DONE: (*done)++; break;
+		case TT_IDLE:
+			(*idle)++;
+			break;
+		case TT_RUNNING:
+			(*running)++;
+			break;
+		case TT_DONE:
+			(*done)++;
+			break;
 		}
 }
 

@@ -32,16 +32,16 @@
 
 #include <stdint.h>
 
-#define TT_MAX_RUN 4          /* concurrent attempts of one task */
+#define TT_MAX_RUN 4 /* concurrent attempts of one task */
 
 enum tt_phase { TT_MAP = 0, TT_REDUCE = 1 };
 enum tt_state { TT_IDLE = 0, TT_RUNNING, TT_DONE };
 
 enum tt_result {
-	TT_ASSIGNED = 0,      /* *phase, *task, *attempt set */
-	TT_WAIT,              /* nothing to hand out now: ask again */
-	TT_ALLDONE,           /* every reduce committed */
-	TT_FAILED,            /* a task failed max_failures times */
+	TT_ASSIGNED = 0, /* *phase, *task, *attempt set */
+	TT_WAIT, /* nothing to hand out now: ask again */
+	TT_ALLDONE, /* every reduce committed */
+	TT_FAILED, /* a task failed max_failures times */
 };
 
 struct tt_run {
@@ -51,8 +51,8 @@ struct tt_run {
 
 struct tt_task {
 	enum tt_state state;
-	uint32_t next_attempt;   /* attempts handed out so far */
-	uint32_t winner;         /* accepted attempt (DONE) */
+	uint32_t next_attempt; /* attempts handed out so far */
+	uint32_t winner; /* accepted attempt (DONE) */
 	uint32_t failures;
 	uint32_t nrun;
 	struct tt_run run[TT_MAX_RUN];
@@ -67,7 +67,7 @@ struct tasktab {
 	uint32_t ndone[2];
 	uint32_t nbackup[2];
 	struct tt_task *t[2];
-	uint64_t *dur[2];        /* durations of completed tasks */
+	uint64_t *dur[2]; /* durations of completed tasks */
 	uint64_t lease_ms;
 	uint64_t backup_floor_ms;
 	uint32_t max_failures;

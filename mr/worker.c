@@ -29,9 +29,9 @@ struct worker {
 	struct app *app;
 	const struct worker_opts *o;
 	struct rpc_client *cli;
-	pid_t pid;                  /* this worker's, for its children */
+	pid_t pid; /* this worker's, for its children */
 	char name[128];
-	char result[MSG_STR_MAX];   /* the child's counters text */
+	char result[MSG_STR_MAX]; /* the child's counters text */
 	size_t rlen;
 };
 
@@ -61,11 +61,15 @@ static void sleep_ms(uint32_t ms)
 /* In the child: run the task, write counters to @fd, exit 0 or 1. */
 static void child(struct worker *w, const struct msg *t, int fd)
 {
-	struct exec_env e = { .app = w->app, .nmap = t->nmap,
-		.nreduce = t->nreduce, .worker_pid = w->pid };
+	struct exec_env e = { .app = w->app,
+		.nmap = t->nmap,
+		.nreduce = t->nreduce,
+		.worker_pid = w->pid };
 	char outdir[4096], name[4096], buf[MSG_STR_MAX];
-	struct mr_ctx ictx = { .worker_pid = w->pid, .task = t->task,
-		.attempt = t->attempt, .nreduce = t->nreduce,
+	struct mr_ctx ictx = { .worker_pid = w->pid,
+		.task = t->task,
+		.attempt = t->attempt,
+		.nreduce = t->nreduce,
 		.is_map = t->phase == MSG_PHASE_MAP };
 	uint32_t *winners = NULL;
 	size_t n;
@@ -194,8 +198,8 @@ static int run_task(struct worker *w, const struct msg *t0)
 		req.bytes_in = strtoull(w->result, NULL, 10);
 		if (nl) {
 			req.s1 = nl + 1;
-			req.s1len = (uint32_t)(w->rlen - (size_t)(nl + 1 -
-			    w->result));
+			req.s1len = (uint32_t)(w->rlen -
+			    (size_t)(nl + 1 - w->result));
 		}
 	} else {
 		static char why[64];
@@ -247,13 +251,16 @@ int worker_run(struct app *app, const struct worker_opts *o)
 			if (rc < 0)
 				break;
 		} else {
-			sleep_ms(rep.type == MSG_WAIT && rep.wait_ms <= 1000 ?
-			    rep.wait_ms : 100);
+			sleep_ms(rep.type == MSG_WAIT && rep.wait_ms <= 1000
+			        ? rep.wait_ms
+			        : 100);
 		}
 	}
 	if (rc == -ETIMEDOUT)
-		fprintf(stderr, "raftkv-mr worker: no coordinator at %s for "
-		    "%" PRIu64 " ms: exiting\n", o->endpoint, o->gone_ms);
+		fprintf(stderr,
+		    "raftkv-mr worker: no coordinator at %s for "
+		    "%" PRIu64 " ms: exiting\n",
+		    o->endpoint, o->gone_ms);
 	rpc_client_free(w.cli);
 	return rc < 0 ? rc : 0;
 }

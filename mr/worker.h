@@ -20,8 +20,8 @@
 
 struct worker_opts {
 	const char *endpoint;
-	const char *outdir;      /* NULL: the coordinator's OUTDIR */
-	uint64_t gone_ms;        /* exit after this long without an answer */
+	const char *outdir; /* NULL: the coordinator's OUTDIR */
+	uint64_t gone_ms; /* exit after this long without an answer */
 };
 
 /*

@@ -32,16 +32,16 @@
 
 /* Writes into @cap bytes at @p.  Fields are public for the codecs. */
 struct buf_writer {
-	uint8_t *p;     /* next byte to write */
-	uint8_t *end;   /* end of the buffer (@p once @err is set) */
-	bool err;       /* sticky: a put did not fit */
+	uint8_t *p; /* next byte to write */
+	uint8_t *end; /* end of the buffer (@p once @err is set) */
+	bool err; /* sticky: a put did not fit */
 };
 
 /* Reads @len bytes at @p.  Fields are public for the codecs. */
 struct buf_reader {
-	const uint8_t *p;   /* next byte to read */
+	const uint8_t *p; /* next byte to read */
 	const uint8_t *end; /* end of the input (@p once @err is set) */
-	bool err;           /* sticky: a get ran past the end or was refused */
+	bool err; /* sticky: a get ran past the end or was refused */
 };
 
 /* ------------------------------------------------------------------------
@@ -50,8 +50,7 @@ struct buf_reader {
 
 /* Start writing at @buf, which has room for @cap bytes (@buf may be NULL
  * when @cap is 0). */
-static inline void buf_writer_init(struct buf_writer *w, void *buf,
-    size_t cap)
+static inline void buf_writer_init(struct buf_writer *w, void *buf, size_t cap)
 {
 	w->p = buf;
 	w->end = cap > 0 ? w->p + cap : w->p; /* no arithmetic on NULL */

@@ -118,8 +118,10 @@ static int leader_tick(struct raft *r)
 		r->election_elapsed = 0;
 		if (!r->cfg.disable_check_quorum &&
 		    active_voters(r) < raft_quorum(r)) {
-			raft_trace(r, "check-quorum failed: stepping down in "
-			    "term %llu", (unsigned long long)r->term);
+			raft_trace(r,
+			    "check-quorum failed: stepping down in "
+			    "term %llu",
+			    (unsigned long long)r->term);
 			raft_become_follower(r, r->term, 0);
 			return 0;
 		}
@@ -156,8 +158,7 @@ int election_handle_vote(struct raft *r, const struct raft_msg *m)
 	bool pre = m->type == RAFT_MSG_PREVOTE;
 	bool can_vote;
 
-	can_vote = r->vote == m->from ||
-	    (r->vote == 0 && r->leader == 0) ||
+	can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
 	    (pre && m->term > r->term);
 	resp.type = pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP;
 	resp.to = m->from;
@@ -190,8 +191,8 @@ int election_handle_vote_resp(struct raft *r, uint32_t from_idx,
 		r->votes[from_idx] = m->reject ? -1 : 1;
 	result = tally(r);
 	if (result > 0)
-		return pre ? election_campaign(r, false, false) :
-		    raft_become_leader(r);
+		return pre ? election_campaign(r, false, false)
+		           : raft_become_leader(r);
 	if (result < 0)
 		raft_become_follower(r, r->term, 0);
 	return 0;
@@ -210,8 +211,7 @@ void election_check_transfer(struct raft *r, struct progress *pr)
 {
 	struct raft_msg m = { 0 };
 
-	if (r->transferee != pr->id ||
-	    pr->match != rlog_last_index(&r->log))
+	if (r->transferee != pr->id || pr->match != rlog_last_index(&r->log))
 		return;
 	m.type = RAFT_MSG_TIMEOUT_NOW;
 	m.to = pr->id;
@@ -229,7 +229,8 @@ int raft_transfer_leadership(struct raft *r, raft_id to)
 		return -EINVAL;
 	r->transferee = to;
 	r->election_elapsed = 0; /* the transfer must finish within a timeout */
-	raft_trace(r, "transferring leadership to %llu", (unsigned long long)to);
+	raft_trace(r, "transferring leadership to %llu",
+	    (unsigned long long)to);
 	election_check_transfer(r, &r->prs[i]);
 	if (r->transferee == to && r->prs[i].match != rlog_last_index(&r->log))
 		return replication_send_append(r, &r->prs[i], false);

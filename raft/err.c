@@ -9,8 +9,10 @@
 const char *rk_strerror(int err)
 {
 	switch (err) {
-#define RK_ERR_CASE(name, value, text) case name: return text;
-	RK_ERR_MAP(RK_ERR_CASE)
+#define RK_ERR_CASE(name, value, text) \
+	case name: \
+		return text;
+		RK_ERR_MAP(RK_ERR_CASE)
 #undef RK_ERR_CASE
 	case 0:
 		return "success";
@@ -23,8 +25,10 @@ const char *rk_strerror(int err)
 const char *rk_errname(int err)
 {
 	switch (err) {
-#define RK_ERR_NAME(name, value, text) case name: return #name;
-	RK_ERR_MAP(RK_ERR_NAME)
+#define RK_ERR_NAME(name, value, text) \
+	case name: \
+		return #name;
+		RK_ERR_MAP(RK_ERR_NAME)
 #undef RK_ERR_NAME
 	}
 	return NULL;

@@ -26,47 +26,50 @@
 #ifndef RAFTKV_ERR_H
 #define RAFTKV_ERR_H
 
-#define RK_ERR_MAP(X)                                                        \
-	X(RAFT_ENOTLEADER, -1001, "not the leader")                          \
-	X(RAFT_EBUSY, -1002, "too many uncommitted entries, retry later")    \
-	X(RAFT_ETRANSFER, -1003, "leadership transfer in progress")          \
-	X(RAFT_ESTALE, -1004, "index compacted or older than the snapshot")  \
-	X(RAFT_EMALFORMED, -1005, "malformed message")                       \
-	X(RAFT_ETOOBIG, -1006, "entry or message too large")                 \
-	X(STORAGE_ECORRUPT, -1101,                                           \
-	    "storage corrupt: a checksum, header or sequence is wrong")      \
-	X(STORAGE_EFOREIGN, -1102,                                           \
-	    "data directory belongs to another cluster or member")           \
-	X(STORAGE_EDAMAGED, -1103,                                           \
-	    "data directory damaged: a file is missing or cut short")        \
-	X(NODE_ELOST, -1201,                                                 \
-	    "entry lost: leadership changed before it committed")            \
-	X(NODE_ETIMEDOUT, -1202, "timed out: outcome unknown")               \
-	X(NODE_ESHUTDOWN, -1203, "member is shutting down")                  \
-	X(NODE_ENOLEADER, -1204, "no leader known")                          \
-	X(FRAME_EMALFORMED, -1301, "malformed frame")                        \
-	X(FRAME_EVERSION, -1302, "unsupported frame version")                \
-	X(FRAME_ECLUSTER, -1303, "frame from another cluster")               \
-	X(FRAME_ESENDER, -1304, "frame from a non-member")                   \
-	X(FRAME_EFORGED, -1305, "message sender differs from the frame's")   \
-	X(FRAME_EMISROUTED, -1306, "message addressed to another member")    \
+#define RK_ERR_MAP(X) \
+	X(RAFT_ENOTLEADER, -1001, "not the leader") \
+	X(RAFT_EBUSY, -1002, "too many uncommitted entries, retry later") \
+	X(RAFT_ETRANSFER, -1003, "leadership transfer in progress") \
+	X(RAFT_ESTALE, -1004, "index compacted or older than the snapshot") \
+	X(RAFT_EMALFORMED, -1005, "malformed message") \
+	X(RAFT_ETOOBIG, -1006, "entry or message too large") \
+	X(STORAGE_ECORRUPT, -1101, \
+	    "storage corrupt: a checksum, header or sequence is wrong") \
+	X(STORAGE_EFOREIGN, -1102, \
+	    "data directory belongs to another cluster or member") \
+	X(STORAGE_EDAMAGED, -1103, \
+	    "data directory damaged: a file is missing or cut short") \
+	X(NODE_ELOST, -1201, \
+	    "entry lost: leadership changed before it committed") \
+	X(NODE_ETIMEDOUT, -1202, "timed out: outcome unknown") \
+	X(NODE_ESHUTDOWN, -1203, "member is shutting down") \
+	X(NODE_ENOLEADER, -1204, "no leader known") \
+	X(FRAME_EMALFORMED, -1301, "malformed frame") \
+	X(FRAME_EVERSION, -1302, "unsupported frame version") \
+	X(FRAME_ECLUSTER, -1303, "frame from another cluster") \
+	X(FRAME_ESENDER, -1304, "frame from a non-member") \
+	X(FRAME_EFORGED, -1305, "message sender differs from the frame's") \
+	X(FRAME_EMISROUTED, -1306, "message addressed to another member") \
 	X(FRAME_EAUTH, -1307, "sender does not match its authenticated key") \
-	X(CLIENT_EUNREACHABLE, -1401, "member unreachable")                  \
-	X(CLIENT_ETIMEDOUT, -1402, "no reply from the member in time")       \
-	X(CLIENT_EAUTH, -1403, "refused by the member at the handshake: "   \
-	    "no credential, or one not listed in the cluster file")          \
-	X(CLIENT_ENOCRED, -1404, "the cluster uses CURVE keys and this "     \
-	    "client has no credential")                                      \
-	X(CPROTO_EMALFORMED, -1451, "malformed client request")              \
-	X(CPROTO_EFOREIGN, -1452, "request for another cluster")             \
-	X(CPROTO_EBADOP, -1453, "unknown or disabled request")               \
-	X(CPROTO_EDENIED, -1454,                                             \
-	    "denied: this request needs the admin credential")               \
-	X(CPROTO_EUNREAD, -1455, "refused: this client leaves too many "    \
-	    "replies unread")                                                \
-	X(CLERK_EUNAVAILABLE, -1501,                                         \
-	    "cluster unavailable (no member answered in time)")              \
-	X(KVLOCK_ETIMEDOUT, -1601, "lock not acquired before the deadline")  \
+	X(CLIENT_EUNREACHABLE, -1401, "member unreachable") \
+	X(CLIENT_ETIMEDOUT, -1402, "no reply from the member in time") \
+	X(CLIENT_EAUTH, -1403, \
+	    "refused by the member at the handshake: " \
+	    "no credential, or one not listed in the cluster file") \
+	X(CLIENT_ENOCRED, -1404, \
+	    "the cluster uses CURVE keys and this " \
+	    "client has no credential") \
+	X(CPROTO_EMALFORMED, -1451, "malformed client request") \
+	X(CPROTO_EFOREIGN, -1452, "request for another cluster") \
+	X(CPROTO_EBADOP, -1453, "unknown or disabled request") \
+	X(CPROTO_EDENIED, -1454, \
+	    "denied: this request needs the admin credential") \
+	X(CPROTO_EUNREAD, -1455, \
+	    "refused: this client leaves too many " \
+	    "replies unread") \
+	X(CLERK_EUNAVAILABLE, -1501, \
+	    "cluster unavailable (no member answered in time)") \
+	X(KVLOCK_ETIMEDOUT, -1601, "lock not acquired before the deadline") \
 	X(KVLOCK_ENOTHELD, -1602, "lock not held (lease lost?)")
 
 enum rk_err {

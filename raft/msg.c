@@ -112,8 +112,9 @@ size_t msg_entry_encoded_size(const struct raft_entry *e)
 
 /* Inlined so that the cursor stays in registers in msg_encode's entry
  * loop (out of line, it lives in memory and every put reloads it). */
-static inline __attribute__((always_inline)) void
-put_entry(struct buf_writer *w, const struct raft_entry *e)
+static inline __attribute__((always_inline)) void put_entry(struct buf_writer
+                                                                *w,
+    const struct raft_entry *e)
 {
 	buf_put_u64(w, e->term);
 	buf_put_u64(w, e->index);
@@ -175,8 +176,11 @@ long msg_decode_entry(const uint8_t *buf, size_t len, struct raft_entry *e)
  * ------------------------------------------------------------------------ */
 
 /* The u64 fields of bits 0..7, in wire order. */
-#define U64_FIELDS(m) { &(m)->index, &(m)->log_term, &(m)->commit, \
-	&(m)->hint_index, &(m)->hint_term, &(m)->ctx, &(m)->offset, &(m)->total }
+#define U64_FIELDS(m) \
+	{ \
+		&(m)->index, &(m)->log_term, &(m)->commit, &(m)->hint_index, \
+		    &(m)->hint_term, &(m)->ctx, &(m)->offset, &(m)->total \
+	}
 
 static bool snap_present(const struct raft_snapshot_meta *s)
 {
@@ -371,8 +375,7 @@ int msg_decode(const uint8_t *buf, size_t len, struct raft_msg *m)
 
 	memset(m, 0, sizeof(*m));
 	buf_reader_init(&r, buf, len);
-	if (buf_get_u8(&r) != MSG_MAGIC ||
-	    buf_get_u8(&r) != MSG_FORMAT_VERSION)
+	if (buf_get_u8(&r) != MSG_MAGIC || buf_get_u8(&r) != MSG_FORMAT_VERSION)
 		goto malformed;
 	m->type = buf_get_u8(&r);
 	if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX)

@@ -39,10 +39,10 @@ struct progress {
 	raft_index match;
 	raft_index next;
 	bool probe_sent;
-	raft_index probe_last;   /* last index carried by the latest probe */
-	bool recent_active;      /* heard from since the last check-quorum round */
-	raft_index commit_sent;  /* highest commit index told to this follower */
-	raft_index match_at_hb;  /* match when the last heartbeat was answered */
+	raft_index probe_last; /* last index carried by the latest probe */
+	bool recent_active; /* heard from since the last check-quorum round */
+	raft_index commit_sent; /* highest commit index told to this follower */
+	raft_index match_at_hb; /* match when the last heartbeat was answered */
 	/* REPLICATE window: a ring of max_inflight slots. */
 	struct inflight *infl;
 	uint32_t infl_cap;
@@ -51,9 +51,9 @@ struct progress {
 	uint64_t infl_bytes;
 	uint64_t infl_max_bytes;
 	/* SNAPSHOT transfer */
-	raft_index snap_index;   /* the snapshot being sent */
-	uint64_t snap_offset;    /* acknowledged bytes */
-	unsigned snap_idle_ticks;/* ticks without progress: resend the chunk */
+	raft_index snap_index; /* the snapshot being sent */
+	uint64_t snap_offset; /* acknowledged bytes */
+	unsigned snap_idle_ticks; /* ticks without progress: resend the chunk */
 };
 
 /*

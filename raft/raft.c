@@ -216,7 +216,8 @@ int raft_new(const struct raft_config *cfg, const struct raft_boot *boot,
 	r->ss_role = RAFT_FOLLOWER;
 	r->ss_term = r->term;
 	reset_timers(r);
-	raft_trace(r, "start term %llu vote %llu log (%llu..%llu] snapshot %llu",
+	raft_trace(r,
+	    "start term %llu vote %llu log (%llu..%llu] snapshot %llu",
 	    (unsigned long long)r->term, (unsigned long long)r->vote,
 	    (unsigned long long)r->log.snap_index,
 	    (unsigned long long)rlog_last_index(&r->log),
@@ -477,7 +478,7 @@ static bool msg_sane(const struct raft *r, const struct raft_msg *m)
 			if (e->index != m->index + 1 + i || e->term < prev ||
 			    e->term > m->term || (e->len && e->data == NULL) ||
 			    (e->type != RAFT_ENTRY_NORMAL &&
-			    e->type != RAFT_ENTRY_NOOP))
+			        e->type != RAFT_ENTRY_NOOP))
 				return false;
 			prev = e->term;
 		}
@@ -486,9 +487,9 @@ static bool msg_sane(const struct raft *r, const struct raft_msg *m)
 	}
 	if (m->type == RAFT_MSG_SNAPSHOT &&
 	    (m->snap.index == 0 || m->snap.term == 0 ||
-	    m->snap.term > m->term || m->snap.n_voters > RAFT_MAX_MEMBERS ||
-	    m->offset > m->total || m->chunk_len > m->total - m->offset ||
-	    (m->chunk_len > 0 && m->chunk == NULL)))
+	        m->snap.term > m->term || m->snap.n_voters > RAFT_MAX_MEMBERS ||
+	        m->offset > m->total || m->chunk_len > m->total - m->offset ||
+	        (m->chunk_len > 0 && m->chunk == NULL)))
 		return false;
 	return true;
 }
@@ -559,8 +560,8 @@ int raft_persisted(struct raft *r, const struct raft_persist_token *t)
 
 	if (t->snap_index > r->stable &&
 	    (t->snap_index <= r->log.snap_index ||
-	    (rlog_term(&r->log, t->snap_index, &term) == 0 &&
-	    term == t->snap_term)))
+	        (rlog_term(&r->log, t->snap_index, &term) == 0 &&
+	            term == t->snap_term)))
 		r->stable = t->snap_index;
 	if (t->last_index > r->stable &&
 	    rlog_term(&r->log, t->last_index, &term) == 0 &&
@@ -582,7 +583,8 @@ static bool materialise(struct raft *r, const struct out_msg *o,
 	*m = o->m;
 	if (m->type == RAFT_MSG_APPEND && m->n_entries > 0) {
 		struct raft_entry *first = rlog_get(&r->log, m->index + 1);
-		struct raft_entry *last = rlog_get(&r->log, m->index + m->n_entries);
+		struct raft_entry *last = rlog_get(&r->log,
+		    m->index + m->n_entries);
 
 		/* Truncated or compacted since it was queued: drop it, Raft
 		 * retries lost messages anyway. */
@@ -730,10 +732,9 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
 	rd->n_read_failed = r->n_rf;
 	r->ready_out = true;
 	if (!rd->role_changed && !rd->must_persist && !rd->snapshot_install &&
-	    rd->truncated_from == 0 &&
-	    rd->n_msgs == 0 && rd->n_msgs_after_persist == 0 &&
-	    rd->n_committed == 0 && rd->n_read_states == 0 &&
-	    rd->n_read_failed == 0) {
+	    rd->truncated_from == 0 && rd->n_msgs == 0 &&
+	    rd->n_msgs_after_persist == 0 && rd->n_committed == 0 &&
+	    rd->n_read_states == 0 && rd->n_read_failed == 0) {
 		raft_advance(r, rd);
 		return false;
 	}

@@ -69,15 +69,16 @@ const char *raft_role_name(enum raft_role role);
 
 enum raft_entry_type {
 	RAFT_ENTRY_NORMAL = 1, /* application data */
-	RAFT_ENTRY_NOOP = 2,   /* appended by each new leader (Raft paper 8): commits the term */
+	RAFT_ENTRY_NOOP =
+	    2, /* appended by each new leader (Raft paper 8): commits the term */
 };
 
 struct raft_entry {
 	raft_term term;
 	raft_index index;
-	uint8_t type;      /* enum raft_entry_type */
+	uint8_t type; /* enum raft_entry_type */
 	uint32_t len;
-	uint8_t *data;     /* len bytes, NULL when len == 0 */
+	uint8_t *data; /* len bytes, NULL when len == 0 */
 };
 
 /* The state that must be durable before a vote or term change is acted on. */
@@ -96,24 +97,29 @@ struct raft_snapshot_meta {
 
 /* Message types.  Messages are one-way: a "response" is a message too. */
 enum raft_msg_type {
-	RAFT_MSG_PREVOTE = 1,        /* term = the term it would campaign in */
-	RAFT_MSG_PREVOTE_RESP = 2,   /* reject = vote refused */
-	RAFT_MSG_VOTE = 3,           /* index/log_term = candidate's last entry */
+	RAFT_MSG_PREVOTE = 1, /* term = the term it would campaign in */
+	RAFT_MSG_PREVOTE_RESP = 2, /* reject = vote refused */
+	RAFT_MSG_VOTE = 3, /* index/log_term = candidate's last entry */
 	RAFT_MSG_VOTE_RESP = 4,
-	RAFT_MSG_APPEND = 5,         /* index/log_term = previous entry; entries; commit */
-	RAFT_MSG_APPEND_RESP = 6,    /* !reject: index = last matched index;
+	RAFT_MSG_APPEND =
+	    5, /* index/log_term = previous entry; entries; commit */
+	RAFT_MSG_APPEND_RESP = 6, /* !reject: index = last matched index;
 	                                reject: index = the rejected prev index,
 	                                hint_index/hint_term = where to retry */
-	RAFT_MSG_HEARTBEAT = 7,      /* commit; ctx = read-index round (0: none);
+	RAFT_MSG_HEARTBEAT = 7, /* commit; ctx = read-index round (0: none);
 	                                done = commit news that confirms no new
 	                                round: no answer wanted */
 	RAFT_MSG_HEARTBEAT_RESP = 8, /* ctx echoed */
-	RAFT_MSG_SNAPSHOT = 9,       /* snap meta; chunk at offset of total bytes; done */
-	RAFT_MSG_SNAPSHOT_RESP = 10, /* index = snapshot index; offset = bytes held;
+	RAFT_MSG_SNAPSHOT =
+	    9, /* snap meta; chunk at offset of total bytes; done */
+	RAFT_MSG_SNAPSHOT_RESP =
+	    10, /* index = snapshot index; offset = bytes held;
 	                                reject = restart transfer from offset */
-	RAFT_MSG_TIMEOUT_NOW = 11,   /* leadership transfer: campaign now */
-	RAFT_MSG_READ_INDEX = 12,    /* follower -> leader: ctx wants a read index */
-	RAFT_MSG_READ_INDEX_RESP = 13, /* index = read index for ctx; reject = no leader */
+	RAFT_MSG_TIMEOUT_NOW = 11, /* leadership transfer: campaign now */
+	RAFT_MSG_READ_INDEX =
+	    12, /* follower -> leader: ctx wants a read index */
+	RAFT_MSG_READ_INDEX_RESP =
+	    13, /* index = read index for ctx; reject = no leader */
 };
 #define RAFT_MSG_TYPE_MAX 13
 const char *raft_msg_type_name(int type);
@@ -168,29 +174,30 @@ struct raft_persist_token {
 struct raft_ready {
 	/* --- soft state, for logging and for the driver's routing --- */
 	enum raft_role role;
-	raft_id leader;            /* 0: unknown */
-	bool role_changed;         /* role, term or leader differ from the last batch */
+	raft_id leader; /* 0: unknown */
+	bool role_changed; /* role, term or leader differ from the last batch */
 
 	/* --- to persist (steps 3/4 above) --- */
 	bool hs_changed;
 	struct raft_hard_state hs;
-	struct raft_entry *entries;  /* borrowed; replace the stored suffix */
+	struct raft_entry *entries; /* borrowed; replace the stored suffix */
 	uint32_t n_entries;
-	bool has_snapshot;           /* write snap_meta + snap_data first */
-	bool snapshot_install;       /* restore the application from snap_meta +
+	bool has_snapshot; /* write snap_meta + snap_data first */
+	bool snapshot_install; /* restore the application from snap_meta +
 	                                snap_data (also set alone, without
 	                                has_snapshot, for the snapshot a member
 	                                restarted from: already on disk) */
 	struct raft_snapshot_meta snap_meta;
-	const uint8_t *snap_data;    /* borrowed */
+	const uint8_t *snap_data; /* borrowed */
 	uint64_t snap_len;
 	struct raft_persist_token persist_token;
-	bool must_persist;           /* anything at all to write this batch */
+	bool must_persist; /* anything at all to write this batch */
 
 	/* --- to send --- */
-	struct raft_msg *msgs;               /* now */
+	struct raft_msg *msgs; /* now */
 	uint32_t n_msgs;
-	struct raft_msg *msgs_after_persist; /* only once this batch is durable */
+	struct raft_msg
+	    *msgs_after_persist; /* only once this batch is durable */
 	uint32_t n_msgs_after_persist;
 
 	/* Entries at and after this index were discarded since the last
@@ -200,13 +207,13 @@ struct raft_ready {
 	raft_index truncated_from;
 
 	/* --- to apply, in order, after the snapshot if snapshot_install --- */
-	struct raft_entry *committed;        /* borrowed */
+	struct raft_entry *committed; /* borrowed */
 	uint32_t n_committed;
 
 	/* --- read points for raft_read_index() calls --- */
 	struct raft_read_state *read_states;
 	uint32_t n_read_states;
-	uint64_t *read_failed;               /* ctxs that cannot be served here: retry */
+	uint64_t *read_failed; /* ctxs that cannot be served here: retry */
 	uint32_t n_read_failed;
 };
 
@@ -216,21 +223,28 @@ typedef void (*raft_trace_fn)(void *arg, raft_id id, const char *msg);
 struct raft_config {
 	raft_id id;
 	uint32_t n_voters;
-	raft_id voters[RAFT_MAX_MEMBERS];   /* must contain @id */
-	unsigned election_tick;   /* election timeout drawn from [et, 2et) ticks; default 10 */
-	unsigned heartbeat_tick;  /* leader heartbeat period in ticks; default 1 */
-	uint64_t seed;            /* randomness for election timeouts */
-	bool disable_prevote;     /* default off: pre-vote on */
-	bool disable_check_quorum;/* default off: check-quorum on */
-	uint32_t max_msg_entries;     /* entries per AppendEntries; default 256 */
-	uint64_t max_msg_bytes;       /* payload bytes per AppendEntries; default 1 MiB */
-	uint32_t max_inflight_msgs;   /* pipelined appends per follower; default 64 */
-	uint64_t max_inflight_bytes;  /* pipelined payload bytes per follower; default 8 MiB */
-	uint64_t max_uncommitted_bytes; /* proposals refused beyond; default 64 MiB */
-	uint32_t max_entry_bytes;     /* one entry's payload; default 32 MiB
+	raft_id voters[RAFT_MAX_MEMBERS]; /* must contain @id */
+	unsigned
+	    election_tick; /* election timeout drawn from [et, 2et) ticks; default 10 */
+	unsigned
+	    heartbeat_tick; /* leader heartbeat period in ticks; default 1 */
+	uint64_t seed; /* randomness for election timeouts */
+	bool disable_prevote; /* default off: pre-vote on */
+	bool disable_check_quorum; /* default off: check-quorum on */
+	uint32_t max_msg_entries; /* entries per AppendEntries; default 256 */
+	uint64_t
+	    max_msg_bytes; /* payload bytes per AppendEntries; default 1 MiB */
+	uint32_t
+	    max_inflight_msgs; /* pipelined appends per follower; default 64 */
+	uint64_t
+	    max_inflight_bytes; /* pipelined payload bytes per follower; default 8 MiB */
+	uint64_t
+	    max_uncommitted_bytes; /* proposals refused beyond; default 64 MiB */
+	uint32_t max_entry_bytes; /* one entry's payload; default 32 MiB
 	                                 (a 16 MiB KV value and its command
 	                                 fit, with room to spare) */
-	uint32_t snapshot_chunk_bytes;/* InstallSnapshot chunk size; default 256 KiB */
+	uint32_t
+	    snapshot_chunk_bytes; /* InstallSnapshot chunk size; default 256 KiB */
 	raft_trace_fn trace;
 	void *trace_arg;
 };
@@ -351,15 +365,16 @@ struct raft_status {
 	raft_id vote;
 	raft_id leader;
 	raft_index commit;
-	raft_index applied;      /* handed out for apply */
-	raft_index stable;       /* durable locally */
-	raft_index first_index;  /* first entry held in memory */
+	raft_index applied; /* handed out for apply */
+	raft_index stable; /* durable locally */
+	raft_index first_index; /* first entry held in memory */
 	raft_index last_index;
 	raft_index snap_index;
 	raft_term snap_term;
 	uint64_t uncommitted_bytes;
-	uint64_t dropped_msgs;   /* stale, foreign or malformed messages ignored */
-	raft_id transferee;      /* leadership transfer target, 0: none */
+	uint64_t
+	    dropped_msgs; /* stale, foreign or malformed messages ignored */
+	raft_id transferee; /* leadership transfer target, 0: none */
 };
 void raft_status(const struct raft *r, struct raft_status *st);
 

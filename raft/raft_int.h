@@ -38,20 +38,20 @@
  * after checking that what they name is still there. */
 struct out_msg {
 	struct raft_msg m;
-	raft_term last_term;  /* APPEND: term of the last entry carried */
+	raft_term last_term; /* APPEND: term of the last entry carried */
 	bool after_persist;
 };
 
 struct pending_read {
 	uint64_t ctx;
-	raft_id from;        /* 0: local request */
-	raft_index index;    /* read point, once assigned */
-	uint64_t round;      /* heartbeat round confirming it; 0: not started */
+	raft_id from; /* 0: local request */
+	raft_index index; /* read point, once assigned */
+	uint64_t round; /* heartbeat round confirming it; 0: not started */
 };
 
 struct forwarded_read {
 	uint64_t ctx;
-	unsigned age;        /* ticks since forwarded */
+	unsigned age; /* ticks since forwarded */
 };
 
 struct raft {
@@ -67,7 +67,7 @@ struct raft {
 	raft_index applying;
 	raft_index stable;
 	raft_index persist_next;
-	raft_index truncated_from;     /* lowest index discarded, for ready */
+	raft_index truncated_from; /* lowest index discarded, for ready */
 
 	/* What the last batch reported, to detect changes. */
 	raft_term hs_term_out;
@@ -86,7 +86,7 @@ struct raft {
 	uint32_t n_voters;
 	uint32_t self_idx;
 	struct progress prs[RAFT_MAX_MEMBERS];
-	int8_t votes[RAFT_MAX_MEMBERS];     /* 0 none, 1 granted, -1 refused */
+	int8_t votes[RAFT_MAX_MEMBERS]; /* 0 none, 1 granted, -1 refused */
 
 	/* Snapshot held (latest compaction or install). */
 	struct raft_snapshot_meta snap_meta;
@@ -105,8 +105,8 @@ struct raft {
 
 	/* Leader state. */
 	uint64_t uncommitted_bytes;
-	bool bcast_pending;            /* new entries: replicate at ready time */
-	bool commit_news_now;          /* a tick passed: send deferred news */
+	bool bcast_pending; /* new entries: replicate at ready time */
+	bool commit_news_now; /* a tick passed: send deferred news */
 	raft_id transferee;
 	unsigned transfer_elapsed;
 
@@ -114,10 +114,11 @@ struct raft {
 	struct pending_read *reads;
 	uint32_t n_reads;
 	uint32_t cap_reads;
-	uint64_t read_round;           /* last round assigned */
-	uint64_t read_round_sent;      /* last round broadcast to all */
+	uint64_t read_round; /* last round assigned */
+	uint64_t read_round_sent; /* last round broadcast to all */
 	bool read_round_unsent;
-	uint64_t read_acks[RAFT_MAX_MEMBERS]; /* highest round each voter echoed */
+	uint64_t
+	    read_acks[RAFT_MAX_MEMBERS]; /* highest round each voter echoed */
 	struct forwarded_read *fwd;
 	uint32_t n_fwd;
 	uint32_t cap_fwd;
@@ -126,7 +127,7 @@ struct raft {
 	struct out_msg *out;
 	uint32_t n_out;
 	uint32_t cap_out;
-	struct raft_msg *rd_msgs;      /* materialised at ready time */
+	struct raft_msg *rd_msgs; /* materialised at ready time */
 	uint32_t cap_rd_msgs;
 	struct raft_read_state *rs;
 	uint32_t n_rs;
@@ -135,7 +136,7 @@ struct raft {
 	uint32_t n_rf;
 	uint32_t cap_rf;
 	uint64_t persist_seq;
-	bool ready_out;                /* a batch is outstanding */
+	bool ready_out; /* a batch is outstanding */
 
 	uint64_t dropped;
 };

@@ -71,8 +71,8 @@ static int answer(struct raft *r, const struct pending_read *p, bool ok)
 	int i, rv;
 
 	if (p->from == 0)
-		return ok ? push_read_state(r, p->ctx, p->index) :
-		    push_read_failed(r, p->ctx);
+		return ok ? push_read_state(r, p->ctx, p->index)
+		          : push_read_failed(r, p->ctx);
 	m.type = RAFT_MSG_READ_INDEX_RESP;
 	m.to = p->from;
 	m.ctx = p->ctx;
@@ -203,8 +203,8 @@ int readindex_handle_forward_resp(struct raft *r, const struct raft_msg *m)
 		if (r->fwd[i].ctx != m->ctx)
 			continue;
 		r->fwd[i] = r->fwd[--r->n_fwd];
-		return m->reject ? push_read_failed(r, m->ctx) :
-		    push_read_state(r, m->ctx, m->index);
+		return m->reject ? push_read_failed(r, m->ctx)
+		                 : push_read_state(r, m->ctx, m->index);
 	}
 	return 0; /* not ours, or already given up */
 }

@@ -180,7 +180,8 @@ int replication_bcast_append(struct raft *r)
 		/* Commit news for a follower that got no entries, once nothing
 		 * is in flight to it (an append in flight will carry it, and
 		 * its answer brings us back here). */
-		if (pr->commit_sent < r->commit && pr->match >= pr->commit_sent &&
+		if (pr->commit_sent < r->commit &&
+		    pr->match >= pr->commit_sent &&
 		    pr->state == PROGRESS_REPLICATE && pr->infl_count == 0) {
 			rv = replication_commit_news(r, i, news_now);
 			if (rv != 0)
@@ -232,8 +233,9 @@ void replication_commit_to(struct raft *r, raft_index index)
 	if (r->role == RAFT_LEADER) {
 		uint64_t done = rlog_payload_bytes(&r->log, r->commit, index);
 
-		r->uncommitted_bytes = done > r->uncommitted_bytes ? 0 :
-		    r->uncommitted_bytes - done;
+		r->uncommitted_bytes = done > r->uncommitted_bytes
+		    ? 0
+		    : r->uncommitted_bytes - done;
 	}
 	r->commit = index;
 }
@@ -419,8 +421,10 @@ static int append_new(struct raft *r, const struct raft_msg *m)
 			/* Figure 2: a conflict deletes the entry and all
 			 * that follow.  Committed entries never conflict. */
 			if (e->index <= r->commit) {
-				raft_trace(r, "refusing to truncate committed "
-				    "index %llu", (unsigned long long)e->index);
+				raft_trace(r,
+				    "refusing to truncate committed "
+				    "index %llu",
+				    (unsigned long long)e->index);
 				r->dropped++;
 				return 1;
 			}
@@ -466,8 +470,8 @@ int replication_handle_append(struct raft *r, const struct raft_msg *m)
 		if (rv > 0)
 			return 0;
 		if (m->commit > r->commit)
-			replication_commit_to(r, m->commit < last_new ?
-			    m->commit : last_new);
+			replication_commit_to(r,
+			    m->commit < last_new ? m->commit : last_new);
 		resp.index = last_new;
 		return raft_send(r, &resp, 0);
 	}

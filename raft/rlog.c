@@ -129,7 +129,8 @@ void rlog_compact(struct rlog *l, raft_index index, raft_term term)
 	}
 	drop = index - l->snap_index;
 	free_range(l, 0, drop);
-	memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof(*l->entries));
+	memmove(l->entries, l->entries + drop,
+	    (l->n - drop) * sizeof(*l->entries));
 	l->n -= drop;
 	l->snap_index = index;
 	l->snap_term = term;
@@ -154,7 +155,8 @@ raft_index rlog_find_conflict_by_term(const struct rlog *l, raft_index index,
 	return index;
 }
 
-uint64_t rlog_payload_bytes(const struct rlog *l, raft_index from, raft_index to)
+uint64_t rlog_payload_bytes(const struct rlog *l, raft_index from,
+    raft_index to)
 {
 	uint64_t sum = 0;
 

@@ -15,7 +15,7 @@
 #include "raft/raft.h"
 
 struct rlog {
-	raft_index snap_index;     /* last index covered by the snapshot */
+	raft_index snap_index; /* last index covered by the snapshot */
 	raft_term snap_term;
 	struct raft_entry *entries;
 	uint64_t n;
@@ -75,6 +75,7 @@ raft_index rlog_find_conflict_by_term(const struct rlog *l, raft_index index,
     raft_term term);
 
 /* Sum of payload bytes of entries in (@from, @to]. */
-uint64_t rlog_payload_bytes(const struct rlog *l, raft_index from, raft_index to);
+uint64_t rlog_payload_bytes(const struct rlog *l, raft_index from,
+    raft_index to);
 
 #endif

@@ -71,8 +71,9 @@ static int send_chunk(struct raft *r, struct progress *pr)
 	m.snap = r->snap_meta;
 	m.offset = pr->snap_offset;
 	m.total = r->snap_len;
-	m.chunk_len = (uint32_t)(left < r->cfg.snapshot_chunk_bytes ? left :
-	    r->cfg.snapshot_chunk_bytes);
+	m.chunk_len = (uint32_t)(left < r->cfg.snapshot_chunk_bytes
+	        ? left
+	        : r->cfg.snapshot_chunk_bytes);
 	m.done = m.offset + m.chunk_len == m.total;
 	pr->snap_idle_ticks = 0;
 	return raft_send(r, &m, 0);
@@ -184,7 +185,8 @@ static int install(struct raft *r, const struct raft_msg *m)
 		replication_commit_to(r, meta.index);
 		return reply(r, m, RAFT_MSG_APPEND_RESP, r->commit, 0, false);
 	}
-	raft_trace(r, "installing snapshot %llu term %llu (%llu bytes) from %llu",
+	raft_trace(r,
+	    "installing snapshot %llu term %llu (%llu bytes) from %llu",
 	    (unsigned long long)meta.index, (unsigned long long)meta.term,
 	    (unsigned long long)r->rx_len, (unsigned long long)m->from);
 	if (rlog_last_index(&r->log) > meta.index &&

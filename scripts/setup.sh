@@ -20,7 +20,7 @@ builddir=${1:-build}
 [ $# -gt 0 ] && shift
 
 pkgs=(build-essential autoconf automake pkg-config libfuse3-dev fuse3
-	libzmq3-dev libzstd-dev libcmocka-dev)
+	libzmq3-dev libzstd-dev libcmocka-dev clang-format)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -22,7 +22,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: linz-check [--lab] [--timeout SECONDS] [-v] "
+	fprintf(stderr,
+	    "usage: linz-check [--lab] [--timeout SECONDS] [-v] "
 	    "FILE|-\n");
 	exit(3);
 }
@@ -79,8 +80,10 @@ int main(int argc, char **argv)
 	if (verbose) {
 		linz_result_print(&res, stdout);
 	} else {
-		printf("%s\n", res.verdict == LINZ_OK ? "OK" :
-		    res.verdict == LINZ_ILLEGAL ? "ILLEGAL" : "UNKNOWN");
+		printf("%s\n",
+		    res.verdict == LINZ_OK            ? "OK"
+		        : res.verdict == LINZ_ILLEGAL ? "ILLEGAL"
+		                                      : "UNKNOWN");
 	}
 	rc = res.verdict == LINZ_OK ? 0 : res.verdict == LINZ_ILLEGAL ? 1 : 2;
 	linz_result_close(&res);

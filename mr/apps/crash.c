@@ -21,8 +21,8 @@ static void maybe_crash(struct mr_ctx *ctx)
 #ifdef MR_CRASH
 	int r;
 
-	srand((unsigned)getpid() ^ (unsigned)time(NULL) ^
-	    (ctx->task << 16) ^ (ctx->attempt << 8));
+	srand((unsigned)getpid() ^ (unsigned)time(NULL) ^ (ctx->task << 16) ^
+	    (ctx->attempt << 8));
 	r = rand() % 1000;
 	if (r < 330)
 		exit(1);

@@ -36,7 +36,7 @@ int mr_map(struct mr_ctx *ctx, const char *name, const char *data, size_t n)
 	if (set == NULL)
 		return 1;
 	while ((w = words_next(data, n, &pos, &len)) != NULL) {
-		if (2 * (used + 1) > cap) {  /* grow: rehash */
+		if (2 * (used + 1) > cap) { /* grow: rehash */
 			struct slot *old = set;
 			size_t oc = cap;
 
@@ -57,8 +57,8 @@ int mr_map(struct mr_ctx *ctx, const char *name, const char *data, size_t n)
 				}
 			free(old);
 		}
-		for (i = hash(w, len) & (cap - 1); set[i].w; i = (i + 1) &
-		    (cap - 1))
+		for (i = hash(w, len) & (cap - 1); set[i].w;
+		     i = (i + 1) & (cap - 1))
 			if (set[i].len == len && memcmp(set[i].w, w, len) == 0)
 				break;
 		if (set[i].w)

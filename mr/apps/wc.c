@@ -32,9 +32,10 @@ int mr_reduce(struct mr_ctx *ctx, const char *key, size_t klen,
 	size_t i;
 	int n;
 
-	for (i = 0; i < vals->n; i++)   /* mostly "1"s: skip the parse */
-		sum += vals->len[i] == 1 && vals->v[i][0] == '1' ? 1 :
-		    strtoull(vals->v[i], NULL, 10);
+	for (i = 0; i < vals->n; i++) /* mostly "1"s: skip the parse */
+		sum += vals->len[i] == 1 && vals->v[i][0] == '1'
+		    ? 1
+		    : strtoull(vals->v[i], NULL, 10);
 	n = snprintf(out, sizeof(out), "%" PRIu64, sum);
 	mr_emit(ctx, key, klen, out, (size_t)n);
 	return 0;

@@ -26,14 +26,14 @@ struct client {
 	void *zctx;
 	bool own_ctx;
 	void *socks[RAFT_MAX_MEMBERS];
-	void *mons[RAFT_MAX_MEMBERS];   /* CURVE: handshake monitors */
+	void *mons[RAFT_MAX_MEMBERS]; /* CURVE: handshake monitors */
 	bool refused[RAFT_MAX_MEMBERS]; /* last handshake refused */
 	bool connected[RAFT_MAX_MEMBERS]; /* TCP up, handshake not done */
 	unsigned cut[RAFT_MAX_MEMBERS]; /* connections cut in the handshake */
 	uint64_t next_id;
 	uint8_t *buf;
 	size_t cap;
-	unsigned loss_pct;        /* test-only loss injection */
+	unsigned loss_pct; /* test-only loss injection */
 	uint64_t rng;
 };
 
@@ -51,8 +51,9 @@ static int watch(struct client *c, void *s, uint32_t i)
 	char addr[96];
 	int zero = 0;
 
-	snprintf(addr, sizeof(addr), "inproc://raftkv-client-mon-%" PRIu64
-	    "-%u", (uint64_t)atomic_fetch_add(&seq, 1), i);
+	snprintf(addr, sizeof(addr),
+	    "inproc://raftkv-client-mon-%" PRIu64 "-%u",
+	    (uint64_t)atomic_fetch_add(&seq, 1), i);
 	if (zmq_socket_monitor(s, addr, events) != 0)
 		return -ENOMEM;
 	c->mons[i] = zmq_socket(c->zctx, ZMQ_PAIR);
@@ -69,10 +70,10 @@ static int set_curve(struct client *c, void *s, uint32_t i)
 
 	if (zmq_curve_public(pub, c->cl.cred_secret) != 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->cl.members[i].key,
-	    CLUSTER_KEY_LEN) != 0 ||
+	        CLUSTER_KEY_LEN) != 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, CLUSTER_KEY_LEN) != 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->cl.cred_secret,
-	    CLUSTER_KEY_LEN) != 0)
+	        CLUSTER_KEY_LEN) != 0)
 		return -EINVAL;
 	return 0;
 }
@@ -247,14 +248,17 @@ int client_index_of(const struct client *c, uint64_t id)
 
 /* Send, giving a fresh socket until @deadline to connect, or until
  * @hard when its handshakes are being cut (a refusal in the making). */
-static int send_req(struct client *c, uint32_t idx, uint8_t op,
-    const void *p, uint32_t len, int timeout_ms, uint64_t id,
-    uint64_t deadline, uint64_t hard)
+static int send_req(struct client *c, uint32_t idx, uint8_t op, const void *p,
+    uint32_t len, int timeout_ms, uint64_t id, uint64_t deadline, uint64_t hard)
 {
 	void *s = c->socks[idx];
 	struct cproto_req req = {
-		.op = op, .cluster_id = c->cl.id, .req_id = id,
-		.timeout_ms = (uint32_t)timeout_ms, .len = len, .payload = p,
+		.op = op,
+		.cluster_id = c->cl.id,
+		.req_id = id,
+		.timeout_ms = (uint32_t)timeout_ms,
+		.len = len,
+		.payload = p,
 	};
 	size_t need = CPROTO_REQ_HDR + (size_t)len, n;
 
@@ -287,9 +291,8 @@ static int send_req(struct client *c, uint32_t idx, uint8_t op,
 	}
 }
 
-int client_call(struct client *c, uint32_t idx, uint8_t op,
-    const void *payload, uint32_t len, int timeout_ms,
-    struct client_reply *rep)
+int client_call(struct client *c, uint32_t idx, uint8_t op, const void *payload,
+    uint32_t len, int timeout_ms, struct client_reply *rep)
 {
 	uint64_t id = ++c->next_id, deadline = mono_ms() + (uint64_t)timeout_ms;
 	void *s;
@@ -323,8 +326,9 @@ int client_call(struct client *c, uint32_t idx, uint8_t op,
 			zmq_msg_close(&m);
 			continue;
 		}
-		if (cproto_decode_rep(zmq_msg_data(&m), zmq_msg_size(&m),
-		    &r) != 0 || r.req_id != id) {
+		if (cproto_decode_rep(zmq_msg_data(&m), zmq_msg_size(&m), &r) !=
+		        0 ||
+		    r.req_id != id) {
 			zmq_msg_close(&m); /* stale or garbage */
 			continue;
 		}

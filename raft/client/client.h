@@ -24,9 +24,9 @@
 #include "raft/err.h"
 
 struct client_reply {
-	int status;          /* the member's status for the request */
-	uint64_t leader;     /* its leader hint (0: none) */
-	uint8_t *data;       /* malloc'd payload (NULL if empty) */
+	int status; /* the member's status for the request */
+	uint64_t leader; /* its leader hint (0: none) */
+	uint8_t *data; /* malloc'd payload (NULL if empty) */
 	size_t len;
 };
 
@@ -43,9 +43,8 @@ void client_free(struct client *c);
  * Returns 0 with *@rep filled (caller frees rep->data), or
  * CLIENT_EUNREACHABLE, CLIENT_ETIMEDOUT, CLIENT_EAUTH, -EINVAL, -ENOMEM.
  */
-int client_call(struct client *c, uint32_t idx, uint8_t op,
-    const void *payload, uint32_t len, int timeout_ms,
-    struct client_reply *rep);
+int client_call(struct client *c, uint32_t idx, uint8_t op, const void *payload,
+    uint32_t len, int timeout_ms, struct client_reply *rep);
 
 /*
  * Test only: lose requests and replies like labrpc's unreliable network.

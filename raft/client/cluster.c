@@ -53,7 +53,8 @@ int cluster_check_endpoint(const char *ep)
 
 static bool z85_key(const char *k)
 {
-	static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+	static const char alphabet[] =
+	    "0123456789abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
 	if (strlen(k) != CLUSTER_KEY_LEN)
@@ -77,21 +78,26 @@ static int parse_credential(char *args, struct cluster *c, const char *name,
 	else if (tok != NULL && strcmp(tok, "admin") == 0)
 		role = CLUSTER_ADMIN;
 	else
-		return fail(err, errlen, name, line, "credential must be "
-		    "'credential client key=...' or 'credential admin key=...'");
+		return fail(err, errlen, name, line,
+		    "credential must be "
+		    "'credential client key=...' or 'credential admin "
+		    "key=...'");
 	tok = strtok_r(NULL, " \t", &save);
 	if (tok == NULL || strncmp(tok, "key=", 4) != 0 || !z85_key(tok + 4))
-		return fail(err, errlen, name, line, "credential needs "
+		return fail(err, errlen, name, line,
+		    "credential needs "
 		    "key=<40-character Z85 CURVE public key>");
 	if (strtok_r(NULL, " \t", &save) != NULL)
-		return fail(err, errlen, name, line, "unexpected words after "
+		return fail(err, errlen, name, line,
+		    "unexpected words after "
 		    "the credential's key");
 	if (c->n_creds == CLUSTER_MAX_CREDS)
 		return fail(err, errlen, name, line, "more than %d credentials",
 		    CLUSTER_MAX_CREDS);
 	for (uint32_t i = 0; i < c->n_creds; i++)
 		if (strcmp(c->creds[i].key, tok + 4) == 0)
-			return fail(err, errlen, name, line, "credential listed "
+			return fail(err, errlen, name, line,
+			    "credential listed "
 			    "twice");
 	cr = &c->creds[c->n_creds++];
 	cr->role = role;
@@ -103,8 +109,9 @@ static int parse_credential(char *args, struct cluster *c, const char *name,
 static void strip_comment(char *ln)
 {
 	for (char *p = ln; *p; p++)
-		if (*p == '#' && (p == ln || p[-1] == ' ' || p[-1] == '\t' ||
-		    p[-1] == '\r')) {
+		if (*p == '#' &&
+		    (p == ln || p[-1] == ' ' || p[-1] == '\t' ||
+		        p[-1] == '\r')) {
 			*p = '\0';
 			return;
 		}
@@ -119,11 +126,12 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 
 	tok = strtok_r(args, " \t", &save);
 	if (tok == NULL || num_parse_u64(tok, 10, 1, INT64_MAX, &id) != 0)
-		return fail(err, errlen, name, line, "member id must be a "
+		return fail(err, errlen, name, line,
+		    "member id must be a "
 		    "number from 1 to 2^63");
 	if (cluster_find(c, id) != NULL)
-		return fail(err, errlen, name, line, "member %" PRIu64
-		    " listed twice", id);
+		return fail(err, errlen, name, line,
+		    "member %" PRIu64 " listed twice", id);
 	if (c->n == RAFT_MAX_MEMBERS)
 		return fail(err, errlen, name, line, "more than %d members",
 		    RAFT_MAX_MEMBERS);
@@ -136,8 +144,10 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 		size_t cap = 0;
 
 		if (eq == NULL)
-			return fail(err, errlen, name, line, "expected "
-			    "name=value, got '%s'", tok);
+			return fail(err, errlen, name, line,
+			    "expected "
+			    "name=value, got '%s'",
+			    tok);
 		*eq = '\0';
 		if (strcmp(tok, "peer") == 0)
 			dst = m->peer, cap = sizeof(m->peer);
@@ -146,23 +156,33 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 		else if (strcmp(tok, "key") == 0)
 			dst = m->key, cap = sizeof(m->key);
 		else
-			return fail(err, errlen, name, line, "unknown member "
-			    "attribute '%s'", tok);
+			return fail(err, errlen, name, line,
+			    "unknown member "
+			    "attribute '%s'",
+			    tok);
 		if (dst[0] != '\0' || strlen(eq + 1) >= cap)
-			return fail(err, errlen, name, line, "'%s' repeated or "
-			    "too long", tok);
+			return fail(err, errlen, name, line,
+			    "'%s' repeated or "
+			    "too long",
+			    tok);
 		strcpy(dst, eq + 1);
 	}
 	if (cluster_check_endpoint(m->peer) != 0 ||
 	    cluster_check_endpoint(m->client) != 0)
-		return fail(err, errlen, name, line, "member %" PRIu64 " needs "
-		    "peer= and client= endpoints of the form tcp://host:port", id);
+		return fail(err, errlen, name, line,
+		    "member %" PRIu64 " needs "
+		    "peer= and client= endpoints of the form tcp://host:port",
+		    id);
 	if (m->key[0] != '\0' && !z85_key(m->key))
-		return fail(err, errlen, name, line, "key of member %" PRIu64
-		    " is not a 40-character Z85 CURVE public key", id);
+		return fail(err, errlen, name, line,
+		    "key of member %" PRIu64
+		    " is not a 40-character Z85 CURVE public key",
+		    id);
 	if (strcmp(m->peer, m->client) == 0)
-		return fail(err, errlen, name, line, "member %" PRIu64 " has "
-		    "the same peer and client endpoint", id);
+		return fail(err, errlen, name, line,
+		    "member %" PRIu64 " has "
+		    "the same peer and client endpoint",
+		    id);
 	for (uint32_t i = 0; i < c->n; i++) {
 		const struct cluster_member *o = &c->members[i];
 
@@ -170,9 +190,10 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 		    strcmp(o->client, m->peer) == 0 ||
 		    strcmp(o->peer, m->client) == 0 ||
 		    strcmp(o->client, m->client) == 0)
-			return fail(err, errlen, name, line, "member %" PRIu64
-			    " shares an endpoint with member %" PRIu64, id,
-			    o->id);
+			return fail(err, errlen, name, line,
+			    "member %" PRIu64
+			    " shares an endpoint with member %" PRIu64,
+			    id, o->id);
 	}
 	c->n++;
 	return 0;
@@ -207,16 +228,20 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 			rest += strspn(rest, " \t");
 			id_end = rest + strcspn(rest, " \t");
 			if (id_end[strspn(id_end, " \t")] != '\0')
-				rv = fail(err, errlen, name, line, "unexpected "
+				rv = fail(err, errlen, name, line,
+				    "unexpected "
 				    "words after the cluster id");
 			*id_end = '\0';
 			if (rv != 0)
 				break;
 			if (c->id != 0)
-				rv = fail(err, errlen, name, line, "cluster id "
+				rv = fail(err, errlen, name, line,
+				    "cluster id "
 				    "given twice");
-			else if (num_parse_u64(rest, 16, 1, UINT64_MAX, &id) != 0)
-				rv = fail(err, errlen, name, line, "cluster id "
+			else if (num_parse_u64(rest, 16, 1, UINT64_MAX, &id) !=
+			    0)
+				rv = fail(err, errlen, name, line,
+				    "cluster id "
 				    "must be a non-zero hexadecimal number");
 			else
 				c->id = id;
@@ -225,8 +250,10 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 		} else if (strcmp(kw, "credential") == 0) {
 			rv = parse_credential(rest, c, name, line, err, errlen);
 		} else {
-			rv = fail(err, errlen, name, line, "unknown directive "
-			    "'%s'", kw);
+			rv = fail(err, errlen, name, line,
+			    "unknown directive "
+			    "'%s'",
+			    kw);
 		}
 	}
 	free(copy);
@@ -239,17 +266,18 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 	for (uint32_t i = 0; i < c->n; i++)
 		keys += c->members[i].key[0] != '\0';
 	if (keys != 0 && keys != (int)c->n)
-		return fail(err, errlen, name, line, "either every member has "
+		return fail(err, errlen, name, line,
+		    "either every member has "
 		    "a key= or none has");
 	c->curve = keys != 0;
 	if (!c->curve && c->n_creds > 0)
-		return fail(err, errlen, name, line, "credential lines need "
+		return fail(err, errlen, name, line,
+		    "credential lines need "
 		    "members with key=");
 	return 0;
 }
 
-int cluster_load(const char *path, struct cluster *c, char *err,
-    size_t errlen)
+int cluster_load(const char *path, struct cluster *c, char *err, size_t errlen)
 {
 	char *buf;
 	ssize_t n;

@@ -36,23 +36,23 @@
 enum cluster_role { CLUSTER_CLIENT = 1, CLUSTER_ADMIN = 2 };
 
 struct cluster_cred {
-	int role;                        /* enum cluster_role */
-	char key[CLUSTER_KEY_LEN + 1];   /* public key, Z85 */
+	int role; /* enum cluster_role */
+	char key[CLUSTER_KEY_LEN + 1]; /* public key, Z85 */
 };
 
 struct cluster_member {
 	raft_id id;
 	char peer[CLUSTER_ENDPOINT_MAX];
 	char client[CLUSTER_ENDPOINT_MAX];
-	char key[CLUSTER_KEY_LEN + 1];   /* "" when CURVE is off */
+	char key[CLUSTER_KEY_LEN + 1]; /* "" when CURVE is off */
 };
 
 struct cluster {
 	uint64_t id;
 	uint32_t n;
 	struct cluster_member members[RAFT_MAX_MEMBERS];
-	int curve;                       /* every member has a key */
-	uint32_t n_creds;                /* credential lines */
+	int curve; /* every member has a key */
+	uint32_t n_creds; /* credential lines */
 	struct cluster_cred creds[CLUSTER_MAX_CREDS];
 	/* This process's own client credential, if it has one (set by
 	 * keys_load_credential(), raft/client/keys.h): client_new() then
@@ -68,8 +68,7 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen);
 
 /* Read and parse the file at @path (at most 64 KiB).  0, -EINVAL, -errno. */
-int cluster_load(const char *path, struct cluster *c, char *err,
-    size_t errlen);
+int cluster_load(const char *path, struct cluster *c, char *err, size_t errlen);
 
 /* The member with @id, or NULL. */
 const struct cluster_member *cluster_find(const struct cluster *c, raft_id id);

@@ -43,8 +43,8 @@ size_t cproto_encode_rep(const struct cproto_rep *r, uint8_t *buf)
 
 static int check_op(uint8_t op)
 {
-	return op >= CPROTO_SUBMIT && op <= CPROTO_READ_STALE ? 0 :
-	    CPROTO_EBADOP;
+	return op >= CPROTO_SUBMIT && op <= CPROTO_READ_STALE ? 0
+	                                                      : CPROTO_EBADOP;
 }
 
 bool cproto_op_is_admin(uint8_t op)
@@ -65,7 +65,8 @@ int cproto_decode_req(const uint8_t *buf, size_t len, struct cproto_req *r)
 	r->req_id = buf_get_u64(&rd);
 	r->timeout_ms = buf_get_u32(&rd);
 	r->len = buf_get_u32(&rd);
-	if (rd.err || r->len > CPROTO_MAX_PAYLOAD || buf_reader_left(&rd) != r->len)
+	if (rd.err || r->len > CPROTO_MAX_PAYLOAD ||
+	    buf_reader_left(&rd) != r->len)
 		return CPROTO_EMALFORMED;
 	r->payload = rd.p;
 	return check_op(r->op);
@@ -88,8 +89,8 @@ int cproto_decode_rep(const uint8_t *buf, size_t len, struct cproto_rep *r)
 	r->status = (int32_t)buf_get_u32(&rd);
 	r->leader = buf_get_u64(&rd);
 	r->len = buf_get_u32(&rd);
-	if (rd.err || r->len > CPROTO_MAX_PAYLOAD || buf_reader_left(&rd) != r->len ||
-	    r->status > 0)
+	if (rd.err || r->len > CPROTO_MAX_PAYLOAD ||
+	    buf_reader_left(&rd) != r->len || r->status > 0)
 		return CPROTO_EMALFORMED;
 	r->payload = rd.p;
 	return check_op(r->op);
@@ -138,8 +139,7 @@ void cproto_encode_fault(const struct cproto_fault *f, uint8_t *buf)
 	assert(buf_writer_full(&w));
 }
 
-int cproto_decode_fault(const uint8_t *buf, size_t len,
-    struct cproto_fault *f)
+int cproto_decode_fault(const uint8_t *buf, size_t len, struct cproto_fault *f)
 {
 	struct buf_reader rd;
 
@@ -150,6 +150,6 @@ int cproto_decode_fault(const uint8_t *buf, size_t len,
 	f->drop_pct = buf_get_u32(&rd);
 	f->delay_ms = buf_get_u32(&rd);
 	f->blocked = buf_get_u8(&rd);
-	return f->drop_pct <= 100 && f->delay_ms <= 60000 ? 0 :
-	    CPROTO_EMALFORMED;
+	return f->drop_pct <= 100 && f->delay_ms <= 60000 ? 0
+	                                                  : CPROTO_EMALFORMED;
 }

@@ -34,12 +34,12 @@
 #define CPROTO_REP_HDR 28
 
 enum cproto_op {
-	CPROTO_SUBMIT = 1,    /* replicate a command, reply once applied */
-	CPROTO_READ = 2,      /* linearizable query of the local state */
-	CPROTO_STATUS = 3,    /* the member's role, term, indices */
-	CPROTO_FAULT = 4,     /* fault injection (only when enabled) */
-	CPROTO_TRANSFER = 5,  /* leadership transfer */
-	CPROTO_READ_STALE = 6,/* query local state without a barrier */
+	CPROTO_SUBMIT = 1, /* replicate a command, reply once applied */
+	CPROTO_READ = 2, /* linearizable query of the local state */
+	CPROTO_STATUS = 3, /* the member's role, term, indices */
+	CPROTO_FAULT = 4, /* fault injection (only when enabled) */
+	CPROTO_TRANSFER = 5, /* leadership transfer */
+	CPROTO_READ_STALE = 6, /* query local state without a barrier */
 };
 
 struct cproto_req {
@@ -48,7 +48,7 @@ struct cproto_req {
 	uint64_t req_id;
 	uint32_t timeout_ms;
 	uint32_t len;
-	const uint8_t *payload;     /* borrowed from the decoded buffer */
+	const uint8_t *payload; /* borrowed from the decoded buffer */
 };
 
 struct cproto_rep {
@@ -90,7 +90,6 @@ void cproto_encode_status(const struct cproto_status *s, uint8_t *buf);
 int cproto_decode_status(const uint8_t *buf, size_t len,
     struct cproto_status *s);
 void cproto_encode_fault(const struct cproto_fault *f, uint8_t *buf);
-int cproto_decode_fault(const uint8_t *buf, size_t len,
-    struct cproto_fault *f);
+int cproto_decode_fault(const uint8_t *buf, size_t len, struct cproto_fault *f);
 
 #endif

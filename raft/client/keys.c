@@ -73,8 +73,10 @@ int keys_read_secret(const char *path, char sec[KEYS_Z85_LEN + 1], char *err,
 	if (fstat(fd, &st) != 0) {
 		rv = -errno;
 	} else if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s: secret key readable by others (mode "
-		    "%03o): chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+		snprintf(err, errlen,
+		    "%s: secret key readable by others (mode "
+		    "%03o): chmod 600 it",
+		    path, (unsigned)(st.st_mode & 0777));
 		close(fd);
 		return -EPERM;
 	}
@@ -89,8 +91,10 @@ int keys_read_secret(const char *path, char sec[KEYS_Z85_LEN + 1], char *err,
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (keys_public(buf, pub) != 0) {
-		snprintf(err, errlen, "%s: not a 40-character Z85 CURVE secret "
-		    "key", path);
+		snprintf(err, errlen,
+		    "%s: not a 40-character Z85 CURVE secret "
+		    "key",
+		    path);
 		explicit_bzero(buf, sizeof(buf));
 		return -EINVAL;
 	}
@@ -152,13 +156,18 @@ int keys_load_credential(struct cluster *c, const char *cluster_path,
 			    errlen);
 		}
 		if (rv == -ENOENT)
-			snprintf(err, errlen, "%s uses CURVE keys but no client "
-			    "credential was found (%s/client.key, %s/admin.key, "
-			    "$RAFTKV_CREDENTIAL)", cluster_path, dir, dir);
+			snprintf(err, errlen,
+			    "%s uses CURVE keys but no client "
+			    "credential was found (%s/client.key, "
+			    "%s/admin.key, "
+			    "$RAFTKV_CREDENTIAL)",
+			    cluster_path, dir, dir);
 	}
 	if (rv == 0 && !listed(c, c->cred_secret)) {
-		snprintf(err, errlen, "%s: not one of the credentials listed in "
-		    "%s", path, cluster_path);
+		snprintf(err, errlen,
+		    "%s: not one of the credentials listed in "
+		    "%s",
+		    path, cluster_path);
 		rv = -EPERM;
 	}
 	if (rv != 0)
@@ -181,7 +190,8 @@ static int write_cluster_file(const char *path, const struct cluster *c,
 		snprintf(err, errlen, "%s: %s", path, strerror(-rv));
 		return rv;
 	}
-	fprintf(f, "# raftkv cluster file (raftkv.conf(5)), written by raftkv "
+	fprintf(f,
+	    "# raftkv cluster file (raftkv.conf(5)), written by raftkv "
 	    "init.\n# Secret keys: member<ID>.key, client.key, admin.key in "
 	    "this directory.\n");
 	fprintf(f, "cluster %" PRIx64 "\n", c->id);

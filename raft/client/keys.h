@@ -33,7 +33,7 @@
 
 #include "raft/client/cluster.h"
 
-#define KEYS_Z85_LEN CLUSTER_KEY_LEN   /* 40 characters */
+#define KEYS_Z85_LEN CLUSTER_KEY_LEN /* 40 characters */
 
 /* A fresh key pair, each KEYS_Z85_LEN characters and a NUL.  0 or
  * -ENOTSUP (libzmq without CURVE). */

@@ -44,31 +44,31 @@ struct job {
 	uint8_t id[ENDPOINT_MAX_ID];
 	size_t id_len;
 	struct cproto_req req;
-	uint8_t *body;            /* owns the bytes req.payload points into */
-	uint8_t *reply;           /* encoded reply */
+	uint8_t *body; /* owns the bytes req.payload points into */
+	uint8_t *reply; /* encoded reply */
 	size_t reply_len;
 	struct reply_charge *charge; /* reply's bytes in the client's budget */
-	struct endpoint *owner;   /* whose job (its reply budget) */
-	bool barrier_passed;      /* READ: the read barrier is behind us */
-	bool needs_query;         /* READ in the reply box: answer it first */
+	struct endpoint *owner; /* whose job (its reply budget) */
+	bool barrier_passed; /* READ: the read barrier is behind us */
+	bool needs_query; /* READ in the reply box: answer it first */
 };
 
 struct endpoint {
 	struct node *node;
-	struct rsm *rsm;          /* the node's */
+	struct rsm *rsm; /* the node's */
 	uint64_t cluster_id;
 	struct endpoint_app app;
 	void *zctx;
 	void *sock;
-	struct auth *auth;        /* ZAP handler; NULL: no authentication */
+	struct auth *auth; /* ZAP handler; NULL: no authentication */
 	struct reply_budget *budget; /* bytes of unsent replies per client */
 	struct mbox jobs;
-	struct mbox replies;      /* with eventfd, polled by the loop */
-	bool attached;            /* the loop serves the socket */
+	struct mbox replies; /* with eventfd, polled by the loop */
+	bool attached; /* the loop serves the socket */
 	pthread_t *workers;
 	unsigned n_workers;
 	unsigned started;
-	atomic_uint pending;      /* asynchronous submits not yet answered */
+	atomic_uint pending; /* asynchronous submits not yet answered */
 	uint64_t malformed;
 };
 
@@ -100,8 +100,9 @@ static void set_reply(struct job *j, int status, uint64_t leader,
 	j->reply = malloc(CPROTO_REP_HDR + len);
 	/* Charged to the client until written: over its byte budget, a
 	 * small error instead (see replybudget.h). */
-	if (j->reply != NULL && reply_budget_charge(j->owner->budget, j->id,
-	    j->id_len, CPROTO_REP_HDR + len, &j->charge) != 0) {
+	if (j->reply != NULL &&
+	    reply_budget_charge(j->owner->budget, j->id, j->id_len,
+	        CPROTO_REP_HDR + len, &j->charge) != 0) {
 		free(j->reply);
 		j->reply = malloc(CPROTO_REP_HDR);
 		rep.len = 0;
@@ -158,10 +159,10 @@ static bool run_query(struct endpoint *s, struct job *j, bool quick)
 {
 	void *out = NULL;
 	size_t out_len = 0;
-	int rv = quick ?
-	    rsm_query_quick(s->rsm, j->req.payload, j->req.len, &out,
-	    &out_len) :
-	    rsm_query(s->rsm, j->req.payload, j->req.len, &out, &out_len);
+	int rv = quick
+	    ? rsm_query_quick(s->rsm, j->req.payload, j->req.len, &out,
+	          &out_len)
+	    : rsm_query(s->rsm, j->req.payload, j->req.len, &out, &out_len);
 
 	if (quick && rv == -EAGAIN)
 		return false;
@@ -269,13 +270,14 @@ static void submit_async(struct endpoint *s, struct job *j)
 	int tmo = request_timeout(j);
 	int rv;
 
-	rv = s->app.prepare ? s->app.prepare(s->app.arg,
-	    (uint8_t *)j->req.payload, j->req.len) : 0;
+	rv = s->app.prepare
+	    ? s->app.prepare(s->app.arg, (uint8_t *)j->req.payload, j->req.len)
+	    : 0;
 	if (rv == 0) {
 		j->owner = s;
 		atomic_fetch_add(&s->pending, 1);
-		rv = rsm_submit_async(s->rsm, j->req.payload, j->req.len,
-		    tmo, submit_done, j);
+		rv = rsm_submit_async(s->rsm, j->req.payload, j->req.len, tmo,
+		    submit_done, j);
 		if (rv == 0)
 			return;
 		atomic_fetch_sub(&s->pending, 1);
@@ -390,8 +392,9 @@ static int recv_request(struct endpoint *s, struct job **out)
 	j->body = malloc(zmq_msg_size(&body) ? zmq_msg_size(&body) : 1);
 	if (j->body != NULL)
 		memcpy(j->body, zmq_msg_data(&body), zmq_msg_size(&body));
-	rv = j->body == NULL || more ? CPROTO_EMALFORMED :
-	    cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
+	rv = j->body == NULL || more
+	    ? CPROTO_EMALFORMED
+	    : cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
 	/* Authenticated endpoint: administrative requests from admins only. */
 	if (rv == 0 && s->auth != NULL && cproto_op_is_admin(j->req.op) &&
 	    !endpoint_auth_is_admin(&body))
@@ -402,7 +405,8 @@ static int recv_request(struct endpoint *s, struct job **out)
 	if (rv == CPROTO_EMALFORMED) {
 		if (s->malformed++ % 1000 == 0)
 			log_warnx("client endpoint: malformed request dropped "
-			    "(%llu so far)", (unsigned long long)s->malformed);
+			          "(%llu so far)",
+			    (unsigned long long)s->malformed);
 		job_free(j);
 		return 1;
 	}
@@ -460,7 +464,7 @@ int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
 	s->zctx = zmq_ctx_new();
 	if (s->workers == NULL || s->zctx == NULL ||
 	    reply_budget_new(REPLY_BUDGET_PER_CLIENT, REPLY_BUDGET_TOTAL,
-	    &s->budget) != 0) {
+	        &s->budget) != 0) {
 		rv = -ENOMEM;
 		snprintf(err, errlen, "cannot set up the client endpoint");
 		goto err;
@@ -489,7 +493,7 @@ int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
 	}
 	for (; s->started < s->n_workers; s->started++)
 		if (pthread_create(&s->workers[s->started], NULL, worker_main,
-		    s) != 0)
+		        s) != 0)
 			break;
 	if (s->started == 0) {
 		rv = -EAGAIN;

@@ -38,27 +38,31 @@ int endpoint_auth_apply(void *zctx, void *sock, const struct endpoint_auth *a,
 	}
 	for (uint32_t i = 0; i < a->n_creds; i++) {
 		if (zmq_z85_decode(keys[i], a->creds[i].key) == NULL) {
-			snprintf(err, errlen, "client endpoint: bad credential "
-			    "key %s", a->creds[i].key);
+			snprintf(err, errlen,
+			    "client endpoint: bad credential "
+			    "key %s",
+			    a->creds[i].key);
 			return -EINVAL;
 		}
-		users[i] = a->creds[i].role == CLUSTER_ADMIN ? "admin" :
-		    "client";
+		users[i] = a->creds[i].role == CLUSTER_ADMIN ? "admin"
+		                                             : "client";
 	}
 	/* The handler first: a CURVE server without one admits anyone. */
 	rv = auth_new_users(zctx, "client", users,
-	    (const uint8_t (*)[AUTH_KEY_SIZE])keys, a->n_creds, out);
+	    (const uint8_t(*)[AUTH_KEY_SIZE])keys, a->n_creds, out);
 	if (rv != 0) {
-		snprintf(err, errlen, "client endpoint: cannot start the "
-		    "authentication handler: %s", strerror(-rv));
+		snprintf(err, errlen,
+		    "client endpoint: cannot start the "
+		    "authentication handler: %s",
+		    strerror(-rv));
 		return rv;
 	}
 	if (zmq_z85_decode(secret, a->secret) == NULL ||
 	    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret,
-	    sizeof(secret)) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, sizeof(secret)) !=
+	        0 ||
 	    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, ENDPOINT_ZAP_DOMAIN,
-	    strlen(ENDPOINT_ZAP_DOMAIN)) != 0) {
+	        strlen(ENDPOINT_ZAP_DOMAIN)) != 0) {
 		explicit_bzero(secret, sizeof(secret));
 		snprintf(err, errlen, "client endpoint: cannot set up CURVE");
 		return -EINVAL; /* the caller shuts the context down */

@@ -21,14 +21,14 @@ struct mbox_item {
 /* An item tagged with its kind, for a mailbox that carries several (the
  * event loop's: its own requests, the RSM's, the persister's). */
 struct mbox_msg {
-	struct mbox_item item;    /* first: the mailbox links these */
+	struct mbox_item item; /* first: the mailbox links these */
 	int kind;
 };
 
 struct mbox {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int efd;              /* -1 unless created with_fd */
+	int efd; /* -1 unless created with_fd */
 	struct mbox_item *head;
 	struct mbox_item *tail;
 	bool closed;

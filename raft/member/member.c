@@ -54,8 +54,9 @@ static int build_config(const struct member_options *o,
 		    sizeof(nc->members[i].curve_public), "%s",
 		    cl->members[i].key);
 	}
-	if (o->data_dir == NULL || snprintf(nc->data_dir, sizeof(nc->data_dir),
-	    "%s", o->data_dir) >= (int)sizeof(nc->data_dir))
+	if (o->data_dir == NULL ||
+	    snprintf(nc->data_dir, sizeof(nc->data_dir), "%s", o->data_dir) >=
+	        (int)sizeof(nc->data_dir))
 		return -ENAMETOOLONG;
 	if (o->tick_ms)
 		nc->tick_ms = o->tick_ms;
@@ -81,9 +82,8 @@ static int build_config(const struct member_options *o,
  * `raftkv init` writes it); one without keys is refused unless the
  * operator says --insecure, and then every start says what that means.
  */
-static int load_secret(const struct member_options *o,
-    const struct cluster *cl, struct node_config *nc, char *err,
-    size_t errlen)
+static int load_secret(const struct member_options *o, const struct cluster *cl,
+    struct node_config *nc, char *err, size_t errlen)
 {
 	char dir[2048], path[2200], kerr[512], pub[CLUSTER_KEY_LEN + 1];
 	const char *file = o->secret_file;
@@ -91,17 +91,21 @@ static int load_secret(const struct member_options *o,
 
 	if (!cl->curve) {
 		if (!o->insecure) {
-			snprintf(err, errlen, "%s has no CURVE keys: anyone who "
+			snprintf(err, errlen,
+			    "%s has no CURVE keys: anyone who "
 			    "can reach this member could forge peer messages "
 			    "and write to it. Set the cluster up with 'raftkv "
 			    "init', or pass --insecure to run without "
-			    "authentication", o->cluster_file);
+			    "authentication",
+			    o->cluster_file);
 			return -EPERM;
 		}
-		log_warnx("INSECURE: %s has no keys and --insecure was given: "
+		log_warnx(
+		    "INSECURE: %s has no keys and --insecure was given: "
 		    "peers and clients are NOT authenticated; anyone who can "
 		    "reach this member's peer or client port can write to "
-		    "the cluster", o->cluster_file);
+		    "the cluster",
+		    o->cluster_file);
 		return 0;
 	}
 	if (o->insecure)
@@ -115,20 +119,25 @@ static int load_secret(const struct member_options *o,
 	}
 	rv = keys_read_secret(file, nc->curve_secret, kerr, sizeof(kerr));
 	if (rv != 0) {
-		snprintf(err, errlen, "%s uses CURVE keys: this member's secret "
-		    "key: %s", o->cluster_file, kerr);
+		snprintf(err, errlen,
+		    "%s uses CURVE keys: this member's secret "
+		    "key: %s",
+		    o->cluster_file, kerr);
 		return rv;
 	}
 	if (keys_public(nc->curve_secret, pub) != 0 ||
 	    strcmp(pub, cluster_find(cl, o->id)->key) != 0) {
-		snprintf(err, errlen, "%s is not member %" PRIu64 "'s secret "
-		    "key: its public key is not the one %s gives member %"
-		    PRIu64, file, o->id, o->cluster_file, o->id);
+		snprintf(err, errlen,
+		    "%s is not member %" PRIu64 "'s secret "
+		    "key: its public key is not the one %s gives member "
+		    "%" PRIu64,
+		    file, o->id, o->cluster_file, o->id);
 		return -EINVAL;
 	}
 	if (cl->n_creds == 0)
 		log_warnx("%s lists no 'credential' lines: no client can "
-		    "connect", o->cluster_file);
+		          "connect",
+		    o->cluster_file);
 	return 0;
 }
 
@@ -154,16 +163,17 @@ static int configure(const struct member_options *o, struct cluster *cl,
 	}
 	rv = build_config(o, cl, nc);
 	if (rv != 0) {
-		snprintf(err, errlen, "invalid timing or data directory "
-		    "options: %s", strerror(-rv));
+		snprintf(err, errlen,
+		    "invalid timing or data directory "
+		    "options: %s",
+		    strerror(-rv));
 		return rv;
 	}
 	return load_secret(o, cl, nc, err, errlen);
 }
 
 int member_start(const struct member_options *opts,
-    const struct member_app *app, struct member **out, char *err,
-    size_t errlen)
+    const struct member_app *app, struct member **out, char *err, size_t errlen)
 {
 	struct endpoint_app eapp = { 0 };
 	struct endpoint_auth eauth;

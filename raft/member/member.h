@@ -28,7 +28,7 @@
 #include "raft/member/rsm.h"
 
 struct member_app {
-	const char *name;         /* in log lines: "kv", "counter" */
+	const char *name; /* in log lines: "kv", "counter" */
 	/* Create the application's state (*@arg) and fill its callbacks
 	 * (@rapp: required apply, snapshot, restore; optional queries;
 	 * @eapp: optional).  0 or -errno. */

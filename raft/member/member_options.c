@@ -23,20 +23,28 @@ void member_options_usage(FILE *f, const char *prog)
 	    "  -i, --id N                this member's id in the cluster file\n"
 	    "  -d, --data DIR            data directory (created if missing)\n"
 	    "  -l, --log-level LEVEL     debug, info (default) or warn\n"
-	    "      --curve-secret FILE   this member's CURVE secret key (default:\n"
-	    "                            member<ID>.key next to the cluster file)\n"
+	    "      --curve-secret FILE   this member's CURVE secret key "
+	    "(default:\n"
+	    "                            member<ID>.key next to the cluster "
+	    "file)\n"
 	    "      --insecure            run a cluster file without keys: NO\n"
 	    "                            authentication of peers or clients\n"
 	    "      --tick-ms N           tick length (default 10)\n"
-	    "      --election-ticks N    election timeout in ticks (default 30)\n"
-	    "      --heartbeat-ticks N   heartbeat period in ticks (default 5)\n"
-	    "      --max-raft-state N    snapshot when the log exceeds N bytes\n"
+	    "      --election-ticks N    election timeout in ticks (default "
+	    "30)\n"
+	    "      --heartbeat-ticks N   heartbeat period in ticks (default "
+	    "5)\n"
+	    "      --max-raft-state N    snapshot when the log exceeds N "
+	    "bytes\n"
 	    "      --segment-size N      WAL segment size in bytes\n"
 	    "      --workers N           client request workers (default 32)\n"
-	    "      --read-mode MODE      linearizable reads by 'index' (ReadIndex,\n"
-	    "                            default) or 'log' (an entry per read)\n"
+	    "      --read-mode MODE      linearizable reads by 'index' "
+	    "(ReadIndex,\n"
+	    "                            default) or 'log' (an entry per "
+	    "read)\n"
 	    "      --fault-injection     allow tests to inject network faults\n"
-	    "      --recover             start even if the data directory is damaged,\n"
+	    "      --recover             start even if the data directory is "
+	    "damaged,\n"
 	    "                            accepting the loss (see raftkv(7))\n",
 	    prog);
 }
@@ -73,13 +81,27 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 
 	while ((c = getopt_long(argc, argv, "c:i:d:l:h", longs, NULL)) != -1) {
 		switch (c) {
-		case 'c': o->cluster_file = optarg; break;
-		case 'd': o->data_dir = optarg; break;
-		case 'l': o->log_level = optarg; break;
-		case 1: o->secret_file = optarg; break;
-		case 8: o->fault_injection = 1; break;
-		case 10: o->recover = 1; break;
-		case 11: o->insecure = 1; break;
+		case 'c':
+			o->cluster_file = optarg;
+			break;
+		case 'd':
+			o->data_dir = optarg;
+			break;
+		case 'l':
+			o->log_level = optarg;
+			break;
+		case 1:
+			o->secret_file = optarg;
+			break;
+		case 8:
+			o->fault_injection = 1;
+			break;
+		case 10:
+			o->recover = 1;
+			break;
+		case 11:
+			o->insecure = 1;
+			break;
 		case 9:
 			if (strcmp(optarg, "log") == 0)
 				o->read_via_log = 1;

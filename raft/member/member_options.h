@@ -15,22 +15,22 @@
  * member_start().  Zero means "the default" for the numbers. */
 struct member_options {
 	const char *cluster_file; /* required: raftkv.conf(5) */
-	const char *data_dir;     /* required: created if missing */
-	const char *secret_file;  /* CURVE secret key (Z85), or NULL:
+	const char *data_dir; /* required: created if missing */
+	const char *secret_file; /* CURVE secret key (Z85), or NULL:
 	                             member<ID>.key next to the cluster file */
-	const char *log_level;    /* debug, info, warn, or NULL: info */
-	uint64_t id;              /* required: this member's id */
+	const char *log_level; /* debug, info, warn, or NULL: info */
+	uint64_t id; /* required: this member's id */
 	unsigned tick_ms;
 	unsigned election_ticks;
 	unsigned heartbeat_ticks;
-	int64_t max_raft_state;   /* < 0: never snapshot (the default) */
-	uint64_t segment_size;    /* WAL segment size in bytes */
-	unsigned workers;         /* client endpoint workers (0: 32) */
-	int fault_injection;      /* allow tests to inject network faults */
-	int read_via_log;         /* read barriers commit an entry */
-	int recover;              /* start on a damaged data dir, accepting
+	int64_t max_raft_state; /* < 0: never snapshot (the default) */
+	uint64_t segment_size; /* WAL segment size in bytes */
+	unsigned workers; /* client endpoint workers (0: 32) */
+	int fault_injection; /* allow tests to inject network faults */
+	int read_via_log; /* read barriers commit an entry */
+	int recover; /* start on a damaged data dir, accepting
 	                             the loss (storage_options.recover) */
-	int insecure;             /* a cluster file without keys is allowed
+	int insecure; /* a cluster file without keys is allowed
 	                             (no authentication at all) */
 };
 

@@ -153,15 +153,15 @@ static void wait_input(struct node *n, long timeout)
 	    (n->ep_on && zsock_readable(n->ep.sock)))
 		return;
 	fds[nfds++] = (struct pollfd){ .fd = zsock_fd(transport_socket(n->tr)),
-	    .events = POLLIN };
+		.events = POLLIN };
 	fds[nfds++] = (struct pollfd){ .fd = mbox_fd(&n->loop_box),
-	    .events = POLLIN };
+		.events = POLLIN };
 	if (n->ep_on) {
 		fds[nfds++] = (struct pollfd){ .fd = zsock_fd(n->ep.sock),
-		    .events = POLLIN };
+			.events = POLLIN };
 		if (n->ep.fd >= 0)
 			fds[nfds++] = (struct pollfd){ .fd = n->ep.fd,
-			    .events = POLLIN };
+				.events = POLLIN };
 	}
 	if (poll(fds, nfds, (int)timeout) < 0 && errno != EINTR)
 		fatal("poll");
@@ -175,8 +175,9 @@ static void *loop_main(void *arg)
 	node_ready_handle(n);
 	while (!atomic_load(&n->stop_loop)) {
 		uint64_t now = mono_ms();
-		long timeout = n->tick_deadline_ms > now ?
-		    (long)(n->tick_deadline_ms - now) : 0;
+		long timeout = n->tick_deadline_ms > now
+		    ? (long)(n->tick_deadline_ms - now)
+		    : 0;
 		long t2 = transport_next_timer_ms(n->tr, now);
 
 		if (t2 >= 0 && t2 < timeout)
@@ -196,7 +197,8 @@ static void *loop_main(void *arg)
 			(void)raft_tick(n->raft);
 			n->tick_deadline_ms += n->cfg.tick_ms;
 			if (now > n->tick_deadline_ms + 10 * n->cfg.tick_ms)
-				n->tick_deadline_ms = now; /* stalled: no burst */
+				n->tick_deadline_ms =
+				    now; /* stalled: no burst */
 		}
 		node_ready_handle(n);
 		if (n->ep_on)
@@ -329,8 +331,10 @@ static int check_config(const struct node_config *c, char *err, size_t errlen)
 	for (uint32_t i = 0; i < c->n_members; i++)
 		self |= c->members[i].id == c->id;
 	if (!self) {
-		snprintf(err, errlen, "member %" PRIu64 " is not in the "
-		    "cluster's member list", c->id);
+		snprintf(err, errlen,
+		    "member %" PRIu64 " is not in the "
+		    "cluster's member list",
+		    c->id);
 		return -EINVAL;
 	}
 	return 0;
@@ -404,12 +408,13 @@ int node_start(const struct node_config *cfg, struct node **out, char *err,
 	}
 	rv = start_threads(n);
 	if (rv != 0) {
-		snprintf(err, errlen, "cannot start threads: %s", strerror(-rv));
+		snprintf(err, errlen, "cannot start threads: %s",
+		    strerror(-rv));
 		goto err;
 	}
 	log_info("member %" PRIu64 " of cluster %" PRIx64 " started: log up "
-	    "to %" PRIu64 ", snapshot %" PRIu64, cfg->id, cfg->cluster_id,
-	    st.last_index, st.snap_index);
+	         "to %" PRIu64 ", snapshot %" PRIu64,
+	    cfg->id, cfg->cluster_id, st.last_index, st.snap_index);
 	*out = n;
 	return 0;
 
@@ -488,8 +493,7 @@ static int endpoint_change(struct node *n, const struct node_endpoint *ep)
 	sem_t answered;
 	int result = 0;
 
-	if (n->loop_started &&
-	    pthread_equal(pthread_self(), n->loop_thread))
+	if (n->loop_started && pthread_equal(pthread_self(), n->loop_thread))
 		return -EDEADLK;
 	pthread_mutex_lock(&n->mu);
 	n->callers++;

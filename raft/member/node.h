@@ -42,8 +42,8 @@
 
 struct node_member {
 	raft_id id;
-	char peer_endpoint[128];   /* "tcp://127.0.0.1:7001" */
-	char curve_public[41];     /* Z85 public key, "" when CURVE is off */
+	char peer_endpoint[128]; /* "tcp://127.0.0.1:7001" */
+	char curve_public[41]; /* Z85 public key, "" when CURVE is off */
 };
 
 struct node_config {
@@ -51,17 +51,18 @@ struct node_config {
 	raft_id id;
 	uint32_t n_members;
 	struct node_member members[RAFT_MAX_MEMBERS];
-	char curve_secret[41];     /* own Z85 secret key, "" when CURVE is off */
+	char curve_secret[41]; /* own Z85 secret key, "" when CURVE is off */
 	char data_dir[4096];
-	unsigned tick_ms;          /* default 10 */
-	unsigned election_tick;    /* default 30 (300-600 ms) */
-	unsigned heartbeat_tick;   /* default 5 (50 ms) */
-	int64_t max_raft_state;    /* bytes of log before a snapshot; <= 0: never */
-	int fault_injection;       /* allow node_set_fault(); tests only */
-	int read_via_log;          /* read barriers commit an empty entry
+	unsigned tick_ms; /* default 10 */
+	unsigned election_tick; /* default 30 (300-600 ms) */
+	unsigned heartbeat_tick; /* default 5 (50 ms) */
+	int64_t
+	    max_raft_state; /* bytes of log before a snapshot; <= 0: never */
+	int fault_injection; /* allow node_set_fault(); tests only */
+	int read_via_log; /* read barriers commit an empty entry
 	                              instead of using ReadIndex (comparison) */
 	struct storage_options storage;
-	struct rsm_app app;        /* apply, snapshot, restore required */
+	struct rsm_app app; /* apply, snapshot, restore required */
 };
 
 /* Fill @c with the defaults above (members, ids and the app left empty). */
@@ -120,15 +121,15 @@ void node_detach_endpoint(struct node *n);
 
 struct node_status {
 	struct raft_status raft;
-	raft_index applied;        /* applied by the application */
-	uint64_t log_bytes;        /* raft state size on disk */
+	raft_index applied; /* applied by the application */
+	uint64_t log_bytes; /* raft state size on disk */
 	uint64_t snap_index;
 	uint64_t syncs;
 	uint64_t fsyncs;
 	uint64_t entries_persisted;
-	uint64_t msgs_sent;        /* peer messages, as of the last batch */
+	uint64_t msgs_sent; /* peer messages, as of the last batch */
 	uint64_t msgs_received;
-	uint64_t msgs_dropped;     /* not sent (peer unreachable) or refused */
+	uint64_t msgs_dropped; /* not sent (peer unreachable) or refused */
 };
 void node_status(struct node *n, struct node_status *st);
 

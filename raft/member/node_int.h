@@ -29,20 +29,20 @@ struct transport;
 
 /* The kinds of message in the loop's mailbox (struct mbox_msg.kind). */
 enum loop_kind {
-	LOOP_RSM = 1,             /* a struct rsm_req: rsm_loop_run() */
+	LOOP_RSM = 1, /* a struct rsm_req: rsm_loop_run() */
 	LOOP_DISK_DONE,
 	LOOP_TRANSFER,
-	LOOP_ENDPOINT,            /* data: a struct node_endpoint, or NULL */
+	LOOP_ENDPOINT, /* data: a struct node_endpoint, or NULL */
 };
 
 /* The loop's own requests (kinds other than LOOP_RSM). */
 struct loop_req {
-	struct mbox_msg msg;      /* first: the mailbox links these */
+	struct mbox_msg msg; /* first: the mailbox links these */
 	void *data;
-	raft_id to;               /* LOOP_TRANSFER */
+	raft_id to; /* LOOP_TRANSFER */
 	struct persist_job *jobs; /* LOOP_DISK_DONE: a chain, oldest first */
-	sem_t *answered;          /* LOOP_ENDPOINT: posted when done, */
-	int *result;              /* with the outcome here */
+	sem_t *answered; /* LOOP_ENDPOINT: posted when done, */
+	int *result; /* with the outcome here */
 };
 
 struct node {
@@ -54,25 +54,25 @@ struct node {
 
 	pthread_t loop_thread;
 	bool loop_started;
-	struct mbox loop_box;     /* with eventfd: requests to the loop */
+	struct mbox loop_box; /* with eventfd: requests to the loop */
 	atomic_bool stop_loop;
 
-	unsigned disk_inflight;   /* loop only: batches at the persister */
-	uint64_t tick_deadline_ms;/* loop only */
-	uint64_t ticks;           /* loop only */
+	unsigned disk_inflight; /* loop only: batches at the persister */
+	uint64_t tick_deadline_ms; /* loop only */
+	uint64_t ticks; /* loop only */
 	raft_id unreachable[RAFT_MAX_MEMBERS]; /* loop only: sends refused */
 	uint32_t n_unreachable;
 	struct raft_persist_token inline_token; /* loop only: persisted on */
-	bool inline_persisted;    /* the loop, due to raft_persisted() */
+	bool inline_persisted; /* the loop, due to raft_persisted() */
 	uint64_t inline_persist_after_ms; /* loop only: a slow sync on the
 	                             loop sends batches to the persister
 	                             until then */
-	struct node_endpoint ep;  /* loop only: served when ep_on */
+	struct node_endpoint ep; /* loop only: served when ep_on */
 	bool ep_on;
 
 	pthread_mutex_t mu;
-	unsigned callers;         /* threads inside an endpoint change */
-	pthread_cond_t idle;      /* signalled when callers drops to 0, and
+	unsigned callers; /* threads inside an endpoint change */
+	pthread_cond_t idle; /* signalled when callers drops to 0, and
 	                             when the loop thread has exited */
 	bool loop_exited;
 	struct node_status status;

@@ -93,7 +93,7 @@ static bool persist_inline_ok(struct node *n, const struct raft_ready *rd)
 	if (n->disk_inflight != 0 || rd->has_snapshot ||
 	    rd->n_entries > INLINE_PERSIST_MAX_ENTRIES ||
 	    (n->inline_persist_after_ms != 0 &&
-	    mono_ms() < n->inline_persist_after_ms))
+	        mono_ms() < n->inline_persist_after_ms))
 		return false;
 	for (uint32_t i = 0; i < rd->n_entries; i++)
 		bytes += rd->entries[i].len;
@@ -108,8 +108,8 @@ static void persist_here(struct node *n, const struct raft_ready *rd)
 	t1 = mono_ms();
 	if (t1 - t0 > INLINE_PERSIST_SLOW_MS) {
 		log_debug("a sync on the loop took %" PRIu64 " ms: "
-		    "syncing on the persister for %d ms", t1 - t0,
-		    INLINE_PERSIST_BACKOFF_MS);
+		          "syncing on the persister for %d ms",
+		    t1 - t0, INLINE_PERSIST_BACKOFF_MS);
 		n->inline_persist_after_ms = t1 + INLINE_PERSIST_BACKOFF_MS;
 	}
 	send_msgs(n, rd->msgs_after_persist, rd->n_msgs_after_persist);

@@ -31,14 +31,14 @@
 #include "raft/member/persist.h"
 
 struct persist {
-	struct storage *st;       /* the thread's, or the loop's inline */
+	struct storage *st; /* the thread's, or the loop's inline */
 	persist_done_fn done;
 	void *done_arg;
-	struct mbox box;          /* jobs to persist */
+	struct mbox box; /* jobs to persist */
 	pthread_t thread;
 	bool thread_started;
 
-	atomic_uint_fast64_t log_bytes;     /* published after each sync */
+	atomic_uint_fast64_t log_bytes; /* published after each sync */
 	atomic_uint_fast64_t syncs;
 	atomic_uint_fast64_t fsyncs;
 	atomic_uint_fast64_t entries_persisted;
@@ -67,8 +67,8 @@ void persist_job_free_chain(struct persist_job *j)
 
 static void fail_write(struct persist *p, int rv)
 {
-	fatalx("storage failed, stopping: %s", storage_errmsg(p->st)[0] ?
-	    storage_errmsg(p->st) : rk_strerror(rv));
+	fatalx("storage failed, stopping: %s",
+	    storage_errmsg(p->st)[0] ? storage_errmsg(p->st) : rk_strerror(rv));
 }
 
 /* Entries (replacing any suffix from the first one on), then the hard
@@ -123,8 +123,8 @@ void persist_inline(struct persist *p, const struct raft_ready *rd)
 {
 	int rv;
 
-	write_log(p, rd->entries, rd->n_entries, rd->hs_changed ? &rd->hs :
-	    NULL);
+	write_log(p, rd->entries, rd->n_entries,
+	    rd->hs_changed ? &rd->hs : NULL);
 	rv = storage_sync(p->st);
 	if (rv != 0)
 		fatalx("storage sync failed, stopping: %s",

@@ -26,15 +26,15 @@ struct persist_job {
 	struct raft_hard_state hs;
 	struct raft_entry *entries;
 	uint32_t n_entries;
-	uint8_t *blob;            /* the entries' data, one block */
+	uint8_t *blob; /* the entries' data, one block */
 	bool has_snapshot;
-	bool snap_saved;          /* set by the persister: the snapshot is
+	bool snap_saved; /* set by the persister: the snapshot is
 	                             durable (or older than the one held) */
 	struct raft_snapshot_meta snap;
 	uint8_t *snap_data;
 	uint64_t snap_len;
 	struct raft_persist_token token;
-	struct raft_msg *after;   /* msgs_after_persist (no entries, no chunks) */
+	struct raft_msg *after; /* msgs_after_persist (no entries, no chunks) */
 	uint32_t n_after;
 };
 
@@ -80,7 +80,7 @@ void persist_join(struct persist *p);
 void persist_free(struct persist *p);
 
 struct persist_stats {
-	uint64_t log_bytes;       /* raft state size on disk */
+	uint64_t log_bytes; /* raft state size on disk */
 	uint64_t syncs;
 	uint64_t fsyncs;
 	uint64_t entries_persisted;

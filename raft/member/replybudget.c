@@ -27,13 +27,13 @@
 #define REPLY_BUDGET_ID_MAX 256
 
 struct slot {
-	atomic_uint_fast64_t bytes;   /* outstanding; 0: slot free */
-	size_t id_len;                /* under the table lock */
+	atomic_uint_fast64_t bytes; /* outstanding; 0: slot free */
+	size_t id_len; /* under the table lock */
 	uint8_t id[REPLY_BUDGET_ID_MAX];
 };
 
 struct reply_budget {
-	pthread_mutex_t mu;           /* slot assignment, the log limit */
+	pthread_mutex_t mu; /* slot assignment, the log limit */
 	uint64_t per_client;
 	uint64_t total;
 	atomic_uint_fast64_t held;
@@ -87,8 +87,8 @@ static struct slot *find(struct reply_budget *b, const uint8_t *id,
 	struct slot *free_slot = NULL;
 
 	for (int k = 0; k < REPLY_BUDGET_PROBE; k++) {
-		struct slot *s = &b->slots[(h + (uint64_t)k) %
-		    REPLY_BUDGET_SLOTS];
+		struct slot *s =
+		    &b->slots[(h + (uint64_t)k) % REPLY_BUDGET_SLOTS];
 		uint64_t bytes = atomic_load(&s->bytes);
 
 		if (bytes != 0 && s->id_len == id_len &&
@@ -113,9 +113,9 @@ static void note_refusal(struct reply_budget *b, uint64_t client_bytes)
 		return;
 	b->last_log_ms = now;
 	log_warnx("client endpoint: a client is not reading its replies "
-	    "(%" PRIu64 " bytes unsent to it, %" PRIu64 " to all): reply "
-	    "refused (%" PRIu64 " so far)", client_bytes,
-	    (uint64_t)atomic_load(&b->held), n);
+	          "(%" PRIu64 " bytes unsent to it, %" PRIu64 " to all): reply "
+	          "refused (%" PRIu64 " so far)",
+	    client_bytes, (uint64_t)atomic_load(&b->held), n);
 }
 
 int reply_budget_charge(struct reply_budget *b, const uint8_t *id,
@@ -168,8 +168,8 @@ static void release(void *data, void *hint)
 	free(data);
 }
 
-int reply_budget_send(void *sock, const uint8_t *id, size_t id_len,
-    void *data, size_t len, struct reply_charge *c)
+int reply_budget_send(void *sock, const uint8_t *id, size_t id_len, void *data,
+    size_t len, struct reply_charge *c)
 {
 	zmq_msg_t m;
 	int err;

@@ -27,11 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPLY_BUDGET_PER_CLIENT (32u << 20)     /* 32 MiB */
-#define REPLY_BUDGET_TOTAL (512u << 20)         /* 512 MiB */
+#define REPLY_BUDGET_PER_CLIENT (32u << 20) /* 32 MiB */
+#define REPLY_BUDGET_TOTAL (512u << 20) /* 512 MiB */
 
 struct reply_budget;
-struct reply_charge;   /* one reply's bytes, charged to its connection */
+struct reply_charge; /* one reply's bytes, charged to its connection */
 
 /* 0 and *@out, or -ENOMEM. */
 int reply_budget_new(uint64_t per_client, uint64_t total,
@@ -56,8 +56,8 @@ void reply_budget_uncharge(struct reply_charge *c);
  * taken over in every case: ZeroMQ frees both once the reply is written
  * (or dropped).  Returns 0 or -errno from ZeroMQ.
  */
-int reply_budget_send(void *sock, const uint8_t *id, size_t id_len,
-    void *data, size_t len, struct reply_charge *c);
+int reply_budget_send(void *sock, const uint8_t *id, size_t id_len, void *data,
+    size_t len, struct reply_charge *c);
 
 /* Bytes charged now, and replies refused so far. */
 uint64_t reply_budget_held(const struct reply_budget *b);

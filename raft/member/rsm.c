@@ -46,21 +46,21 @@
 
 /* A caller of rsm_submit() or rsm_read_barrier(), waiting. */
 struct waiter {
-	struct waiter *next;      /* hash chain, or the read list */
+	struct waiter *next; /* hash chain, or the read list */
 	pthread_cond_t cv;
-	int refs;                 /* guarded by rsm.mu */
+	int refs; /* guarded by rsm.mu */
 	bool done;
 	bool is_read;
 	bool in_table;
 	raft_index index;
 	raft_term term;
-	uint64_t ctx;             /* read requests */
+	uint64_t ctx; /* read requests */
 	int status;
 	void *reply;
 	size_t reply_len;
-	rsm_done_fn done_fn;      /* asynchronous call: called instead of cv */
+	rsm_done_fn done_fn; /* asynchronous call: called instead of cv */
 	void *done_arg;
-	uint64_t deadline_ms;     /* asynchronous: expire after (monotonic) */
+	uint64_t deadline_ms; /* asynchronous: expire after (monotonic) */
 };
 
 enum req_op {
@@ -71,12 +71,12 @@ enum req_op {
 
 /* A request to the loop (rsm_loop.post), run by rsm_loop_run(). */
 struct rsm_req {
-	struct mbox_msg msg;      /* first: the loop's mailbox carries these */
+	struct mbox_msg msg; /* first: the loop's mailbox carries these */
 	enum req_op op;
 	struct waiter *w;
 	void *data;
 	size_t len;
-	raft_index index;         /* REQ_COMPACT */
+	raft_index index; /* REQ_COMPACT */
 };
 
 /* Work for the applier: a snapshot to restore, or committed entries. */
@@ -101,23 +101,23 @@ struct rsm {
 
 	pthread_t apply_thread;
 	bool thread_started;
-	struct mbox apply_box;    /* work for the applier */
+	struct mbox apply_box; /* work for the applier */
 	/* Items queued to the applier and not yet finished (it decrements
 	 * after a whole chain, snapshot check included).  Zero means the
 	 * applier is idle with nothing queued, so the loop may apply a small
 	 * batch itself: order is kept because only the loop queues. */
 	atomic_uint apply_pending;
-	uint64_t next_ctx;        /* loop only: read-index contexts */
+	uint64_t next_ctx; /* loop only: read-index contexts */
 	_Atomic raft_id leader_hint; /* stored by the loop */
 
 	pthread_mutex_t mu;
 	struct waiter *table[RSM_WAIT_BUCKETS];
-	struct waiter *reads;     /* read waiters with a known index */
-	struct waiter *read_ctx;  /* read waiters waiting for their index */
+	struct waiter *reads; /* read waiters with a known index */
+	struct waiter *read_ctx; /* read waiters waiting for their index */
 	raft_index applied;
 	bool stopping;
-	unsigned callers;         /* threads inside submit / read barrier */
-	pthread_cond_t idle;      /* signalled when callers drops to 0 */
+	unsigned callers; /* threads inside submit / read barrier */
+	pthread_cond_t idle; /* signalled when callers drops to 0 */
 	bool compact_pending;
 };
 
@@ -189,7 +189,8 @@ static void complete_locked(struct rsm *r, struct waiter *w, int status)
 	w->status = status;
 	if (w->done_fn != NULL) {
 		w->done_fn(w->done_arg, status, status == 0 ? w->reply : NULL,
-		    status == 0 ? w->reply_len : 0, atomic_load(&r->leader_hint));
+		    status == 0 ? w->reply_len : 0,
+		    atomic_load(&r->leader_hint));
 		if (status == 0)
 			w->reply = NULL; /* handed over */
 	} else {
@@ -248,7 +249,8 @@ static void fail_all(struct rsm *r, int status)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void read_state(struct rsm *r, uint64_t ctx, raft_index index, int status)
+static void read_state(struct rsm *r, uint64_t ctx, raft_index index,
+    int status)
 {
 	struct waiter *w;
 
@@ -327,8 +329,8 @@ static void apply_entries(struct rsm *r, const struct raft_entry *entries,
 		/* Empty entries are read barriers (rsm_read_barrier with
 		 * read_via_log): nothing for the application. */
 		if (e->type == RAFT_ENTRY_NORMAL && e->len > 0 &&
-		    r->app.apply(r->app.arg, e->index, e->data, e->len,
-		    &reply, &reply_len) != 0)
+		    r->app.apply(r->app.arg, e->index, e->data, e->len, &reply,
+		        &reply_len) != 0)
 			fatalx("apply of entry %llu failed: out of memory",
 			    (unsigned long long)e->index);
 		deliver(r, e, reply, reply_len);
@@ -491,7 +493,8 @@ static bool apply_inline_ok(struct rsm *r, const struct raft_ready *rd)
 {
 	uint64_t bytes = 0;
 
-	if (rd->snapshot_install || rd->n_committed > INLINE_APPLY_MAX_ENTRIES ||
+	if (rd->snapshot_install ||
+	    rd->n_committed > INLINE_APPLY_MAX_ENTRIES ||
 	    atomic_load(&r->apply_pending) != 0)
 		return false;
 	for (uint32_t i = 0; i < rd->n_committed; i++)
@@ -509,7 +512,8 @@ static void queue_apply(struct rsm *r, const struct raft_ready *rd)
 			/* An empty item: the applier runs its snapshot check. */
 			it = calloc(1, sizeof(*it));
 			if (it == NULL)
-				fatalx("out of memory queueing a snapshot check");
+				fatalx(
+				    "out of memory queueing a snapshot check");
 			apply_post(r, it);
 		}
 		return;
@@ -529,8 +533,9 @@ static void queue_apply(struct rsm *r, const struct raft_ready *rd)
 	if (rd->n_committed == 0)
 		return;
 	it = calloc(1, sizeof(*it));
-	if (it == NULL || copy_entries(rd->committed, rd->n_committed,
-	    &it->entries, &it->blob) != 0)
+	if (it == NULL ||
+	    copy_entries(rd->committed, rd->n_committed, &it->entries,
+	        &it->blob) != 0)
 		fatalx("out of memory queueing committed entries");
 	it->n_entries = rd->n_committed;
 	apply_post(r, it);
@@ -562,8 +567,9 @@ static void do_propose(struct rsm *r, struct raft *raft, struct rsm_req *req)
 {
 	raft_index index;
 	raft_term term;
-	int rv = req->len > UINT32_MAX ? RAFT_ETOOBIG :
-	    raft_propose(raft, req->data, (uint32_t)req->len, &index, &term);
+	int rv = req->len > UINT32_MAX
+	    ? RAFT_ETOOBIG
+	    : raft_propose(raft, req->data, (uint32_t)req->len, &index, &term);
 
 	pthread_mutex_lock(&r->mu);
 	if (r->stopping)
@@ -681,8 +687,8 @@ static struct rsm_req *request_new(struct rsm *r, enum req_op op,
 	struct waiter *w = waiter_new(op == REQ_READ);
 	struct rsm_req *req = calloc(1, sizeof(*req));
 
-	if (w == NULL || req == NULL || (req->data = malloc(len ? len : 1)) ==
-	    NULL) {
+	if (w == NULL || req == NULL ||
+	    (req->data = malloc(len ? len : 1)) == NULL) {
 		if (w)
 			pthread_cond_destroy(&w->cv);
 		free(w);
@@ -786,8 +792,8 @@ static int post_async(struct rsm *r, enum req_op op, const void *cmd,
 	w->refs = 1; /* the loop request only: nobody waits on it */
 	w->done_fn = done;
 	w->done_arg = arg;
-	w->deadline_ms = mono_ms() + (uint64_t)(timeout_ms > 0 ?
-	    timeout_ms : 1);
+	w->deadline_ms = mono_ms() +
+	    (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
 	pthread_mutex_lock(&r->mu);
 	if (r->stopping) {
 		pthread_mutex_unlock(&r->mu);
@@ -808,18 +814,17 @@ static int post_async(struct rsm *r, enum req_op op, const void *cmd,
 	return 0;
 }
 
-int rsm_submit_async(struct rsm *r, const void *cmd, size_t len,
-    int timeout_ms, rsm_done_fn done, void *arg)
+int rsm_submit_async(struct rsm *r, const void *cmd, size_t len, int timeout_ms,
+    rsm_done_fn done, void *arg)
 {
 	return post_async(r, REQ_PROPOSE, cmd, len, timeout_ms, done, arg);
 }
 
-int rsm_read_barrier_async(struct rsm *r, int timeout_ms,
-    rsm_done_fn done, void *arg)
+int rsm_read_barrier_async(struct rsm *r, int timeout_ms, rsm_done_fn done,
+    void *arg)
 {
 	if (r->read_via_log)
-		return post_async(r, REQ_PROPOSE, "", 0, timeout_ms, done,
-		    arg);
+		return post_async(r, REQ_PROPOSE, "", 0, timeout_ms, done, arg);
 	return post_async(r, REQ_READ, NULL, 0, timeout_ms, done, arg);
 }
 

@@ -60,8 +60,8 @@ struct rsm_app {
 	    size_t *reply_len);
 	/* As query(), if that is quick (e.g. a GET of a small value), or
 	 * -EAGAIN to leave it to query() on another thread. */
-	int (*query_quick)(void *arg, const void *q, size_t len,
-	    void **reply, size_t *reply_len);
+	int (*query_quick)(void *arg, const void *q, size_t len, void **reply,
+	    size_t *reply_len);
 };
 
 struct rsm;
@@ -92,8 +92,8 @@ typedef void (*rsm_done_fn)(void *arg, int status, void *reply,
  * Returns 0 (then @done will be called), or -ENOMEM / NODE_ESHUTDOWN
  * (then it will not).
  */
-int rsm_submit_async(struct rsm *r, const void *cmd, size_t len,
-    int timeout_ms, rsm_done_fn done, void *arg);
+int rsm_submit_async(struct rsm *r, const void *cmd, size_t len, int timeout_ms,
+    rsm_done_fn done, void *arg);
 
 /*
  * Wait until a linearizable read may be served from local state: by
@@ -109,8 +109,8 @@ int rsm_read_barrier(struct rsm *r, int timeout_ms, raft_id *leader_hint);
  * always NULL) is called once the read may be served, or on failure or
  * timeout.  Returns 0 (then @done will be called), -ENOMEM or
  * NODE_ESHUTDOWN (then it will not). */
-int rsm_read_barrier_async(struct rsm *r, int timeout_ms,
-    rsm_done_fn done, void *arg);
+int rsm_read_barrier_async(struct rsm *r, int timeout_ms, rsm_done_fn done,
+    void *arg);
 
 /* Answer @q with the application's query(): as that returns, or -ENOSYS
  * when the application has none.  No barrier: call rsm_read_barrier()

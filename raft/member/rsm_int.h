@@ -23,7 +23,7 @@
 /* How the RSM reaches the loop. */
 struct rsm_loop {
 	void *arg;
-	int msg_kind;             /* the tag of every message posted */
+	int msg_kind; /* the tag of every message posted */
 	/* Queue @m to the loop (ownership passes on 0); nonzero when the
 	 * loop no longer takes requests (the caller keeps @m).  Any thread. */
 	int (*post)(void *arg, struct mbox_msg *m);
@@ -32,10 +32,10 @@ struct rsm_loop {
 };
 
 struct rsm_config {
-	struct rsm_app app;       /* apply, snapshot and restore required */
-	int64_t max_raft_state;   /* bytes of log before a snapshot; <= 0:
+	struct rsm_app app; /* apply, snapshot and restore required */
+	int64_t max_raft_state; /* bytes of log before a snapshot; <= 0:
 	                             never */
-	bool read_via_log;        /* read barriers commit an empty entry */
+	bool read_via_log; /* read barriers commit an empty entry */
 	struct rsm_loop loop;
 };
 

@@ -29,19 +29,19 @@
 #include "raft/util/clock.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_MAX_PARTS 8   /* CURVE requests have 7 */
+#define ZAP_MAX_PARTS 8 /* CURVE requests have 7 */
 
 struct auth {
-	void *sock;                     /* REP; the thread's after auth_new() */
+	void *sock; /* REP; the thread's after auth_new() */
 	pthread_t thread;
-	const char *what;               /* "peer", "client": for the log */
+	const char *what; /* "peer", "client": for the log */
 	uint32_t n;
 	char users[AUTH_MAX_KEYS][AUTH_USER_MAX];
 	uint8_t keys[AUTH_MAX_KEYS][AUTH_KEY_SIZE];
 	atomic_uint_fast64_t admitted;
 	atomic_uint_fast64_t denied;
-	uint64_t last_log_ms;           /* thread only */
-	uint64_t unlogged;              /* refusals since the last log line */
+	uint64_t last_log_ms; /* thread only */
+	uint64_t unlogged; /* refusals since the last log line */
 };
 
 static bool part_is(zmq_msg_t *part, const char *s)
@@ -77,12 +77,12 @@ static void log_refusal(struct auth *a, zmq_msg_t *parts, int n,
 	if (n == 7 && zmq_msg_size(&parts[6]) == AUTH_KEY_SIZE)
 		zmq_z85_encode(key, zmq_msg_data(&parts[6]), AUTH_KEY_SIZE);
 	if (a->unlogged > 0)
-		log_warnx("%s handshake from %s refused: %s (key %s); %"
-		    PRIu64 " earlier refusals not logged", a->what, addr, why,
-		    key, a->unlogged);
+		log_warnx("%s handshake from %s refused: %s (key %s); %" PRIu64
+		          " earlier refusals not logged",
+		    a->what, addr, why, key, a->unlogged);
 	else
-		log_warnx("%s handshake from %s refused: %s (key %s)",
-		    a->what, addr, why, key);
+		log_warnx("%s handshake from %s refused: %s (key %s)", a->what,
+		    addr, why, key);
 	a->last_log_ms = now;
 	a->unlogged = 0;
 }
@@ -107,7 +107,7 @@ static const char *decide(struct auth *a, zmq_msg_t *parts, int n,
 	}
 	for (uint32_t i = 0; i < a->n; i++) {
 		if (memcmp(zmq_msg_data(&parts[6]), a->keys[i],
-		    AUTH_KEY_SIZE) == 0) {
+		        AUTH_KEY_SIZE) == 0) {
 			*user = a->users[i];
 			*why = "OK";
 			return "200";
@@ -122,8 +122,8 @@ static int send_part(void *sock, const void *buf, size_t len, int flags)
 {
 	int rv;
 
-	while ((rv = zmq_send(sock, buf, len, flags)) < 0 &&
-	    zmq_errno() == EINTR)
+	while (
+	    (rv = zmq_send(sock, buf, len, flags)) < 0 && zmq_errno() == EINTR)
 		;
 	return rv;
 }

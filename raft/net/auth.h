@@ -30,7 +30,7 @@
 
 #define AUTH_KEY_SIZE 32 /* binary CURVE key */
 #define AUTH_MAX_KEYS 256 /* allowlist entries */
-#define AUTH_USER_MAX 24  /* user id, NUL included */
+#define AUTH_USER_MAX 24 /* user id, NUL included */
 
 struct auth;
 

@@ -28,8 +28,8 @@ size_t frame_encoded_size(const struct raft_msg *m)
 	return n == 0 ? 0 : FRAME_HEADER_SIZE + n;
 }
 
-long frame_encode(uint64_t cluster_id, raft_id sender,
-    const struct raft_msg *m, uint8_t *buf, size_t cap)
+long frame_encode(uint64_t cluster_id, raft_id sender, const struct raft_msg *m,
+    uint8_t *buf, size_t cap)
 {
 	long body;
 

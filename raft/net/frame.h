@@ -71,8 +71,8 @@ size_t frame_encoded_size(const struct raft_msg *m);
  * receiver checks they agree).  Returns the bytes written (> 0), -EINVAL
  * (@m not encodable, or @cluster_id / @sender 0), -ENOBUFS (@cap too small).
  */
-long frame_encode(uint64_t cluster_id, raft_id sender,
-    const struct raft_msg *m, uint8_t *buf, size_t cap);
+long frame_encode(uint64_t cluster_id, raft_id sender, const struct raft_msg *m,
+    uint8_t *buf, size_t cap);
 
 /*
  * Validate and decode the @len bytes at @buf.  Checks, in this order, each

@@ -27,10 +27,10 @@ struct fault {
 };
 
 struct netfault {
-	pthread_mutex_t mu;              /* guards faults[] */
+	pthread_mutex_t mu; /* guards faults[] */
 	uint32_t n_faults;
 	struct fault faults[RAFT_MAX_MEMBERS];
-	uint64_t rng;                    /* owner thread only, as below */
+	uint64_t rng; /* owner thread only, as below */
 	struct netfault_frame **heap;
 	uint32_t n_frames;
 	uint32_t max_frames;
@@ -175,7 +175,7 @@ uint8_t *netfault_hold(struct netfault *nf, raft_id peer, size_t len,
 	nf->bytes += len;
 	/* Sift up. */
 	for (i = nf->n_frames++; i > 0 && before(fr, nf->heap[(i - 1) / 2]);
-	    i = (i - 1) / 2)
+	     i = (i - 1) / 2)
 		nf->heap[i] = nf->heap[(i - 1) / 2];
 	nf->heap[i] = fr;
 	return fr->data;

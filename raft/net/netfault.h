@@ -27,15 +27,15 @@
 /* A frame held back by a delay.  One allocation: free() it when done. */
 struct netfault_frame {
 	uint64_t due_ms;
-	uint64_t seq;      /* equal due times leave in the order they came */
+	uint64_t seq; /* equal due times leave in the order they came */
 	raft_id peer;
 	size_t len;
 	uint8_t data[];
 };
 
 enum netfault_verdict {
-	NETFAULT_SEND = 0,  /* no fault: send now */
-	NETFAULT_DROP = 1,  /* blocked, or lost at random */
+	NETFAULT_SEND = 0, /* no fault: send now */
+	NETFAULT_DROP = 1, /* blocked, or lost at random */
 	NETFAULT_DELAY = 2, /* hold for the returned delay */
 };
 

@@ -55,7 +55,7 @@
 #include "raft/net/transport_int.h"
 #include "raft/util/clock.h"
 
-#define LOG_EVERY_MS 1000      /* one line per reason (or peer) per second */
+#define LOG_EVERY_MS 1000 /* one line per reason (or peer) per second */
 #define ZAP_DOMAIN "raftkv"
 #define Z85_KEY_LEN 40
 
@@ -152,8 +152,8 @@ static int check_keys(const struct transport_config *c, struct keys *k,
 
 		if (!*curve && pub[0] != '\0')
 			return -EINVAL; /* keys on members but none of our own */
-		if (*curve && !decode_key(pub, TRANSPORT_KEY_Z85_LEN,
-		    k->members[i]))
+		if (*curve &&
+		    !decode_key(pub, TRANSPORT_KEY_Z85_LEN, k->members[i]))
 			return -EINVAL;
 	}
 	if (!*curve)
@@ -193,12 +193,12 @@ static int set_common(void *s, const struct transport_config *c)
 
 	rv = rv ? rv : set_int(s, ZMQ_LINGER, 0);
 	rv = rv ? rv : set_int(s, ZMQ_HEARTBEAT_IVL, c->heartbeat_ivl_ms);
-	rv = rv ? rv : set_int(s, ZMQ_HEARTBEAT_TIMEOUT,
-	    c->heartbeat_timeout_ms);
+	rv = rv ? rv
+	        : set_int(s, ZMQ_HEARTBEAT_TIMEOUT, c->heartbeat_timeout_ms);
 	rv = rv ? rv : set_int(s, ZMQ_HEARTBEAT_TTL, c->heartbeat_timeout_ms);
 	rv = rv ? rv : set_int(s, ZMQ_HANDSHAKE_IVL, c->handshake_ivl_ms);
-	rv = rv ? rv : set_bytes(s, ZMQ_MAXMSGSIZE, &max_size,
-	    sizeof(max_size));
+	rv = rv ? rv
+	        : set_bytes(s, ZMQ_MAXMSGSIZE, &max_size, sizeof(max_size));
 	return rv;
 }
 
@@ -216,10 +216,12 @@ static int open_router(struct transport *t, const struct transport_config *c,
 	rv = rv ? rv : set_int(t->router, ZMQ_SNDHWM, 1);
 	if (t->curve) {
 		rv = rv ? rv : set_int(t->router, ZMQ_CURVE_SERVER, 1);
-		rv = rv ? rv : set_bytes(t->router, ZMQ_CURVE_SECRETKEY,
-		    k->secret, AUTH_KEY_SIZE);
-		rv = rv ? rv : set_bytes(t->router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN,
-		    strlen(ZAP_DOMAIN));
+		rv = rv ? rv
+		        : set_bytes(t->router, ZMQ_CURVE_SECRETKEY, k->secret,
+		              AUTH_KEY_SIZE);
+		rv = rv ? rv
+		        : set_bytes(t->router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN,
+		              strlen(ZAP_DOMAIN));
 	}
 	if (rv != 0)
 		return rv;
@@ -229,8 +231,8 @@ static int open_router(struct transport *t, const struct transport_config *c,
 		    zmq_strerror(-rv));
 		return rv;
 	}
-	if (zmq_getsockopt(t->router, ZMQ_LAST_ENDPOINT, t->endpoint,
-	    &len) != 0)
+	if (zmq_getsockopt(t->router, ZMQ_LAST_ENDPOINT, t->endpoint, &len) !=
+	    0)
 		snprintf(t->endpoint, sizeof(t->endpoint), "%s", endpoint);
 	return 0;
 }
@@ -250,24 +252,30 @@ static int open_dealer(struct transport *t, struct transport_peer *p,
 	rv = rv ? rv : set_int(p->sock, ZMQ_SNDHWM, c->send_hwm);
 	rv = rv ? rv : set_int(p->sock, ZMQ_RCVHWM, 1);
 	rv = rv ? rv : set_int(p->sock, ZMQ_RECONNECT_IVL, c->reconnect_ivl_ms);
-	rv = rv ? rv : set_int(p->sock, ZMQ_RECONNECT_IVL_MAX,
-	    c->reconnect_ivl_max_ms);
-	rv = rv ? rv : set_int(p->sock, ZMQ_CONNECT_TIMEOUT,
-	    c->heartbeat_timeout_ms);
+	rv = rv
+	    ? rv
+	    : set_int(p->sock, ZMQ_RECONNECT_IVL_MAX, c->reconnect_ivl_max_ms);
+	rv = rv
+	    ? rv
+	    : set_int(p->sock, ZMQ_CONNECT_TIMEOUT, c->heartbeat_timeout_ms);
 	if (t->curve) {
-		rv = rv ? rv : set_bytes(p->sock, ZMQ_CURVE_SERVERKEY,
-		    k->members[member_index], AUTH_KEY_SIZE);
-		rv = rv ? rv : set_bytes(p->sock, ZMQ_CURVE_PUBLICKEY,
-		    k->public, AUTH_KEY_SIZE);
-		rv = rv ? rv : set_bytes(p->sock, ZMQ_CURVE_SECRETKEY,
-		    k->secret, AUTH_KEY_SIZE);
+		rv = rv ? rv
+		        : set_bytes(p->sock, ZMQ_CURVE_SERVERKEY,
+		              k->members[member_index], AUTH_KEY_SIZE);
+		rv = rv ? rv
+		        : set_bytes(p->sock, ZMQ_CURVE_PUBLICKEY, k->public,
+		              AUTH_KEY_SIZE);
+		rv = rv ? rv
+		        : set_bytes(p->sock, ZMQ_CURVE_SECRETKEY, k->secret,
+		              AUTH_KEY_SIZE);
 	}
 	if (rv != 0)
 		return rv;
 	if (zmq_connect(p->sock, endpoint) != 0) {
 		rv = -zmq_errno();
 		log_warnx("transport: cannot connect to member %" PRIu64
-		    " at %s: %s", p->id, endpoint, zmq_strerror(-rv));
+		          " at %s: %s",
+		    p->id, endpoint, zmq_strerror(-rv));
 		return rv;
 	}
 	return 0;
@@ -341,7 +349,8 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 		snprintf(p->user_id, sizeof(p->user_id), "%" PRIu64, id);
 	}
 	t->filter = (struct frame_filter){ .cluster_id = cfg->cluster_id,
-		.self = cfg->self, .n_members = cfg->n_members,
+		.self = cfg->self,
+		.n_members = cfg->n_members,
 		.members = t->ids };
 	if (cfg->fault_injection) {
 		raft_id peers[RAFT_MAX_MEMBERS];
@@ -357,8 +366,9 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 	if (rv != 0)
 		goto fail;
 	log_info("transport: member %" PRIu64 " listening on %s (%s), %u peers",
-	    t->self, t->endpoint, t->curve ? "CURVE, members only" :
-	    "plaintext, unauthenticated", t->n_peers);
+	    t->self, t->endpoint,
+	    t->curve ? "CURVE, members only" : "plaintext, unauthenticated",
+	    t->n_peers);
 	if (t->faults != NULL)
 		log_warnx("transport: fault injection ENABLED (test mode)");
 	explicit_bzero(&k, sizeof(k));
@@ -406,7 +416,8 @@ static void note_reachable(struct transport_peer *p, bool reachable)
 		log_info("transport: member %" PRIu64 " reachable", p->id);
 	else
 		log_info("transport: member %" PRIu64 " unreachable: dropping "
-		    "its messages until it reconnects", p->id);
+		         "its messages until it reconnects",
+		    p->id);
 }
 
 /* Hand @zm to ZeroMQ for @p without blocking.  Consumes @zm. */
@@ -452,8 +463,7 @@ static bool apply_fault(struct transport *t, struct transport_peer *p,
 	case NETFAULT_DELAY:
 		break;
 	}
-	buf = netfault_hold(t->faults, p->id, size,
-	    mono_ms() + delay_ms);
+	buf = netfault_hold(t->faults, p->id, size, mono_ms() + delay_ms);
 	if (buf == NULL) { /* queue full */
 		t->stats.fault_dropped++;
 		return true;
@@ -467,7 +477,7 @@ static bool apply_fault(struct transport *t, struct transport_peer *p,
 struct counted_frame {
 	struct transport_peer *peer;
 	uint64_t len;
-	max_align_t align[];          /* the frame follows */
+	max_align_t align[]; /* the frame follows */
 };
 
 /* ZeroMQ's free callback for a counted frame (an I/O thread). */
@@ -514,8 +524,7 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 	}
 	cf->peer = p;
 	cf->len = size;
-	n = frame_encode(t->cluster_id, t->self, m, (uint8_t *)cf->align,
-	    size);
+	n = frame_encode(t->cluster_id, t->self, m, (uint8_t *)cf->align, size);
 	assert(n == (long)size);
 	(void)n;
 	atomic_fetch_add(&p->queued_bytes, size);
@@ -554,8 +563,8 @@ void transport_run_timers(struct transport *t, uint64_t now)
 			continue;
 		}
 		/* Zero-copy: ZeroMQ frees @fr once the frame is sent. */
-		if (zmq_msg_init_data(&zm, fr->data, fr->len, free_frame,
-		    fr) != 0) {
+		if (zmq_msg_init_data(&zm, fr->data, fr->len, free_frame, fr) !=
+		    0) {
 			t->stats.send_errors++;
 			free(fr);
 			continue;
@@ -574,8 +583,8 @@ int transport_set_fault(struct transport *t, raft_id peer, unsigned drop_pct,
 	rv = netfault_set(t->faults, peer, drop_pct, delay_ms, blocked);
 	if (rv == 0)
 		log_info("transport: fault for member %" PRIu64 ": drop %u%%, "
-		    "delay %u ms%s", peer, drop_pct, delay_ms,
-		    blocked ? ", BLOCKED" : "");
+		         "delay %u ms%s",
+		    peer, drop_pct, delay_ms, blocked ? ", BLOCKED" : "");
 	return rv;
 }
 

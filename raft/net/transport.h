@@ -77,16 +77,17 @@
 
 struct transport_member {
 	raft_id id;
-	char endpoint[256];      /* "tcp://127.0.0.1:7001"; for self, where
+	char endpoint[256]; /* "tcp://127.0.0.1:7001"; for self, where
 	                            to bind ("tcp://127.0.0.1:*" picks a port:
 	                            see transport_endpoint()) */
 	char curve_public[TRANSPORT_KEY_Z85_LEN]; /* "" when CURVE is off */
 };
 
 struct transport_config {
-	uint64_t cluster_id;     /* non-zero; frames of other clusters are refused */
-	raft_id self;            /* must be one of @members */
-	uint32_t n_members;      /* 1..RAFT_MAX_MEMBERS, self included */
+	uint64_t
+	    cluster_id; /* non-zero; frames of other clusters are refused */
+	raft_id self; /* must be one of @members */
+	uint32_t n_members; /* 1..RAFT_MAX_MEMBERS, self included */
 	struct transport_member members[RAFT_MAX_MEMBERS];
 	/* Own CURVE secret key (Z85).  "" = plaintext: then every member's
 	 * curve_public must be "" too.  Otherwise every member needs a public
@@ -94,19 +95,19 @@ struct transport_config {
 	char curve_secret[TRANSPORT_KEY_Z85_LEN];
 
 	/* Defaults from transport_config_defaults(). */
-	int send_hwm;            /* messages queued per connected peer: 1000 */
+	int send_hwm; /* messages queued per connected peer: 1000 */
 	uint64_t send_bytes_max; /* and their bytes: 64 MiB */
-	int recv_hwm;            /* messages queued per incoming connection: 1000 */
-	int reconnect_ivl_ms;    /* first reconnect attempt after 100 ms */
-	int reconnect_ivl_max_ms;/* backing off to 1000 ms */
-	int heartbeat_ivl_ms;    /* ZMTP PING every 1000 ms */
-	int heartbeat_timeout_ms;/* no traffic for 3000 ms: connection dropped */
-	int handshake_ivl_ms;    /* a handshake must finish within 5000 ms */
+	int recv_hwm; /* messages queued per incoming connection: 1000 */
+	int reconnect_ivl_ms; /* first reconnect attempt after 100 ms */
+	int reconnect_ivl_max_ms; /* backing off to 1000 ms */
+	int heartbeat_ivl_ms; /* ZMTP PING every 1000 ms */
+	int heartbeat_timeout_ms; /* no traffic for 3000 ms: connection dropped */
+	int handshake_ivl_ms; /* a handshake must finish within 5000 ms */
 
 	/* Fault injection: off unless set (see transport_set_fault()). */
 	bool fault_injection;
-	uint64_t fault_seed;     /* random drops; 0: seeded from the clock */
-	uint32_t max_delayed;    /* delayed frames held at most: 4096 */
+	uint64_t fault_seed; /* random drops; 0: seeded from the clock */
+	uint32_t max_delayed; /* delayed frames held at most: 4096 */
 	uint64_t max_delayed_bytes; /* and their bytes: 64 MiB */
 };
 
@@ -114,25 +115,25 @@ struct transport_config {
 void transport_config_defaults(struct transport_config *c);
 
 struct transport_stats {
-	uint64_t sent;           /* frames handed to ZeroMQ */
-	uint64_t dropped;        /* not taken by ZeroMQ (peer not connected or
+	uint64_t sent; /* frames handed to ZeroMQ */
+	uint64_t dropped; /* not taken by ZeroMQ (peer not connected or
 	                            at its high-water mark): -EAGAIN */
-	uint64_t send_errors;    /* refused messages (-EINVAL) and other
+	uint64_t send_errors; /* refused messages (-EINVAL) and other
 	                            send failures */
-	uint64_t received;       /* frames accepted and handed out */
-	uint64_t rejected;       /* sum of the rejected_* below */
+	uint64_t received; /* frames accepted and handed out */
+	uint64_t rejected; /* sum of the rejected_* below */
 	uint64_t rejected_malformed; /* FRAME_EMALFORMED, extra message parts */
-	uint64_t rejected_version;   /* FRAME_EVERSION */
-	uint64_t rejected_cluster;   /* FRAME_ECLUSTER */
-	uint64_t rejected_sender;    /* FRAME_ESENDER */
-	uint64_t rejected_forged;    /* FRAME_EFORGED */
+	uint64_t rejected_version; /* FRAME_EVERSION */
+	uint64_t rejected_cluster; /* FRAME_ECLUSTER */
+	uint64_t rejected_sender; /* FRAME_ESENDER */
+	uint64_t rejected_forged; /* FRAME_EFORGED */
 	uint64_t rejected_misrouted; /* FRAME_EMISROUTED */
-	uint64_t rejected_auth;      /* FRAME_EAUTH */
-	uint64_t auth_admitted;  /* CURVE handshakes the ZAP handler admitted */
-	uint64_t auth_denied;    /* ... and refused (keys of non-members) */
-	uint64_t fault_dropped;  /* dropped on purpose: random, blocked,
+	uint64_t rejected_auth; /* FRAME_EAUTH */
+	uint64_t auth_admitted; /* CURVE handshakes the ZAP handler admitted */
+	uint64_t auth_denied; /* ... and refused (keys of non-members) */
+	uint64_t fault_dropped; /* dropped on purpose: random, blocked,
 	                            delay queue full */
-	uint64_t fault_delayed;  /* queued for later by a delay */
+	uint64_t fault_delayed; /* queued for later by a delay */
 };
 
 struct transport;

@@ -37,8 +37,8 @@ struct transport_ratelimit {
 
 struct transport_peer {
 	raft_id id;
-	void *sock;               /* DEALER connected to the peer's ROUTER */
-	char user_id[24];         /* decimal id: what ZAP names its key */
+	void *sock; /* DEALER connected to the peer's ROUTER */
+	char user_id[24]; /* decimal id: what ZAP names its key */
 	bool reachable;
 	/* Bytes handed to ZeroMQ for this peer and not yet written to the
 	 * kernel (ZeroMQ frees a sent frame from its I/O thread). */
@@ -48,25 +48,25 @@ struct transport_peer {
 };
 
 struct transport {
-	void *ctx;                      /* ours alone: one ZAP handler each */
+	void *ctx; /* ours alone: one ZAP handler each */
 	void *router;
-	struct auth *auth;              /* NULL in plaintext mode */
+	struct auth *auth; /* NULL in plaintext mode */
 	bool curve;
 	uint64_t cluster_id;
 	raft_id self;
 	uint32_t n_peers;
 	struct transport_peer peers[RAFT_MAX_MEMBERS];
-	raft_id ids[RAFT_MAX_MEMBERS];  /* every member, for the filter */
+	raft_id ids[RAFT_MAX_MEMBERS]; /* every member, for the filter */
 	struct frame_filter filter;
 	char endpoint[256];
 
-	zmq_msg_t held;                 /* the frame lent by transport_recv */
+	zmq_msg_t held; /* the frame lent by transport_recv */
 	bool holding;
 
 	struct transport_stats stats;
 	struct transport_ratelimit reject_log[TR_REASONS];
 
-	struct netfault *faults;        /* NULL unless fault injection */
+	struct netfault *faults; /* NULL unless fault injection */
 };
 
 /* CLOCK_MONOTONIC in milliseconds (the clock of the timer API). */

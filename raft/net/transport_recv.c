@@ -72,7 +72,7 @@ static void reject(struct transport *t, int err, const struct frame_header *h,
 		return;
 	snprintf(more, sizeof(more), "; %" PRIu64 " more not logged", unlogged);
 	log_warnx("transport: frame rejected: %s (from %s%s%s, sender %" PRIu64
-	    ", cluster %#" PRIx64 ", version %u, %zu bytes)%s",
+	          ", cluster %#" PRIx64 ", version %u, %zu bytes)%s",
 	    rk_strerror(err), addr != NULL ? addr : "?",
 	    user != NULL ? ", key of member " : "", user != NULL ? user : "",
 	    h->sender, h->cluster_id, h->version,
@@ -200,4 +200,3 @@ void transport_recv_done(struct transport *t, struct raft_msg *m)
 		t->holding = false;
 	}
 }
-

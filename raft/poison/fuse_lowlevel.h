@@ -6,4 +6,5 @@
  * instead of only at link time.  I/O belongs in raft/storage, raft/net or
  * raft/member.
  */
-#error "the pure Raft core (raft/*.c) must not include <fuse_lowlevel.h>: it does no I/O"
+#error \
+    "the pure Raft core (raft/*.c) must not include <fuse_lowlevel.h>: it does no I/O"

@@ -21,8 +21,7 @@
 static uint32_t table[8][256];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
-static void
-build_tables(void)
+static void build_tables(void)
 {
 	for (unsigned b = 0; b < 256; b++) {
 		uint32_t c = b;
@@ -37,8 +36,7 @@ build_tables(void)
 			    table[0][table[k - 1][b] & 0xff];
 }
 
-uint32_t
-crc32c_sw(uint32_t crc, const void *buf, size_t len)
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint32_t c = ~crc;
@@ -71,14 +69,13 @@ crc32c_sw(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
-bool
-crc32c_hw_available(void)
+bool crc32c_hw_available(void)
 {
 	return __builtin_cpu_supports("sse4.2");
 }
 
-__attribute__((target("sse4.2"))) uint32_t
-crc32c_hw(uint32_t crc, const void *buf, size_t len)
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw(uint32_t crc,
+    const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint64_t c = ~crc;
@@ -102,14 +99,12 @@ crc32c_hw(uint32_t crc, const void *buf, size_t len)
 
 #else
 
-bool
-crc32c_hw_available(void)
+bool crc32c_hw_available(void)
 {
 	return false;
 }
 
-uint32_t
-crc32c_hw(uint32_t crc, const void *buf, size_t len)
+uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 {
 	return crc32c_sw(crc, buf, len);
 }
@@ -119,14 +114,12 @@ crc32c_hw(uint32_t crc, const void *buf, size_t len)
 static uint32_t (*crc_impl)(uint32_t, const void *, size_t);
 static pthread_once_t impl_once = PTHREAD_ONCE_INIT;
 
-static void
-pick_impl(void)
+static void pick_impl(void)
 {
 	crc_impl = crc32c_hw_available() ? crc32c_hw : crc32c_sw;
 }
 
-uint32_t
-crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&impl_once, pick_impl);
 	return crc_impl(crc, buf, len);

@@ -22,14 +22,12 @@
 
 #define ZERO_CHUNK (1u << 20)
 
-static int
-fault(struct diskio *d, enum storage_op op, const char *name)
+static int fault(struct diskio *d, enum storage_op op, const char *name)
 {
 	return d->fault != NULL ? d->fault(d->fault_arg, op, name) : 0;
 }
 
-int
-diskio_fail(struct diskio *d, int rc, const char *fmt, ...)
+int diskio_fail(struct diskio *d, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -41,8 +39,7 @@ diskio_fail(struct diskio *d, int rc, const char *fmt, ...)
 	return rc;
 }
 
-void
-diskio_log(struct diskio *d, int level, const char *fmt, ...)
+void diskio_log(struct diskio *d, int level, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -57,11 +54,10 @@ diskio_log(struct diskio *d, int level, const char *fmt, ...)
 		    level >= STORAGE_LOG_WARN ? "warning: " : "", line);
 }
 
-static int sysfail(struct diskio *d, int rc, const char *name,
-    const char *op, long long off);
+static int sysfail(struct diskio *d, int rc, const char *name, const char *op,
+    long long off);
 
-int
-diskio_damage(struct diskio *d, bool recover, uint64_t *count,
+int diskio_damage(struct diskio *d, bool recover, uint64_t *count,
     const char *fmt, ...)
 {
 	char what[768];
@@ -71,17 +67,20 @@ diskio_damage(struct diskio *d, bool recover, uint64_t *count,
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	if (!recover)
-		return diskio_fail(d, STORAGE_EDAMAGED, "%s; refusing to start "
+		return diskio_fail(d, STORAGE_EDAMAGED,
+		    "%s; refusing to start "
 		    "(data directory damaged; --recover starts anyway, "
-		    "accepting the loss)", what);
-	diskio_log(d, STORAGE_LOG_WARN, "DAMAGED DATA DIRECTORY, starting "
-	    "anyway as the recover option asks: %s", what);
+		    "accepting the loss)",
+		    what);
+	diskio_log(d, STORAGE_LOG_WARN,
+	    "DAMAGED DATA DIRECTORY, starting "
+	    "anyway as the recover option asks: %s",
+	    what);
 	(*count)++;
 	return 0;
 }
 
-int
-diskio_truncate(struct diskio *d, int fd, const char *name, uint64_t len)
+int diskio_truncate(struct diskio *d, int fd, const char *name, uint64_t len)
 {
 	int rc = fault(d, STORAGE_OP_ALLOCATE, name);
 
@@ -91,8 +90,7 @@ diskio_truncate(struct diskio *d, int fd, const char *name, uint64_t len)
 }
 
 /* Fail with -errno (or @rc if set by the hook) for @op on @name. */
-static int
-sysfail(struct diskio *d, int rc, const char *name, const char *op,
+static int sysfail(struct diskio *d, int rc, const char *name, const char *op,
     long long off)
 {
 	if (off >= 0)
@@ -102,8 +100,7 @@ sysfail(struct diskio *d, int rc, const char *name, const char *op,
 	    strerror(-rc));
 }
 
-int
-diskio_sync_parent(struct diskio *d)
+int diskio_sync_parent(struct diskio *d)
 {
 	char *copy = strdup(d->dir);
 	int fd = -1, rc = fault(d, STORAGE_OP_DIRSYNC, "..");
@@ -125,8 +122,7 @@ diskio_sync_parent(struct diskio *d)
 	    strerror(-rc));
 }
 
-int
-diskio_init(struct diskio *d, const char *dir, int create,
+int diskio_init(struct diskio *d, const char *dir, int create,
     storage_fault_fn fault_fn, void *fault_arg, storage_log_fn log,
     void *log_arg, char *errbuf, size_t errlen)
 {
@@ -159,8 +155,7 @@ diskio_init(struct diskio *d, const char *dir, int create,
 	return 0;
 }
 
-void
-diskio_close(struct diskio *d)
+void diskio_close(struct diskio *d)
 {
 	if (d->dirfd >= 0)
 		close(d->dirfd);
@@ -169,8 +164,7 @@ diskio_close(struct diskio *d)
 	d->dir = NULL;
 }
 
-int
-diskio_open(struct diskio *d, const char *name, int flags, int *fd)
+int diskio_open(struct diskio *d, const char *name, int flags, int *fd)
 {
 	int rc = fault(d, STORAGE_OP_OPEN, name);
 
@@ -184,8 +178,7 @@ diskio_open(struct diskio *d, const char *name, int flags, int *fd)
 	return sysfail(d, rc, name, (flags & O_CREAT) ? "create" : "open", -1);
 }
 
-int
-diskio_exists(struct diskio *d, const char *name, int *exists)
+int diskio_exists(struct diskio *d, const char *name, int *exists)
 {
 	struct stat st;
 	int rc;
@@ -201,8 +194,7 @@ diskio_exists(struct diskio *d, const char *name, int *exists)
 	return sysfail(d, rc, name, "stat", -1);
 }
 
-int
-diskio_pwrite(struct diskio *d, int fd, const char *name, const void *buf,
+int diskio_pwrite(struct diskio *d, int fd, const char *name, const void *buf,
     size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
@@ -226,8 +218,7 @@ diskio_pwrite(struct diskio *d, int fd, const char *name, const void *buf,
 	return 0;
 }
 
-int
-diskio_pread(struct diskio *d, int fd, const char *name, void *buf,
+int diskio_pread(struct diskio *d, int fd, const char *name, void *buf,
     size_t len, uint64_t off, size_t *got)
 {
 	uint8_t *p = buf;
@@ -255,8 +246,7 @@ diskio_pread(struct diskio *d, int fd, const char *name, void *buf,
 	return 0;
 }
 
-int
-diskio_size(struct diskio *d, int fd, const char *name, uint64_t *size)
+int diskio_size(struct diskio *d, int fd, const char *name, uint64_t *size)
 {
 	struct stat st;
 
@@ -266,8 +256,7 @@ diskio_size(struct diskio *d, int fd, const char *name, uint64_t *size)
 	return 0;
 }
 
-int
-diskio_fdatasync(struct diskio *d, int fd, const char *name)
+int diskio_fdatasync(struct diskio *d, int fd, const char *name)
 {
 	int rc = fault(d, STORAGE_OP_SYNC, name);
 
@@ -279,8 +268,7 @@ diskio_fdatasync(struct diskio *d, int fd, const char *name)
 	return sysfail(d, rc, name, "fdatasync", -1);
 }
 
-int
-diskio_syncdir(struct diskio *d)
+int diskio_syncdir(struct diskio *d)
 {
 	int rc = fault(d, STORAGE_OP_DIRSYNC, ".");
 
@@ -293,17 +281,18 @@ diskio_syncdir(struct diskio *d)
 	    strerror(-rc));
 }
 
-static int
-zero_fill(struct diskio *d, int fd, const char *name, uint64_t len)
+static int zero_fill(struct diskio *d, int fd, const char *name, uint64_t len)
 {
 	uint8_t *zero = calloc(1, ZERO_CHUNK);
 	uint64_t off;
 	int rc = 0;
 
 	if (zero == NULL)
-		return diskio_fail(d, -ENOMEM, "%s/%s: out of memory", d->dir, name);
+		return diskio_fail(d, -ENOMEM, "%s/%s: out of memory", d->dir,
+		    name);
 	for (off = 0; off < len && rc == 0; off += ZERO_CHUNK) {
-		size_t n = len - off < ZERO_CHUNK ? (size_t)(len - off) : ZERO_CHUNK;
+		size_t n = len - off < ZERO_CHUNK ? (size_t)(len - off)
+		                                  : ZERO_CHUNK;
 
 		rc = diskio_pwrite(d, fd, name, zero, n, off);
 	}
@@ -311,8 +300,7 @@ zero_fill(struct diskio *d, int fd, const char *name, uint64_t len)
 	return rc;
 }
 
-int
-diskio_prealloc(struct diskio *d, int fd, const char *name,
+int diskio_prealloc(struct diskio *d, int fd, const char *name,
     enum storage_prealloc mode, uint64_t len)
 {
 	int rc = fault(d, STORAGE_OP_ALLOCATE, name);
@@ -335,8 +323,7 @@ diskio_prealloc(struct diskio *d, int fd, const char *name,
 	return sysfail(d, -EINVAL, name, "preallocate", 0);
 }
 
-int
-diskio_rename(struct diskio *d, const char *from, const char *to)
+int diskio_rename(struct diskio *d, const char *from, const char *to)
 {
 	int rc = fault(d, STORAGE_OP_RENAME, from);
 
@@ -348,8 +335,7 @@ diskio_rename(struct diskio *d, const char *from, const char *to)
 	    strerror(-rc));
 }
 
-int
-diskio_unlink(struct diskio *d, const char *name)
+int diskio_unlink(struct diskio *d, const char *name)
 {
 	int rc = fault(d, STORAGE_OP_UNLINK, name);
 
@@ -360,15 +346,15 @@ diskio_unlink(struct diskio *d, const char *name)
 	return sysfail(d, rc, name, "unlink", -1);
 }
 
-bool
-diskio_parse_name(const char *name, const char *prefix, const char *suffix,
+bool diskio_parse_name(const char *name, const char *prefix, const char *suffix,
     raft_index *index)
 {
 	size_t np = strlen(prefix);
 	raft_index v = 0;
 
 	if (strlen(name) != np + 20 + strlen(suffix) ||
-	    strncmp(name, prefix, np) != 0 || strcmp(name + np + 20, suffix) != 0)
+	    strncmp(name, prefix, np) != 0 ||
+	    strcmp(name + np + 20, suffix) != 0)
 		return false;
 	for (size_t i = np; i < np + 20; i++) {
 		if (name[i] < '0' || name[i] > '9')
@@ -379,22 +365,19 @@ diskio_parse_name(const char *name, const char *prefix, const char *suffix,
 	return v > 0;
 }
 
-static int
-cmp_names(const void *a, const void *b)
+static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void
-diskio_free_names(char **names, size_t n)
+void diskio_free_names(char **names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 }
 
-int
-diskio_list(struct diskio *d, char ***out, size_t *n_out)
+int diskio_list(struct diskio *d, char ***out, size_t *n_out)
 {
 	char **names = NULL, **grown;
 	size_t n = 0, cap = 0;

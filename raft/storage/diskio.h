@@ -28,20 +28,20 @@
 
 struct diskio {
 	int dirfd;
-	char *dir;                 /* for messages; owned */
+	char *dir; /* for messages; owned */
 	storage_fault_fn fault;
 	void *fault_arg;
 	storage_log_fn log;
 	void *log_arg;
-	char *errbuf;              /* where messages go (borrowed) */
+	char *errbuf; /* where messages go (borrowed) */
 	size_t errlen;
 	uint64_t n_fsyncs;
 };
 
 /* Open (creating it when @create) directory @dir.  Fills @d. */
 int diskio_init(struct diskio *d, const char *dir, int create,
-    storage_fault_fn fault, void *fault_arg, storage_log_fn log,
-    void *log_arg, char *errbuf, size_t errlen);
+    storage_fault_fn fault, void *fault_arg, storage_log_fn log, void *log_arg,
+    char *errbuf, size_t errlen);
 void diskio_close(struct diskio *d);
 
 /* Format a message into the error buffer and return @rc. */
@@ -65,8 +65,8 @@ int diskio_open(struct diskio *d, const char *name, int flags, int *fd);
 int diskio_truncate(struct diskio *d, int fd, const char *name, uint64_t len);
 int diskio_exists(struct diskio *d, const char *name, int *exists);
 /* Write all @len bytes at @off (short writes are continued). */
-int diskio_pwrite(struct diskio *d, int fd, const char *name,
-    const void *buf, size_t len, uint64_t off);
+int diskio_pwrite(struct diskio *d, int fd, const char *name, const void *buf,
+    size_t len, uint64_t off);
 /* Read up to @len bytes at @off; *@got < @len only at end of file. */
 int diskio_pread(struct diskio *d, int fd, const char *name, void *buf,
     size_t len, uint64_t off, size_t *got);
@@ -86,8 +86,8 @@ int diskio_unlink(struct diskio *d, const char *name);
  * of wal-<index>.seg and snap-<index>.snap files, and their .tmp); sets
  * *@index to the digits' value, which must be > 0.
  */
-bool diskio_parse_name(const char *name, const char *prefix,
-    const char *suffix, raft_index *index);
+bool diskio_parse_name(const char *name, const char *prefix, const char *suffix,
+    raft_index *index);
 /* Names in the directory, sorted; caller frees with diskio_free_names(). */
 int diskio_list(struct diskio *d, char ***names, size_t *n);
 void diskio_free_names(char **names, size_t n);

@@ -43,21 +43,19 @@
 #define SNAP_VERSION 1
 #define SNAP_HDR 192
 
-void
-snapfile_name(raft_index index, bool tmp, char *buf, size_t len)
+void snapfile_name(raft_index index, bool tmp, char *buf, size_t len)
 {
-	snprintf(buf, len, "snap-%020" PRIu64 ".snap%s", index, tmp ? ".tmp" : "");
+	snprintf(buf, len, "snap-%020" PRIu64 ".snap%s", index,
+	    tmp ? ".tmp" : "");
 }
 
-bool
-snapfile_parse_name(const char *name, bool tmp, raft_index *index)
+bool snapfile_parse_name(const char *name, bool tmp, raft_index *index)
 {
 	return diskio_parse_name(name, "snap-", tmp ? ".snap.tmp" : ".snap",
 	    index);
 }
 
-static void
-encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
+static void encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
     const struct raft_snapshot_meta *meta, uint64_t len, uint32_t crc,
     uint32_t frame_crc)
 {
@@ -80,9 +78,9 @@ encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
 
 /* Compress @data into @fd after the header; sets *@end to the file size
  * and *@frame_crc to the CRC32C of the frame. */
-static int
-compress_to(struct diskio *io, int fd, const char *name, const void *data,
-    uint64_t len, int level, uint64_t *end, uint32_t *frame_crc)
+static int compress_to(struct diskio *io, int fd, const char *name,
+    const void *data, uint64_t len, int level, uint64_t *end,
+    uint32_t *frame_crc)
 {
 	ZSTD_inBuffer in = { data, (size_t)len, 0 };
 	size_t outcap = ZSTD_CStreamOutSize(), left;
@@ -92,14 +90,19 @@ compress_to(struct diskio *io, int fd, const char *name, const void *data,
 	int rc = 0;
 
 	if (cctx == NULL || out == NULL) {
-		rc = diskio_fail(io, -ENOMEM, "%s/%s: out of memory", io->dir, name);
+		rc = diskio_fail(io, -ENOMEM, "%s/%s: out of memory", io->dir,
+		    name);
 		goto out;
 	}
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
+	if (ZSTD_isError(
+	        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(
+	        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
 	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cctx, len))) {
-		rc = diskio_fail(io, -EINVAL, "%s/%s: zstd refused the parameters "
-		    "(level %d)", io->dir, name, level);
+		rc = diskio_fail(io, -EINVAL,
+		    "%s/%s: zstd refused the parameters "
+		    "(level %d)",
+		    io->dir, name, level);
 		goto out;
 	}
 	do {
@@ -107,8 +110,9 @@ compress_to(struct diskio *io, int fd, const char *name, const void *data,
 
 		left = ZSTD_compressStream2(cctx, &ob, &in, ZSTD_e_end);
 		if (ZSTD_isError(left)) {
-			rc = diskio_fail(io, -EIO, "%s/%s: zstd compression failed: %s",
-			    io->dir, name, ZSTD_getErrorName(left));
+			rc = diskio_fail(io, -EIO,
+			    "%s/%s: zstd compression failed: %s", io->dir, name,
+			    ZSTD_getErrorName(left));
 			goto out;
 		}
 		if ((rc = diskio_pwrite(io, fd, name, out, ob.pos, off)) != 0)
@@ -123,18 +127,19 @@ out:
 	return rc;
 }
 
-int
-snapfile_write(struct diskio *io, const char *name, uint64_t cluster_id,
-    raft_id member_id, const struct raft_snapshot_meta *meta,
-    const void *data, uint64_t len, int level, uint64_t *file_bytes)
+int snapfile_write(struct diskio *io, const char *name, uint64_t cluster_id,
+    raft_id member_id, const struct raft_snapshot_meta *meta, const void *data,
+    uint64_t len, int level, uint64_t *file_bytes)
 {
 	uint8_t h[SNAP_HDR];
 	uint32_t frame_crc = 0;
 	int fd, rc;
 
-	if ((rc = diskio_open(io, name, O_WRONLY | O_CREAT | O_TRUNC, &fd)) != 0)
+	if ((rc = diskio_open(io, name, O_WRONLY | O_CREAT | O_TRUNC, &fd)) !=
+	    0)
 		return rc;
-	rc = compress_to(io, fd, name, data, len, level, file_bytes, &frame_crc);
+	rc = compress_to(io, fd, name, data, len, level, file_bytes,
+	    &frame_crc);
 	if (rc == 0) {
 		encode_header(h, cluster_id, member_id, meta, len,
 		    crc32c(0, data, (size_t)len), frame_crc);
@@ -146,40 +151,49 @@ snapfile_write(struct diskio *io, const char *name, uint64_t cluster_id,
 	return rc;
 }
 
-static int
-check_header(struct diskio *io, const char *name, const uint8_t *h,
+static int check_header(struct diskio *io, const char *name, const uint8_t *h,
     size_t got, uint64_t cluster_id, raft_id member_id, raft_index index)
 {
 	const char *dir = io->dir;
 
 	if (got < SNAP_HDR)
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
-		    "at offset 0: file is only %zu bytes", dir, name, got);
-	if (memcmp(h, SNAP_MAGIC, 8) != 0 || crc32c(0, h, 188) != le_get32(h + 188))
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
-		    "at offset 0: %s", dir, name,
-		    memcmp(h, SNAP_MAGIC, 8) ? "wrong magic" : "checksum mismatch");
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: bad snapshot header "
+		    "at offset 0: file is only %zu bytes",
+		    dir, name, got);
+	if (memcmp(h, SNAP_MAGIC, 8) != 0 ||
+	    crc32c(0, h, 188) != le_get32(h + 188))
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: bad snapshot header "
+		    "at offset 0: %s",
+		    dir, name,
+		    memcmp(h, SNAP_MAGIC, 8) ? "wrong magic"
+		                             : "checksum mismatch");
 	if (le_get32(h + 8) != SNAP_VERSION || le_get32(h + 12) != SNAP_HDR)
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
-		    "at offset 8: unknown format version %u", dir, name,
-		    le_get32(h + 8));
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: bad snapshot header "
+		    "at offset 8: unknown format version %u",
+		    dir, name, le_get32(h + 8));
 	if (le_get64(h + 16) != cluster_id || le_get64(h + 24) != member_id)
-		return diskio_fail(io, STORAGE_EFOREIGN, "%s/%s: snapshot belongs to "
-		    "cluster %" PRIx64 " member %" PRIu64 ", not cluster %" PRIx64
-		    " member %" PRIu64, dir, name, le_get64(h + 16),
-		    le_get64(h + 24), cluster_id, member_id);
+		return diskio_fail(io, STORAGE_EFOREIGN,
+		    "%s/%s: snapshot belongs to "
+		    "cluster %" PRIx64 " member %" PRIu64
+		    ", not cluster %" PRIx64 " member %" PRIu64,
+		    dir, name, le_get64(h + 16), le_get64(h + 24), cluster_id,
+		    member_id);
 	if (le_get64(h + 32) != index || le_get64(h + 40) == 0 ||
 	    le_get32(h + 48) == 0 || le_get32(h + 48) > RAFT_MAX_MEMBERS)
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: bad snapshot header "
-		    "at offset 32: index, term or voter count impossible", dir, name);
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: bad snapshot header "
+		    "at offset 32: index, term or voter count impossible",
+		    dir, name);
 	return 0;
 }
 
 /* Decompress the frame at offset SNAP_HDR of @fd into @data (@len bytes),
  * checking it against @frame_crc. */
-static int
-decompress_from(struct diskio *io, int fd, const char *name, uint64_t fsize,
-    uint8_t *data, uint64_t len, uint32_t frame_crc)
+static int decompress_from(struct diskio *io, int fd, const char *name,
+    uint64_t fsize, uint8_t *data, uint64_t len, uint32_t frame_crc)
 {
 	uint32_t crc = 0;
 	size_t incap = ZSTD_DStreamInSize(), got, ret = 1;
@@ -191,22 +205,28 @@ decompress_from(struct diskio *io, int fd, const char *name, uint64_t fsize,
 	int rc = 0;
 
 	if (dctx == NULL || in == NULL) {
-		rc = diskio_fail(io, -ENOMEM, "%s/%s: out of memory", io->dir, name);
+		rc = diskio_fail(io, -ENOMEM, "%s/%s: out of memory", io->dir,
+		    name);
 		goto out;
 	}
 	while (off < fsize && ret != 0) {
 		ZSTD_inBuffer ib = { in, 0, 0 };
 
-		if ((rc = diskio_pread(io, fd, name, in, incap, off, &got)) != 0)
+		if ((rc = diskio_pread(io, fd, name, in, incap, off, &got)) !=
+		    0)
 			goto out;
 		ib.size = got;
 		while (ib.pos < ib.size && ret != 0) {
 			ret = ZSTD_decompressStream(dctx, &out, &ib);
 			if (ZSTD_isError(ret) || out.pos > len) {
-				rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt "
-				    "compressed data near offset %" PRIu64 ": %s", io->dir,
-				    name, off + ib.pos, ZSTD_isError(ret) ?
-				    ZSTD_getErrorName(ret) : "more data than the header says");
+				rc = diskio_fail(io, STORAGE_ECORRUPT,
+				    "%s/%s: corrupt "
+				    "compressed data near offset %" PRIu64
+				    ": %s",
+				    io->dir, name, off + ib.pos,
+				    ZSTD_isError(ret)
+				        ? ZSTD_getErrorName(ret)
+				        : "more data than the header says");
 				goto out;
 			}
 		}
@@ -216,23 +236,27 @@ decompress_from(struct diskio *io, int fd, const char *name, uint64_t fsize,
 			break;
 	}
 	if (ret != 0 || off != fsize || out.pos != len)
-		rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt compressed data "
-		    "at offset %" PRIu64 ": %s", io->dir, name, off,
-		    ret != 0 ? "the zstd frame is cut short" : off != fsize ?
-		    "bytes after the end of the zstd frame" :
-		    "less data than the header says");
+		rc = diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: corrupt compressed data "
+		    "at offset %" PRIu64 ": %s",
+		    io->dir, name, off,
+		    ret != 0           ? "the zstd frame is cut short"
+		        : off != fsize ? "bytes after the end of the zstd frame"
+		                       : "less data than the header says");
 	else if (crc != frame_crc)
-		rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: the zstd frame at "
-		    "offsets %d..%" PRIu64 " does not match its checksum (header "
-		    "offset 52)", io->dir, name, SNAP_HDR, fsize);
+		rc = diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: the zstd frame at "
+		    "offsets %d..%" PRIu64
+		    " does not match its checksum (header "
+		    "offset 52)",
+		    io->dir, name, SNAP_HDR, fsize);
 out:
 	free(in);
 	ZSTD_freeDCtx(dctx);
 	return rc;
 }
 
-int
-snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
+int snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
     raft_id member_id, uint64_t max_bytes, struct raft_snapshot_meta *meta,
     uint8_t **data, uint64_t *len, uint64_t *file_bytes)
 {
@@ -247,22 +271,27 @@ snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
 		return rc;
 	if ((rc = diskio_size(io, fd, name, &fsize)) != 0 ||
 	    (rc = diskio_pread(io, fd, name, h, SNAP_HDR, 0, &got)) != 0 ||
-	    (rc = check_header(io, name, h, got, cluster_id, member_id, index)) != 0)
+	    (rc = check_header(io, name, h, got, cluster_id, member_id,
+	         index)) != 0)
 		goto out;
 	n = le_get64(h + 176);
 	if (n > max_bytes || (buf = malloc((size_t)n + 1)) == NULL) {
 		rc = diskio_fail(io, n > max_bytes ? STORAGE_ECORRUPT : -ENOMEM,
-		    "%s/%s: snapshot of %" PRIu64 " bytes (header offset 176): %s",
-		    io->dir, name, n, n > max_bytes ? "over the configured maximum" :
-		    "out of memory");
+		    "%s/%s: snapshot of %" PRIu64
+		    " bytes (header offset 176): %s",
+		    io->dir, name, n,
+		    n > max_bytes ? "over the configured maximum"
+		                  : "out of memory");
 		goto out;
 	}
 	if ((rc = decompress_from(io, fd, name, fsize, buf, n,
-	    le_get32(h + 52))) != 0)
+	         le_get32(h + 52))) != 0)
 		goto out;
 	if (crc32c(0, buf, (size_t)n) != le_get32(h + 184)) {
-		rc = diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: the uncompressed data "
-		    "does not match its checksum (header offset 184)", io->dir, name);
+		rc = diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: the uncompressed data "
+		    "does not match its checksum (header offset 184)",
+		    io->dir, name);
 		goto out;
 	}
 	memset(meta, 0, sizeof *meta);

@@ -27,8 +27,8 @@ bool snapfile_parse_name(const char *name, bool tmp, raft_index *index);
  * Sets *@file_bytes to the file's size.  Does not rename: storage.c does.
  */
 int snapfile_write(struct diskio *io, const char *name, uint64_t cluster_id,
-    raft_id member_id, const struct raft_snapshot_meta *meta,
-    const void *data, uint64_t len, int level, uint64_t *file_bytes);
+    raft_id member_id, const struct raft_snapshot_meta *meta, const void *data,
+    uint64_t len, int level, uint64_t *file_bytes);
 
 /*
  * Read and check snapshot file @name end to end: header checksum, magic,

@@ -86,10 +86,10 @@
 #include "raft/storage/storage.h"
 #include "raft/storage/wal.h"
 
-#define SMALL_MAX 64        /* the biggest small file: hardstate v2 */
+#define SMALL_MAX 64 /* the biggest small file: hardstate v2 */
 #define SMALL_VERSION 2
 #define META_FIELDS 2
-#define HS_FIELDS 5         /* term, vote, seg, durable, snap */
+#define HS_FIELDS 5 /* term, vote, seg, durable, snap */
 #define META "meta"
 #define META_TMP "meta.tmp"
 #define HS "hardstate"
@@ -103,25 +103,24 @@ struct storage {
 	raft_id member_id;
 	struct wal *wal;
 	struct raft_hard_state hs;
-	struct wal_mark mark;   /* the marks in the durable hardstate */
-	raft_index snap_mark;   /* the snapshot it records (0: none) */
-	uint32_t meta_version;  /* of meta as found (0: created now) */
+	struct wal_mark mark; /* the marks in the durable hardstate */
+	raft_index snap_mark; /* the snapshot it records (0: none) */
+	uint32_t meta_version; /* of meta as found (0: created now) */
 	bool hs_found;
-	uint64_t n_damage;      /* findings accepted by opt.recover */
-	int hs_fd;              /* hardstate.tmp written, not yet renamed; or -1 */
-	bool hs_pending;        /* a term/vote saved since the last sync */
+	uint64_t n_damage; /* findings accepted by opt.recover */
+	int hs_fd; /* hardstate.tmp written, not yet renamed; or -1 */
+	bool hs_pending; /* a term/vote saved since the last sync */
 	bool has_snap;
 	struct raft_snapshot_meta snap;
 	uint64_t snap_file_bytes;
-	uint8_t *boot_snap;     /* recovered snapshot data, until released */
+	uint8_t *boot_snap; /* recovered snapshot data, until released */
 	uint64_t boot_snap_len;
 	uint64_t n_syncs;
-	int err;                /* POISONED when non-zero */
+	int err; /* POISONED when non-zero */
 	char errmsg[ERRMSG_LEN];
 };
 
-void
-storage_options_defaults(struct storage_options *o)
+void storage_options_defaults(struct storage_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->segment_size = 16u << 20;
@@ -131,8 +130,7 @@ storage_options_defaults(struct storage_options *o)
 }
 
 /* OPEN -> POISONED on the first error; later errors keep the first. */
-static int
-poison(struct storage *s, int rc)
+static int poison(struct storage *s, int rc)
 {
 	if (rc != 0 && s->err == 0)
 		s->err = rc;
@@ -141,15 +139,14 @@ poison(struct storage *s, int rc)
 
 /* ------------------------------------------------------- small files */
 
-static size_t
-small_size(int n_fields)
+static size_t small_size(int n_fields)
 {
 	return 16 + 8 * (size_t)n_fields + 8;
 }
 
 /* Encode a version-2 small file; returns its size. */
-static size_t
-encode_small(uint8_t *b, const char *magic, const uint64_t *f, int n)
+static size_t encode_small(uint8_t *b, const char *magic, const uint64_t *f,
+    int n)
 {
 	size_t size = small_size(n);
 
@@ -166,9 +163,8 @@ encode_small(uint8_t *b, const char *magic, const uint64_t *f, int n)
  * Read small file @name: *@found, and if found its *@version and fields
  * into @f (@n_v2 of them in version 2, 2 in version 1; the rest zeroed).
  */
-static int
-read_small(struct diskio *io, const char *name, const char *magic, int n_v2,
-    int *found, uint32_t *version, uint64_t *f)
+static int read_small(struct diskio *io, const char *name, const char *magic,
+    int n_v2, int *found, uint32_t *version, uint64_t *f)
 {
 	uint8_t b[SMALL_MAX + 1];
 	size_t got, size;
@@ -184,27 +180,32 @@ read_small(struct diskio *io, const char *name, const char *magic, int n_v2,
 	if (rc != 0)
 		return rc;
 	if (got < 16 || memcmp(b, magic, 8) != 0)
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
-		    "0: %s", io->dir, name, got < 16 ? "wrong size" : "wrong magic");
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: corrupt at offset "
+		    "0: %s",
+		    io->dir, name, got < 16 ? "wrong size" : "wrong magic");
 	*version = le_get32(b + 8);
 	if (*version != 1 && *version != SMALL_VERSION)
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: unknown format "
-		    "version %u at offset 8", io->dir, name, *version);
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: unknown format "
+		    "version %u at offset 8",
+		    io->dir, name, *version);
 	n = *version == 1 ? 2 : n_v2;
 	size = small_size(n);
 	if (got != size || crc32c(0, b, size - 8) != le_get32(b + size - 8) ||
 	    le_get32(b + size - 4) != 0)
-		return diskio_fail(io, STORAGE_ECORRUPT, "%s/%s: corrupt at offset "
-		    "0: %s", io->dir, name, got != size ? "wrong size" :
-		    "checksum mismatch");
+		return diskio_fail(io, STORAGE_ECORRUPT,
+		    "%s/%s: corrupt at offset "
+		    "0: %s",
+		    io->dir, name,
+		    got != size ? "wrong size" : "checksum mismatch");
 	for (int i = 0; i < n; i++)
 		f[i] = le_get64(b + 16 + 8 * i);
 	return 0;
 }
 
 /* Write @tmp (left open in *@fd_out if non-NULL, else synced+renamed). */
-static int
-write_small(struct diskio *io, const char *tmp, const char *name,
+static int write_small(struct diskio *io, const char *tmp, const char *name,
     const char *magic, const uint64_t *f, int n, int *fd_out)
 {
 	uint8_t b[SMALL_MAX];
@@ -230,8 +231,7 @@ write_small(struct diskio *io, const char *tmp, const char *name,
 	return rc;
 }
 
-static void
-hs_fields(const struct storage *s, const struct raft_hard_state *hs,
+static void hs_fields(const struct storage *s, const struct raft_hard_state *hs,
     const struct wal_mark *m, uint64_t *f)
 {
 	f[0] = hs->term;
@@ -247,27 +247,25 @@ hs_fields(const struct storage *s, const struct raft_hard_state *hs,
  * making a term or vote durable early is safe (nothing was sent on it).
  * Also the wal's mark callback (wal.h).
  */
-static int
-write_hs(void *arg, const struct wal_mark *m)
+static int write_hs(void *arg, const struct wal_mark *m)
 {
 	struct storage *s = arg;
 	uint64_t f[HS_FIELDS];
 	int rc;
 
-	if (s->hs_fd >= 0) {   /* hs_pending stays: see sync_hard_state */
+	if (s->hs_fd >= 0) { /* hs_pending stays: see sync_hard_state */
 		close(s->hs_fd);
 		s->hs_fd = -1;
 	}
 	hs_fields(s, &s->hs, m, f);
 	if ((rc = write_small(&s->io, HS_TMP, HS, "RAFTKVHS", f, HS_FIELDS,
-	    NULL)) != 0)
+	         NULL)) != 0)
 		return rc;
 	s->mark = *m;
 	return 0;
 }
 
-static int
-write_meta(struct storage *s)
+static int write_meta(struct storage *s)
 {
 	uint64_t f[META_FIELDS] = { s->cluster_id, s->member_id };
 
@@ -277,8 +275,7 @@ write_meta(struct storage *s)
 
 /* -------------------------------------------------------------- open */
 
-static bool
-ours(const char *name)
+static bool ours(const char *name)
 {
 	raft_index i;
 
@@ -290,8 +287,7 @@ ours(const char *name)
  * Check the identity file and read the hard state; create both in a
  * directory without our files (hardstate first: meta means initialised).
  */
-static int
-check_identity(struct storage *s, char **names, size_t n)
+static int check_identity(struct storage *s, char **names, size_t n)
 {
 	uint64_t m[META_FIELDS], h[HS_FIELDS];
 	uint32_t hs_version = 0;
@@ -299,17 +295,18 @@ check_identity(struct storage *s, char **names, size_t n)
 	int found, rc;
 
 	if ((rc = read_small(&s->io, META, "RAFTKVMD", META_FIELDS, &found,
-	    &s->meta_version, m)) != 0)
+	         &s->meta_version, m)) != 0)
 		return rc;
 	if (found && (m[0] != s->cluster_id || m[1] != s->member_id))
-		return diskio_fail(&s->io, STORAGE_EFOREIGN, "%s/%s: this data "
+		return diskio_fail(&s->io, STORAGE_EFOREIGN,
+		    "%s/%s: this data "
 		    "directory belongs to cluster %" PRIx64 " member %" PRIu64
-		    ", not cluster %" PRIx64 " member %" PRIu64, s->io.dir, META,
-		    m[0], m[1], s->cluster_id, s->member_id);
+		    ", not cluster %" PRIx64 " member %" PRIu64,
+		    s->io.dir, META, m[0], m[1], s->cluster_id, s->member_id);
 	if (!found)
 		s->meta_version = 0;
 	if ((rc = read_small(&s->io, HS, "RAFTKVHS", HS_FIELDS, &found,
-	    &hs_version, h)) != 0)
+	         &hs_version, h)) != 0)
 		return rc;
 	s->hs_found = found;
 	s->hs = (struct raft_hard_state){ h[0], h[1] };
@@ -318,8 +315,10 @@ check_identity(struct storage *s, char **names, size_t n)
 	for (size_t i = 0; i < n && other == NULL; i++)
 		if (ours(names[i]) && strcmp(names[i], HS) != 0)
 			other = names[i];
-	if (s->meta_version == 0 && other == NULL && (!found ||
-	    (h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 0 && h[4] == 0))) {
+	if (s->meta_version == 0 && other == NULL &&
+	    (!found ||
+	        (h[0] == 0 && h[1] == 0 && h[2] == 0 && h[3] == 0 &&
+	            h[4] == 0))) {
 		/* Fresh, or a creation interrupted before meta was written:
 		 * the directory's own entry first (mkdir may be all an
 		 * interrupted start did), then hardstate, then meta. */
@@ -334,9 +333,10 @@ check_identity(struct storage *s, char **names, size_t n)
 	}
 	if (s->meta_version == 0) {
 		if ((rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
-		    "%s/%s: missing, but the directory holds %s: the identity "
-		    "file is gone", s->io.dir, META,
-		    other != NULL ? other : HS)) != 0)
+		         "%s/%s: missing, but the directory holds %s: the "
+		         "identity "
+		         "file is gone",
+		         s->io.dir, META, other != NULL ? other : HS)) != 0)
 			return rc;
 		if ((rc = write_meta(s)) != 0)
 			return rc;
@@ -344,8 +344,10 @@ check_identity(struct storage *s, char **names, size_t n)
 	}
 	if (!s->hs_found && s->meta_version >= 2 &&
 	    (rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
-	    "%s/%s: missing: this member's term and vote are lost (it could "
-	    "vote twice in one term)", s->io.dir, HS)) != 0)
+	         "%s/%s: missing: this member's term and vote are lost (it "
+	         "could "
+	         "vote twice in one term)",
+	         s->io.dir, HS)) != 0)
 		return rc;
 	return 0;
 }
@@ -355,22 +357,24 @@ check_identity(struct storage *s, char **names, size_t n)
  * @names was listed before check_identity(), which may have written (and
  * so renamed away) hardstate.tmp and meta.tmp: skip what is gone.
  */
-static int
-remove_tmp(struct storage *s, char **names, size_t n)
+static int remove_tmp(struct storage *s, char **names, size_t n)
 {
 	raft_index i;
 	int rc, there;
 
 	for (size_t k = 0; k < n; k++) {
-		if (strcmp(names[k], META_TMP) != 0 && strcmp(names[k], HS_TMP) != 0 &&
+		if (strcmp(names[k], META_TMP) != 0 &&
+		    strcmp(names[k], HS_TMP) != 0 &&
 		    !snapfile_parse_name(names[k], true, &i))
 			continue;
 		if ((rc = diskio_exists(&s->io, names[k], &there)) != 0)
 			return rc;
 		if (!there)
 			continue;
-		diskio_log(&s->io, STORAGE_LOG_INFO, "%s/%s: removing the leftover "
-		    "of an interrupted write", s->io.dir, names[k]);
+		diskio_log(&s->io, STORAGE_LOG_INFO,
+		    "%s/%s: removing the leftover "
+		    "of an interrupted write",
+		    s->io.dir, names[k]);
 		if ((rc = diskio_unlink(&s->io, names[k])) != 0)
 			return rc;
 	}
@@ -378,8 +382,7 @@ remove_tmp(struct storage *s, char **names, size_t n)
 }
 
 /* Load the newest snapshot; remove older ones (an interrupted step 4). */
-static int
-load_snapshots(struct storage *s, char **names, size_t n)
+static int load_snapshots(struct storage *s, char **names, size_t n)
 {
 	raft_index newest = 0, i;
 	bool removed = false;
@@ -392,24 +395,26 @@ load_snapshots(struct storage *s, char **names, size_t n)
 	if (s->snap_mark > newest) {
 		snapfile_name(s->snap_mark, false, name, sizeof name);
 		if ((rc = diskio_damage(&s->io, s->opt.recover, &s->n_damage,
-		    "%s/%s: missing: %s records a snapshot at index %" PRIu64
-		    "; the log it replaced is gone with it", s->io.dir, name,
-		    HS, s->snap_mark)) != 0)
+		         "%s/%s: missing: %s records a snapshot at index "
+		         "%" PRIu64 "; the log it replaced is gone with it",
+		         s->io.dir, name, HS, s->snap_mark)) != 0)
 			return rc;
 	}
 	if (newest == 0)
 		return 0;
 	snapfile_name(newest, false, name, sizeof name);
 	if ((rc = snapfile_read(&s->io, name, s->cluster_id, s->member_id,
-	    s->opt.max_snapshot_bytes, &s->snap, &s->boot_snap,
-	    &s->boot_snap_len, &s->snap_file_bytes)) != 0)
+	         s->opt.max_snapshot_bytes, &s->snap, &s->boot_snap,
+	         &s->boot_snap_len, &s->snap_file_bytes)) != 0)
 		return rc;
 	s->has_snap = true;
 	for (size_t k = 0; k < n; k++) {
 		if (!snapfile_parse_name(names[k], false, &i) || i == newest)
 			continue;
-		diskio_log(&s->io, STORAGE_LOG_INFO, "%s/%s: removing a snapshot "
-		    "older than %s", s->io.dir, names[k], name);
+		diskio_log(&s->io, STORAGE_LOG_INFO,
+		    "%s/%s: removing a snapshot "
+		    "older than %s",
+		    s->io.dir, names[k], name);
 		if ((rc = diskio_unlink(&s->io, names[k])) != 0)
 			return rc;
 		removed = true;
@@ -423,8 +428,7 @@ load_snapshots(struct storage *s, char **names, size_t n)
  * (the newest segment was fdatasynced by wal_open), which also upgrades
  * a version-1 hardstate; then a version-1 meta is rewritten as version 2.
  */
-static int
-finish_open(struct storage *s)
+static int finish_open(struct storage *s)
 {
 	struct storage_stats st;
 	struct wal_mark m;
@@ -433,8 +437,10 @@ finish_open(struct storage *s)
 	if (!s->hs_found && s->meta_version >= 2) {
 		wal_stats(s->wal, &st);
 		s->hs = (struct raft_hard_state){ st.last_term, 0 };
-		diskio_log(&s->io, STORAGE_LOG_WARN, "%s/%s: recreated with term "
-		    "%" PRIu64 " and no vote", s->io.dir, HS, s->hs.term);
+		diskio_log(&s->io, STORAGE_LOG_WARN,
+		    "%s/%s: recreated with term "
+		    "%" PRIu64 " and no vote",
+		    s->io.dir, HS, s->hs.term);
 	}
 	wal_current_mark(s->wal, &m);
 	if (!s->hs_found || s->meta_version < 2 || s->n_damage > 0 ||
@@ -448,17 +454,19 @@ finish_open(struct storage *s)
 	if (s->meta_version < 2) {
 		if ((rc = write_meta(s)) != 0)
 			return rc;
-		diskio_log(&s->io, STORAGE_LOG_INFO, "%s: upgraded to on-disk "
-		    "format version %d", s->io.dir, SMALL_VERSION);
+		diskio_log(&s->io, STORAGE_LOG_INFO,
+		    "%s: upgraded to on-disk "
+		    "format version %d",
+		    s->io.dir, SMALL_VERSION);
 	}
 	return 0;
 }
 
-static int
-recover(struct storage *s, struct raft_boot *boot)
+static int recover(struct storage *s, struct raft_boot *boot)
 {
 	struct wal_config wc = { s->cluster_id, s->member_id,
-	    s->opt.segment_size, s->opt.prealloc, s->opt.recover, write_hs, s };
+		s->opt.segment_size, s->opt.prealloc, s->opt.recover, write_hs,
+		s };
 	char **names = NULL;
 	size_t n = 0;
 	int rc;
@@ -472,8 +480,9 @@ recover(struct storage *s, struct raft_boot *boot)
 	if (rc != 0)
 		return rc;
 	if ((rc = wal_open(&s->io, &wc, s->has_snap ? s->snap.index : 0,
-	    s->has_snap ? s->snap.term : 0, &s->mark, &s->n_damage,
-	    &s->wal)) != 0 || (rc = finish_open(s)) != 0)
+	         s->has_snap ? s->snap.term : 0, &s->mark, &s->n_damage,
+	         &s->wal)) != 0 ||
+	    (rc = finish_open(s)) != 0)
 		return rc;
 	memset(boot, 0, sizeof *boot);
 	boot->hs = s->hs;
@@ -487,8 +496,7 @@ recover(struct storage *s, struct raft_boot *boot)
 	return 0;
 }
 
-int
-storage_open(const char *dir, uint64_t cluster_id, raft_id member_id,
+int storage_open(const char *dir, uint64_t cluster_id, raft_id member_id,
     const struct storage_options *opt, struct storage **out,
     struct raft_boot *boot, char *errbuf, size_t errlen)
 {
@@ -512,10 +520,12 @@ storage_open(const char *dir, uint64_t cluster_id, raft_id member_id,
 	s->hs_fd = -1;
 	rc = diskio_init(&s->io, dir, 1, s->opt.fault, s->opt.fault_arg,
 	    s->opt.log, s->opt.log_arg, s->errmsg, sizeof s->errmsg);
-	if (rc == 0 && (cluster_id == 0 || member_id == 0 ||
-	    s->opt.segment_size < 4096))
-		rc = diskio_fail(&s->io, -EINVAL, "%s: cluster id and member id "
-		    "must be non-zero, segment size at least 4096", dir);
+	if (rc == 0 &&
+	    (cluster_id == 0 || member_id == 0 || s->opt.segment_size < 4096))
+		rc = diskio_fail(&s->io, -EINVAL,
+		    "%s: cluster id and member id "
+		    "must be non-zero, segment size at least 4096",
+		    dir);
 	/* One process per data directory. */
 	if (rc == 0 && flock(s->io.dirfd, LOCK_EX | LOCK_NB) != 0)
 		rc = diskio_fail(&s->io, errno == EWOULDBLOCK ? -EBUSY : -errno,
@@ -533,8 +543,7 @@ storage_open(const char *dir, uint64_t cluster_id, raft_id member_id,
 	return 0;
 }
 
-void
-storage_release_boot(struct storage *s)
+void storage_release_boot(struct storage *s)
 {
 	if (s->wal != NULL)
 		wal_release_boot(s->wal);
@@ -545,8 +554,7 @@ storage_release_boot(struct storage *s)
 
 /* ---------------------------------------------------------- writing */
 
-int
-storage_append(struct storage *s, const struct raft_entry *entries,
+int storage_append(struct storage *s, const struct raft_entry *entries,
     uint32_t n)
 {
 	int rc;
@@ -559,8 +567,7 @@ storage_append(struct storage *s, const struct raft_entry *entries,
 	return poison(s, wal_append(s->wal, entries, n));
 }
 
-int
-storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
+int storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
 {
 	uint64_t f[HS_FIELDS];
 	int rc;
@@ -568,7 +575,7 @@ storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
 	if (s->err != 0)
 		return s->err;
 	storage_release_boot(s);
-	if (s->hs_fd >= 0) {     /* replaced before it was synced */
+	if (s->hs_fd >= 0) { /* replaced before it was synced */
 		close(s->hs_fd);
 		s->hs_fd = -1;
 	}
@@ -586,8 +593,7 @@ storage_save_hard_state(struct storage *s, const struct raft_hard_state *hs)
  * The log was just fdatasynced: the pending hard state also carries its
  * last index as the durable mark (W7: rewritten in place, no extra sync).
  */
-static int
-sync_hard_state(struct storage *s)
+static int sync_hard_state(struct storage *s)
 {
 	uint64_t f[HS_FIELDS];
 	uint8_t b[SMALL_MAX];
@@ -608,7 +614,7 @@ sync_hard_state(struct storage *s)
 		rc = diskio_pwrite(&s->io, s->hs_fd, HS_TMP, b, size, 0);
 	s->hs_pending = false;
 	if (rc != 0)
-		return rc;   /* poisons; storage_close() closes hs_fd */
+		return rc; /* poisons; storage_close() closes hs_fd */
 	rc = diskio_fdatasync(&s->io, s->hs_fd, HS_TMP);
 	close(s->hs_fd);
 	s->hs_fd = -1;
@@ -623,8 +629,7 @@ sync_hard_state(struct storage *s)
 	return rc;
 }
 
-int
-storage_sync(struct storage *s)
+int storage_sync(struct storage *s)
 {
 	bool synced;
 	int rc;
@@ -643,17 +648,16 @@ storage_sync(struct storage *s)
 	return 0;
 }
 
-static bool
-meta_ok(const struct raft_snapshot_meta *m)
+static bool meta_ok(const struct raft_snapshot_meta *m)
 {
 	return m->index > 0 && m->term > 0 && m->n_voters > 0 &&
 	    m->n_voters <= RAFT_MAX_MEMBERS;
 }
 
 /* Steps 1 and 2 of the install order (file header). */
-static int
-write_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
-    const void *data, uint64_t len, uint64_t *file_bytes)
+static int write_snapshot(struct storage *s,
+    const struct raft_snapshot_meta *meta, const void *data, uint64_t len,
+    uint64_t *file_bytes)
 {
 	char tmp[SNAPFILE_NAME_MAX], name[SNAPFILE_NAME_MAX];
 	int rc;
@@ -661,15 +665,14 @@ write_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
 	snapfile_name(meta->index, true, tmp, sizeof tmp);
 	snapfile_name(meta->index, false, name, sizeof name);
 	if ((rc = snapfile_write(&s->io, tmp, s->cluster_id, s->member_id, meta,
-	    data, len, s->opt.zstd_level, file_bytes)) != 0 ||
+	         data, len, s->opt.zstd_level, file_bytes)) != 0 ||
 	    (rc = diskio_rename(&s->io, tmp, name)) != 0)
 		return rc;
 	return diskio_syncdir(&s->io);
 }
 
-int
-storage_save_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
-    const void *data, uint64_t len)
+int storage_save_snapshot(struct storage *s,
+    const struct raft_snapshot_meta *meta, const void *data, uint64_t len)
 {
 	char old[SNAPFILE_NAME_MAX];
 	uint64_t file_bytes;
@@ -708,8 +711,7 @@ storage_save_snapshot(struct storage *s, const struct raft_snapshot_meta *meta,
 	return 0;
 }
 
-int
-storage_load_snapshot(struct storage *s, struct raft_snapshot_meta *meta,
+int storage_load_snapshot(struct storage *s, struct raft_snapshot_meta *meta,
     uint8_t **data, uint64_t *len)
 {
 	char name[SNAPFILE_NAME_MAX];
@@ -728,8 +730,7 @@ storage_load_snapshot(struct storage *s, struct raft_snapshot_meta *meta,
 
 /* ------------------------------------------------------------ queries */
 
-void
-storage_stats(const struct storage *s, struct storage_stats *st)
+void storage_stats(const struct storage *s, struct storage_stats *st)
 {
 	memset(st, 0, sizeof *st);
 	if (s->wal != NULL)
@@ -744,20 +745,17 @@ storage_stats(const struct storage *s, struct storage_stats *st)
 	st->damage = s->n_damage;
 }
 
-int
-storage_error(const struct storage *s)
+int storage_error(const struct storage *s)
 {
 	return s->err;
 }
 
-const char *
-storage_errmsg(const struct storage *s)
+const char *storage_errmsg(const struct storage *s)
 {
 	return s->err != 0 ? s->errmsg : "";
 }
 
-void
-storage_close(struct storage *s)
+void storage_close(struct storage *s)
 {
 	if (s == NULL)
 		return;
@@ -765,6 +763,6 @@ storage_close(struct storage *s)
 		close(s->hs_fd);
 	wal_close(s->wal);
 	free(s->boot_snap);
-	diskio_close(&s->io);   /* closing the directory drops the flock */
+	diskio_close(&s->io); /* closing the directory drops the flock */
 	free(s);
 }

@@ -45,12 +45,12 @@
 
 /* The I/O operations a fault hook may fail (see storage_options.fault). */
 enum storage_op {
-	STORAGE_OP_OPEN = 1,   /* open or create a file */
-	STORAGE_OP_WRITE,      /* pwrite */
-	STORAGE_OP_READ,       /* pread, readdir */
-	STORAGE_OP_SYNC,       /* fdatasync / fsync of a file */
-	STORAGE_OP_DIRSYNC,    /* fsync of the data directory */
-	STORAGE_OP_ALLOCATE,   /* fallocate / zero-fill of a new segment */
+	STORAGE_OP_OPEN = 1, /* open or create a file */
+	STORAGE_OP_WRITE, /* pwrite */
+	STORAGE_OP_READ, /* pread, readdir */
+	STORAGE_OP_SYNC, /* fdatasync / fsync of a file */
+	STORAGE_OP_DIRSYNC, /* fsync of the data directory */
+	STORAGE_OP_ALLOCATE, /* fallocate / zero-fill of a new segment */
 	STORAGE_OP_RENAME,
 	STORAGE_OP_UNLINK,
 };
@@ -61,8 +61,8 @@ enum storage_op {
  * parent when the directory is initialised).  Return 0 to let it happen or a
  * negative errno to make it fail with that error without doing it.
  */
-typedef int (*storage_fault_fn)(void *arg, enum storage_op op,
-    const char *file);
+typedef int (
+    *storage_fault_fn)(void *arg, enum storage_op op, const char *file);
 
 enum storage_log_level {
 	STORAGE_LOG_INFO = 1,
@@ -86,13 +86,13 @@ enum storage_prealloc {
 };
 
 struct storage_options {
-	uint64_t segment_size;       /* bytes per segment; default 16 MiB */
-	enum storage_prealloc prealloc;  /* default STORAGE_PREALLOC_ZERO */
-	int zstd_level;              /* snapshot compression level; default 3 */
+	uint64_t segment_size; /* bytes per segment; default 16 MiB */
+	enum storage_prealloc prealloc; /* default STORAGE_PREALLOC_ZERO */
+	int zstd_level; /* snapshot compression level; default 3 */
 	uint64_t max_snapshot_bytes; /* refuse to load bigger; default 16 GiB */
-	storage_log_fn log;          /* NULL: lines go to stderr */
+	storage_log_fn log; /* NULL: lines go to stderr */
 	void *log_arg;
-	storage_fault_fn fault;      /* NULL: no fault injection */
+	storage_fault_fn fault; /* NULL: no fault injection */
 	void *fault_arg;
 	/* Start even if the directory is damaged (STORAGE_EDAMAGED): accept
 	 * the loss, log a STORAGE_LOG_WARN line for each thing lost, and
@@ -106,18 +106,22 @@ struct storage_options {
 void storage_options_defaults(struct storage_options *o);
 
 struct storage_stats {
-	uint64_t log_bytes;    /* record bytes of the live log entries ("raft state size") */
-	uint64_t disk_bytes;   /* bytes of segment files on disk (preallocation included) */
+	uint64_t
+	    log_bytes; /* record bytes of the live log entries ("raft state size") */
+	uint64_t
+	    disk_bytes; /* bytes of segment files on disk (preallocation included) */
 	uint64_t n_segments;
-	raft_index first_index; /* first live entry (last_index + 1 when empty) */
-	raft_index last_index;  /* last live entry, or the snapshot index */
+	raft_index
+	    first_index; /* first live entry (last_index + 1 when empty) */
+	raft_index last_index; /* last live entry, or the snapshot index */
 	raft_term last_term;
-	raft_index snap_index;  /* 0: no snapshot */
+	raft_index snap_index; /* 0: no snapshot */
 	raft_term snap_term;
 	uint64_t snap_file_bytes;
-	uint64_t syncs;         /* storage_sync() calls that wrote something */
-	uint64_t fsyncs;        /* every fsync/fdatasync syscall, directories included */
-	uint64_t damage;        /* damage findings accepted by opt.recover at open */
+	uint64_t syncs; /* storage_sync() calls that wrote something */
+	uint64_t
+	    fsyncs; /* every fsync/fdatasync syscall, directories included */
+	uint64_t damage; /* damage findings accepted by opt.recover at open */
 };
 
 struct storage;

@@ -81,28 +81,27 @@
 
 /* ------------------------------------------------------------------ names */
 
-void
-wal_seg_name(raft_index first, char *buf, size_t len, bool tmp)
+void wal_seg_name(raft_index first, char *buf, size_t len, bool tmp)
 {
-	snprintf(buf, len, "wal-%020" PRIu64 ".seg%s", first, tmp ? ".tmp" : "");
+	snprintf(buf, len, "wal-%020" PRIu64 ".seg%s", first,
+	    tmp ? ".tmp" : "");
 }
 
 /* --------------------------------------------------------- live entries */
 
-static struct ent *
-ent_at(const struct wal *w, raft_index i)
+static struct ent *ent_at(const struct wal *w, raft_index i)
 {
 	return &w->ents[w->head + (i - w->first)];
 }
 
-int
-wal_push_ent(struct wal *w, raft_term term, uint32_t bytes)
+int wal_push_ent(struct wal *w, raft_term term, uint32_t bytes)
 {
 	size_t n = (size_t)(w->last + 1 - w->first);
 
 	if (w->head + n == w->cap_ents) {
 		if (w->head > 0 && w->head >= w->cap_ents / 2) {
-			memmove(w->ents, w->ents + w->head, n * sizeof *w->ents);
+			memmove(w->ents, w->ents + w->head,
+			    n * sizeof *w->ents);
 			w->head = 0;
 		} else {
 			size_t cap = w->cap_ents ? 2 * w->cap_ents : 1024;
@@ -121,8 +120,7 @@ wal_push_ent(struct wal *w, raft_term term, uint32_t bytes)
 }
 
 /* Drop live entries >= @index. */
-static void
-trim_after(struct wal *w, raft_index index)
+static void trim_after(struct wal *w, raft_index index)
 {
 	while (w->last >= index && w->last >= w->first) {
 		w->live_bytes -= ent_at(w, w->last)->bytes;
@@ -131,15 +129,14 @@ trim_after(struct wal *w, raft_index index)
 }
 
 /* Drop live entries <= @index; the log then starts at @index + 1 at least. */
-static void
-trim_before(struct wal *w, raft_index index)
+static void trim_before(struct wal *w, raft_index index)
 {
 	while (w->first <= index && w->first <= w->last) {
 		w->live_bytes -= ent_at(w, w->first)->bytes;
 		w->first++;
 		w->head++;
 	}
-	if (w->first <= index) {       /* log now empty */
+	if (w->first <= index) { /* log now empty */
 		w->first = index + 1;
 		w->last = index;
 		w->head = 0;
@@ -148,8 +145,7 @@ trim_before(struct wal *w, raft_index index)
 
 /* ------------------------------------------------------------- segments */
 
-int
-wal_push_seg(struct wal *w, const struct seg *sg)
+int wal_push_seg(struct wal *w, const struct seg *sg)
 {
 	if (w->n_segs == w->cap_segs) {
 		size_t cap = w->cap_segs ? 2 * w->cap_segs : 64;
@@ -164,8 +160,7 @@ wal_push_seg(struct wal *w, const struct seg *sg)
 	return 0;
 }
 
-static void
-encode_header(const struct wal *w, raft_index first, uint64_t cap,
+static void encode_header(const struct wal *w, raft_index first, uint64_t cap,
     uint8_t *h)
 {
 	memset(h, 0, SEG_HDR);
@@ -176,14 +171,13 @@ encode_header(const struct wal *w, raft_index first, uint64_t cap,
 	le_put64(h + 24, w->cfg.member_id);
 	le_put64(h + 32, first);
 	le_put64(h + 40, cap);
-	le_put32(h + 48, w->cfg.prealloc != STORAGE_PREALLOC_NONE ?
-	    SEG_FLAG_FULLSIZE : 0);
+	le_put32(h + 48,
+	    w->cfg.prealloc != STORAGE_PREALLOC_NONE ? SEG_FLAG_FULLSIZE : 0);
 	le_put32(h + 60, crc32c(0, h, 60));
 }
 
 /* Delete segs[k] (closing it if open) and forget it. */
-static int
-delete_seg(struct wal *w, size_t k)
+static int delete_seg(struct wal *w, size_t k)
 {
 	char name[SEG_NAME_MAX];
 	int rc;
@@ -203,8 +197,7 @@ delete_seg(struct wal *w, size_t k)
 }
 
 /* Close the open segment, fdatasyncing it first if it was written (W3). */
-static int
-close_open_seg(struct wal *w)
+static int close_open_seg(struct wal *w)
 {
 	char name[SEG_NAME_MAX];
 	int rc = 0;
@@ -212,7 +205,8 @@ close_open_seg(struct wal *w)
 	if (w->fd < 0)
 		return 0;
 	if (w->dirty) {
-		wal_seg_name(w->segs[w->n_segs - 1].first, name, sizeof name, false);
+		wal_seg_name(w->segs[w->n_segs - 1].first, name, sizeof name,
+		    false);
 		rc = diskio_fdatasync(w->io, w->fd, name);
 	}
 	close(w->fd);
@@ -226,8 +220,7 @@ close_open_seg(struct wal *w)
  * make it the open segment (W2).  Replaces an empty newest segment of the
  * same name (rename is atomic).
  */
-static int
-create_seg(struct wal *w, raft_index first, uint64_t need)
+static int create_seg(struct wal *w, raft_index first, uint64_t need)
 {
 	char name[SEG_NAME_MAX], tmp[SEG_NAME_MAX];
 	uint8_t h[SEG_HDR];
@@ -238,10 +231,12 @@ create_seg(struct wal *w, raft_index first, uint64_t need)
 		sg.cap = SEG_HDR + need + REC_HDR;
 	wal_seg_name(first, name, sizeof name, false);
 	wal_seg_name(first, tmp, sizeof tmp, true);
-	if ((rc = diskio_open(w->io, tmp, O_RDWR | O_CREAT | O_TRUNC, &fd)) != 0)
+	if ((rc = diskio_open(w->io, tmp, O_RDWR | O_CREAT | O_TRUNC, &fd)) !=
+	    0)
 		return rc;
 	encode_header(w, first, sg.cap, h);
-	if ((rc = diskio_prealloc(w->io, fd, tmp, w->cfg.prealloc, sg.cap)) != 0 ||
+	if ((rc = diskio_prealloc(w->io, fd, tmp, w->cfg.prealloc, sg.cap)) !=
+	        0 ||
 	    (rc = diskio_pwrite(w->io, fd, tmp, h, SEG_HDR, 0)) != 0 ||
 	    (rc = diskio_fdatasync(w->io, fd, tmp)) != 0 ||
 	    (rc = diskio_rename(w->io, tmp, name)) != 0 ||
@@ -250,7 +245,7 @@ create_seg(struct wal *w, raft_index first, uint64_t need)
 		return rc;
 	}
 	if (w->n_segs > 0 && w->segs[w->n_segs - 1].first == first)
-		w->n_segs--;    /* the empty segment we just replaced */
+		w->n_segs--; /* the empty segment we just replaced */
 	if ((rc = wal_push_seg(w, &sg)) != 0) {
 		close(fd);
 		return diskio_fail(w->io, rc, "%s: out of memory", name);
@@ -262,8 +257,7 @@ create_seg(struct wal *w, raft_index first, uint64_t need)
 
 /* ------------------------------------------------------------- records */
 
-static size_t
-encode_rec(const struct raft_entry *e, uint8_t *p)
+static size_t encode_rec(const struct raft_entry *e, uint8_t *p)
 {
 	uint32_t len = ENTRY_FIXED + e->len;
 
@@ -286,8 +280,7 @@ encode_rec(const struct raft_entry *e, uint8_t *p)
  * the stale tail), so the tail must not keep it, and every segment after
  * it, alive until the snapshot passes records nobody reads.
  */
-static bool
-covered(const struct wal *w, size_t k)
+static bool covered(const struct wal *w, size_t k)
 {
 	const struct seg *sg = &w->segs[k];
 	raft_index last = sg->last_rec;
@@ -299,8 +292,7 @@ covered(const struct wal *w, size_t k)
 	return sg->first <= w->snap_index;
 }
 
-int
-wal_save_mark(struct wal *w, raft_index seg, raft_index durable)
+int wal_save_mark(struct wal *w, raft_index seg, raft_index durable)
 {
 	struct wal_mark m = { seg, durable };
 	int rc;
@@ -313,21 +305,18 @@ wal_save_mark(struct wal *w, raft_index seg, raft_index durable)
 	return 0;
 }
 
-void
-wal_mark_saved(struct wal *w, const struct wal_mark *m)
+void wal_mark_saved(struct wal *w, const struct wal_mark *m)
 {
 	w->mark = *m;
 }
 
-void
-wal_current_mark(const struct wal *w, struct wal_mark *m)
+void wal_current_mark(const struct wal *w, struct wal_mark *m)
 {
 	m->seg = w->n_segs > 0 ? w->segs[w->n_segs - 1].first : 0;
 	m->durable = w->last;
 }
 
-int
-wal_delete_all(struct wal *w)
+int wal_delete_all(struct wal *w)
 {
 	int rc;
 
@@ -338,8 +327,7 @@ wal_delete_all(struct wal *w)
 	return 0;
 }
 
-int
-wal_delete_covered(struct wal *w)
+int wal_delete_covered(struct wal *w)
 {
 	bool any = false;
 	int rc;
@@ -354,8 +342,7 @@ wal_delete_covered(struct wal *w)
 
 /* ---------------------------------------------------------------- append */
 
-static int
-flush(struct wal *w)
+static int flush(struct wal *w)
 {
 	struct seg *sg = &w->segs[w->n_segs - 1];
 	char name[SEG_NAME_MAX];
@@ -364,7 +351,8 @@ flush(struct wal *w)
 	if (w->wlen == 0)
 		return 0;
 	wal_seg_name(sg->first, name, sizeof name, false);
-	if ((rc = diskio_pwrite(w->io, w->fd, name, w->wbuf, w->wlen, sg->end)) != 0)
+	if ((rc = diskio_pwrite(w->io, w->fd, name, w->wbuf, w->wlen,
+	         sg->end)) != 0)
 		return rc;
 	sg->end += w->wlen;
 	w->wlen = 0;
@@ -373,8 +361,7 @@ flush(struct wal *w)
 }
 
 /* W5: replace the log from @index on. */
-static int
-truncate_from(struct wal *w, raft_index index)
+static int truncate_from(struct wal *w, raft_index index)
 {
 	raft_index durable = w->mark.durable, seg = 0;
 	int rc;
@@ -401,8 +388,8 @@ truncate_from(struct wal *w, raft_index index)
 	return 0;
 }
 
-int
-wal_check_append(const struct wal *w, const struct raft_entry *e, uint32_t n)
+int wal_check_append(const struct wal *w, const struct raft_entry *e,
+    uint32_t n)
 {
 	raft_index prev;
 	raft_term prev_term;
@@ -412,9 +399,9 @@ wal_check_append(const struct wal *w, const struct raft_entry *e, uint32_t n)
 	/* Terms never decrease along the log: recovery refuses a log where
 	 * they do, so such a batch must not be written in the first place. */
 	prev = e[0].index - 1;
-	prev_term = prev > w->snap_index && prev >= w->first &&
-	    prev <= w->last ?
-	    ent_at(w, prev)->term : w->snap_term;
+	prev_term = prev > w->snap_index && prev >= w->first && prev <= w->last
+	    ? ent_at(w, prev)->term
+	    : w->snap_term;
 	for (uint32_t i = 0; i < n; i++) {
 		if (e[i].index != e[0].index + i || e[i].term < prev_term ||
 		    e[i].term == 0 || e[i].len > REC_MAX_LEN - ENTRY_FIXED ||
@@ -426,8 +413,7 @@ wal_check_append(const struct wal *w, const struct raft_entry *e, uint32_t n)
 }
 
 /* Room for @need more bytes in the write buffer. */
-static int
-reserve(struct wal *w, size_t need)
+static int reserve(struct wal *w, size_t need)
 {
 	if (w->wlen + need > w->wcap) {
 		size_t cap = w->wcap ? w->wcap : 64 * 1024;
@@ -443,8 +429,7 @@ reserve(struct wal *w, size_t need)
 	return 0;
 }
 
-int
-wal_append(struct wal *w, const struct raft_entry *e, uint32_t n)
+int wal_append(struct wal *w, const struct raft_entry *e, uint32_t n)
 {
 	int rc;
 
@@ -461,9 +446,11 @@ wal_append(struct wal *w, const struct raft_entry *e, uint32_t n)
 		size_t need = REC_HDR + ENTRY_FIXED + (size_t)e[i].len;
 		struct seg *sg = w->n_segs ? &w->segs[w->n_segs - 1] : NULL;
 
-		if (w->fd >= 0 && sg->end + w->wlen + need + REC_HDR > sg->cap) {
+		if (w->fd >= 0 &&
+		    sg->end + w->wlen + need + REC_HDR > sg->cap) {
 			/* Full (a zero header must still fit): roll over (W3). */
-			if ((rc = flush(w)) != 0 || (rc = close_open_seg(w)) != 0)
+			if ((rc = flush(w)) != 0 ||
+			    (rc = close_open_seg(w)) != 0)
 				return rc;
 		}
 		if (w->fd < 0 && (rc = create_seg(w, e[i].index, need)) != 0)
@@ -480,8 +467,7 @@ wal_append(struct wal *w, const struct raft_entry *e, uint32_t n)
 	return flush(w);
 }
 
-int
-wal_sync(struct wal *w, bool *synced)
+int wal_sync(struct wal *w, bool *synced)
 {
 	char name[SEG_NAME_MAX];
 	int rc;
@@ -497,8 +483,7 @@ wal_sync(struct wal *w, bool *synced)
 	return 0;
 }
 
-int
-wal_compact(struct wal *w, raft_index index, raft_term term)
+int wal_compact(struct wal *w, raft_index index, raft_term term)
 {
 	bool discard = index >= w->first && index <= w->last &&
 	    ent_at(w, index)->term != term;
@@ -507,8 +492,8 @@ wal_compact(struct wal *w, raft_index index, raft_term term)
 	w->snap_term = term;
 	if (discard) {
 		/* W7: the log shrinks to the snapshot; M1 holds with seg 0. */
-		int rc = wal_save_mark(w, 0, w->mark.durable < index ?
-		    w->mark.durable : index);
+		int rc = wal_save_mark(w, 0,
+		    w->mark.durable < index ? w->mark.durable : index);
 
 		if (rc != 0)
 			return rc;
@@ -522,23 +507,22 @@ wal_compact(struct wal *w, raft_index index, raft_term term)
 	return wal_delete_covered(w);
 }
 
-void
-wal_stats(const struct wal *w, struct storage_stats *st)
+void wal_stats(const struct wal *w, struct storage_stats *st)
 {
 	st->log_bytes = w->live_bytes;
 	st->n_segments = w->n_segs;
 	st->disk_bytes = 0;
 	for (size_t k = 0; k < w->n_segs; k++)
-		st->disk_bytes += w->cfg.prealloc == STORAGE_PREALLOC_NONE ?
-		    w->segs[k].end : w->segs[k].cap;
+		st->disk_bytes += w->cfg.prealloc == STORAGE_PREALLOC_NONE
+		    ? w->segs[k].end
+		    : w->segs[k].cap;
 	st->first_index = w->first;
 	st->last_index = w->last;
-	st->last_term = w->last >= w->first ? ent_at(w, w->last)->term :
-	    w->snap_term;
+	st->last_term = w->last >= w->first ? ent_at(w, w->last)->term
+	                                    : w->snap_term;
 }
 
-void
-wal_close(struct wal *w)
+void wal_close(struct wal *w)
 {
 	if (w == NULL)
 		return;

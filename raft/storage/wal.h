@@ -26,8 +26,8 @@
  * 0 in either field: nothing known (a fresh or an old-format directory).
  */
 struct wal_mark {
-	raft_index seg;      /* first index of the newest segment created */
-	raft_index durable;  /* the log reached this index, fdatasynced */
+	raft_index seg; /* first index of the newest segment created */
+	raft_index durable; /* the log reached this index, fdatasynced */
 };
 
 /* Make @m durable (write, fdatasync, rename, fsync the directory) before
@@ -39,8 +39,8 @@ struct wal_config {
 	raft_id member_id;
 	uint64_t segment_size;
 	enum storage_prealloc prealloc;
-	bool recover;             /* storage_options.recover */
-	wal_mark_fn save_mark;    /* never NULL */
+	bool recover; /* storage_options.recover */
+	wal_mark_fn save_mark; /* never NULL */
 	void *mark_arg;
 };
 

@@ -15,20 +15,20 @@
 #include "raft/storage/wal.h"
 
 #define SEG_MAGIC "RAFTKVWL"
-#define SEG_VERSION 2          /* 1: no flags (read, never written) */
+#define SEG_VERSION 2 /* 1: no flags (read, never written) */
 #define SEG_HDR 64
-#define SEG_FLAG_FULLSIZE 1u    /* preallocated: the file is cap bytes */
+#define SEG_FLAG_FULLSIZE 1u /* preallocated: the file is cap bytes */
 #define REC_HDR 9
 #define REC_ENTRY 1
-#define ENTRY_FIXED 17              /* index, term, entry type */
+#define ENTRY_FIXED 17 /* index, term, entry type */
 #define REC_MAX_LEN (1u << 30)
 #define SEG_NAME_MAX 40
 
 struct seg {
 	raft_index first;
-	raft_index last_rec;  /* index of its last record (first - 1: none) */
-	uint64_t end;         /* offset after its last record */
-	uint64_t cap;         /* capacity, header included */
+	raft_index last_rec; /* index of its last record (first - 1: none) */
+	uint64_t end; /* offset after its last record */
+	uint64_t cap; /* capacity, header included */
 };
 
 /* Call cfg.save_mark and remember what is durable. */
@@ -36,21 +36,21 @@ int wal_save_mark(struct wal *w, raft_index seg, raft_index durable);
 
 struct ent {
 	raft_term term;
-	uint32_t bytes;       /* record size on disk */
+	uint32_t bytes; /* record size on disk */
 };
 
 struct wal {
 	struct diskio *io;
 	struct wal_config cfg;
-	struct seg *segs;     /* sorted by first index */
+	struct seg *segs; /* sorted by first index */
 	size_t n_segs, cap_segs;
-	int fd;               /* the open segment (segs[n_segs - 1]), or -1 */
-	bool dirty;           /* written since the last fdatasync */
+	int fd; /* the open segment (segs[n_segs - 1]), or -1 */
+	bool dirty; /* written since the last fdatasync */
 	raft_index snap_index;
 	raft_term snap_term;
-	struct wal_mark mark;     /* the marks last made durable */
-	raft_index first, last;   /* live log; empty when last < first */
-	struct ent *ents;     /* ents[head + i - first] for live index i */
+	struct wal_mark mark; /* the marks last made durable */
+	raft_index first, last; /* live log; empty when last < first */
+	struct ent *ents; /* ents[head + i - first] for live index i */
 	size_t head, cap_ents;
 	uint64_t live_bytes;
 	uint8_t *wbuf;
@@ -63,8 +63,7 @@ struct wal {
 };
 
 /* CRC of the record at @p with body length @len: len || type || body. */
-static inline uint32_t
-wal_rec_crc(const uint8_t *p, uint32_t len)
+static inline uint32_t wal_rec_crc(const uint8_t *p, uint32_t len)
 {
 	return crc32c(crc32c(0, p, 4), p + 8, 1 + (size_t)len);
 }

@@ -48,7 +48,7 @@
 #include "raft/storage/wal_int.h"
 
 #define SECTOR 512
-#define SEG_LOST 1     /* load_seg(): the segment is to be set aside */
+#define SEG_LOST 1 /* load_seg(): the segment is to be set aside */
 #define READ_CHUNK (256u * 1024)
 
 /* One segment's contents while recovering. */
@@ -56,15 +56,15 @@ struct segread {
 	const char *name;
 	int fd;
 	uint64_t fsize;
-	uint8_t *buf;         /* file bytes [0, have) */
+	uint8_t *buf; /* file bytes [0, have) */
 	size_t have;
 };
 
 /* Parse "wal-<20 digits>.seg" (tmp: with ".tmp"); strict. */
-static bool
-parse_name(const char *name, bool tmp, raft_index *first)
+static bool parse_name(const char *name, bool tmp, raft_index *first)
 {
-	return diskio_parse_name(name, "wal-", tmp ? ".seg.tmp" : ".seg", first);
+	return diskio_parse_name(name, "wal-", tmp ? ".seg.tmp" : ".seg",
+	    first);
 }
 
 /* ------------------------------------------------------------- records */
@@ -79,19 +79,18 @@ struct rec {
 	raft_term term;
 	uint8_t etype;
 	uint32_t dlen;
-	size_t data_off;      /* offset of the data in the segment buffer */
-	const uint8_t *data;  /* the same once the buffer is final */
+	size_t data_off; /* offset of the data in the segment buffer */
+	const uint8_t *data; /* the same once the buffer is final */
 	uint32_t bytes;
-	raft_index seg;       /* first index of its segment, for messages */
+	raft_index seg; /* first index of its segment, for messages */
 };
 
 /*
  * Parse the record at @p with @avail bytes to the end of the file.
  * REC_BAD: may be a torn write; REC_CORRUPT: checks out but is wrong.
  */
-static enum rec_status
-parse_rec(const uint8_t *p, size_t avail, raft_index expect, struct rec *r,
-    const char **why)
+static enum rec_status parse_rec(const uint8_t *p, size_t avail,
+    raft_index expect, struct rec *r, const char **why)
 {
 	uint32_t len;
 
@@ -128,8 +127,7 @@ parse_rec(const uint8_t *p, size_t avail, raft_index expect, struct rec *r,
 }
 
 /* Make at least @need bytes of the file (or all of it) available. */
-static int
-read_upto(struct wal *w, struct segread *sr, uint64_t need)
+static int read_upto(struct wal *w, struct segread *sr, uint64_t need)
 {
 	size_t got;
 	uint64_t want;
@@ -152,13 +150,12 @@ read_upto(struct wal *w, struct segread *sr, uint64_t need)
 	if (rc != 0)
 		return rc;
 	sr->have += got;
-	if (sr->have < want)      /* the file shrank under us */
+	if (sr->have < want) /* the file shrank under us */
 		sr->fsize = sr->have;
 	return 0;
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
+static bool all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (p[i] != 0)
@@ -167,18 +164,19 @@ all_zero(const uint8_t *p, size_t n)
 }
 
 /* Offset of the first valid record after @off, or 0 if there is none. */
-static uint64_t
-next_valid(const struct segread *sr, uint64_t off)
+static uint64_t next_valid(const struct segread *sr, uint64_t off)
 {
 	const uint8_t *b = sr->buf;
 	const char *why;
 	struct rec r;
 
-	for (uint64_t p = off + 1; p + REC_HDR + ENTRY_FIXED <= sr->fsize; p++) {
-		if (b[p] == 0 && b[p + 1] == 0 && b[p + 2] == 0 && b[p + 3] == 0)
+	for (uint64_t p = off + 1; p + REC_HDR + ENTRY_FIXED <= sr->fsize;
+	     p++) {
+		if (b[p] == 0 && b[p + 1] == 0 && b[p + 2] == 0 &&
+		    b[p + 3] == 0)
 			continue;
 		if (parse_rec(b + p, (size_t)(sr->fsize - p),
-		    le_get64(b + p + 9), &r, &why) == REC_OK)
+		        le_get64(b + p + 9), &r, &why) == REC_OK)
 			return p;
 	}
 	return 0;
@@ -192,8 +190,8 @@ next_valid(const struct segread *sr, uint64_t off)
  * the same batch.  Needs the whole file in sr->buf.  Sets *@valid_after to
  * the valid record that proves corruption.
  */
-static bool
-is_torn(const struct segread *sr, uint64_t off, uint64_t *valid_after)
+static bool is_torn(const struct segread *sr, uint64_t off,
+    uint64_t *valid_after)
 {
 	uint32_t len = off + 4 <= sr->fsize ? le_get32(sr->buf + off) : 0;
 	uint64_t next = next_valid(sr, off), end = off + REC_HDR + len;
@@ -220,24 +218,27 @@ struct loaded {
 	size_t n, cap;
 };
 
-static int
-check_header(struct wal *w, struct segread *sr, raft_index first)
+static int check_header(struct wal *w, struct segread *sr, raft_index first)
 {
 	const uint8_t *h = sr->buf;
 	const char *dir = w->io->dir, *name = sr->name;
 
 	if (sr->fsize < SEG_HDR)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
-		    "%s/%s: bad segment header at offset 0: file is only %" PRIu64
-		    " bytes", dir, name, sr->fsize);
-	if (memcmp(h, SEG_MAGIC, 8) != 0 || crc32c(0, h, 60) != le_get32(h + 60))
+		    "%s/%s: bad segment header at offset 0: file is only "
+		    "%" PRIu64 " bytes",
+		    dir, name, sr->fsize);
+	if (memcmp(h, SEG_MAGIC, 8) != 0 ||
+	    crc32c(0, h, 60) != le_get32(h + 60))
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
 		    "%s/%s: bad segment header at offset 0: %s", dir, name,
-		    memcmp(h, SEG_MAGIC, 8) ? "wrong magic" : "checksum mismatch");
+		    memcmp(h, SEG_MAGIC, 8) ? "wrong magic"
+		                            : "checksum mismatch");
 	if ((le_get32(h + 8) != SEG_VERSION && le_get32(h + 8) != 1) ||
 	    le_get32(h + 12) != SEG_HDR)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
-		    "%s/%s: bad segment header at offset 8: unknown format version %u",
+		    "%s/%s: bad segment header at offset 8: unknown format "
+		    "version %u",
 		    dir, name, le_get32(h + 8));
 	if ((le_get32(h + 48) & ~SEG_FLAG_FULLSIZE) != 0 ||
 	    (le_get32(h + 8) == 1 && le_get32(h + 48) != 0))
@@ -247,14 +248,16 @@ check_header(struct wal *w, struct segread *sr, raft_index first)
 	if (le_get64(h + 16) != w->cfg.cluster_id ||
 	    le_get64(h + 24) != w->cfg.member_id)
 		return diskio_fail(w->io, STORAGE_EFOREIGN,
-		    "%s/%s: segment belongs to cluster %" PRIx64 " member %" PRIu64
-		    ", not cluster %" PRIx64 " member %" PRIu64, dir, name,
-		    le_get64(h + 16), le_get64(h + 24),
+		    "%s/%s: segment belongs to cluster %" PRIx64
+		    " member %" PRIu64 ", not cluster %" PRIx64
+		    " member %" PRIu64,
+		    dir, name, le_get64(h + 16), le_get64(h + 24),
 		    w->cfg.cluster_id, w->cfg.member_id);
 	if (le_get64(h + 32) != first)
 		return diskio_fail(w->io, STORAGE_ECORRUPT,
-		    "%s/%s: bad segment header at offset 32: first index %" PRIu64
-		    " does not match the file name", dir, name, le_get64(h + 32));
+		    "%s/%s: bad segment header at offset 32: first index "
+		    "%" PRIu64 " does not match the file name",
+		    dir, name, le_get64(h + 32));
 	return 0;
 }
 
@@ -264,9 +267,8 @@ check_header(struct wal *w, struct segread *sr, raft_index first)
  * short: zeros), write a zero record header at @off when @bad (a torn or
  * partial record starts there), and fdatasync.
  */
-static int
-end_data_at(struct wal *w, struct segread *sr, uint64_t off, bool bad,
-    uint64_t cap)
+static int end_data_at(struct wal *w, struct segread *sr, uint64_t off,
+    bool bad, uint64_t cap)
 {
 	static const uint8_t zero[REC_HDR];
 	int fd, rc;
@@ -284,14 +286,14 @@ end_data_at(struct wal *w, struct segread *sr, uint64_t off, bool bad,
 }
 
 /* A torn record at @off of the newest segment: cut the log there. */
-static int
-cut_torn(struct wal *w, struct segread *sr, uint64_t off, const char *why,
-    raft_index last)
+static int cut_torn(struct wal *w, struct segread *sr, uint64_t off,
+    const char *why, raft_index last)
 {
 	diskio_log(w->io, STORAGE_LOG_WARN,
 	    "%s/%s: torn record at offset %" PRIu64 " (%s), left by a crash "
 	    "during a write that was never acknowledged: truncating the log "
-	    "after index %" PRIu64, w->io->dir, sr->name, off, why, last);
+	    "after index %" PRIu64,
+	    w->io->dir, sr->name, off, why, last);
 	return end_data_at(w, sr, off, true, 0);
 }
 
@@ -299,9 +301,8 @@ cut_torn(struct wal *w, struct segread *sr, uint64_t off, const char *why,
  * The newest segment is fdatasynced (wal_open()).  Returns SEG_LOST when
  * the recover option accepted a segment shorter than its header: the
  * caller sets it aside. */
-static int
-load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
-    struct seg *sg, uint64_t *n_damage)
+static int load_seg(struct wal *w, raft_index first, bool newest,
+    struct loaded *ld, struct seg *sg, uint64_t *n_damage)
 {
 	bool cut_short;
 	char name[SEG_NAME_MAX];
@@ -321,9 +322,10 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	if (sr.fsize < SEG_HDR) {
 		/* W2: a crash never leaves a named segment without its header. */
 		rc = diskio_damage(w->io, w->cfg.recover, n_damage,
-		    "%s/%s: cut short: %" PRIu64 " bytes, less than its header; "
-		    "entries from index %" PRIu64 " on are lost", w->io->dir, name,
-		    sr.fsize, first);
+		    "%s/%s: cut short: %" PRIu64
+		    " bytes, less than its header; "
+		    "entries from index %" PRIu64 " on are lost",
+		    w->io->dir, name, sr.fsize, first);
 		if (rc == 0)
 			rc = SEG_LOST;
 		goto out;
@@ -338,10 +340,12 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 	    sr.fsize < sg->cap;
 	for (;;) {
 		if ((rc = read_upto(w, &sr, off + REC_HDR)) != 0 ||
-		    (sr.have >= off + REC_HDR && (rc = read_upto(w, &sr,
-		    off + REC_HDR + le_get32(sr.buf + off))) != 0))
+		    (sr.have >= off + REC_HDR &&
+		        (rc = read_upto(w, &sr,
+		             off + REC_HDR + le_get32(sr.buf + off))) != 0))
 			goto out;
-		st = parse_rec(sr.buf + off, (size_t)(sr.have - off), expect, &r, &why);
+		st = parse_rec(sr.buf + off, (size_t)(sr.have - off), expect,
+		    &r, &why);
 		if (st != REC_OK)
 			break;
 		if (ld->n == ld->cap) {
@@ -349,7 +353,8 @@ load_seg(struct wal *w, raft_index first, bool newest, struct loaded *ld,
 			struct rec *g = realloc(ld->recs, cap * sizeof *g);
 
 			if (g == NULL) {
-				rc = diskio_fail(w->io, -ENOMEM, "%s: out of memory", name);
+				rc = diskio_fail(w->io, -ENOMEM,
+				    "%s: out of memory", name);
 				goto out;
 			}
 			ld->recs = g;
@@ -396,11 +401,13 @@ out:
 	if (sr.fd >= 0)
 		close(sr.fd);
 	if (rc == 0 && sr.buf != NULL) {
-		uint8_t **bufs = realloc(w->bufs, (w->n_bufs + 1) * sizeof *bufs);
+		uint8_t **bufs = realloc(w->bufs,
+		    (w->n_bufs + 1) * sizeof *bufs);
 
 		if (bufs == NULL) {
 			free(sr.buf);
-			return diskio_fail(w->io, -ENOMEM, "%s: out of memory", name);
+			return diskio_fail(w->io, -ENOMEM, "%s: out of memory",
+			    name);
 		}
 		w->bufs = bufs;
 		w->bufs[w->n_bufs++] = sr.buf;
@@ -417,21 +424,21 @@ out:
  * W5: fit segment @first after the log so far (@ld, ending at *@last).
  * Returns 1 for a gap (the message formatted), else 0.
  */
-static int
-chain_seg(struct wal *w, raft_index first, struct loaded *ld,
+static int chain_seg(struct wal *w, raft_index first, struct loaded *ld,
     raft_index *last)
 {
 	char name[SEG_NAME_MAX];
 
 	if (first <= *last + 1) {
 		while (ld->n > 0 && ld->recs[ld->n - 1].index >= first)
-			ld->n--;     /* superseded by this segment */
+			ld->n--; /* superseded by this segment */
 	} else if (first <= w->snap_index + 1) {
-		ld->n = 0;       /* the gap is covered by the snapshot */
+		ld->n = 0; /* the gap is covered by the snapshot */
 	} else {
 		wal_seg_name(first, name, sizeof name, false);
 		diskio_fail(w->io, STORAGE_ECORRUPT,
-		    "%s/%s: bad segment header at offset 32: log starts at index "
+		    "%s/%s: bad segment header at offset 32: log starts at "
+		    "index "
 		    "%" PRIu64 " but the log before it ends at %" PRIu64
 		    " and the snapshot at %" PRIu64 ": entries are missing",
 		    w->io->dir, name, first, *last, w->snap_index);
@@ -447,8 +454,7 @@ chain_seg(struct wal *w, raft_index first, struct loaded *ld,
  * segments are renamed <name>.lost (for the operator; recovery ignores
  * them) so that the next open is clean.
  */
-static int
-set_aside(struct wal *w, const raft_index *firsts, size_t n)
+static int set_aside(struct wal *w, const raft_index *firsts, size_t n)
 {
 	char name[SEG_NAME_MAX], lost[SEG_NAME_MAX + 8];
 	int rc;
@@ -456,8 +462,10 @@ set_aside(struct wal *w, const raft_index *firsts, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		wal_seg_name(firsts[k], name, sizeof name, false);
 		snprintf(lost, sizeof lost, "%s.lost", name);
-		diskio_log(w->io, STORAGE_LOG_WARN, "%s/%s: renamed to %s: its "
-		    "entries cannot be used", w->io->dir, name, lost);
+		diskio_log(w->io, STORAGE_LOG_WARN,
+		    "%s/%s: renamed to %s: its "
+		    "entries cannot be used",
+		    w->io->dir, name, lost);
 		if ((rc = diskio_rename(w->io, name, lost)) != 0)
 			return rc;
 	}
@@ -465,8 +473,7 @@ set_aside(struct wal *w, const raft_index *firsts, size_t n)
 }
 
 /* Terms never decrease along the log, nor fall below the snapshot's. */
-static int
-check_terms(struct wal *w, const struct loaded *ld)
+static int check_terms(struct wal *w, const struct loaded *ld)
 {
 	raft_term prev = w->snap_term;
 	char name[SEG_NAME_MAX];
@@ -486,17 +493,15 @@ check_terms(struct wal *w, const struct loaded *ld)
 }
 
 /* Apply the snapshot to the recovered records; sets *@discard. */
-static void
-apply_snapshot(struct wal *w, struct loaded *ld, bool *discard)
+static void apply_snapshot(struct wal *w, struct loaded *ld, bool *discard)
 {
 	raft_index first = ld->n ? ld->recs[0].index : 0, skip;
 
 	*discard = false;
 	if (w->snap_index == 0 || ld->n == 0 || first > w->snap_index)
 		return;
-	skip = w->snap_index - first + 1;     /* records <= snap_index */
-	if (skip <= ld->n &&
-	    ld->recs[skip - 1].term != w->snap_term) {
+	skip = w->snap_index - first + 1; /* records <= snap_index */
+	if (skip <= ld->n && ld->recs[skip - 1].term != w->snap_term) {
 		*discard = true;
 		skip = ld->n;
 	}
@@ -506,8 +511,7 @@ apply_snapshot(struct wal *w, struct loaded *ld, bool *discard)
 	ld->n -= skip;
 }
 
-static int
-list_segs(struct wal *w, raft_index **firsts, size_t *n)
+static int list_segs(struct wal *w, raft_index **firsts, size_t *n)
 {
 	char **names;
 	size_t n_names, k = 0;
@@ -525,19 +529,20 @@ list_segs(struct wal *w, raft_index **firsts, size_t *n)
 		if (parse_name(names[i], false, &f)) {
 			(*firsts)[k++] = f;
 		} else if (parse_name(names[i], true, &f)) {
-			diskio_log(w->io, STORAGE_LOG_INFO, "%s/%s: removing an "
-			    "interrupted segment creation", w->io->dir, names[i]);
+			diskio_log(w->io, STORAGE_LOG_INFO,
+			    "%s/%s: removing an "
+			    "interrupted segment creation",
+			    w->io->dir, names[i]);
 			rc = diskio_unlink(w->io, names[i]);
 		}
 	}
 	diskio_free_names(names, n_names);
-	*n = k;       /* names are sorted and zero-padded: numeric order */
+	*n = k; /* names are sorted and zero-padded: numeric order */
 	return rc;
 }
 
 /* Take the live records as the log and as the boot entries. */
-static int
-adopt(struct wal *w, const struct loaded *ld)
+static int adopt(struct wal *w, const struct loaded *ld)
 {
 	w->first = ld->n ? ld->recs[0].index : w->snap_index + 1;
 	w->last = w->first - 1;
@@ -550,33 +555,33 @@ adopt(struct wal *w, const struct loaded *ld)
 		if (wal_push_ent(w, r->term, r->bytes) != 0)
 			return diskio_fail(w->io, -ENOMEM, "out of memory");
 		w->boot[i] = (struct raft_entry){ r->term, r->index, r->etype,
-		    r->dlen, r->dlen ? (uint8_t *)r->data : NULL };
+			r->dlen, r->dlen ? (uint8_t *)r->data : NULL };
 	}
 	w->n_boot = ld->n;
 	return 0;
 }
 
 /* M1 (wal.h): the segment the marks name as the newest must be there. */
-static int
-check_newest(struct wal *w, const raft_index *firsts, size_t n,
+static int check_newest(struct wal *w, const raft_index *firsts, size_t n,
     const struct wal_mark *stored, uint64_t *n_damage)
 {
 	char name[SEG_NAME_MAX];
 
 	if (stored->seg <= w->snap_index)
-		return 0;     /* none named, or compacted away */
+		return 0; /* none named, or compacted away */
 	for (size_t k = 0; k < n; k++)
 		if (firsts[k] == stored->seg)
 			return 0;
 	wal_seg_name(stored->seg, name, sizeof name, false);
-	return diskio_damage(w->io, w->cfg.recover, n_damage, "%s/%s: missing: "
+	return diskio_damage(w->io, w->cfg.recover, n_damage,
+	    "%s/%s: missing: "
 	    "hardstate records it as the log's newest segment; entries from "
-	    "index %" PRIu64 " on are lost", w->io->dir, name, stored->seg);
+	    "index %" PRIu64 " on are lost",
+	    w->io->dir, name, stored->seg);
 }
 
 /* M2 (wal.h): the log reaches what was durable. */
-static int
-check_durable(struct wal *w, const raft_index *firsts, size_t n,
+static int check_durable(struct wal *w, const raft_index *firsts, size_t n,
     const struct loaded *ld, const struct wal_mark *stored, uint64_t *n_damage)
 {
 	raft_index end = ld->n > 0 ? ld->recs[ld->n - 1].index : w->snap_index;
@@ -588,16 +593,16 @@ check_durable(struct wal *w, const raft_index *firsts, size_t n,
 		wal_seg_name(firsts[n - 1], name, sizeof name, false);
 	else
 		snprintf(name, sizeof name, "wal-*.seg");
-	return diskio_damage(w->io, w->cfg.recover, n_damage, "%s/%s: the log "
+	return diskio_damage(w->io, w->cfg.recover, n_damage,
+	    "%s/%s: the log "
 	    "ends at index %" PRIu64 " but hardstate records index %" PRIu64
 	    " as durable: entries %" PRIu64 "..%" PRIu64 " are lost (%s)",
 	    w->io->dir, name, end, stored->durable, end + 1, stored->durable,
-	    n > 0 ? "a segment was cut, emptied or deleted" :
-	    "every segment is gone");
+	    n > 0 ? "a segment was cut, emptied or deleted"
+	          : "every segment is gone");
 }
 
-int
-wal_open(struct diskio *io, const struct wal_config *cfg,
+int wal_open(struct diskio *io, const struct wal_config *cfg,
     raft_index snap_index, raft_term snap_term, const struct wal_mark *stored,
     uint64_t *n_damage, struct wal **out)
 {
@@ -622,9 +627,11 @@ wal_open(struct diskio *io, const struct wal_config *cfg,
 		goto err;
 	for (size_t k = 0; k < n; k++) {
 		if (chain_seg(w, firsts[k], &ld, &last) != 0) {
-			rc = !cfg->recover ? STORAGE_ECORRUPT :
-			    diskio_damage(io, true, n_damage, "%s", io->errbuf);
-			if (rc != 0 || (rc = set_aside(w, firsts + k, n - k)) != 0)
+			rc = !cfg->recover ? STORAGE_ECORRUPT
+			                   : diskio_damage(io, true, n_damage,
+			                         "%s", io->errbuf);
+			if (rc != 0 ||
+			    (rc = set_aside(w, firsts + k, n - k)) != 0)
 				goto err;
 			n = k;
 			break;
@@ -645,16 +652,19 @@ wal_open(struct diskio *io, const struct wal_config *cfg,
 	}
 	apply_snapshot(w, &ld, &discard);
 	/* A log the snapshot replaces (W6) may end anywhere: no M2. */
-	if ((rc = check_terms(w, &ld)) != 0 || (!discard &&
-	    (rc = check_durable(w, firsts, n, &ld, stored, n_damage)) != 0))
+	if ((rc = check_terms(w, &ld)) != 0 ||
+	    (!discard &&
+	        (rc = check_durable(w, firsts, n, &ld, stored, n_damage)) != 0))
 		goto err;
 	if (discard) {
-		diskio_log(io, STORAGE_LOG_INFO, "%s: the log disagrees with the "
+		diskio_log(io, STORAGE_LOG_INFO,
+		    "%s: the log disagrees with the "
 		    "snapshot at index %" PRIu64 ": finishing its removal",
 		    io->dir, snap_index);
 		/* W7: lower the marks before the log goes, as wal_compact(). */
-		rc = wal_save_mark(w, 0, stored->durable < snap_index ?
-		    stored->durable : snap_index);
+		rc = wal_save_mark(w, 0,
+		    stored->durable < snap_index ? stored->durable
+		                                 : snap_index);
 		if (rc == 0)
 			rc = wal_delete_all(w);
 	} else {
@@ -675,16 +685,14 @@ err:
 	return rc;
 }
 
-void
-wal_boot_entries(const struct wal *w, const struct raft_entry **entries,
+void wal_boot_entries(const struct wal *w, const struct raft_entry **entries,
     uint64_t *n)
 {
 	*entries = w->boot;
 	*n = w->n_boot;
 }
 
-void
-wal_release_boot(struct wal *w)
+void wal_release_boot(struct wal *w)
 {
 	for (size_t i = 0; i < w->n_bufs; i++)
 		free(w->bufs[i]);

@@ -60,7 +60,7 @@
 #include "raft/client/cproto.h"
 
 #define N 3
-#define OP_TIMEOUT_MS 6000      /* the mounts' timeout= option */
+#define OP_TIMEOUT_MS 6000 /* the mounts' timeout= option */
 
 static char dir[PATH_MAX];
 static char conf[PATH_MAX + 32];
@@ -71,14 +71,17 @@ static const char *prog;
 static struct cluster cl;
 static pid_t main_pid;
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__);				\
-		fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); \
-		exit(1);						\
-	}								\
-} while (0)
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, \
+			    __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__); \
+			fprintf(stderr, " (errno %d %s)\n", errno, \
+			    strerror(errno)); \
+			exit(1); \
+		} \
+	} while (0)
 
 static void sleep_ms(long ms)
 {
@@ -199,9 +202,10 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 	int n;
 
 	(void)uc;
-	n = snprintf(msg, sizeof(msg), "FATAL signal %d at %p (mapping %p, "
-	    "%zu bytes); cleaning up\n", sig, si->si_addr,
-	    (const void *)cur_map, cur_map_len);
+	n = snprintf(msg, sizeof(msg),
+	    "FATAL signal %d at %p (mapping %p, "
+	    "%zu bytes); cleaning up\n",
+	    sig, si->si_addr, (const void *)cur_map, cur_map_len);
 	if (n > 0 && write(2, msg, (size_t)n) < 0) {
 		/* nothing more to do */
 	}
@@ -230,8 +234,8 @@ static unsigned free_port(void)
 	for (int tries = 0; tries < 500; tries++) {
 		unsigned port = 10000 + (unsigned)(rand() % (int)(top - 10000));
 		struct sockaddr_in a = { .sin_family = AF_INET,
-		    .sin_port = htons((uint16_t)port),
-		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+			.sin_port = htons((uint16_t)port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
 
 		if (fd < 0)
@@ -277,13 +281,14 @@ static void write_conf(void)
 	}
 	CHECK(keys_init_cluster(dir, &c, err, sizeof(err)) == 0, "%s", err);
 	CHECK(cluster_load(conf, &cl, err, sizeof(err)) == 0, "%s", err);
-	CHECK(keys_load_credential(&cl, conf, NULL, false, err,
-	    sizeof(err)) == 0, "%s", err);
+	CHECK(keys_load_credential(&cl, conf, NULL, false, err, sizeof(err)) ==
+	        0,
+	    "%s", err);
 }
 
 static bool mounted_once;
-static bool setting_up;    /* the first start of the cluster */
-static bool addr_in_use;   /* a member of it found its port taken */
+static bool setting_up; /* the first start of the cluster */
+static bool addr_in_use; /* a member of it found its port taken */
 
 /* Does the file @path contain @what? */
 static bool log_says(const char *path, const char *what)
@@ -307,9 +312,10 @@ static void start(int i)
 
 	/* Snapshots every MiB of log: a member that falls behind during a
 	 * partition catches up by installing one (test_minority). */
-	snprintf(opts, sizeof(opts), "id=%d,data=%s,timeout=%d,"
-	    "max_raft_state=1048576,fault_injection", i + 1, data[i],
-	    OP_TIMEOUT_MS);
+	snprintf(opts, sizeof(opts),
+	    "id=%d,data=%s,timeout=%d,"
+	    "max_raft_state=1048576,fault_injection",
+	    i + 1, data[i], OP_TIMEOUT_MS);
 	snprintf(log, sizeof(log), "%s/mount%d.log", dir, i + 1);
 	p = fork();
 	CHECK(p >= 0, "fork");
@@ -340,11 +346,14 @@ static void start(int i)
 				/* /dev/fuse opens, but mounting is not
 				 * allowed here (a container, say). */
 				printf("SKIP: FUSE mounts are not permitted "
-				    "here (see %s)\n", log);
+				       "here (see %s)\n",
+				    log);
 				exit(77);
 			}
-			fprintf(stderr, "mount %d exited (status %d) before it "
-			    "was mounted; see %s\n", i + 1, st, log);
+			fprintf(stderr,
+			    "mount %d exited (status %d) before it "
+			    "was mounted; see %s\n",
+			    i + 1, st, log);
 			exit(99);
 		}
 		sleep_ms(50);
@@ -406,8 +415,10 @@ static void expect_file(int i, const char *rel, const char *want)
 
 	pathf(p, i, "%s", rel);
 	got = get_file(p);
-	CHECK(got != NULL && strcmp(got, want) == 0, "mount %d %s: got '%s', "
-	    "want '%s'", i + 1, rel, got ? got : "(error)", want);
+	CHECK(got != NULL && strcmp(got, want) == 0,
+	    "mount %d %s: got '%s', "
+	    "want '%s'",
+	    i + 1, rel, got ? got : "(error)", want);
 }
 
 static void expect_errno(int i, const char *rel, int want)
@@ -417,8 +428,10 @@ static void expect_errno(int i, const char *rel, int want)
 
 	pathf(p, i, "%s", rel);
 	errno = 0;
-	CHECK(lstat(p, &st) != 0 && errno == want, "mount %d stat %s: want "
-	    "%s", i + 1, rel, strerror(want));
+	CHECK(lstat(p, &st) != 0 && errno == want,
+	    "mount %d stat %s: want "
+	    "%s",
+	    i + 1, rel, strerror(want));
 }
 
 /* ------------------------------------------------------------------ */
@@ -447,7 +460,8 @@ static void test_basic(void)
 	expect_file(1, "d1/d2/f", "deep");
 	pathf(p, 1, "d1/d2");
 	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
-	    (st.st_mode & 07777) == 0700, "mode of d2");
+	        (st.st_mode & 07777) == 0700,
+	    "mode of d2");
 	/* chmod on one mount, seen on the others; inode numbers agree. */
 	pathf(p, 0, "d1/d2/f");
 	CHECK(chmod(p, 0640) == 0, "chmod");
@@ -456,18 +470,21 @@ static void test_basic(void)
 	ino0 = st.st_ino;
 	pathf(p, 2, "d1/d2/f");
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640 &&
-	    st.st_ino == ino0 && st.st_size == 4, "attributes on mount 3");
+	        st.st_ino == ino0 && st.st_size == 4,
+	    "attributes on mount 3");
 	/* A setgid directory passes its group (and, to directories, the
 	 * bit) on to what is created in it. */
 	pathf(p, 0, "sg");
 	CHECK(mkdir(p, 0755) == 0 && chown(p, 0, 4242) == 0 &&
-	    chmod(p, 02775) == 0, "setgid dir");
+	        chmod(p, 02775) == 0,
+	    "setgid dir");
 	pathf(p, 1, "sg/f");
 	put_file(p, "g", 0);
 	CHECK(stat(p, &st) == 0 && st.st_gid == 4242, "group inherited");
 	pathf(p, 2, "sg/d");
-	CHECK(mkdir(p, 0755) == 0 && stat(p, &st) == 0 &&
-	    st.st_gid == 4242 && (st.st_mode & S_ISGID), "setgid inherited");
+	CHECK(mkdir(p, 0755) == 0 && stat(p, &st) == 0 && st.st_gid == 4242 &&
+	        (st.st_mode & S_ISGID),
+	    "setgid inherited");
 	/* Symlinks. */
 	pathf(p, 0, "link");
 	CHECK(symlink("d1/d2/f", p) == 0, "symlink");
@@ -542,7 +559,7 @@ static void test_write_buffering(void)
 	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	CHECK(fd >= 0, "open");
 	CHECK(write(fd, "abc", 3) == 3, "write");
-	expect_file(1, "wb", "");            /* not committed yet */
+	expect_file(1, "wb", ""); /* not committed yet */
 	CHECK(fsync(fd) == 0, "fsync");
 	expect_file(1, "wb", "abc");
 	CHECK(write(fd, "def", 3) == 3, "write");
@@ -555,7 +572,8 @@ static void test_write_buffering(void)
 	CHECK(fd2 >= 0, "open");
 	CHECK(write(fd2, "xyz", 3) == 3, "write");
 	CHECK(pread(fd2, buf, sizeof(buf), 0) == 3 &&
-	    memcmp(buf, "xyz", 3) == 0, "own bytes at once");
+	        memcmp(buf, "xyz", 3) == 0,
+	    "own bytes at once");
 	CHECK(fstat(fd2, &st) == 0 && st.st_size == 3, "own size at once");
 	CHECK(close(fd2) == 0, "close");
 
@@ -579,8 +597,10 @@ static void test_write_buffering(void)
 	while ((n = read(fd, back + got, bigsz + 1 - got)) > 0)
 		got += (size_t)n;
 	close(fd);
-	CHECK(got == bigsz && memcmp(big, back, bigsz) == 0, "big file read "
-	    "back %zu bytes", got);
+	CHECK(got == bigsz && memcmp(big, back, bigsz) == 0,
+	    "big file read "
+	    "back %zu bytes",
+	    got);
 	free(big);
 	free(back);
 }
@@ -608,10 +628,12 @@ static void test_xattr(void)
 	    "ERANGE");
 	errno = 0;
 	CHECK(setxattr(p, "user.color", "red", 3, XATTR_CREATE) < 0 &&
-	    errno == EEXIST, "XATTR_CREATE on an existing attribute");
+	        errno == EEXIST,
+	    "XATTR_CREATE on an existing attribute");
 	errno = 0;
 	CHECK(setxattr(p, "user.size", "L", 1, XATTR_REPLACE) < 0 &&
-	    errno == ENODATA, "XATTR_REPLACE on a missing attribute");
+	        errno == ENODATA,
+	    "XATTR_REPLACE on a missing attribute");
 	CHECK(setxattr(p, "user.size", "L", 1, XATTR_CREATE) == 0, "create");
 	errno = 0;
 	CHECK(setxattr(p, "trusted.x", "1", 1, 0) < 0 && errno == EOPNOTSUPP,
@@ -623,7 +645,8 @@ static void test_xattr(void)
 	CHECK(removexattr(p, "user.size") == 0, "removexattr");
 	errno = 0;
 	CHECK(getxattr(p, "user.size", buf, sizeof(buf)) < 0 &&
-	    errno == ENODATA, "removed");
+	        errno == ENODATA,
+	    "removed");
 	errno = 0;
 	CHECK(removexattr(p, "user.size") < 0 && errno == ENODATA,
 	    "remove twice");
@@ -645,7 +668,8 @@ static void test_xattr(void)
 	CHECK(rename(q, p) == 0, "rename over");
 	errno = 0;
 	CHECK(getxattr(p, "user.gone", buf, sizeof(buf)) < 0 &&
-	    errno == ENODATA, "the replaced file's attribute is gone");
+	        errno == ENODATA,
+	    "the replaced file's attribute is gone");
 	clerk_options_defaults(&o);
 	o.deadline_ms = 20000;
 	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
@@ -667,8 +691,9 @@ static size_t count_keys(const char *prefix)
 	clerk_options_defaults(&o);
 	o.deadline_ms = 20000;
 	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
-	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e,
-	    &n) == KV_OK, "list");
+	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n) ==
+	        KV_OK,
+	    "list");
 	clerk_entries_free(e, n);
 	clerk_free(ck);
 	return n;
@@ -702,11 +727,13 @@ static void test_open_unlinked(void)
 	expect_errno(1, "ou", ENOENT);
 	expect_errno(0, "ou", ENOENT);
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 &&
-	    memcmp(buf, "still here", 10) == 0, "read after unlink");
+	        memcmp(buf, "still here", 10) == 0,
+	    "read after unlink");
 	CHECK(pwrite(fd, "STILL", 5, 0) == 5 && fsync(fd) == 0,
 	    "write after unlink");
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 10 &&
-	    memcmp(buf, "STILL here", 10) == 0, "read back");
+	        memcmp(buf, "STILL here", 10) == 0,
+	    "read back");
 	CHECK(fstat(fd, &st) == 0 && st.st_size == 10, "fstat");
 	CHECK(count_keys("\001o/") == 1, "kept as one hidden key");
 	CHECK(close(fd) == 0, "close");
@@ -746,13 +773,15 @@ static void test_cli(void)
 	o.deadline_ms = 20000;
 	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
 	CHECK(clerk_put(ck, "/d1/from-cli", 12, "via put", 7, 0, 0, &meta,
-	    NULL) == KV_OK, "put");
+	          NULL) == KV_OK,
+	    "put");
 	for (int i = 0; i < N; i++)
 		expect_file(i, "d1/from-cli", "via put");
 	pathf(p, 2, "d1/from-mount");
 	put_file(p, "via write", 0);
 	CHECK(clerk_get(ck, "/d1/from-mount", 14, NULL, &v, &len) == KV_OK &&
-	    len == 9 && memcmp(v, "via write", 9) == 0, "get");
+	        len == 9 && memcmp(v, "via write", 9) == 0,
+	    "get");
 	free(v);
 	/* A key the mount cannot show (no leading '/') stays invisible. */
 	CHECK(clerk_put(ck, "plain", 5, "x", 1, 0, 0, &meta, NULL) == KV_OK,
@@ -780,8 +809,8 @@ static int race(const char *rel, bool use_mkdir, int nproc)
 				if (use_mkdir) {
 					ok = mkdir(path, 0755) == 0;
 				} else {
-					fd = open(path, O_CREAT | O_EXCL |
-					    O_WRONLY, 0644);
+					fd = open(path,
+					    O_CREAT | O_EXCL | O_WRONLY, 0644);
 					ok = fd >= 0;
 					if (ok)
 						close(fd);
@@ -794,8 +823,10 @@ static int race(const char *rel, bool use_mkdir, int nproc)
 		int st;
 
 		CHECK(waitpid(kids[k], &st, 0) == kids[k], "wait");
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "a racer failed "
-		    "with something other than EEXIST (status %d)", st);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) <= 1,
+		    "a racer failed "
+		    "with something other than EEXIST (status %d)",
+		    st);
 		winners += WEXITSTATUS(st) == 0;
 	}
 	return winners;
@@ -895,8 +926,10 @@ static void test_rename(void)
 	pathf(q, 2, "moved");
 	CHECK(rename(p, q) == 0, "rename of a directory");
 	CHECK(waitpid(reader, &st, 0) == reader, "wait");
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader saw a non-atomic "
-	    "rename (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "reader saw a non-atomic "
+	    "rename (status %d)",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	expect_file(0, "moved/sub/g", "nested");
 	expect_errno(0, "tree", ENOENT);
 
@@ -920,8 +953,9 @@ static void test_rename(void)
 			if (part == 0) {
 				snprintf(keys[nk], sizeof(keys[nk]), "/bigdir");
 				ops[n++] = (struct kv_op){ .type = KV_OP_PUT,
-				    .key = keys[nk], .keylen = 7, .meta = {
-				    KV_KIND_DIR, 0755, 0, 0 } };
+					.key = keys[nk],
+					.keylen = 7,
+					.meta = { KV_KIND_DIR, 0755, 0, 0 } };
 				nk++;
 			}
 			for (int k = 0; k < 700; k++, nk++) {
@@ -929,12 +963,14 @@ static void test_rename(void)
 				    "/bigdir/f%d-%04d", part, k);
 
 				ops[n++] = (struct kv_op){ .type = KV_OP_PUT,
-				    .key = keys[nk], .keylen = (uint32_t)len,
-				    .meta = { KV_KIND_FILE, 0644, 0, 0 } };
+					.key = keys[nk],
+					.keylen = (uint32_t)len,
+					.meta = { KV_KIND_FILE, 0644, 0, 0 } };
 			}
 			c.ops = ops;
 			c.nops = (uint32_t)n;
-			CHECK(clerk_mutate(ck, &c, &res) == KV_OK, "bulk create");
+			CHECK(clerk_mutate(ck, &c, &res) == KV_OK,
+			    "bulk create");
 		}
 		clerk_free(ck);
 		pathf(p, 0, "bigdir");
@@ -966,7 +1002,8 @@ static void test_rename(void)
 	pathf(q, 0, "r2");
 	errno = 0;
 	CHECK(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_NOREPLACE) != 0 &&
-	    errno == EEXIST, "RENAME_NOREPLACE");
+	        errno == EEXIST,
+	    "RENAME_NOREPLACE");
 	CHECK(renameat2(AT_FDCWD, p, AT_FDCWD, q, RENAME_EXCHANGE) == 0,
 	    "RENAME_EXCHANGE");
 	expect_file(1, "x1", "one");
@@ -1005,8 +1042,8 @@ static uint64_t mrand(void)
 struct mfile {
 	unsigned char *data;
 	size_t size;
-	int fd[N];            /* -1: not open on that mount */
-	bool dirty[N];        /* writes through that mount not fsync'ed */
+	int fd[N]; /* -1: not open on that mount */
+	bool dirty[N]; /* writes through that mount not fsync'ed */
 };
 
 static unsigned model_seed;
@@ -1038,8 +1075,9 @@ static void model_check_range(struct mfile *f, int k, int m, size_t off,
     size_t len, bool use_mmap)
 {
 	static unsigned char buf[MODEL_MAX + 8192];
-	size_t want = off >= f->size ? 0 : (off + len > f->size ?
-	    f->size - off : len);
+	size_t want = off >= f->size
+	    ? 0
+	    : (off + len > f->size ? f->size - off : len);
 
 	if (use_mmap && f->size > 0) {
 		/* As programs do: fstat for the size (which also refreshes
@@ -1048,23 +1086,28 @@ static void model_check_range(struct mfile *f, int k, int m, size_t off,
 		unsigned char *map;
 
 		MCHECK(fstat(f->fd[m], &st) == 0 &&
-		    (size_t)st.st_size == f->size, "size before mmap");
+		        (size_t)st.st_size == f->size,
+		    "size before mmap");
 		map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd[m], 0);
 		cur_map = map;
 		cur_map_len = f->size;
 
 		MCHECK(map != MAP_FAILED, "mmap f%d on mount %d", k, m + 1);
-		MCHECK(memcmp(map, f->data, f->size) == 0, "mmap contents "
-		    "of f%d on mount %d", k, m + 1);
+		MCHECK(memcmp(map, f->data, f->size) == 0,
+		    "mmap contents "
+		    "of f%d on mount %d",
+		    k, m + 1);
 		munmap(map, f->size);
 		return;
 	}
 	ssize_t n = pread(f->fd[m], buf, len, (off_t)off);
-	MCHECK(n == (ssize_t)want, "pread f%d on mount %d at %zu+%zu: %zd, "
-	    "want %zu", k, m + 1, off, len, n, want);
+	MCHECK(n == (ssize_t)want,
+	    "pread f%d on mount %d at %zu+%zu: %zd, "
+	    "want %zu",
+	    k, m + 1, off, len, n, want);
 	MCHECK(want == 0 || memcmp(buf, f->data + off, want) == 0,
-	    "pread f%d on mount %d at %zu+%zu: contents differ", k, m + 1,
-	    off, len);
+	    "pread f%d on mount %d at %zu+%zu: contents differ", k, m + 1, off,
+	    len);
 }
 
 static void model_run(unsigned seed, int steps)
@@ -1093,8 +1136,10 @@ static void model_run(unsigned seed, int steps)
 		int op = (int)(mrand() % 100);
 
 		if (getenv("RAFTKV_FS_TRACE"))
-			fprintf(stderr, "seed %u step %d: f%d mount %d op %d "
-			    "size %zu\n", seed, step, k, m + 1, op, f->size);
+			fprintf(stderr,
+			    "seed %u step %d: f%d mount %d op %d "
+			    "size %zu\n",
+			    seed, step, k, m + 1, op, f->size);
 		model_settle(f, m);
 		model_open(f, k, m);
 		if (op < 35) {
@@ -1107,7 +1152,8 @@ static void model_run(unsigned seed, int steps)
 			for (size_t i = 0; i < len; i++)
 				wbuf[i] = (unsigned char)mrand();
 			MCHECK(pwrite(f->fd[m], wbuf, len, (off_t)off) ==
-			    (ssize_t)len, "pwrite");
+			        (ssize_t)len,
+			    "pwrite");
 			if (off > f->size)
 				memset(f->data + f->size, 0, off - f->size);
 			memcpy(f->data + off, wbuf, len);
@@ -1146,9 +1192,10 @@ static void model_run(unsigned seed, int steps)
 			struct stat st;
 
 			MCHECK(fstat(f->fd[m], &st) == 0 &&
-			    (size_t)st.st_size == f->size, "size of f%d on "
-			    "mount %d: %lld, want %zu", k, m + 1,
-			    (long long)st.st_size, f->size);
+			        (size_t)st.st_size == f->size,
+			    "size of f%d on "
+			    "mount %d: %lld, want %zu",
+			    k, m + 1, (long long)st.st_size, f->size);
 		}
 	}
 	/* Everything committed: every mount reads every file whole. */
@@ -1190,9 +1237,9 @@ static void test_model(void)
 
 struct lin_arg {
 	struct linz_history *h;
-	int id;               /* writer: key and mount; reader: index */
+	int id; /* writer: key and mount; reader: index */
 	unsigned seed;
-	int failed;           /* errno of a failed call, 0 if none */
+	int failed; /* errno of a failed call, 0 if none */
 };
 
 static void lin_path(char *out, int mount, int key)
@@ -1284,8 +1331,9 @@ static void test_linearizable(void)
 		    "thread");
 	}
 	for (int i = 0; i < LIN_READERS; i++) {
-		r[i] = (struct lin_arg){ .h = h, .id = i,
-		    .seed = (unsigned)i * 7919u + 1 };
+		r[i] = (struct lin_arg){ .h = h,
+			.id = i,
+			.seed = (unsigned)i * 7919u + 1 };
 		CHECK(pthread_create(&rt[i], NULL, lin_reader, &r[i]) == 0,
 		    "thread");
 	}
@@ -1300,7 +1348,8 @@ static void test_linearizable(void)
 		CHECK(r[i].failed == 0, "reader %d: %s", i,
 		    strerror(r[i].failed));
 	v = history_check(h, LINZ_MODEL_LAB, 60.0, "test_fs_mount");
-	CHECK(v != LINZ_ILLEGAL, "the history across mounts is not "
+	CHECK(v != LINZ_ILLEGAL,
+	    "the history across mounts is not "
 	    "linearizable (saved, see above)");
 	linz_history_free(h);
 }
@@ -1308,12 +1357,13 @@ static void test_linearizable(void)
 /* Block (or heal) every link between member @i and the others. */
 static void isolate(int i, bool blocked)
 {
-	struct cluster admin = cl;  /* fault injection needs the admin key */
+	struct cluster admin = cl; /* fault injection needs the admin key */
 	char err[512];
 	struct client *c;
 
 	CHECK(keys_load_credential(&admin, conf, NULL, true, err,
-	    sizeof(err)) == 0, "%s", err);
+	          sizeof(err)) == 0,
+	    "%s", err);
 	CHECK(client_new(&admin, NULL, &c) == 0, "client");
 	for (int j = 0; j < N; j++) {
 		if (j == i)
@@ -1321,7 +1371,7 @@ static void isolate(int i, bool blocked)
 		for (int dir2 = 0; dir2 < 2; dir2++) {
 			int from = dir2 ? j : i, to = dir2 ? i : j;
 			struct cproto_fault f = { .peer = (uint64_t)to + 1,
-			    .blocked = blocked };
+				.blocked = blocked };
 			uint8_t buf[CPROTO_FAULT_LEN];
 			struct client_reply rep;
 			int rv;
@@ -1373,7 +1423,8 @@ static void test_minority(void)
 	got = get_file(p);
 	CHECK(got == NULL && errno == EIO, "minority read: got '%s'",
 	    got ? got : "(error)");
-	CHECK(now_ms() - t0 >= OP_TIMEOUT_MS / 2, "EIO came before the "
+	CHECK(now_ms() - t0 >= OP_TIMEOUT_MS / 2,
+	    "EIO came before the "
 	    "timeout");
 	isolate(0, false);
 	/* Healed: no remount needed (allow a few rounds to reconnect). */
@@ -1384,12 +1435,15 @@ static void test_minority(void)
 		CHECK(errno == EIO, "after healing");
 		sleep_ms(250);
 	}
-	CHECK(got != NULL && strcmp(got, "during") == 0, "after healing: "
-	    "'%s'", got ? got : "(error)");
+	CHECK(got != NULL && strcmp(got, "during") == 0,
+	    "after healing: "
+	    "'%s'",
+	    got ? got : "(error)");
 	/* A descriptor opened before still finds its file. */
 	char buf[16];
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 6 &&
-	    memcmp(buf, "during", 6) == 0, "descriptor from before");
+	        memcmp(buf, "during", 6) == 0,
+	    "descriptor from before");
 	close(fd);
 }
 
@@ -1407,7 +1461,8 @@ static int leader_index(void)
 		for (uint32_t i = 0; i < N && found < 0; i++) {
 			struct cproto_status st;
 
-			if (pids[i] > 0 && clerk_member_status(ck, i, &st) == 0 &&
+			if (pids[i] > 0 &&
+			    clerk_member_status(ck, i, &st) == 0 &&
 			    st.leader >= 1 && st.leader <= N)
 				found = (int)st.leader - 1;
 		}
@@ -1524,35 +1579,43 @@ static void test_refusals_and_daemon(void)
 	char file[PATH_MAX + 32];
 
 	snprintf(opts, sizeof(opts), "id=1,data=%s", data[0]);
-	CHECK(run_mount((const char *[]){ conf, mnt[0], "-o", opts, NULL },
-	    err, sizeof(err)) == 1 && strstr(err, "already a raftkv mount"),
+	CHECK(run_mount((const char *[]){ conf, mnt[0], "-o", opts, NULL }, err,
+	          sizeof(err)) == 1 &&
+	        strstr(err, "already a raftkv mount"),
 	    "mounted twice: %s", err);
 	snprintf(nodir, sizeof(nodir), "%s/missing", dir);
-	CHECK(run_mount((const char *[]){ conf, nodir, "-o", opts, NULL },
-	    err, sizeof(err)) == 1 && strstr(err, "No such file"),
+	CHECK(run_mount((const char *[]){ conf, nodir, "-o", opts, NULL }, err,
+	          sizeof(err)) == 1 &&
+	        strstr(err, "No such file"),
 	    "missing mountpoint: %s", err);
-	CHECK(run_mount((const char *[]){ conf, conf, "-o", opts, NULL },
-	    err, sizeof(err)) == 1 && strstr(err, "not a directory"),
+	CHECK(run_mount((const char *[]){ conf, conf, "-o", opts, NULL }, err,
+	          sizeof(err)) == 1 &&
+	        strstr(err, "not a directory"),
 	    "not a directory: %s", err);
 	snprintf(file, sizeof(file), "%s/spare", dir);
 	CHECK(mkdir(file, 0755) == 0, "mkdir");
-	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=9", NULL },
-	    err, sizeof(err)) == 1 && strstr(err, "member 9 is not in"),
+	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=9", NULL }, err,
+	          sizeof(err)) == 1 &&
+	        strstr(err, "member 9 is not in"),
 	    "unknown id: %s", err);
 	CHECK(run_mount((const char *[]){ conf, file, "-o", "id=1,bogus=1",
-	    NULL }, err, sizeof(err)) == 1 && strstr(err, "unknown option"),
+	                    NULL },
+	          err, sizeof(err)) == 1 &&
+	        strstr(err, "unknown option"),
 	    "unknown option: %s", err);
 	/* The data directory of member 1 is locked by the running member. */
-	CHECK(run_mount((const char *[]){ conf, file, "-o", opts, NULL },
-	    err, sizeof(err)) == 1 && strchr(err, '\n') == strrchr(err, '\n'),
+	CHECK(run_mount((const char *[]){ conf, file, "-o", opts, NULL }, err,
+	          sizeof(err)) == 1 &&
+	        strchr(err, '\n') == strrchr(err, '\n'),
 	    "data directory in use: one line: %s", err);
 
 	/* Daemonized: mount 2 stopped, mounted again without -f. */
 	CHECK(stop(1) != -1, "stop mount 2");
 	snprintf(opts, sizeof(opts), "id=2,data=%s,timeout=%d", data[1],
 	    OP_TIMEOUT_MS);
-	CHECK(run_mount((const char *[]){ conf, mnt[1], "-o", opts, NULL },
-	    err, sizeof(err)) == 0, "daemon mount: %s", err);
+	CHECK(run_mount((const char *[]){ conf, mnt[1], "-o", opts, NULL }, err,
+	          sizeof(err)) == 0,
+	    "daemon mount: %s", err);
 	CHECK(is_mounted(mnt[1]), "the daemon's mount is live on exit 0");
 	expect_file(1, "hello", "two\n");
 	unmount(1);
@@ -1591,8 +1654,7 @@ int main(void)
 		printf("SKIP: no fusermount3\n");
 		return 77;
 	}
-	snprintf(progbuf, sizeof(progbuf), "%s/fs/mount.raftkv",
-	    bd ? bd : ".");
+	snprintf(progbuf, sizeof(progbuf), "%s/fs/mount.raftkv", bd ? bd : ".");
 	prog = progbuf;
 	CHECK(access(prog, X_OK) == 0, "%s", prog);
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
@@ -1604,7 +1666,7 @@ int main(void)
 	signal(SIGHUP, on_signal);
 	{
 		struct sigaction sa = { .sa_sigaction = on_fatal,
-		    .sa_flags = SA_SIGINFO | SA_RESETHAND };
+			.sa_flags = SA_SIGINFO | SA_RESETHAND };
 
 		sigaction(SIGBUS, &sa, NULL);
 		sigaction(SIGSEGV, &sa, NULL);
@@ -1619,7 +1681,7 @@ int main(void)
 	setting_up = true;
 	for (int attempt = 0; attempt < 5; attempt++) {
 		const char *rm[] = { "rm", "-rf", data[0], data[1], data[2],
-		    NULL };
+			NULL };
 
 		write_conf();
 		addr_in_use = false;
@@ -1659,7 +1721,7 @@ int main(void)
 	printf("ok random operations against a model\n");
 	test_linearizable();
 	printf("ok concurrent readers and writers on all mounts: "
-	    "linearizable\n");
+	       "linearizable\n");
 	test_minority();
 	printf("ok minority mount: EIO, then recovers\n");
 	test_sigstop();
@@ -1671,7 +1733,8 @@ int main(void)
 	for (int i = 0; i < N - 1; i++) {
 		int st = stop(i);
 
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mount %d ended "
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "mount %d ended "
 		    "with status %#x after its unmount (see %s/mount%d.log)",
 		    i + 1, st, dir, i + 1);
 	}
@@ -1681,8 +1744,10 @@ int main(void)
 		CHECK(kill(pids[N - 1], SIGTERM) == 0, "SIGTERM");
 		CHECK(waitpid(pids[N - 1], &st, 0) == pids[N - 1], "wait");
 		pids[N - 1] = 0;
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mount %d ended "
-		    "with status %#x after SIGTERM", N, st);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "mount %d ended "
+		    "with status %#x after SIGTERM",
+		    N, st);
 		CHECK(!is_mounted(mnt[N - 1]), "SIGTERM unmounted");
 	}
 	printf("ok clean stops (unmount, SIGTERM)\n");

@@ -31,7 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const raft_id members[] = { 1, 2, 3 };
 static const struct frame_filter filter = {
-	.cluster_id = FUZZ_CLUSTER, .self = 2, .n_members = 3,
+	.cluster_id = FUZZ_CLUSTER,
+	.self = 2,
+	.n_members = 3,
 	.members = members,
 };
 
@@ -45,8 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (frame_decode(data, size, &filter, &h, &m) != 0)
 		return 0;
 	if (h.cluster_id != FUZZ_CLUSTER || h.version != FRAME_VERSION ||
-	    (h.sender != 1 && h.sender != 3) || m.from != h.sender ||
-	    m.to != 2)
+	    (h.sender != 1 && h.sender != 3) || m.from != h.sender || m.to != 2)
 		abort();
 	n = frame_encoded_size(&m);
 	if (n != size)

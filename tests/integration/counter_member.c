@@ -53,7 +53,8 @@ static int counter_apply(void *arg, raft_index index, const void *cmd,
 		return reply_u64(v, reply, reply_len);
 	case 'D':
 		fatalx("Dec applied at index %llu: a deposed leader's entry "
-		    "committed", (unsigned long long)index);
+		       "committed",
+		    (unsigned long long)index);
 	}
 	return 0;
 }

@@ -54,7 +54,7 @@
 #define DEFAULT_TICK_MS 10
 #define DEFAULT_START_TIMEOUT_MS 20000
 #define DEFAULT_ATTEMPT_TIMEOUT_MS 1000
-#define TERM_GRACE_MS 3000     /* harness_free(): SIGTERM, then SIGKILL */
+#define TERM_GRACE_MS 3000 /* harness_free(): SIGTERM, then SIGKILL */
 #define KILL_TERM_WAIT_MS 10000 /* harness_kill(SIGTERM) */
 #define FAULT_TIMEOUT_MS 3000
 #define START_ATTEMPTS 5
@@ -68,14 +68,14 @@ struct link_fault {
 };
 
 struct member_proc {
-	pid_t pid;               /* 0: not running */
-	bool killing;            /* the harness signalled it to exit */
-	int kill_sig;            /* ... with this signal (the last sent) */
-	bool unexpected;         /* exited on its own */
-	bool reported;           /* ... and harness_unexpected_exits() said so */
-	int status;              /* last wait status */
+	pid_t pid; /* 0: not running */
+	bool killing; /* the harness signalled it to exit */
+	int kill_sig; /* ... with this signal (the last sent) */
+	bool unexpected; /* exited on its own */
+	bool reported; /* ... and harness_unexpected_exits() said so */
+	int status; /* last wait status */
 	unsigned starts;
-	off_t log_start;         /* log size when the current run started */
+	off_t log_start; /* log size when the current run started */
 	char data_dir[PATH_MAX];
 	char log_path[PATH_MAX];
 };
@@ -83,7 +83,7 @@ struct member_proc {
 struct tclerk {
 	struct harness *h;
 	struct client *cl;
-	unsigned gen;            /* cluster generation the client was made for */
+	unsigned gen; /* cluster generation the client was made for */
 	struct tclerk *next_all;
 	struct tclerk *next_free;
 };
@@ -96,8 +96,8 @@ struct harness {
 	char cluster_path[PATH_MAX];
 	int n;
 	struct cluster cl;
-	unsigned gen;            /* bumped when the cluster file changes */
-	pthread_mutex_t mu;      /* m[], f[], the clerk lists */
+	unsigned gen; /* bumped when the cluster file changes */
+	pthread_mutex_t mu; /* m[], f[], the clerk lists */
 	struct member_proc m[HARNESS_MAX];
 	struct link_fault f[HARNESS_MAX][HARNESS_MAX]; /* [from][to] */
 	pthread_key_t key;
@@ -119,7 +119,7 @@ struct harness {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t reg_pids[REG_MAX]; /* read by signal handlers */
 static const char *volatile reg_dirs[REG_DIRS]; /* ditto: live h->dir */
-static volatile sig_atomic_t reg_keep;           /* RAFTKV_KEEP was set */
+static volatile sig_atomic_t reg_keep; /* RAFTKV_KEEP was set */
 static struct harness *reg_live;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
@@ -330,13 +330,35 @@ void harness_options_defaults(struct harness_options *o)
 	memset(o, 0, sizeof(*o));
 }
 
-int harness_n(const struct harness *h) { return h->n; }
-raft_id harness_id(const struct harness *h, int i) { (void)h; return (raft_id)i + 1; }
-const char *harness_dir(const struct harness *h) { return h->dir; }
-const char *harness_data_dir(const struct harness *h, int i) { return h->m[i].data_dir; }
-const char *harness_log_path(const struct harness *h, int i) { return h->m[i].log_path; }
-const struct cluster *harness_cluster(const struct harness *h) { return &h->cl; }
-void harness_mark_passed(struct harness *h) { h->passed = true; }
+int harness_n(const struct harness *h)
+{
+	return h->n;
+}
+raft_id harness_id(const struct harness *h, int i)
+{
+	(void)h;
+	return (raft_id)i + 1;
+}
+const char *harness_dir(const struct harness *h)
+{
+	return h->dir;
+}
+const char *harness_data_dir(const struct harness *h, int i)
+{
+	return h->m[i].data_dir;
+}
+const char *harness_log_path(const struct harness *h, int i)
+{
+	return h->m[i].log_path;
+}
+const struct cluster *harness_cluster(const struct harness *h)
+{
+	return &h->cl;
+}
+void harness_mark_passed(struct harness *h)
+{
+	h->passed = true;
+}
 
 int harness_index_of(const struct harness *h, raft_id id)
 {
@@ -406,9 +428,10 @@ static int resolve_member_path(struct harness *h)
 	if (rv < 0 || (size_t)rv >= sizeof(h->member_path))
 		return -ENAMETOOLONG;
 	if (access(h->member_path, X_OK) != 0) {
-		fprintf(stderr, "harness[%s]: member program %s: %s "
-		    "(set RAFTKV_BUILDDIR to the build directory)\n", h->name,
-		    h->member_path, strerror(errno));
+		fprintf(stderr,
+		    "harness[%s]: member program %s: %s "
+		    "(set RAFTKV_BUILDDIR to the build directory)\n",
+		    h->name, h->member_path, strerror(errno));
 		return -ENOENT;
 	}
 	return 0;
@@ -521,7 +544,8 @@ static int pick_ports(int count, unsigned *ports)
 		return 0;
 	}
 	start = ((unsigned)getpid() * 7919u +
-	    atomic_fetch_add(&counter, 1) * 211u) % span;
+	            atomic_fetch_add(&counter, 1) * 211u) %
+	    span;
 	for (unsigned k = 0; k < span && got < count; k++) {
 		unsigned p = wlo + (start + k) % span;
 
@@ -572,8 +596,8 @@ static int write_keyed_cluster(struct harness *h, uint64_t cid,
 			snprintf(c.members[i].peer, sizeof(c.members[i].peer),
 			    "tcp://127.0.0.1:%u", ports[2 * i]);
 			snprintf(c.members[i].client,
-			    sizeof(c.members[i].client),
-			    "tcp://127.0.0.1:%u", ports[2 * i + 1]);
+			    sizeof(c.members[i].client), "tcp://127.0.0.1:%u",
+			    ports[2 * i + 1]);
 		}
 		rv = keys_init_cluster(h->dir, &c, err, sizeof(err));
 		if (rv != 0) {
@@ -615,9 +639,10 @@ static int write_cluster_file(struct harness *h)
 	fprintf(f, "# written by the raftkv test harness for %s\n", h->name);
 	fprintf(f, "cluster %" PRIx64 "\n", cid);
 	for (int i = 0; i < h->n; i++)
-		fprintf(f, "member %d peer=tcp://127.0.0.1:%u "
-		    "client=tcp://127.0.0.1:%u\n", i + 1, ports[2 * i],
-		    ports[2 * i + 1]);
+		fprintf(f,
+		    "member %d peer=tcp://127.0.0.1:%u "
+		    "client=tcp://127.0.0.1:%u\n",
+		    i + 1, ports[2 * i], ports[2 * i + 1]);
 	if (fclose(f) != 0)
 		return -EIO;
 load:
@@ -651,8 +676,9 @@ static bool clean_exit(int sig, int st)
 {
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st) == 0;
-	return WIFSIGNALED(st) && (WTERMSIG(st) == SIGKILL ||
-	    (sig == SIGTERM && WTERMSIG(st) == SIGTERM));
+	return WIFSIGNALED(st) &&
+	    (WTERMSIG(st) == SIGKILL ||
+	        (sig == SIGTERM && WTERMSIG(st) == SIGTERM));
 }
 
 /* Reap member @i if it exited; h->mu held. */
@@ -703,10 +729,11 @@ static int build_argv(struct harness *h, int i, char bufs[][32],
 	const struct harness_options *o = &h->o;
 	int a = 0, b = 0;
 
-#define NUM(opt, fmt, val) do {                                         \
-		argv[a++] = opt;                                        \
-		snprintf(bufs[b], sizeof(bufs[b]), fmt, val);           \
-		argv[a++] = bufs[b++];                                  \
+#define NUM(opt, fmt, val) \
+	do { \
+		argv[a++] = opt; \
+		snprintf(bufs[b], sizeof(bufs[b]), fmt, val); \
+		argv[a++] = bufs[b++]; \
 	} while (0)
 	argv[a++] = h->member_path;
 	argv[a++] = "-c";
@@ -742,8 +769,7 @@ static int build_argv(struct harness *h, int i, char bufs[][32],
 }
 
 /* Child side of spawn_member(): only async-signal-safe calls. */
-static void exec_member(const char **argv, int logfd, bool pdeath,
-    pid_t parent)
+static void exec_member(const char **argv, int logfd, bool pdeath, pid_t parent)
 {
 	sigset_t none;
 	int nul;
@@ -791,9 +817,10 @@ static int spawn_member_locked(struct harness *h, int i)
 	if (logfd < 0)
 		return -errno;
 	m->log_start = lseek(logfd, 0, SEEK_END);
-	len = snprintf(line, sizeof(line), "==== harness: start %u of member "
-	    "%d (t=%" PRIu64 " ms) ====\n", m->starts + 1, i + 1,
-	    harness_now_ms());
+	len = snprintf(line, sizeof(line),
+	    "==== harness: start %u of member "
+	    "%d (t=%" PRIu64 " ms) ====\n",
+	    m->starts + 1, i + 1, harness_now_ms());
 	if (write(logfd, line, (size_t)len) < 0)
 		(void)0; /* the log line is a courtesy */
 	pid = fork();
@@ -845,9 +872,11 @@ static int wait_ready(struct harness *h, int i, uint64_t deadline)
 		if (harness_status(h, i, &st) == 0)
 			return 0;
 		if (harness_now_ms() >= deadline) {
-			fprintf(stderr, "harness[%s]: member %d (pid %d) did "
-			    "not answer within %d ms\n", h->name, i,
-			    (int)harness_pid(h, i), h->o.start_timeout_ms);
+			fprintf(stderr,
+			    "harness[%s]: member %d (pid %d) did "
+			    "not answer within %d ms\n",
+			    h->name, i, (int)harness_pid(h, i),
+			    h->o.start_timeout_ms);
 			return -EIO;
 		}
 		harness_sleep_ms(20);
@@ -913,7 +942,8 @@ static uint32_t signal_members(struct harness *h, uint32_t mask, int sig)
 		}
 		kill(m->pid, sig);
 		if (sig == SIGTERM)
-			kill(m->pid, SIGCONT); /* a stopped member must see it */
+			kill(m->pid,
+			    SIGCONT); /* a stopped member must see it */
 		sent |= 1u << i;
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -933,7 +963,8 @@ static void force_kill(struct harness *h, uint32_t mask, const char *why)
 	if (why)
 		for (int i = 0; i < h->n; i++)
 			if (left & (1u << i))
-				fprintf(stderr, "harness[%s]: member %d did "
+				fprintf(stderr,
+				    "harness[%s]: member %d did "
 				    "not exit after SIGTERM (%s): SIGKILL\n",
 				    h->name, i, why);
 	signal_members(h, left, SIGKILL);
@@ -967,8 +998,8 @@ void harness_kill_all(struct harness *h, int sig)
 
 static int start_timeout(const struct harness *h)
 {
-	return h->o.start_timeout_ms > 0 ? h->o.start_timeout_ms :
-	    DEFAULT_START_TIMEOUT_MS;
+	return h->o.start_timeout_ms > 0 ? h->o.start_timeout_ms
+	                                 : DEFAULT_START_TIMEOUT_MS;
 }
 
 /* Start every member in @mask, wait for all; 0 or the first error. */
@@ -1062,12 +1093,16 @@ int harness_unexpected_exits(struct harness *h)
 		if (!report)
 			continue;
 		if (WIFSIGNALED(st))
-			fprintf(stderr, "harness[%s]: member %d died of signal "
-			    "%d%s\n", h->name, i, WTERMSIG(st), m->kill_sig ?
-			    " while being stopped" : "");
+			fprintf(stderr,
+			    "harness[%s]: member %d died of signal "
+			    "%d%s\n",
+			    h->name, i, WTERMSIG(st),
+			    m->kill_sig ? " while being stopped" : "");
 		else
-			fprintf(stderr, "harness[%s]: member %d exited with "
-			    "status %d%s\n", h->name, i, WEXITSTATUS(st),
+			fprintf(stderr,
+			    "harness[%s]: member %d exited with "
+			    "status %d%s\n",
+			    h->name, i, WEXITSTATUS(st),
 			    m->kill_sig ? " while being stopped" : "");
 		harness_print_logs(h, i, 20);
 	}
@@ -1162,11 +1197,11 @@ int harness_submit(struct harness *h, int i, const void *cmd, size_t len,
 	return call_status(h, i, CPROTO_SUBMIT, cmd, len, timeout_ms, rep);
 }
 
-int harness_query(struct harness *h, int i, bool linearizable,
-    const void *q, size_t len, int timeout_ms, struct client_reply *rep)
+int harness_query(struct harness *h, int i, bool linearizable, const void *q,
+    size_t len, int timeout_ms, struct client_reply *rep)
 {
-	return call_status(h, i, linearizable ? CPROTO_READ :
-	    CPROTO_READ_STALE, q, len, timeout_ms, rep);
+	return call_status(h, i, linearizable ? CPROTO_READ : CPROTO_READ_STALE,
+	    q, len, timeout_ms, rep);
 }
 
 int harness_status(struct harness *h, int i, struct cproto_status *st)
@@ -1201,9 +1236,11 @@ int harness_leader(struct harness *h, int timeout_ms)
 			for (int j = 0; j < i; j++) {
 				if (ok[j] && st[j].role == RAFT_LEADER &&
 				    st[j].term == st[i].term) {
-					fprintf(stderr, "harness[%s]: members "
+					fprintf(stderr,
+					    "harness[%s]: members "
 					    "%d and %d both lead term %" PRIu64
-					    "\n", h->name, j, i, st[i].term);
+					    "\n",
+					    h->name, j, i, st[i].term);
 					return -2;
 				}
 			}
@@ -1233,8 +1270,9 @@ int harness_wait_converged(struct harness *h, int timeout_ms)
 		uint64_t last = 0;
 
 		for (int i = 0; i < h->n; i++) {
-			errs[i] = harness_running(h, i) ?
-			    harness_status(h, i, &st[i]) : HARNESS_ENOTRUNNING;
+			errs[i] = harness_running(h, i)
+			    ? harness_status(h, i, &st[i])
+			    : HARNESS_ENOTRUNNING;
 			if (errs[i] == HARNESS_ENOTRUNNING)
 				continue;
 			if (errs[i] != 0) {
@@ -1244,8 +1282,8 @@ int harness_wait_converged(struct harness *h, int timeout_ms)
 			if (!any)
 				last = st[i].last_index;
 			any = true;
-			if (st[i].last_index != last ||
-			    st[i].commit != last || st[i].applied != last)
+			if (st[i].last_index != last || st[i].commit != last ||
+			    st[i].applied != last)
 				same = false;
 		}
 		if (same)
@@ -1259,8 +1297,9 @@ int harness_wait_converged(struct harness *h, int timeout_ms)
 		if (errs[i] != 0)
 			fprintf(stderr, "  [%d] error %d\n", i, errs[i]);
 		else
-			fprintf(stderr, "  [%d] role %u term %" PRIu64 " last %"
-			    PRIu64 " commit %" PRIu64 " applied %" PRIu64 "\n",
+			fprintf(stderr,
+			    "  [%d] role %u term %" PRIu64 " last %" PRIu64
+			    " commit %" PRIu64 " applied %" PRIu64 "\n",
 			    i, st[i].role, st[i].term, st[i].last_index,
 			    st[i].commit, st[i].applied);
 	}
@@ -1271,10 +1310,10 @@ int harness_wait_converged(struct harness *h, int timeout_ms)
 static bool definitely_not_applied(int rv)
 {
 	switch (rv) {
-	case RAFT_ENOTLEADER:   /* refused at proposal */
+	case RAFT_ENOTLEADER: /* refused at proposal */
 	case RAFT_EBUSY:
 	case RAFT_ETRANSFER:
-	case NODE_ELOST:        /* replaced by another leader's entry */
+	case NODE_ELOST: /* replaced by another leader's entry */
 	case NODE_ENOLEADER:
 	case CLIENT_EUNREACHABLE: /* never sent (ZMQ_IMMEDIATE) */
 	case HARNESS_ENOTRUNNING:
@@ -1304,8 +1343,9 @@ int harness_submit_any(struct harness *h, uint32_t mask, const void *cmd,
 {
 	uint64_t deadline = harness_now_ms() + (uint64_t)deadline_ms;
 	struct harness_submit_info dummy;
-	int attempt_ms = h->o.attempt_timeout_ms > 0 ?
-	    h->o.attempt_timeout_ms : DEFAULT_ATTEMPT_TIMEOUT_MS;
+	int attempt_ms = h->o.attempt_timeout_ms > 0
+	    ? h->o.attempt_timeout_ms
+	    : DEFAULT_ATTEMPT_TIMEOUT_MS;
 	int cur = atomic_load(&h->leader_guess), since_sleep = 0;
 
 	if (info == NULL)
@@ -1326,8 +1366,9 @@ int harness_submit_any(struct harness *h, uint32_t mask, const void *cmd,
 		if (now >= deadline)
 			return HARNESS_EDEADLINE;
 		if (harness_running(h, cur)) {
-			tmo = deadline - now < (uint64_t)attempt_ms ?
-			    (int)(deadline - now) : attempt_ms;
+			tmo = deadline - now < (uint64_t)attempt_ms
+			    ? (int)(deadline - now)
+			    : attempt_ms;
 			rv = harness_submit(h, cur, cmd, len, tmo, &r);
 			info->attempts++;
 			if (rv == 0) {
@@ -1374,13 +1415,15 @@ static int apply_fault(struct harness *h, int i, int j)
 	cf.blocked = h->f[i][j].blocked;
 	pthread_mutex_unlock(&h->mu);
 	cproto_encode_fault(&cf, buf);
-	rv = call_status(h, i, CPROTO_FAULT, buf, sizeof(buf),
-	    FAULT_TIMEOUT_MS, NULL);
+	rv = call_status(h, i, CPROTO_FAULT, buf, sizeof(buf), FAULT_TIMEOUT_MS,
+	    NULL);
 	if (rv == HARNESS_ENOTRUNNING)
 		return 0; /* applied when it restarts */
 	if (rv != 0)
-		fprintf(stderr, "harness[%s]: fault injection %d->%d: %d "
-		    "(%s)\n", h->name, i, j, rv, rk_strerror(rv));
+		fprintf(stderr,
+		    "harness[%s]: fault injection %d->%d: %d "
+		    "(%s)\n",
+		    h->name, i, j, rv, rk_strerror(rv));
 	return rv;
 }
 
@@ -1494,8 +1537,8 @@ int harness_heal(struct harness *h)
 	for (int i = 0; i < h->n; i++)
 		for (int j = 0; j < h->n; j++)
 			if (i != j)
-				rv = first_error(rv, set_blocked(h, i, j,
-				    false));
+				rv = first_error(rv,
+				    set_blocked(h, i, j, false));
 	return rv;
 }
 
@@ -1568,8 +1611,8 @@ int harness_read_log(struct harness *h, int i, struct harness_log *log)
 	storage_options_defaults(&so);
 	so.log = quiet_log;
 	so.log_arg = h;
-	rv = storage_open(h->m[i].data_dir, h->cl.id, harness_id(h, i), &so,
-	    &s, &boot, err, sizeof(err));
+	rv = storage_open(h->m[i].data_dir, h->cl.id, harness_id(h, i), &so, &s,
+	    &boot, err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "harness[%s]: member %d: %s\n", h->name, i,
 		    err);
@@ -1601,8 +1644,7 @@ int harness_read_log(struct harness *h, int i, struct harness_log *log)
 		}
 		log->n++;
 	}
-	log->first_index = log->n ? log->entries[0].index :
-	    log->snap_index + 1;
+	log->first_index = log->n ? log->entries[0].index : log->snap_index + 1;
 	storage_close(s);
 	return 0;
 }
@@ -1629,9 +1671,10 @@ int harness_check_logs(struct harness *h)
 		raft_index b_last = b->first_index + b->n - 1;
 
 		if (a_last != b_last) {
-			fprintf(stderr, "harness[%s]: log of member 0 ends at %"
-			    PRIu64 ", of member %d at %" PRIu64 "\n", h->name,
-			    a_last, i, b_last);
+			fprintf(stderr,
+			    "harness[%s]: log of member 0 ends at %" PRIu64
+			    ", of member %d at %" PRIu64 "\n",
+			    h->name, a_last, i, b_last);
 			rv = -1;
 		}
 		for (raft_index x = 1; x <= a_last && rv == 0; x++) {
@@ -1643,7 +1686,8 @@ int harness_check_logs(struct harness *h)
 			if (ea->term != eb->term || ea->type != eb->type ||
 			    ea->len != eb->len ||
 			    (ea->len && memcmp(ea->data, eb->data, ea->len))) {
-				fprintf(stderr, "harness[%s]: logs of members "
+				fprintf(stderr,
+				    "harness[%s]: logs of members "
 				    "0 and %d differ at index %" PRIu64
 				    " (terms %" PRIu64 "/%" PRIu64 ")\n",
 				    h->name, i, x, ea->term, eb->term);
@@ -1691,8 +1735,7 @@ int harness_counter_inc(struct harness *h, uint32_t mask, int deadline_ms,
 	return rv;
 }
 
-int harness_counter_wait(struct harness *h, uint64_t v, int n,
-    int timeout_ms)
+int harness_counter_wait(struct harness *h, uint64_t v, int n, int timeout_ms)
 {
 	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
 	uint64_t vals[HARNESS_MAX];
@@ -1714,8 +1757,10 @@ int harness_counter_wait(struct harness *h, uint64_t v, int n,
 			pause *= 2;
 	}
 	if (have < n) {
-		fprintf(stderr, "harness[%s]: wanted %d members at counter %"
-		    PRIu64 ", have %d:", h->name, n, v, have);
+		fprintf(stderr,
+		    "harness[%s]: wanted %d members at counter %" PRIu64
+		    ", have %d:",
+		    h->name, n, v, have);
 		for (int i = 0; i < h->n; i++) {
 			if (errs[i] == 0)
 				fprintf(stderr, " [%d]=%" PRIu64, i, vals[i]);
@@ -1751,8 +1796,10 @@ static void set_name(struct harness *h, const char *name)
 
 	for (const char *p = name ? name : "test"; *p && k < 40; p++)
 		h->name[k++] = (*p >= 'a' && *p <= 'z') ||
-		    (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_' || *p == '-' ? *p : '_';
+		        (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		        *p == '_' || *p == '-'
+		    ? *p
+		    : '_';
 	h->name[k] = '\0';
 }
 
@@ -1769,8 +1816,8 @@ struct harness *harness_new(int n, const struct harness_options *o)
 		return NULL;
 	if (o != NULL)
 		h->o = *o;
-	if (getenv("RAFTKV_INSECURE") && strcmp(getenv("RAFTKV_INSECURE"),
-	    "0") != 0)
+	if (getenv("RAFTKV_INSECURE") &&
+	    strcmp(getenv("RAFTKV_INSECURE"), "0") != 0)
 		h->o.insecure = true; /* the pre-issue-9 default, on demand */
 	set_name(h, h->o.name);
 	if (h->o.start_timeout_ms <= 0)
@@ -1788,8 +1835,7 @@ struct harness *harness_new(int n, const struct harness_options *o)
 	if (h->zctx != NULL)
 		zmq_ctx_set(h->zctx, ZMQ_MAX_SOCKETS, zmax);
 	reg_add_harness(h);
-	if (h->zctx == NULL || resolve_member_path(h) != 0 ||
-	    make_dir(h) != 0)
+	if (h->zctx == NULL || resolve_member_path(h) != 0 || make_dir(h) != 0)
 		goto fail;
 	reg_add_dir(h);
 	for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
@@ -1807,8 +1853,10 @@ struct harness *harness_new(int n, const struct harness_options *o)
 				in_use = true;
 		if (!in_use)
 			goto fail;
-		fprintf(stderr, "harness[%s]: a port was taken; retrying on "
-		    "other ports\n", h->name);
+		fprintf(stderr,
+		    "harness[%s]: a port was taken; retrying on "
+		    "other ports\n",
+		    h->name);
 		harness_kill_all(h, SIGKILL);
 		clean_attempt(h);
 	}
@@ -1817,8 +1865,9 @@ struct harness *harness_new(int n, const struct harness_options *o)
 	return h;
 fail:
 	fprintf(stderr, "harness[%s]: cannot start a %d-member cluster: %s\n",
-	    h->name, n, rv == -EIO ? "a member exited or did not answer" :
-	    strerror(rv < 0 ? -rv : EINVAL));
+	    h->name, n,
+	    rv == -EIO ? "a member exited or did not answer"
+	               : strerror(rv < 0 ? -rv : EINVAL));
 	harness_free(h);
 	return NULL;
 }
@@ -1830,8 +1879,10 @@ void harness_free(struct harness *h)
 	if (h == NULL)
 		return;
 	if (!h->passed && h->dir[0]) {
-		fprintf(stderr, "harness[%s]: not marked passed; member "
-		    "logs follow\n", h->name);
+		fprintf(stderr,
+		    "harness[%s]: not marked passed; member "
+		    "logs follow\n",
+		    h->name);
 		harness_print_logs(h, -1, 40);
 	}
 	stop_members(h, (1u << h->n) - 1, SIGTERM, TERM_GRACE_MS);

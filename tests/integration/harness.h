@@ -62,31 +62,31 @@
 
 enum harness_err {
 	HARNESS_ENOTRUNNING = -1901, /* the member's process is not running */
-	HARNESS_EDEADLINE = -1902,   /* nothing succeeded before the deadline */
+	HARNESS_EDEADLINE = -1902, /* nothing succeeded before the deadline */
 };
 
 struct harness_options {
-	const char *name;          /* test name: temp dir prefix, messages */
-	const char *member_path;   /* NULL: $RAFTKV_BUILDDIR (or .) +
+	const char *name; /* test name: temp dir prefix, messages */
+	const char *member_path; /* NULL: $RAFTKV_BUILDDIR (or .) +
 				      /tests/integration/counter-member */
-	const char *base_dir;      /* NULL: $TMPDIR, else /tmp */
-	unsigned tick_ms;          /* 0: 10 */
-	unsigned election_ticks;   /* 0: the member's default */
-	unsigned heartbeat_ticks;  /* 0: the member's default */
-	int64_t max_raft_state;    /* <= 0: not passed (never snapshot) */
-	unsigned workers;          /* client workers per member; 0: default */
-	const char *log_level;     /* NULL: the member's default */
+	const char *base_dir; /* NULL: $TMPDIR, else /tmp */
+	unsigned tick_ms; /* 0: 10 */
+	unsigned election_ticks; /* 0: the member's default */
+	unsigned heartbeat_ticks; /* 0: the member's default */
+	int64_t max_raft_state; /* <= 0: not passed (never snapshot) */
+	unsigned workers; /* client workers per member; 0: default */
+	const char *log_level; /* NULL: the member's default */
 	const char *const *extra_args; /* NULL-terminated, appended to argv */
-	bool no_fault_injection;   /* do not pass --fault-injection */
-	bool insecure;             /* no keys, members run --insecure (the
+	bool no_fault_injection; /* do not pass --fault-injection */
+	bool insecure; /* no keys, members run --insecure (the
 				      default is a cluster set up as
 				      `raftkv init` does: CURVE keys for
 				      members, client.key and admin.key;
 				      the harness's clients are admins;
 				      RAFTKV_INSECURE=1 in the environment
 				      forces it on for every cluster) */
-	int start_timeout_ms;      /* wait for a member to answer; 0: 20000 */
-	int attempt_timeout_ms;    /* harness_submit_any per member; 0: 1000 */
+	int start_timeout_ms; /* wait for a member to answer; 0: 20000 */
+	int attempt_timeout_ms; /* harness_submit_any per member; 0: 1000 */
 };
 
 /* Zero @o (every field then means "default"). */
@@ -212,8 +212,8 @@ int harness_submit(struct harness *h, int i, const void *cmd, size_t len,
 
 /* READ (linearizable, through the read barrier) or READ_STALE (local
  * state as it is) of member @i.  Returns as harness_submit(). */
-int harness_query(struct harness *h, int i, bool linearizable,
-    const void *q, size_t len, int timeout_ms, struct client_reply *rep);
+int harness_query(struct harness *h, int i, bool linearizable, const void *q,
+    size_t len, int timeout_ms, struct client_reply *rep);
 
 /* STATUS of member @i.  0 or an error. */
 int harness_status(struct harness *h, int i, struct cproto_status *st);
@@ -228,9 +228,9 @@ int harness_leader(struct harness *h, int timeout_ms);
 
 /* What harness_submit_any() did, for at-most-once accounting. */
 struct harness_submit_info {
-	int member;        /* index that applied it, -1 if none */
+	int member; /* index that applied it, -1 if none */
 	unsigned attempts; /* submissions sent */
-	unsigned maybe;    /* attempts whose outcome is unknown: the command
+	unsigned maybe; /* attempts whose outcome is unknown: the command
 			      may have been (or may still be) applied */
 };
 
@@ -262,11 +262,11 @@ int harness_wait_converged(struct harness *h, int timeout_ms);
 
 /* A copy of a member's durable log, read from its data directory. */
 struct harness_log {
-	raft_index snap_index;       /* 0: no snapshot */
+	raft_index snap_index; /* 0: no snapshot */
 	raft_term snap_term;
-	raft_index first_index;      /* index of entries[0] */
+	raft_index first_index; /* index of entries[0] */
 	uint64_t n;
-	struct raft_entry *entries;  /* entries[k].index == first_index + k */
+	struct raft_entry *entries; /* entries[k].index == first_index + k */
 };
 
 /*
@@ -302,8 +302,7 @@ int harness_counter_inc(struct harness *h, uint32_t mask, int deadline_ms,
  * @v.  Returns the number of members that have it at the end, so a test
  * asserts the result is >= n.  On failure prints every member's value.
  */
-int harness_counter_wait(struct harness *h, uint64_t v, int n,
-    int timeout_ms);
+int harness_counter_wait(struct harness *h, uint64_t v, int n, int timeout_ms);
 
 /* --- small utilities ------------------------------------------------- */
 

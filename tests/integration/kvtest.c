@@ -36,26 +36,26 @@ struct kvt {
 	struct linz_history *hist;
 	void *zctx;
 	atomic_uint_fast64_t next_client;
-	atomic_int live_clerks;    /* made and not yet freed */
+	atomic_int live_clerks; /* made and not yet freed */
 	uint64_t seed;
 	pthread_mutex_t rmu;
 	uint64_t rng;
 	uint64_t t0_ms;
 	unsigned nchecks;
-	unsigned nunknown;        /* checks that timed out: NOT verified */
-	struct kvt_clients *live_sets;  /* started, not yet stopped */
+	unsigned nunknown; /* checks that timed out: NOT verified */
+	struct kvt_clients *live_sets; /* started, not yet stopped */
 	struct kvt_partitioner *live_part;
-	double check_s;            /* time spent in linearizability checks */
+	double check_s; /* time spent in linearizability checks */
 	double check_max_s;
 };
 
 struct kvt_clerk {
 	struct kvt *t;
 	uint64_t id;
-	struct clerk *sub;         /* restricted clerk, NULL if none */
-	struct clerk *full;        /* every member (made on demand) */
+	struct clerk *sub; /* restricted clerk, NULL if none */
+	struct clerk *full; /* every member (made on demand) */
 	struct linz_history *hist; /* NULL: the test's */
-	atomic_bool all;           /* use @full from now on */
+	atomic_bool all; /* use @full from now on */
 };
 
 /* ------------------------------------------------------------------ */
@@ -147,8 +147,9 @@ struct kvt *kvt_new(void **state, const struct kvt_options *o)
 		fail_msg("%s: cannot start %d members of %s", t->name,
 		    o->nservers, t->member_path);
 	print_message("[%s] %d members, %s network, maxraftstate %" PRId64
-	    ", %s clerks, seed %" PRIu64 "\n", t->name, o->nservers,
-	    o->unreliable ? "unreliable" : "reliable", o->max_raft_state,
+	              ", %s clerks, seed %" PRIu64 "\n",
+	    t->name, o->nservers, o->unreliable ? "unreliable" : "reliable",
+	    o->max_raft_state,
 	    o->no_sessions ? "seeds (no sessions)" : "session", t->seed);
 	if (o->unreliable)
 		assert_int_equal(harness_set_drop(t->h, KVT_PEER_DROP_PCT), 0);
@@ -169,9 +170,10 @@ void kvt_free(struct kvt *t)
 		/* Clerks still in use by threads this file does not know of
 		 * (a test's own, left behind by a failure): they still use
 		 * the history and the context, so both are leaked. */
-		fprintf(stderr, "[%s] %d clerks still in use: history and "
-		    "ZeroMQ context leaked\n", t->name,
-		    atomic_load(&t->live_clerks));
+		fprintf(stderr,
+		    "[%s] %d clerks still in use: history and "
+		    "ZeroMQ context leaked\n",
+		    t->name, atomic_load(&t->live_clerks));
 		return;
 	}
 	linz_history_free(t->hist);
@@ -210,18 +212,34 @@ void kvt_finish(struct kvt *t)
 	harness_mark_passed(t->h);
 	/* A check that timed out passes, as in the lab, but says so here. */
 	print_message("[%s] passed: %.1f s, %zu ops recorded, %u "
-	    "linearizability checks (%.2f s in all, longest %.2f s; %u timed "
-	    "out and NOT verified); terms%s\n", t->name,
-	    (double)(harness_now_ms() - t->t0_ms) / 1000.0,
+	              "linearizability checks (%.2f s in all, longest %.2f s; "
+	              "%u timed "
+	              "out and NOT verified); terms%s\n",
+	    t->name, (double)(harness_now_ms() - t->t0_ms) / 1000.0,
 	    linz_history_len(t->hist), t->nchecks, t->check_s, t->check_max_s,
 	    t->nunknown, terms);
 }
 
-struct harness *kvt_harness(struct kvt *t) { return t->h; }
-struct linz_history *kvt_history(struct kvt *t) { return t->hist; }
-bool kvt_unreliable(const struct kvt *t) { return t->o.unreliable; }
-const char *kvt_name(const struct kvt *t) { return t->name; }
-size_t kvt_nops(struct kvt *t) { return linz_history_len(t->hist); }
+struct harness *kvt_harness(struct kvt *t)
+{
+	return t->h;
+}
+struct linz_history *kvt_history(struct kvt *t)
+{
+	return t->hist;
+}
+bool kvt_unreliable(const struct kvt *t)
+{
+	return t->o.unreliable;
+}
+const char *kvt_name(const struct kvt *t)
+{
+	return t->name;
+}
+size_t kvt_nops(struct kvt *t)
+{
+	return linz_history_len(t->hist);
+}
 
 /* ------------------------------------------------------------------ */
 /* clerks                                                               */
@@ -342,16 +360,20 @@ struct clerk *kvt_clerk_raw(struct kvt_clerk *c)
 static int linz_result_of(int rv)
 {
 	switch (rv) {
-	case KV_OK: return LINZ_RES_OK;
-	case KV_EVERSION: return LINZ_RES_ERR_VERSION;
-	case KV_ENOKEY: return LINZ_RES_ERR_NOKEY;
-	default: return LINZ_RES_UNKNOWN; /* ErrMaybe: see kvtest.h */
+	case KV_OK:
+		return LINZ_RES_OK;
+	case KV_EVERSION:
+		return LINZ_RES_ERR_VERSION;
+	case KV_ENOKEY:
+		return LINZ_RES_ERR_NOKEY;
+	default:
+		return LINZ_RES_UNKNOWN; /* ErrMaybe: see kvtest.h */
 	}
 }
 
 static void record(struct kvt_clerk *c, int kind, const char *key,
-    const char *value, size_t vlen, uint64_t ver, int result,
-    uint64_t call, uint64_t ret)
+    const char *value, size_t vlen, uint64_t ver, int result, uint64_t call,
+    uint64_t ret)
 {
 	struct linz_op op = {
 		.client = c->id,
@@ -377,8 +399,7 @@ static bool give_up(uint64_t start_ms)
 	return harness_now_ms() - start_ms >= KVT_OP_CAP_MS;
 }
 
-int kvt_get(struct kvt_clerk *c, const char *key, char **value,
-    uint64_t *ver)
+int kvt_get(struct kvt_clerk *c, const char *key, char **value, uint64_t *ver)
 {
 	uint64_t call = history_now_ns(), start = harness_now_ms();
 	struct kv_attr a;
@@ -487,8 +508,9 @@ int kvt_one_put(struct kvt_clerk *c, int me, const char *key, uint64_t *ver,
 		    *ver);
 		rv = kvt_put(c, key, val, *ver);
 		if (rv != KV_OK && rv != KV_EVERSION && rv != KV_EMAYBE) {
-			set_err(err, errlen, "client %d: Put(%s, ver %" PRIu64
-			    "): %s", me, key, *ver, clerk_strerror(rv));
+			set_err(err, errlen,
+			    "client %d: Put(%s, ver %" PRIu64 "): %s", me, key,
+			    *ver, clerk_strerror(rv));
 			return rv < 0 ? rv : -EPROTO;
 		}
 		g = kvt_get(c, key, &got, &ver0);
@@ -499,9 +521,10 @@ int kvt_one_put(struct kvt_clerk *c, int me, const char *key, uint64_t *ver,
 		}
 		/* The lab: after my OK put, a read at my version is mine. */
 		if (rv == KV_OK && ver0 == *ver + 1 && strcmp(got, val) != 0) {
-			set_err(err, errlen, "client %d: Put(%s) OK at ver %"
-			    PRIu64 " but Get shows %s at ver %" PRIu64, me,
-			    key, *ver, got, ver0);
+			set_err(err, errlen,
+			    "client %d: Put(%s) OK at ver %" PRIu64
+			    " but Get shows %s at ver %" PRIu64,
+			    me, key, *ver, got, ver0);
 			free(got);
 			return -EPROTO;
 		}
@@ -579,8 +602,8 @@ void kvt_check_get(struct kvt_clerk *c, const char *key, const char *value,
 	 * `ver != ver`); this checks both. */
 	if (strcmp(got, value) != 0 || v != ver) {
 		print_message("[%s] CheckGet(%s): expected %s ver %" PRIu64
-		    ", got %s ver %" PRIu64 "\n", c->t->name, key, value, ver,
-		    got, v);
+		              ", got %s ver %" PRIu64 "\n",
+		    c->t->name, key, value, ver, got, v);
 		free(got);
 		fail_msg("[%s] CheckGet(%s) mismatch", c->t->name, key);
 	}
@@ -596,7 +619,7 @@ struct kvt_clients {
 	int n;
 	atomic_bool done;
 	struct kvt_client *c;
-	struct kvt_clients *next;  /* t->live_sets */
+	struct kvt_clients *next; /* t->live_sets */
 };
 
 void kvt_client_error(struct kvt_client *c, const char *fmt, ...)
@@ -688,8 +711,8 @@ struct kvt_res kvt_clients_stop(struct kvt_clients *cs, struct kvt_res *res)
 		if (res)
 			res[i] = c->res;
 		if (c->err[0]) {
-			fprintf(stderr, "[%s] client %d: %s\n", cs->t->name,
-			    i, c->err);
+			fprintf(stderr, "[%s] client %d: %s\n", cs->t->name, i,
+			    c->err);
 			if (nerr++ == 0)
 				snprintf(first, sizeof(first), "%s", c->err);
 		}
@@ -750,20 +773,22 @@ void kvt_check_put_concurrent(struct kvt *t, struct kvt_clerk *ck,
 		acc->nmaybe += res[i].nmaybe;
 	}
 	print_message("[%s] %s: version %" PRIu64 ", clients %" PRIu64
-	    " ok + %" PRIu64 " maybe\n", t->name, key, ver, acc->nok,
-	    acc->nmaybe);
+	              " ok + %" PRIu64 " maybe\n",
+	    t->name, key, ver, acc->nok, acc->nmaybe);
 	if (reliable && ver != acc->nok)
 		fail_msg("[%s] wrong number of puts: server %" PRIu64
-		    " clients ok %" PRIu64, t->name, ver, acc->nok);
+		         " clients ok %" PRIu64,
+		    t->name, ver, acc->nok);
 	if (!reliable && ver > acc->nok + acc->nmaybe)
 		fail_msg("[%s] wrong number of puts: server %" PRIu64
-		    " > clients ok+maybe %" PRIu64, t->name, ver,
-		    acc->nok + acc->nmaybe);
+		         " > clients ok+maybe %" PRIu64,
+		    t->name, ver, acc->nok + acc->nmaybe);
 	/* Beyond the lab: puts answered OK all applied, whatever the
 	 * network did. */
 	if (ver < acc->nok)
-		fail_msg("[%s] lost puts: server %" PRIu64 " < clients ok %"
-		    PRIu64, t->name, ver, acc->nok);
+		fail_msg("[%s] lost puts: server %" PRIu64
+		         " < clients ok %" PRIu64,
+		    t->name, ver, acc->nok);
 }
 
 /* ------------------------------------------------------------------ */
@@ -809,8 +834,7 @@ struct kvt_partitioner *kvt_partitioner_start(struct kvt *t)
 	p->t = t;
 	atomic_init(&p->stop, false);
 	assert_null(t->live_part);
-	assert_int_equal(pthread_create(&p->tid, NULL, partitioner_main, p),
-	    0);
+	assert_int_equal(pthread_create(&p->tid, NULL, partitioner_main, p), 0);
 	t->live_part = p;
 	return p;
 }
@@ -879,8 +903,7 @@ void kvt_check_linearizable(struct kvt *t, const char *what)
 	kvt_check_history(t, t->hist, what);
 }
 
-void kvt_check_history(struct kvt *t, struct linz_history *h,
-    const char *what)
+void kvt_check_history(struct kvt *t, struct linz_history *h, const char *what)
 {
 	char name[160];
 	uint64_t t0 = history_now_ns();
@@ -897,8 +920,8 @@ void kvt_check_history(struct kvt *t, struct linz_history *h,
 	if (v == LINZ_UNKNOWN) {
 		t->nunknown++;
 		print_message("[%s] WARNING: linearizability check of %zu ops "
-		    "timed out after %.0f s: history NOT verified\n", name,
-		    linz_history_len(h), KVT_LINZ_TIMEOUT_S);
+		              "timed out after %.0f s: history NOT verified\n",
+		    name, linz_history_len(h), KVT_LINZ_TIMEOUT_S);
 	}
 	if (v == LINZ_ILLEGAL)
 		fail_msg("[%s] history is not linearizable", name);
@@ -914,10 +937,11 @@ void kvt_check_raft_state(struct kvt *t, uint64_t limit)
 		if (harness_status(t->h, i, &st) != 0)
 			fail_msg("[%s] STATUS of member %d failed", t->name, i);
 		if (st.log_bytes > limit)
-			fail_msg("[%s] logs were not trimmed: member %d has %"
-			    PRIu64 " > %" PRIu64 " bytes (snapshot index %"
-			    PRIu64 ", last index %" PRIu64 ")", t->name, i,
-			    st.log_bytes, limit, st.snap_index,
+			fail_msg("[%s] logs were not trimmed: member %d has "
+			         "%" PRIu64 " > %" PRIu64
+			         " bytes (snapshot index %" PRIu64
+			         ", last index %" PRIu64 ")",
+			    t->name, i, st.log_bytes, limit, st.snap_index,
 			    st.last_index);
 	}
 }
@@ -932,9 +956,9 @@ void kvt_check_no_snapshot(struct kvt *t)
 		if (harness_status(t->h, i, &st) != 0)
 			fail_msg("[%s] STATUS of member %d failed", t->name, i);
 		if (st.snap_index != 0 || kvt_snapshot_bytes(t, i) != 0)
-			fail_msg("[%s] member %d took a snapshot (index %"
-			    PRIu64 ") with maxraftstate -1", t->name, i,
-			    st.snap_index);
+			fail_msg("[%s] member %d took a snapshot (index "
+			         "%" PRIu64 ") with maxraftstate -1",
+			    t->name, i, st.snap_index);
 	}
 }
 
@@ -1048,9 +1072,9 @@ void kvt_generic_test(void **state, const struct kvt_generic *g)
 			kvt_heal(t, 1000);
 		}
 		tot = kvt_clients_stop(cs, rs);
-		print_message("[%s] iteration %d: %zu ops, %" PRIu64 " puts ok, %"
-		    PRIu64 " maybe\n", t->name, it, kvt_nops(t) - ops0,
-		    tot.nok, tot.nmaybe);
+		print_message("[%s] iteration %d: %zu ops, %" PRIu64
+		              " puts ok, %" PRIu64 " maybe\n",
+		    t->name, it, kvt_nops(t) - ops0, tot.nok, tot.nmaybe);
 		if (!randomkeys)
 			kvt_check_put_concurrent(t, ck, "k", rs, g->nclients,
 			    &acc, reliable);
@@ -1108,7 +1132,8 @@ void kvt_generic_test_speed(void **state, const char *name, int nservers,
 	/* The lab fails above 100 ms / 3 per op; tests here never assert
 	 * speed (bench/ does), so this is a report. */
 	print_message("[%s] %d puts in %.2f s: %.2f ms/op (the lab's bound: "
-	    "33.3 ms/op)\n", name, SPEED_OPS, (double)(t1 - t0) / 1e9,
+	              "33.3 ms/op)\n",
+	    name, SPEED_OPS, (double)(t1 - t0) / 1e9,
 	    (double)(t1 - t0) / 1e6 / SPEED_OPS);
 	if (maxraftstate > 0)
 		kvt_check_raft_state(t, 8 * (uint64_t)maxraftstate);

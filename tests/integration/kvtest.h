@@ -64,9 +64,9 @@
 #include "tests/lib/linz.h"
 
 /* The labs' constants. */
-#define KVT_NKEYS 100                /* random-keys mode: "k0".."k99" */
-#define KVT_LOSS_PCT 10              /* labrpc: 10 % requests, 10 % replies */
-#define KVT_PEER_DROP_PCT 10         /* peer messages dropped, unreliable */
+#define KVT_NKEYS 100 /* random-keys mode: "k0".."k99" */
+#define KVT_LOSS_PCT 10 /* labrpc: 10 % requests, 10 % replies */
+#define KVT_PEER_DROP_PCT 10 /* peer messages dropped, unreliable */
 
 /* How long one recorded operation may take in all (its clerk deadline is
  * 10 s; the labs' clerks retry forever, bounded by the 120 s test cap). */
@@ -77,14 +77,14 @@
 #define KVT_LINZ_TIMEOUT_S 10.0
 
 struct kvt_options {
-	const char *name;         /* test name: temp dir, messages, histories */
-	int nservers;             /* members */
-	bool unreliable;          /* lossy clerks + peer drops */
-	int64_t max_raft_state;   /* <= 0: no snapshots (the labs' -1) */
-	bool no_sessions;         /* clerks with the seeds' semantics */
-	unsigned loss_pct;        /* clerk loss when unreliable (0: 10) */
-	unsigned workers;         /* member client workers (0: default) */
-	int clerk_deadline_ms;    /* 0: the clerk's default */
+	const char *name; /* test name: temp dir, messages, histories */
+	int nservers; /* members */
+	bool unreliable; /* lossy clerks + peer drops */
+	int64_t max_raft_state; /* <= 0: no snapshots (the labs' -1) */
+	bool no_sessions; /* clerks with the seeds' semantics */
+	unsigned loss_pct; /* clerk loss when unreliable (0: 10) */
+	unsigned workers; /* member client workers (0: default) */
+	int clerk_deadline_ms; /* 0: the clerk's default */
 };
 
 void kvt_options_defaults(struct kvt_options *o);
@@ -148,8 +148,7 @@ struct clerk *kvt_clerk_raw(struct kvt_clerk *c);
  * A negative code (recorded nowhere) when no answer came within
  * KVT_OP_CAP_MS or the clerk failed otherwise.
  */
-int kvt_get(struct kvt_clerk *c, const char *key, char **value,
-    uint64_t *ver);
+int kvt_get(struct kvt_clerk *c, const char *key, char **value, uint64_t *ver);
 
 /*
  * Put(@key, @value, @ver): KV_OK, KV_EVERSION, KV_ENOKEY or KV_EMAYBE, as
@@ -198,12 +197,12 @@ void kvt_check_get(struct kvt_clerk *c, const char *key, const char *value,
 
 struct kvt_client {
 	struct kvt *t;
-	int me;                    /* 0..n-1 */
-	struct kvt_clerk *ck;      /* its own clerk */
-	atomic_bool *done;         /* set by the main thread */
-	void *arg;                 /* the spawner's */
+	int me; /* 0..n-1 */
+	struct kvt_clerk *ck; /* its own clerk */
+	atomic_bool *done; /* set by the main thread */
+	void *arg; /* the spawner's */
 	struct kvt_res res;
-	char err[256];             /* first failure; "" if none */
+	char err[256]; /* first failure; "" if none */
 	pthread_t tid;
 };
 
@@ -273,8 +272,7 @@ void kvt_crash_restart(struct kvt *t);
 void kvt_check_linearizable(struct kvt *t, const char *what);
 
 /* The same for another history @h (see kvt_clerk_set_history()). */
-void kvt_check_history(struct kvt *t, struct linz_history *h,
-    const char *what);
+void kvt_check_history(struct kvt *t, struct linz_history *h, const char *what);
 
 /*
  * Persisted raft state of every running member (STATUS log_bytes) must be
@@ -325,7 +323,7 @@ struct kvt_generic {
 	bool unreliable;
 	bool crash;
 	bool partitions;
-	int64_t maxraftstate;      /* -1: no snapshots */
+	int64_t maxraftstate; /* -1: no snapshots */
 	bool randomkeys;
 	int niter;
 	unsigned period_ms;

@@ -48,7 +48,7 @@
 #include "raft/member/node.h"
 #include "tests/integration/harness.h"
 
-#define NSEC 10                 /* a clerk's deadline per op, seconds */
+#define NSEC 10 /* a clerk's deadline per op, seconds */
 #define NCLIENTS 8
 #define ALL 0u
 
@@ -112,8 +112,8 @@ static int leader(struct harness *h)
 /* ------------------------------------------------------------------ */
 
 struct client_rec {
-	uint64_t *values;          /* acknowledged Incs' replies */
-	uint64_t *at_ms;           /* when each was acknowledged */
+	uint64_t *values; /* acknowledged Incs' replies */
+	uint64_t *at_ms; /* when each was acknowledged */
 	size_t n, cap;
 	uint64_t ops, failed, maybe;
 	bool oom;
@@ -124,7 +124,7 @@ struct client_rec {
 struct load {
 	struct harness *h;
 	atomic_bool stop;
-	pthread_mutex_t mu;        /* the records */
+	pthread_mutex_t mu; /* the records */
 	pthread_t tid[NCLIENTS];
 	struct client_rec rec[NCLIENTS + 1];
 	int started;
@@ -216,7 +216,8 @@ static void load_start(struct load *ld)
 		load_args[k].ld = ld;
 		load_args[k].k = k;
 		assert_int_equal(pthread_create(&ld->tid[k], NULL, load_main,
-		    &load_args[k]), 0);
+		                     &load_args[k]),
+		    0);
 		ld->started++;
 	}
 }
@@ -320,19 +321,21 @@ static void verify(struct load *ld)
 
 			free(all);
 			fail_msg("two acknowledged Incs returned the same "
-			    "counter %llu", (unsigned long long)dup);
+			         "counter %llu",
+			    (unsigned long long)dup);
 		}
 	}
 	free(all);
 	print_message("      %llu Incs acknowledged, %llu attempts of unknown "
-	    "outcome, final counter %llu\n", (unsigned long long)acked,
-	    (unsigned long long)maybe, (unsigned long long)final);
+	              "outcome, final counter %llu\n",
+	    (unsigned long long)acked, (unsigned long long)maybe,
+	    (unsigned long long) final);
 	/* Distinct values, the largest being final itself: none lost. */
 	assert_true(final >= acked);
 	assert_true(final <= acked + maybe);
 	if (harness_counter_wait(h, final, nm, 31000) < nm)
 		fail_msg("members do not agree on counter %llu",
-		    (unsigned long long)final);
+		    (unsigned long long) final);
 	assert_int_equal(harness_wait_converged(h, 10000), 0);
 	harness_kill_all(h, SIGTERM);
 	assert_int_equal(harness_check_logs(h), 0);
@@ -346,12 +349,13 @@ static void verify(struct load *ld)
 
 enum victim { LEADER, FOLLOWER, EVERYONE, PAUSED_LEADER };
 
-#define DOWN_MS 2000            /* how long victims stay dead */
+#define DOWN_MS 2000 /* how long victims stay dead */
 
 /* Fail the test, stopping the load first (threads never assert). */
-#define LOAD_FAIL(ld, ...) do {                                         \
-		load_stop(ld);                                          \
-		fail_msg(__VA_ARGS__);                                  \
+#define LOAD_FAIL(ld, ...) \
+	do { \
+		load_stop(ld); \
+		fail_msg(__VA_ARGS__); \
 	} while (0)
 
 static void kill_under_load(void **state, const char *name, enum victim vic)
@@ -388,17 +392,21 @@ static void kill_under_load(void **state, const char *name, enum victim vic)
 		if (vic == PAUSED_LEADER)
 			rv = harness_kill(h, v, SIGCONT);
 		else
-			rv = v >= 0 ? harness_restart(h, v) :
-			    harness_restart_all(h);
+			rv = v >= 0 ? harness_restart(h, v)
+			            : harness_restart_all(h);
 		if (rv != 0)
 			LOAD_FAIL(&ld, "cycle %d: restart failed: %d", c, rv);
 		/* With one member down, the other two go on committing. */
 		if (v >= 0 && during == 0)
-			LOAD_FAIL(&ld, "cycle %d: nothing committed in the %d "
-			    "ms member %d was down", c, DOWN_MS, v);
+			LOAD_FAIL(&ld,
+			    "cycle %d: nothing committed in the %d "
+			    "ms member %d was down",
+			    c, DOWN_MS, v);
 		if (v < 0 && !progress_after(&ld, t_restart, NSEC * 1000))
-			LOAD_FAIL(&ld, "cycle %d: no commit after restarting "
-			    "every member", c);
+			LOAD_FAIL(&ld,
+			    "cycle %d: no commit after restarting "
+			    "every member",
+			    c);
 	}
 	harness_sleep_ms(500);
 	load_stop(&ld);
@@ -480,7 +488,8 @@ static void read_must_fail(struct harness *h, int i)
 	free(r.data);
 	if (rv == 0)
 		fail_msg("member %d served a linearizable read while cut "
-		    "off from the majority", i);
+		         "off from the majority",
+		    i);
 }
 
 struct dec_arg {
@@ -534,7 +543,8 @@ static void test_partition_minority(void **state)
 	for (int k = 0; k < 2; k++) {
 		dec[k] = (struct dec_arg){ h, minority[k], 0 };
 		assert_int_equal(pthread_create(&tid[k], NULL, dec_main,
-		    &dec[k]), 0);
+		                     &dec[k]),
+		    0);
 	}
 	incs_commit(&ld, mask_of(majority, 3), harness_long() ? 200 : 20);
 	for (int k = 0; k < 2; k++)
@@ -542,11 +552,11 @@ static void test_partition_minority(void **state)
 	for (int k = 0; k < 2; k++)
 		if (dec[k].rv == 0)
 			fail_msg("a Dec submitted to minority member %d "
-			    "succeeded", dec[k].member);
+			         "succeeded",
+			    dec[k].member);
 	for (int k = 0; k < 2; k++) {
 		read_must_fail(h, minority[k]);
-		assert_int_equal(harness_counter_get(h, minority[k], &seen),
-		    0);
+		assert_int_equal(harness_counter_get(h, minority[k], &seen), 0);
 		assert_int_equal(seen, before);
 	}
 
@@ -637,16 +647,13 @@ int main(void)
 		cmocka_unit_test_teardown(test_kill_all_under_load, teardown),
 		cmocka_unit_test_teardown(test_pause_leader_under_load,
 		    teardown),
-		cmocka_unit_test_teardown(test_unreliable_under_load,
-		    teardown),
+		cmocka_unit_test_teardown(test_unreliable_under_load, teardown),
 		cmocka_unit_test_teardown(test_partition_minority, teardown),
-		cmocka_unit_test_teardown(test_partition_asymmetric,
-		    teardown),
+		cmocka_unit_test_teardown(test_partition_asymmetric, teardown),
 		cmocka_unit_test_teardown(test_partition_bridge, teardown),
 	};
 
 	if (getenv("RAFTKV_TEST"))
 		cmocka_set_test_filter(getenv("RAFTKV_TEST"));
-	return cmocka_run_group_tests_name("cluster_faults", tests, NULL,
-	    NULL);
+	return cmocka_run_group_tests_name("cluster_faults", tests, NULL, NULL);
 }

@@ -32,10 +32,9 @@
 
 #include "tests/integration/harness.h"
 
-static pid_t g_child;   /* the direct start, killed by the teardown */
+static pid_t g_child; /* the direct start, killed by the teardown */
 
-static int
-teardown(void **state)
+static int teardown(void **state)
 {
 	struct harness *h = *state;
 	int bad = 0;
@@ -54,8 +53,7 @@ teardown(void **state)
 	return bad ? -1 : 0;
 }
 
-static void
-sleep_ms(int ms)
+static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
@@ -63,8 +61,7 @@ sleep_ms(int ms)
 }
 
 /* The newest wal-*.seg in @dir into @name (empty if none). */
-static void
-newest_segment(const char *dir, char *name, size_t len)
+static void newest_segment(const char *dir, char *name, size_t len)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -72,7 +69,8 @@ newest_segment(const char *dir, char *name, size_t len)
 	name[0] = '\0';
 	assert_non_null(d);
 	while ((e = readdir(d)) != NULL)
-		if (strlen(e->d_name) == 28 && strncmp(e->d_name, "wal-", 4) == 0 &&
+		if (strlen(e->d_name) == 28 &&
+		    strncmp(e->d_name, "wal-", 4) == 0 &&
 		    strcmp(e->d_name + 24, ".seg") == 0 &&
 		    strcmp(e->d_name, name) > 0)
 			snprintf(name, len, "%s", e->d_name);
@@ -84,9 +82,8 @@ newest_segment(const char *dir, char *name, size_t len)
  * to the file @out.  The child is g_child until reaped, so the teardown
  * kills it by PID if an assertion fails.
  */
-static void
-start_member(const char *server, const char *cluster, const char *dir,
-    const char *out, bool recover)
+static void start_member(const char *server, const char *cluster,
+    const char *dir, const char *out, bool recover)
 {
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
@@ -105,8 +102,7 @@ start_member(const char *server, const char *cluster, const char *dir,
 }
 
 /* What the member said: the file @out into @buf (@cap bytes, NUL-ended). */
-static void
-read_output(const char *out, char *buf, size_t cap)
+static void read_output(const char *out, char *buf, size_t cap)
 {
 	int fd = open(out, O_RDONLY | O_CLOEXEC);
 	ssize_t got;
@@ -121,9 +117,8 @@ read_output(const char *out, char *buf, size_t cap)
  * Start member 1 on @dir, let it run 2 s (it must not exit by itself),
  * stop it with SIGTERM (it must exit 0), and return what it said in @buf.
  */
-static void
-run_until_stopped(const char *server, const char *cluster, const char *dir,
-    const char *out, bool recover, char *buf, size_t cap)
+static void run_until_stopped(const char *server, const char *cluster,
+    const char *dir, const char *out, bool recover, char *buf, size_t cap)
 {
 	int status = 0;
 
@@ -138,8 +133,7 @@ run_until_stopped(const char *server, const char *cluster, const char *dir,
 	read_output(out, buf, cap);
 }
 
-static void
-test_server_refuses_missing_newest_segment(void **state)
+static void test_server_refuses_missing_newest_segment(void **state)
 {
 	const char *bd = getenv("RAFTKV_BUILDDIR");
 	char server[4096], cluster[4096], out[4096], seg[64], path[4200];
@@ -157,7 +151,7 @@ test_server_refuses_missing_newest_segment(void **state)
 	assert_non_null(h);
 	*state = h;
 	assert_true(harness_leader(h, 20000) >= 0);
-	for (int k = 0; k < 200; k++) {       /* the no-op reaches member 1 */
+	for (int k = 0; k < 200; k++) { /* the no-op reaches member 1 */
 		newest_segment(harness_data_dir(h, 0), seg, sizeof seg);
 		if (seg[0] != '\0')
 			break;
@@ -172,17 +166,17 @@ test_server_refuses_missing_newest_segment(void **state)
 	snprintf(cluster, sizeof cluster, "%s/cluster.conf", harness_dir(h));
 	snprintf(out, sizeof out, "%s/direct-start.log", harness_dir(h));
 	start_member(server, cluster, harness_data_dir(h, 0), out, false);
-	for (int k = 0; k < 200; k++) {       /* it must exit within 10 s */
+	for (int k = 0; k < 200; k++) { /* it must exit within 10 s */
 		if (waitpid(g_child, &status, WNOHANG) == g_child) {
 			g_child = 0;
 			break;
 		}
 		sleep_ms(50);
 	}
-	assert_int_equal(g_child, 0);         /* else: still running */
+	assert_int_equal(g_child, 0); /* else: still running */
 	read_output(out, buf, sizeof buf);
-	print_message("exit status %d, said: %s", WIFEXITED(status) ?
-	    WEXITSTATUS(status) : -1, buf);
+	print_message("exit status %d, said: %s",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : -1, buf);
 	assert_true(WIFEXITED(status));
 	assert_true(WEXITSTATUS(status) != 0);
 	assert_non_null(strstr(buf, seg));
@@ -201,12 +195,11 @@ test_server_refuses_missing_newest_segment(void **state)
 	harness_mark_passed(h);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_server_refuses_missing_newest_segment,
-		    teardown),
+		cmocka_unit_test_teardown(
+		    test_server_refuses_missing_newest_segment, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

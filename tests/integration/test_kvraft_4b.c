@@ -42,9 +42,8 @@
 #define PERIOD_MS 1000
 #define PARTITION_PERIOD_MS KVT_SCALE(3000, 5000)
 
-static void generic(void **state, const char *name, int nclients,
-    int nservers, bool unreliable, bool crash, bool partitions,
-    bool randomkeys)
+static void generic(void **state, const char *name, int nclients, int nservers,
+    bool unreliable, bool crash, bool partitions, bool randomkeys)
 {
 	struct kvt_generic g = {
 		.name = name,
@@ -148,7 +147,7 @@ static void test_persist_partition_unreliable_linearizable_4b(void **state)
 
 struct minority_op {
 	struct kvt_clerk *ck;
-	uint64_t ver;              /* in: version to put at; out: created */
+	uint64_t ver; /* in: version to put at; out: created */
 	int rv;
 	uint64_t done_ms;
 	atomic_bool done;
@@ -187,8 +186,10 @@ static void majority_phase(struct kvt_clerk *ckp1, uint64_t ver1,
 
 	if (kvt_get(ckp1, "1", &got, &v) != KV_OK || strcmp(got, "14") != 0 ||
 	    v != ver1) {
-		snprintf(err, errlen, "majority Get: %s ver %" PRIu64 ", want "
-		    "14 ver %" PRIu64, got ? got : "(error)", v, ver1);
+		snprintf(err, errlen,
+		    "majority Get: %s ver %" PRIu64 ", want "
+		    "14 ver %" PRIu64,
+		    got ? got : "(error)", v, ver1);
 		free(got);
 		return;
 	}
@@ -199,8 +200,10 @@ static void majority_phase(struct kvt_clerk *ckp1, uint64_t ver1,
 		return;
 	if (kvt_get(ckp1, "1", &got, &v) != KV_OK || strcmp(got, "16") != 0 ||
 	    v != *ver2)
-		snprintf(err, errlen, "majority Get: %s ver %" PRIu64 ", want "
-		    "16 ver %" PRIu64, got ? got : "(error)", v, *ver2);
+		snprintf(err, errlen,
+		    "majority Get: %s ver %" PRIu64 ", want "
+		    "16 ver %" PRIu64,
+		    got ? got : "(error)", v, *ver2);
 	free(got);
 }
 
@@ -218,7 +221,7 @@ static void test_one_partition_4b(void **state)
 	kvt_options_defaults(&o);
 	o.name = "one_partition_4b";
 	o.nservers = 5;
-	o.unreliable = true;       /* the lab passes reliable=false */
+	o.unreliable = true; /* the lab passes reliable=false */
 	t = kvt_new(state, &o);
 	ck = kvt_clerk_new(t);
 	assert_non_null(ck);
@@ -255,22 +258,23 @@ static void test_one_partition_4b(void **state)
 	get.ck = ckp2b;
 	atomic_init(&put.done, false);
 	atomic_init(&get.done, false);
-	assert_int_equal(pthread_create(&put.tid, NULL, minority_put, &put),
-	    0);
-	assert_int_equal(pthread_create(&get.tid, NULL, minority_get, &get),
-	    0);
+	assert_int_equal(pthread_create(&put.tid, NULL, minority_put, &put), 0);
+	assert_int_equal(pthread_create(&get.tid, NULL, minority_get, &get), 0);
 	harness_sleep_ms(1000);
 	/* No assertion may fail while the minority threads run (cmocka's
 	 * longjmp would leave them behind): note the first problem, heal,
 	 * join, then fail. */
 	if (atomic_load(&put.done) || atomic_load(&get.done))
-		snprintf(err, sizeof(err), "%s in minority completed within 1 s",
+		snprintf(err, sizeof(err),
+		    "%s in minority completed within 1 s",
 		    atomic_load(&put.done) ? "Put" : "Get");
 	if (!err[0])
 		majority_phase(ckp1, ver1, &ver2, err, sizeof(err));
 	if (!err[0] && (atomic_load(&put.done) || atomic_load(&get.done)))
-		snprintf(err, sizeof(err), "%s in minority completed before "
-		    "healing", atomic_load(&put.done) ? "Put" : "Get");
+		snprintf(err, sizeof(err),
+		    "%s in minority completed before "
+		    "healing",
+		    atomic_load(&put.done) ? "Put" : "Get");
 
 	/* Completion after heal. */
 	if (harness_heal(kvt_harness(t)) != 0 && !err[0])
@@ -286,7 +290,7 @@ static void test_one_partition_4b(void **state)
 	pthread_join(put.tid, NULL);
 	pthread_join(get.tid, NULL);
 	print_message("[one_partition_4b] after heal + 1 s: minority Put "
-	    "completed in %" PRId64 " ms, Get in %" PRId64 " ms\n",
+	              "completed in %" PRId64 " ms, Get in %" PRId64 " ms\n",
 	    (int64_t)(put.done_ms - t_heal), (int64_t)(get.done_ms - t_heal));
 	if (err[0])
 		fail_msg("%s", err);

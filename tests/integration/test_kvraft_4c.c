@@ -41,9 +41,8 @@
 #define PERIOD_MS 1000
 #define PARTITION_PERIOD_MS KVT_SCALE(3000, 5000)
 
-static void generic(void **state, const char *name, int nclients,
-    int nservers, bool unreliable, bool crash, bool partitions,
-    bool randomkeys)
+static void generic(void **state, const char *name, int nclients, int nservers,
+    bool unreliable, bool crash, bool partitions, bool randomkeys)
 {
 	struct kvt_generic g = {
 		.name = name,
@@ -128,8 +127,8 @@ static void test_snapshot_rpc_4c(void **state)
 	 * entries it missed are no longer in anyone's log). */
 	assert_int_equal(harness_status(h, 2, &st), 0);
 	print_message("[snapshot_rpc_4c] member 2: snapshot index %" PRIu64
-	    " (was %" PRIu64 "), applied %" PRIu64 "\n", st.snap_index,
-	    snap2_before, st.applied);
+	              " (was %" PRIu64 "), applied %" PRIu64 "\n",
+	    st.snap_index, snap2_before, st.applied);
 	assert_true(st.snap_index > snap2_before);
 
 	/* Now everybody. */
@@ -170,8 +169,9 @@ static void test_snapshot_size_4c(void **state)
 	for (int i = 0; i < 3; i++) {
 		uint64_t b = kvt_snapshot_bytes(t, i);
 
-		print_message("[snapshot_size_4c] member %d: snapshot file %"
-		    PRIu64 " bytes\n", i, b);
+		print_message("[snapshot_size_4c] member %d: snapshot file "
+		              "%" PRIu64 " bytes\n",
+		    i, b);
 		if (b > max)
 			max = b;
 		if (b == 0)
@@ -220,16 +220,18 @@ static void test_snapshot_unreliable_recover_4c(void **state)
 static void test_snapshot_unreliable_recover_concurrent_partition_4c(
     void **state)
 {
-	generic(state, "snapshot_unreliable_recover_concurrent_partition_4c",
-	    5, 5, true, true, true, false);
+	generic(state, "snapshot_unreliable_recover_concurrent_partition_4c", 5,
+	    5, true, true, true, false);
 }
 
 static void
 test_snapshot_unreliable_recover_concurrent_partition_linearizable_4c(
     void **state)
 {
-	generic(state, "snapshot_unreliable_recover_concurrent_partition_"
-	    "linearizable_4c", 15, 7, true, true, true, true);
+	generic(state,
+	    "snapshot_unreliable_recover_concurrent_partition_"
+	    "linearizable_4c",
+	    15, 7, true, true, true, true);
 }
 
 int main(void)

@@ -57,8 +57,8 @@
 /* fixture                                                              */
 /* ------------------------------------------------------------------ */
 
-static struct kvt *start(void **state, const char *name, int n,
-    bool unreliable, bool no_sessions)
+static struct kvt *start(void **state, const char *name, int n, bool unreliable,
+    bool no_sessions)
 {
 	struct kvt_options o;
 
@@ -157,17 +157,17 @@ static void test_put_concurrent_reliable_3(void **state)
 /* TestMemPutManyClientsReliable                                        */
 /* ------------------------------------------------------------------ */
 
-#define MEM_VALUE 1000                /* the lab's MEM */
-#define MEM_PER_CLIENT 200            /* the lab's bound, bytes */
-#define MEM_ALLOWANCE_KIB (4 * 1024)  /* fixed: see the file comment */
+#define MEM_VALUE 1000 /* the lab's MEM */
+#define MEM_PER_CLIENT 200 /* the lab's bound, bytes */
+#define MEM_ALLOWANCE_KIB (4 * 1024) /* fixed: see the file comment */
 #define MEM_THREADS 8
 #define MEM_WARMUP 2000
 
 struct mem_job {
 	struct kvt *t;
 	int me;
-	unsigned count;               /* clients this thread makes */
-	uint64_t ver;                 /* its key's version */
+	unsigned count; /* clients this thread makes */
+	uint64_t ver; /* its key's version */
 	const char *value;
 	char err[200];
 	pthread_t tid;
@@ -197,8 +197,9 @@ static void *mem_main(void *arg)
 		    MEM_VALUE, j->ver, 0, NULL, NULL);
 		kvt_clerk_free(c);
 		if (rv != KV_OK) {
-			snprintf(j->err, sizeof(j->err), "Put(%s, ver %" PRIu64
-			    "): %s", key, j->ver, clerk_strerror(rv));
+			snprintf(j->err, sizeof(j->err),
+			    "Put(%s, ver %" PRIu64 "): %s", key, j->ver,
+			    clerk_strerror(rv));
 			return NULL;
 		}
 		j->ver++;
@@ -209,10 +210,12 @@ static void *mem_main(void *arg)
 static void mem_clients(struct kvt *t, struct mem_job *jobs, unsigned n)
 {
 	for (int k = 0; k < MEM_THREADS; k++) {
-		jobs[k].count = n / MEM_THREADS + ((unsigned)k < n % MEM_THREADS);
+		jobs[k].count = n / MEM_THREADS +
+		    ((unsigned)k < n % MEM_THREADS);
 		jobs[k].err[0] = '\0';
 		assert_int_equal(pthread_create(&jobs[k].tid, NULL, mem_main,
-		    &jobs[k]), 0);
+		                     &jobs[k]),
+		    0);
 	}
 	for (int k = 0; k < MEM_THREADS; k++)
 		pthread_join(jobs[k].tid, NULL);
@@ -272,17 +275,20 @@ static void test_mem_put_many_clients_reliable(void **state)
 	assert_true(m0 > 0 && m1 > 0);
 	per = ((double)m1 - (double)m0) * 1024.0 / n;
 	print_message("[%s] %u clients in %.1f s (%.2f ms each): RSS %" PRIu64
-	    " KiB -> %" PRIu64 " KiB, %.1f bytes per client (bound %d + %d "
-	    "KiB fixed)\n", kvt_name(t), n, (double)(t1 - t0) / 1000.0,
-	    (double)(t1 - t0) / n, m0, m1, per, MEM_PER_CLIENT,
-	    MEM_ALLOWANCE_KIB);
+	              " KiB -> %" PRIu64
+	              " KiB, %.1f bytes per client (bound %d + %d "
+	              "KiB fixed)\n",
+	    kvt_name(t), n, (double)(t1 - t0) / 1000.0, (double)(t1 - t0) / n,
+	    m0, m1, per, MEM_PER_CLIENT, MEM_ALLOWANCE_KIB);
 	if (asan)
 		print_message("[%s] AddressSanitizer build: memory bound not "
-		    "checked\n", kvt_name(t));
-	else if (m1 > m0 + (uint64_t)n * MEM_PER_CLIENT / 1024 +
-	    MEM_ALLOWANCE_KIB)
+		              "checked\n",
+		    kvt_name(t));
+	else if (m1 >
+	    m0 + (uint64_t)n * MEM_PER_CLIENT / 1024 + MEM_ALLOWANCE_KIB)
 		fail_msg("server using too much memory: %" PRIu64 " -> %" PRIu64
-		    " KiB (%.1f B per client)", m0, m1, per);
+		         " KiB (%.1f B per client)",
+		    m0, m1, per);
 	/* Every put applied exactly once. */
 	for (int k = 0; k < MEM_THREADS; k++) {
 		struct kvt_clerk *ck = kvt_clerk_new(t);
@@ -328,12 +334,14 @@ static unsigned unreliable_tries(struct kvt *t, struct kvt_clerk *ck)
 			rv = kvt_put(ck, "k", val, try);
 			if (rv != KV_EMAYBE) {
 				if (i > 0 && rv != KV_EVERSION)
-					fail_msg("try %" PRIu64 ": Put shouldn't "
-					    "have happened more than once: %s",
+					fail_msg("try %" PRIu64
+					         ": Put shouldn't "
+					         "have happened more than "
+					         "once: %s",
 					    try, clerk_strerror(rv));
 				if (i == 0 && rv != KV_OK)
-					fail_msg("try %" PRIu64 ": Put: %s", try,
-					    clerk_strerror(rv));
+					fail_msg("try %" PRIu64 ": Put: %s",
+					    try, clerk_strerror(rv));
 				break;
 			}
 			maybes++;

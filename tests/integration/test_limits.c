@@ -118,8 +118,7 @@ static struct harness *kv_member(void **state, const char *name,
 	char member[4096];
 	const char *bd = getenv("RAFTKV_BUILDDIR");
 
-	snprintf(member, sizeof(member), "%s/kv/raftkv-server",
-	    bd ? bd : ".");
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
 	harness_options_defaults(&o);
 	o.name = name;
 	o.member_path = member;
@@ -145,8 +144,8 @@ static void test_value_limit(void **state)
 	assert_non_null(value);
 	for (size_t i = 0; i <= KV_VALUE_MAX; i++)
 		value[i] = (uint8_t)(i * 7);
-	rv = clerk_put(ck, "max", 3, value, KV_VALUE_MAX, 0, KV_F_ANYVER,
-	    NULL, NULL);
+	rv = clerk_put(ck, "max", 3, value, KV_VALUE_MAX, 0, KV_F_ANYVER, NULL,
+	    NULL);
 	print_message("      put of %u bytes: %s\n", KV_VALUE_MAX,
 	    clerk_strerror(rv));
 	assert_int_equal(rv, KV_OK);
@@ -169,7 +168,8 @@ static void test_slow_reader_memory_bound(void **state)
 {
 	struct harness *h;
 	struct clerk *ck;
-	struct query q = { .kind = QUERY_GET, .key = (const uint8_t *)"big",
+	struct query q = { .kind = QUERY_GET,
+		.key = (const uint8_t *)"big",
 		.keylen = 3 };
 	uint8_t *qbuf, *req, *value;
 	size_t qlen, rlen;
@@ -184,7 +184,8 @@ static void test_slow_reader_memory_bound(void **state)
 	assert_non_null(value);
 	memset(value, 'v', VALUE_BYTES);
 	assert_int_equal(clerk_put(ck, "big", 3, value, VALUE_BYTES, 0,
-	    KV_F_ANYVER, NULL, NULL), KV_OK);
+	                     KV_F_ANYVER, NULL, NULL),
+	    KV_OK);
 	free(value);
 
 	assert_int_equal(query_encode(&q, &qbuf, &qlen), 0);
@@ -202,8 +203,10 @@ static void test_slow_reader_memory_bound(void **state)
 		struct cproto_req r = {
 			.op = CPROTO_READ_STALE,
 			.cluster_id = harness_cluster(h)->id,
-			.req_id = (uint64_t)i + 1, .timeout_ms = 30000,
-			.len = (uint32_t)qlen, .payload = qbuf,
+			.req_id = (uint64_t)i + 1,
+			.timeout_ms = 30000,
+			.len = (uint32_t)qlen,
+			.payload = qbuf,
 		};
 
 		cproto_encode_req(&r, req);
@@ -217,14 +220,14 @@ static void test_slow_reader_memory_bound(void **state)
 			peak = now;
 	}
 	print_message("      member RSS %ld MiB before, peak %ld MiB with %d "
-	    "unread %u MiB replies (bound +%d MiB)\n", base, peak, NREQ,
-	    VALUE_BYTES >> 20, BOUND_MIB);
+	              "unread %u MiB replies (bound +%d MiB)\n",
+	    base, peak, NREQ, VALUE_BYTES >> 20, BOUND_MIB);
 	if (peak - base > BOUND_MIB)
 		fail_msg("member grew by %ld MiB for a client that does not "
-		    "read", peak - base);
+		         "read",
+		    peak - base);
 	/* Still serving. */
-	assert_int_equal(clerk_get(ck, "big", 3, NULL, &got, &got_len),
-	    KV_OK);
+	assert_int_equal(clerk_get(ck, "big", 3, NULL, &got, &got_len), KV_OK);
 	assert_int_equal(got_len, VALUE_BYTES);
 	free(got);
 	zmq_close(s);

@@ -49,8 +49,8 @@
 
 struct holding {
 	uint64_t token;
-	uint64_t acq_ret_ns;       /* Acquire returned */
-	uint64_t rel_call_ns;      /* Release called */
+	uint64_t acq_ret_ns; /* Acquire returned */
+	uint64_t rel_call_ns; /* Release called */
 	int me;
 };
 
@@ -58,7 +58,7 @@ struct holdings {
 	pthread_mutex_t mu;
 	struct holding *h;
 	size_t n, cap;
-	unsigned release_notheld;  /* Release said "not held" */
+	unsigned release_notheld; /* Release said "not held" */
 };
 
 static void add_holding(struct holdings *hs, const struct holding *h)
@@ -96,8 +96,8 @@ static void lock_client(struct kvt_client *c)
 		rv = kvlock_acquire(lk, ACQUIRE_TIMEOUT_MS, &h.token);
 		if (rv != 0) {
 			kvt_client_error(c, "%d: Acquire: %s", c->me,
-			    rv == KVLOCK_ETIMEDOUT ? "timed out" :
-			    clerk_strerror(rv));
+			    rv == KVLOCK_ETIMEDOUT ? "timed out"
+			                           : clerk_strerror(rv));
 			break;
 		}
 		h.acq_ret_ns = history_now_ns();
@@ -162,28 +162,30 @@ static void check_holdings(struct kvt *t, struct holdings *hs)
 
 		if (p->token == q->token)
 			fail_msg("[%s] clients %d and %d got the same fencing "
-			    "token %" PRIu64, kvt_name(t), p->me, q->me,
-			    p->token);
+			         "token %" PRIu64,
+			    kvt_name(t), p->me, q->me, p->token);
 		if (p->rel_call_ns >= q->acq_ret_ns)
 			fail_msg("[%s] client %d (token %" PRIu64 ") acquired "
-			    "%.3f ms before client %d (token %" PRIu64 ") "
-			    "released", kvt_name(t), q->me, q->token,
+			         "%.3f ms before client %d (token %" PRIu64 ") "
+			         "released",
+			    kvt_name(t), q->me, q->token,
 			    (double)(p->rel_call_ns - q->acq_ret_ns) / 1e6,
 			    p->me, p->token);
 	}
 	print_message("[%s] %zu acquisitions, tokens %" PRIu64 "..%" PRIu64
-	    ", %u releases answered \"not held\"\n", kvt_name(t), hs->n,
-	    hs->n ? hs->h[0].token : 0, hs->n ? hs->h[hs->n - 1].token : 0,
-	    hs->release_notheld);
+	              ", %u releases answered \"not held\"\n",
+	    kvt_name(t), hs->n, hs->n ? hs->h[0].token : 0,
+	    hs->n ? hs->h[hs->n - 1].token : 0, hs->release_notheld);
 	/* These locks have no lease: nobody can take one over, so a release
 	 * is never "not held" (an unknown outcome is resolved by reading). */
 	if (hs->release_notheld != 0)
 		fail_msg("[%s] %u releases of a lease-less lock answered "
-		    "\"not held\"", kvt_name(t), hs->release_notheld);
+		         "\"not held\"",
+		    kvt_name(t), hs->release_notheld);
 }
 
-static void run_clients(void **state, const char *name, int nservers,
-    int nclnt, bool unreliable, bool no_sessions)
+static void run_clients(void **state, const char *name, int nservers, int nclnt,
+    bool unreliable, bool no_sessions)
 {
 	struct kvt_options o;
 	struct holdings hs;
@@ -235,8 +237,8 @@ static void test_many_clients_unreliable_3(void **state)
 
 static void test_many_clients_unreliable_sessions_3(void **state)
 {
-	run_clients(state, "many_clients_unreliable_sessions_3", 3, NCLNT,
-	    true, false);
+	run_clients(state, "many_clients_unreliable_sessions_3", 3, NCLNT, true,
+	    false);
 }
 
 int main(void)
@@ -252,8 +254,8 @@ int main(void)
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_many_clients_unreliable_3,
 		    kvt_teardown),
-		cmocka_unit_test_teardown(test_many_clients_unreliable_sessions_3,
-		    kvt_teardown),
+		cmocka_unit_test_teardown(
+		    test_many_clients_unreliable_sessions_3, kvt_teardown),
 	};
 
 	kvt_filter_tests();

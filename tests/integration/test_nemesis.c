@@ -53,7 +53,7 @@
 #include "tests/lib/history.h"
 
 #define NCLIENTS 8
-#define NKEYS 6                    /* per epoch: contention on purpose */
+#define NKEYS 6 /* per epoch: contention on purpose */
 #define MAX_EPOCHS 1024
 #define CONVERGE_MS 30000
 
@@ -63,9 +63,9 @@
 
 struct nemesis {
 	struct kvt *t;
-	atomic_int epoch;                     /* current epoch */
+	atomic_int epoch; /* current epoch */
 	struct linz_history *hist[MAX_EPOCHS];
-	atomic_int client_epoch[NCLIENTS];    /* epoch of the op in flight */
+	atomic_int client_epoch[NCLIENTS]; /* epoch of the op in flight */
 	atomic_uint_fast64_t ops;
 };
 
@@ -184,7 +184,7 @@ struct sched {
 	int n;
 	uint64_t rng;
 	uint64_t t0;
-	int paused;                 /* member stopped with SIGSTOP, -1 */
+	int paused; /* member stopped with SIGSTOP, -1 */
 	int restart_at_step[HARNESS_MAX];
 	int step;
 	unsigned kills, pauses, partitions;
@@ -296,8 +296,10 @@ static void act_partition(struct sched *s)
 			if (j != b)
 				assert_int_equal(harness_link(s->h, b, j, true),
 				    0);
-		say(s, "bridge: members split by parity, member %d joins "
-		    "both", b);
+		say(s,
+		    "bridge: members split by parity, member %d joins "
+		    "both",
+		    b);
 		return;
 	}
 	case 4:
@@ -305,8 +307,9 @@ static void act_partition(struct sched *s)
 			g[i] = i;
 		assert_int_equal(harness_partition(s->h, g), 0);
 		for (int i = 0; i < s->n; i++)
-			assert_int_equal(harness_link(s->h, i,
-			    (i + 1) % s->n, true), 0);
+			assert_int_equal(harness_link(s->h, i, (i + 1) % s->n,
+			                     true),
+			    0);
 		say(s, "ring: each member hears only its neighbours");
 		return;
 	default:
@@ -316,16 +319,16 @@ static void act_partition(struct sched *s)
 			for (int j = 0; j < s->n; j++)
 				if (j != l)
 					assert_int_equal(harness_block(s->h, l,
-					    j, true), 0);
-			say(s, "one-way: member %d muted (nobody hears it)",
-			    l);
+					                     j, true),
+					    0);
+			say(s, "one-way: member %d muted (nobody hears it)", l);
 		} else {
 			for (int j = 0; j < s->n; j++)
 				if (j != l)
 					assert_int_equal(harness_block(s->h, j,
-					    l, true), 0);
-			say(s, "one-way: member %d deafened (hears nobody)",
-			    l);
+					                     l, true),
+					    0);
+			say(s, "one-way: member %d deafened (hears nobody)", l);
 		}
 		return;
 	}
@@ -444,11 +447,12 @@ static void converge(struct kvt *t)
 			return;
 		if (harness_now_ms() > until) {
 			for (int i = 0; i < harness_n(h); i++)
-				print_message("member %d: term %" PRIu64 " last %"
-				    PRIu64 " commit %" PRIu64 " applied %"
-				    PRIu64 "\n", i, st[i].term,
-				    st[i].last_index, st[i].commit,
-				    st[i].applied);
+				print_message("member %d: term %" PRIu64
+				              " last %" PRIu64
+				              " commit %" PRIu64
+				              " applied %" PRIu64 "\n",
+				    i, st[i].term, st[i].last_index,
+				    st[i].commit, st[i].applied);
 			fail_msg("the cluster did not converge in %d ms",
 			    CONVERGE_MS);
 		}
@@ -457,8 +461,7 @@ static void converge(struct kvt *t)
 }
 
 /* Every member's local state agrees with a linearizable read. */
-static void check_replicas(struct kvt *t, struct linz_history *hist,
-    int epoch)
+static void check_replicas(struct kvt *t, struct linz_history *hist, int epoch)
 {
 	struct kvt_clerk *ck = kvt_clerk_new(t);
 	struct clerk *raw;
@@ -481,11 +484,14 @@ static void check_replicas(struct kvt *t, struct linz_history *hist,
 			int srv = clerk_get_stale(raw, i, key, strlen(key), &a,
 			    &sv, &len);
 
-			if (srv != rv || (rv == KV_OK && (a.version != ver ||
-			    len != strlen(v) || memcmp(sv, v, len) != 0)))
-				fail_msg("member %u disagrees on %s: %s ver %"
-				    PRIu64 " (linearizable read: %s \"%s\" ver %"
-				    PRIu64 ")", i, key, clerk_strerror(srv),
+			if (srv != rv ||
+			    (rv == KV_OK &&
+			        (a.version != ver || len != strlen(v) ||
+			            memcmp(sv, v, len) != 0)))
+				fail_msg("member %u disagrees on %s: %s ver "
+				         "%" PRIu64 " (linearizable read: %s "
+				         "\"%s\" ver %" PRIu64 ")",
+				    i, key, clerk_strerror(srv),
 				    rv == KV_OK ? a.version : 0,
 				    clerk_strerror(rv), v, ver);
 			free(sv);
@@ -522,7 +528,8 @@ static void test_nemesis(void **state)
 		if (sv && *sv) {
 			seed_rng = strtoull(sv, NULL, 0);
 		} else {
-			seed_rng = history_now_ns() ^ ((uint64_t)getpid() << 32);
+			seed_rng = history_now_ns() ^
+			    ((uint64_t)getpid() << 32);
 			/* kvt_new() must use the same seed. */
 			char buf[32];
 
@@ -538,8 +545,9 @@ static void test_nemesis(void **state)
 	o.workers = 64;
 	t = kvt_new(state, &o);
 	nm->t = t;
-	run_ms = (uint64_t)(harness_long() ?
-	    (secs && *secs ? atoi(secs) : 300) : 20) * 1000;
+	run_ms = (uint64_t)(harness_long() ? (secs && *secs ? atoi(secs) : 300)
+	                                   : 20) *
+	    1000;
 	epoch_ms = harness_long() ? 30000 : 10000;
 	s.t = t;
 	s.h = kvt_harness(t);
@@ -547,8 +555,9 @@ static void test_nemesis(void **state)
 	s.paused = -1;
 	s.t0 = harness_now_ms();
 	print_message("[nemesis] %d members, maxraftstate %" PRId64
-	    ", %d clients, %.0f s, epochs of %.0f s\n", s.n, o.max_raft_state,
-	    NCLIENTS, run_ms / 1000.0, epoch_ms / 1000.0);
+	              ", %d clients, %.0f s, epochs of %.0f s\n",
+	    s.n, o.max_raft_state, NCLIENTS, run_ms / 1000.0,
+	    epoch_ms / 1000.0);
 
 	for (int i = 0; i < MAX_EPOCHS; i++)
 		nm->hist[i] = NULL;
@@ -592,8 +601,9 @@ static void test_nemesis(void **state)
 	check_replicas(t, nm->hist[e], e);
 	kvt_check_history(t, nm->hist[e], "final");
 	print_message("[nemesis] %" PRIu64 " ops in %d epochs; %u kills, %u "
-	    "pauses, %u partitions\n", (uint64_t)atomic_load(&nm->ops), e + 1,
-	    s.kills, s.pauses, s.partitions);
+	              "pauses, %u partitions\n",
+	    (uint64_t)atomic_load(&nm->ops), e + 1, s.kills, s.pauses,
+	    s.partitions);
 	for (int i = 0; i < MAX_EPOCHS; i++)
 		linz_history_free(nm->hist[i]);
 	free(nm);

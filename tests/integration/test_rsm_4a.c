@@ -45,9 +45,9 @@
 #include "tests/integration/harness.h"
 
 #define NSRV 3
-#define NSEC 10                    /* onePartition's deadline, seconds */
-#define CHECK_COUNTER_MS 31000     /* checkCounter: ~30.7 s of polls */
-#define ALL 0u                     /* member mask: every member */
+#define NSEC 10 /* onePartition's deadline, seconds */
+#define CHECK_COUNTER_MS 31000 /* checkCounter: ~30.7 s of polls */
+#define ALL 0u /* member mask: every member */
 
 /* ------------------------------------------------------------------ */
 /* fixture                                                              */
@@ -131,7 +131,7 @@ struct job {
 	struct harness *h;
 	int k;
 	void *(*fn)(struct job *);
-	void *out;                  /* per-thread result slot */
+	void *out; /* per-thread result slot */
 	pthread_t tid;
 };
 
@@ -154,7 +154,8 @@ static struct job *spawn_jobs(struct harness *h, int n,
 		jobs[k].fn = fn;
 		jobs[k].out = (char *)outs + (size_t)k * out_size;
 		assert_int_equal(pthread_create(&jobs[k].tid, NULL, job_main,
-		    &jobs[k]), 0);
+		                     &jobs[k]),
+		    0);
 	}
 	return jobs;
 }
@@ -169,8 +170,8 @@ static void join_jobs(struct job *jobs, int n)
 /* One clerk submission of @cmd, with the time it returned. */
 struct outcome {
 	int rv;
-	uint64_t value;             /* Inc's reply */
-	uint64_t done_ms;           /* harness_now_ms() when it returned */
+	uint64_t value; /* Inc's reply */
+	uint64_t done_ms; /* harness_now_ms() when it returned */
 	struct harness_submit_info info;
 };
 
@@ -275,7 +276,7 @@ static void test_leader_failure_4a(void **state)
 struct dec_state {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int ready;                  /* threads with a warm client */
+	int ready; /* threads with a warm client */
 	bool go;
 	int done;
 	int leader;
@@ -371,8 +372,7 @@ static void test_leader_partition_4a(void **state)
 
 	t_heal = harness_now_ms();
 	assert_int_equal(harness_heal(h), 0);
-	while (dec_done() < NDEC &&
-	    harness_now_ms() < t_heal + HEAL_RETURN_MS)
+	while (dec_done() < NDEC && harness_now_ms() < t_heal + HEAL_RETURN_MS)
 		harness_sleep_ms(10);
 	/* Whatever is still blocked now returns by its own 30 s deadline. */
 	join_jobs(jobs, NDEC);
@@ -386,8 +386,10 @@ static void test_leader_partition_4a(void **state)
 	pthread_cond_destroy(&dec.cv);
 	if (early || ok || late)
 		fail_msg("Dec submits to the deposed leader: %d returned "
-		    "before healing, %d returned OK, %d still blocked %d ms "
-		    "after healing", early, ok, late, HEAL_RETURN_MS);
+		         "before healing, %d returned OK, %d still blocked %d "
+		         "ms "
+		         "after healing",
+		    early, ok, late, HEAL_RETURN_MS);
 	check_counter(h, r, NSRV);
 	finish(h);
 }
@@ -459,7 +461,8 @@ static void shutdown_during_submits(struct harness *h, int sig)
 			slow++;
 	if (slow)
 		fail_msg("%d submitters did not return within %d ms of the "
-		    "shutdown", slow, NULL_DEADLINE_MS + 1000);
+		         "shutdown",
+		    slow, NULL_DEADLINE_MS + 1000);
 }
 
 static void test_shutdown_4a(void **state)
@@ -519,14 +522,15 @@ static void test_snapshot_4c(void **state)
 		assert_int_equal(harness_status(h, i, &st), 0);
 		if (st.log_bytes > 2 * MAXRAFTSTATE)
 			fail_msg("member %d: raft state %llu bytes > %d: logs "
-			    "were not trimmed", i,
-			    (unsigned long long)st.log_bytes,
+			         "were not trimmed",
+			    i, (unsigned long long)st.log_bytes,
 			    2 * MAXRAFTSTATE);
 		/* Beyond the lab: a snapshot was actually taken. */
 		assert_true(st.snap_index > 0);
-		print_message("      member %d: raft state %llu bytes, snapshot "
-		    "at index %llu of %llu\n", i,
-		    (unsigned long long)st.log_bytes,
+		print_message("      member %d: raft state %llu bytes, "
+		              "snapshot "
+		              "at index %llu of %llu\n",
+		    i, (unsigned long long)st.log_bytes,
 		    (unsigned long long)st.snap_index,
 		    (unsigned long long)st.last_index);
 	}

@@ -135,15 +135,24 @@ static void forge_appends(void *s, struct harness *h, raft_term term,
 {
 	uint8_t inc_cmd = 'I';
 	struct raft_entry e = {
-		.term = term, .index = last + 1, .type = RAFT_ENTRY_NORMAL,
-		.len = 1, .data = &inc_cmd,
+		.term = term,
+		.index = last + 1,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = 1,
+		.data = &inc_cmd,
 	};
 
 	for (raft_term pt = 0; pt <= term; pt++) {
 		struct raft_msg m = {
-			.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
-			.term = term, .index = last, .log_term = pt,
-			.commit = last + 1, .n_entries = 1, .entries = &e,
+			.type = RAFT_MSG_APPEND,
+			.from = 2,
+			.to = 1,
+			.term = term,
+			.index = last,
+			.log_term = pt,
+			.commit = last + 1,
+			.n_entries = 1,
+			.entries = &e,
 		};
 
 		forge(s, h, &m);
@@ -172,9 +181,10 @@ static void test_forged_append(void **state)
 	zmq_close(stranger);
 	zmq_ctx_term(zctx);
 	print_message("      counter %llu -> %llu, term %llu -> %llu, last "
-	    "index %llu -> %llu\n", (unsigned long long)before,
-	    (unsigned long long)now, (unsigned long long)st.term,
-	    (unsigned long long)after.term, (unsigned long long)st.last_index,
+	              "index %llu -> %llu\n",
+	    (unsigned long long)before, (unsigned long long)now,
+	    (unsigned long long)st.term, (unsigned long long)after.term,
+	    (unsigned long long)st.last_index,
 	    (unsigned long long)after.last_index);
 	if (now != before)
 		fail_msg("a forged append was applied: counter %llu -> %llu",
@@ -196,7 +206,9 @@ static void test_forged_vote(void **state)
 	stranger = forger(zctx, h, true);
 	for (int k = 0; k < 2; k++) {
 		struct raft_msg m = {
-			.type = RAFT_MSG_VOTE, .from = 2, .to = 1,
+			.type = RAFT_MSG_VOTE,
+			.from = 2,
+			.to = 1,
 			.term = st.term + 10 + (raft_term)k,
 			.index = st.last_index + 100,
 			.log_term = st.term + 10,
@@ -290,8 +302,8 @@ static void test_client_auth(void **state)
 	assert_int_equal(rv, CLIENT_EAUTH);
 	t0 = harness_now_ms();
 	rv = call(stranger, leader, CPROTO_SUBMIT, "I", 1);
-	print_message("      stranger's write: %s (%llu ms)\n",
-	    rk_strerror(rv), (unsigned long long)(harness_now_ms() - t0));
+	print_message("      stranger's write: %s (%llu ms)\n", rk_strerror(rv),
+	    (unsigned long long)(harness_now_ms() - t0));
 	assert_int_equal(rv, CLIENT_EAUTH);
 	le_put64(target, harness_id(h, other));
 	assert_int_equal(call(stranger, leader, CPROTO_TRANSFER, target, 8),
@@ -309,7 +321,8 @@ static void test_client_auth(void **state)
 	    CPROTO_EDENIED);
 	cproto_encode_fault(&f, fault);
 	assert_int_equal(call(client, leader, CPROTO_FAULT, fault,
-	    sizeof(fault)), CPROTO_EDENIED);
+	                     sizeof(fault)),
+	    CPROTO_EDENIED);
 	assert_int_equal(harness_leader(h, 10000), leader);
 	client_free(client);
 

@@ -53,23 +53,20 @@ int history_get(struct linz_history *h, uint64_t client, uint64_t call,
     uint64_t ret, const char *key, int result, const char *value,
     uint64_t version)
 {
-	return add(h, client, call, ret, LINZ_GET, key, value, version,
-	    result);
+	return add(h, client, call, ret, LINZ_GET, key, value, version, result);
 }
 
 int history_put(struct linz_history *h, uint64_t client, uint64_t call,
     uint64_t ret, const char *key, const char *value, uint64_t version,
     int result)
 {
-	return add(h, client, call, ret, LINZ_PUT, key, value, version,
-	    result);
+	return add(h, client, call, ret, LINZ_PUT, key, value, version, result);
 }
 
 int history_del(struct linz_history *h, uint64_t client, uint64_t call,
     uint64_t ret, const char *key, uint64_t version, int result)
 {
-	return add(h, client, call, ret, LINZ_DEL, key, NULL, version,
-	    result);
+	return add(h, client, call, ret, LINZ_DEL, key, NULL, version, result);
 }
 
 /* ----------------------------------------------------------------------
@@ -81,8 +78,10 @@ int history_save(struct linz_history *h, FILE *f)
 	size_t i, n = linz_history_len(h);
 	struct linz_op op;
 
-	fprintf(f, "# raftkv linearizability history v1: %zu operations\n"
-	    "# c<client> <call_ns> <ret_ns|never> <operation>\n", n);
+	fprintf(f,
+	    "# raftkv linearizability history v1: %zu operations\n"
+	    "# c<client> <call_ns> <ret_ns|never> <operation>\n",
+	    n);
 	for (i = 0; i < n; i++) {
 		if (linz_history_get(h, i, &op) != 0)
 			return -EIO;
@@ -321,13 +320,14 @@ static void save_for_replay(struct linz_history *h, enum linz_model model,
 		fprintf(stderr, "linz: error writing %s\n", path);
 		return;
 	}
-	fprintf(stderr, "linz: history saved to %s; replay with: "
-	    "tools/linz-check%s -v %s\n", path,
-	    model == LINZ_MODEL_LAB ? " --lab" : "", path);
+	fprintf(stderr,
+	    "linz: history saved to %s; replay with: "
+	    "tools/linz-check%s -v %s\n",
+	    path, model == LINZ_MODEL_LAB ? " --lab" : "", path);
 }
 
-enum linz_verdict history_check(struct linz_history *h,
-    enum linz_model model, double timeout_s, const char *name)
+enum linz_verdict history_check(struct linz_history *h, enum linz_model model,
+    double timeout_s, const char *name)
 {
 	struct linz_result res;
 	enum linz_verdict v = linz_check(h, model, timeout_s, &res);

@@ -75,7 +75,7 @@ int history_load(FILE *f, struct linz_history **out, size_t *bad_line);
  * tools/linz-check command that replays it.  Returns the verdict: tests
  * fail on LINZ_ILLEGAL only, as the labs do.
  */
-enum linz_verdict history_check(struct linz_history *h,
-    enum linz_model model, double timeout_s, const char *name);
+enum linz_verdict history_check(struct linz_history *h, enum linz_model model,
+    double timeout_s, const char *name);
 
 #endif /* RAFTKV_TESTS_HISTORY_H */

@@ -112,8 +112,8 @@ struct str {
 struct strtab {
 	struct str *v;
 	uint32_t n, cap;
-	uint32_t *slots;		/* ids, UINT32_MAX = empty */
-	size_t nslots;			/* power of two */
+	uint32_t *slots; /* ids, UINT32_MAX = empty */
+	size_t nslots; /* power of two */
 };
 
 static void strtab_rehash(struct strtab *t, size_t nslots)
@@ -141,7 +141,7 @@ static uint32_t strtab_intern(struct strtab *t, const void *p, size_t len)
 	if ((size_t)t->n * 2 >= t->nslots)
 		strtab_rehash(t, t->nslots ? t->nslots * 2 : 64);
 	for (j = h & (t->nslots - 1); t->slots[j] != UINT32_MAX;
-	    j = (j + 1) & (t->nslots - 1)) {
+	     j = (j + 1) & (t->nslots - 1)) {
 		const struct str *s = &t->v[t->slots[j]];
 
 		if (s->hash == h && s->len == len &&
@@ -188,7 +188,7 @@ struct linz_history *linz_history_new(void)
 	struct linz_history *h = linz__xcalloc(1, sizeof(*h));
 
 	pthread_mutex_init(&h->lock, NULL);
-	strtab_intern(&h->strs, "", 0);	/* LINZ__EMPTY */
+	strtab_intern(&h->strs, "", 0); /* LINZ__EMPTY */
 	return h;
 }
 
@@ -211,7 +211,7 @@ int linz_add(struct linz_history *h, const struct linz_op *op)
 	    (op->kind == LINZ_GET && op->result == LINZ_RES_ERR_MAYBE) ||
 	    op->call_ns == LINZ_NEVER || op->ret_ns < op->call_ns ||
 	    (op->ret_ns == LINZ_NEVER && op->result != LINZ_RES_UNKNOWN &&
-	    op->result != LINZ_RES_ERR_MAYBE))
+	        op->result != LINZ_RES_ERR_MAYBE))
 		return -EINVAL;
 	memset(&r, 0, sizeof(r));
 	r.client = op->client;
@@ -223,8 +223,9 @@ int linz_add(struct linz_history *h, const struct linz_op *op)
 
 	pthread_mutex_lock(&h->lock);
 	r.key = strtab_intern(&h->strs, op->key, op->key_len);
-	r.val = op->kind == LINZ_DEL ? LINZ__EMPTY :
-	    strtab_intern(&h->strs, op->value, op->value_len);
+	r.val = op->kind == LINZ_DEL
+	    ? LINZ__EMPTY
+	    : strtab_intern(&h->strs, op->value, op->value_len);
 	if (h->n == h->cap) {
 		h->cap = h->cap ? h->cap * 2 : 1024;
 		h->ops = linz__xrealloc(h->ops, h->cap * sizeof(*h->ops));
@@ -278,14 +279,18 @@ int linz_history_get(struct linz_history *h, size_t i, struct linz_op *op)
  * ---------------------------------------------------------------------- */
 
 static const char *const res_names[] = {
-	"OK", "ErrVersion", "ErrNoKey", "ErrMaybe", "Unknown",
+	"OK",
+	"ErrVersion",
+	"ErrNoKey",
+	"ErrMaybe",
+	"Unknown",
 };
 static const char *const kind_names[] = { "get", "put", "del" };
 
 const char *linz_res_name(int result)
 {
-	return result >= 0 && result <= LINZ_RES_UNKNOWN ?
-	    res_names[result] : NULL;
+	return result >= 0 && result <= LINZ_RES_UNKNOWN ? res_names[result]
+	                                                 : NULL;
 }
 
 const char *linz_kind_name(int kind)
@@ -389,10 +394,13 @@ static void print_why(FILE *f, const struct linz_history *h,
 	} else if (model == LINZ_MODEL_LAB) {
 		if (op->result == LINZ_RES_ERR_NOKEY)
 			fputs("the lab model never answers ErrNoKey to a "
-			    "Put/Delete", f);
+			      "Put/Delete",
+			    f);
 		else
-			fprintf(f, "the state has ver=%llu, so the answer "
-			    "would be %s", (unsigned long long)st->version,
+			fprintf(f,
+			    "the state has ver=%llu, so the answer "
+			    "would be %s",
+			    (unsigned long long)st->version,
 			    op->version == st->version ? "OK" : "ErrVersion");
 	} else {
 		fputs("the state is ", f);
@@ -410,9 +418,9 @@ struct check {
 	struct linz_history *h;
 	enum linz_model model;
 	struct linz_result *res;
-	uint64_t t0;			/* earliest call, for reports */
-	bool ns;			/* print times in ns (short history) */
-	size_t max_bytes;		/* per-key cache limit */
+	uint64_t t0; /* earliest call, for reports */
+	bool ns; /* print times in ns (short history) */
+	size_t max_bytes; /* per-key cache limit */
 	FILE *report;
 	char *report_buf;
 	size_t report_len;
@@ -466,10 +474,13 @@ static void explain(struct check *c, const struct search *s, uint32_t key)
 
 	fputs("key ", f);
 	print_key(f, h, key);
-	fprintf(f, ": not linearizable (%s model), %u operations on this "
-	    "key\n", model_name(c->model), s->n);
-	from = s->best_depth > REPORT_PREFIX_OPS ?
-	    s->best_depth - REPORT_PREFIX_OPS : 0;
+	fprintf(f,
+	    ": not linearizable (%s model), %u operations on this "
+	    "key\n",
+	    model_name(c->model), s->n);
+	from = s->best_depth > REPORT_PREFIX_OPS
+	    ? s->best_depth - REPORT_PREFIX_OPS
+	    : 0;
 	fprintf(f, "  longest linearizable prefix found: %u operations",
 	    s->best_depth);
 	if (from > 0)
@@ -601,8 +612,7 @@ static void check_all(struct check *c, double timeout_s)
 			break;
 		}
 		qsort(ops, n, sizeof(*ops), rec_call_cmp);
-		linz__search_init(&s, c->model, ops, n, deadline,
-		    c->max_bytes);
+		linz__search_init(&s, c->model, ops, n, deadline, c->max_bytes);
 		v = linz__search_run(&s);
 		res->nconfigs += s.cache.count;
 		if (v == LINZ_ILLEGAL) {
@@ -665,8 +675,9 @@ enum linz_verdict linz_check(struct linz_history *h, enum linz_model model,
 	pthread_mutex_unlock(&h->lock);
 
 	fclose(c.report);
-	res->verdict = res->nkeys_illegal > 0 ? LINZ_ILLEGAL :
-	    res->nkeys_unknown > 0 ? LINZ_UNKNOWN : LINZ_OK;
+	res->verdict = res->nkeys_illegal > 0 ? LINZ_ILLEGAL
+	    : res->nkeys_unknown > 0          ? LINZ_UNKNOWN
+	                                      : LINZ_OK;
 	if (res->verdict == LINZ_ILLEGAL) {
 		res->report = c.report_buf;
 	} else {
@@ -691,13 +702,15 @@ void linz_result_print(const struct linz_result *res, FILE *f)
 {
 	static const char *const names[] = { "OK", "ILLEGAL", "UNKNOWN" };
 
-	fprintf(f, "linearizability (%s model): %s -- %zu operations, %zu "
-	    "keys, %zu configurations, %.3f s\n", model_name(res->model),
-	    names[res->verdict], res->nops, res->nkeys, res->nconfigs,
-	    res->elapsed_s);
+	fprintf(f,
+	    "linearizability (%s model): %s -- %zu operations, %zu "
+	    "keys, %zu configurations, %.3f s\n",
+	    model_name(res->model), names[res->verdict], res->nops, res->nkeys,
+	    res->nconfigs, res->elapsed_s);
 	if (res->verdict == LINZ_ILLEGAL) {
 		if (res->nkeys_illegal > 1)
-			fprintf(f, "%zu keys are not linearizable; the first:\n",
+			fprintf(f,
+			    "%zu keys are not linearizable; the first:\n",
 			    res->nkeys_illegal);
 		if (res->report != NULL)
 			fputs(res->report, f);
@@ -705,7 +718,8 @@ void linz_result_print(const struct linz_result *res, FILE *f)
 			fprintf(f, "(%zu keys undecided: %s)\n",
 			    res->nkeys_unknown, res->gave_up);
 	} else if (res->verdict == LINZ_UNKNOWN) {
-		fprintf(f, "*** WARNING: linearizability NOT DECIDED: the "
+		fprintf(f,
+		    "*** WARNING: linearizability NOT DECIDED: the "
 		    "check gave up (%s) with %zu of %zu keys undecided",
 		    res->gave_up ? res->gave_up : "?", res->nkeys_unknown,
 		    res->nkeys);

@@ -112,20 +112,20 @@ enum linz_res {
 	LINZ_RES_OK = 0,
 	LINZ_RES_ERR_VERSION = 1,
 	LINZ_RES_ERR_NOKEY = 2,
-	LINZ_RES_ERR_MAYBE = 3,		/* Put/Delete: may or may not have applied */
-	LINZ_RES_UNKNOWN = 4,		/* no answer; implies ret_ns = LINZ_NEVER */
+	LINZ_RES_ERR_MAYBE = 3, /* Put/Delete: may or may not have applied */
+	LINZ_RES_UNKNOWN = 4, /* no answer; implies ret_ns = LINZ_NEVER */
 };
 
 enum linz_model {
-	LINZ_MODEL_STRICT = 0,		/* raftkv: value and version, delete */
-	LINZ_MODEL_LAB = 1,		/* 6.5840 models1/kv.go */
+	LINZ_MODEL_STRICT = 0, /* raftkv: value and version, delete */
+	LINZ_MODEL_LAB = 1, /* 6.5840 models1/kv.go */
 };
 
 /* Verdicts returned by linz_check(). */
 enum linz_verdict {
-	LINZ_OK = 0,			/* linearizable */
-	LINZ_ILLEGAL = 1,		/* not linearizable: see the result */
-	LINZ_UNKNOWN = 2,		/* gave up (time/memory) undecided */
+	LINZ_OK = 0, /* linearizable */
+	LINZ_ILLEGAL = 1, /* not linearizable: see the result */
+	LINZ_UNKNOWN = 2, /* gave up (time/memory) undecided */
 };
 
 /*
@@ -134,16 +134,16 @@ enum linz_verdict {
  * Delete); version is the Put's/Delete's input or the Get's answer.
  */
 struct linz_op {
-	uint64_t client;		/* for reports only */
-	uint64_t call_ns;		/* monotonic clock, before the request */
-	uint64_t ret_ns;		/* after the answer, or LINZ_NEVER */
-	int kind;			/* enum linz_kind */
+	uint64_t client; /* for reports only */
+	uint64_t call_ns; /* monotonic clock, before the request */
+	uint64_t ret_ns; /* after the answer, or LINZ_NEVER */
+	int kind; /* enum linz_kind */
 	const void *key;
 	size_t key_len;
 	const void *value;
 	size_t value_len;
 	uint64_t version;
-	int result;			/* enum linz_res */
+	int result; /* enum linz_res */
 };
 
 struct linz_history;
@@ -156,13 +156,13 @@ struct linz_history;
 struct linz_result {
 	enum linz_verdict verdict;
 	enum linz_model model;
-	double elapsed_s;		/* wall time of the check */
-	size_t nops;			/* operations in the history */
-	size_t nkeys;			/* distinct keys */
-	size_t nkeys_illegal;		/* keys found not linearizable */
-	size_t nkeys_unknown;		/* keys not decided (see gave_up) */
-	size_t nconfigs;		/* configurations explored, all keys */
-	const char *gave_up;		/* UNKNOWN: "timeout"/"memory limit" */
+	double elapsed_s; /* wall time of the check */
+	size_t nops; /* operations in the history */
+	size_t nkeys; /* distinct keys */
+	size_t nkeys_illegal; /* keys found not linearizable */
+	size_t nkeys_unknown; /* keys not decided (see gave_up) */
+	size_t nconfigs; /* configurations explored, all keys */
+	const char *gave_up; /* UNKNOWN: "timeout"/"memory limit" */
 	/*
 	 * ILLEGAL: the first illegal key (in order of first appearance);
 	 * UNKNOWN: the first key left undecided.  NULL when OK.
@@ -180,7 +180,7 @@ struct linz_result {
 	size_t nprefix;
 	size_t *stuck;
 	size_t nstuck;
-	char *report;			/* readable explanation; NULL when OK */
+	char *report; /* readable explanation; NULL when OK */
 };
 
 /* Create an empty history.  Free it with linz_history_free(). */

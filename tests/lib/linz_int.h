@@ -22,8 +22,8 @@ void *linz__xmalloc(size_t n);
 void *linz__xcalloc(size_t n, size_t size);
 void *linz__xrealloc(void *p, size_t n);
 
-uint64_t linz__mix64(uint64_t x);	/* splitmix64 finalizer */
-uint64_t linz__now_ns(void);		/* CLOCK_MONOTONIC */
+uint64_t linz__mix64(uint64_t x); /* splitmix64 finalizer */
+uint64_t linz__now_ns(void); /* CLOCK_MONOTONIC */
 
 /* String id of "" (interned first): the lab model's initial value. */
 #define LINZ__EMPTY 0
@@ -32,12 +32,12 @@ uint64_t linz__now_ns(void);		/* CLOCK_MONOTONIC */
 struct rec {
 	uint64_t client;
 	uint64_t call;
-	uint64_t ret;			/* LINZ_NEVER if never returned */
+	uint64_t ret; /* LINZ_NEVER if never returned */
 	uint64_t version;
-	uint32_t key;			/* string id */
-	uint32_t val;			/* string id (LINZ__EMPTY for Delete) */
-	uint8_t kind;			/* enum linz_kind */
-	uint8_t result;			/* enum linz_res */
+	uint32_t key; /* string id */
+	uint32_t val; /* string id (LINZ__EMPTY for Delete) */
+	uint8_t kind; /* enum linz_kind */
+	uint8_t result; /* enum linz_res */
 };
 
 /*
@@ -46,7 +46,7 @@ struct rec {
  */
 struct mstate {
 	uint64_t version;
-	uint32_t val;			/* string id */
+	uint32_t val; /* string id */
 	uint32_t exists;
 };
 
@@ -95,27 +95,27 @@ bool linz__read_only(const struct rec *op);
 /* Event list node: node 2*id is op id's call, 2*id+1 its return. */
 struct node {
 	struct node *prev, *next;
-	struct node *match;		/* call: its return; return: NULL */
+	struct node *match; /* call: its return; return: NULL */
 	uint32_t id;
 };
 
 struct frame {
 	struct node *call;
-	struct mstate before;		/* state before this operation */
+	struct mstate before; /* state before this operation */
 	int64_t hi_before;
-	int alt;			/* successor index, or ALT_* */
-	bool jit;			/* applied never-returning write */
-	struct node *r;			/* such a write: the scan's return */
+	int alt; /* successor index, or ALT_* */
+	bool jit; /* applied never-returning write */
+	struct node *r; /* such a write: the scan's return */
 };
 
 struct cache {
-	struct cent **slots;		/* entries, open addressing */
-	size_t nslots;			/* power of two */
-	struct cvar **vslots;		/* variants (with never-returning) */
+	struct cent **slots; /* entries, open addressing */
+	size_t nslots; /* power of two */
+	struct cvar **vslots; /* variants (with never-returning) */
 	size_t nvslots;
-	size_t nentries;		/* (returned set, state) pairs */
-	size_t count;			/* configurations */
-	size_t bytes;			/* memory held */
+	size_t nentries; /* (returned set, state) pairs */
+	size_t count; /* configurations */
+	size_t bytes; /* memory held */
 	struct arena_chunk *chunks;
 };
 
@@ -125,38 +125,38 @@ struct cache {
  */
 struct search {
 	enum linz_model model;
-	const struct rec *const *ops;	/* local id -> record */
+	const struct rec *const *ops; /* local id -> record */
 	uint32_t n;
-	uint32_t nf;			/* ids < nf returned */
-	struct node head;		/* events of ops < nf */
-	struct node *vheads;		/* calls of ops >= nf, by version */
-	uint64_t *vkeys;		/* their versions, ascending */
+	uint32_t nf; /* ids < nf returned */
+	struct node head; /* events of ops < nf */
+	struct node *vheads; /* calls of ops >= nf, by version */
+	uint64_t *vkeys; /* their versions, ascending */
 	uint32_t nv;
-	struct node *nodes;		/* 2n */
-	uint64_t *bits;			/* linearized ids < nf */
-	uint64_t *obits;		/* linearized ids >= nf, from bit 0 */
-	uint32_t onwords;		/* words in obits */
-	uint32_t m;			/* lowest id < nf not linearized */
-	int64_t hi;			/* highest linearized id < nf, or -1 */
-	uint64_t zob;			/* XOR of zobrist(id), linearized < nf */
-	uint64_t ozob;			/* the same, linearized >= nf */
+	struct node *nodes; /* 2n */
+	uint64_t *bits; /* linearized ids < nf */
+	uint64_t *obits; /* linearized ids >= nf, from bit 0 */
+	uint32_t onwords; /* words in obits */
+	uint32_t m; /* lowest id < nf not linearized */
+	int64_t hi; /* highest linearized id < nf, or -1 */
+	uint64_t zob; /* XOR of zobrist(id), linearized < nf */
+	uint64_t ozob; /* the same, linearized >= nf */
 	struct mstate state;
 	struct frame *stack;
 	uint32_t depth;
-	uint32_t fdepth;		/* frames of ops < nf */
+	uint32_t fdepth; /* frames of ops < nf */
 	struct cache cache;
-	uint64_t deadline;		/* 0: none */
-	size_t max_bytes;		/* cache memory limit, 0: none */
+	uint64_t deadline; /* 0: none */
+	size_t max_bytes; /* cache memory limit, 0: none */
 	uint64_t iters;
-	const char *gave_up;		/* why LINZ_UNKNOWN */
+	const char *gave_up; /* why LINZ_UNKNOWN */
 	/* the deepest dead end seen, for the report */
 	bool failed;
 	uint32_t best_depth;
 	uint32_t best_fdepth;
-	uint32_t best_same;		/* frames below are as recorded */
-	uint32_t *best_ids;		/* prefix, local ids */
-	struct mstate *best_after;	/* state after each prefix op */
-	uint32_t *best_stuck;		/* [0]: op whose return blocked */
+	uint32_t best_same; /* frames below are as recorded */
+	uint32_t *best_ids; /* prefix, local ids */
+	struct mstate *best_after; /* state after each prefix op */
+	uint32_t *best_stuck; /* [0]: op whose return blocked */
 	uint32_t nbest_stuck;
 	struct mstate best_state;
 };

@@ -16,8 +16,8 @@ int linz__strict_answer(const struct mstate *s, const struct rec *op)
 {
 	if (op->kind == LINZ_PUT) {
 		if (s->exists)
-			return op->version == s->version ? LINZ_RES_OK :
-			    LINZ_RES_ERR_VERSION;
+			return op->version == s->version ? LINZ_RES_OK
+			                                 : LINZ_RES_ERR_VERSION;
 		return op->version == 0 ? LINZ_RES_OK : LINZ_RES_ERR_NOKEY;
 	}
 	if (!s->exists)
@@ -34,9 +34,9 @@ static struct mstate strict_applied(const struct rec *op)
 	if (op->kind == LINZ_PUT) {
 		a.exists = 1;
 		a.val = op->val;
-		a.version = op->version + 1;	/* 0 creates with version 1 */
+		a.version = op->version + 1; /* 0 creates with version 1 */
 	}
-	return a;				/* Delete: absent */
+	return a; /* Delete: absent */
 }
 
 static int strict_step(const struct mstate *s, const struct rec *op,
@@ -46,8 +46,8 @@ static int strict_step(const struct mstate *s, const struct rec *op,
 
 	if (op->kind == LINZ_GET) {
 		bool ok = s->exists ? op->result == LINZ_RES_OK &&
-		    op->val == s->val && op->version == s->version :
-		    op->result == LINZ_RES_ERR_NOKEY;
+		        op->val == s->val && op->version == s->version
+		                    : op->result == LINZ_RES_ERR_NOKEY;
 
 		out[0] = *s;
 		return ok ? 1 : 0;
@@ -65,7 +65,7 @@ static int strict_step(const struct mstate *s, const struct rec *op,
 			return 0;
 		out[0] = strict_applied(op);
 		return 1;
-	default:				/* ErrVersion, ErrNoKey */
+	default: /* ErrVersion, ErrNoKey */
 		if (would != op->result)
 			return 0;
 		out[0] = *s;
@@ -90,7 +90,7 @@ static int lab_step(const struct mstate *s, const struct rec *op,
 	if (op->version == s->version) {
 		switch (op->result) {
 		case LINZ_RES_OK:
-		case LINZ_RES_ERR_MAYBE:	/* the lab: it applied */
+		case LINZ_RES_ERR_MAYBE: /* the lab: it applied */
 			out[0] = applied;
 			return 1;
 		case LINZ_RES_UNKNOWN:
@@ -107,7 +107,7 @@ static int lab_step(const struct mstate *s, const struct rec *op,
 	case LINZ_RES_UNKNOWN:
 		out[0] = *s;
 		return 1;
-	default:				/* OK, ErrNoKey */
+	default: /* OK, ErrNoKey */
 		return 0;
 	}
 }
@@ -115,15 +115,16 @@ static int lab_step(const struct mstate *s, const struct rec *op,
 int linz__model_step(enum linz_model model, const struct mstate *s,
     const struct rec *op, struct mstate out[2])
 {
-	return model == LINZ_MODEL_LAB ? lab_step(s, op, out) :
-	    strict_step(s, op, out);
+	return model == LINZ_MODEL_LAB ? lab_step(s, op, out)
+	                               : strict_step(s, op, out);
 }
 
 bool linz__droppable(enum linz_model model, const struct rec *op)
 {
-	return op->kind != LINZ_GET && (op->result == LINZ_RES_UNKNOWN ||
-	    (model == LINZ_MODEL_STRICT &&
-	    op->result == LINZ_RES_ERR_MAYBE));
+	return op->kind != LINZ_GET &&
+	    (op->result == LINZ_RES_UNKNOWN ||
+	        (model == LINZ_MODEL_STRICT &&
+	            op->result == LINZ_RES_ERR_MAYBE));
 }
 
 bool linz__read_only(const struct rec *op)

@@ -96,8 +96,8 @@
 
 #include "tests/lib/linz_int.h"
 
-#define ALT_DROP 2			/* reduction 2: dropped, no effect */
-#define ALT_FORCED 3			/* reduction 1: read-only, first */
+#define ALT_DROP 2 /* reduction 2: dropped, no effect */
+#define ALT_FORCED 3 /* reduction 1: read-only, first */
 #define NO_JIT UINT32_MAX
 
 /* ----------------------------------------------------------------------
@@ -115,21 +115,21 @@
  */
 struct cvar {
 	struct cent *owner;
-	struct cvar *next;		/* owner's list (no obligation) */
+	struct cvar *next; /* owner's list (no obligation) */
 	uint64_t vhash;
-	uint64_t sig;			/* osig(): quick subset test */
-	uint32_t jit;			/* obligation: id, or NO_JIT */
+	uint64_t sig; /* osig(): quick subset test */
+	uint32_t jit; /* obligation: id, or NO_JIT */
 	uint32_t pad;
-	uint64_t obits[];		/* never-returning writes applied */
+	uint64_t obits[]; /* never-returning writes applied */
 };
 
 struct cent {
 	uint64_t hash;
 	struct mstate st;
-	uint32_t m;			/* lowest id < nf not linearized */
-	uint32_t nwords;		/* window words from word m/64 */
+	uint32_t m; /* lowest id < nf not linearized */
+	uint32_t nwords; /* window words from word m/64 */
 	struct cvar *vars;
-	uint64_t words[];		/* the window */
+	uint64_t words[]; /* the window */
 };
 
 /* Variants without obligation checked for dominance, newest first: a
@@ -138,7 +138,7 @@ struct cent {
 
 struct arena_chunk {
 	struct arena_chunk *next;
-	size_t used, cap;		/* in words */
+	size_t used, cap; /* in words */
 	uint64_t data[];
 };
 
@@ -179,7 +179,7 @@ static void table_grow(struct cache *c, void ***slotsp, size_t *nslotsp,
 			continue;
 		memcpy(&h, (char *)(*slotsp)[i] + hash_off, sizeof(h));
 		for (j = h & (nslots - 1); slots[j] != NULL;
-		    j = (j + 1) & (nslots - 1))
+		     j = (j + 1) & (nslots - 1))
 			;
 		slots[j] = (*slotsp)[i];
 	}
@@ -215,8 +215,8 @@ static uint64_t osig(const struct search *s)
 	for (i = 0; i < s->onwords; i++) {
 		unsigned r = (i * 29) & 63;
 
-		sig |= r ? s->obits[i] << r | s->obits[i] >> (64 - r) :
-		    s->obits[i];
+		sig |= r ? s->obits[i] << r | s->obits[i] >> (64 - r)
+		         : s->obits[i];
 	}
 	return sig;
 }
@@ -245,8 +245,7 @@ static bool add_variant(struct search *s, struct cent *e, uint32_t jit)
 {
 	struct cache *c = &s->cache;
 	size_t obytes = (size_t)s->onwords * 8;
-	uint64_t vhash = linz__mix64((uintptr_t)e ^ s->ozob) ^
-	    linz__mix64(jit);
+	uint64_t vhash = linz__mix64((uintptr_t)e ^ s->ozob) ^ linz__mix64(jit);
 	uint64_t sig;
 	struct cvar *v;
 	size_t j;
@@ -267,14 +266,14 @@ static bool add_variant(struct search *s, struct cent *e, uint32_t jit)
 		table_grow(c, (void ***)&c->vslots, &c->nvslots,
 		    offsetof(struct cvar, vhash));
 	for (j = vhash & (c->nvslots - 1); (v = c->vslots[j]) != NULL;
-	    j = (j + 1) & (c->nvslots - 1)) {
+	     j = (j + 1) & (c->nvslots - 1)) {
 		if (v->vhash == vhash && v->owner == e && v->jit == jit &&
 		    memcmp(v->obits, s->obits, obytes) == 0)
 			return false;
 	}
 	sig = osig(s);
 	for (v = e->vars, scan = 0; v != NULL && scan < DOMINANCE_SCAN;
-	    v = v->next, scan++) {
+	     v = v->next, scan++) {
 		if (subset_of_current(s, v, sig))
 			return false;
 	}
@@ -305,8 +304,9 @@ static bool cache_add(struct search *s, const struct mstate *st, uint32_t jit)
 	struct cache *c = &s->cache;
 	uint64_t hash = s->zob ^ mstate_hash(st);
 	uint32_t lo = s->m >> 6;
-	uint32_t nwords = s->hi >= (int64_t)s->m ?
-	    (uint32_t)(s->hi >> 6) - lo + 1 : 0;
+	uint32_t nwords = s->hi >= (int64_t)s->m
+	    ? (uint32_t)(s->hi >> 6) - lo + 1
+	    : 0;
 	const uint64_t *words = s->bits + lo;
 	struct cent *e;
 	size_t j;
@@ -315,7 +315,7 @@ static bool cache_add(struct search *s, const struct mstate *st, uint32_t jit)
 		table_grow(c, (void ***)&c->slots, &c->nslots,
 		    offsetof(struct cent, hash));
 	for (j = hash & (c->nslots - 1); (e = c->slots[j]) != NULL;
-	    j = (j + 1) & (c->nslots - 1)) {
+	     j = (j + 1) & (c->nslots - 1)) {
 		if (e->hash == hash && e->m == s->m && e->nwords == nwords &&
 		    mstate_eq(&e->st, st) &&
 		    memcmp(e->words, words, (size_t)nwords * 8) == 0)
@@ -375,7 +375,7 @@ static void lift(struct node *call)
 	struct node *ret = call->match;
 
 	call->prev->next = call->next;
-	call->next->prev = call->prev;	/* its return follows: never NULL */
+	call->next->prev = call->prev; /* its return follows: never NULL */
 	ret->prev->next = ret->next;
 	if (ret->next != NULL)
 		ret->next->prev = ret->prev;
@@ -415,7 +415,8 @@ static bool commutes_with_top(const struct search *s, const struct rec *op,
 	for (i = 0; i < n; i++) {
 		/* u's step has two outcomes exactly when it can apply */
 		if (linz__model_step(s->model, &first[i], s->ops[f->call->id],
-		    then) == 2 && mstate_eq(&then[0], next))
+		        then) == 2 &&
+		    mstate_eq(&then[0], next))
 			return true;
 	}
 	return false;
@@ -432,7 +433,7 @@ static bool try_push(struct search *s, struct node *call, int alt,
 	uint32_t id = call->id;
 	uint32_t m_before = s->m;
 	int64_t hi_before = s->hi;
-	struct mstate next = *st;	/* @st may point into the stack */
+	struct mstate next = *st; /* @st may point into the stack */
 	struct frame *f;
 
 	if (commutes_with_top(s, s->ops[id], &next))
@@ -491,9 +492,9 @@ static struct frame pop(struct search *s)
 }
 
 enum place {
-	PLACED,			/* pushed: a new configuration */
-	NEXT,			/* not here: go on to the next event */
-	DEAD,			/* the whole configuration fails */
+	PLACED, /* pushed: a new configuration */
+	NEXT, /* not here: go on to the next event */
+	DEAD, /* the whole configuration fails */
 };
 
 /* Reduction 1: place a legal read-only candidate, if there is one. */
@@ -509,8 +510,8 @@ static enum place place_read_only(struct search *s)
 		    linz__model_step(s->model, &s->state, op, succ) == 0)
 			continue;
 		assert(mstate_eq(&succ[0], &s->state));
-		return try_push(s, e, ALT_FORCED, &succ[0], false) ? PLACED :
-		    DEAD;
+		return try_push(s, e, ALT_FORCED, &succ[0], false) ? PLACED
+		                                                   : DEAD;
 	}
 	return NEXT;
 }
@@ -524,10 +525,10 @@ static enum place try_place(struct search *s, struct node *call, int alt)
 	int n = linz__model_step(s->model, &s->state, op, succ);
 
 	if (drop)
-		n--;		/* "no effect" waits for the return (2) */
+		n--; /* "no effect" waits for the return (2) */
 	for (; alt < n; alt++) {
 		if (try_push(s, call, alt, &succ[alt],
-		    drop && op->ret == LINZ_NEVER))
+		        drop && op->ret == LINZ_NEVER))
 			return PLACED;
 	}
 	return NEXT;
@@ -548,9 +549,10 @@ static void note_failure(struct search *s, const struct node *ret)
 	const struct node *e;
 	uint32_t i;
 
-	if (s->failed && (s->fdepth < s->best_fdepth ||
-	    (s->fdepth == s->best_fdepth &&
-	    s->depth - s->fdepth >= s->best_depth - s->best_fdepth)))
+	if (s->failed &&
+	    (s->fdepth < s->best_fdepth ||
+	        (s->fdepth == s->best_fdepth &&
+	            s->depth - s->fdepth >= s->best_depth - s->best_fdepth)))
 		return;
 	s->failed = true;
 	s->best_fdepth = s->fdepth;
@@ -559,8 +561,8 @@ static void note_failure(struct search *s, const struct node *ret)
 	s->best_same = s->depth;
 	for (; i < s->depth; i++) {
 		s->best_ids[i] = s->stack[i].call->id;
-		s->best_after[i] = i + 1 < s->depth ? s->stack[i + 1].before :
-		    s->state;
+		s->best_after[i] = i + 1 < s->depth ? s->stack[i + 1].before
+		                                    : s->state;
 	}
 	s->best_state = s->state;
 	s->nbest_stuck = 0;
@@ -579,8 +581,9 @@ static void note_failure(struct search *s, const struct node *ret)
  */
 static struct node *never_first(const struct search *s)
 {
-	uint64_t want = s->model == LINZ_MODEL_STRICT && !s->state.exists ?
-	    0 : s->state.version;
+	uint64_t want = s->model == LINZ_MODEL_STRICT && !s->state.exists
+	    ? 0
+	    : s->state.version;
 	uint32_t lo = 0, hi = s->nv;
 
 	while (lo < hi) {
@@ -635,8 +638,10 @@ static enum place scan(struct search *s, struct cursor *c)
 		return PLACED;
 	}
 	if (linz__droppable(s->model, s->ops[c->r->id]))
-		return try_push(s, &s->nodes[2 * c->r->id], ALT_DROP,
-		    &s->state, false) ? PLACED : DEAD;
+		return try_push(s, &s->nodes[2 * c->r->id], ALT_DROP, &s->state,
+		           false)
+		    ? PLACED
+		    : DEAD;
 	note_failure(s, c->r);
 	return DEAD;
 }
@@ -729,7 +734,7 @@ static int event_cmp(const void *pa, const void *pb)
 	if (a->time != b->time)
 		return a->time < b->time ? -1 : 1;
 	if (a->is_ret != b->is_ret)
-		return a->is_ret ? 1 : -1;	/* ties: calls first */
+		return a->is_ret ? 1 : -1; /* ties: calls first */
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
@@ -791,8 +796,7 @@ void linz__search_init(struct search *s, enum linz_model model,
 	s->model = model;
 	s->ops = ops;
 	s->n = n;
-	for (s->nf = n; s->nf > 0 && ops[s->nf - 1]->ret == LINZ_NEVER;
-	    s->nf--)
+	for (s->nf = n; s->nf > 0 && ops[s->nf - 1]->ret == LINZ_NEVER; s->nf--)
 		;
 	s->onwords = (n - s->nf + 63) / 64;
 	s->hi = -1;

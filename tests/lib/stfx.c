@@ -21,8 +21,7 @@
 #include "raft/le.h"
 #include "tests/lib/stfx.h"
 
-static void
-log_sink(void *arg, int level, const char *msg)
+static void log_sink(void *arg, int level, const char *msg)
 {
 	struct stfx *f = arg;
 	size_t used = strlen(f->logs);
@@ -34,14 +33,13 @@ log_sink(void *arg, int level, const char *msg)
 	snprintf(f->logs + used, sizeof f->logs - used, "%s\n", msg);
 }
 
-static int
-fault_hook(void *arg, enum storage_op op, const char *file)
+static int fault_hook(void *arg, enum storage_op op, const char *file)
 {
 	struct stfx *f = arg;
 
 	(void)file;
 	if (f->fail_at > 0 && f->ops >= f->fail_at && op == STORAGE_OP_SYNC)
-		f->syncs_after_fail++;   /* the failure has already fired */
+		f->syncs_after_fail++; /* the failure has already fired */
 	if (f->fail_op != 0 && op != f->fail_op)
 		return 0;
 	if (++f->ops == f->fail_at)
@@ -49,8 +47,7 @@ fault_hook(void *arg, enum storage_op op, const char *file)
 	return 0;
 }
 
-int
-stfx_setup(void **state, const char *name)
+int stfx_setup(void **state, const char *name)
 {
 	struct stfx *f = calloc(1, sizeof *f);
 	const char *tmp = getenv("TMPDIR");
@@ -70,8 +67,7 @@ stfx_setup(void **state, const char *name)
 	return 0;
 }
 
-int
-stfx_teardown(void **state)
+int stfx_teardown(void **state)
 {
 	struct stfx *f = *state;
 
@@ -80,8 +76,7 @@ stfx_teardown(void **state)
 	return 0;
 }
 
-void
-stfx_clear_logs(struct stfx *f)
+void stfx_clear_logs(struct stfx *f)
 {
 	f->logs[0] = '\0';
 	f->last_log[0] = '\0';
@@ -89,8 +84,8 @@ stfx_clear_logs(struct stfx *f)
 	f->n_warn = 0;
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int rm_one(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -98,14 +93,12 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
-void
-stfx_rm_rf(const char *path)
+void stfx_rm_rf(const char *path)
 {
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-void
-stfx_copy_dir(const char *src, const char *dst)
+void stfx_copy_dir(const char *src, const char *dst)
 {
 	char cmd[1024];
 
@@ -114,20 +107,18 @@ stfx_copy_dir(const char *src, const char *dst)
 	assert_int_equal(system(cmd), 0);
 }
 
-uint32_t
-stfx_payload_len(raft_index index)
+uint32_t stfx_payload_len(raft_index index)
 {
 	return 20 + (uint32_t)(index * 37 % 100);
 }
 
-uint8_t
-stfx_payload_byte(raft_index index, raft_term term, uint32_t j)
+uint8_t stfx_payload_byte(raft_index index, raft_term term, uint32_t j)
 {
 	return (uint8_t)(index * 131 + term * 7 + j + 1);
 }
 
-struct raft_entry *
-stfx_make_entries(raft_index first, uint32_t n, raft_term term)
+struct raft_entry *stfx_make_entries(raft_index first, uint32_t n,
+    raft_term term)
 {
 	struct raft_entry *e = calloc(n, sizeof *e);
 
@@ -145,16 +136,15 @@ stfx_make_entries(raft_index first, uint32_t n, raft_term term)
 	return e;
 }
 
-void
-stfx_free_entries(struct raft_entry *e, uint32_t n)
+void stfx_free_entries(struct raft_entry *e, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		free(e[i].data);
 	free(e);
 }
 
-void
-stfx_append(struct storage *s, raft_index first, uint32_t n, raft_term term)
+void stfx_append(struct storage *s, raft_index first, uint32_t n,
+    raft_term term)
 {
 	struct raft_entry *e = stfx_make_entries(first, n, term);
 
@@ -162,16 +152,15 @@ stfx_append(struct storage *s, raft_index first, uint32_t n, raft_term term)
 	stfx_free_entries(e, n);
 }
 
-struct raft_snapshot_meta
-stfx_snap_meta(raft_index index, raft_term term)
+struct raft_snapshot_meta stfx_snap_meta(raft_index index, raft_term term)
 {
 	struct raft_snapshot_meta m = { index, term, 3, { 1, 2, 3 } };
 
 	return m;
 }
 
-struct storage *
-stfx_open(struct stfx *f, const char *dir, struct raft_boot *boot)
+struct storage *stfx_open(struct stfx *f, const char *dir,
+    struct raft_boot *boot)
 {
 	struct storage *s = NULL;
 	char err[1024];
@@ -183,28 +172,24 @@ stfx_open(struct stfx *f, const char *dir, struct raft_boot *boot)
 	return s;
 }
 
-void
-stfx_path(const char *dir, const char *name, char *buf, size_t len)
+void stfx_path(const char *dir, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
-void
-stfx_seg_name(raft_index first, char *buf, size_t len)
+void stfx_seg_name(raft_index first, char *buf, size_t len)
 {
 	snprintf(buf, len, "wal-%020" PRIu64 ".seg", first);
 }
 
-bool
-stfx_exists(const char *path)
+bool stfx_exists(const char *path)
 {
 	struct stat st;
 
 	return stat(path, &st) == 0;
 }
 
-uint64_t
-stfx_file_size(const char *path)
+uint64_t stfx_file_size(const char *path)
 {
 	struct stat st;
 
@@ -212,16 +197,17 @@ stfx_file_size(const char *path)
 	return (uint64_t)st.st_size;
 }
 
-size_t
-stfx_list_segments(const char *dir, raft_index *firsts, size_t max)
+size_t stfx_list_segments(const char *dir, raft_index *firsts, size_t max)
 {
 	char cmd[600];
 	unsigned long long v;
 	size_t n = 0;
 	FILE *p;
 
-	snprintf(cmd, sizeof cmd, "ls '%s' | "
-	    "sed -n 's/^wal-\\([0-9]*\\)\\.seg$/\\1/p' | sort -n", dir);
+	snprintf(cmd, sizeof cmd,
+	    "ls '%s' | "
+	    "sed -n 's/^wal-\\([0-9]*\\)\\.seg$/\\1/p' | sort -n",
+	    dir);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (n < max && fscanf(p, "%llu", &v) == 1)
@@ -230,8 +216,7 @@ stfx_list_segments(const char *dir, raft_index *firsts, size_t max)
 	return n;
 }
 
-size_t
-stfx_record_offsets(const char *path, uint64_t *offs, size_t max)
+size_t stfx_record_offsets(const char *path, uint64_t *offs, size_t max)
 {
 	int fd = open(path, O_RDONLY);
 	uint64_t off = 64;
@@ -247,13 +232,12 @@ stfx_record_offsets(const char *path, uint64_t *offs, size_t max)
 		offs[n++] = off;
 		off += 9 + len;
 	}
-	offs[n] = off;    /* the end */
+	offs[n] = off; /* the end */
 	close(fd);
 	return n;
 }
 
-void
-stfx_read_at(const char *path, uint64_t off, void *buf, size_t len)
+void stfx_read_at(const char *path, uint64_t off, void *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY);
 
@@ -262,8 +246,7 @@ stfx_read_at(const char *path, uint64_t off, void *buf, size_t len)
 	close(fd);
 }
 
-void
-stfx_write_at(const char *path, uint64_t off, const void *buf, size_t len)
+void stfx_write_at(const char *path, uint64_t off, const void *buf, size_t len)
 {
 	int fd = open(path, O_RDWR);
 
@@ -272,8 +255,7 @@ stfx_write_at(const char *path, uint64_t off, const void *buf, size_t len)
 	close(fd);
 }
 
-void
-stfx_write_file(const char *path, const void *buf, size_t len)
+void stfx_write_file(const char *path, const void *buf, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 

@@ -22,10 +22,10 @@
 #define STFX_MEMBER 3
 
 struct stfx {
-	char root[256];           /* removed by the teardown */
-	char dir[300];            /* the data directory under test: root/data */
+	char root[256]; /* removed by the teardown */
+	char dir[300]; /* the data directory under test: root/data */
 	struct storage_options opt;
-	char logs[8192];          /* lines since stfx_clear_logs(), '\n'-ended */
+	char logs[8192]; /* lines since stfx_clear_logs(), '\n'-ended */
 	char last_log[1024];
 	int n_logs, n_warn;
 	/* fault hook: fail operation number fail_at (1-based) with fail_rc,
@@ -34,7 +34,7 @@ struct stfx {
 	long fail_at;
 	int fail_rc;
 	enum storage_op fail_op;
-	long syncs_after_fail;    /* STORAGE_OP_SYNC seen after it fired */
+	long syncs_after_fail; /* STORAGE_OP_SYNC seen after it fired */
 };
 
 /* cmocka setup: a struct stfx in *@state, its root $TMPDIR/@name.XXXXXX;
@@ -76,8 +76,7 @@ size_t stfx_list_segments(const char *dir, raft_index *firsts, size_t max);
 size_t stfx_record_offsets(const char *path, uint64_t *offs, size_t max);
 /* Exactly @len bytes at @off of an existing file. */
 void stfx_read_at(const char *path, uint64_t off, void *buf, size_t len);
-void stfx_write_at(const char *path, uint64_t off, const void *buf,
-    size_t len);
+void stfx_write_at(const char *path, uint64_t off, const void *buf, size_t len);
 /* Create or replace the file @path with @len bytes. */
 void stfx_write_file(const char *path, const void *buf, size_t len);
 

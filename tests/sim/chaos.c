@@ -177,8 +177,8 @@ static void do_split(struct sim *s, bool bridge)
 	for (i = 0; i < n; i++)
 		for (j = 0; j < n; j++)
 			if (i != j)
-				sim_set_link(s, i, j, side[i] == side[j] ||
-				    i == b || j == b);
+				sim_set_link(s, i, j,
+				    side[i] == side[j] || i == b || j == b);
 	sim_logf(s, "network: %s %d | %d%s", bridge ? "bridge" : "split",
 	    n - minority, minority, bridge ? " (one member sees both)" : "");
 }
@@ -242,7 +242,8 @@ static void do_fault(struct chaos *c, enum chaos_fault f)
 		}
 		break;
 	case CHAOS_RESTART:
-		for (k = 0, i = (int)sim_randn(s, n); k < n; k++, i = (i + 1) % n)
+		for (k = 0, i = (int)sim_randn(s, n); k < n;
+		     k++, i = (i + 1) % n)
 			if (!sim_alive(s, i)) {
 				sim_start(s, i);
 				break;
@@ -279,8 +280,8 @@ static void do_fault(struct chaos *c, enum chaos_fault f)
 		if (i >= 0) {
 			j = (i + 1 + (int)sim_randn(s, (uint64_t)(n - 1))) % n;
 			if (sim_transfer(s, i, j) == 0)
-				sim_logf(s, "n%d hands leadership to n%d", i + 1,
-				    j + 1);
+				sim_logf(s, "n%d hands leadership to n%d",
+				    i + 1, j + 1);
 		}
 		break;
 	case CHAOS_CAMPAIGN:
@@ -293,7 +294,8 @@ static void do_fault(struct chaos *c, enum chaos_fault f)
 	case CHAOS_PAUSE:
 		i = (int)sim_randn(s, n);
 		if (sim_alive(s, i))
-			sim_pause(s, i, 200 * SIM_MS + sim_randn(s, 4800 * SIM_MS));
+			sim_pause(s, i,
+			    200 * SIM_MS + sim_randn(s, 4800 * SIM_MS));
 		break;
 	case CHAOS_NKINDS:
 		break;
@@ -308,10 +310,17 @@ static void fault_step(struct sim *s, void *arg)
 		enum chaos_fault f;
 		unsigned w;
 	} table[] = {
-		{ CHAOS_ISOLATE, 10 }, { CHAOS_SPLIT, 10 }, { CHAOS_BRIDGE, 5 },
-		{ CHAOS_ASYMMETRIC, 6 }, { CHAOS_HEAL, 22 }, { CHAOS_CRASH, 10 },
-		{ CHAOS_RESTART, 14 }, { CHAOS_NET, 10 }, { CHAOS_TRANSFER, 8 },
-		{ CHAOS_CAMPAIGN, 5 }, { CHAOS_PAUSE, 6 },
+		{ CHAOS_ISOLATE, 10 },
+		{ CHAOS_SPLIT, 10 },
+		{ CHAOS_BRIDGE, 5 },
+		{ CHAOS_ASYMMETRIC, 6 },
+		{ CHAOS_HEAL, 22 },
+		{ CHAOS_CRASH, 10 },
+		{ CHAOS_RESTART, 14 },
+		{ CHAOS_NET, 10 },
+		{ CHAOS_TRANSFER, 8 },
+		{ CHAOS_CAMPAIGN, 5 },
+		{ CHAOS_PAUSE, 6 },
 	};
 	struct chaos *c = arg;
 	unsigned total = 0, r, k;

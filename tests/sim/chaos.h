@@ -28,17 +28,17 @@
 #include "tests/sim/sim.h"
 
 enum chaos_fault {
-	CHAOS_ISOLATE,     /* one member cut off both ways */
-	CHAOS_SPLIT,       /* minority | majority */
-	CHAOS_BRIDGE,      /* two sides plus one member that sees both */
-	CHAOS_ASYMMETRIC,  /* random directed links down */
-	CHAOS_HEAL,        /* every link up */
+	CHAOS_ISOLATE, /* one member cut off both ways */
+	CHAOS_SPLIT, /* minority | majority */
+	CHAOS_BRIDGE, /* two sides plus one member that sees both */
+	CHAOS_ASYMMETRIC, /* random directed links down */
+	CHAOS_HEAL, /* every link up */
 	CHAOS_CRASH,
 	CHAOS_RESTART,
-	CHAOS_NET,         /* drop / duplicate / delay / reorder change */
-	CHAOS_TRANSFER,    /* leadership transfer */
-	CHAOS_CAMPAIGN,    /* raft_campaign() on a random member */
-	CHAOS_PAUSE,       /* a member stalls (SIGSTOP) for 0.2-5 s */
+	CHAOS_NET, /* drop / duplicate / delay / reorder change */
+	CHAOS_TRANSFER, /* leadership transfer */
+	CHAOS_CAMPAIGN, /* raft_campaign() on a random member */
+	CHAOS_PAUSE, /* a member stalls (SIGSTOP) for 0.2-5 s */
 	CHAOS_NKINDS
 };
 

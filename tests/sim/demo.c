@@ -50,7 +50,7 @@ static void print_failure(struct sim *s, const char *what, void *arg)
 {
 	(void)arg;
 	printf("\nINVARIANT VIOLATED at t=%.3fs (seed %" PRIu64 "): %s\n"
-	    "replay: %s --seed %" PRIu64 " (SIM_TRACE=1 for every event)\n",
+	       "replay: %s --seed %" PRIu64 " (SIM_TRACE=1 for every event)\n",
 	    sim_now(s) / 1e6, sim_seed(s), what, "raftkv-sim-demo",
 	    sim_seed(s));
 	fflush(stdout);
@@ -74,8 +74,8 @@ static void report(struct sim *s, void *arg)
 		bool l;
 		raft_term t = sim_get_state(s, i, &l);
 		if (l)
-			snprintf(who, sizeof who, "leader n%d (term %" PRIu64 ")",
-			    i + 1, t);
+			snprintf(who, sizeof who,
+			    "leader n%d (term %" PRIu64 ")", i + 1, t);
 	}
 	sim_logf(s, "commit: %" PRIu64 " entries applied (+%" PRIu64 "), %s",
 	    now, now - p->last, who);
@@ -86,7 +86,8 @@ static void report(struct sim *s, void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: raftkv-sim-demo [--seed N] [--seconds N] "
+	fprintf(stderr,
+	    "usage: raftkv-sim-demo [--seed N] [--seconds N] "
 	    "[--quiet]\n");
 	exit(2);
 }
@@ -116,10 +117,12 @@ int main(int argc, char **argv)
 	chaos_config(&c, seed);
 	c.n = 5;
 	printf("raftkv-sim-demo: 5 members, seed %" PRIu64 ", %" PRIu64
-	    " s of virtual time\n", seed, seconds);
+	       " s of virtual time\n",
+	    seed, seconds);
 	printf("  ticks %" PRIu64 " ms (election timeout %u-%u ms, heartbeat "
-	    "%u ms), disk %" PRIu64 "-%" PRIu64 " us, snapshot every %u "
-	    "entries%s%s\n\n", c.tick_us / SIM_MS,
+	       "%u ms), disk %" PRIu64 "-%" PRIu64 " us, snapshot every %u "
+	       "entries%s%s\n\n",
+	    c.tick_us / SIM_MS,
 	    (unsigned)(c.election_tick * c.tick_us / SIM_MS),
 	    (unsigned)(2 * c.election_tick * c.tick_us / SIM_MS),
 	    (unsigned)(c.heartbeat_tick * c.tick_us / SIM_MS), c.disk_min_us,
@@ -139,28 +142,29 @@ int main(int argc, char **argv)
 	st = sim_stats(s);
 
 	printf("\nhealed: a leader was elected and a new entry committed; "
-	    "every member applied all %" PRIu64 " entries\n",
+	       "every member applied all %" PRIu64 " entries\n",
 	    sim_max_applied(s));
 	printf("\nfaults injected:");
 	for (k = 0; k < CHAOS_NKINDS; k++)
 		printf(" %s=%" PRIu64, chaos_fault_name((enum chaos_fault)k),
 		    cs.faults[k]);
 	printf("\nnetwork: %" PRIu64 " messages, %" PRIu64 " bytes; %" PRIu64
-	    " dropped, %" PRIu64 " duplicated, %" PRIu64 " long-delayed\n",
+	       " dropped, %" PRIu64 " duplicated, %" PRIu64 " long-delayed\n",
 	    st->msgs_sent, st->bytes_sent, st->msgs_dropped,
 	    st->msgs_duplicated, st->msgs_reordered);
 	printf("cluster: %" PRIu64 " elections, %" PRIu64 " entries committed, "
-	    "%" PRIu64 " crashes (%" PRIu64 " unsynced writes lost), %" PRIu64
-	    " snapshots taken, %" PRIu64 " installed, %" PRIu64
-	    " reads served, %" PRIu64 " transfers\n", st->elections,
-	    sim_max_applied(s), st->crashes, st->writes_lost,
+	       "%" PRIu64 " crashes (%" PRIu64
+	       " unsynced writes lost), %" PRIu64 " snapshots taken, %" PRIu64
+	       " installed, %" PRIu64 " reads served, %" PRIu64 " transfers\n",
+	    st->elections, sim_max_applied(s), st->crashes, st->writes_lost,
 	    st->snapshots_taken, st->snapshots_installed, st->reads_ok,
 	    st->transfers);
 	printf("invariants checked after each of %" PRIu64 " events (%" PRIu64
-	    " checks), none violated:\n"
-	    "  election safety, leader append-only, log matching, leader "
-	    "completeness,\n  state-machine safety, commit monotonic, read "
-	    "index safety, durability, liveness\n", st->events, st->checks);
+	       " checks), none violated:\n"
+	       "  election safety, leader append-only, log matching, leader "
+	       "completeness,\n  state-machine safety, commit monotonic, read "
+	       "index safety, durability, liveness\n",
+	    st->events, st->checks);
 	sim_free(s);
 	return 0;
 }

@@ -81,36 +81,43 @@ static void trace_fmt(const struct trace_rec *r, char *buf, size_t cap)
 		snprintf(buf, cap, "%10.6f tick    n%d", t, r->a + 1);
 		break;
 	case EV_DELIVER:
-		snprintf(buf, cap, "%10.6f deliver n%d->n%d %s term=%" PRIu64
-		    " index=%" PRIu64, t, r->a + 1, r->b + 1,
-		    raft_msg_type_name(r->mtype), r->x, r->y);
+		snprintf(buf, cap,
+		    "%10.6f deliver n%d->n%d %s term=%" PRIu64
+		    " index=%" PRIu64,
+		    t, r->a + 1, r->b + 1, raft_msg_type_name(r->mtype), r->x,
+		    r->y);
 		break;
 	case EV_DISK:
-		snprintf(buf, cap, "%10.6f durable n%d last=%" PRIu64
-		    " hs_term=%" PRIu64, t, r->a + 1, r->x, r->y);
+		snprintf(buf, cap,
+		    "%10.6f durable n%d last=%" PRIu64 " hs_term=%" PRIu64, t,
+		    r->a + 1, r->x, r->y);
 		break;
 	case EV_CALL:
 		snprintf(buf, cap, "%10.6f client", t);
 		break;
 	case TR_CRASH:
-		snprintf(buf, cap, "%10.6f CRASH   n%d (lost %" PRIu64
-		    " pending writes)", t, r->a + 1, r->x);
+		snprintf(buf, cap,
+		    "%10.6f CRASH   n%d (lost %" PRIu64 " pending writes)", t,
+		    r->a + 1, r->x);
 		break;
 	case TR_START:
-		snprintf(buf, cap, "%10.6f START   n%d term=%" PRIu64
-		    " log=%" PRIu64, t, r->a + 1, r->x, r->y);
+		snprintf(buf, cap,
+		    "%10.6f START   n%d term=%" PRIu64 " log=%" PRIu64, t,
+		    r->a + 1, r->x, r->y);
 		break;
 	case TR_LINK:
 		snprintf(buf, cap, "%10.6f link    n%d->n%d %s", t, r->a + 1,
 		    r->b + 1, r->x ? "up" : "down");
 		break;
 	case TR_LEADER:
-		snprintf(buf, cap, "%10.6f LEADER  n%d term=%" PRIu64
-		    " last=%" PRIu64, t, r->a + 1, r->x, r->y);
+		snprintf(buf, cap,
+		    "%10.6f LEADER  n%d term=%" PRIu64 " last=%" PRIu64, t,
+		    r->a + 1, r->x, r->y);
 		break;
 	case TR_PROPOSE:
-		snprintf(buf, cap, "%10.6f propose n%d index=%" PRIu64
-		    " term=%" PRIu64, t, r->a + 1, r->x, r->y);
+		snprintf(buf, cap,
+		    "%10.6f propose n%d index=%" PRIu64 " term=%" PRIu64, t,
+		    r->a + 1, r->x, r->y);
 		break;
 	case TR_DROP:
 		snprintf(buf, cap, "%10.6f drop    n%d->n%d %s", t, r->a + 1,
@@ -121,8 +128,10 @@ static void trace_fmt(const struct trace_rec *r, char *buf, size_t cap)
 		    r->a + 1, r->x);
 		break;
 	case TR_INSTALL:
-		snprintf(buf, cap, "%10.6f install n%d snapshot index=%" PRIu64
-		    " term=%" PRIu64, t, r->a + 1, r->x, r->y);
+		snprintf(buf, cap,
+		    "%10.6f install n%d snapshot index=%" PRIu64
+		    " term=%" PRIu64,
+		    t, r->a + 1, r->x, r->y);
 		break;
 	case TR_NET:
 		snprintf(buf, cap, "%10.6f net     %s", t,
@@ -175,18 +184,21 @@ void sim_fail(struct sim *s, const char *fmt, ...)
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	s->failing = true;
-	fprintf(stderr, "\n=== SIM FAILURE%s%s: seed=%" PRIu64 " t=%.6fs\n"
-	    "=== %s\n=== last events:\n", s->name ? " in " : "",
-	    s->name ? s->name : "", s->cfg.seed, s->now / 1e6, what);
+	fprintf(stderr,
+	    "\n=== SIM FAILURE%s%s: seed=%" PRIu64 " t=%.6fs\n"
+	    "=== %s\n=== last events:\n",
+	    s->name ? " in " : "", s->name ? s->name : "", s->cfg.seed,
+	    s->now / 1e6, what);
 	from = s->trace_n > 40 ? s->trace_n - 40 : 0;
 	for (i = from; i < s->trace_n; i++) {
 		char buf[200];
 		trace_fmt(&s->trace[i % TRACE_RING], buf, sizeof buf);
 		fprintf(stderr, "    %s\n", buf);
 	}
-	fprintf(stderr, "=== replay: SIM_SEED=%" PRIu64 "%s%s SIM_TRACE=1 "
-	    "<this binary>\n\n", s->cfg.seed, s->name ? " SIM_TEST=" : "",
-	    s->name ? s->name : "");
+	fprintf(stderr,
+	    "=== replay: SIM_SEED=%" PRIu64 "%s%s SIM_TRACE=1 "
+	    "<this binary>\n\n",
+	    s->cfg.seed, s->name ? " SIM_TEST=" : "", s->name ? s->name : "");
 	if (s->fail_fn)
 		s->fail_fn(s, what, s->fail_arg);
 	abort();
@@ -300,12 +312,13 @@ static void handle_ready(struct sim *s, int i, const struct raft_ready *rd)
 	/* The in-memory log: snapshot first, then entries. */
 	if (rd->has_snapshot || rd->snapshot_install) {
 		if (rd->snap_meta.index < m->mbase && rd->has_snapshot)
-			sim_fail(s, "n%d's new snapshot %" PRIu64 " is older "
-			    "than its log start %" PRIu64, i + 1,
-			    rd->snap_meta.index, m->mbase);
+			sim_fail(s,
+			    "n%d's new snapshot %" PRIu64 " is older "
+			    "than its log start %" PRIu64,
+			    i + 1, rd->snap_meta.index, m->mbase);
 		if (rd->snap_meta.index >= m->mbase)
-			keep_suffix = sim_check_mirror_snapshot(s, i, rd->snap_meta.index,
-			    rd->snap_meta.term);
+			keep_suffix = sim_check_mirror_snapshot(s, i,
+			    rd->snap_meta.index, rd->snap_meta.term);
 	}
 	if (rd->n_entries)
 		sim_check_mirror_append(s, i, rd->entries, rd->n_entries,
@@ -313,7 +326,8 @@ static void handle_ready(struct sim *s, int i, const struct raft_ready *rd)
 
 	/* Persist (asynchronously). */
 	if (rd->must_persist || rd->n_msgs_after_persist)
-		sim_disk_schedule(s, i, sim_disk_write_new(s, i, rd, keep_suffix));
+		sim_disk_schedule(s, i,
+		    sim_disk_write_new(s, i, rd, keep_suffix));
 	else
 		m->wq_batch = NULL;
 
@@ -385,8 +399,8 @@ static void on_deliver(struct sim *s, struct event *e)
 	int rc;
 
 	if (to->r == NULL || !sim_net_link_up(s, e->from, e->to) ||
-	    (!s->cfg.keep_inflight_on_crash && (to->inc != e->to_inc ||
-	    s->m[e->from].inc != e->from_inc))) {
+	    (!s->cfg.keep_inflight_on_crash &&
+	        (to->inc != e->to_inc || s->m[e->from].inc != e->from_inc))) {
 		s->st.msgs_dropped++;
 		return;
 	}
@@ -427,8 +441,8 @@ static void on_disk(struct sim *s, struct event *e)
 	sim_trace(s, EV_DISK, e->to, 0, 0, disk_last(m), m->hs.term);
 	for (k = 0; k < w->n_msgs; k++) {
 		struct pmsg *p = &w->msgs[k];
-		sim_net_send(s, e->to, p->to == 0xff ? -1 : p->to, p->buf, p->len,
-		    p->mtype);
+		sim_net_send(s, e->to, p->to == 0xff ? -1 : p->to, p->buf,
+		    p->len, p->mtype);
 		p->buf = NULL;
 	}
 	if (w->must_persist) {
@@ -499,8 +513,8 @@ void sim_run_until_flag(struct sim *s, const bool *flag)
 	}
 }
 
-void sim_after(struct sim *s, uint64_t us,
-    void (*fn)(struct sim *s, void *arg), void *arg)
+void sim_after(struct sim *s, uint64_t us, void (*fn)(struct sim *s, void *arg),
+    void *arg)
 {
 	struct event *e = sim_ev_alloc(s);
 
@@ -603,9 +617,10 @@ void sim_start(struct sim *s, int i)
 	free(ents);
 	sim_trace(s, TR_START, i, 0, 0, m->hs.term, disk_last(m));
 	if (m->inc > 1)
-		slog(s, "n%d restarts from disk (term %" PRIu64 ", log ends at %"
-		    PRIu64 ", snapshot %" PRIu64 ")", i + 1, m->hs.term,
-		    disk_last(m), m->snap.index);
+		slog(s,
+		    "n%d restarts from disk (term %" PRIu64
+		    ", log ends at %" PRIu64 ", snapshot %" PRIu64 ")",
+		    i + 1, m->hs.term, disk_last(m), m->snap.index);
 	drive(s, i);
 	m->tick_us = s->cfg.tick_us;
 	if (s->cfg.tick_jitter_pct) {
@@ -767,8 +782,8 @@ int sim_campaign(struct sim *s, int i)
 /* creation                                                              */
 /* ===================================================================== */
 
-void sim_config_lab(struct sim_config *c, int n, bool reliable,
-    bool snapshot, uint64_t seed)
+void sim_config_lab(struct sim_config *c, int n, bool reliable, bool snapshot,
+    uint64_t seed)
 {
 	memset(c, 0, sizeof *c);
 	c->seed = seed;
@@ -852,15 +867,16 @@ void sim_free(struct sim *s)
 	if (s == NULL)
 		return;
 	if (env_int("SIM_VERBOSE", 0))
-		fprintf(stderr, "[sim %" PRIu64 "] %s: %.1f s virtual, %" PRIu64
+		fprintf(stderr,
+		    "[sim %" PRIu64 "] %s: %.1f s virtual, %" PRIu64
 		    " events, %" PRIu64 " msgs (%" PRIu64 " bytes, %" PRIu64
-		    " dropped), %" PRIu64 " elections, %" PRIu64 " applied, %"
-		    PRIu64 " crashes, %" PRIu64 " snapshots, %" PRIu64
-		    " checks\n", s->cfg.seed, s->name ? s->name : "sim",
-		    s->now / 1e6, s->st.events, s->st.msgs_sent,
-		    s->st.bytes_sent, s->st.msgs_dropped, s->st.elections,
-		    s->g_max, s->st.crashes, s->st.snapshots_taken,
-		    s->st.checks);
+		    " dropped), %" PRIu64 " elections, %" PRIu64
+		    " applied, %" PRIu64 " crashes, %" PRIu64
+		    " snapshots, %" PRIu64 " checks\n",
+		    s->cfg.seed, s->name ? s->name : "sim", s->now / 1e6,
+		    s->st.events, s->st.msgs_sent, s->st.bytes_sent,
+		    s->st.msgs_dropped, s->st.elections, s->g_max,
+		    s->st.crashes, s->st.snapshots_taken, s->st.checks);
 	for (i = 0; i < s->n; i++)
 		member_free(&s->m[i]);
 	if (s->cur != NULL) {

@@ -65,32 +65,32 @@
 #include "raft/raft.h"
 
 #define SIM_MAX_MEMBERS 9
-#define SIM_MS ((uint64_t)1000)        /* virtual microseconds per ms */
-#define SIM_SEC ((uint64_t)1000000)    /* virtual microseconds per second */
+#define SIM_MS ((uint64_t)1000) /* virtual microseconds per ms */
+#define SIM_SEC ((uint64_t)1000000) /* virtual microseconds per second */
 
 struct sim;
 
 /* Parameters of one simulated cluster.  sim_config_lab() fills the lab's. */
 struct sim_config {
 	uint64_t seed;
-	int n;                       /* members, 1..SIM_MAX_MEMBERS */
+	int n; /* members, 1..SIM_MAX_MEMBERS */
 
 	/* Time. */
-	uint64_t tick_us;            /* period of raft_tick(); default 50 ms */
-	unsigned election_tick;      /* default 10 (timeout 500-1000 ms) */
-	unsigned heartbeat_tick;     /* default 2 (100 ms) */
+	uint64_t tick_us; /* period of raft_tick(); default 50 ms */
+	unsigned election_tick; /* default 10 (timeout 500-1000 ms) */
+	unsigned heartbeat_tick; /* default 2 (100 ms) */
 
 	/* Disk: each write completes after a delay in [min, max] (FIFO). */
 	uint64_t disk_min_us, disk_max_us;
 
 	/* Network. */
 	uint64_t delay_min_us, delay_max_us; /* base one-way delay */
-	bool reliable;               /* false: labrpc unreliable (see sim_net.c) */
-	bool long_reordering;        /* labrpc long reordering of responses */
-	uint32_t drop_ppm;           /* extra drop probability, per million */
-	uint32_t dup_ppm;            /* duplicate probability, per million */
-	uint32_t reorder_ppm;        /* long delay on any message, per million */
-	bool shuffle_links;          /* base delays drawn per message, so a
+	bool reliable; /* false: labrpc unreliable (see sim_net.c) */
+	bool long_reordering; /* labrpc long reordering of responses */
+	uint32_t drop_ppm; /* extra drop probability, per million */
+	uint32_t dup_ppm; /* duplicate probability, per million */
+	uint32_t reorder_ppm; /* long delay on any message, per million */
+	bool shuffle_links; /* base delays drawn per message, so a
 	                                burst on one link arrives in random
 	                                order; default: each directed link is
 	                                FIFO for messages with only the base
@@ -98,11 +98,11 @@ struct sim_config {
 	                                immediate dispatch) */
 
 	/* Apply model / snapshots. */
-	unsigned snap_every;         /* compact after index i when (i+1) % k == 0;
+	unsigned snap_every; /* compact after index i when (i+1) % k == 0;
 	                                0: never (3A-3C); 10 in 3D */
-	bool lab_blob;               /* blob = index + every applied value (3D);
+	bool lab_blob; /* blob = index + every applied value (3D);
 	                                else index + state hash + padding */
-	uint32_t snap_pad;           /* padding bytes in non-lab blobs */
+	uint32_t snap_pad; /* padding bytes in non-lab blobs */
 
 	/* Core knobs passed to raft_config (0 = core default). */
 	bool disable_prevote;
@@ -131,32 +131,32 @@ struct sim_config {
 /* Defaults of the raft1 tester: @n members, reliable or not, 3D apply
  * model if @snapshot, long delays on (they only matter for requests to a
  * disconnected peer, which we drop). */
-void sim_config_lab(struct sim_config *c, int n, bool reliable,
-    bool snapshot, uint64_t seed);
+void sim_config_lab(struct sim_config *c, int n, bool reliable, bool snapshot,
+    uint64_t seed);
 
 /* Counters, for tests and the printed summaries. */
 struct sim_stats {
 	uint64_t events;
-	uint64_t msgs_sent;          /* encoded and handed to the network */
-	uint64_t bytes_sent;         /* their encoded bytes */
+	uint64_t msgs_sent; /* encoded and handed to the network */
+	uint64_t bytes_sent; /* their encoded bytes */
 	uint64_t msgs_delivered;
-	uint64_t msgs_dropped;       /* lost: random drop, link down, crash */
+	uint64_t msgs_dropped; /* lost: random drop, link down, crash */
 	uint64_t msgs_duplicated;
-	uint64_t msgs_reordered;     /* given a long delay */
-	uint64_t rpcs;               /* request-type messages delivered */
+	uint64_t msgs_reordered; /* given a long delay */
+	uint64_t rpcs; /* request-type messages delivered */
 	uint64_t sent_by_type[RAFT_MSG_TYPE_MAX + 1];
 	uint64_t bytes_by_type[RAFT_MSG_TYPE_MAX + 1];
-	uint64_t elections;          /* terms in which a leader was seen */
+	uint64_t elections; /* terms in which a leader was seen */
 	uint64_t crashes, restarts;
-	uint64_t writes_lost;        /* pending writes dropped by crashes */
-	uint64_t link_changes;       /* connect/disconnect/partition calls */
-	uint64_t proposals;          /* accepted raft_propose() calls */
-	uint64_t snapshots_taken;    /* raft_compact() accepted */
-	uint64_t snapshots_installed;/* snapshot_install batches applied */
+	uint64_t writes_lost; /* pending writes dropped by crashes */
+	uint64_t link_changes; /* connect/disconnect/partition calls */
+	uint64_t proposals; /* accepted raft_propose() calls */
+	uint64_t snapshots_taken; /* raft_compact() accepted */
+	uint64_t snapshots_installed; /* snapshot_install batches applied */
 	uint64_t reads_ok, reads_failed;
 	uint64_t transfers;
 	uint64_t pauses;
-	uint64_t checks;             /* invariant checks performed */
+	uint64_t checks; /* invariant checks performed */
 };
 
 /*
@@ -195,14 +195,14 @@ void sim_sleep(struct sim *s, uint64_t us);
 /* Run events until *@flag is true; fails if nothing is left to run. */
 void sim_run_until_flag(struct sim *s, const bool *flag);
 /* Schedule @fn(@s, @arg) at now + @us (a "goroutine" step). */
-void sim_after(struct sim *s, uint64_t us,
-    void (*fn)(struct sim *s, void *arg), void *arg);
+void sim_after(struct sim *s, uint64_t us, void (*fn)(struct sim *s, void *arg),
+    void *arg);
 
 /* --- randomness (the one PRNG of the run) ----------------------------- */
 
 uint64_t sim_rand(struct sim *s);
 uint64_t sim_randn(struct sim *s, uint64_t n); /* [0, n), n > 0 */
-bool sim_chance(struct sim *s, uint32_t ppm);  /* true with ppm / 1e6 */
+bool sim_chance(struct sim *s, uint32_t ppm); /* true with ppm / 1e6 */
 uint64_t sim_seed(const struct sim *s);
 
 /* --- members ---------------------------------------------------------- */
@@ -234,19 +234,19 @@ int sim_campaign(struct sim *s, int i);
 void sim_crash(struct sim *s, int i);
 void sim_start(struct sim *s, int i);
 void sim_restart(struct sim *s, int i);
-void sim_crash_all(struct sim *s);    /* lab Shutdown() */
+void sim_crash_all(struct sim *s); /* lab Shutdown() */
 /* Stall member @i (a SIGSTOP) for @us: its ticks, deliveries and disk
  * completions wait until then, in their original order. */
 void sim_pause(struct sim *s, int i, uint64_t us);
-void sim_start_all(struct sim *s);    /* lab StartServers(): start + ConnectAll */
+void sim_start_all(struct sim *s); /* lab StartServers(): start + ConnectAll */
 
 /* --- network ---------------------------------------------------------- */
 
 /* Lab group semantics (6.5840-tests.md 1.2). */
-bool sim_connected(const struct sim *s, int i);  /* IsConnected */
-void sim_disconnect(struct sim *s, int i);       /* DisconnectAll(i) */
-void sim_connect(struct sim *s, int i);          /* ConnectOne(i) */
-void sim_connect_all(struct sim *s);             /* ConnectAll() */
+bool sim_connected(const struct sim *s, int i); /* IsConnected */
+void sim_disconnect(struct sim *s, int i); /* DisconnectAll(i) */
+void sim_connect(struct sim *s, int i); /* ConnectOne(i) */
+void sim_connect_all(struct sim *s); /* ConnectAll() */
 /* Members with equal side[i] can talk; others cannot (lab Partition). */
 void sim_partition(struct sim *s, const int *side);
 /* Drop the next message of @type sent from @from to @to (once). */
@@ -265,7 +265,7 @@ void sim_set_faults(struct sim *s, uint32_t drop_ppm, uint32_t dup_ppm,
 
 /* Command values: a value is identified by a 64-bit hash of its bytes. */
 uint64_t sim_value_hash(const void *data, uint32_t len);
-uint64_t sim_int_hash(uint64_t v);       /* hash of an 8-byte LE integer */
+uint64_t sim_int_hash(uint64_t v); /* hash of an 8-byte LE integer */
 void sim_int_bytes(uint64_t v, uint8_t out[8]);
 
 /* checkOneLeader(): up to 10 rounds of a 450-549 ms sleep; returns the
@@ -287,8 +287,8 @@ void sim_check_no_agreement(struct sim *s, raft_index index);
  * turn; after an accept, poll every 20 ms for up to 2 s until >= @expected
  * members applied @cmd at that index.  Returns the index; fails otherwise.
  */
-raft_index sim_one(struct sim *s, const void *cmd, uint32_t len,
-    int expected, bool retry);
+raft_index sim_one(struct sim *s, const void *cmd, uint32_t len, int expected,
+    bool retry);
 raft_index sim_one_int(struct sim *s, uint64_t v, int expected, bool retry);
 /*
  * wait(index, n, start_term): polls (10 ms doubling to ~1 s, 30 times)
@@ -347,7 +347,6 @@ void sim_reset_inflight(struct sim *s);
  * every index any member ever applied (a member that was down for long
  * may have a long way to go on a slow configuration).  Fails otherwise.
  */
-void sim_heal_and_check(struct sim *s, uint64_t live_us,
-    uint64_t catchup_us);
+void sim_heal_and_check(struct sim *s, uint64_t live_us, uint64_t catchup_us);
 
 #endif

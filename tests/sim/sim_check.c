@@ -44,7 +44,8 @@ static void note_leader(struct sim *s, int i, raft_term term)
 		return;
 	}
 	if (s->leader_of[term] != id)
-		sim_fail(s, "election safety: n%" PRIu64 " and n%" PRIu64
+		sim_fail(s,
+		    "election safety: n%" PRIu64 " and n%" PRIu64
 		    " are both leaders of term %" PRIu64,
 		    s->leader_of[term], id, term);
 }
@@ -98,16 +99,18 @@ static struct cslot *cmap_get(struct sim *s, raft_index index, raft_term term,
 }
 
 /* Log matching: member @i holds (index, term) with chained hash @h. */
-static void check_chain(struct sim *s, int i, raft_index index,
-    raft_term term, uint64_t h)
+static void check_chain(struct sim *s, int i, raft_index index, raft_term term,
+    uint64_t h)
 {
 	struct cslot *c = cmap_get(s, index, term, true, h);
 
 	s->st.checks++;
 	if (c->hash != h)
-		sim_fail(s, "log matching: n%d's entry %" PRIu64 " (term %"
-		    PRIu64 ") has a different prefix than another member's "
-		    "entry with the same index and term", i + 1, index, term);
+		sim_fail(s,
+		    "log matching: n%d's entry %" PRIu64 " (term %" PRIu64
+		    ") has a different prefix than another member's "
+		    "entry with the same index and term",
+		    i + 1, index, term);
 }
 
 /* ===================================================================== */
@@ -127,9 +130,10 @@ static void snap_boundary(struct sim *s, int i, raft_index index,
 	}
 	c = cmap_get(s, index, term, false, 0);
 	if (c == NULL)
-		sim_fail(s, "harness: n%d holds a snapshot at (%" PRIu64 ", %"
-		    PRIu64 ") that no member ever had in its log", i + 1,
-		    index, term);
+		sim_fail(s,
+		    "harness: n%d holds a snapshot at (%" PRIu64 ", %" PRIu64
+		    ") that no member ever had in its log",
+		    i + 1, index, term);
 	*hash = c->hash;
 	*cum = index < s->g_cap && s->g[index].set ? s->g[index].cum : 0;
 }
@@ -156,13 +160,15 @@ void sim_check_mirror_append(struct sim *s, int i, const struct raft_entry *e,
 	uint32_t k;
 
 	if (first <= m->mbase || first > last + 1)
-		sim_fail(s, "n%d hands out entries from %" PRIu64 " but its log "
-		    "is (%" PRIu64 ", %" PRIu64 "]", i + 1, first, m->mbase,
-		    last);
+		sim_fail(s,
+		    "n%d hands out entries from %" PRIu64 " but its log "
+		    "is (%" PRIu64 ", %" PRIu64 "]",
+		    i + 1, first, m->mbase, last);
 	if (leader && first != last + 1)
-		sim_fail(s, "leader append-only: leader n%d rewrites its log "
-		    "from index %" PRIu64 " (last %" PRIu64 ")", i + 1, first,
-		    last);
+		sim_fail(s,
+		    "leader append-only: leader n%d rewrites its log "
+		    "from index %" PRIu64 " (last %" PRIu64 ")",
+		    i + 1, first, last);
 	m->mn = first - m->mbase - 1;
 	h = mhash(m, first - 1);
 	cum = mcum(m, first - 1);
@@ -173,16 +179,20 @@ void sim_check_mirror_append(struct sim *s, int i, const struct raft_entry *e,
 		struct ment *me = &m->mlog[m->mn];
 
 		if (x->index != first + k)
-			sim_fail(s, "n%d hands out non-contiguous entries (%"
-			    PRIu64 " after %" PRIu64 ")", i + 1, x->index,
-			    first + k - 1);
+			sim_fail(s,
+			    "n%d hands out non-contiguous entries (%" PRIu64
+			    " after %" PRIu64 ")",
+			    i + 1, x->index, first + k - 1);
 		if (x->term < prev_term)
-			sim_fail(s, "n%d's log has term %" PRIu64 " at %" PRIu64
-			    " after term %" PRIu64, i + 1, x->term, x->index,
-			    prev_term);
+			sim_fail(s,
+			    "n%d's log has term %" PRIu64 " at %" PRIu64
+			    " after term %" PRIu64,
+			    i + 1, x->term, x->index, prev_term);
 		if (x->type != RAFT_ENTRY_NORMAL && x->type != RAFT_ENTRY_NOOP)
-			sim_fail(s, "n%d hands out entry %" PRIu64
-			    " of unknown type %u", i + 1, x->index, x->type);
+			sim_fail(s,
+			    "n%d hands out entry %" PRIu64
+			    " of unknown type %u",
+			    i + 1, x->index, x->type);
 		h = chain_hash(h, x->term,
 		    entry_value_hash(x->type, x->data, x->len));
 		cum += x->type == RAFT_ENTRY_NORMAL;
@@ -258,30 +268,37 @@ void sim_check_apply_snapshot(struct sim *s, int i,
 	s->st.snapshots_installed++;
 	sim_trace(s, TR_INSTALL, i, 0, 0, meta->index, meta->term);
 	if (len < 32 || get_u64(data) != BLOB_MAGIC)
-		sim_fail(s, "n%d installs a snapshot (index %" PRIu64 ") that "
-		    "does not decode (%" PRIu64 " bytes)", i + 1, meta->index,
-		    len);
+		sim_fail(s,
+		    "n%d installs a snapshot (index %" PRIu64 ") that "
+		    "does not decode (%" PRIu64 " bytes)",
+		    i + 1, meta->index, len);
 	index = get_u64(data + 8);
 	state = get_u64(data + 16);
 	c = get_u64(data + 24);
 	if (index != meta->index)
-		sim_fail(s, "n%d: snapshot blob encodes index %" PRIu64
-		    " but the snapshot says %" PRIu64, i + 1, index,
-		    meta->index);
+		sim_fail(s,
+		    "n%d: snapshot blob encodes index %" PRIu64
+		    " but the snapshot says %" PRIu64,
+		    i + 1, index, meta->index);
 	if (c > (len - 32) / 8)
 		sim_fail(s, "n%d: snapshot blob truncated", i + 1);
 	s->st.checks++;
 	if (index > s->g_max || !s->g[index].set)
-		sim_fail(s, "n%d installs a snapshot at %" PRIu64 " beyond "
-		    "anything applied anywhere (%" PRIu64 ")", i + 1, index,
-		    s->g_max);
+		sim_fail(s,
+		    "n%d installs a snapshot at %" PRIu64 " beyond "
+		    "anything applied anywhere (%" PRIu64 ")",
+		    i + 1, index, s->g_max);
 	if (s->g[index].state != state || s->g[index].term != meta->term)
-		sim_fail(s, "state-machine safety: n%d's snapshot at %" PRIu64
-		    " differs from the applied state there", i + 1, index);
+		sim_fail(s,
+		    "state-machine safety: n%d's snapshot at %" PRIu64
+		    " differs from the applied state there",
+		    i + 1, index);
 	for (k = 0; k < c; k++)
 		if (s->g[k + 1].vh != get_u64(data + 32 + 8 * k))
-			sim_fail(s, "state-machine safety: n%d's snapshot has a "
-			    "different value at %" PRIu64, i + 1, k + 1);
+			sim_fail(s,
+			    "state-machine safety: n%d's snapshot has a "
+			    "different value at %" PRIu64,
+			    i + 1, k + 1);
 	m->applied = index;
 	m->state = state;
 	m->pending_compact = 0;
@@ -295,24 +312,30 @@ void sim_check_apply_entry(struct sim *s, int i, const struct raft_entry *e)
 
 	s->st.checks++;
 	if (e->index != m->applied + 1)
-		sim_fail(s, "apply out of order: n%d applies %" PRIu64
-		    " after %" PRIu64, i + 1, e->index, m->applied);
+		sim_fail(s,
+		    "apply out of order: n%d applies %" PRIu64
+		    " after %" PRIu64,
+		    i + 1, e->index, m->applied);
 	if (e->index > m->mbase && e->index <= mlast(m) &&
 	    mterm(m, e->index) != e->term)
-		sim_fail(s, "n%d applies entry %" PRIu64 " of term %" PRIu64
-		    " but its log has term %" PRIu64 " there", i + 1, e->index,
-		    e->term, mterm(m, e->index));
+		sim_fail(s,
+		    "n%d applies entry %" PRIu64 " of term %" PRIu64
+		    " but its log has term %" PRIu64 " there",
+		    i + 1, e->index, e->term, mterm(m, e->index));
 	if (!sim_disk_has(m, e->index, e->term))
-		sim_fail(s, "n%d applies entry %" PRIu64 " (term %" PRIu64
-		    ") before it is durable locally", i + 1, e->index, e->term);
+		sim_fail(s,
+		    "n%d applies entry %" PRIu64 " (term %" PRIu64
+		    ") before it is durable locally",
+		    i + 1, e->index, e->term);
 	m->state = chain_hash(m->state, e->term, vh);
 	g = gent_at(s, e->index);
 	if (g->set) {
 		if (g->vh != vh || g->term != e->term || g->state != m->state)
-			sim_fail(s, "state-machine safety: n%d applies a "
+			sim_fail(s,
+			    "state-machine safety: n%d applies a "
 			    "different entry at %" PRIu64 " (term %" PRIu64
-			    " vs %" PRIu64 ")", i + 1, e->index, e->term,
-			    g->term);
+			    " vs %" PRIu64 ")",
+			    i + 1, e->index, e->term, g->term);
 	} else {
 		struct gent *prev = e->index > 1 ? &s->g[e->index - 1] : NULL;
 		g->set = true;
@@ -396,13 +419,15 @@ void sim_check_reads(struct sim *s, int i, const struct raft_ready *rd)
 		struct read_req *r = find_read(s, rd->read_states[k].ctx);
 		s->st.checks++;
 		if (r == NULL || r->member != i)
-			sim_fail(s, "n%d got a read state for unknown ctx %"
-			    PRIu64, i + 1, rd->read_states[k].ctx);
+			sim_fail(s,
+			    "n%d got a read state for unknown ctx %" PRIu64,
+			    i + 1, rd->read_states[k].ctx);
 		if (rd->read_states[k].index < r->floor)
-			sim_fail(s, "read index safety: n%d answers read %"
-			    PRIu64 " with index %" PRIu64 " but %" PRIu64
-			    " was committed before it was asked", i + 1, r->ctx,
-			    rd->read_states[k].index, r->floor);
+			sim_fail(s,
+			    "read index safety: n%d answers read %" PRIu64
+			    " with index %" PRIu64 " but %" PRIu64
+			    " was committed before it was asked",
+			    i + 1, r->ctx, rd->read_states[k].index, r->floor);
 		s->st.reads_ok++;
 		drop_read(s, r);
 	}
@@ -435,27 +460,34 @@ void sim_check_batch(struct sim *s, int i, bool snap_dropped_suffix)
 			m->wq_batch->snap_keep_suffix = false;
 	}
 	if (st.last_index != mlast(m))
-		sim_fail(s, "n%d's log ends at %" PRIu64 " but the entries it "
-		    "handed out end at %" PRIu64, i + 1, st.last_index,
-		    mlast(m));
+		sim_fail(s,
+		    "n%d's log ends at %" PRIu64 " but the entries it "
+		    "handed out end at %" PRIu64,
+		    i + 1, st.last_index, mlast(m));
 	if (mlast(m) > m->mbase) {
 		rc = raft_term_at(m->r, mlast(m), &t);
 		if (rc != 0 || t != mterm(m, mlast(m)))
-			sim_fail(s, "n%d: raft_term_at(%" PRIu64 ") = %" PRIu64
-			    " (rc %d) but it handed out term %" PRIu64, i + 1,
-			    mlast(m), t, rc, mterm(m, mlast(m)));
+			sim_fail(s,
+			    "n%d: raft_term_at(%" PRIu64 ") = %" PRIu64
+			    " (rc %d) but it handed out term %" PRIu64,
+			    i + 1, mlast(m), t, rc, mterm(m, mlast(m)));
 	}
 	if (st.commit < m->last_commit)
-		sim_fail(s, "commit index of n%d moves back from %" PRIu64
-		    " to %" PRIu64, i + 1, m->last_commit, st.commit);
+		sim_fail(s,
+		    "commit index of n%d moves back from %" PRIu64
+		    " to %" PRIu64,
+		    i + 1, m->last_commit, st.commit);
 	if (st.term < m->last_term)
-		sim_fail(s, "term of n%d moves back from %" PRIu64 " to %"
-		    PRIu64, i + 1, m->last_term, st.term);
+		sim_fail(s,
+		    "term of n%d moves back from %" PRIu64 " to %" PRIu64,
+		    i + 1, m->last_term, st.term);
 	if (st.commit > st.last_index && st.commit > st.snap_index)
-		sim_fail(s, "n%d's commit index %" PRIu64 " is beyond its log "
-		    "(%" PRIu64 ")", i + 1, st.commit, st.last_index);
+		sim_fail(s,
+		    "n%d's commit index %" PRIu64 " is beyond its log "
+		    "(%" PRIu64 ")",
+		    i + 1, st.commit, st.last_index);
 	m->last_commit = st.commit;
-	for (; m->cterm_upto < st.commit; ) {
+	for (; m->cterm_upto < st.commit;) {
 		struct gent *g = gent_at(s, ++m->cterm_upto);
 		if (g->cterm == 0 || st.term < g->cterm)
 			g->cterm = st.term;
@@ -466,8 +498,10 @@ void sim_check_batch(struct sim *s, int i, bool snap_dropped_suffix)
 
 		note_leader(s, i, st.term);
 		sim_trace(s, TR_LEADER, i, 0, 0, st.term, st.last_index);
-		slog(s, "n%d elected leader of term %" PRIu64 " (log ends at %"
-		    PRIu64 ")", i + 1, st.term, st.last_index);
+		slog(s,
+		    "n%d elected leader of term %" PRIu64
+		    " (log ends at %" PRIu64 ")",
+		    i + 1, st.term, st.last_index);
 		/* Leader completeness: every entry committed in an earlier
 		 * term (a late winner of an old term, e.g. a candidate that
 		 * stalled, owes nothing to later terms). */
@@ -478,9 +512,12 @@ void sim_check_batch(struct sim *s, int i, bool snap_dropped_suffix)
 			s->st.checks++;
 			rc = raft_term_at(m->r, j, &t);
 			if (rc != 0 || t != s->g[j].term)
-				sim_fail(s, "leader completeness: n%d leads term %"
-				    PRIu64 " without committed entry %" PRIu64
-				    " (term %" PRIu64 "; it has %s %" PRIu64 ")",
+				sim_fail(s,
+				    "leader completeness: n%d leads term "
+				    "%" PRIu64
+				    " without committed entry %" PRIu64
+				    " (term %" PRIu64 "; it has %s %" PRIu64
+				    ")",
 				    i + 1, st.term, j, s->g[j].term,
 				    rc ? rk_strerror(rc) : "term", rc ? 0 : t);
 		}

@@ -84,13 +84,13 @@ static inline void lab_end(struct sim *s)
 	sim_free(s);
 }
 
-#define SIM_TEST(name, runner)                                          \
-	static void name(void **state)                                  \
-	{                                                               \
-		int k_, n_ = sim_test_nseeds();                         \
-		(void)state;                                            \
-		for (k_ = 0; k_ < n_; k_++)                             \
-			runner(sim_test_seed(k_));                      \
+#define SIM_TEST(name, runner) \
+	static void name(void **state) \
+	{ \
+		int k_, n_ = sim_test_nseeds(); \
+		(void)state; \
+		for (k_ = 0; k_ < n_; k_++) \
+			runner(sim_test_seed(k_)); \
 	}
 
 #endif

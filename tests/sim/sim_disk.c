@@ -55,9 +55,10 @@ void sim_disk_apply(struct sim *s, int i, struct pwrite *w)
 		size_t drop;
 
 		if (si < m->snap.index)
-			sim_fail(s, "disk: n%d persists snapshot %" PRIu64
-			    " older than its stored one %" PRIu64, i + 1, si,
-			    m->snap.index);
+			sim_fail(s,
+			    "disk: n%d persists snapshot %" PRIu64
+			    " older than its stored one %" PRIu64,
+			    i + 1, si, m->snap.index);
 		/* Keep the suffix after si only if the stored log holds
 		 * (si, term) and the core kept it in memory too. */
 		if (si > m->snap.index && si <= disk_last(m) &&
@@ -85,8 +86,10 @@ void sim_disk_apply(struct sim *s, int i, struct pwrite *w)
 		size_t at;
 
 		if (first <= m->snap.index || first > disk_last(m) + 1)
-			sim_fail(s, "disk: n%d persists entries from %" PRIu64
-			    " but its durable log is (%" PRIu64 ", %" PRIu64 "]",
+			sim_fail(s,
+			    "disk: n%d persists entries from %" PRIu64
+			    " but its durable log is (%" PRIu64 ", %" PRIu64
+			    "]",
 			    i + 1, first, m->snap.index, disk_last(m));
 		at = first - m->snap.index - 1;
 		for (k = at; k < m->log_n; k++)
@@ -101,13 +104,16 @@ void sim_disk_apply(struct sim *s, int i, struct pwrite *w)
 	}
 	if (w->hs_changed) {
 		if (w->hs.term < m->hs.term)
-			sim_fail(s, "disk: n%d's durable term goes back from %"
-			    PRIu64 " to %" PRIu64, i + 1, m->hs.term, w->hs.term);
+			sim_fail(s,
+			    "disk: n%d's durable term goes back from %" PRIu64
+			    " to %" PRIu64,
+			    i + 1, m->hs.term, w->hs.term);
 		if (w->hs.term == m->hs.term && m->hs.vote &&
 		    w->hs.vote != m->hs.vote)
-			sim_fail(s, "disk: n%d changes its vote in term %"
-			    PRIu64 " from n%" PRIu64 " to n%" PRIu64, i + 1,
-			    m->hs.term, m->hs.vote, w->hs.vote);
+			sim_fail(s,
+			    "disk: n%d changes its vote in term %" PRIu64
+			    " from n%" PRIu64 " to n%" PRIu64,
+			    i + 1, m->hs.term, m->hs.vote, w->hs.vote);
 		m->hs = w->hs;
 	}
 }
@@ -116,8 +122,8 @@ void sim_disk_schedule(struct sim *s, int i, struct pwrite *w)
 {
 	struct member *m = &s->m[i];
 	struct event *e;
-	uint64_t at = s->now + sim_rand_range(s, s->cfg.disk_min_us,
-	    s->cfg.disk_max_us);
+	uint64_t at = s->now +
+	    sim_rand_range(s, s->cfg.disk_min_us, s->cfg.disk_max_us);
 
 	if (at < m->last_done_at)
 		at = m->last_done_at;
@@ -137,8 +143,7 @@ void sim_disk_schedule(struct sim *s, int i, struct pwrite *w)
 }
 
 /* Is (index, term) durable on member @i (stored log or snapshot)? */
-bool sim_disk_has(const struct member *m, raft_index index,
-    raft_term term)
+bool sim_disk_has(const struct member *m, raft_index index, raft_term term)
 {
 	if (m->has_snap && index <= m->snap.index)
 		return true;
@@ -167,8 +172,9 @@ struct pwrite *sim_disk_write_new(struct sim *s, int i,
 				w->ents[k].term = e->term;
 				w->ents[k].type = e->type;
 				w->ents[k].len = e->len;
-				w->ents[k].data = e->len ?
-				    xmemdup(e->data, e->len) : NULL;
+				w->ents[k].data = e->len
+				    ? xmemdup(e->data, e->len)
+				    : NULL;
 			}
 		}
 		if (rd->has_snapshot) {
@@ -184,10 +190,11 @@ struct pwrite *sim_disk_write_new(struct sim *s, int i,
 		for (k = 0; k < rd->n_msgs_after_persist; k++) {
 			const struct raft_msg *msg = &rd->msgs_after_persist[k];
 			if (msg->from != (raft_id)i + 1)
-				sim_fail(s, "n%d queued a %s with from=%" PRIu64,
-				    i + 1, raft_msg_type_name(msg->type),
-				    msg->from);
-			w->msgs[k].buf = sim_net_encode(s, msg, &w->msgs[k].len);
+				sim_fail(s,
+				    "n%d queued a %s with from=%" PRIu64, i + 1,
+				    raft_msg_type_name(msg->type), msg->from);
+			w->msgs[k].buf = sim_net_encode(s, msg,
+			    &w->msgs[k].len);
 			w->msgs[k].to = (uint8_t)(msg->to - 1);
 			w->msgs[k].mtype = msg->type;
 			if (msg->to == 0 || msg->to > (raft_id)s->n)

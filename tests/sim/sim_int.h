@@ -109,7 +109,8 @@ static inline uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 
 	while (n >= 8) {
 		memcpy(&v, b, 8);
-		h = rotl(h ^ (v * 0xff51afd7ed558ccdull), 29) * 0xc4ceb9fe1a85ec53ull;
+		h = rotl(h ^ (v * 0xff51afd7ed558ccdull), 29) *
+		    0xc4ceb9fe1a85ec53ull;
 		b += 8;
 		n -= 8;
 	}
@@ -184,8 +185,17 @@ struct trace_rec {
 	uint8_t a, b, mtype;
 	uint64_t x, y;
 };
-enum { TR_CRASH = 20, TR_START, TR_LINK, TR_LEADER, TR_PROPOSE, TR_DROP,
-	TR_COMPACT, TR_INSTALL, TR_NET };
+enum {
+	TR_CRASH = 20,
+	TR_START,
+	TR_LINK,
+	TR_LEADER,
+	TR_PROPOSE,
+	TR_DROP,
+	TR_COMPACT,
+	TR_INSTALL,
+	TR_NET
+};
 #define TRACE_RING 96
 
 /* A log entry as the durable state holds it (data owned). */
@@ -227,15 +237,15 @@ struct ment {
 	raft_term term;
 	uint8_t type;
 	uint64_t hash; /* chained hash of the prefix ending here */
-	uint64_t cum;  /* commands (normal entries) up to here */
+	uint64_t cum; /* commands (normal entries) up to here */
 };
 
 /* What is known committed at an index (applied by at least one member). */
 struct gent {
 	raft_term term;
-	uint64_t vh;     /* value hash */
-	uint64_t state;  /* chained hash of values 1..index */
-	uint64_t cum;    /* commands up to here */
+	uint64_t vh; /* value hash */
+	uint64_t state; /* chained hash of values 1..index */
+	uint64_t cum; /* commands up to here */
 	raft_term cterm; /* upper bound of the term it was committed in (0:
 	                    unknown): a member whose commit index covers it
 	                    learned that in its current term or earlier */
@@ -257,10 +267,10 @@ struct read_req {
 };
 
 struct member {
-	struct raft *r;           /* NULL when crashed */
-	uint32_t inc;             /* incarnation */
-	bool connected;           /* lab group flag */
-	uint64_t tick_us;         /* this member's clock period */
+	struct raft *r; /* NULL when crashed */
+	uint32_t inc; /* incarnation */
+	bool connected; /* lab group flag */
+	uint64_t tick_us; /* this member's clock period */
 	uint64_t paused_until;
 
 	/* durable state */
@@ -269,10 +279,10 @@ struct member {
 	struct raft_snapshot_meta snap;
 	uint8_t *snap_data;
 	uint64_t snap_len;
-	struct dentry *log;       /* entries snap.index+1 .. */
+	struct dentry *log; /* entries snap.index+1 .. */
 	size_t log_n, log_cap;
 	struct pwrite *wq_head, *wq_tail;
-	struct pwrite *wq_batch;  /* the write of the batch being handled */
+	struct pwrite *wq_batch; /* the write of the batch being handled */
 	uint64_t last_done_at;
 
 	/* mirror of the in-memory log: entries mbase+1 .. mbase+mn */
@@ -288,7 +298,7 @@ struct member {
 	raft_index pending_compact;
 
 	/* invariant bookkeeping for this incarnation */
-	raft_index cterm_upto;    /* g[].cterm updated up to this index */
+	raft_index cterm_upto; /* g[].cterm updated up to this index */
 	raft_index last_commit;
 	raft_term last_term;
 	enum raft_role last_role;
@@ -308,9 +318,9 @@ struct sim {
 	struct event **heap;
 	size_t heap_n, heap_cap;
 	struct event *free_ev;
-	struct event *cur;        /* being handled: a failure that leaves
+	struct event *cur; /* being handled: a failure that leaves
 	                             the run mid-event leaves it to sim_free */
-	struct pwrite *cur_w;     /* the same for a disk write taken off its
+	struct pwrite *cur_w; /* the same for a disk write taken off its
 	                             member's queue */
 
 	struct member m[SIM_MAX_MEMBERS];
@@ -318,13 +328,13 @@ struct sim {
 	/* appends carrying entries sent a->b and not yet answered */
 	int inflight[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 	uint64_t link_last[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS]; /* FIFO */
-	uint8_t drop_next[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];  /* msg type */
+	uint8_t drop_next[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS]; /* msg type */
 	int inflight_max[SIM_MAX_MEMBERS][SIM_MAX_MEMBERS];
 
 	/* global invariant state */
-	raft_id *leader_of;       /* term -> leader id (1-based), 0 none */
+	raft_id *leader_of; /* term -> leader id (1-based), 0 none */
 	size_t leader_cap;
-	struct gent *g;           /* index -> committed knowledge */
+	struct gent *g; /* index -> committed knowledge */
 	size_t g_cap;
 	raft_index g_max;
 	struct cslot *cmap;
@@ -426,13 +436,12 @@ bool sim_net_link_up(const struct sim *s, int from, int to);
  * unreliable drops, duplicates, delays, long reordering) and schedules a
  * deliver event per copy.  Takes ownership of @buf.  Draws from the PRNG.
  */
-void sim_net_send(struct sim *s, int from, int to, uint8_t *buf,
-    uint32_t len, uint8_t mtype);
+void sim_net_send(struct sim *s, int from, int to, uint8_t *buf, uint32_t len,
+    uint8_t mtype);
 
 /* Encode @m into a fresh buffer the caller frees; fails the run if the
  * codec refuses. */
-uint8_t *sim_net_encode(struct sim *s, const struct raft_msg *m,
-    uint32_t *len);
+uint8_t *sim_net_encode(struct sim *s, const struct raft_msg *m, uint32_t *len);
 
 /* Check, count (append rejects, appends in flight), encode and send a
  * message member @from handed out in raft_ready's msgs. */

@@ -32,8 +32,8 @@ bool sim_net_link_up(const struct sim *s, int from, int to)
 }
 
 /* Schedule delivery of an encoded message (takes ownership of @buf). */
-void sim_net_send(struct sim *s, int from, int to, uint8_t *buf,
-    uint32_t len, uint8_t mtype)
+void sim_net_send(struct sim *s, int from, int to, uint8_t *buf, uint32_t len,
+    uint8_t mtype)
 {
 	struct event *e;
 	uint64_t delay;
@@ -52,13 +52,14 @@ void sim_net_send(struct sim *s, int from, int to, uint8_t *buf,
 		free(buf);
 		return;
 	}
-	if (to < 0 || to >= s->n || to == from || !sim_net_link_up(s, from, to) ||
-	    s->m[to].r == NULL ||
+	if (to < 0 || to >= s->n || to == from ||
+	    !sim_net_link_up(s, from, to) || s->m[to].r == NULL ||
 	    (!s->cfg.reliable && sim_chance(s, 100000)) ||
 	    sim_chance(s, s->cfg.drop_ppm)) {
 		s->st.msgs_dropped++;
 		if (s->cfg.trace)
-			sim_trace(s, TR_DROP, from, to < 0 ? 0 : to, mtype, 0, 0);
+			sim_trace(s, TR_DROP, from, to < 0 ? 0 : to, mtype, 0,
+			    0);
 		free(buf);
 		return;
 	}
@@ -70,13 +71,15 @@ void sim_net_send(struct sim *s, int from, int to, uint8_t *buf,
 		uint64_t at;
 		bool extra = false;
 
-		delay = sim_rand_range(s, s->cfg.delay_min_us, s->cfg.delay_max_us);
+		delay = sim_rand_range(s, s->cfg.delay_min_us,
+		    s->cfg.delay_max_us);
 		if (!s->cfg.reliable && is_request(mtype)) {
 			delay += sim_randn(s, 27) * SIM_MS;
 			extra = true;
 		}
 		if ((s->cfg.long_reordering && !is_request(mtype) &&
-		    sim_randn(s, 900) < 600) || sim_chance(s, s->cfg.reorder_ppm)) {
+		        sim_randn(s, 900) < 600) ||
+		    sim_chance(s, s->cfg.reorder_ppm)) {
 			delay += 200 * SIM_MS +
 			    sim_randn(s, sim_randn(s, 2000) + 1) * SIM_MS;
 			s->st.msgs_reordered++;
@@ -102,8 +105,7 @@ void sim_net_send(struct sim *s, int from, int to, uint8_t *buf,
 }
 
 /* Encode @m into a fresh buffer; fails the run if the codec refuses. */
-uint8_t *sim_net_encode(struct sim *s, const struct raft_msg *m,
-    uint32_t *len)
+uint8_t *sim_net_encode(struct sim *s, const struct raft_msg *m, uint32_t *len)
 {
 	size_t n = msg_encoded_size(m);
 	uint8_t *buf = xmalloc(n);
@@ -133,7 +135,8 @@ void sim_net_send_msg(struct sim *s, int from, const struct raft_msg *m)
 		    raft_msg_type_name(m->type), m->from);
 	if (m->type == RAFT_MSG_APPEND_RESP && m->reject)
 		s->m[from].append_rejects++;
-	if (m->type == RAFT_MSG_APPEND && m->n_entries && member_of(s, m->to) >= 0) {
+	if (m->type == RAFT_MSG_APPEND && m->n_entries &&
+	    member_of(s, m->to) >= 0) {
 		int to = member_of(s, m->to);
 		if (++s->inflight[from][to] > s->inflight_max[from][to])
 			s->inflight_max[from][to] = s->inflight[from][to];

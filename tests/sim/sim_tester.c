@@ -37,8 +37,10 @@ int sim_check_one_leader(struct sim *s)
 				bool l2;
 				if (s->m[j].connected &&
 				    sim_get_state(s, j, &l2) == t && l2)
-					sim_fail(s, "term %" PRIu64 " has 2 (>1) "
-					    "leaders", t);
+					sim_fail(s,
+					    "term %" PRIu64 " has 2 (>1) "
+					    "leaders",
+					    t);
 			}
 			if (leader < 0 || t > best) {
 				best = t;
@@ -68,8 +70,10 @@ raft_term sim_check_terms(struct sim *s)
 			term = t;
 			have = true;
 		} else if (t != term) {
-			sim_fail(s, "servers disagree on term (%" PRIu64 " vs %"
-			    PRIu64 ")", term, t);
+			sim_fail(s,
+			    "servers disagree on term (%" PRIu64 " vs %" PRIu64
+			    ")",
+			    term, t);
 		}
 	}
 	return term;
@@ -84,14 +88,15 @@ void sim_check_no_leader(struct sim *s)
 		if (s->m[i].connected) {
 			sim_get_state(s, i, &l);
 			if (l)
-				sim_fail(s, "expected no leader among connected "
-				    "servers, but n%d claims to be leader", i + 1);
+				sim_fail(s,
+				    "expected no leader among connected "
+				    "servers, but n%d claims to be leader",
+				    i + 1);
 		}
 	}
 }
 
-int sim_n_committed(struct sim *s, raft_index index, uint64_t *vh,
-    bool *normal)
+int sim_n_committed(struct sim *s, raft_index index, uint64_t *vh, bool *normal)
 {
 	int count = 0, i;
 
@@ -153,8 +158,8 @@ static void one_try(struct sim *s, struct sim_one *op)
 		op->starts = (op->starts + 1) % s->n;
 		if (!s->m[op->starts].connected || s->m[op->starts].r == NULL)
 			continue;
-		if (sim_propose(s, op->starts, op->cmd, op->len, &idx,
-		    NULL) == 0) {
+		if (sim_propose(s, op->starts, op->cmd, op->len, &idx, NULL) ==
+		    0) {
 			index = idx;
 			found = true;
 			break;
@@ -234,8 +239,8 @@ raft_index sim_one_finish(struct sim *s, struct sim_one *op)
 		free(op->cmd);
 		free(op);
 		if (len == 8)
-			sim_fail(s, "one(%" PRIu64 ") failed to reach agreement",
-			    v);
+			sim_fail(s,
+			    "one(%" PRIu64 ") failed to reach agreement", v);
 		sim_fail(s, "one(<%u bytes>) failed to reach agreement", len);
 	}
 	free(op->cmd);
@@ -243,8 +248,8 @@ raft_index sim_one_finish(struct sim *s, struct sim_one *op)
 	return r;
 }
 
-raft_index sim_one(struct sim *s, const void *cmd, uint32_t len,
-    int expected, bool retry)
+raft_index sim_one(struct sim *s, const void *cmd, uint32_t len, int expected,
+    bool retry)
 {
 	return sim_one_finish(s, sim_one_start(s, cmd, len, expected, retry));
 }
@@ -288,8 +293,7 @@ bool sim_wait(struct sim *s, raft_index index, int n, raft_term start_term,
 /* end-of-run checks                                                     */
 /* ===================================================================== */
 
-void sim_heal_and_check(struct sim *s, uint64_t limit_us,
-    uint64_t catchup_us)
+void sim_heal_and_check(struct sim *s, uint64_t limit_us, uint64_t catchup_us)
 {
 	uint64_t start, deadline, want;
 	uint8_t cmd[16];
@@ -319,8 +323,8 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us,
 		for (i = 0; i < s->n && idx == 0; i++) {
 			bool l;
 			sim_get_state(s, i, &l);
-			if (l && sim_propose(s, i, cmd, sizeof cmd, &idx,
-			    NULL) != 0)
+			if (l &&
+			    sim_propose(s, i, cmd, sizeof cmd, &idx, NULL) != 0)
 				idx = 0;
 		}
 		if (idx) {
@@ -329,8 +333,8 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us,
 				uint64_t vh;
 				bool normal;
 				if (sim_n_committed(s, idx, &vh, &normal) >=
-				    majority && vh == sim_value_hash(cmd,
-				    sizeof cmd)) {
+				        majority &&
+				    vh == sim_value_hash(cmd, sizeof cmd)) {
 					committed = true;
 					break;
 				}
@@ -340,8 +344,10 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us,
 			sim_sleep(s, 10 * SIM_MS);
 		}
 		if (!committed && s->now >= deadline)
-			sim_fail(s, "liveness: no proposal committed within %.1f s "
-			    "of healing the cluster", limit_us / 1e6);
+			sim_fail(s,
+			    "liveness: no proposal committed within %.1f s "
+			    "of healing the cluster",
+			    limit_us / 1e6);
 	}
 	/* Durability: every member catches up with everything applied. */
 	want = s->g_max;
@@ -356,10 +362,11 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us,
 		if (s->now >= deadline) {
 			for (i = 0; i < s->n; i++)
 				if (s->m[i].applied < want)
-					sim_fail(s, "no lost entries: n%d applied "
+					sim_fail(s,
+					    "no lost entries: n%d applied "
 					    "only up to %" PRIu64 " of %" PRIu64
-					    " within %.1f s of healing", i + 1,
-					    s->m[i].applied, want,
+					    " within %.1f s of healing",
+					    i + 1, s->m[i].applied, want,
 					    catchup_us / 1e6);
 		}
 		sim_sleep(s, 10 * SIM_MS);

@@ -37,7 +37,8 @@ static int leader_count(struct sim *s, raft_term *term)
 /* TestInitialElection3A */
 static void run_initial_election(uint64_t seed)
 {
-	struct sim *s = lab_new(3, true, false, seed, "test_initial_election_3a");
+	struct sim *s = lab_new(3, true, false, seed,
+	    "test_initial_election_3a");
 	raft_term term1, term2;
 
 	sim_check_one_leader(s);
@@ -49,8 +50,10 @@ static void run_initial_election(uint64_t seed)
 	sim_sleep(s, 2 * ELECTION_TIMEOUT);
 	term2 = sim_check_terms(s);
 	if (term1 != term2)
-		fprintf(stderr, "warning: term changed even though there were "
-		    "no failures (seed %llu)\n", (unsigned long long)seed);
+		fprintf(stderr,
+		    "warning: term changed even though there were "
+		    "no failures (seed %llu)\n",
+		    (unsigned long long)seed);
 	sim_check_one_leader(s);
 	lab_end(s);
 }
@@ -121,22 +124,26 @@ static void run_prevote_rejoin(uint64_t seed)
 	sim_sleep(s, 10 * ELECTION_TIMEOUT);
 	t = sim_get_state(s, other, &l);
 	if (t != term)
-		sim_fail(s, "pre-vote: isolated n%d moved from term %llu to %llu",
+		sim_fail(s,
+		    "pre-vote: isolated n%d moved from term %llu to %llu",
 		    other + 1, (unsigned long long)term, (unsigned long long)t);
 	sim_connect(s, other);
 	sim_sleep(s, 3 * ELECTION_TIMEOUT);
 	for (i = 0; i < 3; i++) {
 		t = sim_get_state(s, i, &l);
 		if (t != term)
-			sim_fail(s, "pre-vote: rejoining n%d disrupted term %llu "
-			    "(n%d now in %llu)", other + 1,
-			    (unsigned long long)term, i + 1,
+			sim_fail(s,
+			    "pre-vote: rejoining n%d disrupted term %llu "
+			    "(n%d now in %llu)",
+			    other + 1, (unsigned long long)term, i + 1,
 			    (unsigned long long)t);
 	}
 	sim_get_state(s, leader, &l);
 	if (!l)
-		sim_fail(s, "pre-vote: leader n%d lost leadership after a "
-		    "rejoin", leader + 1);
+		sim_fail(s,
+		    "pre-vote: leader n%d lost leadership after a "
+		    "rejoin",
+		    leader + 1);
 	lab_end(s);
 }
 
@@ -159,8 +166,10 @@ static void run_check_quorum(uint64_t seed)
 	sim_sleep(s, 2 * ELECTION_TIMEOUT + 100 * SIM_MS);
 	sim_get_state(s, leader, &l);
 	if (l)
-		sim_fail(s, "check-quorum: isolated leader n%d still leads "
-		    "after 2 election timeouts", leader + 1);
+		sim_fail(s,
+		    "check-quorum: isolated leader n%d still leads "
+		    "after 2 election timeouts",
+		    leader + 1);
 	lab_end(s);
 }
 
@@ -196,7 +205,8 @@ static void run_leader_sticky(uint64_t seed)
 			continue;
 		t = sim_get_state(s, j, &l);
 		if (t != term)
-			sim_fail(s, "stickiness: n%d left term %llu for %llu "
+			sim_fail(s,
+			    "stickiness: n%d left term %llu for %llu "
 			    "because of a member that cannot hear the leader",
 			    j + 1, (unsigned long long)term,
 			    (unsigned long long)t);
@@ -211,7 +221,8 @@ static void run_leader_sticky(uint64_t seed)
  * timeout, and the cluster keeps committing. */
 static void run_transfer(uint64_t seed)
 {
-	struct sim *s = lab_new(3, true, false, seed, "test_transfer_leadership");
+	struct sim *s = lab_new(3, true, false, seed,
+	    "test_transfer_leadership");
 	int leader, target, rc;
 	bool l;
 

@@ -87,9 +87,10 @@ static void run_rpc_bytes(uint64_t seed)
 	}
 	got = sim_bytes_total(s) - bytes0;
 	if (getenv("SIM_VERBOSE"))
-		fprintf(stderr, "rpc_bytes: %llu bytes for %llu bytes of commands "
-		    "(limit %llu)\n", (unsigned long long)got,
-		    (unsigned long long)sent,
+		fprintf(stderr,
+		    "rpc_bytes: %llu bytes for %llu bytes of commands "
+		    "(limit %llu)\n",
+		    (unsigned long long)got, (unsigned long long)sent,
 		    (unsigned long long)(3 * sent + 50000));
 	if (got > 3 * sent + 50000)
 		sim_fail(s, "too many RPC bytes; got %llu, expected %llu",
@@ -100,7 +101,8 @@ static void run_rpc_bytes(uint64_t seed)
 /* TestFollowerFailure3B */
 static void run_follower_failure(uint64_t seed)
 {
-	struct sim *s = lab_new(3, true, false, seed, "test_follower_failure_3b");
+	struct sim *s = lab_new(3, true, false, seed,
+	    "test_follower_failure_3b");
 	int servers = 3, leader1, leader2;
 	raft_index index;
 	bool ok;
@@ -212,7 +214,8 @@ static void run_fail_no_agree(uint64_t seed)
 /* TestConcurrentStarts3B */
 static void run_concurrent_starts(uint64_t seed)
 {
-	struct sim *s = lab_new(3, true, false, seed, "test_concurrent_starts_3b");
+	struct sim *s = lab_new(3, true, false, seed,
+	    "test_concurrent_starts_3b");
 	int servers = 3, try, ii, j;
 	bool success = false;
 
@@ -350,7 +353,8 @@ static void run_count(uint64_t seed)
 	total1 = sim_rpc_total(s);
 	election_rpcs = total1;
 	if (total1 > 30 || total1 < 1)
-		sim_fail(s, "too many or few RPCs (%llu) to elect initial leader",
+		sim_fail(s,
+		    "too many or few RPCs (%llu) to elect initial leader",
 		    (unsigned long long)total1);
 	for (try = 0; try < 5 && !success; try++) {
 		const int iters = 10;
@@ -376,8 +380,10 @@ static void run_count(uint64_t seed)
 				break;
 			}
 			if (starti + (raft_index)i != index1)
-				sim_fail(s, "Start() failed: command at %llu, "
-				    "expected %llu", (unsigned long long)index1,
+				sim_fail(s,
+				    "Start() failed: command at %llu, "
+				    "expected %llu",
+				    (unsigned long long)index1,
 				    (unsigned long long)(starti + i));
 		}
 		if (again)
@@ -386,12 +392,13 @@ static void run_count(uint64_t seed)
 			uint64_t vh;
 			bool normal;
 			if (!sim_wait(s, starti + i, servers, term, &vh,
-			    &normal)) {
+			        &normal)) {
 				again = true;
 				break;
 			}
 			if (!normal || vh != sim_int_hash(cmds[i - 1]))
-				sim_fail(s, "wrong value committed for index %llu",
+				sim_fail(s,
+				    "wrong value committed for index %llu",
 				    (unsigned long long)(starti + i));
 		}
 		if (again)
@@ -416,7 +423,8 @@ static void run_count(uint64_t seed)
 	sim_sleep(s, ELECTION_TIMEOUT);
 	total3 = sim_rpc_total(s);
 	if (getenv("SIM_VERBOSE"))
-		fprintf(stderr, "count: election %llu RPCs (limit 30), 10 "
+		fprintf(stderr,
+		    "count: election %llu RPCs (limit 30), 10 "
 		    "agreements %llu (limit 42), idle second %llu (limit 60)\n",
 		    (unsigned long long)election_rpcs,
 		    (unsigned long long)agree_rpcs,
@@ -455,7 +463,8 @@ static void run_fast_backtrack(uint64_t seed)
 	sim_wait(s, last, 3, SIM_NO_TERM, NULL, NULL);
 	rejects = sim_append_rejects(s, leader1) - rejects;
 	if (rejects > 5)
-		sim_fail(s, "fast backtracking: %llu rejections to back up over "
+		sim_fail(s,
+		    "fast backtracking: %llu rejections to back up over "
 		    "50 entries of one term (want O(terms) <= 5)",
 		    (unsigned long long)rejects);
 	lab_end(s);
@@ -495,8 +504,10 @@ static void run_pipelining(uint64_t seed)
 	for (j = 0; j < 3; j++) {
 		int m = sim_max_inflight(s, leader, j);
 		if (m > 5)
-			sim_fail(s, "pipelining: %d appends in flight to n%d "
-			    "(max_inflight_msgs 4)", m, j + 1);
+			sim_fail(s,
+			    "pipelining: %d appends in flight to n%d "
+			    "(max_inflight_msgs 4)",
+			    m, j + 1);
 		if (m > best)
 			best = m;
 	}
@@ -529,11 +540,15 @@ static void run_uncommitted_bound(uint64_t seed)
 			break;
 	}
 	if (rc != RAFT_EBUSY)
-		sim_fail(s, "uncommitted bound: %d proposals of 100 bytes "
-		    "accepted without a quorum (rc %s)", i, rk_strerror(rc));
+		sim_fail(s,
+		    "uncommitted bound: %d proposals of 100 bytes "
+		    "accepted without a quorum (rc %s)",
+		    i, rk_strerror(rc));
 	if (i < 50)
-		sim_fail(s, "uncommitted bound: EBUSY after only %d x 100 bytes "
-		    "(bound 10000)", i);
+		sim_fail(s,
+		    "uncommitted bound: EBUSY after only %d x 100 bytes "
+		    "(bound 10000)",
+		    i);
 	sim_connect_all(s);
 	sim_one_int(s, 2, 3, true);
 	lab_end(s);

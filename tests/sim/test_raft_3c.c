@@ -141,7 +141,8 @@ static void run_figure8(uint64_t seed)
 		int leader = -1;
 		for (i = 0; i < servers; i++) {
 			raft_index idx;
-			if (sim_alive(s, i) && start_int(s, i, rand_int(s), &idx))
+			if (sim_alive(s, i) &&
+			    start_int(s, i, rand_int(s), &idx))
 				leader = i;
 		}
 		figure8_sleep(s);
@@ -167,7 +168,8 @@ static void run_figure8(uint64_t seed)
 /* TestUnreliableAgree3C */
 static void run_unreliable_agree(uint64_t seed)
 {
-	struct sim *s = lab_new(5, false, false, seed, "test_unreliable_agree_3c");
+	struct sim *s = lab_new(5, false, false, seed,
+	    "test_unreliable_agree_3c");
 	struct sim_one *ops[49 * 4];
 	int n_ops = 0, iters, j;
 
@@ -231,7 +233,7 @@ struct churn_client {
 	bool done;
 	uint64_t x;
 	raft_index index;
-	int poll;                 /* next of {10, 20, 50, 100, 200} ms */
+	int poll; /* next of {10, 20, 50, 100, 200} ms */
 	uint64_t values[4096];
 	int n_values;
 };

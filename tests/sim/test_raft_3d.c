@@ -53,7 +53,8 @@ static void snapcommon(uint64_t seed, const char *name, bool disconnect,
 			sim_crash(s, victim);
 			sim_one_int(s, rand_int(s), servers - 1, true);
 		}
-		nn = SNAPSHOT_INTERVAL / 2 + (int)sim_randn(s, SNAPSHOT_INTERVAL);
+		nn = SNAPSHOT_INTERVAL / 2 +
+		    (int)sim_randn(s, SNAPSHOT_INTERVAL);
 		for (k = 0; k < nn; k++)
 			start_int(s, sender, rand_int(s));
 		if (!disconnect && !crash)
@@ -102,13 +103,15 @@ static void run_snapshot_install_crash(uint64_t seed)
 
 static void run_snapshot_install_uncrash(uint64_t seed)
 {
-	snapcommon(seed, "test_snapshot_install_uncrash_3d", false, false, true);
+	snapcommon(seed, "test_snapshot_install_uncrash_3d", false, false,
+	    true);
 }
 
 /* TestSnapshotAllCrash3D */
 static void run_snapshot_all_crash(uint64_t seed)
 {
-	struct sim *s = lab_new(3, false, true, seed, "test_snapshot_all_crash_3d");
+	struct sim *s = lab_new(3, false, true, seed,
+	    "test_snapshot_all_crash_3d");
 	int servers = 3, iters = 5, i, k;
 
 	sim_one_int(s, rand_int(s), servers, true);
@@ -182,14 +185,16 @@ static void run_snapshot_chunks(uint64_t seed)
 	/* Reconnect; once a few chunks went through, lose the next one. */
 	sim_connect(s, lagger);
 	for (i = 0; i < 2000 && st->sent_by_type[RAFT_MSG_SNAPSHOT] < sent0 + 4;
-	    i++)
+	     i++)
 		sim_sleep(s, 100);
 	if (st->sent_by_type[RAFT_MSG_SNAPSHOT] < sent0 + 4)
 		sim_fail(s, "no chunked snapshot transfer started");
 	if (st->snapshots_installed != installed0)
-		sim_fail(s, "snapshot installed after %llu chunks of a 20 KB "
-		    "snapshot", (unsigned long long)(st->sent_by_type[
-		    RAFT_MSG_SNAPSHOT] - sent0));
+		sim_fail(s,
+		    "snapshot installed after %llu chunks of a 20 KB "
+		    "snapshot",
+		    (unsigned long long)(st->sent_by_type[RAFT_MSG_SNAPSHOT] -
+		        sent0));
 	dropped0 = st->msgs_dropped;
 	sim_drop_next(s, leader, lagger, RAFT_MSG_SNAPSHOT);
 	sim_one_int(s, 1000, 3, true);
@@ -198,9 +203,10 @@ static void run_snapshot_chunks(uint64_t seed)
 	if (st->snapshots_installed == installed0)
 		sim_fail(s, "the lagging member never installed the snapshot");
 	if (st->sent_by_type[RAFT_MSG_SNAPSHOT] - sent0 < 20)
-		sim_fail(s, "a 20 KB snapshot went in %llu messages of <= 1 KiB",
+		sim_fail(s,
+		    "a 20 KB snapshot went in %llu messages of <= 1 KiB",
 		    (unsigned long long)(st->sent_by_type[RAFT_MSG_SNAPSHOT] -
-		    sent0));
+		        sent0));
 	lab_end(s);
 }
 

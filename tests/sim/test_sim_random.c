@@ -120,38 +120,42 @@ static void test_sim_random_sweep(void **state)
 				t.failed[t.n_failed++] = seed;
 		}
 	}
-	printf("sim sweep: %" PRIu64 " seeds (%" PRIu64 " x 3 members, %"
-	    PRIu64 " x 5), %.0f s virtual, %" PRIu64 " events, %" PRIu64
-	    " invariant checks\n", t.seeds, t.members3, t.members5,
-	    t.virtual_us / 1e6, t.events, t.checks);
+	printf("sim sweep: %" PRIu64 " seeds (%" PRIu64 " x 3 members, %" PRIu64
+	       " x 5), %.0f s virtual, %" PRIu64 " events, %" PRIu64
+	       " invariant checks\n",
+	    t.seeds, t.members3, t.members5, t.virtual_us / 1e6, t.events,
+	    t.checks);
 	printf("sim sweep: faults injected:");
 	for (k = 0; k < CHAOS_NKINDS; k++)
 		printf(" %s=%" PRIu64, chaos_fault_name((enum chaos_fault)k),
 		    t.chaos.faults[k]);
 	printf("\nsim sweep: messages %" PRIu64 " (dropped %" PRIu64
-	    ", duplicated %" PRIu64 ", long-delayed %" PRIu64 "), crashes %"
-	    PRIu64 " (unsynced writes lost %" PRIu64 "), snapshots %" PRIu64
-	    " taken / %" PRIu64 " installed, reads %" PRIu64 ", transfers %"
-	    PRIu64 "\n", t.msgs, t.dropped, t.duplicated, t.reordered,
-	    t.crashes, t.writes_lost, t.snapshots, t.installs, t.reads_ok,
-	    t.transfers);
+	       ", duplicated %" PRIu64 ", long-delayed %" PRIu64
+	       "), crashes %" PRIu64 " (unsynced writes lost %" PRIu64
+	       "), snapshots %" PRIu64 " taken / %" PRIu64
+	       " installed, reads %" PRIu64 ", transfers %" PRIu64 "\n",
+	    t.msgs, t.dropped, t.duplicated, t.reordered, t.crashes,
+	    t.writes_lost, t.snapshots, t.installs, t.reads_ok, t.transfers);
 	printf("sim sweep: seeds=%" PRIu64 " elections=%" PRIu64
-	    " committed=%" PRIu64 " violations=%" PRIu64 "\n", t.seeds,
-	    t.elections, t.committed, t.violations);
+	       " committed=%" PRIu64 " violations=%" PRIu64 "\n",
+	    t.seeds, t.elections, t.committed, t.violations);
 	if (t.violations) {
 		printf("sim sweep: failing seeds:");
 		for (k = 0; k < t.n_failed; k++)
 			printf(" %" PRIu64, t.failed[k]);
 		printf("\nsim sweep: replay one with SIM_SEED=<seed> "
-		    "SIM_TRACE=1 %s\n", "tests/sim/test_sim_random");
-		fail_msg("%" PRIu64 " of %" PRIu64 " seeds violated an invariant",
+		       "SIM_TRACE=1 %s\n",
+		    "tests/sim/test_sim_random");
+		fail_msg("%" PRIu64 " of %" PRIu64
+		         " seeds violated an invariant",
 		    t.violations, t.seeds);
 	}
 	/* A sweep that ran nothing, or in which nothing ever committed,
 	 * checked nothing. */
 	if (t.seeds == 0 || t.committed == 0)
-		fail_msg("the sweep checked nothing (%" PRIu64 " seeds, %" PRIu64
-		    " entries committed)", t.seeds, t.committed);
+		fail_msg("the sweep checked nothing (%" PRIu64
+		         " seeds, %" PRIu64 " entries committed)",
+		    t.seeds, t.committed);
 }
 
 /*
@@ -183,10 +187,12 @@ static void test_sim_checker_catches_lying_disk(void **state)
 	dup2(saved, 2);
 	close(saved);
 	printf("sim checker self-test: lying disk caught in %" PRIu64
-	    " of %" PRIu64 " seeds\n", t.violations, t.seeds);
+	       " of %" PRIu64 " seeds\n",
+	    t.violations, t.seeds);
 	if (t.violations == 0)
 		fail_msg("a disk that loses acknowledged writes went unnoticed "
-		    "in %" PRIu64 " seeds", t.seeds);
+		         "in %" PRIu64 " seeds",
+		    t.seeds);
 }
 
 int main(void)

@@ -16,12 +16,37 @@ static void test_buf_roundtrip_little_endian(void **state)
 {
 	static const uint8_t want[] = {
 		0x01,
-		0x02, 0x03,
-		0x04, 0x05, 0x06, 0x07,
-		0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		'a', 'b',
-		0x03, 0x00, 0x00, 0x00, 'x', 'y', 'z',
+		0x02,
+		0x03,
+		0x04,
+		0x05,
+		0x06,
+		0x07,
+		0x08,
+		0x09,
+		0x0a,
+		0x0b,
+		0x0c,
+		0x0d,
+		0x0e,
+		0x0f,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		'a',
+		'b',
+		0x03,
+		0x00,
+		0x00,
+		0x00,
+		'x',
+		'y',
+		'z',
 	};
 	uint8_t b[sizeof(want)];
 	struct buf_writer w;
@@ -69,7 +94,7 @@ static void test_buf_writer_overflow_is_sticky(void **state)
 	buf_put_u16(&w, 0x0605); /* does not fit: nothing written */
 	assert_true(w.err);
 	assert_int_equal(b[4], 0xaa);
-	buf_put_u8(&w, 0x07);    /* would fit, but the error sticks */
+	buf_put_u8(&w, 0x07); /* would fit, but the error sticks */
 	assert_true(w.err);
 	assert_int_equal(b[4], 0xaa);
 	assert_int_equal(buf_writer_left(&w), 0);
@@ -86,7 +111,7 @@ static void test_buf_reader_short_is_sticky_and_zero(void **state)
 	assert_int_equal(buf_get_u32(&r), 0x04030201);
 	assert_true(buf_get_u64(&r) == 0); /* 1 byte left: refused */
 	assert_true(r.err);
-	assert_int_equal(buf_get_u8(&r), 0);   /* sticky, reads nothing */
+	assert_int_equal(buf_get_u8(&r), 0); /* sticky, reads nothing */
 	assert_null(buf_get_bytes(&r, 0));
 	assert_null(buf_get_blob(&r, 10, &n));
 	assert_int_equal(n, 0);

@@ -30,7 +30,8 @@ static void test_cluster_parses_a_good_file(void **state)
 	assert_int_equal(cluster_parse(good, "f", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.id, 0x1a2b);
 	assert_int_equal(c.n, 3);
-	assert_string_equal(cluster_find(&c, 2)->client, "tcp://127.0.0.1:7102");
+	assert_string_equal(cluster_find(&c, 2)->client,
+	    "tcp://127.0.0.1:7102");
 	assert_false(c.curve);
 }
 
@@ -41,12 +42,12 @@ static void refused(const char *text, int line, const char *what)
 	struct cluster c;
 	char err[256] = "", where[32];
 
-	assert_int_not_equal(cluster_parse(text, "f", &c, err, sizeof(err)),
-	    0);
+	assert_int_not_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
 	snprintf(where, sizeof(where), "f:%d:", line);
 	if (strncmp(err, where, strlen(where)) != 0 ||
 	    strstr(err, what) == NULL)
-		fail_msg("expected \"%s ... %s\", got \"%s\"", where, what, err);
+		fail_msg("expected \"%s ... %s\", got \"%s\"", where, what,
+		    err);
 }
 
 static void test_cluster_refuses_bad_files(void **state)
@@ -59,13 +60,14 @@ static void test_cluster_refuses_bad_files(void **state)
 	refused("cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:1\n", 2,
 	    "same peer and client");
 	refused("cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2\n"
-	    "member 2 peer=tcp://a:1 client=tcp://a:3\n", 3,
-	    "shares an endpoint with member 1");
+	        "member 2 peer=tcp://a:1 client=tcp://a:3\n",
+	    3, "shares an endpoint with member 1");
 	refused("cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2\n"
-	    "member 2 peer=tcp://a:3 client=tcp://a:2\n", 3,
-	    "shares an endpoint with member 1");
+	        "member 2 peer=tcp://a:3 client=tcp://a:2\n",
+	    3, "shares an endpoint with member 1");
 	refused("cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2\n"
-	    "member 1 peer=tcp://a:3 client=tcp://a:4\n", 3, "listed twice");
+	        "member 1 peer=tcp://a:3 client=tcp://a:4\n",
+	    3, "listed twice");
 	refused("cluster 1\nfrobnicate\n", 2, "unknown directive");
 }
 
@@ -93,7 +95,8 @@ static void test_cluster_keys_may_contain_hash(void **state)
 	    "member 3 peer=tcp://127.0.0.1:7003 client=tcp://127.0.0.1:7103 "
 	    "key=%s\t# three\n"
 	    "credential client key=%s\n"
-	    "credential admin key=%s #admin\n", k1, k2, k3, kc, k1);
+	    "credential admin key=%s #admin\n",
+	    k1, k2, k3, kc, k1);
 	if (cluster_parse(text, "f", &c, err, sizeof(err)) != 0)
 		fail_msg("refused: %s", err);
 	assert_true(c.curve);
@@ -107,20 +110,27 @@ static void test_cluster_keys_may_contain_hash(void **state)
 	assert_string_equal(c.creds[1].key, k1);
 	/* A comment after white space still ends the line's words. */
 	refused("cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2 #x=y\n"
-	    "credential client #key=abc\n", 3, "credential needs key=");
+	        "credential client #key=abc\n",
+	    3, "credential needs key=");
 	refused("cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2\n"
-	    "credential admin key=0123456789abcdefghijklmnopqrstuvwxyzABCD\n",
+	        "credential admin "
+	        "key=0123456789abcdefghijklmnopqrstuvwxyzABCD\n",
 	    4, "credential lines need members with key=");
-	refused("cluster 1\ncredential root key=x\n", 2,
-	    "credential must be");
+	refused("cluster 1\ncredential root key=x\n", 2, "credential must be");
 }
 
 /* Numbers are strict (raft/util/num.h): digits only, in range. */
 static void test_cluster_numbers_are_strict(void **state)
 {
 	static const char *const bad_ports[] = {
-		"tcp://a:0", "tcp://a:65536", "tcp://a:+80", "tcp://a:-1",
-		"tcp://a: 80", "tcp://a:80 ", "tcp://a:0x50", "tcp://a:",
+		"tcp://a:0",
+		"tcp://a:65536",
+		"tcp://a:+80",
+		"tcp://a:-1",
+		"tcp://a: 80",
+		"tcp://a:80 ",
+		"tcp://a:0x50",
+		"tcp://a:",
 	};
 	struct cluster c;
 	char err[256];
@@ -134,15 +144,18 @@ static void test_cluster_numbers_are_strict(void **state)
 	refused("cluster 1\nmember +1 peer=tcp://a:1 client=tcp://a:2\n", 2,
 	    "member id");
 	refused("cluster 1\nmember 9223372036854775808 peer=tcp://a:1 "
-	    "client=tcp://a:2\n", 2, "member id");
+	        "client=tcp://a:2\n",
+	    2, "member id");
 	refused("cluster 1\nmember 0 peer=tcp://a:1 client=tcp://a:2\n", 2,
 	    "member id");
 	refused("cluster -1\n", 1, "hexadecimal");
 	refused("cluster 0\n", 1, "hexadecimal");
 	refused("cluster 10000000000000000\n", 1, "hexadecimal");
 	assert_int_equal(cluster_parse("cluster 0XfFfFfFfFfFfFfFfF\n"
-	    "member 9223372036854775807 peer=tcp://a:1 client=tcp://a:2\n",
-	    "f", &c, err, sizeof(err)), 0);
+	                               "member 9223372036854775807 "
+	                               "peer=tcp://a:1 client=tcp://a:2\n",
+	                     "f", &c, err, sizeof(err)),
+	    0);
 	assert_true(c.id == UINT64_MAX);
 	assert_non_null(cluster_find(&c, INT64_MAX));
 }

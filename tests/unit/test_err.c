@@ -31,10 +31,14 @@ static const struct {
 	const char *prefix;
 	int hi, lo;
 } ranges[] = {
-	{ "RAFT_E", -1000, -1099 },   { "STORAGE_E", -1100, -1199 },
-	{ "NODE_E", -1200, -1299 },   { "FRAME_E", -1300, -1399 },
-	{ "CLIENT_E", -1400, -1449 }, { "CPROTO_E", -1450, -1499 },
-	{ "CLERK_E", -1500, -1599 },  { "KVLOCK_E", -1600, -1699 },
+	{ "RAFT_E", -1000, -1099 },
+	{ "STORAGE_E", -1100, -1199 },
+	{ "NODE_E", -1200, -1299 },
+	{ "FRAME_E", -1300, -1399 },
+	{ "CLIENT_E", -1400, -1449 },
+	{ "CPROTO_E", -1450, -1499 },
+	{ "CLERK_E", -1500, -1599 },
+	{ "KVLOCK_E", -1600, -1699 },
 };
 
 static void test_err_codes_unique(void **state)
@@ -53,7 +57,8 @@ static void test_err_codes_in_their_layer_range(void **state)
 	for (size_t i = 0; i < NCODES; i++) {
 		int found = 0;
 
-		for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+		for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]);
+		     r++) {
 			size_t n = strlen(ranges[r].prefix);
 
 			if (strncmp(codes[i].name, ranges[r].prefix, n) != 0)
@@ -61,8 +66,9 @@ static void test_err_codes_in_their_layer_range(void **state)
 			found = 1;
 			if (codes[i].value > ranges[r].hi ||
 			    codes[i].value < ranges[r].lo)
-				fail_msg("%s = %d outside %d..%d", codes[i].name,
-				    codes[i].value, ranges[r].hi, ranges[r].lo);
+				fail_msg("%s = %d outside %d..%d",
+				    codes[i].name, codes[i].value, ranges[r].hi,
+				    ranges[r].lo);
 		}
 		if (!found)
 			fail_msg("%s has no layer range", codes[i].name);

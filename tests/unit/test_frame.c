@@ -27,7 +27,10 @@
 
 static const raft_id members[] = { 1, 2, 3 };
 static const struct frame_filter filter_for_2 = {
-	.cluster_id = CLUSTER, .self = 2, .n_members = 3, .members = members,
+	.cluster_id = CLUSTER,
+	.self = 2,
+	.n_members = 3,
+	.members = members,
 };
 
 static uint8_t payload[100];
@@ -37,19 +40,28 @@ static struct raft_msg append_msg(raft_id from, raft_id to)
 {
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 13 + 5);
-	entries[0] = (struct raft_entry){ .term = 3, .index = 10,
-		.type = RAFT_ENTRY_NORMAL, .len = sizeof(payload),
+	entries[0] = (struct raft_entry){ .term = 3,
+		.index = 10,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = sizeof(payload),
 		.data = payload };
-	entries[1] = (struct raft_entry){ .term = 3, .index = 11,
+	entries[1] = (struct raft_entry){ .term = 3,
+		.index = 11,
 		.type = RAFT_ENTRY_NOOP };
-	return (struct raft_msg){ .type = RAFT_MSG_APPEND, .from = from,
-		.to = to, .term = 3, .index = 9, .log_term = 2, .commit = 8,
-		.n_entries = 2, .entries = entries };
+	return (struct raft_msg){ .type = RAFT_MSG_APPEND,
+		.from = from,
+		.to = to,
+		.term = 3,
+		.index = 9,
+		.log_term = 2,
+		.commit = 8,
+		.n_entries = 2,
+		.entries = entries };
 }
 
 /* Encode @m from @sender into a fresh buffer; returns its size. */
-static size_t encode(uint64_t cluster, raft_id sender,
-    const struct raft_msg *m, uint8_t **out)
+static size_t encode(uint64_t cluster, raft_id sender, const struct raft_msg *m,
+    uint8_t **out)
 {
 	size_t n = frame_encoded_size(m);
 	long rv;
@@ -98,7 +110,8 @@ static void test_frame_round_trip(void **state)
 	assert_int_equal(out.entries[0].len, sizeof(payload));
 	assert_memory_equal(out.entries[0].data, payload, sizeof(payload));
 	/* Entry data is borrowed from the frame, not copied. */
-	assert_true(out.entries[0].data >= buf && out.entries[0].data < buf + n);
+	assert_true(
+	    out.entries[0].data >= buf && out.entries[0].data < buf + n);
 	assert_int_equal(out.entries[1].type, RAFT_ENTRY_NOOP);
 	msg_release(&out);
 	free(buf);
@@ -106,14 +119,37 @@ static void test_frame_round_trip(void **state)
 
 static void test_frame_header_layout(void **state)
 {
-	struct raft_msg in = { .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2,
+	struct raft_msg in = { .type = RAFT_MSG_HEARTBEAT,
+		.from = 1,
+		.to = 2,
 		.term = 1 };
 	uint8_t *buf;
 	size_t n = encode(CLUSTER, 0x0102030405060708ull, &in, &buf);
 	static const uint8_t want[FRAME_HEADER_SIZE] = {
-		'R', 'K', 'V', 'F', FRAME_VERSION, 0, 0, 0,
-		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
-		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+		'R',
+		'K',
+		'V',
+		'F',
+		FRAME_VERSION,
+		0,
+		0,
+		0,
+		0x88,
+		0x77,
+		0x66,
+		0x55,
+		0x44,
+		0x33,
+		0x22,
+		0x11,
+		0x08,
+		0x07,
+		0x06,
+		0x05,
+		0x04,
+		0x03,
+		0x02,
+		0x01,
 	};
 
 	(void)state;

@@ -142,9 +142,9 @@ static void test_inode_applied_rename_tree(void **state)
 	ref(t, 30, "/a");
 	ref(t, 31, "/a/x");
 	ref(t, 32, "/a/b/y");
-	ref(t, 33, "/ab");          /* shares the prefix, not below */
-	ref(t, 34, "/c/x");         /* replaced by the move */
-	ref(t, 35, "/c/z");         /* stays */
+	ref(t, 33, "/ab"); /* shares the prefix, not below */
+	ref(t, 34, "/c/x"); /* replaced by the move */
+	ref(t, 35, "/c/z"); /* stays */
 	inode_lock(t);
 	assert_int_equal(inode_applied_rename_tree(t, "/a", 2, "/c", 2), 0);
 	inode_unlock(t);
@@ -164,9 +164,11 @@ static void test_inode_applied_rename_tree(void **state)
 	/* Moving to a longer and to a shorter name. */
 	inode_lock(t);
 	assert_int_equal(inode_applied_rename_tree(t, "/c/b", 4,
-	    "/deeper/and/longer", 18), 0);
-	assert_int_equal(inode_applied_rename_tree(t, "/deeper/and/longer",
-	    18, "/s", 2), 0);
+	                     "/deeper/and/longer", 18),
+	    0);
+	assert_int_equal(inode_applied_rename_tree(t, "/deeper/and/longer", 18,
+	                     "/s", 2),
+	    0);
 	inode_unlock(t);
 	assert_int_equal(key_of(t, 32, k), 0);
 	assert_string_equal(k, "/s/y");
@@ -240,8 +242,9 @@ static void test_inode_random_against_reference(void **state)
 			uint64_t n = 1 + rnd() % 2;
 
 			inode_forget(t, ino, n);
-			r[ino].nlookup = n >= r[ino].nlookup ? 0 :
-			    r[ino].nlookup - n;
+			r[ino].nlookup = n >= r[ino].nlookup
+			    ? 0
+			    : r[ino].nlookup - n;
 			if (r[ino].nlookup == 0)
 				r[ino].key[0] = '\0';
 		} else if (op == 2) {
@@ -258,7 +261,8 @@ static void test_inode_random_against_reference(void **state)
 				continue;
 			inode_lock(t);
 			assert_int_equal(inode_applied_rename(t, key,
-			    strlen(key), key2, strlen(key2)), 0);
+			                     strlen(key), key2, strlen(key2)),
+			    0);
 			inode_unlock(t);
 			for (int i = 0; i < REF_N; i++) {
 				if (!r[i].nlookup)

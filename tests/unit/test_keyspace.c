@@ -286,8 +286,9 @@ static void test_keyspace_sequential_load_fills_leaves(void **state)
 	for (unsigned i = 0; i < 100000; i++) {
 		int n = snprintf(k, sizeof(k), "key%08u", i);
 
-		assert_int_equal(keyspace_insert(ks, keyspace_rec_new(k,
-		    (size_t)n)), 0);
+		assert_int_equal(keyspace_insert(ks,
+		                     keyspace_rec_new(k, (size_t)n)),
+		    0);
 	}
 	assert_int_equal(keyspace_check(ks), 0);
 	/* 3/4-full leaves of 64 pointers and 64 slices: about 23 bytes of
@@ -342,8 +343,9 @@ static void test_keyspace_remove_from_both_edges(void **state)
 	for (unsigned i = 0; i < n; i++) {
 		int len = snprintf(k, sizeof(k), "key%08u", i);
 
-		assert_int_equal(keyspace_insert(ks, keyspace_rec_new(k,
-		    (size_t)len)), 0);
+		assert_int_equal(keyspace_insert(ks,
+		                     keyspace_rec_new(k, (size_t)len)),
+		    0);
 	}
 	for (unsigned i = 0; i < n / 2; i++) {
 		int len = snprintf(k, sizeof(k), "key%08u", i);

@@ -155,31 +155,46 @@ static struct kv_result run(struct kv *kv, const struct kv_cmd *c)
 static struct kv_op o_put(const char *k, const char *v, uint64_t ver,
     uint32_t flags)
 {
-	return (struct kv_op){ .type = KV_OP_PUT, .key = k,
-		.keylen = (uint32_t)strlen(k), .data = v,
-		.datalen = v ? (uint32_t)strlen(v) : 0, .version = ver,
-		.flags = flags, .meta = file_meta };
+	return (struct kv_op){ .type = KV_OP_PUT,
+		.key = k,
+		.keylen = (uint32_t)strlen(k),
+		.data = v,
+		.datalen = v ? (uint32_t)strlen(v) : 0,
+		.version = ver,
+		.flags = flags,
+		.meta = file_meta };
 }
 
 static struct kv_op o_del(const char *k, uint64_t ver, uint32_t flags)
 {
-	return (struct kv_op){ .type = KV_OP_DELETE, .key = k,
-		.keylen = (uint32_t)strlen(k), .version = ver, .flags = flags };
+	return (struct kv_op){ .type = KV_OP_DELETE,
+		.key = k,
+		.keylen = (uint32_t)strlen(k),
+		.version = ver,
+		.flags = flags };
 }
 
 static struct kv_op o_write(const char *k, uint64_t off, const void *d,
     size_t len, uint64_t ver, uint32_t flags)
 {
-	return (struct kv_op){ .type = KV_OP_WRITE, .key = k,
-		.keylen = (uint32_t)strlen(k), .arg = off, .data = d,
-		.datalen = (uint32_t)len, .version = ver, .flags = flags };
+	return (struct kv_op){ .type = KV_OP_WRITE,
+		.key = k,
+		.keylen = (uint32_t)strlen(k),
+		.arg = off,
+		.data = d,
+		.datalen = (uint32_t)len,
+		.version = ver,
+		.flags = flags };
 }
 
 static struct kv_op o_trunc(const char *k, uint64_t size, uint64_t ver,
     uint32_t flags)
 {
-	return (struct kv_op){ .type = KV_OP_TRUNCATE, .key = k,
-		.keylen = (uint32_t)strlen(k), .arg = size, .version = ver,
+	return (struct kv_op){ .type = KV_OP_TRUNCATE,
+		.key = k,
+		.keylen = (uint32_t)strlen(k),
+		.arg = size,
+		.version = ver,
 		.flags = flags };
 }
 
@@ -188,30 +203,42 @@ static struct kv_op o_meta(const char *k, uint32_t mask, struct kv_meta m,
 {
 	if (!(mask & KV_META_KIND))
 		m.kind = 0;
-	return (struct kv_op){ .type = KV_OP_SETMETA, .key = k,
-		.keylen = (uint32_t)strlen(k), .mask = mask, .meta = m,
-		.mtime_ns = mtime, .version = ver, .flags = flags };
+	return (struct kv_op){ .type = KV_OP_SETMETA,
+		.key = k,
+		.keylen = (uint32_t)strlen(k),
+		.mask = mask,
+		.meta = m,
+		.mtime_ns = mtime,
+		.version = ver,
+		.flags = flags };
 }
 
 static struct kv_op o_rename(const char *src, const char *dst, uint64_t ver,
     uint32_t flags)
 {
-	return (struct kv_op){ .type = KV_OP_RENAME, .key = src,
-		.keylen = (uint32_t)strlen(src), .key2 = dst,
-		.key2len = (uint32_t)strlen(dst), .version = ver,
+	return (struct kv_op){ .type = KV_OP_RENAME,
+		.key = src,
+		.keylen = (uint32_t)strlen(src),
+		.key2 = dst,
+		.key2len = (uint32_t)strlen(dst),
+		.version = ver,
 		.flags = flags };
 }
 
 static struct kv_cmp cmp(const char *k, uint64_t ver)
 {
-	return (struct kv_cmp){ .version = ver, .key = k,
+	return (struct kv_cmp){ .version = ver,
+		.key = k,
 		.keylen = (uint32_t)strlen(k) };
 }
 
 static struct kv_cmd cmd_op(struct kv_op op, uint64_t client, uint64_t seq)
 {
-	return (struct kv_cmd){ .type = op.type, .op = op,
-		.client_id = client, .seq = seq, .time_ns = now_ns };
+	return (struct kv_cmd){ .type = op.type,
+		.op = op,
+		.client_id = client,
+		.seq = seq,
+		.time_ns = now_ns };
 }
 
 /* One sessionless op. */
@@ -234,8 +261,12 @@ static struct kv_result op1s(struct kv *kv, uint64_t client, uint64_t seq,
 static struct kv_cmd cmd_txn(const struct kv_cmp *cmps, uint32_t ncmp,
     const struct kv_op *ops, uint32_t nops)
 {
-	return (struct kv_cmd){ .type = KV_OP_TXN, .cmps = cmps, .ncmp = ncmp,
-		.ops = ops, .nops = nops, .time_ns = now_ns };
+	return (struct kv_cmd){ .type = KV_OP_TXN,
+		.cmps = cmps,
+		.ncmp = ncmp,
+		.ops = ops,
+		.nops = nops,
+		.time_ns = now_ns };
 }
 
 static struct kv_result txn(struct kv *kv, const struct kv_cmp *cmps,
@@ -338,8 +369,9 @@ static void test_kv_put_get_follow_the_seeds(void **state)
 static void test_kv_get_through_the_log(void **state)
 {
 	struct kv *kv = new_kv();
-	struct kv_cmd c = cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "k",
-		.keylen = 1 }, 0, 0);
+	struct kv_cmd c =
+	    cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "k", .keylen = 1 },
+	        0, 0);
 	struct kv_result r;
 
 	(void)state;
@@ -456,7 +488,8 @@ static void test_kv_write_at_offset(void **state)
 	struct kv_result r;
 
 	(void)state;
-	assert_int_equal(op1(kv, o_write("f", 0, "x", 1, 0, KV_F_ANYVER)).status,
+	assert_int_equal(op1(kv, o_write("f", 0, "x", 1, 0, KV_F_ANYVER))
+	                     .status,
 	    KV_ENOKEY);
 	op1(kv, o_put("f", "hello world", 0, 0));
 	/* Overwrite inside. */
@@ -482,12 +515,14 @@ static void test_kv_write_at_offset(void **state)
 	assert_int_equal(r.status, KV_OK);
 	assert_int_equal(r.attr.version, 4); /* nothing changed */
 	assert_int_equal(r.attr.size, 19);
-	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX, "z", 1, 4, 0)).status,
+	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX, "z", 1, 4, 0))
+	                     .status,
 	    KV_ETOOBIG);
 	assert_int_equal(op1(kv, o_write("f", UINT64_MAX, "z", 1, 4, 0)).status,
 	    KV_ETOOBIG);
-	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX - 1, "z", 1, 4,
-	    0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX - 1, "z", 1, 4, 0))
+	                     .status,
+	    KV_OK);
 	assert_int_equal(attr_of(kv, "f").size, KV_VALUE_MAX);
 	kv_free(kv);
 }
@@ -503,9 +538,13 @@ static void test_kv_write_appends_and_reads_ranges(void **state)
 	op1(kv, o_put("big", NULL, 0, 0));
 	for (size_t off = 0; off < sizeof(want); off += sizeof(chunk)) {
 		for (size_t i = 0; i < sizeof(chunk); i++)
-			chunk[i] = want[off + i] = (unsigned char)(off / 4096 + i);
-		assert_int_equal(op1(kv, o_write("big", off, chunk,
-		    sizeof(chunk), 0, KV_F_ANYVER)).status, KV_OK);
+			chunk[i] = want[off + i] = (unsigned char)(off / 4096 +
+			    i);
+		assert_int_equal(op1(kv,
+		                     o_write("big", off, chunk, sizeof(chunk),
+		                         0, KV_F_ANYVER))
+		                     .status,
+		    KV_OK);
 	}
 	assert_value(kv, "big", want, sizeof(want));
 	assert_int_equal(kv_read(kv, "big", 3, 5000, buf, sizeof(buf), &a),
@@ -513,11 +552,14 @@ static void test_kv_write_appends_and_reads_ranges(void **state)
 	assert_memory_equal(buf, want + 5000, sizeof(buf));
 	assert_int_equal(a.size, sizeof(want));
 	assert_int_equal(kv_read(kv, "big", 3, sizeof(want) - 10, buf,
-	    sizeof(buf), NULL), 10);
+	                     sizeof(buf), NULL),
+	    10);
 	assert_int_equal(kv_read(kv, "big", 3, sizeof(want), buf, sizeof(buf),
-	    NULL), 0);
+	                     NULL),
+	    0);
 	assert_int_equal(kv_read(kv, "big", 3, UINT64_MAX, buf, sizeof(buf),
-	    NULL), 0);
+	                     NULL),
+	    0);
 	assert_int_equal(kv_read(kv, "nope", 4, 0, buf, sizeof(buf), NULL),
 	    -ENOENT);
 	assert_int_equal(attr_of(kv, "big").version, 1 + 256);
@@ -552,8 +594,9 @@ static void test_kv_truncate_shrinks_and_extends_with_zeros(void **state)
 	assert_int_equal(op1(kv, o_trunc("f", 0, 6, 0)).attr.size, 0);
 	assert_value(kv, "f", "", 0);
 	assert_int_equal(op1(kv, o_trunc("f", 1, 1, 0)).status, KV_EVERSION);
-	assert_int_equal(op1(kv, o_trunc("f", KV_VALUE_MAX + 1ull, 7,
-	    0)).status, KV_ETOOBIG);
+	assert_int_equal(op1(kv, o_trunc("f", KV_VALUE_MAX + 1ull, 7, 0))
+	                     .status,
+	    KV_ETOOBIG);
 	/* Shrinking a large value gives memory back and keeps the prefix. */
 	op1(kv, o_trunc("f", 1 << 20, 7, 0));
 	op1(kv, o_write("f", 0, "xyz", 3, 8, 0));
@@ -570,8 +613,10 @@ static void test_kv_setmeta_bumps_version_and_ctime(void **state)
 	int64_t t0 = now_ns;
 
 	(void)state;
-	assert_int_equal(op1(kv, o_meta("f", KV_META_MODE, m, 0, 0,
-	    KV_F_ANYVER)).status, KV_ENOKEY);
+	assert_int_equal(op1(kv,
+	                     o_meta("f", KV_META_MODE, m, 0, 0, KV_F_ANYVER))
+	                     .status,
+	    KV_ENOKEY);
 	op1(kv, o_put("f", "x", 0, 0));
 	now_ns += SEC;
 	r = op1(kv, o_meta("f", KV_META_MODE | KV_META_UID, m, 0, 1, 0));
@@ -579,12 +624,13 @@ static void test_kv_setmeta_bumps_version_and_ctime(void **state)
 	assert_int_equal(r.attr.version, 2);
 	assert_int_equal(r.attr.mode, 0600);
 	assert_int_equal(r.attr.uid, 5);
-	assert_int_equal(r.attr.gid, 100);            /* not in the mask */
+	assert_int_equal(r.attr.gid, 100); /* not in the mask */
 	assert_int_equal(r.attr.kind, KV_KIND_FILE);
-	assert_int_equal(r.attr.mtime_ns, t0);        /* content unchanged */
+	assert_int_equal(r.attr.mtime_ns, t0); /* content unchanged */
 	assert_int_equal(r.attr.ctime_ns, now_ns);
-	r = op1(kv, o_meta("f", KV_META_GID | KV_META_KIND | KV_META_MTIME, m,
-	    -42, 2, 0));
+	r = op1(kv,
+	    o_meta("f", KV_META_GID | KV_META_KIND | KV_META_MTIME, m, -42, 2,
+	        0));
 	assert_int_equal(r.attr.gid, 6);
 	assert_int_equal(r.attr.kind, KV_KIND_SYMLINK);
 	assert_int_equal(r.attr.mtime_ns, -42);
@@ -605,8 +651,8 @@ static void test_kv_rename_moves_the_record(void **state)
 	(void)state;
 	assert_int_equal(op1(kv, o_rename("a", "b", 0, KV_F_ANYVER)).status,
 	    KV_ENOKEY);
-	op1(kv, o_put("a", "contents", 0, 0));         /* inode 2 */
-	op1(kv, o_put("c", "other", 0, 0));            /* inode 3 */
+	op1(kv, o_put("a", "contents", 0, 0)); /* inode 2 */
+	op1(kv, o_put("c", "other", 0, 0)); /* inode 3 */
 	now_ns += SEC;
 	assert_int_equal(op1(kv, o_rename("a", "b", 2, 0)).status, KV_EVERSION);
 	r = op1(kv, o_rename("a", "b", 1, 0));
@@ -678,23 +724,33 @@ static void test_kv_rename_tree_moves_the_subtree(void **state)
 
 	/* Into itself, or with a wrong version: refused, nothing changes. */
 	d0 = kv_digest(kv);
-	assert_int_equal(op1(kv, o_rename("/c", "/c/b/z", 0, KV_F_TREE |
-	    KV_F_ANYVER)).status, KV_EINVAL);
+	assert_int_equal(op1(kv,
+	                     o_rename("/c", "/c/b/z", 0,
+	                         KV_F_TREE | KV_F_ANYVER))
+	                     .status,
+	    KV_EINVAL);
 	assert_int_equal(op1(kv, o_rename("/c", "/e", 7, KV_F_TREE)).status,
 	    KV_EVERSION);
-	assert_int_equal(op1(kv, o_rename("/none", "/e", 0, KV_F_TREE |
-	    KV_F_ANYVER)).status, KV_ENOKEY);
+	assert_int_equal(op1(kv,
+	                     o_rename("/none", "/e", 0,
+	                         KV_F_TREE | KV_F_ANYVER))
+	                     .status,
+	    KV_ENOKEY);
 	assert_int_equal(kv_digest(kv), d0);
 	/* To itself: OK, nothing changes (as a plain rename). */
-	assert_int_equal(op1(kv, o_rename("/c", "/c", 0, KV_F_TREE |
-	    KV_F_ANYVER)).status, KV_OK);
+	assert_int_equal(op1(kv,
+	                     o_rename("/c", "/c", 0, KV_F_TREE | KV_F_ANYVER))
+	                     .status,
+	    KV_OK);
 
 	/* Over a tree: colliding keys are replaced, the others stay. */
 	op1(kv, o_put("/d", NULL, 0, 0));
 	op1(kv, o_put("/d/x", "old", 0, 0));
 	op1(kv, o_put("/d/z", "Z", 0, 0));
-	assert_int_equal(op1(kv, o_rename("/c", "/d", 0, KV_F_TREE |
-	    KV_F_ANYVER)).status, KV_OK);
+	assert_int_equal(op1(kv,
+	                     o_rename("/c", "/d", 0, KV_F_TREE | KV_F_ANYVER))
+	                     .status,
+	    KV_OK);
 	assert_value(kv, "/d/x", "X", 1);
 	assert_int_equal(attr_of(kv, "/d/x").inode, a_x.inode);
 	assert_value(kv, "/d/z", "Z", 1);
@@ -749,8 +805,10 @@ static void test_kv_rename_tree_in_txn_and_limits(void **state)
 	dst[0] = '/';
 	dst[63] = '\0';
 	d0 = kv_digest(kv);
-	assert_int_equal(op1(kv, o_rename("/u", dst, 0, KV_F_TREE |
-	    KV_F_ANYVER)).status, KV_EINVAL);
+	assert_int_equal(op1(kv,
+	                     o_rename("/u", dst, 0, KV_F_TREE | KV_F_ANYVER))
+	                     .status,
+	    KV_EINVAL);
 	assert_int_equal(kv_digest(kv), d0);
 	free(longkey);
 	free(dst);
@@ -829,14 +887,14 @@ static void test_kv_txn_failed_op_undoes_everything(void **state)
 	op1(kv, o_put("e", "eeee", 0, 0));
 	op1(kv, o_put("f", "ffff", 0, 0));
 	before = kv_digest(kv);
-	ops[0] = o_put("a", "new", 0, 0);              /* create */
-	ops[1] = o_write("b", 2, "XYZ", 3, 1, 0);      /* in-place? no: COW */
+	ops[0] = o_put("a", "new", 0, 0); /* create */
+	ops[1] = o_write("b", 2, "XYZ", 3, 1, 0); /* in-place? no: COW */
 	ops[2] = o_del("c", 1, 0);
-	ops[3] = o_rename("d", "e", 1, 0);             /* over e */
+	ops[3] = o_rename("d", "e", 1, 0); /* over e */
 	ops[4] = o_meta("f", KV_META_ALL, m, 5, 1, 0);
-	ops[5] = o_trunc("e", 100, 2, 0);              /* the moved record */
-	ops[6] = o_put("c", "again", 0, 0);            /* re-create c */
-	ops[7] = o_del("nope", 0, KV_F_ANYVER);        /* fails */
+	ops[5] = o_trunc("e", 100, 2, 0); /* the moved record */
+	ops[6] = o_put("c", "again", 0, 0); /* re-create c */
+	ops[7] = o_del("nope", 0, KV_F_ANYVER); /* fails */
 	r = txn(kv, NULL, 0, ops, 8);
 	assert_int_equal(r.status, KV_ENOKEY);
 	assert_int_equal(r.fail_op, 7);
@@ -873,14 +931,14 @@ static void test_kv_txn_ops_see_earlier_ops(void **state)
 	(void)state;
 	op1(kv, o_put("k", "old", 0, 0)); /* inode 2 */
 	ops[0] = o_del("k", 1, 0);
-	ops[1] = o_put("k", "fresh", 0, 0);        /* absent now: create */
-	ops[2] = o_write("k", 5, "!", 1, 1, 0);    /* version 1 of the new k */
+	ops[1] = o_put("k", "fresh", 0, 0); /* absent now: create */
+	ops[2] = o_write("k", 5, "!", 1, 1, 0); /* version 1 of the new k */
 	ops[3] = o_put("tmp", "t", 0, 0);
 	ops[4] = o_rename("tmp", "tmp2", 1, 0);
-	ops[5] = o_del("tmp2", 2, 0);              /* created and gone */
+	ops[5] = o_del("tmp2", 2, 0); /* created and gone */
 	r = txn(kv, NULL, 0, ops, 6);
 	assert_int_equal(r.status, KV_OK);
-	assert_int_equal(r.attr.version, 2);       /* k, after the txn */
+	assert_int_equal(r.attr.version, 2); /* k, after the txn */
 	assert_int_equal(r.attr.inode, 3);
 	assert_value(kv, "k", "fresh!", 6);
 	assert_false(exists(kv, "tmp"));
@@ -1014,8 +1072,8 @@ static int collect(void *arg, const void *key, size_t keylen,
 	return l->stop_after != 0 && l->n == l->stop_after;
 }
 
-static struct listing list(struct kv *kv, const char *prefix,
-    const char *after, size_t limit, int delim)
+static struct listing list(struct kv *kv, const char *prefix, const char *after,
+    size_t limit, int delim)
 {
 	struct listing l;
 	long n;
@@ -1041,7 +1099,8 @@ static void assert_listing(const struct listing *l, int n, ...)
 static void test_kv_list_prefix_order_and_pagination(void **state)
 {
 	static const char *const keys[] = { "d", "d/b", "d/a", "d/b/x",
-		"d/b/y/z", "d/c", "d!", "d0", "e", "c", "d/\xff\xff", "d/\xff" };
+		"d/b/y/z", "d/c", "d!", "d0", "e", "c", "d/\xff\xff",
+		"d/\xff" };
 	struct kv *kv = new_kv();
 	struct listing l;
 
@@ -1049,8 +1108,8 @@ static void test_kv_list_prefix_order_and_pagination(void **state)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		op1(kv, o_put(keys[i], keys[i], 0, 0));
 	l = list(kv, "d/", NULL, 0, -1);
-	assert_listing(&l, 7, "d/a", "d/b", "d/b/x", "d/b/y/z", "d/c",
-	    "d/\xff", "d/\xff\xff");
+	assert_listing(&l, 7, "d/a", "d/b", "d/b/x", "d/b/y/z", "d/c", "d/\xff",
+	    "d/\xff\xff");
 	/* Pages of two. */
 	l = list(kv, "d/", NULL, 2, -1);
 	assert_listing(&l, 2, "d/a", "d/b");
@@ -1126,7 +1185,8 @@ static void test_kv_list_children_skips_subtrees(void **state)
 	    5050);
 	n = 0;
 	assert_int_equal(kv_list(kv, "dir/c07/", 8, NULL, 0, 10, '/', count_cb,
-	    &n), 10);
+	                     &n),
+	    10);
 	kv_free(kv);
 }
 
@@ -1225,7 +1285,8 @@ static void test_kv_session_survives_snapshot_and_restore(void **state)
 	assert_int_equal(r.flags, KV_RES_DUP);
 	assert_int_equal(r.attr.version, 1);
 	assert_int_equal(attr_of(other, "k").version, 1);
-	assert_int_equal(op1s(other, c, 2, o_put("k", "w", 1, 0)).status, KV_OK);
+	assert_int_equal(op1s(other, c, 2, o_put("k", "w", 1, 0)).status,
+	    KV_OK);
 	assert_int_equal(reg(other), c + 1); /* the id counter came along */
 	kv_free(kv);
 	kv_free(other);
@@ -1284,7 +1345,7 @@ static void test_kv_session_capacity_evicts_least_recently_used(void **state)
 	op1s(kv, b, 1, o_put("b", "", 0, 0));
 	op1s(kv, c, 1, o_put("c", "", 0, 0));
 	op1s(kv, a, 1, o_put("a", "", 0, 0)); /* a duplicate refreshes a */
-	d = reg(kv);                          /* evicts b */
+	d = reg(kv); /* evicts b */
 	assert_int_equal(kv_session_count(kv), 3);
 	assert_int_equal(op1s(kv, b, 2, o_put("b", "", 1, 0)).status,
 	    KV_ESESSION);
@@ -1313,15 +1374,18 @@ static void test_kv_many_clients_memory_bound(void **state)
 
 		/* First an op that fails (the seeds' ErrNoKey Put), then
 		 * the real one: both go through the session. */
-		assert_int_equal(op1s(kv, c, 1, o_put("absent", value, 1,
-		    0)).status, KV_ENOKEY);
-		assert_int_equal(op1s(kv, c, 2, o_put("k", value, i + 1,
-		    0)).status, KV_OK);
+		assert_int_equal(op1s(kv, c, 1, o_put("absent", value, 1, 0))
+		                     .status,
+		    KV_ENOKEY);
+		assert_int_equal(op1s(kv, c, 2, o_put("k", value, i + 1, 0))
+		                     .status,
+		    KV_OK);
 	}
 	after = heap_in_use();
 	per = ((double)after - (double)before) / CLIENTS;
 	print_message("heap growth for %d clients: %zu bytes, %.1f bytes per "
-	    "client (%s)\n", CLIENTS, after - before, per,
+	              "client (%s)\n",
+	    CLIENTS, after - before, per,
 #ifdef HAVE_ASAN
 	    "ASan allocator"
 #else
@@ -1408,8 +1472,10 @@ static void test_kv_replicas_end_byte_identical(void **state)
 		void *cmd = random_command(&len, clients, 6, seqs);
 		struct kv_result ra, rb;
 
-		assert_int_equal(kv_apply(a, (uint64_t)i + 1, cmd, len, &ra), 0);
-		assert_int_equal(kv_apply(b, (uint64_t)i + 1, cmd, len, &rb), 0);
+		assert_int_equal(kv_apply(a, (uint64_t)i + 1, cmd, len, &ra),
+		    0);
+		assert_int_equal(kv_apply(b, (uint64_t)i + 1, cmd, len, &rb),
+		    0);
 		assert_int_equal(ra.status, rb.status);
 		assert_int_equal(ra.flags, rb.flags);
 		assert_int_equal(ra.client_id, rb.client_id);
@@ -1428,7 +1494,8 @@ static void test_kv_replicas_end_byte_identical(void **state)
 	assert_int_equal(lc, la);
 	assert_memory_equal(sc, sa, la);
 	assert_int_equal(kv_digest(c), kv_digest(a));
-	print_message("%d commands: %zu keys, %u sessions, snapshot %zu bytes\n",
+	print_message("%d commands: %zu keys, %u sessions, snapshot %zu "
+	              "bytes\n",
 	    n, kv_key_count(a), kv_session_count(a), la);
 	free(sa);
 	free(sb);
@@ -1473,10 +1540,12 @@ static size_t sample_commands(uint64_t client, void **bufs, size_t *lens)
 	cs[n++] = cmd_txn(cmps, 2, ops, 3);
 	cs[n++] = (struct kv_cmd){ .type = KV_OP_REGISTER, .time_ns = now_ns };
 	cs[n++] = (struct kv_cmd){ .type = KV_OP_TICK, .time_ns = now_ns + 1 };
-	cs[n++] = cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "z",
-	    .keylen = 1 }, 0, 0);
+	cs[n++] =
+	    cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "z", .keylen = 1 },
+	        0, 0);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(kv_cmd_encode_alloc(&cs[i], &bufs[i], &lens[i]),
+		assert_int_equal(kv_cmd_encode_alloc(&cs[i], &bufs[i],
+		                     &lens[i]),
 		    0);
 	return n;
 }
@@ -1507,7 +1576,7 @@ static void test_kv_malformed_commands_change_nothing(void **state)
 	/* Seeded random mutations: no crash; malformed ones change nothing. */
 	rng_state = 0xbadc0de;
 	for (int round = 0; round < (getenv("RAFTKV_LONG") ? 100000 : 10000);
-	    round++) {
+	     round++) {
 		size_t i = (size_t)(rnd() % n);
 		unsigned char *m = malloc(lens[i]);
 		uint64_t d0 = kv_digest(kv);
@@ -1527,7 +1596,8 @@ static void test_kv_malformed_commands_change_nothing(void **state)
 		free(m);
 	}
 	print_message("mutated commands: %ld malformed (no change), %ld "
-	    "well-formed\n", malformed, valid);
+	              "well-formed\n",
+	    malformed, valid);
 	assert_true(malformed > 0 && valid > 0);
 	for (size_t i = 0; i < n; i++)
 		free(bufs[i]);
@@ -1592,7 +1662,8 @@ static void test_kv_snapshot_round_trip(void **state)
 	assert_value(copy, "big", big, sizeof(big));
 	assert_value(copy, "empty", "", 0);
 	{
-		struct kv_attr x = attr_of(copy, "link"), y = attr_of(kv, "link");
+		struct kv_attr x = attr_of(copy, "link"),
+		               y = attr_of(kv, "link");
 
 		assert_int_equal(x.version, y.version);
 		assert_int_equal(x.inode, y.inode);
@@ -1656,8 +1727,8 @@ static void test_kv_corrupt_snapshot_is_refused_state_kept(void **state)
 	int refused = 0, same = 0;
 
 	(void)state;
-	op1(src, o_put("long", "0123456789012345678901234567890123456789",
-	    0, 0));
+	op1(src,
+	    o_put("long", "0123456789012345678901234567890123456789", 0, 0));
 	theirs = kv_digest(src);
 	snapshot(src, (void **)&snap, &len);
 	op1(kv, o_put("mine", "keep me", 0, 0));
@@ -1716,26 +1787,30 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 
 	(void)state;
 	ks = keyspace_new();
-	st = (struct kvsnap_state){ .applied_index = 5, .next_inode = 10,
-		.ks = ks, .sessions = session_table_new(10, SEC) };
+	st = (struct kvsnap_state){ .applied_index = 5,
+		.next_inode = 10,
+		.ks = ks,
+		.sessions = session_table_new(10, SEC) };
 	a = keyspace_rec_new("a", 1);
 	b = keyspace_rec_new("b", 1);
-	a->attr = (struct kv_attr){ .version = 1, .inode = 3,
+	a->attr = (struct kv_attr){ .version = 1,
+		.inode = 3,
 		.kind = KV_KIND_FILE };
 	b->attr = a->attr;
 	assert_int_equal(keyspace_insert(ks, a), 0);
 	assert_int_equal(keyspace_insert(ks, b), 0);
-#define REFUSED() do {                                                   \
-		assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);  \
-		assert_int_equal(kv_restore(kv, snap, len), -EBADMSG);    \
-		free(snap);                                              \
+#define REFUSED() \
+	do { \
+		assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0); \
+		assert_int_equal(kv_restore(kv, snap, len), -EBADMSG); \
+		free(snap); \
 	} while (0)
-	REFUSED();                  /* the same inode twice */
+	REFUSED(); /* the same inode twice */
 	b->attr.inode = 4;
-	st.next_inode = 4;          /* inode not below the counter */
+	st.next_inode = 4; /* inode not below the counter */
 	REFUSED();
 	st.next_inode = 10;
-	b->attr.version = 0;        /* a present key at version 0 */
+	b->attr.version = 0; /* a present key at version 0 */
 	REFUSED();
 	b->attr.version = 1;
 	b->attr.kind = 0;
@@ -1771,8 +1846,7 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 
 /* Apply @buf with the Nth allocation failing, N = 0, 1, ... until it
  * succeeds: every failure is -ENOMEM and leaves no trace. */
-static unsigned apply_with_failures(struct kv *kv, const void *buf,
-    size_t len)
+static unsigned apply_with_failures(struct kv *kv, const void *buf, size_t len)
 {
 	unsigned failures = 0;
 
@@ -1999,12 +2073,15 @@ static void test_kv_reads_run_beside_apply(void **state)
 	/* Apply until both readers have read beside the writes: at least
 	 * 3000 ops, and as long as the scheduler needs to run the readers
 	 * (bounded: readers stuck behind the writer's lock still fail). */
-	for (int i = 0; i < 3000 || (i < 3000000 &&
-	    (atomic_load(&args[0].reads) < 10 ||
-	    atomic_load(&args[1].reads) < 10)); i++) {
+	for (int i = 0; i < 3000 ||
+	     (i < 3000000 &&
+	         (atomic_load(&args[0].reads) < 10 ||
+	             atomic_load(&args[1].reads) < 10));
+	     i++) {
 		snprintf(key, sizeof(key), "k%d", i % 50);
 		op1(kv, o_put(key, "value", 0, KV_F_ANYVER));
-		op1(kv, o_write("k", (uint64_t)(i % 40), "x", 1, 0, KV_F_ANYVER));
+		op1(kv,
+		    o_write("k", (uint64_t)(i % 40), "x", 1, 0, KV_F_ANYVER));
 		if (i % 7 == 0)
 			op1(kv, o_del(key, 0, KV_F_ANYVER));
 	}
@@ -2021,13 +2098,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kv_put_get_follow_the_seeds),
 		cmocka_unit_test(test_kv_get_through_the_log),
-		cmocka_unit_test(test_kv_put_keeps_inode_and_meta_unless_setmeta),
+		cmocka_unit_test(
+		    test_kv_put_keeps_inode_and_meta_unless_setmeta),
 		cmocka_unit_test(test_kv_put_anyver_creates_or_replaces),
 		cmocka_unit_test(test_kv_inodes_are_never_reused),
 		cmocka_unit_test(test_kv_delete_checks_the_version),
 		cmocka_unit_test(test_kv_write_at_offset),
 		cmocka_unit_test(test_kv_write_appends_and_reads_ranges),
-		cmocka_unit_test(test_kv_truncate_shrinks_and_extends_with_zeros),
+		cmocka_unit_test(
+		    test_kv_truncate_shrinks_and_extends_with_zeros),
 		cmocka_unit_test(test_kv_setmeta_bumps_version_and_ctime),
 		cmocka_unit_test(test_kv_rename_moves_the_record),
 		cmocka_unit_test(test_kv_rename_tree_moves_the_subtree),
@@ -2039,18 +2118,21 @@ int main(void)
 		cmocka_unit_test(test_kv_txn_equals_ops_applied_one_by_one),
 		cmocka_unit_test(test_kv_list_prefix_order_and_pagination),
 		cmocka_unit_test(test_kv_list_children_skips_subtrees),
-		cmocka_unit_test(test_kv_session_duplicate_returns_first_result),
+		cmocka_unit_test(
+		    test_kv_session_duplicate_returns_first_result),
 		cmocka_unit_test(test_kv_session_stale_and_unknown),
 		cmocka_unit_test(test_kv_session_survives_snapshot_and_restore),
 		cmocka_unit_test(test_kv_session_expires_by_committed_time),
-		cmocka_unit_test(test_kv_session_capacity_evicts_least_recently_used),
+		cmocka_unit_test(
+		    test_kv_session_capacity_evicts_least_recently_used),
 		cmocka_unit_test(test_kv_many_clients_memory_bound),
 		cmocka_unit_test(test_kv_replicas_end_byte_identical),
 		cmocka_unit_test(test_kv_malformed_commands_change_nothing),
 		cmocka_unit_test(test_kv_apply_refuses_old_index),
 		cmocka_unit_test(test_kv_snapshot_round_trip),
 		cmocka_unit_test(test_kv_snapshot_of_empty_state_is_small),
-		cmocka_unit_test(test_kv_corrupt_snapshot_is_refused_state_kept),
+		cmocka_unit_test(
+		    test_kv_corrupt_snapshot_is_refused_state_kept),
 		cmocka_unit_test(test_kv_inconsistent_snapshot_is_refused),
 		cmocka_unit_test(test_kv_apply_enomem_changes_nothing),
 		cmocka_unit_test(test_kv_txn_enomem_midway_undoes),

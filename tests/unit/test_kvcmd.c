@@ -169,8 +169,9 @@ static void assert_round_trip(const struct kv_cmd *c, const uint8_t *buf,
 
 		/* Fields a type does not carry decode as zero. */
 		if (c->type == KV_OP_GET)
-			want = (struct kv_op){ .type = KV_OP_GET, .key = c->op.key,
-			    .keylen = c->op.keylen };
+			want = (struct kv_op){ .type = KV_OP_GET,
+				.key = c->op.key,
+				.keylen = c->op.keylen };
 		assert_op_equal(&d.op, &want);
 	}
 	if (c->type == KV_OP_TXN) {
@@ -312,11 +313,13 @@ static void test_kvcmd_encode_rejects_invalid(void **state)
 	uint8_t buf[256];
 
 	(void)state;
-#define REJECT(mutation) do {                                          \
-		c = cmd_of(KV_OP_PUT);                                 \
-		mutation;                                              \
-		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL); \
-		assert_int_equal(kv_cmd_size(&c), 0);                  \
+#define REJECT(mutation) \
+	do { \
+		c = cmd_of(KV_OP_PUT); \
+		mutation; \
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), \
+		    -EINVAL); \
+		assert_int_equal(kv_cmd_size(&c), 0); \
 	} while (0)
 	REJECT(c.type = 0);
 	REJECT(c.type = KV_OP_TYPE_MAX + 1);
@@ -494,8 +497,9 @@ static void test_kvcmd_mutations_reject_or_round_trip(void **state)
 				size_t at = (size_t)(rnd() % len);
 
 				/* Mostly small changes: lengths, flags, types. */
-				m[at] = rnd() % 2 ? (uint8_t)rnd() :
-				    (uint8_t)(m[at] ^ (1u << (rnd() % 8)));
+				m[at] = rnd() % 2
+				    ? (uint8_t)rnd()
+				    : (uint8_t)(m[at] ^ (1u << (rnd() % 8)));
 			}
 			if (kv_cmd_decode(m, len, &d) == 0) {
 				uint8_t *again;
@@ -514,7 +518,8 @@ static void test_kvcmd_mutations_reject_or_round_trip(void **state)
 		free(buf);
 	}
 	print_message("mutations: %ld accepted (re-encode identical), "
-	    "%ld rejected\n", accepted, rejected);
+	              "%ld rejected\n",
+	    accepted, rejected);
 	assert_true(accepted > 0 && rejected > 0);
 }
 
@@ -531,9 +536,15 @@ static struct kv_result sample_result(void)
 	r.flags = KV_RES_DUP;
 	r.fail_cmp = 2;
 	r.client_id = BIG;
-	r.attr = (struct kv_attr){ .version = BIG, .inode = BIG + 1,
-		.size = 12, .mtime_ns = -1, .ctime_ns = 99, .mode = 0644,
-		.uid = 5, .gid = 6, .kind = KV_KIND_FILE };
+	r.attr = (struct kv_attr){ .version = BIG,
+		.inode = BIG + 1,
+		.size = 12,
+		.mtime_ns = -1,
+		.ctime_ns = 99,
+		.mode = 0644,
+		.uid = 5,
+		.gid = 6,
+		.kind = KV_KIND_FILE };
 	r.value = (void *)"0123456789ab";
 	r.value_len = 12;
 	return r;
@@ -570,7 +581,8 @@ static void test_kvcmd_result_round_trips(void **state)
 	assert_memory_equal(again, buf, (size_t)n);
 
 	for (long k = 0; k < n; k++)
-		assert_int_equal(kv_result_decode(buf, (size_t)k, &d), -EBADMSG);
+		assert_int_equal(kv_result_decode(buf, (size_t)k, &d),
+		    -EBADMSG);
 	assert_int_equal(kv_result_decode(buf, (size_t)n + 1, &d), -EBADMSG);
 	buf[1] = KV_STATUS_COUNT;
 	assert_int_equal(kv_result_decode(buf, (size_t)n, &d), -EBADMSG);
@@ -639,19 +651,70 @@ static void test_kvcmd_time_accessor(void **state)
 static void test_kvcmd_attr_layout(void **state)
 {
 	static const uint8_t want[KV_ATTR_BYTES] = {
-		1, 0, 0, 0, 0, 0, 0, 0,
-		2, 0, 0, 0, 0, 0, 0, 0,
-		3, 0, 0, 0, 0, 0, 0, 0,
-		0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		5, 0, 0, 0, 0, 0, 0, 0,
-		0xa4, 0x01, 0, 0,
-		7, 0, 0, 0,
-		8, 0, 0, 0,
+		1,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		2,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		3,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0xfc,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		0xff,
+		5,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0xa4,
+		0x01,
+		0,
+		0,
+		7,
+		0,
+		0,
+		0,
+		8,
+		0,
+		0,
+		0,
 		2,
 	};
 	const struct kv_attr a = {
-		.version = 1, .inode = 2, .size = 3, .mtime_ns = -4,
-		.ctime_ns = 5, .mode = 0644, .uid = 7, .gid = 8, .kind = 2,
+		.version = 1,
+		.inode = 2,
+		.size = 3,
+		.mtime_ns = -4,
+		.ctime_ns = 5,
+		.mode = 0644,
+		.uid = 7,
+		.gid = 8,
+		.kind = 2,
 	};
 	struct kv_attr got;
 	uint8_t b[KV_ATTR_BYTES];
@@ -680,7 +743,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kvcmd_round_trips_every_type),
-		cmocka_unit_test(test_kvcmd_round_trips_empty_value_and_empty_txn),
+		cmocka_unit_test(
+		    test_kvcmd_round_trips_empty_value_and_empty_txn),
 		cmocka_unit_test(test_kvcmd_header_layout),
 		cmocka_unit_test(test_kvcmd_limits_are_accepted_at_the_edge),
 		cmocka_unit_test(test_kvcmd_encode_rejects_invalid),

@@ -358,7 +358,7 @@ static void test_linz_never_returned_op_may_never_apply(void **state)
 
 	PUT(*hp, 1, 0, NEVER, "k", "a", 0, UNKNOWN);
 	DEL(*hp, 4, 1, NEVER, "k", 1, UNKNOWN);
-	GET(*hp, 5, 2, NEVER, "k", UNKNOWN, "", 0);	/* ignored */
+	GET(*hp, 5, 2, NEVER, "k", UNKNOWN, "", 0); /* ignored */
 	GET(*hp, 2, 10, 20, "k", NOKEY, "", 0);
 	PUT(*hp, 3, 30, 40, "k", "b", 0, OK);
 	GET(*hp, 2, 50, 60, "k", OK, "b", 1);
@@ -445,7 +445,7 @@ static void test_linz_delete_semantics(void **state)
 	DEL(*hp, 1, 8, 9, "k", 1, NOKEY);
 	DEL(*hp, 1, 10, 11, "k", 0, NOKEY);
 	PUT(*hp, 1, 12, 13, "k", "b", 1, NOKEY);
-	PUT(*hp, 1, 14, 15, "k", "b", 0, OK);	/* recreated at version 1 */
+	PUT(*hp, 1, 14, 15, "k", "b", 0, OK); /* recreated at version 1 */
 	GET(*hp, 1, 16, 17, "k", OK, "b", 1);
 	PUT(*hp, 1, 18, 19, "k", "c", 1, OK);
 	GET(*hp, 1, 20, 21, "k", OK, "c", 2);
@@ -499,8 +499,8 @@ static void test_linz_per_key_independence(void **state)
 		for (i = 0; i < 5; i++) {
 			snprintf(val, sizeof(val), "v%d", i);
 			PUT(h, (uint64_t)k, (uint64_t)(100 * i + k),
-			    (uint64_t)(100 * i + k + 50), key, val,
-			    (uint64_t)i, OK);
+			    (uint64_t)(100 * i + k + 50), key, val, (uint64_t)i,
+			    OK);
 		}
 	}
 	/* ... and one key with a stale read, whose operations interleave
@@ -514,7 +514,7 @@ static void test_linz_per_key_independence(void **state)
 	assert_int_equal(strlen("bad-key"), res.key_len);
 	assert_memory_equal("bad-key", res.key, res.key_len);
 	assert_non_null(strstr(res.report, "\"bad-key\""));
-	assert_int_equal(102, res.stuck[0]);	/* the stale Get */
+	assert_int_equal(102, res.stuck[0]); /* the stale Get */
 	linz_result_close(&res);
 
 	/* A second bad key: both counted, the first one explained. */
@@ -522,7 +522,8 @@ static void test_linz_per_key_independence(void **state)
 	assert_int_equal(LINZ_ILLEGAL, linz_check(h, STRICT, 10.0, &res));
 	assert_int_equal(2, res.nkeys_illegal);
 	assert_memory_equal("k3", res.key, res.key_len);
-	assert_non_null(strstr(res.report, "also not linearizable: key "
+	assert_non_null(strstr(res.report,
+	    "also not linearizable: key "
 	    "\"bad-key\""));
 	linz_result_close(&res);
 }
@@ -585,25 +586,25 @@ static void test_linz_add_copies_and_validates(void **state)
 	assert_int_equal(7, got.client);
 	assert_int_equal(-ERANGE, linz_history_get(h, 1, &got));
 
-	got.ret_ns = 5;				/* returns before its call */
+	got.ret_ns = 5; /* returns before its call */
 	assert_int_equal(-EINVAL, linz_add(h, &got));
 	got.ret_ns = 20;
 	got.kind = 3;
 	assert_int_equal(-EINVAL, linz_add(h, &got));
 	got.kind = LINZ_GET;
-	got.result = MAYBE;			/* a Get cannot be Maybe */
+	got.result = MAYBE; /* a Get cannot be Maybe */
 	assert_int_equal(-EINVAL, linz_add(h, &got));
 	got.result = 9;
 	assert_int_equal(-EINVAL, linz_add(h, &got));
 	got.kind = LINZ_PUT;
-	got.result = OK;			/* an answer, but no return? */
+	got.result = OK; /* an answer, but no return? */
 	got.ret_ns = NEVER;
 	assert_int_equal(-EINVAL, linz_add(h, &got));
-	got.result = MAYBE;			/* an open-ended ErrMaybe */
+	got.result = MAYBE; /* an open-ended ErrMaybe */
 	assert_int_equal(0, linz_add(h, &got));
 	got.kind = LINZ_GET;
 	got.ret_ns = 20;
-	got.result = UNKNOWN;			/* forced open end */
+	got.result = UNKNOWN; /* forced open end */
 	assert_int_equal(0, linz_add(h, &got));
 	assert_int_equal(0, linz_history_get(h, 2, &got));
 	assert_true(got.ret_ns == NEVER);
@@ -620,10 +621,18 @@ static void test_linz_history_save_load_roundtrip(void **state)
 	assert_non_null(f);
 	PUT(h, 1, 100, 200, "k \"q\"", "v\\al", 0, OK);
 	GET(h, 2, 150, 300, "k \"q\"", OK, "v\\al", 1);
-	assert_int_equal(0, linz_add(h, &(struct linz_op){ .client = 3,
-	    .call_ns = 160, .ret_ns = 170, .kind = LINZ_PUT, .key = "b\0in",
-	    .key_len = 4, .value = "\xff\n\t", .value_len = 3, .version = 9,
-	    .result = EVER }));
+	assert_int_equal(0,
+	    linz_add(h,
+	        &(struct linz_op){ .client = 3,
+	            .call_ns = 160,
+	            .ret_ns = 170,
+	            .kind = LINZ_PUT,
+	            .key = "b\0in",
+	            .key_len = 4,
+	            .value = "\xff\n\t",
+	            .value_len = 3,
+	            .version = 9,
+	            .result = EVER }));
 	DEL(h, 4, 400, NEVER, "k \"q\"", 1, UNKNOWN);
 	GET(h, 5, 410, NEVER, "k \"q\"", UNKNOWN, "", 0);
 	PUT(h, 6, 500, 600, "", "", 0, MAYBE);
@@ -640,8 +649,8 @@ static void test_linz_history_save_load_roundtrip(void **state)
 		assert_int_equal(a.result, b.result);
 		assert_int_equal(a.key_len, b.key_len);
 		assert_memory_equal(a.key, b.key, a.key_len);
-		if (a.kind == LINZ_PUT || (a.kind == LINZ_GET &&
-		    a.result != UNKNOWN)) {
+		if (a.kind == LINZ_PUT ||
+		    (a.kind == LINZ_GET && a.result != UNKNOWN)) {
 			assert_int_equal(a.value_len, b.value_len);
 			assert_memory_equal(a.value, b.value, a.value_len);
 			assert_true(a.version == b.version);
@@ -656,7 +665,8 @@ static void test_linz_history_save_load_roundtrip(void **state)
 	f = tmpfile();
 	assert_non_null(f);
 	fputs("# comment\nc1 0 1 put \"k\" \"v\" ver=0 -> OK\n"
-	    "c1 2 3 put \"k\" ver=0 -> OK\n", f);
+	      "c1 2 3 put \"k\" ver=0 -> OK\n",
+	    f);
 	rewind(f);
 	assert_int_equal(-EINVAL, history_load(f, &back, &bad));
 	assert_null(back);
@@ -677,8 +687,7 @@ static void test_linz_history_check_saves_illegal_history(void **state)
 	/* Illegal for the strict model only (the version). */
 	PUT(h, 1, 0, 10, "k", "a", 0, OK);
 	GET(h, 2, 20, 30, "k", OK, "a", 7);
-	assert_int_equal(LINZ_ILLEGAL, history_check(h, STRICT, 1.0,
-	    "saved"));
+	assert_int_equal(LINZ_ILLEGAL, history_check(h, STRICT, 1.0, "saved"));
 	snprintf(path, sizeof(path), "%s/saved.linz", dir);
 	f = fopen(path, "r");
 	assert_non_null(f);
@@ -713,11 +722,11 @@ static void test_linz_timeout_gives_unknown(void **state)
 	assert_int_equal(1, res.nkeys_unknown);
 	assert_memory_equal("k", res.key, 1);
 	assert_string_equal("timeout", res.gave_up);
-	linz_result_print(&res, stdout);	/* the loud warning */
+	linz_result_print(&res, stdout); /* the loud warning */
 	assert_true(res.elapsed_s < 5.0);
 	linz_result_close(&res);
-	assert_int_equal(LINZ_UNKNOWN, history_check(h, STRICT, 0.05,
-	    "test_linz_timeout"));
+	assert_int_equal(LINZ_UNKNOWN,
+	    history_check(h, STRICT, 0.05, "test_linz_timeout"));
 }
 
 /* The same search under a 1 MiB memory bound ($RAFTKV_LINZ_MAX_MB). */
@@ -767,7 +776,7 @@ struct top {
 	int kind, key, result;
 	const char *val;
 	uint64_t ver;
-	uint64_t lp;			/* generation only */
+	uint64_t lp; /* generation only */
 };
 
 struct bkey {
@@ -869,7 +878,8 @@ static bool bf_search(enum linz_model model, const struct top *ops, int n,
 		saved = keys[ops[i].key];
 		for (a = 0; a < na; a++) {
 			keys[ops[i].key] = out[a];
-			if (bf_search(model, ops, n, placed | (1u << i), keys)) {
+			if (bf_search(model, ops, n, placed | (1u << i),
+			        keys)) {
 				keys[ops[i].key] = saved;
 				return true;
 			}
@@ -879,8 +889,7 @@ static bool bf_search(enum linz_model model, const struct top *ops, int n,
 	return false;
 }
 
-static bool bf_linearizable(enum linz_model model, const struct top *ops,
-    int n)
+static bool bf_linearizable(enum linz_model model, const struct top *ops, int n)
 {
 	struct bkey keys[BF_MAX_KEYS] = { bf_init(), bf_init() };
 
@@ -916,8 +925,8 @@ static const struct profile profile_open = { 2, 40, 1 };
 static int gen_history(uint64_t *rng, enum linz_model model,
     const struct profile *pr, struct top *ops)
 {
-	unsigned nclients = 2 + rng_below(rng, 3), nkeys = 1 +
-	    rng_below(rng, pr->max_keys);
+	unsigned nclients = 2 + rng_below(rng, 3),
+	         nkeys = 1 + rng_below(rng, pr->max_keys);
 	uint64_t free_at[4] = { 0 };
 	bool dead[4] = { false };
 	struct bkey keys[BF_MAX_KEYS] = { bf_init(), bf_init() };
@@ -934,8 +943,9 @@ static int gen_history(uint64_t *rng, enum linz_model model,
 		o->call = free_at[c] + rng_below(rng, 4);
 		o->lp = o->call + rng_below(rng, 4);
 		o->ret = o->lp + rng_below(rng, 4);
-		o->kind = rng_below(rng, 10) < 4 ? LINZ_GET :
-		    rng_below(rng, 100) >= pr->del_pct ? LINZ_PUT : LINZ_DEL;
+		o->kind = rng_below(rng, 10) < 4         ? LINZ_GET
+		    : rng_below(rng, 100) >= pr->del_pct ? LINZ_PUT
+		                                         : LINZ_DEL;
 		o->key = (int)rng_below(rng, nkeys);
 		free_at[c] = o->ret + 1;
 		/* No answer: the client died (keep one alive) or gave up
@@ -1011,21 +1021,20 @@ static void mutate(uint64_t *rng, struct top *ops, int n)
 	case 2:
 		if (o->ret == NEVER)
 			break;
-		o->result = o->kind == LINZ_GET ?
-		    (o->result == OK ? NOKEY : OK) :
-		    (int)rng_below(rng, 4);
+		o->result = o->kind == LINZ_GET ? (o->result == OK ? NOKEY : OK)
+		                                : (int)rng_below(rng, 4);
 		break;
-	case 3:			/* move the call later */
+	case 3: /* move the call later */
 		if (o->ret != NEVER && o->call < o->ret)
-			o->call += 1 + rng_below(rng,
-			    (unsigned)(o->ret - o->call));
+			o->call += 1 +
+			    rng_below(rng, (unsigned)(o->ret - o->call));
 		break;
-	case 4:			/* move the return earlier */
+	case 4: /* move the return earlier */
 		if (o->ret != NEVER && o->ret > o->call)
-			o->ret -= 1 + rng_below(rng,
-			    (unsigned)(o->ret - o->call));
+			o->ret -= 1 +
+			    rng_below(rng, (unsigned)(o->ret - o->call));
 		break;
-	default:		/* swap two operations' answers */
+	default: /* swap two operations' answers */
 	{
 		struct top *p = &ops[rng_below(rng, (unsigned)n)];
 
@@ -1050,13 +1059,14 @@ static void print_case(const struct top *ops, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		fprintf(stderr, "  c%llu [%llu,", (unsigned long long)
-		    ops[i].client, (unsigned long long)ops[i].call);
+		fprintf(stderr, "  c%llu [%llu,",
+		    (unsigned long long)ops[i].client,
+		    (unsigned long long)ops[i].call);
 		if (ops[i].ret == NEVER)
 			fputs("never] ", stderr);
 		else
-			fprintf(stderr, "%llu] ", (unsigned long long)
-			    ops[i].ret);
+			fprintf(stderr, "%llu] ",
+			    (unsigned long long)ops[i].ret);
 		fprintf(stderr, "%s k%d \"%s\" ver=%llu -> %s\n",
 		    linz_kind_name(ops[i].kind), ops[i].key, ops[i].val,
 		    (unsigned long long)ops[i].ver,
@@ -1104,7 +1114,8 @@ static void cross_check(enum linz_model model, const struct profile *pr,
 		if (!mutated && !want) {
 			print_case(ops, n);
 			fail_msg("case %d: generated history judged illegal by "
-			    "brute force", c);
+			         "brute force",
+			    c);
 		}
 		if (got != (want ? LINZ_OK : LINZ_ILLEGAL)) {
 			struct linz_result res;
@@ -1114,8 +1125,9 @@ static void cross_check(enum linz_model model, const struct profile *pr,
 			linz_result_print(&res, stderr);
 			linz_result_close(&res);
 			fail_msg("case %d (seed %llu): checker %s, brute force "
-			    "%s", c, (unsigned long long)seed,
-			    verdict_name(got), want ? "legal" : "illegal");
+			         "%s",
+			    c, (unsigned long long)seed, verdict_name(got),
+			    want ? "legal" : "illegal");
 		}
 		if (want)
 			legal++;
@@ -1126,8 +1138,9 @@ static void cross_check(enum linz_model model, const struct profile *pr,
 		linz_history_free(h);
 	}
 	printf("%s model, seed %#llx: %d cases agree (%d legal, %d "
-	    "illegal)\n", model == LAB ? "lab" : "strict",
-	    (unsigned long long)seed, cases, legal, illegal);
+	       "illegal)\n",
+	    model == LAB ? "lab" : "strict", (unsigned long long)seed, cases,
+	    legal, illegal);
 	assert_true(illegal > cases / 20);
 	assert_true(legal > cases / 2);
 	assert_int_equal(illegal, mutated_illegal);
@@ -1236,8 +1249,9 @@ static void *client_main(void *p)
 		snprintf(val, sizeof(val), "c%llu-%d",
 		    (unsigned long long)a->id, i);
 		op.client = a->id;
-		op.kind = dice < 50 ? LINZ_GET :
-		    dice < 100 - sim->w.del_pct ? LINZ_PUT : LINZ_DEL;
+		op.kind = dice < 50               ? LINZ_GET
+		    : dice < 100 - sim->w.del_pct ? LINZ_PUT
+		                                  : LINZ_DEL;
 		op.key = key;
 		op.key_len = strlen(key);
 		op.version = known[k % 128];
@@ -1262,8 +1276,9 @@ static void *client_main(void *p)
 			op.value = val;
 			op.value_len = strlen(val);
 			if (res == OK)
-				known[k % 128] = op.kind == LINZ_PUT ?
-				    op.version + 1 : 0;
+				known[k % 128] = op.kind == LINZ_PUT
+				    ? op.version + 1
+				    : 0;
 			else if (res == NOKEY)
 				known[k % 128] = 0;
 		}
@@ -1291,8 +1306,8 @@ static struct linz_history *record(const struct workload *w)
 	for (i = 0; i < nclients; i++) {
 		args[i].sim = &sim;
 		args[i].id = (uint64_t)i;
-		assert_int_equal(0, pthread_create(&th[i], NULL, client_main,
-		    &args[i]));
+		assert_int_equal(0,
+		    pthread_create(&th[i], NULL, client_main, &args[i]));
 	}
 	for (i = 0; i < nclients; i++)
 		pthread_join(th[i], NULL);
@@ -1333,9 +1348,9 @@ static void run_workload(const struct workload *w, const char *what,
 
 	v = linz_check(h, STRICT, timeout, &res);
 	printf("%-9s %2d clients x %d ops, %3d keys, %u%% del, %u/%u per "
-	    "mille maybe/never: %.3f s, %zu configs (%s)\n", what,
-	    w->clients, w->per, w->keys, w->del_pct, w->maybe_pm, w->never_pm,
-	    res.elapsed_s, res.nconfigs, verdict_name(v));
+	       "mille maybe/never: %.3f s, %zu configs (%s)\n",
+	    what, w->clients, w->per, w->keys, w->del_pct, w->maybe_pm,
+	    w->never_pm, res.elapsed_s, res.nconfigs, verdict_name(v));
 	if (v != LINZ_OK)
 		linz_result_print(&res, stdout);
 	/* Unknown is not wrong, merely undecided (and loudly printed). */
@@ -1428,8 +1443,8 @@ int main(void)
 		    test_linz_lab_model_differs_from_strict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linz_delete_semantics,
 		    setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_linz_per_key_independence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linz_per_key_independence,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_linz_report_explains_violation, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -1439,8 +1454,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_linz_history_check_saves_illegal_history, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_linz_timeout_gives_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linz_timeout_gives_unknown,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_linz_memory_limit_gives_unknown, setup, teardown),
 		cmocka_unit_test(test_linz_random_matches_brute_force_strict),

@@ -160,7 +160,8 @@ static void test_logging_warn_appends_errno(void **state)
 	const char *out;
 	char want[256];
 
-	snprintf(want, sizeof(want), "n2 warn: open /x: %s\n", strerror(ENOENT));
+	snprintf(want, sizeof(want), "n2 warn: open /x: %s\n",
+	    strerror(ENOENT));
 	capture_begin(c);
 	errno = ENOENT;
 	log_warn("open %s", "/x");
@@ -259,19 +260,19 @@ static void test_logging_fatalx_exits_1(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_logging_line_format,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_logging_no_tag,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_logging_filters_below_level,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logging_line_format, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_logging_no_tag, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_logging_filters_below_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logging_warn_appends_errno,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_logging_long_message_truncated_to_one_line,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_logging_level_parse,
-		    setup, teardown),
+		    test_logging_long_message_truncated_to_one_line, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_logging_level_parse, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_logging_fatal_exits_1_with_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logging_fatalx_exits_1,

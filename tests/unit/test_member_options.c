@@ -47,11 +47,31 @@ static void test_member_options_defaults(void **state)
 static void test_member_options_every_option(void **state)
 {
 	static const char *args[] = {
-		"-c", "c.conf", "-i", "3", "-d", "/tmp/d", "-l", "debug",
-		"--curve-secret", "k.secret", "--tick-ms", "5",
-		"--election-ticks", "40", "--heartbeat-ticks", "4",
-		"--max-raft-state", "0", "--segment-size", "4096",
-		"--workers", "2", "--read-mode", "log", "--fault-injection",
+		"-c",
+		"c.conf",
+		"-i",
+		"3",
+		"-d",
+		"/tmp/d",
+		"-l",
+		"debug",
+		"--curve-secret",
+		"k.secret",
+		"--tick-ms",
+		"5",
+		"--election-ticks",
+		"40",
+		"--heartbeat-ticks",
+		"4",
+		"--max-raft-state",
+		"0",
+		"--segment-size",
+		"4096",
+		"--workers",
+		"2",
+		"--read-mode",
+		"log",
+		"--fault-injection",
 		NULL,
 	};
 	struct member_options o;
@@ -76,10 +96,16 @@ static void test_member_options_every_option(void **state)
 static void test_member_options_refuses_bad_numbers(void **state)
 {
 	static const char *const bad[][2] = {
-		{ "-i", "0" }, { "-i", "-1" }, { "-i", " 1" }, { "-i", "1x" },
-		{ "-i", "9223372036854775808" }, { "--tick-ms", "0" },
-		{ "--tick-ms", "100001" }, { "--workers", "+2" },
-		{ "--segment-size", "4095" }, { "--max-raft-state", "-1" },
+		{ "-i", "0" },
+		{ "-i", "-1" },
+		{ "-i", " 1" },
+		{ "-i", "1x" },
+		{ "-i", "9223372036854775808" },
+		{ "--tick-ms", "0" },
+		{ "--tick-ms", "100001" },
+		{ "--workers", "+2" },
+		{ "--segment-size", "4095" },
+		{ "--max-raft-state", "-1" },
 		{ "--read-mode", "fast" },
 	};
 	struct member_options o;

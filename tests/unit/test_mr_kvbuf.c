@@ -90,7 +90,7 @@ static void test_mr_kvbuf_sorts_by_key_then_value(void **state)
 	kvbuf_add(&kb, "ab", 2, "z", 1);
 	kvbuf_add(&kb, "b", 1, "1", 1);
 	kvbuf_add(&kb, "a", 1, "", 0);
-	kvbuf_add(&kb, "a\0b", 3, "nul", 3);   /* binary-safe */
+	kvbuf_add(&kb, "a\0b", 3, "nul", 3); /* binary-safe */
 	kvbuf_sort(&kb);
 	assert_int_equal(kb.n, 5);
 	assert_string_equal(kvbuf_key(&kb, 0), "a");
@@ -142,8 +142,8 @@ static void test_mr_kvbuf_refuses_damaged_files(void **state)
 {
 	static const uint8_t torn[] = { 3, 0, 0, 0, 1, 0, 0, 0, 'a', 'b' };
 	static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0 };
-	static const uint8_t ok_then_short[] = { 1, 0, 0, 0, 1, 0, 0, 0,
-		'k', 'v', 1, 0 };
+	static const uint8_t ok_then_short[] = { 1, 0, 0, 0, 1, 0, 0, 0, 'k',
+		'v', 1, 0 };
 	struct kvbuf kb;
 	char path[128];
 
@@ -174,14 +174,14 @@ static void test_mr_split_cuts_at_line_boundaries(void **state)
 	int j;
 
 	(void)state;
-	for (j = 0; j < 9999; j++)   /* lines of 1..100 chars */
+	for (j = 0; j < 9999; j++) /* lines of 1..100 chars */
 		text[j] = (j * 7919) % 101 == 0 ? '\n' : 'x';
-	text[9999] = 'y';            /* no newline at the end */
+	text[9999] = 'y'; /* no newline at the end */
 	snprintf(path, sizeof(path), "%s/in.txt", dir);
 	write_file(path, text, sizeof(text));
 	names[0] = path;
-	assert_int_equal(split_inputs(names, 1, 1000, &s, &n, err,
-	    sizeof(err)), 0);
+	assert_int_equal(split_inputs(names, 1, 1000, &s, &n, err, sizeof(err)),
+	    0);
 	assert_true(n >= 9 && n <= 11);
 	for (i = 0; i < n; i++) {
 		assert_true(s[i].off == total);
@@ -218,7 +218,7 @@ static void test_mr_counters_text_round_trip(void **state)
 	counters_add(&c, "map_input_bytes", 100);
 	counters_add(&c, "app.words", -3);
 	counters_add(&c, "map_input_bytes", 5);
-	counters_add(&c, "bad\tname", 1);      /* refused */
+	counters_add(&c, "bad\tname", 1); /* refused */
 	assert_int_equal(c.n, 2);
 	n = counters_format(&c, buf, sizeof(buf));
 	assert_int_equal(counters_parse(&d, buf, n), 0);
@@ -264,10 +264,11 @@ static void test_mr_kvgroup_combines_in_rounds(void **state)
 		int n = snprintf(k, sizeof(k), "k%zu", i % 50);
 
 		assert_int_equal(kvgroup_add(&kg, k, (size_t)n, "1", 1, sum_fn,
-		    &ctx), 0);
+		                     &ctx),
+		    0);
 	}
 	assert_true(kg.combining);
-	assert_true(kg.nv < 100000);     /* rounds ran */
+	assert_true(kg.nv < 100000); /* rounds ran */
 	assert_int_equal(kvgroup_combine(&kg, sum_fn, &ctx), 0);
 	assert_int_equal(kg.ng, 50);
 	for (i = 0; i < kg.ng; i++) {

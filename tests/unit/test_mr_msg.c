@@ -18,9 +18,16 @@
 
 static struct msg sample(void)
 {
-	struct msg m = { .type = MSG_TASK, .phase = MSG_PHASE_MAP, .task = 7,
-		.attempt = 3, .nmap = 8, .nreduce = 10, .wait_ms = 2500,
-		.off = 1ull << 40, .len = 123456789, .bytes_in = 5,
+	struct msg m = { .type = MSG_TASK,
+		.phase = MSG_PHASE_MAP,
+		.task = 7,
+		.attempt = 3,
+		.nmap = 8,
+		.nreduce = 10,
+		.wait_ms = 2500,
+		.off = 1ull << 40,
+		.len = 123456789,
+		.bytes_in = 5,
 		.bytes_out = 6 };
 
 	m.s1 = "pg-grimm.txt";
@@ -116,11 +123,14 @@ static void test_mr_msg_decode_refuses_bad_header_fields(void **state)
 	uint8_t buf[MSG_HDR + 64], c[MSG_HDR + 64];
 	struct msg m = sample(), d;
 	int n = msg_encode(&m, buf, sizeof(buf));
-	static const struct { int at; uint8_t v; } bad[] = {
+	static const struct {
+		int at;
+		uint8_t v;
+	} bad[] = {
 		{ 0, 'X' }, { 1, 'X' }, { 2, MSG_VERSION + 1 }, { 3, 0 },
 		{ 3, 5 }, { 3, 21 }, { 4, 3 }, { 5, 1 }, { 7, 1 },
-		{ 63, 0x80 },   /* s1len huge */
-		{ 67, 0x01 },   /* s2len off by 16 MiB */
+		{ 63, 0x80 }, /* s1len huge */
+		{ 67, 0x01 }, /* s2len off by 16 MiB */
 	};
 	size_t i;
 
@@ -162,7 +172,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mr_msg_round_trip),
 		cmocka_unit_test(test_mr_msg_empty_strings_and_max_strings),
-		cmocka_unit_test(test_mr_msg_encode_refuses_bad_type_and_small_buffer),
+		cmocka_unit_test(
+		    test_mr_msg_encode_refuses_bad_type_and_small_buffer),
 		cmocka_unit_test(test_mr_msg_decode_refuses_every_truncation),
 		cmocka_unit_test(test_mr_msg_decode_refuses_bad_header_fields),
 		cmocka_unit_test(test_mr_msg_decode_survives_random_frames),

@@ -102,7 +102,7 @@ static void test_mr_tasktab_heartbeats_keep_long_tasks(void **state)
 		assert_int_equal(get(&tt, t + 1, &b), TT_WAIT);
 	}
 	assert_int_equal(tt.st.reassigned, 0);
-	assert_int_equal(tt.st.backups, 0);   /* a lone task is no straggler */
+	assert_int_equal(tt.st.backups, 0); /* a lone task is no straggler */
 	tasktab_close(&tt);
 }
 
@@ -194,17 +194,20 @@ static void test_mr_tasktab_no_backup_when_tasks_are_alike(void **state)
 	for (i = 0; i < 9; i++) {
 		assert_int_equal(get(&tt, i * 2000, &g), TT_ASSIGNED);
 		assert_int_equal(tasktab_complete(&tt, i * 2000 + 2000, TT_MAP,
-		    g.task, g.attempt), 1);
+		                     g.task, g.attempt),
+		    1);
 	}
 	assert_int_equal(get(&tt, 18000, &last), TT_ASSIGNED);
 	for (t = 18000; t < 23000; t += 100) {
 		if (t % 2500 == 0)
 			assert_int_equal(tasktab_heartbeat(&tt, t, TT_MAP,
-			    last.task, last.attempt), 0);
+			                     last.task, last.attempt),
+			    0);
 		assert_int_equal(get(&tt, t, &g), TT_WAIT);
 	}
 	assert_int_equal(tasktab_complete(&tt, 23000, TT_MAP, last.task,
-	    last.attempt), 1);
+	                     last.attempt),
+	    1);
 	assert_int_equal(tt.st.attempts, 10);
 	assert_int_equal(tt.st.backups, 0);
 	tasktab_close(&tt);
@@ -213,13 +216,16 @@ static void test_mr_tasktab_no_backup_when_tasks_are_alike(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mr_tasktab_maps_first_then_reduces_then_done),
+		cmocka_unit_test(
+		    test_mr_tasktab_maps_first_then_reduces_then_done),
 		cmocka_unit_test(test_mr_tasktab_lease_expiry_reassigns),
 		cmocka_unit_test(test_mr_tasktab_heartbeats_keep_long_tasks),
 		cmocka_unit_test(test_mr_tasktab_fail_returns_task_and_limits),
 		cmocka_unit_test(test_mr_tasktab_refuses_unknown_tasks),
-		cmocka_unit_test(test_mr_tasktab_backup_only_for_far_stragglers),
-		cmocka_unit_test(test_mr_tasktab_no_backup_when_tasks_are_alike),
+		cmocka_unit_test(
+		    test_mr_tasktab_backup_only_for_far_stragglers),
+		cmocka_unit_test(
+		    test_mr_tasktab_no_backup_when_tasks_are_alike),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

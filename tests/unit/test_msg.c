@@ -71,12 +71,19 @@ static void init_sample_data(void)
 	fill_bytes(data_a, sizeof(data_a), 1);
 	fill_bytes(data_b, sizeof(data_b), 99);
 	fill_bytes(chunk_data, sizeof(chunk_data), 42);
-	sample_entries[0] = (struct raft_entry){ .term = 7, .index = BIG,
-		.type = RAFT_ENTRY_NORMAL, .len = sizeof(data_a), .data = data_a };
-	sample_entries[1] = (struct raft_entry){ .term = 8, .index = BIG + 1,
+	sample_entries[0] = (struct raft_entry){ .term = 7,
+		.index = BIG,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = sizeof(data_a),
+		.data = data_a };
+	sample_entries[1] = (struct raft_entry){ .term = 8,
+		.index = BIG + 1,
 		.type = RAFT_ENTRY_NOOP };
-	sample_entries[2] = (struct raft_entry){ .term = 8, .index = BIG + 2,
-		.type = RAFT_ENTRY_NORMAL, .len = sizeof(data_b), .data = data_b };
+	sample_entries[2] = (struct raft_entry){ .term = 8,
+		.index = BIG + 2,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = sizeof(data_b),
+		.data = data_b };
 }
 
 /* A message of @type with the fields that type gives meaning to. */
@@ -339,11 +346,17 @@ static void test_msg_round_trips_empty_entries(void **state)
 {
 	struct raft_entry e[2] = {
 		{ .term = 1, .index = 1, .type = RAFT_ENTRY_NOOP },
-		{ .term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL,
-		  .data = data_a /* ignored: len 0 */ },
+		{ .term = 1,
+		    .index = 2,
+		    .type = RAFT_ENTRY_NORMAL,
+		    .data = data_a /* ignored: len 0 */ },
 	};
-	struct raft_msg m = { .type = RAFT_MSG_APPEND, .from = 1, .to = 2,
-		.term = 1, .n_entries = 2, .entries = e };
+	struct raft_msg m = { .type = RAFT_MSG_APPEND,
+		.from = 1,
+		.to = 2,
+		.term = 1,
+		.n_entries = 2,
+		.entries = e };
 	struct raft_msg got;
 	size_t len;
 	uint8_t *buf = encode(&m, &len);
@@ -361,14 +374,18 @@ static void test_msg_round_trips_many_entries(void **state)
 {
 	uint32_t n = 1000;
 	struct raft_entry *e = calloc(n, sizeof(*e));
-	struct raft_msg m = { .type = RAFT_MSG_APPEND, .term = 2,
-		.n_entries = n, .entries = e };
+	struct raft_msg m = { .type = RAFT_MSG_APPEND,
+		.term = 2,
+		.n_entries = n,
+		.entries = e };
 
 	(void)state;
 	init_sample_data();
 	for (uint32_t i = 0; i < n; i++)
-		e[i] = (struct raft_entry){ .term = 2, .index = i + 1,
-			.type = RAFT_ENTRY_NORMAL, .len = i % 65,
+		e[i] = (struct raft_entry){ .term = 2,
+			.index = i + 1,
+			.type = RAFT_ENTRY_NORMAL,
+			.len = i % 65,
 			.data = i % 65 ? data_a : NULL };
 	assert_round_trip(&m);
 	free(e);
@@ -654,8 +671,11 @@ static void test_msg_rejects_zero_counts(void **state)
 	(void)state;
 	/* An APPEND with one empty entry, its count patched to 0 and the
 	 * entry removed: present entries must number at least one. */
-	struct raft_entry e = { .term = 1, .index = 1, .type = RAFT_ENTRY_NOOP };
-	m = (struct raft_msg){ .type = RAFT_MSG_APPEND, .n_entries = 1,
+	struct raft_entry e = { .term = 1,
+		.index = 1,
+		.type = RAFT_ENTRY_NOOP };
+	m = (struct raft_msg){ .type = RAFT_MSG_APPEND,
+		.n_entries = 1,
 		.entries = &e };
 	buf = encode(&m, &len);
 	put_le32(buf + HEADER_SIZE, 0);
@@ -693,7 +713,8 @@ static void test_msg_rejects_bad_entry_type(void **state)
 
 static void test_msg_rejects_too_many_voters(void **state)
 {
-	struct raft_msg m = { .type = RAFT_MSG_SNAPSHOT, .snap.index = 5,
+	struct raft_msg m = { .type = RAFT_MSG_SNAPSHOT,
+		.snap.index = 5,
 		.snap.n_voters = RAFT_MAX_MEMBERS };
 	size_t len;
 	uint8_t *buf;
@@ -746,7 +767,9 @@ static void test_msg_rejects_huge_counts_without_allocating(void **state)
 		MSG_MAX_ENTRIES + 1, UINT32_MAX };
 	uint8_t buf[HEADER_SIZE + 4 + 2 * ENTRY_HEADER_SIZE - 1];
 	struct raft_msg m = { .type = RAFT_MSG_APPEND };
-	struct raft_entry e = { .term = 1, .index = 1, .type = RAFT_ENTRY_NOOP };
+	struct raft_entry e = { .term = 1,
+		.index = 1,
+		.type = RAFT_ENTRY_NOOP };
 	size_t len;
 	uint8_t *valid;
 
@@ -825,7 +848,8 @@ static void test_msg_mutations_reject_or_round_trip(void **state)
 			size_t at = (size_t)(r % len);
 			/* Bias towards the header, where the structure lives. */
 			if ((r >> 32) % 2)
-				at %= HEADER_SIZE + 16 < len ? HEADER_SIZE + 16 : len;
+				at %= HEADER_SIZE + 16 < len ? HEADER_SIZE + 16
+				                             : len;
 			if ((r >> 40) % 4 == 0)
 				buf[at] = (uint8_t)(r >> 48);
 			else
@@ -869,9 +893,11 @@ static void test_msg_entry_round_trips(void **state)
 
 		assert_int_equal(n, ENTRY_HEADER_SIZE + e->len);
 		assert_int_equal(msg_encode_entry(e, buf, n - 1), -ENOBUFS);
-		assert_int_equal(msg_encode_entry(e, buf, sizeof(buf)), (long)n);
+		assert_int_equal(msg_encode_entry(e, buf, sizeof(buf)),
+		    (long)n);
 		/* Trailing bytes are the next record: consumed count says so. */
-		assert_int_equal(msg_decode_entry(buf, sizeof(buf), &got), (long)n);
+		assert_int_equal(msg_decode_entry(buf, sizeof(buf), &got),
+		    (long)n);
 		assert_entry_equal(e, &got);
 		assert_int_equal(msg_decode_entry(buf, n, &got), (long)n);
 		assert_entry_equal(e, &got);
@@ -902,8 +928,11 @@ static void test_msg_entry_rejects_bad_type(void **state)
 
 static void test_msg_entry_rejects_length_past_end(void **state)
 {
-	struct raft_entry e = { .term = 1, .index = 2,
-		.type = RAFT_ENTRY_NORMAL, .len = 5, .data = data_b };
+	struct raft_entry e = { .term = 1,
+		.index = 2,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = 5,
+		.data = data_b };
 	struct raft_entry got;
 	uint8_t buf[64];
 
@@ -920,7 +949,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_msg_round_trips_every_type),
-		cmocka_unit_test(test_msg_round_trips_every_field_on_every_type),
+		cmocka_unit_test(
+		    test_msg_round_trips_every_field_on_every_type),
 		cmocka_unit_test(test_msg_round_trips_header_only),
 		cmocka_unit_test(test_msg_round_trips_empty_entries),
 		cmocka_unit_test(test_msg_round_trips_many_entries),
@@ -940,7 +970,8 @@ int main(void)
 		cmocka_unit_test(test_msg_rejects_bad_entry_type),
 		cmocka_unit_test(test_msg_rejects_too_many_voters),
 		cmocka_unit_test(test_msg_rejects_chunk_outside_snapshot),
-		cmocka_unit_test(test_msg_rejects_huge_counts_without_allocating),
+		cmocka_unit_test(
+		    test_msg_rejects_huge_counts_without_allocating),
 		cmocka_unit_test(test_msg_decode_allocates_one_array),
 		cmocka_unit_test(test_msg_mutations_reject_or_round_trip),
 		cmocka_unit_test(test_msg_entry_round_trips),

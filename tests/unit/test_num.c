@@ -20,7 +20,8 @@ static void test_num_accepts_digits_in_range(void **state)
 	assert_int_equal(num_parse_u64("0", 10, 0, 10, &v), 0);
 	assert_int_equal(v, 0);
 	assert_int_equal(num_parse_u64("18446744073709551615", 10, 0,
-	    UINT64_MAX, &v), 0);
+	                     UINT64_MAX, &v),
+	    0);
 	assert_true(v == UINT64_MAX);
 	assert_int_equal(num_parse_u64("0x7f3A9c21", 16, 0, UINT64_MAX, &v), 0);
 	assert_int_equal(v, 0x7f3a9c21);
@@ -34,7 +35,16 @@ static void test_num_refuses_what_strtoull_takes(void **state)
 {
 	uint64_t v = 7;
 	static const char *const bad[] = {
-		"", " 1", "1 ", "-1", "+1", "1x", "0x10", "1.5", "1e3", "\t2",
+		"",
+		" 1",
+		"1 ",
+		"-1",
+		"+1",
+		"1x",
+		"0x10",
+		"1.5",
+		"1e3",
+		"\t2",
 	};
 
 	(void)state;
@@ -54,7 +64,8 @@ static void test_num_refuses_out_of_range(void **state)
 
 	(void)state;
 	assert_int_equal(num_parse_u64("18446744073709551616", 10, 0,
-	    UINT64_MAX, &v), -ERANGE);
+	                     UINT64_MAX, &v),
+	    -ERANGE);
 	assert_int_equal(num_parse_u64("4294967296", 10, 0, UINT32_MAX, &v),
 	    -ERANGE);
 	assert_int_equal(num_parse_u64("0", 10, 1, 10, &v), -ERANGE);

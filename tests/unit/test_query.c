@@ -15,18 +15,38 @@
 #include "kv/query.h"
 
 static const uint8_t list_bytes[] = {
-	QUERY_VERSION, QUERY_LIST,
-	2, 0, 0, 0, 'a', '/',
-	1, 0, 0, 0, 'b',
-	10, 0, 0, 0,
-	'/', 0, 0, 0,
+	QUERY_VERSION,
+	QUERY_LIST,
+	2,
+	0,
+	0,
+	0,
+	'a',
+	'/',
+	1,
+	0,
+	0,
+	0,
+	'b',
+	10,
+	0,
+	0,
+	0,
+	'/',
+	0,
+	0,
+	0,
 };
 
 static void test_query_list_bytes_and_round_trip(void **state)
 {
 	const struct query q = {
-		.kind = QUERY_LIST, .key = (const uint8_t *)"a/", .keylen = 2,
-		.after = (const uint8_t *)"b", .afterlen = 1, .limit = 10,
+		.kind = QUERY_LIST,
+		.key = (const uint8_t *)"a/",
+		.keylen = 2,
+		.after = (const uint8_t *)"b",
+		.afterlen = 1,
+		.limit = 10,
 		.delim = '/',
 	};
 	struct query d;
@@ -51,10 +71,20 @@ static void test_query_list_bytes_and_round_trip(void **state)
 static void test_query_get_bytes_and_round_trip(void **state)
 {
 	static const uint8_t want[] = {
-		QUERY_VERSION, QUERY_GET, 3, 0, 0, 0, 'k', 'e', 'y',
+		QUERY_VERSION,
+		QUERY_GET,
+		3,
+		0,
+		0,
+		0,
+		'k',
+		'e',
+		'y',
 	};
 	const struct query q = {
-		.kind = QUERY_GET, .key = (const uint8_t *)"key", .keylen = 3,
+		.kind = QUERY_GET,
+		.key = (const uint8_t *)"key",
+		.keylen = 3,
 	};
 	struct query d;
 	uint8_t *b;
@@ -98,7 +128,8 @@ static void test_query_decode_rejects(void **state)
 	assert_int_equal(d.delim, -1);
 	/* A GET of an empty key. */
 	{
-		static const uint8_t g[] = { QUERY_VERSION, QUERY_GET, 0, 0, 0, 0 };
+		static const uint8_t g[] = { QUERY_VERSION, QUERY_GET, 0, 0, 0,
+			0 };
 
 		assert_int_equal(query_decode(g, sizeof(g), &d), -EBADMSG);
 	}
@@ -132,8 +163,15 @@ static void test_query_encode_rejects(void **state)
 static void test_query_attr_is_the_cmd_layout(void **state)
 {
 	const struct kv_attr a = {
-		.version = 9, .inode = 8, .size = 7, .mtime_ns = 6,
-		.ctime_ns = 5, .mode = 4, .uid = 3, .gid = 2, .kind = 1,
+		.version = 9,
+		.inode = 8,
+		.size = 7,
+		.mtime_ns = 6,
+		.ctime_ns = 5,
+		.mode = 4,
+		.uid = 3,
+		.gid = 2,
+		.kind = 1,
 	};
 	uint8_t p[QUERY_ATTR_LEN], c[KV_ATTR_BYTES];
 	struct buf_writer w;

@@ -46,9 +46,9 @@ struct cluster {
 	int n_rf[N_MAX];
 	bool installed[N_MAX];
 	raft_index truncated_from[N_MAX]; /* lowest reported, 0: none */
-	unsigned appends_to[N_MAX];       /* APPEND messages sent to each */
-	unsigned quiet_hbs, loud_hbs;     /* HEARTBEATs with and without done */
-	unsigned hb_resps;                /* HEARTBEAT_RESPs */
+	unsigned appends_to[N_MAX]; /* APPEND messages sent to each */
+	unsigned quiet_hbs, loud_hbs; /* HEARTBEATs with and without done */
+	unsigned hb_resps; /* HEARTBEAT_RESPs */
 };
 
 static void push(struct cluster *c, const struct raft_msg *m)
@@ -115,8 +115,9 @@ static void drive(struct cluster *c, int i)
 				c->applied_sum[i] += v;
 			}
 		}
-		if (rd.truncated_from && (c->truncated_from[i] == 0 ||
-		    rd.truncated_from < c->truncated_from[i]))
+		if (rd.truncated_from &&
+		    (c->truncated_from[i] == 0 ||
+		        rd.truncated_from < c->truncated_from[i]))
 			c->truncated_from[i] = rd.truncated_from;
 		for (uint32_t k = 0; k < rd.n_read_states; k++)
 			c->rs[i][c->n_rs[i]++ % 16] = rd.read_states[k];
@@ -467,7 +468,8 @@ static void test_raft_snapshot_catches_up_lagging_member(void **state)
 			continue;
 		memcpy(blob, &c->applied_sum[i], 8);
 		assert_int_equal(raft_compact(c->r[i], c->applied[i], blob,
-		    sizeof(blob)), 0);
+		                     sizeof(blob)),
+		    0);
 	}
 	deliver_all(c);
 	c->cut[lag] = false;
@@ -630,7 +632,8 @@ static void test_raft_restart_from_boot_state(void **state)
 		{ .term = 2, .index = 2, .type = RAFT_ENTRY_NORMAL },
 	};
 	struct raft_boot boot = { .hs = { .term = 2, .vote = 1 },
-		.entries = ents, .n_entries = 2 };
+		.entries = ents,
+		.n_entries = 2 };
 	struct raft_status st;
 	struct raft *r;
 
@@ -666,7 +669,8 @@ int main(void)
 		cmocka_unit_test(test_raft_no_apply_before_durable),
 		cmocka_unit_test(test_raft_minority_cannot_commit),
 		cmocka_unit_test(test_raft_read_index_needs_heartbeat_round),
-		cmocka_unit_test(test_raft_commit_news_waits_for_tick_unless_read),
+		cmocka_unit_test(
+		    test_raft_commit_news_waits_for_tick_unless_read),
 		cmocka_unit_test(test_raft_window_full_by_bytes_recovers),
 		cmocka_unit_test(test_raft_leadership_transfer),
 		cmocka_unit_test(test_raft_snapshot_catches_up_lagging_member),

@@ -68,7 +68,7 @@ static size_t walk(const struct session_table *st, uint64_t *ids, size_t max)
 	size_t n = 0;
 
 	for (uint32_t it = session_oldest(st); it != SESSION_END;
-	    it = session_newer(st, it)) {
+	     it = session_newer(st, it)) {
 		session_get(st, it, &si);
 		assert_true(n < max);
 		ids[n++] = si.client;
@@ -189,7 +189,7 @@ static void test_session_capacity_evicts_least_recently_used(void **state)
 
 	(void)state;
 	session_record(st, a, 1, 1, &r); /* a becomes the most recent */
-	d = reg(st, 2);                  /* full: evicts b */
+	d = reg(st, 2); /* full: evicts b */
 	assert_int_equal(check(st, b, 1, 2), SESSION_UNKNOWN);
 	assert_int_equal(check(st, a, 2, 2), SESSION_NEW);
 	assert_int_equal(check(st, c, 1, 2), SESSION_NEW);
@@ -220,12 +220,13 @@ static void test_session_walk_and_restore_round_trip(void **state)
 
 		if (i % 2)
 			r.fail_op = (uint32_t)i;
-		session_record(st, (uint64_t)i + 1, (uint64_t)i + 1, 60 + i, &r);
+		session_record(st, (uint64_t)i + 1, (uint64_t)i + 1, 60 + i,
+		    &r);
 	}
 	copy = session_table_new(100, 1000);
 	session_set_next_id(copy, session_next_id(st));
 	for (uint32_t it = session_oldest(st); it != SESSION_END;
-	    it = session_newer(st, it)) {
+	     it = session_newer(st, it)) {
 		session_get(st, it, &si);
 		assert_int_equal(session_restore(copy, &si), 0);
 	}
@@ -234,8 +235,8 @@ static void test_session_walk_and_restore_round_trip(void **state)
 	assert_int_equal(walk(copy, ids2, 100), n);
 	assert_memory_equal(ids, ids2, n * sizeof(ids[0]));
 	for (uint32_t i = session_oldest(st), j = session_oldest(copy);
-	    i != SESSION_END; i = session_newer(st, i),
-	    j = session_newer(copy, j)) {
+	     i != SESSION_END;
+	     i = session_newer(st, i), j = session_newer(copy, j)) {
 		session_get(st, i, &si);
 		session_get(copy, j, &si2);
 		assert_int_equal(si.client, si2.client);
@@ -256,8 +257,11 @@ static void test_session_walk_and_restore_round_trip(void **state)
 static void test_session_restore_rejects_inconsistent(void **state)
 {
 	struct session_table *st = session_table_new(10, 1000);
-	struct session_info ok = { .client = 3, .seq = 1, .time_ns = 10,
-		.fail_cmp = KV_NO_INDEX, .fail_op = KV_NO_INDEX };
+	struct session_info ok = { .client = 3,
+		.seq = 1,
+		.time_ns = 10,
+		.fail_cmp = KV_NO_INDEX,
+		.fail_op = KV_NO_INDEX };
 	struct session_info bad;
 
 	(void)state;
@@ -359,7 +363,8 @@ static void test_session_churn_matches_reference(void **state)
 			uint64_t c = ref[i];
 
 			session_touch(st, c, step);
-			memmove(ref + i, ref + i + 1, (n - i - 1) * sizeof(ref[0]));
+			memmove(ref + i, ref + i + 1,
+			    (n - i - 1) * sizeof(ref[0]));
 			ref[n - 1] = c;
 		}
 		if (step % 1009 == 0) {
@@ -386,8 +391,10 @@ int main(void)
 		cmocka_unit_test(test_session_register_assigns_increasing_ids),
 		cmocka_unit_test(test_session_verdicts),
 		cmocka_unit_test(test_session_dup_returns_compact_result),
-		cmocka_unit_test(test_session_expires_after_ttl_of_committed_time),
-		cmocka_unit_test(test_session_capacity_evicts_least_recently_used),
+		cmocka_unit_test(
+		    test_session_expires_after_ttl_of_committed_time),
+		cmocka_unit_test(
+		    test_session_capacity_evicts_least_recently_used),
 		cmocka_unit_test(test_session_walk_and_restore_round_trip),
 		cmocka_unit_test(test_session_restore_rejects_inconsistent),
 		cmocka_unit_test(test_session_trim_after_restore_over_capacity),

@@ -38,8 +38,7 @@
 #define CLUSTER STFX_CLUSTER
 #define MEMBER STFX_MEMBER
 
-static int
-setup(void **state)
+static int setup(void **state)
 {
 	const char *mode = getenv("RAFTKV_STORAGE_PREALLOC");
 	struct stfx *f;
@@ -57,8 +56,7 @@ setup(void **state)
  * Helpers
  * ------------------------------------------------------------------------ */
 
-static int
-open_fails(struct stfx *f, const char *dir, char *err, size_t errlen)
+static int open_fails(struct stfx *f, const char *dir, char *err, size_t errlen)
 {
 	struct raft_boot boot;
 	struct storage *s = NULL;
@@ -74,9 +72,8 @@ open_fails(struct stfx *f, const char *dir, char *err, size_t errlen)
 }
 
 /* The boot log is exactly [first, last], entry i of term term_of(i). */
-static void
-check_log(const struct raft_boot *b, raft_index first, raft_index last,
-    raft_term (*term_of)(raft_index))
+static void check_log(const struct raft_boot *b, raft_index first,
+    raft_index last, raft_term (*term_of)(raft_index))
 {
 	assert_int_equal(b->n_entries, last + 1 - first);
 	for (uint64_t k = 0; k < b->n_entries; k++) {
@@ -93,10 +90,13 @@ check_log(const struct raft_boot *b, raft_index first, raft_index last,
 	}
 }
 
-static raft_term term1(raft_index i) { (void)i; return 1; }
+static raft_term term1(raft_index i)
+{
+	(void)i;
+	return 1;
+}
 
-static void
-seg_path(const char *dir, raft_index first, char *buf, size_t len)
+static void seg_path(const char *dir, raft_index first, char *buf, size_t len)
 {
 	char name[64];
 
@@ -104,8 +104,7 @@ seg_path(const char *dir, raft_index first, char *buf, size_t len)
 	stfx_path(dir, name, buf, len);
 }
 
-static void
-flip_bit(const char *path, uint64_t off, int bit)
+static void flip_bit(const char *path, uint64_t off, int bit)
 {
 	int fd = open(path, O_RDWR);
 	uint8_t b;
@@ -117,9 +116,8 @@ flip_bit(const char *path, uint64_t off, int bit)
 	close(fd);
 }
 
-static void
-fill_range(const char *path, uint64_t from, uint64_t to, int garbage,
-    unsigned *seed)
+static void fill_range(const char *path, uint64_t from, uint64_t to,
+    int garbage, unsigned *seed)
 {
 	int fd = open(path, O_RDWR);
 
@@ -132,8 +130,7 @@ fill_range(const char *path, uint64_t from, uint64_t to, int garbage,
 	close(fd);
 }
 
-static double
-now_ms(void)
+static double now_ms(void)
 {
 	struct timespec ts;
 
@@ -145,8 +142,7 @@ now_ms(void)
  * Tests: CRC32C
  * ------------------------------------------------------------------------ */
 
-static void
-test_storage_crc32c_known_vectors(void **state)
+static void test_storage_crc32c_known_vectors(void **state)
 {
 	uint8_t zeros[32] = { 0 }, ones[32], inc[32], buf[4096 + 8];
 	unsigned seed = 1;
@@ -163,9 +159,11 @@ test_storage_crc32c_known_vectors(void **state)
 	assert_int_equal(crc32c_sw(0, "", 0), 0);
 	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283);
 	/* Chaining. */
-	assert_int_equal(crc32c_sw(crc32c_sw(0, "1234", 4), "56789", 5), 0xE3069283);
+	assert_int_equal(crc32c_sw(crc32c_sw(0, "1234", 4), "56789", 5),
+	    0xE3069283);
 	if (!crc32c_hw_available()) {
-		print_message("crc32c: no SSE4.2 on this CPU, hardware path untested\n");
+		print_message(
+		    "crc32c: no SSE4.2 on this CPU, hardware path untested\n");
 		return;
 	}
 	assert_int_equal(crc32c_hw(0, "123456789", 9), 0xE3069283);
@@ -177,7 +175,8 @@ test_storage_crc32c_known_vectors(void **state)
 		buf[i] = (uint8_t)rand_r(&seed);
 	for (size_t a = 0; a < 8; a++)
 		for (size_t n = 0; n < 300; n += 1 + n / 8)
-			assert_int_equal(crc32c_hw(5, buf + a, n), crc32c_sw(5, buf + a, n));
+			assert_int_equal(crc32c_hw(5, buf + a, n),
+			    crc32c_sw(5, buf + a, n));
 	assert_int_equal(crc32c_hw(0, buf, 4096), crc32c_sw(0, buf, 4096));
 }
 
@@ -185,8 +184,7 @@ test_storage_crc32c_known_vectors(void **state)
  * Tests: round trips
  * ------------------------------------------------------------------------ */
 
-static void
-test_storage_fresh_dir_is_empty(void **state)
+static void test_storage_fresh_dir_is_empty(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -202,7 +200,7 @@ test_storage_fresh_dir_is_empty(void **state)
 	assert_int_equal(st.first_index, 1);
 	assert_int_equal(st.last_index, 0);
 	assert_int_equal(st.n_segments, 0);
-	assert_int_equal(storage_sync(s), 0);       /* nothing to do */
+	assert_int_equal(storage_sync(s), 0); /* nothing to do */
 	storage_stats(s, &st);
 	assert_int_equal(st.syncs, 0);
 	storage_close(s);
@@ -213,8 +211,7 @@ test_storage_fresh_dir_is_empty(void **state)
 	storage_close(s);
 }
 
-static void
-test_storage_append_round_trip(void **state)
+static void test_storage_append_round_trip(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_hard_state hs = { 5, 2 };
@@ -230,7 +227,7 @@ test_storage_append_round_trip(void **state)
 	assert_int_equal(st.first_index, 1);
 	assert_int_equal(st.last_index, 300);
 	assert_int_equal(st.last_term, 1);
-	assert_true(st.n_segments > 5);  /* 4 KiB segments roll over */
+	assert_true(st.n_segments > 5); /* 4 KiB segments roll over */
 	assert_true(st.log_bytes > 300 * 26);
 	storage_close(s);
 
@@ -247,17 +244,17 @@ test_storage_append_round_trip(void **state)
 	storage_close(s);
 }
 
-static void
-test_storage_empty_and_large_entries(void **state)
+static void test_storage_empty_and_large_entries(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_entry e[3] = { { 1, 1, RAFT_ENTRY_NOOP, 0, NULL } };
-	uint32_t big = 20000;   /* bigger than a segment */
+	uint32_t big = 20000; /* bigger than a segment */
 	struct raft_boot b;
 	struct storage *s = stfx_open(f, f->dir, &b);
 
 	e[1] = (struct raft_entry){ 1, 2, RAFT_ENTRY_NORMAL, big, malloc(big) };
-	e[2] = (struct raft_entry){ 1, 3, RAFT_ENTRY_NORMAL, 1, (uint8_t *)"x" };
+	e[2] = (struct raft_entry){ 1, 3, RAFT_ENTRY_NORMAL, 1,
+		(uint8_t *)"x" };
 	for (uint32_t j = 0; j < big; j++)
 		e[1].data[j] = (uint8_t)(j * 7);
 	assert_int_equal(storage_append(s, e, 3), 0);
@@ -276,8 +273,7 @@ test_storage_empty_and_large_entries(void **state)
 	free(e[1].data);
 }
 
-static void
-test_storage_hard_state_needs_sync(void **state)
+static void test_storage_hard_state_needs_sync(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_hard_state a = { 3, 1 }, c = { 4, 0 };
@@ -288,7 +284,7 @@ test_storage_hard_state_needs_sync(void **state)
 	assert_int_equal(storage_save_hard_state(s, &a), 0);
 	assert_int_equal(storage_sync(s), 0);
 	assert_int_equal(storage_save_hard_state(s, &c), 0);
-	storage_close(s);       /* "crash" before the sync */
+	storage_close(s); /* "crash" before the sync */
 	stfx_path(f->dir, "hardstate.tmp", p, sizeof p);
 	assert_true(stfx_exists(p));
 	s = stfx_open(f, f->dir, &b);
@@ -304,8 +300,7 @@ test_storage_hard_state_needs_sync(void **state)
 	storage_close(s);
 }
 
-static void
-test_storage_group_commit_one_sync_per_batch(void **state)
+static void test_storage_group_commit_one_sync_per_batch(void **state)
 {
 	struct stfx *f = *state;
 	struct storage_stats st0, st1;
@@ -314,7 +309,7 @@ test_storage_group_commit_one_sync_per_batch(void **state)
 
 	f->opt.segment_size = 1 << 20;
 	s = stfx_open(f, f->dir, &b);
-	stfx_append(s, 1, 1, 1);      /* creates the segment */
+	stfx_append(s, 1, 1, 1); /* creates the segment */
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st0);
 	for (int k = 0; k < 4; k++)
@@ -322,14 +317,17 @@ test_storage_group_commit_one_sync_per_batch(void **state)
 	assert_int_equal(storage_sync(s), 0);
 	storage_stats(s, &st1);
 	assert_int_equal(st1.syncs - st0.syncs, 1);
-	assert_int_equal(st1.fsyncs - st0.fsyncs, 1);  /* one fdatasync, 64 entries */
+	assert_int_equal(st1.fsyncs - st0.fsyncs,
+	    1); /* one fdatasync, 64 entries */
 	storage_close(s);
 }
 
-static raft_term trunc_terms(raft_index i) { return i < 50 ? 1 : i <= 60 ? 2 : 3; }
+static raft_term trunc_terms(raft_index i)
+{
+	return i < 50 ? 1 : i <= 60 ? 2 : 3;
+}
 
-static void
-test_storage_truncate_suffix(void **state)
+static void test_storage_truncate_suffix(void **state)
 {
 	struct stfx *f = *state;
 	struct storage_stats st;
@@ -359,32 +357,31 @@ test_storage_truncate_suffix(void **state)
 	storage_close(s);
 }
 
-static void
-test_storage_append_rejects_bad_batches(void **state)
+static void test_storage_append_rejects_bad_batches(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_entry *e = stfx_make_entries(5, 2, 1);
 	struct raft_boot b;
 	struct storage *s = stfx_open(f, f->dir, &b);
 
-	assert_int_equal(storage_append(s, e, 2), -EINVAL);   /* gap */
+	assert_int_equal(storage_append(s, e, 2), -EINVAL); /* gap */
 	assert_int_equal(storage_append(s, e, 0), -EINVAL);
 	e[0].index = 1;
-	e[1].index = 3;                                         /* not contiguous */
+	e[1].index = 3; /* not contiguous */
 	assert_int_equal(storage_append(s, e, 2), -EINVAL);
-	assert_int_equal(storage_error(s), 0);                  /* not poisoned */
+	assert_int_equal(storage_error(s), 0); /* not poisoned */
 	e[1].index = 2;
-	e[0].term = 2;                                          /* terms 2, 1 */
+	e[0].term = 2; /* terms 2, 1 */
 	assert_int_equal(storage_append(s, e, 2), -EINVAL);
 	e[0].term = 1;
 	e[1].term = 2;
-	assert_int_equal(storage_append(s, e, 2), 0);          /* terms 1, 2 */
+	assert_int_equal(storage_append(s, e, 2), 0); /* terms 1, 2 */
 	e[0].index = 3;
-	e[0].term = 1;                                          /* below 2's */
+	e[0].term = 1; /* below 2's */
 	assert_int_equal(storage_append(s, e, 1), -EINVAL);
 	e[0].term = 2;
 	assert_int_equal(storage_append(s, e, 1), 0);
-	assert_int_equal(storage_error(s), 0);                  /* not poisoned */
+	assert_int_equal(storage_error(s), 0); /* not poisoned */
 	storage_close(s);
 	stfx_free_entries(e, 2);
 }
@@ -393,19 +390,18 @@ test_storage_append_rejects_bad_batches(void **state)
  * Tests: snapshots
  * ------------------------------------------------------------------------ */
 
-static uint8_t *
-snap_data(uint64_t len, raft_index index)
+static uint8_t *snap_data(uint64_t len, raft_index index)
 {
 	uint8_t *d = malloc(len + 1);
 
 	assert_non_null(d);
 	for (uint64_t i = 0; i < len; i++)
-		d[i] = (uint8_t)(i % 251 == 0 ? index : i / 64);  /* compressible */
+		d[i] = (uint8_t)(i % 251 == 0 ? index
+		                              : i / 64); /* compressible */
 	return d;
 }
 
-static void
-test_storage_snapshot_compacts_log(void **state)
+static void test_storage_snapshot_compacts_log(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_snapshot_meta m = stfx_snap_meta(200, 1), got;
@@ -425,7 +421,7 @@ test_storage_snapshot_compacts_log(void **state)
 	assert_int_equal(st1.last_index, 300);
 	assert_true(st1.n_segments < st0.n_segments);
 	assert_true(st1.log_bytes < st0.log_bytes);
-	assert_true(st1.snap_file_bytes < len / 4);   /* compressed */
+	assert_true(st1.snap_file_bytes < len / 4); /* compressed */
 	assert_int_equal(storage_load_snapshot(s, &got, &gd, &glen), 0);
 	assert_int_equal(got.index, 200);
 	assert_int_equal(got.n_voters, 3);
@@ -458,10 +454,13 @@ test_storage_snapshot_compacts_log(void **state)
 	free(d);
 }
 
-static raft_term term5(raft_index i) { (void)i; return 5; }
+static raft_term term5(raft_index i)
+{
+	(void)i;
+	return 5;
+}
 
-static void
-test_storage_snapshot_install_replaces_log(void **state)
+static void test_storage_snapshot_install_replaces_log(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_snapshot_meta m = stfx_snap_meta(80, 5);
@@ -504,9 +503,8 @@ test_storage_snapshot_install_replaces_log(void **state)
  * ------------------------------------------------------------------------ */
 
 /* Newest segment's path and the offsets of its records. */
-static size_t
-newest_segment(const char *dir, char *path, size_t len, uint64_t *offs,
-    size_t max)
+static size_t newest_segment(const char *dir, char *path, size_t len,
+    uint64_t *offs, size_t max)
 {
 	raft_index firsts[4096];
 	size_t n = stfx_list_segments(dir, firsts, 4096);
@@ -516,8 +514,7 @@ newest_segment(const char *dir, char *path, size_t len, uint64_t *offs,
 	return stfx_record_offsets(path, offs, max);
 }
 
-static void
-test_storage_crash_at_every_byte_of_last_record(void **state)
+static void test_storage_crash_at_every_byte_of_last_record(void **state)
 {
 	struct stfx *f = *state;
 	char copy[400], seg[512], cseg[600];
@@ -533,7 +530,7 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 	stfx_append(s, 1, 3, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
-	s = stfx_open(f, f->dir, &b);       /* appends go to a new segment */
+	s = stfx_open(f, f->dir, &b); /* appends go to a new segment */
 	stfx_append(s, 4, 10, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
@@ -544,7 +541,8 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 	for (int mode = 0; mode < 3; mode++) {
 		for (uint64_t k = offs[n - 1]; k < offs[n]; k++) {
 			stfx_copy_dir(f->dir, copy);
-			snprintf(cseg, sizeof cseg, "%s/%s", copy, strrchr(seg, '/') + 1);
+			snprintf(cseg, sizeof cseg, "%s/%s", copy,
+			    strrchr(seg, '/') + 1);
 			if (mode == 0)
 				assert_int_equal(truncate(cseg, (off_t)k), 0);
 			else
@@ -552,19 +550,23 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 			/* A crash never shortens a preallocated segment (it
 			 * is born full size): that is damage, refused unless
 			 * the recover option accepts the loss. */
-			if (mode == 0 && f->opt.prealloc != STORAGE_PREALLOC_NONE) {
+			if (mode == 0 &&
+			    f->opt.prealloc != STORAGE_PREALLOC_NONE) {
 				char err[1024];
 
-				assert_int_equal(open_fails(f, copy, err, sizeof err),
+				assert_int_equal(open_fails(f, copy, err,
+				                     sizeof err),
 				    STORAGE_EDAMAGED);
-				assert_non_null(strstr(err, strrchr(seg, '/') + 1));
+				assert_non_null(
+				    strstr(err, strrchr(seg, '/') + 1));
 				assert_non_null(strstr(err, "cut short"));
 				f->opt.recover = true;
 			}
 			f->n_logs = 0;
 			s = stfx_open(f, copy, &b);
 			f->opt.recover = false;
-			check_log(&b, 1, 12, term1);   /* a prefix: the last one lost */
+			check_log(&b, 1, 12,
+			    term1); /* a prefix: the last one lost */
 			n_torn += f->n_logs > 0;
 			n_cases++;
 			/* The member goes on: new appends survive the next restart. */
@@ -578,13 +580,13 @@ test_storage_crash_at_every_byte_of_last_record(void **state)
 			storage_close(s);
 		}
 	}
-	print_message("crash offsets: %d cases, %d logged as torn\n", n_cases, n_torn);
+	print_message("crash offsets: %d cases, %d logged as torn\n", n_cases,
+	    n_torn);
 	assert_true(n_torn > 0);
 }
 
 /* A torn batch whose first page was lost but later records made it. */
-static void
-test_storage_torn_batch_with_lost_page(void **state)
+static void test_storage_torn_batch_with_lost_page(void **state)
 {
 	struct stfx *f = *state;
 	char seg[512];
@@ -620,15 +622,15 @@ test_storage_torn_batch_with_lost_page(void **state)
 	storage_close(s);
 }
 
-static void
-expect_corrupt(struct stfx *f, const char *dir, const char *file,
+static void expect_corrupt(struct stfx *f, const char *dir, const char *file,
     const char *what)
 {
 	char err[1024];
 	int rc = open_fails(f, dir, err, sizeof err);
 
 	if (rc != STORAGE_ECORRUPT)
-		fail_msg("%s: expected STORAGE_ECORRUPT, got %d: %s", what, rc, err);
+		fail_msg("%s: expected STORAGE_ECORRUPT, got %d: %s", what, rc,
+		    err);
 	if (strstr(err, file) == NULL || strstr(err, "offset") == NULL)
 		fail_msg("%s: message does not name %s and an offset: %s", what,
 		    file, err);
@@ -636,8 +638,7 @@ expect_corrupt(struct stfx *f, const char *dir, const char *file,
 
 /* Build a directory with two snapshots' worth of history:
  * snapshot at 20, older segments, and a newest segment of 10 records. */
-static void
-build_history(struct stfx *f)
+static void build_history(struct stfx *f)
 {
 	struct raft_snapshot_meta m = stfx_snap_meta(20, 1);
 	uint8_t *d = snap_data(5000, 20);
@@ -657,8 +658,7 @@ build_history(struct stfx *f)
 	free(d);
 }
 
-static void
-flip_and_expect(struct stfx *f, const char *copy, const char *name,
+static void flip_and_expect(struct stfx *f, const char *copy, const char *name,
     uint64_t off, int bit, const char *what)
 {
 	char p[600];
@@ -669,8 +669,7 @@ flip_and_expect(struct stfx *f, const char *copy, const char *name,
 	expect_corrupt(f, copy, name, what);
 }
 
-static void
-test_storage_bit_flips_detected(void **state)
+static void test_storage_bit_flips_detected(void **state)
 {
 	struct stfx *f = *state;
 	char copy[400], seg[512], name[64], what[128];
@@ -681,18 +680,20 @@ test_storage_bit_flips_detected(void **state)
 
 	build_history(f);
 	snprintf(copy, sizeof copy, "%s/copy", f->root);
-	storage_close(stfx_open(f, f->dir, &b));    /* it is healthy */
+	storage_close(stfx_open(f, f->dir, &b)); /* it is healthy */
 
 	/* The newest segment: header, and every byte of a middle record. */
 	n = newest_segment(f->dir, seg, sizeof seg, offs, 63);
 	assert_int_equal(n, 10);
 	snprintf(name, sizeof name, "%s", strrchr(seg, '/') + 1);
 	for (uint64_t o = 0; o < 64; o++, checked++) {
-		snprintf(what, sizeof what, "newest segment header byte %" PRIu64, o);
+		snprintf(what, sizeof what,
+		    "newest segment header byte %" PRIu64, o);
 		flip_and_expect(f, copy, name, o, (int)(o % 8), what);
 	}
 	for (uint64_t o = offs[4]; o < offs[5]; o++, checked++) {
-		snprintf(what, sizeof what, "newest segment record byte %" PRIu64, o);
+		snprintf(what, sizeof what,
+		    "newest segment record byte %" PRIu64, o);
 		flip_and_expect(f, copy, name, o, (int)(o % 8), what);
 	}
 	/* An older segment: header, and every byte of its last record. */
@@ -703,16 +704,19 @@ test_storage_bit_flips_detected(void **state)
 	n = stfx_record_offsets(seg, old_offs, 63);
 	assert_true(n > 2);
 	for (uint64_t o = 0; o < 64; o += 7, checked++) {
-		snprintf(what, sizeof what, "old segment header byte %" PRIu64, o);
+		snprintf(what, sizeof what, "old segment header byte %" PRIu64,
+		    o);
 		flip_and_expect(f, copy, name, o, 7 - (int)(o % 8), what);
 	}
 	for (uint64_t o = old_offs[n - 1]; o < old_offs[n]; o++, checked++) {
-		snprintf(what, sizeof what, "old segment record byte %" PRIu64, o);
+		snprintf(what, sizeof what, "old segment record byte %" PRIu64,
+		    o);
 		flip_and_expect(f, copy, name, o, (int)(o % 8), what);
 	}
 	/* The hard state and identity files: every byte. */
 	for (uint64_t o = 0; o < 40; o++, checked += 2) {
-		flip_and_expect(f, copy, "hardstate", o, (int)(o % 8), "hardstate");
+		flip_and_expect(f, copy, "hardstate", o, (int)(o % 8),
+		    "hardstate");
 		flip_and_expect(f, copy, "meta", o, (int)(o % 8), "meta");
 	}
 	/* The snapshot: every header byte, and bytes across the body. */
@@ -720,7 +724,8 @@ test_storage_bit_flips_detected(void **state)
 	stfx_path(f->dir, name, seg, sizeof seg);
 	size = stfx_file_size(seg);
 	for (uint64_t o = 0; o < 192; o++, checked++)
-		flip_and_expect(f, copy, name, o, (int)(o % 8), "snapshot header");
+		flip_and_expect(f, copy, name, o, (int)(o % 8),
+		    "snapshot header");
 	for (uint64_t o = 192; o < size; o++, checked++)
 		snprintf(what, sizeof what, "snapshot body byte %" PRIu64, o),
 		    flip_and_expect(f, copy, name, o, (int)(o % 8), what);
@@ -728,8 +733,7 @@ test_storage_bit_flips_detected(void **state)
 	print_message("bit flips: %d positions, all detected\n", checked);
 }
 
-static void
-test_storage_damaged_files_refused(void **state)
+static void test_storage_damaged_files_refused(void **state)
 {
 	struct stfx *f = *state;
 	char copy[400], p[600], name[64];
@@ -762,13 +766,13 @@ test_storage_damaged_files_refused(void **state)
 	stfx_path(copy, "meta", p, sizeof p);
 	assert_int_equal(unlink(p), 0);
 	char err[1024];
-	assert_int_equal(open_fails(f, copy, err, sizeof err), STORAGE_EDAMAGED);
+	assert_int_equal(open_fails(f, copy, err, sizeof err),
+	    STORAGE_EDAMAGED);
 	assert_non_null(strstr(err, "identity file"));
 	assert_non_null(strstr(err, "meta"));
 }
 
-static void
-test_storage_wrong_cluster_or_member_refused(void **state)
+static void test_storage_wrong_cluster_or_member_refused(void **state)
 {
 	struct stfx *f = *state;
 	struct storage *s = NULL;
@@ -777,16 +781,19 @@ test_storage_wrong_cluster_or_member_refused(void **state)
 
 	storage_close(stfx_open(f, f->dir, &b));
 	assert_int_equal(storage_open(f->dir, CLUSTER + 1, MEMBER, &f->opt, &s,
-	    &b, err, sizeof err), STORAGE_EFOREIGN);
+	                     &b, err, sizeof err),
+	    STORAGE_EFOREIGN);
 	assert_non_null(strstr(err, "meta"));
 	assert_non_null(strstr(err, "cluster 4d")); /* 77, in hex */
 	assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER + 1, &f->opt, &s,
-	    &b, err, sizeof err), STORAGE_EFOREIGN);
+	                     &b, err, sizeof err),
+	    STORAGE_EFOREIGN);
 	assert_null(s);
 	/* A segment copied in from another member's directory. */
 	snprintf(other, sizeof other, "%s/other", f->root);
 	assert_int_equal(storage_open(other, CLUSTER, MEMBER + 1, &f->opt, &s,
-	    &b, err, sizeof err), 0);
+	                     &b, err, sizeof err),
+	    0);
 	stfx_append(s, 1, 3, 1);
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
@@ -795,15 +802,16 @@ test_storage_wrong_cluster_or_member_refused(void **state)
 	stfx_path(f->dir, name, q, sizeof q);
 	assert_int_equal(rename(p, q), 0);
 	assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s, &b,
-	    err, sizeof err), STORAGE_EFOREIGN);
+	                     err, sizeof err),
+	    STORAGE_EFOREIGN);
 	assert_non_null(strstr(err, name));
 	/* Zero ids are refused. */
 	assert_int_equal(storage_open(other, 0, MEMBER, &f->opt, &s, &b, err,
-	    sizeof err), -EINVAL);
+	                     sizeof err),
+	    -EINVAL);
 }
 
-static void
-test_storage_second_process_locked_out(void **state)
+static void test_storage_second_process_locked_out(void **state)
 {
 	struct stfx *f = *state;
 	struct storage *s2 = NULL;
@@ -811,8 +819,9 @@ test_storage_second_process_locked_out(void **state)
 	char err[1024];
 	struct storage *s = stfx_open(f, f->dir, &b);
 
-	assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s2, &b2,
-	    err, sizeof err), -EBUSY);
+	assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt, &s2,
+	                     &b2, err, sizeof err),
+	    -EBUSY);
 	storage_close(s);
 }
 
@@ -820,8 +829,7 @@ test_storage_second_process_locked_out(void **state)
  * Tests: failures poison the store
  * ------------------------------------------------------------------------ */
 
-static void
-expect_poisoned(struct storage *s, int rc, const char *needle)
+static void expect_poisoned(struct storage *s, int rc, const char *needle)
 {
 	struct raft_entry *e = stfx_make_entries(1000, 1, 9);
 	struct raft_hard_state hs = { 9, 9 };
@@ -836,8 +844,7 @@ expect_poisoned(struct storage *s, int rc, const char *needle)
 	stfx_free_entries(e, 1);
 }
 
-static void
-test_storage_failed_write_poisons(void **state)
+static void test_storage_failed_write_poisons(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -862,8 +869,7 @@ test_storage_failed_write_poisons(void **state)
 	storage_close(s);
 }
 
-static void
-test_storage_failed_fsync_poisons_and_is_not_retried(void **state)
+static void test_storage_failed_fsync_poisons_and_is_not_retried(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -877,12 +883,11 @@ test_storage_failed_fsync_poisons_and_is_not_retried(void **state)
 	assert_int_equal(storage_sync(s), -EIO);
 	assert_non_null(strstr(storage_errmsg(s), "fdatasync"));
 	expect_poisoned(s, -EIO, "wal-");
-	assert_int_equal(f->syncs_after_fail, 0);   /* fsync is never retried */
+	assert_int_equal(f->syncs_after_fail, 0); /* fsync is never retried */
 	storage_close(s);
 }
 
-static void
-test_storage_enospc_reported_as_such(void **state)
+static void test_storage_enospc_reported_as_such(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -890,7 +895,7 @@ test_storage_enospc_reported_as_such(void **state)
 
 	stfx_append(s, 1, 5, 1);
 	f->ops = 0;
-	f->fail_op = STORAGE_OP_ALLOCATE;  /* the next segment cannot be made */
+	f->fail_op = STORAGE_OP_ALLOCATE; /* the next segment cannot be made */
 	f->fail_at = 1;
 	f->fail_rc = -ENOSPC;
 	struct raft_entry *e = stfx_make_entries(6, 100, 1);
@@ -918,8 +923,7 @@ enum outcome { OLD_STATE = 1, NEW_STATE = 2 };
  * directory recovered to, as told by @judge.  Returns 0 when @op completed
  * without reaching @step.
  */
-static int
-crash_at(struct stfx *f, const char *copy, long step,
+static int crash_at(struct stfx *f, const char *copy, long step,
     int (*op)(struct storage *), int (*judge)(const struct raft_boot *))
 {
 	struct raft_boot b;
@@ -934,7 +938,7 @@ crash_at(struct stfx *f, const char *copy, long step,
 	f->fail_at = step;
 	f->fail_rc = -EIO;
 	rc = op(s);
-	storage_close(s);      /* the crash: nothing more reaches the disk */
+	storage_close(s); /* the crash: nothing more reaches the disk */
 	f->fail_at = 0;
 	if (rc == 0 && f->ops < step)
 		return 0;
@@ -954,8 +958,7 @@ crash_at(struct stfx *f, const char *copy, long step,
  * (crash_at) until it completes; counts the outcomes in @seen and
  * returns the number of crash points.
  */
-static long
-crash_each_step(struct stfx *f, int (*op)(struct storage *),
+static long crash_each_step(struct stfx *f, int (*op)(struct storage *),
     int (*judge)(const struct raft_boot *), int seen[3])
 {
 	char copy[400];
@@ -971,8 +974,7 @@ crash_each_step(struct stfx *f, int (*op)(struct storage *),
 static raft_index g_snap_index;
 static raft_term g_snap_term;
 
-static int
-op_snapshot(struct storage *s)
+static int op_snapshot(struct storage *s)
 {
 	struct raft_snapshot_meta m = stfx_snap_meta(g_snap_index, g_snap_term);
 	uint8_t *d = snap_data(3000, g_snap_index);
@@ -984,8 +986,7 @@ op_snapshot(struct storage *s)
 
 /* Old: no snapshot (or the old one) and the log 1..100 of term 1.
  * New: the snapshot, and what the log rule leaves after it. */
-static int
-judge_snapshot(const struct raft_boot *b)
+static int judge_snapshot(const struct raft_boot *b)
 {
 	if (!b->has_snapshot || b->snap.index != g_snap_index) {
 		assert_true(!b->has_snapshot || b->snap.index == 10);
@@ -1001,8 +1002,8 @@ judge_snapshot(const struct raft_boot *b)
 	return NEW_STATE;
 }
 
-static void
-snapshot_crash_steps(struct stfx *f, raft_index index, raft_term term)
+static void snapshot_crash_steps(struct stfx *f, raft_index index,
+    raft_term term)
 {
 	int seen[3] = { 0 };
 	long n;
@@ -1011,14 +1012,13 @@ snapshot_crash_steps(struct stfx *f, raft_index index, raft_term term)
 	g_snap_term = term;
 	n = crash_each_step(f, op_snapshot, judge_snapshot, seen);
 	print_message("snapshot at %" PRIu64 "/%" PRIu64 ": %ld crash points, "
-	    "%d recovered old, %d new\n", index, term, n, seen[OLD_STATE],
-	    seen[NEW_STATE]);
+	              "%d recovered old, %d new\n",
+	    index, term, n, seen[OLD_STATE], seen[NEW_STATE]);
 	assert_true(seen[OLD_STATE] > 0);
 	assert_true(seen[NEW_STATE] > 0);
 }
 
-static void
-build_log_with_old_snapshot(struct stfx *f)
+static void build_log_with_old_snapshot(struct stfx *f)
 {
 	struct raft_snapshot_meta m = stfx_snap_meta(10, 1);
 	struct raft_boot b;
@@ -1030,8 +1030,7 @@ build_log_with_old_snapshot(struct stfx *f)
 	storage_close(s);
 }
 
-static void
-test_storage_snapshot_compaction_crash_at_each_step(void **state)
+static void test_storage_snapshot_compaction_crash_at_each_step(void **state)
 {
 	struct stfx *f = *state;
 
@@ -1039,19 +1038,17 @@ test_storage_snapshot_compaction_crash_at_each_step(void **state)
 	snapshot_crash_steps(f, 60, 1);
 }
 
-static void
-test_storage_snapshot_install_crash_at_each_step(void **state)
+static void test_storage_snapshot_install_crash_at_each_step(void **state)
 {
 	struct stfx *f = *state;
 
 	build_log_with_old_snapshot(f);
-	snapshot_crash_steps(f, 60, 4);    /* conflicts: the log goes */
-	snapshot_crash_steps(f, 150, 4);   /* beyond the log */
+	snapshot_crash_steps(f, 60, 4); /* conflicts: the log goes */
+	snapshot_crash_steps(f, 150, 4); /* beyond the log */
 }
 
 /* Truncation: 1..100 of term 1, then 40..44 of term 2. */
-static int
-op_truncate(struct storage *s)
+static int op_truncate(struct storage *s)
 {
 	struct raft_entry *e = stfx_make_entries(40, 5, 2);
 	int rc = storage_append(s, e, 5);
@@ -1060,10 +1057,12 @@ op_truncate(struct storage *s)
 	return rc != 0 ? rc : storage_sync(s);
 }
 
-static raft_term trunc2(raft_index i) { return i < 40 ? 1 : 2; }
+static raft_term trunc2(raft_index i)
+{
+	return i < 40 ? 1 : 2;
+}
 
-static int
-judge_truncate(const struct raft_boot *b)
+static int judge_truncate(const struct raft_boot *b)
 {
 	uint64_t n = b->n_entries;
 
@@ -1074,7 +1073,7 @@ judge_truncate(const struct raft_boot *b)
 	}
 	assert_true(n >= 39);
 	if (n > 39 && b->entries[39].term == 2) {
-		check_log(b, 1, n, trunc2);   /* a prefix of the new log */
+		check_log(b, 1, n, trunc2); /* a prefix of the new log */
 		return NEW_STATE;
 	}
 	check_log(b, 1, n, term1);
@@ -1082,8 +1081,7 @@ judge_truncate(const struct raft_boot *b)
 }
 
 /* 1..100 of term 1 in f->dir. */
-static void
-build_log_100(struct stfx *f)
+static void build_log_100(struct stfx *f)
 {
 	struct raft_boot b;
 	struct storage *s = stfx_open(f, f->dir, &b);
@@ -1093,8 +1091,7 @@ build_log_100(struct stfx *f)
 	storage_close(s);
 }
 
-static void
-test_storage_truncation_crash_at_each_step(void **state)
+static void test_storage_truncation_crash_at_each_step(void **state)
 {
 	struct stfx *f = *state;
 	int seen[3] = { 0 };
@@ -1110,8 +1107,7 @@ test_storage_truncation_crash_at_each_step(void **state)
 
 /* Appends that roll over several segments (each creation moves the
  * hard state's marks): 1..100 of term 1, then 101..200. */
-static int
-op_append_rollover(struct storage *s)
+static int op_append_rollover(struct storage *s)
 {
 	struct raft_entry *e = stfx_make_entries(101, 100, 1);
 	int rc = storage_append(s, e, 100);
@@ -1120,8 +1116,7 @@ op_append_rollover(struct storage *s)
 	return rc != 0 ? rc : storage_sync(s);
 }
 
-static int
-judge_rollover(const struct raft_boot *b)
+static int judge_rollover(const struct raft_boot *b)
 {
 	/* Never refused as damaged (open_dir fails the test), and a prefix
 	 * of the new log that keeps what was durable before. */
@@ -1130,8 +1125,7 @@ judge_rollover(const struct raft_boot *b)
 	return b->n_entries == 200 ? NEW_STATE : OLD_STATE;
 }
 
-static void
-test_storage_rollover_crash_at_each_step(void **state)
+static void test_storage_rollover_crash_at_each_step(void **state)
 {
 	struct stfx *f = *state;
 	int seen[3] = { 0 };
@@ -1140,8 +1134,8 @@ test_storage_rollover_crash_at_each_step(void **state)
 	build_log_100(f);
 	n = crash_each_step(f, op_append_rollover, judge_rollover, seen);
 
-	print_message("roll-over: %ld crash points, %d shorter, %d whole\n",
-	    n, seen[OLD_STATE], seen[NEW_STATE]);
+	print_message("roll-over: %ld crash points, %d shorter, %d whole\n", n,
+	    seen[OLD_STATE], seen[NEW_STATE]);
 	assert_true(n >= 10);
 }
 
@@ -1149,8 +1143,7 @@ test_storage_rollover_crash_at_each_step(void **state)
  * Tests: scale
  * ------------------------------------------------------------------------ */
 
-static void
-test_storage_many_segments_open_fast(void **state)
+static void test_storage_many_segments_open_fast(void **state)
 {
 	struct stfx *f = *state;
 	struct storage_stats st;
@@ -1186,13 +1179,12 @@ test_storage_many_segments_open_fast(void **state)
 	assert_int_equal(b.n_entries, i - 1);
 	assert_int_equal(b.entries[i - 2].data[0], (uint8_t)((i - 1) & 0xff));
 	print_message("%" PRIu64 " segments, %" PRIu64 " entries: written in "
-	    "%.0f ms, opened in %.1f ms\n", st.n_segments, b.n_entries, t1 - t0,
-	    t2 - t1);
+	              "%.0f ms, opened in %.1f ms\n",
+	    st.n_segments, b.n_entries, t1 - t0, t2 - t1);
 	storage_close(s);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_storage_crc32c_known_vectors),

@@ -37,8 +37,7 @@
 #define CLUSTER STFX_CLUSTER
 #define MEMBER STFX_MEMBER
 
-static int
-setup(void **state)
+static int setup(void **state)
 {
 	return stfx_setup(state, "test_storage_fc");
 }
@@ -46,16 +45,14 @@ setup(void **state)
 /* ------------------------------------------------------------- helpers */
 
 /* stfx_open() of f->dir, with the log lines of this open only. */
-static struct storage *
-open_ok(struct stfx *f, struct raft_boot *boot)
+static struct storage *open_ok(struct stfx *f, struct raft_boot *boot)
 {
 	stfx_clear_logs(f);
 	return stfx_open(f, f->dir, boot);
 }
 
 /* Open must fail with STORAGE_EDAMAGED and a message naming @file. */
-static void
-expect_damaged(struct stfx *f, const char *file)
+static void expect_damaged(struct stfx *f, const char *file)
 {
 	struct storage *s = NULL;
 	struct raft_boot b;
@@ -69,8 +66,10 @@ expect_damaged(struct stfx *f, const char *file)
 	}
 	assert_null(s);
 	if (rc != STORAGE_EDAMAGED)
-		fail_msg("%s: expected STORAGE_EDAMAGED, got %d: %s", file, rc, err);
-	if (strstr(err, file) == NULL || strstr(err, "refusing to start") == NULL)
+		fail_msg("%s: expected STORAGE_EDAMAGED, got %d: %s", file, rc,
+		    err);
+	if (strstr(err, file) == NULL ||
+	    strstr(err, "refusing to start") == NULL)
 		fail_msg("message does not name %s: %s", file, err);
 	print_message("refused: %s\n", err);
 }
@@ -80,8 +79,7 @@ expect_damaged(struct stfx *f, const char *file)
  * and log them; then it must open cleanly without it.  Returns the
  * boot log's last index after the recovering open.
  */
-static raft_index
-recover_then_clean(struct stfx *f, uint64_t n_damage)
+static raft_index recover_then_clean(struct stfx *f, uint64_t n_damage)
 {
 	struct storage_stats st;
 	struct raft_boot b;
@@ -105,8 +103,7 @@ recover_then_clean(struct stfx *f, uint64_t n_damage)
 	return last;
 }
 
-static void
-remove_file(const struct stfx *f, const char *name)
+static void remove_file(const struct stfx *f, const char *name)
 {
 	char p[600];
 
@@ -114,8 +111,7 @@ remove_file(const struct stfx *f, const char *name)
 	assert_int_equal(unlink(p), 0);
 }
 
-static bool
-exists(const struct stfx *f, const char *name)
+static bool exists(const struct stfx *f, const char *name)
 {
 	char p[600];
 
@@ -124,8 +120,7 @@ exists(const struct stfx *f, const char *name)
 }
 
 /* Offset just after the @k-th record (0-based) of segment @name. */
-static uint64_t
-record_end(const struct stfx *f, const char *name, size_t k)
+static uint64_t record_end(const struct stfx *f, const char *name, size_t k)
 {
 	char p[600];
 	uint64_t offs[256];
@@ -137,8 +132,7 @@ record_end(const struct stfx *f, const char *name, size_t k)
 }
 
 /* A log 1..@n of term 1 over several 4 KiB segments, term/vote saved. */
-static void
-build_log(struct stfx *f, raft_index n)
+static void build_log(struct stfx *f, raft_index n)
 {
 	struct raft_hard_state hs = { 1, MEMBER };
 	struct raft_boot b;
@@ -152,8 +146,7 @@ build_log(struct stfx *f, raft_index n)
 
 /* ------------------------------------------------------ damage: the log */
 
-static void
-test_missing_newest_segment_refused(void **state)
+static void test_missing_newest_segment_refused(void **state)
 {
 	struct stfx *f = *state;
 	raft_index firsts[64];
@@ -170,8 +163,7 @@ test_missing_newest_segment_refused(void **state)
 	assert_int_equal(recover_then_clean(f, 2), firsts[n - 1] - 1);
 }
 
-static void
-test_missing_only_segment_refused(void **state)
+static void test_missing_only_segment_refused(void **state)
 {
 	struct stfx *f = *state;
 	char name[64];
@@ -181,12 +173,11 @@ test_missing_only_segment_refused(void **state)
 	stfx_seg_name(1, name, sizeof name);
 	remove_file(f, name);
 	expect_damaged(f, name);
-	assert_int_equal(recover_then_clean(f, 2), 0);  /* M1 and M2 */
+	assert_int_equal(recover_then_clean(f, 2), 0); /* M1 and M2 */
 }
 
 /* Deleted after a restart: the member had appended to a new segment. */
-static void
-test_missing_newest_segment_after_restart_refused(void **state)
+static void test_missing_newest_segment_after_restart_refused(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -204,8 +195,7 @@ test_missing_newest_segment_after_restart_refused(void **state)
 	expect_damaged(f, name);
 }
 
-static void
-test_newest_segment_cut_at_record_boundary_refused(void **state)
+static void test_newest_segment_cut_at_record_boundary_refused(void **state)
 {
 	struct stfx *f = *state;
 	raft_index firsts[64];
@@ -221,7 +211,7 @@ test_newest_segment_cut_at_record_boundary_refused(void **state)
 	stfx_path(f->dir, name, p, sizeof p);
 	assert_int_equal(truncate(p, (off_t)record_end(f, name, 29)), 0);
 	expect_damaged(f, name);
-	assert_int_equal(recover_then_clean(f, 2), 30);  /* size, M2 */
+	assert_int_equal(recover_then_clean(f, 2), 30); /* size, M2 */
 }
 
 /*
@@ -229,20 +219,19 @@ test_newest_segment_cut_at_record_boundary_refused(void **state)
  * proves nothing; the durable mark (moved by the term change) still
  * catches a cut below it.
  */
-static void
-test_unpreallocated_segment_cut_below_durable_refused(void **state)
+static void test_unpreallocated_segment_cut_below_durable_refused(void **state)
 {
 	struct stfx *f = *state;
 	char name[64], p[600];
 
 	f->opt.prealloc = STORAGE_PREALLOC_NONE;
 	f->opt.segment_size = 1 << 20;
-	build_log(f, 50);            /* the hard state is synced after 1..50 */
+	build_log(f, 50); /* the hard state is synced after 1..50 */
 	stfx_seg_name(1, name, sizeof name);
 	stfx_path(f->dir, name, p, sizeof p);
 	assert_int_equal(truncate(p, (off_t)record_end(f, name, 29)), 0);
 	expect_damaged(f, name);
-	assert_int_equal(recover_then_clean(f, 1), 30);  /* M2 only */
+	assert_int_equal(recover_then_clean(f, 1), 30); /* M2 only */
 }
 
 /*
@@ -250,8 +239,7 @@ test_unpreallocated_segment_cut_below_durable_refused(void **state)
  * copy or restore; a crash cannot: W2) is a segment cut short too:
  * refused as damage, and the recover option starts without it.
  */
-static void
-test_segment_shorter_than_header_refused(void **state)
+static void test_segment_shorter_than_header_refused(void **state)
 {
 	struct stfx *f = *state;
 	raft_index firsts[64];
@@ -277,8 +265,7 @@ struct op_log {
 	int n_parent_syncs;
 };
 
-static int
-count_parent_syncs(void *arg, enum storage_op op, const char *file)
+static int count_parent_syncs(void *arg, enum storage_op op, const char *file)
 {
 	struct op_log *ol = arg;
 
@@ -287,8 +274,7 @@ count_parent_syncs(void *arg, enum storage_op op, const char *file)
 	return 0;
 }
 
-static void
-test_creation_syncs_parent_dir(void **state)
+static void test_creation_syncs_parent_dir(void **state)
 {
 	struct stfx *f = *state;
 	struct op_log ol = { 0 };
@@ -302,7 +288,7 @@ test_creation_syncs_parent_dir(void **state)
 	s = open_ok(f, &b);
 	storage_close(s);
 	assert_int_equal(ol.n_parent_syncs, 1);
-	s = open_ok(f, &b);                        /* initialised: no more */
+	s = open_ok(f, &b); /* initialised: no more */
 	storage_close(s);
 	assert_int_equal(ol.n_parent_syncs, 1);
 	f->opt.fault = NULL;
@@ -310,8 +296,7 @@ test_creation_syncs_parent_dir(void **state)
 
 /* A torn final record (a crash mid-append) is still cut off silently,
  * also past the durable mark and in a preallocated segment. */
-static void
-test_torn_tail_still_repaired(void **state)
+static void test_torn_tail_still_repaired(void **state)
 {
 	struct stfx *f = *state;
 	struct storage_stats st;
@@ -324,11 +309,11 @@ test_torn_tail_still_repaired(void **state)
 	f->opt.segment_size = 1 << 20;
 	build_log(f, 50);
 	s = open_ok(f, &b);
-	stfx_append(s, 51, 10, 1);  /* no hard state change: durable stays */
+	stfx_append(s, 51, 10, 1); /* no hard state change: durable stays */
 	assert_int_equal(storage_sync(s), 0);
 	storage_close(s);
 	stfx_seg_name(51, name, sizeof name);
-	from = record_end(f, name, 8);   /* the last record, 60 */
+	from = record_end(f, name, 8); /* the last record, 60 */
 	to = record_end(f, name, 9);
 	memset(junk, 0xa5, sizeof junk);
 	stfx_path(f->dir, name, p, sizeof p);
@@ -344,8 +329,7 @@ test_torn_tail_still_repaired(void **state)
 
 /* ------------------------------------------- damage: the small files */
 
-static void
-test_missing_hardstate_refused(void **state)
+static void test_missing_hardstate_refused(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -358,7 +342,7 @@ test_missing_hardstate_refused(void **state)
 	s = open_ok(f, &b);
 	f->opt.recover = false;
 	assert_int_equal(b.hs.vote, 0);
-	assert_int_equal(b.hs.term, 1);   /* the newest term the log knows */
+	assert_int_equal(b.hs.term, 1); /* the newest term the log knows */
 	assert_int_equal(b.n_entries, 20);
 	storage_close(s);
 	s = open_ok(f, &b);
@@ -367,8 +351,7 @@ test_missing_hardstate_refused(void **state)
 }
 
 /* meta survives, everything else is gone: not a fresh directory. */
-static void
-test_only_meta_left_refused(void **state)
+static void test_only_meta_left_refused(void **state)
 {
 	struct stfx *f = *state;
 	raft_index firsts[64];
@@ -385,8 +368,7 @@ test_only_meta_left_refused(void **state)
 	expect_damaged(f, "hardstate");
 }
 
-static void
-test_missing_meta_refused(void **state)
+static void test_missing_meta_refused(void **state)
 {
 	struct stfx *f = *state;
 
@@ -403,8 +385,7 @@ test_missing_meta_refused(void **state)
  * A log 1..@n, a snapshot at @index, then its file deleted: refused.
  * Returns the number of segments the snapshot left.
  */
-static uint64_t
-lose_snapshot(struct stfx *f, raft_index n, raft_index index)
+static uint64_t lose_snapshot(struct stfx *f, raft_index n, raft_index index)
 {
 	struct raft_snapshot_meta m = stfx_snap_meta(index, 1);
 	struct storage_stats st;
@@ -424,15 +405,13 @@ lose_snapshot(struct stfx *f, raft_index n, raft_index index)
 }
 
 /* The log was compacted away entirely: the snapshot is all there is. */
-static void
-test_missing_snapshot_refused(void **state)
+static void test_missing_snapshot_refused(void **state)
 {
 	assert_int_equal(lose_snapshot(*state, 100, 100), 0);
 }
 
 /* Compacted in part: the log left starts after the lost snapshot. */
-static void
-test_missing_snapshot_with_log_refused(void **state)
+static void test_missing_snapshot_with_log_refused(void **state)
 {
 	assert_true(lose_snapshot(*state, 200, 120) > 0);
 	/* The recover option keeps nothing it cannot chain: the segments
@@ -443,18 +422,17 @@ test_missing_snapshot_with_log_refused(void **state)
 
 /* ------------------------------------------------ not damage */
 
-static void
-test_fresh_dir_reopens(void **state)
+static void test_fresh_dir_reopens(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
 	struct storage *s;
 
-	s = open_ok(f, &b);             /* first start: no recover option */
+	s = open_ok(f, &b); /* first start: no recover option */
 	storage_close(s);
 	assert_true(exists(f, "meta"));
 	assert_true(exists(f, "hardstate"));
-	s = open_ok(f, &b);             /* and a restart without any write */
+	s = open_ok(f, &b); /* and a restart without any write */
 	assert_int_equal(b.n_entries, 0);
 	assert_int_equal(b.hs.term, 0);
 	storage_close(s);
@@ -470,8 +448,7 @@ test_fresh_dir_reopens(void **state)
  * into place leaves the .tmp behind: the next start must create the
  * directory as if new, not fail on the leftover it has just consumed.
  */
-static void
-test_interrupted_creation_leftover_tmp_reopens(void **state)
+static void test_interrupted_creation_leftover_tmp_reopens(void **state)
 {
 	static const char *const tmps[] = { "hardstate.tmp", "meta.tmp" };
 	struct stfx *f = *state;
@@ -487,7 +464,8 @@ test_interrupted_creation_leftover_tmp_reopens(void **state)
 		f->fail_at = k + 1;
 		f->fail_rc = -EIO;
 		assert_int_equal(storage_open(f->dir, CLUSTER, MEMBER, &f->opt,
-		    &s, &b, err, sizeof err), -EIO);
+		                     &s, &b, err, sizeof err),
+		    -EIO);
 		f->fail_at = 0;
 		assert_non_null(strstr(err, tmps[k]));
 		assert_true(exists(f, tmps[k]));
@@ -503,8 +481,7 @@ test_interrupted_creation_leftover_tmp_reopens(void **state)
 	}
 }
 
-static void
-test_compaction_and_truncation_are_not_damage(void **state)
+static void test_compaction_and_truncation_are_not_damage(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_snapshot_meta m = stfx_snap_meta(150, 1);
@@ -549,8 +526,7 @@ test_compaction_and_truncation_are_not_damage(void **state)
  * segment B; A's stale tail 20..30 must not keep A (and every later
  * segment) alive until the snapshot passes 30.
  */
-static void
-test_superseded_tail_does_not_pin_segments(void **state)
+static void test_superseded_tail_does_not_pin_segments(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_snapshot_meta m = stfx_snap_meta(25, 2);
@@ -561,7 +537,7 @@ test_superseded_tail_does_not_pin_segments(void **state)
 	f->opt.segment_size = 1 << 20;
 	s = open_ok(f, &b);
 	stfx_append(s, 1, 30, 1);
-	stfx_append(s, 20, 10, 2);     /* supersedes 20..30 in a new segment */
+	stfx_append(s, 20, 10, 2); /* supersedes 20..30 in a new segment */
 	assert_int_equal(storage_sync(s), 0);
 	stfx_seg_name(1, name, sizeof name);
 	assert_true(exists(f, name));
@@ -569,13 +545,12 @@ test_superseded_tail_does_not_pin_segments(void **state)
 	assert_false(exists(f, name));
 	storage_close(s);
 	s = open_ok(f, &b);
-	assert_int_equal(b.n_entries, 4);   /* 26..29 */
+	assert_int_equal(b.n_entries, 4); /* 26..29 */
 	storage_close(s);
 }
 
 /* Rewrite a small file in the version-1 format (40 bytes, two fields). */
-static void
-write_v1_small(struct stfx *f, const char *name, const char *magic,
+static void write_v1_small(struct stfx *f, const char *name, const char *magic,
     uint64_t a, uint64_t c)
 {
 	uint8_t buf[40];
@@ -592,8 +567,7 @@ write_v1_small(struct stfx *f, const char *name, const char *magic,
 }
 
 /* Rewrite a segment header as version 1 (no flags). */
-static void
-make_v1_segment(struct stfx *f, const char *name)
+static void make_v1_segment(struct stfx *f, const char *name)
 {
 	uint8_t h[64];
 	char p[600];
@@ -606,8 +580,7 @@ make_v1_segment(struct stfx *f, const char *name)
 	stfx_write_at(p, 0, h, sizeof h);
 }
 
-static uint32_t
-version_of(struct stfx *f, const char *name, uint64_t *size)
+static uint32_t version_of(struct stfx *f, const char *name, uint64_t *size)
 {
 	uint8_t h[12];
 	char p[600];
@@ -618,8 +591,7 @@ version_of(struct stfx *f, const char *name, uint64_t *size)
 	return le_get32(h + 8);
 }
 
-static void
-test_old_format_dir_opens_and_is_upgraded(void **state)
+static void test_old_format_dir_opens_and_is_upgraded(void **state)
 {
 	struct stfx *f = *state;
 	raft_index firsts[64];
@@ -654,8 +626,7 @@ test_old_format_dir_opens_and_is_upgraded(void **state)
 
 /* Version 1 created no hardstate until the first term: meta alone is a
  * valid old directory. */
-static void
-test_old_format_meta_only_opens(void **state)
+static void test_old_format_meta_only_opens(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_boot b;
@@ -672,8 +643,7 @@ test_old_format_meta_only_opens(void **state)
 }
 
 /* The marks cost no sync on the append path: one fdatasync per batch. */
-static void
-test_group_commit_still_one_sync(void **state)
+static void test_group_commit_still_one_sync(void **state)
 {
 	struct stfx *f = *state;
 	struct raft_hard_state hs = { 2, MEMBER };
@@ -702,8 +672,7 @@ test_group_commit_still_one_sync(void **state)
 	storage_close(s);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, stfx_teardown)

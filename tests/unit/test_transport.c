@@ -35,7 +35,7 @@
  * ------------------------------------------------------------------------ */
 
 #define CLUSTER 0xC0FFEE0012345678ull
-#define DELIVERY_MS 15000  /* generous: sanitizer builds on busy machines */
+#define DELIVERY_MS 15000 /* generous: sanitizer builds on busy machines */
 #define MAX_N 3
 
 struct keypair {
@@ -44,12 +44,12 @@ struct keypair {
 };
 
 struct fixture {
-	void *ctx;                          /* for raw test sockets */
+	void *ctx; /* for raw test sockets */
 	uint32_t n;
 	char endpoints[MAX_N][256];
 	struct keypair keys[MAX_N];
-	struct transport *t[MAX_N];         /* t[i] is member i + 1 */
-	void *raw[4];                       /* test sockets, closed by teardown */
+	struct transport *t[MAX_N]; /* t[i] is member i + 1 */
+	void *raw[4]; /* test sockets, closed by teardown */
 	int n_raw;
 };
 
@@ -90,7 +90,8 @@ static int setup(void **state)
 	for (uint32_t i = 0; i < MAX_N; i++) {
 		free_endpoint(f->endpoints[i], sizeof(f->endpoints[i]));
 		assert_int_equal(zmq_curve_keypair(f->keys[i].pub,
-		    f->keys[i].sec), 0);
+		                     f->keys[i].sec),
+		    0);
 	}
 	*state = f;
 	return 0;
@@ -110,8 +111,8 @@ static int teardown(void **state)
 }
 
 /* The configuration of member @self among the first @n of @f. */
-static void config(struct fixture *f, struct transport_config *c,
-    raft_id self, uint32_t n, bool curve, bool faults)
+static void config(struct fixture *f, struct transport_config *c, raft_id self,
+    uint32_t n, bool curve, bool faults)
 {
 	transport_config_defaults(c);
 	c->cluster_id = CLUSTER;
@@ -150,8 +151,12 @@ static void start_all(struct fixture *f, uint32_t n, bool curve, bool faults)
 
 static struct raft_msg heartbeat(raft_id from, raft_id to, uint64_t ctx)
 {
-	return (struct raft_msg){ .type = RAFT_MSG_HEARTBEAT, .from = from,
-		.to = to, .term = 5, .commit = 4, .ctx = ctx };
+	return (struct raft_msg){ .type = RAFT_MSG_HEARTBEAT,
+		.from = from,
+		.to = to,
+		.term = 5,
+		.commit = 4,
+		.ctx = ctx };
 }
 
 /* Wait up to @ms for a message on @t.  Returns 1 (in @m: call
@@ -224,16 +229,24 @@ static struct raft_entry sample_entries[3];
 /* A message of @type with every field it can carry set to something. */
 static struct raft_msg sample(uint8_t type, raft_id from, raft_id to)
 {
-	struct raft_msg m = { .type = type, .from = from, .to = to,
-		.term = 100 + type, .index = 200 + type, .log_term = 99,
-		.commit = 150, .reject = type % 2 == 0,
-		.hint_index = 77, .hint_term = 66, .ctx = 1000 + type };
+	struct raft_msg m = { .type = type,
+		.from = from,
+		.to = to,
+		.term = 100 + type,
+		.index = 200 + type,
+		.log_term = 99,
+		.commit = 150,
+		.reject = type % 2 == 0,
+		.hint_index = 77,
+		.hint_term = 66,
+		.ctx = 1000 + type };
 
 	for (int i = 0; i < 3; i++) {
 		for (size_t j = 0; j < sizeof(entry_data[i]); j++)
 			entry_data[i][j] = (uint8_t)(i * 31 + j);
 		sample_entries[i] = (struct raft_entry){ .term = 99,
-			.index = 201 + type + i, .type = RAFT_ENTRY_NORMAL,
+			.index = 201 + type + i,
+			.type = RAFT_ENTRY_NORMAL,
 			.len = (uint32_t)sizeof(entry_data[i]),
 			.data = entry_data[i] };
 	}
@@ -248,7 +261,9 @@ static struct raft_msg sample(uint8_t type, raft_id from, raft_id to)
 	}
 	if (type == RAFT_MSG_SNAPSHOT || type == RAFT_MSG_SNAPSHOT_RESP) {
 		m.snap = (struct raft_snapshot_meta){ .index = 180,
-			.term = 90, .n_voters = 3, .voters = { 1, 2, 3 } };
+			.term = 90,
+			.n_voters = 3,
+			.voters = { 1, 2, 3 } };
 		m.offset = 4096;
 		m.total = 100000;
 		m.done = type == RAFT_MSG_SNAPSHOT;
@@ -307,11 +322,14 @@ static void *raw_dealer(struct fixture *f, const char *endpoint,
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
 	if (client != NULL) {
 		assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY,
-		    server_pub, 41), 0);
+		                     server_pub, 41),
+		    0);
 		assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY,
-		    client->pub, 41), 0);
+		                     client->pub, 41),
+		    0);
 		assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY,
-		    client->sec, 41), 0);
+		                     client->sec, 41),
+		    0);
 	}
 	assert_int_equal(zmq_connect(s, endpoint), 0);
 	f->raw[f->n_raw++] = s;
@@ -441,9 +459,11 @@ static void test_transport_round_trip_every_type(void **state)
 			raft_id from = dir ? 2 : 1, to = dir ? 1 : 2;
 			struct raft_msg in = sample(type, from, to), out;
 
-			assert_int_equal(transport_send(f->t[from - 1], &in), 0);
+			assert_int_equal(transport_send(f->t[from - 1], &in),
+			    0);
 			assert_int_equal(recv_wait(f->t[to - 1], &out,
-			    DELIVERY_MS), 1);
+			                     DELIVERY_MS),
+			    1);
 			assert_msg_equal(&in, &out);
 			transport_recv_done(f->t[to - 1], &out);
 			assert_null(out.entries);
@@ -512,10 +532,17 @@ static void test_transport_slow_peer_is_bounded(void **state)
 	void *sink = f->raw[f->n_raw++] = zmq_socket(f->ctx, ZMQ_ROUTER);
 	int hwm = 10, linger = 0, rv = 0;
 	static uint8_t big[64 * 1024];
-	struct raft_entry e = { .term = 1, .index = 1,
-		.type = RAFT_ENTRY_NORMAL, .len = sizeof(big), .data = big };
-	struct raft_msg m = { .type = RAFT_MSG_APPEND, .from = 1, .to = 2,
-		.term = 1, .n_entries = 1, .entries = &e };
+	struct raft_entry e = { .term = 1,
+		.index = 1,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = sizeof(big),
+		.data = big };
+	struct raft_msg m = { .type = RAFT_MSG_APPEND,
+		.from = 1,
+		.to = 2,
+		.term = 1,
+		.n_entries = 1,
+		.entries = &e };
 	uint64_t deadline = now_ms() + DELIVERY_MS;
 	long accepted = 0;
 
@@ -554,10 +581,17 @@ static void test_transport_slow_peer_is_bounded_in_bytes(void **state)
 	void *sink = f->raw[f->n_raw++] = zmq_socket(f->ctx, ZMQ_ROUTER);
 	int hwm = 2, linger = 0, rv = 0;
 	static uint8_t big[1 << 20];
-	struct raft_entry e = { .term = 1, .index = 1,
-		.type = RAFT_ENTRY_NORMAL, .len = sizeof(big), .data = big };
-	struct raft_msg m = { .type = RAFT_MSG_APPEND, .from = 1, .to = 2,
-		.term = 1, .n_entries = 1, .entries = &e };
+	struct raft_entry e = { .term = 1,
+		.index = 1,
+		.type = RAFT_ENTRY_NORMAL,
+		.len = sizeof(big),
+		.data = big };
+	struct raft_msg m = { .type = RAFT_MSG_APPEND,
+		.from = 1,
+		.to = 2,
+		.term = 1,
+		.n_entries = 1,
+		.entries = &e };
 	uint64_t deadline = now_ms() + DELIVERY_MS;
 	long accepted = 0;
 
@@ -566,7 +600,7 @@ static void test_transport_slow_peer_is_bounded_in_bytes(void **state)
 	zmq_setsockopt(sink, ZMQ_LINGER, &linger, sizeof(linger));
 	assert_int_equal(zmq_bind(sink, f->endpoints[1]), 0);
 	config(f, &c, 1, 2, false, false);
-	c.send_bytes_max = 4u << 20;   /* send_hwm stays 1000 */
+	c.send_bytes_max = 4u << 20; /* send_hwm stays 1000 */
 	assert_int_equal(transport_new(&c, &f->t[0]), 0);
 	while (transport_send(f->t[0], &m) != 0)
 		assert_true(now_ms() < deadline);
@@ -619,21 +653,21 @@ static void test_transport_rejects_foreign_frames(void **state)
 	memset(junk, 0x5a, sizeof(junk));
 	for (int i = 0; i < 300; i++) /* more than one recv call skips */
 		assert_int_equal(zmq_send(raw, junk, sizeof(junk), 0), 64);
-	assert_int_equal(zmq_send(raw, junk, 0, 0), 0);          /* empty */
-	raw_send(raw, CLUSTER, 1, &hb, 0, 'X');                   /* magic */
-	raw_send(raw, CLUSTER, 1, &hb, 4, FRAME_VERSION + 1);     /* version */
-	raw_send(raw, CLUSTER + 1, 1, &hb, -1, 0);                /* cluster */
+	assert_int_equal(zmq_send(raw, junk, 0, 0), 0); /* empty */
+	raw_send(raw, CLUSTER, 1, &hb, 0, 'X'); /* magic */
+	raw_send(raw, CLUSTER, 1, &hb, 4, FRAME_VERSION + 1); /* version */
+	raw_send(raw, CLUSTER + 1, 1, &hb, -1, 0); /* cluster */
 	hb.from = 9;
-	raw_send(raw, CLUSTER, 9, &hb, -1, 0);                    /* stranger */
+	raw_send(raw, CLUSTER, 9, &hb, -1, 0); /* stranger */
 	hb.from = 3;
-	raw_send(raw, CLUSTER, 1, &hb, -1, 0);                    /* forged */
+	raw_send(raw, CLUSTER, 1, &hb, -1, 0); /* forged */
 	hb = heartbeat(1, 3, 0);
-	raw_send(raw, CLUSTER, 1, &hb, -1, 0);                    /* misrouted */
+	raw_send(raw, CLUSTER, 1, &hb, -1, 0); /* misrouted */
 	hb = heartbeat(1, 2, 0);
-	assert_int_equal(zmq_send(raw, "x", 1, ZMQ_SNDMORE), 1);  /* 2 parts */
+	assert_int_equal(zmq_send(raw, "x", 1, ZMQ_SNDMORE), 1); /* 2 parts */
 	raw_send(raw, CLUSTER, 1, &hb, -1, 0);
 	hb.ctx = 4242;
-	raw_send(raw, CLUSTER, 1, &hb, -1, 0);                    /* valid */
+	raw_send(raw, CLUSTER, 1, &hb, -1, 0); /* valid */
 
 	assert_int_equal(recv_wait(f->t[1], &m, DELIVERY_MS), 1);
 	assert_true(m.ctx == 4242 && m.from == 1);
@@ -949,7 +983,8 @@ int main(void)
 
 	/* The tests provoke rejections on purpose: their (rate-limited)
 	 * warnings show in the log; RAFTKV_TEST_VERBOSE adds the chatter. */
-	log_init(getenv("RAFTKV_TEST_VERBOSE") ? LOG_LEVEL_DEBUG :
-	    LOG_LEVEL_WARN, "test");
+	log_init(getenv("RAFTKV_TEST_VERBOSE") ? LOG_LEVEL_DEBUG
+	                                       : LOG_LEVEL_WARN,
+	    "test");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ struct sink {
 	unsigned commits;
 	uint64_t last_ino, last_off;
 	size_t last_len;
-	int fail_next;               /* errno to fail the next commit with */
+	int fail_next; /* errno to fail the next commit with */
 	unsigned char file[FILE_MAX]; /* what was committed (inode 7) */
 	size_t size;
 };
@@ -67,12 +67,12 @@ static void test_wbuf_sequential_writes_coalesce(void **state)
 	assert_int_equal(wbuf_write(w, b, 0, "abc", 3), 0);
 	assert_int_equal(wbuf_write(w, b, 3, "def", 3), 0);
 	assert_int_equal(s.commits, 0);
-	assert_int_equal(wbufs_flush_ino(w, 8), 0);      /* another inode */
-	assert_int_equal(wbufs_flush_ino(w, 7), 1);      /* committed */
+	assert_int_equal(wbufs_flush_ino(w, 8), 0); /* another inode */
+	assert_int_equal(wbufs_flush_ino(w, 7), 1); /* committed */
 	assert_int_equal(s.commits, 1);
 	assert_int_equal(s.last_len, 6);
 	assert_memory_equal(s.file, "abcdef", 6);
-	assert_int_equal(wbufs_flush_ino(w, 7), 0);      /* nothing left */
+	assert_int_equal(wbufs_flush_ino(w, 7), 0); /* nothing left */
 	/* A gap commits what was pending first. */
 	assert_int_equal(wbuf_write(w, b, 10, "x", 1), 0);
 	assert_int_equal(wbuf_write(w, b, 20, "y", 1), 0);
@@ -119,7 +119,7 @@ static void test_wbuf_shared_per_inode_and_errors(void **state)
 	assert_ptr_equal(b1, b2);
 	assert_int_equal(wbuf_write(w, b1, 0, "one", 3), 0);
 	assert_int_equal(wbuf_write(w, b2, 3, "two", 3), 0);
-	assert_int_equal(wbuf_release(w, b1), 0);   /* commits both */
+	assert_int_equal(wbuf_release(w, b1), 0); /* commits both */
 	assert_int_equal(s.commits, 1);
 	assert_memory_equal(s.file, "onetwo", 6);
 	/* A failed commit is reported once, and the extent dropped. */
@@ -168,8 +168,9 @@ static void test_wbuf_random_against_reference(void **state)
 		int op = (int)(rnd() % 10);
 
 		if (op < 8) {
-			size_t off = rnd() % 2 ? ref_size :
-			    (size_t)(rnd() % (FILE_MAX - 4096));
+			size_t off = rnd() % 2
+			    ? ref_size
+			    : (size_t)(rnd() % (FILE_MAX - 4096));
 			size_t len = 1 + (size_t)(rnd() % 4096);
 
 			if (off + len > FILE_MAX)
