@@ -41,6 +41,13 @@ if [ -x "$mountprog" ] && command -v fusermount3 >/dev/null &&
 	fuse=1
 fi
 
+# is_mounted DIR: is a raftkv mount on DIR?  (/proc/self/mountinfo:
+# field 5 is the mount point; the file system type follows " - ".)
+is_mounted() {
+	awk -v m="$1" '$5 == m { for (i = 6; i < NF; i++) if ($i == "-") { if ($(i + 1) == "fuse.raftkv") f = 1; break } }
+		END { exit !f }' /proc/self/mountinfo
+}
+
 pids=()
 stop() {
 	trap - EXIT INT TERM
@@ -61,7 +68,7 @@ trap stop EXIT INT TERM
 for i in 1 2 3; do
 	if [ "$fuse" = 1 ]; then
 		mkdir -p "$dir/mnt$i"
-		if grep -q " $dir/mnt$i fuse.raftkv " /proc/self/mountinfo; then
+		if is_mounted "$dir/mnt$i"; then
 			fusermount3 -u -z "$dir/mnt$i" || true
 		fi
 		"$mountprog" "$conf" "$dir/mnt$i" -f \
@@ -77,7 +84,7 @@ export RAFTKV_CLUSTER=$conf
 if [ "$fuse" = 1 ]; then
 	for i in 1 2 3; do
 		for _ in $(seq 1 100); do
-			grep -q " $dir/mnt$i fuse.raftkv " /proc/self/mountinfo &&
+			is_mounted "$dir/mnt$i" &&
 				break
 			sleep 0.1
 		done

@@ -7,7 +7,8 @@
 # same names otherwise.  Every process is started through start(), which
 # runs it under timeout(1) (its own process group) and records the pid; the
 # EXIT trap sends TERM then KILL to each recorded process group, by pid,
-# whether the test passed or not, and removes $T.
+# whether the test passed or not, then (tests/mr/mount.sh) unmounts and
+# stops a raftkv cluster, and removes $T.
 
 set -u
 : "${RAFTKV_BUILDDIR:?}" "${RAFTKV_SRCDIR:?}"
@@ -24,6 +25,9 @@ cleanup() {
 	sleep 0.1
 	for p in $PIDS; do kill -KILL -- "-$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	cd / || true
+	# tests/mr/mount.sh: unmount and stop the cluster's members
+	declare -F mount_cleanup >/dev/null && mount_cleanup
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -57,7 +61,7 @@ inputs() {
 # endpoint FILE: wait until the coordinator has written its endpoint.
 endpoint() {
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 600); do
 		[ -s "$1" ] && { cat "$1"; return 0; }
 		sleep 0.05
 	done
