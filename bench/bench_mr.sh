@@ -2,8 +2,12 @@
 # bench_mr.sh - word count with raftkv-mr against the shell pipeline
 # `LC_ALL=C tr -cs A-Za-z '\n' | sort | uniq -c` and against the
 # sequential runner, in the same run, on the 8 Gutenberg texts and on a
-# 256 MiB concatenation of them, all on the local disk of the build
-# directory (the raftkv mount rows come once mount.raftkv is in main).
+# 256 MiB concatenation of them, on the local disk of the build directory
+# and, when FUSE can be used, in a 3-mount raftkv cluster (raftkv init,
+# mount.raftkv on 127.0.0.1): the inputs copied into mount 1 (the
+# concatenation split at line boundaries into files of at most 15 MiB: a
+# file in a mount is one KV value, at most 16 MiB), the job run in mount 1
+# and its outputs and intermediates written back into the cluster.
 #
 #   bench/bench_mr.sh [--builddir DIR] [--srcdir DIR] [--data DIR] [--mib N]
 #
@@ -22,11 +26,23 @@ while [ $# -gt 0 ]; do
 	esac
 done
 DATA=${DATA:-${RAFTKV_DATA:-$S/../shared/data}}
-MR=$(cd "$B" && pwd)/mr/raftkv-mr
+B=$(cd "$B" && pwd)
+MR=$B/mr/raftkv-mr
 APPS=$(cd "$B" && pwd)/mr/apps
 [ -d "$DATA/gutenberg" ] || { echo "bench_mr: no $DATA/gutenberg" >&2; exit 1; }
 W=$(mktemp -d "$(cd "$B" && pwd)/bench-mr.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+MPIDS=""
+unmount_all() {
+	local i p
+	for i in 1 2 3; do
+		awk -v m="$W/m$i" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null &&
+			{ fusermount3 -u "$W/m$i" 2>/dev/null || fusermount3 -u -z "$W/m$i"; }
+	done
+	for p in $MPIDS; do kill -TERM "$p" 2>/dev/null; done
+	for p in $MPIDS; do wait "$p" 2>/dev/null; done
+	MPIDS=""
+}
+trap 'cd /; unmount_all; rm -rf "$W"' EXIT
 cp "$DATA"/gutenberg/*.txt "$W"/
 cd "$W"
 : > big.txt
@@ -66,5 +82,47 @@ run_set() { # label files...
 		sort out/mr-out-* | cmp -s - seq.sorted || echo "   OUTPUT DIFFERS from seq"
 	fi
 }
+# mount_set label files...: the inputs copied into mount 1, then the job
+# (run -w 2, in mount 1) with its outputs written back into the cluster.
+mount_set() {
+	local label=$1; shift
+	local bytes t0 t1 d=$W/m1/$label
+	bytes=$(cat "$@" | wc -c)
+	echo "== in a raftkv mount: $label, $# file(s)"
+	mkdir -p "$d"
+	t0=$(now); cp "$@" "$d"/; t1=$(now)
+	row "cp into the mount (not a job)" "$bytes" "$(echo "$t1 - $t0" | bc)"
+	for w in 2; do
+		t0=$(now); (cd "$d" && "$MR" run -q -k -w $w -n 4 -s 32 -o out "$APPS/wc.so" "$@"); t1=$(now)
+		inter=$(du -sb "$d/out/.mr-tmp" | cut -f1)
+		row "mount: raftkv-mr run -w $w wc.so" "$bytes" "$(echo "$t1 - $t0" | bc)" "$inter"
+		sort "$W"/m2/"$label"/out/mr-out-* | cmp -s - "$W/$label.sorted" || echo "   OUTPUT (read through mount 2) DIFFERS from seq"
+		rm -rf "$d/out"
+	done
+}
+
 run_set "gutenberg" pg-*.txt
+cp seq.sorted gut.sorted
 run_set "${MIB} MiB concatenation" big.txt
+cp seq.sorted big.sorted
+
+if [ -x "$B/fs/mount.raftkv" ] && command -v fusermount3 >/dev/null &&
+    { exec 9<>/dev/fuse; } 2>/dev/null; then
+	exec 9>&-
+	"$B/kv/raftkv" init -d "$W/cl" -n 3 --host 127.0.0.1 --port-base $((20000 + RANDOM % 30000)) >/dev/null
+	for i in 1 2 3; do
+		mkdir -p "$W/m$i"
+		"$B/fs/mount.raftkv" "$W/cl/cluster.conf" "$W/m$i" -f -o "id=$i,data=$W/cl/member$i" >>"$W/cl/member$i.log" 2>&1 &
+		MPIDS="$MPIDS $!"
+		for _ in $(seq 1 300); do
+			awk -v m="$W/m$i" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo && break
+			sleep 0.1
+		done
+	done
+	mount_set gut pg-*.txt
+	mkdir parts && (cd parts && split -C 15M -d -a 3 ../big.txt part-)
+	(cd parts && mount_set big part-*)
+	unmount_all
+else
+	echo "== no usable FUSE here: no raftkv mount rows"
+fi
