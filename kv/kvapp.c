@@ -184,10 +184,11 @@ static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
 	return rv == -EFBIG ? -EAGAIN : rv;
 }
 
-static int app_create(void **arg, struct rsm_app *rapp,
-    struct endpoint_app *eapp)
+static int app_create(void **arg, const struct cluster *cl,
+    struct rsm_app *rapp, struct endpoint_app *eapp)
 {
-	struct kv *kv = kv_new(NULL);
+	struct kv_options opt = { .quota = cl->quota }; /* 0: the default */
+	struct kv *kv = kv_new(&opt);
 
 	if (kv == NULL)
 		return -ENOMEM;
