@@ -1613,6 +1613,26 @@ static void test_quota(void)
 	}
 	close(fd);
 	CHECK(df_used(2) > QUOTA - CHUNK, "df after filling");
+	/* The clients' view (raftkv df): the same count; a put past it is
+	 * ErrNoSpace. */
+	{
+		struct clerk_options o;
+		struct clerk *ck;
+		uint64_t used, quota, keys, df = df_used(0);
+
+		clerk_options_defaults(&o);
+		o.deadline_ms = 20000;
+		CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+		CHECK(clerk_usage(ck, &used, &quota, &keys) == KV_OK, "usage");
+		CHECK(quota == QUOTA && used <= df && df < used + 4096 &&
+		        keys > 0,
+		    "usage %llu/%llu, df %llu", (unsigned long long)used,
+		    (unsigned long long)quota, (unsigned long long)df);
+		CHECK(clerk_put(ck, "/big", 4, buf, CHUNK, 0, 0, NULL, NULL) ==
+		        KV_ENOSPC,
+		    "put past the quota");
+		clerk_free(ck);
+	}
 	/* Growing by truncate, or another file's extent: ENOSPC too;
 	 * reads of everything else go on. */
 	pathf(p, 1, "fill");
