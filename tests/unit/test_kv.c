@@ -1844,14 +1844,25 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
  * Tests: allocation failures
  * ------------------------------------------------------------------------ */
 
+/* The quota count of @kv (kv.h, QUOTA). */
+static uint64_t usage(struct kv *kv)
+{
+	uint64_t used, quota;
+
+	kv_usage(kv, &used, &quota);
+	return used;
+}
+
 /* Apply @buf with the Nth allocation failing, N = 0, 1, ... until it
- * succeeds: every failure is -ENOMEM and leaves no trace. */
+ * succeeds: every failure is -ENOMEM and leaves no trace (the quota count
+ * included). */
 static unsigned apply_with_failures(struct kv *kv, const void *buf, size_t len)
 {
 	unsigned failures = 0;
 
 	for (long n = 0;; n++) {
 		uint64_t d0 = kv_digest(kv), i0 = kv_applied_index(kv);
+		uint64_t u0 = usage(kv);
 		struct kv_result r;
 		int rc;
 
@@ -1866,6 +1877,7 @@ static unsigned apply_with_failures(struct kv *kv, const void *buf, size_t len)
 		assert_int_equal(rc, -ENOMEM);
 		assert_int_equal(failed, 1);
 		assert_int_equal(kv_digest(kv), d0);
+		assert_int_equal(usage(kv), u0);
 		assert_int_equal(kv_applied_index(kv), i0);
 		assert_int_equal(r.status, KV_OK); /* reset, nothing to free */
 		assert_null(r.value);
@@ -1895,6 +1907,7 @@ static void test_kv_apply_enomem_changes_nothing(void **state)
 		total += apply_with_failures(kv, bufs[i], lens[i]);
 		/* After the retries, the same state as without failures. */
 		assert_int_equal(kv_digest(kv), kv_digest(ref));
+		assert_int_equal(usage(kv), usage(ref));
 		free(bufs[i]);
 	}
 	print_message("%u injected allocation failures, none left a trace\n",
@@ -1933,6 +1946,7 @@ static void test_kv_txn_enomem_midway_undoes(void **state)
 	assert_true(apply_with_failures(kv, buf, len) >= 6);
 	apply_raw(ref, buf, len);
 	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	assert_int_equal(usage(kv), usage(ref));
 	free(buf);
 	kv_free(kv);
 	kv_free(ref);
@@ -1976,6 +1990,7 @@ static void test_kv_rename_tree_enomem_undoes(void **state)
 	assert_int_equal(kv_digest(kv), kv_digest(ref));
 	free(buf);
 	assert_value(kv, "/again/f00000", "v", 1);
+	assert_int_equal(usage(kv), usage(ref));
 	kv_free(kv);
 	kv_free(ref);
 }
@@ -2109,14 +2124,6 @@ static struct kv *new_kv_quota(uint64_t quota)
 	return kv;
 }
 
-static uint64_t used_of(struct kv *kv)
-{
-	uint64_t used, quota;
-
-	kv_usage(kv, &used, &quota);
-	return used;
-}
-
 static int sum_cb(void *arg, const void *key, size_t keylen,
     const struct kv_attr *attr, const void *value)
 {
@@ -2145,7 +2152,7 @@ static void test_kv_quota_default_and_usage(void **state)
 	assert_int_equal(used, 0);
 	assert_int_equal(quota, KV_QUOTA_DEFAULT);
 	op1(kv, o_put("abc", "12345", 0, 0));
-	assert_int_equal(used_of(kv), USE(3, 5));
+	assert_int_equal(usage(kv), USE(3, 5));
 	kv_free(kv);
 }
 
@@ -2159,7 +2166,7 @@ static void test_kv_quota_exact_boundary(void **state)
 	assert_int_equal(op1(kv, o_put("a", "0123456789", 0, 0)).status, KV_OK);
 	/* Exactly up to the quota: fine. */
 	assert_int_equal(op1(kv, o_put("b", NULL, 0, 0)).status, KV_OK);
-	assert_int_equal(used_of(kv), USE(1, 10) + USE(1, 0));
+	assert_int_equal(usage(kv), USE(1, 10) + USE(1, 0));
 
 	/* One byte more, by any mutation: ErrNoSpace, nothing changes. */
 	d0 = kv_digest(kv);
@@ -2176,7 +2183,7 @@ static void test_kv_quota_exact_boundary(void **state)
 	assert_int_equal(op1(kv, o_rename("a", "aa", 1, KV_F_TREE)).status,
 	    KV_ENOSPC);
 	assert_int_equal(kv_digest(kv), d0);
-	assert_int_equal(used_of(kv), USE(1, 10) + USE(1, 0));
+	assert_int_equal(usage(kv), USE(1, 10) + USE(1, 0));
 	assert_value(kv, "a", "0123456789", 10);
 	assert_int_equal(attr_of(kv, "b").version, 1);
 
@@ -2198,8 +2205,8 @@ static void test_kv_quota_exact_boundary(void **state)
 	/* Shrinking frees room for growing. */
 	assert_int_equal(op1(kv, o_trunc("c", 9, 5, 0)).status, KV_OK);
 	assert_int_equal(op1(kv, o_write("b", 0, "x", 1, 1, 0)).status, KV_OK);
-	assert_int_equal(used_of(kv), USE(1, 9) + USE(1, 1));
-	assert_int_equal(used_of(kv), used_counted(kv));
+	assert_int_equal(usage(kv), USE(1, 9) + USE(1, 1));
+	assert_int_equal(usage(kv), used_counted(kv));
 	kv_free(kv);
 }
 
@@ -2223,7 +2230,7 @@ static void test_kv_quota_txn_all_or_nothing(void **state)
 	assert_int_equal(r.attr.version, 0);
 	assert_int_equal(kv_digest(kv), d0); /* next inode included */
 	assert_false(exists(kv, "k2"));
-	assert_int_equal(used_of(kv), USE(2, 10));
+	assert_int_equal(usage(kv), USE(2, 10));
 
 	/* Over the quota half way, within it at the end: OK. */
 	ops[0] = o_put("k3", "0123456789012345678901234567890123456789", 0, 0);
@@ -2231,15 +2238,15 @@ static void test_kv_quota_txn_all_or_nothing(void **state)
 	ops[2] = o_trunc("k3", 20, 1, 0);
 	r = txn(kv, NULL, 0, ops, 3);
 	assert_int_equal(r.status, KV_OK);
-	assert_int_equal(used_of(kv), USE(2, 20));
+	assert_int_equal(usage(kv), USE(2, 20));
 
 	/* A failing op is still that op's status, and undoes the usage. */
 	ops[0] = o_del("k3", 2, 0);
 	ops[1] = o_put("k4", NULL, 7, 0);
 	r = txn(kv, NULL, 0, ops, 2);
 	assert_int_equal(r.status, KV_ENOKEY);
-	assert_int_equal(used_of(kv), USE(2, 20));
-	assert_int_equal(used_of(kv), used_counted(kv));
+	assert_int_equal(usage(kv), USE(2, 20));
+	assert_int_equal(usage(kv), used_counted(kv));
 	kv_free(kv);
 }
 
@@ -2260,7 +2267,7 @@ static void test_kv_quota_tree_rename(void **state)
 	assert_int_equal(op1(kv, o_rename("/d", "/e", 1, KV_F_TREE)).status,
 	    KV_OK);
 	assert_value(kv, "/e/2", "two", 3);
-	assert_int_equal(used_of(kv), used_counted(kv));
+	assert_int_equal(usage(kv), used_counted(kv));
 	kv_free(kv);
 }
 
@@ -2278,7 +2285,7 @@ static void test_kv_quota_above_it_deletes_and_reads_work(void **state)
 	snapshot(big, &snap, &len);
 	assert_int_equal(kv_restore(kv, snap, len), 0);
 	free(snap);
-	assert_int_equal(used_of(kv), USE(1, 5) + USE(1, 10));
+	assert_int_equal(usage(kv), USE(1, 5) + USE(1, 10));
 	assert_int_equal(kv_digest(kv), kv_digest(big));
 
 	/* Reads work; growing fails; shrinking and deleting work. */
@@ -2289,7 +2296,7 @@ static void test_kv_quota_above_it_deletes_and_reads_work(void **state)
 	assert_int_equal(op1(kv, o_put("b", "bbb", 2, 0)).status, KV_OK);
 	assert_int_equal(op1(kv, o_put("b", "bbbb", 3, 0)).status, KV_ENOSPC);
 	assert_int_equal(op1(kv, o_del("b", 3, 0)).status, KV_OK);
-	assert_int_equal(used_of(kv), USE(1, 5));
+	assert_int_equal(usage(kv), USE(1, 5));
 	assert_int_equal(op1(kv, o_put("c", NULL, 0, 0)).status, KV_ENOSPC);
 	kv_free(big);
 	kv_free(kv);
@@ -2340,14 +2347,14 @@ static void test_kv_quota_usage_survives_snapshots(void **state)
 			break;
 		}
 		refused += r.status == KV_ENOSPC;
-		assert_int_equal(used_of(kv), used_counted(kv));
-		assert_true(used_of(kv) <= 4096);
+		assert_int_equal(usage(kv), used_counted(kv));
+		assert_true(usage(kv) <= 4096);
 	}
 	assert_true(refused > 100); /* the quota was hit, often */
 	snapshot(kv, &snap, &len);
 	assert_int_equal(kv_restore(copy, snap, len), 0);
 	free(snap);
-	assert_int_equal(used_of(copy), used_of(kv));
+	assert_int_equal(usage(copy), usage(kv));
 	kv_free(kv);
 	kv_free(copy);
 }
