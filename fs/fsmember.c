@@ -17,10 +17,10 @@ struct fsm {
 static fsm_hook_fn hook_fn;
 static void *hook_arg;
 
-static int fs_app_create(void **arg, struct rsm_app *rapp,
-    struct endpoint_app *eapp)
+static int fs_app_create(void **arg, const struct cluster *cl,
+    struct rsm_app *rapp, struct endpoint_app *eapp)
 {
-	int rv = kvapp.create(arg, rapp, eapp);
+	int rv = kvapp.create(arg, cl, rapp, eapp);
 
 	if (rv == 0 && hook_fn != NULL)
 		hook_fn(hook_arg, rapp, *arg);

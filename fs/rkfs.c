@@ -160,6 +160,8 @@ int rkfs_status_errno(int status)
 		return -ENOENT;
 	case KV_ETOOBIG:
 		return -EFBIG;
+	case KV_ENOSPC:
+		return -ENOSPC;
 	case -ENOMEM:
 		return -ENOMEM;
 	default:
@@ -1094,15 +1096,25 @@ static void rk_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = rkfs_of(req);
 	struct statvfs sv;
-	uint64_t files = kv_key_count(fs->kv);
+	uint64_t files, used, quota;
+	int rv = rkfs_fresh(fs); /* df after a write shows it */
 
 	(void)ino;
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	files = kv_key_count(fs->kv);
+	/* The state's quota (kv.h, QUOTA) is the size; what it counts
+	 * (keys, values, a per-key overhead) is used, rounded up. */
+	kv_usage(fs->kv, &used, &quota);
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
-	sv.f_blocks = 1ull << 28; /* 1 TiB: no quota yet */
-	sv.f_bfree = sv.f_blocks;
-	sv.f_bavail = sv.f_blocks;
+	sv.f_blocks = quota / sv.f_frsize;
+	used = (used + sv.f_frsize - 1) / sv.f_frsize;
+	sv.f_bfree = used < sv.f_blocks ? sv.f_blocks - used : 0;
+	sv.f_bavail = sv.f_bfree;
 	sv.f_files = 1ull << 32;
 	sv.f_ffree = sv.f_files - files;
 	sv.f_favail = sv.f_ffree;

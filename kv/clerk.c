@@ -402,6 +402,29 @@ static int get_common(struct clerk *ck, int idx, const void *key, size_t keylen,
 	return res.status;
 }
 
+int clerk_usage(struct clerk *ck, uint64_t *used, uint64_t *quota,
+    uint64_t *keys)
+{
+	struct query q = { .kind = QUERY_USAGE };
+	struct client_reply rep;
+	const uint8_t *b;
+	int rv = read_query(ck, -1, &q, &rep);
+
+	if (rv != 0)
+		return rv;
+	b = rep.data;
+	if (rep.len != QUERY_USAGE_LEN || b[0] != QUERY_VERSION ||
+	    b[1] != KV_OK) {
+		free(rep.data);
+		return -EBADMSG;
+	}
+	*used = le_get64(b + 2);
+	*quota = le_get64(b + 10);
+	*keys = le_get64(b + 18);
+	free(rep.data);
+	return KV_OK;
+}
+
 int clerk_get(struct clerk *ck, const void *key, size_t keylen,
     struct kv_attr *attr, void **value, size_t *len)
 {

@@ -117,6 +117,12 @@ int clerk_list(struct clerk *ck, const void *prefix, size_t prefixlen,
     struct clerk_entry **out, size_t *n);
 void clerk_entries_free(struct clerk_entry *e, size_t n);
 
+/* The state's size quota (kv.h, QUOTA): bytes counted against it, the
+ * quota, and the number of keys, read after a barrier.  KV_OK or a
+ * negative code / CLERK_EUNAVAILABLE. */
+int clerk_usage(struct clerk *ck, uint64_t *used, uint64_t *quota,
+    uint64_t *keys);
+
 /* Status of member @idx (CPROTO_STATUS).  0 or a negative code. */
 struct cproto_status;
 int clerk_member_status(struct clerk *ck, uint32_t idx,

@@ -75,6 +75,12 @@ static int outcome(int rv, const char *what)
 		    "bytes (16 MiB)\n",
 		    prog, what, KV_VALUE_MAX);
 		return EXIT_ERROR;
+	case KV_ENOSPC:
+		fprintf(stderr,
+		    "%s: %s: no space: the cluster's size quota is "
+		    "reached (raftkv df)\n",
+		    prog, what);
+		return EXIT_ERROR;
 	}
 	fprintf(stderr, "%s: %s: %s\n", prog, what, clerk_strerror(rv));
 	return EXIT_ERROR;
@@ -417,6 +423,22 @@ static int cmd_status(struct ctx *c)
 	return worst;
 }
 
+/* The size quota (kv.h, QUOTA): one line, bytes, like df -B1. */
+static int cmd_df(struct ctx *c)
+{
+	uint64_t used, quota, keys;
+	int rv = clerk_usage(c->ck, &used, &quota, &keys);
+
+	if (rv != KV_OK)
+		return outcome(rv, "df");
+	printf("quota\tused\tavail\tuse%%\tkeys\n");
+	printf("%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "%%\t%" PRIu64
+	       "\n",
+	    quota, used, used < quota ? quota - used : 0,
+	    quota ? (uint64_t)((double)used * 100 / (double)quota) : 0, keys);
+	return EXIT_OKAY;
+}
+
 struct command {
 	const char *name;
 	int min_args;
@@ -437,6 +459,7 @@ static const struct command commands[] = {
 	    "[COMMAND...]" },
 	{ "unlock", 2, 2, cmd_unlock, "unlock KEY OWNER" },
 	{ "status", 0, 0, cmd_status, "status" },
+	{ "df", 0, 0, cmd_df, "df" },
 };
 
 static void usage(void);

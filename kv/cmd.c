@@ -68,6 +68,7 @@ static const char *const status_names[KV_STATUS_COUNT] = {
 	[KV_EMALFORMED] = "ErrMalformed",
 	[KV_ETOOBIG] = "ErrTooBig",
 	[KV_EINVAL] = "ErrInvalid",
+	[KV_ENOSPC] = "ErrNoSpace",
 };
 
 const char *kv_status_name(int status)

@@ -91,6 +91,8 @@ enum kv_status {
 	KV_ETOOBIG = 6, /* a write/truncate would exceed KV_VALUE_MAX */
 	KV_EINVAL = 7, /* well-formed but impossible: a tree renamed into
 	                      itself, or to keys over KV_KEY_MAX */
+	KV_ENOSPC = 8, /* the mutation would take the state past its quota
+	                  (kv.h, QUOTA); nothing changed */
 	KV_STATUS_COUNT
 };
 

@@ -66,6 +66,9 @@ struct kv *kv_new(const struct kv_options *opt)
 		kv->opt.session_max = KV_SESSION_MAX;
 	if (kv->opt.zstd_level == 0)
 		kv->opt.zstd_level = KV_ZSTD_LEVEL;
+	if (kv->opt.quota == 0)
+		kv->opt.quota = KV_QUOTA_DEFAULT;
+	kv->space.quota = kv->opt.quota;
 	kv->space.next_inode = KV_INODE_FIRST;
 	kv->space.ks = keyspace_new();
 	kv->sessions = session_table_new(kv->opt.session_max,
@@ -218,10 +221,13 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	int rc;
 
 	/* Decode without the lock: the current state keeps serving. */
+	uint64_t used;
+
 	rc = kvsnap_decode(data, len, kv->opt.session_max,
 	    kv->opt.session_ttl_ns, &st);
 	if (rc != 0)
 		return rc;
+	used = kvexec_usage_of(st.ks); /* not stored: the keys say it */
 	pthread_rwlock_wrlock(&kv->lock);
 	old_ks = kv->space.ks;
 	old_sessions = kv->sessions;
@@ -229,6 +235,7 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	kv->sessions = st.sessions;
 	kv->applied_index = st.applied_index;
 	kv->space.next_inode = st.next_inode;
+	kv->space.used = used;
 	kv->clock_ns = st.clock_ns;
 	pthread_rwlock_unlock(&kv->lock);
 	keyspace_free(old_ks);
@@ -406,6 +413,14 @@ size_t kv_key_count(struct kv *kv)
 	n = keyspace_count(kv->space.ks);
 	pthread_rwlock_unlock(&kv->lock);
 	return n;
+}
+
+void kv_usage(struct kv *kv, uint64_t *used, uint64_t *quota)
+{
+	pthread_rwlock_rdlock(&kv->lock);
+	*used = kv->space.used;
+	*quota = kv->space.quota;
+	pthread_rwlock_unlock(&kv->lock);
 }
 
 uint32_t kv_session_count(struct kv *kv)

@@ -118,6 +118,35 @@
  * duplicated read is simply read again).  Cost: at most 72 bytes per
  * session (session.h).
  *
+ * QUOTA.  The whole state is held in memory on every member, so it has a
+ * size limit, the quota (kv_options.quota, bytes).  The state counts, for
+ * each key, its key bytes + its value bytes + KV_KEY_OVERHEAD (64:
+ * about its record header and tree share); sessions and allocator slack
+ * are not counted (sessions are bounded by session_max).  A mutation
+ * (PUT, WRITE, TRUNCATE, RENAME, a tree RENAME as a whole, a TXN as a
+ * whole) that would leave the count above the quota AND above what it
+ * was fails with ErrNoSpace and changes nothing; its own checks come
+ * first (a version mismatch is ErrVersion).  So deleting, shrinking or
+ * rewriting at the same size always works, even above the quota (e.g.
+ * after the quota was lowered), and reads never look at it.  A txn
+ * checks once after its last op (fail_op = the last op): it may grow
+ * past the quota in the middle as long as it ends within it.
+ *
+ * Where the quota comes from: an option, not the replicated state.  Every
+ * member reads it from the one cluster file (`quota BYTES`, raftkv.conf(5);
+ * kvapp.c passes it here), just as every member must agree on
+ * session_ttl_ns and session_max.  The count is derived from the keys, so
+ * snapshots carry neither (the format is unchanged; any snapshot restores
+ * and the count is recomputed).  Chosen over a committed "set quota"
+ * command because it needs no new command, no snapshot format version and
+ * no admin path, and a cluster file already has to be the same on every
+ * member.  The cost: members whose files disagree may decide a mutation
+ * differently; changing the quota means editing the file on every member
+ * and restarting them (raising it is harmless in between; lowering it
+ * while some members still use the old value can make them diverge until
+ * they restart, so lower it with the cluster stopped).  Default
+ * KV_QUOTA_DEFAULT, 4 GiB.
+ *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every
  * well-formed command, whatever its status, advances the committed clock
@@ -142,16 +171,23 @@
 #define KV_SESSION_TTL_NS (10ll * 60 * 1000 * 1000 * 1000) /* 10 minutes */
 #define KV_SESSION_MAX 100000u
 #define KV_ZSTD_LEVEL 3
+#define KV_QUOTA_DEFAULT (4ull << 30) /* 4 GiB */
+
+/* What a key counts for against the quota besides its key and value
+ * bytes: about its record header and its share of the tree (QUOTA above).
+ * Fixed, so that every replica counts the same. */
+#define KV_KEY_OVERHEAD 64u
 
 /*
- * Options.  Every replica of a cluster must use the same session_ttl_ns and
- * session_max (they decide evictions, hence the state).  Zero fields take
- * the defaults above.
+ * Options.  Every replica of a cluster must use the same session_ttl_ns,
+ * session_max and quota (they decide evictions and ErrNoSpace, hence the
+ * state).  Zero fields take the defaults above.
  */
 struct kv_options {
 	int64_t session_ttl_ns;
 	uint32_t session_max;
 	int zstd_level; /* snapshot compression level */
+	uint64_t quota; /* bytes (QUOTA above); UINT64_MAX: no limit */
 };
 
 struct kv;
@@ -243,6 +279,10 @@ long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
 /* Index of the last applied entry (0 initially; from the snapshot after
  * kv_restore()). */
 uint64_t kv_applied_index(struct kv *kv);
+
+/* The bytes the state counts against its quota (QUOTA above), and the
+ * quota.  *@used may exceed *@quota (a lowered quota). */
+void kv_usage(struct kv *kv, uint64_t *used, uint64_t *quota);
 
 /* Number of keys, and of sessions. */
 size_t kv_key_count(struct kv *kv);

@@ -157,6 +157,24 @@ static int query_list(struct kv *kv, const struct query *q, void **out,
 	return 0;
 }
 
+static int query_usage(struct kv *kv, void **out, size_t *len)
+{
+	uint8_t *b = malloc(QUERY_USAGE_LEN);
+	uint64_t used, quota;
+
+	if (b == NULL)
+		return -ENOMEM;
+	kv_usage(kv, &used, &quota);
+	b[0] = QUERY_VERSION;
+	b[1] = KV_OK;
+	le_put64(b + 2, used);
+	le_put64(b + 10, quota);
+	le_put64(b + 18, kv_key_count(kv));
+	*out = b;
+	*len = QUERY_USAGE_LEN;
+	return 0;
+}
+
 static int app_query(void *arg, const void *buf, size_t len, void **out,
     size_t *out_len)
 {
@@ -166,6 +184,8 @@ static int app_query(void *arg, const void *buf, size_t len, void **out,
 		return -EBADMSG;
 	if (q.kind == QUERY_GET)
 		return query_get(arg, &q, UINT64_MAX, out, out_len);
+	if (q.kind == QUERY_USAGE)
+		return query_usage(arg, out, out_len);
 	return query_list(arg, &q, out, out_len);
 }
 
@@ -184,10 +204,11 @@ static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
 	return rv == -EFBIG ? -EAGAIN : rv;
 }
 
-static int app_create(void **arg, struct rsm_app *rapp,
-    struct endpoint_app *eapp)
+static int app_create(void **arg, const struct cluster *cl,
+    struct rsm_app *rapp, struct endpoint_app *eapp)
 {
-	struct kv *kv = kv_new(NULL);
+	struct kv_options opt = { .quota = cl->quota }; /* 0: the default */
+	struct kv *kv = kv_new(&opt);
 
 	if (kv == NULL)
 		return -ENOMEM;

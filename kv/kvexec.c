@@ -17,6 +17,11 @@
  * Committing frees the buffers the ops retired and removes the dead
  * records.  So a txn is all-or-nothing even when an allocation fails half
  * way.
+ *
+ * Quota: st->used changes with every change (created, resized, removed,
+ * renamed keys).  A single op checks the growth before its first change;
+ * a txn and a tree rename check the total after their last op and undo
+ * everything when it grew past the quota (the undo log saved st->used).
  */
 #include <assert.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv/kv.h"
 #include "kv/kvexec.h"
 
 /* How to undo one change to one record. */
@@ -42,6 +48,7 @@ struct undo_ent {
 struct undo {
 	struct undo_ent *e;
 	size_t n, cap;
+	uint64_t used0; /* st->used before the first change */
 };
 
 /* ------------------------------------------------------------------------
@@ -54,6 +61,37 @@ struct kv_rec *kvexec_live(const struct keyspace *ks, const void *key,
 	struct kv_rec *r = keyspace_get(ks, key, keylen);
 
 	return r != NULL && !r->dead ? r : NULL;
+}
+
+uint64_t kvexec_usage(size_t keylen, uint64_t size)
+{
+	return keylen + size + KV_KEY_OVERHEAD;
+}
+
+uint64_t kvexec_usage_of(const struct keyspace *ks)
+{
+	struct keyspace_iter it;
+	struct kv_rec *r;
+	uint64_t used = 0;
+
+	for (keyspace_first(ks, &it); (r = keyspace_iter_rec(&it)) != NULL;
+	     keyspace_iter_next(&it))
+		if (!r->dead)
+			used += kvexec_usage(r->keylen, r->attr.size);
+	return used;
+}
+
+/*
+ * Would a single op (@u NULL) that adds @add bytes of usage and takes @sub
+ * off leave st->used above the quota and above what it is?  Inside a txn
+ * (@u set) the txn decides as a whole: false.
+ */
+static bool over_quota(const struct kvexec_state *st, const struct undo *u,
+    uint64_t add, uint64_t sub)
+{
+	if (u != NULL || add <= sub)
+		return false;
+	return st->used > st->quota || add - sub > st->quota - st->used;
 }
 
 /* Status of @op's version check against existing record @r. */
@@ -160,6 +198,10 @@ static int create_rec(struct kvexec_state *st, const struct kv_op *op,
 	unsigned char *buf;
 	bool ok;
 
+	if (over_quota(st, u, kvexec_usage(op->keylen, op->datalen), 0)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
 	buf = dup_bytes(op->data, op->datalen, &ok);
 	if (!ok)
 		return -ENOMEM;
@@ -180,6 +222,7 @@ static int create_rec(struct kvexec_state *st, const struct kv_op *op,
 			e->alloc = buf;
 		}
 	}
+	st->used += kvexec_usage(op->keylen, op->datalen);
 	memset(&r->attr, 0, sizeof(r->attr));
 	r->dead = 0;
 	r->value = buf;
@@ -214,9 +257,14 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
 	out->status = version_status(r, op);
 	if (out->status != KV_OK)
 		return 0;
+	if (over_quota(st, u, op->datalen, r->attr.size)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
 	buf = dup_bytes(op->data, op->datalen, &ok);
 	if (!ok)
 		return -ENOMEM;
+	st->used = st->used - r->attr.size + op->datalen;
 	set_value(u, r, buf, op->datalen, op->datalen);
 	if (op->flags & KV_F_SETMETA) {
 		r->attr.kind = op->meta.kind;
@@ -238,6 +286,7 @@ static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
 		return 0;
 	out->attr = r->attr;
 	out->attr.version = 0;
+	st->used -= kvexec_usage(r->keylen, r->attr.size);
 	if (u != NULL) {
 		save(u, r)->retired = r->value;
 		r->value = NULL;
@@ -303,16 +352,22 @@ static int exec_write(struct kvexec_state *st, const struct kv_op *op,
 	}
 	end = op->arg + op->datalen;
 	size = end > r->attr.size ? end : r->attr.size;
+	if (over_quota(st, u, size, r->attr.size)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
 	if (u != NULL) {
 		unsigned char *buf = resized_copy(r, size);
 
 		if (buf == NULL)
 			return -ENOMEM;
+		st->used += size - r->attr.size;
 		memcpy(buf + op->arg, op->data, op->datalen);
 		set_value(u, r, buf, size, size);
 	} else {
 		if (!reserve_value(r, size, true))
 			return -ENOMEM;
+		st->used += size - r->attr.size;
 		if (op->arg > r->attr.size)
 			memset(r->value + r->attr.size, 0,
 			    op->arg - r->attr.size);
@@ -328,7 +383,7 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
-	uint64_t size = op->arg;
+	uint64_t size = op->arg, old;
 
 	if (r == NULL)
 		return 0;
@@ -336,6 +391,11 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
 		out->status = KV_ETOOBIG;
 		return 0;
 	}
+	if (over_quota(st, u, size, r->attr.size)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
+	old = r->attr.size;
 	if (u != NULL) {
 		unsigned char *buf = resized_copy(r, size);
 
@@ -361,6 +421,7 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
 			}
 		}
 	}
+	st->used = st->used - old + size;
 	changed(r, now, true);
 	out->attr = r->attr;
 	return 0;
@@ -393,6 +454,7 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *s = lookup_checked(st, op, out), *d;
+	uint64_t add, sub;
 
 	if (s == NULL)
 		return 0;
@@ -401,6 +463,14 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 		return 0;
 	}
 	d = keyspace_get(st->ks, op->key2, op->key2len);
+	add = kvexec_usage(op->key2len, s->attr.size);
+	sub = kvexec_usage(s->keylen, s->attr.size);
+	if (d != NULL && !d->dead)
+		sub += kvexec_usage(d->keylen, d->attr.size);
+	if (over_quota(st, u, add, sub)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
 	if (d == NULL) {
 		d = keyspace_rec_new(op->key2, op->key2len);
 		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
@@ -417,6 +487,7 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 		else
 			free(d->value);
 	}
+	st->used = st->used - sub + add;
 	save(u, s);
 	d->attr = s->attr;
 	d->value = s->value;
@@ -449,7 +520,7 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
     struct undo *u, struct kv_result *out);
 
-static void rollback(const struct kvexec_state *st, struct undo *u);
+static void rollback(struct kvexec_state *st, struct undo *u);
 static void commit(const struct kvexec_state *st, struct undo *u);
 
 /* Is @key (@len) strictly below the directory @dir (@dlen): "dir/..."? */
@@ -514,7 +585,8 @@ static int undo_grow(struct undo *u, size_t more)
 static int exec_rename_tree(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *txn_u, struct kv_result *out)
 {
-	struct undo own = { 0 }, *u = txn_u != NULL ? txn_u : &own;
+	struct undo own = { .used0 = st->used },
+	            *u = txn_u != NULL ? txn_u : &own;
 	struct kv_rec **kids = NULL;
 	struct kv_op one = *op;
 	unsigned char *key2 = NULL;
@@ -567,6 +639,11 @@ static int exec_rename_tree(struct kvexec_state *st, const struct kv_op *op,
 	free(key2);
 	if (rc == 0 && out->status == KV_OK)
 		out->attr = top;
+	if (txn_u == NULL && rc == 0 && out->status == KV_OK &&
+	    st->used > own.used0 && st->used > st->quota) {
+		out->status = KV_ENOSPC;
+		memset(&out->attr, 0, sizeof(out->attr));
+	}
 	if (txn_u == NULL) {
 		if (rc != 0 || out->status != KV_OK)
 			rollback(st, u);
@@ -610,8 +687,9 @@ int kvexec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
  * Transactions
  * ------------------------------------------------------------------------ */
 
-static void rollback(const struct kvexec_state *st, struct undo *u)
+static void rollback(struct kvexec_state *st, struct undo *u)
 {
+	st->used = u->used0;
 	while (u->n > 0) {
 		struct undo_ent *e = &u->e[--u->n];
 		struct kv_rec *r = e->rec;
@@ -672,7 +750,9 @@ int kvexec_txn(struct kvexec_state *st, const struct kv_cmd *c, int64_t now,
     struct kv_result *out)
 {
 	uint64_t saved_inode = st->next_inode;
-	struct undo u = { .n = 0, .cap = 2 * (size_t)c->nops };
+	struct undo u = { .n = 0,
+		.cap = 2 * (size_t)c->nops,
+		.used0 = st->used };
 	struct kv_cmd_iter it;
 	struct kv_result res;
 	struct kv_op op, first = { 0 };
@@ -711,6 +791,15 @@ int kvexec_txn(struct kvexec_state *st, const struct kv_cmd *c, int64_t now,
 			first = op;
 			out->attr = res.attr;
 		}
+	}
+	if (st->used > u.used0 && st->used > st->quota) {
+		rollback(st, &u);
+		st->next_inode = saved_inode;
+		free(u.e);
+		memset(&out->attr, 0, sizeof(out->attr));
+		out->status = KV_ENOSPC;
+		out->fail_op = c->nops - 1;
+		return 0;
 	}
 	commit(st, &u);
 	free(u.e);

@@ -23,7 +23,18 @@
 struct kvexec_state {
 	struct keyspace *ks;
 	uint64_t next_inode; /* inode of the next created key */
+	/* Sum over the live keys of kvexec_rec_usage(); kept up to date by
+	 * every change (an undone txn restores it). */
+	uint64_t used;
+	uint64_t quota; /* a change that grows used past this: KV_ENOSPC */
 };
+
+/* What a live record of @keylen key bytes and @size value bytes counts for
+ * against the quota: both plus KV_KEY_OVERHEAD (kv.h, QUOTA). */
+uint64_t kvexec_usage(size_t keylen, uint64_t size);
+
+/* kvexec_usage() summed over every record of @ks (after a restore). */
+uint64_t kvexec_usage_of(const struct keyspace *ks);
 
 /*
  * The record for @key in @ks if it is live (not marked dead by a running
@@ -48,15 +59,19 @@ int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
 
 /*
  * Execute the single mutation @op (PUT..RENAME) at time @now; status and
- * attributes in @out.  Returns 0 whatever the status, or -ENOMEM: then
- * nothing changed.
+ * attributes in @out.  A change that would leave st->used above st->quota
+ * and above what it was is not made: KV_ENOSPC (checked after the
+ * command's own checks, so a version mismatch is still ErrVersion).
+ * Returns 0 whatever the status, or -ENOMEM: then nothing changed.
  */
 int kvexec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
     struct kv_result *out);
 
 /*
  * Execute the transaction @c (compares, then ops, in order) at time @now,
- * all or nothing; status, fail_cmp/fail_op and attributes in @out.
+ * all or nothing; status, fail_cmp/fail_op and attributes in @out.  The
+ * quota is checked on the txn as a whole, after its last op: over it (and
+ * grown), everything is undone, KV_ENOSPC with fail_op = the last op.
  * Returns 0 whatever the status, or -ENOMEM: then nothing changed (the
  * state, next_inode included, is as before the call).
  */

@@ -33,8 +33,10 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len)
 	uint8_t *b;
 
 	if (q->keylen > KV_KEY_MAX || q->afterlen > KV_KEY_MAX ||
-	    (q->kind != QUERY_GET && q->kind != QUERY_LIST) ||
-	    (q->kind == QUERY_GET && q->keylen == 0))
+	    (q->kind != QUERY_GET && q->kind != QUERY_LIST &&
+	        q->kind != QUERY_USAGE) ||
+	    (q->kind == QUERY_GET && q->keylen == 0) ||
+	    (q->kind == QUERY_USAGE && q->keylen != 0))
 		return -EINVAL;
 	if (q->kind == QUERY_LIST)
 		n += 4 + q->afterlen + 8;
@@ -84,6 +86,9 @@ int query_decode(const uint8_t *buf, size_t len, struct query *q)
 		return -EBADMSG;
 	if (q->kind == QUERY_GET)
 		return buf_reader_left(&r) == 0 && q->keylen > 0 ? 0 : -EBADMSG;
+	if (q->kind == QUERY_USAGE)
+		return buf_reader_left(&r) == 0 && q->keylen == 0 ? 0
+		                                                  : -EBADMSG;
 	if (q->kind != QUERY_LIST)
 		return -EBADMSG;
 	q->after = get_key(&r, &q->afterlen);

@@ -6,10 +6,13 @@
  *   u8 version (1), u8 kind
  *   GET:  key bytes
  *   LIST: prefix bytes, after bytes, u32 limit, i32 delim (-1: none)
+ *   USAGE: empty key bytes (u32 0)
  * Answer to GET:  a kv_result (cmd.h encoding): status, attr, value.
  * Answer to LIST: u8 version, u8 status, u32 n, n x { key bytes, attr }
  *   where attr = u64 version, inode, size, i64 mtime, ctime, u32 mode,
  *   uid, gid, u8 kind (53 bytes).
+ * Answer to USAGE: u8 version, u8 status, u64 used, u64 quota, u64 keys
+ *   (kv_usage(), kv_key_count(): the size quota of kv.h, for df).
  * Decoders check every length and reject trailing bytes.
  */
 #ifndef RAFTKV_KV_QUERY_H
@@ -28,7 +31,10 @@
 enum query_kind {
 	QUERY_GET = 1,
 	QUERY_LIST = 2,
+	QUERY_USAGE = 3,
 };
+
+#define QUERY_USAGE_LEN 26 /* bytes of the answer to USAGE */
 
 struct query {
 	uint8_t kind;

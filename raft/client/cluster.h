@@ -9,6 +9,9 @@
  *   member <id> peer=<endpoint> client=<endpoint> [key=<z85 public key>]
  *   credential client key=<z85>  a client's public key (CURVE clusters)
  *   credential admin key=<z85>   an administrator's public key
+ *   quota <bytes>[K|M|G|T]       size limit of the replicated state
+ *                                (binary units; at most once; the
+ *                                application's business, e.g. kv.h QUOTA)
  *
  * With keys, the client endpoint admits only the credentials listed
  * (CLUSTER_MAX_CREDS at most); admin ones may also transfer leadership
@@ -53,6 +56,7 @@ struct cluster {
 	struct cluster_member members[RAFT_MAX_MEMBERS];
 	int curve; /* every member has a key */
 	uint32_t n_creds; /* credential lines */
+	uint64_t quota; /* the quota line, bytes; 0 = none given */
 	struct cluster_cred creds[CLUSTER_MAX_CREDS];
 	/* This process's own client credential, if it has one (set by
 	 * keys_load_credential(), raft/client/keys.h): client_new() then

@@ -194,7 +194,7 @@ int member_start(const struct member_options *opts,
 		return -ENOMEM;
 	}
 	m->app = app;
-	rv = app->create(&m->app_arg, &nc.app, &eapp);
+	rv = app->create(&m->app_arg, &cl, &nc.app, &eapp);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot create the %s application: %s",
 		    app->name, strerror(-rv));

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "raft/client/cluster.h"
 #include "raft/member/endpoint.h"
 #include "raft/member/member_options.h"
 #include "raft/member/node.h"
@@ -31,9 +32,10 @@ struct member_app {
 	const char *name; /* in log lines: "kv", "counter" */
 	/* Create the application's state (*@arg) and fill its callbacks
 	 * (@rapp: required apply, snapshot, restore; optional queries;
-	 * @eapp: optional).  0 or -errno. */
-	int (*create)(void **arg, struct rsm_app *rapp,
-	    struct endpoint_app *eapp);
+	 * @eapp: optional) for the cluster @cl (its file, loaded: e.g. the
+	 * quota line; borrowed for the call).  0 or -errno. */
+	int (*create)(void **arg, const struct cluster *cl,
+	    struct rsm_app *rapp, struct endpoint_app *eapp);
 	void (*destroy)(void *arg);
 };
 

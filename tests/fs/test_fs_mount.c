@@ -18,7 +18,10 @@
  *   (seeded); a minority mount fails with EIO after its timeout (never the
  *   old data) and works again once the partition heals; kill -9 of one
  *   mount: the others go on, the dead mountpoint answers ENOTCONN, and a
- *   remount on the same data directory catches up; clean stops.
+ *   remount on the same data directory catches up; the size quota of the
+ *   cluster file (df shows it; a write past it fails with ENOSPC and
+ *   commits nothing of the refused extent; reads, unlink and writes
+ *   after it keep working); clean stops.
  *
  * Processes: every mount runs in the foreground (-f) as a child of this
  * test, with PR_SET_PDEATHSIG; cleanup (atexit, also after a failed
@@ -45,6 +48,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -61,6 +65,9 @@
 
 #define N 3
 #define OP_TIMEOUT_MS 6000 /* the mounts' timeout= option */
+/* The cluster file's quota: above what the other scenarios hold at once
+ * (about 6 MiB: bigfile, bulk), small enough to fill quickly. */
+#define QUOTA (12u << 20)
 
 static char dir[PATH_MAX];
 static char conf[PATH_MAX + 32];
@@ -280,7 +287,15 @@ static void write_conf(void)
 		    "tcp://127.0.0.1:%u", p2);
 	}
 	CHECK(keys_init_cluster(dir, &c, err, sizeof(err)) == 0, "%s", err);
+	{
+		FILE *f = fopen(conf, "a");
+
+		CHECK(f != NULL, "open %s", conf);
+		fprintf(f, "quota %uM\n", QUOTA >> 20);
+		CHECK(fclose(f) == 0, "close %s", conf);
+	}
 	CHECK(cluster_load(conf, &cl, err, sizeof(err)) == 0, "%s", err);
+	CHECK(cl.quota == QUOTA, "quota line");
 	CHECK(keys_load_credential(&cl, conf, NULL, false, err, sizeof(err)) ==
 	        0,
 	    "%s", err);
@@ -1535,6 +1550,120 @@ static void test_kill9(void)
 	expect_file(v, "moved/sub/g", "nested");
 }
 
+/* Bytes in use on mount @i as statfs says (rounded up to blocks); checks
+ * the size is the quota. */
+static uint64_t df_used(int i)
+{
+	struct statvfs sv;
+
+	CHECK(statvfs(mnt[i], &sv) == 0, "statvfs %s", mnt[i]);
+	CHECK((uint64_t)sv.f_blocks * sv.f_frsize == QUOTA,
+	    "df size %llu blocks of %lu", (unsigned long long)sv.f_blocks,
+	    sv.f_frsize);
+	CHECK(sv.f_bavail == sv.f_bfree && sv.f_bfree <= sv.f_blocks, "free");
+	return (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+}
+
+#define CHUNK (512u << 10)
+
+static void test_quota(void)
+{
+	char p[PATH_MAX];
+	unsigned char *buf = malloc(CHUNK);
+	struct stat st;
+	uint64_t used0 = df_used(1), committed = 0;
+	int fd, err = 0, k;
+
+	CHECK(buf != NULL, "malloc");
+	CHECK(used0 > 0 && used0 < QUOTA / 2, "used before: %llu",
+	    (unsigned long long)used0);
+	/* Fill in chunks, each committed by fsync, until one is refused:
+	 * by write (a commit to make room in the buffer) or by fsync. */
+	pathf(p, 0, "fill");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	for (k = 0; k < (int)(QUOTA / CHUNK) + 2; k++) {
+		memset(buf, 'a' + k % 26, CHUNK);
+		if (write(fd, buf, CHUNK) != (ssize_t)CHUNK || fsync(fd) != 0) {
+			err = errno;
+			break;
+		}
+		committed += CHUNK;
+	}
+	CHECK(err == ENOSPC, "chunk %d of a file past the quota", k);
+	/* df rounds up to blocks: within one block of the exact count. */
+	CHECK(committed > 0 && used0 + committed <= QUOTA + 4096 &&
+	        used0 + committed + CHUNK + 4096 > QUOTA,
+	    "committed %llu", (unsigned long long)committed);
+	CHECK(close(fd) == 0 || errno == ENOSPC, "close");
+	/* Nothing of the refused extent on the other mounts; what was
+	 * committed reads back whole. */
+	pathf(p, 2, "fill");
+	CHECK(stat(p, &st) == 0 && (uint64_t)st.st_size == committed,
+	    "size %lld, want %llu", (long long)st.st_size,
+	    (unsigned long long)committed);
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0, "open");
+	for (uint64_t off = 0; off < committed; off += CHUNK) {
+		CHECK(pread(fd, buf, CHUNK, (off_t)off) == (ssize_t)CHUNK,
+		    "read");
+		for (size_t j = 0; j < CHUNK; j += 4099)
+			CHECK(buf[j] == 'a' + (off / CHUNK) % 26, "byte %llu",
+			    (unsigned long long)(off + j));
+	}
+	close(fd);
+	CHECK(df_used(2) > QUOTA - CHUNK, "df after filling");
+	/* The clients' view (raftkv df): the same count; a put past it is
+	 * ErrNoSpace. */
+	{
+		struct clerk_options o;
+		struct clerk *ck;
+		uint64_t used, quota, keys, df = df_used(0);
+
+		clerk_options_defaults(&o);
+		o.deadline_ms = 20000;
+		CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+		CHECK(clerk_usage(ck, &used, &quota, &keys) == KV_OK, "usage");
+		CHECK(quota == QUOTA && used <= df && df < used + 4096 &&
+		        keys > 0,
+		    "usage %llu/%llu, df %llu", (unsigned long long)used,
+		    (unsigned long long)quota, (unsigned long long)df);
+		CHECK(clerk_put(ck, "/big", 4, buf, CHUNK, 0, 0, NULL, NULL) ==
+		        KV_ENOSPC,
+		    "put past the quota");
+		clerk_free(ck);
+	}
+	/* Growing by truncate, or another file's extent: ENOSPC too;
+	 * reads of everything else go on. */
+	pathf(p, 1, "fill");
+	errno = 0;
+	CHECK(truncate(p, (off_t)(committed + CHUNK)) != 0 && errno == ENOSPC,
+	    "truncate up");
+	pathf(p, 1, "more");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	CHECK(fd >= 0, "open");
+	errno = 0;
+	CHECK(write(fd, buf, CHUNK) != (ssize_t)CHUNK || fsync(fd) != 0,
+	    "a second file past the quota");
+	CHECK(errno == ENOSPC, "its errno");
+	close(fd);
+	for (int i = 0; i < N; i++) {
+		expect_file(i, "after-kill", "still working");
+		expect_file(i, "moved/sub/g", "nested");
+	}
+	/* Deleting works at the quota, and makes room again. */
+	pathf(p, 2, "fill");
+	CHECK(unlink(p) == 0, "unlink at the quota");
+	pathf(p, 1, "more");
+	CHECK(unlink(p) == 0, "unlink");
+	CHECK(df_used(0) == used0, "df after the unlink: %llu, before %llu",
+	    (unsigned long long)df_used(0), (unsigned long long)used0);
+	pathf(p, 0, "again");
+	put_file(p, "room again", 0);
+	expect_file(2, "again", "room again");
+	free(buf);
+}
+
 /* Run mount.raftkv with @args (NULL-terminated, after the program) and
  * return its exit status with its stderr in @err. */
 static int run_mount(const char *const *args, char *err, size_t cap)
@@ -1728,6 +1857,8 @@ int main(void)
 	printf("ok SIGSTOP of the leader's mount\n");
 	test_kill9();
 	printf("ok kill -9 of the leader's mount, remount\n");
+	test_quota();
+	printf("ok size quota: df, ENOSPC, nothing half-written, reads\n");
 	/* An unmount stops each member cleanly (exit 0: no sanitizer
 	 * report, no leak); the last one with SIGTERM instead. */
 	for (int i = 0; i < N - 1; i++) {

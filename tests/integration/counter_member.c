@@ -90,11 +90,12 @@ static int counter_query(void *arg, const void *q, size_t len, void **reply,
 	return counter_snapshot(arg, reply, reply_len);
 }
 
-static int counter_create(void **arg, struct rsm_app *rapp,
-    struct endpoint_app *eapp)
+static int counter_create(void **arg, const struct cluster *cl,
+    struct rsm_app *rapp, struct endpoint_app *eapp)
 {
 	struct counter *c = calloc(1, sizeof(*c));
 
+	(void)cl;
 	if (c == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);

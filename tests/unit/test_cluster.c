@@ -33,6 +33,26 @@ static void test_cluster_parses_a_good_file(void **state)
 	assert_string_equal(cluster_find(&c, 2)->client,
 	    "tcp://127.0.0.1:7102");
 	assert_false(c.curve);
+	assert_int_equal(c.quota, 0); /* none given */
+}
+
+static void test_cluster_quota_line(void **state)
+{
+	static const char m[] =
+	    "cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2\n";
+	struct cluster c;
+	char text[256], err[256] = "";
+
+	(void)state;
+	snprintf(text, sizeof(text), "%squota 1048576\n", m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.quota, 1048576);
+	snprintf(text, sizeof(text), "%squota 3G # comment\n", m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.quota, 3ull << 30);
+	snprintf(text, sizeof(text), "%squota 2K\n", m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.quota, 2048);
 }
 
 /* @text must be refused with a message starting "f:@line:" and
@@ -69,6 +89,12 @@ static void test_cluster_refuses_bad_files(void **state)
 	        "member 1 peer=tcp://a:3 client=tcp://a:4\n",
 	    3, "listed twice");
 	refused("cluster 1\nfrobnicate\n", 2, "unknown directive");
+	refused("cluster 1\nquota 0\n", 2, "quota must be");
+	refused("cluster 1\nquota 12X\n", 2, "quota must be");
+	refused("cluster 1\nquota K\n", 2, "quota must be");
+	refused("cluster 1\nquota 8388608T\n", 2, "quota must be");
+	refused("cluster 1\nquota 1 2\n", 2, "unexpected words");
+	refused("cluster 1\nquota 1\nquota 2\n", 3, "given twice");
 }
 
 /* '#' is a Z85 character: a key may hold it anywhere (issue 9: about 38%
@@ -165,6 +191,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cluster_parses_a_good_file),
 		cmocka_unit_test(test_cluster_refuses_bad_files),
+		cmocka_unit_test(test_cluster_quota_line),
 		cmocka_unit_test(test_cluster_keys_may_contain_hash),
 		cmocka_unit_test(test_cluster_numbers_are_strict),
 	};

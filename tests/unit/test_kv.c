@@ -1844,14 +1844,25 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
  * Tests: allocation failures
  * ------------------------------------------------------------------------ */
 
+/* The quota count of @kv (kv.h, QUOTA). */
+static uint64_t usage(struct kv *kv)
+{
+	uint64_t used, quota;
+
+	kv_usage(kv, &used, &quota);
+	return used;
+}
+
 /* Apply @buf with the Nth allocation failing, N = 0, 1, ... until it
- * succeeds: every failure is -ENOMEM and leaves no trace. */
+ * succeeds: every failure is -ENOMEM and leaves no trace (the quota count
+ * included). */
 static unsigned apply_with_failures(struct kv *kv, const void *buf, size_t len)
 {
 	unsigned failures = 0;
 
 	for (long n = 0;; n++) {
 		uint64_t d0 = kv_digest(kv), i0 = kv_applied_index(kv);
+		uint64_t u0 = usage(kv);
 		struct kv_result r;
 		int rc;
 
@@ -1866,6 +1877,7 @@ static unsigned apply_with_failures(struct kv *kv, const void *buf, size_t len)
 		assert_int_equal(rc, -ENOMEM);
 		assert_int_equal(failed, 1);
 		assert_int_equal(kv_digest(kv), d0);
+		assert_int_equal(usage(kv), u0);
 		assert_int_equal(kv_applied_index(kv), i0);
 		assert_int_equal(r.status, KV_OK); /* reset, nothing to free */
 		assert_null(r.value);
@@ -1895,6 +1907,7 @@ static void test_kv_apply_enomem_changes_nothing(void **state)
 		total += apply_with_failures(kv, bufs[i], lens[i]);
 		/* After the retries, the same state as without failures. */
 		assert_int_equal(kv_digest(kv), kv_digest(ref));
+		assert_int_equal(usage(kv), usage(ref));
 		free(bufs[i]);
 	}
 	print_message("%u injected allocation failures, none left a trace\n",
@@ -1933,6 +1946,7 @@ static void test_kv_txn_enomem_midway_undoes(void **state)
 	assert_true(apply_with_failures(kv, buf, len) >= 6);
 	apply_raw(ref, buf, len);
 	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	assert_int_equal(usage(kv), usage(ref));
 	free(buf);
 	kv_free(kv);
 	kv_free(ref);
@@ -1976,6 +1990,7 @@ static void test_kv_rename_tree_enomem_undoes(void **state)
 	assert_int_equal(kv_digest(kv), kv_digest(ref));
 	free(buf);
 	assert_value(kv, "/again/f00000", "v", 1);
+	assert_int_equal(usage(kv), usage(ref));
 	kv_free(kv);
 	kv_free(ref);
 }
@@ -2093,6 +2108,257 @@ static void test_kv_reads_run_beside_apply(void **state)
 	kv_free(kv);
 }
 
+/* ------------------------------------------------------------------------
+ * Quota (kv.h, QUOTA)
+ * ------------------------------------------------------------------------ */
+
+/* What a key of @keylen bytes with @size value bytes counts for. */
+#define USE(keylen, size) ((uint64_t)(keylen) + (size) + KV_KEY_OVERHEAD)
+
+static struct kv *new_kv_quota(uint64_t quota)
+{
+	struct kv_options o = { .quota = quota };
+	struct kv *kv = kv_new(&o);
+
+	assert_non_null(kv);
+	return kv;
+}
+
+static int sum_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	(void)key;
+	(void)value;
+	*(uint64_t *)arg += USE(keylen, attr->size);
+	return 0;
+}
+
+/* The usage, counted from scratch over every key. */
+static uint64_t used_counted(struct kv *kv)
+{
+	uint64_t sum = 0;
+
+	kv_list(kv, NULL, 0, NULL, 0, 0, -1, sum_cb, &sum);
+	return sum;
+}
+
+static void test_kv_quota_default_and_usage(void **state)
+{
+	struct kv *kv = new_kv();
+	uint64_t used, quota;
+
+	(void)state;
+	kv_usage(kv, &used, &quota);
+	assert_int_equal(used, 0);
+	assert_int_equal(quota, KV_QUOTA_DEFAULT);
+	op1(kv, o_put("abc", "12345", 0, 0));
+	assert_int_equal(usage(kv), USE(3, 5));
+	kv_free(kv);
+}
+
+static void test_kv_quota_exact_boundary(void **state)
+{
+	struct kv *kv = new_kv_quota(USE(1, 10) + USE(1, 0));
+	struct kv_result r;
+	uint64_t d0;
+
+	(void)state;
+	assert_int_equal(op1(kv, o_put("a", "0123456789", 0, 0)).status, KV_OK);
+	/* Exactly up to the quota: fine. */
+	assert_int_equal(op1(kv, o_put("b", NULL, 0, 0)).status, KV_OK);
+	assert_int_equal(usage(kv), USE(1, 10) + USE(1, 0));
+
+	/* One byte more, by any mutation: ErrNoSpace, nothing changes. */
+	d0 = kv_digest(kv);
+	r = op1(kv, o_write("b", 0, "x", 1, 1, 0));
+	assert_int_equal(r.status, KV_ENOSPC);
+	assert_int_equal(op1(kv, o_trunc("b", 1, 1, 0)).status, KV_ENOSPC);
+	assert_int_equal(op1(kv, o_put("b", "x", 1, 0)).status, KV_ENOSPC);
+	assert_int_equal(op1(kv, o_put("a", "0123456789x", 1, 0)).status,
+	    KV_ENOSPC);
+	assert_int_equal(op1(kv, o_write("a", 10, "x", 1, 1, 0)).status,
+	    KV_ENOSPC);
+	assert_int_equal(op1(kv, o_put("c", NULL, 0, 0)).status, KV_ENOSPC);
+	assert_int_equal(op1(kv, o_rename("a", "aa", 1, 0)).status, KV_ENOSPC);
+	assert_int_equal(op1(kv, o_rename("a", "aa", 1, KV_F_TREE)).status,
+	    KV_ENOSPC);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_int_equal(usage(kv), USE(1, 10) + USE(1, 0));
+	assert_value(kv, "a", "0123456789", 10);
+	assert_int_equal(attr_of(kv, "b").version, 1);
+
+	/* The command's own checks come first. */
+	assert_int_equal(op1(kv, o_write("b", 0, "x", 1, 7, 0)).status,
+	    KV_EVERSION);
+	assert_int_equal(op1(kv, o_write("zz", 0, "x", 1, 1, 0)).status,
+	    KV_ENOKEY);
+
+	/* Not growing is fine at the quota: same size, same-length rename,
+	 * setmeta. */
+	assert_int_equal(op1(kv, o_put("a", "abcdefghij", 1, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_write("a", 3, "XY", 2, 2, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_rename("a", "c", 3, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_meta("c", KV_META_MODE, file_meta, 0, 4, 0))
+	                     .status,
+	    KV_OK);
+	assert_value(kv, "c", "abcXYfghij", 10);
+	/* Shrinking frees room for growing. */
+	assert_int_equal(op1(kv, o_trunc("c", 9, 5, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_write("b", 0, "x", 1, 1, 0)).status, KV_OK);
+	assert_int_equal(usage(kv), USE(1, 9) + USE(1, 1));
+	assert_int_equal(usage(kv), used_counted(kv));
+	kv_free(kv);
+}
+
+static void test_kv_quota_txn_all_or_nothing(void **state)
+{
+	struct kv *kv = new_kv_quota(USE(2, 20) + USE(2, 0));
+	struct kv_op ops[3];
+	struct kv_result r;
+	uint64_t d0;
+
+	(void)state;
+	op1(kv, o_put("k1", "0123456789", 0, 0));
+	d0 = kv_digest(kv);
+
+	/* Op 0 fits, op 1 does not: the txn fails as a whole. */
+	ops[0] = o_put("k2", NULL, 0, 0);
+	ops[1] = o_write("k1", 10, "0123456789x", 11, 1, 0);
+	r = txn(kv, NULL, 0, ops, 2);
+	assert_int_equal(r.status, KV_ENOSPC);
+	assert_int_equal(r.fail_op, 1);
+	assert_int_equal(r.attr.version, 0);
+	assert_int_equal(kv_digest(kv), d0); /* next inode included */
+	assert_false(exists(kv, "k2"));
+	assert_int_equal(usage(kv), USE(2, 10));
+
+	/* Over the quota half way, within it at the end: OK. */
+	ops[0] = o_put("k3", "0123456789012345678901234567890123456789", 0, 0);
+	ops[1] = o_del("k1", 1, 0);
+	ops[2] = o_trunc("k3", 20, 1, 0);
+	r = txn(kv, NULL, 0, ops, 3);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(usage(kv), USE(2, 20));
+
+	/* A failing op is still that op's status, and undoes the usage. */
+	ops[0] = o_del("k3", 2, 0);
+	ops[1] = o_put("k4", NULL, 7, 0);
+	r = txn(kv, NULL, 0, ops, 2);
+	assert_int_equal(r.status, KV_ENOKEY);
+	assert_int_equal(usage(kv), USE(2, 20));
+	assert_int_equal(usage(kv), used_counted(kv));
+	kv_free(kv);
+}
+
+static void test_kv_quota_tree_rename(void **state)
+{
+	struct kv *kv = new_kv_quota(USE(2, 0) + USE(4, 3) + USE(4, 3));
+	uint64_t d0;
+
+	(void)state;
+	op1(kv, o_put("/d", NULL, 0, 0));
+	op1(kv, o_put("/d/1", "one", 0, 0));
+	op1(kv, o_put("/d/2", "two", 0, 0));
+	d0 = kv_digest(kv);
+	/* Three keys one byte longer each. */
+	assert_int_equal(op1(kv, o_rename("/d", "/dd", 1, KV_F_TREE)).status,
+	    KV_ENOSPC);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_int_equal(op1(kv, o_rename("/d", "/e", 1, KV_F_TREE)).status,
+	    KV_OK);
+	assert_value(kv, "/e/2", "two", 3);
+	assert_int_equal(usage(kv), used_counted(kv));
+	kv_free(kv);
+}
+
+static void test_kv_quota_above_it_deletes_and_reads_work(void **state)
+{
+	struct kv *big = new_kv(), *kv = new_kv_quota(USE(1, 5));
+	void *snap;
+	size_t len;
+
+	(void)state;
+	/* A snapshot taken with the default quota (the format has no quota
+	 * field: every snapshot restores), restored under a smaller one. */
+	op1(big, o_put("a", "aaaaa", 0, 0));
+	op1(big, o_put("b", "bbbbbbbbbb", 0, 0));
+	snapshot(big, &snap, &len);
+	assert_int_equal(kv_restore(kv, snap, len), 0);
+	free(snap);
+	assert_int_equal(usage(kv), USE(1, 5) + USE(1, 10));
+	assert_int_equal(kv_digest(kv), kv_digest(big));
+
+	/* Reads work; growing fails; shrinking and deleting work. */
+	assert_value(kv, "b", "bbbbbbbbbb", 10);
+	assert_int_equal(op1(kv, o_write("a", 5, "x", 1, 1, 0)).status,
+	    KV_ENOSPC);
+	assert_int_equal(op1(kv, o_trunc("b", 4, 1, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_put("b", "bbb", 2, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_put("b", "bbbb", 3, 0)).status, KV_ENOSPC);
+	assert_int_equal(op1(kv, o_del("b", 3, 0)).status, KV_OK);
+	assert_int_equal(usage(kv), USE(1, 5));
+	assert_int_equal(op1(kv, o_put("c", NULL, 0, 0)).status, KV_ENOSPC);
+	kv_free(big);
+	kv_free(kv);
+}
+
+static void test_kv_quota_usage_survives_snapshots(void **state)
+{
+	struct kv *kv = new_kv_quota(4096), *copy = new_kv_quota(4096);
+	unsigned char buf[64];
+	void *snap;
+	size_t len;
+	int refused = 0;
+
+	(void)state;
+	rng_state = 0x5eed;
+	/* Random mutations, many refused by the quota: the running count
+	 * stays equal to a count from scratch, and to a restored copy's. */
+	for (int i = 0; i < 3000; i++) {
+		char k[8], k2[8];
+		struct kv_op ops[2];
+		struct kv_result r;
+		uint64_t n = rnd() % sizeof(buf);
+
+		snprintf(k, sizeof(k), "/%u", (unsigned)(rnd() % 16));
+		snprintf(k2, sizeof(k2), "/%u", (unsigned)(rnd() % 200));
+		memset(buf, 'a' + i % 26, sizeof(buf));
+		switch (rnd() % 6) {
+		case 0:
+			r = op1(kv, o_put(k, NULL, 0, KV_F_ANYVER));
+			break;
+		case 1:
+			r = op1(kv,
+			    o_write(k, rnd() % 128, buf, n, 0, KV_F_ANYVER));
+			break;
+		case 2:
+			r = op1(kv, o_trunc(k, rnd() % 200, 0, KV_F_ANYVER));
+			break;
+		case 3:
+			r = op1(kv, o_del(k, 0, KV_F_ANYVER));
+			break;
+		case 4:
+			r = op1(kv, o_rename(k, k2, 0, KV_F_ANYVER));
+			break;
+		default:
+			ops[0] = o_write(k, 0, buf, n, 0, KV_F_ANYVER);
+			ops[1] = o_rename(k, k2, 0, KV_F_ANYVER);
+			r = txn(kv, NULL, 0, ops, 2);
+			break;
+		}
+		refused += r.status == KV_ENOSPC;
+		assert_int_equal(usage(kv), used_counted(kv));
+		assert_true(usage(kv) <= 4096);
+	}
+	assert_true(refused > 100); /* the quota was hit, often */
+	snapshot(kv, &snap, &len);
+	assert_int_equal(kv_restore(copy, snap, len), 0);
+	free(snap);
+	assert_int_equal(usage(copy), usage(kv));
+	kv_free(kv);
+	kv_free(copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2139,6 +2405,12 @@ int main(void)
 		cmocka_unit_test(test_kv_rename_tree_enomem_undoes),
 		cmocka_unit_test(test_kv_restore_enomem_keeps_state),
 		cmocka_unit_test(test_kv_reads_run_beside_apply),
+		cmocka_unit_test(test_kv_quota_default_and_usage),
+		cmocka_unit_test(test_kv_quota_exact_boundary),
+		cmocka_unit_test(test_kv_quota_txn_all_or_nothing),
+		cmocka_unit_test(test_kv_quota_tree_rename),
+		cmocka_unit_test(test_kv_quota_above_it_deletes_and_reads_work),
+		cmocka_unit_test(test_kv_quota_usage_survives_snapshots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -101,6 +101,31 @@ static void test_query_get_bytes_and_round_trip(void **state)
 	free(b);
 }
 
+static void test_query_usage_bytes_and_round_trip(void **state)
+{
+	static const uint8_t want[] = { QUERY_VERSION, QUERY_USAGE, 0, 0, 0,
+		0 };
+	const struct query q = { .kind = QUERY_USAGE };
+	struct query d,
+	    bad = { .kind = QUERY_USAGE,
+		    .key = (const uint8_t *)"k",
+		    .keylen = 1 };
+	uint8_t *b, g[] = { QUERY_VERSION, QUERY_USAGE, 1, 0, 0, 0, 'k' };
+	size_t n;
+
+	(void)state;
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(b, want, n);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.kind, QUERY_USAGE);
+	free(b);
+	/* No key, no trailing bytes. */
+	assert_int_equal(query_encode(&bad, &b, &n), -EINVAL);
+	assert_int_equal(query_decode(g, sizeof(g), &d), -EBADMSG);
+	assert_int_equal(query_decode(want, sizeof(want) - 1, &d), -EBADMSG);
+}
+
 static void test_query_decode_rejects(void **state)
 {
 	uint8_t b[sizeof(list_bytes) + 1];
@@ -118,7 +143,7 @@ static void test_query_decode_rejects(void **state)
 	b[0] = QUERY_VERSION + 1;
 	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
 	memcpy(b, list_bytes, sizeof(list_bytes));
-	b[1] = 3;
+	b[1] = 4;
 	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
 	memcpy(b, list_bytes, sizeof(list_bytes));
 	b[sizeof(list_bytes) - 1] = 0x7f; /* delim 0x7f00002f */
@@ -194,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_query_list_bytes_and_round_trip),
 		cmocka_unit_test(test_query_get_bytes_and_round_trip),
+		cmocka_unit_test(test_query_usage_bytes_and_round_trip),
 		cmocka_unit_test(test_query_decode_rejects),
 		cmocka_unit_test(test_query_encode_rejects),
 		cmocka_unit_test(test_query_attr_is_the_cmd_layout),
