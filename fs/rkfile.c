@@ -47,12 +47,7 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
 	if (rv < 0)
 		return rv;
 	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		inode_unlock(fs->inodes);
+		rv = rkfs_read_ino(fs, ino, key, &klen, &a);
 		if (rv != 0)
 			return rv;
 		if (a.kind == KV_KIND_DIR)
@@ -83,12 +78,7 @@ void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	rv = rkfs_fresh(fs);
-	if (rv == 0) {
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		inode_unlock(fs->inodes);
-	}
+	rv = rkfs_read_ino(fs, ino, key, &klen, &a);
 	if (rv == 0 && a.kind == KV_KIND_DIR &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY)
 		rv = -EISDIR;
@@ -177,12 +167,7 @@ static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
 		uint64_t at = off;
 		struct kv_op *op;
 
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		inode_unlock(fs->inodes);
+		rv = rkfs_read_ino(fs, ino, key, &klen, &a);
 		if (rv != 0)
 			return rv;
 		if (a.kind == KV_KIND_DIR)

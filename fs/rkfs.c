@@ -151,6 +151,19 @@ int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
 	return rv;
 }
 
+int rkfs_read_ino(struct fs *fs, uint64_t ino, char *key, size_t *klen,
+    struct kv_attr *a)
+{
+	int rv = rkfs_fresh(fs);
+
+	if (rv != 0)
+		return rv;
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, ino, key, klen, a);
+	inode_unlock(fs->inodes);
+	return rv;
+}
+
 int rkfs_status_errno(int status)
 {
 	switch (status) {
@@ -275,6 +288,28 @@ int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
 	return rv;
 }
 
+/*
+ * With the table lock held: the key of directory @parent into @pkey
+ * (*@plen), the key of its child @name into @key (*@klen) and the child's
+ * attributes into @a.  Returns 0, -ENOTDIR (@parent is not a directory),
+ * -ENAMETOOLONG, -ENOENT (no such child, or @parent deleted), -ESTALE.
+ */
+static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
+    char *pkey, size_t *plen, char *key, long *klen, struct kv_attr *a)
+{
+	struct kv_attr pa;
+	int rv = rkfs_get_ino_locked(fs, parent, pkey, plen, &pa);
+
+	if (rv != 0)
+		return rv;
+	if (pa.kind != KV_KIND_DIR)
+		return -ENOTDIR;
+	*klen = rkfs_child_key(pkey, *plen, name, key);
+	if (*klen < 0)
+		return (int)*klen;
+	return kv_get(fs->kv, key, (size_t)*klen, a, NULL, NULL);
+}
+
 static void entry_of(const struct kv_attr *a, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -324,7 +359,7 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = rkfs_of(req);
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr pa, a;
+	struct kv_attr a;
 	struct fuse_entry_param e;
 	bool flushed = false;
 	size_t plen;
@@ -340,15 +375,7 @@ again:
 	if (rv != 0)
 		goto out;
 	inode_lock(fs->inodes);
-	rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
-	if (rv == 0 && pa.kind != KV_KIND_DIR)
-		rv = -ENOTDIR;
-	if (rv == 0) {
-		klen = rkfs_child_key(pkey, plen, name, key);
-		rv = klen < 0
-		    ? (int)klen
-		    : kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
-	}
+	rv = child_locked(fs, parent, name, pkey, &plen, key, &klen, &a);
 	if (rv == 0 && !flushed) {
 		/* This mount's buffered writes to it, if any, first. */
 		inode_unlock(fs->inodes);
@@ -805,7 +832,7 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = rkfs_of(req);
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr pa, a;
+	struct kv_attr a;
 	struct kv_result res;
 	struct rkfs_txn t;
 	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
@@ -821,15 +848,8 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rv != 0)
 			return rv;
 		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
-		if (rv == 0 && pa.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0) {
-			klen = rkfs_child_key(pkey, plen, name, key);
-			rv = klen < 0
-			    ? (int)klen
-			    : kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL);
-		}
+		rv = child_locked(fs, parent, name, pkey, &plen, key, &klen,
+		    &a);
 		if (rv == 0 && dir && a.kind != KV_KIND_DIR)
 			rv = -ENOTDIR;
 		if (rv == 0 && !dir && a.kind == KV_KIND_DIR)

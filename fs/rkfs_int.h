@@ -52,6 +52,13 @@ long rkfs_child_key(const char *dir, size_t dlen, const char *name, char *out);
 int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
     struct kv_attr *a);
 
+/*
+ * Pass the read barrier, then rkfs_get_ino_locked() under the table lock.
+ * Returns 0, -EIO (barrier timed out), -ENOENT, -ESTALE.
+ */
+int rkfs_read_ino(struct fs *fs, uint64_t ino, char *key, size_t *klen,
+    struct kv_attr *a);
+
 /* With the table lock held: the attributes of @key (the root for ""). */
 int rkfs_get_key_locked(struct fs *fs, const char *key, size_t klen,
     struct kv_attr *a);
