@@ -62,7 +62,7 @@ struct mopts {
 	char log_file[PATH_MAX];
 	char secret[PATH_MAX];
 	char credential[PATH_MAX];
-	const char *log_level;
+	enum log_level log_level; /* log_level= (default info) */
 	const char *mntns; /* -N: the mount namespace to mount in */
 	char vfs[128]; /* ",nosuid,nodev"...: VFS flags for the mount */
 	bool foreground;
@@ -258,7 +258,9 @@ static void parse_one(struct mopts *o, char *opt)
 	} else if (strcmp(opt, "credential") == 0) {
 		absolute(v, o->credential, sizeof(o->credential), "credential");
 	} else if (strcmp(opt, "log_level") == 0) {
-		o->log_level = v;
+		/* now: @v points into a copy freed after parsing */
+		if (log_level_parse(v, &o->log_level) != 0)
+			die("unknown log level '%s'", v);
 	} else if (strcmp(opt, "writebuf") == 0) {
 		o->fs.writebuf = opt_uint(opt, v, 0, 16u << 20);
 	} else if (strcmp(opt, "timeout") == 0) {
@@ -298,6 +300,7 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 
 	member_options_defaults(&o->member);
 	o->fs.timeout_ms = DEFAULT_TIMEOUT_MS;
+	o->log_level = LOG_LEVEL_INFO;
 	o->fs.writebuf = DEFAULT_WRITEBUF;
 	o->default_permissions = true;
 	for (int i = 1; i < argc; i++) {
@@ -662,7 +665,6 @@ int main(int argc, char **argv)
 	struct cluster cl;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 16 };
-	enum log_level level = LOG_LEVEL_INFO;
 	char err[512] = "out of memory", mopt[2 * PATH_MAX + 256], tag[32];
 	static char cfile[PATH_MAX], mpoint[PATH_MAX], fsname[2 * PATH_MAX];
 	sigset_t sigs;
@@ -673,10 +675,8 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (o.mntns != NULL)
 		enter_mntns(&o, cfile, sizeof(cfile), mpoint, sizeof(mpoint));
-	if (o.log_level && log_level_parse(o.log_level, &level) != 0)
-		die("unknown log level '%s'", o.log_level);
 	snprintf(tag, sizeof(tag), "fs%" PRIu64, o.member.id);
-	log_init(level, tag);
+	log_init(o.log_level, tag);
 	check_mountpoint(&o);
 	if (cluster_load(o.cluster_file, &cl, err, sizeof(err)) != 0)
 		die("%s", err);

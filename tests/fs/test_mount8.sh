@@ -13,7 +13,8 @@
 # namespace changes, and every mount in it vanishes with it.  SKIP (77)
 # when not root or when unshare or overlayfs cannot be used here.
 #
-# The test: three members as three lines of an alternative fstab
+# The test: a cluster by `raftkv init --quota 64M` (df shows it), three
+# members as three lines of an alternative fstab
 # (mount -T FILE DIR) with _netdev,noauto and other fstab-only options;
 # member 1 without log= at log_level=debug and member 2 without log= at
 # log_level=warn log to syslog, member 3 to a log= file with
@@ -149,7 +150,7 @@ for try in 1 2 3 4 5; do
 	rm -rf "$T/cl" "$T/d1" "$T/d2" "$T/d3" "$T/log3"
 	mkdir -p "$T/m1" "$T/m2" "$T/m3"
 	base=$((10000 + (RANDOM * 7 + $$) % (eph_low - 10200)))
-	"$CLI" init -d "$T/cl" -n 3 --host 127.0.0.1 --port-base "$base" >/dev/null ||
+	"$CLI" init -d "$T/cl" -n 3 --host 127.0.0.1 --port-base "$base" --quota 64M >/dev/null ||
 		fail "raftkv init"
 	{
 		fstab_line 1 ",log_level=debug"
@@ -190,6 +191,11 @@ for i in 2 3; do
 	[ "$got" = "written on mount 1" ] || fail "mount $i read '$got'"
 done
 echo "$SECONDS s: ok a file written on mount 1 is read on mounts 2 and 3"
+
+# The quota `raftkv init --quota` wrote is the size df shows.
+size=$(df -B1 --output=size "$T/m2" | tail -n 1 | tr -d ' ')
+[ "$size" = 67108864 ] || fail "df shows $size bytes, not the 64M quota"
+echo "$SECONDS s: ok df shows the quota of raftkv init --quota 64M"
 
 # Syslog: member 1 (debug) and 2 (warn) log there, member 3 to its file.
 grep -q "^<30>.*mount\.raftkv\[${PID[1]}\]: fs1 info: member 1 mounted on $T/m1" "$T/syslog" ||
