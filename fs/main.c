@@ -6,12 +6,17 @@
  *
  *   mount.raftkv CLUSTER-FILE MOUNTPOINT -o id=N[,data=DIR][,options] [-f] [-d]
  *
+ * also as mount(8) runs it (/sbin/mount.raftkv, /sbin/mount.fuse.raftkv):
+ * CLUSTER-FILE MOUNTPOINT [-sfnv] [-N NAMESPACE] [-o OPTIONS] [-t TYPE],
+ * with fstab-only options among OPTIONS (mount.raftkv(8)).
+ *
  * Start-up: options -> checks that give one clear line each (mountpoint
  * missing, not a directory, already a raftkv mount or a dead mount; id
  * not in the cluster file; FUSE not available) -> unless -f, fork: the
  * parent waits until the child reports the mount ready (or its one-line
- * error) and exits accordingly -> signals blocked -> the member (storage
- * recovery, peer and client endpoints) -> the FUSE session, mounted ->
+ * error) and exits accordingly; the child logs to syslog or log=FILE
+ * -> signals blocked -> the member (storage recovery, peer and client
+ * endpoints) -> the FUSE session, mounted ->
  * the notifier -> ready -> the FUSE loop until SIGTERM/SIGINT/SIGHUP or
  * an unmount (umount, fusermount3 -u) -> unmount, stop the member.
  */
@@ -110,7 +115,9 @@ static void usage(FILE *f)
 	    "  tick_ms=N, election_ticks=N, heartbeat_ticks=N, "
 	    "max_raft_state=N\n"
 	    "  -f  stay in the foreground    -d  FUSE debug output (implies "
-	    "-f)\n");
+	    "-f)\n"
+	    "  -N NS  mount in mount namespace NS (a path or a PID)\n"
+	    "  -s, -n, -v, -t TYPE: from mount(8), ignored\n");
 }
 
 /* Print one line (to the waiting parent too) and exit 1. */
