@@ -24,7 +24,8 @@
 # or of member 3.  `umount DIR` stops each member (its PID exits, its
 # data directory lock is free).  Then members 1 and 2 are mounted again
 # on the same data directories by `mount -t raftkv` and `mount -t
-# fuse.raftkv` (the mount.fuse.raftkv name) and read the file back.
+# fuse.raftkv` (the mount.fuse.raftkv name) and read the file back, and
+# member 3 by `mount -N` into another mount namespace.
 #
 # Cleanup (an EXIT trap, whatever happened): every mount of the test is
 # unmounted, every member it started is killed by PID (found by its
@@ -42,7 +43,13 @@ skip() {
 	exit 77
 }
 fail() {
+	local f
 	echo "FAIL: $*" >&2
+	for f in "${T:-/nonexistent}"/log* "${T:-/nonexistent}"/syslog; do
+		[ -f "$f" ] || continue
+		echo "--- last lines of $f:" >&2
+		tail -n 15 "$f" >&2
+	done
 	exit 1
 }
 
@@ -63,6 +70,7 @@ fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/raftkv-mount8-XXXXXX") || fail "mktemp"
 SINKPID=""
+NSPID=""
 
 is_mounted() {
 	awk -v m="$1" '$5 == m { for (i = 6; i < NF; i++) if ($i == "-") { if ($(i + 1) == "fuse.raftkv") f = 1; break } }
@@ -98,6 +106,11 @@ cleanup() {
 		is_mounted "$T/m$i" || continue
 		umount "$T/m$i" 2>/dev/null || umount -l "$T/m$i" 2>/dev/null
 	done
+	if [ -n "$NSPID" ]; then
+		nsenter -t "$NSPID" -m umount -l "$T/m3" 2>/dev/null
+		kill -TERM "$NSPID" 2>/dev/null
+		wait "$NSPID" 2>/dev/null
+	fi
 	for i in 1 2 3; do
 		pid=$(member_pid "$T/m$i") || continue
 		kill -TERM "$pid" 2>/dev/null
@@ -227,6 +240,16 @@ grep -q "mount\.raftkv\[${PID[1]}\]: fs1 info: stopped" "$T/syslog" ||
 grep -q "fs3 info: stopped" "$T/log3" || fail "member 3 did not log a clean stop"
 echo "$SECONDS s: ok umount stopped the three members"
 
+# A mount namespace for mount -N below, made now while none of the test's
+# mounts exists: one made later would hold private copies of them, and a
+# FUSE session ends only when its last copy is unmounted.
+unshare -m --propagation private sleep 600 &
+NSPID=$!
+for _ in $(seq 1 50); do
+	[ "$(readlink "/proc/$NSPID/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+	sleep 0.1
+done
+
 # The same data directories again, by -t raftkv and -t fuse.raftkv.
 mount -t raftkv "$T/cl/cluster.conf" "$T/m1" -o "id=1,data=$T/d1,log=$T/log1b,_netdev" ||
 	fail "mount -t raftkv again on the same data directory"
@@ -237,11 +260,25 @@ for i in 1 2; do
 	got=$(cat "$T/m$i/greeting") || fail "read on mount $i after the remount"
 	[ "$got" = "written on mount 1" ] || fail "remounted $i read '$got'"
 done
+echo "$SECONDS s: ok remounted by mount -t raftkv / fuse.raftkv on the same data"
+
+# mount -N: member 3 mounted into another mount namespace (mount(8)
+# passes it to the helper as -N /proc/PID/fd/N).
+mount -N "$NSPID" -t raftkv "$T/cl/cluster.conf" "$T/m3" -o "id=3,data=$T/d3,log=$T/log3b" ||
+	fail "mount -N"
+PID[3]=$(member_pid "$T/m3") || fail "no daemon for $T/m3"
+is_mounted "$T/m3" && fail "mount -N mounted in the caller's namespace"
+grep -q " $T/m3 " "/proc/$NSPID/mountinfo" || fail "mount -N: not in the target namespace"
+got=$(nsenter -t "$NSPID" -m cat "$T/m3/greeting") || fail "read in the other namespace"
+[ "$got" = "written on mount 1" ] || fail "mount -N read '$got'"
+nsenter -t "$NSPID" -m umount "$T/m3" || fail "umount in the other namespace"
+echo "$SECONDS s: ok mount -N mounts member 3 in the given namespace"
+
 for i in 1 2; do
 	umount "$T/m$i" || fail "umount $T/m$i"
 done
-for i in 1 2; do
+for i in 1 2 3; do
 	wait_gone "${PID[$i]}" 60 || fail "member $i still running after the second umount"
 done
-echo "$SECONDS s: ok remounted by mount -t raftkv / fuse.raftkv on the same data, umount again"
+echo "$SECONDS s: ok umount again"
 exit 0
