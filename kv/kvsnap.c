@@ -134,7 +134,7 @@ static uint64_t payload_size(const struct kvsnap_state *st)
 	n += (uint64_t)session_count(st->sessions) * SESSION_BYTES;
 	keyspace_first(st->ks, &it);
 	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it))
-		n += KEY_FIXED_BYTES + r->keylen + r->attr.size;
+		n += KEY_FIXED_BYTES + r->keylen + r->ino->attr.size;
 	return n;
 }
 
@@ -164,10 +164,10 @@ static void write_rec(struct sink *s, const struct kv_rec *r)
 	sink_write(s, b, 2);
 	sink_write(s, r->key, r->keylen);
 	buf_writer_init(&w, b, sizeof(b));
-	kv_attr_put(&w, &r->attr);
+	kv_attr_put(&w, &r->ino->attr);
 	sink_write(s, b, sizeof(b));
-	if (r->attr.size > 0)
-		sink_write(s, r->value, r->attr.size);
+	if (r->ino->attr.size > 0)
+		sink_write(s, r->ino->value, r->ino->attr.size);
 }
 
 static void write_payload(struct sink *s, const struct kvsnap_state *st,
@@ -473,18 +473,18 @@ static int read_keys(struct source *s, struct kvsnap_state *st,
 			return -EBADMSG;
 		if (!read_attr(s, st, &a) || a.size > s->left)
 			return -EBADMSG;
-		r = keyspace_rec_new(key, keylen);
+		r = keyspace_rec_new(key, keylen, NULL);
 		if (r == NULL)
 			return -ENOMEM;
-		r->attr = a;
+		r->ino->attr = a;
 		if (a.size > 0) {
-			r->value = malloc(a.size);
-			if (r->value == NULL) {
+			r->ino->value = malloc(a.size);
+			if (r->ino->value == NULL) {
 				keyspace_rec_free(r);
 				return -ENOMEM;
 			}
-			r->cap = a.size;
-			src_read(s, r->value, a.size);
+			r->ino->cap = a.size;
+			src_read(s, r->ino->value, a.size);
 		}
 		if (s->bad) {
 			keyspace_rec_free(r);
@@ -495,6 +495,7 @@ static int read_keys(struct source *s, struct kvsnap_state *st,
 			keyspace_rec_free(r);
 			return -ENOMEM; /* -EEXIST impossible: keys ascend */
 		}
+		keyspace_inode_add(st->ks, r->ino);
 		memcpy(prev, key, keylen);
 		prevlen = keylen;
 	}

@@ -1791,12 +1791,12 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 		.next_inode = 10,
 		.ks = ks,
 		.sessions = session_table_new(10, SEC) };
-	a = keyspace_rec_new("a", 1);
-	b = keyspace_rec_new("b", 1);
-	a->attr = (struct kv_attr){ .version = 1,
+	a = keyspace_rec_new("a", 1, NULL);
+	b = keyspace_rec_new("b", 1, NULL);
+	a->ino->attr = (struct kv_attr){ .version = 1,
 		.inode = 3,
 		.kind = KV_KIND_FILE };
-	b->attr = a->attr;
+	b->ino->attr = a->ino->attr;
 	assert_int_equal(keyspace_insert(ks, a), 0);
 	assert_int_equal(keyspace_insert(ks, b), 0);
 #define REFUSED() \
@@ -1806,22 +1806,22 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 		free(snap); \
 	} while (0)
 	REFUSED(); /* the same inode twice */
-	b->attr.inode = 4;
+	b->ino->attr.inode = 4;
 	st.next_inode = 4; /* inode not below the counter */
 	REFUSED();
 	st.next_inode = 10;
-	b->attr.version = 0; /* a present key at version 0 */
+	b->ino->attr.version = 0; /* a present key at version 0 */
 	REFUSED();
-	b->attr.version = 1;
-	b->attr.kind = 0;
+	b->ino->attr.version = 1;
+	b->ino->attr.kind = 0;
 	REFUSED();
-	b->attr.kind = KV_KIND_DIR;
-	b->attr.mode = 0170000;
+	b->ino->attr.kind = KV_KIND_DIR;
+	b->ino->attr.mode = 0170000;
 	REFUSED();
-	b->attr.mode = 0;
-	b->attr.ctime_ns = -1;
+	b->ino->attr.mode = 0;
+	b->ino->attr.ctime_ns = -1;
 	REFUSED();
-	b->attr.ctime_ns = 0;
+	b->ino->attr.ctime_ns = 0;
 	assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
 	assert_int_equal(kv_restore(kv, snap, len), 0);
 	assert_int_equal(kv_applied_index(kv), 5);
