@@ -208,6 +208,21 @@ struct kv_rec *keyspace_rec_new(const void *key, size_t keylen,
 	return rec;
 }
 
+bool keyspace_rec_is_first(const struct kv_rec *rec)
+{
+	const struct kv_inode *ino = rec->ino;
+
+	for (uint32_t i = 0; i < ino->nnames; i++) {
+		const struct kv_rec *o = ino->names[i];
+
+		if (o != rec && !o->dead &&
+		    keyspace_keycmp(o->key, o->keylen, rec->key, rec->keylen) <
+		        0)
+			return false;
+	}
+	return true;
+}
+
 void keyspace_rec_free(struct kv_rec *rec)
 {
 	if (rec == NULL)

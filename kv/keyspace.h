@@ -18,6 +18,7 @@
 #ifndef RAFTKV_KV_KEYSPACE_H
 #define RAFTKV_KV_KEYSPACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +90,10 @@ void keyspace_rec_point(struct kv_rec *rec, struct kv_inode *ino);
  */
 struct kv_rec *keyspace_rec_new(const void *key, size_t keylen,
     struct kv_inode *ino);
+
+/* Is @rec the first of its inode's live names in key order?  (Snapshots
+ * write an inode's body there, the quota counts its value there.) */
+bool keyspace_rec_is_first(const struct kv_rec *rec);
 
 /* Free @rec, dropping its inode reference (the last one frees the inode
  * and its value).  NULL-safe. */

@@ -322,6 +322,34 @@ long kv_read(struct kv *kv, const void *key, size_t keylen, uint64_t offset,
 	return n;
 }
 
+int kv_name_of(struct kv *kv, uint64_t inode, void *key, size_t *keylen,
+    struct kv_attr *attr)
+{
+	const struct kv_rec *best = NULL;
+	struct kv_inode *ino;
+	int rc = -ENOENT;
+
+	pthread_rwlock_rdlock(&kv->lock);
+	ino = keyspace_inode_find(kv->space.ks, inode);
+	for (uint32_t i = 0; ino != NULL && i < ino->nnames; i++) {
+		const struct kv_rec *r = ino->names[i];
+
+		if (best == NULL ||
+		    keyspace_keycmp(r->key, r->keylen, best->key,
+		        best->keylen) < 0)
+			best = r;
+	}
+	if (best != NULL) {
+		memcpy(key, best->key, best->keylen);
+		*keylen = best->keylen;
+		if (attr != NULL)
+			*attr = ino->attr;
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&kv->lock);
+	return rc;
+}
+
 static bool has_prefix(const struct kv_rec *r, const void *prefix, size_t len)
 {
 	return r->keylen >= len && memcmp(r->key, prefix, len) == 0;

@@ -77,6 +77,12 @@ uint64_t kvexec_usage(size_t keylen, uint64_t size)
 	return keylen + size + KV_KEY_OVERHEAD;
 }
 
+/* What a name counts for without its inode's value. */
+static uint64_t name_usage(size_t keylen)
+{
+	return kvexec_usage(keylen, 0);
+}
+
 uint64_t kvexec_usage_of(const struct keyspace *ks)
 {
 	struct keyspace_iter it;
@@ -86,7 +92,8 @@ uint64_t kvexec_usage_of(const struct keyspace *ks)
 	for (keyspace_first(ks, &it); (r = keyspace_iter_rec(&it)) != NULL;
 	     keyspace_iter_next(&it))
 		if (!r->dead)
-			used += kvexec_usage(r->keylen, r->ino->attr.size);
+			used += kvexec_usage(r->keylen,
+			    keyspace_rec_is_first(r) ? r->ino->attr.size : 0);
 	return used;
 }
 
@@ -256,6 +263,7 @@ static int create_rec(struct kvexec_state *st, const struct kv_op *op,
 	ino->cap = op->datalen;
 	ino->attr.size = op->datalen;
 	ino->attr.version = 1;
+	ino->attr.nlink = 1;
 	ino->attr.inode = st->next_inode++;
 	ino->attr.mtime_ns = now;
 	ino->attr.ctime_ns = now;
@@ -307,8 +315,30 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
 	return 0;
 }
 
+/*
+ * @ino loses one of its names (the caller removes or re-points the
+ * record, saved in @e inside a txn): nlink - 1; the last name takes the
+ * value along (inside a txn the value is retired now, the inode freed at
+ * commit), otherwise the inode's version moves and ctime = now.
+ */
+static void unlinked(struct kvexec_state *st, struct kv_inode *ino,
+    struct undo_ent *e, int64_t now)
+{
+	assert(ino->attr.nlink > 0);
+	if (--ino->attr.nlink > 0) {
+		changed(ino, now, false);
+		return;
+	}
+	st->used -= ino->attr.size;
+	if (e != NULL) {
+		e->retired = ino->value;
+		ino->value = NULL;
+		ino->cap = 0;
+	}
+}
+
 static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
-    struct undo *u, struct kv_result *out)
+    int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
 	struct kv_inode *ino;
@@ -316,13 +346,11 @@ static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
 	if (r == NULL)
 		return 0;
 	ino = r->ino;
+	st->used -= name_usage(r->keylen);
+	unlinked(st, ino, save(u, r), now);
 	out->attr = ino->attr;
 	out->attr.version = 0;
-	st->used -= kvexec_usage(r->keylen, ino->attr.size);
 	if (u != NULL) {
-		save(u, r)->retired = ino->value;
-		ino->value = NULL;
-		ino->cap = 0;
 		r->dead = 1;
 	} else {
 		keyspace_remove(st->ks, op->key, op->keylen);
@@ -504,10 +532,13 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 		return 0;
 	}
 	d = keyspace_get(st->ks, op->key2, op->key2len);
-	add = kvexec_usage(op->key2len, ino->attr.size);
-	sub = kvexec_usage(s->keylen, ino->attr.size);
-	if (d != NULL && !d->dead)
-		sub += kvexec_usage(d->keylen, d->ino->attr.size);
+	add = name_usage(op->key2len);
+	sub = name_usage(s->keylen);
+	if (d != NULL && !d->dead) {
+		sub += name_usage(d->keylen);
+		if (d->ino->attr.nlink == 1)
+			sub += d->ino->attr.size; /* its inode goes */
+	}
 	if (over_quota(st, u, add, sub)) {
 		out->status = KV_ENOSPC;
 		return 0;
@@ -521,13 +552,21 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 		if (u != NULL)
 			save(u, d)->created = true;
 	} else {
+		struct kv_inode *old = d->ino;
+		struct undo_ent *e;
+
 		if (keyspace_inode_reserve(ino, ino->nnames + 1) != 0)
 			return -ENOMEM;
-		save(u, d);
-		/* d's old inode goes (now, or at commit) */
+		e = save(u, d);
+		/* d's name leaves its inode (which may go with it: now, or
+		 * at commit when the log lets go of it) */
+		if (!d->dead) {
+			unlinked(st, old, e, now);
+			st->used -= name_usage(d->keylen); /* added back */
+		}
 		keyspace_rec_point(d, ino);
 	}
-	st->used = st->used - sub + add;
+	st->used = st->used - name_usage(s->keylen) + add;
 	save(u, s);
 	d->dead = 0;
 	ino->attr.version++;
@@ -538,6 +577,53 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 		keyspace_remove(st->ks, op->key, op->keylen);
 		keyspace_rec_free(s);
 	}
+	out->attr = ino->attr;
+	return 0;
+}
+
+/* LINK src dst: a new name dst for src's inode (kv.h). */
+static int exec_link(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *s = lookup_checked(st, op, out), *d;
+	struct kv_inode *ino;
+
+	if (s == NULL)
+		return 0;
+	ino = s->ino;
+	if (ino->attr.kind == KV_KIND_DIR || ino->attr.nlink >= KV_LINK_MAX) {
+		out->status = KV_EINVAL;
+		return 0;
+	}
+	d = keyspace_get(st->ks, op->key2, op->key2len);
+	if (d != NULL && !d->dead) {
+		out->status = KV_EVERSION; /* dst exists (src == dst too) */
+		return 0;
+	}
+	if (over_quota(st, u, name_usage(op->key2len), 0)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
+	if (keyspace_inode_reserve(ino, ino->nnames + 1) != 0)
+		return -ENOMEM;
+	if (d == NULL) {
+		d = keyspace_rec_new(op->key2, op->key2len, ino);
+		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
+			keyspace_rec_free(d);
+			return -ENOMEM;
+		}
+		save(u, s);
+		if (u != NULL)
+			save(u, d)->created = true;
+	} else { /* dead inside this txn: revived as a name of ino */
+		save(u, s);
+		save(u, d);
+		keyspace_rec_point(d, ino);
+		d->dead = 0;
+	}
+	st->used += name_usage(op->key2len);
+	ino->attr.nlink++;
+	changed(ino, now, false);
 	out->attr = ino->attr;
 	return 0;
 }
@@ -696,7 +782,7 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
 	case KV_OP_PUT:
 		return exec_put(st, op, now, u, out);
 	case KV_OP_DELETE:
-		return exec_delete(st, op, u, out);
+		return exec_delete(st, op, now, u, out);
 	case KV_OP_WRITE:
 		return exec_write(st, op, now, u, out);
 	case KV_OP_TRUNCATE:
@@ -707,6 +793,8 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
 		if (op->flags & KV_F_TREE)
 			return exec_rename_tree(st, op, now, u, out);
 		return exec_rename(st, op, now, u, out);
+	case KV_OP_LINK:
+		return exec_link(st, op, now, u, out);
 	}
 	assert(!"exec_op: not a mutation (the decoder lets none through)");
 	return 0;
@@ -848,7 +936,7 @@ int kvexec_txn(struct kvexec_state *st, const struct kv_cmd *c, int64_t now,
 	}
 	commit(st, &u);
 	free(u.e);
-	if (first.type == KV_OP_RENAME)
+	if (first.type == KV_OP_RENAME || first.type == KV_OP_LINK)
 		r = kvexec_live(st->ks, first.key2, first.key2len);
 	else
 		r = kvexec_live(st->ks, first.key, first.keylen);
