@@ -1855,6 +1855,26 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 	b->ino->attr.ctime_ns = -1;
 	REFUSED();
 	b->ino->attr.ctime_ns = 0;
+	b->ino->attr.nlink = 2; /* more links than names */
+	REFUSED();
+	b->ino->attr.nlink = 0;
+	REFUSED();
+	b->ino->attr.nlink = 1;
+	{ /* a second name of a's inode, which says it has one */
+		struct kv_rec *c = keyspace_rec_new("c", 1, a->ino);
+
+		assert_non_null(c);
+		assert_int_equal(keyspace_insert(ks, c), 0);
+		REFUSED();
+		a->ino->attr.nlink = 2; /* consistent: restores */
+		assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
+		assert_int_equal(kv_restore(kv, snap, len), 0);
+		free(snap);
+		assert_int_equal(attr_of(kv, "c").inode, 3);
+		assert_int_equal(attr_of(kv, "c").nlink, 2);
+		keyspace_rec_free(keyspace_remove(ks, "c", 1));
+		a->ino->attr.nlink = 1;
+	}
 	assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
 	assert_int_equal(kv_restore(kv, snap, len), 0);
 	assert_int_equal(kv_applied_index(kv), 5);
