@@ -967,6 +967,22 @@ static void test_links(void)
 		CHECK(nlink_of(i, "ln_x", NULL) == 1, "mount %d: nlink 1",
 		    i + 1);
 	}
+	/* The raftkv client makes links in the same namespace. */
+	{
+		const char *bd = getenv("RAFTKV_BUILDDIR");
+		char cli[PATH_MAX];
+		const char *argv[] = { cli, "-c", conf, "link", "/ln_x",
+			"/ln_cli", NULL };
+
+		snprintf(cli, sizeof(cli), "%s/kv/raftkv", bd ? bd : ".");
+		CHECK(run(argv) == 0, "raftkv link");
+		for (int i = 0; i < N; i++) {
+			expect_file(i, "ln_cli", "x");
+			CHECK(nlink_of(i, "ln_x", NULL) == 2,
+			    "mount %d: nlink 2", i + 1);
+		}
+		CHECK(run(argv) == 2, "raftkv link to a taken name: exit 2");
+	}
 }
 
 /* @nproc processes per mount each make a file of their own and link(2)
