@@ -248,8 +248,10 @@ int kv_snapshot(struct kv *kv, void **data, size_t *len);
 
 /*
  * Replace the whole state with the snapshot at @data.  The snapshot is
- * decoded and validated in full (checksum, every field, key order, inode
- * uniqueness, session table) before anything is replaced: on error the
+ * decoded and validated in full (checksum, every field, key order, each
+ * inode once with as many names as its nlink, session table) before
+ * anything is replaced (format 1 snapshots, from before hard links, are
+ * read too): on error the
  * current state is intact.  Returns 0, -EBADMSG (corrupt or inconsistent),
  * -ENOTSUP (unknown format version) or -ENOMEM.
  */
