@@ -27,7 +27,10 @@
 #   untar   tar xzf of the dist tarball (`make dist`), one per process,
 #           wall seconds
 # Environment: RAFTKV_BENCH_SECONDS (3) per timed row, RAFTKV_BENCH_MIB,
-# RAFTKV_BENCH_DIRENTS, RAFTKV_BENCH_PROCS ("1 16").  --quick: 1 s,
+# RAFTKV_BENCH_DIRENTS, RAFTKV_BENCH_PROCS ("1 16"), RAFTKV_BENCH_MOUNT_OPTS
+# (more mount.raftkv -o options, e.g. writebuf=16777216), RAFTKV_BENCH_ROWS
+# (a subset of "stat seq 4k create readdir untar") and
+# RAFTKV_BENCH_TARGETS (of "tmpfs triv trivc leader follower").  --quick: 1 s,
 # 32 MiB, 1000 entries.  Everything it starts is stopped by PID and
 # unmounted, and its directory removed, on any exit.
 set -u
@@ -49,6 +52,10 @@ else
 	NDIR=${RAFTKV_BENCH_DIRENTS:-10000}
 fi
 PROCS=${RAFTKV_BENCH_PROCS:-1 16}
+MOPTS=${RAFTKV_BENCH_MOUNT_OPTS:+,$RAFTKV_BENCH_MOUNT_OPTS}
+ROWS=" ${RAFTKV_BENCH_ROWS:-stat seq 4k create readdir untar} "
+TARGETS=${RAFTKV_BENCH_TARGETS:-tmpfs triv trivc leader follower}
+want() { case $ROWS in *" $1 "*) return 0 ;; esac; return 1; }
 BFS=$B/bench/bench_fs
 TRIVFS=$B/bench/trivfs
 KVBENCH=$B/bench/kvbench
@@ -132,7 +139,7 @@ for attempt in 1 2 3 4 5; do
 	CPIDS=""
 	for i in 1 2 3; do
 		mkdir -p "$W/m$i"
-		"$MOUNT" "$CL/cluster.conf" "$W/m$i" -f -o "id=$i,data=$CL/member$i" >>"$CL/member$i.log" 2>&1 &
+		"$MOUNT" "$CL/cluster.conf" "$W/m$i" -f -o "id=$i,data=$CL/member$i$MOPTS" >>"$CL/member$i.log" 2>&1 &
 		CPIDS="$CPIDS $!"; PIDS="$PIDS $!"; MNTS="$MNTS $W/m$i"
 	done
 	i=0; up=1
@@ -186,7 +193,6 @@ TAR_KIB=$(($(stat -c %s "$TARBALL") / 1024))
 
 # ---- measuring ----
 declare -A V P50 P99 NOTE
-TARGETS="tmpfs triv trivc leader follower"
 dir_of() { # target -> its directory for this run
 	case $1 in
 	tmpfs) echo "$W/tmpfs/b" ;;
@@ -242,35 +248,42 @@ echo "bench_fs: leader member $LEADER, follower member $FOLLOWER;" \
 	"${SECS}s per timed row, file ${FILE_MIB} MiB, $NDIR entries, procs: $PROCS" >&2
 for t in $TARGETS; do
 	d=$(dir_of "$t"); o=$(other_of "$t")
-	mkdir -p "$d/stat" "$d/seq1" "$d/ents"
+	mkdir -p "$d/stat" "$d/seq1"
 	echo "bench_fs: $t ..." >&2
-	for n in $PROCS; do
+	want stat && for n in $PROCS; do
 		measure "stat,$n,$t" ops_s stat -n "$n" -t "$SECS" "$o/stat" "$d/stat"
 	done
-	for n in $PROCS; do
+	want seq && for n in $PROCS; do
 		mkdir -p "$d/seq$n"
 		measure "seqw,$n,$t" mib_s seqwrite -n "$n" -s $((FILE_MIB << 20)) "$d/seq$n"
 		measure "seqr,$n,$t" mib_s seqread -n "$n" -s $((FILE_MIB << 20)) "$d/seq$n"
 	done
-	for n in $PROCS; do
-		measure "4k,$n,$t" ops_s randread -n "$n" -t "$SECS" "$d/seq1/seq.0"
-	done
-	for n in $PROCS; do rm -rf "$d/seq$n"; done
-	for n in $PROCS; do
+	if want 4k; then
+		[ -f "$d/seq1/seq.0" ] ||
+			"$BFS" seqwrite -s $((FILE_MIB << 20)) "$d/seq1" >/dev/null
+		for n in $PROCS; do
+			measure "4k,$n,$t" ops_s randread -n "$n" -t "$SECS" "$d/seq1/seq.0"
+		done
+	fi
+	rm -rf "$d"/seq*
+	want create && for n in $PROCS; do
 		mkdir -p "$d/create$n"
 		measure "create,$n,$t" ops_s create -n "$n" -t "$SECS" "$d/create$n"
 	done
-	# The leader's and the follower's rows list the same directory.
-	if [ "$t" != follower ]; then
-		"$BFS" mkfiles -n 16 -c "$NDIR" "$d/ents" >/dev/null ||
-			echo "  $t: making $NDIR entries failed" >&2
+	if want readdir; then
+		# The leader's and the follower's rows list one directory.
+		ents=$d/ents
+		[ "$t" = follower ] && ents=$MF/bl/ents
+		if [ ! -d "$ents" ]; then
+			mkdir -p "$ents"
+			"$BFS" mkfiles -n 16 -c "$NDIR" "$ents" >/dev/null ||
+				echo "  $t: making $NDIR entries failed" >&2
+		fi
+		for n in $PROCS; do
+			measure "readdir,$n,$t" ops_s readdir -n "$n" -t "$SECS" -c "$NDIR" "$ents"
+		done
 	fi
-	ents=$d/ents
-	[ "$t" = follower ] && ents=$MF/bl/ents
-	for n in $PROCS; do
-		measure "readdir,$n,$t" ops_s readdir -n "$n" -t "$SECS" -c "$NDIR" "$ents"
-	done
-	for n in $PROCS; do
+	want untar && for n in $PROCS; do
 		untar "untar,$n,$t" "$d" "$n"
 	done
 	# Free tmpfs's and trivfs's memory; the cluster is thrown away whole.
@@ -279,6 +292,7 @@ done
 ddp=""
 # references: raftkv put at the same concurrency, dd conv=fsync on the disk
 for n in $PROCS; do
+	want create || want seq || break
 	out=$("$KVBENCH" -c "$CONF" -w put -n "$n" -s 1024 -d "$SECS" -W 1 2>&1)
 	V[put,$n]=$(printf '%s\n' "$out" | sed -n 's/.* ops_s=\([^ ]*\).*/\1/p')
 	[ -n "${V[put,$n]}" ] || { V[put,$n]=ERR; printf '%s\n' "$out" | head -n 2 >&2; }
@@ -298,7 +312,7 @@ T_RUN=$(($(date +%s) - T_START))
 
 # ---- the table ----
 ratio() { # a b -> a/b or -
-	case "$1$2" in *ERR* | "" ) echo "-"; return ;; esac
+	case "$1,$2" in *ERR* | ,* | *, ) echo "-"; return ;; esac
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'
 }
 verdict() { # ratio... goal -> "met" / "MISSED"
@@ -321,6 +335,7 @@ echo "   leader = member $LEADER's mount, follower = member $FOLLOWER's; $TMPFS_
 	"trivfs = bench/trivfs with mount.raftkv's settings (0 s timeouts, direct_io);"
 echo "   trivfs-c = trivfs with 1 s timeouts and the page cache (reference only)"
 [ -n "$SIZE_NOTE" ] && echo "   $SIZE_NOTE"
+[ -n "$MOPTS" ] && echo "   mount.raftkv -o ...$MOPTS"
 [ "$NOW_LEADER" = "$LEADER" ] || echo "   NOTE: the leader changed during the run (now: ${NOW_LEADER:-none})"
 echo "   untar: $TAR_NOTE, $TAR_FILES entries, $TAR_KIB KiB, one tar per process"
 printf "$fmt" "operation (unit)" procs tmpfs trivfs trivfs-c leader follower reference "goal: ratio (L, F)"
@@ -330,7 +345,7 @@ row() { # op label n reference-value reference-name goal-text
 		"$(cell "$op,$n,trivc")" "$(cell "$op,$n,leader")" "$(cell "$op,$n,follower")" \
 		"$ref${refname:+ $refname}" "$goal"
 }
-for n in $PROCS; do
+want stat && for n in $PROCS; do
 	rl=$(ratio "${V[stat,$n,leader]:-}" "${V[stat,$n,triv]:-}")
 	rf=$(ratio "${V[stat,$n,follower]:-}" "${V[stat,$n,triv]:-}")
 	if [ "$n" = 1 ]; then g="F/trivfs $rf >= 0.5: $(verdict "$rf" 0.5)"
@@ -338,7 +353,7 @@ for n in $PROCS; do
 	else g="/trivfs $rl, $rf"; fi
 	row stat "stat after change (stat/s)" "$n" "" "" "$g"
 done
-for n in $PROCS; do
+want 4k && for n in $PROCS; do
 	rl=$(ratio "${V[4k,$n,leader]:-}" "${V[4k,$n,triv]:-}")
 	rf=$(ratio "${V[4k,$n,follower]:-}" "${V[4k,$n,triv]:-}")
 	if [ "$n" = 1 ]; then g="F/trivfs $rf >= 0.5: $(verdict "$rf" 0.5)"
@@ -346,25 +361,26 @@ for n in $PROCS; do
 	else g="/trivfs $rl, $rf"; fi
 	row 4k "4 KiB random read (reads/s)" "$n" "" "" "$g"
 done
-for n in $PROCS; do
+want create && for n in $PROCS; do
 	rl=$(ratio "${V[create,$n,leader]:-}" "${V[put,$n]:-}")
 	rf=$(ratio "${V[create,$n,follower]:-}" "${V[put,$n]:-}")
 	row create "create+1KiB+close (files/s)" "$n" "${V[put,$n]:-}" put \
 		"/put $rl, $rf >= 0.8: $(verdict "$rl" "$rf" 0.8)"
 done
-for n in $PROCS; do
+want seq && for n in $PROCS; do
 	rl=$(ratio "${V[seqw,$n,leader]:-}" "${V[dd,$n]:-}")
 	rf=$(ratio "${V[seqw,$n,follower]:-}" "${V[dd,$n]:-}")
 	row seqw "seq write+fsync (MiB/s)" "$n" "${V[dd,$n]:-}" dd \
 		"/dd $rl, $rf >= 0.3: $(verdict "$rl" "$rf" 0.3)"
 done
-for n in $PROCS; do row seqr "seq read (MiB/s)" "$n" "" "" ""; done
-for n in $PROCS; do row readdir "readdir $NDIR (listings/s)" "$n" "" "" ""; done
-for n in $PROCS; do row untar "untar (s, lower is better)" "$n" "" "" ""; done
+want seq && for n in $PROCS; do row seqr "seq read (MiB/s)" "$n" "" "" ""; done
+want readdir && for n in $PROCS; do row readdir "readdir $NDIR (listings/s)" "$n" "" "" ""; done
+want untar && for n in $PROCS; do row untar "untar (s, lower is better)" "$n" "" "" ""; done
 echo
 echo "   latency p50/p99 in microseconds (per stat, 4 KiB pread, create, 1 MiB write/read, listing):"
 lat() { local k=$1; [ -n "${P50[$k]:-}" ] && echo "${P50[$k]%.*}/${P99[$k]%.*}" || echo "-"; }
 for op in stat 4k create seqw seqr readdir; do
+	case $op in seqw | seqr) want seq ;; *) want $op ;; esac || continue
 	for n in $PROCS; do
 		printf "$fmt" "  $op" "$n" "$(lat "$op,$n,tmpfs")" "$(lat "$op,$n,triv")" \
 			"$(lat "$op,$n,trivc")" "$(lat "$op,$n,leader")" "$(lat "$op,$n,follower")" "" ""
