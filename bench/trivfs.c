@@ -19,8 +19,9 @@
  * Inodes are an array indexed by inode number (never reused while the
  * file system runs); a directory's entries are an array of inode numbers
  * (readdir offset = index + 1) and every (parent, name) is also in one
- * hash table for lookups.  Not a real file system: no hard links, no
- * forget accounting (inodes of unlinked files are freed at unlink).
+ * hash table for lookups; a rename keeps the inode number.  Not a real
+ * file system: no hard links, no forget accounting (inodes of unlinked
+ * files are freed at unlink).
  */
 #define FUSE_USE_VERSION 35
 
@@ -170,34 +171,16 @@ static void reply_entry(fuse_req_t req, struct trivfs *t, fuse_ino_t ino)
 	fuse_reply_entry(req, &e);
 }
 
-/* A new node named @name in directory @parent (locked).  0 or -errno;
- * the new inode number in *@out. */
-static int node_add(struct trivfs *t, fuse_ino_t parent, const char *name,
-    mode_t mode, fuse_ino_t *out)
+/* Put node @ino (its name set) into directory @parent (locked): its
+ * entries and the lookup hash.  0 or -ENOMEM. */
+static int node_link(struct trivfs *t, fuse_ino_t parent, fuse_ino_t ino)
 {
-	struct tnode *p, *n;
+	struct tnode *p = &t->nodes[parent], *n = &t->nodes[ino];
 	struct hent *he;
+	size_t bucket;
 
-	if (parent >= t->nnodes || !t->nodes[parent].used ||
-	    !S_ISDIR(t->nodes[parent].mode))
-		return -ENOTDIR;
-	if (strlen(name) > 255)
-		return -ENAMETOOLONG;
-	if (hash_find(t, parent, name) != 0)
-		return -EEXIST;
-	if (t->nnodes == t->capnodes) {
-		size_t nc = t->capnodes * 2;
-		struct tnode *nn = realloc(t->nodes, nc * sizeof(*nn));
-
-		if (nn == NULL)
-			return -ENOMEM;
-		memset(nn + t->capnodes, 0, (nc - t->capnodes) * sizeof(*nn));
-		t->nodes = nn;
-		t->capnodes = nc;
-	}
 	if (t->hcount >= t->hsize && hash_grow(t) != 0)
 		return -ENOMEM;
-	p = &t->nodes[parent];
 	if (p->nents == p->entcap) {
 		size_t nc = p->entcap ? p->entcap * 2 : 16;
 		fuse_ino_t *ne = realloc(p->ents, nc * sizeof(*ne));
@@ -208,33 +191,81 @@ static int node_add(struct trivfs *t, fuse_ino_t parent, const char *name,
 		p->entcap = nc;
 	}
 	he = malloc(sizeof(*he));
-	n = &t->nodes[t->nnodes];
-	n->name = strdup(name);
-	if (he == NULL || n->name == NULL) {
-		free(he);
-		free(n->name);
-		n->name = NULL;
+	if (he == NULL)
 		return -ENOMEM;
-	}
-	n->used = true;
-	n->mode = mode;
 	n->parent = parent;
 	n->dirpos = p->nents;
+	p->ents[p->nents++] = ino;
+	now(&p->mtime);
+	he->parent = parent;
+	he->ino = ino;
+	bucket = hash_of(parent, n->name, t->hsize);
+	he->next = t->hash[bucket];
+	t->hash[bucket] = he;
+	t->hcount++;
+	return 0;
+}
+
+/* Is @parent a directory, and is @name free and short enough in it? */
+static int name_free(struct trivfs *t, fuse_ino_t parent, const char *name)
+{
+	if (parent >= t->nnodes || !t->nodes[parent].used ||
+	    !S_ISDIR(t->nodes[parent].mode))
+		return -ENOTDIR;
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	if (hash_find(t, parent, name) != 0)
+		return -EEXIST;
+	return 0;
+}
+
+/* A new node named @name in directory @parent (locked).  0 or -errno;
+ * the new inode number in *@out. */
+static int node_add(struct trivfs *t, fuse_ino_t parent, const char *name,
+    mode_t mode, fuse_ino_t *out)
+{
+	struct tnode *n;
+	int rv = name_free(t, parent, name);
+
+	if (rv != 0)
+		return rv;
+	if (t->nnodes == t->capnodes) {
+		size_t nc = t->capnodes * 2;
+		struct tnode *nn = realloc(t->nodes, nc * sizeof(*nn));
+
+		if (nn == NULL)
+			return -ENOMEM;
+		memset(nn + t->capnodes, 0, (nc - t->capnodes) * sizeof(*nn));
+		t->nodes = nn;
+		t->capnodes = nc;
+	}
+	n = &t->nodes[t->nnodes];
+	n->name = strdup(name);
+	if (n->name == NULL)
+		return -ENOMEM;
+	n->mode = mode;
 	now(&n->mtime);
 	n->ctime = n->mtime;
-	p->ents[p->nents++] = t->nnodes;
-	p->mtime = n->mtime;
-	he->parent = parent;
-	he->ino = t->nnodes;
-	{
-		size_t b = hash_of(parent, name, t->hsize);
-
-		he->next = t->hash[b];
-		t->hash[b] = he;
-		t->hcount++;
+	rv = node_link(t, parent, t->nnodes);
+	if (rv != 0) {
+		free(n->name);
+		n->name = NULL;
+		return rv;
 	}
+	n->used = true;
 	*out = t->nnodes++;
 	return 0;
+}
+
+/* Free node @ino's memory; its slot is never used again. */
+static void node_free(struct trivfs *t, fuse_ino_t ino)
+{
+	struct tnode *n = &t->nodes[ino];
+
+	free(n->name);
+	free(n->data);
+	free(n->ents);
+	memset(n, 0, sizeof(*n));
 }
 
 /* Take node @ino out of its directory (locked); free it if @drop. */
@@ -248,12 +279,8 @@ static void node_unlink(struct trivfs *t, fuse_ino_t ino, bool drop)
 	t->nodes[last].dirpos = n->dirpos;
 	p->nents--;
 	now(&p->mtime);
-	if (!drop)
-		return;
-	free(n->name);
-	free(n->data);
-	free(n->ents);
-	memset(n, 0, sizeof(*n));
+	if (drop)
+		node_free(t, ino);
 }
 
 static void t_init(void *userdata, struct fuse_conn_info *conn)
@@ -451,7 +478,8 @@ static void t_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct trivfs *t = tfs(req);
-	fuse_ino_t ino, old, tmp;
+	fuse_ino_t ino, old;
+	char *nm;
 	int rv = 0;
 
 	if (flags != 0) {
@@ -467,31 +495,19 @@ static void t_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rv = 0;
 	} else if (old != 0 && S_ISDIR(t->nodes[old].mode)) {
 		rv = -EISDIR; /* not needed by the benchmark */
+	} else if ((nm = strdup(newname)) == NULL) {
+		rv = -ENOMEM;
 	} else {
+		/* The node keeps its number (and its children their hash
+		 * entries, keyed by it); only its name and parent change. */
 		if (old != 0)
 			node_unlink(t, old, true);
-		/* Re-add under the new name, then move the node over. */
-		rv = node_add(t, newparent, newname, t->nodes[ino].mode, &tmp);
-		if (rv == 0) {
-			struct tnode *n = &t->nodes[ino], *m = &t->nodes[tmp];
-			char *nm = m->name;
-
-			node_unlink(t, ino, false);
-			/* tmp takes ino's contents; ino's slot is freed. */
-			free(n->name);
-			n->name = NULL;
-			m->data = n->data;
-			m->size = n->size;
-			m->cap = n->cap;
-			m->ents = n->ents;
-			m->nents = n->nents;
-			m->entcap = n->entcap;
-			m->mtime = n->mtime;
-			m->name = nm;
-			for (size_t i = 0; i < m->nents; i++)
-				t->nodes[m->ents[i]].parent = tmp;
-			memset(n, 0, sizeof(*n));
-		}
+		node_unlink(t, ino, false);
+		free(t->nodes[ino].name);
+		t->nodes[ino].name = nm;
+		rv = node_link(t, newparent, ino);
+		if (rv != 0) /* out of memory: the node is lost */
+			node_free(t, ino);
 	}
 	pthread_mutex_unlock(&t->mu);
 	fuse_reply_err(req, -rv);
@@ -727,6 +743,7 @@ int main(int argc, char **argv)
 	t.nodes = calloc(t.capnodes, sizeof(*t.nodes));
 	if (t.nodes == NULL || hash_grow(&t) != 0) {
 		fprintf(stderr, "trivfs: out of memory\n");
+		free(t.nodes);
 		return 1;
 	}
 	/* 0 unused; 1 = FUSE_ROOT_ID, its own parent. */
@@ -741,7 +758,7 @@ int main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, "-o") != 0 ||
 	    fuse_opt_add_arg(&args,
 	        "fsname=trivfs,subtype=trivfs,default_permissions") != 0)
-		return 1;
+		goto out;
 	se = fuse_session_new(&args, &trivfs_ops, sizeof(trivfs_ops), &t);
 	if (se == NULL)
 		goto out;
@@ -757,5 +774,15 @@ destroy:
 	fuse_session_destroy(se);
 out:
 	fuse_opt_free_args(&args);
+	for (size_t i = 0; i < t.nnodes; i++)
+		node_free(&t, i);
+	for (size_t i = 0; i < t.hsize; i++)
+		for (struct hent *e = t.hash[i], *next; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(t.hash);
+	free(t.nodes);
+	pthread_mutex_destroy(&t.mu);
 	return rv;
 }
