@@ -61,7 +61,7 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
  * capacity).  Checks: magic, format, flags, the frame's content size
  * against the header, the zstd checksum, no byte before or after the
  * frame unaccounted for, every length, keys strictly increasing and
- * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_VALUE_MAX,
+ * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_FILE_MAX,
  * inodes distinct and in [KV_INODE_FIRST, next inode), ctimes >= 0, the
  * session table (session_restore()), times <= the committed clock, the end
  * marker.  Returns 0 (the caller owns out->ks and out->sessions), -EBADMSG,
