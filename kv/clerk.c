@@ -377,6 +377,13 @@ static int get_common(struct clerk *ck, int idx, const void *key, size_t keylen,
 		*len = 0;
 	if (keylen == 0 || keylen > KV_KEY_MAX)
 		return -EINVAL;
+	if (value == NULL) {
+		/* Attributes only: a read of no bytes, so that the member
+		 * copies no value, and a value of any size answers OK. */
+		q.kind = QUERY_READ;
+		q.offset = 0;
+		q.length = 0;
+	}
 	rv = read_query(ck, idx, &q, &rep);
 	if (rv != 0)
 		return rv;

@@ -69,7 +69,8 @@ const char *clerk_strerror(int rv);
  * and *@len.  Returns KV_OK, KV_ENOKEY, CLERK_EUNAVAILABLE, -ENOMEM, or
  * KV_ETOOBIG for a value over KV_VALUE_MAX (more than one reply carries:
  * then only @attr is filled; read it with clerk_read() or
- * clerk_get_large()).
+ * clerk_get_large()).  With @value NULL only the attributes are read
+ * (KV_OK whatever the size).
  */
 int clerk_get(struct clerk *ck, const void *key, size_t keylen,
     struct kv_attr *attr, void **value, size_t *len);

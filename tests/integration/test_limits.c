@@ -208,6 +208,9 @@ static void test_large_value(void **state)
 	assert_int_equal(clerk_get(ck, "f", 1, &a, &got, &got_len), KV_ETOOBIG);
 	assert_null(got);
 	assert_int_equal(a.size, size);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(clerk_get(ck, "f", 1, &a, NULL, NULL), KV_OK);
+	assert_int_equal(a.size, size); /* attributes alone: any size */
 	/* A GET through the log: ErrTooBig too, and the member lives. */
 	c.op.type = KV_OP_GET;
 	c.op.key = "f";
