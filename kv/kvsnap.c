@@ -237,10 +237,7 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 	feed(s, NULL, 0, ZSTD_e_end);
 	rc = s->err;
 	if (rc == 0) {
-		/* Give the spare capacity back (failure is harmless). */
-		uint8_t *o = realloc(s->out, s->outpos);
-
-		*data = o != NULL ? o : s->out;
+		*data = s->out;
 		*len = s->outpos;
 		s->out = NULL;
 	}
