@@ -449,6 +449,7 @@ static int save_bytes(const struct undo *u, const struct kv_rec *r, uint64_t lo,
 static int patch_begin(struct undo *u, struct kv_rec *r, uint64_t lo,
     uint64_t hi, uint64_t size, bool geometric)
 {
+	bool fresh = r->value == NULL; /* its first buffer: ours */
 	unsigned char *saved;
 	uint64_t n;
 	struct undo_ent *e;
@@ -460,7 +461,12 @@ static int patch_begin(struct undo *u, struct kv_rec *r, uint64_t lo,
 		return -ENOMEM;
 	}
 	e = save(u, r);
-	if (e != NULL) {
+	if (e != NULL && fresh) {
+		/* Rollback frees it and puts back no buffer at all. */
+		e->value = NULL;
+		e->cap = 0;
+		e->alloc = r->value;
+	} else if (e != NULL) {
 		e->saved = saved;
 		e->saved_off = lo;
 		e->saved_len = n;

@@ -2612,6 +2612,38 @@ static void test_kv_txn_in_place_undo_is_exact(void **state)
 	kv_free(ref);
 }
 
+/* A txn that gives an empty value its first buffer (a key created empty
+ * in the txn, revived, or already there) and then fails frees that buffer
+ * (a leak shows under LeakSanitizer) and leaves the state as it was. */
+static void test_kv_txn_undo_frees_first_buffers(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_op ops[8];
+	struct kv_result r;
+	uint64_t d0;
+
+	(void)state;
+	op1(kv, o_put("old", NULL, 0, 0));
+	op1(kv, o_put("gone", "x", 0, 0));
+	d0 = kv_digest(kv);
+	ops[0] = o_put("new", NULL, 0, 0);
+	ops[1] = o_write("new", 5, "abc", 3, 0, KV_F_ANYVER);
+	ops[2] = o_write("old", 0, "def", 3, 0, KV_F_ANYVER);
+	ops[3] = o_trunc("old", 100000, 0, KV_F_ANYVER);
+	ops[4] = o_del("gone", 0, KV_F_ANYVER);
+	ops[5] = o_put("gone", NULL, 0, 0);
+	ops[6] = o_trunc("gone", 7, 0, KV_F_ANYVER);
+	ops[7] = o_put("old", "nope", 9, 0);
+	r = txn(kv, NULL, 0, ops, 8);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_op, 7);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_value(kv, "old", "", 0);
+	assert_value(kv, "gone", "x", 1);
+	assert_false(exists(kv, "new"));
+	kv_free(kv);
+}
+
 /* Allocation failures at every point of a txn of in-place ops on a large
  * value leave no trace (the saved bytes, a realloc that moves). */
 static void test_kv_txn_in_place_enomem_undoes(void **state)
@@ -2708,6 +2740,7 @@ int main(void)
 		    test_kv_txn_write_into_large_value_copies_little),
 		cmocka_unit_test(test_kv_txn_in_place_undo_is_exact),
 		cmocka_unit_test(test_kv_txn_in_place_enomem_undoes),
+		cmocka_unit_test(test_kv_txn_undo_frees_first_buffers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
