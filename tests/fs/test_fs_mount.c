@@ -1950,8 +1950,9 @@ static void test_bigfile(void)
 	pathf(p, 2, "big");
 	CHECK(run((const char *[]){ "cmp", out, p, NULL }) == 0,
 	    "raftkv get /big | cmp - %s", p);
-	CHECK(cli("stat", "/big", "/dev/null", out) == 0 &&
-	        log_says(out, "size\t67108864\n"),
+	snprintf(err, sizeof(err), "%s/stat.out", dir);
+	CHECK(cli("stat", "/big", "/dev/null", err) == 0 &&
+	        log_says(err, "size\t67108864\n"),
 	    "raftkv stat /big");
 	/* A put of it is more than one command: refused, pointing at the
 	 * mount; nothing changes. */
