@@ -171,8 +171,12 @@ static void escaped_key(const uint8_t *p, size_t n)
 }
 
 /* How often `get` starts over when a big value changes while it reads
- * its ranges. */
+ * its ranges, and their size: 4 MiB, not the 16 MiB a reply may carry,
+ * so that each one is well within the clerk's per-attempt timeout (1 s)
+ * on a busy member (a 16 MiB reply can take longer: retried over and
+ * over). */
 #define GET_RETRIES 10
+#define GET_RANGE (4u << 20)
 
 static int cmd_get(struct ctx *c)
 {
@@ -183,7 +187,7 @@ static int cmd_get(struct ctx *c)
 
 	/* A value over KV_VALUE_MAX comes in ranges, all of one version
 	 * (clerk_get_large), and is written out only once read whole. */
-	rv = clerk_get_large(c->ck, c->argv[0], strlen(c->argv[0]), 0,
+	rv = clerk_get_large(c->ck, c->argv[0], strlen(c->argv[0]), GET_RANGE,
 	    GET_RETRIES, &a, &v, &len);
 	if (rv == KV_EVERSION) {
 		fprintf(stderr,

@@ -161,7 +161,9 @@
  * overwrites (and none for a cut: the cut bytes stay in the buffer until
  * the txn commits).  So a 4 KiB write into a 1 GiB file logs about 4 KiB
  * and copies about 4 KiB on each member.  The quota counts the size, not
- * the buffer: exact whatever the capacity.
+ * the buffer: exact whatever the capacity.  What bounds KV_FILE_MAX is
+ * memory (cmd.h): every member holds every value, and a snapshot is
+ * built in memory; the quota bounds all values together.
  *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every
