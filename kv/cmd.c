@@ -23,7 +23,7 @@
 
 #define HEADER_BYTES 28u
 #define TIME_OFFSET 20u /* of time_ns in the header */
-#define RESULT_FIXED_BYTES 77u
+#define RESULT_FIXED_BYTES (24u + KV_ATTR_BYTES) /* 81 */
 #define META_BYTES 13u
 
 /* Fields of an op body, in encoding order. */
@@ -48,6 +48,7 @@ static const uint16_t field_layout[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_SETMETA] = F_FLAGS | F_VERSION | F_MASK | F_META | F_MTIME |
 	    F_KEY,
 	[KV_OP_RENAME] = F_FLAGS | F_VERSION | F_KEY | F_KEY2,
+	[KV_OP_LINK] = F_FLAGS | F_VERSION | F_KEY | F_KEY2,
 };
 
 static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
@@ -57,6 +58,7 @@ static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_TRUNCATE] = KV_F_ANYVER,
 	[KV_OP_SETMETA] = KV_F_ANYVER,
 	[KV_OP_RENAME] = KV_F_ANYVER | KV_F_TREE,
+	[KV_OP_LINK] = KV_F_ANYVER,
 };
 
 static const char *const status_names[KV_STATUS_COUNT] = {
@@ -97,9 +99,16 @@ void kv_result_release(struct kv_result *r)
  * Validation (shared by the encoder and the decoder)
  * ------------------------------------------------------------------------ */
 
+/* A type with an op body (GET..RENAME, LINK). */
+static bool has_op_body(uint8_t type)
+{
+	return (type >= KV_OP_GET && type <= KV_OP_RENAME) ||
+	    type == KV_OP_LINK;
+}
+
 static bool is_mutation(uint8_t type)
 {
-	return type >= KV_OP_PUT && type <= KV_OP_RENAME;
+	return has_op_body(type) && type != KV_OP_GET;
 }
 
 static bool kind_valid(uint8_t kind)
@@ -117,7 +126,7 @@ static bool check_op(const struct kv_op *op, bool in_txn)
 {
 	uint16_t f;
 
-	if (op->type < KV_OP_GET || op->type > KV_OP_RENAME)
+	if (!has_op_body(op->type))
 		return false;
 	if (in_txn && !is_mutation(op->type))
 		return false;
@@ -210,6 +219,7 @@ size_t kv_cmd_size(const struct kv_cmd *c)
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
+	case KV_OP_LINK:
 		if (c->op.type != c->type || !check_op(&c->op, false))
 			return 0;
 		body = op_body_size(&c->op);
@@ -363,7 +373,7 @@ static bool decode_op(struct buf_reader *r, uint8_t type, bool in_txn,
     struct kv_op *op)
 {
 	memset(op, 0, sizeof(*op));
-	if (type < KV_OP_GET || type > KV_OP_RENAME)
+	if (!has_op_body(type))
 		return false;
 	op->type = type;
 	get_op_body(r, op);
@@ -430,6 +440,7 @@ int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
+	case KV_OP_LINK:
 		ok = decode_op(&r, c->type, false, &c->op);
 		break;
 	case KV_OP_TXN:
@@ -533,6 +544,7 @@ void kv_attr_put(struct buf_writer *w, const struct kv_attr *a)
 	buf_put_u32(w, a->uid);
 	buf_put_u32(w, a->gid);
 	buf_put_u8(w, a->kind);
+	buf_put_u32(w, a->nlink);
 }
 
 void kv_attr_get(struct buf_reader *r, struct kv_attr *a)
@@ -546,6 +558,7 @@ void kv_attr_get(struct buf_reader *r, struct kv_attr *a)
 	a->uid = buf_get_u32(r);
 	a->gid = buf_get_u32(r);
 	a->kind = buf_get_u8(r);
+	a->nlink = buf_get_u32(r);
 }
 
 long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)

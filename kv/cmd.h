@@ -30,6 +30,7 @@
  *   TRUNCATE   x     x       size                   x
  *   SETMETA    x     x            x     x     x     x
  *   RENAME     x     x                              x    x
+ *   LINK       x     x                              x    x
  *   TXN        u32 ncmp, ncmp x { u64 version, key bytes },
  *              u32 nops, nops x { u8 type, body as above }
  *   REGISTER   (empty; client_id and seq must be 0)
@@ -43,7 +44,8 @@
  *   u64 client_id, attr, value bytes
  *
  *   attr = u64 version, u64 inode, u64 size, i64 mtime_ns, i64 ctime_ns,
- *          u32 mode, u32 uid, u32 gid, u8 kind  (KV_ATTR_BYTES = 53)
+ *          u32 mode, u32 uid, u32 gid, u8 kind, u32 nlink
+ *          (KV_ATTR_BYTES = 57)
  *
  * The attr layout is also the one of snapshots (kvsnap.c) and LIST
  * answers (query.h): kv_attr_put()/kv_attr_get() are its one codec.
@@ -59,7 +61,8 @@
 
 #include "raft/buf.h"
 
-#define KV_CMD_VERSION 1
+/* 2: LINK, and nlink in the attributes (hard links). */
+#define KV_CMD_VERSION 2
 
 /* Limits the decoder (and the encoder) enforce. */
 #define KV_KEY_MAX 4096u /* bytes in a key (>= 1) */
@@ -132,7 +135,8 @@ enum kv_op_type {
 	KV_OP_TXN = 8,
 	KV_OP_REGISTER = 9,
 	KV_OP_TICK = 10,
-	KV_OP_TYPE_MAX = 10
+	KV_OP_LINK = 11,
+	KV_OP_TYPE_MAX = 11
 };
 
 /* Op flags (struct kv_op.flags). */
@@ -176,10 +180,12 @@ struct kv_attr {
 	uint32_t uid;
 	uint32_t gid;
 	uint8_t kind; /* enum kv_kind */
+	uint32_t nlink; /* names of the inode (>= 1 while the key exists; 0
+	                   in a DELETE's answer when the inode went with it) */
 };
 
 /* Bytes of an encoded struct kv_attr (layout at the top). */
-#define KV_ATTR_BYTES 53u
+#define KV_ATTR_BYTES 57u
 
 /* Append @a to @w in the attr layout (KV_ATTR_BYTES bytes). */
 void kv_attr_put(struct buf_writer *w, const struct kv_attr *a);
@@ -197,7 +203,7 @@ void kv_attr_get(struct buf_reader *r, struct kv_attr *a);
  * encoding).  Which fields matter depends on @type (table at the top).
  */
 struct kv_op {
-	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME */
+	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME, KV_OP_LINK */
 	uint32_t flags; /* KV_F_* */
 	uint64_t version; /* expected version (0: absent, for put) */
 	uint64_t arg; /* WRITE: offset; TRUNCATE: new size */
@@ -206,7 +212,7 @@ struct kv_op {
 	int64_t mtime_ns; /* SETMETA with KV_META_MTIME */
 	const void *key;
 	uint32_t keylen;
-	const void *key2; /* RENAME: destination */
+	const void *key2; /* RENAME, LINK: destination (the new name) */
 	uint32_t key2len;
 	const void *data; /* PUT: value; WRITE: bytes */
 	uint32_t datalen;
@@ -230,7 +236,8 @@ struct kv_cmd {
 	uint64_t client_id; /* 0: no session (no duplicate detection) */
 	uint64_t seq; /* per-client sequence number (sessions) */
 	int64_t time_ns; /* proposer's clock, ns since the epoch, >= 0 */
-	struct kv_op op; /* GET..RENAME: the operation (op.type == type) */
+	struct kv_op op; /* GET..RENAME, LINK: the operation (op.type ==
+	                    type) */
 	uint32_t ncmp; /* TXN */
 	uint32_t nops;
 	const struct kv_cmp *cmps;
@@ -324,7 +331,7 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op);
 
 /* --- results ------------------------------------------------------------- */
 
-/* Exact encoded size of @r (77 bytes + the value). */
+/* Exact encoded size of @r (81 bytes + the value). */
 size_t kv_result_size(const struct kv_result *r);
 
 /*

@@ -9,20 +9,26 @@
  * geometrically, grown_cap(), so appending to a large file costs
  * O(appended bytes), and a 4 KiB write into a 1 GiB file costs 4 KiB).
  *
+ * Names and files: a record (a key) points to an inode (keyspace.h: the
+ * value, version and metadata); commands look names up and change the
+ * inode they name.
+ *
  * A transaction runs its ops one by one on the live state, each recording
- * in the undo log how to put back what it changed; ops inside a txn never
- * remove a record (they mark it dead; lookups skip dead records).  A PUT
- * installs a new buffer; a WRITE or growing TRUNCATE patches the buffer in
- * place and keeps a copy of the bytes it overwrites (only those a
- * rollback must find again: undo_extent()); a shrinking TRUNCATE only
- * lowers the size (the cut bytes stay in the buffer; commit gives the
- * memory back).  A buffer that realloc moves is renamed in the log
- * (rebase()).  Undoing is then allocation-free: put the saved bytes back,
- * free the buffers the op installed, restore the saved record headers,
- * remove the records it created (removal never allocates).  Committing
- * frees the buffers the ops retired and the saved bytes, and removes the
- * dead records.  So a txn is all-or-nothing even when an allocation fails
- * half way.
+ * in the undo log how to put back what it changed (the record's inode
+ * pointer and dead flag, the inode's header; the log holds a reference to
+ * every inode it saved, so none is freed before commit or rollback); ops
+ * inside a txn never remove a record (they mark it dead; lookups skip dead
+ * records).  A PUT installs a new buffer; a WRITE or growing TRUNCATE
+ * patches the buffer in place and keeps a copy of the bytes it overwrites
+ * (only those a rollback must find again: undo_extent()); a shrinking
+ * TRUNCATE only lowers the size (the cut bytes stay in the buffer; commit
+ * gives the memory back).  A buffer that realloc moves is renamed in the
+ * log (rebase()).  Undoing is then allocation-free: put the saved bytes
+ * back, free the buffers the op installed, restore the saved record
+ * headers, remove the records it created (removal never allocates).
+ * Committing frees the buffers the ops retired and the saved bytes, and
+ * removes the dead records.  So a txn is all-or-nothing even when an
+ * allocation fails half way.
  *
  * Quota: st->used changes with every change (created, resized, removed,
  * renamed keys).  A single op checks the growth before its first change;
@@ -38,14 +44,17 @@
 #include "kv/kv.h"
 #include "kv/kvexec.h"
 
-/* How to undo one change to one record. */
+/* How to undo one change to one record and its inode. */
 struct undo_ent {
 	struct kv_rec *rec;
-	struct kv_attr attr; /* saved header */
+	struct kv_inode *ino; /* rec's inode before the change; the log holds
+	                         a reference until commit or rollback */
+	struct kv_attr attr; /* ino's saved header */
 	unsigned char *value;
 	uint64_t cap;
 	uint8_t dead;
 	bool created; /* rec was inserted by this txn */
+	struct kv_inode *fresh; /* inode the op created (its value: alloc) */
 	void *alloc; /* buffer the op installed: freed on rollback */
 	void *retired; /* buffer the op took off: freed on commit */
 	struct kv_rec *to_free; /* commit: dead record to free */
@@ -77,6 +86,12 @@ uint64_t kvexec_usage(size_t keylen, uint64_t size)
 	return keylen + size + KV_KEY_OVERHEAD;
 }
 
+/* What a name counts for without its inode's value. */
+static uint64_t name_usage(size_t keylen)
+{
+	return kvexec_usage(keylen, 0);
+}
+
 uint64_t kvexec_usage_of(const struct keyspace *ks)
 {
 	struct keyspace_iter it;
@@ -86,7 +101,8 @@ uint64_t kvexec_usage_of(const struct keyspace *ks)
 	for (keyspace_first(ks, &it); (r = keyspace_iter_rec(&it)) != NULL;
 	     keyspace_iter_next(&it))
 		if (!r->dead)
-			used += kvexec_usage(r->keylen, r->attr.size);
+			used += kvexec_usage(r->keylen,
+			    keyspace_rec_is_first(r) ? r->ino->attr.size : 0);
 	return used;
 }
 
@@ -106,7 +122,7 @@ static bool over_quota(const struct kvexec_state *st, const struct undo *u,
 /* Status of @op's version check against existing record @r. */
 static int version_status(const struct kv_rec *r, const struct kv_op *op)
 {
-	if ((op->flags & KV_F_ANYVER) || op->version == r->attr.version)
+	if ((op->flags & KV_F_ANYVER) || op->version == r->ino->attr.version)
 		return KV_OK;
 	return KV_EVERSION;
 }
@@ -148,11 +164,12 @@ int kvexec_copy_value(const struct kv_rec *r, void **value)
 {
 	bool ok;
 
-	*value = dup_bytes(r->value, r->attr.size, &ok);
+	*value = dup_bytes(r->ino->value, r->ino->attr.size, &ok);
 	return ok ? 0 : -ENOMEM;
 }
 
-/* Record @r's header in @u before changing it (no-op without a log). */
+/* Record @r's header and its inode's in @u before changing them (no-op
+ * without a log).  The log holds the inode until commit or rollback. */
 static struct undo_ent *save(struct undo *u, struct kv_rec *r)
 {
 	struct undo_ent *e;
@@ -163,47 +180,52 @@ static struct undo_ent *save(struct undo *u, struct kv_rec *r)
 	e = &u->e[u->n++];
 	memset(e, 0, sizeof(*e));
 	e->rec = r;
-	e->attr = r->attr;
-	e->value = r->value;
-	e->cap = r->cap;
+	e->ino = r->ino;
+	keyspace_inode_ref(e->ino);
+	e->attr = r->ino->attr;
+	e->value = r->ino->value;
+	e->cap = r->ino->cap;
 	e->dead = r->dead;
 	return e;
 }
 
-/* Install @buf (@size bytes, @cap allocated) as @r's value. */
+/* Install @buf (@size bytes, @cap allocated) as the value of @r's inode. */
 static void set_value(struct undo *u, struct kv_rec *r, unsigned char *buf,
     uint64_t size, uint64_t cap)
 {
+	struct kv_inode *ino = r->ino;
 	struct undo_ent *e = save(u, r);
 
 	if (e != NULL) {
 		e->alloc = buf;
-		e->retired = r->value;
+		e->retired = ino->value;
 	} else {
-		free(r->value);
+		free(ino->value);
 	}
-	r->value = buf;
-	r->cap = cap;
-	r->attr.size = size;
+	ino->value = buf;
+	ino->cap = cap;
+	ino->attr.size = size;
 }
 
-static void changed(struct kv_rec *r, int64_t now, bool content)
+static void changed(struct kv_inode *ino, int64_t now, bool content)
 {
-	r->attr.version++;
-	r->attr.ctime_ns = now;
+	ino->attr.version++;
+	ino->attr.ctime_ns = now;
 	if (content)
-		r->attr.mtime_ns = now;
+		ino->attr.mtime_ns = now;
 }
 
 /* ------------------------------------------------------------------------
  * Single operations (with @u: inside a txn, undoable)
  * ------------------------------------------------------------------------ */
 
-/* Create @op->key (absent, or dead inside a txn) with @op's value and meta. */
+/* Create @op->key (absent, or dead inside a txn) with @op's value and meta,
+ * naming a new inode. */
 static int create_rec(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = keyspace_get(st->ks, op->key, op->keylen);
+	struct kv_inode *ino;
 	unsigned char *buf;
 	bool ok;
 
@@ -214,38 +236,52 @@ static int create_rec(struct kvexec_state *st, const struct kv_op *op,
 	buf = dup_bytes(op->data, op->datalen, &ok);
 	if (!ok)
 		return -ENOMEM;
-	if (r != NULL) { /* dead: revive it as a new key */
+	if (r != NULL) { /* dead: revive it as a new key, a new inode */
+		struct undo_ent *e;
+
 		assert(r->dead && u != NULL);
-		save(u, r)->alloc = buf;
-	} else {
-		r = keyspace_rec_new(op->key, op->keylen);
-		if (r == NULL || keyspace_insert(st->ks, r) != 0) {
-			free(r);
+		ino = keyspace_inode_new();
+		if (ino == NULL) {
 			free(buf);
 			return -ENOMEM;
 		}
+		e = save(u, r);
+		e->alloc = buf;
+		e->fresh = ino;
+		keyspace_rec_point(r, ino); /* a new inode has room for one */
+	} else {
+		r = keyspace_rec_new(op->key, op->keylen, NULL);
+		if (r == NULL || keyspace_insert(st->ks, r) != 0) {
+			keyspace_rec_free(r);
+			free(buf);
+			return -ENOMEM;
+		}
+		ino = r->ino;
 		if (u != NULL) {
 			struct undo_ent *e = save(u, r);
 
 			e->created = true;
+			e->fresh = ino;
 			e->alloc = buf;
 		}
 	}
 	st->used += kvexec_usage(op->keylen, op->datalen);
-	memset(&r->attr, 0, sizeof(r->attr));
 	r->dead = 0;
-	r->value = buf;
-	r->cap = op->datalen;
-	r->attr.size = op->datalen;
-	r->attr.version = 1;
-	r->attr.inode = st->next_inode++;
-	r->attr.mtime_ns = now;
-	r->attr.ctime_ns = now;
-	r->attr.kind = op->meta.kind;
-	r->attr.mode = op->meta.mode;
-	r->attr.uid = op->meta.uid;
-	r->attr.gid = op->meta.gid;
-	out->attr = r->attr;
+	memset(&ino->attr, 0, sizeof(ino->attr));
+	ino->value = buf;
+	ino->cap = op->datalen;
+	ino->attr.size = op->datalen;
+	ino->attr.version = 1;
+	ino->attr.nlink = 1;
+	ino->attr.inode = st->next_inode++;
+	ino->attr.mtime_ns = now;
+	ino->attr.ctime_ns = now;
+	ino->attr.kind = op->meta.kind;
+	ino->attr.mode = op->meta.mode;
+	ino->attr.uid = op->meta.uid;
+	ino->attr.gid = op->meta.gid;
+	keyspace_inode_add(st->ks, ino);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -253,6 +289,7 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = kvexec_live(st->ks, op->key, op->keylen);
+	struct kv_inode *ino;
 	unsigned char *buf;
 	bool ok;
 
@@ -266,40 +303,63 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
 	out->status = version_status(r, op);
 	if (out->status != KV_OK)
 		return 0;
-	if (over_quota(st, u, op->datalen, r->attr.size)) {
+	ino = r->ino;
+	if (over_quota(st, u, op->datalen, ino->attr.size)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
 	buf = dup_bytes(op->data, op->datalen, &ok);
 	if (!ok)
 		return -ENOMEM;
-	st->used = st->used - r->attr.size + op->datalen;
+	st->used = st->used - ino->attr.size + op->datalen;
 	set_value(u, r, buf, op->datalen, op->datalen);
 	if (op->flags & KV_F_SETMETA) {
-		r->attr.kind = op->meta.kind;
-		r->attr.mode = op->meta.mode;
-		r->attr.uid = op->meta.uid;
-		r->attr.gid = op->meta.gid;
+		ino->attr.kind = op->meta.kind;
+		ino->attr.mode = op->meta.mode;
+		ino->attr.uid = op->meta.uid;
+		ino->attr.gid = op->meta.gid;
 	}
-	changed(r, now, true);
-	out->attr = r->attr;
+	changed(ino, now, true);
+	out->attr = ino->attr;
 	return 0;
 }
 
+/*
+ * @ino loses one of its names (the caller removes or re-points the
+ * record, saved in @e inside a txn): nlink - 1; the last name takes the
+ * value along (inside a txn the value is retired now, the inode freed at
+ * commit), otherwise the inode's version moves and ctime = now.
+ */
+static void unlinked(struct kvexec_state *st, struct kv_inode *ino,
+    struct undo_ent *e, int64_t now)
+{
+	assert(ino->attr.nlink > 0);
+	if (--ino->attr.nlink > 0) {
+		changed(ino, now, false);
+		return;
+	}
+	st->used -= ino->attr.size;
+	if (e != NULL) {
+		e->retired = ino->value;
+		ino->value = NULL;
+		ino->cap = 0;
+	}
+}
+
 static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
-    struct undo *u, struct kv_result *out)
+    int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 
 	if (r == NULL)
 		return 0;
-	out->attr = r->attr;
+	ino = r->ino;
+	st->used -= name_usage(r->keylen);
+	unlinked(st, ino, save(u, r), now);
+	out->attr = ino->attr;
 	out->attr.version = 0;
-	st->used -= kvexec_usage(r->keylen, r->attr.size);
 	if (u != NULL) {
-		save(u, r)->retired = r->value;
-		r->value = NULL;
-		r->cap = 0;
 		r->dead = 1;
 	} else {
 		keyspace_remove(st->ks, op->key, op->keylen);
@@ -350,77 +410,77 @@ static void rebase(struct undo *u, const void *buf, unsigned char *to,
 	}
 }
 
-/* Make @r's buffer hold at least @size bytes, in place (contents and size
- * unchanged); false on ENOMEM (then nothing changed). */
-static bool reserve_value(struct undo *u, struct kv_rec *r, uint64_t size,
+/* Make @ino's buffer hold at least @size bytes, in place (contents and
+ * size unchanged); false on ENOMEM (then nothing changed). */
+static bool reserve_value(struct undo *u, struct kv_inode *ino, uint64_t size,
     bool geometric)
 {
 	uint64_t ncap;
 	unsigned char *p;
 
-	if (size <= r->cap)
+	if (size <= ino->cap)
 		return true;
-	ncap = geometric ? grown_cap(r->cap, size) : size;
-	if (r->value != NULL)
-		rebase(u, r->value, NULL, 0, false);
-	p = realloc(r->value, ncap);
+	ncap = geometric ? grown_cap(ino->cap, size) : size;
+	if (ino->value != NULL)
+		rebase(u, ino->value, NULL, 0, false);
+	p = realloc(ino->value, ncap);
 	rebase(u, NULL, p, ncap, true);
 	if (p == NULL)
 		return false;
-	r->value = p;
-	r->cap = ncap;
+	ino->value = p;
+	ino->cap = ncap;
 	return true;
 }
 
 /* After a shrink: give memory back when the buffer is mostly unused
  * (failure is harmless: the buffer stays as it is). */
-static void shrink_value(struct kv_rec *r)
+static void shrink_value(struct kv_inode *ino)
 {
 	unsigned char *p;
 
-	if (r->value == NULL || r->attr.size >= r->cap / 4)
+	if (ino->value == NULL || ino->attr.size >= ino->cap / 4)
 		return;
-	if (r->attr.size == 0) {
-		free(r->value);
-		r->value = NULL;
-		r->cap = 0;
+	if (ino->attr.size == 0) {
+		free(ino->value);
+		ino->value = NULL;
+		ino->cap = 0;
 		return;
 	}
-	p = realloc(r->value, r->attr.size);
+	p = realloc(ino->value, ino->attr.size);
 	if (p != NULL) {
-		r->value = p;
-		r->cap = r->attr.size;
+		ino->value = p;
+		ino->cap = ino->attr.size;
 	}
 }
 
 /*
- * How many leading bytes of @r's buffer a rollback of @u must find as
+ * How many leading bytes of @ino's buffer a rollback of @u must find as
  * they are now: those below its size, or below any size an earlier op of
  * the txn saw it hold (a cut leaves its bytes in place).  None when the
  * txn installed the buffer (a rollback frees it).
  */
-static uint64_t undo_extent(const struct undo *u, const struct kv_rec *r)
+static uint64_t undo_extent(const struct undo *u, const struct kv_inode *ino)
 {
-	uint64_t n = r->attr.size;
+	uint64_t n = ino->attr.size;
 
-	if (r->value == NULL)
+	if (ino->value == NULL)
 		return 0;
 	for (size_t i = 0; i < u->n; i++) {
 		const struct undo_ent *e = &u->e[i];
 
-		if (e->alloc == r->value)
+		if (e->alloc == ino->value)
 			return 0;
-		if (e->value == r->value && e->attr.size > n)
+		if (e->value == ino->value && e->attr.size > n)
 			n = e->attr.size;
 	}
 	return n;
 }
 
 /* Inside a txn (@u set): a copy, in *@saved (*@len bytes, NULL if none),
- * of the bytes of @r's buffer in [@lo, @hi) that a rollback must put back
- * before an op changes them.  0 or -ENOMEM. */
-static int save_bytes(const struct undo *u, const struct kv_rec *r, uint64_t lo,
-    uint64_t hi, unsigned char **saved, uint64_t *len)
+ * of the bytes of @ino's buffer in [@lo, @hi) that a rollback must put
+ * back before an op changes them.  0 or -ENOMEM. */
+static int save_bytes(const struct undo *u, const struct kv_inode *ino,
+    uint64_t lo, uint64_t hi, unsigned char **saved, uint64_t *len)
 {
 	uint64_t keep;
 
@@ -428,7 +488,7 @@ static int save_bytes(const struct undo *u, const struct kv_rec *r, uint64_t lo,
 	*len = 0;
 	if (u == NULL)
 		return 0;
-	keep = undo_extent(u, r);
+	keep = undo_extent(u, ino);
 	if (hi > keep)
 		hi = keep;
 	if (lo >= hi)
@@ -436,27 +496,29 @@ static int save_bytes(const struct undo *u, const struct kv_rec *r, uint64_t lo,
 	*saved = malloc(hi - lo);
 	if (*saved == NULL)
 		return -ENOMEM;
-	memcpy(*saved, r->value + lo, hi - lo);
+	memcpy(*saved, ino->value + lo, hi - lo);
 	*len = hi - lo;
 	return 0;
 }
 
 /*
- * Prepare @r for an op that changes the bytes [@lo, @hi) of its value and
- * leaves it @size bytes long: the buffer reserved, the undo entry (with
- * the overwritten bytes) recorded.  0 or -ENOMEM (nothing changed).
+ * Prepare the inode of @r for an op that changes the bytes [@lo, @hi) of
+ * its value and leaves it @size bytes long: the buffer reserved, the undo
+ * entry (with the overwritten bytes) recorded.  0 or -ENOMEM (nothing
+ * changed).
  */
 static int patch_begin(struct undo *u, struct kv_rec *r, uint64_t lo,
     uint64_t hi, uint64_t size, bool geometric)
 {
-	bool fresh = r->value == NULL; /* its first buffer: ours */
+	struct kv_inode *ino = r->ino;
+	bool fresh = ino->value == NULL; /* its first buffer: ours */
 	unsigned char *saved;
 	uint64_t n;
 	struct undo_ent *e;
 
-	if (save_bytes(u, r, lo, hi, &saved, &n) != 0)
+	if (save_bytes(u, ino, lo, hi, &saved, &n) != 0)
 		return -ENOMEM;
-	if (!reserve_value(u, r, size, geometric)) {
+	if (!reserve_value(u, ino, size, geometric)) {
 		free(saved);
 		return -ENOMEM;
 	}
@@ -465,7 +527,7 @@ static int patch_begin(struct undo *u, struct kv_rec *r, uint64_t lo,
 		/* Rollback frees it and puts back no buffer at all. */
 		e->value = NULL;
 		e->cap = 0;
-		e->alloc = r->value;
+		e->alloc = ino->value;
 	} else if (e != NULL) {
 		e->saved = saved;
 		e->saved_off = lo;
@@ -478,19 +540,21 @@ static int exec_write(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 	uint64_t end, size, old;
 
 	if (r == NULL)
 		return 0;
+	ino = r->ino;
 	if (op->datalen == 0) {
-		out->attr = r->attr;
+		out->attr = ino->attr;
 		return 0;
 	}
 	if (op->arg > KV_FILE_MAX - op->datalen) {
 		out->status = KV_ETOOBIG;
 		return 0;
 	}
-	old = r->attr.size;
+	old = ino->attr.size;
 	end = op->arg + op->datalen;
 	size = end > old ? end : old;
 	if (over_quota(st, u, size, old)) {
@@ -503,11 +567,11 @@ static int exec_write(struct kvexec_state *st, const struct kv_op *op,
 		return -ENOMEM;
 	st->used += size - old;
 	if (op->arg > old)
-		memset(r->value + old, 0, op->arg - old);
-	memcpy(r->value + op->arg, op->data, op->datalen);
-	r->attr.size = size;
-	changed(r, now, true);
-	out->attr = r->attr;
+		memset(ino->value + old, 0, op->arg - old);
+	memcpy(ino->value + op->arg, op->data, op->datalen);
+	ino->attr.size = size;
+	changed(ino, now, true);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -515,32 +579,34 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 	uint64_t size = op->arg, old;
 
 	if (r == NULL)
 		return 0;
+	ino = r->ino;
 	if (size > KV_FILE_MAX) {
 		out->status = KV_ETOOBIG;
 		return 0;
 	}
-	if (over_quota(st, u, size, r->attr.size)) {
+	if (over_quota(st, u, size, ino->attr.size)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
-	old = r->attr.size;
+	old = ino->attr.size;
 	if (size > old) {
 		if (patch_begin(u, r, old, size, size, false) != 0)
 			return -ENOMEM;
-		memset(r->value + old, 0, size - old);
+		memset(ino->value + old, 0, size - old);
 	} else {
 		save(u, r); /* in a txn the cut bytes stay until commit */
 	}
-	r->attr.size = size;
+	ino->attr.size = size;
 	if (u == NULL)
-		shrink_value(r);
+		shrink_value(ino);
 	st->used = st->used - old + size;
-	changed(r, now, true);
-	out->attr = r->attr;
+	changed(ino, now, true);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -548,22 +614,24 @@ static int exec_setmeta(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 
 	if (r == NULL)
 		return 0;
+	ino = r->ino;
 	save(u, r);
 	if (op->mask & KV_META_MODE)
-		r->attr.mode = op->meta.mode;
+		ino->attr.mode = op->meta.mode;
 	if (op->mask & KV_META_UID)
-		r->attr.uid = op->meta.uid;
+		ino->attr.uid = op->meta.uid;
 	if (op->mask & KV_META_GID)
-		r->attr.gid = op->meta.gid;
+		ino->attr.gid = op->meta.gid;
 	if (op->mask & KV_META_KIND)
-		r->attr.kind = op->meta.kind;
+		ino->attr.kind = op->meta.kind;
 	if (op->mask & KV_META_MTIME)
-		r->attr.mtime_ns = op->mtime_ns;
-	changed(r, now, false);
-	out->attr = r->attr;
+		ino->attr.mtime_ns = op->mtime_ns;
+	changed(ino, now, false);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -571,56 +639,110 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *s = lookup_checked(st, op, out), *d;
+	struct kv_inode *ino;
 	uint64_t add, sub;
 
 	if (s == NULL)
 		return 0;
+	ino = s->ino;
 	if (keyspace_keycmp(op->key, op->keylen, op->key2, op->key2len) == 0) {
-		out->attr = s->attr;
+		out->attr = ino->attr;
 		return 0;
 	}
 	d = keyspace_get(st->ks, op->key2, op->key2len);
-	add = kvexec_usage(op->key2len, s->attr.size);
-	sub = kvexec_usage(s->keylen, s->attr.size);
-	if (d != NULL && !d->dead)
-		sub += kvexec_usage(d->keylen, d->attr.size);
+	add = name_usage(op->key2len);
+	sub = name_usage(s->keylen);
+	if (d != NULL && !d->dead) {
+		sub += name_usage(d->keylen);
+		if (d->ino->attr.nlink == 1)
+			sub += d->ino->attr.size; /* its inode goes */
+	}
 	if (over_quota(st, u, add, sub)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
 	if (d == NULL) {
-		d = keyspace_rec_new(op->key2, op->key2len);
+		d = keyspace_rec_new(op->key2, op->key2len, ino);
 		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
-			free(d);
+			keyspace_rec_free(d);
 			return -ENOMEM;
 		}
 		if (u != NULL)
 			save(u, d)->created = true;
 	} else {
-		struct undo_ent *e = save(u, d);
+		struct kv_inode *old = d->ino;
+		struct undo_ent *e;
 
-		if (e != NULL)
-			e->retired = d->value;
-		else
-			free(d->value);
+		if (keyspace_inode_reserve(ino, ino->nnames + 1) != 0)
+			return -ENOMEM;
+		e = save(u, d);
+		/* d's name leaves its inode (which may go with it: now, or
+		 * at commit when the log lets go of it) */
+		if (!d->dead) {
+			unlinked(st, old, e, now);
+			st->used -= name_usage(d->keylen); /* added back */
+		}
+		keyspace_rec_point(d, ino);
 	}
-	st->used = st->used - sub + add;
+	st->used = st->used - name_usage(s->keylen) + add;
 	save(u, s);
-	d->attr = s->attr;
-	d->value = s->value;
-	d->cap = s->cap;
 	d->dead = 0;
-	d->attr.version++;
-	d->attr.ctime_ns = now;
-	s->value = NULL;
-	s->cap = 0;
+	ino->attr.version++;
+	ino->attr.ctime_ns = now;
 	if (u != NULL) {
 		s->dead = 1;
 	} else {
 		keyspace_remove(st->ks, op->key, op->keylen);
 		keyspace_rec_free(s);
 	}
-	out->attr = d->attr;
+	out->attr = ino->attr;
+	return 0;
+}
+
+/* LINK src dst: a new name dst for src's inode (kv.h). */
+static int exec_link(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *s = lookup_checked(st, op, out), *d;
+	struct kv_inode *ino;
+
+	if (s == NULL)
+		return 0;
+	ino = s->ino;
+	if (ino->attr.kind == KV_KIND_DIR || ino->attr.nlink >= KV_LINK_MAX) {
+		out->status = KV_EINVAL;
+		return 0;
+	}
+	d = keyspace_get(st->ks, op->key2, op->key2len);
+	if (d != NULL && !d->dead) {
+		out->status = KV_EVERSION; /* dst exists (src == dst too) */
+		return 0;
+	}
+	if (over_quota(st, u, name_usage(op->key2len), 0)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
+	if (keyspace_inode_reserve(ino, ino->nnames + 1) != 0)
+		return -ENOMEM;
+	if (d == NULL) {
+		d = keyspace_rec_new(op->key2, op->key2len, ino);
+		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
+			keyspace_rec_free(d);
+			return -ENOMEM;
+		}
+		save(u, s);
+		if (u != NULL)
+			save(u, d)->created = true;
+	} else { /* dead inside this txn: revived as a name of ino */
+		save(u, s);
+		save(u, d);
+		keyspace_rec_point(d, ino);
+		d->dead = 0;
+	}
+	st->used += name_usage(op->key2len);
+	ino->attr.nlink++;
+	changed(ino, now, false);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -778,7 +900,7 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
 	case KV_OP_PUT:
 		return exec_put(st, op, now, u, out);
 	case KV_OP_DELETE:
-		return exec_delete(st, op, u, out);
+		return exec_delete(st, op, now, u, out);
 	case KV_OP_WRITE:
 		return exec_write(st, op, now, u, out);
 	case KV_OP_TRUNCATE:
@@ -789,6 +911,8 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
 		if (op->flags & KV_F_TREE)
 			return exec_rename_tree(st, op, now, u, out);
 		return exec_rename(st, op, now, u, out);
+	case KV_OP_LINK:
+		return exec_link(st, op, now, u, out);
 	}
 	assert(!"exec_op: not a mutation (the decoder lets none through)");
 	return 0;
@@ -816,15 +940,23 @@ static void rollback(struct kvexec_state *st, struct undo *u)
 			free(e->saved);
 		}
 		free(e->alloc);
+		if (e->fresh != NULL) { /* its value was e->alloc */
+			e->fresh->value = NULL;
+			e->fresh->cap = 0;
+		}
 		if (e->created) {
 			keyspace_remove(st->ks, r->key, r->keylen);
-			free(r); /* its value, if any, was e->alloc or moved */
-			continue;
+			keyspace_rec_free(r);
+		} else {
+			/* Room in e->ino's names: r left it during this txn and
+			 * everything after that is undone already. */
+			keyspace_rec_point(r, e->ino);
+			e->ino->attr = e->attr;
+			e->ino->value = e->value;
+			e->ino->cap = e->cap;
+			r->dead = e->dead;
 		}
-		r->attr = e->attr;
-		r->value = e->value;
-		r->cap = e->cap;
-		r->dead = e->dead;
+		keyspace_inode_unref(e->ino); /* the log's reference */
 	}
 }
 
@@ -838,7 +970,7 @@ static void commit(const struct kvexec_state *st, struct undo *u)
 		struct kv_rec *r = u->e[i].rec;
 
 		if (r->dead == 0)
-			shrink_value(r); /* after a cut in the txn */
+			shrink_value(r->ino); /* after a cut in the txn */
 		if (r->dead == 1) {
 			keyspace_remove(st->ks, r->key, r->keylen);
 			r->dead = 2;
@@ -848,6 +980,8 @@ static void commit(const struct kvexec_state *st, struct undo *u)
 	for (size_t i = 0; i < u->n; i++)
 		if (u->e[i].to_free != NULL)
 			keyspace_rec_free(u->e[i].to_free);
+	for (size_t i = 0; i < u->n; i++)
+		keyspace_inode_unref(u->e[i].ino); /* the log's references */
 	u->n = 0;
 }
 
@@ -863,7 +997,7 @@ static uint32_t failed_compare(const struct kvexec_state *st,
 		struct kv_rec *r = kvexec_live(st->ks, cmp.key, cmp.keylen);
 		bool ok = cmp.version == KV_VERSION_ANY
 		    ? r != NULL
-		    : (r != NULL ? r->attr.version : 0) == cmp.version;
+		    : (r != NULL ? r->ino->attr.version : 0) == cmp.version;
 
 		if (!ok)
 			return i;
@@ -928,12 +1062,12 @@ int kvexec_txn(struct kvexec_state *st, const struct kv_cmd *c, int64_t now,
 	}
 	commit(st, &u);
 	free(u.e);
-	if (first.type == KV_OP_RENAME)
+	if (first.type == KV_OP_RENAME || first.type == KV_OP_LINK)
 		r = kvexec_live(st->ks, first.key2, first.key2len);
 	else
 		r = kvexec_live(st->ks, first.key, first.keylen);
 	if (r != NULL)
-		out->attr = r->attr;
+		out->attr = r->ino->attr;
 	else
 		out->attr.version = 0;
 	return 0;
@@ -953,16 +1087,16 @@ int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
 		out->status = KV_ENOKEY;
 		return 0;
 	}
-	if (r->attr.size > KV_VALUE_MAX) {
+	if (r->ino->attr.size > KV_VALUE_MAX) {
 		/* More than a result carries: read it in ranges. */
 		out->status = KV_ETOOBIG;
-		out->attr = r->attr;
+		out->attr = r->ino->attr;
 		return 0;
 	}
-	out->value = dup_bytes(r->value, r->attr.size, &ok);
+	out->value = dup_bytes(r->ino->value, r->ino->attr.size, &ok);
 	if (!ok)
 		return -ENOMEM;
-	out->value_len = r->attr.size;
-	out->attr = r->attr;
+	out->value_len = r->ino->attr.size;
+	out->attr = r->ino->attr;
 	return 0;
 }

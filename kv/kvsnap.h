@@ -13,10 +13,17 @@
  *     u32 session count, then per session, least recently used first:
  *       u64 client, u64 seq, i64 time, u8 status, u32 fail_cmp,
  *       u32 fail_op, u64 version, u64 inode                      (49 bytes)
- *     u64 key count, then per key, in key order:
- *       u16 keylen, key, u64 version, u64 inode, u64 size, i64 mtime,
- *       i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, value (size bytes)
+ *     u64 key count, then per key (name), in key order:
+ *       u16 keylen, key, u64 inode number, and, at the first name of
+ *       each inode in key order only, the inode's body: attr (cmd.h
+ *       layout, KV_ATTR_BYTES: u64 version, u64 inode, u64 size, i64
+ *       mtime, i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, u32
+ *       nlink), value (size bytes).  A later name of the same inode (a
+ *       hard link) is just its key and the inode number.
  *     u32 end marker KVSNAP_END
+ *
+ * Format 1 (before hard links) is still read: per key u16 keylen, key,
+ * the attr without nlink (53 bytes), value; every key its own inode.
  *
  * Every byte is checked: the header field by field, the payload by the
  * zstd checksum and then field by field.  Compression is streaming both ways: values are fed to zstd without being
@@ -35,7 +42,7 @@
 #include "kv/session.h"
 
 #define KVSNAP_MAGIC "RKVSNAP" /* + its terminating NUL: 8 bytes */
-#define KVSNAP_FORMAT 1
+#define KVSNAP_FORMAT 2 /* 2: inodes shared by names (hard links) */
 #define KVSNAP_HEADER_BYTES 24
 #define KVSNAP_END 0x21444e45u /* "END!" */
 
@@ -62,10 +69,13 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
  * against the header, the zstd checksum, no byte before or after the
  * frame unaccounted for, every length, keys strictly increasing and
  * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_FILE_MAX,
- * inodes distinct and in [KV_INODE_FIRST, next inode), ctimes >= 0, the
+ * inodes in [KV_INODE_FIRST, next inode), each body once (format 2: at its
+ * first name; format 1: inodes distinct), each inode's nlink (1..
+ * KV_LINK_MAX) equal to its names, ctimes >= 0, the
  * session table (session_restore()), times <= the committed clock, the end
  * marker.  Returns 0 (the caller owns out->ks and out->sessions), -EBADMSG,
- * -ENOTSUP (other format), -ENOMEM; on error @out holds nothing.
+ * -ENOTSUP (a format other than 1 and KVSNAP_FORMAT), -ENOMEM; on error
+ * @out holds nothing.
  */
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
     int64_t ttl_ns, struct kvsnap_state *out);
