@@ -1891,7 +1891,6 @@ static void test_quota(void)
 
 #define MIB (1u << 20)
 #define BIG (64u * MIB)
-#define KV_FILE_MAX_BYTES (1ull << 30) /* kv/cmd.h KV_FILE_MAX */
 
 /* The byte pattern of big files: any range can be computed again, so a
  * 1 GiB file needs no 1 GiB copy to be checked. */
@@ -2221,13 +2220,12 @@ static void test_bigfile(void)
 	CHECK(truncate(p, (off_t)(40 * MIB + 5)) == 0, "truncate down");
 	check_big(0, "big", 40 * MIB + 5, 1, patch, poff, 4096);
 	errno = 0;
-	CHECK(truncate(p, (off_t)KV_FILE_MAX_BYTES + 1) != 0 && errno == EFBIG,
+	CHECK(truncate(p, (off_t)KV_FILE_MAX + 1) != 0 && errno == EFBIG,
 	    "truncate past 1 GiB");
 	fd = open(p, O_WRONLY);
 	CHECK(fd >= 0, "open");
 	errno = 0;
-	CHECK(pwrite(fd, "x", 1, (off_t)KV_FILE_MAX_BYTES) < 0 &&
-	        errno == EFBIG,
+	CHECK(pwrite(fd, "x", 1, (off_t)KV_FILE_MAX) < 0 && errno == EFBIG,
 	    "a write past 1 GiB");
 	CHECK(close(fd) == 0, "close");
 
@@ -2260,7 +2258,7 @@ static void test_bigfile(void)
  * read on another, and on a member restarted from a snapshot of it. */
 static void test_bigfile_long(void)
 {
-	const uint64_t size = KV_FILE_MAX_BYTES;
+	const uint64_t size = KV_FILE_MAX;
 	char p[PATH_MAX], log[PATH_MAX + 32];
 	double t;
 	int fd;
