@@ -68,7 +68,7 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
  * capacity).  Checks: magic, format, flags, the frame's content size
  * against the header, the zstd checksum, no byte before or after the
  * frame unaccounted for, every length, keys strictly increasing and
- * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_VALUE_MAX,
+ * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_FILE_MAX,
  * inodes in [KV_INODE_FIRST, next inode), each body once (format 2: at its
  * first name; format 1: inodes distinct), each inode's nlink (1..
  * KV_LINK_MAX) equal to its names, ctimes >= 0, the
