@@ -90,6 +90,10 @@
 
 /* Compare version meaning "the key exists, whatever its version". */
 #define KV_VERSION_ANY UINT64_MAX
+/* Compare version meaning "no key lies below key/" (an empty directory,
+ * whether or not the key itself exists): what rmdir and a rename over a
+ * directory pin, whichever client adds a child meanwhile. */
+#define KV_VERSION_NOCHILD (UINT64_MAX - 1)
 
 /* fail_cmp / fail_op when nothing failed. */
 #define KV_NO_INDEX UINT32_MAX
@@ -220,7 +224,8 @@ struct kv_op {
 
 /* One compare of a transaction. */
 struct kv_cmp {
-	uint64_t version; /* 0: must not exist; KV_VERSION_ANY: must exist */
+	uint64_t version; /* 0: must not exist; KV_VERSION_ANY: must exist;
+	                     KV_VERSION_NOCHILD: nothing below key/ */
 	const void *key;
 	uint32_t keylen;
 };

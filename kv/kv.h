@@ -107,7 +107,10 @@
  *                              = the inode's attributes (dst's).
  *   TXN compares ops          Every compare is checked against the state
  *                              before the txn: version 0 = must not exist,
- *                              KV_VERSION_ANY = must exist, else equal.
+ *                              KV_VERSION_ANY = must exist,
+ *                              KV_VERSION_NOCHILD = no key below "key/"
+ *                              (the key itself may or may not exist),
+ *                              else equal.
  *                              The first failing compare: ErrVersion,
  *                              fail_cmp = its index, nothing changes.  Then
  *                              the ops (PUT, DELETE, WRITE, TRUNCATE,

@@ -985,6 +985,25 @@ static void commit(const struct kvexec_state *st, struct undo *u)
 	u->n = 0;
 }
 
+/* Is there a key below "@key/"?  (Compares run before any op of the txn,
+ * so no record is dead yet.) */
+static bool has_child(const struct keyspace *ks, const void *key,
+    uint32_t keylen)
+{
+	unsigned char prefix[KV_KEY_MAX + 1];
+	struct keyspace_iter it;
+	struct kv_rec *r;
+
+	if (keylen >= KV_KEY_MAX)
+		return false; /* nothing can lie below a key this long */
+	memcpy(prefix, key, keylen);
+	prefix[keylen] = '/';
+	keyspace_seek(ks, prefix, keylen + 1u, &it);
+	r = keyspace_iter_rec(&it);
+	return r != NULL && r->keylen > keylen &&
+	    memcmp(r->key, prefix, keylen + 1u) == 0;
+}
+
 /* Index of the first failing compare, or KV_NO_INDEX. */
 static uint32_t failed_compare(const struct kvexec_state *st,
     const struct kv_cmd *c)
@@ -995,9 +1014,15 @@ static uint32_t failed_compare(const struct kvexec_state *st,
 	kv_cmd_cmp_iter(c, &it);
 	for (uint32_t i = 0; kv_cmd_next_cmp(&it, &cmp); i++) {
 		struct kv_rec *r = kvexec_live(st->ks, cmp.key, cmp.keylen);
-		bool ok = cmp.version == KV_VERSION_ANY
-		    ? r != NULL
-		    : (r != NULL ? r->ino->attr.version : 0) == cmp.version;
+		bool ok;
+
+		if (cmp.version == KV_VERSION_NOCHILD)
+			ok = !has_child(st->ks, cmp.key, cmp.keylen);
+		else if (cmp.version == KV_VERSION_ANY)
+			ok = r != NULL;
+		else
+			ok = (r != NULL ? r->ino->attr.version : 0) ==
+			    cmp.version;
 
 		if (!ok)
 			return i;

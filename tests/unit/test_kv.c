@@ -872,6 +872,47 @@ static void test_kv_txn_failed_compare_changes_nothing(void **state)
 	kv_free(kv);
 }
 
+/* KV_VERSION_NOCHILD: "nothing below key/", exactly; what rmdir pins. */
+static void test_kv_txn_nochild_compare(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_cmp c[2] = { cmp("/d", 1), cmp("/d", KV_VERSION_NOCHILD) };
+	struct kv_op del = o_del("/d", 1, 0);
+	struct kv_result r;
+	uint64_t before;
+
+	(void)state;
+	op1(kv, o_put("/d", "", 0, 0));
+	/* Neighbours that are not below "/d/" do not count. */
+	op1(kv, o_put("/d.", "x", 0, 0));
+	op1(kv, o_put("/d-x", "x", 0, 0));
+	op1(kv, o_put("/c/z", "x", 0, 0));
+	op1(kv, o_put("/e", "x", 0, 0));
+	/* A child added by a client that does not touch "/d" (its version
+	 * stays 1) fails the compare, and nothing changes. */
+	op1(kv, o_put("/d/f", "x", 0, 0));
+	before = kv_digest(kv);
+	r = txn(kv, c, 2, &del, 1);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_cmp, 1);
+	assert_int_equal(kv_digest(kv), before);
+	/* A deeper key counts too. */
+	op1(kv, o_del("/d/f", 1, 0));
+	op1(kv, o_put("/d/g/h", "x", 0, 0));
+	assert_int_equal(txn(kv, c, 2, &del, 1).fail_cmp, 1);
+	op1(kv, o_del("/d/g/h", 1, 0));
+	r = txn(kv, c, 2, &del, 1);
+	assert_int_equal(r.status, KV_OK);
+	assert_false(exists(kv, "/d"));
+	assert_true(exists(kv, "/d."));
+	/* The key itself need not exist; a key at the length limit has
+	 * nothing below it. */
+	c[0] = cmp("/nope", KV_VERSION_NOCHILD);
+	del = o_put("/new", "y", 0, 0);
+	assert_int_equal(txn(kv, c, 1, &del, 1).status, KV_OK);
+	kv_free(kv);
+}
+
 static void test_kv_txn_exclusive_create(void **state)
 {
 	struct kv *kv = new_kv();
@@ -3150,6 +3191,7 @@ int main(void)
 		cmocka_unit_test(test_kv_rename_tree_moves_the_subtree),
 		cmocka_unit_test(test_kv_rename_tree_in_txn_and_limits),
 		cmocka_unit_test(test_kv_txn_failed_compare_changes_nothing),
+		cmocka_unit_test(test_kv_txn_nochild_compare),
 		cmocka_unit_test(test_kv_txn_exclusive_create),
 		cmocka_unit_test(test_kv_txn_failed_op_undoes_everything),
 		cmocka_unit_test(test_kv_txn_ops_see_earlier_ops),
