@@ -52,10 +52,10 @@ static int send_requests(struct raft *r, bool pre, bool transfer)
 	m.index = rlog_last_index(&r->log);
 	m.log_term = rlog_last_term(&r->log);
 	m.ctx = transfer ? 1 : 0;
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->conf.n_voters; i++) {
 		if (i == r->self_idx)
 			continue;
-		m.to = r->cfg.voters[i];
+		m.to = r->conf.voters[i];
 		rv = raft_send(r, &m, 0);
 		if (rv != 0)
 			return rv;
@@ -68,7 +68,7 @@ static int tally(const struct raft *r)
 {
 	uint32_t yes = 0, no = 0, q = raft_quorum(r);
 
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->conf.n_voters; i++) {
 		yes += r->votes[i] > 0;
 		no += r->votes[i] < 0;
 	}
@@ -81,6 +81,8 @@ static int tally(const struct raft *r)
 
 int election_campaign(struct raft *r, bool pre, bool transfer)
 {
+	if (!raft_self_voter(r))
+		return 0; /* learners and removed members never campaign */
 	raft_become_candidate(r, pre);
 	r->votes[r->self_idx] = 1;
 	raft_trace(r, "%s for term %llu (log last %llu term %llu)",
@@ -97,14 +99,20 @@ int election_campaign(struct raft *r, bool pre, bool transfer)
 	return send_requests(r, pre, transfer);
 }
 
+/* Voters heard from this round (and us, if a voter); starts a new round
+ * for every member (config.h C4: a leader that removed itself counts the
+ * others only). */
 static unsigned active_voters(struct raft *r)
 {
 	unsigned n = 0;
 
-	for (uint32_t i = 0; i < r->n_voters; i++) {
-		n += r->prs[i].recent_active || i == r->self_idx;
-		if (i != r->self_idx)
+	for (uint32_t i = 0; i < r->n_members; i++) {
+		if (i < r->conf.n_voters)
+			n += r->prs[i].recent_active || i == r->self_idx;
+		if (i != r->self_idx) {
+			r->prs[i].active_prev = r->prs[i].recent_active;
 			r->prs[i].recent_active = false;
+		}
 	}
 	return n;
 }
@@ -135,7 +143,7 @@ static int leader_tick(struct raft *r)
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_tick) {
 		r->heartbeat_elapsed = 0;
 		rv = replication_bcast_heartbeat(r, r->read_round);
-		for (uint32_t i = 0; rv == 0 && i < r->n_voters; i++)
+		for (uint32_t i = 0; rv == 0 && i < r->n_members; i++)
 			if (i != r->self_idx)
 				rv = snapshot_tick(r, &r->prs[i]);
 	}
@@ -146,8 +154,9 @@ int election_tick(struct raft *r)
 {
 	if (r->role == RAFT_LEADER)
 		return leader_tick(r);
-	r->election_elapsed++;
-	if (r->election_elapsed >= r->randomized_timeout)
+	if (r->election_elapsed < UINT32_MAX)
+		r->election_elapsed++;
+	if (r->election_elapsed >= r->randomized_timeout && raft_self_voter(r))
 		return election_campaign(r, !r->cfg.disable_prevote, false);
 	return 0;
 }
