@@ -60,6 +60,22 @@
  *   C7  A snapshot carries the configuration in force at its last
  *       index (the latest change at or before it), so C1 holds after
  *       compaction and InstallSnapshot.
+ *   C8  The exception to C5, for liveness: a member whose configuration
+ *       in force is a change that removed it as a voter, not known to be
+ *       committed, campaigns in the configuration before that change (the
+ *       others' votes and its own against that one's quorum).  Without
+ *       it, a leader that removed itself and then lost contact (check-
+ *       quorum, a crash) holds an entry the remaining voters lack; a
+ *       voter without the entry still counts it in its configuration and
+ *       needs its vote, which the up-to-date rule refuses: no leader
+ *       ever again (the simulator found this, sweep seed 1356).  Safe:
+ *       the configuration before an uncommitted change is one that may
+ *       still be active anyway (C2), adjacent to the change.  Not
+ *       disruptive: once the removal is committed, a majority of the new
+ *       voters holds it and drops the member's requests (C5), and the
+ *       voters without it plus the member are at most ceil(n/2) of the
+ *       n + 1 old voters; a leader elected so leads (without counting
+ *       itself) until the removal commits, then steps down (C4).
  *
  * A change's entry carries the whole new configuration, not a delta, so
  * C1 needs no replay: the latest entry is the configuration.  It also

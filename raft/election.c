@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "raft/config.h"
 #include "raft/election.h"
 #include "raft/raft_int.h"
 #include "raft/replication.h"
@@ -63,11 +64,39 @@ static int send_requests(struct raft *r, bool pre, bool transfer)
 	return 0;
 }
 
+/*
+ * config.h C8: the configuration in force is an uncommitted change that
+ * removed us as a voter.  The one before it is our configuration plus
+ * us (a single-server change), and may still be active: we campaign in
+ * it, so that the entry only we may hold still gets a leader (it counts
+ * the others' votes, and ours, against that configuration's quorum).
+ */
+static bool removed_pending(struct raft *r)
+{
+	struct raft_conf prev;
+	raft_index at;
+
+	if (raft_self_voter(r) || r->conf_index <= r->commit ||
+	    r->conf_index <= r->log.snap_index)
+		return false;
+	if (r->prev_checked != r->conf_index) {
+		raft_conf_at(r, r->conf_index - 1, &prev, &at);
+		r->prev_voter = config_is_voter(&prev, r->id) &&
+		    prev.n_voters == r->conf.n_voters + 1;
+		r->prev_checked = r->conf_index;
+	}
+	return r->prev_voter;
+}
+
 /* Count votes; returns 1 won, -1 lost, 0 undecided. */
 static int tally(const struct raft *r)
 {
 	uint32_t yes = 0, no = 0, q = raft_quorum(r);
 
+	if (r->elect_removed) {
+		yes = 1; /* ours, in the configuration before the change */
+		q = (r->conf.n_voters + 1) / 2 + 1;
+	}
 	for (uint32_t i = 0; i < r->conf.n_voters; i++) {
 		yes += r->votes[i] > 0;
 		no += r->votes[i] < 0;
@@ -81,10 +110,15 @@ static int tally(const struct raft *r)
 
 int election_campaign(struct raft *r, bool pre, bool transfer)
 {
-	if (!raft_self_voter(r))
-		return 0; /* learners and removed members never campaign */
+	bool removed = removed_pending(r);
+
+	/* Learners and removed members never campaign (C5), but for C8. */
+	if (!raft_self_voter(r) && !removed)
+		return 0;
 	raft_become_candidate(r, pre);
-	r->votes[r->self_idx] = 1;
+	r->elect_removed = removed;
+	if (!removed)
+		r->votes[r->self_idx] = 1;
 	raft_trace(r, "%s for term %llu (log last %llu term %llu)",
 	    pre ? "pre-campaign" : "campaign",
 	    (unsigned long long)(pre ? r->term + 1 : r->term),
@@ -156,7 +190,7 @@ int election_tick(struct raft *r)
 		return leader_tick(r);
 	if (r->election_elapsed < UINT32_MAX)
 		r->election_elapsed++;
-	if (r->election_elapsed >= r->randomized_timeout && raft_self_voter(r))
+	if (r->election_elapsed >= r->randomized_timeout)
 		return election_campaign(r, !r->cfg.disable_prevote, false);
 	return 0;
 }

@@ -150,6 +150,7 @@ void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index)
 		r->prs[self].recent_active = true;
 	}
 	r->conf_out = false;
+	r->prev_checked = 0;
 	raft_trace(r, "configuration at %llu: %u voters, %u learners%s",
 	    (unsigned long long)index, c->n_voters, c->n_learners,
 	    self < 0                            ? " (not a member)"
@@ -562,8 +563,10 @@ int raft_become_leader(struct raft *r)
 		r->read_acks[i] = 0;
 	}
 	r->read_round_sent = 0;
-	r->prs[r->self_idx].match = r->stable; /* a voter: it won */
-	r->prs[r->self_idx].recent_active = true;
+	if (r->self_idx != NO_MEMBER) { /* not when elected by C8 */
+		r->prs[r->self_idx].match = r->stable;
+		r->prs[r->self_idx].recent_active = true;
+	}
 	raft_trace(r, "leader in term %llu (log last %llu commit %llu)",
 	    (unsigned long long)r->term, (unsigned long long)last,
 	    (unsigned long long)r->commit);
@@ -805,7 +808,7 @@ int raft_propose(struct raft *r, const void *data, uint32_t len,
 
 int raft_campaign(struct raft *r)
 {
-	if (r->role == RAFT_LEADER || !raft_self_voter(r))
+	if (r->role == RAFT_LEADER)
 		return 0;
 	return election_campaign(r, !r->cfg.disable_prevote, false);
 }

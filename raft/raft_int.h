@@ -91,6 +91,12 @@ struct raft {
 	struct raft_conf snap_conf;
 	raft_index snap_conf_index;
 	bool conf_out; /* conf handed out in a batch since the last change */
+	/* config.h C8: was the configuration before conf_index one where we
+	 * vote (prev_voter), computed for conf_index prev_checked (0: not
+	 * yet; raft_conf_set clears it); and are we campaigning in it. */
+	raft_index prev_checked;
+	bool prev_voter;
+	bool elect_removed;
 
 	/* Members, in member-index order (config.h): prs[i] for member i;
 	 * self_idx is us, or NO_MEMBER (a removed or not-yet-added member).

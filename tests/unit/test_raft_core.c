@@ -860,6 +860,42 @@ static void test_raft_conf_removed_leader_steps_down(void **state)
 	cluster_free(c);
 }
 
+/* A leader removes itself, loses its only follower before the change
+ * reaches it, steps down (check-quorum): the follower still counts it in
+ * its configuration and cannot win without it, so it must campaign in the
+ * configuration before its removal (raft/config.h C8), then finish. */
+static void test_raft_conf_removed_leader_cut_off_recovers(void **state)
+{
+	struct cluster *c = cluster_new(2);
+	struct raft_status st;
+	int l, f;
+
+	(void)state;
+	l = elect(c);
+	f = 1 - l;
+	tick_all(c, 3);
+	c->cut[f] = true;
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_REMOVE,
+	                     (raft_id)l + 1, NULL, 0, NULL),
+	    0);
+	tick_all(c, 30);
+	raft_status(c->r[l], &st);
+	assert_int_not_equal(st.role, RAFT_LEADER);
+	c->cut[f] = false;
+	tick_all(c, 100);
+	/* The change committed and the follower leads alone. */
+	raft_status(c->r[f], &st);
+	assert_int_equal(st.role, RAFT_LEADER);
+	assert_true(st.voter);
+	assert_conf(c->r[f], 1, 0);
+	raft_status(c->r[l], &st);
+	assert_int_not_equal(st.role, RAFT_LEADER);
+	propose_u64(c, f, 11);
+	tick_all(c, 3);
+	assert_int_equal(c->applied_sum[f], 11);
+	cluster_free(c);
+}
+
 static struct raft_entry conf_entry(raft_term term, raft_index index, int type,
     raft_id id, const struct raft_conf *conf)
 {
@@ -994,6 +1030,8 @@ int main(void)
 		cmocka_unit_test(test_raft_conf_change_rules),
 		cmocka_unit_test(test_raft_conf_learner_not_in_quorum),
 		cmocka_unit_test(test_raft_conf_removed_leader_steps_down),
+		cmocka_unit_test(
+		    test_raft_conf_removed_leader_cut_off_recovers),
 		cmocka_unit_test(
 		    test_raft_conf_from_log_snapshot_and_truncation),
 		cmocka_unit_test(test_raft_conf_in_compacted_snapshot),
