@@ -395,9 +395,11 @@ bool sim_check_mirror_snapshot(struct sim *s, int i,
 		m->mbase_conf_index = at;
 		while (k < m->mconf_n && m->mconfs[k].index <= index)
 			k++;
-		memmove(m->mconfs, m->mconfs + k,
-		    (m->mconf_n - k) * sizeof *m->mconfs);
-		m->mconf_n -= k;
+		if (k > 0) {
+			memmove(m->mconfs, m->mconfs + k,
+			    (m->mconf_n - k) * sizeof *m->mconfs);
+			m->mconf_n -= k;
+		}
 		size_t drop = index - m->mbase;
 		uint64_t h = mhash(m, index), cum = mcum(m, index);
 		if (m->mn > drop)
