@@ -560,7 +560,8 @@ struct newnode {
  * Create @name in @parent as one committed command that also requires the
  * name to be free (O_EXCL semantics cluster-wide).  Returns 0 with @e
  * filled (one kernel lookup counted), or -EEXIST with the existing key's
- * attributes in *@existing and its key in @key, or a negative errno.
+ * attributes in *@existing and its key in @key (length *@keylen, set on
+ * this path too: rk_create opens that key), or a negative errno.
  */
 static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
     const struct newnode *nn, struct fuse_entry_param *e,
@@ -594,6 +595,8 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 			klen = rkfs_child_key(pkey, plen, name, key);
 			if (klen < 0)
 				rv = (int)klen;
+			else
+				*keylen = (size_t)klen; /* also for -EEXIST */
 		}
 		if (rv == 0 &&
 		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0) {
@@ -603,7 +606,6 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		inode_unlock(fs->inodes);
 		if (rv != 0)
 			return rv;
-		*keylen = (size_t)klen;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
 		op = rkfs_txn_op(&t, KV_OP_PUT, key, (size_t)klen);
@@ -697,6 +699,35 @@ static void rk_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	    make_node(req, parent, name, &nn, &e, &ex, key, &klen), &e);
 }
 
+/*
+ * The open half of O_CREAT without O_EXCL when make_node found @key (*@ex)
+ * taken: count one kernel lookup of the file that has the name now and
+ * fill @e.  -EAGAIN when the name changed since make_node looked (removed,
+ * or now another inode: create again); -EISDIR for a directory.
+ */
+static int open_existing(struct fs *fs, const char *key, size_t klen,
+    struct kv_attr *ex, struct fuse_entry_param *e)
+{
+	struct kv_attr a;
+	int rv;
+
+	inode_lock(fs->inodes);
+	if (kv_get(fs->kv, key, klen, &a, NULL, NULL) != 0 ||
+	    a.inode != ex->inode)
+		rv = -EAGAIN; /* the table follows the state: never bind the
+		                 name to an inode it no longer has */
+	else if (a.kind == KV_KIND_DIR)
+		rv = -EISDIR;
+	else
+		rv = inode_ref_locked(fs->inodes, a.inode, key, klen);
+	inode_unlock(fs->inodes);
+	if (rv == 0) {
+		*ex = a;
+		entry_of(&a, e);
+	}
+	return rv;
+}
+
 static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     mode_t mode, struct fuse_file_info *fi)
 {
@@ -706,23 +737,23 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct kv_attr ex;
 	char key[KV_KEY_MAX + 1];
 	size_t klen;
-	int rv = make_node(req, parent, name, &nn, &e, &ex, key, &klen);
+	int rv = -EIO;
 
-	if (rv == -EEXIST && !(fi->flags & O_EXCL)) {
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = make_node(req, parent, name, &nn, &e, &ex, key, &klen);
+		if (rv != -EEXIST || (fi->flags & O_EXCL))
+			break;
 		/* Created meanwhile by someone else: open it. */
-		if (ex.kind == KV_KIND_DIR) {
-			rv = -EISDIR;
-		} else {
-			inode_lock(fs->inodes);
-			rv = inode_ref_locked(fs->inodes, ex.inode, key, klen);
-			inode_unlock(fs->inodes);
-			entry_of(&ex, &e);
+		rv = open_existing(fs, key, klen, &ex, &e);
+		if (rv != -EAGAIN) {
 			if (rv == 0 && (fi->flags & O_TRUNC)) {
 				rv = rkfile_truncate0(fs, ex.inode);
 				if (rv != 0)
 					inode_forget(fs->inodes, ex.inode, 1);
 			}
+			break;
 		}
+		rv = -EIO; /* all tries used */
 	}
 	if (rv == 0) {
 		rv = rkfile_fh_new(fs, e.ino, fi->flags, &fi->fh);

@@ -11,9 +11,11 @@
  *   client and the mounts are one namespace (put/get vs read/write);
  *   user.* xattrs; files removed while open; O_CREAT|O_EXCL and mkdir
  *   races between processes on every mount (exactly one winner per
- *   round); rmdir ENOTEMPTY, unlink, rmdir seen from the others; a
- *   directory rename seen atomically by a reader on another mount (never
- *   neither name, never a partial tree), a rename of 1401 keys,
+ *   round); O_CREAT (with and without O_TRUNC) of one new name from
+ *   every mount at once (all open one file); rmdir ENOTEMPTY, unlink,
+ *   rmdir seen from the others; a directory rename seen atomically by a
+ *   reader on another mount (never neither name, never a partial tree),
+ *   a rename of 1401 keys,
  *   RENAME_NOREPLACE/EXCHANGE; random operations against a model
  *   (seeded); a minority mount fails with EIO after its timeout (never the
  *   old data) and works again once the partition heals; kill -9 of one
@@ -874,6 +876,99 @@ static void test_races(void)
 		CHECK(race(rel, false, 2) == 1, "O_EXCL round %d", r);
 		snprintf(rel, sizeof(rel), "dirlock%d", r);
 		CHECK(race(rel, true, 2) == 1, "mkdir round %d", r);
+	}
+}
+
+/* @nproc processes per mount open @rel at once with O_CREAT (no O_EXCL),
+ * O_TRUNC too with @trunc: every open must succeed, all on one file (one
+ * inode number, the one the name has afterwards).  Returns the number of
+ * racers that failed; each failure's errno is printed. */
+static int open_race(const char *rel, bool trunc, int nproc)
+{
+	pid_t kids[N * 8];
+	int go[2], res[2], n = 0, failed = 0;
+	uint64_t ino0 = 0, ino;
+	struct stat st;
+	char p[PATH_MAX];
+
+	CHECK(pipe(go) == 0 && pipe(res) == 0, "pipe");
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < nproc; k++) {
+			pid_t pid = fork();
+
+			CHECK(pid >= 0, "fork");
+			if (pid == 0) {
+				char path[PATH_MAX], c;
+				int fd, flags = O_CREAT | O_WRONLY;
+				struct stat s;
+				uint64_t v;
+
+				close(go[1]);
+				close(res[0]);
+				pathf(path, i, "%s", rel);
+				if (trunc)
+					flags |= O_TRUNC;
+				(void)!read(go[0], &c, 1); /* EOF: all forked */
+				fd = open(path, flags, 0644);
+				if (fd < 0 || fstat(fd, &s) != 0) {
+					fprintf(stderr,
+					    "open_race: mount %d: %s %s "
+					    "(O_CREAT%s): %s\n",
+					    i + 1, fd < 0 ? "open" : "fstat",
+					    rel, trunc ? "|O_TRUNC" : "",
+					    strerror(errno));
+					_exit(1);
+				}
+				v = (uint64_t)s.st_ino;
+				(void)!write(res[1], &v, sizeof(v));
+				close(fd);
+				_exit(0);
+			}
+			kids[n++] = pid;
+		}
+	close(go[0]);
+	close(res[1]);
+	close(go[1]); /* start */
+	for (int k = 0; k < n; k++) {
+		int s;
+
+		CHECK(waitpid(kids[k], &s, 0) == kids[k], "wait");
+		CHECK(WIFEXITED(s), "a racer died (status %d)", s);
+		failed += WEXITSTATUS(s) != 0;
+	}
+	while (read(res[0], &ino, sizeof(ino)) == (ssize_t)sizeof(ino)) {
+		if (ino0 == 0)
+			ino0 = ino;
+		CHECK(ino == ino0,
+		    "%s: two files (inodes %" PRIu64 ", %" PRIu64 ")", rel,
+		    ino0, ino);
+	}
+	close(res[0]);
+	errno = 0; /* the racers print their own */
+	for (int i = 0; i < N && failed == 0; i++) {
+		pathf(p, i, "%s", rel);
+		CHECK(stat(p, &st) == 0 && (uint64_t)st.st_ino == ino0 &&
+		        S_ISREG(st.st_mode) && st.st_size == 0,
+		    "%s on mount %d: not the file every racer opened", rel,
+		    i + 1);
+	}
+	return failed;
+}
+
+/* Opens with O_CREAT (not O_EXCL) of one new name from every mount at
+ * once: all succeed (one creates, the others open what it created), with
+ * and without O_TRUNC. */
+static void test_open_races(void)
+{
+	char rel[64], p[PATH_MAX];
+
+	pathf(p, 0, "cr");
+	CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+	for (int r = 0; r < 20; r++) {
+		snprintf(rel, sizeof(rel), "cr/f%d", r);
+		CHECK(open_race(rel, r % 2 == 1, 3) == 0,
+		    "O_CREAT round %d%s: an open failed", r,
+		    r % 2 ? " (O_TRUNC)" : "");
 	}
 }
 
@@ -2489,6 +2584,8 @@ int main(void)
 	printf("ok files removed while open\n");
 	test_races();
 	printf("ok O_EXCL and mkdir races\n");
+	test_open_races();
+	printf("ok O_CREAT races: all open one file\n");
 	test_links();
 	printf("ok hard links (nlink, one name removed, open files)\n");
 	test_link_races();
