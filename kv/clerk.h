@@ -142,7 +142,7 @@ int clerk_lock(struct clerk *ck, const struct clerk_lock_req *rq, bool wait,
  * keep the lease alive in between with clerk_keepalive()), KV_ENOLOCK
  * (neither held nor queued: cancelled or lost with the lease),
  * CLERK_EUNAVAILABLE.  A member answers at most KV_LOCK_WAITERS_MAX such
- * waits at once (QUERY_LOCK_WAITERS_MAX); past that it answers KV_EQUEUED
+ * waits at once (KV_LOCK_WAITERS_MAX); past that it answers KV_EQUEUED
  * at once and the clerk sleeps a backoff before returning (the fallback).
  */
 int clerk_lock_wait(struct clerk *ck, const struct clerk_lock_req *rq,
