@@ -805,3 +805,17 @@ int clerk_put_fenced(struct clerk *ck, const void *lock, size_t locklen,
 		*attr = res.attr;
 	return rv;
 }
+
+int clerk_resume_session(struct clerk *ck, uint64_t session, uint64_t seq)
+{
+	if (ck->o.no_sessions || session == 0)
+		return -EINVAL;
+	ck->client_id = session;
+	ck->seq = seq;
+	return 0;
+}
+
+uint64_t clerk_seq(const struct clerk *ck)
+{
+	return ck->seq;
+}
