@@ -359,9 +359,11 @@ int main(int argc, char **argv)
 	       "level %d)\n",
 	    snaplen, total, (double)snaplen / (double)total, KV_ZSTD_LEVEL);
 	printf("memory after loading: %.1f MB, %.0f bytes/key (record %zu B + "
-	       "key + value + B+tree; malloc overhead included)\n",
+	       "key + inode %zu B + value + B+tree; malloc overhead "
+	       "included)\n",
 	    (double)(heap1 - heap0) / 1e6,
-	    (double)(heap1 - heap0) / (double)total, sizeof(struct kv_rec));
+	    (double)(heap1 - heap0) / (double)total, sizeof(struct kv_rec),
+	    sizeof(struct kv_inode));
 	free(snap);
 	for (size_t i = 0; i < total; i++)
 		free(sorted[i]);

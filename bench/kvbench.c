@@ -45,6 +45,7 @@
 #include "kv/query.h"
 #include "raft/client/cluster.h"
 #include "raft/client/cproto.h"
+#include "raft/client/keys.h"
 #include "raft/util/num.h"
 
 enum workload { WL_PUT, WL_GET, WL_MIX, WL_LOAD };
@@ -633,6 +634,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (cluster_load(o.cluster_file, &cl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kvbench: %s\n", err);
+		return 2;
+	}
+	/* A keyed cluster (raftkv init): the client credential next to the
+	 * cluster file or $RAFTKV_CREDENTIAL; nothing for one without keys. */
+	if (keys_load_credential(&cl, o.cluster_file, NULL, false, err,
+	        sizeof(err)) != 0) {
 		fprintf(stderr, "kvbench: %s\n", err);
 		return 2;
 	}

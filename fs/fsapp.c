@@ -8,6 +8,7 @@
  * to (it never blocks).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,13 +26,64 @@ struct hook {
 /* One process, one mount: the hook's state. */
 static struct hook the_hook;
 
-static void track_op(struct fs *fs, const struct kv_op *op)
+/* Inodes whose name in the table a command removed: once it is applied,
+ * each moves to another of its names if it has one (hard links). */
+struct died {
+	uint64_t small[16];
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static void died_add(struct died *d, uint64_t ino)
 {
+	if (ino == 0)
+		return;
+	if (d->n == d->cap) {
+		size_t cap = d->cap * 2;
+		uint64_t *v = d->v == d->small
+		    ? malloc(cap * sizeof(*v))
+		    : realloc(d->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			log_warnx("inode table: out of memory: inode %" PRIu64
+			          " stays dead",
+			    ino);
+			return;
+		}
+		if (d->v == d->small)
+			memcpy(v, d->small, sizeof(d->small));
+		d->v = v;
+		d->cap = cap;
+	}
+	d->v[d->n++] = ino;
+}
+
+/* Move each inode of @d to a current name (the state is the one after the
+ * command), or leave it dead when it has none. */
+static void died_relink(struct fs *fs, struct died *d)
+{
+	static char key[KV_KEY_MAX]; /* under the table lock */
+	size_t len;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (kv_name_of(fs->kv, d->v[i], key, &len, NULL) == 0 &&
+		    inode_set_key_locked(fs->inodes, d->v[i], key, len) ==
+		        -ENOMEM)
+			log_warnx("inode table: out of memory on a link");
+	if (d->v != d->small)
+		free(d->v);
+}
+
+static void track_op(struct fs *fs, const struct kv_op *op, struct died *d)
+{
+	uint64_t ino = 0;
+
 	switch (op->type) {
 	case KV_OP_FENCE: /* a txn's lock check: changes no key */
 		return;
 	case KV_OP_DELETE:
-		inode_applied_delete(fs->inodes, op->key, op->keylen);
+		died_add(d,
+		    inode_applied_delete(fs->inodes, op->key, op->keylen));
 		break;
 	case KV_OP_RENAME:
 		if (op->keylen == op->key2len &&
@@ -39,8 +91,14 @@ static void track_op(struct fs *fs, const struct kv_op *op)
 			break;
 		if ((op->flags & KV_F_TREE ? inode_applied_rename_tree
 		                           : inode_applied_rename)(fs->inodes,
-		        op->key, op->keylen, op->key2, op->key2len) != 0)
+		        op->key, op->keylen, op->key2, op->key2len, &ino) != 0)
 			log_warnx("inode table: out of memory on a rename");
+		died_add(d, ino);
+		notifier_push(fs->notifier, op->key2, op->key2len);
+		break;
+	case KV_OP_LINK:
+		/* A new name (the table keeps the one it has) and a new
+		 * nlink and ctime, seen through every name. */
 		notifier_push(fs->notifier, op->key2, op->key2len);
 		break;
 	default:
@@ -57,7 +115,9 @@ static void track(struct fs *fs, const void *cmd, size_t len, const void *reply,
 	struct kv_cmd c;
 	struct kv_cmd_iter it;
 	struct kv_op op;
+	struct died d = { .cap = 16 };
 
+	d.v = d.small;
 	if (reply == NULL || kv_result_decode(reply, reply_len, &res) != 0)
 		return;
 	if (res.status != KV_OK || (res.flags & KV_RES_DUP))
@@ -71,16 +131,18 @@ static void track(struct fs *fs, const void *cmd, size_t len, const void *reply,
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
-		track_op(fs, &c.op);
+	case KV_OP_LINK:
+		track_op(fs, &c.op, &d);
 		break;
 	case KV_OP_TXN:
 		kv_cmd_op_iter(&c, &it);
 		while (kv_cmd_next_op(&it, &op))
-			track_op(fs, &op);
+			track_op(fs, &op, &d);
 		break;
 	default:
 		break;
 	}
+	died_relink(fs, &d);
 }
 
 static int hook_apply(void *arg, raft_index index, const void *cmd, size_t len,

@@ -286,31 +286,36 @@ uint64_t inode_at_locked(struct inode_table *t, const char *key, size_t len)
 	return e == NULL ? 0 : e->ino;
 }
 
-void inode_applied_delete(struct inode_table *t, const char *key, size_t len)
+uint64_t inode_applied_delete(struct inode_table *t, const char *key,
+    size_t len)
 {
 	struct ient *e = find_key(t, key, len);
 
-	if (e != NULL)
-		unlink_key(t, e);
+	if (e == NULL)
+		return 0;
+	unlink_key(t, e);
+	return e->ino;
 }
 
 int inode_applied_rename(struct inode_table *t, const char *src, size_t srclen,
-    const char *dst, size_t dstlen)
+    const char *dst, size_t dstlen, uint64_t *died)
 {
-	struct ient *e = find_key(t, src, srclen);
+	struct ient *e = find_key(t, src, srclen), *other;
 
 	if (e == NULL) {
-		inode_applied_delete(t, dst, dstlen);
+		*died = inode_applied_delete(t, dst, dstlen);
 		return 0;
 	}
+	other = find_key(t, dst, dstlen);
+	*died = other != NULL && other != e ? other->ino : 0;
 	return set_key(t, e, dst, dstlen);
 }
 
 int inode_applied_rename_tree(struct inode_table *t, const char *src,
-    size_t srclen, const char *dst, size_t dstlen)
+    size_t srclen, const char *dst, size_t dstlen, uint64_t *died)
 {
 	char *buf = NULL;
-	int rv = inode_applied_rename(t, src, srclen, dst, dstlen);
+	int rv = inode_applied_rename(t, src, srclen, dst, dstlen, died);
 
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		for (struct ient *e = t->by_ino[i]; e != NULL;

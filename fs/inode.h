@@ -14,8 +14,10 @@
  * while holding the table lock around the state machine's apply.  A
  * handler that holds the table lock around its resolve + local read sees
  * the table and the KV state at the same applied index.  An inode whose key
- * was deleted (or replaced by a rename) stays in the table, "dead" (no
- * key), until the kernel forgets it.
+ * was deleted (or replaced by a rename) moves to another of its names if
+ * it has one (hard links; the hook asks kv_name_of()), otherwise it stays
+ * in the table, "dead" (no key), until the kernel forgets it.  The table
+ * holds one name per inode: any current one will do.
  *
  * Lock order: the table lock, then the KV state machine's lock (never the
  * other way).  The table lock is only ever held for bounded local work:
@@ -62,18 +64,22 @@ uint64_t inode_at_locked(struct inode_table *t, const char *key, size_t len);
 
 /*
  * With the lock held (the apply hook): @key was removed (deleted, or the
- * target of a rename replaced).  Its inode, if known, becomes dead.
+ * target of a rename replaced).  Its inode, if known, becomes dead; its
+ * number is returned (0: none), so that the hook can move it to another
+ * name if it still has one (a hard link: inode_set_key_locked()).
  */
-void inode_applied_delete(struct inode_table *t, const char *key, size_t len);
+uint64_t inode_applied_delete(struct inode_table *t, const char *key,
+    size_t len);
 
 /*
- * With the lock held (the apply hook): the record at @src moved to @dst.
- * The inode at @dst (if another) becomes dead; the one at @src is now at
- * @dst.  Returns 0 or -ENOMEM (the table then marks the moved inode dead:
- * the next access answers ENOENT instead of the wrong file).
+ * With the lock held (the apply hook): the name @src moved to @dst.
+ * The inode at @dst (if another) becomes dead, its number in *@died (0:
+ * none; as for inode_applied_delete()); the one at @src is now at @dst.
+ * Returns 0 or -ENOMEM (the table then marks the moved inode dead: the
+ * next access answers ENOENT instead of the wrong file).
  */
 int inode_applied_rename(struct inode_table *t, const char *src, size_t srclen,
-    const char *dst, size_t dstlen);
+    const char *dst, size_t dstlen, uint64_t *died);
 
 /*
  * With the lock held (the apply hook): a tree rename (kv.h, KV_F_TREE):
@@ -82,7 +88,7 @@ int inode_applied_rename(struct inode_table *t, const char *src, size_t srclen,
  * Returns 0 or -ENOMEM (inodes it could not move are dead).
  */
 int inode_applied_rename_tree(struct inode_table *t, const char *src,
-    size_t srclen, const char *dst, size_t dstlen);
+    size_t srclen, const char *dst, size_t dstlen, uint64_t *died);
 
 /*
  * With the lock held: count the opens of @ino on this mount (one more,

@@ -6,16 +6,21 @@
  *
  *   mount.raftkv CLUSTER-FILE MOUNTPOINT -o id=N[,data=DIR][,options] [-f] [-d]
  *
+ * also as mount(8) runs it (/sbin/mount.raftkv, /sbin/mount.fuse.raftkv):
+ * CLUSTER-FILE MOUNTPOINT [-sfnv] [-N NAMESPACE] [-o OPTIONS] [-t TYPE],
+ * with fstab-only options among OPTIONS (mount.raftkv(8)).
+ *
  * Start-up: options -> checks that give one clear line each (mountpoint
  * missing, not a directory, already a raftkv mount or a dead mount; id
  * not in the cluster file; FUSE not available) -> unless -f, fork: the
  * parent waits until the child reports the mount ready (or its one-line
- * error) and exits accordingly -> signals blocked -> the member (storage
- * recovery, peer and client endpoints) -> the FUSE session, mounted ->
+ * error) and exits accordingly; the child logs to syslog or log=FILE
+ * -> signals blocked -> the member (storage recovery, peer and client
+ * endpoints) -> the FUSE session, mounted ->
  * the notifier -> ready -> the FUSE loop until SIGTERM/SIGINT/SIGHUP or
  * an unmount (umount, fusermount3 -u) -> unmount, stop the member.
  */
-#define _GNU_SOURCE /* pipe2, memrchr */
+#define _GNU_SOURCE /* pipe2, memrchr, setns */
 #define FUSE_USE_VERSION 35
 
 #include <errno.h>
@@ -23,6 +28,7 @@
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -61,7 +67,9 @@ struct mopts {
 	char log_file[PATH_MAX];
 	char secret[PATH_MAX];
 	char credential[PATH_MAX];
-	const char *log_level;
+	enum log_level log_level; /* log_level= (default info) */
+	const char *mntns; /* -N: the mount namespace to mount in */
+	char vfs[128]; /* ",nosuid,nodev"...: VFS flags for the mount */
 	bool foreground;
 	bool debug;
 	bool allow_other;
@@ -93,8 +101,8 @@ static void usage(FILE *f)
 	    "  allow_other          let other users use the mount\n"
 	    "  default_permissions  kernel permission checks (the default);\n"
 	    "  no_default_permissions  turn them off\n"
-	    "  log=FILE             log file when daemonized (default "
-	    "DATA/mount.log)\n"
+	    "  log=FILE             log file when daemonized (default: "
+	    "syslog)\n"
 	    "  log_level=LEVEL      debug, info (default) or warn\n"
 	    "  curve_secret=FILE    this member's CURVE secret key\n"
 	    "                       (default: memberID.key next to "
@@ -107,7 +115,9 @@ static void usage(FILE *f)
 	    "  tick_ms=N, election_ticks=N, heartbeat_ticks=N, "
 	    "max_raft_state=N\n"
 	    "  -f  stay in the foreground    -d  FUSE debug output (implies "
-	    "-f)\n");
+	    "-f)\n"
+	    "  -N NS  mount in mount namespace NS (a path or a PID)\n"
+	    "  -s, -n, -v, -t TYPE: from mount(8), ignored\n");
 }
 
 /* Print one line (to the waiting parent too) and exit 1. */
@@ -170,6 +180,8 @@ static unsigned opt_uint(const char *name, const char *v, uint64_t min,
 /* One "-o" option (already split at commas). */
 static void parse_one(struct mopts *o, char *opt)
 {
+	/* mount(8) and fstab options that mean nothing to this mount, or
+	 * that mount(8) has handled already (user: who may mount). */
 	static const char *const ignored[] = {
 		"rw",
 		"_netdev",
@@ -180,17 +192,23 @@ static void parse_one(struct mopts *o, char *opt)
 		"user",
 		"nouser",
 		"users",
+		"owner",
+		"group",
 		"defaults",
+		"atime",
+		"noatime",
+		"relatime",
+		"nofail",
+		NULL,
+	};
+	/* VFS flags passed on to the FUSE mount as they are. */
+	static const char *const vfs_flags[] = {
 		"dev",
 		"nodev",
 		"suid",
 		"nosuid",
 		"exec",
 		"noexec",
-		"atime",
-		"noatime",
-		"relatime",
-		"nofail",
 		NULL,
 	};
 	char *v = strchr(opt, '=');
@@ -204,6 +222,17 @@ static void parse_one(struct mopts *o, char *opt)
 			return;
 	if (strncmp(opt, "x-", 2) == 0 || strcmp(opt, "comment") == 0)
 		return;
+	for (int i = 0; vfs_flags[i] != NULL; i++) {
+		if (v == NULL && strcmp(opt, vfs_flags[i]) == 0) {
+			size_t len = strlen(o->vfs);
+
+			if (len + strlen(opt) + 2 > sizeof(o->vfs))
+				die("too many mount flags");
+			snprintf(o->vfs + len, sizeof(o->vfs) - len, ",%s",
+			    opt);
+			return;
+		}
+	}
 	if (strcmp(opt, "sync") == 0) {
 		o->fs.sync = true;
 	} else if (strcmp(opt, "ro") == 0) {
@@ -236,7 +265,9 @@ static void parse_one(struct mopts *o, char *opt)
 	} else if (strcmp(opt, "credential") == 0) {
 		absolute(v, o->credential, sizeof(o->credential), "credential");
 	} else if (strcmp(opt, "log_level") == 0) {
-		o->log_level = v;
+		/* now: @v points into a copy freed after parsing */
+		if (log_level_parse(v, &o->log_level) != 0)
+			die("unknown log level '%s'", v);
 	} else if (strcmp(opt, "writebuf") == 0) {
 		o->fs.writebuf = opt_uint(opt, v, 0, 16u << 20);
 	} else if (strcmp(opt, "timeout") == 0) {
@@ -276,6 +307,7 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 
 	member_options_defaults(&o->member);
 	o->fs.timeout_ms = DEFAULT_TIMEOUT_MS;
+	o->log_level = LOG_LEVEL_INFO;
 	o->fs.writebuf = DEFAULT_WRITEBUF;
 	o->default_permissions = true;
 	for (int i = 1; i < argc; i++) {
@@ -298,6 +330,17 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 		} else if (strcmp(a, "-s") == 0 || strcmp(a, "-n") == 0 ||
 		    strcmp(a, "-v") == 0) {
 			/* mount(8)'s sloppy, no-mtab, verbose: nothing to do */
+		} else if (strcmp(a, "-t") == 0 || strcmp(a, "-N") == 0) {
+			/* mount(8): -t TYPE.SUBTYPE (we are the helper of
+			 * that type already), -N NAMESPACE */
+			if (++i == argc)
+				die("%s needs an argument", a);
+			if (a[1] == 'N')
+				o->mntns = argv[i];
+		} else if (strncmp(a, "-t", 2) == 0) {
+			/* -tTYPE */
+		} else if (strncmp(a, "-N", 2) == 0) {
+			o->mntns = a + 2;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			usage(stderr);
 			die("unknown flag '%s'", a);
@@ -384,6 +427,36 @@ static void check_mountpoint(struct mopts *o)
 		die("%s is already a raftkv mount", o->mnt);
 }
 
+/* -N NS (mount(8) --namespace): mount in another mount namespace, given
+ * as a path (/proc/PID/ns/mnt, or the /proc/self/fd/N mount(8) passes)
+ * or as the PID of a process in it.  Called single-threaded, before any
+ * path is resolved; the positional paths are made absolute first (setns
+ * moves the root and working directory to the namespace's). */
+static void enter_mntns(struct mopts *o, char *cfile, size_t cfcap,
+    char *mpoint, size_t mpcap)
+{
+	char path[64];
+	const char *ns = o->mntns;
+	uint64_t pid;
+	int fd;
+
+	absolute(o->cluster_file, cfile, cfcap, "cluster file");
+	absolute(o->mountpoint, mpoint, mpcap, "mountpoint");
+	o->cluster_file = cfile;
+	o->mountpoint = mpoint;
+	if (num_parse_u64(ns, 10, 1, INT32_MAX, &pid) == 0) {
+		snprintf(path, sizeof(path), "/proc/%" PRIu64 "/ns/mnt", pid);
+		ns = path;
+	}
+	fd = open(ns, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("mount namespace %s: %s", ns, strerror(errno));
+	if (setns(fd, CLONE_NEWNS) != 0)
+		die("cannot enter the mount namespace %s: %s", ns,
+		    strerror(errno));
+	close(fd);
+}
+
 static void check_fuse(void)
 {
 	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -393,7 +466,31 @@ static void check_fuse(void)
 	close(fd);
 }
 
-/* Fork; the parent waits for the child's verdict and exits with it. */
+/* libfuse's messages, into our log (when daemonized: -d keeps them on
+ * stderr); they end in a newline, our lines get their own. */
+static void fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void fuse_to_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	if (level <= FUSE_LOG_WARNING)
+		log_warnx("fuse: %s", msg);
+	else if (level <= FUSE_LOG_INFO)
+		log_info("fuse: %s", msg);
+	else
+		log_debug("fuse: %s", msg);
+}
+
+/* Fork; the parent waits for the child's verdict and exits with it.  The
+ * child logs to @log_file, or to syslog if it is empty. */
 static void daemonize(const char *log_file)
 {
 	int p[2], fd;
@@ -421,7 +518,7 @@ static void daemonize(const char *log_file)
 			fprintf(stderr,
 			    PROG ": the member process exited "
 			         "before the mount was ready (see %s)\n",
-			    log_file);
+			    log_file[0] ? log_file : "the system log");
 		} else {
 			msg[n] = '\0';
 			fprintf(stderr, PROG ": %s\n", msg);
@@ -432,13 +529,22 @@ static void daemonize(const char *log_file)
 	ready_fd = p[1];
 	if (setsid() < 0)
 		die("setsid: %s", strerror(errno));
-	/* From here on the log goes to the log file; a refusal still
-	 * reaches the user through the parent. */
-	fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0)
-		die("log file %s: %s", log_file, strerror(errno));
+	/* From here on the log goes to the log file or syslog; a refusal
+	 * still reaches the user through the parent. */
+	if (log_file[0] != '\0') {
+		fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		    0640);
+		if (fd < 0)
+			die("log file %s: %s", log_file, strerror(errno));
+	} else {
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("/dev/null: %s", strerror(errno));
+		log_syslog_open(PROG); /* lines keep the tag fsN */
+	}
 	dup2(fd, STDERR_FILENO);
 	close(fd);
+	fuse_set_log_func(fuse_to_log);
 }
 
 /* The mount is live: tell the parent, detach from the terminal. */
@@ -529,6 +635,28 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
+/* The mount's source as /proc/self/mounts shows it: the cluster file's
+ * real path (what an fstab line names, so that `mount -a` sees the line
+ * mounted), escaped for libfuse's option parser; "raftkv" if it is too
+ * long. */
+static void fsname_opt(const char *cluster_file, char *out, size_t cap)
+{
+	char real[PATH_MAX];
+	const char *p;
+	size_t n = 0;
+
+	if (realpath(cluster_file, real) == NULL)
+		snprintf(real, sizeof(real), "%s", cluster_file);
+	for (p = real; *p != '\0' && n + 3 < cap; p++) {
+		if (*p == ',' || *p == '\\')
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+	if (*p != '\0')
+		snprintf(out, cap, "raftkv");
+}
+
 static int member_index(const struct cluster *cl, uint64_t id)
 {
 	for (uint32_t i = 0; i < cl->n; i++)
@@ -544,18 +672,18 @@ int main(int argc, char **argv)
 	struct cluster cl;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 16 };
-	enum log_level level = LOG_LEVEL_INFO;
-	char err[512] = "out of memory", mopt[1024], tag[32];
+	char err[512] = "out of memory", mopt[2 * PATH_MAX + 256], tag[32];
+	static char cfile[PATH_MAX], mpoint[PATH_MAX], fsname[2 * PATH_MAX];
 	sigset_t sigs;
 	pthread_t reaper;
 	bool reaper_started;
 	int rv;
 
 	parse_args(argc, argv, &o);
-	if (o.log_level && log_level_parse(o.log_level, &level) != 0)
-		die("unknown log level '%s'", o.log_level);
+	if (o.mntns != NULL)
+		enter_mntns(&o, cfile, sizeof(cfile), mpoint, sizeof(mpoint));
 	snprintf(tag, sizeof(tag), "fs%" PRIu64, o.member.id);
-	log_init(level, tag);
+	log_init(o.log_level, tag);
 	check_mountpoint(&o);
 	if (cluster_load(o.cluster_file, &cl, err, sizeof(err)) != 0)
 		die("%s", err);
@@ -572,10 +700,6 @@ int main(int argc, char **argv)
 	if (o.data[0] == '\0')
 		snprintf(o.data, sizeof(o.data), DEFAULT_DATA_ROOT "/%" PRIu64,
 		    o.member.id);
-	if (o.log_file[0] == '\0' &&
-	    snprintf(o.log_file, sizeof(o.log_file), "%s/mount.log", o.data) >=
-	        (int)sizeof(o.log_file))
-		die("data directory path too long");
 	if (mkdir(o.data, 0700) != 0 && errno != EEXIST)
 		die("data directory %s: %s", o.data, strerror(errno));
 	o.member.cluster_file = o.cluster_file;
@@ -611,9 +735,10 @@ int main(int argc, char **argv)
 	if (fs.barrier == NULL)
 		die("out of memory");
 
-	snprintf(mopt, sizeof(mopt), "fsname=raftkv,subtype=raftkv%s%s%s",
+	fsname_opt(o.cluster_file, fsname, sizeof(fsname));
+	snprintf(mopt, sizeof(mopt), "fsname=%s,subtype=raftkv%s%s%s%s", fsname,
 	    o.default_permissions ? ",default_permissions" : "",
-	    o.allow_other ? ",allow_other" : "", o.fs.ro ? ",ro" : "");
+	    o.allow_other ? ",allow_other" : "", o.fs.ro ? ",ro" : "", o.vfs);
 	if (fuse_opt_add_arg(&args, PROG) != 0 ||
 	    (o.debug && fuse_opt_add_arg(&args, "-d") != 0) ||
 	    fuse_opt_add_arg(&args, "-o") != 0 ||

@@ -91,11 +91,11 @@ void rkfs_stat(const struct kv_attr *a, struct stat *st)
 		break;
 	case KV_KIND_SYMLINK:
 		st->st_mode = S_IFLNK;
-		st->st_nlink = 1;
+		st->st_nlink = a->nlink > 0 ? a->nlink : 1;
 		break;
 	default:
 		st->st_mode = S_IFREG;
-		st->st_nlink = 1;
+		st->st_nlink = a->nlink > 0 ? a->nlink : 1;
 		break;
 	}
 	st->st_mode |= a->mode & 07777;
@@ -745,13 +745,86 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+/*
+ * link(2): @newname in @newparent becomes another name of @ino (kv.h,
+ * LINK).  One TXN: compares pin the source at the version read here and
+ * the new name's absence; the LINK, then the parent's mtime.  Of several
+ * links to one name (on any mounts) exactly one commits; the others lose
+ * the compare, look again, and answer EEXIST.  Directories: EPERM.
+ */
+static int link_node(struct fs *fs, fuse_ino_t ino, fuse_ino_t newparent,
+    const char *newname, struct fuse_entry_param *e)
+{
+	char src[KV_KEY_MAX + 1], pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
+	struct kv_attr sa, pa, a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	size_t slen, plen;
+	long klen = 0;
+	int rv = -EIO;
+
+	if (fs->opt.ro)
+		return -EROFS;
+	if (strlen(newname) > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		struct kv_op *op;
+
+		rv = rkfs_fresh(fs);
+		if (rv != 0)
+			return rv;
+		inode_lock(fs->inodes);
+		rv = rkfs_get_ino_locked(fs, ino, src, &slen, &sa);
+		if (rv == 0 && sa.kind == KV_KIND_DIR)
+			rv = -EPERM;
+		if (rv == 0)
+			rv = rkfs_get_ino_locked(fs, newparent, pkey, &plen,
+			    &pa);
+		if (rv == 0 && pa.kind != KV_KIND_DIR)
+			rv = -ENOTDIR;
+		if (rv == 0) {
+			klen = rkfs_child_key(pkey, plen, newname, key);
+			if (klen < 0)
+				rv = (int)klen;
+		}
+		if (rv == 0 &&
+		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0)
+			rv = -EEXIST;
+		if (rv == 0 && sa.nlink >= KV_LINK_MAX)
+			rv = -EMLINK;
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			return rv;
+		memset(&t, 0, sizeof(t));
+		rkfs_txn_cmp(&t, src, slen, sa.version);
+		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
+		op = rkfs_txn_op(&t, KV_OP_LINK, src, slen);
+		op->key2 = key;
+		op->key2len = (uint32_t)klen;
+		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+		rv = rkfs_txn_submit(fs, &t, &res);
+		if (rv < 0)
+			return rv;
+		if (rv == KV_OK)
+			return rkfs_learn(fs, key, (size_t)klen, ino, &res.attr,
+			    e);
+		/* The name was taken, or the source changed, meanwhile:
+		 * look again (EEXIST, ENOENT, or another try). */
+		if (rv == KV_EINVAL)
+			return -EMLINK; /* a directory is refused above */
+		if (rv != KV_EVERSION && rv != KV_ENOKEY)
+			return rkfs_status_errno(rv);
+	}
+	return -EIO;
+}
+
 static void rk_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
     const char *newname)
 {
-	(void)ino;
-	(void)newparent;
-	(void)newname;
-	fuse_reply_err(req, EPERM); /* hard links: not yet */
+	struct fuse_entry_param e;
+
+	reply_entry_or_err(req,
+	    link_node(rkfs_of(req), ino, newparent, newname, &e), &e);
 }
 
 static void rk_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -857,9 +930,12 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rv == 0 && dir &&
 		    has_children_locked(fs, key, (size_t)klen))
 			rv = -ENOTEMPTY;
-		orphan = rv == 0 && !dir &&
+		/* The last name of a file open here: kept, hidden (below).
+		 * One of several names: only the name goes (the compare on
+		 * the version pins nlink: a link moves the version). */
+		orphan = rv == 0 && !dir && a.nlink <= 1 &&
 		    inode_opens_locked(fs->inodes, a.inode) > 0;
-		if (rv == 0 && !orphan)
+		if (rv == 0 && !orphan && a.nlink <= 1)
 			rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
@@ -989,11 +1065,13 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 		else if (da.kind == KV_KIND_DIR &&
 		    has_children_locked(fs, dst, (size_t)dlen))
 			rv = -ENOTEMPTY;
-		else if (da.kind != KV_KIND_DIR &&
+		else if (da.nlink > 1 || da.inode == sa.inode) {
+			/* only that name goes: the inode stays */
+		} else if (da.kind != KV_KIND_DIR &&
 		    inode_opens_locked(fs->inodes, da.inode) > 0)
 			/* Open here: kept, hidden, until its last close. */
 			orphan_dst = true;
-		else if (da.inode != sa.inode)
+		else
 			/* The replaced inode's attributes go with it. */
 			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
 	}

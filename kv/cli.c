@@ -217,9 +217,10 @@ static int cmd_stat(struct ctx *c)
 	if (rv == KV_OK)
 		printf("key\t%s\nversion\t%" PRIu64 "\ninode\t%" PRIu64
 		       "\nsize\t%" PRIu64 "\nmode\t%04o\nuid\t%u\ngid\t%u\n"
-		       "mtime_ns\t%" PRId64 "\nctime_ns\t%" PRId64 "\n",
+		       "mtime_ns\t%" PRId64 "\nctime_ns\t%" PRId64
+		       "\nnlink\t%u\n",
 		    c->argv[0], a.version, a.inode, a.size, a.mode, a.uid,
-		    a.gid, a.mtime_ns, a.ctime_ns);
+		    a.gid, a.mtime_ns, a.ctime_ns, a.nlink);
 	return outcome(rv, c->argv[0]);
 }
 
@@ -279,6 +280,36 @@ static int cmd_del(struct ctx *c)
 	    c->version < 0 ? 0 : (uint64_t)c->version,
 	    c->version < 0 ? KV_F_ANYVER : 0, NULL);
 
+	return outcome(rv, c->argv[0]);
+}
+
+/* A hard link (kv.h, LINK): DST becomes another name of SRC's inode. */
+static int cmd_link(struct ctx *c)
+{
+	struct kv_cmd cmd = { .type = KV_OP_LINK };
+	struct kv_result res;
+	int rv;
+
+	cmd.op = (struct kv_op){ .type = KV_OP_LINK,
+		.flags = c->version < 0 ? KV_F_ANYVER : 0,
+		.version = c->version < 0 ? 0 : (uint64_t)c->version,
+		.key = c->argv[0],
+		.keylen = (uint32_t)strlen(c->argv[0]),
+		.key2 = c->argv[1],
+		.key2len = (uint32_t)strlen(c->argv[1]) };
+	rv = clerk_mutate(c->ck, &cmd, &res);
+	if (rv == KV_EVERSION && c->version < 0) {
+		fprintf(stderr, "%s: link %s: already exists\n", prog,
+		    c->argv[1]);
+		return EXIT_CONFLICT;
+	}
+	if (rv == KV_EINVAL) {
+		fprintf(stderr, "%s: link %s: a directory, or too many links\n",
+		    prog, c->argv[0]);
+		return EXIT_ERROR;
+	}
+	if (rv == KV_OK)
+		printf("%u\n", res.attr.nlink);
 	return outcome(rv, c->argv[0]);
 }
 
@@ -583,6 +614,7 @@ static const struct command commands[] = {
 	    "put [--version N] [--fence TOKEN --lock LOCKKEY] KEY [VALUE]" },
 	{ "cas", 2, 3, cmd_cas, "cas KEY VERSION [VALUE]" },
 	{ "del", 1, 1, cmd_del, "del [--version N] KEY" },
+	{ "link", 2, 2, cmd_link, "link [--version N] SRC DST" },
 	{ "ls", 0, 1, cmd_ls, "ls [-r] [-0 | --json] [PREFIX]" },
 	{ "lock", 1, -1, cmd_lock,
 	    "lock [--shared] [--nb] [--timeout MS] KEY "

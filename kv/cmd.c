@@ -23,7 +23,7 @@
 
 #define HEADER_BYTES 28u
 #define TIME_OFFSET 20u /* of time_ns in the header */
-#define RESULT_FIXED_BYTES 77u
+#define RESULT_FIXED_BYTES (24u + KV_ATTR_BYTES) /* 81 */
 #define META_BYTES 13u
 
 /* Fields of an op body, in encoding order. */
@@ -51,6 +51,7 @@ static const uint16_t field_layout[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_SETMETA] = F_FLAGS | F_VERSION | F_MASK | F_META | F_MTIME |
 	    F_KEY,
 	[KV_OP_RENAME] = F_FLAGS | F_VERSION | F_KEY | F_KEY2,
+	[KV_OP_LINK] = F_FLAGS | F_VERSION | F_KEY | F_KEY2,
 	[KV_OP_LOCK] = F_LOCK,
 	[KV_OP_UNLOCK] = F_LOCK,
 	[KV_OP_UNLOCK_OWNER] = F_LOCK,
@@ -66,6 +67,7 @@ static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_TRUNCATE] = KV_F_ANYVER,
 	[KV_OP_SETMETA] = KV_F_ANYVER,
 	[KV_OP_RENAME] = KV_F_ANYVER | KV_F_TREE,
+	[KV_OP_LINK] = KV_F_ANYVER,
 	[KV_OP_LOCK] = KV_F_WAIT,
 };
 
@@ -112,15 +114,23 @@ void kv_result_release(struct kv_result *r)
  * Validation (shared by the encoder and the decoder)
  * ------------------------------------------------------------------------ */
 
-static bool is_mutation(uint8_t type)
-{
-	return type >= KV_OP_PUT && type <= KV_OP_RENAME;
-}
-
-/* An op with a body (GET..RENAME and the lock ops but KEEPALIVE). */
-static bool has_body(uint8_t type)
+/* A key op: GET..RENAME, LINK. */
+static bool is_key_op(uint8_t type)
 {
 	return (type >= KV_OP_GET && type <= KV_OP_RENAME) ||
+	    type == KV_OP_LINK;
+}
+
+/* A key op that changes the key space (PUT..RENAME, LINK). */
+static bool is_mutation(uint8_t type)
+{
+	return is_key_op(type) && type != KV_OP_GET;
+}
+
+/* An op with a body: the key ops and the lock ops but KEEPALIVE. */
+static bool has_body(uint8_t type)
+{
+	return is_key_op(type) ||
 	    (type >= KV_OP_LOCK && type <= KV_OP_FENCE &&
 	        type != KV_OP_KEEPALIVE);
 }
@@ -279,6 +289,7 @@ size_t kv_cmd_size(const struct kv_cmd *c)
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
+	case KV_OP_LINK:
 	case KV_OP_LOCK:
 	case KV_OP_UNLOCK:
 	case KV_OP_UNLOCK_OWNER:
@@ -535,6 +546,7 @@ int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
+	case KV_OP_LINK:
 	case KV_OP_LOCK:
 	case KV_OP_UNLOCK:
 	case KV_OP_UNLOCK_OWNER:
@@ -652,6 +664,7 @@ void kv_attr_put(struct buf_writer *w, const struct kv_attr *a)
 	buf_put_u32(w, a->uid);
 	buf_put_u32(w, a->gid);
 	buf_put_u8(w, a->kind);
+	buf_put_u32(w, a->nlink);
 }
 
 void kv_attr_get(struct buf_reader *r, struct kv_attr *a)
@@ -665,6 +678,7 @@ void kv_attr_get(struct buf_reader *r, struct kv_attr *a)
 	a->uid = buf_get_u32(r);
 	a->gid = buf_get_u32(r);
 	a->kind = buf_get_u8(r);
+	a->nlink = buf_get_u32(r);
 }
 
 long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)

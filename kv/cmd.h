@@ -30,6 +30,7 @@
  *   TRUNCATE   x     x       size                   x
  *   SETMETA    x     x            x     x     x     x
  *   RENAME     x     x                              x    x
+ *   LINK       x     x                              x    x
  *   TXN        u32 ncmp, ncmp x { u64 version, key bytes },
  *              u32 nops, nops x { u8 type, body as above }
  *   REGISTER   (empty; client_id and seq must be 0)
@@ -72,7 +73,8 @@
  * duplicate (the session's compact stored result) keeps the token.
  *
  *   attr = u64 version, u64 inode, u64 size, i64 mtime_ns, i64 ctime_ns,
- *          u32 mode, u32 uid, u32 gid, u8 kind  (KV_ATTR_BYTES = 53)
+ *          u32 mode, u32 uid, u32 gid, u8 kind, u32 nlink
+ *          (KV_ATTR_BYTES = 57)
  *
  * The attr layout is also the one of snapshots (kvsnap.c) and LIST
  * answers (query.h): kv_attr_put()/kv_attr_get() are its one codec.
@@ -88,7 +90,9 @@
 
 #include "raft/buf.h"
 
-#define KV_CMD_VERSION 1
+/* 2: LINK, and nlink in the attributes (hard links); the lock ops and
+ * statuses (LOCKS in kv.h). */
+#define KV_CMD_VERSION 2
 
 /* Limits the decoder (and the encoder) enforce. */
 #define KV_KEY_MAX 4096u /* bytes in a key (>= 1) */
@@ -155,7 +159,9 @@ enum kv_op_type {
 	KV_OP_TXN = 8,
 	KV_OP_REGISTER = 9,
 	KV_OP_TICK = 10,
-	/* Locks (kv.h, LOCKS).  Numbered from 20: 11..19 are free. */
+	KV_OP_LINK = 11,
+	/* Locks (kv.h, LOCKS).  Numbered from 20: 12..19 are free (not
+	 * valid types). */
 	KV_OP_LOCK = 20,
 	KV_OP_UNLOCK = 21,
 	KV_OP_UNLOCK_OWNER = 22,
@@ -227,10 +233,12 @@ struct kv_attr {
 	uint32_t uid;
 	uint32_t gid;
 	uint8_t kind; /* enum kv_kind */
+	uint32_t nlink; /* names of the inode (>= 1 while the key exists; 0
+	                   in a DELETE's answer when the inode went with it) */
 };
 
 /* Bytes of an encoded struct kv_attr (layout at the top). */
-#define KV_ATTR_BYTES 53u
+#define KV_ATTR_BYTES 57u
 
 /* Append @a to @w in the attr layout (KV_ATTR_BYTES bytes). */
 void kv_attr_put(struct buf_writer *w, const struct kv_attr *a);
@@ -264,7 +272,7 @@ struct kv_lock {
  * encoding).  Which fields matter depends on @type (table at the top).
  */
 struct kv_op {
-	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME, or a lock op */
+	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME, KV_OP_LINK, or a lock op */
 	uint32_t flags; /* KV_F_* */
 	uint64_t version; /* expected version (0: absent, for put) */
 	uint64_t arg; /* WRITE: offset; TRUNCATE: new size */
@@ -273,7 +281,7 @@ struct kv_op {
 	int64_t mtime_ns; /* SETMETA with KV_META_MTIME */
 	const void *key;
 	uint32_t keylen;
-	const void *key2; /* RENAME: destination */
+	const void *key2; /* RENAME, LINK: destination (the new name) */
 	uint32_t key2len;
 	const void *data; /* PUT: value; WRITE: bytes */
 	uint32_t datalen;
@@ -306,7 +314,7 @@ struct kv_cmd {
 	uint64_t client_id; /* 0: no session (no duplicate detection) */
 	uint64_t seq; /* per-client sequence number (sessions) */
 	int64_t time_ns; /* proposer's clock, ns since the epoch, >= 0 */
-	struct kv_op op; /* GET..RENAME, lock ops: the operation
+	struct kv_op op; /* GET..RENAME, LINK, lock ops: the operation
 	                    (op.type == type) */
 	uint32_t ncmp; /* TXN */
 	uint32_t nops;
@@ -402,7 +410,7 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op);
 
 /* --- results ------------------------------------------------------------- */
 
-/* Exact encoded size of @r (77 bytes + the value [+ KV_LOCK_BYTES]). */
+/* Exact encoded size of @r (81 bytes + the value [+ KV_LOCK_BYTES]). */
 size_t kv_result_size(const struct kv_result *r);
 
 /*

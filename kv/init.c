@@ -2,11 +2,14 @@
  * init.c - `raftkv init` (see init.h and raftkv(1)).
  *
  *   raftkv init -d DIR -n N [--host HOST | --hosts H1,H2,...]
- *               [--port-base P]
+ *               [--port-base P] [--quota SIZE]
  *
  * Member i (1..N) gets peer port P+i and client port P+100+i (P defaults
  * to 7000) on HOST (default 127.0.0.1), or on the i-th of --hosts (then N
- * may be left out).  The cluster id is random.  Nothing is overwritten: a
+ * may be left out).  --quota writes the cluster file's quota line (SIZE
+ * as that line takes it, cluster_parse_quota(); without it the line is
+ * left out: the default quota).  The cluster id is random.  Nothing is
+ * overwritten: a
  * directory that already holds a cluster.conf is refused.
  */
 #include <errno.h>
@@ -28,11 +31,14 @@ static void init_usage(void)
 {
 	fprintf(stderr,
 	    "usage: raftkv init -d DIR -n N [--host HOST] [--port-base P]\n"
+	    "                   [--quota SIZE]\n"
 	    "       raftkv init -d DIR --hosts H1,H2,H3 [--port-base P]\n"
+	    "                   [--quota SIZE]\n"
 	    "  writes DIR/cluster.conf, DIR/member<ID>.key for each member,\n"
 	    "  DIR/client.key and DIR/admin.key (secret files mode 0600);\n"
 	    "  member i listens for peers on P+i and clients on P+100+i\n"
-	    "  (P: 7000)\n");
+	    "  (P: 7000); --quota SIZE (bytes, or with K, M, G or T) writes\n"
+	    "  the cluster's size quota (default: 4G)\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *v)
@@ -78,12 +84,14 @@ int init_main(int argc, char **argv)
 		{ "host", required_argument, NULL, 1 },
 		{ "hosts", required_argument, NULL, 2 },
 		{ "port-base", required_argument, NULL, 3 },
+		{ "quota", required_argument, NULL, 4 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *host = "127.0.0.1";
 	char *hosts[RAFT_MAX_MEMBERS], *host_list = NULL, err[4400];
 	unsigned long n = 0, base = 7000;
+	uint64_t quota = 0;
 	struct cluster c;
 	int opt, n_hosts = 0, rv;
 
@@ -107,6 +115,17 @@ int init_main(int argc, char **argv)
 			if (parse_uint(optarg, 65535 - 100 - RAFT_MAX_MEMBERS,
 			        &base))
 				goto bad;
+			break;
+		case 4:
+			if (cluster_parse_quota(optarg, &quota) != 0) {
+				fprintf(stderr,
+				    "raftkv init: bad quota '%s': a number of "
+				    "bytes, 1 to 2^62, with an optional K, M, "
+				    "G "
+				    "or T\n",
+				    optarg);
+				return INIT_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			init_usage();
@@ -138,6 +157,7 @@ int init_main(int argc, char **argv)
 			return INIT_EXIT_ERROR;
 		}
 	c.n = (uint32_t)n;
+	c.quota = quota;
 	for (uint32_t i = 0; i < c.n; i++) {
 		struct cluster_member *m = &c.members[i];
 		const char *h = n_hosts ? hosts[i] : host;

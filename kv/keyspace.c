@@ -85,6 +85,9 @@ struct inner {
 
 struct keyspace {
 	struct node *root; /* NULL when empty */
+	struct kv_inode **ibucket; /* by-inode index: chained hash */
+	size_t nibuckets; /* power of two */
+	size_t iadds; /* inodes added since the last growth (or count) */
 	struct leaf *first; /* leftmost leaf */
 	size_t count;
 	unsigned height; /* 0 when empty; 1: the root is a leaf */
@@ -101,24 +104,130 @@ struct step {
  * Records and keys
  * ------------------------------------------------------------------------ */
 
-struct kv_rec *keyspace_rec_new(const void *key, size_t keylen)
+struct kv_inode *keyspace_inode_new(void)
+{
+	struct kv_inode *ino = calloc(1, sizeof(*ino));
+
+	if (ino == NULL)
+		return NULL;
+	ino->names = &ino->one;
+	ino->names_cap = 1;
+	return ino;
+}
+
+void keyspace_inode_ref(struct kv_inode *ino)
+{
+	ino->refs++;
+}
+
+void keyspace_inode_unref(struct kv_inode *ino)
+{
+	if (ino == NULL)
+		return;
+	assert(ino->refs > 0);
+	if (--ino->refs > 0)
+		return;
+	assert(ino->nnames == 0);
+	if (ino->hpprev != NULL) {
+		*ino->hpprev = ino->hnext;
+		if (ino->hnext != NULL)
+			ino->hnext->hpprev = ino->hpprev;
+	}
+	if (ino->names != &ino->one)
+		free(ino->names);
+	free(ino->value);
+	free(ino);
+}
+
+int keyspace_inode_reserve(struct kv_inode *ino, uint32_t n)
+{
+	struct kv_rec **v;
+	uint32_t cap = ino->names_cap;
+
+	if (n <= cap)
+		return 0;
+	while (cap < n)
+		cap = cap < UINT32_MAX / 2 ? cap * 2 : UINT32_MAX;
+	if (ino->names == &ino->one) {
+		v = malloc(cap * sizeof(*v));
+		if (v != NULL)
+			v[0] = ino->one;
+	} else {
+		v = realloc(ino->names, cap * sizeof(*v));
+	}
+	if (v == NULL)
+		return -ENOMEM;
+	ino->names = v;
+	ino->names_cap = cap;
+	return 0;
+}
+
+void keyspace_rec_point(struct kv_rec *rec, struct kv_inode *ino)
+{
+	struct kv_inode *old = rec->ino;
+
+	if (old == ino)
+		return;
+	if (ino != NULL) {
+		assert(ino->nnames < ino->names_cap);
+		ino->names[ino->nnames++] = rec;
+		ino->refs++;
+	}
+	rec->ino = ino;
+	if (old != NULL) {
+		for (uint32_t i = 0; i < old->nnames; i++)
+			if (old->names[i] == rec) {
+				old->names[i] = old->names[--old->nnames];
+				break;
+			}
+		keyspace_inode_unref(old);
+	}
+}
+
+struct kv_rec *keyspace_rec_new(const void *key, size_t keylen,
+    struct kv_inode *ino)
 {
 	struct kv_rec *rec;
+	struct kv_inode *fresh = NULL;
 
 	assert(keylen >= 1 && keylen <= KV_KEY_MAX);
+	if (ino == NULL) {
+		ino = fresh = keyspace_inode_new();
+		if (ino == NULL)
+			return NULL;
+	}
 	rec = calloc(1, sizeof(*rec) + keylen);
-	if (rec == NULL)
+	if (rec == NULL || keyspace_inode_reserve(ino, ino->nnames + 1) != 0) {
+		free(rec);
+		free(fresh);
 		return NULL;
+	}
 	rec->keylen = (uint16_t)keylen;
 	memcpy(rec->key, key, keylen);
+	keyspace_rec_point(rec, ino);
 	return rec;
+}
+
+bool keyspace_rec_is_first(const struct kv_rec *rec)
+{
+	const struct kv_inode *ino = rec->ino;
+
+	for (uint32_t i = 0; i < ino->nnames; i++) {
+		const struct kv_rec *o = ino->names[i];
+
+		if (o != rec && !o->dead &&
+		    keyspace_keycmp(o->key, o->keylen, rec->key, rec->keylen) <
+		        0)
+			return false;
+	}
+	return true;
 }
 
 void keyspace_rec_free(struct kv_rec *rec)
 {
 	if (rec == NULL)
 		return;
-	free(rec->value);
+	keyspace_rec_point(rec, NULL);
 	free(rec);
 }
 
@@ -315,9 +424,21 @@ struct kv_rec *keyspace_get(const struct keyspace *ks, const void *key,
  * Life cycle
  * ------------------------------------------------------------------------ */
 
+#define IBUCKETS_MIN 64u
+
 struct keyspace *keyspace_new(void)
 {
-	return calloc(1, sizeof(struct keyspace));
+	struct keyspace *ks = calloc(1, sizeof(struct keyspace));
+
+	if (ks == NULL)
+		return NULL;
+	ks->nibuckets = IBUCKETS_MIN;
+	ks->ibucket = calloc(ks->nibuckets, sizeof(*ks->ibucket));
+	if (ks->ibucket == NULL) {
+		free(ks);
+		return NULL;
+	}
+	return ks;
 }
 
 static void free_subtree(struct node *node)
@@ -342,12 +463,76 @@ void keyspace_free(struct keyspace *ks)
 		return;
 	if (ks->root != NULL)
 		free_subtree(ks->root);
+	free(ks->ibucket);
 	free(ks);
 }
 
 size_t keyspace_count(const struct keyspace *ks)
 {
 	return ks->count;
+}
+
+/* ------------------------------------------------------------------------
+ * The by-inode index
+ * ------------------------------------------------------------------------ */
+
+static size_t ihash(uint64_t inum, size_t nbuckets)
+{
+	inum ^= inum >> 33;
+	inum *= 0xff51afd7ed558ccdull;
+	inum ^= inum >> 33;
+	return (size_t)inum & (nbuckets - 1);
+}
+
+static void ilink(struct kv_inode **head, struct kv_inode *ino)
+{
+	ino->hnext = *head;
+	if (*head != NULL)
+		(*head)->hpprev = &ino->hnext;
+	*head = ino;
+	ino->hpprev = head;
+}
+
+/* Double the table if it can be allocated (else keep the longer chains). */
+static void igrow(struct keyspace *ks)
+{
+	size_t n = ks->nibuckets * 2, count = 0;
+	struct kv_inode **b = calloc(n, sizeof(*b));
+
+	if (b == NULL) {
+		ks->iadds = 0; /* try again after as many more adds */
+		return;
+	}
+	for (size_t i = 0; i < ks->nibuckets; i++) {
+		struct kv_inode *ino = ks->ibucket[i], *next;
+
+		for (; ino != NULL; ino = next) {
+			next = ino->hnext;
+			ilink(&b[ihash(ino->attr.inode, n)], ino);
+			count++;
+		}
+	}
+	free(ks->ibucket);
+	ks->ibucket = b;
+	ks->nibuckets = n;
+	ks->iadds = count;
+}
+
+void keyspace_inode_add(struct keyspace *ks, struct kv_inode *ino)
+{
+	assert(ino->hpprev == NULL);
+	if (++ks->iadds > 2 * ks->nibuckets)
+		igrow(ks);
+	ilink(&ks->ibucket[ihash(ino->attr.inode, ks->nibuckets)], ino);
+}
+
+struct kv_inode *keyspace_inode_find(const struct keyspace *ks, uint64_t inum)
+{
+	struct kv_inode *ino = ks->ibucket[ihash(inum, ks->nibuckets)];
+
+	while (ino != NULL && ino->attr.inode != inum)
+		ino = ino->hnext;
+	return ino;
 }
 
 size_t keyspace_node_bytes(const struct keyspace *ks)

@@ -435,17 +435,17 @@ int kv_get_max(struct kv *kv, const void *key, size_t keylen, uint64_t max,
 		rc = -ENOENT;
 		goto out;
 	}
-	if (r->attr.size > max) {
+	if (r->ino->attr.size > max) {
 		rc = -EFBIG;
 		goto out;
 	}
 	if (attr != NULL)
-		*attr = r->attr;
+		*attr = r->ino->attr;
 	if (value != NULL) {
 		rc = kvexec_copy_value(r, value);
 		if (rc != 0)
 			goto out;
-		*len = r->attr.size;
+		*len = r->ino->attr.size;
 	}
 out:
 	pthread_rwlock_unlock(&kv->lock);
@@ -466,16 +466,44 @@ long kv_read(struct kv *kv, const void *key, size_t keylen, uint64_t offset,
 		n = -ENOENT;
 	} else {
 		if (attr != NULL)
-			*attr = r->attr;
-		if (offset < r->attr.size) {
-			uint64_t k = r->attr.size - offset;
+			*attr = r->ino->attr;
+		if (offset < r->ino->attr.size) {
+			uint64_t k = r->ino->attr.size - offset;
 
 			n = (long)(k < cap ? k : cap);
-			memcpy(buf, r->value + offset, (size_t)n);
+			memcpy(buf, r->ino->value + offset, (size_t)n);
 		}
 	}
 	pthread_rwlock_unlock(&kv->lock);
 	return n;
+}
+
+int kv_name_of(struct kv *kv, uint64_t inode, void *key, size_t *keylen,
+    struct kv_attr *attr)
+{
+	const struct kv_rec *best = NULL;
+	struct kv_inode *ino;
+	int rc = -ENOENT;
+
+	pthread_rwlock_rdlock(&kv->lock);
+	ino = keyspace_inode_find(kv->space.ks, inode);
+	for (uint32_t i = 0; ino != NULL && i < ino->nnames; i++) {
+		const struct kv_rec *r = ino->names[i];
+
+		if (best == NULL ||
+		    keyspace_keycmp(r->key, r->keylen, best->key,
+		        best->keylen) < 0)
+			best = r;
+	}
+	if (best != NULL) {
+		memcpy(key, best->key, best->keylen);
+		*keylen = best->keylen;
+		if (attr != NULL)
+			*attr = ino->attr;
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&kv->lock);
+	return rc;
 }
 
 static bool has_prefix(const struct kv_rec *r, const void *prefix, size_t len)
@@ -541,7 +569,8 @@ long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
 			}
 		}
 		n++;
-		if (cb(arg, r->key, r->keylen, &r->attr, r->value) != 0)
+		if (cb(arg, r->key, r->keylen, &r->ino->attr, r->ino->value) !=
+		    0)
 			break;
 		if (limit != 0 && (size_t)n == limit)
 			break;

@@ -8,11 +8,16 @@
  * (kv_get, kv_read, kv_list).  Commands and results are encoded by cmd.h.
  *
  * STATE.  An ordered key space (keys: 1..KV_KEY_MAX bytes, compared as
- * unsigned bytes).  Each key holds a value (0..KV_VALUE_MAX bytes), a
- * version, and metadata: kind (file/dir/symlink, opaque to the KV layer),
- * mode (permission bits), uid, gid, mtime, ctime, and an inode number.
- * Plus: the next inode number, the committed clock, the session table, the
- * lock table (LOCKS below) and the index of the last applied entry.
+ * unsigned bytes).  Each key is a name of an inode, which holds a value
+ * (0..KV_VALUE_MAX bytes), a version, and metadata: kind (file/dir/
+ * symlink, opaque to the KV layer), mode (permission bits), uid, gid,
+ * mtime, ctime, its inode number and nlink, the number of its names.  An
+ * inode has one name unless LINK gave it more (hard links); everything
+ * below that reads or changes "a key's" value, version or metadata reads
+ * or changes its inode's, seen through every name alike.  Plus: an index
+ * by inode number (kv_name_of), the next inode number, the committed
+ * clock, the session table, the lock table (LOCKS below) and the index of
+ * the last applied entry.
  *
  * DETERMINISM.  kv_apply() reads no clock and no randomness: times come
  * from the command (time_ns, decided by the proposer), inode numbers from
@@ -24,7 +29,8 @@
  * command's time_ns; every successful change sets ctime = now and
  * increments the version by exactly 1; the pair (inode, version) never
  * repeats, so caches should be keyed by it: a key's version alone restarts
- * at 1 when the key is deleted and created again, or renamed over):
+ * at 1 when the key is deleted and created again, or renamed over, and a
+ * change through one name moves the version every name shows):
  *
  *   GET key                   OK + value + attr, or ErrNoKey.  No session.
  *   PUT key value version meta [flags]
@@ -36,8 +42,12 @@
  *       present, otherwise     ErrVersion        (KV_F_ANYVER: replace)
  *   DELETE key version        absent: ErrNoKey; version mismatch:
  *                              ErrVersion (unless KV_F_ANYVER); else the
- *                              key is removed.  attr = the key's last
- *                              attributes with version 0.
+ *                              key (the name) is removed: nlink - 1; the
+ *                              last name takes the inode and its value
+ *                              along, otherwise the inode's version + 1
+ *                              and ctime = now.  attr = the inode's
+ *                              attributes after that (nlink: the names
+ *                              left, 0 when it went) with version 0.
  *   WRITE key offset bytes version
  *                             absent: ErrNoKey; mismatch: ErrVersion
  *                              (unless KV_F_ANYVER); offset + len >
@@ -60,10 +70,13 @@
  *   RENAME src dst version    src absent: ErrNoKey; mismatch with src's
  *                              version: ErrVersion (unless KV_F_ANYVER);
  *                              src == dst: OK, nothing changes.  Else the
- *                              record moves: dst gets src's value, inode
- *                              and metadata, version = src's + 1, ctime =
- *                              now, mtime unchanged; an existing dst is
- *                              replaced (its inode is gone); src is removed.
+ *                              name moves: dst names src's inode, whose
+ *                              version + 1, ctime = now, mtime unchanged;
+ *                              an existing dst is replaced: its inode
+ *                              loses that name as by a DELETE (it goes
+ *                              with its last name); src is removed.  src
+ *                              and dst names of one inode: src goes, dst
+ *                              stays, nlink - 1.
  *                              Only that key moves: keys below it (a
  *                              directory's children) are not renamed.
  *                              attr = dst's attributes.
@@ -78,20 +91,30 @@
  *                              directory tree of any size.  Not undone
  *                              piecemeal: all keys move, or (on -ENOMEM)
  *                              none.
+ *   LINK src dst version      src absent: ErrNoKey; mismatch with src's
+ *                              version: ErrVersion (unless KV_F_ANYVER);
+ *                              src a directory, or at KV_LINK_MAX names:
+ *                              ErrInvalid; dst present (src itself too):
+ *                              ErrVersion, as an exclusive create (a PUT
+ *                              at version 0) of a taken name: the loser
+ *                              of two links to one name gets it.  Else
+ *                              dst becomes a new name of src's inode:
+ *                              nlink + 1, version + 1, ctime = now.  attr
+ *                              = the inode's attributes (dst's).
  *   TXN compares ops          Every compare is checked against the state
  *                              before the txn: version 0 = must not exist,
  *                              KV_VERSION_ANY = must exist, else equal.
  *                              The first failing compare: ErrVersion,
  *                              fail_cmp = its index, nothing changes.  Then
  *                              the ops (PUT, DELETE, WRITE, TRUNCATE,
- *                              SETMETA, RENAME, each with its own version
+ *                              SETMETA, RENAME, LINK, each with its own version
  *                              check and semantics above) run in order,
  *                              each seeing the effects of the previous
  *                              ones; if one fails, everything is undone and
  *                              the result is that op's status with fail_op
  *                              = its index.  All or nothing.  attr = the
  *                              attributes, after the txn, of the key op 0
- *                              targets (dst for a rename).
+ *                              targets (dst for a rename or a link).
  *   REGISTER                  creates a session; client_id = its id.
  *   TICK                      only advances the committed clock (lets a
  *                              leader expire idle sessions and lock
@@ -101,7 +124,7 @@
  *                              nothing: renews its lock lease (LOCKS).
  *   LOCK, UNLOCK, UNLOCK_OWNER, CANCEL, GETLK, FENCE: LOCKS below.
  *
- * SESSIONS (at-most-once).  A mutation (PUT..TXN) with client_id 0 has no
+ * SESSIONS (at-most-once).  A mutation (PUT..TXN, LINK) with client_id 0 has no
  * session: it is simply applied (a retry may apply it twice; the clerk
  * then reports ErrMaybe, as in the seeds).  A mutation with client_id != 0
  * must belong to a session obtained with REGISTER (ids come from the state
@@ -125,10 +148,11 @@
  *
  * QUOTA.  The whole state is held in memory on every member, so it has a
  * size limit, the quota (kv_options.quota, bytes).  The state counts, for
- * each key, its key bytes + its value bytes + KV_KEY_OVERHEAD (64:
- * about its record header and tree share); sessions and allocator slack
- * are not counted (sessions are bounded by session_max).  A mutation
- * (PUT, WRITE, TRUNCATE, RENAME, a tree RENAME as a whole, a TXN as a
+ * each key, its key bytes + KV_KEY_OVERHEAD (64: about its record header
+ * and tree share), and for each inode its value bytes, once however many
+ * names it has; sessions and allocator slack are not counted (sessions
+ * are bounded by session_max).  A mutation
+ * (PUT, WRITE, TRUNCATE, RENAME, LINK, a tree RENAME as a whole, a TXN as a
  * whole) that would leave the count above the quota AND above what it
  * was fails with ErrNoSpace and changes nothing; its own checks come
  * first (a version mismatch is ErrVersion).  So deleting, shrinking or
@@ -141,8 +165,8 @@
  * member reads it from the one cluster file (`quota BYTES`, raftkv.conf(5);
  * kvapp.c passes it here), just as every member must agree on
  * session_ttl_ns and session_max.  The count is derived from the keys, so
- * snapshots carry neither (the format is unchanged; any snapshot restores
- * and the count is recomputed).  Chosen over a committed "set quota"
+ * snapshots carry neither (any snapshot restores and the count is
+ * recomputed).  Chosen over a committed "set quota"
  * command because it needs no new command, no snapshot format version and
  * no admin path, and a cluster file already has to be the same on every
  * member.  The cost: members whose files disagree may decide a mutation
@@ -158,6 +182,8 @@
  * key's attr.inode, stable across renames): a lock command names a key,
  * resolved at apply time (ErrNoKey if absent), or an inode directly
  * (op.inode; with both, the key must name that inode, else ErrNoKey).
+ * So the names of one inode (hard links, LINK) share its locks: locking
+ * through one name conflicts with locks taken through another.
  * Each inode has two independent lock spaces, as on Linux: FLOCK (whole
  * file) and POSIX (byte ranges [start, end]); each lock is SHARED or
  * EXCL; shared locks of different owners coexist, an exclusive one
@@ -222,10 +248,17 @@
  * the session's locks and waits and grants the waiters now grantable,
  * before the entry's own command runs.  A session evicted from the
  * session table loses its locks the same way.  Lock state of an inode
- * outlives its last name while held; the table keeps nothing for an
- * inode nobody holds or waits for.  Listeners learn grants and losses in
- * apply order (kv_set_lock_listener()).  Cost: about 64 bytes per held
- * lock or waiter, bounded by lock_max.
+ * outlives its last name while held (DELETE or a replacing RENAME/PUT
+ * of its last name does not touch the lock table): the table keeps the
+ * inode number, which is never reused, so the holder can still UNLOCK,
+ * CANCEL or UNLOCK_OWNER it by inode (op.inode, no key; a key no longer
+ * resolves: ErrNoKey), a FENCE by inode still passes, and a lease expiry
+ * or session eviction drops it as usual; no new LOCK can name it (a
+ * LOCK needs a key, cmd.h).  The table keeps nothing for an inode
+ * nobody holds or waits for, so an inode whose last name goes while
+ * unlocked leaves no entry.  Listeners learn grants and losses in apply
+ * order (kv_set_lock_listener()).  Cost: about 64 bytes per held lock or
+ * waiter, bounded by lock_max.
  *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every
@@ -244,6 +277,9 @@
 #include <stdint.h>
 
 #include "kv/cmd.h"
+
+/* Most names an inode may have (LINK past it: ErrInvalid). */
+#define KV_LINK_MAX 65000u
 
 /* Inode numbers start here; 1 is left for the filesystem's root. */
 #define KV_INODE_FIRST 2u
@@ -312,8 +348,10 @@ int kv_snapshot(struct kv *kv, void **data, size_t *len);
 
 /*
  * Replace the whole state with the snapshot at @data.  The snapshot is
- * decoded and validated in full (checksum, every field, key order, inode
- * uniqueness, session table) before anything is replaced: on error the
+ * decoded and validated in full (checksum, every field, key order, each
+ * inode once with as many names as its nlink, session table) before
+ * anything is replaced (format 1 snapshots, from before hard links, are
+ * read too): on error the
  * current state is intact.  Returns 0, -EBADMSG (corrupt or inconsistent),
  * -ENOTSUP (unknown format version) or -ENOMEM.
  */
@@ -365,6 +403,16 @@ typedef int (*kv_list_cb)(void *arg, const void *key, size_t keylen,
 long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
     const void *after, size_t afterlen, size_t limit, int delim, kv_list_cb cb,
     void *arg);
+
+/*
+ * A current name of inode number @inode: the first in key order of its
+ * names, copied into @key (room for KV_KEY_MAX bytes; not terminated),
+ * its length in *@keylen, the inode's attributes in *@attr if not NULL.
+ * O(its names) through the by-inode index.  Returns 0, or -ENOENT (no
+ * such inode: never created, or its last name is gone).
+ */
+int kv_name_of(struct kv *kv, uint64_t inode, void *key, size_t *keylen,
+    struct kv_attr *attr);
 
 /* ------------------------------------------------------------------------
  * Locks (LOCKS above)

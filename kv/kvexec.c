@@ -8,8 +8,14 @@
  * WRITE/TRUNCATE changes the value in place (growing its buffer
  * geometrically, so appending to a large file costs O(appended bytes)).
  *
+ * Names and files: a record (a key) points to an inode (keyspace.h: the
+ * value, version and metadata); commands look names up and change the
+ * inode they name.
+ *
  * A transaction runs its ops one by one on the live state, each recording
- * in the undo log how to put back what it changed; ops inside a txn never
+ * in the undo log how to put back what it changed (the record's inode
+ * pointer and dead flag, the inode's header; the log holds a reference to
+ * every inode it saved, so none is freed before commit or rollback); ops inside a txn never
  * modify a value buffer in place (they install a new one) and never remove
  * a record (they mark it dead; lookups skip dead records).  Undoing is then
  * allocation-free: free the buffers the op installed, restore the saved
@@ -32,14 +38,17 @@
 #include "kv/kv.h"
 #include "kv/kvexec.h"
 
-/* How to undo one change to one record. */
+/* How to undo one change to one record and its inode. */
 struct undo_ent {
 	struct kv_rec *rec;
-	struct kv_attr attr; /* saved header */
+	struct kv_inode *ino; /* rec's inode before the change; the log holds
+	                         a reference until commit or rollback */
+	struct kv_attr attr; /* ino's saved header */
 	unsigned char *value;
 	uint64_t cap;
 	uint8_t dead;
 	bool created; /* rec was inserted by this txn */
+	struct kv_inode *fresh; /* inode the op created (its value: alloc) */
 	void *alloc; /* buffer the op installed: freed on rollback */
 	void *retired; /* buffer the op took off: freed on commit */
 	struct kv_rec *to_free; /* commit: dead record to free */
@@ -68,6 +77,12 @@ uint64_t kvexec_usage(size_t keylen, uint64_t size)
 	return keylen + size + KV_KEY_OVERHEAD;
 }
 
+/* What a name counts for without its inode's value. */
+static uint64_t name_usage(size_t keylen)
+{
+	return kvexec_usage(keylen, 0);
+}
+
 uint64_t kvexec_usage_of(const struct keyspace *ks)
 {
 	struct keyspace_iter it;
@@ -77,7 +92,8 @@ uint64_t kvexec_usage_of(const struct keyspace *ks)
 	for (keyspace_first(ks, &it); (r = keyspace_iter_rec(&it)) != NULL;
 	     keyspace_iter_next(&it))
 		if (!r->dead)
-			used += kvexec_usage(r->keylen, r->attr.size);
+			used += kvexec_usage(r->keylen,
+			    keyspace_rec_is_first(r) ? r->ino->attr.size : 0);
 	return used;
 }
 
@@ -97,7 +113,7 @@ static bool over_quota(const struct kvexec_state *st, const struct undo *u,
 /* Status of @op's version check against existing record @r. */
 static int version_status(const struct kv_rec *r, const struct kv_op *op)
 {
-	if ((op->flags & KV_F_ANYVER) || op->version == r->attr.version)
+	if ((op->flags & KV_F_ANYVER) || op->version == r->ino->attr.version)
 		return KV_OK;
 	return KV_EVERSION;
 }
@@ -139,11 +155,12 @@ int kvexec_copy_value(const struct kv_rec *r, void **value)
 {
 	bool ok;
 
-	*value = dup_bytes(r->value, r->attr.size, &ok);
+	*value = dup_bytes(r->ino->value, r->ino->attr.size, &ok);
 	return ok ? 0 : -ENOMEM;
 }
 
-/* Record @r's header in @u before changing it (no-op without a log). */
+/* Record @r's header and its inode's in @u before changing them (no-op
+ * without a log).  The log holds the inode until commit or rollback. */
 static struct undo_ent *save(struct undo *u, struct kv_rec *r)
 {
 	struct undo_ent *e;
@@ -154,47 +171,52 @@ static struct undo_ent *save(struct undo *u, struct kv_rec *r)
 	e = &u->e[u->n++];
 	memset(e, 0, sizeof(*e));
 	e->rec = r;
-	e->attr = r->attr;
-	e->value = r->value;
-	e->cap = r->cap;
+	e->ino = r->ino;
+	keyspace_inode_ref(e->ino);
+	e->attr = r->ino->attr;
+	e->value = r->ino->value;
+	e->cap = r->ino->cap;
 	e->dead = r->dead;
 	return e;
 }
 
-/* Install @buf (@size bytes, @cap allocated) as @r's value. */
+/* Install @buf (@size bytes, @cap allocated) as the value of @r's inode. */
 static void set_value(struct undo *u, struct kv_rec *r, unsigned char *buf,
     uint64_t size, uint64_t cap)
 {
+	struct kv_inode *ino = r->ino;
 	struct undo_ent *e = save(u, r);
 
 	if (e != NULL) {
 		e->alloc = buf;
-		e->retired = r->value;
+		e->retired = ino->value;
 	} else {
-		free(r->value);
+		free(ino->value);
 	}
-	r->value = buf;
-	r->cap = cap;
-	r->attr.size = size;
+	ino->value = buf;
+	ino->cap = cap;
+	ino->attr.size = size;
 }
 
-static void changed(struct kv_rec *r, int64_t now, bool content)
+static void changed(struct kv_inode *ino, int64_t now, bool content)
 {
-	r->attr.version++;
-	r->attr.ctime_ns = now;
+	ino->attr.version++;
+	ino->attr.ctime_ns = now;
 	if (content)
-		r->attr.mtime_ns = now;
+		ino->attr.mtime_ns = now;
 }
 
 /* ------------------------------------------------------------------------
  * Single operations (with @u: inside a txn, undoable)
  * ------------------------------------------------------------------------ */
 
-/* Create @op->key (absent, or dead inside a txn) with @op's value and meta. */
+/* Create @op->key (absent, or dead inside a txn) with @op's value and meta,
+ * naming a new inode. */
 static int create_rec(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = keyspace_get(st->ks, op->key, op->keylen);
+	struct kv_inode *ino;
 	unsigned char *buf;
 	bool ok;
 
@@ -205,38 +227,52 @@ static int create_rec(struct kvexec_state *st, const struct kv_op *op,
 	buf = dup_bytes(op->data, op->datalen, &ok);
 	if (!ok)
 		return -ENOMEM;
-	if (r != NULL) { /* dead: revive it as a new key */
+	if (r != NULL) { /* dead: revive it as a new key, a new inode */
+		struct undo_ent *e;
+
 		assert(r->dead && u != NULL);
-		save(u, r)->alloc = buf;
-	} else {
-		r = keyspace_rec_new(op->key, op->keylen);
-		if (r == NULL || keyspace_insert(st->ks, r) != 0) {
-			free(r);
+		ino = keyspace_inode_new();
+		if (ino == NULL) {
 			free(buf);
 			return -ENOMEM;
 		}
+		e = save(u, r);
+		e->alloc = buf;
+		e->fresh = ino;
+		keyspace_rec_point(r, ino); /* a new inode has room for one */
+	} else {
+		r = keyspace_rec_new(op->key, op->keylen, NULL);
+		if (r == NULL || keyspace_insert(st->ks, r) != 0) {
+			keyspace_rec_free(r);
+			free(buf);
+			return -ENOMEM;
+		}
+		ino = r->ino;
 		if (u != NULL) {
 			struct undo_ent *e = save(u, r);
 
 			e->created = true;
+			e->fresh = ino;
 			e->alloc = buf;
 		}
 	}
 	st->used += kvexec_usage(op->keylen, op->datalen);
-	memset(&r->attr, 0, sizeof(r->attr));
 	r->dead = 0;
-	r->value = buf;
-	r->cap = op->datalen;
-	r->attr.size = op->datalen;
-	r->attr.version = 1;
-	r->attr.inode = st->next_inode++;
-	r->attr.mtime_ns = now;
-	r->attr.ctime_ns = now;
-	r->attr.kind = op->meta.kind;
-	r->attr.mode = op->meta.mode;
-	r->attr.uid = op->meta.uid;
-	r->attr.gid = op->meta.gid;
-	out->attr = r->attr;
+	memset(&ino->attr, 0, sizeof(ino->attr));
+	ino->value = buf;
+	ino->cap = op->datalen;
+	ino->attr.size = op->datalen;
+	ino->attr.version = 1;
+	ino->attr.nlink = 1;
+	ino->attr.inode = st->next_inode++;
+	ino->attr.mtime_ns = now;
+	ino->attr.ctime_ns = now;
+	ino->attr.kind = op->meta.kind;
+	ino->attr.mode = op->meta.mode;
+	ino->attr.uid = op->meta.uid;
+	ino->attr.gid = op->meta.gid;
+	keyspace_inode_add(st->ks, ino);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -244,6 +280,7 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = kvexec_live(st->ks, op->key, op->keylen);
+	struct kv_inode *ino;
 	unsigned char *buf;
 	bool ok;
 
@@ -257,40 +294,63 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
 	out->status = version_status(r, op);
 	if (out->status != KV_OK)
 		return 0;
-	if (over_quota(st, u, op->datalen, r->attr.size)) {
+	ino = r->ino;
+	if (over_quota(st, u, op->datalen, ino->attr.size)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
 	buf = dup_bytes(op->data, op->datalen, &ok);
 	if (!ok)
 		return -ENOMEM;
-	st->used = st->used - r->attr.size + op->datalen;
+	st->used = st->used - ino->attr.size + op->datalen;
 	set_value(u, r, buf, op->datalen, op->datalen);
 	if (op->flags & KV_F_SETMETA) {
-		r->attr.kind = op->meta.kind;
-		r->attr.mode = op->meta.mode;
-		r->attr.uid = op->meta.uid;
-		r->attr.gid = op->meta.gid;
+		ino->attr.kind = op->meta.kind;
+		ino->attr.mode = op->meta.mode;
+		ino->attr.uid = op->meta.uid;
+		ino->attr.gid = op->meta.gid;
 	}
-	changed(r, now, true);
-	out->attr = r->attr;
+	changed(ino, now, true);
+	out->attr = ino->attr;
 	return 0;
 }
 
+/*
+ * @ino loses one of its names (the caller removes or re-points the
+ * record, saved in @e inside a txn): nlink - 1; the last name takes the
+ * value along (inside a txn the value is retired now, the inode freed at
+ * commit), otherwise the inode's version moves and ctime = now.
+ */
+static void unlinked(struct kvexec_state *st, struct kv_inode *ino,
+    struct undo_ent *e, int64_t now)
+{
+	assert(ino->attr.nlink > 0);
+	if (--ino->attr.nlink > 0) {
+		changed(ino, now, false);
+		return;
+	}
+	st->used -= ino->attr.size;
+	if (e != NULL) {
+		e->retired = ino->value;
+		ino->value = NULL;
+		ino->cap = 0;
+	}
+}
+
 static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
-    struct undo *u, struct kv_result *out)
+    int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 
 	if (r == NULL)
 		return 0;
-	out->attr = r->attr;
+	ino = r->ino;
+	st->used -= name_usage(r->keylen);
+	unlinked(st, ino, save(u, r), now);
+	out->attr = ino->attr;
 	out->attr.version = 0;
-	st->used -= kvexec_usage(r->keylen, r->attr.size);
 	if (u != NULL) {
-		save(u, r)->retired = r->value;
-		r->value = NULL;
-		r->cap = 0;
 		r->dead = 1;
 	} else {
 		keyspace_remove(st->ks, op->key, op->keylen);
@@ -299,11 +359,11 @@ static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
 	return 0;
 }
 
-/* A new buffer of @size bytes: @r's value cut or zero-extended. */
-static unsigned char *resized_copy(const struct kv_rec *r, uint64_t size)
+/* A new buffer of @size bytes: @ino's value cut or zero-extended. */
+static unsigned char *resized_copy(const struct kv_inode *ino, uint64_t size)
 {
 	unsigned char *buf;
-	uint64_t keep = r->attr.size < size ? r->attr.size : size;
+	uint64_t keep = ino->attr.size < size ? ino->attr.size : size;
 
 	if (size == 0)
 		return NULL;
@@ -311,26 +371,27 @@ static unsigned char *resized_copy(const struct kv_rec *r, uint64_t size)
 	if (buf == NULL)
 		return NULL;
 	if (keep > 0)
-		memcpy(buf, r->value, keep);
+		memcpy(buf, ino->value, keep);
 	memset(buf + keep, 0, size - keep);
 	return buf;
 }
 
-/* Make @r's buffer hold at least @size bytes, in place; false on ENOMEM. */
-static bool reserve_value(struct kv_rec *r, uint64_t size, bool geometric)
+/* Make @ino's buffer hold at least @size bytes, in place; false on ENOMEM. */
+static bool reserve_value(struct kv_inode *ino, uint64_t size, bool geometric)
 {
 	uint64_t ncap = size;
 	unsigned char *p;
 
-	if (size <= r->cap)
+	if (size <= ino->cap)
 		return true;
-	if (geometric && r->cap * 2 > ncap)
-		ncap = r->cap * 2 < KV_VALUE_MAX ? r->cap * 2 : KV_VALUE_MAX;
-	p = realloc(r->value, ncap);
+	if (geometric && ino->cap * 2 > ncap)
+		ncap = ino->cap * 2 < KV_VALUE_MAX ? ino->cap * 2
+		                                   : KV_VALUE_MAX;
+	p = realloc(ino->value, ncap);
 	if (p == NULL)
 		return false;
-	r->value = p;
-	r->cap = ncap;
+	ino->value = p;
+	ino->cap = ncap;
 	return true;
 }
 
@@ -338,12 +399,14 @@ static int exec_write(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 	uint64_t end, size;
 
 	if (r == NULL)
 		return 0;
+	ino = r->ino;
 	if (op->datalen == 0) {
-		out->attr = r->attr;
+		out->attr = ino->attr;
 		return 0;
 	}
 	if (op->arg > KV_VALUE_MAX - op->datalen) {
@@ -351,31 +414,31 @@ static int exec_write(struct kvexec_state *st, const struct kv_op *op,
 		return 0;
 	}
 	end = op->arg + op->datalen;
-	size = end > r->attr.size ? end : r->attr.size;
-	if (over_quota(st, u, size, r->attr.size)) {
+	size = end > ino->attr.size ? end : ino->attr.size;
+	if (over_quota(st, u, size, ino->attr.size)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
 	if (u != NULL) {
-		unsigned char *buf = resized_copy(r, size);
+		unsigned char *buf = resized_copy(ino, size);
 
 		if (buf == NULL)
 			return -ENOMEM;
-		st->used += size - r->attr.size;
+		st->used += size - ino->attr.size;
 		memcpy(buf + op->arg, op->data, op->datalen);
 		set_value(u, r, buf, size, size);
 	} else {
-		if (!reserve_value(r, size, true))
+		if (!reserve_value(ino, size, true))
 			return -ENOMEM;
-		st->used += size - r->attr.size;
-		if (op->arg > r->attr.size)
-			memset(r->value + r->attr.size, 0,
-			    op->arg - r->attr.size);
-		memcpy(r->value + op->arg, op->data, op->datalen);
-		r->attr.size = size;
+		st->used += size - ino->attr.size;
+		if (op->arg > ino->attr.size)
+			memset(ino->value + ino->attr.size, 0,
+			    op->arg - ino->attr.size);
+		memcpy(ino->value + op->arg, op->data, op->datalen);
+		ino->attr.size = size;
 	}
-	changed(r, now, true);
-	out->attr = r->attr;
+	changed(ino, now, true);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -383,47 +446,49 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 	uint64_t size = op->arg, old;
 
 	if (r == NULL)
 		return 0;
+	ino = r->ino;
 	if (size > KV_VALUE_MAX) {
 		out->status = KV_ETOOBIG;
 		return 0;
 	}
-	if (over_quota(st, u, size, r->attr.size)) {
+	if (over_quota(st, u, size, ino->attr.size)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
-	old = r->attr.size;
+	old = ino->attr.size;
 	if (u != NULL) {
-		unsigned char *buf = resized_copy(r, size);
+		unsigned char *buf = resized_copy(ino, size);
 
 		if (buf == NULL && size > 0)
 			return -ENOMEM;
 		set_value(u, r, buf, size, size);
 	} else if (size == 0) {
 		set_value(NULL, r, NULL, 0, 0);
-	} else if (size > r->attr.size) {
-		if (!reserve_value(r, size, false))
+	} else if (size > ino->attr.size) {
+		if (!reserve_value(ino, size, false))
 			return -ENOMEM;
-		memset(r->value + r->attr.size, 0, size - r->attr.size);
-		r->attr.size = size;
+		memset(ino->value + ino->attr.size, 0, size - ino->attr.size);
+		ino->attr.size = size;
 	} else {
-		r->attr.size = size;
+		ino->attr.size = size;
 		if (size <
-		    r->cap / 4) { /* give memory back; failure is harmless */
-			unsigned char *p = realloc(r->value, size);
+		    ino->cap / 4) { /* give memory back; failure is harmless */
+			unsigned char *p = realloc(ino->value, size);
 
 			if (p != NULL) {
-				r->value = p;
-				r->cap = size;
+				ino->value = p;
+				ino->cap = size;
 			}
 		}
 	}
 	st->used = st->used - old + size;
-	changed(r, now, true);
-	out->attr = r->attr;
+	changed(ino, now, true);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -431,22 +496,24 @@ static int exec_setmeta(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
+	struct kv_inode *ino;
 
 	if (r == NULL)
 		return 0;
+	ino = r->ino;
 	save(u, r);
 	if (op->mask & KV_META_MODE)
-		r->attr.mode = op->meta.mode;
+		ino->attr.mode = op->meta.mode;
 	if (op->mask & KV_META_UID)
-		r->attr.uid = op->meta.uid;
+		ino->attr.uid = op->meta.uid;
 	if (op->mask & KV_META_GID)
-		r->attr.gid = op->meta.gid;
+		ino->attr.gid = op->meta.gid;
 	if (op->mask & KV_META_KIND)
-		r->attr.kind = op->meta.kind;
+		ino->attr.kind = op->meta.kind;
 	if (op->mask & KV_META_MTIME)
-		r->attr.mtime_ns = op->mtime_ns;
-	changed(r, now, false);
-	out->attr = r->attr;
+		ino->attr.mtime_ns = op->mtime_ns;
+	changed(ino, now, false);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -454,56 +521,110 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *s = lookup_checked(st, op, out), *d;
+	struct kv_inode *ino;
 	uint64_t add, sub;
 
 	if (s == NULL)
 		return 0;
+	ino = s->ino;
 	if (keyspace_keycmp(op->key, op->keylen, op->key2, op->key2len) == 0) {
-		out->attr = s->attr;
+		out->attr = ino->attr;
 		return 0;
 	}
 	d = keyspace_get(st->ks, op->key2, op->key2len);
-	add = kvexec_usage(op->key2len, s->attr.size);
-	sub = kvexec_usage(s->keylen, s->attr.size);
-	if (d != NULL && !d->dead)
-		sub += kvexec_usage(d->keylen, d->attr.size);
+	add = name_usage(op->key2len);
+	sub = name_usage(s->keylen);
+	if (d != NULL && !d->dead) {
+		sub += name_usage(d->keylen);
+		if (d->ino->attr.nlink == 1)
+			sub += d->ino->attr.size; /* its inode goes */
+	}
 	if (over_quota(st, u, add, sub)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
 	if (d == NULL) {
-		d = keyspace_rec_new(op->key2, op->key2len);
+		d = keyspace_rec_new(op->key2, op->key2len, ino);
 		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
-			free(d);
+			keyspace_rec_free(d);
 			return -ENOMEM;
 		}
 		if (u != NULL)
 			save(u, d)->created = true;
 	} else {
-		struct undo_ent *e = save(u, d);
+		struct kv_inode *old = d->ino;
+		struct undo_ent *e;
 
-		if (e != NULL)
-			e->retired = d->value;
-		else
-			free(d->value);
+		if (keyspace_inode_reserve(ino, ino->nnames + 1) != 0)
+			return -ENOMEM;
+		e = save(u, d);
+		/* d's name leaves its inode (which may go with it: now, or
+		 * at commit when the log lets go of it) */
+		if (!d->dead) {
+			unlinked(st, old, e, now);
+			st->used -= name_usage(d->keylen); /* added back */
+		}
+		keyspace_rec_point(d, ino);
 	}
-	st->used = st->used - sub + add;
+	st->used = st->used - name_usage(s->keylen) + add;
 	save(u, s);
-	d->attr = s->attr;
-	d->value = s->value;
-	d->cap = s->cap;
 	d->dead = 0;
-	d->attr.version++;
-	d->attr.ctime_ns = now;
-	s->value = NULL;
-	s->cap = 0;
+	ino->attr.version++;
+	ino->attr.ctime_ns = now;
 	if (u != NULL) {
 		s->dead = 1;
 	} else {
 		keyspace_remove(st->ks, op->key, op->keylen);
 		keyspace_rec_free(s);
 	}
-	out->attr = d->attr;
+	out->attr = ino->attr;
+	return 0;
+}
+
+/* LINK src dst: a new name dst for src's inode (kv.h). */
+static int exec_link(struct kvexec_state *st, const struct kv_op *op,
+    int64_t now, struct undo *u, struct kv_result *out)
+{
+	struct kv_rec *s = lookup_checked(st, op, out), *d;
+	struct kv_inode *ino;
+
+	if (s == NULL)
+		return 0;
+	ino = s->ino;
+	if (ino->attr.kind == KV_KIND_DIR || ino->attr.nlink >= KV_LINK_MAX) {
+		out->status = KV_EINVAL;
+		return 0;
+	}
+	d = keyspace_get(st->ks, op->key2, op->key2len);
+	if (d != NULL && !d->dead) {
+		out->status = KV_EVERSION; /* dst exists (src == dst too) */
+		return 0;
+	}
+	if (over_quota(st, u, name_usage(op->key2len), 0)) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
+	if (keyspace_inode_reserve(ino, ino->nnames + 1) != 0)
+		return -ENOMEM;
+	if (d == NULL) {
+		d = keyspace_rec_new(op->key2, op->key2len, ino);
+		if (d == NULL || keyspace_insert(st->ks, d) != 0) {
+			keyspace_rec_free(d);
+			return -ENOMEM;
+		}
+		save(u, s);
+		if (u != NULL)
+			save(u, d)->created = true;
+	} else { /* dead inside this txn: revived as a name of ino */
+		save(u, s);
+		save(u, d);
+		keyspace_rec_point(d, ino);
+		d->dead = 0;
+	}
+	st->used += name_usage(op->key2len);
+	ino->attr.nlink++;
+	changed(ino, now, false);
+	out->attr = ino->attr;
 	return 0;
 }
 
@@ -661,7 +782,7 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
 	case KV_OP_PUT:
 		return exec_put(st, op, now, u, out);
 	case KV_OP_DELETE:
-		return exec_delete(st, op, u, out);
+		return exec_delete(st, op, now, u, out);
 	case KV_OP_WRITE:
 		return exec_write(st, op, now, u, out);
 	case KV_OP_TRUNCATE:
@@ -672,6 +793,8 @@ static int exec_op(struct kvexec_state *st, const struct kv_op *op, int64_t now,
 		if (op->flags & KV_F_TREE)
 			return exec_rename_tree(st, op, now, u, out);
 		return exec_rename(st, op, now, u, out);
+	case KV_OP_LINK:
+		return exec_link(st, op, now, u, out);
 	}
 	assert(!"exec_op: not a mutation (the decoder lets none through)");
 	return 0;
@@ -695,15 +818,23 @@ static void rollback(struct kvexec_state *st, struct undo *u)
 		struct kv_rec *r = e->rec;
 
 		free(e->alloc);
+		if (e->fresh != NULL) { /* its value was e->alloc */
+			e->fresh->value = NULL;
+			e->fresh->cap = 0;
+		}
 		if (e->created) {
 			keyspace_remove(st->ks, r->key, r->keylen);
-			free(r); /* its value, if any, was e->alloc or moved */
-			continue;
+			keyspace_rec_free(r);
+		} else {
+			/* Room in e->ino's names: r left it during this txn and
+			 * everything after that is undone already. */
+			keyspace_rec_point(r, e->ino);
+			e->ino->attr = e->attr;
+			e->ino->value = e->value;
+			e->ino->cap = e->cap;
+			r->dead = e->dead;
 		}
-		r->attr = e->attr;
-		r->value = e->value;
-		r->cap = e->cap;
-		r->dead = e->dead;
+		keyspace_inode_unref(e->ino); /* the log's reference */
 	}
 }
 
@@ -723,6 +854,8 @@ static void commit(const struct kvexec_state *st, struct undo *u)
 	for (size_t i = 0; i < u->n; i++)
 		if (u->e[i].to_free != NULL)
 			keyspace_rec_free(u->e[i].to_free);
+	for (size_t i = 0; i < u->n; i++)
+		keyspace_inode_unref(u->e[i].ino); /* the log's references */
 	u->n = 0;
 }
 
@@ -738,7 +871,7 @@ static uint32_t failed_compare(const struct kvexec_state *st,
 		struct kv_rec *r = kvexec_live(st->ks, cmp.key, cmp.keylen);
 		bool ok = cmp.version == KV_VERSION_ANY
 		    ? r != NULL
-		    : (r != NULL ? r->attr.version : 0) == cmp.version;
+		    : (r != NULL ? r->ino->attr.version : 0) == cmp.version;
 
 		if (!ok)
 			return i;
@@ -803,12 +936,12 @@ int kvexec_txn(struct kvexec_state *st, const struct kv_cmd *c, int64_t now,
 	}
 	commit(st, &u);
 	free(u.e);
-	if (first.type == KV_OP_RENAME)
+	if (first.type == KV_OP_RENAME || first.type == KV_OP_LINK)
 		r = kvexec_live(st->ks, first.key2, first.key2len);
 	else
 		r = kvexec_live(st->ks, first.key, first.keylen);
 	if (r != NULL)
-		out->attr = r->attr;
+		out->attr = r->ino->attr;
 	else
 		out->attr.version = 0;
 	return 0;
@@ -828,10 +961,10 @@ int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
 		out->status = KV_ENOKEY;
 		return 0;
 	}
-	out->value = dup_bytes(r->value, r->attr.size, &ok);
+	out->value = dup_bytes(r->ino->value, r->ino->attr.size, &ok);
 	if (!ok)
 		return -ENOMEM;
-	out->value_len = r->attr.size;
-	out->attr = r->attr;
+	out->value_len = r->ino->attr.size;
+	out->attr = r->ino->attr;
 	return 0;
 }

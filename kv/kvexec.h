@@ -58,7 +58,7 @@ int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
     struct kv_result *out);
 
 /*
- * Execute the single mutation @op (PUT..RENAME) at time @now; status and
+ * Execute the single mutation @op (PUT..RENAME, LINK) at time @now; status and
  * attributes in @out.  A change that would leave st->used above st->quota
  * and above what it was is not made: KV_ENOSPC (checked after the
  * command's own checks, so a version mismatch is still ErrVersion).

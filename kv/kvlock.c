@@ -22,11 +22,11 @@ uint64_t kvlock_resolve(const struct keyspace *ks, const struct kv_op *op,
 	if (op->keylen == 0)
 		return op->inode; /* the codec: then inode != 0 */
 	r = kvexec_live(ks, op->key, op->keylen);
-	if (r == NULL || (op->inode != 0 && r->attr.inode != op->inode)) {
+	if (r == NULL || (op->inode != 0 && r->ino->attr.inode != op->inode)) {
 		*status = KV_ENOKEY;
 		return 0;
 	}
-	return r->attr.inode;
+	return r->ino->attr.inode;
 }
 
 void kvlock_req(const struct kv_op *op, uint64_t session, uint64_t inode,

@@ -27,7 +27,7 @@
 
 #define STAGE_BYTES (64u * 1024)
 #define SESSION_BYTES 49u
-#define KEY_FIXED_BYTES (2 + KV_ATTR_BYTES) /* u16 keylen, attr */
+#define ATTR1_BYTES 53u /* format 1: the attr without nlink */
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
 
@@ -154,8 +154,11 @@ static uint64_t payload_size(const struct kvsnap_state *st,
 
 	n += (uint64_t)session_count(st->sessions) * SESSION_BYTES;
 	keyspace_first(st->ks, &it);
-	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it))
-		n += KEY_FIXED_BYTES + r->keylen + r->attr.size;
+	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it)) {
+		n += 2 + r->keylen + 8;
+		if (keyspace_rec_is_first(r))
+			n += KV_ATTR_BYTES + r->ino->attr.size;
+	}
 	return n;
 }
 
@@ -184,11 +187,14 @@ static void write_rec(struct sink *s, const struct kv_rec *r)
 	le_put16(b, r->keylen);
 	sink_write(s, b, 2);
 	sink_write(s, r->key, r->keylen);
+	sink_u64(s, r->ino->attr.inode);
+	if (!keyspace_rec_is_first(r))
+		return; /* the inode's body came with its first name */
 	buf_writer_init(&w, b, sizeof(b));
-	kv_attr_put(&w, &r->attr);
+	kv_attr_put(&w, &r->ino->attr);
 	sink_write(s, b, sizeof(b));
-	if (r->attr.size > 0)
-		sink_write(s, r->value, r->attr.size);
+	if (r->ino->attr.size > 0)
+		sink_write(s, r->ino->value, r->ino->attr.size);
 }
 
 static void write_payload(struct sink *s, const struct kvsnap_state *st,
@@ -410,13 +416,6 @@ static bool src_finish(struct source *s)
  * Decoding
  * ------------------------------------------------------------------------ */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int read_sessions(struct source *s, struct kvsnap_state *st)
 {
 	uint8_t b[SESSION_BYTES];
@@ -452,34 +451,20 @@ static int read_sessions(struct source *s, struct kvsnap_state *st)
 	return 0;
 }
 
-struct inodes {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static int push_inode(struct inodes *in, uint64_t ino)
-{
-	if (in->n == in->cap) {
-		size_t ncap = in->cap == 0 ? 1024 : in->cap * 2;
-		uint64_t *v = realloc(in->v, ncap * sizeof(*v));
-
-		if (v == NULL)
-			return -ENOMEM;
-		in->v = v;
-		in->cap = ncap;
-	}
-	in->v[in->n++] = ino;
-	return 0;
-}
-
-/* Read one key's attributes (after its key bytes) and check them. */
+/* Read one inode's attributes (format 1: without nlink, which is 1) and
+ * check them. */
 static bool read_attr(struct source *s, const struct kvsnap_state *st,
-    struct kv_attr *a)
+    uint32_t format, struct kv_attr *a)
 {
 	uint8_t b[KV_ATTR_BYTES];
 	struct buf_reader r;
 
-	src_read(s, b, sizeof(b));
+	if (format == 1) {
+		src_read(s, b, ATTR1_BYTES);
+		le_put32(b + ATTR1_BYTES, 1);
+	} else {
+		src_read(s, b, sizeof(b));
+	}
 	if (s->bad)
 		return false;
 	buf_reader_init(&r, b, sizeof(b));
@@ -487,21 +472,57 @@ static bool read_attr(struct source *s, const struct kvsnap_state *st,
 	return a->version >= 1 && a->inode >= KV_INODE_FIRST &&
 	    a->inode < st->next_inode && a->size <= KV_VALUE_MAX &&
 	    a->ctime_ns >= 0 && (a->mode & ~KV_MODE_MASK) == 0 &&
-	    a->kind >= KV_KIND_FILE && a->kind <= KV_KIND_SYMLINK;
+	    a->kind >= KV_KIND_FILE && a->kind <= KV_KIND_SYMLINK &&
+	    a->nlink >= 1 && a->nlink <= KV_LINK_MAX;
 }
 
-static int read_keys(struct source *s, struct kvsnap_state *st,
-    struct inodes *inodes)
+/* A new record for @key naming a new inode read from @s (attributes, then
+ * the value), indexed; or NULL with *@rc set. */
+static struct kv_rec *read_inode(struct source *s, struct kvsnap_state *st,
+    uint32_t format, const uint8_t *key, size_t keylen, int *rc)
+{
+	struct kv_attr a;
+	struct kv_rec *r;
+
+	*rc = -EBADMSG;
+	if (!read_attr(s, st, format, &a) || a.size > s->left ||
+	    keyspace_inode_find(st->ks, a.inode) != NULL)
+		return NULL; /* bad, or an inode seen before (format 1) */
+	*rc = -ENOMEM;
+	r = keyspace_rec_new(key, keylen, NULL);
+	if (r == NULL)
+		return NULL;
+	r->ino->attr = a;
+	if (a.size > 0) {
+		r->ino->value = malloc(a.size);
+		if (r->ino->value == NULL) {
+			keyspace_rec_free(r);
+			return NULL;
+		}
+		r->ino->cap = a.size;
+		src_read(s, r->ino->value, a.size);
+	}
+	if (s->bad) {
+		keyspace_rec_free(r);
+		*rc = -EBADMSG;
+		return NULL;
+	}
+	keyspace_inode_add(st->ks, r->ino);
+	return r;
+}
+
+static int read_keys(struct source *s, struct kvsnap_state *st, uint32_t format)
 {
 	uint8_t *key = s->key, *prev = s->prev;
 	uint64_t n = src_u64(s);
 	size_t prevlen = 0;
+	struct keyspace_iter it;
+	struct kv_rec *r;
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint8_t lb[2];
 		size_t keylen;
-		struct kv_attr a;
-		struct kv_rec *r;
+		int rc;
 
 		src_read(s, lb, 2);
 		keylen = le_get16(lb);
@@ -511,43 +532,63 @@ static int read_keys(struct source *s, struct kvsnap_state *st,
 		if (s->bad ||
 		    (i > 0 && keyspace_keycmp(prev, prevlen, key, keylen) >= 0))
 			return -EBADMSG;
-		if (!read_attr(s, st, &a) || a.size > s->left)
-			return -EBADMSG;
-		r = keyspace_rec_new(key, keylen);
-		if (r == NULL)
-			return -ENOMEM;
-		r->attr = a;
-		if (a.size > 0) {
-			r->value = malloc(a.size);
-			if (r->value == NULL) {
-				keyspace_rec_free(r);
-				return -ENOMEM;
+		if (format == 1) {
+			r = read_inode(s, st, format, key, keylen, &rc);
+		} else {
+			uint64_t inum = src_u64(s);
+			struct kv_inode *ino = keyspace_inode_find(st->ks,
+			    inum);
+
+			if (s->bad)
+				return -EBADMSG;
+			if (ino == NULL) { /* its first name: the body */
+				r = read_inode(s, st, format, key, keylen, &rc);
+				if (r != NULL && r->ino->attr.inode != inum) {
+					keyspace_rec_free(r);
+					r = NULL;
+					rc = -EBADMSG;
+				}
+			} else if (ino->nnames >= ino->attr.nlink) {
+				r = NULL; /* more names than it says */
+				rc = -EBADMSG;
+			} else {
+				r = keyspace_rec_new(key, keylen, ino);
+				rc = -ENOMEM;
 			}
-			r->cap = a.size;
-			src_read(s, r->value, a.size);
 		}
-		if (s->bad) {
-			keyspace_rec_free(r);
-			return -EBADMSG;
-		}
-		if (push_inode(inodes, a.inode) != 0 ||
-		    keyspace_insert(st->ks, r) != 0) {
+		if (r == NULL)
+			return rc;
+		if (keyspace_insert(st->ks, r) != 0) {
 			keyspace_rec_free(r);
 			return -ENOMEM; /* -EEXIST impossible: keys ascend */
 		}
 		memcpy(prev, key, keylen);
 		prevlen = keylen;
 	}
-	return s->bad ? -EBADMSG : 0;
+	if (s->bad)
+		return -EBADMSG;
+	/* Every inode has as many names as its nlink says. */
+	keyspace_first(st->ks, &it);
+	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it))
+		if (r->ino->nnames != r->ino->attr.nlink)
+			return -EBADMSG;
+	return 0;
 }
 
+/* The lock section (format 3); formats 1 and 2 have none: an empty
+ * table. */
 static int read_locks(struct source *s, struct kvsnap_state *st,
-    int64_t lease_ns, uint32_t max)
+    uint32_t format, int64_t lease_ns, uint32_t max)
 {
-	uint32_t n = src_u32(s);
+	uint32_t n;
 	void *b;
 	int rc;
 
+	if (format < 3) {
+		st->locks = locktab_new(lease_ns, max);
+		return st->locks != NULL ? 0 : -ENOMEM;
+	}
+	n = src_u32(s);
 	if (s->bad || n > s->left)
 		return -EBADMSG;
 	b = malloc(n ? n : 1);
@@ -562,9 +603,8 @@ static int read_locks(struct source *s, struct kvsnap_state *st,
 }
 
 static int read_payload(struct source *s, struct kvsnap_state *st,
-    int64_t lock_lease_ns, uint32_t lock_max)
+    uint32_t format, int64_t lock_lease_ns, uint32_t lock_max)
 {
-	struct inodes inodes = { 0 };
 	int rc;
 
 	st->applied_index = src_u64(s);
@@ -574,20 +614,13 @@ static int read_payload(struct source *s, struct kvsnap_state *st,
 		return -EBADMSG;
 	rc = read_sessions(s, st);
 	if (rc == 0)
-		rc = read_keys(s, st, &inodes);
+		rc = read_keys(s, st, format);
 	if (rc == 0)
-		rc = read_locks(s, st, lock_lease_ns, lock_max);
+		rc = read_locks(s, st, format, lock_lease_ns, lock_max);
 	if (rc == 0 && src_u32(s) != KVSNAP_END)
 		rc = -EBADMSG;
 	if (rc == 0 && !src_finish(s))
 		rc = -EBADMSG;
-	if (rc == 0 && inodes.n > 1) {
-		qsort(inodes.v, inodes.n, sizeof(inodes.v[0]), cmp_u64);
-		for (size_t i = 1; i < inodes.n; i++)
-			if (inodes.v[i] == inodes.v[i - 1])
-				rc = -EBADMSG;
-	}
-	free(inodes.v);
 	return rc;
 }
 
@@ -598,13 +631,15 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	const uint8_t *p = data;
 	struct source *s = NULL;
 	unsigned long long fcs;
+	uint32_t format;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (data == NULL || len < KVSNAP_HEADER_BYTES ||
 	    memcmp(p, KVSNAP_MAGIC, 8) != 0)
 		return -EBADMSG;
-	if (le_get32(p + 8) != KVSNAP_FORMAT)
+	format = le_get32(p + 8);
+	if (format < 1 || format > KVSNAP_FORMAT)
 		return -ENOTSUP;
 	if (le_get32(p + 12) != 0)
 		return -EBADMSG;
@@ -630,7 +665,7 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	s->bad = false;
 	s->pos = s->end = 0;
 
-	rc = read_payload(s, out, lock_lease_ns, lock_max);
+	rc = read_payload(s, out, format, lock_lease_ns, lock_max);
 	if (rc != 0)
 		goto fail;
 	session_trim(out->sessions);

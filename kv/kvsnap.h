@@ -13,14 +13,25 @@
  *     u32 session count, then per session, least recently used first:
  *       u64 client, u64 seq, i64 time, u8 status, u32 fail_cmp,
  *       u32 fail_op, u64 version, u64 inode                      (49 bytes)
- *     u64 key count, then per key, in key order:
- *       u16 keylen, key, u64 version, u64 inode, u64 size, i64 mtime,
- *       i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, value (size bytes)
- *     u32 lock section length, the lock table (locktab.h: its layout)
+ *     u64 key count, then per key (name), in key order:
+ *       u16 keylen, key, u64 inode number, and, at the first name of
+ *       each inode in key order only, the inode's body: attr (cmd.h
+ *       layout, KV_ATTR_BYTES: u64 version, u64 inode, u64 size, i64
+ *       mtime, i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, u32
+ *       nlink), value (size bytes).  A later name of the same inode (a
+ *       hard link) is just its key and the inode number.
+ *     u32 lock section length, the lock table (locktab.h: its layout;
+ *       locks are keyed by inode number)
  *     u32 end marker KVSNAP_END
  *
- * Format 2 added the lock section (format 1 snapshots are refused:
- * -ENOTSUP, as for any other format).
+ * Formats (kvsnap_encode() writes KVSNAP_FORMAT = 3; all three are read):
+ *   1  the released one: per key u16 keylen, key, the attr without nlink
+ *      (53 bytes), value; every key its own inode; no lock section.
+ *   2  hard links (the key layout above); no lock section.
+ *   3  format 2 plus the lock section.
+ * A snapshot without a lock section restores an empty lock table.  (The
+ * locks branch's pre-merge format 2, key layout 1 plus locks, was never
+ * released and is not supported: it is parsed as the links layout.)
  *
  * Every byte is checked: the header field by field, the payload by the
  * zstd checksum and then field by field.  Compression is streaming both ways: values are fed to zstd without being
@@ -40,7 +51,7 @@
 #include "kv/session.h"
 
 #define KVSNAP_MAGIC "RKVSNAP" /* + its terminating NUL: 8 bytes */
-#define KVSNAP_FORMAT 2
+#define KVSNAP_FORMAT 3 /* 2: hard links; 3: and the lock table */
 #define KVSNAP_HEADER_BYTES 24
 #define KVSNAP_END 0x21444e45u /* "END!" */
 
@@ -65,14 +76,18 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
  * Decode the snapshot at @data into @out, building a new key space, a
  * new session table (capacity @session_max, TTL @ttl_ns; trimmed to the
  * capacity) and a new lock table (lease @lock_lease_ns, limit @lock_max;
- * locktab_decode() checks it).  Checks: magic, format, flags, the frame's content size
- * against the header, the zstd checksum, no byte before or after the
- * frame unaccounted for, every length, keys strictly increasing and
- * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_VALUE_MAX,
- * inodes distinct and in [KV_INODE_FIRST, next inode), ctimes >= 0, the
- * session table (session_restore()), times <= the committed clock, the end
- * marker.  Returns 0 (the caller owns out->ks, out->sessions and out->locks), -EBADMSG,
- * -ENOTSUP (other format), -ENOMEM; on error @out holds nothing.
+ * empty for formats 1 and 2).  Checks: magic, format, flags, the frame's
+ * content size against the header, the zstd checksum, no byte before or
+ * after the frame unaccounted for, every length, keys strictly increasing
+ * and 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <=
+ * KV_VALUE_MAX, inodes in [KV_INODE_FIRST, next inode), each body once
+ * (formats 2, 3: at its first name; format 1: inodes distinct), each
+ * inode's nlink (1..KV_LINK_MAX) equal to its names, ctimes >= 0, the
+ * session table (session_restore()), times <= the committed clock, the
+ * lock section (format 3: locktab_decode()), the end marker.  Returns 0 (the
+ * caller owns out->ks, out->sessions and out->locks), -EBADMSG, -ENOTSUP
+ * (a format other than 1..KVSNAP_FORMAT), -ENOMEM; on error @out holds
+ * nothing.
  */
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
     int64_t ttl_ns, int64_t lock_lease_ns, uint32_t lock_max,

@@ -3,14 +3,14 @@
  * a member's local state after the read barrier), and their answers.
  *
  * Query (little-endian; "bytes" = u32 length + bytes):
- *   u8 version (1), u8 kind
+ *   u8 version (2), u8 kind
  *   GET:  key bytes
  *   LIST: prefix bytes, after bytes, u32 limit, i32 delim (-1: none)
  *   USAGE: empty key bytes (u32 0)
  * Answer to GET:  a kv_result (cmd.h encoding): status, attr, value.
  * Answer to LIST: u8 version, u8 status, u32 n, n x { key bytes, attr }
  *   where attr = u64 version, inode, size, i64 mtime, ctime, u32 mode,
- *   uid, gid, u8 kind (53 bytes).
+ *   uid, gid, u8 kind, u32 nlink (57 bytes).
  * Answer to USAGE: u8 version, u8 status, u64 used, u64 quota, u64 keys
  *   (kv_usage(), kv_key_count(): the size quota of kv.h, for df).
  * GETLK: key bytes = an encoded GETLK command (cmd.h; its client_id is
@@ -31,7 +31,7 @@
 
 #include "kv/cmd.h"
 
-#define QUERY_VERSION 1
+#define QUERY_VERSION 2 /* 2: nlink in the attr */
 #define QUERY_LIST_PAGE_MAX 1000u /* keys per LIST answer */
 #define QUERY_LIST_BYTES_MAX (4u << 20) /* bytes per LIST answer */
 #define QUERY_ATTR_LEN KV_ATTR_BYTES

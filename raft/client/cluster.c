@@ -199,32 +199,44 @@ static int parse_member(char *args, struct cluster *c, const char *name,
 	return 0;
 }
 
+int cluster_parse_quota(const char *s, uint64_t *bytes)
+{
+	char digits[32];
+	unsigned shift = 0;
+	uint64_t v;
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, s, n + 1);
+	if (n > 1 && strchr("KMGT", digits[n - 1]) != NULL) {
+		shift = 10u *
+		    (unsigned)(strchr("KMGT", digits[n - 1]) - "KMGT" + 1);
+		digits[n - 1] = '\0';
+	}
+	if (num_parse_u64(digits, 10, 1, (1ull << 62) >> shift, &v) != 0)
+		return -EINVAL;
+	*bytes = v << shift;
+	return 0;
+}
+
 /* "quota <bytes>[K|M|G|T]": 1 byte .. 2^62, binary units. */
 static int parse_quota(char *rest, struct cluster *c, const char *name,
     int line, char *err, size_t errlen)
 {
 	char *w = rest + strspn(rest, " \t"), *end;
-	unsigned shift = 0;
-	uint64_t v;
-	size_t n;
 
 	end = w + strcspn(w, " \t");
 	if (end[strspn(end, " \t")] != '\0')
 		return fail(err, errlen, name, line,
 		    "unexpected words after the quota");
 	*end = '\0';
-	n = strlen(w);
 	if (c->quota != 0)
 		return fail(err, errlen, name, line, "quota given twice");
-	if (n > 1 && strchr("KMGT", w[n - 1]) != NULL) {
-		shift = 10u * (unsigned)(strchr("KMGT", w[n - 1]) - "KMGT" + 1);
-		w[n - 1] = '\0';
-	}
-	if (num_parse_u64(w, 10, 1, (1ull << 62) >> shift, &v) != 0)
+	if (cluster_parse_quota(w, &c->quota) != 0)
 		return fail(err, errlen, name, line,
 		    "quota must be a number of bytes, 1 to 2^62, with an "
 		    "optional K, M, G or T");
-	c->quota = v << shift;
 	return 0;
 }
 

@@ -71,6 +71,14 @@ struct cluster {
 int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen);
 
+/*
+ * Parse a quota as the quota line takes it: decimal bytes with an optional
+ * binary K, M, G or T suffix, 1 byte to 2^62 ("64M" = 67108864).  Stores
+ * the bytes in *@bytes and returns 0, or returns -EINVAL (*@bytes
+ * unchanged) for anything else: signs, spaces, other suffixes, overflow.
+ */
+int cluster_parse_quota(const char *s, uint64_t *bytes);
+
 /* Read and parse the file at @path (at most 64 KiB).  0, -EINVAL, -errno. */
 int cluster_load(const char *path, struct cluster *c, char *err, size_t errlen);
 

@@ -203,6 +203,8 @@ static int write_cluster_file(const char *path, const struct cluster *c,
 		fprintf(f, "credential %s key=%s\n",
 		    c->creds[i].role == CLUSTER_ADMIN ? "admin" : "client",
 		    c->creds[i].key);
+	if (c->quota != 0)
+		fprintf(f, "quota %" PRIu64 "\n", c->quota);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		rv = -errno;
 	if (fclose(f) != 0 && rv == 0)

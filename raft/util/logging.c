@@ -1,11 +1,12 @@
 /*
- * logging.c - stderr diagnostics with a level, a process tag and timestamps.
+ * logging.c - diagnostics with a level, a process tag and timestamps, on
+ * stderr or (a daemon's choice, log_syslog_open) syslog(3).
  *
  * PROCESS-WIDE STATE: this is the one module in raftkv allowed to keep
- * globals.  `log_level_cur` and `log_tag` below are set by log_init() (once
- * at start-up, or again after fork()) and only read afterwards, so logging
- * itself needs no lock.  Everything else in raftkv passes its state
- * explicitly.
+ * globals.  `log_level_cur`, `log_tag`, `log_ident` and `log_syslog` below
+ * are set by log_init() / log_syslog_open() (once at start-up, or again
+ * after fork()) and only read afterwards, so logging itself needs no lock.
+ * Everything else in raftkv passes its state explicitly.
  *
  * Thread safety: each line is formatted into a stack buffer and emitted
  * with one write(2) on fd 2.  POSIX does not promise atomicity for
@@ -20,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +32,16 @@
 
 static enum log_level log_level_cur = LOG_LEVEL_INFO;
 static char log_tag[LOG_TAG_MAX + 1];
+/* openlog() keeps the ident pointer: it lives here. */
+static char log_ident[LOG_TAG_MAX + 1];
+static bool log_syslog;
+
+/* The syslog(3) priority of each level. */
+static const int level_priorities[] = {
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+	[LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_WARN] = LOG_WARNING,
+};
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -55,6 +68,22 @@ void log_setlevel(enum log_level level)
 enum log_level log_getlevel(void)
 {
 	return log_level_cur;
+}
+
+void log_syslog_open(const char *ident)
+{
+	snprintf(log_ident, sizeof(log_ident), "%s",
+	    ident != NULL ? ident : "raftkv");
+	openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_syslog = true;
+}
+
+void log_syslog_close(void)
+{
+	if (!log_syslog)
+		return;
+	log_syslog = false;
+	closelog();
 }
 
 int log_level_parse(const char *name, enum log_level *level)
@@ -110,19 +139,21 @@ static void write_line(const char *buf, size_t len)
 	}
 }
 
-void log_vlog(enum log_level level, int err, const char *fmt, va_list ap)
+/* Format and emit one line at @level (syslog priority @prio). */
+static void log_emit(enum log_level level, int prio, int err, const char *fmt,
+    va_list ap) LOG_PRINTF(4, 0);
+static void log_emit(enum log_level level, int prio, int err, const char *fmt,
+    va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	size_t n, room;
 	int saved_errno = errno;
 	int k;
 
-	if (level < log_level_cur)
-		return;
-
 	/* Keep one byte for the newline. */
 	room = sizeof(line) - 1;
-	n = format_time(line, room);
+	/* syslog stamps the line itself. */
+	n = log_syslog ? 0 : format_time(line, room);
 	if (log_tag[0] != '\0')
 		k = snprintf(line + n, room - n, "%s %s: ", log_tag,
 		    log_level_name(level));
@@ -142,9 +173,23 @@ void log_vlog(enum log_level level, int err, const char *fmt, va_list ap)
 	}
 	if (n >= room)
 		n = room - 1; /* truncated: snprintf stopped at room - 1 */
-	line[n++] = '\n';
-	write_line(line, n);
+	if (log_syslog) {
+		line[n] = '\0';
+		syslog(prio, "%s", line);
+	} else {
+		line[n++] = '\n';
+		write_line(line, n);
+	}
 	errno = saved_errno;
+}
+
+void log_vlog(enum log_level level, int err, const char *fmt, va_list ap)
+{
+	if (level < log_level_cur ||
+	    (unsigned)level >=
+	        sizeof(level_priorities) / sizeof(level_priorities[0]))
+		return;
+	log_emit(level, level_priorities[level], err, fmt, ap);
 }
 
 void log_debug(const char *fmt, ...)
@@ -191,9 +236,7 @@ static void vfatal(int err, const char *fmt, va_list ap)
     __attribute__((noreturn)) LOG_PRINTF(2, 0);
 static void vfatal(int err, const char *fmt, va_list ap)
 {
-	if (log_level_cur > LOG_LEVEL_WARN)
-		log_level_cur = LOG_LEVEL_WARN;
-	log_vlog(LOG_LEVEL_WARN, err, fmt, ap);
+	log_emit(LOG_LEVEL_WARN, LOG_ERR, err, fmt, ap);
 	exit(1);
 }
 

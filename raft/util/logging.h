@@ -19,6 +19,10 @@
  * never interleave.  Messages below the configured level are discarded
  * before they are formatted.
  *
+ * A daemon with no terminal and no log file sends the lines to syslog(3)
+ * instead (log_syslog_open): the same line without the timestamp (syslog
+ * adds its own), "n2 warn: ...", at the syslog priority of its level.
+ *
  * The Raft core never calls these: it takes an injected trace callback
  * (raft.h) and has no stderr.  Only front ends and the I/O layer log.
  */
@@ -62,6 +66,20 @@ int log_level_parse(const char *name, enum log_level *level);
 
 /* The name of @level ("debug", "info", "warn"; "?" if out of range). */
 const char *log_level_name(enum log_level level);
+
+/*
+ * From now on send every line to syslog(3) instead of stderr:
+ * openlog(@ident, LOG_PID | LOG_NDELAY, LOG_DAEMON), @ident copied (at
+ * most LOG_TAG_MAX bytes).  The levels map to LOG_DEBUG, LOG_INFO and
+ * LOG_WARNING; fatal() and fatalx() log at LOG_ERR.  The level filter
+ * and the tag apply as before.  Without a syslog daemon (no /dev/log) the
+ * lines are lost, as syslog(3) loses them.  Like log_init(), not meant
+ * to race with concurrent logging calls: call it before threads start.
+ */
+void log_syslog_open(const char *ident);
+
+/* Back to stderr (closelog); a no-op if syslog was not in use. */
+void log_syslog_close(void);
 
 #define LOG_PRINTF(f, a) __attribute__((format(printf, f, a)))
 

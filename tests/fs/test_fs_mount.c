@@ -859,6 +859,209 @@ static void test_races(void)
 	}
 }
 
+/* The inode number and link count of @rel on mount @i (-1: error). */
+static long nlink_of(int i, const char *rel, ino_t *ino)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	pathf(p, i, "%s", rel);
+	if (lstat(p, &st) != 0)
+		return -1;
+	if (ino != NULL)
+		*ino = st.st_ino;
+	return (long)st.st_nlink;
+}
+
+/* Hard links: two names of one file, seen alike from every mount; a name
+ * removed leaves the other readable and writable everywhere, also through
+ * descriptors opened by the removed name. */
+static void test_links(void)
+{
+	char p[PATH_MAX], q[PATH_MAX], buf[64];
+	ino_t ino0, ino;
+	int fd, fd1;
+
+	pathf(p, 0, "ln_a");
+	put_file(p, "one", 0);
+	CHECK(nlink_of(0, "ln_a", &ino0) == 1, "nlink 1");
+	pathf(q, 0, "ln_b");
+	CHECK(link(p, q) == 0, "link");
+	for (int i = 0; i < N; i++) {
+		CHECK(nlink_of(i, "ln_a", &ino) == 2 && ino == ino0,
+		    "mount %d: ln_a nlink 2, same inode", i + 1);
+		CHECK(nlink_of(i, "ln_b", &ino) == 2 && ino == ino0,
+		    "mount %d: ln_b nlink 2, same inode", i + 1);
+		expect_file(i, "ln_b", "one");
+	}
+	/* A write through one name, read through the other elsewhere. */
+	pathf(p, 1, "ln_b");
+	put_file(p, "two", O_TRUNC);
+	for (int i = 0; i < N; i++)
+		expect_file(i, "ln_a", "two");
+	/* Refusals: a taken name, a directory. */
+	pathf(p, 2, "ln_a");
+	pathf(q, 2, "ln_b");
+	errno = 0;
+	CHECK(link(p, q) != 0 && errno == EEXIST, "link to a taken name");
+	pathf(p, 2, "ln_dir");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	pathf(q, 2, "ln_dir2");
+	errno = 0;
+	CHECK(link(p, q) != 0 && errno == EPERM, "link of a directory");
+
+	/* Open by ln_a on mount 2; ln_a removed on mount 1: the descriptor
+	 * follows the file to its other name (no orphan: it has one). */
+	pathf(p, 1, "ln_a");
+	fd1 = open(p, O_RDWR);
+	CHECK(fd1 >= 0, "open");
+	pathf(p, 0, "ln_a");
+	CHECK(unlink(p) == 0, "unlink one name");
+	CHECK(pread(fd1, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "two", 3),
+	    "read through the removed name's descriptor");
+	CHECK(pwrite(fd1, "TW", 2, 0) == 2 && fsync(fd1) == 0,
+	    "write through the removed name's descriptor");
+	for (int i = 0; i < N; i++) {
+		expect_errno(i, "ln_a", ENOENT);
+		expect_file(i, "ln_b", "TWo");
+		CHECK(nlink_of(i, "ln_b", NULL) == 1, "mount %d: nlink 1",
+		    i + 1);
+	}
+
+	/* Unlinking one of two names of a file open here needs no hidden
+	 * key; the file lives on under its other name. */
+	pathf(p, 0, "ln_b");
+	fd = open(p, O_RDWR);
+	CHECK(fd >= 0, "open");
+	pathf(q, 0, "ln_c");
+	CHECK(link(p, q) == 0, "link");
+	CHECK(unlink(p) == 0, "unlink while open");
+	CHECK(count_keys("\001o/") == 0, "no hidden key");
+	CHECK(pwrite(fd, "3", 1, 2) == 1 && fsync(fd) == 0, "write");
+	CHECK(close(fd) == 0, "close");
+	CHECK(close(fd1) == 0, "close");
+	for (int i = 0; i < N; i++)
+		expect_file(i, "ln_c", "TW3");
+	/* Its last name removed while open: the hidden key as before. */
+	fd = open(q, O_RDONLY);
+	CHECK(fd >= 0, "open");
+	CHECK(unlink(q) == 0, "unlink the last name");
+	CHECK(count_keys("\001o/") == 1, "kept as one hidden key");
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "TW3", 3),
+	    "read after the last unlink");
+	CHECK(close(fd) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+
+	/* Rename over one name of a linked file drops that name only. */
+	pathf(p, 0, "ln_x");
+	put_file(p, "x", 0);
+	pathf(q, 0, "ln_y");
+	CHECK(link(p, q) == 0, "link");
+	pathf(p, 1, "ln_z");
+	put_file(p, "z", 0);
+	pathf(q, 1, "ln_y");
+	CHECK(rename(p, q) == 0, "rename over a linked name");
+	for (int i = 0; i < N; i++) {
+		expect_file(i, "ln_y", "z");
+		expect_file(i, "ln_x", "x");
+		CHECK(nlink_of(i, "ln_x", NULL) == 1, "mount %d: nlink 1",
+		    i + 1);
+	}
+	/* The raftkv client makes links in the same namespace. */
+	{
+		const char *bd = getenv("RAFTKV_BUILDDIR");
+		char cli[PATH_MAX];
+		const char *argv[] = { cli, "-c", conf, "link", "/ln_x",
+			"/ln_cli", NULL };
+
+		snprintf(cli, sizeof(cli), "%s/kv/raftkv", bd ? bd : ".");
+		CHECK(run(argv) == 0, "raftkv link");
+		for (int i = 0; i < N; i++) {
+			expect_file(i, "ln_cli", "x");
+			CHECK(nlink_of(i, "ln_x", NULL) == 2,
+			    "mount %d: nlink 2", i + 1);
+		}
+		CHECK(run(argv) == 2, "raftkv link to a taken name: exit 2");
+	}
+}
+
+/* @nproc processes per mount each make a file of their own and link(2)
+ * it to @rel, the classic lockfile: the winner's link succeeds and its
+ * file then has two links; every loser's link fails with EEXIST and
+ * leaves its file at one.  Returns the number of winners (both ways of
+ * telling agree); the lock then holds the winner's id. */
+static int link_race(const char *rel, int nproc, int *winner)
+{
+	pid_t kids[N * 8];
+	int n = 0, winners = 0;
+
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < nproc; k++) {
+			pid_t p = fork();
+
+			CHECK(p >= 0, "fork");
+			if (p == 0) {
+				char tmp[PATH_MAX], lock[PATH_MAX], id[16];
+				struct stat st;
+				int fd, ok, e;
+
+				snprintf(id, sizeof(id), "%d", n);
+				pathf(tmp, i, "%s.%d", rel, n);
+				pathf(lock, i, "%s", rel);
+				fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY,
+				    0644);
+				if (fd < 0 ||
+				    write(fd, id, strlen(id)) !=
+				        (ssize_t)strlen(id) ||
+				    close(fd) != 0)
+					_exit(3);
+				ok = link(tmp, lock) == 0;
+				e = errno;
+				if (stat(tmp, &st) != 0)
+					_exit(4);
+				if (ok != (st.st_nlink == 2))
+					_exit(5); /* the two signs disagree */
+				if (unlink(tmp) != 0)
+					_exit(6);
+				_exit(ok ? 0 : e == EEXIST ? 1 : 2);
+			}
+			kids[n++] = p;
+		}
+	for (int k = 0; k < n; k++) {
+		int st;
+
+		CHECK(waitpid(kids[k], &st, 0) == kids[k], "wait");
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) <= 1,
+		    "a racer failed (exit status %d)",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		if (WEXITSTATUS(st) == 0)
+			*winner = k;
+		winners += WEXITSTATUS(st) == 0;
+	}
+	return winners;
+}
+
+static void test_link_races(void)
+{
+	char rel[64], id[16], p[PATH_MAX];
+
+	for (int r = 0; r < 5; r++) {
+		int winner = -1;
+
+		snprintf(rel, sizeof(rel), "lnlock%d", r);
+		CHECK(link_race(rel, 2, &winner) == 1, "link round %d", r);
+		snprintf(id, sizeof(id), "%d", winner);
+		for (int i = 0; i < N; i++) {
+			expect_file(i, rel, id);
+			CHECK(nlink_of(i, rel, NULL) == 1,
+			    "mount %d: the lock's own name is left", i + 1);
+		}
+		/* Released: the next round starts from nothing. */
+		pathf(p, r % N, "%s", rel);
+		CHECK(unlink(p) == 0, "unlock");
+	}
+}
+
 static void test_remove(void)
 {
 	char p[PATH_MAX];
@@ -1842,6 +2045,10 @@ int main(void)
 	printf("ok files removed while open\n");
 	test_races();
 	printf("ok O_EXCL and mkdir races\n");
+	test_links();
+	printf("ok hard links (nlink, one name removed, open files)\n");
+	test_link_races();
+	printf("ok link(2) races: one winner, EEXIST for the others\n");
 	test_remove();
 	printf("ok unlink, rmdir, ENOTEMPTY\n");
 	test_rename();

@@ -2,6 +2,7 @@
  * test_cluster.c - the cluster file parser (raft/client/cluster.c): a good file,
  * and each kind of bad one refused with the right line named.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +54,31 @@ static void test_cluster_quota_line(void **state)
 	snprintf(text, sizeof(text), "%squota 2K\n", m);
 	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.quota, 2048);
+}
+
+/* cluster_parse_quota(), which `raftkv init --quota` uses too: what the
+ * quota line takes, nothing else. */
+static void test_cluster_parse_quota_strict(void **state)
+{
+	static const char *const bad[] = { "", "0", "0K", "K", "12X", "-1",
+		"+1", " 1", "1 ", "1k", "1KB", "1.5G", "0x10", "8388608T",
+		"4611686018427387905", "18446744073709551616", NULL };
+	uint64_t v = 42;
+
+	(void)state;
+	assert_int_equal(cluster_parse_quota("1", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(cluster_parse_quota("64M", &v), 0);
+	assert_int_equal(v, 64ull << 20);
+	assert_int_equal(cluster_parse_quota("4194304T", &v), 0);
+	assert_int_equal(v, 1ull << 62);
+	assert_int_equal(cluster_parse_quota("4611686018427387904", &v), 0);
+	assert_int_equal(v, 1ull << 62);
+	for (int i = 0; bad[i] != NULL; i++) {
+		v = 42;
+		assert_int_equal(cluster_parse_quota(bad[i], &v), -EINVAL);
+		assert_int_equal(v, 42);
+	}
 }
 
 /* @text must be refused with a message starting "f:@line:" and
@@ -192,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_cluster_parses_a_good_file),
 		cmocka_unit_test(test_cluster_refuses_bad_files),
 		cmocka_unit_test(test_cluster_quota_line),
+		cmocka_unit_test(test_cluster_parse_quota_strict),
 		cmocka_unit_test(test_cluster_keys_may_contain_hash),
 		cmocka_unit_test(test_cluster_numbers_are_strict),
 	};

@@ -87,6 +87,7 @@ static void test_inode_root_and_lookup(void **state)
 static void test_inode_applied_rename_and_delete(void **state)
 {
 	struct inode_table *t = inode_table_new();
+	uint64_t died = 99;
 	char k[64];
 
 	(void)state;
@@ -95,27 +96,43 @@ static void test_inode_applied_rename_and_delete(void **state)
 	ref(t, 12, "/g");
 	/* Rename of a known key moves its inode. */
 	inode_lock(t);
-	assert_int_equal(inode_applied_rename(t, "/d/f", 4, "/d/h", 4), 0);
+	assert_int_equal(inode_applied_rename(t, "/d/f", 4, "/d/h", 4, &died),
+	    0);
 	inode_unlock(t);
+	assert_int_equal(died, 0);
 	assert_int_equal(key_of(t, 11, k), 0);
 	assert_string_equal(k, "/d/h");
 	assert_int_equal(at(t, "/d/f"), 0);
 	/* Rename over a known key: the replaced inode is dead. */
 	inode_lock(t);
-	assert_int_equal(inode_applied_rename(t, "/g", 2, "/d/h", 4), 0);
+	assert_int_equal(inode_applied_rename(t, "/g", 2, "/d/h", 4, &died), 0);
 	inode_unlock(t);
+	assert_int_equal(died, 11); /* the hook may move it to another name */
 	assert_int_equal(key_of(t, 12, k), 0);
 	assert_string_equal(k, "/d/h");
 	assert_int_equal(key_of(t, 11, k), -ENOENT);
 	/* Rename of an unknown key over a known one kills the known one. */
 	inode_lock(t);
-	assert_int_equal(inode_applied_rename(t, "/zz", 3, "/d/h", 4), 0);
+	assert_int_equal(inode_applied_rename(t, "/zz", 3, "/d/h", 4, &died),
+	    0);
 	inode_unlock(t);
+	assert_int_equal(died, 12);
 	assert_int_equal(key_of(t, 12, k), -ENOENT);
 	/* Delete. */
 	inode_lock(t);
-	inode_applied_delete(t, "/d", 2);
-	inode_applied_delete(t, "/nothing", 8);
+	assert_int_equal(inode_applied_delete(t, "/d", 2), 10);
+	assert_int_equal(inode_applied_delete(t, "/nothing", 8), 0);
+	inode_unlock(t);
+	assert_int_equal(key_of(t, 10, k), -ENOENT);
+	/* A dead inode moved to another of its names (a hard link). */
+	inode_lock(t);
+	assert_int_equal(inode_set_key_locked(t, 10, "/link", 5), 0);
+	inode_unlock(t);
+	assert_int_equal(key_of(t, 10, k), 0);
+	assert_string_equal(k, "/link");
+	assert_int_equal(at(t, "/link"), 10);
+	inode_lock(t);
+	assert_int_equal(inode_applied_delete(t, "/link", 5), 10);
 	inode_unlock(t);
 	assert_int_equal(key_of(t, 10, k), -ENOENT);
 	/* A new inode at a dead inode's old key; the dead one stays dead. */
@@ -136,6 +153,7 @@ static void test_inode_applied_rename_and_delete(void **state)
 static void test_inode_applied_rename_tree(void **state)
 {
 	struct inode_table *t = inode_table_new();
+	uint64_t died = 99;
 	char k[64];
 
 	(void)state;
@@ -146,7 +164,9 @@ static void test_inode_applied_rename_tree(void **state)
 	ref(t, 34, "/c/x"); /* replaced by the move */
 	ref(t, 35, "/c/z"); /* stays */
 	inode_lock(t);
-	assert_int_equal(inode_applied_rename_tree(t, "/a", 2, "/c", 2), 0);
+	assert_int_equal(inode_applied_rename_tree(t, "/a", 2, "/c", 2, &died),
+	    0);
+	assert_int_equal(died, 0);
 	inode_unlock(t);
 	assert_int_equal(key_of(t, 30, k), 0);
 	assert_string_equal(k, "/c");
@@ -164,10 +184,10 @@ static void test_inode_applied_rename_tree(void **state)
 	/* Moving to a longer and to a shorter name. */
 	inode_lock(t);
 	assert_int_equal(inode_applied_rename_tree(t, "/c/b", 4,
-	                     "/deeper/and/longer", 18),
+	                     "/deeper/and/longer", 18, &died),
 	    0);
 	assert_int_equal(inode_applied_rename_tree(t, "/deeper/and/longer", 18,
-	                     "/s", 2),
+	                     "/s", 2, &died),
 	    0);
 	inode_unlock(t);
 	assert_int_equal(key_of(t, 32, k), 0);
@@ -256,12 +276,14 @@ static void test_inode_random_against_reference(void **state)
 					r[i].key[0] = '\0';
 		} else {
 			int src = -1;
+			uint64_t died;
 
 			if (!strcmp(key, key2))
 				continue;
 			inode_lock(t);
 			assert_int_equal(inode_applied_rename(t, key,
-			                     strlen(key), key2, strlen(key2)),
+			                     strlen(key), key2, strlen(key2),
+			                     &died),
 			    0);
 			inode_unlock(t);
 			for (int i = 0; i < REF_N; i++) {

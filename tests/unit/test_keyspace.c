@@ -72,10 +72,10 @@ static struct kv_rec *rec_of(unsigned i)
 {
 	char k[16];
 	size_t n = key_of(i, k);
-	struct kv_rec *r = keyspace_rec_new(k, n);
+	struct kv_rec *r = keyspace_rec_new(k, n, NULL);
 
 	assert_non_null(r);
-	r->attr.inode = i; /* remember which key it is */
+	r->ino->attr.inode = i; /* remember which key it is */
 	return r;
 }
 
@@ -113,7 +113,7 @@ static void assert_matches(const struct keyspace *ks, const bool *present)
 			continue;
 		r = keyspace_iter_rec(&it);
 		assert_non_null(r);
-		assert_int_equal(r->attr.inode, sorted[j]);
+		assert_int_equal(r->ino->attr.inode, sorted[j]);
 		keyspace_iter_next(&it);
 		n++;
 	}
@@ -203,7 +203,7 @@ static void run_random(uint64_t seed, long ops, unsigned check_every)
 
 			assert_true((r != NULL) == present[i]);
 			if (r != NULL)
-				assert_int_equal(r->attr.inode, i);
+				assert_int_equal(r->ino->attr.inode, i);
 			keyspace_rec_free(r);
 			present[i] = false;
 		}
@@ -236,7 +236,7 @@ static void test_keyspace_get_finds_every_key(void **state)
 
 		if (i % 2 == 0) {
 			assert_non_null(r);
-			assert_int_equal(r->attr.inode, i);
+			assert_int_equal(r->ino->attr.inode, i);
 		} else {
 			assert_null(r);
 		}
@@ -254,20 +254,20 @@ static void test_keyspace_seek_positions(void **state)
 		assert_int_equal(keyspace_insert(ks, rec_of(i)), 0);
 	/* Exact hit. */
 	keyspace_seek(ks, "20", 2, &it);
-	assert_int_equal(keyspace_iter_rec(&it)->attr.inode, 20);
+	assert_int_equal(keyspace_iter_rec(&it)->ino->attr.inode, 20);
 	/* Between keys: the next multiple of 10 after "2005" in byte order. */
 	keyspace_seek(ks, "2005", 4, &it);
-	assert_int_equal(keyspace_iter_rec(&it)->attr.inode, 2010);
+	assert_int_equal(keyspace_iter_rec(&it)->ino->attr.inode, 2010);
 	/* Before everything. */
 	keyspace_seek(ks, "", 0, &it);
-	assert_int_equal(keyspace_iter_rec(&it)->attr.inode, 10);
+	assert_int_equal(keyspace_iter_rec(&it)->ino->attr.inode, 10);
 	keyspace_seek(ks, "0", 1, &it);
-	assert_int_equal(keyspace_iter_rec(&it)->attr.inode, 10);
+	assert_int_equal(keyspace_iter_rec(&it)->ino->attr.inode, 10);
 	/* After everything. */
 	keyspace_seek(ks, "999", 3, &it);
 	assert_null(keyspace_iter_rec(&it));
 	keyspace_seek(ks, "99", 2, &it);
-	assert_int_equal(keyspace_iter_rec(&it)->attr.inode, 990);
+	assert_int_equal(keyspace_iter_rec(&it)->ino->attr.inode, 990);
 	/* Walking off the end stays at the end. */
 	keyspace_seek(ks, "990", 3, &it);
 	keyspace_iter_next(&it);
@@ -287,7 +287,7 @@ static void test_keyspace_sequential_load_fills_leaves(void **state)
 		int n = snprintf(k, sizeof(k), "key%08u", i);
 
 		assert_int_equal(keyspace_insert(ks,
-		                     keyspace_rec_new(k, (size_t)n)),
+		                     keyspace_rec_new(k, (size_t)n, NULL)),
 		    0);
 	}
 	assert_int_equal(keyspace_check(ks), 0);
@@ -344,7 +344,7 @@ static void test_keyspace_remove_from_both_edges(void **state)
 		int len = snprintf(k, sizeof(k), "key%08u", i);
 
 		assert_int_equal(keyspace_insert(ks,
-		                     keyspace_rec_new(k, (size_t)len)),
+		                     keyspace_rec_new(k, (size_t)len, NULL)),
 		    0);
 	}
 	for (unsigned i = 0; i < n / 2; i++) {

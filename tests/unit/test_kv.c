@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HAVE_ASAN 1
@@ -44,6 +45,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 
 #include "kv/kv.h"
 #include "kv/kvsnap.h"
+#include "raft/le.h"
 
 /* ------------------------------------------------------------------------
  * Fixture: allocation failure injection (active with --wrap)
@@ -225,6 +227,15 @@ static struct kv_op o_rename(const char *src, const char *dst, uint64_t ver,
 		.flags = flags };
 }
 
+static struct kv_op o_link(const char *src, const char *dst, uint64_t ver,
+    uint32_t flags)
+{
+	struct kv_op op = o_rename(src, dst, ver, flags);
+
+	op.type = KV_OP_LINK;
+	return op;
+}
+
 static struct kv_cmp cmp(const char *k, uint64_t ver)
 {
 	return (struct kv_cmp){ .version = ver,
@@ -314,6 +325,8 @@ static void assert_value(struct kv *kv, const char *key, const void *want,
 		assert_null(v);
 	free(v);
 }
+
+static uint64_t usage(struct kv *kv);
 
 static struct kv_attr attr_of(struct kv *kv, const char *key)
 {
@@ -968,7 +981,7 @@ static struct kv_op random_op(char keys[][4], unsigned nkeys, char *data)
 	for (size_t i = 0; i < len; i++)
 		data[i] = (char)('a' + rnd() % 26);
 	data[len] = 0;
-	switch (rnd() % 9) { /* puts weigh three, writes two */
+	switch (rnd() % 11) { /* puts weigh three, writes and links two */
 	case 0:
 	case 6:
 	case 7: {
@@ -989,6 +1002,9 @@ static struct kv_op random_op(char keys[][4], unsigned nkeys, char *data)
 	case 4:
 		return o_meta(k, (uint32_t)rnd() & KV_META_ALL, m,
 		    (int64_t)(rnd() % 1000), ver, flags);
+	case 9:
+	case 10:
+		return o_link(k, k2, ver, flags);
 	default:
 		return o_rename(k, k2, ver, flags);
 	}
@@ -1041,6 +1057,20 @@ static void test_kv_txn_equals_ops_applied_one_by_one(void **state)
 			free(snap);
 			fail++;
 		}
+	}
+	{
+		/* The links made on the way survive a snapshot, and the
+		 * running quota count equals a recount. */
+		struct kv *copy = new_kv();
+		void *snap;
+		size_t len;
+
+		snapshot(t, &snap, &len);
+		assert_int_equal(kv_restore(copy, snap, len), 0);
+		free(snap);
+		assert_int_equal(kv_digest(copy), kv_digest(t));
+		assert_int_equal(usage(copy), usage(t));
+		kv_free(copy);
 	}
 	print_message("random txns: %d applied, %d undone\n", ok, fail);
 	assert_true(ok > rounds / 10 && fail > rounds / 10);
@@ -1521,7 +1551,7 @@ static size_t sample_commands(uint64_t client, void **bufs, size_t *lens)
 {
 	static struct kv_op ops[3];
 	static struct kv_cmp cmps[2];
-	struct kv_cmd cs[10];
+	struct kv_cmd cs[12];
 	struct kv_meta m = { KV_KIND_DIR, 0755, 1, 2 };
 	size_t n = 0;
 
@@ -1538,6 +1568,8 @@ static size_t sample_commands(uint64_t client, void **bufs, size_t *lens)
 	cs[n++] = cmd_op(o_meta("a", KV_META_ALL, m, 9, 3, 0), client, 3);
 	cs[n++] = cmd_op(o_rename("a", "z", 4, 0), 0, 0);
 	cs[n++] = cmd_txn(cmps, 2, ops, 3);
+	cs[n++] = cmd_op(o_link("n", "nl", 0, KV_F_ANYVER), client, 4);
+	cs[n++] = cmd_op(o_del("n", 0, KV_F_ANYVER), 0, 0);
 	cs[n++] = (struct kv_cmd){ .type = KV_OP_REGISTER, .time_ns = now_ns };
 	cs[n++] = (struct kv_cmd){ .type = KV_OP_TICK, .time_ns = now_ns + 1 };
 	cs[n++] =
@@ -1554,8 +1586,8 @@ static void test_kv_malformed_commands_change_nothing(void **state)
 {
 	uint64_t client;
 	struct kv *kv = populated(&client);
-	void *bufs[10];
-	size_t lens[10], n = sample_commands(client, bufs, lens);
+	void *bufs[12];
+	size_t lens[12], n = sample_commands(client, bufs, lens);
 	uint64_t before = kv_digest(kv);
 	long malformed = 0, valid = 0;
 
@@ -1791,12 +1823,13 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 		.next_inode = 10,
 		.ks = ks,
 		.sessions = session_table_new(10, SEC) };
-	a = keyspace_rec_new("a", 1);
-	b = keyspace_rec_new("b", 1);
-	a->attr = (struct kv_attr){ .version = 1,
+	a = keyspace_rec_new("a", 1, NULL);
+	b = keyspace_rec_new("b", 1, NULL);
+	a->ino->attr = (struct kv_attr){ .version = 1,
 		.inode = 3,
-		.kind = KV_KIND_FILE };
-	b->attr = a->attr;
+		.kind = KV_KIND_FILE,
+		.nlink = 1 };
+	b->ino->attr = a->ino->attr;
 	assert_int_equal(keyspace_insert(ks, a), 0);
 	assert_int_equal(keyspace_insert(ks, b), 0);
 #define REFUSED() \
@@ -1806,22 +1839,42 @@ static void test_kv_inconsistent_snapshot_is_refused(void **state)
 		free(snap); \
 	} while (0)
 	REFUSED(); /* the same inode twice */
-	b->attr.inode = 4;
+	b->ino->attr.inode = 4;
 	st.next_inode = 4; /* inode not below the counter */
 	REFUSED();
 	st.next_inode = 10;
-	b->attr.version = 0; /* a present key at version 0 */
+	b->ino->attr.version = 0; /* a present key at version 0 */
 	REFUSED();
-	b->attr.version = 1;
-	b->attr.kind = 0;
+	b->ino->attr.version = 1;
+	b->ino->attr.kind = 0;
 	REFUSED();
-	b->attr.kind = KV_KIND_DIR;
-	b->attr.mode = 0170000;
+	b->ino->attr.kind = KV_KIND_DIR;
+	b->ino->attr.mode = 0170000;
 	REFUSED();
-	b->attr.mode = 0;
-	b->attr.ctime_ns = -1;
+	b->ino->attr.mode = 0;
+	b->ino->attr.ctime_ns = -1;
 	REFUSED();
-	b->attr.ctime_ns = 0;
+	b->ino->attr.ctime_ns = 0;
+	b->ino->attr.nlink = 2; /* more links than names */
+	REFUSED();
+	b->ino->attr.nlink = 0;
+	REFUSED();
+	b->ino->attr.nlink = 1;
+	{ /* a second name of a's inode, which says it has one */
+		struct kv_rec *c = keyspace_rec_new("c", 1, a->ino);
+
+		assert_non_null(c);
+		assert_int_equal(keyspace_insert(ks, c), 0);
+		REFUSED();
+		a->ino->attr.nlink = 2; /* consistent: restores */
+		assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
+		assert_int_equal(kv_restore(kv, snap, len), 0);
+		free(snap);
+		assert_int_equal(attr_of(kv, "c").inode, 3);
+		assert_int_equal(attr_of(kv, "c").nlink, 2);
+		keyspace_rec_free(keyspace_remove(ks, "c", 1));
+		a->ino->attr.nlink = 1;
+	}
 	assert_int_equal(kvsnap_encode(&st, 1, &snap, &len), 0);
 	assert_int_equal(kv_restore(kv, snap, len), 0);
 	assert_int_equal(kv_applied_index(kv), 5);
@@ -1889,8 +1942,8 @@ static void test_kv_apply_enomem_changes_nothing(void **state)
 {
 	uint64_t client;
 	struct kv *kv, *ref;
-	void *bufs[10];
-	size_t lens[10], n;
+	void *bufs[12];
+	size_t lens[12], n;
 	unsigned total = 0;
 
 	(void)state;
@@ -1920,7 +1973,7 @@ static void test_kv_apply_enomem_changes_nothing(void **state)
 static void test_kv_txn_enomem_midway_undoes(void **state)
 {
 	struct kv *kv = new_kv(), *ref = new_kv();
-	struct kv_op ops[6];
+	struct kv_op ops[8];
 	struct kv_cmd c;
 	void *buf;
 	size_t len;
@@ -1941,7 +1994,10 @@ static void test_kv_txn_enomem_midway_undoes(void **state)
 	ops[3] = o_rename("k00006", "k00007", 1, 0);
 	ops[4] = o_trunc("k00008", 10, 1, 0);
 	ops[5] = o_put("k00003", "x", 0, 0);
-	c = cmd_txn(NULL, 0, ops, 6);
+	ops[6] = o_link("k00010", "k00011", 1, 0);
+	ops[7] = o_link("k00012", "k00006", 1,
+	    0); /* over a renamed-away name */
+	c = cmd_txn(NULL, 0, ops, 8);
 	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, &len), 0);
 	assert_true(apply_with_failures(kv, buf, len) >= 6);
 	apply_raw(ref, buf, len);
@@ -2124,22 +2180,40 @@ static struct kv *new_kv_quota(uint64_t quota)
 	return kv;
 }
 
+struct usage_sum {
+	uint64_t sum;
+	uint64_t seen[1024]; /* inodes with more names, counted already */
+	size_t nseen;
+};
+
 static int sum_cb(void *arg, const void *key, size_t keylen,
     const struct kv_attr *attr, const void *value)
 {
+	struct usage_sum *u = arg;
+	bool counted = false;
+
 	(void)key;
 	(void)value;
-	*(uint64_t *)arg += USE(keylen, attr->size);
+	for (size_t i = 0; attr->nlink > 1 && i < u->nseen; i++)
+		counted = counted || u->seen[i] == attr->inode;
+	if (attr->nlink > 1 && !counted) {
+		assert_true(u->nseen < 1024);
+		u->seen[u->nseen++] = attr->inode;
+	}
+	u->sum += USE(keylen, counted ? 0 : attr->size);
 	return 0;
 }
 
-/* The usage, counted from scratch over every key. */
+/* The usage, counted from scratch over every key (a value once per
+ * inode). */
 static uint64_t used_counted(struct kv *kv)
 {
-	uint64_t sum = 0;
+	static struct usage_sum u;
 
-	kv_list(kv, NULL, 0, NULL, 0, 0, -1, sum_cb, &sum);
-	return sum;
+	u.sum = 0;
+	u.nseen = 0;
+	kv_list(kv, NULL, 0, NULL, 0, 0, -1, sum_cb, &u);
+	return u.sum;
 }
 
 static void test_kv_quota_default_and_usage(void **state)
@@ -2323,9 +2397,12 @@ static void test_kv_quota_usage_survives_snapshots(void **state)
 		snprintf(k, sizeof(k), "/%u", (unsigned)(rnd() % 16));
 		snprintf(k2, sizeof(k2), "/%u", (unsigned)(rnd() % 200));
 		memset(buf, 'a' + i % 26, sizeof(buf));
-		switch (rnd() % 6) {
+		switch (rnd() % 7) {
 		case 0:
 			r = op1(kv, o_put(k, NULL, 0, KV_F_ANYVER));
+			break;
+		case 6:
+			r = op1(kv, o_link(k, k2, 0, KV_F_ANYVER));
 			break;
 		case 1:
 			r = op1(kv,
@@ -2355,6 +2432,441 @@ static void test_kv_quota_usage_survives_snapshots(void **state)
 	assert_int_equal(kv_restore(copy, snap, len), 0);
 	free(snap);
 	assert_int_equal(usage(copy), usage(kv));
+	kv_free(kv);
+	kv_free(copy);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: hard links (LINK, nlink, names of one inode)
+ * ------------------------------------------------------------------------ */
+
+/* kv_name_of() as a string ("" when the inode has no name). */
+static const char *name_of(struct kv *kv, uint64_t ino)
+{
+	static char key[KV_KEY_MAX + 1];
+	size_t len = 0;
+
+	if (kv_name_of(kv, ino, key, &len, NULL) != 0)
+		return "";
+	key[len] = 0;
+	return key;
+}
+
+static void test_kv_link_semantics(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_attr a, b;
+	struct kv_result r;
+	struct kv_meta dm = { KV_KIND_DIR, 0755, 0, 0 };
+	struct kv_op mk;
+
+	(void)state;
+	op1(kv, o_put("a", "hello", 0, 0));
+	a = attr_of(kv, "a");
+	assert_int_equal(a.nlink, 1);
+	now_ns += SEC;
+	r = op1(kv, o_link("a", "b", 1, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, a.inode);
+	assert_int_equal(r.attr.nlink, 2);
+	assert_int_equal(r.attr.version, 2);
+	assert_true(r.attr.ctime_ns == now_ns);
+	assert_true(r.attr.mtime_ns == a.mtime_ns);
+	b = attr_of(kv, "b");
+	a = attr_of(kv, "a");
+	assert_true(b.inode == a.inode && b.version == a.version &&
+	    b.nlink == 2 && a.nlink == 2 && b.size == 5);
+	assert_value(kv, "b", "hello", 5);
+	assert_int_equal(kv_key_count(kv), 2);
+
+	/* A write through one name is seen through the other. */
+	r = op1(kv, o_write("b", 5, " world", 6, 2, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_value(kv, "a", "hello world", 11);
+	assert_int_equal(attr_of(kv, "a").version, 3);
+	r = op1(kv,
+	    o_meta("a", KV_META_MODE, (struct kv_meta){ 0, 0600, 0, 0 }, 0, 3,
+	        0));
+	assert_int_equal(attr_of(kv, "b").mode, 0600);
+	assert_int_equal(op1(kv, o_put("b", "new", 4, 0)).status, KV_OK);
+	assert_value(kv, "a", "new", 3);
+
+	/* The loser of a link to a taken name, and the other refusals. */
+	assert_int_equal(op1(kv, o_link("a", "b", 0, KV_F_ANYVER)).status,
+	    KV_EVERSION);
+	assert_int_equal(op1(kv, o_link("a", "a", 0, KV_F_ANYVER)).status,
+	    KV_EVERSION);
+	assert_int_equal(op1(kv, o_link("x", "y", 0, KV_F_ANYVER)).status,
+	    KV_ENOKEY);
+	assert_int_equal(op1(kv, o_link("a", "c", 1, 0)).status, KV_EVERSION);
+	mk = o_put("d", NULL, 0, 0);
+	mk.meta = dm;
+	op1(kv, mk);
+	assert_int_equal(op1(kv, o_link("d", "e", 0, KV_F_ANYVER)).status,
+	    KV_EINVAL);
+	assert_false(exists(kv, "e"));
+	assert_int_equal(attr_of(kv, "a").version, 5);
+
+	/* A third name; the first name of the inode in key order. */
+	assert_int_equal(op1(kv, o_link("b", "c", 5, 0)).status, KV_OK);
+	assert_int_equal(attr_of(kv, "c").nlink, 3);
+	assert_string_equal(name_of(kv, a.inode), "a");
+
+	/* Deleting a name: the others stay, nlink - 1, version + 1. */
+	now_ns += SEC;
+	r = op1(kv, o_del("a", 6, 0));
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, 0);
+	assert_int_equal(r.attr.nlink, 2);
+	assert_false(exists(kv, "a"));
+	b = attr_of(kv, "b");
+	assert_int_equal(b.nlink, 2);
+	assert_int_equal(b.version, 7);
+	assert_true(b.ctime_ns == now_ns);
+	assert_value(kv, "c", "new", 3);
+	assert_string_equal(name_of(kv, a.inode), "b");
+	assert_int_equal(op1(kv, o_del("b", 7, 0)).status, KV_OK);
+	assert_string_equal(name_of(kv, a.inode), "c");
+	assert_int_equal(attr_of(kv, "c").nlink, 1);
+	r = op1(kv, o_del("c", 0, KV_F_ANYVER));
+	assert_int_equal(r.attr.nlink, 0);
+	assert_string_equal(name_of(kv, a.inode), "");
+	assert_int_equal(kv_key_count(kv), 1);
+	assert_int_equal(usage(kv), USE(1, 0));
+	/* A name created again is a new inode. */
+	op1(kv, o_put("a", "x", 0, 0));
+	assert_true(attr_of(kv, "a").inode > a.inode);
+	kv_free(kv);
+}
+
+static void test_kv_rename_with_links(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_attr x, z;
+
+	(void)state;
+	op1(kv, o_put("x", "xx", 0, 0));
+	op1(kv, o_link("x", "y", 0, KV_F_ANYVER));
+	op1(kv, o_put("z", "zz", 0, 0));
+	x = attr_of(kv, "x");
+	z = attr_of(kv, "z");
+	/* Renaming over a linked name drops that name only. */
+	assert_int_equal(op1(kv, o_rename("z", "y", 0, KV_F_ANYVER)).status,
+	    KV_OK);
+	assert_int_equal(attr_of(kv, "y").inode, z.inode);
+	assert_value(kv, "y", "zz", 2);
+	assert_int_equal(attr_of(kv, "x").nlink, 1);
+	assert_int_equal(attr_of(kv, "x").version, x.version + 1);
+	assert_value(kv, "x", "xx", 2);
+	assert_string_equal(name_of(kv, x.inode), "x");
+	assert_string_equal(name_of(kv, z.inode), "y");
+	/* Renaming a linked name moves that name only. */
+	op1(kv, o_link("x", "w", 0, KV_F_ANYVER));
+	assert_int_equal(op1(kv, o_rename("x", "v", 0, KV_F_ANYVER)).status,
+	    KV_OK);
+	assert_int_equal(attr_of(kv, "v").inode, x.inode);
+	assert_int_equal(attr_of(kv, "v").nlink, 2);
+	assert_false(exists(kv, "x"));
+	assert_string_equal(name_of(kv, x.inode), "v");
+	/* Two names of one inode: the source goes, the target stays. */
+	assert_int_equal(op1(kv, o_rename("v", "w", 0, KV_F_ANYVER)).status,
+	    KV_OK);
+	assert_false(exists(kv, "v"));
+	assert_int_equal(attr_of(kv, "w").nlink, 1);
+	assert_value(kv, "w", "xx", 2);
+	/* A tree rename carries linked names along like any other. */
+	op1(kv, o_put("d", NULL, 0, 0));
+	op1(kv, o_link("w", "d/w", 0, KV_F_ANYVER));
+	assert_int_equal(op1(kv, o_rename("d", "e", 0, KV_F_ANYVER | KV_F_TREE))
+	                     .status,
+	    KV_OK);
+	assert_int_equal(attr_of(kv, "e/w").inode, x.inode);
+	assert_int_equal(attr_of(kv, "w").nlink, 2);
+	assert_int_equal(usage(kv), used_counted(kv));
+	kv_free(kv);
+}
+
+static void test_kv_link_in_txn_and_undo(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_op ops[5];
+	struct kv_cmp c[1];
+	struct kv_result r;
+	uint64_t d0, u0;
+	struct kv_attr a;
+
+	(void)state;
+	op1(kv, o_put("a", "aaa", 0, 0));
+	op1(kv, o_put("q", "qqq", 0, 0));
+	op1(kv, o_link("q", "q2", 0, KV_F_ANYVER));
+	a = attr_of(kv, "a");
+	d0 = kv_digest(kv);
+	u0 = usage(kv);
+	/* Every kind of change to names and inodes, then a failing op. */
+	ops[0] = o_link("a", "b", 1, 0);
+	ops[1] = o_write("b", 0, "BBBB", 4, 2, 0);
+	ops[2] = o_del("a", 0, KV_F_ANYVER);
+	ops[3] = o_rename("b", "q", 0, KV_F_ANYVER);
+	ops[4] = o_put("zz", "v", 9, 0); /* ErrNoKey */
+	r = txn(kv, NULL, 0, ops, 5);
+	assert_int_equal(r.status, KV_ENOKEY);
+	assert_int_equal(r.fail_op, 4);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_int_equal(usage(kv), u0);
+	assert_int_equal(attr_of(kv, "q").nlink, 2);
+	assert_string_equal(name_of(kv, a.inode), "a");
+	/* The same ops without the failing one. */
+	r = txn(kv, NULL, 0, ops, 4);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.inode, a.inode); /* op 0's dst: b */
+	assert_false(exists(kv, "a"));
+	assert_false(exists(kv, "b"));
+	assert_int_equal(attr_of(kv, "q").inode, a.inode);
+	assert_int_equal(attr_of(kv, "q").nlink, 1);
+	assert_value(kv, "q", "BBBB", 4);
+	assert_value(kv, "q2", "qqq", 3);
+	assert_int_equal(attr_of(kv, "q2").nlink, 1);
+	assert_string_equal(name_of(kv, a.inode), "q");
+	assert_int_equal(usage(kv), used_counted(kv));
+	/* Exclusive link: a compare on the new name, and a link over a
+	 * name deleted earlier in the same txn. */
+	c[0] = cmp("n", 0);
+	ops[0] = o_link("q", "n", 0, KV_F_ANYVER);
+	ops[1] = o_del("q2", 0, KV_F_ANYVER);
+	ops[2] = o_link("q", "q2", 0, KV_F_ANYVER);
+	r = txn(kv, c, 1, ops, 3);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(attr_of(kv, "q2").inode, a.inode);
+	assert_int_equal(attr_of(kv, "n").nlink, 3);
+	r = txn(kv, c, 1, ops, 1);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_cmp, 0);
+	assert_int_equal(usage(kv), used_counted(kv));
+	kv_free(kv);
+}
+
+static void test_kv_quota_counts_a_linked_value_once(void **state)
+{
+	struct kv *kv = new_kv_quota(USE(1, 100) + USE(1, 0) + USE(2, 0));
+	uint64_t d0;
+
+	(void)state;
+	op1(kv, o_put("a", NULL, 0, 0));
+	assert_int_equal(op1(kv, o_trunc("a", 100, 1, 0)).status, KV_OK);
+	assert_int_equal(op1(kv, o_link("a", "b", 0, KV_F_ANYVER)).status,
+	    KV_OK);
+	assert_int_equal(usage(kv), USE(1, 100) + USE(1, 0));
+	assert_int_equal(usage(kv), used_counted(kv));
+	assert_int_equal(op1(kv, o_link("a", "cc", 0, KV_F_ANYVER)).status,
+	    KV_OK);
+	/* Full: one more name does not fit, nothing changes. */
+	d0 = kv_digest(kv);
+	assert_int_equal(op1(kv, o_link("a", "d", 0, KV_F_ANYVER)).status,
+	    KV_ENOSPC);
+	assert_int_equal(kv_digest(kv), d0);
+	/* Deleting a name gives back its key only; the last, the value. */
+	op1(kv, o_del("cc", 0, KV_F_ANYVER));
+	assert_int_equal(usage(kv), USE(1, 100) + USE(1, 0));
+	op1(kv, o_del("a", 0, KV_F_ANYVER));
+	assert_int_equal(usage(kv), USE(1, 100));
+	op1(kv, o_del("b", 0, KV_F_ANYVER));
+	assert_int_equal(usage(kv), 0);
+	kv_free(kv);
+}
+
+static void test_kv_snapshot_with_links_round_trip(void **state)
+{
+	struct kv *kv = new_kv(), *copy = new_kv();
+	void *s1, *s2;
+	size_t l1, l2;
+	char big[5000];
+	struct kv_attr a;
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	op1(kv, o_put("m", NULL, 0, 0));
+	op1(kv, o_write("m", 0, big, sizeof(big), 1, 0));
+	op1(kv, o_link("m", "a", 0, KV_F_ANYVER)); /* before m in key order */
+	op1(kv, o_link("m", "z/1", 0, KV_F_ANYVER));
+	op1(kv, o_put("solo", "s", 0, 0));
+	a = attr_of(kv, "m");
+	snapshot(kv, &s1, &l1);
+	assert_int_equal(kv_restore(copy, s1, l1), 0);
+	snapshot(copy, &s2, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(s1, s2, l1);
+	assert_int_equal(kv_digest(copy), kv_digest(kv));
+	assert_int_equal(usage(copy), usage(kv));
+	assert_int_equal(usage(copy), used_counted(copy));
+	{
+		struct kv_attr c = attr_of(copy, "z/1");
+
+		assert_true(c.inode == a.inode && c.version == a.version &&
+		    c.nlink == 3 && c.size == a.size &&
+		    c.ctime_ns == a.ctime_ns && c.mtime_ns == a.mtime_ns);
+	}
+	assert_string_equal(name_of(copy, a.inode), "a");
+	/* The restored names share one inode. */
+	assert_int_equal(op1(copy, o_write("z/1", 0, "Y", 1, 0, KV_F_ANYVER))
+	                     .status,
+	    KV_OK);
+	big[0] = 'Y';
+	assert_value(copy, "a", big, sizeof(big));
+	assert_value(copy, "m", big, sizeof(big));
+	op1(copy, o_del("a", 0, KV_F_ANYVER));
+	op1(copy, o_del("m", 0, KV_F_ANYVER));
+	assert_int_equal(attr_of(copy, "z/1").nlink, 1);
+	assert_string_equal(name_of(copy, a.inode), "z/1");
+	/* The body is stored once: a second name costs its key, not 5000
+	 * bytes (uncompressed payload length in the header). */
+	{
+		struct kv *one = new_kv();
+		void *s3;
+		size_t l3;
+
+		op1(one, o_put("m", NULL, 0, 0));
+		op1(one, o_write("m", 0, big, sizeof(big), 1, 0));
+		op1(one, o_put("solo", "s", 0, 0));
+		snapshot(one, &s3, &l3);
+		assert_true(le_get64((uint8_t *)s1 + 16) <
+		    le_get64((uint8_t *)s3 + 16) + 100);
+		free(s3);
+		kv_free(one);
+	}
+	free(s1);
+	free(s2);
+	kv_free(kv);
+	kv_free(copy);
+}
+
+/* A format 1 snapshot (before hard links): every key its own inode, attr
+ * without nlink.  Still restored, each inode with nlink 1. */
+static void test_kv_snapshot_format_1_restores(void **state)
+{
+	uint8_t payload[512], *snap;
+	size_t n = 0, bound, clen;
+	struct kv *kv = new_kv();
+	struct kv_attr a;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	const char *keys[2] = { "/a", "/b" };
+
+	(void)state;
+	le_put64(payload + n, 9), n += 8; /* applied index */
+	le_put64(payload + n, 5), n += 8; /* next inode */
+	le_put64(payload + n, 100), n += 8; /* clock */
+	le_put64(payload + n, 1), n += 8; /* next client id */
+	le_put32(payload + n, 0), n += 4; /* sessions */
+	le_put64(payload + n, 2), n += 8; /* keys */
+	for (int i = 0; i < 2; i++) {
+		le_put16(payload + n, 2), n += 2;
+		memcpy(payload + n, keys[i], 2), n += 2;
+		le_put64(payload + n, 1), n += 8; /* version */
+		le_put64(payload + n, 3 + (uint64_t)i), n += 8; /* inode */
+		le_put64(payload + n, 3), n += 8; /* size */
+		le_put64(payload + n, 7), n += 8; /* mtime */
+		le_put64(payload + n, 7), n += 8; /* ctime */
+		le_put32(payload + n, 0644), n += 4;
+		le_put32(payload + n, 1), n += 4;
+		le_put32(payload + n, 2), n += 4;
+		payload[n++] = KV_KIND_FILE;
+		memcpy(payload + n, i == 0 ? "one" : "two", 3), n += 3;
+	}
+	le_put32(payload + n, KVSNAP_END), n += 4;
+	bound = ZSTD_compressBound(n);
+	snap = malloc(KVSNAP_HEADER_BYTES + bound);
+	assert_non_null(snap);
+	memcpy(snap, KVSNAP_MAGIC, 8);
+	le_put32(snap + 8, 1);
+	le_put32(snap + 12, 0);
+	le_put64(snap + 16, n);
+	assert_false(
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)));
+	clen = ZSTD_compress2(cc, snap + KVSNAP_HEADER_BYTES, bound, payload,
+	    n);
+	assert_false(ZSTD_isError(clen));
+	assert_int_equal(kv_restore(kv, snap, KVSNAP_HEADER_BYTES + clen), 0);
+	assert_int_equal(kv_applied_index(kv), 9);
+	a = attr_of(kv, "/b");
+	assert_int_equal(a.inode, 4);
+	assert_int_equal(a.nlink, 1);
+	assert_int_equal(a.uid, 1);
+	assert_value(kv, "/a", "one", 3);
+	assert_string_equal(name_of(kv, 3), "/a");
+	assert_int_equal(usage(kv), USE(2, 3) * 2);
+	/* and it goes on from there, with links */
+	assert_int_equal(op1(kv, o_link("/a", "/c", 1, 0)).status, KV_OK);
+	assert_int_equal(attr_of(kv, "/c").nlink, 2);
+	/* The same inode twice is refused in format 1. */
+	le_put64(payload + 36 + 4 + 8 + 53 + 3 + 4 + 8, 3);
+	clen = ZSTD_compress2(cc, snap + KVSNAP_HEADER_BYTES, bound, payload,
+	    n);
+	assert_false(ZSTD_isError(clen));
+	assert_int_equal(kv_restore(kv, snap, KVSNAP_HEADER_BYTES + clen),
+	    -EBADMSG);
+	ZSTD_freeCCtx(cc);
+	free(snap);
+	kv_free(kv);
+}
+
+/* A format 2 snapshot (hard links, before the lock section): restored
+ * with an empty lock table, to the same state as the format 3 snapshot
+ * of that state.  Made from one: the empty lock section (u32 16, then
+ * 16 zero bytes: no token, no session, no inode) cut out. */
+static void test_kv_snapshot_format_2_restores(void **state)
+{
+	struct kv *kv = new_kv(), *copy = new_kv();
+	uint8_t *payload, *snap2;
+	void *s3, *again;
+	size_t l3, l2, n, bound, clen, again_len;
+	static const uint8_t empty[16];
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+
+	(void)state;
+	op1(kv, o_put("/a", "one", 0, 0));
+	op1(kv, o_put("/b", "two", 0, 0));
+	assert_int_equal(op1(kv, o_link("/a", "/c", 1, 0)).status, KV_OK);
+	snapshot(kv, &s3, &l3);
+	assert_int_equal(le_get32((uint8_t *)s3 + 8), 3);
+	n = le_get64((uint8_t *)s3 + 16);
+	payload = malloc(n);
+	assert_non_null(payload);
+	assert_int_equal(ZSTD_decompress(payload, n,
+	                     (uint8_t *)s3 + KVSNAP_HEADER_BYTES,
+	                     l3 - KVSNAP_HEADER_BYTES),
+	    n);
+	assert_int_equal(le_get32(payload + n - 4), KVSNAP_END);
+	assert_int_equal(le_get32(payload + n - 24), 16);
+	assert_memory_equal(payload + n - 20, empty, 16);
+	memmove(payload + n - 24, payload + n - 4, 4);
+	n -= 20;
+	bound = ZSTD_compressBound(n);
+	snap2 = malloc(KVSNAP_HEADER_BYTES + bound);
+	assert_non_null(snap2);
+	memcpy(snap2, s3, 8);
+	le_put32(snap2 + 8, 2);
+	le_put32(snap2 + 12, 0);
+	le_put64(snap2 + 16, n);
+	assert_false(
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)));
+	clen = ZSTD_compress2(cc, snap2 + KVSNAP_HEADER_BYTES, bound, payload,
+	    n);
+	assert_false(ZSTD_isError(clen));
+	l2 = KVSNAP_HEADER_BYTES + clen;
+	assert_int_equal(kv_restore(copy, snap2, l2), 0);
+	assert_true(kv_digest(copy) == kv_digest(kv));
+	assert_int_equal(attr_of(copy, "/c").nlink, 2);
+	assert_value(copy, "/c", "one", 3);
+	snapshot(copy, &again, &again_len);
+	assert_int_equal(again_len, l3);
+	assert_memory_equal(again, s3, l3);
+	/* Relabelled format 3, it lacks its lock section. */
+	le_put32(snap2 + 8, 3);
+	assert_int_equal(kv_restore(copy, snap2, l2), -EBADMSG);
+	ZSTD_freeCCtx(cc);
+	free(again);
+	free(snap2);
+	free(payload);
+	free(s3);
 	kv_free(kv);
 	kv_free(copy);
 }
@@ -2411,6 +2923,13 @@ int main(void)
 		cmocka_unit_test(test_kv_quota_tree_rename),
 		cmocka_unit_test(test_kv_quota_above_it_deletes_and_reads_work),
 		cmocka_unit_test(test_kv_quota_usage_survives_snapshots),
+		cmocka_unit_test(test_kv_link_semantics),
+		cmocka_unit_test(test_kv_rename_with_links),
+		cmocka_unit_test(test_kv_link_in_txn_and_undo),
+		cmocka_unit_test(test_kv_quota_counts_a_linked_value_once),
+		cmocka_unit_test(test_kv_snapshot_with_links_round_trip),
+		cmocka_unit_test(test_kv_snapshot_format_1_restores),
+		cmocka_unit_test(test_kv_snapshot_format_2_restores),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

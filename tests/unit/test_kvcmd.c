@@ -42,7 +42,7 @@ static const char value[] = "hello, world";
 /* The op types that exist (the numbering has gaps). */
 static bool type_exists(uint8_t t)
 {
-	return (t >= KV_OP_GET && t <= KV_OP_TICK) ||
+	return (t >= KV_OP_GET && t <= KV_OP_LINK) ||
 	    (t >= KV_OP_LOCK && t <= KV_OP_TYPE_MAX);
 }
 
@@ -121,6 +121,11 @@ static struct kv_op op_of(uint8_t type)
 		op.key2 = "dir/other";
 		op.key2len = 9;
 		break;
+	case KV_OP_LINK:
+		op.version = BIG + 3;
+		op.key2 = "dir/link";
+		op.key2len = 8;
+		break;
 	default:
 		lock_op(&op);
 	}
@@ -133,12 +138,20 @@ static const struct kv_cmp sample_cmps[] = {
 	{ .version = BIG, .key = "ccc", .keylen = 3 },
 };
 
-static struct kv_op sample_ops[6];
+static struct kv_op sample_ops[7];
 
 static void init_ops(void)
 {
 	for (uint8_t t = KV_OP_PUT; t <= KV_OP_RENAME; t++)
 		sample_ops[t - KV_OP_PUT] = op_of(t);
+	sample_ops[6] = op_of(KV_OP_LINK);
+}
+
+/* A type whose command is one op (GET..RENAME, LINK). */
+static bool one_op(uint8_t type)
+{
+	return (type >= KV_OP_GET && type <= KV_OP_RENAME) ||
+	    type == KV_OP_LINK;
 }
 
 static struct kv_cmd cmd_of(uint8_t type)
@@ -150,13 +163,12 @@ static struct kv_cmd cmd_of(uint8_t type)
 		.time_ns = 1700000000123456789ll,
 	};
 
-	if ((type >= KV_OP_GET && type <= KV_OP_RENAME) ||
-	    (type >= KV_OP_LOCK && type <= KV_OP_GETLK))
+	if (one_op(type) || (type >= KV_OP_LOCK && type <= KV_OP_GETLK))
 		c.op = op_of(type);
 	if (type == KV_OP_TXN) {
 		c.ncmp = 3;
 		c.cmps = sample_cmps;
-		c.nops = 6;
+		c.nops = 7;
 		c.ops = sample_ops;
 	}
 	if (type == KV_OP_REGISTER)
@@ -208,7 +220,7 @@ static void assert_round_trip(const struct kv_cmd *c, const uint8_t *buf,
 	assert_int_equal(d.client_id, c->client_id);
 	assert_int_equal(d.seq, c->seq);
 	assert_int_equal(d.time_ns, c->time_ns);
-	if (c->type >= KV_OP_GET && c->type <= KV_OP_RENAME) {
+	if (one_op(c->type)) {
 		struct kv_op want = c->op;
 
 		/* Fields a type does not carry decode as zero. */
@@ -369,6 +381,10 @@ static void test_kvcmd_encode_rejects_invalid(void **state)
 	} while (0)
 	REJECT(c.type = 0);
 	REJECT(c.type = KV_OP_TYPE_MAX + 1);
+	for (uint8_t t = KV_OP_LINK + 1; t < KV_OP_LOCK; t++) { /* the gap */
+		REJECT(c.type = t);
+		REJECT(c.type = t; c.op.type = t);
+	}
 	REJECT(c.op.type = KV_OP_DELETE);
 	REJECT(c.time_ns = -1);
 	REJECT(c.op.flags = 0x4);
@@ -384,6 +400,12 @@ static void test_kvcmd_encode_rejects_invalid(void **state)
 	REJECT(c = cmd_of(KV_OP_SETMETA); c.op.mask = KV_META_MODE);
 	REJECT(c = cmd_of(KV_OP_RENAME); c.op.key2len = 0);
 	REJECT(c = cmd_of(KV_OP_RENAME); c.op.key2len = KV_KEY_MAX + 1);
+	REJECT(c = cmd_of(KV_OP_LINK); c.op.key2len = 0);
+	REJECT(c = cmd_of(KV_OP_LINK); c.op.key2 = NULL);
+	REJECT(c = cmd_of(KV_OP_LINK); c.op.key2len = KV_KEY_MAX + 1);
+	REJECT(c = cmd_of(KV_OP_LINK); c.op.flags = KV_F_TREE);
+	REJECT(c = cmd_of(KV_OP_LINK); c.op.flags = KV_F_SETMETA);
+	REJECT(c = cmd_of(KV_OP_LINK); c.op.type = KV_OP_RENAME);
 	REJECT(c = cmd_of(KV_OP_REGISTER); c.seq = 1);
 	REJECT(c = cmd_of(KV_OP_REGISTER); c.client_id = 1);
 	ops[0] = op_of(KV_OP_PUT);
@@ -454,6 +476,10 @@ static void test_kvcmd_rejects_bad_header(void **state)
 	assert_int_equal(kv_cmd_decode(buf, len, &d), -EBADMSG);
 	buf[1] = KV_OP_TYPE_MAX + 1;
 	assert_int_equal(kv_cmd_decode(buf, len, &d), -EBADMSG);
+	for (uint8_t t = KV_OP_LINK + 1; t < KV_OP_LOCK; t++) { /* the gap */
+		buf[1] = t;
+		assert_int_equal(kv_cmd_decode(buf, len, &d), -EBADMSG);
+	}
 	buf[1] = KV_OP_DELETE;
 	buf[3] = 1; /* reserved */
 	assert_int_equal(kv_cmd_decode(buf, len, &d), -EBADMSG);
@@ -596,7 +622,8 @@ static struct kv_result sample_result(void)
 		.mode = 0644,
 		.uid = 5,
 		.gid = 6,
-		.kind = KV_KIND_FILE };
+		.kind = KV_KIND_FILE,
+		.nlink = 3 };
 	r.value = (void *)"0123456789ab";
 	r.value_len = 12;
 	return r;
@@ -610,7 +637,7 @@ static void test_kvcmd_result_round_trips(void **state)
 
 	(void)state;
 	n = kv_result_encode(&r, buf, sizeof(buf));
-	assert_int_equal(n, 77 + 12);
+	assert_int_equal(n, 81 + 12);
 	assert_int_equal((size_t)n, kv_result_size(&r));
 	assert_int_equal(kv_result_decode(buf, (size_t)n, &d), 0);
 	assert_int_equal(d.status, r.status);
@@ -620,6 +647,7 @@ static void test_kvcmd_result_round_trips(void **state)
 	assert_int_equal(d.client_id, BIG);
 	assert_memory_equal(&d.attr.version, &r.attr.version, 8);
 	assert_int_equal(d.attr.inode, r.attr.inode);
+	assert_int_equal(d.attr.nlink, 3);
 	assert_int_equal(d.attr.size, 12);
 	assert_int_equal(d.attr.mtime_ns, -1);
 	assert_int_equal(d.attr.ctime_ns, 99);
@@ -652,7 +680,7 @@ static void test_kvcmd_result_encode_rejects_invalid(void **state)
 	uint8_t buf[128];
 
 	(void)state;
-	assert_int_equal(kv_result_encode(&r, buf, 88), -ENOBUFS);
+	assert_int_equal(kv_result_encode(&r, buf, 92), -ENOBUFS);
 	r.status = -1;
 	assert_int_equal(kv_result_encode(&r, buf, sizeof(buf)), -EINVAL);
 	r = sample_result();
@@ -662,7 +690,7 @@ static void test_kvcmd_result_encode_rejects_invalid(void **state)
 	r.value = NULL;
 	assert_int_equal(kv_result_encode(&r, buf, sizeof(buf)), -EINVAL);
 	r.value_len = 0;
-	assert_int_equal(kv_result_encode(&r, buf, sizeof(buf)), 77);
+	assert_int_equal(kv_result_encode(&r, buf, sizeof(buf)), 81);
 }
 
 static void test_kvcmd_status_names(void **state)
@@ -848,9 +876,9 @@ static void test_kvcmd_result_lock_section(void **state)
 		.pid = 99,
 		.lkind = KV_LK_POSIX,
 		.lmode = KV_LK_EXCL };
-	assert_int_equal(kv_result_size(&r), 77 + KV_LOCK_BYTES);
+	assert_int_equal(kv_result_size(&r), 81 + KV_LOCK_BYTES);
 	n = kv_result_encode(&r, buf, sizeof(buf));
-	assert_int_equal(n, 77 + KV_LOCK_BYTES);
+	assert_int_equal(n, 81 + KV_LOCK_BYTES);
 	assert_int_equal(kv_result_decode(buf, (size_t)n, &d), 0);
 	assert_int_equal(d.status, KV_ELOCKED);
 	assert_memory_equal(&d.lock, &r.lock, sizeof(r.lock));
@@ -890,7 +918,7 @@ static void test_kvcmd_time_accessor(void **state)
 	free(b);
 }
 
-/* The 53-byte attr layout results, snapshots and listings share. */
+/* The 57-byte attr layout results, snapshots and listings share. */
 static void test_kvcmd_attr_layout(void **state)
 {
 	static const uint8_t want[KV_ATTR_BYTES] = {
@@ -947,6 +975,10 @@ static void test_kvcmd_attr_layout(void **state)
 		0,
 		0,
 		2,
+		9,
+		0,
+		0,
+		1,
 	};
 	const struct kv_attr a = {
 		.version = 1,
@@ -958,6 +990,7 @@ static void test_kvcmd_attr_layout(void **state)
 		.uid = 7,
 		.gid = 8,
 		.kind = 2,
+		.nlink = 0x01000009,
 	};
 	struct kv_attr got;
 	uint8_t b[KV_ATTR_BYTES];
@@ -976,7 +1009,8 @@ static void test_kvcmd_attr_layout(void **state)
 	assert_false(r.err);
 	assert_true(got.version == 1 && got.inode == 2 && got.size == 3 &&
 	    got.mtime_ns == -4 && got.ctime_ns == 5 && got.mode == 0644 &&
-	    got.uid == 7 && got.gid == 8 && got.kind == 2);
+	    got.uid == 7 && got.gid == 8 && got.kind == 2 &&
+	    got.nlink == 0x01000009);
 	buf_reader_init(&r, b, sizeof(b) - 1);
 	kv_attr_get(&r, &got);
 	assert_true(r.err);

@@ -8,7 +8,8 @@
  * kv_apply(): lease expiry at the exact committed-clock boundary, FENCE
  * inside a TXN (an old token refused and nothing applied), session
  * eviction, snapshots with locks (a restored replica equal to the
- * original).  And seeded random runs against simple reference models:
+ * original), hard links (two names of one inode: one lock).  And seeded
+ * random runs against simple reference models:
  * flock with waiters (exact holders and queue order), POSIX ranges on a
  * byte map, mutual exclusion and strictly increasing tokens throughout.
  */
@@ -25,6 +26,7 @@
 #include <cmocka.h>
 
 #include "kv/kv.h"
+#include "kv/kvsnap.h"
 #include "kv/locktab.h"
 
 #define SEC 1000000000ll
@@ -1046,6 +1048,150 @@ static void test_kv_lock_outlives_name(void **state)
 	kv_free(n.kv);
 }
 
+static uint32_t held_count(struct node *n)
+{
+	uint32_t h, w;
+
+	kv_lock_count(n->kv, &h, &w);
+	return h + w;
+}
+
+/* Snapshot @n and restore it into a fresh node: the lock table must
+ * restore (its decoder refuses an inode entry with nothing in it) and
+ * be equal. */
+static void assert_snapshot_restores(struct node *n)
+{
+	struct node y;
+	void *s;
+	size_t len;
+
+	node_init(&y, LEASE);
+	assert_int_equal(kv_snapshot(n->kv, &s, &len), 0);
+	assert_int_equal(kv_restore(y.kv, s, len), 0);
+	assert_true(kv_digest(n->kv) == kv_digest(y.kv));
+	free(s);
+	kv_free(y.kv);
+}
+
+/* Hard links: a lock belongs to the inode, so two names of one inode are
+ * one lock.  The lock outlives the inode's last name while held (a
+ * waiter is still granted, by inode), and an inode that loses its last
+ * name while nobody holds it leaves no entry in the table. */
+static void test_kv_links_share_locks(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	struct kv_result r;
+	uint64_t a, b, ino, tok;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	assert_int_equal(run(&n, 0, KV_OP_LINK,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .key2 = "h",
+	                         .key2len = 1,
+	                         .flags = KV_F_ANYVER },
+	                     t0, &r),
+	    KV_OK);
+	ino = r.attr.inode;
+	assert_int_equal(r.attr.nlink, 2);
+	a = reg(&n, t0);
+	b = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     &r),
+	    KV_OK);
+	assert_int_equal(r.attr.inode, ino);
+	tok = r.attr.version;
+	/* Through the other name: the same lock. */
+	assert_int_equal(run(&n, b, KV_OP_LOCK,
+	                     lk_op("h", KV_LK_FLOCK, KV_LK_SHARED, 2, false),
+	                     t0, &r),
+	    KV_ELOCKED);
+	assert_int_equal(r.attr.inode, ino);
+	{
+		struct kv_op op = lk_op("h", KV_LK_FLOCK, KV_LK_SHARED, 2, 0);
+
+		op.type = KV_OP_GETLK;
+		kv_result_init(&r);
+		assert_int_equal(kv_getlk(n.kv, b, &op, &r), 0);
+		assert_int_equal(r.status, KV_ELOCKED);
+		assert_int_equal(r.lock.session, a);
+		assert_int_equal(r.lock.token, tok);
+	}
+	/* The name and the inode must agree; both names do. */
+	{
+		struct kv_op op = lk_op("h", KV_LK_FLOCK, KV_LK_SHARED, 2, 0);
+
+		op.inode = ino;
+		assert_int_equal(run(&n, b, KV_OP_LOCK, op, t0, NULL),
+		    KV_ELOCKED);
+		op.flags = KV_F_WAIT;
+		assert_int_equal(run(&n, b, KV_OP_LOCK, op, t0, NULL),
+		    KV_EQUEUED);
+	}
+	/* Both names go while a holds and b waits: the entry stays. */
+	assert_int_equal(run(&n, 0, KV_OP_DELETE,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .flags = KV_F_ANYVER },
+	                     t0, NULL),
+	    KV_OK);
+	assert_int_equal(held_count(&n), 2);
+	assert_int_equal(run(&n, 0, KV_OP_DELETE,
+	                     (struct kv_op){ .key = "h",
+	                         .keylen = 1,
+	                         .flags = KV_F_ANYVER },
+	                     t0, NULL),
+	    KV_OK);
+	assert_int_equal(held_count(&n), 2);
+	assert_snapshot_restores(&n);
+	/* a's unlock by inode grants b's wait, by inode too. */
+	n.ev.n = 0;
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK,
+	                     (struct kv_op){ .inode = ino,
+	                         .lkind = KV_LK_FLOCK,
+	                         .owner = 1 },
+	                     t0, NULL),
+	    KV_OK);
+	assert_int_equal(n.ev.n, 1);
+	assert_int_equal(n.ev.ev[0].type, KV_LOCK_EV_GRANTED);
+	assert_int_equal(n.ev.ev[0].inode, ino);
+	assert_int_equal(n.ev.ev[0].lock.session, b);
+	assert_int_equal(run(&n, b, KV_OP_UNLOCK_OWNER,
+	                     (struct kv_op){ .inode = ino, .owner = 2 }, t0,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(held_count(&n), 0);
+	assert_snapshot_restores(&n);
+
+	/* Locked and unlocked through one name, then the last name goes:
+	 * nothing is left of the inode in the table. */
+	put(&n, "g", "", t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("g", KV_LK_POSIX, KV_LK_SHARED, 1, false),
+	                     t0, NULL),
+	    KV_OK);
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK_OWNER,
+	                     (struct kv_op){ .key = "g",
+	                         .keylen = 1,
+	                         .owner = 1 },
+	                     t0, NULL),
+	    KV_OK);
+	assert_int_equal(run(&n, 0, KV_OP_DELETE,
+	                     (struct kv_op){ .key = "g",
+	                         .keylen = 1,
+	                         .flags = KV_F_ANYVER },
+	                     t0, NULL),
+	    KV_OK);
+	assert_int_equal(held_count(&n), 0);
+	assert_snapshot_restores(&n);
+	kv_free(n.kv);
+}
+
 /* A snapshot holds the lock table: the restored replica is equal (same
  * digest, same snapshot bytes) and goes on exactly like the original. */
 static void test_kv_snapshot_with_locks(void **state)
@@ -1117,9 +1263,17 @@ static void test_kv_snapshot_with_locks(void **state)
 		    t0 + LEASE + 3, NULL);
 		assert_true(kv_digest(x.kv) != d);
 	}
-	/* A format-1 snapshot is refused. */
-	((uint8_t *)s1)[8] = 1;
+	/* A format after ours is refused; this payload (format 3: links'
+	 * key layout and a lock section) relabelled as format 1 (no links,
+	 * no locks) or 2 (no locks) does not parse. */
+	((uint8_t *)s1)[8] = KVSNAP_FORMAT + 1;
 	assert_int_equal(kv_restore(y.kv, s1, n1), -ENOTSUP);
+	((uint8_t *)s1)[8] = 2;
+	assert_int_equal(kv_restore(y.kv, s1, n1), -EBADMSG);
+	((uint8_t *)s1)[8] = 1;
+	assert_int_equal(kv_restore(y.kv, s1, n1), -EBADMSG);
+	((uint8_t *)s1)[8] = KVSNAP_FORMAT;
+	assert_int_equal(kv_restore(y.kv, s1, n1), 0);
 	free(s1);
 	kv_free(x.kv);
 	kv_free(y.kv);
@@ -1626,6 +1780,7 @@ int main(void)
 		cmocka_unit_test(test_kv_duplicate_lock),
 		cmocka_unit_test(test_kv_fence_in_txn),
 		cmocka_unit_test(test_kv_lock_outlives_name),
+		cmocka_unit_test(test_kv_links_share_locks),
 		cmocka_unit_test(test_kv_snapshot_with_locks),
 		cmocka_unit_test(test_kv_eviction_drops_locks),
 		cmocka_unit_test(test_random_flock_vs_model),

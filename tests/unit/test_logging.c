@@ -257,6 +257,29 @@ static void test_logging_fatalx_exits_1(void **state)
 	assert_non_null(strstr(out, "n2 warn: corrupt segment 3\n"));
 }
 
+/* With the syslog sink open nothing reaches stderr (the lines go to
+ * syslog(3); tests/fs/test_mount8.sh checks what a syslog daemon
+ * receives); closed, stderr again.  errno survives both. */
+static void test_logging_syslog_sink_replaces_stderr(void **state)
+{
+	struct capture *c = *state;
+	const char *out;
+
+	capture_begin(c);
+	log_syslog_open("test_logging");
+	errno = ENOENT;
+	log_info("to syslog");
+	log_warn("to syslog too");
+	assert_int_equal(errno, ENOENT);
+	log_syslog_close();
+	log_info("back on stderr");
+	log_syslog_close(); /* a second close is a no-op */
+	out = capture_end(c);
+	assert_int_equal(count_lines(out), 1);
+	assert_null(strstr(out, "syslog"));
+	assert_non_null(strstr(out, "n2 info: back on stderr\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +300,8 @@ int main(void)
 		    test_logging_fatal_exits_1_with_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logging_fatalx_exits_1,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_logging_syslog_sink_replaces_stderr, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
