@@ -10,7 +10,11 @@
  * pins the file's version and writes at the offset (at the committed end
  * of the file for O_APPEND: appends from several mounts never overwrite
  * each other).  Files are opened direct_io: no page cache, every read()
- * is served after a read barrier.
+ * is served after a read barrier, from the local state, copying only the
+ * range asked (kv_read): a read of a 1 GiB file never copies the file.
+ * A commit carries only the bytes written (the write buffer holds one
+ * contiguous extent), so a 4 KiB write into a large file commits about
+ * 4 KiB.  Files may grow to KV_FILE_MAX (1 GiB): EFBIG past it.
  *
  * A directory listing is taken whole when a handle reads from offset 0
  * (rewinddir), one walk of the directory's direct children under the
@@ -174,7 +178,7 @@ static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
 			return -EISDIR;
 		if (append)
 			at = a.size;
-		if (at > KV_VALUE_MAX || len > KV_VALUE_MAX - at)
+		if (at > KV_FILE_MAX || len > KV_FILE_MAX - at)
 			return -EFBIG;
 		if (len == 0)
 			return 0;
@@ -263,8 +267,8 @@ void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (off < 0 || (uint64_t)off > KV_VALUE_MAX ||
-	    size > KV_VALUE_MAX - (uint64_t)off) {
+	if (off < 0 || (uint64_t)off > KV_FILE_MAX ||
+	    size > KV_FILE_MAX - (uint64_t)off) {
 		fuse_reply_err(req, off < 0 ? EINVAL : EFBIG);
 		return;
 	}

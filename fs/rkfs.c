@@ -8,8 +8,10 @@
  * under the inode table lock, submit one command whose compares pin what
  * was decided on, start over when a compare fails.  Directory changes
  * also set the parent directory's mtime in the same command, which bumps
- * its version: that is what lets rmdir and a directory rename pin "no
- * child was added meanwhile" with one compare per directory.
+ * its version: that is what lets a directory rename pin "no child was
+ * added meanwhile" with one compare per directory.  rmdir and a rename
+ * over a directory also pin "still empty" (KV_VERSION_NOCHILD), which
+ * holds against clients that add a key without touching the directory.
  *
  * Replies use timeouts of 0: the kernel asks again for every lookup and
  * getattr, so every answer comes after a read barrier (linearizable).
@@ -942,6 +944,11 @@ static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 			return rv;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
+		/* Still empty when it applies, whichever client (a mount or
+		 * raftkv put, which does not touch the directory) adds a key
+		 * below it meanwhile. */
+		if (dir)
+			rkfs_txn_cmp(&t, key, (size_t)klen, KV_VERSION_NOCHILD);
 		if (orphan) {
 			/* Open here: it lives on, hidden, until its last
 			 * close on this mount (rkfile_release). */
@@ -1082,6 +1089,9 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 	memset(&t, 0, sizeof(t));
 	rkfs_txn_cmp(&t, src, (size_t)slen, sa.version);
 	rkfs_txn_cmp(&t, dst, (size_t)dlen, dexists ? da.version : 0);
+	if (!xchg && dexists && da.kind == KV_KIND_DIR)
+		/* the directory replaced is still empty when it applies */
+		rkfs_txn_cmp(&t, dst, (size_t)dlen, KV_VERSION_NOCHILD);
 	if (!xchg) {
 		if (orphan_dst) {
 			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, dst,

@@ -377,6 +377,13 @@ static int get_common(struct clerk *ck, int idx, const void *key, size_t keylen,
 		*len = 0;
 	if (keylen == 0 || keylen > KV_KEY_MAX)
 		return -EINVAL;
+	if (value == NULL) {
+		/* Attributes only: a read of no bytes, so that the member
+		 * copies no value, and a value of any size answers OK. */
+		q.kind = QUERY_READ;
+		q.offset = 0;
+		q.length = 0;
+	}
 	rv = read_query(ck, idx, &q, &rep);
 	if (rv != 0)
 		return rv;
@@ -384,6 +391,8 @@ static int get_common(struct clerk *ck, int idx, const void *key, size_t keylen,
 		free(rep.data);
 		return -EBADMSG;
 	}
+	if (res.status == KV_ETOOBIG && attr)
+		*attr = res.attr; /* the size: read it in ranges */
 	if (res.status == KV_OK) {
 		if (attr)
 			*attr = res.attr;
@@ -400,6 +409,104 @@ static int get_common(struct clerk *ck, int idx, const void *key, size_t keylen,
 	}
 	free(rep.data);
 	return res.status;
+}
+
+int clerk_read(struct clerk *ck, const void *key, size_t keylen,
+    uint64_t offset, void *buf, size_t cap, struct kv_attr *attr, size_t *n)
+{
+	struct query q = { .kind = QUERY_READ,
+		.key = key,
+		.keylen = (uint32_t)keylen,
+		.offset = offset,
+		.length = (uint32_t)cap };
+	struct client_reply rep;
+	struct kv_result res;
+	int rv;
+
+	*n = 0;
+	if (keylen == 0 || keylen > KV_KEY_MAX || cap > KV_VALUE_MAX ||
+	    (buf == NULL && cap > 0))
+		return -EINVAL;
+	rv = read_query(ck, -1, &q, &rep);
+	if (rv != 0)
+		return rv;
+	if (kv_result_decode(rep.data, rep.len, &res) != 0 ||
+	    res.value_len > cap) {
+		free(rep.data);
+		return -EBADMSG;
+	}
+	if (res.status == KV_OK) {
+		if (attr)
+			*attr = res.attr;
+		if (res.value_len > 0)
+			memcpy(buf, res.value, res.value_len);
+		*n = res.value_len;
+	}
+	free(rep.data);
+	return res.status;
+}
+
+/* One attempt of clerk_get_large() at a value described by @a (from its
+ * first read): KV_OK with the whole value in @v, KV_EVERSION if it
+ * changed meanwhile, or an error. */
+static int read_ranges(struct clerk *ck, const void *key, size_t keylen,
+    size_t chunk, const struct kv_attr *a, unsigned char *v)
+{
+	for (uint64_t off = 0; off < a->size;) {
+		struct kv_attr b;
+		size_t want = a->size - off < chunk ? (size_t)(a->size - off)
+		                                    : chunk;
+		size_t n;
+		int rv = clerk_read(ck, key, keylen, off, v + off, want, &b,
+		    &n);
+
+		if (rv != KV_OK)
+			return rv == KV_ENOKEY ? KV_EVERSION : rv;
+		if (b.inode != a->inode || b.version != a->version)
+			return KV_EVERSION;
+		if (n != want || b.size != a->size)
+			return -EBADMSG; /* same version, other size: a bug */
+		off += n;
+	}
+	return KV_OK;
+}
+
+int clerk_get_large(struct clerk *ck, const void *key, size_t keylen,
+    size_t chunk, int retries, struct kv_attr *attr, void **value, size_t *len)
+{
+	int rv;
+
+	if (value == NULL || len == NULL)
+		return -EINVAL;
+	if (chunk == 0 || chunk > KV_VALUE_MAX)
+		chunk = KV_VALUE_MAX;
+	for (int attempt = 0;; attempt++) {
+		struct kv_attr a;
+		unsigned char *v;
+
+		rv = clerk_get(ck, key, keylen, &a, value, len);
+		if (rv != KV_ETOOBIG) {
+			if (rv == KV_OK && attr)
+				*attr = a;
+			return rv;
+		}
+		if (a.size > KV_FILE_MAX)
+			return -EBADMSG;
+		v = malloc((size_t)a.size);
+		if (v == NULL)
+			return -ENOMEM;
+		rv = read_ranges(ck, key, keylen, chunk, &a, v);
+		if (rv == KV_OK) {
+			if (attr)
+				*attr = a;
+			*value = v;
+			*len = (size_t)a.size;
+			return KV_OK;
+		}
+		free(v);
+		if (rv != KV_EVERSION || attempt >= retries)
+			return rv;
+	}
 }
 
 int clerk_usage(struct clerk *ck, uint64_t *used, uint64_t *quota,

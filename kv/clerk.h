@@ -66,7 +66,11 @@ const char *clerk_strerror(int rv);
 /*
  * Linearizable read of @key.  On KV_OK fills @attr (may be NULL) and, if
  * @value is not NULL, *@value (malloc'd, caller frees; NULL when empty)
- * and *@len.  Returns KV_OK, KV_ENOKEY, CLERK_EUNAVAILABLE, -ENOMEM.
+ * and *@len.  Returns KV_OK, KV_ENOKEY, CLERK_EUNAVAILABLE, -ENOMEM, or
+ * KV_ETOOBIG for a value over KV_VALUE_MAX (more than one reply carries:
+ * then only @attr is filled; read it with clerk_read() or
+ * clerk_get_large()).  With @value NULL only the attributes are read
+ * (KV_OK whatever the size).
  */
 int clerk_get(struct clerk *ck, const void *key, size_t keylen,
     struct kv_attr *attr, void **value, size_t *len);
@@ -74,6 +78,31 @@ int clerk_get(struct clerk *ck, const void *key, size_t keylen,
 /* The same, served from member @idx's local state without a barrier. */
 int clerk_get_stale(struct clerk *ck, uint32_t idx, const void *key,
     size_t keylen, struct kv_attr *attr, void **value, size_t *len);
+
+/*
+ * Linearizable read of a range of @key's value (query.h, QUERY_READ): up
+ * to @cap bytes (at most KV_VALUE_MAX) from @offset into @buf.  On KV_OK
+ * *@n holds the bytes copied (0 at or past the end, or for @cap 0) and
+ * @attr (may be NULL) the attributes of the whole value (attr->size is
+ * its size).  Returns KV_OK, KV_ENOKEY, CLERK_EUNAVAILABLE, -EINVAL,
+ * -ENOMEM, -EBADMSG (a reply that does not decode or holds more than
+ * asked).
+ */
+int clerk_read(struct clerk *ck, const void *key, size_t keylen,
+    uint64_t offset, void *buf, size_t cap, struct kv_attr *attr, size_t *n);
+
+/*
+ * clerk_get() for a value of any size (up to KV_FILE_MAX): one GET, and
+ * for a value over KV_VALUE_MAX, reads of ranges of @chunk bytes (0:
+ * KV_VALUE_MAX) into one buffer.  The result is one version of the value,
+ * linearizable: every range must carry the same (inode, version) as the
+ * first, and that pair never repeats (kv.h), so all ranges are of the
+ * value as it was at the first read; when a range shows another pair the
+ * value changed meanwhile, and the read starts over, at most @retries
+ * times (then KV_EVERSION).  Same results as clerk_get() otherwise.
+ */
+int clerk_get_large(struct clerk *ck, const void *key, size_t keylen,
+    size_t chunk, int retries, struct kv_attr *attr, void **value, size_t *len);
 
 /*
  * Versioned put (the seeds' Put): applies only if the key's version is

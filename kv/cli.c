@@ -76,9 +76,12 @@ static int outcome(int rv, const char *what)
 		return EXIT_UNAVAILABLE;
 	case KV_ETOOBIG:
 	case -EFBIG:
+		/* Only a put gets here (get reads big values in ranges). */
 		fprintf(stderr,
-		    "%s: %s: value larger than the limit of %u "
-		    "bytes (16 MiB)\n",
+		    "%s: %s: value larger than %u bytes (16 MiB), the most "
+		    "one put can store atomically; write larger files "
+		    "through a mount (mount.raftkv(8)), e.g. "
+		    "cp FILE MOUNTPOINT/KEY\n",
 		    prog, what, KV_VALUE_MAX);
 		return EXIT_ERROR;
 	case KV_ENOSPC:
@@ -179,6 +182,14 @@ static void escaped_key(const uint8_t *p, size_t n)
 	}
 }
 
+/* How often `get` starts over when a big value changes while it reads
+ * its ranges, and their size: 4 MiB, not the 16 MiB a reply may carry,
+ * so that each one is well within the clerk's per-attempt timeout (1 s)
+ * on a busy member (a 16 MiB reply can take longer: retried over and
+ * over). */
+#define GET_RETRIES 10
+#define GET_RANGE (4u << 20)
+
 static int cmd_get(struct ctx *c)
 {
 	struct kv_attr a;
@@ -186,7 +197,17 @@ static int cmd_get(struct ctx *c)
 	size_t len;
 	int rv;
 
-	rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), &a, &v, &len);
+	/* A value over KV_VALUE_MAX comes in ranges, all of one version
+	 * (clerk_get_large), and is written out only once read whole. */
+	rv = clerk_get_large(c->ck, c->argv[0], strlen(c->argv[0]), GET_RANGE,
+	    GET_RETRIES, &a, &v, &len);
+	if (rv == KV_EVERSION) {
+		fprintf(stderr,
+		    "%s: %s: the value changed %d times while it was "
+		    "read; try again\n",
+		    prog, c->argv[0], GET_RETRIES + 1);
+		return EXIT_CONFLICT;
+	}
 	if (rv == KV_OK && c->json) {
 		printf("{\"key\":");
 		json_string((const uint8_t *)c->argv[0], strlen(c->argv[0]));

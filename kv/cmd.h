@@ -96,15 +96,34 @@
 
 /* Limits the decoder (and the encoder) enforce. */
 #define KV_KEY_MAX 4096u /* bytes in a key (>= 1) */
-/* Bytes in a value: THE value limit users see (raftkv(1), raftkv(7)).
- * A command holding one must fit one Raft entry (the core's
- * max_entry_bytes, 32 MiB) and one peer message (MSG_MAX_BYTES). */
+/*
+ * Two size limits, not one:
+ *
+ * KV_VALUE_MAX: the bytes ONE command or ONE result may carry: a PUT's
+ * whole value, a WRITE's bytes, a GET's value, a ranged read's bytes.  A
+ * command must fit one Raft entry (the core's max_entry_bytes, 32 MiB)
+ * and one peer message (MSG_MAX_BYTES), a result one client reply.
+ *
+ * KV_FILE_MAX: the size a stored value may reach through WRITE and
+ * TRUNCATE (a file of the filesystem, built by many commands).  What
+ * bounds it is memory, not the encoding (sizes are u64 everywhere): every
+ * member holds every value in memory, and a snapshot of a state holding
+ * one is built in memory too (compressed), so a member needs a few times
+ * the largest value; the size quota (kv.h, QUOTA) bounds all values
+ * together.  A value over KV_VALUE_MAX is read in ranges (query.h,
+ * QUERY_READ); GET answers ErrTooBig with its attributes.
+ */
 #define KV_VALUE_MAX (16u * 1024 * 1024)
+#define KV_FILE_MAX (1ull << 30) /* 1 GiB */
 #define KV_TXN_MAX 1024u /* compares, and ops, in a txn */
 #define KV_CMD_MAX (KV_VALUE_MAX + 1024u * 1024) /* bytes in one command */
 
 /* Compare version meaning "the key exists, whatever its version". */
 #define KV_VERSION_ANY UINT64_MAX
+/* Compare version meaning "no key lies below key/" (an empty directory,
+ * whether or not the key itself exists): what rmdir and a rename over a
+ * directory pin, whichever client adds a child meanwhile. */
+#define KV_VERSION_NOCHILD (UINT64_MAX - 1)
 
 /* fail_cmp / fail_op when nothing failed. */
 #define KV_NO_INDEX UINT32_MAX
@@ -121,7 +140,8 @@ enum kv_status {
 	KV_ESTALE = 3, /* seq older than the session's last: a late retry */
 	KV_ESESSION = 4, /* unknown or expired session: register again */
 	KV_EMALFORMED = 5, /* the command did not decode; nothing changed */
-	KV_ETOOBIG = 6, /* a write/truncate would exceed KV_VALUE_MAX */
+	KV_ETOOBIG = 6, /* a write/truncate would exceed KV_FILE_MAX, or a
+	                   GET's value is over KV_VALUE_MAX */
 	KV_EINVAL = 7, /* well-formed but impossible: a tree renamed into
 	                      itself, or to keys over KV_KEY_MAX */
 	KV_ENOSPC = 8, /* the mutation would take the state past its quota
@@ -298,7 +318,8 @@ struct kv_op {
 
 /* One compare of a transaction. */
 struct kv_cmp {
-	uint64_t version; /* 0: must not exist; KV_VERSION_ANY: must exist */
+	uint64_t version; /* 0: must not exist; KV_VERSION_ANY: must exist;
+	                     KV_VERSION_NOCHILD: nothing below key/ */
 	const void *key;
 	uint32_t keylen;
 };

@@ -435,12 +435,12 @@ int kv_get_max(struct kv *kv, const void *key, size_t keylen, uint64_t max,
 		rc = -ENOENT;
 		goto out;
 	}
+	if (attr != NULL)
+		*attr = r->ino->attr;
 	if (r->ino->attr.size > max) {
 		rc = -EFBIG;
 		goto out;
 	}
-	if (attr != NULL)
-		*attr = r->ino->attr;
 	if (value != NULL) {
 		rc = kvexec_copy_value(r, value);
 		if (rc != 0)

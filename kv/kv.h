@@ -9,7 +9,8 @@
  *
  * STATE.  An ordered key space (keys: 1..KV_KEY_MAX bytes, compared as
  * unsigned bytes).  Each key is a name of an inode, which holds a value
- * (0..KV_VALUE_MAX bytes), a version, and metadata: kind (file/dir/
+ * (0..KV_FILE_MAX bytes; a PUT sets at most KV_VALUE_MAX of them, WRITE
+ * and TRUNCATE grow it: cmd.h), a version, and metadata: kind (file/dir/
  * symlink, opaque to the KV layer), mode (permission bits), uid, gid,
  * mtime, ctime, its inode number and nlink, the number of its names.  An
  * inode has one name unless LINK gave it more (hard links); everything
@@ -32,7 +33,11 @@
  * at 1 when the key is deleted and created again, or renamed over, and a
  * change through one name moves the version every name shows):
  *
- *   GET key                   OK + value + attr, or ErrNoKey.  No session.
+ *   GET key                   OK + value + attr, or ErrNoKey; a value over
+ *                              KV_VALUE_MAX (more than a result carries):
+ *                              ErrTooBig + attr, no value (read it in
+ *                              ranges: kv_read(), query.h QUERY_READ).
+ *                              No session.
  *   PUT key value version meta [flags]
  *       absent, version 0      create: version 1, inode = next inode,
  *                              kind/mode/uid/gid = meta, mtime = now
@@ -51,14 +56,14 @@
  *   WRITE key offset bytes version
  *                             absent: ErrNoKey; mismatch: ErrVersion
  *                              (unless KV_F_ANYVER); offset + len >
- *                              KV_VALUE_MAX: ErrTooBig; else the bytes
+ *                              KV_FILE_MAX: ErrTooBig; else the bytes
  *                              replace value[offset, offset+len), the value
  *                              grows as needed and a gap between the old
  *                              end and offset reads as zeros; mtime = now.
  *                              Zero bytes: OK and nothing changes (no
  *                              version bump, not even past the end).
  *   TRUNCATE key size version absent/mismatch as WRITE; size >
- *                              KV_VALUE_MAX: ErrTooBig; else the value is
+ *                              KV_FILE_MAX: ErrTooBig; else the value is
  *                              cut or extended with zeros to size;
  *                              mtime = now (even if the size is the same).
  *   SETMETA key mask meta mtime version
@@ -103,7 +108,10 @@
  *                              = the inode's attributes (dst's).
  *   TXN compares ops          Every compare is checked against the state
  *                              before the txn: version 0 = must not exist,
- *                              KV_VERSION_ANY = must exist, else equal.
+ *                              KV_VERSION_ANY = must exist,
+ *                              KV_VERSION_NOCHILD = no key below "key/"
+ *                              (the key itself may or may not exist),
+ *                              else equal.
  *                              The first failing compare: ErrVersion,
  *                              fail_cmp = its index, nothing changes.  Then
  *                              the ops (PUT, DELETE, WRITE, TRUNCATE,
@@ -175,6 +183,19 @@
  * while some members still use the old value can make them diverge until
  * they restart, so lower it with the cluster stopped).  Default
  * KV_QUOTA_DEFAULT, 4 GiB.
+ *
+ * LARGE VALUES.  A value may reach KV_FILE_MAX (1 GiB), far more than
+ * one command carries, and lives in one buffer in memory.  A WRITE
+ * changes it in place, in or out of a txn, costing O(bytes written), not
+ * O(value): the buffer grows geometrically (doubling up to 64 MiB, then
+ * by an eighth, never past KV_FILE_MAX; realloc of such blocks moves
+ * pages, not bytes), and a txn's undo log keeps only the bytes an op
+ * overwrites (and none for a cut: the cut bytes stay in the buffer until
+ * the txn commits).  So a 4 KiB write into a 1 GiB file logs about 4 KiB
+ * and copies about 4 KiB on each member.  The quota counts the size, not
+ * the buffer: exact whatever the capacity.  What bounds KV_FILE_MAX is
+ * memory (cmd.h): every member holds every value, and a snapshot is
+ * built in memory; the quota bounds all values together.
  *
  * LOCKS.  Advisory locks are replicated state too: grant, release and
  * expiry are decided by committed commands, in log order, on every
@@ -365,16 +386,17 @@ int kv_restore(struct kv *kv, const void *data, size_t len);
 int kv_get(struct kv *kv, const void *key, size_t keylen, struct kv_attr *attr,
     void **value, size_t *len);
 
-/* kv_get(), but -EFBIG (nothing stored) when the value is over @max bytes:
- * one lookup decides and copies. */
+/* kv_get(), but -EFBIG when the value is over @max bytes (then only
+ * *@attr is stored, if @attr is not NULL): one lookup decides and copies. */
 int kv_get_max(struct kv *kv, const void *key, size_t keylen, uint64_t max,
     struct kv_attr *attr, void **value, size_t *len);
 
 /*
  * Copy up to @cap bytes of @key's value from @offset into @buf (a FUSE
- * read without copying the whole value).  If @attr is not NULL, stores the
- * attributes.  Returns the number of bytes copied (0 at or past the end),
- * or -ENOENT.
+ * read, or a ranged read of the client protocol, without copying the
+ * whole value).  If @attr is not NULL, stores the attributes (attr->size
+ * is the whole value's size).  Returns the number of bytes copied (0 at
+ * or past the end, or for @cap 0), or -ENOENT.
  */
 long kv_read(struct kv *kv, const void *key, size_t keylen, uint64_t offset,
     void *buf, size_t cap, struct kv_attr *attr);

@@ -74,7 +74,8 @@ static int app_prepare(void *arg, uint8_t *cmd, size_t len)
 }
 
 /* A GET of a value of at most @max bytes; -EFBIG (nothing answered) for a
- * bigger one. */
+ * bigger one.  A value over what a result carries (KV_VALUE_MAX) is
+ * answered ErrTooBig with its attributes (query.h: read it in ranges). */
 static int query_get(struct kv *kv, const struct query *q, uint64_t max,
     void **out, size_t *len)
 {
@@ -82,15 +83,49 @@ static int query_get(struct kv *kv, const struct query *q, uint64_t max,
 	int rv;
 
 	kv_result_init(&r);
-	rv = kv_get_max(kv, q->key, q->keylen, max, &r.attr, &r.value,
+	rv = kv_get_max(kv, q->key, q->keylen,
+	    max < KV_VALUE_MAX ? max : KV_VALUE_MAX, &r.attr, &r.value,
 	    &r.value_len);
 	if (rv == -ENOENT) {
 		r.status = KV_ENOKEY;
+		rv = 0;
+	} else if (rv == -EFBIG && max > KV_VALUE_MAX) {
+		r.status = KV_ETOOBIG; /* r.attr: kv_get_max() stored it */
 		rv = 0;
 	}
 	if (rv == 0)
 		rv = encode_result(&r, out, len);
 	free(r.value);
+	return rv;
+}
+
+/* QUERY_READ: a range of a value, copied straight from the state into the
+ * answer (never the whole value). */
+static int query_read(struct kv *kv, const struct query *q, void **out,
+    size_t *len)
+{
+	struct kv_result r;
+	unsigned char *buf;
+	long n;
+	int rv;
+
+	kv_result_init(&r);
+	buf = malloc(q->length > 0 ? q->length : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	n = kv_read(kv, q->key, q->keylen, q->offset, buf, q->length, &r.attr);
+	if (n == -ENOENT) {
+		memset(&r.attr, 0, sizeof(r.attr));
+		r.status = KV_ENOKEY;
+	} else if (n < 0) {
+		free(buf);
+		return (int)n;
+	} else {
+		r.value = n > 0 ? buf : NULL;
+		r.value_len = (size_t)n;
+	}
+	rv = encode_result(&r, out, len);
+	free(buf);
 	return rv;
 }
 
@@ -209,6 +244,8 @@ static int app_query(void *arg, const void *buf, size_t len, void **out,
 		return -EBADMSG;
 	if (q.kind == QUERY_GET)
 		return query_get(arg, &q, UINT64_MAX, out, out_len);
+	if (q.kind == QUERY_READ)
+		return query_read(arg, &q, out, out_len);
 	if (q.kind == QUERY_USAGE)
 		return query_usage(arg, out, out_len);
 	if (q.kind == QUERY_GETLK || q.kind == QUERY_LOCKWAIT)
@@ -225,8 +262,12 @@ static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
 	struct query q;
 	int rv;
 
-	if (query_decode(buf, len, &q) != 0 || q.kind != QUERY_GET)
+	if (query_decode(buf, len, &q) != 0)
 		return -EAGAIN; /* a worker answers, errors included */
+	if (q.kind == QUERY_READ && q.length <= QUICK_GET_MAX)
+		return query_read(arg, &q, out, out_len);
+	if (q.kind != QUERY_GET)
+		return -EAGAIN;
 	rv = query_get(arg, &q, QUICK_GET_MAX, out, out_len);
 	return rv == -EFBIG ? -EAGAIN : rv;
 }

@@ -4,9 +4,10 @@
  * taken the lock and done the session check.
  *
  * Every single operation checks everything and allocates everything it
- * needs before its first change, so a failure leaves no trace.  A single
- * WRITE/TRUNCATE changes the value in place (growing its buffer
- * geometrically, so appending to a large file costs O(appended bytes)).
+ * needs before its first change, so a failure leaves no trace.  WRITE and
+ * TRUNCATE change the value in place, in a txn or not (growing its buffer
+ * geometrically, grown_cap(), so appending to a large file costs
+ * O(appended bytes), and a 4 KiB write into a 1 GiB file costs 4 KiB).
  *
  * Names and files: a record (a key) points to an inode (keyspace.h: the
  * value, version and metadata); commands look names up and change the
@@ -15,14 +16,19 @@
  * A transaction runs its ops one by one on the live state, each recording
  * in the undo log how to put back what it changed (the record's inode
  * pointer and dead flag, the inode's header; the log holds a reference to
- * every inode it saved, so none is freed before commit or rollback); ops inside a txn never
- * modify a value buffer in place (they install a new one) and never remove
- * a record (they mark it dead; lookups skip dead records).  Undoing is then
- * allocation-free: free the buffers the op installed, restore the saved
- * record headers, remove the records it created (removal never allocates).
- * Committing frees the buffers the ops retired and removes the dead
- * records.  So a txn is all-or-nothing even when an allocation fails half
- * way.
+ * every inode it saved, so none is freed before commit or rollback); ops
+ * inside a txn never remove a record (they mark it dead; lookups skip dead
+ * records).  A PUT installs a new buffer; a WRITE or growing TRUNCATE
+ * patches the buffer in place and keeps a copy of the bytes it overwrites
+ * (only those a rollback must find again: undo_extent()); a shrinking
+ * TRUNCATE only lowers the size (the cut bytes stay in the buffer; commit
+ * gives the memory back).  A buffer that realloc moves is renamed in the
+ * log (rebase()).  Undoing is then allocation-free: put the saved bytes
+ * back, free the buffers the op installed, restore the saved record
+ * headers, remove the records it created (removal never allocates).
+ * Committing frees the buffers the ops retired and the saved bytes, and
+ * removes the dead records.  So a txn is all-or-nothing even when an
+ * allocation fails half way.
  *
  * Quota: st->used changes with every change (created, resized, removed,
  * renamed keys).  A single op checks the growth before its first change;
@@ -52,6 +58,9 @@ struct undo_ent {
 	void *alloc; /* buffer the op installed: freed on rollback */
 	void *retired; /* buffer the op took off: freed on commit */
 	struct kv_rec *to_free; /* commit: dead record to free */
+	unsigned char *saved; /* bytes the op overwrote in value, */
+	uint64_t saved_off, saved_len; /* at saved_off: put back */
+	uint8_t moving; /* rebase(): 1 value, 2 alloc name the buffer */
 };
 
 struct undo {
@@ -359,35 +368,63 @@ static int exec_delete(struct kvexec_state *st, const struct kv_op *op,
 	return 0;
 }
 
-/* A new buffer of @size bytes: @ino's value cut or zero-extended. */
-static unsigned char *resized_copy(const struct kv_inode *ino, uint64_t size)
-{
-	unsigned char *buf;
-	uint64_t keep = ino->attr.size < size ? ino->attr.size : size;
+/* Values grow by doubling up to this size, then by an eighth. */
+#define GROW_DOUBLE_MAX (64ull << 20)
 
-	if (size == 0)
-		return NULL;
-	buf = malloc(size);
-	if (buf == NULL)
-		return NULL;
-	if (keep > 0)
-		memcpy(buf, ino->value, keep);
-	memset(buf + keep, 0, size - keep);
-	return buf;
+/* The capacity for a value of @size bytes in a buffer of @cap: doubling
+ * while small, then +1/8 (a 1 GiB value has at most 128 MiB spare, not
+ * 1 GiB), never past KV_FILE_MAX, never below @size. */
+static uint64_t grown_cap(uint64_t cap, uint64_t size)
+{
+	uint64_t n = cap < GROW_DOUBLE_MAX ? cap * 2 : cap + cap / 8;
+
+	if (n > KV_FILE_MAX)
+		n = KV_FILE_MAX;
+	return n > size ? n : size;
 }
 
-/* Make @ino's buffer hold at least @size bytes, in place; false on ENOMEM. */
-static bool reserve_value(struct kv_inode *ino, uint64_t size, bool geometric)
+/*
+ * Before a realloc of @buf: mark the entries of @u that name it (@to
+ * NULL).  After it: make the marked entries name @to, @cap bytes (the
+ * buffer moved or grew), or just clear the marks (@to NULL: it failed).
+ * A rollback then restores the buffer where it is now.
+ */
+static void rebase(struct undo *u, const void *buf, unsigned char *to,
+    uint64_t cap, bool after)
 {
-	uint64_t ncap = size;
+	for (size_t i = 0; u != NULL && i < u->n; i++) {
+		struct undo_ent *e = &u->e[i];
+
+		if (!after) {
+			e->moving = (e->value == buf ? 1 : 0) |
+			    (e->alloc == buf ? 2 : 0);
+			continue;
+		}
+		if (to != NULL && (e->moving & 1)) {
+			e->value = to;
+			e->cap = cap;
+		}
+		if (to != NULL && (e->moving & 2))
+			e->alloc = to;
+		e->moving = 0;
+	}
+}
+
+/* Make @ino's buffer hold at least @size bytes, in place (contents and
+ * size unchanged); false on ENOMEM (then nothing changed). */
+static bool reserve_value(struct undo *u, struct kv_inode *ino, uint64_t size,
+    bool geometric)
+{
+	uint64_t ncap;
 	unsigned char *p;
 
 	if (size <= ino->cap)
 		return true;
-	if (geometric && ino->cap * 2 > ncap)
-		ncap = ino->cap * 2 < KV_VALUE_MAX ? ino->cap * 2
-		                                   : KV_VALUE_MAX;
+	ncap = geometric ? grown_cap(ino->cap, size) : size;
+	if (ino->value != NULL)
+		rebase(u, ino->value, NULL, 0, false);
 	p = realloc(ino->value, ncap);
+	rebase(u, NULL, p, ncap, true);
 	if (p == NULL)
 		return false;
 	ino->value = p;
@@ -395,12 +432,116 @@ static bool reserve_value(struct kv_inode *ino, uint64_t size, bool geometric)
 	return true;
 }
 
+/* After a shrink: give memory back when the buffer is mostly unused
+ * (failure is harmless: the buffer stays as it is). */
+static void shrink_value(struct kv_inode *ino)
+{
+	unsigned char *p;
+
+	if (ino->value == NULL || ino->attr.size >= ino->cap / 4)
+		return;
+	if (ino->attr.size == 0) {
+		free(ino->value);
+		ino->value = NULL;
+		ino->cap = 0;
+		return;
+	}
+	p = realloc(ino->value, ino->attr.size);
+	if (p != NULL) {
+		ino->value = p;
+		ino->cap = ino->attr.size;
+	}
+}
+
+/*
+ * How many leading bytes of @ino's buffer a rollback of @u must find as
+ * they are now: those below its size, or below any size an earlier op of
+ * the txn saw it hold (a cut leaves its bytes in place).  None when the
+ * txn installed the buffer (a rollback frees it).
+ */
+static uint64_t undo_extent(const struct undo *u, const struct kv_inode *ino)
+{
+	uint64_t n = ino->attr.size;
+
+	if (ino->value == NULL)
+		return 0;
+	for (size_t i = 0; i < u->n; i++) {
+		const struct undo_ent *e = &u->e[i];
+
+		if (e->alloc == ino->value)
+			return 0;
+		if (e->value == ino->value && e->attr.size > n)
+			n = e->attr.size;
+	}
+	return n;
+}
+
+/* Inside a txn (@u set): a copy, in *@saved (*@len bytes, NULL if none),
+ * of the bytes of @ino's buffer in [@lo, @hi) that a rollback must put
+ * back before an op changes them.  0 or -ENOMEM. */
+static int save_bytes(const struct undo *u, const struct kv_inode *ino,
+    uint64_t lo, uint64_t hi, unsigned char **saved, uint64_t *len)
+{
+	uint64_t keep;
+
+	*saved = NULL;
+	*len = 0;
+	if (u == NULL)
+		return 0;
+	keep = undo_extent(u, ino);
+	if (hi > keep)
+		hi = keep;
+	if (lo >= hi)
+		return 0;
+	*saved = malloc(hi - lo);
+	if (*saved == NULL)
+		return -ENOMEM;
+	memcpy(*saved, ino->value + lo, hi - lo);
+	*len = hi - lo;
+	return 0;
+}
+
+/*
+ * Prepare the inode of @r for an op that changes the bytes [@lo, @hi) of
+ * its value and leaves it @size bytes long: the buffer reserved, the undo
+ * entry (with the overwritten bytes) recorded.  0 or -ENOMEM (nothing
+ * changed).
+ */
+static int patch_begin(struct undo *u, struct kv_rec *r, uint64_t lo,
+    uint64_t hi, uint64_t size, bool geometric)
+{
+	struct kv_inode *ino = r->ino;
+	bool fresh = ino->value == NULL; /* its first buffer: ours */
+	unsigned char *saved;
+	uint64_t n;
+	struct undo_ent *e;
+
+	if (save_bytes(u, ino, lo, hi, &saved, &n) != 0)
+		return -ENOMEM;
+	if (!reserve_value(u, ino, size, geometric)) {
+		free(saved);
+		return -ENOMEM;
+	}
+	e = save(u, r);
+	if (e != NULL && fresh) {
+		/* Rollback frees it and puts back no buffer at all. */
+		e->value = NULL;
+		e->cap = 0;
+		e->alloc = ino->value;
+	} else if (e != NULL) {
+		e->saved = saved;
+		e->saved_off = lo;
+		e->saved_len = n;
+	}
+	return 0;
+}
+
 static int exec_write(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
 	struct kv_rec *r = lookup_checked(st, op, out);
 	struct kv_inode *ino;
-	uint64_t end, size;
+	uint64_t end, size, old;
 
 	if (r == NULL)
 		return 0;
@@ -409,34 +550,26 @@ static int exec_write(struct kvexec_state *st, const struct kv_op *op,
 		out->attr = ino->attr;
 		return 0;
 	}
-	if (op->arg > KV_VALUE_MAX - op->datalen) {
+	if (op->arg > KV_FILE_MAX - op->datalen) {
 		out->status = KV_ETOOBIG;
 		return 0;
 	}
+	old = ino->attr.size;
 	end = op->arg + op->datalen;
-	size = end > ino->attr.size ? end : ino->attr.size;
-	if (over_quota(st, u, size, ino->attr.size)) {
+	size = end > old ? end : old;
+	if (over_quota(st, u, size, old)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
-	if (u != NULL) {
-		unsigned char *buf = resized_copy(ino, size);
-
-		if (buf == NULL)
-			return -ENOMEM;
-		st->used += size - ino->attr.size;
-		memcpy(buf + op->arg, op->data, op->datalen);
-		set_value(u, r, buf, size, size);
-	} else {
-		if (!reserve_value(ino, size, true))
-			return -ENOMEM;
-		st->used += size - ino->attr.size;
-		if (op->arg > ino->attr.size)
-			memset(ino->value + ino->attr.size, 0,
-			    op->arg - ino->attr.size);
-		memcpy(ino->value + op->arg, op->data, op->datalen);
-		ino->attr.size = size;
-	}
+	/* Changed: [min(offset, old size), end) (a gap reads as zeros). */
+	if (patch_begin(u, r, op->arg < old ? op->arg : old, end, size, true) !=
+	    0)
+		return -ENOMEM;
+	st->used += size - old;
+	if (op->arg > old)
+		memset(ino->value + old, 0, op->arg - old);
+	memcpy(ino->value + op->arg, op->data, op->datalen);
+	ino->attr.size = size;
 	changed(ino, now, true);
 	out->attr = ino->attr;
 	return 0;
@@ -452,7 +585,7 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
 	if (r == NULL)
 		return 0;
 	ino = r->ino;
-	if (size > KV_VALUE_MAX) {
+	if (size > KV_FILE_MAX) {
 		out->status = KV_ETOOBIG;
 		return 0;
 	}
@@ -461,31 +594,16 @@ static int exec_truncate(struct kvexec_state *st, const struct kv_op *op,
 		return 0;
 	}
 	old = ino->attr.size;
-	if (u != NULL) {
-		unsigned char *buf = resized_copy(ino, size);
-
-		if (buf == NULL && size > 0)
+	if (size > old) {
+		if (patch_begin(u, r, old, size, size, false) != 0)
 			return -ENOMEM;
-		set_value(u, r, buf, size, size);
-	} else if (size == 0) {
-		set_value(NULL, r, NULL, 0, 0);
-	} else if (size > ino->attr.size) {
-		if (!reserve_value(ino, size, false))
-			return -ENOMEM;
-		memset(ino->value + ino->attr.size, 0, size - ino->attr.size);
-		ino->attr.size = size;
+		memset(ino->value + old, 0, size - old);
 	} else {
-		ino->attr.size = size;
-		if (size <
-		    ino->cap / 4) { /* give memory back; failure is harmless */
-			unsigned char *p = realloc(ino->value, size);
-
-			if (p != NULL) {
-				ino->value = p;
-				ino->cap = size;
-			}
-		}
+		save(u, r); /* in a txn the cut bytes stay until commit */
 	}
+	ino->attr.size = size;
+	if (u == NULL)
+		shrink_value(ino);
 	st->used = st->used - old + size;
 	changed(ino, now, true);
 	out->attr = ino->attr;
@@ -817,6 +935,10 @@ static void rollback(struct kvexec_state *st, struct undo *u)
 		struct undo_ent *e = &u->e[--u->n];
 		struct kv_rec *r = e->rec;
 
+		if (e->saved != NULL) {
+			memcpy(e->value + e->saved_off, e->saved, e->saved_len);
+			free(e->saved);
+		}
 		free(e->alloc);
 		if (e->fresh != NULL) { /* its value was e->alloc */
 			e->fresh->value = NULL;
@@ -840,11 +962,15 @@ static void rollback(struct kvexec_state *st, struct undo *u)
 
 static void commit(const struct kvexec_state *st, struct undo *u)
 {
-	for (size_t i = 0; i < u->n; i++)
+	for (size_t i = 0; i < u->n; i++) {
 		free(u->e[i].retired);
+		free(u->e[i].saved);
+	}
 	for (size_t i = 0; i < u->n; i++) {
 		struct kv_rec *r = u->e[i].rec;
 
+		if (r->dead == 0)
+			shrink_value(r->ino); /* after a cut in the txn */
 		if (r->dead == 1) {
 			keyspace_remove(st->ks, r->key, r->keylen);
 			r->dead = 2;
@@ -859,6 +985,25 @@ static void commit(const struct kvexec_state *st, struct undo *u)
 	u->n = 0;
 }
 
+/* Is there a key below "@key/"?  (Compares run before any op of the txn,
+ * so no record is dead yet.) */
+static bool has_child(const struct keyspace *ks, const void *key,
+    uint32_t keylen)
+{
+	unsigned char prefix[KV_KEY_MAX + 1];
+	struct keyspace_iter it;
+	struct kv_rec *r;
+
+	if (keylen >= KV_KEY_MAX)
+		return false; /* nothing can lie below a key this long */
+	memcpy(prefix, key, keylen);
+	prefix[keylen] = '/';
+	keyspace_seek(ks, prefix, keylen + 1u, &it);
+	r = keyspace_iter_rec(&it);
+	return r != NULL && r->keylen > keylen &&
+	    memcmp(r->key, prefix, keylen + 1u) == 0;
+}
+
 /* Index of the first failing compare, or KV_NO_INDEX. */
 static uint32_t failed_compare(const struct kvexec_state *st,
     const struct kv_cmd *c)
@@ -869,9 +1014,15 @@ static uint32_t failed_compare(const struct kvexec_state *st,
 	kv_cmd_cmp_iter(c, &it);
 	for (uint32_t i = 0; kv_cmd_next_cmp(&it, &cmp); i++) {
 		struct kv_rec *r = kvexec_live(st->ks, cmp.key, cmp.keylen);
-		bool ok = cmp.version == KV_VERSION_ANY
-		    ? r != NULL
-		    : (r != NULL ? r->ino->attr.version : 0) == cmp.version;
+		bool ok;
+
+		if (cmp.version == KV_VERSION_NOCHILD)
+			ok = !has_child(st->ks, cmp.key, cmp.keylen);
+		else if (cmp.version == KV_VERSION_ANY)
+			ok = r != NULL;
+		else
+			ok = (r != NULL ? r->ino->attr.version : 0) ==
+			    cmp.version;
 
 		if (!ok)
 			return i;
@@ -959,6 +1110,12 @@ int kvexec_get(const struct kvexec_state *st, const struct kv_op *op,
 
 	if (r == NULL) {
 		out->status = KV_ENOKEY;
+		return 0;
+	}
+	if (r->ino->attr.size > KV_VALUE_MAX) {
+		/* More than a result carries: read it in ranges. */
+		out->status = KV_ETOOBIG;
+		out->attr = r->ino->attr;
 		return 0;
 	}
 	out->value = dup_bytes(r->ino->value, r->ino->attr.size, &ok);

@@ -39,6 +39,7 @@ struct sink {
 	ZSTD_CCtx *cctx; /* NULL: hash mode */
 	uint8_t *out;
 	size_t outcap, outpos;
+	size_t outmax; /* header + ZSTD_compressBound(payload): never more */
 	uint64_t hash;
 	int err;
 	size_t staged;
@@ -63,8 +64,12 @@ static void feed(struct sink *s, const void *p, size_t n, ZSTD_EndDirective end)
 		size_t rc;
 
 		if (s->outpos == s->outcap) {
-			size_t ncap = s->outcap * 2;
-			uint8_t *o = realloc(s->out, ncap);
+			/* Doubling, but never past the bound: a state holding
+			 * a 1 GiB value must not reserve 2 GiB for it. */
+			size_t ncap = s->outcap * 2 < s->outmax ? s->outcap * 2
+			                                        : s->outmax;
+			uint8_t *o = ncap > s->outcap ? realloc(s->out, ncap)
+			                              : NULL;
 
 			if (o == NULL) {
 				s->err = -ENOMEM;
@@ -248,6 +253,7 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 		free(ls.buf);
 		return -ENOMEM;
 	}
+	s->outmax = KVSNAP_HEADER_BYTES + bound;
 	s->outcap = KVSNAP_HEADER_BYTES +
 	    (bound < (1u << 20) ? bound : 1u << 20);
 	s->out = malloc(s->outcap);
@@ -470,7 +476,7 @@ static bool read_attr(struct source *s, const struct kvsnap_state *st,
 	buf_reader_init(&r, b, sizeof(b));
 	kv_attr_get(&r, a);
 	return a->version >= 1 && a->inode >= KV_INODE_FIRST &&
-	    a->inode < st->next_inode && a->size <= KV_VALUE_MAX &&
+	    a->inode < st->next_inode && a->size <= KV_FILE_MAX &&
 	    a->ctime_ns >= 0 && (a->mode & ~KV_MODE_MASK) == 0 &&
 	    a->kind >= KV_KIND_FILE && a->kind <= KV_KIND_SYMLINK &&
 	    a->nlink >= 1 && a->nlink <= KV_LINK_MAX;

@@ -80,14 +80,14 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
  * content size against the header, the zstd checksum, no byte before or
  * after the frame unaccounted for, every length, keys strictly increasing
  * and 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <=
- * KV_VALUE_MAX, inodes in [KV_INODE_FIRST, next inode), each body once
+ * KV_FILE_MAX, inodes in [KV_INODE_FIRST, next inode), each body once
  * (formats 2, 3: at its first name; format 1: inodes distinct), each
  * inode's nlink (1..KV_LINK_MAX) equal to its names, ctimes >= 0, the
  * session table (session_restore()), times <= the committed clock, the
- * lock section (format 3: locktab_decode()), the end marker.  Returns 0 (the
- * caller owns out->ks, out->sessions and out->locks), -EBADMSG, -ENOTSUP
- * (a format other than 1..KVSNAP_FORMAT), -ENOMEM; on error @out holds
- * nothing.
+ * lock section (format 3: locktab_decode()), the end marker.  Returns 0
+ * (the caller owns out->ks, out->sessions and out->locks), -EBADMSG,
+ * -ENOTSUP (a format other than 1..KVSNAP_FORMAT), -ENOMEM; on error @out
+ * holds nothing.
  */
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
     int64_t ttl_ns, int64_t lock_lease_ns, uint32_t lock_max,

@@ -42,15 +42,20 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len)
 	        (is_lock_query(q->kind) ? QUERY_LOCK_CMD_MAX : KV_KEY_MAX) ||
 	    q->afterlen > KV_KEY_MAX ||
 	    (q->kind != QUERY_GET && q->kind != QUERY_LIST &&
-	        q->kind != QUERY_USAGE && !is_lock_query(q->kind)) ||
-	    ((q->kind == QUERY_GET || is_lock_query(q->kind)) &&
-	        q->keylen == 0) ||
-	    (q->kind == QUERY_USAGE && q->keylen != 0))
+	        q->kind != QUERY_USAGE && q->kind != QUERY_READ &&
+	        !is_lock_query(q->kind)) ||
+	    ((q->kind == QUERY_GET || q->kind == QUERY_READ ||
+	         is_lock_query(q->kind)) &&
+	        (q->keylen == 0 || q->key == NULL)) ||
+	    (q->kind == QUERY_USAGE && q->keylen != 0) ||
+	    (q->kind == QUERY_READ && q->length > KV_VALUE_MAX))
 		return -EINVAL;
 	if (q->kind == QUERY_LIST)
 		n += 4 + q->afterlen + 8;
 	if (q->kind == QUERY_LOCKWAIT)
 		n += 4;
+	if (q->kind == QUERY_READ)
+		n += 8 + 4;
 	b = malloc(n);
 	if (b == NULL)
 		return -ENOMEM;
@@ -65,6 +70,10 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len)
 	}
 	if (q->kind == QUERY_LOCKWAIT)
 		buf_put_u32(&w, q->limit);
+	if (q->kind == QUERY_READ) {
+		buf_put_u64(&w, q->offset);
+		buf_put_u32(&w, q->length);
+	}
 	assert(buf_writer_full(&w));
 	*buf = b;
 	*len = n;
@@ -112,6 +121,14 @@ int query_decode(const uint8_t *buf, size_t len, struct query *q)
 	if (q->kind == QUERY_USAGE)
 		return buf_reader_left(&r) == 0 && q->keylen == 0 ? 0
 		                                                  : -EBADMSG;
+	if (q->kind == QUERY_READ) {
+		q->offset = buf_get_u64(&r);
+		q->length = buf_get_u32(&r);
+		if (r.err || buf_reader_left(&r) != 0 || q->keylen == 0 ||
+		    q->length > KV_VALUE_MAX)
+			return -EBADMSG;
+		return 0;
+	}
 	if (q->kind != QUERY_LIST)
 		return -EBADMSG;
 	q->after = get_key(&r, &q->afterlen, KV_KEY_MAX);

@@ -7,7 +7,16 @@
  *   GET:  key bytes
  *   LIST: prefix bytes, after bytes, u32 limit, i32 delim (-1: none)
  *   USAGE: empty key bytes (u32 0)
- * Answer to GET:  a kv_result (cmd.h encoding): status, attr, value.
+ *   READ: key bytes, u64 offset, u32 length (0..KV_VALUE_MAX)
+ * Answer to GET:  a kv_result (cmd.h encoding): status, attr, value; a
+ *   value over KV_VALUE_MAX is not sent: ErrTooBig + attr (read it with
+ *   READ).
+ * Answer to READ: a kv_result: status (OK, ErrNoKey), attr (of the whole
+ *   value: attr.size is its size), value = the bytes [offset, offset +
+ *   length) of the value cut at its end (none at or past the end, or for
+ *   length 0).  A value larger than one result is read as ranges; they
+ *   are of one value if they all carry the same (inode, version), which
+ *   never repeats (kv.h): that is how `raftkv get` reads a big file.
  * Answer to LIST: u8 version, u8 status, u32 n, n x { key bytes, attr }
  *   where attr = u64 version, inode, size, i64 mtime, ctime, u32 mode,
  *   uid, gid, u8 kind, u32 nlink (57 bytes).
@@ -40,8 +49,9 @@ enum query_kind {
 	QUERY_GET = 1,
 	QUERY_LIST = 2,
 	QUERY_USAGE = 3,
-	QUERY_GETLK = 4,
-	QUERY_LOCKWAIT = 5,
+	QUERY_READ = 4, /* a range of a value (any size up to KV_FILE_MAX) */
+	QUERY_GETLK = 5,
+	QUERY_LOCKWAIT = 6,
 };
 
 #define QUERY_LOCKWAIT_MAX_MS 30000
@@ -58,9 +68,12 @@ struct query {
 	uint32_t afterlen;
 	uint32_t limit;
 	int32_t delim;
+	uint64_t offset; /* READ */
+	uint32_t length; /* READ: at most KV_VALUE_MAX */
 };
 
-/* Encode into a fresh buffer (caller frees).  0, -EINVAL, -ENOMEM. */
+/* Encode into a fresh buffer (caller frees).  0, -EINVAL (a field out of
+ * its range, as query_decode() would refuse it), -ENOMEM. */
 int query_encode(const struct query *q, uint8_t **buf, size_t *len);
 /* Decode (pointers into @buf).  0 or -EBADMSG. */
 int query_decode(const uint8_t *buf, size_t len, struct query *q);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "raft/config.h"
 #include "raft/election.h"
 #include "raft/raft_int.h"
 #include "raft/replication.h"
@@ -52,10 +53,10 @@ static int send_requests(struct raft *r, bool pre, bool transfer)
 	m.index = rlog_last_index(&r->log);
 	m.log_term = rlog_last_term(&r->log);
 	m.ctx = transfer ? 1 : 0;
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->conf.n_voters; i++) {
 		if (i == r->self_idx)
 			continue;
-		m.to = r->cfg.voters[i];
+		m.to = r->conf.voters[i];
 		rv = raft_send(r, &m, 0);
 		if (rv != 0)
 			return rv;
@@ -63,12 +64,40 @@ static int send_requests(struct raft *r, bool pre, bool transfer)
 	return 0;
 }
 
+/*
+ * config.h C8: the configuration in force is an uncommitted change that
+ * removed us as a voter.  The one before it is our configuration plus
+ * us (a single-server change), and may still be active: we campaign in
+ * it, so that the entry only we may hold still gets a leader (it counts
+ * the others' votes, and ours, against that configuration's quorum).
+ */
+static bool removed_pending(struct raft *r)
+{
+	struct raft_conf prev;
+	raft_index at;
+
+	if (raft_self_voter(r) || r->conf_index <= r->commit ||
+	    r->conf_index <= r->log.snap_index)
+		return false;
+	if (r->prev_checked != r->conf_index) {
+		raft_conf_at(r, r->conf_index - 1, &prev, &at);
+		r->prev_voter = config_is_voter(&prev, r->id) &&
+		    prev.n_voters == r->conf.n_voters + 1;
+		r->prev_checked = r->conf_index;
+	}
+	return r->prev_voter;
+}
+
 /* Count votes; returns 1 won, -1 lost, 0 undecided. */
 static int tally(const struct raft *r)
 {
 	uint32_t yes = 0, no = 0, q = raft_quorum(r);
 
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	if (r->elect_removed) {
+		yes = 1; /* ours, in the configuration before the change */
+		q = (r->conf.n_voters + 1) / 2 + 1;
+	}
+	for (uint32_t i = 0; i < r->conf.n_voters; i++) {
 		yes += r->votes[i] > 0;
 		no += r->votes[i] < 0;
 	}
@@ -81,8 +110,15 @@ static int tally(const struct raft *r)
 
 int election_campaign(struct raft *r, bool pre, bool transfer)
 {
+	bool removed = removed_pending(r);
+
+	/* Learners and removed members never campaign (C5), but for C8. */
+	if (!raft_self_voter(r) && !removed)
+		return 0;
 	raft_become_candidate(r, pre);
-	r->votes[r->self_idx] = 1;
+	r->elect_removed = removed;
+	if (!removed)
+		r->votes[r->self_idx] = 1;
 	raft_trace(r, "%s for term %llu (log last %llu term %llu)",
 	    pre ? "pre-campaign" : "campaign",
 	    (unsigned long long)(pre ? r->term + 1 : r->term),
@@ -97,14 +133,20 @@ int election_campaign(struct raft *r, bool pre, bool transfer)
 	return send_requests(r, pre, transfer);
 }
 
+/* Voters heard from this round (and us, if a voter); starts a new round
+ * for every member (config.h C4: a leader that removed itself counts the
+ * others only). */
 static unsigned active_voters(struct raft *r)
 {
 	unsigned n = 0;
 
-	for (uint32_t i = 0; i < r->n_voters; i++) {
-		n += r->prs[i].recent_active || i == r->self_idx;
-		if (i != r->self_idx)
+	for (uint32_t i = 0; i < r->n_members; i++) {
+		if (i < r->conf.n_voters)
+			n += r->prs[i].recent_active || i == r->self_idx;
+		if (i != r->self_idx) {
+			r->prs[i].active_prev = r->prs[i].recent_active;
 			r->prs[i].recent_active = false;
+		}
 	}
 	return n;
 }
@@ -135,7 +177,7 @@ static int leader_tick(struct raft *r)
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_tick) {
 		r->heartbeat_elapsed = 0;
 		rv = replication_bcast_heartbeat(r, r->read_round);
-		for (uint32_t i = 0; rv == 0 && i < r->n_voters; i++)
+		for (uint32_t i = 0; rv == 0 && i < r->n_members; i++)
 			if (i != r->self_idx)
 				rv = snapshot_tick(r, &r->prs[i]);
 	}
@@ -146,7 +188,8 @@ int election_tick(struct raft *r)
 {
 	if (r->role == RAFT_LEADER)
 		return leader_tick(r);
-	r->election_elapsed++;
+	if (r->election_elapsed < UINT32_MAX)
+		r->election_elapsed++;
 	if (r->election_elapsed >= r->randomized_timeout)
 		return election_campaign(r, !r->cfg.disable_prevote, false);
 	return 0;

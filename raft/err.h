@@ -33,6 +33,14 @@
 	X(RAFT_ESTALE, -1004, "index compacted or older than the snapshot") \
 	X(RAFT_EMALFORMED, -1005, "malformed message") \
 	X(RAFT_ETOOBIG, -1006, "entry or message too large") \
+	X(RAFT_ECONFPENDING, -1007, \
+	    "a membership change is still pending, retry when it commits") \
+	X(RAFT_ENOTCAUGHTUP, -1008, \
+	    "the learner has not caught up with the log yet, retry later") \
+	X(RAFT_ENOQUORUM, -1009, \
+	    "refused: the new configuration would have no quorum " \
+	    "of live voters") \
+	X(RAFT_ELASTVOTER, -1010, "refused: that would leave no voter") \
 	X(STORAGE_ECORRUPT, -1101, \
 	    "storage corrupt: a checksum, header or sequence is wrong") \
 	X(STORAGE_EFOREIGN, -1102, \

@@ -25,7 +25,13 @@
  *     bit  5  ctx         u64
  *     bit  6  offset      u64
  *     bit  7  total       u64
- *     bit  8  snap        index u64, term u64, n_voters u8, voters u64[n_voters]
+ *     bit  8  snap        index u64, term u64, counts u8, ids u64[nv + nl]
+ *                         (counts: n_voters in the low nibble, n_learners
+ *                         in the high one; ids: voters, then learners.
+ *                         Without learners the bytes are those of the
+ *                         older format, whose decoders refuse a counts
+ *                         byte above 15: a cluster with learners needs
+ *                         members that know about them)
  *     bit  9  entries     n_entries u32, entry[n_entries]
  *     bit 10  chunk       chunk_len u32, chunk u8[chunk_len]
  *     bit 11  reject      (no payload: the bit is the value)
@@ -97,7 +103,8 @@ enum {
 
 static bool entry_type_valid(uint8_t type)
 {
-	return type == RAFT_ENTRY_NORMAL || type == RAFT_ENTRY_NOOP;
+	return type == RAFT_ENTRY_NORMAL || type == RAFT_ENTRY_NOOP ||
+	    type == RAFT_ENTRY_CONF;
 }
 
 static bool entry_encodable(const struct raft_entry *e)
@@ -184,7 +191,8 @@ long msg_decode_entry(const uint8_t *buf, size_t len, struct raft_entry *e)
 
 static bool snap_present(const struct raft_snapshot_meta *s)
 {
-	return s->index != 0 || s->term != 0 || s->n_voters != 0;
+	return s->index != 0 || s->term != 0 || s->n_voters != 0 ||
+	    s->n_learners != 0;
 }
 
 static unsigned present_fields(const struct raft_msg *m)
@@ -223,9 +231,12 @@ static uint64_t encoded_size(const struct raft_msg *m, unsigned f)
 		return 0;
 	n += 8 * (uint64_t)__builtin_popcount(f & ((1u << N_U64_FIELDS) - 1));
 	if (f & F_SNAP) {
-		if (m->snap.n_voters > RAFT_MAX_MEMBERS)
+		if (m->snap.n_voters > RAFT_MAX_MEMBERS ||
+		    m->snap.n_learners > RAFT_MAX_MEMBERS ||
+		    m->snap.n_voters + m->snap.n_learners > RAFT_MAX_MEMBERS)
 			return 0;
-		n += SNAP_FIXED_SIZE + 8 * (uint64_t)m->snap.n_voters;
+		n += SNAP_FIXED_SIZE +
+		    8 * (uint64_t)(m->snap.n_voters + m->snap.n_learners);
 	}
 	if (f & F_ENTRIES) {
 		if (m->n_entries > MSG_MAX_ENTRIES || m->entries == NULL)
@@ -277,9 +288,12 @@ long msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap)
 	if (f & F_SNAP) {
 		buf_put_u64(&w, m->snap.index);
 		buf_put_u64(&w, m->snap.term);
-		buf_put_u8(&w, (uint8_t)m->snap.n_voters);
+		buf_put_u8(&w,
+		    (uint8_t)(m->snap.n_voters | (m->snap.n_learners << 4)));
 		for (uint32_t i = 0; i < m->snap.n_voters; i++)
 			buf_put_u64(&w, m->snap.voters[i]);
+		for (uint32_t i = 0; i < m->snap.n_learners; i++)
+			buf_put_u64(&w, m->snap.learners[i]);
 	}
 	if (f & F_ENTRIES) {
 		buf_put_u32(&w, m->n_entries);
@@ -297,16 +311,21 @@ long msg_encode(const struct raft_msg *m, uint8_t *buf, size_t cap)
 
 static bool get_snap(struct buf_reader *r, struct raft_snapshot_meta *s)
 {
-	uint8_t n;
+	uint8_t n, nv, nl;
 
 	s->index = buf_get_u64(r);
 	s->term = buf_get_u64(r);
 	n = buf_get_u8(r);
-	if (r->err || n > RAFT_MAX_MEMBERS)
+	nv = n & 15;
+	nl = n >> 4;
+	if (r->err || nv + nl > RAFT_MAX_MEMBERS)
 		return false;
-	s->n_voters = n;
-	for (uint8_t i = 0; i < n; i++)
+	s->n_voters = nv;
+	for (uint8_t i = 0; i < nv; i++)
 		s->voters[i] = buf_get_u64(r);
+	s->n_learners = nl;
+	for (uint8_t i = 0; i < nl; i++)
+		s->learners[i] = buf_get_u64(r);
 	return !r->err && snap_present(s); /* present means not all zero */
 }
 

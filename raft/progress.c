@@ -40,6 +40,7 @@ void progress_reset(struct progress *p, raft_index last_index)
 	p->probe_sent = false;
 	p->probe_last = 0;
 	p->recent_active = false;
+	p->active_prev = false;
 	p->commit_sent = 0;
 	p->match_at_hb = 0;
 	p->snap_index = 0;

@@ -41,6 +41,7 @@ struct progress {
 	bool probe_sent;
 	raft_index probe_last; /* last index carried by the latest probe */
 	bool recent_active; /* heard from since the last check-quorum round */
+	bool active_prev; /* recent_active of the previous round */
 	raft_index commit_sent; /* highest commit index told to this follower */
 	raft_index match_at_hb; /* match when the last heartbeat was answered */
 	/* REPLICATE window: a ring of max_inflight slots. */

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raft/config.h"
 #include "raft/election.h"
 #include "raft/raft_int.h"
 #include "raft/readindex.h"
@@ -74,15 +75,212 @@ void raft_config_defaults(struct raft_config *c, raft_id id,
 
 int raft_voter_index(const struct raft *r, raft_id id)
 {
-	for (uint32_t i = 0; i < r->n_voters; i++)
-		if (r->cfg.voters[i] == id)
-			return (int)i;
-	return -1;
+	int i = config_member_index(&r->conf, id);
+
+	return i >= 0 && (uint32_t)i < r->conf.n_voters ? i : -1;
+}
+
+int raft_member_index(const struct raft *r, raft_id id)
+{
+	return config_member_index(&r->conf, id);
 }
 
 uint32_t raft_quorum(const struct raft *r)
 {
-	return r->n_voters / 2 + 1;
+	return config_quorum(&r->conf);
+}
+
+bool raft_self_voter(const struct raft *r)
+{
+	return r->self_idx < r->conf.n_voters;
+}
+
+/* ---------------------------------------------------------- membership */
+
+void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index)
+{
+	struct progress old[RAFT_MAX_MEMBERS];
+	int8_t old_votes[RAFT_MAX_MEMBERS];
+	uint64_t old_acks[RAFT_MAX_MEMBERS];
+	bool used[RAFT_MAX_MEMBERS] = { false };
+	bool placed[RAFT_MAX_MEMBERS] = { false };
+	uint32_t n = config_n_members(c), j, k;
+	raft_index last = rlog_last_index(&r->log);
+	int self;
+
+	memcpy(old, r->prs, sizeof(old));
+	memcpy(old_votes, r->votes, sizeof(old_votes));
+	memcpy(old_acks, r->read_acks, sizeof(old_acks));
+	/* Members that stay keep their state (a promoted learner keeps its
+	 * progress); the progress structs only move, so every slot keeps
+	 * the window it was allocated with. */
+	for (k = 0; k < n; k++) {
+		raft_id id = config_member_id(c, k);
+
+		for (j = 0; j < r->n_members; j++) {
+			if (used[j] || old[j].id != id)
+				continue;
+			r->prs[k] = old[j];
+			r->votes[k] = old_votes[j];
+			r->read_acks[k] = old_acks[j];
+			used[j] = placed[k] = true;
+			break;
+		}
+	}
+	j = 0;
+	for (k = 0; k < RAFT_MAX_MEMBERS; k++) {
+		if (k < n && placed[k])
+			continue;
+		while (used[j])
+			j++;
+		used[j] = true;
+		r->prs[k] = old[j];
+		r->prs[k].id = k < n ? config_member_id(c, k) : 0;
+		progress_reset(&r->prs[k], last);
+		r->votes[k] = 0;
+		r->read_acks[k] = 0;
+	}
+	r->conf = *c;
+	r->conf_index = index;
+	r->n_members = n;
+	self = config_member_index(c, r->id);
+	r->self_idx = self < 0 ? NO_MEMBER : (uint32_t)self;
+	if (r->role == RAFT_LEADER && self >= 0) {
+		r->prs[self].match = r->stable;
+		r->prs[self].recent_active = true;
+	}
+	r->conf_out = false;
+	r->prev_checked = 0;
+	raft_trace(r, "configuration at %llu: %u voters, %u learners%s",
+	    (unsigned long long)index, c->n_voters, c->n_learners,
+	    self < 0                            ? " (not a member)"
+	        : (uint32_t)self >= c->n_voters ? " (learner)"
+	                                        : "");
+}
+
+void raft_conf_at(const struct raft *r, raft_index index, struct raft_conf *c,
+    raft_index *conf_index)
+{
+	struct raft_conf_change cc;
+
+	if (index > rlog_last_index(&r->log))
+		index = rlog_last_index(&r->log);
+	for (raft_index i = index; i > r->log.snap_index; i--) {
+		const struct raft_entry *e = rlog_get(&r->log, i);
+
+		if (e->type == RAFT_ENTRY_CONF &&
+		    raft_conf_change_decode(e, &cc) == 0) {
+			*c = cc.conf;
+			*conf_index = i;
+			return;
+		}
+	}
+	*c = r->snap_conf;
+	*conf_index = r->snap_conf_index;
+}
+
+void raft_conf_recompute(struct raft *r)
+{
+	struct raft_conf c;
+	raft_index idx;
+
+	raft_conf_at(r, rlog_last_index(&r->log), &c, &idx);
+	if (idx != r->conf_index || !config_equal(&c, &r->conf))
+		raft_conf_set(r, &c, idx);
+}
+
+void raft_get_conf(const struct raft *r, struct raft_conf *conf,
+    raft_index *index)
+{
+	if (conf != NULL)
+		*conf = r->conf;
+	if (index != NULL)
+		*index = r->conf_index;
+}
+
+/* Voters of @c the leader heard from in this check-quorum round or the
+ * previous one (and itself, if a voter of @c) make a quorum of @c. */
+static bool quorum_alive(const struct raft *r, const struct raft_conf *c)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < c->n_voters; i++) {
+		int k = raft_member_index(r, c->voters[i]);
+
+		if (c->voters[i] == r->id)
+			n++;
+		else if (k >= 0 &&
+		    (r->prs[k].recent_active || r->prs[k].active_prev))
+			n++;
+	}
+	return n >= config_quorum(c);
+}
+
+int raft_propose_conf_change(struct raft *r, int type, raft_id id,
+    const void *ctx, uint32_t ctx_len, raft_index *index)
+{
+	struct raft_conf nc;
+	raft_index idx;
+	uint8_t *buf;
+	uint32_t len;
+	int rv, k;
+
+	if (r->role != RAFT_LEADER)
+		return RAFT_ENOTLEADER;
+	if (r->transferee != 0)
+		return RAFT_ETRANSFER;
+	/* C2 and C3 of config.h. */
+	if (r->conf_index > r->commit ||
+	    rlog_term_or_zero(&r->log, r->commit) != r->term)
+		return RAFT_ECONFPENDING;
+	rv = config_apply(&r->conf, type, id, &nc);
+	if (rv != 0)
+		return rv;
+	if (type == RAFT_CONF_PROMOTE) {
+		k = raft_member_index(r, id);
+		if (r->prs[k].match < r->commit)
+			return RAFT_ENOTCAUGHTUP;
+	}
+	if (type != RAFT_CONF_ADD_LEARNER && !quorum_alive(r, &nc))
+		return RAFT_ENOQUORUM;
+	rv = config_encode(type, id, &nc, ctx, ctx_len, &buf, &len);
+	if (rv != 0)
+		return rv;
+	rv = replication_append_local(r, RAFT_ENTRY_CONF, buf, len, &idx);
+	if (rv != 0) {
+		free(buf);
+		return rv;
+	}
+	raft_trace(r, "proposing change %d of %llu at %llu", type,
+	    (unsigned long long)id, (unsigned long long)idx);
+	raft_conf_set(r, &nc, idx);
+	/* A smaller quorum may commit at once. */
+	(void)replication_maybe_commit(r);
+	if (index != NULL)
+		*index = idx;
+	return 0;
+}
+
+/* A leader whose removal committed (C4): hand over to the most
+ * up-to-date voter if one holds the whole log, then step down. */
+static void step_down_removed(struct raft *r)
+{
+	raft_index last = rlog_last_index(&r->log);
+	struct raft_msg m = { 0 };
+	uint32_t best = NO_MEMBER;
+
+	for (uint32_t i = 0; i < r->conf.n_voters; i++)
+		if (r->prs[i].match == last &&
+		    (best == NO_MEMBER || r->prs[i].match > r->prs[best].match))
+			best = i;
+	raft_trace(r, "removed from the configuration at %llu: stepping down",
+	    (unsigned long long)r->conf_index);
+	if (best != NO_MEMBER) {
+		m.type = RAFT_MSG_TIMEOUT_NOW;
+		m.to = r->prs[best].id;
+		(void)raft_send(r, &m, 0); /* -ENOMEM: they time out instead */
+	}
+	raft_become_follower(r, r->term, 0);
 }
 
 static uint64_t next_random(struct raft *r)
@@ -104,11 +302,25 @@ static void reset_timers(struct raft *r)
 	r->randomized_timeout = et + (unsigned)(next_random(r) % et);
 }
 
+static void boot_conf(const struct raft_config *c, struct raft_conf *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->n_voters = c->n_voters;
+	out->n_learners = c->n_learners;
+	if (c->n_voters <= RAFT_MAX_MEMBERS)
+		memcpy(out->voters, c->voters, c->n_voters * sizeof(raft_id));
+	if (c->n_learners <= RAFT_MAX_MEMBERS)
+		memcpy(out->learners, c->learners,
+		    c->n_learners * sizeof(raft_id));
+}
+
 static int check_config(const struct raft_config *c)
 {
-	bool self = false;
+	struct raft_conf bc;
 
-	if (c->id == 0 || c->n_voters == 0 || c->n_voters > RAFT_MAX_MEMBERS)
+	boot_conf(c, &bc);
+	if (c->id == 0 || config_check(&bc) != 0 ||
+	    config_member_index(&bc, c->id) < 0)
 		return -EINVAL;
 	if (c->election_tick < 2 || c->heartbeat_tick == 0 ||
 	    c->heartbeat_tick >= c->election_tick)
@@ -117,15 +329,7 @@ static int check_config(const struct raft_config *c)
 	    c->max_inflight_msgs == 0 || c->snapshot_chunk_bytes == 0 ||
 	    c->max_entry_bytes == 0)
 		return -EINVAL;
-	for (uint32_t i = 0; i < c->n_voters; i++) {
-		if (c->voters[i] == 0)
-			return -EINVAL;
-		for (uint32_t j = 0; j < i; j++)
-			if (c->voters[j] == c->voters[i])
-				return -EINVAL;
-		self |= c->voters[i] == c->id;
-	}
-	return self ? 0 : -EINVAL;
+	return 0;
 }
 
 static int boot_log(struct raft *r, const struct raft_boot *b)
@@ -133,10 +337,18 @@ static int boot_log(struct raft *r, const struct raft_boot *b)
 	int rv;
 
 	if (b->has_snapshot) {
+		struct raft_conf sc;
+
+		if (b->snap.n_voters > RAFT_MAX_MEMBERS ||
+		    b->snap.n_learners > RAFT_MAX_MEMBERS)
+			return -EINVAL;
+		config_from_meta(&b->snap, &sc);
 		if (b->snap.index == 0 || b->snap.term == 0 ||
-		    b->snap.n_voters > RAFT_MAX_MEMBERS ||
+		    config_check(&sc) != 0 ||
 		    (b->snap_len > 0 && b->snap_data == NULL))
 			return -EINVAL;
+		r->snap_conf = sc;
+		r->snap_conf_index = b->snap.index;
 		r->snap_meta = b->snap;
 		if (b->snap_len > 0) {
 			r->snap_data = malloc(b->snap_len);
@@ -150,10 +362,13 @@ static int boot_log(struct raft *r, const struct raft_boot *b)
 	}
 	for (uint64_t i = 0; i < b->n_entries; i++) {
 		const struct raft_entry *e = &b->entries[i];
+		struct raft_conf_change cc;
 
 		if (e->index != rlog_last_index(&r->log) + 1 ||
 		    e->term < rlog_last_term(&r->log) ||
-		    (e->len > 0 && e->data == NULL))
+		    (e->len > 0 && e->data == NULL) ||
+		    (e->type == RAFT_ENTRY_CONF &&
+		        raft_conf_change_decode(e, &cc) != 0))
 			return -EINVAL;
 		rv = rlog_append_copy(&r->log, e);
 		if (rv != 0)
@@ -170,8 +385,8 @@ static int boot_log(struct raft *r, const struct raft_boot *b)
 		r->term = rlog_last_term(&r->log);
 		r->vote = 0;
 	}
-	if (r->vote != 0 && raft_voter_index(r, r->vote) < 0)
-		return -EINVAL;
+	/* The vote may name a member that a later change removed: it
+	 * stays the vote of that term. */
 	return 0;
 }
 
@@ -190,22 +405,24 @@ int raft_new(const struct raft_config *cfg, const struct raft_boot *boot,
 		return -ENOMEM;
 	r->cfg = *cfg;
 	r->id = cfg->id;
-	r->n_voters = cfg->n_voters;
 	r->rng = cfg->seed ^ (cfg->id * 0x2545f4914f6cdd1dull);
 	rlog_init(&r->log);
-	for (i = 0; i < r->n_voters; i++) {
-		rv = progress_init(&r->prs[i], cfg->voters[i],
-		    cfg->max_inflight_msgs, cfg->max_inflight_bytes);
+	for (i = 0; i < RAFT_MAX_MEMBERS; i++) {
+		rv = progress_init(&r->prs[i], 0, cfg->max_inflight_msgs,
+		    cfg->max_inflight_bytes);
 		if (rv != 0)
 			goto err_after_progress;
-		if (cfg->voters[i] == cfg->id)
-			r->self_idx = i;
 	}
+	boot_conf(cfg, &r->snap_conf);
+	r->snap_conf_index = 0;
 	if (boot != NULL) {
 		rv = boot_log(r, boot);
 		if (rv != 0)
 			goto err_after_progress;
 	}
+	r->n_members = 0;
+	raft_conf_at(r, rlog_last_index(&r->log), &r->conf, &r->conf_index);
+	raft_conf_set(r, &r->conf, r->conf_index);
 	r->commit = r->log.snap_index;
 	r->applying = r->log.snap_index;
 	r->stable = rlog_last_index(&r->log);
@@ -234,7 +451,7 @@ void raft_free(struct raft *r)
 {
 	if (r == NULL)
 		return;
-	for (uint32_t i = 0; i < r->n_voters; i++)
+	for (uint32_t i = 0; i < RAFT_MAX_MEMBERS; i++)
 		progress_close(&r->prs[i]);
 	rlog_close(&r->log);
 	free(r->snap_data);
@@ -341,13 +558,15 @@ int raft_become_leader(struct raft *r)
 	r->leader = r->id;
 	abort_leader_state(r);
 	reset_timers(r);
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->n_members; i++) {
 		progress_reset(&r->prs[i], last);
 		r->read_acks[i] = 0;
 	}
 	r->read_round_sent = 0;
-	r->prs[r->self_idx].match = r->stable;
-	r->prs[r->self_idx].recent_active = true;
+	if (r->self_idx != NO_MEMBER) { /* not when elected by C8 */
+		r->prs[r->self_idx].match = r->stable;
+		r->prs[r->self_idx].recent_active = true;
+	}
 	raft_trace(r, "leader in term %llu (log last %llu commit %llu)",
 	    (unsigned long long)r->term, (unsigned long long)last,
 	    (unsigned long long)r->commit);
@@ -425,7 +644,8 @@ static int step_term(struct raft *r, const struct raft_msg *m)
 	return 1;
 }
 
-/* @from_idx: the sender's index in cfg.voters (raft_step looked it up). */
+/* @from_idx: the sender's member index (raft_step looked it up; -1 for
+ * the messages accepted from non-members, whose handlers do not use it). */
 static int step_dispatch(struct raft *r, uint32_t from_idx,
     const struct raft_msg *m)
 {
@@ -478,36 +698,76 @@ static bool msg_sane(const struct raft *r, const struct raft_msg *m)
 			if (e->index != m->index + 1 + i || e->term < prev ||
 			    e->term > m->term || (e->len && e->data == NULL) ||
 			    (e->type != RAFT_ENTRY_NORMAL &&
-			        e->type != RAFT_ENTRY_NOOP))
+			        e->type != RAFT_ENTRY_NOOP &&
+			        e->type != RAFT_ENTRY_CONF))
 				return false;
+			if (e->type == RAFT_ENTRY_CONF) {
+				struct raft_conf_change cc;
+
+				if (raft_conf_change_decode(e, &cc) != 0)
+					return false;
+			}
 			prev = e->term;
 		}
 		if (m->log_term > m->term)
 			return false;
 	}
-	if (m->type == RAFT_MSG_SNAPSHOT &&
-	    (m->snap.index == 0 || m->snap.term == 0 ||
-	        m->snap.term > m->term || m->snap.n_voters > RAFT_MAX_MEMBERS ||
-	        m->offset > m->total || m->chunk_len > m->total - m->offset ||
-	        (m->chunk_len > 0 && m->chunk == NULL)))
-		return false;
+	if (m->type == RAFT_MSG_SNAPSHOT) {
+		struct raft_conf sc;
+
+		if (m->snap.n_voters > RAFT_MAX_MEMBERS ||
+		    m->snap.n_learners > RAFT_MAX_MEMBERS)
+			return false;
+		config_from_meta(&m->snap, &sc);
+		if (m->snap.index == 0 || m->snap.term == 0 ||
+		    m->snap.term > m->term || config_check(&sc) != 0 ||
+		    m->offset > m->total ||
+		    m->chunk_len > m->total - m->offset ||
+		    (m->chunk_len > 0 && m->chunk == NULL))
+			return false;
+	}
 	return true;
+}
+
+/*
+ * Who may send what (config.h C5, C6): a leader's messages from anyone,
+ * (pre-)votes and their answers from voters of our configuration only,
+ * everything else (answers to a leader, forwarded reads) from members.
+ */
+static bool sender_ok(const struct raft *r, const struct raft_msg *m,
+    int from_idx)
+{
+	switch (m->type) {
+	case RAFT_MSG_APPEND:
+	case RAFT_MSG_HEARTBEAT:
+	case RAFT_MSG_SNAPSHOT:
+	case RAFT_MSG_TIMEOUT_NOW:
+	case RAFT_MSG_READ_INDEX_RESP:
+		return true;
+	case RAFT_MSG_PREVOTE:
+	case RAFT_MSG_VOTE:
+	case RAFT_MSG_PREVOTE_RESP:
+	case RAFT_MSG_VOTE_RESP:
+		return from_idx >= 0 && (uint32_t)from_idx < r->conf.n_voters;
+	default:
+		return from_idx >= 0;
+	}
 }
 
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
 	/* Looked up once per message; the handlers get it from here. */
-	int from_idx = raft_voter_index(r, m->from);
+	int from_idx = raft_member_index(r, m->from);
 	int rv;
 
-	if (from_idx < 0 || !msg_sane(r, m)) {
+	if (!msg_sane(r, m) || !sender_ok(r, m, from_idx)) {
 		r->dropped++;
 		return 0;
 	}
 	rv = step_term(r, m);
 	if (rv <= 0)
 		return rv;
-	if (r->role == RAFT_LEADER)
+	if (r->role == RAFT_LEADER && from_idx >= 0)
 		r->prs[from_idx].recent_active = true;
 	return step_dispatch(r, (uint32_t)from_idx, m);
 }
@@ -568,7 +828,8 @@ int raft_persisted(struct raft *r, const struct raft_persist_token *t)
 	    term == t->last_term)
 		r->stable = t->last_index;
 	if (r->stable > before && r->role == RAFT_LEADER) {
-		r->prs[r->self_idx].match = r->stable;
+		if (r->self_idx != NO_MEMBER)
+			r->prs[r->self_idx].match = r->stable;
 		if (replication_maybe_commit(r))
 			r->bcast_pending = true;
 	}
@@ -615,6 +876,9 @@ static int flush_outputs(struct raft *r)
 			r->bcast_pending = false;
 			rv = replication_bcast_append(r);
 		}
+		if (rv == 0 && !raft_self_voter(r) &&
+		    r->commit >= r->conf_index)
+			step_down_removed(r);
 	}
 	return rv;
 }
@@ -724,6 +988,12 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
 	}
 	fill_persist(r, rd);
 	fill_committed(r, rd);
+	if (!r->conf_out) {
+		rd->conf_changed = true;
+		rd->conf = r->conf;
+		rd->conf_index = r->conf_index;
+		r->conf_out = true;
+	}
 	rd->truncated_from = r->truncated_from;
 	r->truncated_from = 0;
 	rd->read_states = r->n_rs ? r->rs : NULL;
@@ -732,7 +1002,7 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
 	rd->n_read_failed = r->n_rf;
 	r->ready_out = true;
 	if (!rd->role_changed && !rd->must_persist && !rd->snapshot_install &&
-	    rd->truncated_from == 0 && rd->n_msgs == 0 &&
+	    !rd->conf_changed && rd->truncated_from == 0 && rd->n_msgs == 0 &&
 	    rd->n_msgs_after_persist == 0 && rd->n_committed == 0 &&
 	    rd->n_read_states == 0 && rd->n_read_failed == 0) {
 		raft_advance(r, rd);
@@ -770,6 +1040,8 @@ void raft_status(const struct raft *r, struct raft_status *st)
 	st->uncommitted_bytes = r->uncommitted_bytes;
 	st->dropped_msgs = r->dropped;
 	st->transferee = r->transferee;
+	st->voter = raft_self_voter(r);
+	st->conf_index = r->conf_index;
 }
 
 int raft_term_at(const struct raft *r, raft_index index, raft_term *term)

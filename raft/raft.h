@@ -71,6 +71,9 @@ enum raft_entry_type {
 	RAFT_ENTRY_NORMAL = 1, /* application data */
 	RAFT_ENTRY_NOOP =
 	    2, /* appended by each new leader (Raft paper 8): commits the term */
+	RAFT_ENTRY_CONF = 3, /* a membership change (raft/config.h): data is
+	                        the encoded change and the whole new
+	                        configuration; not for the application */
 };
 
 struct raft_entry {
@@ -87,12 +90,44 @@ struct raft_hard_state {
 	raft_id vote; /* 0: no vote in @term */
 };
 
-/* What identifies a snapshot: the last entry it covers and the membership. */
+/*
+ * A configuration: who votes and who only replicates.  Voters and
+ * learners are disjoint, ids are non-zero and unique, and together they
+ * are at most RAFT_MAX_MEMBERS.  raft/config.h has the rules.
+ */
+struct raft_conf {
+	uint32_t n_voters;
+	raft_id voters[RAFT_MAX_MEMBERS];
+	uint32_t n_learners;
+	raft_id learners[RAFT_MAX_MEMBERS];
+};
+
+/* The changes raft_propose_conf_change() makes, one member at a time. */
+enum raft_conf_change_type {
+	RAFT_CONF_ADD_LEARNER = 1, /* a new member that replicates only */
+	RAFT_CONF_PROMOTE = 2, /* a caught-up learner becomes a voter */
+	RAFT_CONF_REMOVE = 3, /* a voter or a learner leaves */
+};
+
+/* A decoded RAFT_ENTRY_CONF entry (raft_conf_change_decode). */
+struct raft_conf_change {
+	uint8_t type; /* enum raft_conf_change_type */
+	raft_id id; /* the member it is about */
+	struct raft_conf conf; /* the whole configuration after it */
+	const uint8_t *ctx; /* opaque to the core (endpoints, key...);
+	                            borrowed from the entry */
+	uint32_t ctx_len;
+};
+
+/* What identifies a snapshot: the last entry it covers and the
+ * configuration in force at that entry (voters, then learners). */
 struct raft_snapshot_meta {
 	raft_index index;
 	raft_term term;
 	uint32_t n_voters;
 	raft_id voters[RAFT_MAX_MEMBERS];
+	uint32_t n_learners;
+	raft_id learners[RAFT_MAX_MEMBERS];
 };
 
 /* Message types.  Messages are one-way: a "response" is a message too. */
@@ -206,6 +241,17 @@ struct raft_ready {
 	 * never commit any more: its waiter may be told so at once. */
 	raft_index truncated_from;
 
+	/* The configuration in force (the latest in the log, committed or
+	 * not, else the snapshot's, else the bootstrap one) when it differs
+	 * from the last batch's, or in the first batch: conf_changed.
+	 * conf_index is the index of the entry (or snapshot) it comes from,
+	 * 0 for the bootstrap configuration.  Committed RAFT_ENTRY_CONF
+	 * entries also appear in @committed: an application skips them (or
+	 * decodes them with raft_conf_change_decode for their ctx). */
+	bool conf_changed;
+	struct raft_conf conf;
+	raft_index conf_index;
+
 	/* --- to apply, in order, after the snapshot if snapshot_install --- */
 	struct raft_entry *committed; /* borrowed */
 	uint32_t n_committed;
@@ -220,10 +266,19 @@ struct raft_ready {
 /* Trace callback: the core's only way to talk about itself (never stderr). */
 typedef void (*raft_trace_fn)(void *arg, raft_id id, const char *msg);
 
+/*
+ * The voters (and learners) are the bootstrap configuration: in force
+ * until the log or a snapshot holds one (then the latest of those wins).
+ * @id must be a voter or a learner of it: a member joining a running
+ * cluster starts as a learner of its own bootstrap configuration, so it
+ * never campaigns until its log makes it a voter.
+ */
 struct raft_config {
 	raft_id id;
 	uint32_t n_voters;
-	raft_id voters[RAFT_MAX_MEMBERS]; /* must contain @id */
+	raft_id voters[RAFT_MAX_MEMBERS];
+	uint32_t n_learners;
+	raft_id learners[RAFT_MAX_MEMBERS];
 	unsigned
 	    election_tick; /* election timeout drawn from [et, 2et) ticks; default 10 */
 	unsigned
@@ -311,6 +366,44 @@ int raft_propose(struct raft *r, const void *data, uint32_t len,
  */
 int raft_read_index(struct raft *r, uint64_t ctx);
 
+/*
+ * Leader only: append a membership change of member @id (copied @ctx of
+ * @ctx_len bytes rides along, opaque to the core: the host's record of
+ * the member, e.g. its endpoints).  Single-server changes (raft/config.h):
+ * the new configuration is in force on every member as soon as it is
+ * appended to its log.  Returns 0 and the entry's index in *@index (may be
+ * NULL), or
+ *   RAFT_ENOTLEADER, RAFT_ETRANSFER
+ *   RAFT_ECONFPENDING  a change is not committed yet, or no entry of this
+ *                      leader's term is (its no-op): retry shortly
+ *   RAFT_ENOTCAUGHTUP  PROMOTE of a learner that does not hold every
+ *                      committed entry yet: retry once it caught up
+ *   RAFT_ENOQUORUM     the new configuration's voters that this leader
+ *                      heard from recently would not make a quorum
+ *   RAFT_ELASTVOTER    REMOVE of the only voter
+ *   -EEXIST            ADD_LEARNER of a member, PROMOTE of a voter
+ *   -ENOENT            PROMOTE/REMOVE of a non-member (PROMOTE of a
+ *                      non-learner)
+ *   -ENOSPC            ADD_LEARNER with RAFT_MAX_MEMBERS members already
+ *   -EINVAL            bad @type, @id 0, ctx too big, -ENOMEM.
+ * A leader that removes itself keeps leading (without counting itself)
+ * until the change commits, then steps down and hands over to the most
+ * up-to-date voter.
+ */
+int raft_propose_conf_change(struct raft *r, int type, raft_id id,
+    const void *ctx, uint32_t ctx_len, raft_index *index);
+
+/*
+ * Decode a RAFT_ENTRY_CONF entry @e into @out (out->ctx borrows from
+ * e->data).  Returns 0, or RAFT_EMALFORMED (not a well-formed change).
+ */
+int raft_conf_change_decode(const struct raft_entry *e,
+    struct raft_conf_change *out);
+
+/* The configuration in force and the index it comes from (0: bootstrap). */
+void raft_get_conf(const struct raft *r, struct raft_conf *conf,
+    raft_index *index);
+
 /* Leader only: hand leadership to @to (caught up first if needed).
  * Returns 0, RAFT_ENOTLEADER, -EINVAL (not a voter, or self). */
 int raft_transfer_leadership(struct raft *r, raft_id to);
@@ -375,6 +468,8 @@ struct raft_status {
 	uint64_t
 	    dropped_msgs; /* stale, foreign or malformed messages ignored */
 	raft_id transferee; /* leadership transfer target, 0: none */
+	bool voter; /* a voter of the configuration in force */
+	raft_index conf_index; /* where that configuration comes from */
 };
 void raft_status(const struct raft *r, struct raft_status *st);
 

@@ -82,8 +82,27 @@ struct raft {
 	unsigned randomized_timeout;
 	uint64_t rng;
 
-	/* Members: progress[i] for voter cfg.voters[i]; self_idx is us. */
-	uint32_t n_voters;
+	/* The configuration in force (raft/config.h, C1) and the index of
+	 * the entry or snapshot it comes from (0: bootstrap).  snap_conf is
+	 * the one at the snapshot boundary (or the bootstrap one): what a
+	 * truncation reverts to when no change is left in the log. */
+	struct raft_conf conf;
+	raft_index conf_index;
+	struct raft_conf snap_conf;
+	raft_index snap_conf_index;
+	bool conf_out; /* conf handed out in a batch since the last change */
+	/* config.h C8: was the configuration before conf_index one where we
+	 * vote (prev_voter), computed for conf_index prev_checked (0: not
+	 * yet; raft_conf_set clears it); and are we campaigning in it. */
+	raft_index prev_checked;
+	bool prev_voter;
+	bool elect_removed;
+
+	/* Members, in member-index order (config.h): prs[i] for member i;
+	 * self_idx is us, or NO_MEMBER (a removed or not-yet-added member).
+	 * All RAFT_MAX_MEMBERS progress slots are allocated at creation, so a
+	 * configuration change never fails. */
+	uint32_t n_members;
 	uint32_t self_idx;
 	struct progress prs[RAFT_MAX_MEMBERS];
 	int8_t votes[RAFT_MAX_MEMBERS]; /* 0 none, 1 granted, -1 refused */
@@ -183,10 +202,38 @@ void raft_become_candidate(struct raft *r, bool pre);
  */
 int raft_become_leader(struct raft *r);
 
-/* Index of voter @id in cfg.voters (and prs[], votes[]), or -1. */
+#define NO_MEMBER UINT32_MAX
+
+/* Member index of voter @id (prs[], votes[]), or -1 (not a voter). */
 int raft_voter_index(const struct raft *r, raft_id id);
+
+/* Member index of voter or learner @id, or -1. */
+int raft_member_index(const struct raft *r, raft_id id);
 
 /* Votes or acknowledgements that make a majority of the voters. */
 uint32_t raft_quorum(const struct raft *r);
+
+/* Are we a voter of the configuration in force? */
+bool raft_self_voter(const struct raft *r);
+
+/*
+ * Put configuration @c (from the entry or snapshot at @index, 0 for the
+ * bootstrap one) in force: per-member state is carried over by id, new
+ * members start from scratch (a leader probes them from its last index).
+ * Cannot fail.
+ */
+void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index);
+
+/*
+ * C1 after the log changed under the configuration (a truncation): the
+ * latest change left in the log, else snap_conf.  Cannot fail (changes in
+ * the log were validated when they entered it).
+ */
+void raft_conf_recompute(struct raft *r);
+
+/* The configuration in force at @index (>= the snapshot boundary, <= last):
+ * the latest change at or before it, else snap_conf. */
+void raft_conf_at(const struct raft *r, raft_index index, struct raft_conf *c,
+    raft_index *conf_index);
 
 #endif

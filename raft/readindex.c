@@ -81,7 +81,7 @@ static int answer(struct raft *r, const struct pending_read *p, bool ok)
 	rv = raft_send(r, &m, 0);
 	/* The follower serves the read once it has applied the index: tell
 	 * it the commit now rather than at the next tick. */
-	i = raft_voter_index(r, p->from);
+	i = raft_member_index(r, p->from);
 	if (rv == 0 && ok && r->role == RAFT_LEADER && i >= 0)
 		rv = replication_commit_news(r, (uint32_t)i, true);
 	return rv;
@@ -106,9 +106,15 @@ static bool confirmed(const struct raft *r, uint64_t round)
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < r->n_voters; i++)
+	for (uint32_t i = 0; i < r->conf.n_voters; i++)
 		n += i == r->self_idx || r->read_acks[i] >= round;
 	return n >= raft_quorum(r);
+}
+
+/* We alone are a quorum: reads need no heartbeat round. */
+static bool solo(const struct raft *r)
+{
+	return r->conf.n_voters == 1 && raft_self_voter(r);
 }
 
 static int release_confirmed(struct raft *r)
@@ -149,7 +155,7 @@ int readindex_request(struct raft *r, uint64_t ctx, raft_id from)
 		return 0; /* waits for readindex_on_commit_in_term */
 	p->index = r->commit;
 	p->round = current_round(r);
-	return r->n_voters == 1 ? release_confirmed(r) : 0;
+	return solo(r) ? release_confirmed(r) : 0;
 }
 
 void readindex_on_commit_in_term(struct raft *r)
@@ -160,7 +166,7 @@ void readindex_on_commit_in_term(struct raft *r)
 		r->reads[i].index = r->commit;
 		r->reads[i].round = current_round(r);
 	}
-	if (r->n_voters == 1)
+	if (solo(r))
 		(void)release_confirmed(r);
 }
 
@@ -175,7 +181,7 @@ bool readindex_round_wanted(struct raft *r, uint64_t *round)
 	if (r->read_round_sent != 0 && !confirmed(r, r->read_round_sent))
 		return false;
 	*round = r->read_round;
-	return r->n_voters > 1;
+	return !solo(r);
 }
 
 int readindex_handle_heartbeat_ack(struct raft *r, uint32_t from_idx,

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 
 #include "raft/election.h"
+#include "raft/config.h"
 #include "raft/raft_int.h"
 #include "raft/readindex.h"
 #include "raft/replication.h"
@@ -141,7 +142,7 @@ int replication_commit_news(struct raft *r, uint32_t i, bool now)
 /* Leader, each tick: let the next ready send commit news that waited. */
 void replication_tick(struct raft *r)
 {
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->n_members; i++) {
 		const struct progress *pr = &r->prs[i];
 		raft_index c = pr->match < r->commit ? pr->match : r->commit;
 
@@ -162,7 +163,7 @@ int replication_bcast_append(struct raft *r)
 	int rv;
 
 	r->commit_news_now = false;
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->n_members; i++) {
 		struct progress *pr = &r->prs[i];
 
 		if (i == r->self_idx)
@@ -203,7 +204,7 @@ int replication_bcast_heartbeat(struct raft *r, uint64_t ctx)
 		r->read_round_unsent = false;
 	if (ctx > r->read_round_sent)
 		r->read_round_sent = ctx;
-	for (uint32_t i = 0; i < r->n_voters; i++) {
+	for (uint32_t i = 0; i < r->n_members; i++) {
 		struct progress *pr = &r->prs[i];
 
 		if (i == r->self_idx)
@@ -247,9 +248,11 @@ bool replication_maybe_commit(struct raft *r)
 	raft_term t;
 	bool first_in_term;
 
-	for (uint32_t i = 0; i < r->n_voters; i++)
+	/* Voters only (config.h C4); a leader that removed itself is not
+	 * one and does not count. */
+	for (uint32_t i = 0; i < r->conf.n_voters; i++)
 		matches[i] = i == r->self_idx ? r->stable : r->prs[i].match;
-	qsort(matches, r->n_voters, sizeof(matches[0]), cmp_index);
+	qsort(matches, r->conf.n_voters, sizeof(matches[0]), cmp_index);
 	n = matches[raft_quorum(r) - 1];
 	if (n <= r->commit || rlog_term(&r->log, n, &t) != 0 || t != r->term)
 		return false;
@@ -374,7 +377,7 @@ int replication_handle_heartbeat_resp(struct raft *r, uint32_t from_idx,
 
 int raft_report_unreachable(struct raft *r, raft_id peer)
 {
-	int i = raft_voter_index(r, peer);
+	int i = raft_member_index(r, peer);
 	struct progress *pr;
 
 	if (r->role != RAFT_LEADER || i < 0 || (uint32_t)i == r->self_idx)
@@ -399,6 +402,8 @@ static void truncate_log(struct raft *r, raft_index from)
 		r->stable = from - 1;
 	if (r->persist_next > from)
 		r->persist_next = from;
+	if (r->conf_index >= from)
+		raft_conf_recompute(r); /* config.h C1: the change is undone */
 }
 
 static void leader_contact(struct raft *r, raft_id from)
@@ -431,10 +436,17 @@ static int append_new(struct raft *r, const struct raft_msg *m)
 			truncate_log(r, e->index);
 		}
 		for (; i < m->n_entries; i++) {
-			int rv = rlog_append_copy(&r->log, &m->entries[i]);
+			const struct raft_entry *x = &m->entries[i];
+			struct raft_conf_change cc;
+			int rv = rlog_append_copy(&r->log, x);
 
 			if (rv != 0)
 				return rv;
+			/* config.h C1: in force once appended (msg_sane
+			 * checked that it decodes). */
+			if (x->type == RAFT_ENTRY_CONF &&
+			    raft_conf_change_decode(x, &cc) == 0)
+				raft_conf_set(r, &cc.conf, x->index);
 		}
 		break;
 	}

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raft/config.h"
 #include "raft/raft_int.h"
 #include "raft/replication.h"
 #include "raft/snapshot.h"
@@ -53,9 +54,10 @@ int raft_compact(struct raft *r, raft_index index, const void *data,
 	memset(&r->snap_meta, 0, sizeof(r->snap_meta));
 	r->snap_meta.index = index;
 	r->snap_meta.term = term;
-	r->snap_meta.n_voters = r->n_voters;
-	memcpy(r->snap_meta.voters, r->cfg.voters,
-	    r->n_voters * sizeof(raft_id));
+	/* The configuration in force at @index (config.h C7), found before
+	 * the prefix holding it is dropped. */
+	raft_conf_at(r, index, &r->snap_conf, &r->snap_conf_index);
+	config_to_meta(&r->snap_conf, &r->snap_meta);
 	rlog_compact(&r->log, index, term);
 	r->snap_persist_pending = true;
 	return 0;
@@ -193,6 +195,9 @@ static int install(struct raft *r, const struct raft_msg *m)
 	    (r->truncated_from == 0 || meta.index + 1 < r->truncated_from))
 		r->truncated_from = meta.index + 1; /* a suffix we drop */
 	rlog_reset(&r->log, meta.index, meta.term);
+	config_from_meta(&meta, &r->snap_conf);
+	r->snap_conf_index = meta.index;
+	raft_conf_set(r, &r->snap_conf, meta.index);
 	if (r->stable > meta.index)
 		r->stable = meta.index;
 	r->persist_next = meta.index + 1;

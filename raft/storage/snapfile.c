@@ -4,11 +4,13 @@
  * Layout of snap-<index>.snap (little-endian):
  *
  *   offset   0  magic "RAFTKVSN"
- *            8  u32 format version (1)      12  u32 header size (192)
+ *            8  u32 format version (1 or 2)  12  u32 header size (192)
  *           16  u64 cluster id              24  u64 member id (the writer)
  *           32  u64 last included index     40  u64 its term
- *           48  u32 number of voters        52  u32 CRC32C of the zstd frame
- *           56  u64 voters[15] (unused slots zero)
+ *           48  u16 number of voters        50  u16 number of learners
+ *           52  u32 CRC32C of the zstd frame
+ *           56  u64 ids[15]: the voters, then the learners (unused slots
+ *               zero; voters + learners <= 15)
  *          176  u64 uncompressed size      184  u32 CRC32C of the uncompressed data
  *          188  u32 CRC32C of bytes 0..187
  *   offset 192  one zstd frame, content size and frame checksum (XXH64) on,
@@ -20,7 +22,13 @@
  * the compressed frame catches the bit flips that decode to the same
  * bytes (a flip in an unused code length or in padding bits), so that a
  * damaged file is always reported rather than trusted because it happened
- * to decode.  The header is written last, once the frame's CRC is known.  Both the compressor and the
+ * to decode.
+ *
+ * Versions: 1 has no learners (bytes 50-51 zero: in version 1 offset 48
+ * was a u32 voter count, always <= 15); 2 has learners.  A snapshot
+ * without learners is written as version 1, byte for byte what older
+ * binaries wrote and read; one with learners as version 2, which older
+ * binaries refuse with "unknown format version 2".  Both are read.  The header is written last, once the frame's CRC is known.  Both the compressor and the
  * decompressor stream through bounded buffers (ZSTD_compressStream2,
  * ZSTD_decompressStream); only the uncompressed state itself is in memory
  * in one piece, since that is how the application hands it over.
@@ -40,7 +48,8 @@
 #include "raft/storage/storage.h"
 
 #define SNAP_MAGIC "RAFTKVSN"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 1 /* no learners */
+#define SNAP_VERSION_LEARNERS 2
 #define SNAP_HDR 192
 
 void snapfile_name(raft_index index, bool tmp, char *buf, size_t len)
@@ -61,16 +70,21 @@ static void encode_header(uint8_t *h, uint64_t cluster_id, raft_id member_id,
 {
 	memset(h, 0, SNAP_HDR);
 	memcpy(h, SNAP_MAGIC, 8);
-	le_put32(h + 8, SNAP_VERSION);
+	le_put32(h + 8,
+	    meta->n_learners ? SNAP_VERSION_LEARNERS : SNAP_VERSION);
 	le_put32(h + 12, SNAP_HDR);
 	le_put64(h + 16, cluster_id);
 	le_put64(h + 24, member_id);
 	le_put64(h + 32, meta->index);
 	le_put64(h + 40, meta->term);
-	le_put32(h + 48, meta->n_voters);
+	le_put16(h + 48, (uint16_t)meta->n_voters);
+	le_put16(h + 50, (uint16_t)meta->n_learners);
 	le_put32(h + 52, frame_crc);
 	for (uint32_t i = 0; i < meta->n_voters && i < RAFT_MAX_MEMBERS; i++)
 		le_put64(h + 56 + 8 * i, meta->voters[i]);
+	for (uint32_t i = 0;
+	     i < meta->n_learners && meta->n_voters + i < RAFT_MAX_MEMBERS; i++)
+		le_put64(h + 56 + 8 * (meta->n_voters + i), meta->learners[i]);
 	le_put64(h + 176, len);
 	le_put32(h + 184, crc);
 	le_put32(h + 188, crc32c(0, h, 188));
@@ -169,7 +183,9 @@ static int check_header(struct diskio *io, const char *name, const uint8_t *h,
 		    dir, name,
 		    memcmp(h, SNAP_MAGIC, 8) ? "wrong magic"
 		                             : "checksum mismatch");
-	if (le_get32(h + 8) != SNAP_VERSION || le_get32(h + 12) != SNAP_HDR)
+	if ((le_get32(h + 8) != SNAP_VERSION &&
+	        le_get32(h + 8) != SNAP_VERSION_LEARNERS) ||
+	    le_get32(h + 12) != SNAP_HDR)
 		return diskio_fail(io, STORAGE_ECORRUPT,
 		    "%s/%s: bad snapshot header "
 		    "at offset 8: unknown format version %u",
@@ -182,10 +198,12 @@ static int check_header(struct diskio *io, const char *name, const uint8_t *h,
 		    dir, name, le_get64(h + 16), le_get64(h + 24), cluster_id,
 		    member_id);
 	if (le_get64(h + 32) != index || le_get64(h + 40) == 0 ||
-	    le_get32(h + 48) == 0 || le_get32(h + 48) > RAFT_MAX_MEMBERS)
+	    le_get16(h + 48) == 0 ||
+	    le_get16(h + 48) + le_get16(h + 50) > RAFT_MAX_MEMBERS ||
+	    (le_get32(h + 8) == SNAP_VERSION && le_get16(h + 50) != 0))
 		return diskio_fail(io, STORAGE_ECORRUPT,
-		    "%s/%s: bad snapshot header "
-		    "at offset 32: index, term or voter count impossible",
+		    "%s/%s: bad snapshot header at offset 32: index, "
+		    "term, voter or learner count impossible",
 		    dir, name);
 	return 0;
 }
@@ -297,9 +315,12 @@ int snapfile_read(struct diskio *io, const char *name, uint64_t cluster_id,
 	memset(meta, 0, sizeof *meta);
 	meta->index = index;
 	meta->term = le_get64(h + 40);
-	meta->n_voters = le_get32(h + 48);
+	meta->n_voters = le_get16(h + 48);
 	for (uint32_t i = 0; i < meta->n_voters; i++)
 		meta->voters[i] = le_get64(h + 56 + 8 * i);
+	meta->n_learners = le_get16(h + 50);
+	for (uint32_t i = 0; i < meta->n_learners; i++)
+		meta->learners[i] = le_get64(h + 56 + 8 * (meta->n_voters + i));
 	*data = buf;
 	*len = n;
 	*file_bytes = fsize;

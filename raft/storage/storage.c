@@ -651,7 +651,8 @@ int storage_sync(struct storage *s)
 static bool meta_ok(const struct raft_snapshot_meta *m)
 {
 	return m->index > 0 && m->term > 0 && m->n_voters > 0 &&
-	    m->n_voters <= RAFT_MAX_MEMBERS;
+	    m->n_voters <= RAFT_MAX_MEMBERS &&
+	    m->n_learners <= RAFT_MAX_MEMBERS - m->n_voters;
 }
 
 /* Steps 1 and 2 of the install order (file header). */

@@ -22,6 +22,13 @@
  * byte more is refused with KV_ETOOBIG.  (It used to be 64 MiB in the
  * code while the Raft core refused entries over 16 MiB, so values from
  * just under 16 MiB up failed with "entry or message too large".)
+ *
+ * large_value: that is the limit of one command, not of a value: WRITEs
+ * grow a value to 24 MiB; a GET of it answers ErrTooBig with its size
+ * (over the client protocol and as a command through the log: nothing
+ * fails silently, no member dies), ranged reads return every part of it
+ * (past the end: nothing; length 0: the attributes), and
+ * clerk_get_large() returns it whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +171,86 @@ static void test_value_limit(void **state)
 	harness_mark_passed(h);
 }
 
+static void test_large_value(void **state)
+{
+	const size_t size = KV_VALUE_MAX + (8u << 20), step = 4u << 20;
+	struct clerk *ck;
+	struct harness *h = kv_member(state, "large-value", &ck);
+	uint8_t *value = malloc(size), *buf = malloc(step);
+	struct kv_cmd c = { .type = KV_OP_GET };
+	struct kv_result res;
+	struct kv_attr a;
+	void *got = NULL;
+	size_t got_len = 0, n;
+
+	assert_non_null(value);
+	assert_non_null(buf);
+	for (size_t i = 0; i < size; i++)
+		value[i] = (uint8_t)(i * 13 + i / 4099);
+	assert_int_equal(clerk_put(ck, "f", 1, NULL, 0, 0, KV_F_ANYVER, NULL,
+	                     NULL),
+	    KV_OK);
+	for (size_t off = 0; off < size; off += step) {
+		struct kv_cmd w = { .type = KV_OP_TXN };
+		struct kv_op op = { .type = KV_OP_WRITE,
+			.flags = KV_F_ANYVER,
+			.key = "f",
+			.keylen = 1,
+			.arg = off,
+			.data = value + off,
+			.datalen = (uint32_t)step };
+
+		w.ops = &op;
+		w.nops = 1;
+		assert_int_equal(clerk_mutate(ck, &w, &res), KV_OK);
+	}
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(clerk_get(ck, "f", 1, &a, &got, &got_len), KV_ETOOBIG);
+	assert_null(got);
+	assert_int_equal(a.size, size);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(clerk_get(ck, "f", 1, &a, NULL, NULL), KV_OK);
+	assert_int_equal(a.size, size); /* attributes alone: any size */
+	/* A GET through the log: ErrTooBig too, and the member lives. */
+	c.op.type = KV_OP_GET;
+	c.op.key = "f";
+	c.op.keylen = 1;
+	assert_int_equal(clerk_mutate(ck, &c, &res), KV_ETOOBIG);
+	assert_int_equal(res.attr.size, size);
+	/* Ranges: across the old limit, the end, past it, length 0. */
+	assert_int_equal(clerk_read(ck, "f", 1, KV_VALUE_MAX - 100, buf, 200,
+	                     &a, &n),
+	    KV_OK);
+	assert_int_equal(n, 200);
+	assert_memory_equal(buf, value + KV_VALUE_MAX - 100, 200);
+	assert_int_equal(clerk_read(ck, "f", 1, size - 10, buf, step, &a, &n),
+	    KV_OK);
+	assert_int_equal(n, 10);
+	assert_memory_equal(buf, value + size - 10, 10);
+	assert_int_equal(clerk_read(ck, "f", 1, size + 1, buf, step, &a, &n),
+	    KV_OK);
+	assert_int_equal(n, 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(clerk_read(ck, "f", 1, 0, NULL, 0, &a, &n), KV_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(a.size, size);
+	assert_int_equal(clerk_read(ck, "nokey", 5, 0, buf, 10, &a, &n),
+	    KV_ENOKEY);
+	assert_int_equal(clerk_read(ck, "f", 1, 0, buf, KV_VALUE_MAX + 1, &a,
+	                     &n),
+	    -EINVAL);
+	/* Whole, in ranges of one version. */
+	assert_int_equal(clerk_get_large(ck, "f", 1, 0, 3, &a, &got, &got_len),
+	    KV_OK);
+	assert_int_equal(got_len, size);
+	assert_memory_equal(got, value, size);
+	free(got);
+	free(buf);
+	free(value);
+	clerk_free(ck);
+	harness_mark_passed(h);
+}
+
 static void test_slow_reader_memory_bound(void **state)
 {
 	struct harness *h;
@@ -244,6 +331,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_slow_reader_memory_bound,
 		    teardown),
 		cmocka_unit_test_teardown(test_value_limit, teardown),
+		cmocka_unit_test_teardown(test_large_value, teardown),
 	};
 
 	if (getenv("RAFTKV_TEST"))

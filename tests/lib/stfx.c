@@ -154,8 +154,15 @@ void stfx_append(struct storage *s, raft_index first, uint32_t n,
 
 struct raft_snapshot_meta stfx_snap_meta(raft_index index, raft_term term)
 {
-	struct raft_snapshot_meta m = { index, term, 3, { 1, 2, 3 } };
+	struct raft_snapshot_meta m;
 
+	memset(&m, 0, sizeof m);
+	m.index = index;
+	m.term = term;
+	m.n_voters = 3;
+	m.voters[0] = 1;
+	m.voters[1] = 2;
+	m.voters[2] = 3;
 	return m;
 }
 

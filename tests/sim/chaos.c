@@ -23,6 +23,7 @@ static const char *const fault_names[CHAOS_NKINDS] = {
 	[CHAOS_TRANSFER] = "transfer",
 	[CHAOS_CAMPAIGN] = "campaign",
 	[CHAOS_PAUSE] = "pause",
+	[CHAOS_MEMBER] = "member",
 };
 
 const char *chaos_fault_name(enum chaos_fault f)
@@ -47,7 +48,9 @@ void chaos_config(struct sim_config *c, uint64_t seed)
 {
 	uint64_t x = seed ^ 0x6368616f73ull; /* "chaos" */
 
-	sim_config_lab(c, pick(&x, 0, 1) ? 5 : 3, true, false, seed);
+	int voters = pick(&x, 0, 1) ? 5 : 3;
+
+	sim_config_lab(c, voters, true, false, seed);
 	c->disk_min_us = pick(&x, 50, 500);
 	c->disk_max_us = c->disk_min_us +
 	    (pick(&x, 0, 3) ? pick(&x, 0, 20000) : pick(&x, 0, 100000));
@@ -64,6 +67,11 @@ void chaos_config(struct sim_config *c, uint64_t seed)
 	c->keep_inflight_on_crash = pick(&x, 0, 1);
 	c->tick_jitter_pct = (unsigned)pick(&x, 0, 20);
 	c->shuffle_links = pick(&x, 0, 1);
+	/* Spares that membership changes may add. */
+	if (pick(&x, 0, 1)) {
+		c->n_voters = voters;
+		c->n = voters + (int)pick(&x, 1, 3);
+	}
 }
 
 uint64_t chaos_duration(uint64_t seed)
@@ -81,6 +89,8 @@ struct chaos {
 	uint64_t next_value;
 	bool big_values;
 	bool stopped;
+	bool added[SIM_MAX_MEMBERS]; /* ever a member (ids are never reused) */
+	int repl_new, repl_old; /* a replacement under way (-1: none) */
 };
 
 /* --- client and reader ------------------------------------------------ */
@@ -182,6 +192,8 @@ static void do_split(struct sim *s, bool bridge)
 	sim_logf(s, "network: %s %d | %d%s", bridge ? "bridge" : "split",
 	    n - minority, minority, bridge ? " (one member sees both)" : "");
 }
+
+static void do_member(struct chaos *c);
 
 static void do_fault(struct chaos *c, enum chaos_fault f)
 {
@@ -297,7 +309,115 @@ static void do_fault(struct chaos *c, enum chaos_fault f)
 			sim_pause(s, i,
 			    200 * SIM_MS + sim_randn(s, 4800 * SIM_MS));
 		break;
+	case CHAOS_MEMBER:
+		do_member(c);
+		break;
 	case CHAOS_NKINDS:
+		break;
+	}
+}
+
+/* --- membership ------------------------------------------------------- */
+
+static bool in_list(const raft_id *ids, uint32_t n, int i)
+{
+	for (uint32_t k = 0; k < n; k++)
+		if (ids[k] == (raft_id)i + 1)
+			return true;
+	return false;
+}
+
+/* A spare never added, or -1. */
+static int fresh_spare(struct chaos *c)
+{
+	int n = sim_n(c->s), start = (int)sim_randn(c->s, (uint64_t)n), k;
+
+	for (k = 0; k < n; k++) {
+		int i = (start + k) % n;
+		if (!c->added[i])
+			return i;
+	}
+	return -1;
+}
+
+static bool change(struct chaos *c, int leader, int type, int who)
+{
+	int rc = sim_conf_change(c->s, leader, type, who);
+
+	if (rc == 0) {
+		c->st->conf_ok[type]++;
+		if (type == RAFT_CONF_ADD_LEARNER)
+			c->added[who] = true;
+		return true;
+	}
+	c->st->conf_refused++;
+	return false;
+}
+
+static void do_member(struct chaos *c)
+{
+	struct sim *s = c->s;
+	struct raft_conf conf;
+	int l = find_leader(s), i;
+	uint32_t nm;
+
+	if (l < 0 || !sim_get_conf(s, l, &conf))
+		return;
+	nm = conf.n_voters + conf.n_learners;
+	if (c->repl_new >= 0) {
+		/* The replacement goes on: promote the new member, then
+		 * remove the old one. */
+		if (in_list(conf.learners, conf.n_learners, c->repl_new)) {
+			change(c, l, RAFT_CONF_PROMOTE, c->repl_new);
+			return;
+		}
+		if (in_list(conf.voters, conf.n_voters, c->repl_new) &&
+		    (in_list(conf.voters, conf.n_voters, c->repl_old) ||
+		        in_list(conf.learners, conf.n_learners, c->repl_old))) {
+			if (change(c, l, RAFT_CONF_REMOVE, c->repl_old))
+				c->repl_new = c->repl_old = -1;
+			return;
+		}
+		c->repl_new = c->repl_old = -1; /* overtaken by other changes */
+	}
+	switch (sim_randn(s, 4)) {
+	case 0: /* add a fresh machine as a learner */
+		i = fresh_spare(c);
+		if (i >= 0)
+			change(c, l, RAFT_CONF_ADD_LEARNER, i);
+		break;
+	case 1: /* promote a learner */
+		if (conf.n_learners > 0)
+			change(c, l, RAFT_CONF_PROMOTE,
+			    (int)conf.learners[sim_randn(s, conf.n_learners)] -
+			        1);
+		break;
+	case 2: /* remove a member, the leader included; rarely below 2
+	           voters */
+		i = (int)sim_randn(s, nm);
+		if ((uint32_t)i >= conf.n_voters || conf.n_voters > 2 ||
+		    sim_randn(s, 4) == 0)
+			change(c, l, RAFT_CONF_REMOVE,
+			    (int)(i < (int)conf.n_voters
+			            ? conf.voters[i]
+			            : conf.learners[i - (int)conf.n_voters]) -
+			        1);
+		break;
+	default: /* replace a voter (the leader a third of the time) */
+		i = fresh_spare(c);
+		if (i < 0)
+			break;
+		c->repl_old = sim_randn(s, 3) == 0
+		    ? l
+		    : (int)conf.voters[sim_randn(s, conf.n_voters)] - 1;
+		if (change(c, l, RAFT_CONF_ADD_LEARNER, i)) {
+			c->repl_new = i;
+			c->st->replaces++;
+			sim_logf(s, "replacing n%d by n%d", c->repl_old + 1,
+			    i + 1);
+		} else {
+			c->repl_old = -1;
+		}
 		break;
 	}
 }
@@ -321,6 +441,7 @@ static void fault_step(struct sim *s, void *arg)
 		{ CHAOS_TRANSFER, 8 },
 		{ CHAOS_CAMPAIGN, 5 },
 		{ CHAOS_PAUSE, 6 },
+		{ CHAOS_MEMBER, 12 },
 	};
 	struct chaos *c = arg;
 	unsigned total = 0, r, k;
@@ -349,6 +470,16 @@ void chaos_run(struct sim *s, uint64_t duration_us, struct chaos_stats *st)
 	c->client_period = (10 + sim_randn(s, 190)) * SIM_MS;
 	c->big_values = sim_randn(s, 4) == 0;
 	c->next_value = 1;
+	c->repl_new = c->repl_old = -1;
+	{
+		struct raft_conf conf;
+		int i;
+
+		for (i = 0; i < sim_n(s); i++)
+			if (sim_get_conf(s, i, &conf))
+				c->added[i] = in_list(conf.voters,
+				    conf.n_voters, i);
+	}
 	sim_after(s, 0, client_step, c);
 	sim_after(s, 100 * SIM_MS, reader_step, c);
 	sim_after(s, 500 * SIM_MS + sim_randn(s, SIM_SEC), fault_step, c);

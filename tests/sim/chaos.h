@@ -15,7 +15,15 @@
  * leadership transfers, forced campaigns and stalls (a member stops for
  * seconds, then resumes with everything that queued up).  Half the seeds
  * let messages in flight survive a crash into the next incarnation, and
- * members' clocks run at slightly different rates.  Finally it heals everything
+ * members' clocks run at slightly different rates.
+ * Membership changes are faults too: half the seeds start with 1-3
+ * spare members (idle learners of their own bootstrap configuration) next
+ * to the 3 or 5 voters, and the injector adds a fresh spare as a learner,
+ * promotes a learner, removes a member (the leader included), or replaces
+ * a voter (add a fresh spare, promote it once it caught up, remove the
+ * old one -- the leader a third of the time), all under the same
+ * partitions, crashes and stalls; the core's refusals (a change pending,
+ * a learner not caught up, no live quorum) are counted.  Finally it heals everything
  * and checks liveness and that no applied entry was lost
  * (sim_heal_and_check).  All invariants of sim.h are checked after every
  * event.  Everything is a function of the seed.
@@ -39,6 +47,8 @@ enum chaos_fault {
 	CHAOS_TRANSFER, /* leadership transfer */
 	CHAOS_CAMPAIGN, /* raft_campaign() on a random member */
 	CHAOS_PAUSE, /* a member stalls (SIGSTOP) for 0.2-5 s */
+	CHAOS_MEMBER, /* a membership change (add, promote, remove,
+	                             replace) proposed to the leader */
 	CHAOS_NKINDS
 };
 
@@ -46,6 +56,11 @@ struct chaos_stats {
 	uint64_t faults[CHAOS_NKINDS];
 	uint64_t proposals_tried;
 	uint64_t reads_tried;
+	/* Membership changes accepted by a leader, by enum
+	 * raft_conf_change_type (index 0 unused), and refused. */
+	uint64_t conf_ok[4];
+	uint64_t conf_refused;
+	uint64_t replaces; /* replacement plans started */
 };
 
 const char *chaos_fault_name(enum chaos_fault f);

@@ -29,6 +29,8 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
+#include "raft/config.h"
+
 /* ===================================================================== */
 /* randomness                                                            */
 /* ===================================================================== */
@@ -136,6 +138,15 @@ static void trace_fmt(const struct trace_rec *r, char *buf, size_t cap)
 	case TR_NET:
 		snprintf(buf, cap, "%10.6f net     %s", t,
 		    r->x ? "reliable" : "unreliable");
+		break;
+	case TR_CONF:
+		snprintf(buf, cap,
+		    "%10.6f CONF    n%d proposes %s n%d at %" PRIu64, t,
+		    r->a + 1,
+		    r->mtype == RAFT_CONF_ADD_LEARNER   ? "add-learner"
+		        : r->mtype == RAFT_CONF_PROMOTE ? "promote"
+		                                        : "remove",
+		    r->b + 1, r->x);
 		break;
 	default:
 		snprintf(buf, cap, "%10.6f ?", t);
@@ -318,11 +329,30 @@ static void handle_ready(struct sim *s, int i, const struct raft_ready *rd)
 			    i + 1, rd->snap_meta.index, m->mbase);
 		if (rd->snap_meta.index >= m->mbase)
 			keep_suffix = sim_check_mirror_snapshot(s, i,
-			    rd->snap_meta.index, rd->snap_meta.term);
+			    &rd->snap_meta);
 	}
-	if (rd->n_entries)
+	if (rd->n_entries) {
 		sim_check_mirror_append(s, i, rd->entries, rd->n_entries,
 		    rd->role == RAFT_LEADER);
+		sim_check_leader_changes(s, i, rd);
+	}
+	if (rd->conf_changed) {
+		raft_index mi;
+		const struct raft_conf *mc = sim_check_mirror_conf(m, &mi);
+
+		s->st.checks++;
+		if (rd->conf_index != mi || rd->conf.n_voters != mc->n_voters ||
+		    rd->conf.n_learners != mc->n_learners ||
+		    memcmp(rd->conf.voters, mc->voters,
+		        mc->n_voters * sizeof(raft_id)) != 0 ||
+		    memcmp(rd->conf.learners, mc->learners,
+		        mc->n_learners * sizeof(raft_id)) != 0)
+			sim_fail(s,
+			    "configurations: n%d reports the configuration "
+			    "of %" PRIu64
+			    " in its batch, its log says %" PRIu64,
+			    i + 1, rd->conf_index, mi);
+	}
 
 	/* Persist (asynchronously). */
 	if (rd->must_persist || rd->n_msgs_after_persist)
@@ -536,14 +566,33 @@ static void core_trace(void *arg, raft_id id, const char *msg)
 	    s->cfg.seed, s->now / 1e6, id, msg);
 }
 
+static int n_boot_voters(const struct sim *s)
+{
+	return s->cfg.n_voters > 0 && s->cfg.n_voters < s->n ? s->cfg.n_voters
+	                                                     : s->n;
+}
+
+void sim_boot_conf(const struct sim *s, int i, struct raft_conf *c)
+{
+	int k, nv = n_boot_voters(s);
+
+	memset(c, 0, sizeof *c);
+	for (k = 0; k < nv; k++)
+		c->voters[c->n_voters++] = (raft_id)k + 1;
+	/* A spare is a learner of its own bootstrap configuration: it will
+	 * not campaign until its log makes it a voter. */
+	if (i >= nv)
+		c->learners[c->n_learners++] = (raft_id)i + 1;
+}
+
 static void make_config(struct sim *s, int i, struct raft_config *c)
 {
-	raft_id voters[SIM_MAX_MEMBERS];
-	int k;
+	struct raft_conf bc;
 
-	for (k = 0; k < s->n; k++)
-		voters[k] = (raft_id)k + 1;
-	raft_config_defaults(c, (raft_id)i + 1, voters, (uint32_t)s->n);
+	sim_boot_conf(s, i, &bc);
+	raft_config_defaults(c, (raft_id)i + 1, bc.voters, bc.n_voters);
+	c->n_learners = bc.n_learners;
+	memcpy(c->learners, bc.learners, sizeof bc.learners);
 	c->election_tick = s->cfg.election_tick;
 	c->heartbeat_tick = s->cfg.heartbeat_tick;
 	c->seed = sim_rand(s);
@@ -610,8 +659,17 @@ void sim_start(struct sim *s, int i)
 	m->state = 0;
 	m->pending_compact = 0;
 	/* Our mirror of the new incarnation's log: the durable log. */
-	sim_check_mirror_reset(s, i, m->has_snap ? m->snap.index : 0,
-	    m->has_snap ? m->snap.term : 0);
+	{
+		struct raft_conf bc;
+
+		if (m->has_snap)
+			config_from_meta(&m->snap, &bc);
+		else
+			sim_boot_conf(s, i, &bc);
+		sim_check_mirror_reset(s, i, m->has_snap ? m->snap.index : 0,
+		    m->has_snap ? m->snap.term : 0, &bc,
+		    m->has_snap ? m->snap.index : 0);
+	}
 	if (m->log_n)
 		sim_check_mirror_append(s, i, ents, (uint32_t)m->log_n, false);
 	free(ents);
@@ -750,6 +808,68 @@ int sim_read_index(struct sim *s, int i)
 	return rc;
 }
 
+int sim_conf_change(struct sim *s, int i, int type, int who)
+{
+	raft_index idx = 0;
+	int rc;
+
+	if (s->m[i].r == NULL)
+		return RAFT_ENOTLEADER;
+	if (s->m[i].paused_until > s->now)
+		return -EAGAIN; /* a stalled process answers nobody */
+	rc = raft_propose_conf_change(s->m[i].r, type, (raft_id)who + 1, NULL,
+	    0, &idx);
+	if (rc == 0) {
+		s->st.conf_changes++;
+		sim_trace(s, TR_CONF, i, who, (uint8_t)type, idx, 0);
+		slog(s, "n%d proposes %s of n%d at %" PRIu64, i + 1,
+		    type == RAFT_CONF_ADD_LEARNER   ? "adding learner"
+		        : type == RAFT_CONF_PROMOTE ? "promotion"
+		                                    : "removal",
+		    who + 1, idx);
+	}
+	drive(s, i);
+	return rc;
+}
+
+bool sim_get_conf(struct sim *s, int i, struct raft_conf *conf)
+{
+	if (s->m[i].r == NULL)
+		return false;
+	raft_get_conf(s->m[i].r, conf, NULL);
+	return true;
+}
+
+bool sim_current_conf(struct sim *s, struct raft_conf *conf)
+{
+	raft_term best_term = 0;
+	raft_index best_idx = 0;
+	bool found = false, leader = false;
+	int i;
+
+	for (i = 0; i < s->n; i++) {
+		struct raft_status st;
+		raft_index ci;
+
+		if (s->m[i].r == NULL)
+			continue;
+		raft_status(s->m[i].r, &st);
+		raft_get_conf(s->m[i].r, NULL, &ci);
+		if (st.role == RAFT_LEADER) {
+			if (!leader || st.term > best_term) {
+				raft_get_conf(s->m[i].r, conf, NULL);
+				best_term = st.term;
+				leader = found = true;
+			}
+		} else if (!leader && (!found || ci > best_idx)) {
+			raft_get_conf(s->m[i].r, conf, NULL);
+			best_idx = ci;
+			found = true;
+		}
+	}
+	return found;
+}
+
 int sim_transfer(struct sim *s, int i, int to)
 {
 	int rc;
@@ -857,6 +977,7 @@ static void member_free(struct member *m)
 	free(m->log);
 	free(m->snap_data);
 	free(m->mlog);
+	free(m->mconfs);
 }
 
 void sim_free(struct sim *s)

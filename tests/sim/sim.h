@@ -43,6 +43,21 @@
  *                          proposal commits within a bounded virtual time
  *   9 read index safety    a read point is >= every commit index that was
  *                          known anywhere when the read was requested
+ *  10 configurations       (membership changes, raft/config.h) every
+ *                          change a member appends is one single-server
+ *                          change of the configuration before it in its
+ *                          log (so the two differ by at most one voter),
+ *                          and no majority of the one is disjoint from a
+ *                          majority of the other; a leader appends a
+ *                          change only when the previous one is committed
+ *                          and an entry of its term is; a snapshot
+ *                          carries the configuration at its index; after
+ *                          every batch, a member's configuration in force
+ *                          is the latest change in its log (or its
+ *                          snapshot's, or the bootstrap one) and what
+ *                          rd.conf reported; a leader is a voter of it.
+ *                          Invariants 1-9 hold across changes; 7 and 8
+ *                          count the members of the final configuration.
  *
  * Lab helpers (sim_check_one_leader, sim_one, sim_wait, ...) reproduce the
  * 6.5840 raft1 tester (6.5840-tests.md 1.2, 2.1) in virtual time.  Log
@@ -74,6 +89,10 @@ struct sim;
 struct sim_config {
 	uint64_t seed;
 	int n; /* members, 1..SIM_MAX_MEMBERS */
+	int n_voters; /* the bootstrap voters are members 1..n_voters (0:
+	                    all n); the others start as learners of their own
+	                    bootstrap configuration, idle until a membership
+	                    change adds them (sim_conf_change) */
 
 	/* Time. */
 	uint64_t tick_us; /* period of raft_tick(); default 50 ms */
@@ -155,6 +174,7 @@ struct sim_stats {
 	uint64_t snapshots_installed; /* snapshot_install batches applied */
 	uint64_t reads_ok, reads_failed;
 	uint64_t transfers;
+	uint64_t conf_changes; /* accepted raft_propose_conf_change() */
 	uint64_t pauses;
 	uint64_t checks; /* invariant checks performed */
 };
@@ -223,6 +243,14 @@ int sim_propose(struct sim *s, int i, const void *data, uint32_t len,
     raft_index *index, raft_term *term);
 /* Ask member @i for a read index; checked by invariant 9 on arrival. */
 int sim_read_index(struct sim *s, int i);
+/* raft_propose_conf_change(@type, id of member @who) on member @i:
+ * returns its result (RAFT_ENOTLEADER if @i is crashed). */
+int sim_conf_change(struct sim *s, int i, int type, int who);
+/* The configuration in force on live member @i (false if crashed). */
+bool sim_get_conf(struct sim *s, int i, struct raft_conf *conf);
+/* The configuration of the most advanced live leader, else of the live
+ * member with the highest configuration index; false if none is live. */
+bool sim_current_conf(struct sim *s, struct raft_conf *conf);
 /* raft_transfer_leadership() on member @i towards member @to. */
 int sim_transfer(struct sim *s, int i, int to);
 /* raft_campaign() on member @i. */
@@ -342,9 +370,11 @@ void sim_reset_inflight(struct sim *s);
 /*
  * Liveness (8) and durability (7): restart every crashed member, connect
  * everything, make the network reliable, then within @live_us a leader
- * must exist and a fresh proposal must be applied by a majority; then,
- * within another @catchup_us, every member must have applied at least
- * every index any member ever applied (a member that was down for long
+ * must exist and a fresh proposal must be applied by a majority of the
+ * voters of its configuration; then, within another @catchup_us, every
+ * member of that configuration (voters and learners: removed members and
+ * spares never added are left alone) must have applied at least every
+ * index any member ever applied (a member that was down for long
  * may have a long way to go on a slow configuration).  Fails otherwise.
  */
 void sim_heal_and_check(struct sim *s, uint64_t live_us, uint64_t catchup_us);

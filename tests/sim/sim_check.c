@@ -21,6 +21,8 @@
 
 #include <inttypes.h>
 
+#include "raft/config.h"
+
 /* ===================================================================== */
 /* global invariant tables                                               */
 /* ===================================================================== */
@@ -139,7 +141,7 @@ static void snap_boundary(struct sim *s, int i, raft_index index,
 }
 
 void sim_check_mirror_reset(struct sim *s, int i, raft_index base,
-    raft_term base_term)
+    raft_term base_term, const struct raft_conf *conf, raft_index conf_index)
 {
 	struct member *m = &s->m[i];
 
@@ -147,6 +149,156 @@ void sim_check_mirror_reset(struct sim *s, int i, raft_index base,
 	m->mbase_term = base_term;
 	snap_boundary(s, i, base, base_term, &m->mbase_hash, &m->mbase_cum);
 	m->mn = 0;
+	m->mbase_conf = *conf;
+	m->mbase_conf_index = conf_index;
+	m->mconf_n = 0;
+}
+
+/* ===================================================================== */
+/* configurations (invariant 10)                                         */
+/* ===================================================================== */
+
+const struct raft_conf *sim_check_mirror_conf(const struct member *m,
+    raft_index *index)
+{
+	if (m->mconf_n > 0) {
+		*index = m->mconfs[m->mconf_n - 1].index;
+		return &m->mconfs[m->mconf_n - 1].conf;
+	}
+	*index = m->mbase_conf_index;
+	return &m->mbase_conf;
+}
+
+/* The configuration in force at @index of the mirror (>= mbase). */
+static const struct raft_conf *mirror_conf_at(const struct member *m,
+    raft_index index, raft_index *at)
+{
+	size_t k = m->mconf_n;
+
+	while (k > 0 && m->mconfs[k - 1].index > index)
+		k--;
+	if (k > 0) {
+		*at = m->mconfs[k - 1].index;
+		return &m->mconfs[k - 1].conf;
+	}
+	*at = m->mbase_conf_index;
+	return &m->mbase_conf;
+}
+
+/* The mirror's log is cut before @first: changes there are gone. */
+static void mirror_truncate(struct member *m, raft_index first)
+{
+	while (m->mconf_n > 0 && m->mconfs[m->mconf_n - 1].index >= first)
+		m->mconf_n--;
+}
+
+/* Could a majority of @a's voters and one of @b's be disjoint?  Take a's
+ * majority from the voters only it has first, b's likewise; what each
+ * still needs comes from the shared voters. */
+static bool majorities_overlap(const struct raft_conf *a,
+    const struct raft_conf *b)
+{
+	uint32_t both = 0, only_a, only_b, qa, qb, need;
+
+	for (uint32_t k = 0; k < a->n_voters; k++)
+		both += config_is_voter(b, a->voters[k]);
+	only_a = a->n_voters - both;
+	only_b = b->n_voters - both;
+	qa = config_quorum(a);
+	qb = config_quorum(b);
+	need = (qa > only_a ? qa - only_a : 0) +
+	    (qb > only_b ? qb - only_b : 0);
+	return need > both;
+}
+
+static void fmt_conf(const struct raft_conf *c, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	n += (size_t)snprintf(buf + n, cap - n, "voters {");
+	for (uint32_t k = 0; k < c->n_voters && n < cap; k++)
+		n += (size_t)snprintf(buf + n, cap - n, " %" PRIu64,
+		    c->voters[k]);
+	if (n < cap)
+		n += (size_t)snprintf(buf + n, cap - n, " } learners {");
+	for (uint32_t k = 0; k < c->n_learners && n < cap; k++)
+		n += (size_t)snprintf(buf + n, cap - n, " %" PRIu64,
+		    c->learners[k]);
+	if (n < cap)
+		snprintf(buf + n, cap - n, " }");
+}
+
+/* Member @i's mirror gets change @e: one single-server change of the
+ * configuration before it in the same log. */
+static void mirror_change(struct sim *s, int i, const struct raft_entry *e)
+{
+	struct member *m = &s->m[i];
+	struct raft_conf_change cc;
+	struct raft_conf want, boot;
+	const struct raft_conf *prev;
+	raft_index at;
+	char a[160], b[160];
+
+	s->st.checks++;
+	if (raft_conf_change_decode(e, &cc) != 0)
+		sim_fail(s,
+		    "n%d hands out change %" PRIu64 " that does not "
+		    "decode",
+		    i + 1, e->index);
+	prev = mirror_conf_at(m, e->index - 1, &at);
+	if (at == 0) {
+		/* Before the first change the log's configuration is the
+		 * cluster's bootstrap one (a spare's own adds itself as a
+		 * learner, locally). */
+		sim_boot_conf(s, 0, &boot);
+		prev = &boot;
+	}
+	if (config_apply(prev, cc.type, cc.id, &want) != 0 ||
+	    !config_equal(&want, &cc.conf) ||
+	    config_voter_diff(prev, &cc.conf) > 1 ||
+	    !majorities_overlap(prev, &cc.conf)) {
+		fmt_conf(prev, a, sizeof a);
+		fmt_conf(&cc.conf, b, sizeof b);
+		sim_fail(s,
+		    "configurations: n%d's change at %" PRIu64
+		    " (type %u of %" PRIu64 ") turns %s (from %" PRIu64
+		    ") into %s: not one single-server change, or two "
+		    "disjoint majorities",
+		    i + 1, e->index, cc.type, cc.id, a, at, b);
+	}
+	grow((void **)&m->mconfs, &m->mconf_cap, m->mconf_n + 1,
+	    sizeof *m->mconfs);
+	m->mconfs[m->mconf_n].index = e->index;
+	m->mconfs[m->mconf_n].conf = cc.conf;
+	m->mconf_n++;
+}
+
+void sim_check_leader_changes(struct sim *s, int i, const struct raft_ready *rd)
+{
+	struct member *m = &s->m[i];
+	struct raft_status st;
+	raft_term t = 0;
+
+	if (rd->role != RAFT_LEADER)
+		return;
+	raft_status(m->r, &st);
+	for (uint32_t k = 0; k < rd->n_entries; k++) {
+		const struct raft_entry *e = &rd->entries[k];
+		raft_index prev;
+
+		if (e->type != RAFT_ENTRY_CONF)
+			continue;
+		s->st.checks++;
+		mirror_conf_at(m, e->index - 1, &prev);
+		(void)raft_term_at(m->r, st.commit, &t);
+		if (prev > st.commit || t != e->term)
+			sim_fail(s,
+			    "configurations: leader n%d appends a change at "
+			    "%" PRIu64 " (term %" PRIu64 ") while the one at "
+			    "%" PRIu64 " is uncommitted or no entry of its "
+			    "term is (commit %" PRIu64 " of term %" PRIu64 ")",
+			    i + 1, e->index, e->term, prev, st.commit, t);
+	}
 }
 
 /* Entries handed out by member @i: they replace its log from e[0].index. */
@@ -170,6 +322,7 @@ void sim_check_mirror_append(struct sim *s, int i, const struct raft_entry *e,
 		    "from index %" PRIu64 " (last %" PRIu64 ")",
 		    i + 1, first, last);
 	m->mn = first - m->mbase - 1;
+	mirror_truncate(m, first);
 	h = mhash(m, first - 1);
 	cum = mcum(m, first - 1);
 	prev_term = mterm(m, first - 1);
@@ -188,7 +341,8 @@ void sim_check_mirror_append(struct sim *s, int i, const struct raft_entry *e,
 			    "n%d's log has term %" PRIu64 " at %" PRIu64
 			    " after term %" PRIu64,
 			    i + 1, x->term, x->index, prev_term);
-		if (x->type != RAFT_ENTRY_NORMAL && x->type != RAFT_ENTRY_NOOP)
+		if (x->type != RAFT_ENTRY_NORMAL &&
+		    x->type != RAFT_ENTRY_NOOP && x->type != RAFT_ENTRY_CONF)
 			sim_fail(s,
 			    "n%d hands out entry %" PRIu64
 			    " of unknown type %u",
@@ -203,19 +357,49 @@ void sim_check_mirror_append(struct sim *s, int i, const struct raft_entry *e,
 		prev_term = x->term;
 		check_chain(s, i, x->index, x->term, h);
 		m->mn++;
+		if (x->type == RAFT_ENTRY_CONF)
+			mirror_change(s, i, x);
 	}
 }
 
 /* A snapshot at (index, term) replaces the log's prefix.  Returns whether
  * the suffix after it is kept (the log held (index, term)). */
-bool sim_check_mirror_snapshot(struct sim *s, int i, raft_index index,
-    raft_term term)
+bool sim_check_mirror_snapshot(struct sim *s, int i,
+    const struct raft_snapshot_meta *meta)
 {
 	struct member *m = &s->m[i];
+	raft_index index = meta->index, at;
+	raft_term term = meta->term;
 	bool keep = index >= m->mbase && index <= mlast(m) &&
 	    mterm(m, index) == term;
+	struct raft_conf mc;
 
+	config_from_meta(meta, &mc);
+	s->st.checks++;
+	if (config_check(&mc) != 0)
+		sim_fail(s,
+		    "n%d's snapshot %" PRIu64 " has an invalid "
+		    "configuration",
+		    i + 1, index);
 	if (keep) {
+		const struct raft_conf *c = mirror_conf_at(m, index, &at);
+		size_t k = 0;
+
+		if (!config_equal(c, &mc))
+			sim_fail(s,
+			    "configurations: n%d's snapshot at %" PRIu64
+			    " does not carry the configuration in force "
+			    "there (from %" PRIu64 ")",
+			    i + 1, index, at);
+		m->mbase_conf = *c;
+		m->mbase_conf_index = at;
+		while (k < m->mconf_n && m->mconfs[k].index <= index)
+			k++;
+		if (k > 0) {
+			memmove(m->mconfs, m->mconfs + k,
+			    (m->mconf_n - k) * sizeof *m->mconfs);
+			m->mconf_n -= k;
+		}
 		size_t drop = index - m->mbase;
 		uint64_t h = mhash(m, index), cum = mcum(m, index);
 		if (m->mn > drop)
@@ -227,7 +411,7 @@ bool sim_check_mirror_snapshot(struct sim *s, int i, raft_index index,
 		m->mbase_hash = h;
 		m->mbase_cum = cum;
 	} else {
-		sim_check_mirror_reset(s, i, index, term);
+		sim_check_mirror_reset(s, i, index, term, &mc, index);
 	}
 	return keep;
 }
@@ -456,6 +640,7 @@ void sim_check_batch(struct sim *s, int i, bool snap_dropped_suffix)
 		/* The core dropped its whole log on InstallSnapshot even
 		 * though it matched: so must the disk. */
 		m->mn = 0;
+		mirror_truncate(m, m->mbase + 1);
 		if (m->wq_batch)
 			m->wq_batch->snap_keep_suffix = false;
 	}
@@ -486,6 +671,40 @@ void sim_check_batch(struct sim *s, int i, bool snap_dropped_suffix)
 		    "n%d's commit index %" PRIu64 " is beyond its log "
 		    "(%" PRIu64 ")",
 		    i + 1, st.commit, st.last_index);
+	{
+		struct raft_conf cc;
+		raft_index ci, mi;
+		const struct raft_conf *mc = sim_check_mirror_conf(m, &mi);
+
+		raft_get_conf(m->r, &cc, &ci);
+		s->st.checks++;
+		if (ci != mi || !config_equal(&cc, mc)) {
+			char a[160], b[160];
+
+			fmt_conf(&cc, a, sizeof a);
+			fmt_conf(mc, b, sizeof b);
+			sim_fail(s,
+			    "configurations: n%d has %s (from %" PRIu64
+			    ") in force but its log says %s (from %" PRIu64 ")",
+			    i + 1, a, ci, b, mi);
+		}
+		if (st.role == RAFT_LEADER && !st.voter &&
+		    m->last_role != RAFT_LEADER) {
+			/* Only as raft/config.h C8 allows: its removal is
+			 * not committed and it voted in the configuration
+			 * before. */
+			raft_index at;
+			const struct raft_conf *prev = mirror_conf_at(m,
+			    mi ? mi - 1 : 0, &at);
+
+			if (mi <= st.commit || mi == 0 ||
+			    !config_is_voter(prev, (raft_id)i + 1))
+				sim_fail(s,
+				    "configurations: n%d became leader of "
+				    "term %" PRIu64 " without being a voter",
+				    i + 1, st.term);
+		}
+	}
 	m->last_commit = st.commit;
 	for (; m->cterm_upto < st.commit;) {
 		struct gent *g = gent_at(s, ++m->cterm_upto);

@@ -194,7 +194,8 @@ enum {
 	TR_DROP,
 	TR_COMPACT,
 	TR_INSTALL,
-	TR_NET
+	TR_NET,
+	TR_CONF
 };
 #define TRACE_RING 96
 
@@ -260,6 +261,12 @@ struct cslot {
 	uint64_t hash;
 };
 
+/* A change in a member's mirrored log. */
+struct mconf {
+	raft_index index;
+	struct raft_conf conf;
+};
+
 struct read_req {
 	uint64_t ctx;
 	int member;
@@ -291,6 +298,11 @@ struct member {
 	uint64_t mbase_hash, mbase_cum;
 	struct ment *mlog;
 	size_t mn, mcap;
+	/* configurations of the mirror: at mbase, and each change after */
+	struct raft_conf mbase_conf;
+	raft_index mbase_conf_index;
+	struct mconf *mconfs; /* increasing index, all > mbase */
+	size_t mconf_n, mconf_cap;
 
 	/* tester apply model */
 	raft_index applied;
@@ -483,19 +495,34 @@ uint64_t sim_disk_crash(struct sim *s, int i);
 /* sim_check.c: invariants, mirror, apply model                          */
 /* ===================================================================== */
 
-/* The mirror of member @i's log restarts after (@base, @base_term). */
+/* The mirror of member @i's log restarts after (@base, @base_term), with
+ * configuration @conf in force there (from index @conf_index). */
 void sim_check_mirror_reset(struct sim *s, int i, raft_index base,
-    raft_term base_term);
+    raft_term base_term, const struct raft_conf *conf, raft_index conf_index);
+
+/* Member @i's bootstrap configuration. */
+void sim_boot_conf(const struct sim *s, int i, struct raft_conf *c);
+
+/* The mirror's configuration in force (the latest change, else the one at
+ * its base) and its index. */
+const struct raft_conf *sim_check_mirror_conf(const struct member *m,
+    raft_index *index);
+
+/* A leader's batch: each change it hands out follows a committed one and
+ * an entry of its term (raft/config.h C2, C3). */
+void sim_check_leader_changes(struct sim *s, int i,
+    const struct raft_ready *rd);
 
 /* Entries handed out by member @i replace its log from e[0].index; checks
  * contiguity, terms, leader append-only (@leader) and log matching. */
 void sim_check_mirror_append(struct sim *s, int i, const struct raft_entry *e,
     uint32_t n, bool leader);
 
-/* A snapshot at (index, term) replaces the mirror's prefix.  Returns
- * whether the suffix after it is kept (the log held (index, term)). */
-bool sim_check_mirror_snapshot(struct sim *s, int i, raft_index index,
-    raft_term term);
+/* The snapshot @meta replaces the mirror's prefix (its configuration must
+ * be the one in force at its index).  Returns whether the suffix after it
+ * is kept (the log held (index, term)). */
+bool sim_check_mirror_snapshot(struct sim *s, int i,
+    const struct raft_snapshot_meta *meta);
 
 /* The tester's apply loop: a snapshot to install, an entry to apply
  * (state-machine safety, apply order, applied only once durable). */

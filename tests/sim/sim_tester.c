@@ -293,12 +293,26 @@ bool sim_wait(struct sim *s, raft_index index, int n, raft_term start_term,
 /* end-of-run checks                                                     */
 /* ===================================================================== */
 
+static bool is_member(const struct raft_conf *c, int i)
+{
+	uint32_t k;
+
+	for (k = 0; k < c->n_voters; k++)
+		if (c->voters[k] == (raft_id)i + 1)
+			return true;
+	for (k = 0; k < c->n_learners; k++)
+		if (c->learners[k] == (raft_id)i + 1)
+			return true;
+	return false;
+}
+
 void sim_heal_and_check(struct sim *s, uint64_t limit_us, uint64_t catchup_us)
 {
 	uint64_t start, deadline, want;
 	uint8_t cmd[16];
 	bool committed = false;
-	int i, majority = s->n / 2 + 1;
+	struct raft_conf fc;
+	int i;
 
 	for (i = 0; i < s->n; i++) {
 		s->m[i].paused_until = 0;
@@ -318,6 +332,7 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us, uint64_t catchup_us)
 	deadline = start + limit_us;
 	put_u64(cmd, 0x6c6976656e657373ull); /* "liveness" */
 	put_u64(cmd + 8, s->now);
+	memset(&fc, 0, sizeof fc);
 	while (!committed) {
 		raft_index idx = 0;
 		for (i = 0; i < s->n && idx == 0; i++) {
@@ -326,15 +341,22 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us, uint64_t catchup_us)
 			if (l &&
 			    sim_propose(s, i, cmd, sizeof cmd, &idx, NULL) != 0)
 				idx = 0;
+			if (idx)
+				sim_get_conf(s, i, &fc);
 		}
 		if (idx) {
 			uint64_t t1 = s->now;
 			while (s->now - t1 < 2 * SIM_SEC && s->now < deadline) {
-				uint64_t vh;
-				bool normal;
-				if (sim_n_committed(s, idx, &vh, &normal) >=
-				        majority &&
-				    vh == sim_value_hash(cmd, sizeof cmd)) {
+				uint32_t k, n = 0;
+
+				/* Applied by a majority of the voters of the
+				 * leader's configuration. */
+				for (k = 0; k < fc.n_voters; k++)
+					n += s->m[fc.voters[k] - 1].applied >=
+					    idx;
+				if (n >= fc.n_voters / 2 + 1 &&
+				    s->g[idx].vh ==
+				        sim_value_hash(cmd, sizeof cmd)) {
 					committed = true;
 					break;
 				}
@@ -349,19 +371,22 @@ void sim_heal_and_check(struct sim *s, uint64_t limit_us, uint64_t catchup_us)
 			    "of healing the cluster",
 			    limit_us / 1e6);
 	}
-	/* Durability: every member catches up with everything applied. */
+	/* Durability: every member of the configuration catches up with
+	 * everything applied. */
 	want = s->g_max;
 	deadline = s->now + catchup_us;
 	for (;;) {
 		bool all = true;
+		if (sim_current_conf(s, &fc) == false)
+			sim_fail(s, "harness: no live member after healing");
 		for (i = 0; i < s->n; i++)
-			if (s->m[i].applied < want)
+			if (s->m[i].applied < want && is_member(&fc, i))
 				all = false;
 		if (all)
 			break;
 		if (s->now >= deadline) {
 			for (i = 0; i < s->n; i++)
-				if (s->m[i].applied < want)
+				if (s->m[i].applied < want && is_member(&fc, i))
 					sim_fail(s,
 					    "no lost entries: n%d applied "
 					    "only up to %" PRIu64 " of %" PRIu64

@@ -2,12 +2,14 @@
  * test_sim_random.c - the randomized sweep: many seeds of random faults,
  * every invariant of sim.h checked after every event.
  *
- * Per seed (tests/sim/chaos.c): 3 or 5 members and a configuration drawn
- * from the seed, 30-60 s of virtual time of client load and faults
- * (partitions of every shape, crashes losing unsynced writes, restarts,
- * drops, duplicates, delays, long reordering, snapshots with small
- * thresholds, read indexes, leadership transfers), then heal and check
- * liveness and that nothing applied was lost.
+ * Per seed (tests/sim/chaos.c): 3 or 5 voters (and, in half the seeds,
+ * 1-3 spare members) and a configuration drawn from the seed, 30-60 s of
+ * virtual time of client load and faults (partitions of every shape,
+ * crashes losing unsynced writes, restarts, drops, duplicates, delays,
+ * long reordering, snapshots with small thresholds, read indexes,
+ * leadership transfers, membership changes: add, promote, remove and
+ * replace, the leader included), then heal and check liveness and that
+ * nothing applied was lost.
  *
  * Seeds: 500 by default, 20,000 with RAFTKV_LONG=1, SIM_SEEDS=N to choose,
  * SIM_SEED=N to replay exactly one (add SIM_TRACE=1 for every event),
@@ -46,6 +48,7 @@ struct sweep_totals {
 	uint64_t seeds, violations, elections, committed, events;
 	uint64_t msgs, dropped, duplicated, reordered, crashes, writes_lost;
 	uint64_t snapshots, installs, reads_ok, transfers, checks;
+	uint64_t with_spares;
 	uint64_t virtual_us;
 	uint64_t members3, members5;
 	struct chaos_stats chaos;
@@ -88,7 +91,9 @@ static bool run_seed(uint64_t seed, struct sweep_totals *t, bool lying)
 	t->transfers += st->transfers;
 	t->checks += st->checks;
 	t->virtual_us += sim_now(s);
-	if (sim_n(s) == 3)
+	if (c.n_voters > 0)
+		t->with_spares++;
+	if ((c.n_voters ? c.n_voters : c.n) == 3)
 		t->members3++;
 	else
 		t->members5++;
@@ -120,15 +125,22 @@ static void test_sim_random_sweep(void **state)
 				t.failed[t.n_failed++] = seed;
 		}
 	}
-	printf("sim sweep: %" PRIu64 " seeds (%" PRIu64 " x 3 members, %" PRIu64
-	       " x 5), %.0f s virtual, %" PRIu64 " events, %" PRIu64
-	       " invariant checks\n",
-	    t.seeds, t.members3, t.members5, t.virtual_us / 1e6, t.events,
-	    t.checks);
+	printf("sim sweep: %" PRIu64 " seeds (%" PRIu64 " x 3 voters, %" PRIu64
+	       " x 5, %" PRIu64 " with spares), %.0f s virtual, %" PRIu64
+	       " events, %" PRIu64 " invariant checks\n",
+	    t.seeds, t.members3, t.members5, t.with_spares, t.virtual_us / 1e6,
+	    t.events, t.checks);
 	printf("sim sweep: faults injected:");
 	for (k = 0; k < CHAOS_NKINDS; k++)
 		printf(" %s=%" PRIu64, chaos_fault_name((enum chaos_fault)k),
 		    t.chaos.faults[k]);
+	printf("\nsim sweep: membership changes accepted: add-learner=%" PRIu64
+	       " promote=%" PRIu64 " remove=%" PRIu64
+	       " (replacements started %" PRIu64 "), refused %" PRIu64,
+	    t.chaos.conf_ok[RAFT_CONF_ADD_LEARNER],
+	    t.chaos.conf_ok[RAFT_CONF_PROMOTE],
+	    t.chaos.conf_ok[RAFT_CONF_REMOVE], t.chaos.replaces,
+	    t.chaos.conf_refused);
 	printf("\nsim sweep: messages %" PRIu64 " (dropped %" PRIu64
 	       ", duplicated %" PRIu64 ", long-delayed %" PRIu64
 	       "), crashes %" PRIu64 " (unsynced writes lost %" PRIu64

@@ -60,6 +60,7 @@ void *__wrap_realloc(void *p, size_t size);
 
 static long fail_in = -1; /* allocations until one fails; -1: never */
 static unsigned failed;
+static size_t biggest_alloc; /* the largest request since reset */
 
 static bool fail_now(void)
 {
@@ -75,14 +76,20 @@ static bool fail_now(void)
 
 void *__wrap_malloc(size_t size)
 {
+	if (size > biggest_alloc)
+		biggest_alloc = size;
 	return fail_now() ? NULL : __real_malloc(size);
 }
 
 void *__wrap_calloc(size_t n, size_t size)
 {
+	if (n * size > biggest_alloc)
+		biggest_alloc = n * size;
 	return fail_now() ? NULL : __real_calloc(n, size);
 }
 
+/* A realloc that may grow in place is not a copy: only malloc and calloc
+ * count as the biggest allocation. */
 void *__wrap_realloc(void *p, size_t size)
 {
 	return fail_now() ? NULL : __real_realloc(p, size);
@@ -528,15 +535,16 @@ static void test_kv_write_at_offset(void **state)
 	assert_int_equal(r.status, KV_OK);
 	assert_int_equal(r.attr.version, 4); /* nothing changed */
 	assert_int_equal(r.attr.size, 19);
-	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX, "z", 1, 4, 0))
+	assert_int_equal(op1(kv, o_write("f", KV_FILE_MAX, "z", 1, 4, 0))
 	                     .status,
 	    KV_ETOOBIG);
 	assert_int_equal(op1(kv, o_write("f", UINT64_MAX, "z", 1, 4, 0)).status,
 	    KV_ETOOBIG);
-	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX - 1, "z", 1, 4, 0))
+	/* Past what one command carries: a file grows by writes. */
+	assert_int_equal(op1(kv, o_write("f", KV_VALUE_MAX, "z", 1, 4, 0))
 	                     .status,
 	    KV_OK);
-	assert_int_equal(attr_of(kv, "f").size, KV_VALUE_MAX);
+	assert_int_equal(attr_of(kv, "f").size, KV_VALUE_MAX + 1);
 	kv_free(kv);
 }
 
@@ -607,8 +615,7 @@ static void test_kv_truncate_shrinks_and_extends_with_zeros(void **state)
 	assert_int_equal(op1(kv, o_trunc("f", 0, 6, 0)).attr.size, 0);
 	assert_value(kv, "f", "", 0);
 	assert_int_equal(op1(kv, o_trunc("f", 1, 1, 0)).status, KV_EVERSION);
-	assert_int_equal(op1(kv, o_trunc("f", KV_VALUE_MAX + 1ull, 7, 0))
-	                     .status,
+	assert_int_equal(op1(kv, o_trunc("f", KV_FILE_MAX + 1ull, 7, 0)).status,
 	    KV_ETOOBIG);
 	/* Shrinking a large value gives memory back and keeps the prefix. */
 	op1(kv, o_trunc("f", 1 << 20, 7, 0));
@@ -862,6 +869,47 @@ static void test_kv_txn_failed_compare_changes_nothing(void **state)
 	assert_int_equal(r.attr.version, 2); /* op 0's key, after the txn */
 	assert_value(kv, "a", "new", 3);
 	assert_false(exists(kv, "b"));
+	kv_free(kv);
+}
+
+/* KV_VERSION_NOCHILD: "nothing below key/", exactly; what rmdir pins. */
+static void test_kv_txn_nochild_compare(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_cmp c[2] = { cmp("/d", 1), cmp("/d", KV_VERSION_NOCHILD) };
+	struct kv_op del = o_del("/d", 1, 0);
+	struct kv_result r;
+	uint64_t before;
+
+	(void)state;
+	op1(kv, o_put("/d", "", 0, 0));
+	/* Neighbours that are not below "/d/" do not count. */
+	op1(kv, o_put("/d.", "x", 0, 0));
+	op1(kv, o_put("/d-x", "x", 0, 0));
+	op1(kv, o_put("/c/z", "x", 0, 0));
+	op1(kv, o_put("/e", "x", 0, 0));
+	/* A child added by a client that does not touch "/d" (its version
+	 * stays 1) fails the compare, and nothing changes. */
+	op1(kv, o_put("/d/f", "x", 0, 0));
+	before = kv_digest(kv);
+	r = txn(kv, c, 2, &del, 1);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_cmp, 1);
+	assert_int_equal(kv_digest(kv), before);
+	/* A deeper key counts too. */
+	op1(kv, o_del("/d/f", 1, 0));
+	op1(kv, o_put("/d/g/h", "x", 0, 0));
+	assert_int_equal(txn(kv, c, 2, &del, 1).fail_cmp, 1);
+	op1(kv, o_del("/d/g/h", 1, 0));
+	r = txn(kv, c, 2, &del, 1);
+	assert_int_equal(r.status, KV_OK);
+	assert_false(exists(kv, "/d"));
+	assert_true(exists(kv, "/d."));
+	/* The key itself need not exist; a key at the length limit has
+	 * nothing below it. */
+	c[0] = cmp("/nope", KV_VERSION_NOCHILD);
+	del = o_put("/new", "y", 0, 0);
+	assert_int_equal(txn(kv, c, 1, &del, 1).status, KV_OK);
 	kv_free(kv);
 }
 
@@ -2871,6 +2919,322 @@ static void test_kv_snapshot_format_2_restores(void **state)
 	kv_free(copy);
 }
 
+/* ------------------------------------------------------------------------
+ * Tests: large values (KV_FILE_MAX, over one command's KV_VALUE_MAX)
+ * ------------------------------------------------------------------------ */
+
+/* A value @n bytes long with a pattern that shows misplaced bytes. */
+static unsigned char *pattern(size_t n, uint64_t seed)
+{
+	unsigned char *p = malloc(n);
+
+	assert_non_null(p);
+	rng_state = seed;
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t r = rnd();
+
+		memcpy(p + i, &r, n - i < 8 ? n - i : 8);
+	}
+	return p;
+}
+
+/* The exact boundary at KV_FILE_MAX, without allocating 1 GiB: under a
+ * tiny quota, a size the limit allows is refused ErrNoSpace (its checks
+ * passed; the quota comes after them), one byte more ErrTooBig. */
+static void test_kv_file_max_exact_boundaries(void **state)
+{
+	struct kv *kv = new_kv_quota(USE(1, 0) + 100);
+	struct kv_op ops[2];
+	struct kv_result r;
+	uint64_t d0;
+
+	(void)state;
+	assert_int_equal(KV_FILE_MAX, 1ull << 30);
+	assert_true(KV_FILE_MAX > KV_VALUE_MAX);
+	assert_int_equal(op1(kv, o_put("f", NULL, 0, 0)).status, KV_OK);
+	d0 = kv_digest(kv);
+	assert_int_equal(op1(kv, o_write("f", KV_FILE_MAX - 1, "z", 1, 1, 0))
+	                     .status,
+	    KV_ENOSPC);
+	assert_int_equal(op1(kv, o_write("f", KV_FILE_MAX, "z", 1, 1, 0))
+	                     .status,
+	    KV_ETOOBIG);
+	assert_int_equal(op1(kv, o_write("f", KV_FILE_MAX - 1, "zz", 2, 1, 0))
+	                     .status,
+	    KV_ETOOBIG);
+	assert_int_equal(op1(kv, o_write("f", KV_FILE_MAX - 4, "zz", 2, 1, 0))
+	                     .status,
+	    KV_ENOSPC);
+	assert_int_equal(op1(kv, o_trunc("f", KV_FILE_MAX, 1, 0)).status,
+	    KV_ENOSPC);
+	assert_int_equal(op1(kv, o_trunc("f", KV_FILE_MAX + 1, 1, 0)).status,
+	    KV_ETOOBIG);
+	assert_int_equal(op1(kv, o_trunc("f", UINT64_MAX, 1, 0)).status,
+	    KV_ETOOBIG);
+	/* A version mismatch is still ErrVersion. */
+	assert_int_equal(op1(kv, o_write("f", KV_FILE_MAX, "z", 1, 9, 0))
+	                     .status,
+	    KV_EVERSION);
+	/* In a txn: the op that is too big fails it, nothing changes. */
+	ops[0] = o_write("f", 0, "ok", 2, 1, 0);
+	ops[1] = o_trunc("f", KV_FILE_MAX + 1, 0, KV_F_ANYVER);
+	r = txn(kv, NULL, 0, ops, 2);
+	assert_int_equal(r.status, KV_ETOOBIG);
+	assert_int_equal(r.fail_op, 1);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_int_equal(usage(kv), USE(1, 0));
+	kv_free(kv);
+}
+
+/* A value over KV_VALUE_MAX: built by WRITE/TRUNCATE, read in ranges,
+ * GET answers ErrTooBig with the attributes, snapshots carry it. */
+static void test_kv_value_over_the_command_limit(void **state)
+{
+	const uint64_t size = 2ull * KV_VALUE_MAX + (8u << 20); /* 40 MiB */
+	struct kv *kv = new_kv(), *copy = new_kv();
+	unsigned char *chunk = pattern(1u << 20, 42), buf[8192];
+	struct kv_cmd c =
+	    cmd_op((struct kv_op){ .type = KV_OP_GET, .key = "f", .keylen = 1 },
+	        0, 0);
+	struct kv_attr a;
+	struct kv_result r;
+	void *v = NULL, *snap;
+	size_t len = 0;
+
+	(void)state;
+	op1(kv, o_put("f", "head", 0, 0));
+	assert_int_equal(op1(kv, o_trunc("f", size, 1, 0)).status, KV_OK);
+	assert_int_equal(op1(kv,
+	                     o_write("f", size - (1u << 20), chunk, 1u << 20, 2,
+	                         0))
+	                     .status,
+	    KV_OK);
+	assert_int_equal(op1(kv,
+	                     o_write("f", KV_VALUE_MAX - 2, "ACROSS", 6, 3, 0))
+	                     .status,
+	    KV_OK);
+	assert_int_equal(attr_of(kv, "f").size, size);
+	assert_int_equal(usage(kv), USE(1, size));
+	/* Ranges: inside, across the old limit, the end, past it. */
+	assert_int_equal(kv_read(kv, "f", 1, 0, buf, 4, &a), 4);
+	assert_memory_equal(buf, "head", 4);
+	assert_int_equal(a.size, size);
+	assert_int_equal(kv_read(kv, "f", 1, KV_VALUE_MAX - 4, buf, 10, NULL),
+	    10);
+	assert_memory_equal(buf, "\0\0ACROSS\0\0", 10);
+	assert_int_equal(kv_read(kv, "f", 1, size - 100, buf, sizeof(buf),
+	                     NULL),
+	    100);
+	assert_memory_equal(buf, chunk + (1u << 20) - 100, 100);
+	assert_int_equal(kv_read(kv, "f", 1, size, buf, sizeof(buf), NULL), 0);
+	assert_int_equal(kv_read(kv, "f", 1, 0, buf, 0, NULL), 0);
+	/* A whole copy only when asked for one; GET through the log and
+	 * kv_get_max() do not copy it. */
+	assert_int_equal(kv_get_max(kv, "f", 1, KV_VALUE_MAX, &a, &v, &len),
+	    -EFBIG);
+	assert_null(v);
+	assert_int_equal(a.size, size);
+	r = run(kv, &c);
+	assert_int_equal(r.status, KV_ETOOBIG);
+	assert_null(r.value);
+	assert_int_equal(r.attr.size, size);
+	assert_int_equal(r.attr.version, 4);
+	kv_result_release(&r);
+	/* A snapshot holds it, and restores it exactly. */
+	snapshot(kv, &snap, &len);
+	assert_int_equal(kv_restore(copy, snap, len), 0);
+	free(snap);
+	assert_int_equal(kv_digest(copy), kv_digest(kv));
+	assert_int_equal(usage(copy), usage(kv));
+	assert_int_equal(kv_read(copy, "f", 1, KV_VALUE_MAX - 4, buf, 10, NULL),
+	    10);
+	assert_memory_equal(buf, "\0\0ACROSS\0\0", 10);
+	/* And shrinks back. */
+	assert_int_equal(op1(kv, o_trunc("f", 3, 4, 0)).status, KV_OK);
+	assert_value(kv, "f", "hea", 3);
+	assert_int_equal(usage(kv), USE(1, 3));
+	free(chunk);
+	kv_free(kv);
+	kv_free(copy);
+}
+
+/* A write into a large value, in a txn (as the filesystem commits it),
+ * copies what it writes, not the value: no allocation near its size. */
+static void test_kv_txn_write_into_large_value_copies_little(void **state)
+{
+	const size_t size = 32u << 20;
+	struct kv *kv = new_kv(), *ref = new_kv();
+	unsigned char *want = pattern(size, 7), *v;
+	struct kv_cmp cmps[1];
+	struct kv_op ops[1];
+	struct kv_result r;
+	size_t len;
+
+	(void)state;
+	if (!can_inject())
+		skip(); /* the allocation watch needs --wrap */
+	op1(kv, o_put("f", NULL, 0, 0));
+	op1(ref, o_put("f", NULL, 0, 0));
+	for (size_t off = 0; off < size; off += KV_VALUE_MAX) {
+		struct kv_op w = o_write("f", off, want + off, KV_VALUE_MAX, 0,
+		    KV_F_ANYVER);
+
+		assert_int_equal(txn(kv, NULL, 0, &w, 1).status, KV_OK);
+		assert_int_equal(op1(ref, w).status, KV_OK);
+	}
+	memset(want + (size / 2), 'W', 4096);
+	cmps[0] = cmp("f", 3);
+	ops[0] = o_write("f", size / 2, want + size / 2, 4096, 0, KV_F_ANYVER);
+	biggest_alloc = 0;
+	r = txn(kv, cmps, 1, ops, 1);
+	assert_int_equal(r.status, KV_OK);
+	print_message("4 KiB txn write into a 32 MiB value: biggest "
+	              "allocation %zu bytes\n",
+	    biggest_alloc);
+	assert_true(biggest_alloc < 64 * 1024);
+	assert_int_equal(op1(ref, ops[0]).status, KV_OK);
+	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	assert_int_equal(kv_get(kv, "f", 1, NULL, (void **)&v, &len), 0);
+	assert_int_equal(len, size);
+	assert_memory_equal(v, want, size);
+	free(v);
+	free(want);
+	kv_free(kv);
+	kv_free(ref);
+}
+
+/* A failed txn puts back exactly the bytes its in-place ops changed: a
+ * cut then a write into the cut part, growth that moves the buffer, a
+ * rename of a patched value; and usage returns to what it was. */
+static void test_kv_txn_in_place_undo_is_exact(void **state)
+{
+	const size_t size = 2u << 20;
+	struct kv *kv = new_kv(), *ref = new_kv();
+	unsigned char *orig = pattern(size, 99);
+	struct kv_op ops[10];
+	struct kv_result r;
+	uint64_t d0, u0;
+	uint32_t n = 0;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct kv *k = i ? ref : kv;
+
+		op1(k, o_put("a", NULL, 0, 0));
+		op1(k, o_write("a", 0, orig, size, 1, 0));
+		op1(k, o_put("b", "bee", 0, 0));
+	}
+	d0 = kv_digest(kv);
+	u0 = usage(kv);
+	ops[n++] = o_write("a", 1000, "XXXX", 4, 0, KV_F_ANYVER);
+	ops[n++] = o_trunc("a", 100, 0, KV_F_ANYVER); /* bytes stay */
+	ops[n++] = o_write("a", 50, "into-the-cut", 12, 0, KV_F_ANYVER);
+	ops[n++] = o_trunc("a", 3000, 0, KV_F_ANYVER); /* zeros the cut */
+	ops[n++] = o_write("a", 8u << 20, "far", 3, 0, KV_F_ANYVER); /* moves */
+	ops[n++] = o_rename("a", "c", 0, KV_F_ANYVER);
+	ops[n++] = o_write("c", 10, "renamed", 7, 0, KV_F_ANYVER);
+	ops[n++] = o_write("b", 100, "grown", 5, 0, KV_F_ANYVER);
+	ops[n++] = o_put("d", "new", 0, 0);
+	ops[n++] = o_write("d", 1u << 20, "x", 1, 0, KV_F_ANYVER);
+	/* As the last op: a version mismatch undoes everything. */
+	{
+		struct kv_op all[11];
+
+		memcpy(all, ops, sizeof(ops));
+		all[n] = o_put("b", "nope", 7, 0);
+		r = txn(kv, NULL, 0, all, n + 1);
+		assert_int_equal(r.status, KV_EVERSION);
+		assert_int_equal(r.fail_op, n);
+	}
+	assert_int_equal(kv_digest(kv), d0);
+	assert_int_equal(usage(kv), u0);
+	assert_value(kv, "a", orig, size);
+	assert_value(kv, "b", "bee", 3);
+	assert_false(exists(kv, "c"));
+	assert_false(exists(kv, "d"));
+	/* Without the failing op: the same as the ops one by one. */
+	r = txn(kv, NULL, 0, ops, n);
+	assert_int_equal(r.status, KV_OK);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(op1(ref, ops[i]).status, KV_OK);
+	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	assert_int_equal(usage(kv), usage(ref));
+	assert_int_equal(usage(kv), used_counted(kv));
+	free(orig);
+	kv_free(kv);
+	kv_free(ref);
+}
+
+/* A txn that gives an empty value its first buffer (a key created empty
+ * in the txn, revived, or already there) and then fails frees that buffer
+ * (a leak shows under LeakSanitizer) and leaves the state as it was. */
+static void test_kv_txn_undo_frees_first_buffers(void **state)
+{
+	struct kv *kv = new_kv();
+	struct kv_op ops[8];
+	struct kv_result r;
+	uint64_t d0;
+
+	(void)state;
+	op1(kv, o_put("old", NULL, 0, 0));
+	op1(kv, o_put("gone", "x", 0, 0));
+	d0 = kv_digest(kv);
+	ops[0] = o_put("new", NULL, 0, 0);
+	ops[1] = o_write("new", 5, "abc", 3, 0, KV_F_ANYVER);
+	ops[2] = o_write("old", 0, "def", 3, 0, KV_F_ANYVER);
+	ops[3] = o_trunc("old", 100000, 0, KV_F_ANYVER);
+	ops[4] = o_del("gone", 0, KV_F_ANYVER);
+	ops[5] = o_put("gone", NULL, 0, 0);
+	ops[6] = o_trunc("gone", 7, 0, KV_F_ANYVER);
+	ops[7] = o_put("old", "nope", 9, 0);
+	r = txn(kv, NULL, 0, ops, 8);
+	assert_int_equal(r.status, KV_EVERSION);
+	assert_int_equal(r.fail_op, 7);
+	assert_int_equal(kv_digest(kv), d0);
+	assert_value(kv, "old", "", 0);
+	assert_value(kv, "gone", "x", 1);
+	assert_false(exists(kv, "new"));
+	kv_free(kv);
+}
+
+/* Allocation failures at every point of a txn of in-place ops on a large
+ * value leave no trace (the saved bytes, a realloc that moves). */
+static void test_kv_txn_in_place_enomem_undoes(void **state)
+{
+	const size_t size = 1u << 20;
+	struct kv *kv = new_kv(), *ref = new_kv();
+	unsigned char *orig = pattern(size, 5);
+	struct kv_op ops[5];
+	struct kv_cmd c;
+	void *buf;
+	size_t len;
+
+	(void)state;
+	if (!can_inject())
+		skip();
+	for (int i = 0; i < 2; i++) {
+		struct kv *k = i ? ref : kv;
+
+		op1(k, o_put("a", NULL, 0, 0));
+		op1(k, o_write("a", 0, orig, size, 1, 0));
+	}
+	ops[0] = o_write("a", 10, "patch", 5, 0, KV_F_ANYVER);
+	ops[1] = o_trunc("a", 7, 0, KV_F_ANYVER);
+	ops[2] = o_write("a", 20, "cut", 3, 0, KV_F_ANYVER);
+	ops[3] = o_write("a", 3u << 20, "grow", 4, 0, KV_F_ANYVER);
+	ops[4] = o_put("b", "x", 0, 0);
+	c = cmd_txn(NULL, 0, ops, 5);
+	assert_int_equal(kv_cmd_encode_alloc(&c, &buf, &len), 0);
+	assert_true(apply_with_failures(kv, buf, len) >= 4);
+	apply_raw(ref, buf, len);
+	assert_int_equal(kv_digest(kv), kv_digest(ref));
+	assert_int_equal(usage(kv), usage(ref));
+	free(buf);
+	free(orig);
+	kv_free(kv);
+	kv_free(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2890,6 +3254,7 @@ int main(void)
 		cmocka_unit_test(test_kv_rename_tree_moves_the_subtree),
 		cmocka_unit_test(test_kv_rename_tree_in_txn_and_limits),
 		cmocka_unit_test(test_kv_txn_failed_compare_changes_nothing),
+		cmocka_unit_test(test_kv_txn_nochild_compare),
 		cmocka_unit_test(test_kv_txn_exclusive_create),
 		cmocka_unit_test(test_kv_txn_failed_op_undoes_everything),
 		cmocka_unit_test(test_kv_txn_ops_see_earlier_ops),
@@ -2923,6 +3288,13 @@ int main(void)
 		cmocka_unit_test(test_kv_quota_tree_rename),
 		cmocka_unit_test(test_kv_quota_above_it_deletes_and_reads_work),
 		cmocka_unit_test(test_kv_quota_usage_survives_snapshots),
+		cmocka_unit_test(test_kv_file_max_exact_boundaries),
+		cmocka_unit_test(test_kv_value_over_the_command_limit),
+		cmocka_unit_test(
+		    test_kv_txn_write_into_large_value_copies_little),
+		cmocka_unit_test(test_kv_txn_in_place_undo_is_exact),
+		cmocka_unit_test(test_kv_txn_in_place_enomem_undoes),
+		cmocka_unit_test(test_kv_txn_undo_frees_first_buffers),
 		cmocka_unit_test(test_kv_link_semantics),
 		cmocka_unit_test(test_kv_rename_with_links),
 		cmocka_unit_test(test_kv_link_in_txn_and_undo),

@@ -126,6 +126,67 @@ static void test_query_usage_bytes_and_round_trip(void **state)
 	assert_int_equal(query_decode(want, sizeof(want) - 1, &d), -EBADMSG);
 }
 
+/* A ranged read: key, u64 offset, u32 length (at most KV_VALUE_MAX). */
+static void test_query_read_bytes_round_trip_and_limits(void **state)
+{
+	static const uint8_t want[] = { QUERY_VERSION, QUERY_READ, 1, 0, 0, 0,
+		'f', 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0, 0,
+		0x01 };
+	struct query q = {
+		.kind = QUERY_READ,
+		.key = (const uint8_t *)"f",
+		.keylen = 1,
+		.offset = 0x0102030405060708ull,
+		.length = KV_VALUE_MAX,
+	};
+	uint8_t g[sizeof(want) + 1];
+	struct query d;
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(KV_VALUE_MAX, 0x01000000u);
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(b, want, n);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.kind, QUERY_READ);
+	assert_int_equal(d.keylen, 1);
+	assert_int_equal(d.offset, q.offset);
+	assert_int_equal(d.length, KV_VALUE_MAX);
+	free(b);
+	/* Offsets are any u64 (past the end reads nothing); length 0 is a
+	 * read of the attributes alone. */
+	q.offset = UINT64_MAX;
+	q.length = 0;
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.offset, UINT64_MAX);
+	assert_int_equal(d.length, 0);
+	free(b);
+	/* More than one result carries, an empty key: refused both ways. */
+	q.length = KV_VALUE_MAX + 1;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
+	memcpy(g, want, sizeof(want));
+	g[15] = 0x01; /* length 0x01000001 */
+	assert_int_equal(query_decode(g, sizeof(want), &d), -EBADMSG);
+	q.length = 1;
+	q.keylen = 0;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
+	{
+		static const uint8_t e[] = { QUERY_VERSION, QUERY_READ, 0, 0, 0,
+			0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+
+		assert_int_equal(query_decode(e, sizeof(e), &d), -EBADMSG);
+	}
+	/* Every truncation, and a trailing byte. */
+	for (size_t k = 0; k < sizeof(want); k++)
+		assert_int_equal(query_decode(want, k, &d), -EBADMSG);
+	memcpy(g, want, sizeof(want));
+	g[sizeof(want)] = 0;
+	assert_int_equal(query_decode(g, sizeof(g), &d), -EBADMSG);
+}
+
 static void test_query_decode_rejects(void **state)
 {
 	uint8_t b[sizeof(list_bytes) + 1];
@@ -143,7 +204,7 @@ static void test_query_decode_rejects(void **state)
 	b[0] = QUERY_VERSION + 1;
 	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
 	memcpy(b, list_bytes, sizeof(list_bytes));
-	b[1] = 4;
+	b[1] = 5;
 	assert_int_equal(query_decode(b, sizeof(list_bytes), &d), -EBADMSG);
 	memcpy(b, list_bytes, sizeof(list_bytes));
 	b[sizeof(list_bytes) - 1] = 0x7f; /* delim 0x7f00002f */
@@ -259,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_query_list_bytes_and_round_trip),
 		cmocka_unit_test(test_query_get_bytes_and_round_trip),
 		cmocka_unit_test(test_query_usage_bytes_and_round_trip),
+		cmocka_unit_test(test_query_read_bytes_round_trip_and_limits),
 		cmocka_unit_test(test_query_decode_rejects),
 		cmocka_unit_test(test_query_encode_rejects),
 		cmocka_unit_test(test_query_attr_is_the_cmd_layout),

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "raft/config.h"
 #include "raft/raft.h"
 
 /* ------------------------------------------------------------- fixture */
@@ -530,10 +531,14 @@ static void test_raft_rejects_malformed_messages(void **state)
 	m.n_entries = 1;
 	m.entries = &e;
 	assert_int_equal(raft_step(c->r[0], &m), 0);
-	/* From a stranger, to someone else, with term 0, unknown type. */
+	/* A vote request from a stranger (a leader's messages are taken
+	 * from anyone: raft/config.h C6), to someone else, with term 0,
+	 * unknown type. */
 	m.n_entries = 0;
 	m.from = 9;
+	m.type = RAFT_MSG_VOTE;
 	assert_int_equal(raft_step(c->r[0], &m), 0);
+	m.type = RAFT_MSG_APPEND;
 	m.from = 2;
 	m.to = 3;
 	assert_int_equal(raft_step(c->r[0], &m), 0);
@@ -661,6 +666,349 @@ static void test_raft_restart_from_boot_state(void **state)
 	assert_int_equal(raft_new(&cfg, &boot, &r), -EINVAL);
 }
 
+
+/* ------------------------------------------------- membership changes */
+
+/* @n members, the first @voters of them voters; the others start as
+ * learners of their own bootstrap configuration (a joining member). */
+static struct cluster *cluster_new_spares(int n, int voters)
+{
+	struct cluster *c = calloc(1, sizeof(*c));
+
+	c->n = n;
+	c->q = calloc(Q_MAX, sizeof(*c->q));
+	for (int i = 0; i < n; i++) {
+		struct raft_config cfg = config(voters, i + 1);
+
+		if (i >= voters) {
+			cfg.n_learners = 1;
+			cfg.learners[0] = (raft_id)i + 1;
+		}
+		assert_int_equal(raft_new(&cfg, NULL, &c->r[i]), 0);
+	}
+	return c;
+}
+
+static void assert_conf(struct raft *r, uint32_t nv, uint32_t nl)
+{
+	struct raft_conf conf;
+
+	raft_get_conf(r, &conf, NULL);
+	assert_int_equal(conf.n_voters, nv);
+	assert_int_equal(conf.n_learners, nl);
+}
+
+static void test_raft_conf_change_rules(void **state)
+{
+	struct cluster *c = cluster_new_spares(5, 3);
+	struct raft_status st;
+	raft_index idx = 0;
+	int l;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 3); /* the no-op commits */
+	assert_int_equal(raft_propose_conf_change(c->r[l],
+	                     RAFT_CONF_ADD_LEARNER, 4, "n4", 2, &idx),
+	    0);
+	assert_true(idx > 0);
+	/* In force on the leader at once; a second change waits. */
+	assert_conf(c->r[l], 3, 1);
+	assert_int_equal(raft_propose_conf_change(c->r[l],
+	                     RAFT_CONF_ADD_LEARNER, 5, NULL, 0, NULL),
+	    RAFT_ECONFPENDING);
+	tick_all(c, 5);
+	for (int i = 0; i < 4; i++)
+		assert_conf(c->r[i], 3, 1);
+	/* The learner replicates but does not vote. */
+	raft_status(c->r[3], &st);
+	assert_false(st.voter);
+	assert_int_equal(st.conf_index, idx);
+	assert_int_equal(c->applied[3], c->applied[l]);
+	/* Refusals. */
+	assert_int_equal(raft_propose_conf_change(c->r[l],
+	                     RAFT_CONF_ADD_LEARNER, 4, NULL, 0, NULL),
+	    -EEXIST);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_PROMOTE, 1,
+	                     NULL, 0, NULL),
+	    -EEXIST);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_PROMOTE, 5,
+	                     NULL, 0, NULL),
+	    -ENOENT);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_REMOVE, 9,
+	                     NULL, 0, NULL),
+	    -ENOENT);
+	assert_int_equal(raft_propose_conf_change(c->r[l], 99, 4, NULL, 0,
+	                     NULL),
+	    -EINVAL);
+	assert_int_equal(raft_propose_conf_change(c->r[(l + 1) % 3],
+	                     RAFT_CONF_PROMOTE, 4, NULL, 0, NULL),
+	    RAFT_ENOTLEADER);
+	/* A learner that lags cannot be promoted until it catches up. */
+	c->cut[3] = true;
+	propose_u64(c, l, 5);
+	tick_all(c, 3);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_PROMOTE, 4,
+	                     NULL, 0, NULL),
+	    RAFT_ENOTCAUGHTUP);
+	c->cut[3] = false;
+	tick_all(c, 5);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_PROMOTE, 4,
+	                     NULL, 0, NULL),
+	    0);
+	tick_all(c, 5);
+	raft_status(c->r[3], &st);
+	assert_true(st.voter);
+	for (int i = 0; i < 4; i++)
+		assert_conf(c->r[i], 4, 0);
+	/* Member 5 never heard of any of it and never campaigned. */
+	raft_status(c->r[4], &st);
+	assert_int_equal(st.term, 0);
+	assert_false(st.voter);
+	cluster_free(c);
+}
+
+static void test_raft_conf_learner_not_in_quorum(void **state)
+{
+	struct cluster *c = cluster_new_spares(4, 3);
+	struct raft_status st;
+	raft_index before;
+	int l;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 3);
+	assert_int_equal(raft_propose_conf_change(c->r[l],
+	                     RAFT_CONF_ADD_LEARNER, 4, NULL, 0, NULL),
+	    0);
+	tick_all(c, 3);
+	raft_status(c->r[l], &st);
+	before = st.commit;
+	/* The two other voters are cut: the learner's acks make no quorum,
+	 * and removing a live-looking voter is refused for lack of one. */
+	for (int i = 0; i < 3; i++)
+		if (i != l)
+			c->cut[i] = true;
+	propose_u64(c, l, 1);
+	tick_all(c, 3);
+	raft_status(c->r[l], &st);
+	assert_int_equal(st.commit, before);
+	assert_true(st.last_index > before);
+	tick_all(c, 30); /* check-quorum: the leader steps down */
+	raft_status(c->r[l], &st);
+	assert_int_not_equal(st.role, RAFT_LEADER);
+	/* The learner never campaigns, however long it hears nothing. */
+	c->cut[l] = true;
+	c->cut[3] = true;
+	raft_status(c->r[3], &st);
+	before = st.term;
+	tick_all(c, 100);
+	raft_status(c->r[3], &st);
+	assert_int_equal(st.term, before);
+	assert_int_equal(st.role, RAFT_FOLLOWER);
+	cluster_free(c);
+}
+
+static void test_raft_conf_removed_leader_steps_down(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft_status st;
+	raft_term term;
+	int l, l2;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 3);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_REMOVE,
+	                     (raft_id)l + 1, NULL, 0, NULL),
+	    0);
+	/* Still leading (without counting itself) until it commits. */
+	raft_status(c->r[l], &st);
+	assert_int_equal(st.role, RAFT_LEADER);
+	assert_false(st.voter);
+	propose_u64(c, l, 7);
+	tick_all(c, 30);
+	raft_status(c->r[l], &st);
+	assert_int_equal(st.role, RAFT_FOLLOWER);
+	l2 = leader_of(c);
+	assert_true(l2 >= 0 && l2 != l);
+	for (int i = 0; i < 3; i++) {
+		assert_conf(c->r[i], 2, 0);
+		assert_int_equal(c->applied_sum[i], 7);
+	}
+	/* The new leader stops talking to the removed member, which stays
+	 * quiet (in its old term): no term moves anywhere. */
+	raft_status(c->r[l2], &st);
+	term = st.term;
+	tick_all(c, 200);
+	for (int i = 0; i < 3; i++) {
+		raft_status(c->r[i], &st);
+		if (i == l)
+			assert_true(st.term < term);
+		else
+			assert_int_equal(st.term, term);
+	}
+	assert_int_equal(leader_of(c), l2);
+	/* And a cluster of one refuses to lose its last voter. */
+	cluster_free(c);
+	c = cluster_new(1);
+	l = elect(c);
+	deliver_all(c);
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_REMOVE, 1,
+	                     NULL, 0, NULL),
+	    RAFT_ELASTVOTER);
+	cluster_free(c);
+}
+
+/* A leader removes itself, loses its only follower before the change
+ * reaches it, steps down (check-quorum): the follower still counts it in
+ * its configuration and cannot win without it, so it must campaign in the
+ * configuration before its removal (raft/config.h C8), then finish. */
+static void test_raft_conf_removed_leader_cut_off_recovers(void **state)
+{
+	struct cluster *c = cluster_new(2);
+	struct raft_status st;
+	int l, f;
+
+	(void)state;
+	l = elect(c);
+	f = 1 - l;
+	tick_all(c, 3);
+	c->cut[f] = true;
+	assert_int_equal(raft_propose_conf_change(c->r[l], RAFT_CONF_REMOVE,
+	                     (raft_id)l + 1, NULL, 0, NULL),
+	    0);
+	tick_all(c, 30);
+	raft_status(c->r[l], &st);
+	assert_int_not_equal(st.role, RAFT_LEADER);
+	c->cut[f] = false;
+	tick_all(c, 100);
+	/* The change committed and the follower leads alone. */
+	raft_status(c->r[f], &st);
+	assert_int_equal(st.role, RAFT_LEADER);
+	assert_true(st.voter);
+	assert_conf(c->r[f], 1, 0);
+	raft_status(c->r[l], &st);
+	assert_int_not_equal(st.role, RAFT_LEADER);
+	propose_u64(c, f, 11);
+	tick_all(c, 3);
+	assert_int_equal(c->applied_sum[f], 11);
+	cluster_free(c);
+}
+
+static struct raft_entry conf_entry(raft_term term, raft_index index, int type,
+    raft_id id, const struct raft_conf *conf)
+{
+	struct raft_entry e = { .term = term,
+		.index = index,
+		.type = RAFT_ENTRY_CONF };
+
+	assert_int_equal(config_encode(type, id, conf, "x", 1, &e.data, &e.len),
+	    0);
+	return e;
+}
+
+static void test_raft_conf_from_log_snapshot_and_truncation(void **state)
+{
+	struct raft_config cfg = config(3, 2);
+	struct raft_conf c3 = { .n_voters = 3, .voters = { 1, 2, 3 } };
+	struct raft_conf c4 = c3, got;
+	struct raft_conf_change cc;
+	struct raft_entry ents[2];
+	struct raft_boot boot = { .hs = { .term = 1 } };
+	struct raft_msg m = { 0 };
+	struct raft_ready rd;
+	raft_index ci;
+	struct raft *r;
+
+	(void)state;
+	c4.n_learners = 1;
+	c4.learners[0] = 4;
+	ents[0] = (struct raft_entry){ .term = 1,
+		.index = 1,
+		.type = RAFT_ENTRY_NOOP };
+	ents[1] = conf_entry(1, 2, RAFT_CONF_ADD_LEARNER, 4, &c4);
+	assert_int_equal(raft_conf_change_decode(&ents[1], &cc), 0);
+	assert_int_equal(cc.type, RAFT_CONF_ADD_LEARNER);
+	assert_int_equal(cc.id, 4);
+	assert_int_equal(cc.ctx_len, 1);
+	assert_true(config_equal(&cc.conf, &c4));
+	/* Restart: the latest change in the log is in force. */
+	boot.entries = ents;
+	boot.n_entries = 2;
+	assert_int_equal(raft_new(&cfg, &boot, &r), 0);
+	raft_get_conf(r, &got, &ci);
+	assert_true(config_equal(&got, &c4));
+	assert_int_equal(ci, 2);
+	assert_true(raft_ready(r, &rd));
+	assert_true(rd.conf_changed);
+	assert_int_equal(rd.conf_index, 2);
+	raft_advance(r, &rd);
+	/* A leader of term 2 replaces index 2: the change is undone. */
+	m.type = RAFT_MSG_APPEND;
+	m.from = 3;
+	m.to = 2;
+	m.term = 2;
+	m.index = 1;
+	m.log_term = 1;
+	m.n_entries = 1;
+	struct raft_entry noop = { .term = 2, .index = 2, .type = 2 };
+	m.entries = &noop;
+	assert_int_equal(raft_step(r, &m), 0);
+	raft_get_conf(r, &got, &ci);
+	assert_true(config_equal(&got, &c3));
+	assert_int_equal(ci, 0);
+	assert_true(raft_ready(r, &rd));
+	assert_true(rd.conf_changed);
+	assert_int_equal(rd.truncated_from, 2);
+	raft_advance(r, &rd);
+	raft_free(r);
+	/* A malformed change in the durable log is refused. */
+	ents[1].data[0] = 9;
+	assert_int_equal(raft_new(&cfg, &boot, &r), -EINVAL);
+	ents[1].data[0] = 1;
+	/* From a snapshot with learners, and no change after it. */
+	boot.has_snapshot = true;
+	boot.snap.index = 2;
+	boot.snap.term = 1;
+	config_to_meta(&c4, &boot.snap);
+	boot.entries = NULL;
+	boot.n_entries = 0;
+	assert_int_equal(raft_new(&cfg, &boot, &r), 0);
+	raft_get_conf(r, &got, &ci);
+	assert_true(config_equal(&got, &c4));
+	assert_int_equal(ci, 2);
+	raft_free(r);
+	free(ents[1].data);
+}
+
+static void test_raft_conf_in_compacted_snapshot(void **state)
+{
+	struct cluster *c = cluster_new_spares(4, 3);
+	struct raft_snapshot_meta meta;
+	uint8_t blob[8] = { 0 };
+	int l;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 3);
+	assert_int_equal(raft_propose_conf_change(c->r[l],
+	                     RAFT_CONF_ADD_LEARNER, 4, NULL, 0, NULL),
+	    0);
+	tick_all(c, 3);
+	propose_u64(c, l, 3);
+	tick_all(c, 3);
+	assert_int_equal(raft_compact(c->r[l], c->applied[l], blob,
+	                     sizeof(blob)),
+	    0);
+	raft_snapshot_data(c->r[l], NULL, &meta);
+	assert_int_equal(meta.n_voters, 3);
+	assert_int_equal(meta.n_learners, 1);
+	assert_int_equal(meta.learners[0], 4);
+	assert_conf(c->r[l], 3, 1);
+	cluster_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -679,6 +1027,14 @@ int main(void)
 		cmocka_unit_test(test_raft_unreachable_peer_is_probed),
 		cmocka_unit_test(test_raft_reports_discarded_suffix),
 		cmocka_unit_test(test_raft_restart_from_boot_state),
+		cmocka_unit_test(test_raft_conf_change_rules),
+		cmocka_unit_test(test_raft_conf_learner_not_in_quorum),
+		cmocka_unit_test(test_raft_conf_removed_leader_steps_down),
+		cmocka_unit_test(
+		    test_raft_conf_removed_leader_cut_off_recovers),
+		cmocka_unit_test(
+		    test_raft_conf_from_log_snapshot_and_truncation),
+		cmocka_unit_test(test_raft_conf_in_compacted_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -446,7 +446,23 @@ static void test_storage_snapshot_compacts_log(void **state)
 	s = stfx_open(f, f->dir, &b);
 	assert_int_equal(b.snap.index, 250);
 	assert_int_equal(b.snap_len, 10);
+	assert_int_equal(b.snap.n_learners, 0);
 	check_log(&b, 251, 300, term1);
+	/* With learners (format version 2): they come back. */
+	m = stfx_snap_meta(260, 1);
+	m.n_learners = 2;
+	m.learners[0] = 7;
+	m.learners[1] = 9;
+	assert_int_equal(storage_save_snapshot(s, &m, d, 10), 0);
+	storage_close(s);
+	s = stfx_open(f, f->dir, &b);
+	assert_int_equal(b.snap.index, 260);
+	assert_int_equal(b.snap.n_voters, 3);
+	assert_int_equal(b.snap.voters[2], 3);
+	assert_int_equal(b.snap.n_learners, 2);
+	assert_int_equal(b.snap.learners[0], 7);
+	assert_int_equal(b.snap.learners[1], 9);
+	check_log(&b, 261, 300, term1);
 	storage_close(s);
 	char p[512];
 	snprintf(p, sizeof p, "%s/snap-%020d.snap", f->dir, 200);
