@@ -79,6 +79,8 @@ static void track_op(struct fs *fs, const struct kv_op *op, struct died *d)
 	uint64_t ino = 0;
 
 	switch (op->type) {
+	case KV_OP_FENCE: /* a txn's lock check: changes no key */
+		return;
 	case KV_OP_DELETE:
 		died_add(d,
 		    inode_applied_delete(fs->inodes, op->key, op->keylen));

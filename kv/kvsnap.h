@@ -20,10 +20,18 @@
  *       mtime, i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, u32
  *       nlink), value (size bytes).  A later name of the same inode (a
  *       hard link) is just its key and the inode number.
+ *     u32 lock section length, the lock table (locktab.h: its layout;
+ *       locks are keyed by inode number)
  *     u32 end marker KVSNAP_END
  *
- * Format 1 (before hard links) is still read: per key u16 keylen, key,
- * the attr without nlink (53 bytes), value; every key its own inode.
+ * Formats (kvsnap_encode() writes KVSNAP_FORMAT = 3; all three are read):
+ *   1  the released one: per key u16 keylen, key, the attr without nlink
+ *      (53 bytes), value; every key its own inode; no lock section.
+ *   2  hard links (the key layout above); no lock section.
+ *   3  format 2 plus the lock section.
+ * A snapshot without a lock section restores an empty lock table.  (The
+ * locks branch's pre-merge format 2, key layout 1 plus locks, was never
+ * released and is not supported: it is parsed as the links layout.)
  *
  * Every byte is checked: the header field by field, the payload by the
  * zstd checksum and then field by field.  Compression is streaming both ways: values are fed to zstd without being
@@ -39,10 +47,11 @@
 #include <stdint.h>
 
 #include "kv/keyspace.h"
+#include "kv/locktab.h"
 #include "kv/session.h"
 
 #define KVSNAP_MAGIC "RKVSNAP" /* + its terminating NUL: 8 bytes */
-#define KVSNAP_FORMAT 2 /* 2: inodes shared by names (hard links) */
+#define KVSNAP_FORMAT 3 /* 2: hard links; 3: and the lock table */
 #define KVSNAP_HEADER_BYTES 24
 #define KVSNAP_END 0x21444e45u /* "END!" */
 
@@ -53,6 +62,7 @@ struct kvsnap_state {
 	int64_t clock_ns;
 	struct keyspace *ks;
 	struct session_table *sessions;
+	struct locktab *locks; /* encoding: NULL = an empty table */
 };
 
 /*
@@ -63,22 +73,25 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
     size_t *len);
 
 /*
- * Decode the snapshot at @data into @out, building a new key space and a
+ * Decode the snapshot at @data into @out, building a new key space, a
  * new session table (capacity @session_max, TTL @ttl_ns; trimmed to the
- * capacity).  Checks: magic, format, flags, the frame's content size
- * against the header, the zstd checksum, no byte before or after the
- * frame unaccounted for, every length, keys strictly increasing and
- * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_FILE_MAX,
- * inodes in [KV_INODE_FIRST, next inode), each body once (format 2: at its
- * first name; format 1: inodes distinct), each inode's nlink (1..
- * KV_LINK_MAX) equal to its names, ctimes >= 0, the
- * session table (session_restore()), times <= the committed clock, the end
- * marker.  Returns 0 (the caller owns out->ks and out->sessions), -EBADMSG,
- * -ENOTSUP (a format other than 1 and KVSNAP_FORMAT), -ENOMEM; on error
- * @out holds nothing.
+ * capacity) and a new lock table (lease @lock_lease_ns, limit @lock_max;
+ * empty for formats 1 and 2).  Checks: magic, format, flags, the frame's
+ * content size against the header, the zstd checksum, no byte before or
+ * after the frame unaccounted for, every length, keys strictly increasing
+ * and 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <=
+ * KV_FILE_MAX, inodes in [KV_INODE_FIRST, next inode), each body once
+ * (formats 2, 3: at its first name; format 1: inodes distinct), each
+ * inode's nlink (1..KV_LINK_MAX) equal to its names, ctimes >= 0, the
+ * session table (session_restore()), times <= the committed clock, the
+ * lock section (format 3: locktab_decode()), the end marker.  Returns 0
+ * (the caller owns out->ks, out->sessions and out->locks), -EBADMSG,
+ * -ENOTSUP (a format other than 1..KVSNAP_FORMAT), -ENOMEM; on error @out
+ * holds nothing.
  */
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
-    int64_t ttl_ns, struct kvsnap_state *out);
+    int64_t ttl_ns, int64_t lock_lease_ns, uint32_t lock_max,
+    struct kvsnap_state *out);
 
 /* FNV-1a 64 of the payload kvsnap_encode() would compress, without the
  * applied index (the digest is of the replicated state only). */

@@ -2856,6 +2856,69 @@ static void test_kv_snapshot_format_1_restores(void **state)
 	kv_free(kv);
 }
 
+/* A format 2 snapshot (hard links, before the lock section): restored
+ * with an empty lock table, to the same state as the format 3 snapshot
+ * of that state.  Made from one: the empty lock section (u32 16, then
+ * 16 zero bytes: no token, no session, no inode) cut out. */
+static void test_kv_snapshot_format_2_restores(void **state)
+{
+	struct kv *kv = new_kv(), *copy = new_kv();
+	uint8_t *payload, *snap2;
+	void *s3, *again;
+	size_t l3, l2, n, bound, clen, again_len;
+	static const uint8_t empty[16];
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+
+	(void)state;
+	op1(kv, o_put("/a", "one", 0, 0));
+	op1(kv, o_put("/b", "two", 0, 0));
+	assert_int_equal(op1(kv, o_link("/a", "/c", 1, 0)).status, KV_OK);
+	snapshot(kv, &s3, &l3);
+	assert_int_equal(le_get32((uint8_t *)s3 + 8), 3);
+	n = le_get64((uint8_t *)s3 + 16);
+	payload = malloc(n);
+	assert_non_null(payload);
+	assert_int_equal(ZSTD_decompress(payload, n,
+	                     (uint8_t *)s3 + KVSNAP_HEADER_BYTES,
+	                     l3 - KVSNAP_HEADER_BYTES),
+	    n);
+	assert_int_equal(le_get32(payload + n - 4), KVSNAP_END);
+	assert_int_equal(le_get32(payload + n - 24), 16);
+	assert_memory_equal(payload + n - 20, empty, 16);
+	memmove(payload + n - 24, payload + n - 4, 4);
+	n -= 20;
+	bound = ZSTD_compressBound(n);
+	snap2 = malloc(KVSNAP_HEADER_BYTES + bound);
+	assert_non_null(snap2);
+	memcpy(snap2, s3, 8);
+	le_put32(snap2 + 8, 2);
+	le_put32(snap2 + 12, 0);
+	le_put64(snap2 + 16, n);
+	assert_false(
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)));
+	clen = ZSTD_compress2(cc, snap2 + KVSNAP_HEADER_BYTES, bound, payload,
+	    n);
+	assert_false(ZSTD_isError(clen));
+	l2 = KVSNAP_HEADER_BYTES + clen;
+	assert_int_equal(kv_restore(copy, snap2, l2), 0);
+	assert_true(kv_digest(copy) == kv_digest(kv));
+	assert_int_equal(attr_of(copy, "/c").nlink, 2);
+	assert_value(copy, "/c", "one", 3);
+	snapshot(copy, &again, &again_len);
+	assert_int_equal(again_len, l3);
+	assert_memory_equal(again, s3, l3);
+	/* Relabelled format 3, it lacks its lock section. */
+	le_put32(snap2 + 8, 3);
+	assert_int_equal(kv_restore(copy, snap2, l2), -EBADMSG);
+	ZSTD_freeCCtx(cc);
+	free(again);
+	free(snap2);
+	free(payload);
+	free(s3);
+	kv_free(kv);
+	kv_free(copy);
+}
+
 /* ------------------------------------------------------------------------
  * Tests: large values (KV_FILE_MAX, over one command's KV_VALUE_MAX)
  * ------------------------------------------------------------------------ */
@@ -3238,6 +3301,7 @@ int main(void)
 		cmocka_unit_test(test_kv_quota_counts_a_linked_value_once),
 		cmocka_unit_test(test_kv_snapshot_with_links_round_trip),
 		cmocka_unit_test(test_kv_snapshot_format_1_restores),
+		cmocka_unit_test(test_kv_snapshot_format_2_restores),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
