@@ -98,6 +98,94 @@ int clerk_delete(struct clerk *ck, const void *key, size_t keylen,
  */
 int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res);
 
+/* ------------------------------------------------------------------------
+ * Locks (kv.h, LOCKS): the lock commands of the clerk's session.  The
+ * lock's owner is (this clerk's session, rq->owner); a clerk without a
+ * session (no_sessions) cannot lock (-EINVAL).  If the session is evicted
+ * its locks are gone: the calls then answer ErrNoLock/ErrMaybe, never a
+ * lock held by a new session by mistake.
+ * ------------------------------------------------------------------------ */
+
+/* What a lock call names: a key (or an inode, keylen 0), the kind, mode,
+ * POSIX range (FLOCK: 0, 0), the owner and the pid F_GETLK reports. */
+struct clerk_lock_req {
+	const void *key;
+	size_t keylen;
+	uint64_t inode; /* 0: the key's */
+	uint8_t kind; /* KV_LK_FLOCK, KV_LK_POSIX */
+	uint8_t mode; /* KV_LK_SHARED, KV_LK_EXCL */
+	uint64_t start;
+	uint64_t end;
+	uint64_t owner;
+	uint32_t pid;
+};
+
+/* The clerk's session (client id), registering one if it has none yet.
+ * Returns 0 with *@session set, or an error as clerk_mutate(). */
+int clerk_session(struct clerk *ck, uint64_t *session);
+
+/*
+ * LOCK once.  Without @wait: KV_OK (*@token: the grant's token) or
+ * KV_ELOCKED (*@conflict, may be NULL: the first conflicting lock).  With
+ * @wait: KV_OK, or KV_EQUEUED (queued: then clerk_lock_wait() until
+ * granted, or clerk_lock_cancel()).  Also KV_ENOKEY, KV_ENOSPC, KV_EMAYBE,
+ * CLERK_EUNAVAILABLE, -EINVAL.  @token and @conflict may be NULL.
+ */
+int clerk_lock(struct clerk *ck, const struct clerk_lock_req *rq, bool wait,
+    uint64_t *token, struct kv_lock *conflict);
+
+/*
+ * Wait, on a member and without polling, up to @wait_ms (1..30000) for
+ * the queued request @rq to be granted: the member answers when the entry
+ * granting it applies there (a READ query, QUERY_LOCKWAIT, kv_lock_wait()).  KV_OK
+ * (*@token), KV_EQUEUED (still queued after @wait_ms: call again, and
+ * keep the lease alive in between with clerk_keepalive()), KV_ENOLOCK
+ * (neither held nor queued: cancelled or lost with the lease),
+ * CLERK_EUNAVAILABLE.  A member answers at most KV_LOCK_WAITERS_MAX such
+ * waits at once (QUERY_LOCK_WAITERS_MAX); past that it answers KV_EQUEUED
+ * at once and the clerk sleeps a backoff before returning (the fallback).
+ */
+int clerk_lock_wait(struct clerk *ck, const struct clerk_lock_req *rq,
+    int wait_ms, uint64_t *token);
+
+/*
+ * LOCK with WAIT, then clerk_lock_wait() in slices of @keepalive_ms with
+ * a KEEPALIVE after each, until granted or @timeout_ms passed (< 0:
+ * forever).  KV_OK (*@token); KV_ELOCKED when @timeout_ms passed (the
+ * request was cancelled, and unlocked if the grant won the race);
+ * KV_ENOLOCK (the wait was lost: lease or session), or the errors above.
+ */
+int clerk_lock_acquire(struct clerk *ck, const struct clerk_lock_req *rq,
+    int timeout_ms, int keepalive_ms, uint64_t *token);
+
+/* UNLOCK @rq's range (FLOCK: the flock).  KV_OK or errors. */
+int clerk_unlock(struct clerk *ck, const struct clerk_lock_req *rq);
+
+/* UNLOCK_OWNER on @rq's key/inode: every lock and wait of @rq->owner of
+ * kind @rq->kind (0: both).  KV_OK or errors. */
+int clerk_unlock_owner(struct clerk *ck, const struct clerk_lock_req *rq);
+
+/* CANCEL the queued request @rq.  KV_OK or errors. */
+int clerk_lock_cancel(struct clerk *ck, const struct clerk_lock_req *rq);
+
+/* GETLK, a linearizable read: KV_OK (no conflict) or KV_ELOCKED with
+ * *@conflict (may be NULL); KV_ENOKEY, CLERK_EUNAVAILABLE. */
+int clerk_getlk(struct clerk *ck, const struct clerk_lock_req *rq,
+    struct kv_lock *conflict);
+
+/* KEEPALIVE: renew the session's lock lease.  KV_OK or errors. */
+int clerk_keepalive(struct clerk *ck);
+
+/*
+ * A put fenced by a lock: TXN { FENCE @lock/@locklen @token, PUT }.
+ * KV_EFENCED when @token is not a live grant of that lock (nothing
+ * written); otherwise as clerk_put().
+ */
+int clerk_put_fenced(struct clerk *ck, const void *lock, size_t locklen,
+    uint64_t token, const void *key, size_t keylen, const void *value,
+    size_t len, uint64_t version, uint32_t flags, const struct kv_meta *meta,
+    struct kv_attr *attr);
+
 /* One listed key. */
 struct clerk_entry {
 	char *key; /* malloc'd, NUL-terminated (keys may hold NUL:

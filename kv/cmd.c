@@ -69,11 +69,16 @@ static const char *const status_names[KV_STATUS_COUNT] = {
 	[KV_ETOOBIG] = "ErrTooBig",
 	[KV_EINVAL] = "ErrInvalid",
 	[KV_ENOSPC] = "ErrNoSpace",
+	[KV_ELOCKED] = "ErrLocked",
+	[KV_EFENCED] = "ErrFenced",
+	[KV_EQUEUED] = "Queued",
+	[KV_ENOLOCK] = "ErrNoLock",
 };
 
 const char *kv_status_name(int status)
 {
-	if (status < 0 || status >= KV_STATUS_COUNT)
+	if (status < 0 || status >= KV_STATUS_COUNT ||
+	    status_names[status] == NULL)
 		return "unknown";
 	return status_names[status];
 }

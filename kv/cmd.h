@@ -34,13 +34,42 @@
  *              u32 nops, nops x { u8 type, body as above }
  *   REGISTER   (empty; client_id and seq must be 0)
  *   TICK       (empty)
+ *   KEEPALIVE  (empty)
+ *   LOCK, UNLOCK, UNLOCK_OWNER, CANCEL, GETLK, FENCE: the lock body
+ *              u64 inode, key bytes, u8 lkind, u8 lmode, u32 flags,
+ *              u64 start, u64 end, u64 owner, u32 pid, u64 token
  *
  *   meta = u8 kind, u32 mode, u32 uid, u32 gid
+ *
+ * The lock body is one layout for every lock op; a field an op does not
+ * use must be 0 (canonical).  Per op (x = used, - = must be 0):
+ *
+ *              inode key   lkind  lmode flags start/end owner pid token
+ *   LOCK       opt   req   1..2   1..2  WAIT  range     x     x    -
+ *   UNLOCK     (key or inode) 1..2 -    -     range     x     -    -
+ *   UNLOCK_OWNER (key or inode) 0..2 -  -     -         x     -    -
+ *   CANCEL     (key or inode) 1..2 -    -     range     x     -    -
+ *   GETLK      (key or inode) 1..2 1..2 -     range     x     -    -
+ *   FENCE      (key or inode) -    -    -     -         -     -    != 0
+ *
+ * "key or inode": the key may be empty (0 bytes) only when inode != 0;
+ * with both, the key must name that inode at apply time.  "range": for
+ * KV_LK_POSIX start <= end (bytes [start, end], end UINT64_MAX = to the
+ * end of the file); for KV_LK_FLOCK start = end = 0 (the whole file).
+ * lkind 0 (UNLOCK_OWNER only) = both kinds.  A TXN may hold FENCE ops,
+ * and only before its first other op.  Lock ops are numbered from 20 and
+ * lock statuses from 16, leaving room below for other additions.
  *
  * A result (what the server sends back to the clerk) is
  *
  *   u8 version, u8 status, u16 flags, u32 fail_cmp, u32 fail_op,
  *   u64 client_id, attr, value bytes
+ *   [with flag KV_RES_LOCK: lock = u64 session, u64 owner, u64 start,
+ *    u64 end, u64 token, u32 pid, u8 lkind, u8 lmode  (KV_LOCK_BYTES = 46)]
+ *
+ * Results of lock ops: attr.inode = the lock's inode, attr.version = the
+ * token of the grant (0: none); the other attr fields are 0.  So a
+ * duplicate (the session's compact stored result) keeps the token.
  *
  *   attr = u64 version, u64 inode, u64 size, i64 mtime_ns, i64 ctime_ns,
  *          u32 mode, u32 uid, u32 gid, u8 kind  (KV_ATTR_BYTES = 53)
@@ -92,7 +121,17 @@ enum kv_status {
 	KV_EINVAL = 7, /* well-formed but impossible: a tree renamed into
 	                      itself, or to keys over KV_KEY_MAX */
 	KV_ENOSPC = 8, /* the mutation would take the state past its quota
-	                  (kv.h, QUOTA); nothing changed */
+	                  (kv.h, QUOTA), or the lock table past its limit;
+	                  nothing changed */
+	/* Locks (kv.h, LOCKS).  Numbered from 16: 9..15 are free. */
+	KV_ELOCKED = 16, /* LOCK without WAIT: a conflicting lock is held or
+	                    queued ahead (result: the first conflict) */
+	KV_EFENCED = 17, /* FENCE: the token is not a live grant of that
+	                    lock; the txn changed nothing */
+	KV_EQUEUED = 18, /* LOCK with WAIT: not granted yet, queued (FIFO);
+	                    the grant comes with a later entry */
+	KV_ENOLOCK = 19, /* lock wait: neither held nor waiting any more
+	                    (cancelled, released or lost with the lease) */
 	KV_STATUS_COUNT
 };
 
@@ -116,15 +155,40 @@ enum kv_op_type {
 	KV_OP_TXN = 8,
 	KV_OP_REGISTER = 9,
 	KV_OP_TICK = 10,
-	KV_OP_TYPE_MAX = 10
+	/* Locks (kv.h, LOCKS).  Numbered from 20: 11..19 are free. */
+	KV_OP_LOCK = 20,
+	KV_OP_UNLOCK = 21,
+	KV_OP_UNLOCK_OWNER = 22,
+	KV_OP_CANCEL = 23,
+	KV_OP_GETLK = 24,
+	KV_OP_KEEPALIVE = 25,
+	KV_OP_FENCE = 26,
+	KV_OP_TYPE_MAX = 26
 };
+
+/* Lock kinds (struct kv_op.lkind): two independent lock spaces per
+ * inode, as on Linux. */
+enum kv_lock_kind {
+	KV_LK_FLOCK = 1, /* whole file, flock(2) */
+	KV_LK_POSIX = 2, /* byte ranges, fcntl(2) F_SETLK & co */
+};
+
+/* Lock modes (struct kv_op.lmode). */
+enum kv_lock_mode {
+	KV_LK_SHARED = 1, /* LOCK_SH, F_RDLCK */
+	KV_LK_EXCL = 2, /* LOCK_EX, F_WRLCK */
+};
+
+/* End of a POSIX range that runs to the end of the file. */
+#define KV_LK_EOF UINT64_MAX
 
 /* Op flags (struct kv_op.flags). */
 #define KV_F_ANYVER 0x1u /* skip the version check (put: create or replace) */
 #define KV_F_SETMETA \
 	0x2u /* put on an existing key: also set kind/mode/uid/gid */
 #define KV_F_TREE 0x4u /* rename: also every key below "key/" (kv.h) */
-#define KV_F_ALL (KV_F_ANYVER | KV_F_SETMETA | KV_F_TREE)
+#define KV_F_WAIT 0x8u /* LOCK: queue if not grantable now (kv.h) */
+#define KV_F_ALL (KV_F_ANYVER | KV_F_SETMETA | KV_F_TREE | KV_F_WAIT)
 
 /* SETMETA mask bits (struct kv_op.mask). */
 #define KV_META_MODE 0x1u
@@ -140,6 +204,9 @@ enum kv_op_type {
 /* Result flags (struct kv_result.flags). */
 #define KV_RES_DUP \
 	0x1u /* a duplicate: the stored result of the first execution */
+#define KV_RES_LOCK \
+	0x2u /* the result carries a lock (struct kv_result.lock): the
+	        conflicting lock of ErrLocked/GETLK (encoded after the value) */
 
 /* Metadata the filesystem sets. */
 struct kv_meta {
@@ -175,13 +242,29 @@ void kv_attr_put(struct buf_writer *w, const struct kv_attr *a);
  */
 void kv_attr_get(struct buf_reader *r, struct kv_attr *a);
 
+/* A lock as results and events describe it: who holds (or waits for)
+ * what, and the grant's token. */
+struct kv_lock {
+	uint64_t session; /* the holder's session (client id) */
+	uint64_t owner;
+	uint64_t start; /* POSIX: [start, end]; FLOCK: 0, 0 */
+	uint64_t end;
+	uint64_t token; /* 0 for a waiter */
+	uint32_t pid;
+	uint8_t lkind; /* enum kv_lock_kind */
+	uint8_t lmode; /* enum kv_lock_mode */
+};
+
+/* Bytes of an encoded struct kv_lock (the result's lock section). */
+#define KV_LOCK_BYTES 46u
+
 /*
  * One operation: a command's body, or one op of a transaction.  Pointers
  * are borrowed (into the decoded buffer, or the caller's memory when
  * encoding).  Which fields matter depends on @type (table at the top).
  */
 struct kv_op {
-	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME */
+	uint8_t type; /* KV_OP_GET .. KV_OP_RENAME, or a lock op */
 	uint32_t flags; /* KV_F_* */
 	uint64_t version; /* expected version (0: absent, for put) */
 	uint64_t arg; /* WRITE: offset; TRUNCATE: new size */
@@ -194,6 +277,15 @@ struct kv_op {
 	uint32_t key2len;
 	const void *data; /* PUT: value; WRITE: bytes */
 	uint32_t datalen;
+	/* Lock ops (the lock body; table at the top). */
+	uint64_t inode; /* the lock's inode (0: resolve key) */
+	uint8_t lkind; /* enum kv_lock_kind (UNLOCK_OWNER: 0 = both) */
+	uint8_t lmode; /* enum kv_lock_mode */
+	uint64_t start; /* POSIX range [start, end] */
+	uint64_t end;
+	uint64_t owner; /* with the session: who holds or waits */
+	uint32_t pid; /* LOCK: reported by GETLK (F_GETLK's l_pid) */
+	uint64_t token; /* FENCE: the grant's token */
 };
 
 /* One compare of a transaction. */
@@ -214,7 +306,8 @@ struct kv_cmd {
 	uint64_t client_id; /* 0: no session (no duplicate detection) */
 	uint64_t seq; /* per-client sequence number (sessions) */
 	int64_t time_ns; /* proposer's clock, ns since the epoch, >= 0 */
-	struct kv_op op; /* GET..RENAME: the operation (op.type == type) */
+	struct kv_op op; /* GET..RENAME, lock ops: the operation
+	                    (op.type == type) */
 	uint32_t ncmp; /* TXN */
 	uint32_t nops;
 	const struct kv_cmp *cmps;
@@ -239,6 +332,7 @@ struct kv_result {
 	struct kv_attr attr; /* the key after the operation (see kv.h) */
 	void *value; /* GET: the value (attr.size bytes) */
 	size_t value_len;
+	struct kv_lock lock; /* with KV_RES_LOCK: a lock (a conflict) */
 };
 
 /* Reset @r to an empty result: status KV_OK, no indexes, no value. */
@@ -308,13 +402,13 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op);
 
 /* --- results ------------------------------------------------------------- */
 
-/* Exact encoded size of @r (77 bytes + the value). */
+/* Exact encoded size of @r (77 bytes + the value [+ KV_LOCK_BYTES]). */
 size_t kv_result_size(const struct kv_result *r);
 
 /*
  * Encode @r into @buf of @cap bytes.  Returns bytes written (> 0), -EINVAL
- * (status out of range, unknown flags, NULL value with a non-zero length,
- * value over KV_VALUE_MAX), -ENOBUFS.
+ * (status out of range or not a known status, unknown flags, NULL value
+ * with a non-zero length, value over KV_VALUE_MAX), -ENOBUFS.
  */
 long kv_result_encode(const struct kv_result *r, void *buf, size_t cap);
 

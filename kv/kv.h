@@ -11,8 +11,8 @@
  * unsigned bytes).  Each key holds a value (0..KV_VALUE_MAX bytes), a
  * version, and metadata: kind (file/dir/symlink, opaque to the KV layer),
  * mode (permission bits), uid, gid, mtime, ctime, and an inode number.
- * Plus: the next inode number, the committed clock, the session table and
- * the index of the last applied entry.
+ * Plus: the next inode number, the committed clock, the session table, the
+ * lock table (LOCKS below) and the index of the last applied entry.
  *
  * DETERMINISM.  kv_apply() reads no clock and no randomness: times come
  * from the command (time_ns, decided by the proposer), inode numbers from
@@ -94,7 +94,12 @@
  *                              targets (dst for a rename).
  *   REGISTER                  creates a session; client_id = its id.
  *   TICK                      only advances the committed clock (lets a
- *                              leader expire idle sessions when idle).
+ *                              leader expire idle sessions and lock
+ *                              leases when idle: kvapp.c proposes one
+ *                              every KV_TICK_NS while it leads).
+ *   KEEPALIVE                 a mutation of the session that changes
+ *                              nothing: renews its lock lease (LOCKS).
+ *   LOCK, UNLOCK, UNLOCK_OWNER, CANCEL, GETLK, FENCE: LOCKS below.
  *
  * SESSIONS (at-most-once).  A mutation (PUT..TXN) with client_id 0 has no
  * session: it is simply applied (a retry may apply it twice; the clerk
@@ -147,6 +152,81 @@
  * they restart, so lower it with the cluster stopped).  Default
  * KV_QUOTA_DEFAULT, 4 GiB.
  *
+ * LOCKS.  Advisory locks are replicated state too: grant, release and
+ * expiry are decided by committed commands, in log order, on every
+ * replica (the lock table: locktab.h).  A lock belongs to an INODE (the
+ * key's attr.inode, stable across renames): a lock command names a key,
+ * resolved at apply time (ErrNoKey if absent), or an inode directly
+ * (op.inode; with both, the key must name that inode, else ErrNoKey).
+ * Each inode has two independent lock spaces, as on Linux: FLOCK (whole
+ * file) and POSIX (byte ranges [start, end]); each lock is SHARED or
+ * EXCL; shared locks of different owners coexist, an exclusive one
+ * conflicts with every overlapping lock of another owner.  The owner of a
+ * lock is the pair (session, owner): the command's client_id and op.owner.
+ * LOCK, UNLOCK, UNLOCK_OWNER, CANCEL and KEEPALIVE are session mutations
+ * (at-most-once; client_id 0: ErrSession).  Results of lock commands:
+ * attr.inode = the inode, attr.version = the token of the grant (0: none).
+ *
+ *   LOCK key kind mode [start end] owner pid [KV_F_WAIT]
+ *       The key must exist (a LOCK never creates it).  Grantable when it
+ *       conflicts with no lock held by another owner AND, for an owner
+ *       that holds nothing of that kind on the inode, with no lock queued
+ *       before it (first come, first served: a stream of shared lockers
+ *       cannot starve a queued exclusive one; an owner converting its own
+ *       lock is not queued behind others).  Then: OK, a new token.
+ *       FLOCK: the owner's lock is replaced (upgrade/downgrade; as on
+ *       Linux the old one is dropped first, so a failed conversion without
+ *       WAIT leaves the owner with nothing of that kind).  POSIX: the
+ *       owner's own locks are merged and split as fcntl(2) says: the range
+ *       takes the new mode, overlapping or adjacent pieces of the same mode
+ *       merge (the merged piece gets the new token), pieces of the other
+ *       mode are cut around it.  Not grantable: without WAIT ErrLocked and
+ *       the first conflicting lock in result.lock (KV_RES_LOCK); with WAIT
+ *       Queued: the request joins the inode's FIFO queue of that kind and
+ *       is granted, with its own token, by the apply of whatever entry
+ *       frees it (an unlock, a cancel, an expiry).  No deadlock
+ *       detection.  Over the lock table's limit (kv_options.lock_max
+ *       holders + waiters): ErrNoSpace.
+ *   UNLOCK key kind [start end] owner
+ *       FLOCK: drops the owner's flock; POSIX: unlocks [start, end] of the
+ *       owner's locks (splitting a piece that straddles an end).  OK even
+ *       when nothing was held.  Waiters that became grantable are granted
+ *       (FIFO) in the same apply.
+ *   UNLOCK_OWNER key-or-inode kind owner
+ *       Drops every lock and every wait of the owner on the inode (kind 0:
+ *       both kinds): close(2) of a POSIX owner, the last close of a flock.
+ *   CANCEL key kind [start end] owner
+ *       Removes the owner's queued requests of that kind and range (a wait
+ *       interrupted by a signal); OK even if none (it may have been
+ *       granted meanwhile: the caller then unlocks).
+ *   GETLK key kind mode [start end] owner
+ *       A read (no session needed; also answered as a query after a read
+ *       barrier: kv_getlk()): OK with no KV_RES_LOCK when the request would
+ *       conflict with no held lock of another owner (waiters are ignored),
+ *       else ErrLocked and the first conflicting lock (its pid).
+ *   FENCE key-or-inode token        (only as a TXN op, before the others)
+ *       OK when @token is the token of a lock held right now on that inode
+ *       (any kind, any holder): the txn goes on.  Else ErrFenced, fail_op =
+ *       its index, and the txn changes nothing: a holder whose lease ran
+ *       out, who unlocked, or whose lock was converted since, is refused,
+ *       whatever the numbers.  FENCE ops are checked, like compares,
+ *       against the state before the txn.
+ *
+ * Tokens: the grant at log index i gets max(i * 2^16, last token + 1):
+ * strictly increasing over every grant of every lock, and ordered like
+ * the grants.  Leases: a session that holds or waits for locks has a lock
+ * lease of lock_lease_ns of committed time, renewed by every committed
+ * command of that session (KEEPALIVE when idle; a duplicate counts too).
+ * When the committed clock passes renewal + lease (strictly), the apply
+ * of that entry (whatever it is; TICKs keep the clock going) removes all
+ * the session's locks and waits and grants the waiters now grantable,
+ * before the entry's own command runs.  A session evicted from the
+ * session table loses its locks the same way.  Lock state of an inode
+ * outlives its last name while held; the table keeps nothing for an
+ * inode nobody holds or waits for.  Listeners learn grants and losses in
+ * apply order (kv_set_lock_listener()).  Cost: about 64 bytes per held
+ * lock or waiter, bounded by lock_max.
+ *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every
  * well-formed command, whatever its status, advances the committed clock
@@ -159,6 +239,7 @@
 #ifndef RAFTKV_KV_KV_H
 #define RAFTKV_KV_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -172,6 +253,12 @@
 #define KV_SESSION_MAX 100000u
 #define KV_ZSTD_LEVEL 3
 #define KV_QUOTA_DEFAULT (4ull << 30) /* 4 GiB */
+#define KV_LOCK_LEASE_NS (10ll * 1000 * 1000 * 1000) /* 10 s */
+#define KV_LOCK_MAX (1u << 20) /* held locks + waiters, all inodes */
+
+/* How often a leader proposes a TICK, so that committed time (hence
+ * lease expiry) advances while the cluster is idle (kvapp.c). */
+#define KV_TICK_NS (500ll * 1000 * 1000)
 
 /* What a key counts for against the quota besides its key and value
  * bytes: about its record header and its share of the tree (QUOTA above).
@@ -180,14 +267,16 @@
 
 /*
  * Options.  Every replica of a cluster must use the same session_ttl_ns,
- * session_max and quota (they decide evictions and ErrNoSpace, hence the
- * state).  Zero fields take the defaults above.
+ * session_max, quota, lock_lease_ns and lock_max (they decide evictions,
+ * expiries and ErrNoSpace, hence the state).  Zero fields take the defaults above.
  */
 struct kv_options {
 	int64_t session_ttl_ns;
 	uint32_t session_max;
 	int zstd_level; /* snapshot compression level */
 	uint64_t quota; /* bytes (QUOTA above); UINT64_MAX: no limit */
+	int64_t lock_lease_ns; /* lock lease (LOCKS above) */
+	uint32_t lock_max; /* held locks + waiters in the lock table */
 };
 
 struct kv;
@@ -275,6 +364,69 @@ typedef int (*kv_list_cb)(void *arg, const void *key, size_t keylen,
 long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
     const void *after, size_t afterlen, size_t limit, int delim, kv_list_cb cb,
     void *arg);
+
+/* ------------------------------------------------------------------------
+ * Locks (LOCKS above)
+ * ------------------------------------------------------------------------ */
+
+/* What a lock listener learns, in apply order. */
+enum kv_lock_event_type {
+	/* A lock was granted: to a request that had been queued, or at once
+	 * (lock: the holder and its token; inode). */
+	KV_LOCK_EV_GRANTED = 1,
+	/* Session lock.session lost every lock and wait it had: its lease ran
+	 * out, or it was evicted (inode 0; one event per session, only if it
+	 * held or waited for something). */
+	KV_LOCK_EV_LOST = 2,
+};
+
+struct kv_lock_event {
+	uint8_t type; /* enum kv_lock_event_type */
+	uint64_t index; /* the log index whose apply did it */
+	uint64_t inode;
+	struct kv_lock lock;
+	bool queued; /* GRANTED: the request had been queued (a wake-up) */
+};
+
+/*
+ * Called by kv_apply() for each event, in apply order, on the applying
+ * thread with the state machine's write lock held: it must be quick and
+ * must not call into @kv (hand the event on, e.g. to a queue).  Events of
+ * a restored snapshot are not replayed: after kv_restore() a listener
+ * reads the table (kv_lock_wait() with wait 0, kv_getlk()) to
+ * resynchronise.
+ */
+typedef void (*kv_lock_listener)(void *arg, const struct kv_lock_event *ev);
+
+/* Set (or, with NULL, clear) @kv's one lock listener. */
+void kv_set_lock_listener(struct kv *kv, kv_lock_listener fn, void *arg);
+
+/*
+ * GETLK from the local state (LOCKS above): with @op a GETLK op (key or
+ * inode, kind, mode, range, owner) on behalf of @session.  Fills @out:
+ * status OK (no conflict), ErrLocked with the conflict in out->lock
+ * (KV_RES_LOCK), ErrNoKey; attr.inode.  Returns 0, or -EINVAL when @op
+ * is not a valid GETLK.  Read it after a read barrier for a linearizable
+ * answer.
+ */
+int kv_getlk(struct kv *kv, uint64_t session, const struct kv_op *op,
+    struct kv_result *out);
+
+/*
+ * The state of the LOCK request @op (a LOCK op: key or inode, kind, mode,
+ * range, owner) of @session, waiting up to @wait_ms (0: no wait) for it to
+ * change from "queued": status OK when the owner holds the lock (the
+ * POSIX range entirely, at least that mode), attr.version its token (of
+ * the piece holding @op's start); Queued when still waiting at the end of
+ * the wait; ErrNoLock when neither (cancelled, lost, never asked);
+ * ErrNoKey (a key that is gone).  Blocks the calling thread, never the
+ * applier.  Returns 0, or -EINVAL when @op is not a valid LOCK.
+ */
+int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
+    int wait_ms, struct kv_result *out);
+
+/* Number of held locks and of waiters in the lock table. */
+void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting);
 
 /* Index of the last applied entry (0 initially; from the snapshot after
  * kv_restore()). */

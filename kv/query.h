@@ -13,6 +13,14 @@
  *   uid, gid, u8 kind (53 bytes).
  * Answer to USAGE: u8 version, u8 status, u64 used, u64 quota, u64 keys
  *   (kv_usage(), kv_key_count(): the size quota of kv.h, for df).
+ * GETLK: key bytes = an encoded GETLK command (cmd.h; its client_id is
+ *   the asking session); answer: a kv_result (kv_getlk()).
+ * LOCKWAIT: key bytes = an encoded LOCK command (the queued request; its
+ *   client_id is the session), u32 limit = the wait in ms (1..30000);
+ *   answer: a kv_result (kv_lock_wait()), given when the grant applies on
+ *   the member, or at the end of the wait (Queued).  A member blocks at
+ *   most QUERY_LOCK_WAITERS_MAX of these at once (each holds one worker
+ *   of its endpoint); past that it answers Queued at once.
  * Decoders check every length and reject trailing bytes.
  */
 #ifndef RAFTKV_KV_QUERY_H
@@ -32,7 +40,12 @@ enum query_kind {
 	QUERY_GET = 1,
 	QUERY_LIST = 2,
 	QUERY_USAGE = 3,
+	QUERY_GETLK = 4,
+	QUERY_LOCKWAIT = 5,
 };
+
+#define QUERY_LOCK_WAITERS_MAX 8 /* LOCKWAITs blocked at once per member */
+#define QUERY_LOCKWAIT_MAX_MS 30000
 
 #define QUERY_USAGE_LEN 26 /* bytes of the answer to USAGE */
 

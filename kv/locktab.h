@@ -1,0 +1,184 @@
+/*
+ * locktab.h - the lock table of the KV state machine: per inode, the held
+ * locks and the FIFO queues of waiters of both lock spaces (FLOCK and
+ * POSIX), the grant tokens, and the lock lease of every session that
+ * holds or waits for locks.  The semantics are the LOCKS contract of
+ * kv.h; this file is the mechanism, on inode numbers (kv.c resolves keys).
+ *
+ * It is part of the replicated state: changed only by the apply of
+ * committed commands (every mutating call takes the entry's log index and
+ * the committed clock), deterministic (no clock, no randomness, no hash
+ * order: entries are kept sorted by inode, holders and waiters in a fixed
+ * order), and serialised whole into snapshots (locktab_encode()).
+ *
+ *   locktab_lock()          LOCK: grant, ErrLocked + conflict, or queue
+ *   locktab_unlock()        UNLOCK a range (POSIX) or the flock
+ *   locktab_unlock_owner()  UNLOCK_OWNER: all of an owner's locks, waits
+ *   locktab_cancel()        CANCEL a queued request
+ *   locktab_getlk()         GETLK (read only)
+ *   locktab_fence()         FENCE: is this token a live grant?
+ *   locktab_wait_state()    is this request held, queued, or neither?
+ *   locktab_renew()         any committed command of a session
+ *   locktab_expire()        sessions past their lease lose everything
+ *   locktab_drop_session()  an evicted session loses everything
+ *
+ * Every change that frees something runs the grant pass of that inode and
+ * kind: the waiters, in FIFO order, that conflict neither with a holder of
+ * another owner nor with an earlier waiter still queued are granted, each
+ * with a new token (tokens: kv.h).  Grants and losses are reported to the
+ * event function (kv.h, struct kv_lock_event) as they happen.
+ *
+ * Memory: an inode entry exists only while something is held or queued on
+ * it; a held lock or waiter is one 48-byte slot.  Allocation happens only
+ * before a call changes anything (capacity is reserved ahead for what a
+ * grant pass may need), so -ENOMEM always means "nothing changed".
+ * Not thread-safe: struct kv serialises access.
+ */
+#ifndef RAFTKV_KV_LOCKTAB_H
+#define RAFTKV_KV_LOCKTAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/cmd.h"
+#include "kv/kv.h"
+
+struct locktab;
+
+/* A request: what LOCK, UNLOCK, CANCEL and GETLK name, on an inode. */
+struct locktab_req {
+	uint64_t inode;
+	uint64_t session;
+	uint64_t owner;
+	uint64_t start; /* POSIX [start, end]; FLOCK: ignored (0, 0) */
+	uint64_t end;
+	uint32_t pid;
+	uint8_t kind; /* enum kv_lock_kind */
+	uint8_t mode; /* enum kv_lock_mode (LOCK, GETLK) */
+	bool wait; /* LOCK: queue if not grantable (KV_F_WAIT) */
+};
+
+/* Called for every grant and loss (see kv_lock_listener in kv.h). */
+typedef void (*locktab_event_fn)(void *arg, const struct kv_lock_event *ev);
+
+/*
+ * An empty table: leases of @lease_ns (> 0) of committed time, at most
+ * @max (>= 1) held locks + waiters.  NULL on ENOMEM.
+ */
+struct locktab *locktab_new(int64_t lease_ns, uint32_t max);
+
+/* NULL-safe. */
+void locktab_free(struct locktab *t);
+
+/* Where events go (NULL: nowhere).  Not part of the state: kept by
+ * locktab_adopt(). */
+void locktab_set_events(struct locktab *t, locktab_event_fn fn, void *arg);
+
+/*
+ * LOCK @rq at log index @index, committed time @now: fills @out (status
+ * OK with attr.version = the token; ErrLocked with the first conflict in
+ * out->lock and KV_RES_LOCK; Queued; ErrNoSpace) and attr.inode.  The
+ * session's lease is renewed (or starts) at @now.  Returns 0 whatever the
+ * status, or -ENOMEM (nothing changed).
+ */
+int locktab_lock(struct locktab *t, const struct locktab_req *rq,
+    uint64_t index, int64_t now, struct kv_result *out);
+
+/* UNLOCK @rq (mode ignored): OK, then the grant pass.  0 or -ENOMEM
+ * (a POSIX unlock inside a piece splits it: nothing changed). */
+int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
+    uint64_t index, int64_t now, struct kv_result *out);
+
+/* UNLOCK_OWNER: every lock and wait of (@session, @owner) on @inode of
+ * @kind (0: both); OK, then the grant passes.  Never fails. */
+void locktab_unlock_owner(struct locktab *t, uint64_t inode, uint64_t session,
+    uint64_t owner, uint8_t kind, uint64_t index, int64_t now,
+    struct kv_result *out);
+
+/* CANCEL: the waits of (session, owner) of @rq's kind and exact range;
+ * OK, then the grant pass (a cancelled waiter may have held others
+ * back).  Never fails. */
+void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
+    uint64_t index, int64_t now, struct kv_result *out);
+
+/* GETLK @rq: OK, or ErrLocked with the first held conflicting lock of
+ * another owner (KV_RES_LOCK).  Changes nothing. */
+void locktab_getlk(const struct locktab *t, const struct locktab_req *rq,
+    struct kv_result *out);
+
+/* FENCE: true when @token is the token of a lock held now on @inode. */
+bool locktab_fence(const struct locktab *t, uint64_t inode, uint64_t token);
+
+/*
+ * The LOCK request @rq: KV_OK when its owner holds it (FLOCK: a flock of
+ * at least @rq's mode; POSIX: [start, end] covered by pieces of at least
+ * that mode), *@token = the token (of the piece holding start);
+ * KV_EQUEUED when a matching waiter (same owner, kind, mode, range) is
+ * queued; KV_ENOLOCK otherwise.  Changes nothing.
+ */
+int locktab_wait_state(const struct locktab *t, const struct locktab_req *rq,
+    uint64_t *token);
+
+/* A committed command of @session at @now: its lease (if it has one)
+ * is renewed.  Never fails. */
+void locktab_renew(struct locktab *t, uint64_t session, int64_t now);
+
+/*
+ * Every session whose lease ran out before @now (renewal + lease < @now)
+ * loses all its locks and waits (one KV_LOCK_EV_LOST each, if it had any),
+ * then the grant passes run.  Never fails.  Returns the number of
+ * sessions expired.
+ */
+uint32_t locktab_expire(struct locktab *t, uint64_t index, int64_t now);
+
+/* @session was evicted: as an expiry of that session.  Never fails. */
+void locktab_drop_session(struct locktab *t, uint64_t session, uint64_t index);
+
+/*
+ * Call @alive for each session with a lease (in id order) and drop (as
+ * locktab_drop_session()) those for which it returns false: after the
+ * session table evicted some.  Never fails.
+ */
+void locktab_sweep(struct locktab *t, bool (*alive)(void *arg, uint64_t s),
+    void *arg, uint64_t index);
+
+/* Held locks and waiters, in all. */
+uint32_t locktab_held(const struct locktab *t);
+uint32_t locktab_waiting(const struct locktab *t);
+
+/* The last token granted (0: none yet). */
+uint64_t locktab_last_token(const struct locktab *t);
+
+/*
+ * Walk every held lock, in (inode, kind, holder order): @fn gets the inode
+ * and the lock; return non-zero to stop.  For tests, digests and
+ * listeners resynchronising after a restore.
+ */
+void locktab_each(const struct locktab *t,
+    int (*fn)(void *arg, uint64_t inode, const struct kv_lock *l), void *arg);
+
+/*
+ * Serialisation (the lock-table section of a snapshot, kvsnap.h):
+ *
+ *   u64 last token, u32 session count, then per session in id order:
+ *     u64 session, i64 renewal time
+ *   u32 inode count, then per inode in increasing order:
+ *     u64 inode, then for FLOCK and POSIX: u32 holders, holders, u32
+ *     waiters, waiters (FIFO order); each lock = u64 session, u64 owner,
+ *     u64 start, u64 end, u64 token, u32 pid, u8 mode   (45 bytes)
+ *
+ * locktab_encode() returns a malloc'd buffer (caller frees) in *@buf of
+ * *@len bytes: 0 or -ENOMEM.  locktab_decode() builds a new table (lease
+ * @lease_ns, limit @max) from exactly @len bytes and checks everything:
+ * counts, order, modes, ranges, tokens (non-zero, <= last token, distinct
+ * for holders, 0 for waiters), no empty inode entry, no two holders of
+ * another owner in conflict, every holder's and waiter's session with a
+ * lease, renewal times <= @clock_ns; over @max: -EBADMSG.  Returns 0,
+ * -EBADMSG or -ENOMEM.
+ */
+int locktab_encode(const struct locktab *t, void **buf, size_t *len);
+int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
+    int64_t clock_ns, struct locktab **out);
+
+#endif
