@@ -42,6 +42,7 @@
 #include "fs/inode.h"
 #include "fs/notify.h"
 #include "fs/rkfs_int.h"
+#include "fs/rklock.h"
 #include "fs/wbuf.h"
 #include "raft/client/cluster.h"
 #include "raft/client/keys.h"
@@ -600,7 +601,10 @@ int main(int argc, char **argv)
 	    member_index(&cl, o.member.id));
 	if (!o.fs.sync && o.fs.writebuf > 0)
 		fs.wbufs = wbufs_new(o.fs.writebuf, rkfile_commit, &fs);
+	fs.locks = rklock_new(&fs, &cl, o.fs.timeout_ms,
+	    member_index(&cl, o.member.id), 0);
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
+	    fs.locks == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))
 		die("out of memory");
 	rv = fsm_start(&o.member, fsapp_hook, &fs, &fs.member, err,
@@ -610,6 +614,10 @@ int main(int argc, char **argv)
 	fs.barrier = barrier_new(fs.member);
 	if (fs.barrier == NULL)
 		die("out of memory");
+	if (rklock_start(fs.locks) != 0) {
+		fsm_stop(fs.member);
+		die("cannot start the lock threads");
+	}
 
 	snprintf(mopt, sizeof(mopt), "fsname=raftkv,subtype=raftkv%s%s%s",
 	    o.default_permissions ? ",default_permissions" : "",
@@ -632,6 +640,7 @@ int main(int argc, char **argv)
 	if (notifier_start(fs.notifier) != 0)
 		log_warnx("no notifier thread: kernel caches rely on "
 		          "timeouts alone");
+
 	/* libfuse installs its handlers only over the default disposition;
 	 * a shell starts background jobs with SIGINT ignored. */
 	signal(SIGINT, SIG_DFL);
@@ -659,9 +668,11 @@ int main(int argc, char **argv)
 		if (notifier_stop(fs.notifier, 5000) != 0)
 			log_warnx("notifier still stuck; leaving it");
 	}
+	rklock_stop(fs.locks); /* answers the parked lock waits */
 	fuse_session_unmount(fs.se);
 	fuse_session_destroy(fs.se);
 	fsm_stop(fs.member);
+	rklock_free(fs.locks);
 	notifier_free(fs.notifier);
 	barrier_free(fs.barrier);
 	wbufs_free(fs.wbufs);
