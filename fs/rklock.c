@@ -52,7 +52,7 @@ struct waiter {
 struct holder {
 	struct holder *next;
 	uint64_t owner;
-	uint64_t gen; /* grants seen for this pair */
+	uint64_t token; /* the newest grant seen for this pair */
 	uint8_t kind;
 };
 
@@ -69,6 +69,12 @@ struct file {
 
 
 #define NBUCKETS 4096u
+#define GONE 64u /* released pairs remembered (a late grant event) */
+
+struct gone {
+	uint64_t ino, owner, token;
+	uint8_t kind;
+};
 
 struct rklock {
 	struct fs *fs;
@@ -78,6 +84,10 @@ struct rklock {
 	uint64_t next_id;
 	struct file *files[NBUCKETS];
 	size_t nfiles_held; /* files with holders */
+	/* Pairs released lately, with their last token: the listener may
+	 * report that grant after the handler saw the unlock answered. */
+	struct gone gone[GONE];
+	unsigned gone_next;
 	uint64_t loss_epoch;
 	uint64_t session; /* the lock session (0: not known yet) */
 	struct waiter *jobs, **jobs_tail; /* for the worker */
@@ -154,9 +164,17 @@ static struct holder *holder_find(struct file *f, uint8_t kind, uint64_t owner)
 static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
     uint64_t owner, uint64_t token)
 {
-	struct file *f = file_get(l, ino);
+	struct file *f;
 	struct holder *h;
 
+	for (unsigned i = 0; i < GONE; i++) {
+		const struct gone *g = &l->gone[i];
+
+		if (g->ino == ino && g->kind == kind && g->owner == owner &&
+		    token <= g->token)
+			return; /* a grant released already */
+	}
+	f = file_get(l, ino);
 	if (f == NULL) {
 		log_warnx("locks: out of memory recording a grant on inode "
 		          "%" PRIu64,
@@ -179,19 +197,23 @@ static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
 		h->next = f->holders;
 		f->holders = h;
 	}
-	h->gen++;
+	if (token > h->token)
+		h->token = token;
 }
 
-/* The pair's generation (0: not a holder). */
+/* The pair's generation: its newest token, 0 when not a holder (1 for a
+ * holder whose token is unknown). */
 static uint64_t holder_gen(struct rklock *l, uint64_t ino, uint8_t kind,
     uint64_t owner)
 {
 	struct holder *h = holder_find(file_find(l, ino), kind, owner);
 
-	return h ? h->gen : 0;
+	return h == NULL ? 0 : h->token ? h->token : 1;
 }
 
-/* The pair holds nothing any more, unless granted again since @gen. */
+/* The pair holds nothing any more, unless granted again since @gen (a
+ * newer token: the handler and the listener report the same grant with
+ * the same token, so only a new grant keeps it). */
 static void holder_drop(struct rklock *l, uint64_t ino, uint8_t kind,
     uint64_t owner, uint64_t gen)
 {
@@ -205,8 +227,11 @@ static void holder_drop(struct rklock *l, uint64_t ino, uint8_t kind,
 
 		if (h->kind != kind || h->owner != owner)
 			continue;
-		if (h->gen != gen)
+		if ((h->token ? h->token : 1) != gen)
 			return;
+		l->gone[l->gone_next] = (struct gone){ ino, owner, h->token,
+			kind };
+		l->gone_next = (l->gone_next + 1) % GONE;
 		*p = h->next;
 		free(h);
 		if (f->holders == NULL) {
