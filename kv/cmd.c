@@ -37,7 +37,10 @@ enum {
 	F_KEY = 1u << 6,
 	F_KEY2 = 1u << 7,
 	F_DATA = 1u << 8,
+	F_LOCK = 1u << 9, /* the lock body (cmd.h), flags included */
 };
+
+#define LOCK_BODY_FIXED 54u /* the lock body without the key bytes */
 
 static const uint16_t field_layout[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_GET] = F_KEY,
@@ -48,6 +51,12 @@ static const uint16_t field_layout[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_SETMETA] = F_FLAGS | F_VERSION | F_MASK | F_META | F_MTIME |
 	    F_KEY,
 	[KV_OP_RENAME] = F_FLAGS | F_VERSION | F_KEY | F_KEY2,
+	[KV_OP_LOCK] = F_LOCK,
+	[KV_OP_UNLOCK] = F_LOCK,
+	[KV_OP_UNLOCK_OWNER] = F_LOCK,
+	[KV_OP_CANCEL] = F_LOCK,
+	[KV_OP_GETLK] = F_LOCK,
+	[KV_OP_FENCE] = F_LOCK,
 };
 
 static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
@@ -57,6 +66,7 @@ static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_TRUNCATE] = KV_F_ANYVER,
 	[KV_OP_SETMETA] = KV_F_ANYVER,
 	[KV_OP_RENAME] = KV_F_ANYVER | KV_F_TREE,
+	[KV_OP_LOCK] = KV_F_WAIT,
 };
 
 static const char *const status_names[KV_STATUS_COUNT] = {
@@ -107,6 +117,54 @@ static bool is_mutation(uint8_t type)
 	return type >= KV_OP_PUT && type <= KV_OP_RENAME;
 }
 
+/* An op with a body (GET..RENAME and the lock ops but KEEPALIVE). */
+static bool has_body(uint8_t type)
+{
+	return (type >= KV_OP_GET && type <= KV_OP_RENAME) ||
+	    (type >= KV_OP_LOCK && type <= KV_OP_FENCE &&
+	        type != KV_OP_KEEPALIVE);
+}
+
+/* The lock body of @op (a lock op), per the table of cmd.h. */
+static bool check_lock(const struct kv_op *op, bool in_txn)
+{
+	bool posix = op->lkind == KV_LK_POSIX;
+	bool range_ok = posix ? op->start <= op->end
+	                      : op->start == 0 && op->end == 0;
+	bool mode_ok = op->lmode == KV_LK_SHARED || op->lmode == KV_LK_EXCL;
+	bool kind_ok = op->lkind == KV_LK_FLOCK || posix;
+
+	if (in_txn != (op->type == KV_OP_FENCE))
+		return false;
+	if (op->keylen > KV_KEY_MAX || (op->key == NULL && op->keylen != 0))
+		return false;
+	if (op->keylen == 0 && (op->inode == 0 || op->type == KV_OP_LOCK))
+		return false;
+	if (op->flags & ~allowed_flags[op->type])
+		return false;
+	switch (op->type) {
+	case KV_OP_LOCK:
+		return kind_ok && mode_ok && range_ok && op->token == 0;
+	case KV_OP_UNLOCK:
+	case KV_OP_CANCEL:
+		return kind_ok && op->lmode == 0 && range_ok && op->pid == 0 &&
+		    op->token == 0;
+	case KV_OP_UNLOCK_OWNER:
+		return (op->lkind == 0 || kind_ok) && op->lmode == 0 &&
+		    op->start == 0 && op->end == 0 && op->pid == 0 &&
+		    op->token == 0;
+	case KV_OP_GETLK:
+		return kind_ok && mode_ok && range_ok && op->pid == 0 &&
+		    op->token == 0;
+	case KV_OP_FENCE:
+		return op->lkind == 0 && op->lmode == 0 && op->start == 0 &&
+		    op->end == 0 && op->owner == 0 && op->pid == 0 &&
+		    op->token != 0;
+	default:
+		return false;
+	}
+}
+
 static bool kind_valid(uint8_t kind)
 {
 	return kind >= KV_KIND_FILE && kind <= KV_KIND_SYMLINK;
@@ -122,11 +180,13 @@ static bool check_op(const struct kv_op *op, bool in_txn)
 {
 	uint16_t f;
 
-	if (op->type < KV_OP_GET || op->type > KV_OP_RENAME)
-		return false;
-	if (in_txn && !is_mutation(op->type))
+	if (!has_body(op->type))
 		return false;
 	f = field_layout[op->type];
+	if (f & F_LOCK)
+		return check_lock(op, in_txn);
+	if (in_txn && !is_mutation(op->type))
+		return false;
 	if ((f & F_FLAGS) && (op->flags & ~allowed_flags[op->type]))
 		return false;
 	if (!key_valid(op->key, op->keylen))
@@ -166,6 +226,7 @@ static uint64_t op_body_size(const struct kv_op *op)
 	n += (f & F_KEY) ? 4 + (uint64_t)op->keylen : 0;
 	n += (f & F_KEY2) ? 4 + (uint64_t)op->key2len : 0;
 	n += (f & F_DATA) ? 4 + (uint64_t)op->datalen : 0;
+	n += (f & F_LOCK) ? LOCK_BODY_FIXED + (uint64_t)op->keylen : 0;
 	return n;
 }
 
@@ -194,6 +255,9 @@ static uint64_t txn_body_size(const struct kv_cmd *c)
 	for (uint32_t i = 0; c->ops != NULL && i < c->nops; i++) {
 		if (!check_op(&c->ops[i], true))
 			return 0;
+		if (c->ops[i].type == KV_OP_FENCE && i > 0 &&
+		    c->ops[i - 1].type != KV_OP_FENCE)
+			return 0; /* FENCE ops come first */
 		n += 1 + op_body_size(&c->ops[i]);
 		if (n > KV_CMD_MAX)
 			return 0;
@@ -215,6 +279,11 @@ size_t kv_cmd_size(const struct kv_cmd *c)
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
+	case KV_OP_LOCK:
+	case KV_OP_UNLOCK:
+	case KV_OP_UNLOCK_OWNER:
+	case KV_OP_CANCEL:
+	case KV_OP_GETLK:
 		if (c->op.type != c->type || !check_op(&c->op, false))
 			return 0;
 		body = op_body_size(&c->op);
@@ -230,6 +299,7 @@ size_t kv_cmd_size(const struct kv_cmd *c)
 		body = 0;
 		break;
 	case KV_OP_TICK:
+	case KV_OP_KEEPALIVE:
 		body = 0;
 		break;
 	default:
@@ -270,6 +340,18 @@ static void put_op_body(struct buf_writer *w, const struct kv_op *op)
 		buf_put_blob(w, op->key2, op->key2len);
 	if (f & F_DATA)
 		buf_put_blob(w, op->data, op->datalen);
+	if (f & F_LOCK) {
+		buf_put_u64(w, op->inode);
+		buf_put_blob(w, op->key, op->keylen);
+		buf_put_u8(w, op->lkind);
+		buf_put_u8(w, op->lmode);
+		buf_put_u32(w, op->flags);
+		buf_put_u64(w, op->start);
+		buf_put_u64(w, op->end);
+		buf_put_u64(w, op->owner);
+		buf_put_u32(w, op->pid);
+		buf_put_u64(w, op->token);
+	}
 }
 
 static void put_txn_body(struct buf_writer *w, const struct kv_cmd *c)
@@ -308,7 +390,8 @@ long kv_cmd_encode(const struct kv_cmd *c, void *buf, size_t cap)
 	buf_put_i64(&w, c->time_ns);
 	if (c->type == KV_OP_TXN)
 		put_txn_body(&w, c);
-	else if (c->type != KV_OP_REGISTER && c->type != KV_OP_TICK)
+	else if (c->type != KV_OP_REGISTER && c->type != KV_OP_TICK &&
+	    c->type != KV_OP_KEEPALIVE)
 		put_op_body(&w, &c->op);
 	assert(buf_writer_full(&w)); /* kv_cmd_size() is exact */
 	return (long)n;
@@ -361,6 +444,21 @@ static void get_op_body(struct buf_reader *r, struct kv_op *op)
 		op->key2 = buf_get_blob(r, KV_KEY_MAX, &op->key2len);
 	if (f & F_DATA)
 		op->data = buf_get_blob(r, KV_VALUE_MAX, &op->datalen);
+	if (f & F_LOCK) {
+		op->inode = buf_get_u64(r);
+		op->keylen = buf_get_u32(r);
+		if (op->keylen > KV_KEY_MAX)
+			buf_reader_fail(r);
+		op->key = op->keylen ? buf_get_space(r, op->keylen) : NULL;
+		op->lkind = buf_get_u8(r);
+		op->lmode = buf_get_u8(r);
+		op->flags = buf_get_u32(r);
+		op->start = buf_get_u64(r);
+		op->end = buf_get_u64(r);
+		op->owner = buf_get_u64(r);
+		op->pid = buf_get_u32(r);
+		op->token = buf_get_u64(r);
+	}
 }
 
 /* Read and check one op; false if malformed. */
@@ -368,7 +466,7 @@ static bool decode_op(struct buf_reader *r, uint8_t type, bool in_txn,
     struct kv_op *op)
 {
 	memset(op, 0, sizeof(*op));
-	if (type < KV_OP_GET || type > KV_OP_RENAME)
+	if (!has_body(type))
 		return false;
 	op->type = type;
 	get_op_body(r, op);
@@ -394,11 +492,13 @@ static bool decode_txn(struct buf_reader *r, struct kv_cmd *c)
 	if (r->err || c->nops > KV_TXN_MAX)
 		return false;
 	c->raw_ops = r->p;
-	for (uint32_t i = 0; i < c->nops; i++) {
+	for (uint32_t i = 0, fences = 0; i < c->nops; i++) {
 		uint8_t type = buf_get_u8(r);
 
 		if (r->err || !decode_op(r, type, true, &op))
 			return false;
+		if (type == KV_OP_FENCE && fences++ != i)
+			return false; /* FENCE ops come first */
 	}
 	c->raw_ops_len = (size_t)(r->p - c->raw_ops);
 	if (c->ncmp == 0)
@@ -435,6 +535,11 @@ int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 	case KV_OP_TRUNCATE:
 	case KV_OP_SETMETA:
 	case KV_OP_RENAME:
+	case KV_OP_LOCK:
+	case KV_OP_UNLOCK:
+	case KV_OP_UNLOCK_OWNER:
+	case KV_OP_CANCEL:
+	case KV_OP_GETLK:
 		ok = decode_op(&r, c->type, false, &c->op);
 		break;
 	case KV_OP_TXN:
@@ -444,6 +549,7 @@ int kv_cmd_decode(const void *buf, size_t len, struct kv_cmd *c)
 		ok = c->client_id == 0 && c->seq == 0;
 		break;
 	case KV_OP_TICK:
+	case KV_OP_KEEPALIVE:
 		ok = true;
 		break;
 	default:
@@ -524,7 +630,15 @@ bool kv_cmd_next_op(struct kv_cmd_iter *it, struct kv_op *op)
 
 size_t kv_result_size(const struct kv_result *r)
 {
-	return RESULT_FIXED_BYTES + r->value_len;
+	return RESULT_FIXED_BYTES + r->value_len +
+	    ((r->flags & KV_RES_LOCK) ? KV_LOCK_BYTES : 0);
+}
+
+static bool lock_valid(const struct kv_lock *l)
+{
+	return (l->lkind == KV_LK_FLOCK || l->lkind == KV_LK_POSIX) &&
+	    (l->lmode == KV_LK_SHARED || l->lmode == KV_LK_EXCL) &&
+	    l->start <= l->end;
 }
 
 void kv_attr_put(struct buf_writer *w, const struct kv_attr *a)
@@ -559,8 +673,11 @@ long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)
 	struct buf_writer w;
 
 	if (r->status < 0 || r->status >= KV_STATUS_COUNT ||
-	    (r->flags & ~KV_RES_DUP) || r->value_len > KV_VALUE_MAX ||
-	    (r->value == NULL && r->value_len != 0))
+	    status_names[r->status] == NULL ||
+	    (r->flags & ~(KV_RES_DUP | KV_RES_LOCK)) ||
+	    r->value_len > KV_VALUE_MAX ||
+	    (r->value == NULL && r->value_len != 0) ||
+	    ((r->flags & KV_RES_LOCK) && !lock_valid(&r->lock)))
 		return -EINVAL;
 	if (cap < n)
 		return -ENOBUFS;
@@ -573,6 +690,16 @@ long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)
 	buf_put_u64(&w, r->client_id);
 	kv_attr_put(&w, &r->attr);
 	buf_put_blob(&w, r->value, (uint32_t)r->value_len);
+	if (r->flags & KV_RES_LOCK) {
+		buf_put_u64(&w, r->lock.session);
+		buf_put_u64(&w, r->lock.owner);
+		buf_put_u64(&w, r->lock.start);
+		buf_put_u64(&w, r->lock.end);
+		buf_put_u64(&w, r->lock.token);
+		buf_put_u32(&w, r->lock.pid);
+		buf_put_u8(&w, r->lock.lkind);
+		buf_put_u8(&w, r->lock.lmode);
+	}
 	assert(buf_writer_full(&w));
 	return (long)n;
 }
@@ -597,8 +724,22 @@ int kv_result_decode(const void *buf, size_t len, struct kv_result *res)
 	/* Borrowed: points into @buf (kv_result: do not release). */
 	res->value = (void *)(uintptr_t)buf_get_blob(&r, KV_VALUE_MAX, &vlen);
 	res->value_len = vlen;
+	if (res->flags & KV_RES_LOCK) {
+		res->lock.session = buf_get_u64(&r);
+		res->lock.owner = buf_get_u64(&r);
+		res->lock.start = buf_get_u64(&r);
+		res->lock.end = buf_get_u64(&r);
+		res->lock.token = buf_get_u64(&r);
+		res->lock.pid = buf_get_u32(&r);
+		res->lock.lkind = buf_get_u8(&r);
+		res->lock.lmode = buf_get_u8(&r);
+		if (!lock_valid(&res->lock))
+			goto bad;
+	}
 	if (r.err || buf_reader_left(&r) != 0 ||
-	    res->status >= KV_STATUS_COUNT || (res->flags & ~KV_RES_DUP))
+	    res->status >= KV_STATUS_COUNT ||
+	    status_names[res->status] == NULL ||
+	    (res->flags & ~(KV_RES_DUP | KV_RES_LOCK)))
 		goto bad;
 	return 0;
 bad:

@@ -8,16 +8,20 @@
  *     │
  *   now = max(committed clock, command time)
  *     │
+ *   lock leases past their end expire (locktab.h), waiters granted
+ *     │
  *   session check (mutations with a client id)
  *     ├─ DUP ────> stored result, touch the session
  *     ├─ STALE / UNKNOWN ──> ErrStale / ErrSession
  *     └─ NEW
  *          │
- *   execute (kvexec_op, or kvexec_txn with an undo log: kvexec.c)
+ *   execute (kvexec_op, or kvexec_txn with an undo log: kvexec.c; lock
+ *            commands and a txn's FENCE ops: kvlock.c)
  *     ├─ -ENOMEM ──> nothing changed at all; return -ENOMEM
  *     └─ done: record the result in the session
  *          │
- *   commit the clock, expire idle sessions, advance the applied index
+ *   commit the clock, expire idle sessions (their locks go too), advance
+ *   the applied index, wake lock waiters (kv_lock_wait) if locks changed
  *
  * The execution step (what each command does to the key space, and the
  * undo log that makes a txn all-or-nothing) is kvexec.c; this file is the
@@ -30,25 +34,66 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kv/keyspace.h"
 #include "kv/kv.h"
 #include "kv/kvexec.h"
+#include "kv/kvlock.h"
 #include "kv/kvsnap.h"
+#include "kv/locktab.h"
 #include "kv/session.h"
 
 struct kv {
 	pthread_rwlock_t lock;
 	struct kvexec_state space; /* the key space and the inode counter */
 	struct session_table *sessions;
+	struct locktab *locks;
 	uint64_t applied_index;
 	int64_t clock_ns; /* committed clock: max time_ns applied */
 	struct kv_options opt;
+	kv_lock_listener listener; /* under the write lock */
+	void *listener_arg;
+	/* Lock waiters (kv_lock_wait) sleep on @wake until @lock_seq moves:
+	 * bumped by every apply that changed the lock table. */
+	pthread_mutex_t wake_mu;
+	pthread_cond_t wake;
+	uint64_t lock_seq;
 };
+
+/* locktab's events, handed to the listener of the moment. */
+static void lock_event(void *arg, const struct kv_lock_event *ev)
+{
+	struct kv *kv = arg;
+
+	if (kv->listener != NULL)
+		kv->listener(kv->listener_arg, ev);
+}
 
 /* ------------------------------------------------------------------------
  * Life cycle
  * ------------------------------------------------------------------------ */
+
+/* The waiters' mutex and condition (on CLOCK_MONOTONIC). */
+static int init_wake(struct kv *kv)
+{
+	pthread_condattr_t ca;
+	int rv;
+
+	if (pthread_mutex_init(&kv->wake_mu, NULL) != 0)
+		return -1;
+	rv = pthread_condattr_init(&ca);
+	if (rv == 0) {
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		rv = pthread_cond_init(&kv->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (rv != 0) {
+		pthread_mutex_destroy(&kv->wake_mu);
+		return -1;
+	}
+	return 0;
+}
 
 struct kv *kv_new(const struct kv_options *opt)
 {
@@ -68,13 +113,19 @@ struct kv *kv_new(const struct kv_options *opt)
 		kv->opt.zstd_level = KV_ZSTD_LEVEL;
 	if (kv->opt.quota == 0)
 		kv->opt.quota = KV_QUOTA_DEFAULT;
+	if (kv->opt.lock_lease_ns <= 0)
+		kv->opt.lock_lease_ns = KV_LOCK_LEASE_NS;
+	if (kv->opt.lock_max == 0)
+		kv->opt.lock_max = KV_LOCK_MAX;
 	kv->space.quota = kv->opt.quota;
 	kv->space.next_inode = KV_INODE_FIRST;
 	kv->space.ks = keyspace_new();
 	kv->sessions = session_table_new(kv->opt.session_max,
 	    kv->opt.session_ttl_ns);
-	if (kv->space.ks == NULL || kv->sessions == NULL)
+	kv->locks = locktab_new(kv->opt.lock_lease_ns, kv->opt.lock_max);
+	if (kv->space.ks == NULL || kv->sessions == NULL || kv->locks == NULL)
 		goto err_after_alloc;
+	locktab_set_events(kv->locks, lock_event, kv);
 	/* Writers first: apply() may run on the member's event loop, so a
 	 * stream of readers must not hold it off; it waits at most for the
 	 * queries already inside (each bounded by one page). */
@@ -86,11 +137,16 @@ struct kv *kv_new(const struct kv_options *opt)
 	pthread_rwlockattr_destroy(&attr);
 	if (rv != 0)
 		goto err_after_alloc;
+	if (init_wake(kv) != 0) {
+		pthread_rwlock_destroy(&kv->lock);
+		goto err_after_alloc;
+	}
 	return kv;
 
 err_after_alloc:
 	keyspace_free(kv->space.ks);
 	session_table_free(kv->sessions);
+	locktab_free(kv->locks);
 	free(kv);
 	return NULL;
 }
@@ -100,8 +156,11 @@ void kv_free(struct kv *kv)
 	if (kv == NULL)
 		return;
 	pthread_rwlock_destroy(&kv->lock);
+	pthread_cond_destroy(&kv->wake);
+	pthread_mutex_destroy(&kv->wake_mu);
 	keyspace_free(kv->space.ks);
 	session_table_free(kv->sessions);
+	locktab_free(kv->locks);
 	free(kv);
 }
 
@@ -109,8 +168,25 @@ void kv_free(struct kv *kv)
  * Apply
  * ------------------------------------------------------------------------ */
 
-static int exec_mutation(struct kv *kv, const struct kv_cmd *c, int64_t now,
+/* A TXN: its FENCE ops (kvlock.c) first, then the rest (kvexec.c). */
+static int exec_txn(struct kv *kv, const struct kv_cmd *c, int64_t now,
     struct kv_result *out)
+{
+	struct kv_cmd rest;
+	uint32_t nfence;
+	int rc;
+
+	if (kvlock_fences(kv->locks, kv->space.ks, c, &nfence, out) != KV_OK)
+		return 0;
+	kvlock_skip_ops(c, nfence, &rest);
+	rc = kvexec_txn(&kv->space, &rest, now, out);
+	if (rc == 0 && out->fail_op != KV_NO_INDEX)
+		out->fail_op += nfence;
+	return rc;
+}
+
+static int exec_mutation(struct kv *kv, const struct kv_cmd *c, uint64_t index,
+    int64_t now, struct kv_result *out)
 {
 	int rc;
 
@@ -121,6 +197,7 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, int64_t now,
 			break;
 		case SESSION_DUP:
 			session_touch(kv->sessions, c->client_id, now);
+			locktab_renew(kv->locks, c->client_id, now);
 			return 0;
 		case SESSION_STALE:
 			out->status = KV_ESTALE;
@@ -129,9 +206,15 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, int64_t now,
 			out->status = KV_ESESSION;
 			return 0;
 		}
+		locktab_renew(kv->locks, c->client_id, now);
+	} else if (kvlock_is_mutation(c->type)) {
+		out->status = KV_ESESSION; /* a lock needs an owner */
+		return 0;
 	}
 	if (c->type == KV_OP_TXN)
-		rc = kvexec_txn(&kv->space, c, now, out);
+		rc = exec_txn(kv, c, now, out);
+	else if (kvlock_is_mutation(c->type))
+		rc = kvlock_exec(kv->locks, kv->space.ks, c, index, now, out);
 	else
 		rc = kvexec_op(&kv->space, &c->op, now, out);
 	if (rc == 0 && c->client_id != 0)
@@ -139,30 +222,83 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, int64_t now,
 	return rc;
 }
 
-static int dispatch(struct kv *kv, const struct kv_cmd *c, int64_t now,
-    struct kv_result *out)
+/* locktab_sweep()'s question: is @client still in the session table? */
+static bool session_alive(void *arg, uint64_t client)
 {
+	struct kv *kv = arg;
+	struct kv_result dummy;
+
+	kv_result_init(&dummy);
+	return session_check(kv->sessions, client, UINT64_MAX, kv->clock_ns,
+	           &dummy) == SESSION_NEW;
+}
+
+static int dispatch(struct kv *kv, const struct kv_cmd *c, uint64_t index,
+    int64_t now, struct kv_result *out)
+{
+	uint32_t before;
+	int rc;
+
 	switch (c->type) {
 	case KV_OP_GET:
 		return kvexec_get(&kv->space, &c->op, out);
+	case KV_OP_GETLK:
+		kvlock_getlk(kv->locks, kv->space.ks, c->client_id, &c->op,
+		    out);
+		return 0;
 	case KV_OP_REGISTER:
-		return session_register(kv->sessions, now, &out->client_id);
+		before = session_count(kv->sessions);
+		rc = session_register(kv->sessions, now, &out->client_id);
+		if (rc == 0 && session_count(kv->sessions) <= before)
+			locktab_sweep(kv->locks, session_alive, kv, index);
+		return rc;
 	case KV_OP_TICK:
 		return 0;
 	default:
-		return exec_mutation(kv, c, now, out);
+		return exec_mutation(kv, c, index, now, out);
 	}
+}
+
+/* What the lock table looked like before an apply (to wake waiters). */
+struct lock_mark {
+	uint64_t token;
+	uint32_t held, waiting;
+};
+
+static void mark_locks(const struct kv *kv, struct lock_mark *m)
+{
+	m->token = locktab_last_token(kv->locks);
+	m->held = locktab_held(kv->locks);
+	m->waiting = locktab_waiting(kv->locks);
+}
+
+/* If the lock table changed since @before, wake kv_lock_wait(). */
+static void wake_waiters(struct kv *kv, const struct lock_mark *before)
+{
+	struct lock_mark now;
+
+	mark_locks(kv, &now);
+	if (now.token == before->token && now.held == before->held &&
+	    now.waiting == before->waiting)
+		return;
+	pthread_mutex_lock(&kv->wake_mu);
+	kv->lock_seq++;
+	pthread_cond_broadcast(&kv->wake);
+	pthread_mutex_unlock(&kv->wake_mu);
 }
 
 int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
     struct kv_result *out)
 {
+	struct lock_mark lk;
 	struct kv_cmd c;
+	uint32_t sessions;
 	int64_t now;
 	int rc = 0;
 
 	kv_result_init(out);
 	pthread_rwlock_wrlock(&kv->lock);
+	mark_locks(kv, &lk);
 	if (log_index <= kv->applied_index) {
 		rc = -EINVAL;
 		goto out;
@@ -173,15 +309,22 @@ int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
 		goto out;
 	}
 	now = c.time_ns > kv->clock_ns ? c.time_ns : kv->clock_ns;
-	rc = dispatch(kv, &c, now, out);
+	/* Leases first: a lock whose lease ended before this entry is gone
+	 * before its command runs (idempotent if -ENOMEM makes us retry). */
+	locktab_expire(kv->locks, log_index, now);
+	rc = dispatch(kv, &c, log_index, now, out);
 	if (rc != 0) {
 		kv_result_release(out);
 		goto out;
 	}
 	kv->clock_ns = now;
+	sessions = session_count(kv->sessions);
 	session_expire(kv->sessions, now);
+	if (session_count(kv->sessions) < sessions)
+		locktab_sweep(kv->locks, session_alive, kv, log_index);
 	kv->applied_index = log_index;
 out:
+	wake_waiters(kv, &lk);
 	pthread_rwlock_unlock(&kv->lock);
 	return rc;
 }
@@ -198,6 +341,7 @@ static struct kvsnap_state state_of(const struct kv *kv)
 		.clock_ns = kv->clock_ns,
 		.ks = kv->space.ks,
 		.sessions = kv->sessions,
+		.locks = kv->locks,
 	};
 }
 
@@ -218,28 +362,38 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	struct kvsnap_state st;
 	struct keyspace *old_ks;
 	struct session_table *old_sessions;
+	struct locktab *old_locks;
+	struct lock_mark lk;
 	int rc;
 
 	/* Decode without the lock: the current state keeps serving. */
 	uint64_t used;
 
 	rc = kvsnap_decode(data, len, kv->opt.session_max,
-	    kv->opt.session_ttl_ns, &st);
+	    kv->opt.session_ttl_ns, kv->opt.lock_lease_ns, kv->opt.lock_max,
+	    &st);
 	if (rc != 0)
 		return rc;
 	used = kvexec_usage_of(st.ks); /* not stored: the keys say it */
+	locktab_set_events(st.locks, lock_event, kv);
 	pthread_rwlock_wrlock(&kv->lock);
+	mark_locks(kv, &lk);
 	old_ks = kv->space.ks;
 	old_sessions = kv->sessions;
+	old_locks = kv->locks;
 	kv->space.ks = st.ks;
 	kv->sessions = st.sessions;
+	kv->locks = st.locks;
 	kv->applied_index = st.applied_index;
 	kv->space.next_inode = st.next_inode;
 	kv->space.used = used;
 	kv->clock_ns = st.clock_ns;
+	lk.token = UINT64_MAX; /* waiters look again, whatever changed */
+	wake_waiters(kv, &lk);
 	pthread_rwlock_unlock(&kv->lock);
 	keyspace_free(old_ks);
 	session_table_free(old_sessions);
+	locktab_free(old_locks);
 	return 0;
 }
 
@@ -393,6 +547,102 @@ long kv_list(struct kv *kv, const void *prefix, size_t prefixlen,
 	}
 	pthread_rwlock_unlock(&kv->lock);
 	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Locks
+ * ------------------------------------------------------------------------ */
+
+void kv_set_lock_listener(struct kv *kv, kv_lock_listener fn, void *arg)
+{
+	pthread_rwlock_wrlock(&kv->lock);
+	kv->listener = fn;
+	kv->listener_arg = arg;
+	pthread_rwlock_unlock(&kv->lock);
+}
+
+int kv_getlk(struct kv *kv, uint64_t session, const struct kv_op *op,
+    struct kv_result *out)
+{
+	struct kv_cmd c = { .type = KV_OP_GETLK, .op = *op };
+
+	kv_result_init(out);
+	if (op->type != KV_OP_GETLK || kv_cmd_size(&c) == 0)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&kv->lock);
+	kvlock_getlk(kv->locks, kv->space.ks, session, op, out);
+	pthread_rwlock_unlock(&kv->lock);
+	return 0;
+}
+
+/* One look at the state of a LOCK request (kv_lock_wait). */
+static void lock_state(struct kv *kv, uint64_t session, const struct kv_op *op,
+    struct kv_result *out)
+{
+	struct locktab_req rq;
+	uint64_t ino;
+	int status;
+
+	kv_result_init(out);
+	pthread_rwlock_rdlock(&kv->lock);
+	ino = kvlock_resolve(kv->space.ks, op, &status);
+	if (status == KV_OK) {
+		kvlock_req(op, session, ino, &rq);
+		out->status = locktab_wait_state(kv->locks, &rq,
+		    &out->attr.version);
+		out->attr.inode = ino;
+	} else {
+		out->status = status;
+	}
+	pthread_rwlock_unlock(&kv->lock);
+}
+
+int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
+    int wait_ms, struct kv_result *out)
+{
+	struct kv_cmd c = { .type = KV_OP_LOCK, .op = *op };
+	struct timespec deadline;
+	uint64_t seq;
+
+	kv_result_init(out);
+	if (op->type != KV_OP_LOCK || kv_cmd_size(&c) == 0 || wait_ms < 0)
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		int rv = 0;
+
+		/* The sequence before the look: an apply in between moves
+		 * it, and the wait below returns at once. */
+		pthread_mutex_lock(&kv->wake_mu);
+		seq = kv->lock_seq;
+		pthread_mutex_unlock(&kv->wake_mu);
+		lock_state(kv, session, op, out);
+		if (out->status != KV_EQUEUED)
+			return 0;
+		pthread_mutex_lock(&kv->wake_mu);
+		while (kv->lock_seq == seq && rv == 0)
+			rv = pthread_cond_timedwait(&kv->wake, &kv->wake_mu,
+			    &deadline);
+		pthread_mutex_unlock(&kv->wake_mu);
+		if (rv != 0) { /* timed out: one last look */
+			lock_state(kv, session, op, out);
+			return 0;
+		}
+	}
+}
+
+void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting)
+{
+	pthread_rwlock_rdlock(&kv->lock);
+	*held = locktab_held(kv->locks);
+	*waiting = locktab_waiting(kv->locks);
+	pthread_rwlock_unlock(&kv->lock);
 }
 
 uint64_t kv_applied_index(struct kv *kv)

@@ -125,9 +125,30 @@ static void sink_u32(struct sink *s, uint32_t v)
  * Encoding
  * ------------------------------------------------------------------------ */
 
-static uint64_t payload_size(const struct kvsnap_state *st)
+/* The lock section (locktab_encode(); an empty table for NULL). */
+struct lock_section {
+	void *buf;
+	size_t len;
+};
+
+static int lock_section(const struct kvsnap_state *st, struct lock_section *ls)
 {
-	uint64_t n = 8 + 8 + 8 + 8 + 4 + 8 + 4;
+	static const uint8_t empty[16];
+
+	if (st->locks != NULL)
+		return locktab_encode(st->locks, &ls->buf, &ls->len);
+	ls->buf = malloc(sizeof(empty));
+	if (ls->buf == NULL)
+		return -ENOMEM;
+	memcpy(ls->buf, empty, sizeof(empty));
+	ls->len = sizeof(empty);
+	return 0;
+}
+
+static uint64_t payload_size(const struct kvsnap_state *st,
+    const struct lock_section *ls)
+{
+	uint64_t n = 8 + 8 + 8 + 8 + 4 + 8 + 4 + 4 + ls->len;
 	struct keyspace_iter it;
 	struct kv_rec *r;
 
@@ -171,7 +192,7 @@ static void write_rec(struct sink *s, const struct kv_rec *r)
 }
 
 static void write_payload(struct sink *s, const struct kvsnap_state *st,
-    bool with_index)
+    const struct lock_section *ls, bool with_index)
 {
 	struct keyspace_iter it;
 	struct session_info si;
@@ -192,6 +213,8 @@ static void write_payload(struct sink *s, const struct kvsnap_state *st,
 	keyspace_first(st->ks, &it);
 	for (; (r = keyspace_iter_rec(&it)) != NULL; keyspace_iter_next(&it))
 		write_rec(s, r);
+	sink_u32(s, (uint32_t)ls->len);
+	sink_write(s, ls->buf, ls->len);
 	sink_u32(s, KVSNAP_END);
 	flush_stage(s);
 }
@@ -199,14 +222,26 @@ static void write_payload(struct sink *s, const struct kvsnap_state *st,
 int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
     size_t *len)
 {
-	uint64_t plen = payload_size(st);
-	size_t bound = ZSTD_compressBound(plen);
+	struct lock_section ls;
+	uint64_t plen;
+	size_t bound;
 	struct sink *s;
-	int rc = -ENOMEM;
+	int rc = lock_section(st, &ls);
 
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
+	if (rc != 0)
+		return rc;
+	if (ls.len > UINT32_MAX) {
+		free(ls.buf);
 		return -ENOMEM;
+	}
+	plen = payload_size(st, &ls);
+	bound = ZSTD_compressBound(plen);
+	rc = -ENOMEM;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		free(ls.buf);
+		return -ENOMEM;
+	}
 	s->outcap = KVSNAP_HEADER_BYTES +
 	    (bound < (1u << 20) ? bound : 1u << 20);
 	s->out = malloc(s->outcap);
@@ -227,7 +262,7 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 	le_put64(s->out + 16, plen);
 	s->outpos = KVSNAP_HEADER_BYTES;
 
-	write_payload(s, st, true);
+	write_payload(s, st, &ls, true);
 	feed(s, NULL, 0, ZSTD_e_end);
 	rc = s->err;
 	if (rc == 0) {
@@ -239,20 +274,25 @@ out:
 	ZSTD_freeCCtx(s->cctx);
 	free(s->out);
 	free(s);
+	free(ls.buf);
 	return rc;
 }
 
 uint64_t kvsnap_digest(const struct kvsnap_state *st)
 {
 	struct sink *s = calloc(1, sizeof(*s));
+	struct lock_section ls;
 	uint64_t h;
 
-	if (s == NULL)
+	if (s == NULL || lock_section(st, &ls) != 0) {
+		free(s);
 		return 0;
+	}
 	s->hash = FNV_OFFSET;
-	write_payload(s, st, false);
+	write_payload(s, st, &ls, false);
 	h = s->hash;
 	free(s);
+	free(ls.buf);
 	return h;
 }
 
@@ -501,7 +541,28 @@ static int read_keys(struct source *s, struct kvsnap_state *st,
 	return s->bad ? -EBADMSG : 0;
 }
 
-static int read_payload(struct source *s, struct kvsnap_state *st)
+static int read_locks(struct source *s, struct kvsnap_state *st,
+    int64_t lease_ns, uint32_t max)
+{
+	uint32_t n = src_u32(s);
+	void *b;
+	int rc;
+
+	if (s->bad || n > s->left)
+		return -EBADMSG;
+	b = malloc(n ? n : 1);
+	if (b == NULL)
+		return -ENOMEM;
+	src_read(s, b, n);
+	rc = s->bad
+	    ? -EBADMSG
+	    : locktab_decode(b, n, lease_ns, max, st->clock_ns, &st->locks);
+	free(b);
+	return rc;
+}
+
+static int read_payload(struct source *s, struct kvsnap_state *st,
+    int64_t lock_lease_ns, uint32_t lock_max)
 {
 	struct inodes inodes = { 0 };
 	int rc;
@@ -514,6 +575,8 @@ static int read_payload(struct source *s, struct kvsnap_state *st)
 	rc = read_sessions(s, st);
 	if (rc == 0)
 		rc = read_keys(s, st, &inodes);
+	if (rc == 0)
+		rc = read_locks(s, st, lock_lease_ns, lock_max);
 	if (rc == 0 && src_u32(s) != KVSNAP_END)
 		rc = -EBADMSG;
 	if (rc == 0 && !src_finish(s))
@@ -529,7 +592,8 @@ static int read_payload(struct source *s, struct kvsnap_state *st)
 }
 
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
-    int64_t ttl_ns, struct kvsnap_state *out)
+    int64_t ttl_ns, int64_t lock_lease_ns, uint32_t lock_max,
+    struct kvsnap_state *out)
 {
 	const uint8_t *p = data;
 	struct source *s = NULL;
@@ -566,7 +630,7 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	s->bad = false;
 	s->pos = s->end = 0;
 
-	rc = read_payload(s, out);
+	rc = read_payload(s, out, lock_lease_ns, lock_max);
 	if (rc != 0)
 		goto fail;
 	session_trim(out->sessions);
@@ -579,6 +643,7 @@ fail:
 	free(s);
 	keyspace_free(out->ks);
 	session_table_free(out->sessions);
+	locktab_free(out->locks);
 	memset(out, 0, sizeof(*out));
 	return rc;
 }

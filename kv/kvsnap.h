@@ -16,7 +16,11 @@
  *     u64 key count, then per key, in key order:
  *       u16 keylen, key, u64 version, u64 inode, u64 size, i64 mtime,
  *       i64 ctime, u32 mode, u32 uid, u32 gid, u8 kind, value (size bytes)
+ *     u32 lock section length, the lock table (locktab.h: its layout)
  *     u32 end marker KVSNAP_END
+ *
+ * Format 2 added the lock section (format 1 snapshots are refused:
+ * -ENOTSUP, as for any other format).
  *
  * Every byte is checked: the header field by field, the payload by the
  * zstd checksum and then field by field.  Compression is streaming both ways: values are fed to zstd without being
@@ -32,10 +36,11 @@
 #include <stdint.h>
 
 #include "kv/keyspace.h"
+#include "kv/locktab.h"
 #include "kv/session.h"
 
 #define KVSNAP_MAGIC "RKVSNAP" /* + its terminating NUL: 8 bytes */
-#define KVSNAP_FORMAT 1
+#define KVSNAP_FORMAT 2
 #define KVSNAP_HEADER_BYTES 24
 #define KVSNAP_END 0x21444e45u /* "END!" */
 
@@ -46,6 +51,7 @@ struct kvsnap_state {
 	int64_t clock_ns;
 	struct keyspace *ks;
 	struct session_table *sessions;
+	struct locktab *locks; /* encoding: NULL = an empty table */
 };
 
 /*
@@ -56,19 +62,21 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
     size_t *len);
 
 /*
- * Decode the snapshot at @data into @out, building a new key space and a
+ * Decode the snapshot at @data into @out, building a new key space, a
  * new session table (capacity @session_max, TTL @ttl_ns; trimmed to the
- * capacity).  Checks: magic, format, flags, the frame's content size
+ * capacity) and a new lock table (lease @lock_lease_ns, limit @lock_max;
+ * locktab_decode() checks it).  Checks: magic, format, flags, the frame's content size
  * against the header, the zstd checksum, no byte before or after the
  * frame unaccounted for, every length, keys strictly increasing and
  * 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <= KV_VALUE_MAX,
  * inodes distinct and in [KV_INODE_FIRST, next inode), ctimes >= 0, the
  * session table (session_restore()), times <= the committed clock, the end
- * marker.  Returns 0 (the caller owns out->ks and out->sessions), -EBADMSG,
+ * marker.  Returns 0 (the caller owns out->ks, out->sessions and out->locks), -EBADMSG,
  * -ENOTSUP (other format), -ENOMEM; on error @out holds nothing.
  */
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
-    int64_t ttl_ns, struct kvsnap_state *out);
+    int64_t ttl_ns, int64_t lock_lease_ns, uint32_t lock_max,
+    struct kvsnap_state *out);
 
 /* FNV-1a 64 of the payload kvsnap_encode() would compress, without the
  * applied index (the digest is of the replicated state only). */

@@ -39,6 +39,47 @@ static uint64_t rnd(void)
 
 static const char value[] = "hello, world";
 
+/* The op types that exist (the numbering has gaps). */
+static bool type_exists(uint8_t t)
+{
+	return (t >= KV_OP_GET && t <= KV_OP_TICK) ||
+	    (t >= KV_OP_LOCK && t <= KV_OP_TYPE_MAX);
+}
+
+/* The lock ops with a body, every field they carry set. */
+static void lock_op(struct kv_op *op)
+{
+	op->inode = BIG;
+	op->owner = BIG + 9;
+	switch (op->type) {
+	case KV_OP_LOCK:
+		op->lkind = KV_LK_POSIX;
+		op->lmode = KV_LK_EXCL;
+		op->flags = KV_F_WAIT;
+		op->start = 10;
+		op->end = KV_LK_EOF;
+		op->pid = 4242;
+		break;
+	case KV_OP_UNLOCK:
+	case KV_OP_CANCEL:
+		op->lkind = KV_LK_POSIX;
+		op->start = 3;
+		op->end = 3;
+		break;
+	case KV_OP_UNLOCK_OWNER:
+		op->lkind = 0;
+		break;
+	case KV_OP_GETLK:
+		op->lkind = KV_LK_FLOCK;
+		op->lmode = KV_LK_SHARED;
+		break;
+	case KV_OP_FENCE:
+		op->owner = 0;
+		op->token = BIG + 3;
+		break;
+	}
+}
+
 static struct kv_op op_of(uint8_t type)
 {
 	struct kv_op op = {
@@ -80,6 +121,8 @@ static struct kv_op op_of(uint8_t type)
 		op.key2 = "dir/other";
 		op.key2len = 9;
 		break;
+	default:
+		lock_op(&op);
 	}
 	return op;
 }
@@ -107,7 +150,8 @@ static struct kv_cmd cmd_of(uint8_t type)
 		.time_ns = 1700000000123456789ll,
 	};
 
-	if (type >= KV_OP_GET && type <= KV_OP_RENAME)
+	if ((type >= KV_OP_GET && type <= KV_OP_RENAME) ||
+	    (type >= KV_OP_LOCK && type <= KV_OP_GETLK))
 		c.op = op_of(type);
 	if (type == KV_OP_TXN) {
 		c.ncmp = 3;
@@ -219,6 +263,8 @@ static void test_kvcmd_round_trips_every_type(void **state)
 {
 	(void)state;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
+		if (!type_exists(t) || t == KV_OP_FENCE)
+			continue; /* FENCE: only inside a txn */
 		struct kv_cmd c = cmd_of(t);
 		size_t len;
 		uint8_t *buf = encode(&c, &len);
@@ -359,6 +405,8 @@ static void test_kvcmd_rejects_every_truncation(void **state)
 {
 	(void)state;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
+		if (!type_exists(t) || t == KV_OP_FENCE)
+			continue; /* FENCE: only inside a txn */
 		struct kv_cmd c = cmd_of(t), d;
 		size_t len;
 		uint8_t *buf = encode(&c, &len);
@@ -378,6 +426,8 @@ static void test_kvcmd_rejects_trailing_byte(void **state)
 {
 	(void)state;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
+		if (!type_exists(t) || t == KV_OP_FENCE)
+			continue; /* FENCE: only inside a txn */
 		struct kv_cmd c = cmd_of(t), d;
 		size_t len;
 		uint8_t *buf = encode(&c, &len), *longer = malloc(len + 1);
@@ -483,6 +533,8 @@ static void test_kvcmd_mutations_reject_or_round_trip(void **state)
 	(void)state;
 	rng_state = 0xfeedbeef;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
+		if (!type_exists(t) || t == KV_OP_FENCE)
+			continue; /* FENCE: only inside a txn */
 		struct kv_cmd c = cmd_of(t);
 		size_t len;
 		uint8_t *buf = encode(&c, &len);
@@ -622,8 +674,199 @@ static void test_kvcmd_status_names(void **state)
 	assert_string_equal(kv_status_name(KV_ESESSION), "ErrSession");
 	assert_string_equal(kv_status_name(-1), "unknown");
 	assert_string_equal(kv_status_name(KV_STATUS_COUNT), "unknown");
-	for (int s = 0; s < KV_STATUS_COUNT; s++)
+	assert_string_equal(kv_status_name(KV_ELOCKED), "ErrLocked");
+	assert_string_equal(kv_status_name(KV_EFENCED), "ErrFenced");
+	assert_string_equal(kv_status_name(KV_EQUEUED), "Queued");
+	assert_string_equal(kv_status_name(KV_ENOLOCK), "ErrNoLock");
+	for (int s = 0; s <= KV_ENOSPC; s++)
 		assert_string_not_equal(kv_status_name(s), "unknown");
+	for (int s = KV_ELOCKED; s < KV_STATUS_COUNT; s++)
+		assert_string_not_equal(kv_status_name(s), "unknown");
+	for (int s = KV_ENOSPC + 1; s < KV_ELOCKED; s++) /* the gap */
+		assert_string_equal(kv_status_name(s), "unknown");
+}
+
+/* Lock ops: every field rule of the table in cmd.h, both ways. */
+static void test_kvcmd_lock_bodies(void **state)
+{
+	struct kv_cmd c;
+	uint8_t buf[512];
+	struct kv_cmd d;
+
+	(void)state;
+#define LOCK_REJECTED(type_, stmt) \
+	do { \
+		c = cmd_of(type_); \
+		stmt; \
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), \
+		    -EINVAL); \
+	} while (0)
+#define LOCK_OK(type_, stmt) \
+	do { \
+		c = cmd_of(type_); \
+		stmt; \
+		size_t n_ = 0; \
+		uint8_t *b_ = encode(&c, &n_); \
+		assert_round_trip(&c, b_, n_); \
+		free(b_); \
+	} while (0)
+	/* Ranges, kinds, modes, flags. */
+	LOCK_REJECTED(KV_OP_LOCK, (c.op.start = 5, c.op.end = 4));
+	LOCK_REJECTED(KV_OP_LOCK, c.op.lkind = 0);
+	LOCK_REJECTED(KV_OP_LOCK, c.op.lkind = 3);
+	LOCK_REJECTED(KV_OP_LOCK, c.op.lmode = 0);
+	LOCK_REJECTED(KV_OP_LOCK, c.op.lmode = 3);
+	LOCK_REJECTED(KV_OP_LOCK, c.op.flags = KV_F_ANYVER);
+	LOCK_REJECTED(KV_OP_LOCK, c.op.token = 1);
+	LOCK_REJECTED(KV_OP_LOCK, (c.op.key = NULL, c.op.keylen = 0));
+	LOCK_REJECTED(KV_OP_LOCK,
+	    (c.op.lkind = KV_LK_FLOCK, c.op.start = 0, c.op.end = 1));
+	LOCK_OK(KV_OP_LOCK,
+	    (c.op.lkind = KV_LK_FLOCK, c.op.start = 0, c.op.end = 0,
+	        c.op.inode = 0));
+	LOCK_OK(KV_OP_LOCK, (c.op.start = 7, c.op.end = 7, c.op.flags = 0));
+	LOCK_REJECTED(KV_OP_UNLOCK, c.op.lmode = KV_LK_SHARED);
+	LOCK_REJECTED(KV_OP_UNLOCK, c.op.pid = 1);
+	LOCK_REJECTED(KV_OP_UNLOCK, c.op.flags = KV_F_WAIT);
+	LOCK_REJECTED(KV_OP_UNLOCK,
+	    (c.op.key = NULL, c.op.keylen = 0, c.op.inode = 0));
+	LOCK_OK(KV_OP_UNLOCK, (c.op.key = NULL, c.op.keylen = 0));
+	LOCK_REJECTED(KV_OP_UNLOCK_OWNER, c.op.start = 1);
+	LOCK_REJECTED(KV_OP_UNLOCK_OWNER, c.op.lkind = 3);
+	LOCK_OK(KV_OP_UNLOCK_OWNER, c.op.lkind = KV_LK_FLOCK);
+	LOCK_REJECTED(KV_OP_GETLK, c.op.lmode = 0);
+	LOCK_REJECTED(KV_OP_GETLK, c.op.pid = 9);
+	LOCK_REJECTED(KV_OP_CANCEL, c.op.lkind = 0);
+	/* FENCE: only in a txn, token != 0, before every other op. */
+	c = cmd_of(KV_OP_FENCE);
+	c.op = op_of(KV_OP_FENCE);
+	assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+	{
+		struct kv_op ops[3] = { op_of(KV_OP_FENCE), op_of(KV_OP_FENCE),
+			op_of(KV_OP_PUT) };
+		size_t n;
+		uint8_t *b;
+
+		ops[1].key = NULL;
+		ops[1].keylen = 0;
+		c = cmd_of(KV_OP_TXN);
+		c.ops = ops;
+		c.nops = 3;
+		b = encode(&c, &n);
+		assert_round_trip(&c, b, n);
+		free(b);
+		ops[0].token = 0;
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		ops[0].token = 1;
+		ops[0].owner = 1;
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		ops[0].owner = 0;
+		ops[2] = ops[1];
+		ops[1] = op_of(KV_OP_PUT); /* a FENCE after a PUT */
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		/* A lock op other than FENCE is no txn op. */
+		ops[1] = op_of(KV_OP_UNLOCK);
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+	}
+	/* The decoder refuses a FENCE after a PUT, written by hand: swap
+	 * the two ops of an encoded txn {FENCE, PUT} -> {PUT, FENCE}. */
+	{
+		struct kv_op ops[2] = { op_of(KV_OP_PUT), op_of(KV_OP_FENCE) };
+		struct kv_op fence_first[2] = { op_of(KV_OP_FENCE),
+			op_of(KV_OP_PUT) };
+		size_t n1, n2;
+		uint8_t *b1, *b2;
+
+		c = cmd_of(KV_OP_TXN);
+		c.ncmp = 0;
+		c.ops = fence_first;
+		c.nops = 2;
+		b1 = encode(&c, &n1);
+		c.ops = ops;
+		/* Encodable? No: then build the bytes from fence_first's. */
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		/* header 28, ncmp 4, nops 4, then op type + body. */
+		{
+			size_t fence_len = 1 + 54 + 8; /* type, body, key */
+			size_t put_len = n1 - 36 - fence_len;
+
+			b2 = malloc(n1);
+			memcpy(b2, b1, 36);
+			memcpy(b2 + 36, b1 + 36 + fence_len, put_len);
+			memcpy(b2 + 36 + put_len, b1 + 36, fence_len);
+			n2 = n1;
+			assert_int_equal(kv_cmd_decode(b1, n1, &d), 0);
+			assert_int_equal(kv_cmd_decode(b2, n2, &d), -EBADMSG);
+			free(b2);
+		}
+		free(b1);
+	}
+	/* A lock body with a key over the limit, by hand. */
+	{
+		size_t n;
+		uint8_t *b;
+
+		c = cmd_of(KV_OP_UNLOCK_OWNER);
+		b = encode(&c, &n);
+		/* inode@28, keylen@36 */
+		b[36] = 0xff;
+		b[37] = 0xff;
+		assert_int_equal(kv_cmd_decode(b, n, &d), -EBADMSG);
+		free(b);
+	}
+	/* KEEPALIVE: no body. */
+	{
+		size_t n;
+		uint8_t *b;
+
+		c = cmd_of(KV_OP_KEEPALIVE);
+		b = encode(&c, &n);
+		assert_int_equal(n, 28);
+		free(b);
+	}
+#undef LOCK_OK
+#undef LOCK_REJECTED
+}
+
+/* A result with a lock section round-trips; bad lock sections refused. */
+static void test_kvcmd_result_lock_section(void **state)
+{
+	struct kv_result r, d;
+	uint8_t buf[256];
+	long n;
+
+	(void)state;
+	kv_result_init(&r);
+	r.status = KV_ELOCKED;
+	r.flags = KV_RES_LOCK;
+	r.attr.inode = 7;
+	r.lock = (struct kv_lock){ .session = BIG,
+		.owner = BIG + 1,
+		.start = 5,
+		.end = KV_LK_EOF,
+		.token = BIG + 2,
+		.pid = 99,
+		.lkind = KV_LK_POSIX,
+		.lmode = KV_LK_EXCL };
+	assert_int_equal(kv_result_size(&r), 77 + KV_LOCK_BYTES);
+	n = kv_result_encode(&r, buf, sizeof(buf));
+	assert_int_equal(n, 77 + KV_LOCK_BYTES);
+	assert_int_equal(kv_result_decode(buf, (size_t)n, &d), 0);
+	assert_int_equal(d.status, KV_ELOCKED);
+	assert_memory_equal(&d.lock, &r.lock, sizeof(r.lock));
+	/* Truncated, or the flag without the section. */
+	assert_int_equal(kv_result_decode(buf, (size_t)n - 1, &d), -EBADMSG);
+	buf[2] = 0;
+	assert_int_equal(kv_result_decode(buf, (size_t)n, &d), -EBADMSG);
+	buf[2] = KV_RES_LOCK;
+	buf[(size_t)n - 1] = 3; /* lmode */
+	assert_int_equal(kv_result_decode(buf, (size_t)n, &d), -EBADMSG);
+	r.lock.start = 9;
+	r.lock.end = 8;
+	assert_int_equal(kv_result_encode(&r, buf, sizeof(buf)), -EINVAL);
+	r.lock.end = 9;
+	r.status = 12; /* the gap between ErrNoSpace and ErrLocked */
+	assert_int_equal(kv_result_encode(&r, buf, sizeof(buf)), -EINVAL);
 }
 
 /* kv_cmd_time_ns()/kv_cmd_set_time_ns(): the header's time, in place. */
@@ -756,6 +999,8 @@ int main(void)
 		cmocka_unit_test(test_kvcmd_result_round_trips),
 		cmocka_unit_test(test_kvcmd_result_encode_rejects_invalid),
 		cmocka_unit_test(test_kvcmd_status_names),
+		cmocka_unit_test(test_kvcmd_lock_bodies),
+		cmocka_unit_test(test_kvcmd_result_lock_section),
 		cmocka_unit_test(test_kvcmd_time_accessor),
 		cmocka_unit_test(test_kvcmd_attr_layout),
 	};

@@ -1,0 +1,1092 @@
+/*
+ * locktab.c - the lock table (see locktab.h; semantics in kv.h, LOCKS).
+ *
+ * Layout: a sorted array of inode entries (binary search), each with two
+ * lock spaces (FLOCK, POSIX), each space an array of holders and a FIFO
+ * array of waiters; and a sorted array of the sessions that have a lease.
+ * Flocks are stored with the range [0, 0], so "ranges overlap" is the one
+ * conflict test of both kinds.
+ *
+ * No allocation after a change has started: a space always keeps room for
+ * what its queued waiters may add when granted (a POSIX grant adds at
+ * most two pieces: the new one, and the far end of a piece it splits), so
+ * the grant pass, which runs after releases and expiries that cannot fail,
+ * never allocates.  See reserve().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/locktab.h"
+#include "raft/buf.h"
+
+struct lk {
+	uint64_t session;
+	uint64_t owner;
+	uint64_t start;
+	uint64_t end;
+	uint64_t token; /* 0 for a waiter */
+	uint32_t pid;
+	uint8_t mode;
+};
+
+struct space {
+	struct lk *h; /* holders */
+	uint32_t nh, caph;
+	struct lk *w; /* waiters, FIFO */
+	uint32_t nw, capw;
+};
+
+struct entry {
+	uint64_t inode;
+	struct space sp[2]; /* [0] FLOCK, [1] POSIX */
+	bool dirty; /* something was freed: run the grant pass */
+};
+
+struct lsess {
+	uint64_t session;
+	int64_t renew; /* committed time of the last renewal */
+};
+
+struct locktab {
+	int64_t lease_ns;
+	uint32_t max;
+	uint32_t nheld, nwait;
+	uint64_t last_token;
+	struct entry **e; /* sorted by inode */
+	uint32_t ne, cape;
+	struct lsess *s; /* sorted by session */
+	uint32_t ns, caps;
+	locktab_event_fn fn;
+	void *fn_arg;
+};
+
+#define LOCK_BYTES 45u
+
+/* ------------------------------------------------------------------------
+ * Life cycle, lookups
+ * ------------------------------------------------------------------------ */
+
+struct locktab *locktab_new(int64_t lease_ns, uint32_t max)
+{
+	struct locktab *t;
+
+	if (lease_ns <= 0 || max == 0)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->lease_ns = lease_ns;
+	t->max = max;
+	return t;
+}
+
+static void entry_free(struct entry *en)
+{
+	if (en == NULL)
+		return;
+	for (int k = 0; k < 2; k++) {
+		free(en->sp[k].h);
+		free(en->sp[k].w);
+	}
+	free(en);
+}
+
+void locktab_free(struct locktab *t)
+{
+	if (t == NULL)
+		return;
+	for (uint32_t i = 0; i < t->ne; i++)
+		entry_free(t->e[i]);
+	free(t->e);
+	free(t->s);
+	free(t);
+}
+
+void locktab_set_events(struct locktab *t, locktab_event_fn fn, void *arg)
+{
+	t->fn = fn;
+	t->fn_arg = arg;
+}
+
+/* Index of the first entry with inode >= @ino. */
+static uint32_t entry_pos(const struct locktab *t, uint64_t ino)
+{
+	uint32_t lo = 0, hi = t->ne;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (t->e[mid]->inode < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct entry *entry_find(const struct locktab *t, uint64_t ino)
+{
+	uint32_t i = entry_pos(t, ino);
+
+	return i < t->ne && t->e[i]->inode == ino ? t->e[i] : NULL;
+}
+
+static uint32_t sess_pos(const struct locktab *t, uint64_t session)
+{
+	uint32_t lo = 0, hi = t->ns;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (t->s[mid].session < session)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct lsess *sess_find(const struct locktab *t, uint64_t session)
+{
+	uint32_t i = sess_pos(t, session);
+
+	return i < t->ns && t->s[i].session == session ? &t->s[i] : NULL;
+}
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t size)
+{
+	uint32_t ncap;
+	void *q;
+
+	if (*cap >= need)
+		return 0;
+	ncap = *cap ? *cap : 4;
+	while (ncap < need)
+		ncap = ncap > UINT32_MAX / 2 ? need : ncap * 2;
+	q = realloc(*p, (size_t)ncap * size);
+	if (q == NULL)
+		return -ENOMEM;
+	*p = q;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Make room in @sp for @more_h more holders and @more_w more waiters on
+ * top of the standing reserve: two holder slots per waiter (its grant).
+ */
+static int reserve(struct space *sp, uint32_t more_h, uint32_t more_w)
+{
+	uint64_t nw = (uint64_t)sp->nw + more_w;
+	uint64_t nh = (uint64_t)sp->nh + more_h + 2 * nw;
+
+	if (nh > UINT32_MAX / 2 || nw > UINT32_MAX / 2)
+		return -ENOMEM;
+	if (grow((void **)&sp->h, &sp->caph, (uint32_t)nh, sizeof(struct lk)))
+		return -ENOMEM;
+	if (grow((void **)&sp->w, &sp->capw, (uint32_t)nw, sizeof(struct lk)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The entry of @ino, created (empty) if absent; NULL on ENOMEM. */
+static struct entry *entry_get(struct locktab *t, uint64_t ino)
+{
+	uint32_t i = entry_pos(t, ino);
+	struct entry *en;
+
+	if (i < t->ne && t->e[i]->inode == ino)
+		return t->e[i];
+	if (grow((void **)&t->e, &t->cape, t->ne + 1, sizeof(*t->e)) != 0)
+		return NULL;
+	en = calloc(1, sizeof(*en));
+	if (en == NULL)
+		return NULL;
+	en->inode = ino;
+	memmove(&t->e[i + 1], &t->e[i], (t->ne - i) * sizeof(*t->e));
+	t->e[i] = en;
+	t->ne++;
+	return en;
+}
+
+static bool entry_empty(const struct entry *en)
+{
+	return en->sp[0].nh == 0 && en->sp[0].nw == 0 && en->sp[1].nh == 0 &&
+	    en->sp[1].nw == 0;
+}
+
+/* Remove @en if nothing is held or queued on it any more. */
+static void entry_gc(struct locktab *t, struct entry *en)
+{
+	uint32_t i;
+
+	if (en == NULL || !entry_empty(en))
+		return;
+	i = entry_pos(t, en->inode);
+	memmove(&t->e[i], &t->e[i + 1], (t->ne - i - 1) * sizeof(*t->e));
+	t->ne--;
+	entry_free(en);
+}
+
+/* The lease record of @session, created at @now if absent; -ENOMEM. */
+static int sess_get(struct locktab *t, uint64_t session, int64_t now)
+{
+	uint32_t i = sess_pos(t, session);
+
+	if (i < t->ns && t->s[i].session == session) {
+		t->s[i].renew = now;
+		return 0;
+	}
+	if (grow((void **)&t->s, &t->caps, t->ns + 1, sizeof(*t->s)) != 0)
+		return -ENOMEM;
+	memmove(&t->s[i + 1], &t->s[i], (t->ns - i) * sizeof(*t->s));
+	t->s[i] = (struct lsess){ .session = session, .renew = now };
+	t->ns++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Conflicts, tokens, events
+ * ------------------------------------------------------------------------ */
+
+static bool same_owner(const struct lk *a, uint64_t session, uint64_t owner)
+{
+	return a->session == session && a->owner == owner;
+}
+
+static bool overlap(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	return s1 <= e2 && s2 <= e1;
+}
+
+/* Does @a conflict with a request of (@session, @owner) for @mode on
+ * [@s, @e]? */
+static bool conflicts(const struct lk *a, uint64_t session, uint64_t owner,
+    uint8_t mode, uint64_t s, uint64_t e)
+{
+	return !same_owner(a, session, owner) &&
+	    overlap(a->start, a->end, s, e) &&
+	    (mode == KV_LK_EXCL || a->mode == KV_LK_EXCL);
+}
+
+static const struct lk *first_conflict(const struct lk *v, uint32_t n,
+    const struct lk *rq)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (conflicts(&v[i], rq->session, rq->owner, rq->mode,
+		        rq->start, rq->end))
+			return &v[i];
+	return NULL;
+}
+
+static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
+{
+	for (uint32_t i = 0; i < sp->nh; i++)
+		if (same_owner(&sp->h[i], session, owner))
+			return true;
+	return false;
+}
+
+static uint64_t next_token(struct locktab *t, uint64_t index)
+{
+	uint64_t tok = index << 16;
+
+	if (tok <= t->last_token)
+		tok = t->last_token + 1;
+	t->last_token = tok;
+	return tok;
+}
+
+static void to_kv_lock(const struct lk *a, uint8_t kind, struct kv_lock *l)
+{
+	l->session = a->session;
+	l->owner = a->owner;
+	l->start = a->start;
+	l->end = a->end;
+	l->token = a->token;
+	l->pid = a->pid;
+	l->lkind = kind;
+	l->lmode = a->mode;
+}
+
+static void emit_grant(struct locktab *t, uint64_t index, uint64_t ino,
+    uint8_t kind, const struct lk *a, bool queued)
+{
+	struct kv_lock_event ev = { .type = KV_LOCK_EV_GRANTED,
+		.index = index,
+		.inode = ino,
+		.queued = queued };
+
+	if (t->fn == NULL)
+		return;
+	to_kv_lock(a, kind, &ev.lock);
+	t->fn(t->fn_arg, &ev);
+}
+
+/* ------------------------------------------------------------------------
+ * Holder sets
+ * ------------------------------------------------------------------------ */
+
+static void remove_at(struct lk *v, uint32_t *n, uint32_t i)
+{
+	memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
+	(*n)--;
+}
+
+/*
+ * Cut [@s, @e] out of holder @i of @sp (which overlaps it): trim it,
+ * split it in two (the far part appended), or remove it.  Returns the
+ * change in the number of holders (-1, 0, +1).
+ */
+static int cut(struct space *sp, uint32_t i, uint64_t s, uint64_t e)
+{
+	struct lk *h = &sp->h[i];
+
+	if (h->start < s && h->end > e) {
+		struct lk far = *h;
+
+		far.start = e + 1;
+		h->end = s - 1;
+		sp->h[sp->nh++] = far; /* room: reserve() */
+		return 1;
+	}
+	if (h->start < s) {
+		h->end = s - 1;
+		return 0;
+	}
+	if (h->end > e) {
+		h->start = e + 1;
+		return 0;
+	}
+	remove_at(sp->h, &sp->nh, i);
+	return -1;
+}
+
+/* Adjacent: [s1, e1] ends right before [s2, e2] begins, or after. */
+static bool adjacent(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	return (e1 != UINT64_MAX && e1 + 1 == s2) ||
+	    (e2 != UINT64_MAX && e2 + 1 == s1);
+}
+
+/*
+ * Give @a (owner, mode, range, token, pid) to its owner in @sp: POSIX
+ * merge/split rules, or the flock replaced.  Needs two free holder slots.
+ * Returns the change in the number of holders.
+ */
+static int apply_grant(struct space *sp, uint8_t kind, const struct lk *a)
+{
+	struct lk n = *a;
+	uint32_t before = sp->nh;
+	uint32_t i = 0, end = sp->nh;
+
+	while (i < end) {
+		struct lk *h = &sp->h[i];
+		int d;
+
+		if (!same_owner(h, a->session, a->owner)) {
+			i++;
+			continue;
+		}
+		if (kind == KV_LK_FLOCK) {
+			remove_at(sp->h, &sp->nh, i);
+			end--;
+			continue;
+		}
+		if (h->mode == a->mode &&
+		    (overlap(h->start, h->end, a->start, a->end) ||
+		        adjacent(h->start, h->end, a->start, a->end))) {
+			n.start = h->start < n.start ? h->start : n.start;
+			n.end = h->end > n.end ? h->end : n.end;
+			remove_at(sp->h, &sp->nh, i);
+			end--;
+			continue;
+		}
+		if (h->mode != a->mode &&
+		    overlap(h->start, h->end, a->start, a->end)) {
+			d = cut(sp, i, a->start, a->end);
+			if (d < 0) {
+				end--;
+				continue;
+			}
+		}
+		i++;
+	}
+	sp->h[sp->nh++] = n;
+	return (int)sp->nh - (int)before;
+}
+
+/*
+ * The grant pass of @sp: each waiter, in FIFO order, that conflicts with
+ * no holder of another owner and (unless its owner already holds
+ * something here) with no earlier waiter still queued, is granted.
+ */
+static void grant_pass(struct locktab *t, struct entry *en, int k,
+    uint64_t index)
+{
+	struct space *sp = &en->sp[k];
+	uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
+	uint32_t keep = 0;
+
+	for (uint32_t i = 0; i < sp->nw; i++) {
+		struct lk w = sp->w[i];
+		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
+
+		if (ok && !holds_any(sp, w.session, w.owner))
+			ok = first_conflict(sp->w, keep, &w) == NULL;
+		if (!ok) {
+			sp->w[keep++] = w;
+			continue;
+		}
+		w.token = next_token(t, index);
+		t->nheld = (uint32_t)((int64_t)t->nheld +
+		    apply_grant(sp, kind, &w));
+		t->nwait--;
+		emit_grant(t, index, en->inode, kind, &sp->h[sp->nh - 1], true);
+	}
+	sp->nw = keep;
+}
+
+/* Grant passes of every dirty entry, then drop the empty ones. */
+static void settle(struct locktab *t, uint64_t index)
+{
+	for (uint32_t i = 0; i < t->ne; i++) {
+		struct entry *en = t->e[i];
+
+		if (!en->dirty)
+			continue;
+		en->dirty = false;
+		grant_pass(t, en, 0, index);
+		grant_pass(t, en, 1, index);
+	}
+	for (uint32_t i = t->ne; i-- > 0;)
+		entry_gc(t, t->e[i]);
+}
+
+/* ------------------------------------------------------------------------
+ * Commands
+ * ------------------------------------------------------------------------ */
+
+static int kidx(uint8_t kind)
+{
+	return kind == KV_LK_FLOCK ? 0 : 1;
+}
+
+/* The request as a lock record (flock ranges are [0, 0]). */
+static struct lk req_lk(const struct locktab_req *rq)
+{
+	struct lk a = { .session = rq->session,
+		.owner = rq->owner,
+		.pid = rq->pid,
+		.mode = rq->mode };
+
+	if (rq->kind == KV_LK_POSIX) {
+		a.start = rq->start;
+		a.end = rq->end;
+	}
+	return a;
+}
+
+int locktab_lock(struct locktab *t, const struct locktab_req *rq,
+    uint64_t index, int64_t now, struct kv_result *out)
+{
+	int k = kidx(rq->kind);
+	struct lk a = req_lk(rq);
+	const struct lk *c;
+	struct entry *en;
+	struct space *sp;
+	bool had, converting = false;
+
+	out->attr.inode = rq->inode;
+	if ((uint64_t)t->nheld + t->nwait + 2 > t->max) {
+		out->status = KV_ENOSPC;
+		return 0;
+	}
+	/* Everything that may allocate, first. */
+	if (sess_get(t, rq->session, now) != 0)
+		return -ENOMEM;
+	en = entry_get(t, rq->inode);
+	if (en == NULL || reserve(&en->sp[k], 2, 1) != 0) {
+		if (en != NULL)
+			entry_gc(t, en);
+		return -ENOMEM;
+	}
+	sp = &en->sp[k];
+	had = holds_any(sp, a.session, a.owner);
+	if (rq->kind == KV_LK_FLOCK && had) {
+		for (uint32_t i = 0; i < sp->nh; i++) {
+			if (!same_owner(&sp->h[i], a.session, a.owner))
+				continue;
+			if (sp->h[i].mode == a.mode) { /* nothing to do */
+				out->attr.version = sp->h[i].token;
+				return 0;
+			}
+			/* Conversion: the old lock goes first (as Linux). */
+			remove_at(sp->h, &sp->nh, i);
+			t->nheld--;
+			en->dirty = true;
+			converting = true;
+			break;
+		}
+	}
+	c = first_conflict(sp->h, sp->nh, &a);
+	if (c == NULL && !had && !converting)
+		c = first_conflict(sp->w, sp->nw, &a);
+	if (c == NULL) {
+		a.token = next_token(t, index);
+		t->nheld = (uint32_t)((int64_t)t->nheld +
+		    apply_grant(sp, rq->kind, &a));
+		out->attr.version = a.token;
+		emit_grant(t, index, en->inode, rq->kind, &sp->h[sp->nh - 1],
+		    false);
+	} else if (rq->wait) {
+		sp->w[sp->nw++] = a;
+		t->nwait++;
+		out->status = KV_EQUEUED;
+	} else {
+		out->status = KV_ELOCKED;
+		out->flags |= KV_RES_LOCK;
+		to_kv_lock(c, rq->kind, &out->lock);
+	}
+	settle(t, index);
+	return 0;
+}
+
+int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
+    uint64_t index, int64_t now, struct kv_result *out)
+{
+	struct entry *en = entry_find(t, rq->inode);
+	struct lk a = req_lk(rq);
+	struct space *sp;
+
+	(void)now;
+	out->attr.inode = rq->inode;
+	if (en == NULL)
+		return 0;
+	sp = &en->sp[kidx(rq->kind)];
+	if (reserve(sp, 1, 0) != 0)
+		return -ENOMEM;
+	for (uint32_t i = 0, end = sp->nh; i < end;) {
+		struct lk *h = &sp->h[i];
+
+		if (!same_owner(h, a.session, a.owner) ||
+		    !overlap(h->start, h->end, a.start, a.end)) {
+			i++;
+			continue;
+		}
+		en->dirty = true;
+		switch (cut(sp, i, a.start, a.end)) {
+		case -1:
+			t->nheld--;
+			end--;
+			continue;
+		case 1: /* split: the far part, appended, is past @end */
+			t->nheld++;
+			break;
+		}
+		i++;
+	}
+	settle(t, index);
+	return 0;
+}
+
+/* Remove from @v every record of (@session[, @owner]) matching; count. */
+static uint32_t remove_matching(struct lk *v, uint32_t *n, uint64_t session,
+    bool any_owner, uint64_t owner, const struct lk *range)
+{
+	uint32_t keep = 0, gone = 0;
+
+	for (uint32_t i = 0; i < *n; i++) {
+		bool m = v[i].session == session &&
+		    (any_owner || v[i].owner == owner) &&
+		    (range == NULL ||
+		        (v[i].start == range->start && v[i].end == range->end));
+
+		if (m)
+			gone++;
+		else
+			v[keep++] = v[i];
+	}
+	*n = keep;
+	return gone;
+}
+
+void locktab_unlock_owner(struct locktab *t, uint64_t inode, uint64_t session,
+    uint64_t owner, uint8_t kind, uint64_t index, int64_t now,
+    struct kv_result *out)
+{
+	struct entry *en = entry_find(t, inode);
+
+	(void)now;
+	out->attr.inode = inode;
+	if (en == NULL)
+		return;
+	for (int k = 0; k < 2; k++) {
+		struct space *sp = &en->sp[k];
+		uint32_t g;
+
+		if (kind != 0 && k != kidx(kind))
+			continue;
+		g = remove_matching(sp->h, &sp->nh, session, false, owner,
+		    NULL);
+		t->nheld -= g;
+		t->nwait -= remove_matching(sp->w, &sp->nw, session, false,
+		    owner, NULL);
+		en->dirty = true;
+	}
+	settle(t, index);
+}
+
+void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
+    uint64_t index, int64_t now, struct kv_result *out)
+{
+	struct entry *en = entry_find(t, rq->inode);
+	struct lk a = req_lk(rq);
+	struct space *sp;
+
+	(void)now;
+	out->attr.inode = rq->inode;
+	if (en == NULL)
+		return;
+	sp = &en->sp[kidx(rq->kind)];
+	t->nwait -= remove_matching(sp->w, &sp->nw, a.session, false, a.owner,
+	    &a);
+	en->dirty = true;
+	settle(t, index);
+}
+
+void locktab_getlk(const struct locktab *t, const struct locktab_req *rq,
+    struct kv_result *out)
+{
+	const struct entry *en = entry_find(t, rq->inode);
+	struct lk a = req_lk(rq);
+	const struct lk *c;
+
+	out->attr.inode = rq->inode;
+	if (en == NULL)
+		return;
+	c = first_conflict(en->sp[kidx(rq->kind)].h, en->sp[kidx(rq->kind)].nh,
+	    &a);
+	if (c == NULL)
+		return;
+	out->status = KV_ELOCKED;
+	out->flags |= KV_RES_LOCK;
+	to_kv_lock(c, rq->kind, &out->lock);
+}
+
+bool locktab_fence(const struct locktab *t, uint64_t inode, uint64_t token)
+{
+	const struct entry *en = entry_find(t, inode);
+
+	if (en == NULL || token == 0)
+		return false;
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; i < en->sp[k].nh; i++)
+			if (en->sp[k].h[i].token == token)
+				return true;
+	return false;
+}
+
+/* The owner's piece of at least @mode holding offset @off, or NULL. */
+static const struct lk *piece_at(const struct space *sp, const struct lk *a,
+    uint64_t off)
+{
+	for (uint32_t i = 0; i < sp->nh; i++) {
+		const struct lk *h = &sp->h[i];
+
+		if (same_owner(h, a->session, a->owner) && h->mode >= a->mode &&
+		    h->start <= off && off <= h->end)
+			return h;
+	}
+	return NULL;
+}
+
+int locktab_wait_state(const struct locktab *t, const struct locktab_req *rq,
+    uint64_t *token)
+{
+	const struct entry *en = entry_find(t, rq->inode);
+	struct lk a = req_lk(rq);
+	const struct space *sp;
+	const struct lk *first;
+
+	*token = 0;
+	if (en == NULL)
+		return KV_ENOLOCK;
+	sp = &en->sp[kidx(rq->kind)];
+	first = piece_at(sp, &a, a.start);
+	if (first != NULL) {
+		const struct lk *p = first;
+
+		while (p != NULL && p->end < a.end)
+			p = piece_at(sp, &a, p->end + 1);
+		if (p != NULL) {
+			*token = first->token;
+			return KV_OK;
+		}
+	}
+	for (uint32_t i = 0; i < sp->nw; i++) {
+		const struct lk *w = &sp->w[i];
+
+		if (same_owner(w, a.session, a.owner) && w->mode == a.mode &&
+		    w->start == a.start && w->end == a.end)
+			return KV_EQUEUED;
+	}
+	return KV_ENOLOCK;
+}
+
+/* ------------------------------------------------------------------------
+ * Leases
+ * ------------------------------------------------------------------------ */
+
+void locktab_renew(struct locktab *t, uint64_t session, int64_t now)
+{
+	struct lsess *s = sess_find(t, session);
+
+	if (s != NULL && now > s->renew)
+		s->renew = now;
+}
+
+/* Remove everything of @session (no grant pass yet; entries marked). */
+static void strip_session(struct locktab *t, uint64_t session, uint64_t index)
+{
+	uint32_t gone = 0;
+	uint32_t i = sess_pos(t, session);
+
+	if (i < t->ns && t->s[i].session == session) {
+		memmove(&t->s[i], &t->s[i + 1],
+		    (t->ns - i - 1) * sizeof(*t->s));
+		t->ns--;
+	}
+	for (uint32_t j = 0; j < t->ne; j++) {
+		struct entry *en = t->e[j];
+
+		for (int k = 0; k < 2; k++) {
+			struct space *sp = &en->sp[k];
+			uint32_t h = remove_matching(sp->h, &sp->nh, session,
+			    true, 0, NULL);
+			uint32_t w = remove_matching(sp->w, &sp->nw, session,
+			    true, 0, NULL);
+
+			t->nheld -= h;
+			t->nwait -= w;
+			gone += h + w;
+			if (h + w > 0)
+				en->dirty = true;
+		}
+	}
+	if (gone > 0 && t->fn != NULL) {
+		struct kv_lock_event ev = { .type = KV_LOCK_EV_LOST,
+			.index = index };
+
+		ev.lock.session = session;
+		t->fn(t->fn_arg, &ev);
+	}
+}
+
+uint32_t locktab_expire(struct locktab *t, uint64_t index, int64_t now)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < t->ns;) {
+		if (t->s[i].renew < now - t->lease_ns) {
+			strip_session(t, t->s[i].session, index);
+			n++;
+			continue; /* the array shifted */
+		}
+		i++;
+	}
+	if (n > 0)
+		settle(t, index);
+	return n;
+}
+
+void locktab_drop_session(struct locktab *t, uint64_t session, uint64_t index)
+{
+	strip_session(t, session, index);
+	settle(t, index);
+}
+
+void locktab_sweep(struct locktab *t, bool (*alive)(void *arg, uint64_t s),
+    void *arg, uint64_t index)
+{
+	bool any = false;
+
+	for (uint32_t i = 0; i < t->ns;) {
+		if (!alive(arg, t->s[i].session)) {
+			strip_session(t, t->s[i].session, index);
+			any = true;
+			continue;
+		}
+		i++;
+	}
+	if (any)
+		settle(t, index);
+}
+
+/* ------------------------------------------------------------------------
+ * Queries
+ * ------------------------------------------------------------------------ */
+
+uint32_t locktab_held(const struct locktab *t)
+{
+	return t->nheld;
+}
+
+uint32_t locktab_waiting(const struct locktab *t)
+{
+	return t->nwait;
+}
+
+uint64_t locktab_last_token(const struct locktab *t)
+{
+	return t->last_token;
+}
+
+void locktab_each(const struct locktab *t,
+    int (*fn)(void *arg, uint64_t inode, const struct kv_lock *l), void *arg)
+{
+	for (uint32_t i = 0; i < t->ne; i++)
+		for (int k = 0; k < 2; k++)
+			for (uint32_t j = 0; j < t->e[i]->sp[k].nh; j++) {
+				struct kv_lock l;
+
+				to_kv_lock(&t->e[i]->sp[k].h[j],
+				    k == 0 ? KV_LK_FLOCK : KV_LK_POSIX, &l);
+				if (fn(arg, t->e[i]->inode, &l) != 0)
+					return;
+			}
+}
+
+/* ------------------------------------------------------------------------
+ * Serialisation
+ * ------------------------------------------------------------------------ */
+
+static size_t encoded_size(const struct locktab *t)
+{
+	size_t n = 8 + 4 + (size_t)t->ns * 16 + 4;
+
+	for (uint32_t i = 0; i < t->ne; i++) {
+		n += 8;
+		for (int k = 0; k < 2; k++)
+			n += 8 +
+			    ((size_t)t->e[i]->sp[k].nh + t->e[i]->sp[k].nw) *
+			        LOCK_BYTES;
+	}
+	return n;
+}
+
+static int cmp_u64_token(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void put_lk(struct buf_writer *w, const struct lk *a)
+{
+	buf_put_u64(w, a->session);
+	buf_put_u64(w, a->owner);
+	buf_put_u64(w, a->start);
+	buf_put_u64(w, a->end);
+	buf_put_u64(w, a->token);
+	buf_put_u32(w, a->pid);
+	buf_put_u8(w, a->mode);
+}
+
+int locktab_encode(const struct locktab *t, void **buf, size_t *len)
+{
+	size_t n = encoded_size(t);
+	struct buf_writer w;
+	uint8_t *b = malloc(n);
+
+	if (b == NULL)
+		return -ENOMEM;
+	buf_writer_init(&w, b, n);
+	buf_put_u64(&w, t->last_token);
+	buf_put_u32(&w, t->ns);
+	for (uint32_t i = 0; i < t->ns; i++) {
+		buf_put_u64(&w, t->s[i].session);
+		buf_put_i64(&w, t->s[i].renew);
+	}
+	buf_put_u32(&w, t->ne);
+	for (uint32_t i = 0; i < t->ne; i++) {
+		buf_put_u64(&w, t->e[i]->inode);
+		for (int k = 0; k < 2; k++) {
+			const struct space *sp = &t->e[i]->sp[k];
+
+			buf_put_u32(&w, sp->nh);
+			for (uint32_t j = 0; j < sp->nh; j++)
+				put_lk(&w, &sp->h[j]);
+			buf_put_u32(&w, sp->nw);
+			for (uint32_t j = 0; j < sp->nw; j++)
+				put_lk(&w, &sp->w[j]);
+		}
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static bool get_lk(struct buf_reader *r, uint8_t kind, bool holder,
+    uint64_t last, struct lk *a)
+{
+	a->session = buf_get_u64(r);
+	a->owner = buf_get_u64(r);
+	a->start = buf_get_u64(r);
+	a->end = buf_get_u64(r);
+	a->token = buf_get_u64(r);
+	a->pid = buf_get_u32(r);
+	a->mode = buf_get_u8(r);
+	if (r->err || (a->mode != KV_LK_SHARED && a->mode != KV_LK_EXCL))
+		return false;
+	if (kind == KV_LK_FLOCK ? a->start != 0 || a->end != 0
+	                        : a->start > a->end)
+		return false;
+	return holder ? a->token != 0 && a->token <= last : a->token == 0;
+}
+
+/* The holders of one space: no two of another owner in conflict, one
+ * flock per owner, an owner's POSIX pieces neither overlapping nor
+ * adjacent-and-same-mode. */
+static bool holders_valid(const struct space *sp, uint8_t kind)
+{
+	for (uint32_t i = 0; i < sp->nh; i++)
+		for (uint32_t j = i + 1; j < sp->nh; j++) {
+			const struct lk *a = &sp->h[i], *b = &sp->h[j];
+
+			if (a->token == b->token)
+				return false;
+			if (!same_owner(a, b->session, b->owner)) {
+				if (conflicts(a, b->session, b->owner, b->mode,
+				        b->start, b->end))
+					return false;
+				continue;
+			}
+			if (kind == KV_LK_FLOCK)
+				return false;
+			if (overlap(a->start, a->end, b->start, b->end))
+				return false;
+			if (a->mode == b->mode &&
+			    adjacent(a->start, a->end, b->start, b->end))
+				return false;
+		}
+	return true;
+}
+
+static int decode_space(struct locktab *t, struct buf_reader *r,
+    struct space *sp, uint8_t kind)
+{
+	uint32_t nh = buf_get_u32(r), nw;
+
+	if (r->err || nh > buf_reader_left(r) / LOCK_BYTES ||
+	    (uint64_t)t->nheld + nh > t->max)
+		return -EBADMSG;
+	if (reserve(sp, nh, 0) != 0)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < nh; j++) {
+		if (!get_lk(r, kind, true, t->last_token, &sp->h[j]) ||
+		    sess_find(t, sp->h[j].session) == NULL)
+			return -EBADMSG;
+		sp->nh++;
+	}
+	t->nheld += nh;
+	nw = buf_get_u32(r);
+	if (r->err || nw > buf_reader_left(r) / LOCK_BYTES ||
+	    (uint64_t)t->nheld + t->nwait + nw > t->max)
+		return -EBADMSG;
+	if (reserve(sp, 0, nw) != 0)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < nw; j++) {
+		if (!get_lk(r, kind, false, t->last_token, &sp->w[j]) ||
+		    sess_find(t, sp->w[j].session) == NULL)
+			return -EBADMSG;
+		sp->nw++;
+	}
+	t->nwait += nw;
+	return holders_valid(sp, kind) ? 0 : -EBADMSG;
+}
+
+int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
+    int64_t clock_ns, struct locktab **out)
+{
+	struct locktab *t = locktab_new(lease_ns, max);
+	struct buf_reader r;
+	uint32_t ns, ne;
+	int rc = -EBADMSG;
+
+	*out = NULL;
+	if (t == NULL)
+		return -ENOMEM;
+	buf_reader_init(&r, buf, len);
+	t->last_token = buf_get_u64(&r);
+	ns = buf_get_u32(&r);
+	if (r.err || ns > buf_reader_left(&r) / 16)
+		goto fail;
+	if (grow((void **)&t->s, &t->caps, ns, sizeof(*t->s)) != 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < ns; i++) {
+		t->s[i].session = buf_get_u64(&r);
+		t->s[i].renew = buf_get_i64(&r);
+		if (r.err || t->s[i].session == 0 || t->s[i].renew < 0 ||
+		    t->s[i].renew > clock_ns ||
+		    (i > 0 && t->s[i].session <= t->s[i - 1].session))
+			goto fail;
+		t->ns++;
+	}
+	ne = buf_get_u32(&r);
+	if (r.err || ne > buf_reader_left(&r) / 16)
+		goto fail;
+	for (uint32_t i = 0; i < ne; i++) {
+		uint64_t ino = buf_get_u64(&r);
+		struct entry *en;
+
+		if (r.err || ino == 0 ||
+		    (i > 0 && ino <= t->e[t->ne - 1]->inode))
+			goto fail;
+		en = entry_get(t, ino);
+		if (en == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (int k = 0; k < 2; k++) {
+			rc = decode_space(t, &r, &en->sp[k],
+			    k == 0 ? KV_LK_FLOCK : KV_LK_POSIX);
+			if (rc != 0)
+				goto fail;
+		}
+		rc = -EBADMSG;
+		if (entry_empty(en))
+			goto fail;
+	}
+	if (r.err || buf_reader_left(&r) != 0)
+		goto fail;
+	/* Tokens of holders distinct across the whole table. */
+	{
+		uint64_t *v = malloc(((size_t)t->nheld + 1) * sizeof(*v));
+		size_t n = 0;
+
+		if (v == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (uint32_t i = 0; i < t->ne; i++)
+			for (int k = 0; k < 2; k++)
+				for (uint32_t j = 0; j < t->e[i]->sp[k].nh; j++)
+					v[n++] = t->e[i]->sp[k].h[j].token;
+		qsort(v, n, sizeof(*v), cmp_u64_token);
+		for (size_t i = 1; i < n; i++)
+			if (v[i] == v[i - 1]) {
+				free(v);
+				goto fail;
+			}
+		free(v);
+	}
+	*out = t;
+	return 0;
+fail:
+	locktab_free(t);
+	return rc;
+}
