@@ -55,12 +55,15 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
 			return -EISDIR;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
+		rklock_fence_txn(fs, ino, &t);
 		rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen)->arg = 0;
 		rv = rkfs_txn_submit(fs, &t, &res);
 		if (rv < 0)
 			return rv;
 		if (rv == KV_OK)
 			return 0;
+		if (rv == KV_EFENCED)
+			return -EPERM; /* a fence of fs/rklock.h refused it */
 		if (rv != KV_EVERSION && rv != KV_ENOKEY)
 			return rkfs_status_errno(rv);
 	}

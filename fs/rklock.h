@@ -38,8 +38,8 @@
  *   user.raftkv.token  (read) the token of the newest grant this mount
  *                      holds on the file (decimal); ENODATA when none.
  *   user.raftkv.fence  (read/write/remove) "TOKEN" or "TOKEN /PATH": from
- *                      now on every write this mount commits to the file
- *                      is a TXN { FENCE lock TOKEN, WRITE }, the lock
+ *                      now on every write (and O_TRUNC) this mount commits
+ *                      to the file is a TXN { FENCE lock TOKEN, WRITE }, the lock
  *                      being the file's own or the one on /PATH (a path
  *                      inside the mount, its root being "/"); a refused
  *                      fence fails the write (or the close/fsync that
