@@ -521,7 +521,10 @@ static void *keeper_main(void *arg)
 			break;
 		active = l->nfiles_held > 0 || l->waiters != NULL;
 		pthread_mutex_unlock(&l->mu);
-		if (active) {
+		/* Only while this mount's member is connected to a majority
+		 * (it confirms a read): a member cut off lets its lease run
+		 * out even if its clerk could still reach the leader. */
+		if (active && rkfs_fresh(l->fs) == 0) {
 			int rv;
 
 			pthread_mutex_lock(&l->ckmu);

@@ -9,9 +9,10 @@
  * session; a lock's owner is (that session, the FUSE lock owner: the
  * open file description for flock, the process' file table for POSIX)).
  * A thread keeps the session's lock lease alive (KEEPALIVE every third of
- * the lease) while the mount holds or waits for any lock; a mount that is
- * killed, stopped or cut off from the majority stops renewing it, and the
- * state machine expires its locks at a committed time.
+ * the lease) while the mount holds or waits for any lock and its member
+ * is connected to a majority (a read barrier passes first); a mount that
+ * is killed, stopped or cut off stops renewing it, and the state machine
+ * expires its locks at a committed time.
  *
  * BLOCKING WAITS never hold a thread.  F_SETLKW and flock without
  * LOCK_NB submit LOCK with WAIT; a queued request is parked, unanswered.
