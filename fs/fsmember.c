@@ -36,6 +36,8 @@ static const struct member_app fs_app = {
 	.name = "kv",
 	.create = fs_app_create,
 	.destroy = fs_app_destroy,
+	.start = kvapp_start, /* TICKs for lock leases (kvapp.h) */
+	.stop = kvapp_stop,
 };
 
 int fsm_start(const struct member_options *o, fsm_hook_fn hook, void *arg,

@@ -543,3 +543,279 @@ uint32_t clerk_members(const struct clerk *ck)
 {
 	return ck->cl.n;
 }
+
+/* ------------------------------------------------------------------------
+ * Locks (clerk.h)
+ * ------------------------------------------------------------------------ */
+
+int clerk_session(struct clerk *ck, uint64_t *session)
+{
+	int rv;
+
+	if (ck->o.no_sessions)
+		return -EINVAL;
+	rv = ensure_session(ck);
+	if (rv == 0)
+		*session = ck->client_id;
+	return rv;
+}
+
+/* @rq as the body of a lock command of @type. */
+static int lock_cmd(const struct clerk_lock_req *rq, uint8_t type,
+    struct kv_cmd *c)
+{
+	if (rq->keylen > KV_KEY_MAX || (rq->keylen == 0 && rq->inode == 0))
+		return -EINVAL;
+	memset(c, 0, sizeof(*c));
+	c->type = type;
+	c->op.type = type;
+	c->op.key = rq->keylen ? rq->key : NULL;
+	c->op.keylen = (uint32_t)rq->keylen;
+	c->op.inode = rq->inode;
+	c->op.lkind = rq->kind;
+	c->op.owner = rq->owner;
+	if (rq->kind == KV_LK_POSIX && type != KV_OP_UNLOCK_OWNER) {
+		c->op.start = rq->start;
+		c->op.end = rq->end;
+	}
+	if (type == KV_OP_LOCK || type == KV_OP_GETLK)
+		c->op.lmode = rq->mode;
+	if (type == KV_OP_LOCK)
+		c->op.pid = rq->pid;
+	return kv_cmd_size(c) == 0 ? -EINVAL : 0;
+}
+
+static int lock_mutate(struct clerk *ck, const struct clerk_lock_req *rq,
+    uint8_t type, uint32_t flags, struct kv_result *res)
+{
+	struct kv_cmd c;
+	int rv;
+
+	kv_result_init(res);
+	if (ck->o.no_sessions)
+		return -EINVAL;
+	rv = lock_cmd(rq, type, &c);
+	if (rv != 0)
+		return rv;
+	c.op.flags = flags;
+	return clerk_mutate(ck, &c, res);
+}
+
+int clerk_lock(struct clerk *ck, const struct clerk_lock_req *rq, bool wait,
+    uint64_t *token, struct kv_lock *conflict)
+{
+	struct kv_result res;
+	int rv = lock_mutate(ck, rq, KV_OP_LOCK, wait ? KV_F_WAIT : 0, &res);
+
+	if (rv == KV_OK && token != NULL)
+		*token = res.attr.version;
+	if (rv == KV_ELOCKED && conflict != NULL) {
+		if (res.flags & KV_RES_LOCK)
+			*conflict = res.lock;
+		else
+			memset(conflict, 0, sizeof(*conflict)); /* a DUP */
+	}
+	return rv;
+}
+
+/* A lock query (GETLK, LOCKWAIT) holding @c, asked with per-attempt
+ * timeouts of @extra_ms more than usual; the answer in @res. */
+static int lock_query(struct clerk *ck, uint8_t kind, struct kv_cmd *c,
+    uint32_t limit, int extra_ms, struct kv_result *res)
+{
+	struct query q = { .kind = kind, .limit = limit };
+	struct client_reply rep;
+	struct clerk_options saved = ck->o;
+	void *buf;
+	size_t len;
+	int rv;
+
+	kv_result_init(res);
+	rv = kv_cmd_encode_alloc(c, &buf, &len);
+	if (rv != 0)
+		return rv;
+	q.key = buf;
+	q.keylen = (uint32_t)len;
+	ck->o.try_timeout_ms += extra_ms;
+	if (ck->o.deadline_ms < ck->o.try_timeout_ms + saved.try_timeout_ms)
+		ck->o.deadline_ms = ck->o.try_timeout_ms + saved.try_timeout_ms;
+	rv = read_query(ck, -1, &q, &rep);
+	ck->o = saved;
+	free(buf);
+	if (rv != 0)
+		return rv;
+	rv = kv_result_decode(rep.data, rep.len, res);
+	res->value = NULL;
+	res->value_len = 0;
+	free(rep.data);
+	return rv == 0 ? res->status : -EBADMSG;
+}
+
+int clerk_lock_wait(struct clerk *ck, const struct clerk_lock_req *rq,
+    int wait_ms, uint64_t *token)
+{
+	struct kv_result res;
+	struct kv_cmd c;
+	uint64_t t0;
+	int rv;
+
+	if (wait_ms < 0 || wait_ms > QUERY_LOCKWAIT_MAX_MS || ck->o.no_sessions)
+		return -EINVAL;
+	rv = lock_cmd(rq, KV_OP_LOCK, &c);
+	if (rv == 0)
+		rv = clerk_session(ck, &c.client_id);
+	if (rv != 0)
+		return rv;
+	t0 = mono_ms();
+	rv = lock_query(ck, QUERY_LOCKWAIT, &c, (uint32_t)wait_ms, wait_ms,
+	    &res);
+	if (rv == KV_OK && token != NULL)
+		*token = res.attr.version;
+	/* Queued long before the wait was over: the member was full of
+	 * waiters (kv.h) and only looked.  Pause before the caller asks
+	 * again: the one place a lock wait polls. */
+	if (rv == KV_EQUEUED && mono_ms() - t0 < (uint64_t)wait_ms / 2) {
+		int pause = 50 + rand() % 200;
+
+		sleep_ms(pause < wait_ms ? pause : wait_ms);
+	}
+	return rv;
+}
+
+int clerk_unlock(struct clerk *ck, const struct clerk_lock_req *rq)
+{
+	struct kv_result res;
+
+	return lock_mutate(ck, rq, KV_OP_UNLOCK, 0, &res);
+}
+
+int clerk_unlock_owner(struct clerk *ck, const struct clerk_lock_req *rq)
+{
+	struct kv_result res;
+
+	return lock_mutate(ck, rq, KV_OP_UNLOCK_OWNER, 0, &res);
+}
+
+int clerk_lock_cancel(struct clerk *ck, const struct clerk_lock_req *rq)
+{
+	struct kv_result res;
+
+	return lock_mutate(ck, rq, KV_OP_CANCEL, 0, &res);
+}
+
+int clerk_lock_acquire(struct clerk *ck, const struct clerk_lock_req *rq,
+    int timeout_ms, int keepalive_ms, uint64_t *token)
+{
+	uint64_t start = mono_ms();
+	int rv;
+
+	if (keepalive_ms <= 0 || keepalive_ms > QUERY_LOCKWAIT_MAX_MS)
+		return -EINVAL;
+	rv = clerk_lock(ck, rq, true, token, NULL);
+	if (rv != KV_EQUEUED)
+		return rv;
+	for (;;) {
+		int slice = keepalive_ms;
+
+		if (timeout_ms >= 0) {
+			uint64_t spent = mono_ms() - start;
+
+			if (spent >= (uint64_t)timeout_ms)
+				break;
+			if ((uint64_t)slice > timeout_ms - spent)
+				slice = (int)(timeout_ms - spent);
+		}
+		rv = clerk_lock_wait(ck, rq, slice, token);
+		if (rv != KV_EQUEUED)
+			return rv; /* KV_OK, KV_ENOLOCK, errors */
+		rv = clerk_keepalive(ck);
+		if (rv != KV_OK)
+			return rv;
+	}
+	/* Timed out: withdraw; if the grant won the race, give it back. */
+	rv = clerk_lock_cancel(ck, rq);
+	if (rv != KV_OK)
+		return rv;
+	if (clerk_lock_wait(ck, rq, 0, NULL) == KV_OK) {
+		rv = clerk_unlock(ck, rq);
+		if (rv != KV_OK)
+			return rv;
+	}
+	return KV_ELOCKED;
+}
+
+int clerk_getlk(struct clerk *ck, const struct clerk_lock_req *rq,
+    struct kv_lock *conflict)
+{
+	struct kv_result res;
+	struct kv_cmd c;
+	int rv = lock_cmd(rq, KV_OP_GETLK, &c);
+
+	if (rv != 0)
+		return rv;
+	c.client_id = ck->client_id; /* 0: every lock is someone else's */
+	rv = lock_query(ck, QUERY_GETLK, &c, 0, 0, &res);
+	if (rv == KV_ELOCKED && conflict != NULL)
+		*conflict = res.lock;
+	return rv;
+}
+
+int clerk_keepalive(struct clerk *ck)
+{
+	struct kv_cmd c = { .type = KV_OP_KEEPALIVE };
+	struct kv_result res;
+
+	if (ck->o.no_sessions)
+		return -EINVAL;
+	return clerk_mutate(ck, &c, &res);
+}
+
+int clerk_put_fenced(struct clerk *ck, const void *lock, size_t locklen,
+    uint64_t token, const void *key, size_t keylen, const void *value,
+    size_t len, uint64_t version, uint32_t flags, const struct kv_meta *meta,
+    struct kv_attr *attr)
+{
+	struct kv_op ops[2] = {
+		{ .type = KV_OP_FENCE,
+		    .key = lock,
+		    .keylen = (uint32_t)locklen,
+		    .token = token },
+		{ .type = KV_OP_PUT,
+		    .flags = flags,
+		    .version = version,
+		    .key = key,
+		    .keylen = (uint32_t)keylen,
+		    .data = value,
+		    .datalen = (uint32_t)len },
+	};
+	struct kv_cmd c = { .type = KV_OP_TXN, .ops = ops, .nops = 2 };
+	struct kv_result res;
+	int rv;
+
+	if (locklen == 0 || locklen > KV_KEY_MAX || keylen == 0 ||
+	    keylen > KV_KEY_MAX || token == 0)
+		return -EINVAL;
+	if (len > KV_VALUE_MAX)
+		return KV_ETOOBIG;
+	ops[1].meta = meta
+	    ? *meta
+	    : (struct kv_meta){ .kind = KV_KIND_FILE, .mode = 0644 };
+	rv = clerk_mutate(ck, &c, &res);
+	if (rv == KV_OK && attr)
+		*attr = res.attr;
+	return rv;
+}
+
+int clerk_resume_session(struct clerk *ck, uint64_t session, uint64_t seq)
+{
+	if (ck->o.no_sessions || session == 0)
+		return -EINVAL;
+	ck->client_id = session;
+	ck->seq = seq;
+	return 0;
+}
+
+uint64_t clerk_seq(const struct clerk *ck)
+{
+	return ck->seq;
+}

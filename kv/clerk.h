@@ -125,6 +125,17 @@ struct clerk_lock_req {
 int clerk_session(struct clerk *ck, uint64_t *session);
 
 /*
+ * Continue session @session, whose last mutation had sequence number @seq
+ * (a lock handle printed by another process: raftkv(1) lock/unlock).
+ * The clerk's own session, if any, is forgotten (not closed).  -EINVAL
+ * without sessions or for session 0.
+ */
+int clerk_resume_session(struct clerk *ck, uint64_t session, uint64_t seq);
+
+/* The sequence number of the clerk's last mutation (0: none). */
+uint64_t clerk_seq(const struct clerk *ck);
+
+/*
  * LOCK once.  Without @wait: KV_OK (*@token: the grant's token) or
  * KV_ELOCKED (*@conflict, may be NULL: the first conflicting lock).  With
  * @wait: KV_OK, or KV_EQUEUED (queued: then clerk_lock_wait() until
@@ -142,7 +153,7 @@ int clerk_lock(struct clerk *ck, const struct clerk_lock_req *rq, bool wait,
  * keep the lease alive in between with clerk_keepalive()), KV_ENOLOCK
  * (neither held nor queued: cancelled or lost with the lease),
  * CLERK_EUNAVAILABLE.  A member answers at most KV_LOCK_WAITERS_MAX such
- * waits at once (QUERY_LOCK_WAITERS_MAX); past that it answers KV_EQUEUED
+ * waits at once (KV_LOCK_WAITERS_MAX); past that it answers KV_EQUEUED
  * at once and the clerk sleeps a backoff before returning (the fallback).
  */
 int clerk_lock_wait(struct clerk *ck, const struct clerk_lock_req *rq,

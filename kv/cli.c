@@ -9,15 +9,18 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kv/clerk.h"
 #include "kv/init.h"
-#include "kv/lock.h"
+#include "kv/kv.h"
 #include "raft/client/keys.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
@@ -40,8 +43,11 @@ struct ctx {
 	int argc;
 	char **argv;
 	int64_t version; /* --version, -1 unset */
-	uint32_t lease_ms;
 	int timeout_ms;
+	int shared; /* lock --shared */
+	int nowait; /* lock --nb */
+	uint64_t fence; /* put --fence TOKEN (0: none) */
+	const char *fence_lock; /* put --lock KEY */
 	int recursive;
 	int with_version; /* get -v: the version line first */
 	int json; /* get/ls --json */
@@ -81,6 +87,12 @@ static int outcome(int rv, const char *what)
 		    "reached (raftkv df)\n",
 		    prog, what);
 		return EXIT_ERROR;
+	case KV_EFENCED:
+		fprintf(stderr,
+		    "%s: %s: fenced: the token is not a live grant of "
+		    "the lock (lost or released)\n",
+		    prog, what);
+		return EXIT_CONFLICT;
 	}
 	fprintf(stderr, "%s: %s: %s\n", prog, what, clerk_strerror(rv));
 	return EXIT_ERROR;
@@ -227,9 +239,15 @@ static int do_put(struct ctx *c, const char *key, const char *val,
 	} else {
 		len = strlen(val);
 	}
-	rv = clerk_put(c->ck, key, strlen(key), val, len,
-	    version < 0 ? 0 : (uint64_t)version, version < 0 ? KV_F_ANYVER : 0,
-	    NULL, &a);
+	if (c->fence != 0)
+		rv = clerk_put_fenced(c->ck, c->fence_lock,
+		    strlen(c->fence_lock), c->fence, key, strlen(key), val, len,
+		    version < 0 ? 0 : (uint64_t)version,
+		    version < 0 ? KV_F_ANYVER : 0, NULL, &a);
+	else
+		rv = clerk_put(c->ck, key, strlen(key), val, len,
+		    version < 0 ? 0 : (uint64_t)version,
+		    version < 0 ? KV_F_ANYVER : 0, NULL, &a);
 	free(buf);
 	if (rv == KV_OK)
 		printf("%" PRIu64 "\n", a.version);
@@ -311,92 +329,203 @@ static int cmd_ls(struct ctx *c)
 	return outcome(rv, prefix[0] ? prefix : "(all keys)");
 }
 
-static int cmd_lock(struct ctx *c)
-{
-	struct kvlock *l;
-	uint64_t token;
-	int rv, status = EXIT_OKAY;
+/* ------------------------------------------------------------------------
+ * lock / unlock: the committed locks of kv.h (LOCKS), flock kind
+ * ------------------------------------------------------------------------ */
 
-	if (c->argc > 1 && strcmp(c->argv[1], "--") == 0) {
-		/* "lock KEY -- cmd": drop the separator, keep the key. */
-		c->argv[1] = c->argv[0];
-		c->argv++;
-		c->argc--;
-	}
-	rv = kvlock_new(c->ck, c->argv[0], c->lease_ms, &l);
-	if (rv != 0)
-		return outcome(rv, c->argv[0]);
-	rv = kvlock_acquire(l, c->timeout_ms, &token);
-	if (rv == KVLOCK_ETIMEDOUT) {
-		fprintf(stderr, "%s: lock %s: held by someone else\n", prog,
-		    c->argv[0]);
-		kvlock_free(l);
+/* Renew the lease this often: a third of the default lease. */
+#define LOCK_KEEPALIVE_MS ((int)(KV_LOCK_LEASE_NS / 1000000 / 3))
+
+static void lock_req(struct ctx *c, const char *key, uint64_t owner,
+    struct clerk_lock_req *rq)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->key = key;
+	rq->keylen = strlen(key);
+	rq->kind = KV_LK_FLOCK;
+	rq->mode = c->shared ? KV_LK_SHARED : KV_LK_EXCL;
+	rq->owner = owner;
+	rq->pid = (uint32_t)getpid();
+}
+
+/* Take the lock: KEY created empty first if missing (the create may lose
+ * a race: fine). */
+static int take_lock(struct ctx *c, const struct clerk_lock_req *rq,
+    uint64_t *token)
+{
+	struct kv_lock who;
+	int rv;
+
+	rv = clerk_put(c->ck, rq->key, rq->keylen, "", 0, 0, 0, NULL, NULL);
+	if (rv != KV_OK && rv != KV_EVERSION)
+		return outcome(rv, rq->key);
+	if (c->nowait)
+		rv = clerk_lock(c->ck, rq, false, token, &who);
+	else
+		rv = clerk_lock_acquire(c->ck, rq, c->timeout_ms,
+		    LOCK_KEEPALIVE_MS, token);
+	if (rv == KV_ELOCKED) {
+		if (c->nowait && who.session != 0)
+			fprintf(stderr,
+			    "%s: lock %s: held by session %" PRIu64
+			    ", pid %u\n",
+			    prog, (const char *)rq->key, who.session, who.pid);
+		else
+			fprintf(stderr, "%s: lock %s: held by someone else\n",
+			    prog, (const char *)rq->key);
 		return EXIT_CONFLICT;
 	}
-	if (rv != 0) {
-		kvlock_free(l);
-		return outcome(rv, c->argv[0]);
+	if (rv == KV_ENOLOCK) {
+		fprintf(stderr, "%s: lock %s: the wait was lost\n", prog,
+		    (const char *)rq->key);
+		return EXIT_ERROR;
 	}
-	if (c->argc == 1) {
-		/* No command: leave it held; print what unlock needs. */
-		char *owner;
-		uint64_t t;
+	return outcome(rv, rq->key);
+}
 
-		if (kvlock_holder(c->ck, c->argv[0], &owner, &t) == 0 && owner)
-			printf("%" PRIu64 "\t%s\n", token, owner);
-		free(owner);
-		kvlock_free(l);
+/* Still ours?  One linearizable look. */
+static bool still_held(struct ctx *c, const struct clerk_lock_req *rq,
+    uint64_t token)
+{
+	uint64_t now = 0;
+	int rv = clerk_lock_wait(c->ck, rq, 0, &now);
+
+	return rv != KV_OK ? rv == CLERK_EUNAVAILABLE : now == token;
+}
+
+/*
+ * Run @argv holding the lock: SIGCHLD and the signals we forward are
+ * blocked and taken with sigtimedwait(), which also paces the lease
+ * renewals, so nothing polls.  Returns the child's exit status (128 +
+ * signal if killed), or EXIT_ERROR if the lock was lost meanwhile (the
+ * child is then sent SIGTERM).
+ */
+static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
+    uint64_t token, char **argv)
+{
+	sigset_t set, old;
+	char tok[32];
+	pid_t pid;
+	int ws, status = -1;
+	bool lost = false;
+
+	snprintf(tok, sizeof(tok), "%" PRIu64, token);
+	setenv("RAFTKV_LOCK_TOKEN", tok, 1);
+	setenv("RAFTKV_LOCK_KEY", (const char *)rq->key, 1);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: %s: %s\n", prog, argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return EXIT_ERROR;
+	}
+	while (status < 0) {
+		struct timespec ts = { LOCK_KEEPALIVE_MS / 1000,
+			(long)(LOCK_KEEPALIVE_MS % 1000) * 1000000L };
+		int sig = sigtimedwait(&set, NULL, &ts);
+
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+			kill(pid, sig); /* the child decides; we wait */
+		if (waitpid(pid, &ws, WNOHANG) == pid) {
+			status = WIFEXITED(ws) ? WEXITSTATUS(ws)
+			                       : 128 + WTERMSIG(ws);
+			break;
+		}
+		if (sig < 0 && errno == EAGAIN && !lost) {
+			/* A renewal period passed: keep the lease, and make
+			 * sure the lock is still ours. */
+			(void)clerk_keepalive(c->ck);
+			if (!still_held(c, rq, token)) {
+				fprintf(stderr,
+				    "%s: lock %s: lost (lease expired); "
+				    "stopping the command\n",
+				    prog, (const char *)rq->key);
+				lost = true;
+				kill(pid, SIGTERM);
+			}
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return lost ? EXIT_ERROR : status;
+}
+
+static uint64_t random_owner(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v) || v == 0)
+		v = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ 1;
+	return v;
+}
+
+static int cmd_lock(struct ctx *c)
+{
+	struct clerk_lock_req rq;
+	uint64_t token = 0, session = 0;
+	char **argv;
+	int rv, status;
+
+	if (c->argc > 1 && strcmp(c->argv[1], "--") == 0)
+		argv = c->argv + 2; /* "lock KEY -- cmd" */
+	else
+		argv = c->argv + 1;
+	lock_req(c, c->argv[0], random_owner(), &rq);
+	rv = take_lock(c, &rq, &token);
+	if (rv != EXIT_OKAY)
+		return rv;
+	if (*argv == NULL) {
+		/* No command: the lock stays held (at most one lease unless
+		 * released sooner); the handle lets `unlock` release it. */
+		if (clerk_session(c->ck, &session) != 0)
+			return EXIT_ERROR;
+		printf("%" PRIu64 "\t%" PRIu64 ":%" PRIu64 ":%" PRIu64 "\n",
+		    token, session, clerk_seq(c->ck), rq.owner);
 		return EXIT_OKAY;
 	}
-	/* Run the command holding the lock; its token in the environment. */
-	{
-		char tok[32];
-		pid_t pid;
-		int ws;
-
-		snprintf(tok, sizeof(tok), "%" PRIu64, token);
-		setenv("RAFTKV_FENCING_TOKEN", tok, 1);
-		fflush(NULL);
-		pid = fork();
-		if (pid == 0) {
-			execvp(c->argv[1], c->argv + 1);
-			fprintf(stderr, "%s: %s: %s\n", prog, c->argv[1],
-			    strerror(errno));
-			_exit(127);
-		}
-		if (pid < 0 || waitpid(pid, &ws, 0) < 0)
-			status = EXIT_ERROR;
-		else
-			status = WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_ERROR;
-	}
-	rv = kvlock_release(l);
-	kvlock_free(l);
-	if (rv != 0)
+	status = run_holding(c, &rq, token, argv);
+	rv = clerk_unlock(c->ck, &rq);
+	if (rv != KV_OK)
 		fprintf(stderr, "%s: unlock %s: %s\n", prog, c->argv[0],
-		    rv == KVLOCK_ENOTHELD ? "lock was lost (lease expired?)"
-		                          : clerk_strerror(rv));
+		    clerk_strerror(rv));
 	return status;
 }
 
+/* unlock KEY HANDLE: release a lock taken without a command. */
 static int cmd_unlock(struct ctx *c)
 {
-	struct kv_attr a;
-	void *v;
-	size_t len;
+	struct clerk_lock_req rq;
+	uint64_t session, seq, owner;
+	char *p = c->argv[1], *q, *r;
 	int rv;
 
-	rv = clerk_get(c->ck, c->argv[0], strlen(c->argv[0]), &a, &v, &len);
-	if (rv != KV_OK)
-		return outcome(rv, c->argv[0]);
-	if (len != strlen(c->argv[1]) || memcmp(v, c->argv[1], len) != 0) {
-		free(v);
-		fprintf(stderr, "%s: unlock %s: not held by %s\n", prog,
-		    c->argv[0], c->argv[1]);
-		return EXIT_CONFLICT;
+	q = strchr(p, ':');
+	r = q ? strchr(q + 1, ':') : NULL;
+	if (q == NULL || r == NULL) {
+		fprintf(stderr, "%s: unlock: bad handle '%s'\n", prog, p);
+		return EXIT_USAGE;
 	}
-	free(v);
-	rv = clerk_put(c->ck, c->argv[0], strlen(c->argv[0]), "", 0, a.version,
-	    0, NULL, NULL);
+	*q = *r = '\0';
+	if (num_parse_u64(p, 10, 1, UINT64_MAX, &session) != 0 ||
+	    num_parse_u64(q + 1, 10, 0, UINT64_MAX, &seq) != 0 ||
+	    num_parse_u64(r + 1, 10, 0, UINT64_MAX, &owner) != 0) {
+		fprintf(stderr, "%s: unlock: bad handle\n", prog);
+		return EXIT_USAGE;
+	}
+	lock_req(c, c->argv[0], owner, &rq);
+	rq.kind = 0; /* UNLOCK_OWNER: both kinds */
+	clerk_resume_session(c->ck, session, seq);
+	rv = clerk_unlock_owner(c->ck, &rq);
 	return outcome(rv, c->argv[0]);
 }
 
@@ -450,14 +579,15 @@ struct command {
 static const struct command commands[] = {
 	{ "get", 1, 1, cmd_get, "get [-v | --json] KEY" },
 	{ "stat", 1, 1, cmd_stat, "stat KEY" },
-	{ "put", 1, 2, cmd_put, "put [--version N] KEY [VALUE]" },
+	{ "put", 1, 2, cmd_put,
+	    "put [--version N] [--fence TOKEN --lock LOCKKEY] KEY [VALUE]" },
 	{ "cas", 2, 3, cmd_cas, "cas KEY VERSION [VALUE]" },
 	{ "del", 1, 1, cmd_del, "del [--version N] KEY" },
 	{ "ls", 0, 1, cmd_ls, "ls [-r] [-0 | --json] [PREFIX]" },
 	{ "lock", 1, -1, cmd_lock,
-	    "lock [--lease MS] [--timeout MS] KEY "
-	    "[COMMAND...]" },
-	{ "unlock", 2, 2, cmd_unlock, "unlock KEY OWNER" },
+	    "lock [--shared] [--nb] [--timeout MS] KEY "
+	    "[--] [COMMAND...]" },
+	{ "unlock", 2, 2, cmd_unlock, "unlock KEY HANDLE" },
 	{ "status", 0, 0, cmd_status, "status" },
 	{ "df", 0, 0, cmd_df, "df" },
 };
@@ -488,10 +618,19 @@ static int take_option(struct ctx *c, int opt)
 			break;
 		c->version = (int64_t)v;
 		return EXIT_OKAY;
-	case 'L':
-		if (num_parse_u64(optarg, 10, 0, UINT32_MAX, &v) != 0)
+	case 'S':
+		c->shared = 1;
+		return EXIT_OKAY;
+	case 'N':
+		c->nowait = 1;
+		return EXIT_OKAY;
+	case 'F':
+		if (num_parse_u64(optarg, 10, 1, UINT64_MAX, &v) != 0)
 			break;
-		c->lease_ms = (uint32_t)v;
+		c->fence = v;
+		return EXIT_OKAY;
+	case 'K':
+		c->fence_lock = optarg;
 		return EXIT_OKAY;
 	case 't':
 		if (num_parse_u64(optarg, 10, 0, INT_MAX, &v) != 0)
@@ -525,7 +664,10 @@ int main(int argc, char **argv)
 	static const struct option longs[] = {
 		{ "cluster", required_argument, NULL, 'c' },
 		{ "version", required_argument, NULL, 'V' },
-		{ "lease", required_argument, NULL, 'L' },
+		{ "shared", no_argument, NULL, 'S' },
+		{ "nb", no_argument, NULL, 'N' },
+		{ "fence", required_argument, NULL, 'F' },
+		{ "lock", required_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "credential", required_argument, NULL, 'k' },
@@ -588,6 +730,14 @@ int main(int argc, char **argv)
 	if (c.argc < cmd->min_args ||
 	    (cmd->max_args >= 0 && c.argc > cmd->max_args)) {
 		fprintf(stderr, "usage: %s %s\n", prog, cmd->usage);
+		return EXIT_USAGE;
+	}
+	if ((c.fence != 0) != (c.fence_lock != NULL) ||
+	    (c.fence != 0 && cmd->run != cmd_put && cmd->run != cmd_cas)) {
+		fprintf(stderr,
+		    "%s: --fence and --lock go together, with "
+		    "put or cas\n",
+		    prog);
 		return EXIT_USAGE;
 	}
 	if (file == NULL)

@@ -59,6 +59,7 @@ struct kv {
 	pthread_mutex_t wake_mu;
 	pthread_cond_t wake;
 	uint64_t lock_seq;
+	int waiters; /* kv_lock_wait() calls blocked (under wake_mu) */
 };
 
 /* locktab's events, handed to the listener of the moment. */
@@ -597,16 +598,42 @@ static void lock_state(struct kv *kv, uint64_t session, const struct kv_op *op,
 	pthread_rwlock_unlock(&kv->lock);
 }
 
+static int lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
+    int wait_ms, struct kv_result *out);
+
 int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
     int wait_ms, struct kv_result *out)
 {
 	struct kv_cmd c = { .type = KV_OP_LOCK, .op = *op };
-	struct timespec deadline;
-	uint64_t seq;
+	int rv;
 
 	kv_result_init(out);
 	if (op->type != KV_OP_LOCK || kv_cmd_size(&c) == 0 || wait_ms < 0)
 		return -EINVAL;
+	pthread_mutex_lock(&kv->wake_mu);
+	if (kv->waiters >= KV_LOCK_WAITERS_MAX)
+		wait_ms = 0; /* full: one look, no wait */
+	else
+		kv->waiters++;
+	pthread_mutex_unlock(&kv->wake_mu);
+	if (wait_ms == 0) {
+		lock_state(kv, session, op, out);
+		return 0;
+	}
+	rv = lock_wait(kv, session, op, wait_ms, out);
+	pthread_mutex_lock(&kv->wake_mu);
+	kv->waiters--;
+	pthread_mutex_unlock(&kv->wake_mu);
+	return rv;
+}
+
+/* kv_lock_wait() once admitted. */
+static int lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
+    int wait_ms, struct kv_result *out)
+{
+	struct timespec deadline;
+	uint64_t seq;
+
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += wait_ms / 1000;
 	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;

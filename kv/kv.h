@@ -255,6 +255,7 @@
 #define KV_QUOTA_DEFAULT (4ull << 30) /* 4 GiB */
 #define KV_LOCK_LEASE_NS (10ll * 1000 * 1000 * 1000) /* 10 s */
 #define KV_LOCK_MAX (1u << 20) /* held locks + waiters, all inodes */
+#define KV_LOCK_WAITERS_MAX 8 /* kv_lock_wait() calls blocked at once */
 
 /* How often a leader proposes a TICK, so that committed time (hence
  * lease expiry) advances while the cluster is idle (kvapp.c). */
@@ -420,7 +421,10 @@ int kv_getlk(struct kv *kv, uint64_t session, const struct kv_op *op,
  * the piece holding @op's start); Queued when still waiting at the end of
  * the wait; ErrNoLock when neither (cancelled, lost, never asked);
  * ErrNoKey (a key that is gone).  Blocks the calling thread, never the
- * applier.  Returns 0, or -EINVAL when @op is not a valid LOCK.
+ * applier.  At most KV_LOCK_WAITERS_MAX calls block at once (each holds
+ * a thread of the caller's, e.g. an endpoint worker); past that a call
+ * looks once and returns (Queued: the caller retries after a pause).
+ * Returns 0, or -EINVAL when @op is not a valid LOCK.
  */
 int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
     int wait_ms, struct kv_result *out);

@@ -5,6 +5,7 @@
  * kv.c's reader/writer lock makes that safe.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,6 +176,30 @@ static int query_usage(struct kv *kv, void **out, size_t *len)
 	return 0;
 }
 
+/* GETLK and LOCKWAIT: the query holds an encoded GETLK or LOCK command
+ * (query.h); the answer is a kv_result. */
+static int query_lock(struct kv *kv, const struct query *q, void **out,
+    size_t *len)
+{
+	struct kv_result r;
+	struct kv_cmd c;
+	int rv;
+
+	if (kv_cmd_decode(q->key, q->keylen, &c) != 0 ||
+	    c.type != (q->kind == QUERY_GETLK ? KV_OP_GETLK : KV_OP_LOCK))
+		return -EBADMSG;
+	if (q->kind == QUERY_GETLK)
+		rv = kv_getlk(kv, c.client_id, &c.op, &r);
+	else
+		rv = kv_lock_wait(kv, c.client_id, &c.op,
+		    q->limit > QUERY_LOCKWAIT_MAX_MS ? QUERY_LOCKWAIT_MAX_MS
+		                                     : (int)q->limit,
+		    &r);
+	if (rv == 0)
+		rv = encode_result(&r, out, len);
+	return rv;
+}
+
 static int app_query(void *arg, const void *buf, size_t len, void **out,
     size_t *out_len)
 {
@@ -186,6 +211,8 @@ static int app_query(void *arg, const void *buf, size_t len, void **out,
 		return query_get(arg, &q, UINT64_MAX, out, out_len);
 	if (q.kind == QUERY_USAGE)
 		return query_usage(arg, out, out_len);
+	if (q.kind == QUERY_GETLK || q.kind == QUERY_LOCKWAIT)
+		return query_lock(arg, &q, out, out_len);
 	return query_list(arg, &q, out, out_len);
 }
 
@@ -229,8 +256,118 @@ static void app_destroy(void *arg)
 	kv_free(arg);
 }
 
+/* ------------------------------------------------------------------------
+ * The ticker: TICKs while leading and locks exist (kvapp.h)
+ * ------------------------------------------------------------------------ */
+
+struct ticker {
+	struct kv *kv;
+	struct member *m;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
+	bool stopping;
+};
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* Propose one TICK stamped with this (the leader's) clock. */
+static void propose_tick(struct ticker *tk)
+{
+	struct kv_cmd c = { .type = KV_OP_TICK, .time_ns = realtime_ns() };
+	uint8_t buf[64];
+	long n = kv_cmd_encode(&c, buf, sizeof(buf));
+	void *reply = NULL;
+	size_t rlen = 0;
+
+	if (n <= 0)
+		return;
+	if (rsm_submit(member_rsm(tk->m), buf, (size_t)n,
+	        (int)(KV_TICK_NS / 1000000), &reply, &rlen, NULL) == 0)
+		free(reply);
+}
+
+static void *ticker_main(void *arg)
+{
+	struct ticker *tk = arg;
+
+	pthread_mutex_lock(&tk->mu);
+	while (!tk->stopping) {
+		struct timespec at;
+		struct node_status st;
+		uint32_t held, waiting;
+
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_nsec += (long)(KV_TICK_NS % 1000000000ll);
+		at.tv_sec += (time_t)(KV_TICK_NS / 1000000000ll);
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&tk->cv, &tk->mu, &at);
+		if (tk->stopping)
+			break;
+		pthread_mutex_unlock(&tk->mu);
+		member_status(tk->m, &st);
+		kv_lock_count(tk->kv, &held, &waiting);
+		if (st.raft.role == RAFT_LEADER && held + waiting > 0)
+			propose_tick(tk);
+		pthread_mutex_lock(&tk->mu);
+	}
+	pthread_mutex_unlock(&tk->mu);
+	return NULL;
+}
+
+int kvapp_start(void *arg, struct member *m, void **run)
+{
+	struct ticker *tk = calloc(1, sizeof(*tk));
+	pthread_condattr_t ca;
+
+	if (tk == NULL)
+		return -ENOMEM;
+	tk->kv = arg;
+	tk->m = m;
+	pthread_mutex_init(&tk->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&tk->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&tk->thread, NULL, ticker_main, tk) != 0) {
+		pthread_cond_destroy(&tk->cv);
+		pthread_mutex_destroy(&tk->mu);
+		free(tk);
+		return -EAGAIN;
+	}
+	*run = tk;
+	return 0;
+}
+
+void kvapp_stop(void *run)
+{
+	struct ticker *tk = run;
+
+	if (tk == NULL)
+		return;
+	pthread_mutex_lock(&tk->mu);
+	tk->stopping = true;
+	pthread_cond_signal(&tk->cv);
+	pthread_mutex_unlock(&tk->mu);
+	pthread_join(tk->thread, NULL);
+	pthread_cond_destroy(&tk->cv);
+	pthread_mutex_destroy(&tk->mu);
+	free(tk);
+}
+
 const struct member_app kvapp = {
 	.name = "kv",
 	.create = app_create,
 	.destroy = app_destroy,
+	.start = kvapp_start,
+	.stop = kvapp_stop,
 };

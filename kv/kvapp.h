@@ -7,8 +7,14 @@
  *   apply     kv_apply(), the result encoded (cmd.h) as the reply
  *   snapshot  kv_snapshot();  restore  kv_restore()
  *   prepare   stamps the proposer's clock into a command's time_ns
- *   query     GET and LIST (query.h) from the local state;
- *             query_quick  a GET of a small value, on the member's loop
+ *   query     GET, LIST, USAGE, GETLK and LOCKWAIT (query.h) from the
+ *             local state; query_quick  a GET of a small value, on the
+ *             member's loop; LOCKWAIT blocks a worker until the grant
+ *             applies here (kv_lock_wait())
+ *   start     a ticker thread: while this member leads and the lock table
+ *             holds something, it proposes a TICK every KV_TICK_NS, so
+ *             that committed time, hence lock-lease expiry, advances when
+ *             the cluster is otherwise idle (kv.h, LOCKS)
  */
 #ifndef RAFTKV_KV_KVAPP_H
 #define RAFTKV_KV_KVAPP_H
@@ -16,5 +22,11 @@
 #include "raft/member/member.h"
 
 extern const struct member_app kvapp;
+
+/* kvapp's start and stop (for applications that wrap kvapp, like the
+ * mount's): see struct member_app. */
+struct member;
+int kvapp_start(void *arg, struct member *m, void **run);
+void kvapp_stop(void *run);
 
 #endif

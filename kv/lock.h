@@ -27,6 +27,16 @@
  * lock if that put commits later: retrying with the same struct kvlock
  * recognises it as ours; otherwise only a lease frees it.  Use a lease
  * wherever a holder can vanish.
+ *
+ * WHY THIS STAYS next to the committed locks (kv.h, LOCKS; clerk_lock()
+ * and friends; what raftkv(1) `lock` uses): it is the 6.5840 Lab 2 lock,
+ * built on versioned puts only, and tests/integration/test_lock.c runs
+ * the lab's tests with it on the seeds' session-less clerk, which the
+ * lock commands cannot serve (a lock's owner is a session).  Nothing else
+ * uses it.  Its lease is judged against the contender's clock; the
+ * committed locks' lease is judged in log order off the committed clock,
+ * frees a dead holder's lock without any clock agreement, wakes waiters
+ * without polling, and fences at apply time: use those for new code.
  */
 #ifndef RAFTKV_KV_LOCK_H
 #define RAFTKV_KV_LOCK_H

@@ -876,13 +876,6 @@ static size_t encoded_size(const struct locktab *t)
 	return n;
 }
 
-static int cmp_u64_token(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void put_lk(struct buf_writer *w, const struct lk *a)
 {
 	buf_put_u64(w, a->session);
@@ -946,7 +939,8 @@ static bool get_lk(struct buf_reader *r, uint8_t kind, bool holder,
 	return holder ? a->token != 0 && a->token <= last : a->token == 0;
 }
 
-/* The holders of one space: no two of another owner in conflict, one
+/* The holders of one space: no two of another owner in conflict or
+ * with the same token (the pieces of one split grant share theirs), one
  * flock per owner, an owner's POSIX pieces neither overlapping nor
  * adjacent-and-same-mode. */
 static bool holders_valid(const struct space *sp, uint8_t kind)
@@ -955,9 +949,9 @@ static bool holders_valid(const struct space *sp, uint8_t kind)
 		for (uint32_t j = i + 1; j < sp->nh; j++) {
 			const struct lk *a = &sp->h[i], *b = &sp->h[j];
 
-			if (a->token == b->token)
-				return false;
 			if (!same_owner(a, b->session, b->owner)) {
+				if (a->token == b->token)
+					return false; /* one grant, one owner */
 				if (conflicts(a, b->session, b->owner, b->mode,
 				        b->start, b->end))
 					return false;
@@ -1063,27 +1057,6 @@ int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
 	}
 	if (r.err || buf_reader_left(&r) != 0)
 		goto fail;
-	/* Tokens of holders distinct across the whole table. */
-	{
-		uint64_t *v = malloc(((size_t)t->nheld + 1) * sizeof(*v));
-		size_t n = 0;
-
-		if (v == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		for (uint32_t i = 0; i < t->ne; i++)
-			for (int k = 0; k < 2; k++)
-				for (uint32_t j = 0; j < t->e[i]->sp[k].nh; j++)
-					v[n++] = t->e[i]->sp[k].h[j].token;
-		qsort(v, n, sizeof(*v), cmp_u64_token);
-		for (size_t i = 1; i < n; i++)
-			if (v[i] == v[i - 1]) {
-				free(v);
-				goto fail;
-			}
-		free(v);
-	}
 	*out = t;
 	return 0;
 fail:

@@ -171,9 +171,10 @@ void locktab_each(const struct locktab *t,
  * locktab_encode() returns a malloc'd buffer (caller frees) in *@buf of
  * *@len bytes: 0 or -ENOMEM.  locktab_decode() builds a new table (lease
  * @lease_ns, limit @max) from exactly @len bytes and checks everything:
- * counts, order, modes, ranges, tokens (non-zero, <= last token, distinct
- * for holders, 0 for waiters), no empty inode entry, no two holders of
- * another owner in conflict, every holder's and waiter's session with a
+ * counts, order, modes, ranges, tokens (non-zero and <= last token for
+ * holders, 0 for waiters; two holders of one space share a token only
+ * if they are pieces of one owner), no empty inode entry, no two holders
+ * of different owners in conflict, every holder's and waiter's session with a
  * lease, renewal times <= @clock_ns; over @max: -EBADMSG.  Returns 0,
  * -EBADMSG or -ENOMEM.
  */

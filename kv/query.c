@@ -4,6 +4,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,20 +27,30 @@ void query_get_attr(const uint8_t *p, struct kv_attr *a)
 	kv_attr_get(&r, a);
 }
 
+static bool is_lock_query(uint8_t kind)
+{
+	return kind == QUERY_GETLK || kind == QUERY_LOCKWAIT;
+}
+
 int query_encode(const struct query *q, uint8_t **buf, size_t *len)
 {
 	size_t n = 2 + 4 + q->keylen;
 	struct buf_writer w;
 	uint8_t *b;
 
-	if (q->keylen > KV_KEY_MAX || q->afterlen > KV_KEY_MAX ||
+	if (q->keylen >
+	        (is_lock_query(q->kind) ? QUERY_LOCK_CMD_MAX : KV_KEY_MAX) ||
+	    q->afterlen > KV_KEY_MAX ||
 	    (q->kind != QUERY_GET && q->kind != QUERY_LIST &&
-	        q->kind != QUERY_USAGE) ||
-	    (q->kind == QUERY_GET && q->keylen == 0) ||
+	        q->kind != QUERY_USAGE && !is_lock_query(q->kind)) ||
+	    ((q->kind == QUERY_GET || is_lock_query(q->kind)) &&
+	        q->keylen == 0) ||
 	    (q->kind == QUERY_USAGE && q->keylen != 0))
 		return -EINVAL;
 	if (q->kind == QUERY_LIST)
 		n += 4 + q->afterlen + 8;
+	if (q->kind == QUERY_LOCKWAIT)
+		n += 4;
 	b = malloc(n);
 	if (b == NULL)
 		return -ENOMEM;
@@ -52,6 +63,8 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len)
 		buf_put_u32(&w, q->limit);
 		buf_put_u32(&w, (uint32_t)q->delim);
 	}
+	if (q->kind == QUERY_LOCKWAIT)
+		buf_put_u32(&w, q->limit);
 	assert(buf_writer_full(&w));
 	*buf = b;
 	*len = n;
@@ -62,11 +75,11 @@ int query_encode(const struct query *q, uint8_t **buf, size_t *len)
  * A key-sized byte string: u32 length (at most KV_KEY_MAX), then the
  * bytes.  Points into the buffer, even when empty.
  */
-static const uint8_t *get_key(struct buf_reader *r, uint32_t *len)
+static const uint8_t *get_key(struct buf_reader *r, uint32_t *len, uint32_t max)
 {
 	uint32_t n = buf_get_u32(r);
 
-	if (n > KV_KEY_MAX)
+	if (n > max)
 		buf_reader_fail(r);
 	*len = n;
 	return buf_get_space(r, n);
@@ -81,9 +94,19 @@ int query_decode(const uint8_t *buf, size_t len, struct query *q)
 	if (buf_get_u8(&r) != QUERY_VERSION)
 		return -EBADMSG;
 	q->kind = buf_get_u8(&r);
-	q->key = get_key(&r, &q->keylen);
+	q->key = get_key(&r, &q->keylen,
+	    is_lock_query(q->kind) ? QUERY_LOCK_CMD_MAX : KV_KEY_MAX);
 	if (r.err)
 		return -EBADMSG;
+	if (q->kind == QUERY_GETLK)
+		return buf_reader_left(&r) == 0 && q->keylen > 0 ? 0 : -EBADMSG;
+	if (q->kind == QUERY_LOCKWAIT) {
+		q->limit = buf_get_u32(&r);
+		return !r.err && buf_reader_left(&r) == 0 && q->keylen > 0 &&
+		        q->limit <= QUERY_LOCKWAIT_MAX_MS
+		    ? 0
+		    : -EBADMSG;
+	}
 	if (q->kind == QUERY_GET)
 		return buf_reader_left(&r) == 0 && q->keylen > 0 ? 0 : -EBADMSG;
 	if (q->kind == QUERY_USAGE)
@@ -91,7 +114,7 @@ int query_decode(const uint8_t *buf, size_t len, struct query *q)
 		                                                  : -EBADMSG;
 	if (q->kind != QUERY_LIST)
 		return -EBADMSG;
-	q->after = get_key(&r, &q->afterlen);
+	q->after = get_key(&r, &q->afterlen, KV_KEY_MAX);
 	q->limit = buf_get_u32(&r);
 	q->delim = (int32_t)buf_get_u32(&r);
 	if (r.err || buf_reader_left(&r) != 0 || q->delim < -1 ||

@@ -19,8 +19,8 @@
  *   client_id is the session), u32 limit = the wait in ms (1..30000);
  *   answer: a kv_result (kv_lock_wait()), given when the grant applies on
  *   the member, or at the end of the wait (Queued).  A member blocks at
- *   most QUERY_LOCK_WAITERS_MAX of these at once (each holds one worker
- *   of its endpoint); past that it answers Queued at once.
+ *   most KV_LOCK_WAITERS_MAX of these at once (each holds one worker of
+ *   its endpoint: kv.h); past that it answers Queued at once.
  * Decoders check every length and reject trailing bytes.
  */
 #ifndef RAFTKV_KV_QUERY_H
@@ -44,8 +44,9 @@ enum query_kind {
 	QUERY_LOCKWAIT = 5,
 };
 
-#define QUERY_LOCK_WAITERS_MAX 8 /* LOCKWAITs blocked at once per member */
 #define QUERY_LOCKWAIT_MAX_MS 30000
+/* Bytes of the command a GETLK/LOCKWAIT query holds. */
+#define QUERY_LOCK_CMD_MAX (KV_KEY_MAX + 256u)
 
 #define QUERY_USAGE_LEN 26 /* bytes of the answer to USAGE */
 

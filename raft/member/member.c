@@ -25,6 +25,8 @@ struct member {
 	bool app_created;
 	struct node *node;
 	struct endpoint *ep;
+	void *app_run; /* app->start()'s, for app->stop() */
+	bool app_started;
 };
 
 /* Storage's recovery notes (torn tail repaired, damage accepted with
@@ -211,6 +213,16 @@ int member_start(const struct member_options *opts,
 	explicit_bzero(nc.curve_secret, sizeof(nc.curve_secret));
 	if (rv != 0)
 		goto err;
+	if (app->start != NULL) {
+		rv = app->start(m->app_arg, m, &m->app_run);
+		if (rv != 0) {
+			snprintf(err, errlen,
+			    "cannot start the %s application: %s", app->name,
+			    strerror(-rv));
+			goto err;
+		}
+		m->app_started = true;
+	}
 	log_info("%s member %" PRIu64 " serving clients on %s, peers on %s",
 	    app->name, opts->id, me->client, me->peer);
 	*out = m;
@@ -226,6 +238,8 @@ void member_stop(struct member *m)
 	if (m == NULL)
 		return;
 	endpoint_stop(m->ep);
+	if (m->app_started && m->app->stop != NULL)
+		m->app->stop(m->app_run);
 	node_stop(m->node);
 	if (m->app_created)
 		m->app->destroy(m->app_arg);

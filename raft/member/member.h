@@ -28,6 +28,8 @@
 #include "raft/member/node.h"
 #include "raft/member/rsm.h"
 
+struct member;
+
 struct member_app {
 	const char *name; /* in log lines: "kv", "counter" */
 	/* Create the application's state (*@arg) and fill its callbacks
@@ -37,9 +39,14 @@ struct member_app {
 	int (*create)(void **arg, const struct cluster *cl,
 	    struct rsm_app *rapp, struct endpoint_app *eapp);
 	void (*destroy)(void *arg);
+	/* Optional: called once the node and the endpoint run, e.g. to start
+	 * a thread proposing through member_rsm(@m) (the KV store's TICKs);
+	 * *@run is handed to stop(), called after the endpoint stopped (the
+	 * RSM then refuses everything at once) and before the node stops.
+	 * 0 or -errno (the member does not start). */
+	int (*start)(void *arg, struct member *m, void **run);
+	void (*stop)(void *run);
 };
-
-struct member;
 
 /*
  * Start a member as @opts says: load the cluster file, read the CURVE

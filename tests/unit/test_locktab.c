@@ -1,0 +1,1637 @@
+/*
+ * test_locktab.c - unit tests of the lock table (kv/locktab.c) and of the
+ * lock commands through the state machine (kv_apply: kv/kvlock.c, kv.c).
+ *
+ * Directly on the table: grants, FIFO queues, shared/exclusive, flock
+ * conversion, POSIX splits, merges, upgrade and downgrade, UNLOCK_OWNER,
+ * CANCEL, tokens, events, serialisation and its validation.  Through
+ * kv_apply(): lease expiry at the exact committed-clock boundary, FENCE
+ * inside a TXN (an old token refused and nothing applied), session
+ * eviction, snapshots with locks (a restored replica equal to the
+ * original).  And seeded random runs against simple reference models:
+ * flock with waiters (exact holders and queue order), POSIX ranges on a
+ * byte map, mutual exclusion and strictly increasing tokens throughout.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv/kv.h"
+#include "kv/locktab.h"
+
+#define SEC 1000000000ll
+#define LEASE (10 * SEC)
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* ------------------------------------------------------------------------
+ * Event recording
+ * ------------------------------------------------------------------------ */
+
+#define MAX_EVENTS 4096
+
+struct events {
+	struct kv_lock_event ev[MAX_EVENTS];
+	size_t n;
+	uint64_t last_token;
+};
+
+static void record(void *arg, const struct kv_lock_event *ev)
+{
+	struct events *e = arg;
+
+	if (ev->type == KV_LOCK_EV_GRANTED) {
+		/* Tokens strictly increase in grant order. */
+		assert_true(ev->lock.token > e->last_token);
+		e->last_token = ev->lock.token;
+	}
+	if (e->n < MAX_EVENTS)
+		e->ev[e->n++] = *ev;
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers on the table
+ * ------------------------------------------------------------------------ */
+
+static struct locktab *new_tab(struct events *ev)
+{
+	struct locktab *t = locktab_new(LEASE, 100000);
+
+	assert_non_null(t);
+	if (ev != NULL) {
+		memset(ev, 0, sizeof(*ev));
+		locktab_set_events(t, record, ev);
+	}
+	return t;
+}
+
+static struct locktab_req fl(uint64_t ino, uint64_t s, uint64_t o, uint8_t mode,
+    bool wait)
+{
+	return (struct locktab_req){ .inode = ino,
+		.session = s,
+		.owner = o,
+		.kind = KV_LK_FLOCK,
+		.mode = mode,
+		.wait = wait,
+		.pid = (uint32_t)(100 + s) };
+}
+
+static struct locktab_req px(uint64_t ino, uint64_t s, uint64_t o, uint8_t mode,
+    uint64_t start, uint64_t end, bool wait)
+{
+	return (struct locktab_req){ .inode = ino,
+		.session = s,
+		.owner = o,
+		.kind = KV_LK_POSIX,
+		.mode = mode,
+		.start = start,
+		.end = end,
+		.wait = wait,
+		.pid = (uint32_t)(100 + s) };
+}
+
+static uint64_t idx = 1; /* the log index of the next change */
+
+/* LOCK; returns the status, *@token the token (may be NULL). */
+static int lock(struct locktab *t, struct locktab_req rq, uint64_t *token,
+    struct kv_result *out)
+{
+	struct kv_result r;
+
+	if (out == NULL)
+		out = &r;
+	kv_result_init(out);
+	assert_int_equal(locktab_lock(t, &rq, idx++, 0, out), 0);
+	if (token != NULL)
+		*token = out->attr.version;
+	if (out->status == KV_OK)
+		assert_true(out->attr.version != 0);
+	return out->status;
+}
+
+static void unlock(struct locktab *t, struct locktab_req rq)
+{
+	struct kv_result r;
+
+	kv_result_init(&r);
+	assert_int_equal(locktab_unlock(t, &rq, idx++, 0, &r), 0);
+	assert_int_equal(r.status, KV_OK);
+}
+
+static int state_of(struct locktab *t, struct locktab_req rq, uint64_t *tok)
+{
+	uint64_t dummy;
+
+	return locktab_wait_state(t, &rq, tok ? tok : &dummy);
+}
+
+/* The held locks as a string, e.g. "1:F1/2e 1:P3[0-9]s". */
+struct dump {
+	char s[4096];
+	size_t n;
+};
+
+static int dump_one(void *arg, uint64_t ino, const struct kv_lock *l)
+{
+	struct dump *d = arg;
+
+	if (l->lkind == KV_LK_FLOCK)
+		d->n += (size_t)snprintf(d->s + d->n, sizeof(d->s) - d->n,
+		    "%s%llu:F%llu/%llu%c", d->n ? " " : "",
+		    (unsigned long long)ino, (unsigned long long)l->session,
+		    (unsigned long long)l->owner,
+		    l->lmode == KV_LK_EXCL ? 'e' : 's');
+	else
+		d->n += (size_t)snprintf(d->s + d->n, sizeof(d->s) - d->n,
+		    "%s%llu:P%llu/%llu[%llu-%llu]%c", d->n ? " " : "",
+		    (unsigned long long)ino, (unsigned long long)l->session,
+		    (unsigned long long)l->owner, (unsigned long long)l->start,
+		    (unsigned long long)l->end,
+		    l->lmode == KV_LK_EXCL ? 'e' : 's');
+	return 0;
+}
+
+static const char *dump(struct locktab *t)
+{
+	static struct dump d;
+
+	d.n = 0;
+	d.s[0] = '\0';
+	locktab_each(t, dump_one, &d);
+	return d.s;
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: flock
+ * ------------------------------------------------------------------------ */
+
+static void test_flock_grant_conflict_queue(void **state)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+	struct kv_result r;
+	uint64_t ta, tb;
+
+	(void)state;
+	assert_int_equal(lock(t, fl(5, 1, 1, KV_LK_EXCL, false), &ta, NULL),
+	    KV_OK);
+	/* Another owner: ErrLocked and who holds it. */
+	assert_int_equal(lock(t, fl(5, 2, 1, KV_LK_EXCL, false), NULL, &r),
+	    KV_ELOCKED);
+	assert_true(r.flags & KV_RES_LOCK);
+	assert_int_equal(r.lock.session, 1);
+	assert_int_equal(r.lock.token, ta);
+	assert_int_equal(r.lock.pid, 101);
+	assert_int_equal(r.lock.lkind, KV_LK_FLOCK);
+	/* The same session, another owner: a different owner too. */
+	assert_int_equal(lock(t, fl(5, 1, 2, KV_LK_SHARED, false), NULL, NULL),
+	    KV_ELOCKED);
+	/* Another inode: independent. */
+	assert_int_equal(lock(t, fl(6, 2, 1, KV_LK_EXCL, false), NULL, NULL),
+	    KV_OK);
+	/* POSIX is another lock space. */
+	assert_int_equal(lock(t, px(5, 2, 1, KV_LK_EXCL, 0, KV_LK_EOF, false),
+	                     NULL, NULL),
+	    KV_OK);
+	/* Wait: queued, then granted by the unlock, with an event. */
+	assert_int_equal(lock(t, fl(5, 2, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(state_of(t, fl(5, 2, 1, KV_LK_EXCL, true), NULL),
+	    KV_EQUEUED);
+	assert_int_equal(locktab_waiting(t), 1);
+	ev.n = 0;
+	unlock(t, fl(5, 1, 1, 0, false));
+	assert_int_equal(ev.n, 1);
+	assert_int_equal(ev.ev[0].type, KV_LOCK_EV_GRANTED);
+	assert_true(ev.ev[0].queued);
+	assert_int_equal(ev.ev[0].inode, 5);
+	assert_int_equal(ev.ev[0].lock.session, 2);
+	assert_int_equal(state_of(t, fl(5, 2, 1, KV_LK_EXCL, true), &tb),
+	    KV_OK);
+	assert_int_equal(tb, ev.ev[0].lock.token);
+	assert_true(tb > ta);
+	assert_int_equal(ev.ev[0].index, idx - 1);
+	assert_int_equal(tb, (idx - 1) << 16);
+	/* The unlock of something not held: OK, nothing changes. */
+	unlock(t, fl(5, 1, 1, 0, false));
+	assert_int_equal(locktab_held(t), 3);
+	assert_int_equal(locktab_waiting(t), 0);
+	locktab_free(t);
+}
+
+static void test_flock_shared_and_fifo(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 2, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 3, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_EQUEUED);
+	/* A newcomer's shared lock waits behind the queued exclusive one:
+	 * first come, first served. */
+	assert_int_equal(lock(t, fl(1, 4, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_ELOCKED);
+	assert_int_equal(lock(t, fl(1, 4, 1, KV_LK_SHARED, true), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, fl(1, 5, 1, KV_LK_SHARED, true), NULL, NULL),
+	    KV_EQUEUED);
+	unlock(t, fl(1, 1, 1, 0, false));
+	assert_int_equal(state_of(t, fl(1, 3, 1, KV_LK_EXCL, 0), NULL),
+	    KV_EQUEUED);
+	unlock(t, fl(1, 2, 1, 0, false));
+	assert_string_equal(dump(t), "1:F3/1e");
+	/* Both shared waiters go together once the exclusive one leaves. */
+	unlock(t, fl(1, 3, 1, 0, false));
+	assert_string_equal(dump(t), "1:F4/1s 1:F5/1s");
+	assert_int_equal(locktab_waiting(t), 0);
+	locktab_free(t);
+}
+
+static void test_flock_upgrade_downgrade(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+	uint64_t t1, t2, t3;
+
+	(void)state;
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, false), &t1, NULL),
+	    KV_OK);
+	/* The same mode again: nothing changes, same token. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, false), &t2, NULL),
+	    KV_OK);
+	assert_int_equal(t1, t2);
+	/* Alone: upgrade and downgrade, each a new grant. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, false), &t2, NULL),
+	    KV_OK);
+	assert_true(t2 > t1);
+	assert_string_equal(dump(t), "1:F1/1e");
+	/* A downgrade is granted even with an exclusive waiter queued. */
+	assert_int_equal(lock(t, fl(1, 2, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, false), &t3, NULL),
+	    KV_OK);
+	assert_true(t3 > t2);
+	assert_string_equal(dump(t), "1:F1/1s");
+	/* A conversion is not queued behind waiters: upgrade again. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, false), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_OK);
+	/* A newcomer is (FIFO). */
+	assert_int_equal(lock(t, fl(1, 3, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_ELOCKED);
+	{
+		struct kv_result r;
+		struct locktab_req c = fl(1, 2, 1, 0, false);
+
+		kv_result_init(&r);
+		locktab_cancel(t, &c, idx++, 0, &r);
+	}
+	assert_int_equal(lock(t, fl(1, 3, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_OK);
+	/* A failed upgrade without WAIT drops the old lock, as on Linux. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, false), NULL, NULL),
+	    KV_ELOCKED);
+	assert_string_equal(dump(t), "1:F3/1s");
+	/* With WAIT it queues, and is granted when the other leaves. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_EQUEUED);
+	unlock(t, fl(1, 3, 1, 0, false));
+	assert_string_equal(dump(t), "1:F1/1e");
+	locktab_free(t);
+}
+
+/* Two shared holders both upgrading with WAIT: no deadlock (each
+ * conversion drops the old lock first). */
+static void test_flock_double_upgrade(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 2, 1, KV_LK_SHARED, false), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, fl(1, 2, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:F2/1e");
+	unlock(t, fl(1, 2, 1, 0, false));
+	assert_string_equal(dump(t), "1:F1/1e");
+	locktab_free(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: POSIX
+ * ------------------------------------------------------------------------ */
+
+static void test_posix_split_merge(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+	struct kv_result r;
+	uint64_t tok;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 99, 0), NULL, NULL),
+	    KV_OK);
+	/* A read lock inside a write lock: split in three (a downgrade). */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 10, 19, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]e 1:P1/1[20-99]e 1:P1/1[10-19]s");
+	/* Unlock a hole. */
+	unlock(t, px(1, 1, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]e 1:P1/1[20-49]e 1:P1/1[10-19]s 1:P1/1[60-99]e");
+	assert_int_equal(locktab_held(t), 4);
+	/* Another owner: only the hole is free. */
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_SHARED, 49, 50, 0), NULL,
+	                     &r),
+	    KV_ELOCKED);
+	assert_int_equal(r.lock.start, 20);
+	assert_int_equal(r.lock.end, 49);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	/* Shared over shared of another owner. */
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 12, 55, 0), NULL,
+	                     NULL),
+	    KV_ELOCKED); /* [20-49] is exclusive */
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 12, 15, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	/* Owner 1 takes it all back in write mode: one merged piece, over
+	 * the others' locks?  No: they conflict. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 99, 0), NULL, NULL),
+	    KV_ELOCKED);
+	unlock(t, px(1, 2, 1, 0, 0, KV_LK_EOF, 0));
+	unlock(t, px(1, 3, 1, 0, 0, KV_LK_EOF, 0));
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 99, 0), &tok, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-99]e");
+	assert_int_equal(state_of(t, px(1, 1, 1, KV_LK_EXCL, 0, 99, 0), NULL),
+	    KV_OK);
+	/* Adjacent same-mode pieces merge; touching other modes do not. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 100, 109, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-109]e");
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 110, 119, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-109]e 1:P1/1[110-119]s");
+	/* Covering check of wait_state: [0-119] is not all exclusive. */
+	assert_int_equal(state_of(t, px(1, 1, 1, KV_LK_EXCL, 0, 119, 0), NULL),
+	    KV_ENOLOCK);
+	assert_int_equal(state_of(t, px(1, 1, 1, KV_LK_SHARED, 0, 119, 0),
+	                     &tok),
+	    KV_OK);
+	/* Unlock across pieces, to the end of the file. */
+	unlock(t, px(1, 1, 1, 0, 5, KV_LK_EOF, 0));
+	assert_string_equal(dump(t), "1:P1/1[0-4]e");
+	/* A range to the end of the file, and the edges of u64. */
+	assert_int_equal(lock(t,
+	                     px(1, 1, 1, KV_LK_EXCL, KV_LK_EOF, KV_LK_EOF, 0),
+	                     NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 5, KV_LK_EOF - 1, 0),
+	                     NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-18446744073709551615]e");
+	locktab_free(t);
+}
+
+/* An owner upgrading its read lock is not queued behind a waiter that
+ * waits for it (which would deadlock). */
+static void test_posix_upgrade_with_waiter(void **state)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 9, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 9, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 9, 0), NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-9]e");
+	/* The holder's close: UNLOCK_OWNER; the waiter is granted. */
+	ev.n = 0;
+	{
+		struct kv_result r;
+
+		kv_result_init(&r);
+		locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, 0, &r);
+	}
+	assert_string_equal(dump(t), "1:P2/1[0-9]e");
+	assert_int_equal(ev.n, 1);
+	assert_true(ev.ev[0].queued);
+	locktab_free(t);
+}
+
+static void test_unlock_owner_and_cancel(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+	struct kv_result r;
+
+	(void)state;
+	/* Owner 1 holds ranges and a flock, and waits for another range. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 9, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 20, 29, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 40, 49, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 45, 45, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 5, 5, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	/* Owner 1 of session 1, POSIX only: its pieces and wait go. */
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, 0, &r);
+	assert_string_equal(dump(t), "1:F1/1e 1:P2/1[40-49]e 1:P3/1[5-5]s");
+	assert_int_equal(locktab_waiting(t), 0);
+	/* CANCEL: the waiter leaves; the one behind it is granted. */
+	assert_int_equal(lock(t, px(1, 4, 1, KV_LK_EXCL, 40, 41, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 5, 1, KV_LK_SHARED, 41, 42, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	unlock(t, px(1, 2, 1, 0, 0, KV_LK_EOF, 0));
+	assert_string_equal(dump(t), "1:F1/1e 1:P3/1[5-5]s 1:P4/1[40-41]e");
+	unlock(t, px(1, 4, 1, 0, 0, KV_LK_EOF, 0));
+	assert_string_equal(dump(t), "1:F1/1e 1:P3/1[5-5]s 1:P5/1[41-42]s");
+	assert_int_equal(lock(t, px(1, 6, 1, KV_LK_EXCL, 42, 43, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 7, 1, KV_LK_SHARED, 43, 44, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED); /* behind session 6's exclusive */
+	kv_result_init(&r);
+	{
+		struct locktab_req c = px(1, 6, 1, 0, 42, 43, 0);
+
+		locktab_cancel(t, &c, idx++, 0, &r);
+	}
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(state_of(t, px(1, 6, 1, KV_LK_EXCL, 42, 43, 0), NULL),
+	    KV_ENOLOCK);
+	assert_int_equal(state_of(t, px(1, 7, 1, KV_LK_SHARED, 43, 44, 0),
+	                     NULL),
+	    KV_OK);
+	/* GETLK ignores the caller's own locks and the waiters. */
+	{
+		struct locktab_req g = px(1, 7, 1, KV_LK_EXCL, 0, KV_LK_EOF, 0);
+
+		kv_result_init(&r);
+		locktab_getlk(t, &g, &r);
+		assert_int_equal(r.status, KV_ELOCKED);
+		assert_int_equal(r.lock.session, 3);
+		g = px(1, 7, 1, KV_LK_SHARED, 43, 44, 0);
+		kv_result_init(&r);
+		locktab_getlk(t, &g, &r);
+		assert_int_equal(r.status, KV_OK);
+	}
+	/* Everything released: the table keeps nothing. */
+	locktab_drop_session(t, 1, idx++);
+	locktab_drop_session(t, 3, idx++);
+	locktab_drop_session(t, 5, idx++);
+	locktab_drop_session(t, 7, idx++);
+	assert_int_equal(locktab_held(t), 0);
+	assert_string_equal(dump(t), "");
+	locktab_free(t);
+}
+
+static void test_fence_and_limit(void **state)
+{
+	struct locktab *t = locktab_new(LEASE, 3);
+	uint64_t tok;
+
+	(void)state;
+	assert_false(locktab_fence(t, 1, 1));
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 0, 0), &tok, NULL),
+	    KV_OK);
+	assert_true(locktab_fence(t, 1, tok));
+	assert_false(locktab_fence(t, 1, tok - 1));
+	assert_false(locktab_fence(t, 1, tok + 1));
+	assert_false(locktab_fence(t, 2, tok));
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 2, 2, 0), NULL, NULL),
+	    KV_OK);
+	/* Over the limit (two slots kept for a split): ErrNoSpace. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 4, 4, 0), NULL, NULL),
+	    KV_ENOSPC);
+	unlock(t, px(1, 1, 1, 0, 0, 0, 0));
+	assert_false(locktab_fence(t, 1, tok));
+	locktab_free(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Tests: serialisation
+ * ------------------------------------------------------------------------ */
+
+static void test_encode_decode(void **state)
+{
+	struct locktab *t = new_tab(NULL), *u;
+	void *b1, *b2;
+	size_t n1, n2;
+
+	(void)state;
+	assert_int_equal(lock(t, px(3, 1, 1, KV_LK_EXCL, 0, 9, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(3, 2, 1, KV_LK_SHARED, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(3, 2, 1, KV_LK_SHARED, 5, 6, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, fl(9, 3, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(locktab_encode(t, &b1, &n1), 0);
+	assert_int_equal(locktab_decode(b1, n1, LEASE, 100, 0, &u), 0);
+	assert_int_equal(locktab_encode(u, &b2, &n2), 0);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(b1, b2, n1);
+	assert_int_equal(locktab_held(u), 3);
+	assert_int_equal(locktab_waiting(u), 1);
+	free(b2);
+	locktab_free(u);
+	/* Over the limit, truncated, trailing: refused. */
+	assert_int_equal(locktab_decode(b1, n1, LEASE, 3, 0, &u), -EBADMSG);
+	for (size_t n = 0; n < n1; n++)
+		assert_int_equal(locktab_decode(b1, n, LEASE, 100, 0, &u),
+		    -EBADMSG);
+	{
+		uint8_t *longer = malloc(n1 + 1);
+
+		memcpy(longer, b1, n1);
+		longer[n1] = 0;
+		assert_int_equal(locktab_decode(longer, n1 + 1, LEASE, 100, 0,
+		                     &u),
+		    -EBADMSG);
+		free(longer);
+	}
+	/* A renewal after the committed clock: refused. */
+	assert_int_equal(locktab_decode(b1, n1, LEASE, 100, -1, &u), -EBADMSG);
+	/* Every single-byte flip: refused, or a valid table that encodes to
+	 * the same bytes (canonical). */
+	for (size_t i = 0; i < n1; i++) {
+		uint8_t *m = malloc(n1);
+
+		memcpy(m, b1, n1);
+		m[i] ^= 0x41;
+		if (locktab_decode(m, n1, LEASE, 100, 0, &u) == 0) {
+			assert_int_equal(locktab_encode(u, &b2, &n2), 0);
+			assert_int_equal(n2, n1);
+			assert_memory_equal(b2, m, n1);
+			free(b2);
+			locktab_free(u);
+		}
+		free(m);
+	}
+	free(b1);
+	locktab_free(t);
+}
+
+/* Two holders in conflict, a flock listed twice for one owner: refused. */
+static void test_decode_rejects_conflicts(void **state)
+{
+	struct locktab *t = new_tab(NULL), *u;
+	void *b;
+	size_t n;
+	uint8_t *p;
+
+	(void)state;
+	assert_int_equal(lock(t, px(3, 1, 1, KV_LK_SHARED, 0, 9, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(3, 2, 1, KV_LK_SHARED, 0, 9, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(locktab_encode(t, &b, &n), 0);
+	assert_int_equal(locktab_decode(b, n, LEASE, 100, 0, &u), 0);
+	locktab_free(u);
+	/* Layout: token 8, ns 4, 2 x 16, ne 4, inode 8, flock nh 4, nw 4,
+	 * posix nh 4, then locks of 45 bytes: mode is the last byte. */
+	p = (uint8_t *)b + 8 + 4 + 32 + 4 + 8 + 4 + 4 + 4;
+	p[44] = KV_LK_EXCL; /* two holders now conflict */
+	assert_int_equal(locktab_decode(b, n, LEASE, 100, 0, &u), -EBADMSG);
+	p[44] = KV_LK_SHARED;
+	p[45 + 0] = 1; /* the second holder's session -> 1: same owner,
+	                  overlapping pieces */
+	assert_int_equal(locktab_decode(b, n, LEASE, 100, 0, &u), -EBADMSG);
+	free(b);
+	locktab_free(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Through kv_apply(): leases, FENCE, snapshots
+ * ------------------------------------------------------------------------ */
+
+struct node {
+	struct kv *kv;
+	uint64_t index;
+	struct events ev;
+};
+
+static void node_init(struct node *n, int64_t lease)
+{
+	struct kv_options o = { .lock_lease_ns = lease,
+		.session_ttl_ns = 3600 * SEC };
+
+	memset(n, 0, sizeof(*n));
+	n->kv = kv_new(&o);
+	assert_non_null(n->kv);
+	kv_set_lock_listener(n->kv, record, &n->ev);
+}
+
+static void apply(struct node *n, const struct kv_cmd *c, struct kv_result *r)
+{
+	void *buf;
+	size_t len;
+
+	assert_int_equal(kv_cmd_encode_alloc(c, &buf, &len), 0);
+	assert_int_equal(kv_apply(n->kv, ++n->index, buf, len, r), 0);
+	free(buf);
+}
+
+static uint64_t seqs[64];
+
+static int run(struct node *n, uint64_t session, uint8_t type, struct kv_op op,
+    int64_t t, struct kv_result *out)
+{
+	struct kv_cmd c = { .type = type,
+		.client_id = session,
+		.seq = session ? ++seqs[session] : 0,
+		.time_ns = t };
+	struct kv_result r;
+	int status;
+
+	if (out == NULL)
+		out = &r;
+	op.type = type;
+	c.op = op;
+	apply(n, &c, out);
+	status = out->status;
+	if (out == &r)
+		kv_result_release(&r);
+	return status;
+}
+
+static uint64_t reg(struct node *n, int64_t t)
+{
+	struct kv_cmd c = { .type = KV_OP_REGISTER, .time_ns = t };
+	struct kv_result r;
+
+	apply(n, &c, &r);
+	assert_int_equal(r.status, KV_OK);
+	return r.client_id;
+}
+
+static void put(struct node *n, const char *key, const char *val, int64_t t)
+{
+	struct kv_op op = { .flags = KV_F_ANYVER,
+		.key = key,
+		.keylen = (uint32_t)strlen(key),
+		.data = val,
+		.datalen = (uint32_t)strlen(val),
+		.meta = { KV_KIND_FILE, 0644, 0, 0 } };
+
+	assert_int_equal(run(n, 0, KV_OP_PUT, op, t, NULL), KV_OK);
+}
+
+static struct kv_op lk_op(const char *key, uint8_t kind, uint8_t mode,
+    uint64_t owner, bool wait)
+{
+	return (struct kv_op){ .key = key,
+		.keylen = (uint32_t)strlen(key),
+		.lkind = kind,
+		.lmode = mode,
+		.owner = owner,
+		.flags = wait ? KV_F_WAIT : 0 };
+}
+
+static void tick(struct node *n, int64_t t)
+{
+	struct kv_cmd c = { .type = KV_OP_TICK, .time_ns = t };
+	struct kv_result r;
+
+	apply(n, &c, &r);
+}
+
+static void test_kv_lease_expiry_boundary(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	uint64_t a, b;
+	struct kv_result r;
+	struct kv_op op = lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false);
+
+	(void)state;
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	b = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK, op, t0, &r), KV_OK);
+	assert_true(r.attr.version > 0);
+	op.flags = KV_F_WAIT;
+	assert_int_equal(run(&n, b, KV_OP_LOCK, op, t0 + 1, &r), KV_EQUEUED);
+	/* b keeps its lease alive; a goes silent.  At exactly a's
+	 * renewal + lease, a still holds it. */
+	assert_int_equal(run(&n, b, KV_OP_KEEPALIVE, (struct kv_op){ 0 },
+	                     t0 + LEASE - 5, NULL),
+	    KV_OK);
+	tick(&n, t0 + LEASE);
+	{
+		uint32_t held, waiting;
+
+		kv_lock_count(n.kv, &held, &waiting);
+		assert_int_equal(held, 1);
+		assert_int_equal(waiting, 1);
+	}
+	/* One nanosecond later: expired in that entry, b granted by it. */
+	n.ev.n = 0;
+	tick(&n, t0 + LEASE + 1);
+	assert_int_equal(n.ev.n, 2);
+	assert_int_equal(n.ev.ev[0].type, KV_LOCK_EV_LOST);
+	assert_int_equal(n.ev.ev[0].lock.session, a);
+	assert_int_equal(n.ev.ev[1].type, KV_LOCK_EV_GRANTED);
+	assert_int_equal(n.ev.ev[1].lock.session, b);
+	assert_int_equal(n.ev.ev[1].lock.token, n.index << 16);
+	assert_int_equal(n.ev.ev[1].index, n.index);
+	/* a's late unlock changes nothing; b's wait state says granted. */
+	op.flags = 0;
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .owner = 1 },
+	                     t0 + LEASE + 2, NULL),
+	    KV_OK);
+	assert_int_equal(kv_lock_wait(n.kv, b,
+	                     &(struct kv_op){ .type = KV_OP_LOCK,
+	                         .key = "f",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .lmode = KV_LK_EXCL,
+	                         .owner = 1 },
+	                     0, &r),
+	    0);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.attr.version, n.ev.ev[1].lock.token);
+	/* A lock on a missing key: ErrNoKey; without a session: ErrSession. */
+	assert_int_equal(run(&n, b, KV_OP_LOCK,
+	                     lk_op("nope", KV_LK_FLOCK, KV_LK_EXCL, 1, false),
+	                     t0 + LEASE + 3, NULL),
+	    KV_ENOKEY);
+	assert_int_equal(run(&n, 0, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false),
+	                     t0 + LEASE + 3, NULL),
+	    KV_ESESSION);
+	kv_free(n.kv);
+}
+
+/* A duplicate (a retried LOCK) keeps the token and renews the lease. */
+static void test_kv_duplicate_lock(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	struct kv_cmd c = { .type = KV_OP_LOCK, .time_ns = t0 };
+	struct kv_result r1, r2;
+	uint64_t a;
+
+	(void)state;
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	c.client_id = a;
+	c.seq = 1;
+	c.op = lk_op("f", KV_LK_POSIX, KV_LK_EXCL, 7, false);
+	c.op.type = KV_OP_LOCK;
+	c.op.end = 9;
+	apply(&n, &c, &r1);
+	assert_int_equal(r1.status, KV_OK);
+	c.time_ns = t0 + LEASE - 1;
+	apply(&n, &c, &r2);
+	assert_true(r2.flags & KV_RES_DUP);
+	assert_int_equal(r2.status, KV_OK);
+	assert_int_equal(r2.attr.version, r1.attr.version);
+	tick(&n, t0 + 2 * LEASE - 1); /* renewed by the duplicate */
+	{
+		uint32_t held, waiting;
+
+		kv_lock_count(n.kv, &held, &waiting);
+		assert_int_equal(held, 1);
+		tick(&n, t0 + 2 * LEASE);
+		kv_lock_count(n.kv, &held, &waiting);
+		assert_int_equal(held, 0);
+	}
+	kv_free(n.kv);
+}
+
+static struct kv_result txn_fenced(struct node *n, uint64_t session,
+    const char *lock, uint64_t token, const char *key, const char *val,
+    int64_t t)
+{
+	struct kv_op ops[2] = {
+		{ .type = KV_OP_FENCE,
+		    .key = lock,
+		    .keylen = (uint32_t)strlen(lock),
+		    .token = token },
+		{ .type = KV_OP_PUT,
+		    .flags = KV_F_ANYVER,
+		    .key = key,
+		    .keylen = (uint32_t)strlen(key),
+		    .data = val,
+		    .datalen = (uint32_t)strlen(val),
+		    .meta = { KV_KIND_FILE, 0644, 0, 0 } },
+	};
+	struct kv_cmd c = { .type = KV_OP_TXN,
+		.client_id = session,
+		.seq = ++seqs[session],
+		.time_ns = t,
+		.ops = ops,
+		.nops = 2 };
+	struct kv_result r;
+
+	apply(n, &c, &r);
+	return r;
+}
+
+static void test_kv_fence_in_txn(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	struct kv_result r;
+	struct kv_attr at;
+	uint64_t a, b, ta, tb;
+	struct kv_op op = lk_op("L", KV_LK_FLOCK, KV_LK_EXCL, 1, false);
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	put(&n, "L", "", t0);
+	put(&n, "data", "0", t0);
+	a = reg(&n, t0);
+	b = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK, op, t0, &r), KV_OK);
+	ta = r.attr.version;
+	r = txn_fenced(&n, a, "L", ta, "data", "a1", t0 + 1);
+	assert_int_equal(r.status, KV_OK);
+	assert_int_equal(r.fail_op, KV_NO_INDEX);
+	assert_int_equal(r.attr.version, 2); /* data's: op 1 after FENCE */
+	/* a is paused past its lease; b takes the lock. */
+	op.flags = KV_F_WAIT;
+	assert_int_equal(run(&n, b, KV_OP_LOCK, op, t0 + 2, &r), KV_EQUEUED);
+	assert_int_equal(run(&n, b, KV_OP_KEEPALIVE, (struct kv_op){ 0 },
+	                     t0 + LEASE, NULL),
+	    KV_OK);
+	tick(&n, t0 + 1 + LEASE + 1);
+	assert_int_equal(kv_lock_wait(n.kv, b,
+	                     &(struct kv_op){ .type = KV_OP_LOCK,
+	                         .key = "L",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .lmode = KV_LK_EXCL,
+	                         .owner = 1 },
+	                     0, &r),
+	    0);
+	assert_int_equal(r.status, KV_OK);
+	tb = r.attr.version;
+	assert_true(tb > ta);
+	r = txn_fenced(&n, b, "L", tb, "data", "b1", t0 + LEASE + 3);
+	assert_int_equal(r.status, KV_OK);
+	/* a wakes up and writes with its old token: refused, nothing
+	 * applied. */
+	r = txn_fenced(&n, a, "L", ta, "data", "a2", t0 + LEASE + 4);
+	assert_int_equal(r.status, KV_EFENCED);
+	assert_int_equal(r.fail_op, 0);
+	{
+		void *v;
+		size_t len;
+
+		assert_int_equal(kv_get(n.kv, "data", 4, &at, &v, &len), 0);
+		assert_int_equal(len, 2);
+		assert_memory_equal(v, "b1", 2);
+		assert_int_equal(at.version, 3);
+		free(v);
+	}
+	/* A forged newer token: refused too.  A missing lock key: ErrNoKey
+	 * at the FENCE. */
+	r = txn_fenced(&n, a, "L", tb + 1, "data", "a3", t0 + LEASE + 5);
+	assert_int_equal(r.status, KV_EFENCED);
+	r = txn_fenced(&n, a, "M", tb, "data", "a3", t0 + LEASE + 5);
+	assert_int_equal(r.status, KV_ENOKEY);
+	assert_int_equal(r.fail_op, 0);
+	/* A failing op after the FENCE: fail_op counts the FENCE. */
+	{
+		struct kv_op ops[2] = {
+			{ .type = KV_OP_FENCE,
+			    .key = "L",
+			    .keylen = 1,
+			    .token = tb },
+			{ .type = KV_OP_DELETE, .key = "nokey", .keylen = 5 },
+		};
+		struct kv_cmd c = { .type = KV_OP_TXN,
+			.client_id = b,
+			.seq = ++seqs[b],
+			.time_ns = t0 + LEASE + 6,
+			.ops = ops,
+			.nops = 2 };
+
+		apply(&n, &c, &r);
+		assert_int_equal(r.status, KV_ENOKEY);
+		assert_int_equal(r.fail_op, 1);
+	}
+	/* After b unlocks, its token is dead as well. */
+	assert_int_equal(run(&n, b, KV_OP_UNLOCK,
+	                     (struct kv_op){ .key = "L",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .owner = 1 },
+	                     t0 + LEASE + 7, NULL),
+	    KV_OK);
+	r = txn_fenced(&n, b, "L", tb, "data", "b2", t0 + LEASE + 8);
+	assert_int_equal(r.status, KV_EFENCED);
+	kv_free(n.kv);
+}
+
+/* A lock held while its file is deleted stays with the inode; by inode
+ * it can still be unlocked; then the table forgets the inode. */
+static void test_kv_lock_outlives_name(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	struct kv_result r;
+	uint64_t a, ino;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     &r),
+	    KV_OK);
+	ino = r.attr.inode;
+	assert_true(ino >= KV_INODE_FIRST);
+	assert_int_equal(run(&n, 0, KV_OP_DELETE,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .flags = KV_F_ANYVER },
+	                     t0, NULL),
+	    KV_OK);
+	{
+		uint32_t h, w;
+
+		kv_lock_count(n.kv, &h, &w);
+		assert_int_equal(h, 1);
+	}
+	/* By the old name: ErrNoKey; by inode: fine. */
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .owner = 1 },
+	                     t0, NULL),
+	    KV_ENOKEY);
+	/* A new file at the name is another inode: with both, ErrNoKey. */
+	put(&n, "f", "", t0);
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK_OWNER,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .inode = ino,
+	                         .owner = 1 },
+	                     t0, NULL),
+	    KV_ENOKEY);
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK_OWNER,
+	                     (struct kv_op){ .inode = ino, .owner = 1 }, t0,
+	                     NULL),
+	    KV_OK);
+	{
+		uint32_t h, w;
+
+		kv_lock_count(n.kv, &h, &w);
+		assert_int_equal(h, 0);
+	}
+	kv_free(n.kv);
+}
+
+/* A snapshot holds the lock table: the restored replica is equal (same
+ * digest, same snapshot bytes) and goes on exactly like the original. */
+static void test_kv_snapshot_with_locks(void **state)
+{
+	struct node x, y;
+	int64_t t0 = 1000 * SEC;
+	struct kv_result r1, r2;
+	void *s1, *s2;
+	size_t n1, n2;
+	uint64_t a, b;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&x, LEASE);
+	node_init(&y, LEASE);
+	put(&x, "f", "", t0);
+	put(&x, "g", "", t0);
+	a = reg(&x, t0);
+	b = reg(&x, t0);
+	assert_int_equal(run(&x, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(run(&x, b, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true), t0,
+	                     NULL),
+	    KV_EQUEUED);
+	{
+		struct kv_op op = lk_op("g", KV_LK_POSIX, KV_LK_SHARED, 3, 0);
+
+		op.start = 10;
+		op.end = 20;
+		assert_int_equal(run(&x, b, KV_OP_LOCK, op, t0 + 5, NULL),
+		    KV_OK);
+	}
+	assert_int_equal(kv_snapshot(x.kv, &s1, &n1), 0);
+	assert_int_equal(kv_restore(y.kv, s1, n1), 0);
+	y.index = x.index;
+	assert_true(kv_digest(x.kv) == kv_digest(y.kv));
+	assert_int_equal(kv_snapshot(y.kv, &s2, &n2), 0);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(s1, s2, n1);
+	free(s2);
+	/* The same entries on both: the same results and states. */
+	tick(&x, t0 + LEASE + 1); /* a expires: b granted on both */
+	tick(&y, t0 + LEASE + 1);
+	assert_int_equal(y.ev.n, 2);
+	assert_int_equal(y.ev.ev[1].lock.session, b);
+	assert_true(kv_digest(x.kv) == kv_digest(y.kv));
+	{
+		uint64_t s = seqs[b];
+
+		run(&x, b, KV_OP_UNLOCK_OWNER,
+		    (struct kv_op){ .key = "g", .keylen = 1, .owner = 3 },
+		    t0 + LEASE + 2, &r1);
+		seqs[b] = s;
+		run(&y, b, KV_OP_UNLOCK_OWNER,
+		    (struct kv_op){ .key = "g", .keylen = 1, .owner = 3 },
+		    t0 + LEASE + 2, &r2);
+		assert_int_equal(r1.status, r2.status);
+	}
+	assert_true(kv_digest(x.kv) == kv_digest(y.kv));
+	/* The lock table is in the digest: a change shows. */
+	{
+		uint64_t d = kv_digest(x.kv);
+
+		run(&x, b, KV_OP_UNLOCK_OWNER,
+		    (struct kv_op){ .key = "f", .keylen = 1, .owner = 1 },
+		    t0 + LEASE + 3, NULL);
+		assert_true(kv_digest(x.kv) != d);
+	}
+	/* A format-1 snapshot is refused. */
+	((uint8_t *)s1)[8] = 1;
+	assert_int_equal(kv_restore(y.kv, s1, n1), -ENOTSUP);
+	free(s1);
+	kv_free(x.kv);
+	kv_free(y.kv);
+}
+
+/* Evicted from the session table (capacity): the locks go with it. */
+static void test_kv_eviction_drops_locks(void **state)
+{
+	struct kv_options o = { .session_max = 2 };
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	uint64_t a, b;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	memset(&n, 0, sizeof(n));
+	n.kv = kv_new(&o);
+	kv_set_lock_listener(n.kv, record, &n.ev);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	b = reg(&n, t0 + 1);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(run(&n, b, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true),
+	                     t0 + 2, NULL),
+	    KV_EQUEUED);
+	n.ev.n = 0;
+	reg(&n, t0 + 3); /* evicts a, the least recently used */
+	assert_int_equal(n.ev.n, 2);
+	assert_int_equal(n.ev.ev[0].type, KV_LOCK_EV_LOST);
+	assert_int_equal(n.ev.ev[0].lock.session, a);
+	assert_int_equal(n.ev.ev[1].lock.session, b);
+	kv_free(n.kv);
+}
+
+/* ------------------------------------------------------------------------
+ * Seeded random runs against reference models
+ * ------------------------------------------------------------------------ */
+
+#define M_INODES 3
+#define M_OWNERS 5 /* (session s, owner 1) for s in 1..M_OWNERS */
+
+struct mreq {
+	uint64_t s;
+	uint8_t mode;
+};
+
+/* A naive flock model of one inode: holders by owner, FIFO queue. */
+struct fmodel {
+	uint8_t held[M_OWNERS + 1]; /* 0 or the mode */
+	struct mreq q[64];
+	int nq;
+};
+
+static bool f_conflict(uint8_t a, uint8_t b)
+{
+	return a && b && (a == KV_LK_EXCL || b == KV_LK_EXCL);
+}
+
+static bool f_grantable(const struct fmodel *m, uint64_t s, uint8_t mode,
+    int ahead, bool check_queue)
+{
+	for (uint64_t o = 1; o <= M_OWNERS; o++)
+		if (o != s && f_conflict(m->held[o], mode))
+			return false;
+	for (int i = 0; check_queue && i < ahead; i++)
+		if (m->q[i].s != s && f_conflict(m->q[i].mode, mode))
+			return false;
+	return true;
+}
+
+static void f_pass(struct fmodel *m)
+{
+	int keep = 0;
+
+	for (int i = 0; i < m->nq; i++) {
+		struct mreq w = m->q[i];
+		bool ok = f_grantable(m, w.s, w.mode, 0, false);
+
+		if (ok && !m->held[w.s]) {
+			/* no earlier kept waiter conflicting */
+			for (int j = 0; j < keep; j++)
+				if (m->q[j].s != w.s &&
+				    f_conflict(m->q[j].mode, w.mode))
+					ok = false;
+		}
+		if (ok)
+			m->held[w.s] = w.mode;
+		else
+			m->q[keep++] = w;
+	}
+	m->nq = keep;
+}
+
+static int f_lock(struct fmodel *m, uint64_t s, uint8_t mode, bool wait)
+{
+	bool had = m->held[s] != 0, conv = false;
+
+	if (m->held[s] == mode)
+		return KV_OK;
+	if (had) {
+		m->held[s] = 0;
+		conv = true;
+	}
+	if (f_grantable(m, s, mode, m->nq, !conv)) {
+		m->held[s] = mode;
+		f_pass(m);
+		return KV_OK;
+	}
+	if (wait) {
+		m->q[m->nq++] = (struct mreq){ s, mode };
+		f_pass(m);
+		return KV_EQUEUED;
+	}
+	f_pass(m);
+	return KV_ELOCKED;
+}
+
+static void f_remove(struct fmodel *m, uint64_t s, bool held, bool queued)
+{
+	int keep = 0;
+
+	if (held)
+		m->held[s] = 0;
+	for (int i = 0; i < m->nq; i++)
+		if (!(queued && m->q[i].s == s))
+			m->q[keep++] = m->q[i];
+	m->nq = keep;
+	f_pass(m);
+}
+
+/* The table's flock holders of @ino as the model's array. */
+struct fcollect {
+	uint64_t ino;
+	uint8_t held[M_OWNERS + 1];
+};
+
+static int f_collect(void *arg, uint64_t ino, const struct kv_lock *l)
+{
+	struct fcollect *c = arg;
+
+	if (ino == c->ino && l->lkind == KV_LK_FLOCK) {
+		assert_true(l->session >= 1 && l->session <= M_OWNERS);
+		assert_int_equal(c->held[l->session], 0);
+		c->held[l->session] = l->lmode;
+	}
+	return 0;
+}
+
+static void run_flock_model(uint64_t seed)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+	struct fmodel m[M_INODES + 1];
+
+	memset(m, 0, sizeof(m));
+	rng_state = seed;
+	for (int step = 0; step < 3000; step++) {
+		uint64_t ino = 1 + rnd() % M_INODES, s = 1 + rnd() % M_OWNERS;
+		uint8_t mode = rnd() % 2 ? KV_LK_SHARED : KV_LK_EXCL;
+		int op = (int)(rnd() % 10);
+		struct kv_result r;
+
+		kv_result_init(&r);
+		if (op < 5) {
+			bool wait = rnd() % 2;
+			int want;
+
+			/* One wait per owner at a time, as a process. */
+			for (int i = 0; wait && i < m[ino].nq; i++)
+				if (m[ino].q[i].s == s)
+					wait = false;
+			want = f_lock(&m[ino], s, mode, wait);
+			assert_int_equal(lock(t, fl(ino, s, 1, mode, wait),
+			                     NULL, NULL),
+			    want);
+		} else if (op < 7) {
+			unlock(t, fl(ino, s, 1, 0, false));
+			f_remove(&m[ino], s, true, false);
+		} else if (op < 8) {
+			struct locktab_req c = fl(ino, s, 1, 0, false);
+
+			locktab_cancel(t, &c, idx++, 0, &r);
+			f_remove(&m[ino], s, false, true);
+		} else if (op < 9) {
+			locktab_unlock_owner(t, ino, s, 1, KV_LK_FLOCK, idx++,
+			    0, &r);
+			f_remove(&m[ino], s, true, true);
+		} else {
+			locktab_drop_session(t, s, idx++); /* expiry */
+			for (uint64_t i = 1; i <= M_INODES; i++)
+				f_remove(&m[i], s, true, true);
+		}
+		/* The table equals the model: holders and queue order. */
+		for (uint64_t i = 1; i <= M_INODES; i++) {
+			struct fcollect c = { .ino = i };
+
+			locktab_each(t, f_collect, &c);
+			assert_memory_equal(c.held, m[i].held, sizeof(c.held));
+			for (int q = 0; q < m[i].nq; q++)
+				assert_int_equal(state_of(t,
+				                     fl(i, m[i].q[q].s, 1,
+				                         m[i].q[q].mode, true),
+				                     NULL),
+				    KV_EQUEUED);
+		}
+	}
+	locktab_free(t);
+}
+
+static void test_random_flock_vs_model(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 40; seed++)
+		run_flock_model(seed * 0x9e3779b97f4a7c15ull);
+}
+
+/* POSIX against a byte map: per owner, the mode of each byte 0..RANGE-1. */
+#define RANGE 24
+
+struct pcollect {
+	uint8_t map[M_OWNERS + 1][RANGE];
+	uint64_t ino;
+};
+
+static int p_collect(void *arg, uint64_t ino, const struct kv_lock *l)
+{
+	struct pcollect *c = arg;
+
+	if (ino != c->ino || l->lkind != KV_LK_POSIX)
+		return 0;
+	assert_true(l->end < RANGE);
+	for (uint64_t b = l->start; b <= l->end; b++) {
+		assert_int_equal(c->map[l->session][b], 0); /* no overlap */
+		c->map[l->session][b] = l->lmode;
+	}
+	return 0;
+}
+
+/* No two adjacent pieces of one owner with the same mode. */
+static int p_pieces(void *arg, uint64_t ino, const struct kv_lock *l)
+{
+	uint32_t *count = arg;
+
+	(void)ino;
+	if (l->lkind == KV_LK_POSIX)
+		(*count)++;
+	return 0;
+}
+
+static void run_posix_model(uint64_t seed)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+	uint8_t m[M_OWNERS + 1][RANGE];
+
+	memset(m, 0, sizeof(m));
+	rng_state = seed;
+	for (int step = 0; step < 3000; step++) {
+		uint64_t s = 1 + rnd() % M_OWNERS;
+		uint64_t a = rnd() % RANGE, b = rnd() % RANGE;
+		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+		uint8_t mode = rnd() % 2 ? KV_LK_SHARED : KV_LK_EXCL;
+		int op = (int)(rnd() % 10);
+
+		if (op < 6) {
+			bool ok = true;
+
+			for (uint64_t o = 1; o <= M_OWNERS; o++)
+				for (uint64_t x = lo; o != s && x <= hi; x++)
+					if (f_conflict(m[o][x], mode))
+						ok = false;
+			assert_int_equal(lock(t, px(1, s, 1, mode, lo, hi, 0),
+			                     NULL, NULL),
+			    ok ? KV_OK : KV_ELOCKED);
+			for (uint64_t x = lo; ok && x <= hi; x++)
+				m[s][x] = mode;
+		} else if (op < 9) {
+			unlock(t, px(1, s, 1, 0, lo, hi, 0));
+			for (uint64_t x = lo; x <= hi; x++)
+				m[s][x] = 0;
+		} else {
+			struct kv_result r;
+
+			kv_result_init(&r);
+			locktab_unlock_owner(t, 1, s, 1, KV_LK_POSIX, idx++, 0,
+			    &r);
+			memset(m[s], 0, sizeof(m[s]));
+		}
+		{
+			struct pcollect c = { .ino = 1 };
+			uint32_t pieces = 0, runs = 0;
+
+			locktab_each(t, p_collect, &c);
+			assert_memory_equal(c.map, m, sizeof(m));
+			/* Canonical pieces: one per maximal run of a mode. */
+			locktab_each(t, p_pieces, &pieces);
+			for (uint64_t o = 1; o <= M_OWNERS; o++)
+				for (int x = 0; x < RANGE; x++)
+					if (m[o][x] &&
+					    (x == 0 || m[o][x - 1] != m[o][x]))
+						runs++;
+			assert_int_equal(pieces, runs);
+			assert_int_equal(locktab_held(t), pieces);
+			/* Mutual exclusion on every byte. */
+			for (int x = 0; x < RANGE; x++)
+				for (uint64_t o = 1; o <= M_OWNERS; o++)
+					for (uint64_t p = o + 1; p <= M_OWNERS;
+					     p++)
+						assert_false(f_conflict(m[o][x],
+						    m[p][x]));
+		}
+	}
+	locktab_free(t);
+}
+
+static void test_random_posix_vs_model(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 40; seed++)
+		run_posix_model(seed * 0xd1b54a32d192ed03ull);
+}
+
+/*
+ * Through kv_apply() with leases and waits on POSIX ranges, many seeds:
+ * from the events alone (the committed log's view), the grant..release
+ * intervals of conflicting locks never overlap; tokens strictly
+ * increase; and a replica rebuilt from a snapshot half-way ends equal.
+ */
+/* The log's view: per session and byte, the mode held, rebuilt from
+ * the events (grants) and the commands applied (unlocks); losses come
+ * as events too. */
+struct logview {
+	uint8_t map[M_OWNERS + 1][RANGE];
+	size_t seen; /* events of the node consumed */
+};
+
+static void logview_events(struct logview *v, struct node *n)
+{
+	for (; v->seen < n->ev.n; v->seen++) {
+		const struct kv_lock_event *e = &n->ev.ev[v->seen];
+
+		if (e->type == KV_LOCK_EV_LOST) {
+			memset(v->map[e->lock.session], 0, RANGE);
+			continue;
+		}
+		assert_true(e->lock.end < RANGE);
+		for (uint64_t b = e->lock.start; b <= e->lock.end; b++)
+			v->map[e->lock.session][b] = e->lock.lmode;
+	}
+	/* Mutual exclusion on every byte, at every entry. */
+	for (int x = 0; x < RANGE; x++)
+		for (uint64_t o = 1; o <= M_OWNERS; o++)
+			for (uint64_t p = o + 1; p <= M_OWNERS; p++)
+				assert_false(
+				    f_conflict(v->map[o][x], v->map[p][x]));
+}
+
+static void run_kv_random(uint64_t seed)
+{
+	static struct node x, y;
+	static struct logview v;
+	int64_t t = 1000 * SEC;
+	bool have_y = false;
+
+	memset(seqs, 0, sizeof(seqs));
+	memset(&v, 0, sizeof(v));
+	node_init(&x, 3 * SEC);
+	rng_state = seed;
+	put(&x, "f", "", t);
+	for (uint64_t i = 1; i <= M_OWNERS; i++)
+		assert_int_equal(reg(&x, t), i); /* ids from 1 */
+	for (int step = 0; step < 600; step++) {
+		uint64_t i = 1 + rnd() % M_OWNERS;
+		uint64_t a = rnd() % RANGE, b = rnd() % RANGE;
+		struct kv_op op = lk_op("f", KV_LK_POSIX,
+		    rnd() % 2 ? KV_LK_SHARED : KV_LK_EXCL, 1, rnd() % 2);
+		int k = (int)(rnd() % 10);
+		struct kv_result r1, r2;
+
+		t += (int64_t)(rnd() % (SEC / 2));
+		op.start = a < b ? a : b;
+		op.end = a < b ? b : a;
+		if (k < 5) {
+			run(&x, i, KV_OP_LOCK, op, t, &r1);
+			if (have_y) {
+				seqs[i]--;
+				run(&y, i, KV_OP_LOCK, op, t, &r2);
+				assert_int_equal(r1.status, r2.status);
+				assert_int_equal(r1.attr.version,
+				    r2.attr.version);
+			}
+			logview_events(&v, &x);
+		} else if (k < 7) {
+			op.lmode = 0;
+			op.flags = 0;
+			/* Expiries at t first, in a TICK of their own: the
+			 * log view then replays the unlock's entry exactly
+			 * (its cut, then its grants). */
+			tick(&x, t);
+			if (have_y)
+				tick(&y, t);
+			logview_events(&v, &x);
+			run(&x, i, KV_OP_UNLOCK, op, t, &r1);
+			if (have_y) {
+				seqs[i]--;
+				run(&y, i, KV_OP_UNLOCK, op, t, NULL);
+			}
+			assert_int_equal(r1.status, KV_OK);
+			for (uint64_t z = op.start; z <= op.end; z++)
+				v.map[i][z] = 0;
+			logview_events(&v, &x);
+		} else if (k < 8) {
+			/* Everyone else stays alive; i may lapse. */
+			for (uint64_t j = 1; j <= M_OWNERS; j++) {
+				if (j == i)
+					continue;
+				run(&x, j, KV_OP_KEEPALIVE, (struct kv_op){ 0 },
+				    t, NULL);
+				if (have_y) {
+					seqs[j]--;
+					run(&y, j, KV_OP_KEEPALIVE,
+					    (struct kv_op){ 0 }, t, NULL);
+				}
+				logview_events(&v, &x);
+			}
+		} else {
+			tick(&x, t);
+			if (have_y)
+				tick(&y, t);
+			logview_events(&v, &x);
+		}
+		if (step == 300) {
+			void *s;
+			size_t n;
+
+			node_init(&y, 3 * SEC);
+			assert_int_equal(kv_snapshot(x.kv, &s, &n), 0);
+			assert_int_equal(kv_restore(y.kv, s, n), 0);
+			y.index = x.index;
+			free(s);
+			have_y = true;
+		}
+	}
+	/* The log's view is the table. */
+	{
+		struct pcollect c = { .ino = 0 };
+		uint32_t held, waiting;
+
+		kv_lock_count(x.kv, &held, &waiting);
+		for (uint64_t o = 1; o <= M_OWNERS; o++)
+			for (int z = 0; z < RANGE; z++) {
+				struct kv_op g = { .type = KV_OP_LOCK,
+					.key = "f",
+					.keylen = 1,
+					.lkind = KV_LK_POSIX,
+					.lmode = v.map[o][z] ? v.map[o][z]
+					                     : KV_LK_SHARED,
+					.owner = 1,
+					.start = (uint64_t)z,
+					.end = (uint64_t)z };
+				struct kv_result r;
+
+				assert_int_equal(kv_lock_wait(x.kv, o, &g, 0,
+				                     &r),
+				    0);
+				if (v.map[o][z])
+					assert_int_equal(r.status, KV_OK);
+				else
+					assert_true(r.status != KV_OK);
+			}
+		(void)c;
+	}
+	assert_true(have_y);
+	assert_true(kv_digest(x.kv) == kv_digest(y.kv));
+	kv_free(x.kv);
+	kv_free(y.kv);
+}
+
+static void test_random_kv_leases_and_replicas(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 20; seed++)
+		run_kv_random(seed * 0x94d049bb133111ebull);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flock_grant_conflict_queue),
+		cmocka_unit_test(test_flock_shared_and_fifo),
+		cmocka_unit_test(test_flock_upgrade_downgrade),
+		cmocka_unit_test(test_flock_double_upgrade),
+		cmocka_unit_test(test_posix_split_merge),
+		cmocka_unit_test(test_posix_upgrade_with_waiter),
+		cmocka_unit_test(test_unlock_owner_and_cancel),
+		cmocka_unit_test(test_fence_and_limit),
+		cmocka_unit_test(test_encode_decode),
+		cmocka_unit_test(test_decode_rejects_conflicts),
+		cmocka_unit_test(test_kv_lease_expiry_boundary),
+		cmocka_unit_test(test_kv_duplicate_lock),
+		cmocka_unit_test(test_kv_fence_in_txn),
+		cmocka_unit_test(test_kv_lock_outlives_name),
+		cmocka_unit_test(test_kv_snapshot_with_locks),
+		cmocka_unit_test(test_kv_eviction_drops_locks),
+		cmocka_unit_test(test_random_flock_vs_model),
+		cmocka_unit_test(test_random_posix_vs_model),
+		cmocka_unit_test(test_random_kv_leases_and_replicas),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
