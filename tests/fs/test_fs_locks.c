@@ -44,8 +44,8 @@
 
 #include "tests/fs/fsharness.h"
 
-/* The cluster's lock lease (kv.h: KV_LOCK_LEASE_NS). */
-#define LEASE_MS 10000
+/* The cluster's lock lease (the lock_lease line below). */
+#define LEASE_MS 2000
 
 #define MAX_KIDS 64
 static pid_t kids[MAX_KIDS];
@@ -741,8 +741,11 @@ static bool want(const char *only, const char *name)
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
-	int rv = fsh_setup("locks", "");
+	char extra[64];
+	int rv;
 
+	snprintf(extra, sizeof(extra), "lock_lease %d\n", LEASE_MS);
+	rv = fsh_setup("locks", extra);
 	if (rv != 0)
 		return rv;
 	atexit(kill_kids); /* runs before the harness' cleanup */
