@@ -314,6 +314,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_locks: %s\n", err);
 		return 1;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0); /* nothing buffered into forks */
 	printf("concurrency %d, %d s per row, %d hand-offs\n", conc, seconds,
 	    rounds);
 	printf("%-52s %12s\n", "row", "value");
