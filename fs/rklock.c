@@ -776,7 +776,8 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			break;
 		if (!wait) {
 			rv = call(l, C_LOCK, rq, &token, NULL);
-			if (rv == KV_OK) {
+			/* Unknown outcome: it may hold, so its close unlocks. */
+			if (rv == KV_OK || rv == KV_EMAYBE) {
 				pthread_mutex_lock(&l->mu);
 				holder_add(l, ino, rq->kind, rq->owner, token);
 				pthread_mutex_unlock(&l->mu);
@@ -834,6 +835,8 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			return;
 		}
 		waiter_unlink(l, w);
+		if (rv == KV_EMAYBE) /* may be queued: the close cleans up */
+			holder_add(l, ino, rq->kind, rq->owner, 0);
 		pthread_mutex_unlock(&l->mu);
 		free(w);
 		w = NULL;
