@@ -230,7 +230,7 @@ static int counter_kid(void *p)
 
 static void test_counters(void)
 {
-	int per_mount = long_run() ? 3 : 1, iters = long_run() ? 200 : 40;
+	int per_mount = long_run() ? 3 : 2, iters = long_run() ? 200 : 20;
 	int rounds = long_run() ? 3 : 1;
 
 	for (int m = 0; m < M_COUNT; m++)
