@@ -8,7 +8,8 @@
  * Scenarios, in order (one cluster, fsharness.h):
  *   counters: processes on every mount increment one counter file under
  *   flock, fcntl, an O_EXCL lockfile and a mkdir lock: the final count is
- *   exact, every round; noclobber lockfiles (one winner); LOCK_NB
+ *   exact, every round; noclobber lockfiles (one winner); flock on a
+ *   mount and `raftkv lock` on its path are one lock; LOCK_NB
  *   contention (EWOULDBLOCK, EAGAIN); flock upgrade and downgrade; F_GETLK
  *   reports a lock held on another mount (range, type, pid); a signal
  *   interrupts a blocking wait (EINTR) and leaks no lock; tokens
@@ -42,6 +43,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "kv/clerk.h"
 #include "tests/fs/fsharness.h"
 
 /* The cluster's lock lease (the lock_lease line below). */
@@ -397,6 +399,40 @@ static void test_nonblocking_and_conversion(void)
 	close(a);
 	close(b);
 	close(c);
+}
+
+/* A flock on a mount and `raftkv lock` on its path (the clerk calls the
+ * CLI makes) are one lock. */
+static void test_cli_namespace(void)
+{
+	struct clerk_lock_req rq = { .key = "/ns",
+		.keylen = 3,
+		.kind = KV_LK_FLOCK,
+		.mode = KV_LK_EXCL,
+		.owner = 42,
+		.pid = 4242 };
+	struct clerk_options o;
+	struct kv_lock who;
+	struct clerk *ck;
+	int a = open_rw(0, "ns"), b = open_rw(1, "ns");
+
+	clerk_options_defaults(&o);
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(flock(a, LOCK_EX) == 0, "flock");
+	CHECK(clerk_lock(ck, &rq, false, NULL, &who) == KV_ELOCKED &&
+	        who.pid == (uint32_t)getpid(),
+	    "raftkv lock while a mount holds the flock (pid %u)", who.pid);
+	CHECK(flock(a, LOCK_UN) == 0, "unlock");
+	CHECK(clerk_lock(ck, &rq, false, NULL, NULL) == KV_OK, "raftkv lock");
+	errno = 0;
+	CHECK(flock(b, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "flock while raftkv lock holds it");
+	CHECK(clerk_unlock(ck, &rq) == KV_OK, "raftkv unlock");
+	CHECK(flock(b, LOCK_EX | LOCK_NB) == 0, "flock after raftkv unlock");
+	CHECK(flock(b, LOCK_UN) == 0, "unlock");
+	clerk_free(ck);
+	close(a);
+	close(b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -755,6 +791,10 @@ int main(int argc, char **argv)
 		test_nonblocking_and_conversion();
 		printf("ok LOCK_NB, upgrade/downgrade, F_GETLK across mounts, "
 		       "close drops POSIX locks\n");
+	}
+	if (want(only, "cli")) {
+		test_cli_namespace();
+		printf("ok flock on a mount and raftkv lock are one lock\n");
 	}
 	if (want(only, "tokens")) {
 		test_tokens();
