@@ -29,6 +29,8 @@ static struct hook the_hook;
 static void track_op(struct fs *fs, const struct kv_op *op)
 {
 	switch (op->type) {
+	case KV_OP_FENCE: /* a txn's lock check: changes no key */
+		return;
 	case KV_OP_DELETE:
 		inode_applied_delete(fs->inodes, op->key, op->keylen);
 		break;

@@ -185,6 +185,45 @@ static void test_query_encode_rejects(void **state)
 	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
 }
 
+/* GETLK and LOCKWAIT carry an encoded command (longer than a key may
+ * be), LOCKWAIT a wait in ms; every truncation and over-limit refused. */
+static void test_query_lock_kinds(void **state)
+{
+	static uint8_t cmd[QUERY_LOCK_CMD_MAX + 1];
+	struct query q = { .kind = QUERY_LOCKWAIT,
+		.key = cmd,
+		.keylen = KV_KEY_MAX + 100,
+		.limit = 2500 };
+	struct query d;
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	memset(cmd, 0xab, sizeof(cmd));
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(n, 2 + 4 + KV_KEY_MAX + 100 + 4);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.kind, QUERY_LOCKWAIT);
+	assert_int_equal(d.keylen, KV_KEY_MAX + 100);
+	assert_int_equal(d.limit, 2500);
+	for (size_t k = 0; k < n; k++)
+		assert_int_equal(query_decode(b, k, &d), -EBADMSG);
+	/* A wait over the maximum: refused. */
+	b[n - 1] = 0xff;
+	assert_int_equal(query_decode(b, n, &d), -EBADMSG);
+	free(b);
+	q.kind = QUERY_GETLK;
+	assert_int_equal(query_encode(&q, &b, &n), 0);
+	assert_int_equal(n, 2 + 4 + KV_KEY_MAX + 100);
+	assert_int_equal(query_decode(b, n, &d), 0);
+	assert_int_equal(d.kind, QUERY_GETLK);
+	free(b);
+	q.keylen = QUERY_LOCK_CMD_MAX + 1;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
+	q.keylen = 0;
+	assert_int_equal(query_encode(&q, &b, &n), -EINVAL);
+}
+
 static void test_query_attr_is_the_cmd_layout(void **state)
 {
 	const struct kv_attr a = {
@@ -223,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_query_decode_rejects),
 		cmocka_unit_test(test_query_encode_rejects),
 		cmocka_unit_test(test_query_attr_is_the_cmd_layout),
+		cmocka_unit_test(test_query_lock_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

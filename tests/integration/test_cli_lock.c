@@ -1,0 +1,286 @@
+/*
+ * test_cli_lock.c - `raftkv lock` on real raftkv-server members (issue
+ * 11): the committed locks of kv.h (LOCKS) from the command line.
+ *
+ *   - counted mutual exclusion: 3 clients x NPROC shell loops each
+ *     increment a counter key 200 times, every increment a read and a
+ *     write by separate `raftkv get` / `raftkv put` processes under
+ *     `raftkv lock`: the final count is exact;
+ *   - holder death: kill -9 of a `raftkv lock` holding the lock; a waiter
+ *     is granted after the lease (not before: the holder's lease was just
+ *     renewed), by committed expiry with the leader's TICKs;
+ *   - fencing: the new holder's fenced put applies, the dead holder's
+ *     token is refused (exit 2, value unchanged), also after the new
+ *     holder released the lock.
+ *
+ * Processes are started with fork + exec of /bin/sh and killed by pid
+ * only; the members by the harness (by pid); every temporary file is in
+ * the harness's directory.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kv/clerk.h"
+#include "kv/kv.h"
+#include "raft/util/clock.h"
+#include "tests/integration/harness.h"
+
+#define NCLIENTS 3
+#define NPROC 2
+#define ROUNDS 200
+
+static struct harness *start(void **state, const char *name)
+{
+	struct harness_options o;
+	static char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	struct harness *h;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = name;
+	o.member_path = member;
+	h = harness_new(3, &o);
+	assert_non_null(h);
+	*state = h;
+	return h;
+}
+
+static int teardown(void **state)
+{
+	harness_free(*state);
+	return 0;
+}
+
+/* /bin/sh -c @script with RAFTKV_CLUSTER and PATH set to the harness's
+ * cluster and our raftkv; the pid. */
+static pid_t sh(struct harness *h, const char *script)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	char path[8192], cl[4096];
+	pid_t pid;
+
+	snprintf(cl, sizeof(cl), "%s/cluster.conf", harness_dir(h));
+	snprintf(path, sizeof(path), "%s/kv:%s", bd ? bd : ".",
+	    getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	pid = fork();
+	if (pid == 0) {
+		setenv("RAFTKV_CLUSTER", cl, 1);
+		setenv("PATH", path, 1);
+		setenv("D", harness_dir(h), 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int ws;
+
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+/* The contents of $D/@name (trailing newline dropped), or "" if absent. */
+static void read_file(struct harness *h, const char *name, char *buf,
+    size_t cap)
+{
+	char p[4096];
+	FILE *f;
+	size_t n = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", harness_dir(h), name);
+	buf[0] = '\0';
+	f = fopen(p, "r");
+	if (f == NULL)
+		return;
+	n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+}
+
+/* Wait up to @ms for $D/@name to be non-empty. */
+static bool wait_file(struct harness *h, const char *name, int ms)
+{
+	char buf[256];
+	uint64_t end = mono_ms() + (uint64_t)ms;
+
+	do {
+		read_file(h, name, buf, sizeof(buf));
+		if (buf[0] != '\0')
+			return true;
+		usleep(20000);
+	} while (mono_ms() < end);
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Counted mutual exclusion
+ * ------------------------------------------------------------------------ */
+
+static void test_counter_under_lock(void **state)
+{
+	struct harness *h = start(state, "cli-lock-count");
+	pid_t pids[NCLIENTS * NPROC];
+	char script[2048], out[256];
+	int n = 0;
+
+	/* The counter starts at 0; each loop increments it ROUNDS times,
+	 * the read and the write by separate processes, under the lock.
+	 * The lock command's exit status stops the loop on any failure. */
+	snprintf(script, sizeof(script),
+	    "raftkv put count 0 >/dev/null || exit 1\n");
+	assert_int_equal(wait_status(sh(h, script)), 0);
+	snprintf(script, sizeof(script),
+	    "i=0; while [ $i -lt %d ]; do\n"
+	    "  raftkv lock count.lock -- sh -c "
+	    "'v=$(raftkv get count) || exit 1; "
+	    "raftkv put count $((v + 1)) >/dev/null' || exit 1\n"
+	    "  i=$((i + 1))\n"
+	    "done\n",
+	    ROUNDS);
+	for (int c = 0; c < NCLIENTS; c++)
+		for (int p = 0; p < NPROC; p++)
+			pids[n++] = sh(h, script);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(wait_status(pids[i]), 0);
+	assert_int_equal(wait_status(sh(h, "raftkv get count > $D/count")), 0);
+	read_file(h, "count", out, sizeof(out));
+	assert_int_equal(strtol(out, NULL, 10), NCLIENTS * NPROC * ROUNDS);
+	harness_mark_passed(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Holder death, lease, fencing
+ * ------------------------------------------------------------------------ */
+
+static void test_kill9_holder_lease_and_fence(void **state)
+{
+	struct harness *h = start(state, "cli-lock-kill");
+	char old[64], got[64], buf[256];
+	pid_t holder, waiter;
+	uint64_t t_killed, t_granted;
+	int child;
+
+	/* The holder: records its token and its command's pid, then
+	 * sleeps holding the lock. */
+	holder = sh(h,
+	    "exec raftkv lock L -- sh -c "
+	    "'echo $$ > $D/holder.pid; "
+	    "echo $RAFTKV_LOCK_TOKEN > $D/old.token; "
+	    "exec sleep 600'");
+	assert_true(wait_file(h, "old.token", 30000));
+	assert_true(wait_file(h, "holder.pid", 30000));
+	read_file(h, "old.token", old, sizeof(old));
+	assert_true(strtoull(old, NULL, 10) > 0);
+	read_file(h, "holder.pid", buf, sizeof(buf));
+	child = atoi(buf);
+	assert_true(child > 1);
+	/* A fenced put with the live token applies. */
+	snprintf(buf, sizeof(buf),
+	    "raftkv put --fence %s --lock L data first >/dev/null", old);
+	assert_int_equal(wait_status(sh(h, buf)), 0);
+	/* A waiter queues behind it. */
+	waiter = sh(h,
+	    "raftkv lock --timeout 60000 L -- sh -c "
+	    "'echo $RAFTKV_LOCK_TOKEN > $D/new.token; "
+	    "raftkv put --fence $RAFTKV_LOCK_TOKEN --lock L "
+	    "data second >/dev/null || exit 7; "
+	    "raftkv put --fence '"
+	    "$(cat $D/old.token)"
+	    "' "
+	    "--lock L data stale >/dev/null 2>$D/stale.err; "
+	    "echo $? > $D/stale.rc'");
+	usleep(300000);
+	/* kill -9 the holder (the raftkv process; its command too, by the
+	 * pid it wrote): nothing unlocks; the lease must run out. */
+	assert_int_equal(kill(holder, SIGKILL), 0);
+	assert_int_equal(wait_status(holder), 128 + SIGKILL);
+	kill(child, SIGKILL);
+	t_killed = mono_ms();
+	assert_int_equal(wait_status(waiter), 0);
+	t_granted = mono_ms();
+	/* Not before the lease (safety; load only makes it later): the
+	 * holder renewed at most a lease ago, so at least the lease minus
+	 * one renewal period (a third of it) had to pass. */
+	assert_true(t_granted - t_killed >=
+	    (uint64_t)(KV_LOCK_LEASE_NS / 1000000) * 2 / 3 - 500);
+	read_file(h, "new.token", got, sizeof(got));
+	assert_true(strtoull(got, NULL, 10) > strtoull(old, NULL, 10));
+	/* The stale holder's fenced put was refused (exit 2, "fenced"),
+	 * and the value is the new holder's. */
+	read_file(h, "stale.rc", buf, sizeof(buf));
+	assert_string_equal(buf, "2");
+	read_file(h, "stale.err", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "fenced"));
+	assert_int_equal(wait_status(sh(h, "raftkv get data > $D/data")), 0);
+	read_file(h, "data", buf, sizeof(buf));
+	assert_string_equal(buf, "second");
+	/* Released now: the old token is refused still, and so is the
+	 * new one (no live grant at all). */
+	snprintf(buf, sizeof(buf),
+	    "raftkv put --fence %s --lock L data x 2>/dev/null", old);
+	assert_int_equal(wait_status(sh(h, buf)), 2);
+	snprintf(buf, sizeof(buf),
+	    "raftkv put --fence %s --lock L data x 2>/dev/null", got);
+	assert_int_equal(wait_status(sh(h, buf)), 2);
+	/* --nb on a free lock: granted at once. */
+	assert_int_equal(wait_status(sh(h, "raftkv lock --nb L -- true")), 0);
+	harness_mark_passed(h);
+}
+
+/* A lock taken without a command: printed token and handle; the handle
+ * releases it; --nb meanwhile says held (exit 2). */
+static void test_lock_handle_unlock(void **state)
+{
+	struct harness *h = start(state, "cli-lock-handle");
+	char line[128], *tab;
+
+	assert_int_equal(wait_status(sh(h, "raftkv lock K > $D/held")), 0);
+	read_file(h, "held", line, sizeof(line));
+	tab = strchr(line, '\t');
+	assert_non_null(tab);
+	assert_int_equal(wait_status(sh(h,
+	                     "raftkv lock --nb K -- true "
+	                     "2>/dev/null")),
+	    2);
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "raftkv unlock K %s", tab + 1);
+		assert_int_equal(wait_status(sh(h, cmd)), 0);
+	}
+	assert_int_equal(wait_status(sh(h, "raftkv lock --nb K -- true")), 0);
+	harness_mark_passed(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
+		cmocka_unit_test_teardown(test_kill9_holder_lease_and_fence,
+		    teardown),
+		cmocka_unit_test_teardown(test_counter_under_lock, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
