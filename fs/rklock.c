@@ -500,7 +500,7 @@ static void *worker_main(void *arg)
 static void *keeper_main(void *arg)
 {
 	struct rklock *l = arg;
-	int64_t every_ms = l->lease_ns / 3 / 1000000;
+	int64_t every_ms = l->lease_ns / 4 / 1000000;
 
 	if (every_ms < 50)
 		every_ms = 50;

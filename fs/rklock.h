@@ -8,7 +8,7 @@
  * through one dedicated clerk (its kv session is the mount's lock
  * session; a lock's owner is (that session, the FUSE lock owner: the
  * open file description for flock, the process' file table for POSIX)).
- * A thread keeps the session's lock lease alive (KEEPALIVE every third of
+ * A thread keeps the session's lock lease alive (KEEPALIVE every quarter of
  * the lease) while the mount holds or waits for any lock and its member
  * is connected to a majority (a read barrier passes first); a mount that
  * is killed, stopped or cut off stops renewing it, and the state machine

@@ -46,8 +46,10 @@
 #include "kv/clerk.h"
 #include "tests/fs/fsharness.h"
 
-/* The cluster's lock lease (the lock_lease line below). */
-#define LEASE_MS 2000
+/* The cluster's lock lease (the lock_lease line below): well above an
+ * election (a holder cannot renew while there is no leader, and the
+ * SIGSTOP and partition scenarios take the leader away). */
+#define LEASE_MS 4000
 
 #define MAX_KIDS 64
 static pid_t kids[MAX_KIDS];
@@ -595,9 +597,15 @@ static bool granted(int rfd, int ms)
 		char c;
 		int fl = fcntl(rfd, F_GETFL);
 
+		ssize_t n;
+
 		fcntl(rfd, F_SETFL, fl | O_NONBLOCK);
-		if (read(rfd, &c, 1) == 1)
+		n = read(rfd, &c, 1);
+		if (n == 1)
 			return true;
+		CHECK(n < 0,
+		    "the waiting child ended without the lock "
+		    "(its flock failed)");
 		sleep_ms(10);
 	}
 	return false;
