@@ -60,6 +60,7 @@ struct kv {
 	pthread_cond_t wake;
 	uint64_t lock_seq;
 	int waiters; /* kv_lock_wait() calls blocked (under wake_mu) */
+	bool no_waits; /* kv_lock_wait_shutdown() (under wake_mu) */
 };
 
 /* locktab's events, handed to the listener of the moment. */
@@ -611,8 +612,8 @@ int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
 	if (op->type != KV_OP_LOCK || kv_cmd_size(&c) == 0 || wait_ms < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&kv->wake_mu);
-	if (kv->waiters >= KV_LOCK_WAITERS_MAX)
-		wait_ms = 0; /* full: one look, no wait */
+	if (kv->waiters >= KV_LOCK_WAITERS_MAX || kv->no_waits)
+		wait_ms = 0; /* full, or stopping: one look, no wait */
 	else
 		kv->waiters++;
 	pthread_mutex_unlock(&kv->wake_mu);
@@ -653,15 +654,25 @@ static int lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
 		if (out->status != KV_EQUEUED)
 			return 0;
 		pthread_mutex_lock(&kv->wake_mu);
-		while (kv->lock_seq == seq && rv == 0)
+		while (kv->lock_seq == seq && rv == 0 && !kv->no_waits)
 			rv = pthread_cond_timedwait(&kv->wake, &kv->wake_mu,
 			    &deadline);
+		if (kv->no_waits)
+			rv = ETIMEDOUT;
 		pthread_mutex_unlock(&kv->wake_mu);
 		if (rv != 0) { /* timed out: one last look */
 			lock_state(kv, session, op, out);
 			return 0;
 		}
 	}
+}
+
+void kv_lock_wait_shutdown(struct kv *kv)
+{
+	pthread_mutex_lock(&kv->wake_mu);
+	kv->no_waits = true;
+	pthread_cond_broadcast(&kv->wake);
+	pthread_mutex_unlock(&kv->wake_mu);
 }
 
 void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting)

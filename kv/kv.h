@@ -429,6 +429,11 @@ int kv_getlk(struct kv *kv, uint64_t session, const struct kv_op *op,
 int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
     int wait_ms, struct kv_result *out);
 
+/* Shutting down: every kv_lock_wait() blocked now, or called later,
+ * returns after one look (so that the threads blocked in it can be
+ * joined at once). */
+void kv_lock_wait_shutdown(struct kv *kv);
+
 /* Number of held locks and of waiters in the lock table. */
 void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting);
 

@@ -355,6 +355,7 @@ void kvapp_stop(void *run)
 
 	if (tk == NULL)
 		return;
+	kv_lock_wait_shutdown(tk->kv); /* the endpoint's workers may join */
 	pthread_mutex_lock(&tk->mu);
 	tk->stopping = true;
 	pthread_cond_signal(&tk->cv);

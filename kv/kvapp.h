@@ -14,7 +14,8 @@
  *   start     a ticker thread: while this member leads and the lock table
  *             holds something, it proposes a TICK every KV_TICK_NS, so
  *             that committed time, hence lock-lease expiry, advances when
- *             the cluster is otherwise idle (kv.h, LOCKS)
+ *             the cluster is otherwise idle (kv.h, LOCKS); stop ends it
+ *             and releases the workers blocked in LOCKWAIT
  */
 #ifndef RAFTKV_KV_KVAPP_H
 #define RAFTKV_KV_KVAPP_H

@@ -237,9 +237,9 @@ void member_stop(struct member *m)
 {
 	if (m == NULL)
 		return;
-	endpoint_stop(m->ep);
 	if (m->app_started && m->app->stop != NULL)
 		m->app->stop(m->app_run);
+	endpoint_stop(m->ep);
 	node_stop(m->node);
 	if (m->app_created)
 		m->app->destroy(m->app_arg);

@@ -41,9 +41,9 @@ struct member_app {
 	void (*destroy)(void *arg);
 	/* Optional: called once the node and the endpoint run, e.g. to start
 	 * a thread proposing through member_rsm(@m) (the KV store's TICKs);
-	 * *@run is handed to stop(), called after the endpoint stopped (the
-	 * RSM then refuses everything at once) and before the node stops.
-	 * 0 or -errno (the member does not start). */
+	 * *@run is handed to stop(), called first when the member stops
+	 * (before the endpoint: stop() may have to release what blocks its
+	 * workers).  0 or -errno (the member does not start). */
 	int (*start)(void *arg, struct member *m, void **run);
 	void (*stop)(void *run);
 };

@@ -9,6 +9,9 @@
  *   - holder death: kill -9 of a `raftkv lock` holding the lock; a waiter
  *     is granted after the lease (not before: the holder's lease was just
  *     renewed), by committed expiry with the leader's TICKs;
+ *   - idle expiry: with the holder killed and no client proposing
+ *     anything, the leader's TICKs alone expire the lease (seen through
+ *     GETLK, a read);
  *   - fencing: the new holder's fenced put applies, the dead holder's
  *     token is refused (exit 2, value unchanged), also after the new
  *     holder released the lock.
@@ -247,6 +250,52 @@ static void test_kill9_holder_lease_and_fence(void **state)
 	harness_mark_passed(h);
 }
 
+/*
+ * Idle expiry: the holder is killed and nothing else is proposed by any
+ * client; only the leader's TICKs move the committed clock past the
+ * lease.  Watched with GETLK, a read that commits nothing: the lock must
+ * become free (without TICKs it never would).
+ */
+static void test_idle_expiry_by_ticks(void **state)
+{
+	struct harness *h = start(state, "cli-lock-idle");
+	struct clerk_options co;
+	struct clerk *ck;
+	struct clerk_lock_req rq = { .key = "L",
+		.keylen = 1,
+		.kind = KV_LK_FLOCK,
+		.mode = KV_LK_EXCL,
+		.owner = 1 };
+	struct kv_lock who;
+	char buf[64];
+	pid_t holder;
+	int rv = -1;
+
+	holder = sh(h,
+	    "exec raftkv lock L -- sh -c "
+	    "'echo $$ > $D/holder.pid; exec sleep 600'");
+	assert_true(wait_file(h, "holder.pid", 30000));
+	read_file(h, "holder.pid", buf, sizeof(buf));
+	clerk_options_defaults(&co);
+	co.deadline_ms = 30000;
+	assert_int_equal(clerk_new(harness_cluster(h), &co, &ck), 0);
+	assert_int_equal(clerk_getlk(ck, &rq, &who), KV_ELOCKED);
+	assert_true(who.session != 0);
+	assert_int_equal(kill(holder, SIGKILL), 0);
+	assert_int_equal(wait_status(holder), 128 + SIGKILL);
+	kill(atoi(buf), SIGKILL);
+	/* Eventually free: a lease plus a few TICKs; 60 s is far beyond. */
+	for (uint64_t end = mono_ms() + 60000; mono_ms() < end;) {
+		rv = clerk_getlk(ck, &rq, &who);
+		if (rv != KV_ELOCKED)
+			break;
+		usleep(200000);
+	}
+	clerk_free(ck);
+	assert_int_equal(rv, KV_OK);
+	harness_mark_passed(h);
+}
+
 /* A lock taken without a command: printed token and handle; the handle
  * releases it; --nb meanwhile says held (exit 2). */
 static void test_lock_handle_unlock(void **state)
@@ -276,6 +325,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
+		cmocka_unit_test_teardown(test_idle_expiry_by_ticks, teardown),
 		cmocka_unit_test_teardown(test_kill9_holder_lease_and_fence,
 		    teardown),
 		cmocka_unit_test_teardown(test_counter_under_lock, teardown),
