@@ -12,6 +12,7 @@
  *   fs/rkfile.c   the FUSE low-level operations (file data, directories,
  *                 files removed while open)
  *   fs/xattr.c    user.* extended attributes
+ *   fs/rklock.c   flock and POSIX locks, fencing (the lock table of kv.h)
  *   fs/notify.c   the kernel-cache invalidation thread
  *   fs/wbuf.c     per-inode write buffers (commit at close/fsync)
  *   fs/inode.c    node id <-> key table
@@ -52,6 +53,7 @@ struct ckpool;
 struct notifier;
 struct fsm;
 struct wbufs;
+struct rklock;
 
 /* Longest name the mount shows or creates. */
 #define FS_NAME_MAX 255
@@ -74,6 +76,7 @@ struct fs {
 	struct ckpool *clerks;
 	struct notifier *notifier;
 	struct wbufs *wbufs; /* NULL when writes are not buffered */
+	struct rklock *locks; /* fs/rklock.h */
 	struct fuse_session *se; /* set once mounted */
 };
 

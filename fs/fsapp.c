@@ -15,6 +15,7 @@
 #include "fs/fsapp.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
+#include "fs/rklock.h"
 #include "kv/cmd.h"
 #include "raft/util/logging.h"
 
@@ -192,6 +193,8 @@ static int hook_restore(void *arg, const void *data, size_t len)
 		inode_each_locked(h->fs->inodes, kill_one, h->fs->inodes);
 		kv_list(h->fs->kv, "/", 1, NULL, 0, 0, -1, relink_one,
 		    h->fs->inodes);
+		if (h->fs->locks != NULL)
+			rklock_restored(h->fs->locks, h->fs->kv);
 	}
 	inode_unlock(h->fs->inodes);
 	return rv;
@@ -219,6 +222,8 @@ void fsapp_hook(void *arg, struct rsm_app *rapp, struct kv *kv)
 	struct hook *h = &the_hook;
 
 	fs->kv = kv;
+	if (fs->locks != NULL)
+		rklock_attach(fs->locks, kv);
 	h->fs = fs;
 	h->inner = *rapp;
 	rapp->arg = h;

@@ -48,6 +48,7 @@
 #include "fs/inode.h"
 #include "fs/notify.h"
 #include "fs/rkfs_int.h"
+#include "fs/rklock.h"
 #include "fs/wbuf.h"
 #include "raft/client/cluster.h"
 #include "raft/client/keys.h"
@@ -724,7 +725,10 @@ int main(int argc, char **argv)
 	    member_index(&cl, o.member.id));
 	if (!o.fs.sync && o.fs.writebuf > 0)
 		fs.wbufs = wbufs_new(o.fs.writebuf, rkfile_commit, &fs);
+	fs.locks = rklock_new(&fs, &cl, o.fs.timeout_ms,
+	    member_index(&cl, o.member.id), cl.lock_lease_ms * 1000000);
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
+	    fs.locks == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))
 		die("out of memory");
 	rv = fsm_start(&o.member, fsapp_hook, &fs, &fs.member, err,
@@ -734,6 +738,10 @@ int main(int argc, char **argv)
 	fs.barrier = barrier_new(fs.member);
 	if (fs.barrier == NULL)
 		die("out of memory");
+	if (rklock_start(fs.locks) != 0) {
+		fsm_stop(fs.member);
+		die("cannot start the lock threads");
+	}
 
 	fsname_opt(o.cluster_file, fsname, sizeof(fsname));
 	snprintf(mopt, sizeof(mopt), "fsname=%s,subtype=raftkv%s%s%s%s", fsname,
@@ -757,6 +765,7 @@ int main(int argc, char **argv)
 	if (notifier_start(fs.notifier) != 0)
 		log_warnx("no notifier thread: kernel caches rely on "
 		          "timeouts alone");
+
 	/* libfuse installs its handlers only over the default disposition;
 	 * a shell starts background jobs with SIGINT ignored. */
 	signal(SIGINT, SIG_DFL);
@@ -784,9 +793,11 @@ int main(int argc, char **argv)
 		if (notifier_stop(fs.notifier, 5000) != 0)
 			log_warnx("notifier still stuck; leaving it");
 	}
+	rklock_stop(fs.locks); /* answers the parked lock waits */
 	fuse_session_unmount(fs.se);
 	fuse_session_destroy(fs.se);
 	fsm_stop(fs.member);
+	rklock_free(fs.locks);
 	notifier_free(fs.notifier);
 	barrier_free(fs.barrier);
 	wbufs_free(fs.wbufs);

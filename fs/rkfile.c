@@ -30,6 +30,7 @@
 
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
+#include "fs/rklock.h"
 #include "fs/wbuf.h"
 #include "kv/clerk.h"
 #include "kv/kv.h"
@@ -58,12 +59,15 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
 			return -EISDIR;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
+		rklock_fence_txn(fs, ino, &t);
 		rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen)->arg = 0;
 		rv = rkfs_txn_submit(fs, &t, &res);
 		if (rv < 0)
 			return rv;
 		if (rv == KV_OK)
 			return 0;
+		if (rv == KV_EFENCED)
+			return -EPERM; /* a fence of fs/rklock.h refused it */
 		if (rv != KV_EVERSION && rv != KV_ENOKEY)
 			return rkfs_status_errno(rv);
 	}
@@ -119,12 +123,13 @@ void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	long n = 0;
 	int rv;
 
-	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rv = rkfile_flush_ino(fs, ino);
+	rv = rklock_check(fs, ino, rkfile_fh_epoch(fi->fh));
+	if (rv == 0)
+		rv = rkfile_flush_ino(fs, ino);
 	if (rv < 0) {
 		fuse_reply_err(req, -rv);
 		return;
@@ -184,6 +189,7 @@ static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
 			return 0;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
+		rklock_fence_txn(fs, ino, &t);
 		op = rkfs_txn_op(&t, KV_OP_WRITE, key, klen);
 		op->arg = at;
 		op->data = data;
@@ -193,6 +199,8 @@ static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
 			return rv;
 		if (rv == KV_OK)
 			return 0;
+		if (rv == KV_EFENCED)
+			return -EPERM; /* a fence of fs/rklock.h refused it */
 		if (rv != KV_EVERSION && rv != KV_ENOKEY)
 			return rkfs_status_errno(rv);
 		rv = -EIO;
@@ -214,31 +222,41 @@ static int write_errno(int rv)
 	return rv == -ENOENT || rv == -ESTALE ? -EIO : rv;
 }
 
-/* An open file: its write buffer when writes are buffered. */
+/* An open file: its write buffer when writes are buffered, and the lock
+ * loss epoch at open (fs/rklock.h). */
 struct fh {
 	struct wbuf *wb;
+	uint64_t lock_epoch;
 };
 
-/* The handle for an open of @ino with @flags (NULL when writes go
+/* The handle for an open of @ino with @flags (no buffer when writes go
  * straight through: read-only, -o sync, O_SYNC, O_DSYNC, O_APPEND). */
 int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out)
 {
 	struct fh *h;
 
 	*out = 0;
-	if ((flags & O_ACCMODE) == O_RDONLY || fs->opt.sync ||
-	    fs->wbufs == NULL || (flags & (O_SYNC | O_DSYNC | O_APPEND)))
-		return 0;
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
-	h->wb = wbuf_open(fs->wbufs, ino);
-	if (h->wb == NULL) {
-		free(h);
-		return -ENOMEM;
+	h->lock_epoch = rklock_epoch(fs);
+	if (!((flags & O_ACCMODE) == O_RDONLY || fs->opt.sync ||
+	        fs->wbufs == NULL || (flags & (O_SYNC | O_DSYNC | O_APPEND)))) {
+		h->wb = wbuf_open(fs->wbufs, ino);
+		if (h->wb == NULL) {
+			free(h);
+			return -ENOMEM;
+		}
 	}
 	*out = (uint64_t)(uintptr_t)h;
 	return 0;
+}
+
+uint64_t rkfile_fh_epoch(uint64_t fh)
+{
+	const struct fh *h = (const struct fh *)(uintptr_t)fh;
+
+	return h ? h->lock_epoch : 0;
 }
 
 void rkfile_fh_drop(struct fs *fs, uint64_t fh)
@@ -247,7 +265,8 @@ void rkfile_fh_drop(struct fs *fs, uint64_t fh)
 
 	if (h == NULL)
 		return;
-	wbuf_release(fs->wbufs, h->wb);
+	if (h->wb != NULL)
+		wbuf_release(fs->wbufs, h->wb);
 	free(h);
 }
 
@@ -272,7 +291,12 @@ void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, off < 0 ? EINVAL : EFBIG);
 		return;
 	}
-	if (h != NULL) {
+	rv = rklock_check(fs, ino, rkfile_fh_epoch(fi->fh));
+	if (rv < 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	if (h != NULL && h->wb != NULL) {
 		rv = wbuf_write(fs->wbufs, h->wb, (uint64_t)off, buf, size);
 	} else {
 		/* Straight through, after what this mount buffered. */
@@ -291,11 +315,14 @@ void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	int rv = 0;
+	int rv = rklock_check(fs, ino, rkfile_fh_epoch(fi->fh)), lk;
 
-	(void)ino;
-	if (h != NULL)
+	if (rv == 0 && h != NULL && h->wb != NULL)
 		rv = wbuf_flush(fs->wbufs, h->wb);
+	/* close(2) of any descriptor drops the POSIX locks of its owner. */
+	lk = rklock_flush(fs, ino, fi->lock_owner);
+	if (rv == 0)
+		rv = lk;
 	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
 }
 
@@ -346,17 +373,19 @@ void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = rkfs_of(req);
 	const char *k;
 	size_t klen;
-	bool orphan;
+	bool orphan, last;
 
 	/* The flush of close() reported any error already; what is left
 	 * (writes through a descriptor dup'ed after) commits now. */
 	rkfile_fh_drop(fs, fi->fh);
 	inode_lock(fs->inodes);
-	orphan = inode_close_locked(fs->inodes, ino) == 0 &&
-	    inode_key_locked(fs->inodes, ino, &k, &klen) == 0 &&
+	last = inode_close_locked(fs->inodes, ino) == 0;
+	orphan = last && inode_key_locked(fs->inodes, ino, &k, &klen) == 0 &&
 	    klen == RKFS_ORPHAN_KEY_LEN &&
 	    memcmp(k, RKFS_ORPHAN_PREFIX, 3) == 0;
 	inode_unlock(fs->inodes);
+	/* The last close of an open file description drops its flock. */
+	rklock_release(fs, ino, fi, last);
 	if (orphan && reap(fs, ino) != 0)
 		log_warnx("inode %" PRIu64 ": removed while open; its data "
 		          "stays hidden until this member mounts again",
@@ -426,10 +455,11 @@ void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
-	int rv = rkfile_flush_ino(fs, ino);
+	int rv = rklock_check(fs, ino, rkfile_fh_epoch(fi->fh));
 
 	(void)datasync;
-	(void)fi;
+	if (rv == 0)
+		rv = rkfile_flush_ino(fs, ino);
 	/* Committed = on a majority's disks. */
 	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
 }

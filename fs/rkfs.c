@@ -30,6 +30,7 @@
 #include "fs/ckpool.h"
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
+#include "fs/rklock.h"
 #include "kv/kv.h"
 #include "raft/util/logging.h"
 
@@ -353,6 +354,9 @@ static void rk_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Locks go to the cluster (fs/rklock.c), not the local kernel. */
+	conn->want |= conn->capable &
+	    (unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	conn->max_write = 1024 * 1024;
 	conn->max_readahead = 0;
 }
@@ -1292,4 +1296,7 @@ const struct fuse_lowlevel_ops rkfs_ops = {
 	.listxattr = rkxattr_list,
 	.removexattr = rkxattr_remove,
 	.create = rk_create,
+	.getlk = rklock_getlk,
+	.setlk = rklock_setlk,
+	.flock = rklock_flock,
 };

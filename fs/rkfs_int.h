@@ -125,6 +125,8 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino);
  * are not buffered); release it with rkfile_fh_drop().  0 or -ENOMEM. */
 int rkfile_fh_new(struct fs *fs, uint64_t ino, int flags, uint64_t *out);
 void rkfile_fh_drop(struct fs *fs, uint64_t fh);
+/* The lock loss epoch the open @fh recorded (fs/rklock.h). */
+uint64_t rkfile_fh_epoch(uint64_t fh);
 
 /*
  * A file removed (unlink, rename over it) while open on this mount lives

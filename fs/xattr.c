@@ -10,7 +10,8 @@
  * an unlink, rmdir or rename-over, which deletes the inode's attributes
  * in the same TXN and pins the same version, never leaves one behind.
  * Only the "user." namespace is stored; other names are answered as
- * absent (get) or EOPNOTSUPP (set).
+ * absent (get) or EOPNOTSUPP (set).  user.raftkv.token and
+ * user.raftkv.fence are not stored: fs/rklock.h answers them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@
 
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
+#include "fs/rklock.h"
 #include "kv/kv.h"
 
 #define XATTR_PREFIX "\001x/"
@@ -61,6 +63,8 @@ void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	long xlen;
 	int rv;
 
+	if (rklock_xattr_get(req, ino, name, size))
+		return; /* user.raftkv.token, .fence: fs/rklock.h */
 	if (!is_user(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -223,12 +227,16 @@ static int change(struct fs *fs, fuse_ino_t ino, const char *name,
 void rkxattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
+	if (rklock_xattr_set(req, ino, name, value, size, flags))
+		return;
 	fuse_reply_err(req,
 	    -change(rkfs_of(req), ino, name, value ? value : "", size, flags));
 }
 
 void rkxattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (rklock_xattr_remove(req, ino, name))
+		return;
 	fuse_reply_err(req, -change(rkfs_of(req), ino, name, NULL, 0, 0));
 }
 

@@ -52,6 +52,8 @@ struct ctx {
 	int with_version; /* get -v: the version line first */
 	int json; /* get/ls --json */
 	int nul; /* ls -0: NUL-terminated raw keys */
+	int keepalive_ms; /* lock: renew the lease this often (a third of
+	                     the cluster's lock lease) */
 };
 
 static const char *prog = "raftkv";
@@ -385,9 +387,6 @@ static int cmd_ls(struct ctx *c)
  * lock / unlock: the committed locks of kv.h (LOCKS), flock kind
  * ------------------------------------------------------------------------ */
 
-/* Renew the lease this often: a third of the default lease. */
-#define LOCK_KEEPALIVE_MS ((int)(KV_LOCK_LEASE_NS / 1000000 / 3))
-
 static void lock_req(struct ctx *c, const char *key, uint64_t owner,
     struct clerk_lock_req *rq)
 {
@@ -415,7 +414,7 @@ static int take_lock(struct ctx *c, const struct clerk_lock_req *rq,
 		rv = clerk_lock(c->ck, rq, false, token, &who);
 	else
 		rv = clerk_lock_acquire(c->ck, rq, c->timeout_ms,
-		    LOCK_KEEPALIVE_MS, token);
+		    c->keepalive_ms, token);
 	if (rv == KV_ELOCKED) {
 		if (c->nowait && who.session != 0)
 			fprintf(stderr,
@@ -483,8 +482,8 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		return EXIT_ERROR;
 	}
 	while (status < 0) {
-		struct timespec ts = { LOCK_KEEPALIVE_MS / 1000,
-			(long)(LOCK_KEEPALIVE_MS % 1000) * 1000000L };
+		struct timespec ts = { c->keepalive_ms / 1000,
+			(long)(c->keepalive_ms % 1000) * 1000000L };
 		int sig = sigtimedwait(&set, NULL, &ts);
 
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
@@ -805,6 +804,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_USAGE;
 	}
+	c.keepalive_ms = (int)((cl.lock_lease_ms ? cl.lock_lease_ms
+	                                         : KV_LOCK_LEASE_NS / 1000000) /
+	    3);
 	clerk_options_defaults(&o);
 	if (c.timeout_ms > 0 && cmd->run != cmd_lock)
 		o.deadline_ms = c.timeout_ms;

@@ -275,7 +275,8 @@ static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
 static int app_create(void **arg, const struct cluster *cl,
     struct rsm_app *rapp, struct endpoint_app *eapp)
 {
-	struct kv_options opt = { .quota = cl->quota }; /* 0: the default */
+	struct kv_options opt = { .quota = cl->quota, /* 0: the default */
+		.lock_lease_ns = cl->lock_lease_ms * 1000000 };
 	struct kv *kv = kv_new(&opt);
 
 	if (kv == NULL)

@@ -240,6 +240,27 @@ static int parse_quota(char *rest, struct cluster *c, const char *name,
 	return 0;
 }
 
+/* "lock_lease <ms>": 100 ms .. 1 hour. */
+static int parse_lock_lease(char *rest, struct cluster *c, const char *name,
+    int line, char *err, size_t errlen)
+{
+	char *w = rest + strspn(rest, " \t"), *end;
+	uint64_t v;
+
+	end = w + strcspn(w, " \t");
+	if (end[strspn(end, " \t")] != '\0')
+		return fail(err, errlen, name, line,
+		    "unexpected words after the lock lease");
+	*end = '\0';
+	if (c->lock_lease_ms != 0)
+		return fail(err, errlen, name, line, "lock_lease given twice");
+	if (num_parse_u64(w, 10, 100, 3600000, &v) != 0)
+		return fail(err, errlen, name, line,
+		    "lock_lease must be milliseconds, 100 to 3600000");
+	c->lock_lease_ms = (int64_t)v;
+	return 0;
+}
+
 int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen)
 {
@@ -292,6 +313,8 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 			rv = parse_credential(rest, c, name, line, err, errlen);
 		} else if (strcmp(kw, "quota") == 0) {
 			rv = parse_quota(rest, c, name, line, err, errlen);
+		} else if (strcmp(kw, "lock_lease") == 0) {
+			rv = parse_lock_lease(rest, c, name, line, err, errlen);
 		} else {
 			rv = fail(err, errlen, name, line,
 			    "unknown directive "

@@ -54,6 +54,10 @@ static void test_cluster_quota_line(void **state)
 	snprintf(text, sizeof(text), "%squota 2K\n", m);
 	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.quota, 2048);
+	assert_int_equal(c.lock_lease_ms, 0); /* none given */
+	snprintf(text, sizeof(text), "%slock_lease 2500\n", m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.lock_lease_ms, 2500);
 }
 
 /* cluster_parse_quota(), which `raftkv init --quota` uses too: what the
@@ -121,6 +125,12 @@ static void test_cluster_refuses_bad_files(void **state)
 	refused("cluster 1\nquota 8388608T\n", 2, "quota must be");
 	refused("cluster 1\nquota 1 2\n", 2, "unexpected words");
 	refused("cluster 1\nquota 1\nquota 2\n", 3, "given twice");
+	refused("cluster 1\nlock_lease 99\n", 2, "lock_lease must be");
+	refused("cluster 1\nlock_lease 3600001\n", 2, "lock_lease must be");
+	refused("cluster 1\nlock_lease 2s\n", 2, "lock_lease must be");
+	refused("cluster 1\nlock_lease 100 1\n", 2, "unexpected words");
+	refused("cluster 1\nlock_lease 100\nlock_lease 100\n", 3,
+	    "given twice");
 }
 
 /* '#' is a Z85 character: a key may hold it anywhere (issue 9: about 38%

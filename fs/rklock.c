@@ -1,0 +1,1271 @@
+/*
+ * rklock.c - locks through the mount (see rklock.h).
+ *
+ * State, all under l->mu:
+ *   waiters  the blocking lock requests in flight (a list: few at once),
+ *            each SUBMIT (LOCK being submitted), PARKED (queued in the
+ *            state machine, request unanswered) or CANCEL (interrupted,
+ *            the worker cancels it);
+ *   files    per inode (a hash table): who on this mount may hold a lock
+ *            there ((kind, owner) pairs), the newest token granted to
+ *            this mount, when it was lost, its fence;
+ *   jobs     answers and cancels for the worker thread.
+ * The listener (apply order) adds holders from grant events and marks
+ * waiters; handlers add holders when a LOCK answers OK (the local apply
+ * may come later) and remove them after an UNLOCK only if no grant for
+ * that pair was seen meanwhile (gen), so the record errs on "may hold"
+ * and a close never skips an UNLOCK_OWNER it needs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "fs/inode.h"
+#include "fs/rkfs_int.h"
+#include "fs/rklock.h"
+#include "kv/clerk.h"
+#include "kv/kv.h"
+#include "raft/util/logging.h"
+#include "raft/util/num.h"
+
+enum wstate { W_SUBMIT, W_PARKED, W_CANCEL };
+
+struct waiter {
+	struct waiter *next;
+	uint64_t id;
+	fuse_req_t req;
+	struct clerk_lock_req rq; /* inode, kind, mode, range, owner, pid */
+	enum wstate state;
+	bool granted, interrupted, lost;
+	uint64_t token;
+	struct waiter *jnext; /* in l->jobs */
+	int jerr; /* the answer's errno; < 0: cancel first */
+};
+
+struct holder {
+	struct holder *next;
+	uint64_t owner;
+	uint64_t token; /* the newest grant seen for this pair */
+	uint8_t kind;
+};
+
+struct file {
+	struct file *next;
+	uint64_t ino;
+	struct holder *holders;
+	uint64_t token; /* newest grant to this mount (0: none) */
+	uint64_t lost_at; /* loss epoch when lost (0: never) */
+	uint64_t fence_token; /* 0: no fence */
+	uint64_t fence_ino;
+	char fence_text[64]; /* as set (getxattr answers it) */
+};
+
+
+#define NBUCKETS 4096u
+#define GONE 64u /* released pairs remembered (a late grant event) */
+
+struct gone {
+	uint64_t ino, owner, token;
+	uint8_t kind;
+};
+
+struct rklock {
+	struct fs *fs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct waiter *waiters;
+	uint64_t next_id;
+	struct file *files[NBUCKETS];
+	size_t nfiles_held; /* files with holders */
+	/* Pairs released lately, with their last token: the listener may
+	 * report that grant after the handler saw the unlock answered. */
+	struct gone gone[GONE];
+	unsigned gone_next;
+	uint64_t loss_epoch;
+	uint64_t session; /* the lock session (0: not known yet) */
+	struct waiter *jobs, **jobs_tail; /* for the worker */
+	bool stop, started;
+	pthread_t worker, keeper;
+	int64_t lease_ns;
+	/* The lock clerk: one call at a time. */
+	pthread_mutex_t ckmu;
+	struct cluster cl;
+	struct clerk_options copt;
+	void *zctx;
+	struct clerk *ck;
+};
+
+static struct rklock *of(fuse_req_t req)
+{
+	return rkfs_of(req)->locks;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files and holders (l->mu held) */
+
+static struct file **bucket(struct rklock *l, uint64_t ino)
+{
+	return &l->files[(ino * 0x9e3779b97f4a7c15ull) >> 52 & (NBUCKETS - 1)];
+}
+
+static struct file *file_find(struct rklock *l, uint64_t ino)
+{
+	for (struct file *f = *bucket(l, ino); f != NULL; f = f->next)
+		if (f->ino == ino)
+			return f;
+	return NULL;
+}
+
+static struct file *file_get(struct rklock *l, uint64_t ino)
+{
+	struct file *f = file_find(l, ino), **b;
+
+	if (f != NULL)
+		return f;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	b = bucket(l, ino);
+	f->ino = ino;
+	f->next = *b;
+	*b = f;
+	return f;
+}
+
+/* Drop @f's record if it says nothing any more. */
+static void file_gc(struct rklock *l, struct file *f)
+{
+	struct file **p;
+
+	if (f->holders != NULL || f->lost_at != 0 || f->fence_token != 0)
+		return;
+	for (p = bucket(l, f->ino); *p != f; p = &(*p)->next)
+		;
+	*p = f->next;
+	free(f);
+}
+
+static struct holder *holder_find(struct file *f, uint8_t kind, uint64_t owner)
+{
+	for (struct holder *h = f ? f->holders : NULL; h != NULL; h = h->next)
+		if (h->kind == kind && h->owner == owner)
+			return h;
+	return NULL;
+}
+
+/* (@kind, @owner) may hold a lock on @ino now, granted with @token. */
+static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, uint64_t token)
+{
+	struct file *f;
+	struct holder *h;
+
+	for (unsigned i = 0; i < GONE; i++) {
+		const struct gone *g = &l->gone[i];
+
+		if (g->ino == ino && g->kind == kind && g->owner == owner &&
+		    token <= g->token)
+			return; /* a grant released already */
+	}
+	f = file_get(l, ino);
+	if (f == NULL) {
+		log_warnx("locks: out of memory recording a grant on inode "
+		          "%" PRIu64,
+		    ino);
+		return;
+	}
+	if (token > f->token)
+		f->token = token;
+	h = holder_find(f, kind, owner);
+	if (h == NULL) {
+		h = calloc(1, sizeof(*h));
+		if (h == NULL) {
+			log_warnx("locks: out of memory recording a grant");
+			return;
+		}
+		if (f->holders == NULL)
+			l->nfiles_held++;
+		h->kind = kind;
+		h->owner = owner;
+		h->next = f->holders;
+		f->holders = h;
+	}
+	if (token > h->token)
+		h->token = token;
+}
+
+/* The pair's generation: its newest token, 0 when not a holder (1 for a
+ * holder whose token is unknown). */
+static uint64_t holder_gen(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	struct holder *h = holder_find(file_find(l, ino), kind, owner);
+
+	return h == NULL ? 0 : h->token ? h->token : 1;
+}
+
+/* The pair holds nothing any more, unless granted again since @gen (a
+ * newer token: the handler and the listener report the same grant with
+ * the same token, so only a new grant keeps it). */
+static void holder_drop(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, uint64_t gen)
+{
+	struct file *f = file_find(l, ino);
+	struct holder **p;
+
+	if (f == NULL)
+		return;
+	for (p = &f->holders; *p != NULL; p = &(*p)->next) {
+		struct holder *h = *p;
+
+		if (h->kind != kind || h->owner != owner)
+			continue;
+		if ((h->token ? h->token : 1) != gen)
+			return;
+		l->gone[l->gone_next] = (struct gone){ ino, owner, h->token,
+			kind };
+		l->gone_next = (l->gone_next + 1) % GONE;
+		*p = h->next;
+		free(h);
+		if (f->holders == NULL) {
+			l->nfiles_held--;
+			f->token = 0;
+			file_gc(l, f);
+		}
+		return;
+	}
+}
+
+/* Every file with holders is lost now (the session lost its locks). */
+static void lose_all(struct rklock *l)
+{
+	uint64_t epoch = ++l->loss_epoch;
+
+	for (unsigned i = 0; i < NBUCKETS; i++)
+		for (struct file *f = l->files[i]; f != NULL; f = f->next) {
+			if (f->holders == NULL)
+				continue;
+			while (f->holders != NULL) {
+				struct holder *h = f->holders;
+
+				f->holders = h->next;
+				free(h);
+			}
+			f->lost_at = epoch;
+			f->token = 0;
+			l->nfiles_held--;
+		}
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiters and jobs (l->mu held) */
+
+static void waiter_unlink(struct rklock *l, struct waiter *w)
+{
+	for (struct waiter **p = &l->waiters; *p != NULL; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			return;
+		}
+}
+
+static void job_push(struct rklock *l, struct waiter *w, int err)
+{
+	w->jerr = err;
+	w->jnext = NULL;
+	*l->jobs_tail = w;
+	l->jobs_tail = &w->jnext;
+	pthread_cond_broadcast(&l->cv);
+}
+
+static bool waiter_matches(const struct waiter *w, uint64_t ino,
+    const struct kv_lock *k)
+{
+	if (w->rq.inode != ino || w->rq.kind != k->lkind ||
+	    w->rq.owner != k->owner || w->rq.mode != k->lmode)
+		return false;
+	/* A POSIX grant may come merged with the owner's adjacent pieces. */
+	return k->lkind == KV_LK_FLOCK ||
+	    (k->start <= w->rq.start && w->rq.end <= k->end);
+}
+
+/* ------------------------------------------------------------------ */
+/* The listener: apply order, inode table and state machine locked. */
+
+static void on_event(void *arg, const struct kv_lock_event *ev)
+{
+	struct rklock *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->session == 0 || ev->lock.session != l->session) {
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
+	if (ev->type == KV_LOCK_EV_GRANTED) {
+		holder_add(l, ev->inode, ev->lock.lkind, ev->lock.owner,
+		    ev->lock.token);
+		for (struct waiter *w = l->waiters; w != NULL; w = w->next) {
+			if (w->granted ||
+			    !waiter_matches(w, ev->inode, &ev->lock))
+				continue;
+			w->granted = true;
+			w->token = ev->lock.token;
+			if (w->state == W_PARKED) {
+				waiter_unlink(l, w);
+				job_push(l, w, 0);
+			}
+			break;
+		}
+	} else if (ev->type == KV_LOCK_EV_LOST) {
+		log_warnx("locks: this mount's lock session lost its locks "
+		          "(lease expired at index %" PRIu64 ")",
+		    ev->index);
+		lose_all(l);
+		for (struct waiter *w = l->waiters, *next; w != NULL;
+		     w = next) {
+			next = w->next;
+			w->lost = true;
+			if (w->state == W_PARKED) {
+				waiter_unlink(l, w);
+				job_push(l, w, EIO);
+			}
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* The lock clerk */
+
+/* Make sure the clerk has a session and it is the one we know; a new
+ * one (the old was evicted) means the old one's locks are lost.  With
+ * l->ckmu held. */
+static int sync_session(struct rklock *l)
+{
+	uint64_t s = 0;
+	int rv;
+
+	if (l->ck == NULL) {
+		rv = clerk_new(&l->cl, &l->copt, &l->ck);
+		if (rv != 0)
+			return rv;
+	}
+	rv = clerk_session(l->ck, &s);
+	if (rv != KV_OK)
+		return rv;
+	pthread_mutex_lock(&l->mu);
+	if (s != l->session) {
+		if (l->session != 0) {
+			log_warnx("locks: new lock session %" PRIu64
+			          " (the old one, %" PRIu64 ", was evicted)",
+			    s, l->session);
+			lose_all(l);
+		}
+		l->session = s;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return KV_OK;
+}
+
+enum call { C_LOCK, C_LOCK_WAIT, C_UNLOCK, C_UNLOCK_OWNER, C_CANCEL };
+
+/* One lock command through the lock clerk: a clerk status. */
+static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
+    uint64_t *token, struct kv_lock *conflict)
+{
+	int rv;
+
+	pthread_mutex_lock(&l->ckmu);
+	rv = sync_session(l);
+	if (rv == KV_OK) {
+		switch (c) {
+		case C_LOCK:
+		case C_LOCK_WAIT:
+			rv = clerk_lock(l->ck, rq, c == C_LOCK_WAIT, token,
+			    conflict);
+			break;
+		case C_UNLOCK:
+			rv = clerk_unlock(l->ck, rq);
+			break;
+		case C_UNLOCK_OWNER:
+			rv = clerk_unlock_owner(l->ck, rq);
+			break;
+		case C_CANCEL:
+			rv = clerk_lock_cancel(l->ck, rq);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->ckmu);
+	return rv;
+}
+
+static int lock_errno(int rv)
+{
+	switch (rv) {
+	case KV_OK:
+		return 0;
+	case KV_ELOCKED:
+		return -EAGAIN; /* == EWOULDBLOCK */
+	case KV_ENOKEY:
+		return -ENOENT;
+	case KV_ENOSPC:
+		return -ENOLCK;
+	case -ENOMEM:
+		return -ENOMEM;
+	case -EINVAL:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads */
+
+/* Cancel the interrupted wait @w (no longer in l->waiters' PARKED
+ * set: state CANCEL) and answer EINTR; unlock if the grant won. */
+static void cancel_wait(struct rklock *l, struct waiter *w)
+{
+	struct fs *fs = l->fs;
+	bool granted;
+	int rv;
+
+	rv = call(l, C_CANCEL, &w->rq, NULL, NULL);
+	/* Every grant before the CANCEL is in the local state (and was
+	 * seen by the listener) once the barrier passed. */
+	if (rv == KV_OK && rkfs_fresh(fs) != 0)
+		rv = -EIO;
+	pthread_mutex_lock(&l->mu);
+	granted = w->granted;
+	waiter_unlink(l, w);
+	pthread_mutex_unlock(&l->mu);
+	if (granted || rv != KV_OK) {
+		uint64_t gen;
+
+		pthread_mutex_lock(&l->mu);
+		gen = holder_gen(l, w->rq.inode, w->rq.kind, w->rq.owner);
+		pthread_mutex_unlock(&l->mu);
+		if (call(l, C_UNLOCK, &w->rq, NULL, NULL) == KV_OK &&
+		    w->rq.kind == KV_LK_FLOCK) {
+			pthread_mutex_lock(&l->mu);
+			holder_drop(l, w->rq.inode, w->rq.kind, w->rq.owner,
+			    gen);
+			pthread_mutex_unlock(&l->mu);
+		}
+	}
+	fuse_reply_err(w->req, EINTR);
+	free(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct rklock *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		struct waiter *w;
+		bool cancel;
+
+		while (l->jobs == NULL && !l->stop)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (l->jobs == NULL)
+			break;
+		w = l->jobs;
+		l->jobs = w->jnext;
+		if (l->jobs == NULL)
+			l->jobs_tail = &l->jobs;
+		cancel = w->jerr < 0 && !l->stop;
+		if (!cancel)
+			waiter_unlink(l, w);
+		pthread_mutex_unlock(&l->mu);
+		if (cancel) {
+			cancel_wait(l, w);
+		} else {
+			fuse_reply_err(w->req, w->jerr < 0 ? EINTR : w->jerr);
+			free(w);
+		}
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+static void *keeper_main(void *arg)
+{
+	struct rklock *l = arg;
+	int64_t every_ms = l->lease_ns / 4 / 1000000;
+
+	if (every_ms < 50)
+		every_ms = 50;
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		struct timespec ts;
+		bool active;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += every_ms / 1000;
+		ts.tv_nsec += (every_ms % 1000) * 1000000l;
+		if (ts.tv_nsec >= 1000000000l) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000l;
+		}
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		if (l->stop)
+			break;
+		active = l->nfiles_held > 0 || l->waiters != NULL;
+		pthread_mutex_unlock(&l->mu);
+		/* Only while this mount's member is connected to a majority
+		 * (it confirms a read): a member cut off lets its lease run
+		 * out even if its clerk could still reach the leader. */
+		if (active && rkfs_fresh(l->fs) == 0) {
+			int rv;
+
+			pthread_mutex_lock(&l->ckmu);
+			rv = sync_session(l);
+			if (rv == KV_OK)
+				rv = clerk_keepalive(l->ck);
+			pthread_mutex_unlock(&l->ckmu);
+			if (rv != KV_OK)
+				log_debug("locks: keepalive: %s",
+				    clerk_strerror(rv));
+		}
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle */
+
+struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
+    int deadline_ms, int prefer, int64_t lease_ns)
+{
+	struct rklock *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->zctx = zmq_ctx_new();
+	if (l->zctx == NULL) {
+		free(l);
+		return NULL;
+	}
+	l->fs = fs;
+	l->cl = *cl;
+	clerk_options_defaults(&l->copt);
+	l->copt.deadline_ms = deadline_ms;
+	l->copt.prefer_member = prefer;
+	l->copt.zctx = l->zctx;
+	l->lease_ns = lease_ns > 0 ? lease_ns : KV_LOCK_LEASE_NS;
+	l->jobs_tail = &l->jobs;
+	l->next_id = 1;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->ckmu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	return l;
+}
+
+void rklock_attach(struct rklock *l, struct kv *kv)
+{
+	kv_set_lock_listener(kv, on_event, l);
+}
+
+void rklock_restored(struct rklock *l, struct kv *kv)
+{
+	struct parked {
+		uint64_t id;
+		struct kv_op op;
+	} *p = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t session;
+
+	pthread_mutex_lock(&l->mu);
+	session = l->session;
+	for (struct waiter *w = l->waiters; w != NULL; w = w->next) {
+		if (w->state != W_PARKED)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			struct parked *np = realloc(p, nc * sizeof(*p));
+
+			if (np == NULL)
+				break;
+			p = np;
+			cap = nc;
+		}
+		p[n].id = w->id;
+		p[n].op = (struct kv_op){ .type = KV_OP_LOCK,
+			.inode = w->rq.inode,
+			.lkind = w->rq.kind,
+			.lmode = w->rq.mode,
+			.start = w->rq.start,
+			.end = w->rq.end,
+			.owner = w->rq.owner,
+			.pid = w->rq.pid };
+		n++;
+	}
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct kv_result res;
+
+		kv_result_init(&res);
+		if (kv_lock_wait(kv, session, &p[i].op, 0, &res) != 0 ||
+		    res.status == KV_EQUEUED)
+			continue;
+		pthread_mutex_lock(&l->mu);
+		for (struct waiter *w = l->waiters; w != NULL; w = w->next) {
+			if (w->id != p[i].id || w->state != W_PARKED)
+				continue;
+			waiter_unlink(l, w);
+			if (res.status == KV_OK) {
+				w->granted = true;
+				holder_add(l, w->rq.inode, w->rq.kind,
+				    w->rq.owner, res.attr.version);
+			}
+			job_push(l, w, res.status == KV_OK ? 0 : EIO);
+			break;
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	free(p);
+}
+
+int rklock_start(struct rklock *l)
+{
+	int rv = pthread_create(&l->worker, NULL, worker_main, l);
+
+	if (rv != 0)
+		return -rv;
+	rv = pthread_create(&l->keeper, NULL, keeper_main, l);
+	if (rv != 0) {
+		pthread_mutex_lock(&l->mu);
+		l->stop = true;
+		pthread_cond_broadcast(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->worker, NULL);
+		return -rv;
+	}
+	l->started = true;
+	return 0;
+}
+
+void rklock_stop(struct rklock *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	/* Parked waits: answered by the worker before it ends. */
+	for (struct waiter *w = l->waiters, *next; w != NULL; w = next) {
+		next = w->next;
+		if (w->state == W_PARKED) {
+			waiter_unlink(l, w);
+			job_push(l, w, EINTR);
+		}
+	}
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	if (l->started) {
+		pthread_join(l->worker, NULL);
+		pthread_join(l->keeper, NULL);
+		l->started = false;
+	}
+}
+
+void rklock_free(struct rklock *l)
+{
+	if (l == NULL)
+		return;
+	rklock_stop(l);
+	/* Whatever came after the worker ended (nobody to answer now). */
+	while (l->jobs != NULL) {
+		struct waiter *w = l->jobs;
+
+		l->jobs = w->jnext;
+		waiter_unlink(l, w);
+		free(w);
+	}
+	while (l->waiters != NULL) {
+		struct waiter *w = l->waiters;
+
+		l->waiters = w->next;
+		free(w);
+	}
+	for (unsigned i = 0; i < NBUCKETS; i++)
+		while (l->files[i] != NULL) {
+			struct file *f = l->files[i];
+
+			l->files[i] = f->next;
+			while (f->holders != NULL) {
+				struct holder *h = f->holders;
+
+				f->holders = h->next;
+				free(h);
+			}
+			free(f);
+		}
+	clerk_free(l->ck);
+	zmq_ctx_term(l->zctx);
+	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->ckmu);
+	pthread_cond_destroy(&l->cv);
+	free(l);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lock requests */
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct rklock *l = of(req);
+	uint64_t id = (uint64_t)(uintptr_t)data;
+
+	pthread_mutex_lock(&l->mu);
+	for (struct waiter *w = l->waiters; w != NULL; w = w->next) {
+		if (w->id != id)
+			continue;
+		w->interrupted = true;
+		if (w->state == W_PARKED && !w->granted) {
+			w->state = W_CANCEL;
+			job_push(l, w, -1);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Fill @rq's key, inode and pid for @ino (the key is copied to @key). */
+static int prepare(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
+    char *key)
+{
+	struct fs *fs = rkfs_of(req);
+	struct kv_attr a;
+	size_t klen;
+	int rv = rkfs_read_ino(fs, ino, key, &klen, &a);
+
+	if (rv != 0)
+		return rv;
+	rq->key = key;
+	rq->keylen = klen;
+	rq->inode = ino;
+	if (rq->pid == 0)
+		rq->pid = (uint32_t)fuse_req_ctx(req)->pid;
+	return 0;
+}
+
+/* Take the lock @rq (FLOCK or POSIX) for @req and answer it. */
+static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
+    bool wait)
+{
+	struct rklock *l = of(req);
+	char key[KV_KEY_MAX + 1];
+	struct waiter *w = NULL;
+	uint64_t token = 0;
+	int rv = -EIO;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		rv = prepare(req, ino, rq, key);
+		if (rv != 0)
+			break;
+		if (!wait) {
+			rv = call(l, C_LOCK, rq, &token, NULL);
+			/* Unknown outcome: it may hold, so its close unlocks. */
+			if (rv == KV_OK || rv == KV_EMAYBE) {
+				pthread_mutex_lock(&l->mu);
+				holder_add(l, ino, rq->kind, rq->owner, token);
+				pthread_mutex_unlock(&l->mu);
+			}
+			if (rv != KV_ENOKEY) /* a rename raced: again */
+				break;
+			continue;
+		}
+		w = calloc(1, sizeof(*w));
+		if (w == NULL) {
+			rv = -ENOMEM;
+			break;
+		}
+		pthread_mutex_lock(&l->mu);
+		w->id = l->next_id++;
+		w->req = req;
+		w->rq = *rq;
+		w->rq.key = NULL; /* borrowed: not valid later */
+		w->rq.keylen = 0;
+		w->state = W_SUBMIT;
+		w->next = l->waiters;
+		l->waiters = w;
+		pthread_mutex_unlock(&l->mu);
+		fuse_req_interrupt_func(req, on_interrupt,
+		    (void *)(uintptr_t)w->id);
+		rv = call(l, C_LOCK_WAIT, rq, &token, NULL);
+		pthread_mutex_lock(&l->mu);
+		if (rv == KV_OK || w->granted) {
+			waiter_unlink(l, w);
+			holder_add(l, ino, rq->kind, rq->owner,
+			    token ? token : w->token);
+			pthread_mutex_unlock(&l->mu);
+			free(w);
+			w = NULL;
+			rv = KV_OK;
+			break;
+		}
+		if (rv == KV_EQUEUED) {
+			if (w->lost) {
+				waiter_unlink(l, w);
+				pthread_mutex_unlock(&l->mu);
+				free(w);
+				w = NULL;
+				rv = -EIO;
+				break;
+			}
+			if (w->interrupted) {
+				w->state = W_CANCEL;
+				pthread_mutex_unlock(&l->mu);
+				cancel_wait(l, w);
+				return;
+			}
+			w->state = W_PARKED; /* answered by the worker */
+			pthread_mutex_unlock(&l->mu);
+			return;
+		}
+		waiter_unlink(l, w);
+		if (rv == KV_EMAYBE) /* may be queued: the close cleans up */
+			holder_add(l, ino, rq->kind, rq->owner, 0);
+		pthread_mutex_unlock(&l->mu);
+		free(w);
+		w = NULL;
+		if (rv != KV_ENOKEY)
+			break;
+	}
+	fuse_reply_err(req, -lock_errno(rv));
+}
+
+static void do_unlock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
+    bool whole)
+{
+	struct rklock *l = of(req);
+	uint64_t gen;
+	int rv, committed;
+
+	/* What this mount wrote under the lock is committed before anyone
+	 * else can take it. */
+	committed = rkfile_flush_ino(rkfs_of(req), ino);
+	rq->inode = ino; /* no key: the inode names the lock */
+	pthread_mutex_lock(&l->mu);
+	gen = holder_gen(l, ino, rq->kind, rq->owner);
+	pthread_mutex_unlock(&l->mu);
+	if (gen == 0) {
+		/* Never held here: nothing to release (a lock of this owner
+		 * could only have come through this mount). */
+		bool waiting = false;
+
+		pthread_mutex_lock(&l->mu);
+		for (struct waiter *w = l->waiters; w != NULL; w = w->next)
+			waiting |= w->rq.inode == ino &&
+			    w->rq.owner == rq->owner && w->rq.kind == rq->kind;
+		pthread_mutex_unlock(&l->mu);
+		if (!waiting) {
+			fuse_reply_err(req, committed < 0 ? -committed : 0);
+			return;
+		}
+	}
+	rv = call(l, C_UNLOCK, rq, NULL, NULL);
+	if (rv == KV_OK && whole) {
+		pthread_mutex_lock(&l->mu);
+		holder_drop(l, ino, rq->kind, rq->owner, gen);
+		pthread_mutex_unlock(&l->mu);
+	}
+	rv = lock_errno(rv);
+	fuse_reply_err(req, committed < 0 ? -committed : -rv);
+}
+
+static int check_fh(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	return rklock_check(fs, ino, rkfile_fh_epoch(fi->fh));
+}
+
+void rklock_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    int op)
+{
+	struct clerk_lock_req rq = { .kind = KV_LK_FLOCK,
+		.owner = fi->lock_owner };
+	int rv;
+
+	switch (op & ~LOCK_NB) {
+	case LOCK_UN:
+		do_unlock(req, ino, &rq, true);
+		return;
+	case LOCK_SH:
+		rq.mode = KV_LK_SHARED;
+		break;
+	case LOCK_EX:
+		rq.mode = KV_LK_EXCL;
+		break;
+	default:
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rv = check_fh(rkfs_of(req), ino, fi);
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	do_lock(req, ino, &rq, (op & LOCK_NB) == 0);
+}
+
+/* @rq's range from @lock (libfuse: l_whence SEEK_SET, l_len >= 0, 0 = to
+ * the end of the file).  0 or -EINVAL. */
+static int range_of(const struct flock *lock, struct clerk_lock_req *rq)
+{
+	if (lock->l_start < 0 || lock->l_len < 0)
+		return -EINVAL;
+	rq->start = (uint64_t)lock->l_start;
+	rq->end = lock->l_len == 0
+	    ? KV_LK_EOF
+	    : (uint64_t)lock->l_start + (uint64_t)lock->l_len - 1;
+	return 0;
+}
+
+void rklock_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct flock *lock, int sleep)
+{
+	struct clerk_lock_req rq = { .kind = KV_LK_POSIX,
+		.owner = fi->lock_owner,
+		.pid = lock->l_pid > 0 ? (uint32_t)lock->l_pid : 0 };
+	int rv = range_of(lock, &rq);
+
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	switch (lock->l_type) {
+	case F_UNLCK:
+		do_unlock(req, ino, &rq, rq.start == 0 && rq.end == KV_LK_EOF);
+		return;
+	case F_RDLCK:
+		rq.mode = KV_LK_SHARED;
+		break;
+	case F_WRLCK:
+		rq.mode = KV_LK_EXCL;
+		break;
+	default:
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rv = check_fh(rkfs_of(req), ino, fi);
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	do_lock(req, ino, &rq, sleep != 0);
+}
+
+void rklock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct flock *lock)
+{
+	struct rklock *l = of(req);
+	struct fs *fs = rkfs_of(req);
+	struct kv_op op = { .type = KV_OP_GETLK,
+		.inode = ino,
+		.lkind = KV_LK_POSIX,
+		.owner = fi->lock_owner };
+	struct clerk_lock_req rq = { 0 };
+	struct kv_result res;
+	uint64_t session;
+	int rv = range_of(lock, &rq);
+
+	if (rv == 0 && lock->l_type != F_RDLCK && lock->l_type != F_WRLCK)
+		rv = -EINVAL;
+	if (rv == 0)
+		rv = rkfs_fresh(fs);
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	op.lmode = lock->l_type == F_RDLCK ? KV_LK_SHARED : KV_LK_EXCL;
+	op.start = rq.start;
+	op.end = rq.end;
+	pthread_mutex_lock(&l->mu);
+	session = l->session;
+	pthread_mutex_unlock(&l->mu);
+	kv_result_init(&res);
+	rv = kv_getlk(fs->kv, session, &op, &res);
+	if (rv != 0) {
+		fuse_reply_err(req, -rv);
+		return;
+	}
+	if (res.status == KV_ELOCKED && (res.flags & KV_RES_LOCK)) {
+		lock->l_type = res.lock.lmode == KV_LK_EXCL ? F_WRLCK : F_RDLCK;
+		lock->l_whence = SEEK_SET;
+		lock->l_start = (off_t)res.lock.start;
+		lock->l_len = res.lock.end == KV_LK_EOF
+		    ? 0
+		    : (off_t)(res.lock.end - res.lock.start + 1);
+		lock->l_pid = (pid_t)res.lock.pid;
+	} else if (res.status == KV_OK || res.status == KV_ELOCKED) {
+		lock->l_type = F_UNLCK;
+	} else {
+		fuse_reply_err(req, -lock_errno(res.status));
+		return;
+	}
+	fuse_reply_lock(req, lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Close, open, checks */
+
+/* Release (kind, owner)'s locks and waits on @ino, if it may have any. */
+static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	struct clerk_lock_req rq = { .inode = ino,
+		.kind = kind,
+		.owner = owner };
+	bool waiting = false;
+	uint64_t gen;
+	int rv;
+
+	pthread_mutex_lock(&l->mu);
+	gen = holder_gen(l, ino, kind, owner);
+	for (struct waiter *w = l->waiters; w != NULL; w = w->next)
+		waiting |= w->rq.inode == ino && w->rq.owner == owner &&
+		    w->rq.kind == kind;
+	pthread_mutex_unlock(&l->mu);
+	if (gen == 0 && !waiting)
+		return 0;
+	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL);
+	if (rv != KV_OK) {
+		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
+		          "closed file: %s",
+		    ino, clerk_strerror(rv));
+		return -EIO;
+	}
+	pthread_mutex_lock(&l->mu);
+	holder_drop(l, ino, kind, owner, gen);
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner)
+{
+	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner);
+}
+
+int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
+    bool last)
+{
+	struct rklock *l = fs->locks;
+	int rv = 0;
+
+	if (fi->flock_release)
+		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner);
+	if (last) {
+		pthread_mutex_lock(&l->mu);
+		struct file *f = file_find(l, ino);
+
+		if (f != NULL && f->fence_token != 0) {
+			f->fence_token = 0;
+			file_gc(l, f);
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	return rv;
+}
+
+uint64_t rklock_epoch(struct fs *fs)
+{
+	struct rklock *l = fs->locks;
+	uint64_t e;
+
+	if (l == NULL)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	e = l->loss_epoch;
+	pthread_mutex_unlock(&l->mu);
+	return e;
+}
+
+int rklock_check(struct fs *fs, uint64_t ino, uint64_t epoch)
+{
+	struct rklock *l = fs->locks;
+	struct file *f;
+	int rv = 0;
+
+	if (l == NULL)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	if (l->loss_epoch > epoch) {
+		f = file_find(l, ino);
+		if (f != NULL && f->lost_at > epoch)
+			rv = -EIO;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+bool rklock_fence_txn(struct fs *fs, uint64_t ino, struct rkfs_txn *t)
+{
+	struct rklock *l = fs->locks;
+	uint64_t token = 0, on = 0;
+	struct file *f;
+	struct kv_op *op;
+
+	if (l == NULL)
+		return false;
+	pthread_mutex_lock(&l->mu);
+	f = file_find(l, ino);
+	if (f != NULL) {
+		token = f->fence_token;
+		on = f->fence_ino;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (token == 0)
+		return false;
+	op = rkfs_txn_op(t, KV_OP_FENCE, NULL, 0);
+	op->flags = 0;
+	op->inode = on;
+	op->token = token;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Extended attributes */
+
+static void reply_text(fuse_req_t req, const char *s, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (size < n)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, s, n);
+}
+
+bool rklock_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
+    size_t size)
+{
+	struct rklock *l = of(req);
+	char text[64] = "";
+	struct file *f;
+
+	if (strcmp(name, RKLOCK_XATTR_TOKEN) != 0 &&
+	    strcmp(name, RKLOCK_XATTR_FENCE) != 0)
+		return false;
+	pthread_mutex_lock(&l->mu);
+	f = file_find(l, ino);
+	if (f != NULL && strcmp(name, RKLOCK_XATTR_TOKEN) == 0 &&
+	    f->holders != NULL && f->token != 0)
+		snprintf(text, sizeof(text), "%" PRIu64, f->token);
+	else if (f != NULL && strcmp(name, RKLOCK_XATTR_FENCE) == 0 &&
+	    f->fence_token != 0)
+		snprintf(text, sizeof(text), "%s", f->fence_text);
+	pthread_mutex_unlock(&l->mu);
+	if (text[0] == '\0')
+		fuse_reply_err(req, ENODATA);
+	else
+		reply_text(req, text, size);
+	return true;
+}
+
+/* Parse "TOKEN" or "TOKEN /PATH" for @ino into the lock's inode. */
+static int parse_fence(struct fs *fs, fuse_ino_t ino, const char *value,
+    size_t size, uint64_t *token, uint64_t *on)
+{
+	char text[KV_KEY_MAX + 32], *sp;
+	struct kv_attr a;
+	int rv;
+
+	if (size == 0 || size >= sizeof(text))
+		return -EINVAL;
+	memcpy(text, value, size);
+	text[size] = '\0';
+	while (size > 0 && (text[size - 1] == '\n' || text[size - 1] == ' '))
+		text[--size] = '\0';
+	sp = strchr(text, ' ');
+	if (sp != NULL)
+		*sp++ = '\0';
+	if (num_parse_u64(text, 10, 1, UINT64_MAX, token) != 0)
+		return -EINVAL;
+	*on = ino;
+	if (sp == NULL)
+		return 0;
+	while (*sp == ' ')
+		sp++;
+	if (*sp != '/')
+		return -EINVAL;
+	rv = rkfs_fresh(fs);
+	if (rv != 0)
+		return rv;
+	inode_lock(fs->inodes);
+	rv = rkfs_get_key_locked(fs, sp, strlen(sp), &a);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	*on = a.inode;
+	return 0;
+}
+
+bool rklock_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags)
+{
+	struct rklock *l = of(req);
+	uint64_t token = 0, on = 0;
+	struct file *f;
+	int rv;
+
+	if (strcmp(name, RKLOCK_XATTR_TOKEN) == 0) {
+		fuse_reply_err(req, EPERM); /* read only */
+		return true;
+	}
+	if (strcmp(name, RKLOCK_XATTR_FENCE) != 0)
+		return false;
+	(void)flags;
+	rv = parse_fence(rkfs_of(req), ino, value, size, &token, &on);
+	if (rv == 0) {
+		pthread_mutex_lock(&l->mu);
+		f = file_get(l, ino);
+		if (f == NULL) {
+			rv = -ENOMEM;
+		} else {
+			f->fence_token = token;
+			f->fence_ino = on;
+			snprintf(f->fence_text, sizeof(f->fence_text),
+			    "%" PRIu64 " @%" PRIu64, token, on);
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	fuse_reply_err(req, -rv);
+	return true;
+}
+
+bool rklock_xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct rklock *l = of(req);
+	struct file *f;
+	int rv = -ENODATA;
+
+	if (strcmp(name, RKLOCK_XATTR_TOKEN) == 0) {
+		fuse_reply_err(req, EPERM);
+		return true;
+	}
+	if (strcmp(name, RKLOCK_XATTR_FENCE) != 0)
+		return false;
+	pthread_mutex_lock(&l->mu);
+	f = file_find(l, ino);
+	if (f != NULL && f->fence_token != 0) {
+		f->fence_token = 0;
+		file_gc(l, f);
+		rv = 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	fuse_reply_err(req, -rv);
+	return true;
+}

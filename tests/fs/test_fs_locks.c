@@ -1,0 +1,867 @@
+/*
+ * test_fs_locks.c - locks across three real mounts (fs/rklock.h, kv.h
+ * LOCKS): lockfiles, flock(2) and fcntl(2) record locks exclude each
+ * other across mounts, waits are fair and interruptible, a dead holder's
+ * locks go (a process at once; a mount after its lease), and a holder
+ * that lost its lock is fenced.
+ *
+ * Scenarios, in order (one cluster, fsharness.h):
+ *   counters: processes on every mount increment one counter file under
+ *   flock, fcntl, an O_EXCL lockfile and a mkdir lock: the final count is
+ *   exact, every round; noclobber lockfiles (one winner); flock on a
+ *   mount and `raftkv lock` on its path are one lock; LOCK_NB
+ *   contention (EWOULDBLOCK, EAGAIN); flock upgrade and downgrade; F_GETLK
+ *   reports a lock held on another mount (range, type, pid); a signal
+ *   interrupts a blocking wait (EINTR) and leaks no lock; tokens
+ *   (user.raftkv.token) strictly increase over grants on every mount;
+ *   kill -9 of a holding process: a waiter on another mount is granted
+ *   (the holder's mount is alive and renews its lease, so only the
+ *   release on exit can free it); 10,000 POSIX locks of one process
+ *   released when it exits; SIGSTOP, partition and kill -9 of the
+ *   holder's mount: a waiter elsewhere is granted once the lease ran out,
+ *   the old holder's fenced write is refused (EPERM), its locked file
+ *   answers EIO, and the same write unfenced goes through and loses the
+ *   other's update (what fencing is for).
+ *
+ * Every child process is killed by PID at exit (before the mounts are
+ * unmounted); no wall-clock assertions (timeouts only bound waiting).
+ * RAFTKV_LONG=1: more processes, 200 increments each, three rounds.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "kv/clerk.h"
+#include "tests/fs/fsharness.h"
+
+/* The cluster's lock lease (the lock_lease line below): well above an
+ * election (a holder cannot renew while there is no leader, and the
+ * SIGSTOP and partition scenarios take the leader away). */
+#define LEASE_MS 4000
+
+#define MAX_KIDS 64
+static pid_t kids[MAX_KIDS];
+
+static void kill_kids(void)
+{
+	if (getpid() != main_pid)
+		return;
+	for (int i = 0; i < MAX_KIDS; i++)
+		if (kids[i] > 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+			kids[i] = 0;
+		}
+}
+
+/* Fork a child running @fn(@arg) (its exit status is fn's return). */
+static pid_t spawn(int (*fn)(void *), void *arg)
+{
+	pid_t p = fork();
+
+	CHECK(p >= 0, "fork");
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		_exit(fn(arg));
+	}
+	for (int i = 0; i < MAX_KIDS; i++)
+		if (kids[i] <= 0) {
+			kids[i] = p;
+			return p;
+		}
+	CHECK(0, "too many children");
+	return -1;
+}
+
+/* Wait for child @p: its exit status (CHECKs that it exited), or -1 if
+ * it is still running after @ms. */
+static int reap_kid(pid_t p, int ms)
+{
+	int st;
+
+	for (int t = 0; ms < 0 || t <= ms; t += 10) {
+		pid_t r = waitpid(p, &st, WNOHANG);
+
+		CHECK(r >= 0, "waitpid %d", (int)p);
+		if (r == p) {
+			for (int i = 0; i < MAX_KIDS; i++)
+				if (kids[i] == p)
+					kids[i] = 0;
+			CHECK(WIFEXITED(st), "child %d: status %#x", (int)p,
+			    st);
+			return WEXITSTATUS(st);
+		}
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static bool long_run(void)
+{
+	const char *s = getenv("RAFTKV_LONG");
+
+	return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Counters */
+
+enum method { M_FLOCK, M_FCNTL, M_EXCL, M_MKDIR, M_COUNT };
+static const char *const method_name[M_COUNT] = { "flock", "fcntl",
+	"O_EXCL lockfile", "mkdir lock" };
+
+struct counter_arg {
+	enum method m;
+	int mount;
+	int iters;
+	char name[64];
+};
+
+static int read_count(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n == 0 ? 0 : atoi(buf);
+}
+
+static int write_count(int fd, int v)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%010d", v);
+
+	return pwrite(fd, buf, (size_t)n, 0) == n ? 0 : -1;
+}
+
+/* Take and drop a lockfile or lock directory at @path. */
+static void lockfile_take(const char *path, bool dir)
+{
+	for (unsigned backoff = 1;; backoff = backoff < 8 ? backoff * 2 : 8) {
+		int fd = dir ? mkdir(path, 0755)
+		             : open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+
+		if (fd >= 0) {
+			if (!dir)
+				close(fd);
+			return;
+		}
+		if (errno != EEXIST) {
+			fprintf(stderr, "lockfile %s: %s\n", path,
+			    strerror(errno));
+			_exit(3);
+		}
+		sleep_ms(backoff);
+	}
+}
+
+static int counter_kid(void *p)
+{
+	struct counter_arg *a = p;
+	char path[PATH_MAX], lk[PATH_MAX];
+	int fd = -1;
+
+	pathf(path, a->mount, "%s", a->name);
+	pathf(lk, a->mount, "%s.lock", a->name);
+	if (a->m == M_FLOCK || a->m == M_FCNTL) {
+		fd = open(path, O_RDWR);
+		if (fd < 0)
+			return 2;
+	}
+	for (int k = 0; k < a->iters; k++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int v, cfd = fd;
+
+		switch (a->m) {
+		case M_FLOCK:
+			if (flock(fd, LOCK_EX) != 0)
+				return 4;
+			break;
+		case M_FCNTL:
+			if (fcntl(fd, F_SETLKW, &fl) != 0)
+				return 4;
+			break;
+		case M_EXCL:
+		case M_MKDIR:
+			lockfile_take(lk, a->m == M_MKDIR);
+			cfd = open(path, O_RDWR);
+			if (cfd < 0)
+				return 2;
+			break;
+		default:
+			return 9;
+		}
+		v = read_count(cfd);
+		if (v < 0 || write_count(cfd, v + 1) != 0)
+			return 5;
+		switch (a->m) {
+		case M_FLOCK:
+			if (flock(fd, LOCK_UN) != 0)
+				return 6;
+			break;
+		case M_FCNTL:
+			fl.l_type = F_UNLCK;
+			if (fcntl(fd, F_SETLK, &fl) != 0)
+				return 6;
+			break;
+		default:
+			/* The count commits at close, before the unlock. */
+			if (close(cfd) != 0)
+				return 6;
+			if ((a->m == M_MKDIR ? rmdir(lk) : unlink(lk)) != 0)
+				return 7;
+			break;
+		}
+	}
+	if (fd >= 0 && close(fd) != 0)
+		return 8;
+	return 0;
+}
+
+static void test_counters(void)
+{
+	int per_mount = long_run() ? 3 : 2, iters = long_run() ? 200 : 20;
+	int rounds = long_run() ? 3 : 1;
+
+	for (int m = 0; m < M_COUNT; m++)
+		for (int r = 0; r < rounds; r++) {
+			static struct counter_arg args[N * 8];
+			pid_t ps[N * 8];
+			char p[PATH_MAX];
+			int n = 0, fd, v;
+
+			snprintf(args[0].name, sizeof(args[0].name),
+			    "count-%d-%d", m, r);
+			pathf(p, 0, "%s", args[0].name);
+			put_file(p, "0000000000", O_TRUNC);
+			for (int i = 0; i < N; i++)
+				for (int k = 0; k < per_mount; k++, n++) {
+					args[n] = args[0];
+					args[n].m = (enum method)m;
+					args[n].mount = i;
+					args[n].iters = iters;
+				}
+			for (int k = 0; k < n; k++)
+				ps[k] = spawn(counter_kid, &args[k]);
+			for (int k = 0; k < n; k++) {
+				int st = reap_kid(ps[k], 300000);
+
+				CHECK(st == 0, "%s counter child %d: %d",
+				    method_name[m], k, st);
+			}
+			pathf(p, (r + 1) % N, "%s", args[0].name);
+			fd = open(p, O_RDONLY);
+			CHECK(fd >= 0, "open %s", p);
+			v = read_count(fd);
+			close(fd);
+			CHECK(v == n * iters,
+			    "%s round %d: count %d, want %d (a lost update: "
+			    "no mutual exclusion)",
+			    method_name[m], r, v, n * iters);
+			printf("ok   %s: %d processes x %d increments = %d\n",
+			    method_name[m], n, iters, v);
+		}
+}
+
+/* `set -o noclobber; echo $$ > lock` from every mount at once: one
+ * winner. */
+static void test_noclobber(void)
+{
+	for (int round = 0; round < 3; round++) {
+		pid_t ps[N];
+		int wins = 0;
+
+		for (int i = 0; i < N; i++) {
+			ps[i] = fork();
+			CHECK(ps[i] >= 0, "fork");
+			if (ps[i] == 0) {
+				char cmd[PATH_MAX + 64];
+				int fd = open("/dev/null", O_WRONLY);
+
+				if (fd >= 0)
+					dup2(fd, 2);
+				snprintf(cmd, sizeof(cmd),
+				    "set -o noclobber; echo $$ > %s/clob%d",
+				    mnt[i], round);
+				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+				_exit(127);
+			}
+		}
+		for (int i = 0; i < N; i++) {
+			int st;
+
+			CHECK(waitpid(ps[i], &st, 0) == ps[i], "wait");
+			CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 127, "sh");
+			wins += WEXITSTATUS(st) == 0;
+		}
+		CHECK(wins == 1, "noclobber round %d: %d winners", round, wins);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Contention, conversion, F_GETLK */
+
+static int open_rw(int i, const char *rel)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	pathf(p, i, "%s", rel);
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	CHECK(fd >= 0, "open %s", p);
+	return fd;
+}
+
+static int setlk(int fd, int cmd, short type, off_t start, off_t len)
+{
+	struct flock fl = { .l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = start,
+		.l_len = len };
+
+	return fcntl(fd, cmd, &fl);
+}
+
+static void test_nonblocking_and_conversion(void)
+{
+	int a = open_rw(0, "nb"), b = open_rw(1, "nb"), c = open_rw(2, "nb");
+
+	CHECK(flock(a, LOCK_EX | LOCK_NB) == 0, "flock EX");
+	errno = 0;
+	CHECK(flock(b, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "LOCK_NB against another mount's lock");
+	CHECK(flock(c, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "LOCK_SH|LOCK_NB against an exclusive lock");
+	/* Downgrade: the others may share. */
+	CHECK(flock(a, LOCK_SH) == 0, "downgrade");
+	CHECK(flock(b, LOCK_SH | LOCK_NB) == 0, "shared after downgrade");
+	CHECK(flock(c, LOCK_SH | LOCK_NB) == 0, "shared after downgrade");
+	/* An upgrade that cannot be granted fails (and, as on Linux, drops
+	 * the shared lock it converted). */
+	errno = 0;
+	CHECK(flock(a, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "upgrade while others share");
+	CHECK(flock(c, LOCK_UN) == 0, "unlock");
+	CHECK(flock(b, LOCK_EX | LOCK_NB) == 0, "upgrade, alone");
+	errno = 0;
+	CHECK(flock(a, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "upgraded excludes");
+	CHECK(flock(b, LOCK_UN) == 0, "unlock");
+	CHECK(flock(a, LOCK_SH | LOCK_NB) == 0, "free again");
+	CHECK(flock(a, LOCK_UN) == 0, "unlock");
+
+	/* POSIX: F_SETLK contention is EAGAIN (or EACCES). */
+	CHECK(setlk(a, F_SETLK, F_WRLCK, 10, 10) == 0, "F_WRLCK [10,19]");
+	errno = 0;
+	CHECK(setlk(b, F_SETLK, F_RDLCK, 0, 100) != 0 &&
+	        (errno == EAGAIN || errno == EACCES),
+	    "F_SETLK against another mount's lock");
+	CHECK(setlk(b, F_SETLK, F_WRLCK, 20, 5) == 0, "disjoint range");
+	{
+		struct flock fl = { .l_type = F_RDLCK,
+			.l_whence = SEEK_SET,
+			.l_start = 0,
+			.l_len = 100 };
+
+		CHECK(fcntl(c, F_GETLK, &fl) == 0, "F_GETLK");
+		CHECK(fl.l_type == F_WRLCK && fl.l_start == 10 &&
+		        fl.l_len == 10 && fl.l_pid == getpid(),
+		    "F_GETLK: type %d start %jd len %jd pid %d", fl.l_type,
+		    (intmax_t)fl.l_start, (intmax_t)fl.l_len, (int)fl.l_pid);
+		fl = (struct flock){ .l_type = F_WRLCK,
+			.l_whence = SEEK_SET,
+			.l_start = 30,
+			.l_len = 0 };
+		CHECK(fcntl(c, F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK,
+		    "F_GETLK of a free range");
+	}
+	/* Closing any descriptor of the owner drops its POSIX locks. */
+	{
+		int a2 = open_rw(0, "nb");
+
+		CHECK(close(a2) == 0, "close");
+		CHECK(setlk(c, F_SETLK, F_WRLCK, 10, 10) == 0,
+		    "the range is free after the owner closed a descriptor");
+		CHECK(setlk(c, F_SETLK, F_UNLCK, 0, 0) == 0, "unlock");
+	}
+	close(a);
+	close(b);
+	close(c);
+}
+
+/* A flock on a mount and `raftkv lock` on its path (the clerk calls the
+ * CLI makes) are one lock. */
+static void test_cli_namespace(void)
+{
+	struct clerk_lock_req rq = { .key = "/ns",
+		.keylen = 3,
+		.kind = KV_LK_FLOCK,
+		.mode = KV_LK_EXCL,
+		.owner = 42,
+		.pid = 4242 };
+	struct clerk_options o;
+	struct kv_lock who;
+	struct clerk *ck;
+	int a = open_rw(0, "ns"), b = open_rw(1, "ns");
+
+	clerk_options_defaults(&o);
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(flock(a, LOCK_EX) == 0, "flock");
+	CHECK(clerk_lock(ck, &rq, false, NULL, &who) == KV_ELOCKED &&
+	        who.pid == (uint32_t)getpid(),
+	    "raftkv lock while a mount holds the flock (pid %u)", who.pid);
+	CHECK(flock(a, LOCK_UN) == 0, "unlock");
+	CHECK(clerk_lock(ck, &rq, false, NULL, NULL) == KV_OK, "raftkv lock");
+	errno = 0;
+	CHECK(flock(b, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "flock while raftkv lock holds it");
+	CHECK(clerk_unlock(ck, &rq) == KV_OK, "raftkv unlock");
+	CHECK(flock(b, LOCK_EX | LOCK_NB) == 0, "flock after raftkv unlock");
+	CHECK(flock(b, LOCK_UN) == 0, "unlock");
+	clerk_free(ck);
+	close(a);
+	close(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Interrupted waits */
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+struct intr_arg {
+	int mount;
+	bool use_flock;
+};
+
+static int intr_kid(void *p)
+{
+	struct intr_arg *a = p;
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+	int fd = open_rw(a->mount, "intr"), rv;
+
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	errno = 0;
+	rv = a->use_flock ? flock(fd, LOCK_EX)
+	                  : setlk(fd, F_SETLKW, F_WRLCK, 0, 0);
+	if (rv == 0)
+		return 10; /* granted while another holds it */
+	if (errno != EINTR)
+		return 11;
+	/* Nothing leaked: this owner holds nothing, so the holder's
+	 * state is unchanged; pause so the parent can look. */
+	return 0;
+}
+
+static void test_interrupt(void)
+{
+	for (int k = 0; k < 2; k++) {
+		struct intr_arg a = { .mount = 1, .use_flock = k == 0 };
+		int h = open_rw(0, "intr"), o = open_rw(2, "intr"), st;
+		pid_t p;
+
+		if (a.use_flock)
+			CHECK(flock(h, LOCK_EX) == 0, "holder");
+		else
+			CHECK(setlk(h, F_SETLK, F_WRLCK, 0, 0) == 0, "holder");
+		p = spawn(intr_kid, &a);
+		st = reap_kid(p, 30000);
+		CHECK(st == 0, "%s wait: child status %d",
+		    a.use_flock ? "flock" : "F_SETLKW", st);
+		/* The interrupted waiter left nothing behind: once the holder
+		 * lets go, a third mount gets it without waiting. */
+		if (a.use_flock) {
+			CHECK(flock(h, LOCK_UN) == 0, "unlock");
+			CHECK(flock(o, LOCK_EX | LOCK_NB) == 0,
+			    "flock free after an interrupted wait");
+			CHECK(flock(o, LOCK_UN) == 0, "unlock");
+		} else {
+			CHECK(setlk(h, F_SETLK, F_UNLCK, 0, 0) == 0, "unlock");
+			CHECK(setlk(o, F_SETLK, F_WRLCK, 0, 0) == 0,
+			    "F_SETLK free after an interrupted wait");
+			CHECK(setlk(o, F_SETLK, F_UNLCK, 0, 0) == 0, "unlock");
+		}
+		close(h);
+		close(o);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Tokens */
+
+static uint64_t token_of(int fd)
+{
+	char buf[64];
+	ssize_t n = fgetxattr(fd, "user.raftkv.token", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+static void test_tokens(void)
+{
+	uint64_t last = 0;
+	int fds[N];
+
+	for (int i = 0; i < N; i++)
+		fds[i] = open_rw(i, "tok");
+	for (int k = 0; k < 12; k++) {
+		int i = k % N;
+		uint64_t t;
+
+		if (k % 2)
+			CHECK(flock(fds[i], LOCK_EX) == 0, "flock");
+		else
+			CHECK(setlk(fds[i], F_SETLKW, F_WRLCK, 0, 0) == 0,
+			    "fcntl");
+		t = token_of(fds[i]);
+		CHECK(t > last,
+		    "grant %d on mount %d: token %" PRIu64 " after %" PRIu64, k,
+		    i + 1, t, last);
+		last = t;
+		if (k % 2)
+			CHECK(flock(fds[i], LOCK_UN) == 0, "unlock");
+		else
+			CHECK(setlk(fds[i], F_SETLK, F_UNLCK, 0, 0) == 0,
+			    "unlock");
+		errno = 0;
+		CHECK(token_of(fds[i]) == 0, "a token after the unlock");
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Holder death */
+
+struct hold_arg {
+	int mount;
+	const char *rel;
+	int fds_to_report; /* pipe: "locked" once held */
+};
+
+static int hold_kid(void *p)
+{
+	struct hold_arg *a = p;
+	int fd = open_rw(a->mount, a->rel);
+
+	if (flock(fd, LOCK_EX) != 0)
+		return 3;
+	if (write(a->fds_to_report, "L", 1) != 1)
+		return 4;
+	for (;;)
+		pause();
+}
+
+/* A child on @mount blocks in flock(@rel) and writes "L" to the pipe
+ * once granted, then holds it until killed. */
+static pid_t holder(int mount, const char *rel, int *rfd)
+{
+	static struct hold_arg args[16];
+	static int next;
+	int pfd[2];
+	pid_t p;
+
+	CHECK(pipe(pfd) == 0, "pipe");
+	args[next] = (struct hold_arg){ mount, rel, pfd[1] };
+	p = spawn(hold_kid, &args[next]);
+	next = (next + 1) % 16;
+	close(pfd[1]);
+	*rfd = pfd[0];
+	return p;
+}
+
+/* Has the holder behind @rfd reported its grant within @ms? */
+static bool granted(int rfd, int ms)
+{
+	for (int t = 0; t <= ms; t += 10) {
+		char c;
+		int fl = fcntl(rfd, F_GETFL);
+
+		ssize_t n;
+
+		fcntl(rfd, F_SETFL, fl | O_NONBLOCK);
+		n = read(rfd, &c, 1);
+		if (n == 1)
+			return true;
+		CHECK(n < 0,
+		    "the waiting child ended without the lock "
+		    "(its flock failed)");
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/* Needs a status that is not "exited": reap a killed child here. */
+static void kill_holder(pid_t p)
+{
+	int st;
+
+	kill(p, SIGKILL);
+	CHECK(waitpid(p, &st, 0) == p, "wait");
+	for (int i = 0; i < MAX_KIDS; i++)
+		if (kids[i] == p)
+			kids[i] = 0;
+}
+
+static void test_kill_holder_process(void)
+{
+	int r1, r2;
+	pid_t h = holder(0, "dead", &r1), w;
+
+	CHECK(granted(r1, 20000), "first holder");
+	w = holder(1, "dead", &r2);
+	CHECK(!granted(r2, 300), "granted while held");
+	kill_holder(h);
+	/* Mount 1 is alive and keeps its lease: only the release of the
+	 * killed process' open file can free the lock. */
+	CHECK(granted(r2, LEASE_MS * 10),
+	    "waiter after kill -9 of the "
+	    "holding process");
+	kill_holder(w);
+	close(r1);
+	close(r2);
+}
+
+/* 10,000 POSIX locks of one process, gone when it exits. */
+static int many_kid(void *p)
+{
+	int n = *(int *)p, fd = open_rw(0, "many");
+
+	for (int i = 0; i < n; i++)
+		if (setlk(fd, F_SETLK, F_WRLCK, 2 * (off_t)i, 1) != 0)
+			return 3;
+	return 0; /* exit: the kernel closes, the mount unlocks */
+}
+
+static void test_many_locks(void)
+{
+	static int n = 10000;
+	int fd = open_rw(1, "many");
+
+	CHECK(reap_kid(spawn(many_kid, &n), 600000) == 0, "%d locks", n);
+	CHECK(setlk(fd, F_SETLKW, F_WRLCK, 0, 0) == 0,
+	    "the whole file after the holder of %d locks exited", n);
+	CHECK(setlk(fd, F_SETLK, F_UNLCK, 0, 0) == 0, "unlock");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mount death and fencing */
+
+enum death { D_STOP, D_PARTITION, D_KILL };
+
+/*
+ * Mount @v holds the lock on "fl-lock" (through this process) and fences
+ * "fl-data" on it (if @fence); a child on mount @a waits.  @how takes
+ * mount @v away; the waiter is granted after the lease and writes
+ * "theirs"; mount @v comes back and this process, the old holder, writes
+ * "mine": refused with a fence, through (a lost update) without.
+ */
+static void mount_death(enum death how, bool fence)
+{
+	int v = leader_index(), a = (v + 1) % N, r, lfd, dfd, st;
+	char p[PATH_MAX], val[64];
+	uint64_t token;
+	pid_t w;
+	ssize_t n;
+
+	if (how == D_KILL)
+		v = a, a = (v + 1) % N; /* keep the leader: faster */
+	lfd = open_rw(v, "fl-lock");
+	dfd = open_rw(v, "fl-data");
+	CHECK(ftruncate(dfd, 0) == 0 && pwrite(dfd, "before", 6, 0) == 6 &&
+	        fsync(dfd) == 0,
+	    "data");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	token = token_of(lfd);
+	CHECK(token > 0, "token");
+	if (fence) {
+		snprintf(val, sizeof(val), "%" PRIu64 " /fl-lock", token);
+		CHECK(fsetxattr(dfd, "user.raftkv.fence", val, strlen(val),
+		          0) == 0,
+		    "set the fence");
+		n = fgetxattr(dfd, "user.raftkv.fence", val, sizeof(val) - 1);
+		CHECK(n > 0, "read the fence back");
+	}
+	w = holder(a, "fl-lock", &r);
+	CHECK(!granted(r, 300), "granted while held");
+	switch (how) {
+	case D_STOP:
+		CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+		break;
+	case D_PARTITION:
+		isolate(v, true);
+		break;
+	case D_KILL:
+		CHECK(kill(pids[v], SIGKILL) == 0, "kill -9");
+		CHECK(waitpid(pids[v], &st, 0) == pids[v], "wait");
+		pids[v] = 0;
+		break;
+	}
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "went");
+	/* The new holder writes. */
+	pathf(p, a, "fl-data");
+	put_file(p, "theirs", O_TRUNC);
+	switch (how) {
+	case D_STOP:
+		CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+		break;
+	case D_PARTITION:
+		isolate(v, false);
+		break;
+	case D_KILL:
+		close(lfd);
+		close(dfd);
+		unmount(v);
+		start(v);
+		kill_holder(w);
+		close(r);
+		return;
+	}
+	/* The old holder, back, writes as if it still held the lock. */
+	errno = 0;
+	if (pwrite(dfd, "mine!!", 6, 0) == 6 && fsync(dfd) == 0) {
+		CHECK(!fence, "a fenced write of a lost lock went through");
+		expect_file(a, "fl-data", "mine!!");
+		printf("ok   %s, no fence: the old holder's write went "
+		       "through (the lost update fencing prevents)\n",
+		    how == D_STOP ? "SIGSTOP" : "partition");
+	} else {
+		CHECK(fence && errno == EPERM,
+		    "the old holder's write failed with %s", strerror(errno));
+		expect_file(a, "fl-data", "theirs");
+	}
+	/* Once the mount learnt the loss, its locked file fails. */
+	{
+		bool eio = false;
+		char c;
+
+		for (int t = 0; t < 200 && !eio; t++) {
+			eio = pread(lfd, &c, 1, 0) < 0 && errno == EIO;
+			if (!eio)
+				sleep_ms(50);
+		}
+		CHECK(eio, "the lost lock's file still works");
+	}
+	close(lfd);
+	close(dfd);
+	kill_holder(w);
+	close(r);
+	/* A fresh open works again. */
+	lfd = open_rw(v, "fl-lock");
+	CHECK(flock(lfd, LOCK_EX) == 0 && flock(lfd, LOCK_UN) == 0,
+	    "lock again after the loss");
+	close(lfd);
+}
+
+/* Run the scenario @name unless @only names another one. */
+static bool want(const char *only, const char *name)
+{
+	return only == NULL || strcmp(only, name) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : NULL;
+	char extra[64];
+	int rv;
+
+	snprintf(extra, sizeof(extra), "lock_lease %d\n", LEASE_MS);
+	rv = fsh_setup("locks", extra);
+	if (rv != 0)
+		return rv;
+	atexit(kill_kids); /* runs before the harness' cleanup */
+	setvbuf(stdout, NULL, _IONBF, 0);
+
+	if (want(only, "nb")) {
+		test_nonblocking_and_conversion();
+		printf("ok LOCK_NB, upgrade/downgrade, F_GETLK across mounts, "
+		       "close drops POSIX locks\n");
+	}
+	if (want(only, "cli")) {
+		test_cli_namespace();
+		printf("ok flock on a mount and raftkv lock are one lock\n");
+	}
+	if (want(only, "tokens")) {
+		test_tokens();
+		printf("ok tokens strictly increase over grants on every "
+		       "mount\n");
+	}
+	if (want(only, "intr")) {
+		test_interrupt();
+		printf("ok a signal interrupts a blocking wait (EINTR), "
+		       "nothing leaked\n");
+	}
+	if (want(only, "killproc")) {
+		test_kill_holder_process();
+		printf("ok kill -9 of a holding process: a waiter elsewhere "
+		       "is granted\n");
+	}
+	if (want(only, "noclobber")) {
+		test_noclobber();
+		printf("ok noclobber lockfiles: one winner\n");
+	}
+	if (want(only, "counters")) {
+		test_counters();
+		printf("ok mutual exclusion counted: flock, fcntl, O_EXCL, "
+		       "mkdir\n");
+	}
+	if (want(only, "many")) {
+		test_many_locks();
+		printf("ok 10000 locks of one process released at its exit\n");
+	}
+	if (want(only, "stop")) {
+		mount_death(D_STOP, true);
+		mount_death(D_STOP, false);
+		printf("ok SIGSTOP of the holder's mount: granted after the "
+		       "lease, fenced write refused, unfenced one lost an "
+		       "update\n");
+	}
+	if (want(only, "partition")) {
+		mount_death(D_PARTITION, true);
+		mount_death(D_PARTITION, false);
+		printf("ok partition of the holder's mount: granted after the "
+		       "lease, fenced write refused, unfenced one lost an "
+		       "update\n");
+	}
+	if (want(only, "kill")) {
+		mount_death(D_KILL, false);
+		printf("ok kill -9 of the holder's mount: granted after the "
+		       "lease\n");
+	}
+	/* Each mount stops cleanly after its unmount (exit 0: no sanitizer
+	 * report, no leak, the lock threads ended). */
+	kill_kids();
+	for (int i = 0; i < N; i++) {
+		int st = stop(i);
+
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "mount %d ended with status %#x after its unmount (see "
+		    "%s/mount%d.log)",
+		    i + 1, st, dir, i + 1);
+	}
+	printf("ok clean stops\n");
+	return 0;
+}
