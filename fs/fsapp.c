@@ -190,8 +190,10 @@ static int hook_restore(void *arg, const void *data, size_t len)
 		inode_each_locked(h->fs->inodes, kill_one, h->fs->inodes);
 		kv_list(h->fs->kv, "/", 1, NULL, 0, 0, -1, relink_one,
 		    h->fs->inodes);
-		/* Anything may have changed: no notification says what. */
-		notifier_lost(h->fs->notifier);
+		/* Anything may have changed: no notification says what
+		 * (cache=relaxed opens read direct until the kernel was
+		 * given current attributes). */
+		inode_kernel_stale_locked(h->fs->inodes);
 	}
 	inode_unlock(h->fs->inodes);
 	return rv;

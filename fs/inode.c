@@ -411,6 +411,13 @@ bool inode_kernel_current_locked(struct inode_table *t, uint64_t ino,
 	return e != NULL && (e->kknown || e->sent == version);
 }
 
+void inode_kernel_stale_locked(struct inode_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct ient *e = t->by_ino[i]; e != NULL; e = e->next_ino)
+			e->cached = e->sent = 0, e->kknown = false;
+}
+
 size_t inode_count(struct inode_table *t)
 {
 	size_t n;

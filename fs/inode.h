@@ -127,6 +127,11 @@ void inode_inval_result_locked(struct inode_table *t, uint64_t ino, bool ok);
 bool inode_kernel_current_locked(struct inode_table *t, uint64_t ino,
     uint64_t version);
 
+/* With the lock held: the kernel may hold anything of any inode (a
+ * snapshot replaced the state; no notification says what changed):
+ * forget every version recorded above. */
+void inode_kernel_stale_locked(struct inode_table *t);
+
 /* Number of inodes held (root excluded), for tests and statfs. */
 size_t inode_count(struct inode_table *t);
 

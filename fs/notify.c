@@ -226,15 +226,6 @@ void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped)
 	pthread_mutex_unlock(&n->mu);
 }
 
-void notifier_lost(struct notifier *n)
-{
-	if (n == NULL)
-		return;
-	pthread_mutex_lock(&n->mu);
-	n->lost_ms = mono_ms();
-	pthread_mutex_unlock(&n->mu);
-}
-
 uint64_t notifier_mark(struct notifier *n)
 {
 	uint64_t m;

@@ -52,16 +52,12 @@ void notifier_push(struct notifier *n, const void *key, size_t len);
 /* Notifications sent, and keys dropped, so far. */
 void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped);
 
-/* Something changed that no notification will tell the kernel (a
- * snapshot was installed): as a drop. */
-void notifier_lost(struct notifier *n);
-
 /* The number of keys queued so far (a mark for notifier_caught_up()). */
 uint64_t notifier_mark(struct notifier *n);
 
 /*
  * Has every key pushed before @mark was taken been sent to the kernel,
- * with no drop (or notifier_lost()) in the last @grace_ms?  False when the
+ * with no key dropped in the last @grace_ms?  False when the
  * notifier is not running.  Never blocks beyond the queue's mutex.
  */
 bool notifier_caught_up(struct notifier *n, uint64_t mark, unsigned grace_ms);
