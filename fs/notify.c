@@ -70,8 +70,16 @@ static void send_one(struct notifier *n, const char *key, size_t len)
 	plen = (size_t)(slash - key);
 	inode_lock(fs->inodes);
 	parent = inode_at_locked(fs->inodes, key, plen);
-	if (fs->opt.relaxed)
-		ino = inode_at_locked(fs->inodes, key, len);
+	if (fs->opt.relaxed) {
+		/* The inode now at @key (one of several names of a hard
+		 * link, which the table may know by another). */
+		struct kv_attr a;
+
+		if (kv_get(fs->kv, key, len, &a, NULL, NULL) == 0)
+			ino = a.inode;
+		else
+			ino = inode_at_locked(fs->inodes, key, len);
+	}
 	inode_unlock(fs->inodes);
 	if (parent != 0 && len - plen - 1 > 0 &&
 	    len - plen - 1 <= FS_NAME_MAX) {

@@ -2530,6 +2530,19 @@ static void test_relaxed(void)
 		}
 	}
 
+	/* The same through a hard link: written by one name on mount 1,
+	 * read by the other on the relaxed mounts, growing each round. */
+	pathf(q, 0, "relaxed-c2o-link");
+	CHECK(link(p[0], q) == 0, "link");
+	for (int round = 0; round < 8; round++) {
+		len = 70000 + (size_t)round * 30001u;
+		rlx_write(q, len, (uint64_t)round + 100, true);
+		for (int k = 1; k < N; k++)
+			rlx_expect(p[k], len, (uint64_t)round + 100,
+			    "read through the other name of a hard link");
+	}
+	CHECK(unlink(q) == 0, "unlink");
+
 	/* A mount reads its own writes at once: another descriptor on the
 	 * writer's (relaxed) mount, before the writer closes; and stat. */
 	{
