@@ -26,7 +26,11 @@
  *   by read and by mmap, and whole by `raftkv get`; a 4 KiB write into
  *   it grows the Raft log by a few KiB; truncate up and down; EFBIG at
  *   1 GiB; a member restarted from its snapshot holds it exactly; with
- *   RAFTKV_LONG=1 a 1 GiB file); clean stops.
+ *   RAFTKV_LONG=1 a 1 GiB file); -o cache=relaxed on mounts 2 and 3
+ *   (close-to-open in every round, through a hard link too, own writes at
+ *   once, the page cache used (mincore), a bounded stale stat, a shared
+ *   writable mapping committed by msync, readdir after opendir); clean
+ *   stops.
  *
  * Processes: every mount runs in the foreground (-f) as a child of this
  * test, with PR_SET_PDEATHSIG; cleanup (atexit, also after a failed
