@@ -2386,6 +2386,19 @@ static void test_refusals_and_daemon(void)
 	          err, sizeof(err)) == 1 &&
 	        strstr(err, "unknown option"),
 	    "unknown option: %s", err);
+	{
+		static const char *const bad[] = { "id=1,cache=loose",
+			"id=1,cache=relaxed,attr_timeout=-1",
+			"id=1,attr_timeout=3601", "id=1,entry_timeout=1s",
+			"id=1,attr_timeout=" };
+
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+			CHECK(run_mount((const char *[]){ conf, file, "-o",
+			                    bad[k], NULL },
+			          err, sizeof(err)) == 1 &&
+			        strstr(err, "invalid value"),
+			    "%s: %s", bad[k], err);
+	}
 	/* The data directory of member 1 is locked by the running member. */
 	CHECK(run_mount((const char *[]){ conf, file, "-o", opts, NULL }, err,
 	          sizeof(err)) == 1 &&
