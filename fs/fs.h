@@ -36,6 +36,17 @@
  * stamps the time; a compare that fails means someone else changed the
  * state meanwhile, and the operation starts over.  So each operation is
  * one committed command: atomic on every mount.
+ *
+ * CACHE=RELAXED (close-to-open).  open() and opendir() pass a barrier as
+ * above; lookup, getattr, readlink, access, readdir and read do not (they
+ * serve the local state, and the kernel caches names and attributes for
+ * entry_timeout/attr_timeout and file data in its page cache), except
+ * that the first of them after this mount committed a mutation passes a
+ * barrier (read your own writes: rkfs_fresh_read).  Open files use the
+ * page cache; open keeps it only when the file is unchanged since the
+ * copy was cached (fs/rkfile.c), and the notifier (fs/notify.c) drops
+ * the kernel's attributes and pages of every inode an applied entry
+ * changes.  raftkv(7) states what another mount may see, and for how long.
  */
 #ifndef RAFTKV_FS_FS_H
 #define RAFTKV_FS_FS_H
@@ -64,6 +75,9 @@ struct fs_options {
 	bool ro;
 	size_t writebuf; /* bytes buffered per file before a commit
 	                        (fs/wbuf.h); 0: none (as sync) */
+	bool relaxed; /* -o cache=relaxed: close-to-open (below) */
+	unsigned attr_timeout; /* relaxed: kernel attribute cache, s */
+	unsigned entry_timeout; /* relaxed: kernel name cache, s */
 };
 
 struct fs {
@@ -78,6 +92,9 @@ struct fs {
 	struct wbufs *wbufs; /* NULL when writes are not buffered */
 	struct rklock *locks; /* fs/rklock.h */
 	struct fuse_session *se; /* set once mounted */
+	/* Relaxed mode: mutations this mount committed (bumped after each),
+	 * and how many of them a completed read barrier covers. */
+	uint64_t wgen, wgen_fresh;
 };
 
 /* Commit @len bytes at @off into inode @ino (fs/rkfile.c): the

@@ -195,6 +195,10 @@ static int hook_restore(void *arg, const void *data, size_t len)
 		    h->fs->inodes);
 		if (h->fs->locks != NULL)
 			rklock_restored(h->fs->locks, h->fs->kv);
+		/* Anything may have changed: no notification says what
+		 * (cache=relaxed opens read direct until the kernel was
+		 * given current attributes). */
+		inode_kernel_stale_locked(h->fs->inodes);
 	}
 	inode_unlock(h->fs->inodes);
 	return rv;

@@ -17,6 +17,9 @@ struct ient {
 	uint64_t ino;
 	uint64_t nlookup;
 	unsigned opens; /* open file handles on this mount */
+	uint64_t cached; /* version of the kernel's pages (0: none) */
+	uint64_t sent; /* newest version in an attribute reply */
+	bool kknown; /* the last inval_inode reached a kernel inode */
 	char *key; /* NULL: dead */
 	size_t keylen;
 	struct ient *next_ino;
@@ -368,6 +371,51 @@ unsigned inode_opens_locked(struct inode_table *t, uint64_t ino)
 	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
 
 	return e == NULL ? 0 : e->opens;
+}
+
+uint64_t inode_cached_swap_locked(struct inode_table *t, uint64_t ino,
+    uint64_t version)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+	uint64_t old;
+
+	if (e == NULL)
+		return 0;
+	old = e->cached;
+	e->cached = version;
+	return old;
+}
+
+void inode_attr_sent_locked(struct inode_table *t, uint64_t ino,
+    uint64_t version)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+
+	if (e != NULL && version > e->sent)
+		e->sent = version;
+}
+
+void inode_inval_result_locked(struct inode_table *t, uint64_t ino, bool ok)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+
+	if (e != NULL)
+		e->kknown = ok;
+}
+
+bool inode_kernel_current_locked(struct inode_table *t, uint64_t ino,
+    uint64_t version)
+{
+	struct ient *e = ino == ROOT_INO ? NULL : find_ino(t, ino);
+
+	return e != NULL && (e->kknown || e->sent == version);
+}
+
+void inode_kernel_stale_locked(struct inode_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct ient *e = t->by_ino[i]; e != NULL; e = e->next_ino)
+			e->cached = e->sent = 0, e->kknown = false;
 }
 
 size_t inode_count(struct inode_table *t)

@@ -27,6 +27,7 @@
 #define RAFTKV_FS_INODE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +100,37 @@ int inode_applied_rename_tree(struct inode_table *t, const char *src,
 unsigned inode_open_locked(struct inode_table *t, uint64_t ino);
 unsigned inode_close_locked(struct inode_table *t, uint64_t ino);
 unsigned inode_opens_locked(struct inode_table *t, uint64_t ino);
+
+/*
+ * With the lock held (cache=relaxed): the file version the kernel's page
+ * cache of @ino holds, as the last open here recorded it, is now
+ * @version; returns the one recorded before (0: none, or @ino unknown).
+ */
+uint64_t inode_cached_swap_locked(struct inode_table *t, uint64_t ino,
+    uint64_t version);
+
+/*
+ * cache=relaxed, with the lock held: what the kernel may hold of @ino's
+ * attributes.  inode_attr_sent_locked(): a reply computed now carries
+ * @version of the file.  inode_inval_result_locked(): an inval_inode was
+ * sent, and the kernel had the inode (@ok) or not.
+ * inode_kernel_current_locked(): can the kernel hold no attributes older
+ * than @version (the file's version now)?  True when the newest reply
+ * carried @version, or the last invalidation reached the kernel's inode
+ * (from then on the kernel orders replies and invalidations itself: a
+ * reply computed before an invalidation it received is discarded).
+ * False for an unknown inode.
+ */
+void inode_attr_sent_locked(struct inode_table *t, uint64_t ino,
+    uint64_t version);
+void inode_inval_result_locked(struct inode_table *t, uint64_t ino, bool ok);
+bool inode_kernel_current_locked(struct inode_table *t, uint64_t ino,
+    uint64_t version);
+
+/* With the lock held: the kernel may hold anything of any inode (a
+ * snapshot replaced the state; no notification says what changed):
+ * forget every version recorded above. */
+void inode_kernel_stale_locked(struct inode_table *t);
 
 /* Number of inodes held (root excluded), for tests and statfs. */
 size_t inode_count(struct inode_table *t);

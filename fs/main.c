@@ -98,6 +98,9 @@ static void usage(FILE *f)
 	    "  sync                 commit every write before it returns\n"
 	    "  writebuf=BYTES       buffer per file until close/fsync (1 MiB; "
 	    "0: none)\n"
+	    "  cache=strict|relaxed linearizable (default), or close-to-open\n"
+	    "  attr_timeout=SEC     relaxed: kernel attribute cache (1)\n"
+	    "  entry_timeout=SEC    relaxed: kernel name cache (1)\n"
 	    "  ro                   read-only mount\n"
 	    "  allow_other          let other users use the mount\n"
 	    "  default_permissions  kernel permission checks (the default);\n"
@@ -271,6 +274,19 @@ static void parse_one(struct mopts *o, char *opt)
 			die("unknown log level '%s'", v);
 	} else if (strcmp(opt, "writebuf") == 0) {
 		o->fs.writebuf = opt_uint(opt, v, 0, 16u << 20);
+	} else if (strcmp(opt, "cache") == 0) {
+		if (strcmp(v, "strict") == 0)
+			o->fs.relaxed = false;
+		else if (strcmp(v, "relaxed") == 0)
+			o->fs.relaxed = true;
+		else
+			die("invalid value '%s' for option cache (strict or "
+			    "relaxed)",
+			    v);
+	} else if (strcmp(opt, "attr_timeout") == 0) {
+		o->fs.attr_timeout = opt_uint(opt, v, 0, 3600);
+	} else if (strcmp(opt, "entry_timeout") == 0) {
+		o->fs.entry_timeout = opt_uint(opt, v, 0, 3600);
 	} else if (strcmp(opt, "timeout") == 0) {
 		o->fs.timeout_ms = (int)opt_uint(opt, v, 100, 3600 * 1000);
 	} else if (strcmp(opt, "tick_ms") == 0) {
@@ -310,6 +326,8 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 	o->fs.timeout_ms = DEFAULT_TIMEOUT_MS;
 	o->log_level = LOG_LEVEL_INFO;
 	o->fs.writebuf = DEFAULT_WRITEBUF;
+	o->fs.attr_timeout = 1;
+	o->fs.entry_timeout = 1;
 	o->default_permissions = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

@@ -19,6 +19,7 @@
 #include "fs/fs.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
+#include "raft/util/clock.h"
 
 #define QUEUE_MAX 4096u
 
@@ -38,6 +39,10 @@ struct notifier {
 	struct qkey q[QUEUE_MAX];
 	unsigned head, n;
 	uint64_t sent, dropped;
+	/* Keys pushed (or dropped), and keys handled (sent or dropped):
+	 * notifier_caught_up(). */
+	uint64_t pushed, done;
+	uint64_t lost_ms; /* mono_ms() of the last drop; 0: none */
 };
 
 struct notifier *notifier_new(struct fs *fs)
@@ -57,7 +62,7 @@ static void send_one(struct notifier *n, const char *key, size_t len)
 {
 	struct fs *fs = n->fs;
 	const char *slash = memrchr(key, '/', len);
-	uint64_t parent;
+	uint64_t parent, ino = 0;
 	size_t plen;
 
 	if (slash == NULL)
@@ -65,6 +70,16 @@ static void send_one(struct notifier *n, const char *key, size_t len)
 	plen = (size_t)(slash - key);
 	inode_lock(fs->inodes);
 	parent = inode_at_locked(fs->inodes, key, plen);
+	if (fs->opt.relaxed) {
+		/* The inode now at @key (one of several names of a hard
+		 * link, which the table may know by another). */
+		struct kv_attr a;
+
+		if (kv_get(fs->kv, key, len, &a, NULL, NULL) == 0)
+			ino = a.inode;
+		else
+			ino = inode_at_locked(fs->inodes, key, len);
+	}
 	inode_unlock(fs->inodes);
 	if (parent != 0 && len - plen - 1 > 0 &&
 	    len - plen - 1 <= FS_NAME_MAX) {
@@ -73,15 +88,26 @@ static void send_one(struct notifier *n, const char *key, size_t len)
 		__atomic_fetch_add(&n->sent, 1, __ATOMIC_RELAXED);
 	}
 	/*
-	 * No inval_inode today: with direct I/O and zero attribute timeouts
-	 * the kernel holds no data or attributes to drop, and an inode
-	 * invalidation bumps the inode's attribute version, so a getattr
-	 * reply in flight at that moment is thrown away (fstat still shows
-	 * the new size, the inode keeps the old one: an mmap then faults
-	 * with SIGBUS past the stale end; seen in test_fs_mount's model
-	 * run).  A cache mode that keeps data or attributes must send it and
-	 * refresh the size itself.
+	 * Strict mode sends no inval_inode: with direct I/O and zero
+	 * attribute timeouts the kernel holds no data or attributes to
+	 * drop, and an inode invalidation bumps the inode's attribute
+	 * version, so a getattr reply in flight at that moment is thrown
+	 * away (fstat still shows the new size, the inode keeps the old
+	 * one: an mmap then faults with SIGBUS past the stale end; seen in
+	 * test_fs_mount's model run).  Relaxed mode keeps attributes and
+	 * pages, so it must drop them: the size the kernel keeps after such
+	 * a race is marked stale and the next stat refetches it, but an
+	 * mmap of the file may fault past the old end until then (documented
+	 * in raftkv(7)).
 	 */
+	if (ino != 0) {
+		int rv = fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+
+		__atomic_fetch_add(&n->sent, 1, __ATOMIC_RELAXED);
+		inode_lock(fs->inodes);
+		inode_inval_result_locked(fs->inodes, ino, rv == 0);
+		inode_unlock(fs->inodes);
+	}
 }
 
 static void *notifier_main(void *arg)
@@ -103,6 +129,7 @@ static void *notifier_main(void *arg)
 		send_one(n, k.key, k.len);
 		free(k.key);
 		pthread_mutex_lock(&n->mu);
+		n->done++;
 	}
 	pthread_mutex_unlock(&n->mu);
 	return NULL;
@@ -176,17 +203,21 @@ void notifier_push(struct notifier *n, const void *key, size_t len)
 		return;
 	pthread_mutex_lock(&n->mu);
 	if (!n->started || n->stop || n->n == QUEUE_MAX) {
-		if (n->started && !n->stop)
+		if (n->started && !n->stop) {
 			n->dropped++;
+			n->lost_ms = mono_ms();
+		}
 		pthread_mutex_unlock(&n->mu);
 		return;
 	}
 	copy = malloc(len + 1);
 	if (copy == NULL) {
 		n->dropped++;
+		n->lost_ms = mono_ms();
 		pthread_mutex_unlock(&n->mu);
 		return;
 	}
+	n->pushed++;
 	memcpy(copy, key, len);
 	copy[len] = '\0';
 	n->q[(n->head + n->n) % QUEUE_MAX] = (struct qkey){ copy, len };
@@ -201,4 +232,25 @@ void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped)
 	*sent = __atomic_load_n(&n->sent, __ATOMIC_RELAXED);
 	*dropped = n->dropped;
 	pthread_mutex_unlock(&n->mu);
+}
+
+uint64_t notifier_mark(struct notifier *n)
+{
+	uint64_t m;
+
+	pthread_mutex_lock(&n->mu);
+	m = n->pushed;
+	pthread_mutex_unlock(&n->mu);
+	return m;
+}
+
+bool notifier_caught_up(struct notifier *n, uint64_t mark, unsigned grace_ms)
+{
+	bool ok;
+
+	pthread_mutex_lock(&n->mu);
+	ok = n->started && !n->stop && n->done >= mark &&
+	    (n->lost_ms == 0 || mono_ms() - n->lost_ms > grace_ms);
+	pthread_mutex_unlock(&n->mu);
+	return ok;
 }

@@ -9,14 +9,18 @@
  * waits: a full queue drops, counted).  A dedicated thread sends the
  * notifications, holding no lock while it does: a notification can wait
  * for a kernel lock that a request in flight holds, and that request's
- * handler must always be able to finish (libfuse#341).  Today's timeouts
- * are 0 (the kernel asks again every time), so a dropped notification
- * costs nothing in correctness; the notifier is what lets a later cache
- * mode keep the kernel's caches.
+ * handler must always be able to finish (libfuse#341).  In strict mode
+ * the timeouts are 0 (the kernel asks again every time), so a dropped
+ * notification costs nothing in correctness, and only names are sent
+ * (inval_entry).  With -o cache=relaxed the kernel keeps attributes and
+ * pages: inval_inode is sent too, and a drop is remembered, so that open()
+ * can tell whether the kernel may still hold stale attributes
+ * (notifier_caught_up(); fs/rkfile.c).
  */
 #ifndef RAFTKV_FS_NOTIFY_H
 #define RAFTKV_FS_NOTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,5 +51,15 @@ void notifier_push(struct notifier *n, const void *key, size_t len);
 
 /* Notifications sent, and keys dropped, so far. */
 void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped);
+
+/* The number of keys queued so far (a mark for notifier_caught_up()). */
+uint64_t notifier_mark(struct notifier *n);
+
+/*
+ * Has every key pushed before @mark was taken been sent to the kernel,
+ * with no key dropped in the last @grace_ms?  False when the
+ * notifier is not running.  Never blocks beyond the queue's mutex.
+ */
+bool notifier_caught_up(struct notifier *n, uint64_t mark, unsigned grace_ms);
 
 #endif

@@ -16,6 +16,9 @@
  * contiguous extent), so a 4 KiB write into a large file commits about
  * 4 KiB.  Files may grow to KV_FILE_MAX (1 GiB): EFBIG past it.
  *
+ * With -o cache=relaxed (fs.h) files use the page cache instead, and
+ * reads skip the barrier (open passed one): see cache_mode().
+ *
  * A directory listing is taken whole when a handle reads from offset 0
  * (rewinddir), one walk of the directory's direct children under the
  * inode table lock, and served by index from then on (the offset of an
@@ -29,6 +32,7 @@
 #include <string.h>
 
 #include "fs/inode.h"
+#include "fs/notify.h"
 #include "fs/rkfs_int.h"
 #include "fs/rklock.h"
 #include "fs/wbuf.h"
@@ -74,11 +78,54 @@ int rkfile_truncate0(struct fs *fs, fuse_ino_t ino)
 	return -EIO;
 }
 
+/*
+ * cache=relaxed: how an open of @ino, which passed a barrier and read
+ * version @version of the file (after which the notifier's mark was
+ * @mark), uses the kernel's caches.  Close-to-open needs the kernel to
+ * hold no attributes or pages older than the file at the barrier: every
+ * applied change sends inval_inode (fs/notify.c), and a reply computed
+ * before a change that arrives after its invalidation is discarded by the
+ * kernel, except a reply that created the kernel's inode after the
+ * invalidation found none (inode_kernel_current_locked() tells).  So once
+ * the notifier has sent everything queued up to @mark (and lost nothing
+ * lately: attributes cached before a lost notification live at most
+ * attr_timeout), and the kernel's attributes are current or marked
+ * stale, use the page cache, and keep its pages only if the version is
+ * the one the last open here recorded.  Otherwise read straight from the
+ * local state for this descriptor (direct_io), as strict mode does: the
+ * kernel's size might be stale, and a read through the page cache stops
+ * at it.
+ */
+static void cache_mode(struct fs *fs, uint64_t ino, uint64_t version,
+    uint64_t mark, bool changed, struct fuse_file_info *fi)
+{
+	unsigned t = fs->opt.attr_timeout > fs->opt.entry_timeout
+	    ? fs->opt.attr_timeout
+	    : fs->opt.entry_timeout;
+	bool cached;
+	uint64_t old;
+
+	fi->keep_cache = 0;
+	fi->direct_io = 1;
+	if (!fs->opt.relaxed)
+		return;
+	cached = notifier_caught_up(fs->notifier, mark, t * 1000 + 1000);
+	inode_lock(fs->inodes);
+	cached = cached &&
+	    inode_kernel_current_locked(fs->inodes, ino, version);
+	old = inode_cached_swap_locked(fs->inodes, ino, cached ? version : 0);
+	inode_unlock(fs->inodes);
+	fi->direct_io = !cached;
+	fi->keep_cache = cached && !changed && old == version && version != 0;
+}
+
 void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
 	char key[KV_KEY_MAX + 1];
 	struct kv_attr a;
+	uint64_t mark = 0;
+	bool truncated = false;
 	size_t klen;
 	int rv;
 
@@ -87,20 +134,23 @@ void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	rv = rkfs_read_ino(fs, ino, key, &klen, &a);
+	if (rv == 0) /* what the state read holds has been queued */
+		mark = notifier_mark(fs->notifier);
 	if (rv == 0 && a.kind == KV_KIND_DIR &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY)
 		rv = -EISDIR;
 	if (rv == 0 && (fi->flags & O_TRUNC) && a.kind == KV_KIND_FILE &&
-	    (fi->flags & O_ACCMODE) != O_RDONLY)
+	    (fi->flags & O_ACCMODE) != O_RDONLY) {
 		rv = rkfile_truncate0(fs, ino);
+		truncated = true;
+	}
 	if (rv == 0)
 		rv = rkfile_fh_new(fs, ino, fi->flags, &fi->fh);
 	if (rv != 0) {
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	cache_mode(fs, ino, a.version, mark, truncated, fi);
 	inode_lock(fs->inodes);
 	inode_open_locked(fs->inodes, ino);
 	inode_unlock(fs->inodes);
@@ -139,7 +189,7 @@ void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rv = rkfs_fresh(fs);
+	rv = rkfs_fresh_read(fs);
 	if (rv == 0) {
 		inode_lock(fs->inodes);
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
@@ -551,7 +601,7 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 	int rv;
 
 	dirh_clear(d);
-	rv = rkfs_fresh(fs);
+	rv = rkfs_fresh_read(fs); /* relaxed: opendir passed one */
 	if (rv != 0)
 		return rv;
 	inode_lock(fs->inodes);

@@ -15,6 +15,8 @@
  *
  * Replies use timeouts of 0: the kernel asks again for every lookup and
  * getattr, so every answer comes after a read barrier (linearizable).
+ * With -o cache=relaxed (fs.h) they carry attr_timeout/entry_timeout and
+ * lookup, getattr, readlink and access skip the barrier (rkfs_fresh_read).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +55,33 @@ static int64_t start_ns;
 
 int rkfs_fresh(struct fs *fs)
 {
-	return barrier_wait(fs->barrier, fs->opt.timeout_ms);
+	uint64_t g = __atomic_load_n(&fs->wgen, __ATOMIC_ACQUIRE);
+	uint64_t cur;
+	int rv = barrier_wait(fs->barrier, fs->opt.timeout_ms);
+
+	if (rv != 0)
+		return rv;
+	/* It covers every mutation committed before it began. */
+	cur = __atomic_load_n(&fs->wgen_fresh, __ATOMIC_ACQUIRE);
+	while (cur < g &&
+	    !__atomic_compare_exchange_n(&fs->wgen_fresh, &cur, g, false,
+	        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+	return 0;
+}
+
+int rkfs_fresh_read(struct fs *fs)
+{
+	if (fs->opt.relaxed &&
+	    __atomic_load_n(&fs->wgen_fresh, __ATOMIC_ACQUIRE) >=
+	        __atomic_load_n(&fs->wgen, __ATOMIC_ACQUIRE))
+		return 0;
+	return rkfs_fresh(fs);
+}
+
+double rkfs_attr_timeout(const struct fs *fs)
+{
+	return fs->opt.relaxed ? (double)fs->opt.attr_timeout : 0.0;
 }
 
 int64_t rkfs_now_ns(void)
@@ -194,6 +222,8 @@ int rkfs_submit(struct fs *fs, struct kv_cmd *c, struct kv_result *res)
 		return -ENOMEM;
 	rv = clerk_mutate(ck, c, res);
 	ckpool_put(fs->clerks, ck);
+	/* Committed, or maybe: this mount's next read passes a barrier. */
+	__atomic_add_fetch(&fs->wgen, 1, __ATOMIC_ACQ_REL);
 	if (rv == -ENOMEM)
 		return rv;
 	if (rv < 0 || rv == KV_EMAYBE || rv >= KV_STATUS_COUNT) {
@@ -313,12 +343,15 @@ static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
 	return kv_get(fs->kv, key, (size_t)*klen, a, NULL, NULL);
 }
 
-static void entry_of(const struct kv_attr *a, struct fuse_entry_param *e)
+static void entry_of(const struct fs *fs, const struct kv_attr *a,
+    struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->inode;
 	e->generation = 1; /* inode numbers are never reused */
 	rkfs_stat(a, &e->attr);
+	e->attr_timeout = rkfs_attr_timeout(fs);
+	e->entry_timeout = fs->opt.relaxed ? (double)fs->opt.entry_timeout : 0;
 }
 
 int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
@@ -339,9 +372,11 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 		rv = inode_ref_locked(fs->inodes, ino, key, klen);
 		if (fresh != 0)
 			a = *created;
+		else if (rv == 0)
+			inode_attr_sent_locked(fs->inodes, ino, a.version);
 	}
 	inode_unlock(fs->inodes);
-	entry_of(&a, e);
+	entry_of(fs, &a, e);
 	return rv;
 }
 
@@ -351,14 +386,16 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 
 static void rk_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs *fs = userdata;
+
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Locks go to the cluster (fs/rklock.c), not the local kernel. */
 	conn->want |= conn->capable &
 	    (unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	conn->max_write = 1024 * 1024;
-	conn->max_readahead = 0;
+	/* Strict: no page cache.  Relaxed: read ahead into it. */
+	conn->max_readahead = fs->opt.relaxed ? 1024 * 1024 : 0;
 }
 
 static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -367,7 +404,7 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
 	struct kv_attr a;
 	struct fuse_entry_param e;
-	bool flushed = false;
+	bool flushed = false, fresh = !fs->opt.relaxed;
 	size_t plen;
 	long klen;
 	int rv;
@@ -377,11 +414,18 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 again:
-	rv = rkfs_fresh(fs);
+	rv = fresh ? rkfs_fresh(fs) : rkfs_fresh_read(fs);
 	if (rv != 0)
 		goto out;
 	inode_lock(fs->inodes);
 	rv = child_locked(fs, parent, name, pkey, &plen, key, &klen, &a);
+	if (rv == -ENOENT && !fresh) {
+		/* Relaxed: a miss is confirmed with a barrier (a name
+		 * created anywhere before this lookup began is found). */
+		inode_unlock(fs->inodes);
+		fresh = true;
+		goto again;
+	}
 	if (rv == 0 && !flushed) {
 		/* This mount's buffered writes to it, if any, first. */
 		inode_unlock(fs->inodes);
@@ -395,13 +439,15 @@ again:
 	}
 	if (rv == 0)
 		rv = inode_ref_locked(fs->inodes, a.inode, key, (size_t)klen);
+	if (rv == 0)
+		inode_attr_sent_locked(fs->inodes, a.inode, a.version);
 	inode_unlock(fs->inodes);
 out:
 	if (rv != 0) {
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	entry_of(&a, &e);
+	entry_of(fs, &a, &e);
 	if (fuse_reply_entry(req, &e) != 0)
 		inode_forget(fs->inodes, a.inode, 1);
 }
@@ -435,10 +481,12 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 	(void)fi;
 	rv = rkfile_flush_ino(fs, ino); /* this mount's own writes first */
 	if (rv >= 0)
-		rv = rkfs_fresh(fs);
+		rv = rkfs_fresh_read(fs);
 	if (rv == 0) {
 		inode_lock(fs->inodes);
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
+		if (rv == 0)
+			inode_attr_sent_locked(fs->inodes, ino, a.version);
 		inode_unlock(fs->inodes);
 	}
 	if (rv != 0) {
@@ -446,7 +494,7 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	rkfs_stat(&a, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
 }
 
 static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -546,7 +594,7 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	rkfs_stat(&a, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
 }
 
 /* ---------------------------------------------------------------------
@@ -727,7 +775,7 @@ static int open_existing(struct fs *fs, const char *key, size_t klen,
 	inode_unlock(fs->inodes);
 	if (rv == 0) {
 		*ex = a;
-		entry_of(&a, e);
+		entry_of(fs, &a, e);
 	}
 	return rv;
 }
@@ -768,7 +816,7 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	fi->direct_io = 1;
+	fi->direct_io = !fs->opt.relaxed; /* relaxed: a new, empty cache */
 	fi->keep_cache = 0;
 	inode_lock(fs->inodes);
 	inode_open_locked(fs->inodes, e.ino);
@@ -871,7 +919,7 @@ static void rk_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct kv_attr a;
 	void *val = NULL;
 	size_t klen, vlen = 0;
-	int rv = rkfs_fresh(fs);
+	int rv = rkfs_fresh_read(fs);
 
 	if (rv == 0) {
 		inode_lock(fs->inodes);

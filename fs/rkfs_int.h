@@ -28,6 +28,15 @@ static inline struct fs *rkfs_of(fuse_req_t req)
 /* Pass the read barrier: 0 or -EIO (rkfs_timeout_ms expired). */
 int rkfs_fresh(struct fs *fs);
 
+/* The barrier of an operation that cache=relaxed serves from the local
+ * state (lookup, getattr, readlink, read, readdir): none there, unless
+ * this mount committed a mutation since its last barrier (a mount reads
+ * its own writes); rkfs_fresh() in strict mode.  0 or -EIO. */
+int rkfs_fresh_read(struct fs *fs);
+
+/* The attribute timeout of replies: 0, or attr_timeout when relaxed. */
+double rkfs_attr_timeout(const struct fs *fs);
+
 /* The caller's idea of "now" in ns since the epoch. */
 int64_t rkfs_now_ns(void);
 

@@ -235,6 +235,8 @@ int op_timeout_ms = OP_TIMEOUT_MS;
  * can delay a leader's heartbeats past 300 ms (an election then, and an
  * ErrMaybe commit, EIO: nothing wrong, but not what that scenario tests). */
 unsigned election_ticks = 30;
+/* More -o options for a mount (test_relaxed: cache=relaxed), by index. */
+const char *extra_opts[N] = { "", "", "" };
 
 /* Does the file @path contain @what? */
 bool log_says(const char *path, const char *what)
@@ -260,8 +262,9 @@ void start(int i)
 	 * partition catches up by installing one (test_minority). */
 	snprintf(opts, sizeof(opts),
 	    "id=%d,data=%s,timeout=%d,"
-	    "max_raft_state=%lu,election_ticks=%u,fault_injection",
-	    i + 1, data[i], op_timeout_ms, max_raft_state, election_ticks);
+	    "max_raft_state=%lu,election_ticks=%u,fault_injection%s",
+	    i + 1, data[i], op_timeout_ms, max_raft_state, election_ticks,
+	    extra_opts[i]);
 	snprintf(log, sizeof(log), "%s/mount%d.log", dir, i + 1);
 	p = fork();
 	CHECK(p >= 0, "fork");

@@ -42,6 +42,7 @@ extern pid_t main_pid;
 extern unsigned long max_raft_state;
 extern int op_timeout_ms;
 extern unsigned election_ticks;
+extern const char *extra_opts[N]; /* appended to a mount's -o ("" or ",...") */
 
 #define CHECK(cond, ...) \
 	do { \

@@ -28,7 +28,11 @@
  *   by read and by mmap, and whole by `raftkv get`; a 4 KiB write into
  *   it grows the Raft log by a few KiB; truncate up and down; EFBIG at
  *   1 GiB; a member restarted from its snapshot holds it exactly; with
- *   RAFTKV_LONG=1 a 1 GiB file); clean stops.
+ *   RAFTKV_LONG=1 a 1 GiB file); -o cache=relaxed on mounts 2 and 3
+ *   (close-to-open in every round, through a hard link too, own writes at
+ *   once, the page cache used (mincore), a bounded stale stat, a shared
+ *   writable mapping committed by msync, readdir after opendir); clean
+ *   stops.
  *
  * Processes: every mount runs in the foreground (-f) as a child of this
  * test, with PR_SET_PDEATHSIG; cleanup (atexit, also after a failed
@@ -2042,6 +2046,19 @@ static void test_refusals_and_daemon(void)
 	          err, sizeof(err)) == 1 &&
 	        strstr(err, "unknown option"),
 	    "unknown option: %s", err);
+	{
+		static const char *const bad[] = { "id=1,cache=loose",
+			"id=1,cache=relaxed,attr_timeout=-1",
+			"id=1,attr_timeout=3601", "id=1,entry_timeout=1s",
+			"id=1,attr_timeout=" };
+
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+			CHECK(run_mount((const char *[]){ conf, file, "-o",
+			                    bad[k], NULL },
+			          err, sizeof(err)) == 1 &&
+			        strstr(err, "invalid value"),
+			    "%s: %s", bad[k], err);
+	}
 	/* The data directory of member 1 is locked by the running member. */
 	CHECK(run_mount((const char *[]){ conf, file, "-o", opts, NULL }, err,
 	          sizeof(err)) == 1 &&
@@ -2073,6 +2090,266 @@ static void test_refusals_and_daemon(void)
 	}
 	CHECK(released, "the daemon did not stop after its unmount");
 	start(1); /* back in the foreground for the rest */
+}
+
+/* ------------------------------------------------------------------
+ * cache=relaxed: mounts 2 and 3 restarted with it, mount 1 stays strict.
+ * ------------------------------------------------------------------ */
+
+#define RLX_ROUNDS 40
+#define RLX_MAX (300u * 1024)
+
+/* Write @len bytes of pattern @seed to @path: with O_TRUNC, or over the
+ * file in place (pwrite at 0, the size unchanged when it was @len). */
+static void rlx_write(const char *path, size_t len, uint64_t seed, bool trunc)
+{
+	unsigned char *b = malloc(len ? len : 1);
+	int fd = open(path, O_WRONLY | O_CREAT | (trunc ? O_TRUNC : 0), 0644);
+
+	CHECK(b != NULL && fd >= 0, "open %s", path);
+	fill(b, 0, len, seed);
+	CHECK(pwrite(fd, b, len, 0) == (ssize_t)len, "write %s", path);
+	CHECK(close(fd) == 0, "close %s", path);
+	free(b);
+}
+
+/* Read @path through a new descriptor: exactly @len bytes of @seed? */
+static void rlx_expect(const char *path, size_t len, uint64_t seed,
+    const char *who)
+{
+	unsigned char *want = malloc(len + 1), *got = malloc(len + 4097);
+	int fd = open(path, O_RDONLY);
+	size_t total = 0;
+	ssize_t n;
+
+	CHECK(want != NULL && got != NULL && fd >= 0, "%s: open %s", who, path);
+	fill(want, 0, len, seed);
+	while ((n = read(fd, got + total, len + 4097 - total)) > 0)
+		total += (size_t)n;
+	CHECK(n == 0, "%s: read %s", who, path);
+	close(fd);
+	CHECK(total == len, "%s: %s: %zu bytes, want %zu", who, path, total,
+	    len);
+	for (size_t i = 0; i < len; i++)
+		CHECK(got[i] == want[i], "%s: %s: byte %zu differs", who, path,
+		    i);
+	free(want);
+	free(got);
+}
+
+/* Pages of @path (@len bytes) resident in this mount's page cache, or
+ * -1 when the file cannot be mapped (strict mode's direct I/O may not). */
+static long rlx_resident(const char *path, size_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE), n = 0;
+	size_t npages = (len + (size_t)pg - 1) / (size_t)pg;
+	unsigned char *vec = malloc(npages);
+	int fd = open(path, O_RDONLY);
+	void *m;
+
+	CHECK(vec != NULL && fd >= 0, "open %s", path);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		free(vec);
+		return -1;
+	}
+	CHECK(mincore(m, len, vec) == 0, "mincore %s", path);
+	for (size_t i = 0; i < npages; i++)
+		n += vec[i] & 1;
+	munmap(m, len);
+	free(vec);
+	return n;
+}
+
+static void test_relaxed(void)
+{
+	char p[N][PATH_MAX], q[PATH_MAX];
+	const size_t big = 4u * MIB;
+	long pages = (long)(big / (size_t)sysconf(_SC_PAGESIZE)), r;
+	size_t len = 0;
+	struct stat st;
+	uint64_t t0;
+
+	for (int i = 1; i < N; i++) {
+		int st1 = stop(i);
+
+		CHECK(WIFEXITED(st1) && WEXITSTATUS(st1) == 0,
+		    "mount %d ended with status %#x", i + 1, st1);
+		extra_opts[i] = ",cache=relaxed,attr_timeout=1,entry_timeout=1";
+		start(i);
+	}
+
+	/* Close-to-open, every round: whatever mount wrote and closed, an
+	 * open() that begins after it reads exactly those bytes on every
+	 * mount, the writer's included; the readers had the previous
+	 * contents in their caches (pages and attributes).  Sizes vary;
+	 * odd rounds overwrite in place at an unchanged size (only the
+	 * version tells the caches apart). */
+	for (int i = 0; i < N; i++)
+		pathf(p[i], i, "relaxed-c2o");
+	for (int round = 0; round < RLX_ROUNDS; round++) {
+		int w = round % N;
+		bool trunc = round % 2 == 0;
+
+		if (trunc)
+			len = 1 + ((size_t)round * 7919u * 13u) % RLX_MAX;
+		rlx_write(p[w], len, (uint64_t)round + 1, trunc);
+		for (int k = 0; k < N; k++) {
+			char who[64];
+
+			snprintf(who, sizeof(who),
+			    "round %d (writer %d): "
+			    "mount %d",
+			    round, w + 1, (w + k) % N + 1);
+			rlx_expect(p[(w + k) % N], len, (uint64_t)round + 1,
+			    who);
+		}
+	}
+
+	/* The same through a hard link: written by one name on mount 1,
+	 * read by the other on the relaxed mounts, growing each round. */
+	pathf(q, 0, "relaxed-c2o-link");
+	CHECK(link(p[0], q) == 0, "link");
+	for (int round = 0; round < 8; round++) {
+		len = 70000 + (size_t)round * 30001u;
+		rlx_write(q, len, (uint64_t)round + 100, true);
+		for (int k = 1; k < N; k++)
+			rlx_expect(p[k], len, (uint64_t)round + 100,
+			    "read through the other name of a hard link");
+	}
+	CHECK(unlink(q) == 0, "unlink");
+
+	/* A mount reads its own writes at once: another descriptor on the
+	 * writer's (relaxed) mount, before the writer closes; and stat. */
+	{
+		int fd = open(p[1], O_WRONLY | O_TRUNC);
+		unsigned char b[5000];
+
+		CHECK(fd >= 0, "open");
+		fill(b, 0, sizeof(b), 777);
+		CHECK(write(fd, b, sizeof(b)) == (ssize_t)sizeof(b), "write");
+		rlx_expect(p[1], sizeof(b), 777, "own mount, writer open");
+		CHECK(stat(p[1], &st) == 0 && st.st_size == (off_t)sizeof(b),
+		    "own stat: size %lld", (long long)st.st_size);
+		CHECK(close(fd) == 0, "close");
+	}
+
+	/* The page cache is used: after reading a 4 MiB file on a relaxed
+	 * mount all its pages are resident; an open of the unchanged file
+	 * keeps them; strict mode (direct I/O) keeps none. */
+	for (int i = 0; i < N; i++)
+		pathf(p[i], i, "relaxed-big");
+	rlx_write(p[0], big, 4242, true);
+	rlx_expect(p[0], big, 4242, "strict mount");
+	r = rlx_resident(p[0], big);
+	CHECK(r <= 0, "strict mount: %ld pages cached", r);
+	for (int i = 1; i < N; i++) {
+		/* An open reads direct while the mount's notifier is still
+		 * sending what it applied (fs/rkfile.c): try a few times. */
+		for (int t = 0; t < 50; t++) {
+			rlx_expect(p[i], big, 4242, "relaxed mount");
+			r = rlx_resident(p[i], big);
+			if (r == pages)
+				break;
+			sleep_ms(100);
+		}
+		CHECK(r == pages,
+		    "mount %d: %ld of %ld pages cached after a "
+		    "read",
+		    i + 1, r, pages);
+		rlx_expect(p[i], big, 4242, "relaxed mount, again");
+		r = rlx_resident(p[i], big);
+		CHECK(r == pages,
+		    "mount %d: %ld of %ld pages cached after "
+		    "an open of the unchanged file",
+		    i + 1, r, pages);
+	}
+	/* Changed on mount 1: the next open on the others drops them. */
+	rlx_write(p[0], big, 4343, false);
+	for (int i = 1; i < N; i++)
+		rlx_expect(p[i], big, 4343, "relaxed mount after a change");
+	CHECK(unlink(p[0]) == 0, "unlink");
+
+	/* Staleness is bounded: after a change on mount 1, a stat on a
+	 * relaxed mount that had the old attributes cached shows the new
+	 * size within attr_timeout (1 s) + time to apply (a margin of
+	 * 10 s on a loaded machine; a bound, not a speed). */
+	pathf(q, 0, "relaxed-stat");
+	put_file(q, "x", O_TRUNC);
+	t0 = now_ms();
+	for (int i = 1; i < N; i++) {
+		pathf(p[i], i, "relaxed-stat");
+		while (stat(p[i], &st) == 0 && st.st_size != 1 &&
+		    now_ms() - t0 < 11000)
+			sleep_ms(10);
+		CHECK(st.st_size == 1, "mount %d: size %lld %llu ms after",
+		    i + 1, (long long)st.st_size,
+		    (unsigned long long)(now_ms() - t0));
+	}
+	put_file(q, "xyz", O_APPEND);
+	t0 = now_ms();
+	for (int i = 1; i < N; i++) {
+		while (stat(p[i], &st) == 0 && st.st_size != 4 &&
+		    now_ms() - t0 < 11000)
+			sleep_ms(10);
+		CHECK(st.st_size == 4, "mount %d: size %lld %llu ms after",
+		    i + 1, (long long)st.st_size,
+		    (unsigned long long)(now_ms() - t0));
+	}
+	printf("  a stat on the relaxed mounts saw the change after %llu "
+	       "ms\n",
+	    (unsigned long long)(now_ms() - t0));
+
+	/* Shared writable mappings work on a relaxed mount (page cache):
+	 * msync(MS_SYNC) commits the stores; another mount opens and reads
+	 * them. */
+	{
+		int fd;
+		char *m;
+
+		pathf(q, 1, "relaxed-mmap");
+		fd = open(q, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0 && ftruncate(fd, 8192) == 0, "create %s", q);
+		m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		CHECK(m != MAP_FAILED, "mmap shared writable, relaxed");
+		memset(m, 0, 8192);
+		memcpy(m + 5000, "mapped", 6);
+		CHECK(msync(m, 8192, MS_SYNC) == 0, "msync");
+		munmap(m, 8192);
+		CHECK(close(fd) == 0, "close");
+		pathf(q, 0, "relaxed-mmap");
+		fd = open(q, O_RDONLY);
+		CHECK(fd >= 0, "open %s", q);
+		{
+			char got[8] = { 0 };
+
+			CHECK(pread(fd, got, 6, 5000) == 6 &&
+			        memcmp(got, "mapped", 6) == 0,
+			    "mount 1 reads '%s' where mount 2 stored by mmap",
+			    got);
+		}
+		close(fd);
+	}
+
+	/* opendir passes a barrier: a name created on mount 1 is listed. */
+	pathf(q, 0, "relaxed-new");
+	put_file(q, "n", 0);
+	for (int i = 1; i < N; i++) {
+		DIR *d;
+		struct dirent *de;
+		bool seen = false;
+
+		d = opendir(mnt[i]);
+		CHECK(d != NULL, "opendir");
+		while ((de = readdir(d)) != NULL)
+			seen = seen || strcmp(de->d_name, "relaxed-new") == 0;
+		closedir(d);
+		CHECK(seen,
+		    "mount %d: readdir misses a name created before "
+		    "its opendir",
+		    i + 1);
+	}
 }
 
 int main(void)
@@ -2146,6 +2423,9 @@ int main(void)
 			       "from a snapshot\n");
 		}
 	}
+	test_relaxed();
+	printf("ok cache=relaxed: close-to-open every round, own writes at "
+	       "once, page cache used, stat staleness bounded\n");
 	/* An unmount stops each member cleanly (exit 0: no sanitizer
 	 * report, no leak); the last one with SIGTERM instead. */
 	for (int i = 0; i < N - 1; i++) {
