@@ -104,6 +104,9 @@ int stop(int i)
 {
 	int st = -1;
 
+	if (pids[i] > 0)
+		kill(pids[i], SIGCONT); /* a test that failed while it was
+		                           stopped: let it see the unmount */
 	unmount(i);
 	if (pids[i] <= 0)
 		return -1;

@@ -557,6 +557,7 @@ struct hold_arg {
 	int mount;
 	const char *rel;
 	int fds_to_report; /* pipe: "locked" once held */
+	bool busy; /* the lock is held elsewhere: LOCK_NB must fail first */
 };
 
 static int hold_kid(void *p)
@@ -564,6 +565,12 @@ static int hold_kid(void *p)
 	struct hold_arg *a = p;
 	int fd = open_rw(a->mount, a->rel);
 
+	/* Held by another mount: a non-blocking try must be refused (an
+	 * exit here closes the pipe, which granted() reports). */
+	if (a->busy && flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 5;
+	if (a->busy && errno != EWOULDBLOCK)
+		return 6;
 	if (flock(fd, LOCK_EX) != 0)
 		return 3;
 	if (write(a->fds_to_report, "L", 1) != 1)
@@ -573,8 +580,9 @@ static int hold_kid(void *p)
 }
 
 /* A child on @mount blocks in flock(@rel) and writes "L" to the pipe
- * once granted, then holds it until killed. */
-static pid_t holder(int mount, const char *rel, int *rfd)
+ * once granted, then holds it until killed.  With @busy the lock is held
+ * elsewhere: the child first checks that LOCK_NB is refused. */
+static pid_t holder(int mount, const char *rel, bool busy, int *rfd)
 {
 	static struct hold_arg args[16];
 	static int next;
@@ -582,7 +590,7 @@ static pid_t holder(int mount, const char *rel, int *rfd)
 	pid_t p;
 
 	CHECK(pipe(pfd) == 0, "pipe");
-	args[next] = (struct hold_arg){ mount, rel, pfd[1] };
+	args[next] = (struct hold_arg){ mount, rel, pfd[1], busy };
 	p = spawn(hold_kid, &args[next]);
 	next = (next + 1) % 16;
 	close(pfd[1]);
@@ -626,10 +634,10 @@ static void kill_holder(pid_t p)
 static void test_kill_holder_process(void)
 {
 	int r1, r2;
-	pid_t h = holder(0, "dead", &r1), w;
+	pid_t h = holder(0, "dead", false, &r1), w;
 
 	CHECK(granted(r1, 20000), "first holder");
-	w = holder(1, "dead", &r2);
+	w = holder(1, "dead", true, &r2);
 	CHECK(!granted(r2, 300), "granted while held");
 	kill_holder(h);
 	/* Mount 1 is alive and keeps its lease: only the release of the
@@ -703,7 +711,7 @@ static void mount_death(enum death how, bool fence)
 		n = fgetxattr(dfd, "user.raftkv.fence", val, sizeof(val) - 1);
 		CHECK(n > 0, "read the fence back");
 	}
-	w = holder(a, "fl-lock", &r);
+	w = holder(a, "fl-lock", true, &r);
 	CHECK(!granted(r, 300), "granted while held");
 	switch (how) {
 	case D_STOP:
