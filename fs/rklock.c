@@ -1003,8 +1003,13 @@ void rklock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (res.status == KV_ELOCKED && (res.flags & KV_RES_LOCK)) {
 		lock->l_type = res.lock.lmode == KV_LK_EXCL ? F_WRLCK : F_RDLCK;
 		lock->l_whence = SEEK_SET;
-		lock->l_start = (off_t)res.lock.start;
-		lock->l_len = res.lock.end == KV_LK_EOF
+		/* Ranges set by other clients (the CLI can name any u64)
+		 * may not fit an off_t: clamp, "to EOF" beyond it. */
+		lock->l_start = res.lock.start > (uint64_t)INT64_MAX
+		    ? INT64_MAX
+		    : (off_t)res.lock.start;
+		lock->l_len = res.lock.end == KV_LK_EOF ||
+		        res.lock.end >= (uint64_t)INT64_MAX
 		    ? 0
 		    : (off_t)(res.lock.end - res.lock.start + 1);
 		lock->l_pid = (pid_t)res.lock.pid;

@@ -135,6 +135,8 @@ static bool has_body(uint8_t type)
 	        type != KV_OP_KEEPALIVE);
 }
 
+static bool key_valid(const void *key, uint32_t len);
+
 /* The lock body of @op (a lock op), per the table of cmd.h. */
 static bool check_lock(const struct kv_op *op, bool in_txn)
 {
@@ -146,7 +148,8 @@ static bool check_lock(const struct kv_op *op, bool in_txn)
 
 	if (in_txn != (op->type == KV_OP_FENCE))
 		return false;
-	if (op->keylen > KV_KEY_MAX || (op->key == NULL && op->keylen != 0))
+	/* A key, when given, obeys the rules of every other key. */
+	if (op->keylen != 0 && !key_valid(op->key, op->keylen))
 		return false;
 	if (op->keylen == 0 && (op->inode == 0 || op->type == KV_OP_LOCK))
 		return false;

@@ -581,6 +581,23 @@ static int read_keys(struct source *s, struct kvsnap_state *st, uint32_t format)
 	return 0;
 }
 
+/* locktab_each(): a lock on an inode number never assigned (>= the
+ * snapshot's next inode) can only come from a damaged snapshot. */
+struct lock_check {
+	uint64_t next_inode;
+	int rc;
+};
+
+static int lock_inode_check(void *arg, uint64_t inode, const struct kv_lock *l)
+{
+	struct lock_check *c = arg;
+
+	(void)l;
+	if (inode >= c->next_inode)
+		c->rc = -EBADMSG;
+	return c->rc;
+}
+
 /* The lock section (format 3); formats 1 and 2 have none: an empty
  * table. */
 static int read_locks(struct source *s, struct kvsnap_state *st,
@@ -605,6 +622,12 @@ static int read_locks(struct source *s, struct kvsnap_state *st,
 	    ? -EBADMSG
 	    : locktab_decode(b, n, lease_ns, max, st->clock_ns, &st->locks);
 	free(b);
+	if (rc == 0) {
+		struct lock_check c = { st->next_inode, 0 };
+
+		locktab_each(st->locks, lock_inode_check, &c);
+		rc = c.rc;
+	}
 	return rc;
 }
 
