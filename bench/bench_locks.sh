@@ -41,10 +41,18 @@ for i in 1 2 3; do
 	mkdir -p "$W/m$i"
 	"$B/fs/mount.raftkv" "$W/cl/cluster.conf" "$W/m$i" -f -o "id=$i,data=$W/cl/member$i" >>"$W/cl/member$i.log" 2>&1 &
 	MPIDS="$MPIDS $!"
+	up=0
 	for _ in $(seq 1 300); do
-		awk -v m="$W/m$i" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo && break
+		awk -v m="$W/m$i" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo && { up=1; break; }
+		kill -0 "$!" 2>/dev/null || break
 		sleep 0.1
 	done
+	# Never measure the bare directory as if it were a mount.
+	if [ "$up" != 1 ]; then
+		echo "bench_locks: mount $i did not come up:" >&2
+		tail -5 "$W/cl/member$i.log" >&2
+		exit 1
+	fi
 done
 echo "== locks: 3 mounts on 127.0.0.1, fsync on, $(nproc) CPUs; local dir $(df --output=fstype "$LOCAL" | tail -1)"
 "$B/bench/bench_locks" --conf "$W/cl/cluster.conf" --m1 "$W/m1" --m2 "$W/m2" --tmp "$LOCAL" "${ARGS[@]}"

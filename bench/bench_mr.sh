@@ -114,10 +114,18 @@ if [ -x "$B/fs/mount.raftkv" ] && command -v fusermount3 >/dev/null &&
 		mkdir -p "$W/m$i"
 		"$B/fs/mount.raftkv" "$W/cl/cluster.conf" "$W/m$i" -f -o "id=$i,data=$W/cl/member$i" >>"$W/cl/member$i.log" 2>&1 &
 		MPIDS="$MPIDS $!"
+		up=0
 		for _ in $(seq 1 300); do
-			awk -v m="$W/m$i" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo && break
+			awk -v m="$W/m$i" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo && { up=1; break; }
+			kill -0 "$!" 2>/dev/null || break
 			sleep 0.1
 		done
+		# Never measure the bare directory as if it were a mount.
+		if [ "$up" != 1 ]; then
+			echo "bench_mr: mount $i did not come up:" >&2
+			tail -5 "$W/cl/member$i.log" >&2
+			exit 1
+		fi
 	done
 	mount_set gut pg-*.txt
 	mkdir parts && (cd parts && split -C 15M -d -a 3 ../big.txt part-)
