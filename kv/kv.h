@@ -71,7 +71,12 @@
  *                              named by mask (mode, uid, gid, kind, mtime
  *                              = the given mtime); version+1 even if the
  *                              values are unchanged (the filesystem uses
- *                              the version for cache invalidation).
+ *                              the version for cache invalidation).  Kind
+ *                              directory on an inode with several names
+ *                              (nlink > 1; so too a PUT with
+ *                              KV_F_SETMETA): ErrInvalid, nothing changes
+ *                              (a directory has one name; a snapshot
+ *                              holding one with more is damaged).
  *   RENAME src dst version    src absent: ErrNoKey; mismatch with src's
  *                              version: ErrVersion (unless KV_F_ANYVER);
  *                              src == dst: OK, nothing changes.  Else the
@@ -80,8 +85,8 @@
  *                              an existing dst is replaced: its inode
  *                              loses that name as by a DELETE (it goes
  *                              with its last name); src is removed.  src
- *                              and dst names of one inode: src goes, dst
- *                              stays, nlink - 1.
+ *                              and dst two names of one inode: OK and
+ *                              nothing changes (as rename(2)).
  *                              Only that key moves: keys below it (a
  *                              directory's children) are not renamed.
  *                              attr = dst's attributes.

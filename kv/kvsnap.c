@@ -479,7 +479,8 @@ static bool read_attr(struct source *s, const struct kvsnap_state *st,
 	    a->inode < st->next_inode && a->size <= KV_FILE_MAX &&
 	    a->ctime_ns >= 0 && (a->mode & ~KV_MODE_MASK) == 0 &&
 	    a->kind >= KV_KIND_FILE && a->kind <= KV_KIND_SYMLINK &&
-	    a->nlink >= 1 && a->nlink <= KV_LINK_MAX;
+	    a->nlink >= 1 && a->nlink <= KV_LINK_MAX &&
+	    (a->kind != KV_KIND_DIR || a->nlink == 1);
 }
 
 /* A new record for @key naming a new inode read from @s (attributes, then
