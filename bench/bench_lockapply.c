@@ -9,7 +9,9 @@
  * one session on one more key.  The reference rows run the same commands
  * on the same keys with an empty lock table, in the same run, so the
  * difference is the cost of the lock table per apply.  Committed time
- * advances 1 us per entry: no lease runs out during the run.
+ * advances 1 us per entry: no lease runs out during the run.  Then the
+ * restore of a snapshot where S sessions hold a shared flock on ONE
+ * inode (the decoder's check of the holders of one inode).
  *
  * Times are CPU time of the process (it is single-threaded).
  *
@@ -182,6 +184,39 @@ static void measure(struct kv *kv, uint64_t one, const char *table)
 	row("LOCK + UNLOCK (per apply)", table, now_ms() - t0);
 }
 
+/* Restore (kv_restore) of a snapshot where @n sessions hold a shared
+ * flock on one inode: the decoder's holder checks on one inode. */
+static void measure_restore(uint32_t n)
+{
+	struct kv_options opt = { .session_max = 2 * n + 16 };
+	struct kv *kv = kv_new(&opt), *copy = kv_new(&opt);
+	uint32_t held, waiting;
+	void *snap;
+	size_t len;
+	double t0;
+
+	if (kv == NULL || copy == NULL)
+		die("kv_new");
+	put(kv, "shared");
+	for (uint32_t i = 0; i < n; i++)
+		if (session_op(kv, reg(kv),
+		        op_flock(KV_OP_LOCK, "shared", KV_LK_SHARED)) != KV_OK)
+			die("lock");
+	if (kv_snapshot(kv, &snap, &len) != 0)
+		die("snapshot");
+	t0 = now_ms();
+	if (kv_restore(copy, snap, len) != 0)
+		die("restore");
+	printf("%-28s %-14s %10u %10.1f\n", "restore", "1 inode", n,
+	    now_ms() - t0);
+	kv_lock_count(copy, &held, &waiting);
+	if (held != n)
+		die("restored locks");
+	free(snap);
+	kv_free(kv);
+	kv_free(copy);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n = 10000, one;
@@ -201,5 +236,8 @@ int main(int argc, char **argv)
 	snprintf(label, sizeof(label), "%" PRIu64 " sessions", n);
 	measure(kv, one, label);
 	kv_free(kv);
+	printf("\n%-28s %-14s %10s %10s\n", "snapshot", "shared flocks",
+	    "holders", "ms (cpu)");
+	measure_restore((uint32_t)n);
 	return 0;
 }
