@@ -120,7 +120,7 @@ static int lock(struct locktab *t, struct locktab_req rq, uint64_t *token,
 	if (out == NULL)
 		out = &r;
 	kv_result_init(out);
-	assert_int_equal(locktab_lock(t, &rq, idx++, 0, out), 0);
+	assert_int_equal(locktab_lock(t, &rq, idx++, out), 0);
 	if (token != NULL)
 		*token = out->attr.version;
 	if (out->status == KV_OK)
@@ -133,7 +133,7 @@ static void unlock(struct locktab *t, struct locktab_req rq)
 	struct kv_result r;
 
 	kv_result_init(&r);
-	assert_int_equal(locktab_unlock(t, &rq, idx++, 0, &r), 0);
+	assert_int_equal(locktab_unlock(t, &rq, idx++, &r), 0);
 	assert_int_equal(r.status, KV_OK);
 }
 
@@ -306,7 +306,7 @@ static void test_flock_upgrade_downgrade(void **state)
 		struct locktab_req c = fl(1, 2, 1, 0, false);
 
 		kv_result_init(&r);
-		locktab_cancel(t, &c, idx++, 0, &r);
+		locktab_cancel(t, &c, idx++, &r);
 	}
 	assert_int_equal(lock(t, fl(1, 3, 1, KV_LK_SHARED, false), NULL, NULL),
 	    KV_OK);
@@ -446,7 +446,7 @@ static void test_posix_upgrade_with_waiter(void **state)
 		struct kv_result r;
 
 		kv_result_init(&r);
-		locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, 0, &r);
+		locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, &r);
 	}
 	assert_string_equal(dump(t), "1:P2/1[0-9]e");
 	assert_int_equal(ev.n, 1);
@@ -479,7 +479,7 @@ static void test_unlock_owner_and_cancel(void **state)
 	    KV_EQUEUED);
 	/* Owner 1 of session 1, POSIX only: its pieces and wait go. */
 	kv_result_init(&r);
-	locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, 0, &r);
+	locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, &r);
 	assert_string_equal(dump(t), "1:F1/1e 1:P2/1[40-49]e 1:P3/1[5-5]s");
 	assert_int_equal(locktab_waiting(t), 0);
 	/* CANCEL: the waiter leaves; the one behind it is granted. */
@@ -503,7 +503,7 @@ static void test_unlock_owner_and_cancel(void **state)
 	{
 		struct locktab_req c = px(1, 6, 1, 0, 42, 43, 0);
 
-		locktab_cancel(t, &c, idx++, 0, &r);
+		locktab_cancel(t, &c, idx++, &r);
 	}
 	assert_int_equal(r.status, KV_OK);
 	assert_int_equal(state_of(t, px(1, 6, 1, KV_LK_EXCL, 42, 43, 0), NULL),
@@ -661,6 +661,8 @@ static void test_decode_rejects_conflicts(void **state)
 struct node {
 	struct kv *kv;
 	uint64_t index;
+	int64_t clock; /* the largest time applied */
+	bool gaps; /* let the clock jump (the election grace) */
 	struct events ev;
 };
 
@@ -675,7 +677,8 @@ static void node_init(struct node *n, int64_t lease)
 	kv_set_lock_listener(n->kv, record, &n->ev);
 }
 
-static void apply(struct node *n, const struct kv_cmd *c, struct kv_result *r)
+static void apply_now(struct node *n, const struct kv_cmd *c,
+    struct kv_result *r)
 {
 	void *buf;
 	size_t len;
@@ -683,6 +686,24 @@ static void apply(struct node *n, const struct kv_cmd *c, struct kv_result *r)
 	assert_int_equal(kv_cmd_encode_alloc(c, &buf, &len), 0);
 	assert_int_equal(kv_apply(n->kv, ++n->index, buf, len, r), 0);
 	free(buf);
+	if (c->time_ns > n->clock)
+		n->clock = c->time_ns;
+}
+
+/* Apply @c; first, unless the node lets its clock jump, the TICKs a
+ * leader would have committed meanwhile (every KV_TICK_NS), so that no
+ * jump over KV_CLOCK_GAP_NS (the election grace) happens by accident. */
+static void apply(struct node *n, const struct kv_cmd *c, struct kv_result *r)
+{
+	while (!n->gaps && n->clock > 0 &&
+	    c->time_ns - n->clock > KV_CLOCK_GAP_NS) {
+		struct kv_cmd tk = { .type = KV_OP_TICK,
+			.time_ns = n->clock + KV_TICK_NS };
+		struct kv_result tr;
+
+		apply_now(n, &tk, &tr);
+	}
+	apply_now(n, c, r);
 }
 
 static uint64_t seqs[64];
@@ -1230,6 +1251,7 @@ static void test_kv_snapshot_with_locks(void **state)
 	assert_int_equal(kv_snapshot(x.kv, &s1, &n1), 0);
 	assert_int_equal(kv_restore(y.kv, s1, n1), 0);
 	y.index = x.index;
+	y.clock = x.clock;
 	assert_true(kv_digest(x.kv) == kv_digest(y.kv));
 	assert_int_equal(kv_snapshot(y.kv, &s2, &n2), 0);
 	assert_int_equal(n1, n2);
@@ -1459,11 +1481,11 @@ static void run_flock_model(uint64_t seed)
 		} else if (op < 8) {
 			struct locktab_req c = fl(ino, s, 1, 0, false);
 
-			locktab_cancel(t, &c, idx++, 0, &r);
+			locktab_cancel(t, &c, idx++, &r);
 			f_remove(&m[ino], s, false, true);
 		} else if (op < 9) {
 			locktab_unlock_owner(t, ino, s, 1, KV_LK_FLOCK, idx++,
-			    0, &r);
+			    &r);
 			f_remove(&m[ino], s, true, true);
 		} else {
 			locktab_drop_session(t, s, idx++); /* expiry */
@@ -1562,7 +1584,7 @@ static void run_posix_model(uint64_t seed)
 			struct kv_result r;
 
 			kv_result_init(&r);
-			locktab_unlock_owner(t, 1, s, 1, KV_LK_POSIX, idx++, 0,
+			locktab_unlock_owner(t, 1, s, 1, KV_LK_POSIX, idx++,
 			    &r);
 			memset(m[s], 0, sizeof(m[s]));
 		}
@@ -1717,6 +1739,7 @@ static void run_kv_random(uint64_t seed)
 			assert_int_equal(kv_snapshot(x.kv, &s, &n), 0);
 			assert_int_equal(kv_restore(y.kv, s, n), 0);
 			y.index = x.index;
+			y.clock = x.clock;
 			free(s);
 			have_y = true;
 		}
