@@ -13,7 +13,9 @@
  * flock with waiters (exact holders and queue order), POSIX ranges on a
  * byte map, mutual exclusion and strictly increasing tokens throughout.
  */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1334,6 +1338,255 @@ static void test_kv_eviction_drops_locks(void **state)
 	kv_free(n.kv);
 }
 
+/* A flock LOCK request of (@session, owner 1) on "f" as kv_lock_wait()
+ * takes it. */
+static struct kv_op f_req(uint8_t mode)
+{
+	return (struct kv_op){ .type = KV_OP_LOCK,
+		.key = "f",
+		.keylen = 1,
+		.lkind = KV_LK_FLOCK,
+		.lmode = mode,
+		.owner = 1 };
+}
+
+static int wait_state(struct node *n, uint64_t session, const char *key,
+    uint8_t mode)
+{
+	struct kv_op op = f_req(mode);
+	struct kv_result r;
+
+	op.key = key;
+	op.keylen = (uint32_t)strlen(key);
+	assert_int_equal(kv_lock_wait(n->kv, session, &op, 0, &r), 0);
+	return r.status;
+}
+
+/* Restored from a snapshot with more sessions than session_max: the
+ * least recently used go, and with them their locks and their queued
+ * waits; the waiters behind them are granted in order.  (Before the fix
+ * the restore kept the locks of sessions it had dropped.) */
+static void test_kv_restore_trim_drops_locks(void **state)
+{
+	struct kv_options o = { .lock_lease_ns = LEASE,
+		.session_ttl_ns = 3600 * SEC,
+		.session_max = 2 };
+	struct node x, y;
+	int64_t t0 = 1000 * SEC;
+	uint64_t s1, s2, s3, held_before;
+	uint32_t held, waiting;
+	void *snap;
+	size_t len;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&x, LEASE);
+	memset(&y, 0, sizeof(y));
+	y.kv = kv_new(&o);
+	assert_non_null(y.kv);
+	put(&x, "f", "", t0);
+	put(&x, "g", "", t0);
+	s1 = reg(&x, t0);
+	s2 = reg(&x, t0);
+	s3 = reg(&x, t0);
+	assert_int_equal(run(&x, s2, KV_OP_LOCK,
+	                     lk_op("g", KV_LK_FLOCK, KV_LK_EXCL, 1, false),
+	                     t0 + 1, NULL),
+	    KV_OK);
+	assert_int_equal(run(&x, s1, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false),
+	                     t0 + 2, NULL),
+	    KV_OK);
+	assert_int_equal(run(&x, s1, KV_OP_LOCK,
+	                     lk_op("g", KV_LK_FLOCK, KV_LK_EXCL, 1, true),
+	                     t0 + 3, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(run(&x, s2, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true),
+	                     t0 + 4, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(run(&x, s3, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true),
+	                     t0 + 5, NULL),
+	    KV_EQUEUED);
+	kv_lock_count(x.kv, &held, &waiting);
+	held_before = held;
+	assert_int_equal(held, 2);
+	assert_int_equal(waiting, 3);
+	/* s1 is the least recently active: a replica that keeps 2
+	 * sessions drops it on restore. */
+	assert_int_equal(kv_snapshot(x.kv, &snap, &len), 0);
+	assert_int_equal(kv_restore(y.kv, snap, len), 0);
+	free(snap);
+	assert_int_equal(kv_session_count(y.kv), 2);
+	kv_lock_count(y.kv, &held, &waiting);
+	assert_int_equal(held, held_before); /* f passed from s1 to s2 */
+	assert_int_equal(waiting, 1);
+	assert_int_equal(wait_state(&y, s2, "f", KV_LK_EXCL), KV_OK);
+	assert_int_equal(wait_state(&y, s2, "g", KV_LK_EXCL), KV_OK);
+	assert_int_equal(wait_state(&y, s3, "f", KV_LK_EXCL), KV_EQUEUED);
+	assert_int_equal(wait_state(&y, s1, "f", KV_LK_EXCL), KV_ENOLOCK);
+	assert_int_equal(wait_state(&y, s1, "g", KV_LK_EXCL), KV_ENOLOCK);
+	/* And that state is a consistent one: it snapshots and restores. */
+	assert_int_equal(kv_snapshot(y.kv, &snap, &len), 0);
+	assert_int_equal(kv_restore(x.kv, snap, len), 0);
+	assert_true(kv_digest(x.kv) == kv_digest(y.kv));
+	free(snap);
+	kv_free(x.kv);
+	kv_free(y.kv);
+}
+
+/* kv_lock_wait() of one request, on a thread. */
+struct waiter {
+	struct kv *kv;
+	uint64_t session;
+	struct kv_result r;
+	int rc;
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	struct kv_op op = f_req(KV_LK_EXCL);
+
+	w->rc = kv_lock_wait(w->kv, w->session, &op, 60000, &w->r);
+	return NULL;
+}
+
+/*
+ * A client blocked in kv_lock_wait() is woken by an apply that removes
+ * its waiter and queues another one: the lock counts (held, waiting,
+ * last token) are the same before and after that apply, the lock
+ * table's generation is not.  Before the fix the waiter slept until its
+ * own timeout (60 s here); the join below gives it 15 s, then shuts the
+ * waits down and fails: a missed wake-up, not a speed limit.
+ */
+static void test_kv_lock_wait_woken_when_counts_unchanged(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC, tb = t0 + 1;
+	uint64_t a, b, c;
+	uint32_t held, waiting, held2, waiting2;
+	struct waiter w;
+	pthread_t th;
+	struct timespec ts;
+	int rv;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	b = reg(&n, t0);
+	c = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(run(&n, b, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true), tb,
+	                     NULL),
+	    KV_EQUEUED);
+	/* a keeps its lease; b goes silent, blocked in kv_lock_wait(). */
+	assert_int_equal(run(&n, a, KV_OP_KEEPALIVE, (struct kv_op){ 0 },
+	                     t0 + LEASE / 2, NULL),
+	    KV_OK);
+	tick(&n, tb + LEASE); /* at exactly b's end: still queued */
+	w = (struct waiter){ .kv = n.kv, .session = b };
+	assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
+	usleep(200 * 1000); /* let it block (if not, it sees ENOLOCK) */
+	kv_lock_count(n.kv, &held, &waiting);
+	/* One entry: b's lease ends (its wait goes) and c queues. */
+	assert_int_equal(run(&n, c, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true),
+	                     tb + LEASE + 1, NULL),
+	    KV_EQUEUED);
+	kv_lock_count(n.kv, &held2, &waiting2);
+	assert_int_equal(held2, held);
+	assert_int_equal(waiting2, waiting);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 15;
+	rv = pthread_timedjoin_np(th, NULL, &ts);
+	if (rv != 0) {
+		kv_lock_wait_shutdown(n.kv);
+		pthread_join(th, NULL);
+		fail_msg("kv_lock_wait() missed the wake-up");
+	}
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.r.status, KV_ENOLOCK);
+	kv_free(n.kv);
+}
+
+/* Does session @a still hold its flock on "f"? */
+static bool a_holds(struct node *n, uint64_t a)
+{
+	return wait_state(n, a, "f", KV_LK_EXCL) == KV_OK;
+}
+
+/*
+ * The election grace: a session renews, committed time goes on (TICKs
+ * every KV_TICK_NS) for 6 s, then nothing commits for 5 s (an election)
+ * and the new leader's first TICK comes: 11 s after the renewal, past
+ * the 10 s lease, but the 5 s gap does not count, so the session keeps
+ * its lock, and its lease now ends 15 s after the renewal, to the
+ * nanosecond.  (Before the fix the first TICK after the gap expired
+ * it.)  A jump of exactly KV_CLOCK_GAP_NS is no gap: it counts.
+ */
+static void test_kv_election_gap_does_not_expire(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC, tr = t0 + 3 * SEC, t;
+	uint64_t a;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	n.gaps = true; /* this test makes the clock jump */
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	for (t = t0 + KV_TICK_NS; t < tr; t += KV_TICK_NS)
+		tick(&n, t);
+	assert_int_equal(run(&n, a, KV_OP_KEEPALIVE, (struct kv_op){ 0 }, tr,
+	                     NULL),
+	    KV_OK);
+	for (t = tr + KV_TICK_NS; t <= tr + 6 * SEC; t += KV_TICK_NS)
+		tick(&n, t);
+	n.ev.n = 0;
+	tick(&n, tr + 11 * SEC); /* the new term's first TICK */
+	assert_int_equal(n.ev.n, 0);
+	assert_true(a_holds(&n, a));
+	for (t = tr + 11 * SEC + KV_TICK_NS; t <= tr + 15 * SEC;
+	     t += KV_TICK_NS)
+		tick(&n, t);
+	assert_true(a_holds(&n, a)); /* at exactly renewal + gap + lease */
+	tick(&n, tr + 15 * SEC + 1);
+	assert_false(a_holds(&n, a));
+	assert_int_equal(n.ev.n, 1);
+	assert_int_equal(n.ev.ev[0].type, KV_LOCK_EV_LOST);
+	kv_free(n.kv);
+
+	/* Steps of exactly KV_CLOCK_GAP_NS: no grace, the lease ends at
+	 * renewal + lease. */
+	node_init(&n, LEASE);
+	n.gaps = true;
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	for (t = t0 + KV_CLOCK_GAP_NS; t <= t0 + LEASE; t += KV_CLOCK_GAP_NS)
+		tick(&n, t);
+	assert_true(a_holds(&n, a));
+	tick(&n, t0 + LEASE + 1);
+	assert_false(a_holds(&n, a));
+	kv_free(n.kv);
+}
+
 /* ------------------------------------------------------------------------
  * Seeded random runs against reference models
  * ------------------------------------------------------------------------ */
@@ -1806,6 +2059,9 @@ int main(void)
 		cmocka_unit_test(test_kv_links_share_locks),
 		cmocka_unit_test(test_kv_snapshot_with_locks),
 		cmocka_unit_test(test_kv_eviction_drops_locks),
+		cmocka_unit_test(test_kv_restore_trim_drops_locks),
+		cmocka_unit_test(test_kv_lock_wait_woken_when_counts_unchanged),
+		cmocka_unit_test(test_kv_election_gap_does_not_expire),
 		cmocka_unit_test(test_random_flock_vs_model),
 		cmocka_unit_test(test_random_posix_vs_model),
 		cmocka_unit_test(test_random_kv_leases_and_replicas),
