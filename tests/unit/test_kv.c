@@ -1370,6 +1370,20 @@ static void test_kv_session_survives_snapshot_and_restore(void **state)
 	kv_free(other);
 }
 
+/* Move the proposer's clock @by ns ahead as a leader does: a TICK every
+ * KV_TICK_NS on the way (so no jump over KV_CLOCK_GAP_NS, the election
+ * grace), the last step left for the next command. */
+static void advance(struct kv *kv, int64_t by)
+{
+	int64_t end = now_ns + by;
+
+	while (end - now_ns > KV_TICK_NS) {
+		now_ns += KV_TICK_NS;
+		tick(kv);
+	}
+	now_ns = end;
+}
+
 static void test_kv_session_expires_by_committed_time(void **state)
 {
 	struct kv_options opt = { .session_ttl_ns = 10 * SEC };
@@ -1381,14 +1395,14 @@ static void test_kv_session_expires_by_committed_time(void **state)
 	a = reg(kv);
 	b = reg(kv);
 	op1s(kv, a, 1, o_put("k", "v", 0, 0));
-	now_ns += 5 * SEC;
+	advance(kv, 5 * SEC);
 	op1s(kv, b, 1, o_put("j", "v", 0, 0));
 	/* A command with an older time does not move the clock back. */
 	now_ns -= 100 * SEC;
 	op1(kv, o_put("x", "", 0, 0));
 	now_ns += 100 * SEC;
 	/* 10 s after a's last op: still there (idle exactly the TTL). */
-	now_ns += 5 * SEC;
+	advance(kv, 5 * SEC);
 	tick(kv);
 	assert_int_equal(kv_session_count(kv), 2);
 	/* Past it: evicted by a committed TICK, not by any local clock. */
@@ -1400,13 +1414,28 @@ static void test_kv_session_expires_by_committed_time(void **state)
 	assert_int_equal(r.status, KV_ESESSION);
 	assert_int_equal(attr_of(kv, "k").version, 1);
 	/* b stays alive while active (a duplicate counts as activity). */
-	now_ns += 4 * SEC;
+	advance(kv, 4 * SEC);
 	assert_int_equal(op1s(kv, b, 1, o_put("j", "v", 0, 0)).flags,
 	    KV_RES_DUP);
-	now_ns += 9 * SEC;
+	advance(kv, 9 * SEC);
 	tick(kv);
 	assert_int_equal(kv_session_count(kv), 1);
-	now_ns += 2 * SEC;
+	advance(kv, 2 * SEC);
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 0);
+	/* The election grace: a jump of the clock over KV_CLOCK_GAP_NS
+	 * (nothing committed: no leader) is not idle time, even one longer
+	 * than the TTL; a jump of exactly KV_CLOCK_GAP_NS is. */
+	a = reg(kv);
+	advance(kv, 3 * SEC);
+	tick(kv);
+	now_ns += 30 * SEC;
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 1);
+	advance(kv, 7 * SEC); /* 3 + 7 = the TTL, not past it */
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 1);
+	now_ns += KV_CLOCK_GAP_NS;
 	tick(kv);
 	assert_int_equal(kv_session_count(kv), 0);
 	kv_free(kv);
