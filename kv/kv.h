@@ -295,8 +295,9 @@
  * LOCK needs a key, cmd.h).  The table keeps nothing for an inode
  * nobody holds or waits for, so an inode whose last name goes while
  * unlocked leaves no entry.  Listeners learn grants and losses in apply
- * order (kv_set_lock_listener()).  Cost: about 64 bytes per held lock or
- * waiter, bounded by lock_max.
+ * order (kv_set_lock_listener()).  Cost: about 72 bytes per held lock or
+ * waiter, bounded by lock_max; an apply's lock work is its own inode's,
+ * plus that of the sessions whose leases end (locktab.h).
  *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every

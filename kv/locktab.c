@@ -386,16 +386,17 @@ static void ino_del(struct lsess *ls, uint64_t ino)
 	}
 }
 
-/* Does @session hold or wait for anything on @en? */
+/* Does @session hold or wait for anything on @en?  (Newest first: a
+ * session that just locked is found at once.) */
 static bool present(const struct entry *en, uint64_t session)
 {
 	for (int k = 0; k < 2; k++) {
 		const struct space *sp = &en->sp[k];
 
-		for (uint32_t i = 0; i < sp->nh; i++)
+		for (uint32_t i = sp->nh; i-- > 0;)
 			if (sp->h[i].session == session)
 				return true;
-		for (uint32_t i = 0; i < sp->nw; i++)
+		for (uint32_t i = sp->nw; i-- > 0;)
 			if (sp->w[i].session == session)
 				return true;
 	}
