@@ -656,6 +656,35 @@ static bool lock_valid(const struct kv_lock *l)
 	    l->start <= l->end;
 }
 
+void kv_lock_put(struct buf_writer *w, const struct kv_lock *l, uint8_t kind)
+{
+	buf_put_u64(w, l->session);
+	buf_put_u64(w, l->owner);
+	buf_put_u64(w, l->start);
+	buf_put_u64(w, l->end);
+	buf_put_u64(w, l->token);
+	buf_put_u32(w, l->pid);
+	if (kind == 0)
+		buf_put_u8(w, l->lkind);
+	buf_put_u8(w, l->lmode);
+}
+
+bool kv_lock_get(struct buf_reader *r, struct kv_lock *l, uint8_t kind)
+{
+	l->session = buf_get_u64(r);
+	l->owner = buf_get_u64(r);
+	l->start = buf_get_u64(r);
+	l->end = buf_get_u64(r);
+	l->token = buf_get_u64(r);
+	l->pid = buf_get_u32(r);
+	l->lkind = kind == 0 ? buf_get_u8(r) : kind;
+	l->lmode = buf_get_u8(r);
+	return !r->err &&
+	    (l->lkind == KV_LK_FLOCK || l->lkind == KV_LK_POSIX) &&
+	    (l->lmode == KV_LK_SHARED || l->lmode == KV_LK_EXCL) &&
+	    l->start <= l->end;
+}
+
 void kv_attr_put(struct buf_writer *w, const struct kv_attr *a)
 {
 	buf_put_u64(w, a->version);
@@ -707,16 +736,8 @@ long kv_result_encode(const struct kv_result *r, void *buf, size_t cap)
 	buf_put_u64(&w, r->client_id);
 	kv_attr_put(&w, &r->attr);
 	buf_put_blob(&w, r->value, (uint32_t)r->value_len);
-	if (r->flags & KV_RES_LOCK) {
-		buf_put_u64(&w, r->lock.session);
-		buf_put_u64(&w, r->lock.owner);
-		buf_put_u64(&w, r->lock.start);
-		buf_put_u64(&w, r->lock.end);
-		buf_put_u64(&w, r->lock.token);
-		buf_put_u32(&w, r->lock.pid);
-		buf_put_u8(&w, r->lock.lkind);
-		buf_put_u8(&w, r->lock.lmode);
-	}
+	if (r->flags & KV_RES_LOCK)
+		kv_lock_put(&w, &r->lock, 0);
 	assert(buf_writer_full(&w));
 	return (long)n;
 }
@@ -741,18 +762,8 @@ int kv_result_decode(const void *buf, size_t len, struct kv_result *res)
 	/* Borrowed: points into @buf (kv_result: do not release). */
 	res->value = (void *)(uintptr_t)buf_get_blob(&r, KV_VALUE_MAX, &vlen);
 	res->value_len = vlen;
-	if (res->flags & KV_RES_LOCK) {
-		res->lock.session = buf_get_u64(&r);
-		res->lock.owner = buf_get_u64(&r);
-		res->lock.start = buf_get_u64(&r);
-		res->lock.end = buf_get_u64(&r);
-		res->lock.token = buf_get_u64(&r);
-		res->lock.pid = buf_get_u32(&r);
-		res->lock.lkind = buf_get_u8(&r);
-		res->lock.lmode = buf_get_u8(&r);
-		if (!lock_valid(&res->lock))
-			goto bad;
-	}
+	if ((res->flags & KV_RES_LOCK) && !kv_lock_get(&r, &res->lock, 0))
+		goto bad;
 	if (r.err || buf_reader_left(&r) != 0 ||
 	    res->status >= KV_STATUS_COUNT ||
 	    status_names[res->status] == NULL ||

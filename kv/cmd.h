@@ -287,6 +287,18 @@ struct kv_lock {
 #define KV_LOCK_BYTES 46u
 
 /*
+ * The one codec of a lock record (the layout at the top: u64 session,
+ * owner, start, end, token, u32 pid, u8 lkind, u8 lmode).  With @kind 0
+ * the record carries lkind (KV_LOCK_BYTES: results); with @kind a lock
+ * kind, the record leaves lkind out (KV_LOCK_BYTES - 1: the lock table's
+ * snapshot section, where its place says the kind) and kv_lock_get()
+ * sets l->lkind = @kind.  kv_lock_get() returns false when the reader
+ * ran short or the record is not a valid lock (kind, mode, start <= end).
+ */
+void kv_lock_put(struct buf_writer *w, const struct kv_lock *l, uint8_t kind);
+bool kv_lock_get(struct buf_reader *r, struct kv_lock *l, uint8_t kind);
+
+/*
  * One operation: a command's body, or one op of a transaction.  Pointers
  * are borrowed (into the decoded buffer, or the caller's memory when
  * encoding).  Which fields matter depends on @type (table at the top).

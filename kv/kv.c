@@ -8,6 +8,9 @@
  *     │
  *   now = max(committed clock, command time)
  *     │
+ *   election grace: a clock jump over KV_CLOCK_GAP_NS moves every
+ *   session's last activity by the jump (kv.h, LOCKS)
+ *     │
  *   lock leases past their end expire (locktab.h), waiters granted
  *     │
  *   session check (mutations with a client id)
@@ -20,8 +23,9 @@
  *     ├─ -ENOMEM ──> nothing changed at all; return -ENOMEM
  *     └─ done: record the result in the session
  *          │
- *   commit the clock, expire idle sessions (their locks go too), advance
- *   the applied index, wake lock waiters (kv_lock_wait) if locks changed
+ *   commit the clock, expire idle sessions (their locks go too: the
+ *   session table's eviction hook), advance the applied index, wake lock
+ *   waiters (kv_lock_wait) if the lock table's generation moved
  *
  * The execution step (what each command does to the key space, and the
  * undo log that makes a txn all-or-nothing) is kvexec.c; this file is the
@@ -52,10 +56,12 @@ struct kv {
 	uint64_t applied_index;
 	int64_t clock_ns; /* committed clock: max time_ns applied */
 	struct kv_options opt;
+	uint64_t apply_index; /* of the apply running (eviction hook) */
 	kv_lock_listener listener; /* under the write lock */
 	void *listener_arg;
 	/* Lock waiters (kv_lock_wait) sleep on @wake until @lock_seq moves:
-	 * bumped by every apply that changed the lock table. */
+	 * bumped by every apply that changed the lock table (its
+	 * generation moved). */
 	pthread_mutex_t wake_mu;
 	pthread_cond_t wake;
 	uint64_t lock_seq;
@@ -70,6 +76,32 @@ static void lock_event(void *arg, const struct kv_lock_event *ev)
 
 	if (kv->listener != NULL)
 		kv->listener(kv->listener_arg, ev);
+}
+
+/* The lock table's clock: a session's last activity, as the session
+ * table has it (the one record of it). */
+static int64_t session_time_of(void *arg, uint64_t client)
+{
+	struct kv *kv = arg;
+
+	return session_time(kv->sessions, client);
+}
+
+/* The session table evicted @client (TTL, capacity): its locks go, in
+ * the apply that evicted it. */
+static void session_evicted(void *arg, uint64_t client)
+{
+	struct kv *kv = arg;
+
+	locktab_drop_session(kv->locks, client, kv->apply_index);
+}
+
+/* Hook @kv's (new) tables to each other and to @kv. */
+static void wire_tables(struct kv *kv)
+{
+	locktab_set_events(kv->locks, lock_event, kv);
+	locktab_set_clock(kv->locks, session_time_of, kv);
+	session_set_evict_hook(kv->sessions, session_evicted, kv);
 }
 
 /* ------------------------------------------------------------------------
@@ -127,7 +159,7 @@ struct kv *kv_new(const struct kv_options *opt)
 	kv->locks = locktab_new(kv->opt.lock_lease_ns, kv->opt.lock_max);
 	if (kv->space.ks == NULL || kv->sessions == NULL || kv->locks == NULL)
 		goto err_after_alloc;
-	locktab_set_events(kv->locks, lock_event, kv);
+	wire_tables(kv);
 	/* Writers first: apply() may run on the member's event loop, so a
 	 * stream of readers must not hold it off; it waits at most for the
 	 * queries already inside (each bounded by one page). */
@@ -199,7 +231,7 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 			break;
 		case SESSION_DUP:
 			session_touch(kv->sessions, c->client_id, now);
-			locktab_renew(kv->locks, c->client_id, now);
+			locktab_renew(kv->locks, c->client_id);
 			return 0;
 		case SESSION_STALE:
 			out->status = KV_ESTALE;
@@ -208,7 +240,7 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 			out->status = KV_ESESSION;
 			return 0;
 		}
-		locktab_renew(kv->locks, c->client_id, now);
+		locktab_renew(kv->locks, c->client_id);
 	} else if (kvlock_is_mutation(c->type)) {
 		out->status = KV_ESESSION; /* a lock needs an owner */
 		return 0;
@@ -216,7 +248,7 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 	if (c->type == KV_OP_TXN)
 		rc = exec_txn(kv, c, now, out);
 	else if (kvlock_is_mutation(c->type))
-		rc = kvlock_exec(kv->locks, kv->space.ks, c, index, now, out);
+		rc = kvlock_exec(kv->locks, kv->space.ks, c, index, out);
 	else
 		rc = kvexec_op(&kv->space, &c->op, now, out);
 	if (rc == 0 && c->client_id != 0)
@@ -224,23 +256,9 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 	return rc;
 }
 
-/* locktab_sweep()'s question: is @client still in the session table? */
-static bool session_alive(void *arg, uint64_t client)
-{
-	struct kv *kv = arg;
-	struct kv_result dummy;
-
-	kv_result_init(&dummy);
-	return session_check(kv->sessions, client, UINT64_MAX, kv->clock_ns,
-	           &dummy) == SESSION_NEW;
-}
-
 static int dispatch(struct kv *kv, const struct kv_cmd *c, uint64_t index,
     int64_t now, struct kv_result *out)
 {
-	uint32_t before;
-	int rc;
-
 	switch (c->type) {
 	case KV_OP_GET:
 		return kvexec_get(&kv->space, &c->op, out);
@@ -248,12 +266,8 @@ static int dispatch(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 		kvlock_getlk(kv->locks, kv->space.ks, c->client_id, &c->op,
 		    out);
 		return 0;
-	case KV_OP_REGISTER:
-		before = session_count(kv->sessions);
-		rc = session_register(kv->sessions, now, &out->client_id);
-		if (rc == 0 && session_count(kv->sessions) <= before)
-			locktab_sweep(kv->locks, session_alive, kv, index);
-		return rc;
+	case KV_OP_REGISTER: /* may evict one: its locks go (the hook) */
+		return session_register(kv->sessions, now, &out->client_id);
 	case KV_OP_TICK:
 		return 0;
 	default:
@@ -261,27 +275,12 @@ static int dispatch(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 	}
 }
 
-/* What the lock table looked like before an apply (to wake waiters). */
-struct lock_mark {
-	uint64_t token;
-	uint32_t held, waiting;
-};
-
-static void mark_locks(const struct kv *kv, struct lock_mark *m)
+/* Wake kv_lock_wait() if the lock table changed since its generation
+ * was @before: any change, even one that leaves the counts as they
+ * were (a waiter expired and another queued in one apply). */
+static void wake_waiters(struct kv *kv, uint64_t before)
 {
-	m->token = locktab_last_token(kv->locks);
-	m->held = locktab_held(kv->locks);
-	m->waiting = locktab_waiting(kv->locks);
-}
-
-/* If the lock table changed since @before, wake kv_lock_wait(). */
-static void wake_waiters(struct kv *kv, const struct lock_mark *before)
-{
-	struct lock_mark now;
-
-	mark_locks(kv, &now);
-	if (now.token == before->token && now.held == before->held &&
-	    now.waiting == before->waiting)
+	if (locktab_generation(kv->locks) == before)
 		return;
 	pthread_mutex_lock(&kv->wake_mu);
 	kv->lock_seq++;
@@ -292,15 +291,14 @@ static void wake_waiters(struct kv *kv, const struct lock_mark *before)
 int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
     struct kv_result *out)
 {
-	struct lock_mark lk;
 	struct kv_cmd c;
-	uint32_t sessions;
-	int64_t now;
+	uint64_t gen;
+	int64_t now, gap = 0;
 	int rc = 0;
 
 	kv_result_init(out);
 	pthread_rwlock_wrlock(&kv->lock);
-	mark_locks(kv, &lk);
+	gen = locktab_generation(kv->locks);
 	if (log_index <= kv->applied_index) {
 		rc = -EINVAL;
 		goto out;
@@ -311,22 +309,29 @@ int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
 		goto out;
 	}
 	now = c.time_ns > kv->clock_ns ? c.time_ns : kv->clock_ns;
+	kv->apply_index = log_index;
+	/* The election grace: committed time jumped (nothing committed for
+	 * a while: an election, a cluster down), so nobody could renew;
+	 * that time counts toward no lease and no session's idleness. */
+	if (kv->clock_ns > 0 && now - kv->clock_ns > KV_CLOCK_GAP_NS) {
+		gap = now - kv->clock_ns;
+		session_shift(kv->sessions, gap);
+	}
 	/* Leases first: a lock whose lease ended before this entry is gone
 	 * before its command runs (idempotent if -ENOMEM makes us retry). */
 	locktab_expire(kv->locks, log_index, now);
 	rc = dispatch(kv, &c, log_index, now, out);
 	if (rc != 0) {
+		if (gap != 0) /* the retry shifts again */
+			session_shift(kv->sessions, -gap);
 		kv_result_release(out);
 		goto out;
 	}
 	kv->clock_ns = now;
-	sessions = session_count(kv->sessions);
-	session_expire(kv->sessions, now);
-	if (session_count(kv->sessions) < sessions)
-		locktab_sweep(kv->locks, session_alive, kv, log_index);
+	session_expire(kv->sessions, now); /* their locks go (the hook) */
 	kv->applied_index = log_index;
 out:
-	wake_waiters(kv, &lk);
+	wake_waiters(kv, gen);
 	pthread_rwlock_unlock(&kv->lock);
 	return rc;
 }
@@ -365,7 +370,6 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	struct keyspace *old_ks;
 	struct session_table *old_sessions;
 	struct locktab *old_locks;
-	struct lock_mark lk;
 	int rc;
 
 	/* Decode without the lock: the current state keeps serving. */
@@ -377,9 +381,7 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	if (rc != 0)
 		return rc;
 	used = kvexec_usage_of(st.ks); /* not stored: the keys say it */
-	locktab_set_events(st.locks, lock_event, kv);
 	pthread_rwlock_wrlock(&kv->lock);
-	mark_locks(kv, &lk);
 	old_ks = kv->space.ks;
 	old_sessions = kv->sessions;
 	old_locks = kv->locks;
@@ -390,8 +392,9 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	kv->space.next_inode = st.next_inode;
 	kv->space.used = used;
 	kv->clock_ns = st.clock_ns;
-	lk.token = UINT64_MAX; /* waiters look again, whatever changed */
-	wake_waiters(kv, &lk);
+	wire_tables(kv);
+	/* waiters look again, whatever changed */
+	wake_waiters(kv, locktab_generation(kv->locks) + 1);
 	pthread_rwlock_unlock(&kv->lock);
 	keyspace_free(old_ks);
 	session_table_free(old_sessions);

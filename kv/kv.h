@@ -71,7 +71,12 @@
  *                              named by mask (mode, uid, gid, kind, mtime
  *                              = the given mtime); version+1 even if the
  *                              values are unchanged (the filesystem uses
- *                              the version for cache invalidation).
+ *                              the version for cache invalidation).  Kind
+ *                              directory on an inode with several names
+ *                              (nlink > 1; so too a PUT with
+ *                              KV_F_SETMETA): ErrInvalid, nothing changes
+ *                              (a directory has one name; a snapshot
+ *                              holding one with more is damaged).
  *   RENAME src dst version    src absent: ErrNoKey; mismatch with src's
  *                              version: ErrVersion (unless KV_F_ANYVER);
  *                              src == dst: OK, nothing changes.  Else the
@@ -80,8 +85,8 @@
  *                              an existing dst is replaced: its inode
  *                              loses that name as by a DELETE (it goes
  *                              with its last name); src is removed.  src
- *                              and dst names of one inode: src goes, dst
- *                              stays, nlink - 1.
+ *                              and dst two names of one inode: OK and
+ *                              nothing changes (as rename(2)).
  *                              Only that key moves: keys below it (a
  *                              directory's children) are not renamed.
  *                              attr = dst's attributes.
@@ -149,7 +154,8 @@
  *                  op applied (ErrMaybe at the clerk) - never a double apply
  * The committed clock is the largest time_ns applied so far.  A session
  * idle (no mutation, no duplicate) for more than session_ttl_ns of
- * committed time is evicted; registering when session_max sessions exist
+ * committed time is evicted (a jump of the clock over KV_CLOCK_GAP_NS
+ * does not count: the election grace, LOCKS); registering when session_max sessions exist
  * evicts the least recently used one.  Reads do not use sessions (a
  * duplicated read is simply read again).  Cost: at most 72 bytes per
  * session (session.h).
@@ -268,7 +274,18 @@
  * of that entry (whatever it is; TICKs keep the clock going) removes all
  * the session's locks and waits and grants the waiters now grantable,
  * before the entry's own command runs.  A session evicted from the
- * session table loses its locks the same way.  Lock state of an inode
+ * session table loses its locks the same way, in the apply that evicts
+ * it; so does a session a restore drops (a snapshot holding more sessions
+ * than session_max: the least recently used go, with their locks and
+ * waits, and the waiters behind them are granted in order).  The renewal
+ * time is the session's last activity in the session table (one record).
+ * Election grace: when the committed clock jumps by more than
+ * KV_CLOCK_GAP_NS between two entries (no leader committed anything
+ * meanwhile, so nobody could renew), the apply of the later entry first
+ * moves every session's last activity forward by the whole jump, so that
+ * time counts neither toward a lock lease nor toward session_ttl_ns; a
+ * session that renewed just before an election keeps the rest of its
+ * lease after it.  Lock state of an inode
  * outlives its last name while held (DELETE or a replacing RENAME/PUT
  * of its last name does not touch the lock table): the table keeps the
  * inode number, which is never reused, so the holder can still UNLOCK,
@@ -278,8 +295,9 @@
  * LOCK needs a key, cmd.h).  The table keeps nothing for an inode
  * nobody holds or waits for, so an inode whose last name goes while
  * unlocked leaves no entry.  Listeners learn grants and losses in apply
- * order (kv_set_lock_listener()).  Cost: about 64 bytes per held lock or
- * waiter, bounded by lock_max.
+ * order (kv_set_lock_listener()).  Cost: about 72 bytes per held lock or
+ * waiter, bounded by lock_max; an apply's lock work is its own inode's,
+ * plus that of the sessions whose leases end (locktab.h).
  *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every
@@ -317,6 +335,12 @@
 /* How often a leader proposes a TICK, so that committed time (hence
  * lease expiry) advances while the cluster is idle (kvapp.c). */
 #define KV_TICK_NS (500ll * 1000 * 1000)
+
+/* The election grace (LOCKS): a jump of the committed clock by more than
+ * this between two entries means nothing could commit meanwhile (no
+ * leader: an election, a lost majority, the cluster down), since a
+ * leader TICKs every KV_TICK_NS; the jump counts toward no lease. */
+#define KV_CLOCK_GAP_NS (4 * KV_TICK_NS)
 
 /* What a key counts for against the quota besides its key and value
  * bytes: about its record header and its share of the tree (QUOTA above).

@@ -285,6 +285,13 @@ static int create_rec(struct kvexec_state *st, const struct kv_op *op,
 	return 0;
 }
 
+/* May @ino become of @kind?  Not a directory while it has several names
+ * (a directory has exactly one: LINK refuses directories). */
+static bool kind_fits(const struct kv_inode *ino, uint8_t kind)
+{
+	return kind != KV_KIND_DIR || ino->attr.nlink == 1;
+}
+
 static int exec_put(struct kvexec_state *st, const struct kv_op *op,
     int64_t now, struct undo *u, struct kv_result *out)
 {
@@ -304,6 +311,10 @@ static int exec_put(struct kvexec_state *st, const struct kv_op *op,
 	if (out->status != KV_OK)
 		return 0;
 	ino = r->ino;
+	if ((op->flags & KV_F_SETMETA) && !kind_fits(ino, op->meta.kind)) {
+		out->status = KV_EINVAL;
+		return 0;
+	}
 	if (over_quota(st, u, op->datalen, ino->attr.size)) {
 		out->status = KV_ENOSPC;
 		return 0;
@@ -619,6 +630,10 @@ static int exec_setmeta(struct kvexec_state *st, const struct kv_op *op,
 	if (r == NULL)
 		return 0;
 	ino = r->ino;
+	if ((op->mask & KV_META_KIND) && !kind_fits(ino, op->meta.kind)) {
+		out->status = KV_EINVAL;
+		return 0;
+	}
 	save(u, r);
 	if (op->mask & KV_META_MODE)
 		ino->attr.mode = op->meta.mode;
@@ -650,6 +665,10 @@ static int exec_rename(struct kvexec_state *st, const struct kv_op *op,
 		return 0;
 	}
 	d = keyspace_get(st->ks, op->key2, op->key2len);
+	if (d != NULL && !d->dead && d->ino == ino) {
+		out->attr = ino->attr; /* two names of one inode: POSIX no-op */
+		return 0;
+	}
 	add = name_usage(op->key2len);
 	sub = name_usage(s->keylen);
 	if (d != NULL && !d->dead) {
@@ -830,12 +849,16 @@ static int exec_rename_tree(struct kvexec_state *st, const struct kv_op *op,
 	struct kv_op one = *op;
 	unsigned char *key2 = NULL;
 	struct kv_attr top;
+	const struct kv_rec *s, *d;
 	size_t n = 0;
 	int rc;
 
-	if (lookup_checked(st, op, out) == NULL)
+	s = lookup_checked(st, op, out);
+	if (s == NULL)
 		return 0;
-	if (keyspace_keycmp(op->key, op->keylen, op->key2, op->key2len) == 0)
+	d = kvexec_live(st->ks, op->key2, op->key2len);
+	if (keyspace_keycmp(op->key, op->keylen, op->key2, op->key2len) == 0 ||
+	    (d != NULL && d->ino == s->ino))
 		return exec_rename(st, op, now, txn_u, out); /* no change */
 	if (below(op->key2, op->key2len, op->key, op->keylen)) {
 		out->status = KV_EINVAL;

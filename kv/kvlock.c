@@ -45,7 +45,7 @@ void kvlock_req(const struct kv_op *op, uint64_t session, uint64_t inode,
 }
 
 int kvlock_exec(struct locktab *t, const struct keyspace *ks,
-    const struct kv_cmd *c, uint64_t index, int64_t now, struct kv_result *out)
+    const struct kv_cmd *c, uint64_t index, struct kv_result *out)
 {
 	struct locktab_req rq;
 	uint64_t ino;
@@ -61,15 +61,15 @@ int kvlock_exec(struct locktab *t, const struct keyspace *ks,
 	kvlock_req(&c->op, c->client_id, ino, &rq);
 	switch (c->type) {
 	case KV_OP_LOCK:
-		return locktab_lock(t, &rq, index, now, out);
+		return locktab_lock(t, &rq, index, out);
 	case KV_OP_UNLOCK:
-		return locktab_unlock(t, &rq, index, now, out);
+		return locktab_unlock(t, &rq, index, out);
 	case KV_OP_UNLOCK_OWNER:
 		locktab_unlock_owner(t, ino, c->client_id, c->op.owner,
-		    c->op.lkind, index, now, out);
+		    c->op.lkind, index, out);
 		return 0;
 	case KV_OP_CANCEL:
-		locktab_cancel(t, &rq, index, now, out);
+		locktab_cancel(t, &rq, index, out);
 		return 0;
 	default:
 		out->status = KV_EINVAL; /* not reached: kvlock_is_mutation */

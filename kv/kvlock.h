@@ -33,12 +33,11 @@ void kvlock_req(const struct kv_op *op, uint64_t session, uint64_t inode,
 
 /*
  * Execute the lock mutation @c (kvlock_is_mutation(c->type)) of session
- * @c->client_id at log index @index, committed time @now; status and
- * attr (inode, token) in @out.  Returns 0 whatever the status, or
- * -ENOMEM (nothing changed).
+ * @c->client_id at log index @index; status and attr (inode, token) in
+ * @out.  Returns 0 whatever the status, or -ENOMEM (nothing changed).
  */
 int kvlock_exec(struct locktab *t, const struct keyspace *ks,
-    const struct kv_cmd *c, uint64_t index, int64_t now, struct kv_result *out);
+    const struct kv_cmd *c, uint64_t index, struct kv_result *out);
 
 /* GETLK @op for @session: status (OK, ErrLocked, ErrNoKey), conflict. */
 void kvlock_getlk(const struct locktab *t, const struct keyspace *ks,

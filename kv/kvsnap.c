@@ -479,7 +479,8 @@ static bool read_attr(struct source *s, const struct kvsnap_state *st,
 	    a->inode < st->next_inode && a->size <= KV_FILE_MAX &&
 	    a->ctime_ns >= 0 && (a->mode & ~KV_MODE_MASK) == 0 &&
 	    a->kind >= KV_KIND_FILE && a->kind <= KV_KIND_SYMLINK &&
-	    a->nlink >= 1 && a->nlink <= KV_LINK_MAX;
+	    a->nlink >= 1 && a->nlink <= KV_LINK_MAX &&
+	    (a->kind != KV_KIND_DIR || a->nlink == 1);
 }
 
 /* A new record for @key naming a new inode read from @s (attributes, then
@@ -581,23 +582,6 @@ static int read_keys(struct source *s, struct kvsnap_state *st, uint32_t format)
 	return 0;
 }
 
-/* locktab_each(): a lock on an inode number never assigned (>= the
- * snapshot's next inode) can only come from a damaged snapshot. */
-struct lock_check {
-	uint64_t next_inode;
-	int rc;
-};
-
-static int lock_inode_check(void *arg, uint64_t inode, const struct kv_lock *l)
-{
-	struct lock_check *c = arg;
-
-	(void)l;
-	if (inode >= c->next_inode)
-		c->rc = -EBADMSG;
-	return c->rc;
-}
-
 /* The lock section (format 3); formats 1 and 2 have none: an empty
  * table. */
 static int read_locks(struct source *s, struct kvsnap_state *st,
@@ -622,12 +606,10 @@ static int read_locks(struct source *s, struct kvsnap_state *st,
 	    ? -EBADMSG
 	    : locktab_decode(b, n, lease_ns, max, st->clock_ns, &st->locks);
 	free(b);
-	if (rc == 0) {
-		struct lock_check c = { st->next_inode, 0 };
-
-		locktab_each(st->locks, lock_inode_check, &c);
-		rc = c.rc;
-	}
+	/* A lock on an inode number never assigned (>= the snapshot's next
+	 * inode) can only come from a damaged snapshot. */
+	if (rc == 0 && locktab_last_inode(st->locks) >= st->next_inode)
+		rc = -EBADMSG;
 	return rc;
 }
 
@@ -651,6 +633,12 @@ static int read_payload(struct source *s, struct kvsnap_state *st,
 	if (rc == 0 && !src_finish(s))
 		rc = -EBADMSG;
 	return rc;
+}
+
+/* locktab_sweep()'s question: is @client in the session table @arg? */
+static bool session_known(void *arg, uint64_t client)
+{
+	return session_time(arg, client) != INT64_MIN;
 }
 
 int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
@@ -697,7 +685,12 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	rc = read_payload(s, out, format, lock_lease_ns, lock_max);
 	if (rc != 0)
 		goto fail;
+	/* Over this replica's session_max: the least recently used go, and
+	 * with them their locks and waits (the waiters behind them granted
+	 * in order, at the snapshot's index). */
 	session_trim(out->sessions);
+	locktab_sweep(out->locks, session_known, out->sessions,
+	    out->applied_index);
 	ZSTD_freeDCtx(s->dctx);
 	free(s);
 	return 0;

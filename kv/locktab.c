@@ -3,15 +3,28 @@
  *
  * Layout: a sorted array of inode entries (binary search), each with two
  * lock spaces (FLOCK, POSIX), each space an array of holders and a FIFO
- * array of waiters; and a sorted array of the sessions that have a lease.
- * Flocks are stored with the range [0, 0], so "ranges overlap" is the one
- * conflict test of both kinds.
+ * array of waiters; and the lease sessions: a sorted array (by id) of
+ * records, each with the sorted inodes where that session holds or waits
+ * (so that stripping a session visits only its own inodes), linked in
+ * activity order, least recently renewed first.  Flocks are stored with
+ * the range [0, 0], so "ranges overlap" is the one conflict test of both
+ * kinds.
+ *
+ * Time: the table keeps none.  A session's last activity is the session
+ * table's (locktab_set_clock(): one source of truth); renewals only move
+ * a session to the newest end of the activity list.  Renewals come in
+ * committed-clock order and the session table moves every session's time
+ * by the same amount when it moves them at all (kv.c, the election
+ * grace), so the list is also in order of last activity and the leases
+ * that ran out are always at its head: expiry looks at the head only,
+ * O(1) per apply plus the work of each session that goes.
  *
  * No allocation after a change has started: a space always keeps room for
  * what its queued waiters may add when granted (a POSIX grant adds at
  * most two pieces: the new one, and the far end of a piece it splits), so
  * the grant pass, which runs after releases and expiries that cannot fail,
- * never allocates.  See reserve().
+ * never allocates; the dirty list has room for every entry.  See
+ * reserve().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,9 +56,12 @@ struct entry {
 	bool dirty; /* something was freed: run the grant pass */
 };
 
+/* A session with a lease. */
 struct lsess {
 	uint64_t session;
-	int64_t renew; /* committed time of the last renewal */
+	struct lsess *older, *newer; /* activity order */
+	uint64_t *ino; /* sorted: the inodes where it holds or waits */
+	uint32_t nino, capino;
 };
 
 struct locktab {
@@ -53,15 +69,22 @@ struct locktab {
 	uint32_t max;
 	uint32_t nheld, nwait;
 	uint64_t last_token;
+	uint64_t gen; /* changes (not state: locktab_generation()) */
 	struct entry **e; /* sorted by inode */
 	uint32_t ne, cape;
-	struct lsess *s; /* sorted by session */
+	struct entry **dirty; /* entries to settle (room: cape) */
+	uint32_t ndirty, capdirty;
+	struct lsess **s; /* sorted by session */
 	uint32_t ns, caps;
+	struct lsess *oldest, *newest;
 	locktab_event_fn fn;
 	void *fn_arg;
+	locktab_time_fn time_fn;
+	void *time_arg;
 };
 
-#define LOCK_BYTES 45u
+/* A lock record in the snapshot section: the kind is its place. */
+#define LOCK_BYTES (KV_LOCK_BYTES - 1u)
 
 /* ------------------------------------------------------------------------
  * Life cycle, lookups
@@ -92,13 +115,23 @@ static void entry_free(struct entry *en)
 	free(en);
 }
 
+static void lsess_free(struct lsess *ls)
+{
+	if (ls != NULL)
+		free(ls->ino);
+	free(ls);
+}
+
 void locktab_free(struct locktab *t)
 {
 	if (t == NULL)
 		return;
 	for (uint32_t i = 0; i < t->ne; i++)
 		entry_free(t->e[i]);
+	for (uint32_t i = 0; i < t->ns; i++)
+		lsess_free(t->s[i]);
 	free(t->e);
+	free(t->dirty);
 	free(t->s);
 	free(t);
 }
@@ -107,6 +140,19 @@ void locktab_set_events(struct locktab *t, locktab_event_fn fn, void *arg)
 {
 	t->fn = fn;
 	t->fn_arg = arg;
+}
+
+void locktab_set_clock(struct locktab *t, locktab_time_fn fn, void *arg)
+{
+	t->time_fn = fn;
+	t->time_arg = arg;
+}
+
+/* The last activity of @session (INT64_MIN: none, or no clock set). */
+static int64_t time_of(const struct locktab *t, uint64_t session)
+{
+	return t->time_fn != NULL ? t->time_fn(t->time_arg, session)
+	                          : INT64_MIN;
 }
 
 /* Index of the first entry with inode >= @ino. */
@@ -139,7 +185,7 @@ static uint32_t sess_pos(const struct locktab *t, uint64_t session)
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (t->s[mid].session < session)
+		if (t->s[mid]->session < session)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -151,7 +197,7 @@ static struct lsess *sess_find(const struct locktab *t, uint64_t session)
 {
 	uint32_t i = sess_pos(t, session);
 
-	return i < t->ns && t->s[i].session == session ? &t->s[i] : NULL;
+	return i < t->ns && t->s[i]->session == session ? t->s[i] : NULL;
 }
 
 static int grow(void **p, uint32_t *cap, uint32_t need, size_t size)
@@ -200,6 +246,9 @@ static struct entry *entry_get(struct locktab *t, uint64_t ino)
 		return t->e[i];
 	if (grow((void **)&t->e, &t->cape, t->ne + 1, sizeof(*t->e)) != 0)
 		return NULL;
+	if (grow((void **)&t->dirty, &t->capdirty, t->cape,
+	        sizeof(*t->dirty)) != 0) /* the dirty list: room for all */
+		return NULL;
 	en = calloc(1, sizeof(*en));
 	if (en == NULL)
 		return NULL;
@@ -229,21 +278,129 @@ static void entry_gc(struct locktab *t, struct entry *en)
 	entry_free(en);
 }
 
-/* The lease record of @session, created at @now if absent; -ENOMEM. */
-static int sess_get(struct locktab *t, uint64_t session, int64_t now)
+/* ------------------------------------------------------------------------
+ * Lease sessions
+ * ------------------------------------------------------------------------ */
+
+static void list_unlink(struct locktab *t, struct lsess *ls)
+{
+	if (ls->older != NULL)
+		ls->older->newer = ls->newer;
+	else
+		t->oldest = ls->newer;
+	if (ls->newer != NULL)
+		ls->newer->older = ls->older;
+	else
+		t->newest = ls->older;
+	ls->older = ls->newer = NULL;
+}
+
+static void list_append(struct locktab *t, struct lsess *ls)
+{
+	ls->older = t->newest;
+	ls->newer = NULL;
+	if (t->newest != NULL)
+		t->newest->newer = ls;
+	else
+		t->oldest = ls;
+	t->newest = ls;
+}
+
+/* A new lease record for @session (absent), the most recent; NULL on
+ * ENOMEM (nothing changed). */
+static struct lsess *sess_add(struct locktab *t, uint64_t session)
 {
 	uint32_t i = sess_pos(t, session);
+	struct lsess *ls;
 
-	if (i < t->ns && t->s[i].session == session) {
-		t->s[i].renew = now;
-		return 0;
-	}
 	if (grow((void **)&t->s, &t->caps, t->ns + 1, sizeof(*t->s)) != 0)
-		return -ENOMEM;
+		return NULL;
+	ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return NULL;
+	ls->session = session;
 	memmove(&t->s[i + 1], &t->s[i], (t->ns - i) * sizeof(*t->s));
-	t->s[i] = (struct lsess){ .session = session, .renew = now };
+	t->s[i] = ls;
 	t->ns++;
+	list_append(t, ls);
+	return ls;
+}
+
+/* Remove and free the lease record @ls. */
+static void sess_remove(struct locktab *t, struct lsess *ls)
+{
+	uint32_t i = sess_pos(t, ls->session);
+
+	list_unlink(t, ls);
+	memmove(&t->s[i], &t->s[i + 1], (t->ns - i - 1) * sizeof(*t->s));
+	t->ns--;
+	lsess_free(ls);
+}
+
+/* Index of the first inode >= @ino in @ls's set. */
+static uint32_t ino_pos(const struct lsess *ls, uint64_t ino)
+{
+	uint32_t lo = 0, hi = ls->nino;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (ls->ino[mid] < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool ino_has(const struct lsess *ls, uint64_t ino)
+{
+	uint32_t i = ino_pos(ls, ino);
+
+	return i < ls->nino && ls->ino[i] == ino;
+}
+
+/* Add @ino to @ls's set (absent): 0 or -ENOMEM (nothing changed). */
+static int ino_add(struct lsess *ls, uint64_t ino)
+{
+	uint32_t i = ino_pos(ls, ino);
+
+	if (grow((void **)&ls->ino, &ls->capino, ls->nino + 1,
+	        sizeof(*ls->ino)) != 0)
+		return -ENOMEM;
+	memmove(&ls->ino[i + 1], &ls->ino[i],
+	    (ls->nino - i) * sizeof(*ls->ino));
+	ls->ino[i] = ino;
+	ls->nino++;
 	return 0;
+}
+
+static void ino_del(struct lsess *ls, uint64_t ino)
+{
+	uint32_t i = ino_pos(ls, ino);
+
+	if (i < ls->nino && ls->ino[i] == ino) {
+		memmove(&ls->ino[i], &ls->ino[i + 1],
+		    (ls->nino - i - 1) * sizeof(*ls->ino));
+		ls->nino--;
+	}
+}
+
+/* Does @session hold or wait for anything on @en?  (Newest first: a
+ * session that just locked is found at once.) */
+static bool present(const struct entry *en, uint64_t session)
+{
+	for (int k = 0; k < 2; k++) {
+		const struct space *sp = &en->sp[k];
+
+		for (uint32_t i = sp->nh; i-- > 0;)
+			if (sp->h[i].session == session)
+				return true;
+		for (uint32_t i = sp->nw; i-- > 0;)
+			if (sp->w[i].session == session)
+				return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------------
@@ -448,20 +605,51 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 	sp->nw = keep;
 }
 
-/* Grant passes of every dirty entry, then drop the empty ones. */
-static void settle(struct locktab *t, uint64_t index)
+/* The grant passes of @en if something was freed on it. */
+static void settle_one(struct locktab *t, struct entry *en, uint64_t index)
 {
-	for (uint32_t i = 0; i < t->ne; i++) {
-		struct entry *en = t->e[i];
+	if (!en->dirty)
+		return;
+	en->dirty = false;
+	grant_pass(t, en, 0, index);
+	grant_pass(t, en, 1, index);
+}
 
-		if (!en->dirty)
-			continue;
-		en->dirty = false;
-		grant_pass(t, en, 0, index);
-		grant_pass(t, en, 1, index);
-	}
-	for (uint32_t i = t->ne; i-- > 0;)
-		entry_gc(t, t->e[i]);
+/*
+ * After a command of session @ls (may be NULL) on @en: the grant passes,
+ * @ls's inode set made true again (grants never take anything from a
+ * session, so only the commanding session can have left @en), and @en
+ * dropped if empty.
+ */
+static void finish(struct locktab *t, struct entry *en, struct lsess *ls,
+    uint64_t index)
+{
+	settle_one(t, en, index);
+	if (ls != NULL && !present(en, ls->session))
+		ino_del(ls, en->inode);
+	entry_gc(t, en);
+	t->gen++;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	uint64_t x = (*(struct entry *const *)a)->inode;
+	uint64_t y = (*(struct entry *const *)b)->inode;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Grant passes of the dirty list, in inode order, then drop the empty
+ * entries.  O(d log d) for d dirty entries. */
+static void settle_dirty(struct locktab *t, uint64_t index)
+{
+	qsort(t->dirty, t->ndirty, sizeof(*t->dirty), cmp_entry);
+	for (uint32_t i = 0; i < t->ndirty; i++)
+		settle_one(t, t->dirty[i], index);
+	for (uint32_t i = 0; i < t->ndirty; i++)
+		entry_gc(t, t->dirty[i]);
+	t->ndirty = 0;
+	t->gen++;
 }
 
 /* ------------------------------------------------------------------------
@@ -488,12 +676,43 @@ static struct lk req_lk(const struct locktab_req *rq)
 	return a;
 }
 
+/* Everything LOCK may allocate, before it changes anything: @rq's
+ * session's lease record and inode set, the entry, room in its space.
+ * NULL on ENOMEM, with nothing changed. */
+static struct entry *lock_prepare(struct locktab *t,
+    const struct locktab_req *rq, struct lsess **lsp)
+{
+	struct lsess *ls = sess_find(t, rq->session);
+	bool new_ls = ls == NULL, new_ino;
+	struct entry *en;
+
+	if (new_ls && (ls = sess_add(t, rq->session)) == NULL)
+		return NULL;
+	new_ino = !ino_has(ls, rq->inode);
+	if (new_ino && ino_add(ls, rq->inode) != 0)
+		goto undo;
+	en = entry_get(t, rq->inode);
+	if (en != NULL && reserve(&en->sp[kidx(rq->kind)], 2, 1) == 0) {
+		*lsp = ls;
+		return en;
+	}
+	if (en != NULL)
+		entry_gc(t, en);
+	if (new_ino)
+		ino_del(ls, rq->inode);
+undo:
+	if (new_ls)
+		sess_remove(t, ls);
+	return NULL;
+}
+
 int locktab_lock(struct locktab *t, const struct locktab_req *rq,
-    uint64_t index, int64_t now, struct kv_result *out)
+    uint64_t index, struct kv_result *out)
 {
 	int k = kidx(rq->kind);
 	struct lk a = req_lk(rq);
 	const struct lk *c;
+	struct lsess *ls;
 	struct entry *en;
 	struct space *sp;
 	bool had, converting = false;
@@ -503,15 +722,9 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		out->status = KV_ENOSPC;
 		return 0;
 	}
-	/* Everything that may allocate, first. */
-	if (sess_get(t, rq->session, now) != 0)
+	en = lock_prepare(t, rq, &ls);
+	if (en == NULL)
 		return -ENOMEM;
-	en = entry_get(t, rq->inode);
-	if (en == NULL || reserve(&en->sp[k], 2, 1) != 0) {
-		if (en != NULL)
-			entry_gc(t, en);
-		return -ENOMEM;
-	}
 	sp = &en->sp[k];
 	had = holds_any(sp, a.session, a.owner);
 	if (rq->kind == KV_LK_FLOCK && had) {
@@ -549,18 +762,17 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		out->flags |= KV_RES_LOCK;
 		to_kv_lock(c, rq->kind, &out->lock);
 	}
-	settle(t, index);
+	finish(t, en, ls, index);
 	return 0;
 }
 
 int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
-    uint64_t index, int64_t now, struct kv_result *out)
+    uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, rq->inode);
 	struct lk a = req_lk(rq);
 	struct space *sp;
 
-	(void)now;
 	out->attr.inode = rq->inode;
 	if (en == NULL)
 		return 0;
@@ -587,7 +799,7 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
 		}
 		i++;
 	}
-	settle(t, index);
+	finish(t, en, sess_find(t, rq->session), index);
 	return 0;
 }
 
@@ -613,12 +825,10 @@ static uint32_t remove_matching(struct lk *v, uint32_t *n, uint64_t session,
 }
 
 void locktab_unlock_owner(struct locktab *t, uint64_t inode, uint64_t session,
-    uint64_t owner, uint8_t kind, uint64_t index, int64_t now,
-    struct kv_result *out)
+    uint64_t owner, uint8_t kind, uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, inode);
 
-	(void)now;
 	out->attr.inode = inode;
 	if (en == NULL)
 		return;
@@ -635,17 +845,16 @@ void locktab_unlock_owner(struct locktab *t, uint64_t inode, uint64_t session,
 		    owner, NULL);
 		en->dirty = true;
 	}
-	settle(t, index);
+	finish(t, en, sess_find(t, session), index);
 }
 
 void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
-    uint64_t index, int64_t now, struct kv_result *out)
+    uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, rq->inode);
 	struct lk a = req_lk(rq);
 	struct space *sp;
 
-	(void)now;
 	out->attr.inode = rq->inode;
 	if (en == NULL)
 		return;
@@ -653,7 +862,7 @@ void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
 	t->nwait -= remove_matching(sp->w, &sp->nw, a.session, false, a.owner,
 	    &a);
 	en->dirty = true;
-	settle(t, index);
+	finish(t, en, sess_find(t, rq->session), index);
 }
 
 void locktab_getlk(const struct locktab *t, const struct locktab_req *rq,
@@ -739,29 +948,27 @@ int locktab_wait_state(const struct locktab *t, const struct locktab_req *rq,
  * Leases
  * ------------------------------------------------------------------------ */
 
-void locktab_renew(struct locktab *t, uint64_t session, int64_t now)
+void locktab_renew(struct locktab *t, uint64_t session)
 {
-	struct lsess *s = sess_find(t, session);
+	struct lsess *ls = sess_find(t, session);
 
-	if (s != NULL && now > s->renew)
-		s->renew = now;
+	if (ls != NULL && t->newest != ls) {
+		list_unlink(t, ls);
+		list_append(t, ls);
+	}
 }
 
-/* Remove everything of @session (no grant pass yet; entries marked). */
-static void strip_session(struct locktab *t, uint64_t session, uint64_t index)
+/* Remove everything of @ls and the record itself; its entries join the
+ * dirty list (settle_dirty() runs their grant passes). */
+static void strip(struct locktab *t, struct lsess *ls, uint64_t index)
 {
+	uint64_t session = ls->session;
 	uint32_t gone = 0;
-	uint32_t i = sess_pos(t, session);
 
-	if (i < t->ns && t->s[i].session == session) {
-		memmove(&t->s[i], &t->s[i + 1],
-		    (t->ns - i - 1) * sizeof(*t->s));
-		t->ns--;
-	}
-	for (uint32_t j = 0; j < t->ne; j++) {
-		struct entry *en = t->e[j];
+	for (uint32_t j = 0; j < ls->nino; j++) {
+		struct entry *en = entry_find(t, ls->ino[j]);
 
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; en != NULL && k < 2; k++) {
 			struct space *sp = &en->sp[k];
 			uint32_t h = remove_matching(sp->h, &sp->nh, session,
 			    true, 0, NULL);
@@ -771,10 +978,13 @@ static void strip_session(struct locktab *t, uint64_t session, uint64_t index)
 			t->nheld -= h;
 			t->nwait -= w;
 			gone += h + w;
-			if (h + w > 0)
-				en->dirty = true;
+		}
+		if (en != NULL && !en->dirty) {
+			en->dirty = true;
+			t->dirty[t->ndirty++] = en; /* room: entry_get() */
 		}
 	}
+	sess_remove(t, ls);
 	if (gone > 0 && t->fn != NULL) {
 		struct kv_lock_event ev = { .type = KV_LOCK_EV_LOST,
 			.index = index };
@@ -788,23 +998,24 @@ uint32_t locktab_expire(struct locktab *t, uint64_t index, int64_t now)
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < t->ns;) {
-		if (t->s[i].renew < now - t->lease_ns) {
-			strip_session(t, t->s[i].session, index);
-			n++;
-			continue; /* the array shifted */
-		}
-		i++;
+	while (t->oldest != NULL &&
+	    time_of(t, t->oldest->session) < now - t->lease_ns) {
+		strip(t, t->oldest, index);
+		n++;
 	}
 	if (n > 0)
-		settle(t, index);
+		settle_dirty(t, index);
 	return n;
 }
 
 void locktab_drop_session(struct locktab *t, uint64_t session, uint64_t index)
 {
-	strip_session(t, session, index);
-	settle(t, index);
+	struct lsess *ls = sess_find(t, session);
+
+	if (ls == NULL)
+		return;
+	strip(t, ls, index);
+	settle_dirty(t, index);
 }
 
 void locktab_sweep(struct locktab *t, bool (*alive)(void *arg, uint64_t s),
@@ -813,15 +1024,15 @@ void locktab_sweep(struct locktab *t, bool (*alive)(void *arg, uint64_t s),
 	bool any = false;
 
 	for (uint32_t i = 0; i < t->ns;) {
-		if (!alive(arg, t->s[i].session)) {
-			strip_session(t, t->s[i].session, index);
+		if (!alive(arg, t->s[i]->session)) {
+			strip(t, t->s[i], index);
 			any = true;
-			continue;
+			continue; /* the array shifted */
 		}
 		i++;
 	}
 	if (any)
-		settle(t, index);
+		settle_dirty(t, index);
 }
 
 /* ------------------------------------------------------------------------
@@ -841,6 +1052,16 @@ uint32_t locktab_waiting(const struct locktab *t)
 uint64_t locktab_last_token(const struct locktab *t)
 {
 	return t->last_token;
+}
+
+uint64_t locktab_generation(const struct locktab *t)
+{
+	return t->gen;
+}
+
+uint64_t locktab_last_inode(const struct locktab *t)
+{
+	return t->ne > 0 ? t->e[t->ne - 1]->inode : 0;
 }
 
 void locktab_each(const struct locktab *t,
@@ -876,15 +1097,12 @@ static size_t encoded_size(const struct locktab *t)
 	return n;
 }
 
-static void put_lk(struct buf_writer *w, const struct lk *a)
+static void put_lk(struct buf_writer *w, const struct lk *a, uint8_t kind)
 {
-	buf_put_u64(w, a->session);
-	buf_put_u64(w, a->owner);
-	buf_put_u64(w, a->start);
-	buf_put_u64(w, a->end);
-	buf_put_u64(w, a->token);
-	buf_put_u32(w, a->pid);
-	buf_put_u8(w, a->mode);
+	struct kv_lock l;
+
+	to_kv_lock(a, kind, &l);
+	kv_lock_put(w, &l, kind);
 }
 
 int locktab_encode(const struct locktab *t, void **buf, size_t *len)
@@ -899,21 +1117,24 @@ int locktab_encode(const struct locktab *t, void **buf, size_t *len)
 	buf_put_u64(&w, t->last_token);
 	buf_put_u32(&w, t->ns);
 	for (uint32_t i = 0; i < t->ns; i++) {
-		buf_put_u64(&w, t->s[i].session);
-		buf_put_i64(&w, t->s[i].renew);
+		int64_t renew = time_of(t, t->s[i]->session);
+
+		buf_put_u64(&w, t->s[i]->session);
+		buf_put_i64(&w, renew > 0 ? renew : 0);
 	}
 	buf_put_u32(&w, t->ne);
 	for (uint32_t i = 0; i < t->ne; i++) {
 		buf_put_u64(&w, t->e[i]->inode);
 		for (int k = 0; k < 2; k++) {
 			const struct space *sp = &t->e[i]->sp[k];
+			uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
 
 			buf_put_u32(&w, sp->nh);
 			for (uint32_t j = 0; j < sp->nh; j++)
-				put_lk(&w, &sp->h[j]);
+				put_lk(&w, &sp->h[j], kind);
 			buf_put_u32(&w, sp->nw);
 			for (uint32_t j = 0; j < sp->nw; j++)
-				put_lk(&w, &sp->w[j]);
+				put_lk(&w, &sp->w[j], kind);
 		}
 	}
 	*buf = b;
@@ -924,54 +1145,132 @@ int locktab_encode(const struct locktab *t, void **buf, size_t *len)
 static bool get_lk(struct buf_reader *r, uint8_t kind, bool holder,
     uint64_t last, struct lk *a)
 {
-	a->session = buf_get_u64(r);
-	a->owner = buf_get_u64(r);
-	a->start = buf_get_u64(r);
-	a->end = buf_get_u64(r);
-	a->token = buf_get_u64(r);
-	a->pid = buf_get_u32(r);
-	a->mode = buf_get_u8(r);
-	if (r->err || (a->mode != KV_LK_SHARED && a->mode != KV_LK_EXCL))
+	struct kv_lock l;
+
+	if (!kv_lock_get(r, &l, kind))
 		return false;
-	if (kind == KV_LK_FLOCK ? a->start != 0 || a->end != 0
-	                        : a->start > a->end)
+	a->session = l.session;
+	a->owner = l.owner;
+	a->start = l.start;
+	a->end = l.end;
+	a->token = l.token;
+	a->pid = l.pid;
+	a->mode = l.lmode;
+	if (kind == KV_LK_FLOCK && (a->start != 0 || a->end != 0))
 		return false;
 	return holder ? a->token != 0 && a->token <= last : a->token == 0;
 }
 
-/* The holders of one space: no two of another owner in conflict or
- * with the same token (the pieces of one split grant share theirs), one
- * flock per owner, an owner's POSIX pieces neither overlapping nor
- * adjacent-and-same-mode. */
-static bool holders_valid(const struct space *sp, uint8_t kind)
+static int cmp_u64(uint64_t x, uint64_t y)
 {
-	for (uint32_t i = 0; i < sp->nh; i++)
-		for (uint32_t j = i + 1; j < sp->nh; j++) {
-			const struct lk *a = &sp->h[i], *b = &sp->h[j];
+	return x < y ? -1 : x > y;
+}
 
-			if (!same_owner(a, b->session, b->owner)) {
-				if (a->token == b->token)
-					return false; /* one grant, one owner */
-				if (conflicts(a, b->session, b->owner, b->mode,
-				        b->start, b->end))
-					return false;
-				continue;
-			}
-			if (kind == KV_LK_FLOCK)
-				return false;
-			if (overlap(a->start, a->end, b->start, b->end))
-				return false;
-			if (a->mode == b->mode &&
-			    adjacent(a->start, a->end, b->start, b->end))
-				return false;
-		}
-	return true;
+/* Holders by owner, then start. */
+static int cmp_owner_start(const void *pa, const void *pb)
+{
+	const struct lk *a = pa, *b = pb;
+	int c = cmp_u64(a->session, b->session);
+
+	if (c == 0)
+		c = cmp_u64(a->owner, b->owner);
+	return c != 0 ? c : cmp_u64(a->start, b->start);
+}
+
+static int cmp_token(const void *pa, const void *pb)
+{
+	return cmp_u64(((const struct lk *)pa)->token,
+	    ((const struct lk *)pb)->token);
+}
+
+static int cmp_start(const void *pa, const void *pb)
+{
+	return cmp_u64(((const struct lk *)pa)->start,
+	    ((const struct lk *)pb)->start);
+}
+
+/*
+ * The holders of one space: no two of another owner in conflict or with
+ * the same token (the pieces of one split grant share theirs), one flock
+ * per owner, an owner's POSIX pieces neither overlapping nor
+ * adjacent-and-same-mode.  O(n log n): sorted by owner, the checks
+ * within an owner are between neighbours; then no two pieces overlap
+ * but of different owners, and a sweep by start finds any overlap that
+ * involves an exclusive piece.  0, -EBADMSG, or -ENOMEM.
+ */
+static int holders_valid(const struct space *sp, uint8_t kind)
+{
+	uint32_t n = sp->nh;
+	struct lk *v;
+	uint64_t max_end = 0, max_excl = 0;
+	bool any = false, any_excl = false;
+	int rc = -EBADMSG;
+
+	if (n < 2)
+		return 0;
+	v = malloc((size_t)n * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	memcpy(v, sp->h, (size_t)n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_owner_start);
+	for (uint32_t i = 1; i < n; i++) {
+		const struct lk *a = &v[i - 1], *b = &v[i];
+
+		if (!same_owner(a, b->session, b->owner))
+			continue;
+		if (kind == KV_LK_FLOCK ||
+		    overlap(a->start, a->end, b->start, b->end) ||
+		    (a->mode == b->mode &&
+		        adjacent(a->start, a->end, b->start, b->end)))
+			goto out;
+	}
+	qsort(v, n, sizeof(*v), cmp_token);
+	for (uint32_t i = 1; i < n; i++)
+		if (v[i - 1].token == v[i].token &&
+		    !same_owner(&v[i - 1], v[i].session, v[i].owner))
+			goto out; /* one grant, one owner */
+	qsort(v, n, sizeof(*v), cmp_start);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct lk *p = &v[i];
+
+		if (p->mode == KV_LK_EXCL ? any && p->start <= max_end
+		                          : any_excl && p->start <= max_excl)
+			goto out;
+		if (!any || p->end > max_end)
+			max_end = p->end;
+		if (p->mode == KV_LK_EXCL && (!any_excl || p->end > max_excl))
+			max_excl = p->end;
+		any = true;
+		any_excl = any_excl || p->mode == KV_LK_EXCL;
+	}
+	rc = 0;
+out:
+	free(v);
+	return rc;
+}
+
+/* Add @ino to the inode set of the session of each record of @v. */
+static int note_inodes(struct locktab *t, const struct lk *v, uint32_t n,
+    uint64_t ino)
+{
+	for (uint32_t j = 0; j < n; j++) {
+		struct lsess *ls = sess_find(t, v[j].session);
+
+		if (ls == NULL)
+			return -EBADMSG;
+		if (!ino_has(ls, ino) && ino_add(ls, ino) != 0)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 static int decode_space(struct locktab *t, struct buf_reader *r,
-    struct space *sp, uint8_t kind)
+    struct entry *en, int k)
 {
+	struct space *sp = &en->sp[k];
+	uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
 	uint32_t nh = buf_get_u32(r), nw;
+	int rc;
 
 	if (r->err || nh > buf_reader_left(r) / LOCK_BYTES ||
 	    (uint64_t)t->nheld + nh > t->max)
@@ -979,8 +1278,7 @@ static int decode_space(struct locktab *t, struct buf_reader *r,
 	if (reserve(sp, nh, 0) != 0)
 		return -ENOMEM;
 	for (uint32_t j = 0; j < nh; j++) {
-		if (!get_lk(r, kind, true, t->last_token, &sp->h[j]) ||
-		    sess_find(t, sp->h[j].session) == NULL)
+		if (!get_lk(r, kind, true, t->last_token, &sp->h[j]))
 			return -EBADMSG;
 		sp->nh++;
 	}
@@ -992,13 +1290,72 @@ static int decode_space(struct locktab *t, struct buf_reader *r,
 	if (reserve(sp, 0, nw) != 0)
 		return -ENOMEM;
 	for (uint32_t j = 0; j < nw; j++) {
-		if (!get_lk(r, kind, false, t->last_token, &sp->w[j]) ||
-		    sess_find(t, sp->w[j].session) == NULL)
+		if (!get_lk(r, kind, false, t->last_token, &sp->w[j]))
 			return -EBADMSG;
 		sp->nw++;
 	}
 	t->nwait += nw;
-	return holders_valid(sp, kind) ? 0 : -EBADMSG;
+	rc = note_inodes(t, sp->h, sp->nh, en->inode);
+	if (rc == 0)
+		rc = note_inodes(t, sp->w, sp->nw, en->inode);
+	return rc != 0 ? rc : holders_valid(sp, kind);
+}
+
+/* The lease sessions of a decoded table with their stored renewals. */
+struct renewal {
+	int64_t renew;
+	struct lsess *ls;
+};
+
+static int cmp_renewal(const void *pa, const void *pb)
+{
+	const struct renewal *a = pa, *b = pb;
+
+	if (a->renew != b->renew)
+		return a->renew < b->renew ? -1 : 1;
+	return cmp_u64(a->ls->session, b->ls->session);
+}
+
+/* The lease records: in id order in the array, in order of their
+ * renewals (then ids) in the activity list. */
+static int decode_sessions(struct locktab *t, struct buf_reader *r,
+    int64_t clock_ns)
+{
+	uint32_t ns = buf_get_u32(r);
+	struct renewal *rv;
+	int rc = -EBADMSG;
+
+	if (r->err || ns > buf_reader_left(r) / 16)
+		return -EBADMSG;
+	rv = malloc((size_t)(ns ? ns : 1) * sizeof(*rv));
+	if (rv == NULL ||
+	    grow((void **)&t->s, &t->caps, ns, sizeof(*t->s)) != 0) {
+		free(rv);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < ns; i++) {
+		uint64_t session = buf_get_u64(r);
+		int64_t renew = buf_get_i64(r);
+
+		if (r->err || session == 0 || renew < 0 || renew > clock_ns ||
+		    (i > 0 && session <= t->s[i - 1]->session))
+			goto out;
+		t->s[i] = calloc(1, sizeof(**t->s));
+		if (t->s[i] == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		t->s[i]->session = session;
+		t->ns++;
+		rv[i] = (struct renewal){ renew, t->s[i] };
+	}
+	qsort(rv, ns, sizeof(*rv), cmp_renewal);
+	for (uint32_t i = 0; i < ns; i++)
+		list_append(t, rv[i].ls);
+	rc = 0;
+out:
+	free(rv);
+	return rc;
 }
 
 int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
@@ -1006,7 +1363,7 @@ int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
 {
 	struct locktab *t = locktab_new(lease_ns, max);
 	struct buf_reader r;
-	uint32_t ns, ne;
+	uint32_t ne;
 	int rc = -EBADMSG;
 
 	*out = NULL;
@@ -1014,22 +1371,10 @@ int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
 		return -ENOMEM;
 	buf_reader_init(&r, buf, len);
 	t->last_token = buf_get_u64(&r);
-	ns = buf_get_u32(&r);
-	if (r.err || ns > buf_reader_left(&r) / 16)
+	rc = decode_sessions(t, &r, clock_ns);
+	if (rc != 0)
 		goto fail;
-	if (grow((void **)&t->s, &t->caps, ns, sizeof(*t->s)) != 0) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (uint32_t i = 0; i < ns; i++) {
-		t->s[i].session = buf_get_u64(&r);
-		t->s[i].renew = buf_get_i64(&r);
-		if (r.err || t->s[i].session == 0 || t->s[i].renew < 0 ||
-		    t->s[i].renew > clock_ns ||
-		    (i > 0 && t->s[i].session <= t->s[i - 1].session))
-			goto fail;
-		t->ns++;
-	}
+	rc = -EBADMSG;
 	ne = buf_get_u32(&r);
 	if (r.err || ne > buf_reader_left(&r) / 16)
 		goto fail;
@@ -1046,8 +1391,7 @@ int locktab_decode(const void *buf, size_t len, int64_t lease_ns, uint32_t max,
 			goto fail;
 		}
 		for (int k = 0; k < 2; k++) {
-			rc = decode_space(t, &r, &en->sp[k],
-			    k == 0 ? KV_LK_FLOCK : KV_LK_POSIX);
+			rc = decode_space(t, &r, en, k);
 			if (rc != 0)
 				goto fail;
 		}

@@ -49,6 +49,8 @@ struct session_table {
 	uint64_t next_id;
 	uint32_t max;
 	int64_t ttl_ns;
+	void (*evicted)(void *arg, uint64_t client); /* not state */
+	void *evicted_arg;
 };
 
 /* splitmix64's finaliser: ids are sequential, the hash must scatter them. */
@@ -215,12 +217,16 @@ static void lru_append(struct session_table *st, uint32_t i)
 
 static void evict(struct session_table *st, uint32_t i)
 {
-	hash_remove(st, st->s[i].client);
+	uint64_t client = st->s[i].client;
+
+	hash_remove(st, client);
 	lru_unlink(st, i);
 	st->s[i].client = 0;
 	st->s[i].next = st->free_head;
 	st->free_head = i;
 	st->count--;
+	if (st->evicted != NULL)
+		st->evicted(st->evicted_arg, client);
 }
 
 /* Take a slot (reserve_one() succeeded), fill it, link it as the newest. */
@@ -339,6 +345,26 @@ void session_expire(struct session_table *st, int64_t now)
 {
 	while (st->oldest != NIL && expired(st, &st->s[st->oldest], now))
 		evict(st, st->oldest);
+}
+
+int64_t session_time(const struct session_table *st, uint64_t client)
+{
+	uint32_t i = find(st, client);
+
+	return i == NIL ? INT64_MIN : st->s[i].time_ns;
+}
+
+void session_shift(struct session_table *st, int64_t delta)
+{
+	for (uint32_t i = st->oldest; i != NIL; i = st->s[i].next)
+		st->s[i].time_ns += delta;
+}
+
+void session_set_evict_hook(struct session_table *st,
+    void (*fn)(void *arg, uint64_t client), void *arg)
+{
+	st->evicted = fn;
+	st->evicted_arg = arg;
 }
 
 void session_trim(struct session_table *st)

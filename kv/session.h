@@ -107,6 +107,29 @@ void session_touch(struct session_table *st, uint64_t client, int64_t now);
 /* Evict every session idle for more than the TTL at @now.  Never fails. */
 void session_expire(struct session_table *st, int64_t now);
 
+/*
+ * The committed time of @client's last activity, or INT64_MIN when there
+ * is no such session.  The one record of it: the lock table's leases
+ * read it too (locktab_set_clock()).
+ */
+int64_t session_time(const struct session_table *st, uint64_t client);
+
+/*
+ * Move the last activity of every session by @delta ns of committed time
+ * (the election grace, kv.c: time during which nothing could commit does
+ * not count toward idleness or a lock lease).  Keeps the LRU order.
+ * O(sessions).  Never fails.
+ */
+void session_shift(struct session_table *st, int64_t delta);
+
+/*
+ * Call @fn(@arg, client) for every session evicted from now on (by the
+ * TTL, by capacity on REGISTER, or by session_trim()), just after it is
+ * gone.  Not part of the state.  NULL: nobody.
+ */
+void session_set_evict_hook(struct session_table *st,
+    void (*fn)(void *arg, uint64_t client), void *arg);
+
 /* Evict least recently used sessions until at most the capacity remain. */
 void session_trim(struct session_table *st);
 

@@ -1370,6 +1370,20 @@ static void test_kv_session_survives_snapshot_and_restore(void **state)
 	kv_free(other);
 }
 
+/* Move the proposer's clock @by ns ahead as a leader does: a TICK every
+ * KV_TICK_NS on the way (so no jump over KV_CLOCK_GAP_NS, the election
+ * grace), the last step left for the next command. */
+static void advance(struct kv *kv, int64_t by)
+{
+	int64_t end = now_ns + by;
+
+	while (end - now_ns > KV_TICK_NS) {
+		now_ns += KV_TICK_NS;
+		tick(kv);
+	}
+	now_ns = end;
+}
+
 static void test_kv_session_expires_by_committed_time(void **state)
 {
 	struct kv_options opt = { .session_ttl_ns = 10 * SEC };
@@ -1381,14 +1395,14 @@ static void test_kv_session_expires_by_committed_time(void **state)
 	a = reg(kv);
 	b = reg(kv);
 	op1s(kv, a, 1, o_put("k", "v", 0, 0));
-	now_ns += 5 * SEC;
+	advance(kv, 5 * SEC);
 	op1s(kv, b, 1, o_put("j", "v", 0, 0));
 	/* A command with an older time does not move the clock back. */
 	now_ns -= 100 * SEC;
 	op1(kv, o_put("x", "", 0, 0));
 	now_ns += 100 * SEC;
 	/* 10 s after a's last op: still there (idle exactly the TTL). */
-	now_ns += 5 * SEC;
+	advance(kv, 5 * SEC);
 	tick(kv);
 	assert_int_equal(kv_session_count(kv), 2);
 	/* Past it: evicted by a committed TICK, not by any local clock. */
@@ -1400,13 +1414,28 @@ static void test_kv_session_expires_by_committed_time(void **state)
 	assert_int_equal(r.status, KV_ESESSION);
 	assert_int_equal(attr_of(kv, "k").version, 1);
 	/* b stays alive while active (a duplicate counts as activity). */
-	now_ns += 4 * SEC;
+	advance(kv, 4 * SEC);
 	assert_int_equal(op1s(kv, b, 1, o_put("j", "v", 0, 0)).flags,
 	    KV_RES_DUP);
-	now_ns += 9 * SEC;
+	advance(kv, 9 * SEC);
 	tick(kv);
 	assert_int_equal(kv_session_count(kv), 1);
-	now_ns += 2 * SEC;
+	advance(kv, 2 * SEC);
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 0);
+	/* The election grace: a jump of the clock over KV_CLOCK_GAP_NS
+	 * (nothing committed: no leader) is not idle time, even one longer
+	 * than the TTL; a jump of exactly KV_CLOCK_GAP_NS is. */
+	a = reg(kv);
+	advance(kv, 3 * SEC);
+	tick(kv);
+	now_ns += 30 * SEC;
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 1);
+	advance(kv, 7 * SEC); /* 3 + 7 = the TTL, not past it */
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 1);
+	now_ns += KV_CLOCK_GAP_NS;
 	tick(kv);
 	assert_int_equal(kv_session_count(kv), 0);
 	kv_free(kv);
@@ -2616,10 +2645,33 @@ static void test_kv_rename_with_links(void **state)
 	assert_int_equal(attr_of(kv, "v").nlink, 2);
 	assert_false(exists(kv, "x"));
 	assert_string_equal(name_of(kv, x.inode), "v");
-	/* Two names of one inode: the source goes, the target stays. */
-	assert_int_equal(op1(kv, o_rename("v", "w", 0, KV_F_ANYVER)).status,
-	    KV_OK);
-	assert_false(exists(kv, "v"));
+	/* Two names of one inode: as rename(2), OK and nothing changes
+	 * (before the fix the source went and nlink dropped to 1); as a
+	 * tree rename and inside a txn too. */
+	{
+		struct kv_attr v = attr_of(kv, "v");
+		uint64_t d0 = kv_digest(kv);
+		struct kv_op ops[1] = { o_rename("v", "w", 0, KV_F_ANYVER) };
+		struct kv_result r = op1(kv, ops[0]);
+
+		assert_int_equal(r.status, KV_OK);
+		assert_int_equal(r.attr.inode, v.inode);
+		assert_int_equal(r.attr.version, v.version);
+		assert_true(exists(kv, "v"));
+		assert_true(exists(kv, "w"));
+		assert_int_equal(attr_of(kv, "w").nlink, 2);
+		assert_int_equal(attr_of(kv, "v").version, v.version);
+		r = op1(kv, o_rename("w", "v", v.version, KV_F_TREE));
+		assert_int_equal(r.status, KV_OK);
+		assert_int_equal(attr_of(kv, "w").nlink, 2);
+		assert_int_equal(txn(kv, NULL, 0, ops, 1).status, KV_OK);
+		assert_true(kv_digest(kv) == d0);
+		assert_true(exists(kv, "v"));
+		assert_int_equal(attr_of(kv, "v").nlink, 2);
+		assert_int_equal(attr_of(kv, "v").version, v.version);
+		assert_int_equal(usage(kv), used_counted(kv));
+	}
+	assert_int_equal(op1(kv, o_del("v", 0, KV_F_ANYVER)).status, KV_OK);
 	assert_int_equal(attr_of(kv, "w").nlink, 1);
 	assert_value(kv, "w", "xx", 2);
 	/* A tree rename carries linked names along like any other. */
@@ -2631,6 +2683,94 @@ static void test_kv_rename_with_links(void **state)
 	assert_int_equal(attr_of(kv, "e/w").inode, x.inode);
 	assert_int_equal(attr_of(kv, "w").nlink, 2);
 	assert_int_equal(usage(kv), used_counted(kv));
+	kv_free(kv);
+}
+
+/* A linked file (nlink > 1) never becomes a directory: SETMETA of kind
+ * directory, and a PUT with KV_F_SETMETA, are refused ErrInvalid and
+ * change nothing (before the fix both made a directory with two names);
+ * a snapshot holding a directory with two names is refused as damaged. */
+static void test_kv_linked_file_never_becomes_a_directory(void **state)
+{
+	const struct kv_meta dir = { KV_KIND_DIR, 0755, 1, 2 };
+	struct kv *kv = new_kv(), *copy = new_kv();
+	struct kv_op put;
+	uint64_t d0;
+	uint8_t *payload, *snap;
+	void *s3;
+	size_t l3, n, bound, clen;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+
+	(void)state;
+	op1(kv, o_put("/a", "one", 0, 0));
+	assert_int_equal(op1(kv, o_link("/a", "/c", 1, 0)).status, KV_OK);
+	d0 = kv_digest(kv);
+	assert_int_equal(op1(kv,
+	                     o_meta("/a", KV_META_KIND, dir, 0, 0, KV_F_ANYVER))
+	                     .status,
+	    KV_EINVAL);
+	put = o_put("/c", "x", 0, KV_F_ANYVER | KV_F_SETMETA);
+	put.meta = dir;
+	assert_int_equal(op1(kv, put).status, KV_EINVAL);
+	{
+		struct kv_op ops[1] = { o_meta("/c",
+		    KV_META_KIND | KV_META_MODE, dir, 0, 0, KV_F_ANYVER) };
+		struct kv_result r = txn(kv, NULL, 0, ops, 1);
+
+		assert_int_equal(r.status, KV_EINVAL);
+		assert_int_equal(r.fail_op, 0);
+	}
+	assert_int_equal(attr_of(kv, "/a").kind, KV_KIND_FILE);
+	assert_int_equal(attr_of(kv, "/a").version, 2);
+	assert_value(kv, "/c", "one", 3);
+	assert_true(kv_digest(kv) == d0);
+	/* Other fields, and the kind of a file with one name, still can. */
+	assert_int_equal(op1(kv,
+	                     o_meta("/a", KV_META_MODE, dir, 0, 0, KV_F_ANYVER))
+	                     .status,
+	    KV_OK);
+	op1(kv, o_put("/s", "", 0, 0));
+	assert_int_equal(op1(kv,
+	                     o_meta("/s", KV_META_KIND, dir, 0, 0, KV_F_ANYVER))
+	                     .status,
+	    KV_OK);
+	assert_int_equal(attr_of(kv, "/s").kind, KV_KIND_DIR);
+
+	/* The snapshot, its first inode ("/a", two names) made a
+	 * directory: kind is byte 52 of the attr, after the header (44
+	 * bytes: index, next inode, clock, next client, 0 sessions, key
+	 * count), the key ("/a": u16 + 2) and the inode number (8). */
+	snapshot(kv, &s3, &l3);
+	n = le_get64((uint8_t *)s3 + 16);
+	payload = malloc(n);
+	assert_non_null(payload);
+	assert_int_equal(ZSTD_decompress(payload, n,
+	                     (uint8_t *)s3 + KVSNAP_HEADER_BYTES,
+	                     l3 - KVSNAP_HEADER_BYTES),
+	    n);
+	assert_memory_equal(payload + 46, "/a", 2);
+	assert_int_equal(payload[108], KV_KIND_FILE);
+	assert_int_equal(le_get32(payload + 109), 2); /* its nlink */
+	bound = ZSTD_compressBound(n);
+	snap = malloc(KVSNAP_HEADER_BYTES + bound);
+	assert_non_null(snap);
+	memcpy(snap, s3, KVSNAP_HEADER_BYTES);
+	assert_false(
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)));
+	for (int kind = KV_KIND_FILE; kind <= KV_KIND_DIR; kind++) {
+		payload[108] = (uint8_t)kind;
+		clen = ZSTD_compress2(cc, snap + KVSNAP_HEADER_BYTES, bound,
+		    payload, n);
+		assert_false(ZSTD_isError(clen));
+		assert_int_equal(kv_restore(copy, snap,
+		                     KVSNAP_HEADER_BYTES + clen),
+		    kind == KV_KIND_DIR ? -EBADMSG : 0);
+	}
+	ZSTD_freeCCtx(cc);
+	free(snap);
+	free(payload);
+	free(s3);
+	kv_free(copy);
 	kv_free(kv);
 }
 
@@ -3297,6 +3437,7 @@ int main(void)
 		cmocka_unit_test(test_kv_txn_undo_frees_first_buffers),
 		cmocka_unit_test(test_kv_link_semantics),
 		cmocka_unit_test(test_kv_rename_with_links),
+		cmocka_unit_test(test_kv_linked_file_never_becomes_a_directory),
 		cmocka_unit_test(test_kv_link_in_txn_and_undo),
 		cmocka_unit_test(test_kv_quota_counts_a_linked_value_once),
 		cmocka_unit_test(test_kv_snapshot_with_links_round_trip),
