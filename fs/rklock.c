@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -64,7 +65,8 @@ struct file {
 	uint64_t lost_at; /* loss epoch when lost (0: never) */
 	uint64_t fence_token; /* 0: no fence */
 	uint64_t fence_ino;
-	char fence_text[64]; /* as set (getxattr answers it) */
+	char *fence_text; /* the value as set (getxattr answers it) */
+	size_t fence_len;
 };
 
 
@@ -149,7 +151,19 @@ static void file_gc(struct rklock *l, struct file *f)
 	for (p = bucket(l, f->ino); *p != f; p = &(*p)->next)
 		;
 	*p = f->next;
+	free(f->fence_text);
 	free(f);
+}
+
+/* @f has no fence any more. */
+static void fence_clear(struct rklock *l, struct file *f)
+{
+	f->fence_token = 0;
+	f->fence_ino = 0;
+	free(f->fence_text);
+	f->fence_text = NULL;
+	f->fence_len = 0;
+	file_gc(l, f);
 }
 
 static struct holder *holder_find(struct file *f, uint8_t kind, uint64_t owner)
@@ -709,6 +723,7 @@ void rklock_free(struct rklock *l)
 				f->holders = h->next;
 				free(h);
 			}
+			free(f->fence_text);
 			free(f);
 		}
 	clerk_free(l->ck);
@@ -1074,10 +1089,8 @@ int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
 		pthread_mutex_lock(&l->mu);
 		struct file *f = file_find(l, ino);
 
-		if (f != NULL && f->fence_token != 0) {
-			f->fence_token = 0;
-			file_gc(l, f);
-		}
+		if (f != NULL && f->fence_token != 0)
+			fence_clear(l, f);
 		pthread_mutex_unlock(&l->mu);
 	}
 	return rv;
@@ -1142,10 +1155,8 @@ bool rklock_fence_txn(struct fs *fs, uint64_t ino, struct rkfs_txn *t)
 /* ------------------------------------------------------------------ */
 /* Extended attributes */
 
-static void reply_text(fuse_req_t req, const char *s, size_t size)
+static void reply_bytes(fuse_req_t req, const char *s, size_t n, size_t size)
 {
-	size_t n = strlen(s);
-
 	if (size == 0)
 		fuse_reply_xattr(req, n);
 	else if (size < n)
@@ -1158,8 +1169,10 @@ bool rklock_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
     size_t size)
 {
 	struct rklock *l = of(req);
-	char text[64] = "";
+	char text[64] = "", *copy = NULL;
+	size_t n = 0;
 	struct file *f;
+	int rv = 0;
 
 	if (strcmp(name, RKLOCK_XATTR_TOKEN) != 0 &&
 	    strcmp(name, RKLOCK_XATTR_FENCE) != 0)
@@ -1167,31 +1180,48 @@ bool rklock_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
 	if (f != NULL && strcmp(name, RKLOCK_XATTR_TOKEN) == 0 &&
-	    f->holders != NULL && f->token != 0)
+	    f->holders != NULL && f->token != 0) {
 		snprintf(text, sizeof(text), "%" PRIu64, f->token);
-	else if (f != NULL && strcmp(name, RKLOCK_XATTR_FENCE) == 0 &&
-	    f->fence_token != 0)
-		snprintf(text, sizeof(text), "%s", f->fence_text);
+		n = strlen(text);
+		copy = text;
+	} else if (f != NULL && strcmp(name, RKLOCK_XATTR_FENCE) == 0 &&
+	    f->fence_token != 0) {
+		/* Exactly the bytes set. */
+		n = f->fence_len;
+		copy = malloc(n ? n : 1);
+		if (copy == NULL)
+			rv = -ENOMEM;
+		else
+			memcpy(copy, f->fence_text, n);
+	}
 	pthread_mutex_unlock(&l->mu);
-	if (text[0] == '\0')
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+	else if (copy == NULL)
 		fuse_reply_err(req, ENODATA);
 	else
-		reply_text(req, text, size);
+		reply_bytes(req, copy, n, size);
+	if (copy != text)
+		free(copy);
 	return true;
 }
 
-/* Parse "TOKEN" or "TOKEN /PATH" for @ino into the lock's inode. */
+/* Parse "TOKEN" or "TOKEN /PATH" for @ino into the lock's inode ("/" is
+ * the mount's root, trailing slashes are ignored). */
 static int parse_fence(struct fs *fs, fuse_ino_t ino, const char *value,
     size_t size, uint64_t *token, uint64_t *on)
 {
 	char text[KV_KEY_MAX + 32], *sp;
 	struct kv_attr a;
+	size_t plen;
 	int rv;
 
 	if (size == 0 || size >= sizeof(text))
 		return -EINVAL;
 	memcpy(text, value, size);
 	text[size] = '\0';
+	if (strlen(text) != size)
+		return -EINVAL; /* a NUL inside */
 	while (size > 0 && (text[size - 1] == '\n' || text[size - 1] == ' '))
 		text[--size] = '\0';
 	sp = strchr(text, ' ');
@@ -1206,11 +1236,14 @@ static int parse_fence(struct fs *fs, fuse_ino_t ino, const char *value,
 		sp++;
 	if (*sp != '/')
 		return -EINVAL;
+	plen = strlen(sp);
+	while (plen > 0 && sp[plen - 1] == '/')
+		plen--; /* "/" is the root: the empty key */
 	rv = rkfs_fresh(fs);
 	if (rv != 0)
 		return rv;
 	inode_lock(fs->inodes);
-	rv = rkfs_get_key_locked(fs, sp, strlen(sp), &a);
+	rv = rkfs_get_key_locked(fs, sp, plen, &a);
 	inode_unlock(fs->inodes);
 	if (rv != 0)
 		return rv;
@@ -1222,31 +1255,52 @@ bool rklock_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
 	struct rklock *l = of(req);
+	struct fs *fs = rkfs_of(req);
 	uint64_t token = 0, on = 0;
 	struct file *f;
+	char *text = NULL;
 	int rv;
 
 	if (strcmp(name, RKLOCK_XATTR_TOKEN) == 0) {
-		fuse_reply_err(req, EPERM); /* read only */
+		/* read only */
+		fuse_reply_err(req, fs->opt.ro ? EROFS : EPERM);
 		return true;
 	}
 	if (strcmp(name, RKLOCK_XATTR_FENCE) != 0)
 		return false;
-	(void)flags;
-	rv = parse_fence(rkfs_of(req), ino, value, size, &token, &on);
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return true;
+	}
+	rv = parse_fence(fs, ino, value, size, &token, &on);
+	if (rv == 0) {
+		text = malloc(size);
+		if (text == NULL)
+			rv = -ENOMEM;
+		else
+			memcpy(text, value, size);
+	}
 	if (rv == 0) {
 		pthread_mutex_lock(&l->mu);
 		f = file_get(l, ino);
 		if (f == NULL) {
 			rv = -ENOMEM;
+		} else if ((flags & XATTR_CREATE) && f->fence_token != 0) {
+			rv = -EEXIST;
+		} else if ((flags & XATTR_REPLACE) && f->fence_token == 0) {
+			rv = -ENODATA;
+			file_gc(l, f);
 		} else {
+			free(f->fence_text);
 			f->fence_token = token;
 			f->fence_ino = on;
-			snprintf(f->fence_text, sizeof(f->fence_text),
-			    "%" PRIu64 " @%" PRIu64, token, on);
+			f->fence_text = text;
+			f->fence_len = size;
+			text = NULL;
 		}
 		pthread_mutex_unlock(&l->mu);
 	}
+	free(text);
 	fuse_reply_err(req, -rv);
 	return true;
 }
@@ -1254,20 +1308,24 @@ bool rklock_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
 bool rklock_xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct rklock *l = of(req);
+	struct fs *fs = rkfs_of(req);
 	struct file *f;
 	int rv = -ENODATA;
 
 	if (strcmp(name, RKLOCK_XATTR_TOKEN) == 0) {
-		fuse_reply_err(req, EPERM);
+		fuse_reply_err(req, fs->opt.ro ? EROFS : EPERM);
 		return true;
 	}
 	if (strcmp(name, RKLOCK_XATTR_FENCE) != 0)
 		return false;
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return true;
+	}
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
 	if (f != NULL && f->fence_token != 0) {
-		f->fence_token = 0;
-		file_gc(l, f);
+		fence_clear(l, f);
 		rv = 0;
 	}
 	pthread_mutex_unlock(&l->mu);

@@ -35,10 +35,12 @@
  * through descriptors opened before the loss fail with EIO; a new open
  * works normally.  Parked waits fail with EIO.
  *
- * FENCING (xattrs, "user.raftkv." names, not stored, not listed):
+ * FENCING (xattrs, "user.raftkv." names, not stored, not listed, else
+ * like stored ones: XATTR_CREATE, XATTR_REPLACE, EROFS on -o ro):
  *   user.raftkv.token  (read) the token of the newest grant this mount
  *                      holds on the file (decimal); ENODATA when none.
- *   user.raftkv.fence  (read/write/remove) "TOKEN" or "TOKEN /PATH": from
+ *   user.raftkv.fence  (read/write/remove) "TOKEN" or "TOKEN /PATH" (reads
+ *                      back exactly as set): from
  *                      now on every write (and O_TRUNC) this mount commits
  *                      to the file is a TXN { FENCE lock TOKEN, WRITE }, the lock
  *                      being the file's own or the one on /PATH (a path

@@ -14,6 +14,8 @@
  *   reports a lock held on another mount (range, type, pid); a signal
  *   interrupts a blocking wait (EINTR) and leaks no lock; tokens
  *   (user.raftkv.token) strictly increase over grants on every mount;
+ *   user.raftkv.fence reads back as set and honours XATTR_CREATE and
+ *   XATTR_REPLACE;
  *   kill -9 of a holding process: a waiter on another mount is granted
  *   (the holder's mount is alive and renews its lease, so only the
  *   release on exit can free it); 10,000 POSIX locks of one process
@@ -550,6 +552,45 @@ static void test_tokens(void)
 		close(fds[i]);
 }
 
+/* user.raftkv.fence behaves like a stored xattr: it reads back exactly as
+ * set, XATTR_CREATE and XATTR_REPLACE are honoured, "/" is the root. */
+static void test_fence_xattr(void)
+{
+	const char *name = "user.raftkv.fence";
+	int fd = open_rw(0, "fx");
+	char buf[128];
+	ssize_t n;
+
+	errno = 0;
+	CHECK(fsetxattr(fd, name, "7", 1, XATTR_REPLACE) != 0 &&
+	        errno == ENODATA,
+	    "XATTR_REPLACE of a missing fence");
+	CHECK(fsetxattr(fd, name, "7\n", 2, XATTR_CREATE) == 0, "create");
+	n = fgetxattr(fd, name, buf, sizeof(buf));
+	CHECK(n == 2 && memcmp(buf, "7\n", 2) == 0,
+	    "the fence reads back as set: %.*s", (int)(n > 0 ? n : 0), buf);
+	errno = 0;
+	CHECK(fsetxattr(fd, name, "8", 1, XATTR_CREATE) != 0 && errno == EEXIST,
+	    "XATTR_CREATE of an existing fence");
+	CHECK(fsetxattr(fd, name, "9 /fx", 5, XATTR_REPLACE) == 0, "replace");
+	n = fgetxattr(fd, name, buf, sizeof(buf));
+	CHECK(n == 5 && memcmp(buf, "9 /fx", 5) == 0,
+	    "the fence reads back as set: %.*s", (int)(n > 0 ? n : 0), buf);
+	CHECK(fsetxattr(fd, name, "10 /", 4, 0) == 0,
+	    "a fence on the lock of the mount's root \"/\"");
+	n = fgetxattr(fd, name, buf, sizeof(buf));
+	CHECK(n == 4 && memcmp(buf, "10 /", 4) == 0,
+	    "the fence reads back as set: %.*s", (int)(n > 0 ? n : 0), buf);
+	CHECK(fremovexattr(fd, name) == 0, "remove");
+	errno = 0;
+	CHECK(fgetxattr(fd, name, buf, sizeof(buf)) < 0 && errno == ENODATA,
+	    "removed");
+	errno = 0;
+	CHECK(fremovexattr(fd, name) != 0 && errno == ENODATA,
+	    "remove a missing fence");
+	close(fd);
+}
+
 /* ------------------------------------------------------------------ */
 /* Holder death */
 
@@ -816,6 +857,11 @@ int main(int argc, char **argv)
 		test_tokens();
 		printf("ok tokens strictly increase over grants on every "
 		       "mount\n");
+	}
+	if (want(only, "fencexattr")) {
+		test_fence_xattr();
+		printf("ok user.raftkv.fence reads back as set, honours "
+		       "XATTR_CREATE and XATTR_REPLACE, \"/\" is the root\n");
 	}
 	if (want(only, "intr")) {
 		test_interrupt();
