@@ -33,7 +33,9 @@
  * lost its locks (lease expired, or the session was evicted), every file
  * it held a lock on is marked: read, write, flush, fsync and new locks
  * through descriptors opened before the loss fail with EIO; a new open
- * works normally.  Parked waits fail with EIO.
+ * works normally.  Bytes those descriptors wrote that were not committed
+ * yet never commit, whatever path would commit them (fs/wbuf.h, the
+ * loss epoch of an extent).  Parked waits fail with EIO.
  *
  * FENCING (xattrs, "user.raftkv." names, not stored, not listed, else
  * like stored ones: XATTR_CREATE, XATTR_REPLACE, EROFS on -o ro):

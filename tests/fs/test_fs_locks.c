@@ -23,7 +23,8 @@
  *   holder's mount: a waiter elsewhere is granted once the lease ran out,
  *   the old holder's fenced write is refused (EPERM), its locked file
  *   answers EIO, and the same write unfenced goes through and loses the
- *   other's update (what fencing is for).
+ *   other's update (what fencing is for); bytes buffered under a lock
+ *   lost before they committed never commit (getattr, close: EIO).
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -825,6 +826,57 @@ static void mount_death(enum death how, bool fence)
 	close(lfd);
 }
 
+/*
+ * Bytes written under a lock that is lost before they commit never
+ * commit, whichever path would commit them: mount v holds a flock on
+ * "lostbuf" and writes (buffered), is stopped until its lease ran out, a
+ * waiter elsewhere is granted and writes; once v learnt the loss, a
+ * getattr (fstat) and the close of the old descriptor (EIO) must not
+ * commit the old bytes over the new holder's.
+ */
+static void test_lost_buffer(void)
+{
+	int v = (leader_index() + 1) % N, a = (v + 1) % N, r, lfd;
+	char p[PATH_MAX];
+	struct stat st;
+	bool eio = false;
+	pid_t w;
+
+	lfd = open_rw(v, "lostbuf");
+	CHECK(ftruncate(lfd, 0) == 0 && pwrite(lfd, "before", 6, 0) == 6 &&
+	        fsync(lfd) == 0,
+	    "data");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	CHECK(pwrite(lfd, "mine!!", 6, 0) == 6, "buffered write");
+	w = holder(a, "lostbuf", true, &r);
+	CHECK(!granted(r, 300), "granted while held");
+	CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "stopped");
+	pathf(p, a, "lostbuf");
+	put_file(p, "theirs", O_TRUNC);
+	CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+	for (int t = 0; t < 200 && !eio; t++) {
+		char c;
+
+		eio = pread(lfd, &c, 1, 0) < 0 && errno == EIO;
+		if (!eio)
+			sleep_ms(50);
+	}
+	CHECK(eio, "the lost lock's file still works");
+	(void)fstat(lfd, &st); /* a getattr: flushes this mount's writes */
+	expect_file(a, "lostbuf", "theirs");
+	errno = 0;
+	CHECK(close(lfd) != 0 && errno == EIO,
+	    "close of a descriptor whose lock was lost before its bytes "
+	    "committed");
+	expect_file(a, "lostbuf", "theirs");
+	expect_file(v, "lostbuf", "theirs");
+	kill_holder(w);
+	close(r);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -899,6 +951,11 @@ int main(int argc, char **argv)
 		printf("ok partition of the holder's mount: granted after the "
 		       "lease, fenced write refused, unfenced one lost an "
 		       "update\n");
+	}
+	if (want(only, "lostbuf")) {
+		test_lost_buffer();
+		printf("ok bytes buffered under a lock lost before they "
+		       "committed never commit (close: EIO)\n");
 	}
 	if (want(only, "kill")) {
 		mount_death(D_KILL, false);
