@@ -44,6 +44,8 @@ struct waiter {
 	fuse_req_t req;
 	struct clerk_lock_req rq; /* inode, kind, mode, range, owner, pid */
 	enum wstate state;
+	uint64_t session; /* the lock session its LOCK went out in (0: not
+	                     yet) */
 	bool granted, interrupted, lost;
 	uint64_t token;
 	struct waiter *jnext; /* in l->jobs */
@@ -310,6 +312,32 @@ static bool waiter_matches(const struct waiter *w, uint64_t ino,
 	    (k->start <= w->rq.start && w->rq.end <= k->end);
 }
 
+/*
+ * Lock session @session lost every lock and wait it had (its lease ran
+ * out, or it was evicted: the LOST event, a new session, a restored
+ * snapshot that no longer holds its locks): if it is the current one,
+ * every file held is lost; every wait that went out in it fails with
+ * EIO (parked: answered now; being submitted: when its answer comes).
+ * Waits not submitted yet go out in the next session, unharmed.
+ */
+static void session_lost(struct rklock *l, uint64_t session)
+{
+	if (session == 0)
+		return;
+	if (session == l->session)
+		lose_all(l);
+	for (struct waiter *w = l->waiters, *next; w != NULL; w = next) {
+		next = w->next;
+		if (w->session != session)
+			continue;
+		w->lost = true;
+		if (w->state == W_PARKED) {
+			waiter_unlink(l, w);
+			job_push(l, w, EIO);
+		}
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* The listener: apply order, inode table and state machine locked. */
 
@@ -318,6 +346,17 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 	struct rklock *l = arg;
 
 	pthread_mutex_lock(&l->mu);
+	if (ev->type == KV_LOCK_EV_LOST) {
+		/* Ours, current or earlier (waits of an evicted session may
+		 * still be in flight). */
+		if (ev->lock.session == l->session)
+			log_warnx("locks: this mount's lock session lost its "
+			          "locks (lease expired at index %" PRIu64 ")",
+			    ev->index);
+		session_lost(l, ev->lock.session);
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
 	if (l->session == 0 || ev->lock.session != l->session) {
 		pthread_mutex_unlock(&l->mu);
 		return;
@@ -337,20 +376,6 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 			}
 			break;
 		}
-	} else if (ev->type == KV_LOCK_EV_LOST) {
-		log_warnx("locks: this mount's lock session lost its locks "
-		          "(lease expired at index %" PRIu64 ")",
-		    ev->index);
-		lose_all(l);
-		for (struct waiter *w = l->waiters, *next; w != NULL;
-		     w = next) {
-			next = w->next;
-			w->lost = true;
-			if (w->state == W_PARKED) {
-				waiter_unlink(l, w);
-				job_push(l, w, EIO);
-			}
-		}
 	}
 	pthread_mutex_unlock(&l->mu);
 }
@@ -359,9 +384,10 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 /* The lock clerk */
 
 /* Make sure the clerk has a session and it is the one we know; a new
- * one (the old was evicted) means the old one's locks are lost.  With
- * l->ckmu held. */
-static int sync_session(struct rklock *l)
+ * one (the old was evicted) means the old one's locks and waits are
+ * lost.  With l->ckmu held; @w (may be NULL), a wait about to go out,
+ * is stamped with the session it goes out in. */
+static int sync_session(struct rklock *l, struct waiter *w)
 {
 	uint64_t s = 0;
 	int rv;
@@ -380,24 +406,27 @@ static int sync_session(struct rklock *l)
 			log_warnx("locks: new lock session %" PRIu64
 			          " (the old one, %" PRIu64 ", was evicted)",
 			    s, l->session);
-			lose_all(l);
+			session_lost(l, l->session);
 		}
 		l->session = s;
 	}
+	if (w != NULL)
+		w->session = s;
 	pthread_mutex_unlock(&l->mu);
 	return KV_OK;
 }
 
 enum call { C_LOCK, C_LOCK_WAIT, C_UNLOCK, C_UNLOCK_OWNER, C_CANCEL };
 
-/* One lock command through the lock clerk: a clerk status. */
+/* One lock command through the lock clerk: a clerk status.  @w: the wait
+ * a C_LOCK_WAIT is for (else NULL). */
 static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
-    uint64_t *token, struct kv_lock *conflict)
+    struct waiter *w, uint64_t *token, struct kv_lock *conflict)
 {
 	int rv;
 
 	pthread_mutex_lock(&l->ckmu);
-	rv = sync_session(l);
+	rv = sync_session(l, w);
 	if (rv == KV_OK) {
 		switch (c) {
 		case C_LOCK:
@@ -451,7 +480,7 @@ static void cancel_wait(struct rklock *l, struct waiter *w)
 	bool granted;
 	int rv;
 
-	rv = call(l, C_CANCEL, &w->rq, NULL, NULL);
+	rv = call(l, C_CANCEL, &w->rq, NULL, NULL, NULL);
 	/* Every grant before the CANCEL is in the local state (and was
 	 * seen by the listener) once the barrier passed. */
 	if (rv == KV_OK && rkfs_fresh(fs) != 0)
@@ -466,7 +495,7 @@ static void cancel_wait(struct rklock *l, struct waiter *w)
 		pthread_mutex_lock(&l->mu);
 		gen = holder_gen(l, w->rq.inode, w->rq.kind, w->rq.owner);
 		pthread_mutex_unlock(&l->mu);
-		if (call(l, C_UNLOCK, &w->rq, NULL, NULL) == KV_OK &&
+		if (call(l, C_UNLOCK, &w->rq, NULL, NULL, NULL) == KV_OK &&
 		    w->rq.kind == KV_LK_FLOCK) {
 			pthread_mutex_lock(&l->mu);
 			holder_drop(l, w->rq.inode, w->rq.kind, w->rq.owner,
@@ -542,7 +571,7 @@ static void *keeper_main(void *arg)
 			int rv;
 
 			pthread_mutex_lock(&l->ckmu);
-			rv = sync_session(l);
+			rv = sync_session(l, NULL);
 			if (rv == KV_OK)
 				rv = clerk_keepalive(l->ck);
 			pthread_mutex_unlock(&l->ckmu);
@@ -591,6 +620,138 @@ void rklock_attach(struct rklock *l, struct kv *kv)
 	kv_set_lock_listener(kv, on_event, l);
 }
 
+/* A pair this mount may hold, re-checked after a restore. */
+struct held {
+	uint64_t ino, owner, gen;
+	uint8_t kind;
+};
+
+/* The pairs @v[0..@n) lost their locks (unless granted again since they
+ * were looked at): their files are lost.  Parked waits are re-checked by
+ * the caller. */
+static void lose_pairs(struct rklock *l, const struct held *v, size_t n)
+{
+	uint64_t epoch = ++l->loss_epoch;
+
+	for (size_t i = 0; i < n; i++) {
+		struct file *f = file_find(l, v[i].ino);
+		struct holder *h = holder_find(f, v[i].kind, v[i].owner);
+
+		if (h == NULL || h->token != v[i].gen)
+			continue;
+		holder_drop(l, v[i].ino, v[i].kind, v[i].owner, v[i].gen);
+		f = file_get(l, v[i].ino); /* kept or made again */
+		if (f != NULL)
+			f->lost_at = epoch;
+	}
+}
+
+#define SCAN_MAX 100000u /* POSIX pieces looked at per pair, at most */
+
+/* Does (@session, @h's owner) hold a lock of @h's kind on @h->ino in
+ * @kv's table?  (When it cannot tell: yes.) */
+static bool still_held(struct kv *kv, uint64_t session, const struct held *h)
+{
+	struct kv_result res;
+	uint64_t start = 0;
+
+	if (h->kind == KV_LK_FLOCK) {
+		static char key[KV_KEY_MAX]; /* under the inode table lock */
+		struct kv_op op = { .type = KV_OP_LOCK,
+			.inode = h->ino,
+			.lkind = KV_LK_FLOCK,
+			.lmode = KV_LK_SHARED,
+			.owner = h->owner };
+		size_t klen;
+
+		/* A LOCK names a key (cmd.h): the inode's current one. */
+		if (kv_name_of(kv, h->ino, key, &klen, NULL) != 0)
+			return true; /* no name left: cannot tell */
+		op.key = key;
+		op.keylen = (uint32_t)klen;
+		kv_result_init(&res);
+		if (kv_lock_wait(kv, session, &op, 0, &res) != 0)
+			return true;
+		return res.status == KV_OK;
+	}
+	/* POSIX: the held pieces over the file, as a stranger (session 0)
+	 * sees them, until one of this pair. */
+	for (unsigned n = 0; n < SCAN_MAX; n++) {
+		struct kv_op op = { .type = KV_OP_GETLK,
+			.inode = h->ino,
+			.lkind = KV_LK_POSIX,
+			.lmode = KV_LK_EXCL,
+			.start = start,
+			.end = KV_LK_EOF };
+
+		kv_result_init(&res);
+		if (kv_getlk(kv, 0, &op, &res) != 0)
+			return true;
+		if (res.status != KV_ELOCKED || !(res.flags & KV_RES_LOCK))
+			return false;
+		if (res.lock.session == session && res.lock.owner == h->owner)
+			return true;
+		if (res.lock.end == KV_LK_EOF)
+			return false;
+		start = res.lock.end + 1;
+	}
+	return true;
+}
+
+/*
+ * After a restore: the locks this mount holds that the restored table no
+ * longer has were lost inside the snapshot (a lease that ran out, whose
+ * LOST event is not replayed): mark their files and fail the session's
+ * waits.  Only grants the snapshot covers are judged: a grant at log
+ * index i has a token of at least i * 2^16 (kv.h, Tokens), so one whose
+ * token >> 16 passes the restored index may be newer than the snapshot
+ * (its handler heard the leader first); an unknown token (0) is kept.
+ */
+static void recheck_held(struct rklock *l, struct kv *kv)
+{
+	uint64_t applied = kv_applied_index(kv), session;
+	struct held *v = NULL;
+	size_t n = 0, cap = 0, lost = 0;
+
+	pthread_mutex_lock(&l->mu);
+	session = l->session;
+	for (unsigned i = 0; session != 0 && i < NBUCKETS; i++)
+		for (struct file *f = l->files[i]; f != NULL; f = f->next)
+			for (struct holder *h = f->holders; h != NULL;
+			     h = h->next) {
+				if (h->token == 0 || h->token >> 16 > applied)
+					continue;
+				if (n == cap) {
+					size_t nc = cap ? 2 * cap : 16;
+					struct held *nv = realloc(v,
+					    nc * sizeof(*v));
+
+					if (nv == NULL)
+						goto collected;
+					v = nv;
+					cap = nc;
+				}
+				v[n++] = (struct held){ f->ino, h->owner,
+					h->token, h->kind };
+			}
+collected:
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++)
+		if (!still_held(kv, session, &v[i]))
+			v[lost++] = v[i];
+	if (lost > 0) {
+		pthread_mutex_lock(&l->mu);
+		if (l->session == session) {
+			log_warnx("locks: a restored snapshot no longer holds "
+			          "%zu of this mount's locks: lost",
+			    lost);
+			lose_pairs(l, v, lost);
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	free(v);
+}
+
 void rklock_restored(struct rklock *l, struct kv *kv)
 {
 	struct parked {
@@ -627,8 +788,16 @@ void rklock_restored(struct rklock *l, struct kv *kv)
 	}
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
+		static char key[KV_KEY_MAX]; /* under the inode table lock */
 		struct kv_result res;
+		size_t klen;
 
+		/* A LOCK names a key (cmd.h): the inode's current one
+		 * (none left: cannot tell, the wait stays parked). */
+		if (kv_name_of(kv, p[i].op.inode, key, &klen, NULL) != 0)
+			continue;
+		p[i].op.key = key;
+		p[i].op.keylen = (uint32_t)klen;
 		kv_result_init(&res);
 		if (kv_lock_wait(kv, session, &p[i].op, 0, &res) != 0 ||
 		    res.status == KV_EQUEUED)
@@ -649,6 +818,7 @@ void rklock_restored(struct rklock *l, struct kv *kv)
 		pthread_mutex_unlock(&l->mu);
 	}
 	free(p);
+	recheck_held(l, kv);
 }
 
 int rklock_start(struct rklock *l)
@@ -790,7 +960,7 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		if (rv != 0)
 			break;
 		if (!wait) {
-			rv = call(l, C_LOCK, rq, &token, NULL);
+			rv = call(l, C_LOCK, rq, NULL, &token, NULL);
 			/* Unknown outcome: it may hold, so its close unlocks. */
 			if (rv == KV_OK || rv == KV_EMAYBE) {
 				pthread_mutex_lock(&l->mu);
@@ -818,8 +988,17 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		pthread_mutex_unlock(&l->mu);
 		fuse_req_interrupt_func(req, on_interrupt,
 		    (void *)(uintptr_t)w->id);
-		rv = call(l, C_LOCK_WAIT, rq, &token, NULL);
+		rv = call(l, C_LOCK_WAIT, rq, w, &token, NULL);
 		pthread_mutex_lock(&l->mu);
+		if ((rv == KV_OK || w->granted) && w->lost) {
+			/* Granted, then lost with the session. */
+			waiter_unlink(l, w);
+			pthread_mutex_unlock(&l->mu);
+			free(w);
+			w = NULL;
+			rv = -EIO;
+			break;
+		}
 		if (rv == KV_OK || w->granted) {
 			waiter_unlink(l, w);
 			holder_add(l, ino, rq->kind, rq->owner,
@@ -890,7 +1069,7 @@ static void do_unlock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			return;
 		}
 	}
-	rv = call(l, C_UNLOCK, rq, NULL, NULL);
+	rv = call(l, C_UNLOCK, rq, NULL, NULL, NULL);
 	if (rv == KV_OK && whole) {
 		pthread_mutex_lock(&l->mu);
 		holder_drop(l, ino, rq->kind, rq->owner, gen);
@@ -1059,7 +1238,7 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 	pthread_mutex_unlock(&l->mu);
 	if (gen == 0 && !waiting)
 		return 0;
-	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL);
+	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
 	if (rv != KV_OK) {
 		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
 		          "closed file: %s",

@@ -30,8 +30,12 @@
  * file it never locked costs no command.
  *
  * LOST LOCKS.  When the state machine reports that the mount's session
- * lost its locks (lease expired, or the session was evicted), every file
- * it held a lock on is marked: read, write, flush, fsync and new locks
+ * lost its locks (lease expired, or the session was evicted: the LOST
+ * event, or the clerk finding itself in a new session), or a snapshot
+ * the member installs no longer holds some of them (their LOST event is
+ * not replayed: rklock_restored() re-checks the held locks and the
+ * parked waits against the restored table), every file it held a lost
+ * lock on is marked: read, write, flush, fsync and new locks
  * through descriptors opened before the loss fail with EIO; a new open
  * works normally.  Bytes those descriptors wrote that were not committed
  * yet never commit, whatever path would commit them (fs/wbuf.h, the
@@ -89,8 +93,9 @@ struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
 void rklock_attach(struct rklock *l, struct kv *kv);
 
 /* After a snapshot was installed (its events are not replayed): answer
- * the parked waits it granted or dropped.  With the inode table lock held
- * (the apply hook), not the state machine's. */
+ * the parked waits it granted or dropped, and mark lost the locks this
+ * mount held that it no longer has.  With the inode table lock held (the
+ * apply hook), not the state machine's. */
 void rklock_restored(struct rklock *l, struct kv *kv);
 
 /* Start the worker and keepalive threads (once fs->se is mounted).  0 or

@@ -24,7 +24,9 @@
  *   the old holder's fenced write is refused (EPERM), its locked file
  *   answers EIO, and the same write unfenced goes through and loses the
  *   other's update (what fencing is for); bytes buffered under a lock
- *   lost before they committed never commit (getattr, close: EIO).
+ *   lost before they committed never commit (getattr, close: EIO); a
+ *   lease that ran out inside a snapshot the holder's mount installs is
+ *   noticed (EIO).
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -877,6 +879,106 @@ static void test_lost_buffer(void)
 	close(r);
 }
 
+/* How many times mount @i's log says @what. */
+static int log_count(int i, const char *what)
+{
+	char path[PATH_MAX + 64], line[4096];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/mount%d.log", dir, i + 1);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A wait on mount *@p for "snapwait" (held elsewhere): 0 when it fails
+ * with EIO. */
+static int eio_wait_kid(void *p)
+{
+	int fd = open_rw(*(int *)p, "snapwait");
+
+	if (flock(fd, LOCK_EX) == 0)
+		return 3;
+	return errno == EIO ? 0 : 4;
+}
+
+/*
+ * A lease that ran out inside a snapshot: mount v holds a flock and
+ * waits for another, and is cut off; its lease runs out, a waiter
+ * elsewhere is granted, and the majority writes enough to compact its
+ * log past all that, so that v, healed, installs a snapshot (no LOST
+ * event is replayed).  v must then notice that its lock is gone (its
+ * locked file answers EIO) and that its wait is gone (EIO).
+ */
+static void test_lost_in_snapshot(void)
+{
+	static int vm;
+	int v = (leader_index() + 1) % N, a = (v + 1) % N, r, lfd, hfd, st;
+	int restored = log_count(v, "restored snapshot");
+	char p[PATH_MAX], *bulk;
+	bool eio = false;
+	pid_t w, ew;
+
+	lfd = open_rw(v, "snaplock");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	w = holder(a, "snaplock", true, &r);
+	CHECK(!granted(r, 300), "granted while held");
+	hfd = open_rw(a, "snapwait");
+	CHECK(flock(hfd, LOCK_EX) == 0, "holder of snapwait");
+	vm = v;
+	ew = spawn(eio_wait_kid, &vm);
+	CHECK(reap_kid(ew, 500) == -1, "a wait for a held lock ended");
+	isolate(v, true);
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "was cut off");
+	/* Past a snapshot that compacts what v has not seen. */
+	bulk = malloc(3 << 20);
+	CHECK(bulk != NULL, "malloc");
+	memset(bulk, 'z', 3 << 20);
+	bulk[(3 << 20) - 1] = '\0';
+	pathf(p, a, "snapbulk");
+	put_file(p, bulk, O_TRUNC);
+	CHECK(truncate(p, 0) == 0, "truncate");
+	free(bulk);
+	isolate(v, false);
+	for (int t = 0;
+	     t < 1200 && log_count(v, "restored snapshot") == restored; t++)
+		sleep_ms(50);
+	CHECK(log_count(v, "restored snapshot") > restored,
+	    "mount %d installed no snapshot (see %s/mount%d.log)", v + 1, dir,
+	    v + 1);
+	for (int t = 0; t < 200 && !eio; t++) {
+		char c;
+
+		eio = pread(lfd, &c, 1, 0) < 0 && errno == EIO;
+		if (!eio)
+			sleep_ms(50);
+	}
+	CHECK(eio,
+	    "a lock lost inside a restored snapshot: its file still "
+	    "works");
+	errno = 0;
+	CHECK(token_of(lfd) == 0, "a token of a lost lock");
+	st = reap_kid(ew, 20000);
+	CHECK(st == 0, "a wait lost inside a restored snapshot: %s",
+	    st < 0 ? "still waiting" : "not EIO");
+	close(hfd);
+	close(lfd);
+	kill_holder(w);
+	close(r);
+	/* A fresh open works again. */
+	lfd = open_rw(v, "snaplock");
+	CHECK(flock(lfd, LOCK_EX) == 0 && flock(lfd, LOCK_UN) == 0,
+	    "lock again after the loss");
+	close(lfd);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -956,6 +1058,11 @@ int main(int argc, char **argv)
 		test_lost_buffer();
 		printf("ok bytes buffered under a lock lost before they "
 		       "committed never commit (close: EIO)\n");
+	}
+	if (want(only, "snapshot")) {
+		test_lost_in_snapshot();
+		printf("ok a lease that ran out inside an installed snapshot: "
+		       "the lock is lost, its file answers EIO\n");
 	}
 	if (want(only, "kill")) {
 		mount_death(D_KILL, false);
