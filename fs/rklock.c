@@ -472,38 +472,43 @@ static int lock_errno(int rv)
 /* ------------------------------------------------------------------ */
 /* Threads */
 
-/* Cancel the interrupted wait @w (no longer in l->waiters' PARKED
- * set: state CANCEL) and answer EINTR; unlock if the grant won. */
+/*
+ * Cancel the interrupted wait @w (no longer in l->waiters' PARKED set:
+ * state CANCEL) and answer it.  If the grant won the race, the wait
+ * succeeds (the signal came too late): unlocking what was asked would
+ * also drop what the owner held there before (POSIX merges its pieces
+ * into the grant; a flock conversion replaced the old lock), and undoing
+ * just the grant would need the owner's earlier state, which the mount
+ * does not keep.  Otherwise EINTR, nothing changed.  When the outcome
+ * cannot be learnt (the cluster out of reach), EINTR and the owner may
+ * hold it: its close releases it.
+ */
 static void cancel_wait(struct rklock *l, struct waiter *w)
 {
 	struct fs *fs = l->fs;
-	bool granted;
-	int rv;
+	bool granted, lost;
+	int rv = -EIO;
 
-	rv = call(l, C_CANCEL, &w->rq, NULL, NULL, NULL);
-	/* Every grant before the CANCEL is in the local state (and was
-	 * seen by the listener) once the barrier passed. */
-	if (rv == KV_OK && rkfs_fresh(fs) != 0)
-		rv = -EIO;
+	for (int attempt = 0; attempt < 3 && rv != KV_OK; attempt++) {
+		rv = call(l, C_CANCEL, &w->rq, NULL, NULL, NULL);
+		/* Every grant before the CANCEL is in the local state (and
+		 * was seen by the listener) once the barrier passed. */
+		if (rv == KV_OK && rkfs_fresh(fs) != 0)
+			rv = -EIO;
+	}
 	pthread_mutex_lock(&l->mu);
 	granted = w->granted;
+	lost = w->lost;
 	waiter_unlink(l, w);
+	if (rv != KV_OK && !granted && !lost)
+		holder_add(l, w->rq.inode, w->rq.kind, w->rq.owner, 0);
 	pthread_mutex_unlock(&l->mu);
-	if (granted || rv != KV_OK) {
-		uint64_t gen;
-
-		pthread_mutex_lock(&l->mu);
-		gen = holder_gen(l, w->rq.inode, w->rq.kind, w->rq.owner);
-		pthread_mutex_unlock(&l->mu);
-		if (call(l, C_UNLOCK, &w->rq, NULL, NULL, NULL) == KV_OK &&
-		    w->rq.kind == KV_LK_FLOCK) {
-			pthread_mutex_lock(&l->mu);
-			holder_drop(l, w->rq.inode, w->rq.kind, w->rq.owner,
-			    gen);
-			pthread_mutex_unlock(&l->mu);
-		}
-	}
-	fuse_reply_err(w->req, EINTR);
+	if (rv != KV_OK && !granted)
+		log_warnx("locks: inode %" PRIu64 ": an interrupted wait could "
+		          "not be cancelled; it may be granted (released at "
+		          "close)",
+		    w->rq.inode);
+	fuse_reply_err(w->req, granted ? (lost ? EIO : 0) : EINTR);
 	free(w);
 }
 

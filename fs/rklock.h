@@ -20,8 +20,8 @@
  * called from the apply hook with the inode table locked): the listener
  * only marks the waiter and queues its answer for the lock worker thread,
  * which replies.  A FUSE interrupt (a signal) marks the waiter; the
- * worker submits CANCEL, unlocks if the grant won the race, and answers
- * EINTR.
+ * worker submits CANCEL and answers EINTR, or success if the grant won
+ * the race (unlocking it would drop what the owner held there before).
  *
  * RELEASE.  A POSIX owner's locks on a file go when it closes any
  * descriptor of it (flush: UNLOCK_OWNER), a flock when its open file

@@ -12,7 +12,8 @@
  *   mount and `raftkv lock` on its path are one lock; LOCK_NB
  *   contention (EWOULDBLOCK, EAGAIN); flock upgrade and downgrade; F_GETLK
  *   reports a lock held on another mount (range, type, pid); a signal
- *   interrupts a blocking wait (EINTR) and leaks no lock; tokens
+ *   interrupts a blocking wait (EINTR) and leaks no lock, and when the
+ *   grant wins the race the owner keeps what it held before; tokens
  *   (user.raftkv.token) strictly increase over grants on every mount;
  *   user.raftkv.fence reads back as set and honours XATTR_CREATE and
  *   XATTR_REPLACE;
@@ -506,6 +507,130 @@ static void test_interrupt(void)
 		close(h);
 		close(o);
 	}
+}
+
+static void kill_holder(pid_t p);
+
+/* The owner of the race test: holds [0,10) shared on "race", then waits
+ * for [0,100) exclusive; reports 'R' when it holds [0,10), then the wait's
+ * outcome ('G' granted, 'I' EINTR, 'E' else), and holds on until killed. */
+struct race_arg {
+	int mount;
+	int wfd;
+};
+
+static int race_kid(void *p)
+{
+	struct race_arg *a = p;
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+	int fd = open_rw(a->mount, "race");
+	char c;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	if (setlk(fd, F_SETLK, F_RDLCK, 0, 10) != 0)
+		return 3;
+	if (write(a->wfd, "R", 1) != 1)
+		return 4;
+	errno = 0;
+	if (setlk(fd, F_SETLKW, F_WRLCK, 0, 100) == 0)
+		c = 'G';
+	else
+		c = errno == EINTR ? 'I' : 'E';
+	if (write(a->wfd, &c, 1) != 1)
+		return 5;
+	for (;;)
+		pause();
+}
+
+/* One byte from @rfd within @ms, or 0. */
+static char read_byte(int rfd, int ms)
+{
+	int fl = fcntl(rfd, F_GETFL);
+
+	fcntl(rfd, F_SETFL, fl | O_NONBLOCK);
+	for (int t = 0; t <= ms; t += 10) {
+		char c;
+		ssize_t n = read(rfd, &c, 1);
+
+		if (n == 1)
+			return c;
+		CHECK(n < 0 && errno == EAGAIN, "the race child ended");
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+/* F_GETLK of [@start, @start + @len) for @type from @fd: the answer. */
+static struct flock getlk(int fd, short type, off_t start, off_t len)
+{
+	struct flock fl = { .l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = start,
+		.l_len = len };
+
+	CHECK(fcntl(fd, F_GETLK, &fl) == 0, "F_GETLK");
+	return fl;
+}
+
+/*
+ * An interrupted F_SETLKW whose grant won the race must not drop what
+ * the owner held before: the owner (mount w) holds [0,10) shared and
+ * waits for [0,100) exclusive behind a shared lock of mount h on
+ * [50,60).  Mount w is cut off, h unlocks (the majority grants the
+ * wait, w cannot see it), the owner is signalled, w is healed: the
+ * cancel comes after the grant.  Whatever the call answers, the owner
+ * holds at least what it held before, in the mode the answer implies,
+ * as another mount sees with F_GETLK.
+ */
+static void test_interrupt_race(void)
+{
+	int l = leader_index(), w = (l + 1) % N, h = (l + 2) % N;
+	int hfd = open_rw(h, "race"), cfd = open_rw(l, "race"), pfd[2];
+	struct race_arg a;
+	struct flock fl;
+	pid_t kid;
+	char c;
+
+	CHECK(setlk(hfd, F_SETLK, F_RDLCK, 50, 10) == 0, "holder [50,60)");
+	CHECK(pipe(pfd) == 0, "pipe");
+	a = (struct race_arg){ w, pfd[1] };
+	kid = spawn(race_kid, &a);
+	close(pfd[1]);
+	CHECK(read_byte(pfd[0], 20000) == 'R', "the owner holds [0,10)");
+	CHECK(read_byte(pfd[0], 500) == 0, "granted while held");
+	isolate(w, true);
+	CHECK(setlk(hfd, F_SETLK, F_UNLCK, 0, 0) == 0, "unlock [50,60)");
+	sleep_ms(200);
+	CHECK(kill(kid, SIGUSR1) == 0, "signal");
+	sleep_ms(1000);
+	isolate(w, false);
+	c = read_byte(pfd[0], 60000);
+	CHECK(c == 'G' || c == 'I', "the interrupted wait answered '%c'",
+	    c ? c : '-');
+	fl = getlk(cfd, F_RDLCK, 0, 10);
+	if (c == 'G') {
+		CHECK(fl.l_type == F_WRLCK && fl.l_pid == kid,
+		    "granted: [0,10) must be held exclusively by %d "
+		    "(type %d pid %d)",
+		    (int)kid, fl.l_type, (int)fl.l_pid);
+		fl = getlk(cfd, F_RDLCK, 10, 90);
+		CHECK(fl.l_type == F_WRLCK && fl.l_pid == kid,
+		    "granted: [10,100) must be held exclusively");
+	} else {
+		fl = getlk(cfd, F_WRLCK, 0, 10);
+		CHECK(fl.l_type == F_RDLCK && fl.l_pid == kid,
+		    "EINTR: [0,10) must still be held shared by %d (type %d "
+		    "pid %d)",
+		    (int)kid, fl.l_type, (int)fl.l_pid);
+		fl = getlk(cfd, F_WRLCK, 10, 90);
+		CHECK(fl.l_type == F_UNLCK, "EINTR: [10,100) must be free");
+	}
+	printf("ok   interrupted wait whose grant raced: answered %s\n",
+	    c == 'G' ? "success (granted)" : "EINTR");
+	kill_holder(kid);
+	close(pfd[0]);
+	close(hfd);
+	close(cfd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1021,6 +1146,11 @@ int main(int argc, char **argv)
 		test_interrupt();
 		printf("ok a signal interrupts a blocking wait (EINTR), "
 		       "nothing leaked\n");
+	}
+	if (want(only, "intrrace")) {
+		test_interrupt_race();
+		printf("ok an interrupted wait whose grant won the race keeps "
+		       "what the owner held before\n");
 	}
 	if (want(only, "killproc")) {
 		test_kill_holder_process();
