@@ -469,6 +469,33 @@ static int lock_errno(int rv)
 	}
 }
 
+/*
+ * A lock on @ino was just granted to a request of this mount, about to
+ * be answered.  With cache=relaxed, reads are served from the local
+ * state without a barrier and from the kernel's page cache, so the new
+ * holder could read the file as it was before the previous holder's
+ * writes (committed before its unlock, hence before this grant, but
+ * perhaps not applied here yet, or not yet dropped from the kernel's
+ * cache by the notifier).  So: the next read or stat on this mount
+ * passes a read barrier (as after a mutation of its own: fs->wgen), and
+ * the kernel drops what it caches of the file now.  Strict mounts need
+ * nothing: every read passes a barrier and the kernel caches nothing.
+ */
+static void grant_fresh(struct fs *fs, uint64_t ino)
+{
+	int rv;
+
+	if (!fs->opt.relaxed || fs->se == NULL)
+		return;
+	__atomic_fetch_add(&fs->wgen, 1, __ATOMIC_ACQ_REL);
+	/* Holding no lock: the kernel may wait for a request in flight
+	 * (fs/notify.h). */
+	rv = fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	inode_lock(fs->inodes);
+	inode_inval_result_locked(fs->inodes, ino, rv == 0);
+	inode_unlock(fs->inodes);
+}
+
 /* ------------------------------------------------------------------ */
 /* Threads */
 
@@ -508,6 +535,8 @@ static void cancel_wait(struct rklock *l, struct waiter *w)
 		          "not be cancelled; it may be granted (released at "
 		          "close)",
 		    w->rq.inode);
+	if (granted && !lost)
+		grant_fresh(fs, w->rq.inode);
 	fuse_reply_err(w->req, granted ? (lost ? EIO : 0) : EINTR);
 	free(w);
 }
@@ -519,7 +548,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
 		struct waiter *w;
-		bool cancel;
+		bool cancel, fresh;
 
 		while (l->jobs == NULL && !l->stop)
 			pthread_cond_wait(&l->cv, &l->mu);
@@ -530,12 +559,15 @@ static void *worker_main(void *arg)
 		if (l->jobs == NULL)
 			l->jobs_tail = &l->jobs;
 		cancel = w->jerr < 0 && !l->stop;
+		fresh = w->jerr == 0 && !l->stop; /* stopping: no kernel */
 		if (!cancel)
 			waiter_unlink(l, w);
 		pthread_mutex_unlock(&l->mu);
 		if (cancel) {
 			cancel_wait(l, w);
 		} else {
+			if (fresh)
+				grant_fresh(l->fs, w->rq.inode);
 			fuse_reply_err(w->req, w->jerr < 0 ? EINTR : w->jerr);
 			free(w);
 		}
@@ -1042,6 +1074,8 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		if (rv != KV_ENOKEY)
 			break;
 	}
+	if (rv == KV_OK)
+		grant_fresh(rkfs_of(req), ino);
 	fuse_reply_err(req, -lock_errno(rv));
 }
 

@@ -8,7 +8,9 @@
  * Scenarios, in order (one cluster, fsharness.h):
  *   counters: processes on every mount increment one counter file under
  *   flock, fcntl, an O_EXCL lockfile and a mkdir lock: the final count is
- *   exact, every round; noclobber lockfiles (one winner); flock on a
+ *   exact, every round, also on cache=relaxed mounts (flock, fcntl: a
+ *   grant makes the next read fresh); noclobber lockfiles (one winner);
+ *   flock on a
  *   mount and `raftkv lock` on its path are one lock; LOCK_NB
  *   contention (EWOULDBLOCK, EAGAIN); flock upgrade and downgrade; F_GETLK
  *   reports a lock held on another mount (range, type, pid); a signal
@@ -50,6 +52,9 @@
 #include <unistd.h>
 
 #include "kv/clerk.h"
+#include "raft/client/client.h"
+#include "raft/client/cproto.h"
+#include "raft/client/keys.h"
 #include "tests/fs/fsharness.h"
 
 /* The cluster's lock lease (the lock_lease line below): well above an
@@ -238,12 +243,13 @@ static int counter_kid(void *p)
 	return 0;
 }
 
-static void test_counters(void)
+/* Count under each method in [@from, @to) on every mount. */
+static void counters(int from, int to, const char *tag)
 {
 	int per_mount = long_run() ? 3 : 2, iters = long_run() ? 200 : 20;
 	int rounds = long_run() ? 3 : 1;
 
-	for (int m = 0; m < M_COUNT; m++)
+	for (int m = from; m < to; m++)
 		for (int r = 0; r < rounds; r++) {
 			static struct counter_arg args[N * 8];
 			pid_t ps[N * 8];
@@ -278,9 +284,154 @@ static void test_counters(void)
 			    "%s round %d: count %d, want %d (a lost update: "
 			    "no mutual exclusion)",
 			    method_name[m], r, v, n * iters);
-			printf("ok   %s: %d processes x %d increments = %d\n",
-			    method_name[m], n, iters, v);
+			printf("ok   %s%s: %d processes x %d increments = "
+			       "%d\n",
+			    method_name[m], tag, n, iters, v);
 		}
+}
+
+static void test_counters(void)
+{
+	counters(0, M_COUNT, "");
+}
+
+/* Restart the mounts one at a time (two keep the quorum) with @opts. */
+static void remount_all(const char *opts)
+{
+	for (int i = 0; i < N; i++) {
+		int st = stop(i);
+
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "mount %d ended with status %#x", i + 1, st);
+		extra_opts[i] = opts;
+		start(i);
+	}
+}
+
+/* Delay by @ms (0: no more) every message the other members send to
+ * member @i: it applies what commits that much later (fault injection). */
+static void delay_to(int i, unsigned ms)
+{
+	struct cluster admin = cl; /* fault injection needs the admin key */
+	char err[512];
+	struct client *c;
+
+	CHECK(keys_load_credential(&admin, conf, NULL, true, err,
+	          sizeof(err)) == 0,
+	    "%s", err);
+	CHECK(client_new(&admin, NULL, &c) == 0, "client");
+	for (int j = 0; j < N; j++) {
+		struct cproto_fault f = { .peer = (uint64_t)i + 1,
+			.delay_ms = ms };
+		uint8_t buf[CPROTO_FAULT_LEN];
+		struct client_reply rep;
+		int rv;
+
+		if (j == i)
+			continue;
+		cproto_encode_fault(&f, buf);
+		rv = client_call(c, (uint32_t)j, CPROTO_FAULT, buf, sizeof(buf),
+		    5000, &rep);
+		CHECK(rv == 0 && rep.status == 0, "fault %d->%d: %d", j, i, rv);
+		free(rep.data);
+	}
+	client_free(c);
+}
+
+struct fresh_arg {
+	int mount;
+	int wfd, rfd; /* to the parent, from it */
+};
+
+/* The reader on the lagging relaxed mount: reads the counter ("O" when
+ * done), waits for the go, says "S" and takes the flock, then reports
+ * what it reads under it (10 bytes). */
+static int fresh_kid(void *p)
+{
+	struct fresh_arg *a = p;
+	char path[PATH_MAX], buf[16] = "";
+	int fd;
+
+	pathf(path, a->mount, "fresh");
+	fd = open(path, O_RDWR);
+	if (fd < 0 || pread(fd, buf, 10, 0) != 10)
+		return 2;
+	if (write(a->wfd, "O", 1) != 1 || read(a->rfd, buf, 1) != 1 ||
+	    write(a->wfd, "S", 1) != 1)
+		return 3;
+	if (flock(fd, LOCK_EX) != 0)
+		return 4;
+	memset(buf, 0, sizeof(buf));
+	if (pread(fd, buf, 10, 0) != 10 || write(a->wfd, buf, 10) != 10)
+		return 5;
+	return 0;
+}
+
+/*
+ * A grant on a relaxed mount makes the next read fresh, deterministically
+ * exposed: the reader's member applies 250 ms late (a delay on the
+ * messages to it); the writer elsewhere holds the flock, writes and
+ * unlocks while the reader's flock is under way, so the grant comes back
+ * from the leader before the reader's member has applied the write.
+ */
+static void test_relaxed_fresh(void)
+{
+	int l = leader_index(), r = (l + 1) % N, wm = (l + 2) % N;
+	int to[2], from[2], bfd;
+	struct fresh_arg a;
+	char p[PATH_MAX], got[16] = "", c;
+	pid_t kid;
+
+	pathf(p, wm, "fresh");
+	put_file(p, "0000000000", O_TRUNC);
+	expect_file(r, "fresh", "0000000000");
+	bfd = open(p, O_RDWR);
+	CHECK(bfd >= 0, "open %s", p);
+	CHECK(flock(bfd, LOCK_EX) == 0, "writer's flock");
+	CHECK(pwrite(bfd, "0000000001", 10, 0) == 10, "write");
+	CHECK(pipe(to) == 0 && pipe(from) == 0, "pipe");
+	a = (struct fresh_arg){ r, from[1], to[0] };
+	kid = spawn(fresh_kid, &a);
+	close(from[1]);
+	close(to[0]);
+	CHECK(read(from[0], &c, 1) == 1 && c == 'O', "the reader read");
+	delay_to(r, 250);
+	sleep_ms(500);
+	CHECK(write(to[1], "g", 1) == 1, "go");
+	CHECK(read(from[0], &c, 1) == 1 && c == 'S', "the reader locks");
+	sleep_ms(80);
+	CHECK(flock(bfd, LOCK_UN) == 0, "the writer unlocks (commits first)");
+	for (size_t n = 0; n < 10;) {
+		ssize_t k = read(from[0], got + n, 10 - n);
+
+		CHECK(k > 0, "the reader's answer (status %d)",
+		    reap_kid(kid, 1000));
+		n += (size_t)k;
+	}
+	delay_to(r, 0);
+	CHECK(reap_kid(kid, 30000) == 0, "the reader");
+	CHECK(strcmp(got, "0000000001") == 0,
+	    "read under a fresh grant on a relaxed mount: '%s', the previous "
+	    "holder wrote '0000000001' before its unlock",
+	    got);
+	close(bfd);
+	close(to[1]);
+	close(from[0]);
+}
+
+/*
+ * cache=relaxed (close-to-open, kernel page cache): taking a lock must
+ * make the next read fresh, or a read-modify-write under the lock reads
+ * what the previous holder's writes replaced (a lost update): flock and
+ * fcntl counters on relaxed mounts, descriptors opened once.
+ */
+static void test_relaxed_counters(void)
+{
+	remount_all(",cache=relaxed");
+	test_relaxed_fresh();
+	for (int round = 0; round < 2; round++)
+		counters(M_FLOCK, M_FCNTL + 1, ", cache=relaxed");
+	remount_all("");
 }
 
 /* `set -o noclobber; echo $$ > lock` from every mount at once: one
@@ -1165,6 +1316,11 @@ int main(int argc, char **argv)
 		test_counters();
 		printf("ok mutual exclusion counted: flock, fcntl, O_EXCL, "
 		       "mkdir\n");
+	}
+	if (want(only, "relaxed")) {
+		test_relaxed_counters();
+		printf("ok mutual exclusion counted on cache=relaxed mounts: "
+		       "a grant makes the next read fresh\n");
 	}
 	if (want(only, "many")) {
 		test_many_locks();
