@@ -72,6 +72,14 @@ struct file {
 };
 
 
+/* A non-blocking LOCK in flight (on its handler's stack), or a release
+ * of an orphan grant queued for the worker. */
+struct pair {
+	struct pair *next;
+	uint64_t ino, owner, start, end;
+	uint8_t kind;
+};
+
 #define NBUCKETS 4096u
 #define GONE 64u /* released pairs remembered (a late grant event) */
 
@@ -95,6 +103,8 @@ struct rklock {
 	uint64_t loss_epoch;
 	uint64_t session; /* the lock session (0: not known yet) */
 	struct waiter *jobs, **jobs_tail; /* for the worker */
+	struct pair *tries; /* non-blocking LOCKs in flight */
+	struct pair *releases; /* orphan grants to unlock (worker) */
 	bool stop, started;
 	pthread_t worker, keeper;
 	int64_t lease_ns;
@@ -176,6 +186,9 @@ static struct holder *holder_find(struct file *f, uint8_t kind, uint64_t owner)
 	return NULL;
 }
 
+static bool released(const struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, uint64_t token);
+
 /* (@kind, @owner) may hold a lock on @ino now, granted with @token. */
 static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
     uint64_t owner, uint64_t token)
@@ -183,13 +196,8 @@ static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
 	struct file *f;
 	struct holder *h;
 
-	for (unsigned i = 0; i < GONE; i++) {
-		const struct gone *g = &l->gone[i];
-
-		if (g->ino == ino && g->kind == kind && g->owner == owner &&
-		    token <= g->token)
-			return; /* a grant released already */
-	}
+	if (released(l, ino, kind, owner, token))
+		return; /* a grant released already */
 	f = file_get(l, ino);
 	if (f == NULL) {
 		log_warnx("locks: out of memory recording a grant on inode "
@@ -338,6 +346,65 @@ static void session_lost(struct rklock *l, uint64_t session)
 	}
 }
 
+static bool pair_in(const struct pair *p, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	for (; p != NULL; p = p->next)
+		if (p->ino == ino && p->kind == kind && p->owner == owner)
+			return true;
+	return false;
+}
+
+/* Is a LOCK of (@ino, @kind, @owner) in flight or parked here? */
+static bool requested(const struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	for (const struct waiter *w = l->waiters; w != NULL; w = w->next)
+		if (w->rq.inode == ino && w->rq.kind == kind &&
+		    w->rq.owner == owner)
+			return true;
+	return pair_in(l->tries, ino, kind, owner);
+}
+
+/* Was the grant @token of the pair released here already? */
+static bool released(const struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, uint64_t token)
+{
+	for (unsigned i = 0; i < GONE; i++) {
+		const struct gone *g = &l->gone[i];
+
+		if (g->ino == ino && g->kind == kind && g->owner == owner &&
+		    token <= g->token)
+			return true;
+	}
+	return false;
+}
+
+/* Queue the unlock of the orphan grant @k on @ino for the worker (a new
+ * LOCK of that pair waits until it is done: release_wait()). */
+static void release_push(struct rklock *l, uint64_t ino,
+    const struct kv_lock *k)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		log_warnx("locks: out of memory releasing an orphan grant");
+		return;
+	}
+	*p = (struct pair){ NULL, ino, k->owner, k->start, k->end, k->lkind };
+	p->next = l->releases;
+	l->releases = p;
+	pthread_cond_broadcast(&l->cv);
+}
+
+/* Wait until no release of the pair is queued or running. */
+static void release_wait(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	while (!l->stop && pair_in(l->releases, ino, kind, owner))
+		pthread_cond_wait(&l->cv, &l->mu);
+}
+
 /* ------------------------------------------------------------------ */
 /* The listener: apply order, inode table and state machine locked. */
 
@@ -362,6 +429,23 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 		return;
 	}
 	if (ev->type == KV_LOCK_EV_GRANTED) {
+		const struct kv_lock *k = &ev->lock;
+
+		if (holder_find(file_find(l, ev->inode), k->lkind, k->owner) ==
+		        NULL &&
+		    !requested(l, ev->inode, k->lkind, k->owner)) {
+			/* Granted to a pair that neither holds nor asks here:
+			 * a request whose answer was given up (unknown
+			 * outcome, a cancel that could not complete) after
+			 * its owner released everything; or a grant released
+			 * already.  Kept, it would be held (and kept alive)
+			 * for an owner that may be gone: unlock it. */
+			if (!released(l, ev->inode, k->lkind, k->owner,
+			        k->token))
+				release_push(l, ev->inode, k);
+			pthread_mutex_unlock(&l->mu);
+			return;
+		}
 		holder_add(l, ev->inode, ev->lock.lkind, ev->lock.owner,
 		    ev->lock.token);
 		for (struct waiter *w = l->waiters; w != NULL; w = w->next) {
@@ -541,6 +625,32 @@ static void cancel_wait(struct rklock *l, struct waiter *w)
 	free(w);
 }
 
+/* Unlock the first queued orphan grant (l->mu held, dropped across the
+ * call); it stays queued (new LOCKs of the pair wait) until done. */
+static void run_release(struct rklock *l)
+{
+	struct pair *p = l->releases, **pp;
+	struct clerk_lock_req rq = { .inode = p->ino,
+		.kind = p->kind,
+		.owner = p->owner,
+		.start = p->kind == KV_LK_POSIX ? p->start : 0,
+		.end = p->kind == KV_LK_POSIX ? p->end : 0 };
+	int rv;
+
+	pthread_mutex_unlock(&l->mu);
+	rv = call(l, C_UNLOCK, &rq, NULL, NULL, NULL);
+	if (rv != KV_OK)
+		log_warnx("locks: inode %" PRIu64 ": unlocking a grant no "
+		          "owner here holds: %s (the lease frees it)",
+		    rq.inode, clerk_strerror(rv));
+	pthread_mutex_lock(&l->mu);
+	for (pp = &l->releases; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	free(p);
+	pthread_cond_broadcast(&l->cv);
+}
+
 static void *worker_main(void *arg)
 {
 	struct rklock *l = arg;
@@ -550,10 +660,14 @@ static void *worker_main(void *arg)
 		struct waiter *w;
 		bool cancel, fresh;
 
-		while (l->jobs == NULL && !l->stop)
+		while (l->jobs == NULL && l->releases == NULL && !l->stop)
 			pthread_cond_wait(&l->cv, &l->mu);
-		if (l->jobs == NULL)
+		if (l->jobs == NULL && (l->releases == NULL || l->stop))
 			break;
+		if (l->jobs == NULL) {
+			run_release(l);
+			continue;
+		}
 		w = l->jobs;
 		l->jobs = w->jnext;
 		if (l->jobs == NULL)
@@ -919,6 +1033,12 @@ void rklock_free(struct rklock *l)
 		l->waiters = w->next;
 		free(w);
 	}
+	while (l->releases != NULL) {
+		struct pair *p = l->releases;
+
+		l->releases = p->next;
+		free(p);
+	}
 	for (unsigned i = 0; i < NBUCKETS; i++)
 		while (l->files[i] != NULL) {
 			struct file *f = l->files[i];
@@ -997,13 +1117,27 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		if (rv != 0)
 			break;
 		if (!wait) {
+			struct pair me = { .ino = ino,
+				.owner = rq->owner,
+				.kind = rq->kind };
+
+			pthread_mutex_lock(&l->mu);
+			release_wait(l, ino, rq->kind, rq->owner);
+			me.next = l->tries;
+			l->tries = &me;
+			pthread_mutex_unlock(&l->mu);
 			rv = call(l, C_LOCK, rq, NULL, &token, NULL);
+			pthread_mutex_lock(&l->mu);
+			for (struct pair **pp = &l->tries; *pp != NULL;
+			     pp = &(*pp)->next)
+				if (*pp == &me) {
+					*pp = me.next;
+					break;
+				}
 			/* Unknown outcome: it may hold, so its close unlocks. */
-			if (rv == KV_OK || rv == KV_EMAYBE) {
-				pthread_mutex_lock(&l->mu);
+			if (rv == KV_OK || rv == KV_EMAYBE)
 				holder_add(l, ino, rq->kind, rq->owner, token);
-				pthread_mutex_unlock(&l->mu);
-			}
+			pthread_mutex_unlock(&l->mu);
 			if (rv != KV_ENOKEY) /* a rename raced: again */
 				break;
 			continue;
@@ -1014,6 +1148,7 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			break;
 		}
 		pthread_mutex_lock(&l->mu);
+		release_wait(l, ino, rq->kind, rq->owner);
 		w->id = l->next_id++;
 		w->req = req;
 		w->rq = *rq;

@@ -27,7 +27,13 @@
  * descriptor of it (flush: UNLOCK_OWNER), a flock when its open file
  * description is released (release with flock_release).  The mount
  * remembers which (inode, kind, owner) it may hold, so that a close of a
- * file it never locked costs no command.
+ * file it never locked costs no command.  A grant the state machine
+ * reports for a pair that neither holds nor asks here (a request whose
+ * outcome was unknown, KV_EMAYBE or an interrupted wait whose cancel
+ * could not complete, granted after its owner released everything) is
+ * unlocked by the worker, not adopted: adopted, it would be held and
+ * kept alive for an owner that may be gone.  A new LOCK of that pair
+ * waits until that unlock is done.
  *
  * LOST LOCKS.  When the state machine reports that the mount's session
  * lost its locks (lease expired, or the session was evicted: the LOST
