@@ -97,10 +97,11 @@ struct fs {
 	uint64_t wgen, wgen_fresh;
 };
 
-/* Commit @len bytes at @off into inode @ino (fs/rkfile.c): the
- * wbuf_commit_fn of the mount, @arg being its struct fs.  0 or -errno. */
-int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
-    size_t len);
+/* Commit @len bytes at @off into inode @ino, written at lock loss epoch
+ * @epoch (fs/rkfile.c): the wbuf_commit_fn of the mount, @arg being its
+ * struct fs.  0, WBUF_LOST (fs/wbuf.h) or -errno. */
+int rkfile_commit(void *arg, uint64_t ino, uint64_t epoch, uint64_t off,
+    const void *data, size_t len);
 
 /* The FUSE low-level operations (fs/rkfs.c, fs/rkfile.c). */
 struct fuse_lowlevel_ops;

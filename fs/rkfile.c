@@ -211,9 +211,12 @@ void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /* Commit @len bytes at @off (at the committed end with @append) into
- * inode @ino, starting over when a concurrent change moved its version. */
-static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
-    const void *data, size_t len, bool append)
+ * inode @ino, starting over when a concurrent change moved its version;
+ * written through descriptors of lock loss epoch @epoch: WBUF_LOST,
+ * nothing committed, once this mount lost a lock it held on @ino after
+ * that epoch (checked before every attempt). */
+static int commit_write(struct fs *fs, uint64_t ino, uint64_t epoch,
+    uint64_t off, const void *data, size_t len, bool append)
 {
 	char key[KV_KEY_MAX + 1];
 	struct kv_attr a;
@@ -237,6 +240,8 @@ static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
 			return -EFBIG;
 		if (len == 0)
 			return 0;
+		if (rklock_check(fs, ino, epoch) != 0)
+			return WBUF_LOST;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
 		rklock_fence_txn(fs, ino, &t);
@@ -258,18 +263,19 @@ static int commit_write(struct fs *fs, uint64_t ino, uint64_t off,
 	return rv;
 }
 
-int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
-    size_t len)
+int rkfile_commit(void *arg, uint64_t ino, uint64_t epoch, uint64_t off,
+    const void *data, size_t len)
 {
-	return commit_write(arg, ino, off, data, len, false);
+	return commit_write(arg, ino, epoch, off, data, len, false);
 }
 
 /* The errno for a commit of written bytes that failed: a file removed by
- * another mount meanwhile (ENOENT, ESTALE: the bytes are lost) is EIO,
- * the error write(2), fsync(2) and close(2) define for lost data. */
+ * another mount meanwhile (ENOENT, ESTALE: the bytes are lost) or bytes
+ * written under a lock lost since (WBUF_LOST) is EIO, the error
+ * write(2), fsync(2) and close(2) define for lost data. */
 static int write_errno(int rv)
 {
-	return rv == -ENOENT || rv == -ESTALE ? -EIO : rv;
+	return rv == -ENOENT || rv == -ESTALE || rv == WBUF_LOST ? -EIO : rv;
 }
 
 /* An open file: its write buffer when writes are buffered, and the lock
@@ -322,7 +328,11 @@ void rkfile_fh_drop(struct fs *fs, uint64_t fh)
 
 int rkfile_flush_ino(struct fs *fs, uint64_t ino)
 {
-	return fs->wbufs == NULL ? 0 : wbufs_flush_ino(fs->wbufs, ino);
+	int rv = fs->wbufs == NULL ? 0 : wbufs_flush_ino(fs->wbufs, ino);
+
+	/* Bytes of a lost lock are dropped, never committed; the
+	 * descriptors that wrote them report it (rklock_check()). */
+	return rv == WBUF_LOST ? 0 : rv;
 }
 
 void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -347,12 +357,14 @@ void rkfile_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	if (h != NULL && h->wb != NULL) {
-		rv = wbuf_write(fs->wbufs, h->wb, (uint64_t)off, buf, size);
+		rv = wbuf_write(fs->wbufs, h->wb, h->lock_epoch, (uint64_t)off,
+		    buf, size);
 	} else {
 		/* Straight through, after what this mount buffered. */
 		rv = rkfile_flush_ino(fs, ino);
 		if (rv >= 0)
-			rv = commit_write(fs, ino, (uint64_t)off, buf, size,
+			rv = commit_write(fs, ino, rkfile_fh_epoch(fi->fh),
+			    (uint64_t)off, buf, size,
 			    (fi->flags & O_APPEND) != 0);
 	}
 	if (rv < 0)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -43,6 +44,8 @@ struct waiter {
 	fuse_req_t req;
 	struct clerk_lock_req rq; /* inode, kind, mode, range, owner, pid */
 	enum wstate state;
+	uint64_t session; /* the lock session its LOCK went out in (0: not
+	                     yet) */
 	bool granted, interrupted, lost;
 	uint64_t token;
 	struct waiter *jnext; /* in l->jobs */
@@ -64,9 +67,18 @@ struct file {
 	uint64_t lost_at; /* loss epoch when lost (0: never) */
 	uint64_t fence_token; /* 0: no fence */
 	uint64_t fence_ino;
-	char fence_text[64]; /* as set (getxattr answers it) */
+	char *fence_text; /* the value as set (getxattr answers it) */
+	size_t fence_len;
 };
 
+
+/* A non-blocking LOCK in flight (on its handler's stack), or a release
+ * of an orphan grant queued for the worker. */
+struct pair {
+	struct pair *next;
+	uint64_t ino, owner, start, end;
+	uint8_t kind;
+};
 
 #define NBUCKETS 4096u
 #define GONE 64u /* released pairs remembered (a late grant event) */
@@ -91,6 +103,8 @@ struct rklock {
 	uint64_t loss_epoch;
 	uint64_t session; /* the lock session (0: not known yet) */
 	struct waiter *jobs, **jobs_tail; /* for the worker */
+	struct pair *tries; /* non-blocking LOCKs in flight */
+	struct pair *releases; /* orphan grants to unlock (worker) */
 	bool stop, started;
 	pthread_t worker, keeper;
 	int64_t lease_ns;
@@ -149,7 +163,19 @@ static void file_gc(struct rklock *l, struct file *f)
 	for (p = bucket(l, f->ino); *p != f; p = &(*p)->next)
 		;
 	*p = f->next;
+	free(f->fence_text);
 	free(f);
+}
+
+/* @f has no fence any more. */
+static void fence_clear(struct rklock *l, struct file *f)
+{
+	f->fence_token = 0;
+	f->fence_ino = 0;
+	free(f->fence_text);
+	f->fence_text = NULL;
+	f->fence_len = 0;
+	file_gc(l, f);
 }
 
 static struct holder *holder_find(struct file *f, uint8_t kind, uint64_t owner)
@@ -160,6 +186,9 @@ static struct holder *holder_find(struct file *f, uint8_t kind, uint64_t owner)
 	return NULL;
 }
 
+static bool released(const struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, uint64_t token);
+
 /* (@kind, @owner) may hold a lock on @ino now, granted with @token. */
 static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
     uint64_t owner, uint64_t token)
@@ -167,13 +196,8 @@ static void holder_add(struct rklock *l, uint64_t ino, uint8_t kind,
 	struct file *f;
 	struct holder *h;
 
-	for (unsigned i = 0; i < GONE; i++) {
-		const struct gone *g = &l->gone[i];
-
-		if (g->ino == ino && g->kind == kind && g->owner == owner &&
-		    token <= g->token)
-			return; /* a grant released already */
-	}
+	if (released(l, ino, kind, owner, token))
+		return; /* a grant released already */
 	f = file_get(l, ino);
 	if (f == NULL) {
 		log_warnx("locks: out of memory recording a grant on inode "
@@ -296,6 +320,91 @@ static bool waiter_matches(const struct waiter *w, uint64_t ino,
 	    (k->start <= w->rq.start && w->rq.end <= k->end);
 }
 
+/*
+ * Lock session @session lost every lock and wait it had (its lease ran
+ * out, or it was evicted: the LOST event, a new session, a restored
+ * snapshot that no longer holds its locks): if it is the current one,
+ * every file held is lost; every wait that went out in it fails with
+ * EIO (parked: answered now; being submitted: when its answer comes).
+ * Waits not submitted yet go out in the next session, unharmed.
+ */
+static void session_lost(struct rklock *l, uint64_t session)
+{
+	if (session == 0)
+		return;
+	if (session == l->session)
+		lose_all(l);
+	for (struct waiter *w = l->waiters, *next; w != NULL; w = next) {
+		next = w->next;
+		if (w->session != session)
+			continue;
+		w->lost = true;
+		if (w->state == W_PARKED) {
+			waiter_unlink(l, w);
+			job_push(l, w, EIO);
+		}
+	}
+}
+
+static bool pair_in(const struct pair *p, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	for (; p != NULL; p = p->next)
+		if (p->ino == ino && p->kind == kind && p->owner == owner)
+			return true;
+	return false;
+}
+
+/* Is a LOCK of (@ino, @kind, @owner) in flight or parked here? */
+static bool requested(const struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	for (const struct waiter *w = l->waiters; w != NULL; w = w->next)
+		if (w->rq.inode == ino && w->rq.kind == kind &&
+		    w->rq.owner == owner)
+			return true;
+	return pair_in(l->tries, ino, kind, owner);
+}
+
+/* Was the grant @token of the pair released here already? */
+static bool released(const struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, uint64_t token)
+{
+	for (unsigned i = 0; i < GONE; i++) {
+		const struct gone *g = &l->gone[i];
+
+		if (g->ino == ino && g->kind == kind && g->owner == owner &&
+		    token <= g->token)
+			return true;
+	}
+	return false;
+}
+
+/* Queue the unlock of the orphan grant @k on @ino for the worker (a new
+ * LOCK of that pair waits until it is done: release_wait()). */
+static void release_push(struct rklock *l, uint64_t ino,
+    const struct kv_lock *k)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		log_warnx("locks: out of memory releasing an orphan grant");
+		return;
+	}
+	*p = (struct pair){ NULL, ino, k->owner, k->start, k->end, k->lkind };
+	p->next = l->releases;
+	l->releases = p;
+	pthread_cond_broadcast(&l->cv);
+}
+
+/* Wait until no release of the pair is queued or running. */
+static void release_wait(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner)
+{
+	while (!l->stop && pair_in(l->releases, ino, kind, owner))
+		pthread_cond_wait(&l->cv, &l->mu);
+}
+
 /* ------------------------------------------------------------------ */
 /* The listener: apply order, inode table and state machine locked. */
 
@@ -304,11 +413,39 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 	struct rklock *l = arg;
 
 	pthread_mutex_lock(&l->mu);
+	if (ev->type == KV_LOCK_EV_LOST) {
+		/* Ours, current or earlier (waits of an evicted session may
+		 * still be in flight). */
+		if (ev->lock.session == l->session)
+			log_warnx("locks: this mount's lock session lost its "
+			          "locks (lease expired at index %" PRIu64 ")",
+			    ev->index);
+		session_lost(l, ev->lock.session);
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
 	if (l->session == 0 || ev->lock.session != l->session) {
 		pthread_mutex_unlock(&l->mu);
 		return;
 	}
 	if (ev->type == KV_LOCK_EV_GRANTED) {
+		const struct kv_lock *k = &ev->lock;
+
+		if (holder_find(file_find(l, ev->inode), k->lkind, k->owner) ==
+		        NULL &&
+		    !requested(l, ev->inode, k->lkind, k->owner)) {
+			/* Granted to a pair that neither holds nor asks here:
+			 * a request whose answer was given up (unknown
+			 * outcome, a cancel that could not complete) after
+			 * its owner released everything; or a grant released
+			 * already.  Kept, it would be held (and kept alive)
+			 * for an owner that may be gone: unlock it. */
+			if (!released(l, ev->inode, k->lkind, k->owner,
+			        k->token))
+				release_push(l, ev->inode, k);
+			pthread_mutex_unlock(&l->mu);
+			return;
+		}
 		holder_add(l, ev->inode, ev->lock.lkind, ev->lock.owner,
 		    ev->lock.token);
 		for (struct waiter *w = l->waiters; w != NULL; w = w->next) {
@@ -323,20 +460,6 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 			}
 			break;
 		}
-	} else if (ev->type == KV_LOCK_EV_LOST) {
-		log_warnx("locks: this mount's lock session lost its locks "
-		          "(lease expired at index %" PRIu64 ")",
-		    ev->index);
-		lose_all(l);
-		for (struct waiter *w = l->waiters, *next; w != NULL;
-		     w = next) {
-			next = w->next;
-			w->lost = true;
-			if (w->state == W_PARKED) {
-				waiter_unlink(l, w);
-				job_push(l, w, EIO);
-			}
-		}
 	}
 	pthread_mutex_unlock(&l->mu);
 }
@@ -345,9 +468,10 @@ static void on_event(void *arg, const struct kv_lock_event *ev)
 /* The lock clerk */
 
 /* Make sure the clerk has a session and it is the one we know; a new
- * one (the old was evicted) means the old one's locks are lost.  With
- * l->ckmu held. */
-static int sync_session(struct rklock *l)
+ * one (the old was evicted) means the old one's locks and waits are
+ * lost.  With l->ckmu held; @w (may be NULL), a wait about to go out,
+ * is stamped with the session it goes out in. */
+static int sync_session(struct rklock *l, struct waiter *w)
 {
 	uint64_t s = 0;
 	int rv;
@@ -366,24 +490,27 @@ static int sync_session(struct rklock *l)
 			log_warnx("locks: new lock session %" PRIu64
 			          " (the old one, %" PRIu64 ", was evicted)",
 			    s, l->session);
-			lose_all(l);
+			session_lost(l, l->session);
 		}
 		l->session = s;
 	}
+	if (w != NULL)
+		w->session = s;
 	pthread_mutex_unlock(&l->mu);
 	return KV_OK;
 }
 
 enum call { C_LOCK, C_LOCK_WAIT, C_UNLOCK, C_UNLOCK_OWNER, C_CANCEL };
 
-/* One lock command through the lock clerk: a clerk status. */
+/* One lock command through the lock clerk: a clerk status.  @w: the wait
+ * a C_LOCK_WAIT is for (else NULL). */
 static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
-    uint64_t *token, struct kv_lock *conflict)
+    struct waiter *w, uint64_t *token, struct kv_lock *conflict)
 {
 	int rv;
 
 	pthread_mutex_lock(&l->ckmu);
-	rv = sync_session(l);
+	rv = sync_session(l, w);
 	if (rv == KV_OK) {
 		switch (c) {
 		case C_LOCK:
@@ -426,42 +553,102 @@ static int lock_errno(int rv)
 	}
 }
 
+/*
+ * A lock on @ino was just granted to a request of this mount, about to
+ * be answered.  With cache=relaxed, reads are served from the local
+ * state without a barrier and from the kernel's page cache, so the new
+ * holder could read the file as it was before the previous holder's
+ * writes (committed before its unlock, hence before this grant, but
+ * perhaps not applied here yet, or not yet dropped from the kernel's
+ * cache by the notifier).  So: the next read or stat on this mount
+ * passes a read barrier (as after a mutation of its own: fs->wgen), and
+ * the kernel drops what it caches of the file now.  Strict mounts need
+ * nothing: every read passes a barrier and the kernel caches nothing.
+ */
+static void grant_fresh(struct fs *fs, uint64_t ino)
+{
+	int rv;
+
+	if (!fs->opt.relaxed || fs->se == NULL)
+		return;
+	__atomic_fetch_add(&fs->wgen, 1, __ATOMIC_ACQ_REL);
+	/* Holding no lock: the kernel may wait for a request in flight
+	 * (fs/notify.h). */
+	rv = fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	inode_lock(fs->inodes);
+	inode_inval_result_locked(fs->inodes, ino, rv == 0);
+	inode_unlock(fs->inodes);
+}
+
 /* ------------------------------------------------------------------ */
 /* Threads */
 
-/* Cancel the interrupted wait @w (no longer in l->waiters' PARKED
- * set: state CANCEL) and answer EINTR; unlock if the grant won. */
+/*
+ * Cancel the interrupted wait @w (no longer in l->waiters' PARKED set:
+ * state CANCEL) and answer it.  If the grant won the race, the wait
+ * succeeds (the signal came too late): unlocking what was asked would
+ * also drop what the owner held there before (POSIX merges its pieces
+ * into the grant; a flock conversion replaced the old lock), and undoing
+ * just the grant would need the owner's earlier state, which the mount
+ * does not keep.  Otherwise EINTR, nothing changed.  When the outcome
+ * cannot be learnt (the cluster out of reach), EINTR and the owner may
+ * hold it: its close releases it.
+ */
 static void cancel_wait(struct rklock *l, struct waiter *w)
 {
 	struct fs *fs = l->fs;
-	bool granted;
-	int rv;
+	bool granted, lost;
+	int rv = -EIO;
 
-	rv = call(l, C_CANCEL, &w->rq, NULL, NULL);
-	/* Every grant before the CANCEL is in the local state (and was
-	 * seen by the listener) once the barrier passed. */
-	if (rv == KV_OK && rkfs_fresh(fs) != 0)
-		rv = -EIO;
+	for (int attempt = 0; attempt < 3 && rv != KV_OK; attempt++) {
+		rv = call(l, C_CANCEL, &w->rq, NULL, NULL, NULL);
+		/* Every grant before the CANCEL is in the local state (and
+		 * was seen by the listener) once the barrier passed. */
+		if (rv == KV_OK && rkfs_fresh(fs) != 0)
+			rv = -EIO;
+	}
 	pthread_mutex_lock(&l->mu);
 	granted = w->granted;
+	lost = w->lost;
 	waiter_unlink(l, w);
+	if (rv != KV_OK && !granted && !lost)
+		holder_add(l, w->rq.inode, w->rq.kind, w->rq.owner, 0);
 	pthread_mutex_unlock(&l->mu);
-	if (granted || rv != KV_OK) {
-		uint64_t gen;
-
-		pthread_mutex_lock(&l->mu);
-		gen = holder_gen(l, w->rq.inode, w->rq.kind, w->rq.owner);
-		pthread_mutex_unlock(&l->mu);
-		if (call(l, C_UNLOCK, &w->rq, NULL, NULL) == KV_OK &&
-		    w->rq.kind == KV_LK_FLOCK) {
-			pthread_mutex_lock(&l->mu);
-			holder_drop(l, w->rq.inode, w->rq.kind, w->rq.owner,
-			    gen);
-			pthread_mutex_unlock(&l->mu);
-		}
-	}
-	fuse_reply_err(w->req, EINTR);
+	if (rv != KV_OK && !granted)
+		log_warnx("locks: inode %" PRIu64 ": an interrupted wait could "
+		          "not be cancelled; it may be granted (released at "
+		          "close)",
+		    w->rq.inode);
+	if (granted && !lost)
+		grant_fresh(fs, w->rq.inode);
+	fuse_reply_err(w->req, granted ? (lost ? EIO : 0) : EINTR);
 	free(w);
+}
+
+/* Unlock the first queued orphan grant (l->mu held, dropped across the
+ * call); it stays queued (new LOCKs of the pair wait) until done. */
+static void run_release(struct rklock *l)
+{
+	struct pair *p = l->releases, **pp;
+	struct clerk_lock_req rq = { .inode = p->ino,
+		.kind = p->kind,
+		.owner = p->owner,
+		.start = p->kind == KV_LK_POSIX ? p->start : 0,
+		.end = p->kind == KV_LK_POSIX ? p->end : 0 };
+	int rv;
+
+	pthread_mutex_unlock(&l->mu);
+	rv = call(l, C_UNLOCK, &rq, NULL, NULL, NULL);
+	if (rv != KV_OK)
+		log_warnx("locks: inode %" PRIu64 ": unlocking a grant no "
+		          "owner here holds: %s (the lease frees it)",
+		    rq.inode, clerk_strerror(rv));
+	pthread_mutex_lock(&l->mu);
+	for (pp = &l->releases; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	free(p);
+	pthread_cond_broadcast(&l->cv);
 }
 
 static void *worker_main(void *arg)
@@ -471,23 +658,30 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
 		struct waiter *w;
-		bool cancel;
+		bool cancel, fresh;
 
-		while (l->jobs == NULL && !l->stop)
+		while (l->jobs == NULL && l->releases == NULL && !l->stop)
 			pthread_cond_wait(&l->cv, &l->mu);
-		if (l->jobs == NULL)
+		if (l->jobs == NULL && (l->releases == NULL || l->stop))
 			break;
+		if (l->jobs == NULL) {
+			run_release(l);
+			continue;
+		}
 		w = l->jobs;
 		l->jobs = w->jnext;
 		if (l->jobs == NULL)
 			l->jobs_tail = &l->jobs;
 		cancel = w->jerr < 0 && !l->stop;
+		fresh = w->jerr == 0 && !l->stop; /* stopping: no kernel */
 		if (!cancel)
 			waiter_unlink(l, w);
 		pthread_mutex_unlock(&l->mu);
 		if (cancel) {
 			cancel_wait(l, w);
 		} else {
+			if (fresh)
+				grant_fresh(l->fs, w->rq.inode);
 			fuse_reply_err(w->req, w->jerr < 0 ? EINTR : w->jerr);
 			free(w);
 		}
@@ -528,7 +722,7 @@ static void *keeper_main(void *arg)
 			int rv;
 
 			pthread_mutex_lock(&l->ckmu);
-			rv = sync_session(l);
+			rv = sync_session(l, NULL);
 			if (rv == KV_OK)
 				rv = clerk_keepalive(l->ck);
 			pthread_mutex_unlock(&l->ckmu);
@@ -577,6 +771,138 @@ void rklock_attach(struct rklock *l, struct kv *kv)
 	kv_set_lock_listener(kv, on_event, l);
 }
 
+/* A pair this mount may hold, re-checked after a restore. */
+struct held {
+	uint64_t ino, owner, gen;
+	uint8_t kind;
+};
+
+/* The pairs @v[0..@n) lost their locks (unless granted again since they
+ * were looked at): their files are lost.  Parked waits are re-checked by
+ * the caller. */
+static void lose_pairs(struct rklock *l, const struct held *v, size_t n)
+{
+	uint64_t epoch = ++l->loss_epoch;
+
+	for (size_t i = 0; i < n; i++) {
+		struct file *f = file_find(l, v[i].ino);
+		struct holder *h = holder_find(f, v[i].kind, v[i].owner);
+
+		if (h == NULL || h->token != v[i].gen)
+			continue;
+		holder_drop(l, v[i].ino, v[i].kind, v[i].owner, v[i].gen);
+		f = file_get(l, v[i].ino); /* kept or made again */
+		if (f != NULL)
+			f->lost_at = epoch;
+	}
+}
+
+#define SCAN_MAX 100000u /* POSIX pieces looked at per pair, at most */
+
+/* Does (@session, @h's owner) hold a lock of @h's kind on @h->ino in
+ * @kv's table?  (When it cannot tell: yes.) */
+static bool still_held(struct kv *kv, uint64_t session, const struct held *h)
+{
+	struct kv_result res;
+	uint64_t start = 0;
+
+	if (h->kind == KV_LK_FLOCK) {
+		static char key[KV_KEY_MAX]; /* under the inode table lock */
+		struct kv_op op = { .type = KV_OP_LOCK,
+			.inode = h->ino,
+			.lkind = KV_LK_FLOCK,
+			.lmode = KV_LK_SHARED,
+			.owner = h->owner };
+		size_t klen;
+
+		/* A LOCK names a key (cmd.h): the inode's current one. */
+		if (kv_name_of(kv, h->ino, key, &klen, NULL) != 0)
+			return true; /* no name left: cannot tell */
+		op.key = key;
+		op.keylen = (uint32_t)klen;
+		kv_result_init(&res);
+		if (kv_lock_wait(kv, session, &op, 0, &res) != 0)
+			return true;
+		return res.status == KV_OK;
+	}
+	/* POSIX: the held pieces over the file, as a stranger (session 0)
+	 * sees them, until one of this pair. */
+	for (unsigned n = 0; n < SCAN_MAX; n++) {
+		struct kv_op op = { .type = KV_OP_GETLK,
+			.inode = h->ino,
+			.lkind = KV_LK_POSIX,
+			.lmode = KV_LK_EXCL,
+			.start = start,
+			.end = KV_LK_EOF };
+
+		kv_result_init(&res);
+		if (kv_getlk(kv, 0, &op, &res) != 0)
+			return true;
+		if (res.status != KV_ELOCKED || !(res.flags & KV_RES_LOCK))
+			return false;
+		if (res.lock.session == session && res.lock.owner == h->owner)
+			return true;
+		if (res.lock.end == KV_LK_EOF)
+			return false;
+		start = res.lock.end + 1;
+	}
+	return true;
+}
+
+/*
+ * After a restore: the locks this mount holds that the restored table no
+ * longer has were lost inside the snapshot (a lease that ran out, whose
+ * LOST event is not replayed): mark their files and fail the session's
+ * waits.  Only grants the snapshot covers are judged: a grant at log
+ * index i has a token of at least i * 2^16 (kv.h, Tokens), so one whose
+ * token >> 16 passes the restored index may be newer than the snapshot
+ * (its handler heard the leader first); an unknown token (0) is kept.
+ */
+static void recheck_held(struct rklock *l, struct kv *kv)
+{
+	uint64_t applied = kv_applied_index(kv), session;
+	struct held *v = NULL;
+	size_t n = 0, cap = 0, lost = 0;
+
+	pthread_mutex_lock(&l->mu);
+	session = l->session;
+	for (unsigned i = 0; session != 0 && i < NBUCKETS; i++)
+		for (struct file *f = l->files[i]; f != NULL; f = f->next)
+			for (struct holder *h = f->holders; h != NULL;
+			     h = h->next) {
+				if (h->token == 0 || h->token >> 16 > applied)
+					continue;
+				if (n == cap) {
+					size_t nc = cap ? 2 * cap : 16;
+					struct held *nv = realloc(v,
+					    nc * sizeof(*v));
+
+					if (nv == NULL)
+						goto collected;
+					v = nv;
+					cap = nc;
+				}
+				v[n++] = (struct held){ f->ino, h->owner,
+					h->token, h->kind };
+			}
+collected:
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++)
+		if (!still_held(kv, session, &v[i]))
+			v[lost++] = v[i];
+	if (lost > 0) {
+		pthread_mutex_lock(&l->mu);
+		if (l->session == session) {
+			log_warnx("locks: a restored snapshot no longer holds "
+			          "%zu of this mount's locks: lost",
+			    lost);
+			lose_pairs(l, v, lost);
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	free(v);
+}
+
 void rklock_restored(struct rklock *l, struct kv *kv)
 {
 	struct parked {
@@ -613,8 +939,16 @@ void rklock_restored(struct rklock *l, struct kv *kv)
 	}
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
+		static char key[KV_KEY_MAX]; /* under the inode table lock */
 		struct kv_result res;
+		size_t klen;
 
+		/* A LOCK names a key (cmd.h): the inode's current one
+		 * (none left: cannot tell, the wait stays parked). */
+		if (kv_name_of(kv, p[i].op.inode, key, &klen, NULL) != 0)
+			continue;
+		p[i].op.key = key;
+		p[i].op.keylen = (uint32_t)klen;
 		kv_result_init(&res);
 		if (kv_lock_wait(kv, session, &p[i].op, 0, &res) != 0 ||
 		    res.status == KV_EQUEUED)
@@ -635,6 +969,7 @@ void rklock_restored(struct rklock *l, struct kv *kv)
 		pthread_mutex_unlock(&l->mu);
 	}
 	free(p);
+	recheck_held(l, kv);
 }
 
 int rklock_start(struct rklock *l)
@@ -698,6 +1033,12 @@ void rklock_free(struct rklock *l)
 		l->waiters = w->next;
 		free(w);
 	}
+	while (l->releases != NULL) {
+		struct pair *p = l->releases;
+
+		l->releases = p->next;
+		free(p);
+	}
 	for (unsigned i = 0; i < NBUCKETS; i++)
 		while (l->files[i] != NULL) {
 			struct file *f = l->files[i];
@@ -709,6 +1050,7 @@ void rklock_free(struct rklock *l)
 				f->holders = h->next;
 				free(h);
 			}
+			free(f->fence_text);
 			free(f);
 		}
 	clerk_free(l->ck);
@@ -775,13 +1117,27 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		if (rv != 0)
 			break;
 		if (!wait) {
-			rv = call(l, C_LOCK, rq, &token, NULL);
+			struct pair me = { .ino = ino,
+				.owner = rq->owner,
+				.kind = rq->kind };
+
+			pthread_mutex_lock(&l->mu);
+			release_wait(l, ino, rq->kind, rq->owner);
+			me.next = l->tries;
+			l->tries = &me;
+			pthread_mutex_unlock(&l->mu);
+			rv = call(l, C_LOCK, rq, NULL, &token, NULL);
+			pthread_mutex_lock(&l->mu);
+			for (struct pair **pp = &l->tries; *pp != NULL;
+			     pp = &(*pp)->next)
+				if (*pp == &me) {
+					*pp = me.next;
+					break;
+				}
 			/* Unknown outcome: it may hold, so its close unlocks. */
-			if (rv == KV_OK || rv == KV_EMAYBE) {
-				pthread_mutex_lock(&l->mu);
+			if (rv == KV_OK || rv == KV_EMAYBE)
 				holder_add(l, ino, rq->kind, rq->owner, token);
-				pthread_mutex_unlock(&l->mu);
-			}
+			pthread_mutex_unlock(&l->mu);
 			if (rv != KV_ENOKEY) /* a rename raced: again */
 				break;
 			continue;
@@ -792,6 +1148,7 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			break;
 		}
 		pthread_mutex_lock(&l->mu);
+		release_wait(l, ino, rq->kind, rq->owner);
 		w->id = l->next_id++;
 		w->req = req;
 		w->rq = *rq;
@@ -803,8 +1160,17 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		pthread_mutex_unlock(&l->mu);
 		fuse_req_interrupt_func(req, on_interrupt,
 		    (void *)(uintptr_t)w->id);
-		rv = call(l, C_LOCK_WAIT, rq, &token, NULL);
+		rv = call(l, C_LOCK_WAIT, rq, w, &token, NULL);
 		pthread_mutex_lock(&l->mu);
+		if ((rv == KV_OK || w->granted) && w->lost) {
+			/* Granted, then lost with the session. */
+			waiter_unlink(l, w);
+			pthread_mutex_unlock(&l->mu);
+			free(w);
+			w = NULL;
+			rv = -EIO;
+			break;
+		}
 		if (rv == KV_OK || w->granted) {
 			waiter_unlink(l, w);
 			holder_add(l, ino, rq->kind, rq->owner,
@@ -843,6 +1209,8 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		if (rv != KV_ENOKEY)
 			break;
 	}
+	if (rv == KV_OK)
+		grant_fresh(rkfs_of(req), ino);
 	fuse_reply_err(req, -lock_errno(rv));
 }
 
@@ -875,7 +1243,7 @@ static void do_unlock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			return;
 		}
 	}
-	rv = call(l, C_UNLOCK, rq, NULL, NULL);
+	rv = call(l, C_UNLOCK, rq, NULL, NULL, NULL);
 	if (rv == KV_OK && whole) {
 		pthread_mutex_lock(&l->mu);
 		holder_drop(l, ino, rq->kind, rq->owner, gen);
@@ -1044,7 +1412,7 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 	pthread_mutex_unlock(&l->mu);
 	if (gen == 0 && !waiting)
 		return 0;
-	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL);
+	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
 	if (rv != KV_OK) {
 		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
 		          "closed file: %s",
@@ -1074,10 +1442,8 @@ int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
 		pthread_mutex_lock(&l->mu);
 		struct file *f = file_find(l, ino);
 
-		if (f != NULL && f->fence_token != 0) {
-			f->fence_token = 0;
-			file_gc(l, f);
-		}
+		if (f != NULL && f->fence_token != 0)
+			fence_clear(l, f);
 		pthread_mutex_unlock(&l->mu);
 	}
 	return rv;
@@ -1142,10 +1508,8 @@ bool rklock_fence_txn(struct fs *fs, uint64_t ino, struct rkfs_txn *t)
 /* ------------------------------------------------------------------ */
 /* Extended attributes */
 
-static void reply_text(fuse_req_t req, const char *s, size_t size)
+static void reply_bytes(fuse_req_t req, const char *s, size_t n, size_t size)
 {
-	size_t n = strlen(s);
-
 	if (size == 0)
 		fuse_reply_xattr(req, n);
 	else if (size < n)
@@ -1158,8 +1522,10 @@ bool rklock_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
     size_t size)
 {
 	struct rklock *l = of(req);
-	char text[64] = "";
+	char text[64] = "", *copy = NULL;
+	size_t n = 0;
 	struct file *f;
+	int rv = 0;
 
 	if (strcmp(name, RKLOCK_XATTR_TOKEN) != 0 &&
 	    strcmp(name, RKLOCK_XATTR_FENCE) != 0)
@@ -1167,31 +1533,48 @@ bool rklock_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name,
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
 	if (f != NULL && strcmp(name, RKLOCK_XATTR_TOKEN) == 0 &&
-	    f->holders != NULL && f->token != 0)
+	    f->holders != NULL && f->token != 0) {
 		snprintf(text, sizeof(text), "%" PRIu64, f->token);
-	else if (f != NULL && strcmp(name, RKLOCK_XATTR_FENCE) == 0 &&
-	    f->fence_token != 0)
-		snprintf(text, sizeof(text), "%s", f->fence_text);
+		n = strlen(text);
+		copy = text;
+	} else if (f != NULL && strcmp(name, RKLOCK_XATTR_FENCE) == 0 &&
+	    f->fence_token != 0) {
+		/* Exactly the bytes set. */
+		n = f->fence_len;
+		copy = malloc(n ? n : 1);
+		if (copy == NULL)
+			rv = -ENOMEM;
+		else
+			memcpy(copy, f->fence_text, n);
+	}
 	pthread_mutex_unlock(&l->mu);
-	if (text[0] == '\0')
+	if (rv != 0)
+		fuse_reply_err(req, -rv);
+	else if (copy == NULL)
 		fuse_reply_err(req, ENODATA);
 	else
-		reply_text(req, text, size);
+		reply_bytes(req, copy, n, size);
+	if (copy != text)
+		free(copy);
 	return true;
 }
 
-/* Parse "TOKEN" or "TOKEN /PATH" for @ino into the lock's inode. */
+/* Parse "TOKEN" or "TOKEN /PATH" for @ino into the lock's inode ("/" is
+ * the mount's root, trailing slashes are ignored). */
 static int parse_fence(struct fs *fs, fuse_ino_t ino, const char *value,
     size_t size, uint64_t *token, uint64_t *on)
 {
 	char text[KV_KEY_MAX + 32], *sp;
 	struct kv_attr a;
+	size_t plen;
 	int rv;
 
 	if (size == 0 || size >= sizeof(text))
 		return -EINVAL;
 	memcpy(text, value, size);
 	text[size] = '\0';
+	if (strlen(text) != size)
+		return -EINVAL; /* a NUL inside */
 	while (size > 0 && (text[size - 1] == '\n' || text[size - 1] == ' '))
 		text[--size] = '\0';
 	sp = strchr(text, ' ');
@@ -1206,11 +1589,14 @@ static int parse_fence(struct fs *fs, fuse_ino_t ino, const char *value,
 		sp++;
 	if (*sp != '/')
 		return -EINVAL;
+	plen = strlen(sp);
+	while (plen > 0 && sp[plen - 1] == '/')
+		plen--; /* "/" is the root: the empty key */
 	rv = rkfs_fresh(fs);
 	if (rv != 0)
 		return rv;
 	inode_lock(fs->inodes);
-	rv = rkfs_get_key_locked(fs, sp, strlen(sp), &a);
+	rv = rkfs_get_key_locked(fs, sp, plen, &a);
 	inode_unlock(fs->inodes);
 	if (rv != 0)
 		return rv;
@@ -1222,31 +1608,52 @@ bool rklock_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
 	struct rklock *l = of(req);
+	struct fs *fs = rkfs_of(req);
 	uint64_t token = 0, on = 0;
 	struct file *f;
+	char *text = NULL;
 	int rv;
 
 	if (strcmp(name, RKLOCK_XATTR_TOKEN) == 0) {
-		fuse_reply_err(req, EPERM); /* read only */
+		/* read only */
+		fuse_reply_err(req, fs->opt.ro ? EROFS : EPERM);
 		return true;
 	}
 	if (strcmp(name, RKLOCK_XATTR_FENCE) != 0)
 		return false;
-	(void)flags;
-	rv = parse_fence(rkfs_of(req), ino, value, size, &token, &on);
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return true;
+	}
+	rv = parse_fence(fs, ino, value, size, &token, &on);
+	if (rv == 0) {
+		text = malloc(size);
+		if (text == NULL)
+			rv = -ENOMEM;
+		else
+			memcpy(text, value, size);
+	}
 	if (rv == 0) {
 		pthread_mutex_lock(&l->mu);
 		f = file_get(l, ino);
 		if (f == NULL) {
 			rv = -ENOMEM;
+		} else if ((flags & XATTR_CREATE) && f->fence_token != 0) {
+			rv = -EEXIST;
+		} else if ((flags & XATTR_REPLACE) && f->fence_token == 0) {
+			rv = -ENODATA;
+			file_gc(l, f);
 		} else {
+			free(f->fence_text);
 			f->fence_token = token;
 			f->fence_ino = on;
-			snprintf(f->fence_text, sizeof(f->fence_text),
-			    "%" PRIu64 " @%" PRIu64, token, on);
+			f->fence_text = text;
+			f->fence_len = size;
+			text = NULL;
 		}
 		pthread_mutex_unlock(&l->mu);
 	}
+	free(text);
 	fuse_reply_err(req, -rv);
 	return true;
 }
@@ -1254,20 +1661,24 @@ bool rklock_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
 bool rklock_xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct rklock *l = of(req);
+	struct fs *fs = rkfs_of(req);
 	struct file *f;
 	int rv = -ENODATA;
 
 	if (strcmp(name, RKLOCK_XATTR_TOKEN) == 0) {
-		fuse_reply_err(req, EPERM);
+		fuse_reply_err(req, fs->opt.ro ? EROFS : EPERM);
 		return true;
 	}
 	if (strcmp(name, RKLOCK_XATTR_FENCE) != 0)
 		return false;
+	if (fs->opt.ro) {
+		fuse_reply_err(req, EROFS);
+		return true;
+	}
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
 	if (f != NULL && f->fence_token != 0) {
-		f->fence_token = 0;
-		file_gc(l, f);
+		fence_clear(l, f);
 		rv = 0;
 	}
 	pthread_mutex_unlock(&l->mu);

@@ -20,25 +20,39 @@
  * called from the apply hook with the inode table locked): the listener
  * only marks the waiter and queues its answer for the lock worker thread,
  * which replies.  A FUSE interrupt (a signal) marks the waiter; the
- * worker submits CANCEL, unlocks if the grant won the race, and answers
- * EINTR.
+ * worker submits CANCEL and answers EINTR, or success if the grant won
+ * the race (unlocking it would drop what the owner held there before).
  *
  * RELEASE.  A POSIX owner's locks on a file go when it closes any
  * descriptor of it (flush: UNLOCK_OWNER), a flock when its open file
  * description is released (release with flock_release).  The mount
  * remembers which (inode, kind, owner) it may hold, so that a close of a
- * file it never locked costs no command.
+ * file it never locked costs no command.  A grant the state machine
+ * reports for a pair that neither holds nor asks here (a request whose
+ * outcome was unknown, KV_EMAYBE or an interrupted wait whose cancel
+ * could not complete, granted after its owner released everything) is
+ * unlocked by the worker, not adopted: adopted, it would be held and
+ * kept alive for an owner that may be gone.  A new LOCK of that pair
+ * waits until that unlock is done.
  *
  * LOST LOCKS.  When the state machine reports that the mount's session
- * lost its locks (lease expired, or the session was evicted), every file
- * it held a lock on is marked: read, write, flush, fsync and new locks
+ * lost its locks (lease expired, or the session was evicted: the LOST
+ * event, or the clerk finding itself in a new session), or a snapshot
+ * the member installs no longer holds some of them (their LOST event is
+ * not replayed: rklock_restored() re-checks the held locks and the
+ * parked waits against the restored table), every file it held a lost
+ * lock on is marked: read, write, flush, fsync and new locks
  * through descriptors opened before the loss fail with EIO; a new open
- * works normally.  Parked waits fail with EIO.
+ * works normally.  Bytes those descriptors wrote that were not committed
+ * yet never commit, whatever path would commit them (fs/wbuf.h, the
+ * loss epoch of an extent).  Parked waits fail with EIO.
  *
- * FENCING (xattrs, "user.raftkv." names, not stored, not listed):
+ * FENCING (xattrs, "user.raftkv." names, not stored, not listed, else
+ * like stored ones: XATTR_CREATE, XATTR_REPLACE, EROFS on -o ro):
  *   user.raftkv.token  (read) the token of the newest grant this mount
  *                      holds on the file (decimal); ENODATA when none.
- *   user.raftkv.fence  (read/write/remove) "TOKEN" or "TOKEN /PATH": from
+ *   user.raftkv.fence  (read/write/remove) "TOKEN" or "TOKEN /PATH" (reads
+ *                      back exactly as set): from
  *                      now on every write (and O_TRUNC) this mount commits
  *                      to the file is a TXN { FENCE lock TOKEN, WRITE }, the lock
  *                      being the file's own or the one on /PATH (a path
@@ -85,8 +99,9 @@ struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
 void rklock_attach(struct rklock *l, struct kv *kv);
 
 /* After a snapshot was installed (its events are not replayed): answer
- * the parked waits it granted or dropped.  With the inode table lock held
- * (the apply hook), not the state machine's. */
+ * the parked waits it granted or dropped, and mark lost the locks this
+ * mount held that it no longer has.  With the inode table lock held (the
+ * apply hook), not the state machine's. */
 void rklock_restored(struct rklock *l, struct kv *kv);
 
 /* Start the worker and keepalive threads (once fs->se is mounted).  0 or

@@ -16,6 +16,7 @@ struct wbuf {
 	unsigned refs; /* under wbufs.mu */
 	pthread_mutex_t mu;
 	uint64_t off; /* the pending extent, under mu */
+	uint64_t epoch; /* its lock loss epoch */
 	unsigned char *data;
 	size_t len, cap;
 };
@@ -115,7 +116,8 @@ static int flush_locked(struct wbufs *w, struct wbuf *b)
 	int rv = 0;
 
 	if (b->len > 0)
-		rv = w->commit(w->arg, b->ino, b->off, b->data, b->len);
+		rv = w->commit(w->arg, b->ino, b->epoch, b->off, b->data,
+		    b->len);
 	b->len = 0;
 	return rv;
 }
@@ -138,17 +140,24 @@ int wbuf_release(struct wbufs *w, struct wbuf *b)
 	return rv;
 }
 
-int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t off, const void *data,
-    size_t len)
+int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t epoch, uint64_t off,
+    const void *data, size_t len)
 {
 	int rv = 0;
 
 	pthread_mutex_lock(&b->mu);
-	if (b->len > 0 && (off != b->off + b->len || b->len + len > w->bound))
+	if (b->len > 0 && b->epoch != epoch) {
+		/* Bytes of older descriptors: never mixed with these. */
 		rv = flush_locked(w, b);
+		if (rv == WBUF_LOST)
+			rv = 0;
+	} else if (b->len > 0 &&
+	    (off != b->off + b->len || b->len + len > w->bound)) {
+		rv = flush_locked(w, b);
+	}
 	if (rv == 0 && len > w->bound) {
 		/* Bigger than a buffer: straight through. */
-		rv = w->commit(w->arg, b->ino, off, data, len);
+		rv = w->commit(w->arg, b->ino, epoch, off, data, len);
 	} else if (rv == 0) {
 		if (b->len + len > b->cap) {
 			size_t cap = b->cap ? b->cap : 64 * 1024;
@@ -164,8 +173,10 @@ int wbuf_write(struct wbufs *w, struct wbuf *b, uint64_t off, const void *data,
 			b->data = p;
 			b->cap = cap;
 		}
-		if (b->len == 0)
+		if (b->len == 0) {
 			b->off = off;
+			b->epoch = epoch;
+		}
 		memcpy(b->data + b->len, data, len);
 		b->len += len;
 	}

@@ -8,12 +8,17 @@
  * Scenarios, in order (one cluster, fsharness.h):
  *   counters: processes on every mount increment one counter file under
  *   flock, fcntl, an O_EXCL lockfile and a mkdir lock: the final count is
- *   exact, every round; noclobber lockfiles (one winner); flock on a
+ *   exact, every round, also on cache=relaxed mounts (flock, fcntl: a
+ *   grant makes the next read fresh); noclobber lockfiles (one winner);
+ *   flock on a
  *   mount and `raftkv lock` on its path are one lock; LOCK_NB
  *   contention (EWOULDBLOCK, EAGAIN); flock upgrade and downgrade; F_GETLK
  *   reports a lock held on another mount (range, type, pid); a signal
- *   interrupts a blocking wait (EINTR) and leaks no lock; tokens
+ *   interrupts a blocking wait (EINTR) and leaks no lock, and when the
+ *   grant wins the race the owner keeps what it held before; tokens
  *   (user.raftkv.token) strictly increase over grants on every mount;
+ *   user.raftkv.fence reads back as set and honours XATTR_CREATE and
+ *   XATTR_REPLACE;
  *   kill -9 of a holding process: a waiter on another mount is granted
  *   (the holder's mount is alive and renews its lease, so only the
  *   release on exit can free it); 10,000 POSIX locks of one process
@@ -21,7 +26,10 @@
  *   holder's mount: a waiter elsewhere is granted once the lease ran out,
  *   the old holder's fenced write is refused (EPERM), its locked file
  *   answers EIO, and the same write unfenced goes through and loses the
- *   other's update (what fencing is for).
+ *   other's update (what fencing is for); bytes buffered under a lock
+ *   lost before they committed never commit (getattr, close: EIO); a
+ *   lease that ran out inside a snapshot the holder's mount installs is
+ *   noticed (EIO).
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -44,6 +52,9 @@
 #include <unistd.h>
 
 #include "kv/clerk.h"
+#include "raft/client/client.h"
+#include "raft/client/cproto.h"
+#include "raft/client/keys.h"
 #include "tests/fs/fsharness.h"
 
 /* The cluster's lock lease (the lock_lease line below): well above an
@@ -232,12 +243,13 @@ static int counter_kid(void *p)
 	return 0;
 }
 
-static void test_counters(void)
+/* Count under each method in [@from, @to) on every mount. */
+static void counters(int from, int to, const char *tag)
 {
 	int per_mount = long_run() ? 3 : 2, iters = long_run() ? 200 : 20;
 	int rounds = long_run() ? 3 : 1;
 
-	for (int m = 0; m < M_COUNT; m++)
+	for (int m = from; m < to; m++)
 		for (int r = 0; r < rounds; r++) {
 			static struct counter_arg args[N * 8];
 			pid_t ps[N * 8];
@@ -272,9 +284,154 @@ static void test_counters(void)
 			    "%s round %d: count %d, want %d (a lost update: "
 			    "no mutual exclusion)",
 			    method_name[m], r, v, n * iters);
-			printf("ok   %s: %d processes x %d increments = %d\n",
-			    method_name[m], n, iters, v);
+			printf("ok   %s%s: %d processes x %d increments = "
+			       "%d\n",
+			    method_name[m], tag, n, iters, v);
 		}
+}
+
+static void test_counters(void)
+{
+	counters(0, M_COUNT, "");
+}
+
+/* Restart the mounts one at a time (two keep the quorum) with @opts. */
+static void remount_all(const char *opts)
+{
+	for (int i = 0; i < N; i++) {
+		int st = stop(i);
+
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "mount %d ended with status %#x", i + 1, st);
+		extra_opts[i] = opts;
+		start(i);
+	}
+}
+
+/* Delay by @ms (0: no more) every message the other members send to
+ * member @i: it applies what commits that much later (fault injection). */
+static void delay_to(int i, unsigned ms)
+{
+	struct cluster admin = cl; /* fault injection needs the admin key */
+	char err[512];
+	struct client *c;
+
+	CHECK(keys_load_credential(&admin, conf, NULL, true, err,
+	          sizeof(err)) == 0,
+	    "%s", err);
+	CHECK(client_new(&admin, NULL, &c) == 0, "client");
+	for (int j = 0; j < N; j++) {
+		struct cproto_fault f = { .peer = (uint64_t)i + 1,
+			.delay_ms = ms };
+		uint8_t buf[CPROTO_FAULT_LEN];
+		struct client_reply rep;
+		int rv;
+
+		if (j == i)
+			continue;
+		cproto_encode_fault(&f, buf);
+		rv = client_call(c, (uint32_t)j, CPROTO_FAULT, buf, sizeof(buf),
+		    5000, &rep);
+		CHECK(rv == 0 && rep.status == 0, "fault %d->%d: %d", j, i, rv);
+		free(rep.data);
+	}
+	client_free(c);
+}
+
+struct fresh_arg {
+	int mount;
+	int wfd, rfd; /* to the parent, from it */
+};
+
+/* The reader on the lagging relaxed mount: reads the counter ("O" when
+ * done), waits for the go, says "S" and takes the flock, then reports
+ * what it reads under it (10 bytes). */
+static int fresh_kid(void *p)
+{
+	struct fresh_arg *a = p;
+	char path[PATH_MAX], buf[16] = "";
+	int fd;
+
+	pathf(path, a->mount, "fresh");
+	fd = open(path, O_RDWR);
+	if (fd < 0 || pread(fd, buf, 10, 0) != 10)
+		return 2;
+	if (write(a->wfd, "O", 1) != 1 || read(a->rfd, buf, 1) != 1 ||
+	    write(a->wfd, "S", 1) != 1)
+		return 3;
+	if (flock(fd, LOCK_EX) != 0)
+		return 4;
+	memset(buf, 0, sizeof(buf));
+	if (pread(fd, buf, 10, 0) != 10 || write(a->wfd, buf, 10) != 10)
+		return 5;
+	return 0;
+}
+
+/*
+ * A grant on a relaxed mount makes the next read fresh, deterministically
+ * exposed: the reader's member applies 250 ms late (a delay on the
+ * messages to it); the writer elsewhere holds the flock, writes and
+ * unlocks while the reader's flock is under way, so the grant comes back
+ * from the leader before the reader's member has applied the write.
+ */
+static void test_relaxed_fresh(void)
+{
+	int l = leader_index(), r = (l + 1) % N, wm = (l + 2) % N;
+	int to[2], from[2], bfd;
+	struct fresh_arg a;
+	char p[PATH_MAX], got[16] = "", c;
+	pid_t kid;
+
+	pathf(p, wm, "fresh");
+	put_file(p, "0000000000", O_TRUNC);
+	expect_file(r, "fresh", "0000000000");
+	bfd = open(p, O_RDWR);
+	CHECK(bfd >= 0, "open %s", p);
+	CHECK(flock(bfd, LOCK_EX) == 0, "writer's flock");
+	CHECK(pwrite(bfd, "0000000001", 10, 0) == 10, "write");
+	CHECK(pipe(to) == 0 && pipe(from) == 0, "pipe");
+	a = (struct fresh_arg){ r, from[1], to[0] };
+	kid = spawn(fresh_kid, &a);
+	close(from[1]);
+	close(to[0]);
+	CHECK(read(from[0], &c, 1) == 1 && c == 'O', "the reader read");
+	delay_to(r, 250);
+	sleep_ms(500);
+	CHECK(write(to[1], "g", 1) == 1, "go");
+	CHECK(read(from[0], &c, 1) == 1 && c == 'S', "the reader locks");
+	sleep_ms(80);
+	CHECK(flock(bfd, LOCK_UN) == 0, "the writer unlocks (commits first)");
+	for (size_t n = 0; n < 10;) {
+		ssize_t k = read(from[0], got + n, 10 - n);
+
+		CHECK(k > 0, "the reader's answer (status %d)",
+		    reap_kid(kid, 1000));
+		n += (size_t)k;
+	}
+	delay_to(r, 0);
+	CHECK(reap_kid(kid, 30000) == 0, "the reader");
+	CHECK(strcmp(got, "0000000001") == 0,
+	    "read under a fresh grant on a relaxed mount: '%s', the previous "
+	    "holder wrote '0000000001' before its unlock",
+	    got);
+	close(bfd);
+	close(to[1]);
+	close(from[0]);
+}
+
+/*
+ * cache=relaxed (close-to-open, kernel page cache): taking a lock must
+ * make the next read fresh, or a read-modify-write under the lock reads
+ * what the previous holder's writes replaced (a lost update): flock and
+ * fcntl counters on relaxed mounts, descriptors opened once.
+ */
+static void test_relaxed_counters(void)
+{
+	remount_all(",cache=relaxed");
+	test_relaxed_fresh();
+	for (int round = 0; round < 2; round++)
+		counters(M_FLOCK, M_FCNTL + 1, ", cache=relaxed");
+	remount_all("");
 }
 
 /* `set -o noclobber; echo $$ > lock` from every mount at once: one
@@ -503,6 +660,130 @@ static void test_interrupt(void)
 	}
 }
 
+static void kill_holder(pid_t p);
+
+/* The owner of the race test: holds [0,10) shared on "race", then waits
+ * for [0,100) exclusive; reports 'R' when it holds [0,10), then the wait's
+ * outcome ('G' granted, 'I' EINTR, 'E' else), and holds on until killed. */
+struct race_arg {
+	int mount;
+	int wfd;
+};
+
+static int race_kid(void *p)
+{
+	struct race_arg *a = p;
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+	int fd = open_rw(a->mount, "race");
+	char c;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	if (setlk(fd, F_SETLK, F_RDLCK, 0, 10) != 0)
+		return 3;
+	if (write(a->wfd, "R", 1) != 1)
+		return 4;
+	errno = 0;
+	if (setlk(fd, F_SETLKW, F_WRLCK, 0, 100) == 0)
+		c = 'G';
+	else
+		c = errno == EINTR ? 'I' : 'E';
+	if (write(a->wfd, &c, 1) != 1)
+		return 5;
+	for (;;)
+		pause();
+}
+
+/* One byte from @rfd within @ms, or 0. */
+static char read_byte(int rfd, int ms)
+{
+	int fl = fcntl(rfd, F_GETFL);
+
+	fcntl(rfd, F_SETFL, fl | O_NONBLOCK);
+	for (int t = 0; t <= ms; t += 10) {
+		char c;
+		ssize_t n = read(rfd, &c, 1);
+
+		if (n == 1)
+			return c;
+		CHECK(n < 0 && errno == EAGAIN, "the race child ended");
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+/* F_GETLK of [@start, @start + @len) for @type from @fd: the answer. */
+static struct flock getlk(int fd, short type, off_t start, off_t len)
+{
+	struct flock fl = { .l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = start,
+		.l_len = len };
+
+	CHECK(fcntl(fd, F_GETLK, &fl) == 0, "F_GETLK");
+	return fl;
+}
+
+/*
+ * An interrupted F_SETLKW whose grant won the race must not drop what
+ * the owner held before: the owner (mount w) holds [0,10) shared and
+ * waits for [0,100) exclusive behind a shared lock of mount h on
+ * [50,60).  Mount w is cut off, h unlocks (the majority grants the
+ * wait, w cannot see it), the owner is signalled, w is healed: the
+ * cancel comes after the grant.  Whatever the call answers, the owner
+ * holds at least what it held before, in the mode the answer implies,
+ * as another mount sees with F_GETLK.
+ */
+static void test_interrupt_race(void)
+{
+	int l = leader_index(), w = (l + 1) % N, h = (l + 2) % N;
+	int hfd = open_rw(h, "race"), cfd = open_rw(l, "race"), pfd[2];
+	struct race_arg a;
+	struct flock fl;
+	pid_t kid;
+	char c;
+
+	CHECK(setlk(hfd, F_SETLK, F_RDLCK, 50, 10) == 0, "holder [50,60)");
+	CHECK(pipe(pfd) == 0, "pipe");
+	a = (struct race_arg){ w, pfd[1] };
+	kid = spawn(race_kid, &a);
+	close(pfd[1]);
+	CHECK(read_byte(pfd[0], 20000) == 'R', "the owner holds [0,10)");
+	CHECK(read_byte(pfd[0], 500) == 0, "granted while held");
+	isolate(w, true);
+	CHECK(setlk(hfd, F_SETLK, F_UNLCK, 0, 0) == 0, "unlock [50,60)");
+	sleep_ms(200);
+	CHECK(kill(kid, SIGUSR1) == 0, "signal");
+	sleep_ms(1000);
+	isolate(w, false);
+	c = read_byte(pfd[0], 60000);
+	CHECK(c == 'G' || c == 'I', "the interrupted wait answered '%c'",
+	    c ? c : '-');
+	fl = getlk(cfd, F_RDLCK, 0, 10);
+	if (c == 'G') {
+		CHECK(fl.l_type == F_WRLCK && fl.l_pid == kid,
+		    "granted: [0,10) must be held exclusively by %d "
+		    "(type %d pid %d)",
+		    (int)kid, fl.l_type, (int)fl.l_pid);
+		fl = getlk(cfd, F_RDLCK, 10, 90);
+		CHECK(fl.l_type == F_WRLCK && fl.l_pid == kid,
+		    "granted: [10,100) must be held exclusively");
+	} else {
+		fl = getlk(cfd, F_WRLCK, 0, 10);
+		CHECK(fl.l_type == F_RDLCK && fl.l_pid == kid,
+		    "EINTR: [0,10) must still be held shared by %d (type %d "
+		    "pid %d)",
+		    (int)kid, fl.l_type, (int)fl.l_pid);
+		fl = getlk(cfd, F_WRLCK, 10, 90);
+		CHECK(fl.l_type == F_UNLCK, "EINTR: [10,100) must be free");
+	}
+	printf("ok   interrupted wait whose grant raced: answered %s\n",
+	    c == 'G' ? "success (granted)" : "EINTR");
+	kill_holder(kid);
+	close(pfd[0]);
+	close(hfd);
+	close(cfd);
+}
+
 /* ------------------------------------------------------------------ */
 /* Tokens */
 
@@ -548,6 +829,45 @@ static void test_tokens(void)
 	}
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
+}
+
+/* user.raftkv.fence behaves like a stored xattr: it reads back exactly as
+ * set, XATTR_CREATE and XATTR_REPLACE are honoured, "/" is the root. */
+static void test_fence_xattr(void)
+{
+	const char *name = "user.raftkv.fence";
+	int fd = open_rw(0, "fx");
+	char buf[128];
+	ssize_t n;
+
+	errno = 0;
+	CHECK(fsetxattr(fd, name, "7", 1, XATTR_REPLACE) != 0 &&
+	        errno == ENODATA,
+	    "XATTR_REPLACE of a missing fence");
+	CHECK(fsetxattr(fd, name, "7\n", 2, XATTR_CREATE) == 0, "create");
+	n = fgetxattr(fd, name, buf, sizeof(buf));
+	CHECK(n == 2 && memcmp(buf, "7\n", 2) == 0,
+	    "the fence reads back as set: %.*s", (int)(n > 0 ? n : 0), buf);
+	errno = 0;
+	CHECK(fsetxattr(fd, name, "8", 1, XATTR_CREATE) != 0 && errno == EEXIST,
+	    "XATTR_CREATE of an existing fence");
+	CHECK(fsetxattr(fd, name, "9 /fx", 5, XATTR_REPLACE) == 0, "replace");
+	n = fgetxattr(fd, name, buf, sizeof(buf));
+	CHECK(n == 5 && memcmp(buf, "9 /fx", 5) == 0,
+	    "the fence reads back as set: %.*s", (int)(n > 0 ? n : 0), buf);
+	CHECK(fsetxattr(fd, name, "10 /", 4, 0) == 0,
+	    "a fence on the lock of the mount's root \"/\"");
+	n = fgetxattr(fd, name, buf, sizeof(buf));
+	CHECK(n == 4 && memcmp(buf, "10 /", 4) == 0,
+	    "the fence reads back as set: %.*s", (int)(n > 0 ? n : 0), buf);
+	CHECK(fremovexattr(fd, name) == 0, "remove");
+	errno = 0;
+	CHECK(fgetxattr(fd, name, buf, sizeof(buf)) < 0 && errno == ENODATA,
+	    "removed");
+	errno = 0;
+	CHECK(fremovexattr(fd, name) != 0 && errno == ENODATA,
+	    "remove a missing fence");
+	close(fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -784,6 +1104,157 @@ static void mount_death(enum death how, bool fence)
 	close(lfd);
 }
 
+/*
+ * Bytes written under a lock that is lost before they commit never
+ * commit, whichever path would commit them: mount v holds a flock on
+ * "lostbuf" and writes (buffered), is stopped until its lease ran out, a
+ * waiter elsewhere is granted and writes; once v learnt the loss, a
+ * getattr (fstat) and the close of the old descriptor (EIO) must not
+ * commit the old bytes over the new holder's.
+ */
+static void test_lost_buffer(void)
+{
+	int v = (leader_index() + 1) % N, a = (v + 1) % N, r, lfd;
+	char p[PATH_MAX];
+	struct stat st;
+	bool eio = false;
+	pid_t w;
+
+	lfd = open_rw(v, "lostbuf");
+	CHECK(ftruncate(lfd, 0) == 0 && pwrite(lfd, "before", 6, 0) == 6 &&
+	        fsync(lfd) == 0,
+	    "data");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	CHECK(pwrite(lfd, "mine!!", 6, 0) == 6, "buffered write");
+	w = holder(a, "lostbuf", true, &r);
+	CHECK(!granted(r, 300), "granted while held");
+	CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "stopped");
+	pathf(p, a, "lostbuf");
+	put_file(p, "theirs", O_TRUNC);
+	CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+	for (int t = 0; t < 200 && !eio; t++) {
+		char c;
+
+		eio = pread(lfd, &c, 1, 0) < 0 && errno == EIO;
+		if (!eio)
+			sleep_ms(50);
+	}
+	CHECK(eio, "the lost lock's file still works");
+	(void)fstat(lfd, &st); /* a getattr: flushes this mount's writes */
+	expect_file(a, "lostbuf", "theirs");
+	errno = 0;
+	CHECK(close(lfd) != 0 && errno == EIO,
+	    "close of a descriptor whose lock was lost before its bytes "
+	    "committed");
+	expect_file(a, "lostbuf", "theirs");
+	expect_file(v, "lostbuf", "theirs");
+	kill_holder(w);
+	close(r);
+}
+
+/* How many times mount @i's log says @what. */
+static int log_count(int i, const char *what)
+{
+	char path[PATH_MAX + 64], line[4096];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/mount%d.log", dir, i + 1);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A wait on mount *@p for "snapwait" (held elsewhere): 0 when it fails
+ * with EIO. */
+static int eio_wait_kid(void *p)
+{
+	int fd = open_rw(*(int *)p, "snapwait");
+
+	if (flock(fd, LOCK_EX) == 0)
+		return 3;
+	return errno == EIO ? 0 : 4;
+}
+
+/*
+ * A lease that ran out inside a snapshot: mount v holds a flock and
+ * waits for another, and is cut off; its lease runs out, a waiter
+ * elsewhere is granted, and the majority writes enough to compact its
+ * log past all that, so that v, healed, installs a snapshot (no LOST
+ * event is replayed).  v must then notice that its lock is gone (its
+ * locked file answers EIO) and that its wait is gone (EIO).
+ */
+static void test_lost_in_snapshot(void)
+{
+	static int vm;
+	int v = (leader_index() + 1) % N, a = (v + 1) % N, r, lfd, hfd, st;
+	int restored = log_count(v, "restored snapshot");
+	char p[PATH_MAX], *bulk;
+	bool eio = false;
+	pid_t w, ew;
+
+	lfd = open_rw(v, "snaplock");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	w = holder(a, "snaplock", true, &r);
+	CHECK(!granted(r, 300), "granted while held");
+	hfd = open_rw(a, "snapwait");
+	CHECK(flock(hfd, LOCK_EX) == 0, "holder of snapwait");
+	vm = v;
+	ew = spawn(eio_wait_kid, &vm);
+	CHECK(reap_kid(ew, 500) == -1, "a wait for a held lock ended");
+	isolate(v, true);
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "was cut off");
+	/* Past a snapshot that compacts what v has not seen. */
+	bulk = malloc(3 << 20);
+	CHECK(bulk != NULL, "malloc");
+	memset(bulk, 'z', 3 << 20);
+	bulk[(3 << 20) - 1] = '\0';
+	pathf(p, a, "snapbulk");
+	put_file(p, bulk, O_TRUNC);
+	CHECK(truncate(p, 0) == 0, "truncate");
+	free(bulk);
+	isolate(v, false);
+	for (int t = 0;
+	     t < 1200 && log_count(v, "restored snapshot") == restored; t++)
+		sleep_ms(50);
+	CHECK(log_count(v, "restored snapshot") > restored,
+	    "mount %d installed no snapshot (see %s/mount%d.log)", v + 1, dir,
+	    v + 1);
+	for (int t = 0; t < 200 && !eio; t++) {
+		char c;
+
+		eio = pread(lfd, &c, 1, 0) < 0 && errno == EIO;
+		if (!eio)
+			sleep_ms(50);
+	}
+	CHECK(eio,
+	    "a lock lost inside a restored snapshot: its file still "
+	    "works");
+	errno = 0;
+	CHECK(token_of(lfd) == 0, "a token of a lost lock");
+	st = reap_kid(ew, 20000);
+	CHECK(st == 0, "a wait lost inside a restored snapshot: %s",
+	    st < 0 ? "still waiting" : "not EIO");
+	close(hfd);
+	close(lfd);
+	kill_holder(w);
+	close(r);
+	/* A fresh open works again. */
+	lfd = open_rw(v, "snaplock");
+	CHECK(flock(lfd, LOCK_EX) == 0 && flock(lfd, LOCK_UN) == 0,
+	    "lock again after the loss");
+	close(lfd);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -817,10 +1288,20 @@ int main(int argc, char **argv)
 		printf("ok tokens strictly increase over grants on every "
 		       "mount\n");
 	}
+	if (want(only, "fencexattr")) {
+		test_fence_xattr();
+		printf("ok user.raftkv.fence reads back as set, honours "
+		       "XATTR_CREATE and XATTR_REPLACE, \"/\" is the root\n");
+	}
 	if (want(only, "intr")) {
 		test_interrupt();
 		printf("ok a signal interrupts a blocking wait (EINTR), "
 		       "nothing leaked\n");
+	}
+	if (want(only, "intrrace")) {
+		test_interrupt_race();
+		printf("ok an interrupted wait whose grant won the race keeps "
+		       "what the owner held before\n");
 	}
 	if (want(only, "killproc")) {
 		test_kill_holder_process();
@@ -835,6 +1316,11 @@ int main(int argc, char **argv)
 		test_counters();
 		printf("ok mutual exclusion counted: flock, fcntl, O_EXCL, "
 		       "mkdir\n");
+	}
+	if (want(only, "relaxed")) {
+		test_relaxed_counters();
+		printf("ok mutual exclusion counted on cache=relaxed mounts: "
+		       "a grant makes the next read fresh\n");
 	}
 	if (want(only, "many")) {
 		test_many_locks();
@@ -853,6 +1339,16 @@ int main(int argc, char **argv)
 		printf("ok partition of the holder's mount: granted after the "
 		       "lease, fenced write refused, unfenced one lost an "
 		       "update\n");
+	}
+	if (want(only, "lostbuf")) {
+		test_lost_buffer();
+		printf("ok bytes buffered under a lock lost before they "
+		       "committed never commit (close: EIO)\n");
+	}
+	if (want(only, "snapshot")) {
+		test_lost_in_snapshot();
+		printf("ok a lease that ran out inside an installed snapshot: "
+		       "the lock is lost, its file answers EIO\n");
 	}
 	if (want(only, "kill")) {
 		mount_death(D_KILL, false);

@@ -3,7 +3,8 @@
  * sequential writes coalesce into one commit, a gap or an overlap commits
  * first, the bound is kept, a write over the bound goes straight through,
  * descriptors of one inode share its buffer, flush and release commit,
- * a failed commit is reported once and drops the extent, and a seeded run
+ * a failed commit is reported once and drops the extent, bytes of a lost
+ * lock never commit (epochs), and a seeded run
  * against a plain byte array.
  */
 #include <errno.h>
@@ -26,15 +27,18 @@ struct sink {
 	uint64_t last_ino, last_off;
 	size_t last_len;
 	int fail_next; /* errno to fail the next commit with */
+	uint64_t lost_below; /* epochs below it: lost (WBUF_LOST) */
 	unsigned char file[FILE_MAX]; /* what was committed (inode 7) */
 	size_t size;
 };
 
-static int commit(void *arg, uint64_t ino, uint64_t off, const void *data,
-    size_t len)
+static int commit(void *arg, uint64_t ino, uint64_t epoch, uint64_t off,
+    const void *data, size_t len)
 {
 	struct sink *s = arg;
 
+	if (epoch < s->lost_below)
+		return WBUF_LOST;
 	if (s->fail_next) {
 		int e = s->fail_next;
 
@@ -64,8 +68,8 @@ static void test_wbuf_sequential_writes_coalesce(void **state)
 
 	(void)state;
 	assert_non_null(b);
-	assert_int_equal(wbuf_write(w, b, 0, "abc", 3), 0);
-	assert_int_equal(wbuf_write(w, b, 3, "def", 3), 0);
+	assert_int_equal(wbuf_write(w, b, 0, 0, "abc", 3), 0);
+	assert_int_equal(wbuf_write(w, b, 0, 3, "def", 3), 0);
 	assert_int_equal(s.commits, 0);
 	assert_int_equal(wbufs_flush_ino(w, 8), 0); /* another inode */
 	assert_int_equal(wbufs_flush_ino(w, 7), 1); /* committed */
@@ -74,8 +78,8 @@ static void test_wbuf_sequential_writes_coalesce(void **state)
 	assert_memory_equal(s.file, "abcdef", 6);
 	assert_int_equal(wbufs_flush_ino(w, 7), 0); /* nothing left */
 	/* A gap commits what was pending first. */
-	assert_int_equal(wbuf_write(w, b, 10, "x", 1), 0);
-	assert_int_equal(wbuf_write(w, b, 20, "y", 1), 0);
+	assert_int_equal(wbuf_write(w, b, 0, 10, "x", 1), 0);
+	assert_int_equal(wbuf_write(w, b, 0, 20, "y", 1), 0);
 	assert_int_equal(s.commits, 2);
 	assert_int_equal(s.last_off, 10);
 	assert_int_equal(wbuf_release(w, b), 0);
@@ -93,12 +97,12 @@ static void test_wbuf_bound_and_big_writes(void **state)
 
 	(void)state;
 	memset(big, 'B', sizeof(big));
-	assert_int_equal(wbuf_write(w, b, 0, big, 60), 0);
-	assert_int_equal(wbuf_write(w, b, 60, big, 60), 0); /* 120 > 100 */
+	assert_int_equal(wbuf_write(w, b, 0, 0, big, 60), 0);
+	assert_int_equal(wbuf_write(w, b, 0, 60, big, 60), 0); /* 120 > 100 */
 	assert_int_equal(s.commits, 1);
 	assert_int_equal(s.last_len, 60);
 	/* Over the bound: the pending extent, then the write itself. */
-	assert_int_equal(wbuf_write(w, b, 120, big, 300), 0);
+	assert_int_equal(wbuf_write(w, b, 0, 120, big, 300), 0);
 	assert_int_equal(s.commits, 3);
 	assert_int_equal(s.last_off, 120);
 	assert_int_equal(s.last_len, 300);
@@ -117,27 +121,60 @@ static void test_wbuf_shared_per_inode_and_errors(void **state)
 
 	(void)state;
 	assert_ptr_equal(b1, b2);
-	assert_int_equal(wbuf_write(w, b1, 0, "one", 3), 0);
-	assert_int_equal(wbuf_write(w, b2, 3, "two", 3), 0);
+	assert_int_equal(wbuf_write(w, b1, 0, 0, "one", 3), 0);
+	assert_int_equal(wbuf_write(w, b2, 0, 3, "two", 3), 0);
 	assert_int_equal(wbuf_release(w, b1), 0); /* commits both */
 	assert_int_equal(s.commits, 1);
 	assert_memory_equal(s.file, "onetwo", 6);
 	/* A failed commit is reported once, and the extent dropped. */
-	assert_int_equal(wbuf_write(w, b2, 6, "lost", 4), 0);
+	assert_int_equal(wbuf_write(w, b2, 0, 6, "lost", 4), 0);
 	s.fail_next = EIO;
 	assert_int_equal(wbuf_flush(w, b2), -EIO);
 	assert_int_equal(wbuf_flush(w, b2), 0);
 	assert_int_equal(s.size, 6);
 	/* A failed commit forced by a write fails that write too. */
-	assert_int_equal(wbuf_write(w, b2, 6, "aa", 2), 0);
+	assert_int_equal(wbuf_write(w, b2, 0, 6, "aa", 2), 0);
 	s.fail_next = ENOSPC;
-	assert_int_equal(wbuf_write(w, b2, 100, "bb", 2), -ENOSPC);
+	assert_int_equal(wbuf_write(w, b2, 0, 100, "bb", 2), -ENOSPC);
 	assert_int_equal(wbuf_release(w, b2), 0);
 	assert_int_equal(s.size, 6);
 	/* The last release freed the buffer: a new open starts empty. */
 	b1 = wbuf_open(w, 7);
 	assert_int_equal(wbufs_flush_ino(w, 7), 0);
 	assert_int_equal(wbuf_release(w, b1), 0);
+	wbufs_free(w);
+}
+
+/* Bytes written under a lock lost since never commit, whoever flushes
+ * them; bytes of another epoch never join them. */
+static void test_wbuf_lost_epoch(void **state)
+{
+	struct sink s = { 0 };
+	struct wbufs *w = wbufs_new(1000, commit, &s);
+	struct wbuf *b = wbuf_open(w, 7);
+
+	(void)state;
+	/* Contiguous, but of two epochs: two commits. */
+	assert_int_equal(wbuf_write(w, b, 0, 0, "ab", 2), 0);
+	assert_int_equal(wbuf_write(w, b, 1, 2, "cd", 2), 0);
+	assert_int_equal(s.commits, 1);
+	assert_int_equal(s.last_len, 2);
+	assert_int_equal(wbufs_flush_ino(w, 7), 1);
+	assert_int_equal(s.commits, 2);
+	/* Epoch 1's lock is lost: any flush path refuses its bytes. */
+	assert_int_equal(wbuf_write(w, b, 1, 4, "xx", 2), 0);
+	s.lost_below = 2;
+	assert_int_equal(wbufs_flush_ino(w, 7), WBUF_LOST);
+	assert_int_equal(wbufs_flush_ino(w, 7), 0); /* dropped */
+	assert_int_equal(wbuf_write(w, b, 1, 4, "yy", 2), 0);
+	assert_int_equal(wbuf_flush(w, b), WBUF_LOST);
+	/* A newer descriptor's write drops the lost bytes quietly. */
+	assert_int_equal(wbuf_write(w, b, 1, 4, "zz", 2), 0);
+	assert_int_equal(wbuf_write(w, b, 2, 6, "ok", 2), 0);
+	assert_int_equal(wbuf_release(w, b), 0);
+	assert_int_equal(s.commits, 3);
+	assert_int_equal(s.size, 8);
+	assert_memory_equal(s.file, "abcd\0\0ok", 8);
 	wbufs_free(w);
 }
 
@@ -177,7 +214,8 @@ static void test_wbuf_random_against_reference(void **state)
 				continue;
 			for (size_t i = 0; i < len; i++)
 				data[i] = (unsigned char)rnd();
-			assert_int_equal(wbuf_write(w, b, off, data, len), 0);
+			assert_int_equal(wbuf_write(w, b, 0, off, data, len),
+			    0);
 			if (off > ref_size)
 				memset(ref + ref_size, 0, off - ref_size);
 			memcpy(ref + off, data, len);
@@ -201,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_wbuf_sequential_writes_coalesce),
 		cmocka_unit_test(test_wbuf_bound_and_big_writes),
 		cmocka_unit_test(test_wbuf_shared_per_inode_and_errors),
+		cmocka_unit_test(test_wbuf_lost_epoch),
 		cmocka_unit_test(test_wbuf_random_against_reference),
 	};
 
