@@ -513,7 +513,6 @@ static void abort_leader_state(struct raft *r)
 	r->transferee = 0;
 	r->transfer_elapsed = 0;
 	r->bcast_pending = false;
-	r->commit_news_now = false;
 	r->uncommitted_bytes = 0;
 }
 

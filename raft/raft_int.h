@@ -125,7 +125,6 @@ struct raft {
 	/* Leader state. */
 	uint64_t uncommitted_bytes;
 	bool bcast_pending; /* new entries: replicate at ready time */
-	bool commit_news_now; /* a tick passed: send deferred news */
 	raft_id transferee;
 	unsigned transfer_elapsed;
 

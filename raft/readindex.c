@@ -83,7 +83,7 @@ static int answer(struct raft *r, const struct pending_read *p, bool ok)
 	 * it the commit now rather than at the next tick. */
 	i = raft_member_index(r, p->from);
 	if (rv == 0 && ok && r->role == RAFT_LEADER && i >= 0)
-		rv = replication_commit_news(r, (uint32_t)i, true);
+		rv = replication_commit_news(r, (uint32_t)i);
 	return rv;
 }
 
