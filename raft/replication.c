@@ -201,6 +201,7 @@ int replication_bcast_heartbeat(struct raft *r, uint64_t ctx)
 		r->read_round_unsent = false;
 	if (ctx > r->read_round_sent)
 		r->read_round_sent = ctx;
+	readindex_round_sent(r, ctx);
 	for (uint32_t i = 0; i < r->n_members; i++) {
 		struct progress *pr = &r->prs[i];
 
