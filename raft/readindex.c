@@ -55,16 +55,17 @@
  *     which drops the lease, when it skips ticks; a stalled leader thus
  *     never believes a lease that expired while it was stopped.
  *  3. Quorums: a newer leader needs votes of a quorum of its own
- *     configuration.  Single-server changes (config.h) and "a change is
- *     appended only once the previous one and an entry of the leader's
- *     term committed" mean that configuration is either ours (the latest
- *     in our log, counted above) or the committed one before it, and any
- *     majorities of two configurations one server apart intersect; so some
- *     voter of our lease quorum must have voted for it, which (1, 2) has
- *     not happened.  A leader that is not a voter of its configuration
- *     (removing itself) takes no lease.  The voters that acknowledged are
- *     counted by id in the configuration in force at read time; what they
- *     promised holds whatever the configuration.
+ *     configuration, and must hold our committed entry of this term (4.,
+ *     leader completeness).  Single-server changes (config.h) and "a
+ *     change is appended only once the previous one and an entry of the
+ *     leader's term committed" mean its configuration is then either ours
+ *     (the latest in our log, counted above) or the committed one before
+ *     it, and any majorities of two configurations one server apart
+ *     intersect; so some voter of our lease quorum must have voted for
+ *     it, which (1, 2) has not happened.  A leader that is not a voter
+ *     of its configuration (removing itself) takes no lease.  The voters
+ *     that acknowledged are counted by id in the configuration in force
+ *     at read time; what they promised holds whatever the configuration.
  *  4. Log: the lease also needs an entry of our term committed, so our
  *     commit index covers every earlier leader's commits (as in 1.).
  * Any new leader therefore comes after the read, and so does anything it
