@@ -635,6 +635,20 @@ static int step_term(struct raft *r, const struct raft_msg *m)
 		raft_trace(r, "term %llu -> %llu (message %s from %llu)",
 		    (unsigned long long)r->term, (unsigned long long)m->term,
 		    raft_msg_type_name(m->type), (unsigned long long)m->from);
+		if (m->type == RAFT_MSG_VOTE && r->role != RAFT_LEADER) {
+			/* Figure 2: only a vote granted (or a leader heard)
+			 * restarts the election timer.  A candidate whose
+			 * requests we refuse (its log is behind) must not
+			 * hold our own campaign off forever by bumping our
+			 * term faster than we time out. */
+			unsigned elapsed = r->election_elapsed;
+			unsigned timeout = r->randomized_timeout;
+
+			raft_become_follower(r, m->term, 0);
+			r->election_elapsed = elapsed;
+			r->randomized_timeout = timeout;
+			return 1;
+		}
 		raft_become_follower(r, m->term,
 		    from_leader(m->type) ? m->from : 0);
 		return 1;
