@@ -4,7 +4,14 @@
  * that began before a request arrived cannot vouch for it), so N
  * concurrent readers cost about two ReadIndex rounds, not N.
  *
- * A round is one fsm_read_barrier().  A round that fails for a passing
+ * A round is one fsm_read_barrier(), a ReadIndex of the mount's member:
+ * on the leader's mount, while the leader's lease holds (the default,
+ * raft/readindex.c), it is answered inside the member without a network
+ * round trip; on a follower's mount it costs one round trip to the
+ * leader, which sends the commit index along with the answer.  With
+ * -o read_mode=index every round is a heartbeat round of the leader.
+ *
+ * A round that fails for a passing
  * reason (no leader yet, a leader change) is retried until the caller's
  * deadline: a mount cut off from the majority blocks, then fails.
  */

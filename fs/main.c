@@ -116,6 +116,10 @@ static void usage(FILE *f)
 	    "                       (default: as raftkv(1) finds it)\n"
 	    "  insecure             run a cluster file without keys: NO\n"
 	    "                       authentication (warned at every start)\n"
+	    "  read_mode=MODE       lease (default), index or log: how "
+	    "reads are\n"
+	    "                       confirmed (raftkv-server(8) "
+	    "--read-mode)\n"
 	    "  tick_ms=N, election_ticks=N, heartbeat_ticks=N, "
 	    "max_raft_state=N\n"
 	    "  -f  stay in the foreground    -d  FUSE debug output (implies "
@@ -289,6 +293,14 @@ static void parse_one(struct mopts *o, char *opt)
 		o->fs.entry_timeout = opt_uint(opt, v, 0, 3600);
 	} else if (strcmp(opt, "timeout") == 0) {
 		o->fs.timeout_ms = (int)opt_uint(opt, v, 100, 3600 * 1000);
+	} else if (strcmp(opt, "read_mode") == 0) {
+		o->member.read_no_lease = strcmp(v, "index") == 0;
+		o->member.read_via_log = strcmp(v, "log") == 0;
+		if (strcmp(v, "lease") != 0 && !o->member.read_no_lease &&
+		    !o->member.read_via_log)
+			die("invalid value '%s' for option read_mode (lease, "
+			    "index or log)",
+			    v);
 	} else if (strcmp(opt, "tick_ms") == 0) {
 		o->member.tick_ms = opt_uint(opt, v, 1, 100000);
 	} else if (strcmp(opt, "election_ticks") == 0) {

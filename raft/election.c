@@ -12,7 +12,13 @@
  *
  * Leader stickiness (thesis 4.2.3): a member that heard from a leader
  * within the minimum election timeout ignores (pre)vote requests of a
- * higher term, unless they come from a transfer (ctx == 1).
+ * higher term, unless they come from a transfer (ctx == 1).  It is also
+ * what a leader's read lease rests on (readindex.c), so it is kept
+ * strictly, whether or not this member takes leases itself: for
+ * election_tick ticks after hearing from a leader of its term
+ * (heard_elapsed), or after restarting, a member grants no vote or
+ * pre-vote but a transfer's (even after its term moved on through some
+ * other message) and does not campaign on request (raft_campaign).
  *
  * Durability: a candidate's term and self-vote, and every vote granted, are
  * hard state; their messages are queued "after persist" by raft_send, so
@@ -24,6 +30,7 @@
 #include "raft/config.h"
 #include "raft/election.h"
 #include "raft/raft_int.h"
+#include "raft/readindex.h"
 #include "raft/replication.h"
 #include "raft/snapshot.h"
 
@@ -31,7 +38,10 @@ bool election_in_lease(const struct raft *r)
 {
 	if (r->cfg.disable_check_quorum)
 		return false;
-	return r->leader != 0 && r->election_elapsed < r->cfg.election_tick;
+	if (r->leader != 0 && r->election_elapsed < r->cfg.election_tick)
+		return true;
+	return r->role == RAFT_LEADER ||
+	    r->heard_elapsed < r->cfg.election_tick;
 }
 
 static bool log_up_to_date(const struct raft *r, raft_index index,
@@ -176,7 +186,8 @@ static int leader_tick(struct raft *r)
 	r->heartbeat_elapsed++;
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_tick) {
 		r->heartbeat_elapsed = 0;
-		rv = replication_bcast_heartbeat(r, r->read_round);
+		rv = replication_bcast_heartbeat(r,
+		    readindex_heartbeat_round(r));
 		for (uint32_t i = 0; rv == 0 && i < r->n_members; i++)
 			if (i != r->self_idx)
 				rv = snapshot_tick(r, &r->prs[i]);
@@ -203,6 +214,10 @@ int election_handle_vote(struct raft *r, const struct raft_msg *m)
 
 	can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
 	    (pre && m->term > r->term);
+	/* A leader we heard from recently may hold a read lease that our
+	 * vote would break (readindex.c); a vote given already stands. */
+	if (r->vote != m->from && m->ctx != 1 && election_in_lease(r))
+		can_vote = false;
 	resp.type = pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP;
 	resp.to = m->from;
 	if (can_vote && log_up_to_date(r, m->index, m->log_term)) {
@@ -272,6 +287,9 @@ int raft_transfer_leadership(struct raft *r, raft_id to)
 		return -EINVAL;
 	r->transferee = to;
 	r->election_elapsed = 0; /* the transfer must finish within a timeout */
+	/* Its TIMEOUT_NOW lets the target's election bypass stickiness, even
+	 * if it arrives late: no lease reads for the rest of this term. */
+	r->lease_off = true;
 	raft_trace(r, "transferring leadership to %llu",
 	    (unsigned long long)to);
 	election_check_transfer(r, &r->prs[i]);

@@ -98,10 +98,13 @@ int election_handle_timeout_now(struct raft *r, const struct raft_msg *m);
 void election_check_transfer(struct raft *r, struct progress *pr);
 
 /*
- * Leader stickiness (thesis 4.2.3): true while we heard from a leader (or
- * are one) within the minimum election timeout and check-quorum is on.
- * step_term then ignores (pre)vote requests of a higher term that are not
- * a transfer.  Any role; changes nothing.
+ * Leader stickiness (thesis 4.2.3): true while check-quorum is on and we
+ * are a leader, or heard from one within the minimum election timeout
+ * (heard_elapsed, whatever our term did since), or restarted less than
+ * that ago.  step_term then ignores (pre)vote requests of a higher term
+ * that are not a transfer, election_handle_vote refuses the others and
+ * raft_campaign refuses: a leader's read lease rests on it
+ * (readindex.c).  Any role; changes nothing.
  */
 bool election_in_lease(const struct raft *r);
 

@@ -41,6 +41,9 @@
 	    "refused: the new configuration would have no quorum " \
 	    "of live voters") \
 	X(RAFT_ELASTVOTER, -1010, "refused: that would leave no voter") \
+	X(RAFT_EINLEASE, -1011, \
+	    "refused: a leader was heard from recently and may hold " \
+	    "a read lease") \
 	X(STORAGE_ECORRUPT, -1101, \
 	    "storage corrupt: a checksum, header or sequence is wrong") \
 	X(STORAGE_EFOREIGN, -1102, \

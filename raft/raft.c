@@ -29,6 +29,7 @@
  * rest of the core).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,7 @@ void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index)
 	struct progress old[RAFT_MAX_MEMBERS];
 	int8_t old_votes[RAFT_MAX_MEMBERS];
 	uint64_t old_acks[RAFT_MAX_MEMBERS];
+	uint64_t old_lease[RAFT_MAX_MEMBERS];
 	bool used[RAFT_MAX_MEMBERS] = { false };
 	bool placed[RAFT_MAX_MEMBERS] = { false };
 	uint32_t n = config_n_members(c), j, k;
@@ -111,6 +113,7 @@ void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index)
 	memcpy(old, r->prs, sizeof(old));
 	memcpy(old_votes, r->votes, sizeof(old_votes));
 	memcpy(old_acks, r->read_acks, sizeof(old_acks));
+	memcpy(old_lease, r->lease_from, sizeof(old_lease));
 	/* Members that stay keep their state (a promoted learner keeps its
 	 * progress); the progress structs only move, so every slot keeps
 	 * the window it was allocated with. */
@@ -123,6 +126,7 @@ void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index)
 			r->prs[k] = old[j];
 			r->votes[k] = old_votes[j];
 			r->read_acks[k] = old_acks[j];
+			r->lease_from[k] = old_lease[j];
 			used[j] = placed[k] = true;
 			break;
 		}
@@ -139,6 +143,7 @@ void raft_conf_set(struct raft *r, const struct raft_conf *c, raft_index index)
 		progress_reset(&r->prs[k], last);
 		r->votes[k] = 0;
 		r->read_acks[k] = 0;
+		r->lease_from[k] = 0;
 	}
 	r->conf = *c;
 	r->conf_index = index;
@@ -325,6 +330,10 @@ static int check_config(const struct raft_config *c)
 	if (c->election_tick < 2 || c->heartbeat_tick == 0 ||
 	    c->heartbeat_tick >= c->election_tick)
 		return -EINVAL;
+	/* The lease must end before the voters' stickiness does, even when
+	 * both are measured with clocks of the same rate (readindex.c). */
+	if (c->lease_ticks > 0 && c->lease_ticks + 2 > c->election_tick)
+		return -EINVAL;
 	if (c->max_msg_entries == 0 || c->max_msg_bytes == 0 ||
 	    c->max_inflight_msgs == 0 || c->snapshot_chunk_bytes == 0 ||
 	    c->max_entry_bytes == 0)
@@ -433,6 +442,10 @@ int raft_new(const struct raft_config *cfg, const struct raft_boot *boot,
 	r->ss_role = RAFT_FOLLOWER;
 	r->ss_term = r->term;
 	reset_timers(r);
+	/* Restarted: we may have acknowledged a leader's heartbeat just
+	 * before, and that leader may count on us not voting for another
+	 * within the minimum election timeout (readindex.c). */
+	r->heard_elapsed = r->term > 0 ? 0 : cfg->election_tick;
 	raft_trace(r,
 	    "start term %llu vote %llu log (%llu..%llu] snapshot %llu",
 	    (unsigned long long)r->term, (unsigned long long)r->vote,
@@ -513,7 +526,6 @@ static void abort_leader_state(struct raft *r)
 	r->transferee = 0;
 	r->transfer_elapsed = 0;
 	r->bcast_pending = false;
-	r->commit_news_now = false;
 	r->uncommitted_bytes = 0;
 }
 
@@ -561,7 +573,9 @@ int raft_become_leader(struct raft *r)
 	for (uint32_t i = 0; i < r->n_members; i++) {
 		progress_reset(&r->prs[i], last);
 		r->read_acks[i] = 0;
+		r->lease_from[i] = 0;
 	}
+	r->lease_off = false;
 	r->read_round_sent = 0;
 	if (r->self_idx != NO_MEMBER) { /* not when elected by C8 */
 		r->prs[r->self_idx].match = r->stable;
@@ -578,7 +592,12 @@ int raft_become_leader(struct raft *r)
 
 int raft_tick(struct raft *r)
 {
-	int rv = election_tick(r);
+	int rv;
+
+	r->now_ticks++;
+	if (r->heard_elapsed < UINT_MAX)
+		r->heard_elapsed++;
+	rv = election_tick(r);
 
 	if (rv == 0 && r->role == RAFT_LEADER)
 		replication_tick(r);
@@ -616,6 +635,20 @@ static int step_term(struct raft *r, const struct raft_msg *m)
 		raft_trace(r, "term %llu -> %llu (message %s from %llu)",
 		    (unsigned long long)r->term, (unsigned long long)m->term,
 		    raft_msg_type_name(m->type), (unsigned long long)m->from);
+		if (m->type == RAFT_MSG_VOTE && r->role != RAFT_LEADER) {
+			/* Figure 2: only a vote granted (or a leader heard)
+			 * restarts the election timer.  A candidate whose
+			 * requests we refuse (its log is behind) must not
+			 * hold our own campaign off forever by bumping our
+			 * term faster than we time out. */
+			unsigned elapsed = r->election_elapsed;
+			unsigned timeout = r->randomized_timeout;
+
+			raft_become_follower(r, m->term, 0);
+			r->election_elapsed = elapsed;
+			r->randomized_timeout = timeout;
+			return 1;
+		}
 		raft_become_follower(r, m->term,
 		    from_leader(m->type) ? m->from : 0);
 		return 1;
@@ -769,6 +802,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 		return rv;
 	if (r->role == RAFT_LEADER && from_idx >= 0)
 		r->prs[from_idx].recent_active = true;
+	if (from_leader(m->type) && m->term == r->term)
+		r->heard_elapsed = 0; /* the voters' side of a lease */
 	return step_dispatch(r, (uint32_t)from_idx, m);
 }
 
@@ -810,7 +845,14 @@ int raft_campaign(struct raft *r)
 {
 	if (r->role == RAFT_LEADER)
 		return 0;
+	if (election_in_lease(r))
+		return RAFT_EINLEASE;
 	return election_campaign(r, !r->cfg.disable_prevote, false);
+}
+
+void raft_tick_gap(struct raft *r)
+{
+	readindex_lease_drop(r);
 }
 
 int raft_persisted(struct raft *r, const struct raft_persist_token *t)
@@ -1042,6 +1084,7 @@ void raft_status(const struct raft *r, struct raft_status *st)
 	st->transferee = r->transferee;
 	st->voter = raft_self_voter(r);
 	st->conf_index = r->conf_index;
+	st->lease_reads = r->lease_reads;
 }
 
 int raft_term_at(const struct raft *r, raft_index index, raft_term *term)

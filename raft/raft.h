@@ -286,6 +286,18 @@ struct raft_config {
 	uint64_t seed; /* randomness for election timeouts */
 	bool disable_prevote; /* default off: pre-vote on */
 	bool disable_check_quorum; /* default off: check-quorum on */
+	bool disable_lease_read; /* default off: a leader answers read
+	                                index requests from its lease
+	                                (raft/readindex.c) while check-quorum
+	                                is on.  Per member: what a lease
+	                                rests on, every member with
+	                                check-quorum on provides */
+	unsigned lease_ticks; /* lease length in ticks after a heartbeat a
+	                                quorum acknowledged; 0: default
+	                                (election_tick - 1) * 2 / 3, which
+	                                tolerates members' clocks running at
+	                                rates up to 1.5x apart; at most
+	                                election_tick - 2 */
 	uint32_t max_msg_entries; /* entries per AppendEntries; default 256 */
 	uint64_t
 	    max_msg_bytes; /* payload bytes per AppendEntries; default 1 MiB */
@@ -416,8 +428,25 @@ int raft_transfer_leadership(struct raft *r, raft_id to);
  */
 int raft_report_unreachable(struct raft *r, raft_id peer);
 
-/* Start an election now (tests, administrative use).  Returns 0. */
+/*
+ * Start an election now (tests, administrative use).  Returns 0, or
+ * RAFT_EINLEASE when check-quorum is on and this member heard from a leader
+ * (or restarted) within the minimum election timeout: that leader may be
+ * serving reads from its lease, which our vote for ourselves would break
+ * (raft/readindex.c); raft_transfer_leadership() is the way to move
+ * leadership then.
+ */
 int raft_campaign(struct raft *r);
+
+/*
+ * The driver lost time it will not tick for (its thread stalled for longer
+ * than it makes up ticks, e.g. a stopped process): a read lease held now
+ * is dropped, because the ticks that would have ended it never came.
+ * Heartbeats acknowledged afterwards start a new one.  Any role; cannot
+ * fail.  A driver that always catches up on every missed tick before
+ * calling anything else never needs it.
+ */
+void raft_tick_gap(struct raft *r);
 
 /*
  * Take the next batch of work.  Returns true and fills @rd when there is
@@ -470,6 +499,8 @@ struct raft_status {
 	raft_id transferee; /* leadership transfer target, 0: none */
 	bool voter; /* a voter of the configuration in force */
 	raft_index conf_index; /* where that configuration comes from */
+	uint64_t lease_reads; /* read indexes a leader answered from its
+	                           lease, without a heartbeat round */
 };
 void raft_status(const struct raft *r, struct raft_status *st);
 

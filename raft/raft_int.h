@@ -42,6 +42,9 @@ struct out_msg {
 	bool after_persist;
 };
 
+/* Heartbeat rounds whose send tick the leader remembers (readindex.c). */
+#define LEASE_RING 64
+
 struct pending_read {
 	uint64_t ctx;
 	raft_id from; /* 0: local request */
@@ -81,6 +84,10 @@ struct raft {
 	unsigned heartbeat_elapsed;
 	unsigned randomized_timeout;
 	uint64_t rng;
+	uint64_t now_ticks; /* raft_tick() calls since creation */
+	/* Ticks since we last heard from a leader of our term, or since
+	 * boot (readindex.c: voters' side of the lease); saturates. */
+	unsigned heard_elapsed;
 
 	/* The configuration in force (raft/config.h, C1) and the index of
 	 * the entry or snapshot it comes from (0: bootstrap).  snap_conf is
@@ -125,7 +132,6 @@ struct raft {
 	/* Leader state. */
 	uint64_t uncommitted_bytes;
 	bool bcast_pending; /* new entries: replicate at ready time */
-	bool commit_news_now; /* a tick passed: send deferred news */
 	raft_id transferee;
 	unsigned transfer_elapsed;
 
@@ -138,6 +144,15 @@ struct raft {
 	bool read_round_unsent;
 	uint64_t
 	    read_acks[RAFT_MAX_MEMBERS]; /* highest round each voter echoed */
+	/* Read lease (readindex.c): lease_from[i] = 1 + the tick at which
+	 * the earliest-sent heartbeat of the newest round member i echoed
+	 * left (0: none); the send tick of recent rounds, by round %
+	 * LEASE_RING; lease_off: a transfer was started in this term. */
+	uint64_t lease_from[RAFT_MAX_MEMBERS];
+	uint64_t lease_round[LEASE_RING];
+	uint64_t lease_round_tick[LEASE_RING];
+	bool lease_off;
+	uint64_t lease_reads;
 	struct forwarded_read *fwd;
 	uint32_t n_fwd;
 	uint32_t cap_fwd;

@@ -17,7 +17,59 @@
  * the follower may then serve the read locally once it has applied that
  * index.  Anything that cannot be answered (no leader, leadership lost,
  * no answer within two election timeouts) is reported in read_failed so
- * the caller retries.  Contracts: readindex.h.
+ * the caller retries.
+ *
+ * Lease reads (thesis 6.4.1; on unless cfg.disable_lease_read or
+ * disable_check_quorum).  A leader that has committed an entry of its
+ * term and whose heartbeats a quorum of the current configuration's
+ * voters acknowledged recently answers at once, with read index = commit
+ * and no round; a follower's forwarded request is then answered in one
+ * hop.  Precisely: every periodic heartbeat starts a new round; the
+ * leader remembers the tick each round was first sent (lease_round_tick)
+ * and, per voter, the send tick t_i of the newest round it echoed; at
+ * tick count T the lease holds while T - t_i < L (L = lease_ticks) for a
+ * quorum of voters (the leader counts itself, if a voter).
+ *
+ * Why no other leader can have committed anything when such a read is
+ * answered (so the commit index is at least every index committed before
+ * the read began, as with a round):
+ *
+ *  1. Stickiness (election.c; every member with check-quorum on, lease
+ *     reads on or off): a member that heard from a leader of its term (or
+ *     restarted) grants no vote and no pre-vote, and does not campaign,
+ *     until election_tick of its own ticks have passed, whatever
+ *     happens to its term meanwhile; only a leadership transfer bypasses
+ *     it, and a leader that starts one (the only source of TIMEOUT_NOW in
+ *     its term) stops lease reads for the rest of the term (lease_off).
+ *     raft_campaign() is refused within that window too.
+ *  2. Time: voter v received the heartbeat sent at leader tick t_i at
+ *     real time >= the send, so v is sticky until at least
+ *     send + (election_tick - 1) * p_v (its first tick may come at once;
+ *     p_v = v's tick period).  The leader answers at count T < t_i + L,
+ *     i.e. within L * p_l of the send.  With L = (election_tick - 1) *
+ *     2 / 3 (default), L * p_l <= (election_tick - 1) * p_v whenever
+ *     clock rates differ by at most 1.5x: no v of that quorum has voted
+ *     for anyone else yet.  The driver must tick for all time that
+ *     passed before it calls raft_read_index or steps a message
+ *     (raft/member/node.c catches up first), or call raft_tick_gap(),
+ *     which drops the lease, when it skips ticks; a stalled leader thus
+ *     never believes a lease that expired while it was stopped.
+ *  3. Quorums: a newer leader needs votes of a quorum of its own
+ *     configuration, and must hold our committed entry of this term (4.,
+ *     leader completeness).  Single-server changes (config.h) and "a
+ *     change is appended only once the previous one and an entry of the
+ *     leader's term committed" mean its configuration is then either ours
+ *     (the latest in our log, counted above) or the committed one before
+ *     it, and any majorities of two configurations one server apart
+ *     intersect; so some voter of our lease quorum must have voted for
+ *     it, which (1, 2) has not happened.  A leader that is not a voter
+ *     of its configuration (removing itself) takes no lease.  The voters
+ *     that acknowledged are counted by id in the configuration in force
+ *     at read time; what they promised holds whatever the configuration.
+ *  4. Log: the lease also needs an entry of our term committed, so our
+ *     commit index covers every earlier leader's commits (as in 1.).
+ * Any new leader therefore comes after the read, and so does anything it
+ * commits.  Contracts: readindex.h.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,13 +135,8 @@ static int answer(struct raft *r, const struct pending_read *p, bool ok)
 	 * it the commit now rather than at the next tick. */
 	i = raft_member_index(r, p->from);
 	if (rv == 0 && ok && r->role == RAFT_LEADER && i >= 0)
-		rv = replication_commit_news(r, (uint32_t)i, true);
+		rv = replication_commit_news(r, (uint32_t)i);
 	return rv;
-}
-
-static bool committed_in_term(const struct raft *r)
-{
-	return rlog_term_or_zero(&r->log, r->commit) == r->term;
 }
 
 /* The round new requests join: the one not yet broadcast, or a new one. */
@@ -100,6 +147,61 @@ static uint64_t current_round(struct raft *r)
 		r->read_round_unsent = true;
 	}
 	return r->read_round;
+}
+
+static bool committed_in_term(const struct raft *r)
+{
+	return rlog_term_or_zero(&r->log, r->commit) == r->term;
+}
+
+static unsigned lease_ticks(const struct raft *r)
+{
+	if (r->cfg.lease_ticks > 0)
+		return r->cfg.lease_ticks;
+	return (r->cfg.election_tick - 1) * 2 / 3;
+}
+
+bool readindex_lease_on(const struct raft *r)
+{
+	return !r->cfg.disable_lease_read && !r->cfg.disable_check_quorum &&
+	    lease_ticks(r) > 0;
+}
+
+/* Leader: may read index requests be answered from the lease right now? */
+static bool lease_valid(const struct raft *r)
+{
+	uint32_t n = 0;
+
+	if (!readindex_lease_on(r) || r->lease_off || r->transferee != 0 ||
+	    !raft_self_voter(r) || !committed_in_term(r))
+		return false;
+	for (uint32_t i = 0; i < r->conf.n_voters; i++)
+		n += i == r->self_idx ||
+		    (r->lease_from[i] != 0 &&
+		        r->now_ticks - (r->lease_from[i] - 1) < lease_ticks(r));
+	return n >= raft_quorum(r);
+}
+
+uint64_t readindex_heartbeat_round(struct raft *r)
+{
+	return readindex_lease_on(r) ? current_round(r) : r->read_round;
+}
+
+void readindex_round_sent(struct raft *r, uint64_t round)
+{
+	uint32_t slot = (uint32_t)(round % LEASE_RING);
+
+	/* The first send counts: an echo may answer it. */
+	if (round == 0 || r->lease_round[slot] == round)
+		return;
+	r->lease_round[slot] = round;
+	r->lease_round_tick[slot] = r->now_ticks;
+}
+
+void readindex_lease_drop(struct raft *r)
+{
+	memset(r->lease_from, 0, sizeof(r->lease_from));
+	memset(r->lease_round, 0, sizeof(r->lease_round));
 }
 
 static bool confirmed(const struct raft *r, uint64_t round)
@@ -142,6 +244,14 @@ int readindex_request(struct raft *r, uint64_t ctx, raft_id from)
 	struct pending_read *p;
 	int rv;
 
+	if (lease_valid(r)) {
+		struct pending_read now = { .ctx = ctx,
+			.from = from,
+			.index = r->commit };
+
+		r->lease_reads++;
+		return answer(r, &now, true);
+	}
 	rv = grow((void **)&r->reads, &r->cap_reads, r->n_reads,
 	    sizeof(*r->reads));
 	if (rv != 0)
@@ -187,10 +297,15 @@ bool readindex_round_wanted(struct raft *r, uint64_t *round)
 int readindex_handle_heartbeat_ack(struct raft *r, uint32_t from_idx,
     uint64_t ctx)
 {
+	uint32_t slot = (uint32_t)(ctx % LEASE_RING);
+
 	if (ctx > r->read_round)
 		return 0; /* never issued: ignore */
 	if (ctx > r->read_acks[from_idx])
 		r->read_acks[from_idx] = ctx;
+	if (ctx != 0 && r->lease_round[slot] == ctx &&
+	    r->lease_round_tick[slot] + 1 > r->lease_from[from_idx])
+		r->lease_from[from_idx] = r->lease_round_tick[slot] + 1;
 	return release_confirmed(r);
 }
 

@@ -20,7 +20,8 @@
 
 /*
  * Leader only: register read @ctx for @from (0: a local request, else the
- * follower that forwarded it).  Once an entry of the current term is
+ * follower that forwarded it).  While the lease holds (readindex.c) it is
+ * answered at once with the commit index, without a round.  Once an entry of the current term is
  * committed, its read index is the commit index and it joins the current
  * (not yet broadcast) heartbeat round; before that it waits for
  * readindex_on_commit_in_term.  A cluster of one answers at once.
@@ -81,5 +82,33 @@ int readindex_tick(struct raft *r);
  * there are other voters.  Changes nothing.
  */
 bool readindex_round_wanted(struct raft *r, uint64_t *round);
+
+/*
+ * Does this member take read leases when it leads (cfg.disable_lease_read
+ * and disable_check_quorum clear, and a lease of at least one tick)?  Any
+ * role; changes nothing.
+ */
+bool readindex_lease_on(const struct raft *r);
+
+/*
+ * Leader, for a periodic heartbeat: the round it carries.  With lease
+ * reads on, every periodic heartbeat is a round of its own (reads waiting
+ * for a round join it), so its echoes renew the lease; otherwise the
+ * latest round.  May start a round.
+ */
+uint64_t readindex_heartbeat_round(struct raft *r);
+
+/*
+ * Leader, from replication_bcast_heartbeat: heartbeats of read round
+ * @round leave now; the first time, remember the tick (the lease an echo
+ * of it grants runs from there).  Cannot fail.
+ */
+void readindex_round_sent(struct raft *r, uint64_t round);
+
+/*
+ * Drop the lease (raft_tick_gap): forget every echo and every round's
+ * send tick, so only heartbeats sent from now on renew it.  Any role.
+ */
+void readindex_lease_drop(struct raft *r);
 
 #endif

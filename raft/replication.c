@@ -111,15 +111,16 @@ int replication_send_append(struct raft *r, struct progress *pr,
 
 /*
  * Commit news: tell follower @i the commit index, as far as it holds the
- * log, in a heartbeat.  An answer is wanted only if it can confirm a read
- * round this follower has not echoed yet (then the news is sent at once);
- * otherwise the news is quiet (done: no answer) and, unless @now, waits for
- * the next tick: under a stream of commands the next append carries the
- * commit first, so an idle follower learns it a tick late at worst and a
- * busy one costs no extra message at all.  Followers asking for read
- * indexes get their news with the answer (readindex.c).
+ * log, in a heartbeat, as soon as the commit advances (bcast_append runs
+ * once per ready cycle, so news is batched: one message per idle follower
+ * per cycle, however many entries committed).  A follower serving reads
+ * or waiting for a lock hand-off applies without waiting for the next
+ * heartbeat tick.  An answer is wanted only if it can confirm a read
+ * round the follower has not echoed yet; otherwise the news is quiet
+ * (done: no answer).  Under a stream of commands, a follower with appends
+ * in flight gets no news message: the next append carries the commit.
  */
-int replication_commit_news(struct raft *r, uint32_t i, bool now)
+int replication_commit_news(struct raft *r, uint32_t i)
 {
 	struct progress *pr = &r->prs[i];
 	struct raft_msg hb = { 0 };
@@ -133,13 +134,12 @@ int replication_commit_news(struct raft *r, uint32_t i, bool now)
 	if (r->read_round_unsent)
 		hb.ctx = r->read_round - 1; /* not this round yet */
 	hb.done = hb.ctx <= r->read_acks[i];
-	if (hb.done && !now)
-		return 0;
 	pr->commit_sent = hb.commit;
 	return raft_send(r, &hb, 0);
 }
 
-/* Leader, each tick: let the next ready send commit news that waited. */
+/* Leader, each tick: news that could not be sent (an append in flight
+ * that was lost, -ENOMEM) goes out with the next ready. */
 void replication_tick(struct raft *r)
 {
 	for (uint32_t i = 0; i < r->n_members; i++) {
@@ -150,7 +150,6 @@ void replication_tick(struct raft *r)
 		 * the commit themselves. */
 		if (i != r->self_idx && c > pr->commit_sent &&
 		    pr->state == PROGRESS_REPLICATE && pr->infl_count == 0) {
-			r->commit_news_now = true;
 			r->bcast_pending = true;
 			return;
 		}
@@ -159,10 +158,8 @@ void replication_tick(struct raft *r)
 
 int replication_bcast_append(struct raft *r)
 {
-	bool news_now = r->commit_news_now;
 	int rv;
 
-	r->commit_news_now = false;
 	for (uint32_t i = 0; i < r->n_members; i++) {
 		struct progress *pr = &r->prs[i];
 
@@ -184,7 +181,7 @@ int replication_bcast_append(struct raft *r)
 		if (pr->commit_sent < r->commit &&
 		    pr->match >= pr->commit_sent &&
 		    pr->state == PROGRESS_REPLICATE && pr->infl_count == 0) {
-			rv = replication_commit_news(r, i, news_now);
+			rv = replication_commit_news(r, i);
 			if (rv != 0)
 				return rv;
 		}
@@ -204,6 +201,7 @@ int replication_bcast_heartbeat(struct raft *r, uint64_t ctx)
 		r->read_round_unsent = false;
 	if (ctx > r->read_round_sent)
 		r->read_round_sent = ctx;
+	readindex_round_sent(r, ctx);
 	for (uint32_t i = 0; i < r->n_members; i++) {
 		struct progress *pr = &r->prs[i];
 
@@ -334,6 +332,10 @@ int replication_handle_append_resp(struct raft *r, uint32_t from_idx,
 	}
 	if (replication_maybe_commit(r))
 		r->bcast_pending = true; /* followers learn the new commit */
+	/* The slower follower of a commit: its last ack arrives after the
+	 * commit advanced, and it learns the commit in this cycle's news. */
+	if (pr->commit_sent < r->commit && pr->infl_count == 0)
+		r->bcast_pending = true;
 	election_check_transfer(r, pr);
 	/* More to send, or room freed in the window. */
 	if (pr->next <= rlog_last_index(&r->log))

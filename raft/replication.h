@@ -51,9 +51,10 @@ int replication_send_append(struct raft *r, struct progress *pr,
 /*
  * Leader only, from raft_ready(): for every follower, fill the pipeline
  * (replication_send_append while REPLICATE and the window has room), then
- * send commit news to followers with nothing in flight (immediately if a
- * tick asked for it, r->commit_news_now).  Returns 0 or -ENOMEM (what was
- * queued stays queued; the rest goes out with the next heartbeat round).
+ * send commit news to followers with nothing in flight (one heartbeat per
+ * idle follower per call, whatever committed since).  Returns 0 or
+ * -ENOMEM (what was queued stays queued; the rest goes out with the next
+ * heartbeat round).
  */
 int replication_bcast_append(struct raft *r);
 
@@ -69,16 +70,15 @@ int replication_bcast_heartbeat(struct raft *r, uint64_t ctx);
  * Leader only: commit news for follower number @i (index in cfg.voters):
  * a heartbeat with min(commit, match) if that is more than we last told
  * it.  It asks for an answer only when it can confirm a read round the
- * follower has not echoed; otherwise it is "done" (no answer) and, unless
- * @now, not sent at all (the next append or tick carries it).  Returns 0
+ * follower has not echoed; otherwise it is "done" (no answer).  Returns 0
  * or -ENOMEM.
  */
-int replication_commit_news(struct raft *r, uint32_t i, bool now);
+int replication_commit_news(struct raft *r, uint32_t i);
 
 /*
  * Leader only, each tick: if some idle follower (REPLICATE, nothing in
- * flight) lags behind our commit index, ask the next raft_ready() to send
- * it commit news (bcast_pending + commit_news_now).  Cannot fail.
+ * flight) still lags behind our commit index (its news was not sent),
+ * ask the next raft_ready() to send it (bcast_pending).  Cannot fail.
  */
 void replication_tick(struct raft *r);
 

@@ -73,6 +73,7 @@ static int build_config(const struct member_options *o,
 		nc->storage.segment_size = o->segment_size;
 	nc->fault_injection = o->fault_injection;
 	nc->read_via_log = o->read_via_log;
+	nc->read_no_lease = o->read_no_lease;
 	nc->storage.recover = o->recover != 0;
 	nc->storage.log = storage_log;
 	return 0;

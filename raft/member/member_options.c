@@ -38,9 +38,13 @@ void member_options_usage(FILE *f, const char *prog)
 	    "bytes\n"
 	    "      --segment-size N      WAL segment size in bytes\n"
 	    "      --workers N           client request workers (default 32)\n"
-	    "      --read-mode MODE      linearizable reads by 'index' "
+	    "      --read-mode MODE      linearizable reads by 'lease' "
 	    "(ReadIndex,\n"
-	    "                            default) or 'log' (an entry per "
+	    "                            answered from the leader's lease "
+	    "while it\n"
+	    "                            holds; default), 'index' (a "
+	    "heartbeat round\n"
+	    "                            each time) or 'log' (an entry per "
 	    "read)\n"
 	    "      --fault-injection     allow tests to inject network faults\n"
 	    "      --recover             start even if the data directory is "
@@ -103,9 +107,10 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 			o->insecure = 1;
 			break;
 		case 9:
-			if (strcmp(optarg, "log") == 0)
-				o->read_via_log = 1;
-			else if (strcmp(optarg, "index") != 0)
+			o->read_via_log = strcmp(optarg, "log") == 0;
+			o->read_no_lease = strcmp(optarg, "index") == 0;
+			if (!o->read_via_log && !o->read_no_lease &&
+			    strcmp(optarg, "lease") != 0)
 				goto bad;
 			break;
 		case 'i':

@@ -28,6 +28,8 @@ struct member_options {
 	unsigned workers; /* client endpoint workers (0: 32) */
 	int fault_injection; /* allow tests to inject network faults */
 	int read_via_log; /* read barriers commit an entry */
+	int read_no_lease; /* as leader, never answer a read from the
+	                             lease: a heartbeat round each time */
 	int recover; /* start on a damaged data dir, accepting
 	                             the loss (storage_options.recover) */
 	int insecure; /* a cluster file without keys is allowed

@@ -14,7 +14,9 @@
  *            persister made durable; leadership transfers; endpoint
  *            changes), peer messages (raft_step), the endpoint's requests
  *            (and what they posted, in the same turn), transport timers,
- *            ticks (raft_tick every tick_ms of CLOCK_MONOTONIC);
+ *            ticks (raft_tick every tick_ms of CLOCK_BOOTTIME, caught
+ *            up before requests and messages are handled, a long stall
+ *            reported with raft_tick_gap: the read lease needs both);
  *   ready    node_ready_handle(): raft_ready() until idle;
  *   flush    the endpoint sends the replies made ready in this turn.
  *
@@ -167,22 +169,58 @@ static void wait_input(struct node *n, long timeout)
 		fatal("poll");
 }
 
+/* The clock ticks follow: CLOCK_BOOTTIME, which unlike CLOCK_MONOTONIC
+ * also counts time the machine spent suspended (a read lease must not
+ * outlive a suspend, raft/readindex.c). */
+static uint64_t tick_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Tick for every tick_ms that passed.  A stall of more than ten ticks is
+ * not made up in a burst: the core is told instead (raft_tick_gap), so a
+ * leader drops its read lease rather than believe it after the stall. */
+static void run_ticks(struct node *n)
+{
+	uint64_t now = tick_clock_ms();
+
+	while (now >= n->tick_deadline_ms) {
+		if (++n->ticks % 10 == 0)
+			rsm_loop_expire(n->rsm, mono_ms());
+		(void)raft_tick(n->raft);
+		n->tick_deadline_ms += n->cfg.tick_ms;
+		if (now > n->tick_deadline_ms + 10 * n->cfg.tick_ms) {
+			n->tick_deadline_ms = now; /* stalled: no burst */
+			raft_tick_gap(n->raft);
+		}
+	}
+}
+
 static void *loop_main(void *arg)
 {
 	struct node *n = arg;
 
-	n->tick_deadline_ms = mono_ms() + n->cfg.tick_ms;
+	n->tick_deadline_ms = tick_clock_ms() + n->cfg.tick_ms;
 	node_ready_handle(n);
 	while (!atomic_load(&n->stop_loop)) {
-		uint64_t now = mono_ms();
+		uint64_t now = tick_clock_ms();
 		long timeout = n->tick_deadline_ms > now
 		    ? (long)(n->tick_deadline_ms - now)
 		    : 0;
-		long t2 = transport_next_timer_ms(n->tr, now);
+		long t2;
+
+		now = mono_ms();
+		t2 = transport_next_timer_ms(n->tr, now);
 
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
 		wait_input(n, timeout);
+		/* Time first: read requests and messages are judged by a clock
+		 * that is up to date (a read lease, raft/readindex.c). */
+		run_ticks(n);
 		handle_requests(n);
 		receive_all(n);
 		if (n->ep_on) {
@@ -191,15 +229,7 @@ static void *loop_main(void *arg)
 		}
 		now = mono_ms();
 		transport_run_timers(n->tr, now);
-		while (now >= n->tick_deadline_ms) {
-			if (++n->ticks % 10 == 0)
-				rsm_loop_expire(n->rsm, now);
-			(void)raft_tick(n->raft);
-			n->tick_deadline_ms += n->cfg.tick_ms;
-			if (now > n->tick_deadline_ms + 10 * n->cfg.tick_ms)
-				n->tick_deadline_ms =
-				    now; /* stalled: no burst */
-		}
+		run_ticks(n);
 		node_ready_handle(n);
 		if (n->ep_on)
 			n->ep.flush(n->ep.arg);
@@ -225,6 +255,7 @@ static int start_core(struct node *n, const struct raft_boot *boot)
 	raft_config_defaults(&rc, n->cfg.id, voters, n->cfg.n_members);
 	rc.election_tick = n->cfg.election_tick;
 	rc.heartbeat_tick = n->cfg.heartbeat_tick;
+	rc.disable_lease_read = n->cfg.read_no_lease != 0;
 	rc.seed = mono_ms() ^ ((uint64_t)getpid() << 20) ^ n->cfg.id;
 	rc.trace = trace_core;
 	return raft_new(&rc, boot, &n->raft);

@@ -61,6 +61,8 @@ struct node_config {
 	int fault_injection; /* allow node_set_fault(); tests only */
 	int read_via_log; /* read barriers commit an empty entry
 	                              instead of using ReadIndex (comparison) */
+	int read_no_lease; /* raft_config.disable_lease_read: every
+	                              ReadIndex takes a heartbeat round */
 	struct storage_options storage;
 	struct rsm_app app; /* apply, snapshot, restore required */
 };

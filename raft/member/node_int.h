@@ -58,7 +58,7 @@ struct node {
 	atomic_bool stop_loop;
 
 	unsigned disk_inflight; /* loop only: batches at the persister */
-	uint64_t tick_deadline_ms; /* loop only */
+	uint64_t tick_deadline_ms; /* loop only; CLOCK_BOOTTIME ms (node.c) */
 	uint64_t ticks; /* loop only */
 	raft_id unreachable[RAFT_MAX_MEMBERS]; /* loop only: sends refused */
 	uint32_t n_unreachable;

@@ -598,6 +598,8 @@ static void make_config(struct sim *s, int i, struct raft_config *c)
 	c->seed = sim_rand(s);
 	c->disable_prevote = s->cfg.disable_prevote;
 	c->disable_check_quorum = s->cfg.disable_check_quorum;
+	c->disable_lease_read = s->cfg.disable_lease_read;
+	c->lease_ticks = s->cfg.lease_ticks;
 	if (s->cfg.max_msg_entries)
 		c->max_msg_entries = s->cfg.max_msg_entries;
 	if (s->cfg.max_inflight_msgs)
@@ -681,11 +683,32 @@ void sim_start(struct sim *s, int i)
 		    i + 1, m->hs.term, disk_last(m), m->snap.index);
 	drive(s, i);
 	m->tick_us = s->cfg.tick_us;
-	if (s->cfg.tick_jitter_pct) {
+	if (s->cfg.clock_pct[i]) {
+		m->tick_us = s->cfg.tick_us * s->cfg.clock_pct[i] / 100;
+	} else if (s->cfg.tick_jitter_pct) {
 		uint64_t j = s->cfg.tick_us * s->cfg.tick_jitter_pct / 100;
 		m->tick_us = s->cfg.tick_us - j + sim_randn(s, 2 * j + 1);
 	}
 	schedule_tick(s, i, s->now + 1 + sim_randn(s, m->tick_us));
+}
+
+static uint64_t member_lease_reads(const struct member *m)
+{
+	struct raft_status st;
+
+	if (m->r == NULL)
+		return 0;
+	raft_status(m->r, &st);
+	return st.lease_reads;
+}
+
+uint64_t sim_lease_reads(const struct sim *s)
+{
+	uint64_t n = s->st.lease_reads;
+
+	for (int i = 0; i < s->cfg.n; i++)
+		n += member_lease_reads(&s->m[i]);
+	return n;
 }
 
 void sim_crash(struct sim *s, int i)
@@ -696,6 +719,7 @@ void sim_crash(struct sim *s, int i)
 	sim_disconnect(s, i);
 	if (m->r == NULL)
 		return;
+	s->st.lease_reads += member_lease_reads(m);
 	raft_free(m->r);
 	m->r = NULL;
 	lost = sim_disk_crash(s, i);
@@ -707,6 +731,10 @@ void sim_crash(struct sim *s, int i)
 
 void sim_pause(struct sim *s, int i, uint64_t us)
 {
+	/* Nothing reaches the member until it resumes, so telling it now
+	 * is telling it before anything else when it does. */
+	if (s->m[i].r != NULL && !s->cfg.forget_tick_gap)
+		raft_tick_gap(s->m[i].r);
 	s->m[i].paused_until = s->now + us;
 	s->st.pauses++;
 	slog(s, "n%d stalls for %.1f s", i + 1, us / 1e6);

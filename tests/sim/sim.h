@@ -126,6 +126,8 @@ struct sim_config {
 	/* Core knobs passed to raft_config (0 = core default). */
 	bool disable_prevote;
 	bool disable_check_quorum;
+	bool disable_lease_read; /* lease reads are on by default */
+	unsigned lease_ticks;
 	uint32_t max_msg_entries;
 	uint32_t max_inflight_msgs;
 	uint64_t max_uncommitted_bytes;
@@ -137,6 +139,9 @@ struct sim_config {
 	 * slower or faster than tick_us. */
 	bool keep_inflight_on_crash;
 	unsigned tick_jitter_pct;
+	/* Member i's clock period in percent of tick_us (0: tick_us and
+	 * tick_jitter_pct), for clocks drifting apart by a chosen amount. */
+	unsigned clock_pct[SIM_MAX_MEMBERS];
 
 	/* Trace: 0 none, 1 every event, 2 also the core's trace. */
 	int trace;
@@ -145,6 +150,10 @@ struct sim_config {
 	 * loses its vote and its last durable entry, as if fsync had been a
 	 * no-op.  The invariants must then catch violations. */
 	bool lying_disk;
+	/* Checker self-test: a driver that forgets raft_tick_gap() when a
+	 * member stalls (sim_pause), so a stalled leader believes a lease
+	 * that ran out while it was stopped. */
+	bool forget_tick_gap;
 };
 
 /* Defaults of the raft1 tester: @n members, reliable or not, 3D apply
@@ -173,6 +182,8 @@ struct sim_stats {
 	uint64_t snapshots_taken; /* raft_compact() accepted */
 	uint64_t snapshots_installed; /* snapshot_install batches applied */
 	uint64_t reads_ok, reads_failed;
+	uint64_t lease_reads; /* answered from a lease (crashed members
+	                                only; sim_lease_reads() adds the live) */
 	uint64_t transfers;
 	uint64_t conf_changes; /* accepted raft_propose_conf_change() */
 	uint64_t pauses;
@@ -243,6 +254,8 @@ int sim_propose(struct sim *s, int i, const void *data, uint32_t len,
     raft_index *index, raft_term *term);
 /* Ask member @i for a read index; checked by invariant 9 on arrival. */
 int sim_read_index(struct sim *s, int i);
+/* Read indexes leaders answered from their lease, over every incarnation. */
+uint64_t sim_lease_reads(const struct sim *s);
 /* raft_propose_conf_change(@type, id of member @who) on member @i:
  * returns its result (RAFT_ENOTLEADER if @i is crashed). */
 int sim_conf_change(struct sim *s, int i, int type, int who);
@@ -264,7 +277,9 @@ void sim_start(struct sim *s, int i);
 void sim_restart(struct sim *s, int i);
 void sim_crash_all(struct sim *s); /* lab Shutdown() */
 /* Stall member @i (a SIGSTOP) for @us: its ticks, deliveries and disk
- * completions wait until then, in their original order. */
+ * completions wait until then, in their original order.  The ticks it
+ * misses are not made up: the driver reports them (raft_tick_gap), as
+ * raft/member/node.c does. */
 void sim_pause(struct sim *s, int i, uint64_t us);
 void sim_start_all(struct sim *s); /* lab StartServers(): start + ConnectAll */
 

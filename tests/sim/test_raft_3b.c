@@ -555,28 +555,37 @@ static void run_uncommitted_bound(uint64_t seed)
 }
 
 /*
- * ReadIndex: a read point on the leader arrives only after a heartbeat
- * round; a read on a follower is forwarded and answered; a deposed leader
- * cut off from the majority never answers (the invariant checker, sim_check.c,
- * verifies every answer against what was committed when it was asked).
+ * ReadIndex: with lease reads off, a read point on the leader arrives only
+ * after a heartbeat round; with them on (the default), at once.  A read on
+ * a follower is forwarded and answered; a deposed leader cut off from the
+ * majority never answers once the majority moved on (the invariant
+ * checker, sim_check.c, verifies every answer against what was committed
+ * when it was asked).
  */
-static void run_read_index(uint64_t seed)
+static void read_index(uint64_t seed, bool lease)
 {
-	struct sim *s = lab_new(5, true, false, seed, "test_read_index");
-	const struct sim_stats *st = sim_stats(s);
+	struct sim_config c;
+	struct sim *s;
+	const struct sim_stats *st;
 	uint64_t ok0;
 	int leader, follower, i, leader2;
 	bool l;
 
+	sim_config_lab(&c, 5, true, false, seed);
+	c.disable_lease_read = !lease;
+	s = sim_new_cmocka(&c, "test_read_index");
+	st = sim_stats(s);
 	sim_one_int(s, 1, 5, true);
 	leader = sim_check_one_leader(s);
 
-	/* On the leader: nothing before a round trip. */
+	/* On the leader: nothing before a round trip, or at once. */
 	ok0 = st->reads_ok;
 	if (sim_read_index(s, leader))
 		sim_fail(s, "raft_read_index on the leader failed");
-	if (st->reads_ok != ok0)
+	if (!lease && st->reads_ok != ok0)
 		sim_fail(s, "read index answered without a heartbeat round");
+	if (lease && st->reads_ok != ok0 + 1)
+		sim_fail(s, "read index not answered from the lease");
 	sim_sleep(s, 300 * SIM_MS);
 	if (st->reads_ok != ok0 + 1)
 		sim_fail(s, "read index on the leader not answered in 300 ms");
@@ -609,6 +618,16 @@ static void run_read_index(uint64_t seed)
 	lab_end(s);
 }
 
+static void run_read_index(uint64_t seed)
+{
+	read_index(seed, false);
+}
+
+static void run_read_index_lease(uint64_t seed)
+{
+	read_index(seed, true);
+}
+
 SIM_TEST(test_basic_agree_3b, run_basic_agree)
 SIM_TEST(test_rpc_bytes_3b, run_rpc_bytes)
 SIM_TEST(test_follower_failure_3b, run_follower_failure)
@@ -623,6 +642,7 @@ SIM_TEST(test_fast_backtrack, run_fast_backtrack)
 SIM_TEST(test_pipelining, run_pipelining)
 SIM_TEST(test_uncommitted_bound, run_uncommitted_bound)
 SIM_TEST(test_read_index, run_read_index)
+SIM_TEST(test_read_index_lease, run_read_index_lease)
 
 int main(void)
 {
@@ -641,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_uncommitted_bound),
 		cmocka_unit_test(test_read_index),
+		cmocka_unit_test(test_read_index_lease),
 	};
 
 	if (getenv("SIM_TEST"))

@@ -6,7 +6,8 @@
  * 1-3 spare members) and a configuration drawn from the seed, 30-60 s of
  * virtual time of client load and faults (partitions of every shape,
  * crashes losing unsynced writes, restarts, drops, duplicates, delays,
- * long reordering, snapshots with small thresholds, read indexes,
+ * long reordering, snapshots with small thresholds, read indexes (from
+ * leases too: members' clocks drift up to 20% apart, within the margin),
  * leadership transfers, membership changes: add, promote, remove and
  * replace, the leader included), then heal and check liveness and that
  * nothing applied was lost.
@@ -47,7 +48,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 struct sweep_totals {
 	uint64_t seeds, violations, elections, committed, events;
 	uint64_t msgs, dropped, duplicated, reordered, crashes, writes_lost;
-	uint64_t snapshots, installs, reads_ok, transfers, checks;
+	uint64_t snapshots, installs, reads_ok, lease_reads, transfers, checks;
 	uint64_t with_spares;
 	uint64_t virtual_us;
 	uint64_t members3, members5;
@@ -88,6 +89,7 @@ static bool run_seed(uint64_t seed, struct sweep_totals *t, bool lying)
 	t->snapshots += st->snapshots_taken;
 	t->installs += st->snapshots_installed;
 	t->reads_ok += st->reads_ok;
+	t->lease_reads += sim_lease_reads(s);
 	t->transfers += st->transfers;
 	t->checks += st->checks;
 	t->virtual_us += sim_now(s);
@@ -145,9 +147,11 @@ static void test_sim_random_sweep(void **state)
 	       ", duplicated %" PRIu64 ", long-delayed %" PRIu64
 	       "), crashes %" PRIu64 " (unsynced writes lost %" PRIu64
 	       "), snapshots %" PRIu64 " taken / %" PRIu64
-	       " installed, reads %" PRIu64 ", transfers %" PRIu64 "\n",
+	       " installed, reads %" PRIu64 " (%" PRIu64
+	       " from a lease), transfers %" PRIu64 "\n",
 	    t.msgs, t.dropped, t.duplicated, t.reordered, t.crashes,
-	    t.writes_lost, t.snapshots, t.installs, t.reads_ok, t.transfers);
+	    t.writes_lost, t.snapshots, t.installs, t.reads_ok, t.lease_reads,
+	    t.transfers);
 	printf("sim sweep: seeds=%" PRIu64 " elections=%" PRIu64
 	       " committed=%" PRIu64 " violations=%" PRIu64 "\n",
 	    t.seeds, t.elections, t.committed, t.violations);
@@ -168,6 +172,12 @@ static void test_sim_random_sweep(void **state)
 		fail_msg("the sweep checked nothing (%" PRIu64
 		         " seeds, %" PRIu64 " entries committed)",
 		    t.seeds, t.committed);
+	/* Lease reads are on by default: a sweep of more than a few seeds
+	 * in which no leader ever answered from its lease tested none. */
+	if (t.seeds >= 20 && t.lease_reads == 0)
+		fail_msg("no read was answered from a lease in %" PRIu64
+		         " seeds",
+		    t.seeds);
 }
 
 /*

@@ -42,6 +42,7 @@ static void test_member_options_defaults(void **state)
 	assert_true(o.max_raft_state < 0);
 	assert_int_equal(o.workers, 0);
 	assert_int_equal(o.read_via_log, 0);
+	assert_int_equal(o.read_no_lease, 0);
 }
 
 static void test_member_options_every_option(void **state)
@@ -90,7 +91,24 @@ static void test_member_options_every_option(void **state)
 	assert_int_equal(o.segment_size, 4096);
 	assert_int_equal(o.workers, 2);
 	assert_int_equal(o.read_via_log, 1);
+	assert_int_equal(o.read_no_lease, 0);
 	assert_int_equal(o.fault_injection, 1);
+}
+
+static void test_member_options_read_modes(void **state)
+{
+	static const char *const modes[] = { "lease", "index", "log" };
+	struct member_options o;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		const char *args[] = { "-c", "c.conf", "-i", "1", "-d", "d",
+			"--read-mode", modes[i], NULL };
+
+		assert_int_equal(parse(&o, args), 0);
+		assert_int_equal(o.read_no_lease, i == 1);
+		assert_int_equal(o.read_via_log, i == 2);
+	}
 }
 
 static void test_member_options_refuses_bad_numbers(void **state)
@@ -139,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_member_options_defaults),
 		cmocka_unit_test(test_member_options_every_option),
 		cmocka_unit_test(test_member_options_refuses_bad_numbers),
+		cmocka_unit_test(test_member_options_read_modes),
 		cmocka_unit_test(test_member_options_required_and_help),
 	};
 

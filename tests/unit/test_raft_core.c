@@ -169,9 +169,9 @@ static struct raft_config config(int n, int id)
 	return cfg;
 }
 
-/* @max_inflight_bytes 0: the default. */
-static struct cluster *cluster_new_with(int n, unsigned heartbeat_tick,
-    uint64_t max_inflight_bytes)
+/* @max_inflight_bytes 0: the default; @lease: lease reads on. */
+static struct cluster *cluster_new_lease(int n, unsigned heartbeat_tick,
+    uint64_t max_inflight_bytes, bool lease)
 {
 	struct cluster *c = calloc(1, sizeof(*c));
 
@@ -181,11 +181,18 @@ static struct cluster *cluster_new_with(int n, unsigned heartbeat_tick,
 		struct raft_config cfg = config(n, i + 1);
 
 		cfg.heartbeat_tick = heartbeat_tick;
+		cfg.disable_lease_read = !lease;
 		if (max_inflight_bytes)
 			cfg.max_inflight_bytes = max_inflight_bytes;
 		assert_int_equal(raft_new(&cfg, NULL, &c->r[i]), 0);
 	}
 	return c;
+}
+
+static struct cluster *cluster_new_with(int n, unsigned heartbeat_tick,
+    uint64_t max_inflight_bytes)
+{
+	return cluster_new_lease(n, heartbeat_tick, max_inflight_bytes, true);
 }
 
 static struct cluster *cluster_new_hb(int n, unsigned heartbeat_tick)
@@ -318,9 +325,10 @@ static void test_raft_minority_cannot_commit(void **state)
 	cluster_free(c);
 }
 
+/* Lease reads off: every read waits for a heartbeat round. */
 static void test_raft_read_index_needs_heartbeat_round(void **state)
 {
-	struct cluster *c = cluster_new(3);
+	struct cluster *c = cluster_new_lease(3, 1, 0, false);
 	int l, f;
 
 	(void)state;
@@ -347,13 +355,132 @@ static void test_raft_read_index_needs_heartbeat_round(void **state)
 	cluster_free(c);
 }
 
+static uint64_t lease_reads(struct cluster *c, int i)
+{
+	struct raft_status st;
+
+	raft_status(c->r[i], &st);
+	return st.lease_reads;
+}
+
 /*
- * Commit news: a follower that got its entries learns the commit from the
- * next append or, when none comes, at the next tick, in a heartbeat that
- * wants no answer; a follower asking for a read index gets the news with
- * the answer, so its read needs no tick.
+ * Lease reads (election_tick 10, heartbeat every tick: a lease of 6
+ * ticks).  With a quorum's heartbeat echoes fresh, the leader answers at
+ * once and a follower's forwarded read in one hop, without a heartbeat
+ * round; once the echoes are older than the lease, after a tick gap, or
+ * once a transfer started, reads need a round again.
  */
-static void test_raft_commit_news_waits_for_tick_unless_read(void **state)
+static void test_raft_lease_read(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	unsigned loud;
+	int l, f;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	f = (l + 1) % 3;
+	/* The leader: answered inside raft_read_index. */
+	assert_int_equal(raft_read_index(c->r[l], 1), 0);
+	drive(c, l);
+	assert_int_equal(c->n_rs[l], 1);
+	assert_int_equal(lease_reads(c, l), 1);
+	/* A follower: one hop there and back, no round. */
+	loud = c->loud_hbs;
+	assert_int_equal(raft_read_index(c->r[f], 2), 0);
+	deliver_all(c);
+	assert_int_equal(c->n_rs[f], 1);
+	assert_int_equal(c->rs[f][0].ctx, 2);
+	assert_int_equal(c->loud_hbs, loud);
+	assert_int_equal(lease_reads(c, l), 2);
+	/* Followers cut for longer than the lease: no answer without them. */
+	for (int i = 0; i < 3; i++)
+		c->cut[i] = i != l;
+	tick_all(c, 6);
+	assert_int_equal(raft_read_index(c->r[l], 3), 0);
+	deliver_all(c);
+	assert_int_equal(c->n_rs[l], 1);
+	for (int i = 0; i < 3; i++)
+		c->cut[i] = false;
+	tick_all(c, 1);
+	assert_int_equal(c->n_rs[l], 2); /* the round's answer */
+	assert_int_equal(lease_reads(c, l), 2);
+	/* The next echoes renew it. */
+	tick_all(c, 1);
+	assert_int_equal(raft_read_index(c->r[l], 4), 0);
+	drive(c, l);
+	assert_int_equal(c->n_rs[l], 3);
+	/* A tick gap drops it. */
+	raft_tick_gap(c->r[l]);
+	assert_int_equal(raft_read_index(c->r[l], 5), 0);
+	drive(c, l);
+	assert_int_equal(c->n_rs[l], 3);
+	tick_all(c, 2);
+	assert_int_equal(c->n_rs[l], 4);
+	/* Once a transfer started, never again in this term. */
+	c->cut[f] = true;
+	assert_int_equal(raft_transfer_leadership(c->r[l], (raft_id)f + 1), 0);
+	c->cut[f] = false;
+	tick_all(c, 1);
+	if (leader_of(c) == l) {
+		assert_int_equal(raft_read_index(c->r[l], 6), 0);
+		drive(c, l);
+		assert_int_equal(lease_reads(c, l), 4);
+	}
+	cluster_free(c);
+}
+
+/*
+ * The voters' side of the lease: a member that heard from the leader
+ * within the election timeout neither campaigns on request nor votes
+ * (not even after its term moved on).
+ */
+static void test_raft_lease_stickiness(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft_msg v = { 0 };
+	struct raft_status st;
+	int l, f, g;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	f = (l + 1) % 3;
+	g = (l + 2) % 3;
+	assert_int_equal(raft_campaign(c->r[f]), RAFT_EINLEASE);
+	/* A vote request in a higher term: ignored while in lease. */
+	raft_status(c->r[f], &st);
+	v.type = RAFT_MSG_VOTE;
+	v.from = (raft_id)g + 1;
+	v.to = (raft_id)f + 1;
+	v.term = st.term + 1;
+	v.index = st.last_index;
+	v.log_term = st.term;
+	assert_int_equal(raft_step(c->r[f], &v), 0);
+	raft_status(c->r[f], &st);
+	assert_int_equal(st.vote, (raft_id)l + 1);
+	/* Its term moved on through another message: still no vote. */
+	v.type = RAFT_MSG_VOTE_RESP;
+	v.reject = true;
+	assert_int_equal(raft_step(c->r[f], &v), 0);
+	raft_status(c->r[f], &st);
+	assert_int_equal(st.term, v.term);
+	v.type = RAFT_MSG_VOTE;
+	v.reject = false;
+	assert_int_equal(raft_step(c->r[f], &v), 0);
+	raft_status(c->r[f], &st);
+	assert_int_equal(st.vote, 0);
+	cluster_free(c);
+}
+
+/*
+ * Commit news: a follower that got its entries learns the commit as soon
+ * as it advances, in one quiet heartbeat (no answer wanted), without
+ * waiting for a tick; several entries committed together cost one news
+ * message per follower; a follower asking for a read index gets the news
+ * with the answer.
+ */
+static void test_raft_commit_news_immediate_and_batched(void **state)
 {
 	struct cluster *c = cluster_new_hb(3, 5);
 	unsigned quiet, loud, resps;
@@ -363,7 +490,7 @@ static void test_raft_commit_news_waits_for_tick_unless_read(void **state)
 	l = elect(c);
 	tick_all(c, 2);
 	f = (l + 1) % 3;
-	/* Just after a periodic heartbeat, so the next tick sends none. */
+	/* Just after a periodic heartbeat, so no tick interferes. */
 	loud = c->loud_hbs;
 	for (int t = 0; t < 100 && c->loud_hbs == loud; t++)
 		tick_all(c, 1);
@@ -374,25 +501,29 @@ static void test_raft_commit_news_waits_for_tick_unless_read(void **state)
 	resps = c->hb_resps;
 	deliver_all(c);
 	assert_int_equal(c->applied_sum[l], 3);
-	for (int i = 0; i < 3; i++)
-		if (i != l)
-			assert_int_equal(c->applied[i], c->applied[l] - 1);
-	assert_int_equal(c->quiet_hbs, quiet);
-	/* The next tick brings the news, quietly. */
-	tick_all(c, 1);
+	/* No tick passed: the news came with the commit, quietly. */
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(c->applied[i], c->applied[l]);
 	assert_int_equal(c->quiet_hbs, quiet + 2);
-	assert_int_equal(c->hb_resps - resps, c->loud_hbs - loud);
+	assert_int_equal(c->loud_hbs, loud);
+	assert_int_equal(c->hb_resps, resps);
+	/* Three entries proposed together: one news message per follower. */
+	propose_u64(c, l, 1);
+	propose_u64(c, l, 1);
+	propose_u64(c, l, 1);
+	quiet = c->quiet_hbs;
+	deliver_all(c);
+	assert_int_equal(c->applied_sum[l], 6);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(c->applied[i], c->applied[l]);
+	assert_int_equal(c->quiet_hbs, quiet + 2);
 	/* A follower's read: index and commit arrive together. */
 	propose_u64(c, l, 4);
-	deliver_all(c);
-	assert_int_equal(c->applied[f], c->applied[l] - 1);
 	assert_int_equal(raft_read_index(c->r[f], 79), 0);
 	deliver_all(c);
 	assert_int_equal(c->n_rs[f], 1);
 	assert_int_equal(c->rs[f][0].ctx, 79);
-	assert_int_equal(c->rs[f][0].index, c->applied[l]);
+	assert_true(c->rs[f][0].index <= c->applied[f]);
 	assert_int_equal(c->applied[f], c->applied[l]);
 	cluster_free(c);
 }
@@ -1017,8 +1148,9 @@ int main(void)
 		cmocka_unit_test(test_raft_no_apply_before_durable),
 		cmocka_unit_test(test_raft_minority_cannot_commit),
 		cmocka_unit_test(test_raft_read_index_needs_heartbeat_round),
-		cmocka_unit_test(
-		    test_raft_commit_news_waits_for_tick_unless_read),
+		cmocka_unit_test(test_raft_commit_news_immediate_and_batched),
+		cmocka_unit_test(test_raft_lease_read),
+		cmocka_unit_test(test_raft_lease_stickiness),
 		cmocka_unit_test(test_raft_window_full_by_bytes_recovers),
 		cmocka_unit_test(test_raft_leadership_transfer),
 		cmocka_unit_test(test_raft_snapshot_catches_up_lagging_member),
