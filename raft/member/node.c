@@ -167,6 +167,26 @@ static void wait_input(struct node *n, long timeout)
 		fatal("poll");
 }
 
+/*
+ * A turn of the loop busy for this long holds off ticks, heartbeats and
+ * every peer: it is logged (tests/integration/test_snapshot_big.c reads
+ * these lines to measure the longest stall; nothing else parses them).
+ */
+#define LOOP_STALL_LOG_MS 100
+
+static void note_turn(struct node *n, uint64_t start_ms)
+{
+	uint64_t took = mono_ms() - start_ms;
+
+	if (took < LOOP_STALL_LOG_MS)
+		return;
+	if (took > n->max_turn_ms)
+		n->max_turn_ms = took;
+	log_info("loop stalled: one turn took %" PRIu64 " ms (longest so far "
+	         "%" PRIu64 " ms)",
+	    took, n->max_turn_ms);
+}
+
 static void *loop_main(void *arg)
 {
 	struct node *n = arg;
@@ -179,10 +199,12 @@ static void *loop_main(void *arg)
 		    ? (long)(n->tick_deadline_ms - now)
 		    : 0;
 		long t2 = transport_next_timer_ms(n->tr, now);
+		uint64_t turn;
 
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
 		wait_input(n, timeout);
+		turn = mono_ms();
 		handle_requests(n);
 		receive_all(n);
 		if (n->ep_on) {
@@ -203,6 +225,7 @@ static void *loop_main(void *arg)
 		node_ready_handle(n);
 		if (n->ep_on)
 			n->ep.flush(n->ep.arg);
+		note_turn(n, turn);
 	}
 	return NULL;
 }

@@ -339,15 +339,17 @@ static void apply_entries(struct rsm *r, const struct raft_entry *entries,
 
 static void restore(struct rsm *r, const struct apply_item *it)
 {
+	uint64_t t0 = mono_ms();
 	int rv = r->app.restore(r->app.arg, it->snap_data, it->snap_len);
 
 	if (rv != 0)
 		fatalx("restoring snapshot %llu failed: %s",
 		    (unsigned long long)it->snap.index, rk_strerror(rv));
-	log_info("restored snapshot at index %llu term %llu (%llu bytes)",
+	log_info("restored snapshot at index %llu term %llu (%llu bytes) in "
+	         "%llu ms",
 	    (unsigned long long)it->snap.index,
-	    (unsigned long long)it->snap.term,
-	    (unsigned long long)it->snap_len);
+	    (unsigned long long)it->snap.term, (unsigned long long)it->snap_len,
+	    (unsigned long long)(mono_ms() - t0));
 	pthread_mutex_lock(&r->mu);
 	/* Waiters inside the snapshot: their outcome is not known here. */
 	for (unsigned b = 0; b < RSM_WAIT_BUCKETS; b++) {
@@ -384,6 +386,7 @@ static void maybe_snapshot(struct rsm *r)
 	void *data = NULL;
 	size_t len = 0;
 	raft_index at;
+	uint64_t t0;
 	int rv;
 
 	if (!snapshot_due(r))
@@ -396,7 +399,13 @@ static void maybe_snapshot(struct rsm *r)
 	r->compact_pending = true;
 	at = r->applied;
 	pthread_mutex_unlock(&r->mu);
+	t0 = mono_ms();
 	rv = r->app.snapshot(r->app.arg, &data, &len);
+	if (rv == 0)
+		log_info("snapshot at %llu: %zu bytes in %llu ms on the "
+		         "applier",
+		    (unsigned long long)at, len,
+		    (unsigned long long)(mono_ms() - t0));
 	req = calloc(1, sizeof(*req));
 	if (rv != 0 || req == NULL) {
 		log_warnx("snapshot at %llu failed: %s", (unsigned long long)at,
