@@ -174,17 +174,18 @@ static void wait_input(struct node *n, long timeout)
  */
 #define LOOP_STALL_LOG_MS 100
 
-static void note_turn(struct node *n, uint64_t start_ms)
+static void note_turn(struct node *n, const uint64_t t[3])
 {
-	uint64_t took = mono_ms() - start_ms;
+	uint64_t took = mono_ms() - t[0];
 
 	if (took < LOOP_STALL_LOG_MS)
 		return;
 	if (took > n->max_turn_ms)
 		n->max_turn_ms = took;
-	log_info("loop stalled: one turn took %" PRIu64 " ms (longest so far "
-	         "%" PRIu64 " ms)",
-	    took, n->max_turn_ms);
+	log_info("loop stalled: one turn took %" PRIu64 " ms (requests %" PRIu64
+	         ", peers and clients %" PRIu64 ", ready %" PRIu64
+	         " ms; longest so far %" PRIu64 " ms)",
+	    took, t[1] - t[0], t[2] - t[1], t[0] + took - t[2], n->max_turn_ms);
 }
 
 static void *loop_main(void *arg)
@@ -199,19 +200,21 @@ static void *loop_main(void *arg)
 		    ? (long)(n->tick_deadline_ms - now)
 		    : 0;
 		long t2 = transport_next_timer_ms(n->tr, now);
-		uint64_t turn;
+		uint64_t turn[3];
 
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
 		wait_input(n, timeout);
-		turn = mono_ms();
+		turn[0] = mono_ms();
 		handle_requests(n);
+		turn[1] = mono_ms();
 		receive_all(n);
 		if (n->ep_on) {
 			n->ep.recv(n->ep.arg);
 			handle_requests(n); /* what it posted, this turn */
 		}
 		now = mono_ms();
+		turn[2] = now;
 		transport_run_timers(n->tr, now);
 		while (now >= n->tick_deadline_ms) {
 			if (++n->ticks % 10 == 0)
