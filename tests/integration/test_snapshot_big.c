@@ -31,7 +31,7 @@
  * Printed (figures for the issue, not asserted): the longest stalled
  * turn of any member's loop (the members log a turn of 100 ms or more:
  * "loop stalled: one turn took N ms"), the longest snapshot as the
- * members log it, the longest commit latency seen by the prober, the
+ * members log it (and how long it held the applier: "state copied in"), the longest commit latency seen by the prober, the
  * load time and the catch-up time.
  */
 #include <setjmp.h>
@@ -305,6 +305,7 @@ static void test_snapshot_big(void **state)
 	struct clerk *ck;
 	uint8_t *buf, *got;
 	uint64_t t0, load_ms, catchup_ms, target, stall, snap_ms, restore_ms;
+	uint64_t copy_ms;
 	int l, f, who, who2, who3;
 	unsigned extra = 4;
 
@@ -408,18 +409,21 @@ static void test_snapshot_big(void **state)
 	stall = log_max(b, "loop stalled: one turn took ", &who);
 	snap_ms = log_max(b, " bytes in ", &who2);
 	restore_ms = log_max(b, " bytes) in ", &who3);
+	copy_ms = log_max(b, "state copied in ", &who3);
 	snprintf(lg, sizeof(lg), "%d", who);
 	print_message("[snapshot_big] %u MiB: load %" PRIu64 " ms; longest "
 	              "loop stall %" PRIu64 " ms (member %s); longest snapshot "
-	              "%" PRIu64 " ms; longest restore %" PRIu64
+	              "%" PRIu64 " ms (applier held %" PRIu64
+	              " ms); longest restore %" PRIu64
 	              " ms; commit latency max %" PRIu64 " ms over %" PRIu64
 	              " probes (%" PRIu64 " ErrMaybe, %" PRIu64
 	              " failed); leader changes %" PRIu64 ", terms %" PRIu64
 	              "..%" PRIu64 "; fresh member %d caught up in %" PRIu64
 	              " ms\n",
-	    b->mib, load_ms, stall, who >= 0 ? lg : "-", snap_ms, restore_ms,
-	    b->probe_max_ms, b->probes, b->probe_maybe, b->probe_fail,
-	    b->leader_changes, b->term0, b->max_term, f, catchup_ms);
+	    b->mib, load_ms, stall, who >= 0 ? lg : "-", snap_ms, copy_ms,
+	    restore_ms, b->probe_max_ms, b->probes, b->probe_maybe,
+	    b->probe_fail, b->leader_changes, b->term0, b->max_term, f,
+	    catchup_ms);
 	if (b->leader_changes > 0)
 		print_message("[snapshot_big] leader change: %s\n",
 		    b->first_change);
