@@ -2,21 +2,27 @@
  * test_snapshot_big.c - snapshots of a big state on three real
  * raftkv-server members (issues 10 and 13): taking one must not stall a
  * member's loop long enough to cost the leader its leadership or a client
- * its answer, and a member started on an empty data directory must catch
- * up through InstallSnapshot with exactly the leader's state.
+ * its answer, and a member that holds nothing must catch up through
+ * InstallSnapshot with exactly the leader's state.
  *
  * The schedule:
  *
+ *   cut off   one follower is cut off from the other two before anything
+ *             is written: it holds nothing, as a new machine would;
  *   load      one clerk puts S MiB of incompressible 1 MiB values (S =
  *             256, 1024 with RAFTKV_LONG=1, 32 under AddressSanitizer,
- *             RAFTKV_SNAP_MIB overrides) into a cluster started with
- *             --max-raft-state S - 8 MiB, so every member snapshots close
- *             to the whole state near the end of the load;
- *   snapshot  wait until every member holds a snapshot;
- *   catch-up  kill -9 a follower, empty its data directory, put a few
- *             more values, start it again and wait until it has applied
- *             what the leader had committed; then read every value from
+ *             RAFTKV_SNAP_MIB overrides) into the two others, started with
+ *             --max-raft-state S - 8 MiB, so both snapshot close to the
+ *             whole state near the end of the load (their log is cut:
+ *             the third member can only be brought back by a snapshot);
+ *   catch-up  the follower is connected again; wait until it has applied
+ *             what the leader had committed, then read every value from
  *             its local state.
+ *
+ * (Not a member restarted on an emptied data directory: a member that
+ * forgets what it acknowledged is outside Raft's model; the leader's
+ * progress still says it matches, and it probes it in a tight loop.
+ * Replacing a machine goes through a membership change, issue 13.)
  *
  * All along, a prober thread commits a small put every 20 ms (clerk
  * deadline 10 s, 1 s per attempt) and a watcher thread polls every
@@ -24,14 +30,15 @@
  *
  * Asserted (correctness only, never speed): every put of the load and of
  * the prober commits with KV_OK (no ErrMaybe, no unavailability), no
- * leader change and no new term during the whole run, every member takes
- * a snapshot, the restarted member gets one by InstallSnapshot and holds
- * every value byte for byte.
+ * leader change and no new term during the whole run, the two members
+ * snapshot, the third gets a snapshot by InstallSnapshot and holds every
+ * value byte for byte.
  *
  * Printed (figures for the issue, not asserted): the longest stalled
  * turn of any member's loop (the members log a turn of 100 ms or more:
  * "loop stalled: one turn took N ms"), the longest snapshot as the
- * members log it (and how long it held the applier: "state copied in"), the longest commit latency seen by the prober, the
+ * members log it (and how long it held the applier: "state copied in"),
+ * the longest restore, the longest commit latency seen by the prober, the
  * load time and the catch-up time.
  */
 #include <setjmp.h>
@@ -39,15 +46,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <inttypes.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 #include <cmocka.h>
@@ -263,23 +267,6 @@ static int leader_of(struct big *b, struct cproto_status *st)
 	return l;
 }
 
-/* Remove every file in @dir (a member's data directory: flat), keep it. */
-static void empty_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[4096];
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		assert_int_equal(unlink(path), 0);
-	}
-	closedir(d);
-}
-
 static void put_value(struct big *b, struct clerk *ck, unsigned i, uint8_t *buf)
 {
 	char key[32];
@@ -333,6 +320,8 @@ static void test_snapshot_big(void **state)
 	l = leader_of(b, &st);
 	b->term0 = b->max_term = st.term;
 	b->leader0 = st.id;
+	f = (l + 1) % 3;
+	assert_int_equal(harness_isolate(b->h, f, true), 0);
 	assert_int_equal(pthread_create(&b->watcher, NULL, watcher_main, b), 0);
 	b->watcher_on = true;
 	assert_int_equal(pthread_create(&b->prober, NULL, prober_main, b), 0);
@@ -346,29 +335,29 @@ static void test_snapshot_big(void **state)
 		put_value(b, ck, i, buf);
 	load_ms = harness_now_ms() - t0;
 
-	/* Every member snapshots. */
+	/* The two connected members snapshot. */
 	for (int i = 0; i < 3; i++) {
 		uint64_t until = harness_now_ms() + SNAPSHOT_WAIT_MS;
 
+		if (i == f)
+			continue;
 		while (
 		    harness_status(b->h, i, &st) != 0 || st.snap_index == 0) {
 			assert_true(harness_now_ms() < until);
 			harness_sleep_ms(100);
 		}
 	}
-	harness_sleep_ms(2000);
-
-	/* A follower on an empty data directory catches up. */
-	l = leader_of(b, &st);
-	f = (l + 1) % 3;
-	assert_int_equal(harness_kill(b->h, f, SIGKILL), 0);
-	empty_dir(harness_data_dir(b->h, f));
 	for (unsigned i = 0; i < extra; i++)
 		put_value(b, ck, b->mib + i, buf);
+	harness_sleep_ms(1000);
+
+	/* The member that holds nothing catches up. */
 	assert_int_equal(harness_status(b->h, l, &st), 0);
 	target = st.commit;
+	assert_int_equal(harness_status(b->h, f, &st), 0);
+	assert_true(st.applied < 10); /* it really held nothing */
 	t0 = harness_now_ms();
-	assert_int_equal(harness_restart(b->h, f), 0);
+	assert_int_equal(harness_isolate(b->h, f, false), 0);
 	for (;;) {
 		assert_true(harness_now_ms() < t0 + CATCHUP_WAIT_MS);
 		if (harness_status(b->h, f, &st) == 0 && st.applied >= target)
@@ -418,8 +407,8 @@ static void test_snapshot_big(void **state)
 	              " ms; commit latency max %" PRIu64 " ms over %" PRIu64
 	              " probes (%" PRIu64 " ErrMaybe, %" PRIu64
 	              " failed); leader changes %" PRIu64 ", terms %" PRIu64
-	              "..%" PRIu64 "; fresh member %d caught up in %" PRIu64
-	              " ms\n",
+	              "..%" PRIu64
+	              "; member %d caught up from nothing in %" PRIu64 " ms\n",
 	    b->mib, load_ms, stall, who >= 0 ? lg : "-", snap_ms, copy_ms,
 	    restore_ms, b->probe_max_ms, b->probes, b->probe_maybe,
 	    b->probe_fail, b->leader_changes, b->term0, b->max_term, f,
