@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "raft/util/clock.h"
 #include "raft/util/logging.h"
 #include "raft/member/persist.h"
 
@@ -93,12 +94,18 @@ static void write_job(struct persist *p, struct persist_job *j)
 	int rv = 0;
 
 	if (j->has_snapshot) {
+		uint64_t t0 = mono_ms();
+
 		rv = storage_save_snapshot(p->st, &j->snap,
 		    raft_snap_buf_data(j->snap_buf),
 		    raft_snap_buf_len(j->snap_buf));
 		if (rv == RAFT_ESTALE)
 			rv = 0; /* an older one than we hold: nothing to do */
 		j->snap_saved = rv == 0;
+		if (rv == 0)
+			log_info("snapshot at %llu written in %llu ms",
+			    (unsigned long long)j->snap.index,
+			    (unsigned long long)(mono_ms() - t0));
 	}
 	if (rv != 0)
 		fail_write(p, rv);

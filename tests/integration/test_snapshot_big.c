@@ -37,7 +37,8 @@
  * Printed (figures for the issue, not asserted): the longest stalled
  * turn of any member's loop (the members log a turn of 100 ms or more:
  * "loop stalled: one turn took N ms"), the longest snapshot as the
- * members log it (and how long it held the applier: "state copied in"),
+ * members log it (how long it held the applier: "state copied in", and
+ * how long the persister took to write it: "written in"),
  * the longest restore, the longest commit latency seen by the prober, the
  * load time and the catch-up time.
  */
@@ -292,7 +293,7 @@ static void test_snapshot_big(void **state)
 	struct clerk *ck;
 	uint8_t *buf, *got;
 	uint64_t t0, load_ms, catchup_ms, target, stall, snap_ms, restore_ms;
-	uint64_t copy_ms;
+	uint64_t copy_ms, write_ms;
 	int l, f, who, who2, who3;
 	unsigned extra = 4;
 
@@ -399,10 +400,12 @@ static void test_snapshot_big(void **state)
 	snap_ms = log_max(b, " bytes in ", &who2);
 	restore_ms = log_max(b, " bytes) in ", &who3);
 	copy_ms = log_max(b, "state copied in ", &who3);
+	write_ms = log_max(b, " written in ", &who3);
 	snprintf(lg, sizeof(lg), "%d", who);
 	print_message("[snapshot_big] %u MiB: load %" PRIu64 " ms; longest "
 	              "loop stall %" PRIu64 " ms (member %s); longest snapshot "
 	              "%" PRIu64 " ms (applier held %" PRIu64
+	              " ms, written in %" PRIu64
 	              " ms); longest restore %" PRIu64
 	              " ms; commit latency max %" PRIu64 " ms over %" PRIu64
 	              " probes (%" PRIu64 " ErrMaybe, %" PRIu64
@@ -410,7 +413,7 @@ static void test_snapshot_big(void **state)
 	              "..%" PRIu64
 	              "; member %d caught up from nothing in %" PRIu64 " ms\n",
 	    b->mib, load_ms, stall, who >= 0 ? lg : "-", snap_ms, copy_ms,
-	    restore_ms, b->probe_max_ms, b->probes, b->probe_maybe,
+	    write_ms, restore_ms, b->probe_max_ms, b->probes, b->probe_maybe,
 	    b->probe_fail, b->leader_changes, b->term0, b->max_term, f,
 	    catchup_ms);
 	if (b->leader_changes > 0)
