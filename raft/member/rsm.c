@@ -36,13 +36,16 @@
  * `callers` and `compact_pending`; `next_ctx` is the loop's alone; the
  * leader hint is an atomic the loop stores once per ready batch.
  */
+#define _GNU_SOURCE /* gettid */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "raft/util/clock.h"
 #include "raft/util/logging.h"
@@ -485,11 +488,20 @@ static void maybe_snapshot(struct rsm *r)
 	}
 }
 
+/* Nice value of the snapshot thread: compression is background work; on
+ * a busy machine it must not take the CPU from the loop (heartbeats) or
+ * the applier (commands). */
+#define SNAP_THREAD_NICE 10
+
 /* The snapshot thread: compress what the applier captured. */
 static void *snap_main(void *arg)
 {
 	struct rsm *r = arg;
 	struct mbox_item *chain;
+
+	/* This thread only (Linux: a thread id names one thread); if it is
+	 * refused, compression just runs at the member's priority. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), SNAP_THREAD_NICE);
 
 	while ((chain = mbox_wait_all(&r->snap_box)) != NULL) {
 		while (chain) {
