@@ -30,7 +30,7 @@
  *      the disk), then call raft_persisted(r, rd.persist_token).
  *   5. Apply rd.committed in order (rd.snapshot first if rd.snapshot_install).
  *   6. raft_advance(r, &rd) once everything borrowed from rd has been
- *      copied or encoded.  The next raft_ready() may be taken right after,
+ *      copied or encoded (a snapshot's bytes: referenced, rd.snap_buf).  The next raft_ready() may be taken right after,
  *      before step 4 of the previous batch completes.
  *
  * Committed entries are handed out only up to what is locally durable, so a

@@ -22,6 +22,13 @@
  * A transfer broken by a lost chunk resumes where the follower stopped:
  * the leader resends the chunk at the acknowledged offset after more than
  * two heartbeat periods without progress (snapshot_tick).
+ *
+ * No snapshot is ever copied whole here: the bytes are a reference-counted
+ * struct raft_snap_buf (raft.h) that raft_compact_buf() hands in, a ready
+ * batch lends out and the driver's threads keep by reference; a follower
+ * receives into one buffer of the announced size, taken at offset 0, and
+ * installs that buffer as it is.  Work per chunk is proportional to the
+ * chunk.
  */
 #include <errno.h>
 #include <stdatomic.h>
