@@ -6,9 +6,9 @@
  *
  *   apply     kv_apply(), the result encoded (cmd.h) as the reply
  *   snapshot  kv_snapshot(); snapshot_begin, snapshot_finish  the same in
- *             two steps (kv_snapshot_begin(): the state copied under the
- *             lock, on the applier; kv_snapshot_finish(): compressed on
- *             the RSM's snapshot thread, while applying goes on)
+ *             two steps on the RSM's snapshot thread (kv_snapshot_begin():
+ *             the state copied under the lock while the applier waits;
+ *             kv_snapshot_finish(): compressed while applying goes on)
  *   restore   kv_restore()
  *   prepare   stamps the proposer's clock into a command's time_ns
  *   query     GET, LIST, USAGE, GETLK and LOCKWAIT (query.h) from the

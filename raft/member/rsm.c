@@ -25,11 +25,13 @@
  * the applier asks the application for its state and posts it to the loop,
  * which hands it to raft_compact_buf() (the bytes change hands, never
  * copied on the loop); the loop calls rsm_loop_compacted() once the
- * persister made the snapshot durable and cut the log.  An application
- * with snapshot_begin() only has its state copied on the applier; the
- * snapshot thread compresses that copy (snapshot_finish()) and posts the
- * result, while the applier goes on applying: a big state's compression
- * (seconds per GiB) holds up neither commands nor the loop.
+ * persister made the snapshot durable and cut the log.  For an
+ * application with snapshot_begin(), the applier only waits while the
+ * snapshot thread (at a lower priority) captures the state
+ * (snapshot_begin(), a copy); that thread then compresses the copy
+ * (snapshot_finish()) and posts the result while the applier goes on
+ * applying: a big state's compression (seconds per GiB) holds up neither
+ * commands nor the loop.
  *
  * Threads: callers (any), the loop (rsm_loop_*, rsm_ready_*), the
  * applier and the snapshot thread (snap_main: snapshot_finish() only).  `mu` guards the waiter tables, `applied`, `stopping`,
@@ -39,6 +41,7 @@
 #define _GNU_SOURCE /* gettid */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -91,9 +94,10 @@ struct rsm_req {
 /* A captured state for the snapshot thread (snapshot_begin()). */
 struct snap_item {
 	struct mbox_item item;
-	void *view;
+	sem_t *captured; /* the applier waits on it until the state is
+	                           captured (posted exactly once) */
 	raft_index at;
-	uint64_t t0_ms; /* when the capture began */
+	uint64_t t0_ms; /* when the applier asked */
 };
 
 /* Work for the applier: a snapshot to restore, or committed entries. */
@@ -447,6 +451,7 @@ static void compact_post(struct rsm *r, raft_index at, int rv, void *data,
 static void maybe_snapshot(struct rsm *r)
 {
 	struct snap_item *si;
+	sem_t captured;
 	void *data = NULL;
 	size_t len = 0;
 	raft_index at;
@@ -469,23 +474,27 @@ static void maybe_snapshot(struct rsm *r)
 		compact_post(r, at, rv, data, len, t0);
 		return;
 	}
+	/* The snapshot thread captures the state while this thread waits
+	 * (nothing is applied meanwhile, so the capture is of index @at):
+	 * the copy runs at the snapshot thread's lower priority, so that on
+	 * a busy machine the loop and the transport keep the CPU. */
 	si = calloc(1, sizeof(*si));
-	rv = si != NULL ? r->app.snapshot_begin(r->app.arg, &si->view)
-	                : -ENOMEM;
-	if (rv != 0) {
-		free(si);
-		compact_post(r, at, rv, NULL, 0, t0);
+	if (si == NULL) {
+		compact_post(r, at, -ENOMEM, NULL, 0, t0);
 		return;
 	}
-	log_info("snapshot at %llu: state copied in %llu ms on the applier",
-	    (unsigned long long)at, (unsigned long long)(mono_ms() - t0));
+	sem_init(&captured, 0, 0);
+	si->captured = &captured;
 	si->at = at;
 	si->t0_ms = t0;
 	if (mbox_put(&r->snap_box, &si->item) != 0) { /* stopping */
-		r->app.snapshot_finish(r->app.arg, si->view, NULL, NULL);
 		free(si);
 		compact_abandon(r);
+	} else {
+		while (sem_wait(&captured) != 0)
+			; /* EINTR */
 	}
+	sem_destroy(&captured);
 }
 
 /* Nice value of the snapshot thread: compression is background work; on
@@ -506,7 +515,7 @@ static void *snap_main(void *arg)
 	while ((chain = mbox_wait_all(&r->snap_box)) != NULL) {
 		while (chain) {
 			struct snap_item *si = (struct snap_item *)chain;
-			void *data = NULL;
+			void *view = NULL, *data = NULL;
 			size_t len = 0;
 			bool stopping;
 			int rv;
@@ -516,13 +525,22 @@ static void *snap_main(void *arg)
 			stopping = r->stopping;
 			pthread_mutex_unlock(&r->mu);
 			if (stopping) { /* nobody would take it */
-				r->app.snapshot_finish(r->app.arg, si->view,
-				    NULL, NULL);
+				sem_post(si->captured);
 				free(si);
 				continue;
 			}
-			rv = r->app.snapshot_finish(r->app.arg, si->view, &data,
-			    &len);
+			rv = r->app.snapshot_begin(r->app.arg, &view);
+			if (rv == 0)
+				log_info("snapshot at %llu: state copied in "
+				         "%llu "
+				         "ms (the applier waited)",
+				    (unsigned long long)si->at,
+				    (unsigned long long)(mono_ms() -
+				        si->t0_ms));
+			sem_post(si->captured); /* the applier goes on */
+			if (rv == 0)
+				rv = r->app.snapshot_finish(r->app.arg, view,
+				    &data, &len);
 			compact_post(r, si->at, rv, data, len, si->t0_ms);
 			free(si);
 		}
@@ -1088,12 +1106,10 @@ void rsm_free(struct rsm *r)
 		chain = next;
 	}
 	chain = mbox_take_all(&r->snap_box);
-	while (chain) {
+	while (chain) { /* none in practice: the thread drains its box */
 		struct mbox_item *next = chain->next;
-		struct snap_item *si = (struct snap_item *)chain;
 
-		r->app.snapshot_finish(r->app.arg, si->view, NULL, NULL);
-		free(si);
+		free(chain);
 		chain = next;
 	}
 	fail_all(r, NODE_ESHUTDOWN);

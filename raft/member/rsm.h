@@ -54,11 +54,12 @@ struct rsm_app {
 	int (*snapshot)(void *arg, void **data, size_t *len);
 	/* Optional, both or neither: snapshot() in two steps, so that
 	 * applying waits only while the state is copied, never while it is
-	 * compressed.  snapshot_begin() runs where snapshot() would (on the
-	 * applier, between applies) and captures the state as of the last
-	 * apply into *@view (opaque; ownership passes to the RSM), quickly:
-	 * a copy, no compression.  snapshot_finish() runs later on the RSM's
-	 * snapshot thread, concurrently with apply() and query(): it turns
+	 * compressed.  snapshot_begin() runs between applies, as snapshot()
+	 * would (on the RSM's snapshot thread, at a lower priority, while the
+	 * applier waits), and captures the state as of the last apply into
+	 * *@view (opaque; ownership passes to the RSM), quickly: a copy, no
+	 * compression.  snapshot_finish() runs next on that thread,
+	 * concurrently with apply() and query(): it turns
 	 * @view into what snapshot() would have returned at that point
 	 * (*@data, malloc'd) and frees @view whatever it returns; with @data
 	 * NULL (shutting down) it only frees @view.  0 or -errno. */
