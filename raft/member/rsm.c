@@ -40,6 +40,7 @@
  */
 #define _GNU_SOURCE /* gettid */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -543,6 +544,10 @@ static void *snap_main(void *arg)
 				    &data, &len);
 			compact_post(r, si->at, rv, data, len, si->t0_ms);
 			free(si);
+			/* The copy and the compressor's buffers, freed, would
+			 * stay resident in this thread's malloc arena until the
+			 * next snapshot: give them back now. */
+			malloc_trim(0);
 		}
 	}
 	return NULL;
