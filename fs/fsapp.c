@@ -167,6 +167,20 @@ static int hook_snapshot(void *arg, void **data, size_t *len)
 	return h->inner.snapshot(h->inner.arg, data, len);
 }
 
+static int hook_snapshot_begin(void *arg, void **view)
+{
+	struct hook *h = arg;
+
+	return h->inner.snapshot_begin(h->inner.arg, view);
+}
+
+static int hook_snapshot_finish(void *arg, void *view, void **data, size_t *len)
+{
+	struct hook *h = arg;
+
+	return h->inner.snapshot_finish(h->inner.arg, view, data, len);
+}
+
 static void kill_one(void *arg, uint64_t ino)
 {
 	inode_set_key_locked(arg, ino, NULL, 0);
@@ -233,6 +247,10 @@ void fsapp_hook(void *arg, struct rsm_app *rapp, struct kv *kv)
 	rapp->arg = h;
 	rapp->apply = hook_apply;
 	rapp->snapshot = hook_snapshot;
+	rapp->snapshot_begin = h->inner.snapshot_begin ? hook_snapshot_begin
+	                                               : NULL;
+	rapp->snapshot_finish = h->inner.snapshot_finish ? hook_snapshot_finish
+	                                                 : NULL;
 	rapp->restore = hook_restore;
 	rapp->query = h->inner.query ? hook_query : NULL;
 	rapp->query_quick = h->inner.query_quick ? hook_query_quick : NULL;

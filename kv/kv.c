@@ -364,6 +364,45 @@ int kv_snapshot(struct kv *kv, void **data, size_t *len)
 	return rc;
 }
 
+/* A point-in-time copy of the payload (kv_snapshot_begin). */
+struct kv_snap_view {
+	void *raw;
+	size_t len;
+};
+
+int kv_snapshot_begin(struct kv *kv, void **view)
+{
+	struct kv_snap_view *v = calloc(1, sizeof(*v));
+	struct kvsnap_state st;
+	int rc;
+
+	if (v == NULL)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&kv->lock);
+	st = state_of(kv);
+	rc = kvsnap_serialize(&st, &v->raw, &v->len);
+	pthread_rwlock_unlock(&kv->lock);
+	if (rc != 0) {
+		free(v);
+		return rc;
+	}
+	*view = v;
+	return 0;
+}
+
+int kv_snapshot_finish(struct kv *kv, void *view, void **data, size_t *len)
+{
+	struct kv_snap_view *v = view;
+	int rc = 0;
+
+	if (data != NULL)
+		rc = kvsnap_compress(v->raw, v->len, kv->opt.zstd_level, data,
+		    len);
+	free(v->raw);
+	free(v);
+	return rc;
+}
+
 int kv_restore(struct kv *kv, const void *data, size_t len)
 {
 	struct kvsnap_state st;

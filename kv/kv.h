@@ -392,6 +392,20 @@ int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
 int kv_snapshot(struct kv *kv, void **data, size_t *len);
 
 /*
+ * kv_snapshot() in two steps, so that nothing waits for the compression:
+ * kv_snapshot_begin() copies the state as it is now, uncompressed
+ * (kvsnap_serialize(), under the read lock: as long as a memcpy of the
+ * state) into *@view (opaque; ownership passes to the caller), and
+ * kv_snapshot_finish() compresses @view into the snapshot kv_snapshot()
+ * would have made at that point (*@data, caller frees), without the lock,
+ * on any thread, while commands keep being applied.  kv_snapshot_finish()
+ * frees @view whatever it returns; with @data NULL it only frees it.
+ * Both return 0, -ENOMEM, or -EIO if zstd fails.
+ */
+int kv_snapshot_begin(struct kv *kv, void **view);
+int kv_snapshot_finish(struct kv *kv, void *view, void **data, size_t *len);
+
+/*
  * Replace the whole state with the snapshot at @data.  The snapshot is
  * decoded and validated in full (checksum, every field, key order, each
  * inode once with as many names as its nlink, session table) before

@@ -54,6 +54,16 @@ static int app_snapshot(void *arg, void **data, size_t *len)
 	return kv_snapshot(arg, data, len);
 }
 
+static int app_snapshot_begin(void *arg, void **view)
+{
+	return kv_snapshot_begin(arg, view);
+}
+
+static int app_snapshot_finish(void *arg, void *view, void **data, size_t *len)
+{
+	return kv_snapshot_finish(arg, view, data, len);
+}
+
 static int app_restore(void *arg, const void *data, size_t len)
 {
 	return kv_restore(arg, data, len);
@@ -284,6 +294,8 @@ static int app_create(void **arg, const struct cluster *cl,
 	rapp->arg = kv;
 	rapp->apply = app_apply;
 	rapp->snapshot = app_snapshot;
+	rapp->snapshot_begin = app_snapshot_begin;
+	rapp->snapshot_finish = app_snapshot_finish;
 	rapp->restore = app_restore;
 	rapp->query = app_query;
 	rapp->query_quick = app_query_quick;

@@ -5,7 +5,11 @@
  * member_app_arg() of a member running kvapp is its struct kv *.
  *
  *   apply     kv_apply(), the result encoded (cmd.h) as the reply
- *   snapshot  kv_snapshot();  restore  kv_restore()
+ *   snapshot  kv_snapshot(); snapshot_begin, snapshot_finish  the same in
+ *             two steps on the RSM's snapshot thread (kv_snapshot_begin():
+ *             the state copied under the lock while the applier waits;
+ *             kv_snapshot_finish(): compressed while applying goes on)
+ *   restore   kv_restore()
  *   prepare   stamps the proposer's clock into a command's time_ns
  *   query     GET, LIST, USAGE, GETLK and LOCKWAIT (query.h) from the
  *             local state; query_quick  a GET of a small value, on the

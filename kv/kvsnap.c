@@ -36,7 +36,8 @@
  * ------------------------------------------------------------------------ */
 
 struct sink {
-	ZSTD_CCtx *cctx; /* NULL: hash mode */
+	ZSTD_CCtx *cctx; /* NULL: hash mode, or raw mode if @raw */
+	bool raw; /* copy into @out as it is (kvsnap_serialize) */
 	uint8_t *out;
 	size_t outcap, outpos;
 	size_t outmax; /* header + ZSTD_compressBound(payload): never more */
@@ -52,6 +53,17 @@ static void feed(struct sink *s, const void *p, size_t n, ZSTD_EndDirective end)
 
 	if (s->err)
 		return;
+	if (s->raw) {
+		/* @out was sized by payload_size(): never more is written. */
+		if (n > s->outcap - s->outpos) {
+			s->err = -EIO;
+			return;
+		}
+		if (n > 0)
+			memcpy(s->out + s->outpos, p, n);
+		s->outpos += n;
+		return;
+	}
 	if (s->cctx == NULL) {
 		const uint8_t *b = p;
 
@@ -230,12 +242,63 @@ static void write_payload(struct sink *s, const struct kvsnap_state *st,
 	flush_stage(s);
 }
 
+/* A compressing sink for a payload of @plen bytes, the header written:
+ * NULL on ENOMEM, else check s->err (-EIO: zstd refused the setup). */
+static struct sink *zsink_new(uint64_t plen, int level)
+{
+	size_t bound = ZSTD_compressBound(plen);
+	struct sink *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->outmax = KVSNAP_HEADER_BYTES + bound;
+	s->outcap = KVSNAP_HEADER_BYTES +
+	    (bound < (1u << 20) ? bound : 1u << 20);
+	s->out = malloc(s->outcap);
+	s->cctx = ZSTD_createCCtx();
+	if (s->out == NULL || s->cctx == NULL) {
+		ZSTD_freeCCtx(s->cctx);
+		free(s->out);
+		free(s);
+		return NULL;
+	}
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx,
+	        ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(
+	        ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->cctx, plen)))
+		s->err = -EIO;
+	memcpy(s->out, KVSNAP_MAGIC, 8);
+	le_put32(s->out + 8, KVSNAP_FORMAT);
+	le_put32(s->out + 12, 0);
+	le_put64(s->out + 16, plen);
+	s->outpos = KVSNAP_HEADER_BYTES;
+	return s;
+}
+
+/* End the frame; on success hand the snapshot over to *@data, *@len.
+ * Frees @s either way. */
+static int zsink_finish(struct sink *s, void **data, size_t *len)
+{
+	int rc;
+
+	feed(s, NULL, 0, ZSTD_e_end);
+	rc = s->err;
+	if (rc == 0) {
+		*data = s->out;
+		*len = s->outpos;
+		s->out = NULL;
+	}
+	ZSTD_freeCCtx(s->cctx);
+	free(s->out);
+	free(s);
+	return rc;
+}
+
 int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
     size_t *len)
 {
 	struct lock_section ls;
-	uint64_t plen;
-	size_t bound;
 	struct sink *s;
 	int rc = lock_section(st, &ls);
 
@@ -245,49 +308,60 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 		free(ls.buf);
 		return -ENOMEM;
 	}
-	plen = payload_size(st, &ls);
-	bound = ZSTD_compressBound(plen);
-	rc = -ENOMEM;
-	s = calloc(1, sizeof(*s));
+	s = zsink_new(payload_size(st, &ls), level);
 	if (s == NULL) {
 		free(ls.buf);
 		return -ENOMEM;
 	}
-	s->outmax = KVSNAP_HEADER_BYTES + bound;
-	s->outcap = KVSNAP_HEADER_BYTES +
-	    (bound < (1u << 20) ? bound : 1u << 20);
-	s->out = malloc(s->outcap);
-	s->cctx = ZSTD_createCCtx();
-	if (s->out == NULL || s->cctx == NULL)
-		goto out;
-	rc = -EIO;
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx,
-	        ZSTD_c_compressionLevel, level)) ||
-	    ZSTD_isError(
-	        ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1)) ||
-	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->cctx, plen)))
-		goto out;
-
-	memcpy(s->out, KVSNAP_MAGIC, 8);
-	le_put32(s->out + 8, KVSNAP_FORMAT);
-	le_put32(s->out + 12, 0);
-	le_put64(s->out + 16, plen);
-	s->outpos = KVSNAP_HEADER_BYTES;
-
 	write_payload(s, st, &ls, true);
-	feed(s, NULL, 0, ZSTD_e_end);
+	rc = zsink_finish(s, data, len);
+	free(ls.buf);
+	return rc;
+}
+
+int kvsnap_serialize(const struct kvsnap_state *st, void **raw, size_t *len)
+{
+	struct lock_section ls;
+	uint64_t plen;
+	struct sink *s;
+	int rc = lock_section(st, &ls);
+
+	if (rc != 0)
+		return rc;
+	plen = payload_size(st, &ls);
+	s = calloc(1, sizeof(*s));
+	if (ls.len > UINT32_MAX || plen > SIZE_MAX || s == NULL ||
+	    (s->out = malloc(plen > 0 ? (size_t)plen : 1)) == NULL) {
+		free(s);
+		free(ls.buf);
+		return -ENOMEM;
+	}
+	s->raw = true;
+	s->outcap = (size_t)plen;
+	write_payload(s, st, &ls, true);
 	rc = s->err;
+	if (rc == 0 && s->outpos != s->outcap)
+		rc = -EIO; /* payload_size() and write_payload() disagree */
 	if (rc == 0) {
-		*data = s->out;
+		*raw = s->out;
 		*len = s->outpos;
 		s->out = NULL;
 	}
-out:
-	ZSTD_freeCCtx(s->cctx);
 	free(s->out);
 	free(s);
 	free(ls.buf);
 	return rc;
+}
+
+int kvsnap_compress(const void *raw, size_t len, int level, void **data,
+    size_t *dlen)
+{
+	struct sink *s = zsink_new(len, level);
+
+	if (s == NULL)
+		return -ENOMEM;
+	feed(s, raw, len, ZSTD_e_continue);
+	return zsink_finish(s, data, dlen);
 }
 
 uint64_t kvsnap_digest(const struct kvsnap_state *st)

@@ -73,6 +73,19 @@ int kvsnap_encode(const struct kvsnap_state *s, int level, void **data,
     size_t *len);
 
 /*
+ * kvsnap_encode() in two steps, for a caller that must not hold its lock
+ * through the compression: kvsnap_serialize() copies the payload
+ * (uncompressed, exactly as kvsnap_encode() would compress it) of @s into
+ * *@raw (*@len bytes, caller frees): a point-in-time copy, at memcpy
+ * speed.  kvsnap_compress() then makes of it, with no lock, the snapshot
+ * kvsnap_encode() makes (*@data, caller frees).  Both return 0, -ENOMEM,
+ * -EIO (zstd error, or an internal size mismatch).
+ */
+int kvsnap_serialize(const struct kvsnap_state *s, void **raw, size_t *len);
+int kvsnap_compress(const void *raw, size_t len, int level, void **data,
+    size_t *dlen);
+
+/*
  * Decode the snapshot at @data into @out, building a new key space, a
  * new session table (capacity @session_max, TTL @ttl_ns; trimmed to the
  * capacity) and a new lock table (lease @lock_lease_ns, limit @lock_max;

@@ -359,13 +359,9 @@ static int boot_log(struct raft *r, const struct raft_boot *b)
 		r->snap_conf = sc;
 		r->snap_conf_index = b->snap.index;
 		r->snap_meta = b->snap;
-		if (b->snap_len > 0) {
-			r->snap_data = malloc(b->snap_len);
-			if (r->snap_data == NULL)
-				return -ENOMEM;
-			memcpy(r->snap_data, b->snap_data, b->snap_len);
-		}
-		r->snap_len = b->snap_len;
+		rv = snapshot_set_copy(r, b->snap_data, b->snap_len);
+		if (rv != 0)
+			return rv;
 		r->snap_install_pending = true;
 		rlog_reset(&r->log, b->snap.index, b->snap.term);
 	}
@@ -467,8 +463,7 @@ void raft_free(struct raft *r)
 	for (uint32_t i = 0; i < RAFT_MAX_MEMBERS; i++)
 		progress_close(&r->prs[i]);
 	rlog_close(&r->log);
-	free(r->snap_data);
-	free(r->rx_buf);
+	snapshot_free(r);
 	free(r->reads);
 	free(r->fwd);
 	free(r->out);
@@ -976,6 +971,7 @@ static void fill_persist(struct raft *r, struct raft_ready *rd)
 		rd->snap_meta = r->snap_meta;
 		rd->snap_data = r->snap_data;
 		rd->snap_len = r->snap_len;
+		rd->snap_buf = r->snap_buf;
 		if (r->snap_persist_pending) {
 			t->snap_index = r->snap_meta.index;
 			t->snap_term = r->snap_meta.term;

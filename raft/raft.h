@@ -30,7 +30,7 @@
  *      the disk), then call raft_persisted(r, rd.persist_token).
  *   5. Apply rd.committed in order (rd.snapshot first if rd.snapshot_install).
  *   6. raft_advance(r, &rd) once everything borrowed from rd has been
- *      copied or encoded.  The next raft_ready() may be taken right after,
+ *      copied or encoded (a snapshot's bytes: referenced, rd.snap_buf).  The next raft_ready() may be taken right after,
  *      before step 4 of the previous batch completes.
  *
  * Committed entries are handed out only up to what is locally durable, so a
@@ -206,6 +206,38 @@ struct raft_persist_token {
 	uint64_t seq;
 };
 
+/*
+ * A snapshot's bytes, shared by reference counting between the core and
+ * the driver's threads, so that a snapshot of any size is handed on
+ * without being copied: the core holds one reference while the snapshot
+ * is its current one; a driver that keeps a batch's snapshot past
+ * raft_advance() (to persist it on another thread, to restore from it)
+ * takes its own with raft_snap_buf_ref() and drops it with
+ * raft_snap_buf_unref() when done.  The bytes never change once wrapped.
+ * The count is atomic: references may be dropped on any thread; the core
+ * itself stays single-threaded and does no I/O.
+ */
+struct raft_snap_buf;
+
+/*
+ * Wrap @len bytes at @data (malloc'd; NULL when @len is 0) in a new
+ * buffer with one reference, the caller's.  On success the buffer owns
+ * @data (free()d with the last reference).  Returns NULL on ENOMEM, and
+ * then the caller still owns @data.
+ */
+struct raft_snap_buf *raft_snap_buf_new(void *data, uint64_t len);
+
+/* One more reference to @b (not NULL); returns @b.  Any thread. */
+struct raft_snap_buf *raft_snap_buf_ref(struct raft_snap_buf *b);
+
+/* Drop one reference; the last frees the bytes.  NULL is fine.  Any
+ * thread. */
+void raft_snap_buf_unref(struct raft_snap_buf *b);
+
+/* The bytes (NULL when empty) and their number. */
+const uint8_t *raft_snap_buf_data(const struct raft_snap_buf *b);
+uint64_t raft_snap_buf_len(const struct raft_snap_buf *b);
+
 struct raft_ready {
 	/* --- soft state, for logging and for the driver's routing --- */
 	enum raft_role role;
@@ -223,8 +255,11 @@ struct raft_ready {
 	                                has_snapshot, for the snapshot a member
 	                                restarted from: already on disk) */
 	struct raft_snapshot_meta snap_meta;
-	const uint8_t *snap_data; /* borrowed */
+	const uint8_t *snap_data; /* borrowed: snap_buf's bytes */
 	uint64_t snap_len;
+	struct raft_snap_buf *snap_buf; /* borrowed: raft_snap_buf_ref() it
+	                                to keep the bytes past
+	                                raft_advance() without a copy */
 	struct raft_persist_token persist_token;
 	bool must_persist; /* anything at all to write this batch */
 
@@ -478,6 +513,14 @@ int raft_persisted(struct raft *r, const struct raft_persist_token *t);
  */
 int raft_compact(struct raft *r, raft_index index, const void *data,
     uint64_t len);
+
+/*
+ * raft_compact() without the copy: on 0 the core takes over the caller's
+ * reference to @buf (the caller must not drop it); on any error the
+ * caller keeps it.  Same returns; never -ENOMEM.
+ */
+int raft_compact_buf(struct raft *r, raft_index index,
+    struct raft_snap_buf *buf);
 
 /* Introspection, for the driver, tests and `raftkv status`. */
 struct raft_status {

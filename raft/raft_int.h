@@ -114,9 +114,11 @@ struct raft {
 	struct progress prs[RAFT_MAX_MEMBERS];
 	int8_t votes[RAFT_MAX_MEMBERS]; /* 0 none, 1 granted, -1 refused */
 
-	/* Snapshot held (latest compaction or install). */
+	/* Snapshot held (latest compaction or install): snap_buf is our
+	 * reference (NULL: none), snap_data and snap_len its bytes. */
 	struct raft_snapshot_meta snap_meta;
-	uint8_t *snap_data;
+	struct raft_snap_buf *snap_buf;
+	const uint8_t *snap_data;
 	uint64_t snap_len;
 	bool snap_persist_pending;
 	bool snap_install_pending;
@@ -124,9 +126,8 @@ struct raft {
 	/* Incoming chunked snapshot. */
 	bool rx_active;
 	struct raft_snapshot_meta rx_meta;
-	uint8_t *rx_buf;
+	uint8_t *rx_buf; /* rx_total bytes, allocated at offset 0 */
 	uint64_t rx_len;
-	uint64_t rx_cap;
 	uint64_t rx_total;
 
 	/* Leader state. */

@@ -22,8 +22,16 @@
  * A transfer broken by a lost chunk resumes where the follower stopped:
  * the leader resends the chunk at the acknowledged offset after more than
  * two heartbeat periods without progress (snapshot_tick).
+ *
+ * No snapshot is ever copied whole here: the bytes are a reference-counted
+ * struct raft_snap_buf (raft.h) that raft_compact_buf() hands in, a ready
+ * batch lends out and the driver's threads keep by reference; a follower
+ * receives into one buffer of the announced size, taken at offset 0, and
+ * installs that buffer as it is.  Work per chunk is proportional to the
+ * chunk.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,25 +40,128 @@
 #include "raft/replication.h"
 #include "raft/snapshot.h"
 
-int raft_compact(struct raft *r, raft_index index, const void *data,
-    uint64_t len)
-{
-	raft_term term;
-	uint8_t *copy = NULL;
+/* ------------------------------------------------- shared snapshot bytes */
 
-	if (index <= r->log.snap_index)
-		return RAFT_ESTALE;
-	if (index > r->applying || rlog_term(&r->log, index, &term) != 0)
-		return -EINVAL;
+struct raft_snap_buf {
+	atomic_uint_fast32_t refs;
+	uint64_t len;
+	uint8_t *data;
+};
+
+struct raft_snap_buf *raft_snap_buf_new(void *data, uint64_t len)
+{
+	struct raft_snap_buf *b = malloc(sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	atomic_init(&b->refs, 1);
+	b->len = len;
+	b->data = len > 0 ? data : NULL;
+	if (len == 0)
+		free(data);
+	return b;
+}
+
+struct raft_snap_buf *raft_snap_buf_ref(struct raft_snap_buf *b)
+{
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	return b;
+}
+
+void raft_snap_buf_unref(struct raft_snap_buf *b)
+{
+	if (b == NULL ||
+	    atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(b->data);
+	free(b);
+}
+
+const uint8_t *raft_snap_buf_data(const struct raft_snap_buf *b)
+{
+	return b->data;
+}
+
+uint64_t raft_snap_buf_len(const struct raft_snap_buf *b)
+{
+	return b->len;
+}
+
+/* Hold @b (our reference passes in) as the snapshot's bytes. */
+static void hold(struct raft *r, struct raft_snap_buf *b)
+{
+	raft_snap_buf_unref(r->snap_buf);
+	r->snap_buf = b;
+	r->snap_data = b != NULL ? b->data : NULL;
+	r->snap_len = b != NULL ? b->len : 0;
+}
+
+int snapshot_set_copy(struct raft *r, const void *data, uint64_t len)
+{
+	uint8_t *copy = NULL;
+	struct raft_snap_buf *b;
+
 	if (len > 0) {
 		copy = malloc(len);
 		if (copy == NULL)
 			return -ENOMEM;
 		memcpy(copy, data, len);
 	}
-	free(r->snap_data);
-	r->snap_data = copy;
-	r->snap_len = len;
+	b = raft_snap_buf_new(copy, len);
+	if (b == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	hold(r, b);
+	return 0;
+}
+
+static void reset_rx(struct raft *r);
+
+void snapshot_free(struct raft *r)
+{
+	hold(r, NULL);
+	reset_rx(r);
+}
+
+/* ------------------------------------------------------------ compaction */
+
+int raft_compact(struct raft *r, raft_index index, const void *data,
+    uint64_t len)
+{
+	struct raft_snap_buf *b;
+	uint8_t *copy = NULL;
+	int rv;
+
+	if (index <= r->log.snap_index)
+		return RAFT_ESTALE;
+	if (len > 0) {
+		copy = malloc(len);
+		if (copy == NULL)
+			return -ENOMEM;
+		memcpy(copy, data, len);
+	}
+	b = raft_snap_buf_new(copy, len);
+	if (b == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	rv = raft_compact_buf(r, index, b);
+	if (rv != 0)
+		raft_snap_buf_unref(b);
+	return rv;
+}
+
+int raft_compact_buf(struct raft *r, raft_index index,
+    struct raft_snap_buf *buf)
+{
+	raft_term term;
+
+	if (index <= r->log.snap_index)
+		return RAFT_ESTALE;
+	if (index > r->applying || rlog_term(&r->log, index, &term) != 0)
+		return -EINVAL;
+	hold(r, buf);
 	memset(&r->snap_meta, 0, sizeof(r->snap_meta));
 	r->snap_meta.index = index;
 	r->snap_meta.term = term;
@@ -136,30 +247,7 @@ static void reset_rx(struct raft *r)
 	r->rx_buf = NULL;
 	r->rx_active = false;
 	r->rx_len = 0;
-	r->rx_cap = 0;
 	r->rx_total = 0;
-}
-
-static int rx_append(struct raft *r, const uint8_t *p, uint32_t n)
-{
-	if (r->rx_len + n > r->rx_cap) {
-		uint64_t cap = r->rx_cap ? r->rx_cap : 4096;
-		uint8_t *b;
-
-		while (cap < r->rx_len + n)
-			cap *= 2;
-		if (cap > r->rx_total && r->rx_total >= r->rx_len + n)
-			cap = r->rx_total;
-		b = realloc(r->rx_buf, cap ? cap : 1);
-		if (b == NULL)
-			return -ENOMEM;
-		r->rx_buf = b;
-		r->rx_cap = cap;
-	}
-	if (n > 0)
-		memcpy(r->rx_buf + r->rx_len, p, n);
-	r->rx_len += n;
-	return 0;
 }
 
 static int reply(struct raft *r, const struct raft_msg *m, uint8_t type,
@@ -175,7 +263,10 @@ static int reply(struct raft *r, const struct raft_msg *m, uint8_t type,
 	return raft_send(r, &resp, 0);
 }
 
-static int install(struct raft *r, const struct raft_msg *m)
+/* The transfer is complete: install it, the received buffer wrapped in
+ * @b (which we own). */
+static int install(struct raft *r, const struct raft_msg *m,
+    struct raft_snap_buf *b)
 {
 	struct raft_snapshot_meta meta = r->rx_meta;
 	raft_term t;
@@ -183,6 +274,7 @@ static int install(struct raft *r, const struct raft_msg *m)
 	if (rlog_term(&r->log, meta.index, &t) == 0 && t == meta.term) {
 		/* We hold that entry already: the snapshot only tells us it
 		 * is committed. */
+		raft_snap_buf_unref(b);
 		reset_rx(r);
 		replication_commit_to(r, meta.index);
 		return reply(r, m, RAFT_MSG_APPEND_RESP, r->commit, 0, false);
@@ -201,11 +293,8 @@ static int install(struct raft *r, const struct raft_msg *m)
 	if (r->stable > meta.index)
 		r->stable = meta.index;
 	r->persist_next = meta.index + 1;
-	free(r->snap_data);
-	r->snap_data = r->rx_buf;
-	r->snap_len = r->rx_len;
+	hold(r, b); /* the received bytes, as they are */
 	r->snap_meta = meta;
-	r->rx_buf = NULL;
 	reset_rx(r);
 	r->snap_persist_pending = true;
 	r->snap_install_pending = true;
@@ -216,8 +305,8 @@ static int install(struct raft *r, const struct raft_msg *m)
 
 int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m)
 {
+	struct raft_snap_buf *b = NULL;
 	bool same;
-	int rv;
 
 	if (r->role != RAFT_FOLLOWER || r->leader != m->from)
 		raft_become_follower(r, r->term, m->from);
@@ -233,6 +322,12 @@ int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m)
 			return reply(r, m, RAFT_MSG_SNAPSHOT_RESP,
 			    m->snap.index, 0, true);
 		reset_rx(r);
+		/* The whole snapshot's room at once: chunks land in place and
+		 * the installed snapshot keeps this very buffer (a growing
+		 * buffer would copy what it holds at every doubling). */
+		r->rx_buf = malloc(m->total > 0 ? m->total : 1);
+		if (r->rx_buf == NULL)
+			return -ENOMEM;
 		r->rx_active = true;
 		r->rx_meta = m->snap;
 		r->rx_total = m->total;
@@ -242,11 +337,22 @@ int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m)
 		return reply(r, m, RAFT_MSG_SNAPSHOT_RESP, m->snap.index,
 		    r->rx_len, m->offset > r->rx_len);
 	}
-	rv = rx_append(r, m->chunk, m->chunk_len);
-	if (rv != 0)
-		return rv;
-	if (r->rx_len == r->rx_total)
-		return install(r, m);
+	if (m->chunk_len > r->rx_total - r->rx_len)
+		return 0; /* past the total it announced: malformed, dropped */
+	if (r->rx_len + m->chunk_len == r->rx_total) {
+		/* The last chunk: the wrapper first, so that nothing is taken
+		 * unless the install can go through. */
+		b = raft_snap_buf_new(r->rx_buf, r->rx_total);
+		if (b == NULL)
+			return -ENOMEM;
+	}
+	if (m->chunk_len > 0)
+		memcpy(r->rx_buf + r->rx_len, m->chunk, m->chunk_len);
+	r->rx_len += m->chunk_len;
+	if (b != NULL) {
+		r->rx_buf = NULL; /* @b owns the bytes now */
+		return install(r, m, b);
+	}
 	return reply(r, m, RAFT_MSG_SNAPSHOT_RESP, m->snap.index, r->rx_len,
 	    false);
 }

@@ -18,6 +18,15 @@
 struct progress;
 
 /*
+ * Make @len bytes at @data (copied) the snapshot's bytes, replacing any
+ * held.  For raft_new()'s boot snapshot.  0 or -ENOMEM (nothing changed).
+ */
+int snapshot_set_copy(struct raft *r, const void *data, uint64_t len);
+
+/* Drop the snapshot's bytes and a transfer being received (raft_free). */
+void snapshot_free(struct raft *r);
+
+/*
  * Leader only: start sending our current snapshot to @pr's follower (its
  * next entry was compacted away): @pr enters SNAPSHOT at offset 0 and the
  * first chunk is queued.  Does nothing if we hold no snapshot.  Returns 0
@@ -44,8 +53,10 @@ int snapshot_tick(struct raft *r, struct progress *pr);
  * advances, else the log is replaced by the snapshot (truncated_from is
  * set, the snapshot is handed out to persist and restore) and the
  * APPEND_RESP that moves the leader on is queued after persist.  Chunk
- * bytes are copied.  Returns 0 or -ENOMEM (the chunk is not taken; the
- * leader resends it).
+ * bytes are copied into a buffer of the snapshot's whole size, taken at
+ * offset 0, which the installed snapshot then owns as it is (no copy of
+ * the whole).  Returns 0 or -ENOMEM (the chunk is not taken; the leader
+ * resends it).
  */
 int snapshot_handle_chunk(struct raft *r, const struct raft_msg *m);
 

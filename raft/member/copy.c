@@ -34,12 +34,3 @@ int copy_entries(const struct raft_entry *src, uint32_t count,
 	}
 	return 0;
 }
-
-void *copy_bytes(const void *p, uint64_t len)
-{
-	void *q = malloc(len ? len : 1);
-
-	if (q != NULL && len)
-		memcpy(q, p, len);
-	return q;
-}

@@ -17,7 +17,4 @@
 int copy_entries(const struct raft_entry *src, uint32_t count,
     struct raft_entry **out, uint8_t **blob);
 
-/* A malloc'd copy of @len bytes (never NULL for @len 0), or NULL. */
-void *copy_bytes(const void *p, uint64_t len);
-
 #endif

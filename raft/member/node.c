@@ -199,6 +199,27 @@ static void run_ticks(struct node *n)
 	}
 }
 
+/*
+ * A turn of the loop busy for this long holds off ticks, heartbeats and
+ * every peer: it is logged (tests/integration/test_snapshot_big.c reads
+ * these lines to measure the longest stall; nothing else parses them).
+ */
+#define LOOP_STALL_LOG_MS 100
+
+static void note_turn(struct node *n, const uint64_t t[3])
+{
+	uint64_t took = mono_ms() - t[0];
+
+	if (took < LOOP_STALL_LOG_MS)
+		return;
+	if (took > n->max_turn_ms)
+		n->max_turn_ms = took;
+	log_info("loop stalled: one turn took %" PRIu64 " ms (requests %" PRIu64
+	         ", peers and clients %" PRIu64 ", ready %" PRIu64
+	         " ms; longest so far %" PRIu64 " ms)",
+	    took, t[1] - t[0], t[2] - t[1], t[0] + took - t[2], n->max_turn_ms);
+}
+
 static void *loop_main(void *arg)
 {
 	struct node *n = arg;
@@ -211,6 +232,7 @@ static void *loop_main(void *arg)
 		    ? (long)(n->tick_deadline_ms - now)
 		    : 0;
 		long t2;
+		uint64_t turn[3];
 
 		now = mono_ms();
 		t2 = transport_next_timer_ms(n->tr, now);
@@ -218,21 +240,25 @@ static void *loop_main(void *arg)
 		if (t2 >= 0 && t2 < timeout)
 			timeout = t2;
 		wait_input(n, timeout);
+		turn[0] = mono_ms();
 		/* Time first: read requests and messages are judged by a clock
 		 * that is up to date (a read lease, raft/readindex.c). */
 		run_ticks(n);
 		handle_requests(n);
+		turn[1] = mono_ms();
 		receive_all(n);
 		if (n->ep_on) {
 			n->ep.recv(n->ep.arg);
 			handle_requests(n); /* what it posted, this turn */
 		}
 		now = mono_ms();
+		turn[2] = now;
 		transport_run_timers(n->tr, now);
 		run_ticks(n);
 		node_ready_handle(n);
 		if (n->ep_on)
 			n->ep.flush(n->ep.arg);
+		note_turn(n, turn);
 	}
 	return NULL;
 }

@@ -22,7 +22,9 @@
  *   applier  (the RSM's) feeds committed entries, in order, to the
  *            application; wakes the submitters waiting for them; asks
  *            the application for a snapshot when the log on disk exceeds
- *            max_raft_state.  When it is idle with nothing queued, the
+ *            max_raft_state (with snapshot_begin(), it only waits while
+ *            the RSM's snapshot thread copies the state, which that
+ *            thread then compresses while applying goes on).  When it is idle with nothing queued, the
  *            loop applies a small committed batch itself (no hand-off:
  *            the lone submitter's latency); callbacks still run one at a
  *            time, in order.

@@ -60,6 +60,7 @@ struct node {
 	unsigned disk_inflight; /* loop only: batches at the persister */
 	uint64_t tick_deadline_ms; /* loop only; CLOCK_BOOTTIME ms (node.c) */
 	uint64_t ticks; /* loop only */
+	uint64_t max_turn_ms; /* loop only: the longest stalled turn logged */
 	raft_id unreachable[RAFT_MAX_MEMBERS]; /* loop only: sends refused */
 	uint32_t n_unreachable;
 	struct raft_persist_token inline_token; /* loop only: persisted on */

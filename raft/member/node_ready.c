@@ -32,7 +32,9 @@
  * limits, or find the other thread busy, and take the threads.
  *
  * Everything borrowed from a ready batch is copied before raft_advance(),
- * as raft.h requires.  Loop thread only.
+ * as raft.h requires, except a snapshot's bytes: the persister and the
+ * RSM take a reference to them (raft_snap_buf_ref), so that no snapshot
+ * is ever copied on the loop.  Loop thread only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -133,12 +135,10 @@ static struct persist_job *job_new(const struct raft_ready *rd)
 		fatalx("out of memory copying entries to persist");
 	j->n_entries = rd->n_entries;
 	if (rd->has_snapshot) {
+		/* A reference, not a copy: a snapshot may be a GiB. */
 		j->has_snapshot = true;
 		j->snap = rd->snap_meta;
-		j->snap_len = rd->snap_len;
-		j->snap_data = copy_bytes(rd->snap_data, rd->snap_len);
-		if (j->snap_data == NULL)
-			fatalx("out of memory copying a snapshot to persist");
+		j->snap_buf = raft_snap_buf_ref(rd->snap_buf);
 	}
 	if (rd->n_msgs_after_persist) {
 		j->after = malloc(rd->n_msgs_after_persist * sizeof(*j->after));

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "raft/util/clock.h"
 #include "raft/util/logging.h"
 #include "raft/member/persist.h"
 
@@ -50,7 +51,7 @@ void persist_job_free(struct persist_job *j)
 		return;
 	free(j->entries);
 	free(j->blob);
-	free(j->snap_data);
+	raft_snap_buf_unref(j->snap_buf);
 	free(j->after);
 	free(j);
 }
@@ -93,11 +94,18 @@ static void write_job(struct persist *p, struct persist_job *j)
 	int rv = 0;
 
 	if (j->has_snapshot) {
-		rv = storage_save_snapshot(p->st, &j->snap, j->snap_data,
-		    j->snap_len);
+		uint64_t t0 = mono_ms();
+
+		rv = storage_save_snapshot(p->st, &j->snap,
+		    raft_snap_buf_data(j->snap_buf),
+		    raft_snap_buf_len(j->snap_buf));
 		if (rv == RAFT_ESTALE)
 			rv = 0; /* an older one than we hold: nothing to do */
 		j->snap_saved = rv == 0;
+		if (rv == 0)
+			log_info("snapshot at %llu written in %llu ms",
+			    (unsigned long long)j->snap.index,
+			    (unsigned long long)(mono_ms() - t0));
 	}
 	if (rv != 0)
 		fail_write(p, rv);

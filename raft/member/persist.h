@@ -17,7 +17,8 @@
 #include "raft/raft.h"
 #include "raft/storage/storage.h"
 
-/* One raft_ready batch's persistence, copied out of the core. */
+/* One raft_ready batch's persistence, copied out of the core (the
+ * snapshot's bytes shared by reference, not copied). */
 struct persist_job {
 	struct mbox_item item;
 	struct persist_job *next; /* chain handed back to the loop */
@@ -31,14 +32,14 @@ struct persist_job {
 	bool snap_saved; /* set by the persister: the snapshot is
 	                             durable (or older than the one held) */
 	struct raft_snapshot_meta snap;
-	uint8_t *snap_data;
-	uint64_t snap_len;
+	struct raft_snap_buf *snap_buf; /* a reference of the job's own */
 	struct raft_persist_token token;
 	struct raft_msg *after; /* msgs_after_persist (no entries, no chunks) */
 	uint32_t n_after;
 };
 
-/* Free a job and what it owns; NULL is fine. */
+/* Free a job and what it owns (its snapshot reference dropped); NULL is
+ * fine. */
 void persist_job_free(struct persist_job *j);
 
 /* Free a chain handed back (persist_job.next), oldest first. */

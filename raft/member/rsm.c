@@ -23,21 +23,33 @@
  * Snapshots (the seeds' maxraftstate): after each batch, if the log on
  * disk holds more than max_raft_state bytes and no compaction is under way,
  * the applier asks the application for its state and posts it to the loop,
- * which hands it to raft_compact(); the loop calls rsm_loop_compacted()
- * once the persister made the snapshot durable and cut the log.
+ * which hands it to raft_compact_buf() (the bytes change hands, never
+ * copied on the loop); the loop calls rsm_loop_compacted() once the
+ * persister made the snapshot durable and cut the log.  For an
+ * application with snapshot_begin(), the applier only waits while the
+ * snapshot thread (at a lower priority) captures the state
+ * (snapshot_begin(), a copy); that thread then compresses the copy
+ * (snapshot_finish()) and posts the result while the applier goes on
+ * applying: a big state's compression (seconds per GiB) holds up neither
+ * commands nor the loop.
  *
- * Threads: callers (any), the loop (rsm_loop_*, rsm_ready_*) and the
- * applier.  `mu` guards the waiter tables, `applied`, `stopping`,
+ * Threads: callers (any), the loop (rsm_loop_*, rsm_ready_*), the
+ * applier and the snapshot thread (snap_main: snapshot_finish() only).  `mu` guards the waiter tables, `applied`, `stopping`,
  * `callers` and `compact_pending`; `next_ctx` is the loop's alone; the
  * leader hint is an atomic the loop stores once per ready batch.
  */
+#define _GNU_SOURCE /* gettid */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "raft/util/clock.h"
 #include "raft/util/logging.h"
@@ -77,6 +89,16 @@ struct rsm_req {
 	void *data;
 	size_t len;
 	raft_index index; /* REQ_COMPACT */
+	struct raft_snap_buf *snap; /* REQ_COMPACT: our reference */
+};
+
+/* A captured state for the snapshot thread (snapshot_begin()). */
+struct snap_item {
+	struct mbox_item item;
+	sem_t *captured; /* the applier waits on it until the state is
+	                           captured (posted exactly once) */
+	raft_index at;
+	uint64_t t0_ms; /* when the applier asked */
 };
 
 /* Work for the applier: a snapshot to restore, or committed entries. */
@@ -84,8 +106,7 @@ struct apply_item {
 	struct mbox_item item;
 	bool restore;
 	struct raft_snapshot_meta snap;
-	uint8_t *snap_data;
-	uint64_t snap_len;
+	struct raft_snap_buf *snap_buf; /* a reference of the item's own */
 	struct raft_entry *entries;
 	uint32_t n_entries;
 	uint8_t *blob;
@@ -101,6 +122,9 @@ struct rsm {
 
 	pthread_t apply_thread;
 	bool thread_started;
+	pthread_t snap_thread; /* with snapshot_begin() only */
+	bool snap_started;
+	struct mbox snap_box; /* captured states to compress */
 	struct mbox apply_box; /* work for the applier */
 	/* Items queued to the applier and not yet finished (it decrements
 	 * after a whole chain, snapshot check included).  Zero means the
@@ -339,15 +363,19 @@ static void apply_entries(struct rsm *r, const struct raft_entry *entries,
 
 static void restore(struct rsm *r, const struct apply_item *it)
 {
-	int rv = r->app.restore(r->app.arg, it->snap_data, it->snap_len);
+	uint64_t t0 = mono_ms();
+	uint64_t len = raft_snap_buf_len(it->snap_buf);
+	int rv = r->app.restore(r->app.arg, raft_snap_buf_data(it->snap_buf),
+	    (size_t)len);
 
 	if (rv != 0)
 		fatalx("restoring snapshot %llu failed: %s",
 		    (unsigned long long)it->snap.index, rk_strerror(rv));
-	log_info("restored snapshot at index %llu term %llu (%llu bytes)",
+	log_info("restored snapshot at index %llu term %llu (%llu bytes) in "
+	         "%llu ms",
 	    (unsigned long long)it->snap.index,
-	    (unsigned long long)it->snap.term,
-	    (unsigned long long)it->snap_len);
+	    (unsigned long long)it->snap.term, (unsigned long long)len,
+	    (unsigned long long)(mono_ms() - t0));
 	pthread_mutex_lock(&r->mu);
 	/* Waiters inside the snapshot: their outcome is not known here. */
 	for (unsigned b = 0; b < RSM_WAIT_BUCKETS; b++) {
@@ -378,12 +406,57 @@ static bool snapshot_due(struct rsm *r)
 	return due;
 }
 
+static void compact_abandon(struct rsm *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->compact_pending = false;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Hand the snapshot at @at (@rv: how making it went; @data, @len: it,
+ * malloc'd, ours) to the loop for raft_compact_buf().  Applier or
+ * snapshot thread. */
+static void compact_post(struct rsm *r, raft_index at, int rv, void *data,
+    size_t len, uint64_t t0)
+{
+	struct raft_snap_buf *buf = NULL;
+	struct rsm_req *req = NULL;
+
+	if (rv == 0) {
+		log_info("snapshot at %llu: %zu bytes in %llu ms",
+		    (unsigned long long)at, len,
+		    (unsigned long long)(mono_ms() - t0));
+		req = calloc(1, sizeof(*req));
+		buf = req != NULL ? raft_snap_buf_new(data, len) : NULL;
+		if (buf == NULL)
+			rv = -ENOMEM;
+	}
+	if (rv != 0) {
+		log_warnx("snapshot at %llu failed: %s", (unsigned long long)at,
+		    rk_strerror(rv));
+		free(data);
+		free(req);
+		compact_abandon(r);
+		return;
+	}
+	req->msg.kind = r->loop.msg_kind;
+	req->op = REQ_COMPACT;
+	req->index = at;
+	req->snap = buf; /* owns @data now */
+	if (post(r, req) != 0) {
+		raft_snap_buf_unref(buf);
+		free(req);
+	}
+}
+
 static void maybe_snapshot(struct rsm *r)
 {
-	struct rsm_req *req;
+	struct snap_item *si;
+	sem_t captured;
 	void *data = NULL;
 	size_t len = 0;
 	raft_index at;
+	uint64_t t0;
 	int rv;
 
 	if (!snapshot_due(r))
@@ -396,32 +469,93 @@ static void maybe_snapshot(struct rsm *r)
 	r->compact_pending = true;
 	at = r->applied;
 	pthread_mutex_unlock(&r->mu);
-	rv = r->app.snapshot(r->app.arg, &data, &len);
-	req = calloc(1, sizeof(*req));
-	if (rv != 0 || req == NULL) {
-		log_warnx("snapshot at %llu failed: %s", (unsigned long long)at,
-		    rk_strerror(rv ? rv : -ENOMEM));
-		free(data);
-		free(req);
-		pthread_mutex_lock(&r->mu);
-		r->compact_pending = false;
-		pthread_mutex_unlock(&r->mu);
+	t0 = mono_ms();
+	if (r->app.snapshot_begin == NULL) {
+		rv = r->app.snapshot(r->app.arg, &data, &len);
+		compact_post(r, at, rv, data, len, t0);
 		return;
 	}
-	req->msg.kind = r->loop.msg_kind;
-	req->op = REQ_COMPACT;
-	req->index = at;
-	req->data = data;
-	req->len = len;
-	if (post(r, req) != 0) {
-		free(data);
-		free(req);
+	/* The snapshot thread captures the state while this thread waits
+	 * (nothing is applied meanwhile, so the capture is of index @at):
+	 * the copy runs at the snapshot thread's lower priority, so that on
+	 * a busy machine the loop and the transport keep the CPU. */
+	si = calloc(1, sizeof(*si));
+	if (si == NULL) {
+		compact_post(r, at, -ENOMEM, NULL, 0, t0);
+		return;
 	}
+	sem_init(&captured, 0, 0);
+	si->captured = &captured;
+	si->at = at;
+	si->t0_ms = t0;
+	if (mbox_put(&r->snap_box, &si->item) != 0) { /* stopping */
+		free(si);
+		compact_abandon(r);
+	} else {
+		while (sem_wait(&captured) != 0)
+			; /* EINTR */
+	}
+	sem_destroy(&captured);
+}
+
+/* Nice value of the snapshot thread: compression is background work; on
+ * a busy machine it must not take the CPU from the loop (heartbeats) or
+ * the applier (commands). */
+#define SNAP_THREAD_NICE 10
+
+/* The snapshot thread: compress what the applier captured. */
+static void *snap_main(void *arg)
+{
+	struct rsm *r = arg;
+	struct mbox_item *chain;
+
+	/* This thread only (Linux: a thread id names one thread); if it is
+	 * refused, compression just runs at the member's priority. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), SNAP_THREAD_NICE);
+
+	while ((chain = mbox_wait_all(&r->snap_box)) != NULL) {
+		while (chain) {
+			struct snap_item *si = (struct snap_item *)chain;
+			void *view = NULL, *data = NULL;
+			size_t len = 0;
+			bool stopping;
+			int rv;
+
+			chain = chain->next;
+			pthread_mutex_lock(&r->mu);
+			stopping = r->stopping;
+			pthread_mutex_unlock(&r->mu);
+			if (stopping) { /* nobody would take it */
+				sem_post(si->captured);
+				free(si);
+				continue;
+			}
+			rv = r->app.snapshot_begin(r->app.arg, &view);
+			if (rv == 0)
+				log_info("snapshot at %llu: state copied in "
+				         "%llu "
+				         "ms (the applier waited)",
+				    (unsigned long long)si->at,
+				    (unsigned long long)(mono_ms() -
+				        si->t0_ms));
+			sem_post(si->captured); /* the applier goes on */
+			if (rv == 0)
+				rv = r->app.snapshot_finish(r->app.arg, view,
+				    &data, &len);
+			compact_post(r, si->at, rv, data, len, si->t0_ms);
+			free(si);
+			/* The copy and the compressor's buffers, freed, would
+			 * stay resident in this thread's malloc arena until the
+			 * next snapshot: give them back now. */
+			malloc_trim(0);
+		}
+	}
+	return NULL;
 }
 
 static void apply_item_free(struct apply_item *it)
 {
-	free(it->snap_data);
+	raft_snap_buf_unref(it->snap_buf);
 	free(it->entries);
 	free(it->blob);
 	free(it);
@@ -524,10 +658,7 @@ static void queue_apply(struct rsm *r, const struct raft_ready *rd)
 			fatalx("out of memory queueing a snapshot restore");
 		it->restore = true;
 		it->snap = rd->snap_meta;
-		it->snap_len = rd->snap_len;
-		it->snap_data = copy_bytes(rd->snap_data, rd->snap_len);
-		if (it->snap_data == NULL)
-			fatalx("out of memory copying a snapshot to restore");
+		it->snap_buf = raft_snap_buf_ref(rd->snap_buf); /* no copy */
 		apply_post(r, it);
 	}
 	if (rd->n_committed == 0)
@@ -605,8 +736,10 @@ static void do_read(struct rsm *r, struct raft *raft, struct rsm_req *req)
 
 static void do_compact(struct rsm *r, struct raft *raft, struct rsm_req *req)
 {
-	int rv = raft_compact(raft, req->index, req->data, req->len);
+	int rv = raft_compact_buf(raft, req->index, req->snap);
 
+	if (rv == 0)
+		req->snap = NULL; /* the core's reference now */
 	if (rv != 0) {
 		log_debug("compaction at %llu skipped: %s",
 		    (unsigned long long)req->index, rk_strerror(rv));
@@ -629,6 +762,7 @@ void rsm_loop_run(struct rsm *r, struct raft *raft, struct mbox_msg *m)
 		do_compact(r, raft, req);
 		break;
 	}
+	raft_snap_buf_unref(req->snap);
 	free(req->data);
 	free(req);
 }
@@ -643,6 +777,7 @@ void rsm_loop_drop(struct rsm *r, struct mbox_msg *m)
 		waiter_put_locked(req->w);
 		pthread_mutex_unlock(&r->mu);
 	}
+	raft_snap_buf_unref(req->snap);
 	free(req->data);
 	free(req);
 }
@@ -895,13 +1030,20 @@ int rsm_new(const struct rsm_config *c, struct rsm **out)
 
 	if (c->app.apply == NULL || c->app.snapshot == NULL ||
 	    c->app.restore == NULL || c->loop.post == NULL ||
-	    c->loop.log_bytes == NULL)
+	    c->loop.log_bytes == NULL ||
+	    (c->app.snapshot_begin == NULL) != (c->app.snapshot_finish == NULL))
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
 	rv = mbox_init(&r->apply_box, false);
 	if (rv != 0) {
+		free(r);
+		return rv;
+	}
+	rv = mbox_init(&r->snap_box, false);
+	if (rv != 0) {
+		mbox_close(&r->apply_box);
 		free(r);
 		return rv;
 	}
@@ -917,8 +1059,15 @@ int rsm_new(const struct rsm_config *c, struct rsm **out)
 
 int rsm_start(struct rsm *r)
 {
-	int rv = pthread_create(&r->apply_thread, NULL, apply_main, r);
+	int rv;
 
+	if (r->app.snapshot_begin != NULL) {
+		rv = pthread_create(&r->snap_thread, NULL, snap_main, r);
+		if (rv != 0)
+			return -rv;
+		r->snap_started = true;
+	}
+	rv = pthread_create(&r->apply_thread, NULL, apply_main, r);
 	if (rv != 0)
 		return -rv;
 	r->thread_started = true;
@@ -938,6 +1087,13 @@ void rsm_join(struct rsm *r)
 	if (r->thread_started)
 		pthread_join(r->apply_thread, NULL);
 	r->thread_started = false;
+	/* After the applier, the only one to queue to it.  A compression
+	 * under way is finished (the loop no longer takes its result);
+	 * what is still queued is dropped. */
+	mbox_shut(&r->snap_box);
+	if (r->snap_started)
+		pthread_join(r->snap_thread, NULL);
+	r->snap_started = false;
 }
 
 void rsm_free(struct rsm *r)
@@ -954,12 +1110,20 @@ void rsm_free(struct rsm *r)
 		apply_item_free((struct apply_item *)chain);
 		chain = next;
 	}
+	chain = mbox_take_all(&r->snap_box);
+	while (chain) { /* none in practice: the thread drains its box */
+		struct mbox_item *next = chain->next;
+
+		free(chain);
+		chain = next;
+	}
 	fail_all(r, NODE_ESHUTDOWN);
 	pthread_mutex_lock(&r->mu);
 	while (r->callers > 0)
 		pthread_cond_wait(&r->idle, &r->mu);
 	pthread_mutex_unlock(&r->mu);
 	mbox_close(&r->apply_box);
+	mbox_close(&r->snap_box);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->mu);
 	free(r);

@@ -30,8 +30,9 @@
 #include "raft/raft.h"
 
 /*
- * The application.  apply(), snapshot() and restore() run one at a time,
- * never concurrently: snapshot() and restore() on the applier thread,
+ * The application.  apply(), snapshot() (or snapshot_begin()) and
+ * restore() run one at a time, never concurrently: snapshot() and
+ * restore() on the applier thread,
  * apply() there too or, for a small batch while the applier is idle, on
  * the member's loop thread — so apply() must be quick, must not call into
  * the member, and may wait only for short critical sections of the
@@ -51,6 +52,19 @@ struct rsm_app {
 	    void **reply, size_t *reply_len);
 	/* Serialise the whole state (malloc'd into *@data).  0 or -errno. */
 	int (*snapshot)(void *arg, void **data, size_t *len);
+	/* Optional, both or neither: snapshot() in two steps, so that
+	 * applying waits only while the state is copied, never while it is
+	 * compressed.  snapshot_begin() runs between applies, as snapshot()
+	 * would (on the RSM's snapshot thread, at a lower priority, while the
+	 * applier waits), and captures the state as of the last apply into
+	 * *@view (opaque; ownership passes to the RSM), quickly: a copy, no
+	 * compression.  snapshot_finish() runs next on that thread,
+	 * concurrently with apply() and query(): it turns
+	 * @view into what snapshot() would have returned at that point
+	 * (*@data, malloc'd) and frees @view whatever it returns; with @data
+	 * NULL (shutting down) it only frees @view.  0 or -errno. */
+	int (*snapshot_begin)(void *arg, void **view);
+	int (*snapshot_finish)(void *arg, void *view, void **data, size_t *len);
 	/* Replace the whole state.  0, or a negative code (fatal: a
 	 * snapshot that was durable and checked must restore). */
 	int (*restore)(void *arg, const void *data, size_t len);

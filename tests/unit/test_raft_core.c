@@ -616,6 +616,72 @@ static void test_raft_snapshot_catches_up_lagging_member(void **state)
 	cluster_free(c);
 }
 
+/*
+ * raft_compact_buf() takes the caller's reference, does not copy (the core
+ * holds the very bytes), and refuses a stale index leaving the reference
+ * with the caller; a reference taken from a ready batch outlives the
+ * core's; the member that holds nothing receives the snapshot in chunks
+ * and installs it whole.
+ */
+static void test_raft_snapshot_bytes_are_shared(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	struct raft_snap_buf *kept[3] = { NULL };
+	struct raft_snapshot_meta meta;
+	int l, lag;
+	uint64_t sum = 0, len;
+
+	(void)state;
+	l = elect(c);
+	tick_all(c, 2);
+	lag = (l + 1) % 3;
+	c->cut[lag] = true;
+	for (uint64_t v = 1; v <= 20; v++) {
+		propose_u64(c, l, v);
+		sum += v;
+	}
+	tick_all(c, 3);
+	for (int i = 0; i < 3; i++) {
+		uint8_t *blob;
+		struct raft_snap_buf *b;
+
+		if (i == lag)
+			continue;
+		blob = calloc(1, 300); /* many 16-byte chunks */
+		assert_non_null(blob);
+		memcpy(blob, &c->applied_sum[i], 8);
+		b = raft_snap_buf_new(blob, 300);
+		assert_non_null(b);
+		assert_ptr_equal(raft_snap_buf_data(b), blob);
+		assert_int_equal(raft_snap_buf_len(b), 300);
+		kept[i] = raft_snap_buf_ref(b);
+		assert_int_equal(raft_compact_buf(c->r[i], c->applied[i], b),
+		    0);
+		assert_ptr_equal(raft_snapshot_data(c->r[i], &len, NULL), blob);
+		assert_int_equal(len, 300);
+		/* Stale: refused, the reference stays ours. */
+		assert_int_equal(raft_compact_buf(c->r[i], c->applied[i],
+		                     kept[i]),
+		    RAFT_ESTALE);
+	}
+	deliver_all(c);
+	c->cut[lag] = false;
+	tick_all(c, 60);
+	assert_true(c->installed[lag]);
+	assert_int_equal(c->applied_sum[lag], sum);
+	assert_non_null(raft_snapshot_data(c->r[lag], &len, &meta));
+	assert_int_equal(len, 300);
+	/* Our references outlive the cores. */
+	cluster_free(c);
+	for (int i = 0; i < 3; i++) {
+		if (kept[i] == NULL)
+			continue;
+		assert_memory_equal(raft_snap_buf_data(kept[i]), &sum, 8);
+		raft_snap_buf_unref(kept[i]);
+	}
+	raft_snap_buf_unref(NULL); /* accepted */
+}
+
 static void test_raft_uncommitted_bound(void **state)
 {
 	struct cluster *c = cluster_new(3);
@@ -1154,6 +1220,7 @@ int main(void)
 		cmocka_unit_test(test_raft_window_full_by_bytes_recovers),
 		cmocka_unit_test(test_raft_leadership_transfer),
 		cmocka_unit_test(test_raft_snapshot_catches_up_lagging_member),
+		cmocka_unit_test(test_raft_snapshot_bytes_are_shared),
 		cmocka_unit_test(test_raft_uncommitted_bound),
 		cmocka_unit_test(test_raft_rejects_malformed_messages),
 		cmocka_unit_test(test_raft_unreachable_peer_is_probed),
