@@ -265,11 +265,11 @@ int rkfile_commit(void *arg, uint64_t ino, uint64_t off, const void *data,
 }
 
 /* The errno for a commit of written bytes that failed: a file removed by
- * another mount meanwhile (ENOENT, ESTALE: the bytes are lost) is EIO,
- * the error write(2), fsync(2) and close(2) define for lost data. */
+ * another mount meanwhile is ESTALE (the bytes are lost; as NFS answers
+ * for a removed file's handle, raftkv(7)). */
 static int write_errno(int rv)
 {
-	return rv == -ENOENT || rv == -ESTALE ? -EIO : rv;
+	return rv == -ENOENT ? -ESTALE : rv;
 }
 
 /* An open file: its write buffer when writes are buffered, and the lock
@@ -402,7 +402,7 @@ static int reap(struct fs *fs, uint64_t ino)
 			rv = rkxattr_keys_locked(fs, ino, &xkeys, &nx);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
-			return rv == -EEXIST || rv == -ENOENT ? 0 : rv;
+			return rv == -EEXIST || rv == -ESTALE ? 0 : rv;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
 		rkfs_txn_op(&t, KV_OP_DELETE, key, klen);

@@ -325,7 +325,7 @@ int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
  * With the table lock held: the key of directory @parent into @pkey
  * (*@plen), the key of its child @name into @key (*@klen) and the child's
  * attributes into @a.  Returns 0, -ENOTDIR (@parent is not a directory),
- * -ENAMETOOLONG, -ENOENT (no such child, or @parent deleted), -ESTALE.
+ * -ENAMETOOLONG, -ENOENT (no such child), -ESTALE (@parent deleted).
  */
 static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
     char *pkey, size_t *plen, char *key, long *klen, struct kv_attr *a)
@@ -365,7 +365,7 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 	    (kv_get(fs->kv, key, klen, &a, NULL, NULL) != 0 ||
 	        a.inode != ino)) {
 		/* Gone already (another member renamed or removed it right
-		 * after): the kernel gets an inode that answers ENOENT. */
+		 * after): the kernel gets an inode that answers ESTALE. */
 		rv = inode_ref_locked(fs->inodes, ino, NULL, 0);
 		a = *created;
 	} else {

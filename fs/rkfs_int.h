@@ -56,14 +56,15 @@ long rkfs_child_key(const char *dir, size_t dlen, const char *name, char *out);
 /*
  * With the inode table lock held: copy @ino's key into @key (KV_KEY_MAX + 1
  * bytes, *@klen) and read its attributes from the local state into @a.
- * Returns 0, -ENOENT (deleted), -ESTALE (unknown node id).
+ * Returns 0, -ESTALE (deleted or replaced, or an unknown node id:
+ * inode_key_locked()).
  */
 int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
     struct kv_attr *a);
 
 /*
  * Pass the read barrier, then rkfs_get_ino_locked() under the table lock.
- * Returns 0, -EIO (barrier timed out), -ENOENT, -ESTALE.
+ * Returns 0, -EIO (barrier timed out), -ESTALE.
  */
 int rkfs_read_ino(struct fs *fs, uint64_t ino, char *key, size_t *klen,
     struct kv_attr *a);
