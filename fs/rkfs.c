@@ -94,15 +94,22 @@ int64_t rkfs_now_ns(void)
 
 void rkfs_root_attr(struct kv_attr *a)
 {
-	if (start_ns == 0)
-		start_ns = rkfs_now_ns();
+	int64_t t = __atomic_load_n(&start_ns, __ATOMIC_ACQUIRE), zero = 0;
+
+	if (t == 0) {
+		/* The first caller's "now", whichever thread it is. */
+		t = rkfs_now_ns();
+		if (!__atomic_compare_exchange_n(&start_ns, &zero, t, false,
+		        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			t = zero;
+	}
 	memset(a, 0, sizeof(*a));
 	a->inode = FUSE_ROOT_ID;
 	a->version = 1;
 	a->kind = KV_KIND_DIR;
 	a->mode = 0755;
-	a->mtime_ns = start_ns;
-	a->ctime_ns = start_ns;
+	a->mtime_ns = t;
+	a->ctime_ns = t;
 }
 
 static void ns_to_ts(int64_t ns, struct timespec *ts)
@@ -479,6 +486,16 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 	int rv;
 
 	(void)fi;
+	if (ino == FUSE_ROOT_ID) {
+		/* The root has no key and its attributes never change
+		 * (rkfs_root_attr: setattr refuses it, no operation touches
+		 * its mtime): no barrier, so stat of the mountpoint (umount
+		 * does one) answers without a majority. */
+		rkfs_root_attr(&a);
+		rkfs_stat(&a, &st);
+		fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
+		return;
+	}
 	rv = rkfile_flush_ino(fs, ino); /* this mount's own writes first */
 	if (rv >= 0)
 		rv = rkfs_fresh_read(fs);
