@@ -9,7 +9,8 @@
  *   fs/barrier.c  linearizable read barriers, batched across requests
  *   fs/ckpool.c   clerks that submit the mount's mutations to the leader
  *   fs/rkfs.c     the FUSE low-level operations (metadata)
- *   fs/rkfile.c   the FUSE low-level operations (file data, directories,
+ *   fs/rkdir.c    the FUSE low-level operations on directory listings
+ *   fs/rkfile.c   the FUSE low-level operations (file data,
  *                 files removed while open)
  *   fs/xattr.c    user.* extended attributes
  *   fs/rklock.c   flock and POSIX locks, fencing (the lock table of kv.h)

@@ -2,7 +2,8 @@
  * rkfs.c - the FUSE low-level operations on names and attributes (lookup,
  * getattr, setattr, mkdir, mknod, create, symlink, readlink, unlink,
  * rmdir, rename, statfs) and the helpers every operation shares
- * (rkfs_int.h).  File data and directory listings are in fs/rkfile.c.
+ * (rkfs_int.h).  File data is in fs/rkfile.c, directory listings in
+ * fs/rkdir.c.
  *
  * Every operation follows fs.h: barrier, decide from the local state
  * under the inode table lock, submit one command whose compares pin what
@@ -350,7 +351,7 @@ static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
 	return kv_get(fs->kv, key, (size_t)*klen, a, NULL, NULL);
 }
 
-static void entry_of(const struct fs *fs, const struct kv_attr *a,
+void rkfs_entry_of(const struct fs *fs, const struct kv_attr *a,
     struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -383,7 +384,7 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 			inode_attr_sent_locked(fs->inodes, ino, a.version);
 	}
 	inode_unlock(fs->inodes);
-	entry_of(fs, &a, e);
+	rkfs_entry_of(fs, &a, e);
 	return rv;
 }
 
@@ -400,6 +401,8 @@ static void rk_init(void *userdata, struct fuse_conn_info *conn)
 	/* Locks go to the cluster (fs/rklock.c), not the local kernel. */
 	conn->want |= conn->capable &
 	    (unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* Listings hand the kernel inodes and attributes (fs/rkdir.c). */
+	conn->want |= conn->capable & (unsigned)FUSE_CAP_READDIRPLUS;
 	conn->max_write = 1024 * 1024;
 	/* Strict: no page cache.  Relaxed: read ahead into it. */
 	conn->max_readahead = fs->opt.relaxed ? 1024 * 1024 : 0;
@@ -454,7 +457,7 @@ out:
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	entry_of(fs, &a, &e);
+	rkfs_entry_of(fs, &a, &e);
 	if (fuse_reply_entry(req, &e) != 0)
 		inode_forget(fs->inodes, a.inode, 1);
 }
@@ -792,7 +795,7 @@ static int open_existing(struct fs *fs, const char *key, size_t klen,
 	inode_unlock(fs->inodes);
 	if (rv == 0) {
 		*ex = a;
-		entry_of(fs, &a, e);
+		rkfs_entry_of(fs, &a, e);
 	}
 	return rv;
 }
@@ -1353,6 +1356,7 @@ const struct fuse_lowlevel_ops rkfs_ops = {
 	.fsync = rkfile_fsync,
 	.opendir = rkfile_opendir,
 	.readdir = rkfile_readdir,
+	.readdirplus = rkfile_readdirplus,
 	.releasedir = rkfile_releasedir,
 	.statfs = rk_statfs,
 	.access = rk_access,

@@ -1,6 +1,6 @@
 /*
  * rkfs_int.h - helpers shared by the FUSE operations (fs/rkfs.c,
- * fs/rkfile.c): errno mapping, attributes, keys, submitting.
+ * fs/rkfile.c, fs/rkdir.c): errno mapping, attributes, keys, submitting.
  */
 #ifndef RAFTKV_FS_RKFS_INT_H
 #define RAFTKV_FS_RKFS_INT_H
@@ -113,7 +113,12 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
 int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
     size_t nkeys, struct kv_result *res);
 
-/* File and directory operations of fs/rkfile.c. */
+/* Fill @e for a reply about @a: node id, attributes, the mode's timeouts
+ * (0 strict; attr_timeout/entry_timeout relaxed). */
+void rkfs_entry_of(const struct fs *fs, const struct kv_attr *a,
+    struct fuse_entry_param *e);
+
+/* File operations of fs/rkfile.c, directory operations of fs/rkdir.c. */
 void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi);
@@ -125,6 +130,8 @@ void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi);
 void rkfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+void rkfile_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi);
 void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
     struct fuse_file_info *fi);
