@@ -101,7 +101,48 @@ static int list_cb(void *arg, const void *key, size_t keylen,
 	return 0;
 }
 
-static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
+/* The implicit directories of a listing, to be made real. */
+struct implicit {
+	char *keys[KV_TXN_MAX];
+	size_t lens[KV_TXN_MAX];
+	size_t n;
+};
+
+static void implicit_clear(struct implicit *im)
+{
+	for (size_t i = 0; i < im->n; i++)
+		free(im->keys[i]);
+	im->n = 0;
+}
+
+/* With the table lock held: collect (up to KV_TXN_MAX of) the implicit
+ * directories in the directory whose key is @dir.  0 or -ENOMEM. */
+static int implicit_find_locked(struct fs *fs, const char *dir, size_t dlen,
+    struct implicit *im)
+{
+	char name[FS_NAME_MAX + 1], key[KV_KEY_MAX + 1];
+	const char *after = NULL;
+
+	while (im->n < KV_TXN_MAX &&
+	    rkfs_next_implicit_locked(fs, dir, dlen, after, name) > 0) {
+		long klen = rkfs_child_key(dir, dlen, name, key);
+
+		after = name;
+		if (klen < 0)
+			continue;
+		im->keys[im->n] = malloc((size_t)klen);
+		if (im->keys[im->n] == NULL)
+			return -ENOMEM;
+		memcpy(im->keys[im->n], key, (size_t)klen);
+		im->lens[im->n++] = (size_t)klen;
+	}
+	return 0;
+}
+
+/* One walk of directory @ino into @d, after a barrier (relaxed: opendir
+ * passed one).  Implicit directories found in it are collected in @im. */
+static int dirh_walk(struct fs *fs, fuse_ino_t ino, struct dirh *d,
+    struct implicit *im)
 {
 	char key[KV_KEY_MAX + 2];
 	struct kv_attr a;
@@ -109,7 +150,7 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 	int rv;
 
 	dirh_clear(d);
-	rv = rkfs_fresh_read(fs); /* relaxed: opendir passed one */
+	rv = rkfs_fresh_read(fs);
 	if (rv != 0)
 		return rv;
 	inode_lock(fs->inodes);
@@ -120,7 +161,9 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 	    (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
 	        dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
 		rv = -ENOMEM;
-	if (rv == 0) {
+	if (rv == 0 && !fs->opt.ro)
+		rv = implicit_find_locked(fs, key, klen, im);
+	if (rv == 0 && im->n == 0) {
 		key[klen] = '/';
 		d->plen = klen + 1;
 		kv_list(fs->kv, key, klen + 1, NULL, 0, 0, '/', list_cb, d);
@@ -128,6 +171,30 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 			rv = -ENOMEM;
 	}
 	inode_unlock(fs->inodes);
+	return rv;
+}
+
+/* Load the listing of @ino into @d; implicit directories in it are made
+ * real first (rkfs_make_dirs: a read-only mount leaves them out). */
+static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
+{
+	struct implicit *im = calloc(1, sizeof(*im));
+	int rv = -EIO;
+
+	if (im == NULL)
+		return -ENOMEM;
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		rv = dirh_walk(fs, ino, d, im);
+		if (rv != 0 || im->n == 0)
+			break;
+		rv = rkfs_make_dirs(fs, im->keys, im->lens, im->n);
+		implicit_clear(im);
+		if (rv != 0)
+			break;
+		rv = -EIO; /* all tries used */
+	}
+	implicit_clear(im);
+	free(im);
 	if (rv == 0)
 		d->loaded = true;
 	else

@@ -329,6 +329,145 @@ int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
 	return rv;
 }
 
+int rkfs_make_dirs(struct fs *fs, char *const *keys, const size_t *lens,
+    size_t n)
+{
+	struct kv_cmp *cmps;
+	struct kv_op *ops;
+	struct kv_result res;
+	struct kv_cmd c = { .type = KV_OP_TXN };
+	int rv;
+
+	if (n == 0)
+		return 0;
+	if (fs->opt.ro)
+		return -EROFS;
+	if (n > KV_TXN_MAX)
+		n = KV_TXN_MAX; /* the rest in the caller's next round */
+	cmps = calloc(n, sizeof(*cmps));
+	ops = calloc(n, sizeof(*ops));
+	if (cmps == NULL || ops == NULL) {
+		free(cmps);
+		free(ops);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cmps[i] = (struct kv_cmp){ .version = 0,
+			.key = keys[i],
+			.keylen = (uint32_t)lens[i] };
+		ops[i].type = KV_OP_PUT;
+		ops[i].key = keys[i];
+		ops[i].keylen = (uint32_t)lens[i];
+		ops[i].meta.kind = KV_KIND_DIR;
+		ops[i].meta.mode = RKFS_IMPLICIT_MODE;
+	}
+	c.ncmp = c.nops = (uint32_t)n;
+	c.cmps = cmps;
+	c.ops = ops;
+	rv = rkfs_submit(fs, &c, &res);
+	free(cmps);
+	free(ops);
+	if (rv < 0)
+		return rv;
+	/* EVERSION: one of them was made meanwhile (by another mount, or
+	 * a client): the caller looks again. */
+	return rv == KV_OK || rv == KV_EVERSION ? 0 : rkfs_status_errno(rv);
+}
+
+struct first_key {
+	char key[KV_KEY_MAX];
+	size_t len;
+};
+
+static int first_key_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct first_key *f = arg;
+
+	(void)attr;
+	(void)value;
+	memcpy(f->key, key, keylen);
+	f->len = keylen;
+	return 1;
+}
+
+/* Set @out (KV_KEY_MAX bytes) to the greatest key that starts with @p
+ * (@plen bytes): a walk "after" it skips everything below @p. */
+static size_t last_below(const char *p, size_t plen, char *out)
+{
+	memcpy(out, p, plen);
+	memset(out + plen, 0xff, KV_KEY_MAX - plen);
+	return KV_KEY_MAX;
+}
+
+/* With the table lock held: is there any key below @key (@klen bytes),
+ * shown or not?  (A directory's children; the keys that make it an
+ * implicit directory when @key is none.) */
+static bool has_children_locked(struct fs *fs, const char *key, size_t klen)
+{
+	char prefix[KV_KEY_MAX + 1];
+	struct first_key f = { .len = 0 };
+
+	if (klen + 1 > KV_KEY_MAX)
+		return false;
+	memcpy(prefix, key, klen);
+	prefix[klen] = '/';
+	kv_list(fs->kv, prefix, klen + 1, NULL, 0, 1, -1, first_key_cb, &f);
+	return f.len > 0;
+}
+
+size_t rkfs_next_implicit_locked(struct fs *fs, const char *dir, size_t dlen,
+    const char *after, char *name)
+{
+	char prefix[KV_KEY_MAX + 1], at[KV_KEY_MAX];
+	struct first_key f;
+	struct kv_attr a;
+	size_t alen = 0, plen = dlen + 1;
+
+	if (plen >= KV_KEY_MAX)
+		return 0;
+	memcpy(prefix, dir, dlen);
+	prefix[dlen] = '/';
+	if (after != NULL) {
+		long n = rkfs_child_key(dir, dlen, after, prefix);
+
+		if (n < 0 || (size_t)n + 1 >= KV_KEY_MAX)
+			return 0;
+		prefix[n] = '/';
+		alen = last_below(prefix, (size_t)n + 1, at);
+	}
+	for (;;) {
+		const char *rem, *slash;
+		size_t clen;
+
+		f.len = 0;
+		kv_list(fs->kv, prefix, plen, alen ? at : NULL, alen, 1, -1,
+		    first_key_cb, &f);
+		if (f.len == 0)
+			return 0;
+		rem = f.key + plen;
+		slash = memchr(rem, '/', f.len - plen);
+		if (slash == NULL) {
+			/* A child that is a key: its own subtree next. */
+			memcpy(at, f.key, f.len);
+			alen = f.len;
+			continue;
+		}
+		clen = (size_t)(slash - rem);
+		if (clen > 0 && clen <= FS_NAME_MAX &&
+		    memchr(rem, '\0', clen) == NULL &&
+		    !(rem[0] == '.' &&
+		        (clen == 1 || (clen == 2 && rem[1] == '.'))) &&
+		    kv_get(fs->kv, f.key, plen + clen, &a, NULL, NULL) != 0) {
+			memcpy(name, rem, clen);
+			name[clen] = '\0';
+			return clen;
+		}
+		/* Not showable, or a key (listed as one): skip below it. */
+		alen = last_below(f.key, plen + clen + 1, at);
+	}
+}
+
 /*
  * With the table lock held: the key of directory @parent into @pkey
  * (*@plen), the key of its child @name into @key (*@klen) and the child's
@@ -414,9 +553,9 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
 	struct kv_attr a;
 	struct fuse_entry_param e;
-	bool flushed = false, fresh = !fs->opt.relaxed;
+	bool flushed = false, fresh = !fs->opt.relaxed, made = false;
 	size_t plen;
-	long klen;
+	long klen = 0;
 	int rv;
 
 	if (strlen(name) > FS_NAME_MAX) {
@@ -435,6 +574,21 @@ again:
 		inode_unlock(fs->inodes);
 		fresh = true;
 		goto again;
+	}
+	if (rv == -ENOENT && !made && klen > 0 &&
+	    has_children_locked(fs, key, (size_t)klen)) {
+		/* An implicit directory: made real, then found. */
+		char *kp = key;
+		size_t kl = (size_t)klen;
+
+		inode_unlock(fs->inodes);
+		made = true;
+		rv = rkfs_make_dirs(fs, &kp, &kl, 1);
+		if (rv == 0)
+			goto again;
+		if (rv == -EROFS)
+			rv = -ENOENT; /* a read-only mount does not show it */
+		goto out;
 	}
 	if (rv == 0 && !flushed) {
 		/* This mount's buffered writes to it, if any, first. */
@@ -974,36 +1128,6 @@ static void rk_readlink(fuse_req_t req, fuse_ino_t ino)
 /* ---------------------------------------------------------------------
  * Removing and renaming
  * --------------------------------------------------------------------- */
-
-struct first_cb {
-	long n;
-};
-
-static int count_one(void *arg, const void *key, size_t keylen,
-    const struct kv_attr *attr, const void *value)
-{
-	struct first_cb *f = arg;
-
-	(void)key;
-	(void)keylen;
-	(void)attr;
-	(void)value;
-	f->n++;
-	return 1; /* one is enough */
-}
-
-/* With the table lock held: does the directory @key have any key below
- * it (shown or not)? */
-static bool has_children_locked(struct fs *fs, const char *key, size_t klen)
-{
-	char prefix[KV_KEY_MAX + 2];
-	struct first_cb f = { 0 };
-
-	memcpy(prefix, key, klen);
-	prefix[klen] = '/';
-	kv_list(fs->kv, prefix, klen + 1, NULL, 0, 1, -1, count_one, &f);
-	return f.n > 0;
-}
 
 static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
     bool dir)

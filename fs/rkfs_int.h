@@ -113,6 +113,32 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
 int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
     size_t nkeys, struct kv_result *res);
 
+/*
+ * Implicit directories: a key "/a/b/c" put by a client that does not
+ * create parents implies the directories "/a" and "/a/b".  The mount
+ * makes such a directory real (a key of kind dir, mode
+ * RKFS_IMPLICIT_MODE, owner root, no parent mtime change) the first time
+ * it meets it: a lookup of its name, or a listing of its parent.  This
+ * makes the directories of keys of @keys (@lens bytes each; at most
+ * KV_TXN_MAX of @n, the caller looks again for the rest) in one command
+ * whose compares require each to be absent.  Returns 0 (made, or one of
+ * them was made meanwhile: look again), -EROFS on a read-only mount
+ * (nothing is made: the mount does not show them), or a negative errno.
+ */
+#define RKFS_IMPLICIT_MODE 0755
+int rkfs_make_dirs(struct fs *fs, char *const *keys, const size_t *lens,
+    size_t n);
+
+/*
+ * With the table lock held: the first name, sorting after @after (NULL:
+ * from the first), of an implicit directory in the directory whose key
+ * is @dir (@dlen bytes): the first component of a key below it that
+ * names no key and that the mount can show.  Into @name (FS_NAME_MAX + 1
+ * bytes, terminated).  Returns its length, or 0 when there is none.
+ */
+size_t rkfs_next_implicit_locked(struct fs *fs, const char *dir, size_t dlen,
+    const char *after, char *name);
+
 /* Fill @e for a reply about @a: node id, attributes, the mode's timeouts
  * (0 strict; attr_timeout/entry_timeout relaxed). */
 void rkfs_entry_of(const struct fs *fs, const struct kv_attr *a,

@@ -5,6 +5,9 @@
  *   a file removed by one mount while open on another: that descriptor
  *   answers ESTALE (read, write, fstat), never EIO and never other data,
  *   while the removing mount's own descriptors keep working;
+ *   keys put by a client that creates no parent directories (the clerk
+ *   API, raftkv put) show up through implicit directories, which a
+ *   lookup or a listing makes real (mode 0755, owner root);
  *   a large directory listed with readdirplus (`ls -l` timed, strict
  *   and cache=relaxed; the figures are printed, not asserted) stays
  *   exact: entries changed by other mounts right after a listing;
@@ -250,12 +253,122 @@ static void test_readdirplus(void)
 	CHECK(check_listing(p) == 10000 - 20, "after the changes");
 }
 
+/* The names in directory @path, sorted, joined by ' ' into @out. */
+static void names_of(const char *path, char *out, size_t cap)
+{
+	struct dirent **list;
+	int n = scandir(path, &list, NULL, alphasort);
+	size_t pos = 0;
+
+	CHECK(n >= 0, "scandir %s", path);
+	out[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (strcmp(list[i]->d_name, ".") != 0 &&
+		    strcmp(list[i]->d_name, "..") != 0)
+			pos += (size_t)snprintf(out + pos, cap - pos, "%s%s",
+			    pos ? " " : "", list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+}
+
+static int cli_put(const char *key, const char *value)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	char bin[PATH_MAX];
+
+	snprintf(bin, sizeof(bin), "%s/kv/raftkv", bd ? bd : ".");
+	return run(
+	    (const char *[]){ bin, "-c", conf, "put", key, value, NULL });
+}
+
+/* Keys whose parent directories are not keys (a client that creates no
+ * parents: the clerk API, raftkv put) show up through implicit
+ * directories, which the mount makes real when it meets them. */
+static void test_implicit_dirs(void)
+{
+	struct kv_meta meta = { .kind = KV_KIND_FILE, .mode = 0644 };
+	struct clerk *ck = clerk_open();
+	struct kv_attr a;
+	char p[PATH_MAX], names[4096];
+	struct stat st;
+
+	CHECK(clerk_put(ck, "/imp/a/b/c", 10, "deep", 4, 0, 0, &meta, NULL) ==
+	        KV_OK,
+	    "put");
+	CHECK(clerk_put(ck, "/imp/a/x", 8, "side", 4, 0, 0, &meta, NULL) ==
+	        KV_OK,
+	    "put");
+	CHECK(clerk_put(ck, "/imp/a//hidden", 14, "h", 1, 0, 0, &meta, NULL) ==
+	        KV_OK,
+	    "put");
+	/* A path lookup through them on one mount. */
+	expect_file(1, "imp/a/b/c", "deep");
+	pathf(p, 1, "imp/a/b");
+	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+	        (st.st_mode & 07777) == 0755 && st.st_uid == 0,
+	    "an implicit directory: mode %o", st.st_mode);
+	/* Made real: the CLI sees a directory key. */
+	CHECK(clerk_get(ck, "/imp/a/b", 8, &a, NULL, NULL) == KV_OK &&
+	        a.kind == KV_KIND_DIR,
+	    "real after the lookup");
+	/* A listing on another mount shows the names. */
+	pathf(p, 2, "imp/a");
+	names_of(p, names, sizeof(names));
+	CHECK(strcmp(names, "b x") == 0, "listing: '%s'", names);
+	pathf(p, 0, "%s", "");
+	names_of(p, names, sizeof(names));
+	CHECK(strstr(names, "imp") != NULL, "root listing: '%s'", names);
+	/* A listing alone makes them real too, with inode numbers that
+	 * lookups agree with. */
+	CHECK(clerk_put(ck, "/imp/l1/f", 9, "1", 1, 0, 0, &meta, NULL) == KV_OK,
+	    "put");
+	CHECK(clerk_put(ck, "/imp/l2/g/h", 11, "2", 1, 0, 0, &meta, NULL) ==
+	        KV_OK,
+	    "put");
+	pathf(p, 0, "imp");
+	CHECK(check_listing(p) == 3, "imp lists a, l1, l2");
+	CHECK(clerk_get(ck, "/imp/l2", 7, &a, NULL, NULL) == KV_OK &&
+	        a.kind == KV_KIND_DIR,
+	    "real after the listing");
+	/* mkdir of a shown name: EEXIST; creating inside, chmod: work, and
+	 * every mount sees them. */
+	pathf(p, 2, "imp/l2/g");
+	errno = 0;
+	CHECK(mkdir(p, 0700) != 0 && errno == EEXIST, "mkdir of a shown name");
+	pathf(p, 2, "imp/l2/g/new");
+	put_file(p, "made", 0);
+	pathf(p, 1, "imp/l2");
+	CHECK(chmod(p, 0711) == 0, "chmod");
+	for (int i = 0; i < N; i++) {
+		expect_file(i, "imp/l2/g/new", "made");
+		expect_file(i, "imp/l2/g/h", "2");
+		pathf(p, i, "imp/l2");
+		CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0711,
+		    "mount %d: mode %o", i + 1, st.st_mode);
+	}
+	/* Through the raftkv CLI, which creates no parents either. */
+	CHECK(cli_put("/imp/cli/d/e", "from the cli") == 0, "raftkv put");
+	for (int i = 0; i < N; i++)
+		expect_file(i, "imp/cli/d/e", "from the cli");
+	pathf(p, 0, "imp/cli");
+	names_of(p, names, sizeof(names));
+	CHECK(strcmp(names, "d") == 0, "listing: '%s'", names);
+	/* rmdir of a directory made so: ENOTEMPTY while keys are below. */
+	pathf(p, 0, "imp/cli/d");
+	errno = 0;
+	CHECK(rmdir(p) != 0 && errno == ENOTEMPTY, "rmdir");
+	clerk_free(ck);
+}
+
 int main(void)
 {
 	int rv = fsh_setup("gaps", "");
 
 	if (rv != 0)
 		return rv;
+	test_implicit_dirs();
+	printf("ok implicit directories: shown, made real, CLI keys\n");
 	test_readdirplus();
 	printf("ok readdirplus: 10000 entries, changes elsewhere seen\n");
 	test_removed_elsewhere();
