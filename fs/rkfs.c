@@ -289,6 +289,31 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
 	return rkfs_submit(fs, &c, res);
 }
 
+int rkfs_txn_status(int rv)
+{
+	if (rv < 0)
+		return rv;
+	if (rv == KV_OK)
+		return 0;
+	if (rv == KV_EVERSION || rv == KV_ENOKEY)
+		return -EAGAIN;
+	return rkfs_status_errno(rv);
+}
+
+int rkfs_txn_retry(struct fs *fs, int (*once)(struct fs *fs, void *arg),
+    void *arg)
+{
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		int rv = rkfs_fresh(fs);
+
+		if (rv == 0)
+			rv = once(fs, arg);
+		if (rv != -EAGAIN)
+			return rv;
+	}
+	return -EIO;
+}
+
 size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out)
 {
 	snprintf(out, RKFS_ORPHAN_KEY_LEN + 1,
@@ -471,23 +496,46 @@ size_t rkfs_next_implicit_locked(struct fs *fs, const char *dir, size_t dlen,
 /*
  * With the table lock held: the key of directory @parent into @pkey
  * (*@plen), the key of its child @name into @key (*@klen) and the child's
- * attributes into @a.  Returns 0, -ENOTDIR (@parent is not a directory),
+ * attributes into @a (the parent's into @pa).  Returns 0, -ENOTDIR (@parent
+ * is not a directory),
  * -ENAMETOOLONG, -ENOENT (no such child), -ESTALE (@parent deleted).
  */
 static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
-    char *pkey, size_t *plen, char *key, long *klen, struct kv_attr *a)
+    char *pkey, size_t *plen, char *key, long *klen, struct kv_attr *a,
+    struct kv_attr *pa)
 {
-	struct kv_attr pa;
-	int rv = rkfs_get_ino_locked(fs, parent, pkey, plen, &pa);
+	int rv = rkfs_get_ino_locked(fs, parent, pkey, plen, pa);
 
 	if (rv != 0)
 		return rv;
-	if (pa.kind != KV_KIND_DIR)
+	if (pa->kind != KV_KIND_DIR)
 		return -ENOTDIR;
 	*klen = rkfs_child_key(pkey, *plen, name, key);
 	if (*klen < 0)
 		return (int)*klen;
 	return kv_get(fs->kv, key, (size_t)*klen, a, NULL, NULL);
+}
+
+/*
+ * With the table lock held: where a new @name in directory @parent goes
+ * (create, mkdir, link).  Its key into @key (*@klen, set whenever the
+ * name fits, -EEXIST included), the parent's key into @pkey (*@plen) and
+ * attributes into @pa.  Returns 0 (the name is free), -EEXIST (taken: its
+ * attributes in @existing), -ENOTDIR, -ENAMETOOLONG, -ESTALE.
+ */
+static int new_name_locked(struct fs *fs, fuse_ino_t parent, const char *name,
+    char *pkey, size_t *plen, struct kv_attr *pa, char *key, size_t *klen,
+    struct kv_attr *existing)
+{
+	long kl = -1;
+	int rv = child_locked(fs, parent, name, pkey, plen, key, &kl, existing,
+	    pa);
+
+	if (kl > 0)
+		*klen = (size_t)kl;
+	if (rv == 0)
+		return -EEXIST;
+	return rv == -ENOENT && kl > 0 ? 0 : rv;
 }
 
 void rkfs_entry_of(const struct fs *fs, const struct kv_attr *a,
@@ -551,7 +599,7 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = rkfs_of(req);
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr a;
+	struct kv_attr a, pa;
 	struct fuse_entry_param e;
 	bool flushed = false, fresh = !fs->opt.relaxed, made = false;
 	size_t plen;
@@ -567,7 +615,7 @@ again:
 	if (rv != 0)
 		goto out;
 	inode_lock(fs->inodes);
-	rv = child_locked(fs, parent, name, pkey, &plen, key, &klen, &a);
+	rv = child_locked(fs, parent, name, pkey, &plen, key, &klen, &a, &pa);
 	if (rv == -ENOENT && !fresh) {
 		/* Relaxed: a miss is confirmed with a barrier (a name
 		 * created anywhere before this lookup began is found). */
@@ -671,17 +719,84 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
 }
 
+struct setattr_req {
+	fuse_ino_t ino;
+	const struct stat *attr;
+	int to_set;
+	struct kv_attr a; /* the attributes after it */
+};
+
+/* One try of a setattr (rkfs_txn_retry): the compare pins the version
+ * read.  A file removed meanwhile is final (ENOENT), not another try. */
+static int setattr_once(struct fs *fs, void *arg)
+{
+	struct setattr_req *r = arg;
+	const struct stat *attr = r->attr;
+	char key[KV_KEY_MAX + 1];
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct kv_op *op;
+	uint32_t mask = 0;
+	size_t klen;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, r->ino, key, &klen, &r->a);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, key, klen, r->a.version);
+	if (r->to_set & FUSE_SET_ATTR_SIZE) {
+		if (r->a.kind == KV_KIND_DIR)
+			return -EISDIR;
+		if (attr->st_size < 0)
+			return -EINVAL;
+		op = rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen);
+		op->arg = (uint64_t)attr->st_size;
+	}
+	if (r->to_set & FUSE_SET_ATTR_MODE)
+		mask |= KV_META_MODE;
+	if (r->to_set & FUSE_SET_ATTR_UID)
+		mask |= KV_META_UID;
+	if (r->to_set & FUSE_SET_ATTR_GID)
+		mask |= KV_META_GID;
+	if (r->to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		mask |= KV_META_MTIME;
+	if (mask != 0) {
+		op = rkfs_txn_op(&t, KV_OP_SETMETA, key, klen);
+		/* Fields outside the mask stay zero (canonical). */
+		op->mask = mask;
+		if (mask & KV_META_MODE)
+			op->meta.mode = attr->st_mode & KV_MODE_MASK;
+		if (mask & KV_META_UID)
+			op->meta.uid = attr->st_uid;
+		if (mask & KV_META_GID)
+			op->meta.gid = attr->st_gid;
+		if (r->to_set & FUSE_SET_ATTR_MTIME_NOW)
+			op->mtime_ns = rkfs_now_ns();
+		else if (mask & KV_META_MTIME)
+			op->mtime_ns = (int64_t)attr->st_mtim.tv_sec *
+			        1000000000ll +
+			    attr->st_mtim.tv_nsec;
+	}
+	if (t.nops == 0)
+		return 0; /* atime or ctime only: nothing stored */
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv == KV_OK)
+		r->a = res.attr;
+	if (rv == KV_ENOKEY)
+		return -ENOENT;
+	return rkfs_txn_status(rv);
+}
+
 static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     int to_set, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
-	char key[KV_KEY_MAX + 1];
-	struct kv_attr a;
-	struct kv_result res;
-	struct rkfs_txn t;
+	struct setattr_req r = { .ino = ino, .attr = attr, .to_set = to_set };
 	struct stat st;
-	size_t klen;
-	int rv = -EIO;
+	int rv;
 
 	(void)fi;
 	if (fs->opt.ro) {
@@ -693,81 +808,13 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	rv = rkfile_flush_ino(fs, ino);
-	if (rv < 0) {
-		fuse_reply_err(req, -rv);
-		return;
-	}
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		struct kv_op *op;
-		uint32_t mask = 0;
-
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			break;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			break;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, klen, a.version);
-		if (to_set & FUSE_SET_ATTR_SIZE) {
-			if (a.kind == KV_KIND_DIR) {
-				rv = -EISDIR;
-				break;
-			}
-			if (attr->st_size < 0) {
-				rv = -EINVAL;
-				break;
-			}
-			op = rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen);
-			op->arg = (uint64_t)attr->st_size;
-		}
-		if (to_set & FUSE_SET_ATTR_MODE)
-			mask |= KV_META_MODE;
-		if (to_set & FUSE_SET_ATTR_UID)
-			mask |= KV_META_UID;
-		if (to_set & FUSE_SET_ATTR_GID)
-			mask |= KV_META_GID;
-		if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
-			mask |= KV_META_MTIME;
-		if (mask != 0) {
-			op = rkfs_txn_op(&t, KV_OP_SETMETA, key, klen);
-			/* Fields outside the mask stay zero (canonical). */
-			op->mask = mask;
-			if (mask & KV_META_MODE)
-				op->meta.mode = attr->st_mode & KV_MODE_MASK;
-			if (mask & KV_META_UID)
-				op->meta.uid = attr->st_uid;
-			if (mask & KV_META_GID)
-				op->meta.gid = attr->st_gid;
-			if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-				op->mtime_ns = rkfs_now_ns();
-			else if (mask & KV_META_MTIME)
-				op->mtime_ns = (int64_t)attr->st_mtim.tv_sec *
-				        1000000000ll +
-				    attr->st_mtim.tv_nsec;
-		}
-		if (t.nops == 0)
-			break; /* atime or ctime only: nothing stored */
-		rv = rkfs_txn_submit(fs, &t, &res);
-		if (rv < 0)
-			break;
-		if (rv == KV_OK) {
-			a = res.attr;
-			break;
-		}
-		rv = rv == KV_EVERSION ? -EAGAIN : rkfs_status_errno(rv);
-		if (rv != -EAGAIN)
-			break;
-	}
-	if (rv == -EAGAIN)
-		rv = -EIO;
+	if (rv >= 0)
+		rv = rkfs_txn_retry(fs, setattr_once, &r);
 	if (rv != 0) {
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	rkfs_stat(&a, &st);
+	rkfs_stat(&r.a, &st);
 	fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
 }
 
@@ -782,6 +829,66 @@ struct newnode {
 	size_t vlen;
 };
 
+struct make_req {
+	fuse_req_t req;
+	fuse_ino_t parent;
+	const char *name;
+	const struct newnode *nn;
+	struct fuse_entry_param *e;
+	struct kv_attr *existing;
+	char *key;
+	size_t *keylen;
+};
+
+/* One try of make_node (rkfs_txn_retry): the compare pins the name's
+ * absence. */
+static int make_once(struct fs *fs, void *arg)
+{
+	struct make_req *r = arg;
+	const struct newnode *nn = r->nn;
+	const struct fuse_ctx *ctx = fuse_req_ctx(r->req);
+	char pkey[KV_KEY_MAX + 1];
+	struct kv_attr pa;
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct kv_op *op;
+	size_t plen;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = new_name_locked(fs, r->parent, r->name, pkey, &plen, &pa, r->key,
+	    r->keylen, r->existing);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, r->key, *r->keylen, 0);
+	op = rkfs_txn_op(&t, KV_OP_PUT, r->key, *r->keylen);
+	op->flags = 0;
+	op->version = 0;
+	op->meta.kind = nn->kind;
+	op->meta.mode = nn->mode & KV_MODE_MASK;
+	op->meta.uid = ctx->uid;
+	op->meta.gid = ctx->gid;
+	if (pa.mode & S_ISGID) {
+		/* A setgid directory: its group, and for a directory its
+		 * setgid bit, pass on (as on ext4). */
+		op->meta.gid = pa.gid;
+		if (nn->kind == KV_KIND_DIR)
+			op->meta.mode |= S_ISGID;
+	}
+	op->data = nn->value;
+	op->datalen = (uint32_t)nn->vlen;
+	rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv == KV_OK)
+		return rkfs_learn(fs, r->key, *r->keylen, res.attr.inode,
+		    &res.attr, r->e);
+	/* The name was taken, or the parent went away, meanwhile: the next
+	 * try answers EEXIST or ENOENT. */
+	return rkfs_txn_status(rv);
+}
+
 /*
  * Create @name in @parent as one committed command that also requires the
  * name to be free (O_EXCL semantics cluster-wide).  Returns 0 with @e
@@ -794,75 +901,13 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
     struct kv_attr *existing, char *key, size_t *keylen)
 {
 	struct fs *fs = rkfs_of(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char pkey[KV_KEY_MAX + 1];
-	struct kv_attr pa, a;
-	struct kv_result res;
-	struct rkfs_txn t;
-	size_t plen;
-	long klen = 0;
-	int rv = -EIO;
+	struct make_req r = { req, parent, name, nn, e, existing, key, keylen };
 
 	if (fs->opt.ro)
 		return -EROFS;
 	if (strlen(name) > FS_NAME_MAX)
 		return -ENAMETOOLONG;
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		struct kv_op *op;
-
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
-		if (rv == 0 && pa.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0) {
-			klen = rkfs_child_key(pkey, plen, name, key);
-			if (klen < 0)
-				rv = (int)klen;
-			else
-				*keylen = (size_t)klen; /* also for -EEXIST */
-		}
-		if (rv == 0 &&
-		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0) {
-			*existing = a;
-			rv = -EEXIST;
-		}
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
-		op = rkfs_txn_op(&t, KV_OP_PUT, key, (size_t)klen);
-		op->flags = 0;
-		op->version = 0;
-		op->meta.kind = nn->kind;
-		op->meta.mode = nn->mode & KV_MODE_MASK;
-		op->meta.uid = ctx->uid;
-		op->meta.gid = ctx->gid;
-		if (pa.mode & S_ISGID) {
-			/* A setgid directory: its group, and for a directory
-			 * its setgid bit, pass on (as on ext4). */
-			op->meta.gid = pa.gid;
-			if (nn->kind == KV_KIND_DIR)
-				op->meta.mode |= S_ISGID;
-		}
-		op->data = nn->value;
-		op->datalen = (uint32_t)nn->vlen;
-		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit(fs, &t, &res);
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return rkfs_learn(fs, key, (size_t)klen, res.attr.inode,
-			    &res.attr, e);
-		/* The name was taken, or the parent went away, meanwhile:
-		 * look again (the next round answers EEXIST or ENOENT). */
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return -EIO;
+	return rkfs_txn_retry(fs, make_once, &r);
 }
 
 static void reply_entry_or_err(fuse_req_t req, int rv,
@@ -1004,6 +1049,53 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+struct link_req {
+	fuse_ino_t ino, newparent;
+	const char *newname;
+	struct fuse_entry_param *e;
+};
+
+/* One try of link_node (rkfs_txn_retry). */
+static int link_once(struct fs *fs, void *arg)
+{
+	struct link_req *r = arg;
+	char src[KV_KEY_MAX + 1], pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
+	struct kv_attr sa, pa, a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct kv_op *op;
+	size_t slen, plen, klen = 0;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, r->ino, src, &slen, &sa);
+	if (rv == 0 && sa.kind == KV_KIND_DIR)
+		rv = -EPERM;
+	if (rv == 0)
+		rv = new_name_locked(fs, r->newparent, r->newname, pkey, &plen,
+		    &pa, key, &klen, &a);
+	if (rv == 0 && sa.nlink >= KV_LINK_MAX)
+		rv = -EMLINK;
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, src, slen, sa.version);
+	rkfs_txn_cmp(&t, key, klen, 0);
+	op = rkfs_txn_op(&t, KV_OP_LINK, src, slen);
+	op->key2 = key;
+	op->key2len = (uint32_t)klen;
+	rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv == KV_OK)
+		return rkfs_learn(fs, key, klen, r->ino, &res.attr, r->e);
+	if (rv == KV_EINVAL)
+		return -EMLINK; /* a directory is refused above */
+	/* The name was taken, or the source changed, meanwhile: the next try
+	 * answers EEXIST, ENOENT, or tries again. */
+	return rkfs_txn_status(rv);
+}
+
 /*
  * link(2): @newname in @newparent becomes another name of @ino (kv.h,
  * LINK).  One TXN: compares pin the source at the version read here and
@@ -1014,67 +1106,13 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static int link_node(struct fs *fs, fuse_ino_t ino, fuse_ino_t newparent,
     const char *newname, struct fuse_entry_param *e)
 {
-	char src[KV_KEY_MAX + 1], pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr sa, pa, a;
-	struct kv_result res;
-	struct rkfs_txn t;
-	size_t slen, plen;
-	long klen = 0;
-	int rv = -EIO;
+	struct link_req r = { ino, newparent, newname, e };
 
 	if (fs->opt.ro)
 		return -EROFS;
 	if (strlen(newname) > FS_NAME_MAX)
 		return -ENAMETOOLONG;
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		struct kv_op *op;
-
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, src, &slen, &sa);
-		if (rv == 0 && sa.kind == KV_KIND_DIR)
-			rv = -EPERM;
-		if (rv == 0)
-			rv = rkfs_get_ino_locked(fs, newparent, pkey, &plen,
-			    &pa);
-		if (rv == 0 && pa.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0) {
-			klen = rkfs_child_key(pkey, plen, newname, key);
-			if (klen < 0)
-				rv = (int)klen;
-		}
-		if (rv == 0 &&
-		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0)
-			rv = -EEXIST;
-		if (rv == 0 && sa.nlink >= KV_LINK_MAX)
-			rv = -EMLINK;
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, src, slen, sa.version);
-		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
-		op = rkfs_txn_op(&t, KV_OP_LINK, src, slen);
-		op->key2 = key;
-		op->key2len = (uint32_t)klen;
-		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit(fs, &t, &res);
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return rkfs_learn(fs, key, (size_t)klen, ino, &res.attr,
-			    e);
-		/* The name was taken, or the source changed, meanwhile:
-		 * look again (EEXIST, ENOENT, or another try). */
-		if (rv == KV_EINVAL)
-			return -EMLINK; /* a directory is refused above */
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return -EIO;
+	return rkfs_txn_retry(fs, link_once, &r);
 }
 
 static void rk_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -1129,78 +1167,78 @@ static void rk_readlink(fuse_req_t req, fuse_ino_t ino)
  * Removing and renaming
  * --------------------------------------------------------------------- */
 
-static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
-    bool dir)
+struct remove_req {
+	fuse_ino_t parent;
+	const char *name;
+	bool dir;
+};
+
+/* One try of remove_node (rkfs_txn_retry). */
+static int remove_once(struct fs *fs, void *arg)
 {
-	struct fs *fs = rkfs_of(req);
+	struct remove_req *r = arg;
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr a;
+	struct kv_attr a, pa;
 	struct kv_result res;
 	struct rkfs_txn t;
 	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
 	size_t plen, nx = 0;
 	long klen = 0;
 	bool orphan;
-	int rv = -EIO;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = child_locked(fs, r->parent, r->name, pkey, &plen, key, &klen, &a,
+	    &pa);
+	if (rv == 0 && r->dir && a.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv == 0 && !r->dir && a.kind == KV_KIND_DIR)
+		rv = -EISDIR;
+	if (rv == 0 && r->dir && has_children_locked(fs, key, (size_t)klen))
+		rv = -ENOTEMPTY;
+	/* The last name of a file open here: kept, hidden (below).  One of
+	 * several names: only the name goes (the compare on the version
+	 * pins nlink: a link moves the version). */
+	orphan = rv == 0 && !r->dir && a.nlink <= 1 &&
+	    inode_opens_locked(fs->inodes, a.inode) > 0;
+	if (rv == 0 && !orphan && a.nlink <= 1)
+		rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
+	/* Still empty when it applies, whichever client (a mount or raftkv
+	 * put, which does not touch the directory) adds a key below it
+	 * meanwhile. */
+	if (r->dir)
+		rkfs_txn_cmp(&t, key, (size_t)klen, KV_VERSION_NOCHILD);
+	if (orphan) {
+		/* Open here: it lives on, hidden, until its last close on
+		 * this mount (rkfile_release). */
+		struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
+		    (size_t)klen);
+
+		op->key2 = okey;
+		op->key2len = (uint32_t)rkfs_orphan_key(fs, a.inode, okey);
+	} else {
+		rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
+	}
+	rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+	rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+	rkxattr_keys_free(xkeys, nx);
+	return rkfs_txn_status(rv);
+}
+
+static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+    bool dir)
+{
+	struct fs *fs = rkfs_of(req);
+	struct remove_req r = { parent, name, dir };
 
 	if (fs->opt.ro)
 		return -EROFS;
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = child_locked(fs, parent, name, pkey, &plen, key, &klen,
-		    &a);
-		if (rv == 0 && dir && a.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0 && !dir && a.kind == KV_KIND_DIR)
-			rv = -EISDIR;
-		if (rv == 0 && dir &&
-		    has_children_locked(fs, key, (size_t)klen))
-			rv = -ENOTEMPTY;
-		/* The last name of a file open here: kept, hidden (below).
-		 * One of several names: only the name goes (the compare on
-		 * the version pins nlink: a link moves the version). */
-		orphan = rv == 0 && !dir && a.nlink <= 1 &&
-		    inode_opens_locked(fs->inodes, a.inode) > 0;
-		if (rv == 0 && !orphan && a.nlink <= 1)
-			rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
-		/* Still empty when it applies, whichever client (a mount or
-		 * raftkv put, which does not touch the directory) adds a key
-		 * below it meanwhile. */
-		if (dir)
-			rkfs_txn_cmp(&t, key, (size_t)klen, KV_VERSION_NOCHILD);
-		if (orphan) {
-			/* Open here: it lives on, hidden, until its last
-			 * close on this mount (rkfile_release). */
-			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
-			    (size_t)klen);
-
-			op->key2 = okey;
-			op->key2len = (uint32_t)rkfs_orphan_key(fs, a.inode,
-			    okey);
-		} else {
-			rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
-		}
-		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
-		rkxattr_keys_free(xkeys, nx);
-		xkeys = NULL;
-		nx = 0;
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return 0;
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return -EIO;
+	return rkfs_txn_retry(fs, remove_once, &r);
 }
 
 static void rk_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1235,7 +1273,8 @@ static void rename_op(struct rkfs_txn *t, const char *src, size_t slen,
 }
 
 /*
- * One attempt at a rename: 0 done, -EAGAIN lost a race, or an errno.
+ * One try of a rename (rkfs_txn_retry): 0 done, -EAGAIN lost a race, or an
+ * errno.
  *
  * One TXN: compares pin the source and the target (its version, or its
  * absence) as decided here; the renames carry KV_F_TREE, so a directory
@@ -1245,8 +1284,9 @@ static void rename_op(struct rkfs_txn *t, const char *src, size_t slen,
  * exchange parks the source at a key the mount never shows, inside the
  * same command.
  */
-static int rename_once(struct fs *fs, const struct rename_req *r)
+static int rename_once(struct fs *fs, void *arg)
 {
+	const struct rename_req *r = arg;
 	char sp[KV_KEY_MAX + 1], dp[KV_KEY_MAX + 1];
 	char src[KV_KEY_MAX + 1], dst[KV_KEY_MAX + 1];
 	struct kv_attr spa, dpa, sa, da;
@@ -1342,15 +1382,9 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 		rkfs_txn_touch(&t, dp, dplen, now);
 	rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
 	rkxattr_keys_free(xkeys, nx);
-	if (rv < 0)
-		return rv;
-	if (rv == KV_OK)
-		return 0;
-	if (rv == KV_EVERSION || rv == KV_ENOKEY)
-		return -EAGAIN;
 	if (rv == KV_EINVAL)
 		return -EINVAL; /* a key would exceed KV_KEY_MAX */
-	return rkfs_status_errno(rv);
+	return rkfs_txn_status(rv);
 }
 
 static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1358,7 +1392,6 @@ static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = rkfs_of(req);
 	struct rename_req r = { parent, newparent, name, newname, flags };
-	int rv = -EIO;
 
 	if (fs->opt.ro) {
 		fuse_reply_err(req, EROFS);
@@ -1373,17 +1406,7 @@ static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			break;
-		rv = rename_once(fs, &r);
-		if (rv != -EAGAIN)
-			break;
-	}
-	if (rv == -EAGAIN)
-		rv = -EIO;
-	fuse_reply_err(req, -rv);
+	fuse_reply_err(req, -rkfs_txn_retry(fs, rename_once, &r));
 }
 
 /*

@@ -108,6 +108,21 @@ struct kv_op *rkfs_txn_op(struct rkfs_txn *t, uint8_t type, const char *key,
 void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
     int64_t now);
 int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
+/*
+ * The shape of every mutation (fs.h): run @once(@fs, @arg) until it does
+ * not lose a race.  Each try first passes the read barrier; @once then
+ * decides from the local state under the table lock, submits one command
+ * whose compares pin what it decided on, and returns 0 or a negative
+ * errno (both final), or -EAGAIN when a compare failed: someone changed
+ * the state meanwhile (rkfs_txn_status()).  After RKFS_RETRIES lost
+ * races: -EIO.
+ */
+int rkfs_txn_retry(struct fs *fs, int (*once)(struct fs *fs, void *arg),
+    void *arg);
+/* A submit's result for a try of rkfs_txn_retry(): a negative errno as
+ * is, KV_OK 0, a failed compare (KV_EVERSION) or a key gone (KV_ENOKEY)
+ * -EAGAIN, any other status rkfs_status_errno(). */
+int rkfs_txn_status(int rv);
 /* rkfs_txn_submit() with a DELETE of each of @keys appended (the
  * attributes of an inode removed by @t). */
 int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
