@@ -140,7 +140,8 @@ static int implicit_find_locked(struct fs *fs, const char *dir, size_t dlen,
 }
 
 /* One walk of directory @ino into @d, after a barrier (relaxed: opendir
- * passed one).  Implicit directories found in it are collected in @im. */
+ * passed one).  Implicit directories found in it are collected in @im
+ * (unless @im is NULL: then they are left out). */
 static int dirh_walk(struct fs *fs, fuse_ino_t ino, struct dirh *d,
     struct implicit *im)
 {
@@ -161,9 +162,9 @@ static int dirh_walk(struct fs *fs, fuse_ino_t ino, struct dirh *d,
 	    (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
 	        dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
 		rv = -ENOMEM;
-	if (rv == 0 && !fs->opt.ro)
+	if (rv == 0 && im != NULL)
 		rv = implicit_find_locked(fs, key, klen, im);
-	if (rv == 0 && im->n == 0) {
+	if (rv == 0 && (im == NULL || im->n == 0)) {
 		key[klen] = '/';
 		d->plen = klen + 1;
 		kv_list(fs->kv, key, klen + 1, NULL, 0, 0, '/', list_cb, d);
@@ -175,7 +176,8 @@ static int dirh_walk(struct fs *fs, fuse_ino_t ino, struct dirh *d,
 }
 
 /* Load the listing of @ino into @d; implicit directories in it are made
- * real first (rkfs_make_dirs: a read-only mount leaves them out). */
+ * real first (rkfs_make_dirs).  Where they cannot be (a read-only mount,
+ * the quota reached) the listing leaves them out. */
 static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 {
 	struct implicit *im = calloc(1, sizeof(*im));
@@ -184,11 +186,15 @@ static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
 	if (im == NULL)
 		return -ENOMEM;
 	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = dirh_walk(fs, ino, d, im);
+		rv = dirh_walk(fs, ino, d, fs->opt.ro ? NULL : im);
 		if (rv != 0 || im->n == 0)
 			break;
 		rv = rkfs_make_dirs(fs, im->keys, im->lens, im->n);
 		implicit_clear(im);
+		if (rv == -ENOSPC) {
+			rv = dirh_walk(fs, ino, d, NULL);
+			break;
+		}
 		if (rv != 0)
 			break;
 		rv = -EIO; /* all tries used */

@@ -634,8 +634,8 @@ again:
 		rv = rkfs_make_dirs(fs, &kp, &kl, 1);
 		if (rv == 0)
 			goto again;
-		if (rv == -EROFS)
-			rv = -ENOENT; /* a read-only mount does not show it */
+		if (rv == -EROFS || rv == -ENOSPC)
+			rv = -ENOENT; /* not shown where it cannot be made */
 		goto out;
 	}
 	if (rv == 0 && !flushed) {

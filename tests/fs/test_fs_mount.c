@@ -1471,10 +1471,26 @@ static void test_quota(void)
 	char p[PATH_MAX];
 	unsigned char *buf = malloc(CHUNK);
 	struct stat st;
-	uint64_t used0 = df_used(1), committed = 0;
+	uint64_t used0, committed = 0;
 	int fd, err = 0, k;
 
 	CHECK(buf != NULL, "malloc");
+	/* A key below directories that are no keys yet (implicit ones,
+	 * raftkv(7)), met again only once the quota is reached. */
+	{
+		struct clerk_options o;
+		struct clerk *ck;
+		struct kv_meta meta = { .kind = KV_KIND_FILE, .mode = 0644 };
+
+		clerk_options_defaults(&o);
+		o.deadline_ms = 20000;
+		CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+		CHECK(clerk_put(ck, "/qimp/d/f", 9, "q", 1, 0, 0, &meta,
+		          NULL) == KV_OK,
+		    "put");
+		clerk_free(ck);
+	}
+	used0 = df_used(1);
 	CHECK(used0 > 0 && used0 < QUOTA / 2, "used before: %llu",
 	    (unsigned long long)used0);
 	/* Fill in chunks, each committed by fsync, until one is refused:
@@ -1551,16 +1567,43 @@ static void test_quota(void)
 		expect_file(i, "after-kill", "still working");
 		expect_file(i, "moved/sub/g", "nested");
 	}
+	/* At the quota an implicit directory cannot be made real: listings
+	 * work and leave it out, a lookup answers ENOENT.  The last bytes
+	 * first: writes of halving sizes, each committed (O_SYNC), until
+	 * one byte is refused. */
+	pathf(p, 0, "fill2");
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC | O_SYNC, 0644);
+	if (fd >= 0) {
+		off_t off = 0;
+
+		for (size_t len = CHUNK / 2; len > 0; len /= 2)
+			while (pwrite(fd, buf, len, off) == (ssize_t)len)
+				off += (off_t)len;
+		CHECK(errno == ENOSPC, "the last bytes");
+		close(fd);
+	} else {
+		CHECK(errno == ENOSPC, "create at the quota");
+	}
+	pathf(p, 0, "%s", "");
+	CHECK(count_entries(p) > 0, "a listing at the quota");
+	pathf(p, 0, "qimp");
+	errno = 0;
+	CHECK(stat(p, &st) != 0 && errno == ENOENT,
+	    "an implicit directory at the quota");
 	/* Deleting works at the quota, and makes room again. */
 	pathf(p, 2, "fill");
 	CHECK(unlink(p) == 0, "unlink at the quota");
 	pathf(p, 1, "more");
 	CHECK(unlink(p) == 0, "unlink");
+	pathf(p, 1, "fill2");
+	CHECK(unlink(p) == 0 || errno == ENOENT, "unlink");
 	CHECK(df_used(0) == used0, "df after the unlink: %llu, before %llu",
 	    (unsigned long long)df_used(0), (unsigned long long)used0);
 	pathf(p, 0, "again");
 	put_file(p, "room again", 0);
 	expect_file(2, "again", "room again");
+	for (int i = 0; i < N; i++)
+		expect_file(i, "qimp/d/f", "q");
 	free(buf);
 }
 
