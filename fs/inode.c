@@ -215,8 +215,10 @@ int inode_key_locked(struct inode_table *t, uint64_t ino, const char **key,
 		return 0;
 	}
 	e = find_ino(t, ino);
-	if (e == NULL || e->key == NULL)
+	if (e == NULL)
 		return -ESTALE;
+	if (e->key == NULL)
+		return -ENOENT;
 	*key = e->key;
 	*len = e->keylen;
 	return 0;

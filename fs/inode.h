@@ -43,11 +43,8 @@ void inode_unlock(struct inode_table *t);
 /*
  * With the lock held: the key of @ino (not NUL-terminated, *@len bytes;
  * borrowed until the lock is released).  The root answers "" (length 0).
- * Returns 0 or -ESTALE: unknown to the table (the kernel never looked it
- * up, or forgot it), or known but dead (deleted or replaced, by any
- * mount): the node id names no file any more, as an NFS file handle of a
- * removed file (raftkv(7): a descriptor on another mount answers ESTALE;
- * a path-based call that meets it is looked up again by the kernel).
+ * Returns 0, -ESTALE (unknown to the table: the kernel never looked it up,
+ * or forgot it) or -ENOENT (known but dead: deleted or replaced).
  */
 int inode_key_locked(struct inode_table *t, uint64_t ino, const char **key,
     size_t *len);
@@ -80,7 +77,7 @@ uint64_t inode_applied_delete(struct inode_table *t, const char *key,
  * The inode at @dst (if another) becomes dead, its number in *@died (0:
  * none; as for inode_applied_delete()); the one at @src is now at @dst.
  * Returns 0 or -ENOMEM (the table then marks the moved inode dead: the
- * next access answers ESTALE instead of the wrong file).
+ * next access answers ENOENT instead of the wrong file).
  */
 int inode_applied_rename(struct inode_table *t, const char *src, size_t srclen,
     const char *dst, size_t dstlen, uint64_t *died);

@@ -178,6 +178,13 @@ int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
 	size_t len;
 	int rv = inode_key_locked(fs->inodes, ino, &k, &len);
 
+	if (rv == -ENOENT)
+		/* Dead (deleted or replaced, by any mount): the node id
+		 * names no file any more, as an NFS handle of a removed
+		 * file (raftkv(7): a descriptor on another mount answers
+		 * ESTALE; a path-based call that meets it is looked up
+		 * again by the kernel). */
+		rv = -ESTALE;
 	if (rv != 0)
 		return rv;
 	memcpy(key, k, len);
