@@ -9,7 +9,8 @@
  *   fs/barrier.c  linearizable read barriers, batched across requests
  *   fs/ckpool.c   clerks that submit the mount's mutations to the leader
  *   fs/rkfs.c     the FUSE low-level operations (metadata)
- *   fs/rkfile.c   the FUSE low-level operations (file data, directories,
+ *   fs/rkdir.c    the FUSE low-level operations on directory listings
+ *   fs/rkfile.c   the FUSE low-level operations (file data,
  *                 files removed while open)
  *   fs/xattr.c    user.* extended attributes
  *   fs/rklock.c   flock and POSIX locks, fencing (the lock table of kv.h)
@@ -21,8 +22,10 @@
  * directory is a key of kind dir; the root is implicit (no key).  A
  * directory lists the keys "DIR/NAME" whose NAME holds no '/'.  Keys the
  * mount cannot show are skipped: not starting with '/', an empty
- * component, "." or "..", a component over 255 bytes, or a key whose
- * parent directory key does not exist (raftkv(7), Filesystem).  The mount
+ * component, "." or "..", a component over 255 bytes, or a key below a
+ * file (raftkv(7), Filesystem).  A key whose parent directory keys do not
+ * exist implies them: the mount makes such an implicit directory real
+ * when it meets one (rkfs_make_dirs, rkfs_int.h).  The mount
  * keeps its own bookkeeping under keys outside "/": extended attributes
  * ("\001x/INODE/NAME", fs/xattr.c) and files removed while open
  * ("\001o/MEMBER/INODE", rkfs_int.h).

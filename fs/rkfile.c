@@ -1,7 +1,6 @@
 /*
- * rkfile.c - the FUSE operations on file data and directory listings
- * (open, read, write, flush, fsync, release, opendir, readdir,
- * releasedir).  See rkfs.c for the shared rules.
+ * rkfile.c - the FUSE operations on file data (open, read, write, flush,
+ * fsync, release).  See rkfs.c for the shared rules.
  *
  * Writes go to the inode's write buffer on this mount (fs/wbuf.h) and are
  * committed at the latest by flush (close), fsync and release, or before
@@ -19,10 +18,7 @@
  * With -o cache=relaxed (fs.h) files use the page cache instead, and
  * reads skip the barrier (open passed one): see cache_mode().
  *
- * A directory listing is taken whole when a handle reads from offset 0
- * (rewinddir), one walk of the directory's direct children under the
- * inode table lock, and served by index from then on (the offset of an
- * entry is its index + 1).
+ * Directory listings are in fs/rkdir.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -270,12 +266,15 @@ int rkfile_commit(void *arg, uint64_t ino, uint64_t epoch, uint64_t off,
 }
 
 /* The errno for a commit of written bytes that failed: a file removed by
- * another mount meanwhile (ENOENT, ESTALE: the bytes are lost) or bytes
- * written under a lock lost since (WBUF_LOST) is EIO, the error
- * write(2), fsync(2) and close(2) define for lost data. */
+ * another mount meanwhile is ESTALE (the bytes are lost; as NFS answers
+ * for a removed file's handle, raftkv(7)); bytes written under a lock
+ * lost since (WBUF_LOST) are EIO, the error write(2), fsync(2) and
+ * close(2) define for lost data. */
 static int write_errno(int rv)
 {
-	return rv == -ENOENT || rv == -ESTALE || rv == WBUF_LOST ? -EIO : rv;
+	if (rv == WBUF_LOST)
+		return -EIO;
+	return rv == -ENOENT ? -ESTALE : rv;
 }
 
 /* An open file: its write buffer when writes are buffered, and the lock
@@ -414,7 +413,7 @@ static int reap(struct fs *fs, uint64_t ino)
 			rv = rkxattr_keys_locked(fs, ino, &xkeys, &nx);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
-			return rv == -EEXIST || rv == -ENOENT ? 0 : rv;
+			return rv == -EEXIST || rv == -ESTALE ? 0 : rv;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
 		rkfs_txn_op(&t, KV_OP_DELETE, key, klen);
@@ -524,213 +523,4 @@ void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		rv = rkfile_flush_ino(fs, ino);
 	/* Committed = on a majority's disks. */
 	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
-}
-
-/* ---------------------------------------------------------------------
- * Directories
- * --------------------------------------------------------------------- */
-
-struct dent {
-	char *name;
-	uint64_t ino;
-	uint8_t kind;
-};
-
-struct dirh {
-	struct dent *e;
-	size_t n, cap;
-	bool loaded;
-	bool nomem;
-	size_t plen; /* listing: length of the prefix "DIR/" */
-};
-
-static void dirh_clear(struct dirh *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->e[i].name);
-	free(d->e);
-	d->e = NULL;
-	d->n = d->cap = 0;
-	d->loaded = false;
-	d->nomem = false;
-}
-
-static int dirh_add(struct dirh *d, const char *name, size_t len, uint64_t ino,
-    uint8_t kind)
-{
-	char *s;
-
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 32;
-		struct dent *e = realloc(d->e, cap * sizeof(*e));
-
-		if (e == NULL)
-			return -ENOMEM;
-		d->e = e;
-		d->cap = cap;
-	}
-	s = malloc(len + 1);
-	if (s == NULL)
-		return -ENOMEM;
-	memcpy(s, name, len);
-	s[len] = '\0';
-	d->e[d->n++] = (struct dent){ s, ino, kind };
-	return 0;
-}
-
-/* Can the mount show this name? */
-static bool showable(const char *name, size_t len)
-{
-	if (len == 0 || len > FS_NAME_MAX || memchr(name, '\0', len))
-		return false;
-	if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
-		return false;
-	return true;
-}
-
-static int list_cb(void *arg, const void *key, size_t keylen,
-    const struct kv_attr *attr, const void *value)
-{
-	struct dirh *d = arg;
-	const char *name = (const char *)key + d->plen;
-	size_t len = keylen - d->plen;
-
-	(void)value;
-	if (!showable(name, len))
-		return 0;
-	if (dirh_add(d, name, len, attr->inode, attr->kind) != 0) {
-		d->nomem = true;
-		return 1;
-	}
-	return 0;
-}
-
-static int dirh_load(struct fs *fs, fuse_ino_t ino, struct dirh *d)
-{
-	char key[KV_KEY_MAX + 2];
-	struct kv_attr a;
-	size_t klen;
-	int rv;
-
-	dirh_clear(d);
-	rv = rkfs_fresh_read(fs); /* relaxed: opendir passed one */
-	if (rv != 0)
-		return rv;
-	inode_lock(fs->inodes);
-	rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-	if (rv == 0 && a.kind != KV_KIND_DIR)
-		rv = -ENOTDIR;
-	if (rv == 0 &&
-	    (dirh_add(d, ".", 1, ino, KV_KIND_DIR) != 0 ||
-	        dirh_add(d, "..", 2, FUSE_ROOT_ID, KV_KIND_DIR) != 0))
-		rv = -ENOMEM;
-	if (rv == 0) {
-		key[klen] = '/';
-		d->plen = klen + 1;
-		kv_list(fs->kv, key, klen + 1, NULL, 0, 0, '/', list_cb, d);
-		if (d->nomem)
-			rv = -ENOMEM;
-	}
-	inode_unlock(fs->inodes);
-	if (rv == 0)
-		d->loaded = true;
-	else
-		dirh_clear(d);
-	return rv;
-}
-
-void rkfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs *fs = rkfs_of(req);
-	char key[KV_KEY_MAX + 1];
-	struct kv_attr a;
-	struct dirh *d;
-	size_t klen;
-	int rv = rkfs_fresh(fs);
-
-	if (rv == 0) {
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		inode_unlock(fs->inodes);
-	}
-	if (rv == 0 && a.kind != KV_KIND_DIR)
-		rv = -ENOTDIR;
-	if (rv != 0) {
-		fuse_reply_err(req, -rv);
-		return;
-	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi) != 0)
-		free(d);
-}
-
-static mode_t kind_type(uint8_t kind)
-{
-	switch (kind) {
-	case KV_KIND_DIR:
-		return S_IFDIR;
-	case KV_KIND_SYMLINK:
-		return S_IFLNK;
-	default:
-		return S_IFREG;
-	}
-}
-
-void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-    struct fuse_file_info *fi)
-{
-	struct fs *fs = rkfs_of(req);
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-	char *buf;
-	size_t pos = 0;
-	int rv;
-
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (off == 0 || !d->loaded) {
-		rv = dirh_load(fs, ino, d);
-		if (rv != 0) {
-			fuse_reply_err(req, -rv);
-			return;
-		}
-	}
-	buf = malloc(size);
-	if (buf == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t i = (size_t)off; i < d->n; i++) {
-		struct stat st = { 0 };
-		size_t need;
-
-		st.st_ino = d->e[i].ino;
-		st.st_mode = kind_type(d->e[i].kind);
-		need = fuse_add_direntry(req, buf + pos, size - pos,
-		    d->e[i].name, &st, (off_t)(i + 1));
-		if (need > size - pos)
-			break;
-		pos += need;
-	}
-	fuse_reply_buf(req, buf, pos);
-	free(buf);
-}
-
-void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
-    struct fuse_file_info *fi)
-{
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	if (d != NULL) {
-		dirh_clear(d);
-		free(d);
-	}
-	fuse_reply_err(req, 0);
 }

@@ -2,7 +2,8 @@
  * rkfs.c - the FUSE low-level operations on names and attributes (lookup,
  * getattr, setattr, mkdir, mknod, create, symlink, readlink, unlink,
  * rmdir, rename, statfs) and the helpers every operation shares
- * (rkfs_int.h).  File data and directory listings are in fs/rkfile.c.
+ * (rkfs_int.h).  File data is in fs/rkfile.c, directory listings in
+ * fs/rkdir.c.
  *
  * Every operation follows fs.h: barrier, decide from the local state
  * under the inode table lock, submit one command whose compares pin what
@@ -94,15 +95,22 @@ int64_t rkfs_now_ns(void)
 
 void rkfs_root_attr(struct kv_attr *a)
 {
-	if (start_ns == 0)
-		start_ns = rkfs_now_ns();
+	int64_t t = __atomic_load_n(&start_ns, __ATOMIC_ACQUIRE), zero = 0;
+
+	if (t == 0) {
+		/* The first caller's "now", whichever thread it is. */
+		t = rkfs_now_ns();
+		if (!__atomic_compare_exchange_n(&start_ns, &zero, t, false,
+		        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			t = zero;
+	}
 	memset(a, 0, sizeof(*a));
 	a->inode = FUSE_ROOT_ID;
 	a->version = 1;
 	a->kind = KV_KIND_DIR;
 	a->mode = 0755;
-	a->mtime_ns = start_ns;
-	a->ctime_ns = start_ns;
+	a->mtime_ns = t;
+	a->ctime_ns = t;
 }
 
 static void ns_to_ts(int64_t ns, struct timespec *ts)
@@ -170,6 +178,13 @@ int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
 	size_t len;
 	int rv = inode_key_locked(fs->inodes, ino, &k, &len);
 
+	if (rv == -ENOENT)
+		/* Dead (deleted or replaced, by any mount): the node id
+		 * names no file any more, as an NFS handle of a removed
+		 * file (raftkv(7): a descriptor on another mount answers
+		 * ESTALE; a path-based call that meets it is looked up
+		 * again by the kernel). */
+		rv = -ESTALE;
 	if (rv != 0)
 		return rv;
 	memcpy(key, k, len);
@@ -281,6 +296,31 @@ int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res)
 	return rkfs_submit(fs, &c, res);
 }
 
+int rkfs_txn_status(int rv)
+{
+	if (rv < 0)
+		return rv;
+	if (rv == KV_OK)
+		return 0;
+	if (rv == KV_EVERSION || rv == KV_ENOKEY)
+		return -EAGAIN;
+	return rkfs_status_errno(rv);
+}
+
+int rkfs_txn_retry(struct fs *fs, int (*once)(struct fs *fs, void *arg),
+    void *arg)
+{
+	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
+		int rv = rkfs_fresh(fs);
+
+		if (rv == 0)
+			rv = once(fs, arg);
+		if (rv != -EAGAIN)
+			return rv;
+	}
+	return -EIO;
+}
+
 size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out)
 {
 	snprintf(out, RKFS_ORPHAN_KEY_LEN + 1,
@@ -321,21 +361,161 @@ int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
 	return rv;
 }
 
+int rkfs_make_dirs(struct fs *fs, char *const *keys, const size_t *lens,
+    size_t n)
+{
+	struct kv_cmp *cmps;
+	struct kv_op *ops;
+	struct kv_result res;
+	struct kv_cmd c = { .type = KV_OP_TXN };
+	int rv;
+
+	if (n == 0)
+		return 0;
+	if (fs->opt.ro)
+		return -EROFS;
+	if (n > KV_TXN_MAX)
+		n = KV_TXN_MAX; /* the rest in the caller's next round */
+	cmps = calloc(n, sizeof(*cmps));
+	ops = calloc(n, sizeof(*ops));
+	if (cmps == NULL || ops == NULL) {
+		free(cmps);
+		free(ops);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cmps[i] = (struct kv_cmp){ .version = 0,
+			.key = keys[i],
+			.keylen = (uint32_t)lens[i] };
+		ops[i].type = KV_OP_PUT;
+		ops[i].key = keys[i];
+		ops[i].keylen = (uint32_t)lens[i];
+		ops[i].meta.kind = KV_KIND_DIR;
+		ops[i].meta.mode = RKFS_IMPLICIT_MODE;
+	}
+	c.ncmp = c.nops = (uint32_t)n;
+	c.cmps = cmps;
+	c.ops = ops;
+	rv = rkfs_submit(fs, &c, &res);
+	free(cmps);
+	free(ops);
+	if (rv < 0)
+		return rv;
+	/* EVERSION: one of them was made meanwhile (by another mount, or
+	 * a client): the caller looks again. */
+	return rv == KV_OK || rv == KV_EVERSION ? 0 : rkfs_status_errno(rv);
+}
+
+struct first_key {
+	char key[KV_KEY_MAX];
+	size_t len;
+};
+
+static int first_key_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	struct first_key *f = arg;
+
+	(void)attr;
+	(void)value;
+	memcpy(f->key, key, keylen);
+	f->len = keylen;
+	return 1;
+}
+
+/* Set @out (KV_KEY_MAX bytes) to the greatest key that starts with @p
+ * (@plen bytes): a walk "after" it skips everything below @p. */
+static size_t last_below(const char *p, size_t plen, char *out)
+{
+	memcpy(out, p, plen);
+	memset(out + plen, 0xff, KV_KEY_MAX - plen);
+	return KV_KEY_MAX;
+}
+
+/* With the table lock held: is there any key below @key (@klen bytes),
+ * shown or not?  (A directory's children; the keys that make it an
+ * implicit directory when @key is none.) */
+static bool has_children_locked(struct fs *fs, const char *key, size_t klen)
+{
+	char prefix[KV_KEY_MAX + 1];
+	struct first_key f = { .len = 0 };
+
+	if (klen + 1 > KV_KEY_MAX)
+		return false;
+	memcpy(prefix, key, klen);
+	prefix[klen] = '/';
+	kv_list(fs->kv, prefix, klen + 1, NULL, 0, 1, -1, first_key_cb, &f);
+	return f.len > 0;
+}
+
+size_t rkfs_next_implicit_locked(struct fs *fs, const char *dir, size_t dlen,
+    const char *after, char *name)
+{
+	char prefix[KV_KEY_MAX + 1], at[KV_KEY_MAX];
+	struct first_key f;
+	struct kv_attr a;
+	size_t alen = 0, plen = dlen + 1;
+
+	if (plen >= KV_KEY_MAX)
+		return 0;
+	memcpy(prefix, dir, dlen);
+	prefix[dlen] = '/';
+	if (after != NULL) {
+		long n = rkfs_child_key(dir, dlen, after, prefix);
+
+		if (n < 0 || (size_t)n + 1 >= KV_KEY_MAX)
+			return 0;
+		prefix[n] = '/';
+		alen = last_below(prefix, (size_t)n + 1, at);
+	}
+	for (;;) {
+		const char *rem, *slash;
+		size_t clen;
+
+		f.len = 0;
+		kv_list(fs->kv, prefix, plen, alen ? at : NULL, alen, 1, -1,
+		    first_key_cb, &f);
+		if (f.len == 0)
+			return 0;
+		rem = f.key + plen;
+		slash = memchr(rem, '/', f.len - plen);
+		if (slash == NULL) {
+			/* A child that is a key: its own subtree next. */
+			memcpy(at, f.key, f.len);
+			alen = f.len;
+			continue;
+		}
+		clen = (size_t)(slash - rem);
+		if (clen > 0 && clen <= FS_NAME_MAX &&
+		    memchr(rem, '\0', clen) == NULL &&
+		    !(rem[0] == '.' &&
+		        (clen == 1 || (clen == 2 && rem[1] == '.'))) &&
+		    kv_get(fs->kv, f.key, plen + clen, &a, NULL, NULL) != 0) {
+			memcpy(name, rem, clen);
+			name[clen] = '\0';
+			return clen;
+		}
+		/* Not showable, or a key (listed as one): skip below it. */
+		alen = last_below(f.key, plen + clen + 1, at);
+	}
+}
+
 /*
  * With the table lock held: the key of directory @parent into @pkey
  * (*@plen), the key of its child @name into @key (*@klen) and the child's
- * attributes into @a.  Returns 0, -ENOTDIR (@parent is not a directory),
- * -ENAMETOOLONG, -ENOENT (no such child, or @parent deleted), -ESTALE.
+ * attributes into @a (the parent's into @pa).  Returns 0, -ENOTDIR (@parent
+ * is not a directory),
+ * -ENAMETOOLONG, -ENOENT (no such child), -ESTALE (@parent deleted).
  */
 static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
-    char *pkey, size_t *plen, char *key, long *klen, struct kv_attr *a)
+    char *pkey, size_t *plen, char *key, long *klen, struct kv_attr *a,
+    struct kv_attr *pa)
 {
-	struct kv_attr pa;
-	int rv = rkfs_get_ino_locked(fs, parent, pkey, plen, &pa);
+	int rv = rkfs_get_ino_locked(fs, parent, pkey, plen, pa);
 
 	if (rv != 0)
 		return rv;
-	if (pa.kind != KV_KIND_DIR)
+	if (pa->kind != KV_KIND_DIR)
 		return -ENOTDIR;
 	*klen = rkfs_child_key(pkey, *plen, name, key);
 	if (*klen < 0)
@@ -343,7 +523,29 @@ static int child_locked(struct fs *fs, fuse_ino_t parent, const char *name,
 	return kv_get(fs->kv, key, (size_t)*klen, a, NULL, NULL);
 }
 
-static void entry_of(const struct fs *fs, const struct kv_attr *a,
+/*
+ * With the table lock held: where a new @name in directory @parent goes
+ * (create, mkdir, link).  Its key into @key (*@klen, set whenever the
+ * name fits, -EEXIST included), the parent's key into @pkey (*@plen) and
+ * attributes into @pa.  Returns 0 (the name is free), -EEXIST (taken: its
+ * attributes in @existing), -ENOTDIR, -ENAMETOOLONG, -ESTALE.
+ */
+static int new_name_locked(struct fs *fs, fuse_ino_t parent, const char *name,
+    char *pkey, size_t *plen, struct kv_attr *pa, char *key, size_t *klen,
+    struct kv_attr *existing)
+{
+	long kl = -1;
+	int rv = child_locked(fs, parent, name, pkey, plen, key, &kl, existing,
+	    pa);
+
+	if (kl > 0)
+		*klen = (size_t)kl;
+	if (rv == 0)
+		return -EEXIST;
+	return rv == -ENOENT && kl > 0 ? 0 : rv;
+}
+
+void rkfs_entry_of(const struct fs *fs, const struct kv_attr *a,
     struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -365,7 +567,7 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 	    (kv_get(fs->kv, key, klen, &a, NULL, NULL) != 0 ||
 	        a.inode != ino)) {
 		/* Gone already (another member renamed or removed it right
-		 * after): the kernel gets an inode that answers ENOENT. */
+		 * after): the kernel gets an inode that answers ESTALE. */
 		rv = inode_ref_locked(fs->inodes, ino, NULL, 0);
 		a = *created;
 	} else {
@@ -376,7 +578,7 @@ int rkfs_learn(struct fs *fs, const char *key, size_t klen, uint64_t ino,
 			inode_attr_sent_locked(fs->inodes, ino, a.version);
 	}
 	inode_unlock(fs->inodes);
-	entry_of(fs, &a, e);
+	rkfs_entry_of(fs, &a, e);
 	return rv;
 }
 
@@ -393,6 +595,8 @@ static void rk_init(void *userdata, struct fuse_conn_info *conn)
 	/* Locks go to the cluster (fs/rklock.c), not the local kernel. */
 	conn->want |= conn->capable &
 	    (unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* Listings hand the kernel inodes and attributes (fs/rkdir.c). */
+	conn->want |= conn->capable & (unsigned)FUSE_CAP_READDIRPLUS;
 	conn->max_write = 1024 * 1024;
 	/* Strict: no page cache.  Relaxed: read ahead into it. */
 	conn->max_readahead = fs->opt.relaxed ? 1024 * 1024 : 0;
@@ -402,11 +606,11 @@ static void rk_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = rkfs_of(req);
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr a;
+	struct kv_attr a, pa;
 	struct fuse_entry_param e;
-	bool flushed = false, fresh = !fs->opt.relaxed;
+	bool flushed = false, fresh = !fs->opt.relaxed, made = false;
 	size_t plen;
-	long klen;
+	long klen = 0;
 	int rv;
 
 	if (strlen(name) > FS_NAME_MAX) {
@@ -418,13 +622,28 @@ again:
 	if (rv != 0)
 		goto out;
 	inode_lock(fs->inodes);
-	rv = child_locked(fs, parent, name, pkey, &plen, key, &klen, &a);
+	rv = child_locked(fs, parent, name, pkey, &plen, key, &klen, &a, &pa);
 	if (rv == -ENOENT && !fresh) {
 		/* Relaxed: a miss is confirmed with a barrier (a name
 		 * created anywhere before this lookup began is found). */
 		inode_unlock(fs->inodes);
 		fresh = true;
 		goto again;
+	}
+	if (rv == -ENOENT && !made && klen > 0 &&
+	    has_children_locked(fs, key, (size_t)klen)) {
+		/* An implicit directory: made real, then found. */
+		char *kp = key;
+		size_t kl = (size_t)klen;
+
+		inode_unlock(fs->inodes);
+		made = true;
+		rv = rkfs_make_dirs(fs, &kp, &kl, 1);
+		if (rv == 0)
+			goto again;
+		if (rv == -EROFS || rv == -ENOSPC)
+			rv = -ENOENT; /* not shown where it cannot be made */
+		goto out;
 	}
 	if (rv == 0 && !flushed) {
 		/* This mount's buffered writes to it, if any, first. */
@@ -447,7 +666,7 @@ out:
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	entry_of(fs, &a, &e);
+	rkfs_entry_of(fs, &a, &e);
 	if (fuse_reply_entry(req, &e) != 0)
 		inode_forget(fs->inodes, a.inode, 1);
 }
@@ -479,6 +698,16 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 	int rv;
 
 	(void)fi;
+	if (ino == FUSE_ROOT_ID) {
+		/* The root has no key and its attributes never change
+		 * (rkfs_root_attr: setattr refuses it, no operation touches
+		 * its mtime): no barrier, so stat of the mountpoint (umount
+		 * does one) answers without a majority. */
+		rkfs_root_attr(&a);
+		rkfs_stat(&a, &st);
+		fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
+		return;
+	}
 	rv = rkfile_flush_ino(fs, ino); /* this mount's own writes first */
 	if (rv >= 0)
 		rv = rkfs_fresh_read(fs);
@@ -497,17 +726,84 @@ static void rk_getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
 }
 
+struct setattr_req {
+	fuse_ino_t ino;
+	const struct stat *attr;
+	int to_set;
+	struct kv_attr a; /* the attributes after it */
+};
+
+/* One try of a setattr (rkfs_txn_retry): the compare pins the version
+ * read.  A file removed meanwhile is final (ENOENT), not another try. */
+static int setattr_once(struct fs *fs, void *arg)
+{
+	struct setattr_req *r = arg;
+	const struct stat *attr = r->attr;
+	char key[KV_KEY_MAX + 1];
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct kv_op *op;
+	uint32_t mask = 0;
+	size_t klen;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, r->ino, key, &klen, &r->a);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, key, klen, r->a.version);
+	if (r->to_set & FUSE_SET_ATTR_SIZE) {
+		if (r->a.kind == KV_KIND_DIR)
+			return -EISDIR;
+		if (attr->st_size < 0)
+			return -EINVAL;
+		op = rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen);
+		op->arg = (uint64_t)attr->st_size;
+	}
+	if (r->to_set & FUSE_SET_ATTR_MODE)
+		mask |= KV_META_MODE;
+	if (r->to_set & FUSE_SET_ATTR_UID)
+		mask |= KV_META_UID;
+	if (r->to_set & FUSE_SET_ATTR_GID)
+		mask |= KV_META_GID;
+	if (r->to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		mask |= KV_META_MTIME;
+	if (mask != 0) {
+		op = rkfs_txn_op(&t, KV_OP_SETMETA, key, klen);
+		/* Fields outside the mask stay zero (canonical). */
+		op->mask = mask;
+		if (mask & KV_META_MODE)
+			op->meta.mode = attr->st_mode & KV_MODE_MASK;
+		if (mask & KV_META_UID)
+			op->meta.uid = attr->st_uid;
+		if (mask & KV_META_GID)
+			op->meta.gid = attr->st_gid;
+		if (r->to_set & FUSE_SET_ATTR_MTIME_NOW)
+			op->mtime_ns = rkfs_now_ns();
+		else if (mask & KV_META_MTIME)
+			op->mtime_ns = (int64_t)attr->st_mtim.tv_sec *
+			        1000000000ll +
+			    attr->st_mtim.tv_nsec;
+	}
+	if (t.nops == 0)
+		return 0; /* atime or ctime only: nothing stored */
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv == KV_OK)
+		r->a = res.attr;
+	if (rv == KV_ENOKEY)
+		return -ENOENT;
+	return rkfs_txn_status(rv);
+}
+
 static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     int to_set, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
-	char key[KV_KEY_MAX + 1];
-	struct kv_attr a;
-	struct kv_result res;
-	struct rkfs_txn t;
+	struct setattr_req r = { .ino = ino, .attr = attr, .to_set = to_set };
 	struct stat st;
-	size_t klen;
-	int rv = -EIO;
+	int rv;
 
 	(void)fi;
 	if (fs->opt.ro) {
@@ -519,81 +815,13 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	rv = rkfile_flush_ino(fs, ino);
-	if (rv < 0) {
-		fuse_reply_err(req, -rv);
-		return;
-	}
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		struct kv_op *op;
-		uint32_t mask = 0;
-
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			break;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			break;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, klen, a.version);
-		if (to_set & FUSE_SET_ATTR_SIZE) {
-			if (a.kind == KV_KIND_DIR) {
-				rv = -EISDIR;
-				break;
-			}
-			if (attr->st_size < 0) {
-				rv = -EINVAL;
-				break;
-			}
-			op = rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen);
-			op->arg = (uint64_t)attr->st_size;
-		}
-		if (to_set & FUSE_SET_ATTR_MODE)
-			mask |= KV_META_MODE;
-		if (to_set & FUSE_SET_ATTR_UID)
-			mask |= KV_META_UID;
-		if (to_set & FUSE_SET_ATTR_GID)
-			mask |= KV_META_GID;
-		if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
-			mask |= KV_META_MTIME;
-		if (mask != 0) {
-			op = rkfs_txn_op(&t, KV_OP_SETMETA, key, klen);
-			/* Fields outside the mask stay zero (canonical). */
-			op->mask = mask;
-			if (mask & KV_META_MODE)
-				op->meta.mode = attr->st_mode & KV_MODE_MASK;
-			if (mask & KV_META_UID)
-				op->meta.uid = attr->st_uid;
-			if (mask & KV_META_GID)
-				op->meta.gid = attr->st_gid;
-			if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-				op->mtime_ns = rkfs_now_ns();
-			else if (mask & KV_META_MTIME)
-				op->mtime_ns = (int64_t)attr->st_mtim.tv_sec *
-				        1000000000ll +
-				    attr->st_mtim.tv_nsec;
-		}
-		if (t.nops == 0)
-			break; /* atime or ctime only: nothing stored */
-		rv = rkfs_txn_submit(fs, &t, &res);
-		if (rv < 0)
-			break;
-		if (rv == KV_OK) {
-			a = res.attr;
-			break;
-		}
-		rv = rv == KV_EVERSION ? -EAGAIN : rkfs_status_errno(rv);
-		if (rv != -EAGAIN)
-			break;
-	}
-	if (rv == -EAGAIN)
-		rv = -EIO;
+	if (rv >= 0)
+		rv = rkfs_txn_retry(fs, setattr_once, &r);
 	if (rv != 0) {
 		fuse_reply_err(req, -rv);
 		return;
 	}
-	rkfs_stat(&a, &st);
+	rkfs_stat(&r.a, &st);
 	fuse_reply_attr(req, &st, rkfs_attr_timeout(fs));
 }
 
@@ -608,6 +836,66 @@ struct newnode {
 	size_t vlen;
 };
 
+struct make_req {
+	fuse_req_t req;
+	fuse_ino_t parent;
+	const char *name;
+	const struct newnode *nn;
+	struct fuse_entry_param *e;
+	struct kv_attr *existing;
+	char *key;
+	size_t *keylen;
+};
+
+/* One try of make_node (rkfs_txn_retry): the compare pins the name's
+ * absence. */
+static int make_once(struct fs *fs, void *arg)
+{
+	struct make_req *r = arg;
+	const struct newnode *nn = r->nn;
+	const struct fuse_ctx *ctx = fuse_req_ctx(r->req);
+	char pkey[KV_KEY_MAX + 1];
+	struct kv_attr pa;
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct kv_op *op;
+	size_t plen;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = new_name_locked(fs, r->parent, r->name, pkey, &plen, &pa, r->key,
+	    r->keylen, r->existing);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, r->key, *r->keylen, 0);
+	op = rkfs_txn_op(&t, KV_OP_PUT, r->key, *r->keylen);
+	op->flags = 0;
+	op->version = 0;
+	op->meta.kind = nn->kind;
+	op->meta.mode = nn->mode & KV_MODE_MASK;
+	op->meta.uid = ctx->uid;
+	op->meta.gid = ctx->gid;
+	if (pa.mode & S_ISGID) {
+		/* A setgid directory: its group, and for a directory its
+		 * setgid bit, pass on (as on ext4). */
+		op->meta.gid = pa.gid;
+		if (nn->kind == KV_KIND_DIR)
+			op->meta.mode |= S_ISGID;
+	}
+	op->data = nn->value;
+	op->datalen = (uint32_t)nn->vlen;
+	rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv == KV_OK)
+		return rkfs_learn(fs, r->key, *r->keylen, res.attr.inode,
+		    &res.attr, r->e);
+	/* The name was taken, or the parent went away, meanwhile: the next
+	 * try answers EEXIST or ENOENT. */
+	return rkfs_txn_status(rv);
+}
+
 /*
  * Create @name in @parent as one committed command that also requires the
  * name to be free (O_EXCL semantics cluster-wide).  Returns 0 with @e
@@ -620,75 +908,13 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
     struct kv_attr *existing, char *key, size_t *keylen)
 {
 	struct fs *fs = rkfs_of(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char pkey[KV_KEY_MAX + 1];
-	struct kv_attr pa, a;
-	struct kv_result res;
-	struct rkfs_txn t;
-	size_t plen;
-	long klen = 0;
-	int rv = -EIO;
+	struct make_req r = { req, parent, name, nn, e, existing, key, keylen };
 
 	if (fs->opt.ro)
 		return -EROFS;
 	if (strlen(name) > FS_NAME_MAX)
 		return -ENAMETOOLONG;
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		struct kv_op *op;
-
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, parent, pkey, &plen, &pa);
-		if (rv == 0 && pa.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0) {
-			klen = rkfs_child_key(pkey, plen, name, key);
-			if (klen < 0)
-				rv = (int)klen;
-			else
-				*keylen = (size_t)klen; /* also for -EEXIST */
-		}
-		if (rv == 0 &&
-		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0) {
-			*existing = a;
-			rv = -EEXIST;
-		}
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
-		op = rkfs_txn_op(&t, KV_OP_PUT, key, (size_t)klen);
-		op->flags = 0;
-		op->version = 0;
-		op->meta.kind = nn->kind;
-		op->meta.mode = nn->mode & KV_MODE_MASK;
-		op->meta.uid = ctx->uid;
-		op->meta.gid = ctx->gid;
-		if (pa.mode & S_ISGID) {
-			/* A setgid directory: its group, and for a directory
-			 * its setgid bit, pass on (as on ext4). */
-			op->meta.gid = pa.gid;
-			if (nn->kind == KV_KIND_DIR)
-				op->meta.mode |= S_ISGID;
-		}
-		op->data = nn->value;
-		op->datalen = (uint32_t)nn->vlen;
-		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit(fs, &t, &res);
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return rkfs_learn(fs, key, (size_t)klen, res.attr.inode,
-			    &res.attr, e);
-		/* The name was taken, or the parent went away, meanwhile:
-		 * look again (the next round answers EEXIST or ENOENT). */
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return -EIO;
+	return rkfs_txn_retry(fs, make_once, &r);
 }
 
 static void reply_entry_or_err(fuse_req_t req, int rv,
@@ -775,7 +1001,7 @@ static int open_existing(struct fs *fs, const char *key, size_t klen,
 	inode_unlock(fs->inodes);
 	if (rv == 0) {
 		*ex = a;
-		entry_of(fs, &a, e);
+		rkfs_entry_of(fs, &a, e);
 	}
 	return rv;
 }
@@ -830,6 +1056,53 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
+struct link_req {
+	fuse_ino_t ino, newparent;
+	const char *newname;
+	struct fuse_entry_param *e;
+};
+
+/* One try of link_node (rkfs_txn_retry). */
+static int link_once(struct fs *fs, void *arg)
+{
+	struct link_req *r = arg;
+	char src[KV_KEY_MAX + 1], pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
+	struct kv_attr sa, pa, a;
+	struct kv_result res;
+	struct rkfs_txn t;
+	struct kv_op *op;
+	size_t slen, plen, klen = 0;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = rkfs_get_ino_locked(fs, r->ino, src, &slen, &sa);
+	if (rv == 0 && sa.kind == KV_KIND_DIR)
+		rv = -EPERM;
+	if (rv == 0)
+		rv = new_name_locked(fs, r->newparent, r->newname, pkey, &plen,
+		    &pa, key, &klen, &a);
+	if (rv == 0 && sa.nlink >= KV_LINK_MAX)
+		rv = -EMLINK;
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, src, slen, sa.version);
+	rkfs_txn_cmp(&t, key, klen, 0);
+	op = rkfs_txn_op(&t, KV_OP_LINK, src, slen);
+	op->key2 = key;
+	op->key2len = (uint32_t)klen;
+	rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+	rv = rkfs_txn_submit(fs, &t, &res);
+	if (rv == KV_OK)
+		return rkfs_learn(fs, key, klen, r->ino, &res.attr, r->e);
+	if (rv == KV_EINVAL)
+		return -EMLINK; /* a directory is refused above */
+	/* The name was taken, or the source changed, meanwhile: the next try
+	 * answers EEXIST, ENOENT, or tries again. */
+	return rkfs_txn_status(rv);
+}
+
 /*
  * link(2): @newname in @newparent becomes another name of @ino (kv.h,
  * LINK).  One TXN: compares pin the source at the version read here and
@@ -840,67 +1113,13 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static int link_node(struct fs *fs, fuse_ino_t ino, fuse_ino_t newparent,
     const char *newname, struct fuse_entry_param *e)
 {
-	char src[KV_KEY_MAX + 1], pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr sa, pa, a;
-	struct kv_result res;
-	struct rkfs_txn t;
-	size_t slen, plen;
-	long klen = 0;
-	int rv = -EIO;
+	struct link_req r = { ino, newparent, newname, e };
 
 	if (fs->opt.ro)
 		return -EROFS;
 	if (strlen(newname) > FS_NAME_MAX)
 		return -ENAMETOOLONG;
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		struct kv_op *op;
-
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, src, &slen, &sa);
-		if (rv == 0 && sa.kind == KV_KIND_DIR)
-			rv = -EPERM;
-		if (rv == 0)
-			rv = rkfs_get_ino_locked(fs, newparent, pkey, &plen,
-			    &pa);
-		if (rv == 0 && pa.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0) {
-			klen = rkfs_child_key(pkey, plen, newname, key);
-			if (klen < 0)
-				rv = (int)klen;
-		}
-		if (rv == 0 &&
-		    kv_get(fs->kv, key, (size_t)klen, &a, NULL, NULL) == 0)
-			rv = -EEXIST;
-		if (rv == 0 && sa.nlink >= KV_LINK_MAX)
-			rv = -EMLINK;
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, src, slen, sa.version);
-		rkfs_txn_cmp(&t, key, (size_t)klen, 0);
-		op = rkfs_txn_op(&t, KV_OP_LINK, src, slen);
-		op->key2 = key;
-		op->key2len = (uint32_t)klen;
-		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit(fs, &t, &res);
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return rkfs_learn(fs, key, (size_t)klen, ino, &res.attr,
-			    e);
-		/* The name was taken, or the source changed, meanwhile:
-		 * look again (EEXIST, ENOENT, or another try). */
-		if (rv == KV_EINVAL)
-			return -EMLINK; /* a directory is refused above */
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return -EIO;
+	return rkfs_txn_retry(fs, link_once, &r);
 }
 
 static void rk_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -955,108 +1174,78 @@ static void rk_readlink(fuse_req_t req, fuse_ino_t ino)
  * Removing and renaming
  * --------------------------------------------------------------------- */
 
-struct first_cb {
-	long n;
+struct remove_req {
+	fuse_ino_t parent;
+	const char *name;
+	bool dir;
 };
 
-static int count_one(void *arg, const void *key, size_t keylen,
-    const struct kv_attr *attr, const void *value)
+/* One try of remove_node (rkfs_txn_retry). */
+static int remove_once(struct fs *fs, void *arg)
 {
-	struct first_cb *f = arg;
-
-	(void)key;
-	(void)keylen;
-	(void)attr;
-	(void)value;
-	f->n++;
-	return 1; /* one is enough */
-}
-
-/* With the table lock held: does the directory @key have any key below
- * it (shown or not)? */
-static bool has_children_locked(struct fs *fs, const char *key, size_t klen)
-{
-	char prefix[KV_KEY_MAX + 2];
-	struct first_cb f = { 0 };
-
-	memcpy(prefix, key, klen);
-	prefix[klen] = '/';
-	kv_list(fs->kv, prefix, klen + 1, NULL, 0, 1, -1, count_one, &f);
-	return f.n > 0;
-}
-
-static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
-    bool dir)
-{
-	struct fs *fs = rkfs_of(req);
+	struct remove_req *r = arg;
 	char pkey[KV_KEY_MAX + 1], key[KV_KEY_MAX + 1];
-	struct kv_attr a;
+	struct kv_attr a, pa;
 	struct kv_result res;
 	struct rkfs_txn t;
 	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
 	size_t plen, nx = 0;
 	long klen = 0;
 	bool orphan;
-	int rv = -EIO;
+	int rv;
+
+	inode_lock(fs->inodes);
+	rv = child_locked(fs, r->parent, r->name, pkey, &plen, key, &klen, &a,
+	    &pa);
+	if (rv == 0 && r->dir && a.kind != KV_KIND_DIR)
+		rv = -ENOTDIR;
+	if (rv == 0 && !r->dir && a.kind == KV_KIND_DIR)
+		rv = -EISDIR;
+	if (rv == 0 && r->dir && has_children_locked(fs, key, (size_t)klen))
+		rv = -ENOTEMPTY;
+	/* The last name of a file open here: kept, hidden (below).  One of
+	 * several names: only the name goes (the compare on the version
+	 * pins nlink: a link moves the version). */
+	orphan = rv == 0 && !r->dir && a.nlink <= 1 &&
+	    inode_opens_locked(fs->inodes, a.inode) > 0;
+	if (rv == 0 && !orphan && a.nlink <= 1)
+		rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
+	inode_unlock(fs->inodes);
+	if (rv != 0)
+		return rv;
+	memset(&t, 0, sizeof(t));
+	rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
+	/* Still empty when it applies, whichever client (a mount or raftkv
+	 * put, which does not touch the directory) adds a key below it
+	 * meanwhile. */
+	if (r->dir)
+		rkfs_txn_cmp(&t, key, (size_t)klen, KV_VERSION_NOCHILD);
+	if (orphan) {
+		/* Open here: it lives on, hidden, until its last close on
+		 * this mount (rkfile_release). */
+		struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
+		    (size_t)klen);
+
+		op->key2 = okey;
+		op->key2len = (uint32_t)rkfs_orphan_key(fs, a.inode, okey);
+	} else {
+		rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
+	}
+	rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
+	rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
+	rkxattr_keys_free(xkeys, nx);
+	return rkfs_txn_status(rv);
+}
+
+static int remove_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+    bool dir)
+{
+	struct fs *fs = rkfs_of(req);
+	struct remove_req r = { parent, name, dir };
 
 	if (fs->opt.ro)
 		return -EROFS;
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = child_locked(fs, parent, name, pkey, &plen, key, &klen,
-		    &a);
-		if (rv == 0 && dir && a.kind != KV_KIND_DIR)
-			rv = -ENOTDIR;
-		if (rv == 0 && !dir && a.kind == KV_KIND_DIR)
-			rv = -EISDIR;
-		if (rv == 0 && dir &&
-		    has_children_locked(fs, key, (size_t)klen))
-			rv = -ENOTEMPTY;
-		/* The last name of a file open here: kept, hidden (below).
-		 * One of several names: only the name goes (the compare on
-		 * the version pins nlink: a link moves the version). */
-		orphan = rv == 0 && !dir && a.nlink <= 1 &&
-		    inode_opens_locked(fs->inodes, a.inode) > 0;
-		if (rv == 0 && !orphan && a.nlink <= 1)
-			rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
-		/* Still empty when it applies, whichever client (a mount or
-		 * raftkv put, which does not touch the directory) adds a key
-		 * below it meanwhile. */
-		if (dir)
-			rkfs_txn_cmp(&t, key, (size_t)klen, KV_VERSION_NOCHILD);
-		if (orphan) {
-			/* Open here: it lives on, hidden, until its last
-			 * close on this mount (rkfile_release). */
-			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
-			    (size_t)klen);
-
-			op->key2 = okey;
-			op->key2len = (uint32_t)rkfs_orphan_key(fs, a.inode,
-			    okey);
-		} else {
-			rkfs_txn_op(&t, KV_OP_DELETE, key, (size_t)klen);
-		}
-		rkfs_txn_touch(&t, pkey, plen, rkfs_now_ns());
-		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
-		rkxattr_keys_free(xkeys, nx);
-		xkeys = NULL;
-		nx = 0;
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return 0;
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return -EIO;
+	return rkfs_txn_retry(fs, remove_once, &r);
 }
 
 static void rk_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1091,7 +1280,8 @@ static void rename_op(struct rkfs_txn *t, const char *src, size_t slen,
 }
 
 /*
- * One attempt at a rename: 0 done, -EAGAIN lost a race, or an errno.
+ * One try of a rename (rkfs_txn_retry): 0 done, -EAGAIN lost a race, or an
+ * errno.
  *
  * One TXN: compares pin the source and the target (its version, or its
  * absence) as decided here; the renames carry KV_F_TREE, so a directory
@@ -1101,8 +1291,9 @@ static void rename_op(struct rkfs_txn *t, const char *src, size_t slen,
  * exchange parks the source at a key the mount never shows, inside the
  * same command.
  */
-static int rename_once(struct fs *fs, const struct rename_req *r)
+static int rename_once(struct fs *fs, void *arg)
 {
+	const struct rename_req *r = arg;
 	char sp[KV_KEY_MAX + 1], dp[KV_KEY_MAX + 1];
 	char src[KV_KEY_MAX + 1], dst[KV_KEY_MAX + 1];
 	struct kv_attr spa, dpa, sa, da;
@@ -1198,15 +1389,9 @@ static int rename_once(struct fs *fs, const struct rename_req *r)
 		rkfs_txn_touch(&t, dp, dplen, now);
 	rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
 	rkxattr_keys_free(xkeys, nx);
-	if (rv < 0)
-		return rv;
-	if (rv == KV_OK)
-		return 0;
-	if (rv == KV_EVERSION || rv == KV_ENOKEY)
-		return -EAGAIN;
 	if (rv == KV_EINVAL)
 		return -EINVAL; /* a key would exceed KV_KEY_MAX */
-	return rkfs_status_errno(rv);
+	return rkfs_txn_status(rv);
 }
 
 static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1214,7 +1399,6 @@ static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = rkfs_of(req);
 	struct rename_req r = { parent, newparent, name, newname, flags };
-	int rv = -EIO;
 
 	if (fs->opt.ro) {
 		fuse_reply_err(req, EROFS);
@@ -1229,17 +1413,7 @@ static void rk_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			break;
-		rv = rename_once(fs, &r);
-		if (rv != -EAGAIN)
-			break;
-	}
-	if (rv == -EAGAIN)
-		rv = -EIO;
-	fuse_reply_err(req, -rv);
+	fuse_reply_err(req, -rkfs_txn_retry(fs, rename_once, &r));
 }
 
 /*
@@ -1336,6 +1510,7 @@ const struct fuse_lowlevel_ops rkfs_ops = {
 	.fsync = rkfile_fsync,
 	.opendir = rkfile_opendir,
 	.readdir = rkfile_readdir,
+	.readdirplus = rkfile_readdirplus,
 	.releasedir = rkfile_releasedir,
 	.statfs = rk_statfs,
 	.access = rk_access,

@@ -1,6 +1,6 @@
 /*
  * rkfs_int.h - helpers shared by the FUSE operations (fs/rkfs.c,
- * fs/rkfile.c): errno mapping, attributes, keys, submitting.
+ * fs/rkfile.c, fs/rkdir.c): errno mapping, attributes, keys, submitting.
  */
 #ifndef RAFTKV_FS_RKFS_INT_H
 #define RAFTKV_FS_RKFS_INT_H
@@ -56,14 +56,15 @@ long rkfs_child_key(const char *dir, size_t dlen, const char *name, char *out);
 /*
  * With the inode table lock held: copy @ino's key into @key (KV_KEY_MAX + 1
  * bytes, *@klen) and read its attributes from the local state into @a.
- * Returns 0, -ENOENT (deleted), -ESTALE (unknown node id).
+ * Returns 0, -ESTALE (deleted or replaced, or an unknown node id:
+ * inode_key_locked()).
  */
 int rkfs_get_ino_locked(struct fs *fs, uint64_t ino, char *key, size_t *klen,
     struct kv_attr *a);
 
 /*
  * Pass the read barrier, then rkfs_get_ino_locked() under the table lock.
- * Returns 0, -EIO (barrier timed out), -ENOENT, -ESTALE.
+ * Returns 0, -EIO (barrier timed out), -ESTALE.
  */
 int rkfs_read_ino(struct fs *fs, uint64_t ino, char *key, size_t *klen,
     struct kv_attr *a);
@@ -107,12 +108,58 @@ struct kv_op *rkfs_txn_op(struct rkfs_txn *t, uint8_t type, const char *key,
 void rkfs_txn_touch(struct rkfs_txn *t, const char *dir, size_t dlen,
     int64_t now);
 int rkfs_txn_submit(struct fs *fs, struct rkfs_txn *t, struct kv_result *res);
+/*
+ * The shape of every mutation (fs.h): run @once(@fs, @arg) until it does
+ * not lose a race.  Each try first passes the read barrier; @once then
+ * decides from the local state under the table lock, submits one command
+ * whose compares pin what it decided on, and returns 0 or a negative
+ * errno (both final), or -EAGAIN when a compare failed: someone changed
+ * the state meanwhile (rkfs_txn_status()).  After RKFS_RETRIES lost
+ * races: -EIO.
+ */
+int rkfs_txn_retry(struct fs *fs, int (*once)(struct fs *fs, void *arg),
+    void *arg);
+/* A submit's result for a try of rkfs_txn_retry(): a negative errno as
+ * is, KV_OK 0, a failed compare (KV_EVERSION) or a key gone (KV_ENOKEY)
+ * -EAGAIN, any other status rkfs_status_errno(). */
+int rkfs_txn_status(int rv);
 /* rkfs_txn_submit() with a DELETE of each of @keys appended (the
  * attributes of an inode removed by @t). */
 int rkfs_txn_submit_deleting(struct fs *fs, struct rkfs_txn *t, char **keys,
     size_t nkeys, struct kv_result *res);
 
-/* File and directory operations of fs/rkfile.c. */
+/*
+ * Implicit directories: a key "/a/b/c" put by a client that does not
+ * create parents implies the directories "/a" and "/a/b".  The mount
+ * makes such a directory real (a key of kind dir, mode
+ * RKFS_IMPLICIT_MODE, owner root, no parent mtime change) the first time
+ * it meets it: a lookup of its name, or a listing of its parent.  This
+ * makes the directories of keys of @keys (@lens bytes each; at most
+ * KV_TXN_MAX of @n, the caller looks again for the rest) in one command
+ * whose compares require each to be absent.  Returns 0 (made, or one of
+ * them was made meanwhile: look again), -EROFS on a read-only mount
+ * (nothing is made: the mount does not show them), or a negative errno.
+ */
+#define RKFS_IMPLICIT_MODE 0755
+int rkfs_make_dirs(struct fs *fs, char *const *keys, const size_t *lens,
+    size_t n);
+
+/*
+ * With the table lock held: the first name, sorting after @after (NULL:
+ * from the first), of an implicit directory in the directory whose key
+ * is @dir (@dlen bytes): the first component of a key below it that
+ * names no key and that the mount can show.  Into @name (FS_NAME_MAX + 1
+ * bytes, terminated).  Returns its length, or 0 when there is none.
+ */
+size_t rkfs_next_implicit_locked(struct fs *fs, const char *dir, size_t dlen,
+    const char *after, char *name);
+
+/* Fill @e for a reply about @a: node id, attributes, the mode's timeouts
+ * (0 strict; attr_timeout/entry_timeout relaxed). */
+void rkfs_entry_of(const struct fs *fs, const struct kv_attr *a,
+    struct fuse_entry_param *e);
+
+/* File operations of fs/rkfile.c, directory operations of fs/rkdir.c. */
 void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi);
@@ -124,6 +171,8 @@ void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi);
 void rkfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rkfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+void rkfile_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi);
 void rkfile_releasedir(fuse_req_t req, fuse_ino_t ino,
     struct fuse_file_info *fi);

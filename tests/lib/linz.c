@@ -401,7 +401,11 @@ static void print_why(FILE *f, const struct linz_history *h,
 			    "the state has ver=%llu, so the answer "
 			    "would be %s",
 			    (unsigned long long)st->version,
-			    op->version == st->version ? "OK" : "ErrVersion");
+			    op->version == st->version ||
+			            (op->kind == LINZ_PUT &&
+			                op->version == LINZ_ANY_VERSION)
+			        ? "OK"
+			        : "ErrVersion");
 	} else {
 		fputs("the state is ", f);
 		print_state(f, h, model, st);

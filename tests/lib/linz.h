@@ -55,6 +55,11 @@
  *    Delete         (not in the lab; an extension) ver == version: OK or
  *                   ErrMaybe, state back to {"", 0}; else ErrVersion or
  *                   ErrMaybe, no effect.
+ *    Put(v, LINZ_ANY_VERSION)  (an extension) a blind write, such as a
+ *                   file's whole contents written and fsync'd: matches
+ *                   every version, so it applies wherever it is placed
+ *                   (OK or ErrMaybe), version + 1.  Give it an answer
+ *                   (ret_ns not LINZ_NEVER).
  *
  *  Both models: an operation whose answer never came (result
  *  LINZ_RES_UNKNOWN, ret_ns LINZ_NEVER) may take effect at any instant
@@ -97,6 +102,8 @@
 
 /* ret_ns of an operation whose answer never came back. */
 #define LINZ_NEVER UINT64_MAX
+/* The version of a blind Put (lab model only; see above). */
+#define LINZ_ANY_VERSION UINT64_MAX
 
 /* Default bound on one key's search memory, in MiB. */
 #define LINZ_DEFAULT_MAX_MB 2048

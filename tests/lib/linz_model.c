@@ -87,7 +87,8 @@ static int lab_step(const struct mstate *s, const struct rec *op,
 		applied.val = op->val;
 		applied.version = s->version + 1;
 	}
-	if (op->version == s->version) {
+	if (op->version == s->version ||
+	    (op->kind == LINZ_PUT && op->version == LINZ_ANY_VERSION)) {
 		switch (op->result) {
 		case LINZ_RES_OK:
 		case LINZ_RES_ERR_MAYBE: /* the lab: it applied */

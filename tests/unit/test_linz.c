@@ -434,6 +434,45 @@ static void test_linz_lab_model_differs_from_strict(void **state)
 	EXPECT(*hp, LAB, LINZ_OK);
 }
 
+/* Blind writes (LINZ_ANY_VERSION, lab model): whole files written and
+ * fsync'd by several writers.  Any order of concurrent ones, but a value
+ * overwritten for good never comes back. */
+static void test_linz_blind_writes(void **state)
+{
+	struct linz_history **hp = (struct linz_history **)state;
+	const uint64_t any = LINZ_ANY_VERSION;
+
+	PUT(*hp, 1, 0, 10, "f", "a", any, OK);
+	PUT(*hp, 2, 1, 11, "f", "b", any, OK);
+	GET(*hp, 3, 2, 3, "f", OK, "b", 0);
+	GET(*hp, 3, 4, 5, "f", OK, "a", 0);
+	GET(*hp, 4, 12, 13, "f", OK, "a", 0);
+	EXPECT(*hp, LAB, LINZ_OK);
+
+	/* After both returned, a read saw b: a cannot come back. */
+	reset(hp);
+	PUT(*hp, 1, 0, 10, "f", "a", any, OK);
+	PUT(*hp, 2, 1, 11, "f", "b", any, OK);
+	GET(*hp, 3, 12, 13, "f", OK, "b", 0);
+	GET(*hp, 4, 14, 15, "f", OK, "a", 0);
+	EXPECT(*hp, LAB, LINZ_ILLEGAL);
+
+	/* A read before any write began sees the initial empty file. */
+	reset(hp);
+	GET(*hp, 3, 0, 1, "f", OK, "a", 0);
+	PUT(*hp, 1, 2, 3, "f", "a", any, OK);
+	EXPECT(*hp, LAB, LINZ_ILLEGAL);
+
+	/* Mixed with versioned puts: the blind one moves the version. */
+	reset(hp);
+	PUT(*hp, 1, 0, 1, "f", "a", 0, OK);
+	PUT(*hp, 2, 2, 3, "f", "b", any, OK);
+	PUT(*hp, 1, 4, 5, "f", "c", 1, EVER);
+	PUT(*hp, 1, 6, 7, "f", "c", 2, OK);
+	GET(*hp, 3, 8, 9, "f", OK, "c", 0);
+	EXPECT(*hp, LAB, LINZ_OK);
+}
+
 static void test_linz_delete_semantics(void **state)
 {
 	struct linz_history **hp = (struct linz_history **)state;
@@ -1441,6 +1480,8 @@ int main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_linz_lab_model_differs_from_strict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linz_blind_writes, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_linz_delete_semantics,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linz_per_key_independence,
