@@ -20,7 +20,8 @@
 #include <cmocka.h>
 
 #include "raft/err.h"
-#include "raft/storage/memberdir.h"
+#include "raft/le.h"
+#include "raft/storage/memberdir_file.h"
 
 static void fill(struct memberdir *d, uint32_t n, bool keys)
 {

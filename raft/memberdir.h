@@ -18,6 +18,10 @@
  *   id u64, peer_len u16, peer, client_len u16, client, key_len u16, key
  * (strings without NUL; key_len is 0, CURVE off, or 40, Z85).
  *
+ * Pure (libc only): the client protocol carries the same encoding
+ * (cproto.h, CPROTO_MEMBER).  raft/storage/memberdir_file.h keeps it in
+ * a data directory.
+ *
  * File "members": magic "RKMEMBR1", cluster id u64, body_len u32, body,
  * crc32c u32 of everything before it.  Replaced only by writing
  * members.tmp, fdatasync, rename, fsync of the directory.  Fail-closed:
@@ -26,8 +30,8 @@
  * STORAGE_EDAMAGED with a message naming the file and the damage; the
  * member refuses to start rather than guess its peers.
  */
-#ifndef RAFTKV_MEMBERDIR_H
-#define RAFTKV_MEMBERDIR_H
+#ifndef RAFTKV_CORE_MEMBERDIR_H
+#define RAFTKV_CORE_MEMBERDIR_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +41,6 @@
 #define MEMBERDIR_MAX (2 * RAFT_MAX_MEMBERS)
 #define MEMBERDIR_EP_MAX 128 /* endpoint text, NUL included */
 #define MEMBERDIR_KEY_MAX 41 /* Z85 key, NUL included */
-#define MEMBERDIR_FILE "members"
 
 struct memberdir_entry {
 	raft_id id;
@@ -73,22 +76,5 @@ int memberdir_encode(const struct memberdir *d, uint8_t **out, uint32_t *len);
 /* Decode @len bytes at @buf into @d: 0, or -EINVAL for anything that is
  * not exactly one well-formed directory (unique non-zero ids). */
 int memberdir_decode(const uint8_t *buf, size_t len, struct memberdir *d);
-
-/*
- * Write @d as the file "members" of data directory @dir (atomically, as
- * above) for cluster @cluster_id.  0, or a negative errno with a message
- * naming the file and operation in @err.
- */
-int memberdir_save(const char *dir, uint64_t cluster_id,
-    const struct memberdir *d, char *err, size_t errlen);
-
-/*
- * Read the file "members" of @dir into @d.  0; -ENOENT when there is none
- * (a fresh data directory, or one from before membership changes);
- * STORAGE_EDAMAGED (message in @err) when it is damaged or belongs to
- * another cluster; another negative errno when it cannot be read.
- */
-int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
-    char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,426 @@
+/*
+ * node_member.c - membership changes on a running member: the member
+ * directory (memberdir.h) kept up to date and on disk, the transport's
+ * peers following the configuration in force, the operator's changes
+ * proposed and answered once committed, and a member that was removed
+ * told to stop.  Loop thread unless a function says otherwise; node.c
+ * calls in here, node_ready.c once per ready batch.
+ *
+ * Where a member's address comes from, in order (later wins for an id):
+ * the cluster file, the data directory's "members" file (member.c), the
+ * ctx of every change entry in the log at start (node_member_boot: an
+ * entry may be durable while the file was not yet rewritten), then at
+ * run time the ctx of every change entry appended (each carries the
+ * directory of the configuration it makes) and the directory in a member
+ * snapshot (node_merge_directory, from member.c's snapshot wrapper).
+ * The configuration in force decides who is connected and admitted; the
+ * directory only where they are and which key is theirs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/client/cluster.h"
+#include "raft/config.h"
+#include "raft/util/clock.h"
+#include "raft/util/logging.h"
+#include "raft/member/node_int.h"
+#include "raft/net/transport.h"
+
+void node_member_finish(struct member_op *op, int result, raft_id leader)
+{
+	op->result = result;
+	op->leader = leader;
+	sem_post(&op->done);
+}
+
+static bool conf_has(const struct raft_conf *c, raft_id id)
+{
+	return config_member_index(c, id) >= 0;
+}
+
+/* Merge @d into the node's directory; when full, forget ids that are not
+ * members of @keep first.  Returns true if anything was added. */
+static bool merge_dir(struct node *n, const struct memberdir *d,
+    const struct raft_conf *keep)
+{
+	int rv;
+
+	pthread_mutex_lock(&n->mu);
+	rv = memberdir_merge(&n->dir, d);
+	if (rv == -ENOSPC && keep != NULL) {
+		for (uint32_t i = 0; i < n->dir.n;)
+			if (!conf_has(keep, n->dir.m[i].id) &&
+			    n->dir.m[i].id != n->cfg.id)
+				memberdir_del(&n->dir, n->dir.m[i].id);
+			else
+				i++;
+		rv = memberdir_merge(&n->dir, d);
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (rv != 0)
+		log_warnx("member directory: cannot add %u entries: %s", d->n,
+		    strerror(-rv));
+	return d->n > 0;
+}
+
+/* The directory a change entry carries, if it decodes. */
+static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
+    struct memberdir *d)
+{
+	if (e->type != RAFT_ENTRY_CONF || raft_conf_change_decode(e, cc) != 0)
+		return false;
+	if (cc->ctx_len == 0 || memberdir_decode(cc->ctx, cc->ctx_len, d)) {
+		d->n = 0;
+		return true;
+	}
+	return true;
+}
+
+void node_member_boot(struct node *n, const struct raft_boot *boot)
+{
+	struct raft_conf_change cc;
+	struct memberdir *d = malloc(sizeof(*d));
+
+	if (d == NULL)
+		fatalx("out of memory reading the member directory");
+	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++)
+		if (entry_dir(&boot->entries[i], &cc, d))
+			(void)merge_dir(n, d, &cc.conf);
+	free(d);
+}
+
+static void save_dir(struct node *n)
+{
+	struct memberdir *d = malloc(sizeof(*d));
+	char err[512];
+
+	if (d == NULL)
+		fatalx("out of memory saving the member directory");
+	pthread_mutex_lock(&n->mu);
+	*d = n->dir;
+	pthread_mutex_unlock(&n->mu);
+	/* Not fatal: the log's change entries bring it back at start. */
+	if (memberdir_save(n->cfg.data_dir, n->cfg.cluster_id, d, err,
+	        sizeof(err)) != 0)
+		log_warnx("member directory not saved: %s", err);
+	free(d);
+}
+
+int node_member_sync(struct node *n)
+{
+	struct transport_member tm[RAFT_MAX_MEMBERS];
+	struct memberdir *d = malloc(sizeof(*d));
+	struct raft_conf c;
+	raft_id ids[RAFT_MAX_MEMBERS + 1];
+	uint32_t n_ids = 0, k = 0;
+	int rv;
+
+	if (d == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->mu);
+	*d = n->dir;
+	c = n->conf;
+	pthread_mutex_unlock(&n->mu);
+	for (uint32_t i = 0; i < config_n_members(&c); i++)
+		ids[n_ids++] = config_member_id(&c, i);
+	if (!conf_has(&c, n->cfg.id))
+		ids[n_ids++] = n->cfg.id;
+	for (uint32_t i = 0; i < n_ids && k < RAFT_MAX_MEMBERS; i++) {
+		const struct memberdir_entry *e = memberdir_find(d, ids[i]);
+
+		if (e == NULL) {
+			log_warnx("member %" PRIu64 " of the configuration "
+			          "has no known address yet: not connected",
+			    ids[i]);
+			continue;
+		}
+		memset(&tm[k], 0, sizeof(tm[k]));
+		tm[k].id = e->id;
+		snprintf(tm[k].endpoint, sizeof(tm[k].endpoint), "%s", e->peer);
+		snprintf(tm[k].curve_public, sizeof(tm[k].curve_public), "%s",
+		    e->key);
+		k++;
+	}
+	free(d);
+	if (n->tr == NULL) {
+		struct transport_config tc;
+
+		transport_config_defaults(&tc);
+		tc.cluster_id = n->cfg.cluster_id;
+		tc.self = n->cfg.id;
+		tc.n_members = k;
+		memcpy(tc.members, tm, k * sizeof(tm[0]));
+		snprintf(tc.curve_secret, sizeof(tc.curve_secret), "%s",
+		    n->cfg.curve_secret);
+		tc.fault_injection = n->cfg.fault_injection != 0;
+		rv = transport_new(&tc, &n->tr);
+		explicit_bzero(&tc, sizeof(tc));
+		return rv;
+	}
+	rv = transport_set_members(n->tr, tm, k);
+	if (rv != 0)
+		log_warnx("transport: cannot follow the configuration: %s",
+		    rk_strerror(rv));
+	return rv;
+}
+
+static raft_id leader_hint(struct node *n)
+{
+	struct raft_status st;
+
+	raft_status(n->raft, &st);
+	return st.leader;
+}
+
+/* A committed conf entry: the change waited for, our own removal. */
+static void committed_conf(struct node *n, const struct raft_entry *e)
+{
+	struct raft_conf_change cc;
+
+	if (raft_conf_change_decode(e, &cc) != 0)
+		return;
+	if (!conf_has(&cc.conf, n->cfg.id) && !n->removed) {
+		n->removed = true;
+		n->removed_at_tick = n->ticks + 3 * n->cfg.election_tick;
+		log_warnx("member %" PRIu64 " was removed from the cluster "
+		          "(the change at index %" PRIu64 " is committed): "
+		          "it stops serving and exits",
+		    n->cfg.id, e->index);
+	}
+}
+
+void node_member_ready(struct node *n, const struct raft_ready *rd)
+{
+	struct raft_conf_change cc;
+	struct memberdir *d = NULL;
+	bool dir_changed = false, sync = false;
+
+	for (uint32_t i = 0; i < rd->n_entries; i++) {
+		if (rd->entries[i].type != RAFT_ENTRY_CONF)
+			continue;
+		if (d == NULL && (d = malloc(sizeof(*d))) == NULL)
+			fatalx("out of memory reading a membership change");
+		if (entry_dir(&rd->entries[i], &cc, d))
+			dir_changed |= merge_dir(n, d, &cc.conf);
+	}
+	free(d);
+	if (rd->conf_changed) {
+		struct raft_status st;
+
+		pthread_mutex_lock(&n->mu);
+		n->conf = rd->conf;
+		n->conf_index = rd->conf_index;
+		pthread_mutex_unlock(&n->mu);
+		sync = true;
+		raft_status(n->raft, &st);
+		log_info("configuration in force (index %" PRIu64 "): %u "
+		         "voters, %u learners",
+		    rd->conf_index, rd->conf.n_voters, rd->conf.n_learners);
+		/* A snapshot's configuration is committed. */
+		if (!conf_has(&rd->conf, n->cfg.id) && rd->conf_index != 0 &&
+		    rd->conf_index <= st.snap_index && !n->removed) {
+			n->removed = true;
+			n->removed_at_tick = n->ticks + n->cfg.election_tick;
+			log_warnx("member %" PRIu64 " is not in the "
+			          "cluster's configuration any more (removed "
+			          "at or before index %" PRIu64 "): it stops "
+			          "serving and exits",
+			    n->cfg.id, rd->conf_index);
+		}
+	}
+	for (uint32_t i = 0; i < rd->n_committed; i++) {
+		const struct raft_entry *e = &rd->committed[i];
+
+		if (n->mop != NULL && e->index == n->mop->index) {
+			node_member_finish(n->mop,
+			    e->term == n->mop->term &&
+			            e->type == RAFT_ENTRY_CONF
+			        ? 0
+			        : NODE_ELOST,
+			    leader_hint(n));
+			n->mop = NULL;
+		}
+		if (e->type == RAFT_ENTRY_CONF)
+			committed_conf(n, e);
+	}
+	if (n->mop != NULL && rd->truncated_from != 0 &&
+	    rd->truncated_from <= n->mop->index) {
+		node_member_finish(n->mop, NODE_ELOST, leader_hint(n));
+		n->mop = NULL;
+	}
+	if (dir_changed)
+		save_dir(n);
+	if (dir_changed || sync)
+		(void)node_member_sync(n);
+}
+
+void node_member_tick(struct node *n)
+{
+	if (atomic_exchange(&n->dir_dirty, false)) {
+		save_dir(n);
+		(void)node_member_sync(n);
+	}
+	if (n->mop != NULL && mono_ms() >= n->mop->deadline_ms) {
+		node_member_finish(n->mop, NODE_ETIMEDOUT, leader_hint(n));
+		n->mop = NULL;
+	}
+	if (n->removed && !n->removed_called &&
+	    n->ticks >= n->removed_at_tick) {
+		n->removed_called = true;
+		if (n->cfg.removed != NULL)
+			n->cfg.removed(n->cfg.removed_arg);
+	}
+}
+
+static int check_entry(struct node *n, const struct member_op *op)
+{
+	const struct memberdir_entry *e = &op->entry;
+	bool curve = n->cfg.curve_secret[0] != '\0';
+
+	if (e->id != op->id || cluster_check_endpoint(e->peer) != 0 ||
+	    cluster_check_endpoint(e->client) != 0 ||
+	    curve != (e->key[0] != '\0') ||
+	    (curve && strlen(e->key) != CLUSTER_KEY_LEN))
+		return -EINVAL;
+	return 0;
+}
+
+void node_member_request(struct node *n, struct member_op *op)
+{
+	struct memberdir *ctx = NULL;
+	struct raft_conf c, next;
+	struct raft_status st;
+	raft_index ci, index = 0;
+	uint8_t *buf = NULL;
+	uint32_t len = 0;
+	int rv;
+
+	if (n->mop != NULL) {
+		node_member_finish(op, RAFT_ECONFPENDING, leader_hint(n));
+		return;
+	}
+	raft_status(n->raft, &st);
+	if (st.role != RAFT_LEADER) {
+		node_member_finish(op, RAFT_ENOTLEADER, st.leader);
+		return;
+	}
+	raft_get_conf(n->raft, &c, &ci);
+	rv = op->type == RAFT_CONF_ADD_LEARNER ? check_entry(n, op) : 0;
+	if (rv == 0)
+		rv = config_apply(&c, op->type, op->id, &next);
+	if (rv == 0 && (ctx = calloc(1, sizeof(*ctx))) == NULL)
+		rv = -ENOMEM;
+	if (rv != 0)
+		goto out;
+	/* The ctx: the directory of the configuration it makes. */
+	pthread_mutex_lock(&n->mu);
+	for (uint32_t i = 0; i < config_n_members(&next); i++) {
+		raft_id id = config_member_id(&next, i);
+		const struct memberdir_entry *e = op->type ==
+		            RAFT_CONF_ADD_LEARNER &&
+		        id == op->id
+		    ? &op->entry
+		    : memberdir_find(&n->dir, id);
+
+		if (e != NULL)
+			(void)memberdir_put(ctx, e);
+	}
+	pthread_mutex_unlock(&n->mu);
+	rv = memberdir_encode(ctx, &buf, &len);
+	if (rv == 0)
+		rv = raft_propose_conf_change(n->raft, op->type, op->id, buf,
+		    len, &index);
+out:
+	free(buf);
+	free(ctx);
+	if (rv != 0) {
+		node_member_finish(op, rv, st.leader);
+		return;
+	}
+	log_info("membership change proposed at index %" PRIu64 ": %s "
+	         "member %" PRIu64,
+	    index,
+	    op->type == RAFT_CONF_ADD_LEARNER   ? "add learner"
+	        : op->type == RAFT_CONF_PROMOTE ? "promote"
+	                                        : "remove",
+	    op->id);
+	op->index = index;
+	op->term = st.term;
+	n->mop = op;
+}
+
+void node_member_stop(struct node *n)
+{
+	if (n->mop != NULL)
+		node_member_finish(n->mop, NODE_ESHUTDOWN, 0);
+	n->mop = NULL;
+}
+
+int node_member_change(struct node *n, int type, raft_id id,
+    const struct memberdir_entry *e, int timeout_ms, raft_id *leader)
+{
+	struct loop_req *req;
+	struct member_op op = { .type = type, .id = id };
+	int rv;
+
+	if (leader != NULL)
+		*leader = 0;
+	if (n->loop_started && pthread_equal(pthread_self(), n->loop_thread))
+		return -EDEADLK;
+	if (type != RAFT_CONF_ADD_LEARNER && type != RAFT_CONF_PROMOTE &&
+	    type != RAFT_CONF_REMOVE)
+		return -EINVAL;
+	if (type == RAFT_CONF_ADD_LEARNER) {
+		if (e == NULL)
+			return -EINVAL;
+		op.entry = *e;
+	}
+	op.deadline_ms = mono_ms() +
+	    (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
+	req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return -ENOMEM;
+	sem_init(&op.done, 0, 0);
+	req->msg.kind = LOOP_MEMBER;
+	req->op = &op;
+	pthread_mutex_lock(&n->mu);
+	n->callers++;
+	pthread_mutex_unlock(&n->mu);
+	if (mbox_put(&n->loop_box, &req->msg.item) != 0) {
+		free(req);
+		rv = NODE_ESHUTDOWN;
+	} else {
+		while (sem_wait(&op.done) != 0)
+			; /* EINTR */
+		rv = op.result;
+		if (leader != NULL)
+			*leader = op.leader;
+	}
+	sem_destroy(&op.done);
+	pthread_mutex_lock(&n->mu);
+	if (--n->callers == 0)
+		pthread_cond_broadcast(&n->idle);
+	pthread_mutex_unlock(&n->mu);
+	return rv;
+}
+
+void node_members(struct node *n, struct raft_conf *conf,
+    raft_index *conf_index, struct memberdir *dir)
+{
+	pthread_mutex_lock(&n->mu);
+	*conf = n->conf;
+	*conf_index = n->conf_index;
+	*dir = n->dir;
+	pthread_mutex_unlock(&n->mu);
+}
+
+void node_merge_directory(struct node *n, const struct memberdir *d)
+{
+	if (d->n == 0)
+		return;
+	(void)merge_dir(n, d, NULL);
+	atomic_store(&n->dir_dirty, true);
+}
