@@ -48,8 +48,7 @@ size_t cproto_encode_rep(const struct cproto_rep *r, uint8_t *buf)
 
 static int check_op(uint8_t op)
 {
-	return op >= CPROTO_SUBMIT && op <= CPROTO_READ_STALE ? 0
-	                                                      : CPROTO_EBADOP;
+	return op >= CPROTO_SUBMIT && op <= CPROTO_MEMBER ? 0 : CPROTO_EBADOP;
 }
 
 static uint32_t config_n(const struct cproto_member_list *l)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +61,18 @@ static int own_entry(const struct member_options *o, const struct cluster *cl,
 	return rv;
 }
 
-/* One LIST from any member of @c; 0 with @l filled, or the last error. */
+/* LIST from every member of @c that answers, keeping the newest
+ * configuration (a removed or lagging member may answer with an old
+ * one).  0 with @l filled, or the last error. */
 static int ask(struct client *c, uint32_t n, struct cproto_member_list *l)
 {
 	struct cproto_member_req req = { .action = CPROTO_MEMBER_LIST };
-	uint8_t *buf;
+	struct cproto_member_list *one = malloc(sizeof(*one));
+	bool got = false;
+	uint8_t *buf = NULL;
 	uint32_t len;
-	int rv = cproto_encode_member_req(&req, &buf, &len);
+	int rv = one == NULL ? -ENOMEM
+	                     : cproto_encode_member_req(&req, &buf, &len);
 
 	for (uint32_t i = 0; rv <= 0 && i < n; i++) {
 		struct client_reply rep = { 0 };
@@ -76,13 +82,16 @@ static int ask(struct client *c, uint32_t n, struct cproto_member_list *l)
 		if (rv == 0)
 			rv = rep.status;
 		if (rv == 0)
-			rv = cproto_decode_member_list(rep.data, rep.len, l);
+			rv = cproto_decode_member_list(rep.data, rep.len, one);
 		free(rep.data);
-		if (rv == 0)
-			break;
+		if (rv == 0 && (!got || one->conf_index > l->conf_index)) {
+			*l = *one;
+			got = true;
+		}
 	}
 	free(buf);
-	return rv;
+	free(one);
+	return got ? 0 : rv;
 }
 
 int member_join_directory(const struct member_options *o,

@@ -182,7 +182,9 @@ static void committed_conf(struct node *n, const struct raft_entry *e)
 
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return;
-	if (!conf_has(&cc.conf, n->cfg.id) && !n->removed) {
+	/* Only a removal of this member counts: a new member catching up
+	 * also applies the changes from before it was added. */
+	if (cc.type == RAFT_CONF_REMOVE && cc.id == n->cfg.id && !n->removed) {
 		n->removed = true;
 		n->removed_at_tick = n->ticks + 3 * n->cfg.election_tick;
 		log_warnx("member %" PRIu64 " was removed from the cluster "
@@ -223,7 +225,8 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 		if (!conf_has(&rd->conf, n->cfg.id) && rd->conf_index != 0 &&
 		    rd->conf_index <= st.snap_index && !n->removed) {
 			n->removed = true;
-			n->removed_at_tick = n->ticks + n->cfg.election_tick;
+			n->removed_at_tick = n->ticks +
+			    3 * n->cfg.election_tick;
 			log_warnx("member %" PRIu64 " is not in the "
 			          "cluster's configuration any more (removed "
 			          "at or before index %" PRIu64 "): it stops "
@@ -269,6 +272,19 @@ void node_member_tick(struct node *n)
 	}
 	if (n->removed && !n->removed_called &&
 	    n->ticks >= n->removed_at_tick) {
+		struct raft_conf c;
+		raft_index ci;
+
+		/* Still out?  The log after it may have added us again (an
+		 * old snapshot or entry of a member caught up from afar). */
+		raft_get_conf(n->raft, &c, &ci);
+		if (conf_has(&c, n->cfg.id)) {
+			n->removed = false;
+			log_info("member %" PRIu64 " is in the configuration "
+			         "again (index %" PRIu64 "): not stopping",
+			    n->cfg.id, ci);
+			return;
+		}
 		n->removed_called = true;
 		if (n->cfg.removed != NULL)
 			n->cfg.removed(n->cfg.removed_arg);
