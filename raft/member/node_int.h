@@ -90,6 +90,14 @@ struct node {
 	bool removed; /* loop only: our removal is committed */
 	uint64_t removed_at_tick; /* loop only: then call cfg.removed */
 	bool removed_called;
+	struct {
+		raft_id id;
+		raft_index index; /* its committed removal */
+		uint64_t until_ms;
+		unsigned sent;
+	} linger[RAFT_MAX_MEMBERS]; /* loop only: removed members still
+	                             connected, told of their removal */
+	uint32_t n_linger;
 	atomic_bool dir_dirty; /* node_merge_directory() added entries */
 	struct memberdir dir; /* guarded by mu; written by the loop and
 	                             node_merge_directory() */

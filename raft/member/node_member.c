@@ -15,6 +15,17 @@
  * snapshot (node_merge_directory, from member.c's snapshot wrapper).
  * The configuration in force decides who is connected and admitted; the
  * directory only where they are and which key is theirs.
+ *
+ * A removed member must learn that its removal is committed to stop, but
+ * the leader's core stops replicating to it as soon as the change is
+ * appended.  So every member keeps a member whose removal it saw
+ * committed connected for LINGER_MS more (node_member_sync), and while
+ * it leads sends it, every heartbeat, an AppendEntries of its own log
+ * ending at the removal with that commit index (notify_removed): an
+ * ordinary, correct append the removed member accepts if its log matches
+ * (C6 lets it accept one from a leader not in its configuration), after
+ * which it sees its removal committed and stops.  Its answers reach the
+ * leader's core, which drops them (not a member).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +39,10 @@
 #include "raft/util/logging.h"
 #include "raft/member/node_int.h"
 #include "raft/net/transport.h"
+
+#define LINGER_MS 10000
+#define NOTICE_MAX_BYTES (1u << 20)
+#define NOTICE_MAX_ENTRIES 64
 
 void node_member_finish(struct member_op *op, int result, raft_id leader)
 {
@@ -128,6 +143,10 @@ int node_member_sync(struct node *n)
 		ids[n_ids++] = config_member_id(&c, i);
 	if (!conf_has(&c, n->cfg.id))
 		ids[n_ids++] = n->cfg.id;
+	for (uint32_t i = 0; i < n->n_linger && n_ids < RAFT_MAX_MEMBERS; i++)
+		if (!conf_has(&c, n->linger[i].id) &&
+		    n->linger[i].id != n->cfg.id)
+			ids[n_ids++] = n->linger[i].id;
 	for (uint32_t i = 0; i < n_ids && k < RAFT_MAX_MEMBERS; i++) {
 		const struct memberdir_entry *e = memberdir_find(d, ids[i]);
 
@@ -175,6 +194,9 @@ static raft_id leader_hint(struct node *n)
 	return st.leader;
 }
 
+static void notify_removed(struct node *n, raft_index index, raft_id to,
+    unsigned attempt, raft_term term);
+
 /* A committed conf entry: the change waited for, our own removal. */
 static void committed_conf(struct node *n, const struct raft_entry *e)
 {
@@ -182,6 +204,14 @@ static void committed_conf(struct node *n, const struct raft_entry *e)
 
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return;
+	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id &&
+	    n->n_linger < RAFT_MAX_MEMBERS) {
+		n->linger[n->n_linger].id = cc.id;
+		n->linger[n->n_linger].index = e->index;
+		n->linger[n->n_linger].until_ms = mono_ms() + LINGER_MS;
+		n->linger[n->n_linger].sent = 0;
+		n->n_linger++;
+	}
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
 	if (cc.type == RAFT_CONF_REMOVE && cc.id == n->cfg.id && !n->removed) {
@@ -234,6 +264,8 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 			    n->cfg.id, rd->conf_index);
 		}
 	}
+	uint32_t lingering = n->n_linger;
+
 	for (uint32_t i = 0; i < rd->n_committed; i++) {
 		const struct raft_entry *e = &rd->committed[i];
 
@@ -256,12 +288,88 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 	}
 	if (dir_changed)
 		save_dir(n);
-	if (dir_changed || sync)
+	if (dir_changed || sync || n->n_linger != lingering)
+		(void)node_member_sync(n);
+	/* The first notice at once: the removal is still in memory (a
+	 * snapshot may compact it away soon). */
+	if (n->n_linger != lingering) {
+		struct raft_status st;
+
+		raft_status(n->raft, &st);
+		for (uint32_t i = lingering;
+		     st.role == RAFT_LEADER && i < n->n_linger; i++)
+			notify_removed(n, n->linger[i].index, n->linger[i].id,
+			    n->linger[i].sent++, st.term);
+	}
+}
+
+/*
+ * Tell removed member @l, while we lead, that its removal is committed:
+ * an append of our log's last entries up to the removal, committing it.
+ * Each try reaches further back (its log may end earlier), within what
+ * is in memory and NOTICE_MAX_BYTES.
+ */
+static void notify_removed(struct node *n, raft_index index, raft_id to,
+    unsigned attempt, raft_term term)
+{
+	struct raft_entry ents[NOTICE_MAX_ENTRIES];
+	struct raft_msg m = { 0 };
+	uint32_t want = 1u << (attempt % 7), k = 0;
+	uint64_t bytes = 0;
+	raft_index first;
+
+	if (want > NOTICE_MAX_ENTRIES)
+		want = NOTICE_MAX_ENTRIES;
+	for (first = index; k < want && first >= 1; first--, k++) {
+		const struct raft_entry *e = raft_entry_at(n->raft, first);
+
+		if (e == NULL || bytes + e->len > NOTICE_MAX_BYTES)
+			break;
+		bytes += e->len;
+	}
+	first++;
+	if (k == 0 || raft_term_at(n->raft, first - 1, &m.log_term) != 0)
+		return;
+	for (uint32_t i = 0; i < k; i++)
+		ents[i] = *raft_entry_at(n->raft, first + i);
+	m.type = RAFT_MSG_APPEND;
+	m.from = n->cfg.id;
+	m.to = to;
+	m.term = term;
+	m.index = first - 1;
+	m.commit = index;
+	m.n_entries = k;
+	m.entries = ents;
+	(void)transport_send(n->tr, &m);
+}
+
+static void linger_tick(struct node *n)
+{
+	struct raft_status st;
+	uint64_t now = mono_ms();
+	bool drop = false;
+
+	if (n->n_linger == 0 || n->ticks % n->cfg.heartbeat_tick != 0)
+		return;
+	raft_status(n->raft, &st);
+	for (uint32_t i = 0; i < n->n_linger;) {
+		if (now >= n->linger[i].until_ms) {
+			n->linger[i] = n->linger[--n->n_linger];
+			drop = true;
+			continue;
+		}
+		if (st.role == RAFT_LEADER)
+			notify_removed(n, n->linger[i].index, n->linger[i].id,
+			    n->linger[i].sent++, st.term);
+		i++;
+	}
+	if (drop)
 		(void)node_member_sync(n);
 }
 
 void node_member_tick(struct node *n)
 {
+	linger_tick(n);
 	if (atomic_exchange(&n->dir_dirty, false)) {
 		save_dir(n);
 		(void)node_member_sync(n);
