@@ -115,7 +115,7 @@ int member_join_directory(const struct member_options *o,
 		goto out;
 	}
 	*c = *cl;
-	if (c->curve) {
+	if (c->curve && c->cred_secret[0] == '\0') {
 		rv = keys_load_credential(c, o->cluster_file, NULL, false, err,
 		    errlen);
 		if (rv != 0)
