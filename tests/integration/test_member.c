@@ -37,7 +37,11 @@
 
 #include <cmocka.h>
 
+#include "kv/clerk.h"
+#include "kv/cmd.h"
+#include "kv/kv.h"
 #include "raft/client/cproto.h"
+#include "raft/le.h"
 #include "tests/integration/kvtest.h"
 
 #define CHANGE_MS 30000
@@ -156,6 +160,42 @@ static void test_member_grow_while_writing(void **state)
 	kvt_finish(t);
 }
 
+/*
+ * A client whose cluster file lists only the bootstrap members, one of
+ * them removed, while the leader is member 4 (added since): the members
+ * name a leader it does not know, so it asks for the current members and
+ * writes through member 4.
+ */
+static void clerk_finds_new_leader(struct kvt *t)
+{
+	struct harness *h = kvt_harness(t);
+	struct cluster cl = *harness_cluster(h);
+	struct clerk_options o;
+	struct clerk *ck;
+	uint8_t to[8];
+	uint64_t deadline = harness_now_ms() + CHANGE_MS;
+	int leader;
+
+	le_put64(to, 4);
+	while ((leader = kvt_must_leader(t)) != 3) {
+		struct client_reply rep = { 0 };
+
+		assert_true(harness_now_ms() < deadline);
+		(void)harness_call(h, leader, CPROTO_TRANSFER, to, 8, 3000,
+		    &rep);
+		free(rep.data);
+		harness_sleep_ms(200);
+	}
+	cl.n = 3; /* the cluster file's */
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	assert_int_equal(clerk_new(&cl, &o, &ck), 0);
+	assert_int_equal(clerk_put(ck, "via-new-leader", 14, "v", 1, 0,
+	                     KV_F_ANYVER, NULL, NULL),
+	    KV_OK);
+	clerk_free(ck);
+}
+
 static void test_member_remove_leader(void **state)
 {
 	struct kvt *t = start(state, "member-rmleader", 3, 1);
@@ -174,6 +214,8 @@ static void test_member_remove_leader(void **state)
 	assert_true(kvt_must_leader(t) != leader);
 	wait_conf(h, 0xf & ~(1u << leader));
 	kvt_check_linearizable(t, "remove the leader");
+	if (leader != 3)
+		clerk_finds_new_leader(t);
 	kvt_finish(t);
 }
 
