@@ -778,6 +778,18 @@ int main(int argc, char **argv)
 	if (o.data[0] == '\0')
 		snprintf(o.data, sizeof(o.data), DEFAULT_DATA_ROOT "/%" PRIu64,
 		    o.member.id);
+	/* Not in the cluster file: a member that joined earlier (its data
+	 * directory remembers the members) or one joining now. */
+	if (cluster_find(&cl, o.member.id) == NULL && !o.member.join) {
+		char mf[PATH_MAX + 16];
+		struct stat sb;
+
+		snprintf(mf, sizeof(mf), "%s/" MEMBERDIR_FILE, o.data);
+		if (stat(mf, &sb) != 0)
+			die("member %" PRIu64 " is not in %s (a new member "
+			    "mounts with -o join,peer=EP,client=EP)",
+			    o.member.id, o.cluster_file);
+	}
 	if (mkdir(o.data, 0700) != 0 && errno != EEXIST)
 		die("data directory %s: %s", o.data, strerror(errno));
 	o.member.cluster_file = o.cluster_file;
