@@ -95,6 +95,7 @@ struct node {
 		raft_index index; /* its committed removal */
 		uint64_t until_ms;
 		unsigned sent;
+		bool committed; /* the removal is (notices are sent) */
 	} linger[RAFT_MAX_MEMBERS]; /* loop only: removed members still
 	                             connected, told of their removal */
 	uint32_t n_linger;

@@ -16,6 +16,11 @@
  * The configuration in force decides who is connected and admitted; the
  * directory only where they are and which key is theirs.
  *
+ * A member removed by a change not yet committed stays connected and
+ * admitted (the linger list): the others must still hear it and answer
+ * it, since it may be the leader that proposed its own removal and must
+ * commit it (C6 in raft/config.h); its frames are the core's to judge.
+ *
  * A removed member must learn that its removal is committed to stop, but
  * the leader's core stops replicating to it as soon as the change is
  * appended.  So every member keeps a member whose removal it saw
@@ -41,6 +46,7 @@
 #include "raft/net/transport.h"
 
 #define LINGER_MS 10000
+#define LINGER_UNCOMMITTED_MS 60000
 #define NOTICE_MAX_BYTES (1u << 20)
 #define NOTICE_MAX_ENTRIES 64
 
@@ -197,6 +203,36 @@ static raft_id leader_hint(struct node *n)
 static void notify_removed(struct node *n, raft_index index, raft_id to,
     unsigned attempt, raft_term term);
 
+/* Keep removed member @id connected: until its removal at @index is
+ * committed (and LINGER_MS more), or LINGER_UNCOMMITTED_MS at most.
+ * Returns true if the list changed (new member). */
+static bool linger_add(struct node *n, raft_id id, raft_index index,
+    bool committed)
+{
+	uint64_t until = mono_ms() +
+	    (committed ? LINGER_MS : LINGER_UNCOMMITTED_MS);
+	uint32_t i;
+	bool added = false;
+
+	for (i = 0; i < n->n_linger; i++)
+		if (n->linger[i].id == id)
+			break;
+	if (i == n->n_linger) {
+		if (n->n_linger == RAFT_MAX_MEMBERS)
+			return false;
+		n->n_linger++;
+		n->linger[i].sent = 0;
+		n->linger[i].committed = false;
+		added = true;
+	}
+	n->linger[i].id = id;
+	n->linger[i].index = index;
+	if (!n->linger[i].committed || committed)
+		n->linger[i].until_ms = until;
+	n->linger[i].committed |= committed;
+	return added;
+}
+
 /* A committed conf entry: the change waited for, our own removal. */
 static void committed_conf(struct node *n, const struct raft_entry *e)
 {
@@ -204,14 +240,8 @@ static void committed_conf(struct node *n, const struct raft_entry *e)
 
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return;
-	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id &&
-	    n->n_linger < RAFT_MAX_MEMBERS) {
-		n->linger[n->n_linger].id = cc.id;
-		n->linger[n->n_linger].index = e->index;
-		n->linger[n->n_linger].until_ms = mono_ms() + LINGER_MS;
-		n->linger[n->n_linger].sent = 0;
-		n->n_linger++;
-	}
+	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
+		linger_add(n, cc.id, e->index, true);
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
 	if (cc.type == RAFT_CONF_REMOVE && cc.id == n->cfg.id && !n->removed) {
@@ -235,8 +265,12 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 			continue;
 		if (d == NULL && (d = malloc(sizeof(*d))) == NULL)
 			fatalx("out of memory reading a membership change");
-		if (entry_dir(&rd->entries[i], &cc, d))
-			dir_changed |= merge_dir(n, d, &cc.conf);
+		if (!entry_dir(&rd->entries[i], &cc, d))
+			continue;
+		dir_changed |= merge_dir(n, d, &cc.conf);
+		if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
+			sync |= linger_add(n, cc.id, rd->entries[i].index,
+			    false);
 	}
 	free(d);
 	if (rd->conf_changed) {
@@ -292,14 +326,16 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 		(void)node_member_sync(n);
 	/* The first notice at once: the removal is still in memory (a
 	 * snapshot may compact it away soon). */
-	if (n->n_linger != lingering) {
+	if (n->n_linger != 0) {
 		struct raft_status st;
 
 		raft_status(n->raft, &st);
-		for (uint32_t i = lingering;
-		     st.role == RAFT_LEADER && i < n->n_linger; i++)
-			notify_removed(n, n->linger[i].index, n->linger[i].id,
-			    n->linger[i].sent++, st.term);
+		for (uint32_t i = 0; st.role == RAFT_LEADER && i < n->n_linger;
+		     i++)
+			if (n->linger[i].committed && n->linger[i].sent == 0)
+				notify_removed(n, n->linger[i].index,
+				    n->linger[i].id, n->linger[i].sent++,
+				    st.term);
 	}
 }
 
@@ -358,7 +394,7 @@ static void linger_tick(struct node *n)
 			drop = true;
 			continue;
 		}
-		if (st.role == RAFT_LEADER)
+		if (st.role == RAFT_LEADER && n->linger[i].committed)
 			notify_removed(n, n->linger[i].index, n->linger[i].id,
 			    n->linger[i].sent++, st.term);
 		i++;
