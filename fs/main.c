@@ -52,6 +52,8 @@
 #include "fs/wbuf.h"
 #include "raft/client/cluster.h"
 #include "raft/client/keys.h"
+#include "raft/member/member_join.h"
+#include "raft/storage/memberdir_file.h"
 #include "raft/util/logging.h"
 #include "raft/util/num.h"
 
@@ -68,6 +70,8 @@ struct mopts {
 	char log_file[PATH_MAX];
 	char secret[PATH_MAX];
 	char credential[PATH_MAX];
+	char peer[256]; /* join: this member's endpoints */
+	char client[256];
 	enum log_level log_level; /* log_level= (default info) */
 	const char *mntns; /* -N: the mount namespace to mount in */
 	char vfs[128]; /* ",nosuid,nodev"...: VFS flags for the mount */
@@ -114,6 +118,8 @@ static void usage(FILE *f)
 	    "  credential=FILE      client credential of the mount's own "
 	    "requests\n"
 	    "                       (default: as raftkv(1) finds it)\n"
+	    "  join,peer=EP,client=EP  join a running cluster as a new member\n"
+	    "                       (a learner until `raftkv member promote`)\n"
 	    "  insecure             run a cluster file without keys: NO\n"
 	    "                       authentication (warned at every start)\n"
 	    "  read_mode=MODE       lease (default), index or log: how "
@@ -255,6 +261,8 @@ static void parse_one(struct mopts *o, char *opt)
 		o->member.fault_injection = 1;
 	} else if (strcmp(opt, "insecure") == 0) {
 		o->member.insecure = 1;
+	} else if (strcmp(opt, "join") == 0) {
+		o->member.join = 1;
 	} else if (v == NULL) {
 		die("unknown option '%s' (see mount.raftkv(8))", opt);
 	} else if (strcmp(opt, "id") == 0) {
@@ -264,6 +272,12 @@ static void parse_one(struct mopts *o, char *opt)
 			die("invalid member id '%s'", v);
 		o->member.id = id;
 		o->have_id = true;
+	} else if (strcmp(opt, "peer") == 0 || strcmp(opt, "client") == 0) {
+		char *dst = opt[0] == 'p' ? o->peer : o->client;
+
+		if (strlen(v) >= sizeof(o->peer))
+			die("%s endpoint too long", opt);
+		snprintf(dst, sizeof(o->peer), "%s", v);
 	} else if (strcmp(opt, "data") == 0) {
 		absolute(v, o->data, sizeof(o->data), "data directory");
 	} else if (strcmp(opt, "log") == 0) {
@@ -688,6 +702,50 @@ static void fsname_opt(const char *cluster_file, char *out, size_t cap)
 		snprintf(out, cap, "raftkv");
 }
 
+/*
+ * Membership changes: the members this mount talks to (its clerks, its
+ * lock requests) are the current ones, not only the cluster file's.
+ * Its member directory (raft/memberdir.h) is the data directory's file,
+ * or for a first join what the running cluster says (saved at once, so
+ * that the member starts from it); every entry goes into @cl.
+ */
+static void members_from_directory(struct mopts *o, struct cluster *cl)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	char err[512];
+	int rv;
+
+	if (d == NULL)
+		die("out of memory");
+	rv = memberdir_load(o->data, cl->id, d, err, sizeof(err));
+	if (rv != 0 && rv != -ENOENT)
+		die("%s", err);
+	if (o->member.join && cluster_find(cl, o->member.id) == NULL &&
+	    memberdir_find(d, o->member.id) == NULL) {
+		o->member.peer = o->peer[0] ? o->peer : NULL;
+		o->member.client = o->client[0] ? o->client : NULL;
+		if (member_join_directory(&o->member, cl, d, err,
+		        sizeof(err)) != 0 ||
+		    memberdir_save(o->data, cl->id, d, err, sizeof(err)) != 0)
+			die("%s", err);
+	}
+	for (uint32_t i = 0; i < d->n; i++) {
+		const struct memberdir_entry *e = &d->m[i];
+		struct cluster_member *m = (struct cluster_member *)
+		    cluster_find(cl, e->id);
+
+		if (m == NULL && cl->n < RAFT_MAX_MEMBERS)
+			m = &cl->members[cl->n++];
+		if (m == NULL)
+			continue;
+		m->id = e->id;
+		snprintf(m->peer, sizeof(m->peer), "%s", e->peer);
+		snprintf(m->client, sizeof(m->client), "%s", e->client);
+		snprintf(m->key, sizeof(m->key), "%s", e->key);
+	}
+	free(d);
+}
+
 static int member_index(const struct cluster *cl, uint64_t id)
 {
 	for (uint32_t i = 0; i < cl->n; i++)
@@ -718,9 +776,10 @@ int main(int argc, char **argv)
 	check_mountpoint(&o);
 	if (cluster_load(o.cluster_file, &cl, err, sizeof(err)) != 0)
 		die("%s", err);
-	if (cluster_find(&cl, o.member.id) == NULL)
-		die("member %" PRIu64 " is not in %s", o.member.id,
-		    o.cluster_file);
+	if (o.member.join && cluster_find(&cl, o.member.id) != NULL)
+		die("member %" PRIu64 " is in %s already: join is for a new "
+		    "member",
+		    o.member.id, o.cluster_file);
 	/* The mount's own requests to the leader are a client's: they need
 	 * a client credential on a keyed cluster. */
 	if (keys_load_credential(&cl, o.cluster_file,
@@ -731,11 +790,28 @@ int main(int argc, char **argv)
 	if (o.data[0] == '\0')
 		snprintf(o.data, sizeof(o.data), DEFAULT_DATA_ROOT "/%" PRIu64,
 		    o.member.id);
+	/* Not in the cluster file: a member that joined earlier (its data
+	 * directory remembers the members) or one joining now. */
+	if (cluster_find(&cl, o.member.id) == NULL && !o.member.join) {
+		char mf[PATH_MAX + 16];
+		struct stat sb;
+
+		snprintf(mf, sizeof(mf), "%s/" MEMBERDIR_FILE, o.data);
+		if (stat(mf, &sb) != 0)
+			die("member %" PRIu64 " is not in %s (a new member "
+			    "mounts with -o join,peer=EP,client=EP)",
+			    o.member.id, o.cluster_file);
+	}
 	if (mkdir(o.data, 0700) != 0 && errno != EEXIST)
 		die("data directory %s: %s", o.data, strerror(errno));
 	o.member.cluster_file = o.cluster_file;
 	o.member.data_dir = o.data;
 	o.member.secret_file = o.secret[0] ? o.secret : NULL;
+	members_from_directory(&o, &cl);
+	if (cluster_find(&cl, o.member.id) == NULL)
+		die("member %" PRIu64 " is not in %s (a new member mounts "
+		    "with -o join,peer=EP,client=EP)",
+		    o.member.id, o.cluster_file);
 
 	if (!o.foreground)
 		daemonize(o.log_file);

@@ -19,6 +19,7 @@
  * the first result, so the answer is exact.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -127,13 +128,78 @@ static int pick(struct clerk *ck)
 	return (int)(ck->next_try++ % ck->cl.n);
 }
 
+/*
+ * Membership changes: the leader a member names may be one added since
+ * the cluster file was written.  Ask that member (it just answered) for
+ * the current members (CPROTO_MEMBER LIST) and talk to them from now on.
+ * Best effort: on any failure the clerk goes on with what it has.
+ */
+static void refresh_members(struct clerk *ck, int asked)
+{
+	struct cproto_member_req req = { .action = CPROTO_MEMBER_LIST };
+	struct cproto_member_list *l = malloc(sizeof(*l));
+	struct cluster *cl = malloc(sizeof(*cl));
+	struct client_reply rep = { 0 };
+	struct client *cli = NULL;
+	uint8_t *buf = NULL;
+	uint32_t len;
+
+	if (l == NULL || cl == NULL ||
+	    cproto_encode_member_req(&req, &buf, &len) != 0 ||
+	    client_call(ck->cli, (uint32_t)asked, CPROTO_MEMBER, buf, len,
+	        ck->o.try_timeout_ms, &rep) != 0 ||
+	    rep.status != 0 ||
+	    cproto_decode_member_list(rep.data, rep.len, l) != 0)
+		goto out;
+	*cl = ck->cl;
+	cl->n = 0;
+	for (uint32_t i = 0; i < l->dir.n && cl->n < RAFT_MAX_MEMBERS; i++) {
+		const struct memberdir_entry *e = &l->dir.m[i];
+		struct cluster_member *m = &cl->members[cl->n];
+		bool member = false;
+
+		for (uint32_t k = 0; k < l->conf.n_voters; k++)
+			member |= l->conf.voters[k] == e->id;
+		for (uint32_t k = 0; k < l->conf.n_learners; k++)
+			member |= l->conf.learners[k] == e->id;
+		if (!member)
+			continue;
+		m->id = e->id;
+		snprintf(m->peer, sizeof(m->peer), "%s", e->peer);
+		snprintf(m->client, sizeof(m->client), "%s", e->client);
+		snprintf(m->key, sizeof(m->key), "%s", e->key);
+		cl->n++;
+	}
+	if (cl->n == 0 || client_new(cl, ck->o.zctx, &cli) != 0)
+		goto out;
+	if (ck->o.loss_pct)
+		client_set_loss(cli, ck->o.loss_pct, ck->o.loss_seed);
+	client_free(ck->cli);
+	ck->cli = cli;
+	ck->cl = *cl;
+	ck->next_try = 0;
+out:
+	free(rep.data);
+	free(buf);
+	if (cl != NULL)
+		explicit_bzero(cl, sizeof(*cl));
+	free(cl);
+	free(l);
+}
+
 static void follow_hint(struct clerk *ck, int tried, uint64_t hint)
 {
 	int idx = hint ? client_index_of(ck->cli, hint) : -1;
 
+	if (hint != 0 && idx < 0) {
+		refresh_members(ck, tried);
+		idx = client_index_of(ck->cli, hint);
+		tried = -1; /* indexes changed */
+	}
+
 	ck->leader = idx >= 0 && idx != tried ? idx : -1;
 	if (ck->leader < 0)
-		ck->next_try = (uint32_t)tried + 1;
+		ck->next_try = (uint32_t)(tried + 1);
 }
 
 /*

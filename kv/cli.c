@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kv/clerk.h"
+#include "kv/cli_member.h"
 #include "kv/init.h"
 #include "kv/kv.h"
 #include "raft/client/keys.h"
@@ -709,6 +710,10 @@ static void usage(void)
 	    prog);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(stderr, "       %s %s\n", prog, commands[i].usage);
+	fprintf(stderr,
+	    "       %s member list | add ID PEER-EP CLIENT-EP KEYFILE|- | "
+	    "promote ID | remove ID | keygen KEYFILE\n",
+	    prog);
 }
 
 int main(int argc, char **argv)
@@ -760,6 +765,20 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		usage();
 		return EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "member") == 0) {
+		if (file == NULL)
+			file = DEFAULT_CLUSTER;
+		if (optind + 1 < argc &&
+		    strcmp(argv[optind + 1], "keygen") == 0)
+			return cli_member(&cl, file, cred, argc - optind - 1,
+			    argv + optind + 1, c.timeout_ms);
+		if (cluster_load(file, &cl, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			return EXIT_USAGE;
+		}
+		return cli_member(&cl, file, cred, argc - optind - 1,
+		    argv + optind + 1, c.timeout_ms);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[optind], commands[i].name) == 0)

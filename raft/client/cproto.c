@@ -4,7 +4,12 @@
  */
 #include <assert.h>
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "raft/buf.h"
+#include "raft/le.h"
 #include "raft/client/cproto.h"
 
 size_t cproto_encode_req(const struct cproto_req *r, uint8_t *buf)
@@ -43,8 +48,12 @@ size_t cproto_encode_rep(const struct cproto_rep *r, uint8_t *buf)
 
 static int check_op(uint8_t op)
 {
-	return op >= CPROTO_SUBMIT && op <= CPROTO_READ_STALE ? 0
-	                                                      : CPROTO_EBADOP;
+	return op >= CPROTO_SUBMIT && op <= CPROTO_MEMBER ? 0 : CPROTO_EBADOP;
+}
+
+static uint32_t config_n(const struct cproto_member_list *l)
+{
+	return l->conf.n_voters + l->conf.n_learners;
 }
 
 bool cproto_op_is_admin(uint8_t op)
@@ -152,4 +161,114 @@ int cproto_decode_fault(const uint8_t *buf, size_t len, struct cproto_fault *f)
 	f->blocked = buf_get_u8(&rd);
 	return f->drop_pct <= 100 && f->delay_ms <= 60000 ? 0
 	                                                  : CPROTO_EMALFORMED;
+}
+
+int cproto_encode_member_req(const struct cproto_member_req *r, uint8_t **out,
+    uint32_t *len)
+{
+	struct memberdir d = { 0 };
+	uint8_t *dir = NULL, *buf;
+	uint32_t dlen = 0;
+
+	if (r->action == CPROTO_MEMBER_ADD) {
+		d.n = 1;
+		d.m[0] = r->entry;
+		if (memberdir_encode(&d, &dir, &dlen) != 0)
+			return -ENOMEM;
+	}
+	buf = malloc(9 + dlen);
+	if (buf == NULL) {
+		free(dir);
+		return -ENOMEM;
+	}
+	buf[0] = r->action;
+	le_put64(buf + 1, r->id);
+	if (dlen > 0)
+		memcpy(buf + 9, dir, dlen);
+	free(dir);
+	*out = buf;
+	*len = 9 + dlen;
+	return 0;
+}
+
+int cproto_decode_member_req(const uint8_t *buf, size_t len,
+    struct cproto_member_req *r)
+{
+	struct memberdir *d;
+	int rv = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 9 || buf[0] < CPROTO_MEMBER_LIST ||
+	    buf[0] > CPROTO_MEMBER_REMOVE)
+		return CPROTO_EMALFORMED;
+	r->action = buf[0];
+	r->id = le_get64(buf + 1);
+	if (r->action != CPROTO_MEMBER_ADD)
+		return len == 9 ? 0 : CPROTO_EMALFORMED;
+	d = malloc(sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	if (memberdir_decode(buf + 9, len - 9, d) != 0 || d->n != 1 ||
+	    d->m[0].id != r->id)
+		rv = CPROTO_EMALFORMED;
+	else
+		r->entry = d->m[0];
+	free(d);
+	return rv;
+}
+
+int cproto_encode_member_list(const struct cproto_member_list *l, uint8_t **out,
+    uint32_t *len)
+{
+	uint32_t n = config_n(l), head = 8 + 2 + 8 * n, dlen;
+	uint8_t *dir, *buf, *p;
+
+	if (memberdir_encode(&l->dir, &dir, &dlen) != 0)
+		return -ENOMEM;
+	buf = malloc(head + dlen);
+	if (buf == NULL) {
+		free(dir);
+		return -ENOMEM;
+	}
+	p = buf;
+	le_put64(p, l->conf_index);
+	p += 8;
+	*p++ = (uint8_t)l->conf.n_voters;
+	for (uint32_t i = 0; i < l->conf.n_voters; i++, p += 8)
+		le_put64(p, l->conf.voters[i]);
+	*p++ = (uint8_t)l->conf.n_learners;
+	for (uint32_t i = 0; i < l->conf.n_learners; i++, p += 8)
+		le_put64(p, l->conf.learners[i]);
+	memcpy(p, dir, dlen);
+	free(dir);
+	*out = buf;
+	*len = head + dlen;
+	return 0;
+}
+
+int cproto_decode_member_list(const uint8_t *buf, size_t len,
+    struct cproto_member_list *l)
+{
+	const uint8_t *p = buf, *end = buf + len;
+
+	memset(l, 0, sizeof(*l));
+	if (len < 9)
+		return CPROTO_EMALFORMED;
+	l->conf_index = le_get64(p);
+	p += 8;
+	l->conf.n_voters = *p++;
+	if (l->conf.n_voters > RAFT_MAX_MEMBERS ||
+	    (size_t)(end - p) < 8u * l->conf.n_voters + 1)
+		return CPROTO_EMALFORMED;
+	for (uint32_t i = 0; i < l->conf.n_voters; i++, p += 8)
+		l->conf.voters[i] = le_get64(p);
+	l->conf.n_learners = *p++;
+	if (l->conf.n_learners + l->conf.n_voters > RAFT_MAX_MEMBERS ||
+	    (size_t)(end - p) < 8u * l->conf.n_learners)
+		return CPROTO_EMALFORMED;
+	for (uint32_t i = 0; i < l->conf.n_learners; i++, p += 8)
+		l->conf.learners[i] = le_get64(p);
+	if (memberdir_decode(p, (size_t)(end - p), &l->dir) != 0)
+		return CPROTO_EMALFORMED;
+	return 0;
 }

@@ -14,7 +14,8 @@
  * The payload of SUBMIT is an application command (e.g. a KV command,
  * kv/cmd.h) and of READ an application query; the reply payload is the
  * application's answer.  STATUS answers a struct cproto_status; FAULT and
- * TRANSFER carry the small structs below.  Decoding checks magic, version,
+ * TRANSFER carry the small structs below; MEMBER a struct
+ * cproto_member_req, and its LIST answers a struct cproto_member_list.  Decoding checks magic, version,
  * op, lengths and that nothing trails: anything else is CPROTO_EMALFORMED.
  */
 #ifndef RAFTKV_CPROTO_H
@@ -25,6 +26,8 @@
 #include <stdint.h>
 
 #include "raft/err.h"
+#include "raft/memberdir.h"
+#include "raft/raft.h"
 
 #define CPROTO_MAGIC 0x4b52
 #define CPROTO_VERSION 1
@@ -40,6 +43,7 @@ enum cproto_op {
 	CPROTO_FAULT = 4, /* fault injection (only when enabled) */
 	CPROTO_TRANSFER = 5, /* leadership transfer */
 	CPROTO_READ_STALE = 6, /* query local state without a barrier */
+	CPROTO_MEMBER = 7, /* membership: list, add, promote, remove */
 };
 
 struct cproto_req {
@@ -74,6 +78,45 @@ struct cproto_fault {
 	uint8_t blocked;
 };
 #define CPROTO_FAULT_LEN 17
+
+/*
+ * MEMBER request payload: action u8, id u64, then for ADD the new
+ * member's directory entry as a one-entry directory (raft/memberdir.h).
+ * LIST answers with any credential; ADD, PROMOTE and REMOVE are
+ * administrative (CPROTO_EDENIED otherwise) and answered by the leader
+ * once the change is committed (raft_propose_conf_change's codes).
+ * LIST's reply payload: conf_index u64, n_voters u8, voters u64...,
+ * n_learners u8, learners u64..., then the directory.
+ */
+enum cproto_member_action {
+	CPROTO_MEMBER_LIST = 1,
+	CPROTO_MEMBER_ADD = 2, /* as a learner */
+	CPROTO_MEMBER_PROMOTE = 3, /* a caught-up learner to voter */
+	CPROTO_MEMBER_REMOVE = 4,
+};
+
+struct cproto_member_req {
+	uint8_t action;
+	uint64_t id;
+	struct memberdir_entry entry; /* ADD: entry.id == id */
+};
+
+struct cproto_member_list {
+	uint64_t conf_index; /* where the configuration comes from */
+	struct raft_conf conf;
+	struct memberdir dir; /* the addresses the member knows */
+};
+
+/* Encoders: a fresh buffer (*@out, *@len; the caller frees); 0 or
+ * -ENOMEM.  Decoders: 0 or CPROTO_EMALFORMED. */
+int cproto_encode_member_req(const struct cproto_member_req *r, uint8_t **out,
+    uint32_t *len);
+int cproto_decode_member_req(const uint8_t *buf, size_t len,
+    struct cproto_member_req *r);
+int cproto_encode_member_list(const struct cproto_member_list *l, uint8_t **out,
+    uint32_t *len);
+int cproto_decode_member_list(const uint8_t *buf, size_t len,
+    struct cproto_member_list *l);
 
 /* True for the administrative ops (TRANSFER, FAULT): with authentication
  * on, a member answers them only to the admin credential (CPROTO_EDENIED

@@ -173,6 +173,42 @@ static bool run_query(struct endpoint *s, struct job *j, bool quick)
 	return true;
 }
 
+/* MEMBER: list here; changes through the node, answered once committed
+ * (node_member_change blocks this worker meanwhile). */
+static void run_member(struct endpoint *s, struct job *j)
+{
+	static const int types[] = {
+		[CPROTO_MEMBER_ADD] = RAFT_CONF_ADD_LEARNER,
+		[CPROTO_MEMBER_PROMOTE] = RAFT_CONF_PROMOTE,
+		[CPROTO_MEMBER_REMOVE] = RAFT_CONF_REMOVE,
+	};
+	struct cproto_member_req *r = malloc(sizeof(*r));
+	struct cproto_member_list *l = NULL;
+	uint8_t *out = NULL;
+	uint32_t len = 0;
+	raft_id leader = 0;
+	int rv = r == NULL ? -ENOMEM : 0;
+
+	if (rv == 0)
+		rv = cproto_decode_member_req(j->req.payload, j->req.len, r);
+	if (rv == 0 && r->action == CPROTO_MEMBER_LIST) {
+		l = malloc(sizeof(*l));
+		rv = l == NULL ? -ENOMEM : 0;
+		if (rv == 0) {
+			node_members(s->node, &l->conf, &l->conf_index,
+			    &l->dir);
+			rv = cproto_encode_member_list(l, &out, &len);
+		}
+	} else if (rv == 0) {
+		rv = node_member_change(s->node, types[r->action], r->id,
+		    &r->entry, request_timeout(j), &leader);
+	}
+	set_reply(j, rv, leader, out, rv == 0 ? len : 0);
+	free(out);
+	free(l);
+	free(r);
+}
+
 /* What may block, on a worker.  SUBMIT and READ never come here: the loop
  * starts them without blocking (submit_async, read_async). */
 static void run_job(struct endpoint *s, struct job *j)
@@ -187,6 +223,9 @@ static void run_job(struct endpoint *s, struct job *j)
 		return;
 	case CPROTO_STATUS:
 		run_status(s, j);
+		return;
+	case CPROTO_MEMBER:
+		run_member(s, j);
 		return;
 	case CPROTO_FAULT:
 		rv = cproto_decode_fault(j->req.payload, j->req.len, &f);
@@ -397,6 +436,11 @@ static int recv_request(struct endpoint *s, struct job **out)
 	    : cproto_decode_req(j->body, zmq_msg_size(&body), &j->req);
 	/* Authenticated endpoint: administrative requests from admins only. */
 	if (rv == 0 && s->auth != NULL && cproto_op_is_admin(j->req.op) &&
+	    !endpoint_auth_is_admin(&body))
+		rv = CPROTO_EDENIED;
+	/* ... and membership changes (a listing is anyone's). */
+	if (rv == 0 && s->auth != NULL && j->req.op == CPROTO_MEMBER &&
+	    !(j->req.len >= 1 && j->req.payload[0] == CPROTO_MEMBER_LIST) &&
 	    !endpoint_auth_is_admin(&body))
 		rv = CPROTO_EDENIED;
 	if (more)

@@ -9,12 +9,18 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "raft/client/cluster.h"
 #include "raft/client/keys.h"
+#include "raft/le.h"
+#include "raft/member/member_join.h"
+#include "raft/storage/memberdir_file.h"
 #include "raft/util/logging.h"
 #include "raft/member/endpoint_auth.h"
 #include "raft/member/member.h"
@@ -22,6 +28,11 @@
 struct member {
 	const struct member_app *app;
 	void *app_arg;
+	struct rsm_app inner; /* the application's; nc->app wraps it */
+	pthread_mutex_t mu; /* guards node_up, pending */
+	bool node_up; /* restores merge into the node's directory */
+	struct memberdir pending; /* ... or here until it runs */
+	struct memberdir boot; /* the cluster file's members */
 	bool app_created;
 	struct node *node;
 	struct endpoint *ep;
@@ -40,10 +51,157 @@ static void storage_log(void *arg, int level, const char *msg)
 		log_info("storage: %s", msg);
 }
 
+/*
+ * Member snapshots: the application's snapshot behind the member
+ * directory, so that a member that catches up from a snapshot (a new
+ * learner, one that was away) learns every member's address even when
+ * the change entries that carried them are compacted away.
+ *   magic "RKMDSNP1", dir_len u32, dir (memberdir.h), application data
+ * A snapshot without the magic (written before membership changes) is
+ * the application's alone.
+ */
+#define SNAP_MAGIC "RKMDSNP1"
+#define SNAP_HDR 12
+
+/* Every entry of @d is in @boot, the same. */
+static bool dir_within(const struct memberdir *d, const struct memberdir *boot)
+{
+	for (uint32_t i = 0; i < d->n; i++) {
+		const struct memberdir_entry *b = memberdir_find(boot,
+		    d->m[i].id);
+
+		if (b == NULL || memcmp(b, &d->m[i], sizeof(*b)) != 0)
+			return false;
+	}
+	return true;
+}
+
+static int snap_wrapped(void *arg, void **data, size_t *len)
+{
+	struct member *m = arg;
+	struct raft_conf conf;
+	raft_index ci;
+	struct memberdir *d = calloc(1, sizeof(*d));
+	uint8_t *dir = NULL, *out;
+	uint32_t dlen = 0;
+	void *inner = NULL;
+	size_t ilen = 0;
+	int rv;
+
+	if (d == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&m->mu);
+	if (m->node_up)
+		node_members(m->node, &conf, &ci, d);
+	else
+		*d = m->pending;
+	pthread_mutex_unlock(&m->mu);
+	/* No member added or moved: the cluster file says it all, and the
+	 * snapshot is the application's alone (as before membership
+	 * changes: the labs' snapshot size limits hold). */
+	if (dir_within(d, &m->boot)) {
+		free(d);
+		return m->inner.snapshot(m->inner.arg, data, len);
+	}
+	rv = memberdir_encode(d, &dir, &dlen);
+	free(d);
+	if (rv == 0)
+		rv = m->inner.snapshot(m->inner.arg, &inner, &ilen);
+	if (rv != 0) {
+		free(dir);
+		return rv;
+	}
+	out = malloc(SNAP_HDR + dlen + ilen);
+	if (out == NULL) {
+		free(dir);
+		free(inner);
+		return -ENOMEM;
+	}
+	memcpy(out, SNAP_MAGIC, 8);
+	le_put32(out + 8, dlen);
+	memcpy(out + SNAP_HDR, dir, dlen);
+	if (ilen > 0)
+		memcpy(out + SNAP_HDR + dlen, inner, ilen);
+	free(dir);
+	free(inner);
+	*data = out;
+	*len = SNAP_HDR + dlen + ilen;
+	return 0;
+}
+
+static int restore_wrapped(void *arg, const void *data, size_t len)
+{
+	struct member *m = arg;
+	const uint8_t *p = data;
+	struct memberdir *d;
+	uint32_t dlen;
+
+	if (len < SNAP_HDR || memcmp(p, SNAP_MAGIC, 8) != 0)
+		return m->inner.restore(m->inner.arg, data, len);
+	dlen = le_get32(p + 8);
+	if (dlen > len - SNAP_HDR || (d = calloc(1, sizeof(*d))) == NULL)
+		return dlen > len - SNAP_HDR ? -EINVAL : -ENOMEM;
+	if (memberdir_decode(p + SNAP_HDR, dlen, d) != 0) {
+		free(d);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->mu);
+	if (m->node_up)
+		node_merge_directory(m->node, d);
+	else
+		(void)memberdir_merge(&m->pending, d);
+	pthread_mutex_unlock(&m->mu);
+	free(d);
+	return m->inner.restore(m->inner.arg, p + SNAP_HDR + dlen,
+	    len - SNAP_HDR - dlen);
+}
+
+static int apply_inner(void *arg, raft_index index, const void *cmd, size_t len,
+    void **reply, size_t *reply_len)
+{
+	struct member *m = arg;
+
+	return m->inner.apply(m->inner.arg, index, cmd, len, reply, reply_len);
+}
+
+static int query_inner(void *arg, const void *q, size_t len, void **reply,
+    size_t *reply_len)
+{
+	struct member *m = arg;
+
+	return m->inner.query(m->inner.arg, q, len, reply, reply_len);
+}
+
+static int query_quick_inner(void *arg, const void *q, size_t len, void **reply,
+    size_t *reply_len)
+{
+	struct member *m = arg;
+
+	return m->inner.query_quick(m->inner.arg, q, len, reply, reply_len);
+}
+
+static void wrap_app(struct member *m, struct rsm_app *out)
+{
+	out->arg = m;
+	out->apply = m->inner.apply ? apply_inner : NULL;
+	out->snapshot = m->inner.snapshot ? snap_wrapped : NULL;
+	out->restore = m->inner.restore ? restore_wrapped : NULL;
+	out->query = m->inner.query ? query_inner : NULL;
+	out->query_quick = m->inner.query_quick ? query_quick_inner : NULL;
+}
+
+/* node_config.removed: this member was removed; the process stops as on
+ * SIGTERM (raftkv-server's sigwait, mount.raftkv's FUSE loop). */
+static void removed(void *arg)
+{
+	(void)arg;
+	log_warnx("removed from the cluster: stopping");
+	kill(getpid(), SIGTERM);
+}
+
 static int build_config(const struct member_options *o,
     const struct cluster *cl, struct node_config *nc)
 {
-	node_config_defaults(nc);
 	nc->cluster_id = cl->id;
 	nc->id = o->id;
 	nc->n_members = cl->n;
@@ -129,7 +287,7 @@ static int load_secret(const struct member_options *o, const struct cluster *cl,
 		return rv;
 	}
 	if (keys_public(nc->curve_secret, pub) != 0 ||
-	    strcmp(pub, cluster_find(cl, o->id)->key) != 0) {
+	    strcmp(pub, memberdir_find(&nc->dir, o->id)->key) != 0) {
 		snprintf(err, errlen,
 		    "%s is not member %" PRIu64 "'s secret "
 		    "key: its public key is not the one %s gives member "
@@ -144,26 +302,82 @@ static int load_secret(const struct member_options *o, const struct cluster *cl,
 	return 0;
 }
 
+static void dir_from_cluster(const struct cluster *cl, struct memberdir *d)
+{
+	for (uint32_t i = 0; i < cl->n; i++) {
+		struct memberdir_entry e = { .id = cl->members[i].id };
+
+		snprintf(e.peer, sizeof(e.peer), "%s", cl->members[i].peer);
+		snprintf(e.client, sizeof(e.client), "%s",
+		    cl->members[i].client);
+		snprintf(e.key, sizeof(e.key), "%s", cl->members[i].key);
+		(void)memberdir_put(d, &e);
+	}
+}
+
+/*
+ * The member directory: the cluster file's members, then what the data
+ * directory's "members" file says (it wins: it is the latest this member
+ * saw), then, joining, what the cluster says and our own entry.
+ */
+static int build_dir(const struct member_options *o, const struct cluster *cl,
+    struct node_config *nc, char *err, size_t errlen)
+{
+	struct memberdir *file = calloc(1, sizeof(*file));
+	int rv;
+
+	if (file == NULL)
+		return -ENOMEM;
+	dir_from_cluster(cl, &nc->dir);
+	rv = memberdir_load(o->data_dir, cl->id, file, err, errlen);
+	if (rv == 0)
+		rv = memberdir_merge(&nc->dir, file);
+	else if (rv == -ENOENT)
+		rv = 0;
+	free(file);
+	if (rv != 0 || !o->join || memberdir_find(&nc->dir, o->id) != NULL ||
+	    cluster_find(cl, o->id) != NULL)
+		return rv;
+	/* Joining for the first time. */
+	return member_join_directory(o, cl, &nc->dir, err, errlen);
+}
+
 /* The cluster file and the options as a node configuration. */
 static int configure(const struct member_options *o, struct cluster *cl,
-    const struct cluster_member **me, struct node_config *nc, char *err,
+    const struct memberdir_entry **me, struct node_config *nc, char *err,
     size_t errlen)
 {
 	int rv;
 
-	if (o->cluster_file == NULL) {
-		snprintf(err, errlen, "no cluster file");
+	if (o->cluster_file == NULL || o->data_dir == NULL) {
+		snprintf(err, errlen, "no cluster file or data directory");
 		return -EINVAL;
 	}
 	rv = cluster_load(o->cluster_file, cl, err, errlen);
 	if (rv != 0)
 		return rv;
-	*me = cluster_find(cl, o->id);
-	if (*me == NULL) {
-		snprintf(err, errlen, "member %" PRIu64 " is not in %s", o->id,
-		    o->cluster_file);
+	node_config_defaults(nc);
+	if (o->join && cluster_find(cl, o->id) != NULL) {
+		snprintf(err, errlen,
+		    "member %" PRIu64 " is in %s already: "
+		    "--join is for a new member",
+		    o->id, o->cluster_file);
 		return -EINVAL;
 	}
+	rv = build_dir(o, cl, nc, err, errlen);
+	if (rv != 0)
+		return rv;
+	*me = memberdir_find(&nc->dir, o->id);
+	if (*me == NULL) {
+		snprintf(err, errlen,
+		    "member %" PRIu64 " is not in %s nor in "
+		    "the member directory of %s (a new member joins with "
+		    "--join)",
+		    o->id, o->cluster_file, o->data_dir);
+		return -EINVAL;
+	}
+	/* Not a bootstrap voter: a learner until the log says otherwise. */
+	nc->join = cluster_find(cl, o->id) == NULL;
 	rv = build_config(o, cl, nc);
 	if (rv != 0) {
 		snprintf(err, errlen,
@@ -180,38 +394,61 @@ int member_start(const struct member_options *opts,
 {
 	struct endpoint_app eapp = { 0 };
 	struct endpoint_auth eauth;
-	struct node_config nc;
+	struct node_config *nc = calloc(1, sizeof(*nc));
 	struct cluster cl;
-	const struct cluster_member *me = NULL;
+	const struct memberdir_entry *me = NULL;
+	char client_ep[MEMBERDIR_EP_MAX], peer_ep[MEMBERDIR_EP_MAX];
 	struct member *m;
 	int rv;
 
-	rv = configure(opts, &cl, &me, &nc, err, errlen);
-	if (rv != 0)
-		return rv < 0 ? rv : -EINVAL;
-	if (nc.fault_injection)
-		log_warnx("fault injection is ENABLED: for tests only");
-	m = calloc(1, sizeof(*m));
-	if (m == NULL) {
+	if (nc == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	rv = configure(opts, &cl, &me, nc, err, errlen);
+	if (rv != 0) {
+		explicit_bzero(nc, sizeof(*nc));
+		free(nc);
+		return rv < 0 ? rv : -EINVAL;
+	}
+	snprintf(client_ep, sizeof(client_ep), "%s", me->client);
+	snprintf(peer_ep, sizeof(peer_ep), "%s", me->peer);
+	if (nc->fault_injection)
+		log_warnx("fault injection is ENABLED: for tests only");
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		explicit_bzero(nc, sizeof(*nc));
+		free(nc);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&m->mu, NULL);
+	dir_from_cluster(&cl, &m->boot);
 	m->app = app;
-	rv = app->create(&m->app_arg, &cl, &nc.app, &eapp);
+	rv = app->create(&m->app_arg, &cl, &m->inner, &eapp);
+	wrap_app(m, &nc->app);
+	nc->removed = removed;
+	nc->removed_arg = m;
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot create the %s application: %s",
 		    app->name, strerror(-rv));
 		goto err;
 	}
 	m->app_created = true;
-	rv = node_start(&nc, &m->node, err, errlen);
+	rv = node_start(nc, &m->node, err, errlen);
 	if (rv != 0)
 		goto err;
-	endpoint_auth_from_cluster(&eauth, &cl, nc.curve_secret);
-	rv = endpoint_start(m->node, cl.id, me->client, &eapp, &eauth,
+	pthread_mutex_lock(&m->mu);
+	m->node_up = true;
+	node_merge_directory(m->node, &m->pending);
+	pthread_mutex_unlock(&m->mu);
+	endpoint_auth_from_cluster(&eauth, &cl, nc->curve_secret);
+	rv = endpoint_start(m->node, cl.id, client_ep, &eapp, &eauth,
 	    opts->workers, &m->ep, err, errlen);
 	explicit_bzero(&eauth, sizeof(eauth));
-	explicit_bzero(nc.curve_secret, sizeof(nc.curve_secret));
+	explicit_bzero(nc, sizeof(*nc));
+	free(nc);
+	nc = NULL;
 	if (rv != 0)
 		goto err;
 	if (app->start != NULL) {
@@ -225,11 +462,15 @@ int member_start(const struct member_options *opts,
 		m->app_started = true;
 	}
 	log_info("%s member %" PRIu64 " serving clients on %s, peers on %s",
-	    app->name, opts->id, me->client, me->peer);
+	    app->name, opts->id, client_ep, peer_ep);
 	*out = m;
 	return 0;
 
 err:
+	if (nc != NULL) {
+		explicit_bzero(nc, sizeof(*nc));
+		free(nc);
+	}
 	member_stop(m);
 	return rv;
 }
@@ -244,6 +485,7 @@ void member_stop(struct member *m)
 	node_stop(m->node);
 	if (m->app_created)
 		m->app->destroy(m->app_arg);
+	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
 

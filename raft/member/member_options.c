@@ -49,7 +49,14 @@ void member_options_usage(FILE *f, const char *prog)
 	    "      --fault-injection     allow tests to inject network faults\n"
 	    "      --recover             start even if the data directory is "
 	    "damaged,\n"
-	    "                            accepting the loss (see raftkv(7))\n",
+	    "                            accepting the loss (see raftkv(7))\n"
+	    "      --join                join a running cluster as a new "
+	    "member\n"
+	    "                            (a learner until promoted; see "
+	    "raftkv(1))\n"
+	    "      --peer ENDPOINT       joining: this member's peer endpoint\n"
+	    "      --client ENDPOINT     joining: this member's client "
+	    "endpoint\n",
 	    prog);
 }
 
@@ -77,6 +84,9 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 		{ "read-mode", required_argument, NULL, 9 },
 		{ "recover", no_argument, NULL, 10 },
 		{ "insecure", no_argument, NULL, 11 },
+		{ "join", no_argument, NULL, 12 },
+		{ "peer", required_argument, NULL, 13 },
+		{ "client", required_argument, NULL, 14 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -105,6 +115,15 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 			break;
 		case 11:
 			o->insecure = 1;
+			break;
+		case 12:
+			o->join = 1;
+			break;
+		case 13:
+			o->peer = optarg;
+			break;
+		case 14:
+			o->client = optarg;
 			break;
 		case 9:
 			o->read_via_log = strcmp(optarg, "log") == 0;

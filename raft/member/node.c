@@ -96,6 +96,9 @@ static void handle_requests(struct node *n)
 		case LOOP_ENDPOINT:
 			do_endpoint(n, req);
 			break;
+		case LOOP_MEMBER:
+			node_member_request(n, req->op);
+			break;
 		}
 		free(req->data);
 		free(req);
@@ -190,6 +193,7 @@ static void run_ticks(struct node *n)
 	while (now >= n->tick_deadline_ms) {
 		if (++n->ticks % 10 == 0)
 			rsm_loop_expire(n->rsm, mono_ms());
+		node_member_tick(n);
 		(void)raft_tick(n->raft);
 		n->tick_deadline_ms += n->cfg.tick_ms;
 		if (now > n->tick_deadline_ms + 10 * n->cfg.tick_ms) {
@@ -279,6 +283,10 @@ static int start_core(struct node *n, const struct raft_boot *boot)
 	for (uint32_t i = 0; i < n->cfg.n_members; i++)
 		voters[i] = n->cfg.members[i].id;
 	raft_config_defaults(&rc, n->cfg.id, voters, n->cfg.n_members);
+	if (n->cfg.join) { /* a learner until the log says otherwise */
+		rc.n_learners = 1;
+		rc.learners[0] = n->cfg.id;
+	}
 	rc.election_tick = n->cfg.election_tick;
 	rc.heartbeat_tick = n->cfg.heartbeat_tick;
 	rc.disable_lease_read = n->cfg.read_no_lease != 0;
@@ -287,26 +295,21 @@ static int start_core(struct node *n, const struct raft_boot *boot)
 	return raft_new(&rc, boot, &n->raft);
 }
 
+/* The transport, connected to the members of the configuration in
+ * force that the directory knows (node_member.c). */
 static int start_transport(struct node *n)
 {
-	struct transport_config tc;
+	struct raft_conf c;
+	raft_index ci;
 
-	transport_config_defaults(&tc);
-	tc.cluster_id = n->cfg.cluster_id;
-	tc.self = n->cfg.id;
-	tc.n_members = n->cfg.n_members;
-	for (uint32_t i = 0; i < n->cfg.n_members; i++) {
-		tc.members[i].id = n->cfg.members[i].id;
-		snprintf(tc.members[i].endpoint, sizeof(tc.members[i].endpoint),
-		    "%s", n->cfg.members[i].peer_endpoint);
-		snprintf(tc.members[i].curve_public,
-		    sizeof(tc.members[i].curve_public), "%s",
-		    n->cfg.members[i].curve_public);
-	}
-	snprintf(tc.curve_secret, sizeof(tc.curve_secret), "%s",
-	    n->cfg.curve_secret);
-	tc.fault_injection = n->cfg.fault_injection != 0;
-	return transport_new(&tc, &n->tr);
+	raft_get_conf(n->raft, &c, &ci);
+	pthread_mutex_lock(&n->mu);
+	n->conf = c;
+	n->conf_index = ci;
+	n->dir = n->cfg.dir;
+	pthread_mutex_unlock(&n->mu);
+	atomic_store(&n->dir_dirty, true); /* saved at the first tick */
+	return node_member_sync(n);
 }
 
 /* persist_done_fn: a group commit's jobs back to the loop (persister
@@ -387,10 +390,19 @@ static int check_config(const struct node_config *c, char *err, size_t errlen)
 	}
 	for (uint32_t i = 0; i < c->n_members; i++)
 		self |= c->members[i].id == c->id;
-	if (!self) {
+	if (self == (c->join != 0)) {
 		snprintf(err, errlen,
-		    "member %" PRIu64 " is not in the "
-		    "cluster's member list",
+		    c->join ? "member %" PRIu64 " joins but is a bootstrap "
+		              "member already"
+		            : "member %" PRIu64 " is not in the "
+		              "cluster's member list",
+		    c->id);
+		return -EINVAL;
+	}
+	if (memberdir_find(&c->dir, c->id) == NULL) {
+		snprintf(err, errlen,
+		    "member %" PRIu64 " has no entry in the "
+		    "member directory",
 		    c->id);
 		return -EINVAL;
 	}
@@ -416,6 +428,10 @@ static int start_storage(struct node *n, struct storage_stats *st, char *err,
 		    strerror(-rv));
 		return rv;
 	}
+	/* The log's change entries may be newer than the directory file. */
+	n->dir = n->cfg.dir;
+	node_member_boot(n, &boot);
+	n->cfg.dir = n->dir;
 	rv = start_core(n, &boot);
 	storage_release_boot(stg);
 	if (rv != 0) {
@@ -494,6 +510,8 @@ static void drain_loop_box(struct node *n)
 			continue;
 		}
 		persist_job_free_chain(req->jobs);
+		if (m->kind == LOOP_MEMBER)
+			node_member_finish(req->op, NODE_ESHUTDOWN, 0);
 		if (m->kind == LOOP_ENDPOINT) {
 			*req->result = NODE_ESHUTDOWN;
 			sem_post(req->answered);
@@ -523,6 +541,7 @@ void node_stop(struct node *n)
 	if (n->rsm)
 		rsm_join(n->rsm);
 	drain_loop_box(n);
+	node_member_stop(n);
 	rsm_free(n->rsm);
 	pthread_mutex_lock(&n->mu);
 	while (n->callers > 0)
@@ -631,8 +650,10 @@ int node_transfer_leadership(struct node *n, raft_id to)
 	struct loop_req *req;
 	bool member = false;
 
-	for (uint32_t i = 0; i < n->cfg.n_members; i++)
-		member |= n->cfg.members[i].id == to;
+	pthread_mutex_lock(&n->mu);
+	for (uint32_t i = 0; i < n->conf.n_voters; i++)
+		member |= n->conf.voters[i] == to;
+	pthread_mutex_unlock(&n->mu);
 	if (!member || to == n->cfg.id)
 		return -EINVAL;
 	req = calloc(1, sizeof(*req));

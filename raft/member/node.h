@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
+#include "raft/storage/memberdir_file.h"
 #include "raft/storage/storage.h"
 #include "raft/member/rsm.h"
 
@@ -51,8 +52,24 @@ struct node_member {
 struct node_config {
 	uint64_t cluster_id;
 	raft_id id;
+	/* The bootstrap voters (the cluster file's members): the
+	 * configuration in force until the log or a snapshot holds one. */
 	uint32_t n_members;
 	struct node_member members[RAFT_MAX_MEMBERS];
+	/* Where every known member is (memberdir.h): the bootstrap members,
+	 * what the data directory's "members" file adds, self.  The node
+	 * adds what change entries and snapshots bring, keeps the file up
+	 * to date, and connects to the members of the configuration in
+	 * force that it finds here. */
+	struct memberdir dir;
+	/* Self is not a bootstrap voter: it starts as a learner of them
+	 * (joining a running cluster; or restarting after it joined). */
+	int join;
+	/* Called once, on the loop thread, when a committed change has
+	 * removed this member (after a short grace so the commit reaches
+	 * the others): e.g. make the process stop.  May be NULL. */
+	void (*removed)(void *arg);
+	void *removed_arg;
 	char curve_secret[41]; /* own Z85 secret key, "" when CURVE is off */
 	char data_dir[4096];
 	unsigned tick_ms; /* default 10 */
@@ -136,6 +153,29 @@ struct node_status {
 	uint64_t msgs_dropped; /* not sent (peer unreachable) or refused */
 };
 void node_status(struct node *n, struct node_status *st);
+
+/*
+ * Membership change (leader only; node_member.c): @type is a
+ * raft_conf_change_type; @e the new member's directory entry for
+ * RAFT_CONF_ADD_LEARNER (ignored otherwise); waits up to @timeout_ms
+ * until the change is committed.  Returns 0, or RAFT_ENOTLEADER (with
+ * *@leader the hint), RAFT_ECONFPENDING, RAFT_ENOTCAUGHTUP,
+ * RAFT_ENOQUORUM, RAFT_ELASTVOTER, -EEXIST, -ENOENT, -ENOSPC, -EINVAL
+ * (bad entry: endpoints, or a key missing with CURVE on / given with it
+ * off), NODE_ELOST (the entry was overwritten), NODE_ETIMEDOUT,
+ * NODE_ESHUTDOWN, -ENOMEM.  Never from the loop thread.
+ */
+int node_member_change(struct node *n, int type, raft_id id,
+    const struct memberdir_entry *e, int timeout_ms, raft_id *leader);
+
+/* The configuration in force, the index it comes from, and the
+ * directory (any thread). */
+void node_members(struct node *n, struct raft_conf *conf,
+    raft_index *conf_index, struct memberdir *dir);
+
+/* Add what @d knows to the directory (a member snapshot's; any thread):
+ * the loop connects to members it could not reach before. */
+void node_merge_directory(struct node *n, const struct memberdir *d);
 
 /* Ask the leader to hand over to @to.  0, RAFT_ENOTLEADER, -EINVAL. */
 int node_transfer_leadership(struct node *n, raft_id to);

@@ -33,6 +33,20 @@ enum loop_kind {
 	LOOP_DISK_DONE,
 	LOOP_TRANSFER,
 	LOOP_ENDPOINT, /* data: a struct node_endpoint, or NULL */
+	LOOP_MEMBER, /* op: a membership change (node_member.c) */
+};
+
+/* A membership change a caller waits for (node_member_change). */
+struct member_op {
+	int type;
+	raft_id id;
+	struct memberdir_entry entry;
+	uint64_t deadline_ms;
+	raft_index index; /* loop: the entry proposed */
+	raft_term term;
+	sem_t done; /* posted with result and leader set */
+	int result;
+	raft_id leader;
 };
 
 /* The loop's own requests (kinds other than LOOP_RSM). */
@@ -43,6 +57,7 @@ struct loop_req {
 	struct persist_job *jobs; /* LOOP_DISK_DONE: a chain, oldest first */
 	sem_t *answered; /* LOOP_ENDPOINT: posted when done, */
 	int *result; /* with the outcome here */
+	struct member_op *op; /* LOOP_MEMBER: the caller's */
 };
 
 struct node {
@@ -71,6 +86,26 @@ struct node {
 	struct node_endpoint ep; /* loop only: served when ep_on */
 	bool ep_on;
 
+	/* Membership (node_member.c). */
+	struct member_op *mop; /* loop only: the change waited for */
+	bool removed; /* loop only: our removal is committed */
+	uint64_t removed_at_tick; /* loop only: then call cfg.removed */
+	bool removed_called;
+	struct {
+		raft_id id;
+		raft_index index; /* its committed removal */
+		uint64_t until_ms;
+		unsigned sent;
+		bool committed; /* the removal is (notices are sent) */
+	} linger[RAFT_MAX_MEMBERS]; /* loop only: removed members still
+	                             connected, told of their removal */
+	uint32_t n_linger;
+	atomic_bool dir_dirty; /* node_merge_directory() added entries */
+	struct memberdir dir; /* guarded by mu; written by the loop and
+	                             node_merge_directory() */
+	struct raft_conf conf; /* guarded by mu: the one in force */
+	raft_index conf_index;
+
 	pthread_mutex_t mu;
 	unsigned callers; /* threads inside an endpoint change */
 	pthread_cond_t idle; /* signalled when callers drops to 0, and
@@ -78,6 +113,25 @@ struct node {
 	bool loop_exited;
 	struct node_status status;
 };
+
+/* node_member.c: the directory and the conf entries of a ready batch:
+ * new peers connected, removed ones closed, change waiters answered
+ * (loop, before raft_advance). */
+void node_member_ready(struct node *n, const struct raft_ready *rd);
+/* node_member.c: a LOOP_MEMBER request (loop). */
+void node_member_request(struct node *n, struct member_op *op);
+/* node_member.c: timeouts, the removal's grace (loop, every tick). */
+void node_member_tick(struct node *n);
+/* node_member.c: the conf entries of the log at start (their ctx). */
+void node_member_boot(struct node *n, const struct raft_boot *boot);
+/* node_member.c: the transport's members from the configuration in
+ * force and the directory (creating the transport when there is none
+ * yet).  0 or the transport's codes. */
+int node_member_sync(struct node *n);
+/* node_member.c: fail the waiting change (stopping; loop gone). */
+void node_member_stop(struct node *n);
+/* node.c: finish a member_op (any thread). */
+void node_member_finish(struct member_op *op, int result, raft_id leader);
 
 /* node_ready.c: raft_ready() until idle, each batch handed on (loop). */
 void node_ready_handle(struct node *n);

@@ -227,6 +227,7 @@ void node_ready_handle(struct node *n)
 			rsm_ready_truncated(n->rsm, rd.truncated_from);
 		queue_disk(n, &rd);
 		rsm_ready_commit(n->rsm, &rd);
+		node_member_ready(n, &rd);
 		note_role(n, &rd);
 		raft_advance(n->raft, &rd);
 		if (n->inline_persisted) {

@@ -35,6 +35,7 @@ struct auth {
 	void *sock; /* REP; the thread's after auth_new() */
 	pthread_t thread;
 	const char *what; /* "peer", "client": for the log */
+	pthread_mutex_t mu; /* guards n, users, keys (auth_set_members) */
 	uint32_t n;
 	char users[AUTH_MAX_KEYS][AUTH_USER_MAX];
 	uint8_t keys[AUTH_MAX_KEYS][AUTH_KEY_SIZE];
@@ -90,9 +91,10 @@ static void log_refusal(struct auth *a, zmq_msg_t *parts, int n,
 /* Decide on one request.  Returns the status code; sets *@user (NULL:
  * refused). */
 static const char *decide(struct auth *a, zmq_msg_t *parts, int n,
-    const char **user, const char **why)
+    const char **user, char *user_buf, const char **why)
 {
 	*user = NULL;
+	*user_buf = '\0';
 	if (n < 6 || !part_is(&parts[0], "1.0")) {
 		*why = "not a ZAP 1.0 request";
 		return "500";
@@ -105,13 +107,19 @@ static const char *decide(struct auth *a, zmq_msg_t *parts, int n,
 		*why = "malformed CURVE credentials";
 		return "400";
 	}
+	pthread_mutex_lock(&a->mu);
 	for (uint32_t i = 0; i < a->n; i++) {
 		if (memcmp(zmq_msg_data(&parts[6]), a->keys[i],
 		        AUTH_KEY_SIZE) == 0) {
-			*user = a->users[i];
-			*why = "OK";
-			return "200";
+			memcpy(user_buf, a->users[i], AUTH_USER_MAX);
+			*user = user_buf;
+			break;
 		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (*user != NULL) {
+		*why = "OK";
+		return "200";
 	}
 	*why = "key is not on the allowlist";
 	return "400";
@@ -132,10 +140,11 @@ static int send_part(void *sock, const void *buf, size_t len, int flags)
 static int reply(struct auth *a, zmq_msg_t *parts, int n)
 {
 	const char *why, *status, *user;
+	char user_buf[AUTH_USER_MAX];
 	size_t rid_len = n > 1 ? zmq_msg_size(&parts[1]) : 0;
 	const void *rid = n > 1 ? zmq_msg_data(&parts[1]) : "";
 
-	status = decide(a, parts, n, &user, &why);
+	status = decide(a, parts, n, &user, user_buf, &why);
 	if (user != NULL) {
 		atomic_fetch_add(&a->admitted, 1);
 	} else {
@@ -246,6 +255,7 @@ int auth_new_users(void *zmq_ctx, const char *what, const char *const *users,
 	if (a == NULL)
 		return -ENOMEM;
 	a->what = what;
+	pthread_mutex_init(&a->mu, NULL);
 	a->n = n;
 	for (uint32_t i = 0; i < n; i++)
 		strcpy(a->users[i], users[i]);
@@ -269,8 +279,24 @@ int auth_new_users(void *zmq_ctx, const char *what, const char *const *users,
 err_after_socket:
 	zmq_close(a->sock);
 err_after_alloc:
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 	return rv;
+}
+
+int auth_set_members(struct auth *a, const raft_id *ids,
+    const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n)
+{
+	if (n > RAFT_MAX_MEMBERS)
+		return -EINVAL;
+	pthread_mutex_lock(&a->mu);
+	a->n = n;
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(a->users[i], sizeof(a->users[i]), "%" PRIu64, ids[i]);
+		memcpy(a->keys[i], keys[i], AUTH_KEY_SIZE);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return 0;
 }
 
 void auth_free(struct auth *a)
@@ -278,6 +304,7 @@ void auth_free(struct auth *a)
 	if (a == NULL)
 		return;
 	pthread_join(a->thread, NULL);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 

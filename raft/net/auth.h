@@ -19,7 +19,9 @@
  *
  * The handler runs on a thread of its own: libzmq waits for its answer
  * inside the handshake, so it must not depend on the event loop getting
- * round to it.  The allowlist is fixed at creation.
+ * round to it.  A peer allowlist may be replaced while it runs
+ * (auth_set_members, membership changes): handshakes after the call see
+ * the new list; connections admitted before are the transport's to close.
  */
 #ifndef RAFTKV_AUTH_H
 #define RAFTKV_AUTH_H
@@ -53,6 +55,14 @@ int auth_new(void *zmq_ctx, const raft_id *ids,
  */
 int auth_new_users(void *zmq_ctx, const char *what, const char *const *users,
     const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n, struct auth **out);
+
+/*
+ * Replace the allowlist of an auth_new() handler with the members @ids
+ * and their keys (any thread).  0, or -EINVAL (more than
+ * RAFT_MAX_MEMBERS).
+ */
+int auth_set_members(struct auth *a, const raft_id *ids,
+    const uint8_t (*keys)[AUTH_KEY_SIZE], uint32_t n);
 
 /*
  * Stop the handler and free.  The thread is blocked in ZeroMQ: call

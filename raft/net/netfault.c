@@ -29,7 +29,7 @@ struct fault {
 struct netfault {
 	pthread_mutex_t mu; /* guards faults[] */
 	uint32_t n_faults;
-	struct fault faults[RAFT_MAX_MEMBERS];
+	struct fault faults[NETFAULT_MAX_PEERS];
 	uint64_t rng; /* owner thread only, as below */
 	struct netfault_frame **heap;
 	uint32_t n_frames;
@@ -90,6 +90,23 @@ static struct fault *find(struct netfault *nf, raft_id peer)
 		if (nf->faults[i].peer == peer)
 			return &nf->faults[i];
 	return NULL;
+}
+
+int netfault_add_peer(struct netfault *nf, raft_id peer)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&nf->mu);
+	if (find(nf, peer) == NULL) {
+		if (nf->n_faults < NETFAULT_MAX_PEERS)
+			nf->faults[nf->n_faults++] = (struct fault){
+				.peer = peer
+			};
+		else
+			rv = -ENOSPC;
+	}
+	pthread_mutex_unlock(&nf->mu);
+	return rv;
 }
 
 int netfault_set(struct netfault *nf, raft_id peer, unsigned drop_pct,

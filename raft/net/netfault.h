@@ -54,6 +54,14 @@ int netfault_new(const raft_id *peers, uint32_t n_peers, uint32_t max_frames,
 /* Free the table and every frame still held.  Accepts NULL. */
 void netfault_free(struct netfault *nf);
 
+/* Peers a table holds at most (members come and go: each keeps its slot,
+ * so a member added back finds its settings). */
+#define NETFAULT_MAX_PEERS (4 * RAFT_MAX_MEMBERS)
+
+/* A member added at runtime (no fault set).  0 (also when known already)
+ * or -ENOSPC.  Any thread. */
+int netfault_add_peer(struct netfault *nf, raft_id peer);
+
 /* Replace @peer's faults (see transport_set_fault()).  Any thread.
  * Returns 0, -EINVAL (@peer not in the table, @drop_pct > 100). */
 int netfault_set(struct netfault *nf, raft_id peer, unsigned drop_pct,

@@ -77,8 +77,8 @@ bool transport__may_log(struct transport_ratelimit *rl, uint64_t *unlogged)
 struct transport_peer *transport__peer(const struct transport *t, raft_id id)
 {
 	for (uint32_t i = 0; i < t->n_peers; i++)
-		if (t->peers[i].id == id)
-			return (struct transport_peer *)&t->peers[i];
+		if (t->peers[i]->id == id)
+			return t->peers[i];
 	return NULL;
 }
 
@@ -237,11 +237,50 @@ static int open_router(struct transport *t, const struct transport_config *c,
 	return 0;
 }
 
+/*
+ * A refused CURVE handshake (a member whose key the peer does not admit
+ * YET: it has not seen the change that adds us) is a protocol error to
+ * libzmq, after which it never reconnects that DEALER.  So each DEALER
+ * has a monitor for handshake failures, read when a send to the peer is
+ * refused (-EAGAIN); a failure there reopens the DEALER a second later.
+ */
+static int open_monitor(struct transport *t, struct transport_peer *p)
+{
+	char addr[64];
+
+	snprintf(addr, sizeof(addr), "inproc://transport-monitor-%p",
+	    (void *)p);
+	if (zmq_socket_monitor(p->sock, addr,
+	        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+	            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+		return -zmq_errno();
+	p->monitor = zmq_socket(t->ctx, ZMQ_PAIR);
+	if (p->monitor == NULL)
+		return -zmq_errno();
+	if (set_int(p->monitor, ZMQ_LINGER, 0) != 0 ||
+	    zmq_connect(p->monitor, addr) != 0)
+		return -zmq_errno();
+	return 0;
+}
+
+static void close_dealer(struct transport_peer *p)
+{
+	if (p->sock != NULL) {
+		(void)zmq_socket_monitor(p->sock, NULL, 0);
+		zmq_close(p->sock);
+	}
+	if (p->monitor != NULL)
+		zmq_close(p->monitor);
+	p->sock = NULL;
+	p->monitor = NULL;
+}
+
 static int open_dealer(struct transport *t, struct transport_peer *p,
     const struct transport_config *c, const struct keys *k,
-    uint32_t member_index)
+    const uint8_t *server_key)
 {
-	const char *endpoint = c->members[member_index].endpoint;
+	const char *endpoint = p->endpoint;
 	int rv;
 
 	p->sock = zmq_socket(t->ctx, ZMQ_DEALER);
@@ -260,8 +299,8 @@ static int open_dealer(struct transport *t, struct transport_peer *p,
 	    : set_int(p->sock, ZMQ_CONNECT_TIMEOUT, c->heartbeat_timeout_ms);
 	if (t->curve) {
 		rv = rv ? rv
-		        : set_bytes(p->sock, ZMQ_CURVE_SERVERKEY,
-		              k->members[member_index], AUTH_KEY_SIZE);
+		        : set_bytes(p->sock, ZMQ_CURVE_SERVERKEY, server_key,
+		              AUTH_KEY_SIZE);
 		rv = rv ? rv
 		        : set_bytes(p->sock, ZMQ_CURVE_PUBLICKEY, k->public,
 		              AUTH_KEY_SIZE);
@@ -269,6 +308,10 @@ static int open_dealer(struct transport *t, struct transport_peer *p,
 		        : set_bytes(p->sock, ZMQ_CURVE_SECRETKEY, k->secret,
 		              AUTH_KEY_SIZE);
 	}
+	if (rv != 0)
+		return rv;
+	if (rv == 0)
+		rv = open_monitor(t, p);
 	if (rv != 0)
 		return rv;
 	if (zmq_connect(p->sock, endpoint) != 0) {
@@ -279,6 +322,24 @@ static int open_dealer(struct transport *t, struct transport_peer *p,
 		return rv;
 	}
 	return 0;
+}
+
+/* A peer (not connected yet) for member @m. */
+static struct transport_peer *peer_new(const struct transport_config *c,
+    const struct transport_member *m)
+{
+	struct transport_peer *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->id = m->id;
+	p->reachable = true;
+	p->send_bytes_max = c->send_bytes_max;
+	snprintf(p->user_id, sizeof(p->user_id), "%" PRIu64, m->id);
+	snprintf(p->endpoint, sizeof(p->endpoint), "%s", m->endpoint);
+	snprintf(p->curve_public, sizeof(p->curve_public), "%s",
+	    m->curve_public);
+	return p;
 }
 
 /* ------------------------------------------------------------------------
@@ -309,7 +370,7 @@ static int setup(struct transport *t, const struct transport_config *c,
 	for (uint32_t i = 0, j = 0; rv == 0 && i < c->n_members; i++) {
 		if (c->members[i].id == c->self)
 			continue;
-		rv = open_dealer(t, &t->peers[j++], c, k, i);
+		rv = open_dealer(t, t->peers[j++], c, k, k->members[i]);
 	}
 	return rv;
 }
@@ -335,6 +396,7 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 	t->curve = curve;
 	t->cluster_id = cfg->cluster_id;
 	t->self = cfg->self;
+	t->cfg = *cfg;
 	for (uint32_t i = 0; i < cfg->n_members; i++) {
 		raft_id id = cfg->members[i].id;
 		struct transport_peer *p;
@@ -342,11 +404,12 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 		t->ids[i] = id;
 		if (id == cfg->self)
 			continue;
-		p = &t->peers[t->n_peers++];
-		p->id = id;
-		p->reachable = true;
-		p->send_bytes_max = cfg->send_bytes_max;
-		snprintf(p->user_id, sizeof(p->user_id), "%" PRIu64, id);
+		p = peer_new(cfg, &cfg->members[i]);
+		if (p == NULL) {
+			rv = -ENOMEM;
+			goto fail;
+		}
+		t->peers[t->n_peers++] = p;
 	}
 	t->filter = (struct frame_filter){ .cluster_id = cfg->cluster_id,
 		.self = cfg->self,
@@ -356,7 +419,7 @@ int transport_new(const struct transport_config *cfg, struct transport **out)
 		raft_id peers[RAFT_MAX_MEMBERS];
 
 		for (uint32_t i = 0; i < t->n_peers; i++)
-			peers[i] = t->peers[i].id;
+			peers[i] = t->peers[i]->id;
 		rv = netfault_new(peers, t->n_peers, cfg->max_delayed,
 		    cfg->max_delayed_bytes, cfg->fault_seed, &t->faults);
 		if (rv != 0)
@@ -388,17 +451,137 @@ void transport_free(struct transport *t)
 	if (t->holding)
 		zmq_msg_close(&t->held);
 	for (uint32_t i = 0; i < t->n_peers; i++)
-		if (t->peers[i].sock != NULL)
-			zmq_close(t->peers[i].sock);
+		close_dealer(t->peers[i]);
 	if (t->router != NULL)
 		zmq_close(t->router);
 	if (t->ctx != NULL) {
 		zmq_ctx_shutdown(t->ctx); /* wakes the ZAP thread */
 		auth_free(t->auth);
-		zmq_ctx_term(t->ctx);
+		zmq_ctx_term(t->ctx); /* every queued frame freed by now */
 	}
+	for (uint32_t i = 0; i < t->n_peers; i++)
+		free(t->peers[i]);
+	while (t->retired != NULL) {
+		struct transport_peer *p = t->retired;
+
+		t->retired = p->next_retired;
+		free(p);
+	}
+	explicit_bzero(&t->cfg, sizeof(t->cfg));
 	netfault_free(t->faults);
 	free(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Membership changes
+ * ------------------------------------------------------------------------ */
+
+static const struct transport_member *find_member(const struct transport_member
+                                                      *members,
+    uint32_t n, raft_id id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (members[i].id == id)
+			return &members[i];
+	return NULL;
+}
+
+/* Close @p's socket and keep it for transport_free() (frames still queued
+ * on it point at it). */
+static void retire_peer(struct transport *t, uint32_t i)
+{
+	struct transport_peer *p = t->peers[i];
+
+	close_dealer(p);
+	t->peers[i] = t->peers[--t->n_peers];
+	p->next_retired = t->retired;
+	t->retired = p;
+}
+
+int transport_set_members(struct transport *t,
+    const struct transport_member *in, uint32_t n_in)
+{
+	struct transport_config c = t->cfg;
+	const struct transport_member *members = c.members;
+	uint32_t n = n_in;
+	struct keys k;
+	bool curve;
+	int rv;
+
+	/* The same checks as at creation, self included (kept when @in
+	 * leaves it out): its key must still be the one of our secret. */
+	if (n_in > RAFT_MAX_MEMBERS)
+		return -EINVAL;
+	memcpy(c.members, in, n_in * sizeof(*in));
+	if (find_member(in, n_in, t->self) == NULL) {
+		const struct transport_member *self =
+		    find_member(t->cfg.members, t->cfg.n_members, t->self);
+
+		if (self == NULL || n >= RAFT_MAX_MEMBERS)
+			return -EINVAL;
+		c.members[n++] = *self;
+	}
+	c.n_members = n;
+	rv = check_members(&c);
+	if (rv == 0)
+		rv = check_keys(&c, &k, &curve);
+	if (rv != 0)
+		return rv;
+	/* Gone, or moved to another endpoint or key: close. */
+	for (uint32_t i = 0; i < t->n_peers;) {
+		struct transport_peer *p = t->peers[i];
+		const struct transport_member *m = find_member(members, n,
+		    p->id);
+
+		if (m != NULL && strcmp(m->endpoint, p->endpoint) == 0 &&
+		    strcmp(m->curve_public, p->curve_public) == 0) {
+			i++;
+			continue;
+		}
+		log_info("transport: member %" PRIu64 " at %s %s: connection "
+		         "closed",
+		    p->id, p->endpoint,
+		    m == NULL ? "removed" : "changed its endpoint or key");
+		retire_peer(t, i);
+	}
+	/* New: connect. */
+	for (uint32_t i = 0; i < n && rv == 0; i++) {
+		struct transport_peer *p;
+
+		if (members[i].id == t->self ||
+		    transport__peer(t, members[i].id) != NULL)
+			continue;
+		p = peer_new(&c, &members[i]);
+		if (p == NULL) {
+			rv = -ENOMEM;
+			break;
+		}
+		rv = open_dealer(t, p, &c, &k, k.members[i]);
+		if (rv != 0) {
+			close_dealer(p);
+			p->next_retired = t->retired;
+			t->retired = p;
+			break;
+		}
+		t->peers[t->n_peers++] = p;
+		if (t->faults != NULL)
+			(void)netfault_add_peer(t->faults, p->id);
+		log_info("transport: member %" PRIu64
+		         " added: connecting to %s",
+		    p->id, p->endpoint);
+	}
+	/* Who may speak: the frame filter and (CURVE) the ZAP allowlist. */
+	for (uint32_t i = 0; i < n; i++)
+		t->ids[i] = members[i].id;
+	t->filter.n_members = n;
+	if (rv == 0 && t->auth != NULL)
+		rv = auth_set_members(t->auth, t->ids,
+		    (const uint8_t(*)[AUTH_KEY_SIZE])k.members, n);
+	t->cfg.n_members = n;
+	memcpy(t->cfg.members, members, n * sizeof(*members));
+	explicit_bzero(&k, sizeof(k));
+	explicit_bzero(&c, sizeof(c));
+	return rv;
 }
 
 /* ------------------------------------------------------------------------
@@ -420,12 +603,62 @@ static void note_reachable(struct transport_peer *p, bool reachable)
 		    p->id);
 }
 
+/* A send to @p was refused: did its handshake fail (open_monitor)?  Then
+ * reopen its DEALER, at most once a second. */
+static void check_handshake(struct transport *t, struct transport_peer *p)
+{
+	uint64_t now = mono_ms();
+	struct keys k;
+	bool curve;
+	zmq_msg_t ev;
+	int i;
+
+	for (;;) {
+		zmq_msg_init(&ev);
+		if (p->monitor == NULL ||
+		    zmq_msg_recv(&ev, p->monitor, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&ev);
+			break;
+		}
+		if (zmq_msg_size(&ev) >= 2 && p->reopen_at_ms == 0)
+			p->reopen_at_ms = now + 1000;
+		zmq_msg_close(&ev);
+	}
+	if (p->reopen_at_ms == 0 || now < p->reopen_at_ms)
+		return;
+	p->reopen_at_ms = 0;
+	if (check_keys(&t->cfg, &k, &curve) != 0)
+		return;
+	for (i = 0; i < (int)t->cfg.n_members; i++)
+		if (t->cfg.members[i].id == p->id)
+			break;
+	if (i == (int)t->cfg.n_members) {
+		explicit_bzero(&k, sizeof(k));
+		return;
+	}
+	log_info("transport: member %" PRIu64 " refused our handshake: "
+	         "connecting again",
+	    p->id);
+	close_dealer(p);
+	if (open_dealer(t, p, &t->cfg, &k, k.members[i]) != 0)
+		close_dealer(p);
+	explicit_bzero(&k, sizeof(k));
+}
+
 /* Hand @zm to ZeroMQ for @p without blocking.  Consumes @zm. */
 static int send_msg(struct transport *t, struct transport_peer *p,
     zmq_msg_t *zm)
 {
 	int err;
 
+	if (p->sock == NULL) { /* could not be reopened: try again later */
+		zmq_msg_close(zm);
+		t->stats.dropped++;
+		if (p->reopen_at_ms == 0)
+			p->reopen_at_ms = mono_ms() + 1000;
+		check_handshake(t, p);
+		return -EAGAIN;
+	}
 	do {
 		if (zmq_msg_send(zm, p->sock, ZMQ_DONTWAIT) >= 0) {
 			t->stats.sent++;
@@ -440,6 +673,7 @@ static int send_msg(struct transport *t, struct transport_peer *p,
 		t->stats.dropped++;
 		if (p->reachable)
 			note_reachable(p, false);
+		check_handshake(t, p);
 		return -EAGAIN;
 	}
 	t->stats.send_errors++;
@@ -557,7 +791,7 @@ void transport_run_timers(struct transport *t, uint64_t now)
 		struct transport_peer *p = transport__peer(t, fr->peer);
 		zmq_msg_t zm;
 
-		if (netfault_blocked(t->faults, fr->peer)) {
+		if (p == NULL || netfault_blocked(t->faults, fr->peer)) {
 			t->stats.fault_dropped++;
 			free(fr);
 			continue;

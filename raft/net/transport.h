@@ -155,6 +155,22 @@ int transport_new(const struct transport_config *cfg, struct transport **out);
 void transport_free(struct transport *t);
 
 /*
+ * Membership changes: make @members (@n, self included when it is still
+ * a member; the same rules as transport_config.members) the members.  A
+ * new member's DEALER is connected; a removed member's (or one whose
+ * endpoint or key changed) is closed, its queued messages dropped; the
+ * frame filter and, with CURVE, the ZAP allowlist admit exactly the new
+ * members from now on (a removed member's key is refused at its next
+ * handshake, and its frames on a connection already open are refused
+ * as from a non-member).  Self may be left out (a member that was
+ * removed): it is kept, with its own socket.  Loop thread only.  0, -EINVAL
+ * (as transport_new()), -ENOMEM, or another -errno from ZeroMQ (the
+ * members that could be set up are).
+ */
+int transport_set_members(struct transport *t,
+    const struct transport_member *members, uint32_t n);
+
+/*
  * Send @m to member @m->to without blocking.  @m is only read; it may be
  * a message borrowed from a raft_ready batch.  Returns:
  *   0          handed to ZeroMQ (or, with fault injection, dropped or

@@ -37,7 +37,12 @@ struct transport_ratelimit {
 
 struct transport_peer {
 	raft_id id;
+	char endpoint[256]; /* where the DEALER connects */
+	char curve_public[TRANSPORT_KEY_Z85_LEN]; /* the peer's key, or "" */
+	struct transport_peer *next_retired; /* on transport.retired */
 	void *sock; /* DEALER connected to the peer's ROUTER */
+	void *monitor; /* PAIR: the DEALER's handshake failures */
+	uint64_t reopen_at_ms; /* a refused handshake: reopen then */
 	char user_id[24]; /* decimal id: what ZAP names its key */
 	bool reachable;
 	/* Bytes handed to ZeroMQ for this peer and not yet written to the
@@ -55,8 +60,15 @@ struct transport {
 	uint64_t cluster_id;
 	raft_id self;
 	uint32_t n_peers;
-	struct transport_peer peers[RAFT_MAX_MEMBERS];
+	/* Allocated one by one and never moved: ZeroMQ's free callbacks of
+	 * frames still queued point at their peer.  A removed peer's socket
+	 * is closed and the peer kept on @retired until transport_free(). */
+	struct transport_peer *peers[RAFT_MAX_MEMBERS];
+	struct transport_peer *retired;
+	uint64_t monitor_seq; /* names the DEALERs' monitors */
 	raft_id ids[RAFT_MAX_MEMBERS]; /* every member, for the filter */
+	struct transport_config cfg; /* as created, members as last set;
+	                                 the secret is wiped at free */
 	struct frame_filter filter;
 	char endpoint[256];
 

@@ -146,7 +146,7 @@ static void on_signal(int sig)
  * kernel's ephemeral range: an outgoing connection (a member reconnecting
  * to one that was killed) could take a port in that range before its
  * member comes back. */
-static unsigned free_port(void)
+unsigned free_port(void)
 {
 	unsigned lo = 32768, hi = 60999, top;
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");

@@ -66,6 +66,8 @@ extern const char *extra_opts[N]; /* appended to a mount's -o ("" or ",...") */
 int fsh_setup(const char *tag, const char *conf_extra);
 
 void sleep_ms(long ms);
+/* A free TCP port on 127.0.0.1 below the ephemeral range (0: none). */
+unsigned free_port(void);
 bool log_says(const char *path, const char *what); /* @path contains @what */
 uint64_t now_ms(void); /* CLOCK_MONOTONIC */
 /* Run @argv (stdout, stderr to /dev/null); its exit status or -1. */

@@ -94,8 +94,9 @@ struct harness {
 	char member_path[PATH_MAX];
 	char dir[PATH_MAX - 256]; /* room for the names inside it */
 	char cluster_path[PATH_MAX];
-	int n;
-	struct cluster cl;
+	int n; /* every member slot, spares included */
+	int n_boot; /* the cluster file's: 0..n_boot-1 */
+	struct cluster cl; /* every slot (the file: n_boot) */
 	unsigned gen; /* bumped when the cluster file changes */
 	pthread_mutex_t mu; /* m[], f[], the clerk lists */
 	struct member_proc m[HARNESS_MAX];
@@ -612,6 +613,36 @@ static int write_keyed_cluster(struct harness *h, uint64_t cid,
 	return 0; /* astronomically unlikely; the cluster works anyway */
 }
 
+/* Rewrite the cluster file without the spare members' lines (h->cl keeps
+ * them all). */
+static int drop_spares(struct harness *h)
+{
+	char line[1024], tmp[PATH_MAX + 8];
+	FILE *in, *out;
+	int rv = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", h->cluster_path);
+	in = fopen(h->cluster_path, "re");
+	out = fopen(tmp, "we");
+	if (in == NULL || out == NULL)
+		rv = -errno;
+	while (rv == 0 && fgets(line, sizeof(line), in) != NULL) {
+		unsigned id;
+
+		if (sscanf(line, "member %u ", &id) == 1 &&
+		    id > (unsigned)h->n_boot)
+			continue;
+		fputs(line, out);
+	}
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL && fclose(out) != 0 && rv == 0)
+		rv = -EIO;
+	if (rv == 0 && rename(tmp, h->cluster_path) != 0)
+		rv = -errno;
+	return rv;
+}
+
 static int write_cluster_file(struct harness *h)
 {
 	unsigned ports[2 * HARNESS_MAX];
@@ -648,6 +679,8 @@ static int write_cluster_file(struct harness *h)
 load:
 	if (rv == 0)
 		rv = cluster_load(h->cluster_path, &h->cl, err, sizeof(err));
+	if (rv == 0 && h->n_boot < h->n)
+		rv = drop_spares(h);
 	if (rv == 0 && !h->o.insecure) {
 		char path[PATH_MAX + 16];
 
@@ -758,6 +791,13 @@ static int build_argv(struct harness *h, int i, char bufs[][32],
 		argv[a++] = "--fault-injection";
 	if (o->insecure)
 		argv[a++] = "--insecure";
+	if (i >= h->n_boot) {
+		argv[a++] = "--join";
+		argv[a++] = "--peer";
+		argv[a++] = h->cl.members[i].peer;
+		argv[a++] = "--client";
+		argv[a++] = h->cl.members[i].client;
+	}
 	for (int k = 0; o->extra_args && o->extra_args[k]; k++) {
 		if (a >= MAX_ARGS - 1)
 			return -E2BIG;
@@ -1808,7 +1848,8 @@ struct harness *harness_new(int n, const struct harness_options *o)
 	struct harness *h;
 	int rv = -EINVAL, zmax = 16384;
 
-	if (n < 1 || n > HARNESS_MAX)
+	if (n < 1 || n + (o ? o->spares : 0) > HARNESS_MAX ||
+	    (o && o->spares < 0))
 		return NULL;
 	pthread_once(&reg_once, reg_install);
 	h = calloc(1, sizeof(*h));
@@ -1822,7 +1863,8 @@ struct harness *harness_new(int n, const struct harness_options *o)
 	set_name(h, h->o.name);
 	if (h->o.start_timeout_ms <= 0)
 		h->o.start_timeout_ms = DEFAULT_START_TIMEOUT_MS;
-	h->n = n;
+	h->n = n + h->o.spares;
+	h->n_boot = n;
 	h->creator = pthread_self();
 	atomic_init(&h->leader_guess, -1);
 	pthread_mutex_init(&h->mu, NULL);
@@ -1905,4 +1947,128 @@ void harness_free(struct harness *h)
 	}
 	pthread_mutex_destroy(&h->mu);
 	free(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Membership                                                           */
+/* ------------------------------------------------------------------ */
+
+int harness_wait_removed_exit(struct harness *h, int i, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	bool running;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->m[i].pid != 0) {
+		h->m[i].killing = true; /* exit 0 on SIGTERM to itself */
+		h->m[i].kill_sig = SIGTERM;
+	}
+	pthread_mutex_unlock(&h->mu);
+	while ((running = harness_running(h, i)) && harness_now_ms() < deadline)
+		harness_sleep_ms(20);
+	if (!running)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	h->m[i].killing = false; /* it was meant to stop by itself */
+	pthread_mutex_unlock(&h->mu);
+	return HARNESS_EDEADLINE;
+}
+
+int harness_wipe_data(struct harness *h, int i)
+{
+	char path[PATH_MAX];
+
+	if (i < 0 || i >= h->n || harness_running(h, i))
+		return -EBUSY;
+	snprintf(path, sizeof(path), "%s", h->m[i].data_dir);
+	remove_tree(path);
+	return 0;
+}
+
+bool harness_bootstrap(const struct harness *h, int i)
+{
+	return i >= 0 && i < h->n_boot;
+}
+
+int harness_join(struct harness *h, int i)
+{
+	if (i < h->n_boot || i >= h->n)
+		return -EINVAL;
+	return harness_restart(h, i);
+}
+
+int harness_member_change(struct harness *h, int action, int i, int deadline_ms)
+{
+	struct cproto_member_req r = { .action = (uint8_t)action,
+		.id = (uint64_t)i + 1 };
+	uint64_t deadline = harness_now_ms() + (uint64_t)deadline_ms;
+	uint8_t *buf;
+	uint32_t len;
+	int idx = -1, rv;
+	bool maybe = false;
+
+	if (i < 0 || i >= h->n)
+		return -EINVAL;
+	if (action == CPROTO_MEMBER_ADD) {
+		r.entry.id = r.id;
+		snprintf(r.entry.peer, sizeof(r.entry.peer), "%s",
+		    h->cl.members[i].peer);
+		snprintf(r.entry.client, sizeof(r.entry.client), "%s",
+		    h->cl.members[i].client);
+		snprintf(r.entry.key, sizeof(r.entry.key), "%s",
+		    h->cl.members[i].key);
+	}
+	rv = cproto_encode_member_req(&r, &buf, &len);
+	if (rv != 0)
+		return rv;
+	if (action == CPROTO_MEMBER_REMOVE) {
+		/* A removed member exits 0 by itself: not unexpected. */
+		pthread_mutex_lock(&h->mu);
+		if (h->m[i].pid != 0) {
+			h->m[i].killing = true;
+			h->m[i].kill_sig = SIGTERM;
+		}
+		pthread_mutex_unlock(&h->mu);
+	}
+	rv = HARNESS_EDEADLINE;
+	while (harness_now_ms() < deadline) {
+		struct client_reply rep = { 0 };
+		int st;
+
+		if (idx < 0 || !harness_running(h, idx))
+			idx = harness_leader(h, 1000);
+		if (idx < 0)
+			continue;
+		st = harness_call(h, idx, CPROTO_MEMBER, buf, len, 5000, &rep);
+		free(rep.data);
+		if (st == 0)
+			st = rep.status;
+		else
+			rep.leader = 0;
+		if (st == CLIENT_ETIMEDOUT || st == NODE_ETIMEDOUT ||
+		    st == NODE_ELOST)
+			maybe = true; /* retried: it may have been made */
+		if (maybe &&
+		    (action == CPROTO_MEMBER_REMOVE ? st == -ENOENT
+		                                    : st == -EEXIST)) {
+			rv = 0; /* an earlier attempt made it */
+			break;
+		}
+		if (st == RAFT_ENOTLEADER || st == NODE_ENOLEADER ||
+		    st == CLIENT_EUNREACHABLE || st == CLIENT_ETIMEDOUT ||
+		    st == NODE_ETIMEDOUT || st == NODE_ELOST ||
+		    st == HARNESS_ENOTRUNNING) {
+			idx = rep.leader ? harness_index_of(h, rep.leader) : -1;
+			harness_sleep_ms(50);
+			continue;
+		}
+		if (st == RAFT_ENOTCAUGHTUP || st == RAFT_ECONFPENDING) {
+			harness_sleep_ms(100);
+			continue;
+		}
+		rv = st;
+		break;
+	}
+	free(buf);
+	return rv;
 }

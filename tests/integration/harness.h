@@ -85,6 +85,12 @@ struct harness_options {
 				      the harness's clients are admins;
 				      RAFTKV_INSECURE=1 in the environment
 				      forces it on for every cluster) */
+	int spares; /* membership tests: members n..n+spares-1 have
+				      ports, keys and data directories but are
+				      not in the cluster file and not started:
+				      harness_join() starts one with --join
+				      (harness_n() counts them; the harness's
+				      clients know their endpoints) */
 	int start_timeout_ms; /* wait for a member to answer; 0: 20000 */
 	int attempt_timeout_ms; /* harness_submit_any per member; 0: 1000 */
 };
@@ -144,6 +150,39 @@ void harness_kill_all(struct harness *h, int sig);
  * says why).
  */
 int harness_restart(struct harness *h, int i);
+
+/*
+ * Start spare member @i (options.spares) for the first time, joining the
+ * running cluster as a learner (--join with its endpoints; add it with
+ * harness_member_change() first or after).  Later restarts are
+ * harness_restart().  Returns as harness_restart().
+ */
+int harness_join(struct harness *h, int i);
+
+/* Member @i was removed: wait up to @timeout_ms for its process to stop
+ * by itself (raftkv-server exits 0 once its removal is committed), which
+ * is then not an unexpected exit.  0 or HARNESS_EDEADLINE. */
+int harness_wait_removed_exit(struct harness *h, int i, int timeout_ms);
+
+/* Remove stopped member @i's data directory (its next start is a fresh
+ * member).  0 or -EBUSY (running). */
+int harness_wipe_data(struct harness *h, int i);
+
+/* Whether member @i is one of the cluster file's (not a spare). */
+bool harness_bootstrap(const struct harness *h, int i);
+
+/*
+ * A membership change through the client protocol (CPROTO_MEMBER),
+ * sent to the leader (found among the running members, following hints)
+ * until it is answered or @deadline_ms passed: @action is a
+ * cproto_member_action (ADD: member @i's endpoints and key), for member
+ * @i.  Retries RAFT_ENOTCAUGHTUP and RAFT_ECONFPENDING, and an attempt
+ * whose outcome is unknown (then -EEXIST, or -ENOENT for a removal,
+ * means an earlier attempt made it: 0).  Returns the
+ * member's final status (0: committed), or HARNESS_EDEADLINE.
+ */
+int harness_member_change(struct harness *h, int action, int i,
+    int deadline_ms);
 
 /* harness_restart() of every member not running (started in parallel). */
 int harness_restart_all(struct harness *h);

@@ -142,6 +142,7 @@ struct kvt *kvt_new(void **state, const struct kvt_options *o)
 	ho.member_path = t->member_path;
 	ho.max_raft_state = o->max_raft_state;
 	ho.workers = o->workers;
+	ho.spares = o->spares;
 	t->h = harness_new(o->nservers, &ho);
 	if (t->h == NULL)
 		fail_msg("%s: cannot start %d members of %s", t->name,

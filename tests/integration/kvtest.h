@@ -85,6 +85,7 @@ struct kvt_options {
 	unsigned loss_pct; /* clerk loss when unreliable (0: 10) */
 	unsigned workers; /* member client workers (0: default) */
 	int clerk_deadline_ms; /* 0: the clerk's default */
+	int spares; /* extra members to join later (harness_options) */
 };
 
 void kvt_options_defaults(struct kvt_options *o);

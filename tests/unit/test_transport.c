@@ -797,6 +797,64 @@ static void test_transport_curve_refuses_impersonation(void **state)
  * Tests: fault injection
  * ------------------------------------------------------------------------ */
 
+/* Membership changes: member 3, unknown to 1 and 2 at first, is refused;
+ * once added it talks both ways; once removed again its frames are
+ * refused and nothing can be sent to it. */
+static void test_transport_members_added_and_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct transport_config c3;
+	struct raft_msg hb = heartbeat(3, 1, 0), m;
+	uint64_t deadline = now_ms() + DELIVERY_MS;
+	bool curve = zmq_has("curve");
+
+	start(f, 1, 2, curve, false);
+	start(f, 2, 2, curve, false);
+	start(f, 3, 3, curve, false);
+	/* Unknown to 1: with CURVE refused at the handshake, without it
+	 * refused as a sender that is not a member. */
+	while (curve ? stats(f->t[0]).auth_denied == 0
+	             : stats(f->t[0]).rejected_sender == 0) {
+		assert_true(now_ms() < deadline);
+		(void)transport_send(f->t[2], &hb);
+		assert_int_equal(recv_wait(f->t[0], &m, 10), 0);
+	}
+	/* 1 and 2 add 3. */
+	config(f, &c3, 1, 3, curve, false);
+	assert_int_equal(transport_set_members(f->t[0], c3.members, 3), 0);
+	assert_int_equal(transport_set_members(f->t[1], c3.members, 3), 0);
+	send_until_received(f->t[2], 3, f->t[0], 1, 31);
+	send_until_received(f->t[0], 1, f->t[2], 3, 13);
+	send_until_received(f->t[2], 3, f->t[1], 2, 32);
+	send_until_received(f->t[1], 2, f->t[0], 1, 21);
+	/* 1 removes 3 (leaving itself out of the list: it is kept). */
+	assert_int_equal(transport_set_members(f->t[0], &c3.members[1], 1), 0);
+	hb = heartbeat(1, 3, 0);
+	assert_int_equal(transport_send(f->t[0], &hb), -EINVAL);
+	send_until_received(f->t[1], 2, f->t[0], 1, 22);
+	{
+		uint64_t before = stats(f->t[0]).rejected +
+		    stats(f->t[0]).auth_denied;
+
+		hb = heartbeat(3, 1, 99);
+		deadline = now_ms() + DELIVERY_MS;
+		while (stats(f->t[0]).rejected + stats(f->t[0]).auth_denied ==
+		    before) {
+			assert_true(now_ms() < deadline);
+			(void)transport_send(f->t[2], &hb);
+			if (recv_wait(f->t[0], &m, 10)) {
+				assert_true(m.from != 3);
+				transport_recv_done(f->t[0], &m);
+			}
+		}
+	}
+	/* A bad list changes nothing. */
+	c3.members[1].id = 0;
+	assert_int_equal(transport_set_members(f->t[0], c3.members, 3),
+	    -EINVAL);
+	send_until_received(f->t[1], 2, f->t[0], 1, 23);
+}
+
 static void test_transport_fault_needs_enabling(void **state)
 {
 	struct fixture *f = *state;
@@ -972,6 +1030,7 @@ int main(void)
 		T(test_transport_curve_refuses_stranger),
 		T(test_transport_curve_refuses_plaintext_peer),
 		T(test_transport_curve_refuses_impersonation),
+		T(test_transport_members_added_and_removed),
 		T(test_transport_fault_needs_enabling),
 		T(test_transport_fault_block_and_restore),
 		T(test_transport_fault_delay),

@@ -1,0 +1,29 @@
+/*
+ * member_join.h - the first start of a member that joins a running
+ * cluster (raftkv-server --join, mount.raftkv -o join): what it must know
+ * before its node starts.
+ */
+#ifndef RAFTKV_MEMBER_JOIN_H
+#define RAFTKV_MEMBER_JOIN_H
+
+#include <stddef.h>
+
+#include "raft/client/cluster.h"
+#include "raft/memberdir.h"
+#include "raft/member/member_options.h"
+
+/*
+ * Ask the running cluster @cl (the members of its cluster file, as a
+ * client: with CURVE, with the client credential keys_load_credential()
+ * finds) for its member directory (CPROTO_MEMBER LIST), merge it into @d,
+ * and add this member's own entry: @o->id at @o->peer / @o->client with
+ * the public key of its secret (@o->secret_file, else member<ID>.key next
+ * to the cluster file).  Tries every member for up to 15 s.  0, or a
+ * negative code with one line in @err (-EINVAL: --peer or --client
+ * missing or malformed; CLIENT_ENOCRED, key errors; CLIENT_EUNREACHABLE:
+ * no member answered).
+ */
+int member_join_directory(const struct member_options *o,
+    const struct cluster *cl, struct memberdir *d, char *err, size_t errlen);
+
+#endif

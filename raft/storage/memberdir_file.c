@@ -1,0 +1,135 @@
+/*
+ * memberdir_file.c - the member directory's file (memberdir_file.h).  File
+ * operations go through diskio.c, like the other storage files, so
+ * failures name the file, operation and cause.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "raft/le.h"
+#include "raft/storage/crc32c.h"
+#include "raft/storage/diskio.h"
+#include "raft/storage/memberdir_file.h"
+
+#define MD_MAGIC "RKMEMBR1"
+#define MD_TMP "members.tmp"
+#define MD_HDR (8 + 8 + 4)
+#define MD_FILE_MAX (MD_HDR + 2 + MEMBERDIR_MAX * (8 + 6 + 2 * 127 + 40) + 4)
+
+int memberdir_save(const char *dir, uint64_t cluster_id,
+    const struct memberdir *d, char *err, size_t errlen)
+{
+	struct diskio io;
+	uint8_t *body = NULL, *file = NULL;
+	uint32_t blen;
+	size_t flen;
+	int fd = -1, rv;
+
+	rv = diskio_init(&io, dir, 1, NULL, NULL, NULL, NULL, err, errlen);
+	if (rv != 0)
+		goto out;
+	rv = memberdir_encode(d, &body, &blen);
+	if (rv == 0 && (file = malloc(MD_HDR + blen + 4)) == NULL)
+		rv = -ENOMEM;
+	if (rv != 0) {
+		rv = diskio_fail(&io, rv, "%s/%s: out of memory", dir,
+		    MEMBERDIR_FILE);
+		goto out;
+	}
+	memcpy(file, MD_MAGIC, 8);
+	le_put64(file + 8, cluster_id);
+	le_put32(file + 16, blen);
+	memcpy(file + MD_HDR, body, blen);
+	flen = MD_HDR + blen;
+	le_put32(file + flen, crc32c(0, file, flen));
+	flen += 4;
+	rv = diskio_open(&io, MD_TMP, O_WRONLY | O_CREAT | O_TRUNC, &fd);
+	if (rv == 0)
+		rv = diskio_pwrite(&io, fd, MD_TMP, file, flen, 0);
+	if (rv == 0)
+		rv = diskio_fdatasync(&io, fd, MD_TMP);
+	if (rv == 0)
+		rv = diskio_rename(&io, MD_TMP, MEMBERDIR_FILE);
+	if (rv == 0)
+		rv = diskio_syncdir(&io);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(body);
+	free(file);
+	diskio_close(&io);
+	return rv;
+}
+
+int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
+    char *err, size_t errlen)
+{
+	struct diskio io;
+	uint8_t *file = NULL;
+	uint64_t size = 0;
+	size_t got = 0;
+	uint32_t blen;
+	int fd = -1, exists = 0, rv;
+
+	memset(d, 0, sizeof(*d));
+	rv = diskio_init(&io, dir, 0, NULL, NULL, NULL, NULL, err, errlen);
+	if (rv == -ENOENT)
+		goto out;
+	if (rv == 0)
+		rv = diskio_exists(&io, MEMBERDIR_FILE, &exists);
+	if (rv == 0 && !exists)
+		rv = -ENOENT;
+	if (rv == 0)
+		rv = diskio_open(&io, MEMBERDIR_FILE, O_RDONLY, &fd);
+	if (rv == 0)
+		rv = diskio_size(&io, fd, MEMBERDIR_FILE, &size);
+	if (rv != 0)
+		goto out;
+	if (size < MD_HDR + 4 || size > MD_FILE_MAX) {
+		rv = diskio_fail(&io, STORAGE_EDAMAGED,
+		    "%s/%s: damaged member directory: %" PRIu64 " bytes; "
+		    "refusing to start (restore the file or the data "
+		    "directory)",
+		    dir, MEMBERDIR_FILE, size);
+		goto out;
+	}
+	file = malloc(size);
+	if (file == NULL) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	rv = diskio_pread(&io, fd, MEMBERDIR_FILE, file, size, 0, &got);
+	if (rv != 0)
+		goto out;
+	blen = le_get32(file + 16);
+	if (got != size || memcmp(file, MD_MAGIC, 8) != 0 ||
+	    (uint64_t)MD_HDR + blen + 4 != size ||
+	    le_get32(file + size - 4) != crc32c(0, file, size - 4) ||
+	    memberdir_decode(file + MD_HDR, blen, d) != 0) {
+		rv = diskio_fail(&io, STORAGE_EDAMAGED,
+		    "%s/%s: damaged member directory (bad magic, length, "
+		    "checksum or entries); refusing to start (restore the "
+		    "file or the data directory)",
+		    dir, MEMBERDIR_FILE);
+		goto out;
+	}
+	if (le_get64(file + 8) != cluster_id) {
+		rv = diskio_fail(&io, STORAGE_EDAMAGED,
+		    "%s/%s: member directory of cluster %" PRIx64
+		    ", not %" PRIx64 "; refusing to start",
+		    dir, MEMBERDIR_FILE, le_get64(file + 8), cluster_id);
+		goto out;
+	}
+out:
+	if (rv != 0)
+		memset(d, 0, sizeof(*d));
+	if (fd >= 0)
+		close(fd);
+	free(file);
+	diskio_close(&io);
+	return rv;
+}

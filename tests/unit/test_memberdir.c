@@ -1,0 +1,191 @@
+/*
+ * test_memberdir.c - the member directory (raft/storage/memberdir.c): the
+ * codec round-trips and refuses what is not exactly one directory; the
+ * file round-trips, is absent as -ENOENT, and every kind of damage (a
+ * flipped byte anywhere, a short file, another cluster's) is refused as
+ * STORAGE_EDAMAGED, fail-closed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "raft/err.h"
+#include "raft/le.h"
+#include "raft/storage/memberdir_file.h"
+
+static void fill(struct memberdir *d, uint32_t n, bool keys)
+{
+	memset(d, 0, sizeof(*d));
+	for (uint32_t i = 0; i < n; i++) {
+		struct memberdir_entry e = { .id = i + 1 };
+
+		snprintf(e.peer, sizeof(e.peer), "tcp://127.0.0.1:%u",
+		    7001 + i);
+		snprintf(e.client, sizeof(e.client), "tcp://127.0.0.1:%u",
+		    7101 + i);
+		if (keys)
+			memset(e.key, 'a' + (int)i, 40);
+		assert_int_equal(memberdir_put(d, &e), 0);
+	}
+}
+
+static void test_memberdir_codec_round_trip(void **state)
+{
+	struct memberdir d, back;
+	uint8_t *buf;
+	uint32_t len;
+
+	(void)state;
+	fill(&d, 5, true);
+	assert_int_equal(memberdir_encode(&d, &buf, &len), 0);
+	assert_int_equal(memberdir_decode(buf, len, &back), 0);
+	assert_int_equal(back.n, 5);
+	assert_memory_equal(&back.m[0], &d.m[0], sizeof(d.m[0]) * 5);
+	/* Every strict prefix and one trailing byte are refused. */
+	for (uint32_t cut = 0; cut < len; cut++)
+		assert_int_equal(memberdir_decode(buf, cut, &back), -EINVAL);
+	buf = realloc(buf, len + 1);
+	buf[len] = 0;
+	assert_int_equal(memberdir_decode(buf, len + 1, &back), -EINVAL);
+	free(buf);
+	/* A repeated id is refused. */
+	d.m[1].id = 1;
+	assert_int_equal(memberdir_encode(&d, &buf, &len), 0);
+	assert_int_equal(memberdir_decode(buf, len, &back), -EINVAL);
+	free(buf);
+}
+
+static void test_memberdir_put_replaces_and_checks(void **state)
+{
+	struct memberdir d;
+	struct memberdir_entry e = { .id = 2 };
+
+	(void)state;
+	fill(&d, 3, false);
+	snprintf(e.peer, sizeof(e.peer), "tcp://10.0.0.2:1");
+	snprintf(e.client, sizeof(e.client), "tcp://10.0.0.2:2");
+	assert_int_equal(memberdir_put(&d, &e), 0);
+	assert_int_equal(d.n, 3);
+	assert_string_equal(memberdir_find(&d, 2)->peer, "tcp://10.0.0.2:1");
+	memberdir_del(&d, 2);
+	assert_null(memberdir_find(&d, 2));
+	assert_int_equal(d.n, 2);
+	e.id = 0;
+	assert_int_equal(memberdir_put(&d, &e), -EINVAL);
+	e.id = 9;
+	memset(e.key, 'k', 12);
+	assert_int_equal(memberdir_put(&d, &e), -EINVAL); /* short key */
+	e.key[0] = '\0';
+	e.peer[0] = '\0';
+	assert_int_equal(memberdir_put(&d, &e), -EINVAL);
+	fill(&d, MEMBERDIR_MAX, false);
+	snprintf(e.peer, sizeof(e.peer), "tcp://x:1");
+	e.id = 1000;
+	assert_int_equal(memberdir_put(&d, &e), -ENOSPC);
+}
+
+static void tmpdir(char *dir, size_t len)
+{
+	snprintf(dir, len, "/tmp/test_memberdir.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+}
+
+static void cleanup(const char *dir)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/members", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/members.tmp", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+static void test_memberdir_file_round_trip(void **state)
+{
+	struct memberdir d, back;
+	char dir[64], err[512] = "";
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	assert_int_equal(memberdir_load(dir, 7, &back, err, sizeof(err)),
+	    -ENOENT);
+	fill(&d, 4, true);
+	assert_int_equal(memberdir_save(dir, 7, &d, err, sizeof(err)), 0);
+	assert_int_equal(memberdir_load(dir, 7, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 4);
+	assert_memory_equal(&back.m[0], &d.m[0], sizeof(d.m[0]) * 4);
+	/* Saving again replaces it. */
+	d.n = 2;
+	assert_int_equal(memberdir_save(dir, 7, &d, err, sizeof(err)), 0);
+	assert_int_equal(memberdir_load(dir, 7, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, 2);
+	/* Another cluster's directory is refused, naming the file. */
+	assert_int_equal(memberdir_load(dir, 8, &back, err, sizeof(err)),
+	    STORAGE_EDAMAGED);
+	assert_non_null(strstr(err, "members"));
+	assert_int_equal(back.n, 0);
+	cleanup(dir);
+}
+
+static void test_memberdir_damage_is_refused(void **state)
+{
+	struct memberdir d, back;
+	char dir[64], path[128], err[512] = "";
+	uint8_t buf[4096];
+	ssize_t len;
+	int fd;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	fill(&d, 3, true);
+	assert_int_equal(memberdir_save(dir, 7, &d, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/members", dir);
+	fd = open(path, O_RDONLY);
+	len = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_true(len > 24);
+	/* A flipped bit anywhere, and every truncation. */
+	for (ssize_t i = 0; i < len; i++) {
+		buf[i] ^= 0x10;
+		fd = open(path, O_WRONLY | O_TRUNC);
+		assert_int_equal(write(fd, buf, (size_t)len), len);
+		close(fd);
+		assert_int_equal(memberdir_load(dir, 7, &back, err,
+		                     sizeof(err)),
+		    STORAGE_EDAMAGED);
+		buf[i] ^= 0x10;
+	}
+	for (ssize_t cut = 0; cut < len; cut += 7) {
+		fd = open(path, O_WRONLY | O_TRUNC);
+		assert_int_equal(write(fd, buf, (size_t)cut), cut);
+		close(fd);
+		assert_int_equal(memberdir_load(dir, 7, &back, err,
+		                     sizeof(err)),
+		    STORAGE_EDAMAGED);
+	}
+	assert_non_null(strstr(err, "refusing to start"));
+	cleanup(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_memberdir_codec_round_trip),
+		cmocka_unit_test(test_memberdir_put_replaces_and_checks),
+		cmocka_unit_test(test_memberdir_file_round_trip),
+		cmocka_unit_test(test_memberdir_damage_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
