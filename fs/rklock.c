@@ -33,6 +33,7 @@
 #include "fs/rklock.h"
 #include "kv/clerk.h"
 #include "kv/kv.h"
+#include "raft/util/clock.h"
 #include "raft/util/logging.h"
 #include "raft/util/num.h"
 
@@ -494,24 +495,43 @@ static int sync_session(struct rklock *l, struct waiter *w)
 		}
 		l->session = s;
 	}
-	if (w != NULL)
+	if (w != NULL) {
+		/* Goes out in @s now (again, after its session was evicted
+		 * and refused it: then nothing of it applied there). */
 		w->session = s;
+		w->lost = false;
+	}
 	pthread_mutex_unlock(&l->mu);
 	return KV_OK;
 }
 
-enum call { C_LOCK, C_LOCK_WAIT, C_UNLOCK, C_UNLOCK_OWNER, C_CANCEL };
+enum call {
+	C_LOCK,
+	C_LOCK_WAIT,
+	C_UNLOCK,
+	C_UNLOCK_OWNER,
+	C_CANCEL,
+	C_KEEPALIVE
+};
 
 /* One lock command through the lock clerk: a clerk status.  @w: the wait
  * a C_LOCK_WAIT is for (else NULL). */
 static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
     struct waiter *w, uint64_t *token, struct kv_lock *conflict)
 {
-	int rv;
+	int rv = -EIO;
 
 	pthread_mutex_lock(&l->ckmu);
-	rv = sync_session(l, w);
-	if (rv == KV_OK) {
+	/* The clerk is session_strict: when the session was evicted, the
+	 * command is refused (KV_ESESSION, nothing applied) and the clerk
+	 * forgets it; the next sync_session() registers a new one and
+	 * forgets the old one's locks and waits BEFORE the command goes out
+	 * again in the new one, so nothing granted in the new session is
+	 * recorded under the old one (and then dropped as lost). */
+	for (int round = 0; round < 2; round++) {
+		rv = sync_session(l, w);
+		if (rv != KV_OK)
+			break;
 		switch (c) {
 		case C_LOCK:
 		case C_LOCK_WAIT:
@@ -527,7 +547,12 @@ static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
 		case C_CANCEL:
 			rv = clerk_lock_cancel(l->ck, rq);
 			break;
+		case C_KEEPALIVE:
+			rv = clerk_keepalive(l->ck);
+			break;
 		}
+		if (rv != KV_ESESSION)
+			break;
 	}
 	pthread_mutex_unlock(&l->ckmu);
 	return rv;
@@ -695,6 +720,11 @@ static void *keeper_main(void *arg)
 {
 	struct rklock *l = arg;
 	int64_t every_ms = l->lease_ns / 4 / 1000000;
+	/* Idle (nothing held or asked), the session is still renewed, a
+	 * quarter of the session TTL apart, so that the state machine does
+	 * not evict a live mount's lock session between two uses. */
+	uint64_t idle_ms = (uint64_t)(KV_SESSION_TTL_NS / 4 / 1000000);
+	uint64_t last = mono_ms();
 
 	if (every_ms < 50)
 		every_ms = 50;
@@ -713,20 +743,18 @@ static void *keeper_main(void *arg)
 		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 		if (l->stop)
 			break;
-		active = l->nfiles_held > 0 || l->waiters != NULL;
+		active = l->nfiles_held > 0 || l->waiters != NULL ||
+		    (l->session != 0 && mono_ms() - last >= idle_ms);
 		pthread_mutex_unlock(&l->mu);
 		/* Only while this mount's member is connected to a majority
 		 * (it confirms a read): a member cut off lets its lease run
 		 * out even if its clerk could still reach the leader. */
 		if (active && rkfs_fresh(l->fs) == 0) {
-			int rv;
+			int rv = call(l, C_KEEPALIVE, NULL, NULL, NULL, NULL);
 
-			pthread_mutex_lock(&l->ckmu);
-			rv = sync_session(l, NULL);
 			if (rv == KV_OK)
-				rv = clerk_keepalive(l->ck);
-			pthread_mutex_unlock(&l->ckmu);
-			if (rv != KV_OK)
+				last = mono_ms();
+			else
 				log_debug("locks: keepalive: %s",
 				    clerk_strerror(rv));
 		}
@@ -757,6 +785,7 @@ struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
 	l->copt.deadline_ms = deadline_ms;
 	l->copt.prefer_member = prefer;
 	l->copt.zctx = l->zctx;
+	l->copt.session_strict = true; /* call() switches sessions */
 	l->lease_ns = lease_ns > 0 ? lease_ns : KV_LOCK_LEASE_NS;
 	l->jobs_tail = &l->jobs;
 	l->next_id = 1;

@@ -12,7 +12,13 @@
  * the lease) while the mount holds or waits for any lock and its member
  * is connected to a majority (a read barrier passes first); a mount that
  * is killed, stopped or cut off stops renewing it, and the state machine
- * expires its locks at a committed time.
+ * expires its locks at a committed time.  Idle, it still renews the
+ * session a quarter of the session TTL apart (KV_SESSION_TTL_NS), so a
+ * live mount's session is not evicted between uses.  If it was evicted
+ * anyway (the mount was cut off that long), the clerk does not register
+ * a new one inside a call (session_strict): the command is refused, the
+ * old session's locks and waits are forgotten (lost) first, then the
+ * command goes out again in a new session.
  *
  * BLOCKING WAITS never hold a thread.  F_SETLKW and flock without
  * LOCK_NB submit LOCK with WAIT; a queued request is parked, unanswered.
