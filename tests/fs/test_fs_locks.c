@@ -29,7 +29,7 @@
  *   other's update (what fencing is for); bytes buffered under a lock
  *   lost before they committed never commit (getattr, close: EIO); a
  *   lease that ran out inside a snapshot the holder's mount installs is
- *   noticed (EIO).
+ *   noticed (EIO); ftruncate is fenced and fails on a lost lock's file.
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -1255,6 +1255,58 @@ static void test_lost_in_snapshot(void)
 	close(lfd);
 }
 
+/*
+ * ftruncate() is a write: mount v holds "ft-lock" and fences "ft-data"
+ * on it; v is stopped past its lease, a waiter elsewhere is granted and
+ * writes "theirs".  Back, the old holder's ftruncate of the fenced file
+ * is refused (EPERM) and the new data survives; its ftruncate of the
+ * locked (lost) file fails with EIO once the mount learnt the loss.
+ */
+static void test_ftruncate_fenced(void)
+{
+	int v = leader_index(), a = (v + 1) % N, r, lfd, dfd;
+	char p[PATH_MAX], val[64];
+	bool eio = false;
+	uint64_t token;
+	pid_t w;
+
+	lfd = open_rw(v, "ft-lock");
+	dfd = open_rw(v, "ft-data");
+	CHECK(ftruncate(dfd, 0) == 0 && pwrite(dfd, "before", 6, 0) == 6 &&
+	        fsync(dfd) == 0,
+	    "data");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	token = token_of(lfd);
+	CHECK(token > 0, "token");
+	snprintf(val, sizeof(val), "%" PRIu64 " /ft-lock", token);
+	CHECK(fsetxattr(dfd, "user.raftkv.fence", val, strlen(val), 0) == 0,
+	    "set the fence");
+	w = holder(a, "ft-lock", true, &r);
+	CHECK(!granted(r, 300), "granted while held");
+	CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "stopped");
+	pathf(p, a, "ft-data");
+	put_file(p, "theirs", O_TRUNC);
+	CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+	errno = 0;
+	CHECK(ftruncate(dfd, 0) < 0 && errno == EPERM,
+	    "the old holder's fenced ftruncate: %s",
+	    errno ? strerror(errno) : "went through");
+	expect_file(a, "ft-data", "theirs");
+	for (int t = 0; t < 200 && !eio; t++) {
+		eio = ftruncate(lfd, 1) < 0 && errno == EIO;
+		if (!eio)
+			sleep_ms(50);
+	}
+	CHECK(eio, "ftruncate of the lost lock's file still works");
+	close(lfd);
+	close(dfd);
+	kill_holder(w);
+	close(r);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -1339,6 +1391,11 @@ int main(int argc, char **argv)
 		printf("ok partition of the holder's mount: granted after the "
 		       "lease, fenced write refused, unfenced one lost an "
 		       "update\n");
+	}
+	if (want(only, "ftrunc")) {
+		test_ftruncate_fenced();
+		printf("ok ftruncate of a lost lock: fenced (EPERM), its "
+		       "locked file EIO\n");
 	}
 	if (want(only, "lostbuf")) {
 		test_lost_buffer();
