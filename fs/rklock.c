@@ -60,10 +60,17 @@ struct holder {
 	uint8_t kind;
 };
 
+/* A POSIX lock owner that asked for a lock through the open file @fh. */
+struct use {
+	struct use *next;
+	uint64_t fh, owner;
+};
+
 struct file {
 	struct file *next;
 	uint64_t ino;
 	struct holder *holders;
+	struct use *uses; /* POSIX owners per open file (OFD: release) */
 	uint64_t token; /* newest grant to this mount (0: none) */
 	uint64_t lost_at; /* loss epoch when lost (0: never) */
 	uint64_t fence_token; /* 0: no fence */
@@ -159,7 +166,8 @@ static void file_gc(struct rklock *l, struct file *f)
 {
 	struct file **p;
 
-	if (f->holders != NULL || f->lost_at != 0 || f->fence_token != 0)
+	if (f->holders != NULL || f->lost_at != 0 || f->fence_token != 0 ||
+	    f->uses != NULL)
 		return;
 	for (p = bucket(l, f->ino); *p != f; p = &(*p)->next)
 		;
@@ -516,12 +524,12 @@ enum call {
 
 /* One lock command through the lock clerk: a clerk status.  @w: the wait
  * a C_LOCK_WAIT is for (else NULL). */
-static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
-    struct waiter *w, uint64_t *token, struct kv_lock *conflict)
+static int call_locked(struct rklock *l, enum call c,
+    const struct clerk_lock_req *rq, struct waiter *w, uint64_t *token,
+    struct kv_lock *conflict)
 {
 	int rv = -EIO;
 
-	pthread_mutex_lock(&l->ckmu);
 	/* The clerk is session_strict: when the session was evicted, the
 	 * command is refused (KV_ESESSION, nothing applied) and the clerk
 	 * forgets it; the next sync_session() registers a new one and
@@ -554,6 +562,17 @@ static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
 		if (rv != KV_ESESSION)
 			break;
 	}
+	return rv;
+}
+
+/* call_locked() with l->ckmu taken. */
+static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
+    struct waiter *w, uint64_t *token, struct kv_lock *conflict)
+{
+	int rv;
+
+	pthread_mutex_lock(&l->ckmu);
+	rv = call_locked(l, c, rq, w, token, conflict);
 	pthread_mutex_unlock(&l->ckmu);
 	return rv;
 }
@@ -1079,6 +1098,12 @@ void rklock_free(struct rklock *l)
 				f->holders = h->next;
 				free(h);
 			}
+			while (f->uses != NULL) {
+				struct use *u = f->uses;
+
+				f->uses = u->next;
+				free(u);
+			}
 			free(f->fence_text);
 			free(f);
 		}
@@ -1092,6 +1117,9 @@ void rklock_free(struct rklock *l)
 
 /* ------------------------------------------------------------------ */
 /* Lock requests */
+
+static void use_add(struct rklock *l, uint64_t ino, uint64_t fh,
+    uint64_t owner);
 
 static void on_interrupt(fuse_req_t req, void *data)
 {
@@ -1360,6 +1388,7 @@ void rklock_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		fuse_reply_err(req, -rv);
 		return;
 	}
+	use_add(of(req), ino, fi->fh, rq.owner);
 	do_lock(req, ino, &rq, sleep != 0);
 }
 
@@ -1422,9 +1451,10 @@ void rklock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 /* ------------------------------------------------------------------ */
 /* Close, open, checks */
 
-/* Release (kind, owner)'s locks and waits on @ino, if it may have any. */
+/* Release (kind, owner)'s locks and waits on @ino, if it may have any
+ * (@ckheld: the caller holds l->ckmu). */
 static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
-    uint64_t owner)
+    uint64_t owner, bool ckheld)
 {
 	struct clerk_lock_req rq = { .inode = ino,
 		.kind = kind,
@@ -1441,7 +1471,8 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 	pthread_mutex_unlock(&l->mu);
 	if (gen == 0 && !waiting)
 		return 0;
-	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
+	rv = ckheld ? call_locked(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL)
+	            : call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
 	if (rv != KV_OK) {
 		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
 		          "closed file: %s",
@@ -1456,17 +1487,108 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 
 int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner)
 {
-	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner);
+	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner, false);
+}
+
+/* The POSIX owner @owner asks for a lock on @ino through the open file
+ * @fh: remembered until @fh is released (release_owners()). */
+static void use_add(struct rklock *l, uint64_t ino, uint64_t fh, uint64_t owner)
+{
+	struct file *f;
+	struct use *u;
+
+	pthread_mutex_lock(&l->mu);
+	f = file_get(l, ino);
+	for (u = f ? f->uses : NULL; u != NULL; u = u->next)
+		if (u->fh == fh && u->owner == owner)
+			break;
+	if (f != NULL && u == NULL) {
+		u = calloc(1, sizeof(*u));
+		if (u != NULL) {
+			u->fh = fh;
+			u->owner = owner;
+			u->next = f->uses;
+			f->uses = u;
+		} else {
+			log_warnx("locks: out of memory recording a lock "
+			          "owner");
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * The open file @fh of @ino is released (its last reference went).  The
+ * POSIX owners that locked through it and through no other open file of
+ * @ino on this mount release their locks there now.  For an OFD lock
+ * (F_OFD_SETLK) the owner is the open file itself, and the kernel does
+ * not unlock it at close through FUSE: this is where it goes.  A
+ * classic POSIX owner (a process' descriptor table) was already
+ * unlocked by the flush of the close (nothing left: no command), unless
+ * it also locked through another open file still open, which keeps it.
+ * Under l->ckmu, so that a LOCK an owner sends meanwhile through
+ * another open file (recorded before it goes out) is either seen here
+ * or goes out after this unlock.
+ */
+static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
+{
+	uint64_t *gone = NULL;
+	size_t n = 0, cap = 0;
+	struct file *f;
+	int rv = 0;
+
+	pthread_mutex_lock(&l->ckmu);
+	pthread_mutex_lock(&l->mu);
+	f = file_find(l, ino);
+	for (struct use **p = f ? &f->uses : NULL; p != NULL && *p != NULL;) {
+		struct use *u = *p;
+		bool other = false;
+
+		if (u->fh != fh) {
+			p = &u->next;
+			continue;
+		}
+		*p = u->next;
+		for (struct use *o = f->uses; o != NULL; o = o->next)
+			other |= o->owner == u->owner;
+		if (!other && n == cap) {
+			size_t nc = cap ? 2 * cap : 4;
+			uint64_t *nv = realloc(gone, nc * sizeof(*nv));
+
+			if (nv != NULL) {
+				gone = nv;
+				cap = nc;
+			}
+		}
+		if (!other && n < cap)
+			gone[n++] = u->owner;
+		free(u);
+	}
+	if (f != NULL)
+		file_gc(l, f);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		int r = drop_owner(l, ino, KV_LK_POSIX, gone[i], true);
+
+		if (r != 0)
+			rv = r;
+	}
+	pthread_mutex_unlock(&l->ckmu);
+	free(gone);
+	return rv;
 }
 
 int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
     bool last)
 {
 	struct rklock *l = fs->locks;
-	int rv = 0;
+	int rv = 0, r;
 
 	if (fi->flock_release)
-		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner);
+		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner, false);
+	r = release_owners(l, ino, fi->fh);
+	if (rv == 0)
+		rv = r;
 	if (last) {
 		pthread_mutex_lock(&l->mu);
 		struct file *f = file_find(l, ino);

@@ -31,7 +31,13 @@
  *
  * RELEASE.  A POSIX owner's locks on a file go when it closes any
  * descriptor of it (flush: UNLOCK_OWNER), a flock when its open file
- * description is released (release with flock_release).  The mount
+ * description is released (release with flock_release).  An OFD lock
+ * (F_OFD_SETLK: a POSIX lock whose owner is the open file description)
+ * is not unlocked by the kernel at close through FUSE, and the flush
+ * carries the process' owner: the mount records which POSIX owners
+ * locked through each open file and, when it is released, unlocks those
+ * that lock through no other open file of the inode here (a classic
+ * owner was unlocked by its flush already: no command).  The mount
  * remembers which (inode, kind, owner) it may hold, so that a close of a
  * file it never locked costs no command.  A grant the state machine
  * reports for a pair that neither holds nor asks here (a request whose

@@ -29,7 +29,8 @@
  *   other's update (what fencing is for); bytes buffered under a lock
  *   lost before they committed never commit (getattr, close: EIO); a
  *   lease that ran out inside a snapshot the holder's mount installs is
- *   noticed (EIO); ftruncate is fenced and fails on a lost lock's file.
+ *   noticed (EIO); OFD locks exclude across mounts and go at close;
+ *   ftruncate is fenced and fails on a lost lock's file.
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -1307,6 +1308,42 @@ static void test_ftruncate_fenced(void)
 	close(r);
 }
 
+/* F_OFD_SETLK/F_OFD_GETLK of @type over the whole of @fd's file. */
+static int ofd_lock(int fd, int cmd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+
+	return fcntl(fd, cmd, &fl);
+}
+
+/*
+ * OFD locks (F_OFD_SETLK) reach the mount and exclude across mounts; the
+ * kernel does not unlock them at close through FUSE, so the mount does
+ * when the open file is released: a lock taken on one mount goes at its
+ * close (well before any lease: that mount is alive and would renew it),
+ * and another mount gets it.
+ */
+static void test_ofd(void)
+{
+	int a = open_rw(0, "ofd"), b = open_rw(1, "ofd");
+	bool got = false;
+
+	CHECK(ofd_lock(a, F_OFD_SETLK, F_WRLCK) == 0, "OFD lock on mount 1");
+	errno = 0;
+	CHECK(ofd_lock(b, F_OFD_SETLK, F_WRLCK) < 0 &&
+	        (errno == EAGAIN || errno == EACCES),
+	    "OFD lock on mount 2 while held on mount 1: %s",
+	    errno ? strerror(errno) : "granted");
+	close(a);
+	for (int t = 0; t < LEASE_MS * 5 / 50 && !got; t++) {
+		got = ofd_lock(b, F_OFD_SETLK, F_WRLCK) == 0;
+		if (!got)
+			sleep_ms(50);
+	}
+	CHECK(got, "an OFD lock closed on mount 1 is still held there");
+	close(b);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -1391,6 +1428,10 @@ int main(int argc, char **argv)
 		printf("ok partition of the holder's mount: granted after the "
 		       "lease, fenced write refused, unfenced one lost an "
 		       "update\n");
+	}
+	if (want(only, "ofd")) {
+		test_ofd();
+		printf("ok OFD locks exclude across mounts and go at close\n");
 	}
 	if (want(only, "ftrunc")) {
 		test_ftruncate_fenced();
