@@ -116,6 +116,7 @@ struct rklock {
 	bool stop, started;
 	pthread_t worker, keeper;
 	int64_t lease_ns;
+	int64_t session_ttl_ns; /* the cluster's (idle renewals) */
 	/* The lock clerk: one call at a time. */
 	pthread_mutex_t ckmu;
 	struct cluster cl;
@@ -742,7 +743,7 @@ static void *keeper_main(void *arg)
 	/* Idle (nothing held or asked), the session is still renewed, a
 	 * quarter of the session TTL apart, so that the state machine does
 	 * not evict a live mount's lock session between two uses. */
-	uint64_t idle_ms = (uint64_t)(KV_SESSION_TTL_NS / 4 / 1000000);
+	uint64_t idle_ms = (uint64_t)(l->session_ttl_ns / 4 / 1000000);
 	uint64_t last = mono_ms();
 
 	if (every_ms < 50)
@@ -787,7 +788,7 @@ static void *keeper_main(void *arg)
 /* Life cycle */
 
 struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
-    int deadline_ms, int prefer, int64_t lease_ns)
+    int deadline_ms, int prefer, int64_t lease_ns, int64_t session_ttl_ns)
 {
 	struct rklock *l = calloc(1, sizeof(*l));
 
@@ -806,6 +807,8 @@ struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
 	l->copt.zctx = l->zctx;
 	l->copt.session_strict = true; /* call() switches sessions */
 	l->lease_ns = lease_ns > 0 ? lease_ns : KV_LOCK_LEASE_NS;
+	l->session_ttl_ns = session_ttl_ns > 0 ? session_ttl_ns
+	                                       : KV_SESSION_TTL_NS;
 	l->jobs_tail = &l->jobs;
 	l->next_id = 1;
 	pthread_mutex_init(&l->mu, NULL);

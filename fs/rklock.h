@@ -13,7 +13,8 @@
  * is connected to a majority (a read barrier passes first); a mount that
  * is killed, stopped or cut off stops renewing it, and the state machine
  * expires its locks at a committed time.  Idle, it still renews the
- * session a quarter of the session TTL apart (KV_SESSION_TTL_NS), so a
+ * session a quarter of the session TTL apart (KV_SESSION_TTL_NS or the
+ * cluster file's session_ttl), so a
  * live mount's session is not evicted between uses.  If it was evicted
  * anyway (the mount was cut off that long), the clerk does not register
  * a new one inside a call (session_strict): the command is refused, the
@@ -102,10 +103,11 @@ struct rkfs_txn;
 /*
  * The lock state of the mount @fs, its clerk talking to @cl (each call
  * bounded by @deadline_ms, member index @prefer asked first), keeping a
- * lease of @lease_ns alive.  NULL on ENOMEM.
+ * lease of @lease_ns alive and, idle, a session that the cluster evicts
+ * after @session_ttl_ns (<= 0: the defaults).  NULL on ENOMEM.
  */
 struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
-    int deadline_ms, int prefer, int64_t lease_ns);
+    int deadline_ms, int prefer, int64_t lease_ns, int64_t session_ttl_ns);
 
 /* Listen to @kv's lock events (once fs->kv is known: the apply hook). */
 void rklock_attach(struct rklock *l, struct kv *kv);

@@ -29,7 +29,8 @@
  *   other's update (what fencing is for); bytes buffered under a lock
  *   lost before they committed never commit (getattr, close: EIO); a
  *   lease that ran out inside a snapshot the holder's mount installs is
- *   noticed (EIO); OFD locks exclude across mounts and go at close;
+ *   noticed (EIO); a lock session idle past the session TTL keeps its
+ *   next lock; OFD locks exclude across mounts and go at close;
  *   ftruncate is fenced and fails on a lost lock's file.
  *
  * Every child process is killed by PID at exit (before the mounts are
@@ -62,6 +63,11 @@
  * election (a holder cannot renew while there is no leader, and the
  * SIGSTOP and partition scenarios take the leader away). */
 #define LEASE_MS 4000
+
+/* The cluster's session TTL (the session_ttl line below, raftkv.conf(5)):
+ * short, so that a mount's lock session idles past it in the idle
+ * scenario (the default is 10 minutes). */
+#define SESSION_TTL_MS 8000
 
 #define MAX_KIDS 64
 static pid_t kids[MAX_KIDS];
@@ -1344,6 +1350,42 @@ static void test_ofd(void)
 	close(b);
 }
 
+/*
+ * A mount's lock session idles past the session TTL (nothing held or
+ * asked there; another mount's lock keeps the committed clock moving),
+ * then a flock is taken there and held without touching the file.  The
+ * mount renews its session while idle, and a session it finds evicted
+ * is switched before anything is recorded in the new one: the lock must
+ * stay held (a waiter elsewhere not granted while the holder lives).
+ * Before, the grant was recorded under the old session, dropped as lost
+ * at the next keepalive, and no longer renewed.
+ */
+static void test_idle_session(void)
+{
+	int r1, r2, r3;
+	pid_t other = holder(2, "idle-busy", false, &r3), h, w;
+
+	CHECK(granted(r3, 20000), "holder on mount 3");
+	h = holder(0, "idle", false, &r1);
+	CHECK(granted(r1, 20000), "warm-up holder");
+	kill_holder(h);
+	close(r1);
+	sleep_ms(SESSION_TTL_MS * 3 / 2);
+	h = holder(0, "idle", false, &r1);
+	CHECK(granted(r1, 20000), "holder after the idle time");
+	w = holder(1, "idle", true, &r2);
+	CHECK(!granted(r2, LEASE_MS * 4),
+	    "a waiter on mount 2 was granted while the holder on mount 1 "
+	    "holds the lock (its session idled past the TTL)");
+	kill_holder(h);
+	close(r1);
+	CHECK(granted(r2, LEASE_MS * 5), "waiter after the holder exited");
+	kill_holder(w);
+	close(r2);
+	kill_holder(other);
+	close(r3);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -1356,7 +1398,8 @@ int main(int argc, char **argv)
 	char extra[64];
 	int rv;
 
-	snprintf(extra, sizeof(extra), "lock_lease %d\n", LEASE_MS);
+	snprintf(extra, sizeof(extra), "lock_lease %d\nsession_ttl %d\n",
+	    LEASE_MS, SESSION_TTL_MS);
 	rv = fsh_setup("locks", extra);
 	if (rv != 0)
 		return rv;
@@ -1428,6 +1471,11 @@ int main(int argc, char **argv)
 		printf("ok partition of the holder's mount: granted after the "
 		       "lease, fenced write refused, unfenced one lost an "
 		       "update\n");
+	}
+	if (want(only, "idle")) {
+		test_idle_session();
+		printf("ok a lock session idle past the session TTL keeps "
+		       "the next lock\n");
 	}
 	if (want(only, "ofd")) {
 		test_ofd();
