@@ -1223,11 +1223,26 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		rv = call(l, C_LOCK_WAIT, rq, w, &token, NULL);
 		pthread_mutex_lock(&l->mu);
 		if ((rv == KV_OK || w->granted) && w->lost) {
-			/* Granted, then lost with the session. */
+			/* Lost with its session.  If the LOCK landed after
+			 * that session's LOST event, in it (still ours), the
+			 * grant is live and the listener recorded it: give
+			 * it back and forget it, or the keeper would renew a
+			 * lock its owner is told it does not have.  (Granted
+			 * before the loss, lose_all() dropped the record and
+			 * the state machine the lock.) */
+			bool live = w->session == l->session;
+			uint64_t gen = holder_gen(l, ino, rq->kind, rq->owner);
+
 			waiter_unlink(l, w);
 			pthread_mutex_unlock(&l->mu);
 			free(w);
 			w = NULL;
+			if (live && gen != 0 &&
+			    call(l, C_UNLOCK, rq, NULL, NULL, NULL) == KV_OK) {
+				pthread_mutex_lock(&l->mu);
+				holder_drop(l, ino, rq->kind, rq->owner, gen);
+				pthread_mutex_unlock(&l->mu);
+			}
 			rv = -EIO;
 			break;
 		}
