@@ -848,14 +848,13 @@ static void lose_pairs(struct rklock *l, const struct held *v, size_t n)
 	}
 }
 
-#define SCAN_MAX 100000u /* POSIX pieces looked at per pair, at most */
+#define SCAN_MAX 100000u /* GETLKs per pair, at most */
 
 /* Does (@session, @h's owner) hold a lock of @h's kind on @h->ino in
  * @kv's table?  (When it cannot tell: yes.) */
 static bool still_held(struct kv *kv, uint64_t session, const struct held *h)
 {
 	struct kv_result res;
-	uint64_t start = 0;
 
 	if (h->kind == KV_LK_FLOCK) {
 		static char key[KV_KEY_MAX]; /* under the inode table lock */
@@ -877,27 +876,41 @@ static bool still_held(struct kv *kv, uint64_t session, const struct held *h)
 		return res.status == KV_OK;
 	}
 	/* POSIX: the held pieces over the file, as a stranger (session 0)
-	 * sees them, until one of this pair. */
-	for (unsigned n = 0; n < SCAN_MAX; n++) {
+	 * sees them, until one of this pair.  A GETLK answers the first
+	 * conflicting piece in the table's order, not the lowest one, so
+	 * the ranges left and right of each answer are both looked at (a
+	 * stack of ranges still to search). */
+	struct span {
+		uint64_t lo, hi;
+	} stack[64];
+	unsigned top = 0;
+
+	stack[top++] = (struct span){ 0, KV_LK_EOF };
+	for (unsigned n = 0; top > 0 && n < SCAN_MAX; n++) {
+		struct span sp = stack[--top];
 		struct kv_op op = { .type = KV_OP_GETLK,
 			.inode = h->ino,
 			.lkind = KV_LK_POSIX,
 			.lmode = KV_LK_EXCL,
-			.start = start,
-			.end = KV_LK_EOF };
+			.start = sp.lo,
+			.end = sp.hi };
 
 		kv_result_init(&res);
 		if (kv_getlk(kv, 0, &op, &res) != 0)
 			return true;
 		if (res.status != KV_ELOCKED || !(res.flags & KV_RES_LOCK))
-			return false;
+			continue; /* nothing held in [lo, hi] */
 		if (res.lock.session == session && res.lock.owner == h->owner)
 			return true;
-		if (res.lock.end == KV_LK_EOF)
-			return false;
-		start = res.lock.end + 1;
+		if (top + 2 > sizeof(stack) / sizeof(stack[0]))
+			return true; /* cannot tell */
+		if (res.lock.start > sp.lo)
+			stack[top++] = (struct span){ sp.lo,
+				res.lock.start - 1 };
+		if (res.lock.end < sp.hi)
+			stack[top++] = (struct span){ res.lock.end + 1, sp.hi };
 	}
-	return true;
+	return top > 0; /* gave up before the end: cannot tell */
 }
 
 /*
