@@ -1624,8 +1624,16 @@ int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
 		pthread_mutex_lock(&l->mu);
 		struct file *f = file_find(l, ino);
 
-		if (f != NULL && f->fence_token != 0)
-			fence_clear(l, f);
+		/* No descriptor opened before a loss is left here: the
+		 * loss mark has nobody to fail any more (a new open records
+		 * the current epoch), so the record can go. */
+		if (f != NULL) {
+			f->lost_at = 0;
+			if (f->fence_token != 0)
+				fence_clear(l, f); /* and gc */
+			else
+				file_gc(l, f);
+		}
 		pthread_mutex_unlock(&l->mu);
 	}
 	return rv;

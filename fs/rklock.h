@@ -141,8 +141,9 @@ void rklock_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner);
 
 /* release (the open file description goes): drop its flock if @fi says so
- * and it may hold one; forget @ino's fence when @last (no open left on
- * this mount).  0 or a negative errno. */
+ * and it may hold one, and the POSIX (OFD) locks of owners that locked
+ * only through it; forget @ino's fence and loss mark when @last (no open
+ * left on this mount).  0 or a negative errno. */
 int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
     bool last);
 
