@@ -832,7 +832,8 @@ int main(int argc, char **argv)
 	if (!o.fs.sync && o.fs.writebuf > 0)
 		fs.wbufs = wbufs_new(o.fs.writebuf, rkfile_commit, &fs);
 	fs.locks = rklock_new(&fs, &cl, o.fs.timeout_ms,
-	    member_index(&cl, o.member.id), cl.lock_lease_ms * 1000000);
+	    member_index(&cl, o.member.id), cl.lock_lease_ms * 1000000,
+	    cl.session_ttl_ms * 1000000);
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
 	    fs.locks == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))

@@ -759,6 +759,8 @@ static int setattr_once(struct fs *fs, void *arg)
 			return -EISDIR;
 		if (attr->st_size < 0)
 			return -EINVAL;
+		/* A size change is a write: fenced like one (rklock.h). */
+		rklock_fence_txn(fs, r->ino, &t);
 		op = rkfs_txn_op(&t, KV_OP_TRUNCATE, key, klen);
 		op->arg = (uint64_t)attr->st_size;
 	}
@@ -794,6 +796,8 @@ static int setattr_once(struct fs *fs, void *arg)
 		r->a = res.attr;
 	if (rv == KV_ENOKEY)
 		return -ENOENT;
+	if (rv == KV_EFENCED)
+		return -EPERM; /* a fence of fs/rklock.h refused it */
 	return rkfs_txn_status(rv);
 }
 
@@ -805,7 +809,6 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int rv;
 
-	(void)fi;
 	if (fs->opt.ro) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -814,7 +817,15 @@ static void rk_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	rv = rkfile_flush_ino(fs, ino);
+	/* ftruncate through a descriptor opened before this mount lost a
+	 * lock on the file: EIO, as a write would be.  (The kernel passes
+	 * @fi only for a truncate through an open file, never a
+	 * directory's.) */
+	rv = fi != NULL && (to_set & FUSE_SET_ATTR_SIZE)
+	    ? rklock_check(fs, ino, rkfile_fh_epoch(fi->fh))
+	    : 0;
+	if (rv == 0)
+		rv = rkfile_flush_ino(fs, ino);
 	if (rv >= 0)
 		rv = rkfs_txn_retry(fs, setattr_once, &r);
 	if (rv != 0) {

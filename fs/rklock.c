@@ -33,6 +33,7 @@
 #include "fs/rklock.h"
 #include "kv/clerk.h"
 #include "kv/kv.h"
+#include "raft/util/clock.h"
 #include "raft/util/logging.h"
 #include "raft/util/num.h"
 
@@ -59,10 +60,17 @@ struct holder {
 	uint8_t kind;
 };
 
+/* A POSIX lock owner that asked for a lock through the open file @fh. */
+struct use {
+	struct use *next;
+	uint64_t fh, owner;
+};
+
 struct file {
 	struct file *next;
 	uint64_t ino;
 	struct holder *holders;
+	struct use *uses; /* POSIX owners per open file (OFD: release) */
 	uint64_t token; /* newest grant to this mount (0: none) */
 	uint64_t lost_at; /* loss epoch when lost (0: never) */
 	uint64_t fence_token; /* 0: no fence */
@@ -108,6 +116,7 @@ struct rklock {
 	bool stop, started;
 	pthread_t worker, keeper;
 	int64_t lease_ns;
+	int64_t session_ttl_ns; /* the cluster's (idle renewals) */
 	/* The lock clerk: one call at a time. */
 	pthread_mutex_t ckmu;
 	struct cluster cl;
@@ -158,7 +167,8 @@ static void file_gc(struct rklock *l, struct file *f)
 {
 	struct file **p;
 
-	if (f->holders != NULL || f->lost_at != 0 || f->fence_token != 0)
+	if (f->holders != NULL || f->lost_at != 0 || f->fence_token != 0 ||
+	    f->uses != NULL)
 		return;
 	for (p = bucket(l, f->ino); *p != f; p = &(*p)->next)
 		;
@@ -494,24 +504,43 @@ static int sync_session(struct rklock *l, struct waiter *w)
 		}
 		l->session = s;
 	}
-	if (w != NULL)
+	if (w != NULL) {
+		/* Goes out in @s now (again, after its session was evicted
+		 * and refused it: then nothing of it applied there). */
 		w->session = s;
+		w->lost = false;
+	}
 	pthread_mutex_unlock(&l->mu);
 	return KV_OK;
 }
 
-enum call { C_LOCK, C_LOCK_WAIT, C_UNLOCK, C_UNLOCK_OWNER, C_CANCEL };
+enum call {
+	C_LOCK,
+	C_LOCK_WAIT,
+	C_UNLOCK,
+	C_UNLOCK_OWNER,
+	C_CANCEL,
+	C_KEEPALIVE
+};
 
 /* One lock command through the lock clerk: a clerk status.  @w: the wait
  * a C_LOCK_WAIT is for (else NULL). */
-static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
-    struct waiter *w, uint64_t *token, struct kv_lock *conflict)
+static int call_locked(struct rklock *l, enum call c,
+    const struct clerk_lock_req *rq, struct waiter *w, uint64_t *token,
+    struct kv_lock *conflict)
 {
-	int rv;
+	int rv = -EIO;
 
-	pthread_mutex_lock(&l->ckmu);
-	rv = sync_session(l, w);
-	if (rv == KV_OK) {
+	/* The clerk is session_strict: when the session was evicted, the
+	 * command is refused (KV_ESESSION, nothing applied) and the clerk
+	 * forgets it; the next sync_session() registers a new one and
+	 * forgets the old one's locks and waits BEFORE the command goes out
+	 * again in the new one, so nothing granted in the new session is
+	 * recorded under the old one (and then dropped as lost). */
+	for (int round = 0; round < 2; round++) {
+		rv = sync_session(l, w);
+		if (rv != KV_OK)
+			break;
 		switch (c) {
 		case C_LOCK:
 		case C_LOCK_WAIT:
@@ -527,8 +556,24 @@ static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
 		case C_CANCEL:
 			rv = clerk_lock_cancel(l->ck, rq);
 			break;
+		case C_KEEPALIVE:
+			rv = clerk_keepalive(l->ck);
+			break;
 		}
+		if (rv != KV_ESESSION)
+			break;
 	}
+	return rv;
+}
+
+/* call_locked() with l->ckmu taken. */
+static int call(struct rklock *l, enum call c, const struct clerk_lock_req *rq,
+    struct waiter *w, uint64_t *token, struct kv_lock *conflict)
+{
+	int rv;
+
+	pthread_mutex_lock(&l->ckmu);
+	rv = call_locked(l, c, rq, w, token, conflict);
 	pthread_mutex_unlock(&l->ckmu);
 	return rv;
 }
@@ -695,6 +740,11 @@ static void *keeper_main(void *arg)
 {
 	struct rklock *l = arg;
 	int64_t every_ms = l->lease_ns / 4 / 1000000;
+	/* Idle (nothing held or asked), the session is still renewed, a
+	 * quarter of the session TTL apart, so that the state machine does
+	 * not evict a live mount's lock session between two uses. */
+	uint64_t idle_ms = (uint64_t)(l->session_ttl_ns / 4 / 1000000);
+	uint64_t last = mono_ms();
 
 	if (every_ms < 50)
 		every_ms = 50;
@@ -713,20 +763,18 @@ static void *keeper_main(void *arg)
 		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 		if (l->stop)
 			break;
-		active = l->nfiles_held > 0 || l->waiters != NULL;
+		active = l->nfiles_held > 0 || l->waiters != NULL ||
+		    (l->session != 0 && mono_ms() - last >= idle_ms);
 		pthread_mutex_unlock(&l->mu);
 		/* Only while this mount's member is connected to a majority
 		 * (it confirms a read): a member cut off lets its lease run
 		 * out even if its clerk could still reach the leader. */
 		if (active && rkfs_fresh(l->fs) == 0) {
-			int rv;
+			int rv = call(l, C_KEEPALIVE, NULL, NULL, NULL, NULL);
 
-			pthread_mutex_lock(&l->ckmu);
-			rv = sync_session(l, NULL);
 			if (rv == KV_OK)
-				rv = clerk_keepalive(l->ck);
-			pthread_mutex_unlock(&l->ckmu);
-			if (rv != KV_OK)
+				last = mono_ms();
+			else
 				log_debug("locks: keepalive: %s",
 				    clerk_strerror(rv));
 		}
@@ -740,7 +788,7 @@ static void *keeper_main(void *arg)
 /* Life cycle */
 
 struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
-    int deadline_ms, int prefer, int64_t lease_ns)
+    int deadline_ms, int prefer, int64_t lease_ns, int64_t session_ttl_ns)
 {
 	struct rklock *l = calloc(1, sizeof(*l));
 
@@ -757,7 +805,10 @@ struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
 	l->copt.deadline_ms = deadline_ms;
 	l->copt.prefer_member = prefer;
 	l->copt.zctx = l->zctx;
+	l->copt.session_strict = true; /* call() switches sessions */
 	l->lease_ns = lease_ns > 0 ? lease_ns : KV_LOCK_LEASE_NS;
+	l->session_ttl_ns = session_ttl_ns > 0 ? session_ttl_ns
+	                                       : KV_SESSION_TTL_NS;
 	l->jobs_tail = &l->jobs;
 	l->next_id = 1;
 	pthread_mutex_init(&l->mu, NULL);
@@ -797,14 +848,13 @@ static void lose_pairs(struct rklock *l, const struct held *v, size_t n)
 	}
 }
 
-#define SCAN_MAX 100000u /* POSIX pieces looked at per pair, at most */
+#define SCAN_MAX 100000u /* GETLKs per pair, at most */
 
 /* Does (@session, @h's owner) hold a lock of @h's kind on @h->ino in
  * @kv's table?  (When it cannot tell: yes.) */
 static bool still_held(struct kv *kv, uint64_t session, const struct held *h)
 {
 	struct kv_result res;
-	uint64_t start = 0;
 
 	if (h->kind == KV_LK_FLOCK) {
 		static char key[KV_KEY_MAX]; /* under the inode table lock */
@@ -826,27 +876,41 @@ static bool still_held(struct kv *kv, uint64_t session, const struct held *h)
 		return res.status == KV_OK;
 	}
 	/* POSIX: the held pieces over the file, as a stranger (session 0)
-	 * sees them, until one of this pair. */
-	for (unsigned n = 0; n < SCAN_MAX; n++) {
+	 * sees them, until one of this pair.  A GETLK answers the first
+	 * conflicting piece in the table's order, not the lowest one, so
+	 * the ranges left and right of each answer are both looked at (a
+	 * stack of ranges still to search). */
+	struct span {
+		uint64_t lo, hi;
+	} stack[64];
+	unsigned top = 0;
+
+	stack[top++] = (struct span){ 0, KV_LK_EOF };
+	for (unsigned n = 0; top > 0 && n < SCAN_MAX; n++) {
+		struct span sp = stack[--top];
 		struct kv_op op = { .type = KV_OP_GETLK,
 			.inode = h->ino,
 			.lkind = KV_LK_POSIX,
 			.lmode = KV_LK_EXCL,
-			.start = start,
-			.end = KV_LK_EOF };
+			.start = sp.lo,
+			.end = sp.hi };
 
 		kv_result_init(&res);
 		if (kv_getlk(kv, 0, &op, &res) != 0)
 			return true;
 		if (res.status != KV_ELOCKED || !(res.flags & KV_RES_LOCK))
-			return false;
+			continue; /* nothing held in [lo, hi] */
 		if (res.lock.session == session && res.lock.owner == h->owner)
 			return true;
-		if (res.lock.end == KV_LK_EOF)
-			return false;
-		start = res.lock.end + 1;
+		if (top + 2 > sizeof(stack) / sizeof(stack[0]))
+			return true; /* cannot tell */
+		if (res.lock.start > sp.lo)
+			stack[top++] = (struct span){ sp.lo,
+				res.lock.start - 1 };
+		if (res.lock.end < sp.hi)
+			stack[top++] = (struct span){ res.lock.end + 1, sp.hi };
 	}
-	return true;
+	return top > 0; /* gave up before the end: cannot tell */
 }
 
 /*
@@ -1050,6 +1114,12 @@ void rklock_free(struct rklock *l)
 				f->holders = h->next;
 				free(h);
 			}
+			while (f->uses != NULL) {
+				struct use *u = f->uses;
+
+				f->uses = u->next;
+				free(u);
+			}
 			free(f->fence_text);
 			free(f);
 		}
@@ -1063,6 +1133,9 @@ void rklock_free(struct rklock *l)
 
 /* ------------------------------------------------------------------ */
 /* Lock requests */
+
+static void use_add(struct rklock *l, uint64_t ino, uint64_t fh,
+    uint64_t owner);
 
 static void on_interrupt(fuse_req_t req, void *data)
 {
@@ -1163,11 +1236,26 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 		rv = call(l, C_LOCK_WAIT, rq, w, &token, NULL);
 		pthread_mutex_lock(&l->mu);
 		if ((rv == KV_OK || w->granted) && w->lost) {
-			/* Granted, then lost with the session. */
+			/* Lost with its session.  If the LOCK landed after
+			 * that session's LOST event, in it (still ours), the
+			 * grant is live and the listener recorded it: give
+			 * it back and forget it, or the keeper would renew a
+			 * lock its owner is told it does not have.  (Granted
+			 * before the loss, lose_all() dropped the record and
+			 * the state machine the lock.) */
+			bool live = w->session == l->session;
+			uint64_t gen = holder_gen(l, ino, rq->kind, rq->owner);
+
 			waiter_unlink(l, w);
 			pthread_mutex_unlock(&l->mu);
 			free(w);
 			w = NULL;
+			if (live && gen != 0 &&
+			    call(l, C_UNLOCK, rq, NULL, NULL, NULL) == KV_OK) {
+				pthread_mutex_lock(&l->mu);
+				holder_drop(l, ino, rq->kind, rq->owner, gen);
+				pthread_mutex_unlock(&l->mu);
+			}
 			rv = -EIO;
 			break;
 		}
@@ -1331,6 +1419,7 @@ void rklock_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		fuse_reply_err(req, -rv);
 		return;
 	}
+	use_add(of(req), ino, fi->fh, rq.owner);
 	do_lock(req, ino, &rq, sleep != 0);
 }
 
@@ -1393,9 +1482,10 @@ void rklock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 /* ------------------------------------------------------------------ */
 /* Close, open, checks */
 
-/* Release (kind, owner)'s locks and waits on @ino, if it may have any. */
+/* Release (kind, owner)'s locks and waits on @ino, if it may have any
+ * (@ckheld: the caller holds l->ckmu). */
 static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
-    uint64_t owner)
+    uint64_t owner, bool ckheld)
 {
 	struct clerk_lock_req rq = { .inode = ino,
 		.kind = kind,
@@ -1412,7 +1502,8 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 	pthread_mutex_unlock(&l->mu);
 	if (gen == 0 && !waiting)
 		return 0;
-	rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
+	rv = ckheld ? call_locked(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL)
+	            : call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
 	if (rv != KV_OK) {
 		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
 		          "closed file: %s",
@@ -1427,23 +1518,122 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 
 int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner)
 {
-	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner);
+	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner, false);
+}
+
+/* The POSIX owner @owner asks for a lock on @ino through the open file
+ * @fh: remembered until @fh is released (release_owners()). */
+static void use_add(struct rklock *l, uint64_t ino, uint64_t fh, uint64_t owner)
+{
+	struct file *f;
+	struct use *u;
+
+	pthread_mutex_lock(&l->mu);
+	f = file_get(l, ino);
+	for (u = f ? f->uses : NULL; u != NULL; u = u->next)
+		if (u->fh == fh && u->owner == owner)
+			break;
+	if (f != NULL && u == NULL) {
+		u = calloc(1, sizeof(*u));
+		if (u != NULL) {
+			u->fh = fh;
+			u->owner = owner;
+			u->next = f->uses;
+			f->uses = u;
+		} else {
+			log_warnx("locks: out of memory recording a lock "
+			          "owner");
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * The open file @fh of @ino is released (its last reference went).  The
+ * POSIX owners that locked through it and through no other open file of
+ * @ino on this mount release their locks there now.  For an OFD lock
+ * (F_OFD_SETLK) the owner is the open file itself, and the kernel does
+ * not unlock it at close through FUSE: this is where it goes.  A
+ * classic POSIX owner (a process' descriptor table) was already
+ * unlocked by the flush of the close (nothing left: no command), unless
+ * it also locked through another open file still open, which keeps it.
+ * Under l->ckmu, so that a LOCK an owner sends meanwhile through
+ * another open file (recorded before it goes out) is either seen here
+ * or goes out after this unlock.
+ */
+static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
+{
+	uint64_t *gone = NULL;
+	size_t n = 0, cap = 0;
+	struct file *f;
+	int rv = 0;
+
+	pthread_mutex_lock(&l->ckmu);
+	pthread_mutex_lock(&l->mu);
+	f = file_find(l, ino);
+	for (struct use **p = f ? &f->uses : NULL; p != NULL && *p != NULL;) {
+		struct use *u = *p;
+		bool other = false;
+
+		if (u->fh != fh) {
+			p = &u->next;
+			continue;
+		}
+		*p = u->next;
+		for (struct use *o = f->uses; o != NULL; o = o->next)
+			other |= o->owner == u->owner;
+		if (!other && n == cap) {
+			size_t nc = cap ? 2 * cap : 4;
+			uint64_t *nv = realloc(gone, nc * sizeof(*nv));
+
+			if (nv != NULL) {
+				gone = nv;
+				cap = nc;
+			}
+		}
+		if (!other && n < cap)
+			gone[n++] = u->owner;
+		free(u);
+	}
+	if (f != NULL)
+		file_gc(l, f);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		int r = drop_owner(l, ino, KV_LK_POSIX, gone[i], true);
+
+		if (r != 0)
+			rv = r;
+	}
+	pthread_mutex_unlock(&l->ckmu);
+	free(gone);
+	return rv;
 }
 
 int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
     bool last)
 {
 	struct rklock *l = fs->locks;
-	int rv = 0;
+	int rv = 0, r;
 
 	if (fi->flock_release)
-		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner);
+		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner, false);
+	r = release_owners(l, ino, fi->fh);
+	if (rv == 0)
+		rv = r;
 	if (last) {
 		pthread_mutex_lock(&l->mu);
 		struct file *f = file_find(l, ino);
 
-		if (f != NULL && f->fence_token != 0)
-			fence_clear(l, f);
+		/* No descriptor opened before a loss is left here: the
+		 * loss mark has nobody to fail any more (a new open records
+		 * the current epoch), so the record can go. */
+		if (f != NULL) {
+			f->lost_at = 0;
+			if (f->fence_token != 0)
+				fence_clear(l, f); /* and gc */
+			else
+				file_gc(l, f);
+		}
 		pthread_mutex_unlock(&l->mu);
 	}
 	return rv;

@@ -12,7 +12,14 @@
  * the lease) while the mount holds or waits for any lock and its member
  * is connected to a majority (a read barrier passes first); a mount that
  * is killed, stopped or cut off stops renewing it, and the state machine
- * expires its locks at a committed time.
+ * expires its locks at a committed time.  Idle, it still renews the
+ * session a quarter of the session TTL apart (KV_SESSION_TTL_NS or the
+ * cluster file's session_ttl), so a
+ * live mount's session is not evicted between uses.  If it was evicted
+ * anyway (the mount was cut off that long), the clerk does not register
+ * a new one inside a call (session_strict): the command is refused, the
+ * old session's locks and waits are forgotten (lost) first, then the
+ * command goes out again in a new session.
  *
  * BLOCKING WAITS never hold a thread.  F_SETLKW and flock without
  * LOCK_NB submit LOCK with WAIT; a queued request is parked, unanswered.
@@ -25,7 +32,13 @@
  *
  * RELEASE.  A POSIX owner's locks on a file go when it closes any
  * descriptor of it (flush: UNLOCK_OWNER), a flock when its open file
- * description is released (release with flock_release).  The mount
+ * description is released (release with flock_release).  An OFD lock
+ * (F_OFD_SETLK: a POSIX lock whose owner is the open file description)
+ * is not unlocked by the kernel at close through FUSE, and the flush
+ * carries the process' owner: the mount records which POSIX owners
+ * locked through each open file and, when it is released, unlocks those
+ * that lock through no other open file of the inode here (a classic
+ * owner was unlocked by its flush already: no command).  The mount
  * remembers which (inode, kind, owner) it may hold, so that a close of a
  * file it never locked costs no command.  A grant the state machine
  * reports for a pair that neither holds nor asks here (a request whose
@@ -90,10 +103,11 @@ struct rkfs_txn;
 /*
  * The lock state of the mount @fs, its clerk talking to @cl (each call
  * bounded by @deadline_ms, member index @prefer asked first), keeping a
- * lease of @lease_ns alive.  NULL on ENOMEM.
+ * lease of @lease_ns alive and, idle, a session that the cluster evicts
+ * after @session_ttl_ns (<= 0: the defaults).  NULL on ENOMEM.
  */
 struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
-    int deadline_ms, int prefer, int64_t lease_ns);
+    int deadline_ms, int prefer, int64_t lease_ns, int64_t session_ttl_ns);
 
 /* Listen to @kv's lock events (once fs->kv is known: the apply hook). */
 void rklock_attach(struct rklock *l, struct kv *kv);
@@ -127,8 +141,9 @@ void rklock_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner);
 
 /* release (the open file description goes): drop its flock if @fi says so
- * and it may hold one; forget @ino's fence when @last (no open left on
- * this mount).  0 or a negative errno. */
+ * and it may hold one, and the POSIX (OFD) locks of owners that locked
+ * only through it; forget @ino's fence and loss mark when @last (no open
+ * left on this mount).  0 or a negative errno. */
 int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
     bool last);
 

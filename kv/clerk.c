@@ -339,6 +339,8 @@ int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res)
 			ck->client_id = 0;
 			if (at.maybe_sent || at.tries > 1)
 				return KV_EMAYBE;
+			if (ck->o.session_strict)
+				return KV_ESESSION;
 			continue;
 		}
 		if (res->status == KV_ESTALE)

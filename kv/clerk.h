@@ -42,6 +42,13 @@
 
 struct clerk_options {
 	bool no_sessions; /* the seeds' semantics (see above) */
+	/* An evicted session (ErrSession) is reported to the caller
+	 * (KV_ESESSION, or KV_EMAYBE when an earlier attempt may have
+	 * applied) instead of registering a new one inside the call; the
+	 * next call registers it.  For a caller whose state belongs to the
+	 * session (fs/rklock.c: it must forget the old session's locks
+	 * before recording anything done in the new one). */
+	bool session_strict;
 	int deadline_ms; /* per call; default 10000 */
 	int try_timeout_ms; /* per attempt on one member; default 1000 */
 	int backoff_min_ms; /* default 5 */

@@ -286,7 +286,8 @@ static int app_create(void **arg, const struct cluster *cl,
     struct rsm_app *rapp, struct endpoint_app *eapp)
 {
 	struct kv_options opt = { .quota = cl->quota, /* 0: the default */
-		.lock_lease_ns = cl->lock_lease_ms * 1000000 };
+		.lock_lease_ns = cl->lock_lease_ms * 1000000,
+		.session_ttl_ns = cl->session_ttl_ms * 1000000 };
 	struct kv *kv = kv_new(&opt);
 
 	if (kv == NULL)

@@ -261,6 +261,27 @@ static int parse_lock_lease(char *rest, struct cluster *c, const char *name,
 	return 0;
 }
 
+/* "session_ttl <ms>": 1 s .. 1 day. */
+static int parse_session_ttl(char *rest, struct cluster *c, const char *name,
+    int line, char *err, size_t errlen)
+{
+	char *w = rest + strspn(rest, " \t"), *end;
+	uint64_t v;
+
+	end = w + strcspn(w, " \t");
+	if (end[strspn(end, " \t")] != '\0')
+		return fail(err, errlen, name, line,
+		    "unexpected words after the session ttl");
+	*end = '\0';
+	if (c->session_ttl_ms != 0)
+		return fail(err, errlen, name, line, "session_ttl given twice");
+	if (num_parse_u64(w, 10, 1000, 86400000, &v) != 0)
+		return fail(err, errlen, name, line,
+		    "session_ttl must be milliseconds, 1000 to 86400000");
+	c->session_ttl_ms = (int64_t)v;
+	return 0;
+}
+
 int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen)
 {
@@ -315,6 +336,9 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 			rv = parse_quota(rest, c, name, line, err, errlen);
 		} else if (strcmp(kw, "lock_lease") == 0) {
 			rv = parse_lock_lease(rest, c, name, line, err, errlen);
+		} else if (strcmp(kw, "session_ttl") == 0) {
+			rv = parse_session_ttl(rest, c, name, line, err,
+			    errlen);
 		} else {
 			rv = fail(err, errlen, name, line,
 			    "unknown directive "

@@ -14,6 +14,10 @@
  *                                application's business, e.g. kv.h QUOTA)
  *   lock_lease <ms>              lock lease, 100 .. 3600000 ms (at most
  *                                once; the application's, kv.h LOCKS)
+ *   session_ttl <ms>             idle client session lifetime, 1000 ..
+ *                                86400000 ms (at most once; the
+ *                                application's, kv.h SESSIONS; tests
+ *                                shorten it)
  *
  * With keys, the client endpoint admits only the credentials listed
  * (CLUSTER_MAX_CREDS at most); admin ones may also transfer leadership
@@ -60,6 +64,7 @@ struct cluster {
 	uint32_t n_creds; /* credential lines */
 	uint64_t quota; /* the quota line, bytes; 0 = none given */
 	int64_t lock_lease_ms; /* the lock_lease line; 0 = none given */
+	int64_t session_ttl_ms; /* the session_ttl line; 0 = none given */
 	struct cluster_cred creds[CLUSTER_MAX_CREDS];
 	/* This process's own client credential, if it has one (set by
 	 * keys_load_credential(), raft/client/keys.h): client_new() then

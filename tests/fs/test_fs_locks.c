@@ -6,6 +6,7 @@
  * that lost its lock is fenced.
  *
  * Scenarios, in order (one cluster, fsharness.h):
+ *   idle: a lock session idle past the session TTL keeps its next lock;
  *   counters: processes on every mount increment one counter file under
  *   flock, fcntl, an O_EXCL lockfile and a mkdir lock: the final count is
  *   exact, every round, also on cache=relaxed mounts (flock, fcntl: a
@@ -29,7 +30,8 @@
  *   other's update (what fencing is for); bytes buffered under a lock
  *   lost before they committed never commit (getattr, close: EIO); a
  *   lease that ran out inside a snapshot the holder's mount installs is
- *   noticed (EIO).
+ *   noticed (EIO); OFD locks exclude across mounts and go at close;
+ *   ftruncate is fenced and fails on a lost lock's file.
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -61,6 +63,13 @@
  * election (a holder cannot renew while there is no leader, and the
  * SIGSTOP and partition scenarios take the leader away). */
 #define LEASE_MS 4000
+
+/* The cluster's session TTL (the session_ttl line below, raftkv.conf(5)):
+ * short, so that a mount's lock session idles past it in the idle
+ * scenario (the default is 10 minutes), yet well above the time the
+ * stop, partition and snapshot scenarios keep a mount away (a session
+ * evicted meanwhile makes its next mutation's outcome unknown: EIO). */
+#define SESSION_TTL_MS 20000
 
 #define MAX_KIDS 64
 static pid_t kids[MAX_KIDS];
@@ -1255,6 +1264,130 @@ static void test_lost_in_snapshot(void)
 	close(lfd);
 }
 
+/*
+ * ftruncate() is a write: mount v holds "ft-lock" and fences "ft-data"
+ * on it; v is stopped past its lease, a waiter elsewhere is granted and
+ * writes "theirs".  Back, the old holder's ftruncate of the fenced file
+ * is refused (EPERM) and the new data survives; its ftruncate of the
+ * locked (lost) file fails with EIO once the mount learnt the loss.
+ */
+static void test_ftruncate_fenced(void)
+{
+	int v = leader_index(), a = (v + 1) % N, r, lfd, dfd;
+	char p[PATH_MAX], val[64];
+	bool eio = false;
+	uint64_t token;
+	pid_t w;
+
+	lfd = open_rw(v, "ft-lock");
+	dfd = open_rw(v, "ft-data");
+	CHECK(ftruncate(dfd, 0) == 0 && pwrite(dfd, "before", 6, 0) == 6 &&
+	        fsync(dfd) == 0,
+	    "data");
+	CHECK(flock(lfd, LOCK_EX) == 0, "holder");
+	token = token_of(lfd);
+	CHECK(token > 0, "token");
+	snprintf(val, sizeof(val), "%" PRIu64 " /ft-lock", token);
+	CHECK(fsetxattr(dfd, "user.raftkv.fence", val, strlen(val), 0) == 0,
+	    "set the fence");
+	w = holder(a, "ft-lock", true, &r);
+	CHECK(!granted(r, 300), "granted while held");
+	CHECK(kill(pids[v], SIGSTOP) == 0, "SIGSTOP");
+	CHECK(granted(r, LEASE_MS * 20),
+	    "waiter after the holder's mount "
+	    "stopped");
+	pathf(p, a, "ft-data");
+	put_file(p, "theirs", O_TRUNC);
+	CHECK(kill(pids[v], SIGCONT) == 0, "SIGCONT");
+	errno = 0;
+	CHECK(ftruncate(dfd, 0) < 0 && errno == EPERM,
+	    "the old holder's fenced ftruncate: %s",
+	    errno ? strerror(errno) : "went through");
+	expect_file(a, "ft-data", "theirs");
+	for (int t = 0; t < 200 && !eio; t++) {
+		eio = ftruncate(lfd, 1) < 0 && errno == EIO;
+		if (!eio)
+			sleep_ms(50);
+	}
+	CHECK(eio, "ftruncate of the lost lock's file still works");
+	close(lfd);
+	close(dfd);
+	kill_holder(w);
+	close(r);
+}
+
+/* F_OFD_SETLK/F_OFD_GETLK of @type over the whole of @fd's file. */
+static int ofd_lock(int fd, int cmd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+
+	return fcntl(fd, cmd, &fl);
+}
+
+/*
+ * OFD locks (F_OFD_SETLK) reach the mount and exclude across mounts; the
+ * kernel does not unlock them at close through FUSE, so the mount does
+ * when the open file is released: a lock taken on one mount goes at its
+ * close (well before any lease: that mount is alive and would renew it),
+ * and another mount gets it.
+ */
+static void test_ofd(void)
+{
+	int a = open_rw(0, "ofd"), b = open_rw(1, "ofd");
+	bool got = false;
+
+	CHECK(ofd_lock(a, F_OFD_SETLK, F_WRLCK) == 0, "OFD lock on mount 1");
+	errno = 0;
+	CHECK(ofd_lock(b, F_OFD_SETLK, F_WRLCK) < 0 &&
+	        (errno == EAGAIN || errno == EACCES),
+	    "OFD lock on mount 2 while held on mount 1: %s",
+	    errno ? strerror(errno) : "granted");
+	close(a);
+	for (int t = 0; t < LEASE_MS * 5 / 50 && !got; t++) {
+		got = ofd_lock(b, F_OFD_SETLK, F_WRLCK) == 0;
+		if (!got)
+			sleep_ms(50);
+	}
+	CHECK(got, "an OFD lock closed on mount 1 is still held there");
+	close(b);
+}
+
+/*
+ * A mount's lock session idles past the session TTL (nothing held or
+ * asked there; another mount's lock keeps the committed clock moving),
+ * then a flock is taken there and held without touching the file.  The
+ * mount renews its session while idle, and a session it finds evicted
+ * is switched before anything is recorded in the new one: the lock must
+ * stay held (a waiter elsewhere not granted while the holder lives).
+ * Before, the grant was recorded under the old session, dropped as lost
+ * at the next keepalive, and no longer renewed.
+ */
+static void test_idle_session(void)
+{
+	int r1, r2, r3;
+	pid_t other = holder(2, "idle-busy", false, &r3), h, w;
+
+	CHECK(granted(r3, 20000), "holder on mount 3");
+	h = holder(0, "idle", false, &r1);
+	CHECK(granted(r1, 20000), "warm-up holder");
+	kill_holder(h);
+	close(r1);
+	sleep_ms(SESSION_TTL_MS * 3 / 2);
+	h = holder(0, "idle", false, &r1);
+	CHECK(granted(r1, 20000), "holder after the idle time");
+	w = holder(1, "idle", true, &r2);
+	CHECK(!granted(r2, LEASE_MS * 4),
+	    "a waiter on mount 2 was granted while the holder on mount 1 "
+	    "holds the lock (its session idled past the TTL)");
+	kill_holder(h);
+	close(r1);
+	CHECK(granted(r2, LEASE_MS * 5), "waiter after the holder exited");
+	kill_holder(w);
+	close(r2);
+	kill_holder(other);
+	close(r3);
+}
+
 /* Run the scenario @name unless @only names another one. */
 static bool want(const char *only, const char *name)
 {
@@ -1267,13 +1400,20 @@ int main(int argc, char **argv)
 	char extra[64];
 	int rv;
 
-	snprintf(extra, sizeof(extra), "lock_lease %d\n", LEASE_MS);
+	snprintf(extra, sizeof(extra), "lock_lease %d\nsession_ttl %d\n",
+	    LEASE_MS, SESSION_TTL_MS);
 	rv = fsh_setup("locks", extra);
 	if (rv != 0)
 		return rv;
 	atexit(kill_kids); /* runs before the harness' cleanup */
 	setvbuf(stdout, NULL, _IONBF, 0);
 
+	/* First: no mount was kept away yet. */
+	if (want(only, "idle")) {
+		test_idle_session();
+		printf("ok a lock session idle past the session TTL keeps "
+		       "the next lock\n");
+	}
 	if (want(only, "nb")) {
 		test_nonblocking_and_conversion();
 		printf("ok LOCK_NB, upgrade/downgrade, F_GETLK across mounts, "
@@ -1339,6 +1479,15 @@ int main(int argc, char **argv)
 		printf("ok partition of the holder's mount: granted after the "
 		       "lease, fenced write refused, unfenced one lost an "
 		       "update\n");
+	}
+	if (want(only, "ofd")) {
+		test_ofd();
+		printf("ok OFD locks exclude across mounts and go at close\n");
+	}
+	if (want(only, "ftrunc")) {
+		test_ftruncate_fenced();
+		printf("ok ftruncate of a lost lock: fenced (EPERM), its "
+		       "locked file EIO\n");
 	}
 	if (want(only, "lostbuf")) {
 		test_lost_buffer();

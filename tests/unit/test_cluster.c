@@ -58,6 +58,10 @@ static void test_cluster_quota_line(void **state)
 	snprintf(text, sizeof(text), "%slock_lease 2500\n", m);
 	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.lock_lease_ms, 2500);
+	assert_int_equal(c.session_ttl_ms, 0); /* none given */
+	snprintf(text, sizeof(text), "%ssession_ttl 8000\n", m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.session_ttl_ms, 8000);
 }
 
 /* cluster_parse_quota(), which `raftkv init --quota` uses too: what the
@@ -130,6 +134,11 @@ static void test_cluster_refuses_bad_files(void **state)
 	refused("cluster 1\nlock_lease 2s\n", 2, "lock_lease must be");
 	refused("cluster 1\nlock_lease 100 1\n", 2, "unexpected words");
 	refused("cluster 1\nlock_lease 100\nlock_lease 100\n", 3,
+	    "given twice");
+	refused("cluster 1\nsession_ttl 999\n", 2, "session_ttl must be");
+	refused("cluster 1\nsession_ttl 86400001\n", 2, "session_ttl must be");
+	refused("cluster 1\nsession_ttl 1000 1\n", 2, "unexpected words");
+	refused("cluster 1\nsession_ttl 1000\nsession_ttl 1000\n", 3,
 	    "given twice");
 }
 
