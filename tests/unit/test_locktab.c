@@ -1614,6 +1614,67 @@ static void test_kv_lock_wait_woken_when_counts_unchanged(void **state)
 	kv_free(n.kv);
 }
 
+/*
+ * Looks (kv_lock_wait() with wait 0: the CLI's renewal check, a clerk's
+ * give-up) take no waiter slot.  Before the fix each look took one for
+ * good: after KV_LOCK_WAITERS_MAX of them every wait was answered at
+ * once (Queued) instead of blocking until the grant.
+ */
+static void test_kv_lock_wait_zero_takes_no_slot(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	uint64_t a, b;
+	struct waiter w;
+	pthread_t th;
+	struct timespec ts;
+	int i, rv;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	b = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(run(&n, b, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true), t0,
+	                     NULL),
+	    KV_EQUEUED);
+	for (i = 0; i < 4 * KV_LOCK_WAITERS_MAX; i++)
+		assert_int_equal(wait_state(&n, b, "f", KV_LK_EXCL),
+		    KV_EQUEUED);
+	w = (struct waiter){ .kv = n.kv, .session = b, .rc = -1 };
+	assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
+	usleep(200 * 1000);
+	/* Still blocked: not answered Queued at once. */
+	rv = pthread_tryjoin_np(th, NULL);
+	if (rv == 0)
+		fail_msg("kv_lock_wait() did not block (status %d)",
+		    w.r.status);
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .owner = 1 },
+	                     t0 + 1, NULL),
+	    KV_OK);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 15;
+	rv = pthread_timedjoin_np(th, NULL, &ts);
+	if (rv != 0) {
+		kv_lock_wait_shutdown(n.kv);
+		pthread_join(th, NULL);
+		fail_msg("kv_lock_wait() missed the grant");
+	}
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.r.status, KV_OK);
+	kv_free(n.kv);
+}
+
 /* Does session @a still hold its flock on "f"? */
 static bool a_holds(struct node *n, uint64_t a)
 {
@@ -2159,6 +2220,7 @@ int main(void)
 		cmocka_unit_test(test_kv_eviction_drops_locks),
 		cmocka_unit_test(test_kv_restore_trim_drops_locks),
 		cmocka_unit_test(test_kv_lock_wait_woken_when_counts_unchanged),
+		cmocka_unit_test(test_kv_lock_wait_zero_takes_no_slot),
 		cmocka_unit_test(test_kv_election_gap_does_not_expire),
 		cmocka_unit_test(test_random_flock_vs_model),
 		cmocka_unit_test(test_random_posix_vs_model),
