@@ -239,11 +239,13 @@
  *       is granted, with its own token, by the apply of whatever entry
  *       frees it (an unlock, a cancel, an expiry).  No deadlock
  *       detection.  Over the lock table's limit (kv_options.lock_max
- *       holders + waiters): ErrNoSpace.
+ *       holders + waiters) or over the session's share of it (a quarter,
+ *       locktab.h): ErrNoSpace.
  *   UNLOCK key kind [start end] owner
  *       FLOCK: drops the owner's flock; POSIX: unlocks [start, end] of the
  *       owner's locks (splitting a piece that straddles an end).  OK even
- *       when nothing was held.  Waiters that became grantable are granted
+ *       when nothing was held; ErrNoSpace (nothing changed) when it would
+ *       split a piece in two and one more record does not fit (as LOCK).  Waiters that became grantable are granted
  *       (FIFO) in the same apply.
  *   UNLOCK_OWNER key-or-inode kind owner
  *       Drops every lock and every wait of the owner on the inode (kind 0:

@@ -706,6 +706,45 @@ undo:
 	return NULL;
 }
 
+/* The most records (held + waiting) one session may have (locktab.h). */
+static uint64_t sess_cap(const struct locktab *t)
+{
+	uint64_t cap = t->max / LOCKTAB_SESSION_SHARE;
+
+	return cap < LOCKTAB_SESSION_MIN ? LOCKTAB_SESSION_MIN : cap;
+}
+
+/* The records (held + waiting) of session @s, counted up to @limit. */
+static uint64_t sess_records(const struct locktab *t, uint64_t s,
+    uint64_t limit)
+{
+	const struct lsess *ls = sess_find(t, s);
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; ls != NULL && i < ls->nino && n < limit; i++) {
+		const struct entry *en = entry_find(t, ls->ino[i]);
+
+		for (int k = 0; en != NULL && k < 2; k++) {
+			const struct space *sp = &en->sp[k];
+
+			for (uint32_t j = 0; j < sp->nh; j++)
+				n += sp->h[j].session == s;
+			for (uint32_t j = 0; j < sp->nw; j++)
+				n += sp->w[j].session == s;
+		}
+	}
+	return n;
+}
+
+/* Room for @more records, in the table and in session @s's share? */
+static bool room_for(const struct locktab *t, uint64_t s, uint32_t more)
+{
+	uint64_t cap = sess_cap(t);
+
+	return (uint64_t)t->nheld + t->nwait + more <= t->max &&
+	    sess_records(t, s, cap) + more <= cap;
+}
+
 int locktab_lock(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out)
 {
@@ -718,7 +757,7 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 	bool had, converting = false;
 
 	out->attr.inode = rq->inode;
-	if ((uint64_t)t->nheld + t->nwait + 2 > t->max) {
+	if (!room_for(t, rq->session, 2)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
@@ -777,6 +816,15 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
 	if (en == NULL)
 		return 0;
 	sp = &en->sp[kidx(rq->kind)];
+	/* A split adds a record: refused at the limits (as Linux: ENOLCK). */
+	for (uint32_t i = 0; i < sp->nh; i++) {
+		if (same_owner(&sp->h[i], a.session, a.owner) &&
+		    sp->h[i].start < a.start && sp->h[i].end > a.end &&
+		    !room_for(t, rq->session, 1)) {
+			out->status = KV_ENOSPC;
+			return 0;
+		}
+	}
 	if (reserve(sp, 1, 0) != 0)
 		return -ENOMEM;
 	for (uint32_t i = 0, end = sp->nh; i < end;) {
@@ -1273,7 +1321,7 @@ static int decode_space(struct locktab *t, struct buf_reader *r,
 	int rc;
 
 	if (r->err || nh > buf_reader_left(r) / LOCK_BYTES ||
-	    (uint64_t)t->nheld + nh > t->max)
+	    (uint64_t)t->nheld + nh > LOCKTAB_DECODE_MAX(t->max))
 		return -EBADMSG;
 	if (reserve(sp, nh, 0) != 0)
 		return -ENOMEM;
@@ -1285,7 +1333,7 @@ static int decode_space(struct locktab *t, struct buf_reader *r,
 	t->nheld += nh;
 	nw = buf_get_u32(r);
 	if (r->err || nw > buf_reader_left(r) / LOCK_BYTES ||
-	    (uint64_t)t->nheld + t->nwait + nw > t->max)
+	    (uint64_t)t->nheld + t->nwait + nw > LOCKTAB_DECODE_MAX(t->max))
 		return -EBADMSG;
 	if (reserve(sp, 0, nw) != 0)
 		return -ENOMEM;

@@ -562,6 +562,110 @@ static void test_fence_and_limit(void **state)
 	locktab_free(t);
 }
 
+/* Does @t survive encode + decode with limit @max? */
+static void assert_decodes(struct locktab *t, uint32_t max)
+{
+	struct locktab *u = NULL;
+	void *b;
+	size_t n;
+
+	assert_int_equal(locktab_encode(t, &b, &n), 0);
+	assert_int_equal(locktab_decode(b, n, LEASE, max, 0, &u), 0);
+	assert_int_equal(locktab_held(u), locktab_held(t));
+	assert_int_equal(locktab_waiting(u), locktab_waiting(t));
+	free(b);
+	locktab_free(u);
+}
+
+/*
+ * Splitting unlocks stop at the limit (ErrNoSpace, nothing changed), and
+ * whatever apply builds decodes with the same limit.  Before the fix six
+ * single-byte unlocks in one lock with max 4 left 7 records, and
+ * locktab_decode() refused the table (-EBADMSG): no member could install
+ * that snapshot or restart from its own.
+ */
+static void test_split_unlock_limit(void **state)
+{
+	struct locktab *t = locktab_new(LEASE, 4);
+	struct kv_result r;
+	int refused = 0;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 100, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	for (uint64_t i = 1; i <= 6; i++) {
+		kv_result_init(&r);
+		assert_int_equal(locktab_unlock(t,
+		                     &(struct locktab_req){ .inode = 1,
+		                         .session = 1,
+		                         .owner = 1,
+		                         .kind = KV_LK_POSIX,
+		                         .start = 10 * i,
+		                         .end = 10 * i },
+		                     idx++, &r),
+		    0);
+		if (r.status == KV_ENOSPC)
+			refused++;
+		else
+			assert_int_equal(r.status, KV_OK);
+		assert_true(locktab_held(t) <= 4);
+	}
+	assert_int_equal(refused, 3);
+	assert_int_equal(locktab_held(t), 4);
+	assert_decodes(t, 4);
+	/* An unlock that splits nothing still works at the limit. */
+	unlock(t, px(1, 1, 1, 0, 0, 10, 0));
+	assert_int_equal(locktab_held(t), 3);
+	locktab_free(t);
+
+	/* Grants that split their owner's piece go past max (one record
+	 * each): three owners hold [100k, 100k + 49] shared and queue for
+	 * an exclusive middle that a fourth owner's shared lock blocks. */
+	t = locktab_new(LEASE, 8);
+	for (uint64_t o = 1; o <= 3; o++)
+		assert_int_equal(lock(t,
+		                     px(1, o, 1, KV_LK_SHARED, 100 * o,
+		                         100 * o + 49, 0),
+		                     NULL, NULL),
+		    KV_OK);
+	assert_int_equal(lock(t, px(1, 4, 1, KV_LK_SHARED, 0, 1000, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	for (uint64_t o = 1; o <= 3; o++)
+		assert_int_equal(lock(t,
+		                     px(1, o, 1, KV_LK_EXCL, 100 * o + 10,
+		                         100 * o + 19, 1),
+		                     NULL, NULL),
+		    KV_EQUEUED);
+	unlock(t, px(1, 4, 1, 0, 0, KV_LK_EOF, 0));
+	assert_int_equal(locktab_waiting(t), 0);
+	assert_int_equal(locktab_held(t), 9); /* > max 8 */
+	assert_decodes(t, 8);
+	locktab_free(t);
+}
+
+/* One session gets at most its share of the table (locktab.h). */
+static void test_session_share(void **state)
+{
+	uint32_t max = 4 * LOCKTAB_SESSION_MIN + 40;
+	struct locktab *t = locktab_new(LEASE, max);
+	uint64_t cap = max / LOCKTAB_SESSION_SHARE, i;
+
+	(void)state;
+	for (i = 0;
+	     lock(t, fl(i + 1, 1, 1, KV_LK_EXCL, 0), NULL, NULL) == KV_OK; i++)
+		assert_true(i < max);
+	/* Admitted while two more records fit in the share. */
+	assert_int_equal(i, cap - 1);
+	assert_int_equal(lock(t, fl(i + 1, 1, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_ENOSPC);
+	/* Another session is not held back by the first one's share. */
+	assert_int_equal(lock(t, fl(i + 1, 2, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_OK);
+	locktab_free(t);
+}
+
 /* ------------------------------------------------------------------------
  * Tests: serialisation
  * ------------------------------------------------------------------------ */
@@ -591,8 +695,8 @@ static void test_encode_decode(void **state)
 	assert_int_equal(locktab_waiting(u), 1);
 	free(b2);
 	locktab_free(u);
-	/* Over the limit, truncated, trailing: refused. */
-	assert_int_equal(locktab_decode(b1, n1, LEASE, 3, 0, &u), -EBADMSG);
+	/* Over the limit (2 * max: locktab.h), truncated, trailing: refused. */
+	assert_int_equal(locktab_decode(b1, n1, LEASE, 1, 0, &u), -EBADMSG);
 	for (size_t n = 0; n < n1; n++)
 		assert_int_equal(locktab_decode(b1, n, LEASE, 100, 0, &u),
 		    -EBADMSG);
@@ -2208,6 +2312,8 @@ int main(void)
 		cmocka_unit_test(test_posix_upgrade_with_waiter),
 		cmocka_unit_test(test_unlock_owner_and_cancel),
 		cmocka_unit_test(test_fence_and_limit),
+		cmocka_unit_test(test_split_unlock_limit),
+		cmocka_unit_test(test_session_share),
 		cmocka_unit_test(test_encode_decode),
 		cmocka_unit_test(test_decode_rejects_conflicts),
 		cmocka_unit_test(test_decode_holders_vs_pairwise),
