@@ -289,7 +289,14 @@
  * moves every session's last activity forward by the whole jump, so that
  * time counts neither toward a lock lease nor toward session_ttl_ns; a
  * session that renewed just before an election keeps the rest of its
- * lease after it.  Lock state of an inode
+ * lease after it.  Committed time is the leader's realtime clock (the
+ * time_ns it stamps): a forward step of it up to KV_CLOCK_GAP_NS shortens
+ * every lease by the step, a larger one is grace, a backward step leaves
+ * the committed clock still until the leader's clock catches up (leases
+ * lengthen by the step).  TICKs run only while locks exist (kvapp.c): with
+ * none, gaps over KV_CLOCK_GAP_NS between client writes are grace too, so
+ * idle sessions age only while entries commit at least that often (an
+ * idle cluster evicts sessions only through session_max).  Lock state of an inode
  * outlives its last name while held (DELETE or a replacing RENAME/PUT
  * of its last name does not touch the lock table): the table keeps the
  * inode number, which is never reused, so the holder can still UNLOCK,
