@@ -990,6 +990,15 @@ int clerk_resume_session(struct clerk *ck, uint64_t session, uint64_t seq)
 	return 0;
 }
 
+int clerk_set_deadline(struct clerk *ck, int ms)
+{
+	int old = ck->o.deadline_ms;
+
+	if (ms > 0)
+		ck->o.deadline_ms = ms;
+	return old;
+}
+
 uint64_t clerk_seq(const struct clerk *ck)
 {
 	return ck->seq;

@@ -168,6 +168,10 @@ int clerk_session(struct clerk *ck, uint64_t *session);
  */
 int clerk_resume_session(struct clerk *ck, uint64_t session, uint64_t seq);
 
+/* Set the per-call deadline (clerk_options.deadline_ms) to @ms (> 0) for
+ * the calls that follow; returns the previous one. */
+int clerk_set_deadline(struct clerk *ck, int ms);
+
 /* The sequence number of the clerk's last mutation (0: none). */
 uint64_t clerk_seq(const struct clerk *ck);
 

@@ -25,6 +25,7 @@
 #include "raft/client/keys.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
+#include "raft/util/clock.h"
 #include "raft/util/num.h"
 
 enum exit_code {
@@ -55,6 +56,7 @@ struct ctx {
 	int nul; /* ls -0: NUL-terminated raw keys */
 	int keepalive_ms; /* lock: renew the lease this often (a third of
 	                     the cluster's lock lease) */
+	int lease_ms; /* lock: the cluster's lock lease */
 };
 
 static const char *prog = "raftkv";
@@ -435,7 +437,8 @@ static int take_lock(struct ctx *c, const struct clerk_lock_req *rq,
 	return outcome(rv, rq->key);
 }
 
-/* Still ours?  One linearizable look. */
+/* Still ours?  One linearizable look; unanswered counts as yes (the
+ * local deadline below decides then). */
 static bool still_held(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token)
 {
@@ -443,6 +446,43 @@ static bool still_held(struct ctx *c, const struct clerk_lock_req *rq,
 	int rv = clerk_lock_wait(c->ck, rq, 0, &now);
 
 	return rv != KV_OK ? rv == CLERK_EUNAVAILABLE : now == token;
+}
+
+/*
+ * Until when (mono_ms()) the lock is surely still ours after a lease
+ * renewal sent at @sent_ms: the renewal commits after it was sent, and
+ * the lease runs @lease_ms of committed time from its commit; a tenth is
+ * kept back for clock rates and for the command to stop.
+ */
+static uint64_t lock_valid_until(uint64_t sent_ms, int lease_ms)
+{
+	return sent_ms + (uint64_t)lease_ms - (uint64_t)lease_ms / 10;
+}
+
+/* One renewal period of run_holding(): renew, look.  Every call gets at
+ * most the time left before *@until (moved on by a renewal that
+ * succeeds).  False if the lock is lost, or may be (the deadline passed
+ * without a renewal: cut off from the cluster). */
+static bool renew_held(struct ctx *c, const struct clerk_lock_req *rq,
+    uint64_t token, uint64_t *until)
+{
+	uint64_t sent = mono_ms();
+	int saved, rv;
+	bool held;
+
+	if (sent >= *until)
+		return false;
+	saved = clerk_set_deadline(c->ck, (int)(*until - sent));
+	rv = clerk_keepalive(c->ck);
+	if (rv == KV_OK)
+		*until = lock_valid_until(sent, c->lease_ms);
+	held = mono_ms() < *until;
+	if (held) {
+		clerk_set_deadline(c->ck, (int)(*until - mono_ms()));
+		held = still_held(c, rq, token) && mono_ms() < *until;
+	}
+	clerk_set_deadline(c->ck, saved);
+	return held;
 }
 
 /*
@@ -460,6 +500,10 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	pid_t pid;
 	int ws, status = -1;
 	bool lost = false;
+	/* The acquire renewed the lease at least once a period while it
+	 * waited: surely ours for a lease less a period from now. */
+	uint64_t until = lock_valid_until(mono_ms(), c->lease_ms) -
+	    (uint64_t)c->keepalive_ms;
 
 	snprintf(tok, sizeof(tok), "%" PRIu64, token);
 	setenv("RAFTKV_LOCK_TOKEN", tok, 1);
@@ -483,9 +527,19 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		return EXIT_ERROR;
 	}
 	while (status < 0) {
-		struct timespec ts = { c->keepalive_ms / 1000,
-			(long)(c->keepalive_ms % 1000) * 1000000L };
-		int sig = sigtimedwait(&set, NULL, &ts);
+		uint64_t now = mono_ms();
+		int wait_ms = c->keepalive_ms;
+		struct timespec ts;
+		int sig;
+
+		/* Wake at the deadline too, to stop the command in time. */
+		if (!lost && until > now && until - now < (uint64_t)wait_ms)
+			wait_ms = (int)(until - now);
+		if (!lost && until <= now)
+			wait_ms = 0;
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
+		sig = sigtimedwait(&set, NULL, &ts);
 
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
 			kill(pid, sig); /* the child decides; we wait */
@@ -497,10 +551,10 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		if (sig < 0 && errno == EAGAIN && !lost) {
 			/* A renewal period passed: keep the lease, and make
 			 * sure the lock is still ours. */
-			(void)clerk_keepalive(c->ck);
-			if (!still_held(c, rq, token)) {
+			if (!renew_held(c, rq, token, &until)) {
 				fprintf(stderr,
-				    "%s: lock %s: lost (lease expired); "
+				    "%s: lock %s: lost (lease expired, or "
+				    "no renewal for a lease); "
 				    "stopping the command\n",
 				    prog, (const char *)rq->key);
 				lost = true;
@@ -823,9 +877,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_USAGE;
 	}
-	c.keepalive_ms = (int)((cl.lock_lease_ms ? cl.lock_lease_ms
-	                                         : KV_LOCK_LEASE_NS / 1000000) /
-	    3);
+	c.lease_ms = (int)(cl.lock_lease_ms ? cl.lock_lease_ms
+	                                    : KV_LOCK_LEASE_NS / 1000000);
+	c.keepalive_ms = c.lease_ms / 3;
 	clerk_options_defaults(&o);
 	if (c.timeout_ms > 0 && cmd->run != cmd_lock)
 		o.deadline_ms = c.timeout_ms;

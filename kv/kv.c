@@ -682,11 +682,15 @@ int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
 	kv_result_init(out);
 	if (op->type != KV_OP_LOCK || kv_cmd_size(&c) == 0 || wait_ms < 0)
 		return -EINVAL;
+	/* Only a caller that will block takes a slot: a look (wait_ms 0)
+	 * returns below without giving one back. */
 	pthread_mutex_lock(&kv->wake_mu);
-	if (kv->waiters >= KV_LOCK_WAITERS_MAX || kv->no_waits)
-		wait_ms = 0; /* full, or stopping: one look, no wait */
-	else
-		kv->waiters++;
+	if (wait_ms > 0) {
+		if (kv->waiters >= KV_LOCK_WAITERS_MAX || kv->no_waits)
+			wait_ms = 0; /* full, or stopping: one look */
+		else
+			kv->waiters++;
+	}
 	pthread_mutex_unlock(&kv->wake_mu);
 	if (wait_ms == 0) {
 		lock_state(kv, session, op, out);

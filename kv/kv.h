@@ -222,11 +222,13 @@
  *
  *   LOCK key kind mode [start end] owner pid [KV_F_WAIT]
  *       The key must exist (a LOCK never creates it).  Grantable when it
- *       conflicts with no lock held by another owner AND, for an owner
- *       that holds nothing of that kind on the inode, with no lock queued
- *       before it (first come, first served: a stream of shared lockers
- *       cannot starve a queued exclusive one; an owner converting its own
- *       lock is not queued behind others).  Then: OK, a new token.
+ *       conflicts with no lock held by another owner AND with no request
+ *       of another owner queued before it (first come, first served: a
+ *       stream of shared lockers cannot starve a queued exclusive one).
+ *       Except: FLOCK, an owner converting its own lock is not queued
+ *       behind others; POSIX, a request passes the queued requests that
+ *       wait on that owner's own locks (else extending or upgrading would
+ *       deadlock), never one that waits on others.  Then: OK, a new token.
  *       FLOCK: the owner's lock is replaced (upgrade/downgrade; as on
  *       Linux the old one is dropped first, so a failed conversion without
  *       WAIT leaves the owner with nothing of that kind).  POSIX: the
@@ -239,11 +241,13 @@
  *       is granted, with its own token, by the apply of whatever entry
  *       frees it (an unlock, a cancel, an expiry).  No deadlock
  *       detection.  Over the lock table's limit (kv_options.lock_max
- *       holders + waiters): ErrNoSpace.
+ *       holders + waiters) or over the session's share of it (a quarter,
+ *       locktab.h): ErrNoSpace.
  *   UNLOCK key kind [start end] owner
  *       FLOCK: drops the owner's flock; POSIX: unlocks [start, end] of the
  *       owner's locks (splitting a piece that straddles an end).  OK even
- *       when nothing was held.  Waiters that became grantable are granted
+ *       when nothing was held; ErrNoSpace (nothing changed) when it would
+ *       split a piece in two and one more record does not fit (as LOCK).  Waiters that became grantable are granted
  *       (FIFO) in the same apply.
  *   UNLOCK_OWNER key-or-inode kind owner
  *       Drops every lock and every wait of the owner on the inode (kind 0:
@@ -285,7 +289,14 @@
  * moves every session's last activity forward by the whole jump, so that
  * time counts neither toward a lock lease nor toward session_ttl_ns; a
  * session that renewed just before an election keeps the rest of its
- * lease after it.  Lock state of an inode
+ * lease after it.  Committed time is the leader's realtime clock (the
+ * time_ns it stamps): a forward step of it up to KV_CLOCK_GAP_NS shortens
+ * every lease by the step, a larger one is grace, a backward step leaves
+ * the committed clock still until the leader's clock catches up (leases
+ * lengthen by the step).  TICKs run only while locks exist (kvapp.c): with
+ * none, gaps over KV_CLOCK_GAP_NS between client writes are grace too, so
+ * idle sessions age only while entries commit at least that often (an
+ * idle cluster evicts sessions only through session_max).  Lock state of an inode
  * outlives its last name while held (DELETE or a replacing RENAME/PUT
  * of its last name does not touch the lock table): the table keeps the
  * inode number, which is never reused, so the holder can still UNLOCK,

@@ -445,6 +445,36 @@ static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 	return false;
 }
 
+/* Is waiter @w blocked by a lock that (@session, @owner) holds in @sp? */
+static bool waits_on(const struct space *sp, const struct lk *w,
+    uint64_t session, uint64_t owner)
+{
+	for (uint32_t i = 0; i < sp->nh; i++)
+		if (same_owner(&sp->h[i], session, owner) &&
+		    conflicts(&sp->h[i], w->session, w->owner, w->mode,
+		        w->start, w->end))
+			return true;
+	return false;
+}
+
+/*
+ * The first of the waiters @v[0, @n) of @sp that POSIX request @rq must
+ * queue behind (first come, first served per range): one it conflicts
+ * with, unless that waiter is itself blocked by a lock of @rq's owner (an
+ * owner extending or upgrading would otherwise wait on a waiter that
+ * waits on it: a deadlock).  An owner's own waits never block it.
+ */
+static const struct lk *queue_conflict(const struct space *sp,
+    const struct lk *v, uint32_t n, const struct lk *rq)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (conflicts(&v[i], rq->session, rq->owner, rq->mode,
+		        rq->start, rq->end) &&
+		    !waits_on(sp, &v[i], rq->session, rq->owner))
+			return &v[i];
+	return NULL;
+}
+
 static uint64_t next_token(struct locktab *t, uint64_t index)
 {
 	uint64_t tok = index << 16;
@@ -576,8 +606,10 @@ static int apply_grant(struct space *sp, uint8_t kind, const struct lk *a)
 
 /*
  * The grant pass of @sp: each waiter, in FIFO order, that conflicts with
- * no holder of another owner and (unless its owner already holds
- * something here) with no earlier waiter still queued, is granted.
+ * no holder of another owner and with no earlier waiter still queued is
+ * granted; except that a flock owner that holds something here passes
+ * the queue, and a POSIX request passes only the waiters its own owner's
+ * locks block (queue_conflict()).
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
@@ -590,7 +622,9 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 		struct lk w = sp->w[i];
 		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
 
-		if (ok && !holds_any(sp, w.session, w.owner))
+		if (ok && kind == KV_LK_POSIX)
+			ok = queue_conflict(sp, sp->w, keep, &w) == NULL;
+		else if (ok && !holds_any(sp, w.session, w.owner))
 			ok = first_conflict(sp->w, keep, &w) == NULL;
 		if (!ok) {
 			sp->w[keep++] = w;
@@ -706,6 +740,45 @@ undo:
 	return NULL;
 }
 
+/* The most records (held + waiting) one session may have (locktab.h). */
+static uint64_t sess_cap(const struct locktab *t)
+{
+	uint64_t cap = t->max / LOCKTAB_SESSION_SHARE;
+
+	return cap < LOCKTAB_SESSION_MIN ? LOCKTAB_SESSION_MIN : cap;
+}
+
+/* The records (held + waiting) of session @s, counted up to @limit. */
+static uint64_t sess_records(const struct locktab *t, uint64_t s,
+    uint64_t limit)
+{
+	const struct lsess *ls = sess_find(t, s);
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; ls != NULL && i < ls->nino && n < limit; i++) {
+		const struct entry *en = entry_find(t, ls->ino[i]);
+
+		for (int k = 0; en != NULL && k < 2; k++) {
+			const struct space *sp = &en->sp[k];
+
+			for (uint32_t j = 0; j < sp->nh; j++)
+				n += sp->h[j].session == s;
+			for (uint32_t j = 0; j < sp->nw; j++)
+				n += sp->w[j].session == s;
+		}
+	}
+	return n;
+}
+
+/* Room for @more records, in the table and in session @s's share? */
+static bool room_for(const struct locktab *t, uint64_t s, uint32_t more)
+{
+	uint64_t cap = sess_cap(t);
+
+	return (uint64_t)t->nheld + t->nwait + more <= t->max &&
+	    sess_records(t, s, cap) + more <= cap;
+}
+
 int locktab_lock(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out)
 {
@@ -718,7 +791,7 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 	bool had, converting = false;
 
 	out->attr.inode = rq->inode;
-	if ((uint64_t)t->nheld + t->nwait + 2 > t->max) {
+	if (!room_for(t, rq->session, 2)) {
 		out->status = KV_ENOSPC;
 		return 0;
 	}
@@ -744,7 +817,9 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		}
 	}
 	c = first_conflict(sp->h, sp->nh, &a);
-	if (c == NULL && !had && !converting)
+	if (c == NULL && rq->kind == KV_LK_POSIX)
+		c = queue_conflict(sp, sp->w, sp->nw, &a);
+	else if (c == NULL && !had && !converting)
 		c = first_conflict(sp->w, sp->nw, &a);
 	if (c == NULL) {
 		a.token = next_token(t, index);
@@ -777,6 +852,15 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
 	if (en == NULL)
 		return 0;
 	sp = &en->sp[kidx(rq->kind)];
+	/* A split adds a record: refused at the limits (as Linux: ENOLCK). */
+	for (uint32_t i = 0; i < sp->nh; i++) {
+		if (same_owner(&sp->h[i], a.session, a.owner) &&
+		    sp->h[i].start < a.start && sp->h[i].end > a.end &&
+		    !room_for(t, rq->session, 1)) {
+			out->status = KV_ENOSPC;
+			return 0;
+		}
+	}
 	if (reserve(sp, 1, 0) != 0)
 		return -ENOMEM;
 	for (uint32_t i = 0, end = sp->nh; i < end;) {
@@ -1273,7 +1357,7 @@ static int decode_space(struct locktab *t, struct buf_reader *r,
 	int rc;
 
 	if (r->err || nh > buf_reader_left(r) / LOCK_BYTES ||
-	    (uint64_t)t->nheld + nh > t->max)
+	    (uint64_t)t->nheld + nh > LOCKTAB_DECODE_MAX(t->max))
 		return -EBADMSG;
 	if (reserve(sp, nh, 0) != 0)
 		return -ENOMEM;
@@ -1285,7 +1369,7 @@ static int decode_space(struct locktab *t, struct buf_reader *r,
 	t->nheld += nh;
 	nw = buf_get_u32(r);
 	if (r->err || nw > buf_reader_left(r) / LOCK_BYTES ||
-	    (uint64_t)t->nheld + t->nwait + nw > t->max)
+	    (uint64_t)t->nheld + t->nwait + nw > LOCKTAB_DECODE_MAX(t->max))
 		return -EBADMSG;
 	if (reserve(sp, 0, nw) != 0)
 		return -ENOMEM;

@@ -76,7 +76,21 @@ typedef int64_t (*locktab_time_fn)(void *arg, uint64_t session);
 /*
  * An empty table: leases of @lease_ns (> 0) of committed time, at most
  * @max (>= 1) held locks + waiters.  NULL on ENOMEM.
+ *
+ * Limits.  A LOCK is refused (ErrNoSpace; ENOLCK through the mount)
+ * unless two more records fit under @max and under its session's share,
+ * max(@max / LOCKTAB_SESSION_SHARE, LOCKTAB_SESSION_MIN) records (held
+ * + waiting), so one client cannot take the whole table.  A POSIX UNLOCK
+ * that would split a piece is refused the same way when one more record
+ * does not fit (Linux: ENOLCK).  Granting a queued POSIX request can
+ * still split its owner's piece (one record more than the request had,
+ * at most once per waiter), so a table may hold up to 2 * @max records:
+ * locktab_decode() accepts LOCKTAB_DECODE_MAX(@max), whatever apply made.
  */
+#define LOCKTAB_SESSION_SHARE 4
+#define LOCKTAB_SESSION_MIN 16
+#define LOCKTAB_DECODE_MAX(max) (2 * (uint64_t)(max))
+
 struct locktab *locktab_new(int64_t lease_ns, uint32_t max);
 
 /* NULL-safe. */
@@ -100,8 +114,9 @@ void locktab_set_clock(struct locktab *t, locktab_time_fn fn, void *arg);
 int locktab_lock(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out);
 
-/* UNLOCK @rq (mode ignored): OK, then the grant pass.  0 or -ENOMEM
- * (a POSIX unlock inside a piece splits it: nothing changed). */
+/* UNLOCK @rq (mode ignored): OK, then the grant pass; ErrNoSpace (nothing
+ * changed) for a POSIX unlock inside a piece (a split) with no room for
+ * one more record (see locktab_new()).  0 or -ENOMEM (nothing changed). */
 int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out);
 
@@ -201,7 +216,8 @@ void locktab_each(const struct locktab *t,
  * holders, 0 for waiters; two holders of one space share a token only
  * if they are pieces of one owner), no empty inode entry, no two holders
  * of different owners in conflict, every holder's and waiter's session with a
- * lease, renewal times <= @clock_ns; over @max: -EBADMSG.  The stored
+ * lease, renewal times <= @clock_ns; over LOCKTAB_DECODE_MAX(@max)
+ * records: -EBADMSG.  The stored
  * renewal times only order the leases (the times themselves are the
  * session table's).  Returns 0, -EBADMSG or -ENOMEM.
  */

@@ -321,10 +321,68 @@ static void test_lock_handle_unlock(void **state)
 	harness_mark_passed(h);
 }
 
+/* wait_status() for at most @ms: the status, or -1 (still running). */
+static int wait_status_for(pid_t pid, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	int ws;
+
+	do {
+		pid_t r = waitpid(pid, &ws, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(ws) ? WEXITSTATUS(ws)
+			                     : 128 + WTERMSIG(ws);
+		if (r < 0 && errno != EINTR)
+			return -2;
+		usleep(50000);
+	} while (mono_ms() < end);
+	return -1;
+}
+
+/*
+ * A CLI cut off from the cluster (every member stopped with SIGSTOP)
+ * cannot renew its lease: past its local deadline (a lease after its
+ * last renewal was sent, less a margin) it stops the command (SIGTERM)
+ * and exits 5, as for a lost lock.  Before the fix it treated "no
+ * answer" as "still held" and the command ran on for ever.
+ */
+static void test_cut_off_stops_command(void **state)
+{
+	struct harness *h = start(state, "cli-lock-cutoff");
+	pid_t holder;
+	char buf[64];
+	int rv;
+
+	holder = sh(h,
+	    "exec raftkv lock L -- sh -c "
+	    "'echo $$ > $D/holder.pid; trap \"kill \\$!; echo term > $D/term; "
+	    "exit 0\" TERM; sleep 600 & wait'");
+	assert_true(wait_file(h, "holder.pid", 30000));
+	for (int i = 0; i < harness_n(h); i++)
+		assert_int_equal(harness_kill(h, i, SIGSTOP), 0);
+	/* A lease (10 s) and the unlock's try after it: 60 s is far. */
+	rv = wait_status_for(holder, 60000);
+	for (int i = 0; i < harness_n(h); i++)
+		harness_kill(h, i, SIGCONT);
+	if (rv == -1) {
+		read_file(h, "holder.pid", buf, sizeof(buf));
+		kill(holder, SIGKILL);
+		kill(atoi(buf), SIGKILL);
+		wait_status(holder);
+		fail_msg("raftkv lock ran on while cut off");
+	}
+	assert_int_equal(rv, 5);
+	read_file(h, "term", buf, sizeof(buf));
+	assert_string_equal(buf, "term");
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
+		cmocka_unit_test_teardown(test_cut_off_stops_command, teardown),
 		cmocka_unit_test_teardown(test_idle_expiry_by_ticks, teardown),
 		cmocka_unit_test_teardown(test_kill9_holder_lease_and_fence,
 		    teardown),

@@ -459,6 +459,55 @@ static void test_posix_upgrade_with_waiter(void **state)
 	locktab_free(t);
 }
 
+/*
+ * First come, first served per range: an owner that holds some range
+ * does not pass a waiter queued before it for a range both want.  Before
+ * the fix owner 1, holding [0,9], was granted [50,59] shared over owner
+ * 2's queued exclusive request for it.  It still passes a waiter that
+ * waits on its own locks (else: deadlock).
+ */
+static void test_posix_fifo_per_range(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 9, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 50, 59, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_ELOCKED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 55, 70, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	/* A range nobody waits for is granted at once. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 80, 89, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	/* Owner 3 leaves: 2 first, then 1. */
+	unlock(t, px(1, 3, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]s 1:P1/1[80-89]s 1:P2/1[50-59]e");
+	assert_int_equal(locktab_waiting(t), 1);
+	unlock(t, px(1, 2, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]s 1:P1/1[80-89]s "
+	    "1:P1/1[55-70]s");
+	/* Owner 2 queues behind owner 1's [0,9]; owner 1 extends into
+	 * what 2 waits for: passes (2 waits on 1). */
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 9, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 5, 12, 0), NULL, NULL),
+	    KV_OK);
+	locktab_free(t);
+}
+
 static void test_unlock_owner_and_cancel(void **state)
 {
 	struct locktab *t = new_tab(NULL);
@@ -562,6 +611,110 @@ static void test_fence_and_limit(void **state)
 	locktab_free(t);
 }
 
+/* Does @t survive encode + decode with limit @max? */
+static void assert_decodes(struct locktab *t, uint32_t max)
+{
+	struct locktab *u = NULL;
+	void *b;
+	size_t n;
+
+	assert_int_equal(locktab_encode(t, &b, &n), 0);
+	assert_int_equal(locktab_decode(b, n, LEASE, max, 0, &u), 0);
+	assert_int_equal(locktab_held(u), locktab_held(t));
+	assert_int_equal(locktab_waiting(u), locktab_waiting(t));
+	free(b);
+	locktab_free(u);
+}
+
+/*
+ * Splitting unlocks stop at the limit (ErrNoSpace, nothing changed), and
+ * whatever apply builds decodes with the same limit.  Before the fix six
+ * single-byte unlocks in one lock with max 4 left 7 records, and
+ * locktab_decode() refused the table (-EBADMSG): no member could install
+ * that snapshot or restart from its own.
+ */
+static void test_split_unlock_limit(void **state)
+{
+	struct locktab *t = locktab_new(LEASE, 4);
+	struct kv_result r;
+	int refused = 0;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 100, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	for (uint64_t i = 1; i <= 6; i++) {
+		kv_result_init(&r);
+		assert_int_equal(locktab_unlock(t,
+		                     &(struct locktab_req){ .inode = 1,
+		                         .session = 1,
+		                         .owner = 1,
+		                         .kind = KV_LK_POSIX,
+		                         .start = 10 * i,
+		                         .end = 10 * i },
+		                     idx++, &r),
+		    0);
+		if (r.status == KV_ENOSPC)
+			refused++;
+		else
+			assert_int_equal(r.status, KV_OK);
+		assert_true(locktab_held(t) <= 4);
+	}
+	assert_int_equal(refused, 3);
+	assert_int_equal(locktab_held(t), 4);
+	assert_decodes(t, 4);
+	/* An unlock that splits nothing still works at the limit. */
+	unlock(t, px(1, 1, 1, 0, 0, 10, 0));
+	assert_int_equal(locktab_held(t), 3);
+	locktab_free(t);
+
+	/* Grants that split their owner's piece go past max (one record
+	 * each): three owners hold [100k, 100k + 49] shared and queue for
+	 * an exclusive middle that a fourth owner's shared lock blocks. */
+	t = locktab_new(LEASE, 8);
+	for (uint64_t o = 1; o <= 3; o++)
+		assert_int_equal(lock(t,
+		                     px(1, o, 1, KV_LK_SHARED, 100 * o,
+		                         100 * o + 49, 0),
+		                     NULL, NULL),
+		    KV_OK);
+	assert_int_equal(lock(t, px(1, 4, 1, KV_LK_SHARED, 0, 1000, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	for (uint64_t o = 1; o <= 3; o++)
+		assert_int_equal(lock(t,
+		                     px(1, o, 1, KV_LK_EXCL, 100 * o + 10,
+		                         100 * o + 19, 1),
+		                     NULL, NULL),
+		    KV_EQUEUED);
+	unlock(t, px(1, 4, 1, 0, 0, KV_LK_EOF, 0));
+	assert_int_equal(locktab_waiting(t), 0);
+	assert_int_equal(locktab_held(t), 9); /* > max 8 */
+	assert_decodes(t, 8);
+	locktab_free(t);
+}
+
+/* One session gets at most its share of the table (locktab.h). */
+static void test_session_share(void **state)
+{
+	uint32_t max = 4 * LOCKTAB_SESSION_MIN + 40;
+	struct locktab *t = locktab_new(LEASE, max);
+	uint64_t cap = max / LOCKTAB_SESSION_SHARE, i;
+
+	(void)state;
+	for (i = 0;
+	     lock(t, fl(i + 1, 1, 1, KV_LK_EXCL, 0), NULL, NULL) == KV_OK; i++)
+		assert_true(i < max);
+	/* Admitted while two more records fit in the share. */
+	assert_int_equal(i, cap - 1);
+	assert_int_equal(lock(t, fl(i + 1, 1, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_ENOSPC);
+	/* Another session is not held back by the first one's share. */
+	assert_int_equal(lock(t, fl(i + 1, 2, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_OK);
+	locktab_free(t);
+}
+
 /* ------------------------------------------------------------------------
  * Tests: serialisation
  * ------------------------------------------------------------------------ */
@@ -591,8 +744,8 @@ static void test_encode_decode(void **state)
 	assert_int_equal(locktab_waiting(u), 1);
 	free(b2);
 	locktab_free(u);
-	/* Over the limit, truncated, trailing: refused. */
-	assert_int_equal(locktab_decode(b1, n1, LEASE, 3, 0, &u), -EBADMSG);
+	/* Over the limit (2 * max: locktab.h), truncated, trailing: refused. */
+	assert_int_equal(locktab_decode(b1, n1, LEASE, 1, 0, &u), -EBADMSG);
 	for (size_t n = 0; n < n1; n++)
 		assert_int_equal(locktab_decode(b1, n, LEASE, 100, 0, &u),
 		    -EBADMSG);
@@ -1614,6 +1767,67 @@ static void test_kv_lock_wait_woken_when_counts_unchanged(void **state)
 	kv_free(n.kv);
 }
 
+/*
+ * Looks (kv_lock_wait() with wait 0: the CLI's renewal check, a clerk's
+ * give-up) take no waiter slot.  Before the fix each look took one for
+ * good: after KV_LOCK_WAITERS_MAX of them every wait was answered at
+ * once (Queued) instead of blocking until the grant.
+ */
+static void test_kv_lock_wait_zero_takes_no_slot(void **state)
+{
+	struct node n;
+	int64_t t0 = 1000 * SEC;
+	uint64_t a, b;
+	struct waiter w;
+	pthread_t th;
+	struct timespec ts;
+	int i, rv;
+
+	(void)state;
+	memset(seqs, 0, sizeof(seqs));
+	node_init(&n, LEASE);
+	put(&n, "f", "", t0);
+	a = reg(&n, t0);
+	b = reg(&n, t0);
+	assert_int_equal(run(&n, a, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, false), t0,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(run(&n, b, KV_OP_LOCK,
+	                     lk_op("f", KV_LK_FLOCK, KV_LK_EXCL, 1, true), t0,
+	                     NULL),
+	    KV_EQUEUED);
+	for (i = 0; i < 4 * KV_LOCK_WAITERS_MAX; i++)
+		assert_int_equal(wait_state(&n, b, "f", KV_LK_EXCL),
+		    KV_EQUEUED);
+	w = (struct waiter){ .kv = n.kv, .session = b, .rc = -1 };
+	assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
+	usleep(200 * 1000);
+	/* Still blocked: not answered Queued at once. */
+	rv = pthread_tryjoin_np(th, NULL);
+	if (rv == 0)
+		fail_msg("kv_lock_wait() did not block (status %d)",
+		    w.r.status);
+	assert_int_equal(run(&n, a, KV_OP_UNLOCK,
+	                     (struct kv_op){ .key = "f",
+	                         .keylen = 1,
+	                         .lkind = KV_LK_FLOCK,
+	                         .owner = 1 },
+	                     t0 + 1, NULL),
+	    KV_OK);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 15;
+	rv = pthread_timedjoin_np(th, NULL, &ts);
+	if (rv != 0) {
+		kv_lock_wait_shutdown(n.kv);
+		pthread_join(th, NULL);
+		fail_msg("kv_lock_wait() missed the grant");
+	}
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.r.status, KV_OK);
+	kv_free(n.kv);
+}
+
 /* Does session @a still hold its flock on "f"? */
 static bool a_holds(struct node *n, uint64_t a)
 {
@@ -2145,8 +2359,11 @@ int main(void)
 		cmocka_unit_test(test_flock_double_upgrade),
 		cmocka_unit_test(test_posix_split_merge),
 		cmocka_unit_test(test_posix_upgrade_with_waiter),
+		cmocka_unit_test(test_posix_fifo_per_range),
 		cmocka_unit_test(test_unlock_owner_and_cancel),
 		cmocka_unit_test(test_fence_and_limit),
+		cmocka_unit_test(test_split_unlock_limit),
+		cmocka_unit_test(test_session_share),
 		cmocka_unit_test(test_encode_decode),
 		cmocka_unit_test(test_decode_rejects_conflicts),
 		cmocka_unit_test(test_decode_holders_vs_pairwise),
@@ -2159,6 +2376,7 @@ int main(void)
 		cmocka_unit_test(test_kv_eviction_drops_locks),
 		cmocka_unit_test(test_kv_restore_trim_drops_locks),
 		cmocka_unit_test(test_kv_lock_wait_woken_when_counts_unchanged),
+		cmocka_unit_test(test_kv_lock_wait_zero_takes_no_slot),
 		cmocka_unit_test(test_kv_election_gap_does_not_expire),
 		cmocka_unit_test(test_random_flock_vs_model),
 		cmocka_unit_test(test_random_posix_vs_model),
