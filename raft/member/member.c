@@ -318,7 +318,8 @@ static void dir_from_cluster(const struct cluster *cl, struct memberdir *d)
 /*
  * The member directory: the cluster file's members, then what the data
  * directory's "members" file says (it wins: it is the latest this member
- * saw), then, joining, what the cluster says and our own entry.
+ * saw), then what the cluster says: joining, its directory and our own
+ * entry; otherwise, best effort, its newest configuration's members.
  */
 static int build_dir(const struct member_options *o, const struct cluster *cl,
     struct node_config *nc, char *err, size_t errlen)
@@ -335,9 +336,14 @@ static int build_dir(const struct member_options *o, const struct cluster *cl,
 	else if (rv == -ENOENT)
 		rv = 0;
 	free(file);
-	if (rv != 0 || !o->join || memberdir_find(&nc->dir, o->id) != NULL ||
-	    cluster_find(cl, o->id) != NULL)
+	if (rv != 0)
 		return rv;
+	if (!o->join || memberdir_find(&nc->dir, o->id) != NULL ||
+	    cluster_find(cl, o->id) != NULL) {
+		/* The configuration may have moved on while we were down. */
+		member_refresh_directory(o, cl, &nc->dir);
+		return 0;
+	}
 	/* Joining for the first time. */
 	return member_join_directory(o, cl, &nc->dir, err, errlen);
 }

@@ -21,6 +21,9 @@
  *                 member stops by itself unless the leader that
  *                 committed its removal was the one killed (then it
  *                 must stay harmless: see crash_during).
+ *   new leader    a member added after the bootstrap leads: a new member
+ *                 joins, and a member down through the add, the promote
+ *                 and the transfer comes back; both catch up.
  * RAFTKV_TEST_FILTER picks tests; RAFTKV_SEED replays a seed.
  */
 #include <errno.h>
@@ -160,6 +163,53 @@ static void test_member_grow_while_writing(void **state)
 	kvt_finish(t);
 }
 
+/* Make member @i (index) the leader: ask the leader to transfer. */
+static void lead_by(struct kvt *t, int i)
+{
+	struct harness *h = kvt_harness(t);
+	uint8_t to[8];
+	uint64_t deadline = harness_now_ms() + CHANGE_MS;
+	int leader;
+
+	le_put64(to, harness_id(h, i));
+	while ((leader = kvt_must_leader(t)) != i) {
+		struct client_reply rep = { 0 };
+
+		assert_true(harness_now_ms() < deadline);
+		(void)harness_call(h, leader, CPROTO_TRANSFER, to, 8, 3000,
+		    &rep);
+		free(rep.data);
+		harness_sleep_ms(200);
+	}
+}
+
+/*
+ * The leader is a member added after the bootstrap (4): a new member (5)
+ * joins and is promoted, and a bootstrap member (3) that was down through
+ * the add, promote and transfer comes back.  Neither knows member 4 from
+ * its own configuration; both must admit it and catch up.
+ */
+static void test_member_post_bootstrap_leader(void **state)
+{
+	struct kvt *t = start(state, "member-newleader", 3, 2);
+	struct harness *h = kvt_harness(t);
+	int down = (kvt_must_leader(t) + 1) % 3;
+	struct kvt_clients *cs;
+
+	assert_int_equal(harness_kill(h, down, SIGKILL), 0);
+	add_and_promote(h, 3);
+	lead_by(t, 3);
+	cs = writers(t, 2);
+	add_and_promote(h, 4);
+	harness_sleep_ms(500);
+	assert_int_equal(harness_restart(h, down), 0);
+	wait_conf(h, 0x1f);
+	kvt_clients_stop(cs, NULL);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	kvt_check_linearizable(t, "join and restart under a new leader");
+	kvt_finish(t);
+}
+
 /*
  * A client whose cluster file lists only the bootstrap members, one of
  * them removed, while the leader is member 4 (added since): the members
@@ -172,20 +222,8 @@ static void clerk_finds_new_leader(struct kvt *t)
 	struct cluster cl = *harness_cluster(h);
 	struct clerk_options o;
 	struct clerk *ck;
-	uint8_t to[8];
-	uint64_t deadline = harness_now_ms() + CHANGE_MS;
-	int leader;
 
-	le_put64(to, 4);
-	while ((leader = kvt_must_leader(t)) != 3) {
-		struct client_reply rep = { 0 };
-
-		assert_true(harness_now_ms() < deadline);
-		(void)harness_call(h, leader, CPROTO_TRANSFER, to, 8, 3000,
-		    &rep);
-		free(rep.data);
-		harness_sleep_ms(200);
-	}
+	lead_by(t, 3);
 	cl.n = 3; /* the cluster file's */
 	clerk_options_defaults(&o);
 	o.deadline_ms = 20000;
@@ -354,6 +392,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_member_replace_dead,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_kill_during_changes,
+		    kvt_teardown),
+		cmocka_unit_test_teardown(test_member_post_bootstrap_leader,
 		    kvt_teardown),
 	};
 
