@@ -475,7 +475,7 @@ static int check_entry(struct node *n, const struct member_op *op)
 	if (e->id != op->id || cluster_check_endpoint(e->peer) != 0 ||
 	    cluster_check_endpoint(e->client) != 0 ||
 	    curve != (e->key[0] != '\0') ||
-	    (curve && strlen(e->key) != CLUSTER_KEY_LEN))
+	    (curve && !memberdir_key_ok(e->key)))
 		return -EINVAL;
 	return 0;
 }
