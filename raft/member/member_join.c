@@ -142,7 +142,10 @@ int member_join_directory(const struct member_options *o,
 		    o->cluster_file, rk_strerror(rv));
 		goto out;
 	}
-	if (memberdir_find(&l->dir, o->id) != NULL &&
+	/* Only a member of the configuration: a removed member's id may
+	 * be added again, with a new key. */
+	if (config_member_index(&l->conf, o->id) >= 0 &&
+	    memberdir_find(&l->dir, o->id) != NULL &&
 	    strcmp(memberdir_find(&l->dir, o->id)->key, self.key) != 0) {
 		rv = -EEXIST;
 		snprintf(err, errlen,

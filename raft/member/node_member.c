@@ -73,6 +73,28 @@ static void gone_set(struct node *n, raft_id id, bool gone)
 		n->gone[i] = n->gone[--n->n_gone];
 	else if (gone && i == n->n_gone && n->n_gone < MEMBERDIR_MAX)
 		n->gone[n->n_gone++] = id;
+	if (gone) {
+		const struct memberdir_entry *e;
+
+		pthread_mutex_lock(&n->mu);
+		e = memberdir_find(&n->dir, id);
+		if (e != NULL && e->key[0] != '\0')
+			snprintf(n->gone_key[n->n_gone_key++ % MEMBERDIR_MAX],
+			    MEMBERDIR_KEY_MAX, "%s", e->key);
+		pthread_mutex_unlock(&n->mu);
+	}
+}
+
+/* True if @key is the key of a member this member saw removed. */
+static bool key_gone(const struct node *n, const char *key)
+{
+	uint32_t k = n->n_gone_key < MEMBERDIR_MAX ? n->n_gone_key
+	                                           : MEMBERDIR_MAX;
+
+	for (uint32_t i = 0; key[0] != '\0' && i < k; i++)
+		if (strcmp(n->gone_key[i], key) == 0)
+			return true;
+	return false;
 }
 
 static bool is_gone(const struct node *n, raft_id id)
@@ -477,6 +499,10 @@ static int check_entry(struct node *n, const struct member_op *op)
 	    curve != (e->key[0] != '\0') ||
 	    (curve && !memberdir_key_ok(e->key)))
 		return -EINVAL;
+	/* A removed member's key stays out: a member is re-added (same
+	 * id or another) with a new key. */
+	if (key_gone(n, e->key))
+		return -EKEYREJECTED;
 	return 0;
 }
 

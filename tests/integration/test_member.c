@@ -272,6 +272,10 @@ static void test_member_replace_dead(void **state)
 	harness_sleep_ms(500);
 	kvt_clients_stop(cs, NULL);
 	wait_conf(h, 0xf & ~(1u << dead));
+	/* Its key is out for good: adding it again with it is refused. */
+	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_ADD, dead,
+	                     CHANGE_MS),
+	    -EKEYREJECTED);
 	/* The dead member comes back on its old data: nobody admits it,
 	 * so it commits nothing and disturbs no one. */
 	assert_int_equal(harness_restart(h, dead), 0);
