@@ -10,8 +10,9 @@
  *                 itself, a new leader takes over, the history holds;
  *   replace       a member is killed (-9) and replaced by a new member
  *                 with a fresh data directory; the dead one, started
- *                 again, is refused by everyone (its key is out) and
- *                 changes nothing; the rest restart (kill -9) from their
+ *                 again after the linger window, is refused by everyone
+ *                 (its key is out: its commit stays, the others' term
+ *                 too) and cannot be added again with its key; the rest restart (kill -9) from their
  *                 persisted member directories;
  *   crash         kill -9 of a random member (the leader or not) at a
  *                 random point of an add/promote/remove, for a few
@@ -262,12 +263,14 @@ static void test_member_replace_dead(void **state)
 	struct kvt *t = start(state, "member-replace", 3, 1);
 	struct harness *h = kvt_harness(t);
 	struct kvt_clients *cs = writers(t, 2);
-	struct cproto_status st;
-	int dead = (kvt_must_leader(t) + 1) % 3;
+	struct cproto_status st, st2, lst, lst2;
+	int dead = (kvt_must_leader(t) + 1) % 3, leader;
+	uint64_t removed_at;
 
 	harness_sleep_ms(500);
 	assert_int_equal(harness_kill(h, dead, SIGKILL), 0);
 	must_change(h, CPROTO_MEMBER_REMOVE, dead);
+	removed_at = harness_now_ms();
 	add_and_promote(h, 3);
 	harness_sleep_ms(500);
 	kvt_clients_stop(cs, NULL);
@@ -276,14 +279,27 @@ static void test_member_replace_dead(void **state)
 	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_ADD, dead,
 	                     CHANGE_MS),
 	    -EKEYREJECTED);
-	/* The dead member comes back on its old data: nobody admits it,
-	 * so it commits nothing and disturbs no one. */
+	/* The dead member comes back on its old data once the others'
+	 * linger for it is over (LINGER_MS, 10 s after the commit; 12 s
+	 * here): nobody admits it, so it learns nothing (its commit does
+	 * not move while the others' does) and disturbs no one (their
+	 * term does not move). */
+	while (harness_now_ms() < removed_at + 12000)
+		harness_sleep_ms(200);
 	assert_int_equal(harness_restart(h, dead), 0);
+	harness_sleep_ms(1000);
+	leader = kvt_must_leader(t);
+	assert_int_equal(harness_status(h, dead, &st), 0);
+	assert_int_equal(harness_status(h, leader, &lst), 0);
 	cs = writers(t, 2);
 	harness_sleep_ms(2000);
 	kvt_clients_stop(cs, NULL);
-	assert_int_equal(harness_status(h, dead, &st), 0);
-	assert_true(st.role != RAFT_LEADER);
+	assert_int_equal(harness_status(h, dead, &st2), 0);
+	assert_int_equal(harness_status(h, leader, &lst2), 0);
+	assert_true(st2.role != RAFT_LEADER);
+	assert_int_equal(st2.commit, st.commit);
+	assert_true(lst2.commit > lst.commit);
+	assert_int_equal(lst2.term, lst.term);
 	assert_int_equal(harness_kill(h, dead, SIGTERM), 0);
 	/* Everyone else restarts from its persisted member directory. */
 	for (int i = 0; i < 4; i++)
