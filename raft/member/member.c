@@ -129,6 +129,32 @@ static int snap_wrapped(void *arg, void **data, size_t *len)
 	return 0;
 }
 
+/*
+ * The directory of the snapshot restored at start (@pending) is older
+ * than the members file and the log's change entries the node started
+ * with: it only fills in the ids those do not know, as if merged first.
+ */
+static void fill_directory(struct node *node, struct memberdir *pending)
+{
+	struct memberdir *now = malloc(sizeof(*now));
+	struct raft_conf c;
+	raft_index ci;
+
+	if (now == NULL) {
+		log_warnx("member directory: out of memory: the restored "
+		          "snapshot's directory is not used");
+		return;
+	}
+	node_members(node, &c, &ci, now);
+	for (uint32_t i = 0; i < pending->n;)
+		if (memberdir_find(now, pending->m[i].id) != NULL)
+			memberdir_del(pending, pending->m[i].id);
+		else
+			i++;
+	free(now);
+	node_merge_directory(node, pending);
+}
+
 static int restore_wrapped(void *arg, const void *data, size_t len)
 {
 	struct member *m = arg;
@@ -446,7 +472,7 @@ int member_start(const struct member_options *opts,
 		goto err;
 	pthread_mutex_lock(&m->mu);
 	m->node_up = true;
-	node_merge_directory(m->node, &m->pending);
+	fill_directory(m->node, &m->pending);
 	pthread_mutex_unlock(&m->mu);
 	endpoint_auth_from_cluster(&eauth, &cl, nc->curve_secret);
 	rv = endpoint_start(m->node, cl.id, client_ep, &eapp, &eauth,
