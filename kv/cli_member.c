@@ -163,6 +163,12 @@ static int explain(int rv, const struct cproto_member_req *r)
 		    "refused: bad endpoints, or a key missing (CURVE "
 		    "cluster) or given (cluster without keys)\n");
 		return ERROR;
+	case -EKEYREJECTED:
+		fprintf(stderr,
+		    "refused: that key belonged to a removed member; a "
+		    "member comes back with a new key (raftkv member "
+		    "keygen)\n");
+		return ERROR;
 	case RAFT_ENOQUORUM:
 		fprintf(stderr,
 		    "refused: the voters the leader hears from would not "

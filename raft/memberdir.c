@@ -3,6 +3,7 @@
  * Pure: libc only.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,14 +20,72 @@ const struct memberdir_entry *memberdir_find(const struct memberdir *d,
 	return NULL;
 }
 
+bool memberdir_key_ok(const char *k)
+{
+	static const char alphabet[] =
+	    "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+	size_t n = strnlen(k, MEMBERDIR_KEY_MAX);
+
+	if (n != MEMBERDIR_KEY_MAX - 1)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strchr(alphabet, k[i]) == NULL)
+			return false;
+	return true;
+}
+
+static bool is_alnum(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+bool memberdir_endpoint_ok(const char *ep)
+{
+	size_t n = strnlen(ep, MEMBERDIR_EP_MAX);
+	const char *host = ep + 6, *colon;
+	uint32_t port = 0;
+	bool bracket;
+
+	if (n >= MEMBERDIR_EP_MAX || strncmp(ep, "tcp://", 6) != 0)
+		return false;
+	colon = strrchr(host, ':');
+	if (colon == NULL || colon == host || colon[1] == '\0')
+		return false;
+	/* libzmq refuses a host that does not start with a letter, a digit
+	 * or '[' (EINVAL from zmq_connect/zmq_bind). */
+	bracket = host[0] == '[';
+	if (!is_alnum(host[0]) && !bracket)
+		return false;
+	if (bracket && (colon - host < 3 || colon[-1] != ']'))
+		return false;
+	for (const char *p = host; p < colon; p++) {
+		bool edge = (p == host && bracket) ||
+		    (p == colon - 1 && bracket);
+
+		if (!is_alnum(*p) && !strchr(".-:_", *p) && !edge)
+			return false;
+		if (!bracket && *p == ':')
+			return false;
+	}
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || port > 6553)
+			return false;
+		port = port * 10 + (uint32_t)(*p - '0');
+	}
+	if (colon[1] == '0' || port < 1 || port > 65535)
+		return false;
+	return true;
+}
+
 static bool entry_ok(const struct memberdir_entry *e)
 {
-	size_t p = strnlen(e->peer, sizeof(e->peer));
-	size_t c = strnlen(e->client, sizeof(e->client));
 	size_t k = strnlen(e->key, sizeof(e->key));
 
-	return e->id != 0 && p > 0 && p < sizeof(e->peer) && c > 0 &&
-	    c < sizeof(e->client) && (k == 0 || k == 40);
+	return e->id != 0 && memberdir_endpoint_ok(e->peer) &&
+	    memberdir_endpoint_ok(e->client) &&
+	    (k == 0 || memberdir_key_ok(e->key));
 }
 
 int memberdir_put(struct memberdir *d, const struct memberdir_entry *e)

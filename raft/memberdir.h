@@ -33,6 +33,7 @@
 #ifndef RAFTKV_CORE_MEMBERDIR_H
 #define RAFTKV_CORE_MEMBERDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,12 +55,24 @@ struct memberdir {
 	struct memberdir_entry m[MEMBERDIR_MAX];
 };
 
+/* True if @k is a CURVE public key in Z85: 40 characters of the Z85
+ * alphabet. */
+bool memberdir_key_ok(const char *k);
+
+/* True if @ep is "tcp://HOST:PORT" as libzmq accepts it (zmq_connect
+ * and zmq_bind refuse others with EINVAL): shorter than
+ * MEMBERDIR_EP_MAX, HOST starting with a letter or a digit and made of
+ * letters, digits, '.', '-', '_' (or "[IPv6]"), PORT in 1..65535
+ * (decimal, no leading zero). */
+bool memberdir_endpoint_ok(const char *ep);
+
 /* The entry of @id, or NULL. */
 const struct memberdir_entry *memberdir_find(const struct memberdir *d,
     raft_id id);
 
 /* Insert @e, or replace the entry with its id.  0, -EINVAL (id 0, an
- * endpoint empty or too long, a key neither empty nor 40 characters),
+ * endpoint memberdir_endpoint_ok() refuses, a key neither empty nor
+ * memberdir_key_ok()),
  * -ENOSPC (full). */
 int memberdir_put(struct memberdir *d, const struct memberdir_entry *e);
 

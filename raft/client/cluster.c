@@ -1,7 +1,6 @@
 /*
  * cluster.c - parsing and validating the cluster file (see cluster.h).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "raft/client/cluster.h"
+#include "raft/memberdir.h"
 #include "raft/util/num.h"
 
 #define CLUSTER_FILE_MAX (64 * 1024)
@@ -35,34 +35,14 @@ static int fail(char *err, size_t errlen, const char *name, int line,
 
 int cluster_check_endpoint(const char *ep)
 {
-	const char *colon;
-	uint64_t port;
-
-	if (strncmp(ep, "tcp://", 6) != 0 || strlen(ep) >= CLUSTER_ENDPOINT_MAX)
-		return -EINVAL;
-	colon = strrchr(ep + 6, ':');
-	if (colon == NULL || colon == ep + 6)
-		return -EINVAL;
-	for (const char *p = ep + 6; p < colon; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(".-[]:_", *p))
-			return -EINVAL;
-	if (num_parse_u64(colon + 1, 10, 1, 65535, &port) != 0)
+	if (strlen(ep) >= CLUSTER_ENDPOINT_MAX || !memberdir_endpoint_ok(ep))
 		return -EINVAL;
 	return 0;
 }
 
 static bool z85_key(const char *k)
 {
-	static const char alphabet[] =
-	    "0123456789abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-	if (strlen(k) != CLUSTER_KEY_LEN)
-		return false;
-	for (const char *p = k; *p; p++)
-		if (strchr(alphabet, *p) == NULL)
-			return false;
-	return true;
+	return memberdir_key_ok(k);
 }
 
 static int parse_credential(char *args, struct cluster *c, const char *name,

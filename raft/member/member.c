@@ -129,6 +129,32 @@ static int snap_wrapped(void *arg, void **data, size_t *len)
 	return 0;
 }
 
+/*
+ * The directory of the snapshot restored at start (@pending) is older
+ * than the members file and the log's change entries the node started
+ * with: it only fills in the ids those do not know, as if merged first.
+ */
+static void fill_directory(struct node *node, struct memberdir *pending)
+{
+	struct memberdir *now = malloc(sizeof(*now));
+	struct raft_conf c;
+	raft_index ci;
+
+	if (now == NULL) {
+		log_warnx("member directory: out of memory: the restored "
+		          "snapshot's directory is not used");
+		return;
+	}
+	node_members(node, &c, &ci, now);
+	for (uint32_t i = 0; i < pending->n;)
+		if (memberdir_find(now, pending->m[i].id) != NULL)
+			memberdir_del(pending, pending->m[i].id);
+		else
+			i++;
+	free(now);
+	node_merge_directory(node, pending);
+}
+
 static int restore_wrapped(void *arg, const void *data, size_t len)
 {
 	struct member *m = arg;
@@ -318,7 +344,8 @@ static void dir_from_cluster(const struct cluster *cl, struct memberdir *d)
 /*
  * The member directory: the cluster file's members, then what the data
  * directory's "members" file says (it wins: it is the latest this member
- * saw), then, joining, what the cluster says and our own entry.
+ * saw), then what the cluster says: joining, its directory and our own
+ * entry; otherwise, best effort, its newest configuration's members.
  */
 static int build_dir(const struct member_options *o, const struct cluster *cl,
     struct node_config *nc, char *err, size_t errlen)
@@ -335,9 +362,14 @@ static int build_dir(const struct member_options *o, const struct cluster *cl,
 	else if (rv == -ENOENT)
 		rv = 0;
 	free(file);
-	if (rv != 0 || !o->join || memberdir_find(&nc->dir, o->id) != NULL ||
-	    cluster_find(cl, o->id) != NULL)
+	if (rv != 0)
 		return rv;
+	if (!o->join || memberdir_find(&nc->dir, o->id) != NULL ||
+	    cluster_find(cl, o->id) != NULL) {
+		/* The configuration may have moved on while we were down. */
+		member_refresh_directory(o, cl, &nc->dir);
+		return 0;
+	}
 	/* Joining for the first time. */
 	return member_join_directory(o, cl, &nc->dir, err, errlen);
 }
@@ -440,7 +472,7 @@ int member_start(const struct member_options *opts,
 		goto err;
 	pthread_mutex_lock(&m->mu);
 	m->node_up = true;
-	node_merge_directory(m->node, &m->pending);
+	fill_directory(m->node, &m->pending);
 	pthread_mutex_unlock(&m->mu);
 	endpoint_auth_from_cluster(&eauth, &cl, nc->curve_secret);
 	rv = endpoint_start(m->node, cl.id, client_ep, &eapp, &eauth,

@@ -1,9 +1,12 @@
 /*
- * member_join.c - a new member's directory before its first start (see
- * member_join.h).  Why ask the cluster: the cluster file names the
- * bootstrap members only; the leader may be a member added since, whose
- * address and key the new member must know to accept its appends (the
- * transport admits the members of the directory it is given).
+ * member_join.c - a member's directory before its node starts (see
+ * member_join.h): asked of the cluster on a first join, refreshed from it
+ * (best effort) on every other start.  Why ask the cluster: the cluster
+ * file names the bootstrap members only, and a member that was down may
+ * have missed changes; the leader may be a member added since, whose
+ * address and key this member must know to accept its appends (the
+ * transport admits every member of the directory it is given that the
+ * member has not seen removed, node_member.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,12 +19,14 @@
 #include "raft/client/client.h"
 #include "raft/client/cproto.h"
 #include "raft/client/keys.h"
+#include "raft/config.h"
 #include "raft/util/clock.h"
 #include "raft/util/logging.h"
 #include "raft/member/member_join.h"
 
 #define JOIN_TRY_MS 15000
 #define JOIN_CALL_MS 2000
+#define REFRESH_CALL_MS 500
 
 static int own_entry(const struct member_options *o, const struct cluster *cl,
     struct memberdir_entry *e, char *err, size_t errlen)
@@ -64,7 +69,8 @@ static int own_entry(const struct member_options *o, const struct cluster *cl,
 /* LIST from every member of @c that answers, keeping the newest
  * configuration (a removed or lagging member may answer with an old
  * one).  0 with @l filled, or the last error. */
-static int ask(struct client *c, uint32_t n, struct cproto_member_list *l)
+static int ask(struct client *c, uint32_t n, int call_ms,
+    struct cproto_member_list *l)
 {
 	struct cproto_member_req req = { .action = CPROTO_MEMBER_LIST };
 	struct cproto_member_list *one = malloc(sizeof(*one));
@@ -77,8 +83,7 @@ static int ask(struct client *c, uint32_t n, struct cproto_member_list *l)
 	for (uint32_t i = 0; rv <= 0 && i < n; i++) {
 		struct client_reply rep = { 0 };
 
-		rv = client_call(c, i, CPROTO_MEMBER, buf, len, JOIN_CALL_MS,
-		    &rep);
+		rv = client_call(c, i, CPROTO_MEMBER, buf, len, call_ms, &rep);
 		if (rv == 0)
 			rv = rep.status;
 		if (rv == 0)
@@ -128,7 +133,7 @@ int member_join_directory(const struct member_options *o,
 		goto out;
 	}
 	do {
-		rv = ask(cli, c->n, l);
+		rv = ask(cli, c->n, JOIN_CALL_MS, l);
 	} while (rv != 0 && mono_ms() < deadline);
 	if (rv != 0) {
 		snprintf(err, errlen,
@@ -137,7 +142,10 @@ int member_join_directory(const struct member_options *o,
 		    o->cluster_file, rk_strerror(rv));
 		goto out;
 	}
-	if (memberdir_find(&l->dir, o->id) != NULL &&
+	/* Only a member of the configuration: a removed member's id may
+	 * be added again, with a new key. */
+	if (config_member_index(&l->conf, o->id) >= 0 &&
+	    memberdir_find(&l->dir, o->id) != NULL &&
 	    strcmp(memberdir_find(&l->dir, o->id)->key, self.key) != 0) {
 		rv = -EEXIST;
 		snprintf(err, errlen,
@@ -163,4 +171,67 @@ out:
 	free(c);
 	free(l);
 	return rv;
+}
+
+void member_refresh_directory(const struct member_options *o,
+    const struct cluster *cl, struct memberdir *d)
+{
+	struct cproto_member_list *l = malloc(sizeof(*l));
+	struct cluster *c = malloc(sizeof(*c));
+	struct client *cli = NULL;
+	char err[512];
+	uint32_t added = 0;
+
+	if (c == NULL || l == NULL)
+		goto out;
+	*c = *cl;
+	/* Ask every member the directory knows (but this one), not only
+	 * the cluster file's: those may all be gone. */
+	c->n = 0;
+	for (uint32_t i = 0; i < d->n && c->n < RAFT_MAX_MEMBERS; i++) {
+		const struct memberdir_entry *e = &d->m[i];
+		struct cluster_member *m = &c->members[c->n];
+
+		if (e->id == o->id || (cl->curve && e->key[0] == '\0'))
+			continue;
+		memset(m, 0, sizeof(*m));
+		m->id = e->id;
+		snprintf(m->peer, sizeof(m->peer), "%s", e->peer);
+		snprintf(m->client, sizeof(m->client), "%s", e->client);
+		snprintf(m->key, sizeof(m->key), "%s", e->key);
+		c->n++;
+	}
+	if (c->n == 0)
+		goto out;
+	if (c->curve && c->cred_secret[0] == '\0' &&
+	    keys_load_credential(c, o->cluster_file, NULL, false, err,
+	        sizeof(err)) != 0) {
+		log_info("member directory not refreshed: %s", err);
+		goto out;
+	}
+	if (client_new(c, NULL, &cli) != 0 ||
+	    ask(cli, c->n, REFRESH_CALL_MS, l) != 0) {
+		log_info("member directory not refreshed: no member answered "
+		         "(it comes from the log)");
+		goto out;
+	}
+	/* The members of the newest configuration returned, never our own
+	 * entry (ours is the one we start with). */
+	for (uint32_t i = 0; i < l->dir.n; i++) {
+		const struct memberdir_entry *e = &l->dir.m[i];
+
+		if (e->id == o->id || config_member_index(&l->conf, e->id) < 0)
+			continue;
+		if (memberdir_put(d, e) == 0)
+			added++;
+	}
+	log_info("member directory refreshed from the cluster (configuration "
+	         "index %" PRIu64 "): %u members",
+	    l->conf_index, added);
+out:
+	client_free(cli);
+	if (c != NULL)
+		explicit_bzero(c, sizeof(*c));
+	free(c);
+	free(l);
 }

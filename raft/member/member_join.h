@@ -26,4 +26,15 @@
 int member_join_directory(const struct member_options *o,
     const struct cluster *cl, struct memberdir *d, char *err, size_t errlen);
 
+/*
+ * Every start but a first join: ask the members @d knows (but @o->id),
+ * once and briefly, for the member list, and put into @d the entries of
+ * the members of the newest configuration returned (never @o->id's own).
+ * Best effort: nothing changes when no member answers (the whole cluster
+ * restarting); the log's change entries bring the directory up to date
+ * then.  Logs what it did.
+ */
+void member_refresh_directory(const struct member_options *o,
+    const struct cluster *cl, struct memberdir *d);
+
 #endif

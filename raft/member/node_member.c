@@ -62,6 +62,49 @@ static bool conf_has(const struct raft_conf *c, raft_id id)
 	return config_member_index(c, id) >= 0;
 }
 
+/* Note that @id was removed (@gone) or added again (!@gone). */
+static void gone_set(struct node *n, raft_id id, bool gone)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->n_gone && n->gone[i] != id; i++)
+		;
+	if (!gone && i < n->n_gone)
+		n->gone[i] = n->gone[--n->n_gone];
+	else if (gone && i == n->n_gone && n->n_gone < MEMBERDIR_MAX)
+		n->gone[n->n_gone++] = id;
+	if (gone) {
+		const struct memberdir_entry *e;
+
+		pthread_mutex_lock(&n->mu);
+		e = memberdir_find(&n->dir, id);
+		if (e != NULL && e->key[0] != '\0')
+			snprintf(n->gone_key[n->n_gone_key++ % MEMBERDIR_MAX],
+			    MEMBERDIR_KEY_MAX, "%s", e->key);
+		pthread_mutex_unlock(&n->mu);
+	}
+}
+
+/* True if @key is the key of a member this member saw removed. */
+static bool key_gone(const struct node *n, const char *key)
+{
+	uint32_t k = n->n_gone_key < MEMBERDIR_MAX ? n->n_gone_key
+	                                           : MEMBERDIR_MAX;
+
+	for (uint32_t i = 0; key[0] != '\0' && i < k; i++)
+		if (strcmp(n->gone_key[i], key) == 0)
+			return true;
+	return false;
+}
+
+static bool is_gone(const struct node *n, raft_id id)
+{
+	for (uint32_t i = 0; i < n->n_gone; i++)
+		if (n->gone[i] == id)
+			return true;
+	return false;
+}
+
 /* Merge @d into the node's directory; when full, forget ids that are not
  * members of @keep first.  Returns true if anything was added. */
 static bool merge_dir(struct node *n, const struct memberdir *d,
@@ -108,8 +151,11 @@ void node_member_boot(struct node *n, const struct raft_boot *boot)
 	if (d == NULL)
 		fatalx("out of memory reading the member directory");
 	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++)
-		if (entry_dir(&boot->entries[i], &cc, d))
+		if (entry_dir(&boot->entries[i], &cc, d)) {
 			(void)merge_dir(n, d, &cc.conf);
+			if (cc.id != n->cfg.id)
+				gone_set(n, cc.id, cc.type == RAFT_CONF_REMOVE);
+		}
 	free(d);
 }
 
@@ -153,6 +199,20 @@ int node_member_sync(struct node *n)
 		if (!conf_has(&c, n->linger[i].id) &&
 		    n->linger[i].id != n->cfg.id)
 			ids[n_ids++] = n->linger[i].id;
+	/* Every other member the directory knows and that this member has
+	 * not seen removed: its configuration may be older than the
+	 * cluster's (down while members were added, or joining), and the
+	 * leader may be one it does not know as a member yet.  Whether
+	 * their messages count is the core's decision. */
+	for (uint32_t i = 0; i < d->n && n_ids < RAFT_MAX_MEMBERS; i++) {
+		raft_id id = d->m[i].id;
+		bool listed = false;
+
+		for (uint32_t j = 0; j < n_ids && !listed; j++)
+			listed = ids[j] == id;
+		if (!listed && !is_gone(n, id))
+			ids[n_ids++] = id;
+	}
 	for (uint32_t i = 0; i < n_ids && k < RAFT_MAX_MEMBERS; i++) {
 		const struct memberdir_entry *e = memberdir_find(d, ids[i]);
 
@@ -240,8 +300,10 @@ static void committed_conf(struct node *n, const struct raft_entry *e)
 
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return;
-	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
+	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id) {
 		linger_add(n, cc.id, e->index, true);
+		gone_set(n, cc.id, true);
+	}
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
 	if (cc.type == RAFT_CONF_REMOVE && cc.id == n->cfg.id && !n->removed) {
@@ -268,6 +330,8 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 		if (!entry_dir(&rd->entries[i], &cc, d))
 			continue;
 		dir_changed |= merge_dir(n, d, &cc.conf);
+		if (cc.type != RAFT_CONF_REMOVE)
+			gone_set(n, cc.id, false);
 		if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
 			sync |= linger_add(n, cc.id, rd->entries[i].index,
 			    false);
@@ -433,8 +497,12 @@ static int check_entry(struct node *n, const struct member_op *op)
 	if (e->id != op->id || cluster_check_endpoint(e->peer) != 0 ||
 	    cluster_check_endpoint(e->client) != 0 ||
 	    curve != (e->key[0] != '\0') ||
-	    (curve && strlen(e->key) != CLUSTER_KEY_LEN))
+	    (curve && !memberdir_key_ok(e->key)))
 		return -EINVAL;
+	/* A removed member's key stays out: a member is re-added (same
+	 * id or another) with a new key. */
+	if (key_gone(n, e->key))
+		return -EKEYREJECTED;
 	return 0;
 }
 

@@ -368,9 +368,15 @@ static int setup(struct transport *t, const struct transport_config *c,
 			bind_at = c->members[i].endpoint;
 	rv = open_router(t, c, k, bind_at);
 	for (uint32_t i = 0, j = 0; rv == 0 && i < c->n_members; i++) {
+		struct transport_peer *p;
+
 		if (c->members[i].id == c->self)
 			continue;
-		rv = open_dealer(t, t->peers[j++], c, k, k->members[i]);
+		/* One peer that cannot be connected (open_dealer logs why)
+		 * is skipped: sends to it drop and retry (send_msg). */
+		p = t->peers[j++];
+		if (open_dealer(t, p, c, k, k->members[i]) != 0)
+			close_dealer(p);
 	}
 	return rv;
 }
@@ -556,13 +562,11 @@ int transport_set_members(struct transport *t,
 			rv = -ENOMEM;
 			break;
 		}
-		rv = open_dealer(t, p, &c, &k, k.members[i]);
-		if (rv != 0) {
+		/* One that cannot be connected (open_dealer logs why) is
+		 * kept unconnected, not fatal: sends to it drop and retry
+		 * (send_msg). */
+		if (open_dealer(t, p, &c, &k, k.members[i]) != 0)
 			close_dealer(p);
-			p->next_retired = t->retired;
-			t->retired = p;
-			break;
-		}
 		t->peers[t->n_peers++] = p;
 		if (t->faults != NULL)
 			(void)netfault_add_peer(t->faults, p->id);

@@ -10,8 +10,9 @@
  *                 itself, a new leader takes over, the history holds;
  *   replace       a member is killed (-9) and replaced by a new member
  *                 with a fresh data directory; the dead one, started
- *                 again, is refused by everyone (its key is out) and
- *                 changes nothing; the rest restart (kill -9) from their
+ *                 again after the linger window, is refused by everyone
+ *                 (its key is out: its commit stays, the others' term
+ *                 too) and cannot be added again with its key; the rest restart (kill -9) from their
  *                 persisted member directories;
  *   crash         kill -9 of a random member (the leader or not) at a
  *                 random point of an add/promote/remove, for a few
@@ -21,6 +22,9 @@
  *                 member stops by itself unless the leader that
  *                 committed its removal was the one killed (then it
  *                 must stay harmless: see crash_during).
+ *   new leader    a member added after the bootstrap leads: a new member
+ *                 joins, and a member down through the add, the promote
+ *                 and the transfer comes back; both catch up.
  * RAFTKV_TEST_FILTER picks tests; RAFTKV_SEED replays a seed.
  */
 #include <errno.h>
@@ -160,6 +164,53 @@ static void test_member_grow_while_writing(void **state)
 	kvt_finish(t);
 }
 
+/* Make member @i (index) the leader: ask the leader to transfer. */
+static void lead_by(struct kvt *t, int i)
+{
+	struct harness *h = kvt_harness(t);
+	uint8_t to[8];
+	uint64_t deadline = harness_now_ms() + CHANGE_MS;
+	int leader;
+
+	le_put64(to, harness_id(h, i));
+	while ((leader = kvt_must_leader(t)) != i) {
+		struct client_reply rep = { 0 };
+
+		assert_true(harness_now_ms() < deadline);
+		(void)harness_call(h, leader, CPROTO_TRANSFER, to, 8, 3000,
+		    &rep);
+		free(rep.data);
+		harness_sleep_ms(200);
+	}
+}
+
+/*
+ * The leader is a member added after the bootstrap (4): a new member (5)
+ * joins and is promoted, and a bootstrap member (3) that was down through
+ * the add, promote and transfer comes back.  Neither knows member 4 from
+ * its own configuration; both must admit it and catch up.
+ */
+static void test_member_post_bootstrap_leader(void **state)
+{
+	struct kvt *t = start(state, "member-newleader", 3, 2);
+	struct harness *h = kvt_harness(t);
+	int down = (kvt_must_leader(t) + 1) % 3;
+	struct kvt_clients *cs;
+
+	assert_int_equal(harness_kill(h, down, SIGKILL), 0);
+	add_and_promote(h, 3);
+	lead_by(t, 3);
+	cs = writers(t, 2);
+	add_and_promote(h, 4);
+	harness_sleep_ms(500);
+	assert_int_equal(harness_restart(h, down), 0);
+	wait_conf(h, 0x1f);
+	kvt_clients_stop(cs, NULL);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	kvt_check_linearizable(t, "join and restart under a new leader");
+	kvt_finish(t);
+}
+
 /*
  * A client whose cluster file lists only the bootstrap members, one of
  * them removed, while the leader is member 4 (added since): the members
@@ -172,20 +223,8 @@ static void clerk_finds_new_leader(struct kvt *t)
 	struct cluster cl = *harness_cluster(h);
 	struct clerk_options o;
 	struct clerk *ck;
-	uint8_t to[8];
-	uint64_t deadline = harness_now_ms() + CHANGE_MS;
-	int leader;
 
-	le_put64(to, 4);
-	while ((leader = kvt_must_leader(t)) != 3) {
-		struct client_reply rep = { 0 };
-
-		assert_true(harness_now_ms() < deadline);
-		(void)harness_call(h, leader, CPROTO_TRANSFER, to, 8, 3000,
-		    &rep);
-		free(rep.data);
-		harness_sleep_ms(200);
-	}
+	lead_by(t, 3);
 	cl.n = 3; /* the cluster file's */
 	clerk_options_defaults(&o);
 	o.deadline_ms = 20000;
@@ -224,24 +263,43 @@ static void test_member_replace_dead(void **state)
 	struct kvt *t = start(state, "member-replace", 3, 1);
 	struct harness *h = kvt_harness(t);
 	struct kvt_clients *cs = writers(t, 2);
-	struct cproto_status st;
-	int dead = (kvt_must_leader(t) + 1) % 3;
+	struct cproto_status st, st2, lst, lst2;
+	int dead = (kvt_must_leader(t) + 1) % 3, leader;
+	uint64_t removed_at;
 
 	harness_sleep_ms(500);
 	assert_int_equal(harness_kill(h, dead, SIGKILL), 0);
 	must_change(h, CPROTO_MEMBER_REMOVE, dead);
+	removed_at = harness_now_ms();
 	add_and_promote(h, 3);
 	harness_sleep_ms(500);
 	kvt_clients_stop(cs, NULL);
 	wait_conf(h, 0xf & ~(1u << dead));
-	/* The dead member comes back on its old data: nobody admits it,
-	 * so it commits nothing and disturbs no one. */
+	/* Its key is out for good: adding it again with it is refused. */
+	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_ADD, dead,
+	                     CHANGE_MS),
+	    -EKEYREJECTED);
+	/* The dead member comes back on its old data once the others'
+	 * linger for it is over (LINGER_MS, 10 s after the commit; 12 s
+	 * here): nobody admits it, so it learns nothing (its commit does
+	 * not move while the others' does) and disturbs no one (their
+	 * term does not move). */
+	while (harness_now_ms() < removed_at + 12000)
+		harness_sleep_ms(200);
 	assert_int_equal(harness_restart(h, dead), 0);
+	harness_sleep_ms(1000);
+	leader = kvt_must_leader(t);
+	assert_int_equal(harness_status(h, dead, &st), 0);
+	assert_int_equal(harness_status(h, leader, &lst), 0);
 	cs = writers(t, 2);
 	harness_sleep_ms(2000);
 	kvt_clients_stop(cs, NULL);
-	assert_int_equal(harness_status(h, dead, &st), 0);
-	assert_true(st.role != RAFT_LEADER);
+	assert_int_equal(harness_status(h, dead, &st2), 0);
+	assert_int_equal(harness_status(h, leader, &lst2), 0);
+	assert_true(st2.role != RAFT_LEADER);
+	assert_int_equal(st2.commit, st.commit);
+	assert_true(lst2.commit > lst.commit);
+	assert_int_equal(lst2.term, lst.term);
 	assert_int_equal(harness_kill(h, dead, SIGTERM), 0);
 	/* Everyone else restarts from its persisted member directory. */
 	for (int i = 0; i < 4; i++)
@@ -354,6 +412,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_member_replace_dead,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_kill_during_changes,
+		    kvt_teardown),
+		cmocka_unit_test_teardown(test_member_post_bootstrap_leader,
 		    kvt_teardown),
 	};
 

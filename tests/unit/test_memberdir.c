@@ -94,6 +94,59 @@ static void test_memberdir_put_replaces_and_checks(void **state)
 	assert_int_equal(memberdir_put(&d, &e), -ENOSPC);
 }
 
+/* Keys are Z85 and endpoints what libzmq accepts: one bad ADD must not
+ * reach a directory that every member then fails to start from. */
+static void test_memberdir_refuses_what_zmq_refuses(void **state)
+{
+	static const char *bad[] = { "tcp://-host:7001", "tcp://...:5",
+		"tcp://.a:5", "tcp://_x:5", "tcp://x:0", "tcp://x:65536",
+		"tcp://x:", "udp://x:5", "tcp://a b:5", "tcp://[::1:5",
+		"tcp://x:5x" };
+	static const char *good[] = { "tcp://127.0.0.1:7001",
+		"tcp://host-1.example:5", "tcp://x_y:65535", "tcp://[::1]:5",
+		"tcp://9:5" };
+	struct memberdir d;
+	struct memberdir_entry e = { .id = 7 };
+	uint8_t *buf;
+	uint32_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(memberdir_endpoint_ok(bad[i]));
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(memberdir_endpoint_ok(good[i]));
+	assert_true(
+	    memberdir_key_ok("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
+	assert_false(
+	    memberdir_key_ok("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf"));
+	assert_false(
+	    memberdir_key_ok("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]y f"));
+	assert_false(
+	    memberdir_key_ok("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]y~7"));
+
+	fill(&d, 2, false);
+	snprintf(e.peer, sizeof(e.peer), "tcp://-host:7001");
+	snprintf(e.client, sizeof(e.client), "tcp://ok:7002");
+	assert_int_equal(memberdir_put(&d, &e), -EINVAL);
+	snprintf(e.peer, sizeof(e.peer), "tcp://ok:7001");
+	snprintf(e.client, sizeof(e.client), "tcp://...:5");
+	assert_int_equal(memberdir_put(&d, &e), -EINVAL);
+	snprintf(e.client, sizeof(e.client), "tcp://ok:7002");
+	memset(e.key, '~', 40); /* 40 characters, not Z85 */
+	assert_int_equal(memberdir_put(&d, &e), -EINVAL);
+	/* Nor does a decoded directory carry one. */
+	fill(&d, 2, true);
+	memset(d.m[1].key, '~', 40);
+	assert_int_equal(memberdir_encode(&d, &buf, &len), 0);
+	assert_int_equal(memberdir_decode(buf, len, &d), -EINVAL);
+	free(buf);
+	fill(&d, 2, false);
+	snprintf(d.m[0].peer, sizeof(d.m[0].peer), "tcp://...:5");
+	assert_int_equal(memberdir_encode(&d, &buf, &len), 0);
+	assert_int_equal(memberdir_decode(buf, len, &d), -EINVAL);
+	free(buf);
+}
+
 static void tmpdir(char *dir, size_t len)
 {
 	snprintf(dir, len, "/tmp/test_memberdir.XXXXXX");
@@ -183,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memberdir_codec_round_trip),
 		cmocka_unit_test(test_memberdir_put_replaces_and_checks),
+		cmocka_unit_test(test_memberdir_refuses_what_zmq_refuses),
 		cmocka_unit_test(test_memberdir_file_round_trip),
 		cmocka_unit_test(test_memberdir_damage_is_refused),
 	};

@@ -473,6 +473,27 @@ static void test_transport_round_trip_every_type(void **state)
 	assert_int_equal(stats(f->t[1]).rejected, 0);
 }
 
+/* A member whose endpoint libzmq refuses (EINVAL) is skipped and
+ * logged, at creation and when the members change: the others still
+ * talk. */
+static void test_transport_bad_peer_endpoint_not_fatal(void **state)
+{
+	struct fixture *f = *state;
+	struct transport_config c;
+	struct raft_msg m = heartbeat(1, 3, 1);
+
+	start(f, 2, 2, false, false);
+	config(f, &c, 1, 3, false, false);
+	strcpy(c.members[2].endpoint, "tcp://-host:7001");
+	assert_int_equal(transport_new(&c, &f->t[0]), 0);
+	send_until_received(f->t[0], 1, f->t[1], 2, 12);
+	send_until_received(f->t[1], 2, f->t[0], 1, 21);
+	strcpy(c.members[2].endpoint, "tcp://...:5");
+	assert_int_equal(transport_set_members(f->t[0], c.members, 3), 0);
+	send_until_received(f->t[0], 1, f->t[1], 2, 13);
+	assert_int_equal(transport_send(f->t[0], &m), -EAGAIN);
+}
+
 static void test_transport_three_members_all_pairs(void **state)
 {
 	struct fixture *f = *state;
@@ -1020,6 +1041,7 @@ int main(void)
 		T(test_transport_send_refuses_bad_messages),
 		T(test_transport_wildcard_port),
 		T(test_transport_round_trip_every_type),
+		T(test_transport_bad_peer_endpoint_not_fatal),
 		T(test_transport_three_members_all_pairs),
 		T(test_transport_dead_peer_drops_without_blocking),
 		T(test_transport_slow_peer_is_bounded),
