@@ -19,6 +19,11 @@
 # mount; it is reported, not held against the mount.  Any other failure
 # fails the test, with the tail of its traceback.
 #
+# `make check-posix` runs it (and `make check-long`, with each stressor
+# run 10 s instead of 2): the CPython modules alone took 177 s on mount 1
+# (10 s on the local directory) on the 2 shared cores of the development
+# machine, more than the default suite can give it.
+#
 # Prerequisites: /usr/bin/python3.11 with its test package and stress-ng
 # (scripts/setup.sh installs both); missing ones fail the test with a line
 # naming the package, since CI has them (exit 77 is only for FUSE).
@@ -36,10 +41,12 @@ MODULES="test_os test_posix test_shutil test_fileio test_tempfile test_pathlib t
 STRESSORS="dir dentry link symlink rename flock fcntl lockf hdd seek
 	fallocate chmod chown utime filename xattr"
 STRESS_SECS=${RAFTKV_POSIX_STRESS_SECONDS:-2}
-[ -n "${RAFTKV_LONG:-}" ] && STRESS_SECS=20
+[ -n "${RAFTKV_LONG:-}" ] && STRESS_SECS=10
 
 # Expected differences on the mount: "test id prefix|reason".
 EXPECTED=$(cat <<'LIST'
+test.test_mmap.MmapTests.|shared writable mmap(2) is not supported (ENODEV), raftkv(7) Not supported yet
+test.test_os.UtimeTests.test_utime|no access time is kept: st_atime is the modification time, raftkv(7) Not supported yet
 LIST
 )
 
