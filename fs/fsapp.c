@@ -95,17 +95,17 @@ static void track_op(struct fs *fs, const struct kv_op *op, struct died *d)
 		        op->key, op->keylen, op->key2, op->key2len, &ino) != 0)
 			log_warnx("inode table: out of memory on a rename");
 		died_add(d, ino);
-		notifier_push(fs->notifier, op->key2, op->key2len);
+		notifier_push(fs->notifier, op->key2, op->key2len, true);
 		break;
 	case KV_OP_LINK:
 		/* A new name (the table keeps the one it has) and a new
 		 * nlink and ctime, seen through every name. */
-		notifier_push(fs->notifier, op->key2, op->key2len);
+		notifier_push(fs->notifier, op->key2, op->key2len, false);
 		break;
 	default:
 		break;
 	}
-	notifier_push(fs->notifier, op->key, op->keylen);
+	notifier_push(fs->notifier, op->key, op->keylen, false);
 }
 
 /* Follow what the command @cmd did, given its encoded result. */

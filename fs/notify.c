@@ -26,6 +26,7 @@
 struct qkey {
 	char *key;
 	size_t len;
+	bool renamed; /* notifier_push's @renamed */
 };
 
 struct notifier {
@@ -57,12 +58,24 @@ struct notifier *notifier_new(struct fs *fs)
 	return n;
 }
 
-/* Tell the kernel that @key changed. */
-static void send_one(struct notifier *n, const char *key, size_t len)
+/*
+ * Tell the kernel that @key changed.  The name is invalidated only when
+ * it may now lead elsewhere: @renamed, or the key gone, or at an inode
+ * the table does not know at that name.  A key that changed in place (its
+ * contents or attributes, a directory's mtime when an entry is made in it)
+ * keeps its dentry: an invalidated dentry is unhashed, and a process whose
+ * working directory it is gets ENOENT from getcwd(3) from then on
+ * (CPython's test suite run in a mount directory failed at its first
+ * os.getcwd(); tests/fs/test_fs_posix.sh).
+ */
+static void send_one(struct notifier *n, const char *key, size_t len,
+    bool renamed)
 {
 	struct fs *fs = n->fs;
 	const char *slash = memrchr(key, '/', len);
-	uint64_t parent, ino = 0;
+	uint64_t parent, ino = 0, at;
+	struct kv_attr a;
+	bool same = false;
 	size_t plen;
 
 	if (slash == NULL)
@@ -70,18 +83,22 @@ static void send_one(struct notifier *n, const char *key, size_t len)
 	plen = (size_t)(slash - key);
 	inode_lock(fs->inodes);
 	parent = inode_at_locked(fs->inodes, key, plen);
+	if (!renamed) {
+		at = inode_at_locked(fs->inodes, key, len);
+		same = at != 0 &&
+		    kv_get(fs->kv, key, len, &a, NULL, NULL) == 0 &&
+		    a.inode == at;
+	}
 	if (fs->opt.relaxed) {
 		/* The inode now at @key (one of several names of a hard
 		 * link, which the table may know by another). */
-		struct kv_attr a;
-
 		if (kv_get(fs->kv, key, len, &a, NULL, NULL) == 0)
 			ino = a.inode;
 		else
 			ino = inode_at_locked(fs->inodes, key, len);
 	}
 	inode_unlock(fs->inodes);
-	if (parent != 0 && len - plen - 1 > 0 &&
+	if (parent != 0 && !same && len - plen - 1 > 0 &&
 	    len - plen - 1 <= FS_NAME_MAX) {
 		fuse_lowlevel_notify_inval_entry(fs->se, parent, slash + 1,
 		    len - plen - 1);
@@ -126,7 +143,7 @@ static void *notifier_main(void *arg)
 		n->head = (n->head + 1) % QUEUE_MAX;
 		n->n--;
 		pthread_mutex_unlock(&n->mu);
-		send_one(n, k.key, k.len);
+		send_one(n, k.key, k.len, k.renamed);
 		free(k.key);
 		pthread_mutex_lock(&n->mu);
 		n->done++;
@@ -195,7 +212,8 @@ void notifier_free(struct notifier *n)
 	free(n);
 }
 
-void notifier_push(struct notifier *n, const void *key, size_t len)
+void notifier_push(struct notifier *n, const void *key, size_t len,
+    bool renamed)
 {
 	char *copy;
 
@@ -220,7 +238,8 @@ void notifier_push(struct notifier *n, const void *key, size_t len)
 	n->pushed++;
 	memcpy(copy, key, len);
 	copy[len] = '\0';
-	n->q[(n->head + n->n) % QUEUE_MAX] = (struct qkey){ copy, len };
+	n->q[(n->head + n->n) % QUEUE_MAX] = (struct qkey){ copy, len,
+		renamed };
 	n->n++;
 	pthread_cond_signal(&n->cv);
 	pthread_mutex_unlock(&n->mu);

@@ -46,8 +46,12 @@ int notifier_stop(struct notifier *n, int wait_ms);
 void notifier_free(struct notifier *n);
 
 /* Queue @key (copied).  Never blocks; drops when the queue is full or the
- * notifier is not started. */
-void notifier_push(struct notifier *n, const void *key, size_t len);
+ * notifier is not started.  @renamed: the key is the target of a rename,
+ * so its name is invalidated even when the table already maps it to the
+ * inode the state has there; otherwise a key still at the inode the table
+ * knows it by keeps its dentry (only its inode is invalidated). */
+void notifier_push(struct notifier *n, const void *key, size_t len,
+    bool renamed);
 
 /* Notifications sent, and keys dropped, so far. */
 void notifier_stats(struct notifier *n, uint64_t *sent, uint64_t *dropped);

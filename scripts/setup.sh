@@ -20,7 +20,8 @@ builddir=${1:-build}
 [ $# -gt 0 ] && shift
 
 pkgs=(build-essential autoconf automake pkg-config libfuse3-dev fuse3
-	libzmq3-dev libzstd-dev libcmocka-dev clang-format)
+	libzmq3-dev libzstd-dev libcmocka-dev clang-format
+	libpython3.11-testsuite stress-ng) # the last two: make check-posix
 
 missing=()
 for p in "${pkgs[@]}"; do
