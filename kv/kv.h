@@ -222,13 +222,11 @@
  *
  *   LOCK key kind mode [start end] owner pid [KV_F_WAIT]
  *       The key must exist (a LOCK never creates it).  Grantable when it
- *       conflicts with no lock held by another owner AND with no request
- *       of another owner queued before it (first come, first served: a
- *       stream of shared lockers cannot starve a queued exclusive one).
- *       Except: FLOCK, an owner converting its own lock is not queued
- *       behind others; POSIX, a request passes the queued requests that
- *       wait on that owner's own locks (else extending or upgrading would
- *       deadlock), never one that waits on others.  Then: OK, a new token.
+ *       conflicts with no lock held by another owner AND, for an owner
+ *       that holds nothing of that kind on the inode, with no lock queued
+ *       before it (first come, first served: a stream of shared lockers
+ *       cannot starve a queued exclusive one; an owner converting its own
+ *       lock is not queued behind others).  Then: OK, a new token.
  *       FLOCK: the owner's lock is replaced (upgrade/downgrade; as on
  *       Linux the old one is dropped first, so a failed conversion without
  *       WAIT leaves the owner with nothing of that kind).  POSIX: the

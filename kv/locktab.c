@@ -445,36 +445,6 @@ static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 	return false;
 }
 
-/* Is waiter @w blocked by a lock that (@session, @owner) holds in @sp? */
-static bool waits_on(const struct space *sp, const struct lk *w,
-    uint64_t session, uint64_t owner)
-{
-	for (uint32_t i = 0; i < sp->nh; i++)
-		if (same_owner(&sp->h[i], session, owner) &&
-		    conflicts(&sp->h[i], w->session, w->owner, w->mode,
-		        w->start, w->end))
-			return true;
-	return false;
-}
-
-/*
- * The first of the waiters @v[0, @n) of @sp that POSIX request @rq must
- * queue behind (first come, first served per range): one it conflicts
- * with, unless that waiter is itself blocked by a lock of @rq's owner (an
- * owner extending or upgrading would otherwise wait on a waiter that
- * waits on it: a deadlock).  An owner's own waits never block it.
- */
-static const struct lk *queue_conflict(const struct space *sp,
-    const struct lk *v, uint32_t n, const struct lk *rq)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (conflicts(&v[i], rq->session, rq->owner, rq->mode,
-		        rq->start, rq->end) &&
-		    !waits_on(sp, &v[i], rq->session, rq->owner))
-			return &v[i];
-	return NULL;
-}
-
 static uint64_t next_token(struct locktab *t, uint64_t index)
 {
 	uint64_t tok = index << 16;
@@ -606,10 +576,8 @@ static int apply_grant(struct space *sp, uint8_t kind, const struct lk *a)
 
 /*
  * The grant pass of @sp: each waiter, in FIFO order, that conflicts with
- * no holder of another owner and with no earlier waiter still queued is
- * granted; except that a flock owner that holds something here passes
- * the queue, and a POSIX request passes only the waiters its own owner's
- * locks block (queue_conflict()).
+ * no holder of another owner and (unless its owner already holds
+ * something here) with no earlier waiter still queued, is granted.
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
@@ -622,9 +590,7 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 		struct lk w = sp->w[i];
 		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
 
-		if (ok && kind == KV_LK_POSIX)
-			ok = queue_conflict(sp, sp->w, keep, &w) == NULL;
-		else if (ok && !holds_any(sp, w.session, w.owner))
+		if (ok && !holds_any(sp, w.session, w.owner))
 			ok = first_conflict(sp->w, keep, &w) == NULL;
 		if (!ok) {
 			sp->w[keep++] = w;
@@ -817,9 +783,7 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		}
 	}
 	c = first_conflict(sp->h, sp->nh, &a);
-	if (c == NULL && rq->kind == KV_LK_POSIX)
-		c = queue_conflict(sp, sp->w, sp->nw, &a);
-	else if (c == NULL && !had && !converting)
+	if (c == NULL && !had && !converting)
 		c = first_conflict(sp->w, sp->nw, &a);
 	if (c == NULL) {
 		a.token = next_token(t, index);

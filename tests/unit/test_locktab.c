@@ -459,55 +459,6 @@ static void test_posix_upgrade_with_waiter(void **state)
 	locktab_free(t);
 }
 
-/*
- * First come, first served per range: an owner that holds some range
- * does not pass a waiter queued before it for a range both want.  Before
- * the fix owner 1, holding [0,9], was granted [50,59] shared over owner
- * 2's queued exclusive request for it.  It still passes a waiter that
- * waits on its own locks (else: deadlock).
- */
-static void test_posix_fifo_per_range(void **state)
-{
-	struct locktab *t = new_tab(NULL);
-
-	(void)state;
-	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 9, 0), NULL,
-	                     NULL),
-	    KV_OK);
-	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 50, 59, 0), NULL,
-	                     NULL),
-	    KV_OK);
-	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 50, 59, 1), NULL,
-	                     NULL),
-	    KV_EQUEUED);
-	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 50, 59, 0), NULL,
-	                     NULL),
-	    KV_ELOCKED);
-	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 55, 70, 1), NULL,
-	                     NULL),
-	    KV_EQUEUED);
-	/* A range nobody waits for is granted at once. */
-	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 80, 89, 0), NULL,
-	                     NULL),
-	    KV_OK);
-	/* Owner 3 leaves: 2 first, then 1. */
-	unlock(t, px(1, 3, 1, 0, 50, 59, 0));
-	assert_string_equal(dump(t),
-	    "1:P1/1[0-9]s 1:P1/1[80-89]s 1:P2/1[50-59]e");
-	assert_int_equal(locktab_waiting(t), 1);
-	unlock(t, px(1, 2, 1, 0, 50, 59, 0));
-	assert_string_equal(dump(t),
-	    "1:P1/1[0-9]s 1:P1/1[80-89]s "
-	    "1:P1/1[55-70]s");
-	/* Owner 2 queues behind owner 1's [0,9]; owner 1 extends into
-	 * what 2 waits for: passes (2 waits on 1). */
-	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 9, 1), NULL, NULL),
-	    KV_EQUEUED);
-	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 5, 12, 0), NULL, NULL),
-	    KV_OK);
-	locktab_free(t);
-}
-
 static void test_unlock_owner_and_cancel(void **state)
 {
 	struct locktab *t = new_tab(NULL);
@@ -2359,7 +2310,6 @@ int main(void)
 		cmocka_unit_test(test_flock_double_upgrade),
 		cmocka_unit_test(test_posix_split_merge),
 		cmocka_unit_test(test_posix_upgrade_with_waiter),
-		cmocka_unit_test(test_posix_fifo_per_range),
 		cmocka_unit_test(test_unlock_owner_and_cancel),
 		cmocka_unit_test(test_fence_and_limit),
 		cmocka_unit_test(test_split_unlock_limit),
