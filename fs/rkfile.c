@@ -432,13 +432,18 @@ static int reap(struct fs *fs, uint64_t ino)
 void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	const char *k;
 	size_t klen;
 	bool orphan, last;
 
 	/* The flush of close() reported any error already; what is left
-	 * (writes through a descriptor dup'ed after) commits now. */
-	rkfile_fh_drop(fs, fi->fh);
+	 * (writes through a descriptor dup'ed after) commits now, before
+	 * any lock is released below. */
+	if (h != NULL && h->wb != NULL) {
+		wbuf_release(fs->wbufs, h->wb);
+		h->wb = NULL;
+	}
 	inode_lock(fs->inodes);
 	last = inode_close_locked(fs->inodes, ino) == 0;
 	orphan = last && inode_key_locked(fs->inodes, ino, &k, &klen) == 0 &&
@@ -447,6 +452,10 @@ void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	inode_unlock(fs->inodes);
 	/* The last close of an open file description drops its flock. */
 	rklock_release(fs, ino, fi, last);
+	/* Freed only now: rklock keys the lock owners of an open file by
+	 * this handle, and a freed handle can come back from malloc for a
+	 * new open (whose locks would then be dropped as this one's). */
+	rkfile_fh_drop(fs, fi->fh);
 	if (orphan && reap(fs, ino) != 0)
 		log_warnx("inode %" PRIu64 ": removed while open; its data "
 		          "stays hidden until this member mounts again",
