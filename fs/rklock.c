@@ -1566,8 +1566,20 @@ static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
 	uint64_t *gone = NULL;
 	size_t n = 0, cap = 0;
 	struct file *f;
+	bool used = false;
 	int rv = 0;
 
+	/* Most open files never locked: no need to wait for the lock clerk
+	 * (held across network calls).  Nothing can add a use for @fh now:
+	 * release is the last request of this open file. */
+	pthread_mutex_lock(&l->mu);
+	f = file_find(l, ino);
+	for (struct use *u = f ? f->uses : NULL; u != NULL && !used;
+	     u = u->next)
+		used = u->fh == fh;
+	pthread_mutex_unlock(&l->mu);
+	if (!used)
+		return 0;
 	pthread_mutex_lock(&l->ckmu);
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
