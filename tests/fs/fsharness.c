@@ -137,9 +137,59 @@ void cleanup(void)
 		run(rm);
 }
 
+void fsh_dump_stack(pid_t pid)
+{
+	char path[64], pidarg[24];
+	const char *gdb[] = { "gdb", "-p", pidarg, "-batch", "-nx", "-ex",
+		"thread apply all bt", NULL };
+	FILE *f;
+	pid_t p;
+	int c;
+
+	snprintf(path, sizeof(path), "/proc/%d/stack", (int)pid);
+	fprintf(stderr, "---- kernel stack of %d ----\n", (int)pid);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		while ((c = fgetc(f)) != EOF)
+			fputc(c, stderr);
+		fclose(f);
+	}
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)pid);
+	fprintf(stderr, "---- threads of %d (gdb) ----\n", (int)pid);
+	fflush(stderr);
+	p = fork();
+	if (p == 0) {
+		int fd = open("/dev/null", O_RDONLY);
+
+		if (fd >= 0)
+			dup2(fd, 0);
+		dup2(2, 1);
+		execvp(gdb[0], (char *const *)gdb);
+		_exit(127);
+	}
+	if (p > 0)
+		waitpid(p, NULL, 0);
+}
+
+void fsh_dump_mounts(void)
+{
+	for (int i = 0; i < N; i++)
+		if (pids[i] > 0) {
+			fprintf(stderr, "==== mount %d (pid %d) ====\n", i + 1,
+			    (int)pids[i]);
+			fsh_dump_stack(pids[i]);
+		}
+}
+
+/* SIGTERM is what the suite's deadline sends (tests/run_timed.sh): show
+ * where the mounts were before they are stopped. */
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGTERM && getpid() == main_pid) {
+		fprintf(stderr, "fsharness: SIGTERM (the test's deadline?): "
+				"stacks of the mounts follow\n");
+		fsh_dump_mounts();
+	}
 	exit(1); /* atexit cleans up */
 }
 /* A free TCP port on 127.0.0.1 (bind-tested; not reserved), below the

@@ -80,6 +80,11 @@ int stop(int i);
 /* Start mount @i (after stop() or a kill) and wait until it is mounted. */
 void start(int i);
 void cleanup(void);
+/* For a test that hangs: print to stderr the kernel stack of process
+ * @pid and, when gdb is installed, every thread's backtrace. */
+void fsh_dump_stack(pid_t pid);
+/* fsh_dump_stack() of every running mount. */
+void fsh_dump_mounts(void);
 /* @out (PATH_MAX bytes) = mount @i's path of the relative name. */
 void pathf(char *out, int i, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -74,16 +74,32 @@
 #define MAX_KIDS 64
 static pid_t kids[MAX_KIDS];
 
+/* Reap child @p within @ms; false if it has not ended by then (a child
+ * killed with SIGKILL that does not end is stuck in a request its mount
+ * never answers: the kernel waits uninterruptibly for the flush of its
+ * files at exit). */
+static bool reap(pid_t p, int *st, int ms)
+{
+	for (int t = 0; t <= ms; t += 10) {
+		if (waitpid(p, st, WNOHANG) == p)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/* At exit, before the harness stops the mounts: a child still stuck after
+ * 5 s is left to them (its requests fail when its mount ends). */
 static void kill_kids(void)
 {
 	if (getpid() != main_pid)
 		return;
 	for (int i = 0; i < MAX_KIDS; i++)
-		if (kids[i] > 0) {
+		if (kids[i] > 0)
 			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
+	for (int i = 0; i < MAX_KIDS; i++)
+		if (kids[i] > 0 && reap(kids[i], NULL, 5000))
 			kids[i] = 0;
-		}
 }
 
 /* Fork a child running @fn(@arg) (its exit status is fn's return). */
@@ -954,7 +970,15 @@ static void kill_holder(pid_t p)
 	int st;
 
 	kill(p, SIGKILL);
-	CHECK(waitpid(p, &st, 0) == p, "wait");
+	if (!reap(p, &st, 30000)) {
+		fprintf(stderr, "child %d has not ended 30 s after SIGKILL; "
+				"its stack and the mounts' follow\n",
+		    (int)p);
+		fsh_dump_stack(p);
+		fsh_dump_mounts();
+		CHECK(false, "a killed lock holder is stuck closing its files "
+			     "(a mount never answered its flush or release)");
+	}
 	for (int i = 0; i < MAX_KIDS; i++)
 		if (kids[i] == p)
 			kids[i] = 0;
