@@ -186,8 +186,9 @@ void fsh_dump_mounts(void)
 static void on_signal(int sig)
 {
 	if (sig == SIGTERM && getpid() == main_pid) {
-		fprintf(stderr, "fsharness: SIGTERM (the test's deadline?): "
-				"stacks of the mounts follow\n");
+		fprintf(stderr,
+		    "fsharness: SIGTERM (the test's deadline?): "
+		    "stacks of the mounts follow\n");
 		fsh_dump_mounts();
 	}
 	exit(1); /* atexit cleans up */

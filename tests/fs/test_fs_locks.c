@@ -971,13 +971,15 @@ static void kill_holder(pid_t p)
 
 	kill(p, SIGKILL);
 	if (!reap(p, &st, 30000)) {
-		fprintf(stderr, "child %d has not ended 30 s after SIGKILL; "
-				"its stack and the mounts' follow\n",
+		fprintf(stderr,
+		    "child %d has not ended 30 s after SIGKILL; "
+		    "its stack and the mounts' follow\n",
 		    (int)p);
 		fsh_dump_stack(p);
 		fsh_dump_mounts();
-		CHECK(false, "a killed lock holder is stuck closing its files "
-			     "(a mount never answered its flush or release)");
+		CHECK(false,
+		    "a killed lock holder is stuck closing its files "
+		    "(a mount never answered its flush or release)");
 	}
 	for (int i = 0; i < MAX_KIDS; i++)
 		if (kids[i] == p)
