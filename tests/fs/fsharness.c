@@ -28,6 +28,7 @@ pid_t pids[N];
 const char *prog;
 struct cluster cl;
 pid_t main_pid;
+bool fsh_failed;
 
 /* Lines fsh_setup() appends to the cluster file. */
 static const char *conf_extra = "";
@@ -125,12 +126,36 @@ int stop(int i)
 	return st;
 }
 
+/* The last @lines lines of mount @i's log, to stderr. */
+static void print_log_tail(int i, int lines)
+{
+	char path[PATH_MAX + 64], n[16];
+	const char *tail[] = { "tail", "-n", n, path, NULL };
+	pid_t p;
+
+	snprintf(path, sizeof(path), "%s/mount%d.log", dir, i + 1);
+	snprintf(n, sizeof(n), "%d", lines);
+	fprintf(stderr, "---- end of %s ----\n", path);
+	fflush(stderr);
+	p = fork();
+	if (p == 0) {
+		dup2(2, 1);
+		execvp(tail[0], (char *const *)tail);
+		_exit(127);
+	}
+	if (p > 0)
+		waitpid(p, NULL, 0);
+}
+
 void cleanup(void)
 {
 	const char *rm[] = { "rm", "-rf", dir, NULL };
 
 	if (getpid() != main_pid)
 		return;
+	if (fsh_failed && dir[0] != '\0')
+		for (int i = 0; i < N; i++)
+			print_log_tail(i, 80);
 	for (int i = 0; i < N; i++)
 		stop(i);
 	if (dir[0] != '\0' && getenv("RAFTKV_KEEP") == NULL)
@@ -190,6 +215,7 @@ static void on_signal(int sig)
 		    "fsharness: SIGTERM (the test's deadline?): "
 		    "stacks of the mounts follow\n");
 		fsh_dump_mounts();
+		fsh_failed = true;
 	}
 	exit(1); /* atexit cleans up */
 }

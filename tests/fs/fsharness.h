@@ -44,9 +44,14 @@ extern int op_timeout_ms;
 extern unsigned election_ticks;
 extern const char *extra_opts[N]; /* appended to a mount's -o ("" or ",...") */
 
+/* Set by CHECK on a failure: the cleanup then prints the end of every
+ * mount's log (the test's directory is removed after). */
+extern bool fsh_failed;
+
 #define CHECK(cond, ...) \
 	do { \
 		if (!(cond)) { \
+			fsh_failed = true; \
 			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, \
 			    __LINE__, #cond); \
 			fprintf(stderr, __VA_ARGS__); \
