@@ -8,8 +8,9 @@
  * Scenarios, in order (one cluster, fsharness.h):
  *   idle: a lock session idle past the session TTL keeps its next lock;
  *   counters: processes on every mount increment one counter file under
- *   flock, fcntl, an O_EXCL lockfile and a mkdir lock: the final count is
- *   exact, every round, also on cache=relaxed mounts (flock, fcntl: a
+ *   flock, fcntl, an O_EXCL lockfile, a mkdir lock and `raftkv lock` (the
+ *   CLI running a shell that reads and writes the file through the
+ *   process's mount): the final count is exact, every round, also on cache=relaxed mounts (flock, fcntl: a
  *   grant makes the next read fresh); noclobber lockfiles (one winner);
  *   flock on a
  *   mount and `raftkv lock` on its path are one lock; LOCK_NB
@@ -154,9 +155,9 @@ static bool long_run(void)
 /* ------------------------------------------------------------------ */
 /* Counters */
 
-enum method { M_FLOCK, M_FCNTL, M_EXCL, M_MKDIR, M_COUNT };
+enum method { M_FLOCK, M_FCNTL, M_EXCL, M_MKDIR, M_CLI, M_COUNT };
 static const char *const method_name[M_COUNT] = { "flock", "fcntl",
-	"O_EXCL lockfile", "mkdir lock" };
+	"O_EXCL lockfile", "mkdir lock", "raftkv lock" };
 
 struct counter_arg {
 	enum method m;
@@ -205,6 +206,42 @@ static void lockfile_take(const char *path, bool dir)
 	}
 }
 
+/*
+ * One increment under `raftkv lock` (the CLI, talking to the members of
+ * the mounts): the command it runs reads the counter file through mount
+ * @a->mount and writes it back (committed at the close of the shell's
+ * redirection, before the lock is released).  0 or the failing step.
+ */
+static int cli_increment(const struct counter_arg *a, const char *path)
+{
+	char raftkv[PATH_MAX], key[80], script[2 * PATH_MAX + 128];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	pid_t p;
+	int st;
+
+	snprintf(raftkv, sizeof(raftkv), "%s/kv/raftkv", bd ? bd : ".");
+	snprintf(key, sizeof(key), "/%s.cli", a->name);
+	/* expr: the count has leading zeros, octal to $(( )). */
+	snprintf(script, sizeof(script),
+	    "v=$(cat '%s') && v=$(expr \"$v\" + 1) && "
+	    "printf %%010d \"$v\" > '%s'",
+	    path, path);
+	p = fork();
+	if (p < 0)
+		return 10;
+	if (p == 0) {
+		execl(raftkv, raftkv, "-c", conf, "lock", key, "--", "/bin/sh",
+		    "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "raftkv lock on mount %d: status %#x\n",
+		    a->mount + 1, st);
+		return 11;
+	}
+	return 0;
+}
+
 static int counter_kid(void *p)
 {
 	struct counter_arg *a = p;
@@ -222,6 +259,13 @@ static int counter_kid(void *p)
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 		int v, cfd = fd;
 
+		if (a->m == M_CLI) {
+			int rv = cli_increment(a, path);
+
+			if (rv != 0)
+				return rv;
+			continue;
+		}
 		switch (a->m) {
 		case M_FLOCK:
 			if (flock(fd, LOCK_EX) != 0)
@@ -1481,7 +1525,7 @@ int main(int argc, char **argv)
 	if (want(only, "counters")) {
 		test_counters();
 		printf("ok mutual exclusion counted: flock, fcntl, O_EXCL, "
-		       "mkdir\n");
+		       "mkdir, raftkv lock\n");
 	}
 	if (want(only, "relaxed")) {
 		test_relaxed_counters();
