@@ -768,6 +768,7 @@ int main(int argc, char **argv)
 	bool reaper_started;
 	int rv;
 
+	member_process_setup();
 	parse_args(argc, argv, &o);
 	if (o.mntns != NULL)
 		enter_mntns(&o, cfile, sizeof(cfile), mpoint, sizeof(mpoint));

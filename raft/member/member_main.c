@@ -7,11 +7,19 @@
  * thread inherits the mask and only sigwait() here sees them.
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "raft/util/logging.h"
 #include "raft/member/member.h"
+
+void member_process_setup(void)
+{
+	if (getenv("MALLOC_ARENA_MAX") == NULL)
+		mallopt(M_ARENA_MAX, MEMBER_MALLOC_ARENAS);
+}
 
 int member_main(int argc, char **argv, const struct member_app *app,
     const char *progname)
@@ -23,6 +31,7 @@ int member_main(int argc, char **argv, const struct member_app *app,
 	sigset_t sigs;
 	int rv, sig;
 
+	member_process_setup();
 	member_options_defaults(&o);
 	rv = member_options_parse(argc, argv, &o);
 	if (rv != 0) {
