@@ -7,26 +7,40 @@
 # found from the logs: grep -h '^# elapsed' build/tests/*/*.log.
 #
 # RAFTKV_TEST_TIMEOUT: seconds before the test process is sent SIGTERM;
-# default 900, 0 turns the deadline off (e.g. under a debugger).  Only the
-# test process gets it (timeout --foreground): the harnesses then print
-# the stacks of the members and mounts they started, unmount and stop
-# them.  30 s later the test gets SIGKILL, and whatever is still left in
-# its process group (a session of its own, from setsid) is killed.
+# default 900, 0 turns the deadline off (e.g. under a debugger).  The test
+# runs in a process group of its own (setsid) with the members and mounts
+# it starts.  At the deadline only the test gets SIGTERM: the harnesses
+# print the stacks of what they started, unmount and stop it.  30 s later
+# the whole group gets SIGKILL, whether the test has ended or not (a
+# process can wait forever in the kernel for a stopped mount; killing the
+# mount's process frees it).
 t=${RAFTKV_TEST_TIMEOUT:-900}
 start=$(date +%s%N)
 if [ "$t" = 0 ]; then
 	"$@"
 	rc=$?
 else
-	setsid timeout --foreground --kill-after=30 "$t" "$@" &
+	setsid "$@" &
 	group=$!
+	# The watchdog: a group of its own too, so that killing it also
+	# ends its sleep.
+	setsid sh -c '
+		sleep "$1" || exit 0
+		echo "# TIMEOUT: the test ran past RAFTKV_TEST_TIMEOUT=$1 s"
+		kill -s TERM "$2" 2>/dev/null
+		sleep 30
+		kill -s KILL -- "-$2" 2>/dev/null' watchdog "$t" "$group" &
+	dog=$!
+	# Ctrl-C on make: the test is in another session, pass it on.
+	trap 'kill -s TERM "$group" 2>/dev/null' INT TERM HUP
 	wait "$group"
 	rc=$?
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		echo "# TIMEOUT: $* ran past RAFTKV_TEST_TIMEOUT=${t}s" \
-			"(status $rc)"
-		kill -s KILL -- "-$group" 2>/dev/null
-	fi
+	while kill -0 "$group" 2>/dev/null; do
+		wait "$group"
+		rc=$?
+	done
+	kill -s TERM -- "-$dog" 2>/dev/null
+	wait "$dog" 2>/dev/null
 fi
 end=$(date +%s%N)
 ms=$(((end - start) / 1000000))

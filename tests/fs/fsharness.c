@@ -126,25 +126,48 @@ int stop(int i)
 	return st;
 }
 
-/* The last @lines lines of mount @i's log, to stderr. */
+/* The last @lines lines of mount @i's log, to stderr.  Read here, not by
+ * tail(1): a child inherits this process's descriptors on the mounts, and
+ * its exit would wait for the flush of a stopped mount forever. */
 static void print_log_tail(int i, int lines)
 {
-	char path[PATH_MAX + 64], n[16];
-	const char *tail[] = { "tail", "-n", n, path, NULL };
-	pid_t p;
+	char path[PATH_MAX + 64], *buf;
+	long size, from;
+	size_t n;
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/mount%d.log", dir, i + 1);
-	snprintf(n, sizeof(n), "%d", lines);
 	fprintf(stderr, "---- end of %s ----\n", path);
-	fflush(stderr);
-	p = fork();
-	if (p == 0) {
-		dup2(2, 1);
-		execvp(tail[0], (char *const *)tail);
-		_exit(127);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	buf = malloc(65536);
+	if (buf != NULL && fseek(f, 0, SEEK_END) == 0 &&
+	    (size = ftell(f)) >= 0) {
+		from = size > 65535 ? size - 65535 : 0;
+		fseek(f, from, SEEK_SET);
+		n = fread(buf, 1, 65535, f);
+		buf[n] = '\0';
+		for (char *q = buf + n; q > buf; q--)
+			if (q[-1] == '\n' && q != buf + n && --lines <= 0) {
+				fputs(q, stderr);
+				goto out;
+			}
+		fputs(buf, stderr);
 	}
-	if (p > 0)
-		waitpid(p, NULL, 0);
+out:
+	free(buf);
+	fclose(f);
+}
+
+/* SIGCONT to every mount: a test that fails while it keeps one stopped
+ * must not leave anything (its own exit included: closing a descriptor
+ * on a mount waits for the mount's flush) waiting on it. */
+void fsh_resume_mounts(void)
+{
+	for (int i = 0; i < N; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGCONT);
 }
 
 void cleanup(void)
@@ -153,6 +176,7 @@ void cleanup(void)
 
 	if (getpid() != main_pid)
 		return;
+	fsh_resume_mounts();
 	if (fsh_failed && dir[0] != '\0')
 		for (int i = 0; i < N; i++)
 			print_log_tail(i, 80);
@@ -165,8 +189,8 @@ void cleanup(void)
 void fsh_dump_stack(pid_t pid)
 {
 	char path[64], pidarg[24];
-	const char *gdb[] = { "gdb", "-p", pidarg, "-batch", "-nx", "-ex",
-		"thread apply all bt", NULL };
+	const char *gdb[] = { "timeout", "-s", "KILL", "30", "gdb", "-p",
+		pidarg, "-batch", "-nx", "-ex", "thread apply all bt", NULL };
 	FILE *f;
 	pid_t p;
 	int c;
@@ -214,6 +238,7 @@ static void on_signal(int sig)
 		fprintf(stderr,
 		    "fsharness: SIGTERM (the test's deadline?): "
 		    "stacks of the mounts follow\n");
+		fsh_resume_mounts(); /* gdb cannot attach to a stopped one */
 		fsh_dump_mounts();
 		fsh_failed = true;
 	}

@@ -90,6 +90,8 @@ void cleanup(void);
 void fsh_dump_stack(pid_t pid);
 /* fsh_dump_stack() of every running mount. */
 void fsh_dump_mounts(void);
+/* SIGCONT to every running mount (first thing in cleanup()). */
+void fsh_resume_mounts(void);
 /* @out (PATH_MAX bytes) = mount @i's path of the relative name. */
 void pathf(char *out, int i, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -95,6 +95,7 @@ static void kill_kids(void)
 {
 	if (getpid() != main_pid)
 		return;
+	fsh_resume_mounts(); /* a kid's exit may wait for a stopped mount */
 	for (int i = 0; i < MAX_KIDS; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGKILL);
