@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "kv/clerk.h"
+#include "kv/kv.h"
 #include "kv/query.h"
 #include "raft/client/client.h"
 #include "raft/client/cproto.h"
@@ -40,6 +41,9 @@ struct clerk {
 	uint32_t next_try;
 	uint64_t client_id; /* 0: no session yet */
 	uint64_t seq;
+	uint64_t session_used_ms; /* mono_ms() of its last mutation's answer */
+	uint64_t session_ttl_ms; /* the cluster's idle session lifetime */
+	bool session_pinned; /* its id was given out or resumed */
 };
 
 struct attempt {
@@ -89,6 +93,9 @@ int clerk_new(const struct cluster *cl, const struct clerk_options *opt,
 	    ? ck->o.prefer_member
 	    : -1;
 	ck->next_try = (uint32_t)rand() % cl->n;
+	ck->session_ttl_ms = cl->session_ttl_ms > 0
+	    ? (uint64_t)cl->session_ttl_ms
+	    : (uint64_t)(KV_SESSION_TTL_NS / 1000000);
 	rv = client_new(cl, ck->o.zctx, &ck->cli);
 	if (rv != 0) {
 		free(ck);
@@ -310,7 +317,29 @@ static int ensure_session(struct clerk *ck)
 		return -EPROTO;
 	ck->client_id = res.client_id;
 	ck->seq = 0;
+	ck->session_used_ms = mono_ms();
 	return 0;
+}
+
+/*
+ * A session idle for half the cluster's session TTL may be evicted by the
+ * time this mutation is applied (kv.h, SESSIONS).  Under an evicted
+ * session a retry answers ErrSession, and if an earlier attempt went to a
+ * leader that died without answering, the clerk cannot tell whether that
+ * attempt applied: ErrMaybe for a plain write on a merely idle client.  So
+ * such a session is given up before the mutation and a new one registered
+ * first (the old one expires unused).  Not for session_strict clerks,
+ * whose session identity is the point (the lock clerk keeps its own
+ * alive), nor once clerk_session() gave the id out or
+ * clerk_resume_session() took one up (locks are held by it).
+ */
+static void drop_idle_session(struct clerk *ck)
+{
+	if (ck->o.no_sessions || ck->o.session_strict || ck->client_id == 0 ||
+	    ck->session_pinned)
+		return;
+	if (mono_ms() - ck->session_used_ms > ck->session_ttl_ms / 2)
+		ck->client_id = 0;
 }
 
 int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res)
@@ -319,6 +348,7 @@ int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res)
 	int rv;
 
 	kv_result_init(res);
+	drop_idle_session(ck);
 	for (int round = 0; round < 3; round++) {
 		rv = ensure_session(ck);
 		if (rv != 0)
@@ -343,6 +373,7 @@ int clerk_mutate(struct clerk *ck, struct kv_cmd *c, struct kv_result *res)
 				return KV_ESESSION;
 			continue;
 		}
+		ck->session_used_ms = mono_ms();
 		if (res->status == KV_ESTALE)
 			return KV_EMAYBE;
 		if (ck->o.no_sessions && at.tries > 1 && at.maybe_sent &&
@@ -730,8 +761,10 @@ int clerk_session(struct clerk *ck, uint64_t *session)
 	if (ck->o.no_sessions)
 		return -EINVAL;
 	rv = ensure_session(ck);
-	if (rv == 0)
+	if (rv == 0) {
 		*session = ck->client_id;
+		ck->session_pinned = true;
+	}
 	return rv;
 }
 
@@ -987,6 +1020,7 @@ int clerk_resume_session(struct clerk *ck, uint64_t session, uint64_t seq)
 		return -EINVAL;
 	ck->client_id = session;
 	ck->seq = seq;
+	ck->session_pinned = true;
 	return 0;
 }
 
