@@ -330,8 +330,9 @@ static int ensure_session(struct clerk *ck)
  * such a session is given up before the mutation and a new one registered
  * first (the old one expires unused).  Not for session_strict clerks,
  * whose session identity is the point (the lock clerk keeps its own
- * alive), nor once clerk_session() gave the id out or
- * clerk_resume_session() took one up (locks are held by it).
+ * alive), nor once clerk_session() gave the id out,
+ * clerk_resume_session() took one up or a lock command or keepalive used
+ * it (locks are held by the session).
  */
 static void drop_idle_session(struct clerk *ck)
 {
@@ -806,6 +807,7 @@ static int lock_mutate(struct clerk *ck, const struct clerk_lock_req *rq,
 	if (rv != 0)
 		return rv;
 	c.op.flags = flags;
+	ck->session_pinned = true; /* its locks are the session's */
 	return clerk_mutate(ck, &c, res);
 }
 
@@ -975,6 +977,7 @@ int clerk_keepalive(struct clerk *ck)
 
 	if (ck->o.no_sessions)
 		return -EINVAL;
+	ck->session_pinned = true;
 	return clerk_mutate(ck, &c, &res);
 }
 

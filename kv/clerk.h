@@ -17,7 +17,8 @@
  *                       A session idle for half the cluster's session TTL
  *                       is replaced by a new one before the next mutation
  *                       (unless session_strict, or its id was given out
- *                       or resumed), so idleness alone never makes one.
+ *                       or resumed, or it was used for locks), so
+ *                       idleness alone never makes one.
  *   seeds (sessions off) the 6.5840 Lab 2 clerk exactly: no session; a Put
  *                       that got ErrVersion on a RE-SENT attempt returns
  *                       ErrMaybe (its first attempt may have applied);
