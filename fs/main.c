@@ -712,12 +712,13 @@ static void fsname_opt(const char *cluster_file, char *out, size_t cap)
 static void members_from_directory(struct mopts *o, struct cluster *cl)
 {
 	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *gone = calloc(1, sizeof(*gone));
 	char err[512];
 	int rv;
 
-	if (d == NULL)
+	if (d == NULL || gone == NULL)
 		die("out of memory");
-	rv = memberdir_load(o->data, cl->id, d, err, sizeof(err));
+	rv = memberdir_load(o->data, cl->id, d, gone, err, sizeof(err));
 	if (rv != 0 && rv != -ENOENT)
 		die("%s", err);
 	if (o->member.join && cluster_find(cl, o->member.id) == NULL &&
@@ -726,7 +727,8 @@ static void members_from_directory(struct mopts *o, struct cluster *cl)
 		o->member.client = o->client[0] ? o->client : NULL;
 		if (member_join_directory(&o->member, cl, d, err,
 		        sizeof(err)) != 0 ||
-		    memberdir_save(o->data, cl->id, d, err, sizeof(err)) != 0)
+		    memberdir_save(o->data, cl->id, d, gone, err,
+		        sizeof(err)) != 0)
 			die("%s", err);
 	}
 	for (uint32_t i = 0; i < d->n; i++) {
@@ -743,6 +745,7 @@ static void members_from_directory(struct mopts *o, struct cluster *cl)
 		snprintf(m->client, sizeof(m->client), "%s", e->client);
 		snprintf(m->key, sizeof(m->key), "%s", e->key);
 	}
+	free(gone);
 	free(d);
 }
 

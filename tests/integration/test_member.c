@@ -14,6 +14,10 @@
  *                 (its key is out: its commit stays, the others' term
  *                 too) and cannot be added again with its key; the rest restart (kill -9) from their
  *                 persisted member directories;
+ *   compacted     a member is removed, every survivor compacts its log
+ *                 past the removal (snapshot) and all restart (kill -9):
+ *                 the removed member's key is still refused on re-add
+ *                 (kept in the "members" file, not only in the log);
  *   crash         kill -9 of a random member (the leader or not) at a
  *                 random point of an add/promote/remove, for a few
  *                 seeds (RAFTKV_LONG=1: more): afterwards the cluster
@@ -317,6 +321,68 @@ static void test_member_replace_dead(void **state)
 	kvt_finish(t);
 }
 
+/* Wait until every running member has a snapshot past @index. */
+static void wait_compacted(struct kvt *t, uint64_t index)
+{
+	struct harness *h = kvt_harness(t);
+	uint64_t deadline = harness_now_ms() + CHANGE_MS;
+
+	for (;;) {
+		bool all = true;
+
+		for (int i = 0; i < harness_n(h); i++) {
+			struct cproto_status st;
+
+			if (!harness_running(h, i))
+				continue;
+			if (harness_status(h, i, &st) != 0 ||
+			    st.snap_index <= index)
+				all = false;
+		}
+		if (all)
+			return;
+		if (harness_now_ms() > deadline)
+			fail_msg("no snapshot past index %" PRIu64, index);
+		harness_sleep_ms(100);
+	}
+}
+
+/*
+ * The log entry that removed a member is compacted into a snapshot on
+ * every survivor, and all of them restart: the removed member's key is
+ * still refused on re-add (the removed members are kept in the "members"
+ * file and in snapshots, not only learned from the log).
+ */
+static void test_member_removed_after_compaction(void **state)
+{
+	struct kvt *t = start(state, "member-rmcompact", 3, 0);
+	struct harness *h = kvt_harness(t);
+	int gone = (kvt_must_leader(t) + 1) % 3, leader;
+	struct kvt_clients *cs;
+	struct cproto_status st;
+
+	assert_int_equal(harness_kill(h, gone, SIGKILL), 0);
+	must_change(h, CPROTO_MEMBER_REMOVE, gone);
+	leader = kvt_must_leader(t);
+	assert_int_equal(harness_status(h, leader, &st), 0);
+	cs = writers(t, 2);
+	wait_compacted(t, st.last_index);
+	kvt_clients_stop(cs, NULL);
+	for (int i = 0; i < 3; i++)
+		if (i != gone)
+			assert_int_equal(harness_kill(h, i, SIGKILL), 0);
+	for (int i = 0; i < 3; i++)
+		if (i != gone)
+			assert_int_equal(harness_restart(h, i), 0);
+	kvt_must_leader(t);
+	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_ADD, gone,
+	                     CHANGE_MS),
+	    -EKEYREJECTED);
+	wait_conf(h, 0x7 & ~(1u << gone));
+	kvt_check_linearizable(t, "removed, compacted, restarted");
+	kvt_finish(t);
+}
+
 struct change_arg {
 	struct harness *h;
 	int action, i, rv;
@@ -410,6 +476,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_member_remove_leader,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_replace_dead,
+		    kvt_teardown),
+		cmocka_unit_test_teardown(test_member_removed_after_compaction,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_kill_during_changes,
 		    kvt_teardown),
