@@ -122,6 +122,8 @@ static void usage(FILE *f)
 	    "                       (a learner until `raftkv member promote`)\n"
 	    "  insecure             run a cluster file without keys: NO\n"
 	    "                       authentication (warned at every start)\n"
+	    "  insecure_membership  with insecure: let any client change the\n"
+	    "                       membership (refused otherwise)\n"
 	    "  read_mode=MODE       lease (default), index or log: how "
 	    "reads are\n"
 	    "                       confirmed (raftkv-server(8) "
@@ -261,6 +263,8 @@ static void parse_one(struct mopts *o, char *opt)
 		o->member.fault_injection = 1;
 	} else if (strcmp(opt, "insecure") == 0) {
 		o->member.insecure = 1;
+	} else if (strcmp(opt, "insecure_membership") == 0) {
+		o->member.insecure_membership = 1;
 	} else if (strcmp(opt, "join") == 0) {
 		o->member.join = 1;
 	} else if (v == NULL) {

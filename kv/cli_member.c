@@ -139,7 +139,9 @@ static void current_cluster(const struct cluster *file,
 		*out = *file;
 }
 
-static int explain(int rv, const struct cproto_member_req *r)
+/* Say why change @r failed with @rv (@curve: the cluster has keys);
+ * the exit status. */
+static int explain(int rv, const struct cproto_member_req *r, bool curve)
 {
 	const char *what = r->action == CPROTO_MEMBER_ADD ? "add"
 	    : r->action == CPROTO_MEMBER_PROMOTE          ? "promote"
@@ -197,8 +199,12 @@ static int explain(int rv, const struct cproto_member_req *r)
 		return UNAVAILABLE;
 	case CPROTO_EDENIED:
 		fprintf(stderr,
-		    "refused: membership changes need the admin "
-		    "credential (-k admin.key)\n");
+		    curve ? "refused: membership changes need the admin "
+		            "credential (-k admin.key)\n"
+		          : "refused: the cluster has no keys, so its members "
+		            "cannot tell an admin from anyone and refuse "
+		            "membership changes unless started with "
+		            "--insecure-membership (raftkv-server(8))\n");
 		return ERROR;
 	case NODE_ELOST:
 		fprintf(stderr,
@@ -433,7 +439,7 @@ int cli_member(struct cluster *cl, const char *file, const char *cred, int argc,
 	}
 	rv = change(c, cur->n, &r, deadline);
 	if (rv != 0) {
-		ex = explain(rv, &r);
+		ex = explain(rv, &r, cl->curve);
 		goto out;
 	}
 	printf("member %" PRIu64 " %s\n", r.id,

@@ -358,10 +358,22 @@ static int load_secret(const struct member_options *o, const struct cluster *cl,
 		    "reach this member's peer or client port can write to "
 		    "the cluster",
 		    o->cluster_file);
+		if (o->insecure_membership)
+			log_warnx("INSECURE: --insecure-membership: anyone who "
+			          "can reach this member's client port can add "
+			          "and remove members");
+		else
+			log_info("membership changes are refused: the cluster "
+			         "has no keys to tell an admin (see "
+			         "--insecure-membership)");
 		return 0;
 	}
 	if (o->insecure)
 		log_warnx("--insecure ignored: %s has CURVE keys",
+		    o->cluster_file);
+	if (o->insecure_membership)
+		log_warnx("--insecure-membership ignored: %s has CURVE keys "
+		          "(membership changes need the admin credential)",
 		    o->cluster_file);
 	if (file == NULL) {
 		keys_dir_of(o->cluster_file, dir, sizeof(dir));
@@ -541,6 +553,7 @@ int member_start(const struct member_options *opts,
 	node_merge_gone(m->node, &m->pending_gone);
 	pthread_mutex_unlock(&m->mu);
 	endpoint_auth_from_cluster(&eauth, &cl, nc->curve_secret);
+	eauth.open_membership = !cl.curve && opts->insecure_membership;
 	rv = endpoint_start(m->node, cl.id, client_ep, &eapp, &eauth,
 	    opts->workers, &m->ep, err, errlen);
 	explicit_bzero(&eauth, sizeof(eauth));

@@ -10,7 +10,10 @@
  *   - remove without a live quorum: with one of three voters killed, the
  *     removal of another live voter is refused (exit status 5, the
  *     quorum message) and changes nothing; the removal of the dead one
- *     is accepted.
+ *     is accepted;
+ *   - a cluster without keys (--insecure): membership changes are
+ *     refused (exit status 5, a message naming --insecure-membership),
+ *     a listing works; with --insecure-membership a change is accepted.
  *
  * The commands run as processes (fork + exec of /bin/sh, killed by pid
  * only) with the harness's cluster file and admin key; every temporary
@@ -36,7 +39,11 @@
 
 #define DELAY_MS 150
 
-static struct harness *start(void **state, const char *name)
+/* Three raftkv-server members; @insecure: a cluster without keys, its
+ * members started with --insecure (and --insecure-membership unless
+ * @strict). */
+static struct harness *start_with(void **state, const char *name, bool insecure,
+    bool strict)
 {
 	struct harness_options o;
 	static char member[4096];
@@ -47,10 +54,17 @@ static struct harness *start(void **state, const char *name)
 	harness_options_defaults(&o);
 	o.name = name;
 	o.member_path = member;
+	o.insecure = insecure;
+	o.strict_membership = strict;
 	h = harness_new(3, &o);
 	assert_non_null(h);
 	*state = h;
 	return h;
+}
+
+static struct harness *start(void **state, const char *name)
+{
+	return start_with(state, name, false, false);
 }
 
 static int teardown(void **state)
@@ -254,6 +268,33 @@ static void test_cli_member_remove_without_quorum(void **state)
 	harness_mark_passed(h);
 }
 
+/* A cluster without keys cannot tell an admin: its members refuse
+ * membership changes unless started with --insecure-membership. */
+static void test_cli_member_insecure(void **state)
+{
+	struct harness *h = start_with(state, "cli-member-insecure", true,
+	    true);
+	const char *add = "exec raftkv member add 10 tcp://127.0.0.1:110 "
+	                  "tcp://127.0.0.1:310 - >\"$D/add.out\" 2>&1";
+
+	assert_int_equal(run(h, "exec raftkv member list >/dev/null 2>&1"), 0);
+	assert_int_equal(run(h, add), 5);
+	assert_true(file_has(h, "add.out",
+	    "refused: the cluster has no keys, so its members cannot tell "
+	    "an admin from anyone"));
+	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_REMOVE, 2,
+	                     5000),
+	    CPROTO_EDENIED);
+	harness_mark_passed(h);
+	harness_free(h);
+	*state = NULL;
+	/* Opened by the operator: accepted. */
+	h = start_with(state, "cli-member-insecure-open", true, false);
+	assert_int_equal(run(h, add), 0);
+	assert_true(file_has(h, "add.out", "added as a learner"));
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +302,7 @@ int main(void)
 		    teardown),
 		cmocka_unit_test_teardown(test_cli_member_remove_without_quorum,
 		    teardown),
+		cmocka_unit_test_teardown(test_cli_member_insecure, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
