@@ -234,7 +234,7 @@ static int restore_wrapped(void *arg, const void *data, size_t len)
 	pthread_mutex_lock(&m->mu);
 	if (m->node_up) {
 		node_merge_directory(m->node, d);
-		node_merge_gone(m->node, g);
+		node_merge_gone(m->node, g, false);
 	} else {
 		(void)memberdir_merge(&m->pending, d);
 		memberdir_gone_merge(&m->pending_gone, g);
@@ -550,7 +550,7 @@ int member_start(const struct member_options *opts,
 	pthread_mutex_lock(&m->mu);
 	m->node_up = true;
 	fill_directory(m->node, &m->pending);
-	node_merge_gone(m->node, &m->pending_gone);
+	node_merge_gone(m->node, &m->pending_gone, true);
 	pthread_mutex_unlock(&m->mu);
 	endpoint_auth_from_cluster(&eauth, &cl, nc->curve_secret);
 	eauth.open_membership = !cl.curve && opts->insecure_membership;

@@ -184,9 +184,14 @@ void node_merge_directory(struct node *n, const struct memberdir *d);
 void node_gone(struct node *n, struct memberdir_gone *g);
 
 /* Add the removed members @g (a member snapshot's; any thread): their
- * keys, and their ids unless the configuration in force has them (added
- * again since). */
-void node_merge_gone(struct node *n, const struct memberdir_gone *g);
+ * keys, and their ids; with @older (the node's own snapshot restored at
+ * start, older than the log it replayed) not the ids the configuration
+ * in force has (added again since).  A snapshot installed while running
+ * is newer than the configuration in force: all its ids are taken (one
+ * still in the configuration stays connected until its removal
+ * applies). */
+void node_merge_gone(struct node *n, const struct memberdir_gone *g,
+    bool older);
 
 /* Ask the leader to hand over to @to.  0, RAFT_ENOTLEADER, -EINVAL. */
 int node_transfer_leadership(struct node *n, raft_id to);

@@ -665,7 +665,7 @@ void node_gone(struct node *n, struct memberdir_gone *g)
 	pthread_mutex_unlock(&n->mu);
 }
 
-void node_merge_gone(struct node *n, const struct memberdir_gone *g)
+void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 {
 	struct raft_conf c;
 
@@ -674,7 +674,8 @@ void node_merge_gone(struct node *n, const struct memberdir_gone *g)
 	pthread_mutex_lock(&n->mu);
 	c = n->conf;
 	for (uint32_t i = 0; i < g->n_ids; i++)
-		if (!conf_has(&c, g->ids[i]) && g->ids[i] != n->cfg.id)
+		if ((!older || !conf_has(&c, g->ids[i])) &&
+		    g->ids[i] != n->cfg.id)
 			memberdir_gone_add_id(&n->gone, g->ids[i]);
 	for (uint32_t i = 0; i < g->n_keys; i++)
 		memberdir_gone_add_key(&n->gone, g->keys[i]);

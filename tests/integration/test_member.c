@@ -18,6 +18,10 @@
  *                 past the removal (snapshot) and all restart (kill -9):
  *                 the removed member's key is still refused on re-add
  *                 (kept in the "members" file, not only in the log);
+ *   through snap  a member down while another is removed and the removal
+ *                 compacted catches up by snapshot and, leading, still
+ *                 refuses the removed member's key (member snapshots
+ *                 carry the removed members);
  *   crash         kill -9 of a random member (the leader or not) at a
  *                 random point of an add/promote/remove, for a few
  *                 seeds (RAFTKV_LONG=1: more): afterwards the cluster
@@ -394,6 +398,69 @@ static void test_member_removed_after_compaction(void **state)
 	kvt_finish(t);
 }
 
+/* True if member @i's log has a line with @a and @b. */
+static bool log_has(struct harness *h, int i, const char *a, const char *b)
+{
+	FILE *f = fopen(harness_log_path(h, i), "r");
+	char line[2048];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, a) != NULL && strstr(line, b) != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * A member down while another is removed and the removal compacted away
+ * learns of it from the snapshot it catches up with (the removed members
+ * travel in member snapshots): its transport refuses the removed
+ * member's key when that one comes back, and leading, it refuses the
+ * key on re-add.
+ */
+static void test_member_removed_through_snapshot(void **state)
+{
+	struct kvt *t = start(state, "member-rmsnap", 3, 1);
+	struct harness *h = kvt_harness(t);
+	struct kvt_clients *cs;
+	struct cproto_status st;
+	int away, gone, leader;
+
+	add_and_promote(h, 3);
+	leader = kvt_must_leader(t);
+	away = (leader + 1) % 3;
+	gone = (leader + 2) % 3;
+	assert_int_equal(harness_kill(h, away, SIGKILL), 0);
+	must_change(h, CPROTO_MEMBER_REMOVE, gone);
+	assert_int_equal(harness_wait_removed_exit(h, gone, 15000), 0);
+	assert_int_equal(harness_status(h, kvt_must_leader(t), &st), 0);
+	cs = writers(t, 2);
+	wait_compacted(t, st.last_index);
+	kvt_clients_stop(cs, NULL);
+	assert_int_equal(harness_restart(h, away), 0);
+	wait_conf(h, 0xf & ~(1u << gone));
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	/* The removed member comes back on its old data: refused at the
+	 * handshake by the member that only learned from a snapshot. */
+	assert_int_equal(harness_restart(h, gone), 0);
+	for (int k = 0; k < 100 &&
+	     !log_has(h, away, "refused",
+	         harness_cluster(h)->members[gone].key);
+	     k++)
+		harness_sleep_ms(50);
+	assert_true(
+	    log_has(h, away, "refused", harness_cluster(h)->members[gone].key));
+	assert_int_equal(harness_kill(h, gone, SIGTERM), 0);
+	lead_by(t, away);
+	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_ADD, gone,
+	                     CHANGE_MS),
+	    -EKEYREJECTED);
+	kvt_check_linearizable(t, "removed while away, learned by snapshot");
+	kvt_finish(t);
+}
+
 struct change_arg {
 	struct harness *h;
 	int action, i, rv;
@@ -577,6 +644,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_member_replace_dead,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_removed_after_compaction,
+		    kvt_teardown),
+		cmocka_unit_test_teardown(test_member_removed_through_snapshot,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_kill_during_changes,
 		    kvt_teardown),
