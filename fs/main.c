@@ -122,6 +122,8 @@ static void usage(FILE *f)
 	    "                       (a learner until `raftkv member promote`)\n"
 	    "  insecure             run a cluster file without keys: NO\n"
 	    "                       authentication (warned at every start)\n"
+	    "  insecure_membership  with insecure: let any client change the\n"
+	    "                       membership (refused otherwise)\n"
 	    "  read_mode=MODE       lease (default), index or log: how "
 	    "reads are\n"
 	    "                       confirmed (raftkv-server(8) "
@@ -261,6 +263,8 @@ static void parse_one(struct mopts *o, char *opt)
 		o->member.fault_injection = 1;
 	} else if (strcmp(opt, "insecure") == 0) {
 		o->member.insecure = 1;
+	} else if (strcmp(opt, "insecure_membership") == 0) {
+		o->member.insecure_membership = 1;
 	} else if (strcmp(opt, "join") == 0) {
 		o->member.join = 1;
 	} else if (v == NULL) {
@@ -712,12 +716,13 @@ static void fsname_opt(const char *cluster_file, char *out, size_t cap)
 static void members_from_directory(struct mopts *o, struct cluster *cl)
 {
 	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *gone = calloc(1, sizeof(*gone));
 	char err[512];
 	int rv;
 
-	if (d == NULL)
+	if (d == NULL || gone == NULL)
 		die("out of memory");
-	rv = memberdir_load(o->data, cl->id, d, err, sizeof(err));
+	rv = memberdir_load(o->data, cl->id, d, gone, err, sizeof(err));
 	if (rv != 0 && rv != -ENOENT)
 		die("%s", err);
 	if (o->member.join && cluster_find(cl, o->member.id) == NULL &&
@@ -726,7 +731,8 @@ static void members_from_directory(struct mopts *o, struct cluster *cl)
 		o->member.client = o->client[0] ? o->client : NULL;
 		if (member_join_directory(&o->member, cl, d, err,
 		        sizeof(err)) != 0 ||
-		    memberdir_save(o->data, cl->id, d, err, sizeof(err)) != 0)
+		    memberdir_save(o->data, cl->id, d, gone, err,
+		        sizeof(err)) != 0)
 			die("%s", err);
 	}
 	for (uint32_t i = 0; i < d->n; i++) {
@@ -743,6 +749,7 @@ static void members_from_directory(struct mopts *o, struct cluster *cl)
 		snprintf(m->client, sizeof(m->client), "%s", e->client);
 		snprintf(m->key, sizeof(m->key), "%s", e->key);
 	}
+	free(gone);
 	free(d);
 }
 

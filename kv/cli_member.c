@@ -7,7 +7,12 @@
  * (LIST), then talks to the members listed there: the leader may be a
  * member added since.  A change goes to the leader (following NOT_LEADER
  * hints) and waits until it is committed; a promotion of a learner still
- * catching up is retried until it has caught up or time runs out.
+ * catching up is retried until it has caught up or time runs out.  A
+ * change refused because another is not committed yet is retried for
+ * PENDING_MS at most (the leader's own no-op after an election, or a
+ * change that is about to commit), then refused: the operator looks at
+ * `raftkv member list` and decides, rather than queueing behind a
+ * change that may never commit.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +29,7 @@
 #include "raft/util/num.h"
 
 #define CALL_MS 3000
+#define PENDING_MS 5000
 
 enum { OKAY = 0, MAYBE = 3, UNAVAILABLE = 4, ERROR = 5, USAGE = 64 };
 
@@ -133,7 +139,9 @@ static void current_cluster(const struct cluster *file,
 		*out = *file;
 }
 
-static int explain(int rv, const struct cproto_member_req *r)
+/* Say why change @r failed with @rv (@curve: the cluster has keys);
+ * the exit status. */
+static int explain(int rv, const struct cproto_member_req *r, bool curve)
 {
 	const char *what = r->action == CPROTO_MEMBER_ADD ? "add"
 	    : r->action == CPROTO_MEMBER_PROMOTE          ? "promote"
@@ -185,13 +193,18 @@ static int explain(int rv, const struct cproto_member_req *r)
 		return UNAVAILABLE;
 	case RAFT_ECONFPENDING:
 		fprintf(stderr,
-		    "another membership change is not committed yet; try "
-		    "again later\n");
+		    "refused: another membership change is not committed "
+		    "yet (one change at a time); see raftkv member list, "
+		    "then run this one again\n");
 		return UNAVAILABLE;
 	case CPROTO_EDENIED:
 		fprintf(stderr,
-		    "refused: membership changes need the admin "
-		    "credential (-k admin.key)\n");
+		    curve ? "refused: membership changes need the admin "
+		            "credential (-k admin.key)\n"
+		          : "refused: the cluster has no keys, so its members "
+		            "cannot tell an admin from anyone and refuse "
+		            "membership changes unless started with "
+		            "--insecure-membership (raftkv-server(8))\n");
 		return ERROR;
 	case NODE_ELOST:
 		fprintf(stderr,
@@ -217,6 +230,7 @@ static int change(struct client *c, uint32_t n,
 	uint32_t len;
 	int rv = cproto_encode_member_req(r, &buf, &len), idx = 0;
 	bool said_waiting = false, sent = false;
+	uint64_t pending_since = 0;
 
 	while (rv <= 0) {
 		struct client_reply rep = { 0 };
@@ -257,6 +271,13 @@ static int change(struct client *c, uint32_t n,
 			continue;
 		}
 		if (rv == RAFT_ECONFPENDING) {
+			now = mono_ms();
+			if (pending_since == 0)
+				pending_since = now;
+			/* No retry past PENDING_MS, nor past the deadline. */
+			if (now - pending_since + 200 > PENDING_MS ||
+			    now + 200 > deadline)
+				break;
 			pause_ms(200);
 			continue;
 		}
@@ -418,7 +439,7 @@ int cli_member(struct cluster *cl, const char *file, const char *cred, int argc,
 	}
 	rv = change(c, cur->n, &r, deadline);
 	if (rv != 0) {
-		ex = explain(rv, &r);
+		ex = explain(rv, &r, cl->curve);
 		goto out;
 	}
 	printf("member %" PRIu64 " %s\n", r.id,

@@ -22,8 +22,11 @@
  * (cproto.h, CPROTO_MEMBER).  raft/storage/memberdir_file.h keeps it in
  * a data directory.
  *
- * File "members": magic "RKMEMBR1", cluster id u64, body_len u32, body,
- * crc32c u32 of everything before it.  Replaced only by writing
+ * File "members": magic "RKMEMBR2", cluster id u64, body_len u32, body,
+ * gone_len u32, gone (the removed members, raft/memberdir_gone.h),
+ * crc32c u32 of everything before it.  An "RKMEMBR1" file (from before
+ * the removed members were kept) is the same without gone_len and gone,
+ * and is read as having no removed members.  Replaced only by writing
  * members.tmp, fdatasync, rename, fsync of the directory.  Fail-closed:
  * a file that is there but does not check out (short, wrong magic or
  * cluster, bad checksum, a body that does not decode) is

@@ -61,6 +61,7 @@ struct endpoint {
 	void *zctx;
 	void *sock;
 	struct auth *auth; /* ZAP handler; NULL: no authentication */
+	bool open_membership; /* no authentication: changes allowed anyway */
 	struct reply_budget *budget; /* bytes of unsent replies per client */
 	struct mbox jobs;
 	struct mbox replies; /* with eventfd, polled by the loop */
@@ -438,10 +439,12 @@ static int recv_request(struct endpoint *s, struct job **out)
 	if (rv == 0 && s->auth != NULL && cproto_op_is_admin(j->req.op) &&
 	    !endpoint_auth_is_admin(&body))
 		rv = CPROTO_EDENIED;
-	/* ... and membership changes (a listing is anyone's). */
-	if (rv == 0 && s->auth != NULL && j->req.op == CPROTO_MEMBER &&
+	/* ... and membership changes (a listing is anyone's); without
+	 * authentication only if the operator opened them. */
+	if (rv == 0 && j->req.op == CPROTO_MEMBER &&
 	    !(j->req.len >= 1 && j->req.payload[0] == CPROTO_MEMBER_LIST) &&
-	    !endpoint_auth_is_admin(&body))
+	    (s->auth != NULL ? !endpoint_auth_is_admin(&body)
+	                     : !s->open_membership))
 		rv = CPROTO_EDENIED;
 	if (more)
 		drop_rest(s);
@@ -501,6 +504,7 @@ int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
 	s->node = n;
 	s->rsm = node_rsm(n);
 	s->cluster_id = cluster_id;
+	s->open_membership = auth != NULL && auth->open_membership;
 	if (app)
 		s->app = *app;
 	s->n_workers = workers ? workers : 32;

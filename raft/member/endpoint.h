@@ -39,8 +39,9 @@ struct endpoint_auth;
 
 /* Bind @addr (e.g. "tcp://127.0.0.1:7101"), start @workers workers (0:
  * 32) and attach to @n's loop.  @app may be NULL.  @auth (endpoint_auth.h;
- * NULL: plaintext, no authentication) says who may connect and who is an
- * admin.  0, or a negative code with a message in @err. */
+ * NULL: plaintext, no authentication, membership changes refused) says
+ * who may connect and who is an admin.  0, or a negative code with a
+ * message in @err. */
 int endpoint_start(struct node *n, uint64_t cluster_id, const char *addr,
     const struct endpoint_app *app, const struct endpoint_auth *auth,
     unsigned workers, struct endpoint **out, char *err, size_t errlen);

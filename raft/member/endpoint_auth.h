@@ -12,7 +12,10 @@
  * client sees CLIENT_EAUTH).
  *
  * Without keys (raftkv-server --insecure) the endpoint is plaintext and
- * every client may do everything; the member warns about it at start.
+ * nobody can be told from anyone: every client may do everything but
+ * change the membership, which is refused (CPROTO_EDENIED) unless the
+ * operator allowed it too (--insecure-membership, open_membership); the
+ * member warns about it at start.
  */
 #ifndef RAFTKV_ENDPOINT_AUTH_H
 #define RAFTKV_ENDPOINT_AUTH_H
@@ -30,6 +33,7 @@ struct endpoint_auth {
 	char secret[CLUSTER_KEY_LEN + 1]; /* the member's secret; "": off */
 	uint32_t n_creds;
 	struct cluster_cred creds[CLUSTER_MAX_CREDS];
+	bool open_membership; /* no secret: membership changes allowed */
 };
 
 /* Fill @a from the cluster file @cl and the member's secret @secret ("" or

@@ -32,6 +32,7 @@ struct member {
 	pthread_mutex_t mu; /* guards node_up, pending */
 	bool node_up; /* restores merge into the node's directory */
 	struct memberdir pending; /* ... or here until it runs */
+	struct memberdir_gone pending_gone; /* the same for removed ones */
 	struct memberdir boot; /* the cluster file's members */
 	bool app_created;
 	struct node *node;
@@ -53,14 +54,18 @@ static void storage_log(void *arg, int level, const char *msg)
 
 /*
  * Member snapshots: the application's snapshot behind the member
- * directory, so that a member that catches up from a snapshot (a new
- * learner, one that was away) learns every member's address even when
- * the change entries that carried them are compacted away.
- *   magic "RKMDSNP1", dir_len u32, dir (memberdir.h), application data
- * A snapshot without the magic (written before membership changes) is
- * the application's alone.
+ * directory and the members seen removed, so that a member that catches
+ * up from a snapshot (a new learner, one that was away) learns every
+ * member's address, and which members and keys are out, even when the
+ * change entries that carried them are compacted away.
+ *   magic "RKMDSNP2", dir_len u32, dir (memberdir.h),
+ *   gone_len u32, gone (memberdir_gone.h), application data
+ * "RKMDSNP1" (written before the removed members were kept) is the same
+ * without gone_len and gone.  A snapshot without either magic (written
+ * before membership changes) is the application's alone.
  */
-#define SNAP_MAGIC "RKMDSNP1"
+#define SNAP_MAGIC1 "RKMDSNP1"
+#define SNAP_MAGIC2 "RKMDSNP2"
 #define SNAP_HDR 12
 
 /* Every entry of @d is in @boot, the same. */
@@ -76,56 +81,91 @@ static bool dir_within(const struct memberdir *d, const struct memberdir *boot)
 	return true;
 }
 
-static int snap_wrapped(void *arg, void **data, size_t *len)
+/* The snapshot header: directory and removed members, encoded. */
+static int snap_header(struct member *m, uint8_t **out, uint32_t *len,
+    bool *plain)
 {
-	struct member *m = arg;
 	struct raft_conf conf;
 	raft_index ci;
 	struct memberdir *d = calloc(1, sizeof(*d));
-	uint8_t *dir = NULL, *out;
-	uint32_t dlen = 0;
-	void *inner = NULL;
-	size_t ilen = 0;
-	int rv;
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	uint8_t *dir = NULL, *gone = NULL;
+	uint32_t dlen = 0, glen = 0;
+	int rv = -ENOMEM;
 
-	if (d == NULL)
-		return -ENOMEM;
+	*plain = false;
+	if (d == NULL || g == NULL)
+		goto out;
 	pthread_mutex_lock(&m->mu);
-	if (m->node_up)
+	if (m->node_up) {
 		node_members(m->node, &conf, &ci, d);
-	else
+		node_gone(m->node, g);
+	} else {
 		*d = m->pending;
+		*g = m->pending_gone;
+	}
 	pthread_mutex_unlock(&m->mu);
-	/* No member added or moved: the cluster file says it all, and the
-	 * snapshot is the application's alone (as before membership
-	 * changes: the labs' snapshot size limits hold). */
-	if (dir_within(d, &m->boot)) {
-		free(d);
-		return m->inner.snapshot(m->inner.arg, data, len);
+	/* No member added, moved or removed: the cluster file says it all,
+	 * and the snapshot is the application's alone (as before
+	 * membership changes: the labs' snapshot size limits hold). */
+	if (dir_within(d, &m->boot) && memberdir_gone_empty(g)) {
+		*plain = true;
+		rv = 0;
+		goto out;
 	}
 	rv = memberdir_encode(d, &dir, &dlen);
+	if (rv == 0)
+		rv = memberdir_gone_encode(g, &gone, &glen);
+	if (rv == 0 && (*out = malloc(SNAP_HDR + dlen + 4 + glen)) == NULL)
+		rv = -ENOMEM;
+	if (rv != 0)
+		goto out;
+	memcpy(*out, SNAP_MAGIC2, 8);
+	le_put32(*out + 8, dlen);
+	memcpy(*out + SNAP_HDR, dir, dlen);
+	le_put32(*out + SNAP_HDR + dlen, glen);
+	memcpy(*out + SNAP_HDR + dlen + 4, gone, glen);
+	*len = SNAP_HDR + dlen + 4 + glen;
+out:
+	free(dir);
+	free(gone);
 	free(d);
+	free(g);
+	return rv;
+}
+
+static int snap_wrapped(void *arg, void **data, size_t *len)
+{
+	struct member *m = arg;
+	uint8_t *hdr = NULL, *out;
+	uint32_t hlen = 0;
+	void *inner = NULL;
+	size_t ilen = 0;
+	bool plain;
+	int rv;
+
+	rv = snap_header(m, &hdr, &hlen, &plain);
+	if (rv == 0 && plain)
+		return m->inner.snapshot(m->inner.arg, data, len);
 	if (rv == 0)
 		rv = m->inner.snapshot(m->inner.arg, &inner, &ilen);
 	if (rv != 0) {
-		free(dir);
+		free(hdr);
 		return rv;
 	}
-	out = malloc(SNAP_HDR + dlen + ilen);
+	out = malloc(hlen + ilen);
 	if (out == NULL) {
-		free(dir);
+		free(hdr);
 		free(inner);
 		return -ENOMEM;
 	}
-	memcpy(out, SNAP_MAGIC, 8);
-	le_put32(out + 8, dlen);
-	memcpy(out + SNAP_HDR, dir, dlen);
+	memcpy(out, hdr, hlen);
 	if (ilen > 0)
-		memcpy(out + SNAP_HDR + dlen, inner, ilen);
-	free(dir);
+		memcpy(out + hlen, inner, ilen);
+	free(hdr);
 	free(inner);
 	*data = out;
-	*len = SNAP_HDR + dlen + ilen;
+	*len = hlen + ilen;
 	return 0;
 }
 
@@ -159,27 +199,52 @@ static int restore_wrapped(void *arg, const void *data, size_t len)
 {
 	struct member *m = arg;
 	const uint8_t *p = data;
-	struct memberdir *d;
-	uint32_t dlen;
+	struct memberdir *d = NULL;
+	struct memberdir_gone *g = NULL;
+	size_t off;
+	uint32_t dlen, glen = 0;
+	bool v2;
+	int rv = -EINVAL;
 
-	if (len < SNAP_HDR || memcmp(p, SNAP_MAGIC, 8) != 0)
+	if (len < SNAP_HDR ||
+	    (memcmp(p, SNAP_MAGIC1, 8) != 0 && memcmp(p, SNAP_MAGIC2, 8) != 0))
 		return m->inner.restore(m->inner.arg, data, len);
+	v2 = memcmp(p, SNAP_MAGIC2, 8) == 0;
 	dlen = le_get32(p + 8);
-	if (dlen > len - SNAP_HDR || (d = calloc(1, sizeof(*d))) == NULL)
-		return dlen > len - SNAP_HDR ? -EINVAL : -ENOMEM;
-	if (memberdir_decode(p + SNAP_HDR, dlen, d) != 0) {
-		free(d);
+	if (dlen > len - SNAP_HDR)
 		return -EINVAL;
+	off = SNAP_HDR + dlen;
+	if (v2) {
+		if (len - off < 4)
+			return -EINVAL;
+		glen = le_get32(p + off);
+		off += 4;
+		if (glen > len - off)
+			return -EINVAL;
 	}
+	d = calloc(1, sizeof(*d));
+	g = calloc(1, sizeof(*g));
+	if (d == NULL || g == NULL) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	if (memberdir_decode(p + SNAP_HDR, dlen, d) != 0 ||
+	    (v2 && memberdir_gone_decode(p + off, glen, g) != 0))
+		goto out;
 	pthread_mutex_lock(&m->mu);
-	if (m->node_up)
+	if (m->node_up) {
 		node_merge_directory(m->node, d);
-	else
+		node_merge_gone(m->node, g, false);
+	} else {
 		(void)memberdir_merge(&m->pending, d);
+		memberdir_gone_merge(&m->pending_gone, g);
+	}
 	pthread_mutex_unlock(&m->mu);
+	rv = m->inner.restore(m->inner.arg, p + off + glen, len - off - glen);
+out:
 	free(d);
-	return m->inner.restore(m->inner.arg, p + SNAP_HDR + dlen,
-	    len - SNAP_HDR - dlen);
+	free(g);
+	return rv;
 }
 
 static int apply_inner(void *arg, raft_index index, const void *cmd, size_t len,
@@ -293,10 +358,22 @@ static int load_secret(const struct member_options *o, const struct cluster *cl,
 		    "reach this member's peer or client port can write to "
 		    "the cluster",
 		    o->cluster_file);
+		if (o->insecure_membership)
+			log_warnx("INSECURE: --insecure-membership: anyone who "
+			          "can reach this member's client port can add "
+			          "and remove members");
+		else
+			log_info("membership changes are refused: the cluster "
+			         "has no keys to tell an admin (see "
+			         "--insecure-membership)");
 		return 0;
 	}
 	if (o->insecure)
 		log_warnx("--insecure ignored: %s has CURVE keys",
+		    o->cluster_file);
+	if (o->insecure_membership)
+		log_warnx("--insecure-membership ignored: %s has CURVE keys "
+		          "(membership changes need the admin credential)",
 		    o->cluster_file);
 	if (file == NULL) {
 		keys_dir_of(o->cluster_file, dir, sizeof(dir));
@@ -356,7 +433,7 @@ static int build_dir(const struct member_options *o, const struct cluster *cl,
 	if (file == NULL)
 		return -ENOMEM;
 	dir_from_cluster(cl, &nc->dir);
-	rv = memberdir_load(o->data_dir, cl->id, file, err, errlen);
+	rv = memberdir_load(o->data_dir, cl->id, file, &nc->gone, err, errlen);
 	if (rv == 0)
 		rv = memberdir_merge(&nc->dir, file);
 	else if (rv == -ENOENT)
@@ -473,8 +550,10 @@ int member_start(const struct member_options *opts,
 	pthread_mutex_lock(&m->mu);
 	m->node_up = true;
 	fill_directory(m->node, &m->pending);
+	node_merge_gone(m->node, &m->pending_gone, true);
 	pthread_mutex_unlock(&m->mu);
 	endpoint_auth_from_cluster(&eauth, &cl, nc->curve_secret);
+	eauth.open_membership = !cl.curve && opts->insecure_membership;
 	rv = endpoint_start(m->node, cl.id, client_ep, &eapp, &eauth,
 	    opts->workers, &m->ep, err, errlen);
 	explicit_bzero(&eauth, sizeof(eauth));

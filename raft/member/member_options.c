@@ -29,6 +29,11 @@ void member_options_usage(FILE *f, const char *prog)
 	    "file)\n"
 	    "      --insecure            run a cluster file without keys: NO\n"
 	    "                            authentication of peers or clients\n"
+	    "      --insecure-membership with --insecure, let any client "
+	    "add,\n"
+	    "                            promote and remove members "
+	    "(refused\n"
+	    "                            otherwise)\n"
 	    "      --tick-ms N           tick length (default 10)\n"
 	    "      --election-ticks N    election timeout in ticks (default "
 	    "30)\n"
@@ -87,6 +92,7 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 		{ "join", no_argument, NULL, 12 },
 		{ "peer", required_argument, NULL, 13 },
 		{ "client", required_argument, NULL, 14 },
+		{ "insecure-membership", no_argument, NULL, 15 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -124,6 +130,9 @@ int member_options_parse(int argc, char **argv, struct member_options *o)
 			break;
 		case 14:
 			o->client = optarg;
+			break;
+		case 15:
+			o->insecure_membership = 1;
 			break;
 		case 9:
 			o->read_via_log = strcmp(optarg, "log") == 0;

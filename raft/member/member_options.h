@@ -34,6 +34,9 @@ struct member_options {
 	                             the loss (storage_options.recover) */
 	int insecure; /* a cluster file without keys is allowed
 	                             (no authentication at all) */
+	int insecure_membership; /* and then anyone reaching the client
+	                             endpoint may change the membership
+	                             (refused otherwise) */
 	int join; /* a new member joining a running cluster */
 	const char *peer; /* joining: this member's peer endpoint */
 	const char *client; /* joining: its client endpoint */

@@ -430,6 +430,7 @@ static int start_storage(struct node *n, struct storage_stats *st, char *err,
 	}
 	/* The log's change entries may be newer than the directory file. */
 	n->dir = n->cfg.dir;
+	n->gone = n->cfg.gone;
 	node_member_boot(n, &boot);
 	n->cfg.dir = n->dir;
 	rv = start_core(n, &boot);

@@ -62,6 +62,9 @@ struct node_config {
 	 * to date, and connects to the members of the configuration in
 	 * force that it finds here. */
 	struct memberdir dir;
+	/* The members seen removed (memberdir_gone.h), from the "members"
+	 * file: kept out even when the log no longer has their removal. */
+	struct memberdir_gone gone;
 	/* Self is not a bootstrap voter: it starts as a learner of them
 	 * (joining a running cluster; or restarting after it joined). */
 	int join;
@@ -176,6 +179,19 @@ void node_members(struct node *n, struct raft_conf *conf,
 /* Add what @d knows to the directory (a member snapshot's; any thread):
  * the loop connects to members it could not reach before. */
 void node_merge_directory(struct node *n, const struct memberdir *d);
+
+/* The members this node saw removed (any thread). */
+void node_gone(struct node *n, struct memberdir_gone *g);
+
+/* Add the removed members @g (a member snapshot's; any thread): their
+ * keys, and their ids; with @older (the node's own snapshot restored at
+ * start, older than the log it replayed) not the ids the configuration
+ * in force has (added again since).  A snapshot installed while running
+ * is newer than the configuration in force: all its ids are taken (one
+ * still in the configuration stays connected until its removal
+ * applies). */
+void node_merge_gone(struct node *n, const struct memberdir_gone *g,
+    bool older);
 
 /* Ask the leader to hand over to @to.  0, RAFT_ENOTLEADER, -EINVAL. */
 int node_transfer_leadership(struct node *n, raft_id to);

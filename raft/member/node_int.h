@@ -100,17 +100,13 @@ struct node {
 	} linger[RAFT_MAX_MEMBERS]; /* loop only: removed members still
 	                             connected, told of their removal */
 	uint32_t n_linger;
-	raft_id gone[MEMBERDIR_MAX]; /* loop only: ids whose removal this
-	                                member saw committed (or in its log
-	                                at start) and no ADD since: not
-	                                admitted once their linger ends */
-	uint32_t n_gone;
-	char gone_key[MEMBERDIR_MAX][MEMBERDIR_KEY_MAX]; /* loop only: the
-	                 keys of members this member saw removed, never
-	                 admitted again by an ADD (a ring: the oldest is
-	                 forgotten first) */
-	uint32_t n_gone_key;
-	atomic_bool dir_dirty; /* node_merge_directory() added entries */
+	struct memberdir_gone gone; /* guarded by mu: the ids whose removal
+	                 this member saw committed (in its log at start, its
+	                 members file, a member snapshot) and no ADD since:
+	                 not admitted once their linger ends; the keys of
+	                 members removed, never admitted again by an ADD */
+	atomic_bool dir_dirty; /* node_merge_directory() added entries, or
+	                          the removed members changed: save */
 	struct memberdir dir; /* guarded by mu; written by the loop and
 	                             node_merge_directory() */
 	struct raft_conf conf; /* guarded by mu: the one in force */

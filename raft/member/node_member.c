@@ -16,6 +16,14 @@
  * The configuration in force decides who is connected and admitted; the
  * directory only where they are and which key is theirs.
  *
+ * The members seen removed (memberdir_gone.h: ids not connected again
+ * until re-added, keys never admitted again) come from the committed
+ * REMOVE entries, but compaction drops those: so they are kept in the
+ * "members" file (loaded by member.c, saved here whenever they change)
+ * and in member snapshots (node_gone/node_merge_gone), and a member
+ * restarted after compaction, or one that caught up from a snapshot,
+ * still refuses them.
+ *
  * A member removed by a change not yet committed stays connected and
  * admitted (the linger list): the others must still hear it and answer
  * it, since it may be the leader that proposed its own removal and must
@@ -62,47 +70,40 @@ static bool conf_has(const struct raft_conf *c, raft_id id)
 	return config_member_index(c, id) >= 0;
 }
 
-/* Note that @id was removed (@gone) or added again (!@gone). */
-static void gone_set(struct node *n, raft_id id, bool gone)
+/* Note that @id was removed (@gone: its key too) or added again
+ * (!@gone).  Returns true if the removed members changed. */
+static bool gone_set(struct node *n, raft_id id, bool gone)
 {
-	uint32_t i;
+	const struct memberdir_entry *e;
+	uint32_t ids, keys;
+	bool changed;
 
-	for (i = 0; i < n->n_gone && n->gone[i] != id; i++)
-		;
-	if (!gone && i < n->n_gone)
-		n->gone[i] = n->gone[--n->n_gone];
-	else if (gone && i == n->n_gone && n->n_gone < MEMBERDIR_MAX)
-		n->gone[n->n_gone++] = id;
-	if (gone) {
-		const struct memberdir_entry *e;
-
-		pthread_mutex_lock(&n->mu);
+	pthread_mutex_lock(&n->mu);
+	ids = n->gone.n_ids;
+	keys = n->gone.n_keys;
+	changed = memberdir_gone_has_id(&n->gone, id) != gone;
+	if (!gone) {
+		memberdir_gone_del_id(&n->gone, id);
+	} else {
+		memberdir_gone_add_id(&n->gone, id);
 		e = memberdir_find(&n->dir, id);
-		if (e != NULL && e->key[0] != '\0')
-			snprintf(n->gone_key[n->n_gone_key++ % MEMBERDIR_MAX],
-			    MEMBERDIR_KEY_MAX, "%s", e->key);
-		pthread_mutex_unlock(&n->mu);
+		if (e != NULL)
+			memberdir_gone_add_key(&n->gone, e->key);
 	}
+	changed |= ids != n->gone.n_ids || keys != n->gone.n_keys;
+	pthread_mutex_unlock(&n->mu);
+	return changed;
 }
 
 /* True if @key is the key of a member this member saw removed. */
-static bool key_gone(const struct node *n, const char *key)
+static bool key_gone(struct node *n, const char *key)
 {
-	uint32_t k = n->n_gone_key < MEMBERDIR_MAX ? n->n_gone_key
-	                                           : MEMBERDIR_MAX;
+	bool gone;
 
-	for (uint32_t i = 0; key[0] != '\0' && i < k; i++)
-		if (strcmp(n->gone_key[i], key) == 0)
-			return true;
-	return false;
-}
-
-static bool is_gone(const struct node *n, raft_id id)
-{
-	for (uint32_t i = 0; i < n->n_gone; i++)
-		if (n->gone[i] == id)
-			return true;
-	return false;
+	pthread_mutex_lock(&n->mu);
+	gone = memberdir_gone_has_key(&n->gone, key);
+	pthread_mutex_unlock(&n->mu);
+	return gone;
 }
 
 /* Merge @d into the node's directory; when full, forget ids that are not
@@ -154,7 +155,8 @@ void node_member_boot(struct node *n, const struct raft_boot *boot)
 		if (entry_dir(&boot->entries[i], &cc, d)) {
 			(void)merge_dir(n, d, &cc.conf);
 			if (cc.id != n->cfg.id)
-				gone_set(n, cc.id, cc.type == RAFT_CONF_REMOVE);
+				(void)gone_set(n, cc.id,
+				    cc.type == RAFT_CONF_REMOVE);
 		}
 	free(d);
 }
@@ -162,17 +164,21 @@ void node_member_boot(struct node *n, const struct raft_boot *boot)
 static void save_dir(struct node *n)
 {
 	struct memberdir *d = malloc(sizeof(*d));
+	struct memberdir_gone *gone = malloc(sizeof(*gone));
 	char err[512];
 
-	if (d == NULL)
+	if (d == NULL || gone == NULL)
 		fatalx("out of memory saving the member directory");
 	pthread_mutex_lock(&n->mu);
 	*d = n->dir;
+	*gone = n->gone;
 	pthread_mutex_unlock(&n->mu);
-	/* Not fatal: the log's change entries bring it back at start. */
-	if (memberdir_save(n->cfg.data_dir, n->cfg.cluster_id, d, err,
+	/* Not fatal while the log's change entries are not compacted: they
+	 * bring it back at start; the removed members are in snapshots. */
+	if (memberdir_save(n->cfg.data_dir, n->cfg.cluster_id, d, gone, err,
 	        sizeof(err)) != 0)
 		log_warnx("member directory not saved: %s", err);
+	free(gone);
 	free(d);
 }
 
@@ -180,15 +186,20 @@ int node_member_sync(struct node *n)
 {
 	struct transport_member tm[RAFT_MAX_MEMBERS];
 	struct memberdir *d = malloc(sizeof(*d));
+	struct memberdir_gone *gone = malloc(sizeof(*gone));
 	struct raft_conf c;
 	raft_id ids[RAFT_MAX_MEMBERS + 1];
 	uint32_t n_ids = 0, k = 0;
 	int rv;
 
-	if (d == NULL)
+	if (d == NULL || gone == NULL) {
+		free(d);
+		free(gone);
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&n->mu);
 	*d = n->dir;
+	*gone = n->gone;
 	c = n->conf;
 	pthread_mutex_unlock(&n->mu);
 	for (uint32_t i = 0; i < config_n_members(&c); i++)
@@ -210,7 +221,7 @@ int node_member_sync(struct node *n)
 
 		for (uint32_t j = 0; j < n_ids && !listed; j++)
 			listed = ids[j] == id;
-		if (!listed && !is_gone(n, id))
+		if (!listed && !memberdir_gone_has_id(gone, id))
 			ids[n_ids++] = id;
 	}
 	for (uint32_t i = 0; i < n_ids && k < RAFT_MAX_MEMBERS; i++) {
@@ -230,6 +241,7 @@ int node_member_sync(struct node *n)
 		k++;
 	}
 	free(d);
+	free(gone);
 	if (n->tr == NULL) {
 		struct transport_config tc;
 
@@ -293,16 +305,18 @@ static bool linger_add(struct node *n, raft_id id, raft_index index,
 	return added;
 }
 
-/* A committed conf entry: the change waited for, our own removal. */
-static void committed_conf(struct node *n, const struct raft_entry *e)
+/* A committed conf entry: the change waited for, our own removal.
+ * Returns true if the removed members changed. */
+static bool committed_conf(struct node *n, const struct raft_entry *e)
 {
 	struct raft_conf_change cc;
+	bool changed = false;
 
 	if (raft_conf_change_decode(e, &cc) != 0)
-		return;
+		return false;
 	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id) {
 		linger_add(n, cc.id, e->index, true);
-		gone_set(n, cc.id, true);
+		changed = gone_set(n, cc.id, true);
 	}
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
@@ -314,6 +328,7 @@ static void committed_conf(struct node *n, const struct raft_entry *e)
 		          "it stops serving and exits",
 		    n->cfg.id, e->index);
 	}
+	return changed;
 }
 
 void node_member_ready(struct node *n, const struct raft_ready *rd)
@@ -331,7 +346,7 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 			continue;
 		dir_changed |= merge_dir(n, d, &cc.conf);
 		if (cc.type != RAFT_CONF_REMOVE)
-			gone_set(n, cc.id, false);
+			dir_changed |= gone_set(n, cc.id, false);
 		if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
 			sync |= linger_add(n, cc.id, rd->entries[i].index,
 			    false);
@@ -367,7 +382,7 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 			n->mop = NULL;
 		}
 		if (e->type == RAFT_ENTRY_CONF)
-			committed_conf(n, e);
+			dir_changed |= committed_conf(n, e);
 	}
 	if (n->mop != NULL && rd->truncated_from != 0 &&
 	    rd->truncated_from <= n->mop->index) {
@@ -640,5 +655,30 @@ void node_merge_directory(struct node *n, const struct memberdir *d)
 	if (d->n == 0)
 		return;
 	(void)merge_dir(n, d, NULL);
+	atomic_store(&n->dir_dirty, true);
+}
+
+void node_gone(struct node *n, struct memberdir_gone *g)
+{
+	pthread_mutex_lock(&n->mu);
+	*g = n->gone;
+	pthread_mutex_unlock(&n->mu);
+}
+
+void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
+{
+	struct raft_conf c;
+
+	if (memberdir_gone_empty(g))
+		return;
+	pthread_mutex_lock(&n->mu);
+	c = n->conf;
+	for (uint32_t i = 0; i < g->n_ids; i++)
+		if ((!older || !conf_has(&c, g->ids[i])) &&
+		    g->ids[i] != n->cfg.id)
+			memberdir_gone_add_id(&n->gone, g->ids[i]);
+	for (uint32_t i = 0; i < g->n_keys; i++)
+		memberdir_gone_add_key(&n->gone, g->keys[i]);
+	pthread_mutex_unlock(&n->mu);
 	atomic_store(&n->dir_dirty, true);
 }

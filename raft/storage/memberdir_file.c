@@ -15,17 +15,22 @@
 #include "raft/storage/diskio.h"
 #include "raft/storage/memberdir_file.h"
 
-#define MD_MAGIC "RKMEMBR1"
+#define MD_MAGIC1 "RKMEMBR1"
+#define MD_MAGIC2 "RKMEMBR2"
 #define MD_TMP "members.tmp"
 #define MD_HDR (8 + 8 + 4)
-#define MD_FILE_MAX (MD_HDR + 2 + MEMBERDIR_MAX * (8 + 6 + 2 * 127 + 40) + 4)
+#define MD_FILE_MAX \
+	(MD_HDR + 2 + MEMBERDIR_MAX * (8 + 6 + 2 * 127 + 40) + 4 + 5 + \
+	    MEMBERDIR_GONE_MAX * (8 + 40) + 4)
 
 int memberdir_save(const char *dir, uint64_t cluster_id,
-    const struct memberdir *d, char *err, size_t errlen)
+    const struct memberdir *d, const struct memberdir_gone *gone, char *err,
+    size_t errlen)
 {
+	static const struct memberdir_gone none;
 	struct diskio io;
-	uint8_t *body = NULL, *file = NULL;
-	uint32_t blen;
+	uint8_t *body = NULL, *gbody = NULL, *file = NULL;
+	uint32_t blen, glen = 0;
 	size_t flen;
 	int fd = -1, rv;
 
@@ -33,18 +38,24 @@ int memberdir_save(const char *dir, uint64_t cluster_id,
 	if (rv != 0)
 		goto out;
 	rv = memberdir_encode(d, &body, &blen);
-	if (rv == 0 && (file = malloc(MD_HDR + blen + 4)) == NULL)
+	if (rv == 0)
+		rv = memberdir_gone_encode(gone != NULL ? gone : &none, &gbody,
+		    &glen);
+	if (rv == 0 && (file = malloc(MD_HDR + blen + 4 + glen + 4)) == NULL)
 		rv = -ENOMEM;
 	if (rv != 0) {
 		rv = diskio_fail(&io, rv, "%s/%s: out of memory", dir,
 		    MEMBERDIR_FILE);
 		goto out;
 	}
-	memcpy(file, MD_MAGIC, 8);
+	memcpy(file, MD_MAGIC2, 8);
 	le_put64(file + 8, cluster_id);
 	le_put32(file + 16, blen);
 	memcpy(file + MD_HDR, body, blen);
 	flen = MD_HDR + blen;
+	le_put32(file + flen, glen);
+	memcpy(file + flen + 4, gbody, glen);
+	flen += 4 + glen;
 	le_put32(file + flen, crc32c(0, file, flen));
 	flen += 4;
 	rv = diskio_open(&io, MD_TMP, O_WRONLY | O_CREAT | O_TRUNC, &fd);
@@ -60,22 +71,54 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(body);
+	free(gbody);
 	free(file);
 	diskio_close(&io);
 	return rv;
 }
 
-int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
-    char *err, size_t errlen)
+/* The body of @file (@size bytes, checked against the checksum): the
+ * directory and, from RKMEMBR2 on, the removed members.  0 or -EINVAL. */
+static int decode_file(const uint8_t *file, uint64_t size, struct memberdir *d,
+    struct memberdir_gone *gone)
 {
+	uint64_t blen, glen, end = size - 4;
+	bool v2 = memcmp(file, MD_MAGIC2, 8) == 0;
+
+	if (!v2 && memcmp(file, MD_MAGIC1, 8) != 0)
+		return -EINVAL;
+	if (le_get32(file + end) != crc32c(0, file, end))
+		return -EINVAL;
+	blen = le_get32(file + 16);
+	if (!v2)
+		return MD_HDR + blen == end
+		    ? memberdir_decode(file + MD_HDR, blen, d)
+		    : -EINVAL;
+	if (MD_HDR + blen + 4 > end)
+		return -EINVAL;
+	glen = le_get32(file + MD_HDR + blen);
+	if (MD_HDR + blen + 4 + glen != end ||
+	    memberdir_decode(file + MD_HDR, blen, d) != 0 ||
+	    memberdir_gone_decode(file + MD_HDR + blen + 4, glen, gone) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
+    struct memberdir_gone *gone, char *err, size_t errlen)
+{
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
 	struct diskio io;
 	uint8_t *file = NULL;
 	uint64_t size = 0;
 	size_t got = 0;
-	uint32_t blen;
 	int fd = -1, exists = 0, rv;
 
 	memset(d, 0, sizeof(*d));
+	if (gone != NULL)
+		memset(gone, 0, sizeof(*gone));
+	if (g == NULL)
+		return -ENOMEM;
 	rv = diskio_init(&io, dir, 0, NULL, NULL, NULL, NULL, err, errlen);
 	if (rv == -ENOENT)
 		goto out;
@@ -105,11 +148,7 @@ int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
 	rv = diskio_pread(&io, fd, MEMBERDIR_FILE, file, size, 0, &got);
 	if (rv != 0)
 		goto out;
-	blen = le_get32(file + 16);
-	if (got != size || memcmp(file, MD_MAGIC, 8) != 0 ||
-	    (uint64_t)MD_HDR + blen + 4 != size ||
-	    le_get32(file + size - 4) != crc32c(0, file, size - 4) ||
-	    memberdir_decode(file + MD_HDR, blen, d) != 0) {
+	if (got != size || decode_file(file, size, d, g) != 0) {
 		rv = diskio_fail(&io, STORAGE_EDAMAGED,
 		    "%s/%s: damaged member directory (bad magic, length, "
 		    "checksum or entries); refusing to start (restore the "
@@ -124,11 +163,14 @@ int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
 		    dir, MEMBERDIR_FILE, le_get64(file + 8), cluster_id);
 		goto out;
 	}
+	if (gone != NULL)
+		*gone = *g;
 out:
 	if (rv != 0)
 		memset(d, 0, sizeof(*d));
 	if (fd >= 0)
 		close(fd);
+	free(g);
 	free(file);
 	diskio_close(&io);
 	return rv;

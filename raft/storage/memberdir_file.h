@@ -10,23 +10,27 @@
 #include <stdint.h>
 
 #include "raft/memberdir.h"
+#include "raft/memberdir_gone.h"
 
 #define MEMBERDIR_FILE "members"
 /*
- * Write @d as the file "members" of data directory @dir (atomically, as
- * above) for cluster @cluster_id.  0, or a negative errno with a message
- * naming the file and operation in @err.
+ * Write @d and the removed members @gone (NULL: none) as the file
+ * "members" of data directory @dir (atomically, as above; always the
+ * RKMEMBR2 format) for cluster @cluster_id.  0, or a negative errno with
+ * a message naming the file and operation in @err.
  */
 int memberdir_save(const char *dir, uint64_t cluster_id,
-    const struct memberdir *d, char *err, size_t errlen);
+    const struct memberdir *d, const struct memberdir_gone *gone, char *err,
+    size_t errlen);
 
 /*
- * Read the file "members" of @dir into @d.  0; -ENOENT when there is none
- * (a fresh data directory, or one from before membership changes);
- * STORAGE_EDAMAGED (message in @err) when it is damaged or belongs to
- * another cluster; another negative errno when it cannot be read.
+ * Read the file "members" of @dir into @d and, unless NULL, @gone (empty
+ * for an RKMEMBR1 file).  0; -ENOENT when there is none (a fresh data
+ * directory, or one from before membership changes); STORAGE_EDAMAGED
+ * (message in @err) when it is damaged or belongs to another cluster;
+ * another negative errno when it cannot be read.
  */
 int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
-    char *err, size_t errlen);
+    struct memberdir_gone *gone, char *err, size_t errlen);
 
 #endif

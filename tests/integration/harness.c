@@ -791,6 +791,8 @@ static int build_argv(struct harness *h, int i, char bufs[][32],
 		argv[a++] = "--fault-injection";
 	if (o->insecure)
 		argv[a++] = "--insecure";
+	if (o->insecure && !o->strict_membership)
+		argv[a++] = "--insecure-membership";
 	if (i >= h->n_boot) {
 		argv[a++] = "--join";
 		argv[a++] = "--peer";

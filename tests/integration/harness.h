@@ -85,6 +85,9 @@ struct harness_options {
 				      the harness's clients are admins;
 				      RAFTKV_INSECURE=1 in the environment
 				      forces it on for every cluster) */
+	bool strict_membership; /* with insecure: do not pass
+				      --insecure-membership (membership
+				      changes are then refused) */
 	int spares; /* membership tests: members n..n+spares-1 have
 				      ports, keys and data directories but are
 				      not in the cluster file and not started:

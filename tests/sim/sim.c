@@ -518,6 +518,7 @@ static void step_event(struct sim *s)
 	e->fn = NULL;
 	s->cur = NULL;
 	ev_free(s, e);
+	sim_check_confs(s);
 }
 
 uint64_t sim_now(const struct sim *s)

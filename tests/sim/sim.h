@@ -46,9 +46,18 @@
  *  10 configurations       (membership changes, raft/config.h) every
  *                          change a member appends is one single-server
  *                          change of the configuration before it in its
- *                          log (so the two differ by at most one voter),
- *                          and no majority of the one is disjoint from a
- *                          majority of the other; a leader appends a
+ *                          log (so the two differ by at most one voter);
+ *                          after every event, no two configurations in
+ *                          force on live members that could each decide
+ *                          have disjoint majorities (a member could
+ *                          decide if it is a voter of its configuration
+ *                          and a quorum of its voters has logs no more up
+ *                          to date than its own, or it leads and a quorum
+ *                          is at its term or below; members down count
+ *                          with their durable state): a lagging member's
+ *                          old configuration may share no voter with the
+ *                          current one, harmlessly, since the newer logs
+ *                          will not vote for it; a leader appends a
  *                          change only when the previous one is committed
  *                          and an entry of its term is; a snapshot
  *                          carries the configuration at its index; after

@@ -273,6 +273,122 @@ static void mirror_change(struct sim *s, int i, const struct raft_entry *e)
 	m->mconf_n++;
 }
 
+/* Where a member stands for elections and appends: its log position
+ * (last term, last index), its current term, whether it leads. */
+struct standing {
+	raft_term lt, term;
+	raft_index li;
+	bool leader;
+};
+
+/* Member @v's standing: from its in-memory log when it runs, from its
+ * durable state when crashed (what it restarts with). */
+static void standing_of(const struct sim *s, int v, struct standing *p)
+{
+	const struct member *m = &s->m[v];
+
+	if (m->r != NULL) {
+		struct raft_status st;
+
+		raft_status(m->r, &st);
+		p->li = mlast(m);
+		p->lt = mterm(m, p->li);
+		p->term = st.term;
+		p->leader = st.role == RAFT_LEADER;
+		return;
+	}
+	p->li = (m->has_snap ? m->snap.index : 0) + m->log_n;
+	p->lt = m->log_n ? m->log[m->log_n - 1].term
+	                 : (m->has_snap ? m->snap.term : 0);
+	p->term = m->hs.term;
+	p->leader = false;
+}
+
+/*
+ * Could live member @i decide under its configuration in force @c: it is
+ * a voter of it, and a quorum of its voters would vote for it (their logs
+ * are no more up to date than its own; terms and votes already cast are
+ * ignored: a candidate can always outbid them), or it leads and a quorum
+ * of its voters is at its term or below (would accept its appends).
+ * Members that are down count with their durable state (@p: everyone's).
+ */
+static bool could_decide(const struct sim *s, int i, const struct raft_conf *c,
+    const struct standing *p)
+{
+	uint32_t votes = 0, acks = 0;
+
+	if (!config_is_voter(c, (raft_id)i + 1))
+		return false;
+	for (uint32_t k = 0; k < c->n_voters; k++) {
+		int v = (int)c->voters[k] - 1;
+
+		if (v < 0 || v >= s->n)
+			continue;
+		votes += p[v].lt < p[i].lt ||
+		    (p[v].lt == p[i].lt && p[v].li <= p[i].li);
+		acks += p[v].term <= p[i].term;
+	}
+	return votes >= config_quorum(c) ||
+	    (p[i].leader && acks >= config_quorum(c));
+}
+
+/* True if the changes at @ai in @a's mirror and at @bi in @b's are one
+ * entry (same index and term): then they make the same configuration.
+ * A quick test; false says nothing. */
+static bool same_change(const struct member *a, raft_index ai,
+    const struct member *b, raft_index bi)
+{
+	return ai == bi && ai > a->mbase && ai > b->mbase &&
+	    mterm(a, ai) == mterm(b, bi);
+}
+
+void sim_check_confs(struct sim *s)
+{
+	const struct raft_conf *c[SIM_MAX_MEMBERS] = { 0 };
+	struct standing p[SIM_MAX_MEMBERS];
+	raft_index at[SIM_MAX_MEMBERS];
+	bool live[SIM_MAX_MEMBERS];
+	char a[160], b[160];
+
+	int first = -1;
+	bool differ = false;
+
+	for (int i = 0; i < s->n; i++) {
+		live[i] = s->m[i].r != NULL;
+		if (!live[i])
+			continue;
+		c[i] = sim_check_mirror_conf(&s->m[i], &at[i]);
+		if (first < 0)
+			first = i;
+		else if (!same_change(&s->m[first], at[first], &s->m[i],
+		             at[i]) &&
+		    !config_equal(c[first], c[i]))
+			differ = true;
+	}
+	/* Mostly everyone has the same: nothing to compare. */
+	if (!differ)
+		return;
+	for (int i = 0; i < s->n; i++)
+		standing_of(s, i, &p[i]);
+	for (int i = 0; i < s->n; i++)
+		live[i] = live[i] && could_decide(s, i, c[i], p);
+	for (int i = 0; i < s->n; i++)
+		for (int j = i + 1; j < s->n && live[i]; j++) {
+			if (!live[j] || config_equal(c[i], c[j]))
+				continue;
+			s->st.checks++;
+			if (majorities_overlap(c[i], c[j]))
+				continue;
+			fmt_conf(c[i], a, sizeof a);
+			fmt_conf(c[j], b, sizeof b);
+			sim_fail(s,
+			    "configurations: two disjoint majorities: n%d "
+			    "(%s, from %" PRIu64 ") and n%d (%s, from "
+			    "%" PRIu64 ") could each elect or commit",
+			    i + 1, a, at[i], j + 1, b, at[j]);
+		}
+}
+
 void sim_check_leader_changes(struct sim *s, int i, const struct raft_ready *rd)
 {
 	struct member *m = &s->m[i];

@@ -508,6 +508,11 @@ void sim_boot_conf(const struct sim *s, int i, struct raft_conf *c);
 const struct raft_conf *sim_check_mirror_conf(const struct member *m,
     raft_index *index);
 
+/* After every event: no two configurations in force on live members
+ * that could each decide (elect a leader or commit) have disjoint
+ * majorities (invariant 10). */
+void sim_check_confs(struct sim *s);
+
 /* A leader's batch: each change it hands out follows a committed one and
  * an entry of its term (raft/config.h C2, C3). */
 void sim_check_leader_changes(struct sim *s, int i,

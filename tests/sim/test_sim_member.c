@@ -19,6 +19,12 @@
  *   replace a dead one  remove the crashed voter, add a fresh machine,
  *                       promote it; a removal that would leave no live
  *                       quorum is refused
+ *   two at once         the leader, cut off with two learners from the
+ *                       other voters, promotes one and is refused the
+ *                       second (one change at a time): had it been
+ *                       accepted, the leader's side {leader, 2 new}
+ *                       and the other side {2 old} would be disjoint
+ *                       majorities, which invariant 10 reports
  */
 #include <string.h>
 
@@ -253,11 +259,41 @@ static void replace_dead(uint64_t seed)
 	lab_end(s);
 }
 
+static void two_at_once(uint64_t seed)
+{
+	struct sim *s = member_sim(seed, 5, 3, 0, "test_member_two_at_once");
+	int side[5], l, i;
+
+	sim_one_int(s, 1, 3, true);
+	change(s, RAFT_CONF_ADD_LEARNER, 3);
+	change(s, RAFT_CONF_ADD_LEARNER, 4);
+	sim_one_int(s, 2, 5, true); /* the learners are caught up */
+	l = sim_check_one_leader(s);
+	for (i = 0; i < 5; i++)
+		side[i] = i == l || i >= 3;
+	sim_partition(s, side);
+	/* Right after the cut the leader still counts the others as
+	 * active: the first promotion passes the live-quorum check. */
+	assert_int_equal(sim_conf_change(s, l, RAFT_CONF_PROMOTE, 3), 0);
+	assert_int_equal(sim_conf_change(s, l, RAFT_CONF_PROMOTE, 4),
+	    RAFT_ECONFPENDING);
+	/* The old voters elect one of theirs; the leader's side cannot
+	 * commit its change ({leader, n4} of 4 voters). */
+	sim_sleep(s, 5 * SIM_SEC);
+	sim_connect_all(s);
+	change(s, RAFT_CONF_PROMOTE, 3);
+	change(s, RAFT_CONF_PROMOTE, 4);
+	sim_one_int(s, 3, 5, true);
+	sim_heal_and_check(s, 10 * SIM_SEC, 30 * SIM_SEC);
+	lab_end(s);
+}
+
 SIM_TEST(test_member_grow_3_to_5, grow_3_to_5)
 SIM_TEST(test_member_remove_leader, remove_leader)
 SIM_TEST(test_member_removed_while_cut, removed_while_cut)
 SIM_TEST(test_member_learner_through_snapshot, learner_through_snapshot)
 SIM_TEST(test_member_replace_dead, replace_dead)
+SIM_TEST(test_member_two_at_once, two_at_once)
 
 int main(void)
 {
@@ -267,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_member_removed_while_cut),
 		cmocka_unit_test(test_member_learner_through_snapshot),
 		cmocka_unit_test(test_member_replace_dead),
+		cmocka_unit_test(test_member_two_at_once),
 	};
 
 	if (getenv("SIM_TEST"))

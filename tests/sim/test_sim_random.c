@@ -172,6 +172,20 @@ static void test_sim_random_sweep(void **state)
 		fail_msg("the sweep checked nothing (%" PRIu64
 		         " seeds, %" PRIu64 " entries committed)",
 		    t.seeds, t.committed);
+	/* Membership changes are mixed in: a sweep of 100 seeds or more
+	 * in which no change of some kind was accepted tested none. */
+	if (t.seeds >= 100 &&
+	    (t.chaos.conf_ok[RAFT_CONF_ADD_LEARNER] == 0 ||
+	        t.chaos.conf_ok[RAFT_CONF_PROMOTE] == 0 ||
+	        t.chaos.conf_ok[RAFT_CONF_REMOVE] == 0 ||
+	        t.chaos.replaces == 0))
+		fail_msg("membership changes accepted in %" PRIu64 " seeds: "
+		         "add-learner=%" PRIu64 " promote=%" PRIu64
+		         " remove=%" PRIu64 ", replacements %" PRIu64
+		         ": some kind never happened",
+		    t.seeds, t.chaos.conf_ok[RAFT_CONF_ADD_LEARNER],
+		    t.chaos.conf_ok[RAFT_CONF_PROMOTE],
+		    t.chaos.conf_ok[RAFT_CONF_REMOVE], t.chaos.replaces);
 	/* Lease reads are on by default: a sweep of more than a few seeds
 	 * in which no leader ever answered from its lease tested none. */
 	if (t.seeds >= 20 && t.lease_reads == 0)

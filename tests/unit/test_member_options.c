@@ -43,6 +43,8 @@ static void test_member_options_defaults(void **state)
 	assert_int_equal(o.workers, 0);
 	assert_int_equal(o.read_via_log, 0);
 	assert_int_equal(o.read_no_lease, 0);
+	assert_int_equal(o.insecure, 0);
+	assert_int_equal(o.insecure_membership, 0);
 }
 
 static void test_member_options_every_option(void **state)
@@ -73,6 +75,8 @@ static void test_member_options_every_option(void **state)
 		"--read-mode",
 		"log",
 		"--fault-injection",
+		"--insecure",
+		"--insecure-membership",
 		NULL,
 	};
 	struct member_options o;
@@ -93,6 +97,8 @@ static void test_member_options_every_option(void **state)
 	assert_int_equal(o.read_via_log, 1);
 	assert_int_equal(o.read_no_lease, 0);
 	assert_int_equal(o.fault_injection, 1);
+	assert_int_equal(o.insecure, 1);
+	assert_int_equal(o.insecure_membership, 1);
 }
 
 static void test_member_options_read_modes(void **state)

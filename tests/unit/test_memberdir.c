@@ -1,9 +1,10 @@
 /*
  * test_memberdir.c - the member directory (raft/storage/memberdir.c): the
  * codec round-trips and refuses what is not exactly one directory; the
- * file round-trips, is absent as -ENOENT, and every kind of damage (a
- * flipped byte anywhere, a short file, another cluster's) is refused as
- * STORAGE_EDAMAGED, fail-closed.
+ * file round-trips with the removed members (raft/memberdir_gone.h),
+ * reads an RKMEMBR1 file (no removed members) as before, is absent as
+ * -ENOENT, and every kind of damage (a flipped byte anywhere, a short
+ * file, another cluster's) is refused as STORAGE_EDAMAGED, fail-closed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "raft/err.h"
 #include "raft/le.h"
+#include "raft/storage/crc32c.h"
 #include "raft/storage/memberdir_file.h"
 
 static void fill(struct memberdir *d, uint32_t n, bool keys)
@@ -37,6 +39,64 @@ static void fill(struct memberdir *d, uint32_t n, bool keys)
 			memset(e.key, 'a' + (int)i, 40);
 		assert_int_equal(memberdir_put(d, &e), 0);
 	}
+}
+
+/* Removed members: ids 10.. and keys 'A'.. */
+static void fill_gone(struct memberdir_gone *g, uint32_t n)
+{
+	char key[MEMBERDIR_KEY_MAX] = "";
+
+	memset(g, 0, sizeof(*g));
+	for (uint32_t i = 0; i < n; i++) {
+		memberdir_gone_add_id(g, 10 + i);
+		memset(key, 'A' + (int)i, 40);
+		memberdir_gone_add_key(g, key);
+	}
+}
+
+static void test_memberdir_gone_set_and_codec(void **state)
+{
+	struct memberdir_gone g, back;
+	char key[MEMBERDIR_KEY_MAX] = "";
+	uint8_t *buf;
+	uint32_t len;
+
+	(void)state;
+	fill_gone(&g, 3);
+	memberdir_gone_add_id(&g, 10); /* already there */
+	memberdir_gone_add_key(&g, g.keys[0]);
+	memberdir_gone_add_key(&g, "not a key");
+	assert_int_equal(g.n_ids, 3);
+	assert_int_equal(g.n_keys, 3);
+	assert_true(memberdir_gone_has_id(&g, 11));
+	assert_false(memberdir_gone_has_key(&g, ""));
+	memberdir_gone_del_id(&g, 11);
+	assert_false(memberdir_gone_has_id(&g, 11));
+	assert_true(memberdir_gone_has_id(&g, 12));
+	assert_int_equal(memberdir_gone_encode(&g, &buf, &len), 0);
+	assert_int_equal(memberdir_gone_decode(buf, len, &back), 0);
+	assert_memory_equal(&back, &g, sizeof(g));
+	for (uint32_t cut = 0; cut < len; cut++)
+		assert_int_equal(memberdir_gone_decode(buf, cut, &back),
+		    -EINVAL);
+	/* A duplicate key is not one set. */
+	memcpy(buf + len - 40, buf + len - 80, 40);
+	assert_int_equal(memberdir_gone_decode(buf, len, &back), -EINVAL);
+	free(buf);
+	/* Full: the oldest is forgotten, the newest kept. */
+	memset(&g, 0, sizeof(g));
+	for (uint32_t i = 0; i <= MEMBERDIR_GONE_MAX; i++) {
+		memberdir_gone_add_id(&g, 1000 + i);
+		snprintf(key, sizeof(key), "%040u", i);
+		memberdir_gone_add_key(&g, key);
+	}
+	assert_int_equal(g.n_ids, MEMBERDIR_GONE_MAX);
+	assert_false(memberdir_gone_has_id(&g, 1000));
+	assert_true(memberdir_gone_has_id(&g, 1000 + MEMBERDIR_GONE_MAX));
+	assert_true(memberdir_gone_has_key(&g, key));
+	assert_int_equal(memberdir_gone_encode(&g, &buf, &len), 0);
+	assert_int_equal(memberdir_gone_decode(buf, len, &back), 0);
+	free(buf);
 }
 
 static void test_memberdir_codec_round_trip(void **state)
@@ -166,25 +226,33 @@ static void cleanup(const char *dir)
 
 static void test_memberdir_file_round_trip(void **state)
 {
+	struct memberdir_gone g, gback;
 	struct memberdir d, back;
 	char dir[64], err[512] = "";
 
 	(void)state;
 	tmpdir(dir, sizeof(dir));
-	assert_int_equal(memberdir_load(dir, 7, &back, err, sizeof(err)),
+	assert_int_equal(memberdir_load(dir, 7, &back, NULL, err, sizeof(err)),
 	    -ENOENT);
 	fill(&d, 4, true);
-	assert_int_equal(memberdir_save(dir, 7, &d, err, sizeof(err)), 0);
-	assert_int_equal(memberdir_load(dir, 7, &back, err, sizeof(err)), 0);
+	fill_gone(&g, 2);
+	assert_int_equal(memberdir_save(dir, 7, &d, &g, err, sizeof(err)), 0);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    0);
 	assert_int_equal(back.n, 4);
 	assert_memory_equal(&back.m[0], &d.m[0], sizeof(d.m[0]) * 4);
-	/* Saving again replaces it. */
+	assert_memory_equal(&gback, &g, sizeof(g));
+	/* Saving again replaces it; NULL is no removed member. */
 	d.n = 2;
-	assert_int_equal(memberdir_save(dir, 7, &d, err, sizeof(err)), 0);
-	assert_int_equal(memberdir_load(dir, 7, &back, err, sizeof(err)), 0);
+	assert_int_equal(memberdir_save(dir, 7, &d, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    0);
 	assert_int_equal(back.n, 2);
+	assert_true(memberdir_gone_empty(&gback));
 	/* Another cluster's directory is refused, naming the file. */
-	assert_int_equal(memberdir_load(dir, 8, &back, err, sizeof(err)),
+	assert_int_equal(memberdir_load(dir, 8, &back, NULL, err, sizeof(err)),
 	    STORAGE_EDAMAGED);
 	assert_non_null(strstr(err, "members"));
 	assert_int_equal(back.n, 0);
@@ -193,6 +261,7 @@ static void test_memberdir_file_round_trip(void **state)
 
 static void test_memberdir_damage_is_refused(void **state)
 {
+	struct memberdir_gone g, gback;
 	struct memberdir d, back;
 	char dir[64], path[128], err[512] = "";
 	uint8_t buf[4096];
@@ -202,7 +271,8 @@ static void test_memberdir_damage_is_refused(void **state)
 	(void)state;
 	tmpdir(dir, sizeof(dir));
 	fill(&d, 3, true);
-	assert_int_equal(memberdir_save(dir, 7, &d, err, sizeof(err)), 0);
+	fill_gone(&g, 2);
+	assert_int_equal(memberdir_save(dir, 7, &d, &g, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/members", dir);
 	fd = open(path, O_RDONLY);
 	len = read(fd, buf, sizeof(buf));
@@ -214,20 +284,67 @@ static void test_memberdir_damage_is_refused(void **state)
 		fd = open(path, O_WRONLY | O_TRUNC);
 		assert_int_equal(write(fd, buf, (size_t)len), len);
 		close(fd);
-		assert_int_equal(memberdir_load(dir, 7, &back, err,
+		assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
 		                     sizeof(err)),
 		    STORAGE_EDAMAGED);
+		assert_true(memberdir_gone_empty(&gback));
 		buf[i] ^= 0x10;
 	}
 	for (ssize_t cut = 0; cut < len; cut += 7) {
 		fd = open(path, O_WRONLY | O_TRUNC);
 		assert_int_equal(write(fd, buf, (size_t)cut), cut);
 		close(fd);
-		assert_int_equal(memberdir_load(dir, 7, &back, err,
+		assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
 		                     sizeof(err)),
 		    STORAGE_EDAMAGED);
+		assert_true(memberdir_gone_empty(&gback));
 	}
 	assert_non_null(strstr(err, "refusing to start"));
+	cleanup(dir);
+}
+
+/* An RKMEMBR1 file (written before the removed members were kept) is
+ * read as before, with none removed; damaged, it is refused too. */
+static void test_memberdir_reads_version_1(void **state)
+{
+	struct memberdir_gone gback;
+	struct memberdir d, back;
+	char dir[64], path[128], err[512] = "";
+	uint8_t file[4096], *body;
+	uint32_t blen;
+	size_t flen;
+	int fd;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	fill(&d, 3, true);
+	assert_int_equal(memberdir_encode(&d, &body, &blen), 0);
+	memcpy(file, "RKMEMBR1", 8);
+	le_put64(file + 8, 7);
+	le_put32(file + 16, blen);
+	memcpy(file + 20, body, blen);
+	free(body);
+	flen = 20 + blen;
+	le_put32(file + flen, crc32c(0, file, flen));
+	flen += 4;
+	snprintf(path, sizeof(path), "%s/members", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(write(fd, file, flen), (ssize_t)flen);
+	close(fd);
+	memset(&gback, 0xff, sizeof(gback));
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    0);
+	assert_int_equal(back.n, 3);
+	assert_memory_equal(&back.m[0], &d.m[0], sizeof(d.m[0]) * 3);
+	assert_true(memberdir_gone_empty(&gback));
+	file[30] ^= 1;
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, file, flen), (ssize_t)flen);
+	close(fd);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    STORAGE_EDAMAGED);
 	cleanup(dir);
 }
 
@@ -239,6 +356,8 @@ int main(void)
 		cmocka_unit_test(test_memberdir_refuses_what_zmq_refuses),
 		cmocka_unit_test(test_memberdir_file_round_trip),
 		cmocka_unit_test(test_memberdir_damage_is_refused),
+		cmocka_unit_test(test_memberdir_gone_set_and_codec),
+		cmocka_unit_test(test_memberdir_reads_version_1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,70 @@
+/*
+ * memberdir_gone.h - the members a member saw removed: their ids (not
+ * connected nor admitted again until a change adds the id back) and
+ * their CURVE public keys (never admitted again: a member comes back
+ * with a new key).
+ *
+ * A member learns this from the committed REMOVE entries of its log
+ * (raft/member/node_member.c), but compaction drops those entries; so
+ * the set is kept with the member directory in the data directory's
+ * file "members" (raft/storage/memberdir_file.h) and in member snapshots
+ * (raft/member/member.c), and a member restarted after compaction, or
+ * one that caught up from a snapshot, still refuses them.
+ *
+ * Encoding (little-endian):
+ *   version u8 (1), n_ids u16, n_ids times id u64,
+ *   n_keys u16, n_keys times key (40 bytes, Z85)
+ * Ids are non-zero and unique, keys valid and unique.
+ *
+ * Pure (libc only).
+ */
+#ifndef RAFTKV_CORE_MEMBERDIR_GONE_H
+#define RAFTKV_CORE_MEMBERDIR_GONE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/memberdir.h"
+
+#define MEMBERDIR_GONE_MAX 256
+
+struct memberdir_gone {
+	uint32_t n_ids;
+	raft_id ids[MEMBERDIR_GONE_MAX];
+	uint32_t n_keys; /* oldest first */
+	char keys[MEMBERDIR_GONE_MAX][MEMBERDIR_KEY_MAX];
+};
+
+/* True if @id / @key is in @g ("" is never). */
+bool memberdir_gone_has_id(const struct memberdir_gone *g, raft_id id);
+bool memberdir_gone_has_key(const struct memberdir_gone *g, const char *key);
+
+/* Add @id (id 0 and ids already there: nothing); when full the oldest
+ * id is forgotten. */
+void memberdir_gone_add_id(struct memberdir_gone *g, raft_id id);
+
+/* Drop @id (added again). */
+void memberdir_gone_del_id(struct memberdir_gone *g, raft_id id);
+
+/* Add @key if memberdir_key_ok() and not there; when full the oldest
+ * key is forgotten. */
+void memberdir_gone_add_key(struct memberdir_gone *g, const char *key);
+
+/* Add every id and key of @src to @dst. */
+void memberdir_gone_merge(struct memberdir_gone *dst,
+    const struct memberdir_gone *src);
+
+/* True if @g holds nothing. */
+bool memberdir_gone_empty(const struct memberdir_gone *g);
+
+/* Encode @g into a fresh buffer (*@out, *@len; the caller frees).
+ * 0 or -ENOMEM. */
+int memberdir_gone_encode(const struct memberdir_gone *g, uint8_t **out,
+    uint32_t *len);
+
+/* Decode exactly @len bytes at @buf into @g: 0 or -EINVAL. */
+int memberdir_gone_decode(const uint8_t *buf, size_t len,
+    struct memberdir_gone *g);
+
+#endif

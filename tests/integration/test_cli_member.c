@@ -1,0 +1,309 @@
+/*
+ * test_cli_member.c - the operator's guards of `raftkv member` on real
+ * raftkv-server members (issue 13, "Safety for the operator"):
+ *
+ *   - add while another change is pending: with every peer message
+ *     delayed (so a change takes a few hundred ms to commit), a first
+ *     `member add` is in flight when a second one arrives: the second
+ *     is refused with a message naming the pending change and exit
+ *     status 4; run again afterwards, it succeeds;
+ *   - remove without a live quorum: with one of three voters killed, the
+ *     removal of another live voter is refused (exit status 5, the
+ *     quorum message) and changes nothing; the removal of the dead one
+ *     is accepted;
+ *   - a cluster without keys (--insecure): membership changes are
+ *     refused (exit status 5, a message naming --insecure-membership),
+ *     a listing works; with --insecure-membership a change is accepted.
+ *
+ * The commands run as processes (fork + exec of /bin/sh, killed by pid
+ * only) with the harness's cluster file and admin key; every temporary
+ * file is in the harness's directory.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "raft/client/cproto.h"
+#include "raft/config.h"
+#include "raft/util/clock.h"
+#include "tests/integration/harness.h"
+
+#define DELAY_MS 150
+
+/* Three raftkv-server members; @insecure: a cluster without keys, its
+ * members started with --insecure (and --insecure-membership unless
+ * @strict). */
+static struct harness *start_with(void **state, const char *name, bool insecure,
+    bool strict)
+{
+	struct harness_options o;
+	static char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	struct harness *h;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = name;
+	o.member_path = member;
+	o.insecure = insecure;
+	o.strict_membership = strict;
+	h = harness_new(3, &o);
+	assert_non_null(h);
+	*state = h;
+	return h;
+}
+
+static struct harness *start(void **state, const char *name)
+{
+	return start_with(state, name, false, false);
+}
+
+static int teardown(void **state)
+{
+	harness_free(*state);
+	return 0;
+}
+
+/* /bin/sh -c @script with RAFTKV_CLUSTER and PATH set to the harness's
+ * cluster and our raftkv, $D its directory; the pid. */
+static pid_t sh(struct harness *h, const char *script)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	char path[8192], cl[4096];
+	pid_t pid;
+
+	snprintf(cl, sizeof(cl), "%s/cluster.conf", harness_dir(h));
+	snprintf(path, sizeof(path), "%s/kv:%s", bd ? bd : ".",
+	    getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	pid = fork();
+	if (pid == 0) {
+		setenv("RAFTKV_CLUSTER", cl, 1);
+		setenv("PATH", path, 1);
+		setenv("D", harness_dir(h), 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int ws;
+
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static int run(struct harness *h, const char *script)
+{
+	return wait_status(sh(h, script));
+}
+
+/* True if $D/@name contains @text. */
+static bool file_has(struct harness *h, const char *name, const char *text)
+{
+	char p[4096], buf[4096];
+	size_t n;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", harness_dir(h), name);
+	f = fopen(p, "r");
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/* The configuration in force on member @i (0, or a negative code). */
+static int conf_of(struct harness *h, int i, struct raft_conf *conf)
+{
+	struct cproto_member_req r = { .action = CPROTO_MEMBER_LIST };
+	struct cproto_member_list *l = malloc(sizeof(*l));
+	struct client_reply rep = { 0 };
+	uint8_t *buf;
+	uint32_t len;
+	int rv;
+
+	assert_non_null(l);
+	assert_int_equal(cproto_encode_member_req(&r, &buf, &len), 0);
+	rv = harness_call(h, i, CPROTO_MEMBER, buf, len, 3000, &rep);
+	free(buf);
+	if (rv == 0)
+		rv = rep.status;
+	if (rv == 0)
+		rv = cproto_decode_member_list(rep.data, rep.len, l);
+	if (rv == 0)
+		*conf = l->conf;
+	free(rep.data);
+	free(l);
+	return rv;
+}
+
+/* Wait until the leader's configuration in force has @id (appended,
+ * committed or not). */
+static void wait_appended(struct harness *h, raft_id id)
+{
+	uint64_t deadline = mono_ms() + 20000;
+
+	for (;;) {
+		struct raft_conf c;
+		int l = harness_leader(h, 1000);
+
+		if (l >= 0 && conf_of(h, l, &c) == 0 &&
+		    config_member_index(&c, id) >= 0)
+			return;
+		if (mono_ms() > deadline)
+			fail_msg("member %llu never appeared in the leader's "
+			         "configuration",
+			    (unsigned long long)id);
+		usleep(1000);
+	}
+}
+
+/* `raftkv member add` of learner @id (never started: endpoints nobody
+ * listens on) with a new key; @opts go before the command. */
+static pid_t add_learner(struct harness *h, unsigned id, const char *opts)
+{
+	char script[1024];
+
+	snprintf(script, sizeof(script),
+	    "raftkv member keygen \"$D/k%u\" >/dev/null && "
+	    "exec raftkv %s member add %u tcp://127.0.0.1:%u "
+	    "tcp://127.0.0.1:%u \"$D/k%u\" >\"$D/add%u.out\" 2>&1",
+	    id, opts, id, 100 + id, 300 + id, id, id);
+	return sh(h, script);
+}
+
+static void test_cli_member_add_while_pending(void **state)
+{
+	struct harness *h = start(state, "cli-member-pending");
+	char name[64];
+	unsigned id = 10;
+	bool refused = false;
+	int st2 = -1;
+
+	/* Every peer message takes DELAY_MS each way: a change is
+	 * pending for about 2 * DELAY_MS after it is appended (client
+	 * requests are not delayed).  Heartbeats still arrive every
+	 * 50 ms, within the election timeout: no election. */
+	assert_int_equal(harness_set_delay(h, DELAY_MS), 0);
+	harness_sleep_ms(500);
+	/* The second command runs once the first change is appended, with
+	 * a deadline shorter than the pending time.  If the first
+	 * committed before the second reached the leader, or the second
+	 * could not reach the leader in time (a slow machine), try again
+	 * with new ids. */
+	for (int attempt = 0; attempt < 5 && !refused; attempt++, id += 2) {
+		pid_t first = add_learner(h, id, "");
+
+		wait_appended(h, id);
+		st2 = wait_status(add_learner(h, id + 1, "--timeout 200"));
+		assert_int_equal(wait_status(first), 0);
+		snprintf(name, sizeof(name), "add%u.out", id + 1);
+		refused = st2 == 4 &&
+		    file_has(h, name,
+		        "refused: another membership change is not "
+		        "committed yet");
+		if (!refused)
+			print_message("[cli-member-pending] attempt %d: the "
+			              "second change was not refused as "
+			              "pending (exit %d)\n",
+			    attempt, st2);
+		assert_true(st2 == 0 || st2 == 4);
+	}
+	assert_true(refused);
+	id -= 2;
+	/* Once the first is committed, the same command succeeds. */
+	assert_int_equal(wait_status(add_learner(h, id + 3, "")), 0);
+	snprintf(name, sizeof(name), "add%u.out", id + 3);
+	assert_true(file_has(h, name, "added as a learner"));
+	harness_mark_passed(h);
+}
+
+static void test_cli_member_remove_without_quorum(void **state)
+{
+	struct harness *h = start(state, "cli-member-quorum");
+	char script[512];
+	struct raft_conf c;
+	int leader = harness_leader(h, 10000), dead, live;
+
+	assert_true(leader >= 0);
+	dead = (leader + 1) % 3;
+	live = (leader + 2) % 3;
+	assert_int_equal(harness_kill(h, dead, SIGKILL), 0);
+	/* The leader notices within two election timeouts (check-quorum
+	 * resets its "heard from" marks every election timeout). */
+	harness_sleep_ms(2000);
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm.out\" 2>&1",
+	    (unsigned long long)harness_id(h, live));
+	assert_int_equal(run(h, script), 5);
+	assert_true(file_has(h, "rm.out",
+	    "refused: the voters the leader hears from would not make a "
+	    "quorum"));
+	assert_int_equal(conf_of(h, leader, &c), 0);
+	assert_int_equal(c.n_voters, 3);
+	/* Removing the dead one leaves a live quorum: accepted. */
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm2.out\" 2>&1",
+	    (unsigned long long)harness_id(h, dead));
+	assert_int_equal(run(h, script), 0);
+	assert_true(file_has(h, "rm2.out", "removed"));
+	assert_int_equal(conf_of(h, harness_leader(h, 10000), &c), 0);
+	assert_int_equal(c.n_voters, 2);
+	harness_mark_passed(h);
+}
+
+/* A cluster without keys cannot tell an admin: its members refuse
+ * membership changes unless started with --insecure-membership. */
+static void test_cli_member_insecure(void **state)
+{
+	struct harness *h = start_with(state, "cli-member-insecure", true,
+	    true);
+	const char *add = "exec raftkv member add 10 tcp://127.0.0.1:110 "
+	                  "tcp://127.0.0.1:310 - >\"$D/add.out\" 2>&1";
+
+	assert_int_equal(run(h, "exec raftkv member list >/dev/null 2>&1"), 0);
+	assert_int_equal(run(h, add), 5);
+	assert_true(file_has(h, "add.out",
+	    "refused: the cluster has no keys, so its members cannot tell "
+	    "an admin from anyone"));
+	assert_int_equal(harness_member_change(h, CPROTO_MEMBER_REMOVE, 2,
+	                     5000),
+	    CPROTO_EDENIED);
+	harness_mark_passed(h);
+	harness_free(h);
+	*state = NULL;
+	/* Opened by the operator: accepted. */
+	h = start_with(state, "cli-member-insecure-open", true, false);
+	assert_int_equal(run(h, add), 0);
+	assert_true(file_has(h, "add.out", "added as a learner"));
+	harness_mark_passed(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_cli_member_add_while_pending,
+		    teardown),
+		cmocka_unit_test_teardown(test_cli_member_remove_without_quorum,
+		    teardown),
+		cmocka_unit_test_teardown(test_cli_member_insecure, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
