@@ -79,8 +79,8 @@ uint64_t now_ms(void); /* CLOCK_MONOTONIC */
 int run(const char *const argv[]);
 bool is_mounted(const char *path);
 void unmount(int i);
-/* Stop mount @i: unmount, then the process (TERM, then KILL).  Returns its
- * wait status (-1 if it was not running). */
+/* Stop mount @i: unmount, then wait for the process (TERM after 20 s, KILL
+ * after 30 s).  Returns its wait status (-1 if it was not running). */
 int stop(int i);
 /* Start mount @i (after stop() or a kill) and wait until it is mounted. */
 void start(int i);
