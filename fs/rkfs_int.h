@@ -204,6 +204,16 @@ struct clerk;
 int rkfile_reap_orphans(struct fs *fs, struct clerk *ck);
 
 /* Extended attributes (fs/xattr.c). */
+/*
+ * At most this many attributes per inode: a setxattr of a new name past
+ * it fails with ENOSPC (as on a file system whose attribute space is
+ * full).  An unlink, rmdir, rename over a file or orphan reap deletes
+ * the inode's attributes in the one TXN that removes it, next to at most
+ * RKFS_TXN_SMALL other ops, so the cap keeps that TXN within KV_TXN_MAX
+ * ops: without it, a file given more attributes could never be removed
+ * (the TXN would be refused, E2BIG).
+ */
+#define RKXATTR_MAX (KV_TXN_MAX - RKFS_TXN_SMALL)
 void rkxattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void rkxattr_list(fuse_req_t req, fuse_ino_t ino, size_t size);
 void rkxattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -9,6 +9,9 @@
  * bumps it (a SETMETA with an empty mask: version + 1, ctime = now), so
  * an unlink, rmdir or rename-over, which deletes the inode's attributes
  * in the same TXN and pins the same version, never leaves one behind.
+ * At most RKXATTR_MAX attributes per inode (fs/rkfs_int.h): a new one
+ * past that is ENOSPC; the count is read with the version the TXN pins,
+ * so concurrent setters on any mount cannot pass it together.
  * Only the "user." namespace is stored; other names are answered as
  * absent (get) or EOPNOTSUPP (set).  user.raftkv.token and
  * user.raftkv.fence are not stored: fs/rklock.h answers them.
@@ -159,6 +162,27 @@ void rkxattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(l.buf);
 }
 
+static int count_cb(void *arg, const void *key, size_t keylen,
+    const struct kv_attr *attr, const void *value)
+{
+	(void)arg;
+	(void)key;
+	(void)keylen;
+	(void)attr;
+	(void)value;
+	return 0;
+}
+
+/* With the table lock held: has @ino RKXATTR_MAX attributes already? */
+static bool full_locked(struct fs *fs, uint64_t ino)
+{
+	char dir[XKEY_DIR_LEN + 1];
+
+	xkey_dir(ino, dir);
+	return kv_list(fs->kv, dir, XKEY_DIR_LEN, NULL, 0, RKXATTR_MAX, '/',
+	           count_cb, NULL) >= (long)RKXATTR_MAX;
+}
+
 /* Set (@value non-NULL) or remove attribute @name of @ino. */
 static int change(struct fs *fs, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
@@ -183,7 +207,7 @@ static int change(struct fs *fs, fuse_ino_t ino, const char *name,
 	if (xlen < 0)
 		return (int)xlen;
 	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		bool exists;
+		bool exists, full = false;
 		struct kv_op *op;
 
 		rv = rkfs_fresh(fs);
@@ -193,6 +217,10 @@ static int change(struct fs *fs, fuse_ino_t ino, const char *name,
 		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
 		exists = rv == 0 &&
 		    kv_get(fs->kv, xk, (size_t)xlen, &xa, NULL, NULL) == 0;
+		/* pinned with a.version: every change of an attribute
+		 * moves the file's version */
+		if (rv == 0 && value != NULL && !exists)
+			full = full_locked(fs, ino);
 		inode_unlock(fs->inodes);
 		if (rv != 0)
 			return rv;
@@ -200,6 +228,8 @@ static int change(struct fs *fs, fuse_ino_t ino, const char *name,
 			return -EEXIST;
 		if ((value == NULL || (flags & XATTR_REPLACE)) && !exists)
 			return -ENODATA;
+		if (full)
+			return -ENOSPC;
 		memset(&t, 0, sizeof(t));
 		rkfs_txn_cmp(&t, key, klen, a.version);
 		rkfs_txn_cmp(&t, xk, (size_t)xlen, exists ? xa.version : 0);

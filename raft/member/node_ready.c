@@ -93,6 +93,7 @@ static bool persist_inline_ok(struct node *n, const struct raft_ready *rd)
 	uint64_t bytes = 0;
 
 	if (n->disk_inflight != 0 || rd->has_snapshot ||
+	    persist_snap_busy(n->persist) ||
 	    rd->n_entries > INLINE_PERSIST_MAX_ENTRIES ||
 	    (n->inline_persist_after_ms != 0 &&
 	        mono_ms() < n->inline_persist_after_ms))
@@ -187,7 +188,8 @@ void node_ready_disk_done(struct node *n, struct persist_job *j)
 			raft_persisted(n->raft, &j->token);
 		if (j->snap_saved)
 			rsm_loop_compacted(n->rsm);
-		n->disk_inflight--;
+		if (!j->internal) /* not one queued here (persist.h) */
+			n->disk_inflight--;
 		persist_job_free(j);
 		j = next;
 	}

@@ -18,6 +18,19 @@
  * A small batch while this thread is idle is persisted by the loop itself
  * (persist_inline).
  *
+ * A compaction's snapshot (the log holds the entry it ends at) is written
+ * beside the log, by a thread of its own (snap_main): writing and syncing
+ * a GiB takes seconds, and in line it held every append and sync queued
+ * behind it, on two followers at once, so that nothing could commit
+ * meanwhile.  The job carrying it goes back at once without snap_saved;
+ * the snapshot exists only once its file is complete and synced and
+ * storage_snap_finish() has installed it (rename, hard state, log
+ * compaction) on this thread, which the writer asks for by queueing an
+ * internal job; that job then tells the loop snap_saved.  A crash
+ * before leaves the old snapshot and the whole log (the .tmp is removed
+ * at open).  Another snapshot (an InstallSnapshot from the leader) first
+ * waits for the write out to finish.
+ *
  * A failed write or sync poisons the storage; the member must never
  * acknowledge again, so this thread stops the process with the storage's
  * one-line message (naming file, offset and cause).
@@ -38,6 +51,17 @@ struct persist {
 	struct mbox box; /* jobs to persist */
 	pthread_t thread;
 	bool thread_started;
+
+	/* The snapshot written beside the log (snap_main); the fields are
+	 * the persister thread's, snap_busy any thread's. */
+	pthread_t snap_thread;
+	bool snap_running;
+	struct storage_snap *snap_w;
+	struct raft_snap_buf *snap_buf; /* the writer's reference */
+	struct persist_job *snap_done; /* handed to the writer */
+	uint64_t snap_t0;
+	raft_index snap_index;
+	atomic_bool snap_busy;
 
 	atomic_uint_fast64_t log_bytes; /* published after each sync */
 	atomic_uint_fast64_t syncs;
@@ -89,12 +113,92 @@ static void write_log(struct persist *p, const struct raft_entry *entries,
 		fail_write(p, rv);
 }
 
+/* The writer: the file, then the internal job that asks the persister
+ * thread to install it. */
+static void *snap_main(void *arg)
+{
+	struct persist *p = arg;
+	struct persist_job *d = p->snap_done;
+
+	storage_snap_write(p->snap_w, raft_snap_buf_data(p->snap_buf),
+	    raft_snap_buf_len(p->snap_buf));
+	if (mbox_put(&p->box, &d->item) != 0)
+		persist_job_free(d); /* stopping: persist_main aborts it */
+	return NULL;
+}
+
+/* Start writing @j's snapshot beside the log.  0, or nonzero when it
+ * must be written in line (not a compaction of the log; no memory; no
+ * thread). */
+static int snap_start(struct persist *p, struct persist_job *j)
+{
+	struct persist_job *d = calloc(1, sizeof(*d));
+	int rv;
+
+	if (d == NULL)
+		return -ENOMEM;
+	rv = storage_snap_begin(p->st, &j->snap, &p->snap_w);
+	if (rv != 0) {
+		free(d);
+		return rv;
+	}
+	d->internal = true;
+	d->snap.index = j->snap.index;
+	p->snap_done = d;
+	p->snap_buf = raft_snap_buf_ref(j->snap_buf);
+	p->snap_t0 = mono_ms();
+	p->snap_index = j->snap.index;
+	rv = pthread_create(&p->snap_thread, NULL, snap_main, p);
+	if (rv != 0) {
+		storage_snap_abort(p->st, p->snap_w);
+		raft_snap_buf_unref(p->snap_buf);
+		p->snap_w = NULL;
+		p->snap_buf = NULL;
+		p->snap_done = NULL;
+		free(d);
+		return -rv;
+	}
+	p->snap_running = true;
+	atomic_store(&p->snap_busy, true);
+	return 0;
+}
+
+/* Wait for the write out, if any, and install its snapshot (durable on
+ * return).  A failed write is fatal, as any failed storage write. */
+static void snap_finish(struct persist *p)
+{
+	int rv;
+
+	if (!p->snap_running)
+		return;
+	pthread_join(p->snap_thread, NULL);
+	p->snap_running = false;
+	rv = storage_snap_finish(p->st, p->snap_w);
+	p->snap_w = NULL;
+	raft_snap_buf_unref(p->snap_buf);
+	p->snap_buf = NULL;
+	if (rv != 0)
+		fail_write(p, rv);
+	log_info("snapshot at %llu written in %llu ms, beside the log",
+	    (unsigned long long)p->snap_index,
+	    (unsigned long long)(mono_ms() - p->snap_t0));
+}
+
 static void write_job(struct persist *p, struct persist_job *j)
 {
 	int rv = 0;
 
 	if (j->has_snapshot) {
 		uint64_t t0 = mono_ms();
+
+		/* in order: the one being written first */
+		snap_finish(p);
+		if (snap_start(p, j) == 0) {
+			j->snap_saved = false; /* said by the internal job */
+			write_log(p, j->entries, j->n_entries,
+			    j->hs_changed ? &j->hs : NULL);
+			return;
+		}
 
 		rv = storage_save_snapshot(p->st, &j->snap,
 		    raft_snap_buf_data(j->snap_buf),
@@ -153,7 +257,16 @@ static void *persist_main(void *arg)
 			struct persist_job *j = (struct persist_job *)chain;
 
 			chain = chain->next;
-			write_job(p, j);
+			if (!j->internal) {
+				write_job(p, j);
+			} else {
+				/* the write of snapshot j->snap.index is
+				 * done (unless finished already) */
+				if (p->snap_running &&
+				    p->snap_index == j->snap.index)
+					snap_finish(p);
+				j->snap_saved = true;
+			}
 			j->next = NULL;
 			*tail = j;
 			tail = &j->next;
@@ -163,9 +276,23 @@ static void *persist_main(void *arg)
 			fatalx("storage sync failed, stopping: %s",
 			    storage_errmsg(p->st));
 		publish_stats(p);
+		/* The loop may persist in line again once this thread has
+		 * nothing more to do with the storage by itself. */
+		if (!p->snap_running)
+			atomic_store(&p->snap_busy, false);
 		if (p->done(p->done_arg, first) != 0)
 			persist_job_free_chain(first); /* stopping: nobody will
 			                                  send or count these */
+	}
+	if (p->snap_running) {
+		/* Stopping: the snapshot is dropped unfinished (its .tmp is
+		 * removed at the next open, the old one stays valid). */
+		pthread_join(p->snap_thread, NULL);
+		p->snap_running = false;
+		storage_snap_abort(p->st, p->snap_w);
+		p->snap_w = NULL;
+		raft_snap_buf_unref(p->snap_buf);
+		p->snap_buf = NULL;
 	}
 	return NULL;
 }
@@ -241,6 +368,11 @@ void persist_stats(struct persist *p, struct persist_stats *st)
 	st->syncs = atomic_load(&p->syncs);
 	st->fsyncs = atomic_load(&p->fsyncs);
 	st->entries_persisted = atomic_load(&p->entries_persisted);
+}
+
+bool persist_snap_busy(struct persist *p)
+{
+	return atomic_load(&p->snap_busy);
 }
 
 uint64_t persist_log_bytes(struct persist *p)

@@ -36,6 +36,9 @@ struct persist_job {
 	struct raft_persist_token token;
 	struct raft_msg *after; /* msgs_after_persist (no entries, no chunks) */
 	uint32_t n_after;
+	bool internal; /* made by the persister, not queued by the loop:
+	                  it only says snap_saved (a snapshot written
+	                  beside the log is now installed) */
 };
 
 /* Free a job and what it owns (its snapshot reference dropped); NULL is
@@ -73,6 +76,18 @@ int persist_queue(struct persist *p, struct persist_job *j);
  * user at a time and batches stay in order.  A failure is fatal.
  */
 void persist_inline(struct persist *p, const struct raft_ready *rd);
+
+/*
+ * Is a snapshot file being written beside the log?  A compaction's
+ * snapshot (the log holds its last entry) is written by a thread of its
+ * own, so that the log's appends and syncs do not wait behind it; the
+ * job that carried it is handed back without snap_saved, and once the
+ * file is complete, synced and installed (storage_snap_finish), an
+ * internal job says snap_saved.  Meanwhile the persister thread may use
+ * the storage at any time: persist_inline() must not be called.  Any
+ * thread.
+ */
+bool persist_snap_busy(struct persist *p);
 
 /* Stop and join the thread (what is queued stays queued). */
 void persist_join(struct persist *p);

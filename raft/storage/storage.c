@@ -44,6 +44,9 @@
  *   3. hardstate: snap mark = I           [as 2]
  *   4. wal_compact: drop covered segments  [open finishes it]
  *   5. unlink the older snapshot, fsync    [open removes older snapshots]
+ * storage_snap_write() is step 1 alone, on any one thread, through a copy
+ * of the directory handle (struct storage_snap); storage_snap_finish()
+ * syncs the appends made meanwhile, then takes steps 2-5 on the owner's.
  *
  * Damaged data directories.  A crash loses only writes that were never
  * synced, so never an acknowledged entry, a vote or a snapshot; an
@@ -116,6 +119,7 @@ struct storage {
 	uint8_t *boot_snap; /* recovered snapshot data, until released */
 	uint64_t boot_snap_len;
 	uint64_t n_syncs;
+	bool snap_out; /* a storage_snap write is out */
 	int err; /* POISONED when non-zero */
 	char errmsg[ERRMSG_LEN];
 };
@@ -672,27 +676,16 @@ static int write_snapshot(struct storage *s,
 	return diskio_syncdir(&s->io);
 }
 
-int storage_save_snapshot(struct storage *s,
-    const struct raft_snapshot_meta *meta, const void *data, uint64_t len)
+/* Steps 3-5, once snap-<index>.snap is durable in place. */
+static int installed(struct storage *s, const struct raft_snapshot_meta *meta,
+    uint64_t file_bytes)
 {
 	char old[SNAPFILE_NAME_MAX];
-	uint64_t file_bytes;
 	struct wal_mark m;
 	int rc;
 
-	if (s->err != 0)
-		return s->err;
-	if (!meta_ok(meta) || (len > 0 && data == NULL))
-		return -EINVAL;
-	if (s->has_snap && meta->index <= s->snap.index)
-		return RAFT_ESTALE;
-	storage_release_boot(s);
-	if ((rc = storage_sync(s)) != 0)
-		return rc;
-	if ((rc = write_snapshot(s, meta, data, len, &file_bytes)) != 0)
-		return poison(s, rc);
 	/* Step 3: the snapshot is durable; from now on it must be there.
-	 * The log was synced above: the durable mark moves along. */
+	 * The log was synced before: the durable mark moves along. */
 	s->snap_mark = meta->index;
 	wal_current_mark(s->wal, &m);
 	if ((rc = write_hs(s, &m)) != 0)
@@ -710,6 +703,126 @@ int storage_save_snapshot(struct storage *s,
 	s->snap = *meta;
 	s->snap_file_bytes = file_bytes;
 	return 0;
+}
+
+int storage_save_snapshot(struct storage *s,
+    const struct raft_snapshot_meta *meta, const void *data, uint64_t len)
+{
+	uint64_t file_bytes;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if (!meta_ok(meta) || (len > 0 && data == NULL))
+		return -EINVAL;
+	if (s->has_snap && meta->index <= s->snap.index)
+		return RAFT_ESTALE;
+	if (s->snap_out)
+		return -EBUSY;
+	storage_release_boot(s);
+	if ((rc = storage_sync(s)) != 0)
+		return rc;
+	if ((rc = write_snapshot(s, meta, data, len, &file_bytes)) != 0)
+		return poison(s, rc);
+	return installed(s, meta, file_bytes);
+}
+
+struct storage_snap {
+	struct diskio io; /* a copy of the owner's: own messages, counts */
+	char errmsg[ERRMSG_LEN];
+	uint64_t cluster_id;
+	raft_id member_id;
+	int zstd_level;
+	struct raft_snapshot_meta meta;
+	uint64_t file_bytes;
+	int rc; /* the write's result */
+	bool written;
+};
+
+int storage_snap_begin(struct storage *s, const struct raft_snapshot_meta *meta,
+    struct storage_snap **out)
+{
+	struct storage_snap *w;
+
+	if (s->err != 0)
+		return s->err;
+	if (!meta_ok(meta))
+		return -EINVAL;
+	if (s->has_snap && meta->index <= s->snap.index)
+		return RAFT_ESTALE;
+	if (s->snap_out)
+		return -EBUSY;
+	if (!wal_holds(s->wal, meta->index, meta->term))
+		return -ENOENT;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	storage_release_boot(s);
+	w->io = s->io;
+	w->io.errbuf = w->errmsg;
+	w->io.errlen = sizeof w->errmsg;
+	w->io.n_fsyncs = 0;
+	w->cluster_id = s->cluster_id;
+	w->member_id = s->member_id;
+	w->zstd_level = s->opt.zstd_level;
+	w->meta = *meta;
+	s->snap_out = true;
+	*out = w;
+	return 0;
+}
+
+int storage_snap_write(struct storage_snap *w, const void *data, uint64_t len)
+{
+	char tmp[SNAPFILE_NAME_MAX];
+
+	snapfile_name(w->meta.index, true, tmp, sizeof tmp);
+	if (len > 0 && data == NULL)
+		w->rc = -EINVAL;
+	else
+		w->rc = snapfile_write(&w->io, tmp, w->cluster_id, w->member_id,
+		    &w->meta, data, len, w->zstd_level, &w->file_bytes);
+	w->written = true;
+	return w->rc;
+}
+
+int storage_snap_finish(struct storage *s, struct storage_snap *w)
+{
+	char tmp[SNAPFILE_NAME_MAX], name[SNAPFILE_NAME_MAX];
+	struct raft_snapshot_meta meta = w->meta;
+	uint64_t file_bytes = w->file_bytes;
+	int rc = w->written ? w->rc : -EINVAL;
+
+	s->io.n_fsyncs += w->io.n_fsyncs;
+	s->snap_out = false;
+	if (s->err != 0) {
+		free(w);
+		return s->err;
+	}
+	if (rc != 0) {
+		snprintf(s->errmsg, sizeof s->errmsg, "%s", w->errmsg);
+		free(w);
+		return poison(s, rc);
+	}
+	free(w);
+	/* Written while the log went on: its entries synced first (the
+	 * hard state's durable mark), as storage_save_snapshot() does. */
+	if ((rc = storage_sync(s)) != 0)
+		return rc;
+	snapfile_name(meta.index, true, tmp, sizeof tmp);
+	snapfile_name(meta.index, false, name, sizeof name);
+	if ((rc = diskio_rename(&s->io, tmp, name)) != 0 ||
+	    (rc = diskio_syncdir(&s->io)) != 0)
+		return poison(s, rc);
+	return installed(s, &meta, file_bytes);
+}
+
+void storage_snap_abort(struct storage *s, struct storage_snap *w)
+{
+	if (w == NULL)
+		return;
+	s->io.n_fsyncs += w->io.n_fsyncs;
+	s->snap_out = false;
+	free(w);
 }
 
 int storage_load_snapshot(struct storage *s, struct raft_snapshot_meta *meta,

@@ -203,11 +203,53 @@ int storage_sync(struct storage *s);
  * Durable on return.  Syncs pending appends first, so their order holds.
  *
  * Returns 0; RAFT_ESTALE if @meta->index is not newer than the stored
- * snapshot, -EINVAL for meta with index or term 0 (neither poisons); the
+ * snapshot, -EINVAL for meta with index or term 0, -EBUSY while a
+ * storage_snap write is out (none of these poisons); the
  * poison error; or a new I/O error (poisons).
  */
 int storage_save_snapshot(struct storage *s,
     const struct raft_snapshot_meta *meta, const void *data, uint64_t len);
+
+/*
+ * The same in three steps, for a compaction (the log holds the entry at
+ * @meta->index with @meta->term), so that the slow part, the file (a GiB
+ * compressed and synced), can be written on another thread while the
+ * owner of @s goes on appending and syncing the log:
+ *
+ *   storage_snap_begin()   owner: the checks of storage_save_snapshot();
+ *                          on 0 *@out is the write (one at a time);
+ *   storage_snap_write()   any ONE thread: writes and fdatasyncs
+ *                          snap-<index>.snap.tmp, through its own copy
+ *                          of the directory handle and its own message
+ *                          buffer; touches nothing else of @s (the fault
+ *                          hook, if any, is then called from that thread);
+ *   storage_snap_finish()  owner, after the write returned: install steps
+ *                          2-5 (storage.c): sync pending appends, rename,
+ *                          directory fsync, hard state, compaction, older
+ *                          snapshot removed.  Durable on return 0.  Frees
+ *                          the write.
+ *
+ * Until finish returns 0 the snapshot does not exist: a crash (or close)
+ * meanwhile leaves the .tmp file, which open removes, and the old
+ * snapshot with the whole log.  A failed write poisons @s at finish, with
+ * the write's message.  storage_snap_abort() (owner) drops a write that
+ * will not be finished (the .tmp is left for open to remove).
+ * storage_close() only once no write is running (it closes the
+ * directory handle the write uses).
+ *
+ * begin returns 0; RAFT_ESTALE (not newer than the stored snapshot);
+ * -ENOENT (the log does not hold @meta->index with @meta->term: use
+ * storage_save_snapshot()); -EBUSY (a write is out); -EINVAL (bad meta);
+ * -ENOMEM; the poison error.  None of these poisons.  @meta is copied.
+ */
+struct storage_snap;
+int storage_snap_begin(struct storage *s, const struct raft_snapshot_meta *meta,
+    struct storage_snap **out);
+/* 0 or the write's error (reported again by finish). @data borrowed. */
+int storage_snap_write(struct storage_snap *w, const void *data, uint64_t len);
+/* 0; the poison error; the write's error or a new I/O error (poison). */
+int storage_snap_finish(struct storage *s, struct storage_snap *w);
+void storage_snap_abort(struct storage *s, struct storage_snap *w);
 
 /*
  * Read back the stored snapshot, checked end to end.  On success fills

@@ -507,6 +507,12 @@ int wal_compact(struct wal *w, raft_index index, raft_term term)
 	return wal_delete_covered(w);
 }
 
+bool wal_holds(const struct wal *w, raft_index index, raft_term term)
+{
+	return index >= w->first && index <= w->last &&
+	    ent_at(w, index)->term == term;
+}
+
 void wal_stats(const struct wal *w, struct storage_stats *st)
 {
 	st->log_bytes = w->live_bytes;

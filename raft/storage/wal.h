@@ -95,6 +95,9 @@ int wal_sync(struct wal *w, bool *synced);
  */
 int wal_compact(struct wal *w, raft_index index, raft_term term);
 
+/* Does the log hold the entry at @index, with @term? */
+bool wal_holds(const struct wal *w, raft_index index, raft_term term);
+
 /* Fill the log fields of @st. */
 void wal_stats(const struct wal *w, struct storage_stats *st);
 

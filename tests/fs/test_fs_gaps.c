@@ -12,7 +12,9 @@
  *   and cache=relaxed; the figures are printed, not asserted) stays
  *   exact: entries changed by other mounts right after a listing;
  *   stat of the mountpoint (what umount does first) answers on a mount
- *   cut off from the majority.
+ *   cut off from the majority;
+ *   a file with as many extended attributes as it may have: ENOSPC past
+ *   them, and its unlink or a rename over it removes them all.
  *
  * Processes and cleanup as in test_fs_mount.c (fsharness.c).  No
  * wall-clock assertions.
@@ -29,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "kv/clerk.h"
@@ -428,6 +431,89 @@ static void test_implicit_dirs(void)
 	clerk_free(ck);
 }
 
+/* The attributes one inode may have (raftkv(7), Extended attributes). */
+#define XATTRS_PER_FILE 1016
+
+/* How many of inode @ino's attributes the cluster holds (the keys
+ * "\001x/INODE/NAME" of fs/xattr.c), through a clerk. */
+static size_t xattr_keys(struct clerk *ck, uint64_t ino)
+{
+	char prefix[64];
+	struct clerk_entry *e = NULL;
+	size_t n = 0, total = 0;
+	char after[KV_KEY_MAX + 1];
+	size_t alen = 0;
+
+	snprintf(prefix, sizeof(prefix), "\001x/%016llx/",
+	    (unsigned long long)ino);
+	do {
+		CHECK(clerk_list(ck, prefix, strlen(prefix),
+		          alen ? after : NULL, alen, 0, '/', &e, &n) == KV_OK,
+		    "list");
+		if (n > 0) {
+			alen = e[n - 1].keylen;
+			memcpy(after, e[n - 1].key, alen);
+		}
+		total += n;
+		clerk_entries_free(e, n);
+	} while (n > 0);
+	return total;
+}
+
+/*
+ * A file given as many user.* attributes as it may have (stress-ng
+ * --xattr sets them until an error): the next new one fails with ENOSPC,
+ * a replace still works, and an unlink removes the file with all of them
+ * in one command, so its directory can be removed (issue 10: past 1020
+ * attributes the unlink's TXN went over KV_TXN_MAX, the unlink failed
+ * with E2BIG and the rmdir with ENOTEMPTY).  A rename over such a file
+ * too.
+ */
+static void test_xattr_many(void)
+{
+	struct clerk *ck = clerk_open();
+	char p[PATH_MAX], q[PATH_MAX], name[32];
+	struct stat st;
+	uint64_t t0 = now_ms();
+	int i;
+
+	pathf(p, 0, "xmany");
+	CHECK(mkdir(p, 0755) == 0, "mkdir");
+	for (int round = 0; round < 2; round++) {
+		pathf(p, 0, "xmany/f");
+		put_file(p, "x", 0);
+		CHECK(stat(p, &st) == 0, "stat");
+		for (i = 0; i < XATTRS_PER_FILE + 8; i++) {
+			snprintf(name, sizeof(name), "user.a%d", i);
+			if (setxattr(p, name, "v", 1, XATTR_CREATE) != 0)
+				break;
+		}
+		CHECK(i == XATTRS_PER_FILE && errno == ENOSPC,
+		    "%d attributes, then ENOSPC", i);
+		CHECK(setxattr(p, "user.a7", "w", 1, XATTR_REPLACE) == 0,
+		    "replace at the limit");
+		CHECK(xattr_keys(ck, st.st_ino) == XATTRS_PER_FILE, "keys");
+		if (round == 0) {
+			pathf(p, 1, "xmany/f");
+			CHECK(unlink(p) == 0, "unlink on mount 2");
+		} else {
+			pathf(q, 2, "xmany/g");
+			put_file(q, "new", 0);
+			pathf(p, 2, "xmany/f");
+			CHECK(rename(q, p) == 0, "rename over it on mount 3");
+			CHECK(unlink(p) == 0, "unlink");
+		}
+		CHECK(xattr_keys(ck, st.st_ino) == 0,
+		    "attributes left after the file");
+	}
+	expect_errno(0, "xmany/f", ENOENT);
+	pathf(p, 2, "xmany");
+	CHECK(rmdir(p) == 0, "rmdir on mount 3");
+	printf("  2 files of %d attributes made and removed: %.1f s\n",
+	    XATTRS_PER_FILE, (double)(now_ms() - t0) / 1000.0);
+	clerk_free(ck);
+}
+
 int main(void)
 {
 	int rv = fsh_setup("gaps", "");
@@ -439,6 +525,9 @@ int main(void)
 	test_readdirplus();
 	printf("ok readdirplus: %d entries, changes elsewhere seen\n",
 	    big_entries());
+	test_xattr_many();
+	printf("ok a file with the most attributes: ENOSPC past them, "
+	       "removed with them\n");
 	test_removed_elsewhere();
 	printf("ok removed on another mount: ESTALE there, readable here\n");
 	test_root_without_quorum();

@@ -39,8 +39,10 @@
  * "loop stalled: one turn took N ms"), the longest snapshot as the
  * members log it (how long it held the applier: "state copied in", and
  * how long the persister took to write it: "written in"),
- * the longest restore, the longest commit latency seen by the prober, the
- * load time and the catch-up time.
+ * the longest restore, the longest commit latency seen by the prober (and
+ * the longest of the probes that started while a member was writing a
+ * snapshot file, from the log lines' time stamps), the load time and the
+ * catch-up time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 #include <cmocka.h>
@@ -75,6 +78,7 @@
 #define WATCH_PERIOD_MS 50
 #define SNAPSHOT_WAIT_MS 300000
 #define CATCHUP_WAIT_MS 600000
+#define PROBES_KEPT 65536 /* probes whose times are kept */
 
 struct big {
 	struct harness *h;
@@ -90,6 +94,10 @@ struct big {
 
 	/* prober (its thread only until joined) */
 	uint64_t probes, probe_max_ms, probe_maybe, probe_fail;
+	struct probe_at {
+		uint64_t start_ms; /* wall clock, ms since the epoch */
+		uint64_t ms; /* its latency */
+	} probe_at[PROBES_KEPT];
 	int probe_first_err;
 
 	/* watcher (its thread only until joined) */
@@ -139,6 +147,15 @@ static struct clerk *new_clerk(struct big *b)
 	return ck;
 }
 
+/* The wall clock in ms since the epoch (what member log lines carry). */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* ------------------------------------------------------------- threads */
 
 static void *prober_main(void *arg)
@@ -153,7 +170,7 @@ static void *prober_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&b->stop)) {
-		uint64_t t0 = harness_now_ms(), dt;
+		uint64_t t0 = harness_now_ms(), dt, wall = wall_ms();
 		int rv;
 
 		snprintf(v, sizeof(v), "%" PRIu64, b->probes);
@@ -162,6 +179,8 @@ static void *prober_main(void *arg)
 		dt = harness_now_ms() - t0;
 		if (dt > b->probe_max_ms)
 			b->probe_max_ms = dt;
+		if (b->probes < PROBES_KEPT)
+			b->probe_at[b->probes] = (struct probe_at){ wall, dt };
 		b->probes++;
 		if (rv == KV_EMAYBE)
 			b->probe_maybe++;
@@ -237,6 +256,54 @@ static uint64_t log_max(struct big *b, const char *pat, int *who)
 	return max;
 }
 
+/*
+ * The longest probe that started while a snapshot file was being
+ * written on any member: the lines "snapshot at I written in N ms" end
+ * a write of N ms at their time stamp ("YYYY-MM-DDTHH:MM:SS.mmmZ ...",
+ * UTC).  The number of such writes in *@writes.
+ */
+static uint64_t probe_max_during_writes(struct big *b, unsigned *writes)
+{
+	const char *pat = " written in ";
+	uint64_t max = 0,
+	         kept = b->probes < PROBES_KEPT ? b->probes : PROBES_KEPT;
+	char line[1024];
+
+	*writes = 0;
+	for (int i = 0; i < harness_n(b->h); i++) {
+		FILE *f = fopen(harness_log_path(b->h, i), "r");
+
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			const char *p = strstr(line, pat);
+			struct tm tm = { 0 };
+			unsigned ms = 0;
+			uint64_t end, len;
+
+			if (p == NULL || strstr(line, "snapshot at ") == NULL ||
+			    sscanf(line, "%d-%d-%dT%d:%d:%d.%uZ", &tm.tm_year,
+			        &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+			        &tm.tm_min, &tm.tm_sec, &ms) != 7)
+				continue;
+			tm.tm_year -= 1900;
+			tm.tm_mon -= 1;
+			end = (uint64_t)timegm(&tm) * 1000 + ms;
+			len = strtoull(p + strlen(pat), NULL, 10);
+			(*writes)++;
+			for (uint64_t k = 0; k < kept; k++) {
+				const struct probe_at *q = &b->probe_at[k];
+
+				if (q->start_ms + len >= end &&
+				    q->start_ms <= end && q->ms > max)
+					max = q->ms;
+			}
+		}
+		fclose(f);
+	}
+	return max;
+}
+
 /* ---------------------------------------------------------- life cycle */
 
 static int teardown(void **state)
@@ -293,6 +360,8 @@ static void test_snapshot_big(void **state)
 	struct clerk *ck;
 	uint8_t *buf, *got;
 	uint64_t t0, load_ms, catchup_ms, target, stall, snap_ms, restore_ms;
+	uint64_t during;
+	unsigned writes;
 	uint64_t copy_ms, write_ms;
 	int l, f, who, who2, who3;
 	unsigned extra = 4;
@@ -416,6 +485,11 @@ static void test_snapshot_big(void **state)
 	    write_ms, restore_ms, b->probe_max_ms, b->probes, b->probe_maybe,
 	    b->probe_fail, b->leader_changes, b->term0, b->max_term, f,
 	    catchup_ms);
+	during = probe_max_during_writes(b, &writes);
+	print_message("[snapshot_big] commit latency max of a probe started "
+	              "while a snapshot file was being written: %" PRIu64
+	              " ms (%u writes)\n",
+	    during, writes);
 	if (b->leader_changes > 0)
 		print_message("[snapshot_big] leader change: %s\n",
 		    b->first_change);

@@ -470,6 +470,73 @@ static void test_storage_snapshot_compacts_log(void **state)
 	free(d);
 }
 
+/*
+ * A compaction's snapshot in three steps (storage_snap_*), the log going
+ * on between them as it does on the member while another thread writes
+ * the file: nothing of the snapshot exists before finish; after it, the
+ * snapshot plus every entry appended meanwhile.
+ */
+static void test_storage_snapshot_beside_log(void **state)
+{
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(200, 1);
+	struct raft_snapshot_meta bad = stfx_snap_meta(350, 1);
+	struct raft_snapshot_meta wrong = stfx_snap_meta(200, 2);
+	uint64_t len = 100000;
+	uint8_t *d = snap_data(len, 200);
+	struct storage_snap *w, *w2;
+	struct storage_stats st;
+	struct raft_boot b;
+	struct storage *s = stfx_open(f, f->dir, &b);
+	char p[512];
+
+	stfx_append(s, 1, 300, 1);
+	assert_int_equal(storage_sync(s), 0);
+	/* Only for an entry the log holds with that term. */
+	assert_int_equal(storage_snap_begin(s, &bad, &w), -ENOENT);
+	assert_int_equal(storage_snap_begin(s, &wrong, &w), -ENOENT);
+	assert_int_equal(storage_snap_begin(s, &m, &w), 0);
+	/* One at a time, and no other snapshot meanwhile. */
+	assert_int_equal(storage_snap_begin(s, &m, &w2), -EBUSY);
+	assert_int_equal(storage_save_snapshot(s, &m, d, len), -EBUSY);
+	assert_int_equal(storage_snap_write(w, d, len), 0);
+	snprintf(p, sizeof p, "%s/snap-%020d.snap.tmp", f->dir, 200);
+	assert_true(stfx_exists(p));
+	/* The log goes on, written and synced, before the install. */
+	stfx_append(s, 301, 100, 1);
+	assert_int_equal(storage_sync(s), 0);
+	storage_stats(s, &st);
+	assert_int_equal(st.snap_index, 0);
+	assert_int_equal(st.first_index, 1);
+	stfx_append(s, 401, 20, 1); /* not synced: finish syncs it */
+	assert_int_equal(storage_snap_finish(s, w), 0);
+	storage_stats(s, &st);
+	assert_int_equal(st.snap_index, 200);
+	assert_int_equal(st.first_index, 201);
+	assert_int_equal(st.last_index, 420);
+	assert_false(stfx_exists(p));
+	storage_close(s);
+	s = stfx_open(f, f->dir, &b);
+	assert_true(b.has_snapshot);
+	assert_int_equal(b.snap.index, 200);
+	assert_int_equal(b.snap_len, len);
+	assert_memory_equal(b.snap_data, d, len);
+	check_log(&b, 201, 420, term1);
+	/* Dropped unfinished (a stop): the old snapshot and log stay. */
+	m = stfx_snap_meta(300, 1);
+	assert_int_equal(storage_snap_begin(s, &m, &w), 0);
+	assert_int_equal(storage_snap_write(w, d, 10), 0);
+	storage_snap_abort(s, w);
+	storage_close(s);
+	s = stfx_open(f, f->dir, &b);
+	assert_int_equal(b.snap.index, 200);
+	check_log(&b, 201, 420, term1);
+	snprintf(p, sizeof p, "%s/snap-%020d.snap.tmp", f->dir, 300);
+	assert_false(stfx_exists(p)); /* removed at open */
+	storage_close(s);
+	free(d);
+}
+
 static raft_term term5(raft_index i)
 {
 	(void)i;
@@ -1054,6 +1121,70 @@ static void test_storage_snapshot_compaction_crash_at_each_step(void **state)
 	snapshot_crash_steps(f, 60, 1);
 }
 
+/* The same snapshot in three steps (storage_snap_*). */
+static int op_snapshot_beside(struct storage *s)
+{
+	struct raft_snapshot_meta m = stfx_snap_meta(g_snap_index, g_snap_term);
+	uint8_t *d = snap_data(3000, g_snap_index);
+	struct storage_snap *w;
+	int rc = storage_snap_begin(s, &m, &w);
+
+	if (rc == 0) {
+		storage_snap_write(w, d, 3000);
+		rc = storage_snap_finish(s, w);
+	}
+	free(d);
+	return rc;
+}
+
+static void test_storage_snapshot_beside_log_crash_at_each_step(void **state)
+{
+	struct stfx *f = *state;
+	int seen[3] = { 0 };
+	long n;
+
+	build_log_with_old_snapshot(f);
+	g_snap_index = 60;
+	g_snap_term = 1;
+	n = crash_each_step(f, op_snapshot_beside, judge_snapshot, seen);
+	print_message("snapshot beside the log: %ld crash points, %d "
+	              "recovered old, %d new\n",
+	    n, seen[OLD_STATE], seen[NEW_STATE]);
+	assert_true(seen[OLD_STATE] > 0);
+	assert_true(seen[NEW_STATE] > 0);
+}
+
+/* A failed write of the file poisons the store at finish, with the
+ * write's message; the old snapshot and the whole log stay. */
+static void test_storage_snapshot_beside_log_failed_write(void **state)
+{
+	struct stfx *f = *state;
+	struct raft_snapshot_meta m = stfx_snap_meta(60, 1);
+	struct storage_snap *w;
+	struct raft_boot b;
+	struct storage *s;
+
+	build_log_with_old_snapshot(f);
+	s = stfx_open(f, f->dir, &b);
+	assert_int_equal(storage_snap_begin(s, &m, &w), 0);
+	f->ops = 0;
+	f->fail_op = STORAGE_OP_SYNC;
+	f->fail_at = 1;
+	f->fail_rc = -EIO;
+	assert_int_equal(storage_snap_write(w, "snap", 4), -EIO);
+	assert_int_equal(storage_error(s), 0); /* not yet: the owner's */
+	assert_int_equal(storage_snap_finish(s, w), -EIO);
+	expect_poisoned(s, -EIO, "snap-");
+	assert_non_null(strstr(storage_errmsg(s), "fdatasync"));
+	storage_close(s);
+	f->fail_at = 0;
+	s = stfx_open(f, f->dir, &b);
+	assert_int_equal(b.snap.index, 10);
+	check_log(&b, 11, 100, term1);
+	storage_close(s);
+}
+
+
 static void test_storage_snapshot_install_crash_at_each_step(void **state)
 {
 	struct stfx *f = *state;
@@ -1214,6 +1345,8 @@ int main(void)
 		T(test_storage_append_rejects_bad_batches),
 		T(test_storage_snapshot_compacts_log),
 		T(test_storage_snapshot_install_replaces_log),
+		T(test_storage_snapshot_beside_log),
+		T(test_storage_snapshot_beside_log_failed_write),
 		T(test_storage_crash_at_every_byte_of_last_record),
 		T(test_storage_torn_batch_with_lost_page),
 		T(test_storage_bit_flips_detected),
@@ -1224,6 +1357,7 @@ int main(void)
 		T(test_storage_failed_fsync_poisons_and_is_not_retried),
 		T(test_storage_enospc_reported_as_such),
 		T(test_storage_snapshot_compaction_crash_at_each_step),
+		T(test_storage_snapshot_beside_log_crash_at_each_step),
 		T(test_storage_snapshot_install_crash_at_each_step),
 		T(test_storage_truncation_crash_at_each_step),
 		T(test_storage_rollover_crash_at_each_step),
