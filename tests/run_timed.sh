@@ -13,7 +13,8 @@
 # print the stacks of what they started, unmount and stop it.  30 s later
 # the whole group gets SIGKILL, whether the test has ended or not (a
 # process can wait forever in the kernel for a stopped mount; killing the
-# mount's process frees it).
+# mount's process frees it).  Whatever a test leaves running in its group
+# when it ends is killed then too.
 t=${RAFTKV_TEST_TIMEOUT:-900}
 start=$(date +%s%N)
 if [ "$t" = 0 ]; then
@@ -22,14 +23,27 @@ if [ "$t" = 0 ]; then
 else
 	setsid "$@" &
 	group=$!
-	# The watchdog: a group of its own too, so that killing it also
-	# ends its sleep.
-	setsid sh -c '
-		sleep "$1" || exit 0
-		echo "# TIMEOUT: the test ran past RAFTKV_TEST_TIMEOUT=$1 s"
-		kill -s TERM "$2" 2>/dev/null
-		sleep 30
-		kill -s KILL -- "-$2" 2>/dev/null' watchdog "$t" "$group" &
+	# The watchdog: counts seconds while the test runs.  Short sleeps,
+	# so that nothing of it outlives the test by more than a second.
+	sh -c '
+		n=0
+		while kill -0 "$2" 2>/dev/null; do
+			if [ "$n" -ge "$1" ]; then
+				echo "# TIMEOUT: the test ran past" \
+					"RAFTKV_TEST_TIMEOUT=$1 s"
+				kill -s TERM "$2" 2>/dev/null
+				i=0
+				while kill -0 "$2" 2>/dev/null &&
+					[ "$i" -lt 30 ]; do
+					sleep 1
+					i=$((i + 1))
+				done
+				kill -s KILL -- "-$2" 2>/dev/null
+				exit 0
+			fi
+			sleep 1
+			n=$((n + 1))
+		done' watchdog "$t" "$group" &
 	dog=$!
 	# Ctrl-C on make: the test is in another session, pass it on.
 	trap 'kill -s TERM "$group" 2>/dev/null' INT TERM HUP
@@ -39,8 +53,10 @@ else
 		wait "$group"
 		rc=$?
 	done
-	kill -s TERM -- "-$dog" 2>/dev/null
-	wait "$dog" 2>/dev/null
+	kill -s TERM "$dog" 2>/dev/null
+	# Whatever the test left running in its group (it should have
+	# stopped it; after a timeout, its mounts) goes now.
+	kill -s KILL -- "-$group" 2>/dev/null
 fi
 end=$(date +%s%N)
 ms=$(((end - start) / 1000000))
