@@ -170,6 +170,73 @@ static int snap_wrapped(void *arg, void **data, size_t *len)
 }
 
 /*
+ * The two-step snapshot (rsm.h) passed through, so the application's state
+ * is still copied quickly between applies and compressed beside them: the
+ * header is taken with the application's view, put in front at the end.
+ */
+struct snap_view {
+	void *inner; /* the application's view */
+	uint8_t *hdr; /* NULL if plain */
+	uint32_t hlen;
+	bool plain;
+};
+
+static int snap_begin_wrapped(void *arg, void **view)
+{
+	struct member *m = arg;
+	struct snap_view *v = calloc(1, sizeof(*v));
+	int rv;
+
+	if (v == NULL)
+		return -ENOMEM;
+	rv = snap_header(m, &v->hdr, &v->hlen, &v->plain);
+	if (rv == 0)
+		rv = m->inner.snapshot_begin(m->inner.arg, &v->inner);
+	if (rv != 0) {
+		free(v->hdr);
+		free(v);
+		return rv;
+	}
+	*view = v;
+	return 0;
+}
+
+static int snap_finish_wrapped(void *arg, void *view, void **data, size_t *len)
+{
+	struct member *m = arg;
+	struct snap_view *v = view;
+	uint8_t *inner = NULL, *out;
+	size_t ilen = 0;
+	int rv;
+
+	if (data == NULL || v->plain) {
+		rv = m->inner.snapshot_finish(m->inner.arg, v->inner, data,
+		    len);
+		goto out;
+	}
+	rv = m->inner.snapshot_finish(m->inner.arg, v->inner, (void **)&inner,
+	    &ilen);
+	if (rv != 0)
+		goto out;
+	/* In place: a big state is not copied once more. */
+	out = realloc(inner, v->hlen + ilen);
+	if (out == NULL) {
+		free(inner);
+		rv = -ENOMEM;
+		goto out;
+	}
+	if (ilen > 0)
+		memmove(out + v->hlen, out, ilen);
+	memcpy(out, v->hdr, v->hlen);
+	*data = out;
+	*len = v->hlen + ilen;
+out:
+	free(v->hdr);
+	free(v);
+	return rv;
+}
+
+/*
  * The directory of the snapshot restored at start (@pending) is older
  * than the members file and the log's change entries the node started
  * with: it only fills in the ids those do not know, as if merged first.
@@ -276,6 +343,10 @@ static void wrap_app(struct member *m, struct rsm_app *out)
 	out->arg = m;
 	out->apply = m->inner.apply ? apply_inner : NULL;
 	out->snapshot = m->inner.snapshot ? snap_wrapped : NULL;
+	if (m->inner.snapshot_begin && m->inner.snapshot_finish) {
+		out->snapshot_begin = snap_begin_wrapped;
+		out->snapshot_finish = snap_finish_wrapped;
+	}
 	out->restore = m->inner.restore ? restore_wrapped : NULL;
 	out->query = m->inner.query ? query_inner : NULL;
 	out->query_quick = m->inner.query_quick ? query_quick_inner : NULL;
