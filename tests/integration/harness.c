@@ -1955,17 +1955,22 @@ void harness_free(struct harness *h)
 /* Membership                                                           */
 /* ------------------------------------------------------------------ */
 
-int harness_wait_removed_exit(struct harness *h, int i, int timeout_ms)
+void harness_expect_removed_exit(struct harness *h, int i)
 {
-	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
-	bool running;
-
 	pthread_mutex_lock(&h->mu);
 	if (h->m[i].pid != 0) {
 		h->m[i].killing = true; /* exit 0 on SIGTERM to itself */
 		h->m[i].kill_sig = SIGTERM;
 	}
 	pthread_mutex_unlock(&h->mu);
+}
+
+int harness_wait_removed_exit(struct harness *h, int i, int timeout_ms)
+{
+	uint64_t deadline = harness_now_ms() + (uint64_t)timeout_ms;
+	bool running;
+
+	harness_expect_removed_exit(h, i);
 	while ((running = harness_running(h, i)) && harness_now_ms() < deadline)
 		harness_sleep_ms(20);
 	if (!running)

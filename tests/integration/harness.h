@@ -167,6 +167,10 @@ int harness_join(struct harness *h, int i);
  * is then not an unexpected exit.  0 or HARNESS_EDEADLINE. */
 int harness_wait_removed_exit(struct harness *h, int i, int timeout_ms);
 
+/* Member @i, running, is being removed: its exit 0 from now on (when it
+ * learns of the removal) is not an unexpected exit. */
+void harness_expect_removed_exit(struct harness *h, int i);
+
 /* Remove stopped member @i's data directory (its next start is a fresh
  * member).  0 or -EBUSY (running). */
 int harness_wipe_data(struct harness *h, int i);

@@ -511,11 +511,16 @@ static void crash_during(struct kvt *t, int action, int i, int victim,
 	if (action == CPROTO_MEMBER_ADD)
 		assert_int_equal(harness_join(h, i), 0);
 	assert_true(harness_running(h, victim));
+	if (action == CPROTO_MEMBER_REMOVE)
+		/* It may learn of its removal (and exit 0) at once. */
+		harness_expect_removed_exit(h, i);
 	assert_int_equal(pthread_create(&tid, NULL, change_thread, &a), 0);
 	harness_sleep_ms(delay);
 	assert_int_equal(harness_kill(h, victim, SIGKILL), 0);
 	harness_sleep_ms((unsigned)kvt_rand(t, 300));
 	assert_int_equal(harness_restart(h, victim), 0);
+	if (action == CPROTO_MEMBER_REMOVE && victim == i)
+		harness_expect_removed_exit(h, i); /* restarted: again */
 	pthread_join(tid, NULL);
 	if (a.rv == RAFT_ENOQUORUM && action == CPROTO_MEMBER_REMOVE)
 		a.rv = change_when_quorum(h, action, i);
