@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "raft/member/mbox.h"
@@ -19,7 +20,14 @@ int mbox_init(struct mbox *b, bool with_fd)
 			return -errno;
 	}
 	pthread_mutex_init(&b->mu, NULL);
-	pthread_cond_init(&b->cv, NULL);
+	{
+		pthread_condattr_t ca; /* timed waits on CLOCK_MONOTONIC */
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&b->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	return 0;
 }
 
@@ -96,6 +104,30 @@ struct mbox_item *mbox_wait_all(struct mbox *b)
 	while (b->head == NULL && !b->closed)
 		pthread_cond_wait(&b->cv, &b->mu);
 	all = take_locked(b);
+	pthread_mutex_unlock(&b->mu);
+	return all;
+}
+
+struct mbox_item *mbox_wait_all_for(struct mbox *b, unsigned ms,
+    bool *timed_out)
+{
+	struct mbox_item *all;
+	struct timespec until;
+	int rv = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	*timed_out = false;
+	pthread_mutex_lock(&b->mu);
+	while (b->head == NULL && !b->closed && rv != ETIMEDOUT)
+		rv = pthread_cond_timedwait(&b->cv, &b->mu, &until);
+	all = take_locked(b);
+	*timed_out = all == NULL && !b->closed;
 	pthread_mutex_unlock(&b->mu);
 	return all;
 }

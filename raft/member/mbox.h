@@ -49,6 +49,11 @@ struct mbox_item *mbox_take_all(struct mbox *b);
  * Returns NULL only when shut and empty. */
 struct mbox_item *mbox_wait_all(struct mbox *b);
 
+/* mbox_wait_all() for at most @ms milliseconds: NULL with *@timed_out
+ * set when nothing came meanwhile (NULL without it: shut and empty). */
+struct mbox_item *mbox_wait_all_for(struct mbox *b, unsigned ms,
+    bool *timed_out);
+
 /* Block until something is queued or the mailbox is shut; take the oldest
  * item only (for pools of consumers).  NULL only when shut and empty. */
 struct mbox_item *mbox_wait_one(struct mbox *b);
