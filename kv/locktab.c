@@ -41,6 +41,7 @@ struct lk {
 	uint64_t token; /* 0 for a waiter */
 	uint32_t pid;
 	uint8_t mode;
+	bool mark; /* scratch of mark_behind() (not state, not encoded) */
 };
 
 struct space {
@@ -445,6 +446,87 @@ static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 	return false;
 }
 
+/* Does a marked record of @v[0, @n) conflict with @rq? */
+static bool marked_conflict(const struct lk *v, uint32_t n, const struct lk *rq)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i].mark &&
+		    conflicts(&v[i], rq->session, rq->owner, rq->mode,
+		        rq->start, rq->end))
+			return true;
+	return false;
+}
+
+/* Mark every holder of @sp of (@session, @owner); true if one was not. */
+static bool mark_owner(struct space *sp, uint64_t session, uint64_t owner)
+{
+	bool more = false;
+
+	for (uint32_t i = 0; i < sp->nh; i++)
+		if (!sp->h[i].mark && same_owner(&sp->h[i], session, owner)) {
+			sp->h[i].mark = true;
+			more = true;
+		}
+	return more;
+}
+
+/*
+ * Mark the waiters among @sp->w[0, @n) that are behind (@session,
+ * @owner): those that wait, directly or through other waiters, on what
+ * that owner holds, so that its requests may pass them (to queue behind
+ * one would be a cycle: a deadlock).  A waiter is behind when it
+ * conflicts with a piece of a marked owner or with an earlier waiter
+ * behind; the requester is marked, and so is the owner of a waiter
+ * behind (its pieces cannot go before that waiter is granted), until
+ * nothing changes.  Deterministic; O(o * n * (holders + n)) for o owners
+ * marked, and nothing at all for an owner that holds nothing here.
+ */
+static void mark_behind(struct space *sp, uint32_t n, uint64_t session,
+    uint64_t owner)
+{
+	bool more;
+
+	for (uint32_t i = 0; i < sp->nh; i++)
+		sp->h[i].mark = false;
+	for (uint32_t j = 0; j < n; j++)
+		sp->w[j].mark = false;
+	more = mark_owner(sp, session, owner);
+	while (more) {
+		more = false;
+		for (uint32_t j = 0; j < n; j++) {
+			struct lk *w = &sp->w[j];
+
+			if (w->mark || same_owner(w, session, owner) ||
+			    (!marked_conflict(sp->h, sp->nh, w) &&
+			        !marked_conflict(sp->w, j, w)))
+				continue;
+			w->mark = true;
+			if (mark_owner(sp, w->session, w->owner))
+				more = true;
+		}
+	}
+}
+
+/*
+ * The first of the waiters @sp->w[0, @n) that POSIX request @rq must
+ * queue behind (first come, first served per range): one it conflicts
+ * with that is not behind @rq's owner (mark_behind()).  An owner's own
+ * waits never block it.  NULL if none.
+ */
+static const struct lk *queue_conflict(struct space *sp, uint32_t n,
+    const struct lk *rq)
+{
+	if (!holds_any(sp, rq->session, rq->owner))
+		return first_conflict(sp->w, n, rq);
+	mark_behind(sp, n, rq->session, rq->owner);
+	for (uint32_t j = 0; j < n; j++)
+		if (!sp->w[j].mark &&
+		    conflicts(&sp->w[j], rq->session, rq->owner, rq->mode,
+		        rq->start, rq->end))
+			return &sp->w[j];
+	return NULL;
+}
+
 static uint64_t next_token(struct locktab *t, uint64_t index)
 {
 	uint64_t tok = index << 16;
@@ -576,8 +658,10 @@ static int apply_grant(struct space *sp, uint8_t kind, const struct lk *a)
 
 /*
  * The grant pass of @sp: each waiter, in FIFO order, that conflicts with
- * no holder of another owner and (unless its owner already holds
- * something here) with no earlier waiter still queued, is granted.
+ * no holder of another owner and with no earlier waiter still queued is
+ * granted; except that a flock owner that holds something here passes
+ * the queue, and a POSIX request passes the waiters behind its owner
+ * (queue_conflict()).
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
@@ -590,7 +674,9 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 		struct lk w = sp->w[i];
 		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
 
-		if (ok && !holds_any(sp, w.session, w.owner))
+		if (ok && kind == KV_LK_POSIX)
+			ok = queue_conflict(sp, keep, &w) == NULL;
+		else if (ok && !holds_any(sp, w.session, w.owner))
 			ok = first_conflict(sp->w, keep, &w) == NULL;
 		if (!ok) {
 			sp->w[keep++] = w;
@@ -783,7 +869,9 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		}
 	}
 	c = first_conflict(sp->h, sp->nh, &a);
-	if (c == NULL && !had && !converting)
+	if (c == NULL && rq->kind == KV_LK_POSIX)
+		c = queue_conflict(sp, sp->nw, &a);
+	else if (c == NULL && !had && !converting)
 		c = first_conflict(sp->w, sp->nw, &a);
 	if (c == NULL) {
 		a.token = next_token(t, index);
@@ -1204,6 +1292,7 @@ static bool get_lk(struct buf_reader *r, uint8_t kind, bool holder,
 	a->token = l.token;
 	a->pid = l.pid;
 	a->mode = l.lmode;
+	a->mark = false;
 	if (kind == KV_LK_FLOCK && (a->start != 0 || a->end != 0))
 		return false;
 	return holder ? a->token != 0 && a->token <= last : a->token == 0;

@@ -27,7 +27,8 @@
  *
  * Every change that frees something runs the grant pass of that inode and
  * kind: the waiters, in FIFO order, that conflict neither with a holder of
- * another owner nor with an earlier waiter still queued are granted, each
+ * another owner nor with an earlier waiter still queued (but those a
+ * POSIX owner may pass: the waiters behind it, kv.h) are granted, each
  * with a new token (tokens: kv.h).  Grants and losses are reported to the
  * event function (kv.h, struct kv_lock_event) as they happen.
  *

@@ -459,6 +459,148 @@ static void test_posix_upgrade_with_waiter(void **state)
 	locktab_free(t);
 }
 
+/*
+ * First come, first served per range: an owner that holds some range
+ * does not pass a waiter queued before it for a range both want.  Before
+ * the fix owner 1, holding [0,9], was granted [50,59] shared over owner
+ * 2's queued exclusive request for it.  It still passes a waiter that
+ * waits on its own locks (else: deadlock).
+ */
+static void test_posix_fifo_per_range(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 9, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 50, 59, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_ELOCKED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 55, 70, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	/* A range nobody waits for is granted at once. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 80, 89, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	/* Owner 3 leaves: 2 first (the grant pass keeps the order too),
+	 * then 1. */
+	unlock(t, px(1, 3, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]s 1:P1/1[80-89]s 1:P2/1[50-59]e");
+	assert_int_equal(locktab_waiting(t), 1);
+	unlock(t, px(1, 2, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]s 1:P1/1[80-89]s "
+	    "1:P1/1[55-70]s");
+	/* Owner 2 queues behind owner 1's [0,9]; owner 1 extends into
+	 * what 2 waits for: passes (2 waits on 1). */
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 9, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 5, 12, 0), NULL, NULL),
+	    KV_OK);
+	locktab_free(t);
+}
+
+/*
+ * The case that made a stricter rule deadlock (commit ec00247): A holds
+ * [0,10] shared; B queues [0,10] exclusive (waits on A); C queues [5,5]
+ * shared behind B (waits on B only).  A upgrades to [0,10] exclusive: C
+ * is behind A through B, so A passes both and is granted at once (had A
+ * queued behind C: A -> C -> B -> A, a cycle).  Then B, then C, in FIFO
+ * order.
+ */
+static void test_posix_transitive_upgrade(void **state)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 10, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 10, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 5, 5, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 10, 1), NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-10]e");
+	assert_int_equal(locktab_waiting(t), 2);
+	/* A closes: B (first come) is granted, C still waits on B. */
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, &r);
+	assert_string_equal(dump(t), "1:P2/1[0-10]e");
+	assert_int_equal(locktab_waiting(t), 1);
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 2, 1, KV_LK_POSIX, idx++, &r);
+	assert_string_equal(dump(t), "1:P3/1[5-5]s");
+	assert_int_equal(locktab_waiting(t), 0);
+	/* The same with C queued for a range A does not hold but B's wait
+	 * covers, and A extending instead of upgrading: still granted. */
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 3, 1, KV_LK_POSIX, idx++, &r);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 3, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 20, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 15, 15, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 15, 1), NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-15]e");
+	locktab_free(t);
+}
+
+/*
+ * Behind an owner through a third owner's pieces: O holds [0,0]e, P
+ * holds [10,10]e, Q waits for [10,20]e (on P), then P waits for [0,0]e
+ * (on O).  O asks [15,15]e: Q waits on P, which waits on O, so O passes
+ * Q (queueing behind Q would be O -> Q -> P -> O).  A waiter of an owner
+ * nobody there waits on is not passed: R's [30,39]e, queued behind S's
+ * [30,39]s, stops O's [35,35]s.
+ */
+static void test_posix_behind_through_owner(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 0, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 10, 10, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_EXCL, 10, 20, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 0, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 15, 15, 1), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 5, 1, KV_LK_SHARED, 30, 39, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 4, 1, KV_LK_EXCL, 30, 39, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 35, 35, 0), NULL,
+	                     NULL),
+	    KV_ELOCKED);
+	locktab_free(t);
+}
+
 static void test_unlock_owner_and_cancel(void **state)
 {
 	struct locktab *t = new_tab(NULL);
@@ -2310,6 +2452,9 @@ int main(void)
 		cmocka_unit_test(test_flock_double_upgrade),
 		cmocka_unit_test(test_posix_split_merge),
 		cmocka_unit_test(test_posix_upgrade_with_waiter),
+		cmocka_unit_test(test_posix_fifo_per_range),
+		cmocka_unit_test(test_posix_transitive_upgrade),
+		cmocka_unit_test(test_posix_behind_through_owner),
 		cmocka_unit_test(test_unlock_owner_and_cancel),
 		cmocka_unit_test(test_fence_and_limit),
 		cmocka_unit_test(test_split_unlock_limit),
