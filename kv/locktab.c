@@ -63,6 +63,7 @@ struct lsess {
 	struct lsess *older, *newer; /* activity order */
 	uint64_t *ino; /* sorted: the inodes where it holds or waits */
 	uint32_t nino, capino;
+	uint32_t nrec; /* its records, held + waiting (the session cap) */
 };
 
 struct locktab {
@@ -438,6 +439,16 @@ static const struct lk *first_conflict(const struct lk *v, uint32_t n,
 	return NULL;
 }
 
+/* @dh held and @dw waiting records more (or fewer: < 0), all of session
+ * @ls (NULL only for a session without a lease, which has none). */
+static void count(struct locktab *t, struct lsess *ls, int64_t dh, int64_t dw)
+{
+	t->nheld = (uint32_t)((int64_t)t->nheld + dh);
+	t->nwait = (uint32_t)((int64_t)t->nwait + dw);
+	if (ls != NULL)
+		ls->nrec = (uint32_t)((int64_t)ls->nrec + dh + dw);
+}
+
 static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 {
 	for (uint32_t i = 0; i < sp->nh; i++)
@@ -683,9 +694,8 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 			continue;
 		}
 		w.token = next_token(t, index);
-		t->nheld = (uint32_t)((int64_t)t->nheld +
-		    apply_grant(sp, kind, &w));
-		t->nwait--;
+		count(t, sess_find(t, w.session), apply_grant(sp, kind, &w),
+		    -1);
 		emit_grant(t, index, en->inode, kind, &sp->h[sp->nh - 1], true);
 	}
 	sp->nw = keep;
@@ -800,35 +810,19 @@ static uint64_t sess_cap(const struct locktab *t)
 	return cap < LOCKTAB_SESSION_MIN ? LOCKTAB_SESSION_MIN : cap;
 }
 
-/* The records (held + waiting) of session @s, counted up to @limit. */
-static uint64_t sess_records(const struct locktab *t, uint64_t s,
-    uint64_t limit)
+uint32_t locktab_session_records(const struct locktab *t, uint64_t session)
 {
-	const struct lsess *ls = sess_find(t, s);
-	uint64_t n = 0;
+	const struct lsess *ls = sess_find(t, session);
 
-	for (uint32_t i = 0; ls != NULL && i < ls->nino && n < limit; i++) {
-		const struct entry *en = entry_find(t, ls->ino[i]);
-
-		for (int k = 0; en != NULL && k < 2; k++) {
-			const struct space *sp = &en->sp[k];
-
-			for (uint32_t j = 0; j < sp->nh; j++)
-				n += sp->h[j].session == s;
-			for (uint32_t j = 0; j < sp->nw; j++)
-				n += sp->w[j].session == s;
-		}
-	}
-	return n;
+	return ls != NULL ? ls->nrec : 0;
 }
 
-/* Room for @more records, in the table and in session @s's share? */
+/* Room for @more records, in the table and in session @s's share?  O(log
+ * sessions): the session's count is kept (count()). */
 static bool room_for(const struct locktab *t, uint64_t s, uint32_t more)
 {
-	uint64_t cap = sess_cap(t);
-
 	return (uint64_t)t->nheld + t->nwait + more <= t->max &&
-	    sess_records(t, s, cap) + more <= cap;
+	    (uint64_t)locktab_session_records(t, s) + more <= sess_cap(t);
 }
 
 int locktab_lock(struct locktab *t, const struct locktab_req *rq,
@@ -862,7 +856,7 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 			}
 			/* Conversion: the old lock goes first (as Linux). */
 			remove_at(sp->h, &sp->nh, i);
-			t->nheld--;
+			count(t, ls, -1, 0);
 			en->dirty = true;
 			converting = true;
 			break;
@@ -875,14 +869,13 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		c = first_conflict(sp->w, sp->nw, &a);
 	if (c == NULL) {
 		a.token = next_token(t, index);
-		t->nheld = (uint32_t)((int64_t)t->nheld +
-		    apply_grant(sp, rq->kind, &a));
+		count(t, ls, apply_grant(sp, rq->kind, &a), 0);
 		out->attr.version = a.token;
 		emit_grant(t, index, en->inode, rq->kind, &sp->h[sp->nh - 1],
 		    false);
 	} else if (rq->wait) {
 		sp->w[sp->nw++] = a;
-		t->nwait++;
+		count(t, ls, 0, 1);
 		out->status = KV_EQUEUED;
 	} else {
 		out->status = KV_ELOCKED;
@@ -897,6 +890,7 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, rq->inode);
+	struct lsess *ls = sess_find(t, rq->session);
 	struct lk a = req_lk(rq);
 	struct space *sp;
 
@@ -926,16 +920,16 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
 		en->dirty = true;
 		switch (cut(sp, i, a.start, a.end)) {
 		case -1:
-			t->nheld--;
+			count(t, ls, -1, 0);
 			end--;
 			continue;
 		case 1: /* split: the far part, appended, is past @end */
-			t->nheld++;
+			count(t, ls, 1, 0);
 			break;
 		}
 		i++;
 	}
-	finish(t, en, sess_find(t, rq->session), index);
+	finish(t, en, ls, index);
 	return 0;
 }
 
@@ -964,30 +958,32 @@ void locktab_unlock_owner(struct locktab *t, uint64_t inode, uint64_t session,
     uint64_t owner, uint8_t kind, uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, inode);
+	struct lsess *ls = sess_find(t, session);
 
 	out->attr.inode = inode;
 	if (en == NULL)
 		return;
 	for (int k = 0; k < 2; k++) {
 		struct space *sp = &en->sp[k];
-		uint32_t g;
+		uint32_t g, w;
 
 		if (kind != 0 && k != kidx(kind))
 			continue;
 		g = remove_matching(sp->h, &sp->nh, session, false, owner,
 		    NULL);
-		t->nheld -= g;
-		t->nwait -= remove_matching(sp->w, &sp->nw, session, false,
-		    owner, NULL);
+		w = remove_matching(sp->w, &sp->nw, session, false, owner,
+		    NULL);
+		count(t, ls, -(int64_t)g, -(int64_t)w);
 		en->dirty = true;
 	}
-	finish(t, en, sess_find(t, session), index);
+	finish(t, en, ls, index);
 }
 
 void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, rq->inode);
+	struct lsess *ls = sess_find(t, rq->session);
 	struct lk a = req_lk(rq);
 	struct space *sp;
 
@@ -995,10 +991,11 @@ void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
 	if (en == NULL)
 		return;
 	sp = &en->sp[kidx(rq->kind)];
-	t->nwait -= remove_matching(sp->w, &sp->nw, a.session, false, a.owner,
-	    &a);
+	count(t, ls, 0,
+	    -(int64_t)remove_matching(sp->w, &sp->nw, a.session, false, a.owner,
+	        &a));
 	en->dirty = true;
-	finish(t, en, sess_find(t, rq->session), index);
+	finish(t, en, ls, index);
 }
 
 void locktab_getlk(const struct locktab *t, const struct locktab_req *rq,
@@ -1397,6 +1394,7 @@ static int note_inodes(struct locktab *t, const struct lk *v, uint32_t n,
 			return -EBADMSG;
 		if (!ino_has(ls, ino) && ino_add(ls, ino) != 0)
 			return -ENOMEM;
+		ls->nrec++; /* the session's count, rebuilt */
 	}
 	return 0;
 }

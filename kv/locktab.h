@@ -181,6 +181,11 @@ void locktab_sweep(struct locktab *t, bool (*alive)(void *arg, uint64_t s),
 uint32_t locktab_held(const struct locktab *t);
 uint32_t locktab_waiting(const struct locktab *t);
 
+/* The records (held + waiting) of @session now (0: no lease): what its
+ * share (locktab_new()) is checked against.  Kept per session (not
+ * stored in snapshots: locktab_decode() counts them again). */
+uint32_t locktab_session_records(const struct locktab *t, uint64_t session);
+
 /* The last token granted (0: none yet). */
 uint64_t locktab_last_token(const struct locktab *t);
 

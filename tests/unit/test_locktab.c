@@ -808,6 +808,76 @@ static void test_session_share(void **state)
 	locktab_free(t);
 }
 
+/* locktab_session_records() of sessions 1..@ns of @t against a count
+ * from scratch (decoding a snapshot counts every record again); their
+ * sum is every record. */
+static void check_session_counts(struct locktab *t, uint64_t ns)
+{
+	struct locktab *u = NULL;
+	uint64_t sum = 0;
+	void *b;
+	size_t n;
+
+	assert_int_equal(locktab_encode(t, &b, &n), 0);
+	assert_int_equal(locktab_decode(b, n, LEASE, 100000, 0, &u), 0);
+	for (uint64_t s = 1; s <= ns; s++) {
+		assert_int_equal(locktab_session_records(t, s),
+		    locktab_session_records(u, s));
+		sum += locktab_session_records(t, s);
+	}
+	assert_int_equal(sum, locktab_held(t) + locktab_waiting(t));
+	free(b);
+	locktab_free(u);
+}
+
+/*
+ * The per-session record counts the share is checked against (kept by
+ * the table, no longer counted per LOCK) stay true through seeded random
+ * LOCKs (waiting or not), UNLOCKs (splits too), UNLOCK_OWNERs, CANCELs
+ * and session drops (grant passes) on a few inodes, both kinds.
+ */
+static void test_random_session_counts(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct locktab *t = new_tab(NULL);
+
+		rng_state = seed * 0x9e3779b97f4a7c15ull;
+		for (int step = 0; step < 400; step++) {
+			uint64_t ino = 1 + rnd() % 3, s = 1 + rnd() % 4;
+			uint64_t o = 1 + rnd() % 2, x = rnd() % 16,
+			         y = rnd() % 16;
+			uint8_t mode = rnd() % 2 ? KV_LK_SHARED : KV_LK_EXCL;
+			bool wait = rnd() % 2;
+			struct locktab_req rq = rnd() % 3 == 0
+			    ? fl(ino, s, o, mode, wait)
+			    : px(ino, s, o, mode, x < y ? x : y, x < y ? y : x,
+			          wait);
+			int op = (int)(rnd() % 10);
+			struct kv_result r;
+
+			kv_result_init(&r);
+			if (op < 5)
+				assert_int_equal(locktab_lock(t, &rq, idx++,
+				                     &r),
+				    0);
+			else if (op < 7)
+				assert_int_equal(locktab_unlock(t, &rq, idx++,
+				                     &r),
+				    0);
+			else if (op < 8)
+				locktab_unlock_owner(t, ino, s, o, 0, idx++,
+				    &r);
+			else if (op < 9)
+				locktab_cancel(t, &rq, idx++, &r);
+			else
+				locktab_drop_session(t, s, idx++);
+			check_session_counts(t, 4);
+		}
+		locktab_free(t);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Tests: serialisation
  * ------------------------------------------------------------------------ */
@@ -2459,6 +2529,7 @@ int main(void)
 		cmocka_unit_test(test_fence_and_limit),
 		cmocka_unit_test(test_split_unlock_limit),
 		cmocka_unit_test(test_session_share),
+		cmocka_unit_test(test_random_session_counts),
 		cmocka_unit_test(test_encode_decode),
 		cmocka_unit_test(test_decode_rejects_conflicts),
 		cmocka_unit_test(test_decode_holders_vs_pairwise),
