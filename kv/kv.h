@@ -230,10 +230,13 @@
  *       behind its owner, and only those: a waiter is behind an owner
  *       when it conflicts with a piece that owner holds, or with an
  *       earlier waiter behind it, or with a piece of an owner that has a
- *       waiter behind it (queueing behind any of them would be a cycle:
- *       an owner extending or upgrading its locks would deadlock); a
- *       waiter for a range unrelated to the owner's pieces is not
- *       passed.  Then: OK, a new token.
+ *       waiter behind it, wherever that waiter is queued (queueing
+ *       behind any of them would be a cycle: an owner extending or
+ *       upgrading its locks would deadlock); a waiter for a range
+ *       unrelated to the owner's pieces is not passed.  Queued POSIX
+ *       requests are judged again after every change of the inode's
+ *       POSIX locks or queue (a later request can put an earlier one's
+ *       blocker behind its owner).  Then: OK, a new token.
  *       FLOCK: the owner's lock is replaced (upgrade/downgrade; as on
  *       Linux the old one is dropped first, so a failed conversion without
  *       WAIT leaves the owner with nothing of that kind).  POSIX: the
@@ -245,11 +248,12 @@
  *       Queued: the request joins the inode's FIFO queue of that kind and
  *       is granted, with its own token, by the apply of whatever entry
  *       frees it (an unlock, a cancel, an expiry).  No deadlock
- *       detection: first come, first served can still close a cycle the
- *       rule above does not see (through another inode, or through a
- *       request queued after the one it would have to pass).  Over the lock table's limit (kv_options.lock_max
- *       holders + waiters) or over the session's share of it (a quarter,
- *       locktab.h): ErrNoSpace.
+ *       detection: a cycle on held locks alone (what Linux answers with
+ *       EDEADLK) waits for ever, and first come, first served can still
+ *       close a cycle through another inode or the other kind.  Over
+ *       the lock table's limit (kv_options.lock_max holders + waiters)
+ *       or over the session's share of it (a quarter, locktab.h):
+ *       ErrNoSpace.
  *   UNLOCK key kind [start end] owner
  *       FLOCK: drops the owner's flock; POSIX: unlocks [start, end] of the
  *       owner's locks (splitting a piece that straddles an end).  OK even

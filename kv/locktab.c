@@ -482,19 +482,21 @@ static bool mark_owner(struct space *sp, uint64_t session, uint64_t owner)
 }
 
 /*
- * Mark the waiters among @sp->w[0, @n) that are behind (@session,
+ * Mark the waiters of @sp (the whole queue) that are behind (@session,
  * @owner): those that wait, directly or through other waiters, on what
  * that owner holds, so that its requests may pass them (to queue behind
  * one would be a cycle: a deadlock).  A waiter is behind when it
  * conflicts with a piece of a marked owner or with an earlier waiter
  * behind; the requester is marked, and so is the owner of a waiter
  * behind (its pieces cannot go before that waiter is granted), until
- * nothing changes.  Deterministic; O(o * n * (holders + n)) for o owners
+ * nothing changes.  Waiters queued after the request count too: one
+ * that waits on the owner makes its own owner's pieces wait on it.
+ * Deterministic; O(o * n * (holders + n)) for n waiters and o owners
  * marked, and nothing at all for an owner that holds nothing here.
  */
-static void mark_behind(struct space *sp, uint32_t n, uint64_t session,
-    uint64_t owner)
+static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 {
+	uint32_t n = sp->nw;
 	bool more;
 
 	for (uint32_t i = 0; i < sp->nh; i++)
@@ -519,17 +521,17 @@ static void mark_behind(struct space *sp, uint32_t n, uint64_t session,
 }
 
 /*
- * The first of the waiters @sp->w[0, @n) that POSIX request @rq must
- * queue behind (first come, first served per range): one it conflicts
- * with that is not behind @rq's owner (mark_behind()).  An owner's own
- * waits never block it.  NULL if none.
+ * The first of the waiters @sp->w[0, @n) (those queued before it) that
+ * POSIX request @rq must queue behind (first come, first served per
+ * range): one it conflicts with that is not behind @rq's owner
+ * (mark_behind()).  An owner's own waits never block it.  NULL if none.
  */
 static const struct lk *queue_conflict(struct space *sp, uint32_t n,
     const struct lk *rq)
 {
 	if (!holds_any(sp, rq->session, rq->owner))
 		return first_conflict(sp->w, n, rq);
-	mark_behind(sp, n, rq->session, rq->owner);
+	mark_behind(sp, rq->session, rq->owner);
 	for (uint32_t j = 0; j < n; j++)
 		if (!sp->w[j].mark &&
 		    conflicts(&sp->w[j], rq->session, rq->owner, rq->mode,
@@ -667,36 +669,58 @@ static int apply_grant(struct space *sp, uint8_t kind, const struct lk *a)
 	return (int)sp->nh - (int)before;
 }
 
+/* Grant @w (a copy of a waiter just taken off @sp's queue). */
+static void grant_waiter(struct locktab *t, struct entry *en, int k,
+    struct lk w, uint64_t index)
+{
+	struct space *sp = &en->sp[k];
+	uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
+
+	w.token = next_token(t, index);
+	count(t, sess_find(t, w.session), apply_grant(sp, kind, &w), -1);
+	emit_grant(t, index, en->inode, kind, &sp->h[sp->nh - 1], true);
+}
+
 /*
  * The grant pass of @sp: each waiter, in FIFO order, that conflicts with
  * no holder of another owner and with no earlier waiter still queued is
  * granted; except that a flock owner that holds something here passes
  * the queue, and a POSIX request passes the waiters behind its owner
- * (queue_conflict()).
+ * (queue_conflict()).  POSIX: until no waiter is grantable (a grant can
+ * free an earlier waiter: a downgrade, or an owner whose pieces no
+ * longer wait on anything), the first grantable one each time.  Flock:
+ * one sweep (a grant there only adds a holder).
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
 {
 	struct space *sp = &en->sp[k];
-	uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
-	uint32_t keep = 0;
+	uint32_t keep = 0, i;
 
-	for (uint32_t i = 0; i < sp->nw; i++) {
+	while (k == 1) {
+		struct lk w;
+
+		for (i = 0; i < sp->nw; i++)
+			if (first_conflict(sp->h, sp->nh, &sp->w[i]) == NULL &&
+			    queue_conflict(sp, i, &sp->w[i]) == NULL)
+				break;
+		if (i == sp->nw)
+			return;
+		w = sp->w[i];
+		remove_at(sp->w, &sp->nw, i);
+		grant_waiter(t, en, k, w, index);
+	}
+	for (i = 0; i < sp->nw; i++) {
 		struct lk w = sp->w[i];
 		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
 
-		if (ok && kind == KV_LK_POSIX)
-			ok = queue_conflict(sp, keep, &w) == NULL;
-		else if (ok && !holds_any(sp, w.session, w.owner))
+		if (ok && !holds_any(sp, w.session, w.owner))
 			ok = first_conflict(sp->w, keep, &w) == NULL;
 		if (!ok) {
 			sp->w[keep++] = w;
 			continue;
 		}
-		w.token = next_token(t, index);
-		count(t, sess_find(t, w.session), apply_grant(sp, kind, &w),
-		    -1);
-		emit_grant(t, index, en->inode, kind, &sp->h[sp->nh - 1], true);
+		grant_waiter(t, en, k, w, index);
 	}
 	sp->nw = keep;
 }
@@ -870,6 +894,10 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 	if (c == NULL) {
 		a.token = next_token(t, index);
 		count(t, ls, apply_grant(sp, rq->kind, &a), 0);
+		/* New pieces can put waiters behind this owner, and so let
+		 * one of its own earlier waits pass them (mark_behind()). */
+		if (rq->kind == KV_LK_POSIX && sp->nw > 0)
+			en->dirty = true;
 		out->attr.version = a.token;
 		emit_grant(t, index, en->inode, rq->kind, &sp->h[sp->nh - 1],
 		    false);
@@ -877,6 +905,10 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		sp->w[sp->nw++] = a;
 		count(t, ls, 0, 1);
 		out->status = KV_EQUEUED;
+		/* It may wait on an owner whose earlier waiter it now puts
+		 * behind that owner (mark_behind()): that waiter may pass. */
+		if (rq->kind == KV_LK_POSIX)
+			en->dirty = true;
 	} else {
 		out->status = KV_ELOCKED;
 		out->flags |= KV_RES_LOCK;

@@ -25,11 +25,12 @@
  *   locktab_drop_session()  an evicted session loses everything
  *   locktab_sweep()         sessions a restore left out lose everything
  *
- * Every change that frees something runs the grant pass of that inode and
- * kind: the waiters, in FIFO order, that conflict neither with a holder of
- * another owner nor with an earlier waiter still queued (but those a
- * POSIX owner may pass: the waiters behind it, kv.h) are granted, each
- * with a new token (tokens: kv.h).  Grants and losses are reported to the
+ * Every change that frees something (and, POSIX, every grant or wait
+ * while others wait) runs the grant pass of that inode and kind: the
+ * waiters, in FIFO order, that conflict neither with a holder of another
+ * owner nor with an earlier waiter still queued (but those a POSIX owner
+ * may pass: the waiters behind it, kv.h) are granted, each with a new
+ * token (tokens: kv.h).  Grants and losses are reported to the
  * event function (kv.h, struct kv_lock_event) as they happen.
  *
  * Cost: a command touches only its inode (and its session's record);
