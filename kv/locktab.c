@@ -41,7 +41,7 @@ struct lk {
 	uint64_t token; /* 0 for a waiter */
 	uint32_t pid;
 	uint8_t mode;
-	bool mark; /* scratch of mark_behind() (not state, not encoded) */
+	uint8_t mark; /* scratch of mark_behind() (not state, not encoded) */
 };
 
 struct space {
@@ -457,28 +457,38 @@ static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 	return false;
 }
 
-/* Does a marked record of @v[0, @n) conflict with @rq? */
-static bool marked_conflict(const struct lk *v, uint32_t n, const struct lk *rq)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (v[i].mark &&
-		    conflicts(&v[i], rq->session, rq->owner, rq->mode,
-		        rq->start, rq->end))
-			return true;
-	return false;
-}
+/* lk.mark: not behind; behind, its consequences still to be marked;
+ * behind, done. */
+enum { MARK_NO, MARK_NEW, MARK_DONE };
 
-/* Mark every holder of @sp of (@session, @owner); true if one was not. */
+/* Mark every holder of @sp of (@session, @owner) not marked yet (NEW);
+ * true if there was one. */
 static bool mark_owner(struct space *sp, uint64_t session, uint64_t owner)
 {
 	bool more = false;
 
 	for (uint32_t i = 0; i < sp->nh; i++)
-		if (!sp->h[i].mark && same_owner(&sp->h[i], session, owner)) {
-			sp->h[i].mark = true;
+		if (sp->h[i].mark == MARK_NO &&
+		    same_owner(&sp->h[i], session, owner)) {
+			sp->h[i].mark = MARK_NEW;
 			more = true;
 		}
 	return more;
+}
+
+/* The waiters @sp->w[@from, @to) that @b (behind) blocks are behind too
+ * (NEW), but those of (@session, @owner) (the requester's own). */
+static void mark_blocked(struct space *sp, const struct lk *b, uint32_t from,
+    uint32_t to, uint64_t session, uint64_t owner)
+{
+	for (uint32_t j = from; j < to; j++) {
+		struct lk *w = &sp->w[j];
+
+		if (w->mark == MARK_NO && !same_owner(w, session, owner) &&
+		    conflicts(b, w->session, w->owner, w->mode, w->start,
+		        w->end))
+			w->mark = MARK_NEW;
+	}
 }
 
 /*
@@ -491,8 +501,11 @@ static bool mark_owner(struct space *sp, uint64_t session, uint64_t owner)
  * behind (its pieces cannot go before that waiter is granted), until
  * nothing changes.  Waiters queued after the request count too: one
  * that waits on the owner makes its own owner's pieces wait on it.
- * Deterministic; O(o * n * (holders + n)) for n waiters and o owners
- * marked, and nothing at all for an owner that holds nothing here.
+ * Each record's consequences are marked once (NEW, then DONE): new
+ * pieces block waiters anywhere in the queue; new waiters, in FIFO
+ * order, block later ones and mark their owners' pieces.  Deterministic;
+ * O((h + n) * n) for h holders and n waiters, plus a sweep of both per
+ * owner in the chain; nothing for an owner that holds nothing here.
  */
 static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 {
@@ -500,23 +513,26 @@ static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 	bool more;
 
 	for (uint32_t i = 0; i < sp->nh; i++)
-		sp->h[i].mark = false;
+		sp->h[i].mark = MARK_NO;
 	for (uint32_t j = 0; j < n; j++)
-		sp->w[j].mark = false;
+		sp->w[j].mark = MARK_NO;
 	more = mark_owner(sp, session, owner);
 	while (more) {
 		more = false;
-		for (uint32_t j = 0; j < n; j++) {
-			struct lk *w = &sp->w[j];
-
-			if (w->mark || same_owner(w, session, owner) ||
-			    (!marked_conflict(sp->h, sp->nh, w) &&
-			        !marked_conflict(sp->w, j, w)))
-				continue;
-			w->mark = true;
-			if (mark_owner(sp, w->session, w->owner))
-				more = true;
-		}
+		for (uint32_t i = 0; i < sp->nh; i++)
+			if (sp->h[i].mark == MARK_NEW) {
+				sp->h[i].mark = MARK_DONE;
+				mark_blocked(sp, &sp->h[i], 0, n, session,
+				    owner);
+			}
+		for (uint32_t j = 0; j < n; j++)
+			if (sp->w[j].mark == MARK_NEW) {
+				sp->w[j].mark = MARK_DONE;
+				mark_blocked(sp, &sp->w[j], j + 1, n, session,
+				    owner);
+				more |= mark_owner(sp, sp->w[j].session,
+				    sp->w[j].owner);
+			}
 	}
 }
 
@@ -533,7 +549,7 @@ static const struct lk *queue_conflict(struct space *sp, uint32_t n,
 		return first_conflict(sp->w, n, rq);
 	mark_behind(sp, rq->session, rq->owner);
 	for (uint32_t j = 0; j < n; j++)
-		if (!sp->w[j].mark &&
+		if (sp->w[j].mark == MARK_NO &&
 		    conflicts(&sp->w[j], rq->session, rq->owner, rq->mode,
 		        rq->start, rq->end))
 			return &sp->w[j];
@@ -686,30 +702,35 @@ static void grant_waiter(struct locktab *t, struct entry *en, int k,
  * no holder of another owner and with no earlier waiter still queued is
  * granted; except that a flock owner that holds something here passes
  * the queue, and a POSIX request passes the waiters behind its owner
- * (queue_conflict()).  POSIX: until no waiter is grantable (a grant can
- * free an earlier waiter: a downgrade, or an owner whose pieces no
- * longer wait on anything), the first grantable one each time.  Flock:
- * one sweep (a grant there only adds a holder).
+ * (queue_conflict()).  POSIX: sweeps until one grants nothing (a grant
+ * can free an earlier waiter: a downgrade, or an owner whose pieces no
+ * longer wait on anything).  Flock: one sweep (a grant there only adds a
+ * holder).
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
 {
 	struct space *sp = &en->sp[k];
 	uint32_t keep = 0, i;
+	bool granted = k == 1;
 
-	while (k == 1) {
-		struct lk w;
+	while (granted) {
+		granted = false;
+		for (i = 0; i < sp->nw;) {
+			struct lk w = sp->w[i];
 
-		for (i = 0; i < sp->nw; i++)
-			if (first_conflict(sp->h, sp->nh, &sp->w[i]) == NULL &&
-			    queue_conflict(sp, i, &sp->w[i]) == NULL)
-				break;
-		if (i == sp->nw)
-			return;
-		w = sp->w[i];
-		remove_at(sp->w, &sp->nw, i);
-		grant_waiter(t, en, k, w, index);
+			if (first_conflict(sp->h, sp->nh, &w) != NULL ||
+			    queue_conflict(sp, i, &w) != NULL) {
+				i++;
+				continue;
+			}
+			remove_at(sp->w, &sp->nw, i);
+			grant_waiter(t, en, k, w, index);
+			granted = true;
+		}
 	}
+	if (k == 1)
+		return;
 	for (i = 0; i < sp->nw; i++) {
 		struct lk w = sp->w[i];
 		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
@@ -1321,7 +1342,7 @@ static bool get_lk(struct buf_reader *r, uint8_t kind, bool holder,
 	a->token = l.token;
 	a->pid = l.pid;
 	a->mode = l.lmode;
-	a->mark = false;
+	a->mark = MARK_NO;
 	if (kind == KV_LK_FLOCK && (a->start != 0 || a->end != 0))
 		return false;
 	return holder ? a->token != 0 && a->token <= last : a->token == 0;
