@@ -485,12 +485,17 @@ static bool renew_held(struct ctx *c, const struct clerk_lock_req *rq,
 	return held;
 }
 
+/* After the lock is lost, how long the command has to end after SIGTERM
+ * before it gets SIGKILL (raftkv(1)). */
+#define LOST_KILL_GRACE_MS 5000
+
 /*
  * Run @argv holding the lock: SIGCHLD and the signals we forward are
  * blocked and taken with sigtimedwait(), which also paces the lease
  * renewals, so nothing polls.  Returns the child's exit status (128 +
  * signal if killed), or EXIT_ERROR if the lock was lost meanwhile (the
- * child is then sent SIGTERM).
+ * child is then sent SIGTERM, and SIGKILL if it has not ended
+ * LOST_KILL_GRACE_MS later: it must not go on as if it held the lock).
  */
 static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, char **argv)
@@ -499,7 +504,8 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	char tok[32];
 	pid_t pid;
 	int ws, status = -1;
-	bool lost = false;
+	bool lost = false, killed = false;
+	uint64_t kill_at = 0;
 	/* The acquire renewed the lease at least once a period while it
 	 * waited: surely ours for a lease less a period from now. */
 	uint64_t until = lock_valid_until(mono_ms(), c->lease_ms) -
@@ -537,6 +543,11 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 			wait_ms = (int)(until - now);
 		if (!lost && until <= now)
 			wait_ms = 0;
+		/* And at the end of the grace of a command that was told. */
+		if (lost && !killed && kill_at <= now)
+			wait_ms = 0;
+		else if (lost && !killed && kill_at - now < (uint64_t)wait_ms)
+			wait_ms = (int)(kill_at - now);
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
 		sig = sigtimedwait(&set, NULL, &ts);
@@ -558,8 +569,17 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 				    "stopping the command\n",
 				    prog, (const char *)rq->key);
 				lost = true;
+				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
 				kill(pid, SIGTERM);
 			}
+		} else if (lost && !killed && mono_ms() >= kill_at) {
+			fprintf(stderr,
+			    "%s: lock %s: the command did not end %d s after "
+			    "SIGTERM: SIGKILL\n",
+			    prog, (const char *)rq->key,
+			    LOST_KILL_GRACE_MS / 1000);
+			killed = true;
+			kill(pid, SIGKILL);
 		}
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -222,11 +222,21 @@
  *
  *   LOCK key kind mode [start end] owner pid [KV_F_WAIT]
  *       The key must exist (a LOCK never creates it).  Grantable when it
- *       conflicts with no lock held by another owner AND, for an owner
- *       that holds nothing of that kind on the inode, with no lock queued
- *       before it (first come, first served: a stream of shared lockers
- *       cannot starve a queued exclusive one; an owner converting its own
- *       lock is not queued behind others).  Then: OK, a new token.
+ *       conflicts with no lock held by another owner AND with no request
+ *       of another owner queued before it (first come, first served: a
+ *       stream of shared lockers cannot starve a queued exclusive one).
+ *       Except: FLOCK, an owner converting its own lock is not queued
+ *       behind others.  POSIX, a request passes the waiters that are
+ *       behind its owner, and only those: a waiter is behind an owner
+ *       when it conflicts with a piece that owner holds, or with an
+ *       earlier waiter behind it, or with a piece of an owner that has a
+ *       waiter behind it, wherever that waiter is queued (queueing
+ *       behind any of them would be a cycle: an owner extending or
+ *       upgrading its locks would deadlock); a waiter for a range
+ *       unrelated to the owner's pieces is not passed.  Queued POSIX
+ *       requests are judged again after every change of the inode's
+ *       POSIX locks or queue (a later request can put an earlier one's
+ *       blocker behind its owner).  Then: OK, a new token.
  *       FLOCK: the owner's lock is replaced (upgrade/downgrade; as on
  *       Linux the old one is dropped first, so a failed conversion without
  *       WAIT leaves the owner with nothing of that kind).  POSIX: the
@@ -238,9 +248,12 @@
  *       Queued: the request joins the inode's FIFO queue of that kind and
  *       is granted, with its own token, by the apply of whatever entry
  *       frees it (an unlock, a cancel, an expiry).  No deadlock
- *       detection.  Over the lock table's limit (kv_options.lock_max
- *       holders + waiters) or over the session's share of it (a quarter,
- *       locktab.h): ErrNoSpace.
+ *       detection: a cycle on held locks alone (what Linux answers with
+ *       EDEADLK) waits for ever, and first come, first served can still
+ *       close a cycle through another inode or the other kind.  Over
+ *       the lock table's limit (kv_options.lock_max holders + waiters)
+ *       or over the session's share of it (a quarter, locktab.h):
+ *       ErrNoSpace.
  *   UNLOCK key kind [start end] owner
  *       FLOCK: drops the owner's flock; POSIX: unlocks [start, end] of the
  *       owner's locks (splitting a piece that straddles an end).  OK even

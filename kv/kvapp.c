@@ -15,6 +15,7 @@
 #include "kv/kv.h"
 #include "kv/kvapp.h"
 #include "kv/query.h"
+#include "raft/client/cluster.h"
 #include "raft/le.h"
 #include "raft/util/logging.h"
 
@@ -281,6 +282,10 @@ static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
 	rv = query_get(arg, &q, QUICK_GET_MAX, out, out_len);
 	return rv == -EFBIG ? -EAGAIN : rv;
 }
+
+/* The cluster file checks session_ttl against the default lease. */
+_Static_assert(KV_LOCK_LEASE_NS == CLUSTER_LOCK_LEASE_DEFAULT_MS * 1000000ll,
+    "the cluster file's default lock lease is kv.h's");
 
 static int app_create(void **arg, const struct cluster *cl,
     struct rsm_app *rapp, struct endpoint_app *eapp)

@@ -41,6 +41,7 @@ struct lk {
 	uint64_t token; /* 0 for a waiter */
 	uint32_t pid;
 	uint8_t mode;
+	uint8_t mark; /* scratch of mark_behind() (not state, not encoded) */
 };
 
 struct space {
@@ -62,6 +63,7 @@ struct lsess {
 	struct lsess *older, *newer; /* activity order */
 	uint64_t *ino; /* sorted: the inodes where it holds or waits */
 	uint32_t nino, capino;
+	uint32_t nrec; /* its records, held + waiting (the session cap) */
 };
 
 struct locktab {
@@ -437,12 +439,121 @@ static const struct lk *first_conflict(const struct lk *v, uint32_t n,
 	return NULL;
 }
 
+/* @dh held and @dw waiting records more (or fewer: < 0), all of session
+ * @ls (NULL only for a session without a lease, which has none). */
+static void count(struct locktab *t, struct lsess *ls, int64_t dh, int64_t dw)
+{
+	t->nheld = (uint32_t)((int64_t)t->nheld + dh);
+	t->nwait = (uint32_t)((int64_t)t->nwait + dw);
+	if (ls != NULL)
+		ls->nrec = (uint32_t)((int64_t)ls->nrec + dh + dw);
+}
+
 static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 {
 	for (uint32_t i = 0; i < sp->nh; i++)
 		if (same_owner(&sp->h[i], session, owner))
 			return true;
 	return false;
+}
+
+/* lk.mark: not behind; behind, its consequences still to be marked;
+ * behind, done. */
+enum { MARK_NO, MARK_NEW, MARK_DONE };
+
+/* Mark every holder of @sp of (@session, @owner) not marked yet (NEW);
+ * true if there was one. */
+static bool mark_owner(struct space *sp, uint64_t session, uint64_t owner)
+{
+	bool more = false;
+
+	for (uint32_t i = 0; i < sp->nh; i++)
+		if (sp->h[i].mark == MARK_NO &&
+		    same_owner(&sp->h[i], session, owner)) {
+			sp->h[i].mark = MARK_NEW;
+			more = true;
+		}
+	return more;
+}
+
+/* The waiters @sp->w[@from, @to) that @b (behind) blocks are behind too
+ * (NEW), but those of (@session, @owner) (the requester's own). */
+static void mark_blocked(struct space *sp, const struct lk *b, uint32_t from,
+    uint32_t to, uint64_t session, uint64_t owner)
+{
+	for (uint32_t j = from; j < to; j++) {
+		struct lk *w = &sp->w[j];
+
+		if (w->mark == MARK_NO && !same_owner(w, session, owner) &&
+		    conflicts(b, w->session, w->owner, w->mode, w->start,
+		        w->end))
+			w->mark = MARK_NEW;
+	}
+}
+
+/*
+ * Mark the waiters of @sp (the whole queue) that are behind (@session,
+ * @owner): those that wait, directly or through other waiters, on what
+ * that owner holds, so that its requests may pass them (to queue behind
+ * one would be a cycle: a deadlock).  A waiter is behind when it
+ * conflicts with a piece of a marked owner or with an earlier waiter
+ * behind; the requester is marked, and so is the owner of a waiter
+ * behind (its pieces cannot go before that waiter is granted), until
+ * nothing changes.  Waiters queued after the request count too: one
+ * that waits on the owner makes its own owner's pieces wait on it.
+ * Each record's consequences are marked once (NEW, then DONE): new
+ * pieces block waiters anywhere in the queue; new waiters, in FIFO
+ * order, block later ones and mark their owners' pieces.  Deterministic;
+ * O((h + n) * n) for h holders and n waiters, plus a sweep of both per
+ * owner in the chain; nothing for an owner that holds nothing here.
+ */
+static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
+{
+	uint32_t n = sp->nw;
+	bool more;
+
+	for (uint32_t i = 0; i < sp->nh; i++)
+		sp->h[i].mark = MARK_NO;
+	for (uint32_t j = 0; j < n; j++)
+		sp->w[j].mark = MARK_NO;
+	more = mark_owner(sp, session, owner);
+	while (more) {
+		more = false;
+		for (uint32_t i = 0; i < sp->nh; i++)
+			if (sp->h[i].mark == MARK_NEW) {
+				sp->h[i].mark = MARK_DONE;
+				mark_blocked(sp, &sp->h[i], 0, n, session,
+				    owner);
+			}
+		for (uint32_t j = 0; j < n; j++)
+			if (sp->w[j].mark == MARK_NEW) {
+				sp->w[j].mark = MARK_DONE;
+				mark_blocked(sp, &sp->w[j], j + 1, n, session,
+				    owner);
+				more |= mark_owner(sp, sp->w[j].session,
+				    sp->w[j].owner);
+			}
+	}
+}
+
+/*
+ * The first of the waiters @sp->w[0, @n) (those queued before it) that
+ * POSIX request @rq must queue behind (first come, first served per
+ * range): one it conflicts with that is not behind @rq's owner
+ * (mark_behind()).  An owner's own waits never block it.  NULL if none.
+ */
+static const struct lk *queue_conflict(struct space *sp, uint32_t n,
+    const struct lk *rq)
+{
+	if (!holds_any(sp, rq->session, rq->owner))
+		return first_conflict(sp->w, n, rq);
+	mark_behind(sp, rq->session, rq->owner);
+	for (uint32_t j = 0; j < n; j++)
+		if (sp->w[j].mark == MARK_NO &&
+		    conflicts(&sp->w[j], rq->session, rq->owner, rq->mode,
+		        rq->start, rq->end))
+			return &sp->w[j];
+	return NULL;
 }
 
 static uint64_t next_token(struct locktab *t, uint64_t index)
@@ -574,19 +685,53 @@ static int apply_grant(struct space *sp, uint8_t kind, const struct lk *a)
 	return (int)sp->nh - (int)before;
 }
 
+/* Grant @w (a copy of a waiter just taken off @sp's queue). */
+static void grant_waiter(struct locktab *t, struct entry *en, int k,
+    struct lk w, uint64_t index)
+{
+	struct space *sp = &en->sp[k];
+	uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
+
+	w.token = next_token(t, index);
+	count(t, sess_find(t, w.session), apply_grant(sp, kind, &w), -1);
+	emit_grant(t, index, en->inode, kind, &sp->h[sp->nh - 1], true);
+}
+
 /*
  * The grant pass of @sp: each waiter, in FIFO order, that conflicts with
- * no holder of another owner and (unless its owner already holds
- * something here) with no earlier waiter still queued, is granted.
+ * no holder of another owner and with no earlier waiter still queued is
+ * granted; except that a flock owner that holds something here passes
+ * the queue, and a POSIX request passes the waiters behind its owner
+ * (queue_conflict()).  POSIX: sweeps until one grants nothing (a grant
+ * can free an earlier waiter: a downgrade, or an owner whose pieces no
+ * longer wait on anything).  Flock: one sweep (a grant there only adds a
+ * holder).
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
 {
 	struct space *sp = &en->sp[k];
-	uint8_t kind = k == 0 ? KV_LK_FLOCK : KV_LK_POSIX;
-	uint32_t keep = 0;
+	uint32_t keep = 0, i;
+	bool granted = k == 1;
 
-	for (uint32_t i = 0; i < sp->nw; i++) {
+	while (granted) {
+		granted = false;
+		for (i = 0; i < sp->nw;) {
+			struct lk w = sp->w[i];
+
+			if (first_conflict(sp->h, sp->nh, &w) != NULL ||
+			    queue_conflict(sp, i, &w) != NULL) {
+				i++;
+				continue;
+			}
+			remove_at(sp->w, &sp->nw, i);
+			grant_waiter(t, en, k, w, index);
+			granted = true;
+		}
+	}
+	if (k == 1)
+		return;
+	for (i = 0; i < sp->nw; i++) {
 		struct lk w = sp->w[i];
 		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
 
@@ -596,11 +741,7 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 			sp->w[keep++] = w;
 			continue;
 		}
-		w.token = next_token(t, index);
-		t->nheld = (uint32_t)((int64_t)t->nheld +
-		    apply_grant(sp, kind, &w));
-		t->nwait--;
-		emit_grant(t, index, en->inode, kind, &sp->h[sp->nh - 1], true);
+		grant_waiter(t, en, k, w, index);
 	}
 	sp->nw = keep;
 }
@@ -714,35 +855,19 @@ static uint64_t sess_cap(const struct locktab *t)
 	return cap < LOCKTAB_SESSION_MIN ? LOCKTAB_SESSION_MIN : cap;
 }
 
-/* The records (held + waiting) of session @s, counted up to @limit. */
-static uint64_t sess_records(const struct locktab *t, uint64_t s,
-    uint64_t limit)
+uint32_t locktab_session_records(const struct locktab *t, uint64_t session)
 {
-	const struct lsess *ls = sess_find(t, s);
-	uint64_t n = 0;
+	const struct lsess *ls = sess_find(t, session);
 
-	for (uint32_t i = 0; ls != NULL && i < ls->nino && n < limit; i++) {
-		const struct entry *en = entry_find(t, ls->ino[i]);
-
-		for (int k = 0; en != NULL && k < 2; k++) {
-			const struct space *sp = &en->sp[k];
-
-			for (uint32_t j = 0; j < sp->nh; j++)
-				n += sp->h[j].session == s;
-			for (uint32_t j = 0; j < sp->nw; j++)
-				n += sp->w[j].session == s;
-		}
-	}
-	return n;
+	return ls != NULL ? ls->nrec : 0;
 }
 
-/* Room for @more records, in the table and in session @s's share? */
+/* Room for @more records, in the table and in session @s's share?  O(log
+ * sessions): the session's count is kept (count()). */
 static bool room_for(const struct locktab *t, uint64_t s, uint32_t more)
 {
-	uint64_t cap = sess_cap(t);
-
 	return (uint64_t)t->nheld + t->nwait + more <= t->max &&
-	    sess_records(t, s, cap) + more <= cap;
+	    (uint64_t)locktab_session_records(t, s) + more <= sess_cap(t);
 }
 
 int locktab_lock(struct locktab *t, const struct locktab_req *rq,
@@ -776,26 +901,35 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 			}
 			/* Conversion: the old lock goes first (as Linux). */
 			remove_at(sp->h, &sp->nh, i);
-			t->nheld--;
+			count(t, ls, -1, 0);
 			en->dirty = true;
 			converting = true;
 			break;
 		}
 	}
 	c = first_conflict(sp->h, sp->nh, &a);
-	if (c == NULL && !had && !converting)
+	if (c == NULL && rq->kind == KV_LK_POSIX)
+		c = queue_conflict(sp, sp->nw, &a);
+	else if (c == NULL && !had && !converting)
 		c = first_conflict(sp->w, sp->nw, &a);
 	if (c == NULL) {
 		a.token = next_token(t, index);
-		t->nheld = (uint32_t)((int64_t)t->nheld +
-		    apply_grant(sp, rq->kind, &a));
+		count(t, ls, apply_grant(sp, rq->kind, &a), 0);
+		/* New pieces can put waiters behind this owner, and so let
+		 * one of its own earlier waits pass them (mark_behind()). */
+		if (rq->kind == KV_LK_POSIX && sp->nw > 0)
+			en->dirty = true;
 		out->attr.version = a.token;
 		emit_grant(t, index, en->inode, rq->kind, &sp->h[sp->nh - 1],
 		    false);
 	} else if (rq->wait) {
 		sp->w[sp->nw++] = a;
-		t->nwait++;
+		count(t, ls, 0, 1);
 		out->status = KV_EQUEUED;
+		/* It may wait on an owner whose earlier waiter it now puts
+		 * behind that owner (mark_behind()): that waiter may pass. */
+		if (rq->kind == KV_LK_POSIX)
+			en->dirty = true;
 	} else {
 		out->status = KV_ELOCKED;
 		out->flags |= KV_RES_LOCK;
@@ -809,6 +943,7 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, rq->inode);
+	struct lsess *ls = sess_find(t, rq->session);
 	struct lk a = req_lk(rq);
 	struct space *sp;
 
@@ -838,16 +973,16 @@ int locktab_unlock(struct locktab *t, const struct locktab_req *rq,
 		en->dirty = true;
 		switch (cut(sp, i, a.start, a.end)) {
 		case -1:
-			t->nheld--;
+			count(t, ls, -1, 0);
 			end--;
 			continue;
 		case 1: /* split: the far part, appended, is past @end */
-			t->nheld++;
+			count(t, ls, 1, 0);
 			break;
 		}
 		i++;
 	}
-	finish(t, en, sess_find(t, rq->session), index);
+	finish(t, en, ls, index);
 	return 0;
 }
 
@@ -876,30 +1011,32 @@ void locktab_unlock_owner(struct locktab *t, uint64_t inode, uint64_t session,
     uint64_t owner, uint8_t kind, uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, inode);
+	struct lsess *ls = sess_find(t, session);
 
 	out->attr.inode = inode;
 	if (en == NULL)
 		return;
 	for (int k = 0; k < 2; k++) {
 		struct space *sp = &en->sp[k];
-		uint32_t g;
+		uint32_t g, w;
 
 		if (kind != 0 && k != kidx(kind))
 			continue;
 		g = remove_matching(sp->h, &sp->nh, session, false, owner,
 		    NULL);
-		t->nheld -= g;
-		t->nwait -= remove_matching(sp->w, &sp->nw, session, false,
-		    owner, NULL);
+		w = remove_matching(sp->w, &sp->nw, session, false, owner,
+		    NULL);
+		count(t, ls, -(int64_t)g, -(int64_t)w);
 		en->dirty = true;
 	}
-	finish(t, en, sess_find(t, session), index);
+	finish(t, en, ls, index);
 }
 
 void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
     uint64_t index, struct kv_result *out)
 {
 	struct entry *en = entry_find(t, rq->inode);
+	struct lsess *ls = sess_find(t, rq->session);
 	struct lk a = req_lk(rq);
 	struct space *sp;
 
@@ -907,10 +1044,11 @@ void locktab_cancel(struct locktab *t, const struct locktab_req *rq,
 	if (en == NULL)
 		return;
 	sp = &en->sp[kidx(rq->kind)];
-	t->nwait -= remove_matching(sp->w, &sp->nw, a.session, false, a.owner,
-	    &a);
+	count(t, ls, 0,
+	    -(int64_t)remove_matching(sp->w, &sp->nw, a.session, false, a.owner,
+	        &a));
 	en->dirty = true;
-	finish(t, en, sess_find(t, rq->session), index);
+	finish(t, en, ls, index);
 }
 
 void locktab_getlk(const struct locktab *t, const struct locktab_req *rq,
@@ -1204,6 +1342,7 @@ static bool get_lk(struct buf_reader *r, uint8_t kind, bool holder,
 	a->token = l.token;
 	a->pid = l.pid;
 	a->mode = l.lmode;
+	a->mark = MARK_NO;
 	if (kind == KV_LK_FLOCK && (a->start != 0 || a->end != 0))
 		return false;
 	return holder ? a->token != 0 && a->token <= last : a->token == 0;
@@ -1308,6 +1447,7 @@ static int note_inodes(struct locktab *t, const struct lk *v, uint32_t n,
 			return -EBADMSG;
 		if (!ino_has(ls, ino) && ino_add(ls, ino) != 0)
 			return -ENOMEM;
+		ls->nrec++; /* the session's count, rebuilt */
 	}
 	return 0;
 }

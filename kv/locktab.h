@@ -25,10 +25,12 @@
  *   locktab_drop_session()  an evicted session loses everything
  *   locktab_sweep()         sessions a restore left out lose everything
  *
- * Every change that frees something runs the grant pass of that inode and
- * kind: the waiters, in FIFO order, that conflict neither with a holder of
- * another owner nor with an earlier waiter still queued are granted, each
- * with a new token (tokens: kv.h).  Grants and losses are reported to the
+ * Every change that frees something (and, POSIX, every grant or wait
+ * while others wait) runs the grant pass of that inode and kind: the
+ * waiters, in FIFO order, that conflict neither with a holder of another
+ * owner nor with an earlier waiter still queued (but those a POSIX owner
+ * may pass: the waiters behind it, kv.h) are granted, each with a new
+ * token (tokens: kv.h).  Grants and losses are reported to the
  * event function (kv.h, struct kv_lock_event) as they happen.
  *
  * Cost: a command touches only its inode (and its session's record);
@@ -179,6 +181,11 @@ void locktab_sweep(struct locktab *t, bool (*alive)(void *arg, uint64_t s),
 /* Held locks and waiters, in all. */
 uint32_t locktab_held(const struct locktab *t);
 uint32_t locktab_waiting(const struct locktab *t);
+
+/* The records (held + waiting) of @session now (0: no lease): what its
+ * share (locktab_new()) is checked against.  Kept per session (not
+ * stored in snapshots: locktab_decode() counts them again). */
+uint32_t locktab_session_records(const struct locktab *t, uint64_t session);
 
 /* The last token granted (0: none yet). */
 uint64_t locktab_last_token(const struct locktab *t);

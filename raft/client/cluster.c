@@ -266,7 +266,8 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen)
 {
 	char *copy = strdup(text), *next, *ln;
-	int line = 0, rv = 0, keys = 0;
+	int line = 0, rv = 0, keys = 0, ttl_line = 0;
+	int64_t lease;
 
 	if (copy == NULL)
 		return -ENOMEM;
@@ -319,6 +320,7 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 		} else if (strcmp(kw, "session_ttl") == 0) {
 			rv = parse_session_ttl(rest, c, name, line, err,
 			    errlen);
+			ttl_line = line;
 		} else {
 			rv = fail(err, errlen, name, line,
 			    "unknown directive "
@@ -344,6 +346,18 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 		return fail(err, errlen, name, line,
 		    "credential lines need "
 		    "members with key=");
+	lease = c->lock_lease_ms != 0 ? c->lock_lease_ms
+	                              : CLUSTER_LOCK_LEASE_DEFAULT_MS;
+	if (c->session_ttl_ms != 0 &&
+	    c->session_ttl_ms < CLUSTER_TTL_MIN_LEASES * lease)
+		return fail(err, errlen, name, ttl_line,
+		    "session_ttl %" PRId64 " is shorter than %d lock leases "
+		    "(%d x %" PRId64
+		    " ms%s): idle mounts could not renew their "
+		    "sessions in time",
+		    c->session_ttl_ms, CLUSTER_TTL_MIN_LEASES,
+		    CLUSTER_TTL_MIN_LEASES, lease,
+		    c->lock_lease_ms != 0 ? "" : ", the default lease");
 	return 0;
 }
 

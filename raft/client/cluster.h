@@ -17,7 +17,9 @@
  *   session_ttl <ms>             idle client session lifetime, 1000 ..
  *                                86400000 ms (at most once; the
  *                                application's, kv.h SESSIONS; tests
- *                                shorten it)
+ *                                shorten it), and at least
+ *                                CLUSTER_TTL_MIN_LEASES lock leases
+ *                                (lock_lease, or the default)
  *
  * With keys, the client endpoint admits only the credentials listed
  * (CLUSTER_MAX_CREDS at most); admin ones may also transfer leadership
@@ -55,6 +57,15 @@ struct cluster_member {
 	char client[CLUSTER_ENDPOINT_MAX];
 	char key[CLUSTER_KEY_LEN + 1]; /* "" when CURVE is off */
 };
+
+/* The lock lease without a lock_lease line (the application's default:
+ * KV_LOCK_LEASE_NS, kv.h; kvapp.c checks they agree), and how many of
+ * them a session_ttl must be at least: a session holding locks is renewed
+ * every quarter lease, an idle one every quarter TTL but by a thread that
+ * wakes a quarter lease apart (fs/rklock.c), so a TTL of a few leases
+ * leaves room for both. */
+#define CLUSTER_LOCK_LEASE_DEFAULT_MS 10000
+#define CLUSTER_TTL_MIN_LEASES 3
 
 struct cluster {
 	uint64_t id;

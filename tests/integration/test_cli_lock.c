@@ -348,34 +348,43 @@ static int wait_status_for(pid_t pid, int ms)
  * cannot renew its lease: past its local deadline (a lease after its
  * last renewal was sent, less a margin) it stops the command (SIGTERM)
  * and exits 5, as for a lost lock.  Before the fix it treated "no
- * answer" as "still held" and the command ran on for ever.
+ * answer" as "still held" and the command ran on for ever.  The command
+ * here ignores SIGTERM (it notes it and waits on): it gets SIGKILL 5 s
+ * later.  Before that fix it was left running as if it held the lock
+ * (and raftkv lock waited for it for ever).
  */
 static void test_cut_off_stops_command(void **state)
 {
 	struct harness *h = start(state, "cli-lock-cutoff");
 	pid_t holder;
-	char buf[64];
+	char buf[64], sleeper[64];
 	int rv;
 
 	holder = sh(h,
 	    "exec raftkv lock L -- sh -c "
-	    "'echo $$ > $D/holder.pid; trap \"kill \\$!; echo term > $D/term; "
-	    "exit 0\" TERM; sleep 600 & wait'");
+	    "'sleep 600 & echo $! > $D/sleep.pid; "
+	    "trap \"echo term > $D/term\" TERM; "
+	    "echo $$ > $D/holder.pid; while :; do wait; done'");
 	assert_true(wait_file(h, "holder.pid", 30000));
+	read_file(h, "sleep.pid", sleeper, sizeof(sleeper));
 	for (int i = 0; i < harness_n(h); i++)
 		assert_int_equal(harness_kill(h, i, SIGSTOP), 0);
 	/* A lease (10 s) and the unlock's try after it: 60 s is far. */
 	rv = wait_status_for(holder, 60000);
 	for (int i = 0; i < harness_n(h); i++)
 		harness_kill(h, i, SIGCONT);
+	read_file(h, "holder.pid", buf, sizeof(buf));
+	if (atoi(sleeper) > 0)
+		kill(atoi(sleeper), SIGKILL);
 	if (rv == -1) {
-		read_file(h, "holder.pid", buf, sizeof(buf));
 		kill(holder, SIGKILL);
 		kill(atoi(buf), SIGKILL);
 		wait_status(holder);
 		fail_msg("raftkv lock ran on while cut off");
 	}
 	assert_int_equal(rv, 5);
+	/* raftkv lock reaped it: the command is gone. */
+	assert_true(kill(atoi(buf), 0) != 0 && errno == ESRCH);
 	read_file(h, "term", buf, sizeof(buf));
 	assert_string_equal(buf, "term");
 	harness_mark_passed(h);

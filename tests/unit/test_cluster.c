@@ -59,9 +59,16 @@ static void test_cluster_quota_line(void **state)
 	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.lock_lease_ms, 2500);
 	assert_int_equal(c.session_ttl_ms, 0); /* none given */
-	snprintf(text, sizeof(text), "%ssession_ttl 8000\n", m);
+	snprintf(text, sizeof(text), "%ssession_ttl 30000\n", m);
 	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
-	assert_int_equal(c.session_ttl_ms, 8000);
+	assert_int_equal(c.session_ttl_ms, 30000);
+	/* At least CLUSTER_TTL_MIN_LEASES lock leases, in either order. */
+	snprintf(text, sizeof(text), "%slock_lease 4000\nsession_ttl 12000\n",
+	    m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.session_ttl_ms, 12000);
+	snprintf(text, sizeof(text), "%ssession_ttl 1000\nlock_lease 300\n", m);
+	assert_int_equal(cluster_parse(text, "f", &c, err, sizeof(err)), 0);
 }
 
 /* cluster_parse_quota(), which `raftkv init --quota` uses too: what the
@@ -231,11 +238,28 @@ static void test_cluster_numbers_are_strict(void **state)
 	assert_non_null(cluster_find(&c, INT64_MAX));
 }
 
+/* A session_ttl shorter than a few lock leases is refused, at its line,
+ * whichever comes first and with the default lease too: an idle mount
+ * renews its session only as often as its lease thread wakes. */
+static void test_cluster_ttl_vs_lease(void **state)
+{
+#define M "cluster 1\nmember 1 peer=tcp://a:1 client=tcp://a:2\n"
+	(void)state;
+	refused(M "session_ttl 29999\n", 3, "shorter than 3 lock leases");
+	refused(M "session_ttl 29999\n", 3, "the default lease");
+	refused(M "lock_lease 4000\nsession_ttl 11999\n", 4,
+	    "shorter than 3 lock leases");
+	refused(M "session_ttl 11999\n# the lease\nlock_lease 4000\n", 3,
+	    "session_ttl 11999 is shorter than 3 lock leases (3 x 4000 ms)");
+#undef M
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cluster_parses_a_good_file),
 		cmocka_unit_test(test_cluster_refuses_bad_files),
+		cmocka_unit_test(test_cluster_ttl_vs_lease),
 		cmocka_unit_test(test_cluster_quota_line),
 		cmocka_unit_test(test_cluster_parse_quota_strict),
 		cmocka_unit_test(test_cluster_keys_may_contain_hash),

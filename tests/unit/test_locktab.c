@@ -459,6 +459,197 @@ static void test_posix_upgrade_with_waiter(void **state)
 	locktab_free(t);
 }
 
+/*
+ * First come, first served per range: an owner that holds some range
+ * does not pass a waiter queued before it for a range both want.  Before
+ * the fix owner 1, holding [0,9], was granted [50,59] shared over owner
+ * 2's queued exclusive request for it.  It still passes a waiter that
+ * waits on its own locks (else: deadlock).
+ */
+static void test_posix_fifo_per_range(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 9, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 50, 59, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 50, 59, 0), NULL,
+	                     NULL),
+	    KV_ELOCKED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 55, 70, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	/* A range nobody waits for is granted at once. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 80, 89, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	/* Owner 3 leaves: 2 first (the grant pass keeps the order too),
+	 * then 1. */
+	unlock(t, px(1, 3, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]s 1:P1/1[80-89]s 1:P2/1[50-59]e");
+	assert_int_equal(locktab_waiting(t), 1);
+	unlock(t, px(1, 2, 1, 0, 50, 59, 0));
+	assert_string_equal(dump(t),
+	    "1:P1/1[0-9]s 1:P1/1[80-89]s "
+	    "1:P1/1[55-70]s");
+	/* Owner 2 queues behind owner 1's [0,9]; owner 1 extends into
+	 * what 2 waits for: passes (2 waits on 1). */
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 9, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 5, 12, 0), NULL, NULL),
+	    KV_OK);
+	locktab_free(t);
+}
+
+/*
+ * The case that made a stricter rule deadlock (commit ec00247): A holds
+ * [0,10] shared; B queues [0,10] exclusive (waits on A); C queues [5,5]
+ * shared behind B (waits on B only).  A upgrades to [0,10] exclusive: C
+ * is behind A through B, so A passes both and is granted at once (had A
+ * queued behind C: A -> C -> B -> A, a cycle).  Then B, then C, in FIFO
+ * order.
+ */
+static void test_posix_transitive_upgrade(void **state)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 10, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 10, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 5, 5, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 10, 1), NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-10]e");
+	assert_int_equal(locktab_waiting(t), 2);
+	/* A closes: B (first come) is granted, C still waits on B. */
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, &r);
+	assert_string_equal(dump(t), "1:P2/1[0-10]e");
+	assert_int_equal(locktab_waiting(t), 1);
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 2, 1, KV_LK_POSIX, idx++, &r);
+	assert_string_equal(dump(t), "1:P3/1[5-5]s");
+	assert_int_equal(locktab_waiting(t), 0);
+	/* The same with C queued for a range A does not hold but B's wait
+	 * covers, and A extending instead of upgrading: still granted. */
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 3, 1, KV_LK_POSIX, idx++, &r);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 3, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 20, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_SHARED, 15, 15, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 15, 1), NULL, NULL),
+	    KV_OK);
+	assert_string_equal(dump(t), "1:P1/1[0-15]e");
+	locktab_free(t);
+}
+
+/*
+ * Behind an owner through a third owner's pieces: O holds [0,0]e, P
+ * holds [10,10]e, Q waits for [10,20]e (on P), then P waits for [0,0]e
+ * (on O).  O asks [15,15]e: Q waits on P, which waits on O, so O passes
+ * Q (queueing behind Q would be O -> Q -> P -> O).  A waiter of an owner
+ * nobody there waits on is not passed: R's [30,39]e, queued behind S's
+ * [30,39]s, stops O's [35,35]s.
+ */
+static void test_posix_behind_through_owner(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 0, 0), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 10, 10, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_EXCL, 10, 20, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 0, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 15, 15, 1), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 5, 1, KV_LK_SHARED, 30, 39, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 4, 1, KV_LK_EXCL, 30, 39, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 35, 35, 0), NULL,
+	                     NULL),
+	    KV_ELOCKED);
+	locktab_free(t);
+}
+
+/*
+ * A cycle closed by a request queued later: A holds [0,0]s, P holds
+ * [10,10]s; R waits for [10,10]e (on P); A asks [10,10]s and queues
+ * behind R (R waits on P, not on A: first come, first served).  Then P
+ * asks [0,0]e and waits on A: now R waits on P, which waits on A, so
+ * A's request is behind nothing it may not pass and is granted in that
+ * same apply.  Before, A waited on R, R on P, P on A: a deadlock.  Then
+ * the rest go in order as their holders leave.
+ */
+static void test_posix_cycle_closed_later(void **state)
+{
+	static struct events ev;
+	struct locktab *t = new_tab(&ev);
+	struct kv_result r;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 0, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_SHARED, 10, 10, 0), NULL,
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, px(1, 3, 1, KV_LK_EXCL, 10, 10, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 10, 10, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	ev.n = 0;
+	assert_int_equal(lock(t, px(1, 2, 1, KV_LK_EXCL, 0, 0, 1), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(ev.n, 1); /* A's wait, granted by P's queueing */
+	assert_true(ev.ev[0].queued);
+	assert_int_equal(ev.ev[0].lock.session, 1);
+	assert_int_equal(state_of(t, px(1, 1, 1, KV_LK_SHARED, 10, 10, 0),
+	                     NULL),
+	    KV_OK);
+	assert_int_equal(locktab_waiting(t), 2);
+	/* A leaves: P gets [0,0]; P leaves: R gets [10,10]. */
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 1, 1, KV_LK_POSIX, idx++, &r);
+	assert_string_equal(dump(t), "1:P2/1[10-10]s 1:P2/1[0-0]e");
+	kv_result_init(&r);
+	locktab_unlock_owner(t, 1, 2, 1, KV_LK_POSIX, idx++, &r);
+	assert_string_equal(dump(t), "1:P3/1[10-10]e");
+	assert_int_equal(locktab_waiting(t), 0);
+	locktab_free(t);
+}
+
 static void test_unlock_owner_and_cancel(void **state)
 {
 	struct locktab *t = new_tab(NULL);
@@ -664,6 +855,76 @@ static void test_session_share(void **state)
 	assert_int_equal(lock(t, fl(i + 1, 2, 1, KV_LK_EXCL, 0), NULL, NULL),
 	    KV_OK);
 	locktab_free(t);
+}
+
+/* locktab_session_records() of sessions 1..@ns of @t against a count
+ * from scratch (decoding a snapshot counts every record again); their
+ * sum is every record. */
+static void check_session_counts(struct locktab *t, uint64_t ns)
+{
+	struct locktab *u = NULL;
+	uint64_t sum = 0;
+	void *b;
+	size_t n;
+
+	assert_int_equal(locktab_encode(t, &b, &n), 0);
+	assert_int_equal(locktab_decode(b, n, LEASE, 100000, 0, &u), 0);
+	for (uint64_t s = 1; s <= ns; s++) {
+		assert_int_equal(locktab_session_records(t, s),
+		    locktab_session_records(u, s));
+		sum += locktab_session_records(t, s);
+	}
+	assert_int_equal(sum, locktab_held(t) + locktab_waiting(t));
+	free(b);
+	locktab_free(u);
+}
+
+/*
+ * The per-session record counts the share is checked against (kept by
+ * the table, no longer counted per LOCK) stay true through seeded random
+ * LOCKs (waiting or not), UNLOCKs (splits too), UNLOCK_OWNERs, CANCELs
+ * and session drops (grant passes) on a few inodes, both kinds.
+ */
+static void test_random_session_counts(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct locktab *t = new_tab(NULL);
+
+		rng_state = seed * 0x9e3779b97f4a7c15ull;
+		for (int step = 0; step < 400; step++) {
+			uint64_t ino = 1 + rnd() % 3, s = 1 + rnd() % 4;
+			uint64_t o = 1 + rnd() % 2, x = rnd() % 16,
+			         y = rnd() % 16;
+			uint8_t mode = rnd() % 2 ? KV_LK_SHARED : KV_LK_EXCL;
+			bool wait = rnd() % 2;
+			struct locktab_req rq = rnd() % 3 == 0
+			    ? fl(ino, s, o, mode, wait)
+			    : px(ino, s, o, mode, x < y ? x : y, x < y ? y : x,
+			          wait);
+			int op = (int)(rnd() % 10);
+			struct kv_result r;
+
+			kv_result_init(&r);
+			if (op < 5)
+				assert_int_equal(locktab_lock(t, &rq, idx++,
+				                     &r),
+				    0);
+			else if (op < 7)
+				assert_int_equal(locktab_unlock(t, &rq, idx++,
+				                     &r),
+				    0);
+			else if (op < 8)
+				locktab_unlock_owner(t, ino, s, o, 0, idx++,
+				    &r);
+			else if (op < 9)
+				locktab_cancel(t, &rq, idx++, &r);
+			else
+				locktab_drop_session(t, s, idx++);
+			check_session_counts(t, 4);
+		}
+		locktab_free(t);
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -2130,6 +2391,116 @@ static void run_posix_model(uint64_t seed)
 	locktab_free(t);
 }
 
+/*
+ * No deadlock that first come, first served makes: owners 1..4 on one
+ * file, each a process (at most one wait at a time: blocked until
+ * granted), lock (waiting), unlock ranges and close (UNLOCK_OWNER) at
+ * random.  Whenever every owner is blocked, the owners' requests must
+ * form a cycle on held locks alone (a deadlock Linux would answer with
+ * EDEADLK: one of them is then closed, as a killed process); a stall
+ * that only the queue's order causes fails.  Before the transitive rule
+ * (an owner holding anything passed the whole queue) the stalls could
+ * not happen but owners overtook unrelated waiters; with a per-range
+ * rule (a9f09ec) this found the A/B/C deadlock.
+ */
+#define D_OWNERS 4
+#define D_RANGE 8
+
+struct dheld {
+	uint8_t mode[D_OWNERS + 1][D_RANGE];
+};
+
+static int d_collect(void *arg, uint64_t ino, const struct kv_lock *l)
+{
+	struct dheld *d = arg;
+
+	(void)ino;
+	for (uint64_t b = l->start; b <= l->end && b < D_RANGE; b++)
+		d->mode[l->session][b] = l->lmode;
+	return 0;
+}
+
+static void run_deadlock_model(uint64_t seed)
+{
+	struct locktab *t = new_tab(NULL);
+	struct locktab_req pending[D_OWNERS + 1];
+	bool blocked[D_OWNERS + 1] = { false };
+
+	rng_state = seed;
+	for (int step = 0; step < 600; step++) {
+		uint64_t s = 1 + rnd() % D_OWNERS, a = rnd() % D_RANGE,
+		         b = rnd() % D_RANGE;
+		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+		uint8_t mode = rnd() % 2 ? KV_LK_SHARED : KV_LK_EXCL;
+		int op = (int)(rnd() % 10), nblocked = 0;
+		struct kv_result r;
+
+		if (!blocked[s] && op < 6) {
+			pending[s] = px(1, s, 1, mode, lo, hi, 1);
+			blocked[s] = lock(t, pending[s], NULL, NULL) ==
+			    KV_EQUEUED;
+		} else if (!blocked[s] && op < 9) {
+			unlock(t, px(1, s, 1, 0, lo, hi, 0));
+		} else if (!blocked[s]) {
+			kv_result_init(&r);
+			locktab_unlock_owner(t, 1, s, 1, KV_LK_POSIX, idx++,
+			    &r);
+		}
+		for (uint64_t o = 1; o <= D_OWNERS; o++) {
+			if (blocked[o])
+				blocked[o] = state_of(t, pending[o], NULL) ==
+				    KV_EQUEUED;
+			nblocked += blocked[o];
+		}
+		if (nblocked < D_OWNERS)
+			continue;
+		/* All blocked: a cycle on held locks alone? */
+		{
+			struct dheld d;
+			bool edge[D_OWNERS + 1][D_OWNERS + 1] = { { false } };
+			bool cycle = false;
+
+			memset(&d, 0, sizeof(d));
+			locktab_each(t, d_collect, &d);
+			for (uint64_t x = 1; x <= D_OWNERS; x++)
+				for (uint64_t y = 1; y <= D_OWNERS; y++)
+					for (uint64_t c = pending[x].start;
+					     x != y && c <= pending[x].end; c++)
+						if (f_conflict(d.mode[y][c],
+						        pending[x].mode))
+							edge[x][y] = true;
+			for (uint64_t k = 1; k <= D_OWNERS; k++)
+				for (uint64_t x = 1; x <= D_OWNERS; x++)
+					for (uint64_t y = 1; y <= D_OWNERS; y++)
+						edge[x][y] = edge[x][y] ||
+						    (edge[x][k] && edge[k][y]);
+			for (uint64_t x = 1; x <= D_OWNERS; x++)
+				cycle = cycle || edge[x][x];
+			if (!cycle)
+				fail_msg("seed %llu step %d: every owner "
+				         "waits, no cycle on held locks",
+				    (unsigned long long)seed, step);
+			/* A deadlock: the owner closes (EDEADLK, a kill). */
+			kv_result_init(&r);
+			locktab_unlock_owner(t, 1, s, 1, KV_LK_POSIX, idx++,
+			    &r);
+			blocked[s] = false;
+			for (uint64_t o = 1; o <= D_OWNERS; o++)
+				if (blocked[o])
+					blocked[o] = state_of(t, pending[o],
+					                 NULL) == KV_EQUEUED;
+		}
+	}
+	locktab_free(t);
+}
+
+static void test_random_posix_no_queue_deadlock(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 200; seed++)
+		run_deadlock_model(seed * 0x9e3779b97f4a7c15ull);
+}
+
 static void test_random_posix_vs_model(void **state)
 {
 	(void)state;
@@ -2310,10 +2681,15 @@ int main(void)
 		cmocka_unit_test(test_flock_double_upgrade),
 		cmocka_unit_test(test_posix_split_merge),
 		cmocka_unit_test(test_posix_upgrade_with_waiter),
+		cmocka_unit_test(test_posix_fifo_per_range),
+		cmocka_unit_test(test_posix_transitive_upgrade),
+		cmocka_unit_test(test_posix_behind_through_owner),
+		cmocka_unit_test(test_posix_cycle_closed_later),
 		cmocka_unit_test(test_unlock_owner_and_cancel),
 		cmocka_unit_test(test_fence_and_limit),
 		cmocka_unit_test(test_split_unlock_limit),
 		cmocka_unit_test(test_session_share),
+		cmocka_unit_test(test_random_session_counts),
 		cmocka_unit_test(test_encode_decode),
 		cmocka_unit_test(test_decode_rejects_conflicts),
 		cmocka_unit_test(test_decode_holders_vs_pairwise),
@@ -2330,6 +2706,7 @@ int main(void)
 		cmocka_unit_test(test_kv_election_gap_does_not_expire),
 		cmocka_unit_test(test_random_flock_vs_model),
 		cmocka_unit_test(test_random_posix_vs_model),
+		cmocka_unit_test(test_random_posix_no_queue_deadlock),
 		cmocka_unit_test(test_random_kv_leases_and_replicas),
 	};
 
