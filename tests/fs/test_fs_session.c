@@ -11,7 +11,8 @@
  * applied under the old session and answered ErrMaybe, which the mount
  * reports as EIO: a write on an idle mount failed because the leader
  * died (found by test_fs_locks under load, with its 20 s TTL).  Here the
- * TTL is 2 s: mount W writes, idles while mount X writes for 4 s (the
+ * TTL is 2 s (the lock lease 0.5 s: a TTL must be 3 leases; no locks
+ * here): mount W writes, idles while mount X writes for 4 s (the
  * committed clock moves on, W's sessions go), the leader's mount is
  * stopped, and W writes again: the write must succeed and be seen on X.
  */
@@ -46,7 +47,7 @@ static void test_idle_then_leader_stops(void)
 
 int main(void)
 {
-	int rv = fsh_setup("session", "session_ttl 2000\n");
+	int rv = fsh_setup("session", "lock_lease 500\nsession_ttl 2000\n");
 
 	if (rv != 0)
 		return rv;
