@@ -179,13 +179,7 @@ int notifier_stop(struct notifier *n, int wait_ms)
 	pthread_mutex_unlock(&n->mu);
 	if (!joinable)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += wait_ms / 1000;
-	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000l;
-	if (ts.tv_nsec >= 1000000000l) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000l;
-	}
+	ts = clock_after_ms(CLOCK_REALTIME, (uint64_t)wait_ms);
 	rv = pthread_timedjoin_np(n->thread, NULL, &ts);
 	if (rv != 0)
 		return -rv;

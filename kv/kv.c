@@ -47,6 +47,7 @@
 #include "kv/kvsnap.h"
 #include "kv/locktab.h"
 #include "kv/session.h"
+#include "raft/util/clock.h"
 
 struct kv {
 	pthread_rwlock_t lock;
@@ -710,13 +711,7 @@ static int lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
 	struct timespec deadline;
 	uint64_t seq;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += wait_ms / 1000;
-	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	deadline = clock_after_ms(CLOCK_MONOTONIC, (uint64_t)wait_ms);
 	for (;;) {
 		int rv = 0;
 

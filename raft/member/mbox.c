@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "raft/member/mbox.h"
+#include "raft/util/clock.h"
 
 int mbox_init(struct mbox *b, bool with_fd)
 {
@@ -112,16 +113,9 @@ struct mbox_item *mbox_wait_all_for(struct mbox *b, unsigned ms,
     bool *timed_out)
 {
 	struct mbox_item *all;
-	struct timespec until;
+	struct timespec until = clock_after_ms(CLOCK_MONOTONIC, ms);
 	int rv = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	*timed_out = false;
 	pthread_mutex_lock(&b->mu);
 	while (b->head == NULL && !b->closed && rv != ETIMEDOUT)

@@ -184,6 +184,19 @@ void fsh_resume_mounts(void)
 			kill(pids[i], SIGCONT);
 }
 
+void fsh_stop_all_clean(void)
+{
+	for (int i = 0; i < N; i++) {
+		int st = stop(i);
+
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "mount %d ended with status %#x after its unmount (see "
+		    "%s/mount%d.log)",
+		    i + 1, st, dir, i + 1);
+	}
+	printf("ok clean stops\n");
+}
+
 void cleanup(void)
 {
 	const char *rm[] = { "rm", "-rf", dir, NULL };

@@ -127,13 +127,6 @@ int main(void)
 	if (rv != 0)
 		return rv;
 	test_cwd();
-	for (int i = 0; i < N; i++) {
-		int st = stop(i);
-
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "mount %d ended with status %#x (see %s/mount%d.log)",
-		    i + 1, st, dir, i + 1);
-	}
-	printf("ok clean stops\n");
+	fsh_stop_all_clean();
 	return 0;
 }

@@ -532,13 +532,6 @@ int main(void)
 	printf("ok removed on another mount: ESTALE there, readable here\n");
 	test_root_without_quorum();
 	printf("ok stat of the root without a majority\n");
-	for (int i = 0; i < N; i++) {
-		int st = stop(i);
-
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "mount %d ended with status %#x (see %s/mount%d.log)",
-		    i + 1, st, dir, i + 1);
-	}
-	printf("ok clean stops\n");
+	fsh_stop_all_clean();
 	return 0;
 }

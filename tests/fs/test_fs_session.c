@@ -54,13 +54,6 @@ int main(void)
 	test_idle_then_leader_stops();
 	printf("ok a mount idle past the session TTL writes through a "
 	       "leader's stop\n");
-	for (int i = 0; i < N; i++) {
-		int st = stop(i);
-
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "mount %d ended with status %#x (see %s/mount%d.log)",
-		    i + 1, st, dir, i + 1);
-	}
-	printf("ok clean stops\n");
+	fsh_stop_all_clean();
 	return 0;
 }
