@@ -515,36 +515,48 @@ void expect_errno(int i, const char *rel, int want)
 
 
 /* Block (or heal) every link between member @i and the others. */
-void isolate(int i, bool blocked)
+void fsh_fault(int from, int to, unsigned drop_pct, unsigned delay_ms,
+    bool blocked)
 {
 	struct cluster admin = cl; /* fault injection needs the admin key */
+	struct cproto_fault f = { .peer = (uint64_t)to + 1,
+		.drop_pct = drop_pct,
+		.delay_ms = delay_ms,
+		.blocked = blocked };
+	uint8_t buf[CPROTO_FAULT_LEN];
 	char err[512];
-	struct client *c;
+	int rv = -1;
 
 	CHECK(keys_load_credential(&admin, conf, NULL, true, err,
 	          sizeof(err)) == 0,
 	    "%s", err);
-	CHECK(client_new(&admin, NULL, &c) == 0, "client");
-	for (int j = 0; j < N; j++) {
-		if (j == i)
-			continue;
-		for (int dir2 = 0; dir2 < 2; dir2++) {
-			int from = dir2 ? j : i, to = dir2 ? i : j;
-			struct cproto_fault f = { .peer = (uint64_t)to + 1,
-				.blocked = blocked };
-			uint8_t buf[CPROTO_FAULT_LEN];
-			struct client_reply rep;
-			int rv;
+	cproto_encode_fault(&f, buf);
+	for (int tries = 1; tries <= 3; tries++) {
+		struct client_reply rep = { 0 };
+		struct client *c;
 
-			cproto_encode_fault(&f, buf);
-			rv = client_call(c, (uint32_t)from, CPROTO_FAULT, buf,
-			    sizeof(buf), 5000, &rep);
-			CHECK(rv == 0 && rep.status == 0, "fault %d->%d: %d",
-			    from, to, rv);
-			free(rep.data);
-		}
+		CHECK(client_new(&admin, NULL, &c) == 0, "client");
+		rv = client_call(c, (uint32_t)from, CPROTO_FAULT, buf,
+		    sizeof(buf), 5000, &rep);
+		if (rv == 0 && rep.status != 0)
+			rv = rep.status;
+		free(rep.data);
+		client_free(c);
+		if (rv == 0)
+			return;
+		fprintf(stderr, "fsharness: fault %d->%d, try %d: %s (%d)\n",
+		    from + 1, to + 1, tries, rk_strerror(rv), rv);
 	}
-	client_free(c);
+	CHECK(false, "fault %d->%d: %s", from + 1, to + 1, rk_strerror(rv));
+}
+
+void isolate(int i, bool blocked)
+{
+	for (int j = 0; j < N; j++)
+		if (j != i) {
+			fsh_fault(i, j, 0, 0, blocked);
+			fsh_fault(j, i, 0, 0, blocked);
+		}
 }
 
 /* The index of the mount whose member leads now (asked until one

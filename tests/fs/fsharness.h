@@ -104,6 +104,12 @@ void put_file(const char *path, const char *s, int flags);
 char *get_file(const char *path);
 void expect_file(int i, const char *rel, const char *want);
 void expect_errno(int i, const char *rel, int want);
+/* Set member @from's fault injection for its messages to member @to
+ * (indexes): @drop_pct, @delay_ms, @blocked (cproto.h).  The call goes
+ * through a client with the admin key; a failed call is logged and tried
+ * again (3 tries of 5 s) before the CHECK fails. */
+void fsh_fault(int from, int to, unsigned drop_pct, unsigned delay_ms,
+    bool blocked);
 /* Block (or heal) every link between member @i and the others. */
 void isolate(int i, bool blocked);
 /* The index of the mount whose member leads now (asked until one knows). */

@@ -55,30 +55,9 @@ static struct clerk *clerk_open(void)
  * not running). */
 static void heal_others(int i)
 {
-	struct cluster admin = cl; /* fault injection needs the admin key */
-	char err[512];
-	struct client *c;
-
-	CHECK(keys_load_credential(&admin, conf, NULL, true, err,
-	          sizeof(err)) == 0,
-	    "%s", err);
-	CHECK(client_new(&admin, NULL, &c) == 0, "client");
-	for (int j = 0; j < N; j++) {
-		struct cproto_fault f = { .peer = (uint64_t)i + 1,
-			.blocked = false };
-		uint8_t buf[CPROTO_FAULT_LEN];
-		struct client_reply rep;
-		int rv;
-
-		if (j == i)
-			continue;
-		cproto_encode_fault(&f, buf);
-		rv = client_call(c, (uint32_t)j, CPROTO_FAULT, buf, sizeof(buf),
-		    5000, &rep);
-		CHECK(rv == 0 && rep.status == 0, "fault %d->%d: %d", j, i, rv);
-		free(rep.data);
-	}
-	client_free(c);
+	for (int j = 0; j < N; j++)
+		if (j != i)
+			fsh_fault(j, i, 0, 0, false);
 }
 
 /* The root's attributes never change: stat of the mountpoint answers
