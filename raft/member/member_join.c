@@ -174,7 +174,8 @@ out:
 }
 
 void member_refresh_directory(const struct member_options *o,
-    const struct cluster *cl, struct memberdir *d)
+    const struct cluster *cl, struct memberdir *d, struct memberdir *fresh,
+    raft_index *fresh_index)
 {
 	struct cproto_member_list *l = malloc(sizeof(*l));
 	struct cluster *c = malloc(sizeof(*c));
@@ -182,6 +183,8 @@ void member_refresh_directory(const struct member_options *o,
 	char err[512];
 	uint32_t added = 0;
 
+	fresh->n = 0;
+	*fresh_index = 0;
 	if (c == NULL || l == NULL)
 		goto out;
 	*c = *cl;
@@ -222,9 +225,10 @@ void member_refresh_directory(const struct member_options *o,
 
 		if (e->id == o->id || config_member_index(&l->conf, e->id) < 0)
 			continue;
-		if (memberdir_put(d, e) == 0)
+		if (memberdir_put(d, e) == 0 && memberdir_put(fresh, e) == 0)
 			added++;
 	}
+	*fresh_index = l->conf_index;
 	log_info("member directory refreshed from the cluster (configuration "
 	         "index %" PRIu64 "): %u members",
 	    l->conf_index, added);

@@ -28,13 +28,17 @@ int member_join_directory(const struct member_options *o,
 
 /*
  * Every start but a first join: ask the members @d knows (but @o->id),
- * once and briefly, for the member list, and put into @d the entries of
- * the members of the newest configuration returned (never @o->id's own).
- * Best effort: nothing changes when no member answers (the whole cluster
+ * once and briefly, for the member list, and put into @d and into @fresh
+ * (emptied first) the entries of the members of the newest configuration
+ * returned (never @o->id's own), and that configuration's index into
+ * *@fresh_index (node_config.fresh: the node lets them win over an older
+ * log, removed members added again included).  Best effort: @d is
+ * unchanged and @fresh empty when no member answers (the whole cluster
  * restarting); the log's change entries bring the directory up to date
  * then.  Logs what it did.
  */
 void member_refresh_directory(const struct member_options *o,
-    const struct cluster *cl, struct memberdir *d);
+    const struct cluster *cl, struct memberdir *d, struct memberdir *fresh,
+    raft_index *fresh_index);
 
 #endif

@@ -461,6 +461,48 @@ static void test_member_removed_through_snapshot(void **state)
 	kvt_finish(t);
 }
 
+/* A member down while id X is removed and added again (a new key) and X
+ * then leads: it must catch up when it comes back, though its log and
+ * its "members" file say X was removed (member_refresh_directory tells it
+ * the newest configuration at start). */
+static void test_member_stuck_after_readd(void **state)
+{
+	struct kvt *t = start(state, "member-stuck", 3, 1);
+	struct harness *h = kvt_harness(t);
+	struct cproto_status ms, ls;
+	int leader, m, rv;
+
+	add_and_promote(h, 3);
+	leader = kvt_must_leader(t);
+	if (leader == 3)
+		lead_by(t, 0);
+	leader = kvt_must_leader(t);
+	m = (leader + 1) % 3;
+	must_change(h, CPROTO_MEMBER_REMOVE, 3);
+	assert_int_equal(harness_wait_removed_exit(h, 3, 15000), 0);
+	harness_sleep_ms(1000);
+	assert_int_equal(harness_kill(h, m, SIGKILL), 0);
+	assert_int_equal(harness_wipe_data(h, 3), 0);
+	assert_int_equal(harness_rekey(h, 3), 0);
+	must_change(h, CPROTO_MEMBER_ADD, 3);
+	assert_int_equal(harness_join(h, 3), 0);
+	must_change(h, CPROTO_MEMBER_PROMOTE, 3);
+	lead_by(t, 3);
+	print_message("[stuck] member %d down through the re-add; 4 leads\n",
+	    m + 1);
+	assert_int_equal(harness_restart(h, m), 0);
+	rv = harness_wait_converged(h, 15000);
+	assert_int_equal(harness_status(h, m, &ms), 0);
+	assert_int_equal(harness_status(h, 3, &ls), 0);
+	print_message("[stuck] converged: %d; member %d commit %llu term %llu "
+	              "leader %llu; leader 4 commit %llu term %llu\n",
+	    rv, m + 1, (unsigned long long)ms.commit,
+	    (unsigned long long)ms.term, (unsigned long long)ms.leader,
+	    (unsigned long long)ls.commit, (unsigned long long)ls.term);
+	assert_int_equal(rv, 0);
+	kvt_finish(t);
+}
+
 struct change_arg {
 	struct harness *h;
 	int action, i, rv;
@@ -642,6 +684,8 @@ static void test_member_kill_the_changed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_member_stuck_after_readd,
+		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_grow_while_writing,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_remove_leader,
