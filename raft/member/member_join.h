@@ -15,8 +15,10 @@
 /*
  * Ask the running cluster @cl (the members of its cluster file, as a
  * client: with CURVE, with the client credential keys_load_credential()
- * finds) for its member directory (CPROTO_MEMBER LIST), merge it into @d,
- * and add this member's own entry: @o->id at @o->peer / @o->client with
+ * finds) for its member directory (CPROTO_MEMBER LIST), keep in @d only
+ * the entries of its newest configuration's members, put theirs into @d
+ * (removed members are left out: their keys must not be admitted), and
+ * add this member's own entry: @o->id at @o->peer / @o->client with
  * the public key of its secret (@o->secret_file, else member<ID>.key next
  * to the cluster file).  Tries every member for up to 15 s.  0, or a
  * negative code with one line in @err (-EINVAL: --peer or --client
