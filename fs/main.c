@@ -711,13 +711,17 @@ static void fsname_opt(const char *cluster_file, char *out, size_t cap)
  * lock requests) are the current ones, not only the cluster file's.
  * Its member directory (raft/memberdir.h) is the data directory's file,
  * or for a first join what the running cluster says (saved at once, so
- * that the member starts from it); every entry goes into @cl.
+ * that the member starts from it); every entry goes into @cl but those
+ * of members seen removed (the file's removed ids: a cluster file member
+ * removed since is dropped from @cl too, unless none would be left), as
+ * kv/clerk.c keeps only the configuration's members.
  */
 static void members_from_directory(struct mopts *o, struct cluster *cl)
 {
 	struct memberdir *d = calloc(1, sizeof(*d));
 	struct memberdir_gone *gone = calloc(1, sizeof(*gone));
 	char err[512];
+	uint32_t keep = 0;
 	int rv;
 
 	if (d == NULL || gone == NULL)
@@ -740,6 +744,8 @@ static void members_from_directory(struct mopts *o, struct cluster *cl)
 		struct cluster_member *m = (struct cluster_member *)
 		    cluster_find(cl, e->id);
 
+		if (memberdir_gone_has_id(gone, e->id))
+			continue;
 		if (m == NULL && cl->n < RAFT_MAX_MEMBERS)
 			m = &cl->members[cl->n++];
 		if (m == NULL)
@@ -748,6 +754,16 @@ static void members_from_directory(struct mopts *o, struct cluster *cl)
 		snprintf(m->peer, sizeof(m->peer), "%s", e->peer);
 		snprintf(m->client, sizeof(m->client), "%s", e->client);
 		snprintf(m->key, sizeof(m->key), "%s", e->key);
+	}
+	for (uint32_t i = 0; i < cl->n; i++)
+		if (!memberdir_gone_has_id(gone, cl->members[i].id))
+			keep++;
+	if (keep > 0) {
+		keep = 0;
+		for (uint32_t i = 0; i < cl->n; i++)
+			if (!memberdir_gone_has_id(gone, cl->members[i].id))
+				cl->members[keep++] = cl->members[i];
+		cl->n = keep;
 	}
 	free(gone);
 	free(d);

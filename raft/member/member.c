@@ -515,7 +515,8 @@ static int build_dir(const struct member_options *o, const struct cluster *cl,
 	if (!o->join || memberdir_find(&nc->dir, o->id) != NULL ||
 	    cluster_find(cl, o->id) != NULL) {
 		/* The configuration may have moved on while we were down. */
-		member_refresh_directory(o, cl, &nc->dir);
+		member_refresh_directory(o, cl, &nc->dir, &nc->fresh,
+		    &nc->fresh_index);
 		return 0;
 	}
 	/* Joining for the first time. */

@@ -154,16 +154,30 @@ int member_join_directory(const struct member_options *o,
 		    o->id);
 		goto out;
 	}
-	rv = memberdir_merge(d, &l->dir);
+	/* Only the members of the newest configuration: the cluster's
+	 * directory and the cluster file may name removed members, whose
+	 * keys we must not admit (the snapshot that tells us they are
+	 * removed comes later). */
+	for (uint32_t i = 0; i < d->n;)
+		if (d->m[i].id != o->id &&
+		    config_member_index(&l->conf, d->m[i].id) < 0)
+			memberdir_del(d, d->m[i].id);
+		else
+			i++;
+	for (uint32_t i = 0; rv == 0 && i < l->dir.n; i++)
+		if (l->dir.m[i].id != o->id &&
+		    config_member_index(&l->conf, l->dir.m[i].id) >= 0)
+			rv = memberdir_put(d, &l->dir.m[i]);
 	if (rv == 0)
 		rv = memberdir_put(d, &self);
 	if (rv != 0)
 		snprintf(err, errlen, "joining: member directory: %s",
 		    strerror(-rv));
 	else
-		log_info("joining: the cluster's directory has %u members; "
-		         "this member is %" PRIu64 " at %s",
-		    l->dir.n, o->id, o->peer);
+		log_info("joining: the cluster's configuration (index "
+		         "%" PRIu64 ") has %u members; this member is "
+		         "%" PRIu64 " at %s",
+		    l->conf_index, config_n_members(&l->conf), o->id, o->peer);
 out:
 	client_free(cli);
 	if (c != NULL)
@@ -174,7 +188,8 @@ out:
 }
 
 void member_refresh_directory(const struct member_options *o,
-    const struct cluster *cl, struct memberdir *d)
+    const struct cluster *cl, struct memberdir *d, struct memberdir *fresh,
+    raft_index *fresh_index)
 {
 	struct cproto_member_list *l = malloc(sizeof(*l));
 	struct cluster *c = malloc(sizeof(*c));
@@ -182,6 +197,8 @@ void member_refresh_directory(const struct member_options *o,
 	char err[512];
 	uint32_t added = 0;
 
+	fresh->n = 0;
+	*fresh_index = 0;
 	if (c == NULL || l == NULL)
 		goto out;
 	*c = *cl;
@@ -222,9 +239,10 @@ void member_refresh_directory(const struct member_options *o,
 
 		if (e->id == o->id || config_member_index(&l->conf, e->id) < 0)
 			continue;
-		if (memberdir_put(d, e) == 0)
+		if (memberdir_put(d, e) == 0 && memberdir_put(fresh, e) == 0)
 			added++;
 	}
+	*fresh_index = l->conf_index;
 	log_info("member directory refreshed from the cluster (configuration "
 	         "index %" PRIu64 "): %u members",
 	    l->conf_index, added);

@@ -15,8 +15,10 @@
 /*
  * Ask the running cluster @cl (the members of its cluster file, as a
  * client: with CURVE, with the client credential keys_load_credential()
- * finds) for its member directory (CPROTO_MEMBER LIST), merge it into @d,
- * and add this member's own entry: @o->id at @o->peer / @o->client with
+ * finds) for its member directory (CPROTO_MEMBER LIST), keep in @d only
+ * the entries of its newest configuration's members, put theirs into @d
+ * (removed members are left out: their keys must not be admitted), and
+ * add this member's own entry: @o->id at @o->peer / @o->client with
  * the public key of its secret (@o->secret_file, else member<ID>.key next
  * to the cluster file).  Tries every member for up to 15 s.  0, or a
  * negative code with one line in @err (-EINVAL: --peer or --client
@@ -28,13 +30,17 @@ int member_join_directory(const struct member_options *o,
 
 /*
  * Every start but a first join: ask the members @d knows (but @o->id),
- * once and briefly, for the member list, and put into @d the entries of
- * the members of the newest configuration returned (never @o->id's own).
- * Best effort: nothing changes when no member answers (the whole cluster
+ * once and briefly, for the member list, and put into @d and into @fresh
+ * (emptied first) the entries of the members of the newest configuration
+ * returned (never @o->id's own), and that configuration's index into
+ * *@fresh_index (node_config.fresh: the node lets them win over an older
+ * log, removed members added again included).  Best effort: @d is
+ * unchanged and @fresh empty when no member answers (the whole cluster
  * restarting); the log's change entries bring the directory up to date
  * then.  Logs what it did.
  */
 void member_refresh_directory(const struct member_options *o,
-    const struct cluster *cl, struct memberdir *d);
+    const struct cluster *cl, struct memberdir *d, struct memberdir *fresh,
+    raft_index *fresh_index);
 
 #endif

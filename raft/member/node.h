@@ -65,6 +65,14 @@ struct node_config {
 	/* The members seen removed (memberdir_gone.h), from the "members"
 	 * file: kept out even when the log no longer has their removal. */
 	struct memberdir_gone gone;
+	/* The members of the newest configuration the running cluster told
+	 * at start (member_refresh_directory; n 0: none) and that
+	 * configuration's index.  When it is newer than every change the
+	 * log holds (a member down while members were removed and added
+	 * again), it wins over the log: their entries replace the log's
+	 * and their ids are no longer taken as removed. */
+	struct memberdir fresh;
+	raft_index fresh_index;
 	/* Self is not a bootstrap voter: it starts as a learner of them
 	 * (joining a running cluster; or restarting after it joined). */
 	int join;
@@ -186,7 +194,7 @@ void node_gone(struct node *n, struct memberdir_gone *g);
 /* Add the removed members @g (a member snapshot's; any thread): their
  * keys, and their ids; with @older (the node's own snapshot restored at
  * start, older than the log it replayed) not the ids the configuration
- * in force has (added again since).  A snapshot installed while running
+ * in force or cfg.fresh has (added again since).  A snapshot installed while running
  * is newer than the configuration in force: all its ids are taken (one
  * still in the configuration stays connected until its removal
  * applies). */

@@ -144,21 +144,75 @@ static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
 	return true;
 }
 
+/* Drop from the removed members every id of @c (but self): a
+ * configuration that has them again.  Caller holds mu.  Returns true if
+ * anything was dropped. */
+static bool gone_readded_locked(struct node *n, const struct raft_conf *c)
+{
+	uint32_t was = n->gone.n_ids;
+
+	for (uint32_t i = 0; i < config_n_members(c); i++)
+		if (config_member_id(c, i) != n->cfg.id)
+			memberdir_gone_del_id(&n->gone, config_member_id(c, i));
+	return n->gone.n_ids != was;
+}
+
+/* The newest configuration the cluster told at start (cfg.fresh), if it
+ * is newer than every change in the log (@last): its members' entries
+ * win and their ids are not removed ones (added again while this
+ * member was down: the log and the "members" file still say removed,
+ * and a leader among them would never be admitted).  Otherwise forgotten
+ * (node_merge_gone reads it). */
+static void apply_fresh(struct node *n, raft_index last)
+{
+	uint32_t was;
+
+	if (n->cfg.fresh.n == 0)
+		return;
+	if (n->cfg.fresh_index <= last) {
+		n->cfg.fresh.n = 0;
+		return;
+	}
+	pthread_mutex_lock(&n->mu);
+	was = n->gone.n_ids;
+	for (uint32_t i = 0; i < n->cfg.fresh.n; i++) {
+		const struct memberdir_entry *e = &n->cfg.fresh.m[i];
+
+		if (e->id == n->cfg.id)
+			continue;
+		if (memberdir_put(&n->dir, e) != 0)
+			log_warnx("member directory: cannot add member "
+			          "%" PRIu64,
+			    e->id);
+		memberdir_gone_del_id(&n->gone, e->id);
+	}
+	if (n->gone.n_ids != was)
+		log_info("the cluster's configuration (index %" PRIu64 ") "
+		         "has %u member(s) again that this member saw removed",
+		    n->cfg.fresh_index, was - n->gone.n_ids);
+	pthread_mutex_unlock(&n->mu);
+}
+
 void node_member_boot(struct node *n, const struct raft_boot *boot)
 {
 	struct raft_conf_change cc;
 	struct memberdir *d = malloc(sizeof(*d));
+	raft_index last = 0;
 
 	if (d == NULL)
 		fatalx("out of memory reading the member directory");
+	if (boot != NULL && boot->has_snapshot)
+		last = boot->snap.index;
 	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++)
 		if (entry_dir(&boot->entries[i], &cc, d)) {
 			(void)merge_dir(n, d, &cc.conf);
 			if (cc.id != n->cfg.id)
 				(void)gone_set(n, cc.id,
 				    cc.type == RAFT_CONF_REMOVE);
+			last = boot->entries[i].index;
 		}
 	free(d);
+	apply_fresh(n, last);
 }
 
 static void save_dir(struct node *n)
@@ -356,6 +410,9 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 		pthread_mutex_lock(&n->mu);
 		n->conf = rd->conf;
 		n->conf_index = rd->conf_index;
+		/* Its members are not removed ones (a snapshot may bring
+		 * the re-add of an id whose removal we saw). */
+		dir_changed |= gone_readded_locked(n, &rd->conf);
 		pthread_mutex_unlock(&n->mu);
 		sync = true;
 		log_info("configuration in force (index %" PRIu64 "): %u "
@@ -674,7 +731,10 @@ void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 	pthread_mutex_lock(&n->mu);
 	c = n->conf;
 	for (uint32_t i = 0; i < g->n_ids; i++)
-		if ((!older || !conf_has(&c, g->ids[i])) &&
+		if ((!older ||
+		        (!conf_has(&c, g->ids[i]) &&
+		            memberdir_find(&n->cfg.fresh, g->ids[i]) ==
+		                NULL)) &&
 		    g->ids[i] != n->cfg.id)
 			memberdir_gone_add_id(&n->gone, g->ids[i]);
 	for (uint32_t i = 0; i < g->n_keys; i++)

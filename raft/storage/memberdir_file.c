@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,8 +118,11 @@ int memberdir_load(const char *dir, uint64_t cluster_id, struct memberdir *d,
 	memset(d, 0, sizeof(*d));
 	if (gone != NULL)
 		memset(gone, 0, sizeof(*gone));
-	if (g == NULL)
+	if (g == NULL) {
+		snprintf(err, errlen, "%s/%s: out of memory", dir,
+		    MEMBERDIR_FILE);
 		return -ENOMEM;
+	}
 	rv = diskio_init(&io, dir, 0, NULL, NULL, NULL, NULL, err, errlen);
 	if (rv == -ENOENT)
 		goto out;

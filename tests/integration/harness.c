@@ -2079,3 +2079,28 @@ int harness_member_change(struct harness *h, int action, int i, int deadline_ms)
 	free(buf);
 	return rv;
 }
+
+int harness_rekey(struct harness *h, int i)
+{
+	char pub[KEYS_Z85_LEN + 1], sec[KEYS_Z85_LEN + 1], path[PATH_MAX],
+	    err[512];
+	int rv;
+
+	if (i < 0 || i >= h->n || harness_running(h, i))
+		return -EBUSY;
+	rv = keys_generate(pub, sec);
+	if (rv != 0)
+		return rv;
+	snprintf(path, sizeof(path), "%s/member%d.key", h->dir, i + 1);
+	(void)unlink(path);
+	rv = keys_write_secret(path, sec, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "rekey: %s\n", err);
+		return rv;
+	}
+	pthread_mutex_lock(&h->mu);
+	snprintf(h->cl.members[i].key, sizeof(h->cl.members[i].key), "%s", pub);
+	h->gen++;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}

@@ -175,6 +175,12 @@ void harness_expect_removed_exit(struct harness *h, int i);
  * member).  0 or -EBUSY (running). */
 int harness_wipe_data(struct harness *h, int i);
 
+/* Give stopped member @i a new CURVE key pair: its secret file and the
+ * harness's view of its public key (clients are rebuilt), as an
+ * operator does for a member added again after its removal.  0, -EBUSY
+ * (running), or a key error. */
+int harness_rekey(struct harness *h, int i);
+
 /* Whether member @i is one of the cluster file's (not a spare). */
 bool harness_bootstrap(const struct harness *h, int i);
 
