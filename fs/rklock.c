@@ -9,11 +9,7 @@
  *   files    per inode (a hash table): who on this mount may hold a lock
  *            there ((kind, owner) pairs), the newest token granted to
  *            this mount, when it was lost, its fence;
- *   jobs     answers and cancels for the worker thread;
- *   releases unlocks the worker owes the cluster: orphan grants, and the
- *            UNLOCK_OWNERs of released files that failed, retried (with
- *            a growing pause) until they go through or the session they
- *            were for ends (its locks went with it).
+ *   jobs     answers and cancels for the worker thread.
  * The listener (apply order) adds holders from grant events and marks
  * waiters; handlers add holders when a LOCK answers OK (the local apply
  * may come later) and remove them after an UNLOCK only if no grant for
@@ -84,24 +80,13 @@ struct file {
 };
 
 
-/* A non-blocking LOCK in flight (on its handler's stack), or an unlock
- * queued for the worker (l->releases): of an orphan grant's range, or
- * (@all) of everything the pair holds or waits for (UNLOCK_OWNER). */
+/* A non-blocking LOCK in flight (on its handler's stack), or a release
+ * of an orphan grant queued for the worker. */
 struct pair {
 	struct pair *next;
 	uint64_t ino, owner, start, end;
 	uint8_t kind;
-	bool all; /* UNLOCK_OWNER, then holder_drop(@gen) */
-	uint64_t gen; /* @all: the pair's generation when it was released */
-	uint64_t session; /* the lock session it is owed in */
-	uint64_t due_ms; /* mono_ms() of the next try */
-	unsigned tries; /* failed so far */
 };
-
-/* Pause before the retry of a failed unlock: doubles from the first to
- * the last. */
-#define RETRY_FIRST_MS 100u
-#define RETRY_MAX_MS 2000u
 
 #define NBUCKETS 4096u
 #define GONE 64u /* released pairs remembered (a late grant event) */
@@ -127,7 +112,7 @@ struct rklock {
 	uint64_t session; /* the lock session (0: not known yet) */
 	struct waiter *jobs, **jobs_tail; /* for the worker */
 	struct pair *tries; /* non-blocking LOCKs in flight */
-	struct pair *releases; /* unlocks owed (worker) */
+	struct pair *releases; /* orphan grants to unlock (worker) */
 	bool stop, started;
 	pthread_t worker, keeper;
 	int64_t lease_ns;
@@ -359,8 +344,6 @@ static void session_lost(struct rklock *l, uint64_t session)
 		return;
 	if (session == l->session)
 		lose_all(l);
-	/* Its owed unlocks are moot now: the worker drops them. */
-	pthread_cond_broadcast(&l->cv);
 	for (struct waiter *w = l->waiters, *next; w != NULL; w = next) {
 		next = w->next;
 		if (w->session != session)
@@ -407,36 +390,21 @@ static bool released(const struct rklock *l, uint64_t ino, uint8_t kind,
 	return false;
 }
 
-/* Queue the unlock @p (filled in but for its link and session) for the
- * worker, owed in the current session (a new LOCK of that pair waits
- * until it is done: release_wait()).  0 or -ENOMEM. */
-static int release_queue(struct rklock *l, const struct pair *p)
-{
-	struct pair *q = calloc(1, sizeof(*q));
-
-	if (q == NULL) {
-		log_warnx("locks: out of memory queueing an unlock");
-		return -ENOMEM;
-	}
-	*q = *p;
-	q->session = l->session;
-	q->next = l->releases;
-	l->releases = q;
-	pthread_cond_broadcast(&l->cv);
-	return 0;
-}
-
-/* Queue the unlock of the orphan grant @k on @ino. */
+/* Queue the unlock of the orphan grant @k on @ino for the worker (a new
+ * LOCK of that pair waits until it is done: release_wait()). */
 static void release_push(struct rklock *l, uint64_t ino,
     const struct kv_lock *k)
 {
-	struct pair p = { .ino = ino,
-		.owner = k->owner,
-		.start = k->start,
-		.end = k->end,
-		.kind = k->lkind };
+	struct pair *p = calloc(1, sizeof(*p));
 
-	release_queue(l, &p);
+	if (p == NULL) {
+		log_warnx("locks: out of memory releasing an orphan grant");
+		return;
+	}
+	*p = (struct pair){ NULL, ino, k->owner, k->start, k->end, k->lkind };
+	p->next = l->releases;
+	l->releases = p;
+	pthread_cond_broadcast(&l->cv);
 }
 
 /* Wait until no release of the pair is queued or running. */
@@ -702,81 +670,25 @@ static void cancel_wait(struct rklock *l, struct waiter *w)
 	free(w);
 }
 
-/*
- * The first queued unlock that is due (one whose session ended is due at
- * once: it is only dropped), or NULL and *@ts the time of the earliest
- * due (l->mu held).
- */
-static struct pair *release_due(struct rklock *l, struct timespec *ts)
+/* Unlock the first queued orphan grant (l->mu held, dropped across the
+ * call); it stays queued (new LOCKs of the pair wait) until done. */
+static void run_release(struct rklock *l)
 {
-	uint64_t now = mono_ms(), next = UINT64_MAX;
-
-	for (struct pair *p = l->releases; p != NULL; p = p->next) {
-		if (p->session != l->session || p->due_ms <= now)
-			return p;
-		if (p->due_ms < next)
-			next = p->due_ms;
-	}
-	if (next != UINT64_MAX) {
-		uint64_t ms = next - now;
-
-		clock_gettime(CLOCK_REALTIME, ts);
-		ts->tv_sec += (time_t)(ms / 1000);
-		ts->tv_nsec += (long)(ms % 1000) * 1000000l;
-		if (ts->tv_nsec >= 1000000000l) {
-			ts->tv_sec++;
-			ts->tv_nsec -= 1000000000l;
-		}
-	}
-	return NULL;
-}
-
-/*
- * Run the queued unlock @p (l->mu held, dropped across the call).  It
- * stays queued (new LOCKs of the pair wait) until it went through or its
- * session ended (the cluster dropped the session's locks with it; an
- * UNLOCK_OWNER sent in a newer session finds nothing either way); a
- * failure is retried later (RETRY_FIRST_MS, doubling up to
- * RETRY_MAX_MS): until then the pair is still recorded as holding, and
- * renewed, as it may still hold.
- */
-static void run_release(struct rklock *l, struct pair *p)
-{
+	struct pair *p = l->releases, **pp;
 	struct clerk_lock_req rq = { .inode = p->ino,
 		.kind = p->kind,
 		.owner = p->owner,
-		.start = p->kind == KV_LK_POSIX && !p->all ? p->start : 0,
-		.end = p->kind == KV_LK_POSIX && !p->all ? p->end : 0 };
-	struct pair **pp;
-	int rv = KV_OK;
+		.start = p->kind == KV_LK_POSIX ? p->start : 0,
+		.end = p->kind == KV_LK_POSIX ? p->end : 0 };
+	int rv;
 
-	if (p->session == l->session) {
-		pthread_mutex_unlock(&l->mu);
-		rv = call(l, p->all ? C_UNLOCK_OWNER : C_UNLOCK, &rq, NULL,
-		    NULL, NULL);
-		pthread_mutex_lock(&l->mu);
-	}
-	if (rv != KV_OK && p->session == l->session && !l->stop) {
-		unsigned shift = p->tries < 5 ? p->tries : 5;
-		uint64_t pause = (uint64_t)RETRY_FIRST_MS << shift;
-
-		if (p->tries++ == 0)
-			log_warnx("locks: inode %" PRIu64 ": %s: %s (retried "
-			          "until it goes through)",
-			    rq.inode,
-			    p->all ? "releasing the locks of a closed file"
-			           : "unlocking a grant no owner here holds",
-			    clerk_strerror(rv));
-		p->due_ms = mono_ms() +
-		    (pause < RETRY_MAX_MS ? pause : RETRY_MAX_MS);
-		return;
-	}
-	if (rv == KV_OK && p->all)
-		holder_drop(l, p->ino, p->kind, p->owner, p->gen);
-	if (rv == KV_OK && p->tries > 0)
-		log_info("locks: inode %" PRIu64 ": unlocked after %u failed "
-		         "tries",
-		    rq.inode, p->tries);
+	pthread_mutex_unlock(&l->mu);
+	rv = call(l, C_UNLOCK, &rq, NULL, NULL, NULL);
+	if (rv != KV_OK)
+		log_warnx("locks: inode %" PRIu64 ": unlocking a grant no "
+		          "owner here holds: %s (the lease frees it)",
+		    rq.inode, clerk_strerror(rv));
+	pthread_mutex_lock(&l->mu);
 	for (pp = &l->releases; *pp != p; pp = &(*pp)->next)
 		;
 	*pp = p->next;
@@ -790,22 +702,15 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
-		struct pair *p = NULL;
 		struct waiter *w;
-		struct timespec ts;
 		bool cancel, fresh;
 
-		while (l->jobs == NULL && !l->stop &&
-		    (p = release_due(l, &ts)) == NULL) {
-			if (l->releases == NULL)
-				pthread_cond_wait(&l->cv, &l->mu);
-			else
-				pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-		}
-		if (l->jobs == NULL && (p == NULL || l->stop))
+		while (l->jobs == NULL && l->releases == NULL && !l->stop)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (l->jobs == NULL && (l->releases == NULL || l->stop))
 			break;
 		if (l->jobs == NULL) {
-			run_release(l, p);
+			run_release(l);
 			continue;
 		}
 		w = l->jobs;
@@ -1578,10 +1483,9 @@ void rklock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 /* Close, open, checks */
 
 /* Release (kind, owner)'s locks and waits on @ino, if it may have any
- * (@ckheld: the caller holds l->ckmu).  If that fails and @retry, the
- * worker retries it (run_release()) and this returns 0. */
+ * (@ckheld: the caller holds l->ckmu). */
 static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
-    uint64_t owner, bool ckheld, bool retry)
+    uint64_t owner, bool ckheld)
 {
 	struct clerk_lock_req rq = { .inode = ino,
 		.kind = kind,
@@ -1600,23 +1504,6 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 		return 0;
 	rv = ckheld ? call_locked(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL)
 	            : call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
-	if (rv != KV_OK && retry) {
-		struct pair p = { .ino = ino,
-			.owner = owner,
-			.kind = kind,
-			.all = true,
-			.gen = gen,
-			.due_ms = mono_ms() + RETRY_FIRST_MS,
-			.tries = 1 };
-
-		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
-		          "closed file: %s (retried until it goes through)",
-		    ino, clerk_strerror(rv));
-		pthread_mutex_lock(&l->mu);
-		rv = l->session != 0 ? release_queue(l, &p) : 0;
-		pthread_mutex_unlock(&l->mu);
-		return rv;
-	}
 	if (rv != KV_OK) {
 		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
 		          "closed file: %s",
@@ -1631,7 +1518,7 @@ static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
 
 int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner)
 {
-	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner, false, false);
+	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner, false);
 }
 
 /* The POSIX owner @owner asks for a lock on @ino through the open file
@@ -1724,7 +1611,7 @@ static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
 		file_gc(l, f);
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
-		int r = drop_owner(l, ino, KV_LK_POSIX, gone[i], true, true);
+		int r = drop_owner(l, ino, KV_LK_POSIX, gone[i], true);
 
 		if (r != 0)
 			rv = r;
@@ -1741,8 +1628,7 @@ int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
 	int rv = 0, r;
 
 	if (fi->flock_release)
-		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner, false,
-		    true);
+		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner, false);
 	r = release_owners(l, ino, fi->fh);
 	if (rv == 0)
 		rv = r;

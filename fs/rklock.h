@@ -143,9 +143,7 @@ int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner);
 /* release (the open file description goes): drop its flock if @fi says so
  * and it may hold one, and the POSIX (OFD) locks of owners that locked
  * only through it; forget @ino's fence and loss mark when @last (no open
- * left on this mount).  An unlock that fails is retried by the worker
- * until it goes through or the lock session ends (the pair stays
- * recorded, and renewed, until then).  0 or a negative errno. */
+ * left on this mount).  0 or a negative errno. */
 int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
     bool last);
 

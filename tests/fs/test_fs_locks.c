@@ -32,8 +32,7 @@
  *   lost before they committed never commit (getattr, close: EIO); a
  *   lease that ran out inside a snapshot the holder's mount installs is
  *   noticed (EIO); OFD locks exclude across mounts and go at close;
- *   ftruncate is fenced and fails on a lost lock's file; an OFD
- *   lock whose release failed (no majority) is retried until it goes.
+ *   ftruncate is fenced and fails on a lost lock's file.
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -1403,84 +1402,6 @@ static void test_ofd(void)
 	close(b);
 }
 
-/* Wait until member @i says it does not lead (a leader cut off from the
- * majority steps down). */
-static void wait_not_leader(int i)
-{
-	struct clerk_options o;
-	struct clerk *ck;
-	bool leads = true;
-
-	clerk_options_defaults(&o);
-	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
-	for (int t = 0; t < 200 && leads; t++) {
-		struct cproto_status st;
-
-		leads = clerk_member_status(ck, (uint32_t)i, &st) != 0 ||
-		    st.leader == (uint64_t)i + 1;
-		if (leads)
-			sleep_ms(50);
-	}
-	clerk_free(ck);
-	CHECK(!leads, "member %d still leads", i + 1);
-}
-
-/*
- * A failed unlock at close is retried: mount h holds an OFD lock and
- * closes the file while the two other mounts are killed (no majority,
- * and h no longer leads: its UNLOCK_OWNER at release times out and is
- * lost with them, in no log; nothing commits meanwhile, so no lease runs
- * out, kv.h election grace).  Once they are back, the retry goes through and
- * another mount gets the lock.  Before, the failure was only logged:
- * mount h kept the lock recorded as held and renewed its lease for as
- * long as it lived, so the other mount never got it.
- */
-static void test_ofd_retry(void)
-{
-	const char *failed = "releasing the locks of a closed file";
-	int h = 0, o = 1, a, b, before, st;
-	bool got = false, fails = false;
-
-	a = open_rw(h, "ofd-retry");
-	before = log_count(h, failed);
-	CHECK(ofd_lock(a, F_OFD_SETLK, F_WRLCK) == 0, "OFD lock");
-	for (int i = 0; i < N; i++) {
-		if (i == h)
-			continue;
-		CHECK(kill(pids[i], SIGKILL) == 0, "kill mount %d", i + 1);
-		CHECK(waitpid(pids[i], &st, 0) == pids[i], "wait");
-		pids[i] = 0;
-	}
-	wait_not_leader(h);
-	close(a);
-	for (int t = 0; t < OP_TIMEOUT_MS * 3 / 50 && !fails; t++) {
-		fails = log_count(h, failed) > before;
-		if (!fails)
-			sleep_ms(50);
-	}
-	for (int i = 0; i < N; i++) {
-		if (i == h)
-			continue;
-		unmount(i);
-		start(i);
-	}
-	CHECK(fails,
-	    "the release on mount %d did not fail without a "
-	    "majority",
-	    h + 1);
-	b = open_rw(o, "ofd-retry");
-	for (int t = 0; t < LEASE_MS * 5 / 50 && !got; t++) {
-		got = ofd_lock(b, F_OFD_SETLK, F_WRLCK) == 0;
-		if (!got)
-			sleep_ms(50);
-	}
-	CHECK(got,
-	    "an OFD lock whose release failed on mount %d is still held "
-	    "there after the cluster came back",
-	    h + 1);
-	close(b);
-}
-
 /*
  * A mount's lock session idles past the session TTL (nothing held or
  * asked there; another mount's lock keeps the committed clock moving),
@@ -1612,11 +1533,6 @@ int main(int argc, char **argv)
 	if (want(only, "ofd")) {
 		test_ofd();
 		printf("ok OFD locks exclude across mounts and go at close\n");
-	}
-	if (want(only, "ofdretry")) {
-		test_ofd_retry();
-		printf("ok an OFD lock whose release failed (no majority) is "
-		       "unlocked once the cluster is back\n");
 	}
 	if (want(only, "ftrunc")) {
 		test_ftruncate_fenced();
