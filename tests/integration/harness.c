@@ -1955,6 +1955,38 @@ void harness_free(struct harness *h)
 /* Membership                                                           */
 /* ------------------------------------------------------------------ */
 
+pid_t harness_sh(struct harness *h, const char *script)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	char path[8192], cl[4096];
+	pid_t pid;
+
+	snprintf(cl, sizeof(cl), "%s/cluster.conf", harness_dir(h));
+	snprintf(path, sizeof(path), "%s/kv:%s", bd ? bd : ".",
+	    getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	pid = fork();
+	if (pid == 0) {
+		setenv("RAFTKV_CLUSTER", cl, 1);
+		setenv("PATH", path, 1);
+		setenv("D", harness_dir(h), 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	return pid > 0 ? pid : -1;
+}
+
+int harness_wait_status(pid_t pid)
+{
+	int ws;
+
+	if (pid <= 0)
+		return -1;
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
 void harness_expect_removed_exit(struct harness *h, int i)
 {
 	pthread_mutex_lock(&h->mu);

@@ -162,6 +162,15 @@ int harness_restart(struct harness *h, int i);
  */
 int harness_join(struct harness *h, int i);
 
+/* Start /bin/sh -c @script with RAFTKV_CLUSTER set to the harness's
+ * cluster file, PATH starting with the build's kv/ (our raftkv) and $D
+ * the harness's directory.  Its pid, or -1. */
+pid_t harness_sh(struct harness *h, const char *script);
+
+/* Wait for child @pid: its exit status, 128 + the signal that killed it,
+ * or -1. */
+int harness_wait_status(pid_t pid);
+
 /* Member @i was removed: wait up to @timeout_ms for its process to stop
  * by itself (raftkv-server exits 0 once its removal is committed), which
  * is then not an unexpected exit.  0 or HARNESS_EDEADLINE. */

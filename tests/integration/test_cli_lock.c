@@ -70,39 +70,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* /bin/sh -c @script with RAFTKV_CLUSTER and PATH set to the harness's
- * cluster and our raftkv; the pid. */
-static pid_t sh(struct harness *h, const char *script)
-{
-	const char *bd = getenv("RAFTKV_BUILDDIR");
-	char path[8192], cl[4096];
-	pid_t pid;
-
-	snprintf(cl, sizeof(cl), "%s/cluster.conf", harness_dir(h));
-	snprintf(path, sizeof(path), "%s/kv:%s", bd ? bd : ".",
-	    getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	pid = fork();
-	if (pid == 0) {
-		setenv("RAFTKV_CLUSTER", cl, 1);
-		setenv("PATH", path, 1);
-		setenv("D", harness_dir(h), 1);
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int ws;
-
-	while (waitpid(pid, &ws, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
 /* The contents of $D/@name (trailing newline dropped), or "" if absent. */
 static void read_file(struct harness *h, const char *name, char *buf,
     size_t cap)
@@ -154,7 +121,7 @@ static void test_counter_under_lock(void **state)
 	 * The lock command's exit status stops the loop on any failure. */
 	snprintf(script, sizeof(script),
 	    "raftkv put count 0 >/dev/null || exit 1\n");
-	assert_int_equal(wait_status(sh(h, script)), 0);
+	assert_int_equal(harness_wait_status(harness_sh(h, script)), 0);
 	snprintf(script, sizeof(script),
 	    "i=0; while [ $i -lt %d ]; do\n"
 	    "  raftkv lock count.lock -- sh -c "
@@ -165,10 +132,12 @@ static void test_counter_under_lock(void **state)
 	    ROUNDS);
 	for (int c = 0; c < NCLIENTS; c++)
 		for (int p = 0; p < NPROC; p++)
-			pids[n++] = sh(h, script);
+			pids[n++] = harness_sh(h, script);
 	for (int i = 0; i < n; i++)
-		assert_int_equal(wait_status(pids[i]), 0);
-	assert_int_equal(wait_status(sh(h, "raftkv get count > $D/count")), 0);
+		assert_int_equal(harness_wait_status(pids[i]), 0);
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv get count > $D/count")),
+	    0);
 	read_file(h, "count", out, sizeof(out));
 	assert_int_equal(strtol(out, NULL, 10), NCLIENTS * NPROC * ROUNDS);
 	harness_mark_passed(h);
@@ -188,7 +157,7 @@ static void test_kill9_holder_lease_and_fence(void **state)
 
 	/* The holder: records its token and its command's pid, then
 	 * sleeps holding the lock. */
-	holder = sh(h,
+	holder = harness_sh(h,
 	    "exec raftkv lock L -- sh -c "
 	    "'echo $$ > $D/holder.pid; "
 	    "echo $RAFTKV_LOCK_TOKEN > $D/old.token; "
@@ -203,9 +172,9 @@ static void test_kill9_holder_lease_and_fence(void **state)
 	/* A fenced put with the live token applies. */
 	snprintf(buf, sizeof(buf),
 	    "raftkv put --fence %s --lock L data first >/dev/null", old);
-	assert_int_equal(wait_status(sh(h, buf)), 0);
+	assert_int_equal(harness_wait_status(harness_sh(h, buf)), 0);
 	/* A waiter queues behind it. */
-	waiter = sh(h,
+	waiter = harness_sh(h,
 	    "raftkv lock --timeout 60000 L -- sh -c "
 	    "'echo $RAFTKV_LOCK_TOKEN > $D/new.token; "
 	    "raftkv put --fence $RAFTKV_LOCK_TOKEN --lock L "
@@ -219,10 +188,10 @@ static void test_kill9_holder_lease_and_fence(void **state)
 	/* kill -9 the holder (the raftkv process; its command too, by the
 	 * pid it wrote): nothing unlocks; the lease must run out. */
 	assert_int_equal(kill(holder, SIGKILL), 0);
-	assert_int_equal(wait_status(holder), 128 + SIGKILL);
+	assert_int_equal(harness_wait_status(holder), 128 + SIGKILL);
 	kill(child, SIGKILL);
 	t_killed = mono_ms();
-	assert_int_equal(wait_status(waiter), 0);
+	assert_int_equal(harness_wait_status(waiter), 0);
 	t_granted = mono_ms();
 	/* Not before the lease (safety; load only makes it later): the
 	 * holder renewed at most a lease ago, so at least the lease minus
@@ -237,19 +206,23 @@ static void test_kill9_holder_lease_and_fence(void **state)
 	assert_string_equal(buf, "2");
 	read_file(h, "stale.err", buf, sizeof(buf));
 	assert_non_null(strstr(buf, "fenced"));
-	assert_int_equal(wait_status(sh(h, "raftkv get data > $D/data")), 0);
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv get data > $D/data")),
+	    0);
 	read_file(h, "data", buf, sizeof(buf));
 	assert_string_equal(buf, "second");
 	/* Released now: the old token is refused still, and so is the
 	 * new one (no live grant at all). */
 	snprintf(buf, sizeof(buf),
 	    "raftkv put --fence %s --lock L data x 2>/dev/null", old);
-	assert_int_equal(wait_status(sh(h, buf)), 2);
+	assert_int_equal(harness_wait_status(harness_sh(h, buf)), 2);
 	snprintf(buf, sizeof(buf),
 	    "raftkv put --fence %s --lock L data x 2>/dev/null", got);
-	assert_int_equal(wait_status(sh(h, buf)), 2);
+	assert_int_equal(harness_wait_status(harness_sh(h, buf)), 2);
 	/* --nb on a free lock: granted at once. */
-	assert_int_equal(wait_status(sh(h, "raftkv lock --nb L -- true")), 0);
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv lock --nb L -- true")),
+	    0);
 	harness_mark_passed(h);
 }
 
@@ -274,7 +247,7 @@ static void test_idle_expiry_by_ticks(void **state)
 	pid_t holder;
 	int rv = -1;
 
-	holder = sh(h,
+	holder = harness_sh(h,
 	    "exec raftkv lock L -- sh -c "
 	    "'echo $$ > $D/holder.pid; exec sleep 600'");
 	assert_true(wait_file(h, "holder.pid", 30000));
@@ -285,7 +258,7 @@ static void test_idle_expiry_by_ticks(void **state)
 	assert_int_equal(clerk_getlk(ck, &rq, &who), KV_ELOCKED);
 	assert_true(who.session != 0);
 	assert_int_equal(kill(holder, SIGKILL), 0);
-	assert_int_equal(wait_status(holder), 128 + SIGKILL);
+	assert_int_equal(harness_wait_status(holder), 128 + SIGKILL);
 	kill(atoi(buf), SIGKILL);
 	/* Eventually free: a lease plus a few TICKs; 60 s is far beyond. */
 	for (uint64_t end = mono_ms() + 60000; mono_ms() < end;) {
@@ -306,11 +279,13 @@ static void test_lock_handle_unlock(void **state)
 	struct harness *h = start(state, "cli-lock-handle");
 	char line[128], *tab;
 
-	assert_int_equal(wait_status(sh(h, "raftkv lock K > $D/held")), 0);
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv lock K > $D/held")),
+	    0);
 	read_file(h, "held", line, sizeof(line));
 	tab = strchr(line, '\t');
 	assert_non_null(tab);
-	assert_int_equal(wait_status(sh(h,
+	assert_int_equal(harness_wait_status(harness_sh(h,
 	                     "raftkv lock --nb K -- true "
 	                     "2>/dev/null")),
 	    2);
@@ -318,13 +293,15 @@ static void test_lock_handle_unlock(void **state)
 		char cmd[512];
 
 		snprintf(cmd, sizeof(cmd), "raftkv unlock K %s", tab + 1);
-		assert_int_equal(wait_status(sh(h, cmd)), 0);
+		assert_int_equal(harness_wait_status(harness_sh(h, cmd)), 0);
 	}
-	assert_int_equal(wait_status(sh(h, "raftkv lock --nb K -- true")), 0);
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv lock --nb K -- true")),
+	    0);
 	harness_mark_passed(h);
 }
 
-/* wait_status() for at most @ms: the status, or -1 (still running). */
+/* harness_wait_status() for at most @ms: the status, or -1 (still running). */
 static int wait_status_for(pid_t pid, int ms)
 {
 	uint64_t end = mono_ms() + (uint64_t)ms;
@@ -360,7 +337,7 @@ static void test_cut_off_stops_command(void **state)
 	char buf[64], sleeper[64];
 	int rv;
 
-	holder = sh(h,
+	holder = harness_sh(h,
 	    "exec raftkv lock L -- sh -c "
 	    "'sleep 600 & echo $! > $D/sleep.pid; "
 	    "trap \"echo term > $D/term\" TERM; "
@@ -379,7 +356,7 @@ static void test_cut_off_stops_command(void **state)
 	if (rv == -1) {
 		kill(holder, SIGKILL);
 		kill(atoi(buf), SIGKILL);
-		wait_status(holder);
+		harness_wait_status(holder);
 		fail_msg("raftkv lock ran on while cut off");
 	}
 	assert_int_equal(rv, 5);

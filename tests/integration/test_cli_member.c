@@ -73,42 +73,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* /bin/sh -c @script with RAFTKV_CLUSTER and PATH set to the harness's
- * cluster and our raftkv, $D its directory; the pid. */
-static pid_t sh(struct harness *h, const char *script)
-{
-	const char *bd = getenv("RAFTKV_BUILDDIR");
-	char path[8192], cl[4096];
-	pid_t pid;
-
-	snprintf(cl, sizeof(cl), "%s/cluster.conf", harness_dir(h));
-	snprintf(path, sizeof(path), "%s/kv:%s", bd ? bd : ".",
-	    getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	pid = fork();
-	if (pid == 0) {
-		setenv("RAFTKV_CLUSTER", cl, 1);
-		setenv("PATH", path, 1);
-		setenv("D", harness_dir(h), 1);
-		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int ws;
-
-	while (waitpid(pid, &ws, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-}
-
 static int run(struct harness *h, const char *script)
 {
-	return wait_status(sh(h, script));
+	return harness_wait_status(harness_sh(h, script));
 }
 
 /* True if $D/@name contains @text. */
@@ -185,7 +152,7 @@ static pid_t add_learner(struct harness *h, unsigned id, const char *opts)
 	    "exec raftkv %s member add %u tcp://127.0.0.1:%u "
 	    "tcp://127.0.0.1:%u \"$D/k%u\" >\"$D/add%u.out\" 2>&1",
 	    id, opts, id, 100 + id, 300 + id, id, id);
-	return sh(h, script);
+	return harness_sh(h, script);
 }
 
 static void test_cli_member_add_while_pending(void **state)
@@ -211,8 +178,9 @@ static void test_cli_member_add_while_pending(void **state)
 		pid_t first = add_learner(h, id, "");
 
 		wait_appended(h, id);
-		st2 = wait_status(add_learner(h, id + 1, "--timeout 200"));
-		assert_int_equal(wait_status(first), 0);
+		st2 = harness_wait_status(
+		    add_learner(h, id + 1, "--timeout 200"));
+		assert_int_equal(harness_wait_status(first), 0);
 		snprintf(name, sizeof(name), "add%u.out", id + 1);
 		refused = st2 == 4 &&
 		    file_has(h, name,
@@ -228,7 +196,7 @@ static void test_cli_member_add_while_pending(void **state)
 	assert_true(refused);
 	id -= 2;
 	/* Once the first is committed, the same command succeeds. */
-	assert_int_equal(wait_status(add_learner(h, id + 3, "")), 0);
+	assert_int_equal(harness_wait_status(add_learner(h, id + 3, "")), 0);
 	snprintf(name, sizeof(name), "add%u.out", id + 3);
 	assert_true(file_has(h, name, "added as a learner"));
 	harness_mark_passed(h);
