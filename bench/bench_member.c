@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +32,12 @@
 #include "kv/cmd.h"
 #include "kv/kv.h"
 #include "raft/client/cproto.h"
+#include "raft/util/num.h"
 #include "tests/integration/harness.h"
 
 #define VALUE_FILL (64u << 10)
 #define VALUE_WRITE 1024u
+#define FILLERS 8u
 
 struct writer {
 	struct harness *h;
@@ -85,6 +88,73 @@ static void *writer_main(void *p)
 	return NULL;
 }
 
+struct filler {
+	struct harness *h;
+	unsigned me, mib;
+	int err;
+	pthread_t tid;
+};
+
+/* Put every FILLERS-th 64 KiB value of the state, from value @me on. */
+static void *filler_main(void *p)
+{
+	struct filler *f = p;
+	struct clerk *ck = new_clerk(f->h);
+	uint64_t rng = 0x9e3779b97f4a7c15ull + f->me;
+	char *val = malloc(VALUE_FILL);
+
+	if (ck == NULL || val == NULL) {
+		f->err = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = f->me; i < f->mib * 16; i += FILLERS) {
+		char key[32];
+		int rv;
+
+		/* Incompressible: snapshots are zstd-compressed. */
+		for (size_t k = 0; k < VALUE_FILL; k += 8) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			memcpy(val + k, &rng, 8);
+		}
+		snprintf(key, sizeof(key), "state/%u", i);
+		rv = clerk_put(ck, key, strlen(key), val, VALUE_FILL, 0,
+		    KV_F_ANYVER, NULL, NULL);
+		if (rv != KV_OK && rv != KV_EMAYBE) {
+			f->err = rv;
+			break;
+		}
+	}
+out:
+	free(val);
+	if (ck != NULL)
+		clerk_free(ck);
+	return NULL;
+}
+
+/* Fill @mib MiB of state with FILLERS concurrent clerks; 0 or an error. */
+static int fill(struct harness *h, unsigned mib)
+{
+	struct filler f[FILLERS];
+	int rv = 0;
+
+	for (unsigned i = 0; i < FILLERS; i++) {
+		f[i] = (struct filler){ .h = h, .me = i, .mib = mib };
+		if (pthread_create(&f[i].tid, NULL, filler_main, &f[i]) != 0) {
+			f[i].err = -EAGAIN;
+			f[i].h = NULL;
+		}
+	}
+	for (unsigned i = 0; i < FILLERS; i++) {
+		if (f[i].h != NULL)
+			pthread_join(f[i].tid, NULL);
+		if (f[i].err != 0 && rv == 0)
+			rv = f[i].err;
+	}
+	return rv;
+}
+
 static double secs(uint64_t ms)
 {
 	return (double)ms / 1000.0;
@@ -99,37 +169,37 @@ int main(int argc, char **argv)
 	struct writer *w;
 	atomic_bool stop = false;
 	atomic_uint_fast64_t ops = 0;
-	struct clerk *ck;
 	char bd[4096], member[4200];
 	uint64_t t0, t1, o0, o1, base_ops, base_ms, chg_ops, chg_ms;
-	char *val;
-	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	bool bad = false;
 	int c, rv;
 
 	while ((c = getopt(argc, argv, "m:w:s:d:")) != -1) {
 		switch (c) {
 		case 'm':
-			mib = (unsigned)strtoul(optarg, NULL, 10);
+			bad |= num_parse_uint(optarg, 1, 65536, &mib) != 0;
 			break;
 		case 'w':
-			nw = (unsigned)strtoul(optarg, NULL, 10);
+			bad |= num_parse_uint(optarg, 1, 256, &nw) != 0;
 			break;
 		case 's':
-			seconds = (unsigned)strtoul(optarg, NULL, 10);
+			bad |= num_parse_uint(optarg, 1, 3600, &seconds) != 0;
 			break;
 		case 'd':
 			dir = optarg;
 			break;
 		default:
-			fprintf(stderr,
-			    "usage: %s [-m MIB] [-w WRITERS] [-s SECONDS] "
-			    "[-d DIR]\n",
-			    argv[0]);
-			return 2;
+			bad = true;
+			break;
 		}
 	}
-	if (mib == 0 || nw == 0 || nw > 256 || seconds == 0)
+	if (bad || optind != argc) {
+		fprintf(stderr,
+		    "usage: %s [-m MIB 1-65536] [-w WRITERS 1-256] "
+		    "[-s SECONDS 1-3600] [-d DIR]\n",
+		    argv[0]);
 		return 2;
+	}
 	snprintf(bd, sizeof(bd), "%s",
 	    getenv("RAFTKV_BUILDDIR") ? getenv("RAFTKV_BUILDDIR") : ".");
 	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd);
@@ -139,40 +209,28 @@ int main(int argc, char **argv)
 	ho.base_dir = dir;
 	ho.spares = 1;
 	ho.no_fault_injection = true;
-	ho.max_raft_state = 16 << 20; /* the learner catches up by snapshot */
+	/*
+	 * The learner catches up by snapshot.  A snapshot every 16 MiB of
+	 * log made the fill quadratic (64 snapshots of a growing state at
+	 * 1 GiB); a quarter of the state keeps it to a few.
+	 */
+	ho.max_raft_state = mib <= 64 ? (int64_t)16 << 20 : (int64_t)mib << 18;
 	ho.workers = 64;
 	h = harness_new(3, &ho);
 	if (h == NULL)
 		return 1;
 	harness_mark_passed(h); /* no logs at the end */
 
-	/* The state: mib MiB of 64 KiB values. */
+	/* The state: mib MiB of 64 KiB values, put by FILLERS clerks. */
 	fprintf(stderr, "filling %u MiB...\n", mib);
-	ck = new_clerk(h);
-	val = malloc(VALUE_FILL);
-	if (ck == NULL || val == NULL)
+	t0 = harness_now_ms();
+	rv = fill(h, mib);
+	if (rv != 0) {
+		fprintf(stderr, "fill: %s\n", clerk_strerror(rv));
+		harness_free(h);
 		return 1;
-	for (unsigned i = 0; i < mib * 16; i++) {
-		char key[32];
-
-		/* Incompressible: snapshots are zstd-compressed. */
-		for (size_t k = 0; k < VALUE_FILL; k += 8) {
-			rng ^= rng << 13;
-			rng ^= rng >> 7;
-			rng ^= rng << 17;
-			memcpy(val + k, &rng, 8);
-		}
-
-		snprintf(key, sizeof(key), "state/%u", i);
-		rv = clerk_put(ck, key, strlen(key), val, VALUE_FILL, 0,
-		    KV_F_ANYVER, NULL, NULL);
-		if (rv != KV_OK && rv != KV_EMAYBE) {
-			fprintf(stderr, "fill: %s\n", clerk_strerror(rv));
-			return 1;
-		}
 	}
-	clerk_free(ck);
-	free(val);
+	fprintf(stderr, "filled in %.1f s\n", secs(harness_now_ms() - t0));
 
 	w = calloc(nw, sizeof(*w));
 	for (unsigned i = 0; i < nw; i++) {
