@@ -41,6 +41,7 @@
 #include <signal.h>
 #include <cmocka.h>
 
+#include "raft/err.h"
 #include "raft/member/node.h"
 #include "tests/integration/harness.h"
 
@@ -359,14 +360,62 @@ static int dec_done(void)
  */
 #define HEAL_RETURN_MS 5000
 
+/* What each Dec came back with, for a failure's message: one line per
+ * distinct status, with how many and when (ms after the partition). */
+static void print_dec_outcomes(const struct outcome *out, int n,
+    uint64_t t_part, uint64_t t_go, uint64_t t_inc, uint64_t t_heal,
+    const struct cproto_status *st, int st_rv)
+{
+	bool shown[NDEC] = { false };
+
+	print_message("      partition at 0 ms, Decs let go at %llu, majority "
+	              "Inc back at %llu, heal at %llu\n",
+	    (unsigned long long)(t_go - t_part),
+	    (unsigned long long)(t_inc - t_part),
+	    (unsigned long long)(t_heal - t_part));
+	if (st_rv == 0)
+		print_message("      old leader before the heal: role %u term "
+		              "%llu last %llu commit %llu\n",
+		    st->role, (unsigned long long)st->term,
+		    (unsigned long long)st->last_index,
+		    (unsigned long long)st->commit);
+	else
+		print_message("      old leader before the heal: STATUS "
+		              "failed: %s\n",
+		    rk_strerror(st_rv));
+	for (int k = 0; k < n; k++) {
+		uint64_t lo = out[k].done_ms, hi = out[k].done_ms;
+		const char *name = rk_errname(out[k].rv);
+		int count = 0;
+
+		if (shown[k])
+			continue;
+		for (int m = k; m < n; m++) {
+			if (out[m].rv != out[k].rv)
+				continue;
+			shown[m] = true;
+			count++;
+			lo = out[m].done_ms < lo ? out[m].done_ms : lo;
+			hi = out[m].done_ms > hi ? out[m].done_ms : hi;
+		}
+		print_message("      %d Decs returned %d (%s: %s) at "
+		              "%llu..%llu "
+		              "ms\n",
+		    count, out[k].rv, name ? name : "?", rk_strerror(out[k].rv),
+		    (unsigned long long)(lo - t_part),
+		    (unsigned long long)(hi - t_part));
+	}
+}
+
 static void test_leader_partition_4a(void **state)
 {
 	struct harness *h = start_cluster(state, "leader_partition_4a", 0);
 	struct outcome out[NDEC];
+	struct cproto_status st;
 	int group[NSRV];
 	struct job *jobs;
-	uint64_t r, t_inc, t_heal;
-	int l, early = 0, ok = 0, late = 0;
+	uint64_t r, t_part, t_go, t_inc, t_heal;
+	int l, st_rv, early = 0, ok = 0, late = 0;
 
 	memset(out, 0, sizeof(out));
 	r = one_inc(h, ALL);
@@ -387,11 +436,13 @@ static void test_leader_partition_4a(void **state)
 	/* MakePartition(l): the leader alone in the minority. */
 	for (int i = 0; i < NSRV; i++)
 		group[i] = i == l;
+	t_part = harness_now_ms();
 	assert_int_equal(harness_partition(h, group), 0);
 	pthread_mutex_lock(&dec.mu);
 	dec.go = true;
 	pthread_cond_broadcast(&dec.cv);
 	pthread_mutex_unlock(&dec.mu);
+	t_go = harness_now_ms();
 
 	harness_sleep_ms(10);
 	r = one_inc(h, all_but(l));
@@ -400,6 +451,7 @@ static void test_leader_partition_4a(void **state)
 	while (harness_now_ms() < t_inc + 1000)
 		harness_sleep_ms(10);
 	early = dec_done();
+	st_rv = harness_status(h, l, &st);
 
 	t_heal = harness_now_ms();
 	assert_int_equal(harness_heal(h), 0);
@@ -415,6 +467,9 @@ static void test_leader_partition_4a(void **state)
 	}
 	pthread_mutex_destroy(&dec.mu);
 	pthread_cond_destroy(&dec.cv);
+	if (early || ok || late)
+		print_dec_outcomes(out, NDEC, t_part, t_go, t_inc, t_heal, &st,
+		    st_rv);
 	if (early || ok || late)
 		fail_msg("Dec submits to the deposed leader: %d returned "
 		         "before healing, %d returned OK, %d still blocked %d "
