@@ -57,6 +57,7 @@
 #define TERM_GRACE_MS 3000 /* harness_free(): SIGTERM, then SIGKILL */
 #define KILL_TERM_WAIT_MS 10000 /* harness_kill(SIGTERM) */
 #define FAULT_TIMEOUT_MS 3000
+#define FAULT_TRIES 3 /* fault calls are repeated on a timeout */
 #define START_ATTEMPTS 5
 #define REG_MAX 1024
 #define MAX_ARGS 64
@@ -1457,16 +1458,26 @@ static int apply_fault(struct harness *h, int i, int j)
 	cf.blocked = h->f[i][j].blocked;
 	pthread_mutex_unlock(&h->mu);
 	cproto_encode_fault(&cf, buf);
-	rv = call_status(h, i, CPROTO_FAULT, buf, sizeof(buf), FAULT_TIMEOUT_MS,
-	    NULL);
-	if (rv == HARNESS_ENOTRUNNING)
-		return 0; /* applied when it restarts */
-	if (rv != 0)
+	/*
+	 * A fault call sets the link's state outright, so repeating it is
+	 * safe.  A member whose loop stalled under load can miss the 3 s
+	 * limit once; each failed try is logged, so a member that never
+	 * answers still shows.
+	 */
+	for (int try = 1;; try++) {
+		rv = call_status(h, i, CPROTO_FAULT, buf, sizeof(buf),
+		    FAULT_TIMEOUT_MS, NULL);
+		if (rv == HARNESS_ENOTRUNNING)
+			return 0; /* applied when it restarts */
+		if (rv == 0)
+			return 0;
 		fprintf(stderr,
-		    "harness[%s]: fault injection %d->%d: %d "
+		    "harness[%s]: fault injection %d->%d, try %d of %d: %d "
 		    "(%s)\n",
-		    h->name, i, j, rv, rk_strerror(rv));
-	return rv;
+		    h->name, i, j, try, FAULT_TRIES, rv, rk_strerror(rv));
+		if (rv != CLIENT_ETIMEDOUT || try == FAULT_TRIES)
+			return rv;
+	}
 }
 
 /* Set link i->j to @nf and tell member i if it changed. */
