@@ -22,7 +22,10 @@
  * "members" file (loaded by member.c, saved here whenever they change)
  * and in member snapshots (node_gone/node_merge_gone), and a member
  * restarted after compaction, or one that caught up from a snapshot,
- * still refuses them.
+ * still refuses them.  The key recorded for a removal is the one the
+ * log gave the member before it (removed_key), never one a later
+ * configuration gives it: an id removed and added again comes back with
+ * a new key, which is admitted.
  *
  * A member removed by a change not yet committed stays connected and
  * admitted (the linger list): the others must still hear it and answer
@@ -70,11 +73,23 @@ static bool conf_has(const struct raft_conf *c, raft_id id)
 	return config_member_index(c, id) >= 0;
 }
 
-/* Note that @id was removed (@gone: its key too) or added again
- * (!@gone).  Returns true if the removed members changed. */
-static bool gone_set(struct node *n, raft_id id, bool gone)
+/* The directory a change entry carries, if it decodes. */
+static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
+    struct memberdir *d)
 {
-	const struct memberdir_entry *e;
+	if (e->type != RAFT_ENTRY_CONF || raft_conf_change_decode(e, cc) != 0)
+		return false;
+	if (cc->ctx_len == 0 || memberdir_decode(cc->ctx, cc->ctx_len, d)) {
+		d->n = 0;
+		return true;
+	}
+	return true;
+}
+
+/* Note that @id was removed (with @key, "" for none or unknown) or
+ * added again (!@gone).  Returns true if the removed members changed. */
+static bool gone_set(struct node *n, raft_id id, bool gone, const char *key)
+{
 	uint32_t ids, keys;
 	bool changed;
 
@@ -86,13 +101,86 @@ static bool gone_set(struct node *n, raft_id id, bool gone)
 		memberdir_gone_del_id(&n->gone, id);
 	} else {
 		memberdir_gone_add_id(&n->gone, id);
-		e = memberdir_find(&n->dir, id);
-		if (e != NULL)
-			memberdir_gone_add_key(&n->gone, e->key);
+		memberdir_gone_add_key(&n->gone, key);
 	}
 	changed |= ids != n->gone.n_ids || keys != n->gone.n_keys;
 	pthread_mutex_unlock(&n->mu);
 	return changed;
+}
+
+/* Where removed_key() reads the log: the core's entries in memory, or
+ * the boot entries before the core exists. */
+struct log_view {
+	struct raft *raft;
+	const struct raft_boot *boot;
+};
+
+static const struct raft_entry *view_at(const struct log_view *v, raft_index i)
+{
+	if (i == 0)
+		return NULL;
+	if (v->raft != NULL)
+		return raft_entry_at(v->raft, i);
+	if (v->boot->n_entries == 0 || i < v->boot->entries[0].index ||
+	    i - v->boot->entries[0].index >= v->boot->n_entries)
+		return NULL;
+	return &v->boot->entries[i - v->boot->entries[0].index];
+}
+
+/* True if @e is a change entry whose directory (the configuration it
+ * makes) lists @id; then @key is @id's key there.  @d: scratch. */
+static bool entry_key(const struct raft_entry *e, raft_id id,
+    struct memberdir *d, char key[MEMBERDIR_KEY_MAX])
+{
+	struct raft_conf_change cc;
+	const struct memberdir_entry *m;
+
+	if (!entry_dir(e, &cc, d) || (m = memberdir_find(d, id)) == NULL)
+		return false;
+	snprintf(key, MEMBERDIR_KEY_MAX, "%s", m->key);
+	return true;
+}
+
+/*
+ * The key member @id had when the change at @index removed it: the one
+ * the newest change entry before @index gives it (each carries the
+ * directory of the configuration it makes), else (compacted, or a
+ * bootstrap member never listed) the directory's.  The directory may
+ * already have the key of a re-add of @id (a later entry merged first:
+ * the commit of the removal comes with the append of the re-add, or the
+ * "members" file read at start is newer than the log), and cfg.fresh may
+ * too: a key that a configuration after @index gives @id is the re-added
+ * member's, never recorded as removed ("" then: the old key is recorded
+ * by the members that saw it, and travels in their snapshots).
+ */
+static void removed_key(struct node *n, const struct log_view *v, raft_id id,
+    raft_index index, char key[MEMBERDIR_KEY_MAX])
+{
+	struct memberdir *d = malloc(sizeof(*d));
+	const struct memberdir_entry *m;
+	const struct raft_entry *e;
+	char later[MEMBERDIR_KEY_MAX];
+	bool found = false;
+
+	if (d == NULL)
+		fatalx("out of memory reading a membership change");
+	key[0] = '\0';
+	for (raft_index i = index - 1; !found && (e = view_at(v, i)) != NULL;
+	     i--)
+		found = entry_key(e, id, d, key);
+	pthread_mutex_lock(&n->mu);
+	if (!found && (m = memberdir_find(&n->dir, id)) != NULL)
+		snprintf(key, MEMBERDIR_KEY_MAX, "%s", m->key);
+	if (n->cfg.fresh_index > index &&
+	    (m = memberdir_find(&n->cfg.fresh, id)) != NULL &&
+	    strcmp(m->key, key) == 0)
+		key[0] = '\0';
+	pthread_mutex_unlock(&n->mu);
+	for (raft_index i = index + 1;
+	     key[0] != '\0' && (e = view_at(v, i)) != NULL; i++)
+		if (entry_key(e, id, d, later) && strcmp(later, key) == 0)
+			key[0] = '\0';
+	free(d);
 }
 
 /* True if @key is the key of a member this member saw removed. */
@@ -129,19 +217,6 @@ static bool merge_dir(struct node *n, const struct memberdir *d,
 		log_warnx("member directory: cannot add %u entries: %s", d->n,
 		    strerror(-rv));
 	return d->n > 0;
-}
-
-/* The directory a change entry carries, if it decodes. */
-static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
-    struct memberdir *d)
-{
-	if (e->type != RAFT_ENTRY_CONF || raft_conf_change_decode(e, cc) != 0)
-		return false;
-	if (cc->ctx_len == 0 || memberdir_decode(cc->ctx, cc->ctx_len, d)) {
-		d->n = 0;
-		return true;
-	}
-	return true;
 }
 
 /* Drop from the removed members every id of @c (but self): a
@@ -203,12 +278,18 @@ void node_member_boot(struct node *n, const struct raft_boot *boot)
 		fatalx("out of memory reading the member directory");
 	if (boot != NULL && boot->has_snapshot)
 		last = boot->snap.index;
+	const struct log_view v = { .boot = boot };
+	char key[MEMBERDIR_KEY_MAX] = "";
+
 	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++)
 		if (entry_dir(&boot->entries[i], &cc, d)) {
 			(void)merge_dir(n, d, &cc.conf);
+			if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
+				removed_key(n, &v, cc.id,
+				    boot->entries[i].index, key);
 			if (cc.id != n->cfg.id)
 				(void)gone_set(n, cc.id,
-				    cc.type == RAFT_CONF_REMOVE);
+				    cc.type == RAFT_CONF_REMOVE, key);
 			last = boot->entries[i].index;
 		}
 	free(d);
@@ -369,8 +450,12 @@ static bool committed_conf(struct node *n, const struct raft_entry *e)
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return false;
 	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id) {
+		const struct log_view v = { .raft = n->raft };
+		char key[MEMBERDIR_KEY_MAX];
+
 		linger_add(n, cc.id, e->index, true);
-		changed = gone_set(n, cc.id, true);
+		removed_key(n, &v, cc.id, e->index, key);
+		changed = gone_set(n, cc.id, true, key);
 	}
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
@@ -400,7 +485,7 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 			continue;
 		dir_changed |= merge_dir(n, d, &cc.conf);
 		if (cc.type != RAFT_CONF_REMOVE)
-			dir_changed |= gone_set(n, cc.id, false);
+			dir_changed |= gone_set(n, cc.id, false, "");
 		if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
 			sync |= linger_add(n, cc.id, rd->entries[i].index,
 			    false);
