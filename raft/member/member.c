@@ -304,7 +304,7 @@ static int restore_wrapped(void *arg, const void *data, size_t len)
 		node_merge_gone(m->node, g, false);
 	} else {
 		(void)memberdir_merge(&m->pending, d);
-		memberdir_gone_merge(&m->pending_gone, g);
+		(void)memberdir_gone_merge(&m->pending_gone, g);
 	}
 	pthread_mutex_unlock(&m->mu);
 	rv = m->inner.restore(m->inner.arg, p + off + glen, len - off - glen);

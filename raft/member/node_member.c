@@ -91,7 +91,7 @@ static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
 static bool gone_set(struct node *n, raft_id id, bool gone, const char *key)
 {
 	uint32_t ids, keys;
-	bool changed;
+	bool changed, full = false;
 
 	pthread_mutex_lock(&n->mu);
 	ids = n->gone.n_ids;
@@ -100,11 +100,18 @@ static bool gone_set(struct node *n, raft_id id, bool gone, const char *key)
 	if (!gone) {
 		memberdir_gone_del_id(&n->gone, id);
 	} else {
-		memberdir_gone_add_id(&n->gone, id);
-		memberdir_gone_add_key(&n->gone, key);
+		full = memberdir_gone_add_id(&n->gone, id) != 0 ||
+		    memberdir_gone_add_key(&n->gone, key) != 0;
 	}
 	changed |= ids != n->gone.n_ids || keys != n->gone.n_keys;
 	pthread_mutex_unlock(&n->mu);
+	/* The leader refuses a removal that does not fit its sets; ours
+	 * are fuller (they differ): say so, forget nothing. */
+	if (full)
+		log_warnx("removed members full (%d ids, %d keys): member "
+		          "%" PRIu64 " is removed but this member cannot "
+		          "record its id or key as removed",
+		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX, id);
 	return changed;
 }
 
@@ -663,6 +670,20 @@ static int check_entry(struct node *n, const struct member_op *op)
 	return 0;
 }
 
+/* A removal of @id must fit in the removed members: they forget none
+ * (memberdir_gone.h), so past the bound the cluster removes no more. */
+static int check_room(struct node *n, raft_id id)
+{
+	const struct memberdir_entry *e;
+	bool room;
+
+	pthread_mutex_lock(&n->mu);
+	e = memberdir_find(&n->dir, id);
+	room = memberdir_gone_room(&n->gone, id, e != NULL ? e->key : "");
+	pthread_mutex_unlock(&n->mu);
+	return room ? 0 : NODE_EGONEFULL;
+}
+
 void node_member_request(struct node *n, struct member_op *op)
 {
 	struct memberdir *ctx = NULL;
@@ -683,7 +704,9 @@ void node_member_request(struct node *n, struct member_op *op)
 		return;
 	}
 	raft_get_conf(n->raft, &c, &ci);
-	rv = op->type == RAFT_CONF_ADD_LEARNER ? check_entry(n, op) : 0;
+	rv = op->type == RAFT_CONF_ADD_LEARNER ? check_entry(n, op)
+	    : op->type == RAFT_CONF_REMOVE     ? check_room(n, op->id)
+	                                       : 0;
 	if (rv == 0)
 		rv = config_apply(&c, op->type, op->id, &next);
 	if (rv == 0 && (ctx = calloc(1, sizeof(*ctx))) == NULL)
@@ -810,6 +833,7 @@ void node_gone(struct node *n, struct memberdir_gone *g)
 void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 {
 	struct raft_conf c;
+	bool full = false;
 
 	if (memberdir_gone_empty(g))
 		return;
@@ -820,10 +844,16 @@ void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 		        (!conf_has(&c, g->ids[i]) &&
 		            memberdir_find(&n->cfg.fresh, g->ids[i]) ==
 		                NULL)) &&
-		    g->ids[i] != n->cfg.id)
-			memberdir_gone_add_id(&n->gone, g->ids[i]);
+		    g->ids[i] != n->cfg.id &&
+		    memberdir_gone_add_id(&n->gone, g->ids[i]) != 0)
+			full = true;
 	for (uint32_t i = 0; i < g->n_keys; i++)
-		memberdir_gone_add_key(&n->gone, g->keys[i]);
+		if (memberdir_gone_add_key(&n->gone, g->keys[i]) != 0)
+			full = true;
 	pthread_mutex_unlock(&n->mu);
+	if (full)
+		log_warnx("removed members full (%d ids, %d keys): some the "
+		          "snapshot has are not recorded by this member",
+		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX);
 	atomic_store(&n->dir_dirty, true);
 }

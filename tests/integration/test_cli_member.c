@@ -13,7 +13,11 @@
  *     is accepted;
  *   - a cluster without keys (--insecure): membership changes are
  *     refused (exit status 5, a message naming --insecure-membership),
- *     a listing works; with --insecure-membership a change is accepted.
+ *     a listing works; with --insecure-membership a change is accepted;
+ *   - the removed members are full: with 255 removed keys in every
+ *     member's "members" file, a removal is accepted (the 256th) and
+ *     the next one refused (exit status 5, the bound named), changing
+ *     nothing: the sets never forget one.
  *
  * The commands run as processes (fork + exec of /bin/sh, killed by pid
  * only) with the harness's cluster file and admin key; every temporary
@@ -34,6 +38,8 @@
 
 #include "raft/client/cproto.h"
 #include "raft/config.h"
+#include "raft/memberdir_gone.h"
+#include "raft/storage/memberdir_file.h"
 #include "raft/util/clock.h"
 #include "tests/integration/harness.h"
 
@@ -263,6 +269,64 @@ static void test_cli_member_insecure(void **state)
 	harness_mark_passed(h);
 }
 
+/* Give member @i's "members" file @n made-up removed keys. */
+static void fill_removed_keys(struct harness *h, int i, uint32_t n)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[512], key[MEMBERDIR_KEY_MAX];
+	const char *dir = harness_data_dir(h, i);
+	uint64_t cid = harness_cluster(h)->id;
+
+	assert_non_null(d);
+	assert_non_null(g);
+	if (memberdir_load(dir, cid, d, g, err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	for (uint32_t k = 0; k < n; k++) {
+		snprintf(key, sizeof(key), "%040u", k);
+		assert_int_equal(memberdir_gone_add_key(g, key), 0);
+	}
+	if (memberdir_save(dir, cid, d, g, err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	free(g);
+	free(d);
+}
+
+static void test_cli_member_removed_full(void **state)
+{
+	struct harness *h = start(state, "cli-member-gonefull");
+	char script[512];
+	struct raft_conf c;
+	int leader;
+
+	assert_true(harness_leader(h, 10000) >= 0);
+	harness_kill_all(h, SIGKILL);
+	for (int i = 0; i < 3; i++)
+		fill_removed_keys(h, i, MEMBERDIR_GONE_MAX - 1);
+	assert_int_equal(harness_restart_all(h), 0);
+	leader = harness_leader(h, 10000);
+	assert_true(leader >= 0);
+	/* Room for one more key: accepted. */
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm1.out\" 2>&1",
+	    (unsigned long long)harness_id(h, (leader + 1) % 3));
+	harness_expect_removed_exit(h, (leader + 1) % 3);
+	assert_int_equal(run(h, script), 0);
+	/* Full: refused, nothing changes. */
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm2.out\" 2>&1",
+	    (unsigned long long)harness_id(h, (leader + 2) % 3));
+	assert_int_equal(run(h, script), 5);
+	assert_true(file_has(h, "rm2.out",
+	    "refused: the cluster keeps 256 removed member ids and 256 "
+	    "removed keys at most"));
+	assert_int_equal(conf_of(h, harness_leader(h, 10000), &c), 0);
+	assert_int_equal(c.n_voters, 2);
+	assert_true(
+	    config_member_index(&c, harness_id(h, (leader + 2) % 3)) >= 0);
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +335,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_cli_member_remove_without_quorum,
 		    teardown),
 		cmocka_unit_test_teardown(test_cli_member_insecure, teardown),
+		cmocka_unit_test_teardown(test_cli_member_removed_full,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

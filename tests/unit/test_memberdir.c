@@ -83,19 +83,39 @@ static void test_memberdir_gone_set_and_codec(void **state)
 	memcpy(buf + len - 40, buf + len - 80, 40);
 	assert_int_equal(memberdir_gone_decode(buf, len, &back), -EINVAL);
 	free(buf);
-	/* Full: the oldest is forgotten, the newest kept. */
+	/* Full: nothing is forgotten, a new one is refused (a forgotten
+	 * id or key would be admitted again). */
 	memset(&g, 0, sizeof(g));
-	for (uint32_t i = 0; i <= MEMBERDIR_GONE_MAX; i++) {
-		memberdir_gone_add_id(&g, 1000 + i);
+	for (uint32_t i = 0; i < MEMBERDIR_GONE_MAX; i++) {
+		assert_true(memberdir_gone_room(&g, 1000 + i, key));
+		assert_int_equal(memberdir_gone_add_id(&g, 1000 + i), 0);
 		snprintf(key, sizeof(key), "%040u", i);
-		memberdir_gone_add_key(&g, key);
+		assert_int_equal(memberdir_gone_add_key(&g, key), 0);
 	}
-	assert_int_equal(g.n_ids, MEMBERDIR_GONE_MAX);
-	assert_false(memberdir_gone_has_id(&g, 1000));
-	assert_true(memberdir_gone_has_id(&g, 1000 + MEMBERDIR_GONE_MAX));
-	assert_true(memberdir_gone_has_key(&g, key));
+	back = g;
+	snprintf(key, sizeof(key), "%040u", MEMBERDIR_GONE_MAX);
+	assert_false(memberdir_gone_room(&g, 1000 + MEMBERDIR_GONE_MAX, ""));
+	assert_false(memberdir_gone_room(&g, 1000, key));
+	assert_true(memberdir_gone_room(&g, 1000, ""));
+	assert_true(memberdir_gone_room(&g, 1000, g.keys[3]));
+	assert_int_equal(memberdir_gone_add_id(&g, 1000 + MEMBERDIR_GONE_MAX),
+	    -ENOSPC);
+	assert_int_equal(memberdir_gone_add_key(&g, key), -ENOSPC);
+	assert_int_equal(memberdir_gone_add_id(&g, 1000), 0); /* there */
+	assert_int_equal(memberdir_gone_add_key(&g, g.keys[0]), 0);
+	assert_memory_equal(&back, &g, sizeof(g));
+	assert_true(memberdir_gone_has_id(&g, 1000));
+	assert_false(memberdir_gone_has_id(&g, 1000 + MEMBERDIR_GONE_MAX));
+	assert_false(memberdir_gone_has_key(&g, key));
+	/* A merge adds what fits and says the rest did not. */
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(memberdir_gone_add_id(&back, 7), 0);
+	assert_int_equal(memberdir_gone_add_key(&back, key), 0);
+	assert_int_equal(memberdir_gone_merge(&g, &back), -ENOSPC);
+	assert_int_equal(memberdir_gone_merge(&back, &back), 0);
 	assert_int_equal(memberdir_gone_encode(&g, &buf, &len), 0);
 	assert_int_equal(memberdir_gone_decode(buf, len, &back), 0);
+	assert_memory_equal(&back, &g, sizeof(g));
 	free(buf);
 }
 
