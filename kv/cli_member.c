@@ -212,8 +212,8 @@ static int explain(int rv, const struct cproto_member_req *r, bool curve)
 		            "credential (-k admin.key)\n"
 		          : "refused: the cluster has no keys, so its members "
 		            "cannot tell an admin from anyone and refuse "
-		            "membership changes unless started with "
-		            "--insecure-membership (raftkv-server(8))\n");
+		            "membership changes unless the leader was started "
+		            "with --insecure-membership (raftkv-server(8))\n");
 		return ERROR;
 	case NODE_ELOST:
 		fprintf(stderr,

@@ -430,13 +430,13 @@ static int load_secret(const struct member_options *o, const struct cluster *cl,
 		    "the cluster",
 		    o->cluster_file);
 		if (o->insecure_membership)
-			log_warnx("INSECURE: --insecure-membership: anyone who "
-			          "can reach this member's client port can add "
-			          "and remove members");
+			log_warnx("INSECURE: --insecure-membership: while this "
+			          "member leads, anyone who can reach a client "
+			          "port can add and remove members");
 		else
-			log_info("membership changes are refused: the cluster "
-			         "has no keys to tell an admin (see "
-			         "--insecure-membership)");
+			log_info("membership changes are refused while this "
+			         "member leads: the cluster has no keys to "
+			         "tell an admin (see --insecure-membership)");
 		return 0;
 	}
 	if (o->insecure)

@@ -703,6 +703,13 @@ void node_member_request(struct node *n, struct member_op *op)
 		node_member_finish(op, RAFT_ENOTLEADER, st.leader);
 		return;
 	}
+	/* Only the leader proposes, so only its setting counts: the same
+	 * answer whichever member the client reached first (and a change
+	 * committed is applied by every member, whatever its own). */
+	if (!op->allowed) {
+		node_member_finish(op, CPROTO_EDENIED, st.leader);
+		return;
+	}
 	raft_get_conf(n->raft, &c, &ci);
 	rv = op->type == RAFT_CONF_ADD_LEARNER ? check_entry(n, op)
 	    : op->type == RAFT_CONF_REMOVE     ? check_room(n, op->id)
@@ -758,10 +765,11 @@ void node_member_stop(struct node *n)
 }
 
 int node_member_change(struct node *n, int type, raft_id id,
-    const struct memberdir_entry *e, int timeout_ms, raft_id *leader)
+    const struct memberdir_entry *e, bool allowed, int timeout_ms,
+    raft_id *leader)
 {
 	struct loop_req *req;
-	struct member_op op = { .type = type, .id = id };
+	struct member_op op = { .type = type, .id = id, .allowed = allowed };
 	int rv;
 
 	if (leader != NULL)

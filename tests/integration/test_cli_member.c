@@ -14,6 +14,11 @@
  *   - a cluster without keys (--insecure): membership changes are
  *     refused (exit status 5, a message naming --insecure-membership),
  *     a listing works; with --insecure-membership a change is accepted;
+ *   - the same with only member 1 started with --insecure-membership:
+ *     the leader's setting decides, whichever member a request reaches
+ *     (a follower sends it to the leader, flag or not): refused while
+ *     member 2 leads, accepted while member 1 leads, and applied by
+ *     every member;
  *   - the removed members are full: with 255 removed keys in every
  *     member's "members" file, a removal is accepted (the 256th) and
  *     the next one refused (exit status 5, the bound named), changing
@@ -38,6 +43,7 @@
 
 #include "raft/client/cproto.h"
 #include "raft/config.h"
+#include "raft/le.h"
 #include "raft/memberdir_gone.h"
 #include "raft/storage/memberdir_file.h"
 #include "raft/util/clock.h"
@@ -269,6 +275,117 @@ static void test_cli_member_insecure(void **state)
 	harness_mark_passed(h);
 }
 
+/* An ADD of learner @id sent to member @i only: its status, and in
+ * *@leader its leader hint. */
+static int add_at(struct harness *h, int i, unsigned id, uint64_t *leader)
+{
+	struct cproto_member_req r = { .action = CPROTO_MEMBER_ADD, .id = id };
+	struct client_reply rep = { 0 };
+	uint8_t *buf;
+	uint32_t len;
+	int rv;
+
+	r.entry.id = id;
+	snprintf(r.entry.peer, sizeof(r.entry.peer), "tcp://127.0.0.1:%u",
+	    100 + id);
+	snprintf(r.entry.client, sizeof(r.entry.client), "tcp://127.0.0.1:%u",
+	    300 + id);
+	assert_int_equal(cproto_encode_member_req(&r, &buf, &len), 0);
+	rv = harness_call(h, i, CPROTO_MEMBER, buf, len, 5000, &rep);
+	free(buf);
+	free(rep.data);
+	*leader = rep.leader;
+	return rv != 0 ? rv : rep.status;
+}
+
+/* Make member @i the leader (a transfer: anyone's without keys). */
+static int lead_by(struct harness *h, int i)
+{
+	uint64_t deadline = mono_ms() + 20000;
+	uint8_t to[8];
+	int l;
+
+	le_put64(to, harness_id(h, i));
+	while ((l = harness_leader(h, 5000)) != i) {
+		struct client_reply rep = { 0 };
+
+		if (mono_ms() > deadline)
+			fail_msg("member %d never led", i + 1);
+		if (l >= 0)
+			(void)harness_call(h, l, CPROTO_TRANSFER, to, 8, 3000,
+			    &rep);
+		free(rep.data);
+		harness_sleep_ms(200);
+	}
+	return l;
+}
+
+/* An ADD sent to follower @i is sent on to member @l, the leader (once
+ * @i knows it), never refused by @i itself. */
+static void sends_on(struct harness *h, int i, int l)
+{
+	uint64_t deadline = mono_ms() + 10000, leader = 0;
+
+	while (leader != harness_id(h, l)) {
+		assert_int_equal(add_at(h, i, 10, &leader), RAFT_ENOTLEADER);
+		if (mono_ms() > deadline)
+			fail_msg("member %d never named member %d leader",
+			    i + 1, l + 1);
+		if (leader != harness_id(h, l))
+			harness_sleep_ms(100);
+	}
+}
+
+/* Only member 1 (index 0) was started with --insecure-membership. */
+static void test_cli_member_insecure_leader_decides(void **state)
+{
+	struct harness_options o;
+	static char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	const char *add = "exec raftkv member add 10 tcp://127.0.0.1:110 "
+	                  "tcp://127.0.0.1:310 - >\"$D/add.out\" 2>&1";
+	struct harness *h;
+	struct raft_conf c;
+	uint64_t leader;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = "cli-member-insecure-mixed";
+	o.member_path = member;
+	o.insecure = true;
+	o.strict_membership = true;
+	o.open_members = 1u << 0;
+	h = harness_new(3, &o);
+	assert_non_null(h);
+	*state = h;
+	/* Member 2 leads (without the flag): refused, even when the
+	 * request reaches member 1 (with it) first: it sends it on. */
+	lead_by(h, 1);
+	sends_on(h, 0, 1);
+	assert_int_equal(add_at(h, 1, 10, &leader), CPROTO_EDENIED);
+	assert_int_equal(run(h, add), 5);
+	assert_true(file_has(h, "add.out",
+	    "unless the leader was started with --insecure-membership"));
+	/* Member 1 leads: accepted, even when the request reaches member
+	 * 3 (without the flag) first, and applied by every member. */
+	lead_by(h, 0);
+	sends_on(h, 2, 0);
+	assert_int_equal(run(h, add), 0);
+	assert_true(file_has(h, "add.out", "added as a learner"));
+	for (int i = 0; i < 3; i++) {
+		uint64_t deadline = mono_ms() + 20000;
+
+		while (
+		    conf_of(h, i, &c) != 0 || config_member_index(&c, 10) < 0) {
+			if (mono_ms() > deadline)
+				fail_msg("member %d never applied the add",
+				    i + 1);
+			harness_sleep_ms(100);
+		}
+	}
+	harness_mark_passed(h);
+}
+
 /* Give member @i's "members" file @n made-up removed keys. */
 static void fill_removed_keys(struct harness *h, int i, uint32_t n)
 {
@@ -335,6 +452,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_cli_member_remove_without_quorum,
 		    teardown),
 		cmocka_unit_test_teardown(test_cli_member_insecure, teardown),
+		cmocka_unit_test_teardown(
+		    test_cli_member_insecure_leader_decides, teardown),
 		cmocka_unit_test_teardown(test_cli_member_removed_full,
 		    teardown),
 	};
