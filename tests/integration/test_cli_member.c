@@ -7,6 +7,11 @@
  *     `member add` is in flight when a second one arrives: the second
  *     is refused with a message naming the pending change and exit
  *     status 4; run again afterwards, it succeeds;
+ *   - the 5 s limit: with every peer message delayed by 5 s (raised in
+ *     steps, with a 1.5 s election timeout, so that no election
+ *     happens), a change stays pending for 10 s; a second change is
+ *     retried for 5 s and then refused (exit status 4, the pending
+ *     message), not queued behind it; the first is accepted;
  *   - remove without a live quorum: with one of three voters killed, the
  *     removal of another live voter is refused (exit status 5, the
  *     quorum message) and changes nothing; the removal of the dead one
@@ -211,6 +216,54 @@ static void test_cli_member_add_while_pending(void **state)
 	assert_int_equal(harness_wait_status(add_learner(h, id + 3, "")), 0);
 	snprintf(name, sizeof(name), "add%u.out", id + 3);
 	assert_true(file_has(h, name, "added as a learner"));
+	harness_mark_passed(h);
+}
+
+static void test_cli_member_pending_limit(void **state)
+{
+	struct harness_options o;
+	static char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	struct harness *h;
+	uint64_t t0, took;
+	pid_t first;
+	int st2;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = "cli-member-pendlimit";
+	o.member_path = member;
+	/* 1.5 s: the election timeout is longer than the gap each step of
+	 * the delay opens (0.5 s at a follower, 1 s for the leader's
+	 * check-quorum), so the leader stays. */
+	o.election_ticks = 150;
+	h = harness_new(3, &o);
+	assert_non_null(h);
+	*state = h;
+	assert_true(harness_leader(h, 20000) >= 0);
+	for (unsigned d = 500; d <= 5000; d += 500) {
+		assert_int_equal(harness_set_delay(h, d), 0);
+		harness_sleep_ms(300);
+	}
+	/* A change takes 10 s to commit (5 s each way). */
+	first = add_learner(h, 10, "");
+	wait_appended(h, 10);
+	t0 = mono_ms();
+	st2 = harness_wait_status(add_learner(h, 11, ""));
+	took = mono_ms() - t0;
+	print_message("[cli-member-pendlimit] second change: exit %d after "
+	              "%llu ms\n",
+	    st2, (unsigned long long)took);
+	/* Exit 4, not 0: it gave up before the first committed. */
+	assert_int_equal(st2, 4);
+	assert_true(file_has(h, "add11.out",
+	    "refused: another membership change is not committed yet"));
+	/* It retried for the 5 s window first (less 0.2 s of its last
+	 * pause). */
+	assert_true(took >= 4800);
+	assert_int_equal(harness_wait_status(first), 0);
+	assert_true(file_has(h, "add10.out", "added as a learner"));
+	assert_int_equal(harness_set_delay(h, 0), 0);
 	harness_mark_passed(h);
 }
 
@@ -448,6 +501,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_cli_member_add_while_pending,
+		    teardown),
+		cmocka_unit_test_teardown(test_cli_member_pending_limit,
 		    teardown),
 		cmocka_unit_test_teardown(test_cli_member_remove_without_quorum,
 		    teardown),
