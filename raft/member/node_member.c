@@ -277,28 +277,28 @@ static void apply_fresh(struct node *n, raft_index last)
 
 void node_member_boot(struct node *n, const struct raft_boot *boot)
 {
+	const struct log_view v = { .boot = boot };
 	struct raft_conf_change cc;
 	struct memberdir *d = malloc(sizeof(*d));
+	char key[MEMBERDIR_KEY_MAX];
 	raft_index last = 0;
 
 	if (d == NULL)
 		fatalx("out of memory reading the member directory");
 	if (boot != NULL && boot->has_snapshot)
 		last = boot->snap.index;
-	const struct log_view v = { .boot = boot };
-	char key[MEMBERDIR_KEY_MAX] = "";
-
-	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++)
-		if (entry_dir(&boot->entries[i], &cc, d)) {
-			(void)merge_dir(n, d, &cc.conf);
-			if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
-				removed_key(n, &v, cc.id,
-				    boot->entries[i].index, key);
-			if (cc.id != n->cfg.id)
-				(void)gone_set(n, cc.id,
-				    cc.type == RAFT_CONF_REMOVE, key);
-			last = boot->entries[i].index;
-		}
+	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++) {
+		if (!entry_dir(&boot->entries[i], &cc, d))
+			continue;
+		(void)merge_dir(n, d, &cc.conf);
+		last = boot->entries[i].index;
+		if (cc.id == n->cfg.id)
+			continue;
+		key[0] = '\0';
+		if (cc.type == RAFT_CONF_REMOVE)
+			removed_key(n, &v, cc.id, last, key);
+		(void)gone_set(n, cc.id, cc.type == RAFT_CONF_REMOVE, key);
+	}
 	free(d);
 	apply_fresh(n, last);
 }
