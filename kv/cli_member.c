@@ -25,6 +25,7 @@
 #include "raft/client/client.h"
 #include "raft/client/cproto.h"
 #include "raft/client/keys.h"
+#include "raft/memberdir_gone.h"
 #include "raft/util/clock.h"
 #include "raft/util/num.h"
 
@@ -186,6 +187,14 @@ static int explain(int rv, const struct cproto_member_req *r, bool curve)
 	case RAFT_ELASTVOTER:
 		fprintf(stderr, "refused: it is the last voter\n");
 		return ERROR;
+	case NODE_EGONEFULL:
+		fprintf(stderr,
+		    "refused: the cluster keeps %d removed member ids and "
+		    "%d removed keys at most and forgets none (a forgotten "
+		    "one could be admitted again), and the removal would "
+		    "add one past that; see raftkv(7), MEMBERSHIP\n",
+		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX);
+		return ERROR;
 	case RAFT_ENOTCAUGHTUP:
 		fprintf(stderr,
 		    "it has not caught up with the log yet; try again "
@@ -203,8 +212,8 @@ static int explain(int rv, const struct cproto_member_req *r, bool curve)
 		            "credential (-k admin.key)\n"
 		          : "refused: the cluster has no keys, so its members "
 		            "cannot tell an admin from anyone and refuse "
-		            "membership changes unless started with "
-		            "--insecure-membership (raftkv-server(8))\n");
+		            "membership changes unless the leader was started "
+		            "with --insecure-membership (raftkv-server(8))\n");
 		return ERROR;
 	case NODE_ELOST:
 		fprintf(stderr,

@@ -55,6 +55,9 @@
 	X(NODE_ETIMEDOUT, -1202, "timed out: outcome unknown") \
 	X(NODE_ESHUTDOWN, -1203, "member is shutting down") \
 	X(NODE_ENOLEADER, -1204, "no leader known") \
+	X(NODE_EGONEFULL, -1205, \
+	    "refused: the cluster keeps no more removed members " \
+	    "(256 ids and 256 keys at most, never forgotten)") \
 	X(FRAME_EMALFORMED, -1301, "malformed frame") \
 	X(FRAME_EVERSION, -1302, "unsupported frame version") \
 	X(FRAME_ECLUSTER, -1303, "frame from another cluster") \

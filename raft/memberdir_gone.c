@@ -28,16 +28,14 @@ bool memberdir_gone_has_key(const struct memberdir_gone *g, const char *key)
 	return false;
 }
 
-void memberdir_gone_add_id(struct memberdir_gone *g, raft_id id)
+int memberdir_gone_add_id(struct memberdir_gone *g, raft_id id)
 {
 	if (id == 0 || memberdir_gone_has_id(g, id))
-		return;
-	if (g->n_ids == MEMBERDIR_GONE_MAX) {
-		memmove(&g->ids[0], &g->ids[1],
-		    (MEMBERDIR_GONE_MAX - 1) * sizeof(g->ids[0]));
-		g->n_ids--;
-	}
+		return 0;
+	if (g->n_ids == MEMBERDIR_GONE_MAX)
+		return -ENOSPC;
 	g->ids[g->n_ids++] = id;
+	return 0;
 }
 
 void memberdir_gone_del_id(struct memberdir_gone *g, raft_id id)
@@ -51,25 +49,38 @@ void memberdir_gone_del_id(struct memberdir_gone *g, raft_id id)
 		}
 }
 
-void memberdir_gone_add_key(struct memberdir_gone *g, const char *key)
+int memberdir_gone_add_key(struct memberdir_gone *g, const char *key)
 {
 	if (!memberdir_key_ok(key) || memberdir_gone_has_key(g, key))
-		return;
-	if (g->n_keys == MEMBERDIR_GONE_MAX) {
-		memmove(&g->keys[0], &g->keys[1],
-		    (MEMBERDIR_GONE_MAX - 1) * sizeof(g->keys[0]));
-		g->n_keys--;
-	}
+		return 0;
+	if (g->n_keys == MEMBERDIR_GONE_MAX)
+		return -ENOSPC;
 	memcpy(g->keys[g->n_keys++], key, MEMBERDIR_KEY_MAX);
+	return 0;
 }
 
-void memberdir_gone_merge(struct memberdir_gone *dst,
+bool memberdir_gone_room(const struct memberdir_gone *g, raft_id id,
+    const char *key)
+{
+	if (id != 0 && !memberdir_gone_has_id(g, id) &&
+	    g->n_ids == MEMBERDIR_GONE_MAX)
+		return false;
+	return !memberdir_key_ok(key) || memberdir_gone_has_key(g, key) ||
+	    g->n_keys < MEMBERDIR_GONE_MAX;
+}
+
+int memberdir_gone_merge(struct memberdir_gone *dst,
     const struct memberdir_gone *src)
 {
+	int rv = 0;
+
 	for (uint32_t i = 0; i < src->n_ids; i++)
-		memberdir_gone_add_id(dst, src->ids[i]);
+		if (memberdir_gone_add_id(dst, src->ids[i]) != 0)
+			rv = -ENOSPC;
 	for (uint32_t i = 0; i < src->n_keys; i++)
-		memberdir_gone_add_key(dst, src->keys[i]);
+		if (memberdir_gone_add_key(dst, src->keys[i]) != 0)
+			rv = -ENOSPC;
+	return rv;
 }
 
 bool memberdir_gone_empty(const struct memberdir_gone *g)

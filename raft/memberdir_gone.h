@@ -16,6 +16,14 @@
  *   n_keys u16, n_keys times key (40 bytes, Z85)
  * Ids are non-zero and unique, keys valid and unique.
  *
+ * Bounded, and never forgetting: a set holds at most MEMBERDIR_GONE_MAX
+ * ids and as many keys, and when one is full a new one is refused
+ * (-ENOSPC), never made room for by dropping an old one (a forgotten id
+ * or key would be admitted again).  The leader refuses a removal that
+ * would not fit (NODE_EGONEFULL, raft/member/node_member.c); a member
+ * whose set is full all the same (its sets differ from the leader's)
+ * says what it could not record.
+ *
  * Pure (libc only).
  */
 #ifndef RAFTKV_CORE_MEMBERDIR_GONE_H
@@ -40,19 +48,25 @@ struct memberdir_gone {
 bool memberdir_gone_has_id(const struct memberdir_gone *g, raft_id id);
 bool memberdir_gone_has_key(const struct memberdir_gone *g, const char *key);
 
-/* Add @id (id 0 and ids already there: nothing); when full the oldest
- * id is forgotten. */
-void memberdir_gone_add_id(struct memberdir_gone *g, raft_id id);
+/* Add @id (id 0 and ids already there: nothing).  0, or -ENOSPC when
+ * the set is full (nothing changed: no id is ever forgotten). */
+int memberdir_gone_add_id(struct memberdir_gone *g, raft_id id);
 
 /* Drop @id (added again). */
 void memberdir_gone_del_id(struct memberdir_gone *g, raft_id id);
 
-/* Add @key if memberdir_key_ok() and not there; when full the oldest
- * key is forgotten. */
-void memberdir_gone_add_key(struct memberdir_gone *g, const char *key);
+/* Add @key if memberdir_key_ok() and not there.  0, or -ENOSPC when the
+ * set is full (nothing changed: no key is ever forgotten). */
+int memberdir_gone_add_key(struct memberdir_gone *g, const char *key);
 
-/* Add every id and key of @src to @dst. */
-void memberdir_gone_merge(struct memberdir_gone *dst,
+/* True if removing member @id with @key ("" for none) fits in @g: each
+ * is there already, is nothing to add, or finds room. */
+bool memberdir_gone_room(const struct memberdir_gone *g, raft_id id,
+    const char *key);
+
+/* Add every id and key of @src to @dst.  0, or -ENOSPC if some did not
+ * fit (the rest were added). */
+int memberdir_gone_merge(struct memberdir_gone *dst,
     const struct memberdir_gone *src);
 
 /* True if @g holds nothing. */

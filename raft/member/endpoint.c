@@ -201,8 +201,10 @@ static void run_member(struct endpoint *s, struct job *j)
 			rv = cproto_encode_member_list(l, &out, &len);
 		}
 	} else if (rv == 0) {
+		/* With authentication an admin's (checked on receipt). */
 		rv = node_member_change(s->node, types[r->action], r->id,
-		    &r->entry, request_timeout(j), &leader);
+		    &r->entry, s->auth != NULL || s->open_membership,
+		    request_timeout(j), &leader);
 	}
 	set_reply(j, rv, leader, out, rv == 0 ? len : 0);
 	free(out);
@@ -439,12 +441,13 @@ static int recv_request(struct endpoint *s, struct job **out)
 	if (rv == 0 && s->auth != NULL && cproto_op_is_admin(j->req.op) &&
 	    !endpoint_auth_is_admin(&body))
 		rv = CPROTO_EDENIED;
-	/* ... and membership changes (a listing is anyone's); without
-	 * authentication only if the operator opened them. */
+	/* ... and membership changes (a listing is anyone's): with
+	 * authentication only an admin's; without it, the leader's setting
+	 * decides (node_member_change): a member that does not lead sends
+	 * the client to the leader whatever its own. */
 	if (rv == 0 && j->req.op == CPROTO_MEMBER &&
 	    !(j->req.len >= 1 && j->req.payload[0] == CPROTO_MEMBER_LIST) &&
-	    (s->auth != NULL ? !endpoint_auth_is_admin(&body)
-	                     : !s->open_membership))
+	    s->auth != NULL && !endpoint_auth_is_admin(&body))
 		rv = CPROTO_EDENIED;
 	if (more)
 		drop_rest(s);

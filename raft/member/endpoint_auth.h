@@ -13,9 +13,12 @@
  *
  * Without keys (raftkv-server --insecure) the endpoint is plaintext and
  * nobody can be told from anyone: every client may do everything but
- * change the membership, which is refused (CPROTO_EDENIED) unless the
- * operator allowed it too (--insecure-membership, open_membership); the
- * member warns about it at start.
+ * change the membership, which the leader refuses (CPROTO_EDENIED)
+ * unless the operator allowed it on the leader too
+ * (--insecure-membership, open_membership): only the leader proposes a
+ * change, so its setting decides, whichever member a client reaches
+ * (raft/member/node.h, node_member_change); the member warns about it at
+ * start.
  */
 #ifndef RAFTKV_ENDPOINT_AUTH_H
 #define RAFTKV_ENDPOINT_AUTH_H

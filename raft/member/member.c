@@ -18,8 +18,8 @@
 
 #include "raft/client/cluster.h"
 #include "raft/client/keys.h"
-#include "raft/le.h"
 #include "raft/member/member_join.h"
+#include "raft/member/member_snap.h"
 #include "raft/storage/memberdir_file.h"
 #include "raft/util/logging.h"
 #include "raft/member/endpoint_auth.h"
@@ -52,21 +52,8 @@ static void storage_log(void *arg, int level, const char *msg)
 		log_info("storage: %s", msg);
 }
 
-/*
- * Member snapshots: the application's snapshot behind the member
- * directory and the members seen removed, so that a member that catches
- * up from a snapshot (a new learner, one that was away) learns every
- * member's address, and which members and keys are out, even when the
- * change entries that carried them are compacted away.
- *   magic "RKMDSNP2", dir_len u32, dir (memberdir.h),
- *   gone_len u32, gone (memberdir_gone.h), application data
- * "RKMDSNP1" (written before the removed members were kept) is the same
- * without gone_len and gone.  A snapshot without either magic (written
- * before membership changes) is the application's alone.
- */
-#define SNAP_MAGIC1 "RKMDSNP1"
-#define SNAP_MAGIC2 "RKMDSNP2"
-#define SNAP_HDR 12
+/* Member snapshots: the directory and the removed members in front of
+ * the application's snapshot (member_snap.h). */
 
 /* Every entry of @d is in @boot, the same. */
 static bool dir_within(const struct memberdir *d, const struct memberdir *boot)
@@ -89,8 +76,6 @@ static int snap_header(struct member *m, uint8_t **out, uint32_t *len,
 	raft_index ci;
 	struct memberdir *d = calloc(1, sizeof(*d));
 	struct memberdir_gone *g = calloc(1, sizeof(*g));
-	uint8_t *dir = NULL, *gone = NULL;
-	uint32_t dlen = 0, glen = 0;
 	int rv = -ENOMEM;
 
 	*plain = false;
@@ -113,22 +98,8 @@ static int snap_header(struct member *m, uint8_t **out, uint32_t *len,
 		rv = 0;
 		goto out;
 	}
-	rv = memberdir_encode(d, &dir, &dlen);
-	if (rv == 0)
-		rv = memberdir_gone_encode(g, &gone, &glen);
-	if (rv == 0 && (*out = malloc(SNAP_HDR + dlen + 4 + glen)) == NULL)
-		rv = -ENOMEM;
-	if (rv != 0)
-		goto out;
-	memcpy(*out, SNAP_MAGIC2, 8);
-	le_put32(*out + 8, dlen);
-	memcpy(*out + SNAP_HDR, dir, dlen);
-	le_put32(*out + SNAP_HDR + dlen, glen);
-	memcpy(*out + SNAP_HDR + dlen + 4, gone, glen);
-	*len = SNAP_HDR + dlen + 4 + glen;
+	rv = member_snap_header(d, g, out, len);
 out:
-	free(dir);
-	free(gone);
 	free(d);
 	free(g);
 	return rv;
@@ -265,49 +236,32 @@ static void fill_directory(struct node *node, struct memberdir *pending)
 static int restore_wrapped(void *arg, const void *data, size_t len)
 {
 	struct member *m = arg;
-	const uint8_t *p = data;
-	struct memberdir *d = NULL;
-	struct memberdir_gone *g = NULL;
-	size_t off;
-	uint32_t dlen, glen = 0;
-	bool v2;
-	int rv = -EINVAL;
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[256];
+	size_t off = 0;
+	int rv = -ENOMEM;
 
-	if (len < SNAP_HDR ||
-	    (memcmp(p, SNAP_MAGIC1, 8) != 0 && memcmp(p, SNAP_MAGIC2, 8) != 0))
-		return m->inner.restore(m->inner.arg, data, len);
-	v2 = memcmp(p, SNAP_MAGIC2, 8) == 0;
-	dlen = le_get32(p + 8);
-	if (dlen > len - SNAP_HDR)
-		return -EINVAL;
-	off = SNAP_HDR + dlen;
-	if (v2) {
-		if (len - off < 4)
-			return -EINVAL;
-		glen = le_get32(p + off);
-		off += 4;
-		if (glen > len - off)
-			return -EINVAL;
-	}
-	d = calloc(1, sizeof(*d));
-	g = calloc(1, sizeof(*g));
-	if (d == NULL || g == NULL) {
-		rv = -ENOMEM;
+	if (d == NULL || g == NULL)
+		goto out;
+	rv = member_snap_parse(data, len, d, g, &off, err, sizeof(err));
+	if (rv < 0) {
+		log_warnx("%s", err);
 		goto out;
 	}
-	if (memberdir_decode(p + SNAP_HDR, dlen, d) != 0 ||
-	    (v2 && memberdir_gone_decode(p + off, glen, g) != 0))
-		goto out;
-	pthread_mutex_lock(&m->mu);
-	if (m->node_up) {
-		node_merge_directory(m->node, d);
-		node_merge_gone(m->node, g, false);
-	} else {
-		(void)memberdir_merge(&m->pending, d);
-		memberdir_gone_merge(&m->pending_gone, g);
+	if (rv == 0) {
+		pthread_mutex_lock(&m->mu);
+		if (m->node_up) {
+			node_merge_directory(m->node, d);
+			node_merge_gone(m->node, g, false);
+		} else {
+			(void)memberdir_merge(&m->pending, d);
+			(void)memberdir_gone_merge(&m->pending_gone, g);
+		}
+		pthread_mutex_unlock(&m->mu);
 	}
-	pthread_mutex_unlock(&m->mu);
-	rv = m->inner.restore(m->inner.arg, p + off + glen, len - off - glen);
+	rv = m->inner.restore(m->inner.arg, (const uint8_t *)data + off,
+	    len - off);
 out:
 	free(d);
 	free(g);
@@ -430,13 +384,13 @@ static int load_secret(const struct member_options *o, const struct cluster *cl,
 		    "the cluster",
 		    o->cluster_file);
 		if (o->insecure_membership)
-			log_warnx("INSECURE: --insecure-membership: anyone who "
-			          "can reach this member's client port can add "
-			          "and remove members");
+			log_warnx("INSECURE: --insecure-membership: while this "
+			          "member leads, anyone who can reach a client "
+			          "port can add and remove members");
 		else
-			log_info("membership changes are refused: the cluster "
-			         "has no keys to tell an admin (see "
-			         "--insecure-membership)");
+			log_info("membership changes are refused while this "
+			         "member leads: the cluster has no keys to "
+			         "tell an admin (see --insecure-membership)");
 		return 0;
 	}
 	if (o->insecure)

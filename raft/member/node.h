@@ -169,15 +169,22 @@ void node_status(struct node *n, struct node_status *st);
  * Membership change (leader only; node_member.c): @type is a
  * raft_conf_change_type; @e the new member's directory entry for
  * RAFT_CONF_ADD_LEARNER (ignored otherwise); waits up to @timeout_ms
- * until the change is committed.  Returns 0, or RAFT_ENOTLEADER (with
- * *@leader the hint), RAFT_ECONFPENDING, RAFT_ENOTCAUGHTUP,
- * RAFT_ENOQUORUM, RAFT_ELASTVOTER, -EEXIST, -ENOENT, -ENOSPC, -EINVAL
- * (bad entry: endpoints, or a key missing with CURVE on / given with it
- * off), NODE_ELOST (the entry was overwritten), NODE_ETIMEDOUT,
+ * until the change is committed.  @allowed: the caller may change the
+ * membership here (with CURVE: an admin's request; without keys: this
+ * member was started with --insecure-membership); it counts only when
+ * this member leads, as the leader alone proposes, so the leader's
+ * setting decides for the cluster whichever member a client reaches
+ * first.  Returns 0, or RAFT_ENOTLEADER (with *@leader the hint),
+ * CPROTO_EDENIED (leading, and !@allowed), RAFT_ECONFPENDING,
+ * RAFT_ENOTCAUGHTUP, RAFT_ENOQUORUM, RAFT_ELASTVOTER, NODE_EGONEFULL,
+ * -EEXIST, -ENOENT, -ENOSPC, -EINVAL (bad entry: endpoints, or a key
+ * missing with CURVE on / given with it off), -EKEYREJECTED (a removed
+ * member's key), NODE_ELOST (the entry was overwritten), NODE_ETIMEDOUT,
  * NODE_ESHUTDOWN, -ENOMEM.  Never from the loop thread.
  */
 int node_member_change(struct node *n, int type, raft_id id,
-    const struct memberdir_entry *e, int timeout_ms, raft_id *leader);
+    const struct memberdir_entry *e, bool allowed, int timeout_ms,
+    raft_id *leader);
 
 /* The configuration in force, the index it comes from, and the
  * directory (any thread). */

@@ -41,6 +41,7 @@ struct member_op {
 	int type;
 	raft_id id;
 	struct memberdir_entry entry;
+	bool allowed; /* counts when leading: node_member_change */
 	uint64_t deadline_ms;
 	raft_index index; /* loop: the entry proposed */
 	raft_term term;

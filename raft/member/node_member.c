@@ -22,7 +22,10 @@
  * "members" file (loaded by member.c, saved here whenever they change)
  * and in member snapshots (node_gone/node_merge_gone), and a member
  * restarted after compaction, or one that caught up from a snapshot,
- * still refuses them.
+ * still refuses them.  The key recorded for a removal is the one the
+ * log gave the member before it (removed_key), never one a later
+ * configuration gives it: an id removed and added again comes back with
+ * a new key, which is admitted.
  *
  * A member removed by a change not yet committed stays connected and
  * admitted (the linger list): the others must still hear it and answer
@@ -70,13 +73,25 @@ static bool conf_has(const struct raft_conf *c, raft_id id)
 	return config_member_index(c, id) >= 0;
 }
 
-/* Note that @id was removed (@gone: its key too) or added again
- * (!@gone).  Returns true if the removed members changed. */
-static bool gone_set(struct node *n, raft_id id, bool gone)
+/* The directory a change entry carries, if it decodes. */
+static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
+    struct memberdir *d)
 {
-	const struct memberdir_entry *e;
+	if (e->type != RAFT_ENTRY_CONF || raft_conf_change_decode(e, cc) != 0)
+		return false;
+	if (cc->ctx_len == 0 || memberdir_decode(cc->ctx, cc->ctx_len, d)) {
+		d->n = 0;
+		return true;
+	}
+	return true;
+}
+
+/* Note that @id was removed (with @key, "" for none or unknown) or
+ * added again (!@gone).  Returns true if the removed members changed. */
+static bool gone_set(struct node *n, raft_id id, bool gone, const char *key)
+{
 	uint32_t ids, keys;
-	bool changed;
+	bool changed, full = false;
 
 	pthread_mutex_lock(&n->mu);
 	ids = n->gone.n_ids;
@@ -85,14 +100,94 @@ static bool gone_set(struct node *n, raft_id id, bool gone)
 	if (!gone) {
 		memberdir_gone_del_id(&n->gone, id);
 	} else {
-		memberdir_gone_add_id(&n->gone, id);
-		e = memberdir_find(&n->dir, id);
-		if (e != NULL)
-			memberdir_gone_add_key(&n->gone, e->key);
+		full = memberdir_gone_add_id(&n->gone, id) != 0 ||
+		    memberdir_gone_add_key(&n->gone, key) != 0;
 	}
 	changed |= ids != n->gone.n_ids || keys != n->gone.n_keys;
 	pthread_mutex_unlock(&n->mu);
+	/* The leader refuses a removal that does not fit its sets; ours
+	 * are fuller (they differ): say so, forget nothing. */
+	if (full)
+		log_warnx("removed members full (%d ids, %d keys): member "
+		          "%" PRIu64 " is removed but this member cannot "
+		          "record its id or key as removed",
+		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX, id);
 	return changed;
+}
+
+/* Where removed_key() reads the log: the core's entries in memory, or
+ * the boot entries before the core exists. */
+struct log_view {
+	struct raft *raft;
+	const struct raft_boot *boot;
+};
+
+static const struct raft_entry *view_at(const struct log_view *v, raft_index i)
+{
+	if (i == 0)
+		return NULL;
+	if (v->raft != NULL)
+		return raft_entry_at(v->raft, i);
+	if (v->boot->n_entries == 0 || i < v->boot->entries[0].index ||
+	    i - v->boot->entries[0].index >= v->boot->n_entries)
+		return NULL;
+	return &v->boot->entries[i - v->boot->entries[0].index];
+}
+
+/* True if @e is a change entry whose directory (the configuration it
+ * makes) lists @id; then @key is @id's key there.  @d: scratch. */
+static bool entry_key(const struct raft_entry *e, raft_id id,
+    struct memberdir *d, char key[MEMBERDIR_KEY_MAX])
+{
+	struct raft_conf_change cc;
+	const struct memberdir_entry *m;
+
+	if (!entry_dir(e, &cc, d) || (m = memberdir_find(d, id)) == NULL)
+		return false;
+	snprintf(key, MEMBERDIR_KEY_MAX, "%s", m->key);
+	return true;
+}
+
+/*
+ * The key member @id had when the change at @index removed it: the one
+ * the newest change entry before @index gives it (each carries the
+ * directory of the configuration it makes), else (compacted, or a
+ * bootstrap member never listed) the directory's.  The directory may
+ * already have the key of a re-add of @id (a later entry merged first:
+ * the commit of the removal comes with the append of the re-add, or the
+ * "members" file read at start is newer than the log), and cfg.fresh may
+ * too: a key that a configuration after @index gives @id is the re-added
+ * member's, never recorded as removed ("" then: the old key is recorded
+ * by the members that saw it, and travels in their snapshots).
+ */
+static void removed_key(struct node *n, const struct log_view *v, raft_id id,
+    raft_index index, char key[MEMBERDIR_KEY_MAX])
+{
+	struct memberdir *d = malloc(sizeof(*d));
+	const struct memberdir_entry *m;
+	const struct raft_entry *e;
+	char later[MEMBERDIR_KEY_MAX];
+	bool found = false;
+
+	if (d == NULL)
+		fatalx("out of memory reading a membership change");
+	key[0] = '\0';
+	for (raft_index i = index - 1; !found && (e = view_at(v, i)) != NULL;
+	     i--)
+		found = entry_key(e, id, d, key);
+	pthread_mutex_lock(&n->mu);
+	if (!found && (m = memberdir_find(&n->dir, id)) != NULL)
+		snprintf(key, MEMBERDIR_KEY_MAX, "%s", m->key);
+	if (n->cfg.fresh_index > index &&
+	    (m = memberdir_find(&n->cfg.fresh, id)) != NULL &&
+	    strcmp(m->key, key) == 0)
+		key[0] = '\0';
+	pthread_mutex_unlock(&n->mu);
+	for (raft_index i = index + 1;
+	     key[0] != '\0' && (e = view_at(v, i)) != NULL; i++)
+		if (entry_key(e, id, d, later) && strcmp(later, key) == 0)
+			key[0] = '\0';
+	free(d);
 }
 
 /* True if @key is the key of a member this member saw removed. */
@@ -129,19 +224,6 @@ static bool merge_dir(struct node *n, const struct memberdir *d,
 		log_warnx("member directory: cannot add %u entries: %s", d->n,
 		    strerror(-rv));
 	return d->n > 0;
-}
-
-/* The directory a change entry carries, if it decodes. */
-static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
-    struct memberdir *d)
-{
-	if (e->type != RAFT_ENTRY_CONF || raft_conf_change_decode(e, cc) != 0)
-		return false;
-	if (cc->ctx_len == 0 || memberdir_decode(cc->ctx, cc->ctx_len, d)) {
-		d->n = 0;
-		return true;
-	}
-	return true;
 }
 
 /* Drop from the removed members every id of @c (but self): a
@@ -195,22 +277,28 @@ static void apply_fresh(struct node *n, raft_index last)
 
 void node_member_boot(struct node *n, const struct raft_boot *boot)
 {
+	const struct log_view v = { .boot = boot };
 	struct raft_conf_change cc;
 	struct memberdir *d = malloc(sizeof(*d));
+	char key[MEMBERDIR_KEY_MAX];
 	raft_index last = 0;
 
 	if (d == NULL)
 		fatalx("out of memory reading the member directory");
 	if (boot != NULL && boot->has_snapshot)
 		last = boot->snap.index;
-	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++)
-		if (entry_dir(&boot->entries[i], &cc, d)) {
-			(void)merge_dir(n, d, &cc.conf);
-			if (cc.id != n->cfg.id)
-				(void)gone_set(n, cc.id,
-				    cc.type == RAFT_CONF_REMOVE);
-			last = boot->entries[i].index;
-		}
+	for (uint64_t i = 0; boot != NULL && i < boot->n_entries; i++) {
+		if (!entry_dir(&boot->entries[i], &cc, d))
+			continue;
+		(void)merge_dir(n, d, &cc.conf);
+		last = boot->entries[i].index;
+		if (cc.id == n->cfg.id)
+			continue;
+		key[0] = '\0';
+		if (cc.type == RAFT_CONF_REMOVE)
+			removed_key(n, &v, cc.id, last, key);
+		(void)gone_set(n, cc.id, cc.type == RAFT_CONF_REMOVE, key);
+	}
 	free(d);
 	apply_fresh(n, last);
 }
@@ -369,8 +457,12 @@ static bool committed_conf(struct node *n, const struct raft_entry *e)
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return false;
 	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id) {
+		const struct log_view v = { .raft = n->raft };
+		char key[MEMBERDIR_KEY_MAX];
+
 		linger_add(n, cc.id, e->index, true);
-		changed = gone_set(n, cc.id, true);
+		removed_key(n, &v, cc.id, e->index, key);
+		changed = gone_set(n, cc.id, true, key);
 	}
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
@@ -400,7 +492,7 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 			continue;
 		dir_changed |= merge_dir(n, d, &cc.conf);
 		if (cc.type != RAFT_CONF_REMOVE)
-			dir_changed |= gone_set(n, cc.id, false);
+			dir_changed |= gone_set(n, cc.id, false, "");
 		if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
 			sync |= linger_add(n, cc.id, rd->entries[i].index,
 			    false);
@@ -578,6 +670,20 @@ static int check_entry(struct node *n, const struct member_op *op)
 	return 0;
 }
 
+/* A removal of @id must fit in the removed members: they forget none
+ * (memberdir_gone.h), so past the bound the cluster removes no more. */
+static int check_room(struct node *n, raft_id id)
+{
+	const struct memberdir_entry *e;
+	bool room;
+
+	pthread_mutex_lock(&n->mu);
+	e = memberdir_find(&n->dir, id);
+	room = memberdir_gone_room(&n->gone, id, e != NULL ? e->key : "");
+	pthread_mutex_unlock(&n->mu);
+	return room ? 0 : NODE_EGONEFULL;
+}
+
 void node_member_request(struct node *n, struct member_op *op)
 {
 	struct memberdir *ctx = NULL;
@@ -597,8 +703,17 @@ void node_member_request(struct node *n, struct member_op *op)
 		node_member_finish(op, RAFT_ENOTLEADER, st.leader);
 		return;
 	}
+	/* Only the leader proposes, so only its setting counts: the same
+	 * answer whichever member the client reached first (and a change
+	 * committed is applied by every member, whatever its own). */
+	if (!op->allowed) {
+		node_member_finish(op, CPROTO_EDENIED, st.leader);
+		return;
+	}
 	raft_get_conf(n->raft, &c, &ci);
-	rv = op->type == RAFT_CONF_ADD_LEARNER ? check_entry(n, op) : 0;
+	rv = op->type == RAFT_CONF_ADD_LEARNER ? check_entry(n, op)
+	    : op->type == RAFT_CONF_REMOVE     ? check_room(n, op->id)
+	                                       : 0;
 	if (rv == 0)
 		rv = config_apply(&c, op->type, op->id, &next);
 	if (rv == 0 && (ctx = calloc(1, sizeof(*ctx))) == NULL)
@@ -650,10 +765,11 @@ void node_member_stop(struct node *n)
 }
 
 int node_member_change(struct node *n, int type, raft_id id,
-    const struct memberdir_entry *e, int timeout_ms, raft_id *leader)
+    const struct memberdir_entry *e, bool allowed, int timeout_ms,
+    raft_id *leader)
 {
 	struct loop_req *req;
-	struct member_op op = { .type = type, .id = id };
+	struct member_op op = { .type = type, .id = id, .allowed = allowed };
 	int rv;
 
 	if (leader != NULL)
@@ -725,6 +841,7 @@ void node_gone(struct node *n, struct memberdir_gone *g)
 void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 {
 	struct raft_conf c;
+	bool full = false;
 
 	if (memberdir_gone_empty(g))
 		return;
@@ -735,10 +852,16 @@ void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 		        (!conf_has(&c, g->ids[i]) &&
 		            memberdir_find(&n->cfg.fresh, g->ids[i]) ==
 		                NULL)) &&
-		    g->ids[i] != n->cfg.id)
-			memberdir_gone_add_id(&n->gone, g->ids[i]);
+		    g->ids[i] != n->cfg.id &&
+		    memberdir_gone_add_id(&n->gone, g->ids[i]) != 0)
+			full = true;
 	for (uint32_t i = 0; i < g->n_keys; i++)
-		memberdir_gone_add_key(&n->gone, g->keys[i]);
+		if (memberdir_gone_add_key(&n->gone, g->keys[i]) != 0)
+			full = true;
 	pthread_mutex_unlock(&n->mu);
+	if (full)
+		log_warnx("removed members full (%d ids, %d keys): some the "
+		          "snapshot has are not recorded by this member",
+		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX);
 	atomic_store(&n->dir_dirty, true);
 }

@@ -792,7 +792,8 @@ static int build_argv(struct harness *h, int i, char bufs[][32],
 		argv[a++] = "--fault-injection";
 	if (o->insecure)
 		argv[a++] = "--insecure";
-	if (o->insecure && !o->strict_membership)
+	if (o->insecure &&
+	    (!o->strict_membership || (i < 32 && (o->open_members >> i) & 1)))
 		argv[a++] = "--insecure-membership";
 	if (i >= h->n_boot) {
 		argv[a++] = "--join";

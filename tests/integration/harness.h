@@ -88,6 +88,9 @@ struct harness_options {
 	bool strict_membership; /* with insecure: do not pass
 				      --insecure-membership (membership
 				      changes are then refused) */
+	uint32_t open_members; /* with strict_membership: the members
+				      (bit i: member i) passed
+				      --insecure-membership all the same */
 	int spares; /* membership tests: members n..n+spares-1 have
 				      ports, keys and data directories but are
 				      not in the cluster file and not started:

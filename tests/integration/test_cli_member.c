@@ -7,13 +7,27 @@
  *     `member add` is in flight when a second one arrives: the second
  *     is refused with a message naming the pending change and exit
  *     status 4; run again afterwards, it succeeds;
+ *   - the 5 s limit: with every peer message delayed by 5 s (raised in
+ *     steps, with a 1.5 s election timeout, so that no election
+ *     happens), a change stays pending for 10 s; a second change is
+ *     retried for 5 s and then refused (exit status 4, the pending
+ *     message), not queued behind it; the first is accepted;
  *   - remove without a live quorum: with one of three voters killed, the
  *     removal of another live voter is refused (exit status 5, the
  *     quorum message) and changes nothing; the removal of the dead one
  *     is accepted;
  *   - a cluster without keys (--insecure): membership changes are
  *     refused (exit status 5, a message naming --insecure-membership),
- *     a listing works; with --insecure-membership a change is accepted.
+ *     a listing works; with --insecure-membership a change is accepted;
+ *   - the same with only member 1 started with --insecure-membership:
+ *     the leader's setting decides, whichever member a request reaches
+ *     (a follower sends it to the leader, flag or not): refused while
+ *     member 2 leads, accepted while member 1 leads, and applied by
+ *     every member;
+ *   - the removed members are full: with 255 removed keys in every
+ *     member's "members" file, a removal is accepted (the 256th) and
+ *     the next one refused (exit status 5, the bound named), changing
+ *     nothing: the sets never forget one.
  *
  * The commands run as processes (fork + exec of /bin/sh, killed by pid
  * only) with the harness's cluster file and admin key; every temporary
@@ -34,6 +48,9 @@
 
 #include "raft/client/cproto.h"
 #include "raft/config.h"
+#include "raft/le.h"
+#include "raft/memberdir_gone.h"
+#include "raft/storage/memberdir_file.h"
 #include "raft/util/clock.h"
 #include "tests/integration/harness.h"
 
@@ -202,6 +219,54 @@ static void test_cli_member_add_while_pending(void **state)
 	harness_mark_passed(h);
 }
 
+static void test_cli_member_pending_limit(void **state)
+{
+	struct harness_options o;
+	static char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	struct harness *h;
+	uint64_t t0, took;
+	pid_t first;
+	int st2;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = "cli-member-pendlimit";
+	o.member_path = member;
+	/* 1.5 s: the election timeout is longer than the gap each step of
+	 * the delay opens (0.5 s at a follower, 1 s for the leader's
+	 * check-quorum), so the leader stays. */
+	o.election_ticks = 150;
+	h = harness_new(3, &o);
+	assert_non_null(h);
+	*state = h;
+	assert_true(harness_leader(h, 20000) >= 0);
+	for (unsigned d = 500; d <= 5000; d += 500) {
+		assert_int_equal(harness_set_delay(h, d), 0);
+		harness_sleep_ms(300);
+	}
+	/* A change takes 10 s to commit (5 s each way). */
+	first = add_learner(h, 10, "");
+	wait_appended(h, 10);
+	t0 = mono_ms();
+	st2 = harness_wait_status(add_learner(h, 11, ""));
+	took = mono_ms() - t0;
+	print_message("[cli-member-pendlimit] second change: exit %d after "
+	              "%llu ms\n",
+	    st2, (unsigned long long)took);
+	/* Exit 4, not 0: it gave up before the first committed. */
+	assert_int_equal(st2, 4);
+	assert_true(file_has(h, "add11.out",
+	    "refused: another membership change is not committed yet"));
+	/* It retried for the 5 s window first (less 0.2 s of its last
+	 * pause). */
+	assert_true(took >= 4800);
+	assert_int_equal(harness_wait_status(first), 0);
+	assert_true(file_has(h, "add10.out", "added as a learner"));
+	assert_int_equal(harness_set_delay(h, 0), 0);
+	harness_mark_passed(h);
+}
+
 static void test_cli_member_remove_without_quorum(void **state)
 {
 	struct harness *h = start(state, "cli-member-quorum");
@@ -263,14 +328,189 @@ static void test_cli_member_insecure(void **state)
 	harness_mark_passed(h);
 }
 
+/* An ADD of learner @id sent to member @i only: its status, and in
+ * *@leader its leader hint. */
+static int add_at(struct harness *h, int i, unsigned id, uint64_t *leader)
+{
+	struct cproto_member_req r = { .action = CPROTO_MEMBER_ADD, .id = id };
+	struct client_reply rep = { 0 };
+	uint8_t *buf;
+	uint32_t len;
+	int rv;
+
+	r.entry.id = id;
+	snprintf(r.entry.peer, sizeof(r.entry.peer), "tcp://127.0.0.1:%u",
+	    100 + id);
+	snprintf(r.entry.client, sizeof(r.entry.client), "tcp://127.0.0.1:%u",
+	    300 + id);
+	assert_int_equal(cproto_encode_member_req(&r, &buf, &len), 0);
+	rv = harness_call(h, i, CPROTO_MEMBER, buf, len, 5000, &rep);
+	free(buf);
+	free(rep.data);
+	*leader = rep.leader;
+	return rv != 0 ? rv : rep.status;
+}
+
+/* Make member @i the leader (a transfer: anyone's without keys). */
+static int lead_by(struct harness *h, int i)
+{
+	uint64_t deadline = mono_ms() + 20000;
+	uint8_t to[8];
+	int l;
+
+	le_put64(to, harness_id(h, i));
+	while ((l = harness_leader(h, 5000)) != i) {
+		struct client_reply rep = { 0 };
+
+		if (mono_ms() > deadline)
+			fail_msg("member %d never led", i + 1);
+		if (l >= 0)
+			(void)harness_call(h, l, CPROTO_TRANSFER, to, 8, 3000,
+			    &rep);
+		free(rep.data);
+		harness_sleep_ms(200);
+	}
+	return l;
+}
+
+/* An ADD sent to follower @i is sent on to member @l, the leader (once
+ * @i knows it), never refused by @i itself. */
+static void sends_on(struct harness *h, int i, int l)
+{
+	uint64_t deadline = mono_ms() + 10000, leader = 0;
+
+	while (leader != harness_id(h, l)) {
+		assert_int_equal(add_at(h, i, 10, &leader), RAFT_ENOTLEADER);
+		if (mono_ms() > deadline)
+			fail_msg("member %d never named member %d leader",
+			    i + 1, l + 1);
+		if (leader != harness_id(h, l))
+			harness_sleep_ms(100);
+	}
+}
+
+/* Only member 1 (index 0) was started with --insecure-membership. */
+static void test_cli_member_insecure_leader_decides(void **state)
+{
+	struct harness_options o;
+	static char member[4096];
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	const char *add = "exec raftkv member add 10 tcp://127.0.0.1:110 "
+	                  "tcp://127.0.0.1:310 - >\"$D/add.out\" 2>&1";
+	struct harness *h;
+	struct raft_conf c;
+	uint64_t leader;
+
+	snprintf(member, sizeof(member), "%s/kv/raftkv-server", bd ? bd : ".");
+	harness_options_defaults(&o);
+	o.name = "cli-member-insecure-mixed";
+	o.member_path = member;
+	o.insecure = true;
+	o.strict_membership = true;
+	o.open_members = 1u << 0;
+	h = harness_new(3, &o);
+	assert_non_null(h);
+	*state = h;
+	/* Member 2 leads (without the flag): refused, even when the
+	 * request reaches member 1 (with it) first: it sends it on. */
+	lead_by(h, 1);
+	sends_on(h, 0, 1);
+	assert_int_equal(add_at(h, 1, 10, &leader), CPROTO_EDENIED);
+	assert_int_equal(run(h, add), 5);
+	assert_true(file_has(h, "add.out",
+	    "unless the leader was started with --insecure-membership"));
+	/* Member 1 leads: accepted, even when the request reaches member
+	 * 3 (without the flag) first, and applied by every member. */
+	lead_by(h, 0);
+	sends_on(h, 2, 0);
+	assert_int_equal(run(h, add), 0);
+	assert_true(file_has(h, "add.out", "added as a learner"));
+	for (int i = 0; i < 3; i++) {
+		uint64_t deadline = mono_ms() + 20000;
+
+		while (
+		    conf_of(h, i, &c) != 0 || config_member_index(&c, 10) < 0) {
+			if (mono_ms() > deadline)
+				fail_msg("member %d never applied the add",
+				    i + 1);
+			harness_sleep_ms(100);
+		}
+	}
+	harness_mark_passed(h);
+}
+
+/* Give member @i's "members" file @n made-up removed keys. */
+static void fill_removed_keys(struct harness *h, int i, uint32_t n)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[512], key[MEMBERDIR_KEY_MAX];
+	const char *dir = harness_data_dir(h, i);
+	uint64_t cid = harness_cluster(h)->id;
+
+	assert_non_null(d);
+	assert_non_null(g);
+	if (memberdir_load(dir, cid, d, g, err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	for (uint32_t k = 0; k < n; k++) {
+		snprintf(key, sizeof(key), "%040u", k);
+		assert_int_equal(memberdir_gone_add_key(g, key), 0);
+	}
+	if (memberdir_save(dir, cid, d, g, err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	free(g);
+	free(d);
+}
+
+static void test_cli_member_removed_full(void **state)
+{
+	struct harness *h = start(state, "cli-member-gonefull");
+	char script[512];
+	struct raft_conf c;
+	int leader;
+
+	assert_true(harness_leader(h, 10000) >= 0);
+	harness_kill_all(h, SIGKILL);
+	for (int i = 0; i < 3; i++)
+		fill_removed_keys(h, i, MEMBERDIR_GONE_MAX - 1);
+	assert_int_equal(harness_restart_all(h), 0);
+	leader = harness_leader(h, 10000);
+	assert_true(leader >= 0);
+	/* Room for one more key: accepted. */
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm1.out\" 2>&1",
+	    (unsigned long long)harness_id(h, (leader + 1) % 3));
+	harness_expect_removed_exit(h, (leader + 1) % 3);
+	assert_int_equal(run(h, script), 0);
+	/* Full: refused, nothing changes. */
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm2.out\" 2>&1",
+	    (unsigned long long)harness_id(h, (leader + 2) % 3));
+	assert_int_equal(run(h, script), 5);
+	assert_true(file_has(h, "rm2.out",
+	    "refused: the cluster keeps 256 removed member ids and 256 "
+	    "removed keys at most"));
+	assert_int_equal(conf_of(h, harness_leader(h, 10000), &c), 0);
+	assert_int_equal(c.n_voters, 2);
+	assert_true(
+	    config_member_index(&c, harness_id(h, (leader + 2) % 3)) >= 0);
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_cli_member_add_while_pending,
 		    teardown),
+		cmocka_unit_test_teardown(test_cli_member_pending_limit,
+		    teardown),
 		cmocka_unit_test_teardown(test_cli_member_remove_without_quorum,
 		    teardown),
 		cmocka_unit_test_teardown(test_cli_member_insecure, teardown),
+		cmocka_unit_test_teardown(
+		    test_cli_member_insecure_leader_decides, teardown),
+		cmocka_unit_test_teardown(test_cli_member_removed_full,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,7 +36,11 @@
  *                 rounds); every change must be accepted;
  *   new leader    a member added after the bootstrap leads: a new member
  *                 joins, and a member down through the add, the promote
- *                 and the transfer comes back; both catch up.
+ *                 and the transfer comes back; both catch up;
+ *   readd key     a member removed and added again with a new key: only
+ *                 its old key is recorded as removed, by a member that
+ *                 learns both changes at once and by one restarted
+ *                 with both in its log.
  * RAFTKV_TEST_FILTER picks tests; RAFTKV_SEED replays a seed.
  */
 #include <errno.h>
@@ -58,6 +62,8 @@
 #include "kv/kv.h"
 #include "raft/client/cproto.h"
 #include "raft/le.h"
+#include "raft/memberdir_gone.h"
+#include "raft/storage/memberdir_file.h"
 #include "tests/integration/kvtest.h"
 
 #define CHANGE_MS 30000
@@ -539,6 +545,100 @@ static void test_member_stuck_after_readd(void **state)
 	kvt_finish(t);
 }
 
+/* The removed keys in member @i's "members" file: has @key? */
+static bool file_key_gone(struct harness *h, int i, const char *key)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[512];
+	bool gone;
+
+	assert_non_null(d);
+	assert_non_null(g);
+	if (memberdir_load(harness_data_dir(h, i), harness_cluster(h)->id, d, g,
+	        err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	gone = memberdir_gone_has_key(g, key);
+	free(g);
+	free(d);
+	return gone;
+}
+
+/* Wait until member @i's "members" file has @key removed. */
+static void wait_file_key_gone(struct harness *h, int i, const char *key)
+{
+	uint64_t deadline = harness_now_ms() + CHANGE_MS;
+
+	while (!file_key_gone(h, i, key)) {
+		if (harness_now_ms() > deadline)
+			fail_msg("member %d never recorded key %s as removed",
+			    i + 1, key);
+		harness_sleep_ms(100);
+	}
+}
+
+/*
+ * Member X is removed and added again with the same id and a new key:
+ * only the old key is a removed one.  Member @away learns the removal
+ * and the re-add in one batch (isolated through both: its commit of the
+ * removal comes with the append of the re-add), member @restarted from
+ * its log at start (its "members" file already has the new key); both
+ * must record the old key as removed and not the new one, and then
+ * follow X as leader.
+ */
+static void test_member_readd_new_key(void **state)
+{
+	/* No snapshots: the restarted member reads both changes from its
+	 * log. */
+	struct kvt *t = start_with(state, "member-readdkey", 3, 1, -1);
+	struct harness *h = kvt_harness(t);
+	char old_key[MEMBERDIR_KEY_MAX], new_key[MEMBERDIR_KEY_MAX];
+	int leader, away, restarted, bad = 0;
+
+	add_and_promote(h, 3);
+	if (kvt_must_leader(t) == 3)
+		lead_by(t, 0);
+	leader = kvt_must_leader(t);
+	away = (leader + 1) % 3;
+	restarted = (leader + 2) % 3;
+	snprintf(old_key, sizeof(old_key), "%s",
+	    harness_cluster(h)->members[3].key);
+	print_message("[readd key] leader %d, isolated %d, restarted %d\n",
+	    leader + 1, away + 1, restarted + 1);
+	assert_int_equal(harness_isolate(h, away, true), 0);
+	must_change(h, CPROTO_MEMBER_REMOVE, 3);
+	assert_int_equal(harness_wait_removed_exit(h, 3, 15000), 0);
+	assert_int_equal(harness_wipe_data(h, 3), 0);
+	assert_int_equal(harness_rekey(h, 3), 0);
+	snprintf(new_key, sizeof(new_key), "%s",
+	    harness_cluster(h)->members[3].key);
+	must_change(h, CPROTO_MEMBER_ADD, 3);
+	assert_int_equal(harness_join(h, 3), 0);
+	must_change(h, CPROTO_MEMBER_PROMOTE, 3);
+	assert_int_equal(harness_isolate(h, away, false), 0);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	assert_int_equal(harness_kill(h, restarted, SIGKILL), 0);
+	assert_int_equal(harness_restart(h, restarted), 0);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	for (int i = 0; i < 3; i++) {
+		wait_file_key_gone(h, i, old_key);
+		if (file_key_gone(h, i, new_key)) {
+			print_message("member %d%s recorded the re-added "
+			              "member's new key as removed\n",
+			    i + 1,
+			    i == away            ? " (isolated)"
+			        : i == restarted ? " (restarted)"
+			                         : "");
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+	/* And X leads them all. */
+	lead_by(t, 3);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	kvt_finish(t);
+}
+
 struct change_arg {
 	struct harness *h;
 	int action, i, rv;
@@ -720,6 +820,8 @@ static void test_member_kill_the_changed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_member_readd_new_key,
+		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_stuck_after_readd,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_join_skips_removed,

@@ -4,7 +4,9 @@
  * file round-trips with the removed members (raft/memberdir_gone.h),
  * reads an RKMEMBR1 file (no removed members) as before, is absent as
  * -ENOENT, and every kind of damage (a flipped byte anywhere, a short
- * file, another cluster's) is refused as STORAGE_EDAMAGED, fail-closed.
+ * file, another cluster's, an unknown format or bad content under a
+ * right checksum) is refused as STORAGE_EDAMAGED, fail-closed; the
+ * removed sets refuse past their bound and forget nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,19 +85,39 @@ static void test_memberdir_gone_set_and_codec(void **state)
 	memcpy(buf + len - 40, buf + len - 80, 40);
 	assert_int_equal(memberdir_gone_decode(buf, len, &back), -EINVAL);
 	free(buf);
-	/* Full: the oldest is forgotten, the newest kept. */
+	/* Full: nothing is forgotten, a new one is refused (a forgotten
+	 * id or key would be admitted again). */
 	memset(&g, 0, sizeof(g));
-	for (uint32_t i = 0; i <= MEMBERDIR_GONE_MAX; i++) {
-		memberdir_gone_add_id(&g, 1000 + i);
+	for (uint32_t i = 0; i < MEMBERDIR_GONE_MAX; i++) {
+		assert_true(memberdir_gone_room(&g, 1000 + i, key));
+		assert_int_equal(memberdir_gone_add_id(&g, 1000 + i), 0);
 		snprintf(key, sizeof(key), "%040u", i);
-		memberdir_gone_add_key(&g, key);
+		assert_int_equal(memberdir_gone_add_key(&g, key), 0);
 	}
-	assert_int_equal(g.n_ids, MEMBERDIR_GONE_MAX);
-	assert_false(memberdir_gone_has_id(&g, 1000));
-	assert_true(memberdir_gone_has_id(&g, 1000 + MEMBERDIR_GONE_MAX));
-	assert_true(memberdir_gone_has_key(&g, key));
+	back = g;
+	snprintf(key, sizeof(key), "%040u", MEMBERDIR_GONE_MAX);
+	assert_false(memberdir_gone_room(&g, 1000 + MEMBERDIR_GONE_MAX, ""));
+	assert_false(memberdir_gone_room(&g, 1000, key));
+	assert_true(memberdir_gone_room(&g, 1000, ""));
+	assert_true(memberdir_gone_room(&g, 1000, g.keys[3]));
+	assert_int_equal(memberdir_gone_add_id(&g, 1000 + MEMBERDIR_GONE_MAX),
+	    -ENOSPC);
+	assert_int_equal(memberdir_gone_add_key(&g, key), -ENOSPC);
+	assert_int_equal(memberdir_gone_add_id(&g, 1000), 0); /* there */
+	assert_int_equal(memberdir_gone_add_key(&g, g.keys[0]), 0);
+	assert_memory_equal(&back, &g, sizeof(g));
+	assert_true(memberdir_gone_has_id(&g, 1000));
+	assert_false(memberdir_gone_has_id(&g, 1000 + MEMBERDIR_GONE_MAX));
+	assert_false(memberdir_gone_has_key(&g, key));
+	/* A merge adds what fits and says the rest did not. */
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(memberdir_gone_add_id(&back, 7), 0);
+	assert_int_equal(memberdir_gone_add_key(&back, key), 0);
+	assert_int_equal(memberdir_gone_merge(&g, &back), -ENOSPC);
+	assert_int_equal(memberdir_gone_merge(&back, &back), 0);
 	assert_int_equal(memberdir_gone_encode(&g, &buf, &len), 0);
 	assert_int_equal(memberdir_gone_decode(buf, len, &back), 0);
+	assert_memory_equal(&back, &g, sizeof(g));
 	free(buf);
 }
 
@@ -348,6 +370,85 @@ static void test_memberdir_reads_version_1(void **state)
 	cleanup(dir);
 }
 
+/* Rewrite @path as @len bytes of @file with its checksum made right:
+ * what is refused then is the content, not the checksum. */
+static void write_resealed(const char *path, uint8_t *file, size_t len)
+{
+	int fd;
+
+	le_put32(file + len - 4, crc32c(0, file, len - 4));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, file, len), (ssize_t)len);
+	close(fd);
+}
+
+/* An RKMEMBR2 file whose checksum is right but whose content is not (an
+ * unknown format, lengths that disagree, a removed set that does not
+ * decode) is refused with a message, never read in part. */
+static void test_memberdir_bad_content_refused(void **state)
+{
+	struct memberdir_gone g, gback;
+	struct memberdir d, back;
+	char dir[64], path[128], err[512];
+	uint8_t buf[4096], work[4096];
+	uint32_t blen;
+	ssize_t len;
+	int fd;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	fill(&d, 3, true);
+	fill_gone(&g, 2);
+	assert_int_equal(memberdir_save(dir, 7, &d, &g, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/members", dir);
+	fd = open(path, O_RDONLY);
+	len = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_memory_equal(buf, "RKMEMBR2", 8);
+	blen = le_get32(buf + 16);
+	/* A format this version does not know. */
+	memcpy(work, buf, (size_t)len);
+	memcpy(work, "RKMEMBR3", 8);
+	write_resealed(path, work, (size_t)len);
+	err[0] = '\0';
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    STORAGE_EDAMAGED);
+	assert_non_null(strstr(err, "damaged member directory"));
+	assert_int_equal(back.n, 0);
+	/* The directory's length past the removed members'. */
+	memcpy(work, buf, (size_t)len);
+	le_put32(work + 16, blen + 5);
+	write_resealed(path, work, (size_t)len);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    STORAGE_EDAMAGED);
+	/* The removed set's version byte. */
+	memcpy(work, buf, (size_t)len);
+	work[20 + blen + 4] ^= 0xff;
+	write_resealed(path, work, (size_t)len);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    STORAGE_EDAMAGED);
+	assert_true(memberdir_gone_empty(&gback));
+	/* A removed id repeated (the second id made the first). */
+	memcpy(work, buf, (size_t)len);
+	memcpy(work + 20 + blen + 4 + 3 + 8, work + 20 + blen + 4 + 3, 8);
+	write_resealed(path, work, (size_t)len);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    STORAGE_EDAMAGED);
+	assert_true(memberdir_gone_empty(&gback));
+	/* The original, resealed the same: read. */
+	memcpy(work, buf, (size_t)len);
+	write_resealed(path, work, (size_t)len);
+	assert_int_equal(memberdir_load(dir, 7, &back, &gback, err,
+	                     sizeof(err)),
+	    0);
+	assert_memory_equal(&gback, &g, sizeof(g));
+	cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_memberdir_damage_is_refused),
 		cmocka_unit_test(test_memberdir_gone_set_and_codec),
 		cmocka_unit_test(test_memberdir_reads_version_1),
+		cmocka_unit_test(test_memberdir_bad_content_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
