@@ -457,6 +457,14 @@ static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 	return false;
 }
 
+static bool waits_any(const struct space *sp, uint64_t session, uint64_t owner)
+{
+	for (uint32_t i = 0; i < sp->nw; i++)
+		if (same_owner(&sp->w[i], session, owner))
+			return true;
+	return false;
+}
+
 /* lk.mark: not behind; behind, its consequences still to be marked;
  * behind, done. */
 enum { MARK_NO, MARK_NEW, MARK_DONE };
@@ -545,8 +553,11 @@ static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 static const struct lk *queue_conflict(struct space *sp, uint32_t n,
     const struct lk *rq)
 {
-	if (!holds_any(sp, rq->session, rq->owner))
-		return first_conflict(sp->w, n, rq);
+	const struct lk *c = first_conflict(sp->w, n, rq);
+
+	/* Marks matter only when there is a conflict to pass. */
+	if (c == NULL || !holds_any(sp, rq->session, rq->owner))
+		return c;
 	mark_behind(sp, rq->session, rq->owner);
 	for (uint32_t j = 0; j < n; j++)
 		if (sp->w[j].mark == MARK_NO &&
@@ -916,19 +927,28 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		a.token = next_token(t, index);
 		count(t, ls, apply_grant(sp, rq->kind, &a), 0);
 		/* New pieces can put waiters behind this owner, and so let
-		 * one of its own earlier waits pass them (mark_behind()). */
-		if (rq->kind == KV_LK_POSIX && sp->nw > 0)
+		 * one of its own earlier waits pass them (mark_behind()); a
+		 * change of its pieces (a downgrade) can free waiters.  The
+		 * first pieces of an owner with no waits here do neither. */
+		if (rq->kind == KV_LK_POSIX && sp->nw > 0 &&
+		    (had || waits_any(sp, a.session, a.owner)))
 			en->dirty = true;
 		out->attr.version = a.token;
 		emit_grant(t, index, en->inode, rq->kind, &sp->h[sp->nh - 1],
 		    false);
+	} else if (rq->wait && rq->kind == KV_LK_POSIX &&
+	    sp->nw >= LOCKTAB_POSIX_WAITERS) {
+		out->status = KV_ENOSPC; /* the queue's limit (locktab.h) */
 	} else if (rq->wait) {
 		sp->w[sp->nw++] = a;
 		count(t, ls, 0, 1);
 		out->status = KV_EQUEUED;
 		/* It may wait on an owner whose earlier waiter it now puts
-		 * behind that owner (mark_behind()): that waiter may pass. */
-		if (rq->kind == KV_LK_POSIX)
+		 * behind that owner, through that owner's own pieces
+		 * (mark_behind()): that waiter may pass.  A request whose
+		 * owner holds nothing here changes no one's marks (it is the
+		 * last waiter, and it has no pieces to mark). */
+		if (rq->kind == KV_LK_POSIX && had)
 			en->dirty = true;
 	} else {
 		out->status = KV_ELOCKED;
