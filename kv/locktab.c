@@ -499,6 +499,17 @@ static void mark_blocked(struct space *sp, const struct lk *b, uint32_t from,
 	}
 }
 
+/* Was the owner of waiter @j already marked (another waiter of its owner
+ * processed: DONE)?  O(n), where mark_owner() is O(h). */
+static bool owner_done(const struct space *sp, uint32_t j)
+{
+	for (uint32_t k = 0; k < sp->nw; k++)
+		if (k != j && sp->w[k].mark == MARK_DONE &&
+		    same_owner(&sp->w[k], sp->w[j].session, sp->w[j].owner))
+			return true;
+	return false;
+}
+
 /*
  * Mark the waiters of @sp (the whole queue) that are behind (@session,
  * @owner): those that wait, directly or through other waiters, on what
@@ -511,35 +522,52 @@ static void mark_blocked(struct space *sp, const struct lk *b, uint32_t from,
  * that waits on the owner makes its own owner's pieces wait on it.
  * Each record's consequences are marked once (NEW, then DONE): new
  * pieces block waiters anywhere in the queue; new waiters, in FIFO
- * order, block later ones and mark their owners' pieces.  Deterministic;
- * O((h + n) * n) for h holders and n waiters, plus a sweep of both per
- * owner in the chain; nothing for an owner that holds nothing here.
+ * order, block later ones and mark their owners' pieces.  False (and
+ * nothing marked) when the owner holds nothing here.  Deterministic;
+ * one sweep of the holders (clearing them, marking the requester's),
+ * then one per further owner in the chain, plus O(n) per marked record
+ * for h holders and n waiters.
  */
-static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
+static bool mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 {
 	uint32_t n = sp->nw;
-	bool more;
+	bool held = false, more;
 
-	for (uint32_t i = 0; i < sp->nh; i++)
-		sp->h[i].mark = MARK_NO;
 	for (uint32_t j = 0; j < n; j++)
 		sp->w[j].mark = MARK_NO;
-	more = mark_owner(sp, session, owner);
-	while (more) {
+	for (uint32_t i = 0; i < sp->nh; i++) {
+		struct lk *h = &sp->h[i];
+
+		h->mark = MARK_NO;
+		if (same_owner(h, session, owner)) {
+			h->mark = MARK_DONE;
+			held = true;
+			mark_blocked(sp, h, 0, n, session, owner);
+		}
+	}
+	if (!held)
+		return false;
+	for (;;) {
+		/* New waiters, in FIFO order: each marks later ones (seen
+		 * in this same sweep) and its owner's pieces. */
 		more = false;
-		for (uint32_t i = 0; i < sp->nh; i++)
-			if (sp->h[i].mark == MARK_NEW) {
-				sp->h[i].mark = MARK_DONE;
-				mark_blocked(sp, &sp->h[i], 0, n, session,
-				    owner);
-			}
 		for (uint32_t j = 0; j < n; j++)
 			if (sp->w[j].mark == MARK_NEW) {
 				sp->w[j].mark = MARK_DONE;
 				mark_blocked(sp, &sp->w[j], j + 1, n, session,
 				    owner);
-				more |= mark_owner(sp, sp->w[j].session,
-				    sp->w[j].owner);
+				if (!owner_done(sp, j))
+					more |= mark_owner(sp, sp->w[j].session,
+					    sp->w[j].owner);
+			}
+		if (!more)
+			return true;
+		/* New pieces: they mark waiters anywhere in the queue. */
+		for (uint32_t i = 0; i < sp->nh; i++)
+			if (sp->h[i].mark == MARK_NEW) {
+				sp->h[i].mark = MARK_DONE;
+				mark_blocked(sp, &sp->h[i], 0, n, session,
+				    owner);
 			}
 	}
 }
@@ -556,9 +584,8 @@ static const struct lk *queue_conflict(struct space *sp, uint32_t n,
 	const struct lk *c = first_conflict(sp->w, n, rq);
 
 	/* Marks matter only when there is a conflict to pass. */
-	if (c == NULL || !holds_any(sp, rq->session, rq->owner))
+	if (c == NULL || !mark_behind(sp, rq->session, rq->owner))
 		return c;
-	mark_behind(sp, rq->session, rq->owner);
 	for (uint32_t j = 0; j < n; j++)
 		if (sp->w[j].mark == MARK_NO &&
 		    conflicts(&sp->w[j], rq->session, rq->owner, rq->mode,
