@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -489,44 +490,47 @@ static bool renew_held(struct ctx *c, const struct clerk_lock_req *rq,
  * before it gets SIGKILL (raftkv(1)). */
 #define LOST_KILL_GRACE_MS 5000
 
-/* The terminal to hand to the command's process group: stdin, when it is
- * a terminal whose foreground group is ours (run from a shell prompt),
- * else -1 (the command then runs in the background of any terminal, and
- * what the terminal sends us is passed on). */
-static int fg_tty(void)
+/* Our controlling terminal on stdin, stdout or stderr (its job control
+ * applies to the command's group: follow_stop()), or -1 (no terminal, or
+ * not ours: the command's group then runs on its own, and what we get is
+ * passed on). */
+static int ctl_tty(void)
 {
-	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
-		return -1;
-	return STDIN_FILENO;
+	for (int fd = 0; fd <= 2; fd++)
+		if (isatty(fd) && tcgetpgrp(fd) > 0 &&
+		    tcgetsid(fd) == getsid(0))
+			return fd;
+	return -1;
 }
 
-/* Make @pgrp the foreground group of @tty (nothing if @tty < 0), with
- * SIGTTOU blocked: the caller may be in the background then. */
-static void tty_give(int tty, pid_t pgrp)
+/* If the foreground group of @tty (nothing if @tty < 0) is @from, make it
+ * @to, with SIGTTOU blocked: we may be in the background then.  (Never
+ * taken from anyone else: a background job does not steal it.) */
+static void tty_pass(int tty, pid_t from, pid_t to)
 {
 	sigset_t s, o;
 
-	if (tty < 0)
+	if (tty < 0 || tcgetpgrp(tty) != from)
 		return;
 	sigemptyset(&s);
 	sigaddset(&s, SIGTTOU);
 	sigprocmask(SIG_BLOCK, &s, &o);
-	(void)tcsetpgrp(tty, pgrp);
+	(void)tcsetpgrp(tty, to);
 	sigprocmask(SIG_SETMASK, &o, NULL);
 }
 
 /*
- * The command's group @pgrp stopped (^Z on the terminal @tty it has):
- * stop too, as a job, with the terminal back to our group, so that the
- * shell sees the job stopped; when continued, hand the terminal back if
- * the shell made us the foreground again, and continue the group.
+ * The command's group @pgrp stopped (^Z on the terminal @tty, or a
+ * background read of it): stop too, as a job, the terminal back to our
+ * group if the command had it, so that the shell sees the job stopped;
+ * when continued, hand the terminal on if the shell made us the
+ * foreground again (fg; not for bg), and continue the group.
  */
 static void follow_stop(int tty, pid_t pgrp)
 {
-	tty_give(tty, getpgrp());
+	tty_pass(tty, pgrp, getpgrp());
 	kill(getpid(), SIGSTOP);
-	if (tcgetpgrp(tty) == getpgrp())
-		tty_give(tty, pgrp);
+	tty_pass(tty, getpgrp(), pgrp);
 	kill(-pgrp, SIGCONT);
 }
 
@@ -544,7 +548,7 @@ static void end_group(pid_t pgrp, uint64_t kill_at)
 /*
  * Run @argv holding the lock, in a process group of its own (so that all
  * it starts can be stopped with it), which gets the terminal if we had
- * it (fg_tty(); a ^Z of it stops us too: follow_stop()).  SIGCHLD and
+ * it (ctl_tty(); a ^Z of it stops us too: follow_stop()).  SIGCHLD and
  * the signals we forward to that group are blocked and taken with
  * sigtimedwait(), which also paces the lease renewals, so nothing polls.
  * Returns the child's exit status (128 + signal if killed), or
@@ -559,7 +563,8 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	sigset_t set, old;
 	char tok[32];
 	pid_t pid, r;
-	int ws, status = -1, tty = fg_tty();
+	int ws, status = -1, tty = ctl_tty();
+	pid_t mine = getpgrp();
 	bool lost = false, killed = false;
 	uint64_t kill_at = 0;
 	/* The acquire renewed the lease at least once a period while it
@@ -580,9 +585,10 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	pid = fork();
 	if (pid == 0) {
 		/* Both sides set the group and the terminal: whichever runs
-		 * first, the command starts in its group, in the foreground. */
+		 * first, the command starts in its group (in the foreground if
+		 * we were). */
 		setpgid(0, 0);
-		tty_give(tty, getpid());
+		tty_pass(tty, mine, getpid());
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
 		fprintf(stderr, "%s: %s: %s\n", prog, argv[0], strerror(errno));
@@ -593,7 +599,7 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		return EXIT_ERROR;
 	}
 	setpgid(pid, pid); /* EACCES once it has exec'd: done by then */
-	tty_give(tty, pid);
+	tty_pass(tty, mine, pid);
 	while (status < 0) {
 		uint64_t now = mono_ms();
 		int wait_ms = c->keepalive_ms;
@@ -614,8 +620,10 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
 		sig = sigtimedwait(&set, NULL, &ts);
 
-		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			kill(-pid, sig); /* the command decides; we wait */
+			kill(-pid, SIGCONT); /* if stopped */
+		}
 		r = waitpid(pid, &ws, WNOHANG | (tty >= 0 ? WUNTRACED : 0));
 		if (r == pid && WIFSTOPPED(ws)) {
 			follow_stop(tty, pid);
@@ -650,7 +658,7 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 			kill(-pid, SIGKILL);
 		}
 	}
-	tty_give(tty, getpgrp());
+	tty_pass(tty, pid, mine);
 	if (lost)
 		end_group(pid, killed ? 0 : kill_at);
 	sigprocmask(SIG_SETMASK, &old, NULL);
