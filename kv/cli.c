@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -489,21 +490,81 @@ static bool renew_held(struct ctx *c, const struct clerk_lock_req *rq,
  * before it gets SIGKILL (raftkv(1)). */
 #define LOST_KILL_GRACE_MS 5000
 
+/* Our controlling terminal on stdin, stdout or stderr (its job control
+ * applies to the command's group: follow_stop()), or -1 (no terminal, or
+ * not ours: the command's group then runs on its own, and what we get is
+ * passed on). */
+static int ctl_tty(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (isatty(fd) && tcgetpgrp(fd) > 0 &&
+		    tcgetsid(fd) == getsid(0))
+			return fd;
+	return -1;
+}
+
+/* If the foreground group of @tty (nothing if @tty < 0) is @from, make it
+ * @to, with SIGTTOU blocked: we may be in the background then.  (Never
+ * taken from anyone else: a background job does not steal it.) */
+static void tty_pass(int tty, pid_t from, pid_t to)
+{
+	sigset_t s, o;
+
+	if (tty < 0 || tcgetpgrp(tty) != from)
+		return;
+	sigemptyset(&s);
+	sigaddset(&s, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &s, &o);
+	(void)tcsetpgrp(tty, to);
+	sigprocmask(SIG_SETMASK, &o, NULL);
+}
+
 /*
- * Run @argv holding the lock: SIGCHLD and the signals we forward are
- * blocked and taken with sigtimedwait(), which also paces the lease
- * renewals, so nothing polls.  Returns the child's exit status (128 +
- * signal if killed), or EXIT_ERROR if the lock was lost meanwhile (the
- * child is then sent SIGTERM, and SIGKILL if it has not ended
- * LOST_KILL_GRACE_MS later: it must not go on as if it held the lock).
+ * The command's group @pgrp stopped (^Z on the terminal @tty, or a
+ * background read of it): stop too, as a job, the terminal back to our
+ * group if the command had it, so that the shell sees the job stopped;
+ * when continued, hand the terminal on if the shell made us the
+ * foreground again (fg; not for bg), and continue the group.
+ */
+static void follow_stop(int tty, pid_t pgrp)
+{
+	tty_pass(tty, pgrp, getpgrp());
+	kill(getpid(), SIGSTOP);
+	tty_pass(tty, getpgrp(), pgrp);
+	kill(-pgrp, SIGCONT);
+}
+
+/* The command's group @pgrp after its leader (the command) was reaped,
+ * the lock lost: whatever is left of it gets until @kill_at (mono_ms())
+ * to end after the SIGTERM it had, then SIGKILL. */
+static void end_group(pid_t pgrp, uint64_t kill_at)
+{
+	while (kill(-pgrp, 0) == 0 && mono_ms() < kill_at)
+		usleep(50000);
+	if (kill(-pgrp, 0) == 0)
+		kill(-pgrp, SIGKILL);
+}
+
+/*
+ * Run @argv holding the lock, in a process group of its own (so that all
+ * it starts can be stopped with it), which gets the terminal if we had
+ * it (ctl_tty(); a ^Z of it stops us too: follow_stop()).  SIGCHLD and
+ * the signals we forward to that group are blocked and taken with
+ * sigtimedwait(), which also paces the lease renewals, so nothing polls.
+ * Returns the child's exit status (128 + signal if killed), or
+ * EXIT_ERROR if the lock was lost meanwhile (the group is then sent
+ * SIGTERM, and SIGKILL if the command or anything left of its group has
+ * not ended LOST_KILL_GRACE_MS later: none of it must go on as if it
+ * held the lock).
  */
 static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, char **argv)
 {
 	sigset_t set, old;
 	char tok[32];
-	pid_t pid;
-	int ws, status = -1;
+	pid_t pid, r;
+	int ws, status = -1, tty = ctl_tty();
+	pid_t mine = getpgrp();
 	bool lost = false, killed = false;
 	uint64_t kill_at = 0;
 	/* The acquire renewed the lease at least once a period while it
@@ -523,6 +584,11 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
+		/* Both sides set the group and the terminal: whichever runs
+		 * first, the command starts in its group (in the foreground if
+		 * we were). */
+		setpgid(0, 0);
+		tty_pass(tty, mine, getpid());
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
 		fprintf(stderr, "%s: %s: %s\n", prog, argv[0], strerror(errno));
@@ -532,6 +598,8 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return EXIT_ERROR;
 	}
+	setpgid(pid, pid); /* EACCES once it has exec'd: done by then */
+	tty_pass(tty, mine, pid);
 	while (status < 0) {
 		uint64_t now = mono_ms();
 		int wait_ms = c->keepalive_ms;
@@ -552,9 +620,16 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
 		sig = sigtimedwait(&set, NULL, &ts);
 
-		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
-			kill(pid, sig); /* the child decides; we wait */
-		if (waitpid(pid, &ws, WNOHANG) == pid) {
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			kill(-pid, sig); /* the command decides; we wait */
+			kill(-pid, SIGCONT); /* if stopped */
+		}
+		r = waitpid(pid, &ws, WNOHANG | (tty >= 0 ? WUNTRACED : 0));
+		if (r == pid && WIFSTOPPED(ws)) {
+			follow_stop(tty, pid);
+			continue;
+		}
+		if (r == pid) {
 			status = WIFEXITED(ws) ? WEXITSTATUS(ws)
 			                       : 128 + WTERMSIG(ws);
 			break;
@@ -570,7 +645,8 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 				    prog, (const char *)rq->key);
 				lost = true;
 				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
-				kill(pid, SIGTERM);
+				kill(-pid, SIGTERM);
+				kill(-pid, SIGCONT); /* if stopped */
 			}
 		} else if (lost && !killed && mono_ms() >= kill_at) {
 			fprintf(stderr,
@@ -579,9 +655,12 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 			    prog, (const char *)rq->key,
 			    LOST_KILL_GRACE_MS / 1000);
 			killed = true;
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 		}
 	}
+	tty_pass(tty, pid, mine);
+	if (lost)
+		end_group(pid, killed ? 0 : kill_at);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return lost ? EXIT_ERROR : status;
 }

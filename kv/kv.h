@@ -253,7 +253,9 @@
  *       close a cycle through another inode or the other kind.  Over
  *       the lock table's limit (kv_options.lock_max holders + waiters)
  *       or over the session's share of it (a quarter, locktab.h):
- *       ErrNoSpace.
+ *       ErrNoSpace; so is a POSIX LOCK with WAIT that would queue
+ *       behind LOCKTAB_POSIX_WAITERS (64) requests already waiting on
+ *       that inode (the grant pass costs the square of a queue).
  *   UNLOCK key kind [start end] owner
  *       FLOCK: drops the owner's flock; POSIX: unlocks [start, end] of the
  *       owner's locks (splitting a piece that straddles an end).  OK even

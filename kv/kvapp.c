@@ -283,9 +283,12 @@ static int app_query_quick(void *arg, const void *buf, size_t len, void **out,
 	return rv == -EFBIG ? -EAGAIN : rv;
 }
 
-/* The cluster file checks session_ttl against the default lease. */
+/* The cluster file checks session_ttl against the default lease, and
+ * lock_lease against the default TTL. */
 _Static_assert(KV_LOCK_LEASE_NS == CLUSTER_LOCK_LEASE_DEFAULT_MS * 1000000ll,
     "the cluster file's default lock lease is kv.h's");
+_Static_assert(KV_SESSION_TTL_NS == CLUSTER_SESSION_TTL_DEFAULT_MS * 1000000ll,
+    "the cluster file's default session TTL is kv.h's");
 
 static int app_create(void **arg, const struct cluster *cl,
     struct rsm_app *rapp, struct endpoint_app *eapp)

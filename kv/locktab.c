@@ -457,6 +457,14 @@ static bool holds_any(const struct space *sp, uint64_t session, uint64_t owner)
 	return false;
 }
 
+static bool waits_any(const struct space *sp, uint64_t session, uint64_t owner)
+{
+	for (uint32_t i = 0; i < sp->nw; i++)
+		if (same_owner(&sp->w[i], session, owner))
+			return true;
+	return false;
+}
+
 /* lk.mark: not behind; behind, its consequences still to be marked;
  * behind, done. */
 enum { MARK_NO, MARK_NEW, MARK_DONE };
@@ -491,6 +499,17 @@ static void mark_blocked(struct space *sp, const struct lk *b, uint32_t from,
 	}
 }
 
+/* Was the owner of waiter @j already marked (another waiter of its owner
+ * processed: DONE)?  O(n), where mark_owner() is O(h). */
+static bool owner_done(const struct space *sp, uint32_t j)
+{
+	for (uint32_t k = 0; k < sp->nw; k++)
+		if (k != j && sp->w[k].mark == MARK_DONE &&
+		    same_owner(&sp->w[k], sp->w[j].session, sp->w[j].owner))
+			return true;
+	return false;
+}
+
 /*
  * Mark the waiters of @sp (the whole queue) that are behind (@session,
  * @owner): those that wait, directly or through other waiters, on what
@@ -503,35 +522,52 @@ static void mark_blocked(struct space *sp, const struct lk *b, uint32_t from,
  * that waits on the owner makes its own owner's pieces wait on it.
  * Each record's consequences are marked once (NEW, then DONE): new
  * pieces block waiters anywhere in the queue; new waiters, in FIFO
- * order, block later ones and mark their owners' pieces.  Deterministic;
- * O((h + n) * n) for h holders and n waiters, plus a sweep of both per
- * owner in the chain; nothing for an owner that holds nothing here.
+ * order, block later ones and mark their owners' pieces.  False (and
+ * nothing marked) when the owner holds nothing here.  Deterministic;
+ * one sweep of the holders (clearing them, marking the requester's),
+ * then one per further owner in the chain, plus O(n) per marked record
+ * for h holders and n waiters.
  */
-static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
+static bool mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 {
 	uint32_t n = sp->nw;
-	bool more;
+	bool held = false, more;
 
-	for (uint32_t i = 0; i < sp->nh; i++)
-		sp->h[i].mark = MARK_NO;
 	for (uint32_t j = 0; j < n; j++)
 		sp->w[j].mark = MARK_NO;
-	more = mark_owner(sp, session, owner);
-	while (more) {
+	for (uint32_t i = 0; i < sp->nh; i++) {
+		struct lk *h = &sp->h[i];
+
+		h->mark = MARK_NO;
+		if (same_owner(h, session, owner)) {
+			h->mark = MARK_DONE;
+			held = true;
+			mark_blocked(sp, h, 0, n, session, owner);
+		}
+	}
+	if (!held)
+		return false;
+	for (;;) {
+		/* New waiters, in FIFO order: each marks later ones (seen
+		 * in this same sweep) and its owner's pieces. */
 		more = false;
-		for (uint32_t i = 0; i < sp->nh; i++)
-			if (sp->h[i].mark == MARK_NEW) {
-				sp->h[i].mark = MARK_DONE;
-				mark_blocked(sp, &sp->h[i], 0, n, session,
-				    owner);
-			}
 		for (uint32_t j = 0; j < n; j++)
 			if (sp->w[j].mark == MARK_NEW) {
 				sp->w[j].mark = MARK_DONE;
 				mark_blocked(sp, &sp->w[j], j + 1, n, session,
 				    owner);
-				more |= mark_owner(sp, sp->w[j].session,
-				    sp->w[j].owner);
+				if (!owner_done(sp, j))
+					more |= mark_owner(sp, sp->w[j].session,
+					    sp->w[j].owner);
+			}
+		if (!more)
+			return true;
+		/* New pieces: they mark waiters anywhere in the queue. */
+		for (uint32_t i = 0; i < sp->nh; i++)
+			if (sp->h[i].mark == MARK_NEW) {
+				sp->h[i].mark = MARK_DONE;
+				mark_blocked(sp, &sp->h[i], 0, n, session,
+				    owner);
 			}
 	}
 }
@@ -545,9 +581,11 @@ static void mark_behind(struct space *sp, uint64_t session, uint64_t owner)
 static const struct lk *queue_conflict(struct space *sp, uint32_t n,
     const struct lk *rq)
 {
-	if (!holds_any(sp, rq->session, rq->owner))
-		return first_conflict(sp->w, n, rq);
-	mark_behind(sp, rq->session, rq->owner);
+	const struct lk *c = first_conflict(sp->w, n, rq);
+
+	/* Marks matter only when there is a conflict to pass. */
+	if (c == NULL || !mark_behind(sp, rq->session, rq->owner))
+		return c;
 	for (uint32_t j = 0; j < n; j++)
 		if (sp->w[j].mark == MARK_NO &&
 		    conflicts(&sp->w[j], rq->session, rq->owner, rq->mode,
@@ -916,19 +954,28 @@ int locktab_lock(struct locktab *t, const struct locktab_req *rq,
 		a.token = next_token(t, index);
 		count(t, ls, apply_grant(sp, rq->kind, &a), 0);
 		/* New pieces can put waiters behind this owner, and so let
-		 * one of its own earlier waits pass them (mark_behind()). */
-		if (rq->kind == KV_LK_POSIX && sp->nw > 0)
+		 * one of its own earlier waits pass them (mark_behind()); a
+		 * change of its pieces (a downgrade) can free waiters.  The
+		 * first pieces of an owner with no waits here do neither. */
+		if (rq->kind == KV_LK_POSIX && sp->nw > 0 &&
+		    (had || waits_any(sp, a.session, a.owner)))
 			en->dirty = true;
 		out->attr.version = a.token;
 		emit_grant(t, index, en->inode, rq->kind, &sp->h[sp->nh - 1],
 		    false);
+	} else if (rq->wait && rq->kind == KV_LK_POSIX &&
+	    sp->nw >= LOCKTAB_POSIX_WAITERS) {
+		out->status = KV_ENOSPC; /* the queue's limit (locktab.h) */
 	} else if (rq->wait) {
 		sp->w[sp->nw++] = a;
 		count(t, ls, 0, 1);
 		out->status = KV_EQUEUED;
 		/* It may wait on an owner whose earlier waiter it now puts
-		 * behind that owner (mark_behind()): that waiter may pass. */
-		if (rq->kind == KV_LK_POSIX)
+		 * behind that owner, through that owner's own pieces
+		 * (mark_behind()): that waiter may pass.  A request whose
+		 * owner holds nothing here changes no one's marks (it is the
+		 * last waiter, and it has no pieces to mark). */
+		if (rq->kind == KV_LK_POSIX && had)
 			en->dirty = true;
 	} else {
 		out->status = KV_ELOCKED;

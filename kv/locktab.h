@@ -89,6 +89,18 @@ typedef int64_t (*locktab_time_fn)(void *arg, uint64_t session);
  * at most once per waiter), so a table may hold up to 2 * @max records:
  * locktab_decode() accepts LOCKTAB_DECODE_MAX(@max), whatever apply made.
  */
+/*
+ * At most LOCKTAB_POSIX_WAITERS POSIX requests wait on one inode: a
+ * waiting LOCK that would queue behind that many is refused (ErrNoSpace,
+ * nothing changed; one that is grantable at once, or does not wait, is
+ * judged as usual).  The grant pass judges every waiter against the
+ * whole queue (the FIFO rule of kv.h), so its cost grows with the square
+ * of the queue; the limit bounds what one apply, on every member, can
+ * cost.  A constant of the state machine (every member must use the
+ * same): the queue is state, so a restored table keeps it; a snapshot
+ * with longer queues (none can be made) still loads.
+ */
+#define LOCKTAB_POSIX_WAITERS 64
 #define LOCKTAB_SESSION_SHARE 4
 #define LOCKTAB_SESSION_MIN 16
 #define LOCKTAB_DECODE_MAX(max) (2 * (uint64_t)(max))

@@ -266,8 +266,8 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
     char *err, size_t errlen)
 {
 	char *copy = strdup(text), *next, *ln;
-	int line = 0, rv = 0, keys = 0, ttl_line = 0;
-	int64_t lease;
+	int line = 0, rv = 0, keys = 0, ttl_line = 0, lease_line = 0;
+	int64_t lease, ttl;
 
 	if (copy == NULL)
 		return -ENOMEM;
@@ -317,6 +317,7 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 			rv = parse_quota(rest, c, name, line, err, errlen);
 		} else if (strcmp(kw, "lock_lease") == 0) {
 			rv = parse_lock_lease(rest, c, name, line, err, errlen);
+			lease_line = line;
 		} else if (strcmp(kw, "session_ttl") == 0) {
 			rv = parse_session_ttl(rest, c, name, line, err,
 			    errlen);
@@ -346,18 +347,25 @@ int cluster_parse(const char *text, const char *name, struct cluster *c,
 		return fail(err, errlen, name, line,
 		    "credential lines need "
 		    "members with key=");
+	/* The effective values: a line's, or the default.  Reported at the
+	 * session_ttl line, or at the lock_lease line when only that one
+	 * was given (the default TTL is too short for that lease). */
 	lease = c->lock_lease_ms != 0 ? c->lock_lease_ms
 	                              : CLUSTER_LOCK_LEASE_DEFAULT_MS;
-	if (c->session_ttl_ms != 0 &&
-	    c->session_ttl_ms < CLUSTER_TTL_MIN_LEASES * lease)
-		return fail(err, errlen, name, ttl_line,
-		    "session_ttl %" PRId64 " is shorter than %d lock leases "
+	ttl = c->session_ttl_ms != 0 ? c->session_ttl_ms
+	                             : CLUSTER_SESSION_TTL_DEFAULT_MS;
+	if (ttl < CLUSTER_TTL_MIN_LEASES * lease)
+		return fail(err, errlen, name,
+		    c->session_ttl_ms != 0 ? ttl_line : lease_line,
+		    "session_ttl %" PRId64 "%s is shorter than %d lock leases "
 		    "(%d x %" PRId64
 		    " ms%s): idle mounts could not renew their "
-		    "sessions in time",
-		    c->session_ttl_ms, CLUSTER_TTL_MIN_LEASES,
-		    CLUSTER_TTL_MIN_LEASES, lease,
-		    c->lock_lease_ms != 0 ? "" : ", the default lease");
+		    "sessions in time%s",
+		    ttl, c->session_ttl_ms != 0 ? "" : " (the default)",
+		    CLUSTER_TTL_MIN_LEASES, CLUSTER_TTL_MIN_LEASES, lease,
+		    c->lock_lease_ms != 0 ? "" : ", the default lease",
+		    c->session_ttl_ms != 0 ? ""
+		                           : "; add a longer session_ttl line");
 	return 0;
 }
 

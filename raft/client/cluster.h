@@ -19,7 +19,9 @@
  *                                application's, kv.h SESSIONS; tests
  *                                shorten it), and at least
  *                                CLUSTER_TTL_MIN_LEASES lock leases
- *                                (lock_lease, or the default)
+ *                                (lock_lease, or the default; a
+ *                                lock_lease line alone is checked
+ *                                against the default TTL the same way)
  *
  * With keys, the client endpoint admits only the credentials listed
  * (CLUSTER_MAX_CREDS at most); admin ones may also transfer leadership
@@ -66,6 +68,11 @@ struct cluster_member {
  * leaves room for both. */
 #define CLUSTER_LOCK_LEASE_DEFAULT_MS 10000
 #define CLUSTER_TTL_MIN_LEASES 3
+
+/* The session TTL without a session_ttl line (the application's default:
+ * KV_SESSION_TTL_NS, kv.h; kvapp.c checks they agree): the TTL a
+ * lock_lease line alone is checked against. */
+#define CLUSTER_SESSION_TTL_DEFAULT_MS 600000
 
 struct cluster {
 	uint64_t id;

@@ -15,7 +15,10 @@
  *     GETLK, a read);
  *   - fencing: the new holder's fenced put applies, the dead holder's
  *     token is refused (exit 2, value unchanged), also after the new
- *     holder released the lock.
+ *     holder released the lock;
+ *   - the command runs in a process group of its own: a lost lock (cut
+ *     off from the cluster) and a SIGTERM to `raftkv lock` stop what the
+ *     command started too.
  *
  * Processes are started with fork + exec of /bin/sh and killed by pid
  * only; the members by the harness (by pid); every temporary file is in
@@ -320,6 +323,34 @@ static int wait_status_for(pid_t pid, int ms)
 	return -1;
 }
 
+/* Is process @pid gone (no such process, or a zombie nobody reaped yet)
+ * within @ms? */
+static bool gone(pid_t pid, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	char path[64], st[512];
+
+	do {
+		FILE *f;
+		const char *p;
+		size_t n;
+
+		if (kill(pid, 0) != 0 && errno == ESRCH)
+			return true;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		f = fopen(path, "r");
+		n = f != NULL ? fread(st, 1, sizeof(st) - 1, f) : 0;
+		if (f != NULL)
+			fclose(f);
+		st[n] = '\0';
+		p = strrchr(st, ')'); /* "pid (comm) S ..." */
+		if (p != NULL && p[1] == ' ' && p[2] == 'Z')
+			return true;
+		usleep(20000);
+	} while (mono_ms() < end);
+	return false;
+}
+
 /*
  * A CLI cut off from the cluster (every member stopped with SIGSTOP)
  * cannot renew its lease: past its local deadline (a lease after its
@@ -335,13 +366,14 @@ static void test_cut_off_stops_command(void **state)
 	struct harness *h = start(state, "cli-lock-cutoff");
 	pid_t holder;
 	char buf[64], sleeper[64];
+	bool sleeper_gone;
 	int rv;
 
 	holder = harness_sh(h,
 	    "exec raftkv lock L -- sh -c "
 	    "'sleep 600 & echo $! > $D/sleep.pid; "
 	    "trap \"echo term > $D/term\" TERM; "
-	    "echo $$ > $D/holder.pid; while :; do wait; done'");
+	    "echo $$ > $D/holder.pid; while :; do wait; sleep 1; done'");
 	assert_true(wait_file(h, "holder.pid", 30000));
 	read_file(h, "sleep.pid", sleeper, sizeof(sleeper));
 	for (int i = 0; i < harness_n(h); i++)
@@ -351,6 +383,9 @@ static void test_cut_off_stops_command(void **state)
 	for (int i = 0; i < harness_n(h); i++)
 		harness_kill(h, i, SIGCONT);
 	read_file(h, "holder.pid", buf, sizeof(buf));
+	/* The command's own child went with it (its process group was
+	 * stopped, not the command alone). */
+	sleeper_gone = atoi(sleeper) > 0 && gone(atoi(sleeper), 3000);
 	if (atoi(sleeper) > 0)
 		kill(atoi(sleeper), SIGKILL);
 	if (rv == -1) {
@@ -362,8 +397,46 @@ static void test_cut_off_stops_command(void **state)
 	assert_int_equal(rv, 5);
 	/* raftkv lock reaped it: the command is gone. */
 	assert_true(kill(atoi(buf), 0) != 0 && errno == ESRCH);
+	assert_true(sleeper_gone);
 	read_file(h, "term", buf, sizeof(buf));
 	assert_string_equal(buf, "term");
+	harness_mark_passed(h);
+}
+
+/*
+ * SIGTERM (and SIGINT, SIGHUP) sent to `raftkv lock` reach the whole
+ * process group of its command: here sh and the sleep it started (which
+ * ignores nothing) both end, and raftkv lock exits with sh's status
+ * (128 + SIGTERM) and releases the lock.  Before the command had a group
+ * of its own, only sh got the signal and the sleep ran on.
+ */
+static void test_signal_reaches_the_group(void **state)
+{
+	struct harness *h = start(state, "cli-lock-group");
+	pid_t holder;
+	char cmd[64], grand[64];
+	bool both;
+
+	holder = harness_sh(h,
+	    "exec raftkv lock G -- sh -c "
+	    "'sleep 600 & echo $! > $D/grand.pid; echo $$ > $D/cmd.pid; "
+	    "wait'");
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	assert_true(wait_file(h, "grand.pid", 5000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	read_file(h, "grand.pid", grand, sizeof(grand));
+	assert_int_equal(kill(holder, SIGTERM), 0);
+	assert_int_equal(wait_status_for(holder, 20000), 128 + SIGTERM);
+	both = gone(atoi(cmd), 3000) && gone(atoi(grand), 3000);
+	if (!both) {
+		kill(atoi(cmd), SIGKILL);
+		kill(atoi(grand), SIGKILL);
+	}
+	assert_true(both);
+	/* Released: free at once. */
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv lock --nb G -- true")),
+	    0);
 	harness_mark_passed(h);
 }
 
@@ -372,6 +445,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
 		cmocka_unit_test_teardown(test_cut_off_stops_command, teardown),
+		cmocka_unit_test_teardown(test_signal_reaches_the_group,
+		    teardown),
 		cmocka_unit_test_teardown(test_idle_expiry_by_ticks, teardown),
 		cmocka_unit_test_teardown(test_kill9_holder_lease_and_fence,
 		    teardown),

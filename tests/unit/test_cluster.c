@@ -111,6 +111,16 @@ static void refused(const char *text, int line, const char *what)
 		    err);
 }
 
+/* @text must parse. */
+static void ok_file(const char *text)
+{
+	struct cluster c;
+	char err[256] = "";
+
+	if (cluster_parse(text, "f", &c, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+}
+
 static void test_cluster_refuses_bad_files(void **state)
 {
 	(void)state;
@@ -239,7 +249,7 @@ static void test_cluster_numbers_are_strict(void **state)
 }
 
 /* A session_ttl shorter than a few lock leases is refused, at its line,
- * whichever comes first and with the default lease too: an idle mount
+ * whichever comes first and with the default lease or TTL too: an idle mount
  * renews its session only as often as its lease thread wakes. */
 static void test_cluster_ttl_vs_lease(void **state)
 {
@@ -251,6 +261,14 @@ static void test_cluster_ttl_vs_lease(void **state)
 	    "shorter than 3 lock leases");
 	refused(M "session_ttl 11999\n# the lease\nlock_lease 4000\n", 3,
 	    "session_ttl 11999 is shorter than 3 lock leases (3 x 4000 ms)");
+	/* No session_ttl line: the default TTL (10 min) is checked against
+	 * the lease, at the lock_lease line, naming both values. */
+	refused(M "# long\nlock_lease 300000\n", 4,
+	    "session_ttl 600000 (the default) is shorter than 3 lock leases "
+	    "(3 x 300000 ms)");
+	refused(M "lock_lease 200001\n", 3, "add a longer session_ttl line");
+	ok_file(M "lock_lease 200000\n");
+	ok_file(M "lock_lease 300000\nsession_ttl 900000\n");
 #undef M
 }
 

@@ -753,6 +753,99 @@ static void test_fence_and_limit(void **state)
 	locktab_free(t);
 }
 
+/*
+ * One inode's POSIX queue holds at most LOCKTAB_POSIX_WAITERS requests:
+ * the next waiting LOCK is refused (ErrNoSpace, nothing changed), while
+ * a LOCK that does not wait is still answered ErrLocked and a grantable
+ * one granted; flocks are not limited; a freed slot can be taken again;
+ * a restored table keeps the limit (the queue is state).
+ */
+static void test_posix_queue_limit(void **state)
+{
+	struct locktab *t = new_tab(NULL), *u = NULL;
+	struct kv_result r;
+	uint32_t n = LOCKTAB_POSIX_WAITERS;
+	void *b;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 99, 0), NULL, NULL),
+	    KV_OK);
+	for (uint32_t i = 0; i < n; i++) /* sessions 2..: owners 1 */
+		assert_int_equal(lock(t, px(1, 2 + i, 1, KV_LK_SHARED, i, i, 1),
+		                     NULL, NULL),
+		    KV_EQUEUED);
+	assert_int_equal(locktab_waiting(t), n);
+	assert_int_equal(lock(t, px(1, 1000, 1, KV_LK_SHARED, 5, 5, 1), NULL,
+	                     NULL),
+	    KV_ENOSPC);
+	assert_int_equal(locktab_waiting(t), n);
+	assert_int_equal(locktab_session_records(t, 1000), 0);
+	assert_int_equal(state_of(t, px(1, 1000, 1, KV_LK_SHARED, 5, 5, 1),
+	                     NULL),
+	    KV_ENOLOCK);
+	/* Not waiting: the usual answer, with the conflict. */
+	assert_int_equal(lock(t, px(1, 1000, 1, KV_LK_SHARED, 5, 5, 0), NULL,
+	                     &r),
+	    KV_ELOCKED);
+	assert_int_equal(r.lock.session, 1);
+	/* Grantable at once: granted (beyond every waiter's range). */
+	assert_int_equal(lock(t, px(1, 1000, 1, KV_LK_EXCL, 500, 600, 1), NULL,
+	                     NULL),
+	    KV_OK);
+	/* The holder's own change is no new waiter either. */
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_SHARED, 0, 99, 1), NULL,
+	                     NULL),
+	    KV_OK);
+	/* Flocks of the same inode: no such limit. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, 0), NULL, NULL),
+	    KV_OK);
+	for (uint32_t i = 0; i <= n; i++)
+		assert_int_equal(lock(t, fl(1, 2 + i, 1, KV_LK_SHARED, 1), NULL,
+		                     NULL),
+		    KV_EQUEUED);
+	/* The downgrade to shared granted every shared POSIX waiter. */
+	assert_int_equal(locktab_waiting(t), n + 1);
+	assert_int_equal(lock(t, px(1, 1, 1, KV_LK_EXCL, 0, 99, 0), NULL, NULL),
+	    KV_ELOCKED);
+	locktab_unlock_owner(t, 1, 1, 1, KV_LK_FLOCK, idx++, &r);
+	assert_int_equal(locktab_waiting(t), 0);
+	/* Fill the POSIX queue again behind session 1000's exclusive range,
+	 * then restore: the restored table refuses the next waiter too. */
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(lock(t,
+		                     px(1, 2000 + i, 1, KV_LK_SHARED, 500, 500,
+		                         1),
+		                     NULL, NULL),
+		    KV_EQUEUED);
+	assert_int_equal(locktab_encode(t, &b, &len), 0);
+	assert_int_equal(locktab_decode(b, len, LEASE, 100000, 0, &u), 0);
+	free(b);
+	assert_int_equal(locktab_waiting(u), n);
+	assert_int_equal(lock(u, px(1, 9000, 1, KV_LK_EXCL, 550, 550, 1), NULL,
+	                     NULL),
+	    KV_ENOSPC);
+	/* A cancel frees a slot. */
+	kv_result_init(&r);
+	locktab_cancel(u,
+	    &(struct locktab_req){ .inode = 1,
+	        .session = 2000,
+	        .owner = 1,
+	        .start = 500,
+	        .end = 500,
+	        .kind = KV_LK_POSIX },
+	    idx++, &r);
+	assert_int_equal(locktab_waiting(u), n - 1);
+	assert_int_equal(lock(u, px(1, 9000, 1, KV_LK_EXCL, 550, 550, 1), NULL,
+	                     NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(u, px(1, 9001, 1, KV_LK_EXCL, 550, 550, 1), NULL,
+	                     NULL),
+	    KV_ENOSPC);
+	locktab_free(u);
+	locktab_free(t);
+}
+
 /* Does @t survive encode + decode with limit @max? */
 static void assert_decodes(struct locktab *t, uint32_t max)
 {
@@ -2688,6 +2781,7 @@ int main(void)
 		cmocka_unit_test(test_unlock_owner_and_cancel),
 		cmocka_unit_test(test_fence_and_limit),
 		cmocka_unit_test(test_split_unlock_limit),
+		cmocka_unit_test(test_posix_queue_limit),
 		cmocka_unit_test(test_session_share),
 		cmocka_unit_test(test_random_session_counts),
 		cmocka_unit_test(test_encode_decode),
