@@ -821,6 +821,16 @@ void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting)
 	pthread_rwlock_unlock(&kv->lock);
 }
 
+bool kv_is_open(struct kv *kv, uint64_t inode)
+{
+	bool open;
+
+	pthread_rwlock_rdlock(&kv->lock);
+	open = opentab_is_open(kv->opens, inode);
+	pthread_rwlock_unlock(&kv->lock);
+	return open;
+}
+
 uint64_t kv_applied_index(struct kv *kv)
 {
 	uint64_t i;

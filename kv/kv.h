@@ -592,6 +592,9 @@ int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
  * joined at once). */
 void kv_lock_wait_shutdown(struct kv *kv);
 
+/* Does some session hold @inode open (the open table, OPENS above)? */
+bool kv_is_open(struct kv *kv, uint64_t inode);
+
 /* Number of held locks and of waiters in the lock table. */
 void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting);
 
