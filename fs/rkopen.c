@@ -487,6 +487,10 @@ static void *sender_main(void *arg)
 		if (wake > now)
 			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 	}
+	/* Stopping: the closes of the unmount go out once (bounded by the
+	 * clerk's deadline), so a clean stop leaves nothing registered. */
+	if (o->dirty)
+		(void)send_batch(o);
 	pthread_mutex_unlock(&o->mu);
 	return NULL;
 }

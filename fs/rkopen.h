@@ -60,8 +60,9 @@ struct rkopen *rkopen_new(struct fs *fs, const struct cluster *cl,
 /* Start the sender thread: 0 or -errno. */
 int rkopen_start(struct rkopen *o);
 
-/* Stop the thread (a batch in flight ends within its deadline) and free
- * everything.  NULL-safe. */
+/* Stop the thread (a batch in flight ends within its deadline; the
+ * closes not sent yet go out in one last batch) and free everything.
+ * NULL-safe. */
 void rkopen_free(struct rkopen *o);
 
 /* An open (file, not directory) of @ino on this mount: registered in
