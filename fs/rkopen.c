@@ -49,6 +49,7 @@ struct rkopen {
 	void *zctx;
 	struct clerk *ck; /* the thread's only */
 	int64_t session_ttl_ns;
+	bool warned_full; /* the table-full warning was logged */
 };
 
 /* ------------------------------------------------------------------ */
@@ -295,10 +296,11 @@ static int send_batch(struct rkopen *o)
 		closed |= !open;
 	}
 	free(ops);
-	if (rv == KV_ENOSPC)
+	if (rv == KV_ENOSPC && !o->warned_full)
 		log_warnx("opens: the cluster's open table is full for this "
 		          "mount; some files it holds open are not kept for "
 		          "it if another mount removes them");
+	o->warned_full |= rv == KV_ENOSPC;
 	if (rv != KV_OK && rv != KV_ENOSPC) {
 		o->dirty = true;
 		log_debug("opens: batch of %" PRIu32 ": %s", n,
