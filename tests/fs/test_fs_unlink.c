@@ -154,7 +154,8 @@ static void test_holder_killed(void)
 	pids[v] = 0;
 	close(fd);
 	unmount(v);
-	CHECK(count_keys("\001o/") == 1, "kept while its session lives");
+	/* Kept until then (not asserted here: the TTL is 2 s of committed
+	 * time; test_fs_mount's kill -9 checks it with 10 minutes). */
 	CHECK(wait_keys("\001o/", 0), "deleted once its session expired");
 	start(v);
 	expect_errno(v, "victim", ENOENT);
