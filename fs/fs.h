@@ -14,6 +14,8 @@
  *                 files removed while open)
  *   fs/xattr.c    user.* extended attributes
  *   fs/rklock.c   flock and POSIX locks, fencing (the lock table of kv.h)
+ *   fs/rkopen.c   open files registered in the cluster, files removed
+ *                 while open (the open table of kv.h)
  *   fs/notify.c   the kernel-cache invalidation thread
  *   fs/wbuf.c     per-inode write buffers (commit at close/fsync)
  *   fs/inode.c    node id <-> key table
@@ -68,6 +70,7 @@ struct notifier;
 struct fsm;
 struct wbufs;
 struct rklock;
+struct rkopen;
 
 /* Longest name the mount shows or creates. */
 #define FS_NAME_MAX 255
@@ -94,6 +97,7 @@ struct fs {
 	struct notifier *notifier;
 	struct wbufs *wbufs; /* NULL when writes are not buffered */
 	struct rklock *locks; /* fs/rklock.h */
+	struct rkopen *opens; /* fs/rkopen.h */
 	struct fuse_session *se; /* set once mounted */
 	/* Relaxed mode: mutations this mount committed (bumped after each),
 	 * and how many of them a completed read barrier covers. */

@@ -81,6 +81,8 @@ static void track_op(struct fs *fs, const struct kv_op *op, struct died *d)
 
 	switch (op->type) {
 	case KV_OP_FENCE: /* a txn's lock check: changes no key */
+	case KV_OP_OPEN: /* registrations (fs/rkopen.h): no key either */
+	case KV_OP_CLOSE:
 		return;
 	case KV_OP_DELETE:
 		died_add(d,

@@ -72,6 +72,14 @@ struct kv *fsm_kv(struct fsm *f)
 	return member_app_arg(f->m);
 }
 
+bool fsm_leading(struct fsm *f)
+{
+	struct node_status st;
+
+	member_status(f->m, &st);
+	return st.raft.role == RAFT_LEADER;
+}
+
 int fsm_read_barrier(struct fsm *f, int timeout_ms)
 {
 	return rsm_read_barrier(member_rsm(f->m), timeout_ms, NULL);

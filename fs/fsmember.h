@@ -8,6 +8,7 @@
 #ifndef RAFTKV_FS_FSMEMBER_H
 #define RAFTKV_FS_FSMEMBER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,9 @@ void fsm_stop(struct fsm *m);
 
 /* The local state machine. */
 struct kv *fsm_kv(struct fsm *m);
+
+/* Is this member the leader now (a hint: it may be deposed already)? */
+bool fsm_leading(struct fsm *m);
 
 /*
  * One linearizable read barrier (ReadIndex; the caller batches): 0 once

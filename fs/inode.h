@@ -93,9 +93,9 @@ int inode_applied_rename_tree(struct inode_table *t, const char *src,
 
 /*
  * With the lock held: count the opens of @ino on this mount (one more,
- * one fewer; each returns how many are left), or read the count.  A file
- * removed while open here is kept under a hidden key until its last close
- * (fs/rkfile.c).  0 for the root or an unknown inode.
+ * one fewer; each returns how many are left), or read the count (a
+ * removal of a file open here waits for its registration first:
+ * fs/rkopen.h).  0 for the root or an unknown inode.
  */
 unsigned inode_open_locked(struct inode_table *t, uint64_t ino);
 unsigned inode_close_locked(struct inode_table *t, uint64_t ino);

@@ -49,6 +49,7 @@
 #include "fs/notify.h"
 #include "fs/rkfs_int.h"
 #include "fs/rklock.h"
+#include "fs/rkopen.h"
 #include "fs/wbuf.h"
 #include "raft/client/cluster.h"
 #include "raft/client/keys.h"
@@ -667,23 +668,6 @@ static void abort_connection(const char *mnt)
 	close(fd);
 }
 
-/* At start-up, in the background: delete the files this member kept
- * for descriptors open when it last stopped (rkfile_reap_orphans). */
-static void *reaper_main(void *arg)
-{
-	struct fs *fs = arg;
-	struct clerk *ck = ckpool_get(fs->clerks);
-
-	if (ck == NULL)
-		return NULL;
-	if (rkfile_reap_orphans(fs, ck) != 0)
-		log_warnx(
-		    "could not delete the files left open by this "
-		    "member's last run; they stay hidden until its next start");
-	ckpool_put(fs->clerks, ck);
-	return NULL;
-}
-
 /* The mount's source as /proc/self/mounts shows it: the cluster file's
  * real path (what an fstab line names, so that `mount -a` sees the line
  * mounted), escaped for libfuse's option parser; "raftkv" if it is too
@@ -787,8 +771,6 @@ int main(int argc, char **argv)
 	char err[512] = "out of memory", mopt[2 * PATH_MAX + 256], tag[32];
 	static char cfile[PATH_MAX], mpoint[PATH_MAX], fsname[2 * PATH_MAX];
 	sigset_t sigs;
-	pthread_t reaper;
-	bool reaper_started;
 	int rv;
 
 	member_process_setup();
@@ -858,8 +840,10 @@ int main(int argc, char **argv)
 	fs.locks = rklock_new(&fs, &cl, o.fs.timeout_ms,
 	    member_index(&cl, o.member.id), cl.lock_lease_ms * 1000000,
 	    cl.session_ttl_ms * 1000000);
+	fs.opens = rkopen_new(&fs, &cl, o.fs.timeout_ms,
+	    member_index(&cl, o.member.id), cl.session_ttl_ms * 1000000);
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
-	    fs.locks == NULL ||
+	    fs.locks == NULL || fs.opens == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))
 		die("out of memory");
 	rv = fsm_start(&o.member, fsapp_hook, &fs, &fs.member, err,
@@ -872,6 +856,12 @@ int main(int argc, char **argv)
 	if (rklock_start(fs.locks) != 0) {
 		fsm_stop(fs.member);
 		die("cannot start the lock threads");
+	}
+	/* Also deletes, from the start, the files removed while open that
+	 * nobody holds open any more (a crash's leftovers). */
+	if (rkopen_start(fs.opens) != 0) {
+		fsm_stop(fs.member);
+		die("cannot start the open registration thread");
 	}
 
 	fsname_opt(o.cluster_file, fsname, sizeof(fsname));
@@ -908,12 +898,9 @@ int main(int argc, char **argv)
 	    o.mnt, o.data);
 	report_ready(&o);
 
-	reaper_started = pthread_create(&reaper, NULL, reaper_main, &fs) == 0;
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	rv = fuse_session_loop_mt(fs.se, &lc);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (reaper_started)
-		pthread_join(reaper, NULL);
 
 	log_info("unmounting %s", o.mnt);
 	fuse_remove_signal_handlers(fs.se);
@@ -927,6 +914,9 @@ int main(int argc, char **argv)
 	rklock_stop(fs.locks); /* answers the parked lock waits */
 	fuse_session_unmount(fs.se);
 	fuse_session_destroy(fs.se);
+	/* Its registrations stay until its session expires (a clean stop
+	 * closed every file: nothing is registered). */
+	rkopen_free(fs.opens);
 	fsm_stop(fs.member);
 	rklock_free(fs.locks);
 	notifier_free(fs.notifier);

@@ -31,6 +31,7 @@
 #include "fs/notify.h"
 #include "fs/rkfs_int.h"
 #include "fs/rklock.h"
+#include "fs/rkopen.h"
 #include "fs/wbuf.h"
 #include "kv/clerk.h"
 #include "kv/kv.h"
@@ -150,11 +151,13 @@ void rkfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	inode_lock(fs->inodes);
 	inode_open_locked(fs->inodes, ino);
 	inode_unlock(fs->inodes);
+	rkopen_hold(fs->opens, ino); /* registered in the background */
 	if (fuse_reply_open(req, fi) != 0) {
 		rkfile_fh_drop(fs, fi->fh);
 		inode_lock(fs->inodes);
 		inode_close_locked(fs->inodes, ino);
 		inode_unlock(fs->inodes);
+		rkopen_drop(fs->opens, ino);
 	}
 }
 
@@ -387,55 +390,11 @@ void rkfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, rv < 0 ? -write_errno(rv) : 0);
 }
 
-/* Delete the orphan @ino (removed while open here, now closed) with its
- * attributes.  0 or a negative errno (then it stays until this member's
- * next start: rkfile_reap_orphans). */
-static int reap(struct fs *fs, uint64_t ino)
-{
-	char key[KV_KEY_MAX + 1], **xkeys = NULL;
-	struct kv_attr a;
-	struct kv_result res;
-	struct rkfs_txn t;
-	size_t klen, nx = 0;
-	int rv = -EIO;
-
-	for (int attempt = 0; attempt < RKFS_RETRIES; attempt++) {
-		rv = rkfs_fresh(fs);
-		if (rv != 0)
-			return rv;
-		inode_lock(fs->inodes);
-		rv = rkfs_get_ino_locked(fs, ino, key, &klen, &a);
-		if (rv == 0 &&
-		    (klen != RKFS_ORPHAN_KEY_LEN ||
-		        memcmp(key, RKFS_ORPHAN_PREFIX, 3) != 0))
-			rv = -EEXIST; /* not an orphan (any more) */
-		if (rv == 0)
-			rv = rkxattr_keys_locked(fs, ino, &xkeys, &nx);
-		inode_unlock(fs->inodes);
-		if (rv != 0)
-			return rv == -EEXIST || rv == -ESTALE ? 0 : rv;
-		memset(&t, 0, sizeof(t));
-		rkfs_txn_cmp(&t, key, klen, a.version);
-		rkfs_txn_op(&t, KV_OP_DELETE, key, klen);
-		rv = rkfs_txn_submit_deleting(fs, &t, xkeys, nx, &res);
-		rkxattr_keys_free(xkeys, nx);
-		if (rv < 0)
-			return rv;
-		if (rv == KV_OK)
-			return 0;
-		if (rv != KV_EVERSION && rv != KV_ENOKEY)
-			return rkfs_status_errno(rv);
-	}
-	return rv;
-}
-
 void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = rkfs_of(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	const char *k;
-	size_t klen;
-	bool orphan, last;
+	bool last;
 
 	/* The flush of close() reported any error already; what is left
 	 * (writes through a descriptor dup'ed after) commits now, before
@@ -446,79 +405,17 @@ void rkfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	inode_lock(fs->inodes);
 	last = inode_close_locked(fs->inodes, ino) == 0;
-	orphan = last && inode_key_locked(fs->inodes, ino, &k, &klen) == 0 &&
-	    klen == RKFS_ORPHAN_KEY_LEN &&
-	    memcmp(k, RKFS_ORPHAN_PREFIX, 3) == 0;
 	inode_unlock(fs->inodes);
+	/* The last close here unregisters it; a removed file goes once
+	 * nobody holds it (fs/rkopen.h). */
+	rkopen_drop(fs->opens, ino);
 	/* The last close of an open file description drops its flock. */
 	rklock_release(fs, ino, fi, last);
 	/* Freed only now: rklock keys the lock owners of an open file by
 	 * this handle, and a freed handle can come back from malloc for a
 	 * new open (whose locks would then be dropped as this one's). */
 	rkfile_fh_drop(fs, fi->fh);
-	if (orphan && reap(fs, ino) != 0)
-		log_warnx("inode %" PRIu64 ": removed while open; its data "
-		          "stays hidden until this member mounts again",
-		    (uint64_t)ino);
 	fuse_reply_err(req, 0);
-}
-
-int rkfile_reap_orphans(struct fs *fs, struct clerk *ck)
-{
-	char prefix[3 + 16 + 2];
-	struct clerk_entry *e = NULL;
-	size_t n = 0;
-	int rv, left = 0;
-
-	snprintf(prefix, sizeof(prefix), RKFS_ORPHAN_PREFIX "%016" PRIx64 "/",
-	    fs->member_id);
-	rv = clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n);
-	if (rv != KV_OK)
-		return -EIO;
-	for (size_t i = 0; i < n; i++) {
-		char xprefix[3 + 16 + 2];
-		struct clerk_entry *x = NULL;
-		size_t nx = 0;
-		struct kv_op *ops;
-		struct kv_cmd c = { .type = KV_OP_TXN };
-		struct kv_result res;
-
-		snprintf(xprefix, sizeof(xprefix), "\001x/%016" PRIx64 "/",
-		    e[i].attr.inode);
-		if (clerk_list(ck, xprefix, strlen(xprefix), NULL, 0, 0, -1, &x,
-		        &nx) != KV_OK ||
-		    nx + 1 > KV_TXN_MAX) {
-			clerk_entries_free(x, nx);
-			left++;
-			continue;
-		}
-		ops = calloc(nx + 1, sizeof(*ops));
-		if (ops == NULL) {
-			clerk_entries_free(x, nx);
-			left++;
-			continue;
-		}
-		for (size_t j = 0; j <= nx; j++) {
-			struct clerk_entry *k = j == 0 ? &e[i] : &x[j - 1];
-
-			ops[j].type = KV_OP_DELETE;
-			ops[j].flags = KV_F_ANYVER;
-			ops[j].key = k->key;
-			ops[j].keylen = (uint32_t)k->keylen;
-		}
-		c.ops = ops;
-		c.nops = (uint32_t)(nx + 1);
-		if (clerk_mutate(ck, &c, &res) != KV_OK)
-			left++;
-		free(ops);
-		clerk_entries_free(x, nx);
-	}
-	clerk_entries_free(e, n);
-	if (n > 0)
-		log_info("deleted %zu file(s) this member left open and "
-		         "removed when it stopped",
-		    n - (size_t)left);
-	return left == 0 ? 0 : -EIO;
 }
 
 void rkfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

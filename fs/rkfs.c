@@ -34,6 +34,7 @@
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
 #include "fs/rklock.h"
+#include "fs/rkopen.h"
 #include "kv/kv.h"
 #include "raft/util/logging.h"
 
@@ -1058,11 +1059,13 @@ static void rk_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	inode_lock(fs->inodes);
 	inode_open_locked(fs->inodes, e.ino);
 	inode_unlock(fs->inodes);
+	rkopen_hold(fs->opens, e.ino); /* registered in the background */
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		rkfile_fh_drop(fs, fi->fh);
 		inode_lock(fs->inodes);
 		inode_close_locked(fs->inodes, e.ino);
 		inode_unlock(fs->inodes);
+		rkopen_drop(fs->opens, e.ino);
 		inode_forget(fs->inodes, e.ino, 1);
 	}
 }
@@ -1191,6 +1194,21 @@ struct remove_req {
 	bool dir;
 };
 
+/*
+ * Is the file @ino, whose last name is being removed, held open by some
+ * mount (so kept under its orphan key)?  @here: open on this mount,
+ * whose registration is waited for first (rkopen_sync), so that the
+ * removing mount's own descriptors never lose it.  The answer is pinned
+ * by the caller's TXN (KV_VERSION_OPEN / KV_VERSION_NOTOPEN): a
+ * registration or a close in between makes it fail and start over.
+ */
+static bool keep_open(struct fs *fs, uint64_t ino, bool here)
+{
+	if (here && rkopen_sync(fs->opens, ino, fs->opt.timeout_ms) == 0)
+		return true;
+	return kv_is_open(fs->kv, ino);
+}
+
 /* One try of remove_node (rkfs_txn_retry). */
 static int remove_once(struct fs *fs, void *arg)
 {
@@ -1202,7 +1220,7 @@ static int remove_once(struct fs *fs, void *arg)
 	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
 	size_t plen, nx = 0;
 	long klen = 0;
-	bool orphan;
+	bool orphan = false, here;
 	int rv;
 
 	inode_lock(fs->inodes);
@@ -1214,26 +1232,35 @@ static int remove_once(struct fs *fs, void *arg)
 		rv = -EISDIR;
 	if (rv == 0 && r->dir && has_children_locked(fs, key, (size_t)klen))
 		rv = -ENOTEMPTY;
-	/* The last name of a file open here: kept, hidden (below).  One of
-	 * several names: only the name goes (the compare on the version
-	 * pins nlink: a link moves the version). */
-	orphan = rv == 0 && !r->dir && a.nlink <= 1 &&
+	here = rv == 0 && !r->dir && a.nlink <= 1 &&
 	    inode_opens_locked(fs->inodes, a.inode) > 0;
-	if (rv == 0 && !orphan && a.nlink <= 1)
-		rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
 	inode_unlock(fs->inodes);
+	/* The last name of a file some mount holds open: kept, hidden
+	 * (below).  One of several names: only the name goes (the compare
+	 * on the version pins nlink: a link moves the version). */
+	if (rv == 0 && !r->dir && a.nlink <= 1)
+		orphan = keep_open(fs, a.inode, here);
+	if (rv == 0 && !orphan && a.nlink <= 1) {
+		inode_lock(fs->inodes);
+		rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
+		inode_unlock(fs->inodes);
+	}
 	if (rv != 0)
 		return rv;
 	memset(&t, 0, sizeof(t));
 	rkfs_txn_cmp(&t, key, (size_t)klen, a.version);
+	/* Held open, or not, when it applies (the open table). */
+	if (!r->dir && a.nlink <= 1)
+		rkfs_txn_cmp(&t, key, (size_t)klen,
+		    orphan ? KV_VERSION_OPEN : KV_VERSION_NOTOPEN);
 	/* Still empty when it applies, whichever client (a mount or raftkv
 	 * put, which does not touch the directory) adds a key below it
 	 * meanwhile. */
 	if (r->dir)
 		rkfs_txn_cmp(&t, key, (size_t)klen, KV_VERSION_NOCHILD);
 	if (orphan) {
-		/* Open here: it lives on, hidden, until its last close on
-		 * this mount (rkfile_release). */
+		/* Held open: it lives on, hidden, until no mount holds it
+		 * (fs/rkopen.h). */
 		struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, key,
 		    (size_t)klen);
 
@@ -1314,7 +1341,7 @@ static int rename_once(struct fs *fs, void *arg)
 	char **xkeys = NULL, okey[RKFS_ORPHAN_KEY_LEN + 1];
 	long slen = 0, dlen = 0;
 	bool dexists = false, xchg = r->flags & RENAME_EXCHANGE;
-	bool orphan_dst = false;
+	bool orphan_dst = false, dst_here = false, dst_last = false;
 	int64_t now = rkfs_now_ns();
 	int rv;
 
@@ -1359,15 +1386,26 @@ static int rename_once(struct fs *fs, void *arg)
 			rv = -ENOTEMPTY;
 		else if (da.nlink > 1 || da.inode == sa.inode) {
 			/* only that name goes: the inode stays */
-		} else if (da.kind != KV_KIND_DIR &&
-		    inode_opens_locked(fs->inodes, da.inode) > 0)
-			/* Open here: kept, hidden, until its last close. */
-			orphan_dst = true;
-		else
+		} else if (da.kind != KV_KIND_DIR) {
+			/* A file's last name: kept if held open (below). */
+			dst_last = true;
+			dst_here = inode_opens_locked(fs->inodes, da.inode) > 0;
+		} else {
 			/* The replaced inode's attributes go with it. */
 			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
+		}
 	}
 	inode_unlock(fs->inodes);
+	if (rv == 0 && dst_last) {
+		/* Held open by some mount: kept, hidden, until no mount
+		 * holds it (fs/rkopen.h); else its attributes go with it. */
+		orphan_dst = keep_open(fs, da.inode, dst_here);
+		if (!orphan_dst) {
+			inode_lock(fs->inodes);
+			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
+			inode_unlock(fs->inodes);
+		}
+	}
 	if (rv != 0)
 		return rv;
 
@@ -1377,6 +1415,10 @@ static int rename_once(struct fs *fs, void *arg)
 	if (!xchg && dexists && da.kind == KV_KIND_DIR)
 		/* the directory replaced is still empty when it applies */
 		rkfs_txn_cmp(&t, dst, (size_t)dlen, KV_VERSION_NOCHILD);
+	if (!xchg && dst_last)
+		/* held open, or not, when it applies (the open table) */
+		rkfs_txn_cmp(&t, dst, (size_t)dlen,
+		    orphan_dst ? KV_VERSION_OPEN : KV_VERSION_NOTOPEN);
 	if (!xchg) {
 		if (orphan_dst) {
 			struct kv_op *op = rkfs_txn_op(&t, KV_OP_RENAME, dst,

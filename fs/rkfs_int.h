@@ -187,21 +187,16 @@ void rkfile_fh_drop(struct fs *fs, uint64_t fh);
 uint64_t rkfile_fh_epoch(uint64_t fh);
 
 /*
- * A file removed (unlink, rename over it) while open on this mount lives
- * on under its orphan key, "\001o/MEMBER/INODE" (16 hex digits each; not
- * shown), so that its descriptors keep working; the last close here
- * deletes it (rkfile_release), and a mount that starts deletes the
- * orphans its member left when it crashed (rkfile_reap_orphans).
- * @out: RKFS_ORPHAN_KEY_LEN + 1 bytes.
+ * A file removed (unlink, rename over it) while some mount holds it open
+ * lives on under its orphan key, "\001o/MEMBER/INODE" (16 hex digits
+ * each, MEMBER the removing mount's; not shown), so that descriptors on
+ * every mount keep working; it goes once no mount holds it open
+ * (fs/rkopen.h).  @out: RKFS_ORPHAN_KEY_LEN + 1 bytes.
  */
 #define RKFS_ORPHAN_PREFIX "\001o/"
 #define RKFS_ORPHAN_KEY_LEN (3 + 16 + 1 + 16)
 size_t rkfs_orphan_key(const struct fs *fs, uint64_t ino, char *out);
 
-struct clerk;
-/* Delete the orphans of this member (left by a crash) through @ck: 0, or
- * -EIO when some could not be (no majority, say). */
-int rkfile_reap_orphans(struct fs *fs, struct clerk *ck);
 
 /* Extended attributes (fs/xattr.c). */
 /*

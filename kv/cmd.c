@@ -58,6 +58,8 @@ static const uint16_t field_layout[KV_OP_TYPE_MAX + 1] = {
 	[KV_OP_CANCEL] = F_LOCK,
 	[KV_OP_GETLK] = F_LOCK,
 	[KV_OP_FENCE] = F_LOCK,
+	[KV_OP_OPEN] = F_LOCK,
+	[KV_OP_CLOSE] = F_LOCK,
 };
 
 static const uint32_t allowed_flags[KV_OP_TYPE_MAX + 1] = {
@@ -127,12 +129,19 @@ static bool is_mutation(uint8_t type)
 	return is_key_op(type) && type != KV_OP_GET;
 }
 
-/* An op with a body: the key ops and the lock ops but KEEPALIVE. */
+/* An op with a body: the key ops, the lock ops but KEEPALIVE, and the
+ * open table's OPEN and CLOSE. */
 static bool has_body(uint8_t type)
 {
 	return is_key_op(type) ||
-	    (type >= KV_OP_LOCK && type <= KV_OP_FENCE &&
+	    (type >= KV_OP_LOCK && type <= KV_OP_CLOSE &&
 	        type != KV_OP_KEEPALIVE);
+}
+
+/* An op of a registration TXN (cmd.h: OPEN, CLOSE). */
+static bool is_open_op(uint8_t type)
+{
+	return type == KV_OP_OPEN || type == KV_OP_CLOSE;
 }
 
 static bool key_valid(const void *key, uint32_t len);
@@ -146,8 +155,13 @@ static bool check_lock(const struct kv_op *op, bool in_txn)
 	bool mode_ok = op->lmode == KV_LK_SHARED || op->lmode == KV_LK_EXCL;
 	bool kind_ok = op->lkind == KV_LK_FLOCK || posix;
 
-	if (in_txn != (op->type == KV_OP_FENCE))
+	if (in_txn != (op->type == KV_OP_FENCE || is_open_op(op->type)))
 		return false;
+	if (is_open_op(op->type))
+		return op->keylen == 0 && op->inode != 0 && op->lkind == 0 &&
+		    op->lmode == 0 && op->flags == 0 && op->start == 0 &&
+		    op->end == 0 && op->owner == 0 && op->pid == 0 &&
+		    op->token == 0;
 	/* A key, when given, obeys the rules of every other key. */
 	if (op->keylen != 0 && !key_valid(op->key, op->keylen))
 		return false;
@@ -271,6 +285,9 @@ static uint64_t txn_body_size(const struct kv_cmd *c)
 		if (c->ops[i].type == KV_OP_FENCE && i > 0 &&
 		    c->ops[i - 1].type != KV_OP_FENCE)
 			return 0; /* FENCE ops come first */
+		if (is_open_op(c->ops[i].type) != is_open_op(c->ops[0].type) ||
+		    (is_open_op(c->ops[i].type) && c->ncmp != 0))
+			return 0; /* registrations alone */
 		n += 1 + op_body_size(&c->ops[i]);
 		if (n > KV_CMD_MAX)
 			return 0;
@@ -506,13 +523,17 @@ static bool decode_txn(struct buf_reader *r, struct kv_cmd *c)
 	if (r->err || c->nops > KV_TXN_MAX)
 		return false;
 	c->raw_ops = r->p;
-	for (uint32_t i = 0, fences = 0; i < c->nops; i++) {
+	for (uint32_t i = 0, fences = 0, opens = 0; i < c->nops; i++) {
 		uint8_t type = buf_get_u8(r);
 
 		if (r->err || !decode_op(r, type, true, &op))
 			return false;
 		if (type == KV_OP_FENCE && fences++ != i)
 			return false; /* FENCE ops come first */
+		if (is_open_op(type))
+			opens++;
+		if (opens != 0 && (opens != i + 1 || c->ncmp != 0))
+			return false; /* registrations alone */
 	}
 	c->raw_ops_len = (size_t)(r->p - c->raw_ops);
 	if (c->ncmp == 0)

@@ -52,13 +52,17 @@
  *   CANCEL     (key or inode) 1..2 -    -     range     x     -    -
  *   GETLK      (key or inode) 1..2 1..2 -     range     x     -    -
  *   FENCE      (key or inode) -    -    -     -         -     -    != 0
+ *   OPEN       inode (!= 0), no key; every other field 0
+ *   CLOSE      inode (!= 0), no key; every other field 0
  *
  * "key or inode": the key may be empty (0 bytes) only when inode != 0;
  * with both, the key must name that inode at apply time.  "range": for
  * KV_LK_POSIX start <= end (bytes [start, end], end UINT64_MAX = to the
  * end of the file); for KV_LK_FLOCK start = end = 0 (the whole file).
  * lkind 0 (UNLOCK_OWNER only) = both kinds.  A TXN may hold FENCE ops,
- * and only before its first other op.  Lock ops are numbered from 20 and
+ * and only before its first other op.  OPEN and CLOSE exist only as the
+ * ops of a TXN that holds nothing else (no compares, no other op): a
+ * batch of registrations (kv.h, OPENS).  Lock ops are numbered from 20 and
  * lock statuses from 16, leaving room below for other additions.
  *
  * A result (what the server sends back to the clerk) is
@@ -124,6 +128,12 @@
  * whether or not the key itself exists): what rmdir and a rename over a
  * directory pin, whichever client adds a child meanwhile. */
 #define KV_VERSION_NOCHILD (UINT64_MAX - 1)
+/* Compare versions meaning "the key exists and some session holds its
+ * inode open" / "the key exists and no session holds its inode open"
+ * (the open table, kv.h OPENS): what removing a file's last name pins,
+ * keeping it (renamed to a hidden key) or deleting it. */
+#define KV_VERSION_OPEN (UINT64_MAX - 2)
+#define KV_VERSION_NOTOPEN (UINT64_MAX - 3)
 
 /* fail_cmp / fail_op when nothing failed. */
 #define KV_NO_INDEX UINT32_MAX
@@ -189,7 +199,10 @@ enum kv_op_type {
 	KV_OP_GETLK = 24,
 	KV_OP_KEEPALIVE = 25,
 	KV_OP_FENCE = 26,
-	KV_OP_TYPE_MAX = 26
+	/* The open table (kv.h, OPENS): TXN ops only. */
+	KV_OP_OPEN = 27,
+	KV_OP_CLOSE = 28,
+	KV_OP_TYPE_MAX = 28
 };
 
 /* Lock kinds (struct kv_op.lkind): two independent lock spaces per

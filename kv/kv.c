@@ -46,6 +46,7 @@
 #include "kv/kvlock.h"
 #include "kv/kvsnap.h"
 #include "kv/locktab.h"
+#include "kv/opentab.h"
 #include "kv/session.h"
 #include "raft/util/clock.h"
 
@@ -54,6 +55,7 @@ struct kv {
 	struct kvexec_state space; /* the key space and the inode counter */
 	struct session_table *sessions;
 	struct locktab *locks;
+	struct opentab *opens; /* the open table (kv.h, OPENS) */
 	uint64_t applied_index;
 	int64_t clock_ns; /* committed clock: max time_ns applied */
 	struct kv_options opt;
@@ -95,6 +97,15 @@ static void session_evicted(void *arg, uint64_t client)
 	struct kv *kv = arg;
 
 	locktab_drop_session(kv->locks, client, kv->apply_index);
+	opentab_drop_session(kv->opens, client);
+}
+
+/* The compares KV_VERSION_OPEN/NOTOPEN ask the open table (kvexec.c). */
+static bool inode_open(void *arg, uint64_t inode)
+{
+	struct kv *kv = arg;
+
+	return opentab_is_open(kv->opens, inode);
 }
 
 /* Hook @kv's (new) tables to each other and to @kv. */
@@ -103,6 +114,8 @@ static void wire_tables(struct kv *kv)
 	locktab_set_events(kv->locks, lock_event, kv);
 	locktab_set_clock(kv->locks, session_time_of, kv);
 	session_set_evict_hook(kv->sessions, session_evicted, kv);
+	kv->space.is_open = inode_open;
+	kv->space.open_arg = kv;
 }
 
 /* ------------------------------------------------------------------------
@@ -158,7 +171,9 @@ struct kv *kv_new(const struct kv_options *opt)
 	kv->sessions = session_table_new(kv->opt.session_max,
 	    kv->opt.session_ttl_ns);
 	kv->locks = locktab_new(kv->opt.lock_lease_ns, kv->opt.lock_max);
-	if (kv->space.ks == NULL || kv->sessions == NULL || kv->locks == NULL)
+	kv->opens = opentab_new();
+	if (kv->space.ks == NULL || kv->sessions == NULL || kv->locks == NULL ||
+	    kv->opens == NULL)
 		goto err_after_alloc;
 	wire_tables(kv);
 	/* Writers first: apply() may run on the member's event loop, so a
@@ -182,6 +197,7 @@ err_after_alloc:
 	keyspace_free(kv->space.ks);
 	session_table_free(kv->sessions);
 	locktab_free(kv->locks);
+	opentab_free(kv->opens);
 	free(kv);
 	return NULL;
 }
@@ -196,12 +212,57 @@ void kv_free(struct kv *kv)
 	keyspace_free(kv->space.ks);
 	session_table_free(kv->sessions);
 	locktab_free(kv->locks);
+	opentab_free(kv->opens);
 	free(kv);
 }
 
 /* ------------------------------------------------------------------------
  * Apply
  * ------------------------------------------------------------------------ */
+
+/* Is @c a registration TXN (OPEN and CLOSE ops only: cmd.h)? */
+static bool is_opens(const struct kv_cmd *c)
+{
+	struct kv_cmd_iter it;
+	struct kv_op op;
+
+	if (c->type != KV_OP_TXN)
+		return false;
+	kv_cmd_op_iter(c, &it);
+	return kv_cmd_next_op(&it, &op) &&
+	    (op.type == KV_OP_OPEN || op.type == KV_OP_CLOSE);
+}
+
+/* A registration TXN of session @c->client_id (kv.h, OPENS): its ops in
+ * order.  Returns 0, or -ENOMEM before any change. */
+static int exec_opens(struct kv *kv, const struct kv_cmd *c,
+    struct kv_result *out)
+{
+	struct kv_cmd_iter it;
+	struct kv_op op;
+	int rc;
+
+	if (opentab_reserve(kv->opens, c->nops) != 0)
+		return -ENOMEM;
+	kv_cmd_op_iter(c, &it);
+	for (uint32_t i = 0; kv_cmd_next_op(&it, &op); i++) {
+		const struct kv_inode *ino;
+
+		if (op.type == KV_OP_CLOSE) {
+			opentab_remove(kv->opens, c->client_id, op.inode);
+			continue;
+		}
+		ino = keyspace_inode_find(kv->space.ks, op.inode);
+		if (ino == NULL || ino->nnames == 0)
+			continue; /* gone before its registration: too late */
+		rc = opentab_add(kv->opens, c->client_id, op.inode);
+		if (rc == -ENOSPC && out->status == KV_OK) {
+			out->status = KV_ENOSPC;
+			out->fail_op = i;
+		}
+	}
+	return 0;
+}
 
 /* A TXN: its FENCE ops (kvlock.c) first, then the rest (kvexec.c). */
 static int exec_txn(struct kv *kv, const struct kv_cmd *c, int64_t now,
@@ -242,11 +303,13 @@ static int exec_mutation(struct kv *kv, const struct kv_cmd *c, uint64_t index,
 			return 0;
 		}
 		locktab_renew(kv->locks, c->client_id);
-	} else if (kvlock_is_mutation(c->type)) {
-		out->status = KV_ESESSION; /* a lock needs an owner */
+	} else if (kvlock_is_mutation(c->type) || is_opens(c)) {
+		out->status = KV_ESESSION; /* a lock or open needs an owner */
 		return 0;
 	}
-	if (c->type == KV_OP_TXN)
+	if (is_opens(c))
+		rc = exec_opens(kv, c, out);
+	else if (c->type == KV_OP_TXN)
 		rc = exec_txn(kv, c, now, out);
 	else if (kvlock_is_mutation(c->type))
 		rc = kvlock_exec(kv->locks, kv->space.ks, c, index, out);
@@ -350,6 +413,7 @@ static struct kvsnap_state state_of(const struct kv *kv)
 		.ks = kv->space.ks,
 		.sessions = kv->sessions,
 		.locks = kv->locks,
+		.opens = kv->opens,
 	};
 }
 
@@ -410,6 +474,7 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	struct keyspace *old_ks;
 	struct session_table *old_sessions;
 	struct locktab *old_locks;
+	struct opentab *old_opens;
 	int rc;
 
 	/* Decode without the lock: the current state keeps serving. */
@@ -425,9 +490,11 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	old_ks = kv->space.ks;
 	old_sessions = kv->sessions;
 	old_locks = kv->locks;
+	old_opens = kv->opens;
 	kv->space.ks = st.ks;
 	kv->sessions = st.sessions;
 	kv->locks = st.locks;
+	kv->opens = st.opens;
 	kv->applied_index = st.applied_index;
 	kv->space.next_inode = st.next_inode;
 	kv->space.used = used;
@@ -439,6 +506,7 @@ int kv_restore(struct kv *kv, const void *data, size_t len)
 	keyspace_free(old_ks);
 	session_table_free(old_sessions);
 	locktab_free(old_locks);
+	opentab_free(old_opens);
 	return 0;
 }
 
@@ -751,6 +819,16 @@ void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting)
 	*held = locktab_held(kv->locks);
 	*waiting = locktab_waiting(kv->locks);
 	pthread_rwlock_unlock(&kv->lock);
+}
+
+bool kv_is_open(struct kv *kv, uint64_t inode)
+{
+	bool open;
+
+	pthread_rwlock_rdlock(&kv->lock);
+	open = opentab_is_open(kv->opens, inode);
+	pthread_rwlock_unlock(&kv->lock);
+	return open;
 }
 
 uint64_t kv_applied_index(struct kv *kv)

@@ -323,6 +323,31 @@
  * waiter, bounded by lock_max; an apply's lock work is its own inode's,
  * plus that of the sessions whose leases end (locktab.h).
  *
+ * OPENS.  The open table records which sessions hold which inodes open
+ * (opentab.h): a filesystem mount registers the files it holds open so
+ * that another mount removing a file's last name can keep the file for
+ * it.  A registration is a TXN holding only OPEN and CLOSE ops (each
+ * naming an inode; no compares), a session mutation (client_id 0:
+ * ErrSession), applied op by op in order:
+ *   OPEN inode    the session holds the inode open (again: nothing
+ *                  changes).  An inode no key names any more is skipped
+ *                  (it went before the registration: too late).  Past
+ *                  KV_OPEN_SESSION_MAX inodes of the session or
+ *                  KV_OPEN_MAX pairs in all, it is skipped and the result
+ *                  is ErrNoSpace with fail_op = its index (the first
+ *                  such); the other ops still apply.
+ *   CLOSE inode   the session does not hold it open any more (OK if it
+ *                  did not).
+ * A session's registrations go with the session (evicted: TTL or
+ * capacity, or left out by a restore), in the apply that evicts it.  The
+ * table changes nothing by itself: a TXN reads it through the compares
+ * KV_VERSION_OPEN and KV_VERSION_NOTOPEN (cmd.h; "the key exists and its
+ * inode is, or is not, held open by some session").  So what happens to
+ * a removed file that is held open is the client's choice (keep it under
+ * a hidden name, or delete it), pinned by those compares; nothing is
+ * removed or kept by the table itself.  Cost: 16 bytes per pair
+ * (at most 1 MiB in all); snapshots carry the table (format 4).
+ *
  * MALFORMED COMMANDS.  A command that does not decode (cmd.h) is answered
  * ErrMalformed and changes nothing but the applied index.  Every
  * well-formed command, whatever its status, advances the committed clock
@@ -355,6 +380,9 @@
 #define KV_LOCK_LEASE_NS (10ll * 1000 * 1000 * 1000) /* 10 s */
 #define KV_LOCK_MAX (1u << 20) /* held locks + waiters, all inodes */
 #define KV_LOCK_WAITERS_MAX 8 /* kv_lock_wait() calls blocked at once */
+/* The open table (OPENS above): pairs in all, inodes per session. */
+#define KV_OPEN_MAX (1u << 16)
+#define KV_OPEN_SESSION_MAX (1u << 13)
 
 /* How often a leader proposes a TICK, so that committed time (hence
  * lease expiry) advances while the cluster is idle (kvapp.c). */
@@ -565,6 +593,9 @@ int kv_lock_wait(struct kv *kv, uint64_t session, const struct kv_op *op,
  * returns after one look (so that the threads blocked in it can be
  * joined at once). */
 void kv_lock_wait_shutdown(struct kv *kv);
+
+/* Does some session hold @inode open (the open table, OPENS above)? */
+bool kv_is_open(struct kv *kv, uint64_t inode);
 
 /* Number of held locks and of waiters in the lock table. */
 void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting);

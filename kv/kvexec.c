@@ -1041,6 +1041,13 @@ static uint32_t failed_compare(const struct kvexec_state *st,
 
 		if (cmp.version == KV_VERSION_NOCHILD)
 			ok = !has_child(st->ks, cmp.key, cmp.keylen);
+		else if (cmp.version == KV_VERSION_OPEN ||
+		    cmp.version == KV_VERSION_NOTOPEN)
+			ok = r != NULL &&
+			    (st->is_open != NULL &&
+			        st->is_open(st->open_arg,
+			            r->ino->attr.inode)) ==
+			        (cmp.version == KV_VERSION_OPEN);
 		else if (cmp.version == KV_VERSION_ANY)
 			ok = r != NULL;
 		else

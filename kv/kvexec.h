@@ -13,6 +13,7 @@
 #ifndef RAFTKV_KV_KVEXEC_H
 #define RAFTKV_KV_KVEXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,10 @@ struct kvexec_state {
 	 * every change (an undone txn restores it). */
 	uint64_t used;
 	uint64_t quota; /* a change that grows used past this: KV_ENOSPC */
+	/* Does some session hold inode @inode open (the compares
+	 * KV_VERSION_OPEN and KV_VERSION_NOTOPEN)?  NULL: none does. */
+	bool (*is_open)(void *arg, uint64_t inode);
+	void *open_arg;
 };
 
 /* What a live record of @keylen key bytes and @size value bytes counts for

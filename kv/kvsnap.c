@@ -142,21 +142,50 @@ static void sink_u32(struct sink *s, uint32_t v)
  * Encoding
  * ------------------------------------------------------------------------ */
 
-/* The lock section (locktab_encode(); an empty table for NULL). */
+/* The lock section (locktab_encode(); an empty table for NULL) and the
+ * open section (opentab_encode(); an empty table for NULL). */
 struct lock_section {
 	void *buf;
 	size_t len;
+	void *obuf;
+	size_t olen;
 };
+
+static void section_free(struct lock_section *ls)
+{
+	free(ls->buf);
+	free(ls->obuf);
+}
 
 static int lock_section(const struct kvsnap_state *st, struct lock_section *ls)
 {
 	static const uint8_t empty[16];
+	int rc;
 
-	if (st->locks != NULL)
-		return locktab_encode(st->locks, &ls->buf, &ls->len);
-	ls->buf = malloc(sizeof(empty));
-	if (ls->buf == NULL)
+	memset(ls, 0, sizeof(*ls));
+	if (st->opens != NULL) {
+		rc = opentab_encode(st->opens, &ls->obuf, &ls->olen);
+	} else {
+		rc = (ls->obuf = calloc(1, 4)) != NULL ? 0 : -ENOMEM;
+		ls->olen = 4;
+	}
+	if (rc != 0)
+		return rc;
+	if (ls->olen > UINT32_MAX) {
+		section_free(ls);
 		return -ENOMEM;
+	}
+	if (st->locks != NULL) {
+		rc = locktab_encode(st->locks, &ls->buf, &ls->len);
+		if (rc != 0)
+			free(ls->obuf);
+		return rc;
+	}
+	ls->buf = malloc(sizeof(empty));
+	if (ls->buf == NULL) {
+		free(ls->obuf);
+		return -ENOMEM;
+	}
 	memcpy(ls->buf, empty, sizeof(empty));
 	ls->len = sizeof(empty);
 	return 0;
@@ -165,7 +194,7 @@ static int lock_section(const struct kvsnap_state *st, struct lock_section *ls)
 static uint64_t payload_size(const struct kvsnap_state *st,
     const struct lock_section *ls)
 {
-	uint64_t n = 8 + 8 + 8 + 8 + 4 + 8 + 4 + 4 + ls->len;
+	uint64_t n = 8 + 8 + 8 + 8 + 4 + 8 + 4 + ls->len + 4 + ls->olen + 4;
 	struct keyspace_iter it;
 	struct kv_rec *r;
 
@@ -238,6 +267,8 @@ static void write_payload(struct sink *s, const struct kvsnap_state *st,
 		write_rec(s, r);
 	sink_u32(s, (uint32_t)ls->len);
 	sink_write(s, ls->buf, ls->len);
+	sink_u32(s, (uint32_t)ls->olen);
+	sink_write(s, ls->obuf, ls->olen);
 	sink_u32(s, KVSNAP_END);
 	flush_stage(s);
 }
@@ -305,17 +336,17 @@ int kvsnap_encode(const struct kvsnap_state *st, int level, void **data,
 	if (rc != 0)
 		return rc;
 	if (ls.len > UINT32_MAX) {
-		free(ls.buf);
+		section_free(&ls);
 		return -ENOMEM;
 	}
 	s = zsink_new(payload_size(st, &ls), level);
 	if (s == NULL) {
-		free(ls.buf);
+		section_free(&ls);
 		return -ENOMEM;
 	}
 	write_payload(s, st, &ls, true);
 	rc = zsink_finish(s, data, len);
-	free(ls.buf);
+	section_free(&ls);
 	return rc;
 }
 
@@ -333,7 +364,7 @@ int kvsnap_serialize(const struct kvsnap_state *st, void **raw, size_t *len)
 	if (ls.len > UINT32_MAX || plen > SIZE_MAX || s == NULL ||
 	    (s->out = malloc(plen > 0 ? (size_t)plen : 1)) == NULL) {
 		free(s);
-		free(ls.buf);
+		section_free(&ls);
 		return -ENOMEM;
 	}
 	s->raw = true;
@@ -349,7 +380,7 @@ int kvsnap_serialize(const struct kvsnap_state *st, void **raw, size_t *len)
 	}
 	free(s->out);
 	free(s);
-	free(ls.buf);
+	section_free(&ls);
 	return rc;
 }
 
@@ -378,7 +409,7 @@ uint64_t kvsnap_digest(const struct kvsnap_state *st)
 	write_payload(s, st, &ls, false);
 	h = s->hash;
 	free(s);
-	free(ls.buf);
+	section_free(&ls);
 	return h;
 }
 
@@ -687,6 +718,34 @@ static int read_locks(struct source *s, struct kvsnap_state *st,
 	return rc;
 }
 
+/* The open section (format 4); earlier formats have none: an empty
+ * table. */
+static int read_opens(struct source *s, struct kvsnap_state *st,
+    uint32_t format)
+{
+	uint32_t n;
+	void *b;
+	int rc;
+
+	if (format < 4) {
+		st->opens = opentab_new();
+		return st->opens != NULL ? 0 : -ENOMEM;
+	}
+	n = src_u32(s);
+	if (s->bad || n > s->left)
+		return -EBADMSG;
+	b = malloc(n ? n : 1);
+	if (b == NULL)
+		return -ENOMEM;
+	src_read(s, b, n);
+	rc = s->bad ? -EBADMSG : opentab_decode(b, n, &st->opens);
+	free(b);
+	/* An inode number never assigned: a damaged snapshot. */
+	if (rc == 0 && opentab_last_inode(st->opens) >= st->next_inode)
+		rc = -EBADMSG;
+	return rc;
+}
+
 static int read_payload(struct source *s, struct kvsnap_state *st,
     uint32_t format, int64_t lock_lease_ns, uint32_t lock_max)
 {
@@ -702,6 +761,8 @@ static int read_payload(struct source *s, struct kvsnap_state *st,
 		rc = read_keys(s, st, format);
 	if (rc == 0)
 		rc = read_locks(s, st, format, lock_lease_ns, lock_max);
+	if (rc == 0)
+		rc = read_opens(s, st, format);
 	if (rc == 0 && src_u32(s) != KVSNAP_END)
 		rc = -EBADMSG;
 	if (rc == 0 && !src_finish(s))
@@ -765,6 +826,7 @@ int kvsnap_decode(const void *data, size_t len, uint32_t session_max,
 	session_trim(out->sessions);
 	locktab_sweep(out->locks, session_known, out->sessions,
 	    out->applied_index);
+	opentab_sweep(out->opens, session_known, out->sessions);
 	ZSTD_freeDCtx(s->dctx);
 	free(s);
 	return 0;
@@ -775,6 +837,7 @@ fail:
 	keyspace_free(out->ks);
 	session_table_free(out->sessions);
 	locktab_free(out->locks);
+	opentab_free(out->opens);
 	memset(out, 0, sizeof(*out));
 	return rc;
 }

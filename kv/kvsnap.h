@@ -22,14 +22,18 @@
  *       hard link) is just its key and the inode number.
  *     u32 lock section length, the lock table (locktab.h: its layout;
  *       locks are keyed by inode number)
+ *     u32 open section length, the open table (opentab.h: u32 count,
+ *       then per pair in (inode, session) order u64 inode, u64 session)
  *     u32 end marker KVSNAP_END
  *
- * Formats (kvsnap_encode() writes KVSNAP_FORMAT = 3; all three are read):
+ * Formats (kvsnap_encode() writes KVSNAP_FORMAT = 4; all four are read):
  *   1  the released one: per key u16 keylen, key, the attr without nlink
  *      (53 bytes), value; every key its own inode; no lock section.
  *   2  hard links (the key layout above); no lock section.
  *   3  format 2 plus the lock section.
- * A snapshot without a lock section restores an empty lock table.  (The
+ *   4  format 3 plus the open section (kv.h, OPENS).
+ * A snapshot without a lock section restores an empty lock table, one
+ * without an open section an empty open table.  (The
  * locks branch's pre-merge format 2, key layout 1 plus locks, was never
  * released and is not supported: it is parsed as the links layout.)
  *
@@ -48,10 +52,13 @@
 
 #include "kv/keyspace.h"
 #include "kv/locktab.h"
+#include "kv/opentab.h"
 #include "kv/session.h"
 
 #define KVSNAP_MAGIC "RKVSNAP" /* + its terminating NUL: 8 bytes */
-#define KVSNAP_FORMAT 3 /* 2: hard links; 3: and the lock table */
+#define KVSNAP_FORMAT \
+	4 /* 2: hard links; 3: and the lock table; 4: and
+                           the open table */
 #define KVSNAP_HEADER_BYTES 24
 #define KVSNAP_END 0x21444e45u /* "END!" */
 
@@ -63,6 +70,7 @@ struct kvsnap_state {
 	struct keyspace *ks;
 	struct session_table *sessions;
 	struct locktab *locks; /* encoding: NULL = an empty table */
+	struct opentab *opens; /* encoding: NULL = an empty table */
 };
 
 /*
@@ -88,13 +96,14 @@ int kvsnap_compress(const void *raw, size_t len, int level, void **data,
 /*
  * Decode the snapshot at @data into @out, building a new key space, a
  * new session table (capacity @session_max, TTL @ttl_ns; trimmed to the
- * capacity) and a new lock table (lease @lock_lease_ns, limit @lock_max;
- * empty for formats 1 and 2).  Checks: magic, format, flags, the frame's
+ * capacity), a new lock table (lease @lock_lease_ns, limit @lock_max;
+ * empty for formats 1 and 2) and a new open table (empty for formats 1
+ * to 3; the registrations of sessions the trim dropped go too).  Checks: magic, format, flags, the frame's
  * content size against the header, the zstd checksum, no byte before or
  * after the frame unaccounted for, every length, keys strictly increasing
  * and 1..KV_KEY_MAX bytes, versions >= 1, kinds, modes, sizes <=
  * KV_FILE_MAX, inodes in [KV_INODE_FIRST, next inode), each body once
- * (formats 2, 3: at its first name; format 1: inodes distinct), each
+ * (formats 2 to 4: at its first name; format 1: inodes distinct), each
  * inode's nlink (1..KV_LINK_MAX) equal to its names, ctimes >= 0, the
  * session table (session_restore()), times <= the committed clock, the
  * lock section (format 3: locktab_decode()), the end marker.  Returns 0

@@ -21,8 +21,8 @@ allowed() {
 	raft/client/*)	echo "raft/client/ raft/util/ raft/CORE" ;;
 	raft/member/*)	echo "raft/member/ raft/storage/ raft/net/ raft/client/ raft/util/ raft/CORE" ;;
 	raft/*)		echo "raft/CORE" ;;
-	kv/kv.[ch]|kv/keyspace.[ch]|kv/session.[ch]|kv/cmd.[ch]|kv/kvsnap.[ch]|kv/kvexec.[ch]|kv/locktab.[ch]|kv/kvlock.[ch])
-			echo "kv/kv.h kv/keyspace.h kv/session.h kv/cmd.h kv/kvsnap.h kv/kvexec.h kv/locktab.h kv/kvlock.h raft/util/ raft/CORE" ;;
+	kv/kv.[ch]|kv/keyspace.[ch]|kv/session.[ch]|kv/cmd.[ch]|kv/kvsnap.[ch]|kv/kvexec.[ch]|kv/locktab.[ch]|kv/kvlock.[ch]|kv/opentab.[ch])
+			echo "kv/kv.h kv/keyspace.h kv/session.h kv/cmd.h kv/kvsnap.h kv/kvexec.h kv/locktab.h kv/kvlock.h kv/opentab.h raft/util/ raft/CORE" ;;
 	kv/kvapp.[ch]|kv/server_main.c)
 			echo "kv/ raft/member/ raft/client/ raft/util/ raft/CORE" ;;
 	kv/*)		echo "kv/ raft/client/ raft/util/ raft/CORE" ;;

@@ -2,9 +2,10 @@
  * test_fs_gaps.c - end-to-end tests of mount.raftkv behaviours that sit
  * at the edges of the mapping (three real mounts, tests/fs/fsharness.h):
  *
- *   a file removed by one mount while open on another: that descriptor
- *   answers ESTALE (read, write, fstat), never EIO and never other data,
- *   while the removing mount's own descriptors keep working;
+ *   a file deleted by a raftkv client while open on a mount: that
+ *   descriptor answers ESTALE (read, write, fstat), never EIO and never
+ *   other data (a mount's own removals keep a file open anywhere:
+ *   test_fs_unlink.c);
  *   keys put by a client that creates no parent directories (the clerk
  *   API, raftkv put) show up through implicit directories, which a
  *   lookup or a listing makes real (mode 0755, owner root);
@@ -104,12 +105,24 @@ static void test_root_without_quorum(void)
 	CHECK(stat(p, &st) == 0, "healed");
 }
 
-/* A file removed on mount 0 while open on mount 1: mount 1's descriptor
- * answers ESTALE, as NFS does; mount 0's own descriptors keep working
- * (test_fs_mount.c, test_open_unlinked). */
+/* A file deleted while open on mount 2 by a raftkv client (which, unlike
+ * a mount, does not keep a file some mount holds open: the open table,
+ * test_fs_unlink.c): mount 2's descriptor answers ESTALE, as NFS does,
+ * never other data, and a write commits nothing.  The same answer as a
+ * mount gets for a file another mount removed before the open's
+ * registration committed (raftkv(7), Removed while open). */
 static void test_removed_elsewhere(void)
 {
 	char p[PATH_MAX], q[PATH_MAX], buf[16];
+	struct clerk *ck = clerk_open();
+	struct kv_op op = { .type = KV_OP_RENAME,
+		.flags = KV_F_ANYVER,
+		.key = "/over2",
+		.keylen = 6,
+		.key2 = "/over1",
+		.key2len = 6 };
+	struct kv_cmd c = { .type = KV_OP_RENAME, .op = op };
+	struct kv_result res;
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -120,11 +133,11 @@ static void test_removed_elsewhere(void)
 	fd = open(p, O_RDWR);
 	CHECK(fd >= 0, "open on mount 2");
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 9, "read before");
-	pathf(p, 0, "gone");
-	CHECK(unlink(p) == 0, "unlink on mount 1");
+	CHECK(clerk_delete(ck, "/gone", 5, 0, KV_F_ANYVER, NULL) == KV_OK,
+	    "delete through a client");
 	errno = 0;
 	n = pread(fd, buf, sizeof(buf), 0);
-	CHECK(n < 0 && errno == ESTALE, "read on mount 2 after the unlink: %zd",
+	CHECK(n < 0 && errno == ESTALE, "read on mount 2 after the delete: %zd",
 	    n);
 	errno = 0;
 	CHECK(fstat(fd, &st) != 0 && errno == ESTALE, "fstat on mount 2");
@@ -136,7 +149,7 @@ static void test_removed_elsewhere(void)
 	expect_errno(1, "gone", ENOENT);
 	expect_errno(2, "gone", ENOENT);
 
-	/* Renamed over on mount 3 while open on mount 2. */
+	/* Renamed over by a client while open on mount 2. */
 	pathf(p, 2, "over1");
 	put_file(p, "first", 0);
 	pathf(q, 2, "over2");
@@ -144,13 +157,13 @@ static void test_removed_elsewhere(void)
 	pathf(p, 1, "over1");
 	fd = open(p, O_RDONLY);
 	CHECK(fd >= 0, "open");
-	pathf(p, 2, "over1");
-	CHECK(rename(q, p) == 0, "rename over");
+	CHECK(clerk_mutate(ck, &c, &res) == KV_OK, "rename over, by a client");
 	errno = 0;
 	CHECK(pread(fd, buf, sizeof(buf), 0) < 0 && errno == ESTALE,
-	    "read of the replaced file on another mount");
+	    "read of the replaced file on a mount");
 	close(fd);
 	expect_file(1, "over1", "second");
+	clerk_free(ck);
 }
 
 /* Put @n empty files "DIR/fNNNNN" in batches of one TXN each. */
@@ -508,7 +521,7 @@ int main(void)
 	printf("ok a file with the most attributes: ENOSPC past them, "
 	       "removed with them\n");
 	test_removed_elsewhere();
-	printf("ok removed on another mount: ESTALE there, readable here\n");
+	printf("ok deleted by a client while open on a mount: ESTALE there\n");
 	test_root_without_quorum();
 	printf("ok stat of the root without a majority\n");
 	fsh_stop_all_clean();

@@ -1441,6 +1441,189 @@ static void test_kv_session_expires_by_committed_time(void **state)
 	kv_free(kv);
 }
 
+
+/* ------------------------------------------------------------------------
+ * The open table (kv.h, OPENS)
+ * ------------------------------------------------------------------------ */
+
+static struct kv_op o_open(uint64_t inode, bool open)
+{
+	return (struct kv_op){ .type = open ? KV_OP_OPEN : KV_OP_CLOSE,
+		.inode = inode };
+}
+
+/* A registration TXN of @client. */
+static struct kv_result opens(struct kv *kv, uint64_t client, uint64_t seq,
+    const struct kv_op *ops, uint32_t n)
+{
+	struct kv_cmd c = cmd_txn(NULL, 0, ops, n);
+
+	c.client_id = client;
+	c.seq = seq;
+	return run(kv, &c);
+}
+
+/* The TXN a mount sends to remove @key's last name: kept (renamed to
+ * @hidden) when held open, deleted when not; the compare pins which. */
+static int remove_name(struct kv *kv, const char *key, const char *hidden)
+{
+	struct kv_attr a = attr_of(kv, key);
+	struct kv_cmp c[2] = { cmp(key, a.version), cmp(key, KV_VERSION_OPEN) };
+	struct kv_op op = o_rename(key, hidden, a.version, 0);
+
+	if (txn(kv, c, 2, &op, 1).status == KV_OK)
+		return 1;
+	c[1] = cmp(key, KV_VERSION_NOTOPEN);
+	op = o_del(key, a.version, 0);
+	return txn(kv, c, 2, &op, 1).status == KV_OK ? 0 : -1;
+}
+
+static void test_kv_open_table_pins_the_removal(void **state)
+{
+	struct kv *kv = new_kv(), *other = new_kv();
+	uint64_t a = reg(kv), b = reg(kv), ia, ib;
+	struct kv_op ops[3];
+	struct kv_result r;
+	void *snap;
+	size_t len;
+
+	(void)state;
+	op1(kv, o_put("/f", "data", 0, 0));
+	op1(kv, o_put("/g", "gg", 0, 0));
+	ia = attr_of(kv, "/f").inode;
+	ib = attr_of(kv, "/g").inode;
+	/* Not registered: a sessionless registration is refused. */
+	ops[0] = o_open(ia, true);
+	assert_int_equal(opens(kv, 0, 0, ops, 1).status, KV_ESESSION);
+	/* a holds f and g; b holds f. */
+	ops[1] = o_open(ib, true);
+	assert_int_equal(opens(kv, a, 1, ops, 2).status, KV_OK);
+	assert_int_equal(opens(kv, b, 1, ops, 1).status, KV_OK);
+	/* A duplicate changes nothing (at-most-once like any mutation). */
+	assert_int_equal(opens(kv, b, 1, ops, 1).flags, KV_RES_DUP);
+	/* The compares: f is open; a plain key that is not is NOTOPEN. */
+	op1(kv, o_put("/h", "", 0, 0));
+	{
+		struct kv_cmp c = cmp("/h", KV_VERSION_OPEN);
+		struct kv_op op = o_put("/x", "", 0, 0);
+
+		r = txn(kv, &c, 1, &op, 1);
+		assert_int_equal(r.status, KV_EVERSION);
+		c = cmp("/absent", KV_VERSION_NOTOPEN); /* must exist */
+		assert_int_equal(txn(kv, &c, 1, &op, 1).status, KV_EVERSION);
+	}
+	/* Removing f keeps it (hidden), with its data. */
+	assert_int_equal(remove_name(kv, "/f", "\001o/f"), 1);
+	assert_int_equal(attr_of(kv, "\001o/f").inode, ia);
+	/* The table travels in snapshots. */
+	snapshot(kv, &snap, &len);
+	assert_int_equal(kv_restore(other, snap, len), 0);
+	free(snap);
+	assert_int_equal(kv_digest(other), kv_digest(kv));
+	/* a closes f: b still holds it. */
+	ops[0] = o_open(ia, false);
+	assert_int_equal(opens(kv, a, 2, ops, 1).status, KV_OK);
+	assert_int_equal(remove_name(kv, "\001o/f", "\001o/f2"), 1);
+	/* b closes it (twice: the second is a no-op): now it can go. */
+	ops[1] = o_open(ia, false);
+	assert_int_equal(opens(kv, b, 2, ops, 2).status, KV_OK);
+	assert_int_equal(remove_name(kv, "\001o/f2", "\001o/f3"), 0);
+	assert_int_equal(kv_key_count(kv), 2);
+	/* An inode gone before its registration is not registered. */
+	ops[0] = o_open(ia, true);
+	assert_int_equal(opens(kv, b, 3, ops, 1).status, KV_OK);
+	assert_int_equal(remove_name(kv, "/h", "\001o/h"), 0);
+	/* The replica restored from the snapshot reaches the same state. */
+	ops[0] = o_open(ia, false);
+	assert_int_equal(opens(other, a, 2, ops, 1).status, KV_OK);
+	assert_int_equal(remove_name(other, "\001o/f", "\001o/f2"), 1);
+	ops[1] = o_open(ia, false);
+	assert_int_equal(opens(other, b, 2, ops, 2).status, KV_OK);
+	assert_int_equal(remove_name(other, "\001o/f2", "\001o/f3"), 0);
+	ops[0] = o_open(ia, true);
+	assert_int_equal(opens(other, b, 3, ops, 1).status, KV_OK);
+	assert_int_equal(remove_name(other, "/h", "\001o/h"), 0);
+	assert_int_equal(kv_digest(other), kv_digest(kv));
+	kv_free(kv);
+	kv_free(other);
+}
+
+static void test_kv_open_table_goes_with_the_session(void **state)
+{
+	struct kv_options opt = { .session_ttl_ns = 10 * SEC };
+	struct kv *kv = kv_new(&opt);
+	uint64_t a, ino;
+	struct kv_op op;
+
+	(void)state;
+	a = reg(kv);
+	op1(kv, o_put("/f", "data", 0, 0));
+	ino = attr_of(kv, "/f").inode;
+	op = o_open(ino, true);
+	assert_int_equal(opens(kv, a, 1, &op, 1).status, KV_OK);
+	assert_int_equal(remove_name(kv, "/f", "\001o/f"), 1);
+	advance(kv, 10 * SEC);
+	tick(kv);
+	assert_int_equal(remove_name(kv, "\001o/f", "\001o/g"), 1);
+	now_ns += 1; /* a idle past its TTL: evicted, its opens with it */
+	tick(kv);
+	assert_int_equal(kv_session_count(kv), 0);
+	assert_int_equal(remove_name(kv, "\001o/g", "\001o/h"), 0);
+	assert_int_equal(kv_key_count(kv), 0);
+	kv_free(kv);
+}
+
+static void test_kv_open_table_is_bounded(void **state)
+{
+	struct kv *kv = new_kv();
+	uint64_t a = reg(kv), b = reg(kv), first = 0, seq = 1;
+	struct kv_op *ops = calloc(KV_TXN_MAX, sizeof(*ops)), bad[2];
+	struct kv_cmp c = cmp("/k0", 1);
+	struct kv_result r;
+	struct kv_cmd cmd;
+	void *buf;
+	size_t len;
+	char key[32];
+
+	(void)state;
+	assert_non_null(ops);
+	for (uint32_t i = 0; i <= KV_OPEN_SESSION_MAX; i++) {
+		snprintf(key, sizeof(key), "/k%u", i);
+		r = op1(kv, o_put(key, "", 0, 0));
+		if (i == 0)
+			first = r.attr.inode;
+	}
+	for (uint32_t i = 0; i < KV_OPEN_SESSION_MAX; i += KV_TXN_MAX) {
+		for (uint32_t j = 0; j < KV_TXN_MAX; j++)
+			ops[j] = o_open(first + i + j, true);
+		assert_int_equal(opens(kv, a, seq++, ops, KV_TXN_MAX).status,
+		    KV_OK);
+	}
+	/* One more for a: refused (the session's bound), the close in
+	 * the same batch applies; b is not affected. */
+	ops[0] = o_open(first + KV_OPEN_SESSION_MAX, true);
+	ops[1] = o_open(first, false);
+	r = opens(kv, a, seq++, ops, 2);
+	assert_int_equal(r.status, KV_ENOSPC);
+	assert_int_equal(r.fail_op, 0);
+	assert_int_equal(remove_name(kv, "/k0", "\001o/k0"), 0);
+	assert_int_equal(opens(kv, b, 1, ops, 1).status, KV_OK);
+	/* Registrations travel alone: no compares, no other ops. */
+	bad[0] = o_open(first, true);
+	bad[1] = o_put("/x", "", 0, 0);
+	cmd = cmd_txn(NULL, 0, bad, 2);
+	cmd.client_id = a;
+	cmd.seq = seq;
+	assert_int_equal(kv_cmd_encode_alloc(&cmd, &buf, &len), -EINVAL);
+	cmd = cmd_txn(&c, 1, bad, 1);
+	assert_int_equal(kv_cmd_encode_alloc(&cmd, &buf, &len), -EINVAL);
+	bad[0].keylen = 1, bad[0].key = "k"; /* an inode, never a key */
+	cmd = cmd_txn(NULL, 0, bad, 1);
+	assert_int_equal(kv_cmd_encode_alloc(&cmd, &buf, &len), -EINVAL);
+	free(ops);
+	kv_free(kv);
+}
+
 static void test_kv_session_capacity_evicts_least_recently_used(void **state)
 {
 	struct kv_options opt = { .session_max = 3 };
@@ -3041,9 +3224,10 @@ static void test_kv_snapshot_format_1_restores(void **state)
 }
 
 /* A format 2 snapshot (hard links, before the lock section): restored
- * with an empty lock table, to the same state as the format 3 snapshot
+ * with an empty lock table, to the same state as the format 4 snapshot
  * of that state.  Made from one: the empty lock section (u32 16, then
- * 16 zero bytes: no token, no session, no inode) cut out. */
+ * 16 zero bytes: no token, no session, no inode) and the empty open
+ * section (u32 4, then u32 0: no pair) cut out. */
 static void test_kv_snapshot_format_2_restores(void **state)
 {
 	struct kv *kv = new_kv(), *copy = new_kv();
@@ -3058,7 +3242,7 @@ static void test_kv_snapshot_format_2_restores(void **state)
 	op1(kv, o_put("/b", "two", 0, 0));
 	assert_int_equal(op1(kv, o_link("/a", "/c", 1, 0)).status, KV_OK);
 	snapshot(kv, &s3, &l3);
-	assert_int_equal(le_get32((uint8_t *)s3 + 8), 3);
+	assert_int_equal(le_get32((uint8_t *)s3 + 8), 4);
 	n = le_get64((uint8_t *)s3 + 16);
 	payload = malloc(n);
 	assert_non_null(payload);
@@ -3067,10 +3251,12 @@ static void test_kv_snapshot_format_2_restores(void **state)
 	                     l3 - KVSNAP_HEADER_BYTES),
 	    n);
 	assert_int_equal(le_get32(payload + n - 4), KVSNAP_END);
-	assert_int_equal(le_get32(payload + n - 24), 16);
-	assert_memory_equal(payload + n - 20, empty, 16);
-	memmove(payload + n - 24, payload + n - 4, 4);
-	n -= 20;
+	assert_int_equal(le_get32(payload + n - 12), 4);
+	assert_int_equal(le_get32(payload + n - 8), 0);
+	assert_int_equal(le_get32(payload + n - 32), 16);
+	assert_memory_equal(payload + n - 28, empty, 16);
+	memmove(payload + n - 32, payload + n - 4, 4);
+	n -= 28;
 	bound = ZSTD_compressBound(n);
 	snap2 = malloc(KVSNAP_HEADER_BYTES + bound);
 	assert_non_null(snap2);
@@ -3452,6 +3638,9 @@ int main(void)
 		cmocka_unit_test(test_kv_session_expires_by_committed_time),
 		cmocka_unit_test(
 		    test_kv_session_capacity_evicts_least_recently_used),
+		cmocka_unit_test(test_kv_open_table_pins_the_removal),
+		cmocka_unit_test(test_kv_open_table_goes_with_the_session),
+		cmocka_unit_test(test_kv_open_table_is_bounded),
 		cmocka_unit_test(test_kv_many_clients_memory_bound),
 		cmocka_unit_test(test_kv_replicas_end_byte_identical),
 		cmocka_unit_test(test_kv_malformed_commands_change_nothing),

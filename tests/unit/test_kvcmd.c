@@ -46,6 +46,12 @@ static bool type_exists(uint8_t t)
 	    (t >= KV_OP_LOCK && t <= KV_OP_TYPE_MAX);
 }
 
+/* The op types that exist only as TXN ops (FENCE, OPEN, CLOSE). */
+static bool txn_only(uint8_t t)
+{
+	return t == KV_OP_FENCE || t == KV_OP_OPEN || t == KV_OP_CLOSE;
+}
+
 /* The lock ops with a body, every field they carry set. */
 static void lock_op(struct kv_op *op)
 {
@@ -76,6 +82,12 @@ static void lock_op(struct kv_op *op)
 	case KV_OP_FENCE:
 		op->owner = 0;
 		op->token = BIG + 3;
+		break;
+	case KV_OP_OPEN:
+	case KV_OP_CLOSE:
+		op->owner = 0;
+		op->key = NULL;
+		op->keylen = 0;
 		break;
 	}
 }
@@ -275,8 +287,8 @@ static void test_kvcmd_round_trips_every_type(void **state)
 {
 	(void)state;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
-		if (!type_exists(t) || t == KV_OP_FENCE)
-			continue; /* FENCE: only inside a txn */
+		if (!type_exists(t) || txn_only(t))
+			continue; /* FENCE, OPEN, CLOSE: only inside a txn */
 		struct kv_cmd c = cmd_of(t);
 		size_t len;
 		uint8_t *buf = encode(&c, &len);
@@ -427,8 +439,8 @@ static void test_kvcmd_rejects_every_truncation(void **state)
 {
 	(void)state;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
-		if (!type_exists(t) || t == KV_OP_FENCE)
-			continue; /* FENCE: only inside a txn */
+		if (!type_exists(t) || txn_only(t))
+			continue; /* FENCE, OPEN, CLOSE: only inside a txn */
 		struct kv_cmd c = cmd_of(t), d;
 		size_t len;
 		uint8_t *buf = encode(&c, &len);
@@ -448,8 +460,8 @@ static void test_kvcmd_rejects_trailing_byte(void **state)
 {
 	(void)state;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
-		if (!type_exists(t) || t == KV_OP_FENCE)
-			continue; /* FENCE: only inside a txn */
+		if (!type_exists(t) || txn_only(t))
+			continue; /* FENCE, OPEN, CLOSE: only inside a txn */
 		struct kv_cmd c = cmd_of(t), d;
 		size_t len;
 		uint8_t *buf = encode(&c, &len), *longer = malloc(len + 1);
@@ -559,8 +571,8 @@ static void test_kvcmd_mutations_reject_or_round_trip(void **state)
 	(void)state;
 	rng_state = 0xfeedbeef;
 	for (uint8_t t = KV_OP_GET; t <= KV_OP_TYPE_MAX; t++) {
-		if (!type_exists(t) || t == KV_OP_FENCE)
-			continue; /* FENCE: only inside a txn */
+		if (!type_exists(t) || txn_only(t))
+			continue; /* FENCE, OPEN, CLOSE: only inside a txn */
 		struct kv_cmd c = cmd_of(t);
 		size_t len;
 		uint8_t *buf = encode(&c, &len);
@@ -828,6 +840,60 @@ static void test_kvcmd_lock_bodies(void **state)
 			free(b2);
 		}
 		free(b1);
+	}
+	/* OPEN, CLOSE: only in a txn of nothing else, an inode, no key. */
+	{
+		struct kv_op ops[3] = { op_of(KV_OP_OPEN), op_of(KV_OP_CLOSE),
+			op_of(KV_OP_OPEN) };
+		size_t n;
+		uint8_t *b;
+
+		c = cmd_of(KV_OP_OPEN);
+		c.op = op_of(KV_OP_OPEN);
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		c = cmd_of(KV_OP_TXN);
+		c.ncmp = 0;
+		c.ops = ops;
+		c.nops = 3;
+		b = encode(&c, &n);
+		assert_round_trip(&c, b, n);
+		/* With a compare: refused, by hand too (ncmp@28 -> 1 would
+		 * need a compare's bytes: a body too short, or refused). */
+		c.ncmp = 1;
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		c.ncmp = 0;
+		free(b);
+		ops[2] = op_of(KV_OP_PUT);
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		ops[2] = op_of(KV_OP_CLOSE);
+		ops[0].owner = 1;
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		ops[0].owner = 0;
+		ops[0].inode = 0;
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+		ops[0].inode = 7;
+		ops[0].key = "k";
+		ops[0].keylen = 1;
+		assert_int_equal(kv_cmd_encode(&c, buf, sizeof(buf)), -EINVAL);
+	}
+	/* The decoder refuses a registration after a PUT, by hand: the
+	 * txn {PUT, FENCE} with the FENCE's type byte made CLOSE and its
+	 * body made a valid CLOSE body (inode kept, key and token 0). */
+	{
+		struct kv_op ops[2] = { op_of(KV_OP_CLOSE),
+			op_of(KV_OP_CLOSE) };
+		size_t n;
+		uint8_t *b;
+
+		c = cmd_of(KV_OP_TXN);
+		c.ncmp = 0;
+		c.ops = ops;
+		c.nops = 2;
+		b = encode(&c, &n);
+		assert_int_equal(kv_cmd_decode(b, n, &d), 0);
+		b[36] = KV_OP_PUT; /* the first op's type byte */
+		assert_int_equal(kv_cmd_decode(b, n, &d), -EBADMSG);
+		free(b);
 	}
 	/* A lock body with a key over the limit, by hand. */
 	{
