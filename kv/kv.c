@@ -753,6 +753,14 @@ void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting)
 	pthread_rwlock_unlock(&kv->lock);
 }
 
+void kv_lock_each(struct kv *kv,
+    int (*fn)(void *arg, uint64_t inode, const struct kv_lock *l), void *arg)
+{
+	pthread_rwlock_rdlock(&kv->lock);
+	locktab_each(kv->locks, fn, arg);
+	pthread_rwlock_unlock(&kv->lock);
+}
+
 uint64_t kv_applied_index(struct kv *kv)
 {
 	uint64_t i;
