@@ -490,8 +490,9 @@ static bool release_can_clear(int rv)
  * the worker tries again after a pause (RETRY_FIRST_MS doubling up to
  * RETRY_MAX_MS); until then the pair is still recorded, and renewed, as
  * it may still hold.  Otherwise @p goes (its session ended: the cluster
- * dropped its locks with it; else the lease frees them once the session
- * ends).  Returns 0 when through or retried, else -EIO.
+ * dropped its locks with it; else they stay until the session ends, the
+ * liveness gap a retry cannot close).  Returns 0 when through or
+ * retried, else -EIO.
  */
 static int release_settle(struct rklock *l, struct pair *p, int rv)
 {
@@ -529,8 +530,8 @@ static int release_settle(struct rklock *l, struct pair *p, int rv)
 		         "it)",
 		    p->ino, what);
 	else
-		log_warnx("locks: inode %" PRIu64 ": %s: %s (%s; the lease "
-		          "frees them once the lock session ends)",
+		log_warnx("locks: inode %" PRIu64 ": %s: %s (not retried: "
+		          "%s; held until the mount's lock session ends)",
 		    p->ino, what, clerk_strerror(rv),
 		    l->stop ? "stopping" : "a retry cannot clear it");
 	release_remove(l, p);

@@ -48,10 +48,10 @@
  * kept alive for an owner that may be gone.  A new LOCK of that pair
  * waits until that unlock is done.  An unlock at release (or of an
  * orphan grant) that fails is retried, a pause doubling from 100 ms to
- * 2 s apart, until it goes through or can no longer matter (the lock
- * session it was for ended: its locks went with it; or an error a retry
- * cannot clear: the lease frees them once the session ends); until then
- * the pair stays recorded and its lease renewed.  It is owed from before
+ * 2 s apart, until it goes through or a retry cannot help (the lock
+ * session it was for ended: its locks went with it; or the state machine
+ * refused it: they stay until the session ends); until then the pair
+ * stays recorded and its lease renewed.  It is owed from before
  * its first attempt: a new LOCK of the same pair meanwhile waits for it,
  * retries included, and fails with EIO (logged) if it is still owed
  * after the clerk's deadline, so that no retry drops a newer grant.  A
