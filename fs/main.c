@@ -83,6 +83,8 @@ struct mopts {
 	struct member_options member;
 	struct fs_options fs;
 	bool have_id;
+	/* fault_unlock_owner=COUNT:MS (tests, with fault_injection) */
+	unsigned fault_uo_ms[RKLOCK_FAULTS_MAX], fault_uo_n;
 };
 
 /* The pipe to the waiting parent (-1 in the foreground). */
@@ -326,6 +328,19 @@ static void parse_one(struct mopts *o, char *opt)
 		o->member.election_ticks = opt_uint(opt, v, 2, 100000);
 	} else if (strcmp(opt, "heartbeat_ticks") == 0) {
 		o->member.heartbeat_ticks = opt_uint(opt, v, 1, 100000);
+	} else if (strcmp(opt, "fault_unlock_owner") == 0) {
+		char *save = NULL;
+
+		o->fault_uo_n = 0;
+		for (char *ms = strtok_r(v, ":", &save); ms != NULL;
+		     ms = strtok_r(NULL, ":", &save)) {
+			if (o->fault_uo_n == RKLOCK_FAULTS_MAX)
+				die("option fault_unlock_owner: at most %d "
+				    "delays",
+				    RKLOCK_FAULTS_MAX);
+			o->fault_uo_ms[o->fault_uo_n++] = opt_uint(opt, ms, 0,
+			    60000);
+		}
 	} else if (strcmp(opt, "max_raft_state") == 0) {
 		uint64_t x;
 
@@ -412,6 +427,8 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 	if (!o->have_id)
 		die("-o id=N is required (this member's id in %s)",
 		    o->cluster_file);
+	if (o->fault_uo_n > 0 && !o->member.fault_injection)
+		die("fault_unlock_owner needs fault_injection (tests only)");
 }
 
 /* Unescape mountinfo's octal escapes (\040 for a space) in place. */
@@ -842,6 +859,9 @@ int main(int argc, char **argv)
 	    cl.session_ttl_ms * 1000000);
 	fs.opens = rkopen_new(&fs, &cl, o.fs.timeout_ms,
 	    member_index(&cl, o.member.id), cl.session_ttl_ms * 1000000);
+	if (fs.locks != NULL && o.fault_uo_n > 0)
+		rklock_fault_unlock_owner(fs.locks, o.fault_uo_ms,
+		    o.fault_uo_n);
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
 	    fs.locks == NULL || fs.opens == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))

@@ -9,7 +9,16 @@
  *   files    per inode (a hash table): who on this mount may hold a lock
  *            there ((kind, owner) pairs), the newest token granted to
  *            this mount, when it was lost, its fence;
- *   jobs     answers and cancels for the worker thread.
+ *   jobs     answers and cancels for the worker thread;
+ *   releases unlocks owed to the cluster: orphan grants, and the
+ *            UNLOCK_OWNERs of released files.  A release goes on the
+ *            list, in flight, BEFORE its first attempt, and stays there
+ *            until it went through or can no longer matter (its session
+ *            ended, or an error a retry cannot clear): a failed attempt
+ *            is retried by the worker with a growing pause, and a new
+ *            LOCK of the same pair waits (release_wait(), bounded by the
+ *            clerk's deadline) until the pair is off the list, so no
+ *            retry can drop a lock granted after it was owed.
  * The listener (apply order) adds holders from grant events and marks
  * waiters; handlers add holders when a LOCK answers OK (the local apply
  * may come later) and remove them after an UNLOCK only if no grant for
@@ -80,13 +89,25 @@ struct file {
 };
 
 
-/* A non-blocking LOCK in flight (on its handler's stack), or a release
- * of an orphan grant queued for the worker. */
+/* A non-blocking LOCK in flight (on its handler's stack), or an unlock
+ * owed on l->releases: of an orphan grant's range, or (@all) of
+ * everything the pair holds or waits for (UNLOCK_OWNER). */
 struct pair {
 	struct pair *next;
 	uint64_t ino, owner, start, end;
 	uint8_t kind;
+	bool all; /* UNLOCK_OWNER, then holder_drop(@gen) */
+	bool inflight; /* an attempt is running (not the worker's to pick) */
+	uint64_t gen; /* @all: the pair's generation when it was released */
+	uint64_t session; /* the lock session it is owed in (0: unknown) */
+	uint64_t due_ms; /* mono_ms() of the next try */
+	unsigned tries; /* failed so far */
 };
+
+/* Pause before the retry of a failed unlock: doubles from the first to
+ * the last. */
+#define RETRY_FIRST_MS 100u
+#define RETRY_MAX_MS 2000u
 
 #define NBUCKETS 4096u
 #define GONE 64u /* released pairs remembered (a late grant event) */
@@ -112,7 +133,7 @@ struct rklock {
 	uint64_t session; /* the lock session (0: not known yet) */
 	struct waiter *jobs, **jobs_tail; /* for the worker */
 	struct pair *tries; /* non-blocking LOCKs in flight */
-	struct pair *releases; /* orphan grants to unlock (worker) */
+	struct pair *releases; /* unlocks owed (worker) */
 	bool stop, started;
 	pthread_t worker, keeper;
 	int64_t lease_ns;
@@ -123,6 +144,9 @@ struct rklock {
 	struct clerk_options copt;
 	void *zctx;
 	struct clerk *ck;
+	/* Tests: the first attempts of the next releases fail, the i-th
+	 * after fault_ms[i] (rklock_fault_unlock_owner()). */
+	unsigned fault_ms[RKLOCK_FAULTS_MAX], nfaults, fault_next;
 };
 
 static struct rklock *of(fuse_req_t req)
@@ -344,6 +368,8 @@ static void session_lost(struct rklock *l, uint64_t session)
 		return;
 	if (session == l->session)
 		lose_all(l);
+	/* Its owed unlocks are moot now: the worker drops them. */
+	pthread_cond_broadcast(&l->cv);
 	for (struct waiter *w = l->waiters, *next; w != NULL; w = next) {
 		next = w->next;
 		if (w->session != session)
@@ -390,29 +416,156 @@ static bool released(const struct rklock *l, uint64_t ino, uint8_t kind,
 	return false;
 }
 
+/* The absolute CLOCK_REALTIME time @ms from now (condition waits). */
+static void abs_after(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000l;
+	if (ts->tv_nsec >= 1000000000l) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000l;
+	}
+}
+
+/* Put a copy of @p (filled in but for its link and session) on
+ * l->releases, owed in the current session; NULL when out of memory. */
+static struct pair *release_queue(struct rklock *l, const struct pair *p)
+{
+	struct pair *q = calloc(1, sizeof(*q));
+
+	if (q == NULL) {
+		log_warnx("locks: out of memory queueing an unlock");
+		return NULL;
+	}
+	*q = *p;
+	q->session = l->session;
+	q->next = l->releases;
+	l->releases = q;
+	pthread_cond_broadcast(&l->cv);
+	return q;
+}
+
 /* Queue the unlock of the orphan grant @k on @ino for the worker (a new
  * LOCK of that pair waits until it is done: release_wait()). */
 static void release_push(struct rklock *l, uint64_t ino,
     const struct kv_lock *k)
 {
-	struct pair *p = calloc(1, sizeof(*p));
+	struct pair p = { .ino = ino,
+		.owner = k->owner,
+		.start = k->start,
+		.end = k->end,
+		.kind = k->lkind };
 
-	if (p == NULL) {
-		log_warnx("locks: out of memory releasing an orphan grant");
-		return;
-	}
-	*p = (struct pair){ NULL, ino, k->owner, k->start, k->end, k->lkind };
-	p->next = l->releases;
-	l->releases = p;
+	release_queue(l, &p);
+}
+
+/* Take @p off l->releases and free it; waiters of the pair look again. */
+static void release_remove(struct rklock *l, struct pair *p)
+{
+	struct pair **pp;
+
+	for (pp = &l->releases; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	free(p);
 	pthread_cond_broadcast(&l->cv);
 }
 
-/* Wait until no release of the pair is queued or running. */
-static void release_wait(struct rklock *l, uint64_t ino, uint8_t kind,
+/* Can a later try of an unlock that failed with @rv go through?  The
+ * cluster out of reach or the outcome unknown (an UNLOCK_OWNER applied
+ * twice with nothing granted between, release_wait(), is one): yes.  A
+ * status the state machine answered (KV_ESESSION: the session, and its
+ * locks with it, are gone; a refused command is refused again) or
+ * -EINVAL: no. */
+static bool release_can_clear(int rv)
+{
+	return rv == KV_EMAYBE || (rv < 0 && rv != -EINVAL);
+}
+
+/*
+ * An attempt of the owed unlock @p ended with @rv (l->mu held).  Through:
+ * the pair is dropped (unless granted again since @p->gen) and @p goes.
+ * Failed with an error a retry can clear, in the session it is owed in:
+ * the worker tries again after a pause (RETRY_FIRST_MS doubling up to
+ * RETRY_MAX_MS); until then the pair is still recorded, and renewed, as
+ * it may still hold.  Otherwise @p goes (its session ended: the cluster
+ * dropped its locks with it; else they stay until the session ends, the
+ * liveness gap a retry cannot close).  Returns 0 when through or
+ * retried, else -EIO.
+ */
+static int release_settle(struct rklock *l, struct pair *p, int rv)
+{
+	const char *what = p->all ? "releasing the locks of a closed file"
+	                          : "unlocking a grant no owner here holds";
+	bool ours = p->session != 0 && p->session == l->session;
+
+	p->inflight = false;
+	if (rv == KV_OK) {
+		if (p->all)
+			holder_drop(l, p->ino, p->kind, p->owner, p->gen);
+		if (p->tries > 0)
+			log_info("locks: inode %" PRIu64 ": %s: done after %u "
+			         "failed tries",
+			    p->ino, what, p->tries);
+		release_remove(l, p);
+		return 0;
+	}
+	if (ours && !l->stop && release_can_clear(rv)) {
+		unsigned shift = p->tries < 5 ? p->tries : 5;
+		uint64_t pause = (uint64_t)RETRY_FIRST_MS << shift;
+
+		if (p->tries++ == 0)
+			log_warnx("locks: inode %" PRIu64 ": %s: %s (retried "
+			          "until it goes through)",
+			    p->ino, what, clerk_strerror(rv));
+		p->due_ms = mono_ms() +
+		    (pause < RETRY_MAX_MS ? pause : RETRY_MAX_MS);
+		pthread_cond_broadcast(&l->cv);
+		return 0;
+	}
+	if (!ours)
+		log_info("locks: inode %" PRIu64 ": %s: not retried: the lock "
+		         "session it was owed in ended (its locks went with "
+		         "it)",
+		    p->ino, what);
+	else
+		log_warnx("locks: inode %" PRIu64 ": %s: %s (not retried: "
+		          "%s; held until the mount's lock session ends)",
+		    p->ino, what, clerk_strerror(rv),
+		    l->stop ? "stopping" : "a retry cannot clear it");
+	release_remove(l, p);
+	return -EIO;
+}
+
+/*
+ * Wait until no unlock of the pair is owed (l->mu held): a LOCK of it
+ * must not go out before, or a retry of that unlock could drop the new
+ * grant.  0, or -EIO (logged) when it is still owed after the clerk's
+ * deadline (the cluster out of reach): the new lock fails rather than
+ * hang.  0 when stopping.
+ */
+static int release_wait(struct rklock *l, uint64_t ino, uint8_t kind,
     uint64_t owner)
 {
-	while (!l->stop && pair_in(l->releases, ino, kind, owner))
-		pthread_cond_wait(&l->cv, &l->mu);
+	struct timespec ts;
+	bool timed_out = false;
+
+	if (!pair_in(l->releases, ino, kind, owner))
+		return 0;
+	abs_after(&ts, (uint64_t)l->copt.deadline_ms);
+	while (!l->stop && pair_in(l->releases, ino, kind, owner)) {
+		if (timed_out) {
+			log_warnx("locks: inode %" PRIu64 ": a new lock of an "
+			          "owner whose earlier release is still being "
+			          "retried (no majority in reach?): EIO",
+			    ino);
+			return -EIO;
+		}
+		timed_out = pthread_cond_timedwait(&l->cv, &l->mu, &ts) ==
+		    ETIMEDOUT;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -670,30 +823,49 @@ static void cancel_wait(struct rklock *l, struct waiter *w)
 	free(w);
 }
 
-/* Unlock the first queued orphan grant (l->mu held, dropped across the
- * call); it stays queued (new LOCKs of the pair wait) until done. */
-static void run_release(struct rklock *l)
+/*
+ * The first owed unlock that is due and not in flight (one whose session
+ * ended is due at once: it is only dropped), or NULL and *@ts the time
+ * of the earliest due one (*@any: there is one) (l->mu held).
+ */
+static struct pair *release_due(struct rklock *l, struct timespec *ts,
+    bool *any)
 {
-	struct pair *p = l->releases, **pp;
+	uint64_t now = mono_ms(), next = UINT64_MAX;
+
+	for (struct pair *p = l->releases; p != NULL; p = p->next) {
+		if (p->inflight)
+			continue;
+		if (p->session != l->session || p->due_ms <= now)
+			return p;
+		if (p->due_ms < next)
+			next = p->due_ms;
+	}
+	*any = next != UINT64_MAX;
+	if (*any)
+		abs_after(ts, next - now);
+	return NULL;
+}
+
+/* Try the owed unlock @p once more (l->mu held, dropped across the
+ * call); release_settle() decides what follows. */
+static void run_release(struct rklock *l, struct pair *p)
+{
 	struct clerk_lock_req rq = { .inode = p->ino,
 		.kind = p->kind,
 		.owner = p->owner,
-		.start = p->kind == KV_LK_POSIX ? p->start : 0,
-		.end = p->kind == KV_LK_POSIX ? p->end : 0 };
-	int rv;
+		.start = p->kind == KV_LK_POSIX && !p->all ? p->start : 0,
+		.end = p->kind == KV_LK_POSIX && !p->all ? p->end : 0 };
+	int rv = KV_ESESSION;
 
-	pthread_mutex_unlock(&l->mu);
-	rv = call(l, C_UNLOCK, &rq, NULL, NULL, NULL);
-	if (rv != KV_OK)
-		log_warnx("locks: inode %" PRIu64 ": unlocking a grant no "
-		          "owner here holds: %s (the lease frees it)",
-		    rq.inode, clerk_strerror(rv));
-	pthread_mutex_lock(&l->mu);
-	for (pp = &l->releases; *pp != p; pp = &(*pp)->next)
-		;
-	*pp = p->next;
-	free(p);
-	pthread_cond_broadcast(&l->cv);
+	if (p->session != 0 && p->session == l->session) {
+		p->inflight = true;
+		pthread_mutex_unlock(&l->mu);
+		rv = call(l, p->all ? C_UNLOCK_OWNER : C_UNLOCK, &rq, NULL,
+		    NULL, NULL);
+		pthread_mutex_lock(&l->mu);
+	}
+	release_settle(l, p, rv);
 }
 
 static void *worker_main(void *arg)
@@ -702,15 +874,22 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
+		struct pair *p = NULL;
 		struct waiter *w;
-		bool cancel, fresh;
+		struct timespec ts;
+		bool cancel, fresh, any = false;
 
-		while (l->jobs == NULL && l->releases == NULL && !l->stop)
-			pthread_cond_wait(&l->cv, &l->mu);
-		if (l->jobs == NULL && (l->releases == NULL || l->stop))
+		while (l->jobs == NULL && !l->stop &&
+		    (p = release_due(l, &ts, &any)) == NULL) {
+			if (any)
+				pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+			else
+				pthread_cond_wait(&l->cv, &l->mu);
+		}
+		if (l->jobs == NULL && (p == NULL || l->stop))
 			break;
 		if (l->jobs == NULL) {
-			run_release(l);
+			run_release(l, p);
 			continue;
 		}
 		w = l->jobs;
@@ -815,6 +994,17 @@ struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
 	pthread_mutex_init(&l->ckmu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	return l;
+}
+
+void rklock_fault_unlock_owner(struct rklock *l, const unsigned *ms, unsigned n)
+{
+	if (n > RKLOCK_FAULTS_MAX)
+		n = RKLOCK_FAULTS_MAX;
+	pthread_mutex_lock(&l->mu);
+	memcpy(l->fault_ms, ms, n * sizeof(*ms));
+	l->nfaults = n;
+	l->fault_next = 0;
+	pthread_mutex_unlock(&l->mu);
 }
 
 void rklock_attach(struct rklock *l, struct kv *kv)
@@ -1195,7 +1385,11 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 				.kind = rq->kind };
 
 			pthread_mutex_lock(&l->mu);
-			release_wait(l, ino, rq->kind, rq->owner);
+			rv = release_wait(l, ino, rq->kind, rq->owner);
+			if (rv != 0) {
+				pthread_mutex_unlock(&l->mu);
+				break;
+			}
 			me.next = l->tries;
 			l->tries = &me;
 			pthread_mutex_unlock(&l->mu);
@@ -1221,7 +1415,13 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			break;
 		}
 		pthread_mutex_lock(&l->mu);
-		release_wait(l, ino, rq->kind, rq->owner);
+		rv = release_wait(l, ino, rq->kind, rq->owner);
+		if (rv != 0) {
+			pthread_mutex_unlock(&l->mu);
+			free(w);
+			w = NULL;
+			break;
+		}
 		w->id = l->next_id++;
 		w->req = req;
 		w->rq = *rq;
@@ -1482,40 +1682,110 @@ void rklock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 /* ------------------------------------------------------------------ */
 /* Close, open, checks */
 
-/* Release (kind, owner)'s locks and waits on @ino, if it may have any
- * (@ckheld: the caller holds l->ckmu). */
-static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
-    uint64_t owner, bool ckheld)
-{
-	struct clerk_lock_req rq = { .inode = ino,
-		.kind = kind,
-		.owner = owner };
-	bool waiting = false;
-	uint64_t gen;
-	int rv;
+/* A release of a pair's locks and waits on an inode (drop_begin()). */
+struct drop {
+	uint64_t ino, owner, gen;
+	uint8_t kind;
+	struct pair *owed; /* on l->releases, in flight (NULL: tried once) */
+};
 
-	pthread_mutex_lock(&l->mu);
-	gen = holder_gen(l, ino, kind, owner);
+/*
+ * Start releasing (@kind, @owner)'s locks and waits on @ino (l->mu held):
+ * false when it may have none here (nothing to send).  With @retry the
+ * release goes on l->releases, in flight, now, before anything is sent:
+ * from here on a new LOCK of the pair waits (release_wait()) until the
+ * release is over, retries included, so none can drop a newer grant.
+ * The session it is owed in is the one known now.
+ */
+static bool drop_begin(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, bool retry, struct drop *d)
+{
+	bool waiting = false;
+
+	*d = (struct drop){ .ino = ino, .owner = owner, .kind = kind };
+	d->gen = holder_gen(l, ino, kind, owner);
 	for (struct waiter *w = l->waiters; w != NULL; w = w->next)
 		waiting |= w->rq.inode == ino && w->rq.owner == owner &&
 		    w->rq.kind == kind;
-	pthread_mutex_unlock(&l->mu);
-	if (gen == 0 && !waiting)
-		return 0;
-	rv = ckheld ? call_locked(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL)
-	            : call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
-	if (rv != KV_OK) {
-		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
-		          "closed file: %s",
-		    ino, clerk_strerror(rv));
-		return -EIO;
+	if (d->gen == 0 && !waiting)
+		return false;
+	if (retry && l->session != 0) {
+		struct pair p = { .ino = ino,
+			.owner = owner,
+			.kind = kind,
+			.all = true,
+			.inflight = true,
+			.gen = d->gen };
+
+		d->owed = release_queue(l, &p); /* NULL: tried once */
 	}
-	pthread_mutex_lock(&l->mu);
-	holder_drop(l, ino, kind, owner, gen);
-	pthread_mutex_unlock(&l->mu);
-	return 0;
+	return true;
 }
 
+/* The first attempt of the release @d (UNLOCK_OWNER).  0 when it went
+ * through or is owed (retried by the worker), else -EIO. */
+static int drop_run(struct rklock *l, const struct drop *d)
+{
+	struct clerk_lock_req rq = { .inode = d->ino,
+		.kind = d->kind,
+		.owner = d->owner };
+	bool fault;
+	unsigned ms = 0;
+	int rv;
+
+	pthread_mutex_lock(&l->mu);
+	fault = l->fault_next < l->nfaults;
+	if (fault)
+		ms = l->fault_ms[l->fault_next++];
+	pthread_mutex_unlock(&l->mu);
+	if (fault) {
+		/* Tests: as slow as a call that gets no answer (but not
+		 * holding the clerk: the keeper renews meanwhile), and as
+		 * failed. */
+		struct timespec ts = { (time_t)(ms / 1000),
+			(long)(ms % 1000) * 1000000l };
+
+		log_warnx("locks: fault injection: an UNLOCK_OWNER on inode "
+		          "%" PRIu64 " fails after %u ms, not sent",
+		    d->ino, ms);
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		rv = CLERK_EUNAVAILABLE;
+	} else {
+		rv = call(l, C_UNLOCK_OWNER, &rq, NULL, NULL, NULL);
+	}
+	pthread_mutex_lock(&l->mu);
+	if (d->owed != NULL) {
+		rv = release_settle(l, d->owed, rv);
+	} else if (rv == KV_OK) {
+		holder_drop(l, d->ino, d->kind, d->owner, d->gen);
+	} else {
+		log_warnx("locks: inode %" PRIu64 ": releasing the locks of a "
+		          "closed file: %s",
+		    d->ino, clerk_strerror(rv));
+		rv = -EIO;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
+/* Release (kind, owner)'s locks and waits on @ino, if it may have any:
+ * retried until it goes through when @retry (drop_begin()). */
+static int drop_owner(struct rklock *l, uint64_t ino, uint8_t kind,
+    uint64_t owner, bool retry)
+{
+	struct drop d;
+	bool some;
+
+	pthread_mutex_lock(&l->mu);
+	some = drop_begin(l, ino, kind, owner, retry, &d);
+	pthread_mutex_unlock(&l->mu);
+	return some ? drop_run(l, &d) : 0;
+}
+
+/* A flush is not retried: the process lives on and its close answers
+ * the error; the release of the last open file it locked through tries
+ * again (retried). */
 int rklock_flush(struct fs *fs, uint64_t ino, uint64_t owner)
 {
 	return drop_owner(fs->locks, ino, KV_LK_POSIX, owner, false);
@@ -1557,21 +1827,21 @@ static void use_add(struct rklock *l, uint64_t ino, uint64_t fh, uint64_t owner)
  * classic POSIX owner (a process' descriptor table) was already
  * unlocked by the flush of the close (nothing left: no command), unless
  * it also locked through another open file still open, which keeps it.
- * Under l->ckmu, so that a LOCK an owner sends meanwhile through
- * another open file (recorded before it goes out) is either seen here
- * or goes out after this unlock.
+ * Each release is owed (drop_begin()) in the same hold of l->mu that
+ * finds its owner, so a LOCK the owner sends meanwhile through another
+ * open file (recorded, use_add(), before it goes out) is either seen
+ * here (the owner is kept) or waits for the release, retries included.
  */
 static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
 {
-	uint64_t *gone = NULL;
+	struct drop *gone = NULL;
 	size_t n = 0, cap = 0;
 	struct file *f;
 	bool used = false;
 	int rv = 0;
 
-	/* Most open files never locked: no need to wait for the lock clerk
-	 * (held across network calls).  Nothing can add a use for @fh now:
-	 * release is the last request of this open file. */
+	/* Nothing can add a use for @fh now: release is the last request
+	 * of this open file. */
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
 	for (struct use *u = f ? f->uses : NULL; u != NULL && !used;
@@ -1580,7 +1850,6 @@ static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
 	pthread_mutex_unlock(&l->mu);
 	if (!used)
 		return 0;
-	pthread_mutex_lock(&l->ckmu);
 	pthread_mutex_lock(&l->mu);
 	f = file_find(l, ino);
 	for (struct use **p = f ? &f->uses : NULL; p != NULL && *p != NULL;) {
@@ -1596,27 +1865,27 @@ static int release_owners(struct rklock *l, uint64_t ino, uint64_t fh)
 			other |= o->owner == u->owner;
 		if (!other && n == cap) {
 			size_t nc = cap ? 2 * cap : 4;
-			uint64_t *nv = realloc(gone, nc * sizeof(*nv));
+			struct drop *nv = realloc(gone, nc * sizeof(*nv));
 
 			if (nv != NULL) {
 				gone = nv;
 				cap = nc;
 			}
 		}
-		if (!other && n < cap)
-			gone[n++] = u->owner;
+		if (!other && n < cap &&
+		    drop_begin(l, ino, KV_LK_POSIX, u->owner, true, &gone[n]))
+			n++;
 		free(u);
 	}
 	if (f != NULL)
 		file_gc(l, f);
 	pthread_mutex_unlock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
-		int r = drop_owner(l, ino, KV_LK_POSIX, gone[i], true);
+		int r = drop_run(l, &gone[i]);
 
 		if (r != 0)
 			rv = r;
 	}
-	pthread_mutex_unlock(&l->ckmu);
 	free(gone);
 	return rv;
 }
@@ -1628,7 +1897,7 @@ int rklock_release(struct fs *fs, uint64_t ino, const struct fuse_file_info *fi,
 	int rv = 0, r;
 
 	if (fi->flock_release)
-		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner, false);
+		rv = drop_owner(l, ino, KV_LK_FLOCK, fi->lock_owner, true);
 	r = release_owners(l, ino, fi->fh);
 	if (rv == 0)
 		rv = r;

@@ -46,7 +46,17 @@
  * could not complete, granted after its owner released everything) is
  * unlocked by the worker, not adopted: adopted, it would be held and
  * kept alive for an owner that may be gone.  A new LOCK of that pair
- * waits until that unlock is done.
+ * waits until that unlock is done.  An unlock at release (or of an
+ * orphan grant) that fails is retried, a pause doubling from 100 ms to
+ * 2 s apart, until it goes through or a retry cannot help (the lock
+ * session it was for ended: its locks went with it; or the state machine
+ * refused it: they stay until the session ends); until then the pair
+ * stays recorded and its lease renewed.  It is owed from before
+ * its first attempt: a new LOCK of the same pair meanwhile waits for it,
+ * retries included, and fails with EIO (logged) if it is still owed
+ * after the clerk's deadline, so that no retry drops a newer grant.  A
+ * failed flush is not retried (close answers EIO); the release of the
+ * last open file the owner locked through tries again.
  *
  * LOST LOCKS.  When the state machine reports that the mount's session
  * lost its locks (lease expired, or the session was evicted: the LOST
@@ -108,6 +118,17 @@ struct rkfs_txn;
  */
 struct rklock *rklock_new(struct fs *fs, const struct cluster *cl,
     int deadline_ms, int prefer, int64_t lease_ns, int64_t session_ttl_ns);
+
+#define RKLOCK_FAULTS_MAX 16
+
+/* Tests only (mount option fault_unlock_owner, with fault_injection):
+ * the first attempts of the next @n (at most RKLOCK_FAULTS_MAX)
+ * UNLOCK_OWNERs at close (flush or release; retries are not counted)
+ * are not sent: the i-th fails as if no member answered
+ * (CLERK_EUNAVAILABLE) after @ms[i] milliseconds (other lock commands
+ * go on meanwhile), logging "fault injection" first. */
+void rklock_fault_unlock_owner(struct rklock *l, const unsigned *ms,
+    unsigned n);
 
 /* Listen to @kv's lock events (once fs->kv is known: the apply hook). */
 void rklock_attach(struct rklock *l, struct kv *kv);

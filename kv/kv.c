@@ -831,6 +831,14 @@ bool kv_is_open(struct kv *kv, uint64_t inode)
 	return open;
 }
 
+void kv_lock_each(struct kv *kv,
+    int (*fn)(void *arg, uint64_t inode, const struct kv_lock *l), void *arg)
+{
+	pthread_rwlock_rdlock(&kv->lock);
+	locktab_each(kv->locks, fn, arg);
+	pthread_rwlock_unlock(&kv->lock);
+}
+
 uint64_t kv_applied_index(struct kv *kv)
 {
 	uint64_t i;

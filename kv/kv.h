@@ -600,6 +600,13 @@ bool kv_is_open(struct kv *kv, uint64_t inode);
 /* Number of held locks and of waiters in the lock table. */
 void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting);
 
+/* Walk every held lock of the lock table (locktab_each(): inode, kind,
+ * holder order) with the read lock held: @fn gets the inode and the lock,
+ * returns non-zero to stop.  For tests (they check the table's
+ * invariants after every applied entry, tests/unit/lockcheck.h). */
+void kv_lock_each(struct kv *kv,
+    int (*fn)(void *arg, uint64_t inode, const struct kv_lock *l), void *arg);
+
 /* Index of the last applied entry (0 initially; from the snapshot after
  * kv_restore()). */
 uint64_t kv_applied_index(struct kv *kv);

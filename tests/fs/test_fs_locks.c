@@ -31,8 +31,11 @@
  *   other's update (what fencing is for); bytes buffered under a lock
  *   lost before they committed never commit (getattr, close: EIO); a
  *   lease that ran out inside a snapshot the holder's mount installs is
- *   noticed (EIO); OFD locks exclude across mounts and go at close;
- *   ftruncate is fenced and fails on a lost lock's file.
+ *   noticed (EIO); OFD locks exclude across mounts and go at close; an
+ *   OFD lock whose release failed (no majority) is retried until it
+ *   goes; a release failed by fault injection is retried, and a lock the
+ *   same owner takes meanwhile is not dropped by the retry; ftruncate is
+ *   fenced and fails on a lost lock's file.
  *
  * Every child process is killed by PID at exit (before the mounts are
  * unmounted); no wall-clock assertions (timeouts only bound waiting).
@@ -1402,6 +1405,307 @@ static void test_ofd(void)
 	close(b);
 }
 
+/* Wait until member @i says it does not lead (a leader cut off from the
+ * majority steps down). */
+static void wait_not_leader(int i)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	bool leads = true;
+
+	clerk_options_defaults(&o);
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	for (int t = 0; t < 200 && leads; t++) {
+		struct cproto_status st;
+
+		leads = clerk_member_status(ck, (uint32_t)i, &st) != 0 ||
+		    st.leader == (uint64_t)i + 1;
+		if (leads)
+			sleep_ms(50);
+	}
+	clerk_free(ck);
+	CHECK(!leads, "member %d still leads", i + 1);
+}
+
+/*
+ * A failed unlock at close is retried: mount h holds an OFD lock and
+ * closes the file while the two other mounts are killed (no majority,
+ * and h no longer leads: its UNLOCK_OWNER at release times out and is
+ * lost with them, in no log; nothing commits meanwhile, so no lease runs
+ * out, kv.h election grace).  Once they are back, the retry goes through and
+ * another mount gets the lock.  Before, the failure was only logged:
+ * mount h kept the lock recorded as held and renewed its lease for as
+ * long as it lived, so the other mount never got it.
+ */
+static void test_ofd_retry(void)
+{
+	const char *failed = "releasing the locks of a closed file";
+	int h = 0, o = 1, a, b, before, st;
+	bool got = false, fails = false;
+
+	a = open_rw(h, "ofd-retry");
+	before = log_count(h, failed);
+	CHECK(ofd_lock(a, F_OFD_SETLK, F_WRLCK) == 0, "OFD lock");
+	for (int i = 0; i < N; i++) {
+		if (i == h)
+			continue;
+		CHECK(kill(pids[i], SIGKILL) == 0, "kill mount %d", i + 1);
+		CHECK(waitpid(pids[i], &st, 0) == pids[i], "wait");
+		pids[i] = 0;
+	}
+	wait_not_leader(h);
+	close(a);
+	for (int t = 0; t < OP_TIMEOUT_MS * 3 / 50 && !fails; t++) {
+		fails = log_count(h, failed) > before;
+		if (!fails)
+			sleep_ms(50);
+	}
+	for (int i = 0; i < N; i++) {
+		if (i == h)
+			continue;
+		unmount(i);
+		start(i);
+	}
+	CHECK(fails,
+	    "the release on mount %d did not fail without a "
+	    "majority",
+	    h + 1);
+	b = open_rw(o, "ofd-retry");
+	for (int t = 0; t < LEASE_MS * 5 / 50 && !got; t++) {
+		got = ofd_lock(b, F_OFD_SETLK, F_WRLCK) == 0;
+		if (!got)
+			sleep_ms(50);
+	}
+	CHECK(got,
+	    "an OFD lock whose release failed on mount %d is still held "
+	    "there after the cluster came back",
+	    h + 1);
+	close(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* A failed unlock at release, retried */
+
+/* Wait until mount @i's log says @what more than @before times; false
+ * if it has not within @ms. */
+static bool log_grows(int i, const char *what, int before, int ms)
+{
+	for (int t = 0; t <= ms; t += 20) {
+		if (log_count(i, what) > before)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* The injected failure of UNLOCK_OWNER on the mount (fs/rklock.h). */
+#define UO_FAULT "fault injection: an UNLOCK_OWNER"
+
+struct reown_arg {
+	int mount;
+	const char *rel;
+	int wfd, rfd; /* to the parent, from it */
+};
+
+/*
+ * The owner whose release fails (a process: its POSIX lock owner is its
+ * descriptor table, alive across its files): locks @rel through one open
+ * file and closes it (its flush's UNLOCK_OWNER fails, so the close
+ * answers EIO and the release of the open file unlocks again), says "C".
+ * Then, at each go from the parent, locks the file again through a new
+ * open file and says "L", or "I" when refused with EIO, "E" with another
+ * error; it holds what it got until killed.
+ */
+static int reown_kid(void *p)
+{
+	struct reown_arg *a = p;
+	int fd = open_rw(a->mount, a->rel);
+	char c;
+
+	if (setlk(fd, F_SETLK, F_WRLCK, 0, 0) != 0)
+		return 2;
+	close(fd); /* EIO: the flush's unlock failed */
+	if (write(a->wfd, "C", 1) != 1)
+		return 3;
+	while (read(a->rfd, &c, 1) == 1) {
+		fd = open_rw(a->mount, a->rel);
+		c = setlk(fd, F_SETLK, F_WRLCK, 0, 0) == 0 ? 'L'
+		    : errno == EIO                         ? 'I'
+		                                           : 'E';
+		if (write(a->wfd, &c, 1) != 1)
+			return 4;
+	}
+	for (;;)
+		pause();
+}
+
+/* A child on @mount running reown_kid() on @rel; *@to, *@from: its
+ * pipes. */
+static pid_t reowner(int mount, const char *rel, int *to, int *from)
+{
+	static struct reown_arg args[4];
+	static int next;
+	int to_kid[2], from_kid[2];
+	pid_t p;
+
+	CHECK(pipe(to_kid) == 0 && pipe(from_kid) == 0, "pipe");
+	args[next] = (struct reown_arg){ mount, rel, from_kid[1], to_kid[0] };
+	p = spawn(reown_kid, &args[next]);
+	next = (next + 1) % 4;
+	close(from_kid[1]);
+	close(to_kid[0]);
+	*to = to_kid[1];
+	*from = from_kid[0];
+	return p;
+}
+
+/* Ask the reowner behind @to/@from to lock again: its answer. */
+static char relock(int to, int from)
+{
+	CHECK(write(to, "g", 1) == 1, "go");
+	return read_byte(from, OP_TIMEOUT_MS * 5);
+}
+
+/* Mount @o is refused @rel (held elsewhere), @n times 100 ms apart. */
+static void refused(int o, const char *rel, int n, const char *what)
+{
+	int fd = open_rw(o, rel), r;
+
+	for (int t = 0; t < n; t++) {
+		if (t > 0)
+			sleep_ms(100);
+		errno = 0;
+		r = setlk(fd, F_SETLK, F_WRLCK, 0, 0);
+		CHECK(r < 0 && (errno == EAGAIN || errno == EACCES),
+		    "mount %d got %s: %s", o + 1, rel, what);
+	}
+	close(fd);
+}
+
+/* Mount @o gets @rel within 5 leases; then lets it go. */
+static void gets(int o, const char *rel, const char *what)
+{
+	int fd = open_rw(o, rel);
+	bool got = false;
+
+	for (int t = 0; t < LEASE_MS * 5 / 50 && !got; t++) {
+		got = setlk(fd, F_SETLK, F_WRLCK, 0, 0) == 0;
+		if (!got)
+			sleep_ms(50);
+	}
+	CHECK(got, "mount %d did not get %s within %d ms: %s", o + 1, rel,
+	    LEASE_MS * 5, what);
+	close(fd);
+}
+
+/*
+ * A failed unlock at release is retried, and never drops a newer lock.
+ * Mount h is restarted with fault_unlock_owner: the first attempts of
+ * its next UNLOCK_OWNERs fail (not sent) after 1.5 s each, then after
+ * 0 and 9 s.
+ * (a) h holds an OFD lock and closes the file: the release's unlock fails
+ *     (fault 1); the mount lives on and would renew the lock for ever,
+ *     yet another mount must get it: the retry goes through.  Before
+ *     the retry (d08286a) it was never released.
+ * (b) the ABA case: a process on h locks through one open file and
+ *     closes it (its flush fails: fault 2; the release of the open file
+ *     unlocks again: fault 3, in flight); meanwhile it locks the file
+ *     again through a new open file, which succeeds.  That lock must stay
+ *     held on the cluster: another mount is refused it, past the retry.
+ *     With fb4712b's retry the new LOCK went out during the failing
+ *     attempt (the pair was owed only after it), was granted, and the
+ *     retry ~100 ms later removed it: the other mount got it.
+ * (c) the same with a release still failing after the mount's timeout
+ *     (fault 5, 9 s): the new lock fails with EIO then, rather than
+ *     wait; once the retry went through, it is granted.
+ */
+static void test_unlock_retry(void)
+{
+	const char *retried = "done after 1 failed tries";
+	int h = (leader_index() + 1) % N, o = (h + 1) % N, a, b, st;
+	int faults, done, to, from, to2, from2;
+	const char *opts = extra_opts[h];
+	struct flock fl;
+	bool got = false;
+	pid_t kid, kid2;
+	char c;
+
+	st = stop(h);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "mount %d ended with status %#x", h + 1, st);
+	extra_opts[h] = ",fault_unlock_owner=1500:1500:1500:0:9000";
+	start(h);
+	extra_opts[h] = opts; /* later restarts: no faults */
+	faults = log_count(h, UO_FAULT);
+	done = log_count(h, retried);
+
+	/* (a) */
+	a = open_rw(h, "unlock-retry");
+	b = open_rw(o, "unlock-retry");
+	CHECK(ofd_lock(a, F_OFD_SETLK, F_WRLCK) == 0, "OFD lock");
+	close(a);
+	CHECK(log_grows(h, UO_FAULT, faults, OP_TIMEOUT_MS),
+	    "the release's UNLOCK_OWNER on mount %d did not fail", h + 1);
+	for (int t = 0; t < LEASE_MS * 5 / 50 && !got; t++) {
+		got = ofd_lock(b, F_OFD_SETLK, F_WRLCK) == 0;
+		if (!got)
+			sleep_ms(50);
+	}
+	CHECK(got,
+	    "an OFD lock whose release failed is still held on mount %d "
+	    "(alive) after %d ms",
+	    h + 1, LEASE_MS * 5);
+	CHECK(log_count(h, retried) > done, "no retry logged");
+	close(b);
+
+	/* (b) */
+	kid = reowner(h, "reown", &to, &from);
+	c = read_byte(from, OP_TIMEOUT_MS * 2);
+	CHECK(c == 'C', "the owner did not lock and close ('%c')", c ? c : '-');
+	CHECK(log_grows(h, UO_FAULT, faults + 2, OP_TIMEOUT_MS),
+	    "the release's UNLOCK_OWNER on mount %d did not start", h + 1);
+	c = relock(to, from);
+	CHECK(c == 'L', "the owner's new lock failed ('%c')", c ? c : '-');
+	/* Held on the cluster, past the retry (and any more retries). */
+	refused(o, "reown", 30,
+	    "the owner on the other mount was just granted it: the "
+	    "retried release removed it");
+	b = open_rw(o, "reown");
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	CHECK(fcntl(b, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK &&
+	        fl.l_pid == kid,
+	    "F_GETLK on mount %d: type %d pid %d, want the owner %d", o + 1,
+	    fl.l_type, (int)fl.l_pid, (int)kid);
+	close(b);
+	CHECK(log_count(h, retried) > done + 1, "no second retry logged");
+
+	/* (c) (the owner of (b) holds on: its exit would take faults) */
+	kid2 = reowner(h, "reown2", &to2, &from2);
+	c = read_byte(from2, OP_TIMEOUT_MS * 2);
+	CHECK(c == 'C', "the owner did not lock and close ('%c')", c ? c : '-');
+	CHECK(log_grows(h, UO_FAULT, faults + 4, OP_TIMEOUT_MS),
+	    "the release's UNLOCK_OWNER on mount %d did not start", h + 1);
+	c = relock(to2, from2);
+	CHECK(c == 'I',
+	    "a new lock of an owner whose release is still owed after the "
+	    "timeout: '%c', want EIO ('I')",
+	    c ? c : '-');
+	CHECK(log_grows(h, retried, done + 2, OP_TIMEOUT_MS * 3),
+	    "the release on mount %d was not retried", h + 1);
+	c = relock(to2, from2);
+	CHECK(c == 'L', "the owner's lock after its release: '%c'",
+	    c ? c : '-');
+	refused(o, "reown2", 1, "held by the owner on the other mount");
+	kill_holder(kid);
+	kill_holder(kid2);
+	gets(o, "reown", "the owner's lock outlived it");
+	gets(o, "reown2", "the owner's lock outlived it");
+	close(to);
+	close(from);
+	close(to2);
+	close(from2);
+}
+
 /*
  * A mount's lock session idles past the session TTL (nothing held or
  * asked there; another mount's lock keeps the committed clock moving),
@@ -1533,6 +1837,16 @@ int main(int argc, char **argv)
 	if (want(only, "ofd")) {
 		test_ofd();
 		printf("ok OFD locks exclude across mounts and go at close\n");
+	}
+	if (want(only, "ofdretry")) {
+		test_ofd_retry();
+		printf("ok an OFD lock whose release failed (no majority) is "
+		       "unlocked once the cluster is back\n");
+	}
+	if (want(only, "unlockretry")) {
+		test_unlock_retry();
+		printf("ok a failed unlock at release is retried until it "
+		       "goes, and never drops the owner's newer lock\n");
 	}
 	if (want(only, "ftrunc")) {
 		test_ftruncate_fenced();

@@ -11,7 +11,9 @@
  * original), hard links (two names of one inode: one lock).  And seeded
  * random runs against simple reference models:
  * flock with waiters (exact holders and queue order), POSIX ranges on a
- * byte map, mutual exclusion and strictly increasing tokens throughout.
+ * byte map, mutual exclusion and strictly increasing tokens throughout
+ * (the table's exclusion also by tests/unit/lockcheck.h, the checker
+ * tests/fs/test_fs_locklog.c runs on a real cluster's log).
  */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
@@ -33,6 +35,7 @@
 #include "kv/kvsnap.h"
 #include "kv/locktab.h"
 #include "raft/buf.h"
+#include "tests/unit/lockcheck.h"
 
 #define SEC 1000000000ll
 #define LEASE (10 * SEC)
@@ -2222,19 +2225,14 @@ struct fmodel {
 	int nq;
 };
 
-static bool f_conflict(uint8_t a, uint8_t b)
-{
-	return a && b && (a == KV_LK_EXCL || b == KV_LK_EXCL);
-}
-
 static bool f_grantable(const struct fmodel *m, uint64_t s, uint8_t mode,
     int ahead, bool check_queue)
 {
 	for (uint64_t o = 1; o <= M_OWNERS; o++)
-		if (o != s && f_conflict(m->held[o], mode))
+		if (o != s && lockcheck_conflict(m->held[o], mode))
 			return false;
 	for (int i = 0; check_queue && i < ahead; i++)
-		if (m->q[i].s != s && f_conflict(m->q[i].mode, mode))
+		if (m->q[i].s != s && lockcheck_conflict(m->q[i].mode, mode))
 			return false;
 	return true;
 }
@@ -2251,7 +2249,7 @@ static void f_pass(struct fmodel *m)
 			/* no earlier kept waiter conflicting */
 			for (int j = 0; j < keep; j++)
 				if (m->q[j].s != w.s &&
-				    f_conflict(m->q[j].mode, w.mode))
+				    lockcheck_conflict(m->q[j].mode, w.mode))
 					ok = false;
 		}
 		if (ok)
@@ -2322,6 +2320,7 @@ static void run_flock_model(uint64_t seed)
 	static struct events ev;
 	struct locktab *t = new_tab(&ev);
 	struct fmodel m[M_INODES + 1];
+	struct lockcheck chk = { 0 };
 
 	memset(m, 0, sizeof(m));
 	rng_state = seed;
@@ -2361,7 +2360,13 @@ static void run_flock_model(uint64_t seed)
 			for (uint64_t i = 1; i <= M_INODES; i++)
 				f_remove(&m[i], s, true, true);
 		}
-		/* The table equals the model: holders and queue order. */
+		/* Exclusion over the whole table (lockcheck.h), then: the
+		 * table equals the model: holders and queue order. */
+		lockcheck_clear(&chk);
+		locktab_each(t, lockcheck_add, &chk);
+		if (lockcheck_exclusion(&chk) != 0)
+			fail_msg("seed %llu step %d: %s",
+			    (unsigned long long)seed, step, chk.err);
 		for (uint64_t i = 1; i <= M_INODES; i++) {
 			struct fcollect c = { .ino = i };
 
@@ -2375,6 +2380,7 @@ static void run_flock_model(uint64_t seed)
 				    KV_EQUEUED);
 		}
 	}
+	lockcheck_free(&chk);
 	locktab_free(t);
 }
 
@@ -2423,6 +2429,7 @@ static void run_posix_model(uint64_t seed)
 	static struct events ev;
 	struct locktab *t = new_tab(&ev);
 	uint8_t m[M_OWNERS + 1][RANGE];
+	struct lockcheck chk = { 0 };
 
 	memset(m, 0, sizeof(m));
 	rng_state = seed;
@@ -2438,7 +2445,7 @@ static void run_posix_model(uint64_t seed)
 
 			for (uint64_t o = 1; o <= M_OWNERS; o++)
 				for (uint64_t x = lo; o != s && x <= hi; x++)
-					if (f_conflict(m[o][x], mode))
+					if (lockcheck_conflict(m[o][x], mode))
 						ok = false;
 			assert_int_equal(lock(t, px(1, s, 1, mode, lo, hi, 0),
 			                     NULL, NULL),
@@ -2472,15 +2479,23 @@ static void run_posix_model(uint64_t seed)
 						runs++;
 			assert_int_equal(pieces, runs);
 			assert_int_equal(locktab_held(t), pieces);
+			/* And over the table itself (lockcheck.h). */
+			lockcheck_clear(&chk);
+			locktab_each(t, lockcheck_add, &chk);
+			if (lockcheck_exclusion(&chk) != 0)
+				fail_msg("seed %llu step %d: %s",
+				    (unsigned long long)seed, step, chk.err);
 			/* Mutual exclusion on every byte. */
 			for (int x = 0; x < RANGE; x++)
 				for (uint64_t o = 1; o <= M_OWNERS; o++)
 					for (uint64_t p = o + 1; p <= M_OWNERS;
 					     p++)
-						assert_false(f_conflict(m[o][x],
-						    m[p][x]));
+						assert_false(
+						    lockcheck_conflict(m[o][x],
+						        m[p][x]));
 		}
 	}
+	lockcheck_free(&chk);
 	locktab_free(t);
 }
 
@@ -2559,7 +2574,9 @@ static void run_deadlock_model(uint64_t seed)
 				for (uint64_t y = 1; y <= D_OWNERS; y++)
 					for (uint64_t c = pending[x].start;
 					     x != y && c <= pending[x].end; c++)
-						if (f_conflict(d.mode[y][c],
+						if (lockcheck_conflict(d.mode
+						                           [y]
+						                           [c],
 						        pending[x].mode))
 							edge[x][y] = true;
 			for (uint64_t k = 1; k <= D_OWNERS; k++)
@@ -2632,8 +2649,20 @@ static void logview_events(struct logview *v, struct node *n)
 	for (int x = 0; x < RANGE; x++)
 		for (uint64_t o = 1; o <= M_OWNERS; o++)
 			for (uint64_t p = o + 1; p <= M_OWNERS; p++)
-				assert_false(
-				    f_conflict(v->map[o][x], v->map[p][x]));
+				assert_false(lockcheck_conflict(v->map[o][x],
+				    v->map[p][x]));
+	/* And in the state machine's table, as test_fs_locklog checks a
+	 * real cluster's log (lockcheck.h). */
+	{
+		struct lockcheck chk = { 0 };
+		int rv;
+
+		kv_lock_each(n->kv, lockcheck_add, &chk);
+		rv = lockcheck_exclusion(&chk);
+		if (rv != 0)
+			fail_msg("%s", chk.err);
+		lockcheck_free(&chk);
+	}
 }
 
 static void run_kv_random(uint64_t seed)
