@@ -199,12 +199,12 @@ void node_merge_directory(struct node *n, const struct memberdir *d);
 void node_gone(struct node *n, struct memberdir_gone *g);
 
 /* Add the removed members @g (a member snapshot's; any thread): their
- * keys, and their ids; with @older (the node's own snapshot restored at
- * start, older than the log it replayed) not the ids the configuration
- * in force or cfg.fresh has (added again since).  A snapshot installed while running
- * is newer than the configuration in force: all its ids are taken (one
- * still in the configuration stays connected until its removal
- * applies). */
+ * keys, and their ids but those the configuration in force or cfg.fresh
+ * has (added again since: held aside until that is committed or
+ * truncated; with @older, the node's own snapshot restored at start,
+ * cfg.fresh's members whatever its index).  A key that does not fit
+ * stops the member (fatal); an id that does not fit, its directory
+ * entry is dropped (node_member.c). */
 void node_merge_gone(struct node *n, const struct memberdir_gone *g,
     bool older);
 

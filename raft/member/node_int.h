@@ -106,6 +106,10 @@ struct node {
 	                 members file, a member snapshot) and no ADD since:
 	                 not admitted once their linger ends; the keys of
 	                 members removed, never admitted again by an ADD */
+	raft_id held[RAFT_MAX_MEMBERS]; /* guarded by mu: ids whose removal
+	                 is committed but that the configuration in force
+	                 (or cfg.fresh) has again: not in gone while so */
+	uint32_t n_held;
 	atomic_bool dir_dirty; /* node_merge_directory() added entries, or
 	                          the removed members changed: save */
 	struct memberdir dir; /* guarded by mu; written by the loop and

@@ -17,15 +17,23 @@
  * directory only where they are and which key is theirs.
  *
  * The members seen removed (memberdir_gone.h: ids not connected again
- * until re-added, keys never admitted again) come from the committed
- * REMOVE entries, but compaction drops those: so they are kept in the
- * "members" file (loaded by member.c, saved here whenever they change)
- * and in member snapshots (node_gone/node_merge_gone), and a member
- * restarted after compaction, or one that caught up from a snapshot,
- * still refuses them.  The key recorded for a removal is the one the
- * log gave the member before it (removed_key), never one a later
- * configuration gives it: an id removed and added again comes back with
- * a new key, which is admitted.
+ * until re-added, keys never admitted again) follow the committed change
+ * entries in log order (node_member_ready, also for the entries the
+ * core hands again after a restart; never the uncommitted entries read
+ * at start): a committed REMOVE records the removed member's key for
+ * good and its id, a committed ADD or PROMOTE drops the id again, and an
+ * id of the configuration in force is never a removed one (held aside
+ * meanwhile: its re-add may be truncated yet).  The key recorded is the
+ * one the REMOVE entry's ctx gives: the leader puts the removed
+ * member's directory entry there, so every member records the same key
+ * (removed_key; an entry of the older format, without it, falls back to
+ * the log before it, best effort).  Compaction drops the entries: so
+ * the removed members are kept in the "members" file (loaded by
+ * member.c, saved here whenever they change) and in member snapshots
+ * (node_gone/node_merge_gone), and a member restarted after compaction,
+ * or one that caught up from a snapshot, still refuses them.  They never
+ * forget: a removed id that does not fit makes this member forget its
+ * address instead, a key that does not fit stops it (fatal).
  *
  * A member removed by a change not yet committed stays connected and
  * admitted (the linger list): the others must still hear it and answer
@@ -73,7 +81,9 @@ static bool conf_has(const struct raft_conf *c, raft_id id)
 	return config_member_index(c, id) >= 0;
 }
 
-/* The directory a change entry carries, if it decodes. */
+/* The directory of the configuration a change entry makes, if it
+ * decodes: its ctx, less the removed member's entry that a REMOVE's ctx
+ * also has (removed_key). */
 static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
     struct memberdir *d)
 {
@@ -83,55 +93,119 @@ static bool entry_dir(const struct raft_entry *e, struct raft_conf_change *cc,
 		d->n = 0;
 		return true;
 	}
+	if (cc->type == RAFT_CONF_REMOVE)
+		memberdir_del(d, cc->id);
 	return true;
 }
 
-/* Note that @id was removed (with @key, "" for none or unknown) or
- * added again (!@gone).  Returns true if the removed members changed. */
-static bool gone_set(struct node *n, raft_id id, bool gone, const char *key)
+/* True if the configuration in force has @id, or cfg.fresh (a newer
+ * configuration the cluster told at start) does and is newer than
+ * @index.  Caller holds mu. */
+static bool configured_locked(struct node *n, raft_id id, raft_index index)
 {
-	uint32_t ids, keys;
-	bool changed, full = false;
+	return conf_has(&n->conf, id) ||
+	    (n->cfg.fresh_index > index &&
+	        memberdir_find(&n->cfg.fresh, id) != NULL);
+}
+
+static bool held_has_locked(const struct node *n, raft_id id)
+{
+	for (uint32_t i = 0; i < n->n_held; i++)
+		if (n->held[i] == id)
+			return true;
+	return false;
+}
+
+static void held_del_locked(struct node *n, raft_id id)
+{
+	for (uint32_t i = 0; i < n->n_held; i++)
+		if (n->held[i] == id) {
+			n->held[i] = n->held[--n->n_held];
+			return;
+		}
+}
+
+/* Hold a removed id that a configuration has again (gone_removed). */
+static void held_add_locked(struct node *n, raft_id id)
+{
+	if (!held_has_locked(n, id) && n->n_held < RAFT_MAX_MEMBERS)
+		n->held[n->n_held++] = id;
+}
+
+/* Removed member @id (not in the configuration in force) goes in the
+ * removed ids.  The set never forgets, so when it is full the member is
+ * kept out another way (fail closed): its directory entry is dropped,
+ * so that this member neither connects nor admits it (its address comes
+ * back at start only from the cluster file, and then its recorded key
+ * keeps it out: node_member_sync).  Caller holds mu.  Returns true if
+ * the set or the directory changed. */
+static bool gone_add_id_locked(struct node *n, raft_id id)
+{
+	if (memberdir_gone_has_id(&n->gone, id))
+		return false;
+	if (memberdir_gone_add_id(&n->gone, id) == 0)
+		return true;
+	log_warnx("removed members full (%d ids): member %" PRIu64 " is "
+	          "removed but this member cannot record its id: its "
+	          "address is forgotten instead",
+	    MEMBERDIR_GONE_MAX, id);
+	memberdir_del(&n->dir, id);
+	return true;
+}
+
+/* Record @key ("" for none) as a removed member's (@id), never admitted
+ * again.  A key that does not fit stops this member (fatal): it would
+ * otherwise admit the key again, and no room is ever made by forgetting
+ * one (the leader refuses a removal that does not fit its own sets, so
+ * this member's differ: see raftkv(7)).  Caller holds mu.  Returns true
+ * if the set changed. */
+static bool gone_add_key_locked(struct node *n, raft_id id, const char *key)
+{
+	if (key[0] == '\0' || memberdir_gone_has_key(&n->gone, key))
+		return false;
+	if (memberdir_gone_add_key(&n->gone, key) == 0)
+		return true;
+	fatalx("removed members full (%d keys): this member cannot record "
+	       "the key %s of removed member %" PRIu64 " (0: from a "
+	       "snapshot) and stops rather than admit it again",
+	    MEMBERDIR_GONE_MAX, key, id);
+}
+
+/* The committed REMOVE at @index of @id with @key: the key is removed
+ * for good; the id is removed unless a configuration after it has it
+ * again (the configuration in force, or cfg.fresh): then it waits in
+ * the held ids until a committed change adds it (dropped) or the
+ * configuration in force leaves it out (removed after all).  So the
+ * removed ids follow the committed log in its order, and an id of the
+ * configuration in force is never one.  Returns true if the removed
+ * members changed. */
+static bool gone_removed(struct node *n, raft_id id, raft_index index,
+    const char *key)
+{
+	bool changed;
 
 	pthread_mutex_lock(&n->mu);
-	ids = n->gone.n_ids;
-	keys = n->gone.n_keys;
-	changed = memberdir_gone_has_id(&n->gone, id) != gone;
-	if (!gone) {
-		memberdir_gone_del_id(&n->gone, id);
+	changed = gone_add_key_locked(n, id, key);
+	if (configured_locked(n, id, index)) {
+		held_add_locked(n, id);
 	} else {
-		full = memberdir_gone_add_id(&n->gone, id) != 0 ||
-		    memberdir_gone_add_key(&n->gone, key) != 0;
+		changed |= gone_add_id_locked(n, id);
 	}
-	changed |= ids != n->gone.n_ids || keys != n->gone.n_keys;
 	pthread_mutex_unlock(&n->mu);
-	/* The leader refuses a removal that does not fit its sets; ours
-	 * are fuller (they differ): say so, forget nothing. */
-	if (full)
-		log_warnx("removed members full (%d ids, %d keys): member "
-		          "%" PRIu64 " is removed but this member cannot "
-		          "record its id or key as removed",
-		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX, id);
 	return changed;
 }
 
-/* Where removed_key() reads the log: the core's entries in memory, or
- * the boot entries before the core exists. */
-struct log_view {
-	struct raft *raft;
-	const struct raft_boot *boot;
-};
-
-static const struct raft_entry *view_at(const struct log_view *v, raft_index i)
+/* A committed change adding or promoting @id: not removed any more. */
+static bool gone_readded(struct node *n, raft_id id)
 {
-	if (i == 0)
-		return NULL;
-	if (v->raft != NULL)
-		return raft_entry_at(v->raft, i);
-	if (v->boot->n_entries == 0 || i < v->boot->entries[0].index ||
-	    i - v->boot->entries[0].index >= v->boot->n_entries)
-		return NULL;
-	return &v->boot->entries[i - v->boot->entries[0].index];
+	bool changed;
+
+	pthread_mutex_lock(&n->mu);
+	changed = memberdir_gone_has_id(&n->gone, id);
+	memberdir_gone_del_id(&n->gone, id);
+	held_del_locked(n, id);
+	pthread_mutex_unlock(&n->mu);
+	return changed;
 }
 
 /* True if @e is a change entry whose directory (the configuration it
@@ -149,19 +223,18 @@ static bool entry_key(const struct raft_entry *e, raft_id id,
 }
 
 /*
- * The key member @id had when the change at @index removed it: the one
- * the newest change entry before @index gives it (each carries the
- * directory of the configuration it makes), else (compacted, or a
- * bootstrap member never listed) the directory's.  The directory may
- * already have the key of a re-add of @id (a later entry merged first:
- * the commit of the removal comes with the append of the re-add, or the
- * "members" file read at start is newer than the log), and cfg.fresh may
- * too: a key that a configuration after @index gives @id is the re-added
- * member's, never recorded as removed ("" then: the old key is recorded
- * by the members that saw it, and travels in their snapshots).
+ * The key of member @id removed at @index by a REMOVE entry of the older
+ * format, without the removed member in its ctx (written by a leader
+ * before that was added; best effort): the one the newest change entry
+ * before @index gives it, else (compacted, or a bootstrap member never
+ * listed) the directory's.  The directory may already have the key of a
+ * re-add of @id (a later entry merged first: the commit of the removal
+ * comes with the append of the re-add), and cfg.fresh may too: a key
+ * that a configuration after @index gives @id is the re-added member's,
+ * never recorded as removed ("" then).
  */
-static void removed_key(struct node *n, const struct log_view *v, raft_id id,
-    raft_index index, char key[MEMBERDIR_KEY_MAX])
+static void removed_key_old(struct node *n, raft_id id, raft_index index,
+    char key[MEMBERDIR_KEY_MAX])
 {
 	struct memberdir *d = malloc(sizeof(*d));
 	const struct memberdir_entry *m;
@@ -172,8 +245,8 @@ static void removed_key(struct node *n, const struct log_view *v, raft_id id,
 	if (d == NULL)
 		fatalx("out of memory reading a membership change");
 	key[0] = '\0';
-	for (raft_index i = index - 1; !found && (e = view_at(v, i)) != NULL;
-	     i--)
+	for (raft_index i = index - 1;
+	     !found && i > 0 && (e = raft_entry_at(n->raft, i)) != NULL; i--)
 		found = entry_key(e, id, d, key);
 	pthread_mutex_lock(&n->mu);
 	if (!found && (m = memberdir_find(&n->dir, id)) != NULL)
@@ -184,9 +257,28 @@ static void removed_key(struct node *n, const struct log_view *v, raft_id id,
 		key[0] = '\0';
 	pthread_mutex_unlock(&n->mu);
 	for (raft_index i = index + 1;
-	     key[0] != '\0' && (e = view_at(v, i)) != NULL; i++)
+	     key[0] != '\0' && (e = raft_entry_at(n->raft, i)) != NULL; i++)
 		if (entry_key(e, id, d, later) && strcmp(later, key) == 0)
 			key[0] = '\0';
+	free(d);
+}
+
+/* The key of the member removed by REMOVE entry @e (@cc: decoded): the
+ * one its ctx gives (the leader puts the removed member's directory
+ * entry there), else removed_key_old(). */
+static void removed_key(struct node *n, const struct raft_entry *e,
+    const struct raft_conf_change *cc, char key[MEMBERDIR_KEY_MAX])
+{
+	struct memberdir *d = malloc(sizeof(*d));
+	const struct memberdir_entry *m;
+
+	if (d == NULL)
+		fatalx("out of memory reading a membership change");
+	if (cc->ctx_len > 0 && memberdir_decode(cc->ctx, cc->ctx_len, d) == 0 &&
+	    (m = memberdir_find(d, cc->id)) != NULL)
+		snprintf(key, MEMBERDIR_KEY_MAX, "%s", m->key);
+	else
+		removed_key_old(n, cc->id, e->index, key);
 	free(d);
 }
 
@@ -226,17 +318,35 @@ static bool merge_dir(struct node *n, const struct memberdir *d,
 	return d->n > 0;
 }
 
-/* Drop from the removed members every id of @c (but self): a
- * configuration that has them again.  Caller holds mu.  Returns true if
- * anything was dropped. */
-static bool gone_readded_locked(struct node *n, const struct raft_conf *c)
+/* The configuration in force is now @c (at @index): its members are not
+ * removed ones (held instead), and a held id it leaves out (the change
+ * that had it again was truncated) is removed after all.  Caller holds
+ * mu.  Returns true if the removed members changed. */
+static bool gone_follow_conf_locked(struct node *n, const struct raft_conf *c,
+    raft_index index)
 {
-	uint32_t was = n->gone.n_ids;
+	bool changed = false;
 
-	for (uint32_t i = 0; i < config_n_members(c); i++)
-		if (config_member_id(c, i) != n->cfg.id)
-			memberdir_gone_del_id(&n->gone, config_member_id(c, i));
-	return n->gone.n_ids != was;
+	for (uint32_t i = 0; i < config_n_members(c); i++) {
+		raft_id id = config_member_id(c, i);
+
+		if (id == n->cfg.id || !memberdir_gone_has_id(&n->gone, id))
+			continue;
+		memberdir_gone_del_id(&n->gone, id);
+		held_add_locked(n, id);
+		changed = true;
+	}
+	for (uint32_t i = 0; i < n->n_held;) {
+		raft_id id = n->held[i];
+
+		if (configured_locked(n, id, index)) {
+			i++;
+			continue;
+		}
+		held_del_locked(n, id);
+		changed |= gone_add_id_locked(n, id);
+	}
+	return changed;
 }
 
 /* The newest configuration the cluster told at start (cfg.fresh), if it
@@ -266,7 +376,10 @@ static void apply_fresh(struct node *n, raft_index last)
 			log_warnx("member directory: cannot add member "
 			          "%" PRIu64,
 			    e->id);
-		memberdir_gone_del_id(&n->gone, e->id);
+		if (memberdir_gone_has_id(&n->gone, e->id)) {
+			memberdir_gone_del_id(&n->gone, e->id);
+			held_add_locked(n, e->id);
+		}
 	}
 	if (n->gone.n_ids != was)
 		log_info("the cluster's configuration (index %" PRIu64 ") "
@@ -275,12 +388,18 @@ static void apply_fresh(struct node *n, raft_index last)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/*
+ * The log at start: every change entry's directory (the log may be
+ * newer than the "members" file).  The removed members are not taken
+ * from it: an entry in the log may not be committed (and may be
+ * truncated yet), and the core hands every committed entry after the
+ * snapshot to node_member_ready again once it knows it committed, in
+ * log order; the "members" file has what was committed before.
+ */
 void node_member_boot(struct node *n, const struct raft_boot *boot)
 {
-	const struct log_view v = { .boot = boot };
 	struct raft_conf_change cc;
 	struct memberdir *d = malloc(sizeof(*d));
-	char key[MEMBERDIR_KEY_MAX];
 	raft_index last = 0;
 
 	if (d == NULL)
@@ -292,12 +411,6 @@ void node_member_boot(struct node *n, const struct raft_boot *boot)
 			continue;
 		(void)merge_dir(n, d, &cc.conf);
 		last = boot->entries[i].index;
-		if (cc.id == n->cfg.id)
-			continue;
-		key[0] = '\0';
-		if (cc.type == RAFT_CONF_REMOVE)
-			removed_key(n, &v, cc.id, last, key);
-		(void)gone_set(n, cc.id, cc.type == RAFT_CONF_REMOVE, key);
 	}
 	free(d);
 	apply_fresh(n, last);
@@ -363,7 +476,8 @@ int node_member_sync(struct node *n)
 
 		for (uint32_t j = 0; j < n_ids && !listed; j++)
 			listed = ids[j] == id;
-		if (!listed && !memberdir_gone_has_id(gone, id))
+		if (!listed && !memberdir_gone_has_id(gone, id) &&
+		    !memberdir_gone_has_key(gone, d->m[i].key))
 			ids[n_ids++] = id;
 	}
 	for (uint32_t i = 0; i < n_ids && k < RAFT_MAX_MEMBERS; i++) {
@@ -457,13 +571,14 @@ static bool committed_conf(struct node *n, const struct raft_entry *e)
 	if (raft_conf_change_decode(e, &cc) != 0)
 		return false;
 	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id) {
-		const struct log_view v = { .raft = n->raft };
 		char key[MEMBERDIR_KEY_MAX];
 
 		linger_add(n, cc.id, e->index, true);
-		removed_key(n, &v, cc.id, e->index, key);
-		changed = gone_set(n, cc.id, true, key);
+		removed_key(n, e, &cc, key);
+		changed = gone_removed(n, cc.id, e->index, key);
 	}
+	if (cc.type != RAFT_CONF_REMOVE && cc.id != n->cfg.id)
+		changed = gone_readded(n, cc.id);
 	/* Only a removal of this member counts: a new member catching up
 	 * also applies the changes from before it was added. */
 	if (cc.type == RAFT_CONF_REMOVE && cc.id == n->cfg.id && !n->removed) {
@@ -491,8 +606,6 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 		if (!entry_dir(&rd->entries[i], &cc, d))
 			continue;
 		dir_changed |= merge_dir(n, d, &cc.conf);
-		if (cc.type != RAFT_CONF_REMOVE)
-			dir_changed |= gone_set(n, cc.id, false, "");
 		if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id)
 			sync |= linger_add(n, cc.id, rd->entries[i].index,
 			    false);
@@ -504,7 +617,8 @@ void node_member_ready(struct node *n, const struct raft_ready *rd)
 		n->conf_index = rd->conf_index;
 		/* Its members are not removed ones (a snapshot may bring
 		 * the re-add of an id whose removal we saw). */
-		dir_changed |= gone_readded_locked(n, &rd->conf);
+		dir_changed |= gone_follow_conf_locked(n, &rd->conf,
+		    rd->conf_index);
 		pthread_mutex_unlock(&n->mu);
 		sync = true;
 		log_info("configuration in force (index %" PRIu64 "): %u "
@@ -686,6 +800,7 @@ static int check_room(struct node *n, raft_id id)
 
 void node_member_request(struct node *n, struct member_op *op)
 {
+	const struct memberdir_entry *e0;
 	struct memberdir *ctx = NULL;
 	struct raft_conf c, next;
 	struct raft_status st;
@@ -720,8 +835,13 @@ void node_member_request(struct node *n, struct member_op *op)
 		rv = -ENOMEM;
 	if (rv != 0)
 		goto out;
-	/* The ctx: the directory of the configuration it makes. */
+	/* The ctx: the directory of the configuration it makes; a REMOVE's
+	 * also has the removed member's entry, whose key every member
+	 * records as removed when it commits (removed_key). */
 	pthread_mutex_lock(&n->mu);
+	if (op->type == RAFT_CONF_REMOVE &&
+	    (e0 = memberdir_find(&n->dir, op->id)) != NULL)
+		(void)memberdir_put(ctx, e0);
 	for (uint32_t i = 0; i < config_n_members(&next); i++) {
 		raft_id id = config_member_id(&next, i);
 		const struct memberdir_entry *e = op->type ==
@@ -840,28 +960,22 @@ void node_gone(struct node *n, struct memberdir_gone *g)
 
 void node_merge_gone(struct node *n, const struct memberdir_gone *g, bool older)
 {
-	struct raft_conf c;
-	bool full = false;
-
 	if (memberdir_gone_empty(g))
 		return;
 	pthread_mutex_lock(&n->mu);
-	c = n->conf;
-	for (uint32_t i = 0; i < g->n_ids; i++)
-		if ((!older ||
-		        (!conf_has(&c, g->ids[i]) &&
-		            memberdir_find(&n->cfg.fresh, g->ids[i]) ==
-		                NULL)) &&
-		    g->ids[i] != n->cfg.id &&
-		    memberdir_gone_add_id(&n->gone, g->ids[i]) != 0)
-			full = true;
+	for (uint32_t i = 0; i < g->n_ids; i++) {
+		raft_id id = g->ids[i];
+
+		if (id == n->cfg.id)
+			continue;
+		if (configured_locked(n, id, n->conf_index) ||
+		    (older && memberdir_find(&n->cfg.fresh, id) != NULL))
+			held_add_locked(n, id);
+		else
+			(void)gone_add_id_locked(n, id);
+	}
 	for (uint32_t i = 0; i < g->n_keys; i++)
-		if (memberdir_gone_add_key(&n->gone, g->keys[i]) != 0)
-			full = true;
+		(void)gone_add_key_locked(n, 0, g->keys[i]);
 	pthread_mutex_unlock(&n->mu);
-	if (full)
-		log_warnx("removed members full (%d ids, %d keys): some the "
-		          "snapshot has are not recorded by this member",
-		    MEMBERDIR_GONE_MAX, MEMBERDIR_GONE_MAX);
 	atomic_store(&n->dir_dirty, true);
 }
