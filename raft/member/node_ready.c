@@ -16,9 +16,12 @@
  *      disk: votes, acknowledgements) — unless there is nothing to write
  *      and nothing ahead in the persister's queue, in which case those go
  *      out at once too;
- *   3. committed entries, a snapshot to restore and read states go to the
- *      RSM (rsm_ready_commit: a small batch while its applier is idle is
- *      applied right here; otherwise copied to the applier, in order);
+ *   3. the membership changes (node_member_ready: before the RSM, so
+ *      that a snapshot taken at an entry has the removed members up to
+ *      it); committed entries, a snapshot to restore and read states go
+ *      to the RSM (rsm_ready_commit: a small batch while its applier is
+ *      idle is applied right here; otherwise copied to the applier, in
+ *      order);
  *   4. raft_advance().
  *
  *   durable  when the persister hands back a chain of jobs, oldest first
@@ -228,8 +231,10 @@ void node_ready_handle(struct node *n)
 		if (rd.truncated_from)
 			rsm_ready_truncated(n->rsm, rd.truncated_from);
 		queue_disk(n, &rd);
-		rsm_ready_commit(n->rsm, &rd);
+		/* Membership first: a snapshot the RSM takes once it applied
+		 * these entries carries the removed members they make. */
 		node_member_ready(n, &rd);
+		rsm_ready_commit(n->rsm, &rd);
 		note_role(n, &rd);
 		raft_advance(n->raft, &rd);
 		if (n->inline_persisted) {
