@@ -40,7 +40,12 @@
  *   readd key     a member removed and added again with a new key: only
  *                 its old key is recorded as removed, by a member that
  *                 learns both changes at once and by one restarted
- *                 with both in its log.
+ *                 with both in its log;
+ *   readd compacted the same with every change entry before the removal
+ *                 compacted away: the member that learns both at once
+ *                 records the old key all the same (the REMOVE entry
+ *                 carries it), no member keeps the re-added voter as
+ *                 removed, and that member, leading, refuses the old key.
  * RAFTKV_TEST_FILTER picks tests; RAFTKV_SEED replays a seed.
  */
 #include <errno.h>
@@ -61,6 +66,7 @@
 #include "kv/cmd.h"
 #include "kv/kv.h"
 #include "raft/client/cproto.h"
+#include "raft/err.h"
 #include "raft/le.h"
 #include "raft/memberdir_gone.h"
 #include "raft/storage/memberdir_file.h"
@@ -639,6 +645,118 @@ static void test_member_readd_new_key(void **state)
 	kvt_finish(t);
 }
 
+/* Member @i's "members" file has id @id among the removed? */
+static bool file_id_gone(struct harness *h, int i, raft_id id)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[512];
+	bool gone;
+
+	assert_non_null(d);
+	assert_non_null(g);
+	if (memberdir_load(harness_data_dir(h, i), harness_cluster(h)->id, d, g,
+	        err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	gone = memberdir_gone_has_id(g, id);
+	free(g);
+	free(d);
+	return gone;
+}
+
+/* Ask member @to to add member @i with key @key: its answer.  The key
+ * is judged before the configuration (a member already there is
+ * -EEXIST, a removed key -EKEYREJECTED). */
+static int add_with_key(struct harness *h, int to, int i, const char *key)
+{
+	struct cproto_member_req r = { .action = CPROTO_MEMBER_ADD,
+		.id = harness_id(h, i) };
+	struct client_reply rep = { 0 };
+	uint8_t *buf;
+	uint32_t len;
+	int rv;
+
+	r.entry.id = r.id;
+	snprintf(r.entry.peer, sizeof(r.entry.peer), "%s",
+	    harness_cluster(h)->members[i].peer);
+	snprintf(r.entry.client, sizeof(r.entry.client), "%s",
+	    harness_cluster(h)->members[i].client);
+	snprintf(r.entry.key, sizeof(r.entry.key), "%s", key);
+	assert_int_equal(cproto_encode_member_req(&r, &buf, &len), 0);
+	rv = harness_call(h, to, CPROTO_MEMBER, buf, len, 5000, &rep);
+	free(buf);
+	if (rv == 0)
+		rv = rep.status;
+	free(rep.data);
+	return rv;
+}
+
+/*
+ * As test_member_readd_new_key, with every change entry before the
+ * removal of X compacted away first: member @away (isolated through the
+ * removal and the re-add) cannot look back in its log for X's old key,
+ * and its directory already has the new one when the removal commits.
+ * The REMOVE entry carries the key: every member records the old key
+ * and not the new one; none keeps X (a voter again) as removed, the
+ * restarted member neither (it applies the committed entries again);
+ * and @away, leading, refuses the old key.  The review of member8 saw
+ * @away record no key and accept the old one (3 runs of 4).
+ */
+static void test_member_readd_compacted(void **state)
+{
+	struct kvt *t = start_with(state, "member-readdcomp", 3, 1, 4000);
+	struct harness *h = kvt_harness(t);
+	char old_key[MEMBERDIR_KEY_MAX], new_key[MEMBERDIR_KEY_MAX];
+	struct kvt_clients *cs;
+	struct cproto_status st;
+	int leader, away, restarted, rv;
+
+	add_and_promote(h, 3);
+	if (kvt_must_leader(t) == 3)
+		lead_by(t, 0);
+	leader = kvt_must_leader(t);
+	away = (leader + 1) % 3;
+	restarted = (leader + 2) % 3;
+	assert_int_equal(harness_status(h, leader, &st), 0);
+	cs = writers(t, 2);
+	wait_compacted(t, st.last_index);
+	kvt_clients_stop(cs, NULL);
+	snprintf(old_key, sizeof(old_key), "%s",
+	    harness_cluster(h)->members[3].key);
+	print_message("[readd compacted] leader %d, isolated %d, restarted "
+	              "%d\n",
+	    leader + 1, away + 1, restarted + 1);
+	assert_int_equal(harness_isolate(h, away, true), 0);
+	must_change(h, CPROTO_MEMBER_REMOVE, 3);
+	assert_int_equal(harness_wait_removed_exit(h, 3, 15000), 0);
+	assert_int_equal(harness_wipe_data(h, 3), 0);
+	assert_int_equal(harness_rekey(h, 3), 0);
+	snprintf(new_key, sizeof(new_key), "%s",
+	    harness_cluster(h)->members[3].key);
+	must_change(h, CPROTO_MEMBER_ADD, 3);
+	assert_int_equal(harness_join(h, 3), 0);
+	must_change(h, CPROTO_MEMBER_PROMOTE, 3);
+	assert_int_equal(harness_isolate(h, away, false), 0);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	assert_int_equal(harness_kill(h, restarted, SIGKILL), 0);
+	assert_int_equal(harness_restart(h, restarted), 0);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	for (int i = 0; i < 3; i++) {
+		wait_file_key_gone(h, i, old_key);
+		assert_false(file_key_gone(h, i, new_key));
+		if (file_id_gone(h, i, harness_id(h, 3)))
+			fail_msg("member %d keeps voter 4 as removed", i + 1);
+	}
+	lead_by(t, away);
+	rv = add_with_key(h, away, 3, old_key);
+	print_message("[readd compacted] old key, member %d leading: %s\n",
+	    away + 1, rk_strerror(rv));
+	assert_int_equal(rv, -EKEYREJECTED);
+	/* The new key is X's: only "already a member". */
+	assert_int_equal(add_with_key(h, away, 3, new_key), -EEXIST);
+	kvt_finish(t);
+}
+
 struct change_arg {
 	struct harness *h;
 	int action, i, rv;
@@ -821,6 +939,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_member_readd_new_key,
+		    kvt_teardown),
+		cmocka_unit_test_teardown(test_member_readd_compacted,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_stuck_after_readd,
 		    kvt_teardown),
