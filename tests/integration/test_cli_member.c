@@ -27,7 +27,11 @@
  *   - the removed members are full: with 255 removed keys in every
  *     member's "members" file, a removal is accepted (the 256th) and
  *     the next one refused (exit status 5, the bound named), changing
- *     nothing: the sets never forget one.
+ *     nothing: the sets never forget one;
+ *   - a follower's removed ids are full (256 in its "members" file, the
+ *     leader's sets empty): a removal is accepted, and that follower
+ *     still records the removed member's key and forgets its address
+ *     (it neither connects nor admits it: fail closed), and says so.
  *
  * The commands run as processes (fork + exec of /bin/sh, killed by pid
  * only) with the harness's cluster file and admin key; every temporary
@@ -497,6 +501,102 @@ static void test_cli_member_removed_full(void **state)
 	harness_mark_passed(h);
 }
 
+/* Give member @i's "members" file @n made-up removed ids. */
+static void fill_removed_ids(struct harness *h, int i, uint32_t n)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[512];
+	const char *dir = harness_data_dir(h, i);
+	uint64_t cid = harness_cluster(h)->id;
+
+	assert_non_null(d);
+	assert_non_null(g);
+	if (memberdir_load(dir, cid, d, g, err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	for (uint32_t k = 0; k < n; k++)
+		assert_int_equal(memberdir_gone_add_id(g, 1000 + k), 0);
+	if (memberdir_save(dir, cid, d, g, err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	free(g);
+	free(d);
+}
+
+/* Member @i's "members" file: has @key removed, and an entry for @id? */
+static void file_removed(struct harness *h, int i, const char *key, uint64_t id,
+    bool *key_gone, bool *in_dir)
+{
+	struct memberdir *d = calloc(1, sizeof(*d));
+	struct memberdir_gone *g = calloc(1, sizeof(*g));
+	char err[512];
+
+	assert_non_null(d);
+	assert_non_null(g);
+	if (memberdir_load(harness_data_dir(h, i), harness_cluster(h)->id, d, g,
+	        err, sizeof(err)) != 0)
+		fail_msg("members file of member %d: %s", i + 1, err);
+	*key_gone = memberdir_gone_has_key(g, key);
+	*in_dir = memberdir_find(d, id) != NULL;
+	free(g);
+	free(d);
+}
+
+/* True if member @i's log has a line with @text. */
+static bool log_has(struct harness *h, int i, const char *text)
+{
+	FILE *f = fopen(harness_log_path(h, i), "r");
+	char line[2048];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * A follower whose removed ids are full (its sets differ from the
+ * leader's, which accepts the removal): it must not keep the removed
+ * member connected and admitted.  At c283ad8 it recorded neither the id
+ * nor the key (the key was never tried) and kept the directory entry.
+ */
+static void test_cli_member_follower_ids_full(void **state)
+{
+	struct harness *h = start(state, "cli-member-idsfull");
+	char script[512], key[MEMBERDIR_KEY_MAX];
+	uint64_t deadline;
+	int f = 1, y = 2;
+	bool key_gone = false, in_dir = true;
+
+	assert_true(harness_leader(h, 10000) >= 0);
+	harness_kill_all(h, SIGKILL);
+	fill_removed_ids(h, f, MEMBERDIR_GONE_MAX);
+	assert_int_equal(harness_restart_all(h), 0);
+	lead_by(h, 0);
+	snprintf(key, sizeof(key), "%s", harness_cluster(h)->members[y].key);
+	snprintf(script, sizeof(script),
+	    "exec raftkv member remove %llu >\"$D/rm.out\" 2>&1",
+	    (unsigned long long)harness_id(h, y));
+	harness_expect_removed_exit(h, y);
+	assert_int_equal(run(h, script), 0);
+	deadline = mono_ms() + 20000;
+	while (!key_gone || in_dir) {
+		if (mono_ms() > deadline)
+			fail_msg("member %d: removed key recorded %d, address "
+			         "kept %d",
+			    f + 1, key_gone, in_dir);
+		harness_sleep_ms(100);
+		file_removed(h, f, key, harness_id(h, y), &key_gone, &in_dir);
+	}
+	assert_true(log_has(h, f, "cannot record its id"));
+	/* The leader, whose set had room, records both. */
+	file_removed(h, 0, key, harness_id(h, y), &key_gone, &in_dir);
+	assert_true(key_gone);
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +610,8 @@ int main(void)
 		cmocka_unit_test_teardown(
 		    test_cli_member_insecure_leader_decides, teardown),
 		cmocka_unit_test_teardown(test_cli_member_removed_full,
+		    teardown),
+		cmocka_unit_test_teardown(test_cli_member_follower_ids_full,
 		    teardown),
 	};
 
