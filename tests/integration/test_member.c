@@ -45,7 +45,12 @@
  *                 compacted away: the member that learns both at once
  *                 records the old key all the same (the REMOVE entry
  *                 carries it), no member keeps the re-added voter as
- *                 removed, and that member, leading, refuses the old key.
+ *                 removed, and that member, leading, refuses the old key;
+ *   uncommitted   a leader appends the removal of a member that never
+ *                 commits (the others stopped), restarts with it in its
+ *                 log, and the others truncate it: it records nothing
+ *                 removed, and leading, still takes that member's key
+ *                 as a member's.
  * RAFTKV_TEST_FILTER picks tests; RAFTKV_SEED replays a seed.
  */
 #include <errno.h>
@@ -757,6 +762,59 @@ static void test_member_readd_compacted(void **state)
 	kvt_finish(t);
 }
 
+/*
+ * A REMOVE in a member's log at start may be uncommitted, and truncated
+ * later: it must not be recorded (node_member_boot used to record every
+ * change entry of the log as done, the key for good).  Leader L, just
+ * cut off from the others (it heard from them in this round, so it
+ * proposes), appends the removal of B and is killed; the others elect
+ * one of them, and L, restarted with the entry in its log, has it
+ * truncated.  L's removed members stay empty, and
+ * leading, it answers an add of B with B's key "already a member", not
+ * "key rejected".
+ */
+static void test_member_uncommitted_remove(void **state)
+{
+	struct kvt *t = start_with(state, "member-uncommitted", 3, 0, -1);
+	struct harness *h = kvt_harness(t);
+	struct cproto_member_req r = { .action = CPROTO_MEMBER_REMOVE };
+	struct client_reply rep = { 0 };
+	char proposed[64], key[MEMBERDIR_KEY_MAX];
+	int l = kvt_must_leader(t), b = (l + 2) % 3, rv;
+	uint8_t *buf;
+	uint32_t len;
+
+	snprintf(key, sizeof(key), "%s", harness_cluster(h)->members[b].key);
+	r.id = harness_id(h, b);
+	assert_int_equal(cproto_encode_member_req(&r, &buf, &len), 0);
+	assert_int_equal(harness_isolate(h, l, true), 0);
+	rv = harness_call(h, l, CPROTO_MEMBER, buf, len, 1000, &rep);
+	free(buf);
+	print_message("[uncommitted] remove of %d at leader %d: %s\n", b + 1,
+	    l + 1, rk_strerror(rv == 0 ? rep.status : rv));
+	free(rep.data);
+	snprintf(proposed, sizeof(proposed), "remove member %llu",
+	    (unsigned long long)harness_id(h, b));
+	assert_true(log_has(h, l, "membership change proposed", proposed));
+	assert_int_equal(harness_kill(h, l, SIGKILL), 0);
+	print_message("[uncommitted] member %d leads\n",
+	    kvt_must_leader(t) + 1);
+	/* Links back while L is down (its own side: nothing to tell). */
+	for (int i = 0; i < 3; i++)
+		if (i != l) {
+			assert_int_equal(harness_block(h, i, l, false), 0);
+			(void)harness_block(h, l, i, false);
+		}
+	assert_int_equal(harness_restart(h, l), 0);
+	wait_conf(h, 0x7);
+	assert_int_equal(harness_wait_converged(h, CHANGE_MS), 0);
+	lead_by(t, l);
+	assert_int_equal(add_with_key(h, l, b, key), -EEXIST);
+	assert_false(file_key_gone(h, l, key));
+	assert_false(file_id_gone(h, l, harness_id(h, b)));
+	kvt_finish(t);
+}
+
 struct change_arg {
 	struct harness *h;
 	int action, i, rv;
@@ -941,6 +999,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_member_readd_new_key,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_readd_compacted,
+		    kvt_teardown),
+		cmocka_unit_test_teardown(test_member_uncommitted_remove,
 		    kvt_teardown),
 		cmocka_unit_test_teardown(test_member_stuck_after_readd,
 		    kvt_teardown),
