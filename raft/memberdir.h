@@ -5,8 +5,10 @@
  *
  * The cluster file (raftkv.conf(5)) gives the bootstrap members; every
  * membership change entry carries the directory of the configuration it
- * makes (its ctx, memberdir_encode), member snapshots carry it too, and
- * each member keeps the latest it has seen in its data directory (the
+ * makes (its ctx, memberdir_encode; a REMOVE's also has the removed
+ * member's entry, whose key every member records as removed when it
+ * commits: older REMOVE entries lack it), member snapshots carry it too,
+ * and each member keeps the latest it has seen in its data directory (the
  * file "members", memberdir_save/memberdir_load), so that a member
  * restarted after changes knows every peer.  The Raft configuration in
  * force says WHO is a member; the directory only says where they are and

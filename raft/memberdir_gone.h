@@ -4,8 +4,10 @@
  * their CURVE public keys (never admitted again: a member comes back
  * with a new key).
  *
- * A member learns this from the committed REMOVE entries of its log
- * (raft/member/node_member.c), but compaction drops those entries; so
+ * A member learns this from the committed change entries of its log, in
+ * log order (raft/member/node_member.c: the key a REMOVE entry carries;
+ * an id of the configuration in force is never in the set), but
+ * compaction drops those entries; so
  * the set is kept with the member directory in the data directory's
  * file "members" (raft/storage/memberdir_file.h) and in member snapshots
  * (raft/member/member.c), and a member restarted after compaction, or
@@ -22,7 +24,8 @@
  * or key would be admitted again).  The leader refuses a removal that
  * would not fit (NODE_EGONEFULL, raft/member/node_member.c); a member
  * whose set is full all the same (its sets differ from the leader's)
- * says what it could not record.
+ * fails closed: it forgets the address of an id it cannot record, and
+ * stops on a key it cannot record.
  *
  * Pure (libc only).
  */
