@@ -112,6 +112,7 @@ struct node {
 	uint32_t n_held;
 	atomic_bool dir_dirty; /* node_merge_directory() added entries, or
 	                          the removed members changed: save */
+	bool dir_save_failed; /* loop only: the last save failed (logged) */
 	struct memberdir dir; /* guarded by mu; written by the loop and
 	                             node_merge_directory() */
 	struct raft_conf conf; /* guarded by mu: the one in force */

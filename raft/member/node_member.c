@@ -428,11 +428,23 @@ static void save_dir(struct node *n)
 	*d = n->dir;
 	*gone = n->gone;
 	pthread_mutex_unlock(&n->mu);
-	/* Not fatal while the log's change entries are not compacted: they
-	 * bring it back at start; the removed members are in snapshots. */
+	/*
+	 * Start-up records removals only from this file and from committed
+	 * entries handed over again, so a failed save is retried at the next
+	 * tick until it goes through.
+	 */
 	if (memberdir_save(n->cfg.data_dir, n->cfg.cluster_id, d, gone, err,
-	        sizeof(err)) != 0)
-		log_warnx("member directory not saved: %s", err);
+	        sizeof(err)) != 0) {
+		if (!n->dir_save_failed)
+			log_warnx("member directory not saved (retried at "
+			          "every tick): %s",
+			    err);
+		n->dir_save_failed = true;
+		atomic_store(&n->dir_dirty, true);
+	} else if (n->dir_save_failed) {
+		log_info("member directory saved");
+		n->dir_save_failed = false;
+	}
 	free(gone);
 	free(d);
 }
@@ -572,8 +584,19 @@ static bool committed_conf(struct node *n, const struct raft_entry *e)
 		return false;
 	if (cc.type == RAFT_CONF_REMOVE && cc.id != n->cfg.id) {
 		char key[MEMBERDIR_KEY_MAX];
+		bool seen;
 
-		linger_add(n, cc.id, e->index, true);
+		/*
+		 * After a restart the commit index starts at the snapshot, so
+		 * committed removals still in the log come again.  One this
+		 * member already recorded (the members file) must not give
+		 * the removed member another grace period on the transport.
+		 */
+		pthread_mutex_lock(&n->mu);
+		seen = memberdir_gone_has_id(&n->gone, cc.id);
+		pthread_mutex_unlock(&n->mu);
+		if (!seen)
+			linger_add(n, cc.id, e->index, true);
 		removed_key(n, e, &cc, key);
 		changed = gone_removed(n, cc.id, e->index, key);
 	}
