@@ -167,7 +167,10 @@ static bool gone_add_key_locked(struct node *n, raft_id id, const char *key)
 		return true;
 	fatalx("removed members full (%d keys): this member cannot record "
 	       "the key %s of removed member %" PRIu64 " (0: from a "
-	       "snapshot) and stops rather than admit it again",
+	       "snapshot) and stops rather than admit it again; it will "
+	       "stop the same way at every start: remove this member from "
+	       "the cluster and add it back with a fresh data directory "
+	       "and a new key",
 	    MEMBERDIR_GONE_MAX, key, id);
 }
 
