@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -23,6 +24,7 @@
 #include "kv/cli_member.h"
 #include "kv/init.h"
 #include "kv/kv.h"
+#include "kv/lockguard.h"
 #include "raft/client/keys.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
@@ -522,16 +524,26 @@ static void tty_pass(int tty, pid_t from, pid_t to)
 /*
  * The command's group @pgrp stopped (^Z on the terminal @tty, or a
  * background read of it): stop too, as a job, the terminal back to our
- * group if the command had it, so that the shell sees the job stopped;
- * when continued, hand the terminal on if the shell made us the
- * foreground again (fg; not for bg), and continue the group.
+ * group if the command had it, so that the shell sees the job stopped.
+ * When continued, first make sure the lock is still ours (renew_held(),
+ * *@until and the guard @g moved on): if not, return false with the
+ * group still stopped (the caller kills it: it must not run again as if
+ * it held the lock).  Else hand the terminal on if the shell made us the
+ * foreground again (fg; not for bg), continue the group, return true.
+ * (While we are stopped, the guard kills the group if it is continued
+ * without us past the lease: lockguard.h.)
  */
-static void follow_stop(int tty, pid_t pgrp)
+static bool follow_stop(struct ctx *c, const struct clerk_lock_req *rq,
+    uint64_t token, uint64_t *until, struct lockguard *g, int tty, pid_t pgrp)
 {
 	tty_pass(tty, pgrp, getpgrp());
 	kill(getpid(), SIGSTOP);
+	if (!renew_held(c, rq, token, until))
+		return false;
+	lockguard_renewed(g, *until);
 	tty_pass(tty, getpgrp(), pgrp);
 	kill(-pgrp, SIGCONT);
+	return true;
 }
 
 /* The command's group @pgrp after its leader (the command) was reaped,
@@ -555,7 +567,12 @@ static void end_group(pid_t pgrp, uint64_t kill_at)
  * EXIT_ERROR if the lock was lost meanwhile (the group is then sent
  * SIGTERM, and SIGKILL if the command or anything left of its group has
  * not ended LOST_KILL_GRACE_MS later: none of it must go on as if it
- * held the lock).
+ * held the lock; a stopped command is not continued then, and one found
+ * stopped past the lease is killed at once).  A guard (lockguard.h) kills
+ * the group if we die, or if the lease runs out while the command runs
+ * and we do not (stopped): we may be killed with SIGKILL by pid or group
+ * (timeout -k), and the command's group is not ours.  The command itself
+ * also dies with us (PR_SET_PDEATHSIG), should the guard be missing.
  */
 static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, char **argv)
@@ -564,7 +581,8 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	char tok[32];
 	pid_t pid, r;
 	int ws, status = -1, tty = ctl_tty();
-	pid_t mine = getpgrp();
+	pid_t mine = getpgrp(), me = getpid();
+	struct lockguard *g;
 	bool lost = false, killed = false;
 	uint64_t kill_at = 0;
 	/* The acquire renewed the lease at least once a period while it
@@ -588,6 +606,9 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		 * first, the command starts in its group (in the foreground if
 		 * we were). */
 		setpgid(0, 0);
+		/* Die with raftkv (checked after: it may be dead already). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != me)
+			_exit(127);
 		tty_pass(tty, mine, getpid());
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
@@ -600,6 +621,14 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	}
 	setpgid(pid, pid); /* EACCES once it has exec'd: done by then */
 	tty_pass(tty, mine, pid);
+	/* It acts a twentieth of a lease past our deadline: half the margin
+	 * lock_valid_until() keeps, so still inside the lease. */
+	g = lockguard_start(pid, until, c->lease_ms / 20);
+	if (g == NULL)
+		fprintf(stderr,
+		    "%s: lock %s: no guard (%s): if raftkv is killed, the "
+		    "command's group is left running\n",
+		    prog, (const char *)rq->key, strerror(errno));
 	while (status < 0) {
 		uint64_t now = mono_ms();
 		int wait_ms = c->keepalive_ms;
@@ -622,11 +651,21 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			kill(-pid, sig); /* the command decides; we wait */
-			kill(-pid, SIGCONT); /* if stopped */
+			if (!lost)
+				kill(-pid, SIGCONT); /* if stopped */
 		}
 		r = waitpid(pid, &ws, WNOHANG | (tty >= 0 ? WUNTRACED : 0));
 		if (r == pid && WIFSTOPPED(ws)) {
-			follow_stop(tty, pid);
+			if (lost ||
+			    follow_stop(c, rq, token, &until, g, tty, pid))
+				continue;
+			fprintf(stderr,
+			    "%s: lock %s: lost while the command was stopped: "
+			    "SIGKILL\n",
+			    prog, (const char *)rq->key);
+			lockguard_stand_down(g);
+			lost = killed = true;
+			kill(-pid, SIGKILL);
 			continue;
 		}
 		if (r == pid) {
@@ -637,7 +676,10 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		if (sig < 0 && errno == EAGAIN && !lost) {
 			/* A renewal period passed: keep the lease, and make
 			 * sure the lock is still ours. */
-			if (!renew_held(c, rq, token, &until)) {
+			if (renew_held(c, rq, token, &until)) {
+				lockguard_renewed(g, until);
+			} else {
+				lockguard_stand_down(g);
 				fprintf(stderr,
 				    "%s: lock %s: lost (lease expired, or "
 				    "no renewal for a lease); "
@@ -645,8 +687,9 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 				    prog, (const char *)rq->key);
 				lost = true;
 				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
+				/* A stopped command stays stopped: it
+				 * gets SIGKILL at the end of the grace. */
 				kill(-pid, SIGTERM);
-				kill(-pid, SIGCONT); /* if stopped */
 			}
 		} else if (lost && !killed && mono_ms() >= kill_at) {
 			fprintf(stderr,
@@ -659,8 +702,16 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		}
 	}
 	tty_pass(tty, pid, mine);
+	if (!lost && lockguard_fired(g)) {
+		fprintf(stderr,
+		    "%s: lock %s: lost while raftkv was stopped: the command "
+		    "was killed\n",
+		    prog, (const char *)rq->key);
+		lost = killed = true;
+	}
 	if (lost)
 		end_group(pid, killed ? 0 : kill_at);
+	lockguard_end(g);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return lost ? EXIT_ERROR : status;
 }
