@@ -589,6 +589,9 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	 * waited: surely ours for a lease less a period from now. */
 	uint64_t until = lock_valid_until(mono_ms(), c->lease_ms) -
 	    (uint64_t)c->keepalive_ms;
+	/* The next renewal: paced by the clock, not by the signals that
+	 * wake us (a command that stops and continues often, SIGCONT). */
+	uint64_t renew_at = mono_ms() + (uint64_t)c->keepalive_ms;
 
 	snprintf(tok, sizeof(tok), "%" PRIu64, token);
 	setenv("RAFTKV_LOCK_TOKEN", tok, 1);
@@ -598,6 +601,7 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCONT); /* still continues us: taken to see fg */
 	sigprocmask(SIG_BLOCK, &set, &old);
 	fflush(NULL);
 	pid = fork();
@@ -631,7 +635,9 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		    prog, (const char *)rq->key, strerror(errno));
 	while (status < 0) {
 		uint64_t now = mono_ms();
-		int wait_ms = c->keepalive_ms;
+		int wait_ms = lost   ? c->keepalive_ms
+		    : renew_at > now ? (int)(renew_at - now)
+		                     : 0;
 		struct timespec ts;
 		int sig;
 
@@ -649,6 +655,11 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
 		sig = sigtimedwait(&set, NULL, &ts);
 
+		/* fg of a job started in the background (&): the shell
+		 * gave the terminal to our group and continued it; the
+		 * command's group is the one that reads it. */
+		if (sig == SIGCONT && !lost)
+			tty_pass(tty, mine, pid);
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			kill(-pid, sig); /* the command decides; we wait */
 			if (!lost)
@@ -673,10 +684,13 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 			                       : 128 + WTERMSIG(ws);
 			break;
 		}
-		if (sig < 0 && errno == EAGAIN && !lost) {
+		if (!lost && (mono_ms() >= renew_at || mono_ms() >= until)) {
 			/* A renewal period passed: keep the lease, and make
 			 * sure the lock is still ours. */
-			if (renew_held(c, rq, token, &until)) {
+			bool held = renew_held(c, rq, token, &until);
+
+			renew_at = mono_ms() + (uint64_t)c->keepalive_ms;
+			if (held) {
 				lockguard_renewed(g, until);
 			} else {
 				lockguard_stand_down(g);
@@ -708,6 +722,17 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		    "was killed\n",
 		    prog, (const char *)rq->key);
 		lost = killed = true;
+	}
+	if (!lost && kill(-pid, 0) == 0) {
+		/* The command ended and left something in its group: that
+		 * must not run on after the unlock.  SIGTERM (continued, if
+		 * stopped: the lease is still ours), SIGKILL after the grace
+		 * or at the end of the lease, whichever comes first. */
+		uint64_t end = mono_ms() + LOST_KILL_GRACE_MS;
+
+		kill(-pid, SIGTERM);
+		kill(-pid, SIGCONT);
+		end_group(pid, end < until ? end : until);
 	}
 	if (lost)
 		end_group(pid, killed ? 0 : kill_at);

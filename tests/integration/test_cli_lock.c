@@ -658,6 +658,31 @@ static void test_command_continued_alone_is_killed(void **state)
 	harness_mark_passed(h);
 }
 
+/*
+ * The command ends normally and leaves a process in its group (a
+ * background job of a script): that gets SIGTERM before the unlock, so
+ * nothing of the command runs on after it (exit status: the command's).
+ * Before, the sleep ran on, unlocked.
+ */
+static void test_leftovers_end_before_unlock(void **state)
+{
+	struct harness *h = start(state, "cli-lock-leftover");
+	char left[64];
+	bool ended;
+
+	assert_int_equal(harness_wait_status(harness_sh(h,
+	                     "exec raftkv lock Q -- sh -c "
+	                     "'sleep 600 & echo $! > $D/left.pid; exit 3'")),
+	    3);
+	read_file(h, "left.pid", left, sizeof(left));
+	assert_true(atoi(left) > 0);
+	ended = gone(atoi(left), 3000);
+	if (!ended)
+		kill(atoi(left), SIGKILL);
+	assert_true(ended);
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,6 +696,8 @@ int main(void)
 		    teardown),
 		cmocka_unit_test_teardown(
 		    test_command_continued_alone_is_killed, teardown),
+		cmocka_unit_test_teardown(test_leftovers_end_before_unlock,
+		    teardown),
 		cmocka_unit_test_teardown(test_idle_expiry_by_ticks, teardown),
 		cmocka_unit_test_teardown(test_kill9_holder_lease_and_fence,
 		    teardown),
