@@ -538,23 +538,47 @@ static int release_settle(struct rklock *l, struct pair *p, int rv)
 	return -EIO;
 }
 
+/* An interrupt of a request in release_wait(): wake it (it looks at
+ * fuse_req_interrupted()).  Registered before l->mu is taken: libfuse
+ * calls it at once, in the registering thread, if the request was
+ * interrupted already. */
+static void on_release_interrupt(fuse_req_t req, void *data)
+{
+	struct rklock *l = data;
+
+	(void)req;
+	pthread_mutex_lock(&l->mu);
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
 /*
  * Wait until no unlock of the pair is owed (l->mu held): a LOCK of it
  * must not go out before, or a retry of that unlock could drop the new
- * grant.  0, or -EIO (logged) when it is still owed after the clerk's
- * deadline (the cluster out of reach): the new lock fails rather than
- * hang.  0 when stopping.
+ * grant.  The owed unlock's next try is brought forward to now (its
+ * pause may have grown to RETRY_MAX_MS while the cluster was away: it
+ * may be back).  0, or -EIO (logged) when it is still owed after the
+ * clerk's deadline (the cluster out of reach): the new lock fails rather
+ * than hang; -EINTR if @req (on_release_interrupt() registered) was
+ * interrupted meanwhile.  0 when stopping.
  */
-static int release_wait(struct rklock *l, uint64_t ino, uint8_t kind,
-    uint64_t owner)
+static int release_wait(struct rklock *l, fuse_req_t req, uint64_t ino,
+    uint8_t kind, uint64_t owner)
 {
 	struct timespec ts;
 	bool timed_out = false;
 
 	if (!pair_in(l->releases, ino, kind, owner))
 		return 0;
+	for (struct pair *p = l->releases; p != NULL; p = p->next)
+		if (p->ino == ino && p->kind == kind && p->owner == owner &&
+		    !p->inflight)
+			p->due_ms = mono_ms();
+	pthread_cond_broadcast(&l->cv); /* the worker: due now */
 	abs_after(&ts, (uint64_t)l->copt.deadline_ms);
 	while (!l->stop && pair_in(l->releases, ino, kind, owner)) {
+		if (req != NULL && fuse_req_interrupted(req))
+			return -EINTR;
 		if (timed_out) {
 			log_warnx("locks: inode %" PRIu64 ": a new lock of an "
 			          "owner whose earlier release is still being "
@@ -746,6 +770,8 @@ static int lock_errno(int rv)
 		return -ENOMEM;
 	case -EINVAL:
 		return -EINVAL;
+	case -EINTR:
+		return -EINTR; /* interrupted in release_wait() */
 	default:
 		return -EIO;
 	}
@@ -1384,8 +1410,9 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 				.owner = rq->owner,
 				.kind = rq->kind };
 
+			fuse_req_interrupt_func(req, on_release_interrupt, l);
 			pthread_mutex_lock(&l->mu);
-			rv = release_wait(l, ino, rq->kind, rq->owner);
+			rv = release_wait(l, req, ino, rq->kind, rq->owner);
 			if (rv != 0) {
 				pthread_mutex_unlock(&l->mu);
 				break;
@@ -1414,8 +1441,9 @@ static void do_lock(fuse_req_t req, fuse_ino_t ino, struct clerk_lock_req *rq,
 			rv = -ENOMEM;
 			break;
 		}
+		fuse_req_interrupt_func(req, on_release_interrupt, l);
 		pthread_mutex_lock(&l->mu);
-		rv = release_wait(l, ino, rq->kind, rq->owner);
+		rv = release_wait(l, req, ino, rq->kind, rq->owner);
 		if (rv != 0) {
 			pthread_mutex_unlock(&l->mu);
 			free(w);

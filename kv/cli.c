@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -23,6 +24,7 @@
 #include "kv/cli_member.h"
 #include "kv/init.h"
 #include "kv/kv.h"
+#include "kv/lockguard.h"
 #include "raft/client/keys.h"
 #include "raft/client/cproto.h"
 #include "raft/raft.h"
@@ -522,16 +524,26 @@ static void tty_pass(int tty, pid_t from, pid_t to)
 /*
  * The command's group @pgrp stopped (^Z on the terminal @tty, or a
  * background read of it): stop too, as a job, the terminal back to our
- * group if the command had it, so that the shell sees the job stopped;
- * when continued, hand the terminal on if the shell made us the
- * foreground again (fg; not for bg), and continue the group.
+ * group if the command had it, so that the shell sees the job stopped.
+ * When continued, first make sure the lock is still ours (renew_held(),
+ * *@until and the guard @g moved on): if not, return false with the
+ * group still stopped (the caller kills it: it must not run again as if
+ * it held the lock).  Else hand the terminal on if the shell made us the
+ * foreground again (fg; not for bg), continue the group, return true.
+ * (While we are stopped, the guard kills the group if it is continued
+ * without us past the lease: lockguard.h.)
  */
-static void follow_stop(int tty, pid_t pgrp)
+static bool follow_stop(struct ctx *c, const struct clerk_lock_req *rq,
+    uint64_t token, uint64_t *until, struct lockguard *g, int tty, pid_t pgrp)
 {
 	tty_pass(tty, pgrp, getpgrp());
 	kill(getpid(), SIGSTOP);
+	if (!renew_held(c, rq, token, until))
+		return false;
+	lockguard_renewed(g, *until);
 	tty_pass(tty, getpgrp(), pgrp);
 	kill(-pgrp, SIGCONT);
+	return true;
 }
 
 /* The command's group @pgrp after its leader (the command) was reaped,
@@ -555,7 +567,12 @@ static void end_group(pid_t pgrp, uint64_t kill_at)
  * EXIT_ERROR if the lock was lost meanwhile (the group is then sent
  * SIGTERM, and SIGKILL if the command or anything left of its group has
  * not ended LOST_KILL_GRACE_MS later: none of it must go on as if it
- * held the lock).
+ * held the lock; a stopped command is not continued then, and one found
+ * stopped past the lease is killed at once).  A guard (lockguard.h) kills
+ * the group if we die, or if the lease runs out while the command runs
+ * and we do not (stopped): we may be killed with SIGKILL by pid or group
+ * (timeout -k), and the command's group is not ours.  The command itself
+ * also dies with us (PR_SET_PDEATHSIG), should the guard be missing.
  */
 static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, char **argv)
@@ -564,13 +581,17 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	char tok[32];
 	pid_t pid, r;
 	int ws, status = -1, tty = ctl_tty();
-	pid_t mine = getpgrp();
+	pid_t mine = getpgrp(), me = getpid();
+	struct lockguard *g;
 	bool lost = false, killed = false;
 	uint64_t kill_at = 0;
 	/* The acquire renewed the lease at least once a period while it
 	 * waited: surely ours for a lease less a period from now. */
 	uint64_t until = lock_valid_until(mono_ms(), c->lease_ms) -
 	    (uint64_t)c->keepalive_ms;
+	/* The next renewal: paced by the clock, not by the signals that
+	 * wake us (a command that stops and continues often, SIGCONT). */
+	uint64_t renew_at = mono_ms() + (uint64_t)c->keepalive_ms;
 
 	snprintf(tok, sizeof(tok), "%" PRIu64, token);
 	setenv("RAFTKV_LOCK_TOKEN", tok, 1);
@@ -580,6 +601,7 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCONT); /* still continues us: taken to see fg */
 	sigprocmask(SIG_BLOCK, &set, &old);
 	fflush(NULL);
 	pid = fork();
@@ -588,6 +610,9 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		 * first, the command starts in its group (in the foreground if
 		 * we were). */
 		setpgid(0, 0);
+		/* Die with raftkv (checked after: it may be dead already). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != me)
+			_exit(127);
 		tty_pass(tty, mine, getpid());
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
@@ -600,9 +625,19 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	}
 	setpgid(pid, pid); /* EACCES once it has exec'd: done by then */
 	tty_pass(tty, mine, pid);
+	/* It acts a twentieth of a lease past our deadline: half the margin
+	 * lock_valid_until() keeps, so still inside the lease. */
+	g = lockguard_start(pid, until, c->lease_ms / 20);
+	if (g == NULL)
+		fprintf(stderr,
+		    "%s: lock %s: no guard (%s): if raftkv is killed, the "
+		    "command's group is left running\n",
+		    prog, (const char *)rq->key, strerror(errno));
 	while (status < 0) {
 		uint64_t now = mono_ms();
-		int wait_ms = c->keepalive_ms;
+		int wait_ms = lost   ? c->keepalive_ms
+		    : renew_at > now ? (int)(renew_at - now)
+		                     : 0;
 		struct timespec ts;
 		int sig;
 
@@ -620,13 +655,28 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
 		sig = sigtimedwait(&set, NULL, &ts);
 
+		/* fg of a job started in the background (&): the shell
+		 * gave the terminal to our group and continued it; the
+		 * command's group is the one that reads it. */
+		if (sig == SIGCONT && !lost)
+			tty_pass(tty, mine, pid);
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			kill(-pid, sig); /* the command decides; we wait */
-			kill(-pid, SIGCONT); /* if stopped */
+			if (!lost)
+				kill(-pid, SIGCONT); /* if stopped */
 		}
 		r = waitpid(pid, &ws, WNOHANG | (tty >= 0 ? WUNTRACED : 0));
 		if (r == pid && WIFSTOPPED(ws)) {
-			follow_stop(tty, pid);
+			if (lost ||
+			    follow_stop(c, rq, token, &until, g, tty, pid))
+				continue;
+			fprintf(stderr,
+			    "%s: lock %s: lost while the command was stopped: "
+			    "SIGKILL\n",
+			    prog, (const char *)rq->key);
+			lockguard_stand_down(g);
+			lost = killed = true;
+			kill(-pid, SIGKILL);
 			continue;
 		}
 		if (r == pid) {
@@ -634,10 +684,16 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 			                       : 128 + WTERMSIG(ws);
 			break;
 		}
-		if (sig < 0 && errno == EAGAIN && !lost) {
+		if (!lost && (mono_ms() >= renew_at || mono_ms() >= until)) {
 			/* A renewal period passed: keep the lease, and make
 			 * sure the lock is still ours. */
-			if (!renew_held(c, rq, token, &until)) {
+			bool held = renew_held(c, rq, token, &until);
+
+			renew_at = mono_ms() + (uint64_t)c->keepalive_ms;
+			if (held) {
+				lockguard_renewed(g, until);
+			} else {
+				lockguard_stand_down(g);
 				fprintf(stderr,
 				    "%s: lock %s: lost (lease expired, or "
 				    "no renewal for a lease); "
@@ -645,8 +701,9 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 				    prog, (const char *)rq->key);
 				lost = true;
 				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
+				/* A stopped command stays stopped: it
+				 * gets SIGKILL at the end of the grace. */
 				kill(-pid, SIGTERM);
-				kill(-pid, SIGCONT); /* if stopped */
 			}
 		} else if (lost && !killed && mono_ms() >= kill_at) {
 			fprintf(stderr,
@@ -659,8 +716,27 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		}
 	}
 	tty_pass(tty, pid, mine);
+	if (!lost && lockguard_fired(g)) {
+		fprintf(stderr,
+		    "%s: lock %s: lost while raftkv was stopped: the command "
+		    "was killed\n",
+		    prog, (const char *)rq->key);
+		lost = killed = true;
+	}
+	if (!lost && kill(-pid, 0) == 0) {
+		/* The command ended and left something in its group: that
+		 * must not run on after the unlock.  SIGTERM (continued, if
+		 * stopped: the lease is still ours), SIGKILL after the grace
+		 * or at the end of the lease, whichever comes first. */
+		uint64_t end = mono_ms() + LOST_KILL_GRACE_MS;
+
+		kill(-pid, SIGTERM);
+		kill(-pid, SIGCONT);
+		end_group(pid, end < until ? end : until);
+	}
 	if (lost)
 		end_group(pid, killed ? 0 : kill_at);
+	lockguard_end(g);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return lost ? EXIT_ERROR : status;
 }

@@ -740,10 +740,12 @@ static void grant_waiter(struct locktab *t, struct entry *en, int k,
  * no holder of another owner and with no earlier waiter still queued is
  * granted; except that a flock owner that holds something here passes
  * the queue, and a POSIX request passes the waiters behind its owner
- * (queue_conflict()).  POSIX: sweeps until one grants nothing (a grant
- * can free an earlier waiter: a downgrade, or an owner whose pieces no
- * longer wait on anything).  Flock: one sweep (a grant there only adds a
- * holder).
+ * (queue_conflict()).  Both sweep until a sweep grants nothing: a grant
+ * can free an earlier waiter (POSIX: a downgrade, or an owner whose
+ * pieces no longer wait on anything; flock: a queued request of an owner
+ * that holds the lock converts it, EX->SH frees shared waiters the sweep
+ * has passed).  Deterministic: the same state gives the same grants on
+ * every member.
  */
 static void grant_pass(struct locktab *t, struct entry *en, int k,
     uint64_t index)
@@ -769,19 +771,24 @@ static void grant_pass(struct locktab *t, struct entry *en, int k,
 	}
 	if (k == 1)
 		return;
-	for (i = 0; i < sp->nw; i++) {
-		struct lk w = sp->w[i];
-		bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
+	do {
+		granted = false;
+		keep = 0;
+		for (i = 0; i < sp->nw; i++) {
+			struct lk w = sp->w[i];
+			bool ok = first_conflict(sp->h, sp->nh, &w) == NULL;
 
-		if (ok && !holds_any(sp, w.session, w.owner))
-			ok = first_conflict(sp->w, keep, &w) == NULL;
-		if (!ok) {
-			sp->w[keep++] = w;
-			continue;
+			if (ok && !holds_any(sp, w.session, w.owner))
+				ok = first_conflict(sp->w, keep, &w) == NULL;
+			if (!ok) {
+				sp->w[keep++] = w;
+				continue;
+			}
+			grant_waiter(t, en, k, w, index);
+			granted = true;
 		}
-		grant_waiter(t, en, k, w, index);
-	}
-	sp->nw = keep;
+		sp->nw = keep;
+	} while (granted);
 }
 
 /* The grant passes of @en if something was freed on it. */

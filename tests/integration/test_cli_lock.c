@@ -25,6 +25,7 @@
  * the harness's directory.
  */
 #include <errno.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -440,12 +441,262 @@ static void test_signal_reaches_the_group(void **state)
 	harness_mark_passed(h);
 }
 
+/*
+ * kill -9 of `raftkv lock` itself: its command runs in a group of its
+ * own, so nothing of raftkv's reaches it; raftkv's guard (lockguard.h)
+ * kills that group at once, the command and what it started, long
+ * before the lease (10 s, renewed at most 3.3 s before the kill) could
+ * let another holder in.  Before the guard both ran on, unrenewed.
+ */
+static void test_kill9_cli_ends_command(void **state)
+{
+	struct harness *h = start(state, "cli-lock-kill9cmd");
+	pid_t holder;
+	char cmd[64], grand[64];
+	bool both;
+
+	holder = harness_sh(h,
+	    "exec raftkv lock P -- sh -c "
+	    "'sleep 600 & echo $! > $D/grand.pid; echo $$ > $D/cmd.pid; "
+	    "wait'");
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	assert_true(wait_file(h, "grand.pid", 5000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	read_file(h, "grand.pid", grand, sizeof(grand));
+	assert_int_equal(kill(holder, SIGKILL), 0);
+	assert_int_equal(harness_wait_status(holder), 128 + SIGKILL);
+	both = gone(atoi(cmd), 3000) && gone(atoi(grand), 3000);
+	if (!both) {
+		kill(atoi(cmd), SIGKILL);
+		kill(atoi(grand), SIGKILL);
+	}
+	assert_true(both);
+	harness_mark_passed(h);
+}
+
+/* Start `raftkv lock` running @script's command on a new pseudo-terminal
+ * (its controlling terminal: job control applies); *@master its master
+ * side (the caller closes it). */
+static pid_t sh_on_pty(struct harness *h, const char *script, int *master)
+{
+	const char *bd = getenv("RAFTKV_BUILDDIR");
+	char path[8192], cl[4096];
+	pid_t pid;
+
+	snprintf(cl, sizeof(cl), "%s/cluster.conf", harness_dir(h));
+	snprintf(path, sizeof(path), "%s/kv:%s", bd ? bd : ".",
+	    getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	pid = forkpty(master, NULL, NULL, NULL);
+	if (pid == 0) {
+		setenv("RAFTKV_CLUSTER", cl, 1);
+		setenv("PATH", path, 1);
+		setenv("D", harness_dir(h), 1);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The state letter of process @pid ('?' if unreadable). */
+static char proc_state(pid_t pid)
+{
+	char path[64], st[512];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return '?';
+	n = fread(st, 1, sizeof(st) - 1, f);
+	fclose(f);
+	st[n] = '\0';
+	p = strrchr(st, ')');
+	return p != NULL && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Wait up to @ms for process @pid to be stopped. */
+static bool wait_stopped(pid_t pid, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+
+	do {
+		if (proc_state(pid) == 'T')
+			return true;
+		usleep(20000);
+	} while (mono_ms() < end);
+	return false;
+}
+
+/* Lines in $D/@name (0 if absent). */
+static int count_lines(struct harness *h, const char *name)
+{
+	char p[4096];
+	FILE *f;
+	int c, n = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", harness_dir(h), name);
+	f = fopen(p, "r");
+	if (f == NULL)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* Wait up to @ms for $D/@name to have at least @n lines. */
+static bool wait_ticks(struct harness *h, const char *name, int n, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+
+	do {
+		if (count_lines(h, name) >= n)
+			return true;
+		usleep(20000);
+	} while (mono_ms() < end);
+	return false;
+}
+
+/* The command of these tests: ignores SIGTERM, ticks every 0.2 s. */
+#define TICKER \
+	"exec raftkv lock S -- sh -c 'trap \"\" TERM; echo $$ > $D/cmd.pid; " \
+	"while :; do echo x >> $D/ticks; sleep 0.2; done'"
+
+/*
+ * Job control: a stop (as by ^Z) and a continue (fg) within the lease:
+ * the command goes on.  Then the command stopped past its lease: raftkv,
+ * which stopped with it, is continued (fg/bg).  It must confirm the
+ * lease before it continues the command; the lease is gone, so the
+ * command, still stopped, is killed and never runs again (exit 5).
+ * Before, raftkv sent SIGCONT first and the command (which ignores
+ * SIGTERM) ticked on for the 5 s grace as if it held the lock.
+ */
+static void test_stopped_past_lease_not_resumed(void **state)
+{
+	struct harness *h = start(state, "cli-lock-stopped");
+	int master = -1, ticks, rv;
+	char cmd[64];
+	pid_t holder;
+	bool ok;
+
+	holder = sh_on_pty(h, TICKER, &master);
+	assert_true(holder > 0);
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	assert_true(atoi(cmd) > 0);
+	/* A short stop first: continued within the lease, it goes on. */
+	assert_int_equal(kill(-atoi(cmd), SIGSTOP), 0);
+	ok = wait_stopped(holder, 10000);
+	if (ok) {
+		ticks = count_lines(h, "ticks");
+		kill(holder, SIGCONT);
+		ok = wait_ticks(h, "ticks", ticks + 2, 10000);
+		if (!ok)
+			print_message("not continued\n");
+	}
+	if (ok && kill(-atoi(cmd), SIGSTOP) == 0)
+		ok = wait_stopped(holder, 10000);
+	if (ok) {
+		/* Past the lease (10 s from the last renewal at most). */
+		sleep(11);
+		ticks = count_lines(h, "ticks");
+		kill(holder, SIGCONT);
+		rv = wait_status_for(holder, 20000);
+		ok = rv == 5 && count_lines(h, "ticks") == ticks &&
+		    gone(atoi(cmd), 3000);
+		if (!ok)
+			print_message("rv %d ticks %d -> %d\n", rv, ticks,
+			    count_lines(h, "ticks"));
+	}
+	kill(-atoi(cmd), SIGKILL);
+	kill(holder, SIGKILL);
+	harness_wait_status(holder);
+	close(master);
+	assert_true(ok);
+	harness_mark_passed(h);
+}
+
+/*
+ * The same stop, then only the command is continued (kill -CONT, a
+ * debugger, a parent without job control), raftkv stays stopped and
+ * renews nothing: raftkv's guard kills the command's group by the end
+ * of the lease raftkv last confirmed.  Before, the command ran on with
+ * no lease at all.
+ */
+static void test_command_continued_alone_is_killed(void **state)
+{
+	struct harness *h = start(state, "cli-lock-contalone");
+	int master = -1, rv = -1;
+	char cmd[64];
+	pid_t holder;
+	bool ok;
+
+	holder = sh_on_pty(h, TICKER, &master);
+	assert_true(holder > 0);
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	assert_true(atoi(cmd) > 0);
+	assert_int_equal(kill(-atoi(cmd), SIGSTOP), 0);
+	ok = wait_stopped(holder, 10000);
+	if (ok) {
+		kill(-atoi(cmd), SIGCONT);
+		/* The lease raftkv last confirmed ends within 10 s. */
+		ok = gone(atoi(cmd), 15000);
+		kill(holder, SIGCONT);
+		rv = wait_status_for(holder, 20000);
+		ok = ok && rv == 5;
+		if (!ok)
+			print_message("rv %d\n", rv);
+	}
+	kill(-atoi(cmd), SIGKILL);
+	kill(holder, SIGKILL);
+	harness_wait_status(holder);
+	close(master);
+	assert_true(ok);
+	harness_mark_passed(h);
+}
+
+/*
+ * The command ends normally and leaves a process in its group (a
+ * background job of a script): that gets SIGTERM before the unlock, so
+ * nothing of the command runs on after it (exit status: the command's).
+ * Before, the sleep ran on, unlocked.
+ */
+static void test_leftovers_end_before_unlock(void **state)
+{
+	struct harness *h = start(state, "cli-lock-leftover");
+	char left[64];
+	bool ended;
+
+	assert_int_equal(harness_wait_status(harness_sh(h,
+	                     "exec raftkv lock Q -- sh -c "
+	                     "'sleep 600 & echo $! > $D/left.pid; exit 3'")),
+	    3);
+	read_file(h, "left.pid", left, sizeof(left));
+	assert_true(atoi(left) > 0);
+	ended = gone(atoi(left), 3000);
+	if (!ended)
+		kill(atoi(left), SIGKILL);
+	assert_true(ended);
+	harness_mark_passed(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
 		cmocka_unit_test_teardown(test_cut_off_stops_command, teardown),
 		cmocka_unit_test_teardown(test_signal_reaches_the_group,
+		    teardown),
+		cmocka_unit_test_teardown(test_kill9_cli_ends_command,
+		    teardown),
+		cmocka_unit_test_teardown(test_stopped_past_lease_not_resumed,
+		    teardown),
+		cmocka_unit_test_teardown(
+		    test_command_continued_alone_is_killed, teardown),
+		cmocka_unit_test_teardown(test_leftovers_end_before_unlock,
 		    teardown),
 		cmocka_unit_test_teardown(test_idle_expiry_by_ticks, teardown),
 		cmocka_unit_test_teardown(test_kill9_holder_lease_and_fence,

@@ -351,6 +351,31 @@ static void test_flock_double_upgrade(void **state)
 	locktab_free(t);
 }
 
+/* A queued request of an owner that already holds the lock converts
+ * EX->SH in the grant pass, which frees a waiter the pass had already
+ * gone by: the pass goes on until it grants nothing, so that waiter is
+ * granted in the same change (not at some later change, or never). */
+static void test_flock_grant_after_downgrade(void **state)
+{
+	struct locktab *t = new_tab(NULL);
+
+	(void)state;
+	assert_int_equal(lock(t, fl(1, 9, 1, KV_LK_EXCL, false), NULL, NULL),
+	    KV_OK);
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_EXCL, true), NULL, NULL),
+	    KV_EQUEUED);
+	assert_int_equal(lock(t, fl(1, 2, 1, KV_LK_SHARED, true), NULL, NULL),
+	    KV_EQUEUED);
+	/* A second thread on the same open file: same owner. */
+	assert_int_equal(lock(t, fl(1, 1, 1, KV_LK_SHARED, true), NULL, NULL),
+	    KV_EQUEUED);
+	unlock(t, fl(1, 9, 1, 0, false));
+	/* Owner 1 got EX, then its SH converted it: B's SH fits. */
+	assert_string_equal(dump(t), "1:F1/1s 1:F2/1s");
+	assert_int_equal(locktab_waiting(t), 0);
+	locktab_free(t);
+}
+
 /* ------------------------------------------------------------------------
  * Tests: POSIX
  * ------------------------------------------------------------------------ */
@@ -2237,27 +2262,34 @@ static bool f_grantable(const struct fmodel *m, uint64_t s, uint8_t mode,
 	return true;
 }
 
+/* Sweeps until one grants nothing (a conversion of a holder can free a
+ * waiter an earlier sweep went by). */
 static void f_pass(struct fmodel *m)
 {
-	int keep = 0;
+	int keep, n;
 
-	for (int i = 0; i < m->nq; i++) {
-		struct mreq w = m->q[i];
-		bool ok = f_grantable(m, w.s, w.mode, 0, false);
+	do {
+		keep = 0;
+		n = m->nq;
+		for (int i = 0; i < m->nq; i++) {
+			struct mreq w = m->q[i];
+			bool ok = f_grantable(m, w.s, w.mode, 0, false);
 
-		if (ok && !m->held[w.s]) {
-			/* no earlier kept waiter conflicting */
-			for (int j = 0; j < keep; j++)
-				if (m->q[j].s != w.s &&
-				    lockcheck_conflict(m->q[j].mode, w.mode))
-					ok = false;
+			if (ok && !m->held[w.s]) {
+				/* no earlier kept waiter conflicting */
+				for (int j = 0; j < keep; j++)
+					if (m->q[j].s != w.s &&
+					    lockcheck_conflict(m->q[j].mode,
+					        w.mode))
+						ok = false;
+			}
+			if (ok)
+				m->held[w.s] = w.mode;
+			else
+				m->q[keep++] = w;
 		}
-		if (ok)
-			m->held[w.s] = w.mode;
-		else
-			m->q[keep++] = w;
-	}
-	m->nq = keep;
+		m->nq = keep;
+	} while (keep < n);
 }
 
 static int f_lock(struct fmodel *m, uint64_t s, uint8_t mode, bool wait)
@@ -2801,6 +2833,7 @@ int main(void)
 		cmocka_unit_test(test_flock_shared_and_fifo),
 		cmocka_unit_test(test_flock_upgrade_downgrade),
 		cmocka_unit_test(test_flock_double_upgrade),
+		cmocka_unit_test(test_flock_grant_after_downgrade),
 		cmocka_unit_test(test_posix_split_merge),
 		cmocka_unit_test(test_posix_upgrade_with_waiter),
 		cmocka_unit_test(test_posix_fifo_per_range),
