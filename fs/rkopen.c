@@ -33,6 +33,9 @@ struct ent {
 	bool reg; /* registered in the current session (committed) */
 	bool refused; /* its OPEN was refused (the table's bounds) */
 	bool sending; /* in the batch in flight */
+	bool unsure; /* a batch with it failed without a definite answer
+	              * (KV_EMAYBE...): it may or may not have applied, so
+	              * the next batch says what @n says whatever @reg is */
 };
 
 struct rkopen {
@@ -50,6 +53,9 @@ struct rkopen {
 	struct clerk *ck; /* the thread's only */
 	int64_t session_ttl_ns;
 	bool warned_full; /* the table-full warning was logged */
+	/* Tests (rkopen_fault_maybe): batches number fault_from .. +
+	 * fault_count - 1 report KV_EMAYBE after they committed. */
+	unsigned batches, fault_from, fault_count;
 };
 
 /* ------------------------------------------------------------------ */
@@ -80,7 +86,14 @@ static struct ent *ent_find(struct rkopen *o, uint64_t ino)
 /* Does @e want a batch (an OPEN or a CLOSE)? */
 static bool wants(const struct ent *e)
 {
-	return !e->sending && (e->n > 0) != e->reg && !(e->n > 0 && e->refused);
+	return !e->sending && (e->unsure || (e->n > 0) != e->reg) &&
+	    !(e->n > 0 && e->refused);
+}
+
+/* Is @e open here with its registration known to be committed? */
+static bool registered(const struct ent *e)
+{
+	return e->n > 0 && e->reg && !e->sending && !e->unsure && !e->refused;
 }
 
 /* Drop the entries nothing refers to any more. */
@@ -89,7 +102,8 @@ static void prune(struct rkopen *o)
 	size_t w = 0;
 
 	for (size_t i = 0; i < o->n; i++)
-		if (o->e[i].n > 0 || o->e[i].reg || o->e[i].sending)
+		if (o->e[i].n > 0 || o->e[i].reg || o->e[i].sending ||
+		    o->e[i].unsure)
 			o->e[w++] = o->e[i];
 	o->n = w;
 }
@@ -177,7 +191,7 @@ int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms)
 			rv = -ENOSPC;
 			break;
 		}
-		if (e->reg && !e->sending)
+		if (e->reg && !e->sending && !e->unsure)
 			break;
 		if (o->stop ||
 		    pthread_cond_timedwait(&o->done, &o->mu, &until) ==
@@ -197,7 +211,7 @@ int rkopen_registered(struct rkopen *o, uint64_t ino)
 
 	pthread_mutex_lock(&o->mu);
 	e = ent_find(o, ino);
-	rv = e != NULL && e->n > 0 && e->reg && !e->sending && !e->refused;
+	rv = e != NULL && registered(e);
 	pthread_mutex_unlock(&o->mu);
 	return rv;
 }
@@ -227,8 +241,10 @@ static int check_session(struct rkopen *o)
 			    s, o->session);
 		o->session = s;
 		for (size_t i = 0; i < o->n; i++) {
+			/* the old session's pairs went with it */
 			o->e[i].reg = false;
 			o->e[i].refused = false;
+			o->e[i].unsure = false;
 		}
 		prune(o);
 		o->dirty = true;
@@ -278,13 +294,23 @@ static int send_batch(struct rkopen *o)
 	pthread_mutex_unlock(&o->mu);
 	rv = clerk_mutate(o->ck, &c, &res);
 	pthread_mutex_lock(&o->mu);
+	o->batches++;
+	if (rv == KV_OK && o->batches >= o->fault_from &&
+	    o->batches - o->fault_from < o->fault_count)
+		rv = KV_EMAYBE; /* tests: committed, answer lost */
 	for (uint32_t i = 0; i < n; i++) {
 		struct ent *e = ent_find(o, ops[i].inode);
 		bool open = ops[i].type == KV_OP_OPEN;
 
 		e->sending = false;
-		if (rv != KV_OK && rv != KV_ENOSPC)
-			continue; /* sent again (OPEN, CLOSE are idempotent) */
+		if (rv != KV_OK && rv != KV_ENOSPC) {
+			/* Applied or not: the next batch sends what the
+			 * entry wants then, OPEN or CLOSE (both idempotent
+			 * in apply), even when that matches @reg. */
+			e->unsure = true;
+			continue;
+		}
+		e->unsure = false;
 		e->reg = open;
 		if (rv == KV_ENOSPC && open && i >= res.fail_op) {
 			/* fail_op was refused, a later OPEN maybe: not
@@ -532,6 +558,14 @@ struct rkopen *rkopen_new(struct fs *fs, const struct cluster *cl,
 	pthread_cond_init(&o->cv, NULL);
 	pthread_cond_init(&o->done, NULL);
 	return o;
+}
+
+void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count)
+{
+	pthread_mutex_lock(&o->mu);
+	o->fault_from = from;
+	o->fault_count = count;
+	pthread_mutex_unlock(&o->mu);
 }
 
 int rkopen_start(struct rkopen *o)

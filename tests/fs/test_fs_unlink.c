@@ -161,6 +161,68 @@ static void test_holder_killed(void)
 	expect_errno(v, "victim", ENOENT);
 }
 
+/* Restart mount @i with @opts appended to its -o. */
+static void restart_with(int i, const char *opts)
+{
+	stop(i);
+	extra_opts[i] = opts;
+	start(i);
+}
+
+/*
+ * A registration batch whose answer is lost (KV_EMAYBE) but which
+ * committed: the mount must not trust what it believed before it.
+ * (A) an OPEN committed, the file closed before the retry: the CLOSE
+ * still goes out (else the pair stays forever and a later removal
+ * keeps the file hidden for good).  (B) a CLOSE committed, the file
+ * opened again before the retry: the OPEN goes out again (else another
+ * mount's unlink deletes it under the descriptor: ESTALE).
+ */
+static void test_lost_answer(void)
+{
+	int l = leader_index(), v = (l + 1) % N, a = (l + 2) % N, fd;
+	char p[PATH_MAX], q[PATH_MAX], buf[16];
+
+	/* (A): batches 1-3 of mount v commit but answer "maybe". */
+	restart_with(v, ",fault_opens_maybe=1:3");
+	pathf(p, a, "lostA");
+	put_file(p, "lost A", O_TRUNC);
+	pathf(q, v, "lostA");
+	fd = open(q, O_RDONLY);
+	CHECK(fd >= 0, "open on mount %d", v + 1);
+	sleep_ms(400); /* the OPEN committed, its answer lost (retried) */
+	CHECK(close(fd) == 0, "close");
+	sleep_ms(3000); /* the CLOSE, after the faults */
+	CHECK(unlink(p) == 0, "unlink");
+	CHECK(count_keys("\001o/") == 0,
+	    "closed everywhere: deleted, not kept (the lost OPEN's pair "
+	    "was closed)");
+
+	/* (B): batch 1 (the OPEN) answers, 2-4 commit and answer "maybe". */
+	restart_with(v, ",fault_opens_maybe=2:3");
+	pathf(p, a, "lostB");
+	put_file(p, "lost B", O_TRUNC);
+	fd = open(q, O_RDONLY); /* q: mount v's lostA: not there */
+	CHECK(fd < 0 && errno == ENOENT, "lostA is gone");
+	pathf(q, v, "lostB");
+	fd = open(q, O_RDONLY);
+	CHECK(fd >= 0, "open on mount %d", v + 1);
+	sleep_ms(1000); /* registered (batch 1) */
+	CHECK(close(fd) == 0, "close");
+	sleep_ms(60); /* the CLOSE committed, its answer lost */
+	fd = open(q, O_RDONLY);
+	CHECK(fd >= 0, "open again on mount %d", v + 1);
+	sleep_ms(3000); /* the OPEN again, after the faults */
+	CHECK(unlink(p) == 0, "unlink on mount %d", a + 1);
+	CHECK(count_keys("\001o/") == 1, "held open on mount %d: kept", v + 1);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 6 &&
+	        memcmp(buf, "lost B", 6) == 0,
+	    "read after the unlink elsewhere");
+	CHECK(close(fd) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "deleted after the close");
+	restart_with(v, "");
+}
+
 int main(void)
 {
 	int rv = fsh_setup("unlink", "lock_lease 500\nsession_ttl 2000\n");
@@ -171,6 +233,8 @@ int main(void)
 	printf("ok a file removed on one mount stays usable on another\n");
 	test_holder_killed();
 	printf("ok a killed holder's removed file goes with its session\n");
+	test_lost_answer();
+	printf("ok a registration whose answer was lost is sent again\n");
 	fsh_stop_all_clean();
 	return 0;
 }
