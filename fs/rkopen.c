@@ -54,8 +54,10 @@ struct rkopen {
 	int64_t session_ttl_ns;
 	bool warned_full; /* the table-full warning was logged */
 	/* Tests (rkopen_fault_maybe): batches number fault_from .. +
-	 * fault_count - 1 report KV_EMAYBE after they committed. */
+	 * fault_count - 1 report KV_EMAYBE after they committed, or without
+	 * being sent (@fault_lost). */
 	unsigned batches, fault_from, fault_count;
+	bool fault_lost;
 };
 
 /* ------------------------------------------------------------------ */
@@ -263,7 +265,7 @@ static int send_batch(struct rkopen *o)
 	struct kv_cmd c = { .type = KV_OP_TXN };
 	struct kv_result res;
 	uint32_t n = 0;
-	bool closed = false;
+	bool closed = false, fault, lost;
 	int rv;
 
 	rv = check_session(o);
@@ -291,12 +293,17 @@ static int send_batch(struct rkopen *o)
 	}
 	c.ops = ops;
 	c.nops = n;
-	pthread_mutex_unlock(&o->mu);
-	rv = clerk_mutate(o->ck, &c, &res);
-	pthread_mutex_lock(&o->mu);
 	o->batches++;
-	if (rv == KV_OK && o->batches >= o->fault_from &&
-	    o->batches - o->fault_from < o->fault_count)
+	fault = o->batches >= o->fault_from &&
+	    o->batches - o->fault_from < o->fault_count;
+	lost = fault && o->fault_lost;
+	pthread_mutex_unlock(&o->mu);
+	if (lost)
+		rv = KV_EMAYBE; /* tests: not sent */
+	else
+		rv = clerk_mutate(o->ck, &c, &res);
+	pthread_mutex_lock(&o->mu);
+	if (fault && rv == KV_OK)
 		rv = KV_EMAYBE; /* tests: committed, answer lost */
 	for (uint32_t i = 0; i < n; i++) {
 		struct ent *e = ent_find(o, ops[i].inode);
@@ -560,9 +567,11 @@ struct rkopen *rkopen_new(struct fs *fs, const struct cluster *cl,
 	return o;
 }
 
-void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count)
+void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count,
+    bool lost)
 {
 	pthread_mutex_lock(&o->mu);
+	o->fault_lost = lost;
 	o->fault_from = from;
 	o->fault_count = count;
 	pthread_mutex_unlock(&o->mu);

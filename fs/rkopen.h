@@ -38,6 +38,7 @@
 #ifndef RAFTKV_FS_RKOPEN_H
 #define RAFTKV_FS_RKOPEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "raft/client/cluster.h"
@@ -84,10 +85,12 @@ int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms);
 /* Does this mount hold @ino open with its registration committed? */
 int rkopen_registered(struct rkopen *o, uint64_t ino);
 
-/* Tests only (mount option fault_opens_maybe, with fault_injection):
- * the batches number @from to @from + @count - 1 (counting from 1) of
- * this mount report KV_EMAYBE after they committed, as when a leader's
- * answer is lost. */
-void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count);
+/* Tests only (mount options fault_opens_maybe and fault_opens_lost,
+ * with fault_injection): the batches number @from to @from + @count - 1
+ * (counting from 1) of this mount report KV_EMAYBE: after they committed
+ * (as when a leader's answer is lost), or with @lost without being sent
+ * (as when no member answered). */
+void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count,
+    bool lost);
 
 #endif
