@@ -418,6 +418,93 @@ static void reap(struct rkopen *o, const struct orphan *g)
 }
 
 /*
+ * Delete as many of the @n orphans at @g as one TXN holds, with their
+ * attributes, if nobody holds any of them open when it applies (one
+ * commit for all: the thread's batches wait behind it).  Sets *@took to
+ * how many it covered (at least 1); returns the submit's result (KV_OK,
+ * a status, a negative errno).
+ */
+static int reap_batch(struct rkopen *o, const struct orphan *g, size_t n,
+    size_t *took)
+{
+	struct fs *fs = o->fs;
+	struct kv_cmd c = { .type = KV_OP_TXN };
+	struct kv_result res;
+	struct kv_cmp *cmps = calloc(KV_TXN_MAX, sizeof(*cmps));
+	struct kv_op *ops = calloc(KV_TXN_MAX, sizeof(*ops));
+	char ***xkeys = calloc(n, sizeof(*xkeys));
+	size_t *nx = calloc(n, sizeof(*nx));
+	size_t k = 0;
+	int rv = -ENOMEM;
+
+	*took = 1;
+	if (cmps == NULL || ops == NULL || xkeys == NULL || nx == NULL)
+		goto out;
+	for (; k < n; k++) {
+		inode_lock(fs->inodes);
+		rv = rkxattr_keys_locked(fs, g[k].ino, &xkeys[k], &nx[k]);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			goto out;
+		if (c.ncmp + 2 > KV_TXN_MAX || c.nops + 1 + nx[k] > KV_TXN_MAX)
+			break; /* the next call's */
+		cmps[c.ncmp].key = g[k].key;
+		cmps[c.ncmp].keylen = RKFS_ORPHAN_KEY_LEN;
+		cmps[c.ncmp++].version = g[k].version;
+		cmps[c.ncmp].key = g[k].key;
+		cmps[c.ncmp].keylen = RKFS_ORPHAN_KEY_LEN;
+		cmps[c.ncmp++].version = KV_VERSION_NOTOPEN;
+		ops[c.nops].type = KV_OP_DELETE;
+		ops[c.nops].flags = KV_F_ANYVER; /* the compares pin it */
+		ops[c.nops].key = g[k].key;
+		ops[c.nops++].keylen = RKFS_ORPHAN_KEY_LEN;
+		for (size_t j = 0; j < nx[k]; j++) {
+			ops[c.nops].type = KV_OP_DELETE;
+			ops[c.nops].flags = KV_F_ANYVER;
+			ops[c.nops].key = xkeys[k][j];
+			ops[c.nops++].keylen = (uint32_t)strlen(xkeys[k][j]);
+		}
+	}
+	if (k == 0) {
+		rv = -E2BIG; /* one orphan past a TXN: reap() says so too */
+		goto out;
+	}
+	*took = k;
+	c.cmps = cmps;
+	c.ops = ops;
+	rv = rkfs_submit(fs, &c, &res);
+	if (rv == KV_OK)
+		log_debug("opens: deleted %zu removed files (closed "
+		          "everywhere)",
+		    k);
+out:
+	for (size_t i = 0; xkeys != NULL && i < n; i++)
+		if (xkeys[i] != NULL)
+			rkxattr_keys_free(xkeys[i], nx[i]);
+	free(xkeys);
+	free(nx);
+	free(ops);
+	free(cmps);
+	return rv;
+}
+
+/* Delete the @n orphans at @g nobody held open when the caller looked:
+ * in batches; a batch that lost a race (one of them opened again, or
+ * changed) is tried again one orphan at a time. */
+static void reap_all(struct rkopen *o, const struct orphan *g, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t took = 1;
+		int rv = reap_batch(o, g + i, n - i, &took);
+
+		if ((rv == KV_EVERSION || rv == KV_ENOKEY) && took > 1)
+			for (size_t k = 0; k < took; k++)
+				reap(o, &g[i + k]);
+		i += took;
+	}
+}
+
+/*
  * Look at the orphans of the local state: delete those nobody holds
  * open.  Returns true when one is held open by sessions other than this
  * mount's (the caller then makes committed time advance).
@@ -426,21 +513,20 @@ static bool scan(struct rkopen *o)
 {
 	struct fs *fs = o->fs;
 	struct orphans l = { 0 };
+	size_t nfree = 0;
 	bool elsewhere = false;
 
 	kv_list(fs->kv, RKFS_ORPHAN_PREFIX, strlen(RKFS_ORPHAN_PREFIX), NULL, 0,
 	    0, -1, collect, &l);
 	for (size_t i = 0; i < l.n; i++) {
-		bool mine;
-
 		if (!kv_is_open(fs->kv, l.v[i].ino)) {
-			if (!fs->opt.ro)
-				reap(o, &l.v[i]);
+			l.v[nfree++] = l.v[i]; /* in order: i >= nfree */
 			continue;
 		}
-		mine = rkopen_registered(o, l.v[i].ino);
-		elsewhere |= !mine;
+		elsewhere |= !rkopen_registered(o, l.v[i].ino);
 	}
+	if (!fs->opt.ro)
+		reap_all(o, l.v, nfree);
 	free(l.v);
 	return elsewhere;
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "kv/clerk.h"
@@ -64,8 +65,8 @@ static bool wait_keys(const char *prefix, size_t want)
  * @over over it), until it was kept for @b (one hidden key).  Returns
  * @b's descriptor.
  */
-static int open_then_remove(int a, int b, const char *rel, const char *data,
-    const char *over)
+static int open_then_remove_more(int a, int b, const char *rel,
+    const char *data, const char *over, size_t before)
 {
 	char p[PATH_MAX], q[PATH_MAX];
 
@@ -85,7 +86,7 @@ static int open_then_remove(int a, int b, const char *rel, const char *data,
 		} else {
 			CHECK(unlink(p) == 0, "unlink on mount %d", a + 1);
 		}
-		if (count_keys("\001o/") == 1)
+		if (count_keys("\001o/") == before + 1)
 			return fd;
 		/* Deleted before the registration committed: the window
 		 * raftkv(7) describes; its descriptor answers ESTALE. */
@@ -93,6 +94,12 @@ static int open_then_remove(int a, int b, const char *rel, const char *data,
 	}
 	CHECK(false, "never kept for mount %d", b + 1);
 	return -1;
+}
+
+static int open_then_remove(int a, int b, const char *rel, const char *data,
+    const char *over)
+{
+	return open_then_remove_more(a, b, rel, data, over, 0);
 }
 
 static void test_removed_elsewhere(void)
@@ -159,6 +166,30 @@ static void test_holder_killed(void)
 	CHECK(wait_keys("\001o/", 0), "deleted once its session expired");
 	start(v);
 	expect_errno(v, "victim", ENOENT);
+}
+
+/* Several removed files (with extended attributes) closed at once: all
+ * go, with their attributes (in one TXN: fs/rkopen.c reap_batch). */
+static void test_many_closed(void)
+{
+	enum { K = 5 };
+	int l = leader_index(), a = (l + 1) % N, b = (l + 2) % N, fd[K];
+	size_t keys0 = count_keys("");
+	char rel[16], p[PATH_MAX];
+
+	for (int k = 0; k < K; k++) {
+		snprintf(rel, sizeof(rel), "many%d", k);
+		pathf(p, a, "%s", rel);
+		put_file(p, "many", O_TRUNC);
+		CHECK(setxattr(p, "user.tag", "v", 1, 0) == 0, "setxattr");
+		fd[k] = open_then_remove_more(a, b, rel, "many", NULL,
+		    (size_t)k);
+	}
+	CHECK(count_keys("\001o/") == K, "%d kept", K);
+	for (int k = 0; k < K; k++)
+		CHECK(close(fd[k]) == 0, "close");
+	CHECK(wait_keys("\001o/", 0), "all deleted after the closes");
+	CHECK(count_keys("") == keys0, "nothing left of them (attributes)");
 }
 
 /* Restart mount @i with @opts appended to its -o. */
@@ -285,6 +316,8 @@ int main(void)
 		return rv;
 	test_removed_elsewhere();
 	printf("ok a file removed on one mount stays usable on another\n");
+	test_many_closed();
+	printf("ok removed files closed at once all go\n");
 	test_holder_killed();
 	printf("ok a killed holder's removed file goes with its session\n");
 	test_lost_answer();
