@@ -17,7 +17,6 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "fs/fsmember.h"
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
 #include "fs/rkopen.h"
@@ -504,31 +503,23 @@ static void reap_all(struct rkopen *o, const struct orphan *g, size_t n)
 	}
 }
 
-/*
- * Look at the orphans of the local state: delete those nobody holds
- * open.  Returns true when one is held open by sessions other than this
- * mount's (the caller then makes committed time advance).
- */
-static bool scan(struct rkopen *o)
+/* Look at the orphans of the local state: delete those nobody holds
+ * open.  (A dead holder's session expires by the leader's ticker,
+ * kv/kvapp.h.) */
+static void scan(struct rkopen *o)
 {
 	struct fs *fs = o->fs;
 	struct orphans l = { 0 };
 	size_t nfree = 0;
-	bool elsewhere = false;
 
 	kv_list(fs->kv, RKFS_ORPHAN_PREFIX, strlen(RKFS_ORPHAN_PREFIX), NULL, 0,
 	    0, -1, collect, &l);
-	for (size_t i = 0; i < l.n; i++) {
-		if (!kv_is_open(fs->kv, l.v[i].ino)) {
+	for (size_t i = 0; i < l.n; i++)
+		if (!kv_is_open(fs->kv, l.v[i].ino))
 			l.v[nfree++] = l.v[i]; /* in order: i >= nfree */
-			continue;
-		}
-		elsewhere |= !rkopen_registered(o, l.v[i].ino);
-	}
 	if (!fs->opt.ro)
 		reap_all(o, l.v, nfree);
 	free(l.v);
-	return elsewhere;
 }
 
 /* ------------------------------------------------------------------ */
@@ -539,7 +530,6 @@ static void *sender_main(void *arg)
 	struct rkopen *o = arg;
 	int64_t renew_ms = o->session_ttl_ns / 4 / 1000000;
 	uint64_t last = mono_ms(), next_scan = 0, retry_at = 0;
-	bool ticking = false;
 
 	if (renew_ms < 100)
 		renew_ms = 100;
@@ -561,29 +551,22 @@ static void *sender_main(void *arg)
 			continue;
 		}
 		if (now >= next_scan) {
-			bool elsewhere;
-
 			pthread_mutex_unlock(&o->mu);
 			/* After a close: this member applied it first. */
 			if (next_scan == 0)
 				(void)rkfs_fresh(o->fs);
-			elsewhere = scan(o);
-			ticking = elsewhere && fsm_leading(o->fs->member);
+			scan(o);
 			pthread_mutex_lock(&o->mu);
-			next_scan = mono_ms() +
-			    (ticking ? (uint64_t)(KV_TICK_NS / 1000000)
-			             : RKOPEN_SCAN_MS);
-			if (ticking)
-				last = 0; /* renew (and tick) now */
+			next_scan = mono_ms() + RKOPEN_SCAN_MS;
 		}
-		/* Renew the session while it holds registrations (and tick
-		 * while leading for a removed file held elsewhere). */
-		if ((o->session != 0 || ticking) &&
-		    mono_ms() - last >= (uint64_t)renew_ms) {
-			bool any = ticking;
+		/* Renew the session while it holds registrations: the
+		 * leader's ticker takes a holder idle for half the TTL for
+		 * dead (kv/kvapp.h). */
+		if (o->session != 0 && mono_ms() - last >= (uint64_t)renew_ms) {
+			bool any = false;
 
 			for (size_t i = 0; i < o->n && !any; i++)
-				any = o->e[i].reg;
+				any = o->e[i].reg || o->e[i].unsure;
 			if (any) {
 				int rv;
 
@@ -598,8 +581,7 @@ static void *sender_main(void *arg)
 			last = mono_ms();
 		}
 		wake = next_scan;
-		if ((o->session != 0 || ticking) &&
-		    last + (uint64_t)renew_ms < wake)
+		if (o->session != 0 && last + (uint64_t)renew_ms < wake)
 			wake = last + (uint64_t)renew_ms;
 		if (o->dirty && retry_at < wake)
 			wake = retry_at;

@@ -839,6 +839,36 @@ void kv_lock_each(struct kv *kv,
 	pthread_rwlock_unlock(&kv->lock);
 }
 
+struct holders_walk {
+	struct kv *kv;
+	void (*fn)(void *arg, uint64_t session, int64_t idle_ns);
+	void *arg;
+};
+
+static void holder_one(void *arg, uint64_t session)
+{
+	struct holders_walk *w = arg;
+	int64_t t = session_time(w->kv->sessions, session);
+
+	if (t != INT64_MIN) /* always: the pairs go with the session */
+		w->fn(w->arg, session, w->kv->clock_ns - t);
+}
+
+void kv_open_holders(struct kv *kv,
+    void (*fn)(void *arg, uint64_t session, int64_t idle_ns), void *arg)
+{
+	struct holders_walk w = { kv, fn, arg };
+
+	pthread_rwlock_rdlock(&kv->lock);
+	opentab_each_session(kv->opens, holder_one, &w);
+	pthread_rwlock_unlock(&kv->lock);
+}
+
+int64_t kv_session_ttl_ns(struct kv *kv)
+{
+	return kv->opt.session_ttl_ns; /* set once in kv_new */
+}
+
 uint64_t kv_applied_index(struct kv *kv)
 {
 	uint64_t i;

@@ -226,6 +226,13 @@ void opentab_sweep(struct opentab *t, bool (*alive)(void *arg, uint64_t s),
 	}
 }
 
+void opentab_each_session(const struct opentab *t,
+    void (*fn)(void *arg, uint64_t session), void *arg)
+{
+	for (uint32_t j = 0; j < t->ns; j++)
+		fn(arg, t->s[j].session);
+}
+
 uint64_t opentab_last_inode(const struct opentab *t)
 {
 	return t->n > 0 ? t->p[t->n - 1].inode : 0;

@@ -66,6 +66,11 @@ void opentab_drop_session(struct opentab *t, uint64_t session);
 void opentab_sweep(struct opentab *t, bool (*alive)(void *arg, uint64_t s),
     void *arg);
 
+/* Call @fn(@arg, session) for each session holding some inode, in
+ * ascending order.  @fn must not change @t. */
+void opentab_each_session(const struct opentab *t,
+    void (*fn)(void *arg, uint64_t session), void *arg);
+
 /* The largest inode in the table (0: empty). */
 uint64_t opentab_last_inode(const struct opentab *t);
 

@@ -124,9 +124,9 @@ static void test_removed_elsewhere(void)
 	        memcmp(buf, "HELD data and more", 18) == 0,
 	    "read back");
 	CHECK(fstat(fd, &st) == 0 && st.st_size == 18, "fstat");
-	/* Held past the session TTL (2 s; the leader's mount makes
-	 * committed time advance meanwhile): the holder renews its
-	 * session, the file stays. */
+	/* Held past the session TTL (2 s): the holder renews its session
+	 * a quarter TTL apart (so the leader's ticker does not take it
+	 * for dead), the file stays. */
 	sleep_ms(3000);
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 18 &&
 	        memcmp(buf, "HELD data and more", 18) == 0,
