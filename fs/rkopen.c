@@ -32,6 +32,7 @@ struct ent {
 	bool reg; /* registered in the current session (committed) */
 	bool refused; /* its OPEN was refused (the table's bounds) */
 	bool sending; /* in the batch in flight */
+	uint64_t since_ms; /* mono_ms() when opened here (the hold-down) */
 	bool unsure; /* a batch with it failed without a definite answer
 	              * (KV_EMAYBE...): it may or may not have applied, so
 	              * the next batch says what @n says whatever @reg is */
@@ -91,6 +92,27 @@ static bool wants(const struct ent *e)
 	    !(e->n > 0 && e->refused);
 }
 
+/* When @e's batch may go: an OPEN waits RKOPEN_HOLD_MS after the open
+ * (a file closed meanwhile is never registered), the rest at once. */
+static uint64_t due_at(const struct ent *e)
+{
+	if (e->n > 0 && !e->reg && !e->unsure)
+		return e->since_ms + RKOPEN_HOLD_MS;
+	return 0;
+}
+
+/* The earliest due_at() of the entries that want a batch (UINT64_MAX:
+ * none). */
+static uint64_t next_due(const struct rkopen *o)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (wants(&o->e[i]) && due_at(&o->e[i]) < t)
+			t = due_at(&o->e[i]);
+	return t;
+}
+
 /* Is @e open here with its registration known to be committed? */
 static bool registered(const struct ent *e)
 {
@@ -139,9 +161,12 @@ void rkopen_hold(struct rkopen *o, uint64_t ino)
 		o->n++;
 		e = &o->e[i];
 	}
-	if (e->n++ == 0 && wants(e)) {
-		o->dirty = true;
-		pthread_cond_signal(&o->cv);
+	if (e->n++ == 0) {
+		e->since_ms = mono_ms();
+		if (wants(e)) {
+			o->dirty = true;
+			pthread_cond_signal(&o->cv);
+		}
 	}
 	pthread_mutex_unlock(&o->mu);
 }
@@ -191,6 +216,11 @@ int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms)
 		if (e->refused) {
 			rv = -ENOSPC;
 			break;
+		}
+		if (due_at(e) > mono_ms()) {
+			/* A removal here: no hold-down for this one. */
+			e->since_ms = 0;
+			pthread_cond_signal(&o->cv);
 		}
 		if (e->reg && !e->sending && !e->unsure)
 			break;
@@ -265,6 +295,7 @@ static int send_batch(struct rkopen *o)
 	struct kv_result res;
 	uint32_t n = 0;
 	bool closed = false, fault, lost;
+	uint64_t now = mono_ms();
 	int rv;
 
 	rv = check_session(o);
@@ -276,7 +307,7 @@ static int send_batch(struct rkopen *o)
 	for (size_t i = 0; i < o->n && n < KV_TXN_MAX; i++) {
 		struct ent *e = &o->e[i];
 
-		if (!wants(e))
+		if (!wants(e) || due_at(e) > now)
 			continue;
 		e->sending = true;
 		ops[n].type = e->n > 0 ? KV_OP_OPEN : KV_OP_CLOSE;
@@ -538,7 +569,7 @@ static void *sender_main(void *arg)
 		uint64_t now = mono_ms(), wake;
 		struct timespec ts;
 
-		if (o->dirty && now >= retry_at) {
+		if (o->dirty && now >= retry_at && now >= next_due(o)) {
 			int rv = send_batch(o);
 
 			if (rv < 0) {
@@ -583,8 +614,14 @@ static void *sender_main(void *arg)
 		wake = next_scan;
 		if (o->session != 0 && last + (uint64_t)renew_ms < wake)
 			wake = last + (uint64_t)renew_ms;
-		if (o->dirty && retry_at < wake)
-			wake = retry_at;
+		if (o->dirty) {
+			uint64_t due = next_due(o);
+
+			if (due < retry_at)
+				due = retry_at;
+			if (due < wake)
+				wake = due;
+		}
 		now = mono_ms();
 		ts = deadline_in(wake > now ? (int64_t)(wake - now) : 0);
 		if (wake > now)

@@ -46,6 +46,10 @@
 struct fs;
 struct rkopen;
 
+/* How long after an open its registration waits (a file closed within
+ * it is never registered: reads of small files cost no commit). */
+#define RKOPEN_HOLD_MS 100
+
 /* How often a mount looks for orphans nobody holds open any more. */
 #define RKOPEN_SCAN_MS 1000
 
