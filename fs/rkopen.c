@@ -4,8 +4,8 @@
  *
  * One thread does everything that talks to the cluster: the batches of
  * OPEN/CLOSE ops (in the session of its own clerk), the renewals of that
- * session, the KEEPALIVEs that make committed time advance while a
- * removed file waits for other sessions, and the deletion of orphans.
+ * session (KEEPALIVE, a quarter TTL apart while it holds registrations),
+ * and the deletion of orphans.
  * The FUSE handlers only change the table below under @mu.
  */
 #include <errno.h>
@@ -111,12 +111,6 @@ static uint64_t next_due(const struct rkopen *o)
 		if (wants(&o->e[i]) && due_at(&o->e[i]) < t)
 			t = due_at(&o->e[i]);
 	return t;
-}
-
-/* Is @e open here with its registration known to be committed? */
-static bool registered(const struct ent *e)
-{
-	return e->n > 0 && e->reg && !e->sending && !e->unsure && !e->refused;
 }
 
 /* Drop the entries nothing refers to any more. */
@@ -231,18 +225,6 @@ int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&o->mu);
-	return rv;
-}
-
-int rkopen_registered(struct rkopen *o, uint64_t ino)
-{
-	struct ent *e;
-	int rv;
-
-	pthread_mutex_lock(&o->mu);
-	e = ent_find(o, ino);
-	rv = e != NULL && registered(e);
 	pthread_mutex_unlock(&o->mu);
 	return rv;
 }
