@@ -867,7 +867,7 @@ void kv_lock_each(struct kv *kv,
 
 struct holders_walk {
 	struct kv *kv;
-	void (*fn)(void *arg, uint64_t session, int64_t idle_ns);
+	void (*fn)(void *arg, uint64_t session, int64_t idle_ns, uint64_t seq);
 	void *arg;
 };
 
@@ -877,11 +877,13 @@ static void holder_one(void *arg, uint64_t session)
 	int64_t t = session_time(w->kv->sessions, session);
 
 	if (t != INT64_MIN) /* always: the pairs go with the session */
-		w->fn(w->arg, session, w->kv->clock_ns - t);
+		w->fn(w->arg, session, w->kv->clock_ns - t,
+		    session_last_seq(w->kv->sessions, session));
 }
 
 void kv_open_holders(struct kv *kv,
-    void (*fn)(void *arg, uint64_t session, int64_t idle_ns), void *arg)
+    void (*fn)(void *arg, uint64_t session, int64_t idle_ns, uint64_t seq),
+    void *arg)
 {
 	struct holders_walk w = { kv, fn, arg };
 

@@ -603,14 +603,16 @@ bool kv_is_open(struct kv *kv, uint64_t inode);
 
 /*
  * For each session holding files open (OPENS), in ascending order:
- * @fn(@arg, session, idle_ns), idle_ns = committed time since its last
- * activity (what session_ttl_ns is compared with; election grace not
- * counted).  With the read lock held: @fn must not call into @kv.  For
- * the leader's ticker (kvapp.c): a holder that stays idle is probably
- * dead, and committed time must advance for its session to expire.
+ * @fn(@arg, session, idle_ns, seq), idle_ns = committed time since its
+ * last activity (what session_ttl_ns is compared with; election grace
+ * not counted), seq = that of its last request (moves with each new
+ * one).  With the read lock held: @fn must not call into @kv.  For the
+ * leader's ticker (kvapp.c): a holder that stays idle is probably dead,
+ * and committed time must advance for its session to expire.
  */
 void kv_open_holders(struct kv *kv,
-    void (*fn)(void *arg, uint64_t session, int64_t idle_ns), void *arg);
+    void (*fn)(void *arg, uint64_t session, int64_t idle_ns, uint64_t seq),
+    void *arg);
 
 /* The options' session_ttl_ns (the default filled in). */
 int64_t kv_session_ttl_ns(struct kv *kv);

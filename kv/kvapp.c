@@ -329,6 +329,7 @@ static void app_destroy(void *arg)
 struct holder {
 	uint64_t session;
 	int64_t idle_ns; /* committed idle time, last look */
+	uint64_t seq; /* of its last request, last look */
 	uint64_t since_ms; /* mono_ms() of its last activity seen */
 };
 
@@ -373,7 +374,8 @@ static void propose_tick(struct ticker *tk)
 		free(reply);
 }
 
-static void holder_seen(void *arg, uint64_t session, int64_t idle_ns)
+static void holder_seen(void *arg, uint64_t session, int64_t idle_ns,
+    uint64_t seq)
 {
 	struct holders *l = arg;
 
@@ -388,7 +390,7 @@ static void holder_seen(void *arg, uint64_t session, int64_t idle_ns)
 		l->v = nv;
 		l->cap = ncap;
 	}
-	l->v[l->n++] = (struct holder){ session, idle_ns, 0 };
+	l->v[l->n++] = (struct holder){ session, idle_ns, seq, 0 };
 }
 
 /*
@@ -398,10 +400,12 @@ static void holder_seen(void *arg, uint64_t session, int64_t idle_ns)
  * (fs/rkopen.h), so such a session is most likely dead, and its
  * registrations (which keep removed files) go only once committed time
  * moves past its TTL: the caller then makes committed time advance.
- * Activity is a drop of the session's committed idle time (election
- * grace moves a session's last activity and the committed clock
- * together, so it leaves that idle time alone).  Only the leader looks;
- * a new leader waits half a TTL again.
+ * Activity is a new request of the session (its seq moved) or a drop of
+ * its committed idle time (a retried request; election grace moves a
+ * session's last activity and the committed clock together, so it leaves
+ * that idle time alone, and on an idle cluster a renewal may not change
+ * it either: hence the seq).  Only the leader looks; a new leader waits
+ * half a TTL again.
  */
 static bool holder_dead(struct ticker *tk)
 {
@@ -422,6 +426,7 @@ static bool holder_dead(struct ticker *tk)
 		while (j < tk->h.n && tk->h.v[j].session < h->session)
 			j++;
 		if (j < tk->h.n && tk->h.v[j].session == h->session &&
+		    h->seq == tk->h.v[j].seq &&
 		    h->idle_ns >= tk->h.v[j].idle_ns)
 			h->since_ms = tk->h.v[j].since_ms; /* no activity */
 		else
@@ -458,13 +463,17 @@ static void *ticker_main(void *arg)
 		kv_lock_count(tk->kv, &held, &waiting);
 		if (st.raft.role != RAFT_LEADER) {
 			tk->h.n = 0; /* a new term looks afresh */
-		} else if (held + waiting > 0) {
-			propose_tick(tk);
-		} else if (holder_dead(tk) &&
-		    kv_applied_index(tk->kv) == tk->seen_applied) {
-			/* Nothing committed for a loop: fill the gap, so
-			 * that it counts toward the dead session's TTL. */
-			propose_tick(tk);
+		} else {
+			bool dead = holder_dead(tk);
+
+			if (held + waiting > 0)
+				propose_tick(tk);
+			else if (dead &&
+			    kv_applied_index(tk->kv) == tk->seen_applied)
+				/* Nothing committed for a loop: fill the
+				 * gap, so that it counts toward the dead
+				 * session's TTL. */
+				propose_tick(tk);
 		}
 		tk->seen_applied = kv_applied_index(tk->kv);
 		pthread_mutex_lock(&tk->mu);
