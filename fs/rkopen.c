@@ -551,7 +551,10 @@ static void *sender_main(void *arg)
 		uint64_t now = mono_ms(), wake;
 		struct timespec ts;
 
-		if (o->dirty && now >= retry_at && now >= next_due(o)) {
+		/* Due: an entry's hold-down is over, or none wants a batch
+		 * but the session is to be checked (a renewal failed). */
+		if (o->dirty && now >= retry_at &&
+		    (now >= next_due(o) || next_due(o) == UINT64_MAX)) {
 			int rv = send_batch(o);
 
 			if (rv < 0) {
@@ -599,7 +602,7 @@ static void *sender_main(void *arg)
 		if (o->dirty) {
 			uint64_t due = next_due(o);
 
-			if (due < retry_at)
+			if (due < retry_at || due == UINT64_MAX)
 				due = retry_at;
 			if (due < wake)
 				wake = due;
