@@ -85,6 +85,9 @@ struct mopts {
 	bool have_id;
 	/* fault_unlock_owner=COUNT:MS (tests, with fault_injection) */
 	unsigned fault_uo_ms[RKLOCK_FAULTS_MAX], fault_uo_n;
+	/* fault_opens_maybe or _lost=FROM:COUNT (tests, fault_injection) */
+	unsigned fault_om_from, fault_om_count;
+	bool fault_om_lost;
 };
 
 /* The pipe to the waiting parent (-1 in the foreground). */
@@ -341,6 +344,16 @@ static void parse_one(struct mopts *o, char *opt)
 			o->fault_uo_ms[o->fault_uo_n++] = opt_uint(opt, ms, 0,
 			    60000);
 		}
+	} else if (strcmp(opt, "fault_opens_maybe") == 0 ||
+	    strcmp(opt, "fault_opens_lost") == 0) {
+		char *count = strchr(v, ':');
+
+		if (count == NULL)
+			die("option %s: FROM:COUNT", opt);
+		o->fault_om_lost = strcmp(opt, "fault_opens_lost") == 0;
+		*count++ = '\0';
+		o->fault_om_from = opt_uint(opt, v, 1, 1000000);
+		o->fault_om_count = opt_uint(opt, count, 1, 1000000);
 	} else if (strcmp(opt, "max_raft_state") == 0) {
 		uint64_t x;
 
@@ -429,6 +442,9 @@ static void parse_args(int argc, char **argv, struct mopts *o)
 		    o->cluster_file);
 	if (o->fault_uo_n > 0 && !o->member.fault_injection)
 		die("fault_unlock_owner needs fault_injection (tests only)");
+	if (o->fault_om_count > 0 && !o->member.fault_injection)
+		die("fault_opens_maybe, fault_opens_lost need fault_injection "
+		    "(tests only)");
 }
 
 /* Unescape mountinfo's octal escapes (\040 for a space) in place. */
@@ -862,6 +878,9 @@ int main(int argc, char **argv)
 	if (fs.locks != NULL && o.fault_uo_n > 0)
 		rklock_fault_unlock_owner(fs.locks, o.fault_uo_ms,
 		    o.fault_uo_n);
+	if (fs.opens != NULL && o.fault_om_count > 0)
+		rkopen_fault_maybe(fs.opens, o.fault_om_from, o.fault_om_count,
+		    o.fault_om_lost);
 	if (fs.inodes == NULL || fs.notifier == NULL || fs.clerks == NULL ||
 	    fs.locks == NULL || fs.opens == NULL ||
 	    (!o.fs.sync && o.fs.writebuf > 0 && fs.wbufs == NULL))

@@ -1196,17 +1196,26 @@ struct remove_req {
 
 /*
  * Is the file @ino, whose last name is being removed, held open by some
- * mount (so kept under its orphan key)?  @here: open on this mount,
- * whose registration is waited for first (rkopen_sync), so that the
- * removing mount's own descriptors never lose it.  The answer is pinned
- * by the caller's TXN (KV_VERSION_OPEN / KV_VERSION_NOTOPEN): a
- * registration or a close in between makes it fail and start over.
+ * mount (so kept under its orphan key)?  1 yes, 0 no (deleted).  @here:
+ * open on this mount, whose registration is waited for first
+ * (rkopen_sync), so that the removing mount's own descriptors never lose
+ * it: when it did not commit, the removal fails rather than delete the
+ * file under them: -EBUSY (refused: this mount holds more files open
+ * than the open table takes), -EIO (not committed within the timeout).
+ * The answer is pinned by the caller's TXN (KV_VERSION_OPEN /
+ * KV_VERSION_NOTOPEN): a registration or a close in between makes it
+ * fail and start over.
  */
-static bool keep_open(struct fs *fs, uint64_t ino, bool here)
+static int keep_open(struct fs *fs, uint64_t ino, bool here)
 {
-	if (here && rkopen_sync(fs->opens, ino, fs->opt.timeout_ms) == 0)
-		return true;
-	return kv_is_open(fs->kv, ino);
+	if (here) {
+		int rv = rkopen_sync(fs->opens, ino, fs->opt.timeout_ms);
+
+		if (rv == -ENOSPC)
+			return -EBUSY;
+		return rv == 0 ? 1 : rv;
+	}
+	return kv_is_open(fs->kv, ino) ? 1 : 0;
 }
 
 /* One try of remove_node (rkfs_txn_retry). */
@@ -1238,8 +1247,11 @@ static int remove_once(struct fs *fs, void *arg)
 	/* The last name of a file some mount holds open: kept, hidden
 	 * (below).  One of several names: only the name goes (the compare
 	 * on the version pins nlink: a link moves the version). */
-	if (rv == 0 && !r->dir && a.nlink <= 1)
-		orphan = keep_open(fs, a.inode, here);
+	if (rv == 0 && !r->dir && a.nlink <= 1) {
+		rv = keep_open(fs, a.inode, here);
+		orphan = rv == 1;
+		rv = rv < 0 ? rv : 0;
+	}
 	if (rv == 0 && !orphan && a.nlink <= 1) {
 		inode_lock(fs->inodes);
 		rv = rkxattr_keys_locked(fs, a.inode, &xkeys, &nx);
@@ -1399,8 +1411,10 @@ static int rename_once(struct fs *fs, void *arg)
 	if (rv == 0 && dst_last) {
 		/* Held open by some mount: kept, hidden, until no mount
 		 * holds it (fs/rkopen.h); else its attributes go with it. */
-		orphan_dst = keep_open(fs, da.inode, dst_here);
-		if (!orphan_dst) {
+		rv = keep_open(fs, da.inode, dst_here);
+		orphan_dst = rv == 1;
+		rv = rv < 0 ? rv : 0;
+		if (rv == 0 && !orphan_dst) {
 			inode_lock(fs->inodes);
 			rv = rkxattr_keys_locked(fs, da.inode, &xkeys, &nx);
 			inode_unlock(fs->inodes);

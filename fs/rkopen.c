@@ -4,8 +4,8 @@
  *
  * One thread does everything that talks to the cluster: the batches of
  * OPEN/CLOSE ops (in the session of its own clerk), the renewals of that
- * session, the KEEPALIVEs that make committed time advance while a
- * removed file waits for other sessions, and the deletion of orphans.
+ * session (KEEPALIVE, a quarter TTL apart while it holds registrations),
+ * and the deletion of orphans.
  * The FUSE handlers only change the table below under @mu.
  */
 #include <errno.h>
@@ -17,7 +17,6 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "fs/fsmember.h"
 #include "fs/inode.h"
 #include "fs/rkfs_int.h"
 #include "fs/rkopen.h"
@@ -33,6 +32,10 @@ struct ent {
 	bool reg; /* registered in the current session (committed) */
 	bool refused; /* its OPEN was refused (the table's bounds) */
 	bool sending; /* in the batch in flight */
+	uint64_t since_ms; /* mono_ms() when opened here (the hold-down) */
+	bool unsure; /* a batch with it failed without a definite answer
+	              * (KV_EMAYBE...): it may or may not have applied, so
+	              * the next batch says what @n says whatever @reg is */
 };
 
 struct rkopen {
@@ -50,6 +53,11 @@ struct rkopen {
 	struct clerk *ck; /* the thread's only */
 	int64_t session_ttl_ns;
 	bool warned_full; /* the table-full warning was logged */
+	/* Tests (rkopen_fault_maybe): batches number fault_from .. +
+	 * fault_count - 1 report KV_EMAYBE after they committed, or without
+	 * being sent (@fault_lost). */
+	unsigned batches, fault_from, fault_count;
+	bool fault_lost;
 };
 
 /* ------------------------------------------------------------------ */
@@ -80,7 +88,29 @@ static struct ent *ent_find(struct rkopen *o, uint64_t ino)
 /* Does @e want a batch (an OPEN or a CLOSE)? */
 static bool wants(const struct ent *e)
 {
-	return !e->sending && (e->n > 0) != e->reg && !(e->n > 0 && e->refused);
+	return !e->sending && (e->unsure || (e->n > 0) != e->reg) &&
+	    !(e->n > 0 && e->refused);
+}
+
+/* When @e's batch may go: an OPEN waits RKOPEN_HOLD_MS after the open
+ * (a file closed meanwhile is never registered), the rest at once. */
+static uint64_t due_at(const struct ent *e)
+{
+	if (e->n > 0 && !e->reg && !e->unsure)
+		return e->since_ms + RKOPEN_HOLD_MS;
+	return 0;
+}
+
+/* The earliest due_at() of the entries that want a batch (UINT64_MAX:
+ * none). */
+static uint64_t next_due(const struct rkopen *o)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (wants(&o->e[i]) && due_at(&o->e[i]) < t)
+			t = due_at(&o->e[i]);
+	return t;
 }
 
 /* Drop the entries nothing refers to any more. */
@@ -89,7 +119,8 @@ static void prune(struct rkopen *o)
 	size_t w = 0;
 
 	for (size_t i = 0; i < o->n; i++)
-		if (o->e[i].n > 0 || o->e[i].reg || o->e[i].sending)
+		if (o->e[i].n > 0 || o->e[i].reg || o->e[i].sending ||
+		    o->e[i].unsure)
 			o->e[w++] = o->e[i];
 	o->n = w;
 }
@@ -124,9 +155,12 @@ void rkopen_hold(struct rkopen *o, uint64_t ino)
 		o->n++;
 		e = &o->e[i];
 	}
-	if (e->n++ == 0 && wants(e)) {
-		o->dirty = true;
-		pthread_cond_signal(&o->cv);
+	if (e->n++ == 0) {
+		e->since_ms = mono_ms();
+		if (wants(e)) {
+			o->dirty = true;
+			pthread_cond_signal(&o->cv);
+		}
 	}
 	pthread_mutex_unlock(&o->mu);
 }
@@ -177,7 +211,12 @@ int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms)
 			rv = -ENOSPC;
 			break;
 		}
-		if (e->reg && !e->sending)
+		if (due_at(e) > mono_ms()) {
+			/* A removal here: no hold-down for this one. */
+			e->since_ms = 0;
+			pthread_cond_signal(&o->cv);
+		}
+		if (e->reg && !e->sending && !e->unsure)
 			break;
 		if (o->stop ||
 		    pthread_cond_timedwait(&o->done, &o->mu, &until) ==
@@ -186,18 +225,6 @@ int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&o->mu);
-	return rv;
-}
-
-int rkopen_registered(struct rkopen *o, uint64_t ino)
-{
-	struct ent *e;
-	int rv;
-
-	pthread_mutex_lock(&o->mu);
-	e = ent_find(o, ino);
-	rv = e != NULL && e->n > 0 && e->reg && !e->sending && !e->refused;
 	pthread_mutex_unlock(&o->mu);
 	return rv;
 }
@@ -227,8 +254,10 @@ static int check_session(struct rkopen *o)
 			    s, o->session);
 		o->session = s;
 		for (size_t i = 0; i < o->n; i++) {
+			/* the old session's pairs went with it */
 			o->e[i].reg = false;
 			o->e[i].refused = false;
+			o->e[i].unsure = false;
 		}
 		prune(o);
 		o->dirty = true;
@@ -247,7 +276,8 @@ static int send_batch(struct rkopen *o)
 	struct kv_cmd c = { .type = KV_OP_TXN };
 	struct kv_result res;
 	uint32_t n = 0;
-	bool closed = false;
+	bool closed = false, fault, lost;
+	uint64_t now = mono_ms();
 	int rv;
 
 	rv = check_session(o);
@@ -259,7 +289,7 @@ static int send_batch(struct rkopen *o)
 	for (size_t i = 0; i < o->n && n < KV_TXN_MAX; i++) {
 		struct ent *e = &o->e[i];
 
-		if (!wants(e))
+		if (!wants(e) || due_at(e) > now)
 			continue;
 		e->sending = true;
 		ops[n].type = e->n > 0 ? KV_OP_OPEN : KV_OP_CLOSE;
@@ -275,16 +305,31 @@ static int send_batch(struct rkopen *o)
 	}
 	c.ops = ops;
 	c.nops = n;
+	o->batches++;
+	fault = o->batches >= o->fault_from &&
+	    o->batches - o->fault_from < o->fault_count;
+	lost = fault && o->fault_lost;
 	pthread_mutex_unlock(&o->mu);
-	rv = clerk_mutate(o->ck, &c, &res);
+	if (lost)
+		rv = KV_EMAYBE; /* tests: not sent */
+	else
+		rv = clerk_mutate(o->ck, &c, &res);
 	pthread_mutex_lock(&o->mu);
+	if (fault && rv == KV_OK)
+		rv = KV_EMAYBE; /* tests: committed, answer lost */
 	for (uint32_t i = 0; i < n; i++) {
 		struct ent *e = ent_find(o, ops[i].inode);
 		bool open = ops[i].type == KV_OP_OPEN;
 
 		e->sending = false;
-		if (rv != KV_OK && rv != KV_ENOSPC)
-			continue; /* sent again (OPEN, CLOSE are idempotent) */
+		if (rv != KV_OK && rv != KV_ENOSPC) {
+			/* Applied or not: the next batch sends what the
+			 * entry wants then, OPEN or CLOSE (both idempotent
+			 * in apply), even when that matches @reg. */
+			e->unsure = true;
+			continue;
+		}
+		e->unsure = false;
 		e->reg = open;
 		if (rv == KV_ENOSPC && open && i >= res.fail_op) {
 			/* fail_op was refused, a later OPEN maybe: not
@@ -385,31 +430,109 @@ static void reap(struct rkopen *o, const struct orphan *g)
 }
 
 /*
- * Look at the orphans of the local state: delete those nobody holds
- * open.  Returns true when one is held open by sessions other than this
- * mount's (the caller then makes committed time advance).
+ * Delete as many of the @n orphans at @g as one TXN holds, with their
+ * attributes, if nobody holds any of them open when it applies (one
+ * commit for all: the thread's batches wait behind it).  Sets *@took to
+ * how many it covered (at least 1); returns the submit's result (KV_OK,
+ * a status, a negative errno).
  */
-static bool scan(struct rkopen *o)
+static int reap_batch(struct rkopen *o, const struct orphan *g, size_t n,
+    size_t *took)
+{
+	struct fs *fs = o->fs;
+	struct kv_cmd c = { .type = KV_OP_TXN };
+	struct kv_result res;
+	struct kv_cmp *cmps = calloc(KV_TXN_MAX, sizeof(*cmps));
+	struct kv_op *ops = calloc(KV_TXN_MAX, sizeof(*ops));
+	char ***xkeys = calloc(n, sizeof(*xkeys));
+	size_t *nx = calloc(n, sizeof(*nx));
+	size_t k = 0;
+	int rv = -ENOMEM;
+
+	*took = 1;
+	if (cmps == NULL || ops == NULL || xkeys == NULL || nx == NULL)
+		goto out;
+	for (; k < n; k++) {
+		inode_lock(fs->inodes);
+		rv = rkxattr_keys_locked(fs, g[k].ino, &xkeys[k], &nx[k]);
+		inode_unlock(fs->inodes);
+		if (rv != 0)
+			goto out;
+		if (c.ncmp + 2 > KV_TXN_MAX || c.nops + 1 + nx[k] > KV_TXN_MAX)
+			break; /* the next call's */
+		cmps[c.ncmp].key = g[k].key;
+		cmps[c.ncmp].keylen = RKFS_ORPHAN_KEY_LEN;
+		cmps[c.ncmp++].version = g[k].version;
+		cmps[c.ncmp].key = g[k].key;
+		cmps[c.ncmp].keylen = RKFS_ORPHAN_KEY_LEN;
+		cmps[c.ncmp++].version = KV_VERSION_NOTOPEN;
+		ops[c.nops].type = KV_OP_DELETE;
+		ops[c.nops].flags = KV_F_ANYVER; /* the compares pin it */
+		ops[c.nops].key = g[k].key;
+		ops[c.nops++].keylen = RKFS_ORPHAN_KEY_LEN;
+		for (size_t j = 0; j < nx[k]; j++) {
+			ops[c.nops].type = KV_OP_DELETE;
+			ops[c.nops].flags = KV_F_ANYVER;
+			ops[c.nops].key = xkeys[k][j];
+			ops[c.nops++].keylen = (uint32_t)strlen(xkeys[k][j]);
+		}
+	}
+	if (k == 0) {
+		rv = -E2BIG; /* one orphan past a TXN: reap() says so too */
+		goto out;
+	}
+	*took = k;
+	c.cmps = cmps;
+	c.ops = ops;
+	rv = rkfs_submit(fs, &c, &res);
+	if (rv == KV_OK)
+		log_debug("opens: deleted %zu removed files (closed "
+		          "everywhere)",
+		    k);
+out:
+	for (size_t i = 0; xkeys != NULL && i < n; i++)
+		if (xkeys[i] != NULL)
+			rkxattr_keys_free(xkeys[i], nx[i]);
+	free(xkeys);
+	free(nx);
+	free(ops);
+	free(cmps);
+	return rv;
+}
+
+/* Delete the @n orphans at @g nobody held open when the caller looked:
+ * in batches; a batch that lost a race (one of them opened again, or
+ * changed) is tried again one orphan at a time. */
+static void reap_all(struct rkopen *o, const struct orphan *g, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t took = 1;
+		int rv = reap_batch(o, g + i, n - i, &took);
+
+		if ((rv == KV_EVERSION || rv == KV_ENOKEY) && took > 1)
+			for (size_t k = 0; k < took; k++)
+				reap(o, &g[i + k]);
+		i += took;
+	}
+}
+
+/* Look at the orphans of the local state: delete those nobody holds
+ * open.  (A dead holder's session expires by the leader's ticker,
+ * kv/kvapp.h.) */
+static void scan(struct rkopen *o)
 {
 	struct fs *fs = o->fs;
 	struct orphans l = { 0 };
-	bool elsewhere = false;
+	size_t nfree = 0;
 
 	kv_list(fs->kv, RKFS_ORPHAN_PREFIX, strlen(RKFS_ORPHAN_PREFIX), NULL, 0,
 	    0, -1, collect, &l);
-	for (size_t i = 0; i < l.n; i++) {
-		bool mine;
-
-		if (!kv_is_open(fs->kv, l.v[i].ino)) {
-			if (!fs->opt.ro)
-				reap(o, &l.v[i]);
-			continue;
-		}
-		mine = rkopen_registered(o, l.v[i].ino);
-		elsewhere |= !mine;
-	}
+	for (size_t i = 0; i < l.n; i++)
+		if (!kv_is_open(fs->kv, l.v[i].ino))
+			l.v[nfree++] = l.v[i]; /* in order: i >= nfree */
+	if (!fs->opt.ro)
+		reap_all(o, l.v, nfree);
 	free(l.v);
-	return elsewhere;
 }
 
 /* ------------------------------------------------------------------ */
@@ -420,7 +543,6 @@ static void *sender_main(void *arg)
 	struct rkopen *o = arg;
 	int64_t renew_ms = o->session_ttl_ns / 4 / 1000000;
 	uint64_t last = mono_ms(), next_scan = 0, retry_at = 0;
-	bool ticking = false;
 
 	if (renew_ms < 100)
 		renew_ms = 100;
@@ -429,7 +551,10 @@ static void *sender_main(void *arg)
 		uint64_t now = mono_ms(), wake;
 		struct timespec ts;
 
-		if (o->dirty && now >= retry_at) {
+		/* Due: an entry's hold-down is over, or none wants a batch
+		 * but the session is to be checked (a renewal failed). */
+		if (o->dirty && now >= retry_at &&
+		    (now >= next_due(o) || next_due(o) == UINT64_MAX)) {
 			int rv = send_batch(o);
 
 			if (rv < 0) {
@@ -442,29 +567,22 @@ static void *sender_main(void *arg)
 			continue;
 		}
 		if (now >= next_scan) {
-			bool elsewhere;
-
 			pthread_mutex_unlock(&o->mu);
 			/* After a close: this member applied it first. */
 			if (next_scan == 0)
 				(void)rkfs_fresh(o->fs);
-			elsewhere = scan(o);
-			ticking = elsewhere && fsm_leading(o->fs->member);
+			scan(o);
 			pthread_mutex_lock(&o->mu);
-			next_scan = mono_ms() +
-			    (ticking ? (uint64_t)(KV_TICK_NS / 1000000)
-			             : RKOPEN_SCAN_MS);
-			if (ticking)
-				last = 0; /* renew (and tick) now */
+			next_scan = mono_ms() + RKOPEN_SCAN_MS;
 		}
-		/* Renew the session while it holds registrations (and tick
-		 * while leading for a removed file held elsewhere). */
-		if ((o->session != 0 || ticking) &&
-		    mono_ms() - last >= (uint64_t)renew_ms) {
-			bool any = ticking;
+		/* Renew the session while it holds registrations: the
+		 * leader's ticker takes a holder idle for half the TTL for
+		 * dead (kv/kvapp.h). */
+		if (o->session != 0 && mono_ms() - last >= (uint64_t)renew_ms) {
+			bool any = false;
 
 			for (size_t i = 0; i < o->n && !any; i++)
-				any = o->e[i].reg;
+				any = o->e[i].reg || o->e[i].unsure;
 			if (any) {
 				int rv;
 
@@ -479,11 +597,16 @@ static void *sender_main(void *arg)
 			last = mono_ms();
 		}
 		wake = next_scan;
-		if ((o->session != 0 || ticking) &&
-		    last + (uint64_t)renew_ms < wake)
+		if (o->session != 0 && last + (uint64_t)renew_ms < wake)
 			wake = last + (uint64_t)renew_ms;
-		if (o->dirty && retry_at < wake)
-			wake = retry_at;
+		if (o->dirty) {
+			uint64_t due = next_due(o);
+
+			if (due < retry_at || due == UINT64_MAX)
+				due = retry_at;
+			if (due < wake)
+				wake = due;
+		}
 		now = mono_ms();
 		ts = deadline_in(wake > now ? (int64_t)(wake - now) : 0);
 		if (wake > now)
@@ -532,6 +655,16 @@ struct rkopen *rkopen_new(struct fs *fs, const struct cluster *cl,
 	pthread_cond_init(&o->cv, NULL);
 	pthread_cond_init(&o->done, NULL);
 	return o;
+}
+
+void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count,
+    bool lost)
+{
+	pthread_mutex_lock(&o->mu);
+	o->fault_lost = lost;
+	o->fault_from = from;
+	o->fault_count = count;
+	pthread_mutex_unlock(&o->mu);
 }
 
 int rkopen_start(struct rkopen *o)

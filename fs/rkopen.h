@@ -14,36 +14,44 @@
  * mark the inode here (rkopen_hold, rkopen_drop) and return; a
  * background thread sends what changed, in batches (one TXN of OPEN and
  * CLOSE ops, up to KV_TXN_MAX, in the session of its own clerk), as soon
- * as the previous batch committed.  Until an open's batch commits, a
- * removal on another mount deletes the file (its descriptors here then
- * answer ESTALE, as before).  A removal on this mount first waits for
- * this mount's own registration of the file (rkopen_sync), so the local
- * case has no such window.
+ * as the previous batch committed, an OPEN only RKOPEN_HOLD_MS after the
+ * open (a file closed within it is never registered: reading small
+ * files commits nothing).  Until an open's batch commits, a removal on
+ * another mount deletes the file (its descriptors here then answer
+ * ESTALE, as before).  A removal on this mount first waits for this
+ * mount's own registration of the file (rkopen_sync, no hold-down), and
+ * fails when it does not commit, so the local case has no such window.
+ * A batch whose outcome is unknown (KV_EMAYBE) may have applied: its
+ * entries are resent as OPEN or CLOSE, whatever they want then (both are
+ * idempotent in apply).
  *
  * The orphan goes when nobody holds it open any more: every mount looks
  * at the orphans in its local state after each batch that closed
  * something and every RKOPEN_SCAN_MS, and deletes (with its extended
- * attributes) each one no session holds open, pinned by
- * KV_VERSION_NOTOPEN (the mounts race harmlessly: one TXN wins).  A
- * mount that dies holding files loses its registrations with its session
- * (session_ttl of committed time); while an orphan is held open by
- * sessions other than this mount's, the mount that leads proposes a
- * KEEPALIVE every KV_TICK_NS, so committed time advances and a dead
- * session expires even when the cluster is otherwise idle.  The session
- * of a live mount is renewed a quarter of the TTL apart while it holds
- * registrations.  Past the open table's bounds (KV_OPEN_SESSION_MAX
- * files per mount) a file is not registered: it is not kept for this
- * mount.
+ * attributes, as many as one TXN holds) those no session holds open,
+ * pinned by KV_VERSION_NOTOPEN (the mounts race harmlessly: one TXN
+ * wins).  A mount that dies holding files loses its registrations with
+ * its session (session_ttl of committed time): the leader's ticker
+ * (kv/kvapp.h) makes committed time advance while such a session looks
+ * dead.  The session of a live mount is renewed a quarter of the TTL
+ * apart while it holds registrations.  Past the open table's bounds
+ * (KV_OPEN_SESSION_MAX files per mount) a file is not registered: it is
+ * not kept for this mount.
  */
 #ifndef RAFTKV_FS_RKOPEN_H
 #define RAFTKV_FS_RKOPEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "raft/client/cluster.h"
 
 struct fs;
 struct rkopen;
+
+/* How long after an open its registration waits (a file closed within
+ * it is never registered: reads of small files cost no commit). */
+#define RKOPEN_HOLD_MS 100
 
 /* How often a mount looks for orphans nobody holds open any more. */
 #define RKOPEN_SCAN_MS 1000
@@ -81,7 +89,12 @@ void rkopen_drop(struct rkopen *o, uint64_t ino);
  */
 int rkopen_sync(struct rkopen *o, uint64_t ino, int timeout_ms);
 
-/* Does this mount hold @ino open with its registration committed? */
-int rkopen_registered(struct rkopen *o, uint64_t ino);
+/* Tests only (mount options fault_opens_maybe and fault_opens_lost,
+ * with fault_injection): the batches number @from to @from + @count - 1
+ * (counting from 1) of this mount report KV_EMAYBE: after they committed
+ * (as when a leader's answer is lost), or with @lost without being sent
+ * (as when no member answered). */
+void rkopen_fault_maybe(struct rkopen *o, unsigned from, unsigned count,
+    bool lost);
 
 #endif

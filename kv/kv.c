@@ -60,6 +60,11 @@ struct kv {
 	int64_t clock_ns; /* committed clock: max time_ns applied */
 	struct kv_options opt;
 	uint64_t apply_index; /* of the apply running (eviction hook) */
+	/* The sessions holding opens that session_expire() evicted in the
+	 * apply running: their pairs go in one pass after it (scratch). */
+	uint64_t *evicted;
+	size_t nevicted, evcap;
+	bool collect;
 	kv_lock_listener listener; /* under the write lock */
 	void *listener_arg;
 	/* Lock waiters (kv_lock_wait) sleep on @wake until @lock_seq moves:
@@ -97,6 +102,21 @@ static void session_evicted(void *arg, uint64_t client)
 	struct kv *kv = arg;
 
 	locktab_drop_session(kv->locks, client, kv->apply_index);
+	if (kv->collect && opentab_session_count(kv->opens, client) > 0) {
+		if (kv->nevicted == kv->evcap) {
+			size_t ncap = kv->evcap ? kv->evcap * 2 : 64;
+			uint64_t *nv = realloc(kv->evicted, ncap * sizeof(*nv));
+
+			if (nv == NULL) { /* the same result, slower */
+				opentab_drop_session(kv->opens, client);
+				return;
+			}
+			kv->evicted = nv;
+			kv->evcap = ncap;
+		}
+		kv->evicted[kv->nevicted++] = client;
+		return;
+	}
 	opentab_drop_session(kv->opens, client);
 }
 
@@ -212,6 +232,7 @@ void kv_free(struct kv *kv)
 	keyspace_free(kv->space.ks);
 	session_table_free(kv->sessions);
 	locktab_free(kv->locks);
+	free(kv->evicted);
 	opentab_free(kv->opens);
 	free(kv);
 }
@@ -392,7 +413,12 @@ int kv_apply(struct kv *kv, uint64_t log_index, const void *cmd, size_t len,
 		goto out;
 	}
 	kv->clock_ns = now;
-	session_expire(kv->sessions, now); /* their locks go (the hook) */
+	/* Their locks go (the hook), their opens in one pass after. */
+	kv->collect = true;
+	session_expire(kv->sessions, now);
+	kv->collect = false;
+	opentab_drop_sessions(kv->opens, kv->evicted, kv->nevicted);
+	kv->nevicted = 0;
 	kv->applied_index = log_index;
 out:
 	wake_waiters(kv, gen);
@@ -837,6 +863,38 @@ void kv_lock_each(struct kv *kv,
 	pthread_rwlock_rdlock(&kv->lock);
 	locktab_each(kv->locks, fn, arg);
 	pthread_rwlock_unlock(&kv->lock);
+}
+
+struct holders_walk {
+	struct kv *kv;
+	void (*fn)(void *arg, uint64_t session, int64_t idle_ns, uint64_t seq);
+	void *arg;
+};
+
+static void holder_one(void *arg, uint64_t session)
+{
+	struct holders_walk *w = arg;
+	int64_t t = session_time(w->kv->sessions, session);
+
+	if (t != INT64_MIN) /* always: the pairs go with the session */
+		w->fn(w->arg, session, w->kv->clock_ns - t,
+		    session_last_seq(w->kv->sessions, session));
+}
+
+void kv_open_holders(struct kv *kv,
+    void (*fn)(void *arg, uint64_t session, int64_t idle_ns, uint64_t seq),
+    void *arg)
+{
+	struct holders_walk w = { kv, fn, arg };
+
+	pthread_rwlock_rdlock(&kv->lock);
+	opentab_each_session(kv->opens, holder_one, &w);
+	pthread_rwlock_unlock(&kv->lock);
+}
+
+int64_t kv_session_ttl_ns(struct kv *kv)
+{
+	return kv->opt.session_ttl_ns; /* set once in kv_new */
 }
 
 uint64_t kv_applied_index(struct kv *kv)

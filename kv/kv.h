@@ -132,7 +132,10 @@
  *   TICK                      only advances the committed clock (lets a
  *                              leader expire idle sessions and lock
  *                              leases when idle: kvapp.c proposes one
- *                              every KV_TICK_NS while it leads).
+ *                              every KV_TICK_NS while it leads and
+ *                              locks exist, and one when nothing
+ *                              committed for KV_TICK_NS while a session
+ *                              holding opens looks dead).
  *   KEEPALIVE                 a mutation of the session that changes
  *                              nothing: renews its lock lease (LOCKS).
  *   LOCK, UNLOCK, UNLOCK_OWNER, CANCEL, GETLK, FENCE: LOCKS below.
@@ -306,8 +309,9 @@
  * time_ns it stamps): a forward step of it up to KV_CLOCK_GAP_NS shortens
  * every lease by the step, a larger one is grace, a backward step leaves
  * the committed clock still until the leader's clock catches up (leases
- * lengthen by the step).  TICKs run only while locks exist (kvapp.c): with
- * none, gaps over KV_CLOCK_GAP_NS between client writes are grace too, so
+ * lengthen by the step).  TICKs run only while locks exist, or while a
+ * session holding opens looks dead (kvapp.c): with neither, gaps over
+ * KV_CLOCK_GAP_NS between client writes are grace too, so
  * idle sessions age only while entries commit at least that often (an
  * idle cluster evicts sessions only through session_max).  Lock state of an inode
  * outlives its last name while held (DELETE or a replacing RENAME/PUT
@@ -596,6 +600,22 @@ void kv_lock_wait_shutdown(struct kv *kv);
 
 /* Does some session hold @inode open (the open table, OPENS above)? */
 bool kv_is_open(struct kv *kv, uint64_t inode);
+
+/*
+ * For each session holding files open (OPENS), in ascending order:
+ * @fn(@arg, session, idle_ns, seq), idle_ns = committed time since its
+ * last activity (what session_ttl_ns is compared with; election grace
+ * not counted), seq = that of its last request (moves with each new
+ * one).  With the read lock held: @fn must not call into @kv.  For the
+ * leader's ticker (kvapp.c): a holder that stays idle is probably dead,
+ * and committed time must advance for its session to expire.
+ */
+void kv_open_holders(struct kv *kv,
+    void (*fn)(void *arg, uint64_t session, int64_t idle_ns, uint64_t seq),
+    void *arg);
+
+/* The options' session_ttl_ns (the default filled in). */
+int64_t kv_session_ttl_ns(struct kv *kv);
 
 /* Number of held locks and of waiters in the lock table. */
 void kv_lock_count(struct kv *kv, uint32_t *held, uint32_t *waiting);

@@ -17,6 +17,7 @@
 #include "kv/query.h"
 #include "raft/client/cluster.h"
 #include "raft/le.h"
+#include "raft/util/clock.h"
 #include "raft/util/logging.h"
 
 static int encode_result(const struct kv_result *r, void **out, size_t *len)
@@ -320,8 +321,23 @@ static void app_destroy(void *arg)
 }
 
 /* ------------------------------------------------------------------------
- * The ticker: TICKs while leading and locks exist (kvapp.h)
+ * The ticker: TICKs while leading and locks exist (kvapp.h), or while a
+ * session holding files open looks dead
  * ------------------------------------------------------------------------ */
+
+/* A session holding files open (kv.h, OPENS), as this leader saw it. */
+struct holder {
+	uint64_t session;
+	int64_t idle_ns; /* committed idle time, last look */
+	uint64_t seq; /* of its last request, last look */
+	uint64_t since_ms; /* mono_ms() of its last activity seen */
+};
+
+struct holders {
+	struct holder *v;
+	size_t n, cap;
+	bool nomem;
+};
 
 struct ticker {
 	struct kv *kv;
@@ -330,6 +346,8 @@ struct ticker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
 	bool stopping;
+	struct holders h; /* the thread's, while leading */
+	uint64_t seen_applied; /* kv_applied_index() at the last look */
 };
 
 static int64_t realtime_ns(void)
@@ -356,6 +374,70 @@ static void propose_tick(struct ticker *tk)
 		free(reply);
 }
 
+static void holder_seen(void *arg, uint64_t session, int64_t idle_ns,
+    uint64_t seq)
+{
+	struct holders *l = arg;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		struct holder *nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (nv == NULL) {
+			l->nomem = true;
+			return;
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = (struct holder){ session, idle_ns, seq, 0 };
+}
+
+/*
+ * Look at the sessions holding files open: is one idle, by this leader's
+ * clock, for more than half the session TTL?  A live mount renews its
+ * session a quarter of the TTL apart while it holds registrations
+ * (fs/rkopen.h), so such a session is most likely dead, and its
+ * registrations (which keep removed files) go only once committed time
+ * moves past its TTL: the caller then makes committed time advance.
+ * Activity is a new request of the session (its seq moved) or a drop of
+ * its committed idle time (a retried request; election grace moves a
+ * session's last activity and the committed clock together, so it leaves
+ * that idle time alone, and on an idle cluster a renewal may not change
+ * it either: hence the seq).  Only the leader looks; a new leader waits
+ * half a TTL again.
+ */
+static bool holder_dead(struct ticker *tk)
+{
+	struct holders now = { 0 };
+	uint64_t ms = mono_ms();
+	uint64_t half = (uint64_t)(kv_session_ttl_ns(tk->kv) / 2000000);
+	bool dead = false;
+	size_t j = 0;
+
+	kv_open_holders(tk->kv, holder_seen, &now);
+	if (now.nomem) {
+		free(now.v);
+		return false;
+	}
+	for (size_t i = 0; i < now.n; i++) {
+		struct holder *h = &now.v[i];
+
+		while (j < tk->h.n && tk->h.v[j].session < h->session)
+			j++;
+		if (j < tk->h.n && tk->h.v[j].session == h->session &&
+		    h->seq == tk->h.v[j].seq &&
+		    h->idle_ns >= tk->h.v[j].idle_ns)
+			h->since_ms = tk->h.v[j].since_ms; /* no activity */
+		else
+			h->since_ms = ms; /* new here, or active */
+		dead |= ms - h->since_ms > half;
+	}
+	free(tk->h.v);
+	tk->h = now;
+	return dead;
+}
+
 static void *ticker_main(void *arg)
 {
 	struct ticker *tk = arg;
@@ -379,8 +461,21 @@ static void *ticker_main(void *arg)
 		pthread_mutex_unlock(&tk->mu);
 		member_status(tk->m, &st);
 		kv_lock_count(tk->kv, &held, &waiting);
-		if (st.raft.role == RAFT_LEADER && held + waiting > 0)
-			propose_tick(tk);
+		if (st.raft.role != RAFT_LEADER) {
+			tk->h.n = 0; /* a new term looks afresh */
+		} else {
+			bool dead = holder_dead(tk);
+
+			if (held + waiting > 0)
+				propose_tick(tk);
+			else if (dead &&
+			    kv_applied_index(tk->kv) == tk->seen_applied)
+				/* Nothing committed for a loop: fill the
+				 * gap, so that it counts toward the dead
+				 * session's TTL. */
+				propose_tick(tk);
+		}
+		tk->seen_applied = kv_applied_index(tk->kv);
 		pthread_mutex_lock(&tk->mu);
 	}
 	pthread_mutex_unlock(&tk->mu);
@@ -425,6 +520,7 @@ void kvapp_stop(void *run)
 	pthread_join(tk->thread, NULL);
 	pthread_cond_destroy(&tk->cv);
 	pthread_mutex_destroy(&tk->mu);
+	free(tk->h.v);
 	free(tk);
 }
 

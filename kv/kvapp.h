@@ -18,8 +18,13 @@
  *   start     a ticker thread: while this member leads and the lock table
  *             holds something, it proposes a TICK every KV_TICK_NS, so
  *             that committed time, hence lock-lease expiry, advances when
- *             the cluster is otherwise idle (kv.h, LOCKS); stop ends it
- *             and releases the workers blocked in LOCKWAIT
+ *             the cluster is otherwise idle (kv.h, LOCKS); and while a
+ *             session holding files open (kv.h, OPENS) has shown no
+ *             activity for half the session TTL by this leader's clock
+ *             (a dead mount: live ones renew a quarter TTL apart), a
+ *             TICK whenever nothing committed for KV_TICK_NS, so that
+ *             its session, and the removed files it kept, expire; stop
+ *             ends it and releases the workers blocked in LOCKWAIT
  */
 #ifndef RAFTKV_KV_KVAPP_H
 #define RAFTKV_KV_KVAPP_H

@@ -198,32 +198,69 @@ bool opentab_remove(struct opentab *t, uint64_t session, uint64_t inode)
 	return true;
 }
 
+/* Drop the pairs and the records of the sessions whose record count is
+ * 0 (marked by the callers below): one pass over the pairs, a binary
+ * search of each pair's session. */
+static void compact(struct opentab *t)
+{
+	uint32_t w = 0;
+
+	for (uint32_t i = 0; i < t->n; i++) {
+		uint32_t j = sess_find(t, t->p[i].session);
+
+		if (j < t->ns && t->s[j].session == t->p[i].session &&
+		    t->s[j].count > 0)
+			t->p[w++] = t->p[i];
+	}
+	t->n = w;
+	w = 0;
+	for (uint32_t j = 0; j < t->ns; j++)
+		if (t->s[j].count > 0)
+			t->s[w++] = t->s[j];
+	t->ns = w;
+}
+
+void opentab_drop_sessions(struct opentab *t, const uint64_t *sessions,
+    size_t n)
+{
+	bool any = false;
+
+	for (size_t k = 0; k < n; k++) {
+		uint32_t j = sess_find(t, sessions[k]);
+
+		if (j < t->ns && t->s[j].session == sessions[k]) {
+			t->s[j].count = 0; /* marked: compact() drops it */
+			any = true;
+		}
+	}
+	if (any)
+		compact(t);
+}
+
 void opentab_drop_session(struct opentab *t, uint64_t session)
 {
-	uint32_t j = sess_find(t, session), w = 0;
-
-	if (j >= t->ns || t->s[j].session != session)
-		return;
-	for (uint32_t i = 0; i < t->n; i++)
-		if (t->p[i].session != session)
-			t->p[w++] = t->p[i];
-	t->n = w;
-	memmove(&t->s[j], &t->s[j + 1],
-	    (size_t)(t->ns - j - 1) * sizeof(*t->s));
-	t->ns--;
+	opentab_drop_sessions(t, &session, 1);
 }
 
 void opentab_sweep(struct opentab *t, bool (*alive)(void *arg, uint64_t s),
     void *arg)
 {
-	uint32_t j = 0;
+	bool any = false;
 
-	while (j < t->ns) {
-		if (alive(arg, t->s[j].session))
-			j++;
-		else
-			opentab_drop_session(t, t->s[j].session);
-	}
+	for (uint32_t j = 0; j < t->ns; j++)
+		if (!alive(arg, t->s[j].session)) {
+			t->s[j].count = 0;
+			any = true;
+		}
+	if (any)
+		compact(t);
+}
+
+void opentab_each_session(const struct opentab *t,
+    void (*fn)(void *arg, uint64_t session), void *arg)
+{
+	for (uint32_t j = 0; j < t->ns; j++)
+		fn(arg, t->s[j].session);
 }
 
 uint64_t opentab_last_inode(const struct opentab *t)

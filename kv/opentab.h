@@ -14,8 +14,9 @@
  *
  * Memory: 16 bytes per (inode, session) pair, 16 per session holding
  * some.  Cost: an add or remove is a binary search plus a memmove of the
- * pairs after it (at most KV_OPEN_MAX * 16 bytes = 1 MiB); a session
- * that goes costs one pass over the pairs.  Allocation happens only
+ * pairs after it (at most KV_OPEN_MAX * 16 bytes = 1 MiB); the
+ * sessions that go in one apply (evicted together) cost one pass over
+ * the pairs for all of them (kv.c collects them).  Allocation happens only
  * before a call changes anything, so -ENOMEM means "nothing changed".
  * Not thread-safe: struct kv serialises access.
  */
@@ -58,13 +59,25 @@ int opentab_reserve(struct opentab *t, uint32_t n);
 /* Forget that @session holds @inode open: true if it did. */
 bool opentab_remove(struct opentab *t, uint64_t session, uint64_t inode);
 
-/* Forget every inode @session holds (its session was evicted). */
+/* Forget every inode @session holds (its session was evicted).  One
+ * pass over the pairs: several sessions at once with the next. */
 void opentab_drop_session(struct opentab *t, uint64_t session);
+
+/* Forget every inode each of the @n @sessions holds (sessions holding
+ * none are ignored): one pass over the pairs for all of them, O(pairs
+ * log sessions + @n log sessions).  Never fails. */
+void opentab_drop_sessions(struct opentab *t, const uint64_t *sessions,
+    size_t n);
 
 /* Drop every session for which @alive(@arg, session) is false (after a
  * restore trimmed the session table). */
 void opentab_sweep(struct opentab *t, bool (*alive)(void *arg, uint64_t s),
     void *arg);
+
+/* Call @fn(@arg, session) for each session holding some inode, in
+ * ascending order.  @fn must not change @t. */
+void opentab_each_session(const struct opentab *t,
+    void (*fn)(void *arg, uint64_t session), void *arg);
 
 /* The largest inode in the table (0: empty). */
 uint64_t opentab_last_inode(const struct opentab *t);

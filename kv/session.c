@@ -354,6 +354,13 @@ int64_t session_time(const struct session_table *st, uint64_t client)
 	return i == NIL ? INT64_MIN : st->s[i].time_ns;
 }
 
+uint64_t session_last_seq(const struct session_table *st, uint64_t client)
+{
+	uint32_t i = find(st, client);
+
+	return i == NIL ? 0 : st->s[i].seq;
+}
+
 void session_shift(struct session_table *st, int64_t delta)
 {
 	for (uint32_t i = st->oldest; i != NIL; i = st->s[i].next)

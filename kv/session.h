@@ -114,6 +114,10 @@ void session_expire(struct session_table *st, int64_t now);
  */
 int64_t session_time(const struct session_table *st, uint64_t client);
 
+/* The seq of @client's last recorded request (0: none yet, or no such
+ * session).  It moves with every new request of the session. */
+uint64_t session_last_seq(const struct session_table *st, uint64_t client);
+
 /*
  * Move the last activity of every session by @delta ns of committed time
  * (the election grace, kv.c: time during which nothing could commit does

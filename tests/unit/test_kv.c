@@ -1573,6 +1573,73 @@ static void test_kv_open_table_goes_with_the_session(void **state)
 	kv_free(kv);
 }
 
+/* OPEN of a pair that exists and CLOSE of one that does not change
+ * nothing and succeed: a mount resends either after an answer it lost
+ * (fs/rkopen.c, unsure entries). */
+static void test_kv_open_table_ops_are_idempotent(void **state)
+{
+	struct kv *kv = new_kv();
+	uint64_t a = reg(kv), ino;
+	struct kv_op op;
+
+	(void)state;
+	op1(kv, o_put("/f", "data", 0, 0));
+	ino = attr_of(kv, "/f").inode;
+	op = o_open(ino, false); /* never opened */
+	assert_int_equal(opens(kv, a, 1, &op, 1).status, KV_OK);
+	assert_false(kv_is_open(kv, ino));
+	op = o_open(ino, true);
+	assert_int_equal(opens(kv, a, 2, &op, 1).status, KV_OK);
+	assert_int_equal(opens(kv, a, 3, &op, 1).status, KV_OK);
+	assert_true(kv_is_open(kv, ino));
+	op = o_open(ino, false);
+	assert_int_equal(opens(kv, a, 4, &op, 1).status, KV_OK);
+	assert_false(kv_is_open(kv, ino)); /* one pair, not a count */
+	assert_int_equal(opens(kv, a, 5, &op, 1).status, KV_OK);
+	assert_false(kv_is_open(kv, ino));
+	kv_free(kv);
+}
+
+/* Many sessions holding files expire in one apply: all their pairs go
+ * (kv.c collects them: one pass of opentab_drop_sessions()), a session
+ * that stayed active keeps its own. */
+static void test_kv_open_table_many_sessions_expire_at_once(void **state)
+{
+	enum { NS = 3000 };
+	struct kv_options opt = { .session_ttl_ns = 10 * SEC };
+	struct kv *kv = kv_new(&opt);
+	uint64_t *ino = calloc(NS, sizeof(*ino)), live;
+	struct kv_op op[2];
+	char key[32];
+
+	(void)state;
+	assert_non_null(ino);
+	for (int i = 0; i < NS; i++) {
+		uint64_t s = reg(kv);
+
+		snprintf(key, sizeof(key), "/f%d", i);
+		op1(kv, o_put(key, "x", 0, 0));
+		ino[i] = attr_of(kv, key).inode;
+		op[0] = o_open(ino[i], true);
+		assert_int_equal(opens(kv, s, 1, op, 1).status, KV_OK);
+	}
+	live = reg(kv);
+	op[0] = o_open(ino[0], true);
+	op[1] = o_open(ino[NS - 1], true);
+	assert_int_equal(opens(kv, live, 1, op, 2).status, KV_OK);
+	advance(kv, 6 * SEC);
+	op[0] = o_open(ino[1], true); /* activity: renews live */
+	assert_int_equal(opens(kv, live, 2, op, 1).status, KV_OK);
+	advance(kv, 5 * SEC);
+	tick(kv); /* the NS others idle past the TTL: evicted at once */
+	assert_int_equal(kv_session_count(kv), 1);
+	for (int i = 0; i < NS; i++)
+		assert_int_equal(kv_is_open(kv, ino[i]),
+		    i == 0 || i == 1 || i == NS - 1);
+	free(ino);
+	kv_free(kv);
+}
+
 static void test_kv_open_table_is_bounded(void **state)
 {
 	struct kv *kv = new_kv();
@@ -3640,6 +3707,9 @@ int main(void)
 		    test_kv_session_capacity_evicts_least_recently_used),
 		cmocka_unit_test(test_kv_open_table_pins_the_removal),
 		cmocka_unit_test(test_kv_open_table_goes_with_the_session),
+		cmocka_unit_test(test_kv_open_table_ops_are_idempotent),
+		cmocka_unit_test(
+		    test_kv_open_table_many_sessions_expire_at_once),
 		cmocka_unit_test(test_kv_open_table_is_bounded),
 		cmocka_unit_test(test_kv_many_clients_memory_bound),
 		cmocka_unit_test(test_kv_replicas_end_byte_identical),
