@@ -667,3 +667,31 @@ int fsh_setup(const char *tag, const char *extra)
 	setting_up = false;
 	return 0;
 }
+
+size_t fsh_count_keys(const char *prefix)
+{
+	struct clerk_options o;
+	struct clerk *ck;
+	struct clerk_entry *e = NULL;
+	size_t n = 0;
+
+	clerk_options_defaults(&o);
+	o.deadline_ms = 20000;
+	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
+	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n) ==
+	        KV_OK,
+	    "list");
+	clerk_entries_free(e, n);
+	clerk_free(ck);
+	return n;
+}
+
+bool fsh_wait_keys(const char *prefix, size_t want)
+{
+	for (int t = 0; t < 200; t++) {
+		if (fsh_count_keys(prefix) == want)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}

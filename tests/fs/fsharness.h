@@ -108,6 +108,16 @@ void expect_errno(int i, const char *rel, int want);
  * (indexes): @drop_pct, @delay_ms, @blocked (cproto.h).  The call goes
  * through a client with the admin key; a failed call is logged and tried
  * again (3 tries of 5 s) before the CHECK fails. */
+/* The number of keys under @prefix, read through a fresh clerk (linearizable). */
+size_t fsh_count_keys(const char *prefix);
+
+/*
+ * Wait (up to 20 s) until @prefix holds @want keys; false if it never
+ * did.  The kernel sends a file's release after close(2) has returned,
+ * so what a close frees shows a little later.
+ */
+bool fsh_wait_keys(const char *prefix, size_t want);
+
 void fsh_fault(int from, int to, unsigned drop_pct, unsigned delay_ms,
     bool blocked);
 /* Block (or heal) every link between member @i and the others. */

@@ -350,36 +350,6 @@ static void test_xattr(void)
 }
 
 /* The number of keys under @prefix (a linearizable listing). */
-static size_t count_keys(const char *prefix)
-{
-	struct clerk_options o;
-	struct clerk *ck;
-	struct clerk_entry *e = NULL;
-	size_t n = 0;
-
-	clerk_options_defaults(&o);
-	o.deadline_ms = 20000;
-	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
-	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n) ==
-	        KV_OK,
-	    "list");
-	clerk_entries_free(e, n);
-	clerk_free(ck);
-	return n;
-}
-
-/* Wait (up to 20 s) until @prefix holds @want keys: the kernel sends a
- * file's release after close(2) has returned. */
-static bool wait_keys(const char *prefix, size_t want)
-{
-	for (int t = 0; t < 200; t++) {
-		if (count_keys(prefix) == want)
-			return true;
-		sleep_ms(100);
-	}
-	return false;
-}
-
 /* A file removed while open on a mount stays readable and writable
  * through its descriptors there; its last close deletes it. */
 static void test_open_unlinked(void)
@@ -404,9 +374,9 @@ static void test_open_unlinked(void)
 	        memcmp(buf, "STILL here", 10) == 0,
 	    "read back");
 	CHECK(fstat(fd, &st) == 0 && st.st_size == 10, "fstat");
-	CHECK(count_keys("\001o/") == 1, "kept as one hidden key");
+	CHECK(fsh_count_keys("\001o/") == 1, "kept as one hidden key");
 	CHECK(close(fd) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted by the last close");
 
 	/* Renamed over while open: the old file lives on for its reader. */
 	pathf(p, 0, "ro1");
@@ -421,11 +391,11 @@ static void test_open_unlinked(void)
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "old", 3),
 	    "the replaced file through its descriptor");
 	CHECK(close(fd) == 0, "close");
-	CHECK(count_keys("\001o/") == 1, "kept while one is open");
+	CHECK(fsh_count_keys("\001o/") == 1, "kept while one is open");
 	CHECK(pread(fd2, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "old", 3),
 	    "second descriptor");
 	CHECK(close(fd2) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted by the last close");
 }
 
 /* The raftkv client and the mounts are one namespace. */
@@ -683,7 +653,7 @@ static void test_links(void)
 	pathf(q, 0, "ln_c");
 	CHECK(link(p, q) == 0, "link");
 	CHECK(unlink(p) == 0, "unlink while open");
-	CHECK(count_keys("\001o/") == 0, "no hidden key");
+	CHECK(fsh_count_keys("\001o/") == 0, "no hidden key");
 	CHECK(pwrite(fd, "3", 1, 2) == 1 && fsync(fd) == 0, "write");
 	CHECK(close(fd) == 0, "close");
 	CHECK(close(fd1) == 0, "close");
@@ -693,11 +663,11 @@ static void test_links(void)
 	fd = open(q, O_RDONLY);
 	CHECK(fd >= 0, "open");
 	CHECK(unlink(q) == 0, "unlink the last name");
-	CHECK(count_keys("\001o/") == 1, "kept as one hidden key");
+	CHECK(fsh_count_keys("\001o/") == 1, "kept as one hidden key");
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 3 && !memcmp(buf, "TW3", 3),
 	    "read after the last unlink");
 	CHECK(close(fd) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "deleted by the last close");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted by the last close");
 
 	/* Rename over one name of a linked file drops that name only. */
 	pathf(p, 0, "ln_x");
@@ -1424,7 +1394,7 @@ static void test_kill9(void)
 	ofd = open(p, O_RDONLY);
 	CHECK(ofd >= 0, "open");
 	CHECK(unlink(p) == 0, "unlink");
-	CHECK(count_keys("\001o/") == 1, "an orphan");
+	CHECK(fsh_count_keys("\001o/") == 1, "an orphan");
 	/* Acknowledged just before the kill: fsync'ed, and closed. */
 	pathf(p, v, "fsynced");
 	fd = open(p, O_CREAT | O_WRONLY, 0644);
@@ -1448,7 +1418,7 @@ static void test_kill9(void)
 	CHECK(!is_mounted(mnt[v]), "unmounted");
 	close(ofd);
 	start(v);
-	CHECK(count_keys("\001o/") == 1,
+	CHECK(fsh_count_keys("\001o/") == 1,
 	    "the orphan is kept for the dead process's session");
 	expect_file(v, "after-kill", "still working");
 	expect_file(v, "moved/sub/g", "nested");

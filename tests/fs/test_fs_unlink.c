@@ -32,24 +32,6 @@
 #include "raft/client/cproto.h"
 #include "tests/fs/fsharness.h"
 
-static size_t count_keys(const char *prefix)
-{
-	struct clerk_options o;
-	struct clerk *ck;
-	struct clerk_entry *e = NULL;
-	size_t n = 0;
-
-	clerk_options_defaults(&o);
-	o.deadline_ms = 20000;
-	CHECK(clerk_new(&cl, &o, &ck) == 0, "clerk");
-	CHECK(clerk_list(ck, prefix, strlen(prefix), NULL, 0, 0, -1, &e, &n) ==
-	        KV_OK,
-	    "list");
-	clerk_entries_free(e, n);
-	clerk_free(ck);
-	return n;
-}
-
 /* Member @idx's commit index. */
 static uint64_t commit_of(int idx)
 {
@@ -63,17 +45,6 @@ static uint64_t commit_of(int idx)
 	CHECK(clerk_member_status(ck, (uint32_t)idx, &st) == 0, "status");
 	clerk_free(ck);
 	return st.commit;
-}
-
-/* Wait (up to 20 s) until @prefix holds @want keys. */
-static bool wait_keys(const char *prefix, size_t want)
-{
-	for (int t = 0; t < 200; t++) {
-		if (count_keys(prefix) == want)
-			return true;
-		sleep_ms(100);
-	}
-	return false;
 }
 
 /*
@@ -103,7 +74,7 @@ static int open_then_remove_more(int a, int b, const char *rel,
 		} else {
 			CHECK(unlink(p) == 0, "unlink on mount %d", a + 1);
 		}
-		if (count_keys("\001o/") == before + 1)
+		if (fsh_count_keys("\001o/") == before + 1)
 			return fd;
 		/* Deleted before the registration committed: the window
 		 * raftkv(7) describes; its descriptor answers ESTALE. */
@@ -122,7 +93,7 @@ static int open_then_remove(int a, int b, const char *rel, const char *data,
 static void test_removed_elsewhere(void)
 {
 	int l = leader_index(), a = (l + 1) % N, b = (l + 2) % N, fd;
-	size_t keys0 = count_keys("");
+	size_t keys0 = fsh_count_keys("");
 	char buf[64];
 	struct stat st;
 
@@ -148,10 +119,10 @@ static void test_removed_elsewhere(void)
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 18 &&
 	        memcmp(buf, "HELD data and more", 18) == 0,
 	    "read after the session TTL");
-	CHECK(count_keys("") == keys0 + 1, "kept as one hidden key");
+	CHECK(fsh_count_keys("") == keys0 + 1, "kept as one hidden key");
 	CHECK(close(fd) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "deleted after the close elsewhere");
-	CHECK(count_keys("") == keys0, "nothing left of it");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted after the close elsewhere");
+	CHECK(fsh_count_keys("") == keys0, "nothing left of it");
 
 	/* Renamed over on one mount while open on another. */
 	fd = open_then_remove(b, l, "over", "old data", "new");
@@ -161,7 +132,7 @@ static void test_removed_elsewhere(void)
 	        memcmp(buf, "old data", 8) == 0,
 	    "the replaced file, on the leader's mount");
 	CHECK(close(fd) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "deleted after the close");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted after the close");
 }
 
 /* A mount killed while holding a removed file: the file goes once the
@@ -180,7 +151,7 @@ static void test_holder_killed(void)
 	unmount(v);
 	/* Kept until then (not asserted here: the TTL is 2 s of committed
 	 * time; test_fs_mount's kill -9 checks it with 10 minutes). */
-	CHECK(wait_keys("\001o/", 0), "deleted once its session expired");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted once its session expired");
 	start(v);
 	expect_errno(v, "victim", ENOENT);
 }
@@ -191,7 +162,7 @@ static void test_many_closed(void)
 {
 	enum { K = 5 };
 	int l = leader_index(), a = (l + 1) % N, b = (l + 2) % N, fd[K];
-	size_t keys0 = count_keys("");
+	size_t keys0 = fsh_count_keys("");
 	char rel[16], p[PATH_MAX];
 
 	for (int k = 0; k < K; k++) {
@@ -202,11 +173,11 @@ static void test_many_closed(void)
 		fd[k] = open_then_remove_more(a, b, rel, "many", NULL,
 		    (size_t)k);
 	}
-	CHECK(count_keys("\001o/") == K, "%d kept", K);
+	CHECK(fsh_count_keys("\001o/") == K, "%d kept", K);
 	for (int k = 0; k < K; k++)
 		CHECK(close(fd[k]) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "all deleted after the closes");
-	CHECK(count_keys("") == keys0, "nothing left of them (attributes)");
+	CHECK(fsh_wait_keys("\001o/", 0), "all deleted after the closes");
+	CHECK(fsh_count_keys("") == keys0, "nothing left of them (attributes)");
 }
 
 /* Reading small files (open, read, close) registers none of them: each
@@ -278,7 +249,7 @@ static void test_lost_answer(void)
 	CHECK(close(fd) == 0, "close");
 	sleep_ms(3000); /* the CLOSE, after the faults */
 	CHECK(unlink(p) == 0, "unlink");
-	CHECK(count_keys("\001o/") == 0,
+	CHECK(fsh_count_keys("\001o/") == 0,
 	    "closed everywhere: deleted, not kept (the lost OPEN's pair "
 	    "was closed)");
 
@@ -298,12 +269,13 @@ static void test_lost_answer(void)
 	CHECK(fd >= 0, "open again on mount %d", v + 1);
 	sleep_ms(3000); /* the OPEN again, after the faults */
 	CHECK(unlink(p) == 0, "unlink on mount %d", a + 1);
-	CHECK(count_keys("\001o/") == 1, "held open on mount %d: kept", v + 1);
+	CHECK(fsh_count_keys("\001o/") == 1, "held open on mount %d: kept",
+	    v + 1);
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 6 &&
 	        memcmp(buf, "lost B", 6) == 0,
 	    "read after the unlink elsewhere");
 	CHECK(close(fd) == 0, "close");
-	CHECK(wait_keys("\001o/", 0), "deleted after the close");
+	CHECK(fsh_wait_keys("\001o/", 0), "deleted after the close");
 	restart_with(v, "");
 }
 
@@ -337,7 +309,7 @@ static void test_local_unregistered(void)
 	CHECK(rename(q, p) == 0, "closed: the rename over it goes through");
 	expect_file(v, "unreg", "replacement");
 	CHECK(unlink(p) == 0, "unlink");
-	CHECK(count_keys("\001o/") == 0, "nothing kept");
+	CHECK(fsh_count_keys("\001o/") == 0, "nothing kept");
 
 	/* Removed on another mount: deleted (not registered: the window
 	 * raftkv(7) describes), v's descriptor answers ESTALE. */
@@ -347,7 +319,7 @@ static void test_local_unregistered(void)
 	CHECK(pwrite(fd, "U", 1, 0) == 1 && fsync(fd) == 0, "write here");
 	pathf(q, (v + 1) % N, "unreg");
 	CHECK(unlink(q) == 0, "unlink on another mount");
-	CHECK(count_keys("\001o/") == 0, "not kept");
+	CHECK(fsh_count_keys("\001o/") == 0, "not kept");
 	for (int k = 0; k < 3; k++) {
 		struct stat st;
 
