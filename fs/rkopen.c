@@ -267,8 +267,9 @@ static int check_session(struct rkopen *o)
 
 /*
  * With @mu held: send one batch of what changed.  Returns 1 when the
- * batch committed and closed something, 0 when it committed, a negative
- * value when it did not (try again later).
+ * batch committed and closed something, 0 when it committed, 2 when
+ * there was nothing to send (no request, so no renewal of the session),
+ * a negative value when it did not commit (try again later).
  */
 static int send_batch(struct rkopen *o)
 {
@@ -300,8 +301,11 @@ static int send_batch(struct rkopen *o)
 	for (size_t i = 0; i < o->n && !o->dirty; i++)
 		o->dirty = wants(&o->e[i]); /* more than one batch */
 	if (n == 0) {
+		/* Files opened and closed within the hold-down: never
+		 * registered, nothing to keep of them. */
+		prune(o);
 		free(ops);
-		return 0;
+		return 2;
 	}
 	c.ops = ops;
 	c.nops = n;
@@ -561,7 +565,9 @@ static void *sender_main(void *arg)
 				retry_at = mono_ms() + 200;
 				continue;
 			}
-			last = mono_ms();
+			/* Only a committed batch renewed the session. */
+			if (rv != 2)
+				last = mono_ms();
 			if (rv == 1)
 				next_scan = 0; /* closed: look now */
 			continue;

@@ -447,6 +447,7 @@ static void *ticker_main(void *arg)
 		struct timespec at;
 		struct node_status st;
 		uint32_t held, waiting;
+		uint64_t applied;
 
 		clock_gettime(CLOCK_MONOTONIC, &at);
 		at.tv_nsec += (long)(KV_TICK_NS % 1000000000ll);
@@ -461,6 +462,9 @@ static void *ticker_main(void *arg)
 		pthread_mutex_unlock(&tk->mu);
 		member_status(tk->m, &st);
 		kv_lock_count(tk->kv, &held, &waiting);
+		/* Before our own tick: it counts as something committed, so
+		 * a dead holder costs one tick a second, not two. */
+		applied = kv_applied_index(tk->kv);
 		if (st.raft.role != RAFT_LEADER) {
 			tk->h.n = 0; /* a new term looks afresh */
 		} else {
@@ -468,14 +472,13 @@ static void *ticker_main(void *arg)
 
 			if (held + waiting > 0)
 				propose_tick(tk);
-			else if (dead &&
-			    kv_applied_index(tk->kv) == tk->seen_applied)
+			else if (dead && applied == tk->seen_applied)
 				/* Nothing committed for a loop: fill the
 				 * gap, so that it counts toward the dead
 				 * session's TTL. */
 				propose_tick(tk);
 		}
-		tk->seen_applied = kv_applied_index(tk->kv);
+		tk->seen_applied = applied;
 		pthread_mutex_lock(&tk->mu);
 	}
 	pthread_mutex_unlock(&tk->mu);

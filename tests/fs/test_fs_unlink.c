@@ -112,10 +112,26 @@ static void test_removed_elsewhere(void)
 	        memcmp(buf, "HELD data and more", 18) == 0,
 	    "read back");
 	CHECK(fstat(fd, &st) == 0 && st.st_size == 18, "fstat");
-	/* Held past the session TTL (2 s): the holder renews its session
+	/* Held 5 s, past the session TTL (2 s): the holder renews its session
 	 * a quarter TTL apart (so the leader's ticker does not take it
-	 * for dead), the file stays. */
-	sleep_ms(3000);
+	 * for dead), the file stays.  Meanwhile the holder's mount opens
+	 * and closes another file every 100 ms, within the hold-down, so
+	 * never registered: those send nothing and must not count as a
+	 * renewal (they did: the session expired and the file went). */
+	{
+		char p[PATH_MAX + 64];
+
+		pathf(p, a, "short");
+		put_file(p, "short", O_TRUNC);
+		pathf(p, b, "short");
+		for (int t = 0; t < 50; t++) {
+			int sfd = open(p, O_RDONLY);
+
+			CHECK(sfd >= 0 && close(sfd) == 0, "short open");
+			sleep_ms(100);
+		}
+		CHECK(unlink(p) == 0, "unlink short");
+	}
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 18 &&
 	        memcmp(buf, "HELD data and more", 18) == 0,
 	    "read after the session TTL");
