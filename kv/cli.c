@@ -573,9 +573,12 @@ static void end_group(pid_t pgrp, uint64_t kill_at)
  * held the lock; a stopped command is not continued then, and one found
  * stopped past the lease is killed at once).  A guard (lockguard.h) kills
  * the group if we die, or if the lease runs out while the command runs
- * and we do not (stopped): we may be killed with SIGKILL by pid or group
- * (timeout -k), and the command's group is not ours.  The command itself
- * also dies with us (PR_SET_PDEATHSIG), should the guard be missing.
+ * and we do not (stopped), whatever the state of the group, and at the
+ * end of the grace after a loss: we may be killed with SIGKILL by pid or
+ * group (timeout -k), or stopped, and the command's group is not ours.
+ * The command is run only once the guard is up (else EXIT_ERROR, not
+ * run), and killed if the guard ends early (EXIT_ERROR).  It also dies
+ * with us (PR_SET_PDEATHSIG).
  */
 static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, char **argv)
