@@ -749,10 +749,10 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 				 * gets SIGKILL at the end of the grace,
 				 * from the guard too if we are stopped
 				 * by then.  Signals first, then words. */
-				kill(-pid, SIGTERM);
 				lost = true;
 				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
 				lockguard_kill_at(g, kill_at);
+				kill(-pid, SIGTERM);
 				fprintf(stderr,
 				    "%s: lock %s: lost (lease expired, or "
 				    "no renewal for a lease); "

@@ -406,6 +406,50 @@ static void test_cut_off_stops_command(void **state)
 }
 
 /*
+ * The same loss, and raftkv stopped right after its SIGTERM (an outside
+ * SIGSTOP; a SIGTTOU on its own message): the command, which ignores
+ * SIGTERM, must still get SIGKILL at the end of the 5 s grace, from the
+ * guard.  Before, raftkv stood the guard down at the loss, and the
+ * command ran on for as long as raftkv stayed stopped.
+ */
+static void test_lost_then_cli_stopped(void **state)
+{
+	struct harness *h = start(state, "cli-lock-loststop");
+	pid_t holder;
+	char cmd[64];
+	bool ended = false, told;
+	int rv;
+
+	holder = harness_sh(h,
+	    "exec raftkv lock V -- sh -c "
+	    "'trap \"echo term > $D/term\" TERM; echo $$ > $D/cmd.pid; "
+	    "while :; do sleep 0.2; done'");
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	assert_true(atoi(cmd) > 0);
+	for (int i = 0; i < harness_n(h); i++)
+		assert_int_equal(harness_kill(h, i, SIGSTOP), 0);
+	/* Lost within a lease (10 s): SIGTERM, noted by the trap. */
+	told = wait_file(h, "term", 30000);
+	if (told) {
+		assert_int_equal(kill(holder, SIGSTOP), 0);
+		/* The grace (5 s) from the loss. */
+		ended = gone(atoi(cmd), 10000);
+	}
+	for (int i = 0; i < harness_n(h); i++)
+		harness_kill(h, i, SIGCONT);
+	kill(holder, SIGCONT);
+	rv = wait_status_for(holder, 60000);
+	kill(-atoi(cmd), SIGKILL);
+	kill(holder, SIGKILL);
+	harness_wait_status(holder);
+	assert_true(told);
+	assert_true(ended);
+	assert_int_equal(rv, 5);
+	harness_mark_passed(h);
+}
+
+/*
  * SIGTERM (and SIGINT, SIGHUP) sent to `raftkv lock` reach the whole
  * process group of its command: here sh and the sleep it started (which
  * ignores nothing) both end, and raftkv lock exits with sh's status
@@ -819,6 +863,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
 		cmocka_unit_test_teardown(test_cut_off_stops_command, teardown),
+		cmocka_unit_test_teardown(test_lost_then_cli_stopped, teardown),
 		cmocka_unit_test_teardown(test_signal_reaches_the_group,
 		    teardown),
 		cmocka_unit_test_teardown(test_kill9_cli_ends_command,
