@@ -4,8 +4,9 @@
  * A forked process (no exec; named "raftkv-guard"), in a session of its
  * own, that shares two words with raftkv through an anonymous shared
  * mapping (when to kill the group, and whether it did) and reads one
- * stream socket whose only other end is raftkv's: one byte there means
- * "done, kill nothing", end of file means raftkv died.  raftkv's clerk
+ * stream socket whose only other end is raftkv's: 'd' there means
+ * "done, kill nothing", 'k' "look at the deadline again" (brought
+ * forward), end of file means raftkv died.  raftkv's clerk
  * may have threads, so the guard only calls async-signal-safe functions
  * (poll, read, close, kill, prctl, clock_gettime).
  */
@@ -74,8 +75,10 @@ static void guard_run(struct lockguard_shared *sh, pid_t pgrp, int rfd)
 		if (poll(&p, 1, ms) <= 0)
 			continue;
 		n = read(rfd, &b, 1);
-		if (n == 1)
+		if (n == 1 && b == 'd')
 			_exit(0); /* done: the group is raftkv's business */
+		if (n == 1)
+			continue; /* 'k': a deadline brought forward */
 		if (n == 0) {
 			kill(-pgrp, SIGKILL); /* raftkv died */
 			_exit(0);
@@ -168,6 +171,9 @@ void lockguard_kill_at(struct lockguard *g, uint64_t kill_at_ms)
 	if (!g->final || kill_at_ms < atomic_load(&g->sh->kill_at))
 		atomic_store(&g->sh->kill_at, kill_at_ms);
 	g->final = true;
+	/* Wake the guard: it may sleep until a later deadline. */
+	if (!g->gone)
+		(void)!send(g->wfd, "k", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 bool lockguard_fired(const struct lockguard *g)
