@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -464,10 +465,11 @@ static uint64_t lock_valid_until(uint64_t sent_ms, int lease_ms)
 
 /* One renewal period of run_holding(): renew, look.  Every call gets at
  * most the time left before *@until (moved on by a renewal that
- * succeeds).  False if the lock is lost, or may be (the deadline passed
- * without a renewal: cut off from the cluster). */
+ * succeeds, and published to the guard @g at once: the look after it
+ * may take a while).  False if the lock is lost, or may be (the deadline
+ * passed without a renewal: cut off from the cluster). */
 static bool renew_held(struct ctx *c, const struct clerk_lock_req *rq,
-    uint64_t token, uint64_t *until)
+    uint64_t token, uint64_t *until, struct lockguard *g)
 {
 	uint64_t sent = mono_ms();
 	int saved, rv;
@@ -477,8 +479,10 @@ static bool renew_held(struct ctx *c, const struct clerk_lock_req *rq,
 		return false;
 	saved = clerk_set_deadline(c->ck, (int)(*until - sent));
 	rv = clerk_keepalive(c->ck);
-	if (rv == KV_OK)
+	if (rv == KV_OK) {
 		*until = lock_valid_until(sent, c->lease_ms);
+		lockguard_renewed(g, *until);
+	}
 	held = mono_ms() < *until;
 	if (held) {
 		clerk_set_deadline(c->ck, (int)(*until - mono_ms()));
@@ -530,17 +534,16 @@ static void tty_pass(int tty, pid_t from, pid_t to)
  * group still stopped (the caller kills it: it must not run again as if
  * it held the lock).  Else hand the terminal on if the shell made us the
  * foreground again (fg; not for bg), continue the group, return true.
- * (While we are stopped, the guard kills the group if it is continued
- * without us past the lease: lockguard.h.)
+ * (While we are stopped, the guard kills the group past the lease,
+ * stopped or not: lockguard.h.)
  */
 static bool follow_stop(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, uint64_t *until, struct lockguard *g, int tty, pid_t pgrp)
 {
 	tty_pass(tty, pgrp, getpgrp());
 	kill(getpid(), SIGSTOP);
-	if (!renew_held(c, rq, token, until))
+	if (!renew_held(c, rq, token, until, g))
 		return false;
-	lockguard_renewed(g, *until);
 	tty_pass(tty, getpgrp(), pgrp);
 	kill(-pgrp, SIGCONT);
 	return true;
@@ -570,20 +573,24 @@ static void end_group(pid_t pgrp, uint64_t kill_at)
  * held the lock; a stopped command is not continued then, and one found
  * stopped past the lease is killed at once).  A guard (lockguard.h) kills
  * the group if we die, or if the lease runs out while the command runs
- * and we do not (stopped): we may be killed with SIGKILL by pid or group
- * (timeout -k), and the command's group is not ours.  The command itself
- * also dies with us (PR_SET_PDEATHSIG), should the guard be missing.
+ * and we do not (stopped), whatever the state of the group, and at the
+ * end of the grace after a loss: we may be killed with SIGKILL by pid or
+ * group (timeout -k), or stopped, and the command's group is not ours.
+ * The command is run only once the guard is up (else EXIT_ERROR, not
+ * run), and killed if the guard ends early (EXIT_ERROR).  It also dies
+ * with us (PR_SET_PDEATHSIG).
  */
 static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
     uint64_t token, char **argv)
 {
-	sigset_t set, old;
+	sigset_t set, old, ttou;
 	char tok[32];
 	pid_t pid, r;
 	int ws, status = -1, tty = ctl_tty();
 	pid_t mine = getpgrp(), me = getpid();
 	struct lockguard *g;
-	bool lost = false, killed = false;
+	bool lost = false, killed = false, unguarded = false;
+	int go[2];
 	uint64_t kill_at = 0;
 	/* The acquire renewed the lease at least once a period while it
 	 * waited: surely ours for a lease less a period from now. */
@@ -603,9 +610,24 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCONT); /* still continues us: taken to see fg */
 	sigprocmask(SIG_BLOCK, &set, &old);
+	/* Our diagnostics go out even in the background with `stty tostop`
+	 * (the command's group has the terminal): a SIGTTOU must not stop
+	 * us between a lost lock and the signals that end the command.  Not
+	 * waited for: blocked, it is never sent for a write. */
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, NULL);
+	/* The command waits for the guard: a byte on @go, EOF = give up. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) != 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return EXIT_ERROR;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
+		char b = 0;
+		ssize_t n;
+
 		/* Both sides set the group and the terminal: whichever runs
 		 * first, the command starts in its group (in the foreground if
 		 * we were). */
@@ -614,12 +636,20 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != me)
 			_exit(127);
 		tty_pass(tty, mine, getpid());
+		close(go[1]);
+		while ((n = read(go[0], &b, 1)) < 0 && errno == EINTR)
+			;
+		if (n != 1)
+			_exit(127); /* no guard: not run */
+		close(go[0]);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
 		fprintf(stderr, "%s: %s: %s\n", prog, argv[0], strerror(errno));
 		_exit(127);
 	}
+	close(go[0]);
 	if (pid < 0) {
+		close(go[1]);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return EXIT_ERROR;
 	}
@@ -628,11 +658,24 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 	/* It acts a twentieth of a lease past our deadline: half the margin
 	 * lock_valid_until() keeps, so still inside the lease. */
 	g = lockguard_start(pid, until, c->lease_ms / 20);
-	if (g == NULL)
+	if (g == NULL) {
+		/* Fail closed: the command never runs unguarded. */
+		int e = errno;
+
+		close(go[1]);
+		kill(-pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		tty_pass(tty, pid, mine);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		fprintf(stderr,
-		    "%s: lock %s: no guard (%s): if raftkv is killed, the "
-		    "command's group is left running\n",
-		    prog, (const char *)rq->key, strerror(errno));
+		    "%s: lock %s: cannot start the guard (%s): the command "
+		    "was not run\n",
+		    prog, (const char *)rq->key, strerror(e));
+		return EXIT_ERROR;
+	}
+	(void)!send(go[1], "g", 1, MSG_NOSIGNAL); /* not if it was killed */
+	close(go[1]);
 	while (status < 0) {
 		uint64_t now = mono_ms();
 		int wait_ms = lost   ? c->keepalive_ms
@@ -665,18 +708,29 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 			if (!lost)
 				kill(-pid, SIGCONT); /* if stopped */
 		}
+		/* The guard ended early (killed: `pkill -9`): nothing
+		 * would stop the group if we were stopped or killed now. */
+		if (!unguarded && !killed && !lockguard_alive(g, NULL)) {
+			kill(-pid, SIGKILL);
+			unguarded = lost = killed = true;
+			fprintf(stderr,
+			    "%s: lock %s: the guard ended: the command was "
+			    "killed\n",
+			    prog, (const char *)rq->key);
+		}
 		r = waitpid(pid, &ws, WNOHANG | (tty >= 0 ? WUNTRACED : 0));
 		if (r == pid && WIFSTOPPED(ws)) {
 			if (lost ||
 			    follow_stop(c, rq, token, &until, g, tty, pid))
 				continue;
+			/* Signal first, then say so (we may be stopped). */
+			kill(-pid, SIGKILL);
+			lockguard_kill_at(g, mono_ms());
+			lost = killed = true;
 			fprintf(stderr,
 			    "%s: lock %s: lost while the command was stopped: "
 			    "SIGKILL\n",
 			    prog, (const char *)rq->key);
-			lockguard_stand_down(g);
-			lost = killed = true;
-			kill(-pid, SIGKILL);
 			continue;
 		}
 		if (r == pid) {
@@ -687,32 +741,32 @@ static int run_holding(struct ctx *c, const struct clerk_lock_req *rq,
 		if (!lost && (mono_ms() >= renew_at || mono_ms() >= until)) {
 			/* A renewal period passed: keep the lease, and make
 			 * sure the lock is still ours. */
-			bool held = renew_held(c, rq, token, &until);
+			bool held = renew_held(c, rq, token, &until, g);
 
 			renew_at = mono_ms() + (uint64_t)c->keepalive_ms;
-			if (held) {
-				lockguard_renewed(g, until);
-			} else {
-				lockguard_stand_down(g);
+			if (!held) {
+				/* A stopped command stays stopped: it
+				 * gets SIGKILL at the end of the grace,
+				 * from the guard too if we are stopped
+				 * by then.  Signals first, then words. */
+				lost = true;
+				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
+				lockguard_kill_at(g, kill_at);
+				kill(-pid, SIGTERM);
 				fprintf(stderr,
 				    "%s: lock %s: lost (lease expired, or "
 				    "no renewal for a lease); "
 				    "stopping the command\n",
 				    prog, (const char *)rq->key);
-				lost = true;
-				kill_at = mono_ms() + LOST_KILL_GRACE_MS;
-				/* A stopped command stays stopped: it
-				 * gets SIGKILL at the end of the grace. */
-				kill(-pid, SIGTERM);
 			}
 		} else if (lost && !killed && mono_ms() >= kill_at) {
+			kill(-pid, SIGKILL);
+			killed = true;
 			fprintf(stderr,
 			    "%s: lock %s: the command did not end %d s after "
 			    "SIGTERM: SIGKILL\n",
 			    prog, (const char *)rq->key,
 			    LOST_KILL_GRACE_MS / 1000);
-			killed = true;
-			kill(-pid, SIGKILL);
 		}
 	}
 	tty_pass(tty, pid, mine);

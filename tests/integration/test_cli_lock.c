@@ -24,6 +24,7 @@
  * only; the members by the harness (by pid); every temporary file is in
  * the harness's directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pty.h>
 #include <setjmp.h>
@@ -405,6 +406,50 @@ static void test_cut_off_stops_command(void **state)
 }
 
 /*
+ * The same loss, and raftkv stopped right after its SIGTERM (an outside
+ * SIGSTOP; a SIGTTOU on its own message): the command, which ignores
+ * SIGTERM, must still get SIGKILL at the end of the 5 s grace, from the
+ * guard.  Before, raftkv stood the guard down at the loss, and the
+ * command ran on for as long as raftkv stayed stopped.
+ */
+static void test_lost_then_cli_stopped(void **state)
+{
+	struct harness *h = start(state, "cli-lock-loststop");
+	pid_t holder;
+	char cmd[64];
+	bool ended = false, told;
+	int rv;
+
+	holder = harness_sh(h,
+	    "exec raftkv lock V -- sh -c "
+	    "'trap \"echo term > $D/term\" TERM; echo $$ > $D/cmd.pid; "
+	    "while :; do sleep 0.2; done'");
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	assert_true(atoi(cmd) > 0);
+	for (int i = 0; i < harness_n(h); i++)
+		assert_int_equal(harness_kill(h, i, SIGSTOP), 0);
+	/* Lost within a lease (10 s): SIGTERM, noted by the trap. */
+	told = wait_file(h, "term", 30000);
+	if (told) {
+		assert_int_equal(kill(holder, SIGSTOP), 0);
+		/* The grace (5 s) from the loss. */
+		ended = gone(atoi(cmd), 10000);
+	}
+	for (int i = 0; i < harness_n(h); i++)
+		harness_kill(h, i, SIGCONT);
+	kill(holder, SIGCONT);
+	rv = wait_status_for(holder, 60000);
+	kill(-atoi(cmd), SIGKILL);
+	kill(holder, SIGKILL);
+	harness_wait_status(holder);
+	assert_true(told);
+	assert_true(ended);
+	assert_int_equal(rv, 5);
+	harness_mark_passed(h);
+}
+
+/*
  * SIGTERM (and SIGINT, SIGHUP) sent to `raftkv lock` reach the whole
  * process group of its command: here sh and the sleep it started (which
  * ignores nothing) both end, and raftkv lock exits with sh's status
@@ -471,6 +516,88 @@ static void test_kill9_cli_ends_command(void **state)
 		kill(atoi(grand), SIGKILL);
 	}
 	assert_true(both);
+	harness_mark_passed(h);
+}
+
+/* The pid of the child of @parent named @comm, or -1 (after @ms). */
+static pid_t child_named(pid_t parent, const char *comm, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	char want[64];
+
+	snprintf(want, sizeof(want), "(%s) ", comm);
+	do {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		pid_t found = -1;
+
+		while (d != NULL && found < 0 && (e = readdir(d)) != NULL) {
+			char path[300], st[512];
+			const char *p;
+			size_t n;
+			FILE *f;
+			int ppid;
+
+			if (atoi(e->d_name) <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/stat",
+			    e->d_name);
+			f = fopen(path, "r");
+			if (f == NULL)
+				continue;
+			n = fread(st, 1, sizeof(st) - 1, f);
+			fclose(f);
+			st[n] = '\0';
+			p = strstr(st, want);
+			/* "pid (comm) S ppid ..." */
+			if (p != NULL &&
+			    sscanf(p + strlen(want), "%*c %d", &ppid) == 1 &&
+			    ppid == (int)parent)
+				found = atoi(e->d_name);
+		}
+		if (d != NULL)
+			closedir(d);
+		if (found > 0)
+			return found;
+		usleep(20000);
+	} while (mono_ms() < end);
+	return -1;
+}
+
+/*
+ * The guard (named raftkv-guard, not raftkv) killed while the command
+ * runs: raftkv must not run on unguarded; it kills the command's group,
+ * unlocks and exits 5.  Before, the command ran on with no guard.
+ */
+static void test_guard_killed_ends_command(void **state)
+{
+	struct harness *h = start(state, "cli-lock-guardkill");
+	char cmd[64];
+	pid_t holder, guard;
+	int rv;
+	bool ended;
+
+	holder = harness_sh(h,
+	    "exec raftkv lock U -- sh -c 'echo $$ > $D/cmd.pid; "
+	    "while :; do sleep 0.2; done'");
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	assert_true(atoi(cmd) > 0);
+	guard = child_named(holder, "raftkv-guard", 5000);
+	if (guard > 0)
+		kill(guard, SIGKILL);
+	rv = wait_status_for(holder, 20000);
+	ended = gone(atoi(cmd), 3000);
+	kill(-atoi(cmd), SIGKILL);
+	kill(holder, SIGKILL);
+	harness_wait_status(holder);
+	assert_true(guard > 0);
+	assert_int_equal(rv, 5);
+	assert_true(ended);
+	/* Unlocked: free at once. */
+	assert_int_equal(harness_wait_status(
+	                     harness_sh(h, "raftkv lock --nb U -- true")),
+	    0);
 	harness_mark_passed(h);
 }
 
@@ -659,6 +786,54 @@ static void test_command_continued_alone_is_killed(void **state)
 }
 
 /*
+ * Only the command's leader is stopped (kill -STOP of its pid); a child
+ * in its group runs on.  raftkv, on a terminal, stops with the leader
+ * (job control) and renews nothing: its guard must kill the whole group
+ * by the end of the lease raftkv last confirmed, stopped leader or not.
+ * Before, the guard spared a group whose leader was stopped, and the
+ * child ran on unlocked for as long as raftkv stayed stopped.
+ */
+static void test_leader_stopped_child_killed(void **state)
+{
+	struct harness *h = start(state, "cli-lock-leaderstop");
+	int master = -1, rv = -1;
+	char cmd[64], child[64];
+	pid_t holder;
+	bool ok;
+
+	holder = sh_on_pty(h,
+	    "exec raftkv lock T -- sh -c "
+	    "'while :; do echo x >> $D/ticks; sleep 0.2; done & "
+	    "echo $! > $D/child.pid; echo $$ > $D/cmd.pid; wait'",
+	    &master);
+	assert_true(holder > 0);
+	assert_true(wait_file(h, "cmd.pid", 30000));
+	assert_true(wait_file(h, "child.pid", 5000));
+	read_file(h, "cmd.pid", cmd, sizeof(cmd));
+	read_file(h, "child.pid", child, sizeof(child));
+	assert_true(atoi(cmd) > 0 && atoi(child) > 0);
+	assert_int_equal(kill(atoi(cmd), SIGSTOP), 0);
+	ok = wait_stopped(holder, 10000);
+	if (ok) {
+		/* The lease raftkv last confirmed ends within 10 s. */
+		ok = gone(atoi(child), 15000);
+		if (!ok)
+			print_message("the child ran on past the lease\n");
+		kill(holder, SIGCONT);
+		rv = wait_status_for(holder, 20000);
+		ok = ok && rv == 5;
+		if (rv != 5)
+			print_message("rv %d\n", rv);
+	}
+	kill(-atoi(cmd), SIGKILL);
+	kill(holder, SIGKILL);
+	harness_wait_status(holder);
+	close(master);
+	assert_true(ok);
+	harness_mark_passed(h);
+}
+
+/*
  * The command ends normally and leaves a process in its group (a
  * background job of a script): that gets SIGTERM before the unlock, so
  * nothing of the command runs on after it (exit status: the command's).
@@ -688,14 +863,19 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lock_handle_unlock, teardown),
 		cmocka_unit_test_teardown(test_cut_off_stops_command, teardown),
+		cmocka_unit_test_teardown(test_lost_then_cli_stopped, teardown),
 		cmocka_unit_test_teardown(test_signal_reaches_the_group,
 		    teardown),
 		cmocka_unit_test_teardown(test_kill9_cli_ends_command,
+		    teardown),
+		cmocka_unit_test_teardown(test_guard_killed_ends_command,
 		    teardown),
 		cmocka_unit_test_teardown(test_stopped_past_lease_not_resumed,
 		    teardown),
 		cmocka_unit_test_teardown(
 		    test_command_continued_alone_is_killed, teardown),
+		cmocka_unit_test_teardown(test_leader_stopped_child_killed,
+		    teardown),
 		cmocka_unit_test_teardown(test_leftovers_end_before_unlock,
 		    teardown),
 		cmocka_unit_test_teardown(test_idle_expiry_by_ticks, teardown),
