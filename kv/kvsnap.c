@@ -687,6 +687,28 @@ static int read_keys(struct source *s, struct kvsnap_state *st, uint32_t format)
 	return 0;
 }
 
+/* A length-prefixed section, read into *@out (malloc'd, *@len bytes; the
+ * caller frees it); -EBADMSG if it runs past the snapshot. */
+static int read_section(struct source *s, void **out, uint32_t *len)
+{
+	uint32_t n = src_u32(s);
+	void *b;
+
+	if (s->bad || n > s->left)
+		return -EBADMSG;
+	b = malloc(n ? n : 1);
+	if (b == NULL)
+		return -ENOMEM;
+	src_read(s, b, n);
+	if (s->bad) {
+		free(b);
+		return -EBADMSG;
+	}
+	*out = b;
+	*len = n;
+	return 0;
+}
+
 /* The lock section (format 3); formats 1 and 2 have none: an empty
  * table. */
 static int read_locks(struct source *s, struct kvsnap_state *st,
@@ -700,16 +722,10 @@ static int read_locks(struct source *s, struct kvsnap_state *st,
 		st->locks = locktab_new(lease_ns, max);
 		return st->locks != NULL ? 0 : -ENOMEM;
 	}
-	n = src_u32(s);
-	if (s->bad || n > s->left)
-		return -EBADMSG;
-	b = malloc(n ? n : 1);
-	if (b == NULL)
-		return -ENOMEM;
-	src_read(s, b, n);
-	rc = s->bad
-	    ? -EBADMSG
-	    : locktab_decode(b, n, lease_ns, max, st->clock_ns, &st->locks);
+	rc = read_section(s, &b, &n);
+	if (rc != 0)
+		return rc;
+	rc = locktab_decode(b, n, lease_ns, max, st->clock_ns, &st->locks);
 	free(b);
 	/* A lock on an inode number never assigned (>= the snapshot's next
 	 * inode) can only come from a damaged snapshot. */
@@ -731,14 +747,10 @@ static int read_opens(struct source *s, struct kvsnap_state *st,
 		st->opens = opentab_new();
 		return st->opens != NULL ? 0 : -ENOMEM;
 	}
-	n = src_u32(s);
-	if (s->bad || n > s->left)
-		return -EBADMSG;
-	b = malloc(n ? n : 1);
-	if (b == NULL)
-		return -ENOMEM;
-	src_read(s, b, n);
-	rc = s->bad ? -EBADMSG : opentab_decode(b, n, &st->opens);
+	rc = read_section(s, &b, &n);
+	if (rc != 0)
+		return rc;
+	rc = opentab_decode(b, n, &st->opens);
 	free(b);
 	/* An inode number never assigned: a damaged snapshot. */
 	if (rc == 0 && opentab_last_inode(st->opens) >= st->next_inode)
